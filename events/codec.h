@@ -1,0 +1,47 @@
+#pragma once
+// The stored form of an event: one JSON object holding the envelope (without the
+// hashes, which the store keeps beside it) and the data, with the personal fields
+// sealed together under the key of the person they describe:
+//
+//   {"position":7,"stream":"user-…","version":1,"type":"UserCreated","schema":1,
+//    "occurredAt":"2026-11-23T10:15:30.123456Z","actor":"…","companyId":"…",
+//    "commandId":"…","correlationId":"…",
+//    "data":{"userId":"…","active":true,…,
+//            "personal":{"key":"<subject>","fields":["email",…],"box":"<sealed>"}}}
+//
+// Thread-safe: these functions keep no state; the sealer and opener are the
+// caller's and are used only during the call.
+
+#include <string>
+#include <string_view>
+
+#include "events/event.h"
+#include "events/personal.h"
+#include "events/result.h"
+
+namespace portal {
+
+class Upcasters;  // events/upcasters.h
+
+// Appends the stored JSON of (envelope, data) to `out`. Fails with kInvalidArgument
+// when a text field is not valid UTF-8, or when the event has personal fields but no
+// subject to seal them for; with the sealer's error when sealing fails.
+Result<void> encodeEvent(const EventEnvelope& envelope, const EventData& data,
+                         PersonalDataSealer& sealer, std::string& out);
+
+// Decodes stored JSON, opening personal fields with `opener` (shredded ones read as
+// Personal::Shredded()) and upgrading older schemas with `upcasters` (the built-in
+// table when null). Never throws: malformed text is kCorrupt, an unknown type
+// kUnknownEventType, a schema with no upcaster path kUnsupportedSchema.
+Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& opener,
+                                  const Upcasters* upcasters = nullptr);
+
+// Decodes only the envelope, without touching the data or any key. Faster, and
+// what filters by stream, type, actor or time need.
+Result<EventEnvelope> decodeEnvelope(std::string_view json);
+
+// The data of an event as JSON text with personal fields in the clear (or as
+// "anonymized"): what the audit views and the replay tool show.
+std::string dataToJson(const EventData& data);
+
+}  // namespace portal

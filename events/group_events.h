@@ -1,0 +1,54 @@
+#pragma once
+// Events of the group aggregate, stream "group-<groupId>": groups of users that
+// administrators manage.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/fields.h"
+
+namespace portal {
+
+struct GroupCreated {
+  static constexpr std::string_view kType = "GroupCreated";
+  static constexpr int kSchema = 1;
+  std::string groupId;
+  std::string name;
+  std::optional<std::string> description;
+  PORTAL_FIELDS(GroupCreated, groupId, name, description)
+};
+
+struct GroupRenamed {
+  static constexpr std::string_view kType = "GroupRenamed";
+  static constexpr int kSchema = 1;
+  std::string groupId;
+  std::string name;
+  std::optional<std::string> description;
+  PORTAL_FIELDS(GroupRenamed, groupId, name, description)
+};
+
+struct GroupDeleted {
+  static constexpr std::string_view kType = "GroupDeleted";
+  static constexpr int kSchema = 1;
+  std::string groupId;
+  PORTAL_FIELDS(GroupDeleted, groupId)
+};
+
+struct GroupMemberAdded {
+  static constexpr std::string_view kType = "GroupMemberAdded";
+  static constexpr int kSchema = 1;
+  std::string groupId;
+  std::string userId;
+  PORTAL_FIELDS(GroupMemberAdded, groupId, userId)
+};
+
+struct GroupMemberRemoved {
+  static constexpr std::string_view kType = "GroupMemberRemoved";
+  static constexpr int kSchema = 1;
+  std::string groupId;
+  std::string userId;
+  PORTAL_FIELDS(GroupMemberRemoved, groupId, userId)
+};
+
+}  // namespace portal

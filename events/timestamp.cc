@@ -1,0 +1,122 @@
+#include "events/timestamp.h"
+
+#include <cstdio>
+
+namespace portal {
+namespace {
+
+// Howard Hinnant's days-from-civil and civil-from-days (proleptic Gregorian).
+std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civilFromDays(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+constexpr std::int64_t kMicrosPerSecond = 1'000'000;
+constexpr std::int64_t kSecondsPerDay = 86'400;
+
+}  // namespace
+
+std::string formatRfc3339(Timestamp t) {
+  std::int64_t secs = t.micros / kMicrosPerSecond;
+  std::int64_t frac = t.micros % kMicrosPerSecond;
+  if (frac < 0) {
+    frac += kMicrosPerSecond;
+    --secs;
+  }
+  std::int64_t days = secs / kSecondsPerDay;
+  std::int64_t rem = secs % kSecondsPerDay;
+  if (rem < 0) {
+    rem += kSecondsPerDay;
+    --days;
+  }
+  std::int64_t y;
+  unsigned m, d;
+  civilFromDays(days, y, m, d);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
+                static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
+                static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60),
+                static_cast<long long>(frac));
+  return buf;
+}
+
+std::optional<Timestamp> parseRfc3339(std::string_view s) {
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
+      s[7] != '-' || !digits(s, 8, 2, d))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return std::nullopt;
+  std::int64_t micros = 0;
+  std::int64_t offsetSeconds = 0;
+  if (s.size() > 10) {
+    if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
+        s.size() < 19 || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
+        !digits(s, 17, 2, se))
+      return std::nullopt;
+    if (h > 23 || mi > 59 || se > 60) return std::nullopt;
+    std::size_t pos = 19;
+    if (pos < s.size() && s[pos] == '.') {
+      ++pos;
+      int n = 0;
+      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+        if (n < 6) micros = micros * 10 + (s[pos] - '0');
+        ++n;
+        ++pos;
+      }
+      if (n == 0) return std::nullopt;
+      for (int i = n; i < 6; ++i) micros *= 10;
+    }
+    if (pos >= s.size()) return std::nullopt;
+    if (s[pos] == 'Z' || s[pos] == 'z') {
+      ++pos;
+    } else if (s[pos] == '+' || s[pos] == '-') {
+      int oh, om;
+      if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+          !digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
+        return std::nullopt;
+      offsetSeconds = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
+      pos += 6;
+    } else {
+      return std::nullopt;
+    }
+    if (pos != s.size()) return std::nullopt;
+  }
+  const std::int64_t days = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  // Reject dates such as 2026-02-30 that daysFromCivil would silently roll over.
+  std::int64_t cy;
+  unsigned cm, cd;
+  civilFromDays(days, cy, cm, cd);
+  if (cy != y || static_cast<int>(cm) != mo || static_cast<int>(cd) != d) return std::nullopt;
+  const std::int64_t secs = days * kSecondsPerDay + h * 3600 + mi * 60 + se - offsetSeconds;
+  return Timestamp{secs * kMicrosPerSecond + micros};
+}
+
+}  // namespace portal

@@ -1,0 +1,26 @@
+#pragma once
+// Points in time as microseconds since the Unix epoch, UTC, and their RFC 3339 text
+// form ("2026-11-23T10:15:30.123456Z"), the only form that times take on the wire
+// and in stored events.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace portal {
+
+struct Timestamp {
+  std::int64_t micros = 0;  // since 1970-01-01T00:00:00Z
+  auto operator<=>(const Timestamp&) const = default;
+};
+
+// "YYYY-MM-DDTHH:MM:SS.ffffffZ", always six fractional digits.
+std::string formatRfc3339(Timestamp t);
+
+// Accepts RFC 3339 with 'Z' or a numeric offset and 0 to 9 fractional digits
+// (beyond 6 are truncated), or a bare date "YYYY-MM-DD" meaning its midnight UTC.
+// nullopt when the text is not such a time.
+std::optional<Timestamp> parseRfc3339(std::string_view text);
+
+}  // namespace portal

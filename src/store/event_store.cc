@@ -1,0 +1,504 @@
+#include "src/store/event_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "src/store/key_vault.h"
+#include "src/store/sha256.h"
+
+namespace portal {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kRecordFormat = 0x01;
+constexpr std::size_t kHeaderBytes = 1 + 32 + 32;  // format, prevHash, hash
+constexpr std::string_view kFormatKey = "format";
+constexpr std::string_view kFormatValue = "company-user-portal event log 1";
+constexpr std::string_view kHeadKey = "head";
+constexpr std::size_t kMaxCachedStreams = 500'000;
+
+const char* const kEventsCf = "events";
+const char* const kStreamsCf = "streams";
+const char* const kMetaCf = "meta";
+const char* const kKeysCf = "keys";
+const char* const kCheckpointsCf = "checkpoints";
+
+std::string positionKey(std::uint64_t pos) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, pos >>= 8) k[i] = static_cast<char>(pos & 0xff);
+  return k;
+}
+
+std::uint64_t decodeBigEndian(std::string_view k) {
+  std::uint64_t v = 0;
+  for (unsigned char c : k) v = (v << 8) | c;
+  return v;
+}
+
+std::string streamKey(std::string_view stream, std::uint64_t version) {
+  std::string k;
+  k.reserve(stream.size() + 9);
+  k.append(stream);
+  k.push_back('\0');
+  k.append(positionKey(version));
+  return k;
+}
+
+Error fromStatus(const rocksdb::Status& st, const std::string& what) {
+  return makeError(st.IsCorruption() ? ErrorCode::kCorrupt : ErrorCode::kIoError,
+                   what + ": " + st.ToString());
+}
+
+std::string_view asView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+rocksdb::ColumnFamilyOptions familyOptions(const std::shared_ptr<rocksdb::Cache>& cache,
+                                           bool pointLookups) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  if (pointLookups) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  o.level_compaction_dynamic_level_bytes = true;
+  return o;
+}
+
+// Checks a record's header; nullopt when it is not one this program wrote.
+std::optional<RawEvent> parseRecord(std::uint64_t position, std::string_view value) {
+  if (value.size() < kHeaderBytes + 2 || value[0] != kRecordFormat) return std::nullopt;
+  return RawEvent{position, reinterpret_cast<const Hash*>(value.data() + 1),
+                  reinterpret_cast<const Hash*>(value.data() + 33), value.substr(kHeaderBytes)};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
+  std::error_code ec;
+  const fs::path dir(options.path);
+  if (options.path.empty())
+    return makeError(ErrorCode::kInvalidArgument, "no data directory given");
+  if (!fs::exists(dir, ec)) {
+    if (!options.createIfMissing || options.readOnly)
+      return makeError(ErrorCode::kNotPortalData,
+                       "data directory " + options.path + " does not exist");
+    fs::create_directories(dir, ec);
+    if (ec)
+      return makeError(ErrorCode::kIoError,
+                       "cannot create data directory " + options.path + ": " + ec.message());
+  }
+  if (!fs::is_directory(dir, ec))
+    return makeError(ErrorCode::kNotPortalData, options.path + " is not a directory");
+  const bool hasDb = fs::exists(dir / "CURRENT", ec);
+  if (!hasDb && (!options.createIfMissing || options.readOnly))
+    return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+
+  std::unique_ptr<EventStore> store(new EventStore());
+  store->options_ = options;
+
+  auto cache = rocksdb::NewLRUCache(options.blockCacheBytes);
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = !hasDb;
+  dbo.create_missing_column_families = !options.readOnly;
+  dbo.max_background_jobs = 2;
+  dbo.keep_log_file_num = 5;
+  if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
+
+  std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
+  if (hasDb) {
+    names.clear();
+    rocksdb::Status st = rocksdb::DB::ListColumnFamilies(dbo, options.path, &names);
+    if (!st.ok())
+      return makeError(ErrorCode::kNotPortalData,
+                       options.path + " holds no portal data (" + st.ToString() + ")");
+  }
+  for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf}) {
+    if (std::find(names.begin(), names.end(), own) != names.end()) continue;
+    if (options.readOnly)
+      return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+    names.emplace_back(own);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) {
+    const bool point = n == kStreamsCf || n == kKeysCf || n == kMetaCf || n == kCheckpointsCf;
+    descriptors.emplace_back(n, familyOptions(cache, point));
+  }
+
+  rocksdb::Status st;
+  if (options.readOnly) {
+    char tmpl[] = "/tmp/portal-secondary-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr)
+      return makeError(ErrorCode::kIoError, "cannot create a scratch directory in /tmp");
+    store->secondaryPath_ = tmpl;
+    st = rocksdb::DB::OpenAsSecondary(dbo, options.path, store->secondaryPath_, descriptors,
+                                      &store->handles_, &store->db_);
+    if (st.ok()) st = store->db_->TryCatchUpWithPrimary();
+  } else {
+    st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
+  }
+  if (!st.ok()) {
+    const std::string msg = st.ToString();
+    if (st.IsIOError() && (msg.find("lock") != std::string::npos ||
+                           msg.find("LOCK") != std::string::npos))
+      return makeError(ErrorCode::kBusy,
+                       "data directory " + options.path +
+                           " is in use by another process (a running portal-server?); "
+                           "use it read-only or through the server's operator socket");
+    return fromStatus(st, "cannot open the event log in " + options.path);
+  }
+  store->handleNames_ = names;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto* h = store->handles_[i];
+    if (names[i] == kEventsCf) store->cf_.events = h;
+    else if (names[i] == kStreamsCf) store->cf_.streams = h;
+    else if (names[i] == kMetaCf) store->cf_.meta = h;
+    else if (names[i] == kKeysCf) store->cf_.keys = h;
+    else if (names[i] == kCheckpointsCf) store->cf_.checkpoints = h;
+  }
+
+  std::string format;
+  st = store->db_->Get(rocksdb::ReadOptions(), store->cf_.meta, kFormatKey, &format);
+  if (st.IsNotFound()) {
+    if (hasDb) return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    st = store->db_->Put(wo, store->cf_.meta, kFormatKey, kFormatValue);
+    if (!st.ok()) return fromStatus(st, "cannot initialise the event log");
+  } else if (!st.ok()) {
+    return fromStatus(st, "cannot read the event log's format");
+  } else if (format != kFormatValue) {
+    return makeError(ErrorCode::kNotPortalData,
+                     options.path + " holds data of another format ('" + format + "')");
+  }
+
+  store->vault_ = std::make_unique<KeyVault>(store->db_, store->cf_.keys);
+  if (auto r = store->loadHead(); !r) return r.error();
+  return store;
+}
+
+EventStore::~EventStore() {
+  vault_.reset();
+  if (db_ != nullptr) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+    delete db_;
+  }
+  if (!secondaryPath_.empty()) {
+    std::error_code ec;
+    fs::remove_all(secondaryPath_, ec);
+  }
+}
+
+rocksdb::ColumnFamilyHandle* EventStore::columnFamily(std::string_view name) const {
+  for (std::size_t i = 0; i < handleNames_.size(); ++i)
+    if (handleNames_[i] == name) return handles_[i];
+  return nullptr;
+}
+
+Result<void> EventStore::loadHead() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.events));
+  it->SeekToLast();
+  if (!it->status().ok()) return fromStatus(it->status(), "cannot read the event log");
+  if (!it->Valid()) {
+    lastPosition_.store(0, std::memory_order_release);
+    lastHash_ = Hash{};
+    return {};
+  }
+  const std::uint64_t pos = decodeBigEndian(asView(it->key()));
+  auto raw = parseRecord(pos, asView(it->value()));
+  if (it->key().size() != 8 || !raw)
+    return makeError(ErrorCode::kCorrupt,
+                     "the last event (" + std::to_string(pos) + ") is not in this program's format");
+  lastHash_ = *raw->hash;
+  lastPosition_.store(pos, std::memory_order_release);
+  return {};
+}
+
+Result<void> EventStore::refresh() {
+  if (!options_.readOnly) return {};
+  rocksdb::Status st = db_->TryCatchUpWithPrimary();
+  if (!st.ok()) return fromStatus(st, "cannot catch up with the writer");
+  return loadHead();
+}
+
+Result<std::uint64_t> EventStore::readStreamVersion(std::string_view stream) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.streams));
+  const std::string probe = streamKey(stream, ~std::uint64_t{0});
+  it->SeekForPrev(probe);
+  if (!it->status().ok()) return fromStatus(it->status(), "cannot read stream index");
+  if (!it->Valid()) return std::uint64_t{0};
+  std::string_view k = asView(it->key());
+  if (k.size() != stream.size() + 9 || k.substr(0, stream.size()) != stream ||
+      k[stream.size()] != '\0')
+    return std::uint64_t{0};
+  return decodeBigEndian(k.substr(stream.size() + 1));
+}
+
+Result<std::uint64_t> EventStore::streamVersion(std::string_view stream) {
+  if (auto it = streamVersions_.find(std::string(stream)); it != streamVersions_.end())
+    return it->second;
+  auto v = readStreamVersion(stream);
+  if (!v) return v;
+  if (streamVersions_.size() >= kMaxCachedStreams) streamVersions_.clear();
+  streamVersions_.emplace(stream, *v);
+  return v;
+}
+
+Result<AppendResult> EventStore::append(const AppendRequest& request) {
+  if (options_.readOnly)
+    return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  if (failed_)
+    return makeError(ErrorCode::kIoError,
+                     "the event log stopped after a failed write; restart the process");
+
+  for (const auto& [stream, expected] : request.expectedVersions) {
+    auto current = streamVersion(stream);
+    if (!current) return current.error();
+    if (*current != expected)
+      return makeError(ErrorCode::kVersionConflict,
+                       "stream " + stream + " is at version " + std::to_string(*current) +
+                           ", expected " + std::to_string(expected));
+  }
+
+  rocksdb::WriteBatch batch;
+  std::unordered_map<std::string, std::uint64_t> versions;  // of this batch
+  std::uint64_t position = lastPosition();
+  Hash prev = lastHash_;
+  std::string value;
+  for (const NewEvent& ev : request.events) {
+    auto found = versions.find(ev.stream);
+    if (found == versions.end()) {
+      auto current = streamVersion(ev.stream);
+      if (!current) {
+        vault_->abortPending();
+        return current.error();
+      }
+      found = versions.emplace(ev.stream, *current).first;
+    }
+    const std::uint64_t version = ++found->second;
+    ++position;
+
+    EventEnvelope env;
+    env.position = position;
+    env.stream = ev.stream;
+    env.version = version;
+    env.occurredAt = ev.occurredAt;
+    env.actor = ev.actor;
+    env.companyId = ev.companyId;
+    env.commandId = ev.commandId;
+    env.correlationId = ev.correlationId;
+
+    value.assign(kHeaderBytes, '\0');
+    value[0] = kRecordFormat;
+    if (auto r = encodeEvent(env, ev.data, *vault_, value); !r) {
+      vault_->abortPending();
+      return r.error();
+    }
+    const Hash h = sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()),
+                          std::string_view(value).substr(kHeaderBytes));
+    std::memcpy(value.data() + 1, prev.data(), prev.size());
+    std::memcpy(value.data() + 33, h.data(), h.size());
+    const std::string key = positionKey(position);
+    batch.Put(cf_.events, key, value);
+    batch.Put(cf_.streams, streamKey(ev.stream, version), key);
+    prev = h;
+  }
+  for (const auto& subject : request.shred) vault_->stageShred(subject, batch);
+  vault_->stagePending(batch);
+  if (position != lastPosition()) batch.Put(cf_.meta, kHeadKey, positionKey(position));
+  if (request.alsoWrite) request.alsoWrite(batch);
+
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  rocksdb::Status st = db_->Write(wo, &batch);
+  if (!st.ok()) {
+    vault_->abortPending();
+    failed_ = true;
+    return fromStatus(st, "appending to the event log failed");
+  }
+  vault_->commitPending();
+  AppendResult result;
+  if (position != lastPosition()) {
+    result.firstPosition = lastPosition() + 1;
+    result.lastPosition = position;
+  }
+  for (auto& [stream, version] : versions) {
+    if (streamVersions_.size() >= kMaxCachedStreams) streamVersions_.clear();
+    streamVersions_[stream] = version;
+  }
+  lastHash_ = prev;
+  lastPosition_.store(position, std::memory_order_release);
+  return result;
+}
+
+Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,
+                              const std::function<bool(const RawEvent&)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_.events));
+  std::uint64_t n = 0;
+  for (it->Seek(positionKey(from)); it->Valid() && n < limit; it->Next(), ++n) {
+    const std::uint64_t pos = decodeBigEndian(asView(it->key()));
+    auto raw = parseRecord(pos, asView(it->value()));
+    if (it->key().size() != 8 || !raw)
+      return makeError(ErrorCode::kCorrupt,
+                       "event " + std::to_string(pos) + " is not in this program's format");
+    if (!fn(*raw)) return {};
+  }
+  if (!it->status().ok()) return fromStatus(it->status(), "reading the event log failed");
+  return {};
+}
+
+Result<std::vector<std::uint64_t>> EventStore::streamPositions(std::string_view stream) const {
+  std::vector<std::uint64_t> out;
+  std::string prefix(stream);
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.streams));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    out.push_back(decodeBigEndian(asView(it->value())));
+  if (!it->status().ok()) return fromStatus(it->status(), "reading the stream index failed");
+  return out;
+}
+
+Result<std::string> EventStore::readJson(std::uint64_t position) const {
+  std::string value;
+  rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(position), &value);
+  if (st.IsNotFound())
+    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(position) + " failed");
+  if (!parseRecord(position, value))
+    return makeError(ErrorCode::kCorrupt,
+                     "event " + std::to_string(position) + " is not in this program's format");
+  return value.substr(kHeaderBytes);
+}
+
+Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
+  auto ev = decodeEvent(raw.json, *vault_);
+  if (!ev) return ev;
+  if (ev->envelope.position != raw.position)
+    return makeError(ErrorCode::kCorrupt, "event stored at " + std::to_string(raw.position) +
+                                              " says it is event " +
+                                              std::to_string(ev->envelope.position));
+  ev->envelope.prevHash = *raw.prevHash;
+  ev->envelope.hash = *raw.hash;
+  return ev;
+}
+
+Result<std::vector<RecordedEvent>> EventStore::read(std::uint64_t from, std::uint64_t limit) const {
+  std::vector<RecordedEvent> out;
+  std::optional<Error> failure;
+  auto r = scan(from, limit, [&](const RawEvent& raw) {
+    auto ev = decode(raw);
+    if (!ev) {
+      failure = ev.error();
+      return false;
+    }
+    out.push_back(std::move(*ev));
+    return true;
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return out;
+}
+
+Result<std::vector<RecordedEvent>> EventStore::readStream(std::string_view stream) const {
+  auto positions = streamPositions(stream);
+  if (!positions) return positions.error();
+  std::vector<RecordedEvent> out;
+  for (std::uint64_t pos : *positions) {
+    std::string value;
+    rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(pos), &value);
+    if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(pos) + " failed");
+    auto raw = parseRecord(pos, value);
+    if (!raw)
+      return makeError(ErrorCode::kCorrupt,
+                       "event " + std::to_string(pos) + " is not in this program's format");
+    auto ev = decode(*raw);
+    if (!ev) return ev.error();
+    out.push_back(std::move(*ev));
+  }
+  return out;
+}
+
+Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) const {
+  VerifyReport report;
+  if (from == 0) from = 1;
+  const std::uint64_t last = lastPosition();
+  if (to == 0 || to > last) to = last;
+  Hash prev{};
+  if (from > 1) {
+    std::string value;
+    rocksdb::Status st =
+        db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(from - 1), &value);
+    auto raw = st.ok() ? parseRecord(from - 1, value) : std::nullopt;
+    if (!raw) {
+      report.firstBad = from - 1;
+      report.problem = "event " + std::to_string(from - 1) + " is missing or unreadable";
+      return report;
+    }
+    prev = *raw->hash;
+  }
+  report.head = prev;
+  std::uint64_t expected = from;
+  auto fail = [&](std::uint64_t pos, std::string problem) {
+    report.firstBad = pos;
+    report.problem = std::move(problem);
+    return false;
+  };
+  auto r = scan(from, to >= from ? to - from + 1 : 0, [&](const RawEvent& raw) {
+    if (raw.position != expected)
+      return fail(expected, "event " + std::to_string(expected) + " is missing (the next stored is " +
+                                std::to_string(raw.position) + ")");
+    if (*raw.prevHash != prev)
+      return fail(raw.position, "its prevHash " + toHex(*raw.prevHash) +
+                                    " is not the hash of the event before it, " + toHex(prev));
+    const Hash h =
+        sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()), raw.json);
+    if (h != *raw.hash)
+      return fail(raw.position, "its bytes hash to " + toHex(h) + " but its recorded hash is " +
+                                    toHex(*raw.hash));
+    prev = h;
+    report.head = h;
+    ++report.checked;
+    ++expected;
+    return true;
+  });
+  if (!r) {
+    if (r.error().code != ErrorCode::kCorrupt) return r.error();
+    fail(expected, r.error().message);
+    return report;
+  }
+  if (report.firstBad == 0 && expected <= to)
+    fail(expected, "event " + std::to_string(expected) + " is missing");
+  // The head recorded with every append catches the removal of the newest events.
+  if (report.firstBad == 0 && to == last) {
+    std::string head;
+    rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.meta, kHeadKey, &head);
+    if (st.ok() && head.size() == 8 && decodeBigEndian(head) > last)
+      fail(last + 1, "event " + std::to_string(last + 1) + " is missing (the log recorded " +
+                         std::to_string(decodeBigEndian(head)) + " events)");
+  }
+  return report;
+}
+
+Result<void> EventStore::compact() {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  rocksdb::Status st = db_->Flush(fo, handles_);
+  if (!st.ok()) return fromStatus(st, "flushing failed");
+  rocksdb::CompactRangeOptions cro;
+  cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto* h : handles_) {
+    st = db_->CompactRange(cro, h, nullptr, nullptr);
+    if (!st.ok()) return fromStatus(st, "compacting failed");
+  }
+  return {};
+}
+
+}  // namespace portal

@@ -1,0 +1,196 @@
+#pragma once
+// The event log: the only source of truth of the portal, kept in RocksDB.
+//
+// Column families:
+//   events       position (8 bytes, big-endian) -> record: format byte, prevHash,
+//                hash, then the event's JSON (events/codec.h)
+//   streams      stream name, NUL, version (8 bytes BE) -> position
+//   meta         "format" -> the data format; marks the directory as portal data
+//   keys         person id -> 256-bit data key (the key vault)
+//   checkpoints  projection name -> last position applied
+// Projections add column families of their own (projections/).
+//
+// Each event's hash is SHA-256(prevHash || its JSON bytes), the first prevHash being
+// 32 zero bytes, so any change to a stored event outside this program breaks the
+// chain at that position (verify()).
+//
+// Threads: the store has ONE writer by design. append() and the other write calls
+// must come from one thread at a time (the command processor's); every read call is
+// safe from any number of threads, concurrently with the writer. A second process
+// opening the same directory for writing is refused (kBusy); read-only instances
+// (RocksDB secondaries) may run beside the writer.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "events/codec.h"
+#include "events/event.h"
+#include "events/result.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace portal {
+
+class KeyVault;
+
+struct StoreOptions {
+  std::string path;
+  // Open as a read-only RocksDB secondary instance, beside a running writer. Its own
+  // scratch files go to a temporary directory, never into `path`.
+  bool readOnly = false;
+  // Create the directory and an empty log when there is none. Otherwise a missing
+  // directory or one without portal data is refused with kNotPortalData.
+  bool createIfMissing = false;
+  // fsync every append. Only benchmarks of the non-durable path turn this off.
+  bool sync = true;
+  std::size_t blockCacheBytes = 64 << 20;
+};
+
+// A new event to append: the envelope fields that the caller decides. The store
+// gives the position, the stream version and the hashes.
+struct NewEvent {
+  std::string stream;
+  EventData data;
+  Timestamp occurredAt;
+  std::string actor;
+  std::string companyId;
+  std::string commandId;
+  std::string correlationId;
+};
+
+// kNoStream: the stream must not exist yet.
+inline constexpr std::uint64_t kNoStream = 0;
+
+struct AppendRequest {
+  std::vector<NewEvent> events;
+  // Expected current version per stream; when any differs nothing is written and
+  // append() fails with kVersionConflict. Streams not named here are not checked.
+  std::map<std::string, std::uint64_t> expectedVersions;
+  // People whose data keys are deleted in the same write (anonymization).
+  std::vector<std::string> shred;
+  // Extra writes committed in the same WriteBatch (e.g. an outbox entry); called
+  // after the events are in the batch.
+  std::function<void(rocksdb::WriteBatch&)> alsoWrite;
+};
+
+struct AppendResult {
+  std::uint64_t firstPosition = 0;  // 0 when no events were appended
+  std::uint64_t lastPosition = 0;
+};
+
+// A stored event as bytes, valid only during the callback that receives it.
+struct RawEvent {
+  std::uint64_t position;
+  const Hash* prevHash;
+  const Hash* hash;
+  std::string_view json;
+};
+
+struct VerifyReport {
+  std::uint64_t checked = 0;     // events whose hash was recomputed and matched
+  std::uint64_t firstBad = 0;    // 0 when the chain holds
+  std::string problem;           // what is wrong at firstBad
+  Hash head{};                   // hash of the last good event
+};
+
+class EventStore {
+ public:
+  // Opens (or creates) the log at options.path. Errors: kBusy when another process
+  // writes there, kNotPortalData when there is no log and createIfMissing is false,
+  // kIoError or kCorrupt from RocksDB. The caller owns the returned store.
+  static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Appends all events of `request` in one durable WriteBatch, or nothing.
+  // Writer thread only. After a failed write the store refuses every later append
+  // (fail-stop): the caller must stop; reopening rebuilds from what is durable.
+  Result<AppendResult> append(const AppendRequest& request);
+
+  // The position of the last event, 0 for an empty log.
+  std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
+
+  // The current version of a stream, 0 when it does not exist.
+  Result<std::uint64_t> streamVersion(std::string_view stream);
+
+  // Calls `fn` for each event from `from` (inclusive) in position order, at most
+  // `limit` of them, until `fn` returns false. Stops with kCorrupt at a record that
+  // is not in this program's format.
+  Result<void> scan(std::uint64_t from, std::uint64_t limit,
+                    const std::function<bool(const RawEvent&)>& fn) const;
+
+  // Positions of the events of one stream, oldest first.
+  Result<std::vector<std::uint64_t>> streamPositions(std::string_view stream) const;
+
+  // One event's bytes; kNotFound when there is no such position.
+  Result<std::string> readJson(std::uint64_t position) const;
+
+  // Decodes a raw event with personal fields opened through the key vault.
+  Result<RecordedEvent> decode(const RawEvent& raw) const;
+  // Reads and decodes events [from, from + limit).
+  Result<std::vector<RecordedEvent>> read(std::uint64_t from, std::uint64_t limit) const;
+  // Reads and decodes one stream.
+  Result<std::vector<RecordedEvent>> readStream(std::string_view stream) const;
+
+  // Recomputes the hash chain over [from, to] (to = 0: up to the last event).
+  Result<VerifyReport> verify(std::uint64_t from = 1, std::uint64_t to = 0) const;
+
+  // Flushes memtables and compacts every column family down to the last level, so
+  // that deleted keys and overwritten rows leave the disk, and old WAL files go.
+  Result<void> compact();
+
+  // Read-only instances: catch up with what the writer has written since.
+  Result<void> refresh();
+
+  // A column family of the log by name ("events", "keys", … or a projection's);
+  // nullptr when there is none. Owned by the store.
+  rocksdb::ColumnFamilyHandle* columnFamily(std::string_view name) const;
+
+  KeyVault& vault() { return *vault_; }
+  rocksdb::DB* db() { return db_; }
+  rocksdb::ColumnFamilyHandle* checkpoints() { return cf_.checkpoints; }
+  bool readOnly() const { return options_.readOnly; }
+  const std::string& path() const { return options_.path; }
+
+ private:
+  struct Families {
+    rocksdb::ColumnFamilyHandle* events = nullptr;
+    rocksdb::ColumnFamilyHandle* streams = nullptr;
+    rocksdb::ColumnFamilyHandle* meta = nullptr;
+    rocksdb::ColumnFamilyHandle* keys = nullptr;
+    rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
+  };
+
+  EventStore() = default;
+  Result<void> loadHead();
+  Result<std::uint64_t> readStreamVersion(std::string_view stream) const;
+
+  StoreOptions options_;
+  std::string secondaryPath_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::vector<std::string> handleNames_;
+  Families cf_;
+  std::unique_ptr<KeyVault> vault_;
+
+  std::atomic<std::uint64_t> lastPosition_{0};
+  // Writer only:
+  Hash lastHash_{};
+  std::unordered_map<std::string, std::uint64_t> streamVersions_;
+  bool failed_ = false;
+};
+
+}  // namespace portal

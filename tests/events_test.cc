@@ -1,0 +1,319 @@
+// The event types and their stored form: every type survives a round trip, personal
+// fields are sealed, bad stored bytes give typed errors, old schemas are upcast.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "events/codec.h"
+#include "events/event.h"
+#include "events/json_writer.h"
+#include "events/timestamp.h"
+#include "events/upcasters.h"
+
+namespace portal {
+namespace {
+
+// A reversible stand-in for the key vault, for the codec alone: "sealed:" + the
+// plaintext in hexadecimal. The store's tests use the real vault.
+class ReversingSealer : public PersonalDataSealer, public PersonalDataOpener {
+ public:
+  bool shredded = false;
+  std::vector<std::string> subjects;
+  Result<std::string> seal(std::string_view subject, std::string_view plain) override {
+    subjects.emplace_back(subject);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "sealed:";
+    for (unsigned char c : plain) {
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+    return out;
+  }
+  Result<std::optional<std::string>> open(std::string_view, std::string_view box) override {
+    if (shredded) return std::optional<std::string>();
+    if (box.substr(0, 7) != "sealed:") return makeError(ErrorCode::kCorrupt, "not sealed here");
+    box.remove_prefix(7);
+    std::string plain;
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    for (std::size_t i = 0; i + 1 < box.size(); i += 2)
+      plain.push_back(static_cast<char>(nibble(box[i]) << 4 | nibble(box[i + 1])));
+    return std::optional<std::string>(plain);
+  }
+};
+
+// Fills every field of an event with a distinct value (all optionals present), or
+// only the required ones.
+class Filler {
+ public:
+  explicit Filler(bool optionals) : optionals_(optionals) {}
+  void operator()(std::string_view name, std::string& v) { v = std::string(name) + " \"value\" ü\n"; }
+  void operator()(std::string_view, bool& v) { v = true; }
+  void operator()(std::string_view, std::uint64_t& v) { v = 42; }
+  void operator()(std::string_view name, std::vector<std::string>& v) {
+    v = {std::string(name) + "-1", std::string(name) + "-2"};
+  }
+  void operator()(std::string_view name, Personal& v) { v = Personal("Zoë " + std::string(name)); }
+  template <class T>
+  void operator()(std::string_view name, std::optional<T>& v) {
+    if (!optionals_) return;
+    v.emplace();
+    (*this)(name, *v);
+  }
+  template <class T>
+  void operator()(std::string_view, std::vector<T>& v) {
+    v.resize(2);
+    for (auto& item : v) item.visit(*this);
+  }
+
+ private:
+  bool optionals_;
+};
+
+EventEnvelope sampleEnvelope() {
+  EventEnvelope env;
+  env.position = 7;
+  env.stream = "user-3f1c";
+  env.version = 2;
+  env.occurredAt = *parseRfc3339("2026-11-23T10:15:30.123456Z");
+  env.actor = "admin-1";
+  env.companyId = "company-1";
+  env.commandId = "cmd-1";
+  env.correlationId = "corr-1";
+  return env;
+}
+
+template <class T>
+void addFilled(std::vector<EventData>& out, bool optionals) {
+  T e;
+  Filler f(optionals);
+  e.visit(f);
+  out.emplace_back(std::move(e));
+}
+
+template <std::size_t... I>
+std::vector<EventData> everyType(bool optionals, std::index_sequence<I...>) {
+  std::vector<EventData> out;
+  (addFilled<std::variant_alternative_t<I, EventData>>(out, optionals), ...);
+  return out;
+}
+
+std::vector<EventData> everyType(bool optionals) {
+  return everyType(optionals, std::make_index_sequence<std::variant_size_v<EventData>>{});
+}
+
+TEST(Events, DesignNamesEveryEventType) {
+  const std::set<std::string_view> names(allEventTypeNames().begin(), allEventTypeNames().end());
+  EXPECT_EQ(names.size(), allEventTypeNames().size()) << "type names are unique";
+  for (const char* required :
+       {"UserCreated", "AdminIncluded", "UserDeactivated", "ResourcesTransferred",
+        "UserAnonymized", "CompanyProvisioned", "UserUpdated", "UserReactivated", "AdminRemoved",
+        "OwnershipTransferred", "ResourceAssigned", "ResourceReleased", "RoleGranted",
+        "RoleRevoked", "GroupCreated", "GroupRenamed", "GroupDeleted", "GroupMemberAdded",
+        "GroupMemberRemoved", "UsersImported", "PasswordSet", "PasswordResetRequested",
+        "PasswordResetCompleted", "LoginSucceeded", "LoginFailed", "IdentityProviderChanged"})
+    EXPECT_TRUE(names.count(required)) << required;
+}
+
+TEST(Events, EveryTypeRoundTripsWithAllFields) {
+  for (const EventData& data : everyType(true)) {
+    ReversingSealer vault;
+    std::string json;
+    auto enc = encodeEvent(sampleEnvelope(), data, vault, json);
+    ASSERT_TRUE(enc.ok()) << eventTypeName(data) << ": " << enc.error().message;
+    auto back = decodeEvent(json, vault);
+    ASSERT_TRUE(back.ok()) << eventTypeName(data) << ": " << back.error().message;
+    EXPECT_EQ(back->data, data) << json;
+    EXPECT_EQ(back->envelope.type, eventTypeName(data));
+    EXPECT_EQ(back->envelope.schema, eventSchema(data));
+    EXPECT_EQ(back->envelope.stream, "user-3f1c");
+    EXPECT_EQ(back->envelope.position, 7u);
+    EXPECT_EQ(back->envelope.version, 2u);
+    EXPECT_EQ(formatRfc3339(back->envelope.occurredAt), "2026-11-23T10:15:30.123456Z");
+    EXPECT_EQ(back->envelope.actor, "admin-1");
+    EXPECT_EQ(back->envelope.companyId, "company-1");
+    EXPECT_EQ(back->envelope.commandId, "cmd-1");
+    EXPECT_EQ(back->envelope.correlationId, "corr-1");
+  }
+}
+
+TEST(Events, EveryTypeRoundTripsWithOnlyRequiredFields) {
+  for (const EventData& data : everyType(false)) {
+    ReversingSealer vault;
+    std::string json;
+    auto enc = encodeEvent(sampleEnvelope(), data, vault, json);
+    ASSERT_TRUE(enc.ok()) << eventTypeName(data) << ": " << enc.error().message;
+    auto back = decodeEvent(json, vault);
+    ASSERT_TRUE(back.ok()) << eventTypeName(data) << ": " << back.error().message;
+    EXPECT_EQ(back->data, data) << json;
+  }
+}
+
+TEST(Events, PersonalFieldsAreStoredOnlySealedUnderTheirSubject) {
+  UserCreated e;
+  e.userId = "u-1";
+  e.email = "ada.lovelace@example.org";
+  e.givenName = "Ada";
+  e.surname = "Lovelace";
+  e.jobTitle = "Analyst";
+  e.country = "GB";
+  ReversingSealer vault;
+  std::string json;
+  ASSERT_TRUE(encodeEvent(sampleEnvelope(), e, vault, json).ok());
+  EXPECT_EQ(json.find("ada.lovelace"), std::string::npos);
+  EXPECT_EQ(json.find("Lovelace"), std::string::npos);
+  EXPECT_NE(json.find("\"country\":\"GB\""), std::string::npos) << "non-personal stays readable";
+  EXPECT_EQ(vault.subjects, std::vector<std::string>{"u-1"});
+}
+
+TEST(Events, ShreddedPersonalFieldsReadAsAnonymizedAndTheReadGoesOn) {
+  UserCreated e;
+  e.userId = "u-1";
+  e.email = "ada@example.org";
+  e.givenName = "Ada";
+  e.surname = "Lovelace";
+  e.jobTitle = "Analyst";
+  e.managerEmail = Personal("boss@example.org");
+  ReversingSealer vault;
+  std::string json;
+  ASSERT_TRUE(encodeEvent(sampleEnvelope(), e, vault, json).ok());
+  vault.shredded = true;
+  auto back = decodeEvent(json, vault);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  const auto& u = std::get<UserCreated>(back->data);
+  EXPECT_EQ(u.userId, "u-1");
+  EXPECT_TRUE(u.email.shredded);
+  EXPECT_EQ(u.email.value, "anonymized");
+  EXPECT_EQ(u.surname.value, "anonymized");
+  ASSERT_TRUE(u.managerEmail.has_value());
+  EXPECT_TRUE(u.managerEmail->shredded);
+  EXPECT_FALSE(u.country.has_value());
+  EXPECT_NE(dataToJson(back->data).find("\"email\":\"anonymized\""), std::string::npos);
+}
+
+TEST(Events, PersonalDataWithoutASubjectIsRefused) {
+  LoginFailed e;
+  e.reason = "bad-credentials";
+  e.clientAddress = Personal("203.0.113.9");
+  ReversingSealer vault;
+  std::string json;
+  auto r = encodeEvent(sampleEnvelope(), e, vault, json);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Events, InvalidUtf8IsRefusedOnEncode) {
+  GroupCreated e;
+  e.groupId = "g-1";
+  e.name = std::string("bad \xC3\x28 text");
+  ReversingSealer vault;
+  std::string json;
+  auto r = encodeEvent(sampleEnvelope(), e, vault, json);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Events, Utf8ValidationFollowsTheStandard) {
+  EXPECT_TRUE(isValidUtf8("plain ascii"));
+  EXPECT_TRUE(isValidUtf8("Zoë 日本 🎉"));
+  EXPECT_FALSE(isValidUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(isValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(isValidUtf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(isValidUtf8("\xE6\x97"));          // truncated
+}
+
+TEST(Events, ControlCharactersAndQuotesSurviveEscaping) {
+  GroupCreated e;
+  e.groupId = "g-1";
+  e.name = std::string("tab\there \"quoted\" back\\slash \x01 nul:") + std::string(1, '\0');
+  ReversingSealer vault;
+  std::string json;
+  ASSERT_TRUE(encodeEvent(sampleEnvelope(), e, vault, json).ok());
+  auto back = decodeEvent(json, vault);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(std::get<GroupCreated>(back->data).name, e.name);
+}
+
+struct BadBytesCase {
+  const char* name;
+  std::string json;
+  ErrorCode expected;
+};
+
+std::string storedWith(std::string_view search, std::string_view replace) {
+  GroupCreated e;
+  e.groupId = "g-1";
+  e.name = "Engineering";
+  ReversingSealer vault;
+  std::string json;
+  (void)encodeEvent(sampleEnvelope(), e, vault, json);
+  const auto at = json.find(search);
+  if (at == std::string::npos) return json;
+  return json.replace(at, search.size(), replace);
+}
+
+TEST(Events, MalformedStoredBytesGiveTypedErrorsNeverACrash) {
+  const std::vector<BadBytesCase> cases = {
+      {"empty", "", ErrorCode::kCorrupt},
+      {"not json", "\x01\x02garbage", ErrorCode::kCorrupt},
+      {"truncated", storedWith("}}", ""), ErrorCode::kCorrupt},
+      {"an array", "[1,2,3]", ErrorCode::kCorrupt},
+      {"unknown type", storedWith("\"GroupCreated\"", "\"GroupExploded\""),
+       ErrorCode::kUnknownEventType},
+      {"newer schema", storedWith("\"schema\":1", "\"schema\":9"), ErrorCode::kUnsupportedSchema},
+      {"field of wrong type", storedWith("\"name\":\"Engineering\"", "\"name\":17"),
+       ErrorCode::kCorrupt},
+      {"field missing", storedWith(",\"name\":\"Engineering\"", ""), ErrorCode::kCorrupt},
+      {"bad time", storedWith("2026-11-23T", "2026-13-23T"), ErrorCode::kCorrupt},
+      {"no data", storedWith("\"data\":", "\"atad\":"), ErrorCode::kCorrupt},
+  };
+  for (const auto& c : cases) {
+    ReversingSealer vault;
+    auto r = decodeEvent(c.json, vault);
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.error().code, c.expected) << c.name << ": " << r.error().message;
+    EXPECT_FALSE(r.error().message.empty());
+  }
+}
+
+TEST(Events, OlderSchemasAreUpcastThroughTheTable) {
+  // A made-up schema 0 of GroupCreated called the name "title".
+  Upcasters ups;
+  ups.add("GroupCreated", 0, [](nlohmann::json& data) -> Result<void> {
+    data["name"] = data["title"];
+    data.erase("title");
+    return {};
+  });
+  const std::string old = storedWith("\"schema\":1", "\"schema\":0");
+  const std::string oldWithTitle =
+      old.substr(0, old.find("\"name\"")) + "\"title\"" + old.substr(old.find("\"name\"") + 6);
+  ReversingSealer vault;
+  auto r = decodeEvent(oldWithTitle, vault, &ups);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(std::get<GroupCreated>(r->data).name, "Engineering");
+  EXPECT_EQ(r->envelope.schema, 1);
+
+  auto noPath = decodeEvent(oldWithTitle, vault);
+  ASSERT_FALSE(noPath.ok());
+  EXPECT_EQ(noPath.error().code, ErrorCode::kUnsupportedSchema);
+}
+
+TEST(Timestamps, FormatAndParseRoundTrip) {
+  for (const char* text : {"1970-01-01T00:00:00.000000Z", "2026-11-23T10:15:30.123456Z",
+                           "2000-02-29T23:59:59.999999Z", "1969-12-31T23:59:59.500000Z"}) {
+    auto t = parseRfc3339(text);
+    ASSERT_TRUE(t.has_value()) << text;
+    EXPECT_EQ(formatRfc3339(*t), text);
+  }
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2026-11-23T12:15:30+02:00")),
+            "2026-11-23T10:15:30.000000Z");
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2026-11-23")), "2026-11-23T00:00:00.000000Z");
+  for (const char* bad : {"", "2026-02-30T00:00:00Z", "2026-11-23T25:00:00Z", "yesterday",
+                          "2026-11-23T10:15:30", "2026-11-23T10:15:30.Z"})
+    EXPECT_FALSE(parseRfc3339(bad).has_value()) << bad;
+}
+
+}  // namespace
+}  // namespace portal

@@ -1,0 +1,440 @@
+// The event log over a real RocksDB in a temporary directory.
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "src/store/event_store.h"
+#include "src/store/key_vault.h"
+#include "tests/store_fixtures.h"
+#include "tests/test_support.h"
+
+namespace portal {
+namespace {
+
+using test::groupCreated;
+using test::openStore;
+using test::TempDir;
+using test::userCreated;
+
+// Opens the data directory with plain RocksDB, as someone editing it behind the
+// program's back would, and hands `fn` the database and its column families.
+void editBehindTheProgramsBack(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        fn) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> byName;
+  for (std::size_t i = 0; i < names.size(); ++i) byName[names[i]] = handles[i];
+  fn(db, byName);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+std::string positionKey(std::uint64_t pos) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, pos >>= 8) k[i] = static_cast<char>(pos & 0xff);
+  return k;
+}
+
+AppendRequest requestOf(std::vector<NewEvent> events) {
+  AppendRequest r;
+  r.events = std::move(events);
+  return r;
+}
+
+TEST(EventStore, AppendsReadsBackAndKeepsPositionsGaplessAcrossReopen) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->lastPosition(), 0u);
+    auto r = store->append(requestOf({userCreated("u-1", "ada"), groupCreated("g-1", "Ops"),
+                                      userCreated("u-2", "bob")}));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->firstPosition, 1u);
+    EXPECT_EQ(r->lastPosition, 3u);
+  }
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->lastPosition(), 3u);
+  auto r = store->append(requestOf({groupCreated("g-2", "Sales")}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->firstPosition, 4u);
+
+  auto events = store->read(1, 100);
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  ASSERT_EQ(events->size(), 4u);
+  for (std::size_t i = 0; i < events->size(); ++i)
+    EXPECT_EQ((*events)[i].envelope.position, i + 1);
+  const auto& first = std::get<UserCreated>((*events)[0].data);
+  EXPECT_EQ(first.email.value, "ada@example.org");
+  EXPECT_EQ(first.givenName.value, "Given-ada");
+  EXPECT_EQ((*events)[0].envelope.stream, "user-u-1");
+  EXPECT_EQ((*events)[0].envelope.version, 1u);
+  EXPECT_EQ((*events)[1].envelope.type, "GroupCreated");
+  EXPECT_EQ((*events)[0].envelope.prevHash, Hash{});
+  EXPECT_EQ((*events)[1].envelope.prevHash, (*events)[0].envelope.hash);
+}
+
+TEST(EventStore, StreamsCountTheirOwnVersions) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  GroupRenamed renamed;
+  renamed.groupId = "g-1";
+  renamed.name = "Operations";
+  NewEvent rename = groupCreated("g-1", "x");
+  rename.data = renamed;
+  ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops"), userCreated("u-1", "ada")})).ok());
+  ASSERT_TRUE(store->append(requestOf({rename})).ok());
+  EXPECT_EQ(*store->streamVersion("group-g-1"), 2u);
+  EXPECT_EQ(*store->streamVersion("user-u-1"), 1u);
+  EXPECT_EQ(*store->streamVersion("group-none"), 0u);
+  auto stream = store->readStream("group-g-1");
+  ASSERT_TRUE(stream.ok());
+  ASSERT_EQ(stream->size(), 2u);
+  EXPECT_EQ((*stream)[0].envelope.position, 1u);
+  EXPECT_EQ((*stream)[1].envelope.position, 3u);
+  EXPECT_EQ(std::get<GroupRenamed>((*stream)[1].data).name, "Operations");
+}
+
+TEST(EventStore, VersionConflictIsATypedRejectionAndWritesNothing) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops")})).ok());
+  AppendRequest req = requestOf({groupCreated("g-1", "again")});
+  req.expectedVersions["group-g-1"] = kNoStream;
+  auto r = store->append(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kVersionConflict);
+  EXPECT_NE(r.error().message.find("group-g-1"), std::string::npos);
+  EXPECT_EQ(store->lastPosition(), 1u);
+}
+
+TEST(EventStore, BatchWithOneConflictingStreamWritesNothing) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops")})).ok());
+  AppendRequest req =
+      requestOf({userCreated("u-1", "ada"), userCreated("u-2", "bob"), groupCreated("g-1", "x")});
+  req.expectedVersions["user-u-1"] = kNoStream;
+  req.expectedVersions["user-u-2"] = kNoStream;
+  req.expectedVersions["group-g-1"] = 5;  // it is at 1
+  ASSERT_FALSE(store->append(req).ok());
+  EXPECT_EQ(store->lastPosition(), 1u);
+  EXPECT_EQ(*store->streamVersion("user-u-1"), 0u);
+  auto events = store->read(1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 1u);
+
+  // The same batch with the right expectation goes through whole.
+  req.expectedVersions["group-g-1"] = 1;
+  auto ok = store->append(req);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->lastPosition, 4u);
+}
+
+TEST(EventStore, InvalidEventInABatchWritesNothing) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  auto bad = groupCreated("g-2", std::string("\xff\xfe"));
+  auto r = store->append(requestOf({userCreated("u-1", "ada"), bad}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store->lastPosition(), 0u);
+  EXPECT_FALSE(store->vault().hasKey("u-1")) << "no key is kept for an event never written";
+}
+
+TEST(EventStore, VerifyPassesOnAnUntouchedLog) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(store->append(requestOf({userCreated("u-" + std::to_string(i), "p")})).ok());
+  auto report = store->verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->checked, 20u);
+  EXPECT_EQ(report->firstBad, 0u) << report->problem;
+  auto last = store->read(20, 1);
+  EXPECT_EQ(report->head, (*last)[0].envelope.hash);
+  auto part = store->verify(5, 9);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(part->checked, 5u);
+  EXPECT_EQ(part->firstBad, 0u);
+}
+
+TEST(EventStore, AByteChangedBehindTheProgramsBackIsCaughtAtItsPosition) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "Team")})).ok());
+  }
+  editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cf["events"], positionKey(6), &value).ok());
+    const auto at = value.find("Team");
+    ASSERT_NE(at, std::string::npos);
+    value[at] = 'B';  // "Beam"
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["events"], positionKey(6), value).ok());
+  });
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  auto report = store->verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->firstBad, 6u);
+  EXPECT_EQ(report->checked, 5u);
+  EXPECT_NE(report->problem.find("hash"), std::string::npos) << report->problem;
+}
+
+TEST(EventStore, ARemovedEventIsCaught) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "Team")})).ok());
+  }
+  editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["events"], positionKey(4)).ok());
+  });
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    auto report = store->verify();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->firstBad, 4u);
+    EXPECT_NE(report->problem.find("missing"), std::string::npos) << report->problem;
+  }
+  // Removing the newest events is caught too: the log records its head.
+  TempDir dir2;
+  {
+    auto store = openStore(dir2.path());
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "T")})).ok());
+  }
+  editBehindTheProgramsBack(dir2.path(), [](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["events"], positionKey(5)).ok());
+  });
+  auto store = openStore(dir2.path());
+  ASSERT_TRUE(store);
+  auto report = store->verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->firstBad, 5u) << report->problem;
+}
+
+TEST(EventStore, ARecordNotInTheProgramsFormatIsATypedError) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops")})).ok());
+  }
+  editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["events"], positionKey(2), "junk").ok());
+  });
+  auto opened = EventStore::open(StoreOptions{.path = dir.path()});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, ErrorCode::kCorrupt);
+}
+
+TEST(EventStore, AStoredEventOfAnUnknownTypeIsATypedErrorOnDecode) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops")})).ok());
+  std::string json = *store->readJson(1);
+  json.replace(json.find("GroupCreated"), 12, "GroupVanished");
+  RawEvent raw{1, nullptr, nullptr, json};
+  Hash zero{};
+  raw.prevHash = &zero;
+  raw.hash = &zero;
+  auto r = store->decode(raw);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnknownEventType);
+}
+
+TEST(EventStore, ShreddedKeyLeavesNoTraceOnDiskAfterCompaction) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  const std::string email = "quintessa.vandermeer@example.org";
+  NewEvent created = userCreated("u-q", "x");
+  auto& u = std::get<UserCreated>(created.data);
+  u.email = email;
+  u.givenName = "Quintessa";
+  u.surname = "Vandermeer";
+  ASSERT_TRUE(store->append(requestOf({created, userCreated("u-other", "other")})).ok());
+  std::string key;
+  ASSERT_TRUE(
+      store->db()->Get(rocksdb::ReadOptions(), store->columnFamily("keys"), "u-q", &key).ok());
+  ASSERT_EQ(key.size(), 32u);
+  ASSERT_TRUE(store->compact().ok());
+  EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "the key is on disk until shredded";
+  // The plaintext was never written in clear, not even to the write-ahead log.
+  EXPECT_TRUE(test::filesContaining(dir.path(), email).empty());
+  EXPECT_TRUE(test::filesContaining(dir.path(), "Quintessa").empty());
+  EXPECT_TRUE(test::filesContaining(dir.path(), "Vandermeer").empty());
+
+  NewEvent anonymized = userCreated("u-q", "x");
+  anonymized.data = UserAnonymized{"u-q"};
+  AppendRequest shred = requestOf({anonymized});
+  shred.shred = {"u-q"};
+  ASSERT_TRUE(store->append(shred).ok());
+  ASSERT_TRUE(store->compact().ok());
+
+  EXPECT_TRUE(test::filesContaining(dir.path(), key).empty()) << "no file holds the shredded key";
+  auto events = store->read(1, 10);
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  ASSERT_EQ(events->size(), 3u);
+  const auto& gone = std::get<UserCreated>((*events)[0].data);
+  EXPECT_TRUE(gone.email.shredded);
+  EXPECT_EQ(gone.email.value, "anonymized");
+  EXPECT_EQ(gone.surname.value, "anonymized");
+  EXPECT_EQ(gone.country, "DE") << "what is not personal stays";
+  EXPECT_EQ(std::get<UserCreated>((*events)[1].data).email.value, "other@example.org");
+  auto report = store->verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->firstBad, 0u) << report->problem;
+  EXPECT_EQ(report->checked, 3u);
+}
+
+TEST(EventStore, ASecondWriterIsRefusedWithAClearMessage) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  auto second = EventStore::open(StoreOptions{.path = dir.path()});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kBusy);
+  EXPECT_NE(second.error().message.find("in use by another process"), std::string::npos)
+      << second.error().message;
+}
+
+TEST(EventStore, AReadOnlyInstanceReadsBesideTheWriterAndCatchesUp) {
+  TempDir dir;
+  auto writer = openStore(dir.path());
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->append(requestOf({userCreated("u-1", "ada")})).ok());
+  auto reader = openStore(dir.path(), /*readOnly=*/true);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->lastPosition(), 1u);
+  ASSERT_TRUE(writer->append(requestOf({userCreated("u-2", "bob"), groupCreated("g", "G")})).ok());
+  ASSERT_TRUE(reader->refresh().ok());
+  EXPECT_EQ(reader->lastPosition(), 3u);
+  auto events = reader->read(1, 10);
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ(std::get<UserCreated>((*events)[1].data).email.value, "bob@example.org");
+  EXPECT_EQ(reader->verify()->firstBad, 0u);
+  auto refused = reader->append(requestOf({groupCreated("g2", "G")}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kReadOnly);
+  // It left nothing of its own in the data directory.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(entry.path().filename().string().find("secondary"), std::string::npos);
+}
+
+TEST(EventStore, DirectoriesWithoutPortalDataAreRefused) {
+  TempDir dir;
+  auto missing = EventStore::open(StoreOptions{.path = dir.sub("nowhere")});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotPortalData);
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
+
+  std::filesystem::create_directories(dir.sub("photos"));
+  std::ofstream(dir.sub("photos/cat.jpg")) << "meow";
+  auto unrelated = EventStore::open(StoreOptions{.path = dir.sub("photos")});
+  ASSERT_FALSE(unrelated.ok());
+  EXPECT_EQ(unrelated.error().code, ErrorCode::kNotPortalData);
+
+  // A RocksDB database of some other program.
+  rocksdb::DB* db = nullptr;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  ASSERT_TRUE(rocksdb::DB::Open(o, dir.sub("other"), &db).ok());
+  delete db;
+  auto other = EventStore::open(StoreOptions{.path = dir.sub("other")});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, ErrorCode::kNotPortalData);
+  auto otherRo = EventStore::open(StoreOptions{.path = dir.sub("other"), .readOnly = true});
+  ASSERT_FALSE(otherRo.ok());
+  EXPECT_EQ(otherRo.error().code, ErrorCode::kNotPortalData);
+}
+
+// A child process appends in a loop and is killed with SIGKILL mid-stream. Every
+// append that returned success before the kill is there after reopening.
+TEST(EventStore, EveryAcknowledgedAppendSurvivesSigkill) {
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string exe = test::selfExecutable();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execl(exe.c_str(), exe.c_str(), "--child=append-loop", dir.path().c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* acks = fdopen(fds[0], "r");
+  ASSERT_NE(acks, nullptr);
+  std::uint64_t acknowledged = 0;
+  char line[64];
+  // Read acknowledgements until enough appends are durable, then kill mid-stream.
+  while (acknowledged < 300 && std::fgets(line, sizeof line, acks) != nullptr)
+    acknowledged = std::strtoull(line, nullptr, 10);
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  // Acknowledgements already in the pipe were sent before the kill: they count too.
+  while (std::fgets(line, sizeof line, acks) != nullptr)
+    acknowledged = std::max<std::uint64_t>(acknowledged, std::strtoull(line, nullptr, 10));
+  std::fclose(acks);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended on its own: " << status;
+  ASSERT_GE(acknowledged, 300u);
+
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_GE(store->lastPosition(), acknowledged);
+  std::uint64_t expected = 1;
+  ASSERT_TRUE(store->scan(1, ~0ull, [&](const RawEvent& raw) {
+    EXPECT_EQ(raw.position, expected);
+    ++expected;
+    return true;
+  }).ok());
+  EXPECT_EQ(expected - 1, store->lastPosition()) << "positions are gapless";
+  auto report = store->verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->firstBad, 0u) << report->problem;
+  EXPECT_EQ(report->checked, store->lastPosition());
+  // And the log takes new appends where it left off.
+  auto more = store->append(requestOf({groupCreated("g-after", "After")}));
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(more->firstPosition, expected);
+}
+
+}  // namespace
+}  // namespace portal

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the test suites: temporary directories, waiting on a condition
+// with a deadline (tests never sleep to wait), and reading every file of a tree.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace portal::test {
+
+// A fresh directory under the system's temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+bool waitFor(const std::function<bool()>& condition,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// The paths of the files under `dir` whose bytes contain `needle`.
+std::vector<std::string> filesContaining(const std::string& dir, const std::string& needle);
+
+// The path of the running test executable (to start it again as a child process).
+std::string selfExecutable();
+
+}  // namespace portal::test
