@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "src/store/event_store.h"
@@ -102,12 +103,18 @@ TEST(EventStore, StreamsCountTheirOwnVersions) {
   rename.data = renamed;
   ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops"), userCreated("u-1", "ada")})).ok());
   ASSERT_TRUE(store->append(requestOf({rename})).ok());
-  EXPECT_EQ(*store->streamVersion("group-g-1"), 2u);
-  EXPECT_EQ(*store->streamVersion("user-u-1"), 1u);
-  EXPECT_EQ(*store->streamVersion("group-none"), 0u);
+  EXPECT_EQ(store->streamVersion("group-g-1"), 2u);
+  EXPECT_EQ(store->streamVersion("user-u-1"), 1u);
+  EXPECT_EQ(store->streamVersion("group-none"), 0u);
+  store.reset();
+  store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->streamVersion("group-g-1"), 2u) << "versions are read back at open";
+  ASSERT_TRUE(store->append(requestOf({rename})).ok());
+  EXPECT_EQ(store->streamVersion("group-g-1"), 3u);
   auto stream = store->readStream("group-g-1");
   ASSERT_TRUE(stream.ok());
-  ASSERT_EQ(stream->size(), 2u);
+  ASSERT_EQ(stream->size(), 3u);
   EXPECT_EQ((*stream)[0].envelope.position, 1u);
   EXPECT_EQ((*stream)[1].envelope.position, 3u);
   EXPECT_EQ(std::get<GroupRenamed>((*stream)[1].data).name, "Operations");
@@ -139,7 +146,7 @@ TEST(EventStore, BatchWithOneConflictingStreamWritesNothing) {
   req.expectedVersions["group-g-1"] = 5;  // it is at 1
   ASSERT_FALSE(store->append(req).ok());
   EXPECT_EQ(store->lastPosition(), 1u);
-  EXPECT_EQ(*store->streamVersion("user-u-1"), 0u);
+  EXPECT_EQ(store->streamVersion("user-u-1"), 0u);
   auto events = store->read(1, 10);
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->size(), 1u);
@@ -161,6 +168,33 @@ TEST(EventStore, InvalidEventInABatchWritesNothing) {
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store->lastPosition(), 0u);
   EXPECT_FALSE(store->vault().hasKey("u-1")) << "no key is kept for an event never written";
+}
+
+TEST(EventStore, PipelinedAppendsAreDurableInSubmissionOrder) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  std::mutex mu;
+  std::vector<std::uint64_t> acknowledged;
+  std::vector<ErrorCode> refused;
+  for (int i = 0; i < 40; ++i) {
+    AppendRequest req = requestOf({userCreated("u-" + std::to_string(i), "p")});
+    if (i == 17) req.expectedVersions["user-u-3"] = kNoStream;  // u-3 exists by then
+    store->appendAsync(req, [&](Result<AppendResult> r) {
+      std::lock_guard lock(mu);
+      if (r) acknowledged.push_back(r->lastPosition);
+      else refused.push_back(r.error().code);
+    });
+  }
+  ASSERT_TRUE(test::waitFor([&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size() + refused.size() == 40;
+  }));
+  EXPECT_EQ(refused, std::vector<ErrorCode>{ErrorCode::kVersionConflict});
+  ASSERT_EQ(acknowledged.size(), 39u);
+  for (std::size_t i = 0; i < acknowledged.size(); ++i) EXPECT_EQ(acknowledged[i], i + 1);
+  EXPECT_EQ(store->lastPosition(), 39u);
+  EXPECT_EQ(store->verify()->firstBad, 0u);
 }
 
 TEST(EventStore, VerifyPassesOnAnUntouchedLog) {

@@ -5,6 +5,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -22,7 +23,6 @@ constexpr std::size_t kHeaderBytes = 1 + 32 + 32;  // format, prevHash, hash
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kFormatValue = "company-user-portal event log 1";
 constexpr std::string_view kHeadKey = "head";
-constexpr std::size_t kMaxCachedStreams = 500'000;
 
 const char* const kEventsCf = "events";
 const char* const kStreamsCf = "streams";
@@ -63,7 +63,13 @@ rocksdb::ColumnFamilyOptions familyOptions(const std::shared_ptr<rocksdb::Cache>
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  if (pointLookups) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  if (pointLookups) {
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    // Lookups of keys that do not exist yet (a new person's data key) are the
+    // common case on the write path: a memtable Bloom filter answers them.
+    o.memtable_whole_key_filtering = true;
+    o.memtable_prefix_bloom_size_ratio = 0.05;
+  }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   o.level_compaction_dynamic_level_bytes = true;
   return o;
@@ -178,10 +184,24 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
 
   store->vault_ = std::make_unique<KeyVault>(store->db_, store->cf_.keys);
   if (auto r = store->loadHead(); !r) return r.error();
+  if (!options.readOnly) {
+    if (auto r = store->loadStreamHeads(); !r) return r.error();
+    store->preparedPosition_ = store->lastPosition();
+    store->preparedHash_ = store->lastHash_;
+    store->writer_ = std::thread([s = store.get()] { s->writeLoop(); });
+  }
   return store;
 }
 
 EventStore::~EventStore() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(queueMu_);
+      stopping_ = true;
+    }
+    queueReady_.notify_all();
+    writer_.join();
+  }
   vault_.reset();
   if (db_ != nullptr) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
@@ -219,6 +239,26 @@ Result<void> EventStore::loadHead() {
   return {};
 }
 
+Result<void> EventStore::loadStreamHeads() {
+  // Keys sort by stream, then version: the last key of each stream is its head.
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_.streams));
+  streamVersions_.clear();
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k = asView(it->key());
+    if (k.size() < 10 || k[k.size() - 9] != '\0')
+      return makeError(ErrorCode::kCorrupt, "the stream index holds a malformed key");
+    std::string_view stream = k.substr(0, k.size() - 9);
+    const std::uint64_t version = decodeBigEndian(k.substr(k.size() - 8));
+    auto [entry, inserted] = streamVersions_.try_emplace(std::string(stream), version);
+    if (!inserted) entry->second = version;
+  }
+  if (!it->status().ok()) return fromStatus(it->status(), "cannot read the stream index");
+  return {};
+}
+
 Result<void> EventStore::refresh() {
   if (!options_.readOnly) return {};
   rocksdb::Status st = db_->TryCatchUpWithPrimary();
@@ -226,60 +266,46 @@ Result<void> EventStore::refresh() {
   return loadHead();
 }
 
-Result<std::uint64_t> EventStore::readStreamVersion(std::string_view stream) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.streams));
-  const std::string probe = streamKey(stream, ~std::uint64_t{0});
-  it->SeekForPrev(probe);
-  if (!it->status().ok()) return fromStatus(it->status(), "cannot read stream index");
-  if (!it->Valid()) return std::uint64_t{0};
-  std::string_view k = asView(it->key());
-  if (k.size() != stream.size() + 9 || k.substr(0, stream.size()) != stream ||
-      k[stream.size()] != '\0')
-    return std::uint64_t{0};
-  return decodeBigEndian(k.substr(stream.size() + 1));
+std::uint64_t EventStore::streamVersion(std::string_view stream) const {
+  auto it = streamVersions_.find(std::string(stream));
+  return it == streamVersions_.end() ? 0 : it->second;
 }
 
-Result<std::uint64_t> EventStore::streamVersion(std::string_view stream) {
-  if (auto it = streamVersions_.find(std::string(stream)); it != streamVersions_.end())
-    return it->second;
-  auto v = readStreamVersion(stream);
-  if (!v) return v;
-  if (streamVersions_.size() >= kMaxCachedStreams) streamVersions_.clear();
-  streamVersions_.emplace(stream, *v);
-  return v;
-}
+struct EventStore::PreparedAppend {
+  rocksdb::WriteBatch batch;
+  AppendResult result;
+  KeyVault::Staged keys;
+  std::function<void(Result<AppendResult>)> done;
+};
 
-Result<AppendResult> EventStore::append(const AppendRequest& request) {
+Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
+    const AppendRequest& request) {
   if (options_.readOnly)
     return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
-  if (failed_)
+  if (failed_.load(std::memory_order_acquire))
     return makeError(ErrorCode::kIoError,
                      "the event log stopped after a failed write; restart the process");
 
   for (const auto& [stream, expected] : request.expectedVersions) {
-    auto current = streamVersion(stream);
-    if (!current) return current.error();
-    if (*current != expected)
+    const std::uint64_t current = streamVersion(stream);
+    if (current != expected)
       return makeError(ErrorCode::kVersionConflict,
-                       "stream " + stream + " is at version " + std::to_string(*current) +
+                       "stream " + stream + " is at version " + std::to_string(current) +
                            ", expected " + std::to_string(expected));
   }
 
-  rocksdb::WriteBatch batch;
-  std::unordered_map<std::string, std::uint64_t> versions;  // of this batch
-  std::uint64_t position = lastPosition();
-  Hash prev = lastHash_;
+  auto prepared = std::make_unique<PreparedAppend>();
+  // Reserved up front: growing the batch's buffer event by event copies it again
+  // and again.
+  prepared->batch = rocksdb::WriteBatch(request.events.size() * 1024 + 256);
+  rocksdb::WriteBatch& batch = prepared->batch;
+  std::unordered_map<std::string, std::uint64_t> versions;  // of this append
+  std::uint64_t position = preparedPosition_;
+  Hash prev = preparedHash_;
   std::string value;
   for (const NewEvent& ev : request.events) {
     auto found = versions.find(ev.stream);
-    if (found == versions.end()) {
-      auto current = streamVersion(ev.stream);
-      if (!current) {
-        vault_->abortPending();
-        return current.error();
-      }
-      found = versions.emplace(ev.stream, *current).first;
-    }
+    if (found == versions.end()) found = versions.emplace(ev.stream, streamVersion(ev.stream)).first;
     const std::uint64_t version = ++found->second;
     ++position;
 
@@ -296,7 +322,7 @@ Result<AppendResult> EventStore::append(const AppendRequest& request) {
     value.assign(kHeaderBytes, '\0');
     value[0] = kRecordFormat;
     if (auto r = encodeEvent(env, ev.data, *vault_, value); !r) {
-      vault_->abortPending();
+      vault_->rollback();
       return r.error();
     }
     const Hash h = sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()),
@@ -308,32 +334,79 @@ Result<AppendResult> EventStore::append(const AppendRequest& request) {
     batch.Put(cf_.streams, streamKey(ev.stream, version), key);
     prev = h;
   }
-  for (const auto& subject : request.shred) vault_->stageShred(subject, batch);
-  vault_->stagePending(batch);
-  if (position != lastPosition()) batch.Put(cf_.meta, kHeadKey, positionKey(position));
+  prepared->keys = vault_->stage(batch, request.shred);
+  if (position != preparedPosition_) {
+    batch.Put(cf_.meta, kHeadKey, positionKey(position));
+    prepared->result.firstPosition = preparedPosition_ + 1;
+    prepared->result.lastPosition = position;
+  }
   if (request.alsoWrite) request.alsoWrite(batch);
 
+  // From here on the append is as good as submitted: later appends build on it.
+  for (auto& [stream, version] : versions) streamVersions_[stream] = version;
+  preparedPosition_ = position;
+  preparedHash_ = prev;
+  return prepared;
+}
+
+void EventStore::appendAsync(const AppendRequest& request,
+                             std::function<void(Result<AppendResult>)> done) {
+  auto prepared = prepare(request);
+  if (!prepared) {
+    done(prepared.error());
+    return;
+  }
+  (*prepared)->done = std::move(done);
+  std::unique_lock lock(queueMu_);
+  queueSpace_.wait(lock, [&] { return queue_.size() < kMaxInFlight; });
+  queue_.push_back(std::move(*prepared));
+  queueReady_.notify_one();
+}
+
+Result<AppendResult> EventStore::append(const AppendRequest& request) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AppendResult>> outcome;
+  appendAsync(request, [&](Result<AppendResult> r) {
+    std::lock_guard lock(mu);
+    outcome.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return std::move(*outcome);
+}
+
+void EventStore::writeLoop() {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  rocksdb::Status st = db_->Write(wo, &batch);
-  if (!st.ok()) {
-    vault_->abortPending();
-    failed_ = true;
-    return fromStatus(st, "appending to the event log failed");
+  while (true) {
+    std::unique_ptr<PreparedAppend> next;
+    {
+      std::unique_lock lock(queueMu_);
+      queueReady_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;
+      next = std::move(queue_.front());
+      queue_.pop_front();
+      queueSpace_.notify_all();
+    }
+    if (failed_.load(std::memory_order_acquire)) {
+      next->done(makeError(ErrorCode::kIoError,
+                           "the event log stopped after a failed write; restart the process"));
+      continue;
+    }
+    rocksdb::Status st = db_->Write(wo, &next->batch);
+    if (!st.ok()) {
+      // Fail-stop: nothing prepared after this batch may be written either.
+      failed_.store(true, std::memory_order_release);
+      next->done(fromStatus(st, "appending to the event log failed"));
+      continue;
+    }
+    vault_->committed(next->keys);
+    if (next->result.lastPosition != 0)
+      lastPosition_.store(next->result.lastPosition, std::memory_order_release);
+    next->done(next->result);
   }
-  vault_->commitPending();
-  AppendResult result;
-  if (position != lastPosition()) {
-    result.firstPosition = lastPosition() + 1;
-    result.lastPosition = position;
-  }
-  for (auto& [stream, version] : versions) {
-    if (streamVersions_.size() >= kMaxCachedStreams) streamVersions_.clear();
-    streamVersions_[stream] = version;
-  }
-  lastHash_ = prev;
-  lastPosition_.store(position, std::memory_order_release);
-  return result;
 }
 
 Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,

@@ -14,20 +14,25 @@
 // 32 zero bytes, so any change to a stored event outside this program breaks the
 // chain at that position (verify()).
 //
-// Threads: the store has ONE writer by design. append() and the other write calls
-// must come from one thread at a time (the command processor's); every read call is
-// safe from any number of threads, concurrently with the writer. A second process
+// Threads: the store has ONE writer by design. append(), appendAsync() and the
+// other write calls must come from one thread at a time (the command processor's);
+// the store's own write thread makes the prepared batches durable in order. Every
+// read call is safe from any number of threads, concurrently with the writer. A second process
 // opening the same directory for writing is refused (kBusy); read-only instances
 // (RocksDB secondaries) may run beside the writer.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +43,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Iterator;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -115,16 +121,30 @@ class EventStore {
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
 
-  // Appends all events of `request` in one durable WriteBatch, or nothing.
-  // Writer thread only. After a failed write the store refuses every later append
-  // (fail-stop): the caller must stop; reopening rebuilds from what is durable.
+  // Appends all events of `request` in one durable WriteBatch, or nothing, and
+  // returns once it is durable. Writer thread only. After a failed write the store
+  // refuses every later append (fail-stop): the caller must stop; reopening
+  // rebuilds from what is durable.
   Result<AppendResult> append(const AppendRequest& request);
 
-  // The position of the last event, 0 for an empty log.
+  // The pipelined form of append(): checks, encodes, seals and hashes the events on
+  // the calling (writer) thread, then hands the batch to the store's write thread
+  // and returns, so that the caller prepares the next append while this one is
+  // written and fsync'd. Appends are written in the order they were submitted, each
+  // in its own WriteBatch. `done` runs on the write thread once the batch is durable
+  // (or with the error: a refusal at once, on the calling thread; a failed write,
+  // after which every later append fails too). `done` must be quick. Blocks while
+  // kMaxInFlight appends are waiting to be written.
+  void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
+  static constexpr std::size_t kMaxInFlight = 4;
+
+  // The position of the last durable event, 0 for an empty log.
   std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
 
-  // The current version of a stream, 0 when it does not exist.
-  Result<std::uint64_t> streamVersion(std::string_view stream);
+  // The current version of a stream, 0 when it does not exist, counting appends
+  // submitted but not yet durable. Writer thread only (a read-only instance does
+  // not track versions).
+  std::uint64_t streamVersion(std::string_view stream) const;
 
   // Calls `fn` for each event from `from` (inclusive) in position order, at most
   // `limit` of them, until `fn` returns false. Stops with kCorrupt at a record that
@@ -174,9 +194,13 @@ class EventStore {
     rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
   };
 
+  struct PreparedAppend;
+
   EventStore() = default;
   Result<void> loadHead();
-  Result<std::uint64_t> readStreamVersion(std::string_view stream) const;
+  Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
+  void writeLoop();
+  Result<void> loadStreamHeads();
 
   StoreOptions options_;
   std::string secondaryPath_;
@@ -186,11 +210,24 @@ class EventStore {
   Families cf_;
   std::unique_ptr<KeyVault> vault_;
 
-  std::atomic<std::uint64_t> lastPosition_{0};
-  // Writer only:
-  Hash lastHash_{};
+  std::atomic<std::uint64_t> lastPosition_{0};  // durable
+  std::atomic<bool> failed_{false};             // a write failed: fail-stop
+  Hash lastHash_{};                             // of the last event at open
+
+  // The write thread and the appends waiting for it.
+  std::thread writer_;
+  std::mutex queueMu_;
+  std::condition_variable queueReady_, queueSpace_;
+  std::deque<std::unique_ptr<PreparedAppend>> queue_;
+  bool stopping_ = false;
+
+  // Writer (preparing) thread only: the head including appends not yet durable.
+  std::uint64_t preparedPosition_ = 0;
+  Hash preparedHash_{};
+  // The head version of every stream, read once at open (a key-only scan of the
+  // stream index, cheap beside the replay a writer does at start anyway), so that
+  // appends never look a version up on disk.
   std::unordered_map<std::string, std::uint64_t> streamVersions_;
-  bool failed_ = false;
 };
 
 }  // namespace portal

@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 #include <sodium.h>
 
+#include <array>
 #include <cstring>
 
 namespace portal {
@@ -13,9 +14,60 @@ constexpr std::string_view kBoxPrefix = "x1.";  // XChaCha20-Poly1305, format 1
 constexpr std::size_t kNonceBytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr std::size_t kTagBytes = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 constexpr std::size_t kMaxCachedKeys = 200'000;
-constexpr int kB64 = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+// Base64url without padding. libsodium's codec is constant-time and several times
+// slower; ciphertext needs no such care.
+constexpr char kB64Chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void appendBase64(std::string& out, const unsigned char* p, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
+    out.push_back(kB64Chars[v >> 18]);
+    out.push_back(kB64Chars[(v >> 12) & 63]);
+    out.push_back(kB64Chars[(v >> 6) & 63]);
+    out.push_back(kB64Chars[v & 63]);
+  }
+  if (n - i == 1) {
+    const std::uint32_t v = p[i] << 16;
+    out.push_back(kB64Chars[v >> 18]);
+    out.push_back(kB64Chars[(v >> 12) & 63]);
+  } else if (n - i == 2) {
+    const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
+    out.push_back(kB64Chars[v >> 18]);
+    out.push_back(kB64Chars[(v >> 12) & 63]);
+    out.push_back(kB64Chars[(v >> 6) & 63]);
+  }
+}
+
+// nullopt on a character outside the alphabet or an impossible length.
+std::optional<std::string> decodeBase64(std::string_view s) {
+  static constexpr auto kValue = [] {
+    std::array<std::int8_t, 256> t{};
+    t.fill(-1);
+    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(kB64Chars[i])] = static_cast<std::int8_t>(i);
+    return t;
+  }();
+  if (s.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(s.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : s) {
+    const int v = kValue[c];
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
 
 }  // namespace
+
+KeyVault::~KeyVault() { sodium_memzero(randomPool_.data(), randomPool_.size()); }
 
 KeyVault::KeyVault(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* keys) : db_(db), keys_(keys) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
@@ -39,7 +91,7 @@ std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
   std::memcpy(key.data(), value.data(), key.size());
   std::lock_guard lock(mu_);
   // A shred committed while we read must not be undone by caching what we read.
-  if (epoch == shredEpoch_) {
+  if (epoch == shredEpoch_ && !shredding_.count(s)) {
     if (cache_.size() >= kMaxCachedKeys) cache_.clear();
     cache_[s] = key;
   }
@@ -48,12 +100,29 @@ std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
 
 Result<std::string> KeyVault::seal(std::string_view subject, std::string_view plaintext) {
   std::optional<Key> key;
-  if (auto it = pending_.find(std::string(subject)); it != pending_.end()) key = it->second;
-  else key = lookup(subject);
+  {
+    std::lock_guard lock(mu_);
+    const std::string s(subject);
+    if (shredding_.count(s))
+      return makeError(ErrorCode::kInvalidArgument,
+                       "personal data of " + s + " cannot be stored: their key is being shredded");
+    if (auto it = unwritten_.find(s); it != unwritten_.end()) key = it->second;
+  }
+  if (!key) key = lookup(subject);
   if (!key) {
     Key fresh;
-    randombytes_buf(fresh.data(), fresh.size());
-    pending_[std::string(subject)] = fresh;
+    // Keys come from a pool filled by the system's CSPRNG 4 KiB at a time: one
+    // getrandom() call per 128 keys instead of one per key.
+    if (randomUsed_ + fresh.size() > randomPool_.size()) {
+      randombytes_buf(randomPool_.data(), randomPool_.size());
+      randomUsed_ = 0;
+    }
+    std::memcpy(fresh.data(), randomPool_.data() + randomUsed_, fresh.size());
+    sodium_memzero(randomPool_.data() + randomUsed_, fresh.size());
+    randomUsed_ += fresh.size();
+    std::lock_guard lock(mu_);
+    unwritten_.emplace(subject, fresh);
+    fresh_.emplace_back(subject);
     key = fresh;
   }
   std::uint8_t box[kNonceBytes];
@@ -72,12 +141,8 @@ Result<std::string> KeyVault::seal(std::string_view subject, std::string_view pl
     return makeError(ErrorCode::kCrypto, "sealing personal data failed");
 
   std::string out(kBoxPrefix);
-  const std::size_t b64Len = sodium_base64_encoded_len(raw.size(), kB64);
-  const std::size_t at = out.size();
-  out.resize(at + b64Len);
-  sodium_bin2base64(out.data() + at, b64Len, reinterpret_cast<const unsigned char*>(raw.data()),
-                    raw.size(), kB64);
-  out.resize(at + b64Len - 1);  // drop the terminating NUL sodium writes
+  out.reserve(out.size() + (raw.size() + 2) / 3 * 4);
+  appendBase64(out, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   return out;
 }
 
@@ -86,12 +151,11 @@ Result<std::optional<std::string>> KeyVault::open(std::string_view subject,
   if (sealed.substr(0, kBoxPrefix.size()) != kBoxPrefix)
     return makeError(ErrorCode::kCorrupt, "sealed personal data has an unknown format");
   sealed.remove_prefix(kBoxPrefix.size());
-  std::string raw(sealed.size(), '\0');
-  std::size_t rawLen = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(raw.data()), raw.size(), sealed.data(),
-                        sealed.size(), nullptr, &rawLen, nullptr, kB64) != 0 ||
-      rawLen < kNonceBytes + kTagBytes)
+  std::optional<std::string> decoded = decodeBase64(sealed);
+  if (!decoded || decoded->size() < kNonceBytes + kTagBytes)
     return makeError(ErrorCode::kCorrupt, "sealed personal data is not valid base64");
+  const std::string& raw = *decoded;
+  const std::size_t rawLen = raw.size();
   std::optional<Key> key = lookup(subject);
   if (!key) return std::optional<std::string>();  // shredded: reads as anonymized
   std::string plain(rawLen - kNonceBytes - kTagBytes, '\0');
@@ -106,32 +170,47 @@ Result<std::optional<std::string>> KeyVault::open(std::string_view subject,
   return std::optional<std::string>(std::move(plain));
 }
 
-void KeyVault::stagePending(rocksdb::WriteBatch& batch) {
-  for (const auto& [subject, key] : pending_)
-    batch.Put(keys_, subject,
-              rocksdb::Slice(reinterpret_cast<const char*>(key.data()), key.size()));
-}
-
-void KeyVault::stageShred(std::string_view subject, rocksdb::WriteBatch& batch) {
-  batch.Delete(keys_, rocksdb::Slice(subject.data(), subject.size()));
-  pendingShreds_.emplace_back(subject);
-}
-
-void KeyVault::commitPending() {
+KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
+                                  const std::vector<std::string>& shred) {
+  Staged staged;
   std::lock_guard lock(mu_);
-  for (auto& [subject, key] : pending_) {
-    if (cache_.size() >= kMaxCachedKeys) cache_.clear();
-    cache_[subject] = key;
+  for (auto& subject : fresh_) {
+    auto it = unwritten_.find(subject);
+    if (it == unwritten_.end()) continue;
+    batch.Put(keys_, subject,
+              rocksdb::Slice(reinterpret_cast<const char*>(it->second.data()), it->second.size()));
+    staged.created.push_back(std::move(subject));
   }
-  for (const auto& s : pendingShreds_) cache_.erase(s);
-  if (!pendingShreds_.empty()) ++shredEpoch_;
-  pending_.clear();
-  pendingShreds_.clear();
+  fresh_.clear();
+  for (const auto& subject : shred) {
+    batch.Delete(keys_, subject);
+    ++shredding_[subject];
+    staged.shredded.push_back(subject);
+  }
+  return staged;
 }
 
-void KeyVault::abortPending() {
-  pending_.clear();
-  pendingShreds_.clear();
+void KeyVault::rollback() {
+  std::lock_guard lock(mu_);
+  for (const auto& subject : fresh_) unwritten_.erase(subject);
+  fresh_.clear();
+}
+
+void KeyVault::committed(const Staged& staged) {
+  std::lock_guard lock(mu_);
+  for (const auto& subject : staged.created) {
+    auto node = unwritten_.extract(subject);
+    if (node.empty()) continue;
+    if (cache_.size() >= kMaxCachedKeys) cache_.clear();
+    cache_.insert_or_assign(std::move(node.key()), node.mapped());
+  }
+  for (const auto& subject : staged.shredded) {
+    cache_.erase(subject);
+    unwritten_.erase(subject);
+    if (auto it = shredding_.find(subject); it != shredding_.end() && --it->second == 0)
+      shredding_.erase(it);
+  }
+  if (!staged.shredded.empty()) ++shredEpoch_;
 }
 
 bool KeyVault::hasKey(std::string_view subject) { return lookup(subject).has_value(); }

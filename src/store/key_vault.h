@@ -6,8 +6,9 @@
 // WriteBatch as the UserAnonymized event; from then on the person's boxes open to
 // nullopt ("anonymized") while their events still verify.
 //
-// Thread-safety: seal(), stage and commit calls come from the store's single writer;
-// open() and hasKey() may be called from any number of threads at once.
+// Thread-safety: seal(), stage() and rollback() come from the thread that prepares
+// appends, committed() from the store's write thread; open() and hasKey() may be
+// called from any number of threads at once.
 
 #include <array>
 #include <cstdint>
@@ -32,24 +33,35 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
  public:
   using Key = std::array<std::uint8_t, 32>;
 
+  // The keys created and the keys deleted by one append, from its preparation until
+  // its batch is durable (or failed).
+  struct Staged {
+    std::vector<std::string> created;
+    std::vector<std::string> shredded;
+  };
+
   // `db` and `keys` stay owned by the caller and must outlive the vault.
   KeyVault(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* keys);
+  ~KeyVault() override;
   KeyVault(const KeyVault&) = delete;
   KeyVault& operator=(const KeyVault&) = delete;
 
-  // Seals under the subject's key, creating the key when the subject has none; a
-  // created key is pending until stagePending() + commitPending().
+  // Preparing thread: seals under the subject's key, creating the key when the
+  // subject has none. A created key is used by later seals at once, and written by
+  // the next stage(). Refused for a person whose key is being shredded.
   Result<std::string> seal(std::string_view subject, std::string_view plaintext) override;
+  // Any thread. nullopt when the subject has no key (shredded).
   Result<std::optional<std::string>> open(std::string_view subject,
                                           std::string_view sealed) override;
 
-  // Writer side: put the keys created since the last commit into `batch`; after the
-  // batch is durable, commitPending(); if it failed, abortPending().
-  void stagePending(rocksdb::WriteBatch& batch);
-  // Deletes the subject's key in `batch`; takes effect in memory at commitPending().
-  void stageShred(std::string_view subject, rocksdb::WriteBatch& batch);
-  void commitPending();
-  void abortPending();
+  // Preparing thread: the keys created since the last stage() or rollback() go into
+  // `batch`, and each subject of `shred` is deleted in it.
+  Staged stage(rocksdb::WriteBatch& batch, const std::vector<std::string>& shred);
+  // Preparing thread: forget the keys created since the last stage() (the append
+  // being prepared was refused, so they were never used).
+  void rollback();
+  // Write thread: the batch holding `staged` is durable.
+  void committed(const Staged& staged);
 
   bool hasKey(std::string_view subject);
 
@@ -62,14 +74,20 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* keys_;
-  std::mutex mu_;  // guards cache_ and shredEpoch_
-  std::unordered_map<std::string, Key> cache_;
+
+  std::mutex mu_;  // guards everything below up to the preparing thread's own
+  std::unordered_map<std::string, Key> cache_;  // committed keys
+  // Keys created but not yet durable, and people whose key deletion is not yet.
+  std::unordered_map<std::string, Key> unwritten_;
+  std::unordered_map<std::string, int> shredding_;
   std::uint64_t shredEpoch_ = 0;
-  // Writer only:
-  std::unordered_map<std::string, Key> pending_;
-  std::vector<std::string> pendingShreds_;
+
+  // Preparing thread only:
+  std::vector<std::string> fresh_;  // created since the last stage()
   std::array<std::uint8_t, 16> noncePrefix_{};
   std::uint64_t nonceCounter_ = 0;
+  std::array<std::uint8_t, 4096> randomPool_{};
+  std::size_t randomUsed_ = sizeof(randomPool_);
 };
 
 }  // namespace portal

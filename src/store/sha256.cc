@@ -14,9 +14,11 @@ Hash sha256(std::string_view a, std::string_view b) {
     ~Ctx() { EVP_MD_CTX_free(ctx); }
   };
   thread_local Ctx tl;
+  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up on every init.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   Hash out{};
   unsigned int len = 0;
-  if (tl.ctx == nullptr || EVP_DigestInit_ex(tl.ctx, EVP_sha256(), nullptr) != 1 ||
+  if (md == nullptr || tl.ctx == nullptr || EVP_DigestInit_ex(tl.ctx, md, nullptr) != 1 ||
       EVP_DigestUpdate(tl.ctx, a.data(), a.size()) != 1 ||
       (!b.empty() && EVP_DigestUpdate(tl.ctx, b.data(), b.size()) != 1) ||
       EVP_DigestFinal_ex(tl.ctx, out.data(), &len) != 1 || len != out.size())

@@ -1,0 +1,59 @@
+#pragma once
+// Small helpers for the benchmarks: timing, temporary directories and the figure
+// lines every benchmark prints ("what, ours, baseline, ratio, target").
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <unistd.h>
+
+namespace portal::bench {
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name) {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("portal-bench-" + name + "-" + std::to_string(::getpid())))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One line of figures: ours beside the baseline measured in the same run.
+inline void printRatio(const char* what, double ours, double baseline, const char* unit,
+                       double target) {
+  const double ratio = baseline > 0 ? ours / baseline : 0;
+  std::printf("%-34s %12.0f %-9s baseline %12.0f %-9s ratio %5.2f  target >= %.2f  %s\n", what,
+              ours, unit, baseline, unit, ratio, target, ratio >= target ? "ok" : "MISSED");
+}
+
+inline void printFigure(const char* what, double value, const char* unit, double target) {
+  std::printf("%-34s %12.0f %-9s target >= %.0f  %s\n", what, value, unit, target,
+              value >= target ? "ok" : "MISSED");
+}
+
+}  // namespace portal::bench
