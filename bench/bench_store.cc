@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
   std::printf("bench_store: durable appends (fsync per batch) and forward reads\n");
   struct {
     std::size_t batch, batches;
-  } plans[] = {{1, quick ? 50u : 1000u}, {100, quick ? 5u : 200u}, {1000, quick ? 2u : 50u}};
+  } plans[] = {{1, quick ? 50u : 1000u}, {100, quick ? 5u : 600u}, {1000, quick ? 2u : 60u}};
   const int rounds = quick ? 1 : 3;
   for (const auto& p : plans) {
     const AppendFigures f = benchAppends(p.batch, p.batches, rounds);

@@ -81,11 +81,14 @@ std::optional<std::string> subjectOf(const T& e) {
 }
 
 Result<void> encodeData(const EventData& data, PersonalDataSealer& sealer, JsonWriter& w) {
+  // Scratch space reused across events: this runs once per event on the write path.
+  thread_local std::string personalText;
+  thread_local std::vector<std::string_view> names;
+  personalText.clear();
+  names.clear();
   return std::visit(
       [&](const auto& e) -> Result<void> {
-        std::string personalText;
         JsonWriter personal(personalText);
-        std::vector<std::string_view> names;
         w.beginObject();
         personal.beginObject();
         EncodeVisitor v(w, personal, &names);
@@ -362,7 +365,7 @@ const std::vector<std::string_view>& allEventTypeNames() {
   return names;
 }
 
-Result<void> encodeEvent(const EventEnvelope& env, const EventData& data,
+Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
                          PersonalDataSealer& sealer, std::string& out) {
   JsonWriter w(out);
   w.beginObject();

@@ -23,11 +23,33 @@ namespace portal {
 
 class Upcasters;  // events/upcasters.h
 
+// The envelope fields that encoding reads, as views: the write path encodes from
+// the caller's strings without copying them into an EventEnvelope first.
+struct EnvelopeView {
+  std::uint64_t position = 0;
+  std::string_view stream;
+  std::uint64_t version = 0;
+  Timestamp occurredAt;
+  std::string_view actor;
+  std::string_view companyId;
+  std::string_view commandId;
+  std::string_view correlationId;
+
+  static EnvelopeView of(const EventEnvelope& e) {
+    return {e.position, e.stream, e.version, e.occurredAt, e.actor, e.companyId, e.commandId,
+            e.correlationId};
+  }
+};
+
 // Appends the stored JSON of (envelope, data) to `out`. Fails with kInvalidArgument
 // when a text field is not valid UTF-8, or when the event has personal fields but no
 // subject to seal them for; with the sealer's error when sealing fails.
-Result<void> encodeEvent(const EventEnvelope& envelope, const EventData& data,
+Result<void> encodeEvent(const EnvelopeView& envelope, const EventData& data,
                          PersonalDataSealer& sealer, std::string& out);
+inline Result<void> encodeEvent(const EventEnvelope& envelope, const EventData& data,
+                                PersonalDataSealer& sealer, std::string& out) {
+  return encodeEvent(EnvelopeView::of(envelope), data, sealer, out);
+}
 
 // Decodes stored JSON, opening personal fields with `opener` (shredded ones read as
 // Personal::Shredded()) and upgrading older schemas with `upcasters` (the built-in

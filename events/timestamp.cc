@@ -1,6 +1,5 @@
 #include "events/timestamp.h"
 
-#include <cstdio>
 
 namespace portal {
 namespace {
@@ -60,12 +59,21 @@ std::string formatRfc3339(Timestamp t) {
   std::int64_t y;
   unsigned m, d;
   civilFromDays(days, y, m, d);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
-                static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
-                static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60),
-                static_cast<long long>(frac));
-  return buf;
+  if (y < 0 || y > 9999) {  // outside RFC 3339's four-digit years: clamp, never overflow
+    return y < 0 ? "0000-01-01T00:00:00.000000Z" : "9999-12-31T23:59:59.999999Z";
+  }
+  std::string out = "0000-00-00T00:00:00.000000Z";
+  auto put = [&](std::size_t at, std::int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  put(5, m, 2);
+  put(8, d, 2);
+  put(11, rem / 3600, 2);
+  put(14, rem / 60 % 60, 2);
+  put(17, rem % 60, 2);
+  put(20, frac, 6);
+  return out;
 }
 
 std::optional<Timestamp> parseRfc3339(std::string_view s) {

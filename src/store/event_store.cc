@@ -186,6 +186,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   if (auto r = store->loadHead(); !r) return r.error();
   if (!options.readOnly) {
     if (auto r = store->loadStreamHeads(); !r) return r.error();
+    if (auto r = store->vault_->loadAll(); !r) return r.error();
     store->preparedPosition_ = store->lastPosition();
     store->preparedHash_ = store->lastHash_;
     store->writer_ = std::thread([s = store.get()] { s->writeLoop(); });
@@ -299,32 +300,37 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   // and again.
   prepared->batch = rocksdb::WriteBatch(request.events.size() * 1024 + 256);
   rocksdb::WriteBatch& batch = prepared->batch;
-  std::unordered_map<std::string, std::uint64_t> versions;  // of this append
+  // Stream versions advance in place; `undo` restores them if this append is
+  // refused half-way (an event that cannot be encoded).
+  struct Undo {
+    std::unordered_map<std::string, std::uint64_t>::iterator entry;
+    std::uint64_t before;
+    bool inserted;
+  };
+  std::vector<Undo> undo;
+  auto refuse = [&](Error e) {
+    for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
+      if (u->inserted) streamVersions_.erase(u->entry);
+      else u->entry->second = u->before;
+    }
+    vault_->rollback();
+    return e;
+  };
   std::uint64_t position = preparedPosition_;
   Hash prev = preparedHash_;
   std::string value;
   for (const NewEvent& ev : request.events) {
-    auto found = versions.find(ev.stream);
-    if (found == versions.end()) found = versions.emplace(ev.stream, streamVersion(ev.stream)).first;
-    const std::uint64_t version = ++found->second;
+    auto [entry, inserted] = streamVersions_.try_emplace(ev.stream, 0);
+    undo.push_back({entry, entry->second, inserted});
+    const std::uint64_t version = ++entry->second;
     ++position;
 
-    EventEnvelope env;
-    env.position = position;
-    env.stream = ev.stream;
-    env.version = version;
-    env.occurredAt = ev.occurredAt;
-    env.actor = ev.actor;
-    env.companyId = ev.companyId;
-    env.commandId = ev.commandId;
-    env.correlationId = ev.correlationId;
+    const EnvelopeView env{position,     ev.stream,    version,      ev.occurredAt,
+                           ev.actor,     ev.companyId, ev.commandId, ev.correlationId};
 
     value.assign(kHeaderBytes, '\0');
     value[0] = kRecordFormat;
-    if (auto r = encodeEvent(env, ev.data, *vault_, value); !r) {
-      vault_->rollback();
-      return r.error();
-    }
+    if (auto r = encodeEvent(env, ev.data, *vault_, value); !r) return refuse(r.error());
     const Hash h = sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()),
                           std::string_view(value).substr(kHeaderBytes));
     std::memcpy(value.data() + 1, prev.data(), prev.size());
@@ -343,7 +349,6 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   if (request.alsoWrite) request.alsoWrite(batch);
 
   // From here on the append is as good as submitted: later appends build on it.
-  for (auto& [stream, version] : versions) streamVersions_[stream] = version;
   preparedPosition_ = position;
   preparedHash_ = prev;
   return prepared;

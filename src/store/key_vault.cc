@@ -76,12 +76,33 @@ KeyVault::KeyVault(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* keys) : db_(db)
   randombytes_buf(noncePrefix_.data(), noncePrefix_.size());
 }
 
+Result<void> KeyVault::loadAll() {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, keys_));
+  std::unordered_map<std::string, Key> all;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->value().size() != sizeof(Key))
+      return makeError(ErrorCode::kCorrupt, "the key vault holds a malformed key");
+    Key key;
+    std::memcpy(key.data(), it->value().data(), key.size());
+    all.emplace(it->key().ToString(), key);
+  }
+  if (!it->status().ok())
+    return makeError(ErrorCode::kIoError, "cannot read the key vault: " + it->status().ToString());
+  std::lock_guard lock(mu_);
+  cache_ = std::move(all);
+  complete_ = true;
+  return {};
+}
+
 std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
   std::string s(subject);
   std::uint64_t epoch;
   {
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(s); it != cache_.end()) return it->second;
+    if (complete_) return std::nullopt;
     epoch = shredEpoch_;
   }
   std::string value;
@@ -92,7 +113,7 @@ std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
   std::lock_guard lock(mu_);
   // A shred committed while we read must not be undone by caching what we read.
   if (epoch == shredEpoch_ && !shredding_.count(s)) {
-    if (cache_.size() >= kMaxCachedKeys) cache_.clear();
+    if (cache_.size() >= kMaxCachedKeys && !complete_) cache_.clear();
     cache_[s] = key;
   }
   return key;
@@ -100,15 +121,15 @@ std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
 
 Result<std::string> KeyVault::seal(std::string_view subject, std::string_view plaintext) {
   std::optional<Key> key;
+  std::string s(subject);
   {
     std::lock_guard lock(mu_);
-    const std::string s(subject);
-    if (shredding_.count(s))
+    if (!shredding_.empty() && shredding_.count(s))
       return makeError(ErrorCode::kInvalidArgument,
                        "personal data of " + s + " cannot be stored: their key is being shredded");
-    if (auto it = unwritten_.find(s); it != unwritten_.end()) key = it->second;
+    if (auto it = cache_.find(s); it != cache_.end()) key = it->second;
   }
-  if (!key) key = lookup(subject);
+  if (!key && !complete_) key = lookup(subject);
   if (!key) {
     Key fresh;
     // Keys come from a pool filled by the system's CSPRNG 4 KiB at a time: one
@@ -120,9 +141,11 @@ Result<std::string> KeyVault::seal(std::string_view subject, std::string_view pl
     std::memcpy(fresh.data(), randomPool_.data() + randomUsed_, fresh.size());
     sodium_memzero(randomPool_.data() + randomUsed_, fresh.size());
     randomUsed_ += fresh.size();
+    // A new key goes straight into the map: only events not yet durable use it,
+    // and if their append is refused, rollback() takes it out again.
     std::lock_guard lock(mu_);
-    unwritten_.emplace(subject, fresh);
-    fresh_.emplace_back(subject);
+    cache_.emplace(s, fresh);
+    fresh_.push_back(std::move(s));
     key = fresh;
   }
   std::uint8_t box[kNonceBytes];
@@ -130,7 +153,8 @@ Result<std::string> KeyVault::seal(std::string_view subject, std::string_view pl
   const std::uint64_t counter = ++nonceCounter_;
   std::memcpy(box + noncePrefix_.size(), &counter, sizeof counter);
 
-  std::string raw(kNonceBytes + plaintext.size() + kTagBytes, '\0');
+  thread_local std::string raw;  // scratch, reused: this runs once per event
+  raw.resize(kNonceBytes + plaintext.size() + kTagBytes);
   std::memcpy(raw.data(), box, kNonceBytes);
   unsigned long long ctLen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -175,11 +199,10 @@ KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
   Staged staged;
   std::lock_guard lock(mu_);
   for (auto& subject : fresh_) {
-    auto it = unwritten_.find(subject);
-    if (it == unwritten_.end()) continue;
+    auto it = cache_.find(subject);
+    if (it == cache_.end()) continue;
     batch.Put(keys_, subject,
               rocksdb::Slice(reinterpret_cast<const char*>(it->second.data()), it->second.size()));
-    staged.created.push_back(std::move(subject));
   }
   fresh_.clear();
   for (const auto& subject : shred) {
@@ -192,31 +215,26 @@ KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
 
 void KeyVault::rollback() {
   std::lock_guard lock(mu_);
-  for (const auto& subject : fresh_) unwritten_.erase(subject);
+  for (const auto& subject : fresh_) cache_.erase(subject);
   fresh_.clear();
 }
 
 void KeyVault::committed(const Staged& staged) {
+  if (staged.shredded.empty()) return;
   std::lock_guard lock(mu_);
-  for (const auto& subject : staged.created) {
-    auto node = unwritten_.extract(subject);
-    if (node.empty()) continue;
-    if (cache_.size() >= kMaxCachedKeys) cache_.clear();
-    cache_.insert_or_assign(std::move(node.key()), node.mapped());
-  }
   for (const auto& subject : staged.shredded) {
     cache_.erase(subject);
-    unwritten_.erase(subject);
     if (auto it = shredding_.find(subject); it != shredding_.end() && --it->second == 0)
       shredding_.erase(it);
   }
-  if (!staged.shredded.empty()) ++shredEpoch_;
+  ++shredEpoch_;
 }
 
 bool KeyVault::hasKey(std::string_view subject) { return lookup(subject).has_value(); }
 
 void KeyVault::dropCache() {
   std::lock_guard lock(mu_);
+  if (complete_) return;  // the complete map is the writer's index, not a cache
   cache_.clear();
   ++shredEpoch_;
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "events/personal.h"
+#include "events/result.h"
 
 namespace rocksdb {
 class DB;
@@ -36,7 +37,6 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   // The keys created and the keys deleted by one append, from its preparation until
   // its batch is durable (or failed).
   struct Staged {
-    std::vector<std::string> created;
     std::vector<std::string> shredded;
   };
 
@@ -63,6 +63,11 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   // Write thread: the batch holding `staged` is durable.
   void committed(const Staged& staged);
 
+  // Writer: reads every key into memory once, so that sealing never reads the
+  // column family (a new person's missing key is the common case). Without it,
+  // keys are read on demand and cached up to a bound (read-only instances).
+  Result<void> loadAll();
+
   bool hasKey(std::string_view subject);
 
   // Drops every cached key; the next use reads the column family again.
@@ -76,11 +81,13 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   rocksdb::ColumnFamilyHandle* keys_;
 
   std::mutex mu_;  // guards everything below up to the preparing thread's own
-  std::unordered_map<std::string, Key> cache_;  // committed keys
-  // Keys created but not yet durable, and people whose key deletion is not yet.
-  std::unordered_map<std::string, Key> unwritten_;
+  // Keys by person. For a writer (loadAll) it is complete and also holds the keys
+  // created by appends not yet durable; otherwise a bounded cache.
+  std::unordered_map<std::string, Key> cache_;
+  // People whose key deletion is prepared but not yet durable.
   std::unordered_map<std::string, int> shredding_;
   std::uint64_t shredEpoch_ = 0;
+  bool complete_ = false;  // cache_ holds every committed key (loadAll)
 
   // Preparing thread only:
   std::vector<std::string> fresh_;  // created since the last stage()
