@@ -4,6 +4,23 @@
 
 namespace portal::test {
 
+namespace {
+
+NewEvent withEnvelope(std::string stream, EventData data, const std::string& actor,
+                      const std::string& company, const std::string& id) {
+  NewEvent ev;
+  ev.stream = std::move(stream);
+  ev.data = std::move(data);
+  ev.occurredAt = Timestamp{1'790'000'000'000'000};
+  ev.actor = actor;
+  ev.companyId = company;
+  ev.commandId = "cmd-" + id;
+  ev.correlationId = "corr-" + id;
+  return ev;
+}
+
+}  // namespace
+
 NewEvent userCreated(const std::string& userId, const std::string& tag,
                      const std::string& company) {
   UserCreated e;
@@ -13,15 +30,7 @@ NewEvent userCreated(const std::string& userId, const std::string& tag,
   e.surname = "Surname-" + tag;
   e.jobTitle = "Engineer";
   e.country = "DE";
-  NewEvent ev;
-  ev.stream = userStream(userId);
-  ev.data = std::move(e);
-  ev.occurredAt = Timestamp{1'790'000'000'000'000};
-  ev.actor = "system";
-  ev.companyId = company;
-  ev.commandId = "cmd-" + userId;
-  ev.correlationId = "corr-" + userId;
-  return ev;
+  return withEnvelope(userStream(userId), std::move(e), "system", company, userId);
 }
 
 NewEvent groupCreated(const std::string& groupId, const std::string& name,
@@ -29,15 +38,7 @@ NewEvent groupCreated(const std::string& groupId, const std::string& name,
   GroupCreated e;
   e.groupId = groupId;
   e.name = name;
-  NewEvent ev;
-  ev.stream = groupStream(groupId);
-  ev.data = std::move(e);
-  ev.occurredAt = Timestamp{1'790'000'000'000'000};
-  ev.actor = "admin-1";
-  ev.companyId = company;
-  ev.commandId = "cmd-" + groupId;
-  ev.correlationId = "corr-" + groupId;
-  return ev;
+  return withEnvelope(groupStream(groupId), std::move(e), "admin-1", company, groupId);
 }
 
 std::unique_ptr<EventStore> openStore(const std::string& path, bool readOnly) {

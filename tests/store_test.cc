@@ -58,6 +58,23 @@ AppendRequest requestOf(std::vector<NewEvent> events) {
   return r;
 }
 
+// A log of `n` GroupCreated events named `name`, closed again.
+void writeGroups(const std::string& path, int n, const std::string& name = "Team") {
+  auto store = openStore(path);
+  ASSERT_TRUE(store);
+  for (int i = 0; i < n; ++i)
+    ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), name)})).ok());
+}
+
+// Reopens the log and verifies its whole chain.
+VerifyReport verifyAfterReopen(const std::string& path) {
+  auto store = openStore(path);
+  if (!store) return {};
+  auto report = store->verify();
+  EXPECT_TRUE(report.ok());
+  return report.ok() ? *report : VerifyReport{};
+}
+
 TEST(EventStore, AppendsReadsBackAndKeepsPositionsGaplessAcrossReopen) {
   TempDir dir;
   {
@@ -217,12 +234,7 @@ TEST(EventStore, VerifyPassesOnAnUntouchedLog) {
 
 TEST(EventStore, AByteChangedBehindTheProgramsBackIsCaughtAtItsPosition) {
   TempDir dir;
-  {
-    auto store = openStore(dir.path());
-    ASSERT_TRUE(store);
-    for (int i = 0; i < 10; ++i)
-      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "Team")})).ok());
-  }
+  writeGroups(dir.path(), 10);
   editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
     std::string value;
     ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cf["events"], positionKey(6), &value).ok());
@@ -231,59 +243,36 @@ TEST(EventStore, AByteChangedBehindTheProgramsBackIsCaughtAtItsPosition) {
     value[at] = 'B';  // "Beam"
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["events"], positionKey(6), value).ok());
   });
-  auto store = openStore(dir.path());
-  ASSERT_TRUE(store);
-  auto report = store->verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_EQ(report->firstBad, 6u);
-  EXPECT_EQ(report->checked, 5u);
-  EXPECT_NE(report->problem.find("hash"), std::string::npos) << report->problem;
+  const VerifyReport report = verifyAfterReopen(dir.path());
+  EXPECT_EQ(report.firstBad, 6u);
+  EXPECT_EQ(report.checked, 5u);
+  EXPECT_NE(report.problem.find("hash"), std::string::npos) << report.problem;
 }
 
 TEST(EventStore, ARemovedEventIsCaught) {
   TempDir dir;
-  {
-    auto store = openStore(dir.path());
-    ASSERT_TRUE(store);
-    for (int i = 0; i < 10; ++i)
-      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "Team")})).ok());
-  }
+  writeGroups(dir.path(), 10);
   editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["events"], positionKey(4)).ok());
   });
-  {
-    auto store = openStore(dir.path());
-    ASSERT_TRUE(store);
-    auto report = store->verify();
-    ASSERT_TRUE(report.ok());
-    EXPECT_EQ(report->firstBad, 4u);
-    EXPECT_NE(report->problem.find("missing"), std::string::npos) << report->problem;
-  }
-  // Removing the newest events is caught too: the log records its head.
-  TempDir dir2;
-  {
-    auto store = openStore(dir2.path());
-    ASSERT_TRUE(store);
-    for (int i = 0; i < 5; ++i)
-      ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), "T")})).ok());
-  }
-  editBehindTheProgramsBack(dir2.path(), [](rocksdb::DB* db, auto& cf) {
+  const VerifyReport report = verifyAfterReopen(dir.path());
+  EXPECT_EQ(report.firstBad, 4u);
+  EXPECT_NE(report.problem.find("missing"), std::string::npos) << report.problem;
+}
+
+TEST(EventStore, RemovingTheNewestEventsIsCaughtThroughTheRecordedHead) {
+  TempDir dir;
+  writeGroups(dir.path(), 5);
+  editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["events"], positionKey(5)).ok());
   });
-  auto store = openStore(dir2.path());
-  ASSERT_TRUE(store);
-  auto report = store->verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_EQ(report->firstBad, 5u) << report->problem;
+  const VerifyReport report = verifyAfterReopen(dir.path());
+  EXPECT_EQ(report.firstBad, 5u) << report.problem;
 }
 
 TEST(EventStore, ARecordNotInTheProgramsFormatIsATypedError) {
   TempDir dir;
-  {
-    auto store = openStore(dir.path());
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->append(requestOf({groupCreated("g-1", "Ops")})).ok());
-  }
+  writeGroups(dir.path(), 1);
   editBehindTheProgramsBack(dir.path(), [](rocksdb::DB* db, auto& cf) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["events"], positionKey(2), "junk").ok());
   });
