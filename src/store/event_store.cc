@@ -29,6 +29,7 @@ const char* const kStreamsCf = "streams";
 const char* const kMetaCf = "meta";
 const char* const kKeysCf = "keys";
 const char* const kCheckpointsCf = "checkpoints";
+const char* const kCommandsCf = "commands";
 
 std::string positionKey(std::uint64_t pos) {
   std::string k(8, '\0');
@@ -123,7 +124,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
       return makeError(ErrorCode::kNotPortalData,
                        options.path + " holds no portal data (" + st.ToString() + ")");
   }
-  for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf}) {
+  for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf, kCommandsCf}) {
     if (std::find(names.begin(), names.end(), own) != names.end()) continue;
     if (options.readOnly)
       return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
@@ -131,7 +132,8 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) {
-    const bool point = n == kStreamsCf || n == kKeysCf || n == kMetaCf || n == kCheckpointsCf;
+    const bool point = n == kStreamsCf || n == kKeysCf || n == kMetaCf || n == kCheckpointsCf ||
+                       n == kCommandsCf;
     descriptors.emplace_back(n, familyOptions(cache, point));
   }
 
@@ -346,7 +348,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     prepared->result.firstPosition = preparedPosition_ + 1;
     prepared->result.lastPosition = position;
   }
-  if (request.alsoWrite) request.alsoWrite(batch);
+  if (request.alsoWrite) request.alsoWrite(batch, preparedPosition_ + 1);
 
   // From here on the append is as good as submitted: later appends build on it.
   preparedPosition_ = position;

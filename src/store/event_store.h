@@ -8,6 +8,7 @@
 //   meta         "format" -> the data format; marks the directory as portal data
 //   keys         person id -> 256-bit data key (the key vault)
 //   checkpoints  projection name -> last position applied
+//   commands     company id, NUL, command id -> the first answer (idempotency)
 // Projections add column families of their own (projections/).
 //
 // Each event's hash is SHA-256(prevHash || its JSON bytes), the first prevHash being
@@ -86,9 +87,10 @@ struct AppendRequest {
   std::map<std::string, std::uint64_t> expectedVersions;
   // People whose data keys are deleted in the same write (anonymization).
   std::vector<std::string> shred;
-  // Extra writes committed in the same WriteBatch (e.g. an outbox entry); called
-  // after the events are in the batch.
-  std::function<void(rocksdb::WriteBatch&)> alsoWrite;
+  // Extra writes committed in the same WriteBatch (idempotency records, outbox
+  // entries); called after the events are in the batch, with the position the
+  // first of them got.
+  std::function<void(rocksdb::WriteBatch&, std::uint64_t firstPosition)> alsoWrite;
 };
 
 struct AppendResult {

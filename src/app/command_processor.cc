@@ -1,0 +1,304 @@
+#include "src/app/command_processor.h"
+
+#include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <future>
+#include <unordered_map>
+
+namespace portal {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxRecentRecords = 100'000;
+
+std::string idempotencyKey(const std::string& companyId, const std::string& commandId) {
+  std::string k = companyId;
+  k.push_back('\0');
+  k.append(commandId);
+  return k;
+}
+
+std::string serializeReply(const CommandReply& r) {
+  json j;
+  j["status"] = r.status == CommandReply::Status::kAccepted ? "accepted" : "rejected";
+  j["first"] = r.firstPosition;
+  j["last"] = r.lastPosition;
+  if (r.accepted()) {
+    j["companyId"] = r.decision.companyId;
+    j["id"] = r.decision.id;
+    j["ids"] = r.decision.ids;
+    json t = json::array();
+    for (const auto& res : r.decision.transferred) {
+      json one = {{"resourceId", res.resourceId}, {"kind", res.kind}};
+      if (res.mergedInto) one["mergedInto"] = *res.mergedInto;
+      t.push_back(std::move(one));
+    }
+    j["transferred"] = std::move(t);
+  } else {
+    const Rejection& rej = r.rejection;
+    json problems = json::array();
+    for (const auto& p : rej.problems) problems.push_back({{"field", p.field}, {"message", p.message}});
+    j["rejection"] = {{"kind", static_cast<int>(rej.kind)},
+                      {"code", rej.code},
+                      {"message", rej.message},
+                      {"problems", std::move(problems)},
+                      {"ids", rej.ids}};
+  }
+  return j.dump();
+}
+
+std::optional<CommandReply> parseReply(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    CommandReply r;
+    r.firstPosition = j.at("first").get<std::uint64_t>();
+    r.lastPosition = j.at("last").get<std::uint64_t>();
+    if (j.at("status") == "accepted") {
+      r.status = CommandReply::Status::kAccepted;
+      r.decision.companyId = j.at("companyId").get<std::string>();
+      r.decision.id = j.at("id").get<std::string>();
+      r.decision.ids = j.at("ids").get<std::vector<std::string>>();
+      for (const auto& t : j.at("transferred")) {
+        TransferredResource res{t.at("resourceId").get<std::string>(), t.at("kind").get<std::string>(),
+                                std::nullopt};
+        if (t.contains("mergedInto")) res.mergedInto = t["mergedInto"].get<std::string>();
+        r.decision.transferred.push_back(std::move(res));
+      }
+    } else {
+      r.status = CommandReply::Status::kRejected;
+      const json& rej = j.at("rejection");
+      r.rejection.kind = static_cast<RejectionKind>(rej.at("kind").get<int>());
+      r.rejection.code = rej.at("code").get<std::string>();
+      r.rejection.message = rej.at("message").get<std::string>();
+      for (const auto& p : rej.at("problems"))
+        r.rejection.problems.push_back(
+            {p.at("field").get<std::string>(), p.at("message").get<std::string>()});
+      r.rejection.ids = rej.at("ids").get<std::vector<std::string>>();
+    }
+    return r;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& store,
+                                                                  const CountryList& countries,
+                                                                  Clock& clock, IdSource& ids,
+                                                                  ProcessorOptions options) {
+  std::unique_ptr<CommandProcessor> p(new CommandProcessor(store, countries, clock, ids, options));
+  if (auto r = p->rebuild(); !r) return r.error();
+  p->thread_ = std::thread([raw = p.get()] { raw->run(); });
+  return p;
+}
+
+CommandProcessor::CommandProcessor(EventStore& store, const CountryList& countries, Clock& clock,
+                                   IdSource& ids, ProcessorOptions options)
+    : store_(store), countries_(countries), clock_(clock), ids_(ids), options_(options) {}
+
+CommandProcessor::~CommandProcessor() { stop(); }
+
+Result<void> CommandProcessor::rebuild() {
+  std::optional<Error> failure;
+  auto r = store_.scan(1, ~0ull, [&](const RawEvent& raw) {
+    auto ev = store_.decode(raw);
+    if (!ev) {
+      failure = ev.error();
+      return false;
+    }
+    model_.apply(ev->envelope, ev->data);
+    return true;
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return {};
+}
+
+void CommandProcessor::submit(Submission submission, std::function<void(CommandReply)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Queued{std::move(submission), std::move(done), nullptr});
+      ready_.notify_one();
+      return;
+    }
+  }
+  CommandReply reply;
+  reply.failure = "the command processor is stopped";
+  done(std::move(reply));
+}
+
+CommandReply CommandProcessor::execute(Submission submission) {
+  std::promise<CommandReply> promise;
+  auto future = promise.get_future();
+  submit(std::move(submission), [&promise](CommandReply r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void CommandProcessor::inspect(const std::function<void(const WriteModel&)>& fn) {
+  std::promise<void> done;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    Queued q;
+    q.inspect = [&](const WriteModel& m) {
+      fn(m);
+      done.set_value();
+    };
+    queue_.push_back(std::move(q));
+    ready_.notify_one();
+  }
+  done.get_future().wait();
+}
+
+void CommandProcessor::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CommandProcessor::run() {
+  while (true) {
+    std::deque<Queued> group;
+    {
+      std::unique_lock lock(mu_);
+      ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) break;
+      const std::size_t n = std::min(queue_.size(), options_.maxGroup);
+      for (std::size_t i = 0; i < n; ++i) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    processGroup(group);
+  }
+  // The store answers what it still holds before its own thread ends.
+}
+
+void CommandProcessor::processGroup(std::deque<Queued>& group) {
+  struct Entry {
+    std::function<void(CommandReply)> done;
+    std::shared_ptr<CommandReply> reply;
+    std::size_t firstEvent = 0, eventCount = 0;
+  };
+  struct Group {
+    std::vector<Entry> entries;
+    std::vector<std::pair<std::string, std::shared_ptr<CommandReply>>> records;
+  };
+  auto shared = std::make_shared<Group>();
+  AppendRequest request;
+  std::unordered_map<std::string, std::shared_ptr<CommandReply>> keysInGroup;
+  const Timestamp now = clock_.now();
+
+  for (Queued& q : group) {
+    if (q.inspect) {
+      q.inspect(model_);
+      continue;
+    }
+    Entry entry;
+    entry.done = std::move(q.done);
+    const Submission& s = q.submission;
+    if (failed_.load()) {
+      CommandReply r;
+      r.failure = "the event log stopped after a failed write";
+      entry.done(std::move(r));
+      continue;
+    }
+    std::string key;
+    if (s.clientKey) {
+      key = idempotencyKey(s.command.companyId, s.commandId);
+      std::shared_ptr<CommandReply> first;
+      if (auto it = keysInGroup.find(key); it != keysInGroup.end()) {
+        first = it->second;
+      } else if (auto it = recent_.find(key); it != recent_.end()) {
+        first = it->second;
+      } else {
+        std::string stored;
+        if (store_.db()->Get(rocksdb::ReadOptions(), store_.columnFamily("commands"), key, &stored).ok())
+          if (auto parsed = parseReply(stored)) first = std::make_shared<CommandReply>(*parsed);
+      }
+      if (first) {
+        // Answered once the first answer is durable, as a copy marked replayed.
+        entry.reply = first;
+        entry.eventCount = ~std::size_t{0};
+        shared->entries.push_back(std::move(entry));
+        continue;
+      }
+    }
+    auto reply = std::make_shared<CommandReply>();
+    DecisionContext ctx{now, ids_, countries_};
+    Outcome outcome = decide(model_, s.command, ctx);
+    if (auto* d = std::get_if<Decision>(&outcome)) {
+      entry.firstEvent = request.events.size();
+      entry.eventCount = d->events.size();
+      for (PendingEvent& pe : d->events) {
+        EventEnvelope env;
+        env.stream = pe.stream;
+        env.occurredAt = now;
+        env.actor = s.command.actor;
+        env.companyId = d->companyId;
+        env.commandId = s.commandId;
+        env.correlationId = s.correlationId;
+        model_.apply(env, pe.data);
+        request.events.push_back(NewEvent{std::move(pe.stream), std::move(pe.data), now,
+                                          s.command.actor, d->companyId, s.commandId,
+                                          s.correlationId});
+      }
+      d->events.clear();
+      request.shred.insert(request.shred.end(), d->shred.begin(), d->shred.end());
+      reply->status = CommandReply::Status::kAccepted;
+      reply->decision = std::move(*d);
+    } else {
+      reply->status = CommandReply::Status::kRejected;
+      reply->rejection = std::move(std::get<Rejection>(outcome));
+    }
+    entry.reply = reply;
+    if (s.clientKey) {
+      keysInGroup[key] = reply;
+      shared->records.emplace_back(key, reply);
+    }
+    shared->entries.push_back(std::move(entry));
+  }
+  if (shared->entries.empty()) return;
+
+  // Positions are known when the store prepares the batch: fill them in, then
+  // record the idempotent answers in the same batch.
+  request.alsoWrite = [this, shared](rocksdb::WriteBatch& batch, std::uint64_t firstPosition) {
+    for (Entry& e : shared->entries) {
+      if (e.eventCount == ~std::size_t{0} || e.eventCount == 0) continue;
+      e.reply->firstPosition = firstPosition + e.firstEvent;
+      e.reply->lastPosition = firstPosition + e.firstEvent + e.eventCount - 1;
+    }
+    auto* cf = store_.columnFamily("commands");
+    for (const auto& [key, reply] : shared->records) {
+      batch.Put(cf, key, serializeReply(*reply));
+      if (recent_.size() >= kMaxRecentRecords) recent_.clear();
+      recent_[key] = reply;
+    }
+  };
+  store_.appendAsync(request, [this, shared](Result<AppendResult> result) {
+    if (!result) failed_.store(true);
+    for (Entry& e : shared->entries) {
+      if (!result) {
+        CommandReply r;
+        r.failure = result.error().message;
+        e.done(std::move(r));
+        continue;
+      }
+      CommandReply r = *e.reply;
+      r.replayed = e.eventCount == ~std::size_t{0};
+      e.done(std::move(r));
+    }
+  });
+}
+
+}  // namespace portal

@@ -1,0 +1,124 @@
+#pragma once
+// The command processor: the single writer of the portal. One thread owns the
+// write model; commands submitted from any thread queue up, and every command
+// queued at that moment is decided in order against the state that includes the
+// ones before it (group commit). The events of the whole group go to the log in one
+// durable WriteBatch, prepared while the store's write thread fsyncs the previous
+// group; only then is every command of the group answered, accepted or refused.
+//
+// Idempotency: a command with a client key (the HTTP Idempotency-Key) is recorded
+// with its answer in the same WriteBatch; the same key within the company later
+// returns that first answer, marked `replayed`, and appends nothing, also after a
+// restart. Records hold ids and codes, never personal data.
+//
+// Fail-stop: if the log refuses or fails a write, the processor stops; every later
+// command is answered with `failed`. The process must exit and rebuild on restart.
+//
+// Threads: submit() and execute() are safe from any thread; `done` callbacks run on
+// the store's write thread (or the processor's, for replays and a stopped
+// processor) and must be quick.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "events/result.h"
+#include "src/domain/commands.h"
+#include "src/domain/context.h"
+#include "src/domain/decider.h"
+#include "src/domain/write_model.h"
+#include "src/store/event_store.h"
+
+namespace portal {
+
+struct Submission {
+  Command command;
+  std::string commandId;  // the Idempotency-Key, or a generated id
+  bool clientKey = false;  // commandId came from the client: deduplicate on it
+  std::string correlationId;
+};
+
+struct CommandReply {
+  enum class Status { kAccepted, kRejected, kFailed };
+  Status status = Status::kFailed;
+  Decision decision;    // when accepted: ids and what was transferred
+  Rejection rejection;  // when rejected
+  std::string failure;  // when failed: why (the log is stopped)
+  std::uint64_t firstPosition = 0;  // the command's events, 0 when it appended none
+  std::uint64_t lastPosition = 0;
+  bool replayed = false;  // the answer first given to this idempotency key
+
+  bool accepted() const { return status == Status::kAccepted; }
+};
+
+struct ProcessorOptions {
+  std::size_t maxGroup = 2048;  // commands decided into one WriteBatch at most
+};
+
+class CommandProcessor {
+ public:
+  // Rebuilds the write model from the whole log, then starts the processor thread.
+  // `store`, `countries`, `clock` and `ids` must outlive the processor.
+  static Result<std::unique_ptr<CommandProcessor>> start(EventStore& store,
+                                                         const CountryList& countries,
+                                                         Clock& clock, IdSource& ids,
+                                                         ProcessorOptions options = {});
+  ~CommandProcessor();  // stop()s
+  CommandProcessor(const CommandProcessor&) = delete;
+  CommandProcessor& operator=(const CommandProcessor&) = delete;
+
+  void submit(Submission submission, std::function<void(CommandReply)> done);
+  // submit() and wait for the answer.
+  CommandReply execute(Submission submission);
+
+  // Stops taking commands, decides and writes what is queued, answers it, returns.
+  void stop();
+
+  // True once a write failed (fail-stop).
+  bool failed() const { return failed_.load(); }
+
+  // Reads of the write model are only safe on the processor's thread; these run a
+  // function there and wait for it (tools and tests use them, never the hot path).
+  void inspect(const std::function<void(const WriteModel&)>& fn);
+
+ private:
+  struct Queued {
+    Submission submission;
+    std::function<void(CommandReply)> done;
+    std::function<void(const WriteModel&)> inspect;  // instead of a command
+  };
+
+  CommandProcessor(EventStore& store, const CountryList& countries, Clock& clock, IdSource& ids,
+                   ProcessorOptions options);
+  Result<void> rebuild();
+  void run();
+  void processGroup(std::deque<Queued>& group);
+
+  EventStore& store_;
+  const CountryList& countries_;
+  Clock& clock_;
+  IdSource& ids_;
+  ProcessorOptions options_;
+  WriteModel model_;
+
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<Queued> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> failed_{false};
+  // Answers recorded by groups that may not be durable yet, by idempotency key
+  // (processor thread only; bounded, older ones are read back from the log).
+  std::unordered_map<std::string, std::shared_ptr<CommandReply>> recent_;
+  std::thread thread_;
+};
+
+}  // namespace portal

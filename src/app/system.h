@@ -1,0 +1,43 @@
+#pragma once
+// The real clock and id source the server uses (tests pass fixed ones).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "src/domain/context.h"
+
+namespace portal {
+
+class SystemClock final : public Clock {
+ public:
+  Timestamp now() override;
+};
+
+// Random (version 4) UUIDs from libsodium's CSPRNG, drawn 4 KiB at a time.
+// Thread-safe.
+class RandomIds final : public IdSource {
+ public:
+  std::string newId() override;
+
+ private:
+  std::mutex mu_;
+  std::array<std::uint8_t, 4096> pool_{};
+  std::size_t used_ = sizeof(pool_);
+};
+
+// A clock a test or a tool sets by hand. Thread-safe.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(Timestamp t) : t_(t.micros) {}
+  Timestamp now() override { return Timestamp{t_.load()}; }
+  void set(Timestamp t) { t_.store(t.micros); }
+  void advance(std::int64_t micros) { t_.fetch_add(micros); }
+
+ private:
+  std::atomic<std::int64_t> t_;
+};
+
+}  // namespace portal

@@ -1,0 +1,168 @@
+#pragma once
+// Every command a company's people (or the system) can give. Plain data: the
+// deciders (decider.h) turn a command and the write model into events or a
+// Rejection. Secrets arrive already hashed: the domain never sees a password.
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "events/timestamp.h"
+
+namespace portal {
+
+// The person details of a new user, as given by an administrator or a CSV row.
+struct NewUserDetails {
+  std::string email;
+  std::string givenName;
+  std::string surname;
+  std::string jobTitle;
+  std::string managerEmail;
+  std::optional<std::string> country;  // a code or a name; normalised to alpha-2
+  bool active = true;
+};
+
+struct ProvisionCompany {
+  std::string slug;
+  std::string name;
+  std::vector<std::string> services;  // empty: the default services
+  NewUserDetails owner;
+  std::string temporaryPasswordHash;  // Argon2id of the temporary password
+};
+
+struct CreateUser {
+  NewUserDetails details;
+  bool notify = false;
+};
+
+// A JSON merge patch: an absent field keeps its value, a null clears it.
+struct UpdateUser {
+  std::string userId;
+  std::optional<std::optional<std::string>> givenName, surname, jobTitle, managerEmail, country;
+  bool emailGiven = false;  // the patch tried to change the email
+  std::optional<std::uint64_t> expectedVersion;  // If-Match
+};
+
+struct DeactivateUser {
+  std::string userId;
+  std::optional<std::string> transferTo;
+};
+
+struct ReactivateUser {
+  std::string userId;
+};
+
+struct AnonymizeUser {
+  std::string userId;
+};
+
+struct IncludeAdmin {
+  std::string userId;
+};
+
+struct RemoveAdmin {
+  std::string userId;
+};
+
+struct TransferOwnership {
+  std::string userId;
+};
+
+struct RegisterResource {
+  std::string kind;  // project | subscription | model | permission
+  std::string service;
+  std::string name;
+  std::string ownerId;
+};
+
+struct ReleaseResource {
+  std::string resourceId;
+};
+
+struct GrantRole {
+  std::string userId, service, role;
+};
+
+struct RevokeRole {
+  std::string userId, service, role;
+};
+
+struct CreateGroup {
+  std::string name;
+  std::optional<std::string> description;
+};
+
+struct UpdateGroup {
+  std::string groupId;
+  std::optional<std::string> name;
+  std::optional<std::optional<std::string>> description;
+};
+
+struct DeleteGroup {
+  std::string groupId;
+};
+
+struct AddGroupMember {
+  std::string groupId, userId;
+};
+
+struct RemoveGroupMember {
+  std::string groupId, userId;
+};
+
+// A whole validated file of users: all are created, or none.
+struct ImportUsers {
+  std::string importId;
+  std::vector<NewUserDetails> rows;
+  std::uint64_t warnings = 0;
+  bool notify = false;
+};
+
+struct SetPassword {
+  std::string userId;
+  std::string passwordHash;
+  bool temporary = false;
+  std::string reason;  // changed | provisioned | created
+};
+
+struct RequestPasswordReset {
+  std::string userId;
+  std::string tokenHash;
+  Timestamp expiresAt;
+};
+
+struct CompletePasswordReset {
+  std::string tokenHash;
+  std::string passwordHash;
+};
+
+struct RecordLogin {
+  std::string userId;
+  std::string sessionHash;
+  Timestamp expiresAt;
+  std::optional<std::string> clientAddress;
+};
+
+struct RecordLoginFailure {
+  std::optional<std::string> userId;
+  std::string reason;
+  std::optional<std::string> clientAddress;
+};
+
+using CommandBody =
+    std::variant<ProvisionCompany, CreateUser, UpdateUser, DeactivateUser, ReactivateUser,
+                 AnonymizeUser, IncludeAdmin, RemoveAdmin, TransferOwnership, RegisterResource,
+                 ReleaseResource, GrantRole, RevokeRole, CreateGroup, UpdateGroup, DeleteGroup,
+                 AddGroupMember, RemoveGroupMember, ImportUsers, SetPassword,
+                 RequestPasswordReset, CompletePasswordReset, RecordLogin, RecordLoginFailure>;
+
+inline constexpr const char* kSystem = "system";
+
+struct Command {
+  std::string companyId;  // empty for ProvisionCompany (the decider assigns it)
+  std::string actor;      // a user id, or "system"
+  CommandBody body;
+};
+
+}  // namespace portal

@@ -1,0 +1,34 @@
+#pragma once
+// The ISO 3166-1 countries a user's country may be, given to the domain as a value
+// (the application reads them from the iso-codes package at start).
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace portal {
+
+struct Country {
+  std::string code;  // alpha-2, upper case
+  std::string name;  // the short name people use ("Bolivia", "Germany")
+  std::vector<std::string> otherNames;  // official and formal names also accepted
+};
+
+class CountryList {
+ public:
+  CountryList() = default;
+  explicit CountryList(std::vector<Country> countries);
+
+  // The alpha-2 code for a code or a name, compared case-insensitively after
+  // trimming; nullopt when it is no country.
+  std::optional<std::string> find(std::string_view codeOrName) const;
+  const std::vector<Country>& all() const { return countries_; }
+
+ private:
+  std::vector<Country> countries_;
+  std::unordered_map<std::string, std::string> byKey_;  // lower-cased code or name -> code
+};
+
+}  // namespace portal

@@ -1,0 +1,662 @@
+#include "src/domain/decider.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "events/json_writer.h"
+#include "src/domain/email.h"
+#include "src/domain/services.h"
+
+namespace portal {
+namespace {
+
+constexpr std::size_t kMaxTextLength = 256;
+constexpr std::size_t kMaxDescriptionLength = 2000;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// --- rejections -------------------------------------------------------------
+
+Rejection invalid(std::vector<FieldProblem> problems) {
+  return {RejectionKind::kInvalid, "validation-failed", "Some fields are not valid.",
+          std::move(problems), {}};
+}
+Rejection invalidField(std::string field, std::string message) {
+  return invalid({{std::move(field), std::move(message)}});
+}
+Rejection notFound(const std::string& what, const std::string& id) {
+  return {RejectionKind::kNotFound, "not-found", what + " " + id + " is not in this company.", {}, {}};
+}
+Rejection conflict(std::string code, std::string message) {
+  return {RejectionKind::kConflict, std::move(code), std::move(message), {}, {}};
+}
+Rejection forbidden(std::string message) {
+  return {RejectionKind::kForbidden, "forbidden", std::move(message), {}, {}};
+}
+
+// --- who may do what --------------------------------------------------------
+
+enum class Who { kSystem, kAdmin, kOwner, kSelfOrSystem };
+
+std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, Who who,
+                                   std::string_view target = {}) {
+  if (cmd.actor == kSystem) return std::nullopt;
+  if (who == Who::kSystem) return forbidden("Only the system may do this.");
+  const UserState* actor = state.user(cmd.companyId, cmd.actor);
+  if (actor == nullptr || !actor->active || actor->anonymized)
+    return forbidden("The acting user is not an active user of this company.");
+  switch (who) {
+    case Who::kAdmin:
+      if (!actor->admin) return forbidden("Only an administrator may do this.");
+      break;
+    case Who::kOwner: {
+      const CompanyState* c = state.company(cmd.companyId);
+      if (c == nullptr || c->ownerId != cmd.actor) return forbidden("Only the owner may do this.");
+      break;
+    }
+    case Who::kSelfOrSystem:
+      if (cmd.actor != target) return forbidden("Only the user themself may do this.");
+      break;
+    case Who::kSystem:
+      break;
+  }
+  return std::nullopt;
+}
+
+// --- validation of person details --------------------------------------------
+
+std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength) {
+  if (!isValidUtf8(value)) return "is not valid UTF-8 text";
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7f) return "holds a control character";
+  if (value.size() > maxLength) return "is longer than " + std::to_string(maxLength) + " bytes";
+  return std::nullopt;
+}
+
+void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,
+                 const char* field, std::string_view value) {
+  if (value.empty()) {
+    problems.push_back({prefix + field, "is required"});
+  } else if (auto p = textProblem(value, kMaxTextLength)) {
+    problems.push_back({prefix + field, *p});
+  }
+}
+
+struct ValidDetails {
+  std::string email, givenName, surname, jobTitle, managerEmail;
+  std::optional<std::string> country;
+  bool active = true;
+};
+
+std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,
+                                          ValidDetails& out, const std::string& prefix = {}) {
+  std::vector<FieldProblem> problems;
+  out.email = std::string(trim(d.email));
+  out.givenName = std::string(trim(d.givenName));
+  out.surname = std::string(trim(d.surname));
+  out.jobTitle = std::string(trim(d.jobTitle));
+  out.managerEmail = std::string(trim(d.managerEmail));
+  out.active = d.active;
+  if (auto p = emailProblem(out.email)) problems.push_back({prefix + "email", *p});
+  requireText(problems, prefix, "givenName", out.givenName);
+  requireText(problems, prefix, "surname", out.surname);
+  requireText(problems, prefix, "jobTitle", out.jobTitle);
+  if (auto p = emailProblem(out.managerEmail)) problems.push_back({prefix + "managerEmail", *p});
+  if (d.country && !trim(*d.country).empty()) {
+    out.country = countries.find(*d.country);
+    if (!out.country) problems.push_back({prefix + "country", "is not a known ISO 3166-1 country"});
+  }
+  return problems;
+}
+
+// The manager's reference: a user of the pool by id, else the email as given.
+void setManager(const WriteModel& state, const std::string& companyId, const std::string& email,
+                const std::unordered_map<std::string, std::string>& alsoNew,
+                std::optional<std::string>& managerUserId, std::optional<Personal>& managerEmail) {
+  managerUserId.reset();
+  managerEmail.reset();
+  if (const UserState* m = state.userByEmail(companyId, email)) {
+    managerUserId = m->id;
+  } else if (auto it = alsoNew.find(emailKey(email)); it != alsoNew.end()) {
+    managerUserId = it->second;
+  } else {
+    managerEmail = Personal(email);
+  }
+}
+
+UserCreated userCreated(const std::string& id, const ValidDetails& v, bool notify) {
+  UserCreated e;
+  e.userId = id;
+  e.email = v.email;
+  e.givenName = v.givenName;
+  e.surname = v.surname;
+  e.jobTitle = v.jobTitle;
+  e.country = v.country;
+  e.active = v.active;
+  e.notify = notify;
+  return e;
+}
+
+// --- the deciders ------------------------------------------------------------
+
+class Decider {
+ public:
+  Decider(const WriteModel& state, const Command& cmd, DecisionContext& ctx)
+      : state_(state), cmd_(cmd), ctx_(ctx) {
+    decision_.companyId = cmd.companyId;
+  }
+
+  Outcome operator()(const ProvisionCompany& c) {
+    if (auto r = authorize(state_, cmd_, Who::kSystem)) return *r;
+    std::vector<FieldProblem> problems;
+    const std::string slug(trim(c.slug));
+    if (slug.size() < 2 || slug.size() > 63 ||
+        !std::all_of(slug.begin(), slug.end(), [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+        }) ||
+        slug.front() == '-' || slug.back() == '-')
+      problems.push_back({"company", "must be 2 to 63 lower-case letters, digits or hyphens"});
+    const std::string name(trim(c.name));
+    requireText(problems, "", "name", name);
+    std::vector<std::string> services = c.services.empty() ? defaultServices() : c.services;
+    for (const auto& s : services)
+      if (findService(s) == nullptr)
+        problems.push_back({"services", "'" + s + "' is not a service this portal offers"});
+    ValidDetails owner;
+    auto ownerProblems = validateDetails(c.owner, ctx_.countries, owner, "owner.");
+    problems.insert(problems.end(), ownerProblems.begin(), ownerProblems.end());
+    if (c.temporaryPasswordHash.empty())
+      problems.push_back({"owner.password", "a temporary password is required"});
+    if (!problems.empty()) return invalid(std::move(problems));
+    if (state_.companyBySlug(slug) != nullptr)
+      return conflict("company-exists", "A company with the slug '" + slug + "' exists already.");
+
+    const std::string companyId = ctx_.ids.newId();
+    const std::string ownerId = ctx_.ids.newId();
+    decision_.companyId = companyId;
+    decision_.id = companyId;
+    decision_.ids = {ownerId};
+    add(companyStream(companyId),
+        CompanyProvisioned{companyId, slug, name, services, ownerId});
+    UserCreated created = userCreated(ownerId, owner, /*notify=*/false);
+    if (emailKey(owner.managerEmail) == emailKey(owner.email)) created.managerUserId = ownerId;
+    else created.managerEmail = Personal(owner.managerEmail);
+    add(userStream(ownerId), std::move(created));
+    add(userStream(ownerId), AdminIncluded{ownerId, std::string(kSystem)});
+    add(userStream(ownerId), PasswordSet{ownerId, Personal(c.temporaryPasswordHash), true, "provisioned"});
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const CreateUser& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    ValidDetails v;
+    auto problems = validateDetails(c.details, ctx_.countries, v);
+    if (!problems.empty()) return invalid(std::move(problems));
+    if (state_.userByEmail(cmd_.companyId, v.email) != nullptr)
+      return conflict("email-taken", "A user with this email is already in the pool.");
+    const std::string id = ctx_.ids.newId();
+    UserCreated e = userCreated(id, v, c.notify);
+    setManager(state_, cmd_.companyId, v.managerEmail, {}, e.managerUserId, e.managerEmail);
+    add(userStream(id), std::move(e));
+    decision_.id = id;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const UpdateUser& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
+    if (c.emailGiven)
+      return Rejection{RejectionKind::kInvalid, "email-immutable",
+                       "A user's email cannot change.", {{"email", "cannot be changed"}}, {}};
+    if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
+    if (c.expectedVersion && *c.expectedVersion != u->version)
+      return Rejection{RejectionKind::kPreconditionFailed, "version-mismatch",
+                       "The user changed since it was read (version " +
+                           std::to_string(u->version) + ").",
+                       {}, {}};
+    std::vector<FieldProblem> problems;
+    UserUpdated e;
+    e.userId = c.userId;
+    auto text = [&](const char* field, const std::optional<std::optional<std::string>>& patch,
+                    std::optional<Personal>& target) {
+      if (!patch) return;
+      const std::string value = patch->has_value() ? std::string(trim(**patch)) : std::string();
+      if (value.empty()) {
+        problems.push_back({field, "is required and cannot be removed"});
+      } else if (auto p = textProblem(value, kMaxTextLength)) {
+        problems.push_back({field, *p});
+      } else {
+        target = Personal(value);
+      }
+    };
+    text("givenName", c.givenName, e.givenName);
+    text("surname", c.surname, e.surname);
+    text("jobTitle", c.jobTitle, e.jobTitle);
+    if (c.managerEmail) {
+      const std::string m = c.managerEmail->has_value() ? std::string(trim(**c.managerEmail)) : "";
+      if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
+      else setManager(state_, cmd_.companyId, m, {}, e.managerUserId, e.managerEmail);
+      if (e.managerUserId) e.cleared.push_back("managerEmail");
+      else if (e.managerEmail) e.cleared.push_back("managerUserId");
+    }
+    if (c.country) {
+      if (!c.country->has_value() || trim(**c.country).empty()) {
+        e.cleared.push_back("country");
+      } else if (auto code = ctx_.countries.find(**c.country)) {
+        e.country = *code;
+      } else {
+        problems.push_back({"country", "is not a known ISO 3166-1 country"});
+      }
+    }
+    if (!problems.empty()) return invalid(std::move(problems));
+    decision_.id = c.userId;
+    if (e.givenName || e.surname || e.jobTitle || e.managerUserId || e.managerEmail || e.country ||
+        !e.cleared.empty())
+      add(userStream(c.userId), std::move(e));
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const DeactivateUser& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
+    if (company.ownerId == c.userId)
+      return conflict("owner-cannot-be-deactivated",
+                      "The owner cannot be deactivated; transfer ownership first.");
+    if (c.userId == cmd_.actor)
+      return conflict("cannot-deactivate-self", "Administrators cannot deactivate themselves.");
+    if (!u->active) return conflict("already-inactive", "The user is already deactivated.");
+
+    std::vector<const ResourceState*> owned;
+    if (auto it = company.resourcesByOwner.find(c.userId); it != company.resourcesByOwner.end())
+      for (const auto& id : it->second) owned.push_back(&company.resources.at(id));
+
+    ResourcesTransferred transfer;
+    if (!owned.empty()) {
+      if (!c.transferTo) {
+        Rejection r = conflict("resources-must-be-transferred",
+                               "The user owns resources; name a recipient to transfer them to.");
+        for (const auto* res : owned) {
+          r.ids.push_back(res->id);
+          r.problems.push_back({res->id, res->kind + " '" + res->name + "' in " + res->service});
+        }
+        return r;
+      }
+      Rejection refused{RejectionKind::kInvalid, "transfer-refused",
+                        "The recipient cannot take some of the resources.", {}, {}};
+      const UserState* to = state_.user(cmd_.companyId, *c.transferTo);
+      std::string whole;  // a reason that refuses every resource
+      if (to == nullptr) whole = "the recipient is not a user of this company";
+      else if (to->id == c.userId) whole = "the recipient is the user being deactivated";
+      else if (to->anonymized) whole = "the recipient is anonymized";
+      else if (!to->active) whole = "the recipient is not active";
+      for (const auto* res : owned) {
+        std::string reason = whole;
+        if (reason.empty()) {
+          if (res->kind == "subscription" && !to->admin) {
+            reason = "a subscription goes only to an administrator";
+          } else if ((res->kind == "project" || res->kind == "model") &&
+                     std::none_of(to->roles.begin(), to->roles.end(),
+                                  [&](const auto& r) { return r.first == res->service; })) {
+            reason = "the recipient has no role in " + res->service;
+          }
+        }
+        if (!reason.empty()) {
+          refused.problems.push_back({res->id, reason});
+          refused.ids.push_back(res->id);
+          continue;
+        }
+        TransferredResource t{res->id, res->kind, std::nullopt};
+        if (res->kind == "permission") {
+          if (auto it = company.resourcesByOwner.find(*c.transferTo);
+              it != company.resourcesByOwner.end())
+            for (const auto& theirs : it->second) {
+              const ResourceState& held = company.resources.at(theirs);
+              if (held.kind == "permission" && held.service == res->service &&
+                  held.name == res->name)
+                t.mergedInto = held.id;
+            }
+        }
+        transfer.resources.push_back(std::move(t));
+      }
+      if (!refused.problems.empty()) return refused;
+      transfer.fromUserId = c.userId;
+      transfer.toUserId = *c.transferTo;
+      decision_.transferred = transfer.resources;
+      add(userStream(c.userId), std::move(transfer));
+    }
+    if (u->admin) add(userStream(c.userId), AdminRemoved{c.userId, "deactivated"});
+    add(userStream(c.userId), UserDeactivated{c.userId, owned.empty() ? std::nullopt : c.transferTo});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const ReactivateUser& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
+    if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot come back.");
+    if (u->active) return conflict("already-active", "The user is active.");
+    add(userStream(c.userId), UserReactivated{c.userId});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const AnonymizeUser& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
+    if (u->anonymized) return conflict("already-anonymized", "The user is already anonymized.");
+    if (u->active)
+      return conflict("must-deactivate-first", "Only a deactivated user can be anonymized.");
+    add(userStream(c.userId), UserAnonymized{c.userId});
+    decision_.shred.push_back(c.userId);
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const IncludeAdmin& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    if (u->admin) return conflict("already-admin", "The user is already an administrator.");
+    if (!u->active)
+      return Rejection{RejectionKind::kInvalid, "user-inactive",
+                       "Only an active user can become an administrator.", {}, {}};
+    add(userStream(c.userId), AdminIncluded{c.userId, cmd_.actor});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RemoveAdmin& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr || !u->admin) return notFound("Administrator", c.userId);
+    if (state_.company(cmd_.companyId)->ownerId == c.userId)
+      return conflict("owner-cannot-be-removed", "The owner is always an administrator.");
+    add(userStream(c.userId), AdminRemoved{c.userId, "removed"});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const TransferOwnership& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    if (company.ownerId == c.userId) return conflict("already-owner", "The user is the owner.");
+    if (!u->admin || !u->active)
+      return Rejection{RejectionKind::kInvalid, "not-an-active-administrator",
+                       "The new owner must be an active administrator.", {}, {}};
+    add(companyStream(cmd_.companyId), OwnershipTransferred{company.ownerId, c.userId});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RegisterResource& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    std::vector<FieldProblem> problems;
+    if (c.kind != "project" && c.kind != "subscription" && c.kind != "model" &&
+        c.kind != "permission")
+      problems.push_back({"kind", "must be project, subscription, model or permission"});
+    if (!company.holdsService(c.service))
+      problems.push_back({"service", "is not a service this company holds"});
+    const std::string name(trim(c.name));
+    requireText(problems, "", "name", name);
+    const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
+    if (owner == nullptr || owner->anonymized)
+      problems.push_back({"ownerId", "is not a user of this company"});
+    else if (!owner->active)
+      problems.push_back({"ownerId", "is not an active user"});
+    if (!problems.empty()) return invalid(std::move(problems));
+    const std::string id = ctx_.ids.newId();
+    add(companyStream(cmd_.companyId), ResourceAssigned{id, c.kind, c.service, name, c.ownerId});
+    decision_.id = id;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const ReleaseResource& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    if (!company.resources.count(c.resourceId)) return notFound("Resource", c.resourceId);
+    add(companyStream(cmd_.companyId), ResourceReleased{c.resourceId});
+    decision_.id = c.resourceId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const GrantRole& c) {
+    if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u->anonymized) return conflict("user-anonymized", "An anonymized user holds no roles.");
+    if (!u->roles.count({c.service, c.role}))
+      add(userStream(c.userId), RoleGranted{c.userId, c.service, c.role});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RevokeRole& c) {
+    if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u->roles.count({c.service, c.role}))
+      add(userStream(c.userId), RoleRevoked{c.userId, c.service, c.role});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const CreateGroup& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const std::string name(trim(c.name));
+    std::vector<FieldProblem> problems;
+    requireText(problems, "", "name", name);
+    checkDescription(problems, c.description);
+    if (!problems.empty()) return invalid(std::move(problems));
+    if (state_.company(cmd_.companyId)->groupsByName.count(emailKey(name)))
+      return conflict("group-name-taken", "A group with this name exists already.");
+    const std::string id = ctx_.ids.newId();
+    add(groupStream(id), GroupCreated{id, name, c.description});
+    decision_.id = id;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const UpdateGroup& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    auto it = company.groups.find(c.groupId);
+    if (it == company.groups.end()) return notFound("Group", c.groupId);
+    const GroupState& g = it->second;
+    std::string name = c.name ? std::string(trim(*c.name)) : g.name;
+    std::optional<std::string> description = c.description ? *c.description : g.description;
+    std::vector<FieldProblem> problems;
+    requireText(problems, "", "name", name);
+    checkDescription(problems, description);
+    if (!problems.empty()) return invalid(std::move(problems));
+    if (auto other = company.groupsByName.find(emailKey(name));
+        other != company.groupsByName.end() && other->second != c.groupId)
+      return conflict("group-name-taken", "A group with this name exists already.");
+    if (name != g.name || description != g.description)
+      add(groupStream(c.groupId), GroupRenamed{c.groupId, name, description});
+    decision_.id = c.groupId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const DeleteGroup& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    if (!state_.company(cmd_.companyId)->groups.count(c.groupId))
+      return notFound("Group", c.groupId);
+    add(groupStream(c.groupId), GroupDeleted{c.groupId});
+    decision_.id = c.groupId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const AddGroupMember& c) { return membership(c.groupId, c.userId, true); }
+  Outcome operator()(const RemoveGroupMember& c) { return membership(c.groupId, c.userId, false); }
+
+  Outcome operator()(const ImportUsers& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    std::vector<FieldProblem> problems;
+    std::vector<ValidDetails> rows(c.rows.size());
+    std::unordered_map<std::string, std::string> newByEmail;  // email key -> new id
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < c.rows.size(); ++i) {
+      const std::string prefix = "row " + std::to_string(i + 2) + ": ";  // row 1 is the header
+      auto p = validateDetails(c.rows[i], ctx_.countries, rows[i], prefix);
+      problems.insert(problems.end(), p.begin(), p.end());
+      const std::string key = emailKey(rows[i].email);
+      if (!p.empty() && std::any_of(p.begin(), p.end(), [&](const FieldProblem& f) {
+            return f.field == prefix + "email";
+          }))
+        continue;
+      if (state_.userByEmail(cmd_.companyId, key) != nullptr) {
+        problems.push_back({prefix + "email", "is already in the pool"});
+      } else if (newByEmail.count(key)) {
+        problems.push_back({prefix + "email", "appears more than once in the file"});
+      } else {
+        newByEmail[key] = "";
+      }
+    }
+    if (!problems.empty()) return invalid(std::move(problems));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      ids.push_back(ctx_.ids.newId());
+      newByEmail[emailKey(rows[i].email)] = ids.back();
+    }
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      UserCreated e = userCreated(ids[i], rows[i], c.notify);
+      e.importId = c.importId;
+      setManager(state_, cmd_.companyId, rows[i].managerEmail, newByEmail, e.managerUserId,
+                 e.managerEmail);
+      add(userStream(ids[i]), std::move(e));
+    }
+    add(companyStream(cmd_.companyId),
+        UsersImported{c.importId, c.rows.size(), ids, c.warnings, c.notify});
+    decision_.id = c.importId;
+    decision_.ids = std::move(ids);
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const SetPassword& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kSelfOrSystem, c.userId)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    if (c.passwordHash.empty()) return invalidField("password", "is required");
+    add(userStream(c.userId), PasswordSet{c.userId, Personal(c.passwordHash), c.temporary, c.reason});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RequestPasswordReset& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    // Unknown and inactive users get the same answer and nothing happens.
+    if (u != nullptr && u->active && !u->anonymized)
+      add(userStream(c.userId),
+          PasswordResetRequested{c.userId, c.tokenHash, formatRfc3339(c.expiresAt)});
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const CompletePasswordReset& c) {
+    if (auto r = authorize(state_, cmd_, Who::kSystem)) return *r;
+    const UserState* u = state_.userByResetToken(c.tokenHash);
+    if (u == nullptr || u->resetTokenHash != c.tokenHash || !u->active || u->anonymized ||
+        ctx_.now >= u->resetExpiresAt)
+      return Rejection{RejectionKind::kBadRequest, "reset-token-invalid",
+                       "The reset link is expired, used, replaced by a newer one, or unknown.",
+                       {}, {}};
+    if (c.passwordHash.empty()) return invalidField("newPassword", "is required");
+    decision_.companyId = u->companyId;
+    add(userStream(u->id), PasswordResetCompleted{u->id, c.tokenHash});
+    add(userStream(u->id), PasswordSet{u->id, Personal(c.passwordHash), false, "reset"});
+    decision_.id = u->id;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RecordLogin& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
+    const UserState* u = state_.user(cmd_.companyId, c.userId);
+    if (u == nullptr || !u->active || u->anonymized) return notFound("User", c.userId);
+    LoginSucceeded e{c.userId, c.sessionHash, formatRfc3339(c.expiresAt), std::nullopt};
+    if (c.clientAddress) e.clientAddress = Personal(*c.clientAddress);
+    add(userStream(c.userId), std::move(e));
+    decision_.id = c.userId;
+    return std::move(decision_);
+  }
+
+  Outcome operator()(const RecordLoginFailure& c) {
+    if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
+    const UserState* u = c.userId ? state_.user(cmd_.companyId, *c.userId) : nullptr;
+    LoginFailed e;
+    e.reason = c.reason;
+    if (u != nullptr && !u->anonymized) {
+      e.userId = u->id;
+      if (c.clientAddress) e.clientAddress = Personal(*c.clientAddress);
+      add(userStream(u->id), std::move(e));
+    } else {
+      add(companyStream(cmd_.companyId), std::move(e));
+    }
+    return std::move(decision_);
+  }
+
+ private:
+  void add(std::string stream, EventData data) {
+    decision_.events.push_back({std::move(stream), std::move(data)});
+  }
+
+  std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {
+    if (state_.company(cmd_.companyId) == nullptr) return notFound("Company", cmd_.companyId);
+    return authorize(state_, cmd_, who, target);
+  }
+
+  std::optional<Rejection> roleTarget(const std::string& userId, const std::string& service,
+                                      const std::string& role) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return r;
+    if (state_.user(cmd_.companyId, userId) == nullptr) return notFound("User", userId);
+    if (!state_.company(cmd_.companyId)->holdsService(service)) return notFound("Service", service);
+    if (!serviceHasRole(service, role)) return notFound("Role", service + "/" + role);
+    return std::nullopt;
+  }
+
+  void checkDescription(std::vector<FieldProblem>& problems,
+                        const std::optional<std::string>& description) {
+    if (!description) return;
+    if (!isValidUtf8(*description)) problems.push_back({"description", "is not valid UTF-8 text"});
+    else if (description->size() > kMaxDescriptionLength)
+      problems.push_back({"description", "is longer than " +
+                                             std::to_string(kMaxDescriptionLength) + " bytes"});
+  }
+
+  Outcome membership(const std::string& groupId, const std::string& userId, bool add_) {
+    if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    auto it = company.groups.find(groupId);
+    if (it == company.groups.end()) return notFound("Group", groupId);
+    const UserState* u = state_.user(cmd_.companyId, userId);
+    if (u == nullptr) return notFound("User", userId);
+    const bool member = it->second.members.count(userId) > 0;
+    if (add_ && !member) add(groupStream(groupId), GroupMemberAdded{groupId, userId});
+    if (!add_ && member) add(groupStream(groupId), GroupMemberRemoved{groupId, userId});
+    decision_.id = groupId;
+    return std::move(decision_);
+  }
+
+  const WriteModel& state_;
+  const Command& cmd_;
+  DecisionContext& ctx_;
+  Decision decision_;
+};
+
+}  // namespace
+
+Outcome decide(const WriteModel& state, const Command& command, DecisionContext& context) {
+  Decider decider(state, command, context);
+  return std::visit(decider, command.body);
+}
+
+}  // namespace portal

@@ -1,0 +1,41 @@
+#pragma once
+// The deciders: decide(state, command, context) -> events or a Rejection. Pure: no
+// I/O, no clock or randomness but what the context passes in. The command processor
+// applies the events to the write model with WriteModel::apply (evolve) before it
+// decides the next command.
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "events/event.h"
+#include "src/domain/commands.h"
+#include "src/domain/context.h"
+#include "src/domain/rejection.h"
+#include "src/domain/write_model.h"
+
+namespace portal {
+
+// An event to append, with the stream it goes to. The processor adds the rest of
+// the envelope (time, actor, company, command and correlation ids).
+struct PendingEvent {
+  std::string stream;
+  EventData data;
+};
+
+struct Decision {
+  std::string companyId;  // the company the events belong to
+  std::vector<PendingEvent> events;  // may be empty: accepted with nothing to change
+  std::vector<std::string> shred;    // people whose data keys go with these events
+  // What the caller gets back: the id of what was created or acted on, and for a
+  // deactivation the resources handed over.
+  std::string id;
+  std::vector<std::string> ids;  // created users of an import, or other ids
+  std::vector<TransferredResource> transferred;
+};
+
+using Outcome = std::variant<Decision, Rejection>;
+
+Outcome decide(const WriteModel& state, const Command& command, DecisionContext& context);
+
+}  // namespace portal

@@ -1,0 +1,34 @@
+#pragma once
+// Why a command was refused: a stable code (the problem type clients switch on), a
+// kind that says what class of refusal it is (the HTTP layer maps it to a status),
+// a message for people, and details. Messages never hold personal data: ids only.
+
+#include <string>
+#include <vector>
+
+namespace portal {
+
+enum class RejectionKind {
+  kInvalid,             // the command is malformed or breaks a rule of input (422)
+  kBadRequest,          // the request cannot be acted on as sent (400)
+  kNotFound,            // something it names does not exist in this company (404)
+  kConflict,            // the state does not allow it now (409)
+  kForbidden,           // the actor may not do this (403)
+  kPreconditionFailed,  // If-Match did not match (412)
+};
+
+struct FieldProblem {
+  std::string field;  // a field name, or a resource id, or "row N: column"
+  std::string message;
+  bool operator==(const FieldProblem&) const = default;
+};
+
+struct Rejection {
+  RejectionKind kind;
+  std::string code;
+  std::string message;
+  std::vector<FieldProblem> problems;  // validation errors, refused resources, …
+  std::vector<std::string> ids;         // e.g. the resources that must be transferred
+};
+
+}  // namespace portal

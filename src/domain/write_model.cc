@@ -1,0 +1,227 @@
+#include "src/domain/write_model.h"
+
+#include <algorithm>
+
+#include "src/domain/email.h"
+
+namespace portal {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::string lowerName(std::string_view s) { return emailKey(s); }
+
+}  // namespace
+
+bool CompanyState::holdsService(std::string_view service) const {
+  return std::find(services.begin(), services.end(), service) != services.end();
+}
+
+const CompanyState* WriteModel::company(std::string_view id) const {
+  auto it = companies_.find(std::string(id));
+  return it == companies_.end() ? nullptr : &it->second;
+}
+
+const CompanyState* WriteModel::companyBySlug(std::string_view slug) const {
+  auto it = companiesBySlug_.find(std::string(slug));
+  return it == companiesBySlug_.end() ? nullptr : company(it->second);
+}
+
+const UserState* WriteModel::user(std::string_view companyId, std::string_view userId) const {
+  auto it = users_.find(std::string(userId));
+  if (it == users_.end() || it->second.companyId != companyId) return nullptr;
+  return &it->second;
+}
+
+const UserState* WriteModel::userByEmail(std::string_view companyId, std::string_view email) const {
+  const CompanyState* c = company(companyId);
+  if (c == nullptr) return nullptr;
+  auto it = c->usersByEmail.find(emailKey(email));
+  return it == c->usersByEmail.end() ? nullptr : user(companyId, it->second);
+}
+
+const UserState* WriteModel::userByResetToken(std::string_view tokenHash) const {
+  auto it = resetTokens_.find(std::string(tokenHash));
+  if (it == resetTokens_.end()) return nullptr;
+  auto u = users_.find(it->second);
+  return u == users_.end() ? nullptr : &u->second;
+}
+
+CompanyState* WriteModel::mutableCompany(std::string_view id) {
+  auto it = companies_.find(std::string(id));
+  return it == companies_.end() ? nullptr : &it->second;
+}
+
+UserState* WriteModel::mutableUser(std::string_view id) {
+  auto it = users_.find(std::string(id));
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
+  CompanyState* company = mutableCompany(env.companyId);
+  auto forUser = [&](const std::string& id, auto&& fn) {
+    if (UserState* u = mutableUser(id)) fn(*u);
+  };
+  std::visit(
+      Overloaded{
+          [&](const CompanyProvisioned& e) {
+            CompanyState& c = companies_[e.companyId];
+            c.id = e.companyId;
+            c.slug = e.slug;
+            c.name = e.name;
+            c.services = e.services;
+            c.ownerId = e.ownerId;
+            companiesBySlug_[e.slug] = e.companyId;
+          },
+          [&](const OwnershipTransferred& e) {
+            if (company != nullptr) company->ownerId = e.toUserId;
+            forUser(e.fromUserId, [](UserState& u) { ++u.version; });
+            forUser(e.toUserId, [](UserState& u) { ++u.version; });
+          },
+          [&](const UsersImported&) {},
+          [&](const IdentityProviderChanged&) {},
+          [&](const UserCreated& e) {
+            UserState& u = users_[e.userId];
+            u.id = e.userId;
+            u.companyId = env.companyId;
+            u.email = e.email.value;
+            u.active = e.active;
+            u.version = 1;
+            if (company != nullptr) company->usersByEmail[emailKey(e.email.value)] = e.userId;
+          },
+          [&](const UserUpdated& e) { forUser(e.userId, [](UserState& u) { ++u.version; }); },
+          [&](const UserDeactivated& e) {
+            forUser(e.userId, [](UserState& u) {
+              u.active = false;
+              ++u.version;
+            });
+          },
+          [&](const UserReactivated& e) {
+            forUser(e.userId, [](UserState& u) {
+              u.active = true;
+              ++u.version;
+            });
+          },
+          [&](const UserAnonymized& e) {
+            forUser(e.userId, [&](UserState& u) {
+              if (company != nullptr) {
+                auto it = company->usersByEmail.find(emailKey(u.email));
+                if (it != company->usersByEmail.end() && it->second == u.id)
+                  company->usersByEmail.erase(it);
+              }
+              if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+              u.email.clear();
+              u.passwordHash.clear();
+              u.resetTokenHash.clear();
+              u.anonymized = true;
+              ++u.version;
+            });
+          },
+          [&](const AdminIncluded& e) {
+            forUser(e.userId, [](UserState& u) {
+              u.admin = true;
+              ++u.version;
+            });
+          },
+          [&](const AdminRemoved& e) {
+            forUser(e.userId, [](UserState& u) {
+              u.admin = false;
+              ++u.version;
+            });
+          },
+          [&](const RoleGranted& e) {
+            forUser(e.userId, [&](UserState& u) { u.roles.emplace(e.service, e.role); });
+          },
+          [&](const RoleRevoked& e) {
+            forUser(e.userId, [&](UserState& u) { u.roles.erase({e.service, e.role}); });
+          },
+          [&](const ResourceAssigned& e) {
+            if (company == nullptr) return;
+            company->resources[e.resourceId] =
+                ResourceState{e.resourceId, e.kind, e.service, e.name, e.ownerId};
+            company->resourcesByOwner[e.ownerId].insert(e.resourceId);
+          },
+          [&](const ResourceReleased& e) {
+            if (company == nullptr) return;
+            auto it = company->resources.find(e.resourceId);
+            if (it == company->resources.end()) return;
+            company->resourcesByOwner[it->second.ownerId].erase(e.resourceId);
+            company->resources.erase(it);
+          },
+          [&](const ResourcesTransferred& e) {
+            if (company == nullptr) return;
+            for (const auto& t : e.resources) {
+              auto it = company->resources.find(t.resourceId);
+              if (it == company->resources.end()) continue;
+              company->resourcesByOwner[it->second.ownerId].erase(t.resourceId);
+              if (t.mergedInto) {
+                company->resources.erase(it);
+              } else {
+                it->second.ownerId = e.toUserId;
+                company->resourcesByOwner[e.toUserId].insert(t.resourceId);
+              }
+            }
+          },
+          [&](const GroupCreated& e) {
+            if (company == nullptr) return;
+            company->groups[e.groupId] = GroupState{e.groupId, e.name, e.description, {}};
+            company->groupsByName[lowerName(e.name)] = e.groupId;
+          },
+          [&](const GroupRenamed& e) {
+            if (company == nullptr) return;
+            auto it = company->groups.find(e.groupId);
+            if (it == company->groups.end()) return;
+            company->groupsByName.erase(lowerName(it->second.name));
+            it->second.name = e.name;
+            it->second.description = e.description;
+            company->groupsByName[lowerName(e.name)] = e.groupId;
+          },
+          [&](const GroupDeleted& e) {
+            if (company == nullptr) return;
+            auto it = company->groups.find(e.groupId);
+            if (it == company->groups.end()) return;
+            company->groupsByName.erase(lowerName(it->second.name));
+            company->groups.erase(it);
+          },
+          [&](const GroupMemberAdded& e) {
+            if (company == nullptr) return;
+            if (auto it = company->groups.find(e.groupId); it != company->groups.end())
+              it->second.members.insert(e.userId);
+          },
+          [&](const GroupMemberRemoved& e) {
+            if (company == nullptr) return;
+            if (auto it = company->groups.find(e.groupId); it != company->groups.end())
+              it->second.members.erase(e.userId);
+          },
+          [&](const PasswordSet& e) {
+            forUser(e.userId, [&](UserState& u) {
+              u.passwordHash = e.passwordHash.shredded ? std::string() : e.passwordHash.value;
+              u.mustChangePassword = e.temporary;
+            });
+          },
+          [&](const PasswordResetRequested& e) {
+            forUser(e.userId, [&](UserState& u) {
+              if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+              u.resetTokenHash = e.tokenHash;
+              u.resetExpiresAt = parseRfc3339(e.expiresAt).value_or(Timestamp{});
+              resetTokens_[e.tokenHash] = u.id;
+            });
+          },
+          [&](const PasswordResetCompleted& e) {
+            forUser(e.userId, [&](UserState& u) {
+              resetTokens_.erase(e.tokenHash);
+              if (u.resetTokenHash == e.tokenHash) u.resetTokenHash.clear();
+            });
+          },
+          [&](const LoginSucceeded&) {},
+          [&](const LoginFailed&) {},
+      },
+      data);
+}
+
+}  // namespace portal

@@ -1,0 +1,89 @@
+#pragma once
+// The write model: what the deciders need to know of every company, kept in memory
+// by the command processor's single thread and rebuilt from the log at start by
+// the same evolve() that follows each decision. It holds emails (for uniqueness and
+// manager references) but no names; an anonymized user's email is dropped.
+//
+// Not thread-safe: one thread owns it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "events/event.h"
+
+namespace portal {
+
+struct UserState {
+  std::string id;
+  std::string companyId;
+  std::string email;     // as entered; empty once anonymized
+  bool active = true;
+  bool anonymized = false;
+  bool admin = false;
+  std::set<std::pair<std::string, std::string>> roles;  // (service, role)
+  std::string passwordHash;  // empty: none set
+  bool mustChangePassword = false;
+  std::string resetTokenHash;  // the one valid reset token, if any
+  Timestamp resetExpiresAt;
+  // Counts the events that change what GET /users/{id} shows, its ETag: UserCreated,
+  // UserUpdated, UserDeactivated, UserReactivated, UserAnonymized, AdminIncluded,
+  // AdminRemoved, and OwnershipTransferred (for both users). The users projection
+  // counts the same.
+  std::uint64_t version = 0;
+};
+
+struct ResourceState {
+  std::string id, kind, service, name, ownerId;
+};
+
+struct GroupState {
+  std::string id, name;
+  std::optional<std::string> description;
+  std::set<std::string> members;
+};
+
+struct CompanyState {
+  std::string id, slug, name;
+  std::vector<std::string> services;
+  std::string ownerId;
+  std::unordered_map<std::string, std::string> usersByEmail;  // email key -> user id
+  std::map<std::string, ResourceState> resources;             // by id
+  std::unordered_map<std::string, std::set<std::string>> resourcesByOwner;
+  std::map<std::string, GroupState> groups;                    // by id
+  std::unordered_map<std::string, std::string> groupsByName;  // lower-cased name -> id
+
+  bool holdsService(std::string_view service) const;
+};
+
+class WriteModel {
+ public:
+  // evolve: applies one recorded event. Events are applied in log order; an event
+  // naming something unknown is ignored (it cannot come from our own deciders).
+  void apply(const EventEnvelope& envelope, const EventData& data);
+
+  const CompanyState* company(std::string_view id) const;
+  const CompanyState* companyBySlug(std::string_view slug) const;
+  // The user, if it belongs to `companyId`.
+  const UserState* user(std::string_view companyId, std::string_view userId) const;
+  const UserState* userByEmail(std::string_view companyId, std::string_view email) const;
+  const UserState* userByResetToken(std::string_view tokenHash) const;
+
+  std::size_t userCount() const { return users_.size(); }
+
+ private:
+  CompanyState* mutableCompany(std::string_view id);
+  UserState* mutableUser(std::string_view id);
+
+  std::unordered_map<std::string, CompanyState> companies_;
+  std::unordered_map<std::string, std::string> companiesBySlug_;
+  std::unordered_map<std::string, UserState> users_;
+  std::unordered_map<std::string, std::string> resetTokens_;  // token hash -> user id
+};
+
+}  // namespace portal
