@@ -109,6 +109,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   store->options_ = options;
 
   auto cache = rocksdb::NewLRUCache(options.blockCacheBytes);
+  store->cache_ = cache;
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = !hasDb;
   dbo.create_missing_column_families = !options.readOnly;
@@ -218,9 +219,43 @@ EventStore::~EventStore() {
 }
 
 rocksdb::ColumnFamilyHandle* EventStore::columnFamily(std::string_view name) const {
+  std::shared_lock lock(familiesMu_);
   for (std::size_t i = 0; i < handleNames_.size(); ++i)
     if (handleNames_[i] == name) return handles_[i];
   return nullptr;
+}
+
+std::vector<std::string> EventStore::columnFamilyNames() const {
+  std::shared_lock lock(familiesMu_);
+  return handleNames_;
+}
+
+Result<rocksdb::ColumnFamilyHandle*> EventStore::createColumnFamily(const std::string& name) {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  if (auto* existing = columnFamily(name)) return existing;
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  rocksdb::Status st = db_->CreateColumnFamily(
+      familyOptions(std::static_pointer_cast<rocksdb::Cache>(cache_), true), name, &h);
+  if (!st.ok()) return fromStatus(st, "cannot create column family " + name);
+  std::unique_lock lock(familiesMu_);
+  handles_.push_back(h);
+  handleNames_.push_back(name);
+  return h;
+}
+
+Result<void> EventStore::dropColumnFamily(const std::string& name) {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  std::unique_lock lock(familiesMu_);
+  for (std::size_t i = 0; i < handleNames_.size(); ++i) {
+    if (handleNames_[i] != name) continue;
+    rocksdb::Status st = db_->DropColumnFamily(handles_[i]);
+    if (!st.ok()) return fromStatus(st, "cannot drop column family " + name);
+    db_->DestroyColumnFamilyHandle(handles_[i]);
+    handles_.erase(handles_.begin() + static_cast<std::ptrdiff_t>(i));
+    handleNames_.erase(handleNames_.begin() + static_cast<std::ptrdiff_t>(i));
+    return {};
+  }
+  return {};
 }
 
 Result<void> EventStore::loadHead() {
@@ -568,6 +603,7 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
 
 Result<void> EventStore::compact() {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  std::shared_lock lock(familiesMu_);
   rocksdb::FlushOptions fo;
   fo.wait = true;
   rocksdb::Status st = db_->Flush(fo, handles_);

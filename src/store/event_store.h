@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -178,8 +179,14 @@ class EventStore {
   Result<void> refresh();
 
   // A column family of the log by name ("events", "keys", … or a projection's);
-  // nullptr when there is none. Owned by the store.
+  // nullptr when there is none. Owned by the store; valid until dropped.
   rocksdb::ColumnFamilyHandle* columnFamily(std::string_view name) const;
+  // The names of all column families.
+  std::vector<std::string> columnFamilyNames() const;
+  // Writer: creates a column family (for a projection), or returns the existing one.
+  Result<rocksdb::ColumnFamilyHandle*> createColumnFamily(const std::string& name);
+  // Writer: drops a column family and its data. The caller makes sure nobody uses it.
+  Result<void> dropColumnFamily(const std::string& name);
 
   KeyVault& vault() { return *vault_; }
   rocksdb::DB* db() { return db_; }
@@ -207,8 +214,10 @@ class EventStore {
   StoreOptions options_;
   std::string secondaryPath_;
   rocksdb::DB* db_ = nullptr;
+  mutable std::shared_mutex familiesMu_;  // guards handles_ and handleNames_
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::vector<std::string> handleNames_;
+  std::shared_ptr<void> cache_;  // the block cache shared by all families (rocksdb::Cache)
   Families cf_;
   std::unique_ptr<KeyVault> vault_;
 

@@ -1,0 +1,25 @@
+#include "projections/admins_projection.h"
+
+#include "projections/row_json.h"
+
+namespace portal {
+
+const std::set<std::string_view>& AdminsProjection::handles() const {
+  static const std::set<std::string_view> types = {AdminIncluded::kType, AdminRemoved::kType};
+  return types;
+}
+
+Result<void> AdminsProjection::apply(const RecordedEvent& event, RowView& view) {
+  const std::string& company = event.envelope.companyId;
+  if (const auto* e = std::get_if<AdminIncluded>(&event.data)) {
+    rows::save(view, 0, rows::key(company, e->userId),
+               rows::json{{"userId", e->userId},
+                          {"since", rows::time(event.envelope)},
+                          {"includedBy", e->includedBy}});
+  } else if (const auto* r = std::get_if<AdminRemoved>(&event.data)) {
+    view.remove(0, rows::key(company, r->userId));
+  }
+  return {};
+}
+
+}  // namespace portal

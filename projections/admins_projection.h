@@ -1,0 +1,18 @@
+#pragma once
+// The administrators view. Family "admins": company, NUL, user id -> {since,
+// includedBy}. Who is owner comes from the users view.
+
+#include "projections/projection.h"
+
+namespace portal {
+
+class AdminsProjection final : public Projection {
+ public:
+  static constexpr const char* kName = "admins_v1";
+  std::string name() const override { return kName; }
+  std::vector<std::string> families() const override { return {"admins"}; }
+  const std::set<std::string_view>& handles() const override;
+  Result<void> apply(const RecordedEvent& event, RowView& rows) override;
+};
+
+}  // namespace portal

@@ -1,0 +1,428 @@
+#include "projections/projector.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+namespace portal {
+namespace {
+
+constexpr std::uint64_t kChunk = 2000;  // events per projection WriteBatch
+
+std::string checkpointKey(const std::string& name, std::uint64_t generation) {
+  return name + "#g" + std::to_string(generation);
+}
+std::string generationKey(const std::string& name) { return "gen/" + name; }
+std::string familyName(const std::string& projection, const std::string& family,
+                       std::uint64_t generation) {
+  return projection + "." + family + ".g" + std::to_string(generation);
+}
+
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// The rows of one projection generation plus the changes of the batch being built.
+class BatchView final : public RowView {
+ public:
+  BatchView(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+      : db_(db), handles_(handles) {}
+
+  std::optional<std::string> get(int family, std::string_view key) override {
+    auto it = overlay_.find({family, std::string(key)});
+    if (it != overlay_.end()) return it->second;
+    std::string value;
+    if (db_->Get(rocksdb::ReadOptions(), handles_[family], rocksdb::Slice(key.data(), key.size()),
+                 &value)
+            .ok())
+      return value;
+    return std::nullopt;
+  }
+  void put(int family, std::string_view key, std::string_view value) override {
+    batch_.Put(handles_[family], rocksdb::Slice(key.data(), key.size()),
+               rocksdb::Slice(value.data(), value.size()));
+    overlay_[{family, std::string(key)}] = std::string(value);
+  }
+  void remove(int family, std::string_view key) override {
+    batch_.Delete(handles_[family], rocksdb::Slice(key.data(), key.size()));
+    overlay_[{family, std::string(key)}] = std::nullopt;
+  }
+  void scan(int family, std::string_view prefix,
+            const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    // Merge the stored rows with this batch's changes, in key order.
+    std::map<std::string, std::optional<std::string>> rows;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[family]));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+         it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix; it->Next())
+      rows[it->key().ToString()] = it->value().ToString();
+    for (auto o = overlay_.lower_bound({family, std::string(prefix)});
+         o != overlay_.end() && o->first.first == family &&
+         std::string_view(o->first.second).substr(0, prefix.size()) == prefix;
+         ++o)
+      rows[o->first.second] = o->second;
+    for (const auto& [k, v] : rows)
+      if (v && !fn(k, *v)) return;
+  }
+
+  rocksdb::WriteBatch& batch() { return batch_; }
+  void clear() {
+    batch_.Clear();
+    overlay_.clear();
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const std::vector<rocksdb::ColumnFamilyHandle*>& handles_;
+  rocksdb::WriteBatch batch_;
+  std::map<std::pair<int, std::string>, std::optional<std::string>> overlay_;
+};
+
+}  // namespace
+
+std::string positionBytes(std::uint64_t pos) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, pos >>= 8) k[i] = static_cast<char>(pos & 0xff);
+  return k;
+}
+
+std::uint64_t positionFromBytes(std::string_view bytes) {
+  std::uint64_t v = 0;
+  for (unsigned char c : bytes) v = (v << 8) | c;
+  return v;
+}
+
+struct Projector::Slot {
+  std::unique_ptr<Projection> projection;
+  std::string name;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::uint64_t generation = 1;
+  std::atomic<std::uint64_t> checkpoint{0};
+  std::atomic<bool> failed{false};
+  std::string error;  // guarded by progressMu_
+};
+
+Projector::Projector(EventStore& store) : store_(store) {}
+
+Result<std::unique_ptr<Projector>> Projector::open(
+    EventStore& store, std::vector<std::unique_ptr<Projection>> projections) {
+  std::unique_ptr<Projector> p(new Projector(store));
+  rocksdb::DB* db = store.db();
+  for (auto& projection : projections) {
+    auto slot = std::make_unique<Slot>();
+    slot->name = projection->name();
+    std::string value;
+    if (db->Get(rocksdb::ReadOptions(), store.checkpoints(), generationKey(slot->name), &value).ok())
+      slot->generation = positionFromBytes(value);
+    for (const auto& family : projection->families()) {
+      auto h = store.createColumnFamily(familyName(slot->name, family, slot->generation));
+      if (!h) return h.error();
+      slot->handles.push_back(*h);
+    }
+    if (db->Get(rocksdb::ReadOptions(), store.checkpoints(),
+                checkpointKey(slot->name, slot->generation), &value)
+            .ok())
+      slot->checkpoint = positionFromBytes(value);
+    // A rebuild that stopped before its switch left another generation behind.
+    const std::string prefix = slot->name + ".";
+    const std::string current = ".g" + std::to_string(slot->generation);
+    for (const auto& cf : store.columnFamilyNames())
+      if (cf.rfind(prefix, 0) == 0 &&
+          (cf.size() < current.size() || cf.compare(cf.size() - current.size(), current.size(), current) != 0))
+        if (auto r = store.dropColumnFamily(cf); !r) return r.error();
+    slot->projection = std::move(projection);
+    p->slots_.push_back(std::move(slot));
+  }
+  return p;
+}
+
+Projector::~Projector() {
+  {
+    std::lock_guard lock(wakeMu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (follower_.joinable()) follower_.join();
+}
+
+Projector::Slot* Projector::find(std::string_view name) const {
+  for (const auto& s : slots_)
+    if (s->name == name) return s.get();
+  return nullptr;
+}
+
+Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
+                                   bool followerSlots,
+                                   const std::function<void(std::uint64_t)>& onProgress,
+                                   const std::atomic<bool>* cancel) {
+  std::erase_if(slots, [&](Slot* s) { return s->failed.load() || s->checkpoint.load() >= upTo; });
+  if (slots.empty()) return {};
+  std::uint64_t from = upTo;
+  for (Slot* s : slots) from = std::min(from, s->checkpoint.load() + 1);
+
+  std::vector<std::unique_ptr<BatchView>> views;
+  for (Slot* s : slots) views.push_back(std::make_unique<BatchView>(store_.db(), s->handles));
+  std::vector<std::uint64_t> reached(slots.size());
+  for (std::size_t i = 0; i < slots.size(); ++i) reached[i] = slots[i]->checkpoint.load();
+
+  auto commit = [&]() -> Result<void> {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      Slot* s = slots[i];
+      if (reached[i] == s->checkpoint.load() && views[i]->batch().Count() == 0) continue;
+      views[i]->batch().Put(store_.checkpoints(), checkpointKey(s->name, s->generation),
+                            positionBytes(reached[i]));
+      rocksdb::Status st = store_.db()->Write(rocksdb::WriteOptions(), &views[i]->batch());
+      views[i]->clear();
+      if (!st.ok())
+        return makeError(ErrorCode::kIoError, "projection " + s->name + ": " + st.ToString());
+      s->checkpoint.store(reached[i]);
+    }
+    if (followerSlots) {
+      std::lock_guard lock(progressMu_);
+      progressed_.notify_all();
+    }
+    return {};
+  };
+
+  std::optional<Error> failure;
+  std::uint64_t inChunk = 0;
+  auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+    if (cancel != nullptr && cancel->load()) return false;
+    std::optional<RecordedEvent> event;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      Slot* s = slots[i];
+      if (s->failed.load() || raw.position <= reached[i]) continue;
+      if (!event) {
+        auto env = decodeEnvelope(raw.json);
+        if (env && !s->projection->handles().count(env->type)) {
+          reached[i] = raw.position;
+          continue;
+        }
+        auto decoded = store_.decode(raw);
+        if (!decoded) {
+          // Nobody can apply an event that does not decode: every projection stops.
+          for (std::size_t j = 0; j < slots.size(); ++j) {
+            std::lock_guard lock(progressMu_);
+            slots[j]->failed = true;
+            slots[j]->error = "cannot decode event " + std::to_string(raw.position) + ": " +
+                              decoded.error().message;
+          }
+          failure = decoded.error();
+          return false;
+        }
+        event = std::move(*decoded);
+      }
+      if (s->projection->handles().count(event->envelope.type)) {
+        if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
+          std::lock_guard lock(progressMu_);
+          s->failed = true;
+          s->error = "stopped at event " + std::to_string(raw.position) + ": " +
+                     applied.error().message;
+          views[i]->clear();
+          continue;
+        }
+      }
+      reached[i] = raw.position;
+    }
+    if (++inChunk >= kChunk) {
+      inChunk = 0;
+      if (auto c = commit(); !c) {
+        failure = c.error();
+        return false;
+      }
+      if (onProgress) onProgress(raw.position);
+    }
+    return true;
+  });
+  if (!r) return r.error();
+  if (auto c = commit(); !c) return c.error();
+  if (onProgress) onProgress(upTo);
+  if (failure) return *failure;
+  return {};
+}
+
+Result<void> Projector::catchUp() {
+  std::lock_guard lock(applyMu_);
+  std::vector<Slot*> slots;
+  for (auto& s : slots_) slots.push_back(s.get());
+  return applyRange(slots, store_.lastPosition(), true, nullptr, nullptr);
+}
+
+void Projector::start() {
+  follower_ = std::thread([this] { follow(); });
+}
+
+void Projector::notify() {
+  {
+    std::lock_guard lock(wakeMu_);
+    ++notified_;
+  }
+  wake_.notify_one();
+}
+
+void Projector::follow() {
+  std::uint64_t seen = 0;
+  while (true) {
+    {
+      std::unique_lock lock(wakeMu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(200),
+                     [&] { return stopping_ || notified_ != seen; });
+      if (stopping_) return;
+      seen = notified_;
+    }
+    (void)catchUp();  // failures are recorded per projection in status()
+  }
+}
+
+std::uint64_t Projector::position() const {
+  std::uint64_t lowest = ~std::uint64_t{0};
+  for (const auto& s : slots_)
+    if (!s->failed.load()) lowest = std::min(lowest, s->checkpoint.load());
+  return lowest == ~std::uint64_t{0} ? 0 : lowest;
+}
+
+bool Projector::waitFor(std::uint64_t position, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(progressMu_);
+  return progressed_.wait_for(lock, timeout, [&] { return this->position() >= position; });
+}
+
+std::vector<ProjectionStatus> Projector::status() const {
+  std::vector<ProjectionStatus> out;
+  std::lock_guard lock(progressMu_);
+  for (const auto& s : slots_)
+    out.push_back({s->name, s->checkpoint.load(), s->generation, s->failed.load(), s->error});
+  return out;
+}
+
+rocksdb::ColumnFamilyHandle* Projector::handle(std::string_view projection, int family) const {
+  Slot* s = find(projection);
+  if (s == nullptr || family < 0 || static_cast<std::size_t>(family) >= s->handles.size())
+    return nullptr;
+  return s->handles[static_cast<std::size_t>(family)];
+}
+
+Result<void> Projector::rebuild(const std::string& name,
+                                const std::function<void(const RebuildProgress&)>& progress,
+                                const std::atomic<bool>* cancel) {
+  std::vector<Slot*> targets;
+  for (auto& s : slots_)
+    if (name == "all" || s->name == name) targets.push_back(s.get());
+  if (targets.empty())
+    return makeError(ErrorCode::kInvalidArgument, "there is no projection named '" + name + "'");
+
+  // Fresh slots on the next generation, filled beside the serving ones.
+  std::vector<std::unique_ptr<Slot>> fresh;
+  std::vector<Slot*> freshPtrs;
+  for (Slot* t : targets) {
+    auto f = std::make_unique<Slot>();
+    f->name = t->name;
+    f->generation = t->generation + 1;
+    for (const auto& family : t->projection->families()) {
+      const std::string cf = familyName(f->name, family, f->generation);
+      if (auto r = store_.dropColumnFamily(cf); !r) return r;  // a stale one from a crash
+      auto h = store_.createColumnFamily(cf);
+      if (!h) return h.error();
+      f->handles.push_back(*h);
+    }
+    freshPtrs.push_back(f.get());
+    fresh.push_back(std::move(f));
+  }
+  auto dropFresh = [&] {
+    for (std::size_t i = 0; i < fresh.size(); ++i)
+      for (const auto& family : targets[i]->projection->families())
+        (void)store_.dropColumnFamily(familyName(fresh[i]->name, family, fresh[i]->generation));
+  };
+  // Each fresh slot applies with its target's reducers.
+  struct Borrowed final : Projection {
+    Projection& p;
+    explicit Borrowed(Projection& x) : p(x) {}
+    std::string name() const override { return p.name(); }
+    std::vector<std::string> families() const override { return p.families(); }
+    const std::set<std::string_view>& handles() const override { return p.handles(); }
+    Result<void> apply(const RecordedEvent& e, RowView& rows) override { return p.apply(e, rows); }
+  };
+  for (std::size_t i = 0; i < fresh.size(); ++i)
+    fresh[i]->projection = std::make_unique<Borrowed>(*targets[i]->projection);
+
+  const std::uint64_t total = store_.lastPosition();
+  const auto started = std::chrono::steady_clock::now();
+  auto report = [&](std::uint64_t done) {
+    if (!progress) return;
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    progress({done, std::max(total, done), secs > 0 ? static_cast<double>(done) / secs : 0});
+  };
+  if (auto r = applyRange(freshPtrs, total, false, report, cancel); !r) {
+    dropFresh();
+    return r;
+  }
+  if (cancel != nullptr && cancel->load()) {
+    dropFresh();
+    return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
+  }
+  for (Slot* f : freshPtrs)
+    if (f->failed.load()) {
+      std::string why = f->error;
+      dropFresh();
+      return makeError(ErrorCode::kCorrupt, "rebuild of " + f->name + " failed: " + why);
+    }
+
+  // Catch up with what was appended meanwhile while the follower waits, then switch.
+  std::lock_guard applying(applyMu_);
+  if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
+    dropFresh();
+    return r;
+  }
+  std::vector<std::string> oldFamilies;
+  {
+    std::unique_lock switching(switchMu_);
+    rocksdb::WriteBatch batch;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      Slot* t = targets[i];
+      Slot* f = fresh[i].get();
+      batch.Put(store_.checkpoints(), generationKey(t->name), positionBytes(f->generation));
+      batch.Delete(store_.checkpoints(), checkpointKey(t->name, t->generation));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status st = store_.db()->Write(wo, &batch);
+    if (!st.ok()) {
+      dropFresh();
+      return makeError(ErrorCode::kIoError, "cannot switch to the rebuilt projection: " + st.ToString());
+    }
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      Slot* t = targets[i];
+      Slot* f = fresh[i].get();
+      for (const auto& family : t->projection->families())
+        oldFamilies.push_back(familyName(t->name, family, t->generation));
+      t->handles = f->handles;
+      t->generation = f->generation;
+      t->checkpoint.store(f->checkpoint.load());
+      std::lock_guard lock(progressMu_);
+      t->failed = false;
+      t->error.clear();
+    }
+  }
+  for (const auto& cf : oldFamilies)
+    if (auto r = store_.dropColumnFamily(cf); !r) return r;
+  std::lock_guard lock(progressMu_);
+  progressed_.notify_all();
+  return {};
+}
+
+std::vector<std::vector<std::pair<std::string, std::string>>> Projector::dump(
+    std::string_view name) const {
+  std::vector<std::vector<std::pair<std::string, std::string>>> out;
+  Reading reading(*this);
+  Slot* s = find(name);
+  if (s == nullptr) return out;
+  for (auto* h : s->handles) {
+    auto& rows = out.emplace_back();
+    std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), h));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      rows.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  return out;
+}
+
+}  // namespace portal

@@ -1,0 +1,123 @@
+#pragma once
+// The projector: follows the log and keeps every projection up to date, each at its
+// own checkpoint. A projection that cannot apply an event stops there and reports
+// why (status()), while the others go on. Callers wait for a position to be
+// projected by all healthy projections (read-your-writes).
+//
+// Threads: start() runs a follower thread woken by notify() (the server calls it
+// when the log grows). Reads of projection rows (handle(), status(), waitFor()) are
+// safe from any thread. rebuild() may run on any thread beside the follower: it
+// fills a new generation of the projection's column families and switches to it
+// once caught up, without stopping reads.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "projections/projection.h"
+#include "src/store/event_store.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+}
+
+namespace portal {
+
+struct ProjectionStatus {
+  std::string name;
+  std::uint64_t checkpoint = 0;  // last position applied
+  std::uint64_t generation = 0;
+  bool failed = false;
+  std::string error;  // why it stopped, with the position
+};
+
+struct RebuildProgress {
+  std::uint64_t done = 0;   // events read
+  std::uint64_t total = 0;  // events in the log when the rebuild started
+  double eventsPerSecond = 0;
+};
+
+class Projector {
+ public:
+  // Opens (creating if needed) the current generation of each projection's column
+  // families. `store` must be the writer's and must outlive the projector.
+  static Result<std::unique_ptr<Projector>> open(EventStore& store,
+                                                 std::vector<std::unique_ptr<Projection>> projections);
+  ~Projector();  // stops the follower
+  Projector(const Projector&) = delete;
+  Projector& operator=(const Projector&) = delete;
+
+  // Applies every event after each projection's checkpoint up to the log's head.
+  Result<void> catchUp();
+
+  // Starts the follower thread; notify() wakes it when the log has grown.
+  void start();
+  void notify();
+
+  // Waits until every healthy projection has applied `position`, or the timeout.
+  bool waitFor(std::uint64_t position, std::chrono::milliseconds timeout);
+
+  std::vector<ProjectionStatus> status() const;
+  // The lowest checkpoint of the healthy projections.
+  std::uint64_t position() const;
+
+  // The column family of a projection's family, current generation; nullptr if
+  // unknown. Valid until the next switch of generation: hold a Reading while using.
+  rocksdb::ColumnFamilyHandle* handle(std::string_view projection, int family) const;
+
+  // Keeps the current generations alive (no switch completes while one is held).
+  class Reading {
+   public:
+    explicit Reading(const Projector& p) : lock_(p.switchMu_) {}
+
+   private:
+    std::shared_lock<std::shared_mutex> lock_;
+  };
+
+  // Rebuilds one projection (or all, with "all") from the whole log into a new
+  // generation, then switches to it; `progress` is called now and then. Stops
+  // early, leaving the old generation serving, when `cancel` becomes true.
+  Result<void> rebuild(const std::string& name, const std::function<void(const RebuildProgress&)>& progress,
+                       const std::atomic<bool>* cancel = nullptr);
+
+  // Every row of a projection's current generation, family by family (tests and
+  // tools compare builds with it).
+  std::vector<std::vector<std::pair<std::string, std::string>>> dump(std::string_view name) const;
+
+  EventStore& store() { return store_; }
+
+ private:
+  struct Slot;
+  explicit Projector(EventStore& store);
+  Result<void> applyRange(std::vector<Slot*> slots, std::uint64_t upTo, bool followerSlots,
+                          const std::function<void(std::uint64_t)>& onProgress,
+                          const std::atomic<bool>* cancel);
+  Slot* find(std::string_view name) const;
+  void follow();
+
+  EventStore& store_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  mutable std::shared_mutex switchMu_;  // generation switches take it exclusively
+  std::mutex applyMu_;                  // one applier at a time per slot set
+
+  std::thread follower_;
+  std::mutex wakeMu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::uint64_t notified_ = 0;
+  mutable std::mutex progressMu_;
+  std::condition_variable progressed_;
+};
+
+// The projections of the portal, current versions.
+std::vector<std::unique_ptr<Projection>> allProjections();
+
+}  // namespace portal

@@ -1,0 +1,239 @@
+#include "projections/users_projection.h"
+
+#include <rocksdb/db.h>
+
+#include "projections/row_json.h"
+
+namespace portal {
+namespace {
+
+using rows::json;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::string str(const json& j, const char* field) {
+  auto it = j.find(field);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// company, NUL, surname, 0x01, given name, NUL, id: sorts by name, then id.
+std::string searchKey(const std::string& companyId, const json& row) {
+  std::string k = companyPrefix(companyId);
+  k += rows::lower(str(row, "surname"));
+  k.push_back('\x01');
+  k += rows::lower(str(row, "givenName"));
+  k.push_back('\0');
+  k += str(row, "id");
+  return k;
+}
+
+std::string searchValue(const json& row) {
+  std::string v(1, row.value("active", true) ? 'A' : 'I');
+  v += rows::lower(str(row, "givenName") + " " + str(row, "surname"));
+  v.push_back('\n');
+  v += rows::lower(str(row, "email"));
+  return v;
+}
+
+class UserRows {
+ public:
+  UserRows(RowView& view, const EventEnvelope& env) : view_(view), env_(env) {}
+
+  Result<void> create(const UserCreated& e) {
+    json row;
+    row["id"] = e.userId;
+    row["email"] = rows::text(e.email);
+    row["givenName"] = rows::text(e.givenName);
+    row["surname"] = rows::text(e.surname);
+    row["jobTitle"] = rows::text(e.jobTitle);
+    row["managerUserId"] = rows::text(e.managerUserId);
+    row["managerEmail"] = rows::text(e.managerEmail);
+    row["country"] = rows::text(e.country);
+    row["active"] = e.active;
+    row["anonymized"] = false;
+    row["isAdmin"] = false;
+    auto owner = view_.get(UsersProjection::kCompanies, env_.companyId);
+    row["isOwner"] = owner && *owner == e.userId;
+    row["createdAt"] = rows::time(env_);
+    row["updatedAt"] = rows::time(env_);
+    row["version"] = 1;
+    store(std::nullopt, row);
+    return {};
+  }
+
+  // Loads a row, lets `change` modify it, counts a version and saves it.
+  template <class F>
+  Result<void> update(const std::string& userId, F change) {
+    const std::string key = rows::key(env_.companyId, userId);
+    auto loaded = rows::load(view_, UsersProjection::kRows, key);
+    if (!loaded) return loaded.error();
+    if (!*loaded) return {};  // not a user of this company: nothing to show
+    json row = std::move(**loaded);
+    json before = row;
+    change(row);
+    row["version"] = row.value("version", 0) + 1;
+    row["updatedAt"] = rows::time(env_);
+    store(before, row);
+    return {};
+  }
+
+ private:
+  void store(const std::optional<json>& before, const json& row) {
+    if (before) view_.remove(UsersProjection::kSearch, searchKey(env_.companyId, *before));
+    view_.put(UsersProjection::kSearch, searchKey(env_.companyId, row), searchValue(row));
+    rows::save(view_, UsersProjection::kRows, rows::key(env_.companyId, str(row, "id")), row);
+  }
+
+  RowView& view_;
+  const EventEnvelope& env_;
+};
+
+}  // namespace
+
+const std::set<std::string_view>& UsersProjection::handles() const {
+  static const std::set<std::string_view> types = {
+      CompanyProvisioned::kType, UserCreated::kType,     UserUpdated::kType,
+      UserDeactivated::kType,    UserReactivated::kType, UserAnonymized::kType,
+      AdminIncluded::kType,      AdminRemoved::kType,    OwnershipTransferred::kType};
+  return types;
+}
+
+Result<void> UsersProjection::apply(const RecordedEvent& event, RowView& view) {
+  UserRows users(view, event.envelope);
+  return std::visit(
+      Overloaded{
+          [&](const CompanyProvisioned& e) -> Result<void> {
+            view.put(kCompanies, e.companyId, e.ownerId);
+            return {};
+          },
+          [&](const UserCreated& e) { return users.create(e); },
+          [&](const UserUpdated& e) {
+            return users.update(e.userId, [&](json& row) {
+              if (e.givenName) row["givenName"] = rows::text(e.givenName);
+              if (e.surname) row["surname"] = rows::text(e.surname);
+              if (e.jobTitle) row["jobTitle"] = rows::text(e.jobTitle);
+              if (e.managerUserId) row["managerUserId"] = *e.managerUserId;
+              if (e.managerEmail) row["managerEmail"] = rows::text(e.managerEmail);
+              if (e.country) row["country"] = *e.country;
+              for (const auto& field : e.cleared) row[field] = nullptr;
+            });
+          },
+          [&](const UserDeactivated& e) {
+            return users.update(e.userId, [](json& row) { row["active"] = false; });
+          },
+          [&](const UserReactivated& e) {
+            return users.update(e.userId, [](json& row) { row["active"] = true; });
+          },
+          [&](const UserAnonymized& e) {
+            return users.update(e.userId, [](json& row) {
+              row["email"] = nullptr;
+              row["givenName"] = "Anonymized";
+              row["surname"] = "User";
+              row["jobTitle"] = nullptr;
+              row["managerUserId"] = nullptr;
+              row["managerEmail"] = nullptr;
+              row["anonymized"] = true;
+            });
+          },
+          [&](const AdminIncluded& e) {
+            return users.update(e.userId, [](json& row) { row["isAdmin"] = true; });
+          },
+          [&](const AdminRemoved& e) {
+            return users.update(e.userId, [](json& row) { row["isAdmin"] = false; });
+          },
+          [&](const OwnershipTransferred& e) -> Result<void> {
+            view.put(kCompanies, event.envelope.companyId, e.toUserId);
+            if (auto r = users.update(e.fromUserId, [](json& row) { row["isOwner"] = false; }); !r)
+              return r;
+            return users.update(e.toUserId, [](json& row) { row["isOwner"] = true; });
+          },
+          [](const auto&) -> Result<void> { return {}; },
+      },
+      event.data);
+}
+
+// --- reading -----------------------------------------------------------------
+
+std::optional<std::string> UsersReader::row(const std::string& companyId,
+                                            const std::string& userId) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), rows_, rows::key(companyId, userId), &value).ok())
+    return std::nullopt;
+  return value;
+}
+
+std::string UsersReader::render(const std::string& companyId, const std::string& rowJson) const {
+  json row = json::parse(rowJson, nullptr, false);
+  if (row.is_discarded()) return "{}";
+  // A manager in the pool is shown by their current email, or as anonymized.
+  if (row.contains("managerUserId") && row["managerUserId"].is_string()) {
+    const std::string managerId = row["managerUserId"].get<std::string>();
+    json manager = json::parse(this->row(companyId, managerId).value_or("null"), nullptr, false);
+    if (manager.is_object() && manager.value("anonymized", false))
+      row["managerEmail"] = std::string(kAnonymizedMarker);
+    else if (manager.is_object())
+      row["managerEmail"] = manager["email"];
+  }
+  row.erase("managerUserId");
+  return row.dump();
+}
+
+std::optional<std::string> UsersReader::get(const std::string& companyId,
+                                            const std::string& userId) const {
+  auto r = row(companyId, userId);
+  if (!r) return std::nullopt;
+  return render(companyId, *r);
+}
+
+std::string UsersReader::displayName(const std::string& companyId, const std::string& userId) const {
+  auto r = row(companyId, userId);
+  if (!r) return "";
+  json row = json::parse(*r, nullptr, false);
+  if (!row.is_object()) return "";
+  return str(row, "givenName") + " " + str(row, "surname");
+}
+
+UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q) const {
+  UserPage page;
+  const std::string prefix = companyPrefix(companyId);
+  const std::string needle = rows::lower(q.search);
+  std::string lastKey;  // id of the last user on the page
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), search_));
+  // The cursor is the id of the last user shown (no personal data in URLs): carry
+  // on after that user's place in the order.
+  if (q.cursor.empty()) {
+    it->Seek(prefix);
+  } else {
+    json last = json::parse(row(companyId, q.cursor).value_or("null"), nullptr, false);
+    const std::string after = last.is_object() ? searchKey(companyId, last) : prefix;
+    it->Seek(after);
+    if (it->Valid() && it->key().ToString() == after) it->Next();
+  }
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string_view value(it->value().data(), it->value().size());
+    if (value.empty()) continue;
+    const bool active = value[0] == 'A';
+    if ((q.status == UserStatus::kActive && !active) || (q.status == UserStatus::kInactive && active))
+      continue;
+    if (!needle.empty() && value.substr(1).find(needle) == std::string_view::npos) continue;
+    if (page.items.size() == q.limit) {
+      // There is more: the cursor points at the last one shown.
+      page.nextCursor = lastKey;
+      return page;
+    }
+    const std::string_view key(it->key().data(), it->key().size());
+    const std::string userId(key.substr(key.rfind('\0') + 1));
+    if (auto user = get(companyId, userId)) {
+      page.items.push_back(std::move(*user));
+      lastKey = userId;
+    }
+  }
+  return page;
+}
+
+}  // namespace portal

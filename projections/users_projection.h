@@ -1,0 +1,78 @@
+#pragma once
+// The users view: one row per user of each company as API.md shows a user, a search
+// index ordered by name, and each company's owner.
+//
+// Families:
+//   rows       company, NUL, user id -> the user (JSON; personal fields in clear,
+//              overwritten on anonymization)
+//   search     company, NUL, sort key, NUL, user id -> status byte and the lower-cased
+//              name and email, for search without reading rows
+//   companies  company id -> owner id
+//
+// Reading is thread-safe; rows are only as fresh as the projector's checkpoint.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projections/projection.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace portal {
+
+class UsersProjection final : public Projection {
+ public:
+  static constexpr const char* kName = "users_v1";
+  enum Family { kRows = 0, kSearch = 1, kCompanies = 2 };
+
+  std::string name() const override { return kName; }
+  std::vector<std::string> families() const override { return {"rows", "search", "companies"}; }
+  const std::set<std::string_view>& handles() const override;
+  Result<void> apply(const RecordedEvent& event, RowView& rows) override;
+};
+
+enum class UserStatus { kAll, kActive, kInactive };
+
+struct UserListQuery {
+  std::string search;  // substring of name or email, case-insensitive; empty: all
+  UserStatus status = UserStatus::kAll;
+  std::size_t limit = 50;
+  std::string cursor;  // opaque, from the previous page
+};
+
+struct UserPage {
+  std::vector<std::string> items;  // users as API JSON
+  std::string nextCursor;          // empty at the end; the last user's id
+};
+
+// Reads of the users view. `rows` and `search` are the current generation's
+// families (Projector::handle), held under a Projector::Reading.
+class UsersReader {
+ public:
+  UsersReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, rocksdb::ColumnFamilyHandle* search)
+      : db_(db), rows_(rows), search_(search) {}
+
+  // The user as API JSON (manager resolved), or nullopt when not in this company.
+  std::optional<std::string> get(const std::string& companyId, const std::string& userId) const;
+  // The stored row (JSON) without resolving the manager.
+  std::optional<std::string> row(const std::string& companyId, const std::string& userId) const;
+  // Users ordered by surname, given name, id.
+  UserPage list(const std::string& companyId, const UserListQuery& query) const;
+  // A display name for the audit trail: "Given Surname", "Anonymized User", or "".
+  std::string displayName(const std::string& companyId, const std::string& userId) const;
+
+ private:
+  std::string render(const std::string& companyId, const std::string& rowJson) const;
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* rows_;
+  rocksdb::ColumnFamilyHandle* search_;
+};
+
+}  // namespace portal
