@@ -164,6 +164,8 @@ void CommandProcessor::stop() {
   }
   ready_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::unique_lock lock(inFlightMu_);
+  inFlightDone_.wait(lock, [&] { return inFlight_ == 0; });
 }
 
 void CommandProcessor::run() {
@@ -285,6 +287,10 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       recent_[key] = reply;
     }
   };
+  {
+    std::lock_guard lock(inFlightMu_);
+    ++inFlight_;
+  }
   store_.appendAsync(request, [this, shared](Result<AppendResult> result) {
     if (!result) failed_.store(true);
     for (Entry& e : shared->entries) {
@@ -298,6 +304,8 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       r.replayed = e.eventCount == ~std::size_t{0};
       e.done(std::move(r));
     }
+    std::lock_guard lock(inFlightMu_);
+    if (--inFlight_ == 0) inFlightDone_.notify_all();
   });
 }
 

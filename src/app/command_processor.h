@@ -115,6 +115,10 @@ class CommandProcessor {
   std::deque<Queued> queue_;
   bool stopping_ = false;
   std::atomic<bool> failed_{false};
+  // Groups handed to the store and not yet answered; stop() waits for none.
+  std::mutex inFlightMu_;
+  std::condition_variable inFlightDone_;
+  std::size_t inFlight_ = 0;
   // Answers recorded by groups that may not be durable yet, by idempotency key
   // (processor thread only; bounded, older ones are read back from the log).
   std::unordered_map<std::string, std::shared_ptr<CommandReply>> recent_;

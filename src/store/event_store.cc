@@ -445,8 +445,10 @@ void EventStore::writeLoop() {
       continue;
     }
     vault_->committed(next->keys);
-    if (next->result.lastPosition != 0)
+    if (next->result.lastPosition != 0) {
       lastPosition_.store(next->result.lastPosition, std::memory_order_release);
+      if (onDurable_) onDurable_(next->result.lastPosition);
+    }
     next->done(next->result);
   }
 }

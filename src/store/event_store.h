@@ -141,6 +141,10 @@ class EventStore {
   void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
   static constexpr std::size_t kMaxInFlight = 4;
 
+  // Called on the write thread after each durable write, with the new last
+  // position (the projector's wake-up). Set it before the first append.
+  void onDurable(std::function<void(std::uint64_t)> listener) { onDurable_ = std::move(listener); }
+
   // The position of the last durable event, 0 for an empty log.
   std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
 
@@ -231,6 +235,7 @@ class EventStore {
   std::condition_variable queueReady_, queueSpace_;
   std::deque<std::unique_ptr<PreparedAppend>> queue_;
   bool stopping_ = false;
+  std::function<void(std::uint64_t)> onDurable_;
 
   // Writer (preparing) thread only: the head including appends not yet durable.
   std::uint64_t preparedPosition_ = 0;

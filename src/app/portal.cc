@@ -1,0 +1,61 @@
+#include "src/app/portal.h"
+
+namespace portal {
+
+Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
+                                             const CountryList& countries, Clock& clock,
+                                             IdSource& ids) {
+  std::unique_ptr<Portal> p(new Portal());
+  p->options_ = options;
+  p->ids_ = &ids;
+  StoreOptions so;
+  so.path = options.dataDir;
+  so.createIfMissing = options.createIfMissing;
+  auto store = EventStore::open(so);
+  if (!store) return store.error();
+  p->store_ = std::move(*store);
+  auto projector = Projector::open(*p->store_, allProjections());
+  if (!projector) return projector.error();
+  p->projector_ = std::move(*projector);
+  if (auto r = p->projector_->catchUp(); !r) return r.error();
+  Projector* follower = p->projector_.get();
+  p->store_->onDurable([follower](std::uint64_t) { follower->notify(); });
+  p->projector_->start();
+  auto processor = CommandProcessor::start(*p->store_, countries, clock, ids, options.processor);
+  if (!processor) return processor.error();
+  p->processor_ = std::move(*processor);
+  return p;
+}
+
+Portal::~Portal() {
+  // The writer first (it answers what is queued), then the follower, then the log.
+  processor_.reset();
+  projector_.reset();
+  store_.reset();
+}
+
+CommandReply Portal::execute(Submission submission) {
+  CommandReply reply = processor_->execute(std::move(submission));
+  if (reply.lastPosition != 0)
+    projector_->waitFor(reply.lastPosition, options_.readYourWritesTimeout);
+  return reply;
+}
+
+CommandReply Portal::execute(Command command) {
+  Submission s;
+  s.command = std::move(command);
+  s.commandId = ids_->newId();
+  s.correlationId = s.commandId;
+  return execute(std::move(s));
+}
+
+UsersReader Portal::users() const {
+  return UsersReader(store_->db(), projector_->handle(UsersProjection::kName, UsersProjection::kRows),
+                     projector_->handle(UsersProjection::kName, UsersProjection::kSearch));
+}
+
+AuditReader Portal::audit() const {
+  return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), users());
+}
+
+}  // namespace portal

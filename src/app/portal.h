@@ -1,0 +1,63 @@
+#pragma once
+// The portal's core wired together: the event log, the command processor (the one
+// writer), the projector that follows the log, and the readers of the views. The
+// server, the tools and the tests all start it the same way.
+//
+// Threads: execute()/submit() and every reader are safe from any thread.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "projections/audit_projection.h"
+#include "projections/projector.h"
+#include "projections/users_projection.h"
+#include "src/app/command_processor.h"
+#include "src/store/event_store.h"
+
+namespace portal {
+
+struct PortalOptions {
+  std::string dataDir;
+  bool createIfMissing = true;
+  ProcessorOptions processor;
+  // How long execute() waits for the projections to show a command's events.
+  std::chrono::milliseconds readYourWritesTimeout{10'000};
+};
+
+class Portal {
+ public:
+  // Opens the log, rebuilds the write model, brings every projection up to the log's
+  // head and starts following it. `countries`, `clock` and `ids` must outlive it.
+  static Result<std::unique_ptr<Portal>> open(const PortalOptions& options,
+                                              const CountryList& countries, Clock& clock,
+                                              IdSource& ids);
+  ~Portal();
+  Portal(const Portal&) = delete;
+  Portal& operator=(const Portal&) = delete;
+
+  // Runs a command and returns once it is durable and, when accepted, shown by the
+  // projections (read-your-writes).
+  CommandReply execute(Submission submission);
+  // Runs `command` with a generated command id (no idempotency).
+  CommandReply execute(Command command);
+
+  EventStore& store() { return *store_; }
+  CommandProcessor& processor() { return *processor_; }
+  Projector& projector() { return *projector_; }
+
+  // Readers of the current generation of the views; hold a Projector::Reading while
+  // using one across a rebuild.
+  UsersReader users() const;
+  AuditReader audit() const;
+
+ private:
+  Portal() = default;
+  PortalOptions options_;
+  IdSource* ids_ = nullptr;
+  std::unique_ptr<EventStore> store_;
+  std::unique_ptr<Projector> projector_;
+  std::unique_ptr<CommandProcessor> processor_;
+};
+
+}  // namespace portal

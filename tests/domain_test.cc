@@ -1,0 +1,491 @@
+// The deciders, rule by rule: accepted gives exactly these events, refused gives
+// this reason and no events. Each row starts from a fresh company "acme" whose
+// owner is "owner".
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "src/domain/email.h"
+#include "tests/domain_fixtures.h"
+
+namespace portal {
+namespace {
+
+using test::codeOf;
+using test::typesOf;
+using test::World;
+using Types = std::vector<std::string>;
+
+struct Rule {
+  const char* rule;
+  std::function<Outcome(World&)> act;
+  std::string code;  // "" when accepted
+  Types events;      // when accepted
+};
+
+NewUserDetails withEmail(const std::string& email) {
+  NewUserDetails d = World::details("x");
+  d.email = email;
+  return d;
+}
+
+// Gives `name` a resource of `kind` in `service`; returns its id.
+std::string give(World& w, const std::string& name, const std::string& kind,
+                 const std::string& service = "modeler", const std::string& title = "R") {
+  auto out = w.run("owner", RegisterResource{kind, service, title, w.id(name)});
+  return std::get<Decision>(out).id;
+}
+
+const std::vector<Rule>& rules() {
+  static const std::vector<Rule> table = {
+      // --- provisioning
+      {"ProvisionRefusesABadSlug",
+       [](World& w) {
+         ProvisionCompany p{"Not A Slug!", "X", {}, World::details("o"), "$h"};
+         return w.runIn("", "system", p);
+       },
+       "validation-failed", {}},
+      {"ProvisionRefusesATakenSlug",
+       [](World& w) { return w.runIn("", "system", ProvisionCompany{"acme", "X", {}, World::details("o"), "$h"}); },
+       "company-exists", {}},
+      {"ProvisionRefusesAnUnknownService",
+       [](World& w) { return w.runIn("", "system", ProvisionCompany{"beta", "B", {"teleport"}, World::details("o"), "$h"}); },
+       "validation-failed", {}},
+      {"ProvisionIsOnlyForTheSystem",
+       [](World& w) { return w.runIn("", "owner", ProvisionCompany{"beta", "B", {}, World::details("o"), "$h"}); },
+       "forbidden", {}},
+      {"ProvisionCreatesCompanyOwnerAdminAndTemporaryPassword",
+       [](World& w) { return w.runIn("", "system", ProvisionCompany{"beta", "Beta", {}, World::details("o"), "$h"}); },
+       "", {"CompanyProvisioned", "UserCreated", "AdminIncluded", "PasswordSet"}},
+      // --- creating users
+      {"CreateUserIsAcceptedFromAnAdministrator",
+       [](World& w) { return w.run("owner", CreateUser{World::details("ada"), false}); }, "",
+       {"UserCreated"}},
+      {"CreateUserRefusesAPlainUser",
+       [](World& w) {
+         w.create("bob");
+         return w.run("bob", CreateUser{World::details("ada"), false});
+       },
+       "forbidden", {}},
+      {"CreateUserRefusesAnAdministratorOfAnotherCompany",
+       [](World& w) {
+         auto beta = w.runIn("", "system", ProvisionCompany{"beta", "Beta", {}, World::details("o2"), "$h"});
+         const std::string betaOwner = std::get<Decision>(beta).ids.at(0);
+         return w.run(betaOwner, CreateUser{World::details("ada"), false});
+       },
+       "forbidden", {}},
+      {"CreateUserRefusesMissingMandatoryFields",
+       [](World& w) {
+         NewUserDetails d = World::details("ada");
+         d.givenName = " ";
+         d.jobTitle.clear();
+         return w.run("owner", CreateUser{d, false});
+       },
+       "validation-failed", {}},
+      {"CreateUserRefusesAMalformedEmail",
+       [](World& w) { return w.run("owner", CreateUser{withEmail("ada at acme"), false}); },
+       "validation-failed", {}},
+      {"CreateUserRefusesAnUnknownCountry",
+       [](World& w) {
+         NewUserDetails d = World::details("ada");
+         d.country = "Atlantis";
+         return w.run("owner", CreateUser{d, false});
+       },
+       "validation-failed", {}},
+      {"CreateUserAcceptsACountryByName",
+       [](World& w) {
+         NewUserDetails d = World::details("ada");
+         d.country = "bolivia";
+         return w.run("owner", CreateUser{d, false});
+       },
+       "", {"UserCreated"}},
+      {"CreateUserRefusesAnEmailInThePoolIgnoringCaseAndSpaces",
+       [](World& w) {
+         w.create("ada");
+         return w.run("owner", CreateUser{withEmail("  ADA@Acme.Test "), false});
+       },
+       "email-taken", {}},
+      {"CreateUserRefusesTextThatIsNotUtf8",
+       [](World& w) {
+         NewUserDetails d = World::details("ada");
+         d.surname = "\xff\xfe";
+         return w.run("owner", CreateUser{d, false});
+       },
+       "validation-failed", {}},
+      // --- updating
+      {"UpdateRefusesChangingTheEmail",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.emailGiven = true;
+         return w.run("owner", u);
+       },
+       "email-immutable", {}},
+      {"UpdateHonoursIfMatch",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.surname = std::optional<std::string>("New");
+         u.expectedVersion = 7;
+         return w.run("owner", u);
+       },
+       "version-mismatch", {}},
+      {"UpdateRefusesRemovingAMandatoryField",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.jobTitle = std::optional<std::string>();
+         return w.run("owner", u);
+       },
+       "validation-failed", {}},
+      {"UpdateClearsTheCountry",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.country = std::optional<std::string>();
+         u.expectedVersion = 1;
+         return w.run("owner", u);
+       },
+       "", {"UserUpdated"}},
+      {"UpdateOfAnUnknownUserIsNotFound",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = "nobody";
+         return w.run("owner", u);
+       },
+       "not-found", {}},
+      // --- deactivating
+      {"DeactivateRefusesTheOwner",
+       [](World& w) {
+         w.create("alice", true);
+         return w.run("alice", DeactivateUser{w.id("owner"), std::nullopt});
+       },
+       "owner-cannot-be-deactivated", {}},
+      {"DeactivateRefusesOneself",
+       [](World& w) {
+         w.create("alice", true);
+         return w.run("alice", DeactivateUser{w.id("alice"), std::nullopt});
+       },
+       "cannot-deactivate-self", {}},
+      {"DeactivateRefusesWithoutRecipientWhenUserOwnsResources",
+       [](World& w) {
+         w.create("bob");
+         give(w, "bob", "permission");
+         return w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
+       },
+       "resources-must-be-transferred", {}},
+      {"DeactivateRefusesASubscriptionForANonAdministrator",
+       [](World& w) {
+         w.create("bob");
+         w.create("carl");
+         give(w, "bob", "subscription");
+         return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
+       },
+       "transfer-refused", {}},
+      {"DeactivateRefusesAProjectForARecipientWithoutARoleInItsService",
+       [](World& w) {
+         w.create("bob");
+         w.create("carl");
+         w.run("owner", GrantRole{w.id("carl"), "studio", "designer"});
+         give(w, "bob", "project", "modeler");
+         return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
+       },
+       "transfer-refused", {}},
+      {"DeactivateRefusesAnInactiveRecipient",
+       [](World& w) {
+         w.create("bob");
+         w.create("carl", false, false);
+         give(w, "bob", "permission");
+         return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
+       },
+       "transfer-refused", {}},
+      {"DeactivateTransfersThenDeactivates",
+       [](World& w) {
+         w.create("bob");
+         w.create("carl");
+         w.run("owner", GrantRole{w.id("carl"), "modeler", "editor"});
+         give(w, "bob", "project", "modeler");
+         give(w, "bob", "model", "modeler");
+         return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
+       },
+       "", {"ResourcesTransferred", "UserDeactivated"}},
+      {"DeactivatingAnAdministratorAlsoRemovesTheAdministrator",
+       [](World& w) {
+         w.create("alice", true);
+         return w.run("owner", DeactivateUser{w.id("alice"), std::nullopt});
+       },
+       "", {"AdminRemoved", "UserDeactivated"}},
+      {"DeactivateRefusesAnInactiveUser",
+       [](World& w) {
+         w.create("bob", false, false);
+         return w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
+       },
+       "already-inactive", {}},
+      // --- reactivating and anonymizing
+      {"ReactivateBringsBackADeactivatedUser",
+       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob", false, false)}); }, "",
+       {"UserReactivated"}},
+      {"ReactivateRefusesAnActiveUser",
+       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob")}); }, "already-active",
+       {}},
+      {"ReactivateRefusesAnAnonymizedUser",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", ReactivateUser{bob});
+       },
+       "user-anonymized", {}},
+      {"AnonymizeRefusesAnActiveUser",
+       [](World& w) { return w.run("owner", AnonymizeUser{w.create("bob")}); },
+       "must-deactivate-first", {}},
+      {"AnonymizeOfADeactivatedUserIsOneEvent",
+       [](World& w) { return w.run("owner", AnonymizeUser{w.create("bob", false, false)}); }, "",
+       {"UserAnonymized"}},
+      {"AnonymizeIsIrreversible",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", AnonymizeUser{bob});
+       },
+       "already-anonymized", {}},
+      // --- administrators and ownership
+      {"IncludeAdminOfAUserNotInThePoolIsNotFound",
+       [](World& w) { return w.run("owner", IncludeAdmin{"nobody"}); }, "not-found", {}},
+      {"IncludeAdminRefusesAnAdministrator",
+       [](World& w) { return w.run("owner", IncludeAdmin{w.create("alice", true)}); },
+       "already-admin", {}},
+      {"IncludeAdminRefusesAnInactiveUser",
+       [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob", false, false)}); },
+       "user-inactive", {}},
+      {"IncludeAdminIsOneEvent",
+       [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob")}); }, "",
+       {"AdminIncluded"}},
+      {"RemoveAdminIsOnlyForTheOwner",
+       [](World& w) {
+         w.create("alice", true);
+         return w.run("alice", RemoveAdmin{w.create("bert", true)});
+       },
+       "forbidden", {}},
+      {"RemoveAdminRefusesTheOwner",
+       [](World& w) { return w.run("owner", RemoveAdmin{w.id("owner")}); },
+       "owner-cannot-be-removed", {}},
+      {"RemoveAdminIsOneEvent",
+       [](World& w) { return w.run("owner", RemoveAdmin{w.create("alice", true)}); }, "",
+       {"AdminRemoved"}},
+      {"OwnershipGoesOnlyToAnActiveAdministrator",
+       [](World& w) { return w.run("owner", TransferOwnership{w.create("bob")}); },
+       "not-an-active-administrator", {}},
+      {"OwnershipTransferIsOneEvent",
+       [](World& w) { return w.run("owner", TransferOwnership{w.create("alice", true)}); }, "",
+       {"OwnershipTransferred"}},
+      // --- resources and roles
+      {"RegisterResourceRefusesAnUnknownKindAndAServiceNotHeld",
+       [](World& w) {
+         return w.run("owner", RegisterResource{"spaceship", "analytics", "X", w.create("bob")});
+       },
+       "validation-failed", {}},
+      {"RegisterResourceIsOneEvent",
+       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", w.create("bob")}); },
+       "", {"ResourceAssigned"}},
+      {"ReleaseOfAnUnknownResourceIsNotFound",
+       [](World& w) { return w.run("owner", ReleaseResource{"nothing"}); }, "not-found", {}},
+      {"GrantRoleRefusesARoleTheServiceDoesNotOffer",
+       [](World& w) { return w.run("owner", GrantRole{w.create("bob"), "modeler", "pilot"}); },
+       "not-found", {}},
+      {"GrantRoleIsOneEventAndIdempotent",
+       [](World& w) {
+         const std::string bob = w.create("bob");
+         w.run("owner", GrantRole{bob, "modeler", "editor"});
+         return w.run("owner", GrantRole{bob, "modeler", "editor"});
+       },
+       "", {}},
+      {"RevokeRoleIsOneEvent",
+       [](World& w) {
+         const std::string bob = w.create("bob");
+         w.run("owner", GrantRole{bob, "modeler", "editor"});
+         return w.run("owner", RevokeRole{bob, "modeler", "editor"});
+       },
+       "", {"RoleRevoked"}},
+      // --- groups
+      {"CreateGroupIsOneEvent",
+       [](World& w) { return w.run("owner", CreateGroup{"Ops", std::nullopt}); }, "",
+       {"GroupCreated"}},
+      {"GroupNamesAreUniqueIgnoringCase",
+       [](World& w) {
+         w.run("owner", CreateGroup{"Ops", std::nullopt});
+         return w.run("owner", CreateGroup{"ops", std::nullopt});
+       },
+       "group-name-taken", {}},
+      {"AddingAnUnknownUserToAGroupIsNotFound",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         return w.run("owner", AddGroupMember{g, "nobody"});
+       },
+       "not-found", {}},
+      {"AddGroupMemberIsOneEvent",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         return w.run("owner", AddGroupMember{g, w.create("bob")});
+       },
+       "", {"GroupMemberAdded"}},
+      // --- import
+      {"ImportRefusesTheSameEmailTwiceInTheFile",
+       [](World& w) {
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false});
+       },
+       "validation-failed", {}},
+      {"ImportRefusesAnEmailAlreadyInThePool",
+       [](World& w) {
+         w.create("a");
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a")}, 0, false});
+       },
+       "validation-failed", {}},
+      {"ImportCreatesEveryUserAndTheImportInOneDecision",
+       [](World& w) {
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false});
+       },
+       "", {"UserCreated", "UserCreated", "UsersImported"}},
+      // --- passwords
+      {"ResetWithAnUnknownTokenIsInvalid",
+       [](World& w) { return w.runIn("", "system", CompletePasswordReset{"nope", "$h"}); },
+       "reset-token-invalid", {}},
+      {"ResetWithAnExpiredTokenIsInvalid",
+       [](World& w) {
+         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.now.micros += 300'000'001;
+         return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
+       },
+       "reset-token-invalid", {}},
+      {"ResetCompletesWithinFiveMinutes",
+       [](World& w) {
+         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.now.micros += 299'000'000;
+         return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
+       },
+       "", {"PasswordResetCompleted", "PasswordSet"}},
+      {"AResetTokenWorksOnce",
+       [](World& w) {
+         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
+         return w.runIn("", "system", CompletePasswordReset{"tok", "$h2"});
+       },
+       "reset-token-invalid", {}},
+      {"ANewerResetRequestVoidsTheOlderToken",
+       [](World& w) {
+         w.run("system", RequestPasswordReset{w.id("owner"), "old", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system", RequestPasswordReset{w.id("owner"), "new", Timestamp{w.now.micros + 300'000'000}});
+         return w.runIn("", "system", CompletePasswordReset{"old", "$h"});
+       },
+       "reset-token-invalid", {}},
+      {"AResetForAnUnknownUserChangesNothing",
+       [](World& w) { return w.run("system", RequestPasswordReset{"nobody", "tok", w.now}); }, "",
+       {}},
+      {"SetPasswordIsForTheUserThemself",
+       [](World& w) {
+         w.create("alice", true);
+         return w.run("alice", SetPassword{w.id("owner"), "$h", false, "changed"});
+       },
+       "forbidden", {}},
+  };
+  return table;
+}
+
+TEST(Deciders, EveryRuleOfTheContract) {
+  for (const Rule& rule : rules()) {
+    SCOPED_TRACE(rule.rule);
+    World w;
+    const Outcome out = rule.act(w);
+    EXPECT_EQ(codeOf(out), rule.code);
+    if (rule.code.empty()) {
+      EXPECT_EQ(typesOf(out), rule.events);
+    } else {
+      EXPECT_FALSE(std::get<Rejection>(out).message.empty());
+    }
+  }
+}
+
+TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {
+  World w;
+  w.create("bob");
+  w.create("carl");
+  const std::string sub = give(w, "bob", "subscription");
+  const std::string perm = give(w, "bob", "permission");
+  auto missing = std::get<Rejection>(w.run("owner", DeactivateUser{w.id("bob"), std::nullopt}));
+  EXPECT_EQ(missing.kind, RejectionKind::kConflict);
+  EXPECT_EQ(std::set<std::string>(missing.ids.begin(), missing.ids.end()),
+            (std::set<std::string>{sub, perm}));
+  auto refused = std::get<Rejection>(w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")}));
+  EXPECT_EQ(refused.kind, RejectionKind::kInvalid);
+  ASSERT_EQ(refused.problems.size(), 1u) << "the permission may go, the subscription may not";
+  EXPECT_EQ(refused.problems[0].field, sub);
+  EXPECT_EQ(refused.problems[0].message, "a subscription goes only to an administrator");
+}
+
+TEST(Deciders, APermissionTheRecipientHoldsIsMergedIntoTheirs) {
+  World w;
+  w.create("bob");
+  w.create("carl");
+  const std::string mine = give(w, "bob", "permission", "modeler", "Read all");
+  const std::string theirs = give(w, "carl", "permission", "modeler", "Read all");
+  auto d = std::get<Decision>(w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")}));
+  ASSERT_EQ(d.transferred.size(), 1u);
+  EXPECT_EQ(d.transferred[0].resourceId, mine);
+  EXPECT_EQ(d.transferred[0].mergedInto, theirs);
+}
+
+TEST(Deciders, AManagerInThePoolIsReferencedById) {
+  World w;
+  const std::string boss = w.create("boss");
+  NewUserDetails d = World::details("ada");
+  d.managerEmail = "BOSS@acme.test";
+  auto out = std::get<Decision>(w.run("owner", CreateUser{d, false}));
+  const auto& created = std::get<UserCreated>(out.events[0].data);
+  EXPECT_EQ(created.managerUserId, boss);
+  EXPECT_FALSE(created.managerEmail.has_value()) << "no copy of the manager's email";
+}
+
+TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
+  World w;
+  NewUserDetails a = World::details("a");
+  NewUserDetails b = World::details("b");
+  b.managerEmail = "a@acme.test";
+  auto out = std::get<Decision>(w.run("owner", ImportUsers{"imp", {a, b}, 0, false}));
+  const auto& first = std::get<UserCreated>(out.events[0].data);
+  const auto& second = std::get<UserCreated>(out.events[1].data);
+  EXPECT_EQ(second.managerUserId, first.userId);
+  EXPECT_EQ(first.importId, "imp");
+}
+
+TEST(Deciders, AnonymizationShredsTheKeyAndFreesTheEmail) {
+  World w;
+  const std::string bob = w.create("bob", false, false);
+  auto d = std::get<Decision>(w.run("owner", AnonymizeUser{bob}));
+  EXPECT_EQ(d.shred, std::vector<std::string>{bob});
+  EXPECT_EQ(w.model.userByEmail(w.companyId, "bob@acme.test"), nullptr);
+  EXPECT_EQ(codeOf(w.run("owner", CreateUser{World::details("bob"), false})), "");
+}
+
+struct EmailCase {
+  const char* email;
+  bool ok;
+};
+
+TEST(Email, SyntaxFollowsTheRules) {
+  const std::vector<EmailCase> cases = {
+      {"ada@example.org", true},         {"  ada@example.org ", true},
+      {"a.b+tag@sub.example.co", true},  {"ada@localhost", false},
+      {"ada example@example.org", false}, {"@example.org", false},
+      {"ada@", false},                   {"ada@@example.org", false},
+      {"ada@example..org", false},       {"ada.@example.org", false},
+      {"ada@-example.org", false},       {"", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
+  EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());
+  EXPECT_TRUE(emailProblem(std::string(65, 'a') + "@example.org").has_value());
+  EXPECT_TRUE(emailProblem("a@" + std::string(250, 'b') + ".org").has_value());
+  EXPECT_EQ(emailKey("  Ada@Example.ORG "), "ada@example.org");
+}
+
+}  // namespace
+}  // namespace portal
