@@ -443,6 +443,16 @@ Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& ope
   return RecordedEvent{std::move(*env), std::move(*decoded)};
 }
 
+std::optional<std::string_view> peekEventType(std::string_view json) {
+  constexpr std::string_view kKey = ",\"type\":\"";
+  const auto at = json.substr(0, 512).find(kKey);
+  if (at == std::string_view::npos) return std::nullopt;
+  const auto start = at + kKey.size();
+  const auto end = json.find('"', start);
+  if (end == std::string_view::npos) return std::nullopt;
+  return json.substr(start, end - start);
+}
+
 std::string dataToJson(const EventData& data) {
   std::string out;
   JsonWriter w(out);

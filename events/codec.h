@@ -12,6 +12,7 @@
 // Thread-safe: these functions keep no state; the sealer and opener are the
 // caller's and are used only during the call.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,10 @@ Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& ope
 // Decodes only the envelope, without touching the data or any key. Faster, and
 // what filters by stream, type, actor or time need.
 Result<EventEnvelope> decodeEnvelope(std::string_view json);
+
+// The type of a stored event without parsing it (the writer puts "type" among the
+// first fields); nullopt when it cannot be seen that way.
+std::optional<std::string_view> peekEventType(std::string_view json);
 
 // The data of an event as JSON text with personal fields in the clear (or as
 // "anonymized"): what the audit views and the replay tool show.

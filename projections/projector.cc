@@ -3,6 +3,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -188,39 +190,38 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   std::uint64_t inChunk = 0;
   auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
     if (cancel != nullptr && cancel->load()) return false;
+    // Decode once, and only when some projection wants the event.
+    const std::optional<std::string_view> type = peekEventType(raw.json);
     std::optional<RecordedEvent> event;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
       if (s->failed.load() || raw.position <= reached[i]) continue;
+      if (type && !s->projection->handles().count(*type)) {
+        reached[i] = raw.position;
+        continue;
+      }
       if (!event) {
-        auto env = decodeEnvelope(raw.json);
-        if (env && !s->projection->handles().count(env->type)) {
-          reached[i] = raw.position;
-          continue;
-        }
         auto decoded = store_.decode(raw);
         if (!decoded) {
           // Nobody can apply an event that does not decode: every projection stops.
-          for (std::size_t j = 0; j < slots.size(); ++j) {
-            std::lock_guard lock(progressMu_);
-            slots[j]->failed = true;
-            slots[j]->error = "cannot decode event " + std::to_string(raw.position) + ": " +
-                              decoded.error().message;
+          std::lock_guard lock(progressMu_);
+          for (Slot* each : slots) {
+            each->failed = true;
+            each->error = "cannot decode event " + std::to_string(raw.position) + ": " +
+                          decoded.error().message;
           }
           failure = decoded.error();
           return false;
         }
         event = std::move(*decoded);
       }
-      if (s->projection->handles().count(event->envelope.type)) {
-        if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
-          std::lock_guard lock(progressMu_);
-          s->failed = true;
-          s->error = "stopped at event " + std::to_string(raw.position) + ": " +
-                     applied.error().message;
-          views[i]->clear();
-          continue;
-        }
+      if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
+        std::lock_guard lock(progressMu_);
+        s->failed = true;
+        s->error = "stopped at event " + std::to_string(raw.position) + ": " +
+                   applied.error().message;
+        views[i]->clear();
+        continue;
       }
       reached[i] = raw.position;
     }
@@ -249,7 +250,10 @@ Result<void> Projector::catchUp() {
 }
 
 void Projector::start() {
-  follower_ = std::thread([this] { follow(); });
+  follower_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "projector");
+    follow();
+  });
 }
 
 void Projector::notify() {

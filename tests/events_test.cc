@@ -141,6 +141,16 @@ TEST(Events, EveryTypeRoundTripsWithAllFieldsAndWithOnlyTheRequiredOnes) {
   }
 }
 
+TEST(Events, TheTypeOfAStoredEventCanBeSeenWithoutParsingIt) {
+  ReversingSealer vault;
+  for (const EventData& data : everyType(true)) {
+    std::string json;
+    ASSERT_TRUE(encodeEvent(sampleEnvelope(), data, vault, json).ok());
+    EXPECT_EQ(peekEventType(json), eventTypeName(data));
+  }
+  EXPECT_EQ(peekEventType("{}"), std::nullopt);
+}
+
 TEST(Events, PersonalFieldsAreStoredOnlySealedUnderTheirSubject) {
   UserCreated e;
   e.userId = "u-1";

@@ -4,6 +4,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
+
 #include <future>
 #include <unordered_map>
 
@@ -93,7 +95,10 @@ Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& st
                                                                   ProcessorOptions options) {
   std::unique_ptr<CommandProcessor> p(new CommandProcessor(store, countries, clock, ids, options));
   if (auto r = p->rebuild(); !r) return r.error();
-  p->thread_ = std::thread([raw = p.get()] { raw->run(); });
+  p->thread_ = std::thread([raw = p.get()] {
+    pthread_setname_np(pthread_self(), "processor");
+    raw->run();
+  });
   return p;
 }
 
@@ -287,6 +292,9 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       recent_[key] = reply;
     }
   };
+  commands_.fetch_add(shared->entries.size(), std::memory_order_relaxed);
+  groups_.fetch_add(1, std::memory_order_relaxed);
+  events_.fetch_add(request.events.size(), std::memory_order_relaxed);
   {
     std::lock_guard lock(inFlightMu_);
     ++inFlight_;

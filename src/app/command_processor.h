@@ -60,6 +60,13 @@ struct CommandReply {
   bool accepted() const { return status == Status::kAccepted; }
 };
 
+// Counters for /metrics and the benchmarks.
+struct ProcessorStats {
+  std::uint64_t commands = 0;  // decided (accepted or refused)
+  std::uint64_t groups = 0;    // WriteBatches (one fsync each)
+  std::uint64_t events = 0;    // appended
+};
+
 struct ProcessorOptions {
   std::size_t maxGroup = 2048;  // commands decided into one WriteBatch at most
 };
@@ -85,6 +92,10 @@ class CommandProcessor {
 
   // True once a write failed (fail-stop).
   bool failed() const { return failed_.load(); }
+
+  ProcessorStats stats() const {
+    return {commands_.load(), groups_.load(), events_.load()};
+  }
 
   // Reads of the write model are only safe on the processor's thread; these run a
   // function there and wait for it (tools and tests use them, never the hot path).
@@ -115,6 +126,7 @@ class CommandProcessor {
   std::deque<Queued> queue_;
   bool stopping_ = false;
   std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> commands_{0}, groups_{0}, events_{0};
   // Groups handed to the store and not yet answered; stop() waits for none.
   std::mutex inFlightMu_;
   std::condition_variable inFlightDone_;

@@ -5,6 +5,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -192,7 +194,10 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     if (auto r = store->vault_->loadAll(); !r) return r.error();
     store->preparedPosition_ = store->lastPosition();
     store->preparedHash_ = store->lastHash_;
-    store->writer_ = std::thread([s = store.get()] { s->writeLoop(); });
+    store->writer_ = std::thread([s = store.get()] {
+      pthread_setname_np(pthread_self(), "log-writer");
+      s->writeLoop();
+    });
   }
   return store;
 }

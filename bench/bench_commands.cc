@@ -1,0 +1,281 @@
+// bench_commands: the write side and the read side of the domain at scale.
+//
+//   bench_commands [--quick] [--commands N] [--rebuild-events N]
+//
+// 1. create-user commands/s through the command processor with 64 concurrent
+//    submitters, each keeping up to 16 commands in flight and waiting for every
+//    answer (durable: one fsync per group), beside raw RocksDB writing the same
+//    events (the very keys and values the store wrote) in batches of the same
+//    average size with sync = true, in the same run. Also with one command in
+//    flight per submitter, where the fsync time bounds what 64 clients can do.
+// 2. projection rebuild events/s: Projector::rebuild("all") over a log of mixed
+//    events (users created, updated, deactivated, admins, groups, members,
+//    resources), beside a plain forward read of the same log.
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "bench/bench_support.h"
+#include "projections/projector.h"
+#include "src/app/command_processor.h"
+#include "src/app/system.h"
+
+namespace portal::bench {
+namespace {
+
+CountryList benchCountries() { return CountryList({{"DE", "Germany", {}}, {"FR", "France", {}}}); }
+
+NewUserDetails person(std::uint64_t n) {
+  NewUserDetails d;
+  d.email = "person." + std::to_string(n) + "@example-company.com";
+  d.givenName = "Given" + std::to_string(n);
+  d.surname = "Surname" + std::to_string(n);
+  d.jobTitle = "Senior Process Analyst";
+  d.managerEmail = "head.of.department@example-company.com";
+  d.country = "DE";
+  return d;
+}
+
+std::unique_ptr<EventStore> openStore(const std::string& path, bool sync) {
+  StoreOptions o;
+  o.path = path;
+  o.createIfMissing = true;
+  o.sync = sync;
+  auto s = EventStore::open(o);
+  if (!s) {
+    std::fprintf(stderr, "bench_commands: %s\n", s.error().message.c_str());
+    std::exit(1);
+  }
+  return std::move(*s);
+}
+
+struct CommandFigures {
+  double portal = 0, raw = 0, averageGroup = 0;
+};
+
+CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
+  ScratchDir dir("commands");
+  CountryList countries = benchCountries();
+  SystemClock clock;
+  RandomIds ids;
+  CommandFigures f;
+  std::vector<std::vector<std::pair<std::string, std::string>>> captured;  // per family
+  {
+    auto store = openStore(dir.path() + "/portal", true);
+    auto processor = CommandProcessor::start(*store, countries, clock, ids);
+    if (!processor) std::exit(1);
+    auto& p = **processor;
+    ProvisionCompany prov{"bench", "Bench", {}, person(0), "$argon2id$bench"};
+    auto provisioned = p.execute(Submission{Command{"", "system", prov}, "p", false, "p"});
+    const std::string company = provisioned.decision.companyId;
+    const std::string owner = provisioned.decision.ids.at(0);
+    const ProcessorStats before = p.stats();
+
+    // Each submitter keeps up to `window` commands in flight, as a client with
+    // several connections or pipelined requests does, and waits for every answer.
+    constexpr int kSubmitters = 64;
+    std::atomic<std::uint64_t> next{1};
+    std::atomic<bool> failed{false};
+    Stopwatch sw;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kSubmitters; ++t)
+      threads.emplace_back([&] {
+        // A send window with hysteresis: the submitter sleeps when the window is
+        // full and is woken once half of it is answered, not on every answer.
+        std::mutex mu;
+        std::condition_variable cv;
+        std::size_t outstanding = 0;
+        bool sleeping = false;
+        const std::size_t resume = window / 2;
+        for (std::uint64_t n = next++; n <= commands; n = next++) {
+          {
+            std::unique_lock lock(mu);
+            if (outstanding >= window) {
+              sleeping = true;
+              cv.wait(lock, [&] { return outstanding <= resume; });
+              sleeping = false;
+            }
+            ++outstanding;
+          }
+          Submission s{Command{company, owner, CreateUser{person(n), false}}, "c" + std::to_string(n),
+                       false, "c" + std::to_string(n)};
+          p.submit(std::move(s), [&](CommandReply r) {
+            if (!r.accepted()) failed = true;
+            std::lock_guard lock(mu);
+            --outstanding;
+            if (sleeping && (outstanding <= resume || outstanding == 0)) cv.notify_one();
+          });
+        }
+        std::unique_lock lock(mu);
+        sleeping = true;
+        cv.wait(lock, [&] { return outstanding == 0; });
+      });
+    for (auto& t : threads) t.join();
+    f.portal = commands / sw.seconds();
+    if (failed) {
+      std::fprintf(stderr, "bench_commands: a command was not accepted\n");
+      std::exit(1);
+    }
+    const ProcessorStats after = p.stats();
+    f.averageGroup = static_cast<double>(after.commands - before.commands) /
+                     static_cast<double>(after.groups - before.groups);
+    p.stop();
+    for (const char* family : {"events", "streams", "keys"}) {
+      auto& rows = captured.emplace_back();
+      std::unique_ptr<rocksdb::Iterator> it(
+          store->db()->NewIterator(rocksdb::ReadOptions(), store->columnFamily(family)));
+      for (it->SeekToFirst(); it->Valid(); it->Next())
+        rows.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+  }
+  // The baseline: the same keys and values, in batches of the average group size.
+  {
+    rocksdb::DB* db = nullptr;
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> d = {
+        {"default", {}}, {"events", {}}, {"streams", {}}, {"keys", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> h;
+    if (!rocksdb::DB::Open(o, dir.path() + "/raw", d, &h, &db).ok()) std::exit(1);
+    const std::size_t perBatch = std::max<std::size_t>(1, static_cast<std::size_t>(f.averageGroup));
+    const std::size_t n = captured[0].size();
+    std::vector<rocksdb::WriteBatch> batches;
+    for (std::size_t i = 0; i < n; i += perBatch) {
+      auto& b = batches.emplace_back();
+      for (std::size_t j = i; j < std::min(n, i + perBatch); ++j)
+        for (std::size_t fam = 0; fam < captured.size(); ++fam)
+          if (j < captured[fam].size()) b.Put(h[fam + 1], captured[fam][j].first, captured[fam][j].second);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    Stopwatch sw;
+    for (auto& b : batches)
+      if (!db->Write(wo, &b).ok()) std::exit(1);
+    f.raw = n / sw.seconds();
+    for (auto* x : h) db->DestroyColumnFamilyHandle(x);
+    delete db;
+  }
+  return f;
+}
+
+// A log of `events` mixed events, written straight through the store.
+void buildLog(EventStore& store, std::uint64_t events) {
+  const std::string company = "7f2e4d10-3a4b-4c5d-8e9f-a0b1c2d3e4f5";
+  auto envelope = [&](std::string stream, EventData data) {
+    return NewEvent{std::move(stream), std::move(data), Timestamp{1'795'000'000'000'000},
+                    "owner", company, "cmd", "corr"};
+  };
+  AppendRequest first;
+  first.events.push_back(envelope(companyStream(company),
+                                  CompanyProvisioned{company, "bench", "Bench", {"modeler"}, "u0"}));
+  if (!store.append(first)) std::exit(1);
+  std::uint64_t written = 1, users = 0, groups = 0;
+  while (written < events) {
+    AppendRequest r;
+    for (int i = 0; i < 1000 && written < events; ++i, ++written) {
+      const std::uint64_t n = written;
+      const std::string uid = "u" + std::to_string(users ? n % users : 0);
+      switch (n % 10) {
+        case 0: case 1: case 2: case 3: case 4: {
+          UserCreated e;
+          e.userId = "u" + std::to_string(users++);
+          NewUserDetails d = person(n);
+          e.email = d.email;
+          e.givenName = d.givenName;
+          e.surname = d.surname;
+          e.jobTitle = d.jobTitle;
+          e.managerUserId = "u0";
+          e.country = "DE";
+          r.events.push_back(envelope(userStream(e.userId), std::move(e)));
+          break;
+        }
+        case 5: {
+          UserUpdated e;
+          e.userId = uid;
+          e.surname = Personal("Renamed" + std::to_string(n));
+          r.events.push_back(envelope(userStream(uid), std::move(e)));
+          break;
+        }
+        case 6: r.events.push_back(envelope(userStream(uid), RoleGranted{uid, "modeler", "editor"})); break;
+        case 7: r.events.push_back(envelope(groupStream("g" + std::to_string(groups)),
+                                            GroupCreated{"g" + std::to_string(groups), "Group " + std::to_string(groups), std::nullopt}));
+                ++groups;
+                break;
+        case 8: r.events.push_back(envelope(groupStream("g" + std::to_string(n % (groups + 1))),
+                                            GroupMemberAdded{"g" + std::to_string(n % (groups + 1)), uid}));
+                break;
+        case 9: r.events.push_back(envelope(companyStream(company),
+                                            ResourceAssigned{"r" + std::to_string(n), "project", "modeler", "Project", uid}));
+                break;
+      }
+    }
+    if (!store.append(r)) std::exit(1);
+  }
+}
+
+void benchRebuild(std::uint64_t events) {
+  ScratchDir dir("rebuild");
+  auto store = openStore(dir.path(), false);
+  std::printf("(building a log of %llu events for the rebuild benchmark)\n",
+              static_cast<unsigned long long>(events));
+  buildLog(*store, events);
+  auto projector = Projector::open(*store, allProjections());
+  if (!projector) std::exit(1);
+  double plain = 0;
+  {
+    Stopwatch sw;
+    std::uint64_t n = 0;
+    if (!store->scan(1, ~0ull, [&](const RawEvent&) { return ++n, true; })) std::exit(1);
+    plain = n / sw.seconds();
+  }
+  Stopwatch sw;
+  auto r = (*projector)->rebuild("all", nullptr);
+  if (!r) {
+    std::fprintf(stderr, "bench_commands: rebuild failed: %s\n", r.error().message.c_str());
+    std::exit(1);
+  }
+  const double rebuild = events / sw.seconds();
+  printRatio("rebuild all projections", rebuild, plain, "events/s", 0.0);
+  printFigure("rebuild, absolute", rebuild, "events/s", 300'000);
+}
+
+}  // namespace
+}  // namespace portal::bench
+
+int main(int argc, char** argv) {
+  using namespace portal::bench;
+  std::uint64_t commands = 200'000, rebuildEvents = 1'000'000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      commands = 5'000;
+      rebuildEvents = 20'000;
+    } else if (std::strcmp(argv[i], "--commands") == 0 && i + 1 < argc) {
+      commands = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--rebuild-events") == 0 && i + 1 < argc) {
+      rebuildEvents = std::strtoull(argv[++i], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: bench_commands [--quick] [--commands N] [--rebuild-events N]\n");
+      return 2;
+    }
+  }
+  std::printf("bench_commands: create-user commands through the processor, projection rebuild\n");
+  for (std::size_t window : {std::size_t{16}, std::size_t{1}}) {
+    const CommandFigures f = benchCreateUsers(window == 1 ? commands / 4 : commands, window);
+    char what[64];
+    std::snprintf(what, sizeof what, "create-user, 64 x %zu in flight", window);
+    std::printf("(64 submitters with up to %zu commands in flight each: %.0f commands per fsync)\n",
+                window, f.averageGroup);
+    printRatio(what, f.portal, f.raw, "cmds/s", 0.5);
+    if (window > 1) printFigure("create-user, absolute", f.portal, "cmds/s", 100'000);
+  }
+  benchRebuild(rebuildEvents);
+  return 0;
+}
