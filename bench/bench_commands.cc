@@ -5,17 +5,23 @@
 // 1. create-user commands/s through the command processor with 64 concurrent
 //    submitters, each keeping up to 16 commands in flight and waiting for every
 //    answer (durable: one fsync per group), beside raw RocksDB writing the same
-//    events (the very keys and values the store wrote) in batches of the same
-//    average size with sync = true, in the same run. Also with one command in
+//    events (the very keys and values the store wrote, in its order) in batches of
+//    the same average size with sync = true, in the same run. Also with one command in
 //    flight per submitter, where the fsync time bounds what 64 clients can do.
 // 2. projection rebuild events/s: Projector::rebuild("all") over a log of mixed
 //    events (users created, updated, deactivated, admins, groups, members,
 //    resources), beside a plain forward read of the same log.
 
 #include <rocksdb/db.h>
+#include <sys/resource.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unistd.h>
 #include <condition_variable>
 #include <mutex>
 #include <cstring>
@@ -23,6 +29,7 @@
 #include <thread>
 
 #include "bench/bench_support.h"
+#include "bench/captured_writes.h"
 #include "projections/projector.h"
 #include "src/app/command_processor.h"
 #include "src/app/system.h"
@@ -58,7 +65,43 @@ std::unique_ptr<EventStore> openStore(const std::string& path, bool sync) {
 
 struct CommandFigures {
   double portal = 0, raw = 0, averageGroup = 0;
+  double cores = 0;  // CPU seconds per second while the processor ran
 };
+
+// CPU seconds of this process's threads, by thread name.
+std::map<std::string, double> cpuByThread() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    const std::string name = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) {
+        stime = std::stod(field);
+        break;
+      }
+    }
+    out[name] += (utime + stime) / tick;
+  }
+  return out;
+}
+
+double cpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+int gSubmitters = 64;
+std::size_t gWindow = 16;
 
 CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
   ScratchDir dir("commands");
@@ -66,7 +109,7 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
   SystemClock clock;
   RandomIds ids;
   CommandFigures f;
-  std::vector<std::vector<std::pair<std::string, std::string>>> captured;  // per family
+  std::vector<Write> captured;  // what the store wrote, in order
   {
     auto store = openStore(dir.path() + "/portal", true);
     auto processor = CommandProcessor::start(*store, countries, clock, ids);
@@ -80,9 +123,11 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
 
     // Each submitter keeps up to `window` commands in flight, as a client with
     // several connections or pipelined requests does, and waits for every answer.
-    constexpr int kSubmitters = 64;
+    const int kSubmitters = gSubmitters;
     std::atomic<std::uint64_t> next{1};
     std::atomic<bool> failed{false};
+    const double cpuBefore = cpuSeconds();
+    const auto threadsBefore = cpuByThread();
     Stopwatch sw;
     std::vector<std::thread> threads;
     for (int t = 0; t < kSubmitters; ++t)
@@ -119,6 +164,13 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
       });
     for (auto& t : threads) t.join();
     f.portal = commands / sw.seconds();
+    f.cores = (cpuSeconds() - cpuBefore) / sw.seconds();
+    if (std::getenv("BENCH_THREADS") != nullptr) {
+      const auto threadsAfter = cpuByThread();  // submitters have ended: their time is lost
+      for (const auto& [name, secs] : threadsAfter)
+        std::printf("  %-16s %6.1f us/command\n", name.c_str(),
+                    (secs - (threadsBefore.count(name) ? threadsBefore.at(name) : 0)) / commands * 1e6);
+    }
     if (failed) {
       std::fprintf(stderr, "bench_commands: a command was not accepted\n");
       std::exit(1);
@@ -127,13 +179,7 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     f.averageGroup = static_cast<double>(after.commands - before.commands) /
                      static_cast<double>(after.groups - before.groups);
     p.stop();
-    for (const char* family : {"events", "streams", "keys"}) {
-      auto& rows = captured.emplace_back();
-      std::unique_ptr<rocksdb::Iterator> it(
-          store->db()->NewIterator(rocksdb::ReadOptions(), store->columnFamily(family)));
-      for (it->SeekToFirst(); it->Valid(); it->Next())
-        rows.emplace_back(it->key().ToString(), it->value().ToString());
-    }
+    captured = capturedWrites(*store);
   }
   // The baseline: the same keys and values, in batches of the average group size.
   {
@@ -146,13 +192,13 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     std::vector<rocksdb::ColumnFamilyHandle*> h;
     if (!rocksdb::DB::Open(o, dir.path() + "/raw", d, &h, &db).ok()) std::exit(1);
     const std::size_t perBatch = std::max<std::size_t>(1, static_cast<std::size_t>(f.averageGroup));
-    const std::size_t n = captured[0].size();
+    std::map<std::string, rocksdb::ColumnFamilyHandle*> cf = {
+        {"events", h[1]}, {"streams", h[2]}, {"keys", h[3]}};
     std::vector<rocksdb::WriteBatch> batches;
-    for (std::size_t i = 0; i < n; i += perBatch) {
-      auto& b = batches.emplace_back();
-      for (std::size_t j = i; j < std::min(n, i + perBatch); ++j)
-        for (std::size_t fam = 0; fam < captured.size(); ++fam)
-          if (j < captured[fam].size()) b.Put(h[fam + 1], captured[fam][j].first, captured[fam][j].second);
+    std::size_t n = 0;
+    for (const auto& w : captured) {
+      if (w.family == "events" && n++ % perBatch == 0) batches.emplace_back();
+      batches.back().Put(cf[w.family], w.key, w.value);
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -259,20 +305,27 @@ int main(int argc, char** argv) {
       rebuildEvents = 20'000;
     } else if (std::strcmp(argv[i], "--commands") == 0 && i + 1 < argc) {
       commands = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--submitters") == 0 && i + 1 < argc) {
+      gSubmitters = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+      gWindow = std::strtoull(argv[++i], nullptr, 10);
     } else if (std::strcmp(argv[i], "--rebuild-events") == 0 && i + 1 < argc) {
       rebuildEvents = std::strtoull(argv[++i], nullptr, 10);
     } else {
-      std::fprintf(stderr, "usage: bench_commands [--quick] [--commands N] [--rebuild-events N]\n");
+      std::fprintf(stderr,
+                   "usage: bench_commands [--quick] [--commands N] [--submitters N] [--window N] "
+                   "[--rebuild-events N]\n");
       return 2;
     }
   }
   std::printf("bench_commands: create-user commands through the processor, projection rebuild\n");
-  for (std::size_t window : {std::size_t{16}, std::size_t{1}}) {
+  for (std::size_t window : {gWindow, std::size_t{1}}) {
     const CommandFigures f = benchCreateUsers(window == 1 ? commands / 4 : commands, window);
     char what[64];
-    std::snprintf(what, sizeof what, "create-user, 64 x %zu in flight", window);
-    std::printf("(64 submitters with up to %zu commands in flight each: %.0f commands per fsync)\n",
-                window, f.averageGroup);
+    std::snprintf(what, sizeof what, "create-user, %d x %zu in flight", gSubmitters, window);
+    std::printf("(%d submitters with up to %zu commands in flight each: %.0f commands per fsync, "
+                "%.2f cores busy)\n",
+                gSubmitters, window, f.averageGroup, f.cores);
     printRatio(what, f.portal, f.raw, "cmds/s", 0.5);
     if (window > 1) printFigure("create-user, absolute", f.portal, "cmds/s", 100'000);
   }

@@ -4,11 +4,13 @@
 //   bench_store [--quick] [--read-events N]
 //
 // Appends: batches of 1, 100 and 1000 UserCreated events (personal fields sealed,
-// hash-chained, stream-indexed), each batch one fsync'd WriteBatch, submitted with
-// EventStore::appendAsync as the command processor does (the next batch is prepared
-// while the last is written). The baseline writes the very same keys and values,
-// already built, one batch after the other, in batches of the same size with
-// sync = true into a RocksDB with the same column families. Rounds alternate
+// hash-chained, stream-indexed), each batch one WriteBatch, durable before it is
+// acknowledged. "One at a time": each append() waits for its own fsync, as raw
+// RocksDB's writes with sync = true do. "Pipelined": submitted back to back with
+// EventStore::appendAsync as the command processor does: the next batch is prepared
+// while the last is written, and one fsync covers the batches applied meanwhile. The baseline writes the very same keys and values,
+// already built, in the same order, one batch after the other, in batches of the
+// same size with sync = true into a RocksDB with the same column families. Rounds alternate
 // between the two and the best round of each counts, since these machines are noisy.
 //
 // Reads: a forward scan of the whole log through EventStore::scan (records checked,
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/captured_writes.h"
 #include "src/store/event_store.h"
 
 namespace portal::bench {
@@ -88,34 +91,22 @@ struct RawDb {
   }
 };
 
-struct Write {
-  std::string cf, key, value;
-};
-
-// The writes the store made, grouped by append, read back from its column families.
-std::vector<std::vector<Write>> capturedWrites(EventStore& store, std::size_t batch) {
+// The writes the store made, grouped as its appends were (batch events each, then
+// the recorded head), in the order it made them.
+std::vector<std::vector<Write>> groupedWrites(EventStore& store, std::size_t batch) {
   std::vector<std::vector<Write>> out;
-  auto* db = store.db();
-  std::unique_ptr<rocksdb::Iterator> ev(db->NewIterator({}, store.columnFamily("events")));
-  std::unique_ptr<rocksdb::Iterator> st(db->NewIterator({}, store.columnFamily("streams")));
-  std::unique_ptr<rocksdb::Iterator> ks(db->NewIterator({}, store.columnFamily("keys")));
-  // Streams and keys are ordered by id, not by position; the batches differ from the
-  // originals in which ids they hold but not in count or size.
-  ev->SeekToFirst();
-  st->SeekToFirst();
-  ks->SeekToFirst();
-  while (ev->Valid()) {
-    auto& b = out.emplace_back();
-    for (std::size_t i = 0; i < batch && ev->Valid(); ++i) {
-      b.push_back({"events", ev->key().ToString(), ev->value().ToString()});
-      b.push_back({"streams", st->key().ToString(), st->value().ToString()});
-      b.push_back({"keys", ks->key().ToString(), ks->value().ToString()});
-      ev->Next();
-      st->Next();
-      ks->Next();
+  std::size_t events = 0;
+  for (auto& w : capturedWrites(store)) {
+    if (w.family == "events") {
+      if (events % batch == 0) {
+        if (!out.empty()) out.back().push_back({"meta", "head", std::string(8, '\1')});
+        out.emplace_back();
+      }
+      ++events;
     }
-    b.push_back({"meta", "head", std::string(8, '\1')});
+    out.back().push_back(std::move(w));
   }
+  if (!out.empty()) out.back().push_back({"meta", "head", std::string(8, '\1')});
   return out;
 }
 
@@ -123,7 +114,7 @@ struct AppendFigures {
   double portal = 0, raw = 0;
 };
 
-AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds) {
+AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds, bool pipelined) {
   AppendFigures best;
   std::uint64_t next = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -139,15 +130,21 @@ AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds) {
       std::atomic<std::size_t> durable{0};
       std::atomic<bool> failed{false};
       Stopwatch sw;
-      for (const auto& r : requests)
+      for (const auto& r : requests) {
+        if (!pipelined) {  // each append waits for its own fsync
+          if (!store->append(r)) failed = true;
+          durable.fetch_add(1, std::memory_order_release);
+          continue;
+        }
         store->appendAsync(r, [&](Result<AppendResult> res) {
           if (!res) failed = true;
           durable.fetch_add(1, std::memory_order_release);
         });
+      }
       while (durable.load(std::memory_order_acquire) < batches) std::this_thread::yield();
       if (failed) std::exit(1);
       best.portal = std::max(best.portal, batch * batches / sw.seconds());
-      writes = capturedWrites(*store, batch);
+      writes = groupedWrites(*store, batch);
     }
     {
       RawDb raw(dir.path() + "/raw");
@@ -155,7 +152,7 @@ AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds) {
       wo.sync = true;
       std::vector<rocksdb::WriteBatch> prepared(writes.size());
       for (std::size_t i = 0; i < writes.size(); ++i)
-        for (const auto& w : writes[i]) prepared[i].Put(raw.cf[w.cf], w.key, w.value);
+        for (const auto& w : writes[i]) prepared[i].Put(raw.cf[w.family], w.key, w.value);
       Stopwatch sw;
       for (auto& b : prepared) {
         if (!raw.db->Write(wo, &b).ok()) std::exit(1);
@@ -231,10 +228,13 @@ int main(int argc, char** argv) {
   } plans[] = {{1, quick ? 50u : 1000u}, {100, quick ? 5u : 600u}, {1000, quick ? 2u : 60u}};
   const int rounds = quick ? 1 : 3;
   for (const auto& p : plans) {
-    const AppendFigures f = benchAppends(p.batch, p.batches, rounds);
-    char what[64];
-    std::snprintf(what, sizeof what, "append, batches of %zu", p.batch);
-    printRatio(what, f.portal, f.raw, "events/s", 0.8);
+    for (bool pipelined : {false, true}) {
+      const AppendFigures f = benchAppends(p.batch, p.batches, rounds, pipelined);
+      char what[64];
+      std::snprintf(what, sizeof what, "append, batches of %zu, %s", p.batch,
+                    pipelined ? "pipelined" : "one at a time");
+      printRatio(what, f.portal, f.raw, "events/s", 0.8);
+    }
   }
   benchReads(readEvents);
   return 0;

@@ -308,8 +308,10 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
         e.done(std::move(r));
         continue;
       }
-      CommandReply r = *e.reply;
-      r.replayed = e.eventCount == ~std::size_t{0};
+      const bool replayed = e.eventCount == ~std::size_t{0};
+      // An answer recorded for an idempotency key is shared; the others are moved.
+      CommandReply r = e.reply.use_count() == 1 ? std::move(*e.reply) : *e.reply;
+      r.replayed = replayed;
       e.done(std::move(r));
     }
     std::lock_guard lock(inFlightMu_);

@@ -118,6 +118,8 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 5;
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
+  // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
+  dbo.manual_wal_flush = !options.readOnly;
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
   if (hasDb) {
@@ -198,6 +200,10 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
       pthread_setname_np(pthread_self(), "log-writer");
       s->writeLoop();
     });
+    store->syncer_ = std::thread([s = store.get()] {
+      pthread_setname_np(pthread_self(), "log-sync");
+      s->syncLoop();
+    });
   }
   return store;
 }
@@ -210,6 +216,7 @@ EventStore::~EventStore() {
     }
     queueReady_.notify_all();
     writer_.join();
+    syncer_.join();
   }
   vault_.reset();
   if (db_ != nullptr) {
@@ -319,6 +326,7 @@ struct EventStore::PreparedAppend {
   AppendResult result;
   KeyVault::Staged keys;
   std::function<void(Result<AppendResult>)> done;
+  std::optional<Error> failure;
 };
 
 Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
@@ -337,10 +345,23 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
                            ", expected " + std::to_string(expected));
   }
 
-  auto prepared = std::make_unique<PreparedAppend>();
-  // Reserved up front: growing the batch's buffer event by event copies it again
-  // and again.
-  prepared->batch = rocksdb::WriteBatch(request.events.size() * 1024 + 256);
+  // Appends are recycled: their batch keeps its buffer, which is large (growing it
+  // event by event, or allocating it anew for every append, costs more than the
+  // encoding).
+  std::unique_ptr<PreparedAppend> prepared;
+  {
+    std::lock_guard lock(spareMu_);
+    if (!spare_.empty()) {
+      prepared = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!prepared) prepared = std::make_unique<PreparedAppend>();
+  prepared->batch.Clear();
+  prepared->result = {};
+  prepared->keys = {};
+  prepared->failure.reset();
+  prepared->done = nullptr;
   rocksdb::WriteBatch& batch = prepared->batch;
   // Stream versions advance in place; `undo` restores them if this append is
   // refused half-way (an event that cannot be encoded).
@@ -424,37 +445,77 @@ Result<AppendResult> EventStore::append(const AppendRequest& request) {
   return std::move(*outcome);
 }
 
+// Two threads make appends durable. The write thread applies each prepared batch
+// (memtable and the WAL buffer: the DB runs with manual_wal_flush); the sync
+// thread then writes out and fsyncs the WAL for everything applied so far with one
+// FlushWAL, and only after that acknowledges those appends, in order. So the next
+// batch's memtable work overlaps this one's fsync, and an fsync covers every batch
+// applied while the previous one ran (group commit across appends).
 void EventStore::writeLoop() {
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
+  wo.sync = false;
   while (true) {
     std::unique_ptr<PreparedAppend> next;
     {
       std::unique_lock lock(queueMu_);
       queueReady_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;
+      if (queue_.empty()) break;
       next = std::move(queue_.front());
       queue_.pop_front();
       queueSpace_.notify_all();
     }
-    if (failed_.load(std::memory_order_acquire)) {
-      next->done(makeError(ErrorCode::kIoError,
-                           "the event log stopped after a failed write; restart the process"));
-      continue;
+    if (!failed_.load(std::memory_order_acquire)) {
+      rocksdb::Status st = db_->Write(wo, &next->batch);
+      if (!st.ok()) {
+        // Fail-stop: nothing prepared after this batch may be written either.
+        failed_.store(true, std::memory_order_release);
+        next->failure = fromStatus(st, "appending to the event log failed");
+      }
     }
-    rocksdb::Status st = db_->Write(wo, &next->batch);
-    if (!st.ok()) {
-      // Fail-stop: nothing prepared after this batch may be written either.
-      failed_.store(true, std::memory_order_release);
-      next->done(fromStatus(st, "appending to the event log failed"));
-      continue;
+    std::lock_guard lock(syncMu_);
+    syncQueue_.push_back(std::move(next));
+    syncReady_.notify_one();
+  }
+  std::lock_guard lock(syncMu_);
+  writerDone_ = true;
+  syncReady_.notify_one();
+}
+
+void EventStore::syncLoop() {
+  while (true) {
+    std::deque<std::unique_ptr<PreparedAppend>> applied;
+    {
+      std::unique_lock lock(syncMu_);
+      syncReady_.wait(lock, [&] { return !syncQueue_.empty() || writerDone_; });
+      if (syncQueue_.empty()) return;
+      applied.swap(syncQueue_);
     }
-    vault_->committed(next->keys);
-    if (next->result.lastPosition != 0) {
-      lastPosition_.store(next->result.lastPosition, std::memory_order_release);
-      if (onDurable_) onDurable_(next->result.lastPosition);
+    if (!failed_.load(std::memory_order_acquire)) {
+      rocksdb::Status st = db_->FlushWAL(options_.sync);
+      if (!st.ok()) {
+        failed_.store(true, std::memory_order_release);
+        for (auto& a : applied)
+          if (!a->failure) a->failure = fromStatus(st, "making the event log durable failed");
+      }
     }
-    next->done(next->result);
+    for (auto& a : applied) {
+      if (!a->failure && failed_.load(std::memory_order_acquire))
+        a->failure = makeError(ErrorCode::kIoError,
+                               "the event log stopped after a failed write; restart the process");
+      if (a->failure) {
+        a->done(*a->failure);
+        continue;
+      }
+      vault_->committed(a->keys);
+      if (a->result.lastPosition != 0) {
+        lastPosition_.store(a->result.lastPosition, std::memory_order_release);
+        if (onDurable_) onDurable_(a->result.lastPosition);
+      }
+      a->done(a->result);
+    }
+    std::lock_guard lock(spareMu_);
+    for (auto& a : applied)
+      if (spare_.size() < kMaxInFlight + 2) spare_.push_back(std::move(a));
   }
 }
 
@@ -481,8 +542,11 @@ Result<std::vector<std::uint64_t>> EventStore::streamPositions(std::string_view 
   std::string prefix(stream);
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.streams));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-    out.push_back(decodeBigEndian(asView(it->value())));
+  const std::uint64_t durable = lastPosition();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::uint64_t pos = decodeBigEndian(asView(it->value()));
+    if (pos <= durable) out.push_back(pos);  // applied but not yet durable: not there yet
+  }
   if (!it->status().ok()) return fromStatus(it->status(), "reading the stream index failed");
   return out;
 }

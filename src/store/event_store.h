@@ -134,14 +134,14 @@ class EventStore {
   // the calling (writer) thread, then hands the batch to the store's write thread
   // and returns, so that the caller prepares the next append while this one is
   // written and fsync'd. Appends are written in the order they were submitted, each
-  // in its own WriteBatch. `done` runs on the write thread once the batch is durable
+  // in its own WriteBatch. `done` runs on the sync thread once the batch is durable
   // (or with the error: a refusal at once, on the calling thread; a failed write,
   // after which every later append fails too). `done` must be quick. Blocks while
   // kMaxInFlight appends are waiting to be written.
   void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
   static constexpr std::size_t kMaxInFlight = 4;
 
-  // Called on the write thread after each durable write, with the new last
+  // Called on the sync thread after each durable write, with the new last
   // position (the projector's wake-up). Set it before the first append.
   void onDurable(std::function<void(std::uint64_t)> listener) { onDurable_ = std::move(listener); }
 
@@ -213,6 +213,7 @@ class EventStore {
   Result<void> loadHead();
   Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
   void writeLoop();
+  void syncLoop();
   Result<void> loadStreamHeads();
 
   StoreOptions options_;
@@ -229,8 +230,15 @@ class EventStore {
   std::atomic<bool> failed_{false};             // a write failed: fail-stop
   Hash lastHash_{};                             // of the last event at open
 
-  // The write thread and the appends waiting for it.
-  std::thread writer_;
+  // The write thread and the appends waiting for it; the sync thread and the
+  // appends applied but not yet durable.
+  std::thread writer_, syncer_;
+  std::mutex syncMu_;
+  std::condition_variable syncReady_;
+  std::deque<std::unique_ptr<PreparedAppend>> syncQueue_;
+  bool writerDone_ = false;
+  std::mutex spareMu_;
+  std::vector<std::unique_ptr<PreparedAppend>> spare_;  // recycled, buffers kept
   std::mutex queueMu_;
   std::condition_variable queueReady_, queueSpace_;
   std::deque<std::unique_ptr<PreparedAppend>> queue_;
