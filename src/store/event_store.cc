@@ -472,6 +472,24 @@ void EventStore::writeLoop() {
         next->failure = fromStatus(st, "appending to the event log failed");
       }
     }
+    // Alone (nothing waiting behind it, the sync thread idle): make it durable here
+    // rather than pay a hand-off; under load, let the sync thread overlap.
+    bool alone;
+    {
+      std::lock_guard q(queueMu_);
+      std::lock_guard lock(syncMu_);
+      alone = queue_.empty() && syncQueue_.empty() && !syncBusy_;
+      if (alone) syncBusy_ = true;
+    }
+    if (alone) {
+      std::deque<std::unique_ptr<PreparedAppend>> one;
+      one.push_back(std::move(next));
+      makeDurable(one);
+      std::lock_guard lock(syncMu_);
+      syncBusy_ = false;
+      syncReady_.notify_one();
+      continue;
+    }
     std::lock_guard lock(syncMu_);
     syncQueue_.push_back(std::move(next));
     syncReady_.notify_one();
@@ -486,37 +504,44 @@ void EventStore::syncLoop() {
     std::deque<std::unique_ptr<PreparedAppend>> applied;
     {
       std::unique_lock lock(syncMu_);
-      syncReady_.wait(lock, [&] { return !syncQueue_.empty() || writerDone_; });
+      syncReady_.wait(lock, [&] { return (!syncQueue_.empty() && !syncBusy_) || (writerDone_ && !syncBusy_); });
       if (syncQueue_.empty()) return;
       applied.swap(syncQueue_);
+      syncBusy_ = true;
     }
-    if (!failed_.load(std::memory_order_acquire)) {
-      rocksdb::Status st = db_->FlushWAL(options_.sync);
-      if (!st.ok()) {
-        failed_.store(true, std::memory_order_release);
-        for (auto& a : applied)
-          if (!a->failure) a->failure = fromStatus(st, "making the event log durable failed");
-      }
-    }
-    for (auto& a : applied) {
-      if (!a->failure && failed_.load(std::memory_order_acquire))
-        a->failure = makeError(ErrorCode::kIoError,
-                               "the event log stopped after a failed write; restart the process");
-      if (a->failure) {
-        a->done(*a->failure);
-        continue;
-      }
-      vault_->committed(a->keys);
-      if (a->result.lastPosition != 0) {
-        lastPosition_.store(a->result.lastPosition, std::memory_order_release);
-        if (onDurable_) onDurable_(a->result.lastPosition);
-      }
-      a->done(a->result);
-    }
-    std::lock_guard lock(spareMu_);
-    for (auto& a : applied)
-      if (spare_.size() < kMaxInFlight + 2) spare_.push_back(std::move(a));
+    makeDurable(applied);
+    std::lock_guard lock(syncMu_);
+    syncBusy_ = false;
   }
+}
+
+void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applied) {
+  if (!failed_.load(std::memory_order_acquire)) {
+    rocksdb::Status st = db_->FlushWAL(options_.sync);
+    if (!st.ok()) {
+      failed_.store(true, std::memory_order_release);
+      for (auto& a : applied)
+        if (!a->failure) a->failure = fromStatus(st, "making the event log durable failed");
+    }
+  }
+  for (auto& a : applied) {
+    if (!a->failure && failed_.load(std::memory_order_acquire))
+      a->failure = makeError(ErrorCode::kIoError,
+                             "the event log stopped after a failed write; restart the process");
+    if (a->failure) {
+      a->done(*a->failure);
+      continue;
+    }
+    vault_->committed(a->keys);
+    if (a->result.lastPosition != 0) {
+      lastPosition_.store(a->result.lastPosition, std::memory_order_release);
+      if (onDurable_) onDurable_(a->result.lastPosition);
+    }
+    a->done(a->result);
+  }
+  std::lock_guard lock(spareMu_);
+  for (auto& a : applied)
+    if (spare_.size() < kMaxInFlight + 2) spare_.push_back(std::move(a));
 }
 
 Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,

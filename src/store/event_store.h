@@ -214,6 +214,8 @@ class EventStore {
   Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
   void writeLoop();
   void syncLoop();
+  // FlushWAL once for `applied`, then acknowledge each in order.
+  void makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applied);
   Result<void> loadStreamHeads();
 
   StoreOptions options_;
@@ -237,6 +239,7 @@ class EventStore {
   std::condition_variable syncReady_;
   std::deque<std::unique_ptr<PreparedAppend>> syncQueue_;
   bool writerDone_ = false;
+  bool syncBusy_ = false;  // a FlushWAL and its acknowledgements are under way
   std::mutex spareMu_;
   std::vector<std::unique_ptr<PreparedAppend>> spare_;  // recycled, buffers kept
   std::mutex queueMu_;
