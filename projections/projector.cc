@@ -173,7 +173,11 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       if (reached[i] == s->checkpoint.load() && views[i]->batch().Count() == 0) continue;
       views[i]->batch().Put(store_.checkpoints(), checkpointKey(s->name, s->generation),
                             positionBytes(reached[i]));
-      rocksdb::Status st = store_.db()->Write(rocksdb::WriteOptions(), &views[i]->batch());
+      // A rebuild fills a generation nobody serves yet: it skips the WAL and is
+      // flushed to table files before the switch instead.
+      rocksdb::WriteOptions wo;
+      wo.disableWAL = !followerSlots;
+      rocksdb::Status st = store_.db()->Write(wo, &views[i]->batch());
       views[i]->clear();
       if (!st.ok())
         return makeError(ErrorCode::kIoError, "projection " + s->name + ": " + st.ToString());
@@ -376,6 +380,16 @@ Result<void> Projector::rebuild(const std::string& name,
   if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
     dropFresh();
     return r;
+  }
+  {
+    std::vector<rocksdb::ColumnFamilyHandle*> filled;
+    for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
+      dropFresh();
+      return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());
+    }
   }
   std::vector<std::string> oldFamilies;
   {
