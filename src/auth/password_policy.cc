@@ -1,0 +1,118 @@
+#include "src/auth/password_policy.h"
+
+#include <fstream>
+
+#include "events/json_writer.h"
+
+namespace portal {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::size_t codePoints(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xc0) != 0x80) ++n;
+  return n;
+}
+
+bool isAsciiAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// The password without leading and trailing digits and symbols ("!!pass99" ->
+// "pass").
+std::string_view core(std::string_view s) {
+  auto padding = [](char c) { return !((c >= 'a' && c <= 'z') || static_cast<unsigned char>(c) >= 0x80); };
+  while (!s.empty() && padding(s.front())) s.remove_prefix(1);
+  while (!s.empty() && padding(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// One character repeated, or each ASCII letter or digit one after the other
+// (either way, digits wrapping from 9 to 0).
+bool isRunOrRepeat(std::string_view s) {
+  if (s.size() < 2) return true;
+  if (s.find_first_not_of(s[0]) == std::string_view::npos) return true;
+  for (int step : {1, -1}) {
+    bool run = true;
+    for (std::size_t i = 1; i < s.size() && run; ++i) {
+      const char a = s[i - 1], b = s[i];
+      if (!isAsciiAlnum(a) || !isAsciiAlnum(b)) run = false;
+      else if (a >= '0' && a <= '9') run = b >= '0' && b <= '9' && (a - '0' + step + 10) % 10 == b - '0';
+      else run = b == a + step;
+    }
+    if (run) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
+  std::ifstream in(file);
+  if (!in)
+    return makeError(ErrorCode::kNotFound,
+                     "cannot read the common-password list " + file + " (install john-data)");
+  std::vector<std::string> words;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.rfind("#!comment:", 0) == 0) continue;
+    words.push_back(line);
+  }
+  if (words.empty()) return makeError(ErrorCode::kCorrupt, file + " lists no passwords");
+  return PasswordPolicy(std::move(words));
+}
+
+PasswordPolicy::PasswordPolicy(std::vector<std::string> commonPasswords) {
+  for (auto& w : commonPasswords) common_.insert(lower(w));
+}
+
+bool PasswordPolicy::isCommon(std::string_view lowered) const {
+  if (common_.count(std::string(lowered))) return true;
+  const std::string_view base = core(lowered);
+  if (base.size() >= 4 && common_.count(std::string(base))) return true;
+  return isRunOrRepeat(lowered);
+}
+
+std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
+                                                 std::string_view email) const {
+  std::vector<PolicyProblem> problems;
+  if (!isValidUtf8(password)) {
+    problems.push_back({"not-utf8", "The password must be valid UTF-8 text."});
+    return problems;
+  }
+  const std::size_t length = codePoints(password);
+  if (length < kMinLength)
+    problems.push_back({"min-length", "The password must have at least " +
+                                          std::to_string(kMinLength) + " characters."});
+  if (length > kMaxLength)
+    problems.push_back({"max-length", "The password must have at most " +
+                                          std::to_string(kMaxLength) + " characters."});
+  const std::string lowered = lower(password);
+  const std::string mail = lower(email);
+  const std::string local = mail.substr(0, mail.find('@'));
+  if (!mail.empty() && (lowered == mail || (!local.empty() && core(lowered) == local)))
+    problems.push_back({"not-email", "The password must not be your email address."});
+  if (isCommon(lowered))
+    problems.push_back({"not-common", "The password is too common or too easy to guess."});
+  return problems;
+}
+
+std::vector<std::string> PasswordPolicy::rules() const {
+  return {"At least " + std::to_string(kMinLength) + " characters, at most " +
+              std::to_string(kMaxLength) + ".",
+          "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
+          "Not your email address.",
+          "Not a common password (" + std::to_string(common_.size()) +
+              " are known), nor one with digits or symbols added, nor one character "
+              "repeated, nor a run such as 123456789012 or abcdefghijkl."};
+}
+
+}  // namespace portal

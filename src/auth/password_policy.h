@@ -1,0 +1,47 @@
+#pragma once
+// The password policy (NIST SP 800-63B): at least 12 characters (code points), at
+// most 256, any characters allowed, not the user's email or its local part, and not
+// a common password, also not one padded with digits or symbols ("Password123!"),
+// a single repeated character, or a run such as "123456789012" or "abcdefghijkl".
+// The list of common passwords is Openwall's (Debian's john-data package).
+//
+// Thread-safe after construction.
+
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "events/result.h"
+
+namespace portal {
+
+inline constexpr const char* kCommonPasswordsFile = "/usr/share/john/password.lst";
+
+struct PolicyProblem {
+  std::string rule;     // min-length | max-length | not-email | not-common | not-utf8
+  std::string message;  // for people; never holds the password
+};
+
+class PasswordPolicy {
+ public:
+  static constexpr std::size_t kMinLength = 12;
+  static constexpr std::size_t kMaxLength = 256;
+
+  // Reads the common passwords (one a line, "#!comment:" lines skipped); kNotFound
+  // when the file is missing (install john-data).
+  static Result<PasswordPolicy> load(const std::string& commonPasswordsFile = kCommonPasswordsFile);
+  explicit PasswordPolicy(std::vector<std::string> commonPasswords);
+
+  // The rules the password breaks; empty when it is acceptable.
+  std::vector<PolicyProblem> check(std::string_view password, std::string_view email) const;
+
+  // The rules as sentences a person can read (GET /api/v1/password-policy).
+  std::vector<std::string> rules() const;
+
+ private:
+  bool isCommon(std::string_view lowered) const;
+  std::unordered_set<std::string> common_;  // lower-cased
+};
+
+}  // namespace portal

@@ -1,0 +1,75 @@
+#include "src/auth/passwords.h"
+
+#include <sodium.h>
+
+#include <stdexcept>
+
+namespace portal {
+namespace {
+
+void initSodium() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+}
+
+}  // namespace
+
+HashCost HashCost::interactive() {
+  return {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+HashCost HashCost::minimum() { return {crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN}; }
+
+PasswordHasher::PasswordHasher(HashCost cost) : cost_(cost) { initSodium(); }
+
+Result<std::string> PasswordHasher::hash(std::string_view password) const {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(), cost_.opsLimit, cost_.memLimit) != 0)
+    return makeError(ErrorCode::kCrypto, "hashing the password failed (out of memory?)");
+  return std::string(out);
+}
+
+bool PasswordHasher::verify(std::string_view encoded, std::string_view password) const {
+  if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return false;
+  char buf[crypto_pwhash_STRBYTES] = {};
+  encoded.copy(buf, encoded.size());
+  return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
+}
+
+bool PasswordHasher::needsRehash(std::string_view encoded) const {
+  if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return true;
+  char buf[crypto_pwhash_STRBYTES] = {};
+  encoded.copy(buf, encoded.size());
+  return crypto_pwhash_str_needs_rehash(buf, cost_.opsLimit, cost_.memLimit) != 0;
+}
+
+std::string newToken() {
+  initSodium();
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  char out[sodium_base64_ENCODED_LEN(sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(out, sizeof out, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  return out;
+}
+
+std::string tokenHash(std::string_view token) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
+}
+
+std::string newTemporaryPassword() {
+  initSodium();
+  static constexpr char kAlphabet[] = "abcdefghjkmnpqrstuvwxyz23456789";  // no i, l, o, 0, 1
+  constexpr std::uint32_t kSize = sizeof(kAlphabet) - 1;
+  std::string out;
+  for (int group = 0; group < 4; ++group) {
+    if (group > 0) out.push_back('-');
+    for (int i = 0; i < 5; ++i) out.push_back(kAlphabet[randombytes_uniform(kSize)]);
+  }
+  return out;
+}
+
+}  // namespace portal

@@ -1,0 +1,46 @@
+#pragma once
+// Argon2id password hashing (libsodium crypto_pwhash_str) with a cost that is a
+// setting: the server uses libsodium's "interactive" limits; tests that sign in many
+// times use the minimum, never zero. Slow on purpose: call it off the network
+// threads. Thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "events/result.h"
+
+namespace portal {
+
+struct HashCost {
+  std::uint64_t opsLimit;
+  std::size_t memLimit;  // bytes
+
+  static HashCost interactive();  // crypto_pwhash_OPSLIMIT/MEMLIMIT_INTERACTIVE
+  static HashCost minimum();      // the least libsodium accepts, for tests
+};
+
+class PasswordHasher {
+ public:
+  explicit PasswordHasher(HashCost cost);
+
+  // The encoded hash ("$argon2id$v=19$m=…"), with its own random salt.
+  Result<std::string> hash(std::string_view password) const;
+  // Whether `password` matches `encoded`; false for a malformed hash.
+  bool verify(std::string_view encoded, std::string_view password) const;
+  // Whether `encoded` was made with another cost and should be made again.
+  bool needsRehash(std::string_view encoded) const;
+
+ private:
+  HashCost cost_;
+};
+
+// A secret for a link or a session: 256 random bits as base64url (43 characters).
+std::string newToken();
+// What is stored of a token: its SHA-256, in hexadecimal.
+std::string tokenHash(std::string_view token);
+// A temporary password people can read and type: 4 groups of 5 characters from an
+// alphabet without look-alikes (about 114 bits), e.g. "k7mqz-w3rtp-…".
+std::string newTemporaryPassword();
+
+}  // namespace portal

@@ -1,0 +1,103 @@
+// Passwords: the policy a person sees, Argon2id hashing at a cost that is a
+// setting, and the secrets sent in links.
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "src/auth/password_policy.h"
+#include "src/auth/passwords.h"
+
+namespace portal {
+namespace {
+
+std::set<std::string> rulesBroken(const PasswordPolicy& p, std::string_view pw,
+                                  std::string_view email = "ada.lovelace@example.org") {
+  std::set<std::string> out;
+  for (const auto& problem : p.check(pw, email)) out.insert(problem.rule);
+  return out;
+}
+
+const PasswordPolicy& policy() {
+  static const PasswordPolicy p = [] {
+    auto loaded = PasswordPolicy::load();
+    if (!loaded) throw std::runtime_error(loaded.error().message);
+    return std::move(*loaded);
+  }();
+  return p;
+}
+
+TEST(PasswordPolicy, AcceptsLongPassphrasesOfAnyCharacters) {
+  for (const char* ok : {"correct horse battery staple", "Tr0ub4dour&3xyz", "日本語のパスワードです長い",
+                         "🎉🎉 party time 🎉🎉", "  spaces count  "})
+    EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
+}
+
+TEST(PasswordPolicy, CountsCharactersNotBytes) {
+  EXPECT_EQ(rulesBroken(policy(), "日本語日本語日本語日本"), std::set<std::string>{"min-length"})
+      << "11 characters, 33 bytes";
+  EXPECT_TRUE(rulesBroken(policy(), "日本語日本語日本語日本語").empty());
+  EXPECT_EQ(rulesBroken(policy(), std::string(257, 'x') + "y").count("max-length"), 1u);
+}
+
+TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
+  EXPECT_EQ(rulesBroken(policy(), "Ada.Lovelace@Example.org").count("not-email"), 1u);
+  EXPECT_EQ(rulesBroken(policy(), "ada.lovelace2024").count("not-email"), 1u);
+}
+
+TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
+  for (const char* weak : {"password1234", "Password123!", "!!!qwerty!!!2024", "aaaaaaaaaaaa",
+                           "123456789012", "abcdefghijkl", "987654321098", "winniethepooh"})
+    EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+}
+
+TEST(PasswordPolicy, RefusesTextThatIsNotUtf8) {
+  EXPECT_EQ(rulesBroken(policy(), "\xff\xfe\xfd long enough text"), std::set<std::string>{"not-utf8"});
+}
+
+TEST(PasswordPolicy, StatesItsRulesInWords) {
+  const auto rules = policy().rules();
+  ASSERT_GE(rules.size(), 3u);
+  EXPECT_NE(rules[0].find("12"), std::string::npos);
+}
+
+TEST(PasswordPolicy, AMissingListIsAClearError) {
+  auto p = PasswordPolicy::load("/nonexistent/password.lst");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("john-data"), std::string::npos);
+}
+
+TEST(Passwords, Argon2idHashesVerifyOnlyTheRightPassword) {
+  PasswordHasher hasher(HashCost::minimum());
+  auto h = hasher.hash("correct horse battery staple");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->rfind("$argon2id$", 0), 0u);
+  EXPECT_TRUE(hasher.verify(*h, "correct horse battery staple"));
+  EXPECT_FALSE(hasher.verify(*h, "correct horse battery stapler"));
+  EXPECT_FALSE(hasher.verify("not a hash", "x"));
+  EXPECT_NE(*hasher.hash("same"), *hasher.hash("same")) << "each hash has its own salt";
+  EXPECT_FALSE(hasher.needsRehash(*h));
+  EXPECT_TRUE(PasswordHasher(HashCost::interactive()).needsRehash(*h));
+}
+
+TEST(Passwords, TokensAreRandomAndOnlyTheirHashIsKept) {
+  std::set<std::string> tokens;
+  for (int i = 0; i < 100; ++i) tokens.insert(newToken());
+  EXPECT_EQ(tokens.size(), 100u);
+  const std::string t = *tokens.begin();
+  EXPECT_EQ(t.size(), 43u);
+  EXPECT_EQ(tokenHash(t).size(), 64u);
+  EXPECT_EQ(tokenHash(t), tokenHash(t));
+  EXPECT_EQ(tokenHash(t).find(t), std::string::npos);
+}
+
+TEST(Passwords, TemporaryPasswordsMeetThePolicy) {
+  for (int i = 0; i < 50; ++i) {
+    const std::string pw = newTemporaryPassword();
+    EXPECT_EQ(pw.size(), 23u);
+    EXPECT_TRUE(policy().check(pw, "owner@example.org").empty()) << pw;
+  }
+}
+
+}  // namespace
+}  // namespace portal
