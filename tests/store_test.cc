@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <set>
 
 #include "src/store/event_store.h"
@@ -212,6 +214,29 @@ TEST(EventStore, PipelinedAppendsAreDurableInSubmissionOrder) {
   for (std::size_t i = 0; i < acknowledged.size(); ++i) EXPECT_EQ(acknowledged[i], i + 1);
   EXPECT_EQ(store->lastPosition(), 39u);
   EXPECT_EQ(store->verify()->firstBad, 0u);
+}
+
+TEST(EventStore, VerifyBesideAppendsInFlightReportsNoBreak) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 300; ++i)
+      store->appendAsync(requestOf({userCreated("u-" + std::to_string(i), "p")}),
+                         [](Result<AppendResult>) {});
+    ASSERT_TRUE(store->append(requestOf({groupCreated("g-last", "Last")})).ok());
+    done = true;
+  });
+  int verified = 0;
+  while (!done.load() || verified == 0) {
+    auto report = store->verify();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->firstBad, 0u) << report->problem;
+    ++verified;
+  }
+  writer.join();
+  EXPECT_EQ(store->verify()->checked, 301u);
 }
 
 TEST(EventStore, VerifyPassesOnAnUntouchedLog) {
