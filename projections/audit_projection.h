@@ -49,8 +49,9 @@ struct AuditPage {
 // Reads of the audit trail; thread-safe.
 class AuditReader {
  public:
+  // `users` carries the pin that keeps the generation of `index` alive.
   AuditReader(const EventStore& store, rocksdb::ColumnFamilyHandle* index, UsersReader users)
-      : store_(store), index_(index), users_(users) {}
+      : store_(store), index_(index), users_(std::move(users)) {}
   Result<AuditPage> list(const std::string& companyId, const AuditQuery& query) const;
 
  private:

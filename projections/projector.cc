@@ -114,17 +114,25 @@ Result<std::unique_ptr<Projector>> Projector::open(
     auto slot = std::make_unique<Slot>();
     slot->name = projection->name();
     std::string value;
-    if (db->Get(rocksdb::ReadOptions(), store.checkpoints(), generationKey(slot->name), &value).ok())
-      slot->generation = positionFromBytes(value);
+    auto read = [&](const std::string& key) -> Result<bool> {
+      rocksdb::Status st = db->Get(rocksdb::ReadOptions(), store.checkpoints(), key, &value);
+      if (st.IsNotFound()) return false;
+      if (!st.ok())
+        return makeError(ErrorCode::kIoError, "cannot read the checkpoint of " + slot->name +
+                                                  ": " + st.ToString());
+      return true;
+    };
+    auto hasGeneration = read(generationKey(slot->name));
+    if (!hasGeneration) return hasGeneration.error();
+    if (*hasGeneration) slot->generation = positionFromBytes(value);
     for (const auto& family : projection->families()) {
       auto h = store.createColumnFamily(familyName(slot->name, family, slot->generation));
       if (!h) return h.error();
       slot->handles.push_back(*h);
     }
-    if (db->Get(rocksdb::ReadOptions(), store.checkpoints(),
-                checkpointKey(slot->name, slot->generation), &value)
-            .ok())
-      slot->checkpoint = positionFromBytes(value);
+    auto hasCheckpoint = read(checkpointKey(slot->name, slot->generation));
+    if (!hasCheckpoint) return hasCheckpoint.error();
+    if (*hasCheckpoint) slot->checkpoint = positionFromBytes(value);
     // A rebuild that stopped before its switch left another generation behind.
     const std::string prefix = slot->name + ".";
     const std::string current = ".g" + std::to_string(slot->generation);
@@ -179,8 +187,12 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       wo.disableWAL = !followerSlots;
       rocksdb::Status st = store_.db()->Write(wo, &views[i]->batch());
       views[i]->clear();
-      if (!st.ok())
+      if (!st.ok()) {
+        std::lock_guard lock(progressMu_);
+        s->failed = true;
+        s->error = "cannot write its rows: " + st.ToString();
         return makeError(ErrorCode::kIoError, "projection " + s->name + ": " + st.ToString());
+      }
       s->checkpoint.store(reached[i]);
     }
     if (followerSlots) {
@@ -193,6 +205,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   std::optional<Error> failure;
   std::uint64_t inChunk = 0;
   auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+    if (failure) return false;
     if (cancel != nullptr && cancel->load()) return false;
     // Decode once, and only when some projection wants the event.
     const std::optional<std::string_view> type = peekEventType(raw.json);
@@ -224,7 +237,10 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         s->failed = true;
         s->error = "stopped at event " + std::to_string(raw.position) + ": " +
                    applied.error().message;
+        // The rows of this chunk are dropped with the batch: so is its progress, so
+        // that the checkpoint stays where the last written rows are.
         views[i]->clear();
+        reached[i] = s->checkpoint.load();
         continue;
       }
       reached[i] = raw.position;
@@ -239,7 +255,15 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     }
     return true;
   });
-  if (!r) return r.error();
+  if (!r) {
+    // The log itself could not be read there: every projection stops and says so.
+    std::lock_guard lock(progressMu_);
+    for (Slot* s : slots) {
+      s->failed = true;
+      s->error = "cannot read the log: " + r.error().message;
+    }
+    return r.error();
+  }
   if (auto c = commit(); !c) return c.error();
   if (onProgress) onProgress(upTo);
   if (failure) return *failure;
@@ -312,6 +336,9 @@ rocksdb::ColumnFamilyHandle* Projector::handle(std::string_view projection, int 
 Result<void> Projector::rebuild(const std::string& name,
                                 const std::function<void(const RebuildProgress&)>& progress,
                                 const std::atomic<bool>* cancel) {
+  std::unique_lock rebuilding(rebuildMu_, std::try_to_lock);
+  if (!rebuilding.owns_lock())
+    return makeError(ErrorCode::kBusy, "a rebuild is already running; wait for it to finish");
   std::vector<Slot*> targets;
   for (auto& s : slots_)
     if (name == "all" || s->name == name) targets.push_back(s.get());
@@ -399,6 +426,9 @@ Result<void> Projector::rebuild(const std::string& name,
       Slot* t = targets[i];
       Slot* f = fresh[i].get();
       batch.Put(store_.checkpoints(), generationKey(t->name), positionBytes(f->generation));
+      // Its checkpoint was written without the WAL: make it durable with the switch.
+      batch.Put(store_.checkpoints(), checkpointKey(f->name, f->generation),
+                positionBytes(f->checkpoint.load()));
       batch.Delete(store_.checkpoints(), checkpointKey(t->name, t->generation));
     }
     rocksdb::WriteOptions wo;
@@ -413,10 +443,10 @@ Result<void> Projector::rebuild(const std::string& name,
       Slot* f = fresh[i].get();
       for (const auto& family : t->projection->families())
         oldFamilies.push_back(familyName(t->name, family, t->generation));
+      std::lock_guard lock(progressMu_);
       t->handles = f->handles;
       t->generation = f->generation;
       t->checkpoint.store(f->checkpoint.load());
-      std::lock_guard lock(progressMu_);
       t->failed = false;
       t->error.clear();
     }

@@ -70,7 +70,8 @@ class Projector {
   std::uint64_t position() const;
 
   // The column family of a projection's family, current generation; nullptr if
-  // unknown. Valid until the next switch of generation: hold a Reading while using.
+  // unknown. Call it while holding a Reading, and use the handle only while that
+  // Reading lives: a rebuild's switch drops the old generation.
   rocksdb::ColumnFamilyHandle* handle(std::string_view projection, int family) const;
 
   // Keeps the current generations alive (no switch completes while one is held).
@@ -107,6 +108,7 @@ class Projector {
   std::vector<std::unique_ptr<Slot>> slots_;
   mutable std::shared_mutex switchMu_;  // generation switches take it exclusively
   std::mutex applyMu_;                  // one applier at a time per slot set
+  std::mutex rebuildMu_;                // one rebuild at a time
 
   std::thread follower_;
   std::mutex wakeMu_;

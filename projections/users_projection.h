@@ -55,8 +55,11 @@ struct UserPage {
 // families (Projector::handle), held under a Projector::Reading.
 class UsersReader {
  public:
-  UsersReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, rocksdb::ColumnFamilyHandle* search)
-      : db_(db), rows_(rows), search_(search) {}
+  // `pin` keeps the families' generation alive while the reader (or a copy) lives:
+  // Portal passes a Projector::Reading.
+  UsersReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, rocksdb::ColumnFamilyHandle* search,
+              std::shared_ptr<const void> pin = nullptr)
+      : db_(db), rows_(rows), search_(search), pin_(std::move(pin)) {}
 
   // The user as API JSON (manager resolved), or nullopt when not in this company.
   std::optional<std::string> get(const std::string& companyId, const std::string& userId) const;
@@ -73,6 +76,7 @@ class UsersReader {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* search_;
+  std::shared_ptr<const void> pin_;
 };
 
 }  // namespace portal

@@ -381,6 +381,45 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   EXPECT_EQ((*h.user(zid))["givenName"], "Anonymized");
 }
 
+// A chunk that fails half-way is dropped whole, checkpoint included: no event is
+// counted as applied whose rows were not written.
+TEST(Projector, AFailureInAChunkKeepsTheCheckpointWithTheRowsWritten) {
+  TempDir dir;
+  StoreOptions o;
+  o.path = dir.path();
+  o.createIfMissing = true;
+  auto store = std::move(*EventStore::open(o));
+  auto group = [](const std::string& id, EventData data) {
+    return NewEvent{groupStream(id), std::move(data), Timestamp{1}, "a", "c-1", "cmd", "corr"};
+  };
+  AppendRequest first;
+  first.events.push_back(group("g1", GroupCreated{"g1", "One", std::nullopt}));
+  ASSERT_TRUE(store->append(first).ok());
+  auto projector = std::move(*Projector::open(*store, allProjections()));
+  ASSERT_TRUE(projector->catchUp().ok());
+  {
+    Projector::Reading reading(*projector);
+    ASSERT_TRUE(store->db()->Put(rocksdb::WriteOptions(), projector->handle(GroupsProjection::kName, 0),
+                                 companyPrefix("c-1") + "g1", "not json").ok());
+  }
+  AppendRequest next;  // one chunk: a good event, then one that cannot be applied
+  next.events.push_back(group("g2", GroupCreated{"g2", "Two", std::nullopt}));
+  next.events.push_back(group("g1", GroupMemberAdded{"g1", "u"}));
+  ASSERT_TRUE(store->append(next).ok());
+  (void)projector->catchUp();
+  for (const auto& s : projector->status()) {
+    if (s.name != GroupsProjection::kName) {
+      EXPECT_FALSE(s.failed) << s.name;
+      EXPECT_EQ(s.checkpoint, 3u) << s.name;
+      continue;
+    }
+    EXPECT_TRUE(s.failed);
+    EXPECT_EQ(s.checkpoint, 1u) << "g2's row was not written, so its event is not counted";
+  }
+  const auto rows = projector->dump(GroupsProjection::kName);
+  EXPECT_EQ(rows[0].size(), 1u) << "only g1's (damaged) row";
+}
+
 TEST(Portal, AProjectionThatCannotApplyAnEventStopsThereAndTheOthersGoOn) {
   TempDir dir;
   PortalHarness h(dir.path());

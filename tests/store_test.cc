@@ -239,6 +239,40 @@ TEST(EventStore, VerifyBesideAppendsInFlightReportsNoBreak) {
   EXPECT_EQ(store->verify()->checked, 301u);
 }
 
+TEST(EventStore, ARefusedAppendOfManyNewStreamsLeavesTheirVersionsUntouched) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  std::vector<NewEvent> events;
+  for (int i = 0; i < 200; ++i) events.push_back(userCreated("u-" + std::to_string(i), "p"));
+  events.push_back(groupCreated("g-bad", std::string("\xff")));
+  ASSERT_FALSE(store->append(requestOf(events)).ok());
+  EXPECT_EQ(store->streamVersion("user-u-0"), 0u);
+  EXPECT_EQ(store->streamVersion("user-u-199"), 0u);
+  events.pop_back();
+  auto ok = store->append(requestOf(events));
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->firstPosition, 1u);
+  EXPECT_EQ(store->streamVersion("user-u-199"), 1u);
+}
+
+TEST(EventStore, AReadOnlyInstanceForgetsKeysShreddedByTheWriter) {
+  TempDir dir;
+  auto writer = openStore(dir.path());
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->append(requestOf({userCreated("u-1", "ada")})).ok());
+  auto reader = openStore(dir.path(), /*readOnly=*/true);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(std::get<UserCreated>((*reader->read(1, 1))[0].data).email.value, "ada@example.org");
+  NewEvent anonymized = userCreated("u-1", "x");
+  anonymized.data = UserAnonymized{"u-1"};
+  AppendRequest shred = requestOf({anonymized});
+  shred.shred = {"u-1"};
+  ASSERT_TRUE(writer->append(shred).ok());
+  ASSERT_TRUE(reader->refresh().ok());
+  EXPECT_TRUE(std::get<UserCreated>((*reader->read(1, 1))[0].data).email.shredded);
+}
+
 TEST(EventStore, VerifyPassesOnAnUntouchedLog) {
   TempDir dir;
   auto store = openStore(dir.path());

@@ -227,11 +227,22 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       if (auto it = keysInGroup.find(key); it != keysInGroup.end()) {
         first = it->second;
       } else if (auto it = recent_.find(key); it != recent_.end()) {
-        first = it->second;
+        first = it->second.reply;
       } else {
         std::string stored;
-        if (store_.db()->Get(rocksdb::ReadOptions(), store_.columnFamily("commands"), key, &stored).ok())
-          if (auto parsed = parseReply(stored)) first = std::make_shared<CommandReply>(*parsed);
+        rocksdb::Status st =
+            store_.db()->Get(rocksdb::ReadOptions(), store_.columnFamily("commands"), key, &stored);
+        std::optional<CommandReply> parsed;
+        if (st.ok()) parsed = parseReply(stored);
+        if ((!st.ok() && !st.IsNotFound()) || (st.ok() && !parsed)) {
+          // Deciding it again could apply it twice: refuse to answer instead.
+          CommandReply r;
+          r.failure = "the first answer to this idempotency key cannot be read: " +
+                      (st.ok() ? std::string("it is malformed") : st.ToString());
+          entry.done(std::move(r));
+          continue;
+        }
+        if (parsed) first = std::make_shared<CommandReply>(std::move(*parsed));
       }
       if (first) {
         // Answered once the first answer is durable, as a copy marked replayed.
@@ -279,17 +290,23 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
 
   // Positions are known when the store prepares the batch: fill them in, then
   // record the idempotent answers in the same batch.
-  request.alsoWrite = [this, shared](rocksdb::WriteBatch& batch, std::uint64_t firstPosition) {
+  const std::uint64_t groupNumber = ++groupNumber_;
+  request.alsoWrite = [this, shared, groupNumber](rocksdb::WriteBatch& batch,
+                                            std::uint64_t firstPosition) {
     for (Entry& e : shared->entries) {
       if (e.eventCount == ~std::size_t{0} || e.eventCount == 0) continue;
       e.reply->firstPosition = firstPosition + e.firstEvent;
       e.reply->lastPosition = firstPosition + e.firstEvent + e.eventCount - 1;
     }
     auto* cf = store_.columnFamily("commands");
+    if (recent_.size() >= kMaxRecentRecords) {
+      // Only answers already durable may go: the log holds them now.
+      const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
+      std::erase_if(recent_, [&](const auto& r) { return r.second.group <= acknowledged; });
+    }
     for (const auto& [key, reply] : shared->records) {
       batch.Put(cf, key, serializeReply(*reply));
-      if (recent_.size() >= kMaxRecentRecords) recent_.clear();
-      recent_[key] = reply;
+      recent_[key] = Recent{reply, groupNumber};
     }
   };
   commands_.fetch_add(shared->entries.size(), std::memory_order_relaxed);
@@ -299,8 +316,9 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     std::lock_guard lock(inFlightMu_);
     ++inFlight_;
   }
-  store_.appendAsync(request, [this, shared](Result<AppendResult> result) {
+  store_.appendAsync(request, [this, shared, groupNumber](Result<AppendResult> result) {
     if (!result) failed_.store(true);
+    else acknowledgedGroup_.store(groupNumber, std::memory_order_release);  // in order
     for (Entry& e : shared->entries) {
       if (!result) {
         CommandReply r;

@@ -56,6 +56,7 @@ struct CommandReply {
   std::uint64_t firstPosition = 0;  // the command's events, 0 when it appended none
   std::uint64_t lastPosition = 0;
   bool replayed = false;  // the answer first given to this idempotency key
+  bool projected = true;  // Portal::execute: the views show it (read-your-writes)
 
   bool accepted() const { return status == Status::kAccepted; }
 };
@@ -131,9 +132,16 @@ class CommandProcessor {
   std::mutex inFlightMu_;
   std::condition_variable inFlightDone_;
   std::size_t inFlight_ = 0;
-  // Answers recorded by groups that may not be durable yet, by idempotency key
-  // (processor thread only; bounded, older ones are read back from the log).
-  std::unordered_map<std::string, std::shared_ptr<CommandReply>> recent_;
+  // Answers recorded recently, by idempotency key, with the group that wrote them
+  // (processor thread only). Bounded: past the bound, those of acknowledged groups
+  // are dropped (the log holds them); those still in flight never are.
+  struct Recent {
+    std::shared_ptr<CommandReply> reply;
+    std::uint64_t group;
+  };
+  std::unordered_map<std::string, Recent> recent_;
+  std::uint64_t groupNumber_ = 0;                   // processor thread
+  std::atomic<std::uint64_t> acknowledgedGroup_{0};  // the last group answered
   std::thread thread_;
 };
 

@@ -37,7 +37,7 @@ Portal::~Portal() {
 CommandReply Portal::execute(Submission submission) {
   CommandReply reply = processor_->execute(std::move(submission));
   if (reply.lastPosition != 0)
-    projector_->waitFor(reply.lastPosition, options_.readYourWritesTimeout);
+    reply.projected = projector_->waitFor(reply.lastPosition, options_.readYourWritesTimeout);
   return reply;
 }
 
@@ -50,12 +50,15 @@ CommandReply Portal::execute(Command command) {
 }
 
 UsersReader Portal::users() const {
+  auto pin = std::make_shared<Projector::Reading>(*projector_);
   return UsersReader(store_->db(), projector_->handle(UsersProjection::kName, UsersProjection::kRows),
-                     projector_->handle(UsersProjection::kName, UsersProjection::kSearch));
+                     projector_->handle(UsersProjection::kName, UsersProjection::kSearch),
+                     std::move(pin));
 }
 
 AuditReader Portal::audit() const {
-  return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), users());
+  UsersReader users = this->users();  // pins the generations of both views
+  return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), std::move(users));
 }
 
 }  // namespace portal

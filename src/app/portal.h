@@ -37,7 +37,8 @@ class Portal {
   Portal& operator=(const Portal&) = delete;
 
   // Runs a command and returns once it is durable and, when accepted, shown by the
-  // projections (read-your-writes).
+  // projections (read-your-writes; `projected` is false when they did not get there
+  // within the timeout, e.g. because one has stopped).
   CommandReply execute(Submission submission);
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
@@ -46,8 +47,8 @@ class Portal {
   CommandProcessor& processor() { return *processor_; }
   Projector& projector() { return *projector_; }
 
-  // Readers of the current generation of the views; hold a Projector::Reading while
-  // using one across a rebuild.
+  // Readers of the current generation of the views. Each holds a Projector::Reading
+  // while it lives, so a rebuild's switch waits for it: keep them short-lived.
   UsersReader users() const;
   AuditReader audit() const;
 

@@ -313,6 +313,8 @@ Result<void> EventStore::refresh() {
   if (!options_.readOnly) return {};
   rocksdb::Status st = db_->TryCatchUpWithPrimary();
   if (!st.ok()) return fromStatus(st, "cannot catch up with the writer");
+  // Keys shredded by the writer since must not open anything here any more.
+  vault_->dropCache();
   return loadHead();
 }
 
@@ -365,16 +367,21 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   rocksdb::WriteBatch& batch = prepared->batch;
   // Stream versions advance in place; `undo` restores them if this append is
   // refused half-way (an event that cannot be encoded).
+  // (Pointers to the map's elements survive a rehash; iterators would not.)
   struct Undo {
-    std::unordered_map<std::string, std::uint64_t>::iterator entry;
+    std::pair<const std::string, std::uint64_t>* entry;
     std::uint64_t before;
     bool inserted;
   };
   std::vector<Undo> undo;
   auto refuse = [&](Error e) {
     for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
-      if (u->inserted) streamVersions_.erase(u->entry);
-      else u->entry->second = u->before;
+      if (u->inserted) {
+        const std::string stream = u->entry->first;
+        streamVersions_.erase(stream);
+      } else {
+        u->entry->second = u->before;
+      }
     }
     vault_->rollback();
     return e;
@@ -384,7 +391,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   std::string value;
   for (const NewEvent& ev : request.events) {
     auto [entry, inserted] = streamVersions_.try_emplace(ev.stream, 0);
-    undo.push_back({entry, entry->second, inserted});
+    undo.push_back({&*entry, entry->second, inserted});
     const std::uint64_t version = ++entry->second;
     ++position;
 

@@ -96,18 +96,22 @@ Result<void> KeyVault::loadAll() {
   return {};
 }
 
-std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
+Result<std::optional<KeyVault::Key>> KeyVault::lookup(std::string_view subject) {
   std::string s(subject);
   std::uint64_t epoch;
   {
     std::lock_guard lock(mu_);
-    if (auto it = cache_.find(s); it != cache_.end()) return it->second;
-    if (complete_) return std::nullopt;
+    if (auto it = cache_.find(s); it != cache_.end()) return std::optional<Key>(it->second);
+    if (complete_) return std::optional<Key>();
     epoch = shredEpoch_;
   }
   std::string value;
   rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), keys_, s, &value);
-  if (!st.ok() || value.size() != sizeof(Key)) return std::nullopt;
+  if (st.IsNotFound()) return std::optional<Key>();
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "cannot read the key vault: " + st.ToString());
+  if (value.size() != sizeof(Key))
+    return makeError(ErrorCode::kCorrupt, "the key vault holds a malformed key");
   Key key;
   std::memcpy(key.data(), value.data(), key.size());
   std::lock_guard lock(mu_);
@@ -116,7 +120,7 @@ std::optional<KeyVault::Key> KeyVault::lookup(std::string_view subject) {
     if (cache_.size() >= kMaxCachedKeys && !complete_) cache_.clear();
     cache_[s] = key;
   }
-  return key;
+  return std::optional<Key>(key);
 }
 
 Result<std::string> KeyVault::seal(std::string_view subject, std::string_view plaintext) {
@@ -129,7 +133,11 @@ Result<std::string> KeyVault::seal(std::string_view subject, std::string_view pl
                        "personal data of " + s + " cannot be stored: their key is being shredded");
     if (auto it = cache_.find(s); it != cache_.end()) key = it->second;
   }
-  if (!key && !complete_) key = lookup(subject);
+  if (!key && !complete_) {
+    auto found = lookup(subject);
+    if (!found) return found.error();
+    key = *found;
+  }
   if (!key) {
     Key fresh;
     // Keys come from a pool filled by the system's CSPRNG 4 KiB at a time: one
@@ -180,7 +188,9 @@ Result<std::optional<std::string>> KeyVault::open(std::string_view subject,
     return makeError(ErrorCode::kCorrupt, "sealed personal data is not valid base64");
   const std::string& raw = *decoded;
   const std::size_t rawLen = raw.size();
-  std::optional<Key> key = lookup(subject);
+  auto found = lookup(subject);
+  if (!found) return found.error();
+  const std::optional<Key>& key = *found;
   if (!key) return std::optional<std::string>();  // shredded: reads as anonymized
   std::string plain(rawLen - kNonceBytes - kTagBytes, '\0');
   unsigned long long plainLen = 0;
@@ -230,7 +240,10 @@ void KeyVault::committed(const Staged& staged) {
   ++shredEpoch_;
 }
 
-bool KeyVault::hasKey(std::string_view subject) { return lookup(subject).has_value(); }
+bool KeyVault::hasKey(std::string_view subject) {
+  auto found = lookup(subject);
+  return found.ok() && found->has_value();
+}
 
 void KeyVault::dropCache() {
   std::lock_guard lock(mu_);

@@ -74,8 +74,9 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   void dropCache();
 
  private:
-  // The committed key of a subject (cache, then the column family).
-  std::optional<Key> lookup(std::string_view subject);
+  // The committed key of a subject (cache, then the column family); nullopt when
+  // there is none (shredded), an Error when the column family cannot be read.
+  Result<std::optional<Key>> lookup(std::string_view subject);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* keys_;
