@@ -42,12 +42,9 @@ class BatchView final : public RowView {
     return std::nullopt;
   }
   void put(int family, std::string_view key, std::string_view value) override {
-    batch_.Put(handles_[family], rocksdb::Slice(key.data(), key.size()),
-               rocksdb::Slice(value.data(), value.size()));
     overlay_[{family, std::string(key)}] = std::string(value);
   }
   void remove(int family, std::string_view key) override {
-    batch_.Delete(handles_[family], rocksdb::Slice(key.data(), key.size()));
     overlay_[{family, std::string(key)}] = std::nullopt;
   }
   void scan(int family, std::string_view prefix,
@@ -67,7 +64,18 @@ class BatchView final : public RowView {
       if (v && !fn(k, *v)) return;
   }
 
-  rocksdb::WriteBatch& batch() { return batch_; }
+  bool empty() const { return overlay_.empty(); }
+  // The batch of the chunk: the final state of each row it touched, in key order
+  // (RocksDB inserts sorted keys far faster, and a row changed twice is written once).
+  rocksdb::WriteBatch& batch() {
+    batch_.Clear();
+    for (const auto& [where, value] : overlay_) {
+      const rocksdb::Slice key(where.second.data(), where.second.size());
+      if (value) batch_.Put(handles_[where.first], key, rocksdb::Slice(value->data(), value->size()));
+      else batch_.Delete(handles_[where.first], key);
+    }
+    return batch_;
+  }
   void clear() {
     batch_.Clear();
     overlay_.clear();
@@ -178,14 +186,15 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   auto commit = [&]() -> Result<void> {
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
-      if (reached[i] == s->checkpoint.load() && views[i]->batch().Count() == 0) continue;
-      views[i]->batch().Put(store_.checkpoints(), checkpointKey(s->name, s->generation),
-                            positionBytes(reached[i]));
+      if (reached[i] == s->checkpoint.load() && views[i]->empty()) continue;
+      rocksdb::WriteBatch& batch = views[i]->batch();
+      batch.Put(store_.checkpoints(), checkpointKey(s->name, s->generation),
+                positionBytes(reached[i]));
       // A rebuild fills a generation nobody serves yet: it skips the WAL and is
       // flushed to table files before the switch instead.
       rocksdb::WriteOptions wo;
       wo.disableWAL = !followerSlots;
-      rocksdb::Status st = store_.db()->Write(wo, &views[i]->batch());
+      rocksdb::Status st = store_.db()->Write(wo, &batch);
       views[i]->clear();
       if (!st.ok()) {
         std::lock_guard lock(progressMu_);
@@ -387,9 +396,26 @@ Result<void> Projector::rebuild(const std::string& name,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     progress({done, std::max(total, done), secs > 0 ? static_cast<double>(done) / secs : 0});
   };
-  if (auto r = applyRange(freshPtrs, total, false, report, cancel); !r) {
+  // Two cores: the projection that handles the most event types (the heaviest)
+  // is filled on a thread of its own beside the others.
+  std::vector<Slot*> heavy, rest;
+  for (Slot* f : freshPtrs) {
+    if (heavy.empty() || f->projection->handles().size() > heavy[0]->projection->handles().size()) {
+      if (!heavy.empty()) rest.push_back(heavy[0]);
+      heavy = {f};
+    } else {
+      rest.push_back(f);
+    }
+  }
+  Result<void> restResult;
+  std::thread beside;
+  if (!rest.empty())
+    beside = std::thread([&] { restResult = applyRange(rest, total, false, nullptr, cancel); });
+  Result<void> heavyResult = applyRange(heavy, total, false, report, cancel);
+  if (beside.joinable()) beside.join();
+  if (!heavyResult || !restResult) {
     dropFresh();
-    return r;
+    return !heavyResult ? heavyResult : restResult;
   }
   if (cancel != nullptr && cancel->load()) {
     dropFresh();
