@@ -50,18 +50,6 @@ NewUserDetails person(std::uint64_t n) {
   return d;
 }
 
-std::unique_ptr<EventStore> openStore(const std::string& path, bool sync) {
-  StoreOptions o;
-  o.path = path;
-  o.createIfMissing = true;
-  o.sync = sync;
-  auto s = EventStore::open(o);
-  if (!s) {
-    std::fprintf(stderr, "bench_commands: %s\n", s.error().message.c_str());
-    std::exit(1);
-  }
-  return std::move(*s);
-}
 
 struct CommandFigures {
   double portal = 0, raw = 0, averageGroup = 0;
@@ -111,7 +99,7 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
   CommandFigures f;
   std::vector<Write> captured;  // what the store wrote, in order
   {
-    auto store = openStore(dir.path() + "/portal", true);
+    auto store = openBenchStore(dir.path() + "/portal", true);
     auto processor = CommandProcessor::start(*store, countries, clock, ids);
     if (!processor) std::exit(1);
     auto& p = **processor;
@@ -269,7 +257,7 @@ void buildLog(EventStore& store, std::uint64_t events) {
 
 void benchRebuild(std::uint64_t events) {
   ScratchDir dir("rebuild");
-  auto store = openStore(dir.path(), false);
+  auto store = openBenchStore(dir.path(), false);
   std::printf("(building a log of %llu events for the rebuild benchmark)\n",
               static_cast<unsigned long long>(events));
   buildLog(*store, events);

@@ -57,18 +57,6 @@ NewEvent makeUser(std::uint64_t n) {
   return ev;
 }
 
-std::unique_ptr<EventStore> openOrDie(const std::string& path, bool sync = true) {
-  StoreOptions o;
-  o.path = path;
-  o.createIfMissing = true;
-  o.sync = sync;
-  auto s = EventStore::open(o);
-  if (!s) {
-    std::fprintf(stderr, "bench_store: %s\n", s.error().message.c_str());
-    std::exit(1);
-  }
-  return std::move(*s);
-}
 
 struct RawDb {
   rocksdb::DB* db = nullptr;
@@ -121,7 +109,7 @@ AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds, b
     ScratchDir dir("append");
     std::vector<std::vector<Write>> writes;
     {
-      auto store = openOrDie(dir.path() + "/portal");
+      auto store = openBenchStore(dir.path() + "/portal");
       std::vector<AppendRequest> requests(batches);
       for (auto& r : requests)
         for (std::size_t i = 0; i < batch; ++i) r.events.push_back(makeUser(next++));
@@ -165,7 +153,7 @@ AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds, b
 
 void benchReads(std::uint64_t events) {
   ScratchDir dir("read");
-  auto store = openOrDie(dir.path(), /*sync=*/false);
+  auto store = openBenchStore(dir.path(), /*sync=*/false);
   const std::size_t batch = 1000;
   std::printf("(building a log of %llu events for the read benchmark)\n",
               static_cast<unsigned long long>(events));

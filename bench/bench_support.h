@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include "src/store/event_store.h"
+
 namespace portal::bench {
 
 class Stopwatch {
@@ -42,6 +44,20 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// A writable store in `path`; exits with the reason when it cannot be opened.
+inline std::unique_ptr<EventStore> openBenchStore(const std::string& path, bool sync = true) {
+  StoreOptions o;
+  o.path = path;
+  o.createIfMissing = true;
+  o.sync = sync;
+  auto s = EventStore::open(o);
+  if (!s) {
+    std::fprintf(stderr, "benchmark: %s\n", s.error().message.c_str());
+    std::exit(1);
+  }
+  return std::move(*s);
+}
 
 // One line of figures: ours beside the baseline measured in the same run.
 inline void printRatio(const char* what, double ours, double baseline, const char* unit,

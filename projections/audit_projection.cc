@@ -1,18 +1,13 @@
 #include "projections/audit_projection.h"
 
+#include "events/text.h"
+
 #include <rocksdb/db.h>
 
 #include "projections/row_json.h"
 
 namespace portal {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string indexKey(const std::string& company, char kind, std::string_view id,
                      std::uint64_t position) {

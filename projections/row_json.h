@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "events/event.h"
+#include "events/text.h"
 #include "events/timestamp.h"
 #include "projections/projection.h"
 
@@ -38,12 +39,7 @@ inline json text(const std::optional<Personal>& p) { return p ? json(p->value) :
 inline json text(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 // ASCII lower case, for case-insensitive search and sorting.
-inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+inline std::string lower(std::string_view s) { return asciiLower(s); }
 
 inline std::string key(std::string_view companyId, std::string_view id) {
   std::string k = companyPrefix(companyId);

@@ -1,5 +1,7 @@
 #include "projections/users_projection.h"
 
+#include "events/text.h"
+
 #include <rocksdb/db.h>
 
 #include "projections/row_json.h"
@@ -9,12 +11,6 @@ namespace {
 
 using rows::json;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string str(const json& j, const char* field) {
   auto it = j.find(field);

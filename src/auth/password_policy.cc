@@ -3,16 +3,10 @@
 #include <fstream>
 
 #include "events/json_writer.h"
+#include "events/text.h"
 
 namespace portal {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 std::size_t codePoints(std::string_view s) {
   std::size_t n = 0;
@@ -71,7 +65,7 @@ Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
 }
 
 PasswordPolicy::PasswordPolicy(std::vector<std::string> commonPasswords) {
-  for (auto& w : commonPasswords) common_.insert(lower(w));
+  for (auto& w : commonPasswords) common_.insert(asciiLower(w));
 }
 
 bool PasswordPolicy::isCommon(std::string_view lowered) const {
@@ -95,8 +89,8 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
   if (length > kMaxLength)
     problems.push_back({"max-length", "The password must have at most " +
                                           std::to_string(kMaxLength) + " characters."});
-  const std::string lowered = lower(password);
-  const std::string mail = lower(email);
+  const std::string lowered = asciiLower(password);
+  const std::string mail = asciiLower(email);
   const std::string local = mail.substr(0, mail.find('@'));
   if (!mail.empty() && (lowered == mail || (!local.empty() && core(lowered) == local)))
     problems.push_back({"not-email", "The password must not be your email address."});

@@ -1,5 +1,7 @@
 #include "src/domain/decider.h"
 
+#include "events/text.h"
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -13,12 +15,6 @@ namespace {
 constexpr std::size_t kMaxTextLength = 256;
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // --- rejections -------------------------------------------------------------
 

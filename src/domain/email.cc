@@ -1,6 +1,7 @@
 #include "src/domain/email.h"
 
 #include "events/json_writer.h"
+#include "events/text.h"
 
 namespace portal {
 
@@ -11,12 +12,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string emailKey(std::string_view email) {
-  std::string key(trim(email));
-  for (char& c : key)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return key;
-}
+std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
 
 std::optional<std::string> emailProblem(std::string_view raw) {
   const std::string_view email = trim(raw);

@@ -1,18 +1,13 @@
 #include "src/domain/write_model.h"
 
+#include "events/text.h"
+
 #include <algorithm>
 
 #include "src/domain/email.h"
 
 namespace portal {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string lowerName(std::string_view s) { return emailKey(s); }
 
