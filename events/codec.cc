@@ -2,10 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
 
+#include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "events/upcasters.h"
 
@@ -127,53 +129,59 @@ Result<void> encodeData(const EventData& data, PersonalDataSealer& sealer, JsonW
 
 // --- decoding ---------------------------------------------------------------
 
+// Reads an event's fields from its data object and, for the personal ones, from the
+// opened box (a second document) or the list of shredded names.
 class DecodeVisitor {
  public:
-  explicit DecodeVisitor(const json& obj) : obj_(obj) {}
+  DecodeVisitor(const JsonDocument& doc, JsonDocument::Ref obj, const JsonDocument* personal,
+                const std::vector<std::string_view>* shredded)
+      : doc_(doc), obj_(obj), personal_(personal), shredded_(shredded) {}
 
   void operator()(std::string_view name, std::string& v) {
-    if (const json* f = require(name)) {
-      if (f->is_string()) v = f->get_ref<const std::string&>();
+    if (const Found f = require(name)) {
+      if (f.node->kind == JsonDocument::Kind::kString) v = f.node->text;
       else wrongType(name, "a string");
     }
   }
   void operator()(std::string_view name, bool& v) {
-    if (const json* f = require(name)) {
-      if (f->is_boolean()) v = f->get<bool>();
+    if (const Found f = require(name)) {
+      if (f.node->kind == JsonDocument::Kind::kBool) v = f.node->boolean;
       else wrongType(name, "true or false");
     }
   }
   void operator()(std::string_view name, std::uint64_t& v) {
-    if (const json* f = require(name)) {
-      if (f->is_number_unsigned()) v = f->get<std::uint64_t>();
+    if (const Found f = require(name)) {
+      if (f.node->kind == JsonDocument::Kind::kNumber && f.node->isUnsigned) v = f.node->u;
       else wrongType(name, "a non-negative integer");
     }
   }
   void operator()(std::string_view name, std::vector<std::string>& v) {
-    if (const json* f = require(name)) {
-      if (!f->is_array()) return wrongType(name, "an array");
+    if (const Found f = require(name)) {
+      if (f.node->kind != JsonDocument::Kind::kArray) return wrongType(name, "an array");
       v.clear();
-      for (const auto& item : *f) {
-        if (!item.is_string()) return wrongType(name, "an array of strings");
-        v.push_back(item.get<std::string>());
+      for (auto c : f.doc->children(f.ref)) {
+        const auto& item = f.doc->node(c);
+        if (item.kind != JsonDocument::Kind::kString) return wrongType(name, "an array of strings");
+        v.emplace_back(item.text);
       }
     }
   }
   void operator()(std::string_view name, Personal& v) {
-    if (const json* f = require(name)) {
-      if (f->is_string()) {
-        v = Personal(f->get<std::string>());
-      } else if (f->is_object() && f->contains("$shredded")) {
+    if (isShredded(name)) {
+      v = Personal::Shredded();
+      return;
+    }
+    if (const Found f = require(name)) {
+      if (f.node->kind == JsonDocument::Kind::kString) v = Personal(std::string(f.node->text));
+      else if (f.node->kind == JsonDocument::Kind::kObject && f.doc->member(f.ref, "$shredded"))
         v = Personal::Shredded();
-      } else {
-        wrongType(name, "a string");
-      }
+      else wrongType(name, "a string");
     }
   }
   template <class T>
   void operator()(std::string_view name, std::optional<T>& v) {
-    auto it = obj_.find(name);
-    if (it == obj_.end() || it->is_null()) {
+    const Found f = find(name);
+    if (!isShredded(name) && (!f || f.node->kind == JsonDocument::Kind::kNull)) {
       v.reset();
       return;
     }
@@ -182,13 +190,14 @@ class DecodeVisitor {
   }
   template <HasFields T>
   void operator()(std::string_view name, std::vector<T>& v) {
-    const json* f = require(name);
-    if (f == nullptr) return;
-    if (!f->is_array()) return wrongType(name, "an array");
+    const Found f = require(name);
+    if (!f) return;
+    if (f.node->kind != JsonDocument::Kind::kArray) return wrongType(name, "an array");
     v.clear();
-    for (const auto& item : *f) {
-      if (!item.is_object()) return wrongType(name, "an array of objects");
-      DecodeVisitor nested(item);
+    for (auto c : f.doc->children(f.ref)) {
+      if (f.doc->node(c).kind != JsonDocument::Kind::kObject)
+        return wrongType(name, "an array of objects");
+      DecodeVisitor nested(*f.doc, c, nullptr, nullptr);
       v.emplace_back().visit(nested);
       if (nested.error_) {
         error_ = nested.error_;
@@ -200,36 +209,54 @@ class DecodeVisitor {
   const std::optional<Error>& error() const { return error_; }
 
  private:
-  const json* require(std::string_view name) {
-    if (error_) return nullptr;
-    auto it = obj_.find(name);
-    if (it == obj_.end()) {
+  struct Found {
+    const JsonDocument* doc = nullptr;
+    JsonDocument::Ref ref = 0;
+    const JsonDocument::Node* node = nullptr;
+    explicit operator bool() const { return node != nullptr; }
+  };
+
+  Found find(std::string_view name) const {
+    if (personal_ != nullptr)
+      if (auto r = personal_->member(personal_->root(), name))
+        return {personal_, *r, &personal_->node(*r)};
+    if (auto r = doc_.member(obj_, name)) return {&doc_, *r, &doc_.node(*r)};
+    return {};
+  }
+  bool isShredded(std::string_view name) const {
+    return shredded_ != nullptr &&
+           std::find(shredded_->begin(), shredded_->end(), name) != shredded_->end();
+  }
+  Found require(std::string_view name) {
+    if (error_) return {};
+    const Found f = find(name);
+    if (!f)
       error_ = makeError(ErrorCode::kCorrupt, "field '" + std::string(name) + "' is missing");
-      return nullptr;
-    }
-    return &*it;
+    return f;
   }
   void wrongType(std::string_view name, std::string_view expected) {
     error_ = makeError(ErrorCode::kCorrupt,
                        "field '" + std::string(name) + "' is not " + std::string(expected));
   }
 
-  const json& obj_;
+  const JsonDocument& doc_;
+  JsonDocument::Ref obj_;
+  const JsonDocument* personal_;
+  const std::vector<std::string_view>* shredded_;
   std::optional<Error> error_;
 };
 
 struct TypeEntry {
   int schema;
-  Result<EventData> (*decode)(const json& data);
+  Result<EventData> (*decode)(DecodeVisitor& fields);
 };
 
 template <class T>
-Result<EventData> decodeAs(const json& data) {
+Result<EventData> decodeAs(DecodeVisitor& fields) {
   T event;
-  DecodeVisitor v(data);
-  event.visit(v);
-  if (v.error()) {
-    Error e = *v.error();
+  event.visit(fields);
+  if (fields.error()) {
+    Error e = *fields.error();
     e.message = std::string(T::kType) + ": " + e.message;
     return e;
   }
@@ -249,25 +276,24 @@ const std::unordered_map<std::string_view, TypeEntry>& typeTable() {
   return table;
 }
 
-// Reads one string member of the envelope; an Error when it is absent or not text.
-const std::string* stringMember(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  if (it == obj.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
-}
-
-Result<EventEnvelope> envelopeFrom(const json& doc) {
-  if (!doc.is_object()) return makeError(ErrorCode::kCorrupt, "stored event is not a JSON object");
+Result<EventEnvelope> envelopeFrom(const JsonDocument& doc) {
+  const auto root = doc.root();
+  if (doc.node(root).kind != JsonDocument::Kind::kObject)
+    return makeError(ErrorCode::kCorrupt, "stored event is not a JSON object");
   EventEnvelope env;
-  auto pos = doc.find("position");
-  auto ver = doc.find("version");
-  auto schema = doc.find("schema");
-  if (pos == doc.end() || !pos->is_number_unsigned() || ver == doc.end() ||
-      !ver->is_number_unsigned() || schema == doc.end() || !schema->is_number_integer())
+  auto number = [&](const char* name) -> const JsonDocument::Node* {
+    auto r = doc.member(root, name);
+    return r ? &doc.node(*r) : nullptr;
+  };
+  const auto* pos = number("position");
+  const auto* ver = number("version");
+  const auto* schema = number("schema");
+  if (pos == nullptr || !pos->isUnsigned || ver == nullptr || !ver->isUnsigned ||
+      schema == nullptr || !schema->isInteger || schema->i > INT32_MAX || schema->i < INT32_MIN)
     return makeError(ErrorCode::kCorrupt, "stored event lacks position, version or schema");
-  env.position = pos->get<std::uint64_t>();
-  env.version = ver->get<std::uint64_t>();
-  env.schema = schema->get<int>();
+  env.position = pos->u;
+  env.version = ver->u;
+  env.schema = static_cast<int>(schema->i);
   struct {
     const char* name;
     std::string* target;
@@ -275,15 +301,16 @@ Result<EventEnvelope> envelopeFrom(const json& doc) {
                  {"actor", &env.actor},         {"companyId", &env.companyId},
                  {"commandId", &env.commandId}, {"correlationId", &env.correlationId}};
   for (auto& s : strings) {
-    const std::string* v = stringMember(doc, s.name);
-    if (v == nullptr)
+    auto r = doc.member(root, s.name);
+    if (!r || doc.node(*r).kind != JsonDocument::Kind::kString)
       return makeError(ErrorCode::kCorrupt,
                        std::string("stored event lacks '") + s.name + "' or it is not text");
-    *s.target = *v;
+    *s.target = doc.node(*r).text;
   }
-  const std::string* at = stringMember(doc, "occurredAt");
+  auto at = doc.member(root, "occurredAt");
   std::optional<Timestamp> t;
-  if (at == nullptr || !(t = parseRfc3339(*at)))
+  if (!at || doc.node(*at).kind != JsonDocument::Kind::kString ||
+      !(t = parseRfc3339(doc.node(*at).text)))
     return makeError(ErrorCode::kCorrupt, "stored event has no valid occurredAt");
   env.occurredAt = *t;
   return env;
@@ -293,33 +320,58 @@ json parseOrDiscard(std::string_view text) {
   return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 
-// Opens the sealed box of personal fields and merges them into `data`; shredded
-// fields become {"$shredded":true}.
-Result<void> openPersonal(json& data, PersonalDataOpener& opener) {
-  auto it = data.find("personal");
-  if (it == data.end()) return {};
-  const json& p = *it;
-  if (!p.is_object() || !p.contains("key") || !p["key"].is_string() || !p.contains("fields") ||
-      !p["fields"].is_array() || !p.contains("box") || !p["box"].is_string())
+// The sealed box of an event's data: its key, field names and sealed text.
+struct Box {
+  std::string_view key, sealed;
+  std::vector<std::string_view> fields;
+};
+
+Result<std::optional<Box>> boxOf(const JsonDocument& doc, JsonDocument::Ref data) {
+  auto p = doc.member(data, "personal");
+  if (!p) return std::optional<Box>();
+  auto key = doc.member(*p, "key");
+  auto fields = doc.member(*p, "fields");
+  auto box = doc.member(*p, "box");
+  if (!key || !fields || !box || doc.node(*key).kind != JsonDocument::Kind::kString ||
+      doc.node(*fields).kind != JsonDocument::Kind::kArray ||
+      doc.node(*box).kind != JsonDocument::Kind::kString)
     return makeError(ErrorCode::kCorrupt, "the sealed personal fields are malformed");
-  auto opened = opener.open(p["key"].get_ref<const std::string&>(),
-                            p["box"].get_ref<const std::string&>());
-  if (!opened) return opened.error();
-  json fields;
-  if (opened->has_value()) {
-    fields = parseOrDiscard(**opened);
-    if (!fields.is_object())
-      return makeError(ErrorCode::kCorrupt, "the opened personal fields are not a JSON object");
-  } else {
-    fields = json::object();
-    for (const auto& name : p["fields"]) {
-      if (!name.is_string()) return makeError(ErrorCode::kCorrupt, "a personal field name is not text");
-      fields[name.get<std::string>()] = json{{"$shredded", true}};
+  Box b{doc.node(*key).text, doc.node(*box).text, {}};
+  for (auto f : doc.children(*fields)) {
+    if (doc.node(f).kind != JsonDocument::Kind::kString)
+      return makeError(ErrorCode::kCorrupt, "a personal field name is not text");
+    b.fields.push_back(doc.node(f).text);
+  }
+  return std::optional<Box>(std::move(b));
+}
+
+// The slow path, for an event stored under an older schema: the data as one
+// nlohmann object with the personal fields merged in (shredded ones as
+// {"$shredded":true}), upgraded by the upcasters, written out again as text.
+Result<std::string> upcastData(std::string_view text, const std::optional<Box>& box,
+                               const std::optional<std::string>& opened, const std::string& type,
+                               int fromSchema, int toSchema, const Upcasters& ups) {
+  json full = parseOrDiscard(text);
+  json& d = full["data"];
+  d.erase("personal");
+  if (box) {
+    if (opened) {
+      json fields = parseOrDiscard(*opened);
+      if (!fields.is_object())
+        return makeError(ErrorCode::kCorrupt, "the opened personal fields are not a JSON object");
+      for (auto& [k, v] : fields.items()) d[k] = std::move(v);
+    } else {
+      for (auto name : box->fields) d[std::string(name)] = json{{"$shredded", true}};
     }
   }
-  data.erase(it);
-  for (auto& [k, v] : fields.items()) data[k] = std::move(v);
-  return {};
+  for (int schema = fromSchema; schema < toSchema; ++schema) {
+    const Upcasters::Upcaster* up = ups.find(type, schema);
+    if (up == nullptr)
+      return makeError(ErrorCode::kUnsupportedSchema,
+                       "no upcaster for " + type + " schema " + std::to_string(schema));
+    if (auto r = (*up)(d); !r) return r.error();
+  }
+  return d.dump();
 }
 
 }  // namespace
@@ -397,16 +449,16 @@ Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
 }
 
 Result<EventEnvelope> decodeEnvelope(std::string_view text) {
-  json doc = parseOrDiscard(text);
-  if (doc.is_discarded()) return makeError(ErrorCode::kCorrupt, "stored event is not valid JSON");
-  return envelopeFrom(doc);
+  auto doc = JsonDocument::parse(text);
+  if (!doc) return makeError(ErrorCode::kCorrupt, "stored event is not valid JSON");
+  return envelopeFrom(*doc);
 }
 
 Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& opener,
                                   const Upcasters* upcasters) {
-  json doc = parseOrDiscard(text);
-  if (doc.is_discarded()) return makeError(ErrorCode::kCorrupt, "stored event is not valid JSON");
-  auto env = envelopeFrom(doc);
+  auto doc = JsonDocument::parse(text);
+  if (!doc) return makeError(ErrorCode::kCorrupt, "stored event is not valid JSON");
+  auto env = envelopeFrom(*doc);
   if (!env) return env.error();
   const auto& table = typeTable();
   auto entry = table.find(env->type);
@@ -414,27 +466,48 @@ Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& ope
     return makeError(ErrorCode::kUnknownEventType,
                      "event " + std::to_string(env->position) + " has unknown type '" +
                          env->type + "'");
-  auto dataIt = doc.find("data");
-  if (dataIt == doc.end() || !dataIt->is_object())
-    return makeError(ErrorCode::kCorrupt, "event " + std::to_string(env->position) + " has no data object");
-  json& data = *dataIt;
-  if (auto r = openPersonal(data, opener); !r) return r.error();
-
-  const Upcasters& ups = upcasters != nullptr ? *upcasters : Upcasters::builtIn();
+  auto data = doc->member(doc->root(), "data");
+  if (!data || doc->node(*data).kind != JsonDocument::Kind::kObject)
+    return makeError(ErrorCode::kCorrupt,
+                     "event " + std::to_string(env->position) + " has no data object");
   if (env->schema > entry->second.schema || env->schema < 0)
     return makeError(ErrorCode::kUnsupportedSchema,
                      env->type + " schema " + std::to_string(env->schema) +
                          " is newer than this program knows (" +
                          std::to_string(entry->second.schema) + ")");
-  while (env->schema < entry->second.schema) {
-    const Upcasters::Upcaster* up = ups.find(env->type, env->schema);
-    if (up == nullptr)
-      return makeError(ErrorCode::kUnsupportedSchema,
-                       "no upcaster for " + env->type + " schema " + std::to_string(env->schema));
-    if (auto r = (*up)(data); !r) return r.error();
-    ++env->schema;
+
+  auto box = boxOf(*doc, *data);
+  if (!box) return box.error();
+  std::optional<std::string> opened;
+  if (*box) {
+    auto o = opener.open((*box)->key, (*box)->sealed);
+    if (!o) return o.error();
+    opened = std::move(*o);
   }
-  auto decoded = entry->second.decode(data);
+
+  Result<EventData> decoded = makeError(ErrorCode::kCorrupt, "not decoded");
+  if (env->schema == entry->second.schema) {
+    std::optional<JsonDocument> personal;
+    if (opened) {
+      personal = JsonDocument::parse(*opened);
+      if (!personal || personal->node(personal->root()).kind != JsonDocument::Kind::kObject)
+        return makeError(ErrorCode::kCorrupt, "the opened personal fields are not a JSON object");
+    }
+    const bool shredded = *box && !opened;
+    DecodeVisitor fields(*doc, *data, personal ? &*personal : nullptr,
+                         shredded ? &(*box)->fields : nullptr);
+    decoded = entry->second.decode(fields);
+  } else {
+    const Upcasters& ups = upcasters != nullptr ? *upcasters : Upcasters::builtIn();
+    auto upgraded = upcastData(text, *box, opened, env->type, env->schema,
+                               entry->second.schema, ups);
+    if (!upgraded) return upgraded.error();
+    auto upDoc = JsonDocument::parse(*upgraded);
+    if (!upDoc) return makeError(ErrorCode::kCorrupt, "an upcaster wrote invalid JSON");
+    DecodeVisitor fields(*upDoc, upDoc->root(), nullptr, nullptr);
+    decoded = entry->second.decode(fields);
+    env->schema = entry->second.schema;
+  }
   if (!decoded) {
     Error e = decoded.error();
     e.message = "event " + std::to_string(env->position) + ": " + e.message;

@@ -9,6 +9,7 @@
 
 #include "events/codec.h"
 #include "events/event.h"
+#include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "events/timestamp.h"
 #include "events/upcasters.h"
@@ -298,6 +299,45 @@ TEST(Events, OlderSchemasAreUpcastThroughTheTable) {
   auto noPath = decodeEvent(oldWithTitle, vault);
   ASSERT_FALSE(noPath.ok());
   EXPECT_EQ(noPath.error().code, ErrorCode::kUnsupportedSchema);
+}
+
+TEST(JsonReader, ReadsStringsNumbersAndNesting) {
+  auto doc = JsonDocument::parse(
+      R"( {"a":"plain","b":"tab\tquote\"slash\/u\u00e9\ud83c\udf89","n":18446744073709551615,)"
+      R"("m":-42,"f":1.5e3,"t":true,"z":null,"arr":[1,[2,{"x":"y"}],""],"o":{}} )");
+  ASSERT_TRUE(doc.has_value());
+  auto get = [&](const char* name) { return doc->node(*doc->member(doc->root(), name)); };
+  EXPECT_EQ(get("a").text, "plain");
+  EXPECT_EQ(get("b").text, "tab\tquote\"slash/u\u00e9\U0001F389");
+  EXPECT_TRUE(get("n").isUnsigned);
+  EXPECT_EQ(get("n").u, 18446744073709551615ull);
+  EXPECT_FALSE(get("m").isUnsigned);
+  EXPECT_EQ(get("m").i, -42);
+  EXPECT_FALSE(get("f").isInteger);
+  EXPECT_TRUE(get("t").boolean);
+  EXPECT_EQ(get("z").kind, JsonDocument::Kind::kNull);
+  const auto arr = doc->children(*doc->member(doc->root(), "arr"));
+  ASSERT_EQ(arr.size(), 3u);
+  const auto inner = doc->children(arr[1]);
+  EXPECT_EQ(doc->node(*doc->member(inner[1], "x")).text, "y");
+  EXPECT_EQ(doc->node(*doc->member(doc->root(), "o")).count, 0u);
+  EXPECT_FALSE(doc->member(doc->root(), "missing").has_value());
+}
+
+TEST(JsonReader, AcceptsExactlyWhatIsWellFormed) {
+  const std::vector<std::string> inputs = {
+      "{}", "[]", "\"\"", "0", "-0", "1e5", "[1,2]", "{\"a\":1}", " [ ] ", "\"\\u0000\"",
+      "", " ", "{", "}", "[1,]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "-",
+      "1e", "tru", "nul", "\"unterminated", "\"bad \\x escape\"", "\"\\ud800\"",
+      "\"\\udc00\"", "[1] [2]", "\"tab\tinside\"", "{\"a\":1,}", "[\"\\u12\"]",
+      std::string(70, '[') + std::string(70, ']'), std::string(10, '[') + std::string(10, ']')};
+  for (const auto& text : inputs) {
+    const bool ours = JsonDocument::parse(text).has_value();
+    const bool reference = !nlohmann::json::parse(text, nullptr, false).is_discarded();
+    // Nesting beyond 64 levels is refused on purpose; nlohmann takes it.
+    if (text.size() == 140) EXPECT_FALSE(ours);
+    else EXPECT_EQ(ours, reference) << text;
+  }
 }
 
 TEST(Timestamps, FormatAndParseRoundTrip) {
