@@ -16,8 +16,9 @@ class SystemClock final : public Clock {
   Timestamp now() override;
 };
 
-// Random (version 4) UUIDs from libsodium's CSPRNG, drawn 4 KiB at a time.
-// Thread-safe.
+// Time-ordered (version 7) UUIDs: milliseconds, a counter, and 62 bits from
+// libsodium's CSPRNG (drawn 4 KiB at a time). Unique and increasing within the
+// process. Thread-safe.
 class RandomIds final : public IdSource {
  public:
   std::string newId() override;
@@ -26,6 +27,8 @@ class RandomIds final : public IdSource {
   std::mutex mu_;
   std::array<std::uint8_t, 4096> pool_{};
   std::size_t used_ = sizeof(pool_);
+  std::uint64_t lastMs_ = 0;
+  std::uint32_t counter_ = 0;
 };
 
 // A clock a test or a tool sets by hand. Thread-safe.
