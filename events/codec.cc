@@ -18,10 +18,6 @@ using nlohmann::json;
 
 template <class T>
 concept HasFields = requires(T& t, int& v) { T::visitFields(t, v); };
-template <class T>
-struct IsOptional : std::false_type {};
-template <class T>
-struct IsOptional<std::optional<T>> : std::true_type {};
 
 // --- encoding ---------------------------------------------------------------
 
@@ -446,12 +442,6 @@ Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
   w.endObject();
   if (!w.valid()) return makeError(ErrorCode::kInvalidArgument, "a text field is not valid UTF-8");
   return {};
-}
-
-Result<EventEnvelope> decodeEnvelope(std::string_view text) {
-  auto doc = JsonDocument::parse(text);
-  if (!doc) return makeError(ErrorCode::kCorrupt, "stored event is not valid JSON");
-  return envelopeFrom(*doc);
 }
 
 Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& opener,

@@ -59,10 +59,6 @@ inline Result<void> encodeEvent(const EventEnvelope& envelope, const EventData& 
 Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& opener,
                                   const Upcasters* upcasters = nullptr);
 
-// Decodes only the envelope, without touching the data or any key. Faster, and
-// what filters by stream, type, actor or time need.
-Result<EventEnvelope> decodeEnvelope(std::string_view json);
-
 // The type of a stored event without parsing it (the writer puts "type" among the
 // first fields); nullopt when it cannot be seen that way.
 std::optional<std::string_view> peekEventType(std::string_view json);

@@ -103,7 +103,7 @@ std::uint64_t positionFromBytes(std::string_view bytes) {
 }
 
 struct Projector::Slot {
-  std::unique_ptr<Projection> projection;
+  std::shared_ptr<Projection> projection;  // shared with a rebuild's fresh slot
   std::string name;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::uint64_t generation = 1;
@@ -377,16 +377,7 @@ Result<void> Projector::rebuild(const std::string& name,
         (void)store_.dropColumnFamily(familyName(fresh[i]->name, family, fresh[i]->generation));
   };
   // Each fresh slot applies with its target's reducers.
-  struct Borrowed final : Projection {
-    Projection& p;
-    explicit Borrowed(Projection& x) : p(x) {}
-    std::string name() const override { return p.name(); }
-    std::vector<std::string> families() const override { return p.families(); }
-    const std::set<std::string_view>& handles() const override { return p.handles(); }
-    Result<void> apply(const RecordedEvent& e, RowView& rows) override { return p.apply(e, rows); }
-  };
-  for (std::size_t i = 0; i < fresh.size(); ++i)
-    fresh[i]->projection = std::make_unique<Borrowed>(*targets[i]->projection);
+  for (std::size_t i = 0; i < fresh.size(); ++i) fresh[i]->projection = targets[i]->projection;
 
   const std::uint64_t total = store_.lastPosition();
   const auto started = std::chrono::steady_clock::now();

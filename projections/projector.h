@@ -93,8 +93,6 @@ class Projector {
   // tools compare builds with it).
   std::vector<std::vector<std::pair<std::string, std::string>>> dump(std::string_view name) const;
 
-  EventStore& store() { return store_; }
-
  private:
   struct Slot;
   explicit Projector(EventStore& store);

@@ -104,7 +104,12 @@ Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& st
 
 CommandProcessor::CommandProcessor(EventStore& store, const CountryList& countries, Clock& clock,
                                    IdSource& ids, ProcessorOptions options)
-    : store_(store), countries_(countries), clock_(clock), ids_(ids), options_(options) {}
+    : store_(store),
+      countries_(countries),
+      clock_(clock),
+      ids_(ids),
+      options_(options),
+      commandsFamily_(store.columnFamily("commands")) {}
 
 CommandProcessor::~CommandProcessor() { stop(); }
 
@@ -128,7 +133,7 @@ void CommandProcessor::submit(Submission submission, std::function<void(CommandR
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Queued{std::move(submission), std::move(done), nullptr});
+      queue_.push_back(Queued{std::move(submission), std::move(done)});
       ready_.notify_one();
       return;
     }
@@ -143,22 +148,6 @@ CommandReply CommandProcessor::execute(Submission submission) {
   auto future = promise.get_future();
   submit(std::move(submission), [&promise](CommandReply r) { promise.set_value(std::move(r)); });
   return future.get();
-}
-
-void CommandProcessor::inspect(const std::function<void(const WriteModel&)>& fn) {
-  std::promise<void> done;
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    Queued q;
-    q.inspect = [&](const WriteModel& m) {
-      fn(m);
-      done.set_value();
-    };
-    queue_.push_back(std::move(q));
-    ready_.notify_one();
-  }
-  done.get_future().wait();
 }
 
 void CommandProcessor::stop() {
@@ -207,10 +196,6 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   const Timestamp now = clock_.now();
 
   for (Queued& q : group) {
-    if (q.inspect) {
-      q.inspect(model_);
-      continue;
-    }
     Entry entry;
     entry.done = std::move(q.done);
     const Submission& s = q.submission;
@@ -231,7 +216,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       } else {
         std::string stored;
         rocksdb::Status st =
-            store_.db()->Get(rocksdb::ReadOptions(), store_.columnFamily("commands"), key, &stored);
+            store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, key, &stored);
         std::optional<CommandReply> parsed;
         if (st.ok()) parsed = parseReply(stored);
         if ((!st.ok() && !st.IsNotFound()) || (st.ok() && !parsed)) {
@@ -298,14 +283,13 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       e.reply->firstPosition = firstPosition + e.firstEvent;
       e.reply->lastPosition = firstPosition + e.firstEvent + e.eventCount - 1;
     }
-    auto* cf = store_.columnFamily("commands");
     if (recent_.size() >= kMaxRecentRecords) {
       // Only answers already durable may go: the log holds them now.
       const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
       std::erase_if(recent_, [&](const auto& r) { return r.second.group <= acknowledged; });
     }
     for (const auto& [key, reply] : shared->records) {
-      batch.Put(cf, key, serializeReply(*reply));
+      batch.Put(commandsFamily_, key, serializeReply(*reply));
       recent_[key] = Recent{reply, groupNumber};
     }
   };

@@ -98,15 +98,10 @@ class CommandProcessor {
     return {commands_.load(), groups_.load(), events_.load()};
   }
 
-  // Reads of the write model are only safe on the processor's thread; these run a
-  // function there and wait for it (tools and tests use them, never the hot path).
-  void inspect(const std::function<void(const WriteModel&)>& fn);
-
  private:
   struct Queued {
     Submission submission;
     std::function<void(CommandReply)> done;
-    std::function<void(const WriteModel&)> inspect;  // instead of a command
   };
 
   CommandProcessor(EventStore& store, const CountryList& countries, Clock& clock, IdSource& ids,
@@ -120,6 +115,7 @@ class CommandProcessor {
   Clock& clock_;
   IdSource& ids_;
   ProcessorOptions options_;
+  rocksdb::ColumnFamilyHandle* commandsFamily_;  // the idempotency records
   WriteModel model_;
 
   std::mutex mu_;

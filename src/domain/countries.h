@@ -24,7 +24,6 @@ class CountryList {
   // The alpha-2 code for a code or a name, compared case-insensitively after
   // trimming; nullopt when it is no country.
   std::optional<std::string> find(std::string_view codeOrName) const;
-  const std::vector<Country>& all() const { return countries_; }
 
  private:
   std::vector<Country> countries_;
