@@ -16,6 +16,17 @@ inline std::string asciiLower(std::string_view s) {
   return out;
 }
 
+// Leading and trailing spaces, tabs and line breaks removed.
+inline std::string_view trim(std::string_view s) {
+  auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// The key under which an email is unique: trimmed and lower-cased (ASCII).
+inline std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
+
 // std::visit(Overloaded{[](const A&) {...}, [](const B&) {...}}, variant)
 template <class... Ts>
 struct Overloaded : Ts... {

@@ -1,5 +1,6 @@
 #include "projections/admins_projection.h"
 #include "projections/audit_projection.h"
+#include "projections/credentials_projection.h"
 #include "projections/groups_projection.h"
 #include "projections/projector.h"
 #include "projections/resources_projection.h"
@@ -14,6 +15,7 @@ std::vector<std::unique_ptr<Projection>> allProjections() {
   all.push_back(std::make_unique<ResourcesProjection>());
   all.push_back(std::make_unique<GroupsProjection>());
   all.push_back(std::make_unique<AuditProjection>());
+  all.push_back(std::make_unique<CredentialsProjection>());
   return all;
 }
 

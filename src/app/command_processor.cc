@@ -109,7 +109,8 @@ CommandProcessor::CommandProcessor(EventStore& store, const CountryList& countri
       clock_(clock),
       ids_(ids),
       options_(options),
-      commandsFamily_(store.columnFamily("commands")) {}
+      commandsFamily_(store.columnFamily("commands")),
+      outboxFamily_(store.columnFamily("outbox")) {}
 
 CommandProcessor::~CommandProcessor() { stop(); }
 
@@ -180,11 +181,20 @@ void CommandProcessor::run() {
   // The store answers what it still holds before its own thread ends.
 }
 
+std::string outboxKey(std::uint64_t firstPosition, std::size_t n) {
+  std::string k(10, '\0');
+  for (int i = 7; i >= 0; --i, firstPosition >>= 8) k[i] = static_cast<char>(firstPosition & 0xff);
+  k[8] = static_cast<char>((n >> 8) & 0xff);
+  k[9] = static_cast<char>(n & 0xff);
+  return k;
+}
+
 void CommandProcessor::processGroup(std::deque<Queued>& group) {
   struct Entry {
     std::function<void(CommandReply)> done;
     std::shared_ptr<CommandReply> reply;
     std::size_t firstEvent = 0, eventCount = 0;
+    std::vector<std::string> outbox;
   };
   struct Group {
     std::vector<Entry> entries;
@@ -258,6 +268,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       }
       d->events.clear();
       request.shred.insert(request.shred.end(), d->shred.begin(), d->shred.end());
+      if (entry.eventCount > 0 && s.outbox) entry.outbox = s.outbox(*d);
       reply->status = CommandReply::Status::kAccepted;
       reply->decision = std::move(*d);
     } else {
@@ -282,6 +293,8 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       if (e.eventCount == ~std::size_t{0} || e.eventCount == 0) continue;
       e.reply->firstPosition = firstPosition + e.firstEvent;
       e.reply->lastPosition = firstPosition + e.firstEvent + e.eventCount - 1;
+      for (std::size_t i = 0; i < e.outbox.size(); ++i)
+        batch.Put(outboxFamily_, outboxKey(e.reply->firstPosition, i), e.outbox[i]);
     }
     if (recent_.size() >= kMaxRecentRecords) {
       // Only answers already durable may go: the log holds them now.

@@ -40,11 +40,18 @@
 
 namespace portal {
 
+using MailBuilder = std::function<std::vector<std::string>(const Decision&)>;
+
 struct Submission {
   Command command;
   std::string commandId;  // the Idempotency-Key, or a generated id
   bool clientKey = false;  // commandId came from the client: deduplicate on it
   std::string correlationId;
+  // The mail the command causes (src/mail's outbox records), made from the
+  // decision (which holds the ids it created) and written to the "outbox" family in
+  // the same WriteBatch as its events, only when it is accepted with events: the mail
+  // goes out if and only if what caused it is durable. Runs on the processor thread.
+  MailBuilder outbox;
 };
 
 struct CommandReply {
@@ -60,6 +67,10 @@ struct CommandReply {
 
   bool accepted() const { return status == Status::kAccepted; }
 };
+
+// The key of a command's n-th outbox record: its first event's position (big-endian,
+// so that mail is delivered in log order), then n.
+std::string outboxKey(std::uint64_t firstPosition, std::size_t n);
 
 // Counters for /metrics and the benchmarks.
 struct ProcessorStats {
@@ -116,6 +127,7 @@ class CommandProcessor {
   IdSource& ids_;
   ProcessorOptions options_;
   rocksdb::ColumnFamilyHandle* commandsFamily_;  // the idempotency records
+  rocksdb::ColumnFamilyHandle* outboxFamily_;    // mail waiting for delivery
   WriteModel model_;
 
   std::mutex mu_;

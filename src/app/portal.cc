@@ -1,5 +1,9 @@
 #include "src/app/portal.h"
 
+#include "projections/admins_projection.h"
+#include "projections/groups_projection.h"
+#include "projections/resources_projection.h"
+
 namespace portal {
 
 Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
@@ -59,6 +63,34 @@ UsersReader Portal::users() const {
 AuditReader Portal::audit() const {
   UsersReader users = this->users();  // pins the generations of both views
   return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), std::move(users));
+}
+
+CredentialsReader Portal::credentials() const {
+  auto pin = std::make_shared<Projector::Reading>(*projector_);
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (int f = 0; f < 4; ++f) families.push_back(projector_->handle(CredentialsProjection::kName, f));
+  return CredentialsReader(store_->db(), std::move(families), std::move(pin));
+}
+
+ListReader Portal::admins() const {
+  return ListReader(store_->db(), projector_->handle(AdminsProjection::kName, 0),
+                    std::make_shared<Projector::Reading>(*projector_));
+}
+
+ListReader Portal::resources() const {
+  return ListReader(store_->db(), projector_->handle(ResourcesProjection::kName, ResourcesProjection::kResources),
+                    std::make_shared<Projector::Reading>(*projector_));
+}
+
+ListReader Portal::groups() const {
+  return ListReader(store_->db(), projector_->handle(GroupsProjection::kName, 0),
+                    std::make_shared<Projector::Reading>(*projector_));
+}
+
+std::vector<std::string> Portal::resourcesOf(const std::string& companyId, const std::string& ownerId) const {
+  ViewReader reader(store_->db(), std::make_shared<Projector::Reading>(*projector_));
+  return resourcesOwnedBy(reader, projector_->handle(ResourcesProjection::kName, ResourcesProjection::kByOwner),
+                          companyId, ownerId);
 }
 
 }  // namespace portal

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "projections/audit_projection.h"
+#include "projections/credentials_projection.h"
+#include "projections/list_reader.h"
 #include "projections/projector.h"
 #include "projections/users_projection.h"
 #include "src/app/command_processor.h"
@@ -51,6 +53,12 @@ class Portal {
   // while it lives, so a rebuild's switch waits for it: keep them short-lived.
   UsersReader users() const;
   AuditReader audit() const;
+  CredentialsReader credentials() const;
+  ListReader admins() const;
+  ListReader resources() const;
+  ListReader groups() const;
+  // The ids of the resources `ownerId` owns, from the resources view.
+  std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId) const;
 
  private:
   Portal() = default;

@@ -24,6 +24,8 @@ class CountryList {
   // The alpha-2 code for a code or a name, compared case-insensitively after
   // trimming; nullopt when it is no country.
   std::optional<std::string> find(std::string_view codeOrName) const;
+  // Every country, in the order of the list (GET /api/v1/countries).
+  const std::vector<Country>& all() const { return countries_; }
 
  private:
   std::vector<Country> countries_;

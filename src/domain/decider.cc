@@ -407,10 +407,10 @@ class Decider {
       problems.push_back({"service", "is not a service this company holds"});
     const std::string name(trim(c.name));
     requireText(problems, "", "name", name);
+    // An id that is no user here reads as unknown, as ids of other companies do.
     const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
-    if (owner == nullptr || owner->anonymized)
-      problems.push_back({"ownerId", "is not a user of this company"});
-    else if (!owner->active)
+    if (owner == nullptr || owner->anonymized) return notFound("User", c.ownerId);
+    if (!owner->active)
       problems.push_back({"ownerId", "is not an active user"});
     if (!problems.empty()) return invalid(std::move(problems));
     const std::string id = ctx_.ids.newId();

@@ -5,15 +5,6 @@
 
 namespace portal {
 
-std::string_view trim(std::string_view s) {
-  auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
-
 std::optional<std::string> emailProblem(std::string_view raw) {
   const std::string_view email = trim(raw);
   if (email.empty()) return "is required";

@@ -6,13 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "events/text.h"
+
 namespace portal {
 
-// Leading and trailing spaces and tabs removed.
-std::string_view trim(std::string_view s);
-
-// The key under which an email is unique: trimmed and lower-cased (ASCII).
-std::string emailKey(std::string_view email);
+// trim() and emailKey() are in events/text.h.
 
 // nullopt when the (trimmed) address is acceptable, else why not, for a person:
 // local@domain, a dotted domain, no spaces, at most 254 characters, local part at

@@ -32,6 +32,10 @@ const char* const kMetaCf = "meta";
 const char* const kKeysCf = "keys";
 const char* const kCheckpointsCf = "checkpoints";
 const char* const kCommandsCf = "commands";
+// Operational state beside the log, not part of it: mail waiting for delivery and
+// signed-in sessions. Created on first open; a read-only open does without them.
+const char* const kOutboxCf = "outbox";
+const char* const kSessionsCf = "sessions";
 
 std::string positionKey(std::uint64_t pos) {
   std::string k(8, '\0');
@@ -135,10 +139,13 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
       return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
     names.emplace_back(own);
   }
+  if (!options.readOnly)
+    for (const char* own : {kOutboxCf, kSessionsCf})
+      if (std::find(names.begin(), names.end(), own) == names.end()) names.emplace_back(own);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) {
     const bool point = n == kStreamsCf || n == kKeysCf || n == kMetaCf || n == kCheckpointsCf ||
-                       n == kCommandsCf;
+                       n == kCommandsCf || n == kOutboxCf || n == kSessionsCf;
     descriptors.emplace_back(n, familyOptions(cache, point));
   }
 

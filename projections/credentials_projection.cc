@@ -1,0 +1,152 @@
+#include "projections/credentials_projection.h"
+
+#include "events/text.h"
+#include "projections/row_json.h"
+#include "src/store/sha256.h"
+
+namespace portal {
+namespace {
+
+std::string slugKey(std::string_view slug) { return "slug" + std::string(1, '\0') + std::string(slug); }
+std::string idKey(std::string_view id) { return "id" + std::string(1, '\0') + std::string(id); }
+
+// Logins are keyed by a hash of the email, not the email: RocksDB keeps the first
+// and last keys of its table files in the MANIFEST for a while after a row is
+// deleted, and an anonymized person's email must leave every file.
+std::string loginKey(std::string_view company, std::string_view email) {
+  return rows::key(company, toHex(sha256(emailKey(email))));
+}
+
+// Applies `change` to the account row of `userId`, if there is one.
+template <class F>
+Result<void> updateAccount(RowView& view, const std::string& company, const std::string& userId, F change) {
+  const std::string key = rows::key(company, userId);
+  auto row = rows::load(view, CredentialsProjection::kAccounts, key);
+  if (!row) return row.error();
+  if (!*row) return {};
+  change(**row);
+  rows::save(view, CredentialsProjection::kAccounts, key, **row);
+  return {};
+}
+
+}  // namespace
+
+const std::set<std::string_view>& CredentialsProjection::handles() const {
+  static const std::set<std::string_view> types = {
+      CompanyProvisioned::kType, UserCreated::kType,   UserDeactivated::kType,
+      UserReactivated::kType,    UserAnonymized::kType, PasswordSet::kType,
+      PasswordResetRequested::kType, PasswordResetCompleted::kType};
+  return types;
+}
+
+Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& view) {
+  const std::string& company = event.envelope.companyId;
+  return std::visit(
+      Overloaded{
+          [&](const CompanyProvisioned& e) -> Result<void> {
+            const rows::json row = {{"id", e.companyId}, {"slug", e.slug}, {"name", e.name},
+                                    {"services", e.services}};
+            rows::save(view, kCompanies, slugKey(e.slug), row);
+            rows::save(view, kCompanies, idKey(e.companyId), row);
+            return {};
+          },
+          [&](const UserCreated& e) -> Result<void> {
+            view.put(kLogins, loginKey(company, e.email.value), e.userId);
+            rows::save(view, kAccounts, rows::key(company, e.userId),
+                       rows::json{{"email", e.email.value},
+                                  {"passwordHash", ""},
+                                  {"mustChangePassword", false},
+                                  {"active", e.active},
+                                  {"resetTokenHash", ""}});
+            return {};
+          },
+          [&](const UserDeactivated& e) {
+            return updateAccount(view, company, e.userId, [](rows::json& r) { r["active"] = false; });
+          },
+          [&](const UserReactivated& e) {
+            return updateAccount(view, company, e.userId, [](rows::json& r) { r["active"] = true; });
+          },
+          [&](const UserAnonymized& e) -> Result<void> {
+            const std::string key = rows::key(company, e.userId);
+            auto row = rows::load(view, kAccounts, key);
+            if (!row) return row.error();
+            if (*row) {
+              view.remove(kLogins, loginKey(company, (**row).value("email", "")));
+              const std::string token = (**row).value("resetTokenHash", "");
+              if (!token.empty()) view.remove(kResets, token);
+              view.remove(kAccounts, key);
+            }
+            return {};
+          },
+          [&](const PasswordSet& e) {
+            return updateAccount(view, company, e.userId, [&](rows::json& r) {
+              r["passwordHash"] = e.passwordHash.shredded ? "" : e.passwordHash.value;
+              r["mustChangePassword"] = e.temporary;
+            });
+          },
+          [&](const PasswordResetRequested& e) {
+            return updateAccount(view, company, e.userId, [&](rows::json& r) {
+              // A newer request voids the older token.
+              const std::string older = r.value("resetTokenHash", "");
+              if (!older.empty()) view.remove(kResets, older);
+              r["resetTokenHash"] = e.tokenHash;
+              rows::save(view, kResets, e.tokenHash, rows::json{{"companyId", company}, {"userId", e.userId}});
+            });
+          },
+          [&](const PasswordResetCompleted& e) {
+            view.remove(kResets, e.tokenHash);
+            return updateAccount(view, company, e.userId, [](rows::json& r) { r["resetTokenHash"] = ""; });
+          },
+          [](const auto&) -> Result<void> { return {}; },
+      },
+      event.data);
+}
+
+namespace {
+
+std::optional<CompanyRecord> parseCompany(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  rows::json j = rows::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return CompanyRecord{j.value("id", ""), j.value("slug", ""), j.value("name", ""),
+                       j.value("services", std::vector<std::string>{})};
+}
+
+}  // namespace
+
+std::optional<CompanyRecord> CredentialsReader::companyBySlug(std::string_view slug) const {
+  return parseCompany(get(families_[CredentialsProjection::kCompanies], slugKey(slug)));
+}
+
+std::optional<CompanyRecord> CredentialsReader::companyById(std::string_view id) const {
+  return parseCompany(get(families_[CredentialsProjection::kCompanies], idKey(id)));
+}
+
+std::optional<AccountRecord> CredentialsReader::account(std::string_view companyId,
+                                                        std::string_view userId) const {
+  auto text = get(families_[CredentialsProjection::kAccounts], rows::key(companyId, userId));
+  if (!text) return std::nullopt;
+  rows::json j = rows::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return AccountRecord{std::string(companyId), std::string(userId), j.value("email", ""),
+                       j.value("passwordHash", ""), j.value("mustChangePassword", false),
+                       j.value("active", false), j.value("resetTokenHash", "")};
+}
+
+std::optional<AccountRecord> CredentialsReader::accountByEmail(std::string_view companyId,
+                                                               std::string_view email) const {
+  auto userId = get(families_[CredentialsProjection::kLogins], loginKey(companyId, email));
+  if (!userId) return std::nullopt;
+  return account(companyId, *userId);
+}
+
+std::optional<ResetRecord> CredentialsReader::reset(std::string_view tokenHash) const {
+  if (tokenHash.empty()) return std::nullopt;
+  auto text = get(families_[CredentialsProjection::kResets], tokenHash);
+  if (!text) return std::nullopt;
+  rows::json j = rows::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return ResetRecord{j.value("companyId", ""), j.value("userId", "")};
+}
+
+}  // namespace portal

@@ -1,0 +1,70 @@
+#pragma once
+// What signing in and resetting a password need to look up, away from the command
+// processor's thread: companies by slug and id, accounts by email and id (with the
+// Argon2id hash of the password), and outstanding reset tokens by their hash.
+//
+// Families:
+//   companies  "slug", NUL, slug -> company;  "id", NUL, company id -> company
+//   logins     company, NUL, email key -> user id
+//   accounts   company, NUL, user id -> account
+//   resets     token hash -> {companyId, userId}
+// An anonymized user's login and account rows are removed.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "projections/projection.h"
+#include "projections/view_reader.h"
+
+namespace portal {
+
+class CredentialsProjection final : public Projection {
+ public:
+  static constexpr const char* kName = "credentials_v1";
+  enum Family { kCompanies = 0, kLogins = 1, kAccounts = 2, kResets = 3 };
+  std::string name() const override { return kName; }
+  std::vector<std::string> families() const override {
+    return {"companies", "logins", "accounts", "resets"};
+  }
+  const std::set<std::string_view>& handles() const override;
+  Result<void> apply(const RecordedEvent& event, RowView& rows) override;
+};
+
+struct CompanyRecord {
+  std::string id, slug, name;
+  std::vector<std::string> services;
+};
+
+struct AccountRecord {
+  std::string companyId, userId, email;
+  std::string passwordHash;  // empty: none set
+  bool mustChangePassword = false;
+  bool active = true;
+  std::string resetTokenHash;  // the outstanding one, if any
+};
+
+struct ResetRecord {
+  std::string companyId, userId;
+};
+
+class CredentialsReader : public ViewReader {
+ public:
+  // `families` in the order of CredentialsProjection::Family.
+  CredentialsReader(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> families,
+                    std::shared_ptr<const void> pin)
+      : ViewReader(db, std::move(pin)), families_(std::move(families)) {}
+
+  std::optional<CompanyRecord> companyBySlug(std::string_view slug) const;
+  std::optional<CompanyRecord> companyById(std::string_view id) const;
+  std::optional<AccountRecord> accountByEmail(std::string_view companyId, std::string_view email) const;
+  std::optional<AccountRecord> account(std::string_view companyId, std::string_view userId) const;
+  std::optional<ResetRecord> reset(std::string_view tokenHash) const;
+
+ private:
+  std::vector<rocksdb::ColumnFamilyHandle*> families_;
+};
+
+}  // namespace portal

@@ -1,0 +1,47 @@
+#include "projections/list_reader.h"
+
+#include "projections/projection.h"
+
+namespace portal {
+
+std::optional<std::string> ListReader::row(const std::string& companyId, const std::string& id) const {
+  return get(rows_, companyPrefix(companyId) + id);
+}
+
+RowPage ListReader::list(const std::string& companyId, std::size_t limit, const std::string& cursor,
+                         const std::function<bool(const std::string&)>& keep) const {
+  RowPage page;
+  const std::string prefix = companyPrefix(companyId);
+  std::string from;
+  if (!cursor.empty()) {
+    from = prefix + cursor;
+    from.push_back('\0');  // just past the cursor's own row
+  }
+  std::string lastId;
+  scan(rows_, prefix, [&](std::string_view key, std::string_view value) {
+    std::string row(value);
+    if (keep && !keep(row)) return true;
+    if (page.items.size() == limit) {
+      page.nextCursor = lastId;
+      return false;
+    }
+    page.items.push_back(std::move(row));
+    lastId = std::string(key.substr(prefix.size()));
+    return true;
+  }, from);
+  return page;
+}
+
+std::vector<std::string> resourcesOwnedBy(const ViewReader& reader, rocksdb::ColumnFamilyHandle* byOwner,
+                                          const std::string& companyId, const std::string& ownerId) {
+  std::vector<std::string> ids;
+  std::string prefix = companyPrefix(companyId) + ownerId;
+  prefix.push_back('\0');
+  reader.scan(byOwner, prefix, [&](std::string_view key, std::string_view) {
+    ids.emplace_back(key.substr(prefix.size()));
+    return true;
+  });
+  return ids;
+}
+
+}  // namespace portal

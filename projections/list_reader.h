@@ -1,0 +1,36 @@
+#pragma once
+// Reads of the small company views (administrators, resources, groups): a row by
+// id, and a company's rows in id order, a page at a time, the cursor being the last
+// id shown. Rows are the projections' JSON. Thread-safe.
+
+#include <string>
+#include <vector>
+
+#include "projections/view_reader.h"
+
+namespace portal {
+
+struct RowPage {
+  std::vector<std::string> items;  // rows as JSON
+  std::string nextCursor;          // empty at the end
+};
+
+class ListReader : public ViewReader {
+ public:
+  ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin)
+      : ViewReader(db, std::move(pin)), rows_(rows) {}
+
+  std::optional<std::string> row(const std::string& companyId, const std::string& id) const;
+  // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.
+  RowPage list(const std::string& companyId, std::size_t limit, const std::string& cursor,
+               const std::function<bool(const std::string& row)>& keep = nullptr) const;
+
+ private:
+  rocksdb::ColumnFamilyHandle* rows_;
+};
+
+// The ids of the resources a user owns, from the resources view's byOwner family.
+std::vector<std::string> resourcesOwnedBy(const ViewReader& reader, rocksdb::ColumnFamilyHandle* byOwner,
+                                          const std::string& companyId, const std::string& ownerId);
+
+}  // namespace portal

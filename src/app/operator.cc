@@ -1,0 +1,171 @@
+#include "src/app/operator.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "src/app/portal.h"
+#include "src/app/provisioning.h"
+
+namespace portal {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxRequest = 1 << 20;
+
+std::string failure(const std::string& message) { return json{{"ok", false}, {"error", message}}.dump(); }
+
+std::string provision(OperatorContext& ctx, const json& req) {
+  ProvisionCompany c;
+  c.slug = req.value("company", "");
+  c.name = req.value("name", "");
+  c.owner.email = req.value("ownerEmail", "");
+  c.owner.givenName = req.value("ownerGivenName", "");
+  c.owner.surname = req.value("ownerSurname", "");
+  c.owner.jobTitle = req.value("ownerJobTitle", "");
+  c.owner.managerEmail = req.value("ownerManagerEmail", "");
+  if (req.contains("ownerCountry") && req["ownerCountry"].is_string())
+    c.owner.country = req["ownerCountry"].get<std::string>();
+  if (req.contains("services") && req["services"].is_array())
+    for (const auto& s : req["services"])
+      if (s.is_string()) c.services.push_back(s.get<std::string>());
+  auto done = provisionCompany(ctx.portal, ctx.hasher, std::move(c), ctx.signInUrl);
+  if (!done) return failure(done.error().message);
+  return json{{"ok", true},
+              {"companyId", done->companyId},
+              {"ownerId", done->ownerId},
+              {"temporaryPassword", done->temporaryPassword}}
+      .dump();
+}
+
+bool writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Reads up to a newline (not included) or EOF, waiting at most `timeout` in all.
+std::optional<std::string> readLine(int fd, std::chrono::milliseconds timeout) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (out.size() <= kMaxRequest) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return std::nullopt;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (auto nl = out.find('\n'); nl != std::string::npos) return out.substr(0, nl);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string runOperatorRequest(OperatorContext& context, std::string_view requestJson) {
+  json req = json::parse(requestJson, nullptr, false);
+  if (!req.is_object()) return failure("the request is not a JSON object");
+  const std::string command = req.value("command", "");
+  if (command == "provision") return provision(context, req);
+  return failure("unknown operator command '" + command + "'");
+}
+
+std::string operatorSocketPath(const std::string& dataDir) { return dataDir + "/portal.sock"; }
+
+Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string& path,
+                                                               std::function<std::string(std::string_view)> handler) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path))
+    return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
+  std::unique_ptr<OperatorSocket> s(new OperatorSocket());
+  s->path_ = path;
+  s->handler_ = std::move(handler);
+  ::unlink(path.c_str());  // a stale one from a crash: we hold the data directory's lock
+  s->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s->fd_ < 0) return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const mode_t old = ::umask(0177);  // created 0600: the owner only
+  const int bound = ::bind(s->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (bound != 0 || ::listen(s->fd_, 8) != 0)
+    return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(errno));
+  if (::pipe2(s->wake_, O_CLOEXEC) != 0) return makeError(ErrorCode::kIoError, "pipe failed");
+  s->thread_ = std::thread([raw = s.get()] {
+    pthread_setname_np(pthread_self(), "operator");
+    raw->serve();
+  });
+  return s;
+}
+
+void OperatorSocket::serve() {
+  while (true) {
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents != 0) return;
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    if (auto line = readLine(c, std::chrono::seconds(10))) writeAll(c, handler_(*line) + "\n");
+    ::close(c);
+  }
+}
+
+OperatorSocket::~OperatorSocket() {
+  if (thread_.joinable()) {
+    writeAll(wake_[1], "x");
+    thread_.join();
+  }
+  for (int fd : {fd_, wake_[0], wake_[1]})
+    if (fd >= 0) ::close(fd);
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+Result<std::string> callOperatorSocket(const std::string& path, std::string_view requestJson,
+                                       std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path))
+    return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return makeError(ErrorCode::kNotFound, "no server answers on " + path + " (" + std::strerror(e) + ")");
+  }
+  std::string line(requestJson);
+  line.push_back('\n');
+  if (!writeAll(fd, line)) {
+    ::close(fd);
+    return makeError(ErrorCode::kIoError, "cannot send to the server's operator socket");
+  }
+  auto answer = readLine(fd, timeout);
+  ::close(fd);
+  if (!answer || answer->empty())
+    return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
+  return *answer;
+}
+
+}  // namespace portal

@@ -1,0 +1,46 @@
+#include "src/app/provisioning.h"
+
+#include "src/app/portal.h"
+#include "src/auth/passwords.h"
+#include "src/mail/outbox.h"
+
+namespace portal {
+
+std::string describeRejection(const Rejection& rejection) {
+  std::string line = rejection.code + ": " + rejection.message;
+  for (const auto& p : rejection.problems) line += "; " + p.field + " " + p.message;
+  return line;
+}
+
+Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher, ProvisionCompany command,
+                                     const std::string& signInUrl) {
+  Provisioned out;
+  out.temporaryPassword = newTemporaryPassword();
+  auto hash = hasher.hash(out.temporaryPassword);
+  if (!hash) return hash.error();
+  command.temporaryPasswordHash = *hash;
+  const std::string slug = command.slug;
+  Submission s;
+  s.command = Command{"", kSystem, std::move(command)};
+  s.commandId = "provision-" + slug;
+  s.correlationId = s.commandId;
+  s.outbox = [secret = out.temporaryPassword, slug, signInUrl](const Decision& d) {
+    MailRecord mail;
+    mail.kind = std::string(kTemporaryPasswordMail);
+    mail.companyId = d.companyId;
+    mail.userId = d.ids.empty() ? std::string() : d.ids.front();
+    mail.secret = secret;
+    mail.link = signInUrl;
+    mail.companySlug = slug;
+    return std::vector<std::string>{encodeMailRecord(mail)};
+  };
+  CommandReply reply = portal.execute(std::move(s));
+  if (reply.status == CommandReply::Status::kFailed) return makeError(ErrorCode::kIoError, reply.failure);
+  if (reply.status == CommandReply::Status::kRejected)
+    return makeError(ErrorCode::kInvalidArgument, describeRejection(reply.rejection));
+  out.companyId = reply.decision.companyId;
+  out.ownerId = reply.decision.ids.empty() ? std::string() : reply.decision.ids.front();
+  return out;
+}
+
+}  // namespace portal

@@ -1,0 +1,118 @@
+#include "src/app/sessions.h"
+
+#include <rocksdb/db.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace portal {
+namespace {
+
+// lastSeen is written back at most this often: a sign-in survives a restart with
+// its idle time counted from at most a minute before it was last used.
+constexpr std::int64_t kPersistEveryMicros = 60LL * 1'000'000;
+
+std::string encode(const Session& s) {
+  return nlohmann::json{{"companyId", s.companyId},
+                        {"userId", s.userId},
+                        {"createdAt", s.createdAt.micros},
+                        {"lastSeen", s.lastSeen.micros},
+                        {"expiresAt", s.expiresAt.micros},
+                        {"mustChangePassword", s.mustChangePassword}}
+      .dump();
+}
+
+}  // namespace
+
+SessionStore::SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, SessionLimits limits)
+    : db_(db), family_(family), limits_(limits) {}
+
+Result<void> SessionStore::load(Timestamp now) {
+  std::lock_guard lock(mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
+  std::vector<std::string> expired;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string key = it->key().ToString();
+    auto j = nlohmann::json::parse(it->value().ToString(), nullptr, false);
+    Session s;
+    if (!j.is_discarded()) {
+      s.tokenHash = key;
+      s.companyId = j.value("companyId", "");
+      s.userId = j.value("userId", "");
+      s.createdAt = Timestamp{j.value("createdAt", std::int64_t{0})};
+      s.lastSeen = Timestamp{j.value("lastSeen", std::int64_t{0})};
+      s.expiresAt = Timestamp{j.value("expiresAt", std::int64_t{0})};
+      s.mustChangePassword = j.value("mustChangePassword", false);
+    }
+    if (j.is_discarded() || now >= s.expiresAt || now.micros - s.lastSeen.micros >= limits_.idleMicros)
+      expired.push_back(key);
+    else
+      sessions_[key] = std::move(s);
+  }
+  if (!it->status().ok())
+    return makeError(ErrorCode::kIoError, "cannot read the sessions: " + it->status().ToString());
+  for (const auto& key : expired) db_->Delete(rocksdb::WriteOptions(), family_, key);
+  return {};
+}
+
+void SessionStore::persist(const Session& s) {
+  db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
+}
+
+void SessionStore::erase(const std::string& tokenHash) {
+  sessions_.erase(tokenHash);
+  db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+}
+
+Result<void> SessionStore::add(const Session& session) {
+  rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
+  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
+  std::lock_guard lock(mu_);
+  sessions_[session.tokenHash] = session;
+  return {};
+}
+
+std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp now) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(tokenHash);
+  if (it == sessions_.end()) return std::nullopt;
+  Session& s = it->second;
+  if (now >= s.expiresAt || now.micros - s.lastSeen.micros >= limits_.idleMicros) {
+    erase(tokenHash);
+    return std::nullopt;
+  }
+  const bool stale = now.micros - s.lastSeen.micros >= kPersistEveryMicros;
+  s.lastSeen = now;
+  if (stale) persist(s);
+  return s;
+}
+
+void SessionStore::remove(const std::string& tokenHash) {
+  std::lock_guard lock(mu_);
+  erase(tokenHash);
+}
+
+void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
+                              const std::string& keep) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> doomed;
+  for (const auto& [hash, s] : sessions_)
+    if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
+  for (const auto& hash : doomed) erase(hash);
+}
+
+void SessionStore::passwordChanged(const std::string& tokenHash) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(tokenHash);
+  if (it == sessions_.end()) return;
+  it->second.mustChangePassword = false;
+  persist(it->second);
+}
+
+std::size_t SessionStore::size() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+}  // namespace portal

@@ -1,0 +1,69 @@
+#pragma once
+// Signed-in sessions: opaque bearer tokens of which only the SHA-256 is kept, in
+// memory and in the "sessions" family beside the log (so that a restart does not
+// sign everybody out). A session ends after `idle` without use, at its absolute
+// expiry, on sign-out, and at once for every session of a user who is deactivated,
+// anonymized or changes their password.
+//
+// Thread-safe.
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "events/result.h"
+#include "events/timestamp.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace portal {
+
+struct SessionLimits {
+  std::int64_t idleMicros = 30LL * 60 * 1'000'000;         // 30 minutes
+  std::int64_t absoluteMicros = 12LL * 3600 * 1'000'000;   // 12 hours
+};
+
+struct Session {
+  std::string tokenHash, companyId, userId;
+  Timestamp createdAt, lastSeen, expiresAt;
+  bool mustChangePassword = false;
+};
+
+class SessionStore {
+ public:
+  SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, SessionLimits limits);
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+
+  // Loads the stored sessions, dropping the expired ones.
+  Result<void> load(Timestamp now);
+
+  const SessionLimits& limits() const { return limits_; }
+
+  Result<void> add(const Session& session);
+  // The live session of this token hash, its idle time restarted; nullopt when
+  // unknown or expired (an expired one is removed).
+  std::optional<Session> use(const std::string& tokenHash, Timestamp now);
+  void remove(const std::string& tokenHash);
+  // Ends every session of the user but `keep` (a token hash, or empty).
+  void removeUser(const std::string& companyId, const std::string& userId, const std::string& keep = {});
+  void passwordChanged(const std::string& tokenHash);
+  std::size_t size() const;
+
+ private:
+  void persist(const Session& s);
+  void erase(const std::string& tokenHash);
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* family_;
+  SessionLimits limits_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Session> sessions_;
+};
+
+}  // namespace portal

@@ -1,0 +1,52 @@
+#pragma once
+// Throttling of failed sign-ins, per account and per client address: once a key has
+// had `limit` failures within `window`, further attempts wait until the oldest of
+// them leaves the window. A success clears the account's failures (not the
+// address's: one address trying many accounts stays throttled).
+//
+// In memory: a restart forgets it, which lets an attacker gain one window at most.
+// Bounded: past `maxKeys` keys, the least recently failed are forgotten first.
+// Thread-safe.
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "events/timestamp.h"
+
+namespace portal {
+
+struct ThrottlePolicy {
+  int accountLimit = 5;    // failures per account within the window
+  int addressLimit = 20;   // failures per client address within the window
+  std::int64_t windowMicros = 15LL * 60 * 1'000'000;
+  std::size_t maxKeys = 100'000;
+};
+
+class LoginThrottle {
+ public:
+  explicit LoginThrottle(ThrottlePolicy policy = {}) : policy_(policy) {}
+
+  // Seconds to wait before this account or address may try again; 0: go ahead.
+  std::int64_t retryAfter(const std::string& account, const std::string& address, Timestamp now);
+  void failed(const std::string& account, const std::string& address, Timestamp now);
+  void succeeded(const std::string& account);
+
+ private:
+  struct Entry {
+    std::deque<std::int64_t> failures;  // times, oldest first
+    std::list<std::string>::iterator age;
+  };
+  std::int64_t wait(const std::string& key, int limit, std::int64_t now);
+  void record(const std::string& key, std::int64_t now);
+
+  ThrottlePolicy policy_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> byAge_;  // least recently failed first
+};
+
+}  // namespace portal

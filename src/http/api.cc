@@ -1,0 +1,1298 @@
+#include "src/http/api.h"
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <cstdio>
+
+#include "events/codec.h"
+#include "events/json_writer.h"
+#include "src/app/portal.h"
+#include "src/auth/password_policy.h"
+#include "src/domain/services.h"
+#include "src/http/metrics.h"
+#include "src/http/work_pool.h"
+#include "src/mail/outbox.h"
+
+namespace portal {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kDefaultLimit = 50;
+constexpr std::size_t kMaxLimit = 500;
+constexpr std::int64_t kResetValidityMicros = 5LL * 60 * 1'000'000;
+constexpr std::int64_t kMaxEventWaitMs = 30'000;
+
+// --- small helpers -------------------------------------------------------------
+
+std::string percentDecode(std::string_view s, bool plusIsSpace) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() + 0 && i + 2 <= s.size() - 1 + 0 && hex(s[i + 1]) >= 0 &&
+        hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (plusIsSpace && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    parts.push_back(percentDecode(path.substr(i, j - i), false));
+    i = j;
+  }
+  return parts;
+}
+
+std::map<std::string, std::string> parseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    std::size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    std::string key = percentDecode(pair.substr(0, eq), true);
+    std::string value = eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
+    out.emplace(std::move(key), std::move(value));  // the first of a repeated name wins
+  }
+  return out;
+}
+
+HttpResponse jsonResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse noContent() {
+  HttpResponse r;
+  r.status = 204;
+  r.contentType.clear();
+  return r;
+}
+
+json problemJson(int status, std::string_view code, std::string_view title, std::string_view detail) {
+  return json{{"type", "/problems/" + std::string(code)},
+              {"title", std::string(title)},
+              {"status", status},
+              {"detail", std::string(detail)},
+              {"code", std::string(code)}};
+}
+
+HttpResponse problemResponse(const json& body) {
+  HttpResponse r;
+  r.status = body.value("status", 500);
+  r.contentType = "application/problem+json";
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse validation(const std::vector<std::pair<std::string, std::string>>& errors,
+                        std::string_view detail = "Some fields are missing or invalid.") {
+  json body = problemJson(422, "validation-failed", "The request is not valid", detail);
+  json list = json::array();
+  for (const auto& [field, message] : errors) list.push_back({{"field", field}, {"message", message}});
+  body["errors"] = std::move(list);
+  return problemResponse(body);
+}
+
+HttpResponse badRequest(std::string_view detail) {
+  return Api::problem(400, "bad-request", "The request cannot be understood", detail);
+}
+
+HttpResponse notFound(std::string_view what) {
+  return Api::problem(404, "not-found", "Not found", std::string(what) + " does not exist in this company.");
+}
+
+int statusOf(RejectionKind kind) {
+  switch (kind) {
+    case RejectionKind::kInvalid: return 422;
+    case RejectionKind::kBadRequest: return 400;
+    case RejectionKind::kNotFound: return 404;
+    case RejectionKind::kConflict: return 409;
+    case RejectionKind::kForbidden: return 403;
+    case RejectionKind::kPreconditionFailed: return 412;
+  }
+  return 400;
+}
+
+HttpResponse rejected(const Rejection& r) {
+  const int status = statusOf(r.kind);
+  static const std::map<int, std::string> titles = {
+      {400, "The request cannot be acted on"}, {403, "Not allowed"},
+      {404, "Not found"},                      {409, "Conflict with the current state"},
+      {412, "The resource has changed"},       {422, "The request is not valid"}};
+  json body = problemJson(status, r.code, titles.at(status), r.message);
+  if (!r.problems.empty()) {
+    json list = json::array();
+    for (const auto& p : r.problems) list.push_back({{"field", p.field}, {"message", p.message}});
+    body["errors"] = std::move(list);
+  }
+  if (!r.ids.empty()) body["resources"] = r.ids;
+  return problemResponse(body);
+}
+
+// A JSON body that must be an object; nullopt (and the answer in `error`) when not.
+std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
+  const std::string_view type = req.header("content-type");
+  if (!type.empty() && asciiLower(type).find("application/json") == std::string::npos &&
+      asciiLower(type).find("+json") == std::string::npos) {
+    error = Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                         "Send the body as application/json.");
+    return std::nullopt;
+  }
+  json j = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = badRequest("The body must be a JSON object.");
+    return std::nullopt;
+  }
+  return j;
+}
+
+// A string field: absent or null gives nullopt; another type is a problem.
+std::optional<std::string> stringField(const json& body, const char* name,
+                                       std::vector<std::pair<std::string, std::string>>& errors) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) {
+    errors.emplace_back(name, "must be a string");
+    return std::nullopt;
+  }
+  return it->get<std::string>();
+}
+
+std::string itemsJson(const std::vector<std::string>& items, const std::string& nextCursor) {
+  std::string out = "{\"items\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    out += items[i];
+  }
+  out += "],\"nextCursor\":";
+  out += nextCursor.empty() ? "null" : json(nextCursor).dump();
+  out += "}";
+  return out;
+}
+
+}  // namespace
+
+// --- the API -------------------------------------------------------------------
+
+struct Api::Impl {
+  Portal& portal;
+  const CountryList& countries;
+  Clock& clock;
+  IdSource& ids;
+  ApiOptions options;
+  PasswordPolicy policy;
+  PasswordHasher hasher;
+  std::string dummyHash;  // verified against when the email is unknown, to take as long
+  SessionStore sessions;
+  LoginThrottle throttle;
+  WorkPool hashPool;
+  HttpMetrics metrics;
+  std::mutex urlMu;  // guards options.publicUrl
+
+  std::string publicUrl() {
+    std::lock_guard lock(urlMu);
+    return options.publicUrl;
+  }
+
+  struct Call {
+    const HttpRequest& req;
+    std::map<std::string, std::string> query;
+    std::vector<std::string> params;
+    std::string tokenHash;
+    Session session;
+    bool isAdmin = false, isOwner = false;
+    const std::string& company() const { return session.companyId; }
+    const std::string& actor() const { return session.userId; }
+  };
+  using Handler = HttpResponse (Impl::*)(Call&);
+  struct Route {
+    RouteInfo info;
+    Handler handler;
+    std::vector<std::string> segments;
+  };
+
+  Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol)
+      : portal(p),
+        countries(c),
+        clock(cl),
+        ids(i),
+        options(std::move(o)),
+        policy(std::move(pol)),
+        hasher(options.hashCost),
+        sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
+        throttle(options.throttle),
+        hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing") {}
+
+  static const std::vector<Route>& routes();
+
+  // --- plumbing ----------------------------------------------------------------
+
+  HttpResponse dispatch(const HttpRequest& req, std::string& routeName) {
+    const std::string_view target = req.target;
+    const std::size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::vector<std::string> parts = splitPath(path);
+    std::vector<std::string_view> allowed;
+    for (const Route& r : routes()) {
+      if (r.segments.size() != parts.size()) continue;
+      std::vector<std::string> params;
+      bool match = true;
+      for (std::size_t i = 0; i < parts.size() && match; ++i) {
+        if (r.segments[i].front() == '{') {
+          if (parts[i].empty()) match = false;
+          params.push_back(parts[i]);
+        } else if (r.segments[i] != parts[i]) {
+          match = false;
+        }
+      }
+      if (!match) continue;
+      if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
+        allowed.push_back(r.info.method);
+        continue;
+      }
+      routeName = std::string(r.info.pattern);
+      Call call{req, parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
+                std::move(params), {}, {}, false, false};
+      if (r.info.access != Access::kPublic) {
+        if (auto denied = authenticate(call, r.info)) return *denied;
+      }
+      return (this->*r.handler)(call);
+    }
+    if (!allowed.empty()) {
+      routeName = "(method not allowed)";
+      HttpResponse res = Api::problem(405, "method-not-allowed", "Method not allowed",
+                                      "This path does not answer " + req.method + ".");
+      std::string allow;
+      for (auto m : allowed) allow += (allow.empty() ? "" : ", ") + std::string(m);
+      res.headers.emplace_back("Allow", allow);
+      return res;
+    }
+    routeName = "(unknown)";
+    return Api::problem(404, "not-found", "Not found", "There is no such path in this API.");
+  }
+
+  std::optional<HttpResponse> authenticate(Call& call, const RouteInfo& route) {
+    const std::string_view auth = call.req.header("authorization");
+    if (auth.size() <= 7 || asciiLower(auth.substr(0, 7)) != "bearer ") return unauthorized();
+    call.tokenHash = tokenHash(trim(auth.substr(7)));
+    auto session = sessions.use(call.tokenHash, clock.now());
+    if (!session) return unauthorized();
+    call.session = std::move(*session);
+    // The user's current state decides, not what it was at sign-in: a deactivated
+    // user's sessions stop at once even if ending them was interrupted.
+    auto row = portal.users().row(call.company(), call.actor());
+    json me = row ? json::parse(*row, nullptr, false) : json();
+    if (!me.is_object() || !me.value("active", false) || me.value("anonymized", false)) {
+      sessions.remove(call.tokenHash);
+      return unauthorized();
+    }
+    call.isAdmin = me.value("isAdmin", false);
+    call.isOwner = me.value("isOwner", false);
+    const bool passwordRoute = route.pattern == "/api/v1/me" || route.pattern == "/api/v1/me/password" ||
+                               route.pattern == "/api/v1/sessions/current";
+    if (call.session.mustChangePassword && !passwordRoute)
+      return Api::problem(403, "password-change-required", "Password change required",
+                          "Change the temporary password with POST /api/v1/me/password first.");
+    switch (route.access) {
+      case Access::kPublic:
+      case Access::kAny: break;
+      case Access::kSelfOrAdmin:
+        if (!call.isAdmin && call.params.front() != call.actor())
+          return forbidden("Only an administrator or the user themself may do this.");
+        break;
+      case Access::kAdmin:
+        if (!call.isAdmin) return forbidden("Only an administrator may do this.");
+        break;
+      case Access::kOwner:
+        if (!call.isOwner) return forbidden("Only the company's owner may do this.");
+        break;
+    }
+    return std::nullopt;
+  }
+
+  static HttpResponse unauthorized() {
+    HttpResponse r = Api::problem(401, "unauthorized", "Sign-in required",
+                                  "Send a valid session token as 'Authorization: Bearer <token>'.");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+
+  static HttpResponse forbidden(std::string_view detail) {
+    return Api::problem(403, "forbidden", "Not allowed", detail);
+  }
+
+  // Runs a command for the signed-in user, with the request's Idempotency-Key.
+  std::optional<HttpResponse> run(const Call& call, CommandBody body, CommandReply& reply,
+                                  MailBuilder outbox = nullptr) {
+    return runAs(call.req, call.company(), call.actor(), std::move(body), reply, std::move(outbox));
+  }
+
+  std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& company,
+                                    const std::string& actor, CommandBody body, CommandReply& reply,
+                                    MailBuilder outbox = nullptr) {
+    Submission s;
+    s.command = Command{company, actor, std::move(body)};
+    const std::string_view key = req.header("idempotency-key");
+    if (!key.empty()) {
+      if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
+      for (unsigned char c : key)
+        if (c < 0x21 || c > 0x7e) return badRequest("The Idempotency-Key must be printable ASCII.");
+      s.commandId = std::string(key);
+      s.clientKey = true;
+    } else {
+      s.commandId = ids.newId();
+    }
+    s.correlationId = req.requestId.empty() ? s.commandId : req.requestId;
+    const bool mail = static_cast<bool>(outbox);
+    s.outbox = std::move(outbox);
+    reply = portal.execute(std::move(s));
+    if (reply.status == CommandReply::Status::kFailed)
+      return Api::problem(503, "log-unavailable", "The event log is not available",
+                          "Nothing was changed by this request; try again later.");
+    if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
+    if (mail && !reply.replayed && options.mailQueued) options.mailQueued();
+    return std::nullopt;
+  }
+
+  std::string userJson(const std::string& company, const std::string& id) {
+    return portal.users().get(company, id).value_or("null");
+  }
+
+  HttpResponse userResponse(const std::string& company, const std::string& id, int status = 200) {
+    auto text = portal.users().get(company, id);
+    if (!text) return notFound("The user");
+    HttpResponse r = jsonResponse(status, *text);
+    json u = json::parse(*text, nullptr, false);
+    if (u.is_object()) r.headers.emplace_back("ETag", "\"" + std::to_string(u.value("version", 0)) + "\"");
+    return r;
+  }
+
+  std::optional<std::size_t> limitOf(const Call& call, HttpResponse& error) {
+    auto it = call.query.find("limit");
+    if (it == call.query.end()) return kDefaultLimit;
+    std::size_t n = 0;
+    for (char c : it->second) {
+      if (c < '0' || c > '9' || n > kMaxLimit) {
+        n = kMaxLimit + 1;
+        break;
+      }
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (it->second.empty() || n < 1 || n > kMaxLimit) {
+      error = badRequest("limit must be a whole number from 1 to 500.");
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  std::string param(const Call& call, const char* name) const {
+    auto it = call.query.find(name);
+    return it == call.query.end() ? std::string() : it->second;
+  }
+
+  std::vector<PolicyProblem> policyProblems(std::string_view password, std::string_view email) {
+    return policy.check(password, email);
+  }
+
+  HttpResponse policyRejected(const std::vector<PolicyProblem>& problems, const char* field) {
+    std::vector<std::pair<std::string, std::string>> errors;
+    for (const auto& p : problems) errors.emplace_back(field, p.message);
+    json body = json::parse(validation(errors, "The password does not meet the policy.").body);
+    body["code"] = "password-policy";
+    body["type"] = "/problems/password-policy";
+    json rules = json::array();
+    for (const auto& p : problems) rules.push_back(p.rule);
+    body["rules"] = rules;
+    return problemResponse(body);
+  }
+
+  Result<std::string> hashPassword(const std::string& password) {
+    return hashPool.call([&] { return hasher.hash(password); });
+  }
+
+  bool verifyPassword(const std::string& hash, const std::string& password) {
+    return hashPool.call([&] { return hasher.verify(hash.empty() ? dummyHash : hash, password) && !hash.empty(); });
+  }
+
+  // --- sessions and passwords -----------------------------------------------------
+
+  HttpResponse signIn(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto slug = stringField(*body, "company", errors);
+    auto email = stringField(*body, "email", errors);
+    auto password = stringField(*body, "password", errors);
+    if (!slug) errors.emplace_back("company", "is required");
+    if (!email) errors.emplace_back("email", "is required");
+    if (!password) errors.emplace_back("password", "is required");
+    if (!errors.empty()) return validation(errors);
+    const Timestamp now = clock.now();
+    const std::string accountKey = *slug + "\n" + emailKey(*email);
+    const std::string address = call.req.clientAddress;
+    auto creds = portal.credentials();
+    auto company = creds.companyBySlug(*slug);
+    auto account = company ? creds.accountByEmail(company->id, *email) : std::nullopt;
+
+    if (std::int64_t wait = throttle.retryAfter(accountKey, address, now); wait > 0) {
+      if (company) {
+        CommandReply ignored;
+        runAs(call.req, company->id, kSystem,
+              RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt, "throttled",
+                                 address.empty() ? std::nullopt : std::optional(address)},
+              ignored);
+      }
+      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many sign-in attempts",
+                                    "Wait before trying again.");
+      r.headers.emplace_back("Retry-After", std::to_string(wait));
+      return r;
+    }
+    // Always verify, against a dummy hash when there is no account, so that an
+    // unknown email takes as long as a wrong password.
+    const bool match = verifyPassword(account ? account->passwordHash : std::string(), *password);
+    if (!company || !account || !match || !account->active) {
+      throttle.failed(accountKey, address, now);
+      if (company) {
+        CommandReply ignored;
+        runAs(call.req, company->id, kSystem,
+              RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt,
+                                 account && match ? "inactive" : "bad-credentials",
+                                 address.empty() ? std::nullopt : std::optional(address)},
+              ignored);
+      }
+      return Api::problem(401, "invalid-credentials", "Sign-in failed",
+                          "The company, email and password do not match an active user.");
+    }
+    throttle.succeeded(accountKey);
+    const std::string token = newToken();
+    Session session;
+    session.tokenHash = tokenHash(token);
+    session.companyId = company->id;
+    session.userId = account->userId;
+    session.createdAt = now;
+    session.lastSeen = now;
+    session.expiresAt = Timestamp{now.micros + sessions.limits().absoluteMicros};
+    session.mustChangePassword = account->mustChangePassword;
+    CommandReply reply;
+    HttpRequest noKey = call.req;  // a sign-in is never replayed from an idempotency key
+    std::erase_if(noKey.headers, [](const auto& h) { return h.first == "idempotency-key"; });
+    if (auto failed = runAs(noKey, company->id, kSystem,
+                            RecordLogin{account->userId, session.tokenHash, session.expiresAt,
+                                        address.empty() ? std::nullopt : std::optional(address)},
+                            reply))
+      return *failed;
+    if (auto r = sessions.add(session); !r)
+      return Api::problem(503, "sessions-unavailable", "Cannot sign in now", r.error().message);
+    std::string out = "{\"token\":" + json(token).dump() +
+                      ",\"expiresAt\":" + json(formatRfc3339(session.expiresAt)).dump() +
+                      ",\"mustChangePassword\":" + (session.mustChangePassword ? "true" : "false") +
+                      ",\"user\":" + userJson(company->id, account->userId) + "}";
+    return jsonResponse(201, std::move(out));
+  }
+
+  HttpResponse signOut(Call& call) {
+    sessions.remove(call.tokenHash);
+    return noContent();
+  }
+
+  HttpResponse me(Call& call) {
+    HttpResponse r = userResponse(call.company(), call.actor());
+    if (r.status != 200) return r;
+    json u = json::parse(r.body);
+    u["mustChangePassword"] = call.session.mustChangePassword;
+    r.body = u.dump();
+    return r;
+  }
+
+  HttpResponse changePassword(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto current = stringField(*body, "currentPassword", errors);
+    auto next = stringField(*body, "newPassword", errors);
+    if (!current) errors.emplace_back("currentPassword", "is required");
+    if (!next) errors.emplace_back("newPassword", "is required");
+    if (!errors.empty()) return validation(errors);
+    auto account = portal.credentials().account(call.company(), call.actor());
+    if (!account) return unauthorized();
+    if (!verifyPassword(account->passwordHash, *current))
+      return validation({{"currentPassword", "is not your current password"}});
+    if (auto problems = policyProblems(*next, account->email); !problems.empty())
+      return policyRejected(problems, "newPassword");
+    if (*next == *current) return validation({{"newPassword", "must differ from the current password"}});
+    auto hash = hashPassword(*next);
+    if (!hash) return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
+    CommandReply reply;
+    if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply)) return *failed;
+    sessions.removeUser(call.company(), call.actor(), call.tokenHash);
+    sessions.passwordChanged(call.tokenHash);
+    return noContent();
+  }
+
+  HttpResponse passwordPolicy(Call& call) {
+    const std::string slug = param(call, "company");
+    if (!slug.empty() && !portal.credentials().companyBySlug(slug)) return notFound("The company");
+    json rules = json::array();
+    for (const auto& r : policy.rules()) rules.push_back(r);
+    json out = {{"minLength", PasswordPolicy::kMinLength},
+                {"maxLength", PasswordPolicy::kMaxLength},
+                {"notEmail", true},
+                {"notCommon", true},
+                {"anyCharacters", true},
+                {"rules", rules}};
+    return jsonResponse(200, out.dump());
+  }
+
+  HttpResponse requestReset(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto slug = stringField(*body, "company", errors);
+    auto email = stringField(*body, "email", errors);
+    if (!slug) errors.emplace_back("company", "is required");
+    if (!email) errors.emplace_back("email", "is required");
+    if (!errors.empty()) return validation(errors);
+    HttpResponse accepted = jsonResponse(
+        202, R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
+    auto creds = portal.credentials();
+    auto company = creds.companyBySlug(*slug);
+    if (!company) return accepted;
+    auto account = creds.accountByEmail(company->id, *email);
+    const std::string token = newToken();
+    MailBuilder outbox;
+    if (account && account->active) {
+      MailRecord mail;
+      mail.kind = "password-reset";
+      mail.companyId = company->id;
+      mail.companySlug = company->slug;
+      mail.userId = account->userId;
+      mail.secret = token;
+      mail.link = publicUrl() + "/reset-password?token=" + token;
+      outbox = [record = encodeMailRecord(mail)](const Decision&) { return std::vector<std::string>{record}; };
+    }
+    // Unknown emails go through the processor too, so both answers take as long.
+    CommandReply reply;
+    HttpRequest noKey = call.req;
+    std::erase_if(noKey.headers, [](const auto& h) { return h.first == "idempotency-key"; });
+    runAs(noKey, company->id, kSystem,
+          RequestPasswordReset{account ? account->userId : std::string(), tokenHash(token),
+                               Timestamp{clock.now().micros + kResetValidityMicros}},
+          reply, std::move(outbox));
+    return accepted;
+  }
+
+  HttpResponse confirmReset(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto token = stringField(*body, "token", errors);
+    auto next = stringField(*body, "newPassword", errors);
+    if (!token) errors.emplace_back("token", "is required");
+    if (!next) errors.emplace_back("newPassword", "is required");
+    if (!errors.empty()) return validation(errors);
+    const std::string hash = tokenHash(*token);
+    auto creds = portal.credentials();
+    auto reset = creds.reset(hash);
+    auto account = reset ? creds.account(reset->companyId, reset->userId) : std::nullopt;
+    if (!account)
+      return Api::problem(400, "reset-token-invalid", "The reset link cannot be used",
+                          "The reset link is expired, used, replaced by a newer one, or unknown.");
+    if (auto problems = policyProblems(*next, account->email); !problems.empty())
+      return policyRejected(problems, "newPassword");
+    auto passwordHash = hashPassword(*next);
+    if (!passwordHash) return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
+    CommandReply reply;
+    if (auto failed = runAs(call.req, account->companyId, kSystem,
+                            CompletePasswordReset{hash, *passwordHash}, reply))
+      return *failed;
+    sessions.removeUser(account->companyId, account->userId);
+    return noContent();
+  }
+
+  // --- users ----------------------------------------------------------------------
+
+  HttpResponse listUsers(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    UserListQuery q;
+    q.search = param(call, "search");
+    const std::string status = param(call, "status");
+    if (status.empty() || status == "all") q.status = UserStatus::kAll;
+    else if (status == "active") q.status = UserStatus::kActive;
+    else if (status == "inactive") q.status = UserStatus::kInactive;
+    else return badRequest("status must be active, inactive or all.");
+    q.limit = *limit;
+    q.cursor = param(call, "cursor");
+    UserPage page = portal.users().list(call.company(), q);
+    return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+  }
+
+  HttpResponse createUser(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    CreateUser c;
+    c.details.email = stringField(*body, "email", errors).value_or("");
+    c.details.givenName = stringField(*body, "givenName", errors).value_or("");
+    c.details.surname = stringField(*body, "surname", errors).value_or("");
+    c.details.jobTitle = stringField(*body, "jobTitle", errors).value_or("");
+    c.details.managerEmail = stringField(*body, "managerEmail", errors).value_or("");
+    c.details.country = stringField(*body, "country", errors);
+    if (auto it = body->find("active"); it != body->end() && !it->is_null()) {
+      if (!it->is_boolean()) errors.emplace_back("active", "must be true or false");
+      else c.details.active = it->get<bool>();
+    }
+    if (auto it = body->find("notify"); it != body->end() && !it->is_null()) {
+      if (!it->is_boolean()) errors.emplace_back("notify", "must be true or false");
+      else c.notify = it->get<bool>();
+    }
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    MailBuilder outbox;
+    if (c.notify) {
+      auto company = portal.credentials().companyById(call.company());
+      outbox = [company, link = publicUrl()](const Decision& d) {
+        MailRecord mail;
+        mail.kind = "welcome";
+        mail.companyId = d.companyId;
+        mail.companySlug = company ? company->slug : "";
+        mail.userId = d.id;
+        mail.link = link;
+        return std::vector<std::string>{encodeMailRecord(mail)};
+      };
+    }
+    if (auto failed = run(call, std::move(c), reply, std::move(outbox))) return *failed;
+    HttpResponse r = userResponse(call.company(), reply.decision.id, reply.replayed ? 201 : 201);
+    r.headers.emplace_back("Location", "/api/v1/users/" + reply.decision.id);
+    return r;
+  }
+
+  HttpResponse getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
+
+  HttpResponse patchUser(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    const std::string& id = call.params[0];
+    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    UpdateUser u;
+    u.userId = id;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto field = [&](const char* name, std::optional<std::optional<std::string>>& out) {
+      auto it = body->find(name);
+      if (it == body->end()) return;
+      if (it->is_null()) out = std::optional<std::string>();
+      else if (it->is_string()) out = std::optional<std::string>(it->get<std::string>());
+      else errors.emplace_back(name, "must be a string or null");
+    };
+    field("givenName", u.givenName);
+    field("surname", u.surname);
+    field("jobTitle", u.jobTitle);
+    field("managerEmail", u.managerEmail);
+    field("country", u.country);
+    u.emailGiven = body->contains("email");
+    for (const auto& [key, value] : body->items()) {
+      static const std::set<std::string> known = {"givenName", "surname", "jobTitle",
+                                                  "managerEmail", "country", "email"};
+      if (!known.count(key)) errors.emplace_back(key, "cannot be changed here");
+    }
+    if (!errors.empty()) return validation(errors);
+    const std::string_view ifMatch = call.req.header("if-match");
+    if (!ifMatch.empty() && trim(ifMatch) != "*") {
+      std::string_view tag = trim(ifMatch);
+      if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+      std::uint64_t v = 0;
+      bool ok = !tag.empty() && tag.size() < 20;
+      for (char c : tag) ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
+      if (!ok)
+        return Api::problem(412, "version-mismatch", "The resource has changed",
+                            "If-Match does not name a version of this user.");
+      u.expectedVersion = v;
+    }
+    CommandReply reply;
+    if (auto failed = run(call, std::move(u), reply)) return *failed;
+    return userResponse(call.company(), id);
+  }
+
+  HttpResponse deactivate(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto to = stringField(*body, "transferTo", errors);
+    if (!errors.empty()) return validation(errors);
+    const std::string& id = call.params[0];
+    CommandReply reply;
+    if (auto failed = run(call, DeactivateUser{id, to}, reply)) return *failed;
+    sessions.removeUser(call.company(), id);
+    json transferred = json::array();
+    auto resources = portal.resources();
+    for (const auto& t : reply.decision.transferred) {
+      json item = {{"id", t.resourceId}, {"kind", t.kind}};
+      if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
+      if (auto row = resources.row(call.company(), t.mergedInto.value_or(t.resourceId))) {
+        json r = json::parse(*row, nullptr, false);
+        if (r.is_object()) {
+          item["service"] = r.value("service", "");
+          item["name"] = r.value("name", "");
+          item["ownerId"] = r.value("ownerId", "");
+        }
+      }
+      transferred.push_back(std::move(item));
+    }
+    return jsonResponse(200, "{\"user\":" + userJson(call.company(), id) +
+                                 ",\"transferred\":" + transferred.dump() + "}");
+  }
+
+  HttpResponse reactivate(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, ReactivateUser{call.params[0]}, reply)) return *failed;
+    return userResponse(call.company(), call.params[0]);
+  }
+
+  HttpResponse anonymize(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, AnonymizeUser{call.params[0]}, reply)) return *failed;
+    sessions.removeUser(call.company(), call.params[0]);
+    return userResponse(call.company(), call.params[0]);
+  }
+
+  HttpResponse userResources(Call& call) {
+    const std::string& id = call.params[0];
+    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    return listResources(call, id);
+  }
+
+  HttpResponse listResources(Call& call, const std::string& ownerId) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    auto reader = portal.resources();
+    if (ownerId.empty()) {
+      RowPage page = reader.list(call.company(), *limit, param(call, "cursor"));
+      return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+    }
+    std::vector<std::string> items;
+    std::string next;
+    const std::string cursor = param(call, "cursor");
+    for (const auto& rid : portal.resourcesOf(call.company(), ownerId)) {
+      if (!cursor.empty() && rid <= cursor) continue;
+      if (items.size() == *limit) {
+        next = json::parse(items.back()).value("id", "");
+        break;
+      }
+      if (auto row = reader.row(call.company(), rid)) items.push_back(*row);
+    }
+    return jsonResponse(200, itemsJson(items, next));
+  }
+
+  HttpResponse userHistory(Call& call) {
+    const std::string& id = call.params[0];
+    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    call.query["subject"] = id;
+    return auditList(call);
+  }
+
+  HttpResponse countriesList(Call&) {
+    json out = json::array();
+    for (const auto& c : countries.all()) out.push_back({{"code", c.code}, {"name", c.name}});
+    return jsonResponse(200, out.dump());
+  }
+
+  // --- administrators and ownership --------------------------------------------------
+
+  HttpResponse listAdmins(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    const std::string search = asciiLower(param(call, "search"));
+    auto users = portal.users();
+    std::vector<std::string> items;
+    RowPage page = portal.admins().list(call.company(), *limit, param(call, "cursor"),
+                                        [&](const std::string& row) {
+      json a = json::parse(row, nullptr, false);
+      if (!a.is_object()) return false;
+      auto user = users.get(call.company(), a.value("userId", ""));
+      if (!user) return false;
+      json u = json::parse(*user);
+      if (!search.empty()) {
+        const std::string hay = asciiLower(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                                           (u["email"].is_string() ? u["email"].get<std::string>() : ""));
+        if (hay.find(search) == std::string::npos) return false;
+      }
+      return true;
+    });
+    for (const auto& row : page.items) {
+      json a = json::parse(row);
+      json u = json::parse(users.get(call.company(), a.value("userId", "")).value_or("null"));
+      items.push_back(json{{"user", u},
+                           {"isOwner", u.is_object() && u.value("isOwner", false)},
+                           {"since", a.value("since", "")},
+                           {"includedBy", a.value("includedBy", "")}}
+                          .dump());
+    }
+    return jsonResponse(200, itemsJson(items, page.nextCursor));
+  }
+
+  HttpResponse adminOf(const Call& call, const std::string& userId, int status) {
+    auto row = portal.admins().row(call.company(), userId);
+    json u = json::parse(userJson(call.company(), userId));
+    json a = row ? json::parse(*row, nullptr, false) : json::object();
+    return jsonResponse(status, json{{"user", u},
+                                     {"isOwner", u.is_object() && u.value("isOwner", false)},
+                                     {"since", a.value("since", "")},
+                                     {"includedBy", a.value("includedBy", "")}}
+                                    .dump());
+  }
+
+  HttpResponse includeAdmin(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto userId = stringField(*body, "userId", errors);
+    if (!userId) errors.emplace_back("userId", "is required");
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    if (auto failed = run(call, IncludeAdmin{*userId}, reply)) return *failed;
+    HttpResponse r = adminOf(call, *userId, 201);
+    r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
+    return r;
+  }
+
+  HttpResponse removeAdmin(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, RemoveAdmin{call.params[0]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse transferOwnership(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    auto userId = stringField(*body, "userId", errors);
+    if (!userId) errors.emplace_back("userId", "is required");
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    if (auto failed = run(call, TransferOwnership{*userId}, reply)) return *failed;
+    return adminOf(call, *userId, 200);
+  }
+
+  // --- services, roles, resources, groups -----------------------------------------------
+
+  HttpResponse servicesList(Call& call) {
+    auto company = portal.credentials().companyById(call.company());
+    json out = json::array();
+    if (company)
+      for (const auto& name : company->services)
+        if (const ServiceDefinition* s = findService(name))
+          out.push_back({{"name", s->name}, {"title", s->title}, {"roles", s->roles}});
+    return jsonResponse(200, out.dump());
+  }
+
+  HttpResponse grantRole(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, GrantRole{call.params[0], call.params[1], call.params[2]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse revokeRole(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, RevokeRole{call.params[0], call.params[1], call.params[2]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse createResource(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    RegisterResource c;
+    c.kind = stringField(*body, "kind", errors).value_or("");
+    c.service = stringField(*body, "service", errors).value_or("");
+    c.name = stringField(*body, "name", errors).value_or("");
+    c.ownerId = stringField(*body, "ownerId", errors).value_or("");
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    if (auto failed = run(call, std::move(c), reply)) return *failed;
+    auto row = portal.resources().row(call.company(), reply.decision.id);
+    HttpResponse r = jsonResponse(201, row.value_or("null"));
+    r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
+    return r;
+  }
+
+  HttpResponse resourcesList(Call& call) {
+    const std::string owner = param(call, "ownerId");
+    if (!owner.empty() && !portal.users().row(call.company(), owner)) return notFound("The owner");
+    return listResources(call, owner);
+  }
+
+  HttpResponse releaseResource(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, ReleaseResource{call.params[0]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse listGroups(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    RowPage page = portal.groups().list(call.company(), *limit, param(call, "cursor"));
+    return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+  }
+
+  HttpResponse groupResponse(const Call& call, const std::string& id, int status) {
+    auto row = portal.groups().row(call.company(), id);
+    if (!row) return notFound("The group");
+    return jsonResponse(status, *row);
+  }
+
+  HttpResponse createGroup(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    CreateGroup c;
+    c.name = stringField(*body, "name", errors).value_or("");
+    c.description = stringField(*body, "description", errors);
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    if (auto failed = run(call, std::move(c), reply)) return *failed;
+    HttpResponse r = groupResponse(call, reply.decision.id, 201);
+    r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
+    return r;
+  }
+
+  HttpResponse getGroup(Call& call) { return groupResponse(call, call.params[0], 200); }
+
+  HttpResponse patchGroup(Call& call) {
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    UpdateGroup u;
+    u.groupId = call.params[0];
+    if (auto it = body->find("name"); it != body->end()) {
+      if (it->is_string()) u.name = it->get<std::string>();
+      else errors.emplace_back("name", "must be a string");
+    }
+    if (auto it = body->find("description"); it != body->end()) {
+      if (it->is_null()) u.description = std::optional<std::string>();
+      else if (it->is_string()) u.description = std::optional<std::string>(it->get<std::string>());
+      else errors.emplace_back("description", "must be a string or null");
+    }
+    if (!errors.empty()) return validation(errors);
+    CommandReply reply;
+    if (auto failed = run(call, std::move(u), reply)) return *failed;
+    return groupResponse(call, call.params[0], 200);
+  }
+
+  HttpResponse deleteGroup(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, DeleteGroup{call.params[0]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse addMember(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, AddGroupMember{call.params[0], call.params[1]}, reply)) return *failed;
+    return noContent();
+  }
+
+  HttpResponse removeMember(Call& call) {
+    CommandReply reply;
+    if (auto failed = run(call, RemoveGroupMember{call.params[0], call.params[1]}, reply)) return *failed;
+    return noContent();
+  }
+
+  // --- audit and events ------------------------------------------------------------
+
+  HttpResponse auditList(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    AuditQuery q;
+    q.subject = param(call, "subject");
+    q.actor = param(call, "actor");
+    q.type = param(call, "type");
+    q.limit = *limit;
+    for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+      const std::string text = param(call, name);
+      if (text.empty()) continue;
+      auto t = parseRfc3339(text);
+      if (!t) return badRequest(std::string(name) + " must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z.");
+      *slot = *t;
+    }
+    const std::string cursor = param(call, "cursor");
+    if (!cursor.empty()) {
+      char* end = nullptr;
+      q.before = std::strtoull(cursor.c_str(), &end, 10);
+      if (end == nullptr || *end != '\0' || q.before == 0) return badRequest("The cursor is not one this API gave.");
+    }
+    auto page = portal.audit().list(call.company(), q);
+    if (!page) return Api::problem(503, "log-unavailable", "The audit trail cannot be read", page.error().message);
+    return jsonResponse(200, itemsJson(page->items, page->nextBefore ? std::to_string(page->nextBefore) : ""));
+  }
+
+  HttpResponse eventsList(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    auto number = [&](const char* name, std::uint64_t& out) {
+      const std::string text = param(call, name);
+      if (text.empty()) return true;
+      char* end = nullptr;
+      out = std::strtoull(text.c_str(), &end, 10);
+      return end != nullptr && *end == '\0' && text[0] != '-';
+    };
+    std::uint64_t after = 0, waitMs = 0;
+    if (!number("after", after)) return badRequest("after must be a log position (a whole number).");
+    if (!number("waitMs", waitMs)) return badRequest("waitMs must be a whole number of milliseconds.");
+    waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
+    EventStore& store = portal.store();
+    std::vector<std::string> items;
+    std::uint64_t scanned = after;
+    while (true) {
+      const std::uint64_t head = store.lastPosition();
+      if (head > scanned) {
+        auto r = store.scan(scanned + 1, head - scanned, [&](const RawEvent& raw) {
+          scanned = raw.position;
+          auto event = store.decode(raw);
+          if (!event) return true;
+          if (event->envelope.companyId != call.company()) return true;
+          const EventEnvelope& e = event->envelope;
+          items.push_back(json{{"position", e.position},
+                               {"stream", e.stream},
+                               {"version", e.version},
+                               {"type", e.type},
+                               {"schema", e.schema},
+                               {"occurredAt", formatRfc3339(e.occurredAt)},
+                               {"actor", e.actor},
+                               {"commandId", e.commandId},
+                               {"correlationId", e.correlationId},
+                               {"data", json::parse(dataToJson(event->data))}}
+                              .dump());
+          return items.size() < *limit;
+        });
+        if (!r) return Api::problem(503, "log-unavailable", "The event log cannot be read", r.error().message);
+      }
+      if (!items.empty() || std::chrono::steady_clock::now() >= deadline) break;
+      // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
+      // keeps a waiting client's delay small at little cost.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::string next = items.empty() ? std::to_string(after) : std::to_string(scanned);
+    std::string out = "{\"items\":[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    out += "],\"nextAfter\":" + next + "}";
+    return jsonResponse(200, out);
+  }
+
+  // --- operations ------------------------------------------------------------------
+
+  HttpResponse healthz(Call&) { return jsonResponse(200, R"({"status":"ok"})"); }
+
+  HttpResponse readyz(Call&) {
+    const std::uint64_t head = portal.store().lastPosition();
+    json projections = json::array();
+    bool ready = !portal.processor().failed();
+    for (const auto& s : portal.projector().status()) {
+      const bool caughtUp = !s.failed && s.checkpoint >= head;
+      ready = ready && !s.failed;
+      json p = {{"name", s.name}, {"position", s.checkpoint}, {"lag", head - std::min(head, s.checkpoint)},
+                {"failed", s.failed}};
+      if (s.failed) p["error"] = s.error;
+      (void)caughtUp;
+      projections.push_back(std::move(p));
+    }
+    json out = {{"status", ready ? "ready" : "not-ready"},
+                {"log", {{"open", !portal.processor().failed()}, {"position", head}}},
+                {"projections", projections}};
+    return jsonResponse(ready ? 200 : 503, out.dump());
+  }
+
+  HttpResponse metricsText(Call&) {
+    std::string out;
+    metrics.render(out);
+    const ProcessorStats stats = portal.processor().stats();
+    auto counter = [&](const char* name, const char* help, std::uint64_t value, const char* type = "counter") {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+             std::to_string(value) + "\n";
+    };
+    counter("portal_commands_total", "Commands decided (accepted or refused).", stats.commands);
+    counter("portal_events_appended_total", "Events appended to the log.", stats.events);
+    counter("portal_fsync_batches_total", "Durable writes (one fsync each) of the command processor.", stats.groups);
+    out += "# HELP portal_fsync_batch_commands Average commands per durable write.\n"
+           "# TYPE portal_fsync_batch_commands gauge\nportal_fsync_batch_commands " +
+           std::to_string(stats.groups ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups) : 0.0) +
+           "\n";
+    const std::uint64_t head = portal.store().lastPosition();
+    counter("portal_log_position", "The position of the last durable event.", head, "gauge");
+    counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
+            portal.processor().failed() ? 1 : 0, "gauge");
+    counter("portal_sessions", "Signed-in sessions.", sessions.size(), "gauge");
+    out += "# HELP portal_projection_lag_events Events of the log a projection has not applied yet.\n"
+           "# TYPE portal_projection_lag_events gauge\n";
+    for (const auto& s : portal.projector().status())
+      out += "portal_projection_lag_events{projection=\"" + promLabel(s.name) + "\"} " +
+             std::to_string(head - std::min(head, s.checkpoint)) + "\n";
+    out += "# HELP portal_projection_failed 1 when a projection stopped at an event it cannot apply.\n"
+           "# TYPE portal_projection_failed gauge\n";
+    for (const auto& s : portal.projector().status())
+      out += "portal_projection_failed{projection=\"" + promLabel(s.name) + "\"} " + (s.failed ? "1" : "0") + "\n";
+    if (options.moreMetrics) options.moreMetrics(out);
+    HttpResponse r;
+    r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = std::move(out);
+    return r;
+  }
+};
+
+const std::vector<Api::Impl::Route>& Api::Impl::routes() {
+  using I = Api::Impl;
+  static const std::vector<Route> table = [] {
+    std::vector<Route> t = {
+        {{"GET", "/healthz", Access::kPublic}, &I::healthz, {}},
+        {{"GET", "/readyz", Access::kPublic}, &I::readyz, {}},
+        {{"GET", "/metrics", Access::kPublic}, &I::metricsText, {}},
+        {{"POST", "/api/v1/sessions", Access::kPublic}, &I::signIn, {}},
+        {{"DELETE", "/api/v1/sessions/current", Access::kAny}, &I::signOut, {}},
+        {{"GET", "/api/v1/me", Access::kAny}, &I::me, {}},
+        {{"POST", "/api/v1/me/password", Access::kAny}, &I::changePassword, {}},
+        {{"GET", "/api/v1/password-policy", Access::kPublic}, &I::passwordPolicy, {}},
+        {{"POST", "/api/v1/password-resets", Access::kPublic}, &I::requestReset, {}},
+        {{"POST", "/api/v1/password-resets/confirm", Access::kPublic}, &I::confirmReset, {}},
+        {{"GET", "/api/v1/users", Access::kAdmin}, &I::listUsers, {}},
+        {{"POST", "/api/v1/users", Access::kAdmin}, &I::createUser, {}},
+        {{"GET", "/api/v1/users/{id}", Access::kSelfOrAdmin}, &I::getUser, {}},
+        {{"PATCH", "/api/v1/users/{id}", Access::kAdmin}, &I::patchUser, {}},
+        {{"POST", "/api/v1/users/{id}/deactivate", Access::kAdmin}, &I::deactivate, {}},
+        {{"POST", "/api/v1/users/{id}/reactivate", Access::kAdmin}, &I::reactivate, {}},
+        {{"POST", "/api/v1/users/{id}/anonymize", Access::kAdmin}, &I::anonymize, {}},
+        {{"GET", "/api/v1/users/{id}/resources", Access::kSelfOrAdmin}, &I::userResources, {}},
+        {{"GET", "/api/v1/users/{id}/history", Access::kAdmin}, &I::userHistory, {}},
+        {{"PUT", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::grantRole, {}},
+        {{"DELETE", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::revokeRole, {}},
+        {{"GET", "/api/v1/countries", Access::kAny}, &I::countriesList, {}},
+        {{"GET", "/api/v1/admins", Access::kAdmin}, &I::listAdmins, {}},
+        {{"POST", "/api/v1/admins", Access::kAdmin}, &I::includeAdmin, {}},
+        {{"DELETE", "/api/v1/admins/{userId}", Access::kOwner}, &I::removeAdmin, {}},
+        {{"POST", "/api/v1/owner", Access::kOwner}, &I::transferOwnership, {}},
+        {{"GET", "/api/v1/services", Access::kAny}, &I::servicesList, {}},
+        {{"POST", "/api/v1/resources", Access::kAdmin}, &I::createResource, {}},
+        {{"GET", "/api/v1/resources", Access::kAdmin}, &I::resourcesList, {}},
+        {{"DELETE", "/api/v1/resources/{id}", Access::kAdmin}, &I::releaseResource, {}},
+        {{"GET", "/api/v1/groups", Access::kAdmin}, &I::listGroups, {}},
+        {{"POST", "/api/v1/groups", Access::kAdmin}, &I::createGroup, {}},
+        {{"GET", "/api/v1/groups/{id}", Access::kAdmin}, &I::getGroup, {}},
+        {{"PATCH", "/api/v1/groups/{id}", Access::kAdmin}, &I::patchGroup, {}},
+        {{"DELETE", "/api/v1/groups/{id}", Access::kAdmin}, &I::deleteGroup, {}},
+        {{"PUT", "/api/v1/groups/{id}/members/{userId}", Access::kAdmin}, &I::addMember, {}},
+        {{"DELETE", "/api/v1/groups/{id}/members/{userId}", Access::kAdmin}, &I::removeMember, {}},
+        {{"GET", "/api/v1/audit", Access::kAdmin}, &I::auditList, {}},
+        {{"GET", "/api/v1/events", Access::kAdmin}, &I::eventsList, {}},
+    };
+    for (Route& r : t) r.segments = splitPath(r.info.pattern);
+    return t;
+  }();
+  return table;
+}
+
+const std::vector<RouteInfo>& apiRoutes() {
+  static const std::vector<RouteInfo> infos = [] {
+    std::vector<RouteInfo> out;
+    for (const auto& r : Api::Impl::routes()) out.push_back(r.info);
+    return out;
+  }();
+  return infos;
+}
+
+Api::Api(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Api::~Api() = default;
+
+Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& countries, Clock& clock,
+                                         IdSource& ids, ApiOptions options) {
+  auto policy = PasswordPolicy::load();
+  if (!policy) return policy.error();
+  auto impl = std::make_unique<Impl>(portal, countries, clock, ids, std::move(options), std::move(*policy));
+  auto dummy = impl->hasher.hash(newToken());
+  if (!dummy) return dummy.error();
+  impl->dummyHash = *dummy;
+  if (auto r = impl->sessions.load(clock.now()); !r) return r.error();
+  return std::unique_ptr<Api>(new Api(std::move(impl)));
+}
+
+SessionStore& Api::sessions() { return impl_->sessions; }
+
+void Api::setPublicUrl(const std::string& url) {
+  std::lock_guard lock(impl_->urlMu);
+  impl_->options.publicUrl = url;
+}
+
+bool Api::quick(const HttpRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  // A long poll of the events waits; everything else read is a few lookups.
+  return request.target.rfind("/api/v1/events", 0) != 0;
+}
+
+HttpResponse Api::problem(int status, std::string_view code, std::string_view title, std::string_view detail) {
+  return problemResponse(problemJson(status, code, title, detail));
+}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string route;
+  HttpResponse response;
+  try {
+    response = impl_->dispatch(request, route);
+  } catch (const std::exception& e) {
+    // A bug, not a user's mistake: say so without details, and log it with the id.
+    std::fprintf(stderr, "request %s: internal error: %s\n", request.requestId.c_str(), e.what());
+    response = problem(500, "internal", "Internal error",
+                       "Something went wrong on our side; the request id identifies it in the log.");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  impl_->metrics.record(request.method, route, response.status, seconds);
+  return response;
+}
+
+}  // namespace portal

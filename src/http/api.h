@@ -1,0 +1,91 @@
+#pragma once
+// The HTTP API of API.md as a function from request to response: routing,
+// authentication and authorization, JSON in and out, problem+json errors. It knows
+// nothing of sockets (the server in server.h feeds it), so tests and fuzzers call it
+// directly.
+//
+// handle() may block: commands wait until they are durable and projected, and
+// password hashing waits for the hashing pool. The server runs on its network
+// threads only the requests quick() says never block.
+//
+// Thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/result.h"
+#include "src/app/sessions.h"
+#include "src/auth/passwords.h"
+#include "src/auth/throttle.h"
+#include "src/http/http_message.h"
+
+namespace portal {
+
+class Portal;
+class CountryList;
+class Clock;
+class IdSource;
+class HttpMetrics;
+
+// Who may call a route (API.md's "who" column).
+enum class Access { kPublic, kAny, kSelfOrAdmin, kAdmin, kOwner };
+
+struct RouteInfo {
+  std::string_view method;
+  std::string_view pattern;  // "/api/v1/users/{id}"
+  Access access;
+};
+
+// Every route the API serves, in the order it matches them.
+const std::vector<RouteInfo>& apiRoutes();
+
+struct ApiOptions {
+  SessionLimits sessions;
+  HashCost hashCost = HashCost::interactive();
+  std::size_t hashThreads = 2;
+  ThrottlePolicy throttle;
+  // Where people reach the portal: the reset link and the welcome mail point here.
+  std::string publicUrl = "http://127.0.0.1:8080";
+  std::size_t maxJsonBody = 1 << 20;
+  // Called after a command that queued mail was accepted (wakes the mailer).
+  std::function<void()> mailQueued;
+  // Extra lines for /metrics (the mailer's counters, the server's connections).
+  std::function<void(std::string&)> moreMetrics;
+};
+
+class Api {
+ public:
+  // `portal`, `countries`, `clock` and `ids` must outlive the Api. Fails when the
+  // sessions cannot be loaded or the password policy's list cannot be read.
+  static Result<std::unique_ptr<Api>> create(Portal& portal, const CountryList& countries,
+                                             Clock& clock, IdSource& ids, ApiOptions options);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  HttpResponse handle(const HttpRequest& request);
+
+  // Whether handling `request` never blocks (reads of views and status): the
+  // server answers those on its network threads.
+  static bool quick(const HttpRequest& request);
+
+  // A problem+json answer (RFC 9457), for the server's own errors too (413, 503…).
+  static HttpResponse problem(int status, std::string_view code, std::string_view title,
+                              std::string_view detail);
+
+  SessionStore& sessions();
+  // Where links in mail point (the server knows its port only once it listens).
+  void setPublicUrl(const std::string& url);
+
+ private:
+  friend const std::vector<RouteInfo>& apiRoutes();
+  struct Impl;
+  explicit Api(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portal

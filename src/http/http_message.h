@@ -1,0 +1,38 @@
+#pragma once
+// A request and a response as the API sees them: plain data, no sockets and no
+// Beast, so that the API can be called from tests, fuzzers and benchmarks without
+// a network (the server converts to and from Beast's messages).
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "events/text.h"
+
+namespace portal {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", …
+  std::string target;  // path and query, as sent
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string clientAddress;  // the peer's IP address
+  std::string requestId;      // given by the server
+
+  // The first header of that (lower-case) name, or "".
+  std::string_view header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (n == name) return v;
+    return {};
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string contentType = "application/json; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type
+  std::string body;
+};
+
+}  // namespace portal

@@ -1,0 +1,356 @@
+#include "src/http/server.h"
+
+#include <sodium.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "src/http/api.h"
+#include "src/http/work_pool.h"
+
+namespace portal {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+bool isCsv(std::string_view contentType) {
+  return asciiLower(contentType).find("text/csv") != std::string::npos;
+}
+
+bool saneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  class Connection;
+
+  Api& api;
+  ServerOptions options;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::unique_ptr<WorkPool> workers;
+  std::vector<std::thread> threads;
+  std::string idPrefix;
+  std::atomic<std::uint64_t> nextRequest{0};
+  std::atomic<bool> stopping{false};
+  std::uint16_t boundPort = 0;
+
+  std::mutex mu;  // guards live, stopped
+  std::condition_variable allClosed;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
+  bool stopped = false;
+
+  Impl(Api& a, ServerOptions o)
+      : api(a), options(std::move(o)), ioc(static_cast<int>(threadCount())), acceptor(net::make_strand(ioc)) {}
+
+  std::size_t threadCount() const {
+    if (options.ioThreads != 0) return options.ioThreads;
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  std::string newRequestId() {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s-%06llx", idPrefix.c_str(),
+                  static_cast<unsigned long long>(nextRequest.fetch_add(1) + 1));
+    return buf;
+  }
+
+  void accept();
+  void closeIdle();
+};
+
+class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket&& socket, std::shared_ptr<Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string();
+  }
+
+  ~Connection() {
+    std::lock_guard lock(server_->mu);
+    server_->live.erase(this);
+    if (server_->live.empty()) server_->allClosed.notify_all();
+  }
+
+  void start(bool overCapacity) {
+    {
+      std::lock_guard lock(server_->mu);
+      server_->live.emplace(this, weak_from_this());
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), overCapacity] {
+      if (overCapacity) {
+        self->respondAndClose(Api::problem(503, "too-many-connections", "Too many connections",
+                                           "The server is at its connection limit; try again shortly."));
+        return;
+      }
+      self->waitForRequest(true);
+    });
+  }
+
+  // Closes the connection if it is waiting for a request (SIGTERM); one in the
+  // middle of a request finishes it and closes after the answer.
+  void closeIfIdle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void waitForRequest(bool first) {
+    if (server_->stopping.load()) return close();
+    if (buffer_.size() > 0) return readHeader();  // a pipelined request is already here
+    idle_ = true;
+    stream_.expires_after(first ? server_->options.headerTimeout : server_->options.idleTimeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->idle_ = false;
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      self->readHeader();
+    });
+  }
+
+  void readHeader() {
+    idle_ = false;
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(server_->options.maxCsvBody);
+    stream_.expires_after(server_->options.headerTimeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted)
+      return close();
+    if (ec == http::error::header_limit)
+      return respondAndClose(Api::problem(431, "header-too-large", "Request header fields too large",
+                                          "The request's header is larger than 16 KiB."));
+    if (ec)
+      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                          "The request is not valid HTTP/1.1."));
+    const auto& header = parser_->get();
+    const std::size_t limit = isCsv(header[http::field::content_type]) ? server_->options.maxCsvBody
+                                                                        : server_->options.maxJsonBody;
+    if (auto length = parser_->content_length(); length && *length > limit)
+      return respondAndClose(tooLarge(limit));
+    parser_->body_limit(limit);
+    stream_.expires_after(server_->options.bodyTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
+                       if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
+                       if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
+                           ec == net::error::eof || ec == net::error::connection_reset)
+                         return self->close();
+                       if (ec)
+                         return self->respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                                                   "The request body is not valid HTTP/1.1."));
+                       self->onRequest();
+                     });
+  }
+
+  static HttpResponse tooLarge(std::size_t limit) {
+    return Api::problem(413, "body-too-large", "Request body too large",
+                        "The body is larger than " + std::to_string(limit >> 20) + " MiB.");
+  }
+
+  void onRequest() {
+    http::request<http::string_body> msg = parser_->release();
+    keepAlive_ = msg.keep_alive();
+    started_ = std::chrono::steady_clock::now();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    for (const auto& field : msg)
+      req.headers.emplace_back(asciiLower(std::string(field.name_string())), std::string(field.value()));
+    req.body = std::move(msg.body());
+    req.clientAddress = peer_;
+    const std::string_view given = req.header("x-request-id");
+    req.requestId = saneRequestId(given) ? std::string(given) : server_->newRequestId();
+    method_ = req.method;
+    path_ = req.target.substr(0, req.target.find('?'));
+    requestId_ = req.requestId;
+    head_ = req.method == "HEAD";
+    if (Api::quick(req)) return respond(server_->api.handle(req));
+    stream_.expires_never();  // the worker may wait for an fsync; the answer is bounded there
+    server_->workers->post([self = shared_from_this(), req = std::move(req)]() mutable {
+      HttpResponse res = self->server_->api.handle(req);
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+    });
+  }
+
+  void respond(HttpResponse res, bool closeAfter = false) {
+    auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), 11);
+    if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
+    for (const auto& [name, value] : res.headers) msg->set(name, value);
+    msg->set("X-Request-Id", requestId_);
+    msg->set(http::field::cache_control, "no-store");
+    const std::size_t bytes = res.body.size();
+    msg->body() = std::move(res.body);
+    msg->keep_alive(keepAlive_ && !closeAfter && !server_->stopping.load());
+    msg->prepare_payload();
+    if (head_) msg->body().clear();  // Content-Length stays that of the GET
+    const int status = res.status;
+    stream_.expires_after(server_->options.bodyTimeout);
+    http::async_write(stream_, *msg, [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {
+      self->log(status, bytes);
+      if (ec || !msg->keep_alive()) return self->close();
+      self->waitForRequest(false);
+    });
+  }
+
+  void respondAndClose(HttpResponse res) {
+    if (requestId_.empty()) requestId_ = server_->newRequestId();
+    keepAlive_ = false;
+    respond(std::move(res), true);
+  }
+
+  void log(int status, std::size_t bytes) {
+    if (!server_->options.accessLog || method_.empty()) return;
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    char line[512];
+    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", peer_.c_str(), method_.c_str(),
+                  path_.substr(0, 200).c_str(), status, bytes, ms, requestId_.c_str());
+    server_->options.accessLog(line);
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Impl> server_;
+  std::string peer_, method_, path_, requestId_;
+  bool keepAlive_ = true, head_ = false, idle_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (!self->acceptor.is_open() || self->stopping.load()) return;
+    if (!ec) {
+      std::size_t open;
+      {
+        std::lock_guard lock(self->mu);
+        open = self->live.size();
+      }
+      auto conn = std::make_shared<Connection>(std::move(socket), self);
+      conn->start(open >= self->options.maxConnections);
+    }
+    self->accept();
+  });
+}
+
+void HttpServer::Impl::closeIdle() {
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard lock(mu);
+    for (auto& [raw, weak] : live)
+      if (auto c = weak.lock()) conns.push_back(std::move(c));
+  }
+  for (auto& c : conns) c->closeIfIdle();
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions options) {
+  auto impl = std::make_shared<Impl>(api, std::move(options));
+  unsigned char random[4];
+  randombytes_buf(random, sizeof random);
+  char prefix[9];
+  std::snprintf(prefix, sizeof prefix, "%02x%02x%02x%02x", random[0], random[1], random[2], random[3]);
+  impl->idPrefix = prefix;
+
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl->options.host, ec);
+  if (ec) return makeError(ErrorCode::kInvalidArgument, "'" + impl->options.host + "' is not an IP address");
+  tcp::endpoint endpoint(address, impl->options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return makeError(ErrorCode::kIoError, "cannot listen on " + impl->options.host + ":" +
+                                              std::to_string(impl->options.port) + ": " + ec.message());
+  impl->boundPort = impl->acceptor.local_endpoint().port();
+  impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads), "http-worker");
+  impl->guard.emplace(net::make_work_guard(impl->ioc));
+  impl->accept();
+  for (std::size_t i = 0; i < impl->threadCount(); ++i)
+    impl->threads.emplace_back([raw = impl.get()] {
+      pthread_setname_np(pthread_self(), "http-io");
+      raw->ioc.run();
+    });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::uint16_t HttpServer::port() const { return impl_->boundPort; }
+
+std::size_t HttpServer::connections() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->live.size();
+}
+
+void HttpServer::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  impl_->stopping.store(true);
+  net::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  // Idle connections close now; busy ones answer, then close. A connection that
+  // neither answers nor closes within its timeouts is cut when the I/O stops.
+  const auto deadline = std::chrono::steady_clock::now() + impl_->options.bodyTimeout;
+  while (true) {
+    impl_->closeIdle();
+    std::unique_lock lock(impl_->mu);
+    if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100), [&] { return impl_->live.empty(); }))
+      break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+  }
+  impl_->workers.reset();  // finishes what is queued
+  impl_->guard.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace portal

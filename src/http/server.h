@@ -1,0 +1,62 @@
+#pragma once
+// The HTTP server: Boost.Beast asynchronous sessions on `ioThreads` network threads
+// feeding the Api. Reads of views are answered on the network threads; requests
+// that may block (commands wait for their fsync) run on a pool of worker threads.
+//
+// Limits: a JSON body past 1 MiB (CSV: 64 MiB) is answered 413; a request whose
+// header does not arrive within `headerTimeout`, or a keep-alive connection idle
+// for `idleTimeout`, is closed; past `maxConnections` a new connection gets 503.
+// stop() (SIGTERM) stops accepting, answers the requests in flight, closes idle
+// connections and returns once all are done.
+//
+// Thread-safe: stop() and port() from any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "events/result.h"
+
+namespace portal {
+
+class Api;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see port())
+  std::size_t ioThreads = 0;  // 0: as many as cores
+  std::size_t workerThreads = 64;
+  std::size_t maxConnections = 10'000;
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds idleTimeout{60'000};
+  std::chrono::milliseconds bodyTimeout{60'000};
+  std::size_t maxJsonBody = 1 << 20;
+  std::size_t maxCsvBody = 64 << 20;
+  // One line per answered request (method, path without query, status, bytes,
+  // milliseconds, request id); nullptr: none.
+  std::function<void(const std::string&)> accessLog;
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. Fails with a clear message when the address cannot be
+  // bound.
+  static Result<std::unique_ptr<HttpServer>> start(Api& api, ServerOptions options);
+  ~HttpServer();  // stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  std::uint16_t port() const;
+  void stop();
+  // Open connections now (for /metrics).
+  std::size_t connections() const;
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace portal

@@ -1,0 +1,237 @@
+// portal-server: serves the API of API.md on a data directory.
+//
+//   portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]
+//                 [--password-hash-cost interactive|minimum] [--io-threads N]
+//                 [--workers N] [--demo] [--quiet]
+//
+// SIGTERM or SIGINT: stops accepting, answers what is in flight, exits 0.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "src/app/countries_file.h"
+#include "src/app/operator.h"
+#include "src/app/portal.h"
+#include "src/app/provisioning.h"
+#include "src/app/system.h"
+#include "src/http/api.h"
+#include "src/http/server.h"
+#include "src/mail/mailer.h"
+#include "src/mail/smtp_transport.h"
+#include "src/mail/transport.h"
+
+namespace {
+
+using namespace portal;
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr, "portal-server: %s\n", problem.c_str());
+  std::fprintf(stderr,
+               "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
+               "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers N]\n"
+               "                     [--demo] [--quiet]\n");
+  std::exit(2);
+}
+
+bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  const unsigned long n = std::stoul(p);
+  if (n > 65535) return false;
+  port = static_cast<std::uint16_t>(n);
+  return true;
+}
+
+std::size_t count(const char* flag, const std::string& text) {
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(text) == 0)
+    usage(std::string(flag) + " needs a whole number from 1");
+  return std::stoul(text);
+}
+
+// The demo company of the README's run command: made on first start.
+void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& url, const std::string& data) {
+  const std::string email = "owner@demo.example";
+  if (portal.credentials().companyBySlug("demo")) {
+    std::printf("demo company 'demo' exists: sign in at %s as %s with the password you set\n"
+                "(forgot it? POST /api/v1/password-resets; the link arrives in %s/outbox/)\n",
+                url.c_str(), email.c_str(), data.c_str());
+    return;
+  }
+  ProvisionCompany c;
+  c.slug = "demo";
+  c.name = "Demo Company";
+  c.owner = NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
+  auto done = provisionCompany(portal, hasher, std::move(c), url);
+  if (!done) {
+    std::fprintf(stderr, "portal-server: cannot provision the demo company: %s\n", done.error().message.c_str());
+    std::exit(1);
+  }
+  std::printf(
+      "demo company provisioned. Sign in:\n"
+      "  curl -s -X POST %s/api/v1/sessions -H 'Content-Type: application/json' \\\n"
+      "       -d '{\"company\":\"demo\",\"email\":\"%s\",\"password\":\"%s\"}'\n"
+      "  company: demo   email: %s   temporary password: %s\n"
+      "  (the password must be changed first: POST /api/v1/me/password)\n",
+      url.c_str(), email.c_str(), done->temporaryPassword.c_str(), email.c_str(),
+      done->temporaryPassword.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive";
+  std::size_t ioThreads = 0, workers = 64;
+  bool demo = false, quiet = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--data") data = value();
+    else if (a == "--listen") listen = value();
+    else if (a == "--public-url") publicUrl = value();
+    else if (a == "--smtp") smtp = value();
+    else if (a == "--password-hash-cost") cost = value();
+    else if (a == "--io-threads") ioThreads = count("--io-threads", value());
+    else if (a == "--workers") workers = count("--workers", value());
+    else if (a == "--demo") demo = true;
+    else if (a == "--quiet") quiet = true;
+    else if (a == "--help" || a == "-h") usage("serves the company user portal's API");
+    else usage("unknown argument '" + a + "'");
+  }
+  if (data.empty()) usage("--data DIR is required");
+  ServerOptions serverOptions;
+  if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
+    usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+  std::string smtpHost;
+  std::uint16_t smtpPort = 0;
+  if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
+  HashCost hashCost = HashCost::interactive();
+  if (cost == "minimum") hashCost = HashCost::minimum();
+  else if (cost != "interactive") usage("--password-hash-cost must be interactive or minimum");
+  serverOptions.ioThreads = ioThreads;
+  serverOptions.workerThreads = workers;
+  if (!quiet) serverOptions.accessLog = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+
+  // Signals are taken by sigwait() below, not by whichever thread they hit.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto countries = loadCountries();
+  if (!countries) {
+    std::fprintf(stderr, "portal-server: %s\n", countries.error().message.c_str());
+    return 1;
+  }
+  SystemClock clock;
+  RandomIds ids;
+  PortalOptions portalOptions;
+  portalOptions.dataDir = data;
+  auto portal = Portal::open(portalOptions, *countries, clock, ids);
+  if (!portal) {
+    std::fprintf(stderr, "portal-server: %s\n", portal.error().message.c_str());
+    return 1;
+  }
+
+  // Mail: .eml files in <data>/outbox/, or an SMTP relay.
+  std::unique_ptr<MailTransport> transport;
+  if (smtp.empty()) transport = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
+  else transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, "portal.invalid");
+  MailSettings mailSettings;
+  Portal& p = **portal;
+  auto lookup = [&p](const std::string& companyId, const std::string& userId) -> RecipientLookup {
+    auto row = p.users().row(companyId, userId);
+    if (!row) return RecipientLookup::notYetKnown();
+    auto u = nlohmann::json::parse(*row, nullptr, false);
+    if (!u.is_object() || u.value("anonymized", false) || !u.value("active", true) || !u["email"].is_string())
+      return RecipientLookup::gone();
+    auto company = p.credentials().companyById(companyId);
+    return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
+                                            u.value("surname", ""), company ? company->name : ""});
+  };
+
+  ApiOptions apiOptions;
+  apiOptions.hashCost = hashCost;
+  std::unique_ptr<HttpServer> server;
+  std::unique_ptr<Mailer> mailer;
+  apiOptions.mailQueued = [&mailer] {
+    if (mailer) mailer->notify();
+  };
+  apiOptions.moreMetrics = [&mailer, &server](std::string& out) {
+    if (mailer)
+      out += "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total counter\n"
+             "portal_mail_delivered_total " + std::to_string(mailer->delivered()) + "\n";
+    if (server)
+      out += "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections gauge\n"
+             "portal_http_connections " + std::to_string(server->connections()) + "\n";
+  };
+  PasswordHasher hasher(hashCost);
+
+  // The port is known once bound (--listen 127.0.0.1:0 picks a free one), so the
+  // public URL defaults to it.
+  auto api = Api::create(p, *countries, clock, ids, apiOptions);
+  if (!api) {
+    std::fprintf(stderr, "portal-server: %s\n", api.error().message.c_str());
+    return 1;
+  }
+  auto started = HttpServer::start(**api, serverOptions);
+  if (!started) {
+    std::fprintf(stderr, "portal-server: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  server = std::move(*started);
+  const std::string url = "http://" + serverOptions.host + ":" + std::to_string(server->port());
+  if (publicUrl.empty()) publicUrl = url;
+  (*api)->setPublicUrl(publicUrl);
+  mailSettings.publicUrl = publicUrl;
+  mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings, lookup);
+  mailer->start();
+
+  OperatorContext operatorContext{p, hasher, publicUrl};
+  auto operatorSocket = OperatorSocket::listen(operatorSocketPath(data), [&](std::string_view request) {
+    std::string answer = runOperatorRequest(operatorContext, request);
+    mailer->notify();
+    return answer;
+  });
+  if (!operatorSocket) {
+    std::fprintf(stderr, "portal-server: %s\n", operatorSocket.error().message.c_str());
+    return 1;
+  }
+
+  std::printf("portal-server listening on %s (data %s, mail %s)\n", url.c_str(), data.c_str(),
+              smtp.empty() ? (data + "/outbox/").c_str() : ("smtp://" + smtp).c_str());
+  if (demo) {
+    provisionDemo(p, hasher, publicUrl, data);
+    mailer->notify();
+  }
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&stopSignals, &signal);
+  std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  operatorSocket->reset();
+  server->stop();
+  mailer->stop();
+  server.reset();
+  api->reset();
+  portal->reset();
+  std::fprintf(stderr, "portal-server: stopped\n");
+  return 0;
+}

@@ -1,0 +1,99 @@
+// EmlDirectoryTransport (transport.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "src/mail/transport.h"
+
+namespace portal {
+namespace {
+
+namespace fs = std::filesystem;
+
+Error ioError(const std::string& what, int err) {
+  return makeError(ErrorCode::kIoError, what + ": " + std::strerror(err));
+}
+
+// A stem is one file name of plain characters: nothing that leaves the directory
+// or hides the file.
+bool plainStem(const std::string& stem) {
+  if (stem.empty() || stem.size() > 200 || stem.front() == '.') return false;
+  for (char c : stem) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<void> writeAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ioError("cannot write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Timestamp now() {
+  using namespace std::chrono;
+  return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
+}
+
+}  // namespace
+
+EmlDirectoryTransport::EmlDirectoryTransport(std::string dir) : dir_(std::move(dir)) {}
+
+Result<void> EmlDirectoryTransport::deliver(const Message& message, const std::string& fileStem) {
+  if (!plainStem(fileStem))
+    return makeError(ErrorCode::kInvalidArgument, "not a plain file name: " + fileStem);
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (errno != ENOENT) return ioError("cannot create " + dir_, errno);
+    std::error_code ec;
+    fs::create_directories(fs::path(dir_).parent_path(), ec);
+    if (ec) return makeError(ErrorCode::kIoError, "cannot create " + dir_ + ": " + ec.message());
+    if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+      return ioError("cannot create " + dir_, errno);
+  }
+
+  const std::string finalPath = dir_ + "/" + fileStem + ".eml";
+  // A dot name, so that whoever picks *.eml files up never sees a half-written one.
+  std::string tmpPath = dir_ + "/." + fileStem + ".eml.XXXXXX";
+  int fd = ::mkostemp(tmpPath.data(), O_CLOEXEC);  // mode 0600
+  if (fd < 0) return ioError("cannot create a file in " + dir_, errno);
+  auto fail = [&](Error e) {
+    ::close(fd);
+    ::unlink(tmpPath.c_str());
+    return e;
+  };
+  if (auto w = writeAll(fd, toRfc5322(message, now()), tmpPath); !w) return fail(w.error());
+  if (::fsync(fd) != 0) return fail(ioError("cannot fsync " + tmpPath, errno));
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmpPath.c_str());
+    return ioError("cannot close " + tmpPath, err);
+  }
+  if (::rename(tmpPath.c_str(), finalPath.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmpPath.c_str());
+    return ioError("cannot rename to " + finalPath, err);
+  }
+  // The rename is durable once the directory is.
+  int dirFd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) return ioError("cannot open " + dir_, errno);
+  int rc = ::fsync(dirFd);
+  int err = errno;
+  ::close(dirFd);
+  if (rc != 0) return ioError("cannot fsync " + dir_, err);
+  return {};
+}
+
+}  // namespace portal

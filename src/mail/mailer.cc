@@ -1,0 +1,304 @@
+#include "src/mail/mailer.h"
+
+#include <pthread.h>
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <vector>
+
+#include "events/text.h"
+#include "src/store/event_store.h"
+
+namespace portal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Records read from the outbox at a time: the iterator is not held across deliveries.
+constexpr std::size_t kScanBatch = 64;
+
+void logLine(const std::string& line) { std::fprintf(stderr, "mailer: %s\n", line.c_str()); }
+
+std::string hexKey(std::string_view key) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (char c : key.substr(0, 32)) {
+    out += kDigits[(static_cast<unsigned char>(c) >> 4) & 15];
+    out += kDigits[static_cast<unsigned char>(c) & 15];
+  }
+  return out;
+}
+
+// `text` with every occurrence of `address` (any case) replaced, so that a relay's
+// answer that quotes the recipient can go to the log.
+std::string withoutAddress(const std::string& text, const std::string& address) {
+  std::string key = emailKey(address);
+  if (key.empty()) return text;
+  std::string lower = asciiLower(text), out;
+  std::size_t from = 0;
+  for (auto at = lower.find(key); at != std::string::npos; at = lower.find(key, from)) {
+    out.append(text, from, at - from).append("[recipient]");
+    from = at + key.size();
+  }
+  return out.append(text, from);
+}
+
+std::string describe(std::chrono::milliseconds d) {
+  auto ms = static_cast<long long>(d.count());
+  return ms < 1000 || ms % 1000 != 0 ? std::to_string(ms) + " ms"
+                                     : std::to_string(ms / 1000) + " s";
+}
+
+}  // namespace
+
+Mailer::Mailer(EventStore& store, std::unique_ptr<MailTransport> transport, MailSettings settings,
+               RecipientLookupFn lookup, MailerOptions options)
+    : store_(store),
+      outbox_(store.columnFamily("outbox")),
+      transport_(std::move(transport)),
+      settings_(std::move(settings)),
+      lookup_(std::move(lookup)),
+      options_(options) {
+  if (outbox_ == nullptr) throw std::invalid_argument("Mailer: the store has no outbox family");
+  if (!transport_ || !lookup_) throw std::invalid_argument("Mailer: no transport or lookup");
+}
+
+Mailer::~Mailer() { stop(); }
+
+void Mailer::start() {
+  std::lock_guard life(lifecycleMu_);
+  std::lock_guard lock(mu_);
+  if (running_) return;
+  stopping_ = false;
+  running_ = true;
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "mailer");
+    run();
+  });
+}
+
+void Mailer::stop() {
+  std::lock_guard life(lifecycleMu_);
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+  }
+  idle_.notify_all();
+}
+
+void Mailer::notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+bool Mailer::waitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (!running_) {
+    lock.unlock();
+    return outboxEmpty();
+  }
+  const std::uint64_t target = scansStarted_ + 1;
+  notified_ = true;
+  wake_.notify_one();
+  idle_.wait_for(lock, timeout, [&] { return lastEmptyScan_ >= target || !running_; });
+  return lastEmptyScan_ >= target;
+}
+
+bool Mailer::outboxEmpty() const {
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), outbox_));
+  it->SeekToFirst();
+  return !it->Valid() && it->status().ok();
+}
+
+void Mailer::run() {
+  while (true) {
+    std::uint64_t scanNumber;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      notified_ = false;
+      scanNumber = ++scansStarted_;
+    }
+    ScanResult s = scan();
+    if (s.complete) pending_.store(s.remaining, std::memory_order_relaxed);
+    auto deadline = Clock::now() + options_.pollInterval;
+    if (s.next && *s.next < deadline) deadline = *s.next;
+
+    std::unique_lock lock(mu_);
+    if (s.complete && s.remaining == 0) lastEmptyScan_ = scanNumber;
+    idle_.notify_all();
+    // After a failure nothing is tried for a while, whoever asks.
+    if (holdUntil_ > Clock::now())
+      wake_.wait_until(lock, holdUntil_, [&] { return stopping_.load(); });
+    wake_.wait_until(lock, deadline, [&] { return stopping_ || notified_; });
+  }
+}
+
+Mailer::ScanResult Mailer::scan() {
+  ScanResult result;
+  auto later = [&](Clock::time_point t) {
+    if (!result.next || t < *result.next) result.next = t;
+  };
+  bool attempts = Clock::now() >= holdUntil_;
+  if (!attempts) later(holdUntil_);
+  std::string last;  // the last key read
+  bool first = true;
+  while (true) {
+    std::vector<std::pair<std::string, std::string>> batch;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(
+          store_.db()->NewIterator(rocksdb::ReadOptions(), outbox_));
+      if (first) {
+        it->SeekToFirst();
+      } else {
+        it->Seek(last);
+        if (it->Valid() && it->key() == rocksdb::Slice(last)) it->Next();
+      }
+      for (; it->Valid() && batch.size() < kScanBatch; it->Next())
+        batch.emplace_back(it->key().ToString(), it->value().ToString());
+      if (!it->status().ok()) {
+        logLine("cannot read the outbox: " + it->status().ToString());
+        return result;
+      }
+    }
+    if (batch.empty()) break;
+    for (auto& [key, value] : batch) {
+      if (stopping_) return result;
+      // Forget what was kept for records that left the outbox since the last scan.
+      retries_.erase(first ? retries_.begin() : retries_.upper_bound(last),
+                     retries_.lower_bound(key));
+      first = false;
+      last = key;
+      auto r = retries_.find(key);
+      if (!attempts || (r != retries_.end() && r->second.due > Clock::now())) {
+        ++result.remaining;
+        if (r != retries_.end()) later(r->second.due);
+        continue;
+      }
+      Outcome outcome = handle(key, value);
+      if (outcome == Outcome::kDone) continue;
+      ++result.remaining;
+      later(retries_[key].due);
+      if (outcome == Outcome::kFailed) {
+        attempts = false;
+        holdUntil_ = Clock::now() + options_.firstBackoff;
+      }
+    }
+  }
+  retries_.erase(first ? retries_.begin() : retries_.upper_bound(last), retries_.end());
+  result.complete = true;
+  return result;
+}
+
+Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value) {
+  const auto now = Clock::now();
+  auto known = retries_.find(key);
+  if (known != retries_.end() && known->second.deliveredNotDeleted) {
+    if (!deleteRecord(key, "delivered record " + hexKey(key))) {
+      known->second.due = now + options_.firstBackoff;
+      return Outcome::kWaiting;
+    }
+    retries_.erase(known);
+    return Outcome::kDone;
+  }
+
+  auto slot = parseOutboxKey(key);
+  auto record = decodeMailRecord(value);
+  if (!slot || !record) {
+    logLine("outbox record " + hexKey(key) + " does not decode (" +
+            (record ? std::string("bad key") : record.error().message) + "); deleted");
+    deleteRecord(key, "record " + hexKey(key));
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    retries_.erase(key);
+    return Outcome::kDone;
+  }
+  const std::string stem = mailFileStem(*slot, record->kind);
+  const std::string what = stem + " for user " + record->userId;
+
+  RecipientLookup who;
+  try {
+    who = lookup_(record->companyId, record->userId);
+  } catch (const std::exception& e) {
+    return failed(key, what, std::string("looking the recipient up failed: ") + e.what());
+  }
+
+  switch (who.status) {
+    case RecipientLookup::Status::kGone:
+      logLine(what + ": the recipient is gone; dropped unsent");
+      deleteRecord(key, what);
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      retries_.erase(key);
+      return Outcome::kDone;
+    case RecipientLookup::Status::kNotYetKnown: {
+      Retry& r = retries_[key];
+      if (!r.notYetSince) r.notYetSince = now;
+      if (now - *r.notYetSince >= options_.notYetGiveUp) {
+        logLine(what + ": the recipient is still not known after " +
+                describe(options_.notYetGiveUp) + "; dropped unsent");
+        deleteRecord(key, what);
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        retries_.erase(key);
+        return Outcome::kDone;
+      }
+      r.due = now + options_.notYetRetry;
+      return Outcome::kWaiting;
+    }
+    case RecipientLookup::Status::kReady:
+      break;
+  }
+
+  Message message = renderMail(*record, who.recipient, settings_);
+  message.messageId = makeMessageId(stem + "." + record->userId, settings_.from);
+  Result<void> sent = makeError(ErrorCode::kIoError, "not delivered");
+  try {
+    sent = transport_->deliver(message, stem);
+  } catch (const std::exception& e) {
+    sent = makeError(ErrorCode::kIoError, std::string("the transport threw: ") + e.what());
+  }
+  if (!sent) return failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
+
+  delivered_.fetch_add(1, std::memory_order_relaxed);
+  if (!deleteRecord(key, what)) {
+    Retry& r = retries_[key];
+    r.deliveredNotDeleted = true;
+    r.due = Clock::now() + options_.firstBackoff;
+    return Outcome::kWaiting;
+  }
+  retries_.erase(key);
+  return Outcome::kDone;
+}
+
+Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
+                               const std::string& why) {
+  Retry& r = retries_[key];
+  ++r.failures;
+  r.backoff =
+      r.backoff.count() == 0 ? options_.firstBackoff : std::min(r.backoff * 2, options_.maxBackoff);
+  r.due = Clock::now() + r.backoff;
+  logLine(what + ": delivery failed (attempt " + std::to_string(r.failures) + ", next in " +
+          describe(r.backoff) + "): " + why);
+  return Outcome::kFailed;
+}
+
+bool Mailer::deleteRecord(const std::string& key, const std::string& what) {
+  rocksdb::WriteOptions options;
+  options.sync = false;  // a record that comes back after a crash is only sent again
+  auto status = store_.db()->Delete(options, outbox_, key);
+  if (status.ok()) return true;
+  logLine(what + ": cannot delete it from the outbox: " + status.ToString());
+  return false;
+}
+
+}  // namespace portal

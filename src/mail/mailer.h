@@ -1,0 +1,147 @@
+#pragma once
+// The mailer: delivers what the outbox holds, in log order, and deletes each record
+// once its mail is handed over. Delivery is at least once: a crash between handing
+// a mail over and deleting its record sends it again (the same .eml file name, the
+// same Message-ID).
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "src/mail/message.h"
+#include "src/mail/outbox.h"
+#include "src/mail/transport.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+}
+
+namespace portal {
+
+class EventStore;
+
+// What the read side knows of a mail's recipient at delivery time.
+struct RecipientLookup {
+  enum class Status {
+    kReady,        // known and reachable: send to `recipient`
+    kNotYetKnown,  // the views have not caught up with the log yet: ask again later
+    kGone,         // anonymized, deactivated or unknown: drop the mail unsent
+  };
+  Status status = Status::kGone;
+  Recipient recipient;  // when kReady
+
+  static RecipientLookup ready(Recipient r) { return {Status::kReady, std::move(r)}; }
+  static RecipientLookup notYetKnown() { return {Status::kNotYetKnown, {}}; }
+  static RecipientLookup gone() { return {Status::kGone, {}}; }
+};
+
+// Supplied by the owner of the Mailer (it reads the views); called on the mailer's
+// thread. An exception it throws counts as a failed delivery.
+using RecipientLookupFn =
+    std::function<RecipientLookup(const std::string& companyId, const std::string& userId)>;
+
+// Timing of the mailer; the defaults are for production, tests shorten them.
+struct MailerOptions {
+  std::chrono::milliseconds pollInterval{500};             // without notify()
+  std::chrono::milliseconds notYetRetry{100};              // recipient not known yet
+  std::chrono::milliseconds notYetGiveUp{10 * 60 * 1000};  // then the mail is dropped
+  std::chrono::milliseconds firstBackoff{1000};            // after a failed delivery, doubling
+  std::chrono::milliseconds maxBackoff{60 * 1000};
+};
+
+// One thread ("mailer") that scans the store's "outbox" family in key order; for
+// each record it decodes it, looks the recipient up, renders the mail, delivers it
+// through the transport and then deletes the record. A record that does not decode,
+// or whose recipient is gone, is deleted unsent; a recipient not yet known is asked
+// for again shortly and dropped after notYetGiveUp. A failed delivery is retried
+// with backoff (firstBackoff doubling up to maxBackoff) while later mail goes on;
+// after a failure the mailer makes no other attempt for firstBackoff, so a relay
+// that is down is not hammered. Log lines go to stderr and name records by ids
+// (outbox position, kind, user id), never by address, name or secret.
+//
+// Thread-safe: notify(), waitIdle() and the counters from any thread. The store
+// must outlive the Mailer (stop it first). The outbox family must exist (a writable
+// store); otherwise the constructor throws std::invalid_argument.
+class Mailer {
+ public:
+  Mailer(EventStore& store, std::unique_ptr<MailTransport> transport, MailSettings settings,
+         RecipientLookupFn lookup, MailerOptions options = {});
+  ~Mailer();  // stop()
+  Mailer(const Mailer&) = delete;
+  Mailer& operator=(const Mailer&) = delete;
+
+  // Starts the mailer thread; does nothing when it runs already.
+  void start();
+  // Ends the thread: a delivery under way finishes first (bounded by the transport's
+  // timeouts). Records not delivered stay in the outbox for the next start.
+  void stop();
+  // Something may have been added to the outbox: look now rather than at the next
+  // poll. Cheap; the server calls it after each accepted command.
+  void notify();
+
+  // Waits until a scan that began after this call found the outbox empty; false when
+  // `timeout` passed first. Without a running thread: whether the outbox is empty.
+  bool waitIdle(std::chrono::milliseconds timeout);
+
+  std::uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
+  // Dropped unsent: undecodable, recipient gone, or not known for too long.
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Records in the outbox at the end of the last scan.
+  std::uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+
+ private:
+  // Per-record state kept between scans (mailer thread only).
+  struct Retry {
+    std::chrono::steady_clock::time_point due;
+    std::chrono::milliseconds backoff{0};
+    int failures = 0;
+    std::optional<std::chrono::steady_clock::time_point> notYetSince;
+    bool deliveredNotDeleted = false;  // handed over, but deleting the record failed
+  };
+  enum class Outcome { kDone, kWaiting, kFailed };
+  struct ScanResult {
+    bool complete = false;                                      // the whole outbox was read
+    std::uint64_t remaining = 0;                                // records left in it
+    std::optional<std::chrono::steady_clock::time_point> next;  // the earliest retry due
+  };
+
+  void run();
+  ScanResult scan();
+  Outcome handle(const std::string& key, const std::string& value);
+  // Schedules the next attempt at `key` after a failure and logs why.
+  Outcome failed(const std::string& key, const std::string& what, const std::string& why);
+  bool deleteRecord(const std::string& key, const std::string& what);
+  bool outboxEmpty() const;
+
+  EventStore& store_;
+  rocksdb::ColumnFamilyHandle* outbox_;
+  std::unique_ptr<MailTransport> transport_;
+  MailSettings settings_;
+  RecipientLookupFn lookup_;
+  MailerOptions options_;
+
+  std::map<std::string, Retry> retries_;               // by outbox key; mailer thread only
+  std::chrono::steady_clock::time_point holdUntil_{};  // no attempt before (after a failure)
+
+  std::mutex lifecycleMu_;  // serialises start() and stop()
+  mutable std::mutex mu_;
+  std::condition_variable wake_, idle_;
+  bool running_ = false;
+  bool notified_ = false;
+  std::uint64_t scansStarted_ = 0;   // guarded by mu_
+  std::uint64_t lastEmptyScan_ = 0;  // the number of the last scan that found nothing
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  std::atomic<std::uint64_t> delivered_{0}, dropped_{0}, pending_{0};
+};
+
+}  // namespace portal

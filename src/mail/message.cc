@@ -1,0 +1,287 @@
+#include "src/mail/message.h"
+
+#include <ctime>
+
+#include "events/text.h"
+
+namespace portal {
+namespace {
+
+// One line of text for a header or a line of the body: CR and LF removed, other
+// control characters (tabs included) made spaces, ends trimmed.
+std::string oneLine(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\r' || c == '\n') continue;
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  return std::string(trim(out));
+}
+
+bool isAscii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
+                 static_cast<unsigned char>(bytes[i + 1]) << 8 |
+                 static_cast<unsigned char>(bytes[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63],
+            kAlphabet[v & 63]};
+  }
+  if (std::size_t rest = bytes.size() - i; rest > 0) {
+    unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+    if (rest == 2) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// RFC 2047 B-encoded words, each at most 72 characters (45 bytes of text) so that a
+// header line stays under 78, split between characters, never inside one, and
+// joined by folding whitespace.
+std::string encodedWords(std::string_view utf8) {
+  constexpr std::size_t kChunk = 45;
+  std::string out;
+  while (!utf8.empty()) {
+    std::size_t n = std::min(kChunk, utf8.size());
+    // Back off to the start of a character: continuation bytes are 10xxxxxx.
+    while (n < utf8.size() && n > 0 && (static_cast<unsigned char>(utf8[n]) & 0xc0) == 0x80) --n;
+    if (n == 0) n = std::min(kChunk, utf8.size());  // not UTF-8: split anywhere
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + base64(utf8.substr(0, n)) + "?=";
+    utf8.remove_prefix(n);
+  }
+  return out;
+}
+
+// A display name or subject as header text: ASCII as it is (quoted, for a display
+// name), anything else as encoded-words.
+std::string headerText(std::string_view text, bool quote) {
+  std::string safe = oneLine(text);
+  if (!isAscii(safe)) return encodedWords(safe);
+  if (!quote) return safe;
+  std::string out = "\"";
+  for (char c : safe) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string nameAddr(std::string_view name, std::string_view address) {
+  std::string addr = oneLine(address);
+  std::string display = oneLine(name);
+  if (display.empty()) return "<" + addr + ">";
+  return headerText(display, /*quote=*/true) + " <" + addr + ">";
+}
+
+// The display name of "Name <address>" or "\"Name\" <address>"; empty without one.
+std::string mailboxName(std::string_view mailbox) {
+  auto open = mailbox.rfind('<');
+  if (open == std::string_view::npos) return {};
+  std::string_view name = trim(mailbox.substr(0, open));
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"')
+    name = name.substr(1, name.size() - 2);
+  return std::string(name);
+}
+
+std::string rfc5322Date(Timestamp t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::int64_t micros = t.micros;
+  std::time_t seconds = static_cast<std::time_t>(micros / 1'000'000 - (micros % 1'000'000 < 0));
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday % 7],
+                tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
+// A header line folded before spaces so that each of its lines keeps within 78
+// characters where it can (RFC 5322 2.1.1); a word longer than that stays whole.
+std::string folded(const std::string& line) {
+  constexpr std::size_t kWidth = 78;
+  std::string out;
+  std::size_t start = 0;  // of the physical line being laid out, in `line`
+  while (true) {
+    auto end = line.find("\r\n", start);
+    std::size_t length = (end == std::string::npos ? line.size() : end) - start;
+    if (length > kWidth) {
+      // The last space that ends a part short enough; never the one after "Name:".
+      auto space = line.rfind(' ', start + kWidth);
+      auto colon = line.find(':');
+      if (space != std::string::npos && space > start && space > colon + 1) {
+        out.append(line, start, space - start).append("\r\n");
+        start = space;
+        continue;
+      }
+    }
+    if (end == std::string::npos) return out.append(line, start, std::string::npos);
+    out.append(line, start, end + 2 - start);
+    start = end + 2;
+  }
+}
+
+// The body with CRLF line ends, ending in one.
+std::string crlfLines(std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + body.size() / 32 + 2);
+  for (char c : body) {
+    if (c == '\r') continue;
+    if (c == '\n')
+      out += "\r\n";
+    else
+      out += c;
+  }
+  if (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0) out += "\r\n";
+  return out;
+}
+
+std::string greeting(const Recipient& r) {
+  std::string name = oneLine(r.givenName);
+  return name.empty() ? "Hello,\n\n" : "Hello " + name + ",\n\n";
+}
+
+// "Example Corp's Customer Portal", or "your company's …" when the name is unknown.
+std::string portalOf(const Recipient& r) {
+  std::string company = oneLine(r.companyName);
+  return company.empty() ? "your company's Customer Portal" : "the Customer Portal of " + company;
+}
+
+std::string signInLines(const Recipient& r, const std::string& url, const std::string& slug) {
+  std::string out;
+  if (!url.empty()) out += "    Address:   " + url + "\n";
+  if (!slug.empty()) out += "    Company:   " + slug + "\n";
+  out += "    Email:     " + oneLine(r.email) + "\n";
+  return out;
+}
+
+constexpr std::string_view kSignature =
+    "\nKind regards,\nThe Customer Portal\n\n"
+    "(This message was sent automatically; replies are not read.)\n";
+
+}  // namespace
+
+std::string mailboxAddress(std::string_view mailbox) {
+  auto open = mailbox.rfind('<');
+  if (open != std::string_view::npos) {
+    auto close = mailbox.find('>', open);
+    if (close != std::string_view::npos) return oneLine(mailbox.substr(open + 1, close - open - 1));
+  }
+  return oneLine(mailbox);
+}
+
+std::string makeMessageId(std::string_view unique, std::string_view from) {
+  auto keep = [](std::string_view s, bool local) {
+    std::string out;
+    for (char c : s) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '-' || (local && (c == '_' || c == '+' || c == '='));
+      if (ok) out += c;
+    }
+    return out;
+  };
+  std::string address = mailboxAddress(from);
+  auto at = address.rfind('@');
+  std::string domain = at == std::string::npos ? "" : keep(address.substr(at + 1), false);
+  if (domain.empty()) domain = "portal.invalid";
+  std::string left = keep(unique, true);
+  if (left.empty()) left = "mail";
+  return "<" + left + "@" + domain + ">";
+}
+
+Message renderMail(const MailRecord& record, const Recipient& recipient,
+                   const MailSettings& settings) {
+  Message m;
+  m.from = settings.from;
+  m.to = recipient.email;
+  m.toName = oneLine(oneLine(recipient.givenName) + " " + oneLine(recipient.surname));
+  const std::string link = oneLine(record.link);
+  const std::string signInUrl = link.empty() ? oneLine(settings.publicUrl) : link;
+  const std::string slug = oneLine(record.companySlug);
+  const std::string secret = oneLine(record.secret);
+  std::string body = greeting(recipient);
+
+  if (record.kind == kTemporaryPasswordMail) {
+    m.subject = "Your temporary password for the Customer Portal";
+    body += "Welcome! You are the owner of " + portalOf(recipient) +
+            ", which is now ready.\n\n"
+            "Sign in with:\n\n" +
+            signInLines(recipient, signInUrl, slug) + "    Temporary password:  " + secret +
+            "\n\n"
+            "This password is only for your first sign-in: the portal will then ask you\n"
+            "to choose a new password of your own. Please do not forward this email.\n";
+  } else if (record.kind == kPasswordResetMail) {
+    m.subject = "Reset your Customer Portal password";
+    body += "Someone, most likely you, asked to reset the password of your account in\n" +
+            portalOf(recipient) + (slug.empty() ? "" : " (company \"" + slug + "\")") + ".\n\n";
+    if (!link.empty())
+      body += "To choose a new password, open this link within 5 minutes:\n\n    " + link + "\n\n";
+    else
+      body +=
+          "To choose a new password, enter this reset code on the sign-in page within\n"
+          "5 minutes:\n\n    " +
+          secret + "\n\n";
+    body +=
+        "It works only once and expires after 5 minutes; if it has expired, simply\n"
+        "ask for a new one on the sign-in page.\n\n"
+        "If you did not ask for this, you can ignore this email: your password stays\n"
+        "as it is.\n";
+  } else {  // kWelcomeMail
+    m.subject = "Your Customer Portal account";
+    body += "An account has been created for you in " + portalOf(recipient) +
+            ".\n\n"
+            "To sign in, go to the Customer Portal and enter:\n\n" +
+            signInLines(recipient, signInUrl, slug) + "\n";
+    if (!secret.empty()) {
+      body += "Your temporary password is:  " + secret +
+              "\n\n"
+              "It is only for your first sign-in: the portal will then ask you to choose\n"
+              "a new password of your own.\n";
+    } else {
+      body +=
+          "You do not have a password yet: on the sign-in page, choose \"Forgot password?\"\n"
+          "and we will send you a link to set one.\n";
+    }
+  }
+  m.body = body + std::string(kSignature);
+  return m;
+}
+
+std::string toRfc5322(const Message& message, Timestamp date) {
+  std::string out;
+  out.reserve(message.body.size() + 512);
+  auto header = [&out](std::string_view name, std::string_view value) {
+    out += folded(std::string(name) + ": " + std::string(value));
+    out += "\r\n";
+  };
+  header("From", nameAddr(mailboxName(message.from), mailboxAddress(message.from)));
+  header("To", nameAddr(message.toName, message.to));
+  header("Subject", headerText(message.subject, /*quote=*/false));
+  header("Date", rfc5322Date(date));
+  if (std::string id = oneLine(message.messageId); !id.empty()) header("Message-ID", id);
+  header("MIME-Version", "1.0");
+  header("Content-Type", "text/plain; charset=utf-8");
+  header("Content-Transfer-Encoding", "8bit");
+  out += "\r\n";
+  out += crlfLines(message.body);
+  return out;
+}
+
+}  // namespace portal

@@ -1,0 +1,62 @@
+#pragma once
+// What a mail says and how it looks on the wire: the texts of the portal's mails,
+// and their RFC 5322 form (headers, then a UTF-8 plain-text body, CRLF line ends).
+//
+// Every header value is made safe here: CR and LF are removed, so that nothing a
+// user typed (a name, an address) can add a header; names that are not ASCII go out
+// as RFC 2047 encoded-words.
+//
+// Plain functions on values: safe from any thread.
+
+#include <string>
+#include <string_view>
+
+#include "events/timestamp.h"
+#include "src/mail/outbox.h"
+
+namespace portal {
+
+// The person a mail goes to, as the read side knows them at delivery time.
+struct Recipient {
+  std::string email, givenName, surname, companyName;
+};
+
+struct MailSettings {
+  // The From header: a display name and an address in angle brackets, or an address.
+  std::string from = "Customer Portal <no-reply@portal.invalid>";
+  // Where people sign in (e.g. "https://portal.example.com"); the mails point there
+  // when a record brings no link of its own.
+  std::string publicUrl;
+};
+
+// A mail ready to send. Header values are as people wrote them; toRfc5322 makes
+// them safe.
+struct Message {
+  std::string from;    // "Name <address>" or "address" (MailSettings::from)
+  std::string to;      // the recipient's address
+  std::string toName;  // the recipient's display name; may be empty
+  std::string subject;
+  std::string body;       // UTF-8 plain text, lines ending in "\n" or "\r\n"
+  std::string messageId;  // "<…@…>"; empty: no Message-ID header
+};
+
+// The mail for `record`, in plain English, addressed to `recipient`. messageId is
+// left empty: the caller knows what makes this delivery unique (makeMessageId).
+Message renderMail(const MailRecord& record, const Recipient& recipient,
+                   const MailSettings& settings);
+
+// "<unique@domain>", with the domain of `from`'s address ("portal.invalid" when it
+// has none) and `unique` reduced to the characters a Message-ID may hold. The same
+// `unique` gives the same id, so a delivery retried after a crash is recognisable.
+std::string makeMessageId(std::string_view unique, std::string_view from);
+
+// The address inside "Name <address>", or the whole text trimmed when it has no
+// angle brackets; CR and LF removed.
+std::string mailboxAddress(std::string_view mailbox);
+
+// The message as RFC 5322 text: From, To, Subject, Date (`date`, in UTC), Message-ID,
+// MIME-Version, Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding
+// 8bit, a blank line, the body; every line ends in CRLF.
+std::string toRfc5322(const Message& message, Timestamp date);
+
+}  // namespace portal

@@ -1,0 +1,232 @@
+#include "src/mail/smtp_transport.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <cctype>
+#include <functional>
+#include <initializer_list>
+#include <istream>
+#include <vector>
+
+#include "events/text.h"
+
+namespace portal {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+// A relay's reply longer than this is not a relay's reply.
+constexpr std::size_t kMaxReplyBytes = 64 * 1024;
+
+struct Reply {
+  int code = 0;
+  std::vector<std::string> lines;  // as sent, without the line ends
+  const std::string& last() const { return lines.back(); }
+};
+
+// What a relay said, fit to quote in one line of an error message.
+std::string quoted(std::string_view line) {
+  std::string out;
+  for (char c : line.substr(0, 300)) {
+    auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u == 0x7f ? ' ' : c;
+  }
+  return "\"" + out + "\"";
+}
+
+// An address that can stand between angle brackets in an SMTP command.
+bool commandSafe(std::string_view address) {
+  for (char c : address) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '<' || c == '>') return false;
+  }
+  return true;
+}
+
+// Lines that begin with a dot get another one (RFC 5321 4.5.2), and the end of
+// data follows. `text` ends in CRLF (toRfc5322).
+std::string dotStuffed(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 64 + 8);
+  bool lineStart = true;
+  for (char c : text) {
+    if (lineStart && c == '.') out += '.';
+    out += c;
+    lineStart = c == '\n';
+  }
+  out += ".\r\n";
+  return out;
+}
+
+Timestamp now() {
+  using namespace std::chrono;
+  return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
+}
+
+// One SMTP connection: blocking calls, each bounded by a deadline, built on Asio's
+// asynchronous operations and io_context::run_until.
+class Connection {
+ public:
+  Connection(std::string peer, std::chrono::milliseconds stepTimeout)
+      : peer_(std::move(peer)), stepTimeout_(stepTimeout), socket_(io_), buffer_(kMaxReplyBytes) {}
+  ~Connection() {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Result<void> connect(const std::string& host, std::uint16_t port) {
+    const auto deadline = Clock::now() + stepTimeout_;
+    tcp::resolver resolver(io_);
+    tcp::resolver::results_type endpoints;
+    error_code ec = asio::error::would_block;
+    resolver.async_resolve(host, std::to_string(port),
+                           [&](const error_code& e, tcp::resolver::results_type r) {
+                             ec = e;
+                             endpoints = std::move(r);
+                           });
+    if (!run(deadline, [&] { resolver.cancel(); })) return timedOut("resolving the relay");
+    if (ec) return failed("resolving the relay", ec.message());
+    ec = asio::error::would_block;
+    asio::async_connect(socket_, endpoints,
+                        [&](const error_code& e, const tcp::endpoint&) { ec = e; });
+    if (!run(deadline, [&] { closeSocket(); })) return timedOut("connecting");
+    if (ec) return failed("connecting", ec.message());
+    return {};
+  }
+
+  // Sends `line` and CRLF (nothing when `line` is empty), then reads the reply and
+  // checks its code against `expected`.
+  Result<Reply> step(const std::string& name, const std::string& line,
+                     std::initializer_list<int> expected) {
+    const auto deadline = Clock::now() + stepTimeout_;
+    if (!line.empty()) {
+      if (auto s = send(name, line + "\r\n", deadline); !s) return s.error();
+    }
+    auto reply = readReply(name, deadline);
+    if (!reply) return reply.error();
+    for (int code : expected)
+      if (reply->code == code) return reply;
+    return failed(name, "the relay answered " + quoted(reply->last()));
+  }
+
+  Result<void> send(const std::string& name, const std::string& bytes, Clock::time_point deadline) {
+    error_code ec = asio::error::would_block;
+    asio::async_write(socket_, asio::buffer(bytes),
+                      [&](const error_code& e, std::size_t) { ec = e; });
+    if (!run(deadline, [&] { closeSocket(); })) return timedOut(name);
+    if (ec) return failed(name, "cannot send: " + ec.message());
+    return {};
+  }
+
+  Result<Reply> readReply(const std::string& name, Clock::time_point deadline) {
+    Reply reply;
+    while (true) {
+      error_code ec = asio::error::would_block;
+      asio::async_read_until(socket_, buffer_, '\n',
+                             [&](const error_code& e, std::size_t) { ec = e; });
+      if (!run(deadline, [&] { closeSocket(); })) return timedOut(name);
+      if (ec == asio::error::eof) return failed(name, "the relay closed the connection");
+      if (ec == asio::error::not_found) return failed(name, "the relay's reply is too long");
+      if (ec) return failed(name, "cannot read the reply: " + ec.message());
+      std::istream in(&buffer_);
+      std::string line;
+      std::getline(in, line);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      bool digits = line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
+                    std::isdigit(static_cast<unsigned char>(line[1])) &&
+                    std::isdigit(static_cast<unsigned char>(line[2]));
+      if (!digits || (line.size() > 3 && line[3] != '-' && line[3] != ' '))
+        return failed(name, "the relay's reply is not SMTP: " + quoted(line));
+      reply.code = std::stoi(line.substr(0, 3));
+      bool more = line.size() > 3 && line[3] == '-';
+      reply.lines.push_back(std::move(line));
+      if (!more) return reply;
+    }
+  }
+
+ private:
+  // Runs the pending operation until it completes or `deadline` passes; then
+  // `cancel` aborts it and its handler runs before this returns (false).
+  bool run(Clock::time_point deadline, const std::function<void()>& cancel) {
+    io_.restart();
+    io_.run_until(deadline);
+    if (io_.stopped()) return true;
+    cancel();
+    io_.restart();
+    io_.run();
+    return false;
+  }
+
+  void closeSocket() {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Error failed(const std::string& step, const std::string& why) const {
+    return makeError(ErrorCode::kIoError, "SMTP " + step + " (" + peer_ + "): " + why);
+  }
+  Error timedOut(const std::string& step) const {
+    return failed(step, "no answer within " + std::to_string(stepTimeout_.count()) + " ms");
+  }
+
+  std::string peer_;
+  std::chrono::milliseconds stepTimeout_;
+  asio::io_context io_;
+  tcp::socket socket_;
+  asio::streambuf buffer_;
+};
+
+}  // namespace
+
+SmtpTransport::SmtpTransport(SmtpOptions options) : options_(std::move(options)) {}
+
+SmtpTransport::SmtpTransport(std::string host, std::uint16_t port, std::string heloName)
+    : SmtpTransport(SmtpOptions{std::move(host), port, std::move(heloName)}) {}
+
+Result<void> SmtpTransport::deliver(const Message& message, const std::string& /*fileStem*/) {
+  const std::string from = mailboxAddress(message.from);
+  const std::string to = mailboxAddress(message.to);
+  if (to.empty() || !commandSafe(to) || !commandSafe(from))
+    return makeError(ErrorCode::kInvalidArgument, "SMTP: an address cannot be sent as it is");
+  std::string helo = options_.heloName;
+  if (helo.empty() || !commandSafe(helo)) helo = "localhost";
+
+  Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout);
+  if (auto r = c.connect(options_.host, options_.port); !r) return r.error();
+  if (auto r = c.step("greeting", "", {220}); !r) return r.error();
+
+  bool eightBit = false;
+  auto ehlo = c.step("EHLO", "EHLO " + helo, {250, 500, 501, 502, 504, 550});
+  if (!ehlo) return ehlo.error();
+  if (ehlo->code == 250) {
+    for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
+      std::string_view keyword = ehlo->lines[i];
+      if (keyword.size() > 4 && asciiLower(trim(keyword.substr(4))) == "8bitmime") eightBit = true;
+    }
+  } else if (auto helloReply = c.step("HELO", "HELO " + helo, {250}); !helloReply) {
+    return helloReply.error();
+  }
+
+  if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : ""),
+                      {250});
+      !r)
+    return r.error();
+  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}); !r) return r.error();
+  if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
+  const auto deadline = Clock::now() + options_.stepTimeout;
+  if (auto s = c.send("message", dotStuffed(toRfc5322(message, now())), deadline); !s)
+    return s.error();
+  if (auto r = c.step("end of DATA", "", {250}); !r) return r.error();
+  // The relay has taken the message: how it answers QUIT changes nothing.
+  (void)c.step("QUIT", "QUIT", {221});
+  return {};
+}
+
+}  // namespace portal

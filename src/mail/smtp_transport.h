@@ -1,0 +1,40 @@
+#pragma once
+// Delivery to an SMTP relay (RFC 5321): one plain connection per message, no TLS and
+// no authentication, so the relay is one on this machine or on a trusted network
+// that accepts mail from the portal's address (a local Postfix, a company relay).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/mail/transport.h"
+
+namespace portal {
+
+struct SmtpOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 25;
+  std::string heloName = "localhost";  // this machine's name, sent with EHLO/HELO
+  // The most each step may take: resolving, connecting, each reply, sending.
+  std::chrono::milliseconds stepTimeout = std::chrono::seconds(30);
+};
+
+// A small synchronous SMTP client: greeting (220), EHLO (falling back to HELO), MAIL
+// FROM (with BODY=8BITMIME when the relay offers it), RCPT TO, DATA with
+// dot-stuffing, QUIT. Any unexpected reply, a timeout or a broken connection is an
+// Error (kIoError) naming the step and quoting the relay's reply line; addresses
+// that would break the command syntax are refused (kInvalidArgument) before
+// anything is sent. The transport holds no connection between calls; deliver() may
+// be called from one thread at a time.
+class SmtpTransport : public MailTransport {
+ public:
+  explicit SmtpTransport(SmtpOptions options);
+  SmtpTransport(std::string host, std::uint16_t port, std::string heloName);
+  Result<void> deliver(const Message& message, const std::string& fileStem) override;
+
+ private:
+  SmtpOptions options_;
+};
+
+}  // namespace portal

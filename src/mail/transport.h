@@ -1,0 +1,37 @@
+#pragma once
+// How a rendered mail leaves the portal: to .eml files in a directory (the default,
+// for development and for relays that pick files up) or to an SMTP relay
+// (smtp_transport.h).
+
+#include <string>
+
+#include "events/result.h"
+#include "src/mail/message.h"
+
+namespace portal {
+
+class MailTransport {
+ public:
+  virtual ~MailTransport() = default;
+  // Hands `message` over for delivery. `fileStem` names this delivery uniquely and
+  // in log order (mailFileStem); delivering the same stem again replaces, or
+  // duplicates, the earlier one. An Error (kIoError, kInvalidArgument) when it was
+  // not handed over; the caller retries. Called from one thread at a time.
+  virtual Result<void> deliver(const Message& message, const std::string& fileStem) = 0;
+};
+
+// Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF) atomically: a
+// temporary file in the same directory, fsync'd, then renamed over the final name,
+// so a reader of the directory sees whole messages or none. Creates the directory
+// (mode 0700) when missing; the files are 0600, for they hold passwords and links.
+class EmlDirectoryTransport : public MailTransport {
+ public:
+  explicit EmlDirectoryTransport(std::string dir);
+  Result<void> deliver(const Message& message, const std::string& fileStem) override;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace portal

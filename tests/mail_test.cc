@@ -1,0 +1,1018 @@
+// The mail module: outbox records, the mails' texts and wire form, delivery to .eml
+// files and to SMTP relays (a scripted one in this process, and Debian's aiosmtpd),
+// and the Mailer working on a real store's outbox.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <rocksdb/db.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/app/command_processor.h"
+#include "src/mail/mailer.h"
+#include "src/mail/message.h"
+#include "src/mail/outbox.h"
+#include "src/mail/smtp_transport.h"
+#include "src/mail/transport.h"
+#include "src/store/event_store.h"
+#include "tests/store_fixtures.h"
+#include "tests/test_support.h"
+
+extern char** environ;
+
+namespace portal {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::TempDir;
+using test::waitFor;
+
+// ---------------------------------------------------------------------------------
+// Helpers
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The file names in `dir`, sorted; none when it does not exist.
+std::vector<std::string> fileNames(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The header part of a message (up to the first empty line), split into lines as
+// they are on the wire.
+std::vector<std::string> physicalHeaderLines(const std::string& text, const std::string& lineEnd) {
+  std::vector<std::string> lines;
+  std::size_t from = 0;
+  while (true) {
+    auto end = text.find(lineEnd, from);
+    if (end == std::string::npos || end == from) return lines;
+    lines.push_back(text.substr(from, end - from));
+    from = end + lineEnd.size();
+  }
+}
+
+// The header fields, each unfolded into one line (RFC 5322 2.2.3).
+std::vector<std::string> headerLines(const std::string& text, const std::string& lineEnd) {
+  std::vector<std::string> fields;
+  for (auto& line : physicalHeaderLines(text, lineEnd)) {
+    if (!fields.empty() && (line[0] == ' ' || line[0] == '\t'))
+      fields.back() += line;
+    else
+      fields.push_back(line);
+  }
+  return fields;
+}
+
+// The value of header `name`, unfolded; "" when missing.
+std::string header(const std::string& text, const std::string& name,
+                   const std::string& lineEnd = "\r\n") {
+  for (const auto& line : headerLines(text, lineEnd))
+    if (line.rfind(name + ": ", 0) == 0) return line.substr(name.size() + 2);
+  return "";
+}
+
+std::string bodyOf(const std::string& text, const std::string& lineEnd = "\r\n") {
+  auto at = text.find(lineEnd + lineEnd);
+  return at == std::string::npos ? "" : text.substr(at + 2 * lineEnd.size());
+}
+
+// Every LF is preceded by CR, and there is no lone CR.
+bool allCrlf(const std::string& text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) return false;
+    if (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) return false;
+  }
+  return true;
+}
+
+std::string decodeBase64(const std::string& in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    auto v = kAlphabet.find(c);
+    if (v == std::string::npos) continue;
+    bits = (bits << 6) | static_cast<unsigned>(v);
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> count) & 0xff);
+    }
+  }
+  return out;
+}
+
+// The texts of the RFC 2047 B-words "=?UTF-8?B?…?=" in `header`, decoded one by one.
+std::vector<std::string> encodedWords(const std::string& header) {
+  std::vector<std::string> words;
+  std::size_t from = 0;
+  while (true) {
+    auto start = header.find("=?UTF-8?B?", from);
+    if (start == std::string::npos) return words;
+    auto end = header.find("?=", start + 10);
+    if (end == std::string::npos) return words;
+    words.push_back(decodeBase64(header.substr(start + 10, end - start - 10)));
+    from = end + 2;
+  }
+}
+
+bool validUtf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+Timestamp at(const char* rfc3339) { return *parseRfc3339(rfc3339); }
+
+const Recipient kAda{"ada@example.org", "Ada", "Lovelace", "Example Corp"};
+const MailSettings kSettings{"Customer Portal <no-reply@portal.invalid>",
+                             "https://portal.example.com"};
+
+MailRecord welcome(const std::string& userId) {
+  return {std::string(kWelcomeMail), "c-1", userId, "", "", "example-corp"};
+}
+MailRecord temporaryPassword(const std::string& userId, const std::string& password) {
+  return {std::string(kTemporaryPasswordMail), "c-1", userId, password, "", "example-corp"};
+}
+MailRecord passwordReset(const std::string& userId, const std::string& token) {
+  return {std::string(kPasswordResetMail),
+          "c-1",
+          userId,
+          token,
+          "https://portal.example.com/reset-password#token=" + token,
+          "example-corp"};
+}
+
+// A free TCP port on the loopback interface (bound and released).
+std::uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool acceptsConnections(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Starts `argv` as a child with its output going to `logPath`; -1 when it cannot.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  // The system Python with a plain environment: a pyenv's variables must not leak in.
+  std::string path = "PATH=/usr/bin:/bin", lang = "LANG=C.UTF-8";
+  char* env[] = {path.data(), lang.data(), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), env);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+// Debian's aiosmtpd on a loopback port, storing what it receives in a maildir.
+class AiosmtpdRelay {
+ public:
+  static constexpr const char* kPython = "/usr/bin/python3";
+
+  // Whether /usr/bin/python3 can import aiosmtpd; if not, why in `why`.
+  static bool available(const std::string& scratch, std::string* why) {
+    std::string log = scratch + "/aiosmtpd-probe.log";
+    pid_t pid = spawn({kPython, "-c", "import aiosmtpd"}, log);
+    if (pid < 0) {
+      *why = std::string(kPython) + " cannot be started";
+      return false;
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    *why = std::string(kPython) + " cannot import aiosmtpd: " + readFile(log);
+    return false;
+  }
+
+  AiosmtpdRelay(const std::string& maildir, const std::string& logPath)
+      : maildir_(maildir), log_(logPath), port_(freePort()) {
+    pid_ = spawn({kPython, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:" + std::to_string(port_), "-c",
+                  "aiosmtpd.handlers.Mailbox", maildir_},
+                 log_);
+    if (pid_ < 0) return;
+    ready_ = waitFor([&] { return exited() || acceptsConnections(port_); }, 30s) && !exited();
+  }
+  ~AiosmtpdRelay() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  AiosmtpdRelay(const AiosmtpdRelay&) = delete;
+  AiosmtpdRelay& operator=(const AiosmtpdRelay&) = delete;
+
+  bool ready() const { return ready_; }
+  std::uint16_t port() const { return port_; }
+  std::string log() const { return readFile(log_); }
+  // The messages in the maildir's new/ folder, oldest name first.
+  std::vector<std::string> received() const {
+    std::vector<std::string> out;
+    for (const auto& name : fileNames(maildir_ + "/new"))
+      out.push_back(readFile(maildir_ + "/new/" + name));
+    return out;
+  }
+
+ private:
+  bool exited() {
+    if (exited_) return true;
+    int status = 0;
+    exited_ = ::waitpid(pid_, &status, WNOHANG) == pid_;
+    return exited_;
+  }
+
+  std::string maildir_, log_;
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  bool ready_ = false;
+};
+
+// An SMTP relay in this process that answers from a script, for the answers a real
+// relay gives rarely: a refused EHLO, a refused recipient, silence. It takes one
+// connection and records what the client sent.
+class ScriptedRelay {
+ public:
+  // `greeting`: the first line ("" says nothing at all). `answers`: the reply to a
+  // command by its verb ("EHLO", "RCPT", …); others get "250 ok" (DATA "354 go on",
+  // QUIT "221 bye").
+  ScriptedRelay(std::string greeting, std::map<std::string, std::string> answers)
+      : greeting_(std::move(greeting)), answers_(std::move(answers)) {
+    listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::listen(listenFd_, 4) == 0 &&
+        ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedRelay() {
+    stop_ = true;
+    thread_.join();
+    ::close(listenFd_);
+  }
+  ScriptedRelay(const ScriptedRelay&) = delete;
+  ScriptedRelay& operator=(const ScriptedRelay&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::vector<std::string> commands() {
+    std::lock_guard lock(mu_);
+    return commands_;
+  }
+  std::string data() {
+    std::lock_guard lock(mu_);
+    return data_;
+  }
+
+ private:
+  // Waits up to 100 ms for `fd` to be readable.
+  static bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 100) > 0;
+  }
+  static void sendLine(int fd, const std::string& line) {
+    std::string bytes = line + "\r\n";
+    (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  }
+
+  void serve() {
+    int fd = -1;
+    while (!stop_ && fd < 0)
+      if (readable(listenFd_)) fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (!greeting_.empty()) sendLine(fd, greeting_);
+    std::string pending;
+    bool inData = false;
+    while (!stop_) {
+      if (!readable(fd)) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (auto end = pending.find("\r\n"); end != std::string::npos; end = pending.find("\r\n")) {
+        std::string line = pending.substr(0, end);
+        pending.erase(0, end + 2);
+        std::lock_guard lock(mu_);
+        if (inData) {
+          if (line == ".") {
+            inData = false;
+            sendLine(fd, "250 queued");
+          } else {
+            data_ += line + "\r\n";
+          }
+          continue;
+        }
+        commands_.push_back(line);
+        std::string verb = line.substr(0, line.find_first_of(" :"));
+        auto answer = answers_.find(verb);
+        std::string reply = answer != answers_.end() ? answer->second
+                            : verb == "DATA"         ? "354 go on"
+                            : verb == "QUIT"         ? "221 bye"
+                                                     : "250 ok";
+        sendLine(fd, reply);
+        if (verb == "DATA" && reply.rfind("354", 0) == 0) inData = true;
+        if (verb == "QUIT") stop_ = true;
+      }
+    }
+    ::close(fd);
+  }
+
+  std::string greeting_;
+  std::map<std::string, std::string> answers_;
+  int listenFd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> commands_;
+  std::string data_;
+  std::thread thread_;
+};
+
+// A transport that lets a test see and steer deliveries: it fails the first
+// `failures` calls (with a relay-like message that quotes the address), then hands
+// the message to `next`.
+class SteeredTransport : public MailTransport {
+ public:
+  SteeredTransport(std::unique_ptr<MailTransport> next, int failures)
+      : next_(std::move(next)), failures_(failures) {}
+  Result<void> deliver(const Message& message, const std::string& fileStem) override {
+    calls_.fetch_add(1);
+    {
+      std::lock_guard lock(mu_);
+      stems_.push_back(fileStem);
+    }
+    if (failures_.fetch_sub(1) > 0)
+      return makeError(ErrorCode::kIoError,
+                       "SMTP RCPT TO: \"451 4.3.0 <" + message.to + ">: try again later\"");
+    return next_->deliver(message, fileStem);
+  }
+  int calls() const { return calls_.load(); }
+  std::vector<std::string> stems() {
+    std::lock_guard lock(mu_);
+    return stems_;
+  }
+
+ private:
+  std::unique_ptr<MailTransport> next_;
+  std::atomic<int> failures_;
+  std::atomic<int> calls_{0};
+  std::mutex mu_;
+  std::vector<std::string> stems_;
+};
+
+// The views' answer about recipients, as a test sets it; thread-safe.
+class People {
+ public:
+  void set(const std::string& userId, RecipientLookup answer) {
+    std::lock_guard lock(mu_);
+    answers_[userId] = std::move(answer);
+  }
+  RecipientLookupFn lookup() {
+    return [this](const std::string&, const std::string& userId) {
+      asked_.fetch_add(1);
+      std::lock_guard lock(mu_);
+      auto it = answers_.find(userId);
+      return it == answers_.end() ? RecipientLookup::gone() : it->second;
+    };
+  }
+  int asked() const { return asked_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, RecipientLookup> answers_;
+  std::atomic<int> asked_{0};
+};
+
+// Fast timings, so that retries happen within a test's time.
+MailerOptions quick() {
+  MailerOptions o;
+  o.pollInterval = 50ms;
+  o.notYetRetry = 10ms;
+  o.firstBackoff = 20ms;
+  o.maxBackoff = 100ms;
+  return o;
+}
+
+class MailerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = test::openStore(dir_.sub("data"));
+    ASSERT_TRUE(store_);
+    outbox_ = store_->columnFamily("outbox");
+    ASSERT_NE(outbox_, nullptr);
+    people_.set("u-ada", RecipientLookup::ready(kAda));
+  }
+
+  // Writes a record as the command processor does: under outboxKey(position, index).
+  void put(std::uint64_t position, std::size_t index, const std::string& bytes) {
+    ASSERT_TRUE(store_->db()
+                    ->Put(rocksdb::WriteOptions(), outbox_, outboxKey(position, index), bytes)
+                    .ok());
+  }
+  void put(std::uint64_t position, std::size_t index, const MailRecord& record) {
+    put(position, index, encodeMailRecord(record));
+  }
+
+  std::size_t outboxSize() {
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_->db()->NewIterator(rocksdb::ReadOptions(), outbox_));
+    std::size_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+
+  std::unique_ptr<MailTransport> emlTransport() {
+    return std::make_unique<EmlDirectoryTransport>(mailDir());
+  }
+  std::unique_ptr<Mailer> mailer(std::unique_ptr<MailTransport> transport,
+                                 MailerOptions options = quick()) {
+    return std::make_unique<Mailer>(*store_, std::move(transport), kSettings, people_.lookup(),
+                                    options);
+  }
+
+  std::string mailDir() const { return dir_.sub("data/outbox"); }
+  std::string eml(const std::string& stem) const { return mailDir() + "/" + stem + ".eml"; }
+
+  TempDir dir_;
+  std::unique_ptr<EventStore> store_;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  People people_;
+};
+
+// ---------------------------------------------------------------------------------
+// Records
+
+TEST(MailRecordTest, EncodesAndDecodesEveryField) {
+  MailRecord r{"password-reset", "c-1", "u-1", "s3cr3t", "https://x.example/r#t", "acme"};
+  auto back = decodeMailRecord(encodeMailRecord(r));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->kind, r.kind);
+  EXPECT_EQ(back->companyId, r.companyId);
+  EXPECT_EQ(back->userId, r.userId);
+  EXPECT_EQ(back->secret, r.secret);
+  EXPECT_EQ(back->link, r.link);
+  EXPECT_EQ(back->companySlug, r.companySlug);
+}
+
+TEST(MailRecordTest, RefusesBytesThatAreNotARecordOfAKnownKind) {
+  for (const std::string& bytes :
+       {std::string("not json"), std::string("[]"), std::string("{\"v\":1}"),
+        encodeMailRecord({"newsletter", "c-1", "u-1", "", "", ""}),
+        encodeMailRecord({"welcome", "c-1", "", "", "", ""}),
+        std::string("{\"v\":2,\"kind\":\"welcome\",\"companyId\":\"c\",\"userId\":\"u\"}"),
+        std::string("{\"v\":1,\"kind\":\"welcome\",\"companyId\":\"c\",\"userId\":7}")}) {
+    auto r = decodeMailRecord(bytes);
+    ASSERT_FALSE(r.ok()) << bytes;
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
+}
+
+TEST(MailRecordTest, FileStemsFollowTheProcessorsKeysInLogOrder) {
+  auto slot = parseOutboxKey(outboxKey(0x2a, 3));
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->position, 0x2au);
+  EXPECT_EQ(slot->index, 3u);
+  EXPECT_EQ(mailFileStem(*slot, kWelcomeMail), "000000000000002a-0003-welcome");
+  EXPECT_LT(mailFileStem(*parseOutboxKey(outboxKey(9, 2)), kWelcomeMail),
+            mailFileStem(*parseOutboxKey(outboxKey(9, 10)), kWelcomeMail));
+  EXPECT_LT(mailFileStem(*parseOutboxKey(outboxKey(9, 300)), kWelcomeMail),
+            mailFileStem(*parseOutboxKey(outboxKey(10, 0)), kWelcomeMail));
+  EXPECT_FALSE(parseOutboxKey("short"));
+}
+
+// ---------------------------------------------------------------------------------
+// Texts and wire form
+
+TEST(MailRenderTest, WelcomeTellsWhereAndHowToSignIn) {
+  Message m = renderMail(welcome("u-ada"), kAda, kSettings);
+  EXPECT_EQ(m.to, "ada@example.org");
+  EXPECT_EQ(m.toName, "Ada Lovelace");
+  EXPECT_EQ(m.from, kSettings.from);
+  EXPECT_EQ(m.subject, "Your Customer Portal account");
+  EXPECT_NE(m.body.find("Hello Ada,"), std::string::npos);
+  EXPECT_NE(m.body.find("Example Corp"), std::string::npos);
+  EXPECT_NE(m.body.find("https://portal.example.com"), std::string::npos);
+  EXPECT_NE(m.body.find("example-corp"), std::string::npos);
+  EXPECT_NE(m.body.find("ada@example.org"), std::string::npos);
+  EXPECT_NE(m.body.find("Forgot password?"), std::string::npos);
+}
+
+TEST(MailRenderTest, TemporaryPasswordMailHoldsThePasswordAndSaysItMustBeChanged) {
+  Message m = renderMail(temporaryPassword("u-ada", "ABCDE-FGHIJ-KLMNP-QRSTU"), kAda, kSettings);
+  EXPECT_EQ(m.subject, "Your temporary password for the Customer Portal");
+  EXPECT_NE(m.body.find("ABCDE-FGHIJ-KLMNP-QRSTU"), std::string::npos);
+  EXPECT_NE(m.body.find("owner"), std::string::npos);
+  EXPECT_NE(m.body.find("first sign-in"), std::string::npos);
+  EXPECT_NE(m.body.find("choose a new password"), std::string::npos);
+  EXPECT_NE(m.body.find("https://portal.example.com"), std::string::npos);
+  EXPECT_NE(m.body.find("example-corp"), std::string::npos);
+}
+
+TEST(MailRenderTest, PasswordResetMailHoldsTheLinkValidFiveMinutes) {
+  Message m = renderMail(passwordReset("u-ada", "tok-123"), kAda, kSettings);
+  EXPECT_EQ(m.subject, "Reset your Customer Portal password");
+  EXPECT_NE(m.body.find("https://portal.example.com/reset-password#token=tok-123"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("5 minutes"), std::string::npos);
+  EXPECT_NE(m.body.find("If you did not ask for this, you can ignore this email"),
+            std::string::npos);
+}
+
+TEST(MailRenderTest, WireFormHasEveryHeaderAndCrlfLineEnds) {
+  Message m = renderMail(passwordReset("u-ada", "tok-123"), kAda, kSettings);
+  m.messageId = makeMessageId("0000000000000007-0000-password-reset.u-ada", kSettings.from);
+  std::string text = toRfc5322(m, at("2026-11-23T10:15:30.5Z"));
+  EXPECT_TRUE(allCrlf(text));
+  EXPECT_EQ(header(text, "From"), "\"Customer Portal\" <no-reply@portal.invalid>");
+  EXPECT_EQ(header(text, "To"), "\"Ada Lovelace\" <ada@example.org>");
+  EXPECT_EQ(header(text, "Subject"), "Reset your Customer Portal password");
+  EXPECT_EQ(header(text, "Date"), "Mon, 23 Nov 2026 10:15:30 +0000");
+  EXPECT_EQ(header(text, "Message-ID"),
+            "<0000000000000007-0000-password-reset.u-ada@portal.invalid>");
+  EXPECT_EQ(header(text, "MIME-Version"), "1.0");
+  EXPECT_EQ(header(text, "Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(header(text, "Content-Transfer-Encoding"), "8bit");
+  std::string body = bodyOf(text);
+  EXPECT_EQ(body.rfind("Hello Ada,\r\n\r\n", 0), 0u);
+  EXPECT_NE(body.find("https://portal.example.com/reset-password#token=tok-123\r\n"),
+            std::string::npos);
+  EXPECT_EQ(body.substr(body.size() - 2), "\r\n");
+}
+
+TEST(MailRenderTest, NonAsciiDisplayNameGoesOutAsEncodedWord) {
+  Recipient zoe{"zoe@example.org", "Zoë", "Ångström", "Exämple AG"};
+  std::string text = toRfc5322(renderMail(welcome("u-zoe"), zoe, kSettings), at("2026-01-01"));
+  std::string to = header(text, "To");
+  EXPECT_EQ(to.rfind("=?UTF-8?B?", 0), 0u) << to;
+  EXPECT_NE(to.find("?= <zoe@example.org>"), std::string::npos) << to;
+  auto words = encodedWords(to);
+  ASSERT_EQ(words.size(), 1u);
+  EXPECT_EQ(words[0], "Zoë Ångström");
+  for (const auto& line : physicalHeaderLines(text, "\r\n"))
+    for (char c : line) EXPECT_LT(static_cast<unsigned char>(c), 0x80) << line;
+  // The body is UTF-8 as it is (8bit).
+  EXPECT_NE(bodyOf(text).find("Hello Zoë,"), std::string::npos);
+}
+
+TEST(MailRenderTest, LongNonAsciiNamesAreFoldedIntoWordsBetweenCharacters) {
+  std::string name;
+  for (int i = 0; i < 40; ++i) name += "é";  // 80 bytes, two bytes each
+  name += " Ω";
+  Message m{kSettings.from, "x@example.org", name, "Grüße", "hi\n", ""};
+  std::string text = toRfc5322(m, at("2026-01-01"));
+  std::string joined;
+  for (const auto& line : physicalHeaderLines(text, "\r\n")) EXPECT_LE(line.size(), 78u) << line;
+  auto to = text.substr(text.find("\r\nTo: ") + 6);
+  to = to.substr(0, to.find("\r\nSubject:"));
+  auto words = encodedWords(to);
+  ASSERT_GE(words.size(), 2u) << to;
+  for (const auto& w : words) {
+    EXPECT_TRUE(validUtf8(w));
+    joined += w;
+  }
+  EXPECT_EQ(joined, name);
+  EXPECT_EQ(encodedWords(header(text, "Subject")), std::vector<std::string>{"Grüße"});
+}
+
+TEST(MailRenderTest, HeaderInjectionThroughNamesAndAddressIsNeutralised) {
+  Recipient eve{"eve@example.org\r\nBcc: victim@example.org", "Eve\r\nBcc: a@example.org",
+                "X\nSubject: Free money", "Evil\r\n\r\nCorp"};
+  std::string text = toRfc5322(renderMail(welcome("u-eve"), eve, kSettings), at("2026-01-01"));
+  EXPECT_TRUE(allCrlf(text));
+  auto lines = headerLines(text, "\r\n");
+  std::vector<std::string> names;
+  for (const auto& line : lines) names.push_back(line.substr(0, line.find(':')));
+  EXPECT_EQ(names, (std::vector<std::string>{"From", "To", "Subject", "Date", "MIME-Version",
+                                             "Content-Type", "Content-Transfer-Encoding"}));
+  EXPECT_EQ(header(text, "Subject"), "Your Customer Portal account");
+  // CR and LF are stripped: what follows them stays on the same header line.
+  EXPECT_EQ(header(text, "To"),
+            "\"EveBcc: a@example.org XSubject: Free money\" "
+            "<eve@example.orgBcc: victim@example.org>");
+  // Nor can the body start a header block of its own.
+  EXPECT_EQ(bodyOf(text).find("\r\nBcc:"), std::string::npos);
+
+  // A quote in a name cannot end the quoted display name early.
+  Message quoted{kSettings.from, "q@example.org", "Bob \"The Boss\" \\o/", "s", "b", ""};
+  EXPECT_EQ(header(toRfc5322(quoted, at("2026-01-01")), "To"),
+            "\"Bob \\\"The Boss\\\" \\\\o/\" <q@example.org>");
+}
+
+// ---------------------------------------------------------------------------------
+// .eml files
+
+TEST(MailEmlTest, WritesWholeFilesOnlyReadableByTheOwner) {
+  TempDir dir;
+  EmlDirectoryTransport transport(dir.sub("a/b/outbox"));
+  Message m = renderMail(welcome("u-ada"), kAda, kSettings);
+  ASSERT_TRUE(transport.deliver(m, "0000000000000001-0000-welcome").ok());
+  EXPECT_EQ(fileNames(dir.sub("a/b/outbox")),
+            std::vector<std::string>{"0000000000000001-0000-welcome.eml"});
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.sub("a/b/outbox").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(dir.sub("a/b/outbox/0000000000000001-0000-welcome.eml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string text = readFile(dir.sub("a/b/outbox/0000000000000001-0000-welcome.eml"));
+  EXPECT_EQ(text.rfind("From: ", 0), 0u);
+  EXPECT_TRUE(allCrlf(text));
+
+  auto bad = transport.deliver(m, "../escape");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------
+// The Mailer on a real store
+
+TEST_F(MailerTest, DeliversAnOutboxRecordToAnEmlFileAndDeletesTheRecord) {
+  put(7, 0, passwordReset("u-ada", "tok-123"));
+  auto m = mailer(emlTransport());
+  m->start();
+  const std::string path = eml("0000000000000007-0000-password-reset");
+  ASSERT_TRUE(waitFor([&] { return fs::exists(path); }));
+  ASSERT_TRUE(m->waitIdle(30s));
+
+  std::string text = readFile(path);
+  EXPECT_TRUE(allCrlf(text));
+  EXPECT_EQ(header(text, "To"), "\"Ada Lovelace\" <ada@example.org>");
+  EXPECT_EQ(header(text, "From"), "\"Customer Portal\" <no-reply@portal.invalid>");
+  EXPECT_EQ(header(text, "Subject"), "Reset your Customer Portal password");
+  EXPECT_EQ(header(text, "Message-ID"),
+            "<0000000000000007-0000-password-reset.u-ada@portal.invalid>");
+  EXPECT_FALSE(header(text, "Date").empty());
+  EXPECT_NE(bodyOf(text).find("https://portal.example.com/reset-password#token=tok-123"),
+            std::string::npos);
+  EXPECT_EQ(outboxSize(), 0u);
+  EXPECT_EQ(m->delivered(), 1u);
+  EXPECT_EQ(m->pending(), 0u);
+  EXPECT_EQ(fileNames(mailDir()).size(), 1u);  // no temporary file left behind
+}
+
+TEST_F(MailerTest, DeliversInLogOrder) {
+  auto transport = std::make_unique<SteeredTransport>(emlTransport(), 0);
+  auto* seen = transport.get();
+  put(12, 1, welcome("u-ada"));
+  put(300, 0, temporaryPassword("u-ada", "PW-1"));
+  put(12, 0, passwordReset("u-ada", "t"));
+  put(3, 0, welcome("u-ada"));
+  auto m = mailer(std::move(transport));
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));
+  std::vector<std::string> expected{
+      "0000000000000003-0000-welcome", "000000000000000c-0000-password-reset",
+      "000000000000000c-0001-welcome", "000000000000012c-0000-temporary-password"};
+  EXPECT_EQ(seen->stems(), expected);
+  std::vector<std::string> files;
+  for (const auto& stem : expected) files.push_back(stem + ".eml");
+  EXPECT_EQ(fileNames(mailDir()), files);
+  EXPECT_NE(readFile(eml(expected[3])).find("PW-1"), std::string::npos);
+}
+
+TEST_F(MailerTest, DropsMailForRecipientsWhoAreGoneWithoutSendingIt) {
+  people_.set("u-gone", RecipientLookup::gone());
+  put(5, 0, welcome("u-gone"));
+  put(6, 0, welcome("u-ada"));
+  auto m = mailer(emlTransport());
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_EQ(fileNames(mailDir()), std::vector<std::string>{"0000000000000006-0000-welcome.eml"});
+  EXPECT_EQ(outboxSize(), 0u);
+  EXPECT_EQ(m->dropped(), 1u);
+  EXPECT_EQ(m->delivered(), 1u);
+}
+
+TEST_F(MailerTest, WaitsForARecipientTheViewsDoNotKnowYet) {
+  people_.set("u-new", RecipientLookup::notYetKnown());
+  put(9, 0, welcome("u-new"));
+  auto m = mailer(emlTransport());
+  m->start();
+  ASSERT_TRUE(waitFor([&] { return people_.asked() >= 3; }));
+  EXPECT_EQ(outboxSize(), 1u);
+  EXPECT_TRUE(fileNames(mailDir()).empty());
+
+  people_.set("u-new", RecipientLookup::ready({"new@example.org", "Nia", "New", "Example Corp"}));
+  ASSERT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000009-0000-welcome")); }));
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_EQ(header(readFile(eml("0000000000000009-0000-welcome")), "To"),
+            "\"Nia New\" <new@example.org>");
+  EXPECT_EQ(m->dropped(), 0u);
+}
+
+TEST_F(MailerTest, DropsMailWhoseRecipientStaysUnknownTooLong) {
+  people_.set("u-never", RecipientLookup::notYetKnown());
+  put(9, 0, welcome("u-never"));
+  MailerOptions options = quick();
+  options.notYetGiveUp = 200ms;
+  auto m = mailer(emlTransport(), options);
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_EQ(m->dropped(), 1u);
+  EXPECT_GE(people_.asked(), 2);
+  EXPECT_EQ(outboxSize(), 0u);
+  EXPECT_TRUE(fileNames(mailDir()).empty());
+}
+
+TEST_F(MailerTest, DeletesRecordsThatDoNotDecodeAndGoesOn) {
+  put(4, 0, std::string("{garbage"));
+  put(5, 0, welcome("u-ada"));
+  ASSERT_TRUE(store_->db()->Put(rocksdb::WriteOptions(), outbox_, "odd-key", "x").ok());
+  auto m = mailer(emlTransport());
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_EQ(m->dropped(), 2u);
+  EXPECT_EQ(m->delivered(), 1u);
+  EXPECT_EQ(outboxSize(), 0u);
+}
+
+TEST_F(MailerTest, RetriesAFailedDeliveryAndLogsIdsButNeverAddressesOrSecrets) {
+  auto transport = std::make_unique<SteeredTransport>(emlTransport(), 2);
+  auto* steered = transport.get();
+  put(7, 0, temporaryPassword("u-ada", "SECRET-PASSWORD"));
+  auto m = mailer(std::move(transport));
+  ::testing::internal::CaptureStderr();
+  m->start();
+  bool idle = m->waitIdle(30s);
+  m->stop();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(idle);
+  EXPECT_EQ(steered->calls(), 3);
+  EXPECT_EQ(m->delivered(), 1u);
+  EXPECT_TRUE(fs::exists(eml("0000000000000007-0000-temporary-password")));
+  EXPECT_NE(log.find("0000000000000007-0000-temporary-password for user u-ada: delivery failed "
+                     "(attempt 1"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("attempt 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("451 4.3.0"), std::string::npos) << log;
+  EXPECT_EQ(log.find("ada@example.org"), std::string::npos) << log;
+  EXPECT_EQ(log.find("SECRET-PASSWORD"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Lovelace"), std::string::npos) << log;
+}
+
+TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
+  put(7, 0, welcome("u-ada"));
+  {
+    auto failing = std::make_unique<SteeredTransport>(emlTransport(), 1'000'000);
+    auto* steered = failing.get();
+    auto m = mailer(std::move(failing));
+    ::testing::internal::CaptureStderr();
+    m->start();
+    bool tried = waitFor([&] { return steered->calls() >= 2 && m->pending() == 1; });
+    EXPECT_FALSE(m->waitIdle(100ms));
+    m->stop();
+    ::testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(tried);
+    EXPECT_EQ(m->delivered(), 0u);
+  }
+  EXPECT_EQ(outboxSize(), 1u);
+  auto m = mailer(emlTransport());
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_TRUE(fs::exists(eml("0000000000000007-0000-welcome")));
+}
+
+TEST_F(MailerTest, NotifyWakesTheMailerBeforeItsNextPoll) {
+  MailerOptions options = quick();
+  options.pollInterval = std::chrono::hours(1);
+  auto m = mailer(emlTransport(), options);
+  m->start();
+  ASSERT_TRUE(m->waitIdle(30s));  // the first scan found nothing; the next poll is an hour away
+  put(8, 0, welcome("u-ada"));
+  m->notify();
+  EXPECT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000008-0000-welcome")); }));
+}
+
+TEST_F(MailerTest, WaitIdleWithoutAThreadTellsWhetherTheOutboxIsEmpty) {
+  auto m = mailer(emlTransport());
+  EXPECT_TRUE(m->waitIdle(10ms));
+  put(8, 0, welcome("u-ada"));
+  EXPECT_FALSE(m->waitIdle(10ms));
+}
+
+// ---------------------------------------------------------------------------------
+// SMTP
+
+Message adaMessage(const std::string& body) {
+  Message m = renderMail(welcome("u-ada"), kAda, kSettings);
+  m.body = body;
+  m.messageId = "<test.1@portal.invalid>";
+  return m;
+}
+
+SmtpOptions relayAt(std::uint16_t port, std::chrono::milliseconds timeout = 10s) {
+  SmtpOptions o;
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.heloName = "portal.test";
+  o.stepTimeout = timeout;
+  return o;
+}
+
+TEST(MailSmtpTest, DeliversToARealRelay) {
+  TempDir dir;
+  std::string why;
+  if (!AiosmtpdRelay::available(dir.path(), &why)) GTEST_SKIP() << why;
+  AiosmtpdRelay relay(dir.sub("maildir"), dir.sub("aiosmtpd.log"));
+  ASSERT_TRUE(relay.ready()) << relay.log();
+
+  SmtpTransport smtp("127.0.0.1", relay.port(), "portal.test");
+  auto r = smtp.deliver(
+      adaMessage("Hello Ada,\n.a line that starts with a dot\n..and two\nhttps://x.example/l\n"),
+      "0000000000000001-0000-welcome");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(waitFor([&] { return relay.received().size() == 1; })) << relay.log();
+  std::string got = relay.received()[0];  // the maildir keeps LF line ends
+  EXPECT_EQ(header(got, "To", "\n"), "\"Ada Lovelace\" <ada@example.org>");
+  EXPECT_EQ(header(got, "Subject", "\n"), "Your Customer Portal account");
+  EXPECT_EQ(header(got, "X-MailFrom", "\n"), "no-reply@portal.invalid");
+  EXPECT_EQ(header(got, "X-RcptTo", "\n"), "ada@example.org");
+  EXPECT_EQ(header(got, "Message-ID", "\n"), "<test.1@portal.invalid>");
+  EXPECT_EQ(bodyOf(got, "\n"),
+            "Hello Ada,\n.a line that starts with a dot\n..and two\nhttps://x.example/l\n");
+}
+
+TEST(MailSmtpTest, MailerDeliversThroughARealRelay) {
+  TempDir dir;
+  std::string why;
+  if (!AiosmtpdRelay::available(dir.path(), &why)) GTEST_SKIP() << why;
+  AiosmtpdRelay relay(dir.sub("maildir"), dir.sub("aiosmtpd.log"));
+  ASSERT_TRUE(relay.ready()) << relay.log();
+
+  auto store = test::openStore(dir.sub("data"));
+  ASSERT_TRUE(store);
+  Recipient zoe{"zoe@example.org", "Zoë", "Ångström", "Exämple AG"};
+  People people;
+  people.set("u-zoe", RecipientLookup::ready(zoe));
+  ASSERT_TRUE(store->db()
+                  ->Put(rocksdb::WriteOptions(), store->columnFamily("outbox"), outboxKey(3, 0),
+                        encodeMailRecord(temporaryPassword("u-zoe", "PW-ABCDE-FGHIJ")))
+                  .ok());
+  Mailer mailer(*store, std::make_unique<SmtpTransport>(relayAt(relay.port())), kSettings,
+                people.lookup(), quick());
+  mailer.start();
+  ASSERT_TRUE(mailer.waitIdle(30s)) << relay.log();
+  mailer.stop();
+  EXPECT_EQ(mailer.delivered(), 1u);
+  ASSERT_TRUE(waitFor([&] { return relay.received().size() == 1; })) << relay.log();
+  std::string got = relay.received()[0];
+  EXPECT_EQ(encodedWords(header(got, "To", "\n")), std::vector<std::string>{"Zoë Ångström"});
+  EXPECT_NE(header(got, "To", "\n").find("<zoe@example.org>"), std::string::npos);
+  EXPECT_EQ(header(got, "Subject", "\n"), "Your temporary password for the Customer Portal");
+  EXPECT_EQ(header(got, "Message-ID", "\n"),
+            "<0000000000000003-0000-temporary-password.u-zoe@portal.invalid>");
+  std::string body = bodyOf(got, "\n");
+  EXPECT_NE(body.find("Hello Zoë,"), std::string::npos);
+  EXPECT_NE(body.find("PW-ABCDE-FGHIJ"), std::string::npos);
+  EXPECT_NE(body.find("Exämple AG"), std::string::npos);
+}
+
+TEST(MailSmtpTest, AClosedPortIsAnErrorNotAHang) {
+  // A socket bound but not listening: the port stays ours, and connecting is refused.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  SmtpTransport smtp(relayAt(ntohs(addr.sin_port), 5s));
+  const auto started = std::chrono::steady_clock::now();
+  auto r = smtp.deliver(adaMessage("hi\n"), "stem");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIoError);
+  EXPECT_NE(r.error().message.find("connecting"), std::string::npos) << r.error().message;
+  EXPECT_LT(took, 5s);
+}
+
+TEST(MailSmtpTest, ASilentRelayTimesOutNamingTheStep) {
+  ScriptedRelay relay("", {});
+  SmtpTransport smtp(relayAt(relay.port(), 300ms));
+  const auto started = std::chrono::steady_clock::now();
+  auto r = smtp.deliver(adaMessage("hi\n"), "stem");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("greeting"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("no answer within 300 ms"), std::string::npos)
+      << r.error().message;
+  EXPECT_LT(took, 5s);
+}
+
+TEST(MailSmtpTest, FallsBackToHeloWhenEhloIsRefused) {
+  ScriptedRelay relay("220 relay.test ESMTP", {{"EHLO", "502 5.5.1 not implemented"}});
+  SmtpTransport smtp(relayAt(relay.port()));
+  auto r = smtp.deliver(adaMessage("hi\n.dot\n"), "stem");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(waitFor([&] { return relay.commands().size() == 6; }));
+  EXPECT_EQ(relay.commands(),
+            (std::vector<std::string>{"EHLO portal.test", "HELO portal.test",
+                                      "MAIL FROM:<no-reply@portal.invalid>",
+                                      "RCPT TO:<ada@example.org>", "DATA", "QUIT"}));
+  // On the wire, the body's dot line is stuffed.
+  EXPECT_NE(relay.data().find("\r\nhi\r\n..dot\r\n"), std::string::npos) << relay.data();
+}
+
+TEST(MailSmtpTest, AsksForEightBitMimeWhenTheRelayOffersIt) {
+  ScriptedRelay relay("220 relay.test ESMTP",
+                      {{"EHLO", "250-relay.test\r\n250-SIZE 1000000\r\n250 8BITMIME"}});
+  SmtpTransport smtp(relayAt(relay.port()));
+  auto r = smtp.deliver(adaMessage("hi\n"), "stem");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(waitFor([&] { return relay.commands().size() >= 2; }));
+  EXPECT_EQ(relay.commands()[1], "MAIL FROM:<no-reply@portal.invalid> BODY=8BITMIME");
+}
+
+TEST(MailSmtpTest, ARefusedRecipientIsAnErrorNamingTheStepAndTheReply) {
+  ScriptedRelay relay("220 relay.test ESMTP",
+                      {{"RCPT", "550 5.1.1 <ada@example.org>: Recipient address rejected"}});
+  SmtpTransport smtp(relayAt(relay.port()));
+  auto r = smtp.deliver(adaMessage("hi\n"), "stem");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIoError);
+  EXPECT_NE(r.error().message.find("RCPT TO"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("550 5.1.1"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(relay.data().empty());
+}
+
+TEST(MailSmtpTest, AnAddressThatWouldBreakTheCommandIsRefusedBeforeConnecting) {
+  ScriptedRelay relay("220 relay.test ESMTP", {});
+  SmtpTransport smtp(relayAt(relay.port()));
+  Message m = adaMessage("hi\n");
+  m.to = "ada@example.org> NOTIFY=NEVER\r\nRCPT TO:<eve@example.org";
+  auto r = smtp.deliver(m, "stem");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(relay.commands().empty());
+}
+
+}  // namespace
+}  // namespace portal
