@@ -67,24 +67,18 @@ class BatchView final : public RowView {
   bool empty() const { return overlay_.empty(); }
   // The batch of the chunk: the final state of each row it touched, in key order
   // (RocksDB inserts sorted keys far faster, and a row changed twice is written once).
-  rocksdb::WriteBatch& batch() {
-    batch_.Clear();
+  void appendTo(rocksdb::WriteBatch& batch) const {
     for (const auto& [where, value] : overlay_) {
       const rocksdb::Slice key(where.second.data(), where.second.size());
-      if (value) batch_.Put(handles_[where.first], key, rocksdb::Slice(value->data(), value->size()));
-      else batch_.Delete(handles_[where.first], key);
+      if (value) batch.Put(handles_[where.first], key, rocksdb::Slice(value->data(), value->size()));
+      else batch.Delete(handles_[where.first], key);
     }
-    return batch_;
   }
-  void clear() {
-    batch_.Clear();
-    overlay_.clear();
-  }
+  void clear() { overlay_.clear(); }
 
  private:
   rocksdb::DB* db_;
   const std::vector<rocksdb::ColumnFamilyHandle*>& handles_;
-  rocksdb::WriteBatch batch_;
   std::map<std::pair<int, std::string>, std::optional<std::string>> overlay_;
 };
 
@@ -161,6 +155,12 @@ Projector::~Projector() {
   }
   wake_.notify_all();
   if (follower_.joinable()) follower_.join();
+  std::multimap<std::uint64_t, std::function<void(bool)>> left;
+  {
+    std::lock_guard lock(progressMu_);
+    left.swap(callbacks_);
+  }
+  for (auto& [position, fn] : left) fn(false);
 }
 
 Projector::Slot* Projector::find(std::string_view name) const {
@@ -183,30 +183,52 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   std::vector<std::uint64_t> reached(slots.size());
   for (std::size_t i = 0; i < slots.size(); ++i) reached[i] = slots[i]->checkpoint.load();
 
+  // The follower writes every projection's rows and checkpoint in one batch (one
+  // WAL record, one write per chunk however many projections follow); a rebuild
+  // writes each projection on its own, beside the others' threads.
+  rocksdb::WriteBatch batch;
   auto commit = [&]() -> Result<void> {
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      Slot* s = slots[i];
-      if (reached[i] == s->checkpoint.load() && views[i]->empty()) continue;
-      rocksdb::WriteBatch& batch = views[i]->batch();
-      batch.Put(store_.checkpoints(), checkpointKey(s->name, s->generation),
-                positionBytes(reached[i]));
+    std::vector<std::size_t> written;
+    auto write = [&]() -> Result<void> {
+      if (written.empty()) return {};
       // A rebuild fills a generation nobody serves yet: it skips the WAL and is
       // flushed to table files before the switch instead.
       rocksdb::WriteOptions wo;
       wo.disableWAL = !followerSlots;
       rocksdb::Status st = store_.db()->Write(wo, &batch);
-      views[i]->clear();
-      if (!st.ok()) {
-        std::lock_guard lock(progressMu_);
-        s->failed = true;
-        s->error = "cannot write its rows: " + st.ToString();
-        return makeError(ErrorCode::kIoError, "projection " + s->name + ": " + st.ToString());
+      batch.Clear();
+      for (std::size_t i : written) {
+        Slot* s = slots[i];
+        views[i]->clear();
+        if (!st.ok()) {
+          std::lock_guard lock(progressMu_);
+          s->failed = true;
+          s->error = "cannot write its rows: " + st.ToString();
+        } else {
+          s->checkpoint.store(reached[i]);
+        }
       }
-      s->checkpoint.store(reached[i]);
+      written.clear();
+      if (!st.ok()) return makeError(ErrorCode::kIoError, "projections: " + st.ToString());
+      return {};
+    };
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      Slot* s = slots[i];
+      if (reached[i] == s->checkpoint.load() && views[i]->empty()) continue;
+      views[i]->appendTo(batch);
+      batch.Put(store_.checkpoints(), checkpointKey(s->name, s->generation), positionBytes(reached[i]));
+      written.push_back(i);
+      if (!followerSlots)
+        if (auto r = write(); !r) return r;
     }
+    if (auto r = write(); !r) return r;
     if (followerSlots) {
-      std::lock_guard lock(progressMu_);
-      progressed_.notify_all();
+      Due due;
+      {
+        std::lock_guard lock(progressMu_);
+        due = wakeReached();
+      }
+      for (auto& [fn, reached] : due) fn(reached);
     }
     return {};
   };
@@ -324,7 +346,41 @@ std::uint64_t Projector::position() const {
 
 bool Projector::waitFor(std::uint64_t position, std::chrono::milliseconds timeout) {
   std::unique_lock lock(progressMu_);
-  return progressed_.wait_for(lock, timeout, [&] { return this->position() >= position; });
+  if (this->position() >= position) return true;
+  std::condition_variable reached;
+  auto me = waiters_.emplace(position, &reached);
+  const bool ok = reached.wait_for(lock, timeout, [&] { return this->position() >= position; });
+  waiters_.erase(me);
+  return ok;
+}
+
+void Projector::whenReached(std::uint64_t position, std::function<void(bool)> fn) {
+  {
+    std::lock_guard lock(progressMu_);
+    if (this->position() < position && !allStopped()) {
+      callbacks_.emplace(position, std::move(fn));
+      return;
+    }
+  }
+  fn(this->position() >= position);
+}
+
+bool Projector::allStopped() const {
+  for (const auto& s : slots_)
+    if (!s->failed.load()) return false;
+  return true;
+}
+
+Projector::Due Projector::wakeReached() {
+  const std::uint64_t now = position();
+  for (auto it = waiters_.begin(); it != waiters_.end() && it->first <= now; ++it) it->second->notify_one();
+  Due due;
+  const bool none = allStopped();
+  while (!callbacks_.empty() && (none || callbacks_.begin()->first <= now)) {
+    due.emplace_back(std::move(callbacks_.begin()->second), callbacks_.begin()->first <= now);
+    callbacks_.erase(callbacks_.begin());
+  }
+  return due;
 }
 
 std::vector<ProjectionStatus> Projector::status() const {
@@ -470,8 +526,12 @@ Result<void> Projector::rebuild(const std::string& name,
   }
   for (const auto& cf : oldFamilies)
     if (auto r = store_.dropColumnFamily(cf); !r) return r;
-  std::lock_guard lock(progressMu_);
-  progressed_.notify_all();
+  Due due;
+  {
+    std::lock_guard lock(progressMu_);
+    due = wakeReached();
+  }
+  for (auto& [fn, reached] : due) fn(reached);
   return {};
 }
 

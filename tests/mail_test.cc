@@ -569,8 +569,7 @@ TEST(MailRenderTest, TemporaryPasswordMailHoldsThePasswordAndSaysItMustBeChanged
   EXPECT_EQ(m.subject, "Your temporary password for the Customer Portal");
   EXPECT_NE(m.body.find("ABCDE-FGHIJ-KLMNP-QRSTU"), std::string::npos);
   EXPECT_NE(m.body.find("owner"), std::string::npos);
-  EXPECT_NE(m.body.find("first sign-in"), std::string::npos);
-  EXPECT_NE(m.body.find("choose a new password"), std::string::npos);
+  EXPECT_NE(m.body.find("You must change this password when you first sign in"), std::string::npos);
   EXPECT_NE(m.body.find("https://portal.example.com"), std::string::npos);
   EXPECT_NE(m.body.find("example-corp"), std::string::npos);
 }

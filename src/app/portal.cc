@@ -45,6 +45,18 @@ CommandReply Portal::execute(Submission submission) {
   return reply;
 }
 
+void Portal::submit(Submission submission, std::function<void(CommandReply)> done) {
+  processor_->submit(std::move(submission), [this, done = std::move(done)](CommandReply reply) mutable {
+    if (reply.lastPosition == 0) return done(std::move(reply));
+    auto shared = std::make_shared<CommandReply>(std::move(reply));
+    const std::uint64_t position = shared->lastPosition;
+    projector_->whenReached(position, [shared, done = std::move(done)](bool reached) mutable {
+      shared->projected = reached;
+      done(std::move(*shared));
+    });
+  });
+}
+
 CommandReply Portal::execute(Command command) {
   Submission s;
   s.command = std::move(command);

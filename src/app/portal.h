@@ -42,6 +42,9 @@ class Portal {
   // projections (read-your-writes; `projected` is false when they did not get there
   // within the timeout, e.g. because one has stopped).
   CommandReply execute(Submission submission);
+  // The same without waiting: `done` gets the reply once it is durable and
+  // projected, on the store's or the projector's thread; it must be short.
+  void submit(Submission submission, std::function<void(CommandReply)> done);
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
 

@@ -224,6 +224,15 @@ struct Api::Impl {
     return options.publicUrl;
   }
 
+  // A command whose answer `render` makes once it is durable and projected. The
+  // handler returns at once; Api::handle runs it and waits, Api::handleAsync hands
+  // it to the processor and answers from its callback, so that no thread waits.
+  struct PendingCommand {
+    Submission submission;
+    std::function<HttpResponse(const CommandReply&)> render;
+    bool mail = false;
+  };
+
   struct Call {
     const HttpRequest& req;
     std::map<std::string, std::string> query;
@@ -231,6 +240,7 @@ struct Api::Impl {
     std::string tokenHash;
     Session session;
     bool isAdmin = false, isOwner = false;
+    std::shared_ptr<PendingCommand> pending;  // set by command()
     const std::string& company() const { return session.companyId; }
     const std::string& actor() const { return session.userId; }
   };
@@ -255,9 +265,27 @@ struct Api::Impl {
 
   static const std::vector<Route>& routes();
 
+  // Runs fn; a bug (an exception) becomes a 500 that says nothing of it but the id.
+  template <class F>
+  HttpResponse guarded(const HttpRequest& request, F fn) {
+    try {
+      return fn();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "request %s: internal error: %s\n", request.requestId.c_str(), e.what());
+      return Api::problem(500, "internal", "Internal error",
+                          "Something went wrong on our side; the request id identifies it in the log.");
+    }
+  }
+
+  void record(const HttpRequest& request, const std::string& route, const HttpResponse& response,
+              std::chrono::steady_clock::time_point start) {
+    metrics.record(request.method, route,
+                   response.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+
   // --- plumbing ----------------------------------------------------------------
 
-  HttpResponse dispatch(const HttpRequest& req, std::string& routeName) {
+  HttpResponse dispatch(const HttpRequest& req, std::string& routeName, std::shared_ptr<PendingCommand>& pending) {
     const std::string_view target = req.target;
     const std::size_t q = target.find('?');
     const std::string_view path = target.substr(0, q);
@@ -282,11 +310,13 @@ struct Api::Impl {
       }
       routeName = std::string(r.info.pattern);
       Call call{req, parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
-                std::move(params), {}, {}, false, false};
+                std::move(params), {}, {}, false, false, nullptr};
       if (r.info.access != Access::kPublic) {
         if (auto denied = authenticate(call, r.info)) return *denied;
       }
-      return (this->*r.handler)(call);
+      HttpResponse res = (this->*r.handler)(call);
+      pending = std::move(call.pending);
+      return res;
     }
     if (!allowed.empty()) {
       routeName = "(method not allowed)";
@@ -362,6 +392,34 @@ struct Api::Impl {
                                     MailBuilder outbox = nullptr) {
     Submission s;
     s.command = Command{company, actor, std::move(body)};
+    if (auto bad = idempotency(req, s)) return *bad;
+    const bool mail = static_cast<bool>(outbox);
+    s.outbox = std::move(outbox);
+    reply = portal.execute(std::move(s));
+    if (reply.status == CommandReply::Status::kFailed)
+      return Api::problem(503, "log-unavailable", "The event log is not available",
+                          "Nothing was changed by this request; try again later.");
+    if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
+    if (mail && !reply.replayed && options.mailQueued) options.mailQueued();
+    return std::nullopt;
+  }
+
+  HttpResponse command(Call& call, CommandBody body, std::function<HttpResponse(const CommandReply&)> render,
+                       MailBuilder outbox = nullptr) {
+    auto pending = std::make_shared<PendingCommand>();
+    Submission& s = pending->submission;
+    s.command = Command{call.company(), call.actor(), std::move(body)};
+    if (auto bad = idempotency(call.req, s)) return *bad;
+    pending->mail = static_cast<bool>(outbox);
+    s.outbox = std::move(outbox);
+    pending->render = std::move(render);
+    call.pending = std::move(pending);
+    return HttpResponse{};  // replaced by the command's answer
+  }
+
+  // Sets the command and correlation ids from the request; a problem when the
+  // Idempotency-Key is unusable.
+  std::optional<HttpResponse> idempotency(const HttpRequest& req, Submission& s) {
     const std::string_view key = req.header("idempotency-key");
     if (!key.empty()) {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
@@ -373,15 +431,18 @@ struct Api::Impl {
       s.commandId = ids.newId();
     }
     s.correlationId = req.requestId.empty() ? s.commandId : req.requestId;
-    const bool mail = static_cast<bool>(outbox);
-    s.outbox = std::move(outbox);
-    reply = portal.execute(std::move(s));
+    return std::nullopt;
+  }
+
+  // The answer to a command: the problem when it failed or was refused, else what
+  // `render` makes of it.
+  HttpResponse finish(const PendingCommand& pending, const CommandReply& reply) {
     if (reply.status == CommandReply::Status::kFailed)
       return Api::problem(503, "log-unavailable", "The event log is not available",
                           "Nothing was changed by this request; try again later.");
     if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
-    if (mail && !reply.replayed && options.mailQueued) options.mailQueued();
-    return std::nullopt;
+    if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
+    return pending.render(reply);
   }
 
   std::string userJson(const std::string& company, const std::string& id) {
@@ -683,7 +744,6 @@ struct Api::Impl {
       else c.notify = it->get<bool>();
     }
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
     MailBuilder outbox;
     if (c.notify) {
       auto company = portal.credentials().companyById(call.company());
@@ -697,10 +757,14 @@ struct Api::Impl {
         return std::vector<std::string>{encodeMailRecord(mail)};
       };
     }
-    if (auto failed = run(call, std::move(c), reply, std::move(outbox))) return *failed;
-    HttpResponse r = userResponse(call.company(), reply.decision.id, reply.replayed ? 201 : 201);
-    r.headers.emplace_back("Location", "/api/v1/users/" + reply.decision.id);
-    return r;
+    return command(
+        call, std::move(c),
+        [this, company = call.company()](const CommandReply& reply) {
+          HttpResponse r = userResponse(company, reply.decision.id, 201);
+          r.headers.emplace_back("Location", "/api/v1/users/" + reply.decision.id);
+          return r;
+        },
+        std::move(outbox));
   }
 
   HttpResponse getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
@@ -746,9 +810,9 @@ struct Api::Impl {
                             "If-Match does not name a version of this user.");
       u.expectedVersion = v;
     }
-    CommandReply reply;
-    if (auto failed = run(call, std::move(u), reply)) return *failed;
-    return userResponse(call.company(), id);
+    return command(call, std::move(u), [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return userResponse(company, id);
+    });
   }
 
   HttpResponse deactivate(Call& call) {
@@ -759,39 +823,39 @@ struct Api::Impl {
     auto to = stringField(*body, "transferTo", errors);
     if (!errors.empty()) return validation(errors);
     const std::string& id = call.params[0];
-    CommandReply reply;
-    if (auto failed = run(call, DeactivateUser{id, to}, reply)) return *failed;
-    sessions.removeUser(call.company(), id);
-    json transferred = json::array();
-    auto resources = portal.resources();
-    for (const auto& t : reply.decision.transferred) {
-      json item = {{"id", t.resourceId}, {"kind", t.kind}};
-      if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
-      if (auto row = resources.row(call.company(), t.mergedInto.value_or(t.resourceId))) {
-        json r = json::parse(*row, nullptr, false);
-        if (r.is_object()) {
-          item["service"] = r.value("service", "");
-          item["name"] = r.value("name", "");
-          item["ownerId"] = r.value("ownerId", "");
+    return command(call, DeactivateUser{id, to}, [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
+      sessions.removeUser(company, id);
+      json transferred = json::array();
+      auto resources = portal.resources();
+      for (const auto& t : reply.decision.transferred) {
+        json item = {{"id", t.resourceId}, {"kind", t.kind}};
+        if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
+        if (auto row = resources.row(company, t.mergedInto.value_or(t.resourceId))) {
+          json r = json::parse(*row, nullptr, false);
+          if (r.is_object()) {
+            item["service"] = r.value("service", "");
+            item["name"] = r.value("name", "");
+            item["ownerId"] = r.value("ownerId", "");
+          }
         }
+        transferred.push_back(std::move(item));
       }
-      transferred.push_back(std::move(item));
-    }
-    return jsonResponse(200, "{\"user\":" + userJson(call.company(), id) +
-                                 ",\"transferred\":" + transferred.dump() + "}");
+      return jsonResponse(200, "{\"user\":" + userJson(company, id) +
+                                   ",\"transferred\":" + transferred.dump() + "}");
+    });
   }
 
   HttpResponse reactivate(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, ReactivateUser{call.params[0]}, reply)) return *failed;
-    return userResponse(call.company(), call.params[0]);
+    return command(call, ReactivateUser{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return userResponse(company, params[0]);
+    });
   }
 
   HttpResponse anonymize(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, AnonymizeUser{call.params[0]}, reply)) return *failed;
-    sessions.removeUser(call.company(), call.params[0]);
-    return userResponse(call.company(), call.params[0]);
+    return command(call, AnonymizeUser{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      sessions.removeUser(company, params[0]);
+      return userResponse(company, params[0]);
+    });
   }
 
   HttpResponse userResources(Call& call) {
@@ -871,9 +935,9 @@ struct Api::Impl {
     return jsonResponse(200, itemsJson(items, page.nextCursor));
   }
 
-  HttpResponse adminOf(const Call& call, const std::string& userId, int status) {
-    auto row = portal.admins().row(call.company(), userId);
-    json u = json::parse(userJson(call.company(), userId));
+  HttpResponse adminOf(const std::string& company, const std::string& userId, int status) {
+    auto row = portal.admins().row(company, userId);
+    json u = json::parse(userJson(company, userId));
     json a = row ? json::parse(*row, nullptr, false) : json::object();
     return jsonResponse(status, json{{"user", u},
                                      {"isOwner", u.is_object() && u.value("isOwner", false)},
@@ -890,17 +954,17 @@ struct Api::Impl {
     auto userId = stringField(*body, "userId", errors);
     if (!userId) errors.emplace_back("userId", "is required");
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
-    if (auto failed = run(call, IncludeAdmin{*userId}, reply)) return *failed;
-    HttpResponse r = adminOf(call, *userId, 201);
-    r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
-    return r;
+    return command(call, IncludeAdmin{*userId}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      HttpResponse r = adminOf(company, *userId, 201);
+      r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
+      return r;
+    });
   }
 
   HttpResponse removeAdmin(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, RemoveAdmin{call.params[0]}, reply)) return *failed;
-    return noContent();
+    return command(call, RemoveAdmin{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse transferOwnership(Call& call) {
@@ -911,9 +975,9 @@ struct Api::Impl {
     auto userId = stringField(*body, "userId", errors);
     if (!userId) errors.emplace_back("userId", "is required");
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
-    if (auto failed = run(call, TransferOwnership{*userId}, reply)) return *failed;
-    return adminOf(call, *userId, 200);
+    return command(call, TransferOwnership{*userId}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return adminOf(company, *userId, 200);
+    });
   }
 
   // --- services, roles, resources, groups -----------------------------------------------
@@ -929,15 +993,15 @@ struct Api::Impl {
   }
 
   HttpResponse grantRole(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, GrantRole{call.params[0], call.params[1], call.params[2]}, reply)) return *failed;
-    return noContent();
+    return command(call, GrantRole{call.params[0], call.params[1], call.params[2]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse revokeRole(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, RevokeRole{call.params[0], call.params[1], call.params[2]}, reply)) return *failed;
-    return noContent();
+    return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse createResource(Call& call) {
@@ -951,12 +1015,12 @@ struct Api::Impl {
     c.name = stringField(*body, "name", errors).value_or("");
     c.ownerId = stringField(*body, "ownerId", errors).value_or("");
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
-    if (auto failed = run(call, std::move(c), reply)) return *failed;
-    auto row = portal.resources().row(call.company(), reply.decision.id);
-    HttpResponse r = jsonResponse(201, row.value_or("null"));
-    r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
-    return r;
+    return command(call, std::move(c), [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
+      auto row = portal.resources().row(company, reply.decision.id);
+      HttpResponse r = jsonResponse(201, row.value_or("null"));
+      r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
+      return r;
+    });
   }
 
   HttpResponse resourcesList(Call& call) {
@@ -966,9 +1030,9 @@ struct Api::Impl {
   }
 
   HttpResponse releaseResource(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, ReleaseResource{call.params[0]}, reply)) return *failed;
-    return noContent();
+    return command(call, ReleaseResource{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse listGroups(Call& call) {
@@ -979,8 +1043,8 @@ struct Api::Impl {
     return jsonResponse(200, itemsJson(page.items, page.nextCursor));
   }
 
-  HttpResponse groupResponse(const Call& call, const std::string& id, int status) {
-    auto row = portal.groups().row(call.company(), id);
+  HttpResponse groupResponse(const std::string& company, const std::string& id, int status) {
+    auto row = portal.groups().row(company, id);
     if (!row) return notFound("The group");
     return jsonResponse(status, *row);
   }
@@ -994,14 +1058,14 @@ struct Api::Impl {
     c.name = stringField(*body, "name", errors).value_or("");
     c.description = stringField(*body, "description", errors);
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
-    if (auto failed = run(call, std::move(c), reply)) return *failed;
-    HttpResponse r = groupResponse(call, reply.decision.id, 201);
-    r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
-    return r;
+    return command(call, std::move(c), [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
+      HttpResponse r = groupResponse(company, reply.decision.id, 201);
+      r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
+      return r;
+    });
   }
 
-  HttpResponse getGroup(Call& call) { return groupResponse(call, call.params[0], 200); }
+  HttpResponse getGroup(Call& call) { return groupResponse(call.company(), call.params[0], 200); }
 
   HttpResponse patchGroup(Call& call) {
     HttpResponse error;
@@ -1020,27 +1084,27 @@ struct Api::Impl {
       else errors.emplace_back("description", "must be a string or null");
     }
     if (!errors.empty()) return validation(errors);
-    CommandReply reply;
-    if (auto failed = run(call, std::move(u), reply)) return *failed;
-    return groupResponse(call, call.params[0], 200);
+    return command(call, std::move(u), [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return groupResponse(company, params[0], 200);
+    });
   }
 
   HttpResponse deleteGroup(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, DeleteGroup{call.params[0]}, reply)) return *failed;
-    return noContent();
+    return command(call, DeleteGroup{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse addMember(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, AddGroupMember{call.params[0], call.params[1]}, reply)) return *failed;
-    return noContent();
+    return command(call, AddGroupMember{call.params[0], call.params[1]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   HttpResponse removeMember(Call& call) {
-    CommandReply reply;
-    if (auto failed = run(call, RemoveGroupMember{call.params[0], call.params[1]}, reply)) return *failed;
-    return noContent();
+    return command(call, RemoveGroupMember{call.params[0], call.params[1]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
+      return noContent();
+    });
   }
 
   // --- audit and events ------------------------------------------------------------
@@ -1269,9 +1333,16 @@ void Api::setPublicUrl(const std::string& url) {
 }
 
 bool Api::quick(const HttpRequest& request) {
-  if (request.method != "GET" && request.method != "HEAD") return false;
-  // A long poll of the events waits; everything else read is a few lookups.
-  return request.target.rfind("/api/v1/events", 0) != 0;
+  // These hash passwords, run commands one after the other, or wait for events;
+  // every other route reads views or hands one command to the processor.
+  static const std::set<std::pair<std::string_view, std::string_view>> slow = {
+      {"POST", "/api/v1/sessions"},         {"POST", "/api/v1/me/password"},
+      {"POST", "/api/v1/password-resets"},  {"POST", "/api/v1/password-resets/confirm"},
+      {"GET", "/api/v1/events"},            {"HEAD", "/api/v1/events"}};
+  std::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return !slow.count({request.method, path});
 }
 
 HttpResponse Api::problem(int status, std::string_view code, std::string_view title, std::string_view detail) {
@@ -1281,18 +1352,36 @@ HttpResponse Api::problem(int status, std::string_view code, std::string_view ti
 HttpResponse Api::handle(const HttpRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
-  HttpResponse response;
-  try {
-    response = impl_->dispatch(request, route);
-  } catch (const std::exception& e) {
-    // A bug, not a user's mistake: say so without details, and log it with the id.
-    std::fprintf(stderr, "request %s: internal error: %s\n", request.requestId.c_str(), e.what());
-    response = problem(500, "internal", "Internal error",
-                       "Something went wrong on our side; the request id identifies it in the log.");
+  std::shared_ptr<Impl::PendingCommand> pending;
+  HttpResponse response = impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+  if (pending) {
+    CommandReply reply = impl_->portal.execute(std::move(pending->submission));
+    response = impl_->guarded(request, [&] { return impl_->finish(*pending, reply); });
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  impl_->metrics.record(request.method, route, response.status, seconds);
+  impl_->record(request, route, response, start);
   return response;
+}
+
+void Api::handleAsync(const HttpRequest& request, std::function<void(std::function<void()>)> post,
+                      std::function<void(HttpResponse)> done) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string route;
+  std::shared_ptr<Impl::PendingCommand> pending;
+  HttpResponse response = impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+  if (!pending) {
+    impl_->record(request, route, response, start);
+    return done(std::move(response));
+  }
+  Submission submission = std::move(pending->submission);
+  impl_->portal.submit(std::move(submission), [impl = impl_.get(), request, route, pending, start,
+                                               post = std::move(post), done = std::move(done)](CommandReply reply) mutable {
+    post([impl, request = std::move(request), route = std::move(route), pending = std::move(pending), start,
+          reply = std::move(reply), done = std::move(done)]() mutable {
+      HttpResponse response = impl->guarded(request, [&] { return impl->finish(*pending, reply); });
+      impl->record(request, route, response, start);
+      done(std::move(response));
+    });
+  });
 }
 
 }  // namespace portal

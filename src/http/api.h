@@ -69,8 +69,16 @@ class Api {
 
   HttpResponse handle(const HttpRequest& request);
 
-  // Whether handling `request` never blocks (reads of views and status): the
-  // server answers those on its network threads.
+  // The same without blocking the caller on commands: a command goes to the
+  // processor and `done` is called once it is durable and projected; `post` must
+  // run the function it is given soon on another thread (the server's network
+  // threads), where the answer is made. Requests that are not quick() may still
+  // block (hashing, long polls): run those off the network threads.
+  void handleAsync(const HttpRequest& request, std::function<void(std::function<void()>)> post,
+                   std::function<void(HttpResponse)> done);
+
+  // Whether handleAsync() of `request` never blocks (reads of views, commands): the
+  // server runs those on its network threads, the rest on its workers.
   static bool quick(const HttpRequest& request);
 
   // A problem+json answer (RFC 9457), for the server's own errors too (413, 503…).

@@ -87,6 +87,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string();
+    // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
+    stream_.socket().set_option(tcp::no_delay(true), ec);
   }
 
   ~Connection() {
@@ -197,12 +199,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     path_ = req.target.substr(0, req.target.find('?'));
     requestId_ = req.requestId;
     head_ = req.method == "HEAD";
-    if (Api::quick(req)) return respond(server_->api.handle(req));
-    stream_.expires_never();  // the worker may wait for an fsync; the answer is bounded there
-    server_->workers->post([self = shared_from_this(), req = std::move(req)]() mutable {
-      HttpResponse res = self->server_->api.handle(req);
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+    stream_.expires_never();  // a command may wait for its fsync; the answer is bounded there
+    auto self = shared_from_this();
+    auto post = [self](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); };
+    auto done = [self](HttpResponse res) {
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+    };
+    if (Api::quick(req)) return server_->api.handleAsync(req, post, done);
+    server_->workers->post([self, req = std::move(req), post, done]() mutable {
+      self->server_->api.handleAsync(req, post, done);
     });
   }
 

@@ -166,9 +166,9 @@ std::string portalOf(const Recipient& r) {
 
 std::string signInLines(const Recipient& r, const std::string& url, const std::string& slug) {
   std::string out;
-  if (!url.empty()) out += "    Address:   " + url + "\n";
-  if (!slug.empty()) out += "    Company:   " + slug + "\n";
-  out += "    Email:     " + oneLine(r.email) + "\n";
+  if (!url.empty()) out += "    Address:             " + url + "\n";
+  if (!slug.empty()) out += "    Company:             " + slug + "\n";
+  out += "    Email:               " + oneLine(r.email) + "\n";
   return out;
 }
 
@@ -225,8 +225,9 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             "Sign in with:\n\n" +
             signInLines(recipient, signInUrl, slug) + "    Temporary password:  " + secret +
             "\n\n"
-            "This password is only for your first sign-in: the portal will then ask you\n"
-            "to choose a new password of your own. Please do not forward this email.\n";
+            "You must change this password when you first sign in: the portal asks you\n"
+            "to choose a new password of your own before anything else. Please do not\n"
+            "forward this email.\n";
   } else if (record.kind == kPasswordResetMail) {
     m.subject = "Reset your Customer Portal password";
     body += "Someone, most likely you, asked to reset the password of your account in\n" +
@@ -248,14 +249,15 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
     body += "An account has been created for you in " + portalOf(recipient) +
             ".\n\n"
             "To sign in, go to the Customer Portal and enter:\n\n" +
-            signInLines(recipient, signInUrl, slug) + "\n";
+            signInLines(recipient, signInUrl, slug);
     if (!secret.empty()) {
-      body += "Your temporary password is:  " + secret +
+      body += "    Temporary password:  " + secret +
               "\n\n"
-              "It is only for your first sign-in: the portal will then ask you to choose\n"
-              "a new password of your own.\n";
+              "You must change this password when you first sign in: the portal asks you\n"
+              "to choose a new password of your own before anything else.\n";
     } else {
       body +=
+          "\n"
           "You do not have a password yet: on the sign-in page, choose \"Forgot password?\"\n"
           "and we will send you a link to set one.\n";
     }
