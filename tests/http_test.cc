@@ -1,7 +1,10 @@
 // The HTTP API end to end: a real server on an ephemeral loopback port, a real HTTP
 // client, a real RocksDB in a temporary directory, mail as real .eml files.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +51,7 @@ struct Person {
 // A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
 class ApiServer {
  public:
-  explicit ApiServer(ThrottlePolicy throttle = {}) {
+  explicit ApiServer(ThrottlePolicy throttle = {}, std::function<void(ServerOptions&)> tune = nullptr) {
     PortalOptions po;
     po.dataDir = dir_.sub("data");
     auto portal = Portal::open(po, countries(), clock_, ids_);
@@ -66,6 +69,7 @@ class ApiServer {
     ServerOptions so;
     so.port = 0;
     so.workerThreads = 16;
+    if (tune) tune(so);
     auto server = HttpServer::start(*api_, so);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
@@ -677,6 +681,64 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   r = fresh.get("/metrics");
   EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""), std::string::npos);
   EXPECT_NE(r.body.find("portal_projection_lag_events"), std::string::npos);
+}
+
+// A raw TCP connection to the server, for what a well-behaved client never does.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+    timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawConnection() { close(fd_); }
+  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
+  // Everything the server sends until it closes the connection.
+  std::string readToEnd() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
+  ApiServer server({}, [](ServerOptions& o) { o.headerTimeout = std::chrono::milliseconds(200); });
+  RawConnection slow(server.port());
+  slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(slow.readToEnd(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  HttpClient client(server.port());
+  EXPECT_EQ(client.get("/healthz").status, 200) << "others are served meanwhile";
+}
+
+TEST(HttpLimits, ConnectionsPastTheCapAre503AndTheOthersKeepWorking) {
+  ApiServer server({}, [](ServerOptions& o) { o.maxConnections = 2; });
+  HttpClient first(server.port()), second(server.port());
+  ASSERT_EQ(first.get("/healthz").status, 200);
+  ASSERT_EQ(second.get("/healthz").status, 200);
+  RawConnection third(server.port());
+  const std::string answer = third.readToEnd();
+  EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("too-many-connections"), std::string::npos);
+  EXPECT_EQ(first.get("/healthz").status, 200);
+}
+
+TEST(HttpLimits, OversizedHeaderIs431) {
+  ApiServer server;
+  RawConnection c(server.port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_NE(c.readToEnd().find("HTTP/1.1 431"), std::string::npos);
 }
 
 TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "events/codec.h"
+#include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
@@ -341,13 +342,17 @@ struct Api::Impl {
     // The user's current state decides, not what it was at sign-in: a deactivated
     // user's sessions stop at once even if ending them was interrupted.
     auto row = portal.users().row(call.company(), call.actor());
-    json me = row ? json::parse(*row, nullptr, false) : json();
-    if (!me.is_object() || !me.value("active", false) || me.value("anonymized", false)) {
+    auto me = row ? JsonDocument::parse(*row) : std::nullopt;
+    auto flag = [&](std::string_view name) {
+      auto m = me->member(me->root(), name);
+      return m && me->node(*m).kind == JsonDocument::Kind::kBool && me->node(*m).boolean;
+    };
+    if (!me || !flag("active") || flag("anonymized")) {
       sessions.remove(call.tokenHash);
       return unauthorized();
     }
-    call.isAdmin = me.value("isAdmin", false);
-    call.isOwner = me.value("isOwner", false);
+    call.isAdmin = flag("isAdmin");
+    call.isOwner = flag("isOwner");
     const bool passwordRoute = route.pattern == "/api/v1/me" || route.pattern == "/api/v1/me/password" ||
                                route.pattern == "/api/v1/sessions/current";
     if (call.session.mustChangePassword && !passwordRoute)
@@ -453,8 +458,9 @@ struct Api::Impl {
     auto text = portal.users().get(company, id);
     if (!text) return notFound("The user");
     HttpResponse r = jsonResponse(status, *text);
-    json u = json::parse(*text, nullptr, false);
-    if (u.is_object()) r.headers.emplace_back("ETag", "\"" + std::to_string(u.value("version", 0)) + "\"");
+    if (auto u = JsonDocument::parse(r.body))
+      if (auto v = u->member(u->root(), "version"); v && u->node(*v).isUnsigned)
+        r.headers.emplace_back("ETag", "\"" + std::to_string(u->node(*v).u) + "\"");
     return r;
   }
 
@@ -1195,21 +1201,24 @@ struct Api::Impl {
 
   HttpResponse healthz(Call&) { return jsonResponse(200, R"({"status":"ok"})"); }
 
+  // Ready: the log takes commands and every projection follows it (none stopped,
+  // none more than kReadyLag events behind, which a busy log is for a moment).
+  static constexpr std::uint64_t kReadyLag = 10'000;
+
   HttpResponse readyz(Call&) {
     const std::uint64_t head = portal.store().lastPosition();
+    const bool logOpen = !portal.processor().failed();
+    bool ready = logOpen;
     json projections = json::array();
-    bool ready = !portal.processor().failed();
     for (const auto& s : portal.projector().status()) {
-      const bool caughtUp = !s.failed && s.checkpoint >= head;
-      ready = ready && !s.failed;
-      json p = {{"name", s.name}, {"position", s.checkpoint}, {"lag", head - std::min(head, s.checkpoint)},
-                {"failed", s.failed}};
+      const std::uint64_t lag = head - std::min(head, s.checkpoint);
+      ready = ready && !s.failed && lag <= kReadyLag;
+      json p = {{"name", s.name}, {"position", s.checkpoint}, {"lag", lag}, {"failed", s.failed}};
       if (s.failed) p["error"] = s.error;
-      (void)caughtUp;
       projections.push_back(std::move(p));
     }
     json out = {{"status", ready ? "ready" : "not-ready"},
-                {"log", {{"open", !portal.processor().failed()}, {"position", head}}},
+                {"log", {{"open", logOpen}, {"position", head}}},
                 {"projections", projections}};
     return jsonResponse(ready ? 200 : 503, out.dump());
   }
