@@ -516,6 +516,25 @@ std::optional<std::string_view> peekEventType(std::string_view json) {
   return json.substr(start, end - start);
 }
 
+namespace {
+
+// Passes every field on to the encoder but the secrets' hashes: nobody reading the
+// audit trail needs them, and a password hash can be attacked offline.
+class WithoutSecrets {
+ public:
+  explicit WithoutSecrets(EncodeVisitor& inner) : inner_(inner) {}
+  template <class T>
+  void operator()(std::string_view name, const T& value) {
+    if (name == "passwordHash" || name == "sessionHash" || name == "tokenHash") return;
+    inner_(name, value);
+  }
+
+ private:
+  EncodeVisitor& inner_;
+};
+
+}  // namespace
+
 std::string dataToJson(const EventData& data) {
   std::string out;
   JsonWriter w(out);
@@ -523,7 +542,8 @@ std::string dataToJson(const EventData& data) {
       [&](const auto& e) {
         w.beginObject();
         EncodeVisitor v(w, w, nullptr);
-        e.visit(v);
+        WithoutSecrets filtered(v);
+        e.visit(filtered);
         w.endObject();
       },
       data);

@@ -64,7 +64,8 @@ Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& ope
 std::optional<std::string_view> peekEventType(std::string_view json);
 
 // The data of an event as JSON text with personal fields in the clear (or as
-// "anonymized"): what the audit views and the replay tool show.
+// "anonymized"): what the audit views and the replay tool show. The hashes of
+// secrets (passwordHash, sessionHash, tokenHash) are left out.
 std::string dataToJson(const EventData& data);
 
 }  // namespace portal

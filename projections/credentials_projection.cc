@@ -90,7 +90,8 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
               const std::string older = r.value("resetTokenHash", "");
               if (!older.empty()) view.remove(kResets, older);
               r["resetTokenHash"] = e.tokenHash;
-              rows::save(view, kResets, e.tokenHash, rows::json{{"companyId", company}, {"userId", e.userId}});
+              rows::save(view, kResets, e.tokenHash,
+                         rows::json{{"companyId", company}, {"userId", e.userId}, {"expiresAt", e.expiresAt}});
             });
           },
           [&](const PasswordResetCompleted& e) {
@@ -146,7 +147,8 @@ std::optional<ResetRecord> CredentialsReader::reset(std::string_view tokenHash) 
   if (!text) return std::nullopt;
   rows::json j = rows::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
-  return ResetRecord{j.value("companyId", ""), j.value("userId", "")};
+  return ResetRecord{j.value("companyId", ""), j.value("userId", ""),
+                     parseRfc3339(j.value("expiresAt", "")).value_or(Timestamp{0})};
 }
 
 }  // namespace portal

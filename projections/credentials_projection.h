@@ -7,7 +7,7 @@
 //   companies  "slug", NUL, slug -> company;  "id", NUL, company id -> company
 //   logins     company, NUL, email key -> user id
 //   accounts   company, NUL, user id -> account
-//   resets     token hash -> {companyId, userId}
+//   resets     token hash -> {companyId, userId, expiresAt}
 // An anonymized user's login and account rows are removed.
 
 #include <optional>
@@ -48,6 +48,7 @@ struct AccountRecord {
 
 struct ResetRecord {
   std::string companyId, userId;
+  Timestamp expiresAt;
 };
 
 class CredentialsReader : public ViewReader {

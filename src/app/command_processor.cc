@@ -217,7 +217,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     }
     std::string key;
     if (s.clientKey) {
-      key = idempotencyKey(s.command.companyId, s.commandId);
+      key = idempotencyKey(s.command.companyId, s.command.actor + '\n' + s.keyScope + '\n' + s.commandId);
       std::shared_ptr<CommandReply> first;
       if (auto it = keysInGroup.find(key); it != keysInGroup.end()) {
         first = it->second;

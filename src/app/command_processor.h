@@ -46,6 +46,10 @@ struct Submission {
   Command command;
   std::string commandId;  // the Idempotency-Key, or a generated id
   bool clientKey = false;  // commandId came from the client: deduplicate on it
+  // With clientKey: what else the key is scoped to besides the company and the
+  // actor (the HTTP method and route), so that a key reused elsewhere is a new
+  // command rather than a replay of another one.
+  std::string keyScope;
   std::string correlationId;
   // The mail the command causes (src/mail's outbox records), made from the
   // decision (which holds the ids it created) and written to the "outbox" family in

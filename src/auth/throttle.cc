@@ -30,25 +30,24 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
   }
 }
 
-std::int64_t LoginThrottle::retryAfter(const std::string& account, const std::string& address,
-                                       Timestamp now) {
+std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address, Timestamp now) {
   std::lock_guard lock(mu_);
-  return std::max(wait("a:" + account, policy_.accountLimit, now.micros),
-                  wait("c:" + address, policy_.addressLimit, now.micros));
-}
-
-void LoginThrottle::failed(const std::string& account, const std::string& address, Timestamp now) {
-  std::lock_guard lock(mu_);
+  const std::int64_t wait = std::max(this->wait("a:" + account, policy_.accountLimit, now.micros),
+                                     this->wait("c:" + address, policy_.addressLimit, now.micros));
+  if (wait > 0) return wait;
   record("a:" + account, now.micros);
   record("c:" + address, now.micros);
+  return 0;
 }
 
-void LoginThrottle::succeeded(const std::string& account) {
+void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
   std::lock_guard lock(mu_);
-  auto it = entries_.find("a:" + account);
-  if (it == entries_.end()) return;
-  byAge_.erase(it->second.age);
-  entries_.erase(it);
+  if (auto it = entries_.find("a:" + account); it != entries_.end()) {
+    byAge_.erase(it->second.age);
+    entries_.erase(it);
+  }
+  if (auto it = entries_.find("c:" + address); it != entries_.end() && !it->second.failures.empty())
+    it->second.failures.pop_back();
 }
 
 }  // namespace portal

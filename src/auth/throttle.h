@@ -2,7 +2,7 @@
 // Throttling of failed sign-ins, per account and per client address: once a key has
 // had `limit` failures within `window`, further attempts wait until the oldest of
 // them leaves the window. A success clears the account's failures (not the
-// address's: one address trying many accounts stays throttled).
+// address's earlier ones: one address trying many accounts stays throttled).
 //
 // In memory: a restart forgets it, which lets an attacker gain one window at most.
 // Bounded: past `maxKeys` keys, the least recently failed are forgotten first.
@@ -30,10 +30,14 @@ class LoginThrottle {
  public:
   explicit LoginThrottle(ThrottlePolicy policy = {}) : policy_(policy) {}
 
-  // Seconds to wait before this account or address may try again; 0: go ahead.
-  std::int64_t retryAfter(const std::string& account, const std::string& address, Timestamp now);
-  void failed(const std::string& account, const std::string& address, Timestamp now);
-  void succeeded(const std::string& account);
+  // An attempt to sign in: the seconds to wait before this account or address may
+  // try again (nothing is recorded), or 0, and the attempt is recorded as failed
+  // until succeeded() says otherwise. Checking and recording at once, so parallel
+  // guesses cannot all pass.
+  std::int64_t attempt(const std::string& account, const std::string& address, Timestamp now);
+  // The attempt succeeded: the account's failures are cleared and the attempt is
+  // taken off the address's.
+  void succeeded(const std::string& account, const std::string& address);
 
  private:
   struct Entry {

@@ -242,6 +242,7 @@ struct Api::Impl {
     Session session;
     bool isAdmin = false, isOwner = false;
     std::shared_ptr<PendingCommand> pending;  // set by command()
+    std::string route;                        // the route's pattern
     const std::string& company() const { return session.companyId; }
     const std::string& actor() const { return session.userId; }
   };
@@ -250,6 +251,7 @@ struct Api::Impl {
     RouteInfo info;
     Handler handler;
     std::vector<std::string> segments;
+    bool blocking = false;  // hashes passwords, runs commands in turn, or long-polls
   };
 
   Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol)
@@ -286,36 +288,47 @@ struct Api::Impl {
 
   // --- plumbing ----------------------------------------------------------------
 
+  // The route a request names (nullptr: none), with its path parameters; the
+  // methods the path answers otherwise go to `allowed`.
+  static const Route* match(const HttpRequest& req, std::vector<std::string>& params,
+                            std::vector<std::string_view>* allowed) {
+    const std::string_view target = req.target;
+    const std::vector<std::string> parts = splitPath(target.substr(0, target.find('?')));
+    for (const Route& r : routes()) {
+      if (r.segments.size() != parts.size()) continue;
+      params.clear();
+      bool same = true;
+      for (std::size_t i = 0; i < parts.size() && same; ++i) {
+        if (r.segments[i].front() == '{') {
+          if (parts[i].empty()) same = false;
+          params.push_back(parts[i]);
+        } else if (r.segments[i] != parts[i]) {
+          same = false;
+        }
+      }
+      if (!same) continue;
+      if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
+        if (allowed != nullptr) allowed->push_back(r.info.method);
+        continue;
+      }
+      return &r;
+    }
+    return nullptr;
+  }
+
   HttpResponse dispatch(const HttpRequest& req, std::string& routeName, std::shared_ptr<PendingCommand>& pending) {
     const std::string_view target = req.target;
     const std::size_t q = target.find('?');
-    const std::string_view path = target.substr(0, q);
-    const std::vector<std::string> parts = splitPath(path);
     std::vector<std::string_view> allowed;
-    for (const Route& r : routes()) {
-      if (r.segments.size() != parts.size()) continue;
-      std::vector<std::string> params;
-      bool match = true;
-      for (std::size_t i = 0; i < parts.size() && match; ++i) {
-        if (r.segments[i].front() == '{') {
-          if (parts[i].empty()) match = false;
-          params.push_back(parts[i]);
-        } else if (r.segments[i] != parts[i]) {
-          match = false;
-        }
-      }
-      if (!match) continue;
-      if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
-        allowed.push_back(r.info.method);
-        continue;
-      }
-      routeName = std::string(r.info.pattern);
+    std::vector<std::string> params;
+    if (const Route* r = match(req, params, &allowed)) {
+      routeName = std::string(r->info.pattern);
       Call call{req, parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
-                std::move(params), {}, {}, false, false, nullptr};
-      if (r.info.access != Access::kPublic) {
-        if (auto denied = authenticate(call, r.info)) return *denied;
+                std::move(params), {}, {}, false, false, nullptr, routeName};
+      if (r->info.access != Access::kPublic) {
+        if (auto denied = authenticate(call, r->info)) return *denied;
       }
-      HttpResponse res = (this->*r.handler)(call);
+      HttpResponse res = (this->*r->handler)(call);
       pending = std::move(call.pending);
       return res;
     }
@@ -362,8 +375,11 @@ struct Api::Impl {
       case Access::kPublic:
       case Access::kAny: break;
       case Access::kSelfOrAdmin:
-        if (!call.isAdmin && call.params.front() != call.actor())
+        if (!call.isAdmin && call.params.front() != call.actor()) {
+          // Ids of other companies are unknown here, whoever asks.
+          if (!portal.users().row(call.company(), call.params.front())) return notFound("The user");
           return forbidden("Only an administrator or the user themself may do this.");
+        }
         break;
       case Access::kAdmin:
         if (!call.isAdmin) return forbidden("Only an administrator may do this.");
@@ -389,15 +405,15 @@ struct Api::Impl {
   // Runs a command for the signed-in user, with the request's Idempotency-Key.
   std::optional<HttpResponse> run(const Call& call, CommandBody body, CommandReply& reply,
                                   MailBuilder outbox = nullptr) {
-    return runAs(call.req, call.company(), call.actor(), std::move(body), reply, std::move(outbox));
+    return runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply, std::move(outbox));
   }
 
-  std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& company,
+  std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& route, const std::string& company,
                                     const std::string& actor, CommandBody body, CommandReply& reply,
                                     MailBuilder outbox = nullptr) {
     Submission s;
     s.command = Command{company, actor, std::move(body)};
-    if (auto bad = idempotency(req, s)) return *bad;
+    if (auto bad = idempotency(req, route, s)) return *bad;
     const bool mail = static_cast<bool>(outbox);
     s.outbox = std::move(outbox);
     reply = portal.execute(std::move(s));
@@ -414,7 +430,7 @@ struct Api::Impl {
     auto pending = std::make_shared<PendingCommand>();
     Submission& s = pending->submission;
     s.command = Command{call.company(), call.actor(), std::move(body)};
-    if (auto bad = idempotency(call.req, s)) return *bad;
+    if (auto bad = idempotency(call.req, call.route, s)) return *bad;
     pending->mail = static_cast<bool>(outbox);
     s.outbox = std::move(outbox);
     pending->render = std::move(render);
@@ -424,8 +440,11 @@ struct Api::Impl {
 
   // Sets the command and correlation ids from the request; a problem when the
   // Idempotency-Key is unusable.
-  std::optional<HttpResponse> idempotency(const HttpRequest& req, Submission& s) {
-    const std::string_view key = req.header("idempotency-key");
+  std::optional<HttpResponse> idempotency(const HttpRequest& req, const std::string& route, Submission& s) {
+    // The system acts for public requests (sign-in, reset): a key a caller without
+    // a session sends must not land among the company's keys.
+    const std::string_view key = s.command.actor == kSystem ? std::string_view{} : req.header("idempotency-key");
+    s.keyScope = req.method + " " + route;
     if (!key.empty()) {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
       for (unsigned char c : key)
@@ -532,14 +551,10 @@ struct Api::Impl {
     auto company = creds.companyBySlug(*slug);
     auto account = company ? creds.accountByEmail(company->id, *email) : std::nullopt;
 
-    if (std::int64_t wait = throttle.retryAfter(accountKey, address, now); wait > 0) {
-      if (company) {
-        CommandReply ignored;
-        runAs(call.req, company->id, kSystem,
-              RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt, "throttled",
-                                 address.empty() ? std::nullopt : std::optional(address)},
-              ignored);
-      }
+    // The attempt counts as failed until it succeeds, so that parallel guesses cannot
+    // all pass the check. Refused attempts append nothing: they would let anyone grow
+    // the log; the failures that led to the refusal are in it.
+    if (std::int64_t wait = throttle.attempt(accountKey, address, now); wait > 0) {
       HttpResponse r = Api::problem(429, "too-many-attempts", "Too many sign-in attempts",
                                     "Wait before trying again.");
       r.headers.emplace_back("Retry-After", std::to_string(wait));
@@ -549,10 +564,9 @@ struct Api::Impl {
     // unknown email takes as long as a wrong password.
     const bool match = verifyPassword(account ? account->passwordHash : std::string(), *password);
     if (!company || !account || !match || !account->active) {
-      throttle.failed(accountKey, address, now);
       if (company) {
         CommandReply ignored;
-        runAs(call.req, company->id, kSystem,
+        runAs(call.req, call.route, company->id, kSystem,
               RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt,
                                  account && match ? "inactive" : "bad-credentials",
                                  address.empty() ? std::nullopt : std::optional(address)},
@@ -561,7 +575,7 @@ struct Api::Impl {
       return Api::problem(401, "invalid-credentials", "Sign-in failed",
                           "The company, email and password do not match an active user.");
     }
-    throttle.succeeded(accountKey);
+    throttle.succeeded(accountKey, address);
     const std::string token = newToken();
     Session session;
     session.tokenHash = tokenHash(token);
@@ -572,13 +586,16 @@ struct Api::Impl {
     session.expiresAt = Timestamp{now.micros + sessions.limits().absoluteMicros};
     session.mustChangePassword = account->mustChangePassword;
     CommandReply reply;
-    HttpRequest noKey = call.req;  // a sign-in is never replayed from an idempotency key
-    std::erase_if(noKey.headers, [](const auto& h) { return h.first == "idempotency-key"; });
-    if (auto failed = runAs(noKey, company->id, kSystem,
+    if (auto failed = runAs(call.req, call.route, company->id, kSystem,
                             RecordLogin{account->userId, session.tokenHash, session.expiresAt,
                                         address.empty() ? std::nullopt : std::optional(address)},
-                            reply))
+                            reply)) {
+      // Deactivated between the check and now: the same answer as any bad combination.
+      if (reply.status == CommandReply::Status::kRejected)
+        return Api::problem(401, "invalid-credentials", "Sign-in failed",
+                            "The company, email and password do not match an active user.");
       return *failed;
+    }
     if (auto r = sessions.add(session); !r)
       return Api::problem(503, "sessions-unavailable", "Cannot sign in now", r.error().message);
     std::string out = "{\"token\":" + json(token).dump() +
@@ -612,10 +629,21 @@ struct Api::Impl {
     if (!current) errors.emplace_back("currentPassword", "is required");
     if (!next) errors.emplace_back("newPassword", "is required");
     if (!errors.empty()) return validation(errors);
-    auto account = portal.credentials().account(call.company(), call.actor());
-    if (!account) return unauthorized();
+    auto creds = portal.credentials();
+    auto account = creds.account(call.company(), call.actor());
+    auto company = creds.companyById(call.company());
+    if (!account || !company) return unauthorized();
+    // Guesses of the current password with a stolen session count like sign-ins.
+    const std::string accountKey = company->slug + "\n" + emailKey(account->email);
+    const Timestamp now = clock.now();
+    if (std::int64_t wait = throttle.attempt(accountKey, call.req.clientAddress, now); wait > 0) {
+      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many attempts", "Wait before trying again.");
+      r.headers.emplace_back("Retry-After", std::to_string(wait));
+      return r;
+    }
     if (!verifyPassword(account->passwordHash, *current))
       return validation({{"currentPassword", "is not your current password"}});
+    throttle.succeeded(accountKey, call.req.clientAddress);
     if (auto problems = policyProblems(*next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
     if (*next == *current) return validation({{"newPassword", "must differ from the current password"}});
@@ -670,14 +698,18 @@ struct Api::Impl {
       mail.link = publicUrl() + "/reset-password?token=" + token;
       outbox = [record = encodeMailRecord(mail)](const Decision&) { return std::vector<std::string>{record}; };
     }
-    // Unknown emails go through the processor too, so both answers take as long.
-    CommandReply reply;
-    HttpRequest noKey = call.req;
-    std::erase_if(noKey.headers, [](const auto& h) { return h.first == "idempotency-key"; });
-    runAs(noKey, company->id, kSystem,
-          RequestPasswordReset{account ? account->userId : std::string(), tokenHash(token),
-                               Timestamp{clock.now().micros + kResetValidityMicros}},
-          reply, std::move(outbox));
+    // Handed to the processor without waiting, for unknown emails too, so that the
+    // answer comes as soon whether the email is known or not.
+    Submission s;
+    s.command = Command{company->id, kSystem,
+                        RequestPasswordReset{account ? account->userId : std::string(), tokenHash(token),
+                                             Timestamp{clock.now().micros + kResetValidityMicros}}};
+    idempotency(call.req, call.route, s);
+    const bool mail = static_cast<bool>(outbox);
+    s.outbox = std::move(outbox);
+    portal.submit(std::move(s), [mail, notify = options.mailQueued](CommandReply reply) {
+      if (mail && reply.accepted() && notify) notify();
+    });
     return accepted;
   }
 
@@ -695,7 +727,7 @@ struct Api::Impl {
     auto creds = portal.credentials();
     auto reset = creds.reset(hash);
     auto account = reset ? creds.account(reset->companyId, reset->userId) : std::nullopt;
-    if (!account)
+    if (!account || clock.now() >= reset->expiresAt)
       return Api::problem(400, "reset-token-invalid", "The reset link cannot be used",
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
     if (auto problems = policyProblems(*next, account->email); !problems.empty())
@@ -703,7 +735,7 @@ struct Api::Impl {
     auto passwordHash = hashPassword(*next);
     if (!passwordHash) return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
     CommandReply reply;
-    if (auto failed = runAs(call.req, account->companyId, kSystem,
+    if (auto failed = runAs(call.req, call.route, account->companyId, kSystem,
                             CompletePasswordReset{hash, *passwordHash}, reply))
       return *failed;
     sessions.removeUser(account->companyId, account->userId);
@@ -1190,11 +1222,9 @@ struct Api::Impl {
       // keeps a waiting client's delay small at little cost.
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    std::string next = items.empty() ? std::to_string(after) : std::to_string(scanned);
-    std::string out = "{\"items\":[";
-    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
-    out += "],\"nextAfter\":" + next + "}";
-    return jsonResponse(200, out);
+    // The next `after`: past everything looked at, so a poll never reads a stretch of
+    // other companies' events twice.
+    return jsonResponse(200, itemsJson(items, std::to_string(std::max(after, scanned))));
   }
 
   // --- operations ------------------------------------------------------------------
@@ -1304,7 +1334,14 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/audit", Access::kAdmin}, &I::auditList, {}},
         {{"GET", "/api/v1/events", Access::kAdmin}, &I::eventsList, {}},
     };
-    for (Route& r : t) r.segments = splitPath(r.info.pattern);
+    static const std::set<std::pair<std::string_view, std::string_view>> blocking = {
+        {"POST", "/api/v1/sessions"},        {"POST", "/api/v1/me/password"},
+        {"POST", "/api/v1/password-resets"}, {"POST", "/api/v1/password-resets/confirm"},
+        {"GET", "/api/v1/events"}};
+    for (Route& r : t) {
+      r.segments = splitPath(r.info.pattern);
+      r.blocking = blocking.count({r.info.method, r.info.pattern}) > 0;
+    }
     return t;
   }();
   return table;
@@ -1342,16 +1379,10 @@ void Api::setPublicUrl(const std::string& url) {
 }
 
 bool Api::quick(const HttpRequest& request) {
-  // These hash passwords, run commands one after the other, or wait for events;
-  // every other route reads views or hands one command to the processor.
-  static const std::set<std::pair<std::string_view, std::string_view>> slow = {
-      {"POST", "/api/v1/sessions"},         {"POST", "/api/v1/me/password"},
-      {"POST", "/api/v1/password-resets"},  {"POST", "/api/v1/password-resets/confirm"},
-      {"GET", "/api/v1/events"},            {"HEAD", "/api/v1/events"}};
-  std::string_view path = request.target;
-  path = path.substr(0, path.find('?'));
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  return !slow.count({request.method, path});
+  // Decided on the route the dispatcher will take, however the path is spelled.
+  std::vector<std::string> params;
+  const Impl::Route* route = Impl::match(request, params, nullptr);
+  return route == nullptr || !route->blocking;
 }
 
 HttpResponse Api::problem(int status, std::string_view code, std::string_view title, std::string_view detail) {

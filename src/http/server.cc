@@ -26,8 +26,11 @@ using tcp = net::ip::tcp;
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 
-bool isCsv(std::string_view contentType) {
-  return asciiLower(contentType).find("text/csv") != std::string::npos;
+// The one request that may be large: a CSV file for the batch import.
+bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
+  const std::string type = asciiLower(header[http::field::content_type]);
+  return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import") &&
+         (type == "text/csv" || type.starts_with("text/csv;"));
 }
 
 bool saneRequestId(std::string_view id) {
@@ -158,8 +161,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
     const auto& header = parser_->get();
-    const std::size_t limit = isCsv(header[http::field::content_type]) ? server_->options.maxCsvBody
-                                                                        : server_->options.maxJsonBody;
+    const std::size_t limit = isCsvUpload(header) ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
@@ -226,6 +228,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     stream_.expires_after(server_->options.bodyTimeout);
     http::async_write(stream_, *msg, [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {
       self->log(status, bytes);
+      if (!ec && self->drainOnClose_) return self->drainAndClose();
       if (ec || !msg->keep_alive()) return self->close();
       self->waitForRequest(false);
     });
@@ -234,6 +237,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void respondAndClose(HttpResponse res) {
     if (requestId_.empty()) requestId_ = server_->newRequestId();
     keepAlive_ = false;
+    drainOnClose_ = true;
     respond(std::move(res), true);
   }
 
@@ -247,6 +251,23 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     server_->options.accessLog(line);
   }
 
+  // After an error answer to a request whose body was not read: stop sending, read
+  // and drop what the client still sends for a moment, then close, so that the
+  // client reads the answer instead of a connection reset.
+  void drainAndClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain(std::make_shared<std::array<char, 4096>>());
+  }
+
+  void drain(std::shared_ptr<std::array<char, 4096>> scratch) {
+    stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t) {
+      if (ec) return self->stream_.close();
+      self->drain(scratch);
+    });
+  }
+
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -258,7 +279,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   std::string peer_, method_, path_, requestId_;
-  bool keepAlive_ = true, head_ = false, idle_ = false;
+  bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false;
   std::chrono::steady_clock::time_point started_;
 };
 
@@ -351,11 +372,14 @@ void HttpServer::stop() {
       break;
     if (std::chrono::steady_clock::now() >= deadline) break;
   }
-  impl_->workers.reset();  // finishes what is queued
+  // The network threads end first: a straggler past the deadline then finds no
+  // thread to answer it rather than a pool that is gone. The workers finish what
+  // they hold.
   impl_->guard.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->workers.reset();
 }
 
 }  // namespace portal
