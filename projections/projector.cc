@@ -155,12 +155,12 @@ Projector::~Projector() {
   }
   wake_.notify_all();
   if (follower_.joinable()) follower_.join();
-  std::multimap<std::uint64_t, std::function<void(bool)>> left;
+  std::multimap<std::uint64_t, Callback> left;
   {
     std::lock_guard lock(progressMu_);
     left.swap(callbacks_);
   }
-  for (auto& [position, fn] : left) fn(false);
+  for (auto& [position, callback] : left) callback.fn(false);
 }
 
 Projector::Slot* Projector::find(std::string_view name) const {
@@ -334,6 +334,13 @@ void Projector::follow() {
       seen = notified_;
     }
     (void)catchUp();  // failures are recorded per projection in status()
+    // Callbacks whose time ran out are answered even when nothing was applied.
+    Due due;
+    {
+      std::lock_guard lock(progressMu_);
+      due = wakeReached();
+    }
+    for (auto& [fn, reached] : due) fn(reached);
   }
 }
 
@@ -354,11 +361,12 @@ bool Projector::waitFor(std::uint64_t position, std::chrono::milliseconds timeou
   return ok;
 }
 
-void Projector::whenReached(std::uint64_t position, std::function<void(bool)> fn) {
+void Projector::whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
+                            std::function<void(bool)> fn) {
   {
     std::lock_guard lock(progressMu_);
     if (this->position() < position && !allStopped()) {
-      callbacks_.emplace(position, std::move(fn));
+      callbacks_.emplace(position, Callback{std::move(fn), std::chrono::steady_clock::now() + timeout});
       return;
     }
   }
@@ -376,9 +384,14 @@ Projector::Due Projector::wakeReached() {
   for (auto it = waiters_.begin(); it != waiters_.end() && it->first <= now; ++it) it->second->notify_one();
   Due due;
   const bool none = allStopped();
-  while (!callbacks_.empty() && (none || callbacks_.begin()->first <= now)) {
-    due.emplace_back(std::move(callbacks_.begin()->second), callbacks_.begin()->first <= now);
-    callbacks_.erase(callbacks_.begin());
+  const auto clock = std::chrono::steady_clock::now();
+  for (auto it = callbacks_.begin(); it != callbacks_.end();) {
+    if (none || it->first <= now || it->second.deadline <= clock) {
+      due.emplace_back(std::move(it->second.fn), it->first <= now);
+      it = callbacks_.erase(it);
+    } else {
+      ++it;
+    }
   }
   return due;
 }

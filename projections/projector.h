@@ -66,8 +66,10 @@ class Projector {
   bool waitFor(std::uint64_t position, std::chrono::milliseconds timeout);
   // Calls fn(true) once every projection that has not stopped reached `position`
   // (at once when they have), or fn(false) when none can (all stopped, or the
-  // projector ends). fn runs on the projector's thread or the caller's: keep it short.
-  void whenReached(std::uint64_t position, std::function<void(bool reached)> fn);
+  // projector ends) or `timeout` passed first. fn runs on the projector's thread or
+  // the caller's: keep it short.
+  void whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
+                   std::function<void(bool reached)> fn);
 
   std::vector<ProjectionStatus> status() const;
   // The lowest checkpoint of the healthy projections.
@@ -121,7 +123,11 @@ class Projector {
   // Callers of waitFor(), by the position they wait for: each is woken alone, once
   // the views reach it, rather than all at every commit (many server threads wait).
   std::multimap<std::uint64_t, std::condition_variable*> waiters_;  // under progressMu_
-  std::multimap<std::uint64_t, std::function<void(bool)>> callbacks_;  // under progressMu_
+  struct Callback {
+    std::function<void(bool)> fn;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::multimap<std::uint64_t, Callback> callbacks_;  // under progressMu_
   using Due = std::vector<std::pair<std::function<void(bool)>, bool>>;
   // Wakes the waiters whose position is reached and takes the callbacks that are
   // due, for the caller to run once it released progressMu_ (which it holds).

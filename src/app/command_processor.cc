@@ -321,6 +321,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
         CommandReply r;
         r.failure = result.error().message;
         e.done(std::move(r));
+        e.done = nullptr;
         continue;
       }
       const bool replayed = e.eventCount == ~std::size_t{0};
@@ -328,6 +329,9 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       CommandReply r = e.reply.use_count() == 1 ? std::move(*e.reply) : *e.reply;
       r.replayed = replayed;
       e.done(std::move(r));
+      // What the callback holds (a connection, say) goes now, not whenever the
+      // store lets go of this group's batch.
+      e.done = nullptr;
     }
     std::lock_guard lock(inFlightMu_);
     if (--inFlight_ == 0) inFlightDone_.notify_all();

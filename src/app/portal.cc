@@ -50,7 +50,8 @@ void Portal::submit(Submission submission, std::function<void(CommandReply)> don
     if (reply.lastPosition == 0) return done(std::move(reply));
     auto shared = std::make_shared<CommandReply>(std::move(reply));
     const std::uint64_t position = shared->lastPosition;
-    projector_->whenReached(position, [shared, done = std::move(done)](bool reached) mutable {
+    projector_->whenReached(position, options_.readYourWritesTimeout,
+                            [shared, done = std::move(done)](bool reached) mutable {
       shared->projected = reached;
       done(std::move(*shared));
     });

@@ -115,6 +115,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     });
   }
 
+  // Closes the socket at once; only when no network thread runs (the end of stop()).
+  void forceClose() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+
   // Closes the connection if it is waiting for a request (SIGTERM); one in the
   // middle of a request finishes it and closes after the answer.
   void closeIfIdle() {
@@ -380,6 +386,23 @@ void HttpServer::stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->workers.reset();
+  // What is still pending (stragglers, the workers' last answers) holds the server
+  // and its connections: close every socket and run those handlers to their end
+  // here, so that nothing is left behind.
+  {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  }
+  std::vector<std::shared_ptr<Impl::Connection>> rest;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [raw, weak] : impl_->live)
+      if (auto c = weak.lock()) rest.push_back(std::move(c));
+  }
+  for (auto& c : rest) c->forceClose();
+  rest.clear();
+  impl_->ioc.restart();
+  impl_->ioc.run();
 }
 
 }  // namespace portal
