@@ -43,9 +43,16 @@ int gConnections = 64;
 // One keep-alive connection sending requests made by `next` back to back.
 class LoadConnection : public std::enable_shared_from_this<LoadConnection> {
  public:
-  LoadConnection(net::io_context& ioc, std::uint16_t port, std::function<http::request<http::string_body>()> next,
-                 std::atomic<std::uint64_t>& done, std::atomic<std::uint64_t>& failed, const std::atomic<bool>& stop)
-      : stream_(ioc), port_(port), next_(std::move(next)), done_(done), failed_(failed), stop_(stop) {}
+  LoadConnection(net::io_context& ioc, std::uint16_t port,
+                 std::function<http::request<http::string_body>()> next,
+                 std::atomic<std::uint64_t>& done, std::atomic<std::uint64_t>& failed,
+                 const std::atomic<bool>& stop)
+      : stream_(ioc),
+        port_(port),
+        next_(std::move(next)),
+        done_(done),
+        failed_(failed),
+        stop_(stop) {}
 
   void start() {
     stream_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_),
@@ -60,16 +67,20 @@ class LoadConnection : public std::enable_shared_from_this<LoadConnection> {
   void send() {
     if (stop_.load()) return;
     req_ = next_();
-    http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return ++self->failed_, void();
-      self->res_ = {};
-      http::async_read(self->stream_, self->buffer_, self->res_, [self](beast::error_code ec2, std::size_t) {
-        if (ec2) return ++self->failed_, void();
-        if (self->res_.result_int() >= 400) ++self->failed_;
-        else ++self->done_;
-        self->send();
-      });
-    });
+    http::async_write(stream_, req_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return ++self->failed_, void();
+                        self->res_ = {};
+                        http::async_read(self->stream_, self->buffer_, self->res_,
+                                         [self](beast::error_code ec2, std::size_t) {
+                                           if (ec2) return ++self->failed_, void();
+                                           if (self->res_.result_int() >= 400)
+                                             ++self->failed_;
+                                           else
+                                             ++self->done_;
+                                           self->send();
+                                         });
+                      });
   }
 
   beast::tcp_stream stream_;
@@ -84,13 +95,16 @@ class LoadConnection : public std::enable_shared_from_this<LoadConnection> {
 };
 
 // Runs `connections` connections for gSeconds; returns answered requests/s.
-double drive(std::uint16_t port, const std::function<http::request<http::string_body>(int connection)>& make,
+double drive(std::uint16_t port,
+             const std::function<http::request<http::string_body>(int connection)>& make,
              const char* what) {
   net::io_context ioc(1);
   std::atomic<std::uint64_t> done{0}, failed{0};
   std::atomic<bool> stop{false};
   for (int c = 0; c < gConnections; ++c)
-    std::make_shared<LoadConnection>(ioc, port, [&make, c] { return make(c); }, done, failed, stop)->start();
+    std::make_shared<LoadConnection>(
+        ioc, port, [&make, c] { return make(c); }, done, failed, stop)
+        ->start();
   std::thread client([&] { ioc.run(); });
   // Warm up, then measure.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -114,17 +128,18 @@ class BareSession : public std::enable_shared_from_this<BareSession> {
   BareSession(tcp::socket s, const std::string& body) : stream_(std::move(s)), body_(body) {}
   void read() {
     req_ = {};
-    http::async_read(stream_, buffer_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, 11);
-      res->set(http::field::content_type, "application/json; charset=utf-8");
-      res->body() = self->body_;
-      res->keep_alive(true);
-      res->prepare_payload();
-      http::async_write(self->stream_, *res, [self, res](beast::error_code ec2, std::size_t) {
-        if (!ec2) self->read();
-      });
-    });
+    http::async_read(
+        stream_, buffer_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return;
+          auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, 11);
+          res->set(http::field::content_type, "application/json; charset=utf-8");
+          res->body() = self->body_;
+          res->keep_alive(true);
+          res->prepare_payload();
+          http::async_write(self->stream_, *res, [self, res](beast::error_code ec2, std::size_t) {
+            if (!ec2) self->read();
+          });
+        });
   }
 
  private:
@@ -193,10 +208,12 @@ void run() {
   ProvisionCompany c;
   c.slug = "bench";
   c.name = "Bench";
-  c.owner = NewUserDetails{"owner@bench.example", "Olga", "Owner", "CEO", "owner@bench.example", std::nullopt, true};
+  c.owner = NewUserDetails{"owner@bench.example", "Olga",       "Owner", "CEO",
+                           "owner@bench.example", std::nullopt, true};
   auto done = provisionCompany(**portal, hasher, c, "");
   if (!done) std::exit(1);
-  auto call = [&](const std::string& method, const std::string& target, const json& body, const std::string& token) {
+  auto call = [&](const std::string& method, const std::string& target, const json& body,
+                  const std::string& token) {
     HttpRequest r;
     r.method = method;
     r.target = target;
@@ -205,19 +222,26 @@ void run() {
     return (*api)->handle(r);
   };
   HttpResponse signIn = call("POST", "/api/v1/sessions",
-                             {{"company", "bench"}, {"email", "owner@bench.example"}, {"password", done->temporaryPassword}}, "");
+                             {{"company", "bench"},
+                              {"email", "owner@bench.example"},
+                              {"password", done->temporaryPassword}},
+                             "");
   const std::string token = json::parse(signIn.body)["token"];
-  call("POST", "/api/v1/me/password", {{"currentPassword", done->temporaryPassword}, {"newPassword", "bench passphrase!"}},
-       token);
+  call("POST", "/api/v1/me/password",
+       {{"currentPassword", done->temporaryPassword}, {"newPassword", "bench passphrase!"}}, token);
   HttpResponse created = call("POST", "/api/v1/users",
-                              {{"email", "reader@bench.example"}, {"givenName", "Rita"}, {"surname", "Reader"},
-                               {"jobTitle", "Analyst"}, {"managerEmail", "owner@bench.example"}, {"country", "DE"}},
+                              {{"email", "reader@bench.example"},
+                               {"givenName", "Rita"},
+                               {"surname", "Reader"},
+                               {"jobTitle", "Analyst"},
+                               {"managerEmail", "owner@bench.example"},
+                               {"country", "DE"}},
                               token);
   const std::string userId = json::parse(created.body)["id"];
   HttpResponse sample = call("GET", "/api/v1/users/" + userId, nullptr, token);
 
-  std::printf("(%d keep-alive connections, %.0f s each; GET body %zu bytes)\n", gConnections, gSeconds,
-              sample.body.size());
+  std::printf("(%d keep-alive connections, %.0f s each; GET body %zu bytes)\n", gConnections,
+              gSeconds, sample.body.size());
   auto get = [&](const std::string& target) {
     return [target, &token](int) {
       http::request<http::string_body> r(http::verb::get, target, 11);
@@ -254,8 +278,9 @@ void run() {
   const double commands = drive(port, post, "POST /api/v1/users");
   printFigure("POST /api/v1/users, durable", commands, "cmds/s", 20'000);
   const ProcessorStats stats = (*portal)->processor().stats();
-  std::printf("(%.1f commands per fsync on average)\n",
-              stats.groups ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups) : 0.0);
+  std::printf(
+      "(%.1f commands per fsync on average)\n",
+      stats.groups ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups) : 0.0);
   (*server)->stop();
 }
 

@@ -7,7 +7,9 @@
 namespace portal {
 namespace {
 
-std::string slugKey(std::string_view slug) { return "slug" + std::string(1, '\0') + std::string(slug); }
+std::string slugKey(std::string_view slug) {
+  return "slug" + std::string(1, '\0') + std::string(slug);
+}
 std::string idKey(std::string_view id) { return "id" + std::string(1, '\0') + std::string(id); }
 
 // Logins are keyed by a hash of the email, not the email: RocksDB keeps the first
@@ -19,7 +21,8 @@ std::string loginKey(std::string_view company, std::string_view email) {
 
 // Applies `change` to the account row of `userId`, if there is one.
 template <class F>
-Result<void> updateAccount(RowView& view, const std::string& company, const std::string& userId, F change) {
+Result<void> updateAccount(RowView& view, const std::string& company, const std::string& userId,
+                           F change) {
   const std::string key = rows::key(company, userId);
   auto row = rows::load(view, CredentialsProjection::kAccounts, key);
   if (!row) return row.error();
@@ -33,8 +36,8 @@ Result<void> updateAccount(RowView& view, const std::string& company, const std:
 
 const std::set<std::string_view>& CredentialsProjection::handles() const {
   static const std::set<std::string_view> types = {
-      CompanyProvisioned::kType, UserCreated::kType,   UserDeactivated::kType,
-      UserReactivated::kType,    UserAnonymized::kType, PasswordSet::kType,
+      CompanyProvisioned::kType,     UserCreated::kType,           UserDeactivated::kType,
+      UserReactivated::kType,        UserAnonymized::kType,        PasswordSet::kType,
       PasswordResetRequested::kType, PasswordResetCompleted::kType};
   return types;
 }
@@ -44,8 +47,8 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
   return std::visit(
       Overloaded{
           [&](const CompanyProvisioned& e) -> Result<void> {
-            const rows::json row = {{"id", e.companyId}, {"slug", e.slug}, {"name", e.name},
-                                    {"services", e.services}};
+            const rows::json row = {
+                {"id", e.companyId}, {"slug", e.slug}, {"name", e.name}, {"services", e.services}};
             rows::save(view, kCompanies, slugKey(e.slug), row);
             rows::save(view, kCompanies, idKey(e.companyId), row);
             return {};
@@ -61,10 +64,12 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             return {};
           },
           [&](const UserDeactivated& e) {
-            return updateAccount(view, company, e.userId, [](rows::json& r) { r["active"] = false; });
+            return updateAccount(view, company, e.userId,
+                                 [](rows::json& r) { r["active"] = false; });
           },
           [&](const UserReactivated& e) {
-            return updateAccount(view, company, e.userId, [](rows::json& r) { r["active"] = true; });
+            return updateAccount(view, company, e.userId,
+                                 [](rows::json& r) { r["active"] = true; });
           },
           [&](const UserAnonymized& e) -> Result<void> {
             const std::string key = rows::key(company, e.userId);
@@ -90,13 +95,16 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
               const std::string older = r.value("resetTokenHash", "");
               if (!older.empty()) view.remove(kResets, older);
               r["resetTokenHash"] = e.tokenHash;
-              rows::save(view, kResets, e.tokenHash,
-                         rows::json{{"companyId", company}, {"userId", e.userId}, {"expiresAt", e.expiresAt}});
+              rows::save(
+                  view, kResets, e.tokenHash,
+                  rows::json{
+                      {"companyId", company}, {"userId", e.userId}, {"expiresAt", e.expiresAt}});
             });
           },
           [&](const PasswordResetCompleted& e) {
             view.remove(kResets, e.tokenHash);
-            return updateAccount(view, company, e.userId, [](rows::json& r) { r["resetTokenHash"] = ""; });
+            return updateAccount(view, company, e.userId,
+                                 [](rows::json& r) { r["resetTokenHash"] = ""; });
           },
           [](const auto&) -> Result<void> { return {}; },
       },
@@ -129,9 +137,13 @@ std::optional<AccountRecord> CredentialsReader::account(std::string_view company
   if (!text) return std::nullopt;
   rows::json j = rows::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
-  return AccountRecord{std::string(companyId), std::string(userId), j.value("email", ""),
-                       j.value("passwordHash", ""), j.value("mustChangePassword", false),
-                       j.value("active", false), j.value("resetTokenHash", "")};
+  return AccountRecord{std::string(companyId),
+                       std::string(userId),
+                       j.value("email", ""),
+                       j.value("passwordHash", ""),
+                       j.value("mustChangePassword", false),
+                       j.value("active", false),
+                       j.value("resetTokenHash", "")};
 }
 
 std::optional<AccountRecord> CredentialsReader::accountByEmail(std::string_view companyId,

@@ -60,7 +60,8 @@ class CredentialsReader : public ViewReader {
 
   std::optional<CompanyRecord> companyBySlug(std::string_view slug) const;
   std::optional<CompanyRecord> companyById(std::string_view id) const;
-  std::optional<AccountRecord> accountByEmail(std::string_view companyId, std::string_view email) const;
+  std::optional<AccountRecord> accountByEmail(std::string_view companyId,
+                                              std::string_view email) const;
   std::optional<AccountRecord> account(std::string_view companyId, std::string_view userId) const;
   std::optional<ResetRecord> reset(std::string_view tokenHash) const;
 

@@ -4,7 +4,8 @@
 
 namespace portal {
 
-std::optional<std::string> ListReader::row(const std::string& companyId, const std::string& id) const {
+std::optional<std::string> ListReader::row(const std::string& companyId,
+                                           const std::string& id) const {
   return get(rows_, companyPrefix(companyId) + id);
 }
 
@@ -18,22 +19,27 @@ RowPage ListReader::list(const std::string& companyId, std::size_t limit, const 
     from.push_back('\0');  // just past the cursor's own row
   }
   std::string lastId;
-  scan(rows_, prefix, [&](std::string_view key, std::string_view value) {
-    std::string row(value);
-    if (keep && !keep(row)) return true;
-    if (page.items.size() == limit) {
-      page.nextCursor = lastId;
-      return false;
-    }
-    page.items.push_back(std::move(row));
-    lastId = std::string(key.substr(prefix.size()));
-    return true;
-  }, from);
+  scan(
+      rows_, prefix,
+      [&](std::string_view key, std::string_view value) {
+        std::string row(value);
+        if (keep && !keep(row)) return true;
+        if (page.items.size() == limit) {
+          page.nextCursor = lastId;
+          return false;
+        }
+        page.items.push_back(std::move(row));
+        lastId = std::string(key.substr(prefix.size()));
+        return true;
+      },
+      from);
   return page;
 }
 
-std::vector<std::string> resourcesOwnedBy(const ViewReader& reader, rocksdb::ColumnFamilyHandle* byOwner,
-                                          const std::string& companyId, const std::string& ownerId) {
+std::vector<std::string> resourcesOwnedBy(const ViewReader& reader,
+                                          rocksdb::ColumnFamilyHandle* byOwner,
+                                          const std::string& companyId,
+                                          const std::string& ownerId) {
   std::vector<std::string> ids;
   std::string prefix = companyPrefix(companyId) + ownerId;
   prefix.push_back('\0');

@@ -30,7 +30,8 @@ class ListReader : public ViewReader {
 };
 
 // The ids of the resources a user owns, from the resources view's byOwner family.
-std::vector<std::string> resourcesOwnedBy(const ViewReader& reader, rocksdb::ColumnFamilyHandle* byOwner,
+std::vector<std::string> resourcesOwnedBy(const ViewReader& reader,
+                                          rocksdb::ColumnFamilyHandle* byOwner,
                                           const std::string& companyId, const std::string& ownerId);
 
 }  // namespace portal

@@ -7,7 +7,8 @@ namespace portal {
 std::optional<std::string> ViewReader::get(rocksdb::ColumnFamilyHandle* family,
                                            std::string_view key) const {
   std::string value;
-  rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), family, rocksdb::Slice(key.data(), key.size()), &value);
+  rocksdb::Status st =
+      db_->Get(rocksdb::ReadOptions(), family, rocksdb::Slice(key.data(), key.size()), &value);
   if (!st.ok()) return std::nullopt;
   return value;
 }

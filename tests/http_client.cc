@@ -34,8 +34,8 @@ HttpClient::HttpClient(unsigned short port, std::string host) : impl_(std::make_
 
 HttpClient::~HttpClient() = default;
 
-Reply HttpClient::request(const std::string& method, const std::string& target, const std::string& body,
-                          const std::string& token,
+Reply HttpClient::request(const std::string& method, const std::string& target,
+                          const std::string& body, const std::string& token,
                           const std::vector<std::pair<std::string, std::string>>& headers) {
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, impl_->host);
@@ -60,7 +60,8 @@ Reply HttpClient::request(const std::string& method, const std::string& target, 
       auto res = parser.release();
       Reply reply;
       reply.status = static_cast<int>(res.result_int());
-      for (const auto& f : res) reply.headers[asciiLower(std::string(f.name_string()))] = std::string(f.value());
+      for (const auto& f : res)
+        reply.headers[asciiLower(std::string(f.name_string()))] = std::string(f.value());
       reply.body = std::move(res.body());
       if (!res.keep_alive()) impl_->stream.reset();
       return reply;

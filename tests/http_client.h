@@ -33,7 +33,9 @@ class HttpClient {
   Reply request(const std::string& method, const std::string& target, const std::string& body = "",
                 const std::string& token = "",
                 const std::vector<std::pair<std::string, std::string>>& headers = {});
-  Reply get(const std::string& target, const std::string& token = "") { return request("GET", target, "", token); }
+  Reply get(const std::string& target, const std::string& token = "") {
+    return request("GET", target, "", token);
+  }
   Reply post(const std::string& target, const nlohmann::json& body, const std::string& token = "",
              const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     return request("POST", target, body.dump(), token, headers);

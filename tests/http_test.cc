@@ -4,8 +4,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +51,8 @@ struct Person {
 // A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
 class ApiServer {
  public:
-  explicit ApiServer(ThrottlePolicy throttle = {}, std::function<void(ServerOptions&)> tune = nullptr) {
+  explicit ApiServer(ThrottlePolicy throttle = {},
+                     std::function<void(ServerOptions&)> tune = nullptr) {
     PortalOptions po;
     po.dataDir = dir_.sub("data");
     auto portal = Portal::open(po, countries(), clock_, ids_);
@@ -81,9 +82,11 @@ class ApiServer {
           auto row = p.users().row(company, user);
           if (!row) return RecipientLookup::notYetKnown();
           json u = json::parse(*row);
-          if (u.value("anonymized", false) || !u["email"].is_string()) return RecipientLookup::gone();
-          return RecipientLookup::ready(
-              Recipient{u["email"].get<std::string>(), u.value("givenName", ""), u.value("surname", ""), "Co"});
+          if (u.value("anonymized", false) || !u["email"].is_string())
+            return RecipientLookup::gone();
+          return RecipientLookup::ready(Recipient{u["email"].get<std::string>(),
+                                                  u.value("givenName", ""), u.value("surname", ""),
+                                                  "Co"});
         });
     mailer_->start();
   }
@@ -106,17 +109,19 @@ class ApiServer {
     ProvisionCompany c;
     c.slug = slug;
     c.name = "Company " + slug;
-    c.owner = NewUserDetails{"owner@" + slug + ".example", "Olga", "Owner", "CEO", "owner@" + slug + ".example",
-                             std::nullopt, true};
+    c.owner = NewUserDetails{"owner@" + slug + ".example", "Olga",       "Owner", "CEO",
+                             "owner@" + slug + ".example", std::nullopt, true};
     auto done = provisionCompany(*portal_, hasher, c, "");
     if (!done) throw std::runtime_error(done.error().message);
     HttpClient client(port());
     Person owner{done->ownerId, c.owner.email, ""};
-    Reply r = client.post("/api/v1/sessions",
-                          {{"company", slug}, {"email", owner.email}, {"password", done->temporaryPassword}});
+    Reply r = client.post(
+        "/api/v1/sessions",
+        {{"company", slug}, {"email", owner.email}, {"password", done->temporaryPassword}});
     if (r.status != 201) throw std::runtime_error("owner sign-in: " + r.body);
     owner.token = r.json()["token"];
-    r = client.post("/api/v1/me/password", {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}},
+    r = client.post("/api/v1/me/password",
+                    {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}},
                     owner.token);
     if (r.status != 204) throw std::runtime_error("password change: " + r.body);
     companies_[slug] = done->companyId;
@@ -124,11 +129,15 @@ class ApiServer {
   }
 
   // A new user created by `admin`, with kPassword set through a reset, signed in.
-  Person user(const std::string& slug, const Person& admin, const std::string& name, bool makeAdmin = false) {
+  Person user(const std::string& slug, const Person& admin, const std::string& name,
+              bool makeAdmin = false) {
     HttpClient client(port());
     const std::string email = name + "@" + slug + ".example";
     Reply r = client.post("/api/v1/users",
-                          {{"email", email}, {"givenName", name}, {"surname", "Tester"}, {"jobTitle", "Engineer"},
+                          {{"email", email},
+                           {"givenName", name},
+                           {"surname", "Tester"},
+                           {"jobTitle", "Engineer"},
                            {"managerEmail", admin.email}},
                           admin.token);
     if (r.status != 201) throw std::runtime_error("create user: " + r.body);
@@ -145,7 +154,8 @@ class ApiServer {
   void setPassword(const std::string& slug, Person& p) {
     HttpClient client(port());
     const std::string token = resetToken(slug, p.email);
-    Reply r = client.post("/api/v1/password-resets/confirm", {{"token", token}, {"newPassword", kPassword}});
+    Reply r = client.post("/api/v1/password-resets/confirm",
+                          {{"token", token}, {"newPassword", kPassword}});
     if (r.status != 204) throw std::runtime_error("reset: " + r.body);
     p.token = signIn(slug, p.email, kPassword).json()["token"];
   }
@@ -157,7 +167,8 @@ class ApiServer {
       std::vector<std::string> tokens;
       std::smatch m;
       for (const auto& mail : mailsTo(email))
-        if (std::regex_search(mail, m, std::regex("token=([A-Za-z0-9_-]{43})"))) tokens.push_back(m[1]);
+        if (std::regex_search(mail, m, std::regex("token=([A-Za-z0-9_-]{43})")))
+          tokens.push_back(m[1]);
       return tokens;
     };
     const std::size_t before = links().size();
@@ -180,7 +191,8 @@ class ApiServer {
     for (const auto& f : files) {
       std::ifstream in(f, std::ios::binary);
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (text.find("To: " + email) != std::string::npos || text.find("<" + email + ">") != std::string::npos)
+      if (text.find("To: " + email) != std::string::npos ||
+          text.find("<" + email + ">") != std::string::npos)
         out.push_back(text);
     }
     return out;
@@ -189,8 +201,8 @@ class ApiServer {
   Reply signIn(const std::string& slug, const std::string& email, const std::string& password,
                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     HttpClient client(port());
-    return client.post("/api/v1/sessions", {{"company", slug}, {"email", email}, {"password", password}}, "",
-                       headers);
+    return client.post("/api/v1/sessions",
+                       {{"company", slug}, {"email", email}, {"password", password}}, "", headers);
   }
 
  private:
@@ -209,12 +221,18 @@ class ApiServer {
 enum class Role { kNone, kPlainUser, kSelf, kAdmin, kOwner, kOtherCompany };
 const char* roleName(Role r) {
   switch (r) {
-    case Role::kNone: return "no session";
-    case Role::kPlainUser: return "plain user";
-    case Role::kSelf: return "the user themself";
-    case Role::kAdmin: return "administrator";
-    case Role::kOwner: return "owner";
-    case Role::kOtherCompany: return "owner of another company";
+    case Role::kNone:
+      return "no session";
+    case Role::kPlainUser:
+      return "plain user";
+    case Role::kSelf:
+      return "the user themself";
+    case Role::kAdmin:
+      return "administrator";
+    case Role::kOwner:
+      return "owner";
+    case Role::kOtherCompany:
+      return "owner of another company";
   }
   return "?";
 }
@@ -231,19 +249,28 @@ struct World {
     otherOwner = server.provision("other");
   }
   std::string signInAgain(Role r, const Person& self) {
-    const Person* p = r == Role::kPlainUser ? &plain : r == Role::kSelf ? &self : r == Role::kAdmin ? &admin
-                    : r == Role::kOwner ? &owner : &otherOwner;
+    const Person* p = r == Role::kPlainUser ? &plain
+                      : r == Role::kSelf    ? &self
+                      : r == Role::kAdmin   ? &admin
+                      : r == Role::kOwner   ? &owner
+                                            : &otherOwner;
     Reply reply = server.signIn(r == Role::kOtherCompany ? "other" : "acme", p->email, kPassword);
     return reply.json()["token"];
   }
   std::string tokenOf(Role r, const Person& self) const {
     switch (r) {
-      case Role::kNone: return "";
-      case Role::kPlainUser: return plain.token;
-      case Role::kSelf: return self.token;
-      case Role::kAdmin: return admin.token;
-      case Role::kOwner: return owner.token;
-      case Role::kOtherCompany: return otherOwner.token;
+      case Role::kNone:
+        return "";
+      case Role::kPlainUser:
+        return plain.token;
+      case Role::kSelf:
+        return self.token;
+      case Role::kAdmin:
+        return admin.token;
+      case Role::kOwner:
+        return owner.token;
+      case Role::kOtherCompany:
+        return otherOwner.token;
     }
     return "";
   }
@@ -253,8 +280,8 @@ struct World {
 // things (a user deactivated once cannot be deactivated again).
 struct Prepared {
   std::string target;
-  json body;          // null: no body
-  Person self;        // the user the path names (a fresh one, signed in)
+  json body;                  // null: no body
+  Person self;                // the user the path names (a fresh one, signed in)
   bool freshSession = false;  // the call ends the caller's session: use a new one
 };
 
@@ -277,16 +304,22 @@ std::vector<MatrixRow> matrix() {
   };
   auto group = [](World& w, HttpClient& c) {
     static int n = 0;
-    return c.post("/api/v1/groups", {{"name", "Group " + std::to_string(++n)}}, w.owner.token).json()["id"].get<std::string>();
+    return c.post("/api/v1/groups", {{"name", "Group " + std::to_string(++n)}}, w.owner.token)
+        .json()["id"]
+        .get<std::string>();
   };
-  auto path = [](std::string p) { return [p](World&, HttpClient&) { return Prepared{p, nullptr, {}}; }; };
+  auto path = [](std::string p) {
+    return [p](World&, HttpClient&) { return Prepared{p, nullptr, {}}; };
+  };
   return {
       {"GET", "/healthz", 200, false, path("/healthz")},
       {"GET", "/readyz", 200, false, path("/readyz")},
       {"GET", "/metrics", 200, false, path("/metrics")},
       {"POST", "/api/v1/sessions", 201, false,
        [](World& w, HttpClient&) {
-         return Prepared{"/api/v1/sessions", {{"company", "acme"}, {"email", w.plain.email}, {"password", kPassword}}, {}};
+         return Prepared{"/api/v1/sessions",
+                         {{"company", "acme"}, {"email", w.plain.email}, {"password", kPassword}},
+                         {}};
        }},
       {"DELETE", "/api/v1/sessions/current", 204, false,
        [freshUser](World& w, HttpClient&) {
@@ -295,25 +328,34 @@ std::vector<MatrixRow> matrix() {
       {"GET", "/api/v1/me", 200, false, path("/api/v1/me")},
       {"POST", "/api/v1/me/password", 204, false,
        [freshUser](World& w, HttpClient&) {
-         return Prepared{"/api/v1/me/password",
-                         {{"currentPassword", kPassword}, {"newPassword", kPassword + std::string(" again")}},
-                         freshUser(w, "pw")};
+         return Prepared{
+             "/api/v1/me/password",
+             {{"currentPassword", kPassword}, {"newPassword", kPassword + std::string(" again")}},
+             freshUser(w, "pw")};
        }},
       {"GET", "/api/v1/password-policy", 200, false, path("/api/v1/password-policy?company=acme")},
       {"POST", "/api/v1/password-resets", 202, false,
-       [](World& w, HttpClient&) { return Prepared{"/api/v1/password-resets", {{"company", "acme"}, {"email", w.plain.email}}, {}}; }},
+       [](World& w, HttpClient&) {
+         return Prepared{
+             "/api/v1/password-resets", {{"company", "acme"}, {"email", w.plain.email}}, {}};
+       }},
       // An unknown token: the same 400 for everybody, signed in or not.
       {"POST", "/api/v1/password-resets/confirm", 400, false,
        [](World&, HttpClient&) {
-         return Prepared{"/api/v1/password-resets/confirm", {{"token", "x"}, {"newPassword", "a long enough password"}}, {}};
+         return Prepared{"/api/v1/password-resets/confirm",
+                         {{"token", "x"}, {"newPassword", "a long enough password"}},
+                         {}};
        }},
       {"GET", "/api/v1/users", 200, false, path("/api/v1/users")},
       {"POST", "/api/v1/users", 201, false,
        [](World&, HttpClient&) {
          static int n = 0;
          return Prepared{"/api/v1/users",
-                         {{"email", "new" + std::to_string(++n) + "@x.example"}, {"givenName", "N"}, {"surname", "U"},
-                          {"jobTitle", "T"}, {"managerEmail", "m@x.example"}},
+                         {{"email", "new" + std::to_string(++n) + "@x.example"},
+                          {"givenName", "N"},
+                          {"surname", "U"},
+                          {"jobTitle", "T"},
+                          {"managerEmail", "m@x.example"}},
                          {}};
        }},
       {"GET", "/api/v1/users/{id}", 200, true,
@@ -380,13 +422,20 @@ std::vector<MatrixRow> matrix() {
       {"POST", "/api/v1/resources", 201, true,
        [](World& w, HttpClient&) {
          return Prepared{"/api/v1/resources",
-                         {{"kind", "permission"}, {"service", "modeler"}, {"name", "P"}, {"ownerId", w.plain.id}}, {}};
+                         {{"kind", "permission"},
+                          {"service", "modeler"},
+                          {"name", "P"},
+                          {"ownerId", w.plain.id}},
+                         {}};
        }},
       {"GET", "/api/v1/resources", 200, false, path("/api/v1/resources")},
       {"DELETE", "/api/v1/resources/{id}", 204, true,
        [](World& w, HttpClient& c) {
          Reply r = c.post("/api/v1/resources",
-                          {{"kind", "permission"}, {"service", "modeler"}, {"name", "Q"}, {"ownerId", w.plain.id}},
+                          {{"kind", "permission"},
+                           {"service", "modeler"},
+                           {"name", "Q"},
+                           {"ownerId", w.plain.id}},
                           w.owner.token);
          return Prepared{"/api/v1/resources/" + r.json()["id"].get<std::string>(), nullptr, {}};
        }},
@@ -397,14 +446,19 @@ std::vector<MatrixRow> matrix() {
          return Prepared{"/api/v1/groups", {{"name", "Made " + std::to_string(++n)}}, {}};
        }},
       {"GET", "/api/v1/groups/{id}", 200, true,
-       [group](World& w, HttpClient& c) { return Prepared{"/api/v1/groups/" + group(w, c), nullptr, {}}; }},
+       [group](World& w, HttpClient& c) {
+         return Prepared{"/api/v1/groups/" + group(w, c), nullptr, {}};
+       }},
       {"PATCH", "/api/v1/groups/{id}", 200, true,
        [group](World& w, HttpClient& c) {
          static int n = 0;
-         return Prepared{"/api/v1/groups/" + group(w, c), {{"name", "Renamed " + std::to_string(++n)}}, {}};
+         return Prepared{
+             "/api/v1/groups/" + group(w, c), {{"name", "Renamed " + std::to_string(++n)}}, {}};
        }},
       {"DELETE", "/api/v1/groups/{id}", 204, true,
-       [group](World& w, HttpClient& c) { return Prepared{"/api/v1/groups/" + group(w, c), nullptr, {}}; }},
+       [group](World& w, HttpClient& c) {
+         return Prepared{"/api/v1/groups/" + group(w, c), nullptr, {}};
+       }},
       {"PUT", "/api/v1/groups/{id}/members/{userId}", 204, true,
        [group](World& w, HttpClient& c) {
          return Prepared{"/api/v1/groups/" + group(w, c) + "/members/" + w.plain.id, nullptr, {}};
@@ -432,11 +486,16 @@ int expectedStatus(Access access, Role role, const MatrixRow& row) {
   if (role == Role::kNone) return 401;
   if (role == Role::kOtherCompany) return row.namesCompanyIds ? 404 : row.success;
   switch (access) {
-    case Access::kAny: return row.success;
-    case Access::kSelfOrAdmin: return role == Role::kPlainUser ? 403 : row.success;
-    case Access::kAdmin: return role == Role::kAdmin || role == Role::kOwner ? row.success : 403;
-    case Access::kOwner: return role == Role::kOwner ? row.success : 403;
-    case Access::kPublic: break;
+    case Access::kAny:
+      return row.success;
+    case Access::kSelfOrAdmin:
+      return role == Role::kPlainUser ? 403 : row.success;
+    case Access::kAdmin:
+      return role == Role::kAdmin || role == Role::kOwner ? row.success : 403;
+    case Access::kOwner:
+      return role == Role::kOwner ? row.success : 403;
+    case Access::kPublic:
+      break;
   }
   return row.success;
 }
@@ -452,7 +511,8 @@ TEST(HttpAuthorization, EveryRouteAnswersEachKindOfCallerAsApiMdSays) {
     for (const auto& r : apiRoutes())
       if (r.method == row.method && r.pattern == row.pattern) route = &r;
     ASSERT_NE(route, nullptr) << row.method << " " << row.pattern << " is not a route";
-    for (Role role : {Role::kNone, Role::kPlainUser, Role::kSelf, Role::kAdmin, Role::kOtherCompany, Role::kOwner}) {
+    for (Role role : {Role::kNone, Role::kPlainUser, Role::kSelf, Role::kAdmin, Role::kOtherCompany,
+                      Role::kOwner}) {
       Prepared p = row.prepare(w, client);
       std::string token = w.tokenOf(role, p.self.token.empty() ? w.plain : p.self);
       if (p.freshSession && !token.empty()) token = w.signInAgain(role, p.self);
@@ -460,7 +520,8 @@ TEST(HttpAuthorization, EveryRouteAnswersEachKindOfCallerAsApiMdSays) {
       EXPECT_EQ(r.status, expectedStatus(route->access, role, row))
           << row.method << " " << p.target << " by " << roleName(role) << ": " << r.body;
       if (r.status >= 400) {
-        EXPECT_EQ(r.header("content-type"), "application/problem+json") << row.method << " " << row.pattern;
+        EXPECT_EQ(r.header("content-type"), "application/problem+json")
+            << row.method << " " << row.pattern;
       }
     }
   }
@@ -474,12 +535,14 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   ProvisionCompany c;
   c.slug = "firm";
   c.name = "Firm";
-  c.owner = NewUserDetails{"boss@firm.example", "Bea", "Boss", "CEO", "boss@firm.example", std::nullopt, true};
+  c.owner = NewUserDetails{"boss@firm.example", "Bea",        "Boss", "CEO",
+                           "boss@firm.example", std::nullopt, true};
   auto done = provisionCompany(server.portal(), hasher, c, "");
   ASSERT_TRUE(done);
   // The temporary password arrives by mail too.
   ASSERT_TRUE(waitFor([&] { return !server.mailsTo("boss@firm.example").empty(); }));
-  EXPECT_NE(server.mailsTo("boss@firm.example")[0].find(done->temporaryPassword), std::string::npos);
+  EXPECT_NE(server.mailsTo("boss@firm.example")[0].find(done->temporaryPassword),
+            std::string::npos);
 
   HttpClient client(server.port());
   Reply r = server.signIn("firm", "boss@firm.example", done->temporaryPassword);
@@ -491,11 +554,14 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   EXPECT_EQ(r.json()["code"], "password-change-required");
   EXPECT_EQ(client.get("/api/v1/me", token).status, 200);
 
-  r = client.post("/api/v1/me/password", {{"currentPassword", done->temporaryPassword}, {"newPassword", "password1234"}},
+  r = client.post("/api/v1/me/password",
+                  {{"currentPassword", done->temporaryPassword}, {"newPassword", "password1234"}},
                   token);
   EXPECT_EQ(r.status, 422) << "a common password is refused";
   EXPECT_EQ(r.json()["code"], "password-policy");
-  r = client.post("/api/v1/me/password", {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}}, token);
+  r = client.post("/api/v1/me/password",
+                  {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}},
+                  token);
   ASSERT_EQ(r.status, 204) << r.body;
   EXPECT_EQ(client.get("/api/v1/users", token).status, 200);
   EXPECT_EQ(server.signIn("firm", "boss@firm.example", done->temporaryPassword).status, 401);
@@ -507,25 +573,30 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
   Person owner = server.provision("acme");
   HttpClient client(server.port());
   // Unknown and known emails get the same answer.
-  Reply unknown = client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", "nobody@acme.example"}});
+  Reply unknown = client.post("/api/v1/password-resets",
+                              {{"company", "acme"}, {"email", "nobody@acme.example"}});
   EXPECT_EQ(unknown.status, 202);
 
   std::string token = server.resetToken("acme", owner.email);
-  Reply r = client.post("/api/v1/password-resets/confirm", {{"token", token}, {"newPassword", "a brand new passphrase"}});
+  Reply r = client.post("/api/v1/password-resets/confirm",
+                        {{"token", token}, {"newPassword", "a brand new passphrase"}});
   ASSERT_EQ(r.status, 204) << r.body;
   EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 401) << "a reset ends the other sessions";
   EXPECT_EQ(server.signIn("acme", owner.email, "a brand new passphrase").status, 201);
-  r = client.post("/api/v1/password-resets/confirm", {{"token", token}, {"newPassword", "another new passphrase"}});
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", token}, {"newPassword", "another new passphrase"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.json()["code"], "reset-token-invalid");
 
   const std::string older = server.resetToken("acme", owner.email);
   const std::string newer = server.resetToken("acme", owner.email);
-  r = client.post("/api/v1/password-resets/confirm", {{"token", older}, {"newPassword", "another new passphrase"}});
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", older}, {"newPassword", "another new passphrase"}});
   EXPECT_EQ(r.status, 400) << "a newer request voids the older link";
 
   server.clock().advance(5 * kMinute + 1);
-  r = client.post("/api/v1/password-resets/confirm", {{"token", newer}, {"newPassword", "another new passphrase"}});
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", newer}, {"newPassword", "another new passphrase"}});
   EXPECT_EQ(r.status, 400) << "expired after five minutes";
   EXPECT_EQ(r.json()["code"], "reset-token-invalid");
 }
@@ -536,9 +607,10 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   Person leaver = server.user("acme", owner, "leaver");
   Person heir = server.user("acme", owner, "heir");
   HttpClient client(server.port());
-  Reply r = client.post("/api/v1/resources",
-                        {{"kind", "project"}, {"service", "modeler"}, {"name", "Apollo"}, {"ownerId", leaver.id}},
-                        owner.token);
+  Reply r = client.post(
+      "/api/v1/resources",
+      {{"kind", "project"}, {"service", "modeler"}, {"name", "Apollo"}, {"ownerId", leaver.id}},
+      owner.token);
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string project = r.json()["id"];
 
@@ -547,12 +619,17 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   EXPECT_EQ(r.json()["code"], "resources-must-be-transferred");
   EXPECT_EQ(r.json()["resources"], json::array({project}));
 
-  r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}}, owner.token);
+  r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}},
+                  owner.token);
   EXPECT_EQ(r.status, 422) << "the heir holds no role in the project's service";
   EXPECT_EQ(r.json()["code"], "transfer-refused");
 
-  ASSERT_EQ(client.request("PUT", "/api/v1/users/" + heir.id + "/roles/modeler/editor", "", owner.token).status, 204);
-  r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}}, owner.token);
+  ASSERT_EQ(
+      client.request("PUT", "/api/v1/users/" + heir.id + "/roles/modeler/editor", "", owner.token)
+          .status,
+      204);
+  r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}},
+                  owner.token);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(r.json()["user"]["active"].get<bool>());
   EXPECT_EQ(r.json()["transferred"][0]["id"], project);
@@ -577,10 +654,15 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  const json body = {{"email", "once@acme.example"}, {"givenName", "Once"}, {"surname", "Only"},
-                     {"jobTitle", "T"}, {"managerEmail", owner.email}};
-  Reply first = client.post("/api/v1/users", body, owner.token, {{"Idempotency-Key", "create-once-1"}});
-  Reply again = client.post("/api/v1/users", body, owner.token, {{"Idempotency-Key", "create-once-1"}});
+  const json body = {{"email", "once@acme.example"},
+                     {"givenName", "Once"},
+                     {"surname", "Only"},
+                     {"jobTitle", "T"},
+                     {"managerEmail", owner.email}};
+  Reply first =
+      client.post("/api/v1/users", body, owner.token, {{"Idempotency-Key", "create-once-1"}});
+  Reply again =
+      client.post("/api/v1/users", body, owner.token, {{"Idempotency-Key", "create-once-1"}});
   ASSERT_EQ(first.status, 201) << first.body;
   EXPECT_EQ(again.status, 201);
   EXPECT_EQ(again.json()["id"], first.json()["id"]);
@@ -596,14 +678,16 @@ TEST(HttpFlows, KeysSentWithoutASessionNeverReplayAnAdministratorsCommand) {
   Person user = server.user("acme", owner, "kept");
   HttpClient client(server.port());
   // A failed sign-in carrying a key, then an administrator's command with it.
-  client.post("/api/v1/sessions", {{"company", "acme"}, {"email", owner.email}, {"password", "wrong password!!"}}, "",
+  client.post("/api/v1/sessions",
+              {{"company", "acme"}, {"email", owner.email}, {"password", "wrong password!!"}}, "",
               {{"Idempotency-Key", "k-1"}});
   Reply r = client.post("/api/v1/users/" + user.id + "/deactivate", json::object(), owner.token,
                         {{"Idempotency-Key", "k-1"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(r.json()["user"]["active"].get<bool>()) << "really deactivated, not a replay";
   // The same key on another route is another command.
-  r = client.post("/api/v1/users/" + user.id + "/reactivate", json::object(), owner.token, {{"Idempotency-Key", "k-1"}});
+  r = client.post("/api/v1/users/" + user.id + "/reactivate", json::object(), owner.token,
+                  {{"Idempotency-Key", "k-1"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.json()["active"].get<bool>());
 }
@@ -621,7 +705,8 @@ TEST(HttpFlows, IdsOfAnotherCompanyAre404EvenForAPlainUser) {
   Reply events = client.get("/api/v1/events?after=0&limit=500", stranger.token);
   ASSERT_EQ(events.status, 200);
   EXPECT_EQ(events.body.find(owner.id), std::string::npos) << "no event of acme";
-  EXPECT_EQ(events.body.find("passwordHash"), std::string::npos) << "secrets' hashes are never shown";
+  EXPECT_EQ(events.body.find("passwordHash"), std::string::npos)
+      << "secrets' hashes are never shown";
   EXPECT_TRUE(events.json()["nextCursor"].is_string());
 }
 
@@ -629,12 +714,17 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  Reply r = client.post("/api/v1/users", {{"email", "not an email"}, {"givenName", ""}}, owner.token);
+  Reply r =
+      client.post("/api/v1/users", {{"email", "not an email"}, {"givenName", ""}}, owner.token);
   ASSERT_EQ(r.status, 422);
   EXPECT_GE(r.json()["errors"].size(), 3u);
   r = client.post("/api/v1/users",
-                  {{"email", "Zoe@Acme.example"}, {"givenName", "Zoë"}, {"surname", "Zed"}, {"jobTitle", "Dev"},
-                   {"managerEmail", owner.email}, {"country", "germany"}},
+                  {{"email", "Zoe@Acme.example"},
+                   {"givenName", "Zoë"},
+                   {"surname", "Zed"},
+                   {"jobTitle", "Dev"},
+                   {"managerEmail", owner.email},
+                   {"country", "germany"}},
                   owner.token);
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(r.json()["country"], "DE");
@@ -648,22 +738,30 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   EXPECT_EQ(client.get("/api/v1/users?status=inactive", owner.token).json()["items"].size(), 0u);
   EXPECT_EQ(client.get("/api/v1/users?status=bogus", owner.token).status, 400);
 
-  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Lead"})", owner.token, {{"If-Match", etag}});
+  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Lead"})", owner.token,
+                     {{"If-Match", etag}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["jobTitle"], "Lead");
-  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Boss"})", owner.token, {{"If-Match", etag}});
+  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Boss"})", owner.token,
+                     {{"If-Match", etag}});
   EXPECT_EQ(r.status, 412) << "the ETag is stale";
-  r = client.request("PATCH", "/api/v1/users/" + id, R"({"email":"new@acme.example"})", owner.token);
+  r = client.request("PATCH", "/api/v1/users/" + id, R"({"email":"new@acme.example"})",
+                     owner.token);
   EXPECT_EQ(r.status, 422);
   // Pages.
   for (int i = 0; i < 3; ++i)
-    client.post("/api/v1/users", {{"email", "p" + std::to_string(i) + "@acme.example"}, {"givenName", "P"},
-                                  {"surname", "Page"}, {"jobTitle", "T"}, {"managerEmail", owner.email}},
+    client.post("/api/v1/users",
+                {{"email", "p" + std::to_string(i) + "@acme.example"},
+                 {"givenName", "P"},
+                 {"surname", "Page"},
+                 {"jobTitle", "T"},
+                 {"managerEmail", owner.email}},
                 owner.token);
   r = client.get("/api/v1/users?limit=2", owner.token);
   ASSERT_EQ(r.json()["items"].size(), 2u);
   ASSERT_TRUE(r.json()["nextCursor"].is_string());
-  Reply next = client.get("/api/v1/users?limit=2&cursor=" + r.json()["nextCursor"].get<std::string>(), owner.token);
+  Reply next = client.get(
+      "/api/v1/users?limit=2&cursor=" + r.json()["nextCursor"].get<std::string>(), owner.token);
   EXPECT_EQ(next.json()["items"].size(), 2u);
   EXPECT_NE(next.json()["items"][0]["id"], r.json()["items"][0]["id"]);
   EXPECT_EQ(client.get("/api/v1/users?limit=501", owner.token).status, 400);
@@ -675,8 +773,12 @@ TEST(HttpFlows, NotifyMailsTheNewUserAndWithoutItNothingIsSent) {
   HttpClient client(server.port());
   auto create = [&](const std::string& email, bool notify) {
     return client.post("/api/v1/users",
-                       {{"email", email}, {"givenName", "Nia"}, {"surname", "New"}, {"jobTitle", "T"},
-                        {"managerEmail", owner.email}, {"notify", notify}},
+                       {{"email", email},
+                        {"givenName", "Nia"},
+                        {"surname", "New"},
+                        {"jobTitle", "T"},
+                        {"managerEmail", owner.email},
+                        {"notify", notify}},
                        owner.token);
   };
   ASSERT_EQ(create("quiet@acme.example", false).status, 201);
@@ -684,7 +786,8 @@ TEST(HttpFlows, NotifyMailsTheNewUserAndWithoutItNothingIsSent) {
   ASSERT_TRUE(waitFor([&] { return !server.mailsTo("told@acme.example").empty(); }));
   const std::string mail = server.mailsTo("told@acme.example")[0];
   EXPECT_NE(mail.find("acme"), std::string::npos) << "it says which company to sign in to";
-  EXPECT_NE(mail.find("http://127.0.0.1:" + std::to_string(server.port())), std::string::npos) << mail;
+  EXPECT_NE(mail.find("http://127.0.0.1:" + std::to_string(server.port())), std::string::npos)
+      << mail;
   // The welcome mail went out after the quiet user's command: none is coming for them.
   EXPECT_TRUE(server.mailsTo("quiet@acme.example").empty());
 }
@@ -694,7 +797,8 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   policy.accountLimit = 3;
   ApiServer server(policy);
   Person owner = server.provision("acme");
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(server.signIn("acme", owner.email, "wrong password!").status, 401);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(server.signIn("acme", owner.email, "wrong password!").status, 401);
   Reply r = server.signIn("acme", owner.email, kPassword);
   EXPECT_EQ(r.status, 429);
   EXPECT_FALSE(r.header("retry-after").empty());
@@ -702,7 +806,8 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
   HttpClient client(server.port());
   Reply audit = client.get("/api/v1/audit?type=LoginFailed", owner.token);
-  EXPECT_EQ(audit.json()["items"].size(), 3u) << "the refused attempt appends nothing: " << audit.body;
+  EXPECT_EQ(audit.json()["items"].size(), 3u)
+      << "the refused attempt appends nothing: " << audit.body;
 }
 
 TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {
@@ -734,7 +839,8 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_FALSE(r.header("allow").empty());
   EXPECT_FALSE(r.header("x-request-id").empty());
   r = fresh.get("/metrics");
-  EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""), std::string::npos);
+  EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""),
+            std::string::npos);
   EXPECT_NE(r.body.find("portal_projection_lag_events"), std::string::npos);
 }
 
@@ -747,7 +853,8 @@ class RawConnection {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect");
     timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
@@ -804,8 +911,12 @@ TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {
     calls.push_back(std::async(std::launch::async, [&, i] {
       HttpClient client(server.port());
       return client
-          .post("/api/v1/users", {{"email", "f" + std::to_string(i) + "@acme.example"}, {"givenName", "F"},
-                                  {"surname", "L"}, {"jobTitle", "T"}, {"managerEmail", owner.email}},
+          .post("/api/v1/users",
+                {{"email", "f" + std::to_string(i) + "@acme.example"},
+                 {"givenName", "F"},
+                 {"surname", "L"},
+                 {"jobTitle", "T"},
+                 {"managerEmail", owner.email}},
                 owner.token)
           .status;
     }));

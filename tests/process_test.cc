@@ -49,7 +49,8 @@ ProgramRun runProgram(const std::vector<std::string>& args) {
   char buf[4096];
   for (int fd : {out[0], err[0]}) {
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) (fd == out[0] ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      (fd == out[0] ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
     close(fd);
   }
   int status = 0;
@@ -124,12 +125,15 @@ class ServerProcess {
 
 std::string signInDemoOwner(ServerProcess& server) {
   HttpClient client(server.port());
-  Reply r = client.post("/api/v1/sessions", {{"company", "demo"}, {"email", "owner@demo.example"},
+  Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
+                                             {"email", "owner@demo.example"},
                                              {"password", server.temporaryPassword()}});
   if (r.status != 201) throw std::runtime_error(r.body);
   const std::string token = r.json()["token"];
-  r = client.post("/api/v1/me/password",
-                  {{"currentPassword", server.temporaryPassword()}, {"newPassword", "a demo passphrase!"}}, token);
+  r = client.post(
+      "/api/v1/me/password",
+      {{"currentPassword", server.temporaryPassword()}, {"newPassword", "a demo passphrase!"}},
+      token);
   if (r.status != 204) throw std::runtime_error(r.body);
   return token;
 }
@@ -149,11 +153,14 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
       for (int i = 0; i < 1000; ++i) {
         ++started;
         try {
-          Reply r = client.post("/api/v1/users",
-                                {{"email", "u" + std::to_string(c) + "-" + std::to_string(i) + "@demo.example"},
-                                 {"givenName", "U"}, {"surname", "S"}, {"jobTitle", "T"},
-                                 {"managerEmail", "owner@demo.example"}},
-                                token);
+          Reply r = client.post(
+              "/api/v1/users",
+              {{"email", "u" + std::to_string(c) + "-" + std::to_string(i) + "@demo.example"},
+               {"givenName", "U"},
+               {"surname", "S"},
+               {"jobTitle", "T"},
+               {"managerEmail", "owner@demo.example"}},
+              token);
           if (r.status != 201) return -r.status;
           ++answered;
         } catch (const std::exception&) {
@@ -193,22 +200,40 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
 TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));
-  ProgramRun r = runProgram({PORTALCTL_BIN, "provision", "--data", dir.sub("data"), "--company", "beta", "--name",
-                      "Beta Ltd", "--owner-email", "boss@beta.example", "--owner-given-name", "Bo",
-                      "--owner-surname", "Ss", "--owner-job-title", "CEO", "--owner-manager-email",
-                      "boss@beta.example", "--password-hash-cost", "minimum"});
+  ProgramRun r = runProgram({PORTALCTL_BIN,
+                             "provision",
+                             "--data",
+                             dir.sub("data"),
+                             "--company",
+                             "beta",
+                             "--name",
+                             "Beta Ltd",
+                             "--owner-email",
+                             "boss@beta.example",
+                             "--owner-given-name",
+                             "Bo",
+                             "--owner-surname",
+                             "Ss",
+                             "--owner-job-title",
+                             "CEO",
+                             "--owner-manager-email",
+                             "boss@beta.example",
+                             "--password-hash-cost",
+                             "minimum"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   json out = json::parse(r.out);
   ASSERT_TRUE(out.contains("temporaryPassword"));
   HttpClient client(server.port());
-  Reply signIn = client.post("/api/v1/sessions", {{"company", "beta"}, {"email", "boss@beta.example"},
+  Reply signIn = client.post("/api/v1/sessions", {{"company", "beta"},
+                                                  {"email", "boss@beta.example"},
                                                   {"password", out["temporaryPassword"]}});
   EXPECT_EQ(signIn.status, 201) << signIn.body;
   EXPECT_EQ(signIn.json()["user"]["id"], out["ownerId"]);
 
-  ProgramRun again = runProgram({PORTALCTL_BIN, "provision", "--data", dir.sub("data"), "--company", "beta", "--name",
-                          "Beta", "--owner-email", "x@beta.example", "--owner-given-name", "X", "--owner-surname",
-                          "Y", "--owner-job-title", "Z", "--owner-manager-email", "x@beta.example"});
+  ProgramRun again = runProgram(
+      {PORTALCTL_BIN, "provision", "--data", dir.sub("data"), "--company", "beta", "--name", "Beta",
+       "--owner-email", "x@beta.example", "--owner-given-name", "X", "--owner-surname", "Y",
+       "--owner-job-title", "Z", "--owner-manager-email", "x@beta.example"});
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("company-exists"), std::string::npos) << again.err;
   EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << "one line";
@@ -217,9 +242,10 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
 
 TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   TempDir dir;
-  ProgramRun r = runProgram({PORTALCTL_BIN, "provision", "--data", dir.sub("missing"), "--company", "x", "--name", "X",
-                      "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
-                      "--owner-job-title", "C", "--owner-manager-email", "a@x.example"});
+  ProgramRun r = runProgram({PORTALCTL_BIN, "provision", "--data", dir.sub("missing"), "--company",
+                             "x", "--name", "X", "--owner-email", "a@x.example",
+                             "--owner-given-name", "A", "--owner-surname", "B", "--owner-job-title",
+                             "C", "--owner-manager-email", "a@x.example"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("no such directory"), std::string::npos) << r.err;
   r = runProgram({PORTALCTL_BIN, "provision", "--bogus", "1"});

@@ -39,7 +39,7 @@ const char* const kUsage =
 
 // Runs `request` on the directory, or through the server that holds it.
 std::string run(const std::string& data, const json& request, const std::string& cost) {
-  struct stat st{};
+  struct stat st {};
   if (stat(data.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail("no such directory: " + data);
   auto countries = loadCountries();
   if (!countries) fail(countries.error().message);
@@ -50,7 +50,8 @@ std::string run(const std::string& data, const json& request, const std::string&
   auto portal = Portal::open(options, *countries, clock, ids);
   if (!portal) {
     if (portal.error().code != ErrorCode::kBusy) fail(portal.error().message);
-    auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(), std::chrono::seconds(60));
+    auto answer =
+        callOperatorSocket(operatorSocketPath(data), request.dump(), std::chrono::seconds(60));
     if (!answer) fail(portal.error().message + "; and " + answer.error().message);
     return *answer;
   }
@@ -61,18 +62,24 @@ std::string run(const std::string& data, const json& request, const std::string&
 
 int provision(int argc, char** argv) {
   static const std::map<std::string, std::string> flags = {
-      {"--company", "company"},           {"--name", "name"},
-      {"--owner-email", "ownerEmail"},    {"--owner-given-name", "ownerGivenName"},
-      {"--owner-surname", "ownerSurname"}, {"--owner-job-title", "ownerJobTitle"},
-      {"--owner-manager-email", "ownerManagerEmail"}, {"--owner-country", "ownerCountry"}};
+      {"--company", "company"},
+      {"--name", "name"},
+      {"--owner-email", "ownerEmail"},
+      {"--owner-given-name", "ownerGivenName"},
+      {"--owner-surname", "ownerSurname"},
+      {"--owner-job-title", "ownerJobTitle"},
+      {"--owner-manager-email", "ownerManagerEmail"},
+      {"--owner-country", "ownerCountry"}};
   json request = {{"command", "provision"}};
   std::string data, cost = "interactive";
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) fail(a + " needs a value\n" + kUsage, 2);
     const std::string v = argv[++i];
-    if (a == "--data") data = v;
-    else if (a == "--password-hash-cost") cost = v;
+    if (a == "--data")
+      data = v;
+    else if (a == "--password-hash-cost")
+      cost = v;
     else if (a == "--services") {
       json list = json::array();
       std::size_t start = 0;
@@ -83,14 +90,18 @@ int provision(int argc, char** argv) {
         start = comma + 1;
       }
       request["services"] = list;
-    } else if (auto f = flags.find(a); f != flags.end()) request[f->second] = v;
-    else fail("unknown flag '" + a + "'\n" + kUsage, 2);
+    } else if (auto f = flags.find(a); f != flags.end())
+      request[f->second] = v;
+    else
+      fail("unknown flag '" + a + "'\n" + kUsage, 2);
   }
   if (data.empty()) fail(std::string("--data DIR is required\n") + kUsage, 2);
-  for (const char* required : {"--company", "--name", "--owner-email", "--owner-given-name", "--owner-surname",
-                               "--owner-job-title", "--owner-manager-email"})
-    if (!request.contains(flags.at(required))) fail(std::string(required) + " is required\n" + kUsage, 2);
-  if (cost != "interactive" && cost != "minimum") fail("--password-hash-cost must be interactive or minimum", 2);
+  for (const char* required : {"--company", "--name", "--owner-email", "--owner-given-name",
+                               "--owner-surname", "--owner-job-title", "--owner-manager-email"})
+    if (!request.contains(flags.at(required)))
+      fail(std::string(required) + " is required\n" + kUsage, 2);
+  if (cost != "interactive" && cost != "minimum")
+    fail("--password-hash-cost must be interactive or minimum", 2);
   json answer = json::parse(run(data, request, cost), nullptr, false);
   if (!answer.is_object()) fail("the answer is not JSON");
   if (!answer.value("ok", false)) fail(answer.value("error", "provisioning failed"));

@@ -21,7 +21,9 @@ using json = nlohmann::json;
 
 constexpr std::size_t kMaxRequest = 1 << 20;
 
-std::string failure(const std::string& message) { return json{{"ok", false}, {"error", message}}.dump(); }
+std::string failure(const std::string& message) {
+  return json{{"ok", false}, {"error", message}}.dump();
+}
 
 std::string provision(OperatorContext& ctx, const json& req) {
   ProvisionCompany c;
@@ -62,7 +64,8 @@ std::optional<std::string> readLine(int fd, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
   while (out.size() <= kMaxRequest) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{fd, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -90,8 +93,8 @@ std::string runOperatorRequest(OperatorContext& context, std::string_view reques
 
 std::string operatorSocketPath(const std::string& dataDir) { return dataDir + "/portal.sock"; }
 
-Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string& path,
-                                                               std::function<std::string(std::string_view)> handler) {
+Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(
+    const std::string& path, std::function<std::string(std::string_view)> handler) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path))
     return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
@@ -100,7 +103,8 @@ Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string
   s->handler_ = std::move(handler);
   ::unlink(path.c_str());  // a stale one from a crash: we hold the data directory's lock
   s->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s->fd_ < 0) return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
+  if (s->fd_ < 0)
+    return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   const mode_t old = ::umask(0177);  // created 0600: the owner only
@@ -153,7 +157,8 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int e = errno;
     ::close(fd);
-    return makeError(ErrorCode::kNotFound, "no server answers on " + path + " (" + std::strerror(e) + ")");
+    return makeError(ErrorCode::kNotFound,
+                     "no server answers on " + path + " (" + std::strerror(e) + ")");
   }
   std::string line(requestJson);
   line.push_back('\n');

@@ -36,8 +36,8 @@ std::string operatorSocketPath(const std::string& dataDir);
 // line per connection. Removes a stale socket file first; removes its own on stop.
 class OperatorSocket {
  public:
-  static Result<std::unique_ptr<OperatorSocket>> listen(const std::string& path,
-                                                        std::function<std::string(std::string_view)> handler);
+  static Result<std::unique_ptr<OperatorSocket>> listen(
+      const std::string& path, std::function<std::string(std::string_view)> handler);
   ~OperatorSocket();
   OperatorSocket(const OperatorSocket&) = delete;
   OperatorSocket& operator=(const OperatorSocket&) = delete;

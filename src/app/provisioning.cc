@@ -12,8 +12,8 @@ std::string describeRejection(const Rejection& rejection) {
   return line;
 }
 
-Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher, ProvisionCompany command,
-                                     const std::string& signInUrl) {
+Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher,
+                                     ProvisionCompany command, const std::string& signInUrl) {
   Provisioned out;
   out.temporaryPassword = newTemporaryPassword();
   auto hash = hasher.hash(out.temporaryPassword);
@@ -35,7 +35,8 @@ Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hashe
     return std::vector<std::string>{encodeMailRecord(mail)};
   };
   CommandReply reply = portal.execute(std::move(s));
-  if (reply.status == CommandReply::Status::kFailed) return makeError(ErrorCode::kIoError, reply.failure);
+  if (reply.status == CommandReply::Status::kFailed)
+    return makeError(ErrorCode::kIoError, reply.failure);
   if (reply.status == CommandReply::Status::kRejected)
     return makeError(ErrorCode::kInvalidArgument, describeRejection(reply.rejection));
   out.companyId = reply.decision.companyId;

@@ -21,8 +21,8 @@ struct Provisioned {
 
 // Rejected commands come back as an Error whose message names the code and the
 // problems ("company-exists: …", "validation-failed: owner.email is required").
-Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher, ProvisionCompany command,
-                                     const std::string& signInUrl);
+Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher,
+                                     ProvisionCompany command, const std::string& signInUrl);
 
 // A Rejection as one line: its code, message and problems.
 std::string describeRejection(const Rejection& rejection);

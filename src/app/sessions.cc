@@ -14,18 +14,17 @@ namespace {
 constexpr std::int64_t kPersistEveryMicros = 60LL * 1'000'000;
 
 std::string encode(const Session& s) {
-  return nlohmann::json{{"companyId", s.companyId},
-                        {"userId", s.userId},
-                        {"createdAt", s.createdAt.micros},
-                        {"lastSeen", s.lastSeen.micros},
-                        {"expiresAt", s.expiresAt.micros},
-                        {"mustChangePassword", s.mustChangePassword}}
+  return nlohmann::json{
+      {"companyId", s.companyId},        {"userId", s.userId},
+      {"createdAt", s.createdAt.micros}, {"lastSeen", s.lastSeen.micros},
+      {"expiresAt", s.expiresAt.micros}, {"mustChangePassword", s.mustChangePassword}}
       .dump();
 }
 
 }  // namespace
 
-SessionStore::SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, SessionLimits limits)
+SessionStore::SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+                           SessionLimits limits)
     : db_(db), family_(family), limits_(limits) {}
 
 Result<void> SessionStore::load(Timestamp now) {
@@ -45,7 +44,8 @@ Result<void> SessionStore::load(Timestamp now) {
       s.expiresAt = Timestamp{j.value("expiresAt", std::int64_t{0})};
       s.mustChangePassword = j.value("mustChangePassword", false);
     }
-    if (j.is_discarded() || now >= s.expiresAt || now.micros - s.lastSeen.micros >= limits_.idleMicros)
+    if (j.is_discarded() || now >= s.expiresAt ||
+        now.micros - s.lastSeen.micros >= limits_.idleMicros)
       expired.push_back(key);
     else
       sessions_[key] = std::move(s);
@@ -66,8 +66,10 @@ void SessionStore::erase(const std::string& tokenHash) {
 }
 
 Result<void> SessionStore::add(const Session& session) {
-  rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
-  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
+  rocksdb::Status st =
+      db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   std::lock_guard lock(mu_);
   sessions_[session.tokenHash] = session;
   return {};

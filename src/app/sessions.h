@@ -24,8 +24,8 @@ class ColumnFamilyHandle;
 namespace portal {
 
 struct SessionLimits {
-  std::int64_t idleMicros = 30LL * 60 * 1'000'000;         // 30 minutes
-  std::int64_t absoluteMicros = 12LL * 3600 * 1'000'000;   // 12 hours
+  std::int64_t idleMicros = 30LL * 60 * 1'000'000;        // 30 minutes
+  std::int64_t absoluteMicros = 12LL * 3600 * 1'000'000;  // 12 hours
 };
 
 struct Session {
@@ -51,7 +51,8 @@ class SessionStore {
   std::optional<Session> use(const std::string& tokenHash, Timestamp now);
   void remove(const std::string& tokenHash);
   // Ends every session of the user but `keep` (a token hash, or empty).
-  void removeUser(const std::string& companyId, const std::string& userId, const std::string& keep = {});
+  void removeUser(const std::string& companyId, const std::string& userId,
+                  const std::string& keep = {});
   void passwordChanged(const std::string& tokenHash);
   std::size_t size() const;
 

@@ -22,7 +22,8 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
   auto& f = it->second.failures;
   f.push_back(now);
   // Only the newest `limit` failures matter; an address's limit is the larger one.
-  const std::size_t keep = static_cast<std::size_t>(std::max(policy_.accountLimit, policy_.addressLimit));
+  const std::size_t keep =
+      static_cast<std::size_t>(std::max(policy_.accountLimit, policy_.addressLimit));
   while (f.size() > keep) f.pop_front();
   while (entries_.size() > policy_.maxKeys) {
     entries_.erase(byAge_.front());
@@ -30,7 +31,8 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
   }
 }
 
-std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address, Timestamp now) {
+std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
+                                    Timestamp now) {
   std::lock_guard lock(mu_);
   const std::int64_t wait = std::max(this->wait("a:" + account, policy_.accountLimit, now.micros),
                                      this->wait("c:" + address, policy_.addressLimit, now.micros));

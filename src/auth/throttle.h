@@ -20,8 +20,8 @@
 namespace portal {
 
 struct ThrottlePolicy {
-  int accountLimit = 5;    // failures per account within the window
-  int addressLimit = 20;   // failures per client address within the window
+  int accountLimit = 5;   // failures per account within the window
+  int addressLimit = 20;  // failures per client address within the window
   std::int64_t windowMicros = 15LL * 60 * 1'000'000;
   std::size_t maxKeys = 100'000;
 };

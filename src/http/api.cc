@@ -1,13 +1,13 @@
 #include "src/http/api.h"
 
 #include <chrono>
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <mutex>
 #include <set>
 #include <thread>
-#include <cstdio>
 
 #include "events/codec.h"
 #include "events/json_reader.h"
@@ -79,7 +79,8 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
     if (pair.empty()) continue;
     std::size_t eq = pair.find('=');
     std::string key = percentDecode(pair.substr(0, eq), true);
-    std::string value = eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
+    std::string value =
+        eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
     out.emplace(std::move(key), std::move(value));  // the first of a repeated name wins
   }
   return out;
@@ -99,7 +100,8 @@ HttpResponse noContent() {
   return r;
 }
 
-json problemJson(int status, std::string_view code, std::string_view title, std::string_view detail) {
+json problemJson(int status, std::string_view code, std::string_view title,
+                 std::string_view detail) {
   return json{{"type", "/problems/" + std::string(code)},
               {"title", std::string(title)},
               {"status", status},
@@ -119,7 +121,8 @@ HttpResponse validation(const std::vector<std::pair<std::string, std::string>>& 
                         std::string_view detail = "Some fields are missing or invalid.") {
   json body = problemJson(422, "validation-failed", "The request is not valid", detail);
   json list = json::array();
-  for (const auto& [field, message] : errors) list.push_back({{"field", field}, {"message", message}});
+  for (const auto& [field, message] : errors)
+    list.push_back({{"field", field}, {"message", message}});
   body["errors"] = std::move(list);
   return problemResponse(body);
 }
@@ -129,27 +132,36 @@ HttpResponse badRequest(std::string_view detail) {
 }
 
 HttpResponse notFound(std::string_view what) {
-  return Api::problem(404, "not-found", "Not found", std::string(what) + " does not exist in this company.");
+  return Api::problem(404, "not-found", "Not found",
+                      std::string(what) + " does not exist in this company.");
 }
 
 int statusOf(RejectionKind kind) {
   switch (kind) {
-    case RejectionKind::kInvalid: return 422;
-    case RejectionKind::kBadRequest: return 400;
-    case RejectionKind::kNotFound: return 404;
-    case RejectionKind::kConflict: return 409;
-    case RejectionKind::kForbidden: return 403;
-    case RejectionKind::kPreconditionFailed: return 412;
+    case RejectionKind::kInvalid:
+      return 422;
+    case RejectionKind::kBadRequest:
+      return 400;
+    case RejectionKind::kNotFound:
+      return 404;
+    case RejectionKind::kConflict:
+      return 409;
+    case RejectionKind::kForbidden:
+      return 403;
+    case RejectionKind::kPreconditionFailed:
+      return 412;
   }
   return 400;
 }
 
 HttpResponse rejected(const Rejection& r) {
   const int status = statusOf(r.kind);
-  static const std::map<int, std::string> titles = {
-      {400, "The request cannot be acted on"}, {403, "Not allowed"},
-      {404, "Not found"},                      {409, "Conflict with the current state"},
-      {412, "The resource has changed"},       {422, "The request is not valid"}};
+  static const std::map<int, std::string> titles = {{400, "The request cannot be acted on"},
+                                                    {403, "Not allowed"},
+                                                    {404, "Not found"},
+                                                    {409, "Conflict with the current state"},
+                                                    {412, "The resource has changed"},
+                                                    {422, "The request is not valid"}};
   json body = problemJson(status, r.code, titles.at(status), r.message);
   if (!r.problems.empty()) {
     json list = json::array();
@@ -275,15 +287,16 @@ struct Api::Impl {
       return fn();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "request %s: internal error: %s\n", request.requestId.c_str(), e.what());
-      return Api::problem(500, "internal", "Internal error",
-                          "Something went wrong on our side; the request id identifies it in the log.");
+      return Api::problem(
+          500, "internal", "Internal error",
+          "Something went wrong on our side; the request id identifies it in the log.");
     }
   }
 
   void record(const HttpRequest& request, const std::string& route, const HttpResponse& response,
               std::chrono::steady_clock::time_point start) {
-    metrics.record(request.method, route,
-                   response.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics.record(request.method, route, response.status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
   // --- plumbing ----------------------------------------------------------------
@@ -316,15 +329,23 @@ struct Api::Impl {
     return nullptr;
   }
 
-  HttpResponse dispatch(const HttpRequest& req, std::string& routeName, std::shared_ptr<PendingCommand>& pending) {
+  HttpResponse dispatch(const HttpRequest& req, std::string& routeName,
+                        std::shared_ptr<PendingCommand>& pending) {
     const std::string_view target = req.target;
     const std::size_t q = target.find('?');
     std::vector<std::string_view> allowed;
     std::vector<std::string> params;
     if (const Route* r = match(req, params, &allowed)) {
       routeName = std::string(r->info.pattern);
-      Call call{req, parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
-                std::move(params), {}, {}, false, false, nullptr, routeName};
+      Call call{req,
+                parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
+                std::move(params),
+                {},
+                {},
+                false,
+                false,
+                nullptr,
+                routeName};
       if (r->info.access != Access::kPublic) {
         if (auto denied = authenticate(call, r->info)) return *denied;
       }
@@ -366,14 +387,16 @@ struct Api::Impl {
     }
     call.isAdmin = flag("isAdmin");
     call.isOwner = flag("isOwner");
-    const bool passwordRoute = route.pattern == "/api/v1/me" || route.pattern == "/api/v1/me/password" ||
+    const bool passwordRoute = route.pattern == "/api/v1/me" ||
+                               route.pattern == "/api/v1/me/password" ||
                                route.pattern == "/api/v1/sessions/current";
     if (call.session.mustChangePassword && !passwordRoute)
       return Api::problem(403, "password-change-required", "Password change required",
                           "Change the temporary password with POST /api/v1/me/password first.");
     switch (route.access) {
       case Access::kPublic:
-      case Access::kAny: break;
+      case Access::kAny:
+        break;
       case Access::kSelfOrAdmin:
         if (!call.isAdmin && call.params.front() != call.actor()) {
           // Ids of other companies are unknown here, whoever asks.
@@ -405,11 +428,13 @@ struct Api::Impl {
   // Runs a command for the signed-in user, with the request's Idempotency-Key.
   std::optional<HttpResponse> run(const Call& call, CommandBody body, CommandReply& reply,
                                   MailBuilder outbox = nullptr) {
-    return runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply, std::move(outbox));
+    return runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply,
+                 std::move(outbox));
   }
 
-  std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& route, const std::string& company,
-                                    const std::string& actor, CommandBody body, CommandReply& reply,
+  std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& route,
+                                    const std::string& company, const std::string& actor,
+                                    CommandBody body, CommandReply& reply,
                                     MailBuilder outbox = nullptr) {
     Submission s;
     s.command = Command{company, actor, std::move(body)};
@@ -425,7 +450,8 @@ struct Api::Impl {
     return std::nullopt;
   }
 
-  HttpResponse command(Call& call, CommandBody body, std::function<HttpResponse(const CommandReply&)> render,
+  HttpResponse command(Call& call, CommandBody body,
+                       std::function<HttpResponse(const CommandReply&)> render,
                        MailBuilder outbox = nullptr) {
     auto pending = std::make_shared<PendingCommand>();
     Submission& s = pending->submission;
@@ -440,10 +466,12 @@ struct Api::Impl {
 
   // Sets the command and correlation ids from the request; a problem when the
   // Idempotency-Key is unusable.
-  std::optional<HttpResponse> idempotency(const HttpRequest& req, const std::string& route, Submission& s) {
+  std::optional<HttpResponse> idempotency(const HttpRequest& req, const std::string& route,
+                                          Submission& s) {
     // The system acts for public requests (sign-in, reset): a key a caller without
     // a session sends must not land among the company's keys.
-    const std::string_view key = s.command.actor == kSystem ? std::string_view{} : req.header("idempotency-key");
+    const std::string_view key =
+        s.command.actor == kSystem ? std::string_view{} : req.header("idempotency-key");
     s.keyScope = req.method + " " + route;
     if (!key.empty()) {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
@@ -527,7 +555,8 @@ struct Api::Impl {
   }
 
   bool verifyPassword(const std::string& hash, const std::string& password) {
-    return hashPool.call([&] { return hasher.verify(hash.empty() ? dummyHash : hash, password) && !hash.empty(); });
+    return hashPool.call(
+        [&] { return hasher.verify(hash.empty() ? dummyHash : hash, password) && !hash.empty(); });
   }
 
   // --- sessions and passwords -----------------------------------------------------
@@ -637,7 +666,8 @@ struct Api::Impl {
     const std::string accountKey = company->slug + "\n" + emailKey(account->email);
     const Timestamp now = clock.now();
     if (std::int64_t wait = throttle.attempt(accountKey, call.req.clientAddress, now); wait > 0) {
-      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many attempts", "Wait before trying again.");
+      HttpResponse r =
+          Api::problem(429, "too-many-attempts", "Too many attempts", "Wait before trying again.");
       r.headers.emplace_back("Retry-After", std::to_string(wait));
       return r;
     }
@@ -646,11 +676,14 @@ struct Api::Impl {
     throttle.succeeded(accountKey, call.req.clientAddress);
     if (auto problems = policyProblems(*next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
-    if (*next == *current) return validation({{"newPassword", "must differ from the current password"}});
+    if (*next == *current)
+      return validation({{"newPassword", "must differ from the current password"}});
     auto hash = hashPassword(*next);
-    if (!hash) return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
+    if (!hash)
+      return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
     CommandReply reply;
-    if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply)) return *failed;
+    if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply))
+      return *failed;
     sessions.removeUser(call.company(), call.actor(), call.tokenHash);
     sessions.passwordChanged(call.tokenHash);
     return noContent();
@@ -681,7 +714,8 @@ struct Api::Impl {
     if (!email) errors.emplace_back("email", "is required");
     if (!errors.empty()) return validation(errors);
     HttpResponse accepted = jsonResponse(
-        202, R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
+        202,
+        R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
     auto creds = portal.credentials();
     auto company = creds.companyBySlug(*slug);
     if (!company) return accepted;
@@ -696,14 +730,17 @@ struct Api::Impl {
       mail.userId = account->userId;
       mail.secret = token;
       mail.link = publicUrl() + "/reset-password?token=" + token;
-      outbox = [record = encodeMailRecord(mail)](const Decision&) { return std::vector<std::string>{record}; };
+      outbox = [record = encodeMailRecord(mail)](const Decision&) {
+        return std::vector<std::string>{record};
+      };
     }
     // Handed to the processor without waiting, for unknown emails too, so that the
     // answer comes as soon whether the email is known or not.
     Submission s;
-    s.command = Command{company->id, kSystem,
-                        RequestPasswordReset{account ? account->userId : std::string(), tokenHash(token),
-                                             Timestamp{clock.now().micros + kResetValidityMicros}}};
+    s.command =
+        Command{company->id, kSystem,
+                RequestPasswordReset{account ? account->userId : std::string(), tokenHash(token),
+                                     Timestamp{clock.now().micros + kResetValidityMicros}}};
     idempotency(call.req, call.route, s);
     const bool mail = static_cast<bool>(outbox);
     s.outbox = std::move(outbox);
@@ -733,7 +770,8 @@ struct Api::Impl {
     if (auto problems = policyProblems(*next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
     auto passwordHash = hashPassword(*next);
-    if (!passwordHash) return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
+    if (!passwordHash)
+      return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
     CommandReply reply;
     if (auto failed = runAs(call.req, call.route, account->companyId, kSystem,
                             CompletePasswordReset{hash, *passwordHash}, reply))
@@ -751,10 +789,14 @@ struct Api::Impl {
     UserListQuery q;
     q.search = param(call, "search");
     const std::string status = param(call, "status");
-    if (status.empty() || status == "all") q.status = UserStatus::kAll;
-    else if (status == "active") q.status = UserStatus::kActive;
-    else if (status == "inactive") q.status = UserStatus::kInactive;
-    else return badRequest("status must be active, inactive or all.");
+    if (status.empty() || status == "all")
+      q.status = UserStatus::kAll;
+    else if (status == "active")
+      q.status = UserStatus::kActive;
+    else if (status == "inactive")
+      q.status = UserStatus::kInactive;
+    else
+      return badRequest("status must be active, inactive or all.");
     q.limit = *limit;
     q.cursor = param(call, "cursor");
     UserPage page = portal.users().list(call.company(), q);
@@ -774,12 +816,16 @@ struct Api::Impl {
     c.details.managerEmail = stringField(*body, "managerEmail", errors).value_or("");
     c.details.country = stringField(*body, "country", errors);
     if (auto it = body->find("active"); it != body->end() && !it->is_null()) {
-      if (!it->is_boolean()) errors.emplace_back("active", "must be true or false");
-      else c.details.active = it->get<bool>();
+      if (!it->is_boolean())
+        errors.emplace_back("active", "must be true or false");
+      else
+        c.details.active = it->get<bool>();
     }
     if (auto it = body->find("notify"); it != body->end() && !it->is_null()) {
-      if (!it->is_boolean()) errors.emplace_back("notify", "must be true or false");
-      else c.notify = it->get<bool>();
+      if (!it->is_boolean())
+        errors.emplace_back("notify", "must be true or false");
+      else
+        c.notify = it->get<bool>();
     }
     if (!errors.empty()) return validation(errors);
     MailBuilder outbox;
@@ -819,9 +865,12 @@ struct Api::Impl {
     auto field = [&](const char* name, std::optional<std::optional<std::string>>& out) {
       auto it = body->find(name);
       if (it == body->end()) return;
-      if (it->is_null()) out = std::optional<std::string>();
-      else if (it->is_string()) out = std::optional<std::string>(it->get<std::string>());
-      else errors.emplace_back(name, "must be a string or null");
+      if (it->is_null())
+        out = std::optional<std::string>();
+      else if (it->is_string())
+        out = std::optional<std::string>(it->get<std::string>());
+      else
+        errors.emplace_back(name, "must be a string or null");
     };
     field("givenName", u.givenName);
     field("surname", u.surname);
@@ -830,7 +879,7 @@ struct Api::Impl {
     field("country", u.country);
     u.emailGiven = body->contains("email");
     for (const auto& [key, value] : body->items()) {
-      static const std::set<std::string> known = {"givenName", "surname", "jobTitle",
+      static const std::set<std::string> known = {"givenName",    "surname", "jobTitle",
                                                   "managerEmail", "country", "email"};
       if (!known.count(key)) errors.emplace_back(key, "cannot be changed here");
     }
@@ -839,18 +888,20 @@ struct Api::Impl {
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
       std::string_view tag = trim(ifMatch);
       if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
+        tag = tag.substr(1, tag.size() - 2);
       std::uint64_t v = 0;
       bool ok = !tag.empty() && tag.size() < 20;
-      for (char c : tag) ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
+      for (char c : tag)
+        ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
       if (!ok)
         return Api::problem(412, "version-mismatch", "The resource has changed",
                             "If-Match does not name a version of this user.");
       u.expectedVersion = v;
     }
-    return command(call, std::move(u), [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return userResponse(company, id);
-    });
+    return command(call, std::move(u),
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return userResponse(company, id); });
   }
 
   HttpResponse deactivate(Call& call) {
@@ -861,39 +912,43 @@ struct Api::Impl {
     auto to = stringField(*body, "transferTo", errors);
     if (!errors.empty()) return validation(errors);
     const std::string& id = call.params[0];
-    return command(call, DeactivateUser{id, to}, [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
-      sessions.removeUser(company, id);
-      json transferred = json::array();
-      auto resources = portal.resources();
-      for (const auto& t : reply.decision.transferred) {
-        json item = {{"id", t.resourceId}, {"kind", t.kind}};
-        if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
-        if (auto row = resources.row(company, t.mergedInto.value_or(t.resourceId))) {
-          json r = json::parse(*row, nullptr, false);
-          if (r.is_object()) {
-            item["service"] = r.value("service", "");
-            item["name"] = r.value("name", "");
-            item["ownerId"] = r.value("ownerId", "");
-          }
-        }
-        transferred.push_back(std::move(item));
-      }
-      return jsonResponse(200, "{\"user\":" + userJson(company, id) +
-                                   ",\"transferred\":" + transferred.dump() + "}");
-    });
+    return command(call, DeactivateUser{id, to},
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply& reply) -> HttpResponse {
+                     sessions.removeUser(company, id);
+                     json transferred = json::array();
+                     auto resources = portal.resources();
+                     for (const auto& t : reply.decision.transferred) {
+                       json item = {{"id", t.resourceId}, {"kind", t.kind}};
+                       if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
+                       if (auto row = resources.row(company, t.mergedInto.value_or(t.resourceId))) {
+                         json r = json::parse(*row, nullptr, false);
+                         if (r.is_object()) {
+                           item["service"] = r.value("service", "");
+                           item["name"] = r.value("name", "");
+                           item["ownerId"] = r.value("ownerId", "");
+                         }
+                       }
+                       transferred.push_back(std::move(item));
+                     }
+                     return jsonResponse(200, "{\"user\":" + userJson(company, id) +
+                                                  ",\"transferred\":" + transferred.dump() + "}");
+                   });
   }
 
   HttpResponse reactivate(Call& call) {
-    return command(call, ReactivateUser{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return userResponse(company, params[0]);
-    });
+    return command(call, ReactivateUser{call.params[0]},
+                   [=, this, company = call.company(), params = call.params](const CommandReply&)
+                       -> HttpResponse { return userResponse(company, params[0]); });
   }
 
   HttpResponse anonymize(Call& call) {
-    return command(call, AnonymizeUser{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      sessions.removeUser(company, params[0]);
-      return userResponse(company, params[0]);
-    });
+    return command(call, AnonymizeUser{call.params[0]},
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply&) -> HttpResponse {
+                     sessions.removeUser(company, params[0]);
+                     return userResponse(company, params[0]);
+                   });
   }
 
   HttpResponse userResources(Call& call) {
@@ -947,20 +1002,21 @@ struct Api::Impl {
     const std::string search = asciiLower(param(call, "search"));
     auto users = portal.users();
     std::vector<std::string> items;
-    RowPage page = portal.admins().list(call.company(), *limit, param(call, "cursor"),
-                                        [&](const std::string& row) {
-      json a = json::parse(row, nullptr, false);
-      if (!a.is_object()) return false;
-      auto user = users.get(call.company(), a.value("userId", ""));
-      if (!user) return false;
-      json u = json::parse(*user);
-      if (!search.empty()) {
-        const std::string hay = asciiLower(u.value("givenName", "") + " " + u.value("surname", "") + " " +
-                                           (u["email"].is_string() ? u["email"].get<std::string>() : ""));
-        if (hay.find(search) == std::string::npos) return false;
-      }
-      return true;
-    });
+    RowPage page = portal.admins().list(
+        call.company(), *limit, param(call, "cursor"), [&](const std::string& row) {
+          json a = json::parse(row, nullptr, false);
+          if (!a.is_object()) return false;
+          auto user = users.get(call.company(), a.value("userId", ""));
+          if (!user) return false;
+          json u = json::parse(*user);
+          if (!search.empty()) {
+            const std::string hay =
+                asciiLower(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                           (u["email"].is_string() ? u["email"].get<std::string>() : ""));
+            if (hay.find(search) == std::string::npos) return false;
+          }
+          return true;
+        });
     for (const auto& row : page.items) {
       json a = json::parse(row);
       json u = json::parse(users.get(call.company(), a.value("userId", "")).value_or("null"));
@@ -992,17 +1048,19 @@ struct Api::Impl {
     auto userId = stringField(*body, "userId", errors);
     if (!userId) errors.emplace_back("userId", "is required");
     if (!errors.empty()) return validation(errors);
-    return command(call, IncludeAdmin{*userId}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      HttpResponse r = adminOf(company, *userId, 201);
-      r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
-      return r;
-    });
+    return command(call, IncludeAdmin{*userId},
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply&) -> HttpResponse {
+                     HttpResponse r = adminOf(company, *userId, 201);
+                     r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
+                     return r;
+                   });
   }
 
   HttpResponse removeAdmin(Call& call) {
-    return command(call, RemoveAdmin{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, RemoveAdmin{call.params[0]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse transferOwnership(Call& call) {
@@ -1013,9 +1071,9 @@ struct Api::Impl {
     auto userId = stringField(*body, "userId", errors);
     if (!userId) errors.emplace_back("userId", "is required");
     if (!errors.empty()) return validation(errors);
-    return command(call, TransferOwnership{*userId}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return adminOf(company, *userId, 200);
-    });
+    return command(call, TransferOwnership{*userId},
+                   [=, this, company = call.company(), params = call.params](const CommandReply&)
+                       -> HttpResponse { return adminOf(company, *userId, 200); });
   }
 
   // --- services, roles, resources, groups -----------------------------------------------
@@ -1031,15 +1089,15 @@ struct Api::Impl {
   }
 
   HttpResponse grantRole(Call& call) {
-    return command(call, GrantRole{call.params[0], call.params[1], call.params[2]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, GrantRole{call.params[0], call.params[1], call.params[2]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse revokeRole(Call& call) {
-    return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse createResource(Call& call) {
@@ -1053,12 +1111,14 @@ struct Api::Impl {
     c.name = stringField(*body, "name", errors).value_or("");
     c.ownerId = stringField(*body, "ownerId", errors).value_or("");
     if (!errors.empty()) return validation(errors);
-    return command(call, std::move(c), [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
-      auto row = portal.resources().row(company, reply.decision.id);
-      HttpResponse r = jsonResponse(201, row.value_or("null"));
-      r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
-      return r;
-    });
+    return command(call, std::move(c),
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply& reply) -> HttpResponse {
+                     auto row = portal.resources().row(company, reply.decision.id);
+                     HttpResponse r = jsonResponse(201, row.value_or("null"));
+                     r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
+                     return r;
+                   });
   }
 
   HttpResponse resourcesList(Call& call) {
@@ -1068,9 +1128,9 @@ struct Api::Impl {
   }
 
   HttpResponse releaseResource(Call& call) {
-    return command(call, ReleaseResource{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, ReleaseResource{call.params[0]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse listGroups(Call& call) {
@@ -1096,11 +1156,13 @@ struct Api::Impl {
     c.name = stringField(*body, "name", errors).value_or("");
     c.description = stringField(*body, "description", errors);
     if (!errors.empty()) return validation(errors);
-    return command(call, std::move(c), [=, this, company = call.company(), params = call.params](const CommandReply& reply) -> HttpResponse {
-      HttpResponse r = groupResponse(company, reply.decision.id, 201);
-      r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
-      return r;
-    });
+    return command(call, std::move(c),
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply& reply) -> HttpResponse {
+                     HttpResponse r = groupResponse(company, reply.decision.id, 201);
+                     r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
+                     return r;
+                   });
   }
 
   HttpResponse getGroup(Call& call) { return groupResponse(call.company(), call.params[0], 200); }
@@ -1113,36 +1175,41 @@ struct Api::Impl {
     UpdateGroup u;
     u.groupId = call.params[0];
     if (auto it = body->find("name"); it != body->end()) {
-      if (it->is_string()) u.name = it->get<std::string>();
-      else errors.emplace_back("name", "must be a string");
+      if (it->is_string())
+        u.name = it->get<std::string>();
+      else
+        errors.emplace_back("name", "must be a string");
     }
     if (auto it = body->find("description"); it != body->end()) {
-      if (it->is_null()) u.description = std::optional<std::string>();
-      else if (it->is_string()) u.description = std::optional<std::string>(it->get<std::string>());
-      else errors.emplace_back("description", "must be a string or null");
+      if (it->is_null())
+        u.description = std::optional<std::string>();
+      else if (it->is_string())
+        u.description = std::optional<std::string>(it->get<std::string>());
+      else
+        errors.emplace_back("description", "must be a string or null");
     }
     if (!errors.empty()) return validation(errors);
-    return command(call, std::move(u), [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return groupResponse(company, params[0], 200);
-    });
+    return command(call, std::move(u),
+                   [=, this, company = call.company(), params = call.params](const CommandReply&)
+                       -> HttpResponse { return groupResponse(company, params[0], 200); });
   }
 
   HttpResponse deleteGroup(Call& call) {
-    return command(call, DeleteGroup{call.params[0]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, DeleteGroup{call.params[0]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse addMember(Call& call) {
-    return command(call, AddGroupMember{call.params[0], call.params[1]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, AddGroupMember{call.params[0], call.params[1]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse removeMember(Call& call) {
-    return command(call, RemoveGroupMember{call.params[0], call.params[1]}, [=, this, company = call.company(), params = call.params](const CommandReply&) -> HttpResponse {
-      return noContent();
-    });
+    return command(call, RemoveGroupMember{call.params[0], call.params[1]},
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   // --- audit and events ------------------------------------------------------------
@@ -1160,18 +1227,24 @@ struct Api::Impl {
       const std::string text = param(call, name);
       if (text.empty()) continue;
       auto t = parseRfc3339(text);
-      if (!t) return badRequest(std::string(name) + " must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z.");
+      if (!t)
+        return badRequest(std::string(name) +
+                          " must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z.");
       *slot = *t;
     }
     const std::string cursor = param(call, "cursor");
     if (!cursor.empty()) {
       char* end = nullptr;
       q.before = std::strtoull(cursor.c_str(), &end, 10);
-      if (end == nullptr || *end != '\0' || q.before == 0) return badRequest("The cursor is not one this API gave.");
+      if (end == nullptr || *end != '\0' || q.before == 0)
+        return badRequest("The cursor is not one this API gave.");
     }
     auto page = portal.audit().list(call.company(), q);
-    if (!page) return Api::problem(503, "log-unavailable", "The audit trail cannot be read", page.error().message);
-    return jsonResponse(200, itemsJson(page->items, page->nextBefore ? std::to_string(page->nextBefore) : ""));
+    if (!page)
+      return Api::problem(503, "log-unavailable", "The audit trail cannot be read",
+                          page.error().message);
+    return jsonResponse(
+        200, itemsJson(page->items, page->nextBefore ? std::to_string(page->nextBefore) : ""));
   }
 
   HttpResponse eventsList(Call& call) {
@@ -1186,8 +1259,10 @@ struct Api::Impl {
       return end != nullptr && *end == '\0' && text[0] != '-';
     };
     std::uint64_t after = 0, waitMs = 0;
-    if (!number("after", after)) return badRequest("after must be a log position (a whole number).");
-    if (!number("waitMs", waitMs)) return badRequest("waitMs must be a whole number of milliseconds.");
+    if (!number("after", after))
+      return badRequest("after must be a log position (a whole number).");
+    if (!number("waitMs", waitMs))
+      return badRequest("waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
     EventStore& store = portal.store();
@@ -1215,7 +1290,9 @@ struct Api::Impl {
                               .dump());
           return items.size() < *limit;
         });
-        if (!r) return Api::problem(503, "log-unavailable", "The event log cannot be read", r.error().message);
+        if (!r)
+          return Api::problem(503, "log-unavailable", "The event log cannot be read",
+                              r.error().message);
       }
       if (!items.empty() || std::chrono::steady_clock::now() >= deadline) break;
       // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
@@ -1257,31 +1334,39 @@ struct Api::Impl {
     std::string out;
     metrics.render(out);
     const ProcessorStats stats = portal.processor().stats();
-    auto counter = [&](const char* name, const char* help, std::uint64_t value, const char* type = "counter") {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-             std::to_string(value) + "\n";
+    auto counter = [&](const char* name, const char* help, std::uint64_t value,
+                       const char* type = "counter") {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + std::to_string(value) + "\n";
     };
     counter("portal_commands_total", "Commands decided (accepted or refused).", stats.commands);
     counter("portal_events_appended_total", "Events appended to the log.", stats.events);
-    counter("portal_fsync_batches_total", "Durable writes (one fsync each) of the command processor.", stats.groups);
-    out += "# HELP portal_fsync_batch_commands Average commands per durable write.\n"
-           "# TYPE portal_fsync_batch_commands gauge\nportal_fsync_batch_commands " +
-           std::to_string(stats.groups ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups) : 0.0) +
-           "\n";
+    counter("portal_fsync_batches_total",
+            "Durable writes (one fsync each) of the command processor.", stats.groups);
+    out +=
+        "# HELP portal_fsync_batch_commands Average commands per durable write.\n"
+        "# TYPE portal_fsync_batch_commands gauge\nportal_fsync_batch_commands " +
+        std::to_string(stats.groups
+                           ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups)
+                           : 0.0) +
+        "\n";
     const std::uint64_t head = portal.store().lastPosition();
     counter("portal_log_position", "The position of the last durable event.", head, "gauge");
     counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
             portal.processor().failed() ? 1 : 0, "gauge");
     counter("portal_sessions", "Signed-in sessions.", sessions.size(), "gauge");
-    out += "# HELP portal_projection_lag_events Events of the log a projection has not applied yet.\n"
-           "# TYPE portal_projection_lag_events gauge\n";
+    out +=
+        "# HELP portal_projection_lag_events Events of the log a projection has not applied yet.\n"
+        "# TYPE portal_projection_lag_events gauge\n";
     for (const auto& s : portal.projector().status())
       out += "portal_projection_lag_events{projection=\"" + promLabel(s.name) + "\"} " +
              std::to_string(head - std::min(head, s.checkpoint)) + "\n";
-    out += "# HELP portal_projection_failed 1 when a projection stopped at an event it cannot apply.\n"
-           "# TYPE portal_projection_failed gauge\n";
+    out +=
+        "# HELP portal_projection_failed 1 when a projection stopped at an event it cannot apply.\n"
+        "# TYPE portal_projection_failed gauge\n";
     for (const auto& s : portal.projector().status())
-      out += "portal_projection_failed{projection=\"" + promLabel(s.name) + "\"} " + (s.failed ? "1" : "0") + "\n";
+      out += "portal_projection_failed{projection=\"" + promLabel(s.name) + "\"} " +
+             (s.failed ? "1" : "0") + "\n";
     if (options.moreMetrics) options.moreMetrics(out);
     HttpResponse r;
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -1314,7 +1399,9 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/users/{id}/resources", Access::kSelfOrAdmin}, &I::userResources, {}},
         {{"GET", "/api/v1/users/{id}/history", Access::kAdmin}, &I::userHistory, {}},
         {{"PUT", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::grantRole, {}},
-        {{"DELETE", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::revokeRole, {}},
+        {{"DELETE", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin},
+         &I::revokeRole,
+         {}},
         {{"GET", "/api/v1/countries", Access::kAny}, &I::countriesList, {}},
         {{"GET", "/api/v1/admins", Access::kAdmin}, &I::listAdmins, {}},
         {{"POST", "/api/v1/admins", Access::kAdmin}, &I::includeAdmin, {}},
@@ -1335,8 +1422,10 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/events", Access::kAdmin}, &I::eventsList, {}},
     };
     static const std::set<std::pair<std::string_view, std::string_view>> blocking = {
-        {"POST", "/api/v1/sessions"},        {"POST", "/api/v1/me/password"},
-        {"POST", "/api/v1/password-resets"}, {"POST", "/api/v1/password-resets/confirm"},
+        {"POST", "/api/v1/sessions"},
+        {"POST", "/api/v1/me/password"},
+        {"POST", "/api/v1/password-resets"},
+        {"POST", "/api/v1/password-resets/confirm"},
         {"GET", "/api/v1/events"}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
@@ -1363,7 +1452,8 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
                                          IdSource& ids, ApiOptions options) {
   auto policy = PasswordPolicy::load();
   if (!policy) return policy.error();
-  auto impl = std::make_unique<Impl>(portal, countries, clock, ids, std::move(options), std::move(*policy));
+  auto impl =
+      std::make_unique<Impl>(portal, countries, clock, ids, std::move(options), std::move(*policy));
   auto dummy = impl->hasher.hash(newToken());
   if (!dummy) return dummy.error();
   impl->dummyHash = *dummy;
@@ -1385,7 +1475,8 @@ bool Api::quick(const HttpRequest& request) {
   return route == nullptr || !route->blocking;
 }
 
-HttpResponse Api::problem(int status, std::string_view code, std::string_view title, std::string_view detail) {
+HttpResponse Api::problem(int status, std::string_view code, std::string_view title,
+                          std::string_view detail) {
   return problemResponse(problemJson(status, code, title, detail));
 }
 
@@ -1393,7 +1484,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
   std::shared_ptr<Impl::PendingCommand> pending;
-  HttpResponse response = impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+  HttpResponse response =
+      impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
   if (pending) {
     CommandReply reply = impl_->portal.execute(std::move(pending->submission));
     response = impl_->guarded(request, [&] { return impl_->finish(*pending, reply); });
@@ -1407,16 +1499,19 @@ void Api::handleAsync(const HttpRequest& request, std::function<void(std::functi
   const auto start = std::chrono::steady_clock::now();
   std::string route;
   std::shared_ptr<Impl::PendingCommand> pending;
-  HttpResponse response = impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+  HttpResponse response =
+      impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
   if (!pending) {
     impl_->record(request, route, response, start);
     return done(std::move(response));
   }
   Submission submission = std::move(pending->submission);
   impl_->portal.submit(std::move(submission), [impl = impl_.get(), request, route, pending, start,
-                                               post = std::move(post), done = std::move(done)](CommandReply reply) mutable {
-    post([impl, request = std::move(request), route = std::move(route), pending = std::move(pending), start,
-          reply = std::move(reply), done = std::move(done)]() mutable {
+                                               post = std::move(post),
+                                               done = std::move(done)](CommandReply reply) mutable {
+    post([impl, request = std::move(request), route = std::move(route),
+          pending = std::move(pending), start, reply = std::move(reply),
+          done = std::move(done)]() mutable {
       HttpResponse response = impl->guarded(request, [&] { return impl->finish(*pending, reply); });
       impl->record(request, route, response, start);
       done(std::move(response));

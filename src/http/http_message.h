@@ -13,8 +13,8 @@
 namespace portal {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", …
-  std::string target;  // path and query, as sent
+  std::string method;                                        // "GET", "POST", …
+  std::string target;                                        // path and query, as sent
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string clientAddress;  // the peer's IP address

@@ -17,7 +17,8 @@ std::string promLabel(std::string_view value) {
   return out;
 }
 
-void HttpMetrics::record(const std::string& method, const std::string& route, int status, double seconds) {
+void HttpMetrics::record(const std::string& method, const std::string& route, int status,
+                         double seconds) {
   std::lock_guard lock(mu_);
   ++requests_[{method, route, status}];
   Histogram& h = latency_[{method, route}];
@@ -35,12 +36,15 @@ void HttpMetrics::render(std::string& out) const {
   for (const auto& [key, n] : requests_) {
     const auto& [method, route, status] = key;
     out += "portal_http_requests_total{method=\"" + promLabel(method) + "\",route=\"" +
-           promLabel(route) + "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+           promLabel(route) + "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(n) +
+           "\n";
   }
-  out += "# HELP portal_http_request_duration_seconds Time from a complete request to its answer.\n";
+  out +=
+      "# HELP portal_http_request_duration_seconds Time from a complete request to its answer.\n";
   out += "# TYPE portal_http_request_duration_seconds histogram\n";
   for (const auto& [key, h] : latency_) {
-    const std::string labels = "method=\"" + promLabel(key.first) + "\",route=\"" + promLabel(key.second) + "\"";
+    const std::string labels =
+        "method=\"" + promLabel(key.first) + "\",route=\"" + promLabel(key.second) + "\"";
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
       std::snprintf(num, sizeof num, "%g", kBuckets[i]);
       out += "portal_http_request_duration_seconds_bucket{" + labels + ",le=\"" + num + "\"} " +
@@ -50,7 +54,8 @@ void HttpMetrics::render(std::string& out) const {
            std::to_string(h.count) + "\n";
     std::snprintf(num, sizeof num, "%.6f", h.sum);
     out += "portal_http_request_duration_seconds_sum{" + labels + "} " + num + "\n";
-    out += "portal_http_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) + "\n";
+    out += "portal_http_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) +
+           "\n";
   }
 }
 

@@ -29,7 +29,8 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 // The one request that may be large: a CSV file for the batch import.
 bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
   const std::string type = asciiLower(header[http::field::content_type]);
-  return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import") &&
+  return header.method() == http::verb::post &&
+         header.target().starts_with("/api/v1/users/import") &&
          (type == "text/csv" || type.starts_with("text/csv;"));
 }
 
@@ -65,7 +66,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   bool stopped = false;
 
   Impl(Api& a, ServerOptions o)
-      : api(a), options(std::move(o)), ioc(static_cast<int>(threadCount())), acceptor(net::make_strand(ioc)) {}
+      : api(a),
+        options(std::move(o)),
+        ioc(static_cast<int>(threadCount())),
+        acceptor(net::make_strand(ioc)) {}
 
   std::size_t threadCount() const {
     if (options.ioThreads != 0) return options.ioThreads;
@@ -107,8 +111,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     }
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), overCapacity] {
       if (overCapacity) {
-        self->respondAndClose(Api::problem(503, "too-many-connections", "Too many connections",
-                                           "The server is at its connection limit; try again shortly."));
+        self->respondAndClose(
+            Api::problem(503, "too-many-connections", "Too many connections",
+                         "The server is at its connection limit; try again shortly."));
         return;
       }
       self->waitForRequest(true);
@@ -139,12 +144,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (buffer_.size() > 0) return readHeader();  // a pipelined request is already here
     idle_ = true;
     stream_.expires_after(first ? server_->options.headerTimeout : server_->options.idleTimeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-      self->idle_ = false;
-      if (ec) return self->close();
-      self->buffer_.commit(n);
-      self->readHeader();
-    });
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->idle_ = false;
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->readHeader();
+                            });
   }
 
   void readHeader() {
@@ -153,36 +159,41 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(server_->options.maxCsvBody);
     stream_.expires_after(server_->options.headerTimeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
   void onHeader(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted)
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted)
       return close();
     if (ec == http::error::header_limit)
-      return respondAndClose(Api::problem(431, "header-too-large", "Request header fields too large",
+      return respondAndClose(Api::problem(431, "header-too-large",
+                                          "Request header fields too large",
                                           "The request's header is larger than 16 KiB."));
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
     const auto& header = parser_->get();
-    const std::size_t limit = isCsvUpload(header) ? server_->options.maxCsvBody : server_->options.maxJsonBody;
+    const std::size_t limit =
+        isCsvUpload(header) ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
     stream_.expires_after(server_->options.bodyTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
-                       if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
-                       if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
-                           ec == net::error::eof || ec == net::error::connection_reset)
-                         return self->close();
-                       if (ec)
-                         return self->respondAndClose(Api::problem(400, "bad-request", "Malformed request",
-                                                                   "The request body is not valid HTTP/1.1."));
-                       self->onRequest();
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
+          if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
+          if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
+              ec == net::error::eof || ec == net::error::connection_reset)
+            return self->close();
+          if (ec)
+            return self->respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                                      "The request body is not valid HTTP/1.1."));
+          self->onRequest();
+        });
   }
 
   static HttpResponse tooLarge(std::size_t limit) {
@@ -198,7 +209,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     for (const auto& field : msg)
-      req.headers.emplace_back(asciiLower(std::string(field.name_string())), std::string(field.value()));
+      req.headers.emplace_back(asciiLower(std::string(field.name_string())),
+                               std::string(field.value()));
     req.body = std::move(msg.body());
     req.clientAddress = peer_;
     const std::string_view given = req.header("x-request-id");
@@ -209,9 +221,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     head_ = req.method == "HEAD";
     stream_.expires_never();  // a command may wait for its fsync; the answer is bounded there
     auto self = shared_from_this();
-    auto post = [self](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); };
+    auto post = [self](std::function<void()> fn) {
+      net::post(self->stream_.get_executor(), std::move(fn));
+    };
     auto done = [self](HttpResponse res) {
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
     };
     if (Api::quick(req)) return server_->api.handleAsync(req, post, done);
     server_->workers->post([self, req = std::move(req), post, done]() mutable {
@@ -220,7 +235,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void respond(HttpResponse res, bool closeAfter = false) {
-    auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), 11);
+    auto msg = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(res.status), 11);
     if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
     for (const auto& [name, value] : res.headers) msg->set(name, value);
     msg->set("X-Request-Id", requestId_);
@@ -232,12 +248,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (head_) msg->body().clear();  // Content-Length stays that of the GET
     const int status = res.status;
     stream_.expires_after(server_->options.bodyTimeout);
-    http::async_write(stream_, *msg, [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {
-      self->log(status, bytes);
-      if (!ec && self->drainOnClose_) return self->drainAndClose();
-      if (ec || !msg->keep_alive()) return self->close();
-      self->waitForRequest(false);
-    });
+    http::async_write(
+        stream_, *msg,
+        [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {
+          self->log(status, bytes);
+          if (!ec && self->drainOnClose_) return self->drainAndClose();
+          if (ec || !msg->keep_alive()) return self->close();
+          self->waitForRequest(false);
+        });
   }
 
   void respondAndClose(HttpResponse res) {
@@ -250,7 +268,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void log(int status, std::size_t bytes) {
     if (!server_->options.accessLog || method_.empty()) return;
     const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+            .count();
     char line[512];
     std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", peer_.c_str(), method_.c_str(),
                   path_.substr(0, 200).c_str(), status, bytes, ms, requestId_.c_str());
@@ -268,7 +287,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void drain(std::shared_ptr<std::array<char, 4096>> scratch) {
-    stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t) {
+    stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch](
+                                                       beast::error_code ec, std::size_t) {
       if (ec) return self->stream_.close();
       self->drain(scratch);
     });
@@ -290,19 +310,20 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 };
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-    if (!self->acceptor.is_open() || self->stopping.load()) return;
-    if (!ec) {
-      std::size_t open;
-      {
-        std::lock_guard lock(self->mu);
-        open = self->live.size();
-      }
-      auto conn = std::make_shared<Connection>(std::move(socket), self);
-      conn->start(open >= self->options.maxConnections);
-    }
-    self->accept();
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          if (!self->acceptor.is_open() || self->stopping.load()) return;
+                          if (!ec) {
+                            std::size_t open;
+                            {
+                              std::lock_guard lock(self->mu);
+                              open = self->live.size();
+                            }
+                            auto conn = std::make_shared<Connection>(std::move(socket), self);
+                            conn->start(open >= self->options.maxConnections);
+                          }
+                          self->accept();
+                        });
 }
 
 void HttpServer::Impl::closeIdle() {
@@ -324,12 +345,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
   unsigned char random[4];
   randombytes_buf(random, sizeof random);
   char prefix[9];
-  std::snprintf(prefix, sizeof prefix, "%02x%02x%02x%02x", random[0], random[1], random[2], random[3]);
+  std::snprintf(prefix, sizeof prefix, "%02x%02x%02x%02x", random[0], random[1], random[2],
+                random[3]);
   impl->idPrefix = prefix;
 
   beast::error_code ec;
   auto address = net::ip::make_address(impl->options.host, ec);
-  if (ec) return makeError(ErrorCode::kInvalidArgument, "'" + impl->options.host + "' is not an IP address");
+  if (ec)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "'" + impl->options.host + "' is not an IP address");
   tcp::endpoint endpoint(address, impl->options.port);
   impl->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
@@ -337,9 +361,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
   if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
     return makeError(ErrorCode::kIoError, "cannot listen on " + impl->options.host + ":" +
-                                              std::to_string(impl->options.port) + ": " + ec.message());
+                                              std::to_string(impl->options.port) + ": " +
+                                              ec.message());
   impl->boundPort = impl->acceptor.local_endpoint().port();
-  impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads), "http-worker");
+  impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads),
+                                             "http-worker");
   impl->guard.emplace(net::make_work_guard(impl->ioc));
   impl->accept();
   for (std::size_t i = 0; i < impl->threadCount(); ++i)
@@ -374,7 +400,8 @@ void HttpServer::stop() {
   while (true) {
     impl_->closeIdle();
     std::unique_lock lock(impl_->mu);
-    if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100), [&] { return impl_->live.empty(); }))
+    if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100),
+                                  [&] { return impl_->live.empty(); }))
       break;
     if (std::chrono::steady_clock::now() >= deadline) break;
   }

@@ -33,10 +33,12 @@ using namespace portal;
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr, "portal-server: %s\n", problem.c_str());
-  std::fprintf(stderr,
-               "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
-               "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers N]\n"
-               "                     [--demo] [--quiet]\n");
+  std::fprintf(
+      stderr,
+      "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
+      "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
+      "N]\n"
+      "                     [--demo] [--quiet]\n");
   std::exit(2);
 }
 
@@ -44,9 +46,11 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
   host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string p = text.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
+    return false;
   const unsigned long n = std::stoul(p);
   if (n > 65535) return false;
   port = static_cast<std::uint16_t>(n);
@@ -54,28 +58,32 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
 }
 
 std::size_t count(const char* flag, const std::string& text) {
-  if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(text) == 0)
+  if (text.empty() || text.size() > 4 ||
+      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0)
     usage(std::string(flag) + " needs a whole number from 1");
   return std::stoul(text);
 }
 
 // The demo company of the README's run command: made on first start.
-void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& url, const std::string& data) {
+void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& url,
+                   const std::string& data) {
   const std::string email = "owner@demo.example";
   if (portal.credentials().companyBySlug("demo")) {
-    std::printf("demo company 'demo' exists: sign in at %s as %s with the password you set\n"
-                "(forgot it? POST /api/v1/password-resets; the link arrives in %s/outbox/)\n",
-                url.c_str(), email.c_str(), data.c_str());
+    std::printf(
+        "demo company 'demo' exists: sign in at %s as %s with the password you set\n"
+        "(forgot it? POST /api/v1/password-resets; the link arrives in %s/outbox/)\n",
+        url.c_str(), email.c_str(), data.c_str());
     return;
   }
   ProvisionCompany c;
   c.slug = "demo";
   c.name = "Demo Company";
-  c.owner = NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
+  c.owner =
+      NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
   auto done = provisionCompany(portal, hasher, std::move(c), url);
   if (!done) {
-    std::fprintf(stderr, "portal-server: cannot provision the demo company: %s\n", done.error().message.c_str());
+    std::fprintf(stderr, "portal-server: cannot provision the demo company: %s\n",
+                 done.error().message.c_str());
     std::exit(1);
   }
   std::printf(
@@ -100,17 +108,28 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--data") data = value();
-    else if (a == "--listen") listen = value();
-    else if (a == "--public-url") publicUrl = value();
-    else if (a == "--smtp") smtp = value();
-    else if (a == "--password-hash-cost") cost = value();
-    else if (a == "--io-threads") ioThreads = count("--io-threads", value());
-    else if (a == "--workers") workers = count("--workers", value());
-    else if (a == "--demo") demo = true;
-    else if (a == "--quiet") quiet = true;
-    else if (a == "--help" || a == "-h") usage("serves the company user portal's API");
-    else usage("unknown argument '" + a + "'");
+    if (a == "--data")
+      data = value();
+    else if (a == "--listen")
+      listen = value();
+    else if (a == "--public-url")
+      publicUrl = value();
+    else if (a == "--smtp")
+      smtp = value();
+    else if (a == "--password-hash-cost")
+      cost = value();
+    else if (a == "--io-threads")
+      ioThreads = count("--io-threads", value());
+    else if (a == "--workers")
+      workers = count("--workers", value());
+    else if (a == "--demo")
+      demo = true;
+    else if (a == "--quiet")
+      quiet = true;
+    else if (a == "--help" || a == "-h")
+      usage("serves the company user portal's API");
+    else
+      usage("unknown argument '" + a + "'");
   }
   if (data.empty()) usage("--data DIR is required");
   ServerOptions serverOptions;
@@ -120,11 +139,16 @@ int main(int argc, char** argv) {
   std::uint16_t smtpPort = 0;
   if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
   HashCost hashCost = HashCost::interactive();
-  if (cost == "minimum") hashCost = HashCost::minimum();
-  else if (cost != "interactive") usage("--password-hash-cost must be interactive or minimum");
+  if (cost == "minimum")
+    hashCost = HashCost::minimum();
+  else if (cost != "interactive")
+    usage("--password-hash-cost must be interactive or minimum");
   serverOptions.ioThreads = ioThreads;
   serverOptions.workerThreads = workers;
-  if (!quiet) serverOptions.accessLog = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  if (!quiet)
+    serverOptions.accessLog = [](const std::string& line) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    };
 
   // Signals are taken by sigwait() below, not by whichever thread they hit.
   sigset_t stopSignals;
@@ -151,15 +175,18 @@ int main(int argc, char** argv) {
 
   // Mail: .eml files in <data>/outbox/, or an SMTP relay.
   std::unique_ptr<MailTransport> transport;
-  if (smtp.empty()) transport = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
-  else transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, "portal.invalid");
+  if (smtp.empty())
+    transport = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
+  else
+    transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, "portal.invalid");
   MailSettings mailSettings;
   Portal& p = **portal;
   auto lookup = [&p](const std::string& companyId, const std::string& userId) -> RecipientLookup {
     auto row = p.users().row(companyId, userId);
     if (!row) return RecipientLookup::notYetKnown();
     auto u = nlohmann::json::parse(*row, nullptr, false);
-    if (!u.is_object() || u.value("anonymized", false) || !u.value("active", true) || !u["email"].is_string())
+    if (!u.is_object() || u.value("anonymized", false) || !u.value("active", true) ||
+        !u["email"].is_string())
       return RecipientLookup::gone();
     auto company = p.credentials().companyById(companyId);
     return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
@@ -175,11 +202,17 @@ int main(int argc, char** argv) {
   };
   apiOptions.moreMetrics = [&mailer, &server](std::string& out) {
     if (mailer)
-      out += "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total counter\n"
-             "portal_mail_delivered_total " + std::to_string(mailer->delivered()) + "\n";
+      out +=
+          "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
+          "counter\n"
+          "portal_mail_delivered_total " +
+          std::to_string(mailer->delivered()) + "\n";
     if (server)
-      out += "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections gauge\n"
-             "portal_http_connections " + std::to_string(server->connections()) + "\n";
+      out +=
+          "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
+          "gauge\n"
+          "portal_http_connections " +
+          std::to_string(server->connections()) + "\n";
   };
   PasswordHasher hasher(hashCost);
 
@@ -204,11 +237,12 @@ int main(int argc, char** argv) {
   mailer->start();
 
   OperatorContext operatorContext{p, hasher, publicUrl};
-  auto operatorSocket = OperatorSocket::listen(operatorSocketPath(data), [&](std::string_view request) {
-    std::string answer = runOperatorRequest(operatorContext, request);
-    mailer->notify();
-    return answer;
-  });
+  auto operatorSocket =
+      OperatorSocket::listen(operatorSocketPath(data), [&](std::string_view request) {
+        std::string answer = runOperatorRequest(operatorContext, request);
+        mailer->notify();
+        return answer;
+      });
   if (!operatorSocket) {
     std::fprintf(stderr, "portal-server: %s\n", operatorSocket.error().message.c_str());
     return 1;
