@@ -1,18 +1,16 @@
 #include "projections/users_projection.h"
 
+#include <rocksdb/db.h>
+
 #include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "events/text.h"
-
-#include <rocksdb/db.h>
-
 #include "projections/row_json.h"
 
 namespace portal {
 namespace {
 
 using rows::json;
-
 
 std::string str(const json& j, const char* field) {
   auto it = j.find(field);
@@ -189,14 +187,24 @@ std::string UsersReader::render(const std::string& companyId, const std::string&
   auto copy = [&](const JsonDocument& doc, JsonDocument::Ref r) {
     const auto& n = doc.node(r);
     switch (n.kind) {
-      case JsonDocument::Kind::kNull: w.null(); break;
-      case JsonDocument::Kind::kBool: w.boolean(n.boolean); break;
-      case JsonDocument::Kind::kString: w.string(n.text); break;
-      case JsonDocument::Kind::kNumber:
-        if (n.isUnsigned) w.number(n.u);
-        else w.number(n.i);
+      case JsonDocument::Kind::kNull:
+        w.null();
         break;
-      default: w.null(); break;  // rows hold no nested values
+      case JsonDocument::Kind::kBool:
+        w.boolean(n.boolean);
+        break;
+      case JsonDocument::Kind::kString:
+        w.string(n.text);
+        break;
+      case JsonDocument::Kind::kNumber:
+        if (n.isUnsigned)
+          w.number(n.u);
+        else
+          w.number(n.i);
+        break;
+      default:
+        w.null();
+        break;  // rows hold no nested values
     }
   };
   w.beginObject();
@@ -228,7 +236,8 @@ std::optional<std::string> UsersReader::get(const std::string& companyId,
   return render(companyId, *r);
 }
 
-std::string UsersReader::displayName(const std::string& companyId, const std::string& userId) const {
+std::string UsersReader::displayName(const std::string& companyId,
+                                     const std::string& userId) const {
   auto r = row(companyId, userId);
   if (!r) return "";
   json row = json::parse(*r, nullptr, false);
@@ -256,7 +265,8 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     const std::string_view value(it->value().data(), it->value().size());
     if (value.empty()) continue;
     const bool active = value[0] == 'A';
-    if ((q.status == UserStatus::kActive && !active) || (q.status == UserStatus::kInactive && active))
+    if ((q.status == UserStatus::kActive && !active) ||
+        (q.status == UserStatus::kInactive && active))
       continue;
     if (!needle.empty() && value.substr(1).find(needle) == std::string_view::npos) continue;
     if (page.items.size() == q.limit) {

@@ -52,7 +52,8 @@ struct Person {
 class ApiServer {
  public:
   explicit ApiServer(ThrottlePolicy throttle = {},
-                     std::function<void(ServerOptions&)> tune = nullptr) {
+                     std::function<void(ServerOptions&)> tune = nullptr,
+                     ThrottlePolicy resetThrottle = {5, 100'000}) {
     PortalOptions po;
     po.dataDir = dir_.sub("data");
     auto portal = Portal::open(po, countries(), clock_, ids_);
@@ -61,6 +62,7 @@ class ApiServer {
     ApiOptions ao;
     ao.hashCost = HashCost::minimum();
     ao.throttle = throttle;
+    ao.resetThrottle = resetThrottle;  // the fixtures set passwords through reset links
     ao.mailQueued = [this] {
       if (mailer_) mailer_->notify();
     };
@@ -335,9 +337,13 @@ std::vector<MatrixRow> matrix() {
        }},
       {"GET", "/api/v1/password-policy", 200, false, path("/api/v1/password-policy?company=acme")},
       {"POST", "/api/v1/password-resets", 202, false,
-       [](World& w, HttpClient&) {
+       [](World&, HttpClient&) {
+         // A new address each time: five requests for one email are throttled.
+         static int n = 0;
          return Prepared{
-             "/api/v1/password-resets", {{"company", "acme"}, {"email", w.plain.email}}, {}};
+             "/api/v1/password-resets",
+             {{"company", "acme"}, {"email", "probe" + std::to_string(++n) + "@acme.example"}},
+             {}};
        }},
       // An unknown token: the same 400 for everybody, signed in or not.
       {"POST", "/api/v1/password-resets/confirm", 400, false,
@@ -808,6 +814,23 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   Reply audit = client.get("/api/v1/audit?type=LoginFailed", owner.token);
   EXPECT_EQ(audit.json()["items"].size(), 3u)
       << "the refused attempt appends nothing: " << audit.body;
+}
+
+TEST(HttpFlows, ResetRequestsAreThrottledAlikeForKnownAndUnknownEmails) {
+  ApiServer server({}, nullptr, ThrottlePolicy{2, 100});
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (const std::string& email : {owner.email, std::string("nobody@acme.example")}) {
+    EXPECT_EQ(
+        client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", email}}).status,
+        202);
+    EXPECT_EQ(
+        client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", email}}).status,
+        202);
+    Reply r = client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", email}});
+    EXPECT_EQ(r.status, 429) << email;
+    EXPECT_FALSE(r.header("retry-after").empty());
+  }
 }
 
 TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {

@@ -78,17 +78,13 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
   // short by a separator is reported in the field it started in.
   if (!acceptUtf8(b)) {
     const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
-    return fail(column, line_, "invalid UTF-8 (byte " + hexByte(b) +
-                                   "); save the file as \"CSV UTF-8\"");
+    return fail(column, line_,
+                "invalid UTF-8 (byte " + hexByte(b) + "); save the file as \"CSV UTF-8\"");
   }
   const std::size_t byteLine = line_;
+  byteLine_ = byteLine;
   if (c == '\r' || (c == '\n' && !previousWasCr_)) ++line_;
   previousWasCr_ = c == '\r';
-
-  if (state_ != State::kRecordStart && ++recordBytes_ > options_.maxRecordBytes)
-    return fail(fieldCount_, byteLine,
-                "the record is longer than " + std::to_string(options_.maxRecordBytes) +
-                    " bytes (is a quote left open?)");
 
   switch (state_) {
     case State::kRecordStart: {
@@ -138,6 +134,7 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
 
 bool CsvReader::unquotedByte(char c, const CsvRecordSink& onRecord) {
   if (isSeparator(c)) {
+    if (!countByte()) return false;
     openField();
     state_ = State::kFieldStart;
     return true;
@@ -183,7 +180,15 @@ bool CsvReader::isSeparator(char c) {
   return true;
 }
 
+bool CsvReader::countByte() {
+  if (++recordBytes_ <= options_.maxRecordBytes) return true;
+  return fail(fieldCount_, byteLine_,
+              "the record is longer than " + std::to_string(options_.maxRecordBytes) +
+                  " bytes (is a quote left open?)");
+}
+
 bool CsvReader::append(char c) {
+  if (!countByte()) return false;
   field_->push_back(c);
   return true;
 }
@@ -210,7 +215,7 @@ void CsvReader::beginRecord(std::size_t line, const CsvRecordSink& onRecord) {
   record_.row = row_;
   record_.line = line;
   fieldCount_ = 0;
-  recordBytes_ = 1;  // this byte
+  recordBytes_ = 0;
   openField();
 }
 

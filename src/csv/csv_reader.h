@@ -46,8 +46,8 @@
 namespace portal {
 
 struct CsvRecord {
-  std::size_t row = 0;   // 1-based record number; the header is row 1
-  std::size_t line = 0;  // 1-based physical line of the file the record starts on
+  std::size_t row = 0;              // 1-based record number; the header is row 1
+  std::size_t line = 0;             // 1-based physical line of the file the record starts on
   std::vector<std::string> fields;  // empty for a blank line
 };
 
@@ -60,7 +60,8 @@ struct CsvProblem {
 };
 
 struct CsvReaderOptions {
-  // A record with more bytes than this (separators and quotes included) is an error.
+  // A record whose fields and separators take more bytes than this is an error (the
+  // quotes around fields and the line break at its end do not count).
   // Bounds memory when a stray quote would otherwise swallow the rest of the file.
   std::size_t maxRecordBytes = 1 << 20;
 };
@@ -107,6 +108,7 @@ class CsvReader {
   bool unquotedByte(char c, const CsvRecordSink& onRecord);
   bool acceptUtf8(unsigned char b);
   bool isSeparator(char c);
+  bool countByte();
   bool append(char c);
   void openField();
   void beginRecord(std::size_t line, const CsvRecordSink& onRecord);
@@ -139,7 +141,8 @@ class CsvReader {
   CsvRecord record_;
   std::size_t fieldCount_ = 0;  // fields of record_ in use; the rest keep their buffers
   std::string* field_ = nullptr;
-  std::size_t recordBytes_ = 0;
+  std::size_t recordBytes_ = 0;  // fields and separators of the current record
+  std::size_t byteLine_ = 1;     // physical line of the byte being read
   CsvRecord blank_;
   std::optional<CsvProblem> problem_;
 };

@@ -228,6 +228,7 @@ struct Api::Impl {
   std::string dummyHash;  // verified against when the email is unknown, to take as long
   SessionStore sessions;
   LoginThrottle throttle;
+  LoginThrottle resetThrottle;  // reset requests, so nobody floods an inbox
   WorkPool hashPool;
   HttpMetrics metrics;
   std::mutex urlMu;  // guards options.publicUrl
@@ -276,6 +277,7 @@ struct Api::Impl {
         hasher(options.hashCost),
         sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
         throttle(options.throttle),
+        resetThrottle(options.resetThrottle),
         hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing") {}
 
   static const std::vector<Route>& routes();
@@ -713,6 +715,16 @@ struct Api::Impl {
     if (!slug) errors.emplace_back("company", "is required");
     if (!email) errors.emplace_back("email", "is required");
     if (!errors.empty()) return validation(errors);
+    // Counted by the email as typed and by the client address, known or not, so a
+    // refusal tells nothing about whether the email exists.
+    if (std::int64_t wait = resetThrottle.attempt(*slug + "\n" + emailKey(*email),
+                                                  call.req.clientAddress, clock.now());
+        wait > 0) {
+      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many reset requests",
+                                    "Wait before asking for another reset link.");
+      r.headers.emplace_back("Retry-After", std::to_string(wait));
+      return r;
+    }
     HttpResponse accepted = jsonResponse(
         202,
         R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");

@@ -48,6 +48,9 @@ struct ApiOptions {
   HashCost hashCost = HashCost::interactive();
   std::size_t hashThreads = 2;
   ThrottlePolicy throttle;
+  // Reset requests: per email as typed, and per address (an office behind one
+  // address asks for more links than it fails sign-ins).
+  ThrottlePolicy resetThrottle{5, 50};
   // Where people reach the portal: the reset link and the welcome mail point here.
   std::string publicUrl = "http://127.0.0.1:8080";
   std::size_t maxJsonBody = 1 << 20;
