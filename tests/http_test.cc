@@ -865,6 +865,8 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""),
             std::string::npos);
   EXPECT_NE(r.body.find("portal_projection_lag_events"), std::string::npos);
+  EXPECT_NE(r.body.find("portal_fsync_batch_commands_bucket{le=\"+Inf\"}"), std::string::npos);
+  EXPECT_NE(r.body.find("portal_fsync_batch_commands_count"), std::string::npos);
 }
 
 // A raw TCP connection to the server, for what a well-behaved client never does.

@@ -308,6 +308,12 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   };
   commands_.fetch_add(shared->entries.size(), std::memory_order_relaxed);
   groups_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::size_t bucket = 0;
+    const auto& bounds = ProcessorStats::kGroupSizeBounds;
+    while (bucket < bounds.size() && shared->entries.size() > bounds[bucket]) ++bucket;
+    groupSizes_[bucket].fetch_add(1, std::memory_order_relaxed);
+  }
   events_.fetch_add(request.events.size(), std::memory_order_relaxed);
   {
     std::lock_guard lock(inFlightMu_);

@@ -18,6 +18,7 @@
 // the store's write thread (or the processor's, for replays and a stopped
 // processor) and must be quick.
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -44,7 +45,7 @@ using MailBuilder = std::function<std::vector<std::string>(const Decision&)>;
 
 struct Submission {
   Command command;
-  std::string commandId;  // the Idempotency-Key, or a generated id
+  std::string commandId;   // the Idempotency-Key, or a generated id
   bool clientKey = false;  // commandId came from the client: deduplicate on it
   // With clientKey: what else the key is scoped to besides the company and the
   // actor (the HTTP method and route), so that a key reused elsewhere is a new
@@ -61,9 +62,9 @@ struct Submission {
 struct CommandReply {
   enum class Status { kAccepted, kRejected, kFailed };
   Status status = Status::kFailed;
-  Decision decision;    // when accepted: ids and what was transferred
-  Rejection rejection;  // when rejected
-  std::string failure;  // when failed: why (the log is stopped)
+  Decision decision;                // when accepted: ids and what was transferred
+  Rejection rejection;              // when rejected
+  std::string failure;              // when failed: why (the log is stopped)
   std::uint64_t firstPosition = 0;  // the command's events, 0 when it appended none
   std::uint64_t lastPosition = 0;
   bool replayed = false;  // the answer first given to this idempotency key
@@ -81,6 +82,10 @@ struct ProcessorStats {
   std::uint64_t commands = 0;  // decided (accepted or refused)
   std::uint64_t groups = 0;    // WriteBatches (one fsync each)
   std::uint64_t events = 0;    // appended
+  // Groups by their number of commands: at most kGroupSizeBounds[i] (cumulative
+  // counts are made from these for /metrics), the last one is everything larger.
+  static constexpr std::array<std::uint64_t, 8> kGroupSizeBounds = {1, 2, 4, 8, 16, 64, 256, 1024};
+  std::array<std::uint64_t, kGroupSizeBounds.size() + 1> groupSizes{};
 };
 
 struct ProcessorOptions {
@@ -92,8 +97,8 @@ class CommandProcessor {
   // Rebuilds the write model from the whole log, then starts the processor thread.
   // `store`, `countries`, `clock` and `ids` must outlive the processor.
   static Result<std::unique_ptr<CommandProcessor>> start(EventStore& store,
-                                                         const CountryList& countries,
-                                                         Clock& clock, IdSource& ids,
+                                                         const CountryList& countries, Clock& clock,
+                                                         IdSource& ids,
                                                          ProcessorOptions options = {});
   ~CommandProcessor();  // stop()s
   CommandProcessor(const CommandProcessor&) = delete;
@@ -110,7 +115,9 @@ class CommandProcessor {
   bool failed() const { return failed_.load(); }
 
   ProcessorStats stats() const {
-    return {commands_.load(), groups_.load(), events_.load()};
+    ProcessorStats s{commands_.load(), groups_.load(), events_.load(), {}};
+    for (std::size_t i = 0; i < s.groupSizes.size(); ++i) s.groupSizes[i] = groupSizes_[i].load();
+    return s;
   }
 
  private:
@@ -140,6 +147,7 @@ class CommandProcessor {
   bool stopping_ = false;
   std::atomic<bool> failed_{false};
   std::atomic<std::uint64_t> commands_{0}, groups_{0}, events_{0};
+  std::array<std::atomic<std::uint64_t>, ProcessorStats::kGroupSizeBounds.size() + 1> groupSizes_{};
   // Groups handed to the store and not yet answered; stop() waits for none.
   std::mutex inFlightMu_;
   std::condition_variable inFlightDone_;
@@ -152,7 +160,7 @@ class CommandProcessor {
     std::uint64_t group;
   };
   std::unordered_map<std::string, Recent> recent_;
-  std::uint64_t groupNumber_ = 0;                   // processor thread
+  std::uint64_t groupNumber_ = 0;                    // processor thread
   std::atomic<std::uint64_t> acknowledgedGroup_{0};  // the last group answered
   std::thread thread_;
 };

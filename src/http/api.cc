@@ -1356,12 +1356,18 @@ struct Api::Impl {
     counter("portal_fsync_batches_total",
             "Durable writes (one fsync each) of the command processor.", stats.groups);
     out +=
-        "# HELP portal_fsync_batch_commands Average commands per durable write.\n"
-        "# TYPE portal_fsync_batch_commands gauge\nportal_fsync_batch_commands " +
-        std::to_string(stats.groups
-                           ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups)
-                           : 0.0) +
-        "\n";
+        "# HELP portal_fsync_batch_commands Commands per durable write of the processor.\n"
+        "# TYPE portal_fsync_batch_commands histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < ProcessorStats::kGroupSizeBounds.size(); ++i) {
+      cumulative += stats.groupSizes[i];
+      out += "portal_fsync_batch_commands_bucket{le=\"" +
+             std::to_string(ProcessorStats::kGroupSizeBounds[i]) + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    out += "portal_fsync_batch_commands_bucket{le=\"+Inf\"} " + std::to_string(stats.groups) + "\n";
+    out += "portal_fsync_batch_commands_sum " + std::to_string(stats.commands) + "\n";
+    out += "portal_fsync_batch_commands_count " + std::to_string(stats.groups) + "\n";
     const std::uint64_t head = portal.store().lastPosition();
     counter("portal_log_position", "The position of the last durable event.", head, "gauge");
     counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
