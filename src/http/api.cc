@@ -201,6 +201,36 @@ std::optional<std::string> stringField(const json& body, const char* name,
   return it->get<std::string>();
 }
 
+// The named string fields of a JSON object body, all required; nullopt (and the
+// answer in `error`) when the body is not such an object or a field is missing.
+template <std::size_t N>
+std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req,
+                                                          const std::array<const char*, N>& names,
+                                                          HttpResponse& error) {
+  auto body = objectBody(req, error);
+  if (!body) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> errors;
+  std::array<std::string, N> values;
+  for (std::size_t i = 0; i < N; ++i) {
+    auto v = stringField(*body, names[i], errors);
+    if (!v && (errors.empty() || errors.back().first != names[i]))
+      errors.emplace_back(names[i], "is required");
+    if (v) values[i] = std::move(*v);
+  }
+  if (!errors.empty()) {
+    error = validation(errors);
+    return std::nullopt;
+  }
+  return values;
+}
+
+// 429 with the seconds to wait.
+HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail) {
+  HttpResponse r = Api::problem(429, "too-many-attempts", title, detail);
+  r.headers.emplace_back("Retry-After", std::to_string(wait));
+  return r;
+}
+
 std::string itemsJson(const std::vector<std::string>& items, const std::string& nextCursor) {
   std::string out = "{\"items\":[";
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -565,35 +595,25 @@ struct Api::Impl {
 
   HttpResponse signIn(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto slug = stringField(*body, "company", errors);
-    auto email = stringField(*body, "email", errors);
-    auto password = stringField(*body, "password", errors);
-    if (!slug) errors.emplace_back("company", "is required");
-    if (!email) errors.emplace_back("email", "is required");
-    if (!password) errors.emplace_back("password", "is required");
-    if (!errors.empty()) return validation(errors);
+    auto fields = requiredStrings<3>(call.req, {"company", "email", "password"}, error);
+    if (!fields) return error;
+    auto& [slug, email, password] = *fields;
     const Timestamp now = clock.now();
-    const std::string accountKey = *slug + "\n" + emailKey(*email);
+    const std::string accountKey = slug + "\n" + emailKey(email);
     const std::string address = call.req.clientAddress;
     auto creds = portal.credentials();
-    auto company = creds.companyBySlug(*slug);
-    auto account = company ? creds.accountByEmail(company->id, *email) : std::nullopt;
+    auto company = creds.companyBySlug(slug);
+    auto account = company ? creds.accountByEmail(company->id, email) : std::nullopt;
 
     // The attempt counts as failed until it succeeds, so that parallel guesses cannot
     // all pass the check. Refused attempts append nothing: they would let anyone grow
     // the log; the failures that led to the refusal are in it.
     if (std::int64_t wait = throttle.attempt(accountKey, address, now); wait > 0) {
-      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many sign-in attempts",
-                                    "Wait before trying again.");
-      r.headers.emplace_back("Retry-After", std::to_string(wait));
-      return r;
+      return tooMany(wait, "Too many sign-in attempts", "Wait before trying again.");
     }
     // Always verify, against a dummy hash when there is no account, so that an
     // unknown email takes as long as a wrong password.
-    const bool match = verifyPassword(account ? account->passwordHash : std::string(), *password);
+    const bool match = verifyPassword(account ? account->passwordHash : std::string(), password);
     if (!company || !account || !match || !account->active) {
       if (company) {
         CommandReply ignored;
@@ -652,14 +672,9 @@ struct Api::Impl {
 
   HttpResponse changePassword(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto current = stringField(*body, "currentPassword", errors);
-    auto next = stringField(*body, "newPassword", errors);
-    if (!current) errors.emplace_back("currentPassword", "is required");
-    if (!next) errors.emplace_back("newPassword", "is required");
-    if (!errors.empty()) return validation(errors);
+    auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error);
+    if (!fields) return error;
+    auto& [current, next] = *fields;
     auto creds = portal.credentials();
     auto account = creds.account(call.company(), call.actor());
     auto company = creds.companyById(call.company());
@@ -668,19 +683,16 @@ struct Api::Impl {
     const std::string accountKey = company->slug + "\n" + emailKey(account->email);
     const Timestamp now = clock.now();
     if (std::int64_t wait = throttle.attempt(accountKey, call.req.clientAddress, now); wait > 0) {
-      HttpResponse r =
-          Api::problem(429, "too-many-attempts", "Too many attempts", "Wait before trying again.");
-      r.headers.emplace_back("Retry-After", std::to_string(wait));
-      return r;
+      return tooMany(wait, "Too many attempts", "Wait before trying again.");
     }
-    if (!verifyPassword(account->passwordHash, *current))
+    if (!verifyPassword(account->passwordHash, current))
       return validation({{"currentPassword", "is not your current password"}});
     throttle.succeeded(accountKey, call.req.clientAddress);
-    if (auto problems = policyProblems(*next, account->email); !problems.empty())
+    if (auto problems = policyProblems(next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
-    if (*next == *current)
+    if (next == current)
       return validation({{"newPassword", "must differ from the current password"}});
-    auto hash = hashPassword(*next);
+    auto hash = hashPassword(next);
     if (!hash)
       return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
     CommandReply reply;
@@ -707,31 +719,23 @@ struct Api::Impl {
 
   HttpResponse requestReset(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto slug = stringField(*body, "company", errors);
-    auto email = stringField(*body, "email", errors);
-    if (!slug) errors.emplace_back("company", "is required");
-    if (!email) errors.emplace_back("email", "is required");
-    if (!errors.empty()) return validation(errors);
+    auto fields = requiredStrings<2>(call.req, {"company", "email"}, error);
+    if (!fields) return error;
+    auto& [slug, email] = *fields;
     // Counted by the email as typed and by the client address, known or not, so a
     // refusal tells nothing about whether the email exists.
-    if (std::int64_t wait = resetThrottle.attempt(*slug + "\n" + emailKey(*email),
+    if (std::int64_t wait = resetThrottle.attempt(slug + "\n" + emailKey(email),
                                                   call.req.clientAddress, clock.now());
         wait > 0) {
-      HttpResponse r = Api::problem(429, "too-many-attempts", "Too many reset requests",
-                                    "Wait before asking for another reset link.");
-      r.headers.emplace_back("Retry-After", std::to_string(wait));
-      return r;
+      return tooMany(wait, "Too many reset requests", "Wait before asking for another reset link.");
     }
     HttpResponse accepted = jsonResponse(
         202,
         R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
     auto creds = portal.credentials();
-    auto company = creds.companyBySlug(*slug);
+    auto company = creds.companyBySlug(slug);
     if (!company) return accepted;
-    auto account = creds.accountByEmail(company->id, *email);
+    auto account = creds.accountByEmail(company->id, email);
     const std::string token = newToken();
     MailBuilder outbox;
     if (account && account->active) {
@@ -764,24 +768,19 @@ struct Api::Impl {
 
   HttpResponse confirmReset(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto token = stringField(*body, "token", errors);
-    auto next = stringField(*body, "newPassword", errors);
-    if (!token) errors.emplace_back("token", "is required");
-    if (!next) errors.emplace_back("newPassword", "is required");
-    if (!errors.empty()) return validation(errors);
-    const std::string hash = tokenHash(*token);
+    auto fields = requiredStrings<2>(call.req, {"token", "newPassword"}, error);
+    if (!fields) return error;
+    auto& [token, next] = *fields;
+    const std::string hash = tokenHash(token);
     auto creds = portal.credentials();
     auto reset = creds.reset(hash);
     auto account = reset ? creds.account(reset->companyId, reset->userId) : std::nullopt;
     if (!account || clock.now() >= reset->expiresAt)
       return Api::problem(400, "reset-token-invalid", "The reset link cannot be used",
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
-    if (auto problems = policyProblems(*next, account->email); !problems.empty())
+    if (auto problems = policyProblems(next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
-    auto passwordHash = hashPassword(*next);
+    auto passwordHash = hashPassword(next);
     if (!passwordHash)
       return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
     CommandReply reply;
@@ -1054,17 +1053,14 @@ struct Api::Impl {
 
   HttpResponse includeAdmin(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto userId = stringField(*body, "userId", errors);
-    if (!userId) errors.emplace_back("userId", "is required");
-    if (!errors.empty()) return validation(errors);
-    return command(call, IncludeAdmin{*userId},
+    auto fields = requiredStrings<1>(call.req, {"userId"}, error);
+    if (!fields) return error;
+    auto& [userId] = *fields;
+    return command(call, IncludeAdmin{userId},
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply&) -> HttpResponse {
-                     HttpResponse r = adminOf(company, *userId, 201);
-                     r.headers.emplace_back("Location", "/api/v1/admins/" + *userId);
+                     HttpResponse r = adminOf(company, userId, 201);
+                     r.headers.emplace_back("Location", "/api/v1/admins/" + userId);
                      return r;
                    });
   }
@@ -1077,15 +1073,12 @@ struct Api::Impl {
 
   HttpResponse transferOwnership(Call& call) {
     HttpResponse error;
-    auto body = objectBody(call.req, error);
-    if (!body) return error;
-    std::vector<std::pair<std::string, std::string>> errors;
-    auto userId = stringField(*body, "userId", errors);
-    if (!userId) errors.emplace_back("userId", "is required");
-    if (!errors.empty()) return validation(errors);
-    return command(call, TransferOwnership{*userId},
+    auto fields = requiredStrings<1>(call.req, {"userId"}, error);
+    if (!fields) return error;
+    auto& [userId] = *fields;
+    return command(call, TransferOwnership{userId},
                    [=, this, company = call.company(), params = call.params](const CommandReply&)
-                       -> HttpResponse { return adminOf(company, *userId, 200); });
+                       -> HttpResponse { return adminOf(company, userId, 200); });
   }
 
   // --- services, roles, resources, groups -----------------------------------------------
