@@ -332,18 +332,18 @@ const std::vector<Rule>& rules() {
       // --- import
       {"ImportRefusesTheSameEmailTwiceInTheFile",
        [](World& w) {
-         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false});
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false, {}, false});
        },
        "validation-failed", {}},
       {"ImportRefusesAnEmailAlreadyInThePool",
        [](World& w) {
          w.create("a");
-         return w.run("owner", ImportUsers{"imp-1", {World::details("a")}, 0, false});
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a")}, 0, false, {}, false});
        },
        "validation-failed", {}},
       {"ImportCreatesEveryUserAndTheImportInOneDecision",
        [](World& w) {
-         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false});
+         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false, {}, false});
        },
        "", {"UserCreated", "UserCreated", "UsersImported"}},
       // --- passwords
@@ -450,7 +450,7 @@ TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   NewUserDetails a = World::details("a");
   NewUserDetails b = World::details("b");
   b.managerEmail = "a@acme.test";
-  auto out = std::get<Decision>(w.run("owner", ImportUsers{"imp", {a, b}, 0, false}));
+  auto out = std::get<Decision>(w.run("owner", ImportUsers{"imp", {a, b}, 0, false, {}, false}));
   const auto& first = std::get<UserCreated>(out.events[0].data);
   const auto& second = std::get<UserCreated>(out.events[1].data);
   EXPECT_EQ(second.managerUserId, first.userId);

@@ -10,7 +10,7 @@ set(rules
   "src/domain|events,src/domain"
   "projections|events,src/store,projections"
   "src/auth|events,src/auth"
-  "src/csv|events,src/csv"
+  "src/csv|events,src/domain,src/csv"
   "src/mail|events,src/store,src/mail"
   "src/app|events,src/store,src/domain,projections,src/auth,src/csv,src/mail,src/app"
   "src/http|events,src/store,src/domain,projections,src/auth,src/csv,src/mail,src/app,src/http"

@@ -111,12 +111,17 @@ struct RemoveGroupMember {
   std::string groupId, userId;
 };
 
-// A whole validated file of users: all are created, or none.
+// A whole validated file of users: all are created, or none. Problems name their row
+// as "row N: field", N from `rowNumbers` (the spreadsheet's row of each entry of
+// `rows`), or the entry's index + 2 (row 1 is the header) when it is empty.
+// A dry run decides as a real one would and appends nothing.
 struct ImportUsers {
   std::string importId;
   std::vector<NewUserDetails> rows;
   std::uint64_t warnings = 0;
   bool notify = false;
+  std::vector<std::size_t> rowNumbers;
+  bool dryRun = false;
 };
 
 struct SetPassword {

@@ -8,11 +8,11 @@
 #include "events/json_writer.h"
 #include "src/domain/email.h"
 #include "src/domain/services.h"
+#include "src/domain/user_details.h"
 
 namespace portal {
 namespace {
 
-constexpr std::size_t kMaxTextLength = 256;
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
 
@@ -62,52 +62,6 @@ std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, 
       break;
   }
   return std::nullopt;
-}
-
-// --- validation of person details --------------------------------------------
-
-std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength) {
-  if (!isValidUtf8(value)) return "is not valid UTF-8 text";
-  for (unsigned char c : value)
-    if (c < 0x20 || c == 0x7f) return "holds a control character";
-  if (value.size() > maxLength) return "is longer than " + std::to_string(maxLength) + " bytes";
-  return std::nullopt;
-}
-
-void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,
-                 const char* field, std::string_view value) {
-  if (value.empty()) {
-    problems.push_back({prefix + field, "is required"});
-  } else if (auto p = textProblem(value, kMaxTextLength)) {
-    problems.push_back({prefix + field, *p});
-  }
-}
-
-struct ValidDetails {
-  std::string email, givenName, surname, jobTitle, managerEmail;
-  std::optional<std::string> country;
-  bool active = true;
-};
-
-std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,
-                                          ValidDetails& out, const std::string& prefix = {}) {
-  std::vector<FieldProblem> problems;
-  out.email = std::string(trim(d.email));
-  out.givenName = std::string(trim(d.givenName));
-  out.surname = std::string(trim(d.surname));
-  out.jobTitle = std::string(trim(d.jobTitle));
-  out.managerEmail = std::string(trim(d.managerEmail));
-  out.active = d.active;
-  if (auto p = emailProblem(out.email)) problems.push_back({prefix + "email", *p});
-  requireText(problems, prefix, "givenName", out.givenName);
-  requireText(problems, prefix, "surname", out.surname);
-  requireText(problems, prefix, "jobTitle", out.jobTitle);
-  if (auto p = emailProblem(out.managerEmail)) problems.push_back({prefix + "managerEmail", *p});
-  if (d.country && !trim(*d.country).empty()) {
-    out.country = countries.find(*d.country);
-    if (!out.country) problems.push_back({prefix + "country", "is not a known ISO 3166-1 country"});
-  }
-  return problems;
 }
 
 // The manager's reference: a user of the pool by id, else the email as given.
@@ -497,12 +451,14 @@ class Decider {
 
   Outcome operator()(const ImportUsers& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    if (c.rows.empty()) return invalidField("rows", "the file holds no users");
     std::vector<FieldProblem> problems;
     std::vector<ValidDetails> rows(c.rows.size());
     std::unordered_map<std::string, std::string> newByEmail;  // email key -> new id
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < c.rows.size(); ++i) {
-      const std::string prefix = "row " + std::to_string(i + 2) + ": ";  // row 1 is the header
+      const std::size_t row = i < c.rowNumbers.size() ? c.rowNumbers[i] : i + 2;
+      const std::string prefix = "row " + std::to_string(row) + ": ";
       auto p = validateDetails(c.rows[i], ctx_.countries, rows[i], prefix);
       problems.insert(problems.end(), p.begin(), p.end());
       const std::string key = emailKey(rows[i].email);
@@ -519,6 +475,8 @@ class Decider {
       }
     }
     if (!problems.empty()) return invalid(std::move(problems));
+    decision_.id = c.importId;
+    if (c.dryRun) return std::move(decision_);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       ids.push_back(ctx_.ids.newId());
       newByEmail[emailKey(rows[i].email)] = ids.back();

@@ -12,8 +12,10 @@
 #include "events/codec.h"
 #include "events/json_reader.h"
 #include "events/json_writer.h"
+#include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
+#include "src/csv/user_import.h"
 #include "src/domain/services.h"
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
@@ -28,6 +30,8 @@ constexpr std::size_t kDefaultLimit = 50;
 constexpr std::size_t kMaxLimit = 500;
 constexpr std::int64_t kResetValidityMicros = 5LL * 60 * 1'000'000;
 constexpr std::int64_t kMaxEventWaitMs = 30'000;
+// An import's answer lists this many errors and warnings at most; its log has all.
+constexpr std::size_t kMaxIssuesShown = 1000;
 
 // --- small helpers -------------------------------------------------------------
 
@@ -260,7 +264,10 @@ struct Api::Impl {
   LoginThrottle throttle;
   LoginThrottle resetThrottle;  // reset requests, so nobody floods an inbox
   WorkPool hashPool;
+  ImportLogs importLogs;
   HttpMetrics metrics;
+  std::once_flag workbookOnce;  // the import template workbook, written on first use
+  Result<std::string> workbook = std::string();
   std::mutex urlMu;  // guards options.publicUrl
 
   std::string publicUrl() {
@@ -308,7 +315,8 @@ struct Api::Impl {
         sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
         throttle(options.throttle),
         resetThrottle(options.resetThrottle),
-        hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing") {}
+        hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
+        importLogs(p.store().db(), p.store().columnFamily("imports")) {}
 
   static const std::vector<Route>& routes();
 
@@ -499,11 +507,12 @@ struct Api::Impl {
   // Sets the command and correlation ids from the request; a problem when the
   // Idempotency-Key is unusable.
   std::optional<HttpResponse> idempotency(const HttpRequest& req, const std::string& route,
-                                          Submission& s) {
+                                          Submission& s, bool useKey = true) {
     // The system acts for public requests (sign-in, reset): a key a caller without
     // a session sends must not land among the company's keys.
-    const std::string_view key =
-        s.command.actor == kSystem ? std::string_view{} : req.header("idempotency-key");
+    const std::string_view key = s.command.actor == kSystem || !useKey
+                                     ? std::string_view{}
+                                     : req.header("idempotency-key");
     s.keyScope = req.method + " " + route;
     if (!key.empty()) {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
@@ -814,6 +823,25 @@ struct Api::Impl {
     return jsonResponse(200, itemsJson(page.items, page.nextCursor));
   }
 
+  // The welcome mail for each user a command created: the decision's `ids` (an
+  // import), else its `id` (a single create).
+  MailBuilder welcomeMail(const std::string& companyId) {
+    auto company = portal.credentials().companyById(companyId);
+    return [slug = company ? company->slug : "", link = publicUrl()](const Decision& d) {
+      std::vector<std::string> mails;
+      for (const std::string& user : d.ids.empty() ? std::vector<std::string>{d.id} : d.ids) {
+        MailRecord mail;
+        mail.kind = "welcome";
+        mail.companyId = d.companyId;
+        mail.companySlug = slug;
+        mail.userId = user;
+        mail.link = link;
+        mails.push_back(encodeMailRecord(mail));
+      }
+      return mails;
+    };
+  }
+
   HttpResponse createUser(Call& call) {
     HttpResponse error;
     auto body = objectBody(call.req, error);
@@ -839,19 +867,7 @@ struct Api::Impl {
         c.notify = it->get<bool>();
     }
     if (!errors.empty()) return validation(errors);
-    MailBuilder outbox;
-    if (c.notify) {
-      auto company = portal.credentials().companyById(call.company());
-      outbox = [company, link = publicUrl()](const Decision& d) {
-        MailRecord mail;
-        mail.kind = "welcome";
-        mail.companyId = d.companyId;
-        mail.companySlug = company ? company->slug : "";
-        mail.userId = d.id;
-        mail.link = link;
-        return std::vector<std::string>{encodeMailRecord(mail)};
-      };
-    }
+    MailBuilder outbox = c.notify ? welcomeMail(call.company()) : nullptr;
     return command(
         call, std::move(c),
         [this, company = call.company()](const CommandReply& reply) {
@@ -1002,6 +1018,136 @@ struct Api::Impl {
     json out = json::array();
     for (const auto& c : countries.all()) out.push_back({{"code", c.code}, {"name", c.name}});
     return jsonResponse(200, out.dump());
+  }
+
+  // --- batch import --------------------------------------------------------------------
+
+  // A true/false query flag ("true", "false", "1", "0"; absent: false).
+  std::optional<bool> queryFlag(const Call& call, const char* name, HttpResponse& error) {
+    auto it = call.query.find(name);
+    if (it == call.query.end() || it->second.empty() || it->second == "false" || it->second == "0")
+      return false;
+    if (it->second == "true" || it->second == "1") return true;
+    error = Api::problem(400, "bad-request", "The request cannot be understood",
+                         std::string("The query parameter ") + name + " must be true or false.");
+    return std::nullopt;
+  }
+
+  static json issuesJson(const std::vector<ImportIssue>& issues) {
+    json list = json::array();
+    for (std::size_t i = 0; i < issues.size() && i < kMaxIssuesShown; ++i)
+      list.push_back({{"row", issues[i].row},
+                      {"column", issues[i].column},
+                      {"value", issues[i].value},
+                      {"message", issues[i].message}});
+    return list;
+  }
+
+  HttpResponse importUsers(Call& call) {
+    const std::string type = asciiLower(call.req.header("content-type"));
+    if (!type.starts_with("text/csv"))
+      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                          "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
+    HttpResponse error;
+    const auto notify = queryFlag(call, "notify", error);
+    if (!notify) return error;
+    const auto dryRun = queryFlag(call, "dryRun", error);
+    if (!dryRun) return error;
+
+    const CredentialsReader credentials = portal.credentials();
+    ImportReadOptions read;
+    read.maxRows = options.importMaxRows;
+    read.inPool = [&](std::string_view email) {
+      return credentials.accountByEmail(call.company(), email).has_value();
+    };
+    ImportFile file = readUserImport(call.req.body, countries, read);
+    if (file.tooManyRows)
+      return Api::problem(413, "too-many-rows", "The file has too many rows",
+                          "An import holds at most " + std::to_string(options.importMaxRows) +
+                              " users; split the file. Nothing was created.");
+
+    std::string importId = ids.newId();
+    std::vector<ImportIssue> errors = std::move(file.errors);
+    std::size_t created = 0;
+    if (!file.rows.empty()) {
+      // The processor decides the rest (is an email in the pool already?) with the
+      // pool as it is when the users are created; with errors, only as a dry run.
+      ImportUsers c;
+      c.importId = importId;
+      c.notify = *notify;
+      c.warnings = file.warnings.size();
+      c.dryRun = *dryRun || !errors.empty();
+      c.rows.reserve(file.rows.size());
+      c.rowNumbers.reserve(file.rows.size());
+      for (const ImportRow& r : file.rows) {
+        c.rows.push_back(r.details);
+        c.rowNumbers.push_back(r.row);
+      }
+      const bool real = !c.dryRun;
+      Submission s;
+      s.command = Command{call.company(), call.actor(), std::move(c)};
+      if (auto bad = idempotency(call.req, call.route, s, real)) return *bad;
+      if (real && *notify) s.outbox = welcomeMail(call.company());
+      const CommandReply reply = portal.execute(std::move(s));
+      if (reply.status == CommandReply::Status::kFailed)
+        return Api::problem(503, "log-unavailable", "The event log is not available",
+                            "Nothing was created; try again later.");
+      if (reply.status == CommandReply::Status::kRejected) {
+        if (reply.rejection.kind != RejectionKind::kInvalid) return rejected(reply.rejection);
+        for (const FieldProblem& p : reply.rejection.problems)
+          errors.push_back(issueOfProblem(p, file.rows));
+        sortIssues(errors);
+      } else if (real) {
+        importId = reply.decision.id;  // the first answer's, for a repeated key
+        created = reply.decision.ids.size();
+        if (*notify && !reply.replayed && options.mailQueued) options.mailQueued();
+      }
+    }
+
+    if (auto kept = importLogs.put(call.company(), importId, clock.now(),
+                                   importLogCsv(errors, file.warnings));
+        !kept)
+      std::fprintf(stderr, "import %s: %s\n", importId.c_str(), kept.error().message.c_str());
+    const bool ok = errors.empty();
+    json body = {{"importId", importId},
+                 {"status", !ok ? "rejected" : *dryRun ? "validated" : "completed"},
+                 {"created", created},
+                 {"rows", file.userRows},
+                 {"warningCount", file.warnings.size()},
+                 {"warnings", issuesJson(file.warnings)},
+                 {"log", "/api/v1/users/import/" + importId + "/errors.csv"}};
+    if (!ok) {
+      body["errorCount"] = errors.size();
+      body["errors"] = issuesJson(errors);
+    }
+    return jsonResponse(ok ? 200 : 422, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+
+  static HttpResponse download(std::string bytes, const char* type, const std::string& filename) {
+    HttpResponse r;
+    r.status = 200;
+    r.contentType = type;
+    r.body = std::move(bytes);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+    return r;
+  }
+
+  HttpResponse importErrors(Call& call) {
+    auto log = importLogs.get(call.company(), call.params[0], clock.now());
+    if (!log) return notFound("The import's log (kept for a week)");
+    return download(std::move(*log), "text/csv; charset=utf-8",
+                    "import-" + call.params[0] + "-errors.csv");
+  }
+
+  HttpResponse templateCsv(Call&) {
+    return download(importTemplateCsv(), "text/csv; charset=utf-8", "users-template.csv");
+  }
+
+  HttpResponse templateXlsx(Call&) {
+    std::call_once(workbookOnce, [&] { workbook = importTemplateXlsx(countries); });
+    if (!workbook) throw std::runtime_error(workbook.error().message);
+    return download(*workbook, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "users-template.xlsx");
   }
 
   // --- administrators and ownership --------------------------------------------------
@@ -1402,6 +1548,12 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"POST", "/api/v1/password-resets/confirm", Access::kPublic}, &I::confirmReset, {}},
         {{"GET", "/api/v1/users", Access::kAdmin}, &I::listUsers, {}},
         {{"POST", "/api/v1/users", Access::kAdmin}, &I::createUser, {}},
+        {{"GET", "/api/v1/users/import/template.csv", Access::kAdmin}, &I::templateCsv, {}},
+        {{"GET", "/api/v1/users/import/template.xlsx", Access::kAdmin}, &I::templateXlsx, {}},
+        {{"POST", "/api/v1/users/import", Access::kAdmin}, &I::importUsers, {}},
+        {{"GET", "/api/v1/users/import/{importId}/errors.csv", Access::kAdmin},
+         &I::importErrors,
+         {}},
         {{"GET", "/api/v1/users/{id}", Access::kSelfOrAdmin}, &I::getUser, {}},
         {{"PATCH", "/api/v1/users/{id}", Access::kAdmin}, &I::patchUser, {}},
         {{"POST", "/api/v1/users/{id}/deactivate", Access::kAdmin}, &I::deactivate, {}},
@@ -1437,6 +1589,8 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"POST", "/api/v1/me/password"},
         {"POST", "/api/v1/password-resets"},
         {"POST", "/api/v1/password-resets/confirm"},
+        {"POST", "/api/v1/users/import"},
+        {"GET", "/api/v1/users/import/template.xlsx"},
         {"GET", "/api/v1/events"}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
@@ -1469,6 +1623,7 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
   if (!dummy) return dummy.error();
   impl->dummyHash = *dummy;
   if (auto r = impl->sessions.load(clock.now()); !r) return r.error();
+  if (auto r = impl->importLogs.purgeExpired(clock.now()); !r) return r.error();
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }
 

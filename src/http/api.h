@@ -54,6 +54,8 @@ struct ApiOptions {
   // Where people reach the portal: the reset link and the welcome mail point here.
   std::string publicUrl = "http://127.0.0.1:8080";
   std::size_t maxJsonBody = 1 << 20;
+  // Users an import file may hold (its bytes are limited by the server, 64 MiB).
+  std::size_t importMaxRows = 200'000;
   // Called after a command that queued mail was accepted (wakes the mailer).
   std::function<void()> mailQueued;
   // Extra lines for /metrics (the mailer's counters, the server's connections).

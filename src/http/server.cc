@@ -1,5 +1,6 @@
 #include "src/http/server.h"
 
+#include <limits>
 #include <sodium.h>
 
 #include <atomic>
@@ -157,7 +158,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     idle_ = false;
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(server_->options.maxCsvBody);
+    // The body's limit depends on the request (onHeader); a limit set here would
+    // refuse a long Content-Length while the header is read, as a malformed request.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(server_->options.headerTimeout);
     http::async_read_header(
         stream_, buffer_, *parser_,

@@ -33,9 +33,10 @@ const char* const kKeysCf = "keys";
 const char* const kCheckpointsCf = "checkpoints";
 const char* const kCommandsCf = "commands";
 // Operational state beside the log, not part of it: mail waiting for delivery and
-// signed-in sessions. Created on first open; a read-only open does without them.
+// signed-in sessions, imports' error logs. Created on first open; a read-only open does without them.
 const char* const kOutboxCf = "outbox";
 const char* const kSessionsCf = "sessions";
+const char* const kImportsCf = "imports";  // batch imports' error logs
 
 std::string positionKey(std::uint64_t pos) {
   std::string k(8, '\0');
@@ -140,12 +141,12 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     names.emplace_back(own);
   }
   if (!options.readOnly)
-    for (const char* own : {kOutboxCf, kSessionsCf})
+    for (const char* own : {kOutboxCf, kSessionsCf, kImportsCf})
       if (std::find(names.begin(), names.end(), own) == names.end()) names.emplace_back(own);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) {
     const bool point = n == kStreamsCf || n == kKeysCf || n == kMetaCf || n == kCheckpointsCf ||
-                       n == kCommandsCf || n == kOutboxCf || n == kSessionsCf;
+                       n == kCommandsCf || n == kOutboxCf || n == kSessionsCf || n == kImportsCf;
     descriptors.emplace_back(n, familyOptions(cache, point));
   }
 

@@ -1,0 +1,48 @@
+#pragma once
+// The error logs of batch imports, kept beside the event log in the "imports"
+// family for `keep` (a week by default) so that an administrator can download one
+// after the answer: a file that was refused, or one created with warnings. A log
+// holds what the file held (names, emails), so it does not stay for ever: expired
+// logs are removed at start and whenever a new one is kept.
+//
+// Thread-safe (RocksDB's own guarantees; no state of its own but the handles).
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/result.h"
+#include "events/timestamp.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace portal {
+
+class ImportLogs {
+ public:
+  static constexpr std::chrono::hours kDefaultKeep{7 * 24};
+
+  ImportLogs(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+             std::chrono::microseconds keep = kDefaultKeep)
+      : db_(db), family_(family), keep_(keep) {}
+
+  // Keeps `csv` as the log of `importId` of `companyId`, durably (fsynced).
+  Result<void> put(std::string_view companyId, std::string_view importId, Timestamp now,
+                   std::string_view csv);
+  // The log, or nullopt when this company has no such import or its log expired.
+  std::optional<std::string> get(std::string_view companyId, std::string_view importId,
+                                 Timestamp now) const;
+  // Removes the expired logs; how many went.
+  Result<std::size_t> purgeExpired(Timestamp now);
+
+ private:
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* family_;
+  std::chrono::microseconds keep_;
+};
+
+}  // namespace portal

@@ -1,0 +1,334 @@
+#include "src/csv/user_import.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <unordered_map>
+
+#include "events/text.h"
+#include "src/csv/csv_reader.h"
+#include "src/csv/csv_writer.h"
+#include "src/domain/user_details.h"
+
+namespace portal {
+namespace {
+
+enum Column : std::size_t { kGiven, kSurname, kEmail, kJob, kManager, kActive, kCountry, kNone };
+
+// The NewUserDetails field each template column fills, in the columns' order.
+constexpr std::array<std::string_view, 7> kFields = {
+    "givenName", "surname", "email", "jobTitle", "managerEmail", "active", "country"};
+
+// A header cell as compared: trimmed, ASCII lower case, a typographic apostrophe
+// (which spreadsheets put in when one types ') read as a plain one.
+std::string headerKey(std::string_view cell) {
+  std::string s(trim(cell));
+  for (std::size_t at; (at = s.find("\xE2\x80\x99")) != std::string::npos;) s.replace(at, 3, "'");
+  return asciiLower(s);
+}
+
+std::string nthColumn(std::size_t index) { return "Column " + std::to_string(index + 1); }
+
+// `text` with each line break (CRLF, LF or CR) as one space.
+std::string oneLine(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' || text[i] == '\n') {
+      if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      out.push_back(' ');
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// A problem's message as a sentence: capitalized, with a full stop.
+std::string sentence(std::string message) {
+  if (!message.empty() && message[0] >= 'a' && message[0] <= 'z') message[0] -= 'a' - 'A';
+  if (!message.empty() && message.back() != '.') message += '.';
+  return message;
+}
+
+class FileChecker {
+ public:
+  FileChecker(const CountryList& countries, const ImportReadOptions& options, ImportFile& out)
+      : countries_(countries), options_(options), out_(out) {}
+
+  void record(CsvRecord& r) {
+    if (out_.tooManyRows) return;
+    if (std::all_of(r.fields.begin(), r.fields.end(),
+                    [](const std::string& f) { return trim(f).empty(); }))
+      return;  // a blank row
+    if (!headerRow_) return header(r);
+    if (++out_.userRows > options_.maxRows) {
+      out_.tooManyRows = true;
+      return;
+    }
+    userRow(r);
+  }
+
+  void readingStopped(const CsvProblem& p) {
+    const std::size_t colon = p.message.find(": ");
+    std::string what = colon == std::string::npos ? p.message : p.message.substr(colon + 2);
+    if (p.line != p.row) what += " (line " + std::to_string(p.line) + " of the file)";
+    out_.errors.push_back({p.row, columnName(p.column == 0 ? 0 : p.column - 1), "", sentence(what)});
+  }
+
+  void finish() {
+    if (!headerRow_) {
+      out_.errors.push_back({1, "", "",
+                             "The file is empty: it needs the header row and a row for each "
+                             "user."});
+      return;
+    }
+    if (out_.userRows == 0 && out_.errors.empty()) {
+      out_.errors.push_back({*headerRow_ + 1, "", "",
+                             "The file holds no users: add a row for each user below the "
+                             "header row."});
+      return;
+    }
+    checkManagers();
+  }
+
+ private:
+  void header(const CsvRecord& r) {
+    headerRow_ = r.row;
+    headerCells_ = r.fields;
+    columns_.assign(r.fields.size(), kNone);
+    std::array<std::optional<std::size_t>, 7> seen;
+    for (std::size_t i = 0; i < r.fields.size(); ++i) {
+      const std::string key = headerKey(r.fields[i]);
+      if (key.empty()) continue;  // a column without a header: its cells must stay empty
+      std::size_t k = 0;
+      while (k < kImportColumns.size() && asciiLower(kImportColumns[k]) != key) ++k;
+      if (k == kImportColumns.size()) {
+        out_.errors.push_back({r.row, nthColumn(i), r.fields[i],
+                               "is not a column of the template, whose columns are: " +
+                                   templateColumns()});
+      } else if (seen[k]) {
+        out_.errors.push_back({r.row, nthColumn(i), r.fields[i],
+                               "repeats the column \"" + std::string(kImportColumns[k]) +
+                                   "\" (" + nthColumn(*seen[k]) + ")"});
+      } else {
+        seen[k] = i;
+        columns_[i] = static_cast<Column>(k);
+      }
+    }
+    for (std::size_t k = 0; k < kImportColumns.size(); ++k) {
+      present_[k] = seen[k].has_value();
+      if (!seen[k])
+        out_.errors.push_back({r.row, std::string(kImportColumns[k]), "",
+                               "The column is missing from the header row."});
+    }
+  }
+
+  void userRow(CsvRecord& r) {
+    const std::size_t errorsBefore = out_.errors.size();
+    ImportRow row;
+    row.row = r.row;
+    std::array<const std::string*, 7> cells{};
+    for (std::size_t i = 0; i < r.fields.size(); ++i) {
+      std::string& cell = r.fields[i];
+      const Column c = i < columns_.size() ? columns_[i] : kNone;
+      if (c == kNone) {
+        // Unknown header columns are reported once, on the header row.
+        const bool underUnknownHeader = i < headerCells_.size() && !trim(headerCells_[i]).empty();
+        if (!underUnknownHeader && !trim(cell).empty())
+          error(r.row, nthColumn(i), cell, "is in a column that has no header");
+        continue;
+      }
+      if (cell.find_first_of("\r\n") != std::string::npos) {
+        // A cell of several lines (Alt+Enter in a spreadsheet): one line, as names
+        // and titles are shown.
+        out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
+                                 "The line breaks in the value were replaced by spaces."});
+        cell = oneLine(cell);
+      }
+      cells[c] = &cell;
+      if (!cell.empty() && trim(cell).size() != cell.size())
+        out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
+                                 "The spaces around the value were removed."});
+    }
+    auto cell = [&](Column c) -> const std::string& {
+      static const std::string empty;
+      return cells[c] != nullptr ? *cells[c] : empty;
+    };
+    NewUserDetails& d = row.details;
+    d.givenName = cell(kGiven);
+    d.surname = cell(kSurname);
+    d.email = cell(kEmail);
+    d.jobTitle = cell(kJob);
+    d.managerEmail = cell(kManager);
+    if (!trim(cell(kCountry)).empty()) d.country = cell(kCountry);
+    if (present_[kActive]) {
+      const std::string_view active = trim(cell(kActive));
+      if (active == "1") {
+        d.active = true;
+      } else if (active == "0") {
+        d.active = false;
+      } else {
+        error(r.row, std::string(kImportColumns[kActive]), cell(kActive),
+              active.empty() ? "is required: 1 for an active user, 0 for an inactive one"
+                             : "must be 1 (active) or 0 (inactive)");
+      }
+    }
+    ValidDetails valid;
+    bool emailOk = present_[kEmail], managerOk = present_[kManager];
+    for (const FieldProblem& p : validateDetails(d, countries_, valid)) {
+      const std::string_view column = importColumnOf(p.field);
+      const auto k = static_cast<std::size_t>(
+          std::find(kImportColumns.begin(), kImportColumns.end(), column) - kImportColumns.begin());
+      if (k < kImportColumns.size() && !present_[k]) continue;  // reported on the header
+      if (k == kEmail) emailOk = false;
+      if (k == kManager) managerOk = false;
+      error(r.row, std::string(column), k < cells.size() ? cell(static_cast<Column>(k)) : "",
+            p.message);
+    }
+    if (emailOk) {
+      auto [it, fresh] = emails_.try_emplace(emailKey(valid.email), r.row);
+      if (!fresh)
+        error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail),
+              "The same email is on row " + std::to_string(it->second) +
+                  ": each user's email must be in the file once.");
+    }
+    if (out_.errors.size() != errorsBefore) return;
+    if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
+    out_.rows.push_back(std::move(row));
+  }
+
+  // Managers must be users of the pool, or of this file; others are kept as an
+  // email, with a warning.
+  void checkManagers() {
+    if (!options_.inPool) return;
+    std::unordered_map<std::string, bool> known;
+    for (const auto& [row, email] : managers_) {
+      const std::string key = emailKey(email);
+      if (emails_.count(key)) continue;
+      auto [it, fresh] = known.try_emplace(key, false);
+      if (fresh) it->second = options_.inPool(email);
+      if (!it->second)
+        out_.warnings.push_back(
+            {row, std::string(kImportColumns[kManager]), email,
+             "No user with this email is in the pool or in this file; the manager is kept "
+             "as an email address."});
+    }
+    sortIssues(out_.warnings);
+  }
+
+  void error(std::size_t row, std::string column, std::string value, std::string message) {
+    out_.errors.push_back({row, std::move(column), std::move(value), sentence(std::move(message))});
+  }
+
+  std::string columnName(std::size_t index) const {
+    if (index < columns_.size() && columns_[index] != kNone)
+      return std::string(kImportColumns[columns_[index]]);
+    return nthColumn(index);
+  }
+
+  static std::string templateColumns() {
+    std::string all;
+    for (std::string_view c : kImportColumns) all += (all.empty() ? "" : ", ") + std::string(c);
+    return all;
+  }
+
+  const CountryList& countries_;
+  const ImportReadOptions& options_;
+  ImportFile& out_;
+  std::optional<std::size_t> headerRow_;
+  std::vector<std::string> headerCells_;
+  std::vector<Column> columns_;     // by field index
+  std::array<bool, 7> present_{};   // which template columns the header has
+  std::unordered_map<std::string, std::size_t> emails_;  // email key -> first row
+  std::vector<std::pair<std::size_t, std::string>> managers_;  // row, trimmed email
+};
+
+std::size_t columnOrder(std::string_view column) {
+  return static_cast<std::size_t>(std::find(kImportColumns.begin(), kImportColumns.end(), column) -
+                                  kImportColumns.begin());
+}
+
+}  // namespace
+
+ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
+                          const ImportReadOptions& options) {
+  ImportFile out;
+  FileChecker checker(countries, options, out);
+  CsvReader reader;
+  const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r); };
+  bool read = reader.feed(bytes, sink).ok();
+  if (read) read = reader.finish(sink).ok();
+  if (!read && reader.problem()) checker.readingStopped(*reader.problem());
+  if (!out.tooManyRows) checker.finish();
+  sortIssues(out.errors);
+  return out;
+}
+
+std::string_view importColumnOf(std::string_view field) {
+  for (std::size_t k = 0; k < kFields.size(); ++k)
+    if (kFields[k] == field) return kImportColumns[k];
+  return field;
+}
+
+ImportIssue issueOfProblem(const FieldProblem& problem, const std::vector<ImportRow>& rows) {
+  ImportIssue issue;
+  std::string_view field = problem.field;
+  issue.message = sentence(problem.message);
+  if (field.substr(0, 4) == "row ") {
+    const std::size_t colon = field.find(": ");
+    std::size_t row = 0;
+    if (colon != std::string_view::npos) {
+      std::from_chars(field.data() + 4, field.data() + colon, row);
+      field.remove_prefix(colon + 2);
+    }
+    issue.row = row;
+  }
+  issue.column = std::string(importColumnOf(field));
+  auto it = std::lower_bound(rows.begin(), rows.end(), issue.row,
+                             [](const ImportRow& r, std::size_t n) { return r.row < n; });
+  if (it != rows.end() && it->row == issue.row) {
+    const NewUserDetails& d = it->details;
+    if (field == "email") issue.value = d.email;
+    else if (field == "givenName") issue.value = d.givenName;
+    else if (field == "surname") issue.value = d.surname;
+    else if (field == "jobTitle") issue.value = d.jobTitle;
+    else if (field == "managerEmail") issue.value = d.managerEmail;
+    else if (field == "country") issue.value = d.country.value_or("");
+  }
+  return issue;
+}
+
+void sortIssues(std::vector<ImportIssue>& issues) {
+  std::stable_sort(issues.begin(), issues.end(), [](const ImportIssue& a, const ImportIssue& b) {
+    if (a.row != b.row) return a.row < b.row;
+    return columnOrder(a.column) < columnOrder(b.column);
+  });
+}
+
+std::string importLogCsv(const std::vector<ImportIssue>& errors,
+                         const std::vector<ImportIssue>& warnings) {
+  std::string out;
+  CsvWriter writer(CsvWriterOptions{.byteOrderMark = true, .formulaSafe = true});
+  writer.writeRecord(out, {"Row", "Column", "Value", "Message"});
+  for (const auto* list : {&errors, &warnings}) {
+    const std::string prefix = list == &warnings ? "Warning: " : "";
+    for (const ImportIssue& i : *list) {
+      const std::string row = i.row == 0 ? "" : std::to_string(i.row);
+      const std::string message = prefix + i.message;
+      writer.writeRecord(out, {std::string_view(row), std::string_view(i.column),
+                               std::string_view(i.value), std::string_view(message)});
+    }
+  }
+  return out;
+}
+
+std::string importTemplateCsv() {
+  std::string out;
+  CsvWriter writer(CsvWriterOptions{.byteOrderMark = true, .formulaSafe = true});
+  writer.writeRecord(out, kImportColumns);
+  for (const auto& example : kImportExamples) writer.writeRecord(out, example);
+  return out;
+}
+
+}  // namespace portal

@@ -1,0 +1,41 @@
+#pragma once
+// The rules a new user's details must meet, in one place for every way a user comes
+// in: a single create, a company's owner at provisioning, and each row of a batch
+// import (which checks its file with them before anything reaches the processor).
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/domain/commands.h"
+#include "src/domain/countries.h"
+#include "src/domain/rejection.h"
+
+namespace portal {
+
+// Names, job titles and other short texts: at most this many bytes.
+inline constexpr std::size_t kMaxTextLength = 256;
+
+// nullopt when `value` is acceptable text of at most `maxLength` bytes: valid UTF-8,
+// no control characters; else why not, for a person.
+std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength);
+
+// Adds "is required" or textProblem's reason for `field` (after `prefix`).
+void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,
+                 const char* field, std::string_view value);
+
+// Details after trimming, with the country as its alpha-2 code.
+struct ValidDetails {
+  std::string email, givenName, surname, jobTitle, managerEmail;
+  std::optional<std::string> country;
+  bool active = true;
+};
+
+// Checks `d` and fills `out`; each problem names its field (email, givenName,
+// surname, jobTitle, managerEmail, country) after `prefix`. Empty when valid.
+std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,
+                                          ValidDetails& out, const std::string& prefix = {});
+
+}  // namespace portal

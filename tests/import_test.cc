@@ -1,0 +1,482 @@
+// Batch import of users: the file's checks on their own, then the endpoints end to end
+// on a real server, with files as spreadsheets save them (tests/data/import).
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <latch>
+#include <thread>
+
+#include "src/csv/csv_reader.h"
+#include "src/csv/csv_writer.h"
+#include "src/csv/user_import.h"
+#include "tests/api_server.h"
+
+namespace portal::test {
+namespace {
+
+const std::string kHeader =
+    "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n";
+
+std::string fileBytes(const std::string& name) {
+  std::ifstream in(std::string(PORTAL_TEST_DATA) + "/import/" + name, std::ios::binary);
+  if (!in) throw std::runtime_error("missing test file " + name);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A file of `n` valid users user<i>@<domain>, managed by the first of them.
+std::string usersFile(std::size_t n, const std::string& domain) {
+  std::string csv = kHeader;
+  for (std::size_t i = 0; i < n; ++i)
+    csv += "Given" + std::to_string(i) + ",Surname" + std::to_string(i) + ",user" +
+           std::to_string(i) + "@" + domain + ",Clerk,user0@" + domain + ",1,DE\r\n";
+  return csv;
+}
+
+Reply upload(HttpClient& client, const std::string& csv, const std::string& token,
+             const std::string& query = "",
+             std::vector<std::pair<std::string, std::string>> headers = {}) {
+  headers.emplace_back("Content-Type", "text/csv");
+  return client.request("POST", "/api/v1/users/import" + query, csv, token, headers);
+}
+
+// The users whose name or email holds `search`.
+std::vector<json> findUsers(HttpClient& client, const std::string& token, const std::string& search) {
+  Reply r = client.get("/api/v1/users?limit=500&search=" + search, token);
+  if (r.status != 200) throw std::runtime_error("list users: " + r.body);
+  return r.json()["items"].get<std::vector<json>>();
+}
+
+std::vector<std::vector<std::string>> parseCsv(const std::string& bytes) {
+  std::vector<std::vector<std::string>> rows;
+  auto ok = readCsv(bytes, [&](CsvRecord& r) { rows.push_back(r.fields); });
+  if (!ok) throw std::runtime_error(ok.error().message);
+  return rows;
+}
+
+// An issue of the answer, for comparing: "row|column|value|message".
+std::vector<std::string> issues(const json& list) {
+  std::vector<std::string> out;
+  for (const auto& i : list)
+    out.push_back(std::to_string(i["row"].get<std::size_t>()) + "|" + i["column"].get<std::string>() +
+                  "|" + i["value"].get<std::string>() + "|" + i["message"].get<std::string>());
+  return out;
+}
+
+// --- the file's own checks --------------------------------------------------------------
+
+ImportFile check(const std::string& csv, std::function<bool(std::string_view)> inPool = nullptr) {
+  ImportReadOptions options;
+  options.inPool = std::move(inPool);
+  return readUserImport(csv, countries(), options);
+}
+
+TEST(ImportFileCheck, AValidFileGivesEveryRowWithItsSpreadsheetRow) {
+  ImportFile f = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,de\r\n\r\n" +
+                       "Bob,Ray,bob@x.example,Clerk,ann@x.example,0,Germany\r\n");
+  EXPECT_TRUE(f.errors.empty());
+  EXPECT_TRUE(f.warnings.empty());
+  ASSERT_EQ(f.rows.size(), 2u);
+  EXPECT_EQ(f.rows[0].row, 2u);
+  EXPECT_EQ(f.rows[1].row, 4u);  // the blank row 3 is skipped, and still counted
+  EXPECT_EQ(f.rows[1].details.email, "bob@x.example");
+  EXPECT_FALSE(f.rows[1].details.active);
+  EXPECT_EQ(f.userRows, 2u);
+}
+
+TEST(ImportFileCheck, ColumnsAreFoundByNameInAnyOrderWithATypographicApostrophe) {
+  ImportFile f = check(
+      "country,IS ACTIVE, Email address ,Manager\xE2\x80\x99s email address,Job title,Surname,"
+      "Given Name\n"
+      "FR,1,eve@x.example,eve@x.example,Chef,Roux,Eve\n");
+  ASSERT_TRUE(f.errors.empty()) << f.errors[0].message;
+  ASSERT_EQ(f.rows.size(), 1u);
+  EXPECT_EQ(f.rows[0].details.givenName, "Eve");
+  EXPECT_EQ(f.rows[0].details.country, "FR");
+}
+
+TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
+  ImportFile f = check(
+      "Given Name,Surname,Email address,Job title,Is Active,Country,Department,Surname\n"
+      "Ann,Lee,ann@x.example,Clerk,1,,Sales,Lee\n");
+  std::vector<std::string> got;
+  for (const auto& e : f.errors) got.push_back(std::to_string(e.row) + "|" + e.column + "|" + e.value);
+  EXPECT_EQ(got, (std::vector<std::string>{"1|Manager's email address|", "1|Column 7|Department",
+                                           "1|Column 8|Surname"}));
+  EXPECT_NE(f.errors[0].message.find("missing"), std::string::npos);
+  EXPECT_NE(f.errors[1].message.find("not a column of the template"), std::string::npos);
+  EXPECT_NE(f.errors[2].message.find("repeats"), std::string::npos);
+}
+
+TEST(ImportFileCheck, ACellPastTheHeaderIsAnError) {
+  ImportFile f = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,,stray\r\n");
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].row, 2u);
+  EXPECT_EQ(f.errors[0].column, "Column 8");
+  EXPECT_EQ(f.errors[0].value, "stray");
+}
+
+TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
+  EXPECT_NE(check("").errors.at(0).message.find("empty"), std::string::npos);
+  EXPECT_NE(check("\xEF\xBB\xBF\r\n").errors.at(0).message.find("empty"), std::string::npos);
+  ImportFile f = check(kHeader);
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].row, 2u);
+  EXPECT_NE(f.errors[0].message.find("no users"), std::string::npos);
+}
+
+TEST(ImportFileCheck, ReadingStopsPastTheRowLimit) {
+  ImportReadOptions options;
+  options.maxRows = 3;
+  EXPECT_FALSE(readUserImport(usersFile(3, "x.example"), countries(), options).tooManyRows);
+  EXPECT_TRUE(readUserImport(usersFile(4, "x.example"), countries(), options).tooManyRows);
+}
+
+TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEmail) {
+  std::vector<std::string> asked;
+  ImportFile f = check(kHeader + "Ann,Lee,ann@x.example,Clerk,boss@x.example,1,\r\n" +
+                           "Bob,Ray,bob@x.example,Clerk,BOSS@x.example,1,\r\n" +
+                           "Cid,Fox,cid@x.example,Clerk,ann@x.example,1,\r\n" +
+                           "Dan,Orr,dan@x.example,Clerk,known@x.example,1,\r\n",
+                       [&](std::string_view email) {
+                         asked.emplace_back(email);
+                         return email == "known@x.example";
+                       });
+  EXPECT_EQ(asked, (std::vector<std::string>{"boss@x.example", "known@x.example"}));
+  ASSERT_EQ(f.warnings.size(), 2u);
+  EXPECT_EQ(f.warnings[0].row, 2u);
+  EXPECT_EQ(f.warnings[1].row, 3u);
+  EXPECT_EQ(f.warnings[1].value, "BOSS@x.example");
+  EXPECT_EQ(f.rows.size(), 4u);  // warnings do not stop a row
+}
+
+TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {
+  std::vector<ImportIssue> errors = {{2, "Is Active", "=1+1", "Must be 1 (active) or 0 (inactive)."},
+                                     {3, "Email address", "a,\"b\"\r\nc", "Is not an email."}};
+  std::vector<ImportIssue> warnings = {{4, "Given Name", " Ann", "The spaces were removed."}};
+  const std::string log = importLogCsv(errors, warnings);
+  EXPECT_EQ(log.substr(0, 3), "\xEF\xBB\xBF");
+  auto rows = parseCsv(log);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"Row", "Column", "Value", "Message"}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "Is Active", "'=1+1",
+                                               "Must be 1 (active) or 0 (inactive)."}));
+  EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "Email address", "a,\"b\"\r\nc", "Is not an email."}));
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "Given Name", " Ann",
+                                               "Warning: The spaces were removed."}));
+}
+
+// --- the endpoints ---------------------------------------------------------------------------
+
+struct ImportWorld {
+  ApiServer server;
+  Person owner;
+  HttpClient client{server.port()};
+  ImportWorld() { owner = server.provision("acme"); }
+  std::uint64_t head() { return server.portal().store().lastPosition(); }
+};
+
+TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
+  ImportWorld w;
+  struct Case {
+    const char* file;
+    std::size_t users, warnings;  // a multi-line cell is made one line, with a warning
+  };
+  for (const Case& c :
+       {Case{"excel_bom_crlf.csv", 3, 0}, Case{"libreoffice_semicolon_lf.csv", 2, 1},
+        Case{"non_latin_bom_crlf.csv", 4, 1}, Case{"numbers_cr_blank_rows.csv", 1, 0}}) {
+    Reply r = upload(w.client, fileBytes(c.file), w.owner.token);
+    ASSERT_EQ(r.status, 200) << c.file << ": " << r.body;
+    EXPECT_EQ(r.json()["status"], "completed") << c.file;
+    EXPECT_EQ(r.json()["created"], c.users) << c.file;
+    EXPECT_EQ(r.json()["warnings"].size(), c.warnings) << c.file << ": " << r.body;
+  }
+  auto one = [&](const std::string& email) {
+    auto found = findUsers(w.client, w.owner.token, email);
+    if (found.size() != 1) throw std::runtime_error("not one user for " + email);
+    return found[0];
+  };
+  json grace = one("grace@acme.example");
+  EXPECT_EQ(grace["jobTitle"], "Rear Admiral \"Amazing Grace\"");
+  EXPECT_EQ(grace["country"], "US");
+  EXPECT_EQ(grace["managerEmail"], "ada@acme.example");
+  EXPECT_EQ(one("ada@acme.example")["jobTitle"], "Head, Analytics");
+  EXPECT_EQ(one("alan@acme.example")["active"], false);
+  EXPECT_TRUE(one("alan@acme.example")["country"].is_null());
+  EXPECT_EQ(one("juergen@acme.example")["jobTitle"], "Leiter Einkauf");
+  EXPECT_EQ(one("zoe@acme.example")["surname"], "Weiß");
+  EXPECT_EQ(one("zoe@acme.example")["jobTitle"], "Analystin, Controlling");
+  EXPECT_EQ(one("taro@acme.example")["givenName"], "山田");
+  EXPECT_EQ(one("taro@acme.example")["jobTitle"], "エンジニア チームリーダー");
+  EXPECT_EQ(one("sofia@acme.example")["surname"], "Παπαδοπούλου");
+  EXPECT_EQ(one("mohammed@acme.example")["country"], "EG");
+  EXPECT_EQ(one("kim@acme.example")["country"], "KR");
+}
+
+TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
+  ImportWorld w;
+  const std::string csv =
+      kHeader +
+      ",Blank,blank@acme.example,Clerk,owner@acme.example,1,\r\n"                  // 2
+      "Mal,Formed,not-an-email,Clerk,owner@acme.example,1,\r\n"                    // 3
+      "Dee,One,dup@acme.example,Clerk,owner@acme.example,1,\r\n"                   // 4
+      "Dee,Two,DUP@acme.example,Clerk,owner@acme.example,1,\r\n"                   // 5
+      "Olga,Again,owner@acme.example,Clerk,owner@acme.example,1,\r\n"              // 6
+      "Ina,Active,ina@acme.example,Clerk,owner@acme.example,yes,\r\n"              // 7
+      "Atl,Antis,atl@acme.example,Clerk,owner@acme.example,1,Atlantis\r\n"         // 8
+      "Mo,Nager,mo@acme.example,Clerk,nobody@elsewhere.example,1,\r\n"             // 9
+      "  Padded  ,Name,pad@acme.example,Clerk,owner@acme.example,1,\r\n"           // 10
+      "Bad,Manager,bm@acme.example,Clerk,not-an-email,1,\r\n";                     // 11
+  const std::uint64_t before = w.head();
+  Reply r = upload(w.client, csv, w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  json body = r.json();
+  EXPECT_EQ(body["status"], "rejected");
+  EXPECT_EQ(body["created"], 0);
+  auto errors = issues(body["errors"]);
+  ASSERT_EQ(errors.size(), 7u) << r.body;
+  EXPECT_EQ(errors[0], "2|Given Name||Is required.");
+  EXPECT_EQ(errors[1].substr(0, 29), "3|Email address|not-an-email|");
+  EXPECT_EQ(errors[2],
+            "5|Email address|DUP@acme.example|The same email is on row 4: each user's email must be "
+            "in the file once.");
+  EXPECT_EQ(errors[3], "6|Email address|owner@acme.example|Is already in the pool.");
+  EXPECT_EQ(errors[4], "7|Is Active|yes|Must be 1 (active) or 0 (inactive).");
+  EXPECT_EQ(errors[5], "8|Country|Atlantis|Is not a known ISO 3166-1 country.");
+  EXPECT_EQ(errors[6].substr(0, 40), "11|Manager's email address|not-an-email|");
+  auto warnings = issues(body["warnings"]);
+  ASSERT_EQ(warnings.size(), 2u) << r.body;
+  EXPECT_EQ(warnings[0].substr(0, 54), "9|Manager's email address|nobody@elsewhere.example|No ");
+  EXPECT_NE(warnings[0].find("in the pool or in this file"), std::string::npos);
+  EXPECT_EQ(warnings[1], "10|Given Name|  Padded  |The spaces around the value were removed.");
+  EXPECT_EQ(body["errorCount"], 7);
+  EXPECT_EQ(body["rows"], 10);
+
+  // Nothing was created, and the log holds every error and warning.
+  EXPECT_EQ(w.head(), before);
+  EXPECT_TRUE(findUsers(w.client, w.owner.token, "dup@acme.example").empty());
+  Reply log = w.client.get(body["log"].get<std::string>(), w.owner.token);
+  ASSERT_EQ(log.status, 200) << log.body;
+  EXPECT_EQ(log.header("content-type"), "text/csv; charset=utf-8");
+  auto rows = parseCsv(log.body);
+  ASSERT_EQ(rows.size(), 1u + 7u + 2u);
+  for (std::size_t i = 0; i < 7; ++i) {
+    const json& e = body["errors"][i];
+    EXPECT_EQ(rows[1 + i], (std::vector<std::string>{std::to_string(e["row"].get<int>()),
+                                                     e["column"], inertCell(e["value"].get<std::string>()),
+                                                     e["message"]}));
+  }
+  EXPECT_EQ(rows[8][3].substr(0, 9), "Warning: ");
+}
+
+TEST(HttpImport, OneBadRowAmongTenThousandCreatesNothing) {
+  ImportWorld w;
+  std::string csv = usersFile(10'000, "big.example");
+  const std::string good = "user5000@big.example,Clerk,user0@big.example,1,DE";
+  csv.replace(csv.find(good), good.size(), "user5000@big.example,Clerk,user0@big.example,2,DE");
+  const std::uint64_t before = w.head();
+  Reply r = upload(w.client, csv, w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body.substr(0, 500);
+  EXPECT_EQ(issues(r.json()["errors"]),
+            (std::vector<std::string>{"5002|Is Active|2|Must be 1 (active) or 0 (inactive)."}));
+  EXPECT_EQ(w.head(), before);
+  EXPECT_TRUE(findUsers(w.client, w.owner.token, "big.example").empty());
+
+  // Fixed, the same file creates all 10,000 in one append.
+  csv.replace(csv.find("user0@big.example,2,DE"), 22, "user0@big.example,1,DE");
+  r = upload(w.client, csv, w.owner.token);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 500);
+  EXPECT_EQ(r.json()["created"], 10'000);
+  EXPECT_EQ(w.head(), before + 10'001);  // every UserCreated and one UsersImported
+  auto events = w.server.portal().store().read(w.head(), 1);
+  ASSERT_TRUE(events);
+  EXPECT_EQ(eventTypeName(events->at(0).data), "UsersImported");
+  EXPECT_EQ(findUsers(w.client, w.owner.token, "user9999@big.example").size(), 1u);
+}
+
+TEST(HttpImport, AnImportRacingASingleCreateOfTheSameEmailLetsExactlyOneWin) {
+  ImportWorld w;
+  int importsWon = 0, createsWon = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    const std::string domain = "race" + std::to_string(trial) + ".example";
+    const std::string contested = "user1999@" + domain;
+    const std::string csv = usersFile(2'000, domain);
+    Reply imported, created;
+    std::latch start(2);
+    std::thread a([&] {
+      HttpClient c(w.server.port());
+      start.arrive_and_wait();
+      imported = upload(c, csv, w.owner.token);
+    });
+    std::thread b([&] {
+      HttpClient c(w.server.port());
+      start.arrive_and_wait();
+      created = c.post("/api/v1/users",
+                       {{"email", contested},
+                        {"givenName", "Single"},
+                        {"surname", "Create"},
+                        {"jobTitle", "Clerk"},
+                        {"managerEmail", contested}},
+                       w.owner.token);
+    });
+    a.join();
+    b.join();
+    const bool importWon = imported.status == 200, createWon = created.status == 201;
+    EXPECT_NE(importWon, createWon) << imported.status << " " << created.status;
+    if (importWon) {
+      ++importsWon;
+      EXPECT_EQ(created.status, 409) << created.body;
+    } else {
+      ++createsWon;
+      ASSERT_EQ(imported.status, 422) << imported.body.substr(0, 300);
+      EXPECT_EQ(issues(imported.json()["errors"]),
+                (std::vector<std::string>{"2001|Email address|" + contested +
+                                          "|Is already in the pool."}));
+    }
+    EXPECT_EQ(findUsers(w.client, w.owner.token, contested).size(), 1u);
+  }
+  EXPECT_EQ(importsWon + createsWon, 6);
+}
+
+TEST(HttpImport, DryRunValidatesAndAppendsNothing) {
+  ImportWorld w;
+  const std::string csv = usersFile(3, "dry.example");
+  const std::uint64_t before = w.head();
+  Reply r = upload(w.client, csv, w.owner.token, "?dryRun=true");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["status"], "validated");
+  EXPECT_EQ(r.json()["created"], 0);
+  EXPECT_EQ(r.json()["rows"], 3);
+  EXPECT_EQ(w.head(), before);
+  // A dry run finds what only the pool can tell, too.
+  r = upload(w.client, kHeader + "O,A,owner@acme.example,C,owner@acme.example,1,\r\n", w.owner.token,
+             "?dryRun=1");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(w.head(), before);
+  r = upload(w.client, csv, w.owner.token, "?dryRun=maybe");
+  EXPECT_EQ(r.status, 400) << r.body;
+  r = upload(w.client, csv, w.owner.token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["created"], 3);
+}
+
+TEST(HttpImport, NotifyQueuesAWelcomeMailForEveryCreatedUser) {
+  ImportWorld w;
+  Reply r = upload(w.client, usersFile(3, "mail.example"), w.owner.token, "?notify=true");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (int i = 0; i < 3; ++i) {
+    const std::string email = "user" + std::to_string(i) + "@mail.example";
+    EXPECT_TRUE(waitFor([&] { return !w.server.mailsTo(email).empty(); })) << email;
+  }
+  // Without notify, nobody is mailed.
+  r = upload(w.client, usersFile(1, "quiet.example"), w.owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = upload(w.client, usersFile(1, "last.example"), w.owner.token, "?notify=true");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(waitFor([&] { return !w.server.mailsTo("user0@last.example").empty(); }));
+  EXPECT_TRUE(w.server.mailsTo("user0@quiet.example").empty());
+}
+
+TEST(HttpImport, ARepeatedIdempotencyKeyGivesTheFirstAnswerAndCreatesNothingTwice) {
+  ImportWorld w;
+  const std::string csv = usersFile(5, "again.example");
+  Reply first = upload(w.client, csv, w.owner.token, "", {{"Idempotency-Key", "import-1"}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::uint64_t head = w.head();
+  Reply second = upload(w.client, csv, w.owner.token, "", {{"Idempotency-Key", "import-1"}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(second.json()["importId"], first.json()["importId"]);
+  EXPECT_EQ(second.json()["created"], 5);
+  EXPECT_EQ(w.head(), head);
+  EXPECT_EQ(findUsers(w.client, w.owner.token, "again.example").size(), 5u);
+}
+
+TEST(HttpImport, TheTemplatesHaveTheColumnsAndImportAsTheyAre) {
+  ImportWorld w;
+  Reply r = w.client.get("/api/v1/users/import/template.csv", w.owner.token);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/csv; charset=utf-8");
+  EXPECT_NE(r.header("content-disposition").find("attachment"), std::string::npos);
+  EXPECT_EQ(r.body.substr(0, 3), "\xEF\xBB\xBF");
+  auto rows = parseCsv(r.body);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0], std::vector<std::string>(kImportColumns.begin(), kImportColumns.end()));
+  Reply imported = upload(w.client, r.body, w.owner.token);
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  EXPECT_EQ(imported.json()["created"], 2);
+
+  r = w.client.get("/api/v1/users/import/template.xlsx", w.owner.token);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+  ASSERT_EQ(r.body.substr(0, 2), "PK");  // a zip, as every .xlsx
+  // Its sheets, read with Python's zipfile (the test machine has python3 for the SMTP
+  // tests).
+  TempDir dir;
+  const std::string path = dir.sub("template.xlsx");
+  std::ofstream(path, std::ios::binary) << r.body;
+  const std::string cmd =
+      "python3 -c \"import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); "
+      "print(z.read('xl/workbook.xml').decode()); print(z.read('xl/sharedStrings.xml').decode())\" " +
+      path;
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ASSERT_EQ(::pclose(p), 0) << out;
+  }
+  EXPECT_NE(out.find("name=\"UsersAccounts\""), std::string::npos) << out.substr(0, 500);
+  EXPECT_NE(out.find("name=\"Countries\""), std::string::npos);
+  EXPECT_NE(out.find("Manager's email address"), std::string::npos);
+  EXPECT_NE(out.find("Germany"), std::string::npos);
+}
+
+TEST(HttpImport, BadRequestsAreRefusedClearly) {
+  ImportWorld w;
+  // Not CSV.
+  Reply r = w.client.request("POST", "/api/v1/users/import", "{}", w.owner.token,
+                             {{"Content-Type", "application/json"}});
+  EXPECT_EQ(r.status, 415) << r.body;
+  // A file that is not UTF-8: the row and column of the first bad byte.
+  r = upload(w.client, kHeader + "Ann,Lee,ann@x.example,C,ann@x.example,1,\r\nBo,R\xE9y,b@x.example\r\n",
+             w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["row"], 3);
+  EXPECT_EQ(r.json()["errors"][0]["column"], "Surname");
+  EXPECT_NE(r.json()["errors"][0]["message"].get<std::string>().find("UTF-8"), std::string::npos);
+  // An unknown import's log.
+  r = w.client.get("/api/v1/users/import/nope/errors.csv", w.owner.token);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+}
+
+TEST(HttpImport, TheErrorLogIsKeptForAWeek) {
+  ImportWorld w;
+  Reply r = upload(w.client, kHeader + "A,B,bad,C,bad,1,\r\n", w.owner.token);
+  ASSERT_EQ(r.status, 422);
+  const std::string log = r.json()["log"];
+  // Sessions end long before: sign in again each time.
+  auto token = [&] { return w.server.signIn("acme", w.owner.email, kPassword).json()["token"].get<std::string>(); };
+  w.server.clock().advance(6 * 24 * 60 * kMinute);
+  EXPECT_EQ(w.client.get(log, token()).status, 200);
+  w.server.clock().advance(2 * 24 * 60 * kMinute);
+  EXPECT_EQ(w.client.get(log, token()).status, 404);
+}
+
+TEST(HttpImport, PastTheLimitsNothingIsCreated) {
+  ImportWorld w;
+  const std::uint64_t before = w.head();
+  // 200,001 users.
+  Reply r = upload(w.client, usersFile(200'001, "many.example"), w.owner.token);
+  ASSERT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(r.json()["code"], "too-many-rows");
+  // More than 64 MiB, refused from its Content-Length.
+  std::string huge = kHeader;
+  huge.resize((64u << 20) + 1, 'x');
+  r = upload(w.client, huge, w.owner.token);
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(w.head(), before);
+}
+
+}  // namespace
+}  // namespace portal::test
