@@ -18,13 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "bench/bench_support.h"
-#include "src/app/countries_file.h"
-#include "src/app/portal.h"
-#include "src/app/provisioning.h"
-#include "src/app/system.h"
-#include "src/http/api.h"
-#include "src/http/server.h"
+#include "bench/bench_portal.h"
 
 namespace portal::bench {
 namespace {
@@ -184,51 +178,11 @@ class BareServer {
 // --- the portal ------------------------------------------------------------------
 
 void run() {
-  ScratchDir dir("http");
-  auto countries = loadCountries();
-  if (!countries) std::exit(1);
-  SystemClock clock;
-  RandomIds ids;
-  PortalOptions po;
-  po.dataDir = dir.path() + "/data";
-  auto portal = Portal::open(po, *countries, clock, ids);
-  if (!portal) std::exit(1);
-  ApiOptions ao;
-  ao.hashCost = HashCost::minimum();
-  auto api = Api::create(**portal, *countries, clock, ids, ao);
-  if (!api) std::exit(1);
-  ServerOptions so;
-  so.port = 0;
-  auto server = HttpServer::start(**api, so);
-  if (!server) std::exit(1);
-  const std::uint16_t port = (*server)->port();
-
-  // A company whose owner signs in (the password changed) and a user to read.
-  PasswordHasher hasher(HashCost::minimum());
-  ProvisionCompany c;
-  c.slug = "bench";
-  c.name = "Bench";
-  c.owner = NewUserDetails{"owner@bench.example", "Olga",       "Owner", "CEO",
-                           "owner@bench.example", std::nullopt, true};
-  auto done = provisionCompany(**portal, hasher, c, "");
-  if (!done) std::exit(1);
-  auto call = [&](const std::string& method, const std::string& target, const json& body,
-                  const std::string& token) {
-    HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = body.is_null() ? "" : body.dump();
-    if (!token.empty()) r.headers.emplace_back("authorization", "Bearer " + token);
-    return (*api)->handle(r);
-  };
-  HttpResponse signIn = call("POST", "/api/v1/sessions",
-                             {{"company", "bench"},
-                              {"email", "owner@bench.example"},
-                              {"password", done->temporaryPassword}},
-                             "");
-  const std::string token = json::parse(signIn.body)["token"];
-  call("POST", "/api/v1/me/password",
-       {{"currentPassword", done->temporaryPassword}, {"newPassword", "bench passphrase!"}}, token);
+  BenchPortal bench("http");
+  const std::uint16_t port = bench.port();
+  const std::string& token = bench.token();
+  auto call = [&](const std::string& method, const std::string& target, const nlohmann::json& body,
+                  const std::string& t) { return bench.call(method, target, body, t); };
   HttpResponse created = call("POST", "/api/v1/users",
                               {{"email", "reader@bench.example"},
                                {"givenName", "Rita"},
@@ -277,11 +231,10 @@ void run() {
   };
   const double commands = drive(port, post, "POST /api/v1/users");
   printFigure("POST /api/v1/users, durable", commands, "cmds/s", 20'000);
-  const ProcessorStats stats = (*portal)->processor().stats();
+  const ProcessorStats stats = bench.portal().processor().stats();
   std::printf(
       "(%.1f commands per fsync on average)\n",
       stats.groups ? static_cast<double>(stats.commands) / static_cast<double>(stats.groups) : 0.0);
-  (*server)->stop();
 }
 
 }  // namespace
