@@ -253,6 +253,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     if (auto* d = std::get_if<Decision>(&outcome)) {
       entry.firstEvent = request.events.size();
       entry.eventCount = d->events.size();
+      request.events.reserve(request.events.size() + d->events.size());
       for (PendingEvent& pe : d->events) {
         EventEnvelope env;
         env.stream = pe.stream;

@@ -452,6 +452,7 @@ class Decider {
   Outcome operator()(const ImportUsers& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     if (c.rows.empty()) return invalidField("rows", "the file holds no users");
+    decision_.events.reserve(c.rows.size() + 1);
     std::vector<FieldProblem> problems;
     std::vector<ValidDetails> rows(c.rows.size());
     std::unordered_map<std::string, std::string> newByEmail;  // email key -> new id

@@ -368,6 +368,11 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   }
   if (!prepared) prepared = std::make_unique<PreparedAppend>();
   prepared->batch.Clear();
+  // A large append (a batch import) gets a batch sized for it at once: growing one of
+  // a hundred megabytes by doubling copies it again and again, and faults its pages
+  // in anew each time. (Reserved pages that stay unused are never touched.)
+  if (request.events.size() > kLargeAppendEvents)
+    prepared->batch = rocksdb::WriteBatch(request.events.size() * kBytesPerEventGuess);
   prepared->result = {};
   prepared->keys = {};
   prepared->failure.reset();
@@ -556,7 +561,9 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
   }
   std::lock_guard lock(spareMu_);
   for (auto& a : applied)
-    if (spare_.size() < kMaxInFlight + 2) spare_.push_back(std::move(a));
+    // A large append's batch is let go: kept, it would hold its memory for ever.
+    if (spare_.size() < kMaxInFlight + 2 && a->batch.GetDataSize() <= kMaxRecycledBatchBytes)
+      spare_.push_back(std::move(a));
 }
 
 Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,

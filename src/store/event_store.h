@@ -140,6 +140,11 @@ class EventStore {
   // kMaxInFlight appends are waiting to be written.
   void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
   static constexpr std::size_t kMaxInFlight = 4;
+  // Appends of more events than this reserve their batch (kBytesPerEventGuess an
+  // event) instead of growing it; batches past kMaxRecycledBatchBytes are not reused.
+  static constexpr std::size_t kLargeAppendEvents = 1024;
+  static constexpr std::size_t kBytesPerEventGuess = 1024;
+  static constexpr std::size_t kMaxRecycledBatchBytes = 8u << 20;
 
   // Called on the sync thread after each durable write, with the new last
   // position (the projector's wake-up). Set it before the first append.
