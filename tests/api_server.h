@@ -47,11 +47,13 @@ struct Person {
 // A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
 class ApiServer {
  public:
+  // `dataDir`: where the log lives (default: a fresh temporary directory); another
+  // ApiServer on the same directory later is the server restarted.
   explicit ApiServer(ThrottlePolicy throttle = {},
                      std::function<void(ServerOptions&)> tune = nullptr,
-                     ThrottlePolicy resetThrottle = {5, 100'000}) {
+                     ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {}) {
     PortalOptions po;
-    po.dataDir = dir_.sub("data");
+    po.dataDir = dataDir.empty() ? dir_.sub("data") : dataDir;
     auto portal = Portal::open(po, countries(), clock_, ids_);
     if (!portal) throw std::runtime_error(portal.error().message);
     portal_ = std::move(*portal);

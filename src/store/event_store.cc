@@ -7,7 +7,10 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -92,6 +95,24 @@ std::optional<RawEvent> parseRecord(std::uint64_t position, std::string_view val
 
 }  // namespace
 
+namespace {
+
+// RocksDB's diagnostics, warnings and worse, as lines on stderr.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof line, format, ap);
+    std::size_t end = n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1);
+    while (end > 0 && (line[end - 1] == '\n' || line[end - 1] == ' ')) --end;
+    std::fprintf(stderr, "rocksdb: %.*s\n", static_cast<int>(end), line);
+  }
+};
+
+}  // namespace
+
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
   std::error_code ec;
   const fs::path dir(options.path);
@@ -121,7 +142,10 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   dbo.create_if_missing = !hasDb;
   dbo.create_missing_column_families = !options.readOnly;
   dbo.max_background_jobs = 2;
-  dbo.keep_log_file_num = 5;
+  // RocksDB's own diagnostics go to stderr, warnings and worse: a LOG file in the
+  // data directory fills up with it, and RocksDB 7.8 aborts on an assertion when it
+  // logs the disk-full error into the LOG whose last write failed.
+  dbo.info_log = std::make_shared<StderrLogger>();
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;

@@ -1,0 +1,121 @@
+// Faults: the data directory's file system fills up while the server takes commands.
+// The test mounts a small tmpfs of its own (root, or CAP_SYS_ADMIN, is needed; without
+// it the test is skipped and says why).
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/api_server.h"
+
+namespace portal::test {
+namespace {
+
+// A tmpfs of `bytes` mounted on `path` while it lives.
+class SmallFileSystem {
+ public:
+  SmallFileSystem(const std::string& path, std::size_t bytes) : path_(path) {
+    std::filesystem::create_directories(path);
+    const std::string options = "size=" + std::to_string(bytes);
+    if (::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) != 0)
+      error_ = std::strerror(errno);
+  }
+  ~SmallFileSystem() {
+    if (error_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  // Empty when mounted, else why not.
+  const std::string& error() const { return error_; }
+  std::uint64_t freeBytes() const {
+    struct statvfs s{};
+    if (::statvfs(path_.c_str(), &s) != 0) return 0;
+    return static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
+  }
+
+ private:
+  std::string path_;
+  std::string error_;
+};
+
+json newUser(int n) {
+  return {{"email", "filler" + std::to_string(n) + "@acme.example"},
+          {"givenName", "Fill"},
+          {"surname", "Er " + std::to_string(n)},
+          {"jobTitle", std::string(200, 'j')},
+          {"managerEmail", "owner@acme.example"}};
+}
+
+TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
+  TempDir dir;
+  const std::string mountPoint = dir.sub("fs");
+  SmallFileSystem fs(mountPoint, 64u << 20);
+  if (!fs.error().empty())
+    GTEST_SKIP() << "cannot mount a tmpfs for the data directory (" << fs.error()
+                 << "); this test needs root or CAP_SYS_ADMIN";
+  const std::string data = mountPoint + "/data";
+  const std::string filler = mountPoint + "/filler";
+
+  std::vector<std::string> acknowledged;
+  int refused = 0;
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    Person owner = server.provision("acme");
+    HttpClient client(server.port());
+    // Leave a little room, then create users until the disk is full.
+    const std::uint64_t room = 256u << 10;
+    {
+      std::ofstream out(filler, std::ios::binary);
+      std::string block(1 << 20, 'x');
+      for (std::uint64_t left = fs.freeBytes() - room; left > 0;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size()));
+        out.write(block.data(), static_cast<std::streamsize>(n));
+        if (!out) break;
+        left -= n;
+      }
+    }
+    for (int n = 0; n < 20'000 && refused < 5; ++n) {
+      Reply r = client.post("/api/v1/users", newUser(n), owner.token);
+      if (r.status == 201) {
+        ASSERT_EQ(refused, 0) << "a command was acknowledged after the log stopped";
+        acknowledged.push_back(r.json()["id"]);
+      } else {
+        ASSERT_EQ(r.status, 503) << r.body;
+        EXPECT_EQ(r.json()["code"], "log-unavailable");
+        ++refused;
+      }
+    }
+    ASSERT_EQ(refused, 5) << "the disk never filled up";
+    // Queries are still answered.
+    ASSERT_FALSE(acknowledged.empty());
+    EXPECT_EQ(client.get("/api/v1/users/" + acknowledged.front(), owner.token).status, 200);
+    EXPECT_EQ(client.get("/api/v1/users/" + acknowledged.back(), owner.token).status, 200);
+    EXPECT_EQ(client.get("/api/v1/users?limit=5", owner.token).status, 200);
+    Reply ready = client.get("/readyz");
+    EXPECT_EQ(ready.status, 503);
+    EXPECT_EQ(ready.json()["log"]["open"], false);
+  }
+
+  // Space freed, the server restarted: everything acknowledged is there, and it
+  // takes commands again.
+  std::filesystem::remove(filler);
+  ApiServer server({}, nullptr, {5, 100'000}, data);
+  Reply signIn = server.signIn("acme", "owner@acme.example", kPassword);
+  ASSERT_EQ(signIn.status, 201) << signIn.body;
+  const std::string token = signIn.json()["token"];
+  HttpClient client(server.port());
+  for (const std::string& id : acknowledged)
+    ASSERT_EQ(client.get("/api/v1/users/" + id, token).status, 200) << id;
+  Reply r = client.post("/api/v1/users", newUser(99'999), token);
+  EXPECT_EQ(r.status, 201) << r.body;
+  auto report = server.portal().store().verify();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->firstBad, 0u) << report->problem;
+  EXPECT_EQ(report->checked, server.portal().store().lastPosition());
+}
+
+}  // namespace
+}  // namespace portal::test
