@@ -1,0 +1,253 @@
+#pragma once
+// The HTTP test fixture: a portal with its API served by the real server on an
+// ephemeral 127.0.0.1 port, a real RocksDB in a temporary directory, mail written as
+// .eml files; and a raw TCP connection for what a well-behaved client never does.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "src/app/countries_file.h"
+#include "src/app/portal.h"
+#include "src/app/provisioning.h"
+#include "src/app/system.h"
+#include "src/http/api.h"
+#include "src/http/server.h"
+#include "src/mail/mailer.h"
+#include "src/mail/transport.h"
+#include "tests/http_client.h"
+#include "tests/test_support.h"
+
+namespace portal::test {
+
+inline constexpr const char* kPassword = "correct horse battery staple";
+inline constexpr std::int64_t kMinute = 60LL * 1'000'000;
+
+inline const CountryList& countries() {
+  static const CountryList list = [] {
+    auto c = loadCountries();
+    if (!c) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  }();
+  return list;
+}
+
+struct Person {
+  std::string id, email, token;
+};
+
+// A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
+class ApiServer {
+ public:
+  explicit ApiServer(ThrottlePolicy throttle = {},
+                     std::function<void(ServerOptions&)> tune = nullptr,
+                     ThrottlePolicy resetThrottle = {5, 100'000}) {
+    PortalOptions po;
+    po.dataDir = dir_.sub("data");
+    auto portal = Portal::open(po, countries(), clock_, ids_);
+    if (!portal) throw std::runtime_error(portal.error().message);
+    portal_ = std::move(*portal);
+    ApiOptions ao;
+    ao.hashCost = HashCost::minimum();
+    ao.throttle = throttle;
+    ao.resetThrottle = resetThrottle;  // the fixtures set passwords through reset links
+    ao.mailQueued = [this] {
+      if (mailer_) mailer_->notify();
+    };
+    auto api = Api::create(*portal_, countries(), clock_, ids_, ao);
+    if (!api) throw std::runtime_error(api.error().message);
+    api_ = std::move(*api);
+    ServerOptions so;
+    so.port = 0;
+    so.workerThreads = 16;
+    if (tune) tune(so);
+    auto server = HttpServer::start(*api_, so);
+    if (!server) throw std::runtime_error(server.error().message);
+    server_ = std::move(*server);
+    api_->setPublicUrl("http://127.0.0.1:" + std::to_string(server_->port()));
+    Portal& p = *portal_;
+    mailer_ = std::make_unique<Mailer>(
+        p.store(), std::make_unique<EmlDirectoryTransport>(outbox()), MailSettings{},
+        [&p](const std::string& company, const std::string& user) -> RecipientLookup {
+          auto row = p.users().row(company, user);
+          if (!row) return RecipientLookup::notYetKnown();
+          nlohmann::json u = nlohmann::json::parse(*row);
+          if (u.value("anonymized", false) || !u["email"].is_string())
+            return RecipientLookup::gone();
+          return RecipientLookup::ready(Recipient{u["email"].get<std::string>(),
+                                                  u.value("givenName", ""), u.value("surname", ""),
+                                                  "Co"});
+        });
+    mailer_->start();
+  }
+
+  ~ApiServer() {
+    server_->stop();
+    mailer_->stop();
+  }
+
+  std::uint16_t port() const { return server_->port(); }
+  std::string outbox() const { return dir_.sub("outbox"); }
+  ManualClock& clock() { return clock_; }
+  Portal& portal() { return *portal_; }
+  HttpServer& server() { return *server_; }
+
+  // Provisions a company; the owner signs in, changes the temporary password to
+  // kPassword and keeps that session.
+  Person provision(const std::string& slug) {
+    PasswordHasher hasher(HashCost::minimum());
+    ProvisionCompany c;
+    c.slug = slug;
+    c.name = "Company " + slug;
+    c.owner = NewUserDetails{"owner@" + slug + ".example", "Olga",       "Owner", "CEO",
+                             "owner@" + slug + ".example", std::nullopt, true};
+    auto done = provisionCompany(*portal_, hasher, c, "");
+    if (!done) throw std::runtime_error(done.error().message);
+    HttpClient client(port());
+    Person owner{done->ownerId, c.owner.email, ""};
+    Reply r = client.post(
+        "/api/v1/sessions",
+        {{"company", slug}, {"email", owner.email}, {"password", done->temporaryPassword}});
+    if (r.status != 201) throw std::runtime_error("owner sign-in: " + r.body);
+    owner.token = r.json()["token"];
+    r = client.post("/api/v1/me/password",
+                    {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}},
+                    owner.token);
+    if (r.status != 204) throw std::runtime_error("password change: " + r.body);
+    companies_[slug] = done->companyId;
+    return owner;
+  }
+
+  // A new user created by `admin`, with kPassword set through a reset, signed in.
+  Person user(const std::string& slug, const Person& admin, const std::string& name,
+              bool makeAdmin = false) {
+    HttpClient client(port());
+    const std::string email = name + "@" + slug + ".example";
+    Reply r = client.post("/api/v1/users",
+                          {{"email", email},
+                           {"givenName", name},
+                           {"surname", "Tester"},
+                           {"jobTitle", "Engineer"},
+                           {"managerEmail", admin.email}},
+                          admin.token);
+    if (r.status != 201) throw std::runtime_error("create user: " + r.body);
+    Person p{r.json()["id"], email, ""};
+    setPassword(slug, p);
+    if (makeAdmin) {
+      r = client.post("/api/v1/admins", {{"userId", p.id}}, admin.token);
+      if (r.status != 201) throw std::runtime_error("include admin: " + r.body);
+    }
+    return p;
+  }
+
+  // Resets `p`'s password to kPassword through the mailed link and signs in.
+  void setPassword(const std::string& slug, Person& p) {
+    HttpClient client(port());
+    const std::string token = resetToken(slug, p.email);
+    Reply r = client.post("/api/v1/password-resets/confirm",
+                          {{"token", token}, {"newPassword", kPassword}});
+    if (r.status != 204) throw std::runtime_error("reset: " + r.body);
+    p.token = signIn(slug, p.email, kPassword).json()["token"];
+  }
+
+  // Asks for a reset link for `email` and reads its token from the .eml file.
+  std::string resetToken(const std::string& slug, const std::string& email) {
+    HttpClient client(port());
+    auto links = [&] {
+      std::vector<std::string> tokens;
+      std::smatch m;
+      for (const auto& mail : mailsTo(email))
+        if (std::regex_search(mail, m, std::regex("token=([A-Za-z0-9_-]{43})")))
+          tokens.push_back(m[1]);
+      return tokens;
+    };
+    const std::size_t before = links().size();
+    Reply r = client.post("/api/v1/password-resets", {{"company", slug}, {"email", email}});
+    if (r.status != 202) throw std::runtime_error("reset request: " + r.body);
+    std::vector<std::string> tokens;
+    if (!waitFor([&] { return (tokens = links()).size() > before; }))
+      throw std::runtime_error("no reset mail for " + email);
+    return tokens.back();
+  }
+
+  // The .eml files addressed to `email`, oldest first.
+  std::vector<std::string> mailsTo(const std::string& email) {
+    std::vector<std::string> out;
+    if (!std::filesystem::exists(outbox())) return out;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(outbox()))
+      if (e.path().extension() == ".eml") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::ifstream in(f, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.find("To: " + email) != std::string::npos ||
+          text.find("<" + email + ">") != std::string::npos)
+        out.push_back(text);
+    }
+    return out;
+  }
+
+  Reply signIn(const std::string& slug, const std::string& email, const std::string& password,
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    HttpClient client(port());
+    return client.post("/api/v1/sessions",
+                       {{"company", slug}, {"email", email}, {"password", password}}, "", headers);
+  }
+
+ private:
+  TempDir dir_;
+  ManualClock clock_{Timestamp{1'795'000'000'000'000}};
+  RandomIds ids_;
+  std::unique_ptr<Portal> portal_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<Mailer> mailer_;
+  std::map<std::string, std::string> companies_;
+};
+
+// A raw TCP connection to the server, for what a well-behaved client never does.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect");
+    timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;  // each send() leaves at once, however small (a byte at a time)
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~RawConnection() { close(fd_); }
+  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
+  // Everything the server sends until it closes the connection.
+  std::string readToEnd() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace portal::test
