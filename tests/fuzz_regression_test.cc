@@ -6,10 +6,16 @@
 
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <iterator>
 #include <string>
 
 #include "tests/fuzz/fuzz_targets.h"
+
+namespace portal::fuzz {
+// Test names and failures show the target's name.
+void PrintTo(const Target& target, std::ostream* os) { *os << target.name; }
+}  // namespace portal::fuzz
 
 namespace portal::test {
 namespace {
