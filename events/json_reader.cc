@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "events/json_writer.h"
+
 namespace portal {
 
 class JsonParser {
@@ -141,18 +143,23 @@ class JsonParser {
 
   // Reads a string at p_ (on its opening quote). Without escapes the view points
   // into the text; with them, into the document's storage.
+  // Text that is not UTF-8 is refused (RFC 8259, section 8.1): the writer never
+  // stores it, so such bytes are damage, and they would pass on into answers.
   bool string(std::string_view& out) {
     ++p_;
     const std::size_t start = p_;
+    bool high = false;  // a byte past ASCII: the text must be checked
     while (p_ < s_.size() && s_[p_] != '"' && s_[p_] != '\\') {
-      if (static_cast<unsigned char>(s_[p_]) < 0x20) return false;
+      const auto b = static_cast<unsigned char>(s_[p_]);
+      if (b < 0x20) return false;
+      high = high || b >= 0x80;
       ++p_;
     }
     if (p_ >= s_.size()) return false;
     if (s_[p_] == '"') {
       out = s_.substr(start, p_ - start);
       ++p_;
-      return true;
+      return !high || isValidUtf8(out);
     }
     std::string buf(s_.substr(start, p_ - start));
     while (p_ < s_.size() && s_[p_] != '"') {
@@ -195,6 +202,7 @@ class JsonParser {
     }
     if (p_ >= s_.size()) return false;
     ++p_;
+    if (!isValidUtf8(buf)) return false;
     doc_.unescaped_.push_back(std::move(buf));
     out = doc_.unescaped_.back();
     return true;

@@ -1,16 +1,24 @@
 #pragma once
-// A portal with its API served by a real server on an ephemeral loopback port, a real
-// RocksDB in a temporary directory and mail written as real .eml files; with the
-// steps most API tests begin with (provision a company, add users, sign in).
+// The HTTP test fixture: a portal with its API served by the real server on an
+// ephemeral 127.0.0.1 port, a real RocksDB in a temporary directory, mail written as
+// .eml files; and a raw TCP connection for what a well-behaved client never does.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <regex>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "src/app/countries_file.h"
 #include "src/app/portal.h"
@@ -24,9 +32,6 @@
 #include "tests/test_support.h"
 
 namespace portal::test {
-
-using json = nlohmann::json;
-namespace fs = std::filesystem;
 
 inline constexpr const char* kPassword = "correct horse battery staple";
 inline constexpr std::int64_t kMinute = 60LL * 1'000'000;
@@ -81,7 +86,7 @@ class ApiServer {
         [&p](const std::string& company, const std::string& user) -> RecipientLookup {
           auto row = p.users().row(company, user);
           if (!row) return RecipientLookup::notYetKnown();
-          json u = json::parse(*row);
+          nlohmann::json u = nlohmann::json::parse(*row);
           if (u.value("anonymized", false) || !u["email"].is_string())
             return RecipientLookup::gone();
           return RecipientLookup::ready(Recipient{u["email"].get<std::string>(),
@@ -183,9 +188,9 @@ class ApiServer {
   // The .eml files addressed to `email`, oldest first.
   std::vector<std::string> mailsTo(const std::string& email) {
     std::vector<std::string> out;
-    if (!fs::exists(outbox())) return out;
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(outbox()))
+    if (!std::filesystem::exists(outbox())) return out;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(outbox()))
       if (e.path().extension() == ".eml") files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
@@ -214,6 +219,37 @@ class ApiServer {
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Mailer> mailer_;
   std::map<std::string, std::string> companies_;
+};
+
+// A raw TCP connection to the server, for what a well-behaved client never does.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect");
+    timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;  // each send() leaves at once, however small (a byte at a time)
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~RawConnection() { close(fd_); }
+  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
+  // Everything the server sends until it closes the connection.
+  std::string readToEnd() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
 };
 
 }  // namespace portal::test

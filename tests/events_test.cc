@@ -324,6 +324,17 @@ TEST(JsonReader, ReadsStringsNumbersAndNesting) {
   EXPECT_FALSE(doc->member(doc->root(), "missing").has_value());
 }
 
+// Found by fuzzing the event decoder: raw bytes that are not UTF-8 inside a string
+// were read and then written on, invalid, into answers.
+TEST(JsonReader, RefusesTextThatIsNotUtf8) {
+  EXPECT_TRUE(JsonDocument::parse("{\"a\":\"Zo\xc3\xab\"}").has_value());
+  EXPECT_FALSE(JsonDocument::parse("{\"a\":\"bad-\xff\xfe\"}").has_value());
+  EXPECT_FALSE(JsonDocument::parse("{\"a\":\"cut \xc3\"}").has_value());
+  EXPECT_FALSE(JsonDocument::parse("{\"a\":\"overlong \xc0\xaf\"}").has_value());
+  EXPECT_FALSE(JsonDocument::parse("{\"a\":\"escaped\\n then \xed\xa0\x80\"}").has_value());
+  EXPECT_FALSE(JsonDocument::parse("{\"k\xff\":1}").has_value()) << "names too";
+}
+
 TEST(JsonReader, AcceptsExactlyWhatIsWellFormed) {
   const std::vector<std::string> inputs = {
       "{}", "[]", "\"\"", "0", "-0", "1e5", "[1,2]", "{\"a\":1}", " [ ] ", "\"\\u0000\"",

@@ -16,6 +16,8 @@
 namespace portal::test {
 namespace {
 
+using json = nlohmann::json;
+
 // A tmpfs of `bytes` mounted on `path` while it lives.
 class SmallFileSystem {
  public:

@@ -15,20 +15,13 @@
 #include <regex>
 #include <thread>
 
-#include "src/app/countries_file.h"
-#include "src/app/portal.h"
-#include "src/app/provisioning.h"
-#include "src/app/system.h"
-#include "src/http/api.h"
-#include "src/http/server.h"
-#include "src/mail/mailer.h"
-#include "src/mail/transport.h"
 #include "tests/api_server.h"
-#include "tests/http_client.h"
-#include "tests/test_support.h"
 
 namespace portal::test {
 namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 // --- the authorization matrix ----------------------------------------------------
 
@@ -706,35 +699,6 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_NE(r.body.find("portal_fsync_batch_commands_bucket{le=\"+Inf\"}"), std::string::npos);
   EXPECT_NE(r.body.find("portal_fsync_batch_commands_count"), std::string::npos);
 }
-
-// A raw TCP connection to the server, for what a well-behaved client never does.
-class RawConnection {
- public:
-  explicit RawConnection(std::uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      throw std::runtime_error("connect");
-    timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawConnection() { close(fd_); }
-  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
-  // Everything the server sends until it closes the connection.
-  std::string readToEnd() {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
   ApiServer server({}, [](ServerOptions& o) { o.headerTimeout = std::chrono::milliseconds(200); });

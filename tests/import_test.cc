@@ -15,6 +15,8 @@
 namespace portal::test {
 namespace {
 
+using json = nlohmann::json;
+
 const std::string kHeader =
     "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n";
 

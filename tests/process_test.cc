@@ -236,7 +236,7 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
        "--owner-job-title", "Z", "--owner-manager-email", "x@beta.example"});
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("company-exists"), std::string::npos) << again.err;
-  EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << "one line";
+  EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << "one line: " << again.err;
   EXPECT_EQ(server.terminate(), 0);
 }
 

@@ -1201,7 +1201,7 @@ struct Api::Impl {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error);
     if (!fields) return error;
-    auto& [userId] = *fields;
+    const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, IncludeAdmin{userId},
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply&) -> HttpResponse {
@@ -1213,15 +1213,14 @@ struct Api::Impl {
 
   HttpResponse removeAdmin(Call& call) {
     return command(call, RemoveAdmin{call.params[0]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse transferOwnership(Call& call) {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error);
     if (!fields) return error;
-    auto& [userId] = *fields;
+    const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
                    [=, this, company = call.company(), params = call.params](const CommandReply&)
                        -> HttpResponse { return adminOf(company, userId, 200); });
@@ -1241,14 +1240,12 @@ struct Api::Impl {
 
   HttpResponse grantRole(Call& call) {
     return command(call, GrantRole{call.params[0], call.params[1], call.params[2]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse revokeRole(Call& call) {
     return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse createResource(Call& call) {
@@ -1280,8 +1277,7 @@ struct Api::Impl {
 
   HttpResponse releaseResource(Call& call) {
     return command(call, ReleaseResource{call.params[0]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse listGroups(Call& call) {
@@ -1347,20 +1343,17 @@ struct Api::Impl {
 
   HttpResponse deleteGroup(Call& call) {
     return command(call, DeleteGroup{call.params[0]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse addMember(Call& call) {
     return command(call, AddGroupMember{call.params[0], call.params[1]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   HttpResponse removeMember(Call& call) {
     return command(call, RemoveGroupMember{call.params[0], call.params[1]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return noContent(); });
+                   [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
   // --- audit and events ------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "src/http/api.h"
+#include "src/http/beast_request.h"
 #include "src/http/work_pool.h"
 
 namespace portal {
@@ -33,15 +34,6 @@ bool isCsvUpload(const http::request_parser<http::string_body>::value_type& head
   return header.method() == http::verb::post &&
          header.target().starts_with("/api/v1/users/import") &&
          (type == "text/csv" || type.starts_with("text/csv;"));
-}
-
-bool saneRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
 }
 
 }  // namespace
@@ -175,12 +167,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(Api::problem(431, "header-too-large",
                                           "Request header fields too large",
                                           "The request's header is larger than 16 KiB."));
-    if (ec)
-      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
-                                          "The request is not valid HTTP/1.1."));
     const auto& header = parser_->get();
     const std::size_t limit =
         isCsvUpload(header) ? server_->options.maxCsvBody : server_->options.maxJsonBody;
+    if (ec)
+      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                          "The request is not valid HTTP/1.1."));
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
@@ -208,16 +200,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     http::request<http::string_body> msg = parser_->release();
     keepAlive_ = msg.keep_alive();
     started_ = std::chrono::steady_clock::now();
-    HttpRequest req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    for (const auto& field : msg)
-      req.headers.emplace_back(asciiLower(std::string(field.name_string())),
-                               std::string(field.value()));
-    req.body = std::move(msg.body());
-    req.clientAddress = peer_;
-    const std::string_view given = req.header("x-request-id");
-    req.requestId = saneRequestId(given) ? std::string(given) : server_->newRequestId();
+    HttpRequest req =
+        requestFromBeast(std::move(msg), peer_, [this] { return server_->newRequestId(); });
     method_ = req.method;
     path_ = req.target.substr(0, req.target.find('?'));
     requestId_ = req.requestId;

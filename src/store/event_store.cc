@@ -97,10 +97,11 @@ std::optional<RawEvent> parseRecord(std::uint64_t position, std::string_view val
 
 namespace {
 
-// RocksDB's diagnostics, warnings and worse, as lines on stderr.
+// RocksDB's diagnostics, errors only (a refused open is the caller's to explain),
+// as lines on stderr.
 class StderrLogger final : public rocksdb::Logger {
  public:
-  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
     char line[1024];
@@ -142,7 +143,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   dbo.create_if_missing = !hasDb;
   dbo.create_missing_column_families = !options.readOnly;
   dbo.max_background_jobs = 2;
-  // RocksDB's own diagnostics go to stderr, warnings and worse: a LOG file in the
+  // RocksDB's own diagnostics go to stderr, errors only: a LOG file in the
   // data directory fills up with it, and RocksDB 7.8 aborts on an assertion when it
   // logs the disk-full error into the LOG whose last write failed.
   dbo.info_log = std::make_shared<StderrLogger>();

@@ -1,0 +1,36 @@
+#include "src/http/beast_request.h"
+
+#include <string_view>
+
+#include "events/text.h"
+
+namespace portal {
+namespace {
+
+bool saneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
+                             const std::function<std::string()>& newRequestId) {
+  HttpRequest req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  for (const auto& field : msg)
+    req.headers.emplace_back(asciiLower(std::string(field.name_string())),
+                             std::string(field.value()));
+  req.body = std::move(msg.body());
+  req.clientAddress = std::move(peer);
+  const std::string_view given = req.header("x-request-id");
+  req.requestId = saneRequestId(given) ? std::string(given) : newRequestId();
+  return req;
+}
+
+}  // namespace portal

@@ -1,0 +1,25 @@
+#pragma once
+// The Api's request made from one that Beast parsed: what the server does with every
+// request it reads, shared with the fuzzer of the HTTP request path so that the
+// fuzzer runs exactly that mapping.
+//
+// Thread-safe: keeps no state.
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <functional>
+#include <string>
+
+#include "src/http/http_message.h"
+
+namespace portal {
+
+using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Moves `msg`'s method, target, headers (names lower-cased) and body into an
+// HttpRequest from `peer`. The request id is the client's X-Request-Id when it is
+// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`.
+HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
+                             const std::function<std::string()>& newRequestId);
+
+}  // namespace portal

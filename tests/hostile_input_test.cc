@@ -1,0 +1,362 @@
+// Hostile input against the real server: the Big List of Naughty Strings through
+// every text field, query parameter and path id of the API; clients that send a byte
+// at a time, oversized headers and bodies, and a thousand idle connections, while
+// other clients keep getting answers.
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <fstream>
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "events/text.h"
+#include "tests/api_server.h"
+
+namespace portal::test {
+namespace {
+
+using json = nlohmann::json;
+
+// tests/data/blns.json: the Big List of Naughty Strings (MIT; see README.md), each once.
+std::vector<std::string> naughtyStrings() {
+  std::ifstream in(std::string(PORTAL_TEST_DATA) + "/blns.json");
+  const json list = json::parse(in);
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& s : list)
+    if (seen.insert(s.get<std::string>()).second) out.push_back(s.get<std::string>());
+  return out;
+}
+
+// Every byte but the unreserved ones percent-encoded, for paths and queries.
+std::string pct(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
+// What went wrong, from any thread; reported at the end, a few at a time.
+class Findings {
+ public:
+  void add(std::string what) {
+    std::lock_guard lock(mu_);
+    list_.push_back(std::move(what));
+  }
+  // The reply's status is one of `allowed`, and any error is problem+json.
+  bool expect(const Reply& r, std::initializer_list<int> allowed, const std::string& what) {
+    if (std::find(allowed.begin(), allowed.end(), r.status) == allowed.end()) {
+      add(what + " answered " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
+      return false;
+    }
+    if (r.status >= 400 && r.header("content-type") != "application/problem+json")
+      add(what + ": an error that is not problem+json");
+    if (!r.body.empty() && r.json().is_discarded())
+      add(what + ": a body that is not JSON (or not UTF-8)");
+    return true;
+  }
+  void report() {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < list_.size() && i < 25; ++i) ADD_FAILURE() << list_[i];
+    EXPECT_EQ(list_.size(), 0u) << "findings in all";
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> list_;
+};
+
+// A text field as it reads back: surrounding spaces, tabs and line breaks are trimmed
+// (as the import trims cells); everything else byte for byte.
+std::string stored(std::string_view s) { return std::string(trim(s)); }
+
+// Runs `probe(index, client)` for every index in [0, n) on `threads` clients at once,
+// so that commands share fsyncs as real traffic does.
+void inParallel(std::uint16_t port, std::size_t n, std::size_t threads,
+                const std::function<void(std::size_t, HttpClient&)>& probe) {
+  std::vector<std::future<void>> running;
+  for (std::size_t t = 0; t < threads; ++t)
+    running.push_back(std::async(std::launch::async, [&, t] {
+      HttpClient client(port);
+      for (std::size_t i = t; i < n; i += threads) probe(i, client);
+    }));
+  for (auto& r : running) r.get();
+}
+
+constexpr std::size_t kClients = 8;
+
+class NaughtyStrings : public ::testing::Test {
+ protected:
+  // No throttling: every refused sign-in must be the plain 401, not a 429.
+  ApiServer server{ThrottlePolicy{1'000'000, 1'000'000}, nullptr, ThrottlePolicy{1'000'000, 1'000'000}};
+  Person owner = server.provision("acme");
+  std::vector<std::string> strings = naughtyStrings();
+  Findings findings;
+
+  void TearDown() override { findings.report(); }
+};
+
+TEST_F(NaughtyStrings, EveryUserFieldIsStoredByteForByteOrRefusedWith422) {
+  ASSERT_GT(strings.size(), 400u);
+  // One user per client to patch, so that reading back is not raced by another.
+  std::vector<std::string> targets;
+  for (std::size_t t = 0; t < kClients; ++t)
+    targets.push_back(server.user("acme", owner, "target" + std::to_string(t)).id);
+  std::atomic<std::size_t> created{0};
+  inParallel(server.port(), strings.size(), kClients, [&](std::size_t i, HttpClient& c) {
+    const std::string& s = strings[i];
+    const std::string tag = "string #" + std::to_string(i);
+    const bool blank = stored(s).empty();
+    // Names and job title at creation.
+    Reply r = c.post("/api/v1/users",
+                     {{"email", "n" + std::to_string(i) + "@acme.example"},
+                      {"givenName", s},
+                      {"surname", s},
+                      {"jobTitle", s},
+                      {"managerEmail", owner.email}},
+                     owner.token);
+    if (findings.expect(r, blank ? std::initializer_list<int>{422} : std::initializer_list<int>{201, 422},
+                        tag + " as names") &&
+        r.status == 201) {
+      ++created;
+      Reply got = c.get("/api/v1/users/" + r.json()["id"].get<std::string>(), owner.token);
+      const json u = got.json();
+      for (const char* f : {"givenName", "surname", "jobTitle"})
+        if (!u.is_object() || u.value(f, std::string("\x01")) != stored(s))
+          findings.add(tag + ": " + f + " reads back as " + got.body.substr(0, 300));
+    }
+    // Email, manager's email and country: validated, so 422 unless the string is one.
+    for (const char* field : {"email", "managerEmail", "country"}) {
+      json body = {{"email", "m" + std::to_string(i) + field + "@acme.example"},
+                   {"givenName", "G"},
+                   {"surname", "S"},
+                   {"jobTitle", "T"},
+                   {"managerEmail", owner.email}};
+      body[field] = s;
+      r = c.post("/api/v1/users", body, owner.token);
+      findings.expect(r, {201, 409, 422}, tag + " as " + field);
+      if (r.status == 201 && std::string(field) != "country" &&
+          asciiLower(r.json().value(field, std::string())) != asciiLower(stored(s)))
+        findings.add(tag + ": " + field + " reads back as " + r.body.substr(0, 300));
+    }
+    // A merge patch of every text field.
+    const std::string& target = targets[i % kClients];
+    r = c.request("PATCH", "/api/v1/users/" + target,
+                  json{{"givenName", s}, {"surname", s}, {"jobTitle", s}}.dump(), owner.token);
+    if (findings.expect(r, blank ? std::initializer_list<int>{422} : std::initializer_list<int>{200, 422},
+                        tag + " patched") &&
+        r.status == 200) {
+      const json u = c.get("/api/v1/users/" + target, owner.token).json();
+      if (!u.is_object() || u.value("givenName", std::string("\x01")) != stored(s) ||
+          u.value("jobTitle", std::string("\x01")) != stored(s))
+        findings.add(tag + ": the patch reads back otherwise");
+    }
+    r = c.request("PATCH", "/api/v1/users/" + target,
+                  json{{"managerEmail", s}, {"country", s}}.dump(), owner.token);
+    findings.expect(r, {200, 422}, tag + " patched as manager and country");
+  });
+  // Naughty is not invalid: all but the blank ones are names a person may have.
+  EXPECT_GT(created.load(), strings.size() * 9 / 10);
+}
+
+TEST_F(NaughtyStrings, GroupAndResourceTextIsStoredByteForByteOrRefusedWith422) {
+  const Person holder = server.user("acme", owner, "holder");
+  inParallel(server.port(), strings.size(), kClients, [&](std::size_t i, HttpClient& c) {
+    const std::string& s = strings[i];
+    const std::string tag = "string #" + std::to_string(i);
+    const bool blank = stored(s).empty();
+    // Group names are unique in a company: a string that reads the same as another
+    // (they differ only in surrounding space) may find its name taken.
+    Reply r = c.post("/api/v1/groups", {{"name", s}, {"description", s}}, owner.token);
+    if (findings.expect(r, blank ? std::initializer_list<int>{422} : std::initializer_list<int>{201, 409, 422},
+                        tag + " as a group") &&
+        r.status == 201) {
+      const std::string id = r.json()["id"];
+      const json g = c.get("/api/v1/groups/" + id, owner.token).json();
+      if (!g.is_object() || g.value("name", std::string("\x01")) != stored(s))
+        findings.add(tag + ": the group's name reads back as " + g.dump().substr(0, 300));
+      if (!g.is_object() || !g["description"].is_string() ||
+          (g["description"] != s && g["description"] != stored(s)))
+        findings.add(tag + ": the group's description reads back as " + g.dump().substr(0, 300));
+      r = c.request("PATCH", "/api/v1/groups/" + id,
+                    json{{"name", "renamed " + std::to_string(i) + s}, {"description", s}}.dump(),
+                    owner.token);
+      findings.expect(r, {200, 409, 422}, tag + " renaming a group");
+    }
+    r = c.post("/api/v1/resources",
+               {{"kind", "permission"}, {"service", "modeler"}, {"name", s}, {"ownerId", holder.id}},
+               owner.token);
+    if (findings.expect(r, blank ? std::initializer_list<int>{422} : std::initializer_list<int>{201, 422},
+                        tag + " as a resource's name") &&
+        r.status == 201 && r.json().value("name", std::string("\x01")) != stored(s))
+      findings.add(tag + ": the resource's name reads back as " + r.body.substr(0, 300));
+    for (const char* field : {"kind", "service"}) {
+      json body = {{"kind", "project"}, {"service", "modeler"}, {"name", "N"}, {"ownerId", holder.id}};
+      body[field] = s;
+      findings.expect(c.post("/api/v1/resources", body, owner.token), {201, 422},
+                      tag + " as a resource's " + field);
+    }
+  });
+}
+
+TEST_F(NaughtyStrings, QueryParametersAndPathIdsAreAnsweredNever500) {
+  const Person holder = server.user("acme", owner, "holder");
+  const std::string group =
+      HttpClient(server.port()).post("/api/v1/groups", {{"name", "G"}}, owner.token).json()["id"];
+  inParallel(server.port(), strings.size(), kClients, [&](std::size_t i, HttpClient& c) {
+    const std::string q = pct(strings[i]);
+    const std::string tag = "string #" + std::to_string(i);
+    for (const std::string& target :
+         {"/api/v1/users?search=" + q, "/api/v1/users?status=" + q, "/api/v1/users?cursor=" + q,
+          "/api/v1/users?limit=" + q, "/api/v1/admins?search=" + q, "/api/v1/resources?ownerId=" + q,
+          "/api/v1/audit?subject=" + q + "&actor=" + q + "&type=" + q,
+          "/api/v1/audit?from=" + q + "&to=" + q, "/api/v1/events?after=" + q + "&limit=" + q,
+          "/api/v1/users/" + holder.id + "/history?cursor=" + q})
+      findings.expect(c.get(target, owner.token), {200, 400, 404, 422}, tag + " in " + target);
+    findings.expect(c.get("/api/v1/password-policy?company=" + q), {200, 400, 404, 422},
+                    tag + " as the policy's company");
+    if (q.empty()) return;  // an empty segment is another path
+    for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/api/v1/users/" + q},
+             {"GET", "/api/v1/users/" + q + "/resources"},
+             {"GET", "/api/v1/users/" + q + "/history"},
+             {"POST", "/api/v1/users/" + q + "/reactivate"},
+             {"GET", "/api/v1/groups/" + q},
+             {"DELETE", "/api/v1/resources/" + q},
+             {"DELETE", "/api/v1/admins/" + q},
+             {"PUT", "/api/v1/groups/" + group + "/members/" + q},
+             {"PUT", "/api/v1/groups/" + q + "/members/" + holder.id}})
+      findings.expect(c.request(method, target, "", owner.token), {400, 404},
+                      tag + " in " + method + " " + target);
+    findings.expect(c.request("PUT", "/api/v1/users/" + holder.id + "/roles/" + q + "/" + q, "",
+                              owner.token),
+                    {204, 400, 404, 422}, tag + " as a service and role");
+    for (const char* field : {"userId"})
+      findings.expect(c.post("/api/v1/admins", {{field, strings[i]}}, owner.token), {400, 404, 422},
+                      tag + " as an administrator's id");
+  });
+}
+
+TEST_F(NaughtyStrings, SignInResetsAndPasswordsRefuseThemPlainly) {
+  const Person plain = server.user("acme", owner, "plain");
+  inParallel(server.port(), strings.size(), kClients, [&](std::size_t i, HttpClient& c) {
+    const std::string& s = strings[i];
+    const std::string tag = "string #" + std::to_string(i);
+    findings.expect(c.post("/api/v1/sessions", {{"company", s}, {"email", s}, {"password", s}}),
+                    {400, 401, 422}, tag + " signing in");
+    findings.expect(
+        c.post("/api/v1/sessions", {{"company", "acme"}, {"email", plain.email}, {"password", s}}),
+        {401, 422}, tag + " as a password");
+    findings.expect(c.post("/api/v1/password-resets", {{"company", "acme"}, {"email", s}}),
+                    {202, 400, 422}, tag + " asking for a reset");
+    findings.expect(c.post("/api/v1/password-resets/confirm", {{"token", s}, {"newPassword", s}}),
+                    {400, 422}, tag + " confirming a reset");
+    findings.expect(c.post("/api/v1/me/password", {{"currentPassword", s}, {"newPassword", s}},
+                           plain.token),
+                    {400, 422}, tag + " changing a password");
+  });
+  EXPECT_EQ(HttpClient(server.port()).get("/api/v1/me", plain.token).status, 200)
+      << "no string ended the session or changed the password";
+}
+
+// --- slow, large and idle clients ---------------------------------------------
+
+TEST(HostileClients, ClientsSendingAByteAtATimeAreAnsweredAndDoNotHoldUpOthers) {
+  ApiServer server;
+  constexpr int kSlow = 20;
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < kSlow; ++i) slow.push_back(std::make_unique<RawConnection>(server.port()));
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  HttpClient other(server.port());
+  // Round by round every slow client sends one more byte, and between rounds another
+  // client is answered at once.
+  for (std::size_t at = 0; at < request.size(); ++at) {
+    for (auto& c : slow) c->send(request.substr(at, 1));
+    ASSERT_EQ(other.get("/healthz").status, 200) << "after byte " << at;
+  }
+  for (auto& c : slow) EXPECT_NE(c->readToEnd().find("HTTP/1.1 200"), std::string::npos);
+}
+
+TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswered) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient other(server.port());
+  auto answerOf = [&](const std::string& bytes) {
+    RawConnection c(server.port());
+    c.send(bytes);
+    return c.readToEnd();
+  };
+  // A request line past the header limit, and many small headers past it together.
+  EXPECT_NE(answerOf("GET /healthz?" + std::string(20'000, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n")
+                .find("HTTP/1.1 431"),
+            std::string::npos);
+  std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 2'000; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  EXPECT_NE(answerOf(many + "\r\n").find("HTTP/1.1 431"), std::string::npos);
+  ASSERT_EQ(other.get("/healthz").status, 200);
+  // A body declared larger than the limit is refused before it is read; a chunked one
+  // that grows past it is refused once it does.
+  EXPECT_NE(answerOf("POST /api/v1/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     owner.token + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(1 << 30) + "\r\n\r\n{")
+                .find("HTTP/1.1 413"),
+            std::string::npos);
+  std::string chunked = "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        owner.token +
+                        "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(64 * 1024, ' ');
+  for (int i = 0; i < 20; ++i) chunked += "10000\r\n" + chunk + "\r\n";
+  chunked += "0\r\n\r\n";
+  EXPECT_NE(answerOf(chunked).find("HTTP/1.1 413"), std::string::npos);
+  EXPECT_EQ(other.get("/healthz").status, 200);
+  EXPECT_EQ(other.get("/api/v1/groups", owner.token).json()["items"].size(), 0u)
+      << "nothing was created by the refused requests";
+}
+
+TEST(HostileClients, AThousandIdleConnectionsDoNotStopOthersBeingAnswered) {
+  constexpr std::size_t kIdle = 1'000;
+  // Both ends of every connection live in this process.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  const rlim_t needed = 2 * kIdle + 256;
+  if (files.rlim_cur < needed && files.rlim_max >= needed) {
+    files.rlim_cur = needed;
+    setrlimit(RLIMIT_NOFILE, &files);
+    getrlimit(RLIMIT_NOFILE, &files);
+  }
+  if (files.rlim_cur < needed)
+    GTEST_SKIP() << "the open-files limit (" << files.rlim_cur << ", hard " << files.rlim_max
+                 << ") is below the " << needed << " this test needs";
+  // The idle connections must outlast the test, not the header timeout.
+  ApiServer server({}, [](ServerOptions& o) { o.headerTimeout = std::chrono::minutes(5); });
+  Person owner = server.provision("acme");
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (std::size_t i = 0; i < kIdle; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server.port()));
+    if (i % 2 == 1) idle.back()->send("GET /healthz HTTP/1.1\r\n");  // and never the rest
+  }
+  ASSERT_TRUE(waitFor([&] { return server.server().connections() >= kIdle; }))
+      << "the server holds " << server.server().connections() << " connections";
+  HttpClient other(server.port());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(other.get("/api/v1/me", owner.token).status, 200);
+    ASSERT_EQ(other.post("/api/v1/groups", {{"name", "g" + std::to_string(i)}}, owner.token).status,
+              201);
+  }
+  HttpClient fresh(server.port());
+  EXPECT_EQ(fresh.get("/healthz").status, 200) << "a new connection is served too";
+}
+
+}  // namespace
+}  // namespace portal::test
