@@ -550,4 +550,35 @@ std::string dataToJson(const EventData& data) {
   return out;
 }
 
+std::string eventToJson(const RecordedEvent& event) {
+  const EventEnvelope& e = event.envelope;
+  std::string out;
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("position");
+  w.number(e.position);
+  w.key("stream");
+  w.string(e.stream);
+  w.key("version");
+  w.number(e.version);
+  w.key("type");
+  w.string(e.type);
+  w.key("schema");
+  w.number(static_cast<std::int64_t>(e.schema));
+  w.key("occurredAt");
+  w.string(formatRfc3339(e.occurredAt));
+  w.key("actor");
+  w.string(e.actor);
+  w.key("companyId");
+  w.string(e.companyId);
+  w.key("commandId");
+  w.string(e.commandId);
+  w.key("correlationId");
+  w.string(e.correlationId);
+  w.key("data");
+  w.raw(dataToJson(event.data));
+  w.endObject();
+  return out;
+}
+
 }  // namespace portal

@@ -96,6 +96,30 @@ std::uint64_t positionFromBytes(std::string_view bytes) {
   return v;
 }
 
+Result<ServingProjection> servingProjection(const EventStore& store, const Projection& projection) {
+  EventStore& s = const_cast<EventStore&>(store);  // reads only
+  const std::string name = projection.name();
+  ServingProjection out;
+  std::uint64_t generation = 1;
+  std::string value;
+  rocksdb::Status st = s.db()->Get(rocksdb::ReadOptions(), s.checkpoints(), generationKey(name), &value);
+  if (st.ok()) generation = positionFromBytes(value);
+  else if (!st.IsNotFound())
+    return makeError(ErrorCode::kIoError, "cannot read the generation of " + name + ": " + st.ToString());
+  for (const auto& family : projection.families()) {
+    auto* h = store.columnFamily(familyName(name, family, generation));
+    if (h == nullptr)
+      return makeError(ErrorCode::kNotFound, "the projection " + name + " has not been built in " +
+                                                 store.path() + " (run portalctl rebuild)");
+    out.families.push_back(h);
+  }
+  st = s.db()->Get(rocksdb::ReadOptions(), s.checkpoints(), checkpointKey(name, generation), &value);
+  if (st.ok()) out.checkpoint = positionFromBytes(value);
+  else if (!st.IsNotFound())
+    return makeError(ErrorCode::kIoError, "cannot read the checkpoint of " + name + ": " + st.ToString());
+  return out;
+}
+
 struct Projector::Slot {
   std::shared_ptr<Projection> projection;  // shared with a rebuild's fresh slot
   std::string name;
