@@ -203,7 +203,7 @@ void OperatorSocket::serve() {
 
 OperatorSocket::~OperatorSocket() {
   if (thread_.joinable()) {
-    writeAll(wake_[1], "x");
+    (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
   }
   for (int fd : {fd_, wake_[0], wake_[1]})
