@@ -23,6 +23,7 @@
 #include "tests/domain_fixtures.h"
 #include "tests/http_client.h"
 #include "tests/programs.h"
+#include "tests/store_fixtures.h"
 #include "tests/test_support.h"
 
 namespace portal::test {
@@ -121,17 +122,7 @@ Scenario* ToolsTest::scenario_ = nullptr;
 
 // Changes the stored log directly, as someone editing the files would.
 void tamper(const std::string& dir, const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& edit) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> d;
-  for (const auto& n : names) d.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, d, &handles, &db).ok());
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (names[i] == "events") edit(db, handles[i]);
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
+  editBehindTheProgramsBack(dir, [&](rocksdb::DB* db, auto& families) { edit(db, families.at("events")); });
 }
 
 TEST_F(ToolsTest, VerifyPrintsTheCountAndTheHeadHash) {
