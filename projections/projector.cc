@@ -501,10 +501,11 @@ Result<void> Projector::rebuild(const std::string& name,
     dropFresh();
     return !heavyResult ? heavyResult : restResult;
   }
-  if (cancel != nullptr && cancel->load()) {
+  auto cancelled = [&]() -> Result<void> {
     dropFresh();
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
-  }
+  };
+  if (cancel != nullptr && cancel->load()) return cancelled();
   for (Slot* f : freshPtrs)
     if (f->failed.load()) {
       std::string why = f->error;
@@ -512,7 +513,21 @@ Result<void> Projector::rebuild(const std::string& name,
       return makeError(ErrorCode::kCorrupt, "rebuild of " + f->name + " failed: " + why);
     }
 
-  // Catch up with what was appended meanwhile while the follower waits, then switch.
+  // Catch up with what was appended meanwhile (a server under load appends while
+  // the log is read) beside the follower, so that the stretch the follower waits
+  // for below stays short.
+  for (int round = 0; round < 4; ++round) {
+    std::uint64_t behind = 0;
+    const std::uint64_t head = store_.lastPosition();
+    for (Slot* f : freshPtrs) behind = std::max(behind, head - std::min(head, f->checkpoint.load()));
+    if (behind < kChunk) break;
+    if (auto r = applyRange(freshPtrs, head, false, report, cancel); !r) {
+      dropFresh();
+      return r;
+    }
+    if (cancel != nullptr && cancel->load()) return cancelled();
+  }
+  // The rest while the follower waits, then switch.
   std::lock_guard applying(applyMu_);
   if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
     dropFresh();

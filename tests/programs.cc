@@ -56,6 +56,64 @@ ProgramRun runProgram(const std::vector<std::string>& args) {
   return r;
 }
 
+RunningProgram::RunningProgram(const std::vector<std::string>& args) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  out_ = out[0];
+  err_ = err[0];
+}
+
+RunningProgram::~RunningProgram() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_ >= 0) close(out_);
+  if (err_ >= 0) close(err_);
+}
+
+bool RunningProgram::waitForError(const std::string& text, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (run_.err.find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    pollfd p{err_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(err_, buf, sizeof buf);
+    if (n <= 0) return false;
+    run_.err.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void RunningProgram::signal(int sig) { kill(pid_, sig); }
+
+ProgramRun RunningProgram::finish() {
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out_, buf, sizeof buf)) > 0) run_.out.append(buf, static_cast<std::size_t>(n));
+  while ((n = read(err_, buf, sizeof buf)) > 0) run_.err.append(buf, static_cast<std::size_t>(n));
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  run_.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run_;
+}
+
 ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe");

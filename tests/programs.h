@@ -19,6 +19,26 @@ struct ProgramRun {
 // Runs a program (argv[0] a path) to its end and collects what it printed.
 ProgramRun runProgram(const std::vector<std::string>& args);
 
+// A program running as a child, its standard error read as it comes (progress
+// lines), its standard output collected at the end.
+class RunningProgram {
+ public:
+  explicit RunningProgram(const std::vector<std::string>& args);
+  ~RunningProgram();
+  RunningProgram(const RunningProgram&) = delete;
+  RunningProgram& operator=(const RunningProgram&) = delete;
+  // Waits until its standard error holds `text`, at most `seconds`.
+  bool waitForError(const std::string& text, int seconds = 30);
+  void signal(int sig);
+  // Waits for its end; what it printed and its exit code.
+  ProgramRun finish();
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1;
+  ProgramRun run_;
+};
+
 // portal-server as a child process (--listen 127.0.0.1:0, minimum hash cost,
 // --demo); its standard output is read line by line. With `newDemo`, waits for
 // the demo company's temporary password too (a fresh directory).

@@ -403,6 +403,42 @@ TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
   EXPECT_NE(timeline.out.find("deactivated; 2 resources transferred to Bob Builder"), std::string::npos);
 }
 
+TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  std::uint64_t generation = 0;
+  {
+    auto store = openStore(data);
+    for (int batch = 0; batch < 60; ++batch) {
+      AppendRequest r;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string id = "u" + std::to_string(batch * 1000 + i);
+        r.events.push_back(userCreated(id, id));
+      }
+      ASSERT_TRUE(store->append(r));
+    }
+    auto projector = Projector::open(*store, allProjections());
+    ASSERT_TRUE(projector && (*projector)->catchUp());
+    generation = (*projector)->status().front().generation;
+  }
+  RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
+  ASSERT_TRUE(rebuild.waitForError("rebuild users_v1: ")) << "a first progress line";
+  rebuild.signal(SIGINT);
+  ProgramRun r = rebuild.finish();
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("portalctl: rebuild cancelled; the old projection serves"), std::string::npos) << r.err;
+
+  auto store = openStore(data);
+  auto projector = Projector::open(*store, allProjections());
+  ASSERT_TRUE(projector);
+  const ProjectionStatus users = (*projector)->status().front();
+  EXPECT_EQ(users.name, "users_v1");
+  EXPECT_EQ(users.generation, generation) << "the old generation serves";
+  EXPECT_EQ(users.checkpoint, 60'000u);
+  for (const auto& cf : store->columnFamilyNames())
+    EXPECT_EQ(cf.find("users_v1.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
+}
+
 // Creates users through the server until stopped; counts what failed.
 class Load {
  public:
