@@ -28,6 +28,7 @@
 #include <future>
 #include <thread>
 
+#include "bench/bench_log.h"
 #include "bench/bench_support.h"
 #include "bench/captured_writes.h"
 #include "projections/projector.h"
@@ -198,61 +199,6 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     delete db;
   }
   return f;
-}
-
-// A log of `events` mixed events, written straight through the store.
-void buildLog(EventStore& store, std::uint64_t events) {
-  const std::string company = "7f2e4d10-3a4b-4c5d-8e9f-a0b1c2d3e4f5";
-  auto envelope = [&](std::string stream, EventData data) {
-    return NewEvent{std::move(stream), std::move(data), Timestamp{1'795'000'000'000'000},
-                    "owner", company, "cmd", "corr"};
-  };
-  AppendRequest first;
-  first.events.push_back(envelope(companyStream(company),
-                                  CompanyProvisioned{company, "bench", "Bench", {"modeler"}, "u0"}));
-  if (!store.append(first)) std::exit(1);
-  std::uint64_t written = 1, users = 0, groups = 0;
-  while (written < events) {
-    AppendRequest r;
-    for (int i = 0; i < 1000 && written < events; ++i, ++written) {
-      const std::uint64_t n = written;
-      const std::string uid = "u" + std::to_string(users ? n % users : 0);
-      switch (n % 10) {
-        case 0: case 1: case 2: case 3: case 4: {
-          UserCreated e;
-          e.userId = "u" + std::to_string(users++);
-          NewUserDetails d = person(n);
-          e.email = d.email;
-          e.givenName = d.givenName;
-          e.surname = d.surname;
-          e.jobTitle = d.jobTitle;
-          e.managerUserId = "u0";
-          e.country = "DE";
-          r.events.push_back(envelope(userStream(e.userId), std::move(e)));
-          break;
-        }
-        case 5: {
-          UserUpdated e;
-          e.userId = uid;
-          e.surname = Personal("Renamed" + std::to_string(n));
-          r.events.push_back(envelope(userStream(uid), std::move(e)));
-          break;
-        }
-        case 6: r.events.push_back(envelope(userStream(uid), RoleGranted{uid, "modeler", "editor"})); break;
-        case 7: r.events.push_back(envelope(groupStream("g" + std::to_string(groups)),
-                                            GroupCreated{"g" + std::to_string(groups), "Group " + std::to_string(groups), std::nullopt}));
-                ++groups;
-                break;
-        case 8: r.events.push_back(envelope(groupStream("g" + std::to_string(n % (groups + 1))),
-                                            GroupMemberAdded{"g" + std::to_string(n % (groups + 1)), uid}));
-                break;
-        case 9: r.events.push_back(envelope(companyStream(company),
-                                            ResourceAssigned{"r" + std::to_string(n), "project", "modeler", "Project", uid}));
-                break;
-      }
-    }
-    if (!store.append(r)) std::exit(1);
-  }
 }
 
 void benchRebuild(std::uint64_t events) {

@@ -413,10 +413,10 @@ const std::vector<std::string_view>& allEventTypeNames() {
   return names;
 }
 
-Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
-                         PersonalDataSealer& sealer, std::string& out) {
-  JsonWriter w(out);
-  w.beginObject();
+namespace {
+
+// The envelope's members in stored order, up to and including the key "data".
+void writeEnvelope(JsonWriter& w, const EnvelopeView& env, std::string_view type, int schema) {
   w.key("position");
   w.number(env.position);
   w.key("stream");
@@ -424,9 +424,9 @@ Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
   w.key("version");
   w.number(env.version);
   w.key("type");
-  w.string(eventTypeName(data));
+  w.string(type);
   w.key("schema");
-  w.number(static_cast<std::int64_t>(eventSchema(data)));
+  w.number(static_cast<std::int64_t>(schema));
   w.key("occurredAt");
   w.string(formatRfc3339(env.occurredAt));
   w.key("actor");
@@ -438,6 +438,15 @@ Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
   w.key("correlationId");
   w.string(env.correlationId);
   w.key("data");
+}
+
+}  // namespace
+
+Result<void> encodeEvent(const EnvelopeView& env, const EventData& data,
+                         PersonalDataSealer& sealer, std::string& out) {
+  JsonWriter w(out);
+  w.beginObject();
+  writeEnvelope(w, env, eventTypeName(data), eventSchema(data));
   if (auto r = encodeData(data, sealer, w); !r) return r;
   w.endObject();
   if (!w.valid()) return makeError(ErrorCode::kInvalidArgument, "a text field is not valid UTF-8");
@@ -547,6 +556,16 @@ std::string dataToJson(const EventData& data) {
         w.endObject();
       },
       data);
+  return out;
+}
+
+std::string eventToJson(const RecordedEvent& event) {
+  std::string out;
+  JsonWriter w(out);
+  w.beginObject();
+  writeEnvelope(w, EnvelopeView::of(event.envelope), event.envelope.type, event.envelope.schema);
+  w.raw(dataToJson(event.data));
+  w.endObject();
   return out;
 }
 

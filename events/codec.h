@@ -68,4 +68,9 @@ std::optional<std::string_view> peekEventType(std::string_view json);
 // secrets (passwordHash, sessionHash, tokenHash) are left out.
 std::string dataToJson(const EventData& data);
 
+// A whole event as one JSON object, as GET /api/v1/events and portal-replay show it:
+// position, stream, version, type, schema, occurredAt, actor, companyId, commandId,
+// correlationId, then data as dataToJson() writes it.
+std::string eventToJson(const RecordedEvent& event);
+
 }  // namespace portal

@@ -27,6 +27,9 @@ class JsonWriter {
   void null() { separate(); out_.append("null"); }
   void number(std::uint64_t n);
   void number(std::int64_t n);
+  // Appends `json`, which the caller vouches is one valid JSON value (e.g. from
+  // another JsonWriter), as the next value.
+  void raw(std::string_view json) { separate(); out_.append(json); }
 
   // False once any string given was not valid UTF-8.
   bool valid() const { return valid_; }

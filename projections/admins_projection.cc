@@ -22,4 +22,15 @@ Result<void> AdminsProjection::apply(const RecordedEvent& event, RowView& view) 
   return {};
 }
 
+std::string adminEntryJson(std::string_view userJson, std::string_view adminRowJson) {
+  const rows::json u = rows::json::parse(userJson, nullptr, false);
+  rows::json a = rows::json::parse(adminRowJson, nullptr, false);
+  if (!a.is_object()) a = rows::json::object();
+  return rows::json{{"user", u.is_discarded() ? rows::json(nullptr) : u},
+                    {"isOwner", u.is_object() && u.value("isOwner", false)},
+                    {"since", a.value("since", "")},
+                    {"includedBy", a.value("includedBy", "")}}
+      .dump();
+}
+
 }  // namespace portal

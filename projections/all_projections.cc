@@ -19,4 +19,21 @@ std::vector<std::unique_ptr<Projection>> allProjections() {
   return all;
 }
 
+std::optional<std::string> projectionNamed(std::string_view name) {
+  if (name == "all") return std::string("all");
+  for (const auto& p : allProjections()) {
+    const std::string full = p->name();
+    if (name == full) return full;
+    const auto v = full.rfind("_v");
+    if (v != std::string::npos && name == std::string_view(full).substr(0, v)) return full;
+  }
+  return std::nullopt;
+}
+
+std::string projectionNameList() {
+  std::string out;
+  for (const auto& p : allProjections()) out += (out.empty() ? "" : ", ") + p->name();
+  return out;
+}
+
 }  // namespace portal

@@ -96,6 +96,30 @@ std::uint64_t positionFromBytes(std::string_view bytes) {
   return v;
 }
 
+Result<ServingProjection> servingProjection(const EventStore& store, const Projection& projection) {
+  EventStore& s = const_cast<EventStore&>(store);  // reads only
+  const std::string name = projection.name();
+  ServingProjection out;
+  std::uint64_t generation = 1;
+  std::string value;
+  rocksdb::Status st = s.db()->Get(rocksdb::ReadOptions(), s.checkpoints(), generationKey(name), &value);
+  if (st.ok()) generation = positionFromBytes(value);
+  else if (!st.IsNotFound())
+    return makeError(ErrorCode::kIoError, "cannot read the generation of " + name + ": " + st.ToString());
+  for (const auto& family : projection.families()) {
+    auto* h = store.columnFamily(familyName(name, family, generation));
+    if (h == nullptr)
+      return makeError(ErrorCode::kNotFound, "the projection " + name + " has not been built in " +
+                                                 store.path() + " (run portalctl rebuild)");
+    out.families.push_back(h);
+  }
+  st = s.db()->Get(rocksdb::ReadOptions(), s.checkpoints(), checkpointKey(name, generation), &value);
+  if (st.ok()) out.checkpoint = positionFromBytes(value);
+  else if (!st.IsNotFound())
+    return makeError(ErrorCode::kIoError, "cannot read the checkpoint of " + name + ": " + st.ToString());
+  return out;
+}
+
 struct Projector::Slot {
   std::shared_ptr<Projection> projection;  // shared with a rebuild's fresh slot
   std::string name;
@@ -477,10 +501,11 @@ Result<void> Projector::rebuild(const std::string& name,
     dropFresh();
     return !heavyResult ? heavyResult : restResult;
   }
-  if (cancel != nullptr && cancel->load()) {
+  auto cancelled = [&]() -> Result<void> {
     dropFresh();
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
-  }
+  };
+  if (cancel != nullptr && cancel->load()) return cancelled();
   for (Slot* f : freshPtrs)
     if (f->failed.load()) {
       std::string why = f->error;
@@ -488,7 +513,21 @@ Result<void> Projector::rebuild(const std::string& name,
       return makeError(ErrorCode::kCorrupt, "rebuild of " + f->name + " failed: " + why);
     }
 
-  // Catch up with what was appended meanwhile while the follower waits, then switch.
+  // Catch up with what was appended meanwhile (a server under load appends while
+  // the log is read) beside the follower, so that the stretch the follower waits
+  // for below stays short.
+  for (int round = 0; round < 4; ++round) {
+    std::uint64_t behind = 0;
+    const std::uint64_t head = store_.lastPosition();
+    for (Slot* f : freshPtrs) behind = std::max(behind, head - std::min(head, f->checkpoint.load()));
+    if (behind < kChunk) break;
+    if (auto r = applyRange(freshPtrs, head, false, report, cancel); !r) {
+      dropFresh();
+      return r;
+    }
+    if (cancel != nullptr && cancel->load()) return cancelled();
+  }
+  // The rest while the follower waits, then switch.
   std::lock_guard applying(applyMu_);
   if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
     dropFresh();

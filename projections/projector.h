@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -137,5 +138,23 @@ class Projector {
 
 // The projections of the portal, current versions.
 std::vector<std::unique_ptr<Projection>> allProjections();
+
+// A projection's name as an operator may give it: its full name ("users_v1"), its
+// name without the version ("users"), or "all". The full name (or "all"); nullopt
+// when no projection has that name.
+std::optional<std::string> projectionNamed(std::string_view name);
+// The full names of allProjections(), comma-separated, for messages.
+std::string projectionNameList();
+
+// The serving generation of one projection in `store` as the last writer left it,
+// read without a Projector: its column families (in the order of families()) and
+// its checkpoint. Works on a read-only store beside a running server (after
+// EventStore::refresh, it sees the generation switched to since). kNotFound when
+// the projection has never been built there.
+struct ServingProjection {
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  std::uint64_t checkpoint = 0;
+};
+Result<ServingProjection> servingProjection(const EventStore& store, const Projection& projection);
 
 }  // namespace portal

@@ -166,7 +166,8 @@ std::optional<std::string> UsersReader::row(const std::string& companyId,
 // Rows are flat objects; reading them with the in-place reader and writing the
 // answer with JsonWriter costs a fraction of an nlohmann round trip (GET
 // /users/{id} and every list do this for each user).
-std::string UsersReader::render(const std::string& companyId, const std::string& rowJson) const {
+std::string renderUserRow(std::string_view rowJson,
+                          const std::function<std::optional<std::string>(const std::string&)>& rowOf) {
   auto row = JsonDocument::parse(rowJson);
   if (!row || row->node(row->root()).kind != JsonDocument::Kind::kObject) return "{}";
   // A manager in the pool is shown by their current email, or as anonymized.
@@ -174,7 +175,7 @@ std::string UsersReader::render(const std::string& companyId, const std::string&
   std::optional<JsonDocument> manager;
   if (auto m = row->member(row->root(), "managerUserId");
       m && row->node(*m).kind == JsonDocument::Kind::kString) {
-    managerRow = this->row(companyId, std::string(row->node(*m).text));
+    managerRow = rowOf(std::string(row->node(*m).text));
     if (managerRow) manager = JsonDocument::parse(*managerRow);
   }
   auto managerField = [&](std::string_view name) -> std::optional<JsonDocument::Ref> {
@@ -233,7 +234,7 @@ std::optional<std::string> UsersReader::get(const std::string& companyId,
                                             const std::string& userId) const {
   auto r = row(companyId, userId);
   if (!r) return std::nullopt;
-  return render(companyId, *r);
+  return renderUserRow(*r, [&](const std::string& id) { return row(companyId, id); });
 }
 
 std::string UsersReader::displayName(const std::string& companyId,

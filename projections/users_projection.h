@@ -12,6 +12,7 @@
 // Reading is thread-safe; rows are only as fresh as the projector's checkpoint.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,12 @@ struct UserPage {
 
 // Reads of the users view. `rows` and `search` are the current generation's
 // families (Projector::handle), held under a Projector::Reading.
+// A stored row (JSON) as API.md shows the user: the manager, when in the pool, by
+// their current email from `rowOf(managerUserId)` (or "anonymized"). The users
+// reader and portal-replay's as-of (rows replayed in memory) both render with it.
+std::string renderUserRow(std::string_view rowJson,
+                          const std::function<std::optional<std::string>(const std::string& userId)>& rowOf);
+
 class UsersReader {
  public:
   // `pin` keeps the families' generation alive while the reader (or a copy) lives:
@@ -71,8 +78,6 @@ class UsersReader {
   std::string displayName(const std::string& companyId, const std::string& userId) const;
 
  private:
-  std::string render(const std::string& companyId, const std::string& rowJson) const;
-
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* search_;

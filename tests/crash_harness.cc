@@ -183,7 +183,8 @@ std::string views(std::uint16_t port, const std::string& token, std::uint64_t up
         }
         out += path + " " + item.dump() + "\n";
       }
-      cursor = page.value("nextCursor", "");
+      const json next = page.value("nextCursor", json());
+      cursor = next.is_string() ? next.get<std::string>() : "";
     } while (!cursor.empty());
   };
   all("/api/v1/users?status=all", false);
@@ -192,6 +193,25 @@ std::string views(std::uint16_t port, const std::string& token, std::uint64_t up
   all("/api/v1/resources", false);
   all("/api/v1/audit", true);
   return out;
+}
+
+// The projections, caught up after a crash, answer as a fresh rebuild does: the
+// views read, the server stopped, `portalctl rebuild --projection all` run offline,
+// the server started again and the same views read. Returns the new server.
+std::unique_ptr<ServerProcess> matchesRebuild(std::unique_ptr<ServerProcess> server,
+                                              const std::string& data, std::string& token,
+                                              int cycle) {
+  std::uint64_t last = 0, unused = 0;
+  const std::string caughtUp =
+      views(server->port(), token, std::numeric_limits<std::uint64_t>::max(), last);
+  if (server->terminate() != 0) broken("portal-server did not stop cleanly on SIGTERM");
+  ProgramRun rebuild = runProgram({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "all"});
+  if (rebuild.exitCode != 0) broken("portalctl rebuild: " + rebuild.err);
+  server = std::make_unique<ServerProcess>(data, false);
+  token = signIn(server->port());
+  if (views(server->port(), token, last, unused) != caughtUp)
+    broken("after cycle " + std::to_string(cycle) + ": the projections differ from a fresh rebuild");
+  return server;
 }
 
 int run(int cycles, unsigned seed, const std::string& keep) {
@@ -207,17 +227,7 @@ int run(int cycles, unsigned seed, const std::string& keep) {
     const std::size_t retried = ledger.pending().size();
     retryPending(server->port(), token, ledger);
 
-    // Projections after a crash and a catch-up answer as a fresh rebuild does.
-    std::uint64_t last = 0, unused = 0;
-    const std::string caughtUp =
-        views(server->port(), token, std::numeric_limits<std::uint64_t>::max(), last);
-    if (server->terminate() != 0) broken("portal-server did not stop cleanly on SIGTERM");
-    ProgramRun rebuild = runProgram({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "all"});
-    if (rebuild.exitCode != 0) broken("portalctl rebuild: " + rebuild.err);
-    server = std::make_unique<ServerProcess>(data, false);
-    token = signIn(server->port());
-    if (views(server->port(), token, last, unused) != caughtUp)
-      broken("cycle " + std::to_string(cycle) + ": the projections differ from a fresh rebuild");
+    server = matchesRebuild(std::move(server), data, token, cycle);
 
     // Load, and SIGKILL at a random moment.
     std::atomic<int> running{kClients};
@@ -227,7 +237,7 @@ int run(int cycles, unsigned seed, const std::string& keep) {
     const std::size_t killAfter = std::uniform_int_distribution<std::size_t>(10, 400)(random);
     ledger.waitForAnswers(killAfter, running);
     if (running.load() == 0) broken("the clients stopped before the kill");
-    server->kill();
+    server->crash();
     for (auto& t : clients) t.join();
     server.reset();
 
@@ -251,6 +261,7 @@ int run(int cycles, unsigned seed, const std::string& keep) {
   auto server = std::make_unique<ServerProcess>(data, false);
   token = signIn(server->port());
   retryPending(server->port(), token, ledger);
+  server = matchesRebuild(std::move(server), data, token, cycles);
   if (server->terminate() != 0) broken("portal-server did not stop cleanly on SIGTERM");
   const auto created = checkLog(data);
   for (const auto& [key, id] : ledger.acknowledged())
@@ -285,5 +296,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("portal_crash: %d cycles, seed %u\n", cycles, seed);
-  return portal::test::run(cycles, seed, keep);
+  try {
+    return portal::test::run(cycles, seed, keep);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "portal_crash: BROKEN: %s\n", e.what());
+    return 1;
+  }
 }

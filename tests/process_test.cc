@@ -15,128 +15,13 @@
 #include "src/app/portal.h"
 #include "src/app/system.h"
 #include "tests/http_client.h"
+#include "tests/programs.h"
 #include "tests/test_support.h"
 
 namespace portal::test {
 namespace {
 
 using json = nlohmann::json;
-
-struct ProgramRun {
-  int exitCode = -1;
-  std::string out, err;
-};
-
-// Runs a program to its end and collects what it printed.
-ProgramRun runProgram(const std::vector<std::string>& args) {
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  ProgramRun r;
-  char buf[4096];
-  for (int fd : {out[0], err[0]}) {
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-      (fd == out[0] ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-    close(fd);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-// portal-server as a child process; its standard output is read line by line.
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::string& data) {
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 2);
-      close(out[0]);
-      execl(PORTAL_SERVER_BIN, PORTAL_SERVER_BIN, "--data", data.c_str(), "--listen", "127.0.0.1:0",
-            "--password-hash-cost", "minimum", "--demo", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = out[0];
-    std::smatch m;
-    if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
-      throw std::runtime_error("portal-server did not start: " + output_);
-    port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-    if (!readUntil(std::regex("temporary password: ([a-z0-9-]+)"), m))
-      throw std::runtime_error("no demo password: " + output_);
-    temporaryPassword_ = m[1];
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_);
-  }
-  std::uint16_t port() const { return port_; }
-  const std::string& temporaryPassword() const { return temporaryPassword_; }
-  // Sends SIGTERM and returns the exit code.
-  int terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  bool readUntil(const std::regex& re, std::smatch& m) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (std::regex_search(output_, m, re)) return true;
-      pollfd p{out_, POLLIN, 0};
-      if (poll(&p, 1, 1000) <= 0) continue;
-      char buf[1024];
-      ssize_t n = read(out_, buf, sizeof buf);
-      if (n <= 0) return false;
-      output_.append(buf, static_cast<std::size_t>(n));
-    }
-    return false;
-  }
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string output_, temporaryPassword_;
-  std::uint16_t port_ = 0;
-};
-
-std::string signInDemoOwner(ServerProcess& server) {
-  HttpClient client(server.port());
-  Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
-                                             {"email", "owner@demo.example"},
-                                             {"password", server.temporaryPassword()}});
-  if (r.status != 201) throw std::runtime_error(r.body);
-  const std::string token = r.json()["token"];
-  r = client.post(
-      "/api/v1/me/password",
-      {{"currentPassword", server.temporaryPassword()}, {"newPassword", "a demo passphrase!"}},
-      token);
-  if (r.status != 204) throw std::runtime_error(r.body);
-  return token;
-}
 
 TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
   TempDir dir;

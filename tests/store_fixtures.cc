@@ -1,6 +1,7 @@
 #include "tests/store_fixtures.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 namespace portal::test {
 
@@ -52,6 +53,24 @@ std::unique_ptr<EventStore> openStore(const std::string& path, bool readOnly) {
     return nullptr;
   }
   return std::move(*store);
+}
+
+void editBehindTheProgramsBack(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        fn) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> byName;
+  for (std::size_t i = 0; i < names.size(); ++i) byName[names[i]] = handles[i];
+  fn(db, byName);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
 }
 
 }  // namespace portal::test

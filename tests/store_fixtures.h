@@ -1,10 +1,17 @@
 #pragma once
 // Events and store set-ups that several suites and the crash child share.
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "src/store/event_store.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
 
 namespace portal::test {
 
@@ -17,5 +24,11 @@ NewEvent groupCreated(const std::string& groupId, const std::string& name,
 
 // Opens (creating) a writable store; fails the calling test on error.
 std::unique_ptr<EventStore> openStore(const std::string& path, bool readOnly = false);
+
+// Opens the data directory with plain RocksDB, as someone editing it behind the
+// program's back would, and hands `fn` the database and its column families by name.
+void editBehindTheProgramsBack(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn);
 
 }  // namespace portal::test

@@ -24,29 +24,10 @@ namespace portal {
 namespace {
 
 using test::groupCreated;
+using test::editBehindTheProgramsBack;
 using test::openStore;
 using test::TempDir;
 using test::userCreated;
-
-// Opens the data directory with plain RocksDB, as someone editing it behind the
-// program's back would, and hands `fn` the database and its column families.
-void editBehindTheProgramsBack(
-    const std::string& path,
-    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
-        fn) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db).ok());
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> byName;
-  for (std::size_t i = 0; i < names.size(); ++i) byName[names[i]] = handles[i];
-  fn(db, byName);
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-}
 
 std::string positionKey(std::uint64_t pos) {
   std::string k(8, '\0');

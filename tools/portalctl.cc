@@ -6,15 +6,26 @@
 //       --owner-given-name G --owner-surname S --owner-job-title T
 //       --owner-manager-email M [--owner-country C] [--services a,b,c]
 //       [--password-hash-cost interactive|minimum]
+//   portalctl rebuild --data DIR [--projection NAME|all]
+//   portalctl compact --data DIR
+//   portalctl backup --data DIR --to DIR
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "projections/projector.h"
 #include "src/app/countries_file.h"
 #include "src/app/operator.h"
 #include "src/app/portal.h"
@@ -35,12 +46,33 @@ const char* const kUsage =
     "usage: portalctl provision --data DIR --company SLUG --name NAME --owner-email E\n"
     "         --owner-given-name G --owner-surname S --owner-job-title T --owner-manager-email M\n"
     "         [--owner-country C] [--services modeler,automation,studio]\n"
-    "         [--password-hash-cost interactive|minimum]\n";
+    "         [--password-hash-cost interactive|minimum]\n"
+    "       portalctl rebuild --data DIR [--projection NAME|all]\n"
+    "       portalctl compact --data DIR\n"
+    "       portalctl backup --data DIR --to DIR\n";
 
-// Runs `request` on the directory, or through the server that holds it.
-std::string run(const std::string& data, const json& request, const std::string& cost) {
+std::atomic<bool> interrupted{false};
+
+void requireDirectory(const std::string& data) {
   struct stat st {};
   if (stat(data.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail("no such directory: " + data);
+}
+
+// Sends `request` to the server that holds `data`, after `why` (the reason the
+// directory could not be opened) said that one does.
+std::string viaServer(const std::string& data, const json& request, const Error& why,
+                      const std::function<void(std::string_view)>& onProgress = nullptr) {
+  if (why.code != ErrorCode::kBusy) fail(why.message);
+  auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(),
+                                   std::chrono::seconds(60), onProgress);
+  if (!answer) fail(why.message + "; and " + answer.error().message);
+  return *answer;
+}
+
+// Runs `request` with the whole portal open (provisioning), or through the server
+// that holds the directory.
+std::string run(const std::string& data, const json& request, const std::string& cost) {
+  requireDirectory(data);
   auto countries = loadCountries();
   if (!countries) fail(countries.error().message);
   SystemClock clock;
@@ -48,16 +80,127 @@ std::string run(const std::string& data, const json& request, const std::string&
   PortalOptions options;
   options.dataDir = data;
   auto portal = Portal::open(options, *countries, clock, ids);
-  if (!portal) {
-    if (portal.error().code != ErrorCode::kBusy) fail(portal.error().message);
-    auto answer =
-        callOperatorSocket(operatorSocketPath(data), request.dump(), std::chrono::seconds(60));
-    if (!answer) fail(portal.error().message + "; and " + answer.error().message);
-    return *answer;
-  }
+  if (!portal) return viaServer(data, request, portal.error());
   PasswordHasher hasher(cost == "minimum" ? HashCost::minimum() : HashCost::interactive());
-  OperatorContext context{**portal, hasher, ""};
+  OperatorContext context{(*portal)->store(), (*portal)->projector(), portal->get(), &hasher, ""};
   return runOperatorRequest(context, request.dump());
+}
+
+// Runs a maintenance request (rebuild, compact, backup) on the log and its
+// projections alone, without starting the command processor, or through the
+// server that holds the directory. Progress lines go to `onProgress`.
+std::string maintain(const std::string& data, const json& request,
+                     const std::function<void(std::string_view)>& onProgress) {
+  requireDirectory(data);
+  StoreOptions so;
+  so.path = data;
+  auto store = EventStore::open(so);
+  if (!store) return viaServer(data, request, store.error(), onProgress);
+  auto projector = Projector::open(**store, allProjections());
+  if (!projector) fail(projector.error().message);
+  OperatorContext context{**store, **projector, nullptr, nullptr, ""};
+  // Ctrl-C stops a rebuild cleanly: the old projection keeps serving. (Through the
+  // server, Ctrl-C ends this process and the server sees the socket close.)
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { interrupted = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return runOperatorRequest(
+      context, request.dump(),
+      [&](std::string_view line) {
+        if (onProgress) onProgress(line);
+        return true;
+      },
+      &interrupted);
+}
+
+// Progress of a rebuild on stderr: one line rewritten in place on a terminal,
+// plain lines every few seconds otherwise (logs, pipes).
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(std::string what) : what_(std::move(what)), tty_(isatty(2) != 0) {}
+  ~ProgressPrinter() {
+    if (tty_ && printed_) std::fputc('\n', stderr);
+  }
+  void operator()(std::string_view line) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object() || !j["progress"].is_object()) return;
+    const auto& p = j["progress"];
+    const double done = p.value("done", 0.0), total = p.value("total", 0.0),
+                 rate = p.value("eventsPerSecond", 0.0);
+    const auto now = std::chrono::steady_clock::now();
+    const bool last = done >= total;
+    if (!tty_ && printed_ && !last && now - lastLine_ < std::chrono::seconds(2)) return;
+    lastLine_ = now;
+    char text[256];
+    std::snprintf(text, sizeof text, "rebuild %s: %.0f of %.0f events (%.0f%%), %.0f events/s, %.1f s left",
+                  what_.c_str(), done, total, total > 0 ? 100.0 * done / total : 100.0, rate,
+                  rate > 0 && total > done ? (total - done) / rate : 0.0);
+    if (tty_)
+      std::fprintf(stderr, "\r%-90s", text);
+    else
+      std::fprintf(stderr, "%s\n", text);
+    std::fflush(stderr);
+    printed_ = true;
+  }
+
+ private:
+  std::string what_;
+  bool tty_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point lastLine_{};
+};
+
+// Flags of the form --name VALUE; fails on any other, and on a missing value.
+std::map<std::string, std::string> parseFlags(int argc, char** argv,
+                                              const std::vector<std::string>& allowed) {
+  std::map<std::string, std::string> flags;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
+      fail("unknown flag '" + a + "' for " + argv[1] + " (portalctl --help shows the usage)", 2);
+    if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
+    flags[a] = argv[++i];
+  }
+  if (!flags.count("--data")) fail("--data DIR is required (portalctl --help shows the usage)", 2);
+  return flags;
+}
+
+// Prints the answer without "ok", or fails with its error.
+int answer(const std::string& text, const char* what) {
+  json out = json::parse(text, nullptr, false);
+  if (!out.is_object()) fail("the answer is not JSON");
+  if (!out.value("ok", false)) fail(out.value("error", std::string(what) + " failed"));
+  out.erase("ok");
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+int rebuild(int argc, char** argv) {
+  auto flags = parseFlags(argc, argv, {"--data", "--projection"});
+  const std::string asked = flags.count("--projection") ? flags["--projection"] : "all";
+  const auto name = projectionNamed(asked);
+  if (!name)
+    fail("there is no projection named '" + asked + "' (there are: all, " + projectionNameList() + ")", 2);
+  ProgressPrinter printer(*name);
+  const std::string text = maintain(flags["--data"], {{"command", "rebuild"}, {"projection", *name}},
+                                    [&](std::string_view line) { printer(line); });
+  return answer(text, "rebuild");
+}
+
+int compact(int argc, char** argv) {
+  auto flags = parseFlags(argc, argv, {"--data"});
+  return answer(maintain(flags["--data"], {{"command", "compact"}}, nullptr), "compact");
+}
+
+int backup(int argc, char** argv) {
+  auto flags = parseFlags(argc, argv, {"--data", "--to"});
+  if (!flags.count("--to")) fail("--to DIR is required (portalctl --help shows the usage)", 2);
+  // The server may run elsewhere in the file system: it gets an absolute path.
+  std::error_code ec;
+  const std::string to = std::filesystem::absolute(flags["--to"], ec).lexically_normal().string();
+  if (ec) fail("cannot resolve " + flags["--to"] + ": " + ec.message(), 2);
+  return answer(maintain(flags["--data"], {{"command", "backup"}, {"to", to}}, nullptr), "backup");
 }
 
 int provision(int argc, char** argv) {
@@ -74,7 +217,7 @@ int provision(int argc, char** argv) {
   std::string data, cost = "interactive";
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (i + 1 >= argc) fail(a + " needs a value\n" + kUsage, 2);
+    if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
     const std::string v = argv[++i];
     if (a == "--data")
       data = v;
@@ -93,32 +236,30 @@ int provision(int argc, char** argv) {
     } else if (auto f = flags.find(a); f != flags.end())
       request[f->second] = v;
     else
-      fail("unknown flag '" + a + "'\n" + kUsage, 2);
+      fail("unknown flag '" + a + "' (portalctl --help shows the usage)", 2);
   }
-  if (data.empty()) fail(std::string("--data DIR is required\n") + kUsage, 2);
+  if (data.empty()) fail("--data DIR is required (portalctl --help shows the usage)", 2);
   for (const char* required : {"--company", "--name", "--owner-email", "--owner-given-name",
                                "--owner-surname", "--owner-job-title", "--owner-manager-email"})
     if (!request.contains(flags.at(required)))
-      fail(std::string(required) + " is required\n" + kUsage, 2);
+      fail(std::string(required) + " is required (portalctl --help shows the usage)", 2);
   if (cost != "interactive" && cost != "minimum")
     fail("--password-hash-cost must be interactive or minimum", 2);
-  json answer = json::parse(run(data, request, cost), nullptr, false);
-  if (!answer.is_object()) fail("the answer is not JSON");
-  if (!answer.value("ok", false)) fail(answer.value("error", "provisioning failed"));
-  answer.erase("ok");
-  std::printf("%s\n", answer.dump().c_str());
-  return 0;
+  return answer(run(data, request, cost), "provisioning");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) fail(std::string("a command is required\n") + kUsage, 2);
+  if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
   if (command == "provision") return provision(argc, argv);
+  if (command == "rebuild") return rebuild(argc, argv);
+  if (command == "compact") return compact(argc, argv);
+  if (command == "backup") return backup(argc, argv);
   if (command == "--help" || command == "-h") {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  fail("unknown command '" + command + "'\n" + kUsage, 2);
+  fail("unknown command '" + command + "' (portalctl --help shows the usage)", 2);
 }

@@ -13,6 +13,8 @@
 
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
+#include "projections/projector.h"
+#include "src/store/event_store.h"
 
 namespace portal {
 namespace {
@@ -39,7 +41,9 @@ std::string provision(OperatorContext& ctx, const json& req) {
   if (req.contains("services") && req["services"].is_array())
     for (const auto& s : req["services"])
       if (s.is_string()) c.services.push_back(s.get<std::string>());
-  auto done = provisionCompany(ctx.portal, ctx.hasher, std::move(c), ctx.signInUrl);
+  if (ctx.portal == nullptr || ctx.hasher == nullptr)
+    return failure("provisioning needs the whole portal open");
+  auto done = provisionCompany(*ctx.portal, *ctx.hasher, std::move(c), ctx.signInUrl);
   if (!done) return failure(done.error().message);
   return json{{"ok", true},
               {"companyId", done->companyId},
@@ -48,9 +52,57 @@ std::string provision(OperatorContext& ctx, const json& req) {
       .dump();
 }
 
+std::string rebuild(OperatorContext& ctx, const json& req, const OperatorProgress& progress,
+                    const std::atomic<bool>* cancel) {
+  const std::string asked = req.value("projection", "all");
+  const auto name = projectionNamed(asked);
+  if (!name)
+    return failure("there is no projection named '" + asked + "' (there are: all, " +
+                   projectionNameList() + ")");
+  std::atomic<bool> stop{false};
+  auto lastSent = std::chrono::steady_clock::time_point{};
+  std::uint64_t events = 0;
+  const auto started = std::chrono::steady_clock::now();
+  auto r = ctx.projector.rebuild(
+      *name,
+      [&](const RebuildProgress& p) {
+        events = p.done;
+        if (cancel != nullptr && cancel->load()) stop = true;
+        if (!progress) return;
+        // A line four times a second at most; the last one always.
+        const auto now = std::chrono::steady_clock::now();
+        if (p.done < p.total && now - lastSent < std::chrono::milliseconds(250)) return;
+        lastSent = now;
+        const json line = {{"progress",
+                            {{"done", p.done}, {"total", p.total}, {"eventsPerSecond", p.eventsPerSecond}}}};
+        if (!progress(line.dump())) stop = true;
+      },
+      &stop);
+  if (!r) return failure(r.error().message);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return json{{"ok", true}, {"projection", *name}, {"events", events}, {"seconds", seconds}}.dump();
+}
+
+std::string compact(OperatorContext& ctx) {
+  const auto started = std::chrono::steady_clock::now();
+  if (auto r = ctx.store.compact(); !r) return failure(r.error().message);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return json{{"ok", true}, {"seconds", seconds}}.dump();
+}
+
+std::string backup(OperatorContext& ctx, const json& req) {
+  const std::string to = req.value("to", "");
+  if (to.empty() || to.front() != '/') return failure("backup needs an absolute target directory");
+  const std::uint64_t events = ctx.store.lastPosition();
+  if (auto r = ctx.store.backup(to); !r) return failure(r.error().message);
+  return json{{"ok", true}, {"to", to}, {"events", events}}.dump();
+}
+
 bool writeAll(int fd, std::string_view data) {
   while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     data.remove_prefix(static_cast<std::size_t>(n));
@@ -83,18 +135,22 @@ std::optional<std::string> readLine(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-std::string runOperatorRequest(OperatorContext& context, std::string_view requestJson) {
+std::string runOperatorRequest(OperatorContext& context, std::string_view requestJson,
+                               const OperatorProgress& progress, const std::atomic<bool>* cancel) {
   json req = json::parse(requestJson, nullptr, false);
   if (!req.is_object()) return failure("the request is not a JSON object");
   const std::string command = req.value("command", "");
   if (command == "provision") return provision(context, req);
+  if (command == "rebuild") return rebuild(context, req, progress, cancel);
+  if (command == "compact") return compact(context);
+  if (command == "backup") return backup(context, req);
   return failure("unknown operator command '" + command + "'");
 }
 
 std::string operatorSocketPath(const std::string& dataDir) { return dataDir + "/portal.sock"; }
 
-Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(
-    const std::string& path, std::function<std::string(std::string_view)> handler) {
+Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string& path,
+                                                               Handler handler) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path))
     return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
@@ -130,14 +186,24 @@ void OperatorSocket::serve() {
     if (p[1].revents != 0) return;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    if (auto line = readLine(c, std::chrono::seconds(10))) writeAll(c, handler_(*line) + "\n");
+    if (auto line = readLine(c, std::chrono::seconds(10))) {
+      auto progress = [c](std::string_view text) {
+        // A client that hung up (portalctl stopped with Ctrl-C) stops the request.
+        pollfd p{c, POLLRDHUP, 0};
+        if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return false;
+        std::string l(text);
+        l.push_back('\n');
+        return writeAll(c, l);
+      };
+      writeAll(c, handler_(*line, progress) + "\n");
+    }
     ::close(c);
   }
 }
 
 OperatorSocket::~OperatorSocket() {
   if (thread_.joinable()) {
-    writeAll(wake_[1], "x");
+    (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
   }
   for (int fd : {fd_, wake_[0], wake_[1]})
@@ -146,7 +212,8 @@ OperatorSocket::~OperatorSocket() {
 }
 
 Result<std::string> callOperatorSocket(const std::string& path, std::string_view requestJson,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout,
+                                       const std::function<void(std::string_view)>& onProgress) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path))
     return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
@@ -166,11 +233,34 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
     ::close(fd);
     return makeError(ErrorCode::kIoError, "cannot send to the server's operator socket");
   }
-  auto answer = readLine(fd, timeout);
+  // Progress lines, then the answer; `timeout` for each.
+  std::string buffer;
+  char chunk[4096];
+  while (true) {
+    const auto nl = buffer.find('\n');
+    if (nl != std::string::npos) {
+      std::string got = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      if (got.rfind("{\"progress\"", 0) == 0) {
+        if (onProgress) onProgress(got);
+        continue;
+      }
+      ::close(fd);
+      if (got.empty())
+        return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
+      return got;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || buffer.size() > kMaxRequest) break;
+    buffer.append(chunk, static_cast<std::size_t>(n));
+  }
   ::close(fd);
-  if (!answer || answer->empty())
-    return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
-  return *answer;
+  return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
 }
 
 }  // namespace portal

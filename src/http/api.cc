@@ -12,6 +12,7 @@
 #include "events/codec.h"
 #include "events/json_reader.h"
 #include "events/json_writer.h"
+#include "projections/admins_projection.h"
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
@@ -1176,25 +1177,14 @@ struct Api::Impl {
         });
     for (const auto& row : page.items) {
       json a = json::parse(row);
-      json u = json::parse(users.get(call.company(), a.value("userId", "")).value_or("null"));
-      items.push_back(json{{"user", u},
-                           {"isOwner", u.is_object() && u.value("isOwner", false)},
-                           {"since", a.value("since", "")},
-                           {"includedBy", a.value("includedBy", "")}}
-                          .dump());
+      items.push_back(adminEntryJson(users.get(call.company(), a.value("userId", "")).value_or("null"), row));
     }
     return jsonResponse(200, itemsJson(items, page.nextCursor));
   }
 
   HttpResponse adminOf(const std::string& company, const std::string& userId, int status) {
     auto row = portal.admins().row(company, userId);
-    json u = json::parse(userJson(company, userId));
-    json a = row ? json::parse(*row, nullptr, false) : json::object();
-    return jsonResponse(status, json{{"user", u},
-                                     {"isOwner", u.is_object() && u.value("isOwner", false)},
-                                     {"since", a.value("since", "")},
-                                     {"includedBy", a.value("includedBy", "")}}
-                                    .dump());
+    return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));
   }
 
   HttpResponse includeAdmin(Call& call) {
@@ -1420,18 +1410,7 @@ struct Api::Impl {
           auto event = store.decode(raw);
           if (!event) return true;
           if (event->envelope.companyId != call.company()) return true;
-          const EventEnvelope& e = event->envelope;
-          items.push_back(json{{"position", e.position},
-                               {"stream", e.stream},
-                               {"version", e.version},
-                               {"type", e.type},
-                               {"schema", e.schema},
-                               {"occurredAt", formatRfc3339(e.occurredAt)},
-                               {"actor", e.actor},
-                               {"commandId", e.commandId},
-                               {"correlationId", e.correlationId},
-                               {"data", json::parse(dataToJson(event->data))}}
-                              .dump());
+          items.push_back(eventToJson(*event));
           return items.size() < *limit;
         });
         if (!r)

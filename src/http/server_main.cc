@@ -236,10 +236,10 @@ int main(int argc, char** argv) {
   mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings, lookup);
   mailer->start();
 
-  OperatorContext operatorContext{p, hasher, publicUrl};
-  auto operatorSocket =
-      OperatorSocket::listen(operatorSocketPath(data), [&](std::string_view request) {
-        std::string answer = runOperatorRequest(operatorContext, request);
+  OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
+  auto operatorSocket = OperatorSocket::listen(
+      operatorSocketPath(data), [&](std::string_view request, const OperatorProgress& progress) {
+        std::string answer = runOperatorRequest(operatorContext, request, progress);
         mailer->notify();
         return answer;
       });

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <pthread.h>
@@ -761,6 +762,29 @@ Result<void> EventStore::compact() {
   for (auto* h : handles_) {
     st = db_->CompactRange(cro, h, nullptr, nullptr);
     if (!st.ok()) return fromStatus(st, "compacting failed");
+  }
+  return {};
+}
+
+Result<void> EventStore::backup(const std::string& dir) {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  std::error_code ec;
+  const fs::path target(dir);
+  if (dir.empty()) return makeError(ErrorCode::kInvalidArgument, "no backup directory given");
+  if (fs::exists(target, ec)) {
+    if (!fs::is_directory(target, ec) || !fs::is_empty(target, ec))
+      return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
+    fs::remove(target, ec);  // the checkpoint creates it itself
+  }
+  if (target.has_parent_path() && !fs::is_directory(target.parent_path(), ec))
+    return makeError(ErrorCode::kNotFound, "no such directory: " + target.parent_path().string());
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status st = rocksdb::Checkpoint::Create(db_, &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  if (st.ok()) st = checkpoint->CreateCheckpoint(dir);
+  if (!st.ok()) {
+    fs::remove_all(target, ec);
+    return fromStatus(st, "cannot back up to " + dir);
   }
   return {};
 }

@@ -184,6 +184,12 @@ class EventStore {
   // that deleted keys and overwritten rows leave the disk, and old WAL files go.
   Result<void> compact();
 
+  // Writes a consistent copy of the log and every view to `dir` (a RocksDB
+  // checkpoint: table files hard-linked when on the same file system, memtables
+  // flushed first), from which a server can start. `dir` must not exist or be
+  // empty; a failed backup removes what it wrote. Safe beside appends.
+  Result<void> backup(const std::string& dir);
+
   // Read-only instances: catch up with what the writer has written since.
   Result<void> refresh();
 

@@ -1,0 +1,122 @@
+// bench_tools: the auditor's and operator's tools on a large log, each beside a
+// plain forward read of the same log in the same run.
+//
+//   bench_tools [--quick] [--events N]
+//
+// 1. portal-replay verify (the hash chain recomputed) in events/s; target at
+//    least half the plain read.
+// 2. portalctl rebuild --projection all, offline (Projector::rebuild), in
+//    events/s; target 300,000 events/s.
+// 3. portal-replay timeline of one user in milliseconds (answered from the audit
+//    index, not a scan of the log); target under 50 ms.
+// The log is bench_log.h's: one company, mixed events, 1,000,000 by default.
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "bench/bench_log.h"
+#include "bench/bench_support.h"
+#include "projections/projector.h"
+#include "src/app/replay.h"
+
+namespace portal::bench {
+namespace {
+
+// CPU time of the whole process so far (every thread, user and system).
+double cpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Events/s of a plain forward read through the store (records checked, bytes
+// handed out, nothing decoded).
+double plainRead(EventStore& store, std::uint64_t& events) {
+  Stopwatch sw;
+  std::uint64_t n = 0;
+  if (!store.scan(1, ~0ull, [&](const RawEvent&) { return ++n, true; })) std::exit(1);
+  events = n;
+  return n / sw.seconds();
+}
+
+void run(std::uint64_t events) {
+  ScratchDir dir("tools");
+  std::printf("(building a log of %llu events)\n", static_cast<unsigned long long>(events));
+  double plain = 0, rebuild = 0, rebuildCpuMicros = 0;
+  {
+    auto store = openBenchStore(dir.path(), false);
+    buildLog(*store, events);
+    auto projector = Projector::open(*store, allProjections());
+    if (!projector) std::exit(1);
+    std::uint64_t n = 0;
+    plain = plainRead(*store, n);
+    const double cpuBefore = cpuSeconds();
+    Stopwatch sw;
+    auto r = (*projector)->rebuild("all", nullptr);
+    rebuildCpuMicros = (cpuSeconds() - cpuBefore) * 1e6 / static_cast<double>(n);
+    if (!r) {
+      std::fprintf(stderr, "bench_tools: rebuild failed: %s\n", r.error().message.c_str());
+      std::exit(1);
+    }
+    rebuild = n / sw.seconds();
+  }
+  printRatio("rebuild --projection all, offline", rebuild, plain, "events/s", 0.0);
+  printFigure("rebuild, absolute", rebuild, "events/s", 300'000);
+  std::printf("(rebuild: %.1f us of CPU per event, all threads of the process)\n", rebuildCpuMicros);
+
+  // The replay tool's way in: a read-only (secondary) instance.
+  auto log = ReplayLog::open(dir.path());
+  if (!log) {
+    std::fprintf(stderr, "bench_tools: %s\n", log.error().message.c_str());
+    std::exit(1);
+  }
+  std::uint64_t n = 0;
+  plainRead((*log)->store(), n);  // warms the read-only instance's cache, as verify finds it
+  const double plainRo = plainRead((*log)->store(), n);
+  Stopwatch sw;
+  auto report = (*log)->store().verify();
+  const double verifySeconds = sw.seconds();
+  if (!report || report->firstBad != 0) {
+    std::fprintf(stderr, "bench_tools: verify failed\n");
+    std::exit(1);
+  }
+  printRatio("verify", report->checked / verifySeconds, plainRo, "events/s", 0.5);
+
+  const std::string company(kBenchCompany);
+  std::size_t lines = 0;
+  const std::string user = "u1";  // one of the users most events are about
+  Stopwatch tl;
+  auto t = (*log)->timeline(company, user, false, [&](std::string_view) { ++lines; });
+  const double timelineMs = tl.seconds() * 1000;
+  if (!t) {
+    std::fprintf(stderr, "bench_tools: timeline failed: %s\n", t.error().message.c_str());
+    std::exit(1);
+  }
+  const double plainMs = n / plainRo * 1000;
+  std::printf("%-34s %12.1f ms        (%zu events) plain read of the log %9.1f ms  ratio %5.3f  target < 50 ms  %s\n",
+              "timeline of one user", timelineMs, lines, plainMs, timelineMs / plainMs,
+              timelineMs < 50 ? "ok" : "MISSED");
+}
+
+}  // namespace
+}  // namespace portal::bench
+
+int main(int argc, char** argv) {
+  std::uint64_t events = 1'000'000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      events = 20'000;
+    } else if (std::strcmp(argv[i], "--events") == 0 && i + 1 < argc) {
+      events = std::strtoull(argv[++i], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: bench_tools [--quick] [--events N]\n");
+      return 2;
+    }
+  }
+  std::printf("bench_tools: verify, rebuild and timeline beside a plain read of the same log\n");
+  portal::bench::run(events);
+  return 0;
+}

@@ -1,0 +1,425 @@
+#include "src/app/replay.h"
+
+#include <rocksdb/db.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "events/codec.h"
+#include "events/json_writer.h"
+#include "events/text.h"
+#include "projections/admins_projection.h"
+#include "projections/audit_projection.h"
+#include "projections/credentials_projection.h"
+#include "projections/groups_projection.h"
+#include "projections/projector.h"
+#include "projections/users_projection.h"
+
+namespace portal {
+namespace {
+
+using json = nlohmann::json;
+
+// A projection's rows in memory: as-of replays into it instead of RocksDB.
+class MemoryRows final : public RowView {
+ public:
+  explicit MemoryRows(std::size_t families) : families_(families) {}
+  std::optional<std::string> get(int family, std::string_view key) override {
+    auto& rows = families_[static_cast<std::size_t>(family)];
+    auto it = rows.find(key);
+    if (it == rows.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(int family, std::string_view key, std::string_view value) override {
+    families_[static_cast<std::size_t>(family)].insert_or_assign(std::string(key), std::string(value));
+  }
+  void remove(int family, std::string_view key) override {
+    auto& rows = families_[static_cast<std::size_t>(family)];
+    if (auto it = rows.find(key); it != rows.end()) rows.erase(it);
+  }
+  void scan(int family, std::string_view prefix,
+            const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    auto& rows = families_[static_cast<std::size_t>(family)];
+    for (auto it = rows.lower_bound(prefix);
+         it != rows.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix; ++it)
+      if (!fn(it->first, it->second)) return;
+  }
+
+ private:
+  std::vector<std::map<std::string, std::string, std::less<>>> families_;
+};
+
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+std::string personal(const Personal& p) { return p.value; }
+std::string personal(const std::optional<Personal>& p) { return p ? p->value : std::string(); }
+
+// What an event means for `subject`, in words. `name` gives a person's or group's
+// display name; `transferred` the number of resources the same command handed over
+// (a deactivation's ResourcesTransferred comes just before its UserDeactivated).
+std::string describe(const RecordedEvent& event, const std::string& subject,
+                     const std::function<std::string(const std::string&)>& name,
+                     const std::map<std::string, std::size_t>& transferred) {
+  return std::visit(
+      Overloaded{
+          [&](const CompanyProvisioned& e) {
+            return "company " + e.slug + " (" + e.name + ") provisioned with " + name(e.ownerId) +
+                   " as owner";
+          },
+          [&](const OwnershipTransferred& e) {
+            return "ownership passed from " + name(e.fromUserId) + " to " + name(e.toUserId);
+          },
+          [&](const UsersImported& e) {
+            return "imported " + plural(e.userIds.size(), "user", "users");
+          },
+          [&](const IdentityProviderChanged& e) { return "identity provider set to " + e.provider; },
+          [&](const UserCreated& e) {
+            std::string s = "created as " + personal(e.givenName) + " " + personal(e.surname) +
+                            " <" + personal(e.email) + ">, " + personal(e.jobTitle);
+            if (e.managerUserId) s += ", reporting to " + name(*e.managerUserId);
+            if (!e.active) s += ", inactive";
+            if (e.importId) s += " (imported)";
+            return s;
+          },
+          [&](const UserUpdated& e) {
+            std::vector<std::string> changed;
+            if (e.givenName) changed.push_back("given name");
+            if (e.surname) changed.push_back("surname");
+            if (e.jobTitle) changed.push_back("job title");
+            if (e.managerUserId) changed.push_back("manager (" + name(*e.managerUserId) + ")");
+            else if (e.managerEmail) changed.push_back("manager's email");
+            if (e.country) changed.push_back("country (" + *e.country + ")");
+            for (const auto& c : e.cleared) changed.push_back(c + " cleared");
+            std::string s = "details changed:";
+            for (std::size_t i = 0; i < changed.size(); ++i) s += (i ? ", " : " ") + changed[i];
+            return s;
+          },
+          [&](const UserDeactivated& e) {
+            std::string s = "deactivated";
+            if (e.transferredTo) {
+              auto n = transferred.find(event.envelope.commandId);
+              s += "; " + plural(n == transferred.end() ? 0 : n->second, "resource", "resources") +
+                   " transferred to " + name(*e.transferredTo);
+            }
+            return s;
+          },
+          [&](const UserReactivated&) { return std::string("reactivated"); },
+          [&](const UserAnonymized&) { return std::string("anonymized (personal data erased)"); },
+          [&](const AdminIncluded&) { return std::string("made an administrator"); },
+          [&](const AdminRemoved& e) {
+            return "no longer an administrator (" + e.reason + ")";
+          },
+          [&](const RoleGranted& e) { return "granted the role " + e.role + " in " + e.service; },
+          [&](const RoleRevoked& e) { return "lost the role " + e.role + " in " + e.service; },
+          [&](const ResourceAssigned& e) {
+            return "given the " + e.kind + " '" + e.name + "' in " + e.service;
+          },
+          [&](const ResourceReleased& e) { return "resource " + e.resourceId + " released"; },
+          [&](const ResourcesTransferred& e) {
+            const std::string n = plural(e.resources.size(), "resource", "resources");
+            if (subject == e.toUserId) return "received " + n + " from " + name(e.fromUserId);
+            if (subject == e.fromUserId) return n + " transferred to " + name(e.toUserId);
+            return n + " transferred from " + name(e.fromUserId) + " to " + name(e.toUserId);
+          },
+          [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
+          [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },
+          [&](const GroupDeleted& e) { return "group " + name(e.groupId) + " deleted"; },
+          [&](const GroupMemberAdded& e) { return "added to the group " + name(e.groupId); },
+          [&](const GroupMemberRemoved& e) { return "removed from the group " + name(e.groupId); },
+          [&](const PasswordSet& e) {
+            return std::string(e.temporary ? "temporary password set (" : "password set (") +
+                   e.reason + ")";
+          },
+          [&](const PasswordResetRequested&) { return std::string("password reset requested"); },
+          [&](const PasswordResetCompleted&) { return std::string("password reset completed"); },
+          [&](const LoginSucceeded& e) {
+            return "signed in" + (e.clientAddress ? " from " + personal(e.clientAddress) : "");
+          },
+          [&](const LoginFailed& e) {
+            return "sign-in refused (" + e.reason + ")" +
+                   (e.clientAddress ? " from " + personal(e.clientAddress) : "");
+          },
+      },
+      event.data);
+}
+
+bool inTime(const RecordedEvent& e, const std::optional<Timestamp>& since,
+            const std::optional<Timestamp>& until) {
+  return (!since || e.envelope.occurredAt >= *since) && (!until || e.envelope.occurredAt <= *until);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
+  StoreOptions o;
+  o.path = dataDir;
+  o.readOnly = true;
+  auto store = EventStore::open(o);
+  if (!store) return store.error();
+  std::unique_ptr<ReplayLog> log(new ReplayLog());
+  log->store_ = std::move(*store);
+  return log;
+}
+
+Result<std::string> ReplayLog::companyId(const std::string& slug) {
+  CredentialsProjection credentials;
+  auto view = servingProjection(*store_, credentials);
+  std::uint64_t after = 0;
+  if (view) {
+    CredentialsReader reader(store_->db(), view->families, nullptr);
+    if (auto c = reader.companyBySlug(slug)) return c->id;
+    after = view->checkpoint;
+  }
+  // Provisioned after the view's checkpoint (or the view not built): the log says.
+  std::optional<std::string> found;
+  std::optional<Error> failure;
+  auto r = store_->scan(after + 1, ~std::uint64_t{0}, [&](const RawEvent& raw) {
+    if (peekEventType(raw.json) != CompanyProvisioned::kType) return true;
+    auto ev = store_->decode(raw);
+    if (!ev) return failure = ev.error(), false;
+    if (const auto* p = std::get_if<CompanyProvisioned>(&ev->data); p && p->slug == slug)
+      found = p->companyId;
+    return !found;
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  if (!found) return makeError(ErrorCode::kNotFound, "there is no company '" + slug + "'");
+  return *found;
+}
+
+Result<std::string> ReplayLog::userId(const std::string& companyId, const std::string& emailOrId) {
+  if (emailOrId.find('@') != std::string::npos) {
+    CredentialsProjection credentials;
+    auto view = servingProjection(*store_, credentials);
+    if (!view) return view.error();
+    CredentialsReader reader(store_->db(), view->families, nullptr);
+    if (auto a = reader.accountByEmail(companyId, emailKey(emailOrId))) return a->userId;
+    return makeError(ErrorCode::kNotFound, "there is no user with the email " + emailOrId +
+                                               " in this company (an anonymized user is found "
+                                               "by id only)");
+  }
+  UsersProjection users;
+  if (auto view = servingProjection(*store_, users)) {
+    UsersReader reader(store_->db(), view->families[UsersProjection::kRows],
+                       view->families[UsersProjection::kSearch]);
+    if (reader.row(companyId, emailOrId)) return emailOrId;
+  }
+  // Not in the view (yet): a user whose stream exists and belongs to the company.
+  auto positions = store_->streamPositions(userStream(emailOrId));
+  if (!positions) return positions.error();
+  if (!positions->empty()) {
+    auto first = store_->read(positions->front(), 1);
+    if (!first) return first.error();
+    if (!first->empty() && first->front().envelope.companyId == companyId) return emailOrId;
+  }
+  return makeError(ErrorCode::kNotFound, "there is no user '" + emailOrId + "' in this company");
+}
+
+Result<void> ReplayLog::indexed(const std::string& companyId, char kind, const std::string& id,
+                                const std::function<bool(const RecordedEvent&)>& tail,
+                                const std::function<bool(const RecordedEvent&)>& fn) {
+  AuditProjection audit;
+  std::uint64_t after = 0;
+  if (auto view = servingProjection(*store_, audit)) {
+    after = view->checkpoint;
+    std::string prefix = companyPrefix(companyId);
+    prefix.push_back(kind);
+    if (kind != 'a') {
+      prefix += id;
+      prefix.push_back('\0');
+    }
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_->db()->NewIterator(rocksdb::ReadOptions(), view->families[0]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != prefix.size() + 8) continue;  // a longer id sharing the prefix
+      const std::uint64_t position =
+          positionFromBytes(std::string_view(it->key().data() + prefix.size(), 8));
+      if (position > after) break;
+      auto events = store_->read(position, 1);
+      if (!events) return events.error();
+      if (events->empty() || events->front().envelope.position != position)
+        return makeError(ErrorCode::kCorrupt,
+                         "the audit index names event " + std::to_string(position) +
+                             ", which the log does not hold");
+      if (!fn(events->front())) return {};
+    }
+    if (!it->status().ok())
+      return makeError(ErrorCode::kIoError, "reading the audit index failed: " + it->status().ToString());
+  }
+  // What the index has not reached yet (or everything, when it was never built).
+  std::optional<Error> failure;
+  auto r = store_->scan(after + 1, ~std::uint64_t{0}, [&](const RawEvent& raw) {
+    auto ev = store_->decode(raw);
+    if (!ev) return failure = ev.error(), false;
+    if (ev->envelope.companyId != companyId || !tail(*ev)) return true;
+    return fn(*ev);
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return {};
+}
+
+std::string ReplayLog::displayName(const std::string& companyId, const std::string& id) {
+  if (id == kSystemActor) return std::string(kSystemActor);
+  UsersProjection users;
+  if (auto view = servingProjection(*store_, users)) {
+    UsersReader reader(store_->db(), view->families[UsersProjection::kRows],
+                       view->families[UsersProjection::kSearch]);
+    if (auto row = reader.row(companyId, id)) {
+      json u = json::parse(*row, nullptr, false);
+      if (u.is_object() && u.value("anonymized", false)) return std::string(kAnonymizedMarker);
+      return reader.displayName(companyId, id);
+    }
+  }
+  GroupsProjection groups;
+  if (auto view = servingProjection(*store_, groups)) {
+    std::string value;
+    if (store_->db()
+            ->Get(rocksdb::ReadOptions(), view->families[0], companyPrefix(companyId) + id, &value)
+            .ok()) {
+      json g = json::parse(value, nullptr, false);
+      if (g.is_object() && g["name"].is_string()) return "'" + g["name"].get<std::string>() + "'";
+    }
+  }
+  return id;  // not in the views (yet): the id says who
+}
+
+Result<void> ReplayLog::timeline(const std::string& companyId, const std::string& userId,
+                                 bool jsonLines, const LineSink& out) {
+  std::map<std::string, std::string> names;
+  auto name = [&](const std::string& id) -> std::string {
+    auto it = names.find(id);
+    if (it == names.end()) it = names.emplace(id, displayName(companyId, id)).first;
+    return it->second;
+  };
+  std::map<std::string, std::size_t> transferred;  // by command id
+  auto about = [&](const RecordedEvent& e) {
+    const auto subjects = auditSubjects(e.data);
+    return std::find(subjects.begin(), subjects.end(), userId) != subjects.end();
+  };
+  return indexed(companyId, 's', userId, about, [&](const RecordedEvent& e) {
+    if (const auto* t = std::get_if<ResourcesTransferred>(&e.data))
+      transferred[e.envelope.commandId] += t->resources.size();
+    const std::string summary = describe(e, userId, name, transferred);
+    const std::string actor = name(e.envelope.actor);
+    if (!jsonLines) {
+      out(formatRfc3339(e.envelope.occurredAt) + "  " + actor + "  " + summary);
+      return true;
+    }
+    std::string line;
+    JsonWriter w(line);
+    w.beginObject();
+    w.key("position");
+    w.number(e.envelope.position);
+    w.key("occurredAt");
+    w.string(formatRfc3339(e.envelope.occurredAt));
+    w.key("type");
+    w.string(e.envelope.type);
+    w.key("actor");
+    w.beginObject();
+    w.key("id");
+    w.string(e.envelope.actor);
+    w.key("name");
+    w.string(actor);
+    w.endObject();
+    w.key("summary");
+    w.string(summary);
+    w.key("data");
+    w.raw(dataToJson(e.data));
+    w.endObject();
+    out(line);
+    return true;
+  });
+}
+
+Result<void> ReplayLog::asOf(const std::string& companyId, Timestamp at, const std::string& view,
+                             const LineSink& out) {
+  if (view != "users" && view != "admins")
+    return makeError(ErrorCode::kInvalidArgument, "the view must be users or admins");
+  // The administrators view shows each administrator as the users view shows them.
+  UsersProjection users;
+  AdminsProjection admins;
+  MemoryRows userRows(users.families().size()), adminRows(admins.families().size());
+  std::uint64_t applied = 0;
+  std::optional<Error> failure;
+  auto r = indexed(
+      companyId, 'a', {}, [](const RecordedEvent&) { return true; },
+      [&](const RecordedEvent& e) {
+        if (e.envelope.occurredAt > at) return false;
+        for (auto [projection, rows] : {std::pair<Projection*, MemoryRows*>{&users, &userRows},
+                                        {&admins, &adminRows}}) {
+          if (!projection->handles().count(e.envelope.type)) continue;
+          if (auto a = projection->apply(e, *rows); !a) {
+            failure = makeError(a.error().code, projection->name() + " stopped at event " +
+                                                    std::to_string(e.envelope.position) + ": " +
+                                                    a.error().message);
+            return false;
+          }
+        }
+        applied = e.envelope.position;
+        return true;
+      });
+  if (!r) return r.error();
+  if (failure) return *failure;
+
+  const std::string prefix = companyPrefix(companyId);
+  auto rowOf = [&](const std::string& id) { return userRows.get(UsersProjection::kRows, prefix + id); };
+  std::string line;
+  JsonWriter w(line);
+  w.beginObject();
+  w.key("view");
+  w.string(view);
+  w.key("at");
+  w.string(formatRfc3339(at));
+  w.key("position");
+  w.number(applied);
+  w.key("items");
+  w.beginArray();
+  if (view == "users") {
+    // In the users list's order: the search family's keys end with the user id.
+    userRows.scan(UsersProjection::kSearch, prefix, [&](std::string_view key, std::string_view) {
+      if (auto row = rowOf(std::string(key.substr(key.rfind('\0') + 1))))
+        w.raw(renderUserRow(*row, rowOf));
+      return true;
+    });
+  } else {
+    adminRows.scan(0, prefix, [&](std::string_view key, std::string_view row) {
+      auto user = rowOf(std::string(key.substr(prefix.size())));
+      w.raw(adminEntryJson(user ? renderUserRow(*user, rowOf) : "null", row));
+      return true;
+    });
+  }
+  w.endArray();
+  w.endObject();
+  out(line);
+  return {};
+}
+
+Result<void> ReplayLog::events(const EventFilter& f, const LineSink& out) {
+  const std::uint64_t from = std::max<std::uint64_t>(f.from, 1);
+  if (f.to != 0 && f.to < from) return {};
+  const std::uint64_t limit = f.to == 0 ? ~std::uint64_t{0} : f.to - from + 1;
+  std::optional<Error> failure;
+  auto r = store_->scan(from, limit, [&](const RawEvent& raw) {
+    if (!f.type.empty()) {
+      // Most events are skipped by type without decoding them.
+      auto type = peekEventType(raw.json);
+      if (type && *type != f.type) return true;
+    }
+    auto ev = store_->decode(raw);
+    if (!ev) return failure = ev.error(), false;
+    const EventEnvelope& e = ev->envelope;
+    if ((!f.companyId.empty() && e.companyId != f.companyId) || (!f.type.empty() && e.type != f.type) ||
+        (!f.actor.empty() && e.actor != f.actor) || !inTime(*ev, f.since, f.until))
+      return true;
+    out(eventToJson(*ev));
+    return true;
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return {};
+}
+
+}  // namespace portal

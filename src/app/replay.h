@@ -1,0 +1,84 @@
+#pragma once
+// What portal-replay does, as library calls: an auditor's questions answered from
+// the event log, opened read-only (a RocksDB secondary instance) beside a running
+// server or on a stopped directory. Nothing here writes to the data directory.
+//
+//   verify    the hash chain (EventStore::verify)
+//   timeline  every event about one user, oldest first, in words
+//   asOf      the users or administrators view as it stood at a moment, replayed
+//             into the projections' own code in memory
+//   events    the log as JSON lines, filtered, streaming
+//
+// Output goes to a sink a line at a time, so that nothing grows with the log.
+// Threads: a ReplayLog is used from one thread.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/result.h"
+#include "events/timestamp.h"
+#include "src/store/event_store.h"
+
+namespace portal {
+
+// Receives output one line at a time (without its newline).
+using LineSink = std::function<void(std::string_view line)>;
+
+class ReplayLog {
+ public:
+  // Opens `dataDir` read-only. kNotPortalData for a missing directory or one
+  // without a portal log (one-line messages).
+  static Result<std::unique_ptr<ReplayLog>> open(const std::string& dataDir);
+
+  EventStore& store() { return *store_; }
+
+  // The id of the company with this slug; kNotFound when there is none.
+  Result<std::string> companyId(const std::string& slug);
+  // The id of a user of the company given by email or id; kNotFound when neither.
+  // An anonymized user is found by id only (their email is gone).
+  Result<std::string> userId(const std::string& companyId, const std::string& emailOrId);
+
+  // Every event about the user (as subject: created, changed, deactivated, given
+  // resources, …), oldest first, one line each: time, who did it (a name, "system"
+  // or "anonymized"), what happened. `jsonLines`: one JSON object a line instead,
+  // {position, occurredAt, type, actor: {id, name}, summary, data}.
+  // Answered from the audit index up to its checkpoint and the log after it, so it
+  // does not read the whole log.
+  Result<void> timeline(const std::string& companyId, const std::string& userId, bool jsonLines,
+                        const LineSink& out);
+
+  // The view ("users" or "admins") of the company as it stood at `at`: the
+  // company's events up to the first one after `at` replayed, in log order, into
+  // the same projection code the server runs (rows kept in memory). One line:
+  // {"view", "at", "position" (the last event applied), "items": [...]}, items as
+  // GET /api/v1/users and /api/v1/admins show them, in the same order.
+  Result<void> asOf(const std::string& companyId, Timestamp at, const std::string& view,
+                    const LineSink& out);
+
+  struct EventFilter {
+    std::string companyId, type, actor;
+    std::uint64_t from = 1, to = 0;  // positions, inclusive; to = 0: the head
+    std::optional<Timestamp> since, until;  // inclusive
+  };
+  // The events that pass the filter as JSON lines (eventToJson), in log order,
+  // streaming: memory does not grow with the log.
+  Result<void> events(const EventFilter& filter, const LineSink& out);
+
+ private:
+  ReplayLog() = default;
+  // Calls fn for each event of the audit index's prefix (company, NUL, kind, id)
+  // in position order, then for those after the index's checkpoint that `tail`
+  // accepts; stops when fn returns false.
+  Result<void> indexed(const std::string& companyId, char kind, const std::string& id,
+                       const std::function<bool(const RecordedEvent&)>& tail,
+                       const std::function<bool(const RecordedEvent&)>& fn);
+  std::string displayName(const std::string& companyId, const std::string& id);
+
+  std::unique_ptr<EventStore> store_;
+};
+
+}  // namespace portal

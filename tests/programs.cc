@@ -1,0 +1,193 @@
+#include "tests/programs.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "tests/http_client.h"
+
+namespace portal::test {
+
+ProgramRun runProgram(const std::vector<std::string>& args) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  ProgramRun r;
+  // Both pipes at once, so that a program filling one while we wait on the other
+  // cannot stall.
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open = 2;
+  char buf[65536];
+  while (open > 0) {
+    if (poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+RunningProgram::RunningProgram(const std::vector<std::string>& args) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  out_ = out[0];
+  err_ = err[0];
+}
+
+RunningProgram::~RunningProgram() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_ >= 0) close(out_);
+  if (err_ >= 0) close(err_);
+}
+
+bool RunningProgram::waitForError(const std::string& text, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (run_.err.find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    pollfd p{err_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(err_, buf, sizeof buf);
+    if (n <= 0) return false;
+    run_.err.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void RunningProgram::signal(int sig) { kill(pid_, sig); }
+
+ProgramRun RunningProgram::finish() {
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out_, buf, sizeof buf)) > 0) run_.out.append(buf, static_cast<std::size_t>(n));
+  while ((n = read(err_, buf, sizeof buf)) > 0) run_.err.append(buf, static_cast<std::size_t>(n));
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  run_.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run_;
+}
+
+ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    close(out[0]);
+    execl(PORTAL_SERVER_BIN, PORTAL_SERVER_BIN, "--data", data.c_str(), "--listen", "127.0.0.1:0",
+          "--password-hash-cost", "minimum", "--demo", "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  out_ = out[0];
+  std::smatch m;
+  if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
+    throw std::runtime_error("portal-server did not start: " + output_);
+  port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+  const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)")
+                                  : std::regex("demo company 'demo' (exists)");
+  if (!readUntil(done, m)) throw std::runtime_error("the demo company is not ready: " + output_);
+  if (newDemo) temporaryPassword_ = m[1];
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  close(out_);
+}
+
+int ServerProcess::terminate() {
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void ServerProcess::crash() {
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+bool ServerProcess::readUntil(const std::regex& re, std::smatch& m) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::regex_search(output_, m, re)) return true;
+    pollfd p{out_, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    char buf[1024];
+    ssize_t n = read(out_, buf, sizeof buf);
+    if (n <= 0) return false;
+    output_.append(buf, static_cast<std::size_t>(n));
+  }
+  return false;
+}
+
+std::string signInDemoOwner(ServerProcess& server) {
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
+                                             {"email", "owner@demo.example"},
+                                             {"password", server.temporaryPassword()}});
+  if (r.status != 201) throw std::runtime_error(r.body);
+  const std::string token = r.json()["token"];
+  r = client.post(
+      "/api/v1/me/password",
+      {{"currentPassword", server.temporaryPassword()}, {"newPassword", "a demo passphrase!"}},
+      token);
+  if (r.status != 204) throw std::runtime_error(r.body);
+  return token;
+}
+
+}  // namespace portal::test

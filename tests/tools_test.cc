@@ -1,0 +1,527 @@
+// portal-replay and portalctl's maintenance commands as an auditor and an operator
+// run them: real processes on a data directory made by a scripted scenario, on a
+// stopped directory and beside a running server that keeps taking commands.
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "events/text.h"
+#include "projections/admins_projection.h"
+#include "projections/projector.h"
+#include "projections/users_projection.h"
+#include "src/app/portal.h"
+#include "src/app/system.h"
+#include "tests/domain_fixtures.h"
+#include "tests/http_client.h"
+#include "tests/programs.h"
+#include "tests/store_fixtures.h"
+#include "tests/test_support.h"
+
+namespace portal::test {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+ProgramRun replay(std::vector<std::string> args) {
+  args.insert(args.begin(), PORTAL_REPLAY_BIN);
+  return runProgram(args);
+}
+ProgramRun portalctl(std::vector<std::string> args) {
+  args.insert(args.begin(), PORTALCTL_BIN);
+  return runProgram(args);
+}
+
+// The scripted scenario: company acme; alice (an administrator, who creates dave),
+// bob, carol; alice's two projects; alice deactivated with her projects going to
+// bob, then anonymized; carol renamed. Each command one second after the last.
+struct Scenario {
+  std::string company, owner, alice, bob, carol, dave;
+
+  explicit Scenario(const std::string& dir) {
+    ManualClock clock{Timestamp{1'795'000'000'000'000}};
+    RandomIds ids;
+    PortalOptions o;
+    o.dataDir = dir;
+    auto p = Portal::open(o, testCountries(), clock, ids);
+    if (!p) throw std::runtime_error(p.error().message);
+    Portal& portal = **p;
+    auto run = [&](const std::string& actor, CommandBody body) {
+      clock.advance(1'000'000);
+      CommandReply r = portal.execute(Command{company, actor, std::move(body)});
+      if (!r.accepted()) throw std::runtime_error("scenario: " + r.rejection.code);
+      return r;
+    };
+    ProvisionCompany provision{"acme", "Acme Corp", {}, World::details("owner"), "$argon2id$x"};
+    CommandReply r = run(std::string(kSystem), provision);
+    owner = r.decision.ids.at(0);
+    company = r.decision.companyId;
+    auto person = [](const std::string& given, const std::string& surname) {
+      NewUserDetails d = World::details(asciiLower(given));
+      d.givenName = given;
+      d.surname = surname;
+      return d;
+    };
+    alice = run(owner, CreateUser{person("Alice", "Adams"), false}).decision.id;
+    bob = run(owner, CreateUser{person("Bob", "Builder"), false}).decision.id;
+    carol = run(owner, CreateUser{person("Carol", "Clark"), false}).decision.id;
+    run(owner, IncludeAdmin{alice});
+    dave = run(alice, CreateUser{person("Dave", "Dunn"), false}).decision.id;
+    run(owner, GrantRole{bob, "modeler", "editor"});
+    run(owner, GrantRole{alice, "modeler", "editor"});
+    run(owner, RegisterResource{"project", "modeler", "Payroll", alice});
+    run(owner, RegisterResource{"project", "modeler", "Onboarding", alice});
+    run(owner, DeactivateUser{alice, bob});
+    run(owner, AnonymizeUser{alice});
+    UpdateUser rename;
+    rename.userId = carol;
+    rename.surname = std::optional<std::string>("Clark-Smith");
+    run(owner, rename);
+  }
+};
+
+// Each test gets a fresh copy of the scenario's directory.
+class ToolsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    scenarioDir_ = new TempDir();
+    scenario_ = new Scenario(scenarioDir_->sub("data"));
+  }
+  static void TearDownTestSuite() {
+    delete scenario_;
+    delete scenarioDir_;
+  }
+  void SetUp() override {
+    fs::copy(scenarioDir_->sub("data"), data(), fs::copy_options::recursive);
+  }
+  std::string data() const { return dir_.sub("data"); }
+  const Scenario& s() const { return *scenario_; }
+
+  TempDir dir_;
+  static TempDir* scenarioDir_;
+  static Scenario* scenario_;
+};
+TempDir* ToolsTest::scenarioDir_ = nullptr;
+Scenario* ToolsTest::scenario_ = nullptr;
+
+// Changes the stored log directly, as someone editing the files would.
+void tamper(const std::string& dir, const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& edit) {
+  editBehindTheProgramsBack(dir, [&](rocksdb::DB* db, auto& families) { edit(db, families.at("events")); });
+}
+
+TEST_F(ToolsTest, VerifyPrintsTheCountAndTheHeadHash) {
+  ProgramRun r = replay({"verify", "--data", data()});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("^ok: [0-9]+ events, head [0-9a-f]{64}\n$"))) << r.out;
+}
+
+TEST_F(ToolsTest, VerifyNamesTheEventWhoseByteWasChanged) {
+  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    const std::string key = positionBytes(5);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+    value[value.size() - 3] ^= 0x01;  // one bit of the JSON's tail
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+  });
+  ProgramRun r = replay({"verify", "--data", data()});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("broken at event 5: its bytes hash to"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(4 events before it verified)"), std::string::npos) << r.out;
+}
+
+TEST_F(ToolsTest, VerifyNamesTheEventThatWasRemoved) {
+  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), events, positionBytes(7)).ok());
+  });
+  ProgramRun r = replay({"verify", "--data", data()});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.out.find("broken at event 7: event 7 is missing"), std::string::npos) << r.out;
+}
+
+TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
+  ProgramRun r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().alice});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto l = lines(r.out);
+  ASSERT_GE(l.size(), 7u) << r.out;
+  // Her own personal data is shredded: her creation reads "anonymized".
+  EXPECT_NE(l[0].find("Givenowner Surnameowner  created as anonymized anonymized <anonymized>"),
+            std::string::npos)
+      << l[0];
+  EXPECT_NE(r.out.find("Givenowner Surnameowner  made an administrator"), std::string::npos);
+  EXPECT_NE(r.out.find("Givenowner Surnameowner  deactivated; 2 resources transferred to Bob Builder"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(l.back().find("anonymized (personal data erased)"), std::string::npos) << l.back();
+  std::string previous;
+  for (const auto& line : l) {
+    EXPECT_GE(line.substr(0, 27), previous) << "oldest first";
+    previous = line.substr(0, 27);
+  }
+
+  // Dave was created by alice, who is anonymized now; bob by email.
+  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().dave});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("Z  anonymized  created as Dave Dunn <dave@acme.test>"), std::string::npos) << r.out;
+  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", "BOB@acme.test"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("received 2 resources from anonymized"), std::string::npos) << r.out;
+}
+
+TEST_F(ToolsTest, TimelineAsJsonLinesForMachines) {
+  ProgramRun r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().alice,
+                         "--format", "jsonl"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::uint64_t last = 0;
+  bool deactivated = false;
+  for (const auto& line : lines(r.out)) {
+    json j = json::parse(line);
+    EXPECT_GT(j["position"].get<std::uint64_t>(), last);
+    last = j["position"];
+    EXPECT_TRUE(j["actor"]["name"].is_string());
+    if (j["type"] == "UserDeactivated") {
+      deactivated = true;
+      EXPECT_EQ(j["summary"], "deactivated; 2 resources transferred to Bob Builder");
+      EXPECT_EQ(j["data"]["transferredTo"], s().bob);
+    }
+  }
+  EXPECT_TRUE(deactivated);
+}
+
+TEST_F(ToolsTest, EventsStreamsTheLogAsJsonLinesWithItsFilters) {
+  ProgramRun all = replay({"events", "--data", data()});
+  ASSERT_EQ(all.exitCode, 0) << all.err;
+  const auto everything = lines(all.out);
+  std::uint64_t position = 0;
+  for (const auto& l : everything) EXPECT_EQ(json::parse(l)["position"], ++position);
+
+  ProgramRun typed = replay({"events", "--data", data(), "--company", "acme", "--type", "UserCreated",
+                             "--actor", s().alice});
+  ASSERT_EQ(typed.exitCode, 0) << typed.err;
+  ASSERT_EQ(lines(typed.out).size(), 1u) << typed.out;
+  EXPECT_EQ(json::parse(typed.out)["data"]["userId"], s().dave);
+
+  ProgramRun range = replay({"events", "--data", data(), "--from", "3", "--to", "5"});
+  ASSERT_EQ(lines(range.out).size(), 3u);
+  const std::string t4 = json::parse(everything[3])["occurredAt"];
+  const std::string t6 = json::parse(everything[5])["occurredAt"];
+  ProgramRun timed = replay({"events", "--data", data(), "--since", t4, "--until", t6});
+  for (const auto& l : lines(timed.out)) {
+    const std::string at = json::parse(l)["occurredAt"];
+    EXPECT_TRUE(at >= t4 && at <= t6) << at;
+  }
+  EXPECT_FALSE(timed.out.empty());
+}
+
+// What the users and administrators views show after the events up to each moment:
+// for each, a copy of the directory whose log is cut after that moment's last
+// event (as RocksDB rows, so shredded data stays shredded), its projections
+// rebuilt by a Projector and read as the server reads them.
+std::map<std::string, std::pair<json, json>> viewsAtEachTime(const std::string& from,
+                                                             const std::string& scratch,
+                                                             const std::string& companyId) {
+  std::map<std::string, std::uint64_t> lastAt;  // time -> the last position at it
+  {
+    StoreOptions ro;
+    ro.path = from;
+    ro.readOnly = true;
+    auto source = EventStore::open(ro);
+    if (!source) throw std::runtime_error(source.error().message);
+    auto events = (*source)->read(1, ~std::uint64_t{0});
+    if (!events) throw std::runtime_error(events.error().message);
+    for (const auto& e : *events) lastAt[formatRfc3339(e.envelope.occurredAt)] = e.envelope.position;
+  }
+  std::map<std::string, std::pair<json, json>> out;
+  fs::create_directories(scratch);
+  for (const auto& [at, position] : lastAt) {
+    const std::string copy = scratch + "/" + std::to_string(position);
+    fs::copy(from, copy, fs::copy_options::recursive);
+    tamper(copy, [p = position](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+      ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), events, positionBytes(p + 1),
+                                  positionBytes(~std::uint64_t{0}))
+                      .ok());
+    });
+    StoreOptions wo;
+    wo.path = copy;
+    auto store = EventStore::open(wo);
+    if (!store) throw std::runtime_error(store.error().message);
+    auto projector = Projector::open(**store, allProjections());
+    if (!projector || !(*projector)->rebuild("all", nullptr)) throw std::runtime_error("rebuild");
+    Projector& p = **projector;
+    UsersReader users((*store)->db(), p.handle(UsersProjection::kName, UsersProjection::kRows),
+                      p.handle(UsersProjection::kName, UsersProjection::kSearch));
+    json u = json::array(), admins = json::array();
+    UserListQuery q;
+    q.limit = 500;
+    for (const auto& item : users.list(companyId, q).items) u.push_back(json::parse(item));
+    ListReader adminRows((*store)->db(), p.handle(AdminsProjection::kName, 0), nullptr);
+    for (const auto& row : adminRows.list(companyId, 500, "").items) {
+      const std::string id = json::parse(row)["userId"];
+      admins.push_back(json::parse(adminEntryJson(users.get(companyId, id).value_or("null"), row)));
+    }
+    out[at] = {u, admins};
+  }
+  return out;
+}
+
+TEST_F(ToolsTest, AsOfAtEveryEventsTimeEqualsTheViewsAfterReplayingTheEventsUpToIt) {
+  const auto expected = viewsAtEachTime(data(), dir_.sub("copy"), s().company);
+  ASSERT_GE(expected.size(), 10u);
+  for (const auto& [at, views] : expected) {
+    for (const char* view : {"users", "admins"}) {
+      ProgramRun r = replay({"as-of", "--data", data(), "--company", "acme", "--at", at, "--view", view});
+      ASSERT_EQ(r.exitCode, 0) << r.err;
+      json got = json::parse(r.out);
+      EXPECT_EQ(got["at"], at);
+      EXPECT_EQ(got["items"], std::string(view) == "users" ? views.first : views.second)
+          << view << " at " << at;
+    }
+  }
+  // Before the company existed there is nothing to show.
+  ProgramRun before = replay({"as-of", "--data", data(), "--company", "acme", "--at", "2020-01-01"});
+  EXPECT_EQ(json::parse(before.out)["items"], json::array());
+}
+
+// Names, sizes and modification times of every file under `dir`.
+std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> out;
+  for (const auto& f : fs::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    ::stat(f.path().c_str(), &st);
+    out[f.path().string()] = {static_cast<std::uintmax_t>(st.st_size),
+                              st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+  }
+  return out;
+}
+
+TEST_F(ToolsTest, ReplayNeverWritesToTheDataDirectory) {
+  const auto before = snapshot(data());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"verify", "--data", data()},
+           {"timeline", "--data", data(), "--company", "acme", "--user", s().bob},
+           {"as-of", "--data", data(), "--company", "acme", "--at", "2030-01-01", "--view", "admins"},
+           {"events", "--data", data(), "--company", "acme"}})
+    EXPECT_EQ(replay(args).exitCode, 0) << args[0];
+  EXPECT_EQ(snapshot(data()), before);
+}
+
+TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
+  TempDir other;
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string says;
+  };
+  const std::string missing = other.sub("missing");
+  fs::create_directories(other.sub("empty"));
+  const std::string empty = other.sub("empty");
+  const std::vector<Case> cases = {
+      {{PORTAL_REPLAY_BIN, "verify", "--data", missing}, 1, "does not exist"},
+      {{PORTAL_REPLAY_BIN, "verify", "--data", empty}, 1, "holds no portal data"},
+      {{PORTAL_REPLAY_BIN, "verify"}, 2, "--data is required"},
+      {{PORTAL_REPLAY_BIN, "verify", "--data", data(), "--bogus", "1"}, 2, "unknown flag '--bogus'"},
+      {{PORTAL_REPLAY_BIN, "frobnicate"}, 2, "unknown command"},
+      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "yesterday"}, 2, "RFC 3339"},
+      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "2030-01-01", "--view", "x"}, 2, "users or admins"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "nope", "--user", "x"}, 1, "no company 'nope'"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "x@y.z"}, 1, "no user with the email"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "x"}, 2, "log position"},
+      {{PORTALCTL_BIN, "rebuild", "--data", missing}, 1, "no such directory"},
+      {{PORTALCTL_BIN, "compact", "--data", empty}, 1, "holds no portal data"},
+      {{PORTALCTL_BIN, "rebuild", "--data", data(), "--projection", "nope"}, 2, "no projection named 'nope'"},
+      {{PORTALCTL_BIN, "backup", "--data", data()}, 2, "--to DIR is required"},
+      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()}, 1, "is not an empty directory"},
+      {{PORTALCTL_BIN, "compact", "--data", data(), "--fast", "1"}, 2, "unknown flag '--fast'"},
+  };
+  for (const auto& c : cases) {
+    ProgramRun r = runProgram(c.args);
+    EXPECT_EQ(r.exitCode, c.code) << c.args[1] << " " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
+}
+
+// Every projection's rows, by name.
+std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> dumpAll(Projector& p) {
+  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> out;
+  for (const auto& projection : allProjections()) out[projection->name()] = p.dump(projection->name());
+  return out;
+}
+
+// Opens a stopped directory's projections, and checks that they equal a rebuild
+// from the log (the rows a clean build makes).
+void expectProjectionsEqualACleanRebuild(const std::string& dir) {
+  StoreOptions o;
+  o.path = dir;
+  auto store = EventStore::open(o);
+  ASSERT_TRUE(store) << store.error().message;
+  auto projector = Projector::open(**store, allProjections());
+  ASSERT_TRUE(projector);
+  ASSERT_TRUE((*projector)->catchUp());
+  const auto served = dumpAll(**projector);
+  ASSERT_TRUE((*projector)->rebuild("all", nullptr));
+  EXPECT_TRUE(served == dumpAll(**projector));
+}
+
+TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
+  ProgramRun r = portalctl({"rebuild", "--data", data(), "--projection", "users"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["projection"], "users_v1");
+  EXPECT_NE(r.err.find("rebuild users_v1: "), std::string::npos) << "a progress line: " << r.err;
+  EXPECT_NE(r.err.find("events/s"), std::string::npos) << r.err;
+  r = portalctl({"rebuild", "--data", data()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = portalctl({"compact", "--data", data()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // Alice's key is gone from the disk, her email with it.
+  EXPECT_TRUE(filesContaining(data(), "alice@acme.test").empty());
+  r = portalctl({"backup", "--data", data(), "--to", dir_.sub("backup")});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(replay({"verify", "--data", dir_.sub("backup")}).out, replay({"verify", "--data", data()}).out);
+  expectProjectionsEqualACleanRebuild(data());
+  // A server starts from the backup and shows what was there.
+  ServerProcess server(dir_.sub("backup"));
+  HttpClient client(server.port());
+  EXPECT_EQ(client.get("/healthz").status, 200);
+  EXPECT_EQ(server.terminate(), 0);
+  ProgramRun timeline = replay({"timeline", "--data", dir_.sub("backup"), "--company", "acme", "--user", s().alice});
+  EXPECT_NE(timeline.out.find("deactivated; 2 resources transferred to Bob Builder"), std::string::npos);
+}
+
+TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  std::uint64_t generation = 0;
+  {
+    auto store = openStore(data);
+    for (int batch = 0; batch < 60; ++batch) {
+      AppendRequest r;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string id = "u" + std::to_string(batch * 1000 + i);
+        r.events.push_back(userCreated(id, id));
+      }
+      ASSERT_TRUE(store->append(r));
+    }
+    auto projector = Projector::open(*store, allProjections());
+    ASSERT_TRUE(projector && (*projector)->catchUp());
+    generation = (*projector)->status().front().generation;
+  }
+  RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
+  ASSERT_TRUE(rebuild.waitForError("rebuild users_v1: ")) << "a first progress line";
+  rebuild.signal(SIGINT);
+  ProgramRun r = rebuild.finish();
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("portalctl: rebuild cancelled; the old projection serves"), std::string::npos) << r.err;
+
+  auto store = openStore(data);
+  auto projector = Projector::open(*store, allProjections());
+  ASSERT_TRUE(projector);
+  const ProjectionStatus users = (*projector)->status().front();
+  EXPECT_EQ(users.name, "users_v1");
+  EXPECT_EQ(users.generation, generation) << "the old generation serves";
+  EXPECT_EQ(users.checkpoint, 60'000u);
+  for (const auto& cf : store->columnFamilyNames())
+    EXPECT_EQ(cf.find("users_v1.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
+}
+
+// Creates users through the server until stopped; counts what failed.
+class Load {
+ public:
+  Load(std::uint16_t port, std::string token) {
+    thread_ = std::thread([this, port, token] {
+      HttpClient client(port);
+      for (int i = 0; !stop_; ++i) {
+        Reply r = client.post("/api/v1/users",
+                              {{"email", "load" + std::to_string(i) + "@demo.example"},
+                               {"givenName", "Load"},
+                               {"surname", "User" + std::to_string(i)},
+                               {"jobTitle", "T"},
+                               {"managerEmail", "owner@demo.example"}},
+                              token);
+        (r.status == 201 ? created_ : failed_)++;
+        if (r.status != 201) lastFailure_ = r.body;
+      }
+    });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int created() const { return created_; }
+  int failed() const { return failed_; }
+  const std::string& lastFailure() const { return lastFailure_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> created_{0}, failed_{0};
+  std::string lastFailure_;
+  std::thread thread_;
+};
+
+TEST(ToolsBesideAServer, EveryCommandWorksWhileTheServerKeepsTakingCommands) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  ServerProcess server(data);
+  const std::string token = signInDemoOwner(server);
+  Load load(server.port(), token);
+  ASSERT_TRUE(waitFor([&] { return load.created() >= 50; }));
+
+  ProgramRun r = replay({"verify", "--data", data});
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  r = replay({"events", "--data", data, "--company", "demo", "--type", "UserCreated"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_GE(lines(r.out).size(), 50u);
+  r = replay({"timeline", "--data", data, "--company", "demo", "--user", "owner@demo.example"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("made an administrator"), std::string::npos) << r.out;
+  r = replay({"as-of", "--data", data, "--company", "demo", "--at", "2100-01-01"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_GE(json::parse(r.out)["items"].size(), 50u);
+
+  // A rebuild of every projection under load: through the operator socket.
+  const int before = load.created();
+  r = portalctl({"rebuild", "--data", data, "--projection", "all"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("rebuild all: "), std::string::npos) << r.err;
+  ASSERT_TRUE(waitFor([&] { return load.created() >= before + 50; })) << "serving went on";
+  r = portalctl({"compact", "--data", data});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  r = portalctl({"backup", "--data", data, "--to", dir.sub("backup")});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  load.stop();
+  EXPECT_EQ(load.failed(), 0) << load.lastFailure();
+
+  // Every user created is shown by the rebuilt views.
+  HttpClient client(server.port());
+  Reply users = client.get("/api/v1/users?limit=500", token);
+  std::size_t shown = users.json()["items"].size();
+  for (std::string cursor = users.json()["nextCursor"].is_string() ? users.json()["nextCursor"].get<std::string>() : "";
+       !cursor.empty();) {
+    users = client.get("/api/v1/users?limit=500&cursor=" + cursor, token);
+    shown += users.json()["items"].size();
+    cursor = users.json()["nextCursor"].is_string() ? users.json()["nextCursor"].get<std::string>() : "";
+  }
+  EXPECT_EQ(shown, static_cast<std::size_t>(load.created()) + 1) << "the owner and every user created";
+  EXPECT_EQ(server.terminate(), 0);
+  expectProjectionsEqualACleanRebuild(data);
+  EXPECT_EQ(replay({"verify", "--data", dir.sub("backup")}).exitCode, 0);
+}
+
+}  // namespace
+}  // namespace portal::test
