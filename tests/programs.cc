@@ -13,48 +13,7 @@
 
 namespace portal::test {
 
-ProgramRun runProgram(const std::vector<std::string>& args) {
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  ProgramRun r;
-  // Both pipes at once, so that a program filling one while we wait on the other
-  // cannot stall.
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open = 2;
-  char buf[65536];
-  while (open > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+ProgramRun runProgram(const std::vector<std::string>& args) { return RunningProgram(args).finish(); }
 
 RunningProgram::RunningProgram(const std::vector<std::string>& args) {
   int out[2], err[2];
@@ -103,10 +62,26 @@ bool RunningProgram::waitForError(const std::string& text, int seconds) {
 void RunningProgram::signal(int sig) { kill(pid_, sig); }
 
 ProgramRun RunningProgram::finish() {
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out_, buf, sizeof buf)) > 0) run_.out.append(buf, static_cast<std::size_t>(n));
-  while ((n = read(err_, buf, sizeof buf)) > 0) run_.err.append(buf, static_cast<std::size_t>(n));
+  // Both pipes at once, so that a program filling one while we wait on the other
+  // cannot stall.
+  pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+  int open = 2;
+  char buf[65536];
+  while (open > 0) {
+    if (poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? run_.out : run_.err).append(buf, static_cast<std::size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  out_ = err_ = -1;
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
