@@ -104,13 +104,20 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
   }
   close(out[1]);
   out_ = out[0];
+  // A constructor that throws runs no destructor: the child goes first.
+  auto giveUp = [&](const std::string& why) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(out_);
+    throw std::runtime_error(why + output_);
+  };
   std::smatch m;
   if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
-    throw std::runtime_error("portal-server did not start: " + output_);
+    giveUp("portal-server did not start: ");
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
   const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)")
                                   : std::regex("demo company 'demo' (exists)");
-  if (!readUntil(done, m)) throw std::runtime_error("the demo company is not ready: " + output_);
+  if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
 }
 
