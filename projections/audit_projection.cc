@@ -89,12 +89,7 @@ Result<AuditPage> AuditReader::list(const std::string& companyId, const AuditQue
     const std::string_view key(it->key().data(), it->key().size());
     if (key.size() != prefix.size() + 8) continue;  // a longer id sharing the prefix
     const std::uint64_t position = positionFromBytes(key.substr(prefix.size()));
-    auto json = store_.readJson(position);
-    if (!json) return json.error();
-    RawEvent raw{position, nullptr, nullptr, *json};
-    Hash none{};
-    raw.prevHash = raw.hash = &none;
-    auto event = store_.decode(raw);
+    auto event = store_.readAt(position);
     if (!event) return event.error();
     const EventEnvelope& env = event->envelope;
     if (env.companyId != companyId) continue;

@@ -13,48 +13,7 @@
 
 namespace portal::test {
 
-ProgramRun runProgram(const std::vector<std::string>& args) {
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  ProgramRun r;
-  // Both pipes at once, so that a program filling one while we wait on the other
-  // cannot stall.
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open = 2;
-  char buf[65536];
-  while (open > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+ProgramRun runProgram(const std::vector<std::string>& args) { return RunningProgram(args).finish(); }
 
 RunningProgram::RunningProgram(const std::vector<std::string>& args) {
   int out[2], err[2];
@@ -103,10 +62,26 @@ bool RunningProgram::waitForError(const std::string& text, int seconds) {
 void RunningProgram::signal(int sig) { kill(pid_, sig); }
 
 ProgramRun RunningProgram::finish() {
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out_, buf, sizeof buf)) > 0) run_.out.append(buf, static_cast<std::size_t>(n));
-  while ((n = read(err_, buf, sizeof buf)) > 0) run_.err.append(buf, static_cast<std::size_t>(n));
+  // Both pipes at once, so that a program filling one while we wait on the other
+  // cannot stall.
+  pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+  int open = 2;
+  char buf[65536];
+  while (open > 0) {
+    if (poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? run_.out : run_.err).append(buf, static_cast<std::size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  out_ = err_ = -1;
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
@@ -129,13 +104,20 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
   }
   close(out[1]);
   out_ = out[0];
+  // A constructor that throws runs no destructor: the child goes first.
+  auto giveUp = [&](const std::string& why) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(out_);
+    throw std::runtime_error(why + output_);
+  };
   std::smatch m;
   if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
-    throw std::runtime_error("portal-server did not start: " + output_);
+    giveUp("portal-server did not start: ");
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
   const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)")
                                   : std::regex("demo company 'demo' (exists)");
-  if (!readUntil(done, m)) throw std::runtime_error("the demo company is not ready: " + output_);
+  if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
 }
 

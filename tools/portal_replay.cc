@@ -26,8 +26,13 @@ namespace {
 
 using namespace portal;
 
+// The open log; closed before exiting on an error too, so that the read-only
+// instance's scratch directory in /tmp goes with it.
+std::unique_ptr<ReplayLog> openedLog;
+
 [[noreturn]] void fail(const std::string& message, int code = 1) {
   std::fprintf(stderr, "portal-replay: %s\n", message.c_str());
+  openedLog.reset();
   std::exit(code);
 }
 
@@ -67,10 +72,11 @@ std::uint64_t positionFlag(const std::string& flag, const std::string& text) {
   return std::stoull(text);
 }
 
-std::unique_ptr<ReplayLog> openLog(const std::string& data) {
+ReplayLog* openLog(const std::string& data) {
   auto log = ReplayLog::open(data);
   if (!log) fail(log.error().message);
-  return std::move(*log);
+  openedLog = std::move(*log);
+  return openedLog.get();
 }
 
 template <class T>
@@ -161,5 +167,6 @@ int main(int argc, char** argv) {
     fail("unknown command '" + command + "' (portal-replay --help shows the usage)", 2);
   }
   if (std::fflush(stdout) != 0) fail("cannot write the output");
+  openedLog.reset();
   return code;
 }

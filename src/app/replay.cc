@@ -210,9 +210,9 @@ Result<std::string> ReplayLog::userId(const std::string& companyId, const std::s
   auto positions = store_->streamPositions(userStream(emailOrId));
   if (!positions) return positions.error();
   if (!positions->empty()) {
-    auto first = store_->read(positions->front(), 1);
+    auto first = store_->readAt(positions->front());
     if (!first) return first.error();
-    if (!first->empty() && first->front().envelope.companyId == companyId) return emailOrId;
+    if (first->envelope.companyId == companyId) return emailOrId;
   }
   return makeError(ErrorCode::kNotFound, "there is no user '" + emailOrId + "' in this company");
 }
@@ -237,13 +237,9 @@ Result<void> ReplayLog::indexed(const std::string& companyId, char kind, const s
       const std::uint64_t position =
           positionFromBytes(std::string_view(it->key().data() + prefix.size(), 8));
       if (position > after) break;
-      auto events = store_->read(position, 1);
-      if (!events) return events.error();
-      if (events->empty() || events->front().envelope.position != position)
-        return makeError(ErrorCode::kCorrupt,
-                         "the audit index names event " + std::to_string(position) +
-                             ", which the log does not hold");
-      if (!fn(events->front())) return {};
+      auto event = store_->readAt(position);
+      if (!event) return event.error();
+      if (!fn(*event)) return {};
     }
     if (!it->status().ok())
       return makeError(ErrorCode::kIoError, "reading the audit index failed: " + it->status().ToString());

@@ -648,6 +648,19 @@ Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
   return ev;
 }
 
+Result<RecordedEvent> EventStore::readAt(std::uint64_t position) const {
+  std::string value;
+  rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(position), &value);
+  if (st.IsNotFound())
+    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(position) + " failed");
+  auto raw = parseRecord(position, value);
+  if (!raw)
+    return makeError(ErrorCode::kCorrupt,
+                     "event " + std::to_string(position) + " is not in this program's format");
+  return decode(*raw);
+}
+
 Result<std::vector<RecordedEvent>> EventStore::read(std::uint64_t from, std::uint64_t limit) const {
   std::vector<RecordedEvent> out;
   std::optional<Error> failure;
@@ -670,14 +683,7 @@ Result<std::vector<RecordedEvent>> EventStore::readStream(std::string_view strea
   if (!positions) return positions.error();
   std::vector<RecordedEvent> out;
   for (std::uint64_t pos : *positions) {
-    std::string value;
-    rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(pos), &value);
-    if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(pos) + " failed");
-    auto raw = parseRecord(pos, value);
-    if (!raw)
-      return makeError(ErrorCode::kCorrupt,
-                       "event " + std::to_string(pos) + " is not in this program's format");
-    auto ev = decode(*raw);
+    auto ev = readAt(pos);
     if (!ev) return ev.error();
     out.push_back(std::move(*ev));
   }

@@ -172,6 +172,9 @@ class EventStore {
 
   // Decodes a raw event with personal fields opened through the key vault.
   Result<RecordedEvent> decode(const RawEvent& raw) const;
+  // Reads and decodes the event at `position` (a point read); kNotFound when there
+  // is none.
+  Result<RecordedEvent> readAt(std::uint64_t position) const;
   // Reads and decodes events [from, from + limit).
   Result<std::vector<RecordedEvent>> read(std::uint64_t from, std::uint64_t limit) const;
   // Reads and decodes one stream.
