@@ -16,6 +16,7 @@
 #include "src/app/system.h"
 #include "src/http/api.h"
 #include "src/http/server.h"
+#include "tests/example_company.h"
 
 namespace portal::bench {
 
@@ -43,11 +44,7 @@ class BenchPortal {
     server_ = std::move(*server);
 
     PasswordHasher hasher(HashCost::minimum());
-    ProvisionCompany c;
-    c.slug = "bench";
-    c.name = "Bench";
-    c.owner = NewUserDetails{"owner@bench.example", "Olga",       "Owner", "CEO",
-                             "owner@bench.example", std::nullopt, true};
+    const ProvisionCompany c = test::exampleCompany("bench", "Bench");
     auto done = provisionCompany(*portal_, hasher, c, "");
     if (!done) fail(done.error().message);
     HttpResponse signIn = call("POST", "/api/v1/sessions",

@@ -28,6 +28,7 @@
 #include "src/http/server.h"
 #include "src/mail/mailer.h"
 #include "src/mail/transport.h"
+#include "tests/example_company.h"
 #include "tests/http_client.h"
 #include "tests/test_support.h"
 
@@ -111,11 +112,7 @@ class ApiServer {
   // kPassword and keeps that session.
   Person provision(const std::string& slug) {
     PasswordHasher hasher(HashCost::minimum());
-    ProvisionCompany c;
-    c.slug = slug;
-    c.name = "Company " + slug;
-    c.owner = NewUserDetails{"owner@" + slug + ".example", "Olga",       "Owner", "CEO",
-                             "owner@" + slug + ".example", std::nullopt, true};
+    const ProvisionCompany c = exampleCompany(slug, "Company " + slug);
     auto done = provisionCompany(*portal_, hasher, c, "");
     if (!done) throw std::runtime_error(done.error().message);
     HttpClient client(port());

@@ -27,6 +27,12 @@ std::string headerKey(std::string_view cell) {
   return asciiLower(s);
 }
 
+// A template column's place in kImportColumns; its size for any other name.
+std::size_t columnOrder(std::string_view column) {
+  return static_cast<std::size_t>(std::find(kImportColumns.begin(), kImportColumns.end(), column) -
+                                  kImportColumns.begin());
+}
+
 std::string nthColumn(std::size_t index) { return "Column " + std::to_string(index + 1); }
 
 // `text` with each line break (CRLF, LF or CR) as one space.
@@ -178,8 +184,7 @@ class FileChecker {
     bool emailOk = present_[kEmail], managerOk = present_[kManager];
     for (const FieldProblem& p : validateDetails(d, countries_, valid)) {
       const std::string_view column = importColumnOf(p.field);
-      const auto k = static_cast<std::size_t>(
-          std::find(kImportColumns.begin(), kImportColumns.end(), column) - kImportColumns.begin());
+      const std::size_t k = columnOrder(column);
       if (k < kImportColumns.size() && !present_[k]) continue;  // reported on the header
       if (k == kEmail) emailOk = false;
       if (k == kManager) managerOk = false;
@@ -244,10 +249,6 @@ class FileChecker {
   std::vector<std::pair<std::size_t, std::string>> managers_;  // row, trimmed email
 };
 
-std::size_t columnOrder(std::string_view column) {
-  return static_cast<std::size_t>(std::find(kImportColumns.begin(), kImportColumns.end(), column) -
-                                  kImportColumns.begin());
-}
 
 }  // namespace
 

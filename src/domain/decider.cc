@@ -491,7 +491,6 @@ class Decider {
     }
     add(companyStream(cmd_.companyId),
         UsersImported{c.importId, c.rows.size(), ids, c.warnings, c.notify});
-    decision_.id = c.importId;
     decision_.ids = std::move(ids);
     return std::move(decision_);
   }

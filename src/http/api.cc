@@ -468,18 +468,19 @@ struct Api::Impl {
 
   // Runs a command for the signed-in user, with the request's Idempotency-Key.
   std::optional<HttpResponse> run(const Call& call, CommandBody body, CommandReply& reply,
-                                  MailBuilder outbox = nullptr) {
+                                  MailBuilder outbox = nullptr, bool useKey = true) {
     return runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply,
-                 std::move(outbox));
+                 std::move(outbox), useKey);
   }
 
+  // `useKey` false: the request's Idempotency-Key is not this command's (a dry run).
   std::optional<HttpResponse> runAs(const HttpRequest& req, const std::string& route,
                                     const std::string& company, const std::string& actor,
                                     CommandBody body, CommandReply& reply,
-                                    MailBuilder outbox = nullptr) {
+                                    MailBuilder outbox = nullptr, bool useKey = true) {
     Submission s;
     s.command = Command{company, actor, std::move(body)};
-    if (auto bad = idempotency(req, route, s)) return *bad;
+    if (auto bad = idempotency(req, route, s, useKey)) return *bad;
     const bool mail = static_cast<bool>(outbox);
     s.outbox = std::move(outbox);
     reply = portal.execute(std::move(s));
@@ -1085,23 +1086,19 @@ struct Api::Impl {
         c.rowNumbers.push_back(r.row);
       }
       const bool real = !c.dryRun;
-      Submission s;
-      s.command = Command{call.company(), call.actor(), std::move(c)};
-      if (auto bad = idempotency(call.req, call.route, s, real)) return *bad;
-      if (real && *notify) s.outbox = welcomeMail(call.company());
-      const CommandReply reply = portal.execute(std::move(s));
-      if (reply.status == CommandReply::Status::kFailed)
-        return Api::problem(503, "log-unavailable", "The event log is not available",
-                            "Nothing was created; try again later.");
-      if (reply.status == CommandReply::Status::kRejected) {
-        if (reply.rejection.kind != RejectionKind::kInvalid) return rejected(reply.rejection);
+      CommandReply reply;
+      auto refused = run(call, std::move(c), reply,
+                         real && *notify ? welcomeMail(call.company()) : nullptr, real);
+      const bool invalidRows = reply.status == CommandReply::Status::kRejected &&
+                               reply.rejection.kind == RejectionKind::kInvalid;
+      if (refused && !invalidRows) return *refused;
+      if (invalidRows) {
         for (const FieldProblem& p : reply.rejection.problems)
           errors.push_back(issueOfProblem(p, file.rows));
         sortIssues(errors);
       } else if (real) {
         importId = reply.decision.id;  // the first answer's, for a repeated key
         created = reply.decision.ids.size();
-        if (*notify && !reply.replayed && options.mailQueued) options.mailQueued();
       }
     }
 

@@ -11,6 +11,7 @@
 #include "src/app/provisioning.h"
 #include "src/app/system.h"
 #include "src/http/api.h"
+#include "tests/example_company.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace portal::fuzz {
@@ -87,11 +88,7 @@ FuzzPortal::FuzzPortal() : impl_(std::make_unique<Impl>()) {
   w.api = std::move(*api);
 
   PasswordHasher hasher(HashCost::minimum());
-  ProvisionCompany c;
-  c.slug = "fuzz";
-  c.name = "Fuzz";
-  c.owner = NewUserDetails{"owner@fuzz.example", "Olga",         "Owner", "CEO",
-                           "owner@fuzz.example", std::nullopt, true};
+  const ProvisionCompany c = test::exampleCompany("fuzz", "Fuzz");
   auto done = provisionCompany(*w.portal, hasher, c, "");
   if (!done) throw std::runtime_error(done.error().message);
   w.ownerId = done->ownerId;
