@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -33,7 +34,12 @@ class ScratchDir {
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
+  // PORTAL_BENCH_KEEP=1 keeps the directory (to profile a tool on it afterwards).
   ~ScratchDir() {
+    if (const char* keep = std::getenv("PORTAL_BENCH_KEEP"); keep != nullptr && *keep == '1') {
+      std::fprintf(stderr, "(kept %s)\n", path_.c_str());
+      return;
+    }
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
