@@ -9,7 +9,7 @@
 // must outlive the document.
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,7 +53,8 @@ class JsonDocument {
   JsonDocument() = default;
   friend class JsonParser;
   std::vector<Node> nodes_;
-  std::deque<std::string> unescaped_;  // strings that held escapes
+  // Strings that held escapes (rare; a deque would allocate even when empty).
+  std::forward_list<std::string> unescaped_;
 };
 
 }  // namespace portal

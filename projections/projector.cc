@@ -7,12 +7,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <filesystem>
 #include <map>
+#include <set>
+
+#include "projections/generation_builder.h"
 
 namespace portal {
 namespace {
 
 constexpr std::uint64_t kChunk = 2000;  // events per projection WriteBatch
+// Decoded chunks the reading thread may be ahead of the slowest projection.
+constexpr std::uint64_t kRebuildWindow = 4;
+// Where a rebuild writes its table files before the database ingests them.
+constexpr const char* kRebuildScratch = "rebuild.tmp";
 
 std::string checkpointKey(const std::string& name, std::uint64_t generation) {
   return name + "#g" + std::to_string(generation);
@@ -325,6 +334,163 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   return {};
 }
 
+Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo,
+                             const std::function<void(std::uint64_t)>& onProgress,
+                             const std::atomic<bool>* cancel) {
+  if (slots.empty()) return {};
+  std::uint64_t from = upTo;
+  for (Slot* s : slots) from = std::min(from, s->checkpoint.load() + 1);
+  const std::string scratch = store_.path() + "/" + kRebuildScratch;
+  std::vector<std::unique_ptr<GenerationBuilder>> builders;
+  std::set<std::string_view> wanted;  // the types some projection handles
+  for (Slot* s : slots) {
+    builders.push_back(std::make_unique<GenerationBuilder>(
+        store_.db(), s->handles, scratch + "/" + s->name, std::max<std::size_t>(1, rebuildMemory_ / slots.size())));
+    wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
+  }
+  auto fail = [&](Slot* s, std::string why) {
+    std::lock_guard lock(progressMu_);
+    s->failed = true;
+    s->error = std::move(why);
+  };
+
+  // This thread reads and decodes the log into chunks; both threads apply them.
+  // A task is one projection applying its next chunk (or, after the last, writing
+  // out its rows), so each projection sees the chunks in order, on whichever thread
+  // is free: the work shares itself out however the projections' costs differ.
+  struct Chunk {
+    std::vector<RecordedEvent> events;
+    std::uint64_t last = 0;
+  };
+  const std::size_t n = slots.size();
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::shared_ptr<const Chunk>> window;  // chunks some projection still needs
+  std::uint64_t base = 0;                           // the index of window.front()
+  std::uint64_t produced = 0;
+  bool closed = false;  // no more chunks
+  std::vector<std::uint64_t> next(n, 0);
+  std::vector<bool> busy(n, false), done(n, false);
+  std::optional<Error> writeFailure;
+
+  auto runTask = [&](std::size_t i, std::shared_ptr<const Chunk> chunk) {
+    Slot* s = slots[i];
+    if (cancel != nullptr && cancel->load()) return;
+    if (!chunk) {
+      if (!s->failed.load())
+        if (auto w = builders[i]->flush(); !w) {
+          fail(s, w.error().message);
+          std::lock_guard lock(mu);
+          writeFailure = w.error();
+        }
+      return;
+    }
+    const auto& handles = s->projection->handles();
+    for (const RecordedEvent& event : chunk->events) {
+      if (s->failed.load()) return;
+      if (!handles.count(event.envelope.type)) continue;
+      if (auto r = s->projection->apply(event, *builders[i]); !r) {
+        fail(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
+        return;
+      }
+      if (builders[i]->full())
+        if (auto w = builders[i]->flush(); !w) {
+          fail(s, w.error().message);
+          std::lock_guard lock(mu);
+          writeFailure = w.error();
+          return;
+        }
+    }
+  };
+  // Takes a task (holding `lock`): false when there is none now.
+  auto takeTask = [&](std::unique_lock<std::mutex>& lock) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (busy[i] || done[i]) continue;
+      std::shared_ptr<const Chunk> chunk;
+      if (next[i] < produced) chunk = window[next[i] - base];
+      else if (!closed) continue;
+      busy[i] = true;
+      lock.unlock();
+      runTask(i, chunk);
+      lock.lock();
+      busy[i] = false;
+      if (chunk) ++next[i];
+      else done[i] = true;
+      while (!window.empty() && std::all_of(next.begin(), next.end(), [&](std::uint64_t c) { return c > base; })) {
+        window.pop_front();
+        ++base;
+      }
+      changed.notify_all();
+      return true;
+    }
+    return false;
+  };
+  auto allDone = [&] { return std::all_of(done.begin(), done.end(), [](bool d) { return d; }); };
+  std::thread beside([&] {
+    pthread_setname_np(pthread_self(), "rebuild");
+    std::unique_lock lock(mu);
+    while (!allDone()) {
+      if (!takeTask(lock)) changed.wait(lock);
+    }
+  });
+
+  std::optional<Error> failure;
+  auto chunk = std::make_shared<Chunk>();
+  chunk->events.reserve(kChunk);
+  auto hand = [&] {
+    const std::uint64_t last = chunk->last;
+    {
+      std::unique_lock lock(mu);
+      window.push_back(std::move(chunk));
+      ++produced;
+      // Far enough ahead: apply until the slowest projection catches up.
+      while (produced - base >= kRebuildWindow)
+        if (!takeTask(lock)) changed.wait(lock);
+    }
+    changed.notify_all();
+    if (onProgress) onProgress(last);
+    chunk = std::make_shared<Chunk>();
+    chunk->events.reserve(kChunk);
+  };
+  auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+    if (cancel != nullptr && cancel->load()) return false;
+    chunk->last = raw.position;
+    const std::optional<std::string_view> type = peekEventType(raw.json);
+    if (!type || wanted.count(*type)) {
+      auto decoded = store_.decode(raw);
+      if (!decoded) {
+        // Nobody can apply an event that does not decode: every projection stops.
+        for (Slot* s : slots)
+          fail(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
+        failure = decoded.error();
+        return false;
+      }
+      chunk->events.push_back(std::move(*decoded));
+    }
+    if (chunk->events.size() >= kChunk) hand();
+    return true;
+  });
+  if (!chunk->events.empty()) hand();
+  {
+    std::unique_lock lock(mu);
+    closed = true;
+    changed.notify_all();
+    while (!allDone())
+      if (!takeTask(lock)) changed.wait(lock);
+  }
+  beside.join();
+  if (!r) {
+    for (Slot* s : slots) fail(s, "cannot read the log: " + r.error().message);
+    return r.error();
+  }
+  if (failure) return *failure;
+  if (writeFailure) return *writeFailure;
+  if (cancel != nullptr && cancel->load()) return {};
+  for (Slot* s : slots)
+    if (!s->failed.load()) s->checkpoint.store(upTo);
+  return {};
+}
+
 Result<void> Projector::catchUp() {
   std::lock_guard lock(applyMu_);
   std::vector<Slot*> slots;
@@ -480,26 +646,12 @@ Result<void> Projector::rebuild(const std::string& name,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     progress({done, std::max(total, done), secs > 0 ? static_cast<double>(done) / secs : 0});
   };
-  // Two cores: the projection that handles the most event types (the heaviest)
-  // is filled on a thread of its own beside the others.
-  std::vector<Slot*> heavy, rest;
-  for (Slot* f : freshPtrs) {
-    if (heavy.empty() || f->projection->handles().size() > heavy[0]->projection->handles().size()) {
-      if (!heavy.empty()) rest.push_back(heavy[0]);
-      heavy = {f};
-    } else {
-      rest.push_back(f);
-    }
-  }
-  Result<void> restResult;
-  std::thread beside;
-  if (!rest.empty())
-    beside = std::thread([&] { restResult = applyRange(rest, total, false, nullptr, cancel); });
-  Result<void> heavyResult = applyRange(heavy, total, false, report, cancel);
-  if (beside.joinable()) beside.join();
-  if (!heavyResult || !restResult) {
+  // Table files a rebuild cut short by a crash left behind.
+  std::error_code ec;
+  std::filesystem::remove_all(store_.path() + "/" + kRebuildScratch, ec);
+  if (auto r = fill(freshPtrs, total, report, cancel); !r) {
     dropFresh();
-    return !heavyResult ? heavyResult : restResult;
+    return r;
   }
   auto cancelled = [&]() -> Result<void> {
     dropFresh();

@@ -96,6 +96,10 @@ class Projector {
   Result<void> rebuild(const std::string& name, const std::function<void(const RebuildProgress&)>& progress,
                        const std::atomic<bool>* cancel = nullptr);
 
+  // The memory a rebuild may hold its rows in before it writes them out (all
+  // projections together); 512 MiB unless set. Tests set it small.
+  void setRebuildMemory(std::size_t bytes) { rebuildMemory_ = bytes; }
+
   // Every row of a projection's current generation, family by family (tests and
   // tools compare builds with it).
   std::vector<std::vector<std::pair<std::string, std::string>>> dump(std::string_view name) const;
@@ -106,11 +110,18 @@ class Projector {
   Result<void> applyRange(std::vector<Slot*> slots, std::uint64_t upTo, bool followerSlots,
                           const std::function<void(std::uint64_t)>& onProgress,
                           const std::atomic<bool>* cancel);
+  // Fills fresh generations from the log up to `upTo` through GenerationBuilders:
+  // the log is read and decoded once, and the projections are shared between this
+  // thread and one more.
+  Result<void> fill(const std::vector<Slot*>& slots, std::uint64_t upTo,
+                    const std::function<void(std::uint64_t)>& onProgress,
+                    const std::atomic<bool>* cancel);
   Slot* find(std::string_view name) const;
   void follow();
 
   EventStore& store_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::size_t rebuildMemory_ = std::size_t{512} << 20;
   mutable std::shared_mutex switchMu_;  // generation switches take it exclusively
   std::mutex applyMu_;                  // one applier at a time per slot set
   std::mutex rebuildMu_;                // one rebuild at a time

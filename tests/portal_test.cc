@@ -326,10 +326,18 @@ TEST(Portal, ProjectionsBuiltIncrementallyEqualProjectionsRebuiltFromTheLog) {
       EXPECT_TRUE(after[f] == before[s.name][f]) << s.name << " family " << f << " differs";
     }
   }
+  // A rebuild short of memory writes its rows out many times (later table files
+  // override earlier rows, deletions included): the same rows.
+  h.portal().projector().setRebuildMemory(64 * 1024);
+  ASSERT_TRUE(h.portal().projector().rebuild("all", nullptr).ok());
+  for (const auto& s : h.portal().projector().status()) {
+    EXPECT_EQ(s.generation, 3u) << s.name;
+    EXPECT_TRUE(h.portal().projector().dump(s.name) == before[s.name]) << s.name << " differs";
+  }
   // And the rebuilt generation survives a restart.
   h.reopen();
   for (const auto& s : h.portal().projector().status()) {
-    EXPECT_EQ(s.generation, 2u);
+    EXPECT_EQ(s.generation, 3u);
     EXPECT_EQ(h.portal().projector().dump(s.name), before[s.name]) << s.name;
   }
 }

@@ -1,0 +1,219 @@
+#include "projections/generation_builder.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+namespace portal {
+namespace {
+
+// What a row costs besides its bytes (a hash node and two strings, or a list entry).
+constexpr std::size_t kRowOverhead = 96;
+constexpr std::size_t kChangeOverhead = sizeof(GenerationBuilder::Change);
+constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
+
+std::size_t cost(std::string_view key, const std::optional<std::string>& value) {
+  return key.size() + kRowOverhead + (value ? value->size() : 0);
+}
+
+// Sorts changes by key; of changes to one key, the later one ends last.
+// Comparisons start past the prefix all keys share (every key of a projection
+// starts with the company's id).
+void sortByKey(std::vector<GenerationBuilder::Change>& changes) {
+  if (changes.empty()) return;
+  const std::string_view first = changes[0].key;
+  std::size_t common = first.size();
+  for (const auto& c : changes) {
+    std::size_t n = 0;
+    const std::size_t most = std::min(common, c.key.size());
+    while (n < most && first[n] == c.key[n]) ++n;
+    common = n;
+  }
+  std::stable_sort(changes.begin(), changes.end(),
+                   [common](const GenerationBuilder::Change& a, const GenerationBuilder::Change& b) {
+                     return a.key.substr(common) < b.key.substr(common);
+                   });
+}
+
+}  // namespace
+
+GenerationBuilder::GenerationBuilder(rocksdb::DB* db,
+                                     std::vector<rocksdb::ColumnFamilyHandle*> families,
+                                     std::string scratch, std::size_t memoryBudget)
+    : db_(db),
+      handles_(std::move(families)),
+      scratch_(std::move(scratch)),
+      budget_(memoryBudget),
+      families_(handles_.size()) {}
+
+GenerationBuilder::~GenerationBuilder() {
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_, ec);  // files left by a failed ingestion
+}
+
+std::string_view GenerationBuilder::Family::keep(std::string_view bytes) {
+  if (bytes.empty()) return {};
+  if (bytes.size() > blockLeft) {
+    const std::size_t size = std::max(kBlockBytes, bytes.size());
+    blocks.push_back(std::make_unique_for_overwrite<char[]>(size));
+    cursor = blocks.back().get();
+    blockLeft = size;
+  }
+  char* at = cursor;
+  std::memcpy(at, bytes.data(), bytes.size());
+  cursor += bytes.size();
+  blockLeft -= bytes.size();
+  return {at, bytes.size()};
+}
+
+void GenerationBuilder::index(Family& f) {
+  f.indexed = true;
+  f.rows.reserve(f.log.size());
+  for (const Change& c : f.log) {
+    std::optional<std::string> value;
+    if (c.value) value.emplace(*c.value);
+    bytes_ += cost(c.key, value);
+    auto [it, inserted] = f.rows.try_emplace(std::string(c.key));
+    if (!inserted) forget(cost(it->first, it->second));
+    it->second = std::move(value);
+    forget(c.key.size() + kChangeOverhead + (c.value ? c.value->size() : 0));
+  }
+  std::vector<Change>().swap(f.log);
+  std::vector<std::unique_ptr<char[]>>().swap(f.blocks);
+  f.cursor = nullptr;
+  f.blockLeft = 0;
+}
+
+std::optional<std::string> GenerationBuilder::get(int family, std::string_view key) {
+  Family& f = families_[static_cast<std::size_t>(family)];
+  if (!f.indexed) index(f);
+  if (auto it = f.rows.find(std::string(key)); it != f.rows.end()) return it->second;
+  if (!written_) return std::nullopt;
+  std::string value;
+  if (db_->Get(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)],
+               rocksdb::Slice(key.data(), key.size()), &value)
+          .ok())
+    return value;
+  return std::nullopt;
+}
+
+void GenerationBuilder::put(int family, std::string_view key, std::string_view value) {
+  Family& f = families_[static_cast<std::size_t>(family)];
+  if (!f.indexed) {
+    f.log.push_back({f.keep(key), f.keep(value)});
+    bytes_ += key.size() + value.size() + kChangeOverhead;
+    return;
+  }
+  auto [it, inserted] = f.rows.try_emplace(std::string(key));
+  if (!inserted) forget(cost(key, it->second));
+  it->second.emplace(value);
+  bytes_ += cost(key, it->second);
+}
+
+void GenerationBuilder::remove(int family, std::string_view key) {
+  Family& f = families_[static_cast<std::size_t>(family)];
+  if (!f.indexed) {
+    f.log.push_back({f.keep(key), std::nullopt});
+    bytes_ += key.size() + kChangeOverhead;
+    return;
+  }
+  auto it = f.rows.find(std::string(key));
+  if (it != f.rows.end()) {
+    forget(cost(key, it->second));
+    if (!written_) {
+      f.rows.erase(it);  // nothing older to hide
+      return;
+    }
+    it->second.reset();
+  } else if (written_) {
+    it = f.rows.emplace(std::string(key), std::nullopt).first;
+  } else {
+    return;
+  }
+  bytes_ += cost(key, std::nullopt);
+}
+
+void GenerationBuilder::scan(int family, std::string_view prefix,
+                             const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::map<std::string, std::optional<std::string>> merged;
+  if (written_) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)]));
+    const rocksdb::Slice start(prefix.data(), prefix.size());
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next())
+      merged[it->key().ToString()] = it->value().ToString();
+  }
+  const Family& f = families_[static_cast<std::size_t>(family)];
+  for (const auto& [key, value] : f.rows)
+    if (key.starts_with(prefix)) merged[key] = value;
+  for (const auto& [key, value] : f.log)
+    if (key.starts_with(prefix)) merged[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+  for (const auto& [key, value] : merged)
+    if (value && !fn(key, *value)) return;
+}
+
+Result<void> GenerationBuilder::write(std::size_t family, const std::vector<Change>& sorted) {
+  const std::string file = scratch_ + "/" + std::to_string(++files_) + ".sst";
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions(handles_[family]), handles_[family]);
+  rocksdb::Status st = writer.Open(file);
+  std::size_t rows = 0;
+  for (std::size_t i = 0; st.ok() && i < sorted.size(); ++i) {
+    const auto& [key, value] = sorted[i];
+    if (!value && !written_) continue;  // a deletion with nothing older to hide
+    const rocksdb::Slice k(key.data(), key.size());
+    st = value ? writer.Put(k, rocksdb::Slice(value->data(), value->size())) : writer.Delete(k);
+    ++rows;
+  }
+  if (st.ok() && rows == 0) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    return {};
+  }
+  if (st.ok()) st = writer.Finish();
+  if (st.ok()) {
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = true;
+    st = db_->IngestExternalFile(handles_[family], {file}, io);
+  }
+  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot write the rebuilt rows: " + st.ToString());
+  return {};
+}
+
+Result<void> GenerationBuilder::flush() {
+  std::error_code ec;
+  std::filesystem::create_directories(scratch_, ec);
+  if (ec) return makeError(ErrorCode::kIoError, "cannot create " + scratch_ + ": " + ec.message());
+  for (std::size_t i = 0; i < families_.size(); ++i) {
+    Family& f = families_[i];
+    std::vector<Change> sorted;
+    if (f.indexed) {
+      sorted.reserve(f.rows.size());
+      for (const auto& [key, value] : f.rows)
+        sorted.push_back({key, value ? std::optional<std::string_view>(*value) : std::nullopt});
+      sortByKey(sorted);
+    } else {
+      // The last change of each key wins.
+      sorted.swap(f.log);
+      sortByKey(sorted);
+      std::size_t kept = 0;
+      for (std::size_t j = 0; j < sorted.size(); ++j) {
+        if (j + 1 < sorted.size() && sorted[j + 1].key == sorted[j].key) continue;
+        sorted[kept++] = sorted[j];
+      }
+      sorted.resize(kept);
+    }
+    if (!sorted.empty())
+      if (auto r = write(i, sorted); !r) return r;
+    const bool indexed = f.indexed;
+    f = Family();  // give the memory back
+    f.indexed = indexed;
+  }
+  bytes_ = 0;
+  written_ = true;
+  return {};
+}
+
+}  // namespace portal
