@@ -32,10 +32,11 @@ void sortByKey(std::vector<GenerationBuilder::Change>& changes) {
     while (n < most && first[n] == c.key[n]) ++n;
     common = n;
   }
-  std::stable_sort(changes.begin(), changes.end(),
-                   [common](const GenerationBuilder::Change& a, const GenerationBuilder::Change& b) {
-                     return a.key.substr(common) < b.key.substr(common);
-                   });
+  std::stable_sort(
+      changes.begin(), changes.end(),
+      [common](const GenerationBuilder::Change& a, const GenerationBuilder::Change& b) {
+        return a.key.substr(common) < b.key.substr(common);
+      });
 }
 
 }  // namespace
@@ -150,14 +151,16 @@ void GenerationBuilder::scan(int family, std::string_view prefix,
   for (const auto& [key, value] : f.rows)
     if (key.starts_with(prefix)) merged[key] = value;
   for (const auto& [key, value] : f.log)
-    if (key.starts_with(prefix)) merged[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+    if (key.starts_with(prefix))
+      merged[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
   for (const auto& [key, value] : merged)
     if (value && !fn(key, *value)) return;
 }
 
 Result<void> GenerationBuilder::write(std::size_t family, const std::vector<Change>& sorted) {
   const std::string file = scratch_ + "/" + std::to_string(++files_) + ".sst";
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions(handles_[family]), handles_[family]);
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions(handles_[family]),
+                                handles_[family]);
   rocksdb::Status st = writer.Open(file);
   std::size_t rows = 0;
   for (std::size_t i = 0; st.ok() && i < sorted.size(); ++i) {
@@ -178,7 +181,8 @@ Result<void> GenerationBuilder::write(std::size_t family, const std::vector<Chan
     io.move_files = true;
     st = db_->IngestExternalFile(handles_[family], {file}, io);
   }
-  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot write the rebuilt rows: " + st.ToString());
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "cannot write the rebuilt rows: " + st.ToString());
   return {};
 }
 

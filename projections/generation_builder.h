@@ -70,8 +70,8 @@ class GenerationBuilder final : public RowView {
   // allocation per row), and is hashed only once get() asks.
   struct Family {
     bool indexed = false;
-    Rows rows;                 // when indexed
-    std::vector<Change> log;   // when not
+    Rows rows;                // when indexed
+    std::vector<Change> log;  // when not
     std::vector<std::unique_ptr<char[]>> blocks;
     char* cursor = nullptr;  // the free bytes of the last block
     std::size_t blockLeft = 0;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "projections/generation_builder.h"
 
@@ -38,11 +39,11 @@ std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 class BatchView final : public RowView {
  public:
   BatchView(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
-      : db_(db), handles_(handles) {}
+      : db_(db), handles_(handles), overlay_(handles.size()) {}
 
   std::optional<std::string> get(int family, std::string_view key) override {
-    auto it = overlay_.find({family, std::string(key)});
-    if (it != overlay_.end()) return it->second;
+    const Changes& changes = overlay_[static_cast<std::size_t>(family)];
+    if (auto it = changes.find(std::string(key)); it != changes.end()) return it->second;
     std::string value;
     if (db_->Get(rocksdb::ReadOptions(), handles_[family], rocksdb::Slice(key.data(), key.size()),
                  &value)
@@ -51,10 +52,10 @@ class BatchView final : public RowView {
     return std::nullopt;
   }
   void put(int family, std::string_view key, std::string_view value) override {
-    overlay_[{family, std::string(key)}] = std::string(value);
+    overlay_[static_cast<std::size_t>(family)].insert_or_assign(std::string(key), std::string(value));
   }
   void remove(int family, std::string_view key) override {
-    overlay_[{family, std::string(key)}] = std::nullopt;
+    overlay_[static_cast<std::size_t>(family)].insert_or_assign(std::string(key), std::nullopt);
   }
   void scan(int family, std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) override {
@@ -64,31 +65,41 @@ class BatchView final : public RowView {
     for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
          it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix; it->Next())
       rows[it->key().ToString()] = it->value().ToString();
-    for (auto o = overlay_.lower_bound({family, std::string(prefix)});
-         o != overlay_.end() && o->first.first == family &&
-         std::string_view(o->first.second).substr(0, prefix.size()) == prefix;
-         ++o)
-      rows[o->first.second] = o->second;
+    for (const auto& [key, value] : overlay_[static_cast<std::size_t>(family)])
+      if (key.starts_with(prefix)) rows[key] = value;
     for (const auto& [k, v] : rows)
       if (v && !fn(k, *v)) return;
   }
 
-  bool empty() const { return overlay_.empty(); }
+  bool empty() const {
+    return std::all_of(overlay_.begin(), overlay_.end(), [](const Changes& c) { return c.empty(); });
+  }
   // The batch of the chunk: the final state of each row it touched, in key order
   // (RocksDB inserts sorted keys far faster, and a row changed twice is written once).
   void appendTo(rocksdb::WriteBatch& batch) const {
-    for (const auto& [where, value] : overlay_) {
-      const rocksdb::Slice key(where.second.data(), where.second.size());
-      if (value) batch.Put(handles_[where.first], key, rocksdb::Slice(value->data(), value->size()));
-      else batch.Delete(handles_[where.first], key);
+    std::vector<const Changes::value_type*> sorted;
+    for (std::size_t f = 0; f < overlay_.size(); ++f) {
+      sorted.clear();
+      for (const auto& change : overlay_[f]) sorted.push_back(&change);
+      std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+      for (const auto* change : sorted) {
+        const rocksdb::Slice key(change->first.data(), change->first.size());
+        if (change->second)
+          batch.Put(handles_[f], key, rocksdb::Slice(change->second->data(), change->second->size()));
+        else
+          batch.Delete(handles_[f], key);
+      }
     }
   }
-  void clear() { overlay_.clear(); }
+  void clear() {
+    for (Changes& c : overlay_) c.clear();
+  }
 
  private:
+  using Changes = std::unordered_map<std::string, std::optional<std::string>>;
   rocksdb::DB* db_;
   const std::vector<rocksdb::ColumnFamilyHandle*>& handles_;
-  std::map<std::pair<int, std::string>, std::optional<std::string>> overlay_;
+  std::vector<Changes> overlay_;  // by family
 };
 
 }  // namespace
@@ -488,6 +499,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   if (cancel != nullptr && cancel->load()) return {};
   for (Slot* s : slots)
     if (!s->failed.load()) s->checkpoint.store(upTo);
+  if (onProgress) onProgress(upTo);
   return {};
 }
 
