@@ -390,6 +390,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     if (!spare_.empty()) {
       prepared = std::move(spare_.back());
       spare_.pop_back();
+      spareBytes_ -= std::min(spareBytes_, prepared->batch.Data().capacity());
     }
   }
   if (!prepared) prepared = std::make_unique<PreparedAppend>();
@@ -586,10 +587,15 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
     a->done(a->result);
   }
   std::lock_guard lock(spareMu_);
-  for (auto& a : applied)
+  for (auto& a : applied) {
     // A large append's batch is let go: kept, it would hold its memory for ever.
-    if (spare_.size() < kMaxInFlight + 2 && a->batch.GetDataSize() <= kMaxRecycledBatchBytes)
+    const std::size_t bytes = a->batch.Data().capacity();
+    if (spare_.size() < kMaxSpareAppends && bytes <= kMaxRecycledBatchBytes &&
+        spareBytes_ + bytes <= kMaxSpareBytes) {
+      spareBytes_ += bytes;
       spare_.push_back(std::move(a));
+    }
+  }
 }
 
 Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,

@@ -145,6 +145,11 @@ class EventStore {
   static constexpr std::size_t kLargeAppendEvents = 1024;
   static constexpr std::size_t kBytesPerEventGuess = 1024;
   static constexpr std::size_t kMaxRecycledBatchBytes = 8u << 20;
+  // Recycled appends kept at most, and their batches' bytes at most: while one fsync
+  // runs, every batch written meanwhile waits for the next, so dozens are in flight
+  // under load (keeping only a few made most appends allocate their batch anew).
+  static constexpr std::size_t kMaxSpareAppends = 64;
+  static constexpr std::size_t kMaxSpareBytes = 32u << 20;
 
   // Called on the sync thread after each durable write, with the new last
   // position (the projector's wake-up). Set it before the first append.
@@ -256,6 +261,7 @@ class EventStore {
   bool syncBusy_ = false;  // a FlushWAL and its acknowledgements are under way
   std::mutex spareMu_;
   std::vector<std::unique_ptr<PreparedAppend>> spare_;  // recycled, buffers kept
+  std::size_t spareBytes_ = 0;                           // their batches' bytes
   std::mutex queueMu_;
   std::condition_variable queueReady_, queueSpace_;
   std::deque<std::unique_ptr<PreparedAppend>> queue_;
