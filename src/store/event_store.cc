@@ -570,20 +570,25 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
         if (!a->failure) a->failure = fromStatus(st, "making the event log durable failed");
     }
   }
+  std::uint64_t durable = 0;
   for (auto& a : applied) {
     if (!a->failure && failed_.load(std::memory_order_acquire))
       a->failure = makeError(ErrorCode::kIoError,
                              "the event log stopped after a failed write; restart the process");
-    if (a->failure) {
-      a->done(*a->failure);
-      continue;
-    }
+    if (a->failure) continue;
     vault_->committed(a->keys);
-    if (a->result.lastPosition != 0) {
-      lastPosition_.store(a->result.lastPosition, std::memory_order_release);
-      if (onDurable_) onDurable_(a->result.lastPosition);
-    }
-    a->done(a->result);
+    if (a->result.lastPosition != 0) durable = a->result.lastPosition;
+  }
+  // One fsync made all of them durable: the listener (the projector's wake-up) hears
+  // of them once, before their callbacks run, so that it applies them as one batch
+  // while the callbacks run, rather than the first alone and the rest after.
+  if (durable != 0) {
+    lastPosition_.store(durable, std::memory_order_release);
+    if (onDurable_) onDurable_(durable);
+  }
+  for (auto& a : applied) {
+    if (a->failure) a->done(*a->failure);
+    else a->done(a->result);
   }
   std::lock_guard lock(spareMu_);
   for (auto& a : applied)
