@@ -471,9 +471,13 @@ void EventStore::appendAsync(const AppendRequest& request,
     return;
   }
   (*prepared)->done = std::move(done);
-  std::unique_lock lock(queueMu_);
-  queueSpace_.wait(lock, [&] { return queue_.size() < kMaxInFlight; });
-  queue_.push_back(std::move(*prepared));
+  {
+    std::unique_lock lock(queueMu_);
+    queueSpace_.wait(lock, [&] { return queue_.size() < kMaxInFlight; });
+    queue_.push_back(std::move(*prepared));
+  }
+  // (Threads are woken after the lock is let go throughout: woken under it, they
+  // would only block on the mutex again.)
   queueReady_.notify_one();
 }
 
@@ -508,8 +512,8 @@ void EventStore::writeLoop() {
       if (queue_.empty()) break;
       next = std::move(queue_.front());
       queue_.pop_front();
-      queueSpace_.notify_all();
     }
+    queueSpace_.notify_all();
     if (!failed_.load(std::memory_order_acquire)) {
       rocksdb::Status st = db_->Write(wo, &next->batch);
       if (!st.ok()) {
@@ -531,13 +535,17 @@ void EventStore::writeLoop() {
       std::deque<std::unique_ptr<PreparedAppend>> one;
       one.push_back(std::move(next));
       makeDurable(one);
-      std::lock_guard lock(syncMu_);
-      syncBusy_ = false;
+      {
+        std::lock_guard lock(syncMu_);
+        syncBusy_ = false;
+      }
       syncReady_.notify_one();
       continue;
     }
-    std::lock_guard lock(syncMu_);
-    syncQueue_.push_back(std::move(next));
+    {
+      std::lock_guard lock(syncMu_);
+      syncQueue_.push_back(std::move(next));
+    }
     syncReady_.notify_one();
   }
   std::lock_guard lock(syncMu_);
