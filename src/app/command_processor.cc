@@ -131,14 +131,17 @@ Result<void> CommandProcessor::rebuild() {
 }
 
 void CommandProcessor::submit(Submission submission, std::function<void(CommandReply)> done) {
+  bool queued = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(Queued{std::move(submission), std::move(done)});
-      ready_.notify_one();
-      return;
+      queued = true;
     }
   }
+  // Woken after the lock is let go: woken under it, the processor would wake only
+  // to block on the mutex again (two more futex calls and a context switch).
+  if (queued) return ready_.notify_one();
   CommandReply reply;
   reply.failure = "the command processor is stopped";
   done(std::move(reply));

@@ -323,20 +323,20 @@ struct Api::Impl {
 
   // Runs fn; a bug (an exception) becomes a 500 that says nothing of it but the id.
   template <class F>
-  HttpResponse guarded(const HttpRequest& request, F fn) {
+  HttpResponse guarded(const std::string& requestId, F fn) {
     try {
       return fn();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "request %s: internal error: %s\n", request.requestId.c_str(), e.what());
+      std::fprintf(stderr, "request %s: internal error: %s\n", requestId.c_str(), e.what());
       return Api::problem(
           500, "internal", "Internal error",
           "Something went wrong on our side; the request id identifies it in the log.");
     }
   }
 
-  void record(const HttpRequest& request, const std::string& route, const HttpResponse& response,
+  void record(const std::string& method, const std::string& route, const HttpResponse& response,
               std::chrono::steady_clock::time_point start) {
-    metrics.record(request.method, route, response.status,
+    metrics.record(method, route, response.status,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
@@ -1620,12 +1620,12 @@ HttpResponse Api::handle(const HttpRequest& request) {
   std::string route;
   std::shared_ptr<Impl::PendingCommand> pending;
   HttpResponse response =
-      impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+      impl_->guarded(request.requestId, [&] { return impl_->dispatch(request, route, pending); });
   if (pending) {
     CommandReply reply = impl_->portal.execute(std::move(pending->submission));
-    response = impl_->guarded(request, [&] { return impl_->finish(*pending, reply); });
+    response = impl_->guarded(request.requestId, [&] { return impl_->finish(*pending, reply); });
   }
-  impl_->record(request, route, response, start);
+  impl_->record(request.method, route, response, start);
   return response;
 }
 
@@ -1635,20 +1635,23 @@ void Api::handleAsync(const HttpRequest& request, std::function<void(std::functi
   std::string route;
   std::shared_ptr<Impl::PendingCommand> pending;
   HttpResponse response =
-      impl_->guarded(request, [&] { return impl_->dispatch(request, route, pending); });
+      impl_->guarded(request.requestId, [&] { return impl_->dispatch(request, route, pending); });
   if (!pending) {
-    impl_->record(request, route, response, start);
+    impl_->record(request.method, route, response, start);
     return done(std::move(response));
   }
   Submission submission = std::move(pending->submission);
-  impl_->portal.submit(std::move(submission), [impl = impl_.get(), request, route, pending, start,
+  // The answer needs of the request only its id and method: the rest (headers,
+  // body) is not copied into the callback.
+  impl_->portal.submit(std::move(submission), [impl = impl_.get(), requestId = request.requestId,
+                                               method = request.method, route, pending, start,
                                                post = std::move(post),
                                                done = std::move(done)](CommandReply reply) mutable {
-    post([impl, request = std::move(request), route = std::move(route),
-          pending = std::move(pending), start, reply = std::move(reply),
+    post([impl, requestId = std::move(requestId), method = std::move(method),
+          route = std::move(route), pending = std::move(pending), start, reply = std::move(reply),
           done = std::move(done)]() mutable {
-      HttpResponse response = impl->guarded(request, [&] { return impl->finish(*pending, reply); });
-      impl->record(request, route, response, start);
+      HttpResponse response = impl->guarded(requestId, [&] { return impl->finish(*pending, reply); });
+      impl->record(method, route, response, start);
       done(std::move(response));
     });
   });

@@ -43,9 +43,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   Api& api;
   ServerOptions options;
-  net::io_context ioc;
-  tcp::acceptor acceptor;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  // One io_context per network thread, run by that thread alone. A connection lives
+  // on one of them (given round robin), so its handlers run on one thread without a
+  // strand, and the threads do not wake each other through a shared queue (with one
+  // shared context, handing work between them cost a futex call per request).
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  tcp::acceptor acceptor;  // on contexts[0]
+  std::size_t nextContext = 0;  // the accept handler's
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::unique_ptr<WorkPool> workers;
   std::vector<std::thread> threads;
   std::string idPrefix;
@@ -59,10 +64,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   bool stopped = false;
 
   Impl(Api& a, ServerOptions o)
-      : api(a),
-        options(std::move(o)),
-        ioc(static_cast<int>(threadCount())),
-        acceptor(net::make_strand(ioc)) {}
+      : api(a), options(std::move(o)), contexts(makeContexts(threadCount())), acceptor(*contexts[0]) {}
+
+  static std::vector<std::unique_ptr<net::io_context>> makeContexts(std::size_t n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
 
   std::size_t threadCount() const {
     if (options.ioThreads != 0) return options.ioThreads;
@@ -211,9 +219,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     auto post = [self](std::function<void()> fn) {
       net::post(self->stream_.get_executor(), std::move(fn));
     };
+    // On the connection's own thread already (a read, or a command's answer made there),
+    // the answer goes out at once rather than through the queue again.
     auto done = [self](HttpResponse res) {
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+      net::dispatch(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
     };
     if (Api::quick(req)) return server_->api.handleAsync(req, post, done);
     server_->workers->post([self, req = std::move(req), post, done]() mutable {
@@ -297,7 +307,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 };
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc),
+  net::io_context& home = *contexts[nextContext++ % contexts.size()];
+  acceptor.async_accept(home.get_executor(),
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                           if (!self->acceptor.is_open() || self->stopping.load()) return;
                           if (!ec) {
@@ -353,12 +364,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
   impl->boundPort = impl->acceptor.local_endpoint().port();
   impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads),
                                              "http-worker");
-  impl->guard.emplace(net::make_work_guard(impl->ioc));
+  for (auto& context : impl->contexts) impl->guards.push_back(net::make_work_guard(*context));
   impl->accept();
-  for (std::size_t i = 0; i < impl->threadCount(); ++i)
-    impl->threads.emplace_back([raw = impl.get()] {
+  for (auto& context : impl->contexts)
+    impl->threads.emplace_back([raw = context.get()] {
       pthread_setname_np(pthread_self(), "http-io");
-      raw->ioc.run();
+      raw->run();
     });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -395,8 +406,8 @@ void HttpServer::stop() {
   // The network threads end first: a straggler past the deadline then finds no
   // thread to answer it rather than a pool that is gone. The workers finish what
   // they hold.
-  impl_->guard.reset();
-  impl_->ioc.stop();
+  impl_->guards.clear();
+  for (auto& context : impl_->contexts) context->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->workers.reset();
@@ -415,8 +426,15 @@ void HttpServer::stop() {
   }
   for (auto& c : rest) c->forceClose();
   rest.clear();
-  impl_->ioc.restart();
-  impl_->ioc.run();
+  // A handler on one context may still post to another: run them all until none
+  // has anything left.
+  for (bool ran = true; ran;) {
+    ran = false;
+    for (auto& context : impl_->contexts) {
+      context->restart();
+      if (context->run() > 0) ran = true;
+    }
+  }
 }
 
 }  // namespace portal

@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP server: Boost.Beast asynchronous sessions on `ioThreads` network threads
-// feeding the Api. Reads of views are answered on the network threads; requests
-// that may block (commands wait for their fsync) run on a pool of worker threads.
+// feeding the Api, each thread with its own connections (given round robin).
+// Reads of views and commands are answered on the network threads (a command's
+// answer once it is durable and projected, without a thread waiting for it);
+// requests that may block (password hashing, long polls) run on a pool of workers.
 //
 // Limits: a JSON body past 1 MiB (CSV: 64 MiB) is answered 413; a request whose
 // header does not arrive within `headerTimeout`, or a keep-alive connection idle

@@ -151,8 +151,9 @@ class EventStore {
   static constexpr std::size_t kMaxSpareAppends = 64;
   static constexpr std::size_t kMaxSpareBytes = 32u << 20;
 
-  // Called on the sync thread after each durable write, with the new last
-  // position (the projector's wake-up). Set it before the first append.
+  // Called on the sync thread after each fsync that made appends durable, with the
+  // new last position (the projector's wake-up), before those appends' `done`
+  // callbacks run. Set it before the first append.
   void onDurable(std::function<void(std::uint64_t)> listener) { onDurable_ = std::move(listener); }
 
   // The position of the last durable event, 0 for an empty log.
