@@ -137,24 +137,27 @@ void GenerationBuilder::remove(int family, std::string_view key) {
   bytes_ += cost(key, std::nullopt);
 }
 
+void scanWithChanges(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
+                     std::map<std::string, std::optional<std::string>> changes,
+                     const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+  const rocksdb::Slice start(prefix.data(), prefix.size());
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next())
+    changes.try_emplace(it->key().ToString(), it->value().ToString());  // a change wins
+  for (const auto& [key, value] : changes)
+    if (value && !fn(key, *value)) return;
+}
+
 void GenerationBuilder::scan(int family, std::string_view prefix,
                              const std::function<bool(std::string_view, std::string_view)>& fn) {
-  std::map<std::string, std::optional<std::string>> merged;
-  if (written_) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)]));
-    const rocksdb::Slice start(prefix.data(), prefix.size());
-    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next())
-      merged[it->key().ToString()] = it->value().ToString();
-  }
+  std::map<std::string, std::optional<std::string>> changes;
   const Family& f = families_[static_cast<std::size_t>(family)];
   for (const auto& [key, value] : f.rows)
-    if (key.starts_with(prefix)) merged[key] = value;
+    if (key.starts_with(prefix)) changes[key] = value;
   for (const auto& [key, value] : f.log)
     if (key.starts_with(prefix))
-      merged[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
-  for (const auto& [key, value] : merged)
-    if (value && !fn(key, *value)) return;
+      changes[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+  scanWithChanges(db_, handles_[static_cast<std::size_t>(family)], prefix, std::move(changes), fn);
 }
 
 Result<void> GenerationBuilder::write(std::size_t family, const std::vector<Change>& sorted) {

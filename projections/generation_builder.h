@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +34,13 @@ class ColumnFamilyHandle;
 }  // namespace rocksdb
 
 namespace portal {
+
+// Calls fn for the rows of `family` whose key starts with `prefix`, with `changes`
+// laid over them (nullopt: deleted), in key order, until it returns false: a
+// RowView's scan over stored rows and the changes it has not written yet.
+void scanWithChanges(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
+                     std::map<std::string, std::optional<std::string>> changes,
+                     const std::function<bool(std::string_view key, std::string_view value)>& fn);
 
 class GenerationBuilder final : public RowView {
  public:

@@ -33,7 +33,7 @@ class RowView {
   virtual void put(int family, std::string_view key, std::string_view value) = 0;
   virtual void remove(int family, std::string_view key) = 0;
   // Calls fn for each row whose key starts with `prefix`, in key order, until it
-  // returns false. Sees the batch's own changes only for keys it already held.
+  // returns false, the batch's own changes included.
   virtual void scan(int family, std::string_view prefix,
                     const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
 };

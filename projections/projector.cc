@@ -33,7 +33,6 @@ std::string familyName(const std::string& projection, const std::string& family,
   return projection + "." + family + ".g" + std::to_string(generation);
 }
 
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // The rows of one projection generation plus the changes of the batch being built.
 class BatchView final : public RowView {
@@ -59,16 +58,10 @@ class BatchView final : public RowView {
   }
   void scan(int family, std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    // Merge the stored rows with this batch's changes, in key order.
-    std::map<std::string, std::optional<std::string>> rows;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[family]));
-    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
-         it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix; it->Next())
-      rows[it->key().ToString()] = it->value().ToString();
+    std::map<std::string, std::optional<std::string>> changes;
     for (const auto& [key, value] : overlay_[static_cast<std::size_t>(family)])
-      if (key.starts_with(prefix)) rows[key] = value;
-    for (const auto& [k, v] : rows)
-      if (v && !fn(k, *v)) return;
+      if (key.starts_with(prefix)) changes[key] = value;
+    scanWithChanges(db_, handles_[family], prefix, std::move(changes), fn);
   }
 
   bool empty() const {
@@ -207,6 +200,12 @@ Projector::~Projector() {
   for (auto& [position, callback] : left) callback.fn(false);
 }
 
+void Projector::stop(Slot* s, std::string why) {
+  std::lock_guard lock(progressMu_);
+  s->failed = true;
+  s->error = std::move(why);
+}
+
 Projector::Slot* Projector::find(std::string_view name) const {
   for (const auto& s : slots_)
     if (s->name == name) return s.get();
@@ -245,9 +244,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         Slot* s = slots[i];
         views[i]->clear();
         if (!st.ok()) {
-          std::lock_guard lock(progressMu_);
-          s->failed = true;
-          s->error = "cannot write its rows: " + st.ToString();
+          stop(s, "cannot write its rows: " + st.ToString());
         } else {
           s->checkpoint.store(reached[i]);
         }
@@ -296,22 +293,16 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         auto decoded = store_.decode(raw);
         if (!decoded) {
           // Nobody can apply an event that does not decode: every projection stops.
-          std::lock_guard lock(progressMu_);
-          for (Slot* each : slots) {
-            each->failed = true;
-            each->error = "cannot decode event " + std::to_string(raw.position) + ": " +
-                          decoded.error().message;
-          }
+          for (Slot* each : slots)
+            stop(each, "cannot decode event " + std::to_string(raw.position) + ": " +
+                           decoded.error().message);
           failure = decoded.error();
           return false;
         }
         event = std::move(*decoded);
       }
       if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
-        std::lock_guard lock(progressMu_);
-        s->failed = true;
-        s->error = "stopped at event " + std::to_string(raw.position) + ": " +
-                   applied.error().message;
+        stop(s, "stopped at event " + std::to_string(raw.position) + ": " + applied.error().message);
         // The rows of this chunk are dropped with the batch: so is its progress, so
         // that the checkpoint stays where the last written rows are.
         views[i]->clear();
@@ -332,11 +323,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   });
   if (!r) {
     // The log itself could not be read there: every projection stops and says so.
-    std::lock_guard lock(progressMu_);
-    for (Slot* s : slots) {
-      s->failed = true;
-      s->error = "cannot read the log: " + r.error().message;
-    }
+    for (Slot* s : slots) stop(s, "cannot read the log: " + r.error().message);
     return r.error();
   }
   if (auto c = commit(); !c) return c.error();
@@ -359,12 +346,6 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
         store_.db(), s->handles, scratch + "/" + s->name, std::max<std::size_t>(1, rebuildMemory_ / slots.size())));
     wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
   }
-  auto fail = [&](Slot* s, std::string why) {
-    std::lock_guard lock(progressMu_);
-    s->failed = true;
-    s->error = std::move(why);
-  };
-
   // This thread reads and decodes the log into chunks; both threads apply them.
   // A task is one projection applying its next chunk (or, after the last, writing
   // out its rows), so each projection sees the chunks in order, on whichever thread
@@ -390,7 +371,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     if (!chunk) {
       if (!s->failed.load())
         if (auto w = builders[i]->flush(); !w) {
-          fail(s, w.error().message);
+          stop(s, w.error().message);
           std::lock_guard lock(mu);
           writeFailure = w.error();
         }
@@ -401,12 +382,12 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (s->failed.load()) return;
       if (!handles.count(event.envelope.type)) continue;
       if (auto r = s->projection->apply(event, *builders[i]); !r) {
-        fail(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
+        stop(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
         return;
       }
       if (builders[i]->full())
         if (auto w = builders[i]->flush(); !w) {
-          fail(s, w.error().message);
+          stop(s, w.error().message);
           std::lock_guard lock(mu);
           writeFailure = w.error();
           return;
@@ -472,7 +453,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (!decoded) {
         // Nobody can apply an event that does not decode: every projection stops.
         for (Slot* s : slots)
-          fail(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
+          stop(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
         failure = decoded.error();
         return false;
       }
@@ -491,7 +472,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   }
   beside.join();
   if (!r) {
-    for (Slot* s : slots) fail(s, "cannot read the log: " + r.error().message);
+    for (Slot* s : slots) stop(s, "cannot read the log: " + r.error().message);
     return r.error();
   }
   if (failure) return *failure;

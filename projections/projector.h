@@ -116,6 +116,8 @@ class Projector {
   Result<void> fill(const std::vector<Slot*>& slots, std::uint64_t upTo,
                     const std::function<void(std::uint64_t)>& onProgress,
                     const std::atomic<bool>* cancel);
+  // Marks a projection stopped, with why (status() reports it).
+  void stop(Slot* s, std::string why);
   Slot* find(std::string_view name) const;
   void follow();
 
