@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <future>
 #include <unordered_map>
 
@@ -259,6 +260,12 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     if (auto* d = std::get_if<Decision>(&outcome)) {
       entry.firstEvent = request.events.size();
       entry.eventCount = d->events.size();
+      // A batch import decides 100,000 events at once: make room for them in one
+      // step (growing by doubling moves every event decided so far, again and
+      // again), and still only geometrically, so that a group stays O(n).
+      if (const std::size_t need = request.events.size() + d->events.size();
+          need > request.events.capacity())
+        request.events.reserve(std::max(need, 2 * request.events.capacity()));
       for (PendingEvent& pe : d->events) {
         EventEnvelope env;
         env.stream = pe.stream;
