@@ -206,6 +206,14 @@ void Projector::stop(Slot* s, std::string why) {
   s->error = std::move(why);
 }
 
+Result<RecordedEvent> Projector::decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw) {
+  auto decoded = store_.decode(raw);
+  if (!decoded)
+    for (Slot* s : slots)
+      stop(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
+  return decoded;
+}
+
 Projector::Slot* Projector::find(std::string_view name) const {
   for (const auto& s : slots_)
     if (s->name == name) return s.get();
@@ -290,12 +298,8 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         continue;
       }
       if (!event) {
-        auto decoded = store_.decode(raw);
+        auto decoded = decodeOrStop(slots, raw);
         if (!decoded) {
-          // Nobody can apply an event that does not decode: every projection stops.
-          for (Slot* each : slots)
-            stop(each, "cannot decode event " + std::to_string(raw.position) + ": " +
-                           decoded.error().message);
           failure = decoded.error();
           return false;
         }
@@ -365,16 +369,20 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   std::vector<bool> busy(n, false), done(n, false);
   std::optional<Error> writeFailure;
 
+  // Writes out projection i's rows; false (and it stops) when that fails.
+  auto writeOut = [&](std::size_t i) {
+    auto w = builders[i]->flush();
+    if (w) return true;
+    stop(slots[i], w.error().message);
+    std::lock_guard lock(mu);
+    writeFailure = w.error();
+    return false;
+  };
   auto runTask = [&](std::size_t i, std::shared_ptr<const Chunk> chunk) {
     Slot* s = slots[i];
     if (cancel != nullptr && cancel->load()) return;
     if (!chunk) {
-      if (!s->failed.load())
-        if (auto w = builders[i]->flush(); !w) {
-          stop(s, w.error().message);
-          std::lock_guard lock(mu);
-          writeFailure = w.error();
-        }
+      if (!s->failed.load()) writeOut(i);
       return;
     }
     const auto& handles = s->projection->handles();
@@ -385,13 +393,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
         stop(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
         return;
       }
-      if (builders[i]->full())
-        if (auto w = builders[i]->flush(); !w) {
-          stop(s, w.error().message);
-          std::lock_guard lock(mu);
-          writeFailure = w.error();
-          return;
-        }
+      if (builders[i]->full() && !writeOut(i)) return;
     }
   };
   // Takes a task (holding `lock`): false when there is none now.
@@ -449,11 +451,8 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     chunk->last = raw.position;
     const std::optional<std::string_view> type = peekEventType(raw.json);
     if (!type || wanted.count(*type)) {
-      auto decoded = store_.decode(raw);
+      auto decoded = decodeOrStop(slots, raw);
       if (!decoded) {
-        // Nobody can apply an event that does not decode: every projection stops.
-        for (Slot* s : slots)
-          stop(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
         failure = decoded.error();
         return false;
       }

@@ -208,8 +208,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   AppendRequest request;
   std::unordered_map<std::string, std::shared_ptr<CommandReply>> keysInGroup;
   const Timestamp now = clock_.now();
-  // Most commands make one event. (Reserving per command instead, to the exact size,
-  // would move every event decided so far at each command.)
+  // Most commands make one event; one that makes more grows this below.
   request.events.reserve(group.size());
 
   for (Queued& q : group) {
@@ -260,9 +259,10 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     if (auto* d = std::get_if<Decision>(&outcome)) {
       entry.firstEvent = request.events.size();
       entry.eventCount = d->events.size();
-      // A batch import decides 100,000 events at once: make room for them in one
-      // step (growing by doubling moves every event decided so far, again and
-      // again), and still only geometrically, so that a group stays O(n).
+      // A batch import decides 100,000 events at once: room for them in one step
+      // (pushing them one by one doubles and moves the vector again and again),
+      // but never less than double (reserving the exact size at each command
+      // moves every event decided so far each time: O(n²) in a group).
       if (const std::size_t need = request.events.size() + d->events.size();
           need > request.events.capacity())
         request.events.reserve(std::max(need, 2 * request.events.capacity()));
