@@ -29,6 +29,8 @@ class AuditProjection final : public Projection {
   std::vector<std::string> families() const override { return {"index"}; }
   const std::set<std::string_view>& handles() const override;
   Result<void> apply(const RecordedEvent& event, RowView& rows) override;
+  // Every key holds the event's position, and nothing is read back.
+  bool eventsIndependent() const override { return true; }
 };
 
 // The ids an event is about, most important first (a user, a group, a resource).

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -19,10 +20,48 @@ std::size_t cost(std::string_view key, const std::optional<std::string>& value) 
   return key.size() + kRowOverhead + (value ? value->size() : 0);
 }
 
+using Change = GenerationBuilder::Change;
+
+// Ranges this short are sorted by comparing keys.
+constexpr std::size_t kCompareSortBelow = 64;
+
+// Sorts [first, last) by key, stably, where every key holds the same `depth` bytes
+// first: a most-significant-byte radix sort, bucket by bucket, into `buffer` and
+// back. A range already in order is left as it is (the audit index's keys of one
+// subject arrive in position order), and bytes all keys share cost one counting
+// pass and no moves.
+void radixSort(Change* first, Change* last, Change* buffer, std::size_t depth) {
+  auto from = [&depth](const Change& a, const Change& b) { return a.key.substr(depth) < b.key.substr(depth); };
+  // Bucket 0: keys that end at `depth`; 1 + b: keys whose next byte is b.
+  auto bucket = [&depth](const Change& c) {
+    return c.key.size() == depth ? 0 : 1 + static_cast<unsigned char>(c.key[depth]);
+  };
+  while (true) {
+    const auto n = static_cast<std::size_t>(last - first);
+    if (n < kCompareSortBelow) return std::stable_sort(first, last, from);
+    if (std::is_sorted(first, last, from)) return;
+    std::array<std::size_t, 258> start{};
+    for (const Change* c = first; c != last; ++c) ++start[1 + bucket(*c)];
+    if (const std::size_t b = bucket(*first); start[1 + b] == n) {
+      if (b == 0) return;  // equal keys, in the order they came
+      ++depth;             // a byte they all share
+      continue;
+    }
+    for (std::size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
+    std::array<std::size_t, 257> at;
+    std::copy(start.begin(), start.end() - 1, at.begin());
+    for (Change* c = first; c != last; ++c) buffer[at[bucket(*c)]++] = *c;
+    std::copy(buffer, buffer + n, first);
+    for (std::size_t b = 1; b < 257; ++b)
+      if (start[b + 1] - start[b] > 1) radixSort(first + start[b], first + start[b + 1], buffer, depth + 1);
+    return;
+  }
+}
+
 // Sorts changes by key; of changes to one key, the later one ends last.
 // Comparisons start past the prefix all keys share (every key of a projection
 // starts with the company's id).
-void sortByKey(std::vector<GenerationBuilder::Change>& changes) {
+void sortByKey(std::vector<Change>& changes) {
   if (changes.empty()) return;
   const std::string_view first = changes[0].key;
   std::size_t common = first.size();
@@ -32,11 +71,8 @@ void sortByKey(std::vector<GenerationBuilder::Change>& changes) {
     while (n < most && first[n] == c.key[n]) ++n;
     common = n;
   }
-  std::stable_sort(
-      changes.begin(), changes.end(),
-      [common](const GenerationBuilder::Change& a, const GenerationBuilder::Change& b) {
-        return a.key.substr(common) < b.key.substr(common);
-      });
+  std::vector<Change> buffer(changes.size());
+  radixSort(changes.data(), changes.data() + changes.size(), buffer.data(), common);
 }
 
 }  // namespace
@@ -101,13 +137,19 @@ std::optional<std::string> GenerationBuilder::get(int family, std::string_view k
   return std::nullopt;
 }
 
+void GenerationBuilder::record(Family& f, std::string_view key, std::optional<std::string_view> value) {
+  // Room for as many changes as the budget allows, taken once: grown by doubling,
+  // the list would be moved (and its pages faulted in) again and again. Pages
+  // never written are never touched.
+  if (f.log.capacity() == 0) f.log.reserve(budget_ / kChangeOverhead + 1);
+  if (value) value = f.keep(*value);
+  f.log.push_back({f.keep(key), value});
+  bytes_ += key.size() + (value ? value->size() : 0) + kChangeOverhead;
+}
+
 void GenerationBuilder::put(int family, std::string_view key, std::string_view value) {
   Family& f = families_[static_cast<std::size_t>(family)];
-  if (!f.indexed) {
-    f.log.push_back({f.keep(key), f.keep(value)});
-    bytes_ += key.size() + value.size() + kChangeOverhead;
-    return;
-  }
+  if (!f.indexed) return record(f, key, value);
   auto [it, inserted] = f.rows.try_emplace(std::string(key));
   if (!inserted) forget(cost(key, it->second));
   it->second.emplace(value);
@@ -116,11 +158,7 @@ void GenerationBuilder::put(int family, std::string_view key, std::string_view v
 
 void GenerationBuilder::remove(int family, std::string_view key) {
   Family& f = families_[static_cast<std::size_t>(family)];
-  if (!f.indexed) {
-    f.log.push_back({f.keep(key), std::nullopt});
-    bytes_ += key.size() + kChangeOverhead;
-    return;
-  }
+  if (!f.indexed) return record(f, key, std::nullopt);
   auto it = f.rows.find(std::string(key));
   if (it != f.rows.end()) {
     forget(cost(key, it->second));

@@ -87,6 +87,8 @@ class GenerationBuilder final : public RowView {
     std::string_view keep(std::string_view bytes);
   };
   void index(Family& f);
+  // Adds a change to a family that keeps a list.
+  void record(Family& f, std::string_view key, std::optional<std::string_view> value);
   void forget(std::size_t bytes) { bytes_ -= std::min(bytes_, bytes); }
   // Writes `sorted` (by key, one change a key) into a table file and ingests it.
   Result<void> write(std::size_t family, const std::vector<Change>& sorted);

@@ -47,6 +47,10 @@ class Projection {
   virtual const std::set<std::string_view>& handles() const = 0;
   // Applies one event. An Error stops this projection at this position.
   virtual Result<void> apply(const RecordedEvent& event, RowView& rows) = 0;
+  // True when the rows of an event depend on that event alone (apply reads no row)
+  // and no two events write the same key: a rebuild may then apply stretches of
+  // the log out of order, on several threads at once.
+  virtual bool eventsIndependent() const { return false; }
 };
 
 // The key prefix of a company's rows: the company id and a NUL.

@@ -21,6 +21,8 @@ namespace {
 constexpr std::uint64_t kChunk = 2000;  // events per projection WriteBatch
 // Decoded chunks the reading thread may be ahead of the slowest projection.
 constexpr std::uint64_t kRebuildWindow = 4;
+// The threads that apply chunks in a rebuild (this one and one beside it).
+constexpr std::uint64_t kRebuildThreads = 2;
 // Where a rebuild writes its table files before the database ingests them.
 constexpr const char* kRebuildScratch = "rebuild.tmp";
 
@@ -343,73 +345,90 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   std::uint64_t from = upTo;
   for (Slot* s : slots) from = std::min(from, s->checkpoint.load() + 1);
   const std::string scratch = store_.path() + "/" + kRebuildScratch;
-  std::vector<std::unique_ptr<GenerationBuilder>> builders;
+  // A lane applies one projection's chunks in order into its own builder. A
+  // projection whose events are independent gets one lane per applying thread,
+  // each taking every other chunk, so that the costliest projection (the audit
+  // index) is not one thread's chain that the other thread waits on.
+  struct Lane {
+    std::size_t slot = 0;
+    std::uint64_t first = 0, stride = 1;  // the chunks it applies: first, first + stride, …
+    std::unique_ptr<GenerationBuilder> builder;
+  };
+  std::vector<Lane> lanes;
   std::set<std::string_view> wanted;  // the types some projection handles
-  for (Slot* s : slots) {
-    builders.push_back(std::make_unique<GenerationBuilder>(
-        store_.db(), s->handles, scratch + "/" + s->name, std::max<std::size_t>(1, rebuildMemory_ / slots.size())));
-    wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const std::uint64_t stride = slots[i]->projection->eventsIndependent() ? kRebuildThreads : 1;
+    for (std::uint64_t l = 0; l < stride; ++l) lanes.push_back({i, l, stride, nullptr});
+    wanted.insert(slots[i]->projection->handles().begin(), slots[i]->projection->handles().end());
+  }
+  for (std::size_t e = 0; e < lanes.size(); ++e) {
+    Slot* s = slots[lanes[e].slot];
+    lanes[e].builder = std::make_unique<GenerationBuilder>(
+        store_.db(), s->handles, scratch + "/" + s->name + "." + std::to_string(lanes[e].first),
+        std::max<std::size_t>(1, rebuildMemory_ / lanes.size()));
   }
   // This thread reads and decodes the log into chunks; both threads apply them.
-  // A task is one projection applying its next chunk (or, after the last, writing
-  // out its rows), so each projection sees the chunks in order, on whichever thread
-  // is free: the work shares itself out however the projections' costs differ.
+  // A task is one lane applying its next chunk (or, after the last, writing out its
+  // rows), so each lane sees its chunks in order, on whichever thread is free: the
+  // work shares itself out however the projections' costs differ.
   struct Chunk {
     std::vector<RecordedEvent> events;
     std::uint64_t last = 0;
   };
-  const std::size_t n = slots.size();
+  const std::size_t n = lanes.size();
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::shared_ptr<const Chunk>> window;  // chunks some projection still needs
+  std::deque<std::shared_ptr<const Chunk>> window;  // chunks some lane still needs
   std::uint64_t base = 0;                           // the index of window.front()
   std::uint64_t produced = 0;
   bool closed = false;  // no more chunks
-  std::vector<std::uint64_t> next(n, 0);
+  std::vector<std::uint64_t> next(n);
+  for (std::size_t e = 0; e < n; ++e) next[e] = lanes[e].first;
   std::vector<bool> busy(n, false), done(n, false);
   std::optional<Error> writeFailure;
 
-  // Writes out projection i's rows; false (and it stops) when that fails.
-  auto writeOut = [&](std::size_t i) {
-    auto w = builders[i]->flush();
+  // Writes out lane e's rows; false (and its projection stops) when that fails.
+  auto writeOut = [&](std::size_t e) {
+    auto w = lanes[e].builder->flush();
     if (w) return true;
-    stop(slots[i], w.error().message);
+    stop(slots[lanes[e].slot], w.error().message);
     std::lock_guard lock(mu);
     writeFailure = w.error();
     return false;
   };
-  auto runTask = [&](std::size_t i, std::shared_ptr<const Chunk> chunk) {
-    Slot* s = slots[i];
+  auto runTask = [&](std::size_t e, std::shared_ptr<const Chunk> chunk) {
+    Slot* s = slots[lanes[e].slot];
+    GenerationBuilder& builder = *lanes[e].builder;
     if (cancel != nullptr && cancel->load()) return;
     if (!chunk) {
-      if (!s->failed.load()) writeOut(i);
+      if (!s->failed.load()) writeOut(e);
       return;
     }
     const auto& handles = s->projection->handles();
     for (const RecordedEvent& event : chunk->events) {
       if (s->failed.load()) return;
       if (!handles.count(event.envelope.type)) continue;
-      if (auto r = s->projection->apply(event, *builders[i]); !r) {
+      if (auto r = s->projection->apply(event, builder); !r) {
         stop(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
         return;
       }
-      if (builders[i]->full() && !writeOut(i)) return;
+      if (builder.full() && !writeOut(e)) return;
     }
   };
   // Takes a task (holding `lock`): false when there is none now.
   auto takeTask = [&](std::unique_lock<std::mutex>& lock) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (busy[i] || done[i]) continue;
+    for (std::size_t e = 0; e < n; ++e) {
+      if (busy[e] || done[e]) continue;
       std::shared_ptr<const Chunk> chunk;
-      if (next[i] < produced) chunk = window[next[i] - base];
+      if (next[e] < produced) chunk = window[next[e] - base];
       else if (!closed) continue;
-      busy[i] = true;
+      busy[e] = true;
       lock.unlock();
-      runTask(i, chunk);
+      runTask(e, chunk);
       lock.lock();
-      busy[i] = false;
-      if (chunk) ++next[i];
-      else done[i] = true;
+      busy[e] = false;
+      if (chunk) next[e] += lanes[e].stride;
+      else done[e] = true;
       while (!window.empty() && std::all_of(next.begin(), next.end(), [&](std::uint64_t c) { return c > base; })) {
         window.pop_front();
         ++base;
