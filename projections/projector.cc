@@ -365,7 +365,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     Slot* s = slots[lanes[e].slot];
     lanes[e].builder = std::make_unique<GenerationBuilder>(
         store_.db(), s->handles, scratch + "/" + s->name + "." + std::to_string(lanes[e].first),
-        std::max<std::size_t>(1, rebuildMemory_ / lanes.size()));
+        std::max<std::size_t>(1, rebuildMemory_ / slots.size() / lanes[e].stride));
   }
   // This thread reads and decodes the log into chunks; both threads apply them.
   // A task is one lane applying its next chunk (or, after the last, writing out its
