@@ -15,6 +15,9 @@ namespace {
 constexpr std::size_t kRowOverhead = 96;
 constexpr std::size_t kChangeOverhead = sizeof(GenerationBuilder::Change);
 constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
+// A list family reserves room for at most this many changes up front (160 MiB of
+// address space); a larger budget grows it past that by doubling.
+constexpr std::size_t kMaxReservedChanges = std::size_t{4} << 20;
 
 std::size_t cost(std::string_view key, const std::optional<std::string>& value) {
   return key.size() + kRowOverhead + (value ? value->size() : 0);
@@ -141,7 +144,7 @@ void GenerationBuilder::record(Family& f, std::string_view key, std::optional<st
   // Room for as many changes as the budget allows, taken once: grown by doubling,
   // the list would be moved (and its pages faulted in) again and again. Pages
   // never written are never touched.
-  if (f.log.capacity() == 0) f.log.reserve(budget_ / kChangeOverhead + 1);
+  if (f.log.capacity() == 0) f.log.reserve(std::min(budget_ / kChangeOverhead + 1, kMaxReservedChanges));
   if (value) value = f.keep(*value);
   f.log.push_back({f.keep(key), value});
   bytes_ += key.size() + (value ? value->size() : 0) + kChangeOverhead;
