@@ -1,6 +1,7 @@
 #include "projections/credentials_projection.h"
 
 #include "events/text.h"
+#include "projections/flat_row.h"
 #include "projections/row_json.h"
 #include "src/store/sha256.h"
 
@@ -19,17 +20,32 @@ std::string loginKey(std::string_view company, std::string_view email) {
   return rows::key(company, toHex(sha256(emailKey(email))));
 }
 
+// The account row of `userId`: nullopt when there is none.
+Result<std::optional<FlatRow>> loadAccount(RowView& view, const std::string& key) {
+  auto text = view.get(CredentialsProjection::kAccounts, key);
+  if (!text) return std::optional<FlatRow>();
+  auto row = FlatRow::parse(*text);
+  if (!row) return makeError(ErrorCode::kCorrupt, "an account row is not a flat JSON object");
+  return row;
+}
+
+Result<void> saveAccount(RowView& view, const std::string& key, const FlatRow& row) {
+  auto text = row.dump();
+  if (!text) return makeError(ErrorCode::kCorrupt, "an account's details are not UTF-8");
+  view.put(CredentialsProjection::kAccounts, key, *text);
+  return {};
+}
+
 // Applies `change` to the account row of `userId`, if there is one.
 template <class F>
 Result<void> updateAccount(RowView& view, const std::string& company, const std::string& userId,
                            F change) {
   const std::string key = rows::key(company, userId);
-  auto row = rows::load(view, CredentialsProjection::kAccounts, key);
+  auto row = loadAccount(view, key);
   if (!row) return row.error();
   if (!*row) return {};
   change(**row);
-  rows::save(view, CredentialsProjection::kAccounts, key, **row);
-  return {};
+  return saveAccount(view, key, **row);
 }
 
 }  // namespace
@@ -55,46 +71,46 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
           },
           [&](const UserCreated& e) -> Result<void> {
             view.put(kLogins, loginKey(company, e.email.value), e.userId);
-            rows::save(view, kAccounts, rows::key(company, e.userId),
-                       rows::json{{"email", e.email.value},
-                                  {"passwordHash", ""},
-                                  {"mustChangePassword", false},
-                                  {"active", e.active},
-                                  {"resetTokenHash", ""}});
-            return {};
+            FlatRow row;
+            row.setBoolean("active", e.active);
+            row.setString("email", e.email.value);
+            row.setBoolean("mustChangePassword", false);
+            row.setString("passwordHash", "");
+            row.setString("resetTokenHash", "");
+            return saveAccount(view, rows::key(company, e.userId), row);
           },
           [&](const UserDeactivated& e) {
             return updateAccount(view, company, e.userId,
-                                 [](rows::json& r) { r["active"] = false; });
+                                 [](FlatRow& r) { r.setBoolean("active", false); });
           },
           [&](const UserReactivated& e) {
             return updateAccount(view, company, e.userId,
-                                 [](rows::json& r) { r["active"] = true; });
+                                 [](FlatRow& r) { r.setBoolean("active", true); });
           },
           [&](const UserAnonymized& e) -> Result<void> {
             const std::string key = rows::key(company, e.userId);
-            auto row = rows::load(view, kAccounts, key);
+            auto row = loadAccount(view, key);
             if (!row) return row.error();
             if (*row) {
-              view.remove(kLogins, loginKey(company, (**row).value("email", "")));
-              const std::string token = (**row).value("resetTokenHash", "");
+              view.remove(kLogins, loginKey(company, (**row).text("email")));
+              const std::string_view token = (**row).text("resetTokenHash");
               if (!token.empty()) view.remove(kResets, token);
               view.remove(kAccounts, key);
             }
             return {};
           },
           [&](const PasswordSet& e) {
-            return updateAccount(view, company, e.userId, [&](rows::json& r) {
-              r["passwordHash"] = e.passwordHash.shredded ? "" : e.passwordHash.value;
-              r["mustChangePassword"] = e.temporary;
+            return updateAccount(view, company, e.userId, [&](FlatRow& r) {
+              r.setString("passwordHash", e.passwordHash.shredded ? "" : e.passwordHash.value);
+              r.setBoolean("mustChangePassword", e.temporary);
             });
           },
           [&](const PasswordResetRequested& e) {
-            return updateAccount(view, company, e.userId, [&](rows::json& r) {
+            return updateAccount(view, company, e.userId, [&](FlatRow& r) {
               // A newer request voids the older token.
-              const std::string older = r.value("resetTokenHash", "");
+              const std::string_view older = r.text("resetTokenHash");
               if (!older.empty()) view.remove(kResets, older);
-              r["resetTokenHash"] = e.tokenHash;
+              r.setString("resetTokenHash", e.tokenHash);
               rows::save(
                   view, kResets, e.tokenHash,
                   rows::json{
@@ -104,7 +120,7 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
           [&](const PasswordResetCompleted& e) {
             view.remove(kResets, e.tokenHash);
             return updateAccount(view, company, e.userId,
-                                 [](rows::json& r) { r["resetTokenHash"] = ""; });
+                                 [](FlatRow& r) { r.setString("resetTokenHash", ""); });
           },
           [](const auto&) -> Result<void> { return {}; },
       },
@@ -135,15 +151,15 @@ std::optional<AccountRecord> CredentialsReader::account(std::string_view company
                                                         std::string_view userId) const {
   auto text = get(families_[CredentialsProjection::kAccounts], rows::key(companyId, userId));
   if (!text) return std::nullopt;
-  rows::json j = rows::json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return std::nullopt;
+  auto row = FlatRow::parse(*text);
+  if (!row) return std::nullopt;
   return AccountRecord{std::string(companyId),
                        std::string(userId),
-                       j.value("email", ""),
-                       j.value("passwordHash", ""),
-                       j.value("mustChangePassword", false),
-                       j.value("active", false),
-                       j.value("resetTokenHash", "")};
+                       std::string(row->text("email")),
+                       std::string(row->text("passwordHash")),
+                       row->boolean("mustChangePassword", false),
+                       row->boolean("active", false),
+                       std::string(row->text("resetTokenHash"))};
 }
 
 std::optional<AccountRecord> CredentialsReader::accountByEmail(std::string_view companyId,

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
@@ -69,10 +70,11 @@ void sortByKey(std::vector<Change>& changes) {
   const std::string_view first = changes[0].key;
   std::size_t common = first.size();
   for (const auto& c : changes) {
-    std::size_t n = 0;
+    // Nearly every key shares all `common` bytes: one memcmp settles it.
+    if (c.key.size() >= common && std::memcmp(first.data(), c.key.data(), common) == 0) continue;
     const std::size_t most = std::min(common, c.key.size());
-    while (n < most && first[n] == c.key[n]) ++n;
-    common = n;
+    common = static_cast<std::size_t>(
+        std::mismatch(first.begin(), first.begin() + most, c.key.begin()).first - first.begin());
   }
   std::vector<Change> buffer(changes.size());
   radixSort(changes.data(), changes.data() + changes.size(), buffer.data(), common);

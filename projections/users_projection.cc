@@ -5,17 +5,11 @@
 #include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "events/text.h"
+#include "projections/flat_row.h"
 #include "projections/row_json.h"
 
 namespace portal {
 namespace {
-
-using rows::json;
-
-std::string str(const json& j, const char* field) {
-  auto it = j.find(field);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // company, NUL, surname, 0x01, given name, NUL, id: sorts by name, then id.
 std::string searchKey(const std::string& companyId, std::string_view surname,
@@ -28,8 +22,8 @@ std::string searchKey(const std::string& companyId, std::string_view surname,
   k += id;
   return k;
 }
-std::string searchKey(const std::string& companyId, const json& row) {
-  return searchKey(companyId, str(row, "surname"), str(row, "givenName"), str(row, "id"));
+std::string searchKey(const std::string& companyId, const FlatRow& row) {
+  return searchKey(companyId, row.text("surname"), row.text("givenName"), row.text("id"));
 }
 
 std::string searchValue(bool active, std::string_view givenName, std::string_view surname,
@@ -42,9 +36,9 @@ std::string searchValue(bool active, std::string_view givenName, std::string_vie
   v += rows::lower(email);
   return v;
 }
-std::string searchValue(const json& row) {
-  return searchValue(row.value("active", true), str(row, "givenName"), str(row, "surname"),
-                     str(row, "email"));
+std::string searchValue(const FlatRow& row) {
+  return searchValue(row.boolean("active", true), row.text("givenName"), row.text("surname"),
+                     row.text("email"));
 }
 
 class UserRows {
@@ -100,18 +94,20 @@ class UserRows {
   template <class F>
   Result<void> update(const std::string& userId, F change) {
     const std::string key = rows::key(env_.companyId, userId);
-    auto loaded = rows::load(view_, UsersProjection::kRows, key);
-    if (!loaded) return loaded.error();
-    if (!*loaded) return {};  // not a user of this company: nothing to show
-    json row = std::move(**loaded);
-    const std::string searchedBefore = searchKey(env_.companyId, row);
-    change(row);
-    row["version"] = row.value("version", 0) + 1;
-    row["updatedAt"] = rows::time(env_);
-    const std::string searched = searchKey(env_.companyId, row);
+    auto text = view_.get(UsersProjection::kRows, key);
+    if (!text) return {};  // not a user of this company: nothing to show
+    auto row = FlatRow::parse(*text);
+    if (!row) return makeError(ErrorCode::kCorrupt, "a user's row is not a flat JSON object");
+    const std::string searchedBefore = searchKey(env_.companyId, *row);
+    change(*row);
+    row->setNumber("version", row->number("version", 0) + 1);
+    row->setString("updatedAt", rows::time(env_));
+    auto dumped = row->dump();
+    if (!dumped) return makeError(ErrorCode::kCorrupt, "a user's details are not UTF-8");
+    const std::string searched = searchKey(env_.companyId, *row);
     if (searched != searchedBefore) view_.remove(UsersProjection::kSearch, searchedBefore);
-    view_.put(UsersProjection::kSearch, searched, searchValue(row));
-    rows::save(view_, UsersProjection::kRows, key, row);
+    view_.put(UsersProjection::kSearch, searched, searchValue(*row));
+    view_.put(UsersProjection::kRows, key, *dumped);
     return {};
   }
 
@@ -140,44 +136,46 @@ Result<void> UsersProjection::apply(const RecordedEvent& event, RowView& view) {
           },
           [&](const UserCreated& e) { return users.create(e); },
           [&](const UserUpdated& e) {
-            return users.update(e.userId, [&](json& row) {
-              if (e.givenName) row["givenName"] = rows::text(e.givenName);
-              if (e.surname) row["surname"] = rows::text(e.surname);
-              if (e.jobTitle) row["jobTitle"] = rows::text(e.jobTitle);
-              if (e.managerUserId) row["managerUserId"] = *e.managerUserId;
-              if (e.managerEmail) row["managerEmail"] = rows::text(e.managerEmail);
-              if (e.country) row["country"] = *e.country;
-              for (const auto& field : e.cleared) row[field] = nullptr;
+            return users.update(e.userId, [&](FlatRow& row) {
+              if (e.givenName) row.setString("givenName", e.givenName->value);
+              if (e.surname) row.setString("surname", e.surname->value);
+              if (e.jobTitle) row.setString("jobTitle", e.jobTitle->value);
+              if (e.managerUserId) row.setString("managerUserId", *e.managerUserId);
+              if (e.managerEmail) row.setString("managerEmail", e.managerEmail->value);
+              if (e.country) row.setString("country", *e.country);
+              for (const auto& field : e.cleared) row.setNull(field);
             });
           },
           [&](const UserDeactivated& e) {
-            return users.update(e.userId, [](json& row) { row["active"] = false; });
+            return users.update(e.userId, [](FlatRow& row) { row.setBoolean("active", false); });
           },
           [&](const UserReactivated& e) {
-            return users.update(e.userId, [](json& row) { row["active"] = true; });
+            return users.update(e.userId, [](FlatRow& row) { row.setBoolean("active", true); });
           },
           [&](const UserAnonymized& e) {
-            return users.update(e.userId, [](json& row) {
-              row["email"] = nullptr;
-              row["givenName"] = "Anonymized";
-              row["surname"] = "User";
-              row["jobTitle"] = nullptr;
-              row["managerUserId"] = nullptr;
-              row["managerEmail"] = nullptr;
-              row["anonymized"] = true;
+            return users.update(e.userId, [](FlatRow& row) {
+              row.setNull("email");
+              row.setString("givenName", "Anonymized");
+              row.setString("surname", "User");
+              row.setNull("jobTitle");
+              row.setNull("managerUserId");
+              row.setNull("managerEmail");
+              row.setBoolean("anonymized", true);
             });
           },
           [&](const AdminIncluded& e) {
-            return users.update(e.userId, [](json& row) { row["isAdmin"] = true; });
+            return users.update(e.userId, [](FlatRow& row) { row.setBoolean("isAdmin", true); });
           },
           [&](const AdminRemoved& e) {
-            return users.update(e.userId, [](json& row) { row["isAdmin"] = false; });
+            return users.update(e.userId, [](FlatRow& row) { row.setBoolean("isAdmin", false); });
           },
           [&](const OwnershipTransferred& e) -> Result<void> {
             view.put(kCompanies, event.envelope.companyId, e.toUserId);
-            if (auto r = users.update(e.fromUserId, [](json& row) { row["isOwner"] = false; }); !r)
+            if (auto r = users.update(e.fromUserId,
+                                      [](FlatRow& row) { row.setBoolean("isOwner", false); });
+                !r)
               return r;
-            return users.update(e.toUserId, [](json& row) { row["isOwner"] = true; });
+            return users.update(e.toUserId, [](FlatRow& row) { row.setBoolean("isOwner", true); });
           },
           [](const auto&) -> Result<void> { return {}; },
       },
@@ -272,9 +270,9 @@ std::string UsersReader::displayName(const std::string& companyId,
                                      const std::string& userId) const {
   auto r = row(companyId, userId);
   if (!r) return "";
-  json row = json::parse(*r, nullptr, false);
-  if (!row.is_object()) return "";
-  return str(row, "givenName") + " " + str(row, "surname");
+  auto row = FlatRow::parse(*r);
+  if (!row) return "";
+  return std::string(row->text("givenName")) + " " + std::string(row->text("surname"));
 }
 
 UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q) const {
@@ -288,8 +286,8 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   if (q.cursor.empty()) {
     it->Seek(prefix);
   } else {
-    json last = json::parse(row(companyId, q.cursor).value_or("null"), nullptr, false);
-    const std::string after = last.is_object() ? searchKey(companyId, last) : prefix;
+    auto last = FlatRow::parse(row(companyId, q.cursor).value_or("null"));
+    const std::string after = last ? searchKey(companyId, *last) : prefix;
     it->Seek(after);
     if (it->Valid() && it->key().ToString() == after) it->Next();
   }
