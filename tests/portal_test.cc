@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <set>
 #include <thread>
@@ -311,6 +313,10 @@ TEST(Portal, ProjectionsBuiltIncrementallyEqualProjectionsRebuiltFromTheLog) {
     if (std::holds_alternative<RegisterResource>(body)) resources.push_back(r.decision.id);
   }
   EXPECT_GT(accepted, 5000);
+  // An answer waits for the projections only so long (a loaded machine can outlast
+  // it): compare once every event is projected.
+  ASSERT_TRUE(h.portal().projector().waitFor(h.portal().store().lastPosition(),
+                                             std::chrono::minutes(2)));
   std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> before;
   for (const auto& s : h.portal().projector().status()) {
     EXPECT_FALSE(s.failed) << s.name << ": " << s.error;
@@ -322,8 +328,14 @@ TEST(Portal, ProjectionsBuiltIncrementallyEqualProjectionsRebuiltFromTheLog) {
     const auto after = h.portal().projector().dump(s.name);
     ASSERT_EQ(after.size(), before[s.name].size()) << s.name;
     for (std::size_t f = 0; f < after.size(); ++f) {
-      EXPECT_EQ(after[f].size(), before[s.name][f].size()) << s.name << " family " << f;
-      EXPECT_TRUE(after[f] == before[s.name][f]) << s.name << " family " << f << " differs";
+      const auto& was = before[s.name][f];
+      EXPECT_EQ(after[f].size(), was.size()) << s.name << " family " << f;
+      // The first row that differs, to see why.
+      auto [a, b] = std::mismatch(after[f].begin(), after[f].end(), was.begin(), was.end());
+      EXPECT_TRUE(a == after[f].end() && b == was.end())
+          << s.name << " family " << f << " differs: rebuilt "
+          << (a == after[f].end() ? std::string("(end)") : a->first + " = " + a->second)
+          << ", incremental " << (b == was.end() ? std::string("(end)") : b->first + " = " + b->second);
     }
   }
   // A rebuild short of memory writes its rows out many times (later table files

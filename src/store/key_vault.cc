@@ -67,6 +67,20 @@ std::optional<std::string> decodeBase64(std::string_view s) {
 
 }  // namespace
 
+KeyVault::Key KeyVault::freshKey() {
+  // Keys come from a pool filled by the system's CSPRNG 4 KiB at a time: one
+  // getrandom() call per 128 keys instead of one per key.
+  Key fresh;
+  if (randomUsed_ + fresh.size() > randomPool_.size()) {
+    randombytes_buf(randomPool_.data(), randomPool_.size());
+    randomUsed_ = 0;
+  }
+  std::memcpy(fresh.data(), randomPool_.data() + randomUsed_, fresh.size());
+  sodium_memzero(randomPool_.data() + randomUsed_, fresh.size());
+  randomUsed_ += fresh.size();
+  return fresh;
+}
+
 KeyVault::~KeyVault() { sodium_memzero(randomPool_.data(), randomPool_.size()); }
 
 KeyVault::KeyVault(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* keys) : db_(db), keys_(keys) {
@@ -131,29 +145,31 @@ Result<std::string> KeyVault::seal(std::string_view subject, std::string_view pl
     if (!shredding_.empty() && shredding_.count(s))
       return makeError(ErrorCode::kInvalidArgument,
                        "personal data of " + s + " cannot be stored: their key is being shredded");
-    if (auto it = cache_.find(s); it != cache_.end()) key = it->second;
+    if (complete_) {
+      // A writer's map holds every key: one probe finds the person's key or makes
+      // room for a new one (a new person, the common case, costs no second probe).
+      auto [it, inserted] = cache_.try_emplace(s);
+      if (inserted) {
+        // A new key goes straight into the map: only events not yet durable use
+        // it, and if their append is refused, rollback() takes it out again.
+        it->second = freshKey();
+        fresh_.emplace_back(std::move(s), it->second);
+      }
+      key = it->second;
+    } else if (auto it = cache_.find(s); it != cache_.end()) {
+      key = it->second;
+    }
   }
-  if (!key && !complete_) {
+  if (!key) {
     auto found = lookup(subject);
     if (!found) return found.error();
     key = *found;
   }
   if (!key) {
-    Key fresh;
-    // Keys come from a pool filled by the system's CSPRNG 4 KiB at a time: one
-    // getrandom() call per 128 keys instead of one per key.
-    if (randomUsed_ + fresh.size() > randomPool_.size()) {
-      randombytes_buf(randomPool_.data(), randomPool_.size());
-      randomUsed_ = 0;
-    }
-    std::memcpy(fresh.data(), randomPool_.data() + randomUsed_, fresh.size());
-    sodium_memzero(randomPool_.data() + randomUsed_, fresh.size());
-    randomUsed_ += fresh.size();
-    // A new key goes straight into the map: only events not yet durable use it,
-    // and if their append is refused, rollback() takes it out again.
+    const Key fresh = freshKey();
     std::lock_guard lock(mu_);
     cache_.emplace(s, fresh);
-    fresh_.push_back(std::move(s));
+    fresh_.emplace_back(std::move(s), fresh);
     key = fresh;
   }
   std::uint8_t box[kNonceBytes];
@@ -208,11 +224,9 @@ KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
                                   const std::vector<std::string>& shred) {
   Staged staged;
   std::lock_guard lock(mu_);
-  for (auto& subject : fresh_) {
-    auto it = cache_.find(subject);
-    if (it == cache_.end()) continue;
-    batch.Put(keys_, subject,
-              rocksdb::Slice(reinterpret_cast<const char*>(it->second.data()), it->second.size()));
+  for (auto& [subject, key] : fresh_) {
+    batch.Put(keys_, subject, rocksdb::Slice(reinterpret_cast<const char*>(key.data()), key.size()));
+    sodium_memzero(key.data(), key.size());  // the map keeps the one copy
   }
   fresh_.clear();
   for (const auto& subject : shred) {
@@ -225,7 +239,10 @@ KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
 
 void KeyVault::rollback() {
   std::lock_guard lock(mu_);
-  for (const auto& subject : fresh_) cache_.erase(subject);
+  for (auto& [subject, key] : fresh_) {
+    cache_.erase(subject);
+    sodium_memzero(key.data(), key.size());
+  }
   fresh_.clear();
 }
 

@@ -91,7 +91,10 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   bool complete_ = false;  // cache_ holds every committed key (loadAll)
 
   // Preparing thread only:
-  std::vector<std::string> fresh_;  // created since the last stage()
+  // A new key from the random pool.
+  Key freshKey();
+  // Keys created since the last stage(), with their subjects.
+  std::vector<std::pair<std::string, Key>> fresh_;
   std::array<std::uint8_t, 16> noncePrefix_{};
   std::uint64_t nonceCounter_ = 0;
   std::array<std::uint8_t, 4096> randomPool_{};
