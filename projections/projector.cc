@@ -357,15 +357,14 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   std::vector<Lane> lanes;
   std::set<std::string_view> wanted;  // the types some projection handles
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    const std::uint64_t stride = slots[i]->projection->eventsIndependent() ? kRebuildThreads : 1;
-    for (std::uint64_t l = 0; l < stride; ++l) lanes.push_back({i, l, stride, nullptr});
-    wanted.insert(slots[i]->projection->handles().begin(), slots[i]->projection->handles().end());
-  }
-  for (std::size_t e = 0; e < lanes.size(); ++e) {
-    Slot* s = slots[lanes[e].slot];
-    lanes[e].builder = std::make_unique<GenerationBuilder>(
-        store_.db(), s->handles, scratch + "/" + s->name + "." + std::to_string(lanes[e].first),
-        std::max<std::size_t>(1, rebuildMemory_ / slots.size() / lanes[e].stride));
+    Slot* s = slots[i];
+    const std::uint64_t stride = s->projection->eventsIndependent() ? kRebuildThreads : 1;
+    for (std::uint64_t l = 0; l < stride; ++l)
+      lanes.push_back({i, l, stride,
+                       std::make_unique<GenerationBuilder>(
+                           store_.db(), s->handles, scratch + "/" + s->name + "." + std::to_string(l),
+                           std::max<std::size_t>(1, rebuildMemory_ / slots.size() / stride))});
+    wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
   }
   // This thread reads and decodes the log into chunks; both threads apply them.
   // A task is one lane applying its next chunk (or, after the last, writing out its

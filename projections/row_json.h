@@ -33,9 +33,7 @@ inline void save(RowView& view, int family, std::string_view key, const json& ro
 
 inline std::string time(const EventEnvelope& env) { return formatRfc3339(env.occurredAt); }
 
-// A personal field as a view shows it: its value, or "anonymized" once shredded.
-inline json text(const Personal& p) { return p.value; }
-inline json text(const std::optional<Personal>& p) { return p ? json(p->value) : json(nullptr); }
+// An optional text field as a row holds it: the text, or null.
 inline json text(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 // ASCII lower case, for case-insensitive search and sorting.

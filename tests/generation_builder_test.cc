@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "projections/generation_builder.h"
@@ -34,6 +35,19 @@ struct Fixture {
   std::string scratch = dir.path() + "/data/rebuild.tmp/test";
 };
 
+// Puts `value` at `key` of `family` (or removes the row when `value` is nullopt), and
+// does the same to `expect`, what the family must hold in the end.
+void change(GenerationBuilder& b, int family, const std::string& key,
+            const std::optional<std::string>& value, std::map<std::string, std::string>& expect) {
+  if (value) {
+    b.put(family, key, *value);
+    expect[key] = *value;
+  } else {
+    b.remove(family, key);
+    expect.erase(key);
+  }
+}
+
 TEST(GenerationBuilder, RowsReadBackAndWrittenOutEqualPlainPutsAndDeletes) {
   for (std::size_t budget : {std::size_t{1} << 30, std::size_t{2048}}) {
     Fixture f;
@@ -52,24 +66,16 @@ TEST(GenerationBuilder, RowsReadBackAndWrittenOutEqualPlainPutsAndDeletes) {
           if (before) {
             ASSERT_EQ(*before, it->second);
           }
-          const std::string value = before.value_or("") + "+" + std::to_string(i);
-          b.put(0, key, value);
-          expectRead[key] = value;
+          change(b, 0, key, before.value_or("") + "+" + std::to_string(i), expectRead);
           break;
         }
         case 2:
-          b.remove(0, key);
-          expectRead.erase(key);
+          change(b, 0, key, std::nullopt, expectRead);
           break;
         case 3:
           // Only ever added (and sometimes removed again), never read: the list.
-          if (rng() % 5 == 0) {
-            b.remove(1, key);
-            expectAdded.erase(key);
-          } else {
-            b.put(1, key, std::to_string(i));
-            expectAdded[key] = std::to_string(i);
-          }
+          change(b, 1, key, rng() % 5 == 0 ? std::nullopt : std::optional(std::to_string(i)),
+                 expectAdded);
           break;
       }
       if (b.full()) {
@@ -124,13 +130,7 @@ TEST(GenerationBuilder, WrittenOutRowsAreInTheDatabasesByteOrderWithTheLastChang
     } else {
       for (std::uint32_t n = rng() % 7; n > 0; --n) key.push_back(alphabet[rng() % alphabet.size()]);
     }
-    if (rng() % 10 == 0) {
-      b.remove(1, key);
-      expect.erase(key);
-    } else {
-      b.put(1, key, std::to_string(i));
-      expect[key] = std::to_string(i);
-    }
+    change(b, 1, key, rng() % 10 == 0 ? std::nullopt : std::optional(std::to_string(i)), expect);
   }
   ASSERT_TRUE(b.flush());
   EXPECT_EQ(rowsOf(*f.store, f.added), expect);
