@@ -135,11 +135,15 @@ std::optional<std::string> GenerationBuilder::get(int family, std::string_view k
   if (auto it = f.rows.find(std::string(key)); it != f.rows.end()) return it->second;
   if (!written_) return std::nullopt;
   std::string value;
-  if (db_->Get(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)],
-               rocksdb::Slice(key.data(), key.size()), &value)
-          .ok())
-    return value;
-  return std::nullopt;
+  if (!db_->Get(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)],
+                rocksdb::Slice(key.data(), key.size()), &value)
+           .ok())
+    return std::nullopt;
+  // Kept, so that a row read again (the company's owner, at each new user) is a
+  // lookup, not a read of the database; the next flush writes it again, unchanged.
+  const auto it = f.rows.try_emplace(std::string(key), value).first;
+  bytes_ += cost(it->first, it->second);
+  return value;
 }
 
 void GenerationBuilder::record(Family& f, std::string_view key, std::optional<std::string_view> value) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <set>
 
+#include "events/codec.h"
 #include "src/store/event_store.h"
 #include "src/store/key_vault.h"
 #include "tests/store_fixtures.h"
@@ -118,6 +119,41 @@ TEST(EventStore, StreamsCountTheirOwnVersions) {
   EXPECT_EQ((*stream)[0].envelope.position, 1u);
   EXPECT_EQ((*stream)[1].envelope.position, 3u);
   EXPECT_EQ(std::get<GroupRenamed>((*stream)[1].data).name, "Operations");
+}
+
+TEST(EventStore, ACursorReadsWhatPointReadsReadAtAnyGapsAndSaysWhatIsMissing) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  std::vector<NewEvent> events;
+  for (int i = 1; i <= 3000; ++i)
+    events.push_back(i % 3 == 0 ? userCreated("u-" + std::to_string(i), "p" + std::to_string(i))
+                                : groupCreated("g-" + std::to_string(i), "Team " + std::to_string(i)));
+  ASSERT_TRUE(store->append(requestOf(std::move(events))).ok());
+  ASSERT_TRUE(store->compact());  // table files, so that blocks and readahead are real
+  // Neighbours, short and long gaps, past the switch to reading ahead (32 reads),
+  // then back to an earlier position.
+  std::vector<std::uint64_t> positions;
+  for (std::uint64_t p = 1; p <= 3000; p += 1 + (p * 7) % 23) positions.push_back(p);
+  ASSERT_GT(positions.size(), 100u);
+  positions.push_back(5);
+  EventStore::Cursor cursor(*store);
+  for (std::uint64_t p : positions) {
+    auto viaCursor = cursor.at(p);
+    auto viaPoint = store->readAt(p);
+    ASSERT_TRUE(viaCursor.ok()) << p << ": " << viaCursor.error().message;
+    ASSERT_TRUE(viaPoint.ok());
+    EXPECT_EQ(viaCursor->envelope.position, p);
+    EXPECT_EQ(viaCursor->envelope.hash, viaPoint->envelope.hash);
+    EXPECT_EQ(dataToJson(viaCursor->data), dataToJson(viaPoint->data)) << p;
+  }
+  auto missing = cursor.at(3001);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(missing.error().message, "there is no event 3001");
+  auto again = cursor.at(2999);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->envelope.position, 2999u);
 }
 
 TEST(EventStore, VersionConflictIsATypedRejectionAndWritesNothing) {

@@ -232,12 +232,13 @@ Result<void> ReplayLog::indexed(const std::string& companyId, char kind, const s
     }
     std::unique_ptr<rocksdb::Iterator> it(
         store_->db()->NewIterator(rocksdb::ReadOptions(), view->families[0]));
+    EventStore::Cursor events(*store_);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       if (it->key().size() != prefix.size() + 8) continue;  // a longer id sharing the prefix
       const std::uint64_t position =
           positionFromBytes(std::string_view(it->key().data() + prefix.size(), 8));
       if (position > after) break;
-      auto event = store_->readAt(position);
+      auto event = events.at(position);
       if (!event) return event.error();
       if (!fn(*event)) return {};
     }

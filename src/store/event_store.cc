@@ -70,6 +70,9 @@ Error fromStatus(const rocksdb::Status& st, const std::string& what) {
 
 std::string_view asView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+// How far ahead a forward read of the log reads its file.
+constexpr std::size_t kScanReadahead = 2 << 20;
+
 // `pointLookups`: the family is read by key (table files get a Bloom filter).
 // `memtableFilter`: its hot path looks up keys that are mostly absent, so the
 // memtable gets a Bloom filter too. That filter costs every insert a hash and a
@@ -335,7 +338,7 @@ Result<void> EventStore::loadStreamHeads() {
   // Keys sort by stream, then version: the last key of each stream is its head.
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
-  ro.readahead_size = 2 << 20;
+  ro.readahead_size = kScanReadahead;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_.streams));
   streamVersions_.clear();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -622,7 +625,7 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
 Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,
                               const std::function<bool(const RawEvent&)>& fn) const {
   rocksdb::ReadOptions ro;
-  ro.readahead_size = 2 << 20;
+  ro.readahead_size = kScanReadahead;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_.events));
   std::uint64_t n = 0;
   for (it->Seek(positionKey(from)); it->Valid() && n < limit; it->Next(), ++n) {
@@ -688,6 +691,42 @@ Result<RecordedEvent> EventStore::readAt(std::uint64_t position) const {
   return decode(*raw);
 }
 
+EventStore::Cursor::Cursor(const EventStore& store) : store_(store) {
+  it_.reset(store_.db_->NewIterator(rocksdb::ReadOptions(), store_.cf_.events));
+}
+
+EventStore::Cursor::~Cursor() = default;
+
+Result<RecordedEvent> EventStore::Cursor::at(std::uint64_t position) {
+  // A long list reads most blocks of its stretch of the log (a user with many
+  // events has one in every few): from then on the file is read ahead in large
+  // reads, as a scan does. A short one reads only its own blocks.
+  constexpr std::uint64_t kReadsBeforeReadahead = 32;
+  if (++reads_ == kReadsBeforeReadahead) {
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = kScanReadahead;
+    it_.reset(store_.db_->NewIterator(ro, store_.cf_.events));
+  }
+  // A few steps forward cost less than a seek (a search of the table's index).
+  constexpr std::uint64_t kStepsBeforeSeek = 8;
+  std::uint64_t steps = 0;
+  while (it_->Valid() && it_->key().size() == 8 && steps < kStepsBeforeSeek &&
+         decodeBigEndian(asView(it_->key())) < position) {
+    it_->Next();
+    ++steps;
+  }
+  if (!it_->Valid() || it_->key().size() != 8 || decodeBigEndian(asView(it_->key())) != position)
+    it_->Seek(positionKey(position));
+  if (!it_->status().ok()) return fromStatus(it_->status(), "reading the event log failed");
+  if (!it_->Valid() || asView(it_->key()) != positionKey(position))
+    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  auto raw = parseRecord(position, asView(it_->value()));
+  if (!raw)
+    return makeError(ErrorCode::kCorrupt,
+                     "event " + std::to_string(position) + " is not in this program's format");
+  return store_.decode(*raw);
+}
+
 Result<std::vector<RecordedEvent>> EventStore::read(std::uint64_t from, std::uint64_t limit) const {
   std::vector<RecordedEvent> out;
   std::optional<Error> failure;
@@ -709,8 +748,9 @@ Result<std::vector<RecordedEvent>> EventStore::readStream(std::string_view strea
   auto positions = streamPositions(stream);
   if (!positions) return positions.error();
   std::vector<RecordedEvent> out;
+  Cursor events(*this);
   for (std::uint64_t pos : *positions) {
-    auto ev = readAt(pos);
+    auto ev = events.at(pos);
     if (!ev) return ev.error();
     out.push_back(std::move(*ev));
   }

@@ -181,6 +181,23 @@ class EventStore {
   // Reads and decodes the event at `position` (a point read); kNotFound when there
   // is none.
   Result<RecordedEvent> readAt(std::uint64_t position) const;
+  // Reads and decodes events at positions given in ascending order through one
+  // iterator: neighbouring events share their block reads and the file is read
+  // ahead, where a point read (readAt) reads a block for each. For a long list of
+  // positions (a timeline, an as-of replay); kNotFound for a position with no event.
+  class Cursor {
+   public:
+    explicit Cursor(const EventStore& store);
+    ~Cursor();
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    Result<RecordedEvent> at(std::uint64_t position);
+
+   private:
+    const EventStore& store_;
+    std::unique_ptr<rocksdb::Iterator> it_;
+    std::uint64_t reads_ = 0;
+  };
   // Reads and decodes events [from, from + limit).
   Result<std::vector<RecordedEvent>> read(std::uint64_t from, std::uint64_t limit) const;
   // Reads and decodes one stream.
