@@ -13,11 +13,13 @@
 // Reducers read the rows they update through a RowView (which sees the changes of
 // the batch being built) and write through it; they do no other I/O.
 
+#include <array>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "events/event.h"
@@ -51,6 +53,21 @@ class Projection {
   // and no two events write the same key: a rebuild may then apply stretches of
   // the log out of order, on several threads at once.
   virtual bool eventsIndependent() const { return false; }
+};
+
+// The event types a projection handles, by EventData's alternative: one look-up
+// an event where the set of names costs a search with a string compare at each step
+// (a rebuild asks for every event and every projection).
+class HandledTypes {
+ public:
+  explicit HandledTypes(const std::set<std::string_view>& names) {
+    const auto& all = allEventTypeNames();
+    for (std::size_t i = 0; i < all.size(); ++i) handled_[i] = names.count(all[i]) > 0;
+  }
+  bool operator()(const EventData& data) const { return handled_[data.index()]; }
+
+ private:
+  std::array<bool, std::variant_size_v<EventData>> handled_{};
 };
 
 // The key prefix of a company's rows: the company id and a NUL.

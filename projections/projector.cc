@@ -353,6 +353,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     std::size_t slot = 0;
     std::uint64_t first = 0, stride = 1;  // the chunks it applies: first, first + stride, …
     std::unique_ptr<GenerationBuilder> builder;
+    HandledTypes handled;
   };
   std::vector<Lane> lanes;
   std::set<std::string_view> wanted;  // the types some projection handles
@@ -363,7 +364,8 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       lanes.push_back({i, l, stride,
                        std::make_unique<GenerationBuilder>(
                            store_.db(), s->handles, scratch + "/" + s->name + "." + std::to_string(l),
-                           std::max<std::size_t>(1, rebuildMemory_ / slots.size() / stride))});
+                           std::max<std::size_t>(1, rebuildMemory_ / slots.size() / stride)),
+                       HandledTypes(s->projection->handles())});
     wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
   }
   // This thread reads and decodes the log into chunks; both threads apply them.
@@ -403,10 +405,10 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (!s->failed.load()) writeOut(e);
       return;
     }
-    const auto& handles = s->projection->handles();
+    const HandledTypes& handled = lanes[e].handled;
     for (const RecordedEvent& event : chunk->events) {
       if (s->failed.load()) return;
-      if (!handles.count(event.envelope.type)) continue;
+      if (!handled(event.data)) continue;
       if (auto r = s->projection->apply(event, builder); !r) {
         stop(s, "stopped at event " + std::to_string(event.envelope.position) + ": " + r.error().message);
         return;

@@ -684,7 +684,11 @@ Result<RecordedEvent> EventStore::readAt(std::uint64_t position) const {
   if (st.IsNotFound())
     return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
   if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(position) + " failed");
-  auto raw = parseRecord(position, value);
+  return decodeStored(position, value);
+}
+
+Result<RecordedEvent> EventStore::decodeStored(std::uint64_t position, std::string_view record) const {
+  auto raw = parseRecord(position, record);
   if (!raw)
     return makeError(ErrorCode::kCorrupt,
                      "event " + std::to_string(position) + " is not in this program's format");
@@ -720,11 +724,7 @@ Result<RecordedEvent> EventStore::Cursor::at(std::uint64_t position) {
   if (!it_->status().ok()) return fromStatus(it_->status(), "reading the event log failed");
   if (!it_->Valid() || asView(it_->key()) != positionKey(position))
     return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
-  auto raw = parseRecord(position, asView(it_->value()));
-  if (!raw)
-    return makeError(ErrorCode::kCorrupt,
-                     "event " + std::to_string(position) + " is not in this program's format");
-  return store_.decode(*raw);
+  return store_.decodeStored(position, asView(it_->value()));
 }
 
 Result<std::vector<RecordedEvent>> EventStore::read(std::uint64_t from, std::uint64_t limit) const {

@@ -245,6 +245,8 @@ class EventStore {
   };
 
   struct PreparedAppend;
+  // Parses and decodes the stored record of the event at `position`.
+  Result<RecordedEvent> decodeStored(std::uint64_t position, std::string_view record) const;
 
   EventStore() = default;
   Result<void> loadHead();
