@@ -65,7 +65,7 @@ void radixSort(Change* first, Change* last, Change* buffer, std::size_t depth) {
 // Sorts changes by key; of changes to one key, the later one ends last.
 // Comparisons start past the prefix all keys share (every key of a projection
 // starts with the company's id).
-void sortByKey(std::vector<Change>& changes) {
+void sortByKey(std::vector<Change>& changes, std::vector<Change>& buffer) {
   if (changes.empty()) return;
   const std::string_view first = changes[0].key;
   std::size_t common = first.size();
@@ -76,7 +76,7 @@ void sortByKey(std::vector<Change>& changes) {
     common = static_cast<std::size_t>(
         std::mismatch(first.begin(), first.begin() + most, c.key.begin()).first - first.begin());
   }
-  std::vector<Change> buffer(changes.size());
+  if (buffer.size() < changes.size()) buffer.resize(changes.size());
   radixSort(changes.data(), changes.data() + changes.size(), buffer.data(), common);
 }
 
@@ -99,16 +99,28 @@ GenerationBuilder::~GenerationBuilder() {
 std::string_view GenerationBuilder::Family::keep(std::string_view bytes) {
   if (bytes.empty()) return {};
   if (bytes.size() > blockLeft) {
-    const std::size_t size = std::max(kBlockBytes, bytes.size());
-    blocks.push_back(std::make_unique_for_overwrite<char[]>(size));
-    cursor = blocks.back().get();
-    blockLeft = size;
+    // The next block kept from an earlier fill that holds them, or a new one.
+    while (blocksUsed < blocks.size() && blocks[blocksUsed].size < bytes.size()) ++blocksUsed;
+    if (blocksUsed == blocks.size()) {
+      const std::size_t size = std::max(kBlockBytes, bytes.size());
+      blocks.push_back({std::make_unique_for_overwrite<char[]>(size), size});
+    }
+    cursor = blocks[blocksUsed].bytes.get();
+    blockLeft = blocks[blocksUsed].size;
+    ++blocksUsed;
   }
   char* at = cursor;
   std::memcpy(at, bytes.data(), bytes.size());
   cursor += bytes.size();
   blockLeft -= bytes.size();
   return {at, bytes.size()};
+}
+
+void GenerationBuilder::Family::reuse() {
+  log.clear();
+  blocksUsed = 0;
+  cursor = nullptr;
+  blockLeft = 0;
 }
 
 void GenerationBuilder::index(Family& f) {
@@ -124,9 +136,8 @@ void GenerationBuilder::index(Family& f) {
     forget(c.key.size() + kChangeOverhead + (c.value ? c.value->size() : 0));
   }
   std::vector<Change>().swap(f.log);
-  std::vector<std::unique_ptr<char[]>>().swap(f.blocks);
-  f.cursor = nullptr;
-  f.blockLeft = 0;
+  std::vector<Block>().swap(f.blocks);
+  f.reuse();
 }
 
 std::optional<std::string> GenerationBuilder::get(int family, std::string_view key) {
@@ -242,16 +253,17 @@ Result<void> GenerationBuilder::flush() {
   if (ec) return makeError(ErrorCode::kIoError, "cannot create " + scratch_ + ": " + ec.message());
   for (std::size_t i = 0; i < families_.size(); ++i) {
     Family& f = families_[i];
-    std::vector<Change> sorted;
+    // An indexed family's rows are listed for the sort; a list is sorted in place.
+    std::vector<Change>& sorted = f.indexed ? sorted_ : f.log;
     if (f.indexed) {
+      sorted.clear();
       sorted.reserve(f.rows.size());
       for (const auto& [key, value] : f.rows)
         sorted.push_back({key, value ? std::optional<std::string_view>(*value) : std::nullopt});
-      sortByKey(sorted);
+      sortByKey(sorted, sortBuffer_);
     } else {
       // The last change of each key wins.
-      sorted.swap(f.log);
-      sortByKey(sorted);
+      sortByKey(sorted, sortBuffer_);
       std::size_t kept = 0;
       for (std::size_t j = 0; j < sorted.size(); ++j) {
         if (j + 1 < sorted.size() && sorted[j + 1].key == sorted[j].key) continue;
@@ -261,9 +273,13 @@ Result<void> GenerationBuilder::flush() {
     }
     if (!sorted.empty())
       if (auto r = write(i, sorted); !r) return r;
-    const bool indexed = f.indexed;
-    f = Family();  // give the memory back
-    f.indexed = indexed;
+    if (f.indexed) {
+      sorted_.clear();
+      f = Family();  // give the rows' memory back
+      f.indexed = true;
+    } else {
+      f.reuse();
+    }
   }
   bytes_ = 0;
   written_ = true;

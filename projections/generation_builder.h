@@ -76,15 +76,24 @@ class GenerationBuilder final : public RowView {
   using Rows = std::unordered_map<std::string, std::optional<std::string>>;
   // A family whose rows nobody reads back (the audit index only ever adds rows)
   // keeps its changes as a list, in order, their bytes in large blocks (no
-  // allocation per row), and is hashed only once get() asks.
+  // allocation per row), and is hashed only once get() asks. The list's room and
+  // its blocks outlive a flush and are filled again: memory already touched costs
+  // no page faults (the list and its sort are most of a rebuild's new memory).
+  struct Block {
+    std::unique_ptr<char[]> bytes;
+    std::size_t size = 0;
+  };
   struct Family {
     bool indexed = false;
     Rows rows;                // when indexed
     std::vector<Change> log;  // when not
-    std::vector<std::unique_ptr<char[]>> blocks;
-    char* cursor = nullptr;  // the free bytes of the last block
+    std::vector<Block> blocks;
+    std::size_t blocksUsed = 0;  // blocks[0, blocksUsed) hold the log's bytes
+    char* cursor = nullptr;      // the free bytes of the last block used
     std::size_t blockLeft = 0;
     std::string_view keep(std::string_view bytes);
+    // Empties the list, keeping its room and its blocks.
+    void reuse();
   };
   void index(Family& f);
   // Adds a change to a family that keeps a list.
@@ -98,6 +107,8 @@ class GenerationBuilder final : public RowView {
   std::string scratch_;
   std::size_t budget_;
   std::vector<Family> families_;
+  // The rows a flush writes, and the sort's scratch: kept from flush to flush.
+  std::vector<Change> sorted_, sortBuffer_;
   std::size_t bytes_ = 0;
   bool written_ = false;  // the database holds rows of an earlier flush
   std::uint64_t files_ = 0;

@@ -121,6 +121,24 @@ TEST(GenerationBuilder, AListFamilyReadOnceIsHashedAndStillRight) {
   EXPECT_EQ(rowsOf(*f.store, f.added), (std::map<std::string, std::string>{{"k1", "c"}, {"k3", "d"}}));
 }
 
+TEST(GenerationBuilder, AListRefilledAfterAWriteOutKeepsEveryRowWhateverItsSize) {
+  // A list's blocks are filled again after each write-out; a row larger than a
+  // block (4 MiB) gets one of its own, before and after the others.
+  Fixture f;
+  GenerationBuilder b(f.store->db(), {f.read, f.added}, f.scratch, std::size_t{1} << 30);
+  std::map<std::string, std::string> expect;
+  const std::string big(5u << 20, 'x');
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 1000; ++i) {
+      const std::string key = "r" + std::to_string(round) + "-" + std::to_string(i);
+      std::string value = i == 500 - round * 200 ? big + std::to_string(round) : std::to_string(i);
+      change(b, 1, key, value, expect);
+    }
+    ASSERT_TRUE(b.flush());
+    ASSERT_EQ(rowsOf(*f.store, f.added), expect) << "round " << round;
+  }
+}
+
 TEST(GenerationBuilder, WrittenOutRowsAreInTheDatabasesByteOrderWithTheLastChangeWinning) {
   // Keys that are prefixes of one another, bytes on both sides of 0x80, runs already
   // in order and repeated keys: what the sort before writing out must get right.
