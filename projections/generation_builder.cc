@@ -274,7 +274,6 @@ Result<void> GenerationBuilder::flush() {
     if (!sorted.empty())
       if (auto r = write(i, sorted); !r) return r;
     if (f.indexed) {
-      sorted_.clear();
       f = Family();  // give the rows' memory back
       f.indexed = true;
     } else {

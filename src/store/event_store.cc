@@ -711,18 +711,18 @@ Result<RecordedEvent> EventStore::Cursor::at(std::uint64_t position) {
     ro.readahead_size = kScanReadahead;
     it_.reset(store_.db_->NewIterator(ro, store_.cf_.events));
   }
+  // The position the iterator is at; nullopt when it is at none.
+  auto here = [this]() -> std::optional<std::uint64_t> {
+    if (!it_->Valid() || it_->key().size() != 8) return std::nullopt;
+    return decodeBigEndian(asView(it_->key()));
+  };
   // A few steps forward cost less than a seek (a search of the table's index).
-  constexpr std::uint64_t kStepsBeforeSeek = 8;
-  std::uint64_t steps = 0;
-  while (it_->Valid() && it_->key().size() == 8 && steps < kStepsBeforeSeek &&
-         decodeBigEndian(asView(it_->key())) < position) {
+  constexpr int kStepsBeforeSeek = 8;
+  for (int steps = 0; steps < kStepsBeforeSeek && here().value_or(position) < position; ++steps)
     it_->Next();
-    ++steps;
-  }
-  if (!it_->Valid() || it_->key().size() != 8 || decodeBigEndian(asView(it_->key())) != position)
-    it_->Seek(positionKey(position));
+  if (here() != position) it_->Seek(positionKey(position));
   if (!it_->status().ok()) return fromStatus(it_->status(), "reading the event log failed");
-  if (!it_->Valid() || asView(it_->key()) != positionKey(position))
+  if (here() != position)
     return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
   return store_.decodeStored(position, asView(it_->value()));
 }
