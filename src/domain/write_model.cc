@@ -18,43 +18,43 @@ bool CompanyState::holdsService(std::string_view service) const {
 }
 
 const CompanyState* WriteModel::company(std::string_view id) const {
-  auto it = companies_.find(std::string(id));
+  auto it = companies_.find(id);
   return it == companies_.end() ? nullptr : &it->second;
 }
 
 const CompanyState* WriteModel::companyBySlug(std::string_view slug) const {
-  auto it = companiesBySlug_.find(std::string(slug));
+  auto it = companiesBySlug_.find(slug);
   return it == companiesBySlug_.end() ? nullptr : company(it->second);
 }
 
 const UserState* WriteModel::user(std::string_view companyId, std::string_view userId) const {
-  auto it = users_.find(std::string(userId));
-  if (it == users_.end() || it->second.companyId != companyId) return nullptr;
-  return &it->second;
+  auto it = users_.find(userId);
+  if (it == users_.end() || it->second->companyId != companyId) return nullptr;
+  return it->second.get();
 }
 
 const UserState* WriteModel::userByEmail(std::string_view companyId, std::string_view email) const {
   const CompanyState* c = company(companyId);
   if (c == nullptr) return nullptr;
   auto it = c->usersByEmail.find(emailKey(email));
-  return it == c->usersByEmail.end() ? nullptr : user(companyId, it->second);
+  return it == c->usersByEmail.end() ? nullptr : it->second;
 }
 
 const UserState* WriteModel::userByResetToken(std::string_view tokenHash) const {
-  auto it = resetTokens_.find(std::string(tokenHash));
+  auto it = resetTokens_.find(tokenHash);
   if (it == resetTokens_.end()) return nullptr;
   auto u = users_.find(it->second);
-  return u == users_.end() ? nullptr : &u->second;
+  return u == users_.end() ? nullptr : u->second.get();
 }
 
 CompanyState* WriteModel::mutableCompany(std::string_view id) {
-  auto it = companies_.find(std::string(id));
+  auto it = companies_.find(id);
   return it == companies_.end() ? nullptr : &it->second;
 }
 
 UserState* WriteModel::mutableUser(std::string_view id) {
-  auto it = users_.find(std::string(id));
-  return it == users_.end() ? nullptr : &it->second;
+  auto it = users_.find(id);
+  return it == users_.end() ? nullptr : it->second.get();
 }
 
 void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
@@ -81,13 +81,15 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const UsersImported&) {},
           [&](const IdentityProviderChanged&) {},
           [&](const UserCreated& e) {
-            UserState& u = users_[e.userId];
+            std::unique_ptr<UserState>& slot = users_[e.userId];
+            if (!slot) slot = std::make_unique<UserState>();
+            UserState& u = *slot;
             u.id = e.userId;
             u.companyId = env.companyId;
             u.email = e.email.value;
             u.active = e.active;
             u.version = 1;
-            if (company != nullptr) company->usersByEmail[emailKey(e.email.value)] = e.userId;
+            if (company != nullptr) company->usersByEmail[emailKey(e.email.value)] = &u;
           },
           [&](const UserUpdated& e) { forUser(e.userId, [](UserState& u) { ++u.version; }); },
           [&](const UserDeactivated& e) {
@@ -106,7 +108,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             forUser(e.userId, [&](UserState& u) {
               if (company != nullptr) {
                 auto it = company->usersByEmail.find(emailKey(u.email));
-                if (it != company->usersByEmail.end() && it->second == u.id)
+                if (it != company->usersByEmail.end() && it->second == &u)
                   company->usersByEmail.erase(it);
               }
               if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "events/string_map.h"
 
 namespace portal {
 
@@ -52,7 +54,8 @@ struct CompanyState {
   std::string id, slug, name;
   std::vector<std::string> services;
   std::string ownerId;
-  std::unordered_map<std::string, std::string> usersByEmail;  // email key -> user id
+  // Email key -> the user (a pointer into the write model's users, which never move).
+  StringMap<UserState*> usersByEmail;
   std::map<std::string, ResourceState> resources;             // by id
   std::unordered_map<std::string, std::set<std::string>> resourcesByOwner;
   std::map<std::string, GroupState> groups;                    // by id
@@ -80,10 +83,12 @@ class WriteModel {
   CompanyState* mutableCompany(std::string_view id);
   UserState* mutableUser(std::string_view id);
 
-  std::unordered_map<std::string, CompanyState> companies_;
-  std::unordered_map<std::string, std::string> companiesBySlug_;
-  std::unordered_map<std::string, UserState> users_;
-  std::unordered_map<std::string, std::string> resetTokens_;  // token hash -> user id
+  StableStringMap<CompanyState> companies_;
+  StableStringMap<std::string> companiesBySlug_;
+  // One entry per person: a flat map, each user on the heap so that pointers to
+  // them (usersByEmail, the deciders') survive the table growing.
+  StringMap<std::unique_ptr<UserState>> users_;
+  StableStringMap<std::string> resetTokens_;  // token hash -> user id
 };
 
 }  // namespace portal

@@ -364,7 +364,7 @@ Result<void> EventStore::refresh() {
 }
 
 std::uint64_t EventStore::streamVersion(std::string_view stream) const {
-  auto it = streamVersions_.find(std::string(stream));
+  auto it = streamVersions_.find(stream);
   return it == streamVersions_.end() ? 0 : it->second;
 }
 
@@ -418,21 +418,17 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   rocksdb::WriteBatch& batch = prepared->batch;
   // Stream versions advance in place; `undo` restores them if this append is
   // refused half-way (an event that cannot be encoded).
-  // (Pointers to the map's elements survive a rehash; iterators would not.)
+  // (Entries move when the map grows: undo finds them again by their stream.)
   struct Undo {
-    std::pair<const std::string, std::uint64_t>* entry;
+    std::string_view stream;
     std::uint64_t before;
     bool inserted;
   };
   std::vector<Undo> undo;
   auto refuse = [&](Error e) {
     for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
-      if (u->inserted) {
-        const std::string stream = u->entry->first;
-        streamVersions_.erase(stream);
-      } else {
-        u->entry->second = u->before;
-      }
+      if (u->inserted) streamVersions_.erase(u->stream);
+      else streamVersions_.find(u->stream)->second = u->before;
     }
     vault_->rollback();
     return e;
@@ -442,7 +438,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   std::string value;
   for (const NewEvent& ev : request.events) {
     auto [entry, inserted] = streamVersions_.try_emplace(ev.stream, 0);
-    undo.push_back({&*entry, entry->second, inserted});
+    undo.push_back({ev.stream, entry->second, inserted});
     const std::uint64_t version = ++entry->second;
     ++position;
 

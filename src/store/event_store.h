@@ -35,11 +35,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "events/codec.h"
 #include "events/event.h"
+#include "events/string_map.h"
 #include "events/result.h"
 
 namespace rocksdb {
@@ -294,7 +294,7 @@ class EventStore {
   // The head version of every stream, read once at open (a key-only scan of the
   // stream index, cheap beside the replay a writer does at start anyway), so that
   // appends never look a version up on disk.
-  std::unordered_map<std::string, std::uint64_t> streamVersions_;
+  StringMap<std::uint64_t> streamVersions_;
 };
 
 }  // namespace portal

@@ -94,7 +94,7 @@ Result<void> KeyVault::loadAll() {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, keys_));
-  std::unordered_map<std::string, Key> all;
+  StringMap<Key> all;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->value().size() != sizeof(Key))
       return makeError(ErrorCode::kCorrupt, "the key vault holds a malformed key");

@@ -16,10 +16,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "events/personal.h"
+#include "events/string_map.h"
 #include "events/result.h"
 
 namespace rocksdb {
@@ -84,9 +84,9 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   std::mutex mu_;  // guards everything below up to the preparing thread's own
   // Keys by person. For a writer (loadAll) it is complete and also holds the keys
   // created by appends not yet durable; otherwise a bounded cache.
-  std::unordered_map<std::string, Key> cache_;
+  StringMap<Key> cache_;
   // People whose key deletion is prepared but not yet durable.
-  std::unordered_map<std::string, int> shredding_;
+  StringMap<int> shredding_;
   std::uint64_t shredEpoch_ = 0;
   bool complete_ = false;  // cache_ holds every committed key (loadAll)
 
