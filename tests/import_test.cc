@@ -346,7 +346,8 @@ TEST(HttpImport, DryRunValidatesAndAppendsNothing) {
   const std::uint64_t before = w.head();
   Reply r = upload(w.client, csv, w.owner.token, "?dryRun=true");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.json()["status"], "validated");
+  EXPECT_EQ(r.json()["status"], "completed");
+  EXPECT_EQ(r.json()["dryRun"], true);
   EXPECT_EQ(r.json()["created"], 0);
   EXPECT_EQ(r.json()["rows"], 3);
   EXPECT_EQ(w.head(), before);
@@ -463,6 +464,41 @@ TEST(HttpImport, TheErrorLogIsKeptForAWeek) {
   EXPECT_EQ(w.client.get(log, token()).status, 200);
   w.server.clock().advance(2 * 24 * 60 * kMinute);
   EXPECT_EQ(w.client.get(log, token()).status, 404);
+}
+
+// DESIGN.md: after anonymization and the compaction that follows, the person's email
+// and names are in no file of the data directory. Import logs hold what files held.
+TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    Person owner = server.provision("acme");
+    HttpClient client(server.port());
+    const std::string row = "Zebulon,Quuxington,zebulon.q@acme.test,Clerk," + owner.email + ",1,DE\r\n";
+    Reply r = upload(client, kHeader + " " + row, owner.token);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.json()["warnings"].size(), 1u) << "the spaces trimmed";
+    const std::string warned = r.json()["log"];
+    r = upload(client, kHeader + row, owner.token);
+    ASSERT_EQ(r.status, 422) << "already in the pool";
+    const std::string refused = r.json()["log"];
+    ASSERT_EQ(client.get(refused, owner.token).status, 200);
+    const std::string id = findUsers(client, owner.token, "zebulon").at(0)["id"];
+
+    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    ASSERT_EQ(r.status, 409) << "not deactivated yet";
+    EXPECT_EQ(client.get(warned, owner.token).status, 200) << "a refused anonymization drops nothing";
+    r = client.post("/api/v1/users/" + id + "/deactivate", json::object(), owner.token);
+    ASSERT_EQ(r.status, 200) << r.body;
+    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(client.get(warned, owner.token).status, 404);
+    EXPECT_EQ(client.get(refused, owner.token).status, 404);
+    ASSERT_TRUE(server.portal().store().compact().ok());
+  }
+  for (const char* secret : {"zebulon", "Zebulon", "Quuxington"})
+    EXPECT_EQ(filesContaining(data, secret), std::vector<std::string>{}) << secret;
 }
 
 TEST(HttpImport, PastTheLimitsNothingIsCreated) {

@@ -55,6 +55,18 @@ std::optional<std::string> ImportLogs::get(std::string_view companyId, std::stri
   return value.substr(8);
 }
 
+Result<void> ImportLogs::dropCompany(std::string_view companyId) {
+  // Keys are the company's id, NUL, the import's id: they all sort below the id
+  // followed by byte 1.
+  std::string end(companyId);
+  end.push_back('\1');
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status st = db_->DeleteRange(wo, family_, logKey(companyId, ""), end);
+  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot remove the import logs: " + st.ToString());
+  return {};
+}
+
 Result<std::size_t> ImportLogs::purgeExpired(Timestamp now) {
   rocksdb::WriteBatch batch;
   std::size_t n = 0;

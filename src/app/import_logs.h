@@ -3,7 +3,8 @@
 // family for `keep` (a week by default) so that an administrator can download one
 // after the answer: a file that was refused, or one created with warnings. A log
 // holds what the file held (names, emails), so it does not stay for ever: expired
-// logs are removed at start and whenever a new one is kept.
+// logs are removed at start and whenever a new one is kept, and all of a company's
+// when one of its users is anonymized.
 //
 // Thread-safe (RocksDB's own guarantees; no state of its own but the handles).
 
@@ -36,6 +37,9 @@ class ImportLogs {
   // The log, or nullopt when this company has no such import or its log expired.
   std::optional<std::string> get(std::string_view companyId, std::string_view importId,
                                  Timestamp now) const;
+  // Removes every log of `companyId`, durably (an anonymization: a log may hold the
+  // person's email or names). The compaction that follows takes them off the disk.
+  Result<void> dropCompany(std::string_view companyId);
   // Removes the expired logs; how many went.
   Result<std::size_t> purgeExpired(Timestamp now);
 
