@@ -479,6 +479,14 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"ada@", false},                   {"ada@@example.org", false},
       {"ada@example..org", false},       {"ada.@example.org", false},
       {"ada@-example.org", false},       {"", false},
+      // What spreadsheets and typos let through: only letters, digits, hyphens and
+      // dots after the @ (or UTF-8, an internationalized domain).
+      {"weird@exa$mple.c_m", false},     {"x@y!z.com", false},
+      {"ada@example.org.", false},       {"ada@10.0.0.1", false},
+      {"ada@exa mple.org", false},       {"a<b>@example.org", false},
+      {"a\"b@example.org", false},       {"a,b@example.org", false},
+      {"o'brien@example.ie", true},      {"ops-24/7@example.org", true},
+      {"jos\u00e9@b\u00fccher.de", true},   {"ada@a-1.example-2.org", true},
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());

@@ -17,21 +17,42 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   const std::string_view domain = email.substr(at + 1);
   if (local.empty()) return "has nothing before the @";
   if (local.size() > 64) return "has more than 64 characters before the @";
-  for (unsigned char c : email)
-    if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
-        c == ';' || c == ':' || c == '\\' || c == '"' || c == '[' || c == ']')
-      return "holds a space or a character not allowed in an address";
+  // The local part: RFC 5322's atext and dots; bytes of 0x80 and up are UTF-8
+  // (RFC 6531, checked above). The domain: labels of letters, digits and hyphens (or
+  // UTF-8, an internationalized name), the last one not all digits.
+  auto atext = [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) !=
+                            std::string_view::npos;
+  };
+  for (unsigned char c : local)
+    if (c != '.' && !atext(c))
+      return c <= ' ' ? "holds a space or a control character"
+                      : std::string("holds '") + static_cast<char>(c) +
+                            "', which an address may not hold before the @";
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
     return "has a misplaced dot before the @";
   if (domain.find('.') == std::string_view::npos) return "needs a domain with a dot (name@example.com)";
   std::size_t start = 0;
   while (start <= domain.size()) {
     const auto dot = domain.find('.', start);
-    const std::string_view label =
-        domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    const bool last = dot == std::string_view::npos;
+    const std::string_view label = domain.substr(start, last ? std::string_view::npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
       return "has an invalid domain";
-    if (dot == std::string_view::npos) break;
+    bool digitsOnly = true;
+    for (unsigned char c : label) {
+      const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+      const bool digit = c >= '0' && c <= '9';
+      if (!letter && !digit && c != '-')
+        return c <= ' ' ? "holds a space or a control character"
+                        : "has a domain with a character other than letters, digits, hyphens and dots";
+      digitsOnly = digitsOnly && digit;
+    }
+    if (last) {
+      if (digitsOnly) return "has a domain that ends in a number";
+      break;
+    }
     start = dot + 1;
   }
   return std::nullopt;
