@@ -509,6 +509,33 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   EXPECT_EQ(client.get("/api/v1/users?search=once", owner.token).json()["items"].size(), 1u);
 }
 
+// A retry whose first answer was lost, after the group or resource it created went
+// again: still the first status and the id, nothing created twice.
+TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  struct Case {
+    std::string path;
+    json body;
+  };
+  for (const Case& c :
+       {Case{"/api/v1/groups", {{"name", "Night shift"}}},
+        Case{"/api/v1/resources",
+             {{"kind", "project"}, {"service", "modeler"}, {"name", "Apollo"}, {"ownerId", owner.id}}}}) {
+    const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "made-once-" + c.path}};
+    Reply first = client.post(c.path, c.body, owner.token, key);
+    ASSERT_EQ(first.status, 201) << first.body;
+    const std::string id = first.json()["id"];
+    ASSERT_EQ(client.request("DELETE", c.path + "/" + id, "", owner.token).status, 204);
+    Reply again = client.post(c.path, c.body, owner.token, key);
+    EXPECT_EQ(again.status, 201) << c.path << ": " << again.body;
+    EXPECT_EQ(again.json()["id"], id) << c.path;
+    EXPECT_EQ(again.header("location"), c.path + "/" + id);
+    EXPECT_EQ(client.get(c.path, owner.token).json()["items"].size(), 0u) << "not made again";
+  }
+}
+
 TEST(HttpFlows, KeysSentWithoutASessionNeverReplayAnAdministratorsCommand) {
   ApiServer server;
   Person owner = server.provision("acme");

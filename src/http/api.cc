@@ -1266,6 +1266,16 @@ struct Api::Impl {
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
+  // 201 with the new row and its Location. A repeated Idempotency-Key gets 201 again
+  // after the row was released or deleted since: with only its id, the one field of
+  // the first answer still known (idempotency records hold ids, not bodies).
+  static HttpResponse created(const std::string& path, const std::string& id,
+                              const std::optional<std::string>& row) {
+    HttpResponse r = jsonResponse(201, row ? *row : json{{"id", id}}.dump());
+    r.headers.emplace_back("Location", path + id);
+    return r;
+  }
+
   HttpResponse createResource(Call& call) {
     HttpResponse error;
     auto body = objectBody(call.req, error);
@@ -1280,10 +1290,8 @@ struct Api::Impl {
     return command(call, std::move(c),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
-                     auto row = portal.resources().row(company, reply.decision.id);
-                     HttpResponse r = jsonResponse(201, row.value_or("null"));
-                     r.headers.emplace_back("Location", "/api/v1/resources/" + reply.decision.id);
-                     return r;
+                     return created("/api/v1/resources/", reply.decision.id,
+                                    portal.resources().row(company, reply.decision.id));
                    });
   }
 
@@ -1324,9 +1332,8 @@ struct Api::Impl {
     return command(call, std::move(c),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
-                     HttpResponse r = groupResponse(company, reply.decision.id, 201);
-                     r.headers.emplace_back("Location", "/api/v1/groups/" + reply.decision.id);
-                     return r;
+                     return created("/api/v1/groups/", reply.decision.id,
+                                    portal.groups().row(company, reply.decision.id));
                    });
   }
 
