@@ -24,6 +24,12 @@ std::string idempotencyKey(const std::string& companyId, const std::string& comm
   return k;
 }
 
+// The idempotency record's key of a submission with a client's key.
+std::string recordKey(const Submission& s) {
+  return idempotencyKey(s.command.companyId,
+                        s.command.actor + '\n' + s.keyScope + '\n' + s.commandId);
+}
+
 std::string serializeReply(const CommandReply& r) {
   json j;
   j["status"] = r.status == CommandReply::Status::kAccepted ? "accepted" : "rejected";
@@ -155,6 +161,16 @@ CommandReply CommandProcessor::execute(Submission submission) {
   return future.get();
 }
 
+std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) const {
+  if (!s.clientKey) return std::nullopt;
+  std::string stored;
+  if (!store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, recordKey(s), &stored).ok())
+    return std::nullopt;
+  auto reply = parseReply(stored);
+  if (reply) reply->replayed = true;
+  return reply;
+}
+
 void CommandProcessor::stop() {
   {
     std::lock_guard lock(mu_);
@@ -223,7 +239,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     }
     std::string key;
     if (s.clientKey) {
-      key = idempotencyKey(s.command.companyId, s.command.actor + '\n' + s.keyScope + '\n' + s.commandId);
+      key = recordKey(s);
       std::shared_ptr<CommandReply> first;
       if (auto it = keysInGroup.find(key); it != keysInGroup.end()) {
         first = it->second;

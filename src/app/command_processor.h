@@ -108,6 +108,13 @@ class CommandProcessor {
   // submit() and wait for the answer.
   CommandReply execute(Submission submission);
 
+  // The first answer to the idempotency key of `s` (its client key, company, actor
+  // and scope), read from the log's records; nullopt when it has none, or when it
+  // cannot be read. Any thread: for a caller that must not redo checks the first
+  // call changed the grounds of (the current password of a password change). A
+  // command still on its way is not seen.
+  std::optional<CommandReply> firstAnswer(const Submission& s) const;
+
   // Stops taking commands, decides and writes what is queued, answers it, returns.
   void stop();
 

@@ -681,6 +681,15 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error);
     if (!fields) return error;
     auto& [current, next] = *fields;
+    // A retry of a change that was made (its answer lost) gets the first answer: the
+    // current password it would be checked against is the new one by now.
+    Submission retry;
+    retry.command = Command{call.company(), call.actor(), SetPassword{}};
+    if (auto bad = idempotency(call.req, call.route, retry)) return *bad;
+    if (auto first = portal.processor().firstAnswer(retry)) {
+      if (first->status == CommandReply::Status::kRejected) return rejected(first->rejection);
+      return noContent();
+    }
     auto creds = portal.credentials();
     auto account = creds.account(call.company(), call.actor());
     auto company = creds.companyById(call.company());
