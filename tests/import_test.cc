@@ -121,6 +121,11 @@ TEST(ImportFileCheck, ACellPastTheHeaderIsAnError) {
 TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
   EXPECT_NE(check("").errors.at(0).message.find("empty"), std::string::npos);
   EXPECT_NE(check("\xEF\xBB\xBF\r\n").errors.at(0).message.find("empty"), std::string::npos);
+  // A header the reader stops in is that one error, not also an empty file.
+  ImportFile latin1 = check("Given Name,Surname,Manager\x92s email address\r\nA,B,c@d.example\r\n");
+  ASSERT_EQ(latin1.errors.size(), 1u) << latin1.errors.back().message;
+  EXPECT_EQ(latin1.errors[0].row, 1u);
+  EXPECT_NE(latin1.errors[0].message.find("0x92"), std::string::npos) << latin1.errors[0].message;
   ImportFile f = check(kHeader);
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].row, 2u);

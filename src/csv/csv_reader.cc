@@ -77,9 +77,15 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
   // A byte is checked as UTF-8 before its meaning is looked at, so a sequence cut
   // short by a separator is reported in the field it started in.
   if (!acceptUtf8(b)) {
+    // The bytes of the broken character, from its first: "0xE9 0x2C" is an é of
+    // Windows-1252 before a comma, not a bad comma.
+    std::string bytes;
+    for (unsigned char k : utf8Sequence_) bytes += hexByte(k) + " ";
+    bytes += hexByte(b);
     const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
     return fail(column, line_,
-                "invalid UTF-8 (byte " + hexByte(b) + "); save the file as \"CSV UTF-8\"");
+                std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") +
+                    bytes + "); save the file as \"CSV UTF-8\"");
   }
   const std::size_t byteLine = line_;
   byteLine_ = byteLine;
@@ -150,6 +156,7 @@ bool CsvReader::unquotedByte(char c, const CsvRecordSink& onRecord) {
 bool CsvReader::acceptUtf8(unsigned char b) {
   if (utf8Needed_ == 0) {
     if (b < 0x80) return true;
+    utf8Sequence_.assign(1, static_cast<char>(b));
     // The ranges of RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF.
     if (b >= 0xC2 && b <= 0xDF) {
       utf8Needed_ = 1;
@@ -162,11 +169,13 @@ bool CsvReader::acceptUtf8(unsigned char b) {
       if (b == 0xF0) utf8Low_ = 0x90;
       if (b == 0xF4) utf8High_ = 0x8F;
     } else {
+      utf8Sequence_.clear();
       return false;
     }
     return true;
   }
   if (b < utf8Low_ || b > utf8High_) return false;
+  utf8Sequence_.push_back(static_cast<char>(b));
   --utf8Needed_;
   utf8Low_ = 0x80;
   utf8High_ = 0xBF;

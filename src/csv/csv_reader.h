@@ -126,6 +126,7 @@ class CsvReader {
 
   // UTF-8 validation: continuation bytes still expected and the range of the next one.
   std::uint8_t utf8Needed_ = 0;
+  std::string utf8Sequence_;  // the bytes of the character being read, for an error
   unsigned char utf8Low_ = 0x80;
   unsigned char utf8High_ = 0xBF;
 

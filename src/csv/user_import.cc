@@ -83,6 +83,9 @@ class FileChecker {
   }
 
   void finish() {
+    // A file the reader stopped in (invalid UTF-8, say) has its error already: it is
+    // not also empty or without users.
+    if (!headerRow_ && !out_.errors.empty()) return;
     if (!headerRow_) {
       out_.errors.push_back({1, "", "",
                              "The file is empty: it needs the header row and a row for each "
