@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "events/event.h"
 #include "events/timestamp.h"
 #include "src/app/replay.h"
 #include "src/store/sha256.h"
@@ -67,8 +68,9 @@ Timestamp timeFlag(const std::string& flag, const std::string& text) {
 }
 
 std::uint64_t positionFlag(const std::string& flag, const std::string& text) {
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
-    fail(flag + " must be a log position (a whole number), not '" + text + "'", 2);
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(text) == 0)
+    fail(flag + " must be a log position (a whole number from 1), not '" + text + "'", 2);
   return std::stoull(text);
 }
 
@@ -141,8 +143,20 @@ int events(int argc, char** argv) {
   if (f.count("--to")) filter.to = positionFlag("--to", f["--to"]);
   if (f.count("--since")) filter.since = timeFlag("--since", f["--since"]);
   if (f.count("--until")) filter.until = timeFlag("--until", f["--until"]);
-  filter.type = f["--type"];
-  filter.actor = f["--actor"];
+  if (f.count("--from") && f.count("--to") && filter.from > filter.to)
+    fail("--from " + f["--from"] + " is past --to " + f["--to"], 2);
+  if (filter.since && filter.until && filter.until->micros < filter.since->micros)
+    fail("--since " + f["--since"] + " is after --until " + f["--until"], 2);
+  if (f.count("--type")) {
+    filter.type = f["--type"];
+    const auto& types = allEventTypeNames();
+    if (std::find(types.begin(), types.end(), filter.type) == types.end()) {
+      std::string known;
+      for (std::string_view t : types) known += (known.empty() ? "" : ", ") + std::string(t);
+      fail("--type '" + filter.type + "' is not an event type; one of " + known, 2);
+    }
+  }
+  if (f.count("--actor")) filter.actor = f["--actor"];
   auto log = openLog(f["--data"]);
   if (f.count("--company")) filter.companyId = check(log->companyId(f["--company"]));
   check(log->events(filter, printLine));
