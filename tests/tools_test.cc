@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "projections/admins_projection.h"
 #include "projections/projector.h"
 #include "projections/users_projection.h"
+#include "src/app/operator.h"
 #include "src/app/portal.h"
 #include "src/app/system.h"
 #include "tests/domain_fixtures.h"
@@ -528,4 +530,44 @@ TEST(ToolsBesideAServer, EveryCommandWorksWhileTheServerKeepsTakingCommands) {
 }
 
 }  // namespace
+// The operator socket takes one request at a time. A client that waits gets its answer
+// however long the request before it took; one that left while its request waited
+// is not run (a provisioning whose temporary password nobody would see).
+TEST(OperatorSocketTest, ARequestWhoseClientLeftWhileItWaitedIsNotRun) {
+  TempDir dir;
+  const std::string path = dir.sub("op.sock");
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::mutex mu;
+  std::vector<std::string> ran;
+  auto socket = OperatorSocket::listen(path, [&](std::string_view line, const OperatorProgress&) {
+    {
+      std::lock_guard lock(mu);
+      ran.emplace_back(line);
+    }
+    if (line == "first") released.wait();
+    return "done " + std::string(line);
+  });
+  ASSERT_TRUE(socket.ok()) << socket.error().message;
+  auto call = [&](const std::string& line) {
+    return std::async(std::launch::async, [&path, line] {
+      auto r = callOperatorSocket(path, line, std::chrono::milliseconds(0));
+      return r ? *r : "error: " + r.error().message;
+    });
+  };
+  auto first = call("first");
+  ASSERT_TRUE(waitFor([&] {
+    std::lock_guard lock(mu);
+    return ran.size() == 1;
+  }));
+  // A client that gives up at once (1 ms), while "first" runs.
+  EXPECT_FALSE(callOperatorSocket(path, "left", std::chrono::milliseconds(1)).ok());
+  auto third = call("third");
+  release.set_value();
+  EXPECT_EQ(first.get(), "done first");
+  EXPECT_EQ(third.get(), "done third");
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ran, (std::vector<std::string>{"first", "third"}));
+}
+
 }  // namespace portal::test

@@ -63,8 +63,11 @@ void requireDirectory(const std::string& data) {
 std::string viaServer(const std::string& data, const json& request, const Error& why,
                       const std::function<void(std::string_view)>& onProgress = nullptr) {
   if (why.code != ErrorCode::kBusy) fail(why.message);
+  // No time limit: a compaction of a large log takes minutes and says nothing until
+  // done, and the socket takes one request at a time. Ctrl-C leaves; a server that
+  // dies closes the connection.
   auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(),
-                                   std::chrono::seconds(60), onProgress);
+                                   std::chrono::milliseconds(0), onProgress);
   if (!answer) fail(why.message + "; and " + answer.error().message);
   return *answer;
 }

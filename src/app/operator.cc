@@ -186,11 +186,17 @@ void OperatorSocket::serve() {
     if (p[1].revents != 0) return;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    if (auto line = readLine(c, std::chrono::seconds(10))) {
-      auto progress = [c](std::string_view text) {
-        // A client that hung up (portalctl stopped with Ctrl-C) stops the request.
-        pollfd p{c, POLLRDHUP, 0};
-        if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return false;
+    // A client that hung up (portalctl stopped with Ctrl-C) stops its request: one
+    // that left while it waited behind another is not run at all (a provisioning
+    // nobody sees the temporary password of), a running one stops at its next
+    // progress line.
+    auto clientLeft = [c] {
+      pollfd p{c, POLLRDHUP, 0};
+      return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    };
+    if (auto line = readLine(c, std::chrono::seconds(10)); line && !clientLeft()) {
+      auto progress = [c, &clientLeft](std::string_view text) {
+        if (clientLeft()) return false;
         std::string l(text);
         l.push_back('\n');
         return writeAll(c, l);
@@ -251,7 +257,7 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
       return got;
     }
     pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    const int r = ::poll(&p, 1, timeout.count() <= 0 ? -1 : static_cast<int>(timeout.count()));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
