@@ -16,6 +16,12 @@ inline std::string asciiLower(std::string_view s) {
   return out;
 }
 
+// Lower case for any script, for case-insensitive search and sorting of names:
+// Unicode's simple case mapping of each character (glibc's C.UTF-8 tables:
+// "Élodie ÖZTÜRK" -> "élodie öztürk", "ΑΘΗΝΑ" -> "αθηνα"). Bytes that are not UTF-8
+// stay as they are. (Emails keep asciiLower: their uniqueness key must not change.)
+std::string foldCase(std::string_view s);
+
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {
   auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };

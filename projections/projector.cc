@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <set>
 #include <unordered_map>
 
 #include "projections/generation_builder.h"
@@ -181,10 +182,42 @@ Result<std::unique_ptr<Projector>> Projector::open(
       if (cf.rfind(prefix, 0) == 0 &&
           (cf.size() < current.size() || cf.compare(cf.size() - current.size(), current.size(), current) != 0))
         if (auto r = store.dropColumnFamily(cf); !r) return r.error();
+    if (auto r = dropSupersededVersions(store, slot->name); !r) return r.error();
     slot->projection = std::move(projection);
     p->slots_.push_back(std::move(slot));
   }
   return p;
+}
+
+// A projection whose logic changed got a new version ("users_v2"), built from the log
+// beside the old one: the old version's families go, with its checkpoints. They
+// would otherwise keep rows that no event updates any more, personal data of people
+// anonymized since among them.
+Result<void> Projector::dropSupersededVersions(EventStore& store, const std::string& name) {
+  const auto v = name.rfind("_v");
+  if (v == std::string::npos) return {};
+  const std::string stem = name.substr(0, v + 2);  // "users_v"
+  std::set<std::string> old;
+  for (const auto& cf : store.columnFamilyNames()) {
+    const auto dot = cf.find('.');
+    if (dot == std::string::npos || cf.rfind(stem, 0) != 0) continue;
+    const std::string owner = cf.substr(0, dot);
+    const std::string version = owner.substr(stem.size());
+    if (owner == name || version.empty() ||
+        version.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (auto r = store.dropColumnFamily(cf); !r) return r.error();
+    old.insert(owner);
+  }
+  for (const auto& owner : old) {
+    rocksdb::WriteBatch batch;
+    batch.Delete(store.checkpoints(), generationKey(owner));
+    batch.DeleteRange(store.checkpoints(), owner + "#g", owner + "#h");
+    rocksdb::Status st = store.db()->Write(rocksdb::WriteOptions(), &batch);
+    if (!st.ok())
+      return makeError(ErrorCode::kIoError, "cannot remove the checkpoints of " + owner + ": " + st.ToString());
+  }
+  return {};
 }
 
 Projector::~Projector() {

@@ -105,6 +105,7 @@ class Projector {
   std::vector<std::vector<std::pair<std::string, std::string>>> dump(std::string_view name) const;
 
  private:
+  static Result<void> dropSupersededVersions(EventStore& store, const std::string& name);
   struct Slot;
   explicit Projector(EventStore& store);
   Result<void> applyRange(std::vector<Slot*> slots, std::uint64_t upTo, bool followerSlots,

@@ -29,7 +29,9 @@ namespace portal {
 
 class UsersProjection final : public Projection {
  public:
-  static constexpr const char* kName = "users_v1";
+  // v2: names are searched and sorted folded in any script (foldCase); v1 folded
+  // ASCII letters only.
+  static constexpr const char* kName = "users_v2";
   enum Family { kRows = 0, kSearch = 1, kCompanies = 2 };
 
   std::string name() const override { return kName; }

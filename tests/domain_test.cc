@@ -495,5 +495,14 @@ TEST(Email, SyntaxFollowsTheRules) {
   EXPECT_EQ(emailKey("  Ada@Example.ORG "), "ada@example.org");
 }
 
+TEST(Text, FoldCaseLowersEveryScriptAndKeepsWhatIsNotUtf8) {
+  EXPECT_EQ(foldCase("\u00c9lodie \u00d6ZT\u00dcRK"), "\u00e9lodie \u00f6zt\u00fcrk");
+  EXPECT_EQ(foldCase("\u0391\u0398\u0397\u039d\u0391"), "\u03b1\u03b8\u03b7\u03bd\u03b1");
+  EXPECT_EQ(foldCase("\u0416\u0423\u041a"), "\u0436\u0443\u043a");
+  EXPECT_EQ(foldCase("Ada@Example.ORG"), "ada@example.org");
+  EXPECT_EQ(foldCase("A\xff\xc3" "B"), "a\xff\xc3" "b");
+  EXPECT_EQ(foldCase(""), "");
+}
+
 }  // namespace
 }  // namespace portal

@@ -604,6 +604,10 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   const std::string etag = r.header("etag");
   ASSERT_FALSE(etag.empty());
   EXPECT_EQ(client.get("/api/v1/users?search=ZOE", owner.token).json()["items"].size(), 1u);
+  // Case folds in any script: "zoË" finds "Zoë"; accents are kept ("zoe" finds her by
+  // her email only).
+  EXPECT_EQ(client.get("/api/v1/users?search=zo%C3%8B%20z", owner.token).json()["items"].size(), 1u);
+  EXPECT_EQ(client.get("/api/v1/users?search=zoe%20z", owner.token).json()["items"].size(), 0u);
   EXPECT_EQ(client.get("/api/v1/users?status=inactive", owner.token).json()["items"].size(), 0u);
   EXPECT_EQ(client.get("/api/v1/users?status=bogus", owner.token).status, 400);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <atomic>
@@ -403,6 +404,30 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
 
 // A chunk that fails half-way is dropped whole, checkpoint included: no event is
 // counted as applied whose rows were not written.
+// users_v1 became users_v2: the old version's families and checkpoints go at open.
+TEST(Projector, AProjectionsOldVersionIsDroppedWithItsCheckpoints) {
+  TempDir dir;
+  StoreOptions o;
+  o.path = dir.path();
+  o.createIfMissing = true;
+  auto store = std::move(*EventStore::open(o));
+  auto old = store->createColumnFamily("users_v1.rows.g3");
+  ASSERT_TRUE(old.ok());
+  rocksdb::WriteBatch batch;
+  batch.Put(*old, "company\0someone", "{\"email\":\"kept.forever@acme.test\"}");
+  batch.Put(store->checkpoints(), "gen/users_v1", "x");
+  batch.Put(store->checkpoints(), "users_v1#g3", "y");
+  batch.Put(store->checkpoints(), "users_v10#g1", "z");  // not users_v1's: kept
+  ASSERT_TRUE(store->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  auto projector = Projector::open(*store, allProjections());
+  ASSERT_TRUE(projector.ok()) << projector.error().message;
+  for (const auto& cf : store->columnFamilyNames()) EXPECT_NE(cf.rfind("users_v1.", 0), 0u) << cf;
+  std::string value;
+  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "gen/users_v1", &value).IsNotFound());
+  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_v1#g3", &value).IsNotFound());
+  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_v10#g1", &value).ok());
+}
+
 TEST(Projector, AFailureInAChunkKeepsTheCheckpointWithTheRowsWritten) {
   TempDir dir;
   StoreOptions o;

@@ -387,8 +387,8 @@ void expectProjectionsEqualACleanRebuild(const std::string& dir) {
 TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
   ProgramRun r = portalctl({"rebuild", "--data", data(), "--projection", "users"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(json::parse(r.out)["projection"], "users_v1");
-  EXPECT_NE(r.err.find("rebuild users_v1: "), std::string::npos) << "a progress line: " << r.err;
+  EXPECT_EQ(json::parse(r.out)["projection"], "users_v2");
+  EXPECT_NE(r.err.find("rebuild users_v2: "), std::string::npos) << "a progress line: " << r.err;
   EXPECT_NE(r.err.find("events/s"), std::string::npos) << r.err;
   r = portalctl({"rebuild", "--data", data()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
@@ -428,7 +428,7 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
     generation = (*projector)->status().front().generation;
   }
   RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
-  ASSERT_TRUE(rebuild.waitForError("rebuild users_v1: ")) << "a first progress line";
+  ASSERT_TRUE(rebuild.waitForError("rebuild users_v2: ")) << "a first progress line";
   rebuild.signal(SIGINT);
   ProgramRun r = rebuild.finish();
   EXPECT_EQ(r.exitCode, 1) << r.err;
@@ -438,11 +438,11 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
   auto projector = Projector::open(*store, allProjections());
   ASSERT_TRUE(projector);
   const ProjectionStatus users = (*projector)->status().front();
-  EXPECT_EQ(users.name, "users_v1");
+  EXPECT_EQ(users.name, "users_v2");
   EXPECT_EQ(users.generation, generation) << "the old generation serves";
   EXPECT_EQ(users.checkpoint, 60'000u);
   for (const auto& cf : store->columnFamilyNames())
-    EXPECT_EQ(cf.find("users_v1.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
+    EXPECT_EQ(cf.find("users_v2.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
 }
 
 // Creates users through the server until stopped; counts what failed.

@@ -1194,7 +1194,7 @@ struct Api::Impl {
     HttpResponse error;
     auto limit = limitOf(call, error);
     if (!limit) return error;
-    const std::string search = asciiLower(param(call, "search"));
+    const std::string search = foldCase(param(call, "search"));
     auto users = portal.users();
     std::vector<std::string> items;
     RowPage page = portal.admins().list(
@@ -1206,7 +1206,7 @@ struct Api::Impl {
           json u = json::parse(*user);
           if (!search.empty()) {
             const std::string hay =
-                asciiLower(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                foldCase(u.value("givenName", "") + " " + u.value("surname", "") + " " +
                            (u["email"].is_string() ? u["email"].get<std::string>() : ""));
             if (hay.find(search) == std::string::npos) return false;
           }
