@@ -541,6 +541,43 @@ TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId)
   }
 }
 
+// A long poll waits for the company's next event. Past four waiting polls of one
+// company a poll answers at once, so that polls never hold every worker thread that
+// sign-ins of all companies share.
+TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  const std::string path = "/api/v1/events?waitMs=30000&after=" +
+                           std::to_string(server.portal().store().lastPosition());
+  auto waitingPolls = [&] {
+    std::smatch m;
+    const std::string text = client.get("/metrics").body;
+    return std::regex_search(text, m, std::regex("\nportal_event_polls_waiting ([0-9]+)\n"))
+               ? std::stoi(m[1])
+               : -1;
+  };
+  std::vector<std::future<Reply>> waiting;
+  for (int i = 0; i < 4; ++i)
+    waiting.push_back(std::async(std::launch::async, [&] {
+      return HttpClient(server.port()).get(path, owner.token);
+    }));
+  ASSERT_TRUE(waitFor([&] { return waitingPolls() == 4; })) << waitingPolls();
+  Reply fifth = client.get(path, owner.token);
+  EXPECT_EQ(fifth.status, 200) << fifth.body;
+  EXPECT_EQ(fifth.json()["items"].size(), 0u);
+  EXPECT_EQ(waitingPolls(), 4) << "answered at once, while the others still wait";
+  EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
+
+  server.user("acme", owner, "newcomer");
+  for (auto& w : waiting) {
+    Reply r = w.get();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_GE(r.json()["items"].size(), 1u) << r.body;
+  }
+  EXPECT_EQ(waitingPolls(), 0);
+}
+
 TEST(HttpFlows, KeysSentWithoutASessionNeverReplayAnAdministratorsCommand) {
   ApiServer server;
   Person owner = server.provision("acme");

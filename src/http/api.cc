@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -1425,6 +1426,47 @@ struct Api::Impl {
         200, itemsJson(page->items, page->nextBefore ? std::to_string(page->nextBefore) : ""));
   }
 
+  // Long polls of GET /api/v1/events that wait at once: at most kMaxWaitingPolls in
+  // all and kMaxWaitingPollsPerCompany for one company.
+  static constexpr std::size_t kMaxWaitingPolls = 16;
+  static constexpr std::size_t kMaxWaitingPollsPerCompany = 4;
+  struct WaitingPolls {
+    std::mutex mu;
+    std::size_t total = 0;
+    std::unordered_map<std::string, std::size_t> byCompany;
+  };
+  WaitingPolls polls;
+  class PollSlot {
+   public:
+    PollSlot(WaitingPolls& polls, const std::string& company, bool wanted)
+        : polls_(polls), company_(company) {
+      if (!wanted) return;
+      std::lock_guard lock(polls_.mu);
+      std::size_t& mine = polls_.byCompany[company_];
+      if (polls_.total < kMaxWaitingPolls && mine < kMaxWaitingPollsPerCompany) {
+        ++mine;
+        ++polls_.total;
+        held_ = true;
+      } else if (mine == 0) {
+        polls_.byCompany.erase(company_);
+      }
+    }
+    ~PollSlot() {
+      if (!held_) return;
+      std::lock_guard lock(polls_.mu);
+      --polls_.total;
+      if (--polls_.byCompany[company_] == 0) polls_.byCompany.erase(company_);
+    }
+    PollSlot(const PollSlot&) = delete;
+    PollSlot& operator=(const PollSlot&) = delete;
+    bool held() const { return held_; }
+
+   private:
+    WaitingPolls& polls_;
+    const std::string company_;
+    bool held_ = false;
+  };
+
   HttpResponse eventsList(Call& call) {
     HttpResponse error;
     auto limit = limitOf(call, error);
@@ -1442,6 +1484,11 @@ struct Api::Impl {
     if (!number("waitMs", waitMs))
       return badRequest("waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
+    // A waiting poll holds a worker thread, which sign-ins and password changes of
+    // every company share: past the caps it answers at once with what there is
+    // (API.md: waiting "up to" waitMs), and the client polls again.
+    PollSlot slot(polls, call.company(), waitMs > 0);
+    if (!slot.held()) waitMs = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
     EventStore& store = portal.store();
     std::vector<std::string> items;
@@ -1528,6 +1575,11 @@ struct Api::Impl {
     counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
             portal.processor().failed() ? 1 : 0, "gauge");
     counter("portal_sessions", "Signed-in sessions.", sessions.size(), "gauge");
+    {
+      std::lock_guard lock(polls.mu);
+      counter("portal_event_polls_waiting", "GET /api/v1/events requests waiting for events.",
+              polls.total, "gauge");
+    }
     out +=
         "# HELP portal_projection_lag_events Events of the log a projection has not applied yet.\n"
         "# TYPE portal_projection_lag_events gauge\n";
