@@ -156,6 +156,7 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
   StoreOptions o;
   o.path = dataDir;
   o.readOnly = true;
+  o.checkHashes = true;  // an edited event is refused, not shown as the record
   auto store = EventStore::open(o);
   if (!store) return store.error();
   std::unique_ptr<ReplayLog> log(new ReplayLog());

@@ -663,6 +663,17 @@ Result<std::string> EventStore::readJson(std::uint64_t position) const {
 }
 
 Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
+  if (options_.checkHashes) {
+    const Hash h = sha256(
+        std::string_view(reinterpret_cast<const char*>(raw.prevHash->data()), raw.prevHash->size()),
+        raw.json);
+    if (h != *raw.hash)
+      return makeError(ErrorCode::kCorrupt,
+                       "event " + std::to_string(raw.position) +
+                           " was changed after it was written: its bytes hash to " + toHex(h) +
+                           ", not to its recorded hash " + toHex(*raw.hash) +
+                           " (portal-replay verify checks the whole chain)");
+  }
   auto ev = decodeEvent(raw.json, *vault_);
   if (!ev) return ev;
   if (ev->envelope.position != raw.position)

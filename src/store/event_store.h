@@ -64,6 +64,11 @@ struct StoreOptions {
   // fsync every append. Only benchmarks of the non-durable path turn this off.
   bool sync = true;
   std::size_t blockCacheBytes = 64 << 20;
+  // Recompute each event's hash as it is decoded and refuse one whose bytes do not
+  // hash to what was recorded (an edited event), as the audit tools read: a
+  // timeline or an export never shows an edited event as if it were the record.
+  // (Checking the links between events is verify's job.)
+  bool checkHashes = false;
 };
 
 // A new event to append: the envelope fields that the caller decides. The store
