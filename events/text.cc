@@ -65,6 +65,8 @@ std::size_t decodeUtf8(std::string_view s, char32_t& c) {
 
 }  // namespace
 
+bool foldCaseHasUnicodeTables() { return utf8Locale() != static_cast<locale_t>(nullptr); }
+
 std::string foldCase(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -17,10 +17,13 @@ inline std::string asciiLower(std::string_view s) {
 }
 
 // Lower case for any script, for case-insensitive search and sorting of names:
-// Unicode's simple case mapping of each character (glibc's C.UTF-8 tables:
+// Unicode's simple lowercase mapping of each character (glibc's C.UTF-8 tables:
 // "Élodie ÖZTÜRK" -> "élodie öztürk", "ΑΘΗΝΑ" -> "αθηνα"). Bytes that are not UTF-8
 // stay as they are. (Emails keep asciiLower: their uniqueness key must not change.)
 std::string foldCase(std::string_view s);
+// Whether foldCase has the C.UTF-8 tables (else it folds ASCII letters only): the
+// server refuses to start without them, since the users view keeps folded keys.
+bool foldCaseHasUnicodeTables();
 
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {

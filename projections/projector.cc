@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <set>
 #include <unordered_map>
 
 #include "projections/generation_builder.h"
@@ -190,25 +189,40 @@ Result<std::unique_ptr<Projector>> Projector::open(
 }
 
 // A projection whose logic changed got a new version ("users_v2"), built from the log
-// beside the old one: the old version's families go, with its checkpoints. They
-// would otherwise keep rows that no event updates any more, personal data of people
-// anonymized since among them.
+// at open: the other versions' checkpoints and families go. Their rows would stay
+// for ever otherwise, updated by no event, personal data of people anonymized since
+// among them. (An older program opened on the directory again drops the newer
+// version the same way and rebuilds its own.) Old versions are found by their
+// checkpoints and by their families alike, so a stop half-way is finished at the
+// next open.
 Result<void> Projector::dropSupersededVersions(EventStore& store, const std::string& name) {
   const auto v = name.rfind("_v");
-  if (v == std::string::npos) return {};
+  auto isVersion = [](std::string_view digits) {
+    return !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (v == std::string::npos || !isVersion(std::string_view(name).substr(v + 2))) return {};
   const std::string stem = name.substr(0, v + 2);  // "users_v"
+  // "users_v1" of "users_v1.rows.g3", "users_v1#g3" or "gen/users_v1", when another version.
+  auto otherVersion = [&](std::string_view text, std::string_view end) -> std::optional<std::string> {
+    if (text.rfind(stem, 0) != 0) return std::nullopt;
+    const std::string_view owner = text.substr(0, std::min(text.find_first_of(end), text.size()));
+    if (owner == name || !isVersion(owner.substr(stem.size()))) return std::nullopt;
+    return std::string(owner);
+  };
   std::set<std::string> old;
-  for (const auto& cf : store.columnFamilyNames()) {
-    const auto dot = cf.find('.');
-    if (dot == std::string::npos || cf.rfind(stem, 0) != 0) continue;
-    const std::string owner = cf.substr(0, dot);
-    const std::string version = owner.substr(stem.size());
-    if (owner == name || version.empty() ||
-        version.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    if (auto r = store.dropColumnFamily(cf); !r) return r.error();
-    old.insert(owner);
+  {
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(rocksdb::ReadOptions(), store.checkpoints()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (key.rfind("gen/", 0) == 0) key.remove_prefix(4);
+      if (auto owner = otherVersion(key, "#")) old.insert(*owner);
+    }
+    if (!it->status().ok())
+      return makeError(ErrorCode::kIoError, "cannot read the checkpoints: " + it->status().ToString());
   }
+  std::vector<std::string> families;
+  for (const auto& cf : store.columnFamilyNames())
+    if (auto owner = otherVersion(cf, ".")) families.push_back(cf);
   for (const auto& owner : old) {
     rocksdb::WriteBatch batch;
     batch.Delete(store.checkpoints(), generationKey(owner));
@@ -217,6 +231,8 @@ Result<void> Projector::dropSupersededVersions(EventStore& store, const std::str
     if (!st.ok())
       return makeError(ErrorCode::kIoError, "cannot remove the checkpoints of " + owner + ": " + st.ToString());
   }
+  for (const auto& cf : families)
+    if (auto r = store.dropColumnFamily(cf); !r) return r.error();
   return {};
 }
 

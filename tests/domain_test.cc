@@ -487,6 +487,9 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"a\"b@example.org", false},       {"a,b@example.org", false},
       {"o'brien@example.ie", true},      {"ops-24/7@example.org", true},
       {"jos\u00e9@b\u00fccher.de", true},   {"ada@a-1.example-2.org", true},
+      // Invisible characters copied along: a no-break space, a zero-width space, a BOM.
+      {"ada@example.org\u00a0", false},  {"ada\u200b@example.org", false},
+      {"\ufeffada@example.org", false},
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());

@@ -542,8 +542,8 @@ TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId)
 }
 
 // A long poll waits for the company's next event. Past four waiting polls of one
-// company a poll answers at once, so that polls never hold every worker thread that
-// sign-ins of all companies share.
+// company a poll is 429 with Retry-After, so that polls never hold every worker
+// thread that sign-ins of all companies share.
 TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
   ApiServer server;
   Person owner = server.provision("acme");
@@ -564,9 +564,12 @@ TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
     }));
   ASSERT_TRUE(waitFor([&] { return waitingPolls() == 4; })) << waitingPolls();
   Reply fifth = client.get(path, owner.token);
-  EXPECT_EQ(fifth.status, 200) << fifth.body;
-  EXPECT_EQ(fifth.json()["items"].size(), 0u);
-  EXPECT_EQ(waitingPolls(), 4) << "answered at once, while the others still wait";
+  EXPECT_EQ(fifth.status, 429) << fifth.body;
+  EXPECT_EQ(fifth.json()["code"], "too-many-polls");
+  EXPECT_EQ(fifth.header("retry-after"), "1");
+  EXPECT_EQ(client.get("/api/v1/events?after=0&limit=5", owner.token).status, 200)
+      << "a poll that does not wait is served";
+  EXPECT_EQ(waitingPolls(), 4) << "the others still wait";
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
 
   server.user("acme", owner, "newcomer");

@@ -20,6 +20,7 @@
 #include "src/app/system.h"
 #include "src/store/key_vault.h"
 #include "tests/domain_fixtures.h"
+#include "tests/store_fixtures.h"
 #include "tests/test_support.h"
 
 namespace portal {
@@ -402,22 +403,19 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   EXPECT_EQ((*h.user(zid))["givenName"], "Anonymized");
 }
 
-// A chunk that fails half-way is dropped whole, checkpoint included: no event is
-// counted as applied whose rows were not written.
 // users_v1 became users_v2: the old version's families and checkpoints go at open.
 TEST(Projector, AProjectionsOldVersionIsDroppedWithItsCheckpoints) {
   TempDir dir;
-  StoreOptions o;
-  o.path = dir.path();
-  o.createIfMissing = true;
-  auto store = std::move(*EventStore::open(o));
+  auto store = test::openStore(dir.path());
+  ASSERT_TRUE(store);
   auto old = store->createColumnFamily("users_v1.rows.g3");
   ASSERT_TRUE(old.ok());
   rocksdb::WriteBatch batch;
-  batch.Put(*old, "company\0someone", "{\"email\":\"kept.forever@acme.test\"}");
+  batch.Put(*old, "company-someone", "{\"email\":\"kept.forever@acme.test\"}");
   batch.Put(store->checkpoints(), "gen/users_v1", "x");
   batch.Put(store->checkpoints(), "users_v1#g3", "y");
-  batch.Put(store->checkpoints(), "users_v10#g1", "z");  // not users_v1's: kept
+  batch.Put(store->checkpoints(), "users_v10#g1", "z");    // a version without families left
+  batch.Put(store->checkpoints(), "users_vip_v1#g1", "k");  // another projection's: kept
   ASSERT_TRUE(store->db()->Write(rocksdb::WriteOptions(), &batch).ok());
   auto projector = Projector::open(*store, allProjections());
   ASSERT_TRUE(projector.ok()) << projector.error().message;
@@ -425,15 +423,16 @@ TEST(Projector, AProjectionsOldVersionIsDroppedWithItsCheckpoints) {
   std::string value;
   EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "gen/users_v1", &value).IsNotFound());
   EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_v1#g3", &value).IsNotFound());
-  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_v10#g1", &value).ok());
+  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_v10#g1", &value).IsNotFound());
+  EXPECT_TRUE(store->db()->Get({}, store->checkpoints(), "users_vip_v1#g1", &value).ok());
 }
 
+// A chunk that fails half-way is dropped whole, checkpoint included: no event is
+// counted as applied whose rows were not written.
 TEST(Projector, AFailureInAChunkKeepsTheCheckpointWithTheRowsWritten) {
   TempDir dir;
-  StoreOptions o;
-  o.path = dir.path();
-  o.createIfMissing = true;
-  auto store = std::move(*EventStore::open(o));
+  auto store = test::openStore(dir.path());
+  ASSERT_TRUE(store);
   auto group = [](const std::string& id, EventData data) {
     return NewEvent{groupStream(id), std::move(data), Timestamp{1}, "a", "c-1", "cmd", "corr"};
   };

@@ -575,7 +575,7 @@ TEST(OperatorSocketTest, ARequestWhoseClientLeftWhileItWaitedIsNotRun) {
   ASSERT_TRUE(socket.ok()) << socket.error().message;
   auto call = [&](const std::string& line) {
     return std::async(std::launch::async, [&path, line] {
-      auto r = callOperatorSocket(path, line, std::chrono::milliseconds(0));
+      auto r = callOperatorSocket(path, line, kNoTimeout);
       return r ? *r : "error: " + r.error().message;
     });
   };

@@ -67,7 +67,7 @@ std::string viaServer(const std::string& data, const json& request, const Error&
   // done, and the socket takes one request at a time. Ctrl-C leaves; a server that
   // dies closes the connection.
   auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(),
-                                   std::chrono::milliseconds(0), onProgress);
+                                   kNoTimeout, onProgress);
   if (!answer) fail(why.message + "; and " + answer.error().message);
   return *answer;
 }

@@ -7,7 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -257,7 +260,10 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
       return got;
     }
     pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, timeout.count() <= 0 ? -1 : static_cast<int>(timeout.count()));
+    const int r = ::poll(&p, 1,
+                         timeout == kNoTimeout
+                             ? -1
+                             : static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX)));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     const ssize_t n = ::read(fd, chunk, sizeof chunk);

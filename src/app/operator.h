@@ -75,9 +75,10 @@ class OperatorSocket {
 
 // Sends one request and returns the answer, passing progress lines to
 // `onProgress`. `timeout` bounds the wait for each line, so a long request that
-// reports progress may run longer; zero waits for as long as the server keeps the
-// connection (a compaction or a backup says nothing until done, and a request
+// reports progress may run longer; kNoTimeout waits for as long as the server keeps
+// the connection (a compaction or a backup says nothing until done, and a request
 // waits behind the one before it). kNotFound when nobody listens there.
+inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::milliseconds::max();
 Result<std::string> callOperatorSocket(
     const std::string& path, std::string_view requestJson, std::chrono::milliseconds timeout,
     const std::function<void(std::string_view line)>& onProgress = nullptr);

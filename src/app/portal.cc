@@ -1,5 +1,7 @@
 #include "src/app/portal.h"
 
+#include "events/text.h"
+
 #include "projections/admins_projection.h"
 #include "projections/groups_projection.h"
 #include "projections/resources_projection.h"
@@ -9,6 +11,10 @@ namespace portal {
 Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
                                              const CountryList& countries, Clock& clock,
                                              IdSource& ids) {
+  if (!foldCaseHasUnicodeTables())
+    return makeError(ErrorCode::kInvalidArgument,
+                     "the C.UTF-8 locale is missing (Debian's libc-bin has it): names could "
+                     "not be searched without regard to case");
   std::unique_ptr<Portal> p(new Portal());
   p->options_ = options;
   p->ids_ = &ids;
@@ -36,6 +42,13 @@ Portal::~Portal() {
   processor_.reset();
   projector_.reset();
   store_.reset();
+}
+
+std::optional<CommandReply> Portal::firstAnswer(const Submission& submission) {
+  auto reply = processor_->firstAnswer(submission);
+  if (reply && reply->accepted())
+    reply->projected = projector_->waitFor(reply->lastPosition, options_.readYourWritesTimeout);
+  return reply;
 }
 
 CommandReply Portal::execute(Submission submission) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "projections/audit_projection.h"
@@ -45,6 +46,10 @@ class Portal {
   // The same without waiting: `done` gets the reply once it is durable and
   // projected, on the store's or the projector's thread; it must be short.
   void submit(Submission submission, std::function<void(CommandReply)> done);
+  // The first answer to the submission's Idempotency-Key without running anything
+  // (CommandProcessor::firstAnswer), once durable and projected as execute()'s are:
+  // `projected` false when it did not get there within the timeout.
+  std::optional<CommandReply> firstAnswer(const Submission& submission);
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
 

@@ -5,11 +5,41 @@
 
 namespace portal {
 
+namespace {
+
+// Spaces and invisible characters past ASCII that spreadsheets and copied text
+// carry (a no-break space, a zero-width space, a byte-order mark, …): Unicode's
+// space separators (Zs) and format characters (Cf) of the Latin, general
+// punctuation and CJK blocks.
+bool invisible(char32_t c) {
+  return c == 0x00A0 || c == 0x00AD || c == 0x1680 || c == 0x180E ||
+         (c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) ||
+         (c >= 0x205F && c <= 0x206F) || c == 0x3000 || c == 0xFEFF ||
+         (c >= 0xFFF9 && c <= 0xFFFB);
+}
+
+// Whether valid UTF-8 `s` holds such a character.
+bool holdsInvisible(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const std::size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    char32_t c = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
+    for (std::size_t k = 1; k < n && i + k < s.size(); ++k)
+      c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if (invisible(c)) return true;
+    i += n;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<std::string> emailProblem(std::string_view raw) {
   const std::string_view email = trim(raw);
   if (email.empty()) return "is required";
   if (email.size() > 254) return "is longer than 254 characters";
   if (!isValidUtf8(email)) return "is not valid UTF-8 text";
+  if (holdsInvisible(email)) return "holds a no-break space or an invisible character";
   const auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos)
     return "must be of the form name@domain";

@@ -231,8 +231,9 @@ std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req
 }
 
 // 429 with the seconds to wait.
-HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail) {
-  HttpResponse r = Api::problem(429, "too-many-attempts", title, detail);
+HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail,
+                     std::string_view code = "too-many-attempts") {
+  HttpResponse r = Api::problem(429, std::string(code), title, detail);
   r.headers.emplace_back("Retry-After", std::to_string(wait));
   return r;
 }
@@ -687,8 +688,11 @@ struct Api::Impl {
     Submission retry;
     retry.command = Command{call.company(), call.actor(), SetPassword{}};
     if (auto bad = idempotency(call.req, call.route, retry)) return *bad;
-    if (auto first = portal.processor().firstAnswer(retry)) {
+    if (auto first = portal.firstAnswer(retry)) {
       if (first->status == CommandReply::Status::kRejected) return rejected(first->rejection);
+      if (!first->projected)
+        return Api::problem(503, "log-unavailable", "The event log is not available",
+                            "The first request with this key is not durable yet; try again.");
       return noContent();
     }
     auto creds = portal.credentials();
@@ -993,9 +997,10 @@ struct Api::Impl {
 
   // An import's log may hold the person's email or names, even ones changed since:
   // anonymization drops every log of the company (DESIGN.md: nothing else keeps
-  // their personal data in clear). Before the command, when it will be accepted, so
-  // that no crash between the two can leave a log behind; and again once it was,
-  // for a log an import kept in between.
+  // their personal data in clear). Before the command, whenever it can be accepted
+  // or was already (a retry after a failed drop gets 409 from the decider), so that
+  // no crash between the two leaves a log behind; and again once it was accepted,
+  // for a log an import kept in between. A blocking route: the drops are fsyncs.
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized) {
     std::fprintf(stderr, "import logs: %s\n", e.message.c_str());
     return Api::problem(503, "import-logs-unavailable", "The import logs cannot be removed",
@@ -1005,19 +1010,17 @@ struct Api::Impl {
                                    : "Nothing was changed by this request; try again later.");
   }
   HttpResponse anonymize(Call& call) {
-    if (auto user = userFlags(call.company(), call.params[0]);
-        user && !user->active && !user->anonymized) {
+    const std::string& id = call.params[0];
+    if (auto user = userFlags(call.company(), id); user && !user->active) {
       if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
-        return importLogsUnavailable(dropped.error(), false);
+        return importLogsUnavailable(dropped.error(), user->anonymized);
     }
-    return command(call, AnonymizeUser{call.params[0]},
-                   [=, this, company = call.company(),
-                    params = call.params](const CommandReply&) -> HttpResponse {
-                     sessions.removeUser(company, params[0]);
-                     if (auto dropped = importLogs.dropCompany(company); !dropped)
-                       return importLogsUnavailable(dropped.error(), true);
-                     return userResponse(company, params[0]);
-                   });
+    CommandReply reply;
+    if (auto refused = run(call, AnonymizeUser{id}, reply)) return *refused;
+    sessions.removeUser(call.company(), id);
+    if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
+      return importLogsUnavailable(dropped.error(), true);
+    return userResponse(call.company(), id);
   }
 
   HttpResponse userResources(Call& call) {
@@ -1485,10 +1488,14 @@ struct Api::Impl {
       return badRequest("waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
     // A waiting poll holds a worker thread, which sign-ins and password changes of
-    // every company share: past the caps it answers at once with what there is
-    // (API.md: waiting "up to" waitMs), and the client polls again.
+    // every company share: past the caps it is 429 with Retry-After (answering at
+    // once with nothing would have the client poll again in a tight loop).
     PollSlot slot(polls, call.company(), waitMs > 0);
-    if (!slot.held()) waitMs = 0;
+    if (waitMs > 0 && !slot.held())
+      return tooMany(1, "Too many waiting polls",
+                     "At most " + std::to_string(kMaxWaitingPollsPerCompany) +
+                         " requests of a company wait for events at once; poll again shortly.",
+                     "too-many-polls");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
     EventStore& store = portal.store();
     std::vector<std::string> items;
@@ -1658,6 +1665,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"POST", "/api/v1/password-resets"},
         {"POST", "/api/v1/password-resets/confirm"},
         {"POST", "/api/v1/users/import"},
+        {"POST", "/api/v1/users/{id}/anonymize"},
         {"GET", "/api/v1/users/import/template.xlsx"},
         {"GET", "/api/v1/events"}};
     for (Route& r : t) {

@@ -94,7 +94,7 @@ Result<void> KeyVault::loadAll() {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, keys_));
-  StringMap<Key> all;
+  KeyMap all;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->value().size() != sizeof(Key))
       return makeError(ErrorCode::kCorrupt, "the key vault holds a malformed key");
@@ -131,7 +131,7 @@ Result<std::optional<KeyVault::Key>> KeyVault::lookup(std::string_view subject) 
   std::lock_guard lock(mu_);
   // A shred committed while we read must not be undone by caching what we read.
   if (epoch == shredEpoch_ && !shredding_.count(s)) {
-    if (cache_.size() >= kMaxCachedKeys && !complete_) cache_.clear();
+    if (cache_.size() >= kMaxCachedKeys && !complete_) forgetAll();
     cache_[s] = key;
   }
   return std::optional<Key>(key);
@@ -237,10 +237,24 @@ KeyVault::Staged KeyVault::stage(rocksdb::WriteBatch& batch,
   return staged;
 }
 
+void KeyVault::zero(void* p, std::size_t bytes) noexcept { sodium_memzero(p, bytes); }
+
+void KeyVault::forget(std::string_view subject) {
+  if (auto it = cache_.find(subject); it != cache_.end()) {
+    sodium_memzero(it->second.data(), it->second.size());
+    cache_.erase(it);
+  }
+}
+
+void KeyVault::forgetAll() {
+  for (auto& [subject, key] : cache_) sodium_memzero(key.data(), key.size());
+  cache_.clear();
+}
+
 void KeyVault::rollback() {
   std::lock_guard lock(mu_);
   for (auto& [subject, key] : fresh_) {
-    cache_.erase(subject);
+    forget(subject);
     sodium_memzero(key.data(), key.size());
   }
   fresh_.clear();
@@ -250,7 +264,7 @@ void KeyVault::committed(const Staged& staged) {
   if (staged.shredded.empty()) return;
   std::lock_guard lock(mu_);
   for (const auto& subject : staged.shredded) {
-    cache_.erase(subject);
+    forget(subject);
     if (auto it = shredding_.find(subject); it != shredding_.end() && --it->second == 0)
       shredding_.erase(it);
   }
@@ -265,7 +279,7 @@ bool KeyVault::hasKey(std::string_view subject) {
 void KeyVault::dropCache() {
   std::lock_guard lock(mu_);
   if (complete_) return;  // the complete map is the writer's index, not a cache
-  cache_.clear();
+  forgetAll();
   ++shredEpoch_;
 }
 

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -81,10 +82,33 @@ class KeyVault final : public PersonalDataSealer, public PersonalDataOpener {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* keys_;
 
+  // Zeroes what it frees: the map's table is copied when it grows, and no copy of
+  // a key may stay behind in freed memory (erase() and clear() zero the keys they
+  // take out: forget() and forgetAll()).
+  template <class T>
+  struct ZeroingAllocator {
+    using value_type = T;
+    ZeroingAllocator() = default;
+    template <class U>
+    ZeroingAllocator(const ZeroingAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+    void deallocate(T* p, std::size_t n) noexcept {
+      zero(p, n * sizeof(T));
+      std::allocator<T>().deallocate(p, n);
+    }
+    template <class U>
+    bool operator==(const ZeroingAllocator<U>&) const noexcept { return true; }
+  };
+  static void zero(void* p, std::size_t bytes) noexcept;
+  using KeyMap = boost::unordered_flat_map<std::string, Key, StringHash, std::equal_to<>,
+                                           ZeroingAllocator<std::pair<const std::string, Key>>>;
+  void forget(std::string_view subject);
+  void forgetAll();
+
   std::mutex mu_;  // guards everything below up to the preparing thread's own
   // Keys by person. For a writer (loadAll) it is complete and also holds the keys
   // created by appends not yet durable; otherwise a bounded cache.
-  StringMap<Key> cache_;
+  KeyMap cache_;
   // People whose key deletion is prepared but not yet durable.
   StringMap<int> shredding_;
   std::uint64_t shredEpoch_ = 0;
