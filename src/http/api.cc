@@ -1111,6 +1111,19 @@ struct Api::Impl {
                           "An import holds at most " + std::to_string(options.importMaxRows) +
                               " users; split the file. Nothing was created.");
 
+    // A repeated Idempotency-Key of an import that was made gets its outcome again,
+    // also when the file sent now differs (a file with errors would otherwise be
+    // checked as a dry run and answered anew); the warnings are this file's.
+    Submission retry;
+    retry.command = Command{call.company(), call.actor(), ImportUsers{}};
+    if (auto bad = idempotency(call.req, call.route, retry)) return *bad;
+    if (auto first = portal.firstAnswer(retry); first && first->accepted()) {
+      if (!first->projected)
+        return Api::problem(503, "log-unavailable", "The event log is not available",
+                            "The first request with this key is not durable yet; try again.");
+      return importAnswer(first->decision.id, {}, file, false, first->decision.ids.size());
+    }
+
     std::string importId = ids.newId();
     std::vector<ImportIssue> errors = std::move(file.errors);
     std::size_t created = 0;
@@ -1149,10 +1162,15 @@ struct Api::Impl {
                                    importLogCsv(errors, file.warnings));
         !kept)
       std::fprintf(stderr, "import %s: %s\n", importId.c_str(), kept.error().message.c_str());
+    return importAnswer(importId, errors, file, *dryRun, created);
+  }
+
+  static HttpResponse importAnswer(const std::string& importId, const std::vector<ImportIssue>& errors,
+                                   const ImportFile& file, bool dryRun, std::size_t created) {
     const bool ok = errors.empty();
     json body = {{"importId", importId},
                  {"status", ok ? "completed" : "rejected"},
-                 {"dryRun", *dryRun},
+                 {"dryRun", dryRun},
                  {"created", created},
                  {"rows", file.userRows},
                  {"warningCount", file.warnings.size()},
