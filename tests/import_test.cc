@@ -508,6 +508,15 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(client.get(warned, owner.token).status, 404);
     EXPECT_EQ(client.get(refused, owner.token).status, 404);
+    // A retry (after a removal that failed) is 409, and still removes what is there.
+    r = upload(client, kHeader + "Ottilie,Other,ottilie@acme.test,Clerk," + owner.email + ",1,DE\r\n",
+               owner.token);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string again = r.json()["log"];
+    ASSERT_EQ(client.get(again, owner.token).status, 200);
+    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(client.get(again, owner.token).status, 404);
     ASSERT_TRUE(server.portal().store().compact().ok());
   }
   for (const char* secret : {"zebulon", "Zebulon", "Quuxington"})

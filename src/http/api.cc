@@ -995,12 +995,6 @@ struct Api::Impl {
     return UserFlags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner")};
   }
 
-  // An import's log may hold the person's email or names, even ones changed since:
-  // anonymization drops every log of the company (DESIGN.md: nothing else keeps
-  // their personal data in clear). Before the command, whenever it can be accepted
-  // or was already (a retry after a failed drop gets 409 from the decider), so that
-  // no crash between the two leaves a log behind; and again once it was accepted,
-  // for a log an import kept in between. A blocking route: the drops are fsyncs.
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized) {
     std::fprintf(stderr, "import logs: %s\n", e.message.c_str());
     return Api::problem(503, "import-logs-unavailable", "The import logs cannot be removed",
@@ -1009,6 +1003,12 @@ struct Api::Impl {
                                      "repeat the request."
                                    : "Nothing was changed by this request; try again later.");
   }
+  // An import's log may hold the person's email or names, even ones changed since:
+  // anonymization drops every log of the company (DESIGN.md: nothing else keeps
+  // their personal data in clear). Before the command, whenever it can be accepted
+  // or was already (a retry after a failed drop gets 409 from the decider), so that
+  // no crash between the two leaves a log behind; and again once it was accepted,
+  // for a log an import kept in between. A blocking route: the drops are fsyncs.
   HttpResponse anonymize(Call& call) {
     const std::string& id = call.params[0];
     if (auto user = userFlags(call.company(), id); user && !user->active) {
