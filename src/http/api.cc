@@ -526,6 +526,24 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // For a route that checks things before it runs its command, which the command may
+  // have changed the grounds of: the first answer to the request's Idempotency-Key,
+  // when it has one that was answered (an accepted one once durable and projected).
+  // nullopt with `problem` set when the key is unusable or that answer not durable yet.
+  std::optional<CommandReply> earlierAnswer(const Call& call, CommandBody body,
+                                            std::optional<HttpResponse>& problem) {
+    Submission s;
+    s.command = Command{call.company(), call.actor(), std::move(body)};
+    if ((problem = idempotency(call.req, call.route, s))) return std::nullopt;
+    auto first = portal.firstAnswer(s);
+    if (first && first->accepted() && !first->projected) {
+      problem = Api::problem(503, "log-unavailable", "The event log is not available",
+                             "The first request with this key is not durable yet; try again.");
+      return std::nullopt;
+    }
+    return first;
+  }
+
   // The answer to a command: the problem when it failed or was refused, else what
   // `render` makes of it.
   HttpResponse finish(const PendingCommand& pending, const CommandReply& reply) {
@@ -685,16 +703,10 @@ struct Api::Impl {
     auto& [current, next] = *fields;
     // A retry of a change that was made (its answer lost) gets the first answer: the
     // current password it would be checked against is the new one by now.
-    Submission retry;
-    retry.command = Command{call.company(), call.actor(), SetPassword{}};
-    if (auto bad = idempotency(call.req, call.route, retry)) return *bad;
-    if (auto first = portal.firstAnswer(retry)) {
-      if (first->status == CommandReply::Status::kRejected) return rejected(first->rejection);
-      if (!first->projected)
-        return Api::problem(503, "log-unavailable", "The event log is not available",
-                            "The first request with this key is not durable yet; try again.");
-      return noContent();
-    }
+    std::optional<HttpResponse> problem;
+    if (auto first = earlierAnswer(call, SetPassword{}, problem))
+      return first->accepted() ? noContent() : rejected(first->rejection);
+    if (problem) return *problem;
     auto creds = portal.credentials();
     auto account = creds.account(call.company(), call.actor());
     auto company = creds.companyById(call.company());
@@ -1114,15 +1126,10 @@ struct Api::Impl {
     // A repeated Idempotency-Key of an import that was made gets its outcome again,
     // also when the file sent now differs (a file with errors would otherwise be
     // checked as a dry run and answered anew); the warnings are this file's.
-    Submission retry;
-    retry.command = Command{call.company(), call.actor(), ImportUsers{}};
-    if (auto bad = idempotency(call.req, call.route, retry)) return *bad;
-    if (auto first = portal.firstAnswer(retry); first && first->accepted()) {
-      if (!first->projected)
-        return Api::problem(503, "log-unavailable", "The event log is not available",
-                            "The first request with this key is not durable yet; try again.");
+    std::optional<HttpResponse> problem;
+    if (auto first = earlierAnswer(call, ImportUsers{}, problem); first && first->accepted())
       return importAnswer(first->decision.id, {}, file, false, first->decision.ids.size());
-    }
+    if (problem) return *problem;
 
     std::string importId = ids.newId();
     std::vector<ImportIssue> errors = std::move(file.errors);

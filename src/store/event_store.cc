@@ -22,6 +22,11 @@
 namespace portal {
 namespace {
 
+// An event's hash: SHA-256 of the hash before it and its stored JSON (the chain).
+Hash eventHash(const Hash& prev, std::string_view json) {
+  return sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()), json);
+}
+
 namespace fs = std::filesystem;
 
 constexpr char kRecordFormat = 0x01;
@@ -448,8 +453,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     value.assign(kHeaderBytes, '\0');
     value[0] = kRecordFormat;
     if (auto r = encodeEvent(env, ev.data, *vault_, value); !r) return refuse(r.error());
-    const Hash h = sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()),
-                          std::string_view(value).substr(kHeaderBytes));
+    const Hash h = eventHash(prev, std::string_view(value).substr(kHeaderBytes));
     std::memcpy(value.data() + 1, prev.data(), prev.size());
     std::memcpy(value.data() + 33, h.data(), h.size());
     const std::string key = positionKey(position);
@@ -664,9 +668,7 @@ Result<std::string> EventStore::readJson(std::uint64_t position) const {
 
 Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
   if (options_.checkHashes) {
-    const Hash h = sha256(
-        std::string_view(reinterpret_cast<const char*>(raw.prevHash->data()), raw.prevHash->size()),
-        raw.json);
+    const Hash h = eventHash(*raw.prevHash, raw.json);
     if (h != *raw.hash)
       return makeError(ErrorCode::kCorrupt,
                        "event " + std::to_string(raw.position) +
@@ -796,8 +798,7 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
     if (*raw.prevHash != prev)
       return fail(raw.position, "its prevHash " + toHex(*raw.prevHash) +
                                     " is not the hash of the event before it, " + toHex(prev));
-    const Hash h =
-        sha256(std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()), raw.json);
+    const Hash h = eventHash(prev, raw.json);
     if (h != *raw.hash)
       return fail(raw.position, "its bytes hash to " + toHex(h) + " but its recorded hash is " +
                                     toHex(*raw.hash));
