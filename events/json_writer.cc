@@ -1,5 +1,7 @@
 #include "events/json_writer.h"
 
+#include "events/text.h"
+
 #include <array>
 #include <charconv>
 
@@ -23,30 +25,8 @@ namespace {
 
 // Length of the well-formed UTF-8 sequence starting at p (a byte >= 0x80), or 0.
 std::size_t utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
-  const unsigned char c = *p;
-  int n;
-  std::uint32_t cp;
-  if ((c & 0xe0) == 0xc0) {
-    n = 1;
-    cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    n = 2;
-    cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    n = 3;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (end - p < n + 1) return 0;
-  for (int i = 1; i <= n; ++i) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-      cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return static_cast<std::size_t>(n) + 1;
+  char32_t c;
+  return decodeUtf8(std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)), c);
 }
 
 // 0: copy as is; 1: escape; 2: first byte of a multi-byte sequence.

@@ -30,39 +30,6 @@ void appendUtf8(std::string& out, char32_t c) {
   }
 }
 
-// The character at the front of `s` and its length in bytes; 0 bytes when `s` does
-// not start with a well-formed UTF-8 sequence (RFC 3629's ranges).
-std::size_t decodeUtf8(std::string_view s, char32_t& c) {
-  const auto b0 = static_cast<unsigned char>(s[0]);
-  std::size_t n;
-  unsigned char low = 0x80, high = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-    c = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    c = b0 & 0x0F;
-    if (b0 == 0xE0) low = 0xA0;
-    if (b0 == 0xED) high = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    c = b0 & 0x07;
-    if (b0 == 0xF0) low = 0x90;
-    if (b0 == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if (b < low || b > high) return 0;
-    low = 0x80;
-    high = 0xBF;
-    c = (c << 6) | (b & 0x3F);
-  }
-  return n;
-}
-
 }  // namespace
 
 bool foldCaseHasUnicodeTables() { return utf8Locale() != static_cast<locale_t>(nullptr); }

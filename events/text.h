@@ -2,6 +2,7 @@
 // Small helpers every layer uses: ASCII case folding, and the overload set for
 // std::visit over the event variant.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,41 @@ inline std::string asciiLower(std::string_view s) {
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
+}
+
+// The character at the front of `s` and its length in bytes; 0 bytes when `s` does
+// not start with a well-formed UTF-8 sequence of two bytes or more (RFC 3629's
+// ranges: no overlong forms, surrogates or code points past U+10FFFF).
+inline std::size_t decodeUtf8(std::string_view s, char32_t& c) {
+  if (s.empty()) return 0;
+  const auto b0 = static_cast<unsigned char>(s[0]);
+  std::size_t n;
+  unsigned char low = 0x80, high = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+    c = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    c = b0 & 0x0F;
+    if (b0 == 0xE0) low = 0xA0;
+    if (b0 == 0xED) high = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    c = b0 & 0x07;
+    if (b0 == 0xF0) low = 0x90;
+    if (b0 == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < low || b > high) return 0;
+    low = 0x80;
+    high = 0xBF;
+    c = (c << 6) | (b & 0x3F);
+  }
+  return n;
 }
 
 // Lower case for any script, for case-insensitive search and sorting of names:

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tests/api_server.h"
+#include "tests/programs.h"
 
 namespace portal::test {
 namespace {
@@ -43,12 +44,24 @@ class SmallFileSystem {
   std::string error_;
 };
 
-json newUser(int n) {
-  return {{"email", "filler" + std::to_string(n) + "@acme.example"},
+json newUser(int n, const std::string& domain = "acme.example") {
+  return {{"email", "filler" + std::to_string(n) + "@" + domain},
           {"givenName", "Fill"},
           {"surname", "Er " + std::to_string(n)},
           {"jobTitle", std::string(200, 'j')},
-          {"managerEmail", "owner@acme.example"}};
+          {"managerEmail", "owner@" + domain}};
+}
+
+// Fills `fs` with the file `filler` but for `room` bytes.
+void fillUpTo(const SmallFileSystem& fs, const std::string& filler, std::uint64_t room) {
+  std::ofstream out(filler, std::ios::binary);
+  std::string block(1 << 20, 'x');
+  for (std::uint64_t left = fs.freeBytes() - room; left > 0;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size()));
+    out.write(block.data(), static_cast<std::streamsize>(n));
+    if (!out) break;
+    left -= n;
+  }
 }
 
 TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
@@ -68,17 +81,7 @@ TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
     Person owner = server.provision("acme");
     HttpClient client(server.port());
     // Leave a little room, then create users until the disk is full.
-    const std::uint64_t room = 256u << 10;
-    {
-      std::ofstream out(filler, std::ios::binary);
-      std::string block(1 << 20, 'x');
-      for (std::uint64_t left = fs.freeBytes() - room; left > 0;) {
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size()));
-        out.write(block.data(), static_cast<std::streamsize>(n));
-        if (!out) break;
-        left -= n;
-      }
-    }
+    fillUpTo(fs, filler, 256u << 10);
     for (int n = 0; n < 20'000 && refused < 5; ++n) {
       Reply r = client.post("/api/v1/users", newUser(n), owner.token);
       if (r.status == 201) {
@@ -117,6 +120,57 @@ TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->firstBad, 0u) << report->problem;
   EXPECT_EQ(report->checked, server.portal().store().lastPosition());
+}
+
+// DESIGN.md: "A failed write stops the writer (fail-stop): the process refuses
+// commands and exits non-zero". portal-server itself, on a disk that fills up.
+TEST(Faults, TheServerExitsNonZeroWhenAWriteFailsAndARestartRecovers) {
+  TempDir dir;
+  const std::string mountPoint = dir.sub("fs");
+  SmallFileSystem fs(mountPoint, 64u << 20);
+  if (!fs.error().empty())
+    GTEST_SKIP() << "cannot mount a tmpfs for the data directory (" << fs.error()
+                 << "); this test needs root or CAP_SYS_ADMIN";
+  const std::string data = mountPoint + "/data";
+  const std::string filler = mountPoint + "/filler";
+
+  std::vector<std::string> acknowledged;
+  {
+    ServerProcess server(data);
+    const std::string token = signInDemoOwner(server);
+    fillUpTo(fs, filler, 256u << 10);
+    HttpClient client(server.port());
+    bool refused = false;
+    for (int n = 0; n < 20'000 && !refused; ++n) {
+      try {
+        Reply r = client.post("/api/v1/users", newUser(n, "demo.example"), token);
+        if (r.status == 201) {
+          acknowledged.push_back(r.json()["id"]);
+        } else {
+          EXPECT_EQ(r.status, 503) << r.body;
+          refused = true;
+        }
+      } catch (const std::exception&) {
+        refused = true;  // it stopped between two requests
+      }
+    }
+    ASSERT_TRUE(refused) << "the disk never filled up";
+    const std::optional<int> code = server.waitForExit(60);
+    ASSERT_TRUE(code.has_value()) << "portal-server kept running after a failed write";
+    EXPECT_EQ(*code, 1);
+  }
+
+  std::filesystem::remove(filler);
+  ServerProcess server(data, false);
+  HttpClient client(server.port());
+  const std::string token =
+      client.post("/api/v1/sessions", {{"company", "demo"},
+                                       {"email", "owner@demo.example"},
+                                       {"password", "a demo passphrase!"}})
+          .json()["token"];
+  for (const std::string& id : acknowledged)
+    ASSERT_EQ(client.get("/api/v1/users/" + id, token).status, 200) << id;
+  EXPECT_EQ(client.post("/api/v1/users", newUser(99'999, "demo.example"), token).status, 201);
 }
 
 }  // namespace

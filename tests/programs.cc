@@ -143,6 +143,26 @@ void ServerProcess::crash() {
   pid_ = -1;
 }
 
+std::optional<int> ServerProcess::waitForExit(int seconds) {
+  // Its standard output ends when it does.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{out_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[1024];
+    const ssize_t n = read(out_, buf, sizeof buf);
+    if (n <= 0) break;
+    output_.append(buf, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 bool ServerProcess::readUntil(const std::regex& re, std::smatch& m) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ class ServerProcess {
   int terminate();
   // Sends SIGKILL, as a crash or a power cut would end it, and reaps it.
   void crash();
+  // Waits at most `seconds` for it to end by itself; its exit code, or nullopt if
+  // it is still running then.
+  std::optional<int> waitForExit(int seconds);
 
  private:
   bool readUntil(const std::regex& re, std::smatch& m);

@@ -349,8 +349,11 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     ++inFlight_;
   }
   store_.appendAsync(request, [this, shared, groupNumber](Result<AppendResult> result) {
-    if (!result) failed_.store(true);
-    else acknowledgedGroup_.store(groupNumber, std::memory_order_release);  // in order
+    if (!result && !failed_.exchange(true)) {
+      std::lock_guard lock(failureMu_);
+      if (onFailure_) onFailure_(result.error().message);
+    }
+    if (result) acknowledgedGroup_.store(groupNumber, std::memory_order_release);  // in order
     for (Entry& e : shared->entries) {
       if (!result) {
         CommandReply r;

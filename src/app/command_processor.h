@@ -121,6 +121,13 @@ class CommandProcessor {
 
   // True once a write failed (fail-stop).
   bool failed() const { return failed_.load(); }
+  // `fn` is called once, with why, when a write fails: the program that runs the
+  // processor then stops and exits non-zero (DESIGN.md, fail-stop). Called on the
+  // store's thread; it must not wait for the processor.
+  void onFailure(std::function<void(const std::string& why)> fn) {
+    std::lock_guard lock(failureMu_);
+    onFailure_ = std::move(fn);
+  }
 
   ProcessorStats stats() const {
     ProcessorStats s{commands_.load(), groups_.load(), events_.load(), {}};
@@ -154,6 +161,8 @@ class CommandProcessor {
   std::deque<Queued> queue_;
   bool stopping_ = false;
   std::atomic<bool> failed_{false};
+  std::mutex failureMu_;
+  std::function<void(const std::string&)> onFailure_;
   std::atomic<std::uint64_t> commands_{0}, groups_{0}, events_{0};
   std::array<std::atomic<std::uint64_t>, ProcessorStats::kGroupSizeBounds.size() + 1> groupSizes_{};
   // Groups handed to the store and not yet answered; stop() waits for none.

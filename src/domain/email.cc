@@ -21,13 +21,10 @@ bool invisible(char32_t c) {
 // Whether valid UTF-8 `s` holds such a character.
 bool holdsInvisible(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    const std::size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    char32_t c = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
-    for (std::size_t k = 1; k < n && i + k < s.size(); ++k)
-      c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    if (invisible(c)) return true;
-    i += n;
+    char32_t c = 0;
+    const std::size_t n = decodeUtf8(s.substr(i), c);
+    if (n > 0 && invisible(c)) return true;
+    i += n > 0 ? n : 1;
   }
   return false;
 }

@@ -6,12 +6,14 @@
 //
 // SIGTERM or SIGINT: stops accepting, answers what is in flight, exits 0.
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -151,10 +153,12 @@ int main(int argc, char** argv) {
     };
 
   // Signals are taken by sigwait() below, not by whichever thread they hit.
+  // SIGUSR1 is the command processor's word that a write failed (fail-stop).
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
   sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -181,6 +185,18 @@ int main(int argc, char** argv) {
     transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, "portal.invalid");
   MailSettings mailSettings;
   Portal& p = **portal;
+  // A failed write: every command is refused from then on, and the process ends
+  // (non-zero) so that its supervisor restarts it once the cause (a full disk) is
+  // fixed; the restart recovers from what is durable.
+  std::mutex failureMu;
+  std::string failure;
+  p.processor().onFailure([&failureMu, &failure, main = pthread_self()](const std::string& why) {
+    {
+      std::lock_guard lock(failureMu);
+      failure = why;
+    }
+    pthread_kill(main, SIGUSR1);
+  });
   auto lookup = [&p](const std::string& companyId, const std::string& userId) -> RecipientLookup {
     auto row = p.users().row(companyId, userId);
     if (!row) return RecipientLookup::notYetKnown();
@@ -258,8 +274,16 @@ int main(int argc, char** argv) {
 
   int signal = 0;
   sigwait(&stopSignals, &signal);
-  std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
-               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (signal == SIGUSR1) {
+    std::lock_guard lock(failureMu);
+    std::fprintf(stderr,
+                 "portal-server: a write to the event log failed (%s); stopping: every command "
+                 "acknowledged is durable, and a restart recovers the log from it\n",
+                 failure.c_str());
+  } else {
+    std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
   operatorSocket->reset();
   server->stop();
   mailer->stop();
@@ -267,5 +291,5 @@ int main(int argc, char** argv) {
   api->reset();
   portal->reset();
   std::fprintf(stderr, "portal-server: stopped\n");
-  return 0;
+  return signal == SIGUSR1 ? 1 : 0;
 }

@@ -46,6 +46,8 @@ const char* const kCommandsCf = "commands";
 const char* const kOutboxCf = "outbox";
 const char* const kSessionsCf = "sessions";
 const char* const kImportsCf = "imports";  // batch imports' error logs
+// Created and dropped at once by compact(), only to make RocksDB start a new MANIFEST.
+const char* const kManifestRollCf = "manifest-roll";
 
 std::string positionKey(std::uint64_t pos) {
   std::string k(8, '\0');
@@ -165,6 +167,12 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;
+  // A new MANIFEST at every change of the set of table files (flushes, compactions,
+  // ingestions: seconds apart at the busiest). A MANIFEST lists each table file's
+  // first and last keys, and keeps a deleted file's entry until RocksDB starts a new
+  // one: the search index's keys are people's names, which must leave every file
+  // once they are anonymized and compacted (see compact()).
+  dbo.max_manifest_file_size = 0;
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
   if (hasDb) {
@@ -215,6 +223,8 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
   store->handleNames_ = names;
+  if (std::find(names.begin(), names.end(), kManifestRollCf) != names.end() && !options.readOnly)
+    if (auto r = store->dropColumnFamily(kManifestRollCf); !r) return r.error();  // a crash in compact()
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto* h = store->handles_[i];
     if (names[i] == kEventsCf) store->cf_.events = h;
@@ -844,6 +854,21 @@ Result<void> EventStore::compact() {
     st = db_->CompactRange(cro, h, nullptr, nullptr);
     if (!st.ok()) return fromStatus(st, "compacting failed");
   }
+  // The MANIFEST written at the last compaction still lists the files it replaced,
+  // with their first and last keys (a name from the search index, a deleted row's
+  // key). One more change starts a MANIFEST that lists only the live files; then
+  // the old one is deleted with the other obsolete files.
+  rocksdb::ColumnFamilyHandle* roll = nullptr;
+  st = db_->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), kManifestRollCf, &roll);
+  if (st.ok()) {
+    st = db_->DropColumnFamily(roll);
+    db_->DestroyColumnFamilyHandle(roll);
+  }
+  if (!st.ok()) return fromStatus(st, "cannot start a new MANIFEST");
+  // Deletes obsolete files now (unless a backup is holding them, which then does).
+  st = db_->DisableFileDeletions();
+  if (st.ok()) st = db_->EnableFileDeletions(false);
+  if (!st.ok()) return fromStatus(st, "cannot delete obsolete files");
   return {};
 }
 
