@@ -258,6 +258,13 @@ const std::vector<Rule>& rules() {
       {"IncludeAdminRefusesAnInactiveUser",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob", false, false)}); },
        "user-inactive", {}},
+      {"IncludeAdminRefusesAnAnonymizedUserAsInactiveNotUnknown",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", IncludeAdmin{bob});
+       },
+       "user-inactive", {}},
       {"IncludeAdminIsOneEvent",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob")}); }, "",
        {"AdminIncluded"}},
@@ -276,6 +283,13 @@ const std::vector<Rule>& rules() {
       {"OwnershipGoesOnlyToAnActiveAdministrator",
        [](World& w) { return w.run("owner", TransferOwnership{w.create("bob")}); },
        "not-an-active-administrator", {}},
+      {"OwnershipRefusesAnAnonymizedUserAsNotAnActiveAdministrator",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", TransferOwnership{bob});
+       },
+       "not-an-active-administrator", {}},
       {"OwnershipTransferIsOneEvent",
        [](World& w) { return w.run("owner", TransferOwnership{w.create("alice", true)}); }, "",
        {"OwnershipTransferred"}},
@@ -283,6 +297,19 @@ const std::vector<Rule>& rules() {
       {"RegisterResourceRefusesAnUnknownKindAndAServiceNotHeld",
        [](World& w) {
          return w.run("owner", RegisterResource{"spaceship", "analytics", "X", w.create("bob")});
+       },
+       "validation-failed", {}},
+      {"RegisterResourceWithoutAnOwnerIsAFieldProblemNotUnknown",
+       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", ""}); },
+       "validation-failed", {}},
+      {"RegisterResourceForAnUnknownOwnerIsNotFound",
+       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", "nobody"}); },
+       "not-found", {}},
+      {"RegisterResourceRefusesAnAnonymizedOwner",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", RegisterResource{"project", "modeler", "P", bob});
        },
        "validation-failed", {}},
       {"RegisterResourceIsOneEvent",

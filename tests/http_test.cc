@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -750,6 +752,50 @@ TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {
   std::string token = server.signIn("acme", owner.email, kPassword).json()["token"];
   EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", token).status, 204);
   EXPECT_EQ(client.get("/api/v1/me", token).status, 401);
+}
+
+// API.md: a password change ends "all other sessions of the user". Sign-ins with
+// the old password race the change: none of their sessions may outlive it, whether
+// its password was checked before the change and its session added after.
+TEST(HttpFlows, NoSessionSignedInWithTheOldPasswordOutlivesAPasswordChange) {
+  ApiServer server({1000, 1000});  // the sign-ins refused after each change are not throttled
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (int round = 0; round < 3; ++round) {
+    const std::string oldPassword = round == 0 ? kPassword : "another passphrase " + std::to_string(round);
+    const std::string newPassword = "another passphrase " + std::to_string(round + 1);
+    std::atomic<bool> changed{false};
+    std::mutex mu;
+    std::vector<std::string> tokens;
+    std::vector<std::thread> signers;
+    for (int t = 0; t < 3; ++t)
+      signers.emplace_back([&] {
+        HttpClient mine(server.port());
+        // Until the change is answered, and once more after.
+        for (bool last = false; !last;) {
+          last = changed.load();
+          Reply r = mine.post("/api/v1/sessions",
+                              {{"company", "acme"}, {"email", owner.email}, {"password", oldPassword}});
+          if (r.status == 201) {
+            std::lock_guard lock(mu);
+            tokens.push_back(r.json()["token"]);
+          }
+        }
+      });
+    // The change starts once sign-ins are under way.
+    ASSERT_TRUE(waitFor([&] {
+      std::lock_guard lock(mu);
+      return tokens.size() >= 3;
+    })) << "no sign-in succeeded";
+    Reply r = client.post("/api/v1/me/password",
+                          {{"currentPassword", oldPassword}, {"newPassword", newPassword}}, owner.token);
+    changed = true;
+    for (auto& t : signers) t.join();
+    ASSERT_EQ(r.status, 204) << r.body;
+    for (const std::string& token : tokens)
+      EXPECT_EQ(client.get("/api/v1/me", token).status, 401) << "round " << round;
+    EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200) << "the changer's own session stays";
+  }
 }
 
 TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {

@@ -315,7 +315,8 @@ class Decider {
   Outcome operator()(const IncludeAdmin& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    // An anonymized user is still in the pool (and inactive): 422, not 404.
+    if (u == nullptr) return notFound("User", c.userId);
     if (u->admin) return conflict("already-admin", "The user is already an administrator.");
     if (!u->active)
       return Rejection{RejectionKind::kInvalid, "user-inactive",
@@ -340,7 +341,7 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
     if (company.ownerId == c.userId) return conflict("already-owner", "The user is the owner.");
     if (!u->admin || !u->active)
       return Rejection{RejectionKind::kInvalid, "not-an-active-administrator",
@@ -361,12 +362,14 @@ class Decider {
       problems.push_back({"service", "is not a service this company holds"});
     const std::string name(trim(c.name));
     requireText(problems, "", "name", name);
-    // An id that is no user here reads as unknown, as ids of other companies do.
     const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
-    if (owner == nullptr || owner->anonymized) return notFound("User", c.ownerId);
-    if (!owner->active)
+    if (c.ownerId.empty())
+      problems.push_back({"ownerId", "is required"});
+    else if (owner != nullptr && !owner->active)  // deactivated or anonymized
       problems.push_back({"ownerId", "is not an active user"});
     if (!problems.empty()) return invalid(std::move(problems));
+    // An id that is no user here reads as unknown, as ids of other companies do.
+    if (owner == nullptr) return notFound("User", c.ownerId);
     const std::string id = ctx_.ids.newId();
     add(companyStream(cmd_.companyId), ResourceAssigned{id, c.kind, c.service, name, c.ownerId});
     decision_.id = id;

@@ -619,6 +619,12 @@ struct Api::Impl {
 
   // --- sessions and passwords -----------------------------------------------------
 
+  // Whatever was wrong (company, email, password, an inactive user): one answer.
+  static HttpResponse badCredentials() {
+    return Api::problem(401, "invalid-credentials", "Sign-in failed",
+                        "The company, email and password do not match an active user.");
+  }
+
   HttpResponse signIn(Call& call) {
     HttpResponse error;
     auto fields = requiredStrings<3>(call.req, {"company", "email", "password"}, error);
@@ -649,8 +655,7 @@ struct Api::Impl {
                                  address.empty() ? std::nullopt : std::optional(address)},
               ignored);
       }
-      return Api::problem(401, "invalid-credentials", "Sign-in failed",
-                          "The company, email and password do not match an active user.");
+      return badCredentials();
     }
     throttle.succeeded(accountKey, address);
     const std::string token = newToken();
@@ -669,12 +674,19 @@ struct Api::Impl {
                             reply)) {
       // Deactivated between the check and now: the same answer as any bad combination.
       if (reply.status == CommandReply::Status::kRejected)
-        return Api::problem(401, "invalid-credentials", "Sign-in failed",
-                            "The company, email and password do not match an active user.");
+        return badCredentials();
       return *failed;
     }
     if (auto r = sessions.add(session); !r)
       return Api::problem(503, "sessions-unavailable", "Cannot sign in now", r.error().message);
+    // A password change or reset between the check above and now ended the user's
+    // sessions before this one was added: it must not outlive them. (Each ends the
+    // sessions after its new hash is in the view, so one of the two sees the other.)
+    if (auto after = portal.credentials().account(company->id, account->userId);
+        !after || after->passwordHash != account->passwordHash) {
+      sessions.remove(session.tokenHash);
+      return badCredentials();
+    }
     std::string out = "{\"token\":" + json(token).dump() +
                       ",\"expiresAt\":" + json(formatRfc3339(session.expiresAt)).dump() +
                       ",\"mustChangePassword\":" + (session.mustChangePassword ? "true" : "false") +
