@@ -516,6 +516,34 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   EXPECT_EQ(client.get("/api/v1/users?search=once", owner.token).json()["items"].size(), 1u);
 }
 
+// "The same key ... returns the first answer again and changes nothing", even when
+// the repeat names someone else: the answer is about whom the first one was.
+TEST(HttpFlows, ARepeatedKeyAnswersAboutTheFirstRequestsSubjectNotTheNewOne) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  Person carl = server.user("acme", owner, "carl");
+  HttpClient client(server.port());
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "admin-1"}};
+  Reply first = client.post("/api/v1/admins", {{"userId", ann.id}}, owner.token, key);
+  ASSERT_EQ(first.status, 201) << first.body;
+  Reply again = client.post("/api/v1/admins", {{"userId", carl.id}}, owner.token, key);
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(again.header("location"), "/api/v1/admins/" + ann.id);
+  EXPECT_EQ(client.get("/api/v1/users/" + carl.id, owner.token).json()["isAdmin"], false);
+
+  const std::vector<std::pair<std::string, std::string>> patchKey = {{"Idempotency-Key", "patch-1"}};
+  Reply patched = client.request("PATCH", "/api/v1/users/" + ann.id, R"({"jobTitle":"Lead"})",
+                                 owner.token, patchKey);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  Reply repeated = client.request("PATCH", "/api/v1/users/" + carl.id, R"({"jobTitle":"Lead"})",
+                                  owner.token, patchKey);
+  EXPECT_EQ(repeated.status, 200);
+  EXPECT_EQ(repeated.json()["id"], ann.id);
+  EXPECT_EQ(client.get("/api/v1/users/" + carl.id, owner.token).json()["jobTitle"], "Engineer");
+}
+
 // A retry whose first answer was lost, after the group or resource it created went
 // again: still the first status and the id, nothing created twice.
 TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId) {

@@ -963,7 +963,9 @@ struct Api::Impl {
     }
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
-                       const CommandReply&) -> HttpResponse { return userResponse(company, id); });
+                       const CommandReply& reply) -> HttpResponse {
+                     return userResponse(company, subjectOf(reply, id));
+                   });
   }
 
   HttpResponse deactivate(Call& call) {
@@ -977,7 +979,8 @@ struct Api::Impl {
     return command(call, DeactivateUser{id, to},
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
-                     sessions.removeUser(company, id);
+                     const std::string& user = subjectOf(reply, params[0]);
+                     sessions.removeUser(company, user);
                      json transferred = json::array();
                      auto resources = portal.resources();
                      for (const auto& t : reply.decision.transferred) {
@@ -993,15 +996,17 @@ struct Api::Impl {
                        }
                        transferred.push_back(std::move(item));
                      }
-                     return jsonResponse(200, "{\"user\":" + userJson(company, id) +
+                     return jsonResponse(200, "{\"user\":" + userJson(company, user) +
                                                   ",\"transferred\":" + transferred.dump() + "}");
                    });
   }
 
   HttpResponse reactivate(Call& call) {
     return command(call, ReactivateUser{call.params[0]},
-                   [=, this, company = call.company(), params = call.params](const CommandReply&)
-                       -> HttpResponse { return userResponse(company, params[0]); });
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply& reply) -> HttpResponse {
+                     return userResponse(company, subjectOf(reply, params[0]));
+                   });
   }
 
   // What the users view says of a user now; nullopt when there is no such user.
@@ -1260,6 +1265,12 @@ struct Api::Impl {
     return jsonResponse(200, itemsJson(items, page.nextCursor));
   }
 
+  // Whom an answer is about: the decision's (a repeated Idempotency-Key gets the
+  // first request's answer, whatever this one's body or path names), else `asked`.
+  static const std::string& subjectOf(const CommandReply& reply, const std::string& asked) {
+    return reply.decision.id.empty() ? asked : reply.decision.id;
+  }
+
   HttpResponse adminOf(const std::string& company, const std::string& userId, int status) {
     auto row = portal.admins().row(company, userId);
     return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));
@@ -1272,9 +1283,10 @@ struct Api::Impl {
     const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, IncludeAdmin{userId},
                    [=, this, company = call.company(),
-                    params = call.params](const CommandReply&) -> HttpResponse {
-                     HttpResponse r = adminOf(company, userId, 201);
-                     r.headers.emplace_back("Location", "/api/v1/admins/" + userId);
+                    params = call.params](const CommandReply& reply) -> HttpResponse {
+                     const std::string& id = subjectOf(reply, userId);
+                     HttpResponse r = adminOf(company, id, 201);
+                     r.headers.emplace_back("Location", "/api/v1/admins/" + id);
                      return r;
                    });
   }
@@ -1290,8 +1302,10 @@ struct Api::Impl {
     if (!fields) return error;
     const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
-                   [=, this, company = call.company(), params = call.params](const CommandReply&)
-                       -> HttpResponse { return adminOf(company, userId, 200); });
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply& reply) -> HttpResponse {
+                     return adminOf(company, subjectOf(reply, userId), 200);
+                   });
   }
 
   // --- services, roles, resources, groups -----------------------------------------------
@@ -1412,8 +1426,10 @@ struct Api::Impl {
     }
     if (!errors.empty()) return validation(errors);
     return command(call, std::move(u),
-                   [=, this, company = call.company(), params = call.params](const CommandReply&)
-                       -> HttpResponse { return groupResponse(company, params[0], 200); });
+                   [=, this, company = call.company(), params = call.params](
+                       const CommandReply& reply) -> HttpResponse {
+                     return groupResponse(company, subjectOf(reply, params[0]), 200);
+                   });
   }
 
   HttpResponse deleteGroup(Call& call) {
