@@ -472,6 +472,39 @@ TEST(Deciders, AManagerInThePoolIsReferencedById) {
   EXPECT_FALSE(created.managerEmail.has_value()) << "no copy of the manager's email";
 }
 
+// A manager who joins the pool after their report: the report now references them,
+// and the copy of their email goes, so that it is shredded with them.
+TEST(Deciders, AManagerWhoJoinsLaterIsLinkedToTheirReports) {
+  World w;
+  NewUserDetails d = World::details("ada");
+  d.managerEmail = "late@acme.test";
+  auto made = std::get<Decision>(w.run("owner", CreateUser{d, false}));
+  const std::string ada = made.id;
+  EXPECT_EQ(std::get<UserCreated>(made.events[0].data).managerEmail->value, "late@acme.test");
+
+  auto out = std::get<Decision>(w.run("owner", CreateUser{World::details("LATE"), false}));
+  ASSERT_EQ(out.events.size(), 2u);
+  const auto& linked = std::get<UserUpdated>(out.events[1].data);
+  EXPECT_EQ(out.events[1].stream, userStream(ada));
+  EXPECT_EQ(linked.managerUserId, out.id);
+  EXPECT_EQ(linked.cleared, std::vector<std::string>{"managerEmail"});
+
+  // Linked once: the next user of another email links nobody.
+  auto next = std::get<Decision>(w.run("owner", CreateUser{World::details("bob"), false}));
+  EXPECT_EQ(next.events.size(), 1u);
+
+  // And through an import.
+  NewUserDetails e = World::details("eve");
+  e.managerEmail = "imported@acme.test";
+  const std::string eve = std::get<Decision>(w.run("owner", CreateUser{e, false})).id;
+  auto imported = std::get<Decision>(
+      w.run("owner", ImportUsers{"imp", {World::details("imported")}, 0, false, {}, false}));
+  ASSERT_EQ(imported.events.size(), 3u) << "created, linked, imported";
+  const auto& viaImport = std::get<UserUpdated>(imported.events[1].data);
+  EXPECT_EQ(viaImport.userId, eve);
+  EXPECT_EQ(viaImport.managerUserId, imported.ids.front());
+}
+
 TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   World w;
   NewUserDetails a = World::details("a");

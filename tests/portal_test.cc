@@ -369,6 +369,19 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   report.managerEmail = "zelda.quirinius@acme.test";
   const std::string rid = h.run(CreateUser{report, false}).decision.id;
   EXPECT_EQ((*h.user(rid))["managerEmail"], "zelda.quirinius@acme.test");
+  // A report whose manager joins the pool after them.
+  NewUserDetails early = person("early");
+  early.managerEmail = "yorick.later@acme.test";
+  const std::string eid = h.run(CreateUser{early, false}).decision.id;
+  NewUserDetails yorick = person("y");
+  yorick.email = "yorick.later@acme.test";
+  yorick.givenName = "Yorick";
+  yorick.surname = "Latecomer";
+  const std::string yid = h.run(CreateUser{yorick, false}).decision.id;
+  EXPECT_EQ((*h.user(eid))["managerEmail"], "yorick.later@acme.test");
+  ASSERT_TRUE(h.run(DeactivateUser{yid, std::nullopt}).accepted());
+  ASSERT_TRUE(h.run(AnonymizeUser{yid}).accepted());
+  EXPECT_EQ((*h.user(eid))["managerEmail"], "anonymized");
   ASSERT_TRUE(h.run(GrantRole{zid, "modeler", "editor"}).accepted());
   ASSERT_TRUE(h.run(DeactivateUser{zid, std::nullopt}).accepted());
   ASSERT_TRUE(h.run(AnonymizeUser{zid}).accepted());
@@ -398,7 +411,8 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   h.close();
   // The search index keys users by their lower-cased names, and RocksDB's MANIFEST
   // records table files' first and last keys: no file may hold them either.
-  for (const char* secret : {"zelda.quirinius", "Zelda", "Quirinius", "zelda", "quirinius"})
+  for (const char* secret : {"zelda.quirinius", "Zelda", "Quirinius", "zelda", "quirinius",
+                             "yorick.later", "latecomer"})
     EXPECT_EQ(test::filesContaining(dir.path(), secret), std::vector<std::string>{}) << secret;
   h.reopen();
   EXPECT_EQ(h.portal().store().verify()->firstBad, 0u);

@@ -153,6 +153,7 @@ class Decider {
     UserCreated e = userCreated(id, v, c.notify);
     setManager(state_, cmd_.companyId, v.managerEmail, {}, e.managerUserId, e.managerEmail);
     add(userStream(id), std::move(e));
+    linkReports(v.email, id);
     decision_.id = id;
     return std::move(decision_);
   }
@@ -492,6 +493,7 @@ class Decider {
                  e.managerEmail);
       add(userStream(ids[i]), std::move(e));
     }
+    for (std::size_t i = 0; i < rows.size(); ++i) linkReports(rows[i].email, ids[i]);
     add(companyStream(cmd_.companyId),
         UsersImported{c.importId, c.rows.size(), ids, c.warnings, c.notify});
     decision_.ids = std::move(ids);
@@ -564,6 +566,22 @@ class Decider {
  private:
   void add(std::string stream, EventData data) {
     decision_.events.push_back({std::move(stream), std::move(data)});
+  }
+
+  // The users whose manager was kept as `email` (nobody of the pool had it then)
+  // now reference its new owner `managerId` instead, and the copy goes: the email
+  // is then shredded with its owner (DESIGN.md, a manager "stored by reference").
+  void linkReports(const std::string& email, const std::string& managerId) {
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    auto it = company.reportsByManagerCopy.find(emailKey(email));
+    if (it == company.reportsByManagerCopy.end()) return;
+    for (const std::string& report : it->second) {
+      UserUpdated e;
+      e.userId = report;
+      e.managerUserId = managerId;
+      e.cleared.push_back("managerEmail");
+      add(userStream(report), std::move(e));
+    }
   }
 
   std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {

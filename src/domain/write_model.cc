@@ -62,6 +62,18 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
   auto forUser = [&](const std::string& id, auto&& fn) {
     if (UserState* u = mutableUser(id)) fn(*u);
   };
+  // Where a user's manager is kept as an email, indexed so that the manager's
+  // arrival in the pool finds them.
+  auto setManagerCopy = [&](UserState& u, std::string key) {
+    if (company == nullptr || key == u.managerCopy) return;
+    if (!u.managerCopy.empty()) {
+      auto it = company->reportsByManagerCopy.find(u.managerCopy);
+      if (it != company->reportsByManagerCopy.end() && it->second.erase(u.id) && it->second.empty())
+        company->reportsByManagerCopy.erase(it);
+    }
+    if (!key.empty()) company->reportsByManagerCopy[key].insert(u.id);
+    u.managerCopy = std::move(key);
+  };
   std::visit(
       Overloaded{
           [&](const CompanyProvisioned& e) {
@@ -90,8 +102,15 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             u.active = e.active;
             u.version = 1;
             if (company != nullptr) company->usersByEmail[emailKey(e.email.value)] = &u;
+            setManagerCopy(u, e.managerEmail ? emailKey(e.managerEmail->value) : std::string());
           },
-          [&](const UserUpdated& e) { forUser(e.userId, [](UserState& u) { ++u.version; }); },
+          [&](const UserUpdated& e) {
+            forUser(e.userId, [&](UserState& u) {
+              ++u.version;
+              if (e.managerEmail) setManagerCopy(u, emailKey(e.managerEmail->value));
+              else if (e.managerUserId) setManagerCopy(u, {});
+            });
+          },
           [&](const UserDeactivated& e) {
             forUser(e.userId, [](UserState& u) {
               u.active = false;
@@ -112,6 +131,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
                   company->usersByEmail.erase(it);
               }
               if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+              setManagerCopy(u, {});
               u.email.clear();
               u.passwordHash.clear();
               u.resetTokenHash.clear();

@@ -38,6 +38,9 @@ struct UserState {
   // AdminRemoved, and OwnershipTransferred (for both users). The users projection
   // counts the same.
   std::uint64_t version = 0;
+  // The key of the manager's email when it is kept as given (nobody of the pool had
+  // it then); empty when the manager is a user of the pool, or none.
+  std::string managerCopy;
 };
 
 struct ResourceState {
@@ -60,6 +63,8 @@ struct CompanyState {
   std::unordered_map<std::string, std::set<std::string>> resourcesByOwner;
   std::map<std::string, GroupState> groups;                    // by id
   std::unordered_map<std::string, std::string> groupsByName;  // lower-cased name -> id
+  // Email key -> the users whose manager is kept as that email (UserState::managerCopy).
+  std::unordered_map<std::string, std::set<std::string>> reportsByManagerCopy;
 
   bool holdsService(std::string_view service) const;
 };
