@@ -70,6 +70,10 @@ class ApiServer {
     ao.mailQueued = [this] {
       if (mailer_) mailer_->notify();
     };
+    ao.forgetMail = [this](const std::string& email) -> Result<void> {
+      if (mailer_) return mailer_->forgetRecipient(email);
+      return {};
+    };
     auto api = Api::create(*portal_, countries(), clock_, ids_, ao);
     if (!api) throw std::runtime_error(api.error().message);
     api_ = std::move(*api);

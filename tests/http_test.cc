@@ -483,8 +483,12 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   ASSERT_EQ(r.json()["items"].size(), 1u);
   EXPECT_EQ(r.json()["items"][0]["name"], "Apollo");
 
+  ASSERT_FALSE(server.mailsTo(leaver.email).empty()) << "the reset link the fixture used";
+  const std::size_t heirsMails = server.mailsTo(heir.email).size();
   r = client.post("/api/v1/users/" + leaver.id + "/anonymize", json::object(), owner.token);
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(server.mailsTo(leaver.email).empty()) << "the mail drop keeps nothing of them";
+  EXPECT_EQ(server.mailsTo(heir.email).size(), heirsMails) << "and all of the others'";
   EXPECT_TRUE(r.json()["anonymized"].get<bool>());
   EXPECT_TRUE(r.json()["email"].is_null());
   EXPECT_EQ(r.json()["givenName"], "Anonymized");

@@ -688,6 +688,24 @@ TEST(MailEmlTest, WritesWholeFilesOnlyReadableByTheOwner) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
 
+// Anonymization: the mail drop deletes every file to the person, and only those,
+// whatever the case of the address or the folding of a long encoded name.
+TEST(MailEmlTest, ForgettingARecipientDeletesTheirFilesOnly) {
+  TempDir dir;
+  EmlDirectoryTransport transport(dir.sub("outbox"));
+  EXPECT_TRUE(transport.forgetRecipient("nobody@example.org").ok()) << "no directory yet";
+  std::string longName;
+  for (int i = 0; i < 40; ++i) longName += "é";
+  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "Zoe@Example.org", longName, "a", "hi\n", ""},
+                                "0000000000000001-0000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "zoe@example.org", "Zoë", "b", "hi\n", ""},
+                                "0000000000000002-0000-password-reset").ok());
+  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "zoe@example.org.uk", "Zed", "c", "hi\n", ""},
+                                "0000000000000003-0000-welcome").ok());
+  ASSERT_TRUE(transport.forgetRecipient("ZOE@example.org").ok());
+  EXPECT_EQ(fileNames(dir.sub("outbox")), std::vector<std::string>{"0000000000000003-0000-welcome.eml"});
+}
+
 // ---------------------------------------------------------------------------------
 // The Mailer on a real store
 

@@ -1012,6 +1012,7 @@ struct Api::Impl {
   // What the users view says of a user now; nullopt when there is no such user.
   struct UserFlags {
     bool active = false, anonymized = false, isAdmin = false, isOwner = false;
+    std::string email;  // empty once anonymized
   };
   std::optional<UserFlags> userFlags(const std::string& company, const std::string& id) {
     auto row = portal.users().row(company, id);
@@ -1021,7 +1022,10 @@ struct Api::Impl {
       auto m = doc->member(doc->root(), name);
       return m && doc->node(*m).kind == JsonDocument::Kind::kBool && doc->node(*m).boolean;
     };
-    return UserFlags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner")};
+    UserFlags flags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner"), {}};
+    if (auto m = doc->member(doc->root(), "email"); m && doc->node(*m).kind == JsonDocument::Kind::kString)
+      flags.email = std::string(doc->node(*m).text);
+    return flags;
   }
 
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized) {
@@ -1038,11 +1042,19 @@ struct Api::Impl {
   // or was already (a retry after a failed drop gets 409 from the decider), so that
   // no crash between the two leaves a log behind; and again once it was accepted,
   // for a log an import kept in between. A blocking route: the drops are fsyncs.
+  // The mail drop's files to the person go before the command too: a deactivated
+  // user is sent nothing more, and once anonymized their email is known nowhere.
   HttpResponse anonymize(Call& call) {
     const std::string& id = call.params[0];
     if (auto user = userFlags(call.company(), id); user && !user->active) {
       if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
         return importLogsUnavailable(dropped.error(), user->anonymized);
+      if (!user->email.empty() && options.forgetMail)
+        if (auto forgotten = options.forgetMail(user->email); !forgotten) {
+          std::fprintf(stderr, "mail drop: %s\n", forgotten.error().message.c_str());
+          return Api::problem(503, "mail-drop-unavailable", "The mails to the user cannot be removed",
+                              "Nothing was changed by this request; try again later.");
+        }
     }
     CommandReply reply;
     if (auto refused = run(call, AnonymizeUser{id}, reply)) return *refused;

@@ -216,6 +216,10 @@ int main(int argc, char** argv) {
   apiOptions.mailQueued = [&mailer] {
     if (mailer) mailer->notify();
   };
+  apiOptions.forgetMail = [&mailer](const std::string& email) -> Result<void> {
+    if (mailer) return mailer->forgetRecipient(email);
+    return {};
+  };
   apiOptions.moreMetrics = [&mailer, &server](std::string& out) {
     if (mailer)
       out +=

@@ -7,8 +7,11 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "src/mail/transport.h"
+
+#include "events/text.h"
 
 namespace portal {
 namespace {
@@ -48,7 +51,46 @@ Timestamp now() {
   return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
 }
 
+// The address of the To: header of the .eml file at `path` ("Name <address>", the
+// header perhaps folded over lines), lower-cased; empty when it has none.
+std::string recipientOf(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line, to;
+  bool inTo = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) break;  // the end of the header
+    if (inTo && (line.front() == ' ' || line.front() == '\t')) {
+      to += line;
+      continue;
+    }
+    inTo = line.size() > 3 && asciiLower(line.substr(0, 3)) == "to:";
+    if (inTo) to = line.substr(3);
+  }
+  const auto open = to.rfind('<');
+  const auto close = to.rfind('>');
+  if (open != std::string::npos && close != std::string::npos && close > open)
+    to = to.substr(open + 1, close - open - 1);
+  return emailKey(to);
+}
+
 }  // namespace
+
+Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& address) {
+  const std::string key = emailKey(address);
+  if (key.empty()) return {};
+  std::error_code ec;
+  fs::directory_iterator it(dir_, ec);
+  if (ec == std::errc::no_such_file_or_directory) return {};
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& path = it->path();
+    if (path.extension() != ".eml" || path.filename().string().front() == '.') continue;
+    if (recipientOf(path) != key) continue;
+    if (!fs::remove(path, ec) && ec) break;
+  }
+  if (ec) return makeError(ErrorCode::kIoError, "cannot remove mails from " + dir_ + ": " + ec.message());
+  return {};
+}
 
 EmlDirectoryTransport::EmlDirectoryTransport(std::string dir) : dir_(std::move(dir)) {}
 

@@ -91,6 +91,11 @@ class Mailer {
   // `timeout` passed first. Without a running thread: whether the outbox is empty.
   bool waitIdle(std::chrono::milliseconds timeout);
 
+  // What the transport keeps of mails to `address` goes (MailTransport::forgetRecipient).
+  Result<void> forgetRecipient(const std::string& address) {
+    return transport_->forgetRecipient(address);
+  }
+
   std::uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
   // Dropped unsent: undecodable, recipient gone, or not known for too long.
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }

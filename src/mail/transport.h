@@ -18,6 +18,13 @@ class MailTransport {
   // duplicates, the earlier one. An Error (kIoError, kInvalidArgument) when it was
   // not handed over; the caller retries. Called from one thread at a time.
   virtual Result<void> deliver(const Message& message, const std::string& fileStem) = 0;
+  // Deletes what the transport still keeps of mails to `address` (compared
+  // case-insensitively), when its owner is anonymized. Mail handed to a relay has
+  // left the portal: nothing to do. Any thread, beside deliver().
+  virtual Result<void> forgetRecipient(const std::string& address) {
+    (void)address;
+    return {};
+  }
 };
 
 // Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF) atomically: a
@@ -28,6 +35,9 @@ class EmlDirectoryTransport : public MailTransport {
  public:
   explicit EmlDirectoryTransport(std::string dir);
   Result<void> deliver(const Message& message, const std::string& fileStem) override;
+  // Deletes the .eml files whose To: is `address`: the mail drop is in the data
+  // directory, which keeps nothing of an anonymized person (DESIGN.md).
+  Result<void> forgetRecipient(const std::string& address) override;
   const std::string& dir() const { return dir_; }
 
  private:
