@@ -279,17 +279,18 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   UserPage page;
   const std::string prefix = companyPrefix(companyId);
   const std::string needle = rows::lower(q.search);
-  std::string lastKey;  // id of the last user on the page
+  std::string lastKey;  // the search key of the last user on the page
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), search_));
-  // The cursor is the id of the last user shown (no personal data in URLs): carry
-  // on after that user's place in the order.
+  // The cursor is the last shown user's place in the order when it was shown: the
+  // list carries on after it even if that user was renamed or anonymized since.
   if (q.cursor.empty()) {
     it->Seek(prefix);
+  } else if (!q.cursor.starts_with(prefix)) {
+    page.badCursor = true;
+    return page;
   } else {
-    auto last = FlatRow::parse(row(companyId, q.cursor).value_or("null"));
-    const std::string after = last ? searchKey(companyId, *last) : prefix;
-    it->Seek(after);
-    if (it->Valid() && it->key().ToString() == after) it->Next();
+    it->Seek(q.cursor);
+    if (it->Valid() && it->key().ToString() == q.cursor) it->Next();
   }
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string_view value(it->value().data(), it->value().size());
@@ -308,7 +309,7 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     const std::string userId(key.substr(key.rfind('\0') + 1));
     if (auto user = get(companyId, userId)) {
       page.items.push_back(std::move(*user));
-      lastKey = userId;
+      lastKey = std::string(key);
     }
   }
   return page;

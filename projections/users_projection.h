@@ -46,12 +46,15 @@ struct UserListQuery {
   std::string search;  // substring of name or email, case-insensitive; empty: all
   UserStatus status = UserStatus::kAll;
   std::size_t limit = 50;
-  std::string cursor;  // opaque, from the previous page
+  std::string cursor;  // nextCursor of the previous page; empty: from the start
 };
 
 struct UserPage {
   std::vector<std::string> items;  // users as API JSON
-  std::string nextCursor;          // empty at the end; the last user's id
+  // Empty at the end; else the last user's place in the order (its search key,
+  // which holds names: the API seals it before it goes out).
+  std::string nextCursor;
+  bool badCursor = false;  // the cursor is no place in this company's list
 };
 
 // Reads of the users view. `rows` and `search` are the current generation's

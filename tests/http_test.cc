@@ -712,6 +712,53 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   EXPECT_EQ(next.json()["items"].size(), 2u);
   EXPECT_NE(next.json()["items"][0]["id"], r.json()["items"][0]["id"]);
   EXPECT_EQ(client.get("/api/v1/users?limit=501", owner.token).status, 400);
+  EXPECT_EQ(client.get("/api/v1/users?cursor=garbage", owner.token).status, 400);
+}
+
+// A client following nextCursor sees every user once, even when the last user of a
+// page is renamed or anonymized before the next page; the cursor shows no name.
+TEST(HttpFlows, TheUsersListCarriesOnAfterItsCursorWhateverHappensToThatUser) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  std::vector<std::string> ids;
+  for (const char* surname : {"Adams", "Brown", "Clark", "Davis", "Evans"}) {
+    Reply r = client.post("/api/v1/users",
+                          {{"email", asciiLower(surname) + "@acme.example"},
+                           {"givenName", "Pat"},
+                           {"surname", surname},
+                           {"jobTitle", "T"},
+                           {"managerEmail", owner.email}},
+                          owner.token);
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(r.json()["id"]);
+  }
+  auto surnames = [](const Reply& page) {
+    std::vector<std::string> out;
+    const json body = page.json();
+    for (const auto& u : body["items"]) out.push_back(u["surname"]);
+    return out;
+  };
+  Reply first = client.get("/api/v1/users?limit=2", owner.token);
+  ASSERT_EQ(surnames(first), (std::vector<std::string>{"Adams", "Brown"})) << first.body;
+  const std::string cursor = first.json()["nextCursor"];
+  EXPECT_EQ(asciiLower(cursor).find("brown"), std::string::npos) << cursor;
+  // Brown is renamed to the end of the list, then anonymized.
+  ASSERT_EQ(client.request("PATCH", "/api/v1/users/" + ids[1], R"({"surname":"Zimmer"})",
+                           owner.token).status, 200);
+  Reply second = client.get("/api/v1/users?limit=2&cursor=" + cursor, owner.token);
+  EXPECT_EQ(surnames(second), (std::vector<std::string>{"Clark", "Davis"}));
+  ASSERT_EQ(client.post("/api/v1/users/" + ids[3] + "/deactivate", json::object(), owner.token).status, 200);
+  ASSERT_EQ(client.post("/api/v1/users/" + ids[3] + "/anonymize", json::object(), owner.token).status, 200);
+  Reply third = client.get(
+      "/api/v1/users?limit=2&cursor=" + second.json()["nextCursor"].get<std::string>(), owner.token);
+  EXPECT_EQ(surnames(third), (std::vector<std::string>{"Evans", "Owner"}));
+  // A cursor changed by one character is refused, not taken as the start.
+  std::string forged = cursor;
+  forged[forged.size() / 2] = forged[forged.size() / 2] == 'A' ? 'B' : 'A';
+  Reply bad = client.get("/api/v1/users?limit=2&cursor=" + forged, owner.token);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["code"], "invalid-cursor");
 }
 
 TEST(HttpFlows, NotifyMailsTheNewUserAndWithoutItNothingIsSent) {

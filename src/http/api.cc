@@ -17,6 +17,7 @@
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
+#include "src/auth/sealer.h"
 #include "src/csv/user_import.h"
 #include "src/domain/services.h"
 #include "src/http/metrics.h"
@@ -268,6 +269,7 @@ struct Api::Impl {
   LoginThrottle resetThrottle;  // reset requests, so nobody floods an inbox
   WorkPool hashPool;
   ImportLogs importLogs;
+  Sealer cursorSealer;  // the users list's cursors
   HttpMetrics metrics;
   std::once_flag workbookOnce;  // the import template workbook, written on first use
   Result<std::string> workbook = std::string();
@@ -837,6 +839,12 @@ struct Api::Impl {
 
   // --- users ----------------------------------------------------------------------
 
+  static HttpResponse badCursor() {
+    return Api::problem(400, "invalid-cursor", "The cursor cannot be used",
+                        "The cursor is not from this list, or the server restarted since it was "
+                        "given: list again from the start.");
+  }
+
   HttpResponse listUsers(Call& call) {
     HttpResponse error;
     auto limit = limitOf(call, error);
@@ -853,9 +861,16 @@ struct Api::Impl {
     else
       return badRequest("status must be active, inactive or all.");
     q.limit = *limit;
-    q.cursor = param(call, "cursor");
+    if (const std::string cursor = param(call, "cursor"); !cursor.empty()) {
+      auto place = cursorSealer.open(cursor);
+      if (!place) return badCursor();
+      q.cursor = std::move(*place);
+    }
     UserPage page = portal.users().list(call.company(), q);
-    return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+    if (page.badCursor) return badCursor();
+    return jsonResponse(200, itemsJson(page.items, page.nextCursor.empty()
+                                                       ? std::string()
+                                                       : cursorSealer.seal(page.nextCursor)));
   }
 
   // The welcome mail for each user a command created: the decision's `ids` (an
