@@ -17,6 +17,9 @@
 #include <regex>
 #include <thread>
 
+#include <rocksdb/db.h>
+
+#include "projections/projection.h"
 #include "tests/api_server.h"
 
 namespace portal::test {
@@ -875,6 +878,31 @@ TEST(HttpFlows, NoSessionSignedInWithTheOldPasswordOutlivesAPasswordChange) {
       EXPECT_EQ(client.get("/api/v1/me", token).status, 401) << "round " << round;
     EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200) << "the changer's own session stays";
   }
+}
+
+// A consumer of the feed never loses an event without knowing: a record that does
+// not decode stops the feed with 503 (as the audit trail does), it is not skipped.
+TEST(HttpFlows, TheEventFeedStopsAtARecordThatDoesNotDecodeInsteadOfSkippingIt) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  EventStore& store = server.portal().store();
+  const std::uint64_t last = store.lastPosition();
+  rocksdb::ColumnFamilyHandle* events = store.columnFamily("events");
+  ASSERT_NE(events, nullptr);
+  std::string value;
+  ASSERT_TRUE(store.db()->Get(rocksdb::ReadOptions(), events, positionBytes(last), &value).ok());
+  value.resize(value.size() / 2);  // cut in the middle of its JSON
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), events, positionBytes(last), value).ok());
+
+  Reply r = client.get("/api/v1/events?after=" + std::to_string(last - 1), owner.token);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json()["code"], "log-unavailable");
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("event " + std::to_string(last)),
+            std::string::npos)
+      << r.body;
+  r = client.get("/api/v1/events?after=0&limit=1", owner.token);
+  EXPECT_EQ(r.status, 200) << "what comes before it is still served";
 }
 
 TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {

@@ -1580,20 +1580,27 @@ struct Api::Impl {
     EventStore& store = portal.store();
     std::vector<std::string> items;
     std::uint64_t scanned = after;
+    std::optional<Error> undecodable;
     while (true) {
       const std::uint64_t head = store.lastPosition();
       if (head > scanned) {
         auto r = store.scan(scanned + 1, head - scanned, [&](const RawEvent& raw) {
-          scanned = raw.position;
           auto event = store.decode(raw);
-          if (!event) return true;
+          // A record that does not decode is not skipped: the consumer would miss
+          // an event without knowing (the audit trail answers 503 too).
+          if (!event) {
+            undecodable = makeError(event.error().code, "event " + std::to_string(raw.position) +
+                                                            " cannot be read: " + event.error().message);
+            return false;
+          }
+          scanned = raw.position;
           if (event->envelope.companyId != call.company()) return true;
           items.push_back(eventToJson(*event));
           return items.size() < *limit;
         });
-        if (!r)
+        if (!r || undecodable)
           return Api::problem(503, "log-unavailable", "The event log cannot be read",
-                              r.error().message);
+                              r ? undecodable->message : r.error().message);
       }
       if (!items.empty() || std::chrono::steady_clock::now() >= deadline) break;
       // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
