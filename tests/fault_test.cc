@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "tests/api_server.h"
 #include "tests/programs.h"
@@ -64,15 +65,25 @@ void fillUpTo(const SmallFileSystem& fs, const std::string& filler, std::uint64_
   }
 }
 
-TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
-  TempDir dir;
-  const std::string mountPoint = dir.sub("fs");
-  SmallFileSystem fs(mountPoint, 64u << 20);
-  if (!fs.error().empty())
-    GTEST_SKIP() << "cannot mount a tmpfs for the data directory (" << fs.error()
-                 << "); this test needs root or CAP_SYS_ADMIN";
-  const std::string data = mountPoint + "/data";
-  const std::string filler = mountPoint + "/filler";
+// Each test's data directory is on a 64 MiB tmpfs of its own: `data`, and `filler`
+// beside it to fill the disk with.
+class Faults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_.emplace(mountPoint_, 64u << 20);
+    if (!fs_->error().empty())
+      GTEST_SKIP() << "cannot mount a tmpfs for the data directory (" << fs_->error()
+                   << "); this test needs root or CAP_SYS_ADMIN";
+  }
+
+  TempDir dir_;
+  const std::string mountPoint_ = dir_.sub("fs");
+  std::optional<SmallFileSystem> fs_;
+  const std::string data = mountPoint_ + "/data";
+  const std::string filler = mountPoint_ + "/filler";
+};
+
+TEST_F(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
 
   std::vector<std::string> acknowledged;
   int refused = 0;
@@ -81,7 +92,7 @@ TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
     Person owner = server.provision("acme");
     HttpClient client(server.port());
     // Leave a little room, then create users until the disk is full.
-    fillUpTo(fs, filler, 256u << 10);
+    fillUpTo(*fs_, filler, 256u << 10);
     for (int n = 0; n < 20'000 && refused < 5; ++n) {
       Reply r = client.post("/api/v1/users", newUser(n), owner.token);
       if (r.status == 201) {
@@ -124,21 +135,13 @@ TEST(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) {
 
 // DESIGN.md: "A failed write stops the writer (fail-stop): the process refuses
 // commands and exits non-zero". portal-server itself, on a disk that fills up.
-TEST(Faults, TheServerExitsNonZeroWhenAWriteFailsAndARestartRecovers) {
-  TempDir dir;
-  const std::string mountPoint = dir.sub("fs");
-  SmallFileSystem fs(mountPoint, 64u << 20);
-  if (!fs.error().empty())
-    GTEST_SKIP() << "cannot mount a tmpfs for the data directory (" << fs.error()
-                 << "); this test needs root or CAP_SYS_ADMIN";
-  const std::string data = mountPoint + "/data";
-  const std::string filler = mountPoint + "/filler";
+TEST_F(Faults, TheServerExitsNonZeroWhenAWriteFailsAndARestartRecovers) {
 
   std::vector<std::string> acknowledged;
   {
     ServerProcess server(data);
     const std::string token = signInDemoOwner(server);
-    fillUpTo(fs, filler, 256u << 10);
+    fillUpTo(*fs_, filler, 256u << 10);
     HttpClient client(server.port());
     bool refused = false;
     for (int n = 0; n < 20'000 && !refused; ++n) {
