@@ -70,8 +70,8 @@ class ApiServer {
     ao.mailQueued = [this] {
       if (mailer_) mailer_->notify();
     };
-    ao.forgetMail = [this](const std::string& email) -> Result<void> {
-      if (mailer_) return mailer_->forgetRecipient(email);
+    ao.forgetMail = [this](const std::string& companyId, const std::string& email) -> Result<void> {
+      if (mailer_) return mailer_->forgetRecipient(companyId, email);
       return {};
     };
     auto api = Api::create(*portal_, countries(), clock_, ids_, ao);

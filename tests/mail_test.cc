@@ -624,7 +624,7 @@ TEST(MailRenderTest, LongNonAsciiNamesAreFoldedIntoWordsBetweenCharacters) {
   std::string name;
   for (int i = 0; i < 40; ++i) name += "é";  // 80 bytes, two bytes each
   name += " Ω";
-  Message m{kSettings.from, "x@example.org", name, "Grüße", "hi\n", ""};
+  Message m{kSettings.from, "x@example.org", name, "Grüße", "hi\n", "", ""};
   std::string text = toRfc5322(m, at("2026-01-01"));
   std::string joined;
   for (const auto& line : physicalHeaderLines(text, "\r\n")) EXPECT_LE(line.size(), 78u) << line;
@@ -659,7 +659,7 @@ TEST(MailRenderTest, HeaderInjectionThroughNamesAndAddressIsNeutralised) {
   EXPECT_EQ(bodyOf(text).find("\r\nBcc:"), std::string::npos);
 
   // A quote in a name cannot end the quoted display name early.
-  Message quoted{kSettings.from, "q@example.org", "Bob \"The Boss\" \\o/", "s", "b", ""};
+  Message quoted{kSettings.from, "q@example.org", "Bob \"The Boss\" \\o/", "s", "b", "", ""};
   EXPECT_EQ(header(toRfc5322(quoted, at("2026-01-01")), "To"),
             "\"Bob \\\"The Boss\\\" \\\\o/\" <q@example.org>");
 }
@@ -689,21 +689,25 @@ TEST(MailEmlTest, WritesWholeFilesOnlyReadableByTheOwner) {
 }
 
 // Anonymization: the mail drop deletes every file to the person, and only those,
-// whatever the case of the address or the folding of a long encoded name.
+// whatever the case of the address or the folding of a long encoded name; the same
+// address in another company is another person.
 TEST(MailEmlTest, ForgettingARecipientDeletesTheirFilesOnly) {
   TempDir dir;
   EmlDirectoryTransport transport(dir.sub("outbox"));
-  EXPECT_TRUE(transport.forgetRecipient("nobody@example.org").ok()) << "no directory yet";
+  EXPECT_TRUE(transport.forgetRecipient("c-1", "nobody@example.org").ok()) << "no directory yet";
   std::string longName;
   for (int i = 0; i < 40; ++i) longName += "é";
-  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "Zoe@Example.org", longName, "a", "hi\n", ""},
-                                "0000000000000001-0000-welcome").ok());
-  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "zoe@example.org", "Zoë", "b", "hi\n", ""},
-                                "0000000000000002-0000-password-reset").ok());
-  ASSERT_TRUE(transport.deliver(Message{kSettings.from, "zoe@example.org.uk", "Zed", "c", "hi\n", ""},
-                                "0000000000000003-0000-welcome").ok());
-  ASSERT_TRUE(transport.forgetRecipient("ZOE@example.org").ok());
-  EXPECT_EQ(fileNames(dir.sub("outbox")), std::vector<std::string>{"0000000000000003-0000-welcome.eml"});
+  auto mail = [](std::string to, std::string name, std::string company) {
+    return Message{kSettings.from, std::move(to), std::move(name), "s", "hi\n", "", std::move(company)};
+  };
+  ASSERT_TRUE(transport.deliver(mail("Zoe@Example.org", longName, "c-1"), "0000000000000001-0000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-1"), "0000000000000002-0000-password-reset").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org.uk", "Zed", "c-1"), "0000000000000003-0000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-2"), "0000000000000004-0000-welcome").ok());
+  ASSERT_TRUE(transport.forgetRecipient("c-1", "ZOE@example.org").ok());
+  EXPECT_EQ(fileNames(dir.sub("outbox")),
+            (std::vector<std::string>{"0000000000000003-0000-welcome.eml",
+                                      "0000000000000004-0000-welcome.eml"}));
 }
 
 // ---------------------------------------------------------------------------------

@@ -995,7 +995,8 @@ struct Api::Impl {
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
                      const std::string& user = subjectOf(reply, params[0]);
-                     sessions.removeUser(company, user);
+                     // A replay ends nothing: the user may have been reactivated since.
+                     if (!reply.replayed) sessions.removeUser(company, user);
                      json transferred = json::array();
                      auto resources = portal.resources();
                      for (const auto& t : reply.decision.transferred) {
@@ -1065,7 +1066,7 @@ struct Api::Impl {
       if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
         return importLogsUnavailable(dropped.error(), user->anonymized);
       if (!user->email.empty() && options.forgetMail)
-        if (auto forgotten = options.forgetMail(user->email); !forgotten) {
+        if (auto forgotten = options.forgetMail(call.company(), user->email); !forgotten) {
           std::fprintf(stderr, "mail drop: %s\n", forgotten.error().message.c_str());
           return Api::problem(503, "mail-drop-unavailable", "The mails to the user cannot be removed",
                               "Nothing was changed by this request; try again later.");
@@ -1598,9 +1599,14 @@ struct Api::Impl {
           items.push_back(eventToJson(*event));
           return items.size() < *limit;
         });
-        if (!r || undecodable)
+        if (!r)
           return Api::problem(503, "log-unavailable", "The event log cannot be read",
-                              r ? undecodable->message : r.error().message);
+                              r.error().message);
+        // The events before it are answered; the poll from there gets the 503.
+        if (undecodable && items.empty())
+          return Api::problem(503, "log-unavailable", "The event log cannot be read",
+                              undecodable->message);
+        if (undecodable) break;
       }
       if (!items.empty() || std::chrono::steady_clock::now() >= deadline) break;
       // Long poll: look again shortly. The log has no per-company wakeup; 20 ms

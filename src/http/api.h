@@ -58,9 +58,9 @@ struct ApiOptions {
   std::size_t importMaxRows = 200'000;
   // Called after a command that queued mail was accepted (wakes the mailer).
   std::function<void()> mailQueued;
-  // Called before a user is anonymized, with their email: the mail drop deletes
-  // what it keeps of mails to them (Mailer::forgetRecipient).
-  std::function<Result<void>(const std::string& email)> forgetMail;
+  // Called before a user is anonymized, with their company and email: the mail
+  // drop deletes what it keeps of mails to them (Mailer::forgetRecipient).
+  std::function<Result<void>(const std::string& companyId, const std::string& email)> forgetMail;
   // Extra lines for /metrics (the mailer's counters, the server's connections).
   std::function<void(std::string&)> moreMetrics;
 };

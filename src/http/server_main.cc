@@ -216,8 +216,9 @@ int main(int argc, char** argv) {
   apiOptions.mailQueued = [&mailer] {
     if (mailer) mailer->notify();
   };
-  apiOptions.forgetMail = [&mailer](const std::string& email) -> Result<void> {
-    if (mailer) return mailer->forgetRecipient(email);
+  apiOptions.forgetMail = [&mailer](const std::string& companyId,
+                                    const std::string& email) -> Result<void> {
+    if (mailer) return mailer->forgetRecipient(companyId, email);
     return {};
   };
   apiOptions.moreMetrics = [&mailer, &server](std::string& out) {

@@ -51,11 +51,18 @@ Timestamp now() {
   return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
 }
 
-// The address of the To: header of the .eml file at `path` ("Name <address>", the
-// header perhaps folded over lines), lower-cased; empty when it has none.
-std::string recipientOf(const fs::path& path) {
+constexpr std::string_view kCompanyHeader = "X-Portal-Company: ";
+
+// Whom the .eml file at `path` is to: its company header's id (empty in files from
+// before it) and the address of its To: header ("Name <address>", perhaps folded
+// over lines), lower-cased.
+struct Addressee {
+  std::string companyId, address;
+};
+Addressee addresseeOf(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::string line, to;
+  Addressee a;
   bool inTo = false;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -66,17 +73,20 @@ std::string recipientOf(const fs::path& path) {
     }
     inTo = line.size() > 3 && asciiLower(line.substr(0, 3)) == "to:";
     if (inTo) to = line.substr(3);
+    if (line.starts_with(kCompanyHeader)) a.companyId = line.substr(kCompanyHeader.size());
   }
   const auto open = to.rfind('<');
   const auto close = to.rfind('>');
   if (open != std::string::npos && close != std::string::npos && close > open)
     to = to.substr(open + 1, close - open - 1);
-  return emailKey(to);
+  a.address = emailKey(to);
+  return a;
 }
 
 }  // namespace
 
-Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& address) {
+Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& companyId,
+                                                    const std::string& address) {
   const std::string key = emailKey(address);
   if (key.empty()) return {};
   std::error_code ec;
@@ -85,7 +95,8 @@ Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& address) 
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const fs::path& path = it->path();
     if (path.extension() != ".eml" || path.filename().string().front() == '.') continue;
-    if (recipientOf(path) != key) continue;
+    const Addressee to = addresseeOf(path);
+    if (to.address != key || (!to.companyId.empty() && to.companyId != companyId)) continue;
     if (!fs::remove(path, ec) && ec) break;
   }
   if (ec) return makeError(ErrorCode::kIoError, "cannot remove mails from " + dir_ + ": " + ec.message());
@@ -116,7 +127,11 @@ Result<void> EmlDirectoryTransport::deliver(const Message& message, const std::s
     ::unlink(tmpPath.c_str());
     return e;
   };
-  if (auto w = writeAll(fd, toRfc5322(message, now()), tmpPath); !w) return fail(w.error());
+  std::string text = toRfc5322(message, now());
+  // The last header field (an id: nothing in it could end the line).
+  if (const auto end = text.find("\r\n\r\n"); end != std::string::npos && plainStem(message.companyId))
+    text.insert(end, "\r\n" + std::string(kCompanyHeader) + message.companyId);
+  if (auto w = writeAll(fd, text, tmpPath); !w) return fail(w.error());
   if (::fsync(fd) != 0) return fail(ioError("cannot fsync " + tmpPath, errno));
   if (::close(fd) != 0) {
     int err = errno;

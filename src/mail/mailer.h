@@ -91,9 +91,10 @@ class Mailer {
   // `timeout` passed first. Without a running thread: whether the outbox is empty.
   bool waitIdle(std::chrono::milliseconds timeout);
 
-  // What the transport keeps of mails to `address` goes (MailTransport::forgetRecipient).
-  Result<void> forgetRecipient(const std::string& address) {
-    return transport_->forgetRecipient(address);
+  // What the transport keeps of mails to `address` in the company goes
+  // (MailTransport::forgetRecipient).
+  Result<void> forgetRecipient(const std::string& companyId, const std::string& address) {
+    return transport_->forgetRecipient(companyId, address);
   }
 
   std::uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }

@@ -211,6 +211,7 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   Message m;
   m.from = settings.from;
   m.to = recipient.email;
+  m.companyId = record.companyId;
   m.toName = oneLine(oneLine(recipient.givenName) + " " + oneLine(recipient.surname));
   const std::string link = oneLine(record.link);
   const std::string signInUrl = link.empty() ? oneLine(settings.publicUrl) : link;

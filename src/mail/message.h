@@ -38,6 +38,9 @@ struct Message {
   std::string subject;
   std::string body;       // UTF-8 plain text, lines ending in "\n" or "\r\n"
   std::string messageId;  // "<…@…>"; empty: no Message-ID header
+  // The company the mail is for; not sent (the mail drop files it, so that a
+  // person's mails are found by company and address: emails are unique per company).
+  std::string companyId;
 };
 
 // The mail for `record`, in plain English, addressed to `recipient`. messageId is

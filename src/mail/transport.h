@@ -19,15 +19,18 @@ class MailTransport {
   // not handed over; the caller retries. Called from one thread at a time.
   virtual Result<void> deliver(const Message& message, const std::string& fileStem) = 0;
   // Deletes what the transport still keeps of mails to `address` (compared
-  // case-insensitively), when its owner is anonymized. Mail handed to a relay has
-  // left the portal: nothing to do. Any thread, beside deliver().
-  virtual Result<void> forgetRecipient(const std::string& address) {
+  // case-insensitively) in company `companyId`, when that person is anonymized.
+  // Mail handed to a relay has left the portal: nothing to do. Any thread, beside
+  // deliver().
+  virtual Result<void> forgetRecipient(const std::string& companyId, const std::string& address) {
+    (void)companyId;
     (void)address;
     return {};
   }
 };
 
-// Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF) atomically: a
+// Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF; last in the header
+// an `X-Portal-Company` field with the company's id, for forgetRecipient) atomically: a
 // temporary file in the same directory, fsync'd, then renamed over the final name,
 // so a reader of the directory sees whole messages or none. Creates the directory
 // (mode 0700) when missing; the files are 0600, for they hold passwords and links.
@@ -35,9 +38,10 @@ class EmlDirectoryTransport : public MailTransport {
  public:
   explicit EmlDirectoryTransport(std::string dir);
   Result<void> deliver(const Message& message, const std::string& fileStem) override;
-  // Deletes the .eml files whose To: is `address`: the mail drop is in the data
+  // Deletes the company's .eml files whose To: is `address` (and those of files
+  // from before the company header with that To:): the mail drop is in the data
   // directory, which keeps nothing of an anonymized person (DESIGN.md).
-  Result<void> forgetRecipient(const std::string& address) override;
+  Result<void> forgetRecipient(const std::string& companyId, const std::string& address) override;
   const std::string& dir() const { return dir_; }
 
  private:

@@ -223,8 +223,6 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
   store->handleNames_ = names;
-  if (std::find(names.begin(), names.end(), kManifestRollCf) != names.end() && !options.readOnly)
-    if (auto r = store->dropColumnFamily(kManifestRollCf); !r) return r.error();  // a crash in compact()
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto* h = store->handles_[i];
     if (names[i] == kEventsCf) store->cf_.events = h;
@@ -233,6 +231,9 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     else if (names[i] == kKeysCf) store->cf_.keys = h;
     else if (names[i] == kCheckpointsCf) store->cf_.checkpoints = h;
   }
+  // Left by a crash inside compact() (after the handles are mapped: it leaves them).
+  if (std::find(names.begin(), names.end(), kManifestRollCf) != names.end() && !options.readOnly)
+    if (auto r = store->dropColumnFamily(kManifestRollCf); !r) return r.error();
 
   std::string format;
   st = store->db_->Get(rocksdb::ReadOptions(), store->cf_.meta, kFormatKey, &format);
