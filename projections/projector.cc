@@ -686,6 +686,10 @@ Result<void> Projector::rebuild(const std::string& name,
       if (auto r = store_.dropColumnFamily(cf); !r) return r;  // a stale one from a crash
       auto h = store_.createColumnFamily(cf);
       if (!h) return h.error();
+      // No compaction while the fill ingests table files into it (see below).
+      if (rocksdb::Status st = store_.db()->SetOptions(*h, {{"disable_auto_compactions", "true"}});
+          !st.ok())
+        return makeError(ErrorCode::kIoError, "cannot set up " + cf + ": " + st.ToString());
       f->handles.push_back(*h);
     }
     freshPtrs.push_back(f.get());
@@ -714,6 +718,18 @@ Result<void> Projector::rebuild(const std::string& name,
     dropFresh();
     return r;
   }
+  // The fill ingested overlapping table files (one set per write-out); RocksDB
+  // compacts them from here on, once nothing is ingested any more. With compactions
+  // running beside the ingestions, a rebuild lost rows of a later write-out, rarely
+  // (twice in about a hundred runs of the test that rebuilds with 64 KiB of memory,
+  // on a loaded machine), which points at a race in RocksDB 7.8 between the two.
+  for (Slot* f : freshPtrs)
+    for (auto* h : f->handles)
+      if (rocksdb::Status st = store_.db()->SetOptions(h, {{"disable_auto_compactions", "false"}});
+          !st.ok()) {
+        dropFresh();
+        return makeError(ErrorCode::kIoError, "cannot set up the rebuilt projection: " + st.ToString());
+      }
   auto cancelled = [&]() -> Result<void> {
     dropFresh();
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
