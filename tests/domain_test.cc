@@ -493,6 +493,26 @@ TEST(Deciders, AManagerWhoJoinsLaterIsLinkedToTheirReports) {
   auto next = std::get<Decision>(w.run("owner", CreateUser{World::details("bob"), false}));
   EXPECT_EQ(next.events.size(), 1u);
 
+  // A report anonymized before the manager joins, or pointed at someone else since,
+  // is not linked.
+  NewUserDetails gone = World::details("gone");
+  gone.managerEmail = "boss1@acme.test";
+  const std::string goneId = std::get<Decision>(w.run("owner", CreateUser{gone, false})).id;
+  ASSERT_EQ(codeOf(w.run("owner", DeactivateUser{goneId, std::nullopt})), "");
+  ASSERT_EQ(codeOf(w.run("owner", AnonymizeUser{goneId})), "");
+  NewUserDetails moved = World::details("moved");
+  moved.managerEmail = "boss1@acme.test";
+  const std::string movedId = std::get<Decision>(w.run("owner", CreateUser{moved, false})).id;
+  UpdateUser repoint;
+  repoint.userId = movedId;
+  repoint.managerEmail = std::optional<std::string>("boss2@acme.test");
+  ASSERT_EQ(codeOf(w.run("owner", repoint)), "");
+  EXPECT_EQ(typesOf(w.run("owner", CreateUser{World::details("boss1"), false})),
+            std::vector<std::string>{"UserCreated"});
+  auto boss2 = w.run("owner", CreateUser{World::details("boss2"), false});
+  ASSERT_EQ(typesOf(boss2), (std::vector<std::string>{"UserCreated", "UserUpdated"}));
+  EXPECT_EQ(std::get<UserUpdated>(std::get<Decision>(boss2).events[1].data).userId, movedId);
+
   // And through an import.
   NewUserDetails e = World::details("eve");
   e.managerEmail = "imported@acme.test";

@@ -374,6 +374,7 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   NewUserDetails early = person("early");
   early.managerEmail = "yorick.later@acme.test";
   const std::string eid = h.run(CreateUser{early, false}).decision.id;
+  h.reopen();  // the write model, rebuilt from the log, still knows who waits for whom
   NewUserDetails yorick = person("y");
   yorick.email = "yorick.later@acme.test";
   yorick.givenName = "Yorick";
