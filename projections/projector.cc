@@ -686,20 +686,30 @@ Result<void> Projector::rebuild(const std::string& name,
       if (auto r = store_.dropColumnFamily(cf); !r) return r;  // a stale one from a crash
       auto h = store_.createColumnFamily(cf);
       if (!h) return h.error();
-      // No compaction while the fill ingests table files into it (see below).
-      if (rocksdb::Status st = store_.db()->SetOptions(*h, {{"disable_auto_compactions", "true"}});
-          !st.ok())
-        return makeError(ErrorCode::kIoError, "cannot set up " + cf + ": " + st.ToString());
       f->handles.push_back(*h);
     }
     freshPtrs.push_back(f.get());
     fresh.push_back(std::move(f));
   }
+  // No compaction while the fill ingests table files into them (see below).
+  auto autoCompactions = [&](bool on) -> Result<void> {
+    for (Slot* f : freshPtrs)
+      for (auto* h : f->handles)
+        if (rocksdb::Status st =
+                store_.db()->SetOptions(h, {{"disable_auto_compactions", on ? "false" : "true"}});
+            !st.ok())
+          return makeError(ErrorCode::kIoError, "cannot set up the rebuilt projection: " + st.ToString());
+    return {};
+  };
   auto dropFresh = [&] {
     for (std::size_t i = 0; i < fresh.size(); ++i)
       for (const auto& family : targets[i]->projection->families())
         (void)store_.dropColumnFamily(familyName(fresh[i]->name, family, fresh[i]->generation));
   };
+  if (auto r = autoCompactions(false); !r) {
+    dropFresh();
+    return r;
+  }
   // Each fresh slot applies with its target's reducers.
   for (std::size_t i = 0; i < fresh.size(); ++i) fresh[i]->projection = targets[i]->projection;
 
@@ -723,13 +733,10 @@ Result<void> Projector::rebuild(const std::string& name,
   // running beside the ingestions, a rebuild lost rows of a later write-out, rarely
   // (twice in about a hundred runs of the test that rebuilds with 64 KiB of memory,
   // on a loaded machine), which points at a race in RocksDB 7.8 between the two.
-  for (Slot* f : freshPtrs)
-    for (auto* h : f->handles)
-      if (rocksdb::Status st = store_.db()->SetOptions(h, {{"disable_auto_compactions", "false"}});
-          !st.ok()) {
-        dropFresh();
-        return makeError(ErrorCode::kIoError, "cannot set up the rebuilt projection: " + st.ToString());
-      }
+  if (auto r = autoCompactions(true); !r) {
+    dropFresh();
+    return r;
+  }
   auto cancelled = [&]() -> Result<void> {
     dropFresh();
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");

@@ -5,13 +5,10 @@
 #include <stdexcept>
 
 namespace portal {
-namespace {
 
 void initSodium() {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
-
-}  // namespace
 
 HashCost HashCost::interactive() {
   return {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};

@@ -35,6 +35,8 @@ class PasswordHasher {
   HashCost cost_;
 };
 
+// Initialises libsodium (once; later calls are cheap); throws when it cannot.
+void initSodium();
 // A secret for a link or a session: 256 random bits as base64url (43 characters).
 std::string newToken();
 // What is stored of a token: its SHA-256, in hexadecimal.

@@ -4,10 +4,12 @@
 
 #include <vector>
 
+#include "src/auth/passwords.h"
+
 namespace portal {
 
 Sealer::Sealer() {
-  if (sodium_init() < 0) std::abort();
+  initSodium();
   crypto_aead_xchacha20poly1305_ietf_keygen(key_);
 }
 

@@ -153,7 +153,7 @@ class Decider {
     UserCreated e = userCreated(id, v, c.notify);
     setManager(state_, cmd_.companyId, v.managerEmail, {}, e.managerUserId, e.managerEmail);
     add(userStream(id), std::move(e));
-    linkReports(v.email, id);
+    linkReports(*state_.company(cmd_.companyId), v.email, id);
     decision_.id = id;
     return std::move(decision_);
   }
@@ -493,7 +493,8 @@ class Decider {
                  e.managerEmail);
       add(userStream(ids[i]), std::move(e));
     }
-    for (std::size_t i = 0; i < rows.size(); ++i) linkReports(rows[i].email, ids[i]);
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    for (std::size_t i = 0; i < rows.size(); ++i) linkReports(company, rows[i].email, ids[i]);
     add(companyStream(cmd_.companyId),
         UsersImported{c.importId, c.rows.size(), ids, c.warnings, c.notify});
     decision_.ids = std::move(ids);
@@ -571,8 +572,8 @@ class Decider {
   // The users whose manager was kept as `email` (nobody of the pool had it then)
   // now reference its new owner `managerId` instead, and the copy goes: the email
   // is then shredded with its owner (DESIGN.md, a manager "stored by reference").
-  void linkReports(const std::string& email, const std::string& managerId) {
-    const CompanyState& company = *state_.company(cmd_.companyId);
+  void linkReports(const CompanyState& company, const std::string& email, const std::string& managerId) {
+    if (company.reportsByManagerCopy.empty()) return;  // most often: nobody waits
     auto it = company.reportsByManagerCopy.find(emailKey(email));
     if (it == company.reportsByManagerCopy.end()) return;
     for (const std::string& report : it->second) {
