@@ -40,6 +40,7 @@ class EncodeVisitor {
   }
   void operator()(std::string_view name, const Personal& v) {
     if (v.shredded && names_ != nullptr) shreddedWrite_ = true;
+    if (!v.sealedFor.empty() && sealer_ != nullptr) return sealAlone(name, v);
     personal_.key(name);
     personal_.string(v.value);
     if (names_ != nullptr) names_->push_back(name);
@@ -61,12 +62,43 @@ class EncodeVisitor {
   }
 
   bool shreddedWrite() const { return shreddedWrite_; }
+  // Set when a field sealed alone could not be sealed.
+  const std::optional<Error>& error() const { return error_; }
+  // When set, a field that names its own subject is sealed alone, under that key.
+  void sealAloneWith(PersonalDataSealer* sealer) { sealer_ = sealer; }
 
  private:
+  // Someone else's data: a box of its own in the clear fields, {"key", "box"}.
+  void sealAlone(std::string_view name, const Personal& v) {
+    if (error_ || v.shredded) return;
+    thread_local std::string check;
+    check.clear();
+    JsonWriter text(check);
+    text.string(v.value);
+    if (!text.valid()) {
+      error_ = makeError(ErrorCode::kInvalidArgument, "a personal field is not valid UTF-8");
+      return;
+    }
+    auto box = sealer_->seal(v.sealedFor, v.value);
+    if (!box) {
+      error_ = box.error();
+      return;
+    }
+    clear_.key(name);
+    clear_.beginObject();
+    clear_.key("key");
+    clear_.string(v.sealedFor);
+    clear_.key("box");
+    clear_.string(*box);
+    clear_.endObject();
+  }
+
   JsonWriter& clear_;
   JsonWriter& personal_;
   std::vector<std::string_view>* names_;
+  PersonalDataSealer* sealer_ = nullptr;
   bool shreddedWrite_ = false;
+  std::optional<Error> error_;
 };
 
 template <class T>
@@ -90,11 +122,13 @@ Result<void> encodeData(const EventData& data, PersonalDataSealer& sealer, JsonW
         w.beginObject();
         personal.beginObject();
         EncodeVisitor v(w, personal, &names);
+        v.sealAloneWith(&sealer);
         e.visit(v);
         personal.endObject();
         if (v.shreddedWrite())
           return makeError(ErrorCode::kInvalidArgument,
                            "an anonymized personal field cannot be stored again");
+        if (v.error()) return *v.error();
         if (!personal.valid())
           return makeError(ErrorCode::kInvalidArgument, "a personal field is not valid UTF-8");
         if (!names.empty()) {
@@ -130,8 +164,8 @@ Result<void> encodeData(const EventData& data, PersonalDataSealer& sealer, JsonW
 class DecodeVisitor {
  public:
   DecodeVisitor(const JsonDocument& doc, JsonDocument::Ref obj, const JsonDocument* personal,
-                const std::vector<std::string_view>* shredded)
-      : doc_(doc), obj_(obj), personal_(personal), shredded_(shredded) {}
+                const std::vector<std::string_view>* shredded, PersonalDataOpener* opener)
+      : doc_(doc), obj_(obj), personal_(personal), shredded_(shredded), opener_(opener) {}
 
   void operator()(std::string_view name, std::string& v) {
     if (const Found f = require(name)) {
@@ -171,6 +205,8 @@ class DecodeVisitor {
       if (f.node->kind == JsonDocument::Kind::kString) v = Personal(std::string(f.node->text));
       else if (f.node->kind == JsonDocument::Kind::kObject && f.doc->member(f.ref, "$shredded"))
         v = Personal::Shredded();
+      else if (f.node->kind == JsonDocument::Kind::kObject && f.doc->member(f.ref, "box"))
+        openAlone(name, f, v);
       else wrongType(name, "a string");
     }
   }
@@ -193,7 +229,7 @@ class DecodeVisitor {
     for (auto c : f.doc->children(f.ref)) {
       if (f.doc->node(c).kind != JsonDocument::Kind::kObject)
         return wrongType(name, "an array of objects");
-      DecodeVisitor nested(*f.doc, c, nullptr, nullptr);
+      DecodeVisitor nested(*f.doc, c, nullptr, nullptr, opener_);
       v.emplace_back().visit(nested);
       if (nested.error_) {
         error_ = nested.error_;
@@ -219,6 +255,21 @@ class DecodeVisitor {
     if (auto r = doc_.member(obj_, name)) return {&doc_, *r, &doc_.node(*r)};
     return {};
   }
+  // A field sealed alone under someone else's key (see EncodeVisitor::sealAlone).
+  void openAlone(std::string_view name, const Found& f, Personal& v) {
+    const auto key = f.doc->member(f.ref, "key");
+    const auto box = f.doc->member(f.ref, "box");
+    if (!key || f.doc->node(*key).kind != JsonDocument::Kind::kString ||
+        f.doc->node(*box).kind != JsonDocument::Kind::kString || opener_ == nullptr)
+      return wrongType(name, "a sealed box");
+    const std::string subject(f.doc->node(*key).text);
+    auto opened = opener_->open(subject, f.doc->node(*box).text);
+    if (!opened) {
+      error_ = opened.error();
+      return;
+    }
+    v = *opened ? Personal(std::move(**opened), subject) : Personal::Shredded(subject);
+  }
   bool isShredded(std::string_view name) const {
     return shredded_ != nullptr &&
            std::find(shredded_->begin(), shredded_->end(), name) != shredded_->end();
@@ -239,6 +290,7 @@ class DecodeVisitor {
   JsonDocument::Ref obj_;
   const JsonDocument* personal_;
   const std::vector<std::string_view>* shredded_;
+  PersonalDataOpener* opener_;
   std::optional<Error> error_;
 };
 
@@ -494,7 +546,7 @@ Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& ope
     }
     const bool shredded = *box && !opened;
     DecodeVisitor fields(*doc, *data, personal ? &*personal : nullptr,
-                         shredded ? &(*box)->fields : nullptr);
+                         shredded ? &(*box)->fields : nullptr, &opener);
     decoded = entry->second.decode(fields);
   } else {
     const Upcasters& ups = upcasters != nullptr ? *upcasters : Upcasters::builtIn();
@@ -503,7 +555,7 @@ Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& ope
     if (!upgraded) return upgraded.error();
     auto upDoc = JsonDocument::parse(*upgraded);
     if (!upDoc) return makeError(ErrorCode::kCorrupt, "an upcaster wrote invalid JSON");
-    DecodeVisitor fields(*upDoc, upDoc->root(), nullptr, nullptr);
+    DecodeVisitor fields(*upDoc, upDoc->root(), nullptr, nullptr, &opener);
     decoded = entry->second.decode(fields);
     env->schema = entry->second.schema;
   }

@@ -1,7 +1,9 @@
 #pragma once
 // Personal data inside events. A Personal field is stored only sealed under the
-// data key of the person it describes (the event's personalSubject()); once that
-// key is shredded the field reads as the "anonymized" marker and the read goes on.
+// data key of the person it describes: the event's personalSubject(), or, for
+// someone else's data in the event (a manager's email kept as given), the key it
+// names itself. Once that key is shredded the field reads as the "anonymized"
+// marker and the read goes on.
 
 #include <optional>
 #include <string>
@@ -16,12 +18,16 @@ inline constexpr std::string_view kAnonymizedMarker = "anonymized";
 struct Personal {
   std::string value;      // the plaintext, or kAnonymizedMarker when shredded
   bool shredded = false;  // true when the person's key is gone
+  // The subject whose key seals this field when it is not the event's subject's
+  // data; empty: sealed with the event's other personal fields.
+  std::string sealedFor;
 
   Personal() = default;
   Personal(std::string v) : value(std::move(v)) {}  // NOLINT(implicit)
   Personal(const char* v) : value(v) {}              // NOLINT(implicit)
-  static Personal Shredded() {
-    Personal p{std::string(kAnonymizedMarker)};
+  Personal(std::string v, std::string subject) : value(std::move(v)), sealedFor(std::move(subject)) {}
+  static Personal Shredded(std::string subject = {}) {
+    Personal p{std::string(kAnonymizedMarker), std::move(subject)};
     p.shredded = true;
     return p;
   }

@@ -525,6 +525,50 @@ TEST(Deciders, AManagerWhoJoinsLaterIsLinkedToTheirReports) {
   EXPECT_EQ(viaImport.managerUserId, imported.ids.front());
 }
 
+// A copy of a manager's email is the manager's data: sealed under one key per
+// address, which the user of that email takes over on joining and which is
+// shredded with them.
+TEST(Deciders, ACopyOfAManagersEmailIsSealedForTheAddressAndGoesWithTheManager) {
+  World w;
+  auto copyOf = [](const Decision& d, std::size_t i) {
+    return std::visit(
+        [](const auto& e) -> Personal {
+          if constexpr (requires { e.managerEmail; }) return e.managerEmail.value_or(Personal());
+          return Personal();
+        },
+        d.events[i].data);
+  };
+  NewUserDetails a = World::details("ada");
+  a.managerEmail = "late@acme.test";
+  const Decision first = std::get<Decision>(w.run("owner", CreateUser{a, false}));
+  const std::string key = copyOf(first, 0).sealedFor;
+  EXPECT_EQ(key.rfind("address-", 0), 0u) << key;
+  NewUserDetails b = World::details("bob");
+  b.managerEmail = "LATE@acme.test";
+  const Decision second = std::get<Decision>(w.run("owner", CreateUser{b, false}));
+  EXPECT_EQ(copyOf(second, 0), Personal("LATE@acme.test", key)) << "one key per address";
+  UpdateUser repoint;
+  repoint.userId = w.create("cy");
+  repoint.managerEmail = std::optional<std::string>("Late@Acme.test");
+  EXPECT_EQ(copyOf(std::get<Decision>(w.run("owner", repoint)), 0).sealedFor, key);
+  NewUserDetails d = World::details("dan");
+  NewUserDetails e = World::details("eve");
+  d.managerEmail = e.managerEmail = "new@acme.test";
+  const Decision imported = std::get<Decision>(w.run("owner", ImportUsers{"imp", {d, e}, 0, false, {}, false}));
+  EXPECT_NE(copyOf(imported, 0).sealedFor, key);
+  EXPECT_EQ(copyOf(imported, 0).sealedFor, copyOf(imported, 1).sealedFor) << "within one import too";
+
+  const std::string late = w.create("late", false, /*active=*/false);
+  const Decision anonymized = std::get<Decision>(w.run("owner", AnonymizeUser{late}));
+  EXPECT_EQ(anonymized.shred, (std::vector<std::string>{late, key}));
+  // The address is nobody's now: a new copy gets a new key.
+  NewUserDetails f = World::details("fay");
+  f.managerEmail = "late@acme.test";
+  const std::string fresh = copyOf(std::get<Decision>(w.run("owner", CreateUser{f, false})), 0).sealedFor;
+  EXPECT_NE(fresh, key);
+  EXPECT_FALSE(fresh.empty());
+}
+
 TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   World w;
   NewUserDetails a = World::details("a");

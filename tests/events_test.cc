@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 #include "events/codec.h"
@@ -21,7 +22,8 @@ namespace {
 // plaintext in hexadecimal. The store's tests use the real vault.
 class ReversingSealer : public PersonalDataSealer, public PersonalDataOpener {
  public:
-  bool shredded = false;
+  bool shredded = false;                  // every key gone
+  std::vector<std::string> gone;          // these subjects' keys gone
   std::vector<std::string> subjects;
   Result<std::string> seal(std::string_view subject, std::string_view plain) override {
     subjects.emplace_back(subject);
@@ -33,8 +35,9 @@ class ReversingSealer : public PersonalDataSealer, public PersonalDataOpener {
     }
     return out;
   }
-  Result<std::optional<std::string>> open(std::string_view, std::string_view box) override {
-    if (shredded) return std::optional<std::string>();
+  Result<std::optional<std::string>> open(std::string_view subject, std::string_view box) override {
+    if (shredded || std::find(gone.begin(), gone.end(), subject) != gone.end())
+      return std::optional<std::string>();
     if (box.substr(0, 7) != "sealed:") return makeError(ErrorCode::kCorrupt, "not sealed here");
     box.remove_prefix(7);
     std::string plain;
@@ -192,6 +195,53 @@ TEST(Events, ShreddedPersonalFieldsReadAsAnonymizedAndTheReadGoesOn) {
   EXPECT_TRUE(u.managerEmail->shredded);
   EXPECT_FALSE(u.country.has_value());
   EXPECT_NE(dataToJson(back->data).find("\"email\":\"anonymized\""), std::string::npos);
+}
+
+// A manager's email kept as given is the manager's data: sealed alone, under the
+// key it names, so that it goes with that key and not with the report's.
+TEST(Events, SomeoneElsesDataIsSealedAloneUnderTheirKey) {
+  UserCreated e;
+  e.userId = "u-1";
+  e.email = "ada@example.org";
+  e.givenName = "Ada";
+  e.surname = "Lovelace";
+  e.jobTitle = "Analyst";
+  e.managerEmail = Personal("boss@example.org", "address-7");
+  ReversingSealer vault;
+  std::string json;
+  ASSERT_TRUE(encodeEvent(sampleEnvelope(), e, vault, json).ok());
+  EXPECT_EQ(vault.subjects, (std::vector<std::string>{"address-7", "u-1"}));
+  EXPECT_NE(json.find("\"managerEmail\":{\"key\":\"address-7\",\"box\":\"sealed:"), std::string::npos)
+      << json;
+
+  auto both = decodeEvent(json, vault);
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  const auto& read = std::get<UserCreated>(both->data);
+  ASSERT_TRUE(read.managerEmail.has_value());
+  EXPECT_EQ(*read.managerEmail, Personal("boss@example.org", "address-7"));
+  EXPECT_NE(dataToJson(both->data).find("\"managerEmail\":\"boss@example.org\""), std::string::npos);
+
+  vault.gone = {"address-7"};  // the manager anonymized: the report reads on
+  auto withoutManager = decodeEvent(json, vault);
+  ASSERT_TRUE(withoutManager.ok()) << withoutManager.error().message;
+  const auto& report = std::get<UserCreated>(withoutManager->data);
+  EXPECT_EQ(report.email.value, "ada@example.org");
+  EXPECT_TRUE(report.managerEmail->shredded);
+  EXPECT_EQ(report.managerEmail->value, "anonymized");
+
+  vault.gone = {"u-1"};  // the report anonymized: the manager's email is not theirs to take
+  auto withoutReport = decodeEvent(json, vault);
+  ASSERT_TRUE(withoutReport.ok()) << withoutReport.error().message;
+  EXPECT_TRUE(std::get<UserCreated>(withoutReport->data).email.shredded);
+  EXPECT_EQ(std::get<UserCreated>(withoutReport->data).managerEmail->value, "boss@example.org");
+
+  // A box that names no key is damage, not a value.
+  std::string broken = json;
+  const std::string named = "{\"key\":\"address-7\",";
+  broken.replace(broken.find(named), named.size(), "{");
+  auto bad = decodeEvent(broken, vault);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("managerEmail"), std::string::npos) << bad.error().message;
 }
 
 TEST(Events, PersonalDataWithoutASubjectIsRefused) {

@@ -384,6 +384,17 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   ASSERT_TRUE(h.run(DeactivateUser{yid, std::nullopt}).accepted());
   ASSERT_TRUE(h.run(AnonymizeUser{yid}).accepted());
   EXPECT_EQ((*h.user(eid))["managerEmail"], "anonymized");
+  {
+    // The report's own record of the copy went with Yorick's key too.
+    AuditQuery byReport;
+    byReport.subject = eid;
+    auto trail = h.portal().audit().list(h.company(), byReport);
+    ASSERT_TRUE(trail.ok()) << trail.error().message;
+    const json made = json::parse(trail->items.back());
+    ASSERT_EQ(made["type"], "UserCreated");
+    EXPECT_EQ(made["data"]["managerEmail"], "anonymized");
+    EXPECT_EQ(made["data"]["email"], early.email);
+  }
   ASSERT_TRUE(h.run(GrantRole{zid, "modeler", "editor"}).accepted());
   ASSERT_TRUE(h.run(DeactivateUser{zid, std::nullopt}).accepted());
   ASSERT_TRUE(h.run(AnonymizeUser{zid}).accepted());

@@ -64,21 +64,6 @@ std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, 
   return std::nullopt;
 }
 
-// The manager's reference: a user of the pool by id, else the email as given.
-void setManager(const WriteModel& state, const std::string& companyId, const std::string& email,
-                const std::unordered_map<std::string, std::string>& alsoNew,
-                std::optional<std::string>& managerUserId, std::optional<Personal>& managerEmail) {
-  managerUserId.reset();
-  managerEmail.reset();
-  if (const UserState* m = state.userByEmail(companyId, email)) {
-    managerUserId = m->id;
-  } else if (auto it = alsoNew.find(emailKey(email)); it != alsoNew.end()) {
-    managerUserId = it->second;
-  } else {
-    managerEmail = Personal(email);
-  }
-}
-
 UserCreated userCreated(const std::string& id, const ValidDetails& v, bool notify) {
   UserCreated e;
   e.userId = id;
@@ -135,7 +120,7 @@ class Decider {
         CompanyProvisioned{companyId, slug, name, services, ownerId});
     UserCreated created = userCreated(ownerId, owner, /*notify=*/false);
     if (emailKey(owner.managerEmail) == emailKey(owner.email)) created.managerUserId = ownerId;
-    else created.managerEmail = Personal(owner.managerEmail);
+    else created.managerEmail = addressCopy(owner.managerEmail);
     add(userStream(ownerId), std::move(created));
     add(userStream(ownerId), AdminIncluded{ownerId, std::string(kSystem)});
     add(userStream(ownerId), PasswordSet{ownerId, Personal(c.temporaryPasswordHash), true, "provisioned"});
@@ -151,7 +136,7 @@ class Decider {
       return conflict("email-taken", "A user with this email is already in the pool.");
     const std::string id = ctx_.ids.newId();
     UserCreated e = userCreated(id, v, c.notify);
-    setManager(state_, cmd_.companyId, v.managerEmail, {}, e.managerUserId, e.managerEmail);
+    setManager(v.managerEmail, {}, e.managerUserId, e.managerEmail);
     add(userStream(id), std::move(e));
     linkReports(*state_.company(cmd_.companyId), v.email, id);
     decision_.id = id;
@@ -192,7 +177,7 @@ class Decider {
     if (c.managerEmail) {
       const std::string m = c.managerEmail->has_value() ? std::string(trim(**c.managerEmail)) : "";
       if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
-      else setManager(state_, cmd_.companyId, m, {}, e.managerUserId, e.managerEmail);
+      else setManager(m, {}, e.managerUserId, e.managerEmail);
       if (e.managerUserId) e.cleared.push_back("managerEmail");
       else if (e.managerEmail) e.cleared.push_back("managerUserId");
     }
@@ -309,6 +294,7 @@ class Decider {
       return conflict("must-deactivate-first", "Only a deactivated user can be anonymized.");
     add(userStream(c.userId), UserAnonymized{c.userId});
     decision_.shred.push_back(c.userId);
+    decision_.shred.insert(decision_.shred.end(), u->addressKeys.begin(), u->addressKeys.end());
     decision_.id = c.userId;
     return std::move(decision_);
   }
@@ -489,8 +475,7 @@ class Decider {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       UserCreated e = userCreated(ids[i], rows[i], c.notify);
       e.importId = c.importId;
-      setManager(state_, cmd_.companyId, rows[i].managerEmail, newByEmail, e.managerUserId,
-                 e.managerEmail);
+      setManager(rows[i].managerEmail, newByEmail, e.managerUserId, e.managerEmail);
       add(userStream(ids[i]), std::move(e));
     }
     const CompanyState& company = *state_.company(cmd_.companyId);
@@ -565,6 +550,37 @@ class Decider {
   }
 
  private:
+  // The manager's reference: a user of the pool (or of `alsoNew`, email key -> id)
+  // by id, else the email as given.
+  void setManager(const std::string& email, const std::unordered_map<std::string, std::string>& alsoNew,
+                  std::optional<std::string>& managerUserId, std::optional<Personal>& managerEmail) {
+    managerUserId.reset();
+    managerEmail.reset();
+    if (const UserState* m = state_.userByEmail(cmd_.companyId, email)) {
+      managerUserId = m->id;
+    } else if (auto it = alsoNew.find(emailKey(email)); it != alsoNew.end()) {
+      managerUserId = it->second;
+    } else {
+      managerEmail = addressCopy(email);
+    }
+  }
+
+  // An email of nobody in the pool, kept as given: that person's data, sealed under
+  // a key of the address (one per address and company), which its user takes over
+  // on joining and which is shredded with them.
+  Personal addressCopy(const std::string& email) {
+    const std::string key = emailKey(email);
+    std::string& subject = newAddressKeys_[key];
+    if (subject.empty()) {
+      const CompanyState* company = state_.company(decision_.companyId);
+      if (company != nullptr)
+        if (auto it = company->addressKeys.find(key); it != company->addressKeys.end())
+          subject = it->second;
+      if (subject.empty()) subject = "address-" + ctx_.ids.newId();
+    }
+    return Personal(email, subject);
+  }
+
   void add(std::string stream, EventData data) {
     decision_.events.push_back({std::move(stream), std::move(data)});
   }
@@ -626,6 +642,8 @@ class Decider {
   const Command& cmd_;
   DecisionContext& ctx_;
   Decision decision_;
+  // Email key -> the subject of the address's key, for the copies this decision makes.
+  std::unordered_map<std::string, std::string> newAddressKeys_;
 };
 
 }  // namespace

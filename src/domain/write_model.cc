@@ -74,6 +74,11 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
     if (!key.empty()) company->reportsByManagerCopy[key].insert(u.id);
     u.managerCopy = std::move(key);
   };
+  // A copy of an address sealed under that address's own key: later copies use it too.
+  auto noteAddressKey = [&](const std::optional<Personal>& copy) {
+    if (company != nullptr && copy && !copy->shredded && !copy->sealedFor.empty())
+      company->addressKeys.try_emplace(emailKey(copy->value), copy->sealedFor);
+  };
   std::visit(
       Overloaded{
           [&](const CompanyProvisioned& e) {
@@ -101,14 +106,24 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             u.email = e.email.value;
             u.active = e.active;
             u.version = 1;
-            if (company != nullptr) company->usersByEmail[emailKey(e.email.value)] = &u;
             setManagerCopy(u, e.managerEmail ? emailKey(e.managerEmail->value) : std::string());
+            noteAddressKey(e.managerEmail);
+            if (company != nullptr) {
+              const std::string key = emailKey(e.email.value);
+              company->usersByEmail[key] = &u;
+              // Their address's key is theirs now.
+              if (auto it = company->addressKeys.find(key); it != company->addressKeys.end()) {
+                u.addressKeys.push_back(std::move(it->second));
+                company->addressKeys.erase(it);
+              }
+            }
           },
           [&](const UserUpdated& e) {
             forUser(e.userId, [&](UserState& u) {
               ++u.version;
               if (e.managerEmail) setManagerCopy(u, emailKey(e.managerEmail->value));
               else if (e.managerUserId) setManagerCopy(u, {});
+              noteAddressKey(e.managerEmail);
             });
           },
           [&](const UserDeactivated& e) {
@@ -132,6 +147,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               }
               if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
               setManagerCopy(u, {});
+              u.addressKeys.clear();  // shredded with the user's own
               u.email.clear();
               u.passwordHash.clear();
               u.resetTokenHash.clear();

@@ -41,6 +41,9 @@ struct UserState {
   // The key of the manager's email when it is kept as given (nobody of the pool had
   // it then); empty when the manager is a user of the pool, or none.
   std::string managerCopy;
+  // The keys that sealed the reports' copies of this user's email before they
+  // joined the pool (CompanyState::addressKeys): shredded with theirs.
+  std::vector<std::string> addressKeys;
 };
 
 struct ResourceState {
@@ -65,6 +68,10 @@ struct CompanyState {
   std::unordered_map<std::string, std::string> groupsByName;  // lower-cased name -> id
   // Email key -> the users whose manager is kept as that email (UserState::managerCopy).
   std::unordered_map<std::string, std::set<std::string>> reportsByManagerCopy;
+  // Email key -> the subject whose key seals the copies of that email (a manager's
+  // email kept as given is that person's data, not the report's): one key per
+  // address, until a user of that email joins and takes it over.
+  std::unordered_map<std::string, std::string> addressKeys;
 
   bool holdsService(std::string_view service) const;
 };
