@@ -231,8 +231,7 @@ Result<void> Projector::dropSupersededVersions(EventStore& store, const std::str
     if (!st.ok())
       return makeError(ErrorCode::kIoError, "cannot remove the checkpoints of " + owner + ": " + st.ToString());
   }
-  for (const auto& cf : families)
-    if (auto r = store.dropColumnFamily(cf); !r) return r.error();
+  if (auto r = store.dropColumnFamilies(families); !r) return r.error();
   return {};
 }
 
@@ -674,42 +673,32 @@ Result<void> Projector::rebuild(const std::string& name,
   if (targets.empty())
     return makeError(ErrorCode::kInvalidArgument, "there is no projection named '" + name + "'");
 
-  // Fresh slots on the next generation, filled beside the serving ones.
+  // Fresh slots on the next generation, filled beside the serving ones. Their
+  // families are made (and dropped) all at once: RocksDB rewrites its OPTIONS file,
+  // which lists every family, at each such call.
   std::vector<std::unique_ptr<Slot>> fresh;
   std::vector<Slot*> freshPtrs;
+  std::vector<std::string> freshFamilies;
   for (Slot* t : targets) {
     auto f = std::make_unique<Slot>();
     f->name = t->name;
     f->generation = t->generation + 1;
-    for (const auto& family : t->projection->families()) {
-      const std::string cf = familyName(f->name, family, f->generation);
-      if (auto r = store_.dropColumnFamily(cf); !r) return r;  // a stale one from a crash
-      auto h = store_.createColumnFamily(cf);
-      if (!h) return h.error();
-      f->handles.push_back(*h);
-    }
+    for (const auto& family : t->projection->families())
+      freshFamilies.push_back(familyName(f->name, family, f->generation));
     freshPtrs.push_back(f.get());
     fresh.push_back(std::move(f));
   }
+  auto dropFresh = [&] { (void)store_.dropColumnFamilies(freshFamilies); };
+  if (auto r = store_.dropColumnFamilies(freshFamilies); !r) return r;  // stale ones from a crash
   // No compaction while the fill ingests table files into them (see below).
-  auto autoCompactions = [&](bool on) -> Result<void> {
-    for (Slot* f : freshPtrs)
-      for (auto* h : f->handles)
-        if (rocksdb::Status st =
-                store_.db()->SetOptions(h, {{"disable_auto_compactions", on ? "false" : "true"}});
-            !st.ok())
-          return makeError(ErrorCode::kIoError, "cannot set up the rebuilt projection: " + st.ToString());
-    return {};
-  };
-  auto dropFresh = [&] {
-    for (std::size_t i = 0; i < fresh.size(); ++i)
-      for (const auto& family : targets[i]->projection->families())
-        (void)store_.dropColumnFamily(familyName(fresh[i]->name, family, fresh[i]->generation));
-  };
-  if (auto r = autoCompactions(false); !r) {
+  auto made = store_.createColumnFamilies(freshFamilies, /*autoCompactions=*/false);
+  if (!made) {
     dropFresh();
-    return r;
+    return made.error();
   }
+  for (std::size_t i = 0, next = 0; i < fresh.size(); ++i)
+    for (std::size_t k = 0; k < targets[i]->projection->families().size(); ++k)
+      fresh[i]->handles.push_back((*made)[next++]);
   // Each fresh slot applies with its target's reducers.
   for (std::size_t i = 0; i < fresh.size(); ++i) fresh[i]->projection = targets[i]->projection;
 
@@ -733,10 +722,12 @@ Result<void> Projector::rebuild(const std::string& name,
   // running beside the ingestions, a rebuild lost rows of a later write-out, rarely
   // (twice in about a hundred runs of the test that rebuilds with 64 KiB of memory,
   // on a loaded machine), which points at a race in RocksDB 7.8 between the two.
-  if (auto r = autoCompactions(true); !r) {
-    dropFresh();
-    return r;
-  }
+  for (Slot* f : freshPtrs)
+    for (auto* h : f->handles)
+      if (rocksdb::Status st = store_.db()->SetOptions(h, {{"disable_auto_compactions", "false"}}); !st.ok()) {
+        dropFresh();
+        return makeError(ErrorCode::kIoError, "cannot set up the rebuilt projection: " + st.ToString());
+      }
   auto cancelled = [&]() -> Result<void> {
     dropFresh();
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
@@ -812,8 +803,7 @@ Result<void> Projector::rebuild(const std::string& name,
       t->error.clear();
     }
   }
-  for (const auto& cf : oldFamilies)
-    if (auto r = store_.dropColumnFamily(cf); !r) return r;
+  if (auto r = store_.dropColumnFamilies(oldFamilies); !r) return r;
   Due due;
   {
     std::lock_guard lock(progressMu_);

@@ -231,8 +231,14 @@ class EventStore {
   std::vector<std::string> columnFamilyNames() const;
   // Writer: creates a column family (for a projection), or returns the existing one.
   Result<rocksdb::ColumnFamilyHandle*> createColumnFamily(const std::string& name);
-  // Writer: drops a column family and its data. The caller makes sure nobody uses it.
+  // Writer: the same for several at once (in `names`' order), new ones taking no
+  // compaction until SetOptions turns it on when `autoCompactions` is false.
+  Result<std::vector<rocksdb::ColumnFamilyHandle*>> createColumnFamilies(
+      const std::vector<std::string>& names, bool autoCompactions);
+  // Writer: drops column families and their data (those that exist). The caller
+  // makes sure nobody uses them.
   Result<void> dropColumnFamily(const std::string& name);
+  Result<void> dropColumnFamilies(const std::vector<std::string>& names);
 
   KeyVault& vault() { return *vault_; }
   rocksdb::DB* db() { return db_; }
