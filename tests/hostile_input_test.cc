@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <fstream>
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -322,6 +323,51 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
   EXPECT_EQ(other.get("/healthz").status, 200);
   EXPECT_EQ(other.get("/api/v1/groups", owner.token).json()["items"].size(), 0u)
       << "nothing was created by the refused requests";
+}
+
+// An answer given before the body is read is this request's: its own id, a body
+// (not cut off as a HEAD's would be), and the access log names it.
+TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
+  std::vector<std::string> lines;
+  std::mutex linesMu;
+  ApiServer server({}, [&](ServerOptions& o) {
+    o.accessLog = [&](const std::string& line) {
+      std::lock_guard lock(linesMu);
+      lines.emplace_back(line);
+    };
+  });
+  RawConnection c(server.port());
+  c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+         "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2000000\r\n\r\n{");
+  const std::string both = c.readToEnd();
+  const auto second = both.find("HTTP/1.1 413");
+  ASSERT_NE(second, std::string::npos) << both;
+  auto idOf = [](std::string_view answer) {
+    const auto at = answer.find("X-Request-Id: ");
+    return at == std::string_view::npos ? std::string()
+                                        : std::string(answer.substr(at + 14, answer.find("\r\n", at) - at - 14));
+  };
+  const std::string first = idOf(std::string_view(both).substr(0, second));
+  const std::string refused = idOf(std::string_view(both).substr(second));
+  EXPECT_FALSE(first.empty());
+  EXPECT_FALSE(refused.empty());
+  EXPECT_NE(first, refused);
+  EXPECT_NE(both.find("\"body-too-large\"", second), std::string::npos) << "a body, whole";
+  // Methods nobody defined are one series in the metrics, not one each.
+  for (const char* made : {"BREW", "X1", "X2"}) {
+    RawConnection odd(server.port());
+    odd.send(std::string(made) + " / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(odd.readToEnd().find("HTTP/1.1 "), std::string::npos);
+  }
+  HttpClient scraper(server.port());
+  const std::string metrics = scraper.get("/metrics").body;
+  EXPECT_EQ(metrics.find("BREW"), std::string::npos);
+  EXPECT_NE(metrics.find("method=\"other\""), std::string::npos);
+  std::lock_guard lock(linesMu);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" POST /api/v1/users 413 ") != std::string::npos && l.find(refused) != std::string::npos;
+  })) << "the refused request is in the access log";
 }
 
 TEST(HostileClients, AThousandIdleConnectionsDoNotStopOthersBeingAnswered) {

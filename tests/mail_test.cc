@@ -539,12 +539,25 @@ TEST(MailRecordTest, FileStemsFollowTheProcessorsKeysInLogOrder) {
   ASSERT_TRUE(slot);
   EXPECT_EQ(slot->position, 0x2au);
   EXPECT_EQ(slot->index, 3u);
-  EXPECT_EQ(mailFileStem(*slot, kWelcomeMail), "000000000000002a-0003-welcome");
+  EXPECT_EQ(mailFileStem(*slot, kWelcomeMail), "000000000000002a-00000003-welcome");
   EXPECT_LT(mailFileStem(*parseOutboxKey(outboxKey(9, 2)), kWelcomeMail),
             mailFileStem(*parseOutboxKey(outboxKey(9, 10)), kWelcomeMail));
   EXPECT_LT(mailFileStem(*parseOutboxKey(outboxKey(9, 300)), kWelcomeMail),
             mailFileStem(*parseOutboxKey(outboxKey(10, 0)), kWelcomeMail));
   EXPECT_FALSE(parseOutboxKey("short"));
+  // An import of 200,000 rows queues as many mails under one position: each its own
+  // key (a 2-byte index once gave mail 65,536 the key of mail 0, and one replaced
+  // the other in the batch).
+  EXPECT_NE(outboxKey(9, 65536 + 5), outboxKey(9, 5));
+  EXPECT_EQ(parseOutboxKey(outboxKey(9, 199'999))->index, 199'999u);
+  EXPECT_LT(mailFileStem(*parseOutboxKey(outboxKey(9, 65535)), kWelcomeMail),
+            mailFileStem(*parseOutboxKey(outboxKey(9, 65536)), kWelcomeMail));
+  EXPECT_LT(outboxKey(9, 65535), outboxKey(9, 65536));
+  // A key an earlier build wrote (2-byte index) is still delivered.
+  const std::string older = outboxKey(0x2a, 3).erase(8, 2);
+  ASSERT_TRUE(parseOutboxKey(older));
+  EXPECT_EQ(parseOutboxKey(older)->index, 3u);
+  EXPECT_EQ(parseOutboxKey(older)->position, 0x2au);
 }
 
 // ---------------------------------------------------------------------------------
@@ -586,7 +599,7 @@ TEST(MailRenderTest, PasswordResetMailHoldsTheLinkValidFiveMinutes) {
 
 TEST(MailRenderTest, WireFormHasEveryHeaderAndCrlfLineEnds) {
   Message m = renderMail(passwordReset("u-ada", "tok-123"), kAda, kSettings);
-  m.messageId = makeMessageId("0000000000000007-0000-password-reset.u-ada", kSettings.from);
+  m.messageId = makeMessageId("0000000000000007-00000000-password-reset.u-ada", kSettings.from);
   std::string text = toRfc5322(m, at("2026-11-23T10:15:30.5Z"));
   EXPECT_TRUE(allCrlf(text));
   EXPECT_EQ(header(text, "From"), "\"Customer Portal\" <no-reply@portal.invalid>");
@@ -594,7 +607,7 @@ TEST(MailRenderTest, WireFormHasEveryHeaderAndCrlfLineEnds) {
   EXPECT_EQ(header(text, "Subject"), "Reset your Customer Portal password");
   EXPECT_EQ(header(text, "Date"), "Mon, 23 Nov 2026 10:15:30 +0000");
   EXPECT_EQ(header(text, "Message-ID"),
-            "<0000000000000007-0000-password-reset.u-ada@portal.invalid>");
+            "<0000000000000007-00000000-password-reset.u-ada@portal.invalid>");
   EXPECT_EQ(header(text, "MIME-Version"), "1.0");
   EXPECT_EQ(header(text, "Content-Type"), "text/plain; charset=utf-8");
   EXPECT_EQ(header(text, "Content-Transfer-Encoding"), "8bit");
@@ -671,15 +684,15 @@ TEST(MailEmlTest, WritesWholeFilesOnlyReadableByTheOwner) {
   TempDir dir;
   EmlDirectoryTransport transport(dir.sub("a/b/outbox"));
   Message m = renderMail(welcome("u-ada"), kAda, kSettings);
-  ASSERT_TRUE(transport.deliver(m, "0000000000000001-0000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(m, "0000000000000001-00000000-welcome").ok());
   EXPECT_EQ(fileNames(dir.sub("a/b/outbox")),
-            std::vector<std::string>{"0000000000000001-0000-welcome.eml"});
+            std::vector<std::string>{"0000000000000001-00000000-welcome.eml"});
   struct stat st {};
   ASSERT_EQ(::stat(dir.sub("a/b/outbox").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  ASSERT_EQ(::stat(dir.sub("a/b/outbox/0000000000000001-0000-welcome.eml").c_str(), &st), 0);
+  ASSERT_EQ(::stat(dir.sub("a/b/outbox/0000000000000001-00000000-welcome.eml").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  std::string text = readFile(dir.sub("a/b/outbox/0000000000000001-0000-welcome.eml"));
+  std::string text = readFile(dir.sub("a/b/outbox/0000000000000001-00000000-welcome.eml"));
   EXPECT_EQ(text.rfind("From: ", 0), 0u);
   EXPECT_TRUE(allCrlf(text));
 
@@ -700,14 +713,14 @@ TEST(MailEmlTest, ForgettingARecipientDeletesTheirFilesOnly) {
   auto mail = [](std::string to, std::string name, std::string company) {
     return Message{kSettings.from, std::move(to), std::move(name), "s", "hi\n", "", std::move(company)};
   };
-  ASSERT_TRUE(transport.deliver(mail("Zoe@Example.org", longName, "c-1"), "0000000000000001-0000-welcome").ok());
-  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-1"), "0000000000000002-0000-password-reset").ok());
-  ASSERT_TRUE(transport.deliver(mail("zoe@example.org.uk", "Zed", "c-1"), "0000000000000003-0000-welcome").ok());
-  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-2"), "0000000000000004-0000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(mail("Zoe@Example.org", longName, "c-1"), "0000000000000001-00000000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-1"), "0000000000000002-00000000-password-reset").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org.uk", "Zed", "c-1"), "0000000000000003-00000000-welcome").ok());
+  ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-2"), "0000000000000004-00000000-welcome").ok());
   ASSERT_TRUE(transport.forgetRecipient("c-1", "ZOE@example.org").ok());
   EXPECT_EQ(fileNames(dir.sub("outbox")),
-            (std::vector<std::string>{"0000000000000003-0000-welcome.eml",
-                                      "0000000000000004-0000-welcome.eml"}));
+            (std::vector<std::string>{"0000000000000003-00000000-welcome.eml",
+                                      "0000000000000004-00000000-welcome.eml"}));
 }
 
 // ---------------------------------------------------------------------------------
@@ -717,7 +730,7 @@ TEST_F(MailerTest, DeliversAnOutboxRecordToAnEmlFileAndDeletesTheRecord) {
   put(7, 0, passwordReset("u-ada", "tok-123"));
   auto m = mailer(emlTransport());
   m->start();
-  const std::string path = eml("0000000000000007-0000-password-reset");
+  const std::string path = eml("0000000000000007-00000000-password-reset");
   ASSERT_TRUE(waitFor([&] { return fs::exists(path); }));
   ASSERT_TRUE(m->waitIdle(30s));
 
@@ -727,7 +740,7 @@ TEST_F(MailerTest, DeliversAnOutboxRecordToAnEmlFileAndDeletesTheRecord) {
   EXPECT_EQ(header(text, "From"), "\"Customer Portal\" <no-reply@portal.invalid>");
   EXPECT_EQ(header(text, "Subject"), "Reset your Customer Portal password");
   EXPECT_EQ(header(text, "Message-ID"),
-            "<0000000000000007-0000-password-reset.u-ada@portal.invalid>");
+            "<0000000000000007-00000000-password-reset.u-ada@portal.invalid>");
   EXPECT_FALSE(header(text, "Date").empty());
   EXPECT_NE(bodyOf(text).find("https://portal.example.com/reset-password#token=tok-123"),
             std::string::npos);
@@ -748,8 +761,8 @@ TEST_F(MailerTest, DeliversInLogOrder) {
   m->start();
   ASSERT_TRUE(m->waitIdle(30s));
   std::vector<std::string> expected{
-      "0000000000000003-0000-welcome", "000000000000000c-0000-password-reset",
-      "000000000000000c-0001-welcome", "000000000000012c-0000-temporary-password"};
+      "0000000000000003-00000000-welcome", "000000000000000c-00000000-password-reset",
+      "000000000000000c-00000001-welcome", "000000000000012c-00000000-temporary-password"};
   EXPECT_EQ(seen->stems(), expected);
   std::vector<std::string> files;
   for (const auto& stem : expected) files.push_back(stem + ".eml");
@@ -764,7 +777,7 @@ TEST_F(MailerTest, DropsMailForRecipientsWhoAreGoneWithoutSendingIt) {
   auto m = mailer(emlTransport());
   m->start();
   ASSERT_TRUE(m->waitIdle(30s));
-  EXPECT_EQ(fileNames(mailDir()), std::vector<std::string>{"0000000000000006-0000-welcome.eml"});
+  EXPECT_EQ(fileNames(mailDir()), std::vector<std::string>{"0000000000000006-00000000-welcome.eml"});
   EXPECT_EQ(outboxSize(), 0u);
   EXPECT_EQ(m->dropped(), 1u);
   EXPECT_EQ(m->delivered(), 1u);
@@ -780,9 +793,9 @@ TEST_F(MailerTest, WaitsForARecipientTheViewsDoNotKnowYet) {
   EXPECT_TRUE(fileNames(mailDir()).empty());
 
   people_.set("u-new", RecipientLookup::ready({"new@example.org", "Nia", "New", "Example Corp"}));
-  ASSERT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000009-0000-welcome")); }));
+  ASSERT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000009-00000000-welcome")); }));
   ASSERT_TRUE(m->waitIdle(30s));
-  EXPECT_EQ(header(readFile(eml("0000000000000009-0000-welcome")), "To"),
+  EXPECT_EQ(header(readFile(eml("0000000000000009-00000000-welcome")), "To"),
             "\"Nia New\" <new@example.org>");
   EXPECT_EQ(m->dropped(), 0u);
 }
@@ -826,8 +839,8 @@ TEST_F(MailerTest, RetriesAFailedDeliveryAndLogsIdsButNeverAddressesOrSecrets) {
   ASSERT_TRUE(idle);
   EXPECT_EQ(steered->calls(), 3);
   EXPECT_EQ(m->delivered(), 1u);
-  EXPECT_TRUE(fs::exists(eml("0000000000000007-0000-temporary-password")));
-  EXPECT_NE(log.find("0000000000000007-0000-temporary-password for user u-ada: delivery failed "
+  EXPECT_TRUE(fs::exists(eml("0000000000000007-00000000-temporary-password")));
+  EXPECT_NE(log.find("0000000000000007-00000000-temporary-password for user u-ada: delivery failed "
                      "(attempt 1"),
             std::string::npos)
       << log;
@@ -857,7 +870,7 @@ TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
   auto m = mailer(emlTransport());
   m->start();
   ASSERT_TRUE(m->waitIdle(30s));
-  EXPECT_TRUE(fs::exists(eml("0000000000000007-0000-welcome")));
+  EXPECT_TRUE(fs::exists(eml("0000000000000007-00000000-welcome")));
 }
 
 TEST_F(MailerTest, NotifyWakesTheMailerBeforeItsNextPoll) {
@@ -868,7 +881,7 @@ TEST_F(MailerTest, NotifyWakesTheMailerBeforeItsNextPoll) {
   ASSERT_TRUE(m->waitIdle(30s));  // the first scan found nothing; the next poll is an hour away
   put(8, 0, welcome("u-ada"));
   m->notify();
-  EXPECT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000008-0000-welcome")); }));
+  EXPECT_TRUE(waitFor([&] { return fs::exists(eml("0000000000000008-00000000-welcome")); }));
 }
 
 TEST_F(MailerTest, WaitIdleWithoutAThreadTellsWhetherTheOutboxIsEmpty) {
@@ -907,7 +920,7 @@ TEST(MailSmtpTest, DeliversToARealRelay) {
   SmtpTransport smtp("127.0.0.1", relay.port(), "portal.test");
   auto r = smtp.deliver(
       adaMessage("Hello Ada,\n.a line that starts with a dot\n..and two\nhttps://x.example/l\n"),
-      "0000000000000001-0000-welcome");
+      "0000000000000001-00000000-welcome");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(waitFor([&] { return relay.received().size() == 1; })) << relay.log();
   std::string got = relay.received()[0];  // the maildir keeps LF line ends
@@ -948,7 +961,7 @@ TEST(MailSmtpTest, MailerDeliversThroughARealRelay) {
   EXPECT_NE(header(got, "To", "\n").find("<zoe@example.org>"), std::string::npos);
   EXPECT_EQ(header(got, "Subject", "\n"), "Your temporary password for the Customer Portal");
   EXPECT_EQ(header(got, "Message-ID", "\n"),
-            "<0000000000000003-0000-temporary-password.u-zoe@portal.invalid>");
+            "<0000000000000003-00000000-temporary-password.u-zoe@portal.invalid>");
   std::string body = bodyOf(got, "\n");
   EXPECT_NE(body.find("Hello Zoë,"), std::string::npos);
   EXPECT_NE(body.find("PW-ABCDE-FGHIJ"), std::string::npos);

@@ -202,10 +202,9 @@ void CommandProcessor::run() {
 }
 
 std::string outboxKey(std::uint64_t firstPosition, std::size_t n) {
-  std::string k(10, '\0');
+  std::string k(12, '\0');
   for (int i = 7; i >= 0; --i, firstPosition >>= 8) k[i] = static_cast<char>(firstPosition & 0xff);
-  k[8] = static_cast<char>((n >> 8) & 0xff);
-  k[9] = static_cast<char>(n & 0xff);
+  for (int i = 11; i >= 8; --i, n >>= 8) k[i] = static_cast<char>(n & 0xff);
   return k;
 }
 

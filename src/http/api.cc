@@ -340,7 +340,10 @@ struct Api::Impl {
 
   void record(const std::string& method, const std::string& route, const HttpResponse& response,
               std::chrono::steady_clock::time_point start) {
-    metrics.record(method, route, response.status,
+    // A label per method a client makes up would grow the series without end.
+    static const std::set<std::string, std::less<>> kMethods = {"GET", "HEAD", "POST", "PUT",
+                                                                 "PATCH", "DELETE", "OPTIONS"};
+    metrics.record(kMethods.count(method) ? method : std::string("other"), route, response.status,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 

@@ -112,9 +112,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     }
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), overCapacity] {
       if (overCapacity) {
-        self->respondAndClose(
-            Api::problem(503, "too-many-connections", "Too many connections",
-                         "The server is at its connection limit; try again shortly."));
+        self->started_ = std::chrono::steady_clock::now();
+        HttpResponse busy = Api::problem(503, "too-many-connections", "Too many connections",
+                                         "The server is at its connection limit; try again shortly.");
+        busy.headers.emplace_back("Retry-After", "1");
+        self->respondAndClose(std::move(busy));
         return;
       }
       self->waitForRequest(true);
@@ -156,6 +158,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   void readHeader() {
     idle_ = false;
+    // Nothing of the previous request on this connection may mark this one's answer
+    // (an error answered before the body is read goes out with these).
+    method_.clear();
+    path_.clear();
+    requestId_.clear();
+    head_ = false;
+    started_ = std::chrono::steady_clock::now();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     // The body's limit depends on the request (onHeader); a limit set here would
@@ -181,6 +190,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
+    // For the access log of an answer given before the body is read.
+    method_ = std::string(header.method_string());
+    path_ = std::string(header.target().substr(0, header.target().find('?')));
+    head_ = header.method() == http::verb::head;
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
@@ -263,13 +276,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void log(int status, std::size_t bytes) {
-    if (!server_->options.accessLog || method_.empty()) return;
+    if (!server_->options.accessLog) return;
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
             .count();
     char line[512];
-    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", peer_.c_str(), method_.c_str(),
-                  path_.substr(0, 200).c_str(), status, bytes, ms, requestId_.c_str());
+    // "-" for what a request too malformed to name left unknown.
+    auto known = [](const std::string& s) { return s.empty() ? std::string("-") : s.substr(0, 200); };
+    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", peer_.c_str(), known(method_).c_str(),
+                  known(path_).c_str(), status, bytes, ms, requestId_.c_str());
     server_->options.accessLog(line);
   }
 

@@ -62,18 +62,18 @@ Result<MailRecord> decodeMailRecord(std::string_view bytes) {
 }
 
 std::optional<OutboxSlot> parseOutboxKey(std::string_view key) {
-  if (key.size() != 10) return std::nullopt;
+  if (key.size() != 12 && key.size() != 10) return std::nullopt;
   OutboxSlot slot;
   for (int i = 0; i < 8; ++i)
     slot.position = (slot.position << 8) | static_cast<unsigned char>(key[i]);
-  slot.index = static_cast<std::uint16_t>((static_cast<unsigned char>(key[8]) << 8) |
-                                          static_cast<unsigned char>(key[9]));
+  for (std::size_t i = 8; i < key.size(); ++i)
+    slot.index = (slot.index << 8) | static_cast<unsigned char>(key[i]);
   return slot;
 }
 
 std::string mailFileStem(const OutboxSlot& slot, std::string_view kind) {
   char head[32];
-  std::snprintf(head, sizeof head, "%016llx-%04x-", static_cast<unsigned long long>(slot.position),
+  std::snprintf(head, sizeof head, "%016llx-%08x-", static_cast<unsigned long long>(slot.position),
                 static_cast<unsigned>(slot.index));
   return std::string(head) + std::string(kind);
 }

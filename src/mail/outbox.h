@@ -4,8 +4,10 @@
 // out if and only if what caused it is durable), and deleted once delivered.
 //
 // Key:   the position of the command's first event (8 bytes, big-endian), then the
-//        record's index within the command (2 bytes, big-endian): mail is delivered
-//        in log order (src/app's outboxKey writes it).
+//        record's index within the command (4 bytes, big-endian: an import of
+//        200,000 rows queues as many welcome mails): mail is delivered in log order
+//        (src/app's outboxKey writes it). Keys of earlier builds had a 2-byte index
+//        and are still read.
 // Value: a MailRecord as JSON (encodeMailRecord). It names people by id only; their
 //        address and name are looked up at delivery time, so a user anonymized in
 //        between gets nothing. It does hold the secret that the mail carries.
@@ -44,14 +46,14 @@ Result<MailRecord> decodeMailRecord(std::string_view bytes);
 // Where a record sits in the outbox.
 struct OutboxSlot {
   std::uint64_t position = 0;  // of the first event of the command that caused it
-  std::uint16_t index = 0;     // the n-th mail of that command
+  std::uint32_t index = 0;     // the n-th mail of that command
 };
 
-// nullopt when `key` is not a 10-byte outbox key.
+// nullopt when `key` is not an outbox key (12 bytes, or 10 from earlier builds).
 std::optional<OutboxSlot> parseOutboxKey(std::string_view key);
 
-// "<position as 16 hex digits>-<index as 4 hex digits>-<kind>", e.g.
-// "000000000000002a-0000-welcome": names a delivery (the .eml file, the Message-ID);
+// "<position as 16 hex digits>-<index as 8 hex digits>-<kind>", e.g.
+// "000000000000002a-00000000-welcome": names a delivery (the .eml file, the Message-ID);
 // such names sort in log order. `kind` must be one of the known kinds.
 std::string mailFileStem(const OutboxSlot& slot, std::string_view kind);
 
