@@ -222,35 +222,4 @@ class ApiServer {
   std::map<std::string, std::string> companies_;
 };
 
-// A raw TCP connection to the server, for what a well-behaved client never does.
-class RawConnection {
- public:
-  explicit RawConnection(std::uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      throw std::runtime_error("connect");
-    timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    int one = 1;  // each send() leaves at once, however small (a byte at a time)
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~RawConnection() { close(fd_); }
-  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
-  // Everything the server sends until it closes the connection.
-  std::string readToEnd() {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 }  // namespace portal::test

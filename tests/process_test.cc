@@ -82,6 +82,38 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
   EXPECT_EQ((*portal)->store().verify()->firstBad, 0u);
 }
 
+// Every connection is an open file. Under a small open-files limit the server fits
+// its connection cap to it: past the cap a client gets 503 and Retry-After (not a
+// hang while accept() fails), and those within it keep being served.
+TEST(ServerProcess, ItsConnectionCapFitsTheOpenFilesLimit) {
+  TempDir dir;
+  // Of 400 files, 200 are kept for the log and the rest: 200 connections.
+  ServerProcess server(dir.sub("data"), true, 400);
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 200; ++i) held.push_back(std::make_unique<RawConnection>(server.port()));
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    RawConnection extra(server.port());
+    const std::string answer = extra.readToEnd();
+    if (answer.find("HTTP/1.1 503") != std::string::npos &&
+        answer.find("Retry-After: 1") != std::string::npos &&
+        answer.find("too-many-connections") != std::string::npos)
+      ++refused;
+  }
+  EXPECT_EQ(refused, 40);
+  held[0]->send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(held[0]->readToEnd().find("HTTP/1.1 200"), std::string::npos);
+  held.clear();
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      return HttpClient(server.port()).get("/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  })) << "served again once the held connections closed";
+  EXPECT_EQ(server.terminate(), 0);
+}
+
 TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));

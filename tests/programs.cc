@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -89,7 +90,7 @@ ProgramRun RunningProgram::finish() {
   return run_;
 }
 
-ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
+ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles) {
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
@@ -98,6 +99,10 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 2);
     close(out[0]);
+    if (openFiles != 0) {
+      const rlimit files{openFiles, openFiles};
+      setrlimit(RLIMIT_NOFILE, &files);
+    }
     execl(PORTAL_SERVER_BIN, PORTAL_SERVER_BIN, "--data", data.c_str(), "--listen", "127.0.0.1:0",
           "--password-hash-cost", "minimum", "--demo", "--quiet", static_cast<char*>(nullptr));
     _exit(127);

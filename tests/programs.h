@@ -45,7 +45,8 @@ class RunningProgram {
 // the demo company's temporary password too (a fresh directory).
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::string& data, bool newDemo = true);
+  // `openFiles`: the process's open-files limit (soft and hard), 0: as inherited.
+  explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

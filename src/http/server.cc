@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <sodium.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -27,6 +28,9 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
+// Open files kept for other than connections (RocksDB's table files, the outbox, the
+// operator socket), at most half the process's limit.
+constexpr std::size_t kReservedFiles = 512;
 
 // The one request that may be large: a CSV file for the batch import.
 bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
@@ -326,6 +330,14 @@ void HttpServer::Impl::accept() {
   acceptor.async_accept(home.get_executor(),
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                           if (!self->acceptor.is_open() || self->stopping.load()) return;
+                          if (ec && ec != net::error::operation_aborted) {
+                            // Out of files (EMFILE) or memory: accepting again at once
+                            // would spin; the connections that end meanwhile make room.
+                            auto pause = std::make_shared<net::steady_timer>(
+                                self->acceptor.get_executor(), std::chrono::milliseconds(50));
+                            pause->async_wait([self, pause](beast::error_code) { self->accept(); });
+                            return;
+                          }
                           if (!ec) {
                             std::size_t open;
                             {
@@ -377,6 +389,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
                                               std::to_string(impl->options.port) + ": " +
                                               ec.message());
   impl->boundPort = impl->acceptor.local_endpoint().port();
+  // Each connection is an open file; the log, the mail and the operator socket need
+  // some too. Past the process's limit accept() would fail where a 503 is due.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const auto soft = static_cast<std::size_t>(files.rlim_cur);
+    impl->options.maxConnections =
+        std::min(impl->options.maxConnections, soft - std::min<std::size_t>(kReservedFiles, soft / 2));
+  }
   impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads),
                                              "http-worker");
   for (auto& context : impl->contexts) impl->guards.push_back(net::make_work_guard(*context));
