@@ -14,7 +14,8 @@ namespace portal {
 
 // A person entered the pool. A manager who is in the pool is referenced by id
 // (managerUserId) so that their email is shredded with them; a manager outside the
-// pool is kept as managerEmail, sealed under this user's key.
+// pool is kept as managerEmail, sealed alone under a key of that address
+// (Personal::sealedFor), which is shredded with the user who later has it.
 struct UserCreated {
   static constexpr std::string_view kType = "UserCreated";
   static constexpr int kSchema = 1;

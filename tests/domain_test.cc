@@ -470,6 +470,16 @@ TEST(Deciders, AManagerInThePoolIsReferencedById) {
   const auto& created = std::get<UserCreated>(out.events[0].data);
   EXPECT_EQ(created.managerUserId, boss);
   EXPECT_FALSE(created.managerEmail.has_value()) << "no copy of the manager's email";
+  // Their own manager, however created: a reference to themself.
+  NewUserDetails own = World::details("solo");
+  own.managerEmail = "Solo@acme.test";
+  auto single = std::get<Decision>(w.run("owner", CreateUser{own, false}));
+  EXPECT_EQ(std::get<UserCreated>(single.events[0].data).managerUserId, single.id);
+  EXPECT_FALSE(std::get<UserCreated>(single.events[0].data).managerEmail.has_value());
+  NewUserDetails twin = World::details("twin");
+  twin.managerEmail = "twin@acme.test";
+  auto imported = std::get<Decision>(w.run("owner", ImportUsers{"imp", {twin}, 0, false, {}, false}));
+  EXPECT_EQ(std::get<UserCreated>(imported.events[0].data).managerUserId, imported.ids.front());
 }
 
 // A manager who joins the pool after their report: the report now references them,

@@ -453,6 +453,15 @@ TEST(HttpImport, BadRequestsAreRefusedClearly) {
   Reply r = w.client.request("POST", "/api/v1/users/import", "{}", w.owner.token,
                              {{"Content-Type", "application/json"}});
   EXPECT_EQ(r.status, 415) << r.body;
+  r = w.client.request("POST", "/api/v1/users/import", usersFile(2, "x.example"), w.owner.token,
+                       {{"Content-Type", "text/csvx"}});
+  EXPECT_EQ(r.status, 415) << r.body;
+  // CSV however the type is spelled: past the 1 MiB of JSON bodies, up to CSV's 64 MiB.
+  const std::string large = usersFile(20'000, "x.example");
+  ASSERT_GT(large.size(), std::size_t{1} << 20);
+  r = w.client.request("POST", "/api/v1/users/import?dryRun=true", large, w.owner.token,
+                       {{"Content-Type", "Text/CSV ; charset=utf-8"}});
+  EXPECT_EQ(r.status, 200) << r.body.substr(0, 300);
   // A file that is not UTF-8: the row and column of the first bad byte.
   r = upload(w.client, kHeader + "Ann,Lee,ann@x.example,C,ann@x.example,1,\r\nBo,R\xE9y,b@x.example\r\n",
              w.owner.token);

@@ -119,8 +119,8 @@ class Decider {
     add(companyStream(companyId),
         CompanyProvisioned{companyId, slug, name, services, ownerId});
     UserCreated created = userCreated(ownerId, owner, /*notify=*/false);
-    if (emailKey(owner.managerEmail) == emailKey(owner.email)) created.managerUserId = ownerId;
-    else created.managerEmail = addressCopy(owner.managerEmail);
+    setManager(owner.managerEmail, {{emailKey(owner.email), ownerId}}, created.managerUserId,
+               created.managerEmail);
     add(userStream(ownerId), std::move(created));
     add(userStream(ownerId), AdminIncluded{ownerId, std::string(kSystem)});
     add(userStream(ownerId), PasswordSet{ownerId, Personal(c.temporaryPasswordHash), true, "provisioned"});
@@ -136,7 +136,8 @@ class Decider {
       return conflict("email-taken", "A user with this email is already in the pool.");
     const std::string id = ctx_.ids.newId();
     UserCreated e = userCreated(id, v, c.notify);
-    setManager(v.managerEmail, {}, e.managerUserId, e.managerEmail);
+    // Their own manager: a reference to themself, as an import or provisioning makes.
+    setManager(v.managerEmail, {{emailKey(v.email), id}}, e.managerUserId, e.managerEmail);
     add(userStream(id), std::move(e));
     linkReports(*state_.company(cmd_.companyId), v.email, id);
     decision_.id = id;

@@ -1149,8 +1149,7 @@ struct Api::Impl {
   }
 
   HttpResponse importUsers(Call& call) {
-    const std::string type = asciiLower(call.req.header("content-type"));
-    if (!type.starts_with("text/csv"))
+    if (!isCsvMediaType(call.req.header("content-type")))
       return Api::problem(415, "unsupported-media-type", "Unsupported media type",
                           "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
     HttpResponse error;

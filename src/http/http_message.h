@@ -12,6 +12,12 @@
 
 namespace portal {
 
+// True when a Content-Type names CSV ("text/csv", any case, parameters and spaces
+// allowed): the server's body limit and the import's check ask the same question.
+inline bool isCsvMediaType(std::string_view contentType) {
+  return asciiLower(trim(contentType.substr(0, contentType.find(';')))) == "text/csv";
+}
+
 struct HttpRequest {
   std::string method;                                        // "GET", "POST", …
   std::string target;                                        // path and query, as sent

@@ -34,10 +34,9 @@ constexpr std::size_t kReservedFiles = 512;
 
 // The one request that may be large: a CSV file for the batch import.
 bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
-  const std::string type = asciiLower(header[http::field::content_type]);
   return header.method() == http::verb::post &&
          header.target().starts_with("/api/v1/users/import") &&
-         (type == "text/csv" || type.starts_with("text/csv;"));
+         isCsvMediaType(header[http::field::content_type]);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
-// The key vault: one random 256-bit data key per person, kept in the "keys" column
+// The key vault: one random 256-bit data key per person (and per address that a
+// manager's email is kept as, "address-<uuid>"), kept in the "keys" column
 // family, under which that person's personal fields are sealed with
 // XChaCha20-Poly1305 (the person's id is the associated data, so a box cannot be
 // moved to another person). Shredding a key (GDPR erasure) deletes it in the same
