@@ -320,6 +320,15 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
   for (int i = 0; i < 20; ++i) chunked += "10000\r\n" + chunk + "\r\n";
   chunked += "0\r\n\r\n";
   EXPECT_NE(answerOf(chunked).find("HTTP/1.1 413"), std::string::npos);
+  // A file's worth of body only from someone signed in: refused before it is sent.
+  const std::string upload =
+      "POST /api/v1/users/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+      "Content-Length: 50000000\r\n";
+  for (const std::string& auth : {std::string(), std::string("Authorization: Bearer forged\r\n")}) {
+    const std::string refused = answerOf(upload + auth + "\r\n");
+    EXPECT_NE(refused.find("HTTP/1.1 401"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("WWW-Authenticate: Bearer"), std::string::npos) << refused;
+  }
   EXPECT_EQ(other.get("/healthz").status, 200);
   EXPECT_EQ(other.get("/api/v1/groups", owner.token).json()["items"].size(), 0u)
       << "nothing was created by the refused requests";

@@ -414,10 +414,16 @@ struct Api::Impl {
     return Api::problem(404, "not-found", "Not found", "There is no such path in this API.");
   }
 
+  // The hash of the bearer token of an Authorization header; nullopt when it names none.
+  static std::optional<std::string> bearerHash(std::string_view auth) {
+    if (auth.size() <= 7 || asciiLower(auth.substr(0, 7)) != "bearer ") return std::nullopt;
+    return tokenHash(trim(auth.substr(7)));
+  }
+
   std::optional<HttpResponse> authenticate(Call& call, const RouteInfo& route) {
-    const std::string_view auth = call.req.header("authorization");
-    if (auth.size() <= 7 || asciiLower(auth.substr(0, 7)) != "bearer ") return unauthorized();
-    call.tokenHash = tokenHash(trim(auth.substr(7)));
+    auto hash = bearerHash(call.req.header("authorization"));
+    if (!hash) return unauthorized();
+    call.tokenHash = std::move(*hash);
     auto session = sessions.use(call.tokenHash, clock.now());
     if (!session) return unauthorized();
     call.session = std::move(*session);
@@ -457,12 +463,7 @@ struct Api::Impl {
     return std::nullopt;
   }
 
-  static HttpResponse unauthorized() {
-    HttpResponse r = Api::problem(401, "unauthorized", "Sign-in required",
-                                  "Send a valid session token as 'Authorization: Bearer <token>'.");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
-  }
+  static HttpResponse unauthorized() { return Api::unauthorized(); }
 
   static HttpResponse forbidden(std::string_view detail) {
     return Api::problem(403, "forbidden", "Not allowed", detail);
@@ -1815,6 +1816,18 @@ bool Api::quick(const HttpRequest& request) {
 HttpResponse Api::problem(int status, std::string_view code, std::string_view title,
                           std::string_view detail) {
   return problemResponse(problemJson(status, code, title, detail));
+}
+
+HttpResponse Api::unauthorized() {
+  HttpResponse r = Api::problem(401, "unauthorized", "Sign-in required",
+                                "Send a valid session token as 'Authorization: Bearer <token>'.");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+bool Api::signedIn(std::string_view authorization) {
+  auto hash = Impl::bearerHash(authorization);
+  return hash && impl_->sessions.use(*hash, impl_->clock.now()).has_value();
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {

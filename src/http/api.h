@@ -93,6 +93,12 @@ class Api {
   static HttpResponse problem(int status, std::string_view code, std::string_view title,
                               std::string_view detail);
 
+  // Whether an Authorization header names a live session: the server asks before
+  // it reads a body as large as a CSV file, so that nobody signed out makes it
+  // hold 64 MiB. The 401 to answer otherwise is unauthorized().
+  bool signedIn(std::string_view authorization);
+  static HttpResponse unauthorized();
+
   SessionStore& sessions();
   // Where links in mail point (the server knows its port only once it listens).
   void setPublicUrl(const std::string& url);

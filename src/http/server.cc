@@ -188,8 +188,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
                                           "Request header fields too large",
                                           "The request's header is larger than 16 KiB."));
     const auto& header = parser_->get();
-    const std::size_t limit =
-        isCsvUpload(header) ? server_->options.maxCsvBody : server_->options.maxJsonBody;
+    const bool csv = isCsvUpload(header);
+    const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
@@ -197,6 +197,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     method_ = std::string(header.method_string());
     path_ = std::string(header.target().substr(0, header.target().find('?')));
     head_ = header.method() == http::verb::head;
+    // Only someone signed in may make the server hold a file's worth of body.
+    if (csv && parser_->content_length().value_or(limit) > server_->options.maxJsonBody &&
+        !server_->api.signedIn(header[http::field::authorization]))
+      return respondAndClose(Api::unauthorized());
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
