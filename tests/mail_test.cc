@@ -851,6 +851,47 @@ TEST_F(MailerTest, RetriesAFailedDeliveryAndLogsIdsButNeverAddressesOrSecrets) {
   EXPECT_EQ(log.find("Lovelace"), std::string::npos) << log;
 }
 
+// A relay that refuses a mail for good (5xx to its recipient) would refuse every
+// retry: the mail is dropped after one try, and the mail behind it goes out.
+TEST_F(MailerTest, DropsAMailTheRelayRefusesForGoodAndDeliversTheRest) {
+  class Refusing : public MailTransport {
+   public:
+    explicit Refusing(std::unique_ptr<MailTransport> next) : next_(std::move(next)) {}
+    Result<void> deliver(const Message& message, const std::string& fileStem) override {
+      if (fileStem.ends_with("-welcome")) {
+        ++refused;
+        return makeError(ErrorCode::kInvalidArgument,
+                         "SMTP RCPT TO: the relay answered \"550 5.1.1 <" + message.to +
+                             ">: Recipient address rejected\" (refused for good)");
+      }
+      return next_->deliver(message, fileStem);
+    }
+    std::atomic<int> refused{0};
+
+   private:
+    std::unique_ptr<MailTransport> next_;
+  };
+  auto transport = std::make_unique<Refusing>(emlTransport());
+  auto* refusing = transport.get();
+  put(7, 0, welcome("u-ada"));
+  put(8, 0, temporaryPassword("u-ada", "PW"));
+  auto m = mailer(std::move(transport));
+  ::testing::internal::CaptureStderr();
+  m->start();
+  const bool idle = m->waitIdle(30s);
+  m->stop();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(idle);
+  EXPECT_EQ(refusing->refused.load(), 1) << "tried once, not retried";
+  EXPECT_EQ(m->delivered(), 1u);
+  EXPECT_TRUE(fs::exists(eml("0000000000000008-00000000-temporary-password")));
+  EXPECT_EQ(outboxSize(), 0u);
+  EXPECT_NE(log.find("0000000000000007-00000000-welcome for user u-ada: refused for good; dropped unsent"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find(kAda.email), std::string::npos) << "no address in the log: " << log;
+}
+
 TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
   put(7, 0, welcome("u-ada"));
   {
@@ -1031,10 +1072,19 @@ TEST(MailSmtpTest, ARefusedRecipientIsAnErrorNamingTheStepAndTheReply) {
   SmtpTransport smtp(relayAt(relay.port()));
   auto r = smtp.deliver(adaMessage("hi\n"), "stem");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kIoError);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << "a 5xx to the recipient: for good";
   EXPECT_NE(r.error().message.find("RCPT TO"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("550 5.1.1"), std::string::npos) << r.error().message;
   EXPECT_TRUE(relay.data().empty());
+  // A 4xx may pass later; a 5xx to the sender is the relay's set-up, not this mail's.
+  for (const auto& [verb, reply] : std::vector<std::pair<std::string, std::string>>{
+           {"RCPT", "450 4.2.0 <ada@example.org>: mailbox busy"},
+           {"MAIL", "553 5.7.1 <no-reply@portal.invalid>: Sender address rejected"}}) {
+    ScriptedRelay other("220 relay.test ESMTP", {{verb, reply}});
+    auto again = SmtpTransport(relayAt(other.port())).deliver(adaMessage("hi\n"), "stem");
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, ErrorCode::kIoError) << reply;
+  }
 }
 
 TEST(MailSmtpTest, AnAddressThatWouldBreakTheCommandIsRefusedBeforeConnecting) {

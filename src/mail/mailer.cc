@@ -267,6 +267,15 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   } catch (const std::exception& e) {
     sent = makeError(ErrorCode::kIoError, std::string("the transport threw: ") + e.what());
   }
+  if (!sent && sent.error().code == ErrorCode::kInvalidArgument) {
+    // No later try can pass: retried, it would hold up the mail behind it for ever.
+    logLine(what + ": refused for good; dropped unsent: " +
+            withoutAddress(sent.error().message, who.recipient.email));
+    deleteRecord(key, what);
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    retries_.erase(key);
+    return Outcome::kDone;
+  }
   if (!sent) return failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
 
   delivered_.fetch_add(1, std::memory_order_relaxed);

@@ -103,8 +103,11 @@ class Connection {
 
   // Sends `line` and CRLF (nothing when `line` is empty), then reads the reply and
   // checks its code against `expected`.
+  // A 5xx reply is "never" (kInvalidArgument) where `forGood` says so: to this
+  // recipient or this message; elsewhere (the greeting, MAIL FROM) it says the relay
+  // refuses us, which an operator fixes, and later tries may pass.
   Result<Reply> step(const std::string& name, const std::string& line,
-                     std::initializer_list<int> expected) {
+                     std::initializer_list<int> expected, bool forGood = false) {
     const auto deadline = Clock::now() + stepTimeout_;
     if (!line.empty()) {
       if (auto s = send(name, line + "\r\n", deadline); !s) return s.error();
@@ -113,7 +116,12 @@ class Connection {
     if (!reply) return reply.error();
     for (int code : expected)
       if (reply->code == code) return reply;
-    return failed(name, "the relay answered " + quoted(reply->last()));
+    Error e = failed(name, "the relay answered " + quoted(reply->last()));
+    if (forGood && reply->code >= 500 && reply->code < 600) {
+      e.code = ErrorCode::kInvalidArgument;
+      e.message += " (refused for good)";
+    }
+    return e;
   }
 
   Result<void> send(const std::string& name, const std::string& bytes, Clock::time_point deadline) {
@@ -218,12 +226,12 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
                       {250});
       !r)
     return r.error();
-  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}); !r) return r.error();
+  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
   if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
   const auto deadline = Clock::now() + options_.stepTimeout;
   if (auto s = c.send("message", dotStuffed(toRfc5322(message, now())), deadline); !s)
     return s.error();
-  if (auto r = c.step("end of DATA", "", {250}); !r) return r.error();
+  if (auto r = c.step("end of DATA", "", {250}, true); !r) return r.error();
   // The relay has taken the message: how it answers QUIT changes nothing.
   (void)c.step("QUIT", "QUIT", {221});
   return {};

@@ -15,8 +15,10 @@ class MailTransport {
   virtual ~MailTransport() = default;
   // Hands `message` over for delivery. `fileStem` names this delivery uniquely and
   // in log order (mailFileStem); delivering the same stem again replaces, or
-  // duplicates, the earlier one. An Error (kIoError, kInvalidArgument) when it was
-  // not handed over; the caller retries. Called from one thread at a time.
+  // duplicates, the earlier one. An Error when it was not handed over: kIoError
+  // when a later try may succeed (the caller retries), kInvalidArgument when none
+  // can (an address that cannot be sent, a recipient or a message the relay refuses
+  // for good with a 5xx reply: the caller drops it). Called from one thread at a time.
   virtual Result<void> deliver(const Message& message, const std::string& fileStem) = 0;
   // Deletes what the transport still keeps of mails to `address` (compared
   // case-insensitively) in company `companyId`, when that person is anonymized.
