@@ -7,10 +7,12 @@
 #include <latch>
 #include <thread>
 
+#include "src/app/import_logs.h"
 #include "src/csv/csv_reader.h"
 #include "src/csv/csv_writer.h"
 #include "src/csv/user_import.h"
 #include "tests/api_server.h"
+#include "tests/store_fixtures.h"
 
 namespace portal::test {
 namespace {
@@ -530,6 +532,30 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
   }
   for (const char* secret : {"zebulon", "Zebulon", "Quuxington"})
     EXPECT_EQ(filesContaining(data, secret), std::vector<std::string>{}) << secret;
+}
+
+// An import reads its file, an anonymization drops the company's logs, then the
+// import would keep its log: that log may name the person, so it is not kept.
+TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {
+  TempDir dir;
+  auto store = test::openStore(dir.sub("data"));
+  ASSERT_TRUE(store);
+  ImportLogs logs(store->db(), store->columnFamily("imports"));
+  const Timestamp now{1'795'000'000'000'000};
+  const std::uint64_t before = logs.generation("c-1");
+  const std::uint64_t other = logs.generation("c-2");
+  ASSERT_TRUE(logs.dropCompany("c-1").ok());  // an anonymization meanwhile
+  auto kept = logs.put("c-1", "imp-1", now, "Row,Column,Value,Message\r\n2,Email,ann@x,taken\r\n", before);
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  EXPECT_FALSE(*kept);
+  EXPECT_FALSE(logs.get("c-1", "imp-1", now).has_value());
+  // A file read after it, and another company's, are kept.
+  kept = logs.put("c-1", "imp-2", now, "Row\r\n", logs.generation("c-1"));
+  ASSERT_TRUE(kept.ok() && *kept);
+  EXPECT_EQ(logs.get("c-1", "imp-2", now), std::optional<std::string>("Row\r\n"));
+  kept = logs.put("c-2", "imp-3", now, "Row\r\n", other);
+  ASSERT_TRUE(kept.ok() && *kept);
+  EXPECT_TRUE(logs.get("c-2", "imp-3", now).has_value());
 }
 
 TEST(HttpImport, PastTheLimitsNothingIsCreated) {

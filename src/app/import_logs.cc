@@ -32,16 +32,24 @@ std::optional<std::int64_t> decodeExpiry(std::string_view value) {
 
 }  // namespace
 
-Result<void> ImportLogs::put(std::string_view companyId, std::string_view importId,
-                             Timestamp now, std::string_view csv) {
+std::uint64_t ImportLogs::generation(std::string_view companyId) const {
+  std::lock_guard lock(mu_);
+  auto it = drops_.find(companyId);
+  return it == drops_.end() ? 0 : it->second;
+}
+
+Result<bool> ImportLogs::put(std::string_view companyId, std::string_view importId,
+                             Timestamp now, std::string_view csv, std::uint64_t seen) {
   if (auto purged = purgeExpired(now); !purged) return purged.error();
+  std::lock_guard lock(mu_);
+  if (auto it = drops_.find(companyId); it != drops_.end() && it->second != seen) return false;
   std::string value = encodeExpiry(now.micros + keep_.count());
   value.append(csv);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status st = db_->Put(wo, family_, logKey(companyId, importId), value);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot keep the import's log: " + st.ToString());
-  return {};
+  return true;
 }
 
 std::optional<std::string> ImportLogs::get(std::string_view companyId, std::string_view importId,
@@ -62,6 +70,8 @@ Result<void> ImportLogs::dropCompany(std::string_view companyId) {
   end.push_back('\1');
   rocksdb::WriteOptions wo;
   wo.sync = true;
+  std::lock_guard lock(mu_);
+  ++drops_[std::string(companyId)];
   rocksdb::Status st = db_->DeleteRange(wo, family_, logKey(companyId, ""), end);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot remove the import logs: " + st.ToString());
   return {};

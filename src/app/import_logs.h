@@ -6,14 +6,22 @@
 // logs are removed at start and whenever a new one is kept, and all of a company's
 // when one of its users is anonymized.
 //
-// Thread-safe (RocksDB's own guarantees; no state of its own but the handles).
+// An import reads its file before an anonymization and keeps its log after it: such
+// a log may name the person, so it is not kept. The import takes the company's
+// generation() before it reads the file and gives it to put(); a dropCompany() in
+// between moves the generation on, and put() then keeps nothing.
+//
+// Thread-safe: put() and dropCompany() exclude each other.
 
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "events/result.h"
+#include "events/string_map.h"
 #include "events/timestamp.h"
 
 namespace rocksdb {
@@ -31,9 +39,12 @@ class ImportLogs {
              std::chrono::microseconds keep = kDefaultKeep)
       : db_(db), family_(family), keep_(keep) {}
 
-  // Keeps `csv` as the log of `importId` of `companyId`, durably (fsynced).
-  Result<void> put(std::string_view companyId, std::string_view importId, Timestamp now,
-                   std::string_view csv);
+  // How many times the company's logs were dropped since start.
+  std::uint64_t generation(std::string_view companyId) const;
+  // Keeps `csv` as the log of `importId` of `companyId`, durably (fsynced), unless
+  // the company's logs were dropped since generation() gave `seen`: then false.
+  Result<bool> put(std::string_view companyId, std::string_view importId, Timestamp now,
+                   std::string_view csv, std::uint64_t seen);
   // The log, or nullopt when this company has no such import or its log expired.
   std::optional<std::string> get(std::string_view companyId, std::string_view importId,
                                  Timestamp now) const;
@@ -47,6 +58,8 @@ class ImportLogs {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   std::chrono::microseconds keep_;
+  mutable std::mutex mu_;
+  StringMap<std::uint64_t> drops_;  // company id -> dropCompany() calls
 };
 
 }  // namespace portal

@@ -1159,6 +1159,9 @@ struct Api::Impl {
     const auto dryRun = queryFlag(call, "dryRun", error);
     if (!dryRun) return error;
 
+    // Taken before the file is read: an anonymization from here on means the log,
+    // which may name the person, is not kept.
+    const std::uint64_t logGeneration = importLogs.generation(call.company());
     const CredentialsReader credentials = portal.credentials();
     ImportReadOptions read;
     read.maxRows = options.importMaxRows;
@@ -1214,9 +1217,12 @@ struct Api::Impl {
     }
 
     if (auto kept = importLogs.put(call.company(), importId, clock.now(),
-                                   importLogCsv(errors, file.warnings));
+                                   importLogCsv(errors, file.warnings), logGeneration);
         !kept)
       std::fprintf(stderr, "import %s: %s\n", importId.c_str(), kept.error().message.c_str());
+    else if (!*kept)
+      std::fprintf(stderr, "import %s: its log is not kept: a user was anonymized meanwhile\n",
+                   importId.c_str());
     return importAnswer(importId, errors, file, *dryRun, created);
   }
 
