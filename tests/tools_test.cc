@@ -594,4 +594,28 @@ TEST(OperatorSocketTest, ARequestWhoseClientLeftWhileItWaitedIsNotRun) {
   EXPECT_EQ(ran, (std::vector<std::string>{"first", "third"}));
 }
 
+// The server stopping (SIGTERM) closes the socket: a long request that reports
+// progress (a rebuild) learns that nobody listens any more and stops, so that the
+// socket's end does not wait for it.
+TEST(OperatorSocketTest, ClosingTheSocketStopsTheRunningRequestAtItsNextProgressLine) {
+  TempDir dir;
+  const std::string path = dir.sub("op.sock");
+  std::atomic<int> lines{0};
+  std::atomic<bool> stoppedByProgress{false};
+  auto socket = OperatorSocket::listen(path, [&](std::string_view, const OperatorProgress& progress) {
+    while (progress("{\"progress\":{}}")) ++lines;  // a rebuild that would never end
+    stoppedByProgress = true;
+    return std::string("{\"ok\":false,\"error\":\"rebuild cancelled\"}");
+  });
+  ASSERT_TRUE(socket.ok()) << socket.error().message;
+  auto client = std::async(std::launch::async, [&path] {
+    auto r = callOperatorSocket(path, "{\"command\":\"rebuild\"}", kNoTimeout);
+    return r ? *r : "error: " + r.error().message;
+  });
+  ASSERT_TRUE(waitFor([&] { return lines.load() > 0; }));
+  socket->reset();  // returns: the request stopped
+  EXPECT_TRUE(stoppedByProgress.load());
+  EXPECT_NE(client.get().find("cancelled"), std::string::npos);
+}
+
 }  // namespace portal::test

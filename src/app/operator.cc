@@ -197,8 +197,8 @@ void OperatorSocket::serve() {
       return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
     };
     if (auto line = readLine(c, std::chrono::seconds(10)); line && !clientLeft()) {
-      auto progress = [c, &clientLeft](std::string_view text) {
-        if (clientLeft()) return false;
+      auto progress = [this, c, &clientLeft](std::string_view text) {
+        if (closing_.load() || clientLeft()) return false;
         std::string l(text);
         l.push_back('\n');
         return writeAll(c, l);
@@ -211,6 +211,7 @@ void OperatorSocket::serve() {
 
 OperatorSocket::~OperatorSocket() {
   if (thread_.joinable()) {
+    closing_ = true;
     (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
   }

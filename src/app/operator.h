@@ -70,6 +70,9 @@ class OperatorSocket {
   int fd_ = -1;
   int wake_[2] = {-1, -1};  // a pipe that ends serve()
   Handler handler_;
+  // Set when the socket closes (the server stops): a running request's progress
+  // then says nobody listens, and a rebuild stops, leaving the old projection.
+  std::atomic<bool> closing_{false};
   std::thread thread_;
 };
 

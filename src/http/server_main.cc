@@ -297,8 +297,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT");
   }
-  operatorSocket->reset();
+  // HTTP first: it stops accepting at once and answers what is in flight; then the
+  // operator socket, whose running rebuild stops at its next progress report (a
+  // compaction or a backup runs to its end).
   server->stop();
+  operatorSocket->reset();
   mailer->stop();
   server.reset();
   api->reset();
