@@ -173,7 +173,7 @@ class ApiServer {
       std::vector<std::string> tokens;
       std::smatch m;
       for (const auto& mail : mailsTo(email))
-        if (std::regex_search(mail, m, std::regex("token=([A-Za-z0-9_-]{43})")))
+        if (std::regex_search(mail, m, std::regex("/reset-password#token=([A-Za-z0-9_-]{43})")))
           tokens.push_back(m[1]);
       return tokens;
     };

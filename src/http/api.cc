@@ -795,7 +795,9 @@ struct Api::Impl {
       mail.companySlug = company->slug;
       mail.userId = account->userId;
       mail.secret = token;
-      mail.link = publicUrl() + "/reset-password?token=" + token;
+      // A fragment, never sent to a server: the token stays out of access logs and
+      // Referer headers on its way to the front end that reads it.
+      mail.link = publicUrl() + "/reset-password#token=" + token;
       outbox = [record = encodeMailRecord(mail)](const Decision&) {
         return std::vector<std::string>{record};
       };
