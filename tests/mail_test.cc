@@ -1066,6 +1066,30 @@ TEST(MailSmtpTest, AsksForEightBitMimeWhenTheRelayOffersIt) {
   EXPECT_EQ(relay.commands()[1], "MAIL FROM:<no-reply@portal.invalid> BODY=8BITMIME");
 }
 
+// The portal takes addresses beyond ASCII; a relay takes them only with SMTPUTF8.
+TEST(MailSmtpTest, AnAddressBeyondAsciiGoesOnlyToARelayOfferingSmtpUtf8) {
+  const Recipient jurgen{"jürgen@bücher.example", "Jürgen", "Bäcker", "Example Corp"};
+  Message m = renderMail(welcome("u-j"), jurgen, kSettings);
+  ScriptedRelay offering("220 relay.test ESMTP", {{"EHLO", "250-relay.test\r\n250 SMTPUTF8"}});
+  auto sent = SmtpTransport(relayAt(offering.port())).deliver(m, "stem");
+  ASSERT_TRUE(sent.ok()) << sent.error().message;
+  ASSERT_TRUE(waitFor([&] { return offering.commands().size() >= 3; }));
+  EXPECT_EQ(offering.commands()[1], "MAIL FROM:<no-reply@portal.invalid> SMTPUTF8");
+  EXPECT_EQ(offering.commands()[2], "RCPT TO:<jürgen@bücher.example>");
+
+  ScriptedRelay plain("220 relay.test ESMTP", {});
+  auto refused = SmtpTransport(relayAt(plain.port())).deliver(m, "stem");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << "no retry can pass";
+  EXPECT_NE(refused.error().message.find("SMTPUTF8"), std::string::npos) << refused.error().message;
+  EXPECT_TRUE(plain.data().empty());
+  // An ASCII address asks for nothing more.
+  ScriptedRelay ascii("220 relay.test ESMTP", {{"EHLO", "250-relay.test\r\n250 SMTPUTF8"}});
+  ASSERT_TRUE(SmtpTransport(relayAt(ascii.port())).deliver(adaMessage("hi\n"), "stem").ok());
+  ASSERT_TRUE(waitFor([&] { return ascii.commands().size() >= 2; }));
+  EXPECT_EQ(ascii.commands()[1], "MAIL FROM:<no-reply@portal.invalid>");
+}
+
 TEST(MailSmtpTest, ARefusedRecipientIsAnErrorNamingTheStepAndTheReply) {
   ScriptedRelay relay("220 relay.test ESMTP",
                       {{"RCPT", "550 5.1.1 <ada@example.org>: Recipient address rejected"}});

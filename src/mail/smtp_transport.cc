@@ -1,5 +1,6 @@
 #include "src/mail/smtp_transport.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -210,19 +211,30 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (auto r = c.connect(options_.host, options_.port); !r) return r.error();
   if (auto r = c.step("greeting", "", {220}); !r) return r.error();
 
-  bool eightBit = false;
+  bool eightBit = false, utf8 = false;
   auto ehlo = c.step("EHLO", "EHLO " + helo, {250, 500, 501, 502, 504, 550});
   if (!ehlo) return ehlo.error();
   if (ehlo->code == 250) {
     for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
       std::string_view keyword = ehlo->lines[i];
-      if (keyword.size() > 4 && asciiLower(trim(keyword.substr(4))) == "8bitmime") eightBit = true;
+      const std::string name = keyword.size() > 4 ? asciiLower(trim(keyword.substr(4))) : "";
+      if (name == "8bitmime") eightBit = true;
+      if (name == "smtputf8") utf8 = true;
     }
   } else if (auto helloReply = c.step("HELO", "HELO " + helo, {250}); !helloReply) {
     return helloReply.error();
   }
 
-  if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : ""),
+  // An address beyond ASCII (the portal takes them) needs the relay's SMTPUTF8
+  // (RFC 6531); a relay without it can never take this mail.
+  const bool ascii = std::all_of(from.begin(), from.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; }) &&
+                     std::all_of(to.begin(), to.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
+  if (!ascii && !utf8)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "SMTP (" + options_.host + ":" + std::to_string(options_.port) +
+                         "): the address is not ASCII and the relay does not offer SMTPUTF8");
+  if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : "") +
+                                       (ascii ? "" : " SMTPUTF8"),
                       {250});
       !r)
     return r.error();
