@@ -379,6 +379,30 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   })) << "the refused request is in the access log";
 }
 
+// curl asks leave to send a large body ("Expect: 100-continue") and waits a second
+// for it: the server gives it once the header passed its checks.
+TEST(HostileClients, AClientThatAsksLeaveToSendItsBodyGetsIt) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  const std::string body = R"({"name":"Expecting"})";
+  RawConnection c(server.port());
+  c.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+         "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  const std::string interim = c.readUntil("\r\n\r\n");
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  c.send(body);
+  const std::string answer = c.readToEnd();
+  EXPECT_NE(answer.find("HTTP/1.1 201"), std::string::npos) << answer;
+  // Refused on its header: the final answer at once, no leave.
+  RawConnection big(server.port());
+  big.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+           "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+           "Content-Length: 5000000\r\n\r\n");
+  const std::string refused = big.readToEnd();
+  EXPECT_EQ(refused.rfind("HTTP/1.1 413", 0), 0u) << refused;
+}
+
 TEST(HostileClients, AThousandIdleConnectionsDoNotStopOthersBeingAnswered) {
   constexpr std::size_t kIdle = 1'000;
   // Both ends of every connection live in this process.

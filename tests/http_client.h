@@ -71,6 +71,15 @@ class RawConnection {
   }
   ~RawConnection() { close(fd_); }
   void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
+  // What the server sends until `marker` has come (or it closes, or 10 s pass).
+  std::string readUntil(std::string_view marker) {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while (out.find(marker) == std::string::npos && (n = ::read(fd_, buf, sizeof buf)) > 0)
+      out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
   // Everything the server sends until it closes the connection.
   std::string readToEnd() {
     std::string out;

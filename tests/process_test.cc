@@ -114,6 +114,35 @@ TEST(ServerProcess, ItsConnectionCapFitsTheOpenFilesLimit) {
   EXPECT_EQ(server.terminate(), 0);
 }
 
+// SIGTERM waits for the requests in flight (up to the body timeout for one whose
+// body does not come); a second SIGTERM ends the process at once, exit 1.
+TEST(ServerProcess, ASecondSigtermStopsAtOnce) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"));
+  RawConnection stuck(server.port());
+  stuck.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 100\r\n\r\n{\"na");
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      return HttpClient(server.port()).get("/healthz").status == 200;  // the header was read by now
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+  server.sendSignal(SIGTERM);
+  // Stopping: it takes no new connection, and waits for the stuck request.
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      HttpClient(server.port()).get("/healthz");
+      return false;
+    } catch (const std::exception&) {
+      return true;
+    }
+  }));
+  server.sendSignal(SIGTERM);
+  EXPECT_EQ(server.waitForExit(10), std::optional<int>(1));
+}
+
 TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));

@@ -134,6 +134,8 @@ ServerProcess::~ServerProcess() {
   close(out_);
 }
 
+void ServerProcess::sendSignal(int signal) { kill(pid_, signal); }
+
 int ServerProcess::terminate() {
   kill(pid_, SIGTERM);
   int status = 0;

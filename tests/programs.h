@@ -54,6 +54,8 @@ class ServerProcess {
   const std::string& temporaryPassword() const { return temporaryPassword_; }
   // Sends SIGTERM and returns the exit code.
   int terminate();
+  // Sends `signal` and returns at once.
+  void sendSignal(int signal);
   // Sends SIGKILL, as a crash or a power cut would end it, and reaps it.
   void crash();
   // Waits at most `seconds` for it to end by itself; its exit code, or nullopt if

@@ -18,6 +18,7 @@
 // the store's write thread (or the processor's, for replays and a stopped
 // processor) and must be quick.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -131,7 +132,11 @@ class CommandProcessor {
 
   ProcessorStats stats() const {
     ProcessorStats s{commands_.load(), groups_.load(), events_.load(), {}};
-    for (std::size_t i = 0; i < s.groupSizes.size(); ++i) s.groupSizes[i] = groupSizes_[i].load();
+    std::uint64_t counted = 0;
+    for (std::size_t i = 0; i < s.groupSizes.size(); ++i) counted += s.groupSizes[i] = groupSizes_[i].load();
+    // Groups that ended between the two reads are in the buckets: the histogram's
+    // count (+Inf) must not be below them.
+    s.groups = std::max(s.groups, counted);
     return s;
   }
 

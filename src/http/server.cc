@@ -147,7 +147,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
  private:
   void waitForRequest(bool first) {
     if (server_->stopping.load()) return close();
+    // A new connection's first header is due within the header timeout of its
+    // opening, its first byte included; a later one's, of its first byte.
+    headerBy_.reset();
     if (buffer_.size() > 0) return readHeader();  // a pipelined request is already here
+    if (first) headerBy_ = std::chrono::steady_clock::now() + server_->options.headerTimeout;
     idle_ = true;
     stream_.expires_after(first ? server_->options.headerTimeout : server_->options.idleTimeout);
     stream_.async_read_some(buffer_.prepare(4096),
@@ -173,7 +177,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // The body's limit depends on the request (onHeader); a limit set here would
     // refuse a long Content-Length while the header is read, as a malformed request.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(server_->options.headerTimeout);
+    if (headerBy_) stream_.expires_at(*headerBy_);
+    else stream_.expires_after(server_->options.headerTimeout);
+    headerBy_.reset();
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
@@ -204,6 +210,20 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
+    // A client that waits for leave to send its body (curl does, for large ones).
+    if (beast::iequals(header[http::field::expect], "100-continue")) {
+      auto goOn = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      stream_.expires_after(server_->options.bodyTimeout);
+      http::async_write(stream_, *goOn, [self = shared_from_this(), goOn, limit](beast::error_code ec, std::size_t) {
+        if (ec) return self->close();
+        self->readBody(limit);
+      });
+      return;
+    }
+    readBody(limit);
+  }
+
+  void readBody(std::size_t limit) {
     stream_.expires_after(server_->options.bodyTimeout);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -246,6 +266,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
                     [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
     };
     if (Api::quick(req)) return server_->api.handleAsync(req, post, done);
+    // A body read that ended as stop() gave the workers up: nobody is left to answer.
+    if (!server_->workers) return close();
     server_->workers->post([self, req = std::move(req), post, done]() mutable {
       self->server_->api.handleAsync(req, post, done);
     });
@@ -326,6 +348,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::string peer_, method_, path_, requestId_;
   bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false;
   std::chrono::steady_clock::time_point started_;
+  std::optional<std::chrono::steady_clock::time_point> headerBy_;
 };
 
 void HttpServer::Impl::accept() {

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "src/app/countries_file.h"
 #include "src/app/operator.h"
@@ -297,6 +299,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT");
   }
+  // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
+  // flight) ends the process at once; what was acknowledged is durable already.
+  std::thread([stopSignals] {
+    int again = 0;
+    sigwait(&stopSignals, &again);
+    if (again == SIGUSR1) return;  // a write failing while we stop: we stop anyway
+    static constexpr char kNow[] = "portal-server: second signal; stopping now\n";
+    (void)!::write(2, kNow, sizeof kNow - 1);
+    std::_Exit(1);
+  }).detach();
   // HTTP first: it stops accepting at once and answers what is in flight; then the
   // operator socket, whose running rebuild stops at its next progress report (a
   // compaction or a backup runs to its end).
