@@ -72,6 +72,15 @@ inline std::string_view trim(std::string_view s) {
 // The key under which an email is unique: trimmed and lower-cased (ASCII).
 inline std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
 
+// A name as typed, for looking it up (a column's, a country's): trimmed, in lower
+// case in any script, and a typographic apostrophe (which spreadsheets put in when
+// one types ') read as a plain one.
+inline std::string lookupKey(std::string_view name) {
+  std::string s(trim(name));
+  for (std::size_t at; (at = s.find("\xE2\x80\x99")) != std::string::npos;) s.replace(at, 3, "'");
+  return foldCase(s);
+}
+
 // std::visit(Overloaded{[](const A&) {...}, [](const B&) {...}}, variant)
 template <class... Ts>
 struct Overloaded : Ts... {

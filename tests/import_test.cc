@@ -534,6 +534,19 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     EXPECT_EQ(filesContaining(data, secret), std::vector<std::string>{}) << secret;
 }
 
+// The country cell as people type it: a code or a name of iso-codes, in any case
+// and script, with the apostrophe a spreadsheet puts in.
+TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
+  const CountryList& list = countries();
+  EXPECT_EQ(list.find("de"), std::optional<std::string>("DE"));
+  EXPECT_EQ(list.find(" germany "), std::optional<std::string>("DE"));
+  EXPECT_EQ(list.find("TÜRKIYE"), std::optional<std::string>("TR"));
+  EXPECT_EQ(list.find("türkiye"), std::optional<std::string>("TR"));
+  EXPECT_EQ(list.find("Côte d\u2019Ivoire"), std::optional<std::string>("CI"));
+  EXPECT_EQ(list.find("CÔTE D'IVOIRE"), std::optional<std::string>("CI"));
+  EXPECT_EQ(list.find("Atlantis"), std::nullopt);
+}
+
 // An import reads its file, an anonymization drops the company's logs, then the
 // import would keep its log: that log may name the person, so it is not kept.
 TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {

@@ -19,14 +19,6 @@ enum Column : std::size_t { kGiven, kSurname, kEmail, kJob, kManager, kActive, k
 constexpr std::array<std::string_view, 7> kFields = {
     "givenName", "surname", "email", "jobTitle", "managerEmail", "active", "country"};
 
-// A header cell as compared: trimmed, ASCII lower case, a typographic apostrophe
-// (which spreadsheets put in when one types ') read as a plain one.
-std::string headerKey(std::string_view cell) {
-  std::string s(trim(cell));
-  for (std::size_t at; (at = s.find("\xE2\x80\x99")) != std::string::npos;) s.replace(at, 3, "'");
-  return asciiLower(s);
-}
-
 // A template column's place in kImportColumns; its size for any other name.
 std::size_t columnOrder(std::string_view column) {
   return static_cast<std::size_t>(std::find(kImportColumns.begin(), kImportColumns.end(), column) -
@@ -108,7 +100,7 @@ class FileChecker {
     columns_.assign(r.fields.size(), kNone);
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      const std::string key = headerKey(r.fields[i]);
+      const std::string key = lookupKey(r.fields[i]);
       if (key.empty()) continue;  // a column without a header: its cells must stay empty
       std::size_t k = 0;
       while (k < kImportColumns.size() && asciiLower(kImportColumns[k]) != key) ++k;
