@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <regex>
 
 #include "src/app/countries_file.h"
@@ -201,6 +204,27 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   EXPECT_NE(r.err.find("portal-server: "), std::string::npos);
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--listen", "not-an-ip:80"});
   EXPECT_EQ(r.exitCode, 1) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--mail-from", "no-at-sign"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("portal-server: --mail-from "), std::string::npos) << r.err;
+}
+
+// Relays that check senders refuse no-reply@portal.invalid: the operator names one.
+TEST(ServerProcess, MailGoesFromTheAddressTheOperatorNames) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0, {"--mail-from", "it@acme.example"});
+  std::string mail;
+  ASSERT_TRUE(waitFor([&] {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir.sub("data") + "/outbox", ec))
+      if (f.path().extension() == ".eml") {
+        std::ifstream in(f.path(), std::ios::binary);
+        mail.assign(std::istreambuf_iterator<char>(in), {});
+      }
+    return !mail.empty();
+  }));
+  EXPECT_NE(mail.find("From: \"Customer Portal\" <it@acme.example>\r\n"), std::string::npos) << mail;
+  EXPECT_EQ(server.terminate(), 0);
 }
 
 }  // namespace

@@ -90,7 +90,14 @@ ProgramRun RunningProgram::finish() {
   return run_;
 }
 
-ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles) {
+ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles,
+                             std::vector<std::string> extra) {
+  std::vector<std::string> args = {PORTAL_SERVER_BIN, "--data", data, "--listen", "127.0.0.1:0",
+                                   "--password-hash-cost", "minimum", "--demo", "--quiet"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
@@ -103,8 +110,7 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
       const rlimit files{openFiles, openFiles};
       setrlimit(RLIMIT_NOFILE, &files);
     }
-    execl(PORTAL_SERVER_BIN, PORTAL_SERVER_BIN, "--data", data.c_str(), "--listen", "127.0.0.1:0",
-          "--password-hash-cost", "minimum", "--demo", "--quiet", static_cast<char*>(nullptr));
+    execv(PORTAL_SERVER_BIN, argv.data());
     _exit(127);
   }
   close(out[1]);

@@ -46,7 +46,9 @@ class RunningProgram {
 class ServerProcess {
  public:
   // `openFiles`: the process's open-files limit (soft and hard), 0: as inherited.
-  explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0);
+  // `extra`: more flags for portal-server.
+  explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0,
+                         std::vector<std::string> extra = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

@@ -1,6 +1,7 @@
 // portal-server: serves the API of API.md on a data directory.
 //
 //   portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]
+//                 [--mail-from ADDRESS]
 //                 [--password-hash-cost interactive|minimum] [--io-threads N]
 //                 [--workers N] [--demo] [--quiet]
 //
@@ -21,11 +22,13 @@
 #include <string>
 #include <thread>
 
+#include "events/text.h"
 #include "src/app/countries_file.h"
 #include "src/app/operator.h"
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
 #include "src/app/system.h"
+#include "src/domain/email.h"
 #include "src/http/api.h"
 #include "src/http/server.h"
 #include "src/mail/mailer.h"
@@ -41,6 +44,7 @@ using namespace portal;
   std::fprintf(
       stderr,
       "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
+      "                     [--mail-from ADDRESS]\n"
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--demo] [--quiet]\n");
@@ -104,7 +108,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive";
+  std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
   for (int i = 1; i < argc; ++i) {
@@ -121,6 +125,8 @@ int main(int argc, char** argv) {
       publicUrl = value();
     else if (a == "--smtp")
       smtp = value();
+    else if (a == "--mail-from")
+      mailFrom = value();
     else if (a == "--password-hash-cost")
       cost = value();
     else if (a == "--io-threads")
@@ -143,6 +149,15 @@ int main(int argc, char** argv) {
   std::string smtpHost;
   std::uint16_t smtpPort = 0;
   if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
+  // The sender of the mails, and the name we give the relay (its domain): a relay
+  // that checks senders refuses the default, no-reply@portal.invalid.
+  MailSettings mailSettings;
+  std::string heloName = "portal.invalid";
+  if (!mailFrom.empty()) {
+    if (auto problem = emailProblem(mailFrom)) usage("--mail-from " + *problem);
+    mailSettings.from = "Customer Portal <" + std::string(trim(mailFrom)) + ">";
+    heloName = std::string(trim(mailFrom).substr(trim(mailFrom).rfind('@') + 1));
+  }
   HashCost hashCost = HashCost::interactive();
   if (cost == "minimum")
     hashCost = HashCost::minimum();
@@ -192,8 +207,7 @@ int main(int argc, char** argv) {
   if (smtp.empty())
     transport = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
   else
-    transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, "portal.invalid");
-  MailSettings mailSettings;
+    transport = std::make_unique<SmtpTransport>(smtpHost, smtpPort, heloName);
   Portal& p = **portal;
   // A failed write: every command is refused from then on, and the process ends
   // (non-zero) so that its supervisor restarts it once the cause (a full disk) is
