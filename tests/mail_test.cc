@@ -298,8 +298,8 @@ class AiosmtpdRelay {
 class ScriptedRelay {
  public:
   // `greeting`: the first line ("" says nothing at all). `answers`: the reply to a
-  // command by its verb ("EHLO", "RCPT", …); others get "250 ok" (DATA "354 go on",
-  // QUIT "221 bye").
+  // command by its verb ("EHLO", "RCPT", …, "." for the end of the message); others
+  // get "250 ok" (DATA "354 go on", the message "250 queued", QUIT "221 bye").
   ScriptedRelay(std::string greeting, std::map<std::string, std::string> answers)
       : greeting_(std::move(greeting)), answers_(std::move(answers)) {
     listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -363,7 +363,8 @@ class ScriptedRelay {
         if (inData) {
           if (line == ".") {
             inData = false;
-            sendLine(fd, "250 queued");
+            auto answer = answers_.find(".");  // the answer to the message itself
+            sendLine(fd, answer != answers_.end() ? answer->second : "250 queued");
           } else {
             data_ += line + "\r\n";
           }
@@ -1100,9 +1101,23 @@ TEST(MailSmtpTest, ARefusedRecipientIsAnErrorNamingTheStepAndTheReply) {
   EXPECT_NE(r.error().message.find("RCPT TO"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("550 5.1.1"), std::string::npos) << r.error().message;
   EXPECT_TRUE(relay.data().empty());
-  // A 4xx may pass later; a 5xx to the sender is the relay's set-up, not this mail's.
+  // Refused for good: the mailbox or the message, with or without an enhanced status.
+  for (const auto& [verb, reply] : std::vector<std::pair<std::string, std::string>>{
+           {"RCPT", "553 mailbox name not allowed"},
+           {"RCPT", "552 5.2.2 mailbox full"},
+           {".", "554 5.6.0 message content rejected"}}) {
+    ScriptedRelay other("220 relay.test ESMTP", {{verb, reply}});
+    auto never = SmtpTransport(relayAt(other.port())).deliver(adaMessage("hi\n"), "stem");
+    ASSERT_FALSE(never.ok());
+    EXPECT_EQ(never.error().code, ErrorCode::kInvalidArgument) << reply;
+  }
+  // A 4xx may pass later; a policy refusal (5.7.x: relaying denied, authentication
+  // required) and a refused sender are the relay's set-up, not this mail's.
   for (const auto& [verb, reply] : std::vector<std::pair<std::string, std::string>>{
            {"RCPT", "450 4.2.0 <ada@example.org>: mailbox busy"},
+           {"RCPT", "554 5.7.1 <ada@example.org>: Relay access denied"},
+           {"RCPT", "550 5.7.1 Client does not have permissions to send as this sender"},
+           {"RCPT", "530 5.7.0 Authentication required"},
            {"MAIL", "553 5.7.1 <no-reply@portal.invalid>: Sender address rejected"}}) {
     ScriptedRelay other("220 relay.test ESMTP", {{verb, reply}});
     auto again = SmtpTransport(relayAt(other.port())).deliver(adaMessage("hi\n"), "stem");

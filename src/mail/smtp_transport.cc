@@ -32,6 +32,24 @@ struct Reply {
   const std::string& last() const { return lines.back(); }
 };
 
+// Whether a 5xx reply to RCPT TO or to the message refuses this mail for good: the
+// mailbox, the address or the message itself (enhanced status 5.1.x, 5.2.x, 5.3.x,
+// 5.6.x; RFC 3463), or, from a relay that gives no enhanced status, 550, 551 or
+// 553. A policy or security refusal (5.7.x: "relay access denied", "authentication
+// required") is the relay's set-up, which an operator fixes: retried.
+bool refusedForGood(const Reply& reply) {
+  if (reply.code < 500 || reply.code > 599) return false;
+  const std::string& text = reply.last();
+  if (text.size() >= 9 && text[4] == '5' && text[5] == '.' &&
+      std::isdigit(static_cast<unsigned char>(text[6])) && text[7] == '.')
+    return text[6] == '1' || text[6] == '2' || text[6] == '3' || text[6] == '6';
+  return reply.code == 550 || reply.code == 551 || reply.code == 553;
+}
+
+bool isAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
 // What a relay said, fit to quote in one line of an error message.
 std::string quoted(std::string_view line) {
   std::string out;
@@ -104,9 +122,10 @@ class Connection {
 
   // Sends `line` and CRLF (nothing when `line` is empty), then reads the reply and
   // checks its code against `expected`.
-  // A 5xx reply is "never" (kInvalidArgument) where `forGood` says so: to this
-  // recipient or this message; elsewhere (the greeting, MAIL FROM) it says the relay
-  // refuses us, which an operator fixes, and later tries may pass.
+  // Where `forGood` says so (to this recipient, to this message), a reply that
+  // refuses the mail for good (refusedForGood) is kInvalidArgument: "never".
+  // Elsewhere (the greeting, MAIL FROM) a refusal is the relay's set-up, which an
+  // operator fixes, and later tries may pass.
   Result<Reply> step(const std::string& name, const std::string& line,
                      std::initializer_list<int> expected, bool forGood = false) {
     const auto deadline = Clock::now() + stepTimeout_;
@@ -118,7 +137,7 @@ class Connection {
     for (int code : expected)
       if (reply->code == code) return reply;
     Error e = failed(name, "the relay answered " + quoted(reply->last()));
-    if (forGood && reply->code >= 500 && reply->code < 600) {
+    if (forGood && refusedForGood(*reply)) {
       e.code = ErrorCode::kInvalidArgument;
       e.message += " (refused for good)";
     }
@@ -202,8 +221,10 @@ SmtpTransport::SmtpTransport(std::string host, std::uint16_t port, std::string h
 Result<void> SmtpTransport::deliver(const Message& message, const std::string& /*fileStem*/) {
   const std::string from = mailboxAddress(message.from);
   const std::string to = mailboxAddress(message.to);
-  if (to.empty() || !commandSafe(to) || !commandSafe(from))
-    return makeError(ErrorCode::kInvalidArgument, "SMTP: an address cannot be sent as it is");
+  if (to.empty() || !commandSafe(to))
+    return makeError(ErrorCode::kInvalidArgument, "SMTP: the recipient's address cannot be sent as it is");
+  if (!commandSafe(from))  // the set-up's: retried, not dropped
+    return makeError(ErrorCode::kIoError, "SMTP: the sender's address cannot be sent as it is");
   std::string helo = options_.heloName;
   if (helo.empty() || !commandSafe(helo)) helo = "localhost";
 
@@ -226,13 +247,16 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   }
 
   // An address beyond ASCII (the portal takes them) needs the relay's SMTPUTF8
-  // (RFC 6531); a relay without it can never take this mail.
-  const bool ascii = std::all_of(from.begin(), from.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; }) &&
-                     std::all_of(to.begin(), to.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
-  if (!ascii && !utf8)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "SMTP (" + options_.host + ":" + std::to_string(options_.port) +
-                         "): the address is not ASCII and the relay does not offer SMTPUTF8");
+  // (RFC 6531). Without it, a recipient's can never go (this mail only); the
+  // sender's is the set-up, retried until an operator changes one or the other.
+  const bool ascii = isAscii(from) && isAscii(to);
+  if (!ascii && !utf8) {
+    Error e = makeError(isAscii(to) ? ErrorCode::kIoError : ErrorCode::kInvalidArgument,
+                        "SMTP (" + options_.host + ":" + std::to_string(options_.port) + "): the " +
+                            (isAscii(to) ? "sender's" : "recipient's") +
+                            " address is not ASCII and the relay does not offer SMTPUTF8");
+    return e;
+  }
   if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : "") +
                                        (ascii ? "" : " SMTPUTF8"),
                       {250});
