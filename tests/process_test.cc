@@ -91,7 +91,7 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
 TEST(ServerProcess, ItsConnectionCapFitsTheOpenFilesLimit) {
   TempDir dir;
   // Of 400 files, 200 are kept for the log and the rest: 200 connections.
-  ServerProcess server(dir.sub("data"), true, 400);
+  ServerProcess server(dir.sub("data"), true, 400, {"--io-threads", "2"});
   std::vector<std::unique_ptr<RawConnection>> held;
   for (int i = 0; i < 200; ++i) held.push_back(std::make_unique<RawConnection>(server.port()));
   int refused = 0;

@@ -1,5 +1,6 @@
 #include "src/http/server.h"
 
+#include <filesystem>
 #include <limits>
 #include <sodium.h>
 #include <sys/resource.h>
@@ -28,9 +29,18 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
-// Open files kept for other than connections (RocksDB's table files, the outbox, the
-// operator socket), at most half the process's limit.
-constexpr std::size_t kReservedFiles = 512;
+// Open files kept for other than connections besides those open at start and the
+// network threads' own (RocksDB opening more table files, the outbox, the operator
+// socket); all that together is kept to at most half the process's limit.
+constexpr std::size_t kSpareFiles = 256;
+
+// The files this process has open now.
+std::size_t openFiles() {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++n;
+  return n;
+}
 
 // The one request that may be large: a CSV file for the batch import.
 bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
@@ -415,12 +425,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
                                               std::to_string(impl->options.port) + ": " +
                                               ec.message());
   impl->boundPort = impl->acceptor.local_endpoint().port();
-  // Each connection is an open file; the log, the mail and the operator socket need
-  // some too. Past the process's limit accept() would fail where a 503 is due.
+  // Each connection is an open file; the log, the mail, the operator socket and each
+  // network thread (an epoll, an eventfd, a timerfd) need some too. Past the
+  // process's limit accept() would fail where a 503 is due.
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
     const auto soft = static_cast<std::size_t>(files.rlim_cur);
-    impl->options.maxConnections =
-        std::min(impl->options.maxConnections, soft - std::min<std::size_t>(kReservedFiles, soft / 2));
+    const std::size_t kept = openFiles() + 3 * impl->contexts.size() + kSpareFiles;
+    impl->options.maxConnections = std::min(impl->options.maxConnections, soft - std::min(kept, soft / 2));
   }
   impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads),
                                              "http-worker");

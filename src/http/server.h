@@ -30,8 +30,8 @@ struct ServerOptions {
   std::uint16_t port = 8080;  // 0: any free port (see port())
   std::size_t ioThreads = 0;  // 0: as many as cores
   std::size_t workerThreads = 64;
-  // Lowered at start to fit the process's open-files limit (less 512 kept for the
-  // rest, or half of it when it is small).
+  // Lowered at start to fit the process's open-files limit, less what is open then,
+  // the network threads' own and 256 to spare (at most half the limit).
   std::size_t maxConnections = 10'000;
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds idleTimeout{60'000};
