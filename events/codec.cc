@@ -68,7 +68,9 @@ class EncodeVisitor {
   void sealAloneWith(PersonalDataSealer* sealer) { sealer_ = sealer; }
 
  private:
-  // Someone else's data: a box of its own in the clear fields, {"key", "box"}.
+  // Someone else's data: a box of its own, {"key", "box"}, among the event's other
+  // personal fields, so that it opens only while both keys live (the manager's
+  // email goes with the manager, and the report's relations with the report).
   void sealAlone(std::string_view name, const Personal& v) {
     if (error_ || v.shredded) return;
     thread_local std::string check;
@@ -84,13 +86,14 @@ class EncodeVisitor {
       error_ = box.error();
       return;
     }
-    clear_.key(name);
-    clear_.beginObject();
-    clear_.key("key");
-    clear_.string(v.sealedFor);
-    clear_.key("box");
-    clear_.string(*box);
-    clear_.endObject();
+    personal_.key(name);
+    personal_.beginObject();
+    personal_.key("key");
+    personal_.string(v.sealedFor);
+    personal_.key("box");
+    personal_.string(*box);
+    personal_.endObject();
+    if (names_ != nullptr) names_->push_back(name);
   }
 
   JsonWriter& clear_;

@@ -10,8 +10,9 @@
 //            "personal":{"key":"<subject>","fields":["email",…],"box":"<sealed>"}}}
 //
 // A personal field that describes someone else (Personal::sealedFor: a manager's
-// email kept as given) is sealed alone under that person's key, in the clear
-// fields: "managerEmail":{"key":"<subject>","box":"<sealed>"}.
+// email kept as given) is sealed alone under that person's key, and that box goes
+// among the event's other personal fields, "managerEmail":{"key":…,"box":…}: it
+// opens only while both keys live.
 //
 // Thread-safe: these functions keep no state; the sealer and opener are the
 // caller's and are used only during the call.

@@ -1,9 +1,9 @@
 #pragma once
 // Personal data inside events. A Personal field is stored only sealed under the
-// data key of the person it describes: the event's personalSubject(), or, for
-// someone else's data in the event (a manager's email kept as given), the key it
-// names itself. Once that key is shredded the field reads as the "anonymized"
-// marker and the read goes on.
+// data key of the person the event is about (its personalSubject()); someone
+// else's data in the event (a manager's email kept as given) is sealed under the
+// key it names first, then with the rest. Once a key it is sealed under is
+// shredded the field reads as the "anonymized" marker and the read goes on.
 
 #include <optional>
 #include <string>

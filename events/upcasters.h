@@ -2,8 +2,8 @@
 // Upcasters turn the data of a stored event written under an older schema into the
 // data of the next schema, so that old events decode into today's structs. They see
 // the data as one JSON object, personal fields already opened and merged in (a
-// shredded one is {"$shredded":true}); a field sealed alone under another person's
-// key (a manager's email) stays as it is stored, {"key":…,"box":…}. The table is a value passed to decodeEvent;
+// shredded one is {"$shredded":true}); a field sealed again under another person's
+// key (a manager's email) stays as that box, {"key":…,"box":…}. The table is a value passed to decodeEvent;
 // the built-in one holds the project's own upcasters.
 //
 // Included only by the codec and its tests: it brings in nlohmann/json.
