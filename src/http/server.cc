@@ -221,7 +221,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
     // A client that waits for leave to send its body (curl does, for large ones).
-    if (beast::iequals(header[http::field::expect], "100-continue")) {
+    if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
       auto goOn = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       stream_.expires_after(server_->options.bodyTimeout);
       http::async_write(stream_, *goOn, [self = shared_from_this(), goOn, limit](beast::error_code ec, std::size_t) {

@@ -316,9 +316,8 @@ int main(int argc, char** argv) {
   // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
   // flight) ends the process at once; what was acknowledged is durable already.
   std::thread([stopSignals] {
-    int again = 0;
-    sigwait(&stopSignals, &again);
-    if (again == SIGUSR1) return;  // a write failing while we stop: we stop anyway
+    int again = SIGUSR1;
+    while (again == SIGUSR1) sigwait(&stopSignals, &again);  // not ours to act on
     static constexpr char kNow[] = "portal-server: second signal; stopping now\n";
     (void)!::write(2, kNow, sizeof kNow - 1);
     std::_Exit(1);
@@ -332,6 +331,13 @@ int main(int argc, char** argv) {
   server.reset();
   api->reset();
   portal->reset();
+  // A write that failed while the requests in flight were answered fails the stop
+  // too (fail-stop: the supervisor must see it).
+  bool failed;
+  {
+    std::lock_guard lock(failureMu);
+    failed = !failure.empty();
+  }
   std::fprintf(stderr, "portal-server: stopped\n");
-  return signal == SIGUSR1 ? 1 : 0;
+  return signal == SIGUSR1 || failed ? 1 : 0;
 }
