@@ -155,13 +155,19 @@ TEST(Events, TheTypeOfAStoredEventCanBeSeenWithoutParsingIt) {
   EXPECT_EQ(peekEventType("{}"), std::nullopt);
 }
 
-TEST(Events, PersonalFieldsAreStoredOnlySealedUnderTheirSubject) {
+// Ada, user u-1, with `email`.
+UserCreated ada(std::string email) {
   UserCreated e;
   e.userId = "u-1";
-  e.email = "ada.lovelace@example.org";
+  e.email = std::move(email);
   e.givenName = "Ada";
   e.surname = "Lovelace";
   e.jobTitle = "Analyst";
+  return e;
+}
+
+TEST(Events, PersonalFieldsAreStoredOnlySealedUnderTheirSubject) {
+  UserCreated e = ada("ada.lovelace@example.org");
   e.country = "GB";
   ReversingSealer vault;
   std::string json;
@@ -173,12 +179,7 @@ TEST(Events, PersonalFieldsAreStoredOnlySealedUnderTheirSubject) {
 }
 
 TEST(Events, ShreddedPersonalFieldsReadAsAnonymizedAndTheReadGoesOn) {
-  UserCreated e;
-  e.userId = "u-1";
-  e.email = "ada@example.org";
-  e.givenName = "Ada";
-  e.surname = "Lovelace";
-  e.jobTitle = "Analyst";
+  UserCreated e = ada("ada@example.org");
   e.managerEmail = Personal("boss@example.org");
   ReversingSealer vault;
   std::string json;
@@ -200,12 +201,7 @@ TEST(Events, ShreddedPersonalFieldsReadAsAnonymizedAndTheReadGoesOn) {
 // A manager's email kept as given is the manager's data: sealed under the key it
 // names, then with the report's fields, so that it goes with either key.
 TEST(Events, SomeoneElsesDataIsSealedUnderTheirKeyToo) {
-  UserCreated e;
-  e.userId = "u-1";
-  e.email = "ada@example.org";
-  e.givenName = "Ada";
-  e.surname = "Lovelace";
-  e.jobTitle = "Analyst";
+  UserCreated e = ada("ada@example.org");
   e.managerEmail = Personal("boss@example.org", "address-7");
   ReversingSealer vault;
   std::string json;
