@@ -1833,6 +1833,13 @@ HttpResponse Api::unauthorized() {
   return r;
 }
 
+void Api::countServerAnswer(const std::string& method, int status,
+                            std::chrono::steady_clock::time_point started) {
+  HttpResponse answer;
+  answer.status = status;
+  impl_->record(method, "(server)", answer, started);
+}
+
 bool Api::signedIn(std::string_view authorization) {
   auto hash = Impl::bearerHash(authorization);
   return hash && impl_->sessions.use(*hash, impl_->clock.now()).has_value();

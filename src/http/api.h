@@ -10,6 +10,7 @@
 //
 // Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -98,6 +99,10 @@ class Api {
   // hold 64 MiB. The 401 to answer otherwise is unauthorized().
   bool signedIn(std::string_view authorization);
   static HttpResponse unauthorized();
+  // Counts in the metrics an answer the server gave itself, before the request
+  // reached the API (413, 431, 400, the 503 at the connection cap): route "(server)".
+  void countServerAnswer(const std::string& method, int status,
+                         std::chrono::steady_clock::time_point started);
 
   SessionStore& sessions();
   // Where links in mail point (the server knows its port only once it listens).

@@ -309,6 +309,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   void respondAndClose(HttpResponse res) {
     if (requestId_.empty()) requestId_ = server_->newRequestId();
+    server_->api.countServerAnswer(method_, res.status, started_);
     keepAlive_ = false;
     drainOnClose_ = true;
     respond(std::move(res), true);
