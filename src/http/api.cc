@@ -338,12 +338,12 @@ struct Api::Impl {
     }
   }
 
-  void record(const std::string& method, const std::string& route, const HttpResponse& response,
+  void record(const std::string& method, const std::string& route, int status,
               std::chrono::steady_clock::time_point start) {
     // A label per method a client makes up would grow the series without end.
     static const std::set<std::string, std::less<>> kMethods = {"GET", "HEAD", "POST", "PUT",
                                                                  "PATCH", "DELETE", "OPTIONS"};
-    metrics.record(kMethods.count(method) ? method : std::string("other"), route, response.status,
+    metrics.record(kMethods.count(method) ? method : std::string("other"), route, status,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
@@ -1835,9 +1835,7 @@ HttpResponse Api::unauthorized() {
 
 void Api::countServerAnswer(const std::string& method, int status,
                             std::chrono::steady_clock::time_point started) {
-  HttpResponse answer;
-  answer.status = status;
-  impl_->record(method, "(server)", answer, started);
+  impl_->record(method, "(server)", status, started);
 }
 
 bool Api::signedIn(std::string_view authorization) {
@@ -1855,7 +1853,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
     CommandReply reply = impl_->portal.execute(std::move(pending->submission));
     response = impl_->guarded(request.requestId, [&] { return impl_->finish(*pending, reply); });
   }
-  impl_->record(request.method, route, response, start);
+  impl_->record(request.method, route, response.status, start);
   return response;
 }
 
@@ -1867,7 +1865,7 @@ void Api::handleAsync(const HttpRequest& request, std::function<void(std::functi
   HttpResponse response =
       impl_->guarded(request.requestId, [&] { return impl_->dispatch(request, route, pending); });
   if (!pending) {
-    impl_->record(request.method, route, response, start);
+    impl_->record(request.method, route, response.status, start);
     return done(std::move(response));
   }
   Submission submission = std::move(pending->submission);
@@ -1881,7 +1879,7 @@ void Api::handleAsync(const HttpRequest& request, std::function<void(std::functi
           route = std::move(route), pending = std::move(pending), start, reply = std::move(reply),
           done = std::move(done)]() mutable {
       HttpResponse response = impl->guarded(requestId, [&] { return impl->finish(*pending, reply); });
-      impl->record(method, route, response, start);
+      impl->record(method, route, response.status, start);
       done(std::move(response));
     });
   });

@@ -155,8 +155,9 @@ int main(int argc, char** argv) {
   std::string heloName = "portal.invalid";
   if (!mailFrom.empty()) {
     if (auto problem = emailProblem(mailFrom)) usage("--mail-from " + *problem);
-    mailSettings.from = "Customer Portal <" + std::string(trim(mailFrom)) + ">";
-    heloName = std::string(trim(mailFrom).substr(trim(mailFrom).rfind('@') + 1));
+    const std::string address(trim(mailFrom));
+    mailSettings.from = "Customer Portal <" + address + ">";
+    heloName = address.substr(address.rfind('@') + 1);
   }
   HashCost hashCost = HashCost::interactive();
   if (cost == "minimum")

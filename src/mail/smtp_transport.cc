@@ -250,13 +250,11 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   // (RFC 6531). Without it, a recipient's can never go (this mail only); the
   // sender's is the set-up, retried until an operator changes one or the other.
   const bool ascii = isAscii(from) && isAscii(to);
-  if (!ascii && !utf8) {
-    Error e = makeError(isAscii(to) ? ErrorCode::kIoError : ErrorCode::kInvalidArgument,
-                        "SMTP (" + options_.host + ":" + std::to_string(options_.port) + "): the " +
-                            (isAscii(to) ? "sender's" : "recipient's") +
-                            " address is not ASCII and the relay does not offer SMTPUTF8");
-    return e;
-  }
+  if (!ascii && !utf8)
+    return makeError(isAscii(to) ? ErrorCode::kIoError : ErrorCode::kInvalidArgument,
+                     "SMTP (" + options_.host + ":" + std::to_string(options_.port) + "): the " +
+                         (isAscii(to) ? "sender's" : "recipient's") +
+                         " address is not ASCII and the relay does not offer SMTPUTF8");
   if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : "") +
                                        (ascii ? "" : " SMTPUTF8"),
                       {250});
