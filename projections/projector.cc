@@ -19,8 +19,8 @@ namespace portal {
 namespace {
 
 constexpr std::uint64_t kChunk = 2000;  // events per projection WriteBatch
-// Decoded chunks the reading thread may be ahead of the slowest projection.
-constexpr std::uint64_t kRebuildWindow = 4;
+// Chunks the reading thread may be ahead of the slowest projection.
+constexpr std::uint64_t kRebuildWindow = 6;
 // The threads that apply chunks in a rebuild (this one and one beside it).
 constexpr std::uint64_t kRebuildThreads = 2;
 // Where a rebuild writes its table files before the database ingests them.
@@ -416,25 +416,38 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
                        HandledTypes(s->projection->handles())});
     wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
   }
-  // This thread reads and decodes the log into chunks; both threads apply them.
-  // A task is one lane applying its next chunk (or, after the last, writing out its
-  // rows), so each lane sees its chunks in order, on whichever thread is free: the
-  // work shares itself out however the projections' costs differ.
+  // This thread reads the log into chunks of raw events; both threads decode them
+  // and apply them. A task is decoding the oldest chunk not yet decoded, or one lane
+  // applying its next decoded chunk (or, after the last, writing out its rows), so
+  // each lane sees its chunks in order, on whichever thread is free: the work shares
+  // itself out however the projections' costs differ, and decoding (a third of it)
+  // is no longer one thread's alone.
   struct Chunk {
-    std::vector<RecordedEvent> events;
+    struct Raw {
+      std::uint64_t position = 0;
+      Hash prevHash{}, hash{};
+      std::size_t offset = 0, size = 0;  // its JSON in `text`
+    };
+    std::string text;  // the raw events' JSON, back to back
+    std::vector<Raw> raw;
+    std::vector<RecordedEvent> events;  // once decoded: those some projection handles
     std::uint64_t last = 0;
   };
+  enum class Stage : std::uint8_t { kRead, kDecoding, kDecoded };
   const std::size_t n = lanes.size();
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::shared_ptr<const Chunk>> window;  // chunks some lane still needs
-  std::uint64_t base = 0;                           // the index of window.front()
+  std::deque<std::shared_ptr<Chunk>> window;  // chunks some lane still needs
+  std::deque<Stage> stage;                    // each one's, alike
+  std::uint64_t base = 0;                     // the index of window.front()
   std::uint64_t produced = 0;
   bool closed = false;  // no more chunks
   std::vector<std::uint64_t> next(n);
   for (std::size_t e = 0; e < n; ++e) next[e] = lanes[e].first;
   std::vector<bool> busy(n, false), done(n, false);
-  std::optional<Error> writeFailure;
+  std::optional<Error> writeFailure, failure;
+  std::uint64_t failedAt = 0;           // the position of `failure`'s event
+  std::atomic<bool> unreadable{false};  // an event could not be decoded: stop reading
 
   // Writes out lane e's rows; false (and its projection stops) when that fails.
   auto writeOut = [&](std::size_t e) {
@@ -445,7 +458,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     writeFailure = w.error();
     return false;
   };
-  auto runTask = [&](std::size_t e, std::shared_ptr<const Chunk> chunk) {
+  auto runTask = [&](std::size_t e, const std::shared_ptr<Chunk>& chunk) {
     Slot* s = slots[lanes[e].slot];
     GenerationBuilder& builder = *lanes[e].builder;
     if (cancel != nullptr && cancel->load()) return;
@@ -464,13 +477,44 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (builder.full() && !writeOut(e)) return;
     }
   };
-  // Takes a task (holding `lock`): false when there is none now.
+  // Decodes the events of a chunk that some projection handles; on an event that
+  // cannot be decoded every projection stops (decodeOrStop) and reading ends.
+  auto decodeChunk = [&](Chunk& chunk) {
+    chunk.events.reserve(chunk.raw.size());
+    for (const Chunk::Raw& r : chunk.raw) {
+      if (unreadable.load() || (cancel != nullptr && cancel->load())) return;
+      const RawEvent raw{r.position, &r.prevHash, &r.hash,
+                         std::string_view(chunk.text).substr(r.offset, r.size)};
+      const std::optional<std::string_view> type = peekEventType(raw.json);
+      if (type && !wanted.count(*type)) continue;
+      auto decoded = decodeOrStop(slots, raw);
+      if (!decoded) {
+        Error e = decoded.error();
+        const std::string where = "event " + std::to_string(raw.position);
+        if (e.message.find(where) == std::string::npos) e.message = "cannot decode " + where + ": " + e.message;
+        std::lock_guard lock(mu);
+        if (!failure || raw.position < failedAt) {  // the first, when both threads fail
+          failure = std::move(e);
+          failedAt = raw.position;
+        }
+        unreadable = true;
+        return;
+      }
+      chunk.events.push_back(std::move(*decoded));
+    }
+  };
+  // Takes a task (holding `lock`): false when there is none now. Applying comes
+  // first (it frees the window); decoding when no lane has a chunk to apply.
   auto takeTask = [&](std::unique_lock<std::mutex>& lock) {
     for (std::size_t e = 0; e < n; ++e) {
       if (busy[e] || done[e]) continue;
-      std::shared_ptr<const Chunk> chunk;
-      if (next[e] < produced) chunk = window[next[e] - base];
-      else if (!closed) continue;
+      std::shared_ptr<Chunk> chunk;
+      if (next[e] < produced) {
+        if (stage[next[e] - base] != Stage::kDecoded) continue;
+        chunk = window[next[e] - base];
+      } else if (!closed) {
+        continue;
+      }
       busy[e] = true;
       lock.unlock();
       runTask(e, chunk);
@@ -480,8 +524,21 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       else done[e] = true;
       while (!window.empty() && std::all_of(next.begin(), next.end(), [&](std::uint64_t c) { return c > base; })) {
         window.pop_front();
+        stage.pop_front();
         ++base;
       }
+      changed.notify_all();
+      return true;
+    }
+    for (std::size_t i = 0; i < window.size(); ++i) {
+      if (stage[i] != Stage::kRead) continue;
+      stage[i] = Stage::kDecoding;
+      const std::uint64_t index = base + i;  // the window cannot move past it meanwhile
+      std::shared_ptr<Chunk> chunk = window[i];
+      lock.unlock();
+      decodeChunk(*chunk);
+      lock.lock();
+      stage[index - base] = Stage::kDecoded;
       changed.notify_all();
       return true;
     }
@@ -496,40 +553,34 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     }
   });
 
-  std::optional<Error> failure;
   auto chunk = std::make_shared<Chunk>();
-  chunk->events.reserve(kChunk);
+  chunk->raw.reserve(kChunk);
   auto hand = [&] {
     const std::uint64_t last = chunk->last;
     {
       std::unique_lock lock(mu);
       window.push_back(std::move(chunk));
+      stage.push_back(Stage::kRead);
       ++produced;
-      // Far enough ahead: apply until the slowest projection catches up.
+      // Far enough ahead: decode and apply until the slowest projection catches up.
       while (produced - base >= kRebuildWindow)
         if (!takeTask(lock)) changed.wait(lock);
     }
     changed.notify_all();
     if (onProgress) onProgress(last);
     chunk = std::make_shared<Chunk>();
-    chunk->events.reserve(kChunk);
+    chunk->raw.reserve(kChunk);
   };
   auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+    if (unreadable.load()) return false;
     if (cancel != nullptr && cancel->load()) return false;
     chunk->last = raw.position;
-    const std::optional<std::string_view> type = peekEventType(raw.json);
-    if (!type || wanted.count(*type)) {
-      auto decoded = decodeOrStop(slots, raw);
-      if (!decoded) {
-        failure = decoded.error();
-        return false;
-      }
-      chunk->events.push_back(std::move(*decoded));
-    }
-    if (chunk->events.size() >= kChunk) hand();
+    chunk->raw.push_back({raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
+    chunk->text.append(raw.json);
+    if (chunk->raw.size() >= kChunk) hand();
     return true;
   });
-  if (!chunk->events.empty()) hand();
+  if (!chunk->raw.empty()) hand();
   {
     std::unique_lock lock(mu);
     closed = true;

@@ -469,6 +469,57 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
     EXPECT_EQ(cf.find("users_v2.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
 }
 
+// The rebuild decodes chunks of the log on both of its threads: an event deep in
+// the log that cannot be decoded stops it with that event's position, and the old
+// projections keep serving.
+TEST(ToolsOnALargerLog, RebuildStopsAtAnEventThatCannotBeDecodedAndTheOldProjectionsServe) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  std::vector<ProjectionStatus> before;
+  {
+    auto store = openStore(data);
+    for (int batch = 0; batch < 20; ++batch) {
+      AppendRequest r;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string id = "u" + std::to_string(batch * 1000 + i);
+        r.events.push_back(userCreated(id, id));
+      }
+      ASSERT_TRUE(store->append(r));
+    }
+    auto projector = Projector::open(*store, allProjections());
+    ASSERT_TRUE(projector && (*projector)->catchUp());
+    before = (*projector)->status();
+  }
+  tamper(data, [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    const std::string key = positionBytes(15'123);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+    const auto at = value.find("\"data\":");
+    ASSERT_NE(at, std::string::npos);
+    value.replace(at, 7, "\"atad\":");
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+  });
+  ProgramRun r = runProgram({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "all"});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("\nportalctl: event 15123 has no data object\n"), std::string::npos) << r.err;
+
+  auto store = openStore(data);
+  auto projector = Projector::open(*store, allProjections());
+  ASSERT_TRUE(projector);
+  const auto after = (*projector)->status();
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].generation, before[i].generation) << after[i].name;
+    EXPECT_EQ(after[i].checkpoint, 20'000u) << after[i].name;
+    EXPECT_FALSE(after[i].failed) << after[i].name << ": " << after[i].error;
+  }
+  for (const auto& cf : store->columnFamilyNames())
+    EXPECT_EQ(cf.find(".g" + std::to_string(before.front().generation + 1)), std::string::npos) << cf;
+  UsersReader users(store->db(), (*projector)->handle(UsersProjection::kName, UsersProjection::kRows),
+                    (*projector)->handle(UsersProjection::kName, UsersProjection::kSearch));
+  EXPECT_TRUE(users.get("c-1", "u19999").has_value()) << "the old rows serve";
+}
+
 // Creates users through the server until stopped; counts what failed.
 class Load {
  public:
