@@ -953,6 +953,22 @@ TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
   EXPECT_EQ(client.get("/healthz").status, 200) << "others are served meanwhile";
 }
 
+// The header of a new connection is due within the timeout of its opening: a client
+// that waits before its first byte and then trickles gets no fresh timeout for it.
+TEST(HttpLimits, ANewConnectionsHeaderIsDueWithinTheTimeoutOfItsOpening) {
+  ApiServer server({}, [](ServerOptions& o) { o.headerTimeout = std::chrono::milliseconds(1500); });
+  RawConnection slow(server.port());
+  // The slow client's own pause before its first byte (the scenario, not a wait
+  // for the server): two thirds of the timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  slow.send("G");
+  const auto firstByte = std::chrono::steady_clock::now();
+  EXPECT_EQ(slow.readToEnd(), "");
+  // Counted from the first byte, the connection would last 1.5 s more; from its
+  // opening, half a second.
+  EXPECT_LT(std::chrono::steady_clock::now() - firstByte, std::chrono::milliseconds(1200));
+}
+
 TEST(HttpLimits, ConnectionsPastTheCapAre503AndTheOthersKeepWorking) {
   ApiServer server({}, [](ServerOptions& o) { o.maxConnections = 2; });
   HttpClient first(server.port()), second(server.port());
