@@ -60,6 +60,12 @@ const std::set<std::string_view>& CredentialsProjection::handles() const {
 
 Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& view) {
   const std::string& company = event.envelope.companyId;
+  // The account's outstanding reset link, if any, no longer works.
+  auto voidReset = [&](FlatRow& r) {
+    const std::string_view token = r.text("resetTokenHash");
+    if (!token.empty()) view.remove(kResets, token);
+    r.setString("resetTokenHash", "");
+  };
   return std::visit(
       Overloaded{
           [&](const CompanyProvisioned& e) -> Result<void> {
@@ -80,8 +86,10 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             return saveAccount(view, rows::key(company, e.userId), row);
           },
           [&](const UserDeactivated& e) {
-            return updateAccount(view, company, e.userId,
-                                 [](FlatRow& r) { r.setBoolean("active", false); });
+            return updateAccount(view, company, e.userId, [&](FlatRow& r) {
+              r.setBoolean("active", false);
+              voidReset(r);
+            });
           },
           [&](const UserReactivated& e) {
             return updateAccount(view, company, e.userId,
@@ -103,13 +111,12 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             return updateAccount(view, company, e.userId, [&](FlatRow& r) {
               r.setString("passwordHash", e.passwordHash.shredded ? "" : e.passwordHash.value);
               r.setBoolean("mustChangePassword", e.temporary);
+              voidReset(r);
             });
           },
           [&](const PasswordResetRequested& e) {
             return updateAccount(view, company, e.userId, [&](FlatRow& r) {
-              // A newer request voids the older token.
-              const std::string_view older = r.text("resetTokenHash");
-              if (!older.empty()) view.remove(kResets, older);
+              voidReset(r);  // a newer request voids the older token
               r.setString("resetTokenHash", e.tokenHash);
               rows::save(
                   view, kResets, e.tokenHash,

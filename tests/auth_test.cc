@@ -7,6 +7,7 @@
 
 #include "src/auth/password_policy.h"
 #include "src/auth/passwords.h"
+#include "src/auth/throttle.h"
 
 namespace portal {
 namespace {
@@ -97,6 +98,28 @@ TEST(Passwords, TemporaryPasswordsMeetThePolicy) {
     EXPECT_EQ(pw.size(), 23u);
     EXPECT_TRUE(policy().check(pw, "owner@example.org").empty()) << pw;
   }
+}
+
+// Keys cost the same whatever was typed, and those whose failures all left the
+// window are forgotten: an attacker trying ever new (and huge) emails from one
+// address holds at most one window's worth of keys.
+TEST(LoginThrottle, ForgetsKeysWhoseFailuresLeftTheWindowAndCountsAsBefore) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 2;
+  policy.addressLimit = 1000;
+  LoginThrottle throttle(policy);
+  const std::string huge(1 << 20, 'x');
+  Timestamp now{1'000'000'000'000};
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(throttle.attempt(huge + std::to_string(i), "10.0.0.1", now), 0);
+  EXPECT_EQ(throttle.keys(), 101u);
+  EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.1", now), 0);
+  EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.1", now), 0);
+  EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.2", now), 15 * 60) << "the account's limit";
+  now.micros += policy.windowMicros + 1;
+  EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.2", now), 0) << "the window passed";
+  EXPECT_EQ(throttle.keys(), 2u) << "only this attempt's account and address are left";
+  throttle.clear("acme\nbob");
+  EXPECT_EQ(throttle.keys(), 1u);
 }
 
 }  // namespace

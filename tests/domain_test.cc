@@ -216,6 +216,20 @@ const std::vector<Rule>& rules() {
          return w.run("owner", DeactivateUser{w.id("alice"), std::nullopt});
        },
        "", {"AdminRemoved", "UserDeactivated"}},
+      {"OnlyTheOwnerDeactivatesAnAdministrator",
+       [](World& w) {
+         w.create("alice", true);
+         w.create("carol", true);
+         return w.run("carol", DeactivateUser{w.id("alice"), std::nullopt});
+       },
+       "forbidden", {}},
+      {"AnAdministratorDeactivatesAUserWhoIsNoAdministrator",
+       [](World& w) {
+         w.create("carol", true);
+         w.create("bob");
+         return w.run("carol", DeactivateUser{w.id("bob"), std::nullopt});
+       },
+       "", {"UserDeactivated"}},
       {"DeactivateRefusesAnInactiveUser",
        [](World& w) {
          w.create("bob", false, false);
@@ -403,6 +417,22 @@ const std::vector<Rule>& rules() {
          w.run("system", RequestPasswordReset{w.id("owner"), "old", Timestamp{w.now.micros + 300'000'000}});
          w.run("system", RequestPasswordReset{w.id("owner"), "new", Timestamp{w.now.micros + 300'000'000}});
          return w.runIn("", "system", CompletePasswordReset{"old", "$h"});
+       },
+       "reset-token-invalid", {}},
+      {"APasswordChangeVoidsTheResetLinkAskedForBefore",
+       [](World& w) {
+         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("owner", SetPassword{w.id("owner"), "$changed", false, "changed"});
+         return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
+       },
+       "reset-token-invalid", {}},
+      {"DeactivationVoidsTheResetLinkAlsoAfterAReactivation",
+       [](World& w) {
+         w.create("bob");
+         w.run("system", RequestPasswordReset{w.id("bob"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
+         w.run("owner", ReactivateUser{w.id("bob")});
+         return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
        "reset-token-invalid", {}},
       {"AResetForAnUnknownUserChangesNothing",

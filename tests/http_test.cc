@@ -448,6 +448,64 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
   EXPECT_EQ(r.json()["code"], "reset-token-invalid");
 }
 
+// A reset link asked for before something that changes who may use the account
+// stops working: a password change (what one does after an unexpected reset mail)
+// and a deactivation, also once the user is reactivated.
+TEST(HttpFlows, APasswordChangeOrADeactivationVoidsAnOutstandingResetLink) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  std::string link = server.resetToken("acme", bob.email);
+  Reply r = client.post("/api/v1/me/password",
+                        {{"currentPassword", kPassword}, {"newPassword", "bob's own new passphrase"}},
+                        bob.token);
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", link}, {"newPassword", "the attacker's passphrase"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["code"], "reset-token-invalid");
+  EXPECT_EQ(server.signIn("acme", bob.email, "bob's own new passphrase").status, 201);
+
+  link = server.resetToken("acme", bob.email);
+  ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/deactivate", json::object(), owner.token).status, 200);
+  ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/reactivate", json::object(), owner.token).status, 200);
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", link}, {"newPassword", "the attacker's passphrase"}});
+  EXPECT_EQ(r.status, 400) << "not voided by the deactivation";
+  EXPECT_EQ(server.signIn("acme", bob.email, "the attacker's passphrase").status, 401);
+}
+
+// Failed sign-ins that throttled an account (a forgotten password, or someone keeping
+// it locked) do not keep out the password its user has just reset.
+TEST(HttpFlows, AResetPasswordSignsInAtOnceAfterTheAccountWasThrottled) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  ApiServer server(policy);
+  Person owner = server.provision("acme");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(server.signIn("acme", owner.email, "wrong password!").status, 401);
+  ASSERT_EQ(server.signIn("acme", owner.email, kPassword).status, 429);
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/password-resets/confirm",
+                        {{"token", server.resetToken("acme", owner.email)},
+                         {"newPassword", "a brand new passphrase"}});
+  ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(server.signIn("acme", owner.email, "a brand new passphrase").status, 201);
+}
+
+// Only the owner takes an administrator's rights away, also by deactivating them.
+TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person alice = server.user("acme", owner, "alice", true);
+  Person carol = server.user("acme", owner, "carol", true);
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/users/" + alice.id + "/deactivate", json::object(), carol.token);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_NE(client.get("/api/v1/admins", owner.token).body.find(alice.id), std::string::npos) << "still an administrator";
+  EXPECT_EQ(client.post("/api/v1/users/" + alice.id + "/deactivate", json::object(), owner.token).status, 200);
+}
+
 TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases) {
   ApiServer server;
   Person owner = server.provision("acme");

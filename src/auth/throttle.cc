@@ -1,8 +1,29 @@
 #include "src/auth/throttle.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 
 namespace portal {
+
+std::string LoginThrottle::keyOf(char kind, const std::string& id) {
+  std::string key(17, '\0');
+  key[0] = kind;
+  crypto_generichash(reinterpret_cast<unsigned char*>(key.data() + 1), 16,
+                     reinterpret_cast<const unsigned char*>(id.data()), id.size(), nullptr, 0);
+  return key;
+}
+
+// byAge_ is in the order of the keys' last failures: the front's are the oldest.
+void LoginThrottle::forgetExpired(std::int64_t now) {
+  while (!byAge_.empty()) {
+    auto it = entries_.find(byAge_.front());
+    const auto& f = it->second.failures;
+    if (!f.empty() && f.back() > now - policy_.windowMicros) return;
+    entries_.erase(it);
+    byAge_.pop_front();
+  }
+}
 
 std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t now) {
   auto it = entries_.find(key);
@@ -33,23 +54,32 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
                                     Timestamp now) {
+  const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', address);
   std::lock_guard lock(mu_);
-  const std::int64_t wait = std::max(this->wait("a:" + account, policy_.accountLimit, now.micros),
-                                     this->wait("c:" + address, policy_.addressLimit, now.micros));
+  forgetExpired(now.micros);
+  const std::int64_t wait = std::max(this->wait(accountKey, policy_.accountLimit, now.micros),
+                                     this->wait(addressKey, policy_.addressLimit, now.micros));
   if (wait > 0) return wait;
-  record("a:" + account, now.micros);
-  record("c:" + address, now.micros);
+  record(accountKey, now.micros);
+  record(addressKey, now.micros);
   return 0;
 }
 
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
+  clear(account);
+  const std::string addressKey = keyOf('c', address);
   std::lock_guard lock(mu_);
-  if (auto it = entries_.find("a:" + account); it != entries_.end()) {
+  if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
+    it->second.failures.pop_back();
+}
+
+void LoginThrottle::clear(const std::string& account) {
+  const std::string accountKey = keyOf('a', account);
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(accountKey); it != entries_.end()) {
     byAge_.erase(it->second.age);
     entries_.erase(it);
   }
-  if (auto it = entries_.find("c:" + address); it != entries_.end() && !it->second.failures.empty())
-    it->second.failures.pop_back();
 }
 
 }  // namespace portal

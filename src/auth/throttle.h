@@ -5,8 +5,10 @@
 // address's earlier ones: one address trying many accounts stays throttled).
 //
 // In memory: a restart forgets it, which lets an attacker gain one window at most.
-// Bounded: past `maxKeys` keys, the least recently failed are forgotten first.
-// Thread-safe.
+// Bounded: a key is held as a 16-byte digest of the account or address (an email
+// of a megabyte costs what any other does), keys whose failures all left the window
+// are forgotten at the next attempt, and past `maxKeys` keys the least recently
+// failed are forgotten first. Thread-safe.
 
 #include <cstdint>
 #include <deque>
@@ -38,14 +40,24 @@ class LoginThrottle {
   // The attempt succeeded: the account's failures are cleared and the attempt is
   // taken off the address's.
   void succeeded(const std::string& account, const std::string& address);
+  // The account's failures are cleared (its password was reset: the new one may
+  // sign in at once).
+  void clear(const std::string& account);
+  // How many accounts and addresses it holds failures of.
+  std::size_t keys() {
+    std::lock_guard lock(mu_);
+    return entries_.size();
+  }
 
  private:
   struct Entry {
     std::deque<std::int64_t> failures;  // times, oldest first
     std::list<std::string>::iterator age;
   };
+  static std::string keyOf(char kind, const std::string& id);
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
   void record(const std::string& key, std::int64_t now);
+  void forgetExpired(std::int64_t now);
 
   ThrottlePolicy policy_;
   std::mutex mu_;

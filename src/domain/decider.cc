@@ -209,6 +209,11 @@ class Decider {
                       "The owner cannot be deactivated; transfer ownership first.");
     if (c.userId == cmd_.actor)
       return conflict("cannot-deactivate-self", "Administrators cannot deactivate themselves.");
+    // Deactivation takes an administrator's rights away, which only the owner may do
+    // (DELETE /admins): another administrator deactivating and reactivating them
+    // would remove them without being the owner.
+    if (u->admin)
+      if (auto r = authorize(state_, cmd_, Who::kOwner)) return *r;
     if (!u->active) return conflict("already-inactive", "The user is already deactivated.");
 
     std::vector<const ResourceState*> owned;

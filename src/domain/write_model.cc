@@ -62,6 +62,11 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
   auto forUser = [&](const std::string& id, auto&& fn) {
     if (UserState* u = mutableUser(id)) fn(*u);
   };
+  // The user's outstanding reset link, if any, no longer works.
+  auto voidReset = [&](UserState& u) {
+    if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+    u.resetTokenHash.clear();
+  };
   // Where a user's manager is kept as an email, indexed so that the manager's
   // arrival in the pool finds them.
   auto setManagerCopy = [&](UserState& u, std::string key) {
@@ -127,8 +132,9 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             });
           },
           [&](const UserDeactivated& e) {
-            forUser(e.userId, [](UserState& u) {
+            forUser(e.userId, [&](UserState& u) {
               u.active = false;
+              voidReset(u);  // a link sent before must not work after a reactivation
               ++u.version;
             });
           },
@@ -145,12 +151,11 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
                 if (it != company->usersByEmail.end() && it->second == &u)
                   company->usersByEmail.erase(it);
               }
-              if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+              voidReset(u);
               setManagerCopy(u, {});
               u.addressKeys.clear();  // shredded with the user's own
               u.email.clear();
               u.passwordHash.clear();
-              u.resetTokenHash.clear();
               u.anonymized = true;
               ++u.version;
             });
@@ -235,11 +240,14 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             forUser(e.userId, [&](UserState& u) {
               u.passwordHash = e.passwordHash.shredded ? std::string() : e.passwordHash.value;
               u.mustChangePassword = e.temporary;
+              // A link asked for before the password was changed would undo the
+              // change (changing it is what one does after an unexpected reset mail).
+              voidReset(u);
             });
           },
           [&](const PasswordResetRequested& e) {
             forUser(e.userId, [&](UserState& u) {
-              if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
+              voidReset(u);  // a newer request voids the older token
               u.resetTokenHash = e.tokenHash;
               u.resetExpiresAt = parseRfc3339(e.expiresAt).value_or(Timestamp{});
               resetTokens_[e.tokenHash] = u.id;

@@ -685,11 +685,12 @@ struct Api::Impl {
     }
     if (auto r = sessions.add(session); !r)
       return Api::problem(503, "sessions-unavailable", "Cannot sign in now", r.error().message);
-    // A password change or reset between the check above and now ended the user's
-    // sessions before this one was added: it must not outlive them. (Each ends the
-    // sessions after its new hash is in the view, so one of the two sees the other.)
+    // A password change, reset or deactivation between the check above and now ended
+    // the user's sessions before this one was added: it must not outlive them. (Each
+    // ends the sessions after its change is in the view, so one of the two sees the
+    // other.)
     if (auto after = portal.credentials().account(company->id, account->userId);
-        !after || after->passwordHash != account->passwordHash) {
+        !after || after->passwordHash != account->passwordHash || !after->active) {
       sessions.remove(session.tokenHash);
       return badCredentials();
     }
@@ -840,6 +841,10 @@ struct Api::Impl {
                             CompletePasswordReset{hash, *passwordHash}, reply))
       return *failed;
     sessions.removeUser(account->companyId, account->userId);
+    // Failed sign-ins before the reset (forgotten password, or someone locking the
+    // account) no longer keep the new password out.
+    if (auto company = creds.companyById(account->companyId))
+      throttle.clear(company->slug + "\n" + emailKey(account->email));
     return noContent();
   }
 
