@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -346,6 +348,17 @@ TEST_F(ToolsTest, ReplayNeverWritesToTheDataDirectory) {
   EXPECT_EQ(snapshot(data()), before);
 }
 
+// A reader killed before it could remove its scratch directory in /tmp (Ctrl-C,
+// kill -9) leaves it behind; the next reader removes it.
+TEST_F(ToolsTest, ScratchDirectoriesOfReadersThatDiedGoAtTheNextOpen) {
+  ProgramRun dead = runProgram({"/bin/sh", "-c", "echo $$"});
+  ASSERT_EQ(dead.exitCode, 0);
+  const std::string stale = "/tmp/portal-secondary-" + std::string(trim(dead.out)) + "-test";
+  fs::create_directories(stale + "/inside");
+  EXPECT_EQ(replay({"verify", "--data", data()}).exitCode, 0);
+  EXPECT_FALSE(fs::exists(stale)) << "the process that made it is gone";
+}
+
 TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
   TempDir other;
   struct Case {
@@ -375,7 +388,8 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTALCTL_BIN, "compact", "--data", empty}, 1, "holds no portal data"},
       {{PORTALCTL_BIN, "rebuild", "--data", data(), "--projection", "nope"}, 2, "no projection named 'nope'"},
       {{PORTALCTL_BIN, "backup", "--data", data()}, 2, "--to DIR is required"},
-      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()}, 1, "is not an empty directory"},
+      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()}, 1, "must go outside the data directory"},
+      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data() + "/inside"}, 1, "must go outside the data directory"},
       {{PORTALCTL_BIN, "compact", "--data", data(), "--fast", "1"}, 2, "unknown flag '--fast'"},
   };
   for (const auto& c : cases) {
@@ -384,6 +398,63 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
     EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
+}
+
+// Directories that are not the portal's are refused before anything is written to
+// them: another program's RocksDB (opening it for writing would add our families to
+// it), and a non-empty directory that a new log would litter.
+TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
+  TempDir dir;
+  const std::string foreign = dir.sub("foreign");
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, foreign, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "theirs", "value").ok());
+  }
+  const auto files = [](const std::string& path) {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(path)) names.insert(e.path().filename().string());
+    return names;
+  };
+  const auto before = files(foreign);
+  for (const char* command : {"compact", "rebuild"}) {
+    ProgramRun r = runProgram({PORTALCTL_BIN, command, "--data", foreign});
+    EXPECT_EQ(r.exitCode, 1) << command;
+    EXPECT_NE(r.err.find("holds no portal data"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(files(foreign), before);
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), foreign, &families).ok());
+  EXPECT_EQ(families, std::vector<std::string>{"default"});
+
+  const std::string notes = dir.sub("notes");
+  fs::create_directories(notes);
+  { std::ofstream(notes + "/notes.txt") << "mine"; }
+  ProgramRun r = runProgram({PORTALCTL_BIN, "provision", "--data", notes, "--company", "x", "--name", "X",
+                             "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname",
+                             "B", "--owner-job-title", "C", "--owner-manager-email", "a@x.example"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("holds no portal data and is not empty"), std::string::npos) << r.err;
+  EXPECT_EQ(files(notes), std::set<std::string>{"notes.txt"});
+}
+
+// A provisioning whose answer (the owner's temporary password) cannot be written
+// says so and exits 1.
+TEST(ToolsOnOthersDirectories, AnAnswerThatCannotBeWrittenIsAFailure) {
+  TempDir dir;
+  fs::create_directories(dir.sub("data"));
+  ProgramRun r = runProgram(
+      {"/bin/sh", "-c",
+       std::string("exec \"$0\" provision --data \"$1\" --company xy --name X --owner-email a@x.example "
+                   "--owner-given-name A --owner-surname B --owner-job-title C "
+                   "--owner-manager-email a@x.example --password-hash-cost minimum > /dev/full"),
+       PORTALCTL_BIN, dir.sub("data")});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("provisioning done, but its answer could not be written"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("temporary password is in the mail"), std::string::npos) << r.err;
 }
 
 // Every projection's rows, by name.

@@ -12,6 +12,7 @@
 // 2 for bad flags. Errors are one line on stderr.
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -166,6 +167,9 @@ int events(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that closes the pipe early (| head) makes the next write fail, and
+  // the log is closed on the way out, its scratch directory with it.
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2)
     fail("a command is required: verify, timeline, as-of or events (portal-replay --help shows the usage)", 2);
   const std::string command = argv[1];

@@ -103,11 +103,14 @@ std::string maintain(const std::string& data, const json& request,
   if (!projector) fail(projector.error().message);
   OperatorContext context{**store, **projector, nullptr, nullptr, ""};
   // Ctrl-C stops a rebuild cleanly: the old projection keeps serving. (Through the
-  // server, Ctrl-C ends this process and the server sees the socket close.)
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { interrupted = true; };
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // server, Ctrl-C ends this process and the server sees the socket close.) A
+  // compaction or a backup has no such point: Ctrl-C ends it as it ends any program.
+  if (request.value("command", "") == "rebuild") {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { interrupted = true; };
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
   return runOperatorRequest(
       context, request.dump(),
       [&](std::string_view line) {
@@ -176,6 +179,9 @@ int answer(const std::string& text, const char* what) {
   if (!out.value("ok", false)) fail(out.value("error", std::string(what) + " failed"));
   out.erase("ok");
   std::printf("%s\n", out.dump().c_str());
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail(std::string(what) + " done, but its answer could not be written to the output" +
+         (out.contains("temporaryPassword") ? " (the owner's temporary password is in the mail sent to them)" : ""));
   return 0;
 }
 

@@ -7,6 +7,10 @@
 #include <rocksdb/write_batch.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <optional>
@@ -41,6 +45,8 @@ const char* const kStreamsCf = "streams";
 const char* const kMetaCf = "meta";
 const char* const kKeysCf = "keys";
 const char* const kCheckpointsCf = "checkpoints";
+// A read-only instance's scratch directory in /tmp: this, its process id, a dash.
+const char* const kScratchPrefix = "portal-secondary-";
 const char* const kCommandsCf = "commands";
 // Operational state beside the log, not part of it: mail waiting for delivery and
 // signed-in sessions, imports' error logs. Created on first open; a read-only open does without them.
@@ -151,6 +157,14 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   const bool hasDb = fs::exists(dir / "CURRENT", ec);
   if (!hasDb && (!options.createIfMissing || options.readOnly))
     return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+  if (!hasDb) {
+    // A new log goes into an empty directory (a volume's lost+found aside): one that
+    // holds other files is somebody else's, and a mistyped path must not litter it.
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().filename() != "lost+found")
+        return makeError(ErrorCode::kNotPortalData,
+                         options.path + " holds no portal data and is not empty; give a new or empty directory");
+  }
 
   std::unique_ptr<EventStore> store(new EventStore());
   store->options_ = options;
@@ -174,6 +188,11 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   // one: the search index's keys are people's names, which must leave every file
   // once they are anonymized and compacted (see compact()).
   dbo.max_manifest_file_size = 0;
+  // Past 256 MiB of write-ahead log the families holding its oldest writes are
+  // flushed, so that it can go: a read-only instance beside the server (portal-replay)
+  // replays the whole log into memory at open, and with a dozen families of 64 MiB
+  // memtables it would otherwise reach gigabytes.
+  dbo.max_total_wal_size = 256ull << 20;
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
   if (hasDb) {
@@ -182,6 +201,11 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     if (!st.ok())
       return makeError(ErrorCode::kNotPortalData,
                        options.path + " holds no portal data (" + st.ToString() + ")");
+    // Another program's RocksDB: refused before it is opened for writing, which would
+    // add our families to it (and flush its memtable) before the format is read.
+    for (const char* core : {kEventsCf, kMetaCf})
+      if (std::find(names.begin(), names.end(), core) == names.end())
+        return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
   }
   for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf, kCommandsCf}) {
     if (std::find(names.begin(), names.end(), own) != names.end()) continue;
@@ -203,8 +227,18 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
 
   rocksdb::Status st;
   if (options.readOnly) {
-    char tmpl[] = "/tmp/portal-secondary-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr)
+    // The scratch directory names its process, so that one a reader killed before it
+    // could remove it (Ctrl-C, a closed pipe, kill -9) goes at a later open.
+    for (const auto& e : fs::directory_iterator("/tmp", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(kScratchPrefix, 0) != 0) continue;
+      const long pid = std::strtol(name.c_str() + std::strlen(kScratchPrefix), nullptr, 10);
+      std::error_code ignored;
+      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        fs::remove_all(e.path(), ignored);
+    }
+    std::string tmpl = "/tmp/" + std::string(kScratchPrefix) + std::to_string(getpid()) + "-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr)
       return makeError(ErrorCode::kIoError, "cannot create a scratch directory in /tmp");
     store->secondaryPath_ = tmpl;
     st = rocksdb::DB::OpenAsSecondary(dbo, options.path, store->secondaryPath_, descriptors,
@@ -920,6 +954,19 @@ Result<void> EventStore::backup(const std::string& dir) {
   std::error_code ec;
   const fs::path target(dir);
   if (dir.empty()) return makeError(ErrorCode::kInvalidArgument, "no backup directory given");
+  // Inside the data directory, its hard-linked table files would keep what a
+  // compaction removes (anonymized people's data) there.
+  {
+    auto resolved = [&](const fs::path& p) {
+      fs::path r = fs::weakly_canonical(p, ec);
+      return r.filename().empty() ? r.parent_path() : r;  // no trailing separator
+    };
+    const fs::path data = resolved(options_.path), to = resolved(target);
+    const auto [d, t] = std::mismatch(data.begin(), data.end(), to.begin(), to.end());
+    if (!ec && !data.empty() && d == data.end())
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the backup must go outside the data directory " + options_.path);
+  }
   if (fs::exists(target, ec)) {
     if (!fs::is_directory(target, ec) || !fs::is_empty(target, ec))
       return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
