@@ -15,6 +15,7 @@
 #include <future>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <rocksdb/db.h>
@@ -828,6 +829,54 @@ TEST(HttpFlows, TheUsersListCarriesOnAfterItsCursorWhateverHappensToThatUser) {
   Reply bad = client.get("/api/v1/users?limit=2&cursor=" + forged, owner.token);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json()["code"], "invalid-cursor");
+}
+
+// The administrators', groups' and resources' lists page with their own cursors:
+// followed, they show every row once; one not given by that list (forged, another
+// list's, another company's) is refused.
+TEST(HttpFlows, TheSmallListsPageThroughEveryRowOnceAndRefuseCursorsTheyDidNotGive) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person other = server.provision("beta");
+  HttpClient client(server.port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(client.post("/api/v1/groups", {{"name", "Group " + std::to_string(i)}}, owner.token).status, 201);
+    ASSERT_EQ(client.post("/api/v1/resources",
+                          {{"kind", "permission"}, {"service", "modeler"}, {"name", "p" + std::to_string(i)},
+                           {"ownerId", owner.id}},
+                          owner.token).status, 201);
+    server.user("acme", owner, "admin" + std::to_string(i), true);
+  }
+  ASSERT_EQ(client.post("/api/v1/groups", {{"name", "Theirs"}}, other.token).status, 201);
+  std::map<std::string, std::string> lastCursor;
+  for (const std::string& list : std::vector<std::string>{"/api/v1/groups", "/api/v1/resources", "/api/v1/admins",
+                                 "/api/v1/users/" + owner.id + "/resources"}) {
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    do {
+      Reply r = client.get(list + "?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), owner.token);
+      ASSERT_EQ(r.status, 200) << list << ": " << r.body;
+      const json body = r.json();
+      for (const auto& item : body["items"]) {
+        const std::string id = item.contains("id") ? item["id"].get<std::string>() : item["user"]["id"].get<std::string>();
+        EXPECT_TRUE(seen.insert(id).second) << list << " shows " << id << " twice";
+      }
+      cursor = body["nextCursor"].is_string() ? body["nextCursor"].get<std::string>() : "";
+      if (!cursor.empty()) lastCursor[list] = cursor;
+      ++pages;
+    } while (!cursor.empty() && pages < 10);
+    EXPECT_EQ(seen.size(), list == "/api/v1/admins" ? 6u : 5u) << list;
+  }
+  auto refused = [&](const std::string& path, const std::string& token) {
+    Reply r = client.get(path, token);
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body;
+    EXPECT_EQ(r.json()["code"], "invalid-cursor") << path;
+  };
+  refused("/api/v1/resources?cursor=zzz", owner.token);
+  refused("/api/v1/admins?cursor=0", owner.token);
+  refused("/api/v1/groups?cursor=" + lastCursor["/api/v1/resources"], owner.token);
+  refused("/api/v1/groups?cursor=" + lastCursor["/api/v1/groups"], other.token);
 }
 
 TEST(HttpFlows, NotifyMailsTheNewUserAndWithoutItNothingIsSent) {

@@ -856,6 +856,26 @@ struct Api::Impl {
                         "given: list again from the start.");
   }
 
+  // The cursors of the lists in id order (administrators, resources, groups): the
+  // last id shown, with the list and the company it belongs to, sealed, so that a
+  // cursor not given by this list (forged, another list's, another company's, from
+  // before a restart) is refused instead of paging from somewhere else.
+  std::optional<std::string> openListCursor(const Call& call, std::string_view list, HttpResponse& error) {
+    const std::string cursor = param(call, "cursor");
+    if (cursor.empty()) return std::string();
+    const std::string scope = std::string(list) + '\n' + call.company() + '\n';
+    auto place = cursorSealer.open(cursor);
+    if (!place || place->compare(0, scope.size(), scope) != 0) {
+      error = badCursor();
+      return std::nullopt;
+    }
+    return place->substr(scope.size());
+  }
+  std::string sealListCursor(const Call& call, std::string_view list, const std::string& lastId) {
+    if (lastId.empty()) return {};
+    return cursorSealer.seal(std::string(list) + '\n' + call.company() + '\n' + lastId);
+  }
+
   HttpResponse listUsers(Call& call) {
     HttpResponse error;
     auto limit = limitOf(call, error);
@@ -1102,22 +1122,24 @@ struct Api::Impl {
     auto limit = limitOf(call, error);
     if (!limit) return error;
     auto reader = portal.resources();
+    const std::string list = "resources:" + ownerId;
+    const auto cursor = openListCursor(call, list, error);
+    if (!cursor) return error;
     if (ownerId.empty()) {
-      RowPage page = reader.list(call.company(), *limit, param(call, "cursor"));
-      return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+      RowPage page = reader.list(call.company(), *limit, *cursor);
+      return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
     }
     std::vector<std::string> items;
     std::string next;
-    const std::string cursor = param(call, "cursor");
     for (const auto& rid : portal.resourcesOf(call.company(), ownerId)) {
-      if (!cursor.empty() && rid <= cursor) continue;
+      if (!cursor->empty() && rid <= *cursor) continue;
       if (items.size() == *limit) {
         next = json::parse(items.back()).value("id", "");
         break;
       }
       if (auto row = reader.row(call.company(), rid)) items.push_back(*row);
     }
-    return jsonResponse(200, itemsJson(items, next));
+    return jsonResponse(200, itemsJson(items, sealListCursor(call, list, next)));
   }
 
   HttpResponse userHistory(Call& call) {
@@ -1285,10 +1307,14 @@ struct Api::Impl {
     auto limit = limitOf(call, error);
     if (!limit) return error;
     const std::string search = foldCase(param(call, "search"));
+    // The search is part of the list: a cursor of another search starts elsewhere.
+    const std::string list = "admins:" + search;
+    const auto cursor = openListCursor(call, list, error);
+    if (!cursor) return error;
     auto users = portal.users();
     std::vector<std::string> items;
     RowPage page = portal.admins().list(
-        call.company(), *limit, param(call, "cursor"), [&](const std::string& row) {
+        call.company(), *limit, *cursor, [&](const std::string& row) {
           json a = json::parse(row, nullptr, false);
           if (!a.is_object()) return false;
           auto user = users.get(call.company(), a.value("userId", ""));
@@ -1306,7 +1332,7 @@ struct Api::Impl {
       json a = json::parse(row);
       items.push_back(adminEntryJson(users.get(call.company(), a.value("userId", "")).value_or("null"), row));
     }
-    return jsonResponse(200, itemsJson(items, page.nextCursor));
+    return jsonResponse(200, itemsJson(items, sealListCursor(call, list, page.nextCursor)));
   }
 
   // Whom an answer is about: the decision's (a repeated Idempotency-Key gets the
@@ -1418,8 +1444,10 @@ struct Api::Impl {
     HttpResponse error;
     auto limit = limitOf(call, error);
     if (!limit) return error;
-    RowPage page = portal.groups().list(call.company(), *limit, param(call, "cursor"));
-    return jsonResponse(200, itemsJson(page.items, page.nextCursor));
+    const auto cursor = openListCursor(call, "groups", error);
+    if (!cursor) return error;
+    RowPage page = portal.groups().list(call.company(), *limit, *cursor);
+    return jsonResponse(200, itemsJson(page.items, sealListCursor(call, "groups", page.nextCursor)));
   }
 
   HttpResponse groupResponse(const std::string& company, const std::string& id, int status) {
