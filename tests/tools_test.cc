@@ -254,6 +254,14 @@ TEST_F(ToolsTest, EventsStreamsTheLogAsJsonLinesWithItsFilters) {
     EXPECT_TRUE(at >= t4 && at <= t6) << at;
   }
   EXPECT_FALSE(timed.out.empty());
+  // A date alone: --since from its first moment, --until to its last.
+  const std::string day = t6.substr(0, 10);
+  ProgramRun daily = replay({"events", "--data", data(), "--since", day, "--until", day});
+  ASSERT_EQ(daily.exitCode, 0) << daily.err;
+  std::size_t thatDay = 0;
+  for (const auto& l : everything) thatDay += json::parse(l)["occurredAt"].get<std::string>().substr(0, 10) == day;
+  EXPECT_EQ(lines(daily.out).size(), thatDay);
+  EXPECT_GT(thatDay, 0u);
 }
 
 // What the users and administrators views show after the events up to each moment:
@@ -391,6 +399,8 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()}, 1, "must go outside the data directory"},
       {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data() + "/inside"}, 1, "must go outside the data directory"},
       {{PORTALCTL_BIN, "compact", "--data", data(), "--fast", "1"}, 2, "unknown flag '--fast'"},
+      {{PORTALCTL_BIN, "provision", "--data", data(), "--services", ""}, 2, "--services needs at least one service"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", ""}, 2, "--actor needs a user id"},
   };
   for (const auto& c : cases) {
     ProgramRun r = runProgram(c.args);
@@ -485,6 +495,9 @@ TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
   EXPECT_EQ(json::parse(r.out)["projection"], "users_v2");
   EXPECT_NE(r.err.find("rebuild users_v2: "), std::string::npos) << "a progress line: " << r.err;
   EXPECT_NE(r.err.find("events/s"), std::string::npos) << r.err;
+  std::size_t ends = 0;
+  for (std::size_t at = r.err.find("(100%)"); at != std::string::npos; at = r.err.find("(100%)", at + 1)) ++ends;
+  EXPECT_EQ(ends, 1u) << "the end is told once: " << r.err;
   r = portalctl({"rebuild", "--data", data()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   r = portalctl({"compact", "--data", data()});

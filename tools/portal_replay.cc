@@ -62,9 +62,13 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
   return flags;
 }
 
-Timestamp timeFlag(const std::string& flag, const std::string& text) {
+// A date alone is its first moment (UTC), or with `wholeDay` its last, so that
+// "--until 2026-11-30" takes in the events of that day.
+Timestamp timeFlag(const std::string& flag, const std::string& text, bool wholeDay = false) {
   auto t = parseRfc3339(text);
   if (!t) fail(flag + " must be an RFC 3339 time such as 2026-11-23T10:15:30Z, not '" + text + "'", 2);
+  constexpr std::int64_t kDayMicros = 86'400'000'000;
+  if (wholeDay && text.size() == 10) t->micros += kDayMicros - 1;
   return *t;
 }
 
@@ -143,7 +147,7 @@ int events(int argc, char** argv) {
   if (f.count("--from")) filter.from = positionFlag("--from", f["--from"]);
   if (f.count("--to")) filter.to = positionFlag("--to", f["--to"]);
   if (f.count("--since")) filter.since = timeFlag("--since", f["--since"]);
-  if (f.count("--until")) filter.until = timeFlag("--until", f["--until"]);
+  if (f.count("--until")) filter.until = timeFlag("--until", f["--until"], true);
   if (f.count("--from") && f.count("--to") && filter.from > filter.to)
     fail("--from " + f["--from"] + " is past --to " + f["--to"], 2);
   if (filter.since && filter.until && filter.until->micros < filter.since->micros)
@@ -157,7 +161,10 @@ int events(int argc, char** argv) {
       fail("--type '" + filter.type + "' is not an event type; one of " + known, 2);
     }
   }
-  if (f.count("--actor")) filter.actor = f["--actor"];
+  if (f.count("--actor")) {
+    if (f["--actor"].empty()) fail("--actor needs a user id, or system", 2);
+    filter.actor = f["--actor"];
+  }
   auto log = openLog(f["--data"]);
   if (f.count("--company")) filter.companyId = check(log->companyId(f["--company"]));
   check(log->events(filter, printLine));

@@ -136,6 +136,8 @@ class ProgressPrinter {
                  rate = p.value("eventsPerSecond", 0.0);
     const auto now = std::chrono::steady_clock::now();
     const bool last = done >= total;
+    if (finished_) return;  // the catch-up after the fill reports the end again
+    finished_ = last;
     if (!tty_ && printed_ && !last && now - lastLine_ < std::chrono::seconds(2)) return;
     lastLine_ = now;
     char text[256];
@@ -154,6 +156,7 @@ class ProgressPrinter {
   std::string what_;
   bool tty_;
   bool printed_ = false;
+  bool finished_ = false;
   std::chrono::steady_clock::time_point lastLine_{};
 };
 
@@ -241,6 +244,7 @@ int provision(int argc, char** argv) {
         if (comma > start) list.push_back(v.substr(start, comma - start));
         start = comma + 1;
       }
+      if (list.empty()) fail("--services needs at least one service (leave it out for the defaults)", 2);
       request["services"] = list;
     } else if (auto f = flags.find(a); f != flags.end())
       request[f->second] = v;

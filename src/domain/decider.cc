@@ -99,9 +99,14 @@ class Decider {
     const std::string name(trim(c.name));
     requireText(problems, "", "name", name);
     std::vector<std::string> services = c.services.empty() ? defaultServices() : c.services;
-    for (const auto& s : services)
+    for (std::size_t i = 0; i < services.size(); ++i) {
+      const std::string& s = services[i];
       if (findService(s) == nullptr)
         problems.push_back({"services", "'" + s + "' is not a service this portal offers"});
+      else if (std::find(services.begin(), services.begin() + static_cast<std::ptrdiff_t>(i), s) !=
+               services.begin() + static_cast<std::ptrdiff_t>(i))
+        problems.push_back({"services", "'" + s + "' is named twice"});
+    }
     ValidDetails owner;
     auto ownerProblems = validateDetails(c.owner, ctx_.countries, owner, "owner.");
     problems.insert(problems.end(), ownerProblems.begin(), ownerProblems.end());
