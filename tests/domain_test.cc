@@ -319,6 +319,21 @@ const std::vector<Rule>& rules() {
       {"RegisterResourceWithoutAnOwnerIsAFieldProblemNotUnknown",
        [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", ""}); },
        "validation-failed", {}},
+      {"RegisterResourceRefusesAPermissionTheOwnerHoldsAlready",
+       [](World& w) {
+         w.create("bob");
+         give(w, "bob", "permission", "modeler", "Read all");
+         return w.run("owner", RegisterResource{"permission", "modeler", " Read all ", w.id("bob")});
+       },
+       "permission-held", {}},
+      {"RegisterResourceGivesAnotherPermissionOrAnotherServicesOne",
+       [](World& w) {
+         w.create("bob");
+         give(w, "bob", "permission", "modeler", "Read all");
+         give(w, "bob", "permission", "modeler", "Write all");
+         return w.run("owner", RegisterResource{"permission", "studio", "Read all", w.id("bob")});
+       },
+       "", {"ResourceAssigned"}},
       {"RegisterResourceForAnUnknownOwnerIsNotFound",
        [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", "nobody"}); },
        "not-found", {}},

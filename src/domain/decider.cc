@@ -368,6 +368,14 @@ class Decider {
     if (!problems.empty()) return invalid(std::move(problems));
     // An id that is no user here reads as unknown, as ids of other companies do.
     if (owner == nullptr) return notFound("User", c.ownerId);
+    // A permission is held once (a transfer merges one into the recipient's own).
+    if (c.kind == "permission")
+      if (auto it = company.resourcesByOwner.find(c.ownerId); it != company.resourcesByOwner.end())
+        for (const auto& theirs : it->second) {
+          const ResourceState& held = company.resources.at(theirs);
+          if (held.kind == "permission" && held.service == c.service && held.name == name)
+            return conflict("permission-held", "The user holds this permission already (" + held.id + ").");
+        }
     const std::string id = ctx_.ids.newId();
     add(companyStream(cmd_.companyId), ResourceAssigned{id, c.kind, c.service, name, c.ownerId});
     decision_.id = id;
