@@ -517,24 +517,24 @@ TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
   EXPECT_NE(timeline.out.find("deactivated; 2 resources transferred to Bob Builder"), std::string::npos);
 }
 
+// A log of `users` UserCreated events with its projections caught up; their status.
+std::vector<ProjectionStatus> logOfNewUsers(const std::string& data, int users) {
+  auto store = openStore(data);
+  for (int first = 0; first < users; first += 1000) {
+    AppendRequest r;
+    for (int i = first; i < std::min(users, first + 1000); ++i)
+      r.events.push_back(userCreated("u" + std::to_string(i), "u" + std::to_string(i)));
+    if (!store->append(r)) throw std::runtime_error("append");
+  }
+  auto projector = Projector::open(*store, allProjections());
+  if (!projector || !(*projector)->catchUp()) throw std::runtime_error("catch up");
+  return (*projector)->status();
+}
+
 TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
   TempDir dir;
   const std::string data = dir.sub("data");
-  std::uint64_t generation = 0;
-  {
-    auto store = openStore(data);
-    for (int batch = 0; batch < 60; ++batch) {
-      AppendRequest r;
-      for (int i = 0; i < 1000; ++i) {
-        const std::string id = "u" + std::to_string(batch * 1000 + i);
-        r.events.push_back(userCreated(id, id));
-      }
-      ASSERT_TRUE(store->append(r));
-    }
-    auto projector = Projector::open(*store, allProjections());
-    ASSERT_TRUE(projector && (*projector)->catchUp());
-    generation = (*projector)->status().front().generation;
-  }
+  const std::uint64_t generation = logOfNewUsers(data, 60'000).front().generation;
   RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
   ASSERT_TRUE(rebuild.waitForError("rebuild users_v2: ")) << "a first progress line";
   rebuild.signal(SIGINT);
@@ -559,21 +559,7 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
 TEST(ToolsOnALargerLog, RebuildStopsAtAnEventThatCannotBeDecodedAndTheOldProjectionsServe) {
   TempDir dir;
   const std::string data = dir.sub("data");
-  std::vector<ProjectionStatus> before;
-  {
-    auto store = openStore(data);
-    for (int batch = 0; batch < 20; ++batch) {
-      AppendRequest r;
-      for (int i = 0; i < 1000; ++i) {
-        const std::string id = "u" + std::to_string(batch * 1000 + i);
-        r.events.push_back(userCreated(id, id));
-      }
-      ASSERT_TRUE(store->append(r));
-    }
-    auto projector = Projector::open(*store, allProjections());
-    ASSERT_TRUE(projector && (*projector)->catchUp());
-    before = (*projector)->status();
-  }
+  const std::vector<ProjectionStatus> before = logOfNewUsers(data, 20'000);
   tamper(data, [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
     const std::string key = positionBytes(15'123);
     std::string value;
