@@ -673,6 +673,13 @@ TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
   EXPECT_EQ(fifth.header("retry-after"), "1");
   EXPECT_EQ(client.get("/api/v1/events?after=0&limit=5", owner.token).status, 200)
       << "a poll that does not wait is served";
+  Reply behind = client.get("/api/v1/events?after=0&limit=2&waitMs=30000", owner.token);
+  EXPECT_EQ(behind.status, 200) << "a poll with events waiting for it needs no slot: " << behind.body;
+  EXPECT_EQ(behind.json()["items"].size(), 2u);
+  Reply ahead = client.get("/api/v1/events?after=" + std::to_string(server.portal().store().lastPosition() + 100),
+                           owner.token);
+  EXPECT_EQ(ahead.status, 409) << ahead.body;
+  EXPECT_EQ(ahead.json()["code"], "position-ahead");
   EXPECT_EQ(waitingPolls(), 4) << "the others still wait";
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
 

@@ -1612,50 +1612,62 @@ struct Api::Impl {
     if (!number("waitMs", waitMs))
       return badRequest("waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
-    // A waiting poll holds a worker thread, which sign-ins and password changes of
-    // every company share: past the caps it is 429 with Retry-After (answering at
-    // once with nothing would have the client poll again in a tight loop).
-    PollSlot slot(polls, call.company(), waitMs > 0);
-    if (waitMs > 0 && !slot.held())
-      return tooMany(1, "Too many waiting polls",
-                     "At most " + std::to_string(kMaxWaitingPollsPerCompany) +
-                         " requests of a company wait for events at once; poll again shortly.",
-                     "too-many-polls");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
     EventStore& store = portal.store();
+    // A position the log has not reached is a cursor from elsewhere (another server,
+    // a log restored from an older backup): waiting there would skip every event up
+    // to it without a word.
+    if (after > store.lastPosition())
+      return Api::problem(409, "position-ahead", "The log has not reached that position",
+                          "after=" + std::to_string(after) + " is past the log's last event (" +
+                              std::to_string(store.lastPosition()) +
+                              "); was the log restored from a backup? Poll again from there.");
     std::vector<std::string> items;
     std::uint64_t scanned = after;
     std::optional<Error> undecodable;
-    while (true) {
+    // Reads what the log holds past `scanned`; a problem to answer when it cannot.
+    auto scanNew = [&]() -> std::optional<HttpResponse> {
       const std::uint64_t head = store.lastPosition();
-      if (head > scanned) {
-        auto r = store.scan(scanned + 1, head - scanned, [&](const RawEvent& raw) {
-          auto event = store.decode(raw);
-          // A record that does not decode is not skipped: the consumer would miss
-          // an event without knowing (the audit trail answers 503 too).
-          if (!event) {
-            undecodable = makeError(event.error().code, "event " + std::to_string(raw.position) +
-                                                            " cannot be read: " + event.error().message);
-            return false;
-          }
-          scanned = raw.position;
-          if (event->envelope.companyId != call.company()) return true;
-          items.push_back(eventToJson(*event));
-          return items.size() < *limit;
-        });
-        if (!r)
-          return Api::problem(503, "log-unavailable", "The event log cannot be read",
-                              r.error().message);
-        // The events before it are answered; the poll from there gets the 503.
-        if (undecodable && items.empty())
-          return Api::problem(503, "log-unavailable", "The event log cannot be read",
-                              undecodable->message);
-        if (undecodable) break;
+      if (head <= scanned) return std::nullopt;
+      auto r = store.scan(scanned + 1, head - scanned, [&](const RawEvent& raw) {
+        auto event = store.decode(raw);
+        // A record that does not decode is not skipped: the consumer would miss
+        // an event without knowing (the audit trail answers 503 too).
+        if (!event) {
+          undecodable = makeError(event.error().code, "event " + std::to_string(raw.position) +
+                                                          " cannot be read: " + event.error().message);
+          return false;
+        }
+        scanned = raw.position;
+        if (event->envelope.companyId != call.company()) return true;
+        items.push_back(eventToJson(*event));
+        return items.size() < *limit;
+      });
+      if (!r)
+        return Api::problem(503, "log-unavailable", "The event log cannot be read", r.error().message);
+      // The events before it are answered; the poll from there gets the 503.
+      if (undecodable && items.empty())
+        return Api::problem(503, "log-unavailable", "The event log cannot be read", undecodable->message);
+      return std::nullopt;
+    };
+    if (auto problem = scanNew()) return *problem;
+    if (items.empty() && !undecodable && waitMs > 0) {
+      // Only a poll that has nothing yet waits. A waiting poll holds a worker thread,
+      // which sign-ins and password changes of every company share: past the caps
+      // it is 429 with Retry-After (answering at once with nothing would have the
+      // client poll again in a tight loop).
+      PollSlot slot(polls, call.company(), true);
+      if (!slot.held())
+        return tooMany(1, "Too many waiting polls",
+                       "At most " + std::to_string(kMaxWaitingPollsPerCompany) +
+                           " requests of a company wait for events at once; poll again shortly.",
+                       "too-many-polls");
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
+      while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline) {
+        // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
+        // keeps a waiting client's delay small at little cost.
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (auto problem = scanNew()) return *problem;
       }
-      if (!items.empty() || std::chrono::steady_clock::now() >= deadline) break;
-      // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
-      // keeps a waiting client's delay small at little cost.
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // The next `after`: past everything looked at, so a poll never reads a stretch of
     // other companies' events twice.
