@@ -121,10 +121,19 @@ const std::vector<Rule>& rules() {
        [](World& w) {
          UpdateUser u;
          u.userId = w.create("ada");
-         u.emailGiven = true;
+         u.email = "ada.lovelace@acme.test";
          return w.run("owner", u);
        },
        "email-immutable", {}},
+      {"UpdateTakesTheCurrentEmailRepeatedInAnyCase",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.email = " ADA@acme.test";
+         u.jobTitle = std::optional<std::string>("Analyst");
+         return w.run("owner", u);
+       },
+       "", {"UserUpdated"}},
       {"UpdateHonoursIfMatch",
        [](World& w) {
          UpdateUser u;

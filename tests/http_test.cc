@@ -21,6 +21,7 @@
 #include <rocksdb/db.h>
 
 #include "projections/projection.h"
+#include "src/auth/passwords.h"
 #include "tests/api_server.h"
 
 namespace portal::test {
@@ -261,20 +262,22 @@ std::vector<MatrixRow> matrix() {
       {"GET", "/api/v1/services", 200, false, path("/api/v1/services")},
       {"POST", "/api/v1/resources", 201, true,
        [](World& w, HttpClient&) {
+         static int made = 0;  // a permission is held once: a new one for each caller
          return Prepared{"/api/v1/resources",
                          {{"kind", "permission"},
                           {"service", "modeler"},
-                          {"name", "P"},
+                          {"name", "P" + std::to_string(++made)},
                           {"ownerId", w.plain.id}},
                          {}};
        }},
       {"GET", "/api/v1/resources", 200, false, path("/api/v1/resources")},
       {"DELETE", "/api/v1/resources/{id}", 204, true,
        [](World& w, HttpClient& c) {
+         static int made = 0;
          Reply r = c.post("/api/v1/resources",
                           {{"kind", "permission"},
                            {"service", "modeler"},
-                           {"name", "Q"},
+                           {"name", "Q" + std::to_string(++made)},
                            {"ownerId", w.plain.id}},
                           w.owner.token);
          return Prepared{"/api/v1/resources/" + r.json()["id"].get<std::string>(), nullptr, {}};
@@ -462,6 +465,7 @@ TEST(HttpFlows, APasswordChangeOrADeactivationVoidsAnOutstandingResetLink) {
                         {{"currentPassword", kPassword}, {"newPassword", "bob's own new passphrase"}},
                         bob.token);
   ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_FALSE(server.portal().credentials().reset(tokenHash(link))) << "gone from the view too";
   r = client.post("/api/v1/password-resets/confirm",
                   {{"token", link}, {"newPassword", "the attacker's passphrase"}});
   EXPECT_EQ(r.status, 400);
@@ -469,7 +473,9 @@ TEST(HttpFlows, APasswordChangeOrADeactivationVoidsAnOutstandingResetLink) {
   EXPECT_EQ(server.signIn("acme", bob.email, "bob's own new passphrase").status, 201);
 
   link = server.resetToken("acme", bob.email);
+  ASSERT_TRUE(server.portal().credentials().reset(tokenHash(link)));
   ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/deactivate", json::object(), owner.token).status, 200);
+  EXPECT_FALSE(server.portal().credentials().reset(tokenHash(link))) << "gone from the view too";
   ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/reactivate", json::object(), owner.token).status, 200);
   r = client.post("/api/v1/password-resets/confirm",
                   {{"token", link}, {"newPassword", "the attacker's passphrase"}});
@@ -769,6 +775,18 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Boss"})", owner.token,
                      {{"If-Match", etag}});
   EXPECT_EQ(r.status, 412) << "the ETag is stale";
+  const std::string current = client.get("/api/v1/users/" + id, owner.token).header("etag");
+  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Boss"})", owner.token,
+                     {{"If-Match", etag + ", " + current}});
+  EXPECT_EQ(r.status, 200) << "one of the listed tags is current: " << r.body;
+  r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Chief"})", owner.token,
+                     {{"If-Match", etag + ", " + current}});
+  EXPECT_EQ(r.status, 412) << "none of them is any more";
+  // A form that sends back the email it shows changes nothing of it.
+  const std::string email = client.get("/api/v1/users/" + id, owner.token).json()["email"];
+  r = client.request("PATCH", "/api/v1/users/" + id, json{{"email", email}, {"jobTitle", "Chief"}}.dump(),
+                     owner.token);
+  EXPECT_EQ(r.status, 200) << r.body;
   r = client.request("PATCH", "/api/v1/users/" + id, R"({"email":"new@acme.example"})",
                      owner.token);
   EXPECT_EQ(r.status, 422);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -357,14 +359,31 @@ TEST_F(ToolsTest, ReplayNeverWritesToTheDataDirectory) {
 }
 
 // A reader killed before it could remove its scratch directory in /tmp (Ctrl-C,
-// kill -9) leaves it behind; the next reader removes it.
+// kill -9) leaves it behind, its lock file no longer locked; the next reader removes
+// it, and leaves alone one whose lock is held. A reader cut short by a closed pipe
+// stops at once, removing its own.
 TEST_F(ToolsTest, ScratchDirectoriesOfReadersThatDiedGoAtTheNextOpen) {
-  ProgramRun dead = runProgram({"/bin/sh", "-c", "echo $$"});
-  ASSERT_EQ(dead.exitCode, 0);
-  const std::string stale = "/tmp/portal-secondary-" + std::string(trim(dead.out)) + "-test";
-  fs::create_directories(stale + "/inside");
+  TempDir names;  // unique names for this test's directories in /tmp
+  const std::string tag = fs::path(names.path()).filename().string();
+  const std::string stale = "/tmp/portal-secondary-1-" + tag + "-stale";
+  const std::string live = "/tmp/portal-secondary-1-" + tag + "-live";
+  for (const auto& d : {stale, live}) {
+    fs::create_directories(d + "/inside");
+    std::ofstream(d + "/reader.lock") << "";
+  }
+  const int held = ::open((live + "/reader.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX), 0);
   EXPECT_EQ(replay({"verify", "--data", data()}).exitCode, 0);
-  EXPECT_FALSE(fs::exists(stale)) << "the process that made it is gone";
+  EXPECT_FALSE(fs::exists(stale)) << "its reader is gone";
+  EXPECT_TRUE(fs::exists(live + "/inside")) << "its reader still holds the lock";
+  ::close(held);
+  fs::remove_all(live);
+
+  ProgramRun cut = runProgram({"/bin/sh", "-c", "\"$0\" events --data \"$1\" | head -c 10 > /dev/null",
+                               PORTAL_REPLAY_BIN, data()});
+  EXPECT_EQ(cut.exitCode, 0);
+  EXPECT_EQ(cut.err, "") << "a closed pipe is no error";
 }
 
 TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
@@ -560,14 +579,17 @@ TEST(ToolsOnALargerLog, RebuildStopsAtAnEventThatCannotBeDecodedAndTheOldProject
   TempDir dir;
   const std::string data = dir.sub("data");
   const std::vector<ProjectionStatus> before = logOfNewUsers(data, 20'000);
+  // Two, in chunks far apart (either thread may decode either): the first is named.
   tamper(data, [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-    const std::string key = positionBytes(15'123);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
-    const auto at = value.find("\"data\":");
-    ASSERT_NE(at, std::string::npos);
-    value.replace(at, 7, "\"atad\":");
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+    for (std::uint64_t position : {15'123, 19'001}) {
+      const std::string key = positionBytes(position);
+      std::string value;
+      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+      const auto at = value.find("\"data\":");
+      ASSERT_NE(at, std::string::npos);
+      value.replace(at, 7, "\"atad\":");
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+    }
   });
   ProgramRun r = runProgram({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "all"});
   EXPECT_EQ(r.exitCode, 1) << r.err;

@@ -12,8 +12,10 @@
 // 2 for bad flags. Errors are one line on stderr.
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -95,9 +97,16 @@ void check(Result<void> r) {
   if (!r) fail(r.error().message);
 }
 
+// A write that fails ends the program at once: a reader that closed the pipe
+// (| head) has all it wanted, and quietly; any other failure is an error.
 void printLine(std::string_view line) {
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
+  if (std::fwrite(line.data(), 1, line.size(), stdout) == line.size() &&
+      std::fputc('\n', stdout) != EOF)
+    return;
+  // Not closed here, in the middle of a read: the lock on its scratch directory
+  // goes with the process, and the next reader removes the directory.
+  if (errno == EPIPE) std::_Exit(0);
+  fail("cannot write the output: " + std::string(std::strerror(errno)));
 }
 
 int verify(int argc, char** argv) {
@@ -174,8 +183,9 @@ int events(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // A reader that closes the pipe early (| head) makes the next write fail, and
-  // the log is closed on the way out, its scratch directory with it.
+  // A reader that closes the pipe early (| head) makes the next write fail with
+  // EPIPE (see printLine), and the log is closed on the way out, its scratch
+  // directory with it.
   std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2)
     fail("a command is required: verify, timeline, as-of or events (portal-replay --help shows the usage)", 2);
@@ -191,7 +201,13 @@ int main(int argc, char** argv) {
   } else {
     fail("unknown command '" + command + "' (portal-replay --help shows the usage)", 2);
   }
-  if (std::fflush(stdout) != 0) fail("cannot write the output");
+  if (std::fflush(stdout) != 0) {
+    if (errno == EPIPE) {
+      openedLog.reset();
+      return 0;
+    }
+    fail("cannot write the output: " + std::string(std::strerror(errno)));
+  }
   openedLog.reset();
   return code;
 }

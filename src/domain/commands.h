@@ -40,7 +40,9 @@ struct CreateUser {
 struct UpdateUser {
   std::string userId;
   std::optional<std::optional<std::string>> givenName, surname, jobTitle, managerEmail, country;
-  bool emailGiven = false;  // the patch tried to change the email
+  // The patch's email, when it has one: it may only repeat the current one (a form
+  // that sends back every field it shows), in any ASCII case.
+  std::optional<std::string> email;
   std::optional<std::uint64_t> expectedVersion;  // If-Match
 };
 

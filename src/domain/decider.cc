@@ -153,7 +153,7 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
-    if (c.emailGiven)
+    if (c.email && emailKey(*c.email) != emailKey(u->email))
       return Rejection{RejectionKind::kInvalid, "email-immutable",
                        "A user's email cannot change.", {{"email", "cannot be changed"}}, {}};
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");

@@ -985,7 +985,10 @@ struct Api::Impl {
     field("jobTitle", u.jobTitle);
     field("managerEmail", u.managerEmail);
     field("country", u.country);
-    u.emailGiven = body->contains("email");
+    if (auto it = body->find("email"); it != body->end()) {
+      if (it->is_string()) u.email = it->get<std::string>();
+      else errors.emplace_back("email", "cannot be changed");
+    }
     for (const auto& [key, value] : body->items()) {
       static const std::set<std::string> known = {"givenName",    "surname", "jobTitle",
                                                   "managerEmail", "country", "email"};
@@ -994,18 +997,34 @@ struct Api::Impl {
     if (!errors.empty()) return validation(errors);
     const std::string_view ifMatch = call.req.header("if-match");
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
-      std::string_view tag = trim(ifMatch);
-      if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
-        tag = tag.substr(1, tag.size() - 2);
-      std::uint64_t v = 0;
-      bool ok = !tag.empty() && tag.size() < 20;
-      for (char c : tag)
-        ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
-      if (!ok)
+      // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
+      // version too, since compressing proxies weaken the ETags they pass on.
+      std::vector<std::uint64_t> versions;
+      std::string_view rest = ifMatch;
+      while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        std::string_view tag = trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
+          tag = tag.substr(1, tag.size() - 2);
+        std::uint64_t v = 0;
+        bool ok = !tag.empty() && tag.size() < 20;
+        for (char c : tag)
+          ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        if (ok) versions.push_back(v);
+      }
+      if (versions.empty())
         return Api::problem(412, "version-mismatch", "The resource has changed",
                             "If-Match does not name a version of this user.");
-      u.expectedVersion = v;
+      // The decider checks one version against the write model: the listed one the
+      // view shows now, if any (else the first, which then does not match).
+      u.expectedVersion = versions.front();
+      if (auto row = portal.users().get(call.company(), id))
+        if (auto doc = JsonDocument::parse(*row))
+          if (auto v = doc->member(doc->root(), "version"); v && doc->node(*v).isUnsigned &&
+              std::find(versions.begin(), versions.end(), doc->node(*v).u) != versions.end())
+            u.expectedVersion = doc->node(*v).u;
     }
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](

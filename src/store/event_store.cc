@@ -6,11 +6,10 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 #include <algorithm>
 #include <optional>
@@ -45,8 +44,10 @@ const char* const kStreamsCf = "streams";
 const char* const kMetaCf = "meta";
 const char* const kKeysCf = "keys";
 const char* const kCheckpointsCf = "checkpoints";
-// A read-only instance's scratch directory in /tmp: this, its process id, a dash.
+// A read-only instance's scratch directory in /tmp: this, its process id, a dash,
+// and the file its reader keeps locked.
 const char* const kScratchPrefix = "portal-secondary-";
+const char* const kScratchLock = "reader.lock";
 const char* const kCommandsCf = "commands";
 // Operational state beside the log, not part of it: mail waiting for delivery and
 // signed-in sessions, imports' error logs. Created on first open; a read-only open does without them.
@@ -160,10 +161,18 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   if (!hasDb) {
     // A new log goes into an empty directory (a volume's lost+found aside): one that
     // holds other files is somebody else's, and a mistyped path must not litter it.
-    for (const auto& entry : fs::directory_iterator(dir, ec))
-      if (entry.path().filename() != "lost+found")
+    // RocksDB's own files, of a first open cut short before it wrote CURRENT, are
+    // no one else's.
+    auto rocksdbOwn = [](const std::string& n) {
+      return n == "LOCK" || n == "IDENTITY" || n.rfind("LOG", 0) == 0 || n.rfind("MANIFEST-", 0) == 0 ||
+             n.rfind("OPTIONS-", 0) == 0 || (n.size() > 4 && n.compare(n.size() - 4, 4, ".log") == 0);
+    };
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string n = entry.path().filename().string();
+      if (n != "lost+found" && !rocksdbOwn(n))
         return makeError(ErrorCode::kNotPortalData,
                          options.path + " holds no portal data and is not empty; give a new or empty directory");
+    }
   }
 
   std::unique_ptr<EventStore> store(new EventStore());
@@ -227,19 +236,32 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
 
   rocksdb::Status st;
   if (options.readOnly) {
-    // The scratch directory names its process, so that one a reader killed before it
-    // could remove it (Ctrl-C, a closed pipe, kill -9) goes at a later open.
+    // A reader holds a lock on a file in its scratch directory as long as it lives:
+    // one whose lock can be taken belongs to a reader killed before it could remove
+    // it (Ctrl-C, kill -9), and goes now. (A lock, not the process id: /tmp may be
+    // shared with other process namespaces.)
     for (const auto& e : fs::directory_iterator("/tmp", ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.rfind(kScratchPrefix, 0) != 0) continue;
-      const long pid = std::strtol(name.c_str() + std::strlen(kScratchPrefix), nullptr, 10);
-      std::error_code ignored;
-      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      if (e.path().filename().string().rfind(kScratchPrefix, 0) != 0) continue;
+      const int fd = ::open((e.path() / kScratchLock).c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) continue;  // not ours, or not yet locked (see below)
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        std::error_code ignored;
         fs::remove_all(e.path(), ignored);
+      }
+      ::close(fd);
     }
     std::string tmpl = "/tmp/" + std::string(kScratchPrefix) + std::to_string(getpid()) + "-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr)
       return makeError(ErrorCode::kIoError, "cannot create a scratch directory in /tmp");
+    // Locked before it gets its name, so that no sweep sees it unlocked.
+    const std::string unnamed = tmpl + "/.lock-being-made";
+    store->scratchLock_ = ::open(unnamed.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (store->scratchLock_ < 0 || flock(store->scratchLock_, LOCK_EX) != 0 ||
+        std::rename(unnamed.c_str(), (tmpl + "/" + kScratchLock).c_str()) != 0) {
+      std::error_code ignored;
+      fs::remove_all(tmpl, ignored);
+      return makeError(ErrorCode::kIoError, "cannot lock a scratch directory in /tmp");
+    }
     store->secondaryPath_ = tmpl;
     st = rocksdb::DB::OpenAsSecondary(dbo, options.path, store->secondaryPath_, descriptors,
                                       &store->handles_, &store->db_);
@@ -323,6 +345,7 @@ EventStore::~EventStore() {
   if (!secondaryPath_.empty()) {
     std::error_code ec;
     fs::remove_all(secondaryPath_, ec);
+    if (scratchLock_ >= 0) ::close(scratchLock_);
   }
 }
 

@@ -270,6 +270,7 @@ class EventStore {
 
   StoreOptions options_;
   std::string secondaryPath_;
+  int scratchLock_ = -1;  // held on a file in secondaryPath_ while this lives
   rocksdb::DB* db_ = nullptr;
   mutable std::shared_mutex familiesMu_;  // guards handles_ and handleNames_
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
