@@ -570,14 +570,28 @@ Result<RecordedEvent> decodeEvent(std::string_view text, PersonalDataOpener& ope
   return RecordedEvent{std::move(*env), std::move(*decoded)};
 }
 
-std::optional<std::string_view> peekEventType(std::string_view json) {
-  constexpr std::string_view kKey = ",\"type\":\"";
-  const auto at = json.substr(0, 512).find(kKey);
+namespace {
+
+// A text member of the envelope, which the writer puts before the data; `key` is
+// `,"name":"`. (Values are JSON strings, whose quotes are escaped: the key cannot
+// appear inside an earlier one.)
+std::optional<std::string_view> peekEnvelopeText(std::string_view json, std::string_view key) {
+  const auto at = json.substr(0, 512).find(key);
   if (at == std::string_view::npos) return std::nullopt;
-  const auto start = at + kKey.size();
+  const auto start = at + key.size();
   const auto end = json.find('"', start);
   if (end == std::string_view::npos) return std::nullopt;
   return json.substr(start, end - start);
+}
+
+}  // namespace
+
+std::optional<std::string_view> peekEventType(std::string_view json) {
+  return peekEnvelopeText(json, ",\"type\":\"");
+}
+
+std::optional<std::string_view> peekCompanyId(std::string_view json) {
+  return peekEnvelopeText(json, ",\"companyId\":\"");
 }
 
 namespace {

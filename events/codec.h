@@ -67,6 +67,8 @@ Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& ope
 // The type of a stored event without parsing it (the writer puts "type" among the
 // first fields); nullopt when it cannot be seen that way.
 std::optional<std::string_view> peekEventType(std::string_view json);
+// The company of a stored event, alike.
+std::optional<std::string_view> peekCompanyId(std::string_view json);
 
 // The data of an event as JSON text with personal fields in the clear (or as
 // "anonymized"): what the audit views and the replay tool show. The hashes of

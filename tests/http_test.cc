@@ -1020,6 +1020,29 @@ TEST(HttpFlows, NoSessionSignedInWithTheOldPasswordOutlivesAPasswordChange) {
   }
 }
 
+// Another company's events are passed over without being decoded: a damaged one of
+// theirs does not stop this company's feed.
+TEST(HttpFlows, TheEventFeedPassesOverAnotherCompanysDamagedRecord) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  EventStore& store = server.portal().store();
+  const std::uint64_t ours = store.lastPosition();
+  server.provision("beta");
+  const std::uint64_t theirs = store.lastPosition();
+  ASSERT_GT(theirs, ours);
+  rocksdb::ColumnFamilyHandle* events = store.columnFamily("events");
+  std::string value;
+  ASSERT_TRUE(store.db()->Get(rocksdb::ReadOptions(), events, positionBytes(theirs), &value).ok());
+  ASSERT_NE(value.find("\"companyId\":\""), std::string::npos);
+  value.replace(value.size() - 12, 12, "}}}}}}}}}}}}");  // its data broken, its envelope whole
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), events, positionBytes(theirs), value).ok());
+  HttpClient client(server.port());
+  Reply r = client.get("/api/v1/events?after=" + std::to_string(ours - 1) + "&limit=100", owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["items"].size(), 1u);
+  EXPECT_EQ(r.json()["nextCursor"], std::to_string(theirs)) << "past their events";
+}
+
 // A consumer of the feed never loses an event without knowing: a record that does
 // not decode stops the feed with 503 (as the audit trail does), it is not skipped.
 TEST(HttpFlows, TheEventFeedStopsAtARecordThatDoesNotDecodeInsteadOfSkippingIt) {

@@ -1648,6 +1648,12 @@ struct Api::Impl {
       const std::uint64_t head = store.lastPosition();
       if (head <= scanned) return std::nullopt;
       auto r = store.scan(scanned + 1, head - scanned, [&](const RawEvent& raw) {
+        // Another company's event is passed over undecoded (and a damaged one of
+        // theirs does not stop this company's feed).
+        if (auto company = peekCompanyId(raw.json); company && *company != call.company()) {
+          scanned = raw.position;
+          return true;
+        }
         auto event = store.decode(raw);
         // A record that does not decode is not skipped: the consumer would miss
         // an event without knowing (the audit trail answers 503 too).
