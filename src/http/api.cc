@@ -569,10 +569,15 @@ struct Api::Impl {
     auto text = portal.users().get(company, id);
     if (!text) return notFound("The user");
     HttpResponse r = jsonResponse(status, *text);
-    if (auto u = JsonDocument::parse(r.body))
-      if (auto v = u->member(u->root(), "version"); v && u->node(*v).isUnsigned)
-        r.headers.emplace_back("ETag", "\"" + std::to_string(u->node(*v).u) + "\"");
+    if (auto v = rowVersion(r.body)) r.headers.emplace_back("ETag", "\"" + std::to_string(*v) + "\"");
     return r;
+  }
+
+  // A user's version (its ETag), from its row or its API JSON.
+  static std::optional<std::uint64_t> rowVersion(std::string_view row) {
+    if (auto u = JsonDocument::parse(row))
+      if (auto v = u->member(u->root(), "version"); v && u->node(*v).isUnsigned) return u->node(*v).u;
+    return std::nullopt;
   }
 
   std::optional<std::size_t> limitOf(const Call& call, HttpResponse& error) {
@@ -966,7 +971,8 @@ struct Api::Impl {
     auto body = objectBody(call.req, error);
     if (!body) return error;
     const std::string& id = call.params[0];
-    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    const auto stored = portal.users().row(call.company(), id);
+    if (!stored) return notFound("The user");
     UpdateUser u;
     u.userId = id;
     std::vector<std::pair<std::string, std::string>> errors;
@@ -1020,11 +1026,8 @@ struct Api::Impl {
       // The decider checks one version against the write model: the listed one the
       // view shows now, if any (else the first, which then does not match).
       u.expectedVersion = versions.front();
-      if (auto row = portal.users().get(call.company(), id))
-        if (auto doc = JsonDocument::parse(*row))
-          if (auto v = doc->member(doc->root(), "version"); v && doc->node(*v).isUnsigned &&
-              std::find(versions.begin(), versions.end(), doc->node(*v).u) != versions.end())
-            u.expectedVersion = doc->node(*v).u;
+      if (auto v = rowVersion(*stored); v && std::find(versions.begin(), versions.end(), *v) != versions.end())
+        u.expectedVersion = *v;
     }
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
