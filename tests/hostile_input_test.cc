@@ -329,6 +329,11 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
     EXPECT_NE(refused.find("HTTP/1.1 401"), std::string::npos) << refused;
     EXPECT_NE(refused.find("WWW-Authenticate: Bearer"), std::string::npos) << refused;
   }
+  // Nor from someone signed in who may not import.
+  const Person member = server.user("acme", owner, "mia");
+  const std::string refused = answerOf(upload + "Authorization: Bearer " + member.token + "\r\n\r\n");
+  EXPECT_NE(refused.find("HTTP/1.1 403"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Only an administrator"), std::string::npos) << refused;
   EXPECT_EQ(other.get("/healthz").status, 200);
   EXPECT_EQ(other.get("/api/v1/groups", owner.token).json()["items"].size(), 0u)
       << "nothing was created by the refused requests";

@@ -260,6 +260,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
         }
         if (parsed) first = std::make_shared<CommandReply>(std::move(*parsed));
       }
+      if (first && !first->accepted() && !s.replayRefusals) first = nullptr;
       if (first) {
         // Answered once the first answer is durable, as a copy marked replayed.
         entry.reply = first;
@@ -304,7 +305,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       reply->rejection = std::move(std::get<Rejection>(outcome));
     }
     entry.reply = reply;
-    if (s.clientKey) {
+    if (s.clientKey && (reply->accepted() || s.replayRefusals)) {
       keysInGroup[key] = reply;
       shared->records.emplace_back(key, reply);
     }

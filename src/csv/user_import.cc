@@ -49,6 +49,12 @@ std::string sentence(std::string message) {
   return message;
 }
 
+bool isExampleEmail(std::string_view email) {
+  const std::string key = emailKey(email);
+  return std::any_of(kImportExamples.begin(), kImportExamples.end(),
+                     [&](const auto& example) { return example[kEmail] == key; });
+}
+
 class FileChecker {
  public:
   FileChecker(const CountryList& countries, const ImportReadOptions& options, ImportFile& out)
@@ -100,18 +106,21 @@ class FileChecker {
     columns_.assign(r.fields.size(), kNone);
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      const std::string key = lookupKey(r.fields[i]);
+      // A second byte-order mark (a file saved again, or two joined) is no part of
+      // the column's name.
+      std::string_view name = r.fields[i];
+      while (name.starts_with("\xEF\xBB\xBF")) name.remove_prefix(3);
+      const std::string key = lookupKey(name);
       if (key.empty()) continue;  // a column without a header: its cells must stay empty
       std::size_t k = 0;
       while (k < kImportColumns.size() && asciiLower(kImportColumns[k]) != key) ++k;
       if (k == kImportColumns.size()) {
-        out_.errors.push_back({r.row, nthColumn(i), r.fields[i],
-                               "is not a column of the template, whose columns are: " +
-                                   templateColumns()});
+        error(r.row, nthColumn(i), r.fields[i],
+              "is not a column of the template, whose columns are: " + templateColumns());
       } else if (seen[k]) {
-        out_.errors.push_back({r.row, nthColumn(i), r.fields[i],
-                               "repeats the column \"" + std::string(kImportColumns[k]) +
-                                   "\" (" + nthColumn(*seen[k]) + ")"});
+        error(r.row, nthColumn(i), r.fields[i],
+              "repeats the column \"" + std::string(kImportColumns[k]) + "\" (" +
+                  nthColumn(*seen[k]) + ")");
       } else {
         seen[k] = i;
         columns_[i] = static_cast<Column>(k);
@@ -186,6 +195,13 @@ class FileChecker {
       error(r.row, std::string(column), k < cells.size() ? cell(static_cast<Column>(k)) : "",
             p.message);
     }
+    if (emailOk && isExampleEmail(valid.email)) {
+      // The template's examples left in (an administrator who filled in the rows
+      // below them) would make two people who do not exist, and mail them.
+      error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail),
+            "Is the template's example: delete this row");
+      emailOk = false;
+    }
     if (emailOk) {
       auto [it, fresh] = emails_.try_emplace(emailKey(valid.email), r.row);
       if (!fresh)
@@ -195,6 +211,9 @@ class FileChecker {
     }
     if (out_.errors.size() != errorsBefore) return;
     if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
+    // Under a header that lacks a column, no row can be made: it is not kept, so
+    // that the processor's check does not report the missing column on every row.
+    if (std::find(present_.begin(), present_.end(), false) != present_.end()) return;
     out_.rows.push_back(std::move(row));
   }
 

@@ -525,6 +525,10 @@ struct Api::Impl {
         if (c < 0x21 || c > 0x7e) return badRequest("The Idempotency-Key must be printable ASCII.");
       s.commandId = std::string(key);
       s.clientKey = true;
+      // An import refused (an email already in the pool) created nothing: the file
+      // corrected and sent again with the same key is checked anew, not refused
+      // again with the first file's rows.
+      s.replayRefusals = !std::holds_alternative<ImportUsers>(s.command.body);
     } else {
       s.commandId = ids.newId();
     }
@@ -1227,7 +1231,8 @@ struct Api::Impl {
 
     // A repeated Idempotency-Key of an import that was made gets its outcome again,
     // also when the file sent now differs (a file with errors would otherwise be
-    // checked as a dry run and answered anew); the warnings are this file's.
+    // checked as a dry run and answered anew); the warnings are this file's. One
+    // that was refused is checked anew (Submission::replayRefusals).
     std::optional<HttpResponse> problem;
     if (auto first = earlierAnswer(call, ImportUsers{}, problem); first && first->accepted())
       return importAnswer(first->decision.id, {}, file, false, first->decision.ids.size());
@@ -1911,9 +1916,17 @@ void Api::countServerAnswer(const std::string& method, int status,
   impl_->record(method, "(server)", status, started);
 }
 
-bool Api::signedIn(std::string_view authorization) {
-  auto hash = Impl::bearerHash(authorization);
-  return hash && impl_->sessions.use(*hash, impl_->clock.now()).has_value();
+std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,
+                                            std::string_view authorization) {
+  HttpRequest head;
+  head.method = std::string(method);
+  head.target = std::string(target.substr(0, target.find('?')));
+  head.headers.emplace_back("authorization", std::string(authorization));
+  std::vector<std::string> params;
+  const Impl::Route* r = impl_->match(head, params, nullptr);
+  if (r == nullptr || r->info.access == Access::kPublic) return std::nullopt;
+  Impl::Call call{head, {}, std::move(params), {}, {}, false, false, nullptr, std::string(r->info.pattern)};
+  return impl_->authenticate(call, r->info);
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {

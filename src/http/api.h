@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,10 +95,12 @@ class Api {
   static HttpResponse problem(int status, std::string_view code, std::string_view title,
                               std::string_view detail);
 
-  // Whether an Authorization header names a live session: the server asks before
-  // it reads a body as large as a CSV file, so that nobody signed out makes it
-  // hold 64 MiB. The 401 to answer otherwise is unauthorized().
-  bool signedIn(std::string_view authorization);
+  // The answer a request gets whatever its body (401 signed out, 403 not allowed on
+  // its route), from its method, target and Authorization header alone; nullopt when
+  // the body will be read. The server asks before it reads a body as large as a CSV
+  // file, so that only someone who may import makes it hold 64 MiB.
+  std::optional<HttpResponse> refuseBody(std::string_view method, std::string_view target,
+                                         std::string_view authorization);
   static HttpResponse unauthorized();
   // Counts in the metrics an answer the server gave itself, before the request
   // reached the API (413, 431, 400, the 503 at the connection cap): route "(server)".

@@ -12,10 +12,13 @@
 
 namespace portal {
 
-// True when a Content-Type names CSV ("text/csv", any case, parameters and spaces
-// allowed): the server's body limit and the import's check ask the same question.
+// True when a Content-Type names CSV (any case, parameters and spaces allowed): the
+// server's body limit and the import's check ask the same question. Besides
+// "text/csv", the types browsers give a .csv file: "application/vnd.ms-excel" where
+// Excel is installed on Windows, "application/csv" elsewhere.
 inline bool isCsvMediaType(std::string_view contentType) {
-  return asciiLower(trim(contentType.substr(0, contentType.find(';')))) == "text/csv";
+  const std::string type = asciiLower(trim(contentType.substr(0, contentType.find(';'))));
+  return type == "text/csv" || type == "application/vnd.ms-excel" || type == "application/csv";
 }
 
 struct HttpRequest {

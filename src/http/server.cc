@@ -213,10 +213,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     method_ = std::string(header.method_string());
     path_ = std::string(header.target().substr(0, header.target().find('?')));
     head_ = header.method() == http::verb::head;
-    // Only someone signed in may make the server hold a file's worth of body.
-    if (csv && parser_->content_length().value_or(limit) > server_->options.maxJsonBody &&
-        !server_->api.signedIn(header[http::field::authorization]))
-      return respondAndClose(Api::unauthorized());
+    // Only someone who may import makes the server hold a file's worth of body.
+    if (csv && parser_->content_length().value_or(limit) > server_->options.maxJsonBody)
+      if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
+                                                 header[http::field::authorization]))
+        return respondAndClose(std::move(*refused));
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
