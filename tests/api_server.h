@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "src/app/countries_file.h"
+#include "src/app/mail_recipients.h"
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
 #include "src/app/system.h"
@@ -88,16 +89,7 @@ class ApiServer {
     Portal& p = *portal_;
     mailer_ = std::make_unique<Mailer>(
         p.store(), std::make_unique<EmlDirectoryTransport>(outbox()), MailSettings{},
-        [&p](const std::string& company, const std::string& user) -> RecipientLookup {
-          auto row = p.users().row(company, user);
-          if (!row) return RecipientLookup::notYetKnown();
-          nlohmann::json u = nlohmann::json::parse(*row);
-          if (u.value("anonymized", false) || !u["email"].is_string())
-            return RecipientLookup::gone();
-          return RecipientLookup::ready(Recipient{u["email"].get<std::string>(),
-                                                  u.value("givenName", ""), u.value("surname", ""),
-                                                  "Co"});
-        });
+        mailRecipients(p, clock_));
     mailer_->start();
   }
 

@@ -436,10 +436,10 @@ class People {
     answers_[userId] = std::move(answer);
   }
   RecipientLookupFn lookup() {
-    return [this](const std::string&, const std::string& userId) {
+    return [this](const MailRecord& record, std::uint64_t) {
       asked_.fetch_add(1);
       std::lock_guard lock(mu_);
-      auto it = answers_.find(userId);
+      auto it = answers_.find(record.userId);
       return it == answers_.end() ? RecipientLookup::gone() : it->second;
     };
   }
@@ -469,6 +469,16 @@ class MailerTest : public ::testing::Test {
     outbox_ = store_->columnFamily("outbox");
     ASSERT_NE(outbox_, nullptr);
     people_.set("u-ada", RecipientLookup::ready(kAda));
+    // Mail goes out only for durable events: the records below are of positions
+    // up to 300 of this log.
+    appendEvents(300);
+  }
+
+  void appendEvents(int n) {
+    AppendRequest request;
+    for (int i = 0; i < n; ++i)
+      request.events.push_back(test::groupCreated("g-" + std::to_string(nextGroup_++), "Team"));
+    ASSERT_TRUE(store_->append(std::move(request)).ok());
   }
 
   // Writes a record as the command processor does: under outboxKey(position, index).
@@ -505,6 +515,7 @@ class MailerTest : public ::testing::Test {
   std::unique_ptr<EventStore> store_;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   People people_;
+  int nextGroup_ = 0;
 };
 
 // ---------------------------------------------------------------------------------
@@ -771,6 +782,25 @@ TEST_F(MailerTest, DeliversInLogOrder) {
   EXPECT_NE(readFile(eml(expected[3])).find("PW-1"), std::string::npos);
 }
 
+TEST_F(MailerTest, SendsNothingForEventsNotDurableYet) {
+  // The processor writes a record with its events; they are in memory before the
+  // fsync makes them durable. A failed fsync would lose the event the mail is about
+  // (a reset link that never works): the mail waits for the log's durable head.
+  put(301, 0, passwordReset("u-ada", "not-yet"));
+  put(7, 0, welcome("u-ada"));
+  auto m = mailer(emlTransport());
+  m->start();
+  ASSERT_TRUE(waitFor([&] { return m->delivered() == 1; }));
+  ASSERT_TRUE(waitFor([&] { return people_.asked() == 1 && m->pending() == 1; }));
+  EXPECT_EQ(fileNames(mailDir()), std::vector<std::string>{"0000000000000007-00000000-welcome.eml"});
+  appendEvents(1);  // position 301 is durable now
+  m->notify();
+  ASSERT_TRUE(m->waitIdle(30s));
+  EXPECT_EQ(m->delivered(), 2u);
+  EXPECT_NE(readFile(eml("000000000000012d-00000000-password-reset")).find("not-yet"),
+            std::string::npos);
+}
+
 TEST_F(MailerTest, DropsMailForRecipientsWhoAreGoneWithoutSendingIt) {
   people_.set("u-gone", RecipientLookup::gone());
   put(5, 0, welcome("u-gone"));
@@ -987,6 +1017,9 @@ TEST(MailSmtpTest, MailerDeliversThroughARealRelay) {
   Recipient zoe{"zoe@example.org", "Zoë", "Ångström", "Exämple AG"};
   People people;
   people.set("u-zoe", RecipientLookup::ready(zoe));
+  AppendRequest events;  // mail goes out for durable events only: these are
+  for (int i = 0; i < 3; ++i) events.events.push_back(test::groupCreated("g-" + std::to_string(i), "Team"));
+  ASSERT_TRUE(store->append(std::move(events)).ok());
   ASSERT_TRUE(store->db()
                   ->Put(rocksdb::WriteOptions(), store->columnFamily("outbox"), outboxKey(3, 0),
                         encodeMailRecord(temporaryPassword("u-zoe", "PW-ABCDE-FGHIJ")))

@@ -52,16 +52,16 @@ struct Submission {
   // actor (the HTTP method and route), so that a key reused elsewhere is a new
   // command rather than a replay of another one.
   std::string keyScope;
-  // With clientKey: false when a refusal is neither kept nor replayed under the key,
-  // so that the same key sent again is decided anew (a batch import refused for its
-  // rows, sent again corrected by a page that keeps one key per upload).
-  bool replayRefusals = true;
   std::string correlationId;
   // The mail the command causes (src/mail's outbox records), made from the
   // decision (which holds the ids it created) and written to the "outbox" family in
   // the same WriteBatch as its events, only when it is accepted with events: the mail
   // goes out if and only if what caused it is durable. Runs on the processor thread.
   MailBuilder outbox;
+  // With clientKey: false when a refusal is neither kept nor replayed under the key,
+  // so that the same key sent again is decided anew (a batch import refused for its
+  // rows, sent again corrected by a page that keeps one key per upload).
+  bool replayRefusals = true;
 };
 
 struct CommandReply {

@@ -24,6 +24,7 @@
 
 #include "events/text.h"
 #include "src/app/countries_file.h"
+#include "src/app/mail_recipients.h"
 #include "src/app/operator.h"
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
@@ -222,17 +223,6 @@ int main(int argc, char** argv) {
     }
     pthread_kill(main, SIGUSR1);
   });
-  auto lookup = [&p](const std::string& companyId, const std::string& userId) -> RecipientLookup {
-    auto row = p.users().row(companyId, userId);
-    if (!row) return RecipientLookup::notYetKnown();
-    auto u = nlohmann::json::parse(*row, nullptr, false);
-    if (!u.is_object() || u.value("anonymized", false) || !u.value("active", true) ||
-        !u["email"].is_string())
-      return RecipientLookup::gone();
-    auto company = p.credentials().companyById(companyId);
-    return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
-                                            u.value("surname", ""), company ? company->name : ""});
-  };
 
   ApiOptions apiOptions;
   apiOptions.hashCost = hashCost;
@@ -279,7 +269,8 @@ int main(int argc, char** argv) {
   if (publicUrl.empty()) publicUrl = url;
   (*api)->setPublicUrl(publicUrl);
   mailSettings.publicUrl = publicUrl;
-  mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings, lookup);
+  mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
+                                    mailRecipients(p, clock));
   mailer->start();
 
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};

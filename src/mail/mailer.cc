@@ -155,6 +155,14 @@ Mailer::ScanResult Mailer::scan() {
   if (!attempts) later(holdUntil_);
   std::string last;  // the last key read
   bool first = true;
+  // A record is written to memory with its events before they are durable: only
+  // those of durable events go out (a reset mail for an event a failed fsync lost
+  // would carry a dead link). Later ones are woken for once their answer is given.
+  const std::uint64_t durable = store_.lastPosition();
+  auto isDurable = [&](std::string_view key) {
+    const auto slot = parseOutboxKey(key);
+    return !slot || slot->position <= durable;  // a malformed key is dropped below
+  };
   while (true) {
     std::vector<std::pair<std::string, std::string>> batch;
     {
@@ -174,8 +182,14 @@ Mailer::ScanResult Mailer::scan() {
       }
     }
     if (batch.empty()) break;
+    bool pastDurable = false;
     for (auto& [key, value] : batch) {
       if (stopping_) return result;
+      if (!isDurable(key)) {
+        ++result.remaining;
+        pastDurable = true;
+        break;
+      }
       // Forget what was kept for records that left the outbox since the last scan.
       retries_.erase(first ? retries_.begin() : retries_.upper_bound(last),
                      retries_.lower_bound(key));
@@ -196,6 +210,7 @@ Mailer::ScanResult Mailer::scan() {
         holdUntil_ = Clock::now() + options_.firstBackoff;
       }
     }
+    if (pastDurable) break;
   }
   retries_.erase(first ? retries_.begin() : retries_.upper_bound(last), retries_.end());
   result.complete = true;
@@ -229,14 +244,17 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
 
   RecipientLookup who;
   try {
-    who = lookup_(record->companyId, record->userId);
+    who = lookup_(*record, slot->position);
   } catch (const std::exception& e) {
     return failed(key, what, std::string("looking the recipient up failed: ") + e.what());
   }
 
   switch (who.status) {
     case RecipientLookup::Status::kGone:
-      logLine(what + ": the recipient is gone; dropped unsent");
+    case RecipientLookup::Status::kObsolete:
+      logLine(what + (who.status == RecipientLookup::Status::kGone
+                          ? ": the recipient is gone; dropped unsent"
+                          : ": it no longer holds (its link expired or was replaced); dropped unsent"));
       deleteRecord(key, what);
       dropped_.fetch_add(1, std::memory_order_relaxed);
       retries_.erase(key);

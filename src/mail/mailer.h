@@ -34,6 +34,8 @@ struct RecipientLookup {
     kReady,        // known and reachable: send to `recipient`
     kNotYetKnown,  // the views have not caught up with the log yet: ask again later
     kGone,         // anonymized, deactivated or unknown: drop the mail unsent
+    kObsolete,     // the mail no longer holds true (a reset link that expired or was
+                   // replaced): drop it unsent
   };
   Status status = Status::kGone;
   Recipient recipient;  // when kReady
@@ -41,12 +43,15 @@ struct RecipientLookup {
   static RecipientLookup ready(Recipient r) { return {Status::kReady, std::move(r)}; }
   static RecipientLookup notYetKnown() { return {Status::kNotYetKnown, {}}; }
   static RecipientLookup gone() { return {Status::kGone, {}}; }
+  static RecipientLookup obsolete() { return {Status::kObsolete, {}}; }
 };
 
 // Supplied by the owner of the Mailer (it reads the views); called on the mailer's
 // thread. An exception it throws counts as a failed delivery.
+// `position` is that of the event that caused the mail (the views have to have
+// reached it to know).
 using RecipientLookupFn =
-    std::function<RecipientLookup(const std::string& companyId, const std::string& userId)>;
+    std::function<RecipientLookup(const MailRecord& record, std::uint64_t position)>;
 
 // Timing of the mailer; the defaults are for production, tests shorten them.
 struct MailerOptions {

@@ -1,0 +1,34 @@
+#include "src/app/mail_recipients.h"
+
+#include <nlohmann/json.hpp>
+
+#include "src/app/portal.h"
+#include "src/auth/passwords.h"
+#include "src/domain/context.h"
+
+namespace portal {
+
+RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
+  return [&portal, &clock](const MailRecord& record, std::uint64_t position) -> RecipientLookup {
+    if (portal.projector().position() < position) return RecipientLookup::notYetKnown();
+    auto row = portal.users().row(record.companyId, record.userId);
+    if (!row) return RecipientLookup::notYetKnown();
+    auto u = nlohmann::json::parse(*row, nullptr, false);
+    if (!u.is_object() || u.value("anonymized", false) || !u.value("active", true) ||
+        !u["email"].is_string())
+      return RecipientLookup::gone();
+    // A reset mail whose link no longer works (five minutes passed while the relay
+    // was down, or a newer request, a password change or a deactivation voided it)
+    // would only mislead: it is not sent.
+    if (record.kind == kPasswordResetMail) {
+      auto reset = portal.credentials().reset(tokenHash(record.secret));
+      if (!reset || reset->userId != record.userId || clock.now() >= reset->expiresAt)
+        return RecipientLookup::obsolete();
+    }
+    auto company = portal.credentials().companyById(record.companyId);
+    return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
+                                            u.value("surname", ""), company ? company->name : ""});
+  };
+}
+
+}  // namespace portal
