@@ -26,6 +26,43 @@ namespace {
 
 using json = nlohmann::json;
 
+// The demo started again before its owner changed the temporary password says where
+// that password is; once changed, how to reset it.
+TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
+  TempDir dir;
+  std::string temporary;
+  {
+    ServerProcess server(dir.sub("data"));
+    temporary = server.temporaryPassword();
+    ASSERT_EQ(server.terminate(), 0);
+  }
+  {
+    ServerProcess server(dir.sub("data"), false);
+    EXPECT_NE(server.output().find("with the temporary password"), std::string::npos) << server.output();
+    EXPECT_NE(server.output().find("/outbox/*-temporary-password.eml"), std::string::npos);
+    bool found = false;
+    for (const auto& f : std::filesystem::directory_iterator(dir.sub("data") + "/outbox"))
+      if (f.path().string().ends_with("-temporary-password.eml")) {
+        std::ifstream in(f.path());
+        found = std::string(std::istreambuf_iterator<char>(in), {}).find(temporary) != std::string::npos;
+      }
+    EXPECT_TRUE(found) << "the mail holds the temporary password";
+    HttpClient client(server.port());
+    Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
+                                               {"email", "owner@demo.example"},
+                                               {"password", temporary}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    r = client.post("/api/v1/me/password",
+                    {{"currentPassword", temporary}, {"newPassword", "a demo passphrase!"}},
+                    r.json()["token"].get<std::string>());
+    ASSERT_EQ(r.status, 204) << r.body;
+    ASSERT_EQ(server.terminate(), 0);
+  }
+  ServerProcess server(dir.sub("data"), false);
+  EXPECT_NE(server.output().find("with the password you set"), std::string::npos) << server.output();
+  EXPECT_NE(server.output().find("POST /api/v1/password-resets/confirm"), std::string::npos);
+}
+
 TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));

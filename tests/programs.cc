@@ -127,7 +127,7 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
     giveUp("portal-server did not start: ");
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
   const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)")
-                                  : std::regex("demo company 'demo' (exists)");
+                                  : std::regex("demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n");
   if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
 }

@@ -54,6 +54,8 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
   std::uint16_t port() const { return port_; }
   const std::string& temporaryPassword() const { return temporaryPassword_; }
+  // What it printed up to now (read while waiting for it).
+  const std::string& output() const { return output_; }
   // Sends SIGTERM and returns the exit code.
   int terminate();
   // Sends `signal` and returns at once.

@@ -78,11 +78,22 @@ std::size_t count(const char* flag, const std::string& text) {
 void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& url,
                    const std::string& data) {
   const std::string email = "owner@demo.example";
-  if (portal.credentials().companyBySlug("demo")) {
+  if (auto company = portal.credentials().companyBySlug("demo")) {
+    auto owner = portal.credentials().accountByEmail(company->id, email);
+    if (owner && owner->mustChangePassword)
+      std::printf(
+          "demo company 'demo' exists: sign in at %s as %s with the temporary password,\n"
+          "which is in the mail %s/outbox/*-temporary-password.eml (change it first:\n"
+          "POST /api/v1/me/password)\n",
+          url.c_str(), email.c_str(), data.c_str());
+    else
+      std::printf("demo company 'demo' exists: sign in at %s as %s with the password you set\n",
+                  url.c_str(), email.c_str());
     std::printf(
-        "demo company 'demo' exists: sign in at %s as %s with the password you set\n"
-        "(forgot it? POST /api/v1/password-resets; the link arrives in %s/outbox/)\n",
-        url.c_str(), email.c_str(), data.c_str());
+        "(forgot it? POST /api/v1/password-resets {\"company\":\"demo\",\"email\":\"%s\"};\n"
+        "the mail arrives in %s/outbox/; send the token after #token= in its link to\n"
+        "POST /api/v1/password-resets/confirm {\"token\":\"...\",\"newPassword\":\"...\"})\n",
+        email.c_str(), data.c_str());
     return;
   }
   ProvisionCompany c;
@@ -265,7 +276,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   server = std::move(*started);
-  const std::string url = "http://" + serverOptions.host + ":" + std::to_string(server->port());
+  // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
+  const std::string host = serverOptions.host.find(':') != std::string::npos
+                               ? "[" + serverOptions.host + "]"
+                               : serverOptions.host;
+  const std::string url = "http://" + host + ":" + std::to_string(server->port());
   if (publicUrl.empty()) publicUrl = url;
   (*api)->setPublicUrl(publicUrl);
   mailSettings.publicUrl = publicUrl;
