@@ -2,6 +2,7 @@
 // on a real server, with files as spreadsheets save them (tests/data/import).
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <cstdio>
 #include <latch>
@@ -635,6 +636,45 @@ TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {
   kept = logs.put("c-2", "imp-3", now, "Row\r\n", other);
   ASSERT_TRUE(kept.ok() && *kept);
   EXPECT_TRUE(logs.get("c-2", "imp-3", now).has_value());
+}
+
+TEST(ImportLogs, ExpiredLogsGoThroughTheirIndexAndALogKeptAgainStays) {
+  TempDir dir;
+  auto store = test::openStore(dir.sub("data"));
+  ASSERT_TRUE(store);
+  auto* family = store->columnFamily("imports");
+  ImportLogs logs(store->db(), family, std::chrono::hours(1));
+  const Timestamp t0{1'795'000'000'000'000};
+  const std::int64_t hour = 3'600'000'000;
+  ASSERT_TRUE(logs.put("c-1", "imp-1", t0, "one", 0).ok());
+  ASSERT_TRUE(logs.put("c-1", "imp-2", Timestamp{t0.micros + hour / 2}, "two", 0).ok());
+  // A log as a build before the index kept it: no index entry (8 bytes of expiry, the CSV).
+  std::string old(8, '\0');
+  for (int i = 7, v = 0; i >= 0; --i, ++v)
+    old[static_cast<std::size_t>(i)] = static_cast<char>(((t0.micros + hour) >> (8 * v)) & 0xff);
+  ASSERT_TRUE(store->db()->Put(rocksdb::WriteOptions(), family, std::string("c-2\0imp-0", 9), old + "zero").ok());
+  // Start: every log read once, the old one indexed.
+  auto purged = logs.purgeAll(t0);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 0u);
+  // The same import answered again keeps its log anew, with a later expiry.
+  ASSERT_TRUE(logs.put("c-1", "imp-1", Timestamp{t0.micros + hour / 2}, "one again", 0).ok());
+
+  purged = logs.purgeExpired(Timestamp{t0.micros + hour});
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 1u) << "the old build's log";
+  const Timestamp later{t0.micros + hour - 1};
+  EXPECT_EQ(logs.get("c-1", "imp-1", later), std::optional<std::string>("one again"));
+  EXPECT_EQ(logs.get("c-1", "imp-2", later), std::optional<std::string>("two"));
+  std::string value;
+  EXPECT_TRUE(store->db()->Get(rocksdb::ReadOptions(), family, std::string("c-2\0imp-0", 9), &value).IsNotFound());
+
+  purged = logs.purgeExpired(Timestamp{t0.micros + 2 * hour});
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 2u);
+  std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(rocksdb::ReadOptions(), family));
+  it->SeekToFirst();
+  EXPECT_FALSE(it->Valid()) << "nothing left, index entries included";
 }
 
 TEST(HttpImport, PastTheLimitsNothingIsCreated) {

@@ -23,6 +23,18 @@ std::string encodeExpiry(std::int64_t micros) {
   return out;
 }
 
+// The expiry index, after every log key (company ids are printable): 0xFF, the
+// expiry (8 bytes, big-endian), the log's key -> nothing. Purging reads the expired
+// entries only, not every log kept.
+constexpr char kIndexPrefix = '\xFF';
+
+std::string indexKey(std::int64_t expiry, std::string_view logKey) {
+  std::string k(1, kIndexPrefix);
+  k.append(encodeExpiry(expiry));
+  k.append(logKey);
+  return k;
+}
+
 std::optional<std::int64_t> decodeExpiry(std::string_view value) {
   if (value.size() < 8) return std::nullopt;
   std::uint64_t v = 0;
@@ -43,11 +55,16 @@ Result<bool> ImportLogs::put(std::string_view companyId, std::string_view import
   if (auto purged = purgeExpired(now); !purged) return purged.error();
   std::lock_guard lock(mu_);
   if (auto it = drops_.find(companyId); it != drops_.end() && it->second != seen) return false;
-  std::string value = encodeExpiry(now.micros + keep_.count());
+  const std::int64_t expiry = now.micros + keep_.count();
+  std::string value = encodeExpiry(expiry);
   value.append(csv);
+  const std::string key = logKey(companyId, importId);
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, key, value);
+  batch.Put(family_, indexKey(expiry, key), "");
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status st = db_->Put(wo, family_, logKey(companyId, importId), value);
+  rocksdb::Status st = db_->Write(wo, &batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot keep the import's log: " + st.ToString());
   return true;
 }
@@ -81,18 +98,58 @@ Result<std::size_t> ImportLogs::purgeExpired(Timestamp now) {
   rocksdb::WriteBatch batch;
   std::size_t n = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto expiry = decodeExpiry(it->value().ToStringView());
-    if (!expiry || *expiry <= now.micros) {
-      batch.Delete(family_, it->key());
-      ++n;
+  for (it->Seek(std::string(1, kIndexPrefix)); it->Valid(); it->Next()) {
+    const std::string_view entry = it->key().ToStringView();
+    auto expiry = decodeExpiry(entry.substr(1));
+    if (expiry && *expiry > now.micros) break;  // in expiry order: the rest are later
+    batch.Delete(family_, it->key());
+    // The log itself, unless kept again since with a later expiry (the same import
+    // answered again).
+    if (entry.size() > 9) {
+      const rocksdb::Slice log(entry.data() + 9, entry.size() - 9);
+      std::string value;
+      rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), family_, log, &value);
+      if (!st.ok() && !st.IsNotFound())
+        return makeError(ErrorCode::kIoError, "cannot read the import logs: " + st.ToString());
+      auto kept = st.ok() ? decodeExpiry(value) : std::nullopt;
+      if (st.ok() && (!kept || *kept <= now.micros)) {
+        batch.Delete(family_, log);
+        ++n;
+      }
     }
   }
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the import logs: " + it->status().ToString());
-  if (n == 0) return n;
+  if (batch.Count() == 0) return n;
   rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot remove expired import logs: " + st.ToString());
+  return n;
+}
+
+Result<std::size_t> ImportLogs::purgeAll(Timestamp now) {
+  // Every log, with its index entry written again (logs kept by builds before the
+  // index have none); the expired go.
+  rocksdb::WriteBatch batch;
+  std::size_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
+  for (it->SeekToFirst(); it->Valid() && it->key()[0] != kIndexPrefix; it->Next()) {
+    auto expiry = decodeExpiry(it->value().ToStringView());
+    if (!expiry || *expiry <= now.micros) {
+      batch.Delete(family_, it->key());
+      ++n;
+    } else {
+      batch.Put(family_, indexKey(*expiry, it->key().ToStringView()), "");
+    }
+  }
+  if (!it->status().ok())
+    return makeError(ErrorCode::kIoError, "cannot read the import logs: " + it->status().ToString());
+  if (batch.Count() > 0) {
+    rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch);
+    if (!st.ok())
+      return makeError(ErrorCode::kIoError, "cannot remove expired import logs: " + st.ToString());
+  }
+  // And the index entries of logs gone meanwhile (expired, or dropped with their company).
+  if (auto r = purgeExpired(now); !r) return r.error();
   return n;
 }
 

@@ -3,7 +3,8 @@
 // family for `keep` (a week by default) so that an administrator can download one
 // after the answer: a file that was refused, or one created with warnings. A log
 // holds what the file held (names, emails), so it does not stay for ever: expired
-// logs are removed at start and whenever a new one is kept, and all of a company's
+// logs are removed at start and whenever a new one is kept (found through an index
+// by expiry, so that keeping one reads only the expired), and all of a company's
 // when one of its users is anonymized.
 //
 // An import reads its file before an anonymization and keeps its log after it: such
@@ -51,8 +52,11 @@ class ImportLogs {
   // Removes every log of `companyId`, durably (an anonymization: a log may hold the
   // person's email or names). The compaction that follows takes them off the disk.
   Result<void> dropCompany(std::string_view companyId);
-  // Removes the expired logs; how many went.
+  // Removes the expired logs, found through the expiry index; how many went.
   Result<std::size_t> purgeExpired(Timestamp now);
+  // At start: reads every log, removes the expired and indexes the others (logs of
+  // builds before the index have no entry); how many went.
+  Result<std::size_t> purgeAll(Timestamp now);
 
  private:
   rocksdb::DB* db_;

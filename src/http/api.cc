@@ -465,6 +465,14 @@ struct Api::Impl {
 
   static HttpResponse unauthorized() { return Api::unauthorized(); }
 
+  // A command the log could not take: it stopped at a failed write, which may have
+  // reached the disk before it failed, so the change may be there after a restart.
+  static HttpResponse logUnavailable() {
+    return Api::problem(503, "log-unavailable", "The event log is not available",
+                        "The change may or may not have been saved. Try again later with the "
+                        "same Idempotency-Key: a change that was saved is not made twice.");
+  }
+
   static HttpResponse forbidden(std::string_view detail) {
     return Api::problem(403, "forbidden", "Not allowed", detail);
   }
@@ -487,9 +495,7 @@ struct Api::Impl {
     const bool mail = static_cast<bool>(outbox);
     s.outbox = std::move(outbox);
     reply = portal.execute(std::move(s));
-    if (reply.status == CommandReply::Status::kFailed)
-      return Api::problem(503, "log-unavailable", "The event log is not available",
-                          "Nothing was changed by this request; try again later.");
+    if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
     if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
     if (mail && !reply.replayed && options.mailQueued) options.mailQueued();
     return std::nullopt;
@@ -557,9 +563,7 @@ struct Api::Impl {
   // The answer to a command: the problem when it failed or was refused, else what
   // `render` makes of it.
   HttpResponse finish(const PendingCommand& pending, const CommandReply& reply) {
-    if (reply.status == CommandReply::Status::kFailed)
-      return Api::problem(503, "log-unavailable", "The event log is not available",
-                          "Nothing was changed by this request; try again later.");
+    if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
     if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
     if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
     return pending.render(reply);
@@ -1881,7 +1885,7 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
   if (!dummy) return dummy.error();
   impl->dummyHash = *dummy;
   if (auto r = impl->sessions.load(clock.now()); !r) return r.error();
-  if (auto r = impl->importLogs.purgeExpired(clock.now()); !r) return r.error();
+  if (auto r = impl->importLogs.purgeAll(clock.now()); !r) return r.error();
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }
 
