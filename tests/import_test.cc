@@ -298,6 +298,22 @@ TEST(HttpImport, AMissingColumnIsReportedOnceNotOnEveryRow) {
             std::vector<std::string>{"1|Job title||The column is missing from the header row."});
 }
 
+TEST(HttpImport, TheErrorLogOfAFileSavedWithSemicolonsUsesThem) {
+  // As a spreadsheet writes CSV where `;` is the list separator (a German locale, say),
+  // and opens a CSV file again.
+  ImportWorld w;
+  Reply r = upload(w.client,
+                   "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
+                   "Ann;Lee;ann@semi.example;\"Clerk; Sales\";ann@semi.example;ja;\r\n",
+                   w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  Reply log = w.client.get(r.json()["log"].get<std::string>(), w.owner.token);
+  ASSERT_EQ(log.status, 200);
+  EXPECT_EQ(log.body.substr(0, 3 + 26), "\xEF\xBB\xBFRow;Column;Value;Message\r\n");
+  EXPECT_NE(log.body.find("2;Is Active;ja;Must be 1 (active) or 0 (inactive).\r\n"), std::string::npos)
+      << log.body;
+}
+
 TEST(HttpImport, OneBadRowAmongTenThousandCreatesNothing) {
   ImportWorld w;
   std::string csv = usersFile(10'000, "big.example");

@@ -1,11 +1,10 @@
 #pragma once
-// Writes CSV as spreadsheets read it: fields separated by `,`, records ended by CRLF,
-// a field quoted (inner quotes doubled) when it holds `,`, `;`, `"`, CR or LF, starts
-// or ends with a space, or starts with a byte-order mark. `;` is quoted as well
-// although the writer never separates with it, because a reader that takes the
-// separator from the header (CsvReader, spreadsheets in many locales) would otherwise
-// split a one-column header at it; a leading byte-order mark would be taken for the
-// file's own. A record of one empty field is written as "" so that it is not a blank
+// Writes CSV as spreadsheets read it: fields separated by `,` (or `;`), records ended
+// by CRLF, a field quoted (inner quotes doubled) when it holds `,`, `;`, `"`, CR or
+// LF, starts or ends with a space, or starts with a byte-order mark. Both separators
+// are quoted whichever is in use, because a reader that takes the separator from the
+// header (CsvReader, spreadsheets in many locales) would otherwise split a one-column
+// header at the other; a leading byte-order mark would be taken for the file's own. A record of one empty field is written as "" so that it is not a blank
 // line; so is a record of no fields.
 //
 // Formula safety (OWASP, "CSV Injection"): a cell that a spreadsheet would run as a
@@ -32,6 +31,7 @@ std::string inertCell(std::string_view cell);
 struct CsvWriterOptions {
   bool byteOrderMark = false;  // U+FEFF before the first record: Excel then reads UTF-8
   bool formulaSafe = true;     // formula cells are written inert (inertCell)
+  char separator = ',';        // or ';', as spreadsheets in many locales write and read
 };
 
 class CsvWriter {
@@ -46,7 +46,7 @@ class CsvWriter {
     begin(out);
     std::size_t n = 0;
     for (const auto& field : fields) {
-      if (n++ > 0) out.push_back(',');
+      if (n++ > 0) out.push_back(options_.separator);
       appendField(out, std::string_view(field), options_.formulaSafe);
     }
     end(out, n, n == 1 ? std::string_view(*std::begin(fields)) : std::string_view());

@@ -277,6 +277,7 @@ ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
   if (!read && reader.problem()) checker.readingStopped(*reader.problem());
   if (!out.tooManyRows) checker.finish();
   sortIssues(out.errors);
+  if (reader.separator() != '\0') out.separator = reader.separator();
   return out;
 }
 
@@ -322,9 +323,10 @@ void sortIssues(std::vector<ImportIssue>& issues) {
 }
 
 std::string importLogCsv(const std::vector<ImportIssue>& errors,
-                         const std::vector<ImportIssue>& warnings) {
+                         const std::vector<ImportIssue>& warnings, char separator) {
   std::string out;
-  CsvWriter writer(CsvWriterOptions{.byteOrderMark = true, .formulaSafe = true});
+  CsvWriter writer(
+      CsvWriterOptions{.byteOrderMark = true, .formulaSafe = true, .separator = separator});
   writer.writeRecord(out, {"Row", "Column", "Value", "Message"});
   for (const auto* list : {&errors, &warnings}) {
     const std::string prefix = list == &warnings ? "Warning: " : "";

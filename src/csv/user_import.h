@@ -71,6 +71,7 @@ struct ImportFile {
   std::vector<ImportIssue> errors;
   std::vector<ImportIssue> warnings;
   bool tooManyRows = false;
+  char separator = ',';  // the file's: its error log is written with it
 };
 
 ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
@@ -91,8 +92,10 @@ void sortIssues(std::vector<ImportIssue>& issues);
 // The error log: a byte-order mark, "Row, Column, Value, Message", the errors and
 // then the warnings (their message starting "Warning: "), each group in row order;
 // formula cells made inert.
+// Written with `separator`, the uploaded file's: a spreadsheet that saved the file
+// with `;` (its locale's list separator) opens the log in columns too.
 std::string importLogCsv(const std::vector<ImportIssue>& errors,
-                         const std::vector<ImportIssue>& warnings);
+                         const std::vector<ImportIssue>& warnings, char separator = ',');
 
 // The templates: the header and two example rows. The CSV starts with a byte-order
 // mark so that spreadsheets read it as UTF-8. The workbook has the sheet

@@ -1277,7 +1277,7 @@ struct Api::Impl {
     }
 
     if (auto kept = importLogs.put(call.company(), importId, clock.now(),
-                                   importLogCsv(errors, file.warnings), logGeneration);
+                                   importLogCsv(errors, file.warnings, file.separator), logGeneration);
         !kept)
       std::fprintf(stderr, "import %s: %s\n", importId.c_str(), kept.error().message.c_str());
     else if (!*kept)
