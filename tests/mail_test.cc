@@ -1090,6 +1090,27 @@ TEST(MailSmtpTest, FallsBackToHeloWhenEhloIsRefused) {
   EXPECT_NE(relay.data().find("\r\nhi\r\n..dot\r\n"), std::string::npos) << relay.data();
 }
 
+// RFC 6152: 8-bit data only to a relay that offers 8BITMIME; to another, a body
+// beyond ASCII goes as quoted-printable, lines within 76 characters.
+TEST(MailRenderTest, ABodyBeyondAsciiIsQuotedPrintableWithoutEightBitMime) {
+  const std::string line = "Hello Élodie, your company " + std::string(80, 'x') + " = done. \n";
+  const std::string text = toRfc5322(adaMessage(line + "plain\n"), at("2026-01-01"), false);
+  EXPECT_EQ(header(text, "Content-Transfer-Encoding"), "quoted-printable");
+  const std::string body = bodyOf(text);
+  EXPECT_EQ(body,
+            "Hello =C3=89lodie, your company xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=\r\n"
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx =3D done.=20\r\n"
+            "plain\r\n");
+  for (std::size_t at = 0, end; at < body.size(); at = end + 2) {
+    end = body.find("\r\n", at);
+    EXPECT_LE(end - at, 76u) << body.substr(at, end - at);
+  }
+  // ASCII alone is 7bit as it is; with 8BITMIME the body goes as it is.
+  EXPECT_EQ(header(toRfc5322(adaMessage("plain\n"), at("2026-01-01"), false), "Content-Transfer-Encoding"),
+            "7bit");
+  EXPECT_NE(bodyOf(toRfc5322(adaMessage(line), at("2026-01-01"))).find("Élodie"), std::string::npos);
+}
+
 TEST(MailSmtpTest, AsksForEightBitMimeWhenTheRelayOffersIt) {
   ScriptedRelay relay("220 relay.test ESMTP",
                       {{"EHLO", "250-relay.test\r\n250-SIZE 1000000\r\n250 8BITMIME"}});
@@ -1098,6 +1119,13 @@ TEST(MailSmtpTest, AsksForEightBitMimeWhenTheRelayOffersIt) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(waitFor([&] { return relay.commands().size() >= 2; }));
   EXPECT_EQ(relay.commands()[1], "MAIL FROM:<no-reply@portal.invalid> BODY=8BITMIME");
+  // A relay without it gets a body beyond ASCII as quoted-printable.
+  ScriptedRelay plain("220 relay.test ESMTP", {});
+  ASSERT_TRUE(SmtpTransport(relayAt(plain.port())).deliver(adaMessage("Grüße\n"), "stem").ok());
+  ASSERT_TRUE(waitFor([&] { return !plain.data().empty(); }));
+  EXPECT_NE(plain.data().find("Content-Transfer-Encoding: quoted-printable\r\n"), std::string::npos)
+      << plain.data();
+  EXPECT_NE(plain.data().find("Gr=C3=BC=C3=9Fe\r\n"), std::string::npos) << plain.data();
 }
 
 // The portal takes addresses beyond ASCII; a relay takes them only with SMTPUTF8.

@@ -153,6 +153,42 @@ std::string crlfLines(std::string_view body) {
   return out;
 }
 
+// Quoted-printable (RFC 2045, 6.7) of CRLF-ended lines: bytes other than printable
+// ASCII, `=`, and a space or tab that ends a line as =XX; lines of at most 76
+// characters, longer ones broken softly with a trailing `=`.
+std::string quotedPrintable(std::string_view crlfText) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(crlfText.size() + crlfText.size() / 8);
+  std::size_t column = 0;
+  for (std::size_t i = 0; i < crlfText.size(); ++i) {
+    const auto c = static_cast<unsigned char>(crlfText[i]);
+    if (c == '\r' && i + 1 < crlfText.size() && crlfText[i + 1] == '\n') {
+      out += "\r\n";
+      ++i;
+      column = 0;
+      continue;
+    }
+    const bool lineEnds = i + 1 == crlfText.size() || crlfText[i + 1] == '\r';
+    const bool plain = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !lineEnds);
+    const std::size_t width = plain ? 1 : 3;
+    // Room for a soft break's `=` unless this ends the line.
+    if (column + width > (lineEnds ? 76u : 75u)) {
+      out += "=\r\n";
+      column = 0;
+    }
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('=');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+    column += width;
+  }
+  return out;
+}
+
 std::string greeting(const Recipient& r) {
   std::string name = oneLine(r.givenName);
   return name.empty() ? "Hello,\n\n" : "Hello " + name + ",\n\n";
@@ -267,7 +303,7 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   return m;
 }
 
-std::string toRfc5322(const Message& message, Timestamp date) {
+std::string toRfc5322(const Message& message, Timestamp date, bool eightBit) {
   std::string out;
   out.reserve(message.body.size() + 512);
   auto header = [&out](std::string_view name, std::string_view value) {
@@ -281,9 +317,17 @@ std::string toRfc5322(const Message& message, Timestamp date) {
   if (std::string id = oneLine(message.messageId); !id.empty()) header("Message-ID", id);
   header("MIME-Version", "1.0");
   header("Content-Type", "text/plain; charset=utf-8");
-  header("Content-Transfer-Encoding", "8bit");
+  std::string body = crlfLines(message.body);
+  if (eightBit) {
+    header("Content-Transfer-Encoding", "8bit");
+  } else if (isAscii(body)) {
+    header("Content-Transfer-Encoding", "7bit");
+  } else {
+    header("Content-Transfer-Encoding", "quoted-printable");
+    body = quotedPrintable(body);
+  }
   out += "\r\n";
-  out += crlfLines(message.body);
+  out += body;
   return out;
 }
 

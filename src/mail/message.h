@@ -58,8 +58,10 @@ std::string makeMessageId(std::string_view unique, std::string_view from);
 std::string mailboxAddress(std::string_view mailbox);
 
 // The message as RFC 5322 text: From, To, Subject, Date (`date`, in UTC), Message-ID,
-// MIME-Version, Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding
-// 8bit, a blank line, the body; every line ends in CRLF.
-std::string toRfc5322(const Message& message, Timestamp date);
+// MIME-Version, Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding,
+// a blank line, the body; every line ends in CRLF. The body goes as it is (8bit),
+// or, for a relay that does not offer 8BITMIME (`eightBit` false), as 7bit when it
+// is ASCII and quoted-printable otherwise (RFC 6152: no 8-bit data to such a relay).
+std::string toRfc5322(const Message& message, Timestamp date, bool eightBit = true);
 
 }  // namespace portal

@@ -263,7 +263,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
   if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
   const auto deadline = Clock::now() + options_.stepTimeout;
-  if (auto s = c.send("message", dotStuffed(toRfc5322(message, now())), deadline); !s)
+  if (auto s = c.send("message", dotStuffed(toRfc5322(message, now(), eightBit)), deadline); !s)
     return s.error();
   if (auto r = c.step("end of DATA", "", {250}, true); !r) return r.error();
   // The relay has taken the message: how it answers QUIT changes nothing.
