@@ -72,6 +72,18 @@ Result<void> AuditProjection::apply(const RecordedEvent& event, RowView& view) {
   return {};
 }
 
+Result<std::uint64_t> AuditReader::lastAtOrBefore(Timestamp t) const {
+  std::uint64_t low = 0, high = store_.lastPosition();  // answer in [low, high]
+  while (low < high) {
+    const std::uint64_t mid = low + (high - low + 1) / 2;
+    auto event = store_.readAt(mid);
+    if (!event) return event.error();
+    if (event->envelope.occurredAt <= t) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
 Result<AuditPage> AuditReader::list(const std::string& companyId, const AuditQuery& q) const {
   // Walk the most selective index backwards; check the other filters on the event.
   std::string prefix = companyPrefix(companyId);
@@ -81,9 +93,16 @@ Result<AuditPage> AuditReader::list(const std::string& companyId, const AuditQue
   else prefix += 'a';
 
   AuditPage page;
+  std::uint64_t start = q.before == 0 ? ~std::uint64_t{0} : q.before - 1;
+  if (q.to && timesOrdered_) {
+    auto last = lastAtOrBefore(*q.to);
+    if (!last) return last.error();
+    if (*last == 0) return page;
+    start = std::min(start, *last);
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       const_cast<EventStore&>(store_).db()->NewIterator(rocksdb::ReadOptions(), index_));
-  it->SeekForPrev(prefix + positionBytes(q.before == 0 ? ~std::uint64_t{0} : q.before - 1));
+  it->SeekForPrev(prefix + positionBytes(start));
   std::uint64_t lastShown = 0;
   for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
     const std::string_view key(it->key().data(), it->key().size());
@@ -95,7 +114,10 @@ Result<AuditPage> AuditReader::list(const std::string& companyId, const AuditQue
     if (env.companyId != companyId) continue;
     if (!q.actor.empty() && env.actor != q.actor) continue;
     if (!q.type.empty() && env.type != q.type) continue;
-    if (q.from && env.occurredAt < *q.from) continue;
+    if (q.from && env.occurredAt < *q.from) {
+      if (timesOrdered_) break;  // every older entry is earlier still
+      continue;
+    }
     if (q.to && env.occurredAt > *q.to) continue;
     const auto subjects = auditSubjects(event->data);
     if (!q.subject.empty() &&

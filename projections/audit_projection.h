@@ -52,14 +52,23 @@ struct AuditPage {
 class AuditReader {
  public:
   // `users` carries the pin that keeps the generation of `index` alive.
-  AuditReader(const EventStore& store, rocksdb::ColumnFamilyHandle* index, UsersReader users)
-      : store_(store), index_(index), users_(std::move(users)) {}
+  // `timesOrdered`: no event of the log is stamped earlier than one before it
+  // (CommandProcessor::timesOrdered), so that `to` is found by a binary search of
+  // the log and the walk back stops at the first event before `from`; otherwise
+  // every older entry is looked at.
+  AuditReader(const EventStore& store, rocksdb::ColumnFamilyHandle* index, UsersReader users,
+              bool timesOrdered = false)
+      : store_(store), index_(index), users_(std::move(users)), timesOrdered_(timesOrdered) {}
   Result<AuditPage> list(const std::string& companyId, const AuditQuery& query) const;
 
  private:
+  // The last position stamped at or before `t` (0: none), by a binary search.
+  Result<std::uint64_t> lastAtOrBefore(Timestamp t) const;
+
   const EventStore& store_;
   rocksdb::ColumnFamilyHandle* index_;
   UsersReader users_;
+  bool timesOrdered_;
 };
 
 }  // namespace portal

@@ -130,6 +130,8 @@ Result<void> CommandProcessor::rebuild() {
       return false;
     }
     model_.apply(ev->envelope, ev->data);
+    if (ev->envelope.occurredAt < lastStamp_) timesOrdered_ = false;
+    lastStamp_ = std::max(lastStamp_, ev->envelope.occurredAt);
     return true;
   });
   if (!r) return r.error();
@@ -222,7 +224,8 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   auto shared = std::make_shared<Group>();
   AppendRequest request;
   std::unordered_map<std::string, std::shared_ptr<CommandReply>> keysInGroup;
-  const Timestamp now = clock_.now();
+  // Never earlier than an event already in the log: searches by time rely on it.
+  const Timestamp now = lastStamp_ = std::max(clock_.now(), lastStamp_);
   // Most commands make one event; one that makes more grows this below.
   request.events.reserve(group.size());
 

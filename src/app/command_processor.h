@@ -126,6 +126,12 @@ class CommandProcessor {
 
   // True once a write failed (fail-stop).
   bool failed() const { return failed_.load(); }
+  // True when no event of the log has an earlier occurredAt than one before it, so
+  // that a search by time may stop at the first event before its window. The
+  // processor never stamps an event earlier than the last one (a clock set back
+  // stamps the time already reached until it passes it), so only a log written
+  // before that rule can be out of order.
+  bool timesOrdered() const { return timesOrdered_.load(std::memory_order_relaxed); }
   // `fn` is called once, with why, when a write fails: the program that runs the
   // processor then stops and exits non-zero (DESIGN.md, fail-stop). Called on the
   // store's thread; it must not wait for the processor.
@@ -164,6 +170,8 @@ class CommandProcessor {
   rocksdb::ColumnFamilyHandle* commandsFamily_;  // the idempotency records
   rocksdb::ColumnFamilyHandle* outboxFamily_;    // mail waiting for delivery
   WriteModel model_;
+  Timestamp lastStamp_;  // the latest occurredAt in the log (processor thread)
+  std::atomic<bool> timesOrdered_{true};
 
   std::mutex mu_;
   std::condition_variable ready_;

@@ -88,7 +88,8 @@ UsersReader Portal::users() const {
 
 AuditReader Portal::audit() const {
   UsersReader users = this->users();  // pins the generations of both views
-  return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), std::move(users));
+  return AuditReader(*store_, projector_->handle(AuditProjection::kName, 0), std::move(users),
+                     processor_ && processor_->timesOrdered());
 }
 
 CredentialsReader Portal::credentials() const {
