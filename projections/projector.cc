@@ -6,6 +6,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <thread>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -252,8 +254,14 @@ Projector::~Projector() {
 
 void Projector::stop(Slot* s, std::string why) {
   std::lock_guard lock(progressMu_);
+  if (!s->failed.load())
+    std::fprintf(stderr, "projection %s (generation %llu) stopped: %s\n", s->name.c_str(),
+                 static_cast<unsigned long long>(s->generation), why.c_str());
   s->failed = true;
   s->error = std::move(why);
+  // With every projection stopped nothing will be reached: who waits hears it now.
+  if (allStopped())
+    for (auto& [position, waiter] : waiters_) waiter->notify_one();
 }
 
 Result<RecordedEvent> Projector::decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw) {
@@ -655,11 +663,12 @@ std::uint64_t Projector::position() const {
 bool Projector::waitFor(std::uint64_t position, std::chrono::milliseconds timeout) {
   std::unique_lock lock(progressMu_);
   if (this->position() >= position) return true;
+  if (allStopped()) return false;
   std::condition_variable reached;
   auto me = waiters_.emplace(position, &reached);
-  const bool ok = reached.wait_for(lock, timeout, [&] { return this->position() >= position; });
+  reached.wait_for(lock, timeout, [&] { return this->position() >= position || allStopped(); });
   waiters_.erase(me);
-  return ok;
+  return !allStopped() && this->position() >= position;
 }
 
 void Projector::whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
@@ -784,12 +793,18 @@ Result<void> Projector::rebuild(const std::string& name,
     return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
   };
   if (cancel != nullptr && cancel->load()) return cancelled();
-  for (Slot* f : freshPtrs)
-    if (f->failed.load()) {
-      std::string why = f->error;
-      dropFresh();
-      return makeError(ErrorCode::kCorrupt, "rebuild of " + f->name + " failed: " + why);
-    }
+  // A fresh generation that stopped at an event (the fill, or the catch-up below)
+  // is not switched to.
+  auto freshFailed = [&]() -> std::optional<Error> {
+    for (Slot* f : freshPtrs)
+      if (f->failed.load())
+        return makeError(ErrorCode::kCorrupt, "rebuild of " + f->name + " failed: " + f->error);
+    return std::nullopt;
+  };
+  if (auto failed = freshFailed()) {
+    dropFresh();
+    return *failed;
+  }
 
   // Catch up with what was appended meanwhile (a server under load appends while
   // the log is read) beside the follower, so that the stretch the follower waits
@@ -804,26 +819,52 @@ Result<void> Projector::rebuild(const std::string& name,
       return r;
     }
     if (cancel != nullptr && cancel->load()) return cancelled();
-  }
-  // The rest while the follower waits, then switch.
-  std::lock_guard applying(applyMu_);
-  if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
-    dropFresh();
-    return r;
-  }
-  {
-    std::vector<rocksdb::ColumnFamilyHandle*> filled;
-    for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
-    rocksdb::FlushOptions fo;
-    fo.wait = true;
-    if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
+    if (auto failed = freshFailed()) {
       dropFresh();
-      return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());
+      return *failed;
     }
   }
+  // The rest while the follower waits, then switch once no reader holds the old
+  // generation. A reader may be waiting for the follower (a request that reads a view
+  // and then runs a command waits for its events to be projected): when readers hold
+  // it, the follower is let go on for a moment and the fresh generation catches up
+  // again, rather than the follower held while the switch waits for them.
   std::vector<std::string> oldFamilies;
-  {
-    std::unique_lock switching(switchMu_);
+  // Readers are short (no request holds one while it hashes or waits for a
+  // command), so a moment without any comes soon; should it not within about two
+  // seconds (some reader holds one long), the switch waits for them as it is.
+  constexpr int kSwitchTries = 2000;
+  for (int round = 0;; ++round) {
+    // Between rounds the follower takes its turn (a mutex is not fair to it).
+    if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::lock_guard applying(applyMu_);
+    if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
+      dropFresh();
+      return r;
+    }
+    if (auto failed = freshFailed()) {
+      dropFresh();
+      return *failed;
+    }
+    {
+      std::vector<rocksdb::ColumnFamilyHandle*> filled;
+      for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
+        dropFresh();
+        return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());
+      }
+    }
+    std::unique_lock switching(switchMu_, std::defer_lock);
+    if (round + 1 < kSwitchTries) {
+      if (!switching.try_lock()) {
+        if (cancel != nullptr && cancel->load()) return cancelled();
+        continue;  // applyMu_ is released: the follower goes on
+      }
+    } else {
+      switching.lock();
+    }
     rocksdb::WriteBatch batch;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       Slot* t = targets[i];
@@ -853,6 +894,7 @@ Result<void> Projector::rebuild(const std::string& name,
       t->failed = false;
       t->error.clear();
     }
+    break;
   }
   if (auto r = store_.dropColumnFamilies(oldFamilies); !r) return r;
   Due due;

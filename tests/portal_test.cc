@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "projections/resources_projection.h"
 #include "src/app/portal.h"
 #include "src/app/system.h"
+#include "tests/api_server.h"
 #include "src/store/key_vault.h"
 #include "tests/domain_fixtures.h"
 #include "tests/store_fixtures.h"
@@ -593,6 +595,69 @@ TEST(Portal, AProjectionThatCannotApplyAnEventStopsThereAndTheOthersGoOn) {
       EXPECT_NE(s.error.find(std::to_string(r.lastPosition)), std::string::npos) << s.error;
     }
   EXPECT_TRUE(groupsStopped);
+}
+
+// A rebuild's switch waits for readers of the old generation; a reader may itself
+// wait for the follower (a request that reads a view, then runs a command and waits
+// for it to be projected). The switch lets the follower go on meanwhile: every
+// command is projected, none waits out its time.
+TEST(Portal, ARebuildSwitchesWhileReadersWaitForTheirCommandsToBeProjected) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i)), false}).accepted());
+  std::atomic<bool> rebuilding{true};
+  std::atomic<int> made{0}, unprojected{0};
+  std::thread reader([&] {
+    for (int i = 0; rebuilding.load() || i < 20; ++i) {
+      // Every other command is run while the views' generation is held, as a
+      // request that read a view and then waits for its command to be projected.
+      std::optional<CredentialsReader> pinned;
+      if (i % 2 == 0) pinned.emplace(h.portal().credentials());
+      CommandReply r = h.run(CreateUser{person("r" + std::to_string(i)), false});
+      pinned.reset();
+      if (!r.accepted()) return;
+      ++made;
+      if (!r.projected) ++unprojected;
+    }
+  });
+  for (int round = 0; round < 3; ++round) {
+    auto rebuilt = h.portal().projector().rebuild("all", nullptr);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
+  }
+  rebuilding = false;
+  reader.join();
+  EXPECT_GE(made.load(), 20);
+  EXPECT_EQ(unprojected.load(), 0) << "a command waited out its time for the follower";
+  for (const auto& s : h.portal().projector().status()) EXPECT_FALSE(s.failed) << s.name;
+}
+
+// A stopped users view may not show a user that exists: it says so (503), not 404.
+TEST(Portal, AStoppedUsersViewIsNotTakenForAMissingUser) {
+  test::ApiServer server;
+  test::Person owner = server.provision("acme");
+  test::Person bob = server.user("acme", owner, "bob");
+  auto company = server.portal().credentials().companyBySlug("acme");
+  ASSERT_TRUE(company);
+  {
+    Projector::Reading reading(server.portal().projector());
+    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
+    ASSERT_TRUE(server.portal().store().db()->Put(rocksdb::WriteOptions(), cf,
+                                                   companyPrefix(company->id) + bob.id, "not json").ok());
+  }
+  // Bob's next change cannot be applied to that row: the view stops there.
+  UpdateUser change;
+  change.userId = bob.id;
+  change.jobTitle = std::optional<std::string>("Boss");
+  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
+  test::HttpClient client(server.port());
+  test::Reply r = client.post("/api/v1/users",
+                  {{"email", "new@acme.example"}, {"givenName", "New"}, {"surname", "User"},
+                   {"jobTitle", "Clerk"}, {"managerEmail", owner.email}},
+                  owner.token);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json()["code"], "view-unavailable");
+  EXPECT_EQ(client.get("/readyz").status, 503);
 }
 
 }  // namespace

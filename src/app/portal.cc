@@ -99,20 +99,20 @@ CredentialsReader Portal::credentials() const {
   return CredentialsReader(store_->db(), std::move(families), std::move(pin));
 }
 
-ListReader Portal::admins() const {
-  return ListReader(store_->db(), projector_->handle(AdminsProjection::kName, 0),
-                    std::make_shared<Projector::Reading>(*projector_));
+ListReader Portal::listOf(std::string_view projection, int family) const {
+  // The generation is pinned before its handle is read: a switch in between would
+  // drop the handle.
+  auto pin = std::make_shared<Projector::Reading>(*projector_);
+  return ListReader(store_->db(), projector_->handle(projection, family), std::move(pin));
 }
+
+ListReader Portal::admins() const { return listOf(AdminsProjection::kName, 0); }
 
 ListReader Portal::resources() const {
-  return ListReader(store_->db(), projector_->handle(ResourcesProjection::kName, ResourcesProjection::kResources),
-                    std::make_shared<Projector::Reading>(*projector_));
+  return listOf(ResourcesProjection::kName, ResourcesProjection::kResources);
 }
 
-ListReader Portal::groups() const {
-  return ListReader(store_->db(), projector_->handle(GroupsProjection::kName, 0),
-                    std::make_shared<Projector::Reading>(*projector_));
-}
+ListReader Portal::groups() const { return listOf(GroupsProjection::kName, 0); }
 
 std::vector<std::string> Portal::resourcesOf(const std::string& companyId, const std::string& ownerId) const {
   ViewReader reader(store_->db(), std::make_shared<Projector::Reading>(*projector_));

@@ -69,6 +69,7 @@ class Portal {
   std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId) const;
 
  private:
+  ListReader listOf(std::string_view projection, int family) const;
   Portal() = default;
   PortalOptions options_;
   IdSource* ids_ = nullptr;

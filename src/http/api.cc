@@ -449,7 +449,7 @@ struct Api::Impl {
       case Access::kSelfOrAdmin:
         if (!call.isAdmin && call.params.front() != call.actor()) {
           // Ids of other companies are unknown here, whoever asks.
-          if (!portal.users().row(call.company(), call.params.front())) return notFound("The user");
+          if (!portal.users().row(call.company(), call.params.front())) return userNotFound();
           return forbidden("Only an administrator or the user themself may do this.");
         }
         break;
@@ -464,6 +464,18 @@ struct Api::Impl {
   }
 
   static HttpResponse unauthorized() { return Api::unauthorized(); }
+
+  // A user the users view does not show: 404, unless the view stopped at an event
+  // (then it may not show users that exist, one just created too): 503, as /readyz
+  // says, rather than an answer that the user does not exist.
+  HttpResponse userNotFound() {
+    for (const auto& s : portal.projector().status())
+      if (s.name == UsersProjection::kName && s.failed)
+        return Api::problem(503, "view-unavailable", "The users view is not available",
+                            "The users view stopped at an event an operator has to look at "
+                            "(GET /readyz); the user may exist.");
+    return notFound("The user");
+  }
 
   // A command the log could not take: it stopped at a failed write, which may have
   // reached the disk before it failed, so the change may be there after a restart.
@@ -575,7 +587,7 @@ struct Api::Impl {
 
   HttpResponse userResponse(const std::string& company, const std::string& id, int status = 200) {
     auto text = portal.users().get(company, id);
-    if (!text) return notFound("The user");
+    if (!text) return userNotFound();
     HttpResponse r = jsonResponse(status, *text);
     if (auto v = rowVersion(r.body)) r.headers.emplace_back("ETag", "\"" + std::to_string(*v) + "\"");
     return r;
@@ -652,9 +664,15 @@ struct Api::Impl {
     const Timestamp now = clock.now();
     const std::string accountKey = slug + "\n" + emailKey(email);
     const std::string address = call.req.clientAddress;
-    auto creds = portal.credentials();
-    auto company = creds.companyBySlug(slug);
-    auto account = company ? creds.accountByEmail(company->id, email) : std::nullopt;
+    std::optional<CompanyRecord> company;
+    std::optional<AccountRecord> account;
+    // The views are read in a block of their own: a reader holds the views' generation,
+    // which a rebuild's switch waits for, and must not while hashing or running commands.
+    {
+      const CredentialsReader creds = portal.credentials();
+      company = creds.companyBySlug(slug);
+      if (company) account = creds.accountByEmail(company->id, email);
+    }
 
     // The attempt counts as failed until it succeeds, so that parallel guesses cannot
     // all pass the check. Refused attempts append nothing: they would let anyone grow
@@ -739,9 +757,13 @@ struct Api::Impl {
     if (auto first = earlierAnswer(call, SetPassword{}, problem))
       return first->accepted() ? noContent() : rejected(first->rejection);
     if (problem) return *problem;
-    auto creds = portal.credentials();
-    auto account = creds.account(call.company(), call.actor());
-    auto company = creds.companyById(call.company());
+    std::optional<AccountRecord> account;
+    std::optional<CompanyRecord> company;
+    {
+      const CredentialsReader creds = portal.credentials();  // not held while hashing
+      account = creds.account(call.company(), call.actor());
+      company = creds.companyById(call.company());
+    }
     if (!account || !company) return unauthorized();
     // Guesses of the current password with a stolen session count like sign-ins.
     const std::string accountKey = company->slug + "\n" + emailKey(account->email);
@@ -796,10 +818,14 @@ struct Api::Impl {
     HttpResponse accepted = jsonResponse(
         202,
         R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
-    auto creds = portal.credentials();
-    auto company = creds.companyBySlug(slug);
+    std::optional<CompanyRecord> company;
+    std::optional<AccountRecord> account;
+    {
+      const CredentialsReader creds = portal.credentials();  // not held while the command runs
+      company = creds.companyBySlug(slug);
+      if (company) account = creds.accountByEmail(company->id, email);
+    }
     if (!company) return accepted;
-    auto account = creds.accountByEmail(company->id, email);
     const std::string token = newToken();
     MailBuilder outbox;
     if (account && account->active) {
@@ -838,9 +864,13 @@ struct Api::Impl {
     if (!fields) return error;
     auto& [token, next] = *fields;
     const std::string hash = tokenHash(token);
-    auto creds = portal.credentials();
-    auto reset = creds.reset(hash);
-    auto account = reset ? creds.account(reset->companyId, reset->userId) : std::nullopt;
+    std::optional<ResetRecord> reset;
+    std::optional<AccountRecord> account;
+    {
+      const CredentialsReader creds = portal.credentials();  // not held while hashing
+      reset = creds.reset(hash);
+      if (reset) account = creds.account(reset->companyId, reset->userId);
+    }
     if (!account || clock.now() >= reset->expiresAt)
       return Api::problem(400, "reset-token-invalid", "The reset link cannot be used",
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
@@ -856,7 +886,7 @@ struct Api::Impl {
     sessions.removeUser(account->companyId, account->userId);
     // Failed sign-ins before the reset (forgotten password, or someone locking the
     // account) no longer keep the new password out.
-    if (auto company = creds.companyById(account->companyId))
+    if (auto company = portal.credentials().companyById(account->companyId))
       throttle.clear(company->slug + "\n" + emailKey(account->email));
     return noContent();
   }
@@ -980,7 +1010,7 @@ struct Api::Impl {
     if (!body) return error;
     const std::string& id = call.params[0];
     const auto stored = portal.users().row(call.company(), id);
-    if (!stored) return notFound("The user");
+    if (!stored) return userNotFound();
     UpdateUser u;
     u.userId = id;
     std::vector<std::pair<std::string, std::string>> errors;
@@ -1143,7 +1173,7 @@ struct Api::Impl {
 
   HttpResponse userResources(Call& call) {
     const std::string& id = call.params[0];
-    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    if (!portal.users().row(call.company(), id)) return userNotFound();
     return listResources(call, id);
   }
 
@@ -1174,7 +1204,7 @@ struct Api::Impl {
 
   HttpResponse userHistory(Call& call) {
     const std::string& id = call.params[0];
-    if (!portal.users().row(call.company(), id)) return notFound("The user");
+    if (!portal.users().row(call.company(), id)) return userNotFound();
     call.query["subject"] = id;
     return auditList(call);
   }
@@ -1221,13 +1251,17 @@ struct Api::Impl {
     // Taken before the file is read: an anonymization from here on means the log,
     // which may name the person, is not kept.
     const std::uint64_t logGeneration = importLogs.generation(call.company());
-    const CredentialsReader credentials = portal.credentials();
     ImportReadOptions read;
     read.maxRows = options.importMaxRows;
-    read.inPool = [&](std::string_view email) {
-      return credentials.accountByEmail(call.company(), email).has_value();
-    };
-    ImportFile file = readUserImport(call.req.body, countries, read);
+    ImportFile file;
+    {
+      const CredentialsReader credentials = portal.credentials();  // not held while it runs
+      read.inPool = [&](std::string_view email) {
+        return credentials.accountByEmail(call.company(), email).has_value();
+      };
+      file = readUserImport(call.req.body, countries, read);
+      read.inPool = nullptr;
+    }
     if (file.tooManyRows)
       return Api::problem(413, "too-many-rows", "The file has too many rows",
                           "An import holds at most " + std::to_string(options.importMaxRows) +
