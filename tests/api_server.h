@@ -103,6 +103,7 @@ class ApiServer {
   ManualClock& clock() { return clock_; }
   Portal& portal() { return *portal_; }
   HttpServer& server() { return *server_; }
+  Api& api() { return *api_; }
 
   // Provisions a company; the owner signs in, changes the temporary password to
   // kPassword and keeps that session.

@@ -668,6 +668,22 @@ TEST(HttpFlows, ARepeatedKeyAnswersAboutTheFirstRequestsSubjectNotTheNewOne) {
   EXPECT_EQ(client.get("/api/v1/me", carlsToken).status, 200);
 }
 
+// A deactivation ends the user's sessions after its event is durable; a crash in
+// between leaves one behind. It does not come back with a reactivation.
+TEST(HttpFlows, ASessionLeftByADeactivationDoesNotComeBackWithAReactivation) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  auto session = server.api().sessions().use(tokenHash(bob.token), server.clock().now());
+  ASSERT_TRUE(session);
+  ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/deactivate", json::object(), owner.token).status, 200);
+  ASSERT_TRUE(server.api().sessions().add(*session).ok());  // as if the removal never ran
+  ASSERT_EQ(client.post("/api/v1/users/" + bob.id + "/reactivate", json::object(), owner.token).status, 200);
+  EXPECT_EQ(client.get("/api/v1/me", bob.token).status, 401);
+  EXPECT_EQ(server.signIn("acme", bob.email, kPassword).status, 201) << "bob signs in anew";
+}
+
 // A retry whose first answer was lost, after the group or resource it created went
 // again: still the first status and the id, nothing created twice.
 TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId) {

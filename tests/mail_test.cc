@@ -729,10 +729,16 @@ TEST(MailEmlTest, ForgettingARecipientDeletesTheirFilesOnly) {
   ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-1"), "0000000000000002-00000000-password-reset").ok());
   ASSERT_TRUE(transport.deliver(mail("zoe@example.org.uk", "Zed", "c-1"), "0000000000000003-00000000-welcome").ok());
   ASSERT_TRUE(transport.deliver(mail("zoe@example.org", "Zoë", "c-2"), "0000000000000004-00000000-welcome").ok());
+  // A file a crash left half-written (deliver() writes it under a dot name first).
+  { std::ofstream(dir.sub("outbox/.0000000000000005-00000000-welcome.eml.Ab3xYz")) << "To: zoe@example.org\r\n"; }
   ASSERT_TRUE(transport.forgetRecipient("c-1", "ZOE@example.org").ok());
   EXPECT_EQ(fileNames(dir.sub("outbox")),
             (std::vector<std::string>{"0000000000000003-00000000-welcome.eml",
                                       "0000000000000004-00000000-welcome.eml"}));
+  // One left at a restart goes when the transport starts (its record is still there).
+  { std::ofstream(dir.sub("outbox/.0000000000000006-00000000-welcome.eml.Qr5tUv")) << "To: x@example.org\r\n"; }
+  EmlDirectoryTransport again(dir.sub("outbox"));
+  EXPECT_EQ(fileNames(dir.sub("outbox")).size(), 2u);
 }
 
 // ---------------------------------------------------------------------------------

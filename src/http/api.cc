@@ -1112,7 +1112,11 @@ struct Api::Impl {
     return command(call, ReactivateUser{call.params[0]},
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
-                     return userResponse(company, subjectOf(reply, params[0]));
+                     const std::string& user = subjectOf(reply, params[0]);
+                     // A session the deactivation did not get to end (a crash between
+                     // the two) must not come back with the user: they sign in anew.
+                     if (!reply.replayed) sessions.removeUser(company, user);
+                     return userResponse(company, user);
                    });
   }
 

@@ -83,12 +83,31 @@ Addressee addresseeOf(const fs::path& path) {
   return a;
 }
 
+// A file deliver() was writing when the process ended: ".<stem>.eml.XXXXXX".
+bool isHalfWritten(const fs::path& path) {
+  const std::string name = path.filename().string();
+  const auto dot = name.rfind(".eml.");
+  return name.front() == '.' && dot != std::string::npos && name.size() == dot + 5 + 6;
+}
+
+// Removes what deliver() left half-written when the process ended (its outbox record
+// is still there: the mail is written again); such a file may name a person who is
+// anonymized since.
+void removeHalfWritten(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (isHalfWritten(it->path())) fs::remove(it->path(), ec);
+}
+
 }  // namespace
 
 Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& companyId,
                                                     const std::string& address) {
   const std::string key = emailKey(address);
   if (key.empty()) return {};
+  // Nothing is being written now (the Mailer does not deliver meanwhile): a
+  // half-written file is one a crash left, whoever it is to.
+  removeHalfWritten(dir_);
   std::error_code ec;
   fs::directory_iterator it(dir_, ec);
   if (ec == std::errc::no_such_file_or_directory) return {};
@@ -103,7 +122,9 @@ Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& companyId
   return {};
 }
 
-EmlDirectoryTransport::EmlDirectoryTransport(std::string dir) : dir_(std::move(dir)) {}
+EmlDirectoryTransport::EmlDirectoryTransport(std::string dir) : dir_(std::move(dir)) {
+  removeHalfWritten(dir_);
+}
 
 Result<void> EmlDirectoryTransport::deliver(const Message& message, const std::string& fileStem) {
   if (!plainStem(fileStem))

@@ -242,6 +242,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   const std::string stem = mailFileStem(*slot, record->kind);
   const std::string what = stem + " for user " + record->userId;
 
+  std::lock_guard delivering(deliveryMu_);
   RecipientLookup who;
   try {
     who = lookup_(*record, slot->position);

@@ -97,8 +97,11 @@ class Mailer {
   bool waitIdle(std::chrono::milliseconds timeout);
 
   // What the transport keeps of mails to `address` in the company goes
-  // (MailTransport::forgetRecipient).
+  // (MailTransport::forgetRecipient). Not while a mail is between its recipient's
+  // lookup and its delivery: one looked up before the person was deactivated would
+  // otherwise be written after this removal.
   Result<void> forgetRecipient(const std::string& companyId, const std::string& address) {
+    std::lock_guard delivering(deliveryMu_);
     return transport_->forgetRecipient(companyId, address);
   }
 
@@ -143,6 +146,7 @@ class Mailer {
   std::chrono::steady_clock::time_point holdUntil_{};  // no attempt before (after a failure)
 
   std::mutex lifecycleMu_;  // serialises start() and stop()
+  std::mutex deliveryMu_;   // a mail's lookup and delivery, against forgetRecipient()
   mutable std::mutex mu_;
   std::condition_variable wake_, idle_;
   bool running_ = false;
