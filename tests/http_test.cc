@@ -711,6 +711,24 @@ TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId)
   }
 }
 
+// A waiting poll is answered as its caller's rights are now: signed out meanwhile,
+// it gets 401 at once rather than the company's next events.
+TEST(HttpFlows, AWaitingPollEndsWithItsCallersSession) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ada = server.user("acme", owner, "ada", /*makeAdmin=*/true);
+  const std::string path = "/api/v1/events?waitMs=30000&after=" +
+                           std::to_string(server.portal().store().lastPosition());
+  auto poll = std::async(std::launch::async, [&] { return HttpClient(server.port()).get(path, ada.token); });
+  HttpClient client(server.port());
+  ASSERT_TRUE(waitFor([&] {
+    return client.get("/metrics").body.find("\nportal_event_polls_waiting 1\n") != std::string::npos;
+  }));
+  ASSERT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", ada.token).status, 204);
+  Reply r = poll.get();
+  EXPECT_EQ(r.status, 401) << r.body;
+}
+
 // A long poll waits for the company's next event. Past four waiting polls of one
 // company a poll is 429 with Retry-After, so that polls never hold every worker
 // thread that sign-ins of all companies share.

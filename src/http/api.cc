@@ -1741,6 +1741,14 @@ struct Api::Impl {
         // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
         // keeps a waiting client's delay small at little cost.
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        // The caller's rights as they are now: a session ended, or an administrator
+        // deactivated or removed meanwhile, is answered so rather than sent more.
+        if (!sessions.use(call.tokenHash, clock.now())) return unauthorized();
+        if (auto me = userFlags(call.company(), call.actor());
+            !me || !me->active || me->anonymized)
+          return unauthorized();
+        else if (!me->isAdmin)
+          return forbidden("Only an administrator may do this.");
         if (auto problem = scanNew()) return *problem;
       }
     }
