@@ -305,6 +305,10 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       rocksdb::WriteOptions wo;
       wo.disableWAL = !followerSlots;
       rocksdb::Status st = store_.db()->Write(wo, &batch);
+      // The store flushes the WAL by hand (after each append): without this the
+      // views' last change would wait in its buffer for the next command, and a
+      // reader beside the server (portal-replay) would see them a command late.
+      if (st.ok() && followerSlots) st = store_.db()->FlushWAL(false);
       batch.Clear();
       for (std::size_t i : written) {
         Slot* s = slots[i];

@@ -647,6 +647,24 @@ class Load {
   std::thread thread_;
 };
 
+// A reader beside the server sees the views as of the last command, not the one
+// before: a user just created is found by email with nothing after them.
+TEST(ToolsBesideAServer, ATimelineFindsAUserJustCreated) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  ServerProcess server(data);
+  const std::string token = signInDemoOwner(server);
+  HttpClient client(server.port());
+  Reply made = client.post("/api/v1/users",
+                           {{"email", "fresh@demo.example"}, {"givenName", "Fay"}, {"surname", "Fresh"},
+                            {"jobTitle", "Clerk"}, {"managerEmail", "owner@demo.example"}},
+                           token);
+  ASSERT_EQ(made.status, 201) << made.body;
+  ProgramRun r = replay({"timeline", "--data", data, "--company", "demo", "--user", "fresh@demo.example"});
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Fay Fresh"), std::string::npos) << r.out;
+}
+
 TEST(ToolsBesideAServer, EveryCommandWorksWhileTheServerKeepsTakingCommands) {
   TempDir dir;
   const std::string data = dir.sub("data");
