@@ -27,7 +27,8 @@ class TempDir {
 bool waitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// The paths of the files under `dir` whose bytes contain `needle`.
+// The paths of the files under `dir` whose bytes contain `needle`, table files read
+// through RocksDB too (their blocks are compressed: their raw bytes would hide it).
 std::vector<std::string> filesContaining(const std::string& dir, const std::string& needle);
 
 // The path of the running test executable (to start it again as a child process).
