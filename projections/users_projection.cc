@@ -2,6 +2,8 @@
 
 #include <rocksdb/db.h>
 
+#include <functional>
+
 #include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "events/text.h"
@@ -186,9 +188,16 @@ Result<void> UsersProjection::apply(const RecordedEvent& event, RowView& view) {
 
 std::optional<std::string> UsersReader::row(const std::string& companyId,
                                             const std::string& userId) const {
+  return rowAt(nullptr, companyId, userId);
+}
+
+std::optional<std::string> UsersReader::rowAt(const rocksdb::Snapshot* snapshot,
+                                              const std::string& companyId,
+                                              const std::string& userId) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
   std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), rows_, rows::key(companyId, userId), &value).ok())
-    return std::nullopt;
+  if (!db_->Get(ro, rows_, rows::key(companyId, userId), &value).ok()) return std::nullopt;
   return value;
 }
 
@@ -280,7 +289,13 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   const std::string prefix = companyPrefix(companyId);
   const std::string needle = rows::lower(q.search);
   std::string lastKey;  // the search key of the last user on the page
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), search_));
+  // One snapshot for the search keys and the rows: a user changed meanwhile is shown
+  // as the filter saw them (not, say, inactive in a list of the active).
+  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snapshot(
+      db_->GetSnapshot(), [db = db_](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, search_));
   // The cursor is the last shown user's place in the order when it was shown: the
   // list carries on after it even if that user was renamed or anonymized since.
   if (q.cursor.empty()) {
@@ -307,8 +322,9 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     }
     const std::string_view key(it->key().data(), it->key().size());
     const std::string userId(key.substr(key.rfind('\0') + 1));
-    if (auto user = get(companyId, userId)) {
-      page.items.push_back(std::move(*user));
+    if (auto stored = rowAt(snapshot.get(), companyId, userId)) {
+      page.items.push_back(renderUserRow(
+          *stored, [&](const std::string& id) { return rowAt(snapshot.get(), companyId, id); }));
       lastKey = std::string(key);
     }
   }

@@ -23,6 +23,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Snapshot;
 }  // namespace rocksdb
 
 namespace portal {
@@ -83,6 +84,10 @@ class UsersReader {
   std::string displayName(const std::string& companyId, const std::string& userId) const;
 
  private:
+  // The row as of `snapshot` (nullptr: now).
+  std::optional<std::string> rowAt(const rocksdb::Snapshot* snapshot, const std::string& companyId,
+                                   const std::string& userId) const;
+
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* search_;
