@@ -1,6 +1,8 @@
 #include "projections/audit_projection.h"
 
+#include "events/json_reader.h"
 #include "events/text.h"
+#include "events/timestamp.h"
 
 #include <rocksdb/db.h>
 
@@ -76,9 +78,19 @@ Result<std::uint64_t> AuditReader::lastAtOrBefore(Timestamp t) const {
   std::uint64_t low = 0, high = store_.lastPosition();  // answer in [low, high]
   while (low < high) {
     const std::uint64_t mid = low + (high - low + 1) / 2;
-    auto event = store_.readAt(mid);
-    if (!event) return event.error();
-    if (event->envelope.occurredAt <= t) low = mid;
+    // Only the envelope's time, from the stored text: another company's event is not
+    // decoded (nor its personal data opened) to be stepped over.
+    auto text = store_.readJson(mid);
+    if (!text) return text.error();
+    auto doc = JsonDocument::parse(*text);
+    auto at = doc ? doc->member(doc->root(), "occurredAt") : std::nullopt;
+    auto when = at && doc->node(*at).kind == JsonDocument::Kind::kString
+                    ? parseRfc3339(doc->node(*at).text)
+                    : std::nullopt;
+    if (!when)
+      return makeError(ErrorCode::kCorrupt,
+                       "event " + std::to_string(mid) + " has no readable occurredAt");
+    if (*when <= t) low = mid;
     else high = mid - 1;
   }
   return low;

@@ -670,9 +670,13 @@ bool Projector::waitFor(std::uint64_t position, std::chrono::milliseconds timeou
   if (allStopped()) return false;
   std::condition_variable reached;
   auto me = waiters_.emplace(position, &reached);
-  reached.wait_for(lock, timeout, [&] { return this->position() >= position || allStopped(); });
+  bool ok = false;
+  reached.wait_for(lock, timeout, [&] {
+    ok = this->position() >= position;
+    return ok || allStopped();
+  });
   waiters_.erase(me);
-  return !allStopped() && this->position() >= position;
+  return ok;
 }
 
 void Projector::whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
@@ -850,16 +854,6 @@ Result<void> Projector::rebuild(const std::string& name,
       dropFresh();
       return *failed;
     }
-    {
-      std::vector<rocksdb::ColumnFamilyHandle*> filled;
-      for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
-      rocksdb::FlushOptions fo;
-      fo.wait = true;
-      if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
-        dropFresh();
-        return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());
-      }
-    }
     std::unique_lock switching(switchMu_, std::defer_lock);
     if (round + 1 < kSwitchTries) {
       if (!switching.try_lock()) {
@@ -868,6 +862,19 @@ Result<void> Projector::rebuild(const std::string& name,
       }
     } else {
       switching.lock();
+    }
+    // The fresh rows were written without the WAL: on disk before the switch says
+    // they are there (once, in the round that switches).
+    {
+      std::vector<rocksdb::ColumnFamilyHandle*> filled;
+      for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
+        switching.unlock();
+        dropFresh();
+        return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());
+      }
     }
     rocksdb::WriteBatch batch;
     for (std::size_t i = 0; i < targets.size(); ++i) {

@@ -329,6 +329,15 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
     EXPECT_NE(refused.find("HTTP/1.1 401"), std::string::npos) << refused;
     EXPECT_NE(refused.find("WWW-Authenticate: Bearer"), std::string::npos) << refused;
   }
+  // Nor to a path no route takes, whoever sends it.
+  for (const char* path : {"/api/v1/users/import/template.csv", "/api/v1/users/importX"}) {
+    const std::string stray = answerOf(std::string("POST ") + path +
+                                       " HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                                       "Content-Length: 50000000\r\n\r\n");
+    EXPECT_TRUE(stray.find("HTTP/1.1 405") != std::string::npos ||
+                stray.find("HTTP/1.1 404") != std::string::npos)
+        << path << ": " << stray;
+  }
   // Nor from someone signed in who may not import.
   const Person member = server.user("acme", owner, "mia");
   const std::string refused = answerOf(upload + "Authorization: Bearer " + member.token + "\r\n\r\n");

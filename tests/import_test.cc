@@ -546,6 +546,14 @@ TEST(HttpImport, BadRequestsAreRefusedClearly) {
                          {{"Content-Type", type}});
     EXPECT_EQ(r.status, 200) << type << ": " << r.body.substr(0, 300);
   }
+  // A workbook sent with the type a browser gives it (.xls and .xlsx alike): said so.
+  for (const std::string& workbook : {std::string("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0", 10),
+                                     std::string("PK\x03\x04\x14\0", 6)}) {
+    r = w.client.request("POST", "/api/v1/users/import", workbook, w.owner.token,
+                         {{"Content-Type", "application/vnd.ms-excel"}});
+    EXPECT_EQ(r.status, 415) << r.body;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find("CSV UTF-8"), std::string::npos) << r.body;
+  }
   // A file that is not UTF-8: the row and column of the first bad byte.
   r = upload(w.client, kHeader + "Ann,Lee,ann@x.example,C,ann@x.example,1,\r\nBo,R\xE9y,b@x.example\r\n",
              w.owner.token);

@@ -112,7 +112,7 @@ TEST(Portal, AuditSearchesByTimeFindExactlyTheirWindow) {
     h.clock().advance(kHour);
     ids.push_back(h.run(CreateUser{person("p" + std::to_string(i)), false}).decision.id);
   }
-  h.clock().advance(-2 * kHour);  // the clock set back: stamped at + 4 h still
+  h.clock().advance(-2 * 60'000'000);  // the clock set back two minutes: stamped at + 4 h still
   const std::string late = h.run(CreateUser{person("late"), false}).decision.id;
   for (int pass = 0; pass < 2; ++pass) {
     ASSERT_TRUE(h.portal().processor().timesOrdered());
@@ -128,6 +128,17 @@ TEST(Portal, AuditSearchesByTimeFindExactlyTheirWindow) {
     EXPECT_TRUE(auditSubjects(h.portal(), h.company(), at(5), std::nullopt).empty());
     h.reopen();  // the order is found again from the log
   }
+  // Set back further (an hour): not waited out. The event takes the clock's time, and
+  // searches look at every entry from then on, still finding exactly their window.
+  h.clock().advance(-kHour);
+  const std::string back = h.run(CreateUser{person("back"), false}).decision.id;
+  EXPECT_FALSE(h.portal().processor().timesOrdered());
+  EXPECT_EQ(auditSubjects(h.portal(), h.company(), at(2.5), at(3.5)),
+            (std::vector<std::string>{back, ids[2]}));
+  EXPECT_EQ(auditSubjects(h.portal(), h.company(), at(3.5), std::nullopt),
+            (std::vector<std::string>{late, ids[3]}));
+  h.reopen();
+  EXPECT_FALSE(h.portal().processor().timesOrdered());
 }
 
 TEST(Portal, AuditSearchesByTimeInALogWithTimesOutOfOrderLookAtEveryEntry) {

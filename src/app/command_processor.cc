@@ -1,5 +1,7 @@
 #include "src/app/command_processor.h"
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -224,8 +226,22 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   auto shared = std::make_shared<Group>();
   AppendRequest request;
   std::unordered_map<std::string, std::shared_ptr<CommandReply>> keysInGroup;
-  // Never earlier than an event already in the log: searches by time rely on it.
-  const Timestamp now = lastStamp_ = std::max(clock_.now(), lastStamp_);
+  // Decisions go by the clock (a reset link's expiry was set by it); events are
+  // stamped never earlier than one already in the log, which searches by time rely
+  // on. A clock set back further than kMaxStampLead (or an event stamped in the
+  // future) is not waited out: events take the clock's time, and searches by time
+  // look at every entry from then on.
+  const Timestamp now = clock_.now();
+  if (lastStamp_.micros - now.micros >
+      std::chrono::duration_cast<std::chrono::microseconds>(kMaxStampLead).count()) {
+    if (timesOrdered_.exchange(false))
+      std::fprintf(stderr,
+                   "command processor: the clock is %lld s behind the log's latest event; events "
+                   "take the clock's time from now on, out of order with those before\n",
+                   static_cast<long long>((lastStamp_.micros - now.micros) / 1'000'000));
+    lastStamp_ = now;
+  }
+  const Timestamp stamp = lastStamp_ = std::max(now, lastStamp_);
   // Most commands make one event; one that makes more grows this below.
   request.events.reserve(group.size());
 
@@ -288,13 +304,13 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       for (PendingEvent& pe : d->events) {
         EventEnvelope env;
         env.stream = pe.stream;
-        env.occurredAt = now;
+        env.occurredAt = stamp;
         env.actor = s.command.actor;
         env.companyId = d->companyId;
         env.commandId = s.commandId;
         env.correlationId = s.correlationId;
         model_.apply(env, pe.data);
-        request.events.push_back(NewEvent{std::move(pe.stream), std::move(pe.data), now,
+        request.events.push_back(NewEvent{std::move(pe.stream), std::move(pe.data), stamp,
                                           s.command.actor, d->companyId, s.commandId,
                                           s.correlationId});
       }

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -170,6 +171,8 @@ class CommandProcessor {
   rocksdb::ColumnFamilyHandle* commandsFamily_;  // the idempotency records
   rocksdb::ColumnFamilyHandle* outboxFamily_;    // mail waiting for delivery
   WriteModel model_;
+  // How far events may be stamped ahead of the clock to keep the log in time order.
+  static constexpr std::chrono::minutes kMaxStampLead{5};
   Timestamp lastStamp_;  // the latest occurredAt in the log (processor thread)
   std::atomic<bool> timesOrdered_{true};
 

@@ -401,6 +401,13 @@ struct Api::Impl {
       pending = std::move(call.pending);
       return res;
     }
+    return unmatched(req, allowed, routeName);
+  }
+
+  // The answer to a request no route takes: 405 when the path answers other methods
+  // (`allowed`), else 404.
+  static HttpResponse unmatched(const HttpRequest& req, const std::vector<std::string_view>& allowed,
+                                std::string& routeName) {
     if (!allowed.empty()) {
       routeName = "(method not allowed)";
       HttpResponse res = Api::problem(405, "method-not-allowed", "Method not allowed",
@@ -1246,6 +1253,13 @@ struct Api::Impl {
     if (!isCsvMediaType(call.req.header("content-type")))
       return Api::problem(415, "unsupported-media-type", "Unsupported media type",
                           "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
+    // A browser gives an Excel workbook the type it gives a .csv file where Excel is
+    // installed (application/vnd.ms-excel): a workbook is said to be one.
+    if (const std::string_view body = call.req.body;
+        body.starts_with("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") || body.starts_with("PK\x03\x04"))
+      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                          "The file is a spreadsheet workbook (.xls or .xlsx), not CSV: save it "
+                          "as \"CSV UTF-8\" and send that.");
     HttpResponse error;
     const auto notify = queryFlag(call, "notify", error);
     if (!notify) return error;
@@ -1973,8 +1987,12 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   head.target = std::string(target.substr(0, target.find('?')));
   head.headers.emplace_back("authorization", std::string(authorization));
   std::vector<std::string> params;
-  const Impl::Route* r = impl_->match(head, params, nullptr);
-  if (r == nullptr || r->info.access == Access::kPublic) return std::nullopt;
+  std::vector<std::string_view> allowed;
+  const Impl::Route* r = impl_->match(head, params, &allowed);
+  std::string routeName;
+  // No route takes it whatever its body: answered before the body is held.
+  if (r == nullptr) return Impl::unmatched(head, allowed, routeName);
+  if (r->info.access == Access::kPublic) return std::nullopt;
   Impl::Call call{head, {}, std::move(params), {}, {}, false, false, nullptr, std::string(r->info.pattern)};
   return impl_->authenticate(call, r->info);
 }

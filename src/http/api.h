@@ -95,8 +95,9 @@ class Api {
   static HttpResponse problem(int status, std::string_view code, std::string_view title,
                               std::string_view detail);
 
-  // The answer a request gets whatever its body (401 signed out, 403 not allowed on
-  // its route), from its method, target and Authorization header alone; nullopt when
+  // The answer a request gets whatever its body (404 or 405 when no route takes it,
+  // 401 signed out, 403 not allowed on its route), from its method, target and
+  // Authorization header alone; nullopt when
   // the body will be read. The server asks before it reads a body as large as a CSV
   // file, so that only someone who may import makes it hold 64 MiB.
   std::optional<HttpResponse> refuseBody(std::string_view method, std::string_view target,

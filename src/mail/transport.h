@@ -29,6 +29,8 @@ class MailTransport {
     (void)address;
     return {};
   }
+  // Whether it keeps what it delivers (forgetRecipient has something to delete).
+  virtual bool keepsMail() const { return false; }
 };
 
 // Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF; last in the header
@@ -44,6 +46,7 @@ class EmlDirectoryTransport : public MailTransport {
   // from before the company header with that To:): the mail drop is in the data
   // directory, which keeps nothing of an anonymized person (DESIGN.md).
   Result<void> forgetRecipient(const std::string& companyId, const std::string& address) override;
+  bool keepsMail() const override { return true; }
   const std::string& dir() const { return dir_; }
 
  private:
