@@ -107,11 +107,12 @@ Result<std::size_t> ImportLogs::purgeExpired(Timestamp now) {
     // answered again).
     if (entry.size() > 9) {
       const rocksdb::Slice log(entry.data() + 9, entry.size() - 9);
-      std::string value;
+      // Pinned, not copied: only the first 8 bytes (the expiry) are looked at.
+      rocksdb::PinnableSlice value;
       rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), family_, log, &value);
       if (!st.ok() && !st.IsNotFound())
         return makeError(ErrorCode::kIoError, "cannot read the import logs: " + st.ToString());
-      auto kept = st.ok() ? decodeExpiry(value) : std::nullopt;
+      auto kept = st.ok() ? decodeExpiry(value.ToStringView()) : std::nullopt;
       if (st.ok() && (!kept || *kept <= now.micros)) {
         batch.Delete(family_, log);
         ++n;

@@ -1757,12 +1757,8 @@ struct Api::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         // The caller's rights as they are now: a session ended, or an administrator
         // deactivated or removed meanwhile, is answered so rather than sent more.
-        if (!sessions.use(call.tokenHash, clock.now())) return unauthorized();
-        if (auto me = userFlags(call.company(), call.actor());
-            !me || !me->active || me->anonymized)
-          return unauthorized();
-        else if (!me->isAdmin)
-          return forbidden("Only an administrator may do this.");
+        if (auto denied = authenticate(call, RouteInfo{"GET", call.route, Access::kAdmin}))
+          return *denied;
         if (auto problem = scanNew()) return *problem;
       }
     }
