@@ -1,5 +1,7 @@
 #include "projections/credentials_projection.h"
 
+#include <algorithm>
+
 #include "events/text.h"
 #include "projections/flat_row.h"
 #include "projections/row_json.h"
@@ -111,6 +113,8 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             return updateAccount(view, company, e.userId, [&](FlatRow& r) {
               r.setString("passwordHash", e.passwordHash.shredded ? "" : e.passwordHash.value);
               r.setBoolean("mustChangePassword", e.temporary);
+              r.setNumber("passwordSetAt",
+                          static_cast<std::uint64_t>(std::max<std::int64_t>(0, event.envelope.occurredAt.micros)));
               voidReset(r);
             });
           },
@@ -166,7 +170,8 @@ std::optional<AccountRecord> CredentialsReader::account(std::string_view company
                        std::string(row->text("passwordHash")),
                        row->boolean("mustChangePassword", false),
                        row->boolean("active", false),
-                       std::string(row->text("resetTokenHash"))};
+                       std::string(row->text("resetTokenHash")),
+                       Timestamp{static_cast<std::int64_t>(row->number("passwordSetAt", 0))}};
 }
 
 std::optional<AccountRecord> CredentialsReader::accountByEmail(std::string_view companyId,

@@ -44,6 +44,9 @@ struct AccountRecord {
   bool mustChangePassword = false;
   bool active = true;
   std::string resetTokenHash;  // the outstanding one, if any
+  // When the password was last set (a session begun before it has ended); 0: never
+  // set, or in a row written before this was kept.
+  Timestamp passwordSetAt{0};
 };
 
 struct ResetRecord {

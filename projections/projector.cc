@@ -176,6 +176,15 @@ Result<std::unique_ptr<Projector>> Projector::open(
     auto hasCheckpoint = read(checkpointKey(slot->name, slot->generation));
     if (!hasCheckpoint) return hasCheckpoint.error();
     if (*hasCheckpoint) slot->checkpoint = positionFromBytes(value);
+    // A view that has seen events the log no longer holds would skip the ones
+    // appended at their positions next (a reader's view may be ahead of the log it
+    // caught up with, so only a writer checks).
+    if (!store.readOnly() && slot->checkpoint > store.lastPosition())
+      return makeError(ErrorCode::kCorrupt,
+                       "the " + slot->name + " view has seen " + std::to_string(slot->checkpoint) +
+                           " events but the log holds " + std::to_string(store.lastPosition()) +
+                           ": the log lost its newest events; run portal-replay verify and "
+                           "restore a backup");
     // A rebuild that stopped before its switch left another generation behind.
     const std::string prefix = slot->name + ".";
     const std::string current = ".g" + std::to_string(slot->generation);

@@ -44,6 +44,12 @@ TEST(PasswordPolicy, CountsCharactersNotBytes) {
 TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   EXPECT_EQ(rulesBroken(policy(), "Ada.Lovelace@Example.org").count("not-email"), 1u);
   EXPECT_EQ(rulesBroken(policy(), "ada.lovelace2024").count("not-email"), 1u);
+  // A local part ending or starting in digits or symbols is refused as it is too.
+  EXPECT_EQ(rulesBroken(policy(), "m.kowalczyk85", "m.kowalczyk85@corp.example").count("not-email"), 1u);
+  EXPECT_EQ(rulesBroken(policy(), "M.Kowalczyk85!", "m.kowalczyk85@corp.example").count("not-email"), 1u);
+  EXPECT_EQ(rulesBroken(policy(), "1984.bobsworth", "1984.bobsworth@corp.example").count("not-email"), 1u);
+  EXPECT_EQ(rulesBroken(policy(), "123456789012", "123456789012@corp.example").count("not-email"), 1u);
+  EXPECT_EQ(rulesBroken(policy(), "kowalczyk and friends", "m.kowalczyk85@corp.example").count("not-email"), 0u);
 }
 
 TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {

@@ -684,6 +684,41 @@ TEST(HttpFlows, ASessionLeftByADeactivationDoesNotComeBackWithAReactivation) {
   EXPECT_EQ(server.signIn("acme", bob.email, kPassword).status, 201) << "bob signs in anew";
 }
 
+// A password change ends the user's other sessions after its event is durable; a
+// crash in between leaves one behind, which the restart ends: the log says the
+// password changed after it began. The session it was changed through stays, and
+// a signed-out session stays out.
+TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  Person owner;
+  std::string other, signedOut;
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    owner = server.provision("acme");
+    HttpClient client(server.port());
+    other = server.signIn("acme", owner.email, kPassword).json()["token"];
+    signedOut = server.signIn("acme", owner.email, kPassword).json()["token"];
+    ASSERT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", signedOut).status, 204);
+    auto left = server.api().sessions().use(tokenHash(other), server.clock().now());
+    ASSERT_TRUE(left);
+    server.clock().advance(1'000'000);
+    ASSERT_EQ(client.post("/api/v1/me/password",
+                          {{"currentPassword", kPassword}, {"newPassword", "a whole new passphrase"}},
+                          owner.token)
+                  .status,
+              204);
+    EXPECT_EQ(client.get("/api/v1/me", other).status, 401);
+    ASSERT_TRUE(server.api().sessions().add(*left).ok());  // as if the removal never ran
+  }
+  ApiServer restarted({}, nullptr, {5, 100'000}, data);
+  HttpClient client(restarted.port());
+  EXPECT_EQ(client.get("/api/v1/me", other).status, 401);
+  EXPECT_EQ(client.get("/api/v1/me", signedOut).status, 401);
+  EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
+  EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
+}
+
 // A retry whose first answer was lost, after the group or resource it created went
 // again: still the first status and the id, nothing created twice.
 TEST(HttpFlows, AKeyRepeatedAfterItsGroupOrResourceWentGivesTheFirstStatusAndId) {

@@ -50,9 +50,9 @@ void writeGroups(const std::string& path, int n, const std::string& name = "Team
     ASSERT_TRUE(store->append(requestOf({groupCreated("g-" + std::to_string(i), name)})).ok());
 }
 
-// Reopens the log and verifies its whole chain.
+// Reopens the log read-only, as portal-replay does, and verifies its whole chain.
 VerifyReport verifyAfterReopen(const std::string& path) {
-  auto store = openStore(path);
+  auto store = openStore(path, true);
   if (!store) return {};
   auto report = store->verify();
   EXPECT_TRUE(report.ok());
@@ -344,6 +344,37 @@ TEST(EventStore, RemovingTheNewestEventsIsCaughtThroughTheRecordedHead) {
   });
   const VerifyReport report = verifyAfterReopen(dir.path());
   EXPECT_EQ(report.firstBad, 5u) << report.problem;
+  // A writer refuses it: its next append would take position 5 and chain on, and
+  // verify could tell nothing after that.
+  auto writer = EventStore::open(StoreOptions{.path = dir.path()});
+  ASSERT_FALSE(writer.ok());
+  EXPECT_EQ(writer.error().code, ErrorCode::kCorrupt);
+  EXPECT_NE(writer.error().message.find("holds 4 events but recorded 5"), std::string::npos)
+      << writer.error().message;
+}
+
+// The head record itself removed or edited: verify says so, and a writer refuses
+// the log (a removed newest event could not be told any more).
+TEST(EventStore, ARemovedOrEditedHeadRecordIsCaught) {
+  for (const std::string edit : {"removed", "edited", "lowered"}) {
+    TempDir dir;
+    writeGroups(dir.path(), 5);
+    editBehindTheProgramsBack(dir.path(), [&](rocksdb::DB* db, auto& cf) {
+      if (edit == "removed")
+        ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["meta"], "head").ok());
+      else if (edit == "edited")
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["meta"], "head", "five").ok());
+      else
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["meta"], "head", positionKey(4)).ok());
+    });
+    auto writer = EventStore::open(StoreOptions{.path = dir.path()});
+    ASSERT_FALSE(writer.ok()) << edit;
+    EXPECT_EQ(writer.error().code, ErrorCode::kCorrupt) << edit;
+    if (edit == "lowered") continue;  // verify reads a beside-the-writer log so: appends since
+    const VerifyReport report = verifyAfterReopen(dir.path());
+    EXPECT_EQ(report.firstBad, 5u) << edit << ": " << report.problem;
+    EXPECT_NE(report.problem.find("head record"), std::string::npos) << report.problem;
+  }
 }
 
 TEST(EventStore, ARecordNotInTheProgramsFormatIsATypedError) {

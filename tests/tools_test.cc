@@ -289,10 +289,20 @@ std::map<std::string, std::pair<json, json>> viewsAtEachTime(const std::string& 
   for (const auto& [at, position] : lastAt) {
     const std::string copy = scratch + "/" + std::to_string(position);
     fs::copy(from, copy, fs::copy_options::recursive);
-    tamper(copy, [p = position](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-      ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), events, positionBytes(p + 1),
+    // The log cut after `position` as if it had ended there: its head record and the
+    // views' checkpoints with it (a writer refuses a log shorter than either).
+    editBehindTheProgramsBack(copy, [p = position](rocksdb::DB* db, auto& families) {
+      ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), families.at("events"), positionBytes(p + 1),
                                   positionBytes(~std::uint64_t{0}))
                       .ok());
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), families.at("meta"), "head", positionBytes(p)).ok());
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), families.at("checkpoints")));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key().ToStringView().find("#g") == std::string_view::npos ||
+            positionFromBytes(it->value().ToStringView()) <= p)
+          continue;
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), families.at("checkpoints"), it->key(), positionBytes(p)).ok());
+      }
     });
     StoreOptions wo;
     wo.path = copy;
@@ -468,6 +478,63 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("holds no portal data and is not empty"), std::string::npos) << r.err;
   EXPECT_EQ(files(notes), std::set<std::string>{"notes.txt"});
+
+  // A provisioning refused in an empty directory leaves it empty.
+  const std::string empty = dir.sub("empty");
+  fs::create_directories(empty);
+  r = runProgram({PORTALCTL_BIN, "provision", "--data", empty, "--company", "Bad Slug", "--name", "X",
+                  "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
+                  "--owner-job-title", "C", "--owner-manager-email", "a@x.example",
+                  "--password-hash-cost", "minimum"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("company"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(files(empty).empty()) << "left behind: " << *files(empty).begin();
+
+  // A backup target refused is refused before the log is opened: nothing in it changes.
+  const std::string data = dir.sub("data");
+  fs::create_directories(data);
+  r = runProgram({PORTALCTL_BIN, "provision", "--data", data, "--company", "xy", "--name", "X",
+                  "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
+                  "--owner-job-title", "C", "--owner-manager-email", "a@x.example",
+                  "--password-hash-cost", "minimum"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto logFiles = files(data);
+  for (const std::string& to : {notes, data + "/inside", dir.sub("nowhere") + "/backup"}) {
+    r = runProgram({PORTALCTL_BIN, "backup", "--data", data, "--to", to});
+    EXPECT_EQ(r.exitCode, 1) << to;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(files(data), logFiles) << to << ": " << r.err;
+  }
+  // An existing empty directory named with a trailing separator (as a shell
+  // completes it) takes the backup.
+  const std::string backup = dir.sub("backup");
+  fs::create_directories(backup);
+  r = runProgram({PORTALCTL_BIN, "backup", "--data", data, "--to", backup + "/"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(runProgram({PORTAL_REPLAY_BIN, "verify", "--data", backup}).exitCode, 0);
+}
+
+// A log whose newest events were removed (the head record lowered too, so the
+// store itself cannot tell): the views have seen more than the log holds, and a
+// writer refuses it rather than append at the removed positions.
+TEST_F(ToolsTest, AWriterRefusesALogShorterThanItsViewsHaveSeen) {
+  std::uint64_t last = 0;
+  editBehindTheProgramsBack(data(), [&](rocksdb::DB* db, auto& families) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), families.at("events")));
+    it->SeekToLast();
+    ASSERT_TRUE(it->Valid());
+    last = positionFromBytes(it->key().ToStringView());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), families.at("events"), it->key()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), families.at("meta"), "head", positionBytes(last - 1)).ok());
+  });
+  ProgramRun r = portalctl({"rebuild", "--data", data(), "--projection", "users"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("view has seen " + std::to_string(last) + " events but the log holds " +
+                       std::to_string(last - 1)),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 // A provisioning whose answer (the owner's temporary password) cannot be written

@@ -76,6 +76,8 @@ std::string viaServer(const std::string& data, const json& request, const Error&
 // that holds the directory.
 std::string run(const std::string& data, const json& request, const std::string& cost) {
   requireDirectory(data);
+  std::error_code ec;
+  const bool wasEmpty = std::filesystem::is_empty(data, ec) && !ec;
   auto countries = loadCountries();
   if (!countries) fail(countries.error().message);
   SystemClock clock;
@@ -86,7 +88,15 @@ std::string run(const std::string& data, const json& request, const std::string&
   if (!portal) return viaServer(data, request, portal.error());
   PasswordHasher hasher(cost == "minimum" ? HashCost::minimum() : HashCost::interactive());
   OperatorContext context{(*portal)->store(), (*portal)->projector(), portal->get(), &hasher, ""};
-  return runOperatorRequest(context, request.dump());
+  std::string text = runOperatorRequest(context, request.dump());
+  // A job refused in a directory that was empty leaves it empty: a new log is made
+  // only by a job that succeeds there.
+  if (json out = json::parse(text, nullptr, false); wasEmpty && (!out.is_object() || !out.value("ok", false))) {
+    portal->reset();
+    for (const auto& entry : std::filesystem::directory_iterator(data, ec))
+      std::filesystem::remove_all(entry.path(), ec);
+  }
+  return text;
 }
 
 // Runs a maintenance request (rebuild, compact, backup) on the log and its
@@ -212,6 +222,10 @@ int backup(int argc, char** argv) {
   std::error_code ec;
   const std::string to = std::filesystem::absolute(flags["--to"], ec).lexically_normal().string();
   if (ec) fail("cannot resolve " + flags["--to"] + ": " + ec.message(), 2);
+  // A target refused is refused before the log is opened (which writes to it).
+  requireDirectory(flags["--data"]);
+  if (auto target = EventStore::backupTarget(flags["--data"], to); !target)
+    fail(target.error().message);
   return answer(maintain(flags["--data"], {{"command", "backup"}, {"to", to}}, nullptr), "backup");
 }
 

@@ -17,7 +17,8 @@ std::string encode(const Session& s) {
   return nlohmann::json{
       {"companyId", s.companyId},        {"userId", s.userId},
       {"createdAt", s.createdAt.micros}, {"lastSeen", s.lastSeen.micros},
-      {"expiresAt", s.expiresAt.micros}, {"mustChangePassword", s.mustChangePassword}}
+      {"expiresAt", s.expiresAt.micros}, {"mustChangePassword", s.mustChangePassword},
+      {"passwordChangedAt", s.passwordChangedAt.micros}}
       .dump();
 }
 
@@ -43,6 +44,7 @@ Result<void> SessionStore::load(Timestamp now) {
       s.lastSeen = Timestamp{j.value("lastSeen", std::int64_t{0})};
       s.expiresAt = Timestamp{j.value("expiresAt", std::int64_t{0})};
       s.mustChangePassword = j.value("mustChangePassword", false);
+      s.passwordChangedAt = Timestamp{j.value("passwordChangedAt", std::int64_t{0})};
     }
     if (j.is_discarded() || now >= s.expiresAt ||
         now.micros - s.lastSeen.micros >= limits_.idleMicros)
@@ -91,24 +93,46 @@ std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp
 }
 
 void SessionStore::remove(const std::string& tokenHash) {
-  std::lock_guard lock(mu_);
-  erase(tokenHash);
+  {
+    std::lock_guard lock(mu_);
+    erase(tokenHash);
+  }
+  makeDurable();
 }
+
+// The database buffers its WAL in memory (manual_wal_flush) until the event log's
+// next commit writes it out: a session ended just before a crash on an idle server
+// would come back at the restart. A failure here is the log's too, which stops it.
+void SessionStore::makeDurable() { db_->FlushWAL(true).PermitUncheckedError(); }
 
 void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
                               const std::string& keep) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   std::vector<std::string> doomed;
   for (const auto& [hash, s] : sessions_)
     if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);
+  lock.unlock();
+  makeDurable();
 }
 
-void SessionStore::passwordChanged(const std::string& tokenHash) {
+std::size_t SessionStore::removeWhere(const std::function<bool(const Session&)>& ended) {
+  std::unique_lock lock(mu_);
+  std::vector<std::string> doomed;
+  for (const auto& [hash, s] : sessions_)
+    if (ended(s)) doomed.push_back(hash);
+  for (const auto& hash : doomed) erase(hash);
+  lock.unlock();
+  if (!doomed.empty()) makeDurable();
+  return doomed.size();
+}
+
+void SessionStore::passwordChanged(const std::string& tokenHash, Timestamp at) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(tokenHash);
   if (it == sessions_.end()) return;
   it->second.mustChangePassword = false;
+  it->second.passwordChangedAt = at;
   persist(it->second);
 }
 

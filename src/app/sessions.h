@@ -8,6 +8,7 @@
 // Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,6 +33,9 @@ struct Session {
   std::string tokenHash, companyId, userId;
   Timestamp createdAt, lastSeen, expiresAt;
   bool mustChangePassword = false;
+  // When the password was changed through this session, which outlives that change
+  // (every other session of the user ends); 0: not changed through it.
+  Timestamp passwordChangedAt{0};
 };
 
 class SessionStore {
@@ -49,16 +53,23 @@ class SessionStore {
   // The live session of this token hash, its idle time restarted; nullopt when
   // unknown or expired (an expired one is removed).
   std::optional<Session> use(const std::string& tokenHash, Timestamp now);
+  // remove and removeUser: the ended sessions stay ended after a crash (the WAL is
+  // written out and synced before they return), as a sign-out is expected to.
   void remove(const std::string& tokenHash);
   // Ends every session of the user but `keep` (a token hash, or empty).
   void removeUser(const std::string& companyId, const std::string& userId,
                   const std::string& keep = {});
-  void passwordChanged(const std::string& tokenHash);
+  // The password was changed through this session at `at`.
+  void passwordChanged(const std::string& tokenHash, Timestamp at);
+  // Ends the sessions `ended` picks (at start, those a change the log holds ended
+  // while the removal itself was lost to a crash); returns how many.
+  std::size_t removeWhere(const std::function<bool(const Session&)>& ended);
   std::size_t size() const;
 
  private:
   void persist(const Session& s);
   void erase(const std::string& tokenHash);
+  void makeDurable();
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;

@@ -92,7 +92,11 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
   const std::string lowered = asciiLower(password);
   const std::string mail = asciiLower(email);
   const std::string local = mail.substr(0, mail.find('@'));
-  if (!mail.empty() && (lowered == mail || (!local.empty() && core(lowered) == local)))
+  // The local part as it is, or with digits or symbols added or taken away at its
+  // ends ("jsmith2" refuses "jsmith2", "jsmith" and "jsmith2024!").
+  const std::string_view localCore = core(local);
+  if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
+                        (!localCore.empty() && core(lowered) == localCore)))
     problems.push_back({"not-email", "The password must not be your email address."});
   if (isCommon(lowered))
     problems.push_back({"not-common", "The password is too common or too easy to guess."});

@@ -472,6 +472,22 @@ struct Api::Impl {
 
   static HttpResponse unauthorized() { return Api::unauthorized(); }
 
+  // At start: a password change, deactivation or anonymization ends sessions after
+  // its event is durable, and a crash between the two leaves them behind. The
+  // account as the log has it decides: a session begun before the password's last
+  // change (and not the one it was changed through) ends, as does one of an account
+  // that is inactive or gone.
+  void endSessionsTheLogEnded() {
+    const std::size_t ended = sessions.removeWhere([&](const Session& s) {
+      auto account = portal.credentials().account(s.companyId, s.userId);
+      if (!account || !account->active) return true;
+      return std::max(s.createdAt, s.passwordChangedAt) < account->passwordSetAt;
+    });
+    if (ended > 0)
+      std::fprintf(stderr, "portal: %zu session(s) ended by a password change or deactivation "
+                   "before the last stop were ended now\n", ended);
+  }
+
   // A user the users view does not show: 404, unless the view stopped at an event
   // (then it may not show users that exist, one just created too): 503, as /readyz
   // says, rather than an answer that the user does not exist.
@@ -791,8 +807,10 @@ struct Api::Impl {
     CommandReply reply;
     if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply))
       return *failed;
+    // This session outlives the change (recorded before the others end, so that both
+    // are written out together); a restart ends any other the crash left behind.
+    sessions.passwordChanged(call.tokenHash, clock.now());
     sessions.removeUser(call.company(), call.actor(), call.tokenHash);
-    sessions.passwordChanged(call.tokenHash);
     return noContent();
   }
 
@@ -1941,6 +1959,7 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
   if (!dummy) return dummy.error();
   impl->dummyHash = *dummy;
   if (auto r = impl->sessions.load(clock.now()); !r) return r.error();
+  impl->endSessionsTheLogEnded();
   if (auto r = impl->importLogs.purgeAll(clock.now()); !r) return r.error();
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }

@@ -310,6 +310,9 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   store->vault_ = std::make_unique<KeyVault>(store->db_, store->cf_.keys);
   if (auto r = store->loadHead(); !r) return r.error();
   if (!options.readOnly) {
+    // Appending to a log whose newest events were removed would reuse their positions
+    // and chain on, and the next verify could no longer tell: refuse it.
+    if (auto r = store->checkRecordedHead(); !r) return r.error();
     if (auto r = store->loadStreamHeads(); !r) return r.error();
     if (auto r = store->vault_->loadAll(); !r) return r.error();
     store->preparedPosition_ = store->lastPosition();
@@ -447,6 +450,29 @@ Result<void> EventStore::loadHead() {
   lastHash_ = *raw->hash;
   lastPosition_.store(pos, std::memory_order_release);
   return {};
+}
+
+// The head recorded with every append, 0 when none is (an empty log); nullopt when
+// the record is there but not a position.
+Result<std::optional<std::uint64_t>> EventStore::recordedHead() const {
+  std::string head;
+  rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.meta, kHeadKey, &head);
+  if (st.IsNotFound()) return std::optional<std::uint64_t>(0);
+  if (!st.ok()) return fromStatus(st, "cannot read the log's head");
+  if (head.size() != 8) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(decodeBigEndian(head));
+}
+
+Result<void> EventStore::checkRecordedHead() const {
+  auto head = recordedHead();
+  if (!head) return head.error();
+  const std::uint64_t last = lastPosition();
+  if (*head && **head == last) return {};
+  return makeError(ErrorCode::kCorrupt,
+                   "the event log holds " + std::to_string(last) + " events but recorded " +
+                       (*head ? std::to_string(**head) : std::string("an unreadable head")) +
+                       ": it was changed outside this program; run portal-replay verify and "
+                       "restore a backup");
 }
 
 Result<void> EventStore::loadStreamHeads() {
@@ -928,15 +954,22 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
   // The head recorded with every append catches the removal of the newest events.
   // The head is written in the same batch as its events, so compare it with the
   // newest event stored (which may be applied but not yet durable), not with `last`.
+  // Read the head first: an append in between (verify beside a running server) can
+  // only make the stored events more than the head, never fewer.
   if (report.firstBad == 0 && to == last) {
-    std::string head;
-    rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.meta, kHeadKey, &head);
+    auto head = recordedHead();
+    if (!head) return head.error();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.events));
     it->SeekToLast();
     const std::uint64_t stored = it->Valid() ? decodeBigEndian(asView(it->key())) : 0;
-    if (st.ok() && head.size() == 8 && decodeBigEndian(head) > stored)
+    if (!*head)
+      fail(std::max<std::uint64_t>(stored, 1), "the log's head record is not a position (it was edited)");
+    else if (**head > stored)
       fail(stored + 1, "event " + std::to_string(stored + 1) + " is missing (the log recorded " +
-                           std::to_string(decodeBigEndian(head)) + " events)");
+                           std::to_string(**head) + " events)");
+    else if (**head == 0 && stored > 0)
+      fail(stored, "the log's head record is missing (it was removed), so removed newest "
+                   "events cannot be told");
   }
   return report;
 }
@@ -972,11 +1005,13 @@ Result<void> EventStore::compact() {
   return {};
 }
 
-Result<void> EventStore::backup(const std::string& dir) {
-  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+Result<std::string> EventStore::backupTarget(const std::string& dataPath, const std::string& dir) {
   std::error_code ec;
-  const fs::path target(dir);
   if (dir.empty()) return makeError(ErrorCode::kInvalidArgument, "no backup directory given");
+  // "/backups/today/" names the directory "/backups/today", whose parent is "/backups".
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty() && target.has_parent_path() && target != target.root_path())
+    target = target.parent_path();
   // Inside the data directory, its hard-linked table files would keep what a
   // compaction removes (anonymized people's data) there.
   {
@@ -984,23 +1019,30 @@ Result<void> EventStore::backup(const std::string& dir) {
       fs::path r = fs::weakly_canonical(p, ec);
       return r.filename().empty() ? r.parent_path() : r;  // no trailing separator
     };
-    const fs::path data = resolved(options_.path), to = resolved(target);
+    const fs::path data = resolved(dataPath), to = resolved(target);
     const auto [d, t] = std::mismatch(data.begin(), data.end(), to.begin(), to.end());
     if (!ec && !data.empty() && d == data.end())
       return makeError(ErrorCode::kInvalidArgument,
-                       "the backup must go outside the data directory " + options_.path);
-  }
-  if (fs::exists(target, ec)) {
-    if (!fs::is_directory(target, ec) || !fs::is_empty(target, ec))
-      return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
-    fs::remove(target, ec);  // the checkpoint creates it itself
+                       "the backup must go outside the data directory " + dataPath);
   }
   if (target.has_parent_path() && !fs::is_directory(target.parent_path(), ec))
     return makeError(ErrorCode::kNotFound, "no such directory: " + target.parent_path().string());
+  if (fs::exists(target, ec) && (!fs::is_directory(target, ec) || !fs::is_empty(target, ec)))
+    return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
+  return target.string();
+}
+
+Result<void> EventStore::backup(const std::string& dir) {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  auto checked = backupTarget(options_.path, dir);
+  if (!checked) return checked.error();
+  const fs::path target(*checked);
+  std::error_code ec;
+  fs::remove(target, ec);  // an empty directory: the checkpoint creates it itself
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status st = rocksdb::Checkpoint::Create(db_, &raw);
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  if (st.ok()) st = checkpoint->CreateCheckpoint(dir);
+  if (st.ok()) st = checkpoint->CreateCheckpoint(target.string());
   if (!st.ok()) {
     fs::remove_all(target, ec);
     return fromStatus(st, "cannot back up to " + dir);

@@ -220,6 +220,11 @@ class EventStore {
   // flushed first), from which a server can start. `dir` must not exist or be
   // empty; a failed backup removes what it wrote. Safe beside appends.
   Result<void> backup(const std::string& dir);
+  // The checks backup makes of `dir` before it writes anything, for a program to make
+  // before it opens the log: outside `dataPath`, its parent a directory, itself
+  // missing or an empty directory. Answers the directory's path without a trailing
+  // separator.
+  static Result<std::string> backupTarget(const std::string& dataPath, const std::string& dir);
 
   // Read-only instances: catch up with what the writer has written since.
   Result<void> refresh();
@@ -260,6 +265,8 @@ class EventStore {
   Result<RecordedEvent> decodeStored(std::uint64_t position, std::string_view record) const;
 
   EventStore() = default;
+  Result<std::optional<std::uint64_t>> recordedHead() const;
+  Result<void> checkRecordedHead() const;
   Result<void> loadHead();
   Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
   void writeLoop();
