@@ -574,6 +574,10 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.json()["code"], "resources-must-be-transferred");
   EXPECT_EQ(r.json()["resources"], json::array({project}));
+  // A recipient left unpicked in a form ("") is no recipient named.
+  r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", ""}}, owner.token);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json()["code"], "resources-must-be-transferred");
 
   r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}},
                   owner.token);
@@ -921,6 +925,50 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   EXPECT_NE(next.json()["items"][0]["id"], r.json()["items"][0]["id"]);
   EXPECT_EQ(client.get("/api/v1/users?limit=501", owner.token).status, 400);
   EXPECT_EQ(client.get("/api/v1/users?cursor=garbage", owner.token).status, 400);
+  // A blank limit (a form's field left empty) is the default of 50.
+  Reply blank = client.get("/api/v1/users?search=&limit=", owner.token);
+  ASSERT_EQ(blank.status, 200) << blank.body;
+  EXPECT_EQ(blank.json()["items"], client.get("/api/v1/users", owner.token).json()["items"]);
+}
+
+// The services list is a list like the others: items and nextCursor, paged.
+TEST(HttpFlows, TheServicesListPagesLikeEveryList) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  Reply all = client.get("/api/v1/services", owner.token);
+  ASSERT_EQ(all.status, 200) << all.body;
+  const json items = all.json()["items"];
+  ASSERT_GE(items.size(), 2u);
+  EXPECT_TRUE(all.json()["nextCursor"].is_null());
+  EXPECT_EQ(items[0]["name"], "modeler");
+  EXPECT_FALSE(items[0]["roles"].empty());
+  json seen = json::array();
+  std::string path = "/api/v1/services?limit=1";
+  for (int pages = 0; pages < 10; ++pages) {
+    Reply reply = client.get(path, owner.token);
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    const json page = reply.json();
+    ASSERT_LE(page["items"].size(), 1u);
+    for (const auto& s : page["items"]) seen.push_back(s);
+    if (page["nextCursor"].is_null()) break;
+    path = "/api/v1/services?limit=1&cursor=" + page["nextCursor"].get<std::string>();
+  }
+  EXPECT_EQ(seen, items);
+  EXPECT_EQ(client.get("/api/v1/services?cursor=garbage", owner.token).status, 400);
+}
+
+// The password rules are the product's: a slug nobody has gets them too, so that
+// this public page does not tell which companies exist.
+TEST(HttpFlows, ThePasswordPolicyDoesNotTellWhichCompaniesExist) {
+  ApiServer server;
+  server.provision("acme");
+  HttpClient client(server.port());
+  Reply known = client.get("/api/v1/password-policy?company=acme");
+  Reply unknown = client.get("/api/v1/password-policy?company=no-such-company");
+  ASSERT_EQ(known.status, 200);
+  EXPECT_EQ(unknown.status, 200);
+  EXPECT_EQ(unknown.body, known.body);
 }
 
 // A client following nextCursor sees every user once, even when the last user of a

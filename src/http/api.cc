@@ -624,8 +624,10 @@ struct Api::Impl {
   }
 
   std::optional<std::size_t> limitOf(const Call& call, HttpResponse& error) {
+    // An empty `limit=` (a form's field left blank) is no limit given, as for every
+    // other parameter.
     auto it = call.query.find("limit");
-    if (it == call.query.end()) return kDefaultLimit;
+    if (it == call.query.end() || it->second.empty()) return kDefaultLimit;
     std::size_t n = 0;
     for (char c : it->second) {
       if (c < '0' || c > '9' || n > kMaxLimit) {
@@ -814,9 +816,10 @@ struct Api::Impl {
     return noContent();
   }
 
-  HttpResponse passwordPolicy(Call& call) {
-    const std::string slug = param(call, "company");
-    if (!slug.empty() && !portal.credentials().companyBySlug(slug)) return notFound("The company");
+  HttpResponse passwordPolicy(Call&) {
+    // The rules are the product's, the same for every company: an unknown slug gets
+    // them too, so that this public page does not tell which companies exist (as
+    // sign-in and reset requests do not).
     json rules = json::array();
     for (const auto& r : policy.rules()) rules.push_back(r);
     json out = {{"minLength", PasswordPolicy::kMinLength},
@@ -1106,6 +1109,8 @@ struct Api::Impl {
     std::vector<std::pair<std::string, std::string>> errors;
     auto to = stringField(*body, "transferTo", errors);
     if (!errors.empty()) return validation(errors);
+    // A form's recipient left unpicked sends "": no recipient named.
+    if (to && trim(*to).empty()) to.reset();
     const std::string& id = call.params[0];
     return command(call, DeactivateUser{id, to},
                    [=, this, company = call.company(),
@@ -1481,14 +1486,34 @@ struct Api::Impl {
 
   // --- services, roles, resources, groups -----------------------------------------------
 
+  // A list as every list is (items, nextCursor), in the order the company was
+  // provisioned with; the cursor is the last service shown.
   HttpResponse servicesList(Call& call) {
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    const auto cursor = openListCursor(call, "services", error);
+    if (!cursor) return error;
     auto company = portal.credentials().companyById(call.company());
-    json out = json::array();
+    std::vector<std::string> items;
+    std::string last, next;
+    bool past = cursor->empty();
     if (company)
-      for (const auto& name : company->services)
-        if (const ServiceDefinition* s = findService(name))
-          out.push_back({{"name", s->name}, {"title", s->title}, {"roles", s->roles}});
-    return jsonResponse(200, out.dump());
+      for (const auto& name : company->services) {
+        if (!past) {
+          past = name == *cursor;
+          continue;
+        }
+        const ServiceDefinition* s = findService(name);
+        if (s == nullptr) continue;
+        if (items.size() == *limit) {
+          next = last;
+          break;
+        }
+        items.push_back(json{{"name", s->name}, {"title", s->title}, {"roles", s->roles}}.dump());
+        last = name;
+      }
+    return jsonResponse(200, itemsJson(items, sealListCursor(call, "services", next)));
   }
 
   HttpResponse grantRole(Call& call) {
