@@ -479,13 +479,16 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   EXPECT_NE(r.err.find("holds no portal data and is not empty"), std::string::npos) << r.err;
   EXPECT_EQ(files(notes), std::set<std::string>{"notes.txt"});
 
+  const auto provisionIn = [](const std::string& data, const std::string& slug) {
+    return runProgram({PORTALCTL_BIN, "provision", "--data", data, "--company", slug, "--name", "X",
+                       "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname",
+                       "B", "--owner-job-title", "C", "--owner-manager-email", "a@x.example",
+                       "--password-hash-cost", "minimum"});
+  };
   // A provisioning refused in an empty directory leaves it empty.
   const std::string empty = dir.sub("empty");
   fs::create_directories(empty);
-  r = runProgram({PORTALCTL_BIN, "provision", "--data", empty, "--company", "Bad Slug", "--name", "X",
-                  "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
-                  "--owner-job-title", "C", "--owner-manager-email", "a@x.example",
-                  "--password-hash-cost", "minimum"});
+  r = provisionIn(empty, "Bad Slug");
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("company"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -494,10 +497,7 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   // A backup target refused is refused before the log is opened: nothing in it changes.
   const std::string data = dir.sub("data");
   fs::create_directories(data);
-  r = runProgram({PORTALCTL_BIN, "provision", "--data", data, "--company", "xy", "--name", "X",
-                  "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
-                  "--owner-job-title", "C", "--owner-manager-email", "a@x.example",
-                  "--password-hash-cost", "minimum"});
+  r = provisionIn(data, "xy");
   ASSERT_EQ(r.exitCode, 0) << r.err;
   const auto logFiles = files(data);
   for (const std::string& to : {notes, data + "/inside", dir.sub("nowhere") + "/backup"}) {
