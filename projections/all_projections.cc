@@ -4,6 +4,7 @@
 #include "projections/groups_projection.h"
 #include "projections/projector.h"
 #include "projections/resources_projection.h"
+#include "projections/roles_projection.h"
 #include "projections/users_projection.h"
 
 namespace portal {
@@ -14,6 +15,7 @@ std::vector<std::unique_ptr<Projection>> allProjections() {
   all.push_back(std::make_unique<AdminsProjection>());
   all.push_back(std::make_unique<ResourcesProjection>());
   all.push_back(std::make_unique<GroupsProjection>());
+  all.push_back(std::make_unique<RolesProjection>());
   all.push_back(std::make_unique<AuditProjection>());
   all.push_back(std::make_unique<CredentialsProjection>());
   return all;

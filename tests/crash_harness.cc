@@ -114,7 +114,8 @@ void client(std::uint16_t port, const std::string& token, int cycle, int n, Ledg
       const std::string key =
           "c" + std::to_string(cycle) + "-" + std::to_string(n) + "-" + std::to_string(i);
       ledger.sending(key);
-      Reply r = http.post("/api/v1/users", newUser(key), token, {{"Idempotency-Key", key}});
+      Reply r = http.post("/api/v1/users", newUser(key), token,
+                        {{"Idempotency-Key", key}, {"X-Request-Id", key}});
       if (r.status != 201) broken("a command was answered " + std::to_string(r.status) + ": " + r.body);
       ledger.answered(key, r.json()["id"]);
     }
@@ -130,14 +131,15 @@ void client(std::uint16_t port, const std::string& token, int cycle, int n, Ledg
 void retryPending(std::uint16_t port, const std::string& token, Ledger& ledger) {
   HttpClient http(port);
   for (const std::string& key : ledger.pending()) {
-    Reply r = http.post("/api/v1/users", newUser(key), token, {{"Idempotency-Key", key}});
+    Reply r = http.post("/api/v1/users", newUser(key), token,
+                        {{"Idempotency-Key", key}, {"X-Request-Id", key}});
     if (r.status != 201) broken("retrying " + key + " was answered " + std::to_string(r.status) + ": " + r.body);
     ledger.answered(key, r.json()["id"]);
   }
 }
 
 // The log as portal-replay sees it: the chain verifies, positions are gapless, and
-// each command id's UserCreated count.
+// each command's UserCreated count, by its key.
 std::map<std::string, int> checkLog(const std::string& data) {
   ProgramRun verify = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
   if (verify.exitCode != 0) broken("portal-replay verify: " + verify.out + verify.err);
@@ -155,7 +157,9 @@ std::map<std::string, int> checkLog(const std::string& data) {
       broken("a gap in the log: position " + std::to_string(position) + " where " +
              std::to_string(expected) + " was expected");
     ++expected;
-    if (e.value("type", "") == "UserCreated") ++created[e.value("commandId", "")];
+    // By the request id the command was first sent with (the key itself is not
+    // kept: the log holds a hash of it).
+    if (e.value("type", "") == "UserCreated") ++created[e.value("correlationId", "")];
   }
   return created;
 }

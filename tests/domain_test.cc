@@ -385,6 +385,49 @@ const std::vector<Rule>& rules() {
          return w.run("owner", CreateGroup{"ops", std::nullopt});
        },
        "group-name-taken", {}},
+      {"GroupNamesAreUniqueIgnoringCaseInAnyScript",
+       [](World& w) {
+         w.run("owner", CreateGroup{"Équipe Ärzte", std::nullopt});
+         return w.run("owner", CreateGroup{" équipe ärzte ", std::nullopt});
+       },
+       "group-name-taken", {}},
+      {"RenamingAGroupOntoAnotherGroupsNameInAnotherCaseIsRefused",
+       [](World& w) {
+         w.run("owner", CreateGroup{"Équipe", std::nullopt});
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         return w.run("owner", UpdateGroup{g, std::string("ÉQUIPE"), std::nullopt});
+       },
+       "group-name-taken", {}},
+      {"RenamingAGroupToItsOwnNameInAnotherCaseIsOneEvent",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"équipe", std::nullopt})).id;
+         return w.run("owner", UpdateGroup{g, std::string("Équipe"), std::nullopt});
+       },
+       "", {"GroupRenamed"}},
+      {"ANameADeletedGroupHadIsFreeAgain",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Équipe", std::nullopt})).id;
+         w.run("owner", DeleteGroup{g});
+         return w.run("owner", CreateGroup{"équipe", std::nullopt});
+       },
+       "", {"GroupCreated"}},
+      {"AddingAnAnonymizedUserToAGroupIsRefused",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", AddGroupMember{g, bob});
+       },
+       "user-anonymized", {}},
+      {"AnAnonymizedMemberCanStillBeTakenOutOfAGroup",
+       [](World& w) {
+         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AddGroupMember{g, bob});
+         w.run("owner", AnonymizeUser{bob});
+         return w.run("owner", RemoveGroupMember{g, bob});
+       },
+       "", {"GroupMemberRemoved"}},
       {"AddingAnUnknownUserToAGroupIsNotFound",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;

@@ -122,6 +122,17 @@ std::vector<MatrixRow> matrix() {
         .json()["id"]
         .get<std::string>();
   };
+  auto resource = [](World& w, HttpClient& c) {
+    static int n = 0;  // a permission is held once: a new name each time
+    return c.post("/api/v1/resources",
+                  {{"kind", "permission"},
+                   {"service", "modeler"},
+                   {"name", "Q" + std::to_string(++n)},
+                   {"ownerId", w.plain.id}},
+                  w.owner.token)
+        .json()["id"]
+        .get<std::string>();
+  };
   auto path = [](std::string p) {
     return [p](World&, HttpClient&) { return Prepared{p, nullptr, {}}; };
   };
@@ -235,6 +246,11 @@ std::vector<MatrixRow> matrix() {
          Person p = freshUser(w, "hist");
          return Prepared{"/api/v1/users/" + p.id + "/history", nullptr, p};
        }},
+      {"GET", "/api/v1/users/{id}/roles", 200, true,
+       [freshUser](World& w, HttpClient&) {
+         Person p = freshUser(w, "roles");
+         return Prepared{"/api/v1/users/" + p.id + "/roles", nullptr, p};
+       }},
       {"PUT", "/api/v1/users/{id}/roles/{service}/{role}", 204, true,
        [freshUser](World& w, HttpClient&) {
          Person p = freshUser(w, "role");
@@ -252,6 +268,12 @@ std::vector<MatrixRow> matrix() {
        [freshUser](World& w, HttpClient&) {
          Person p = freshUser(w, "inc");
          return Prepared{"/api/v1/admins", {{"userId", p.id}}, {}};
+       }},
+      {"GET", "/api/v1/admins/{userId}", 200, true,
+       [freshUser](World& w, HttpClient& c) {
+         Person p = freshUser(w, "adm");
+         c.post("/api/v1/admins", {{"userId", p.id}}, w.owner.token);
+         return Prepared{"/api/v1/admins/" + p.id, nullptr, {}};
        }},
       {"DELETE", "/api/v1/admins/{userId}", 204, true,
        [freshUser](World& w, HttpClient& c) {
@@ -271,16 +293,13 @@ std::vector<MatrixRow> matrix() {
                          {}};
        }},
       {"GET", "/api/v1/resources", 200, false, path("/api/v1/resources")},
+      {"GET", "/api/v1/resources/{id}", 200, true,
+       [resource](World& w, HttpClient& c) {
+         return Prepared{"/api/v1/resources/" + resource(w, c), nullptr, {}};
+       }},
       {"DELETE", "/api/v1/resources/{id}", 204, true,
-       [](World& w, HttpClient& c) {
-         static int made = 0;
-         Reply r = c.post("/api/v1/resources",
-                          {{"kind", "permission"},
-                           {"service", "modeler"},
-                           {"name", "Q" + std::to_string(++made)},
-                           {"ownerId", w.plain.id}},
-                          w.owner.token);
-         return Prepared{"/api/v1/resources/" + r.json()["id"].get<std::string>(), nullptr, {}};
+       [resource](World& w, HttpClient& c) {
+         return Prepared{"/api/v1/resources/" + resource(w, c), nullptr, {}};
        }},
       {"GET", "/api/v1/groups", 200, false, path("/api/v1/groups")},
       {"POST", "/api/v1/groups", 201, false,
@@ -636,6 +655,40 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   EXPECT_EQ(client.get("/api/v1/users?search=once", owner.token).json()["items"].size(), 1u);
 }
 
+// A client's key may hold personal data; the log, which no erasure rewrites, keeps
+// only a hash of it: anonymized and compacted, the person is in no file, and the
+// key still replays its first answer.
+TEST(HttpFlows, AnIdempotencyKeyHoldingAnEmailLeavesNoTraceOnceThePersonIsAnonymized) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  auto server = std::make_unique<ApiServer>(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  Person owner = server->provision("acme");
+  HttpClient client(server->port());
+  const std::vector<std::pair<std::string, std::string>> key = {
+      {"Idempotency-Key", "create-zoe.quist@acme.example"}};
+  const json body = {{"email", "zoe.quist@acme.example"},
+                     {"givenName", "Zoe"},
+                     {"surname", "Quist"},
+                     {"jobTitle", "T"},
+                     {"managerEmail", owner.email}};
+  Reply first = client.post("/api/v1/users", body, owner.token, key);
+  ASSERT_EQ(first.status, 201) << first.body;
+  const std::string id = first.json()["id"];
+  EXPECT_EQ(client.post("/api/v1/users", body, owner.token, key).json()["id"], id);
+  ASSERT_EQ(client.post("/api/v1/users/" + id + "/deactivate", json::object(), owner.token).status, 200);
+  ASSERT_EQ(client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token).status, 200);
+  Reply events = client.get("/api/v1/events?after=0&limit=500", owner.token);
+  ASSERT_EQ(events.status, 200);
+  EXPECT_EQ(events.body.find("quist"), std::string::npos) << events.body;
+  // The same key after the anonymization: still the first answer, nothing made.
+  Reply replay = client.post("/api/v1/users", body, owner.token, key);
+  EXPECT_EQ(replay.status, 201) << replay.body;
+  EXPECT_EQ(replay.json()["id"], id);
+  ASSERT_TRUE(server->portal().store().compact().ok());
+  server.reset();
+  EXPECT_EQ(test::filesContaining(data, "quist"), std::vector<std::string>{});
+}
+
 // "The same key ... returns the first answer again and changes nothing", even when
 // the repeat names someone else: the answer is about whom the first one was.
 TEST(HttpFlows, ARepeatedKeyAnswersAboutTheFirstRequestsSubjectNotTheNewOne) {
@@ -670,6 +723,22 @@ TEST(HttpFlows, ARepeatedKeyAnswersAboutTheFirstRequestsSubjectNotTheNewOne) {
   const std::string carlsToken = server.signIn("acme", carl.email, kPassword).json()["token"];
   EXPECT_EQ(client.post("/api/v1/users/" + carl.id + "/deactivate", json::object(), owner.token, offKey).status, 200);
   EXPECT_EQ(client.get("/api/v1/me", carlsToken).status, 200);
+
+  // An anonymization repeated with its key on someone else anonymizes nobody more.
+  Person dora = server.user("acme", owner, "dora");
+  Person eve = server.user("acme", owner, "eve");
+  for (const Person& p : {dora, eve})
+    ASSERT_EQ(client.post("/api/v1/users/" + p.id + "/deactivate", json::object(), owner.token).status, 200);
+  const std::vector<std::pair<std::string, std::string>> eraseKey = {{"Idempotency-Key", "erase-1"}};
+  Reply erased = client.post("/api/v1/users/" + dora.id + "/anonymize", json::object(), owner.token, eraseKey);
+  ASSERT_EQ(erased.status, 200) << erased.body;
+  Reply erasedAgain = client.post("/api/v1/users/" + eve.id + "/anonymize", json::object(), owner.token, eraseKey);
+  EXPECT_EQ(erasedAgain.status, 200) << erasedAgain.body;
+  EXPECT_EQ(erasedAgain.json()["id"], dora.id);
+  EXPECT_EQ(erasedAgain.json()["anonymized"], true);
+  const json eveNow = client.get("/api/v1/users/" + eve.id, owner.token).json();
+  EXPECT_EQ(eveNow["anonymized"], false);
+  EXPECT_EQ(eveNow["email"], eve.email);
 }
 
 // A deactivation ends the user's sessions after its event is durable; a crash in
@@ -861,6 +930,18 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
       client.post("/api/v1/users", {{"email", "not an email"}, {"givenName", ""}}, owner.token);
   ASSERT_EQ(r.status, 422);
   EXPECT_GE(r.json()["errors"].size(), 3u);
+  // A misspelt field is named, not dropped: the country would be lost otherwise.
+  r = client.post("/api/v1/users",
+                  {{"email", "zoe@acme.example"},
+                   {"givenName", "Zoë"},
+                   {"surname", "Zed"},
+                   {"jobTitle", "Dev"},
+                   {"managerEmail", owner.email},
+                   {"Country", "DE"}},
+                  owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "Country");
   r = client.post("/api/v1/users",
                   {{"email", "Zoe@Acme.example"},
                    {"givenName", "Zoë"},
@@ -958,6 +1039,123 @@ TEST(HttpFlows, TheServicesListPagesLikeEveryList) {
   EXPECT_EQ(client.get("/api/v1/services?cursor=garbage", owner.token).status, 400);
 }
 
+// The roles granted are read back, by an administrator and by the user themself.
+TEST(HttpFlows, AUsersRolesAreListedAsGrantedAndRevoked) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  HttpClient client(server.port());
+  const std::string base = "/api/v1/users/" + ann.id + "/roles";
+  auto roles = [&](const std::string& token) {
+    std::vector<std::string> out;
+    Reply r = client.get(base, token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json body = r.json();
+    for (const auto& item : body["items"])
+      out.push_back(item["service"].get<std::string>() + "/" + item["role"].get<std::string>());
+    return out;
+  };
+  EXPECT_EQ(roles(owner.token), std::vector<std::string>{});
+  for (const char* role : {"/modeler/editor", "/automation/operator", "/modeler/viewer"})
+    ASSERT_EQ(client.request("PUT", base + role, "", owner.token).status, 204) << role;
+  EXPECT_EQ(roles(owner.token),
+            (std::vector<std::string>{"automation/operator", "modeler/editor", "modeler/viewer"}));
+  EXPECT_EQ(roles(ann.token), roles(owner.token)) << "the user reads their own";
+  Reply first = client.get(base + "?limit=2", owner.token);
+  ASSERT_EQ(first.json()["items"].size(), 2u);
+  Reply rest = client.get(base + "?limit=2&cursor=" + first.json()["nextCursor"].get<std::string>(),
+                          owner.token);
+  ASSERT_EQ(rest.status, 200) << rest.body;
+  EXPECT_EQ(rest.json()["items"][0]["role"], "viewer");
+  EXPECT_TRUE(rest.json()["nextCursor"].is_null());
+  ASSERT_EQ(client.request("DELETE", base + "/modeler/editor", "", owner.token).status, 204);
+  EXPECT_EQ(roles(owner.token), (std::vector<std::string>{"automation/operator", "modeler/viewer"}));
+  EXPECT_EQ(client.get("/api/v1/users/nobody/roles", owner.token).status, 404);
+}
+
+// A client that follows the Location of a 201 finds what was made there.
+TEST(HttpFlows, EveryLocationACreationGivesAnswersAGetWithTheSameBody) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  HttpClient client(server.port());
+  const std::vector<std::pair<std::string, json>> creations = {
+      {"/api/v1/users",
+       {{"email", "bo@acme.example"},
+        {"givenName", "Bo"},
+        {"surname", "Berg"},
+        {"jobTitle", "Clerk"},
+        {"managerEmail", "m@acme.example"}}},
+      {"/api/v1/admins", {{"userId", ann.id}}},
+      {"/api/v1/resources",
+       {{"kind", "project"}, {"service", "modeler"}, {"name", "Apollo"}, {"ownerId", ann.id}}},
+      {"/api/v1/groups", {{"name", "Night shift"}}}};
+  for (const auto& [path, body] : creations) {
+    Reply made = client.post(path, body, owner.token);
+    ASSERT_EQ(made.status, 201) << path << ": " << made.body;
+    const std::string location = made.header("location");
+    ASSERT_EQ(location.rfind(path + "/", 0), 0u) << path << " -> " << location;
+    Reply got = client.get(location, owner.token);
+    EXPECT_EQ(got.status, 200) << location << ": " << got.body;
+    EXPECT_EQ(got.json(), made.json()) << location;
+  }
+  EXPECT_EQ(client.get("/api/v1/admins/" + owner.id, owner.token).json()["isOwner"], true);
+  Reply plain = client.get("/api/v1/admins/" + server.user("acme", owner, "cy").id, owner.token);
+  EXPECT_EQ(plain.status, 404) << "not an administrator: " << plain.body;
+  EXPECT_EQ(client.get("/api/v1/resources/nothing-here", owner.token).status, 404);
+}
+
+// A form sends the user back as it read them: a manager who was anonymized reads
+// "anonymized", which sent back unchanged is no change, not a malformed address.
+TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythingBack) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person mgr = server.user("acme", owner, "mgr");
+  HttpClient client(server.port());
+  Reply made = client.post("/api/v1/users",
+                           {{"email", "rep@acme.example"},
+                            {"givenName", "Rep"},
+                            {"surname", "Ort"},
+                            {"jobTitle", "Clerk"},
+                            {"managerEmail", mgr.email}},
+                           owner.token);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string path = "/api/v1/users/" + made.json()["id"].get<std::string>();
+  ASSERT_EQ(client.post("/api/v1/users/" + mgr.id + "/deactivate", json::object(), owner.token).status, 200);
+  ASSERT_EQ(client.post("/api/v1/users/" + mgr.id + "/anonymize", json::object(), owner.token).status, 200);
+  json form = client.get(path, owner.token).json();
+  ASSERT_EQ(form["managerEmail"], "anonymized");
+  form["jobTitle"] = "Lead";
+  json patch;
+  for (const char* f : {"givenName", "surname", "jobTitle", "managerEmail", "country"}) patch[f] = form[f];
+  Reply r = client.request("PATCH", path, patch.dump(), owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["jobTitle"], "Lead");
+  EXPECT_EQ(r.json()["managerEmail"], "anonymized");
+  // Another address that is not one is still refused.
+  r = client.request("PATCH", path, R"({"managerEmail":"not-an-address"})", owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+}
+
+// A misspelt field of a merge patch is refused, not dropped with a 200.
+TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  Reply made = client.post("/api/v1/groups", {{"name", "Ops"}}, owner.token);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string path = "/api/v1/groups/" + made.json()["id"].get<std::string>();
+  Reply r = client.request("PATCH", path, json{{"Name", "Operations"}}.dump(), owner.token,
+                           {{"Content-Type", "application/json"}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "Name");
+  EXPECT_EQ(client.get(path, owner.token).json()["name"], "Ops");
+  r = client.request("PATCH", path, json{{"name", "Operations"}}.dump(), owner.token,
+                     {{"Content-Type", "application/json"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["name"], "Operations");
+}
+
 // The password rules are the product's: a slug nobody has gets them too, so that
 // this public page does not tell which companies exist.
 TEST(HttpFlows, ThePasswordPolicyDoesNotTellWhichCompaniesExist) {
@@ -1015,6 +1213,21 @@ TEST(HttpFlows, TheUsersListCarriesOnAfterItsCursorWhateverHappensToThatUser) {
   Reply bad = client.get("/api/v1/users?limit=2&cursor=" + forged, owner.token);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json()["code"], "invalid-cursor");
+  // A cursor belongs to its status and search: taken to another, it would skip the
+  // users that sort before its place (Adams, Brown) without a word.
+  for (const char* other : {"status=inactive", "status=active", "search=pat", "search=e"}) {
+    Reply moved = client.get("/api/v1/users?limit=2&" + std::string(other) + "&cursor=" + cursor,
+                             owner.token);
+    EXPECT_EQ(moved.status, 400) << other << ": " << moved.body;
+    EXPECT_EQ(moved.json()["code"], "invalid-cursor") << other;
+  }
+  Reply active = client.get("/api/v1/users?status=active&search=pat&limit=1", owner.token);
+  ASSERT_EQ(active.status, 200) << active.body;
+  Reply onward = client.get(
+      "/api/v1/users?status=active&search=pat&limit=1&cursor=" + active.json()["nextCursor"].get<std::string>(),
+      owner.token);
+  EXPECT_EQ(onward.status, 200) << onward.body;
+  EXPECT_EQ(surnames(onward), (std::vector<std::string>{"Clark"}));
 }
 
 // The administrators', groups' and resources' lists page with their own cursors:
@@ -1256,6 +1469,32 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_NE(r.body.find("portal_projection_lag_events"), std::string::npos);
   EXPECT_NE(r.body.find("portal_fsync_batch_commands_bucket{le=\"+Inf\"}"), std::string::npos);
   EXPECT_NE(r.body.find("portal_fsync_batch_commands_count"), std::string::npos);
+}
+
+// A body on a slow uplink has time by its size: the timeout alone would cut a
+// large file off half-way, with no answer at all.
+TEST(HttpLimits, ALargeBodyArrivingSlowlyIsReadToTheEnd) {
+  ApiServer server({}, [](ServerOptions& o) { o.bodyTimeout = std::chrono::milliseconds(200); });
+  Person owner = server.provision("acme");
+  const std::string body = std::string(256 * 1024, ' ') +
+                           json{{"email", "slow@acme.example"},
+                                {"givenName", "Slow"},
+                                {"surname", "Link"},
+                                {"jobTitle", "T"},
+                                {"managerEmail", owner.email}}
+                               .dump();
+  RawConnection slow(server.port());
+  slow.send("POST /api/v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nAuthorization: Bearer " +
+            owner.token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  // Four parts 100 ms apart: twice the bare timeout in all, a 512 kbit/s uplink.
+  const std::size_t part = body.size() / 4 + 1;
+  for (std::size_t at = 0; at < body.size(); at += part) {
+    if (at > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    slow.send(body.substr(at, part));
+  }
+  const std::string answer = slow.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer.substr(0, 300);
 }
 
 TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {

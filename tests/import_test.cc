@@ -230,6 +230,19 @@ TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
   EXPECT_EQ(one("kim@acme.example")["country"], "KR");
 }
 
+// The whole list at once: a row with another error is still checked against the
+// pool, so the administrator does not fix one thing to be told of the next.
+TEST(HttpImport, ARowWithAnotherErrorIsStillReportedAsAlreadyInThePool) {
+  ImportWorld w;
+  Reply r = upload(w.client, kHeader + "Ann,,owner@acme.example,Clerk,owner@acme.example,1,\r\n",
+                   w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  auto errors = issues(r.json()["errors"]);
+  ASSERT_EQ(errors.size(), 2u) << r.body;
+  EXPECT_EQ(errors[0], "2|Surname||Is required.");
+  EXPECT_EQ(errors[1], "2|Email address|owner@acme.example|Is already in the pool.");
+}
+
 TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
   ImportWorld w;
   const std::string csv =
@@ -541,10 +554,17 @@ TEST(HttpImport, BadRequestsAreRefusedClearly) {
                        {{"Content-Type", "Text/CSV ; charset=utf-8"}});
   EXPECT_EQ(r.status, 200) << r.body.substr(0, 300);
   // As a browser sends a .csv file where Excel is installed on Windows, or elsewhere.
-  for (const char* type : {"application/vnd.ms-excel", "application/csv"}) {
+  for (const char* type : {"application/vnd.ms-excel", "application/csv", "text/x-csv"}) {
     r = w.client.request("POST", "/api/v1/users/import?dryRun=true", large, w.owner.token,
                          {{"Content-Type", type}});
     EXPECT_EQ(r.status, 200) << type << ": " << r.body.substr(0, 300);
+  }
+  // A large file sent as another type (a form's multipart, octet-stream): 415, not
+  // that it is larger than a JSON body may be.
+  for (const char* type : {"multipart/form-data; boundary=x", "application/octet-stream"}) {
+    r = w.client.request("POST", "/api/v1/users/import", large, w.owner.token, {{"Content-Type", type}});
+    EXPECT_EQ(r.status, 415) << type << ": " << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find("text/csv"), std::string::npos) << r.body;
   }
   // A workbook sent with the type a browser gives it (.xls and .xlsx alike): said so.
   for (const std::string& workbook : {std::string("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0", 10),

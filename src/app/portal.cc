@@ -5,6 +5,7 @@
 #include "projections/admins_projection.h"
 #include "projections/groups_projection.h"
 #include "projections/resources_projection.h"
+#include "projections/roles_projection.h"
 
 namespace portal {
 
@@ -113,6 +114,8 @@ ListReader Portal::resources() const {
 }
 
 ListReader Portal::groups() const { return listOf(GroupsProjection::kName, 0); }
+
+ListReader Portal::roles() const { return listOf(RolesProjection::kName, 0); }
 
 std::vector<std::string> Portal::resourcesOf(const std::string& companyId, const std::string& ownerId) const {
   ViewReader reader(store_->db(), std::make_shared<Projector::Reading>(*projector_));

@@ -65,6 +65,8 @@ class Portal {
   ListReader admins() const;
   ListReader resources() const;
   ListReader groups() const;
+  // A user's roles: list(RolesProjection::userList(company, user), ...).
+  ListReader roles() const;
   // The ids of the resources `ownerId` owns, from the resources view.
   std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId) const;
 

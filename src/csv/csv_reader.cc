@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "events/text.h"
+
 namespace portal {
 namespace {
 
@@ -229,7 +231,9 @@ void CsvReader::beginRecord(std::size_t line, const CsvRecordSink& onRecord) {
 }
 
 void CsvReader::endRecord(const CsvRecordSink& onRecord) {
-  if (separator_ == '\0') separator_ = ',';
+  // A line of nothing but spaces does not decide the separator: the header after it
+  // does (the file check skips such a line as blank).
+  if (separator_ == '\0' && !(fieldCount_ == 1 && trim(record_.fields[0]).empty())) separator_ = ',';
   record_.fields.resize(fieldCount_);
   state_ = State::kRecordStart;
   onRecord(record_);

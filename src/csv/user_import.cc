@@ -209,7 +209,13 @@ class FileChecker {
               "The same email is on row " + std::to_string(it->second) +
                   ": each user's email must be in the file once.");
     }
-    if (out_.errors.size() != errorsBefore) return;
+    if (out_.errors.size() != errorsBefore) {
+      // The processor checks the pool for the rows kept; this row is not kept, so
+      // its email is looked up here: the administrator gets the whole list at once.
+      if (emailOk && options_.inPool && options_.inPool(valid.email))
+        error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail), "is already in the pool");
+      return;
+    }
     if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
     // Under a header that lacks a column, no row can be made: it is not kept, so
     // that the processor's check does not report the missing column on every row.

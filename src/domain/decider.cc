@@ -417,7 +417,7 @@ class Decider {
     requireText(problems, "", "name", name);
     checkDescription(problems, c.description);
     if (!problems.empty()) return invalid(std::move(problems));
-    if (state_.company(cmd_.companyId)->groupsByName.count(emailKey(name)))
+    if (state_.company(cmd_.companyId)->groupsByName.count(groupNameKey(name)))
       return conflict("group-name-taken", "A group with this name exists already.");
     const std::string id = ctx_.ids.newId();
     add(groupStream(id), GroupCreated{id, name, c.description});
@@ -437,7 +437,7 @@ class Decider {
     requireText(problems, "", "name", name);
     checkDescription(problems, description);
     if (!problems.empty()) return invalid(std::move(problems));
-    if (auto other = company.groupsByName.find(emailKey(name));
+    if (auto other = company.groupsByName.find(groupNameKey(name));
         other != company.groupsByName.end() && other->second != c.groupId)
       return conflict("group-name-taken", "A group with this name exists already.");
     if (name != g.name || description != g.description)
@@ -651,6 +651,8 @@ class Decider {
     const UserState* u = state_.user(cmd_.companyId, userId);
     if (u == nullptr) return notFound("User", userId);
     const bool member = it->second.members.count(userId) > 0;
+    if (add_ && !member && u->anonymized)
+      return conflict("user-anonymized", "An anonymized user joins no group.");
     if (add_ && !member) add(groupStream(groupId), GroupMemberAdded{groupId, userId});
     if (!add_ && member) add(groupStream(groupId), GroupMemberRemoved{groupId, userId});
     decision_.id = groupId;

@@ -9,9 +9,16 @@
 namespace portal {
 namespace {
 
-std::string lowerName(std::string_view s) { return emailKey(s); }
+// Only while the name is this group's: a log written when names were folded in ASCII
+// alone may hold two groups whose names fold alike now.
+void forgetGroupName(CompanyState& company, const GroupState& group) {
+  auto it = company.groupsByName.find(groupNameKey(group.name));
+  if (it != company.groupsByName.end() && it->second == group.id) company.groupsByName.erase(it);
+}
 
 }  // namespace
+
+std::string groupNameKey(std::string_view name) { return foldCase(trim(name)); }
 
 bool CompanyState::holdsService(std::string_view service) const {
   return std::find(services.begin(), services.end(), service) != services.end();
@@ -208,22 +215,22 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const GroupCreated& e) {
             if (company == nullptr) return;
             company->groups[e.groupId] = GroupState{e.groupId, e.name, e.description, {}};
-            company->groupsByName[lowerName(e.name)] = e.groupId;
+            company->groupsByName[groupNameKey(e.name)] = e.groupId;
           },
           [&](const GroupRenamed& e) {
             if (company == nullptr) return;
             auto it = company->groups.find(e.groupId);
             if (it == company->groups.end()) return;
-            company->groupsByName.erase(lowerName(it->second.name));
+            forgetGroupName(*company, it->second);
             it->second.name = e.name;
             it->second.description = e.description;
-            company->groupsByName[lowerName(e.name)] = e.groupId;
+            company->groupsByName[groupNameKey(e.name)] = e.groupId;
           },
           [&](const GroupDeleted& e) {
             if (company == nullptr) return;
             auto it = company->groups.find(e.groupId);
             if (it == company->groups.end()) return;
-            company->groupsByName.erase(lowerName(it->second.name));
+            forgetGroupName(*company, it->second);
             company->groups.erase(it);
           },
           [&](const GroupMemberAdded& e) {

@@ -65,7 +65,7 @@ struct CompanyState {
   std::map<std::string, ResourceState> resources;             // by id
   std::unordered_map<std::string, std::set<std::string>> resourcesByOwner;
   std::map<std::string, GroupState> groups;                    // by id
-  std::unordered_map<std::string, std::string> groupsByName;  // lower-cased name -> id
+  std::unordered_map<std::string, std::string> groupsByName;  // groupNameKey(name) -> id
   // Email key -> the users whose manager is kept as that email (UserState::managerCopy).
   std::unordered_map<std::string, std::set<std::string>> reportsByManagerCopy;
   // Email key -> the subject whose key seals the copies of that email (a manager's
@@ -75,6 +75,10 @@ struct CompanyState {
 
   bool holdsService(std::string_view service) const;
 };
+
+// What makes two group names the same: trimmed, and case folded in any script
+// ("Équipe" and "équipe").
+std::string groupNameKey(std::string_view name);
 
 class WriteModel {
  public:

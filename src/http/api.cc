@@ -1,5 +1,6 @@
 #include "src/http/api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -14,6 +15,7 @@
 #include "events/json_reader.h"
 #include "events/json_writer.h"
 #include "projections/admins_projection.h"
+#include "projections/roles_projection.h"
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
@@ -23,6 +25,7 @@
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
+#include "src/store/sha256.h"
 
 namespace portal {
 namespace {
@@ -206,6 +209,15 @@ std::optional<std::string> stringField(const json& body, const char* name,
     return std::nullopt;
   }
   return it->get<std::string>();
+}
+
+// A body names only the fields its route takes: one misspelt ("Name", "Country")
+// would otherwise be dropped without a word while the answer says 200 or 201.
+void refuseOtherFields(const json& body, std::initializer_list<std::string_view> known,
+                       std::vector<std::pair<std::string, std::string>>& errors,
+                       const char* message = "cannot be changed here") {
+  for (const auto& [key, value] : body.items())
+    if (std::find(known.begin(), known.end(), key) == known.end()) errors.emplace_back(key, message);
 }
 
 // The named string fields of a JSON object body, all required; nullopt (and the
@@ -564,7 +576,12 @@ struct Api::Impl {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
       for (unsigned char c : key)
         if (c < 0x21 || c > 0x7e) return badRequest("The Idempotency-Key must be printable ASCII.");
-      s.commandId = std::string(key);
+      // Kept as a hash of the key with its scope: a client's key may hold personal
+      // data ("create-ann@acme.example"), and the command id is written into every
+      // event of the command, which no erasure rewrites.
+      s.commandId = "key-" + toHex(sha256(s.command.companyId + '\n' + s.command.actor + '\n' +
+                                             s.keyScope + '\n',
+                                         key));
       s.clientKey = true;
       // An import refused (an email already in the pool) created nothing: the file
       // corrected and sent again with the same key is checked anew, not refused
@@ -963,16 +980,15 @@ struct Api::Impl {
     else
       return badRequest("status must be active, inactive or all.");
     q.limit = *limit;
-    if (const std::string cursor = param(call, "cursor"); !cursor.empty()) {
-      auto place = cursorSealer.open(cursor);
-      if (!place) return badCursor();
-      q.cursor = std::move(*place);
-    }
+    // A cursor holds its place in one list: another status or search would skip
+    // the rows that sort before that place.
+    const std::string list = "users\n" + (status.empty() ? std::string("all") : status) + '\n' + q.search;
+    auto cursor = openListCursor(call, list, error);
+    if (!cursor) return error;
+    q.cursor = std::move(*cursor);
     UserPage page = portal.users().list(call.company(), q);
     if (page.badCursor) return badCursor();
-    return jsonResponse(200, itemsJson(page.items, page.nextCursor.empty()
-                                                       ? std::string()
-                                                       : cursorSealer.seal(page.nextCursor)));
+    return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
   }
 
   // The welcome mail for each user a command created: the decision's `ids` (an
@@ -1018,6 +1034,10 @@ struct Api::Impl {
       else
         c.notify = it->get<bool>();
     }
+    refuseOtherFields(*body,
+                      {"email", "givenName", "surname", "jobTitle", "managerEmail", "country", "active",
+                       "notify"},
+                      errors, "is not a field of a new user");
     if (!errors.empty()) return validation(errors);
     MailBuilder outbox = c.notify ? welcomeMail(call.company()) : nullptr;
     return command(
@@ -1061,12 +1081,19 @@ struct Api::Impl {
       if (it->is_string()) u.email = it->get<std::string>();
       else errors.emplace_back("email", "cannot be changed");
     }
-    for (const auto& [key, value] : body->items()) {
-      static const std::set<std::string> known = {"givenName",    "surname", "jobTitle",
-                                                  "managerEmail", "country", "email"};
-      if (!known.count(key)) errors.emplace_back(key, "cannot be changed here");
-    }
+    refuseOtherFields(*body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
+                      errors);
     if (!errors.empty()) return validation(errors);
+    // A form sends back the manager as the user reads: unchanged, it is no change,
+    // even where it reads "anonymized" (a manager erased), which is no address.
+    if (u.managerEmail && *u.managerEmail) {
+      const std::string shownText = portal.users().get(call.company(), id).value_or("");
+      if (auto shown = JsonDocument::parse(shownText))
+        if (auto m = shown->member(shown->root(), "managerEmail");
+            m && shown->node(*m).kind == JsonDocument::Kind::kString &&
+            shown->node(*m).text == **u.managerEmail)
+          u.managerEmail.reset();
+    }
     const std::string_view ifMatch = call.req.header("if-match");
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
       // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
@@ -1185,24 +1212,41 @@ struct Api::Impl {
   // for a log an import kept in between. A blocking route: the drops are fsyncs.
   // The mail drop's files to the person go before the command too: a deactivated
   // user is sent nothing more, and once anonymized their email is known nowhere.
+  // A repeated Idempotency-Key gets the first answer, about the first request's
+  // user, and does nothing else (no drop, no session ended).
   HttpResponse anonymize(Call& call) {
     const std::string& id = call.params[0];
-    if (auto user = userFlags(call.company(), id); user && !user->active) {
+    std::optional<HttpResponse> problem;
+    if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem))
+      return first->accepted() ? userResponse(call.company(), subjectOf(*first, id))
+                               : rejected(first->rejection);
+    if (problem) return *problem;
+    const auto user = userFlags(call.company(), id);
+    const bool droppedBefore = user && !user->active;
+    if (droppedBefore) {
       if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
         return importLogsUnavailable(dropped.error(), user->anonymized);
-      if (!user->email.empty() && options.forgetMail)
-        if (auto forgotten = options.forgetMail(call.company(), user->email); !forgotten) {
-          std::fprintf(stderr, "mail drop: %s\n", forgotten.error().message.c_str());
-          return Api::problem(503, "mail-drop-unavailable", "The mails to the user cannot be removed",
-                              "Nothing was changed by this request; try again later.");
-        }
+      if (auto forgotten = forgetMail(call.company(), *user); !forgotten)
+        return Api::problem(503, "mail-drop-unavailable", "The mails to the user cannot be removed",
+                            "Nothing was changed by this request; try again later.");
     }
     CommandReply reply;
     if (auto refused = run(call, AnonymizeUser{id}, reply)) return *refused;
     sessions.removeUser(call.company(), id);
     if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
       return importLogsUnavailable(dropped.error(), true);
+    // The view still showed the user active (its deactivation's answer came before
+    // the view had it): their mails go now, the email being known from that row.
+    if (!droppedBefore && user) (void)forgetMail(call.company(), *user);
     return userResponse(call.company(), id);
+  }
+
+  // The mail drop's files to a user, removed; a failure is logged and returned.
+  Result<void> forgetMail(const std::string& company, const UserFlags& user) {
+    if (user.email.empty() || !options.forgetMail) return {};
+    auto forgotten = options.forgetMail(company, user.email);
+    if (!forgotten) std::fprintf(stderr, "mail drop: %s\n", forgotten.error().message.c_str());
+    return forgotten;
   }
 
   HttpResponse userResources(Call& call) {
@@ -1211,18 +1255,35 @@ struct Api::Impl {
     return listResources(call, id);
   }
 
-  HttpResponse listResources(Call& call, const std::string& ownerId) {
+  // The roles a user holds, by service and role.
+  HttpResponse userRoles(Call& call) {
+    const std::string& id = call.params[0];
+    if (!portal.users().row(call.company(), id)) return userNotFound();
+    return rowsPage(call, "roles:" + id, portal.roles(), RolesProjection::userList(call.company(), id));
+  }
+
+  // A page of a list's rows under `prefix` (a company, or a company and a user),
+  // with the list's own cursors.
+  HttpResponse rowsPage(Call& call, const std::string& list, const ListReader& reader,
+                        const std::string& prefix) {
     HttpResponse error;
     auto limit = limitOf(call, error);
     if (!limit) return error;
-    auto reader = portal.resources();
-    const std::string list = "resources:" + ownerId;
     const auto cursor = openListCursor(call, list, error);
     if (!cursor) return error;
-    if (ownerId.empty()) {
-      RowPage page = reader.list(call.company(), *limit, *cursor);
-      return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
-    }
+    RowPage page = reader.list(prefix, *limit, *cursor);
+    return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
+  }
+
+  HttpResponse listResources(Call& call, const std::string& ownerId) {
+    auto reader = portal.resources();
+    const std::string list = "resources:" + ownerId;
+    if (ownerId.empty()) return rowsPage(call, list, reader, call.company());
+    HttpResponse error;
+    auto limit = limitOf(call, error);
+    if (!limit) return error;
+    const auto cursor = openListCursor(call, list, error);
+    if (!cursor) return error;
     std::vector<std::string> items;
     std::string next;
     for (const auto& rid : portal.resourcesOf(call.company(), ownerId)) {
@@ -1273,9 +1334,7 @@ struct Api::Impl {
   }
 
   HttpResponse importUsers(Call& call) {
-    if (!isCsvMediaType(call.req.header("content-type")))
-      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                          "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
+    if (!isCsvMediaType(call.req.header("content-type"))) return Api::notCsv();
     // A browser gives an Excel workbook the type it gives a .csv file where Excel is
     // installed (application/vnd.ms-excel): a workbook is said to be one.
     if (const std::string_view body = call.req.body;
@@ -1467,6 +1526,12 @@ struct Api::Impl {
                    });
   }
 
+  // Where the 201 of POST /admins points: the same entry as in GET /admins.
+  HttpResponse getAdmin(Call& call) {
+    if (!portal.admins().row(call.company(), call.params[0])) return notFound("The administrator");
+    return adminOf(call.company(), call.params[0], 200);
+  }
+
   HttpResponse removeAdmin(Call& call) {
     return command(call, RemoveAdmin{call.params[0]},
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
@@ -1567,19 +1632,22 @@ struct Api::Impl {
   }
 
   HttpResponse listGroups(Call& call) {
-    HttpResponse error;
-    auto limit = limitOf(call, error);
-    if (!limit) return error;
-    const auto cursor = openListCursor(call, "groups", error);
-    if (!cursor) return error;
-    RowPage page = portal.groups().list(call.company(), *limit, *cursor);
-    return jsonResponse(200, itemsJson(page.items, sealListCursor(call, "groups", page.nextCursor)));
+    return rowsPage(call, "groups", portal.groups(), call.company());
+  }
+
+  static HttpResponse rowResponse(const std::optional<std::string>& row, const char* what,
+                                  int status) {
+    if (!row) return notFound(what);
+    return jsonResponse(status, *row);
   }
 
   HttpResponse groupResponse(const std::string& company, const std::string& id, int status) {
-    auto row = portal.groups().row(company, id);
-    if (!row) return notFound("The group");
-    return jsonResponse(status, *row);
+    return rowResponse(portal.groups().row(company, id), "The group", status);
+  }
+
+  // Where the 201 of POST /resources points.
+  HttpResponse getResource(Call& call) {
+    return rowResponse(portal.resources().row(call.company(), call.params[0]), "The resource", 200);
   }
 
   HttpResponse createGroup(Call& call) {
@@ -1622,6 +1690,7 @@ struct Api::Impl {
       else
         errors.emplace_back("description", "must be a string or null");
     }
+    refuseOtherFields(*body, {"name", "description"}, errors);
     if (!errors.empty()) return validation(errors);
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
@@ -1921,6 +1990,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"POST", "/api/v1/users/{id}/anonymize", Access::kAdmin}, &I::anonymize, {}},
         {{"GET", "/api/v1/users/{id}/resources", Access::kSelfOrAdmin}, &I::userResources, {}},
         {{"GET", "/api/v1/users/{id}/history", Access::kAdmin}, &I::userHistory, {}},
+        {{"GET", "/api/v1/users/{id}/roles", Access::kSelfOrAdmin}, &I::userRoles, {}},
         {{"PUT", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::grantRole, {}},
         {{"DELETE", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin},
          &I::revokeRole,
@@ -1928,11 +1998,13 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/countries", Access::kAny}, &I::countriesList, {}},
         {{"GET", "/api/v1/admins", Access::kAdmin}, &I::listAdmins, {}},
         {{"POST", "/api/v1/admins", Access::kAdmin}, &I::includeAdmin, {}},
+        {{"GET", "/api/v1/admins/{userId}", Access::kAdmin}, &I::getAdmin, {}},
         {{"DELETE", "/api/v1/admins/{userId}", Access::kOwner}, &I::removeAdmin, {}},
         {{"POST", "/api/v1/owner", Access::kOwner}, &I::transferOwnership, {}},
         {{"GET", "/api/v1/services", Access::kAny}, &I::servicesList, {}},
         {{"POST", "/api/v1/resources", Access::kAdmin}, &I::createResource, {}},
         {{"GET", "/api/v1/resources", Access::kAdmin}, &I::resourcesList, {}},
+        {{"GET", "/api/v1/resources/{id}", Access::kAdmin}, &I::getResource, {}},
         {{"DELETE", "/api/v1/resources/{id}", Access::kAdmin}, &I::releaseResource, {}},
         {{"GET", "/api/v1/groups", Access::kAdmin}, &I::listGroups, {}},
         {{"POST", "/api/v1/groups", Access::kAdmin}, &I::createGroup, {}},
@@ -2018,6 +2090,11 @@ HttpResponse Api::unauthorized() {
 void Api::countServerAnswer(const std::string& method, int status,
                             std::chrono::steady_clock::time_point started) {
   impl_->record(method, "(server)", status, started);
+}
+
+HttpResponse Api::notCsv() {
+  return problem(415, "unsupported-media-type", "Unsupported media type",
+                 "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
 }
 
 std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,

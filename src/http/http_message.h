@@ -18,7 +18,8 @@ namespace portal {
 // Excel is installed on Windows, "application/csv" elsewhere.
 inline bool isCsvMediaType(std::string_view contentType) {
   const std::string type = asciiLower(trim(contentType.substr(0, contentType.find(';'))));
-  return type == "text/csv" || type == "application/vnd.ms-excel" || type == "application/csv";
+  return type == "text/csv" || type == "application/vnd.ms-excel" || type == "application/csv" ||
+         type == "text/x-csv" || type == "application/x-csv" || type == "text/comma-separated-values";
 }
 
 struct HttpRequest {

@@ -43,10 +43,8 @@ std::size_t openFiles() {
 }
 
 // The one request that may be large: a CSV file for the batch import.
-bool isCsvUpload(const http::request_parser<http::string_body>::value_type& header) {
-  return header.method() == http::verb::post &&
-         header.target().starts_with("/api/v1/users/import") &&
-         isCsvMediaType(header[http::field::content_type]);
+bool isImportUpload(const http::request_parser<http::string_body>::value_type& header) {
+  return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import");
 }
 
 }  // namespace
@@ -204,7 +202,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
                                           "Request header fields too large",
                                           "The request's header is larger than 16 KiB."));
     const auto& header = parser_->get();
-    const bool csv = isCsvUpload(header);
+    const bool upload = isImportUpload(header);
+    const bool csv = upload && isCsvMediaType(header[http::field::content_type]);
     const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
@@ -214,10 +213,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     path_ = std::string(header.target().substr(0, header.target().find('?')));
     head_ = header.method() == http::verb::head;
     // Only someone who may import makes the server hold a file's worth of body.
-    if (csv && parser_->content_length().value_or(limit) > server_->options.maxJsonBody)
+    if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
                                                  header[http::field::authorization]))
         return respondAndClose(std::move(*refused));
+      // A file sent as another type (a form's multipart, octet-stream) is told so,
+      // not that it is larger than the 1 MiB of a JSON body.
+      if (!csv) return respondAndClose(Api::notCsv());
+    }
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);
@@ -234,8 +237,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     readBody(limit);
   }
 
+  // The time a body of `bytes` may take to arrive or to leave: a slow uplink must
+  // not cut a large file off half-way (ServerOptions::bodyTimeout).
+  std::chrono::milliseconds transferTime(std::size_t bytes) const {
+    return server_->options.bodyTimeout + std::chrono::seconds(bytes / (64 * 1024));
+  }
+
   void readBody(std::size_t limit) {
-    stream_.expires_after(server_->options.bodyTimeout);
+    stream_.expires_after(transferTime(parser_->content_length().value_or(limit)));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
@@ -297,7 +306,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     msg->prepare_payload();
     if (head_) msg->body().clear();  // Content-Length stays that of the GET
     const int status = res.status;
-    stream_.expires_after(server_->options.bodyTimeout);
+    stream_.expires_after(transferTime(bytes));
     http::async_write(
         stream_, *msg,
         [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {

@@ -118,6 +118,18 @@ std::optional<RawEvent> parseRecord(std::uint64_t position, std::string_view val
                   reinterpret_cast<const Hash*>(value.data() + 33), value.substr(kHeaderBytes)};
 }
 
+// The head record as `read` sees it: 0 when there is none, nullopt when it is not
+// a position.
+Result<std::optional<std::uint64_t>> readHead(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+                                              const rocksdb::ReadOptions& read) {
+  std::string head;
+  rocksdb::Status st = db.Get(read, meta, kHeadKey, &head);
+  if (st.IsNotFound()) return std::optional<std::uint64_t>(0);
+  if (!st.ok()) return fromStatus(st, "cannot read the log's head");
+  if (head.size() != 8) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(decodeBigEndian(head));
+}
+
 }  // namespace
 
 namespace {
@@ -455,12 +467,7 @@ Result<void> EventStore::loadHead() {
 // The head recorded with every append, 0 when none is (an empty log); nullopt when
 // the record is there but not a position.
 Result<std::optional<std::uint64_t>> EventStore::recordedHead() const {
-  std::string head;
-  rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.meta, kHeadKey, &head);
-  if (st.IsNotFound()) return std::optional<std::uint64_t>(0);
-  if (!st.ok()) return fromStatus(st, "cannot read the log's head");
-  if (head.size() != 8) return std::optional<std::uint64_t>();
-  return std::optional<std::uint64_t>(decodeBigEndian(head));
+  return readHead(*db_, cf_.meta, rocksdb::ReadOptions());
 }
 
 Result<void> EventStore::checkRecordedHead() const {
@@ -954,12 +961,25 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
   // The head recorded with every append catches the removal of the newest events.
   // The head is written in the same batch as its events, so compare it with the
   // newest event stored (which may be applied but not yet durable), not with `last`.
-  // Read the head first: an append in between (verify beside a running server) can
-  // only make the stored events more than the head, never fewer.
+  // Both are read from one snapshot: an append in between (verify beside a running
+  // server) would otherwise show events stored that the head read before it lacks,
+  // which on an empty log reads as a removed head record.
   if (report.firstBad == 0 && to == last) {
-    auto head = recordedHead();
+    // (A secondary instance, read-only, takes no snapshots; it changes only when it
+    // catches up with its primary, which nothing does during a verify.)
+    const rocksdb::Snapshot* snapshot = options_.readOnly ? nullptr : db_->GetSnapshot();
+    struct Release {
+      rocksdb::DB* db;
+      const rocksdb::Snapshot* s;
+      ~Release() {
+        if (s != nullptr) db->ReleaseSnapshot(s);
+      }
+    } release{db_, snapshot};
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot;
+    auto head = readHead(*db_, cf_.meta, read);
     if (!head) return head.error();
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.events));
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf_.events));
     it->SeekToLast();
     const std::uint64_t stored = it->Valid() ? decodeBigEndian(asView(it->key())) : 0;
     if (!*head)
