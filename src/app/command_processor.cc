@@ -12,6 +12,8 @@
 #include <future>
 #include <unordered_map>
 
+#include "src/app/idempotency.h"
+
 namespace portal {
 namespace {
 
@@ -103,6 +105,7 @@ Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& st
                                                                   Clock& clock, IdSource& ids,
                                                                   ProcessorOptions options) {
   std::unique_ptr<CommandProcessor> p(new CommandProcessor(store, countries, clock, ids, options));
+  if (auto moved = rekeyIdempotencyRecords(*store.db(), p->commandsFamily_); !moved) return moved.error();
   if (auto r = p->rebuild(); !r) return r.error();
   p->thread_ = std::thread([raw = p.get()] {
     pthread_setname_np(pthread_self(), "processor");

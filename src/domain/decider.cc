@@ -437,8 +437,11 @@ class Decider {
     requireText(problems, "", "name", name);
     checkDescription(problems, description);
     if (!problems.empty()) return invalid(std::move(problems));
+    // Only a new name is checked: one that folds like another group's in an older
+    // log (names were folded in ASCII alone) stays the group's own.
     if (auto other = company.groupsByName.find(groupNameKey(name));
-        other != company.groupsByName.end() && other->second != c.groupId)
+        groupNameKey(name) != groupNameKey(g.name) && other != company.groupsByName.end() &&
+        other->second != c.groupId)
       return conflict("group-name-taken", "A group with this name exists already.");
     if (name != g.name || description != g.description)
       add(groupStream(c.groupId), GroupRenamed{c.groupId, name, description});

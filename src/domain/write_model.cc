@@ -9,11 +9,18 @@
 namespace portal {
 namespace {
 
-// Only while the name is this group's: a log written when names were folded in ASCII
-// alone may hold two groups whose names fold alike now.
+// A log written when names were folded in ASCII alone may hold two groups whose
+// names fold alike now: the name stays taken while another group still has it.
 void forgetGroupName(CompanyState& company, const GroupState& group) {
-  auto it = company.groupsByName.find(groupNameKey(group.name));
-  if (it != company.groupsByName.end() && it->second == group.id) company.groupsByName.erase(it);
+  const std::string key = groupNameKey(group.name);
+  auto it = company.groupsByName.find(key);
+  if (it == company.groupsByName.end() || it->second != group.id) return;
+  company.groupsByName.erase(it);
+  for (const auto& [id, other] : company.groups)
+    if (id != group.id && groupNameKey(other.name) == key) {
+      company.groupsByName.emplace(key, id);
+      break;
+    }
 }
 
 }  // namespace

@@ -14,8 +14,10 @@
 #include "events/codec.h"
 #include "events/json_reader.h"
 #include "events/json_writer.h"
+#include "events/personal.h"
 #include "projections/admins_projection.h"
 #include "projections/roles_projection.h"
+#include "src/app/idempotency.h"
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
@@ -25,7 +27,6 @@
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
-#include "src/store/sha256.h"
 
 namespace portal {
 namespace {
@@ -579,9 +580,7 @@ struct Api::Impl {
       // Kept as a hash of the key with its scope: a client's key may hold personal
       // data ("create-ann@acme.example"), and the command id is written into every
       // event of the command, which no erasure rewrites.
-      s.commandId = "key-" + toHex(sha256(s.command.companyId + '\n' + s.command.actor + '\n' +
-                                             s.keyScope + '\n',
-                                         key));
+      s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
       s.clientKey = true;
       // An import refused (an email already in the pool) created nothing: the file
       // corrected and sent again with the same key is checked anew, not refused
@@ -1084,9 +1083,11 @@ struct Api::Impl {
     refuseOtherFields(*body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
                       errors);
     if (!errors.empty()) return validation(errors);
-    // A form sends back the manager as the user reads: unchanged, it is no change,
-    // even where it reads "anonymized" (a manager erased), which is no address.
-    if (u.managerEmail && *u.managerEmail) {
+    // A form sends back the manager as the user reads: where that is "anonymized" (a
+    // manager erased), which is no address, it is no change. Only that value: any
+    // other is decided by the processor against the user as it is then, not as the
+    // view showed it (a change accepted but not yet shown would be lost).
+    if (u.managerEmail && *u.managerEmail && **u.managerEmail == kAnonymizedMarker) {
       const std::string shownText = portal.users().get(call.company(), id).value_or("");
       if (auto shown = JsonDocument::parse(shownText))
         if (auto m = shown->member(shown->root(), "managerEmail");
@@ -1232,6 +1233,8 @@ struct Api::Impl {
     }
     CommandReply reply;
     if (auto refused = run(call, AnonymizeUser{id}, reply)) return *refused;
+    // The same key's first request was still in flight above: its answer, nothing else.
+    if (reply.replayed) return userResponse(call.company(), subjectOf(reply, id));
     sessions.removeUser(call.company(), id);
     if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
       return importLogsUnavailable(dropped.error(), true);
