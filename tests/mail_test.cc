@@ -322,6 +322,9 @@ class ScriptedRelay {
   ScriptedRelay& operator=(const ScriptedRelay&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // A relay that scans each message before it takes it: the answer to the end of
+  // the message comes this long after it.
+  void takeEachMessageAfter(std::chrono::milliseconds scan) { scan_ = scan; }
   std::vector<std::string> commands() {
     std::lock_guard lock(mu_);
     return commands_;
@@ -363,6 +366,7 @@ class ScriptedRelay {
         if (inData) {
           if (line == ".") {
             inData = false;
+            std::this_thread::sleep_for(scan_.load());
             auto answer = answers_.find(".");  // the answer to the message itself
             sendLine(fd, answer != answers_.end() ? answer->second : "250 queued");
           } else {
@@ -390,6 +394,7 @@ class ScriptedRelay {
   int listenFd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<std::chrono::milliseconds> scan_{std::chrono::milliseconds(0)};
   std::mutex mu_;
   std::vector<std::string> commands_;
   std::string data_;
@@ -986,6 +991,28 @@ SmtpOptions relayAt(std::uint16_t port, std::chrono::milliseconds timeout = 10s)
   o.heloName = "portal.test";
   o.stepTimeout = timeout;
   return o;
+}
+
+// A relay that takes longer than a step's timeout to take the message still gets
+// it once: giving up there would have the mail sent again after the relay took it.
+TEST(MailSmtpTest, ARelayThatScansLongerThanAStepGetsTheMessageOnce) {
+  ScriptedRelay relay("220 relay ready", {});
+  relay.takeEachMessageAfter(500ms);
+  SmtpOptions o = relayAt(relay.port(), 150ms);
+  o.acceptTimeout = 10s;
+  SmtpTransport smtp(o);
+  auto r = smtp.deliver(adaMessage("Hello Ada,\n"), "0000000000000001-00000000-welcome");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(relay.commands().back(), "QUIT");
+  // Past its own bound, the wait ends as any other step's.
+  ScriptedRelay slower("220 relay ready", {});
+  slower.takeEachMessageAfter(1500ms);
+  o = relayAt(slower.port(), 150ms);
+  o.acceptTimeout = 300ms;
+  r = SmtpTransport(o).deliver(adaMessage("Hello Ada,\n"), "0000000000000002-00000000-welcome");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("end of DATA"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("300 ms"), std::string::npos) << r.error().message;
 }
 
 TEST(MailSmtpTest, DeliversToARealRelay) {

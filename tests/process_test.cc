@@ -243,6 +243,61 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
 }
 
 // Relays that check senders refuse no-reply@portal.invalid: the operator names one.
+// The mail drop an earlier run wrote is cleared of an anonymized person's mail
+// also when the server now sends through a relay.
+TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  auto mailsTo = [&](const std::string& address) {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec)) {
+      std::ifstream in(f.path(), std::ios::binary);
+      n += std::string(std::istreambuf_iterator<char>(in), {}).find(address) != std::string::npos;
+    }
+    return n;
+  };
+  const std::string passphrase = "a demo passphrase!";
+  std::string zed;
+  {
+    ServerProcess server(data);
+    HttpClient client(server.port());
+    Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
+                                               {"email", "owner@demo.example"},
+                                               {"password", server.temporaryPassword()}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    std::string token = r.json()["token"];
+    ASSERT_EQ(client.post("/api/v1/me/password",
+                          {{"currentPassword", server.temporaryPassword()}, {"newPassword", passphrase}},
+                          token).status, 204);
+    r = client.post("/api/v1/users",
+                    {{"email", "zed@demo.example"},
+                     {"givenName", "Zed"},
+                     {"surname", "Zorn"},
+                     {"jobTitle", "Clerk"},
+                     {"managerEmail", "owner@demo.example"},
+                     {"notify", true}},
+                    token);
+    ASSERT_EQ(r.status, 201) << r.body;
+    zed = r.json()["id"];
+    ASSERT_TRUE(waitFor([&] { return mailsTo("zed@demo.example") == 1; })) << "the welcome mail";
+    ASSERT_EQ(server.terminate(), 0);
+  }
+  // A relay nobody answers at: its mail waits, the drop is still on disk.
+  ServerProcess server(data, false, 0, {"--smtp", "127.0.0.1:9"});
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/sessions",
+                        {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", passphrase}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string token = r.json()["token"];
+  ASSERT_EQ(client.post("/api/v1/users/" + zed + "/deactivate", json::object(), token).status, 200);
+  r = client.post("/api/v1/users/" + zed + "/anonymize", json::object(), token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(mailsTo("zed@demo.example"), 0);
+  EXPECT_GE(mailsTo("owner@demo.example"), 1) << "the others' mail stays";
+  EXPECT_EQ(server.terminate(), 0);
+}
+
 TEST(ServerProcess, MailGoesFromTheAddressTheOperatorNames) {
   TempDir dir;
   ServerProcess server(dir.sub("data"), true, 0, {"--mail-from", "it@acme.example"});

@@ -242,8 +242,14 @@ int main(int argc, char** argv) {
   apiOptions.mailQueued = [&mailer] {
     if (mailer) mailer->notify();
   };
-  apiOptions.forgetMail = [&mailer](const std::string& companyId,
-                                    const std::string& email) -> Result<void> {
+  // A relay keeps nothing here, but an earlier run without --smtp may have left the
+  // mail drop: its files to a person anonymized now go all the same.
+  std::unique_ptr<EmlDirectoryTransport> earlierDrop;
+  if (!smtp.empty()) earlierDrop = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
+  apiOptions.forgetMail = [&mailer, &earlierDrop](const std::string& companyId,
+                                                  const std::string& email) -> Result<void> {
+    if (earlierDrop)
+      if (auto r = earlierDrop->forgetRecipient(companyId, email); !r) return r;
     if (mailer) return mailer->forgetRecipient(companyId, email);
     return {};
   };

@@ -11,6 +11,7 @@
 #include <functional>
 #include <initializer_list>
 #include <istream>
+#include <optional>
 #include <vector>
 
 #include "events/text.h"
@@ -127,12 +128,13 @@ class Connection {
   // Elsewhere (the greeting, MAIL FROM) a refusal is the relay's set-up, which an
   // operator fixes, and later tries may pass.
   Result<Reply> step(const std::string& name, const std::string& line,
-                     std::initializer_list<int> expected, bool forGood = false) {
-    const auto deadline = Clock::now() + stepTimeout_;
+                     std::initializer_list<int> expected, bool forGood = false,
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    const auto deadline = Clock::now() + timeout.value_or(stepTimeout_);
     if (!line.empty()) {
       if (auto s = send(name, line + "\r\n", deadline); !s) return s.error();
     }
-    auto reply = readReply(name, deadline);
+    auto reply = readReply(name, deadline, timeout.value_or(stepTimeout_));
     if (!reply) return reply.error();
     for (int code : expected)
       if (reply->code == code) return reply;
@@ -153,13 +155,14 @@ class Connection {
     return {};
   }
 
-  Result<Reply> readReply(const std::string& name, Clock::time_point deadline) {
+  Result<Reply> readReply(const std::string& name, Clock::time_point deadline,
+                          std::chrono::milliseconds timeout) {
     Reply reply;
     while (true) {
       error_code ec = asio::error::would_block;
       asio::async_read_until(socket_, buffer_, '\n',
                              [&](const error_code& e, std::size_t) { ec = e; });
-      if (!run(deadline, [&] { closeSocket(); })) return timedOut(name);
+      if (!run(deadline, [&] { closeSocket(); })) return timedOut(name, timeout);
       if (ec == asio::error::eof) return failed(name, "the relay closed the connection");
       if (ec == asio::error::not_found) return failed(name, "the relay's reply is too long");
       if (ec) return failed(name, "cannot read the reply: " + ec.message());
@@ -200,8 +203,9 @@ class Connection {
   Error failed(const std::string& step, const std::string& why) const {
     return makeError(ErrorCode::kIoError, "SMTP " + step + " (" + peer_ + "): " + why);
   }
-  Error timedOut(const std::string& step) const {
-    return failed(step, "no answer within " + std::to_string(stepTimeout_.count()) + " ms");
+  Error timedOut(const std::string& step) const { return timedOut(step, stepTimeout_); }
+  Error timedOut(const std::string& step, std::chrono::milliseconds timeout) const {
+    return failed(step, "no answer within " + std::to_string(timeout.count()) + " ms");
   }
 
   std::string peer_;
@@ -265,7 +269,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   const auto deadline = Clock::now() + options_.stepTimeout;
   if (auto s = c.send("message", dotStuffed(toRfc5322(message, now(), eightBit)), deadline); !s)
     return s.error();
-  if (auto r = c.step("end of DATA", "", {250}, true); !r) return r.error();
+  if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r) return r.error();
   // The relay has taken the message: how it answers QUIT changes nothing.
   (void)c.step("QUIT", "QUIT", {221});
   return {};

@@ -18,6 +18,10 @@ struct SmtpOptions {
   std::string heloName = "localhost";  // this machine's name, sent with EHLO/HELO
   // The most each step may take: resolving, connecting, each reply, sending.
   std::chrono::milliseconds stepTimeout = std::chrono::seconds(30);
+  // The wait for the relay to take the message once all of it is sent: RFC 5321's
+  // 10 minutes (4.5.3.2.6), since a relay that scans mail may take long, and giving
+  // up sooner has the mail sent again after the relay took it.
+  std::chrono::milliseconds acceptTimeout = std::chrono::minutes(10);
 };
 
 // A small synchronous SMTP client: greeting (220), EHLO (falling back to HELO), MAIL
