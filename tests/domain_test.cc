@@ -582,6 +582,20 @@ TEST(Deciders, APermissionTheRecipientHoldsIsMergedIntoTheirs) {
   EXPECT_EQ(d.transferred[0].mergedInto, theirs);
 }
 
+// People type a permission's name in any case: it is one permission.
+TEST(Deciders, APermissionIsOneWhateverTheCaseOfItsName) {
+  World w;
+  w.create("bob");
+  w.create("carl");
+  const std::string mine = give(w, "bob", "permission", "modeler", "Read all");
+  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "READ ALL", w.id("bob")})),
+            "permission-held");
+  const std::string theirs = give(w, "carl", "permission", "modeler", "read All");
+  auto d = std::get<Decision>(w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")}));
+  ASSERT_EQ(d.transferred.size(), 1u);
+  EXPECT_EQ(d.transferred[0].mergedInto, theirs) << mine << " merged into carl's own";
+}
+
 TEST(Deciders, AManagerInThePoolIsReferencedById) {
   World w;
   const std::string boss = w.create("boss");

@@ -13,6 +13,12 @@
 namespace portal {
 namespace {
 
+// A permission the user holds already: the same service, and the same name in any
+// case ("Read all", "read all"), as people type it.
+bool samePermission(const ResourceState& held, std::string_view service, std::string_view name) {
+  return held.kind == "permission" && held.service == service && foldCase(held.name) == foldCase(name);
+}
+
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
 
@@ -265,9 +271,8 @@ class Decider {
           if (auto it = company.resourcesByOwner.find(*c.transferTo);
               it != company.resourcesByOwner.end())
             for (const auto& theirs : it->second) {
-              const ResourceState& held = company.resources.at(theirs);
-              if (held.kind == "permission" && held.service == res->service &&
-                  held.name == res->name)
+              if (const ResourceState& held = company.resources.at(theirs);
+                  samePermission(held, res->service, res->name))
                 t.mergedInto = held.id;
             }
         }
@@ -372,8 +377,7 @@ class Decider {
     if (c.kind == "permission")
       if (auto it = company.resourcesByOwner.find(c.ownerId); it != company.resourcesByOwner.end())
         for (const auto& theirs : it->second) {
-          const ResourceState& held = company.resources.at(theirs);
-          if (held.kind == "permission" && held.service == c.service && held.name == name)
+          if (const ResourceState& held = company.resources.at(theirs); samePermission(held, c.service, name))
             return conflict("permission-held", "The user holds this permission already (" + held.id + ").");
         }
     const std::string id = ctx_.ids.newId();
