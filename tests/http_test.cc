@@ -1536,6 +1536,55 @@ TEST(HttpLimits, ConnectionsPastTheCapAre503AndTheOthersKeepWorking) {
   EXPECT_EQ(first.get("/healthz").status, 200);
 }
 
+// A flood past the cap cannot hold more than a few dozen answers draining at
+// once (each an open file): the rest are closed unanswered, so the files kept for
+// the event log stay free.
+TEST(HttpLimits, AFloodPastTheCapIsMostlyClosedUnanswered) {
+  ApiServer server({}, [](ServerOptions& o) { o.maxConnections = 1; });
+  HttpClient held(server.port());
+  ASSERT_EQ(held.get("/healthz").status, 200);
+  std::vector<std::unique_ptr<RawConnection>> flood;
+  for (int i = 0; i < 100; ++i) flood.push_back(std::make_unique<RawConnection>(server.port()));
+  int answered = 0, unanswered = 0;
+  for (auto& c : flood) (c->readToEnd().find("HTTP/1.1 503") == 0 ? answered : unanswered)++;
+  EXPECT_GE(answered, 1);
+  EXPECT_GE(unanswered, 20) << answered << " answered at once";
+  flood.clear();
+  EXPECT_EQ(held.get("/healthz").status, 200);
+}
+
+// The server's own answers: a client's request id kept, no length on a 204, and a
+// body whose length cannot be known refused instead of read as the next request.
+TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  {
+    RawConnection c(server.port());
+    c.send("POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-abc\r\n"
+           "Content-Length: 99999999\r\n\r\n");
+    const std::string answer = c.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
+    EXPECT_NE(answer.find("X-Request-Id: client-abc\r\n"), std::string::npos) << answer.substr(0, 400);
+  }
+  {
+    RawConnection c(server.port());
+    c.send("DELETE /api/v1/sessions/current HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           "Authorization: Bearer " + owner.token + "\r\n\r\n");
+    const std::string answer = c.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 204", 0), 0u) << answer;
+    EXPECT_EQ(asciiLower(answer).find("content-length"), std::string::npos) << answer;
+  }
+  const std::string smuggled = "POST /api/v1/password-resets HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/json\r\nContent-Length: 43\r\n\r\n"
+                               "{\"company\":\"acme\",\"email\":\"x@acme.example\"}";
+  RawConnection c(server.port());
+  c.send("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+         "Content-Type: application/json\r\n\r\n" + smuggled);
+  const std::string answer = c.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1 202"), std::string::npos) << "the body was run as a request: " << answer;
+}
+
 TEST(HttpLimits, OversizedHeaderIs431) {
   ApiServer server;
   RawConnection c(server.port());

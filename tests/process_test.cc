@@ -240,6 +240,14 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--mail-from", "no-at-sign"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --mail-from "), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
+  // A mistyped --data is not made a new, empty portal that signs nobody in.
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.path() + "/typo", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/typo"));
 }
 
 // Relays that check senders refuse no-reply@portal.invalid: the operator names one.

@@ -5,7 +5,6 @@
 #include "events/text.h"
 
 namespace portal {
-namespace {
 
 bool saneRequestId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -15,8 +14,6 @@ bool saneRequestId(std::string_view id) {
       return false;
   return true;
 }
-
-}  // namespace
 
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId) {

@@ -9,6 +9,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "src/http/http_message.h"
 
@@ -21,5 +22,8 @@ using BeastRequest = boost::beast::http::request<boost::beast::http::string_body
 // sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`.
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId);
+
+// Whether a client's X-Request-Id is kept as the request's id.
+bool saneRequestId(std::string_view id);
 
 }  // namespace portal

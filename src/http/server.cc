@@ -33,6 +33,10 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 // network threads' own (RocksDB opening more table files, the outbox, the operator
 // socket); all that together is kept to at most half the process's limit.
 constexpr std::size_t kSpareFiles = 256;
+// Connections past the cap answered 503 at once (each is an open file for the two
+// seconds its answer drains): past this many, a new one is closed unanswered, so
+// that a flood cannot take the files kept spare for the event log.
+constexpr std::size_t kMaxTurnedAway = 64;
 
 // The files this process has open now.
 std::size_t openFiles() {
@@ -67,6 +71,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::string idPrefix;
   std::atomic<std::uint64_t> nextRequest{0};
   std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> turnedAway{0};  // connections past the cap still open
   std::uint16_t boundPort = 0;
 
   std::mutex mu;  // guards live, stopped
@@ -111,6 +116,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   ~Connection() {
+    if (turnedAway_) server_->turnedAway.fetch_sub(1);
     std::lock_guard lock(server_->mu);
     server_->live.erase(this);
     if (server_->live.empty()) server_->allClosed.notify_all();
@@ -120,6 +126,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     {
       std::lock_guard lock(server_->mu);
       server_->live.emplace(this, weak_from_this());
+    }
+    if (overCapacity) {
+      if (server_->turnedAway.fetch_add(1) >= kMaxTurnedAway) {
+        server_->turnedAway.fetch_sub(1);
+        return close();
+      }
+      turnedAway_ = true;
     }
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), overCapacity] {
       if (overCapacity) {
@@ -194,8 +207,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void onHeader(beast::error_code ec) {
+    // A peer that went (closed or reset mid-header) reads no answer: none is counted.
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted)
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof || ec == net::error::broken_pipe)
       return close();
     if (ec == http::error::header_limit)
       return respondAndClose(Api::problem(431, "header-too-large",
@@ -212,6 +227,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     method_ = std::string(header.method_string());
     path_ = std::string(header.target().substr(0, header.target().find('?')));
     head_ = header.method() == http::verb::head;
+    if (const std::string_view given = header["x-request-id"]; saneRequestId(given))
+      requestId_ = std::string(given);
+    // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
+    // not end in chunked) would be read as the next request: refused, and closed.
+    if (header.count(http::field::transfer_encoding) > 0 && !parser_->chunked())
+      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                          "Transfer-Encoding must end in chunked."));
     // Only someone who may import makes the server hold a file's worth of body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
@@ -304,6 +326,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     msg->body() = std::move(res.body);
     msg->keep_alive(keepAlive_ && !closeAfter && !server_->stopping.load());
     msg->prepare_payload();
+    // RFC 9110 8.6: no Content-Length on a 204 or a 304.
+    if (res.status == 204 || res.status == 304) msg->erase(http::field::content_length);
     if (head_) msg->body().clear();  // Content-Length stays that of the GET
     const int status = res.status;
     stream_.expires_after(transferTime(bytes));
@@ -333,7 +357,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     char line[512];
     // "-" for what a request too malformed to name left unknown.
     auto known = [](const std::string& s) { return s.empty() ? std::string("-") : s.substr(0, 200); };
-    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", peer_.c_str(), known(method_).c_str(),
+    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", known(peer_).c_str(), known(method_).c_str(),
                   known(path_).c_str(), status, bytes, ms, requestId_.c_str());
     server_->options.accessLog(line);
   }
@@ -367,7 +391,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   std::string peer_, method_, path_, requestId_;
-  bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false;
+  bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
 };

@@ -141,8 +141,12 @@ int main(int argc, char** argv) {
       mailFrom = value();
     else if (a == "--password-hash-cost")
       cost = value();
-    else if (a == "--io-threads")
+    else if (a == "--io-threads") {
       ioThreads = count("--io-threads", value());
+      // Each keeps three files open (epoll, its wake-up and its timer), taken from
+      // those of connections.
+      if (ioThreads > 256) usage("--io-threads takes at most 256");
+    }
     else if (a == "--workers")
       workers = count("--workers", value());
     else if (a == "--demo")
@@ -209,6 +213,9 @@ int main(int argc, char** argv) {
   RandomIds ids;
   PortalOptions portalOptions;
   portalOptions.dataDir = data;
+  // A mistyped --data must not become a new, empty portal that signs nobody in:
+  // only --demo makes one (portalctl provision makes a company's).
+  portalOptions.createIfMissing = demo;
   auto portal = Portal::open(portalOptions, *countries, clock, ids);
   if (!portal) {
     std::fprintf(stderr, "portal-server: %s\n", portal.error().message.c_str());
