@@ -1585,6 +1585,18 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
   EXPECT_EQ(answer.find("HTTP/1.1 202"), std::string::npos) << "the body was run as a request: " << answer;
 }
 
+// Some clients send a CRLF after a POST body: the next request is read past it.
+TEST(HttpLimits, AnEmptyLineBetweenPipelinedRequestsIsIgnored) {
+  ApiServer server;
+  RawConnection c(server.port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\r\n"
+         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string answer = c.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_NE(answer.find("HTTP/1.1 200", 10), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1 400"), std::string::npos) << answer;
+}
+
 TEST(HttpLimits, OversizedHeaderIs431) {
   ApiServer server;
   RawConnection c(server.port());

@@ -186,6 +186,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   void readHeader() {
     idle_ = false;
+    // RFC 9112 2.2: empty lines before a request line are ignored (some clients
+    // send a CRLF after a POST body).
+    while (buffer_.size() > 0) {
+      const char c = *static_cast<const char*>(buffer_.data().data());
+      if (c != '\r' && c != '\n') break;
+      buffer_.consume(1);
+    }
     // Nothing of the previous request on this connection may mark this one's answer
     // (an error answered before the body is read goes out with these).
     method_.clear();

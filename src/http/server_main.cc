@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -246,33 +247,38 @@ int main(int argc, char** argv) {
   apiOptions.hashCost = hashCost;
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<Mailer> mailer;
-  apiOptions.mailQueued = [&mailer] {
-    if (mailer) mailer->notify();
+  // What the network threads read of the two, set once each is made (the server
+  // serves before the mailer exists: the mail's links need its port).
+  std::atomic<Mailer*> liveMailer{nullptr};
+  std::atomic<HttpServer*> liveServer{nullptr};
+  apiOptions.mailQueued = [&liveMailer] {
+    if (Mailer* m = liveMailer.load()) m->notify();
   };
   // A relay keeps nothing here, but an earlier run without --smtp may have left the
   // mail drop: its files to a person anonymized now go all the same.
   std::unique_ptr<EmlDirectoryTransport> earlierDrop;
   if (!smtp.empty()) earlierDrop = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
-  apiOptions.forgetMail = [&mailer, &earlierDrop](const std::string& companyId,
-                                                  const std::string& email) -> Result<void> {
+  apiOptions.forgetMail = [&liveMailer, &earlierDrop](const std::string& companyId,
+                                                      const std::string& email) -> Result<void> {
     if (earlierDrop)
       if (auto r = earlierDrop->forgetRecipient(companyId, email); !r) return r;
-    if (mailer) return mailer->forgetRecipient(companyId, email);
-    return {};
+    Mailer* m = liveMailer.load();
+    if (m == nullptr) return makeError(ErrorCode::kIoError, "the mailer is not started yet");
+    return m->forgetRecipient(companyId, email);
   };
-  apiOptions.moreMetrics = [&mailer, &server](std::string& out) {
-    if (mailer)
+  apiOptions.moreMetrics = [&liveMailer, &liveServer](std::string& out) {
+    if (Mailer* m = liveMailer.load())
       out +=
           "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
           "counter\n"
           "portal_mail_delivered_total " +
-          std::to_string(mailer->delivered()) + "\n";
-    if (server)
+          std::to_string(m->delivered()) + "\n";
+    if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
           "gauge\n"
           "portal_http_connections " +
-          std::to_string(server->connections()) + "\n";
+          std::to_string(s->connections()) + "\n";
   };
   PasswordHasher hasher(hashCost);
 
@@ -289,6 +295,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   server = std::move(*started);
+  liveServer = server.get();
   // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
   const std::string host = serverOptions.host.find(':') != std::string::npos
                                ? "[" + serverOptions.host + "]"
@@ -300,6 +307,7 @@ int main(int argc, char** argv) {
   mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
                                     mailRecipients(p, clock));
   mailer->start();
+  liveMailer = mailer.get();
 
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
   auto operatorSocket = OperatorSocket::listen(
