@@ -11,13 +11,10 @@ namespace portal {
 namespace {
 
 constexpr std::string_view kPrefix = "key-";
-
-bool isHashedId(std::string_view id) {
-  if (id.size() != kPrefix.size() + 64 || !id.starts_with(kPrefix)) return false;
-  for (char c : id.substr(kPrefix.size()))
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
+// Written with the move, in the same batch: the records there are since all keyed
+// by hashes (a client's own key may look like one, so the keys cannot tell). No
+// record's key starts with a NUL (they start with a company id).
+constexpr std::string_view kHashedMarker{"\0keys-hashed", 12};
 
 }  // namespace
 
@@ -30,38 +27,34 @@ std::string commandIdOfKey(std::string_view companyId, std::string_view actor, s
 }
 
 Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands) {
-  // A record's key: company, NUL, actor, LF, scope, LF, command id. Written in
-  // batches of a bounded size; the iterator reads the records as they were when
-  // it began, and a record moved already is skipped if met again.
+  std::string marker;
+  rocksdb::Status st = db.Get(rocksdb::ReadOptions(), commands, rocksdb::Slice(kHashedMarker.data(), kHashedMarker.size()), &marker);
+  if (st.ok()) return std::size_t{0};
+  if (!st.IsNotFound())
+    return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + st.ToString());
+  // A record's key: company, NUL, actor, LF, scope, LF, command id. One batch with
+  // the marker, so that a crash leaves all moved or none (a key moved twice would
+  // be lost).
   rocksdb::WriteBatch batch;
   std::size_t moved = 0;
-  auto write = [&]() -> rocksdb::Status {
-    rocksdb::Status st = db.Write(rocksdb::WriteOptions(), &batch);
-    batch.Clear();
-    return st;
-  };
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), commands));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     const std::size_t nul = key.find('\0');
-    const std::size_t lf1 = key.find('\n', nul == std::string_view::npos ? 0 : nul);
+    const std::size_t lf1 = nul == std::string_view::npos ? nul : key.find('\n', nul);
     const std::size_t lf2 = lf1 == std::string_view::npos ? lf1 : key.find('\n', lf1 + 1);
-    if (nul == std::string_view::npos || lf2 == std::string_view::npos) continue;  // not a client's key
+    if (nul == 0 || lf2 == std::string_view::npos) continue;  // not a client's key
     const std::string_view company = key.substr(0, nul), actor = key.substr(nul + 1, lf1 - nul - 1),
                            scope = key.substr(lf1 + 1, lf2 - lf1 - 1), id = key.substr(lf2 + 1);
-    if (isHashedId(id)) continue;
     std::string rekeyed = std::string(key.substr(0, lf2 + 1)) + commandIdOfKey(company, actor, scope, id);
     batch.Put(commands, rekeyed, it->value());
     batch.Delete(commands, it->key());
     ++moved;
-    if (batch.Count() >= 20'000)
-      if (rocksdb::Status st = write(); !st.ok())
-        return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
   }
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + it->status().ToString());
-  if (moved == 0) return moved;
-  rocksdb::Status st = write();
+  batch.Put(commands, rocksdb::Slice(kHashedMarker.data(), kHashedMarker.size()), "");
+  st = db.Write(rocksdb::WriteOptions(), &batch);
   if (st.ok()) st = db.FlushWAL(true);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
   return moved;

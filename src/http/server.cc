@@ -187,12 +187,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void readHeader() {
     idle_ = false;
     // RFC 9112 2.2: empty lines before a request line are ignored (some clients
-    // send a CRLF after a POST body).
+    // send a CRLF after a POST body). Those alone, the connection waits on as idle.
+    bool skipped = false;
     while (buffer_.size() > 0) {
       const char c = *static_cast<const char*>(buffer_.data().data());
       if (c != '\r' && c != '\n') break;
       buffer_.consume(1);
+      skipped = true;
     }
+    if (skipped && buffer_.size() == 0) return waitForRequest(false);
     // Nothing of the previous request on this connection may mark this one's answer
     // (an error answered before the body is read goes out with these).
     method_.clear();
@@ -217,7 +220,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // A peer that went (closed or reset mid-header) reads no answer: none is counted.
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-        ec == net::error::eof || ec == net::error::broken_pipe)
+        ec == http::error::partial_message || ec == net::error::broken_pipe)
       return close();
     if (ec == http::error::header_limit)
       return respondAndClose(Api::problem(431, "header-too-large",

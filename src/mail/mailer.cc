@@ -73,6 +73,7 @@ void Mailer::start() {
   if (running_) return;
   stopping_ = false;
   running_ = true;
+  transport_->resume();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "mailer");
     run();
@@ -86,6 +87,7 @@ void Mailer::stop() {
     if (!running_) return;
     stopping_ = true;
   }
+  transport_->cancel();  // a relay's wait for the message would hold the stop
   wake_.notify_all();
   thread_.join();
   {

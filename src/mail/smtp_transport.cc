@@ -94,8 +94,12 @@ Timestamp now() {
 // asynchronous operations and io_context::run_until.
 class Connection {
  public:
-  Connection(std::string peer, std::chrono::milliseconds stepTimeout)
-      : peer_(std::move(peer)), stepTimeout_(stepTimeout), socket_(io_), buffer_(kMaxReplyBytes) {}
+  Connection(std::string peer, std::chrono::milliseconds stepTimeout, const std::atomic<bool>& cancelled)
+      : peer_(std::move(peer)),
+        stepTimeout_(stepTimeout),
+        cancelled_(cancelled),
+        socket_(io_),
+        buffer_(kMaxReplyBytes) {}
   ~Connection() {
     error_code ignored;
     socket_.close(ignored);
@@ -185,9 +189,11 @@ class Connection {
  private:
   // Runs the pending operation until it completes or `deadline` passes; then
   // `cancel` aborts it and its handler runs before this returns (false).
+  // Looks at the transport's cancel() every 100 ms meanwhile.
   bool run(Clock::time_point deadline, const std::function<void()>& cancel) {
     io_.restart();
-    io_.run_until(deadline);
+    while (!io_.stopped() && !cancelled_.load() && Clock::now() < deadline)
+      io_.run_until(std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
     if (io_.stopped()) return true;
     cancel();
     io_.restart();
@@ -210,6 +216,7 @@ class Connection {
 
   std::string peer_;
   std::chrono::milliseconds stepTimeout_;
+  const std::atomic<bool>& cancelled_;
   asio::io_context io_;
   tcp::socket socket_;
   asio::streambuf buffer_;
@@ -232,7 +239,8 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   std::string helo = options_.heloName;
   if (helo.empty() || !commandSafe(helo)) helo = "localhost";
 
-  Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout);
+  if (cancelled_) return makeError(ErrorCode::kIoError, "SMTP: the mailer is stopping");
+  Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout, cancelled_);
   if (auto r = c.connect(options_.host, options_.port); !r) return r.error();
   if (auto r = c.step("greeting", "", {220}); !r) return r.error();
 

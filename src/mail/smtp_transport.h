@@ -3,6 +3,7 @@
 // no authentication, so the relay is one on this machine or on a trusted network
 // that accepts mail from the portal's address (a local Postfix, a company relay).
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,9 +37,12 @@ class SmtpTransport : public MailTransport {
   explicit SmtpTransport(SmtpOptions options);
   SmtpTransport(std::string host, std::uint16_t port, std::string heloName);
   Result<void> deliver(const Message& message, const std::string& fileStem) override;
+  void cancel() override { cancelled_ = true; }
+  void resume() override { cancelled_ = false; }
 
  private:
   SmtpOptions options_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace portal

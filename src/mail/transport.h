@@ -31,6 +31,12 @@ class MailTransport {
   }
   // Whether it keeps what it delivers (forgetRecipient has something to delete).
   virtual bool keepsMail() const { return false; }
+  // Makes a delivery in progress, and any later one, give up within a moment (the
+  // Mailer stopping: a relay's wait may otherwise hold a shutdown for minutes). Any
+  // thread.
+  virtual void cancel() {}
+  // Undoes cancel() (the Mailer started again).
+  virtual void resume() {}
 };
 
 // Writes each message to "<dir>/<fileStem>.eml" (RFC 5322, CRLF; last in the header
