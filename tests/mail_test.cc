@@ -934,6 +934,36 @@ TEST_F(MailerTest, DropsAMailTheRelayRefusesForGoodAndDeliversTheRest) {
   EXPECT_EQ(log.find(kAda.email), std::string::npos) << "no address in the log: " << log;
 }
 
+// Mails a relay keeps deferring, each due again in turn, do not hold newer mail
+// back: after a failure, mail never tried yet still gets its try.
+TEST_F(MailerTest, MailsARelayKeepsDeferringDoNotHoldNewerMailBack) {
+  class Deferring : public MailTransport {
+   public:
+    explicit Deferring(std::unique_ptr<MailTransport> next) : next_(std::move(next)) {}
+    Result<void> deliver(const Message& message, const std::string& fileStem) override {
+      if (fileStem.ends_with("-welcome"))
+        return makeError(ErrorCode::kIoError, "SMTP RCPT TO: the relay answered \"452 4.2.2 mailbox full\"");
+      return next_->deliver(message, fileStem);
+    }
+
+   private:
+    std::unique_ptr<MailTransport> next_;
+  };
+  for (std::uint64_t position = 7; position < 12; ++position) put(position, 0, welcome("u-ada"));
+  put(32, 0, temporaryPassword("u-ada", "PW"));  // 0x20
+  MailerOptions options = quick();
+  options.firstBackoff = 100ms;  // each deferred mail is due again by the next scan
+  options.maxBackoff = 100ms;
+  auto m = mailer(std::make_unique<Deferring>(emlTransport()), options);
+  ::testing::internal::CaptureStderr();
+  m->start();
+  const bool sent = waitFor([&] { return fs::exists(eml("0000000000000020-00000000-temporary-password")); }, 10s);
+  m->stop();
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(sent) << "the temporary password waited behind the deferred mails";
+  EXPECT_EQ(outboxSize(), 5u) << "the deferred mails are kept";
+}
+
 TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
   put(7, 0, welcome("u-ada"));
   {

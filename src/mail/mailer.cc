@@ -153,7 +153,8 @@ Mailer::ScanResult Mailer::scan() {
   auto later = [&](Clock::time_point t) {
     if (!result.next || t < *result.next) result.next = t;
   };
-  bool attempts = Clock::now() >= holdUntil_;
+  const bool attempts = Clock::now() >= holdUntil_;
+  bool failedThisScan = false;
   if (!attempts) later(holdUntil_);
   std::string last;  // the last key read
   bool first = true;
@@ -197,8 +198,13 @@ Mailer::ScanResult Mailer::scan() {
                      retries_.lower_bound(key));
       first = false;
       last = key;
+      // After a failure in this scan only mail never tried yet is tried: mails a
+      // relay keeps deferring, each due in turn, would otherwise take every scan's
+      // one attempt and hold newer mail back for good.
       auto r = retries_.find(key);
-      if (!attempts || (r != retries_.end() && r->second.due > Clock::now())) {
+      const bool triedBefore = r != retries_.end();
+      if (!attempts || (failedThisScan && triedBefore) ||
+          (triedBefore && r->second.due > Clock::now())) {
         ++result.remaining;
         if (r != retries_.end()) later(r->second.due);
         continue;
@@ -208,7 +214,7 @@ Mailer::ScanResult Mailer::scan() {
       ++result.remaining;
       later(retries_[key].due);
       if (outcome == Outcome::kFailed) {
-        attempts = false;
+        failedThisScan = true;
         holdUntil_ = Clock::now() + options_.firstBackoff;
       }
     }

@@ -68,8 +68,9 @@ struct MailerOptions {
 // or whose recipient is gone, is deleted unsent; a recipient not yet known is asked
 // for again shortly and dropped after notYetGiveUp. A failed delivery is retried
 // with backoff (firstBackoff doubling up to maxBackoff) while later mail goes on;
-// after a failure the mailer makes no other attempt for firstBackoff, so a relay
-// that is down is not hammered. Log lines go to stderr and name records by ids
+// after a failure the mailer retries no other mail for firstBackoff, so a relay
+// that is down is not hammered, but mail never tried yet gets its first try in
+// the same scan, so that mails a relay keeps deferring cannot hold it back. Log lines go to stderr and name records by ids
 // (outbox position, kind, user id), never by address, name or secret.
 //
 // Thread-safe: notify(), waitIdle() and the counters from any thread. The store
