@@ -5,10 +5,7 @@
 namespace portal {
 
 std::string RolesProjection::userList(const std::string& companyId, const std::string& userId) {
-  std::string list = companyId;
-  list.push_back('\0');
-  list += userId;
-  return list;
+  return rows::key(companyId, userId);
 }
 
 const std::set<std::string_view>& RolesProjection::handles() const {

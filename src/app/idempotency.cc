@@ -27,8 +27,9 @@ std::string commandIdOfKey(std::string_view companyId, std::string_view actor, s
 }
 
 Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands) {
+  const rocksdb::Slice markerKey(kHashedMarker.data(), kHashedMarker.size());
   std::string marker;
-  rocksdb::Status st = db.Get(rocksdb::ReadOptions(), commands, rocksdb::Slice(kHashedMarker.data(), kHashedMarker.size()), &marker);
+  rocksdb::Status st = db.Get(rocksdb::ReadOptions(), commands, markerKey, &marker);
   if (st.ok()) return std::size_t{0};
   if (!st.IsNotFound())
     return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + st.ToString());
@@ -53,7 +54,7 @@ Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFami
   }
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + it->status().ToString());
-  batch.Put(commands, rocksdb::Slice(kHashedMarker.data(), kHashedMarker.size()), "");
+  batch.Put(commands, markerKey, "");
   st = db.Write(rocksdb::WriteOptions(), &batch);
   if (st.ok()) st = db.FlushWAL(true);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());

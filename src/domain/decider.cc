@@ -443,10 +443,10 @@ class Decider {
     if (!problems.empty()) return invalid(std::move(problems));
     // Only a new name is checked: one that folds like another group's in an older
     // log (names were folded in ASCII alone) stays the group's own.
-    if (auto other = company.groupsByName.find(groupNameKey(name));
-        groupNameKey(name) != groupNameKey(g.name) && other != company.groupsByName.end() &&
-        other->second != c.groupId)
-      return conflict("group-name-taken", "A group with this name exists already.");
+    if (const std::string key = groupNameKey(name); key != groupNameKey(g.name))
+      if (auto other = company.groupsByName.find(key);
+          other != company.groupsByName.end() && other->second != c.groupId)
+        return conflict("group-name-taken", "A group with this name exists already.");
     if (name != g.name || description != g.description)
       add(groupStream(c.groupId), GroupRenamed{c.groupId, name, description});
     decision_.id = c.groupId;

@@ -1089,11 +1089,9 @@ struct Api::Impl {
     // view showed it (a change accepted but not yet shown would be lost).
     if (u.managerEmail && *u.managerEmail && **u.managerEmail == kAnonymizedMarker) {
       const std::string shownText = portal.users().get(call.company(), id).value_or("");
-      if (auto shown = JsonDocument::parse(shownText))
-        if (auto m = shown->member(shown->root(), "managerEmail");
-            m && shown->node(*m).kind == JsonDocument::Kind::kString &&
-            shown->node(*m).text == **u.managerEmail)
-          u.managerEmail.reset();
+      if (auto shown = JsonDocument::parse(shownText);
+          shown && stringMember(*shown, "managerEmail") == kAnonymizedMarker)
+        u.managerEmail.reset();
     }
     const std::string_view ifMatch = call.req.header("if-match");
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
@@ -1192,9 +1190,15 @@ struct Api::Impl {
       return m && doc->node(*m).kind == JsonDocument::Kind::kBool && doc->node(*m).boolean;
     };
     UserFlags flags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner"), {}};
-    if (auto m = doc->member(doc->root(), "email"); m && doc->node(*m).kind == JsonDocument::Kind::kString)
-      flags.email = std::string(doc->node(*m).text);
+    if (auto email = stringMember(*doc, "email")) flags.email = std::string(*email);
     return flags;
+  }
+
+  // A string member of a row's JSON; nullopt when absent or of another type.
+  static std::optional<std::string_view> stringMember(const JsonDocument& doc, std::string_view name) {
+    auto m = doc.member(doc.root(), name);
+    if (!m || doc.node(*m).kind != JsonDocument::Kind::kString) return std::nullopt;
+    return doc.node(*m).text;
   }
 
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized) {

@@ -134,11 +134,12 @@ class Connection {
   Result<Reply> step(const std::string& name, const std::string& line,
                      std::initializer_list<int> expected, bool forGood = false,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
-    const auto deadline = Clock::now() + timeout.value_or(stepTimeout_);
+    const std::chrono::milliseconds limit = timeout.value_or(stepTimeout_);
+    const auto deadline = Clock::now() + limit;
     if (!line.empty()) {
       if (auto s = send(name, line + "\r\n", deadline); !s) return s.error();
     }
-    auto reply = readReply(name, deadline, timeout.value_or(stepTimeout_));
+    auto reply = readReply(name, deadline, limit);
     if (!reply) return reply.error();
     for (int code : expected)
       if (reply->code == code) return reply;

@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -967,16 +968,9 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
   if (report.firstBad == 0 && to == last) {
     // (A secondary instance, read-only, takes no snapshots; it changes only when it
     // catches up with its primary, which nothing does during a verify.)
-    const rocksdb::Snapshot* snapshot = options_.readOnly ? nullptr : db_->GetSnapshot();
-    struct Release {
-      rocksdb::DB* db;
-      const rocksdb::Snapshot* s;
-      ~Release() {
-        if (s != nullptr) db->ReleaseSnapshot(s);
-      }
-    } release{db_, snapshot};
+    rocksdb::ManagedSnapshot snapshot(db_, options_.readOnly ? nullptr : db_->GetSnapshot());
     rocksdb::ReadOptions read;
-    read.snapshot = snapshot;
+    read.snapshot = snapshot.snapshot();
     auto head = readHead(*db_, cf_.meta, read);
     if (!head) return head.error();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf_.events));
