@@ -249,12 +249,19 @@ class AiosmtpdRelay {
   }
 
   AiosmtpdRelay(const std::string& maildir, const std::string& logPath)
-      : maildir_(maildir), log_(logPath), port_(freePort()) {
-    pid_ = spawn({kPython, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:" + std::to_string(port_), "-c",
-                  "aiosmtpd.handlers.Mailbox", maildir_},
-                 log_);
-    if (pid_ < 0) return;
-    ready_ = waitFor([&] { return exited() || acceptsConnections(port_); }, 30s) && !exited();
+      : maildir_(maildir), log_(logPath) {
+    // The port is free when looked up, not necessarily when aiosmtpd binds it (other
+    // tests run beside): a relay that exits at once is started again on another.
+    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) {
+      port_ = freePort();
+      exited_ = false;
+      pid_ = spawn({kPython, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:" + std::to_string(port_),
+                    "-c", "aiosmtpd.handlers.Mailbox", maildir_},
+                   log_);
+      if (pid_ < 0) return;
+      ready_ = waitFor([&] { return exited() || acceptsConnections(port_); }, 30s) && !exited();
+      if (!exited_) break;  // ready, or hung: the destructor stops it
+    }
   }
   ~AiosmtpdRelay() {
     if (pid_ > 0 && !exited_) {
@@ -286,7 +293,7 @@ class AiosmtpdRelay {
   }
 
   std::string maildir_, log_;
-  std::uint16_t port_;
+  std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   bool exited_ = false;
   bool ready_ = false;

@@ -126,7 +126,9 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
     giveUp("portal-server did not start: ");
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-  const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)")
+  // Up to the line's end: a read may stop inside the password (the output comes
+  // in chunks of 1024 bytes), and a match there would take only its first letters.
+  const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)\\n")
                                   : std::regex("demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n");
   if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
