@@ -263,7 +263,7 @@ Projector::~Projector() {
 
 void Projector::stop(Slot* s, std::string why) {
   std::lock_guard lock(progressMu_);
-  if (!s->failed.load())
+  if (!s->failed.load() || s->error != why)
     std::fprintf(stderr, "projection %s (generation %llu) stopped: %s\n", s->name.c_str(),
                  static_cast<unsigned long long>(s->generation), why.c_str());
   s->failed = true;
@@ -467,8 +467,11 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   for (std::size_t e = 0; e < n; ++e) next[e] = lanes[e].first;
   std::vector<bool> busy(n, false), done(n, false);
   std::optional<Error> writeFailure, failure;
-  std::uint64_t failedAt = 0;           // the position of `failure`'s event
-  std::atomic<bool> unreadable{false};  // an event could not be decoded: stop reading
+  // The earliest event that could not be decoded (`failure`'s): reading stops, and
+  // decoding goes on only before it, so that an earlier one still found is named
+  // whichever thread decodes which chunk first.
+  constexpr std::uint64_t kReadable = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> failedAt{kReadable};
 
   // Writes out lane e's rows; false (and its projection stops) when that fails.
   auto writeOut = [&](std::size_t e) {
@@ -499,26 +502,27 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     }
   };
   // Decodes the events of a chunk that some projection handles; on an event that
-  // cannot be decoded every projection stops (decodeOrStop) and reading ends.
+  // cannot be decoded every projection stops, with the earliest such event's error,
+  // and reading ends.
   auto decodeChunk = [&](Chunk& chunk) {
     chunk.events.reserve(chunk.raw.size());
     for (const Chunk::Raw& r : chunk.raw) {
-      if (unreadable.load() || (cancel != nullptr && cancel->load())) return;
+      if (r.position > failedAt.load() || (cancel != nullptr && cancel->load())) return;
       const RawEvent raw{r.position, &r.prevHash, &r.hash,
                          std::string_view(chunk.text).substr(r.offset, r.size)};
       const std::optional<std::string_view> type = peekEventType(raw.json);
       if (type && !wanted.count(*type)) continue;
-      auto decoded = decodeOrStop(slots, raw);
+      auto decoded = store_.decode(raw);
       if (!decoded) {
         Error e = decoded.error();
         const std::string where = "event " + std::to_string(raw.position);
         if (e.message.find(where) == std::string::npos) e.message = "cannot decode " + where + ": " + e.message;
         std::lock_guard lock(mu);
-        if (!failure || raw.position < failedAt) {  // the first, when both threads fail
+        if (raw.position < failedAt.load()) {  // the first, when both threads fail
+          for (Slot* s : slots) stop(s, e.message);
           failure = std::move(e);
           failedAt = raw.position;
         }
-        unreadable = true;
         return;
       }
       chunk.events.push_back(std::move(*decoded));
@@ -593,7 +597,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
     chunk->raw.reserve(kChunk);
   };
   auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
-    if (unreadable.load()) return false;
+    if (failedAt.load() != kReadable) return false;
     if (cancel != nullptr && cancel->load()) return false;
     chunk->last = raw.position;
     chunk->raw.push_back({raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -61,6 +62,10 @@ class ApiServer {
                      ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {}) {
     PortalOptions po;
     po.dataDir = dataDir.empty() ? dir_.sub("data") : dataDir;
+    // Tests read right after their commands (a 10,000-row import, then a search): the
+    // answer must wait for the views as long as the suite waits for anything, since
+    // the sanitizers on a loaded CI machine project ten times slower than production.
+    po.readYourWritesTimeout = std::chrono::seconds(30);
     auto portal = Portal::open(po, countries(), clock_, ids_);
     if (!portal) throw std::runtime_error(portal.error().message);
     portal_ = std::move(*portal);
@@ -96,6 +101,12 @@ class ApiServer {
   ~ApiServer() {
     server_->stop();
     mailer_->stop();
+    // A reset request is answered before its command runs: one still in flight calls
+    // mailQueued (mailer_->notify()) from the log's threads until the portal is gone.
+    // So the stopped mailer goes last (it touches the store only while it runs).
+    server_.reset();
+    api_.reset();
+    portal_.reset();
   }
 
   std::uint16_t port() const { return server_->port(); }
