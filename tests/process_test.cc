@@ -14,6 +14,7 @@
 #include <iterator>
 #include <regex>
 
+#include "events/text.h"
 #include "src/app/countries_file.h"
 #include "src/app/portal.h"
 #include "src/app/system.h"
@@ -310,6 +311,44 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(mailsTo("zed@demo.example"), 0);
   EXPECT_GE(mailsTo("owner@demo.example"), 1) << "the others' mail stays";
+  EXPECT_EQ(server.terminate(), 0);
+}
+
+// A reset mail's link begins with the address people reach the portal at: the one
+// the operator names, or else the one the server listens on (a port the system
+// picked, known only once bound).
+TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  auto resetLink = [&](ServerProcess& server) {
+    HttpClient client(server.port());
+    Reply r = client.post("/api/v1/password-resets",
+                          {{"company", "demo"}, {"email", "owner@demo.example"}});
+    EXPECT_EQ(r.status, 202) << r.body;
+    std::string line;
+    EXPECT_TRUE(waitFor([&] {
+      std::error_code ec;
+      for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
+        if (f.path().string().ends_with("-password-reset.eml")) {
+          std::ifstream in(f.path(), std::ios::binary);
+          for (std::string l; std::getline(in, l);)
+            if (l.find("/reset-password#token=") != std::string::npos) line = std::string(trim(l));
+        }
+      return !line.empty();
+    })) << "a reset mail";
+    return line;
+  };
+  {
+    ServerProcess server(data);
+    const std::string bound = "http://127.0.0.1:" + std::to_string(server.port());
+    EXPECT_EQ(resetLink(server).rfind(bound + "/reset-password#token=", 0), 0u) << bound;
+    EXPECT_EQ(server.terminate(), 0);
+  }
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
+    if (f.path().string().ends_with("-password-reset.eml")) std::filesystem::remove(f.path());
+  ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example"});
+  EXPECT_EQ(resetLink(server).rfind("https://portal.acme.example/reset-password#token=", 0), 0u);
   EXPECT_EQ(server.terminate(), 0);
 }
 

@@ -243,36 +243,43 @@ int main(int argc, char** argv) {
     pthread_kill(main, SIGUSR1);
   });
 
+  // The address in the mails' links: known before the server serves unless the
+  // port is left for the system to pick (--listen HOST:0), when it is the bound one.
+  // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
+  const std::string host = serverOptions.host.find(':') != std::string::npos
+                               ? "[" + serverOptions.host + "]"
+                               : serverOptions.host;
+  auto urlOf = [&host](std::uint16_t port) { return "http://" + host + ":" + std::to_string(port); };
+  if (publicUrl.empty() && serverOptions.port != 0) publicUrl = urlOf(serverOptions.port);
+  mailSettings.publicUrl = publicUrl;
+
   ApiOptions apiOptions;
   apiOptions.hashCost = hashCost;
+  if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
   std::unique_ptr<HttpServer> server;
-  std::unique_ptr<Mailer> mailer;
-  // What the network threads read of the two, set once each is made (the server
-  // serves before the mailer exists: the mail's links need its port).
-  std::atomic<Mailer*> liveMailer{nullptr};
+  // Made before the server serves (an anonymization must find it), started once
+  // its links' address is known.
+  auto mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
+                                         mailRecipients(p, clock));
+  // What the network threads read of the server, set once it is made.
   std::atomic<HttpServer*> liveServer{nullptr};
-  apiOptions.mailQueued = [&liveMailer] {
-    if (Mailer* m = liveMailer.load()) m->notify();
-  };
+  apiOptions.mailQueued = [m = mailer.get()] { m->notify(); };
   // A relay keeps nothing here, but an earlier run without --smtp may have left the
   // mail drop: its files to a person anonymized now go all the same.
   std::unique_ptr<EmlDirectoryTransport> earlierDrop;
   if (!smtp.empty()) earlierDrop = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
-  apiOptions.forgetMail = [&liveMailer, &earlierDrop](const std::string& companyId,
-                                                      const std::string& email) -> Result<void> {
+  apiOptions.forgetMail = [m = mailer.get(), &earlierDrop](const std::string& companyId,
+                                                           const std::string& email) -> Result<void> {
     if (earlierDrop)
       if (auto r = earlierDrop->forgetRecipient(companyId, email); !r) return r;
-    Mailer* m = liveMailer.load();
-    if (m == nullptr) return makeError(ErrorCode::kIoError, "the mailer is not started yet");
     return m->forgetRecipient(companyId, email);
   };
-  apiOptions.moreMetrics = [&liveMailer, &liveServer](std::string& out) {
-    if (Mailer* m = liveMailer.load())
-      out +=
-          "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
-          "counter\n"
-          "portal_mail_delivered_total " +
-          std::to_string(m->delivered()) + "\n";
+  apiOptions.moreMetrics = [m = mailer.get(), &liveServer](std::string& out) {
+    out +=
+        "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
+        "counter\n"
+        "portal_mail_delivered_total " +
+        std::to_string(m->delivered()) + "\n";
     if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
@@ -282,8 +289,6 @@ int main(int argc, char** argv) {
   };
   PasswordHasher hasher(hashCost);
 
-  // The port is known once bound (--listen 127.0.0.1:0 picks a free one), so the
-  // public URL defaults to it.
   auto api = Api::create(p, *countries, clock, ids, apiOptions);
   if (!api) {
     std::fprintf(stderr, "portal-server: %s\n", api.error().message.c_str());
@@ -296,18 +301,13 @@ int main(int argc, char** argv) {
   }
   server = std::move(*started);
   liveServer = server.get();
-  // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
-  const std::string host = serverOptions.host.find(':') != std::string::npos
-                               ? "[" + serverOptions.host + "]"
-                               : serverOptions.host;
-  const std::string url = "http://" + host + ":" + std::to_string(server->port());
-  if (publicUrl.empty()) publicUrl = url;
-  (*api)->setPublicUrl(publicUrl);
-  mailSettings.publicUrl = publicUrl;
-  mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
-                                    mailRecipients(p, clock));
+  const std::string url = urlOf(server->port());
+  if (publicUrl.empty()) {  // a port the system picked
+    publicUrl = url;
+    (*api)->setPublicUrl(publicUrl);
+    mailer->setPublicUrl(publicUrl);
+  }
   mailer->start();
-  liveMailer = mailer.get();
 
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
   auto operatorSocket = OperatorSocket::listen(

@@ -86,6 +86,9 @@ class Mailer {
 
   // Starts the mailer thread; does nothing when it runs already.
   void start();
+  // The address the mails' links begin with, when it is known only after the
+  // constructor (the server's port). Before start() only.
+  void setPublicUrl(std::string url) { settings_.publicUrl = std::move(url); }
   // Ends the thread: a delivery under way finishes first (bounded by the transport's
   // timeouts). Records not delivered stay in the outbox for the next start.
   void stop();
