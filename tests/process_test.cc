@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <optional>
 #include <regex>
 
 #include "events/text.h"
@@ -350,6 +352,29 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
   ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example"});
   EXPECT_EQ(resetLink(server).rfind("https://portal.acme.example/reset-password#token=", 0), 0u);
   EXPECT_EQ(server.terminate(), 0);
+}
+
+// The data directory holds the key vault beside what it opens: another local
+// account reads none of it, whatever umask the server was started with.
+TEST(ServerProcess, ThePortalsFilesAreItsOwnersAlone) {
+  TempDir dir;
+  const mode_t old = ::umask(022);
+  std::optional<ServerProcess> server;
+  server.emplace(dir.sub("data"));
+  ::umask(old);
+  (void)signInDemoOwner(*server);
+  ASSERT_EQ(server->terminate(), 0);
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.sub("data"))) {
+    struct stat st {};
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0) << e.path();
+    EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " is open to others";
+    ++files;
+  }
+  EXPECT_GT(files, 5u);
+  struct stat top {};
+  ASSERT_EQ(::stat(dir.sub("data").c_str(), &top), 0);
+  EXPECT_EQ(top.st_mode & 077, 0u);
 }
 
 TEST(ServerProcess, MailGoesFromTheAddressTheOperatorNames) {

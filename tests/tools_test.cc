@@ -98,6 +98,7 @@ struct Scenario {
     UpdateUser rename;
     rename.userId = carol;
     rename.surname = std::optional<std::string>("Clark-Smith");
+    rename.managerEmail = std::optional<std::string>("bob@acme.test");
     run(owner, rename);
   }
 };
@@ -211,6 +212,11 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
   r = replay({"timeline", "--data", data(), "--company", "acme", "--user", "BOB@acme.test"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("received 2 resources from anonymized"), std::string::npos) << r.out;
+  // Carol's manager became a user of the pool: one change, not a manager removed.
+  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().carol});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("details changed: surname, manager (Bob Builder)\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("cleared"), std::string::npos) << r.out;
 }
 
 TEST_F(ToolsTest, TimelineAsJsonLinesForMachines) {
@@ -430,6 +436,15 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTALCTL_BIN, "compact", "--data", data(), "--fast", "1"}, 2, "unknown flag '--fast'"},
       {{PORTALCTL_BIN, "provision", "--data", data(), "--services", ""}, 2, "--services needs at least one service"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", ""}, 2, "--actor needs a user id"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--type", "UserCreated", "--type", "UserAnonymized"}, 2, "--type is given twice"},
+      {{PORTALCTL_BIN, "compact", "--data", data(), "--data", empty}, 2, "--data is given twice"},
+      {{PORTALCTL_BIN, "rebuild", "--data", ""}, 2, "--data needs a value"},
+      {{PORTALCTL_BIN, "provision", "--data", missing, "--company", "x", "--name", "X", "--owner-email", "o@x.test",
+        "--owner-given-name", "O", "--owner-surname", "S", "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},
+       1, "no such directory: " + missing + " (a new portal is made in an empty directory"},
+      // An answer that cannot be written: one line and exit 1 (no abort with the log open).
+      {{"/bin/sh", "-c", std::string("exec ") + PORTAL_REPLAY_BIN + " events --data " + data() + " > /dev/full"}, 1,
+       "portal-replay: cannot write the output: No space left on device"},
   };
   for (const auto& c : cases) {
     ProgramRun r = runProgram(c.args);

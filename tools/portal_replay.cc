@@ -11,6 +11,8 @@
 // Exit 0 on success; 1 when the chain is broken or the directory cannot be read;
 // 2 for bad flags. Errors are one line on stderr.
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -57,6 +59,7 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       fail("unknown flag '" + a + "' for " + argv[1] + " (portal-replay --help shows the usage)", 2);
     if (i + 1 >= argc) fail(a + " needs a value", 2);
+    if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
     flags[a] = argv[++i];
   }
   for (const auto& r : required)
@@ -103,10 +106,13 @@ void printLine(std::string_view line) {
   if (std::fwrite(line.data(), 1, line.size(), stdout) == line.size() &&
       std::fputc('\n', stdout) != EOF)
     return;
-  // Not closed here, in the middle of a read: the lock on its scratch directory
-  // goes with the process, and the next reader removes the directory.
-  if (errno == EPIPE) std::_Exit(0);
-  fail("cannot write the output: " + std::string(std::strerror(errno)));
+  // Not closed here, in the middle of a read (its iterator still open): the lock on
+  // its scratch directory goes with the process, and the next reader removes the
+  // directory.
+  const int err = errno;
+  if (err == EPIPE) std::_Exit(0);
+  std::fprintf(stderr, "portal-replay: cannot write the output: %s\n", std::strerror(err));
+  std::_Exit(1);
 }
 
 int verify(int argc, char** argv) {
@@ -183,6 +189,10 @@ int events(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The directory holds the key vault beside the data it opens: what the programs
+  // create (directories, database files, backups, scratch copies) is the owner's
+  // alone, whatever umask they were started with.
+  ::umask(077);
   // A reader that closes the pipe early (| head) makes the next write fail with
   // EPIPE (see printLine), and the log is closed on the way out, its scratch
   // directory with it.

@@ -22,6 +22,7 @@
 #include <functional>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -75,7 +76,8 @@ std::string viaServer(const std::string& data, const json& request, const Error&
 // Runs `request` with the whole portal open (provisioning), or through the server
 // that holds the directory.
 std::string run(const std::string& data, const json& request, const std::string& cost) {
-  requireDirectory(data);
+  if (std::error_code ec; !std::filesystem::is_directory(data, ec))
+    fail("no such directory: " + data + " (a new portal is made in an empty directory: create it first)");
   std::error_code ec;
   const bool wasEmpty = std::filesystem::is_empty(data, ec) && !ec;
   auto countries = loadCountries();
@@ -178,7 +180,9 @@ std::map<std::string, std::string> parseFlags(int argc, char** argv,
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       fail("unknown flag '" + a + "' for " + argv[1] + " (portalctl --help shows the usage)", 2);
-    if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
+    if (i + 1 >= argc || argv[i + 1][0] == '\0')
+      fail(a + " needs a value (portalctl --help shows the usage)", 2);
+    if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
     flags[a] = argv[++i];
   }
   if (!flags.count("--data")) fail("--data DIR is required (portalctl --help shows the usage)", 2);
@@ -241,9 +245,11 @@ int provision(int argc, char** argv) {
       {"--owner-country", "ownerCountry"}};
   json request = {{"command", "provision"}};
   std::string data, cost = "interactive";
+  std::set<std::string> given;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
+    if (!given.insert(a).second) fail(a + " is given twice (it takes one value)", 2);
     const std::string v = argv[++i];
     if (a == "--data")
       data = v;
@@ -278,6 +284,10 @@ int provision(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The directory holds the key vault beside the data it opens: what the programs
+  // create (directories, database files, backups, scratch copies) is the owner's
+  // alone, whatever umask they were started with.
+  ::umask(077);
   if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
   if (command == "provision") return provision(argc, argv);

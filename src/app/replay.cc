@@ -91,7 +91,14 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             if (e.managerUserId) changed.push_back("manager (" + name(*e.managerUserId) + ")");
             else if (e.managerEmail) changed.push_back("manager's email");
             if (e.country) changed.push_back("country (" + *e.country + ")");
-            for (const auto& c : e.cleared) changed.push_back(c + " cleared");
+            // A manager is kept as a user's id or as an email, never both: setting one
+            // clears the other, which is no change of its own.
+            for (const auto& c : e.cleared) {
+              if ((c == "managerEmail" && e.managerUserId) || (c == "managerUserId" && e.managerEmail))
+                continue;
+              changed.push_back(
+                  (c == "managerEmail" || c == "managerUserId" ? std::string("manager") : c) + " cleared");
+            }
             std::string s = "details changed:";
             for (std::size_t i = 0; i < changed.size(); ++i) s += (i ? ", " : " ") + changed[i];
             return s;

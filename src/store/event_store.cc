@@ -284,8 +284,9 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   }
   if (!st.ok()) {
     const std::string msg = st.ToString();
-    if (st.IsIOError() && (msg.find("lock") != std::string::npos ||
-                           msg.find("LOCK") != std::string::npos))
+    // Not a lock held elsewhere when the lock file cannot even be opened.
+    if (st.IsIOError() && msg.find("Permission denied") == std::string::npos &&
+        (msg.find("lock") != std::string::npos || msg.find("LOCK") != std::string::npos))
       return makeError(ErrorCode::kBusy,
                        "data directory " + options.path +
                            " is in use by another process (a running portal-server?); "
