@@ -208,7 +208,10 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
   // Dave was created by alice, who is anonymized now; bob by email.
   r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().dave});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.out.find("Z  anonymized  created as Dave Dunn <dave@acme.test>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Z  anonymized  created as Dave Dunn <dave@acme.test>, Engineer, reporting to "
+                       "<manager@elsewhere.test>\n"),
+            std::string::npos)
+      << r.out;
   r = replay({"timeline", "--data", data(), "--company", "acme", "--user", "BOB@acme.test"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("received 2 resources from anonymized"), std::string::npos) << r.out;

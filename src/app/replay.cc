@@ -79,6 +79,7 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             std::string s = "created as " + personal(e.givenName) + " " + personal(e.surname) +
                             " <" + personal(e.email) + ">, " + personal(e.jobTitle);
             if (e.managerUserId) s += ", reporting to " + name(*e.managerUserId);
+            else if (e.managerEmail) s += ", reporting to <" + personal(e.managerEmail) + ">";
             if (!e.active) s += ", inactive";
             if (e.importId) s += " (imported)";
             return s;
