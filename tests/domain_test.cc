@@ -670,6 +670,64 @@ TEST(Deciders, AManagerWhoJoinsLaterIsLinkedToTheirReports) {
   EXPECT_EQ(viaImport.managerUserId, imported.ids.front());
 }
 
+// A form sends a user back whole: what it sends unchanged is no change (no event,
+// the same version, nothing in the audit trail), and only what differs is recorded.
+TEST(Deciders, AChangeOfDetailsRecordsOnlyWhatDiffers) {
+  World w;
+  const std::string boss = w.create("boss");
+  NewUserDetails ada = World::details("ada");
+  ada.managerEmail = "BOSS@acme.test";  // a user of the pool: kept by id
+  const std::string id = std::get<Decision>(w.run("owner", CreateUser{ada, false})).id;
+  NewUserDetails bea = World::details("bea");  // a manager outside the pool
+  const std::string outside = std::get<Decision>(w.run("owner", CreateUser{bea, false})).id;
+  auto resend = [&](const std::string& userId, const NewUserDetails& d) {
+    UpdateUser u;
+    u.userId = userId;
+    u.email = d.email;
+    u.givenName = std::optional<std::string>(" " + d.givenName + " ");
+    u.surname = std::optional<std::string>(d.surname);
+    u.jobTitle = std::optional<std::string>(d.jobTitle);
+    u.managerEmail = std::optional<std::string>(d.managerEmail);
+    u.country = std::optional<std::string>("de");
+    return u;
+  };
+  const std::uint64_t version = w.model.user(w.companyId, id)->version;
+  EXPECT_TRUE(typesOf(w.run("owner", resend(id, ada))).empty());
+  ada.managerEmail = "boss@acme.test";  // the same manager, another spelling
+  EXPECT_TRUE(typesOf(w.run("owner", resend(id, ada))).empty());
+  EXPECT_TRUE(typesOf(w.run("owner", resend(outside, bea))).empty());
+  EXPECT_EQ(w.model.user(w.companyId, id)->version, version);
+
+  // One field of five differs: the event holds it alone.
+  ada.jobTitle = "Lead";
+  auto changed = w.run("owner", resend(id, ada));
+  ASSERT_EQ(typesOf(changed), std::vector<std::string>{"UserUpdated"});
+  const auto& e = std::get<UserUpdated>(std::get<Decision>(changed).events[0].data);
+  EXPECT_EQ(e.jobTitle, Personal("Lead"));
+  EXPECT_FALSE(e.givenName || e.surname || e.managerUserId || e.managerEmail || e.country);
+  EXPECT_TRUE(e.cleared.empty());
+  EXPECT_TRUE(typesOf(w.run("owner", resend(id, ada))).empty()) << "and it is the new value now";
+
+  // A country taken away once is no change the second time; a manager's email in
+  // another case is a change of what is shown when they are not in the pool.
+  UpdateUser noCountry;
+  noCountry.userId = id;
+  noCountry.country = std::optional<std::string>();
+  EXPECT_EQ(typesOf(w.run("owner", noCountry)), std::vector<std::string>{"UserUpdated"});
+  EXPECT_TRUE(typesOf(w.run("owner", noCountry)).empty());
+  bea.managerEmail = "MANAGER@elsewhere.test";
+  EXPECT_EQ(typesOf(w.run("owner", resend(outside, bea))), std::vector<std::string>{"UserUpdated"});
+  // Pointed at someone else and back: both are changes.
+  UpdateUser away;
+  away.userId = id;
+  away.managerEmail = std::optional<std::string>("owner@acme.test");
+  EXPECT_EQ(typesOf(w.run("owner", away)), std::vector<std::string>{"UserUpdated"});
+  away.managerEmail = std::optional<std::string>("boss@acme.test");
+  auto back = w.run("owner", away);
+  ASSERT_EQ(typesOf(back), std::vector<std::string>{"UserUpdated"});
+  EXPECT_EQ(std::get<UserUpdated>(std::get<Decision>(back).events[0].data).managerUserId, boss);
+}
+
 // A copy of a manager's email is the manager's data: sealed under one key per
 // address, which the user of that email takes over on joining and which is
 // shredded with them.

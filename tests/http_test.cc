@@ -980,6 +980,20 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.request("PATCH", "/api/v1/users/" + id, R"({"email":"new@acme.example"})",
                      owner.token);
   EXPECT_EQ(r.status, 422);
+  // A form that sends the user back whole, as it read them, changes nothing: the
+  // same ETag (another editor's If-Match still holds) and nothing in the audit trail.
+  const Reply read = client.get("/api/v1/users/" + id, owner.token);
+  json back;
+  for (const char* f : {"email", "givenName", "surname", "jobTitle", "managerEmail", "country"})
+    back[f] = read.json()[f];
+  const std::size_t audited =
+      client.get("/api/v1/users/" + id + "/history", owner.token).json()["items"].size();
+  r = client.request("PATCH", "/api/v1/users/" + id, back.dump(), owner.token,
+                     {{"If-Match", read.header("etag")}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("etag"), read.header("etag"));
+  EXPECT_EQ(r.json()["updatedAt"], read.json()["updatedAt"]);
+  EXPECT_EQ(client.get("/api/v1/users/" + id + "/history", owner.token).json()["items"].size(), audited);
   // Pages.
   for (int i = 0; i < 3; ++i)
     client.post("/api/v1/users",

@@ -171,33 +171,38 @@ class Decider {
     std::vector<FieldProblem> problems;
     UserUpdated e;
     e.userId = c.userId;
+    // A field sent with the value it has is no change (a form sends the user back
+    // whole): only what differs goes into the event.
     auto text = [&](const char* field, const std::optional<std::optional<std::string>>& patch,
-                    std::optional<Personal>& target) {
+                    std::optional<Personal>& target, DetailField detail) {
       if (!patch) return;
       const std::string value = patch->has_value() ? std::string(trim(**patch)) : std::string();
       if (value.empty()) {
         problems.push_back({field, "is required and cannot be removed"});
       } else if (auto p = textProblem(value, kMaxTextLength)) {
         problems.push_back({field, *p});
-      } else {
+      } else if (detailDigest(value) != u->detailDigests[detail]) {
         target = Personal(value);
       }
     };
-    text("givenName", c.givenName, e.givenName);
-    text("surname", c.surname, e.surname);
-    text("jobTitle", c.jobTitle, e.jobTitle);
+    text("givenName", c.givenName, e.givenName, kGivenNameDetail);
+    text("surname", c.surname, e.surname, kSurnameDetail);
+    text("jobTitle", c.jobTitle, e.jobTitle, kJobTitleDetail);
     if (c.managerEmail) {
       const std::string m = c.managerEmail->has_value() ? std::string(trim(**c.managerEmail)) : "";
+      const UserState* manager = state_.userByEmail(cmd_.companyId, m);
+      const std::uint64_t asked = manager ? managerDigest(manager->id, std::nullopt)
+                                          : managerDigest(std::nullopt, Personal(m));
       if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
-      else setManager(m, {}, e.managerUserId, e.managerEmail);
+      else if (asked != u->detailDigests[kManagerDetail]) setManager(m, {}, e.managerUserId, e.managerEmail);
       if (e.managerUserId) e.cleared.push_back("managerEmail");
       else if (e.managerEmail) e.cleared.push_back("managerUserId");
     }
     if (c.country) {
       if (!c.country->has_value() || trim(**c.country).empty()) {
-        e.cleared.push_back("country");
+        if (!u->country.empty()) e.cleared.push_back("country");
       } else if (auto code = ctx_.countries.find(**c.country)) {
-        e.country = *code;
+        if (*code != u->country) e.country = *code;
       } else {
         problems.push_back({"country", "is not a known ISO 3166-1 country"});
       }

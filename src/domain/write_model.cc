@@ -27,6 +27,17 @@ void forgetGroupName(CompanyState& company, const GroupState& group) {
 
 std::string groupNameKey(std::string_view name) { return foldCase(trim(name)); }
 
+std::uint64_t detailDigest(std::string_view value) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : value) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+std::uint64_t managerDigest(const std::optional<std::string>& userId, const std::optional<Personal>& email) {
+  if (userId) return detailDigest("i" + *userId);
+  return email ? detailDigest("e" + email->value) : 0;
+}
+
 bool CompanyState::holdsService(std::string_view service) const {
   return std::find(services.begin(), services.end(), service) != services.end();
 }
@@ -125,6 +136,10 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             u.email = e.email.value;
             u.active = e.active;
             u.version = 1;
+            u.detailDigests = {detailDigest(e.givenName.value), detailDigest(e.surname.value),
+                               detailDigest(e.jobTitle.value),
+                               managerDigest(e.managerUserId, e.managerEmail)};
+            u.country = e.country.value_or("");
             setManagerCopy(u, e.managerEmail ? emailKey(e.managerEmail->value) : std::string());
             noteAddressKey(e.managerEmail);
             if (company != nullptr) {
@@ -143,6 +158,14 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               if (e.managerEmail) setManagerCopy(u, emailKey(e.managerEmail->value));
               else if (e.managerUserId) setManagerCopy(u, {});
               noteAddressKey(e.managerEmail);
+              if (e.givenName) u.detailDigests[kGivenNameDetail] = detailDigest(e.givenName->value);
+              if (e.surname) u.detailDigests[kSurnameDetail] = detailDigest(e.surname->value);
+              if (e.jobTitle) u.detailDigests[kJobTitleDetail] = detailDigest(e.jobTitle->value);
+              if (e.managerUserId || e.managerEmail)
+                u.detailDigests[kManagerDetail] = managerDigest(e.managerUserId, e.managerEmail);
+              if (e.country) u.country = *e.country;
+              else if (std::find(e.cleared.begin(), e.cleared.end(), "country") != e.cleared.end())
+                u.country.clear();
             });
           },
           [&](const UserDeactivated& e) {

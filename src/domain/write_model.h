@@ -2,16 +2,19 @@
 // The write model: what the deciders need to know of every company, kept in memory
 // by the command processor's single thread and rebuilt from the log at start by
 // the same evolve() that follows each decision. It holds emails (for uniqueness and
-// manager references) but no names; an anonymized user's email is dropped.
+// manager references) but no names (only digests of the details a change compares
+// with); an anonymized user's email is dropped.
 //
 // Not thread-safe: one thread owns it.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -44,7 +47,21 @@ struct UserState {
   // The keys that sealed the reports' copies of this user's email before they
   // joined the pool (CompanyState::addressKeys): shredded with theirs.
   std::vector<std::string> addressKeys;
+  // What a change of details is compared with, so that a form sending a user back
+  // as it read them changes nothing (no event, the same version): digests of the
+  // given name, surname, job title and manager (detailDigest, DetailField), and the
+  // country's code (empty: none).
+  std::array<std::uint64_t, 4> detailDigests{};
+  std::string country;
 };
+
+enum DetailField : std::size_t { kGivenNameDetail, kSurnameDetail, kJobTitleDetail, kManagerDetail };
+
+// A 64-bit digest (FNV-1a) of a detail as stored; a manager is "i" + their user id,
+// or "e" + the email as given when they are not in the pool (managerDigest). A new
+// value with the old one's digest (odds of 2^-64) would be taken for no change.
+std::uint64_t detailDigest(std::string_view value);
+std::uint64_t managerDigest(const std::optional<std::string>& userId, const std::optional<Personal>& email);
 
 struct ResourceState {
   std::string id, kind, service, name, ownerId;
