@@ -670,6 +670,24 @@ TEST(Deciders, AManagerWhoJoinsLaterIsLinkedToTheirReports) {
   EXPECT_EQ(viaImport.managerUserId, imported.ids.front());
 }
 
+// A recipient that could take nothing is refused even when the user owns nothing:
+// a mistyped id is said, not ignored.
+TEST(Deciders, ARecipientThatCannotTakeAnythingIsRefusedWithNothingToHandOver) {
+  World w;
+  const std::string ada = w.create("ada");
+  const std::string gone = w.create("gone", false, /*active=*/false);
+  for (const std::string& to : {std::string("no-such-user"), ada, gone}) {
+    Outcome o = w.run("owner", DeactivateUser{ada, to});
+    ASSERT_EQ(codeOf(o), "transfer-refused") << to;
+    const Rejection& r = std::get<Rejection>(o);
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].field, "transferTo");
+  }
+  EXPECT_EQ(typesOf(w.run("owner", DeactivateUser{ada, w.id("owner")})),
+            std::vector<std::string>{"UserDeactivated"})
+      << "an active recipient with nothing to take is fine";
+}
+
 // A form sends a user back whole: what it sends unchanged is no change (no event,
 // the same version, nothing in the audit trail), and only what differs is recorded.
 TEST(Deciders, AChangeOfDetailsRecordsOnlyWhatDiffers) {

@@ -1325,6 +1325,10 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   Reply audit = client.get("/api/v1/audit?type=LoginFailed", owner.token);
   EXPECT_EQ(audit.json()["items"].size(), 3u)
       << "the refused attempt appends nothing: " << audit.body;
+  // A cursor it never gave is refused as every list refuses one.
+  audit = client.get("/api/v1/audit?cursor=abc", owner.token);
+  EXPECT_EQ(audit.status, 400);
+  EXPECT_EQ(audit.json()["code"], "invalid-cursor");
 }
 
 TEST(HttpFlows, ResetRequestsAreThrottledAlikeForKnownAndUnknownEmails) {

@@ -236,6 +236,24 @@ class Decider {
     if (auto it = company.resourcesByOwner.find(c.userId); it != company.resourcesByOwner.end())
       for (const auto& id : it->second) owned.push_back(&company.resources.at(id));
 
+    // A recipient that cannot take anything (a mistyped id, the user themself) is
+    // refused also when there is nothing to hand over.
+    Rejection refused{RejectionKind::kInvalid, "transfer-refused",
+                      "The recipient cannot take some of the resources.", {}, {}};
+    const UserState* to = c.transferTo ? state_.user(cmd_.companyId, *c.transferTo) : nullptr;
+    std::string whole;  // a reason that refuses every resource
+    if (c.transferTo) {
+      if (to == nullptr) whole = "the recipient is not a user of this company";
+      else if (to->id == c.userId) whole = "the recipient is the user being deactivated";
+      else if (to->anonymized) whole = "the recipient is anonymized";
+      else if (!to->active) whole = "the recipient is not active";
+    }
+    if (owned.empty() && !whole.empty()) {
+      refused.message = "The recipient cannot take the user's resources.";
+      refused.problems.push_back({"transferTo", whole});
+      return refused;
+    }
+
     ResourcesTransferred transfer;
     if (!owned.empty()) {
       if (!c.transferTo) {
@@ -247,14 +265,6 @@ class Decider {
         }
         return r;
       }
-      Rejection refused{RejectionKind::kInvalid, "transfer-refused",
-                        "The recipient cannot take some of the resources.", {}, {}};
-      const UserState* to = state_.user(cmd_.companyId, *c.transferTo);
-      std::string whole;  // a reason that refuses every resource
-      if (to == nullptr) whole = "the recipient is not a user of this company";
-      else if (to->id == c.userId) whole = "the recipient is the user being deactivated";
-      else if (to->anonymized) whole = "the recipient is anonymized";
-      else if (!to->active) whole = "the recipient is not active";
       for (const auto* res : owned) {
         std::string reason = whole;
         if (reason.empty()) {

@@ -1456,7 +1456,12 @@ struct Api::Impl {
 
   HttpResponse importErrors(Call& call) {
     auto log = importLogs.get(call.company(), call.params[0], clock.now());
-    if (!log) return notFound("The import's log (kept for a week)");
+    // Logs hold the rows as uploaded, personal data of people who may be erased
+    // since: they go after a week and at any anonymization in the company.
+    if (!log)
+      return Api::problem(404, "not-found", "Not found",
+                          "The import's log does not exist in this company: logs are kept for a "
+                          "week, and removed when anyone in the company is anonymized.");
     return download(std::move(*log), "text/csv; charset=utf-8",
                     "import-" + call.params[0] + "-errors.csv");
   }
@@ -1746,7 +1751,8 @@ struct Api::Impl {
       char* end = nullptr;
       q.before = std::strtoull(cursor.c_str(), &end, 10);
       if (end == nullptr || *end != '\0' || q.before == 0)
-        return badRequest("The cursor is not one this API gave.");
+        return Api::problem(400, "invalid-cursor", "The cursor cannot be used",
+                            "The cursor is not one this API gave: list again from the start.");
     }
     auto page = portal.audit().list(call.company(), q);
     if (!page)
