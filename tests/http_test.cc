@@ -930,6 +930,13 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
       client.post("/api/v1/users", {{"email", "not an email"}, {"givenName", ""}}, owner.token);
   ASSERT_EQ(r.status, 422);
   EXPECT_GE(r.json()["errors"].size(), 3u);
+  // A body cut short is told apart from JSON that is not an object.
+  r = client.request("POST", "/api/v1/users", R"({"jobTitle":)", owner.token);
+  ASSERT_EQ(r.status, 400);
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("not valid JSON"), std::string::npos) << r.body;
+  r = client.request("POST", "/api/v1/users", "[1]", owner.token);
+  ASSERT_EQ(r.status, 400);
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("must be a JSON object"), std::string::npos) << r.body;
   const json zoe = {{"email", "Zoe@Acme.example"}, {"givenName", "Zoë"},
                     {"surname", "Zed"},                {"jobTitle", "Dev"},
                     {"managerEmail", owner.email},     {"country", "germany"}};
@@ -1160,6 +1167,27 @@ TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
                      {{"Content-Type", "application/json"}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["name"], "Operations");
+  // So do the other commands' bodies: a misspelt field is named, and nothing happens.
+  const std::string ada =
+      client.post("/api/v1/users",
+                  {{"email", "ada@acme.example"}, {"givenName", "Ada"}, {"surname", "L"},
+                   {"jobTitle", "Dev"}, {"managerEmail", owner.email}},
+                  owner.token)
+          .json()["id"];
+  for (const auto& [target, body] : std::vector<std::pair<std::string, json>>{
+           {"/api/v1/groups", {{"name", "Ops2"}, {"Description", "x"}}},
+           {"/api/v1/resources",
+            {{"kind", "project"}, {"service", "modeler"}, {"name", "P"}, {"ownerId", ada}, {"owner", ada}}},
+           {"/api/v1/users/" + ada + "/deactivate", {{"transferto", owner.id}}}}) {
+    r = client.post(target, body, owner.token);
+    ASSERT_EQ(r.status, 422) << target << ": " << r.body;
+    ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+    EXPECT_TRUE(r.json()["errors"][0]["field"] == "Description" || r.json()["errors"][0]["field"] == "owner" ||
+                r.json()["errors"][0]["field"] == "transferto")
+        << r.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/users/" + ada, owner.token).json()["active"], true);
+  EXPECT_EQ(client.get("/api/v1/groups?limit=10", owner.token).json()["items"].size(), 1u);
 }
 
 // The password rules are the product's: a slug nobody has gets them too, so that

@@ -192,8 +192,15 @@ std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
                          "Send the body as application/json.");
     return std::nullopt;
   }
-  json j = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  json j;
+  try {
+    j = json::parse(req.body.empty() ? std::string("{}") : req.body);
+  } catch (const json::parse_error& e) {
+    // Where it broke (the library's byte offset), not the body: it may hold a password.
+    error = badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) + ".");
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
     error = badRequest("The body must be a JSON object.");
     return std::nullopt;
   }
@@ -1134,6 +1141,7 @@ struct Api::Impl {
     if (!body) return error;
     std::vector<std::pair<std::string, std::string>> errors;
     auto to = stringField(*body, "transferTo", errors);
+    refuseOtherFields(*body, {"transferTo"}, errors, "is not a field of a deactivation");
     if (!errors.empty()) return validation(errors);
     // A form's recipient left unpicked sends "": no recipient named.
     if (to && trim(*to).empty()) to.reset();
@@ -1623,6 +1631,8 @@ struct Api::Impl {
     c.service = stringField(*body, "service", errors).value_or("");
     c.name = stringField(*body, "name", errors).value_or("");
     c.ownerId = stringField(*body, "ownerId", errors).value_or("");
+    refuseOtherFields(*body, {"kind", "service", "name", "ownerId"}, errors,
+                      "is not a field of a resource");
     if (!errors.empty()) return validation(errors);
     return command(call, std::move(c),
                    [=, this, company = call.company(),
@@ -1670,6 +1680,7 @@ struct Api::Impl {
     CreateGroup c;
     c.name = stringField(*body, "name", errors).value_or("");
     c.description = stringField(*body, "description", errors);
+    refuseOtherFields(*body, {"name", "description"}, errors, "is not a field of a group");
     if (!errors.empty()) return validation(errors);
     return command(call, std::move(c),
                    [=, this, company = call.company(),
