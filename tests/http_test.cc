@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -957,6 +958,9 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.get("/api/v1/users/" + id, owner.token);
   const std::string etag = r.header("etag");
   ASSERT_FALSE(etag.empty());
+  std::string upper = id;  // a UUID is one in either case
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(client.get("/api/v1/users/" + upper, owner.token).json()["id"], id);
   EXPECT_EQ(client.get("/api/v1/users?search=ZOE", owner.token).json()["items"].size(), 1u);
   // Case folds in any script: "zoË" finds "Zoë"; accents are kept ("zoe" finds her by
   // her email only).
@@ -1383,7 +1387,10 @@ TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {
   EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
   server.clock().advance(31 * kMinute);
   EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 401);
-  std::string token = server.signIn("acme", owner.email, kPassword).json()["token"];
+  // The company as people type it: a slug in any case.
+  Reply again = server.signIn(" Acme", owner.email, kPassword);
+  ASSERT_EQ(again.status, 201) << again.body;
+  std::string token = again.json()["token"];
   EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", token).status, 204);
   EXPECT_EQ(client.get("/api/v1/me", token).status, 401);
 }

@@ -1,6 +1,7 @@
 #include "src/http/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -181,6 +182,16 @@ HttpResponse rejected(const Rejection& r) {
   }
   if (!r.ids.empty()) body["resources"] = r.ids;
   return problemResponse(body);
+}
+
+// 8-4-4-4-12 hexadecimal digits.
+bool uuidShaped(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
 }
 
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
@@ -382,7 +393,8 @@ struct Api::Impl {
       for (std::size_t i = 0; i < parts.size() && same; ++i) {
         if (r.segments[i].front() == '{') {
           if (parts[i].empty()) same = false;
-          params.push_back(parts[i]);
+          // Ids are UUIDs, which RFC 9562 reads in either case; ours are lower-case.
+          params.push_back(uuidShaped(parts[i]) ? asciiLower(parts[i]) : parts[i]);
         } else if (r.segments[i] != parts[i]) {
           same = false;
         }
@@ -709,6 +721,7 @@ struct Api::Impl {
     auto fields = requiredStrings<3>(call.req, {"company", "email", "password"}, error);
     if (!fields) return error;
     auto& [slug, email, password] = *fields;
+    slug = asciiLower(trim(slug));  // slugs are lower-case: "Demo" is demo
     const Timestamp now = clock.now();
     const std::string accountKey = slug + "\n" + emailKey(email);
     const std::string address = call.req.clientAddress;
@@ -859,6 +872,7 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"company", "email"}, error);
     if (!fields) return error;
     auto& [slug, email] = *fields;
+    slug = asciiLower(trim(slug));  // slugs are lower-case: "Demo" is demo
     // Counted by the email as typed and by the client address, known or not, so a
     // refusal tells nothing about whether the email exists.
     if (std::int64_t wait = resetThrottle.attempt(slug + "\n" + emailKey(email),
