@@ -69,16 +69,16 @@ class ApiServer {
     auto portal = Portal::open(po, countries(), clock_, ids_);
     if (!portal) throw std::runtime_error(portal.error().message);
     portal_ = std::move(*portal);
+    // Made before the API can queue mail, started once the links' address is known.
+    mailer_ = std::make_unique<Mailer>(portal_->store(), std::make_unique<EmlDirectoryTransport>(outbox()),
+                                       MailSettings{}, mailRecipients(*portal_, clock_));
     ApiOptions ao;
     ao.hashCost = HashCost::minimum();
     ao.throttle = throttle;
     ao.resetThrottle = resetThrottle;  // the fixtures set passwords through reset links
-    ao.mailQueued = [this] {
-      if (mailer_) mailer_->notify();
-    };
-    ao.forgetMail = [this](const std::string& companyId, const std::string& email) -> Result<void> {
-      if (mailer_) return mailer_->forgetRecipient(companyId, email);
-      return {};
+    ao.mailQueued = [m = mailer_.get()] { m->notify(); };
+    ao.forgetMail = [m = mailer_.get()](const std::string& companyId, const std::string& email) {
+      return m->forgetRecipient(companyId, email);
     };
     auto api = Api::create(*portal_, countries(), clock_, ids_, ao);
     if (!api) throw std::runtime_error(api.error().message);
@@ -91,10 +91,6 @@ class ApiServer {
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
     api_->setPublicUrl("http://127.0.0.1:" + std::to_string(server_->port()));
-    Portal& p = *portal_;
-    mailer_ = std::make_unique<Mailer>(
-        p.store(), std::make_unique<EmlDirectoryTransport>(outbox()), MailSettings{},
-        mailRecipients(p, clock_));
     mailer_->start();
   }
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -935,6 +934,8 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.request("POST", "/api/v1/users", R"({"jobTitle":)", owner.token);
   ASSERT_EQ(r.status, 400);
   EXPECT_NE(r.json()["detail"].get<std::string>().find("not valid JSON"), std::string::npos) << r.body;
+  r = client.request("POST", "/api/v1/users", R"({"email":1e400})", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
   r = client.request("POST", "/api/v1/users", "[1]", owner.token);
   ASSERT_EQ(r.status, 400);
   EXPECT_NE(r.json()["detail"].get<std::string>().find("must be a JSON object"), std::string::npos) << r.body;
@@ -958,9 +959,6 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.get("/api/v1/users/" + id, owner.token);
   const std::string etag = r.header("etag");
   ASSERT_FALSE(etag.empty());
-  std::string upper = id;  // a UUID is one in either case
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  EXPECT_EQ(client.get("/api/v1/users/" + upper, owner.token).json()["id"], id);
   EXPECT_EQ(client.get("/api/v1/users?search=ZOE", owner.token).json()["items"].size(), 1u);
   // Case folds in any script: "zoË" finds "Zoë"; accents are kept ("zoe" finds her by
   // her email only).

@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,13 +198,19 @@ std::uint16_t freePort() {
   return ntohs(addr.sin_port);
 }
 
-bool acceptsConnections(std::uint16_t port) {
+// Whether an SMTP server answers on `port` with its 220 greeting (not just any
+// listener: another test's may hold a port looked up as free).
+bool greetsWithSmtp(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  timeval wait{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  char greeting[4] = {};
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::recv(fd, greeting, 3, MSG_WAITALL) == 3 && std::string_view(greeting, 3) == "220";
   ::close(fd);
   return ok;
 }
@@ -259,8 +266,9 @@ class AiosmtpdRelay {
                     "-c", "aiosmtpd.handlers.Mailbox", maildir_},
                    log_);
       if (pid_ < 0) return;
-      ready_ = waitFor([&] { return exited() || acceptsConnections(port_); }, 30s) && !exited();
+      ready_ = waitFor([&] { return exited() || greetsWithSmtp(port_); }, 30s) && !exited();
       if (!exited_) break;  // ready, or hung: the destructor stops it
+      // Exited: the port was taken when it came to bind it.
     }
   }
   ~AiosmtpdRelay() {

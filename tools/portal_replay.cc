@@ -58,7 +58,7 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       fail("unknown flag '" + a + "' for " + argv[1] + " (portal-replay --help shows the usage)", 2);
-    if (i + 1 >= argc) fail(a + " needs a value", 2);
+    if (i + 1 >= argc || argv[i + 1][0] == '\0') fail(a + " needs a value", 2);
     if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
     flags[a] = argv[++i];
   }
@@ -176,10 +176,7 @@ int events(int argc, char** argv) {
       fail("--type '" + filter.type + "' is not an event type; one of " + known, 2);
     }
   }
-  if (f.count("--actor")) {
-    if (f["--actor"].empty()) fail("--actor needs a user id, or system", 2);
-    filter.actor = f["--actor"];
-  }
+  if (f.count("--actor")) filter.actor = f["--actor"];
   auto log = openLog(f["--data"]);
   if (f.count("--company")) filter.companyId = check(log->companyId(f["--company"]));
   check(log->events(filter, printLine));

@@ -251,6 +251,7 @@ int provision(int argc, char** argv) {
     if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
     if (!given.insert(a).second) fail(a + " is given twice (it takes one value)", 2);
     const std::string v = argv[++i];
+    if (v.empty() && a != "--services") fail(a + " needs a value (portalctl --help shows the usage)", 2);
     if (a == "--data")
       data = v;
     else if (a == "--password-hash-cost")

@@ -165,9 +165,12 @@ Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string
     return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const mode_t old = ::umask(0177);  // created 0600: the owner only
+  // The owner only (0600). Not by changing the umask around bind(): it is the
+  // process's, and other threads create files meanwhile; until the chmod the
+  // socket has the umask's mode, under which nobody else may write to it either.
   const int bound = ::bind(s->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
+  if (bound == 0 && ::chmod(path.c_str(), 0600) != 0)
+    return makeError(ErrorCode::kIoError, "cannot chmod " + path + ": " + std::strerror(errno));
   if (bound != 0 || ::listen(s->fd_, 8) != 0)
     return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(errno));
   if (::pipe2(s->wake_, O_CLOEXEC) != 0) return makeError(ErrorCode::kIoError, "pipe failed");

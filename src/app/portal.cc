@@ -52,18 +52,28 @@ std::optional<CommandReply> Portal::firstAnswer(const Submission& submission) {
   return reply;
 }
 
+// The position the views must reach before `reply` is answered (0: none). A
+// decision that appended nothing (a change to what is there already, a refusal) was
+// made on state that may hold events the views do not show yet, another command's
+// just written: its answer waits for those too, so that what it reads back is what
+// it was decided on. They are durable when it is answered.
+std::uint64_t Portal::answeredAt(const CommandReply& reply) const {
+  if (reply.lastPosition != 0) return reply.lastPosition;
+  return reply.status == CommandReply::Status::kFailed ? 0 : store_->lastPosition();
+}
+
 CommandReply Portal::execute(Submission submission) {
   CommandReply reply = processor_->execute(std::move(submission));
-  if (reply.lastPosition != 0)
-    reply.projected = projector_->waitFor(reply.lastPosition, options_.readYourWritesTimeout);
+  if (const std::uint64_t position = answeredAt(reply); position != 0)
+    reply.projected = projector_->waitFor(position, options_.readYourWritesTimeout);
   return reply;
 }
 
 void Portal::submit(Submission submission, std::function<void(CommandReply)> done) {
   processor_->submit(std::move(submission), [this, done = std::move(done)](CommandReply reply) mutable {
-    if (reply.lastPosition == 0) return done(std::move(reply));
+    const std::uint64_t position = answeredAt(reply);
+    if (position == 0) return done(std::move(reply));
     auto shared = std::make_shared<CommandReply>(std::move(reply));
-    const std::uint64_t position = shared->lastPosition;
     projector_->whenReached(position, options_.readYourWritesTimeout,
                             [shared, done = std::move(done)](bool reached) mutable {
       shared->projected = reached;

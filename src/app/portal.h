@@ -72,6 +72,7 @@ class Portal {
 
  private:
   ListReader listOf(std::string_view projection, int family) const;
+  std::uint64_t answeredAt(const CommandReply& reply) const;
   Portal() = default;
   PortalOptions options_;
   IdSource* ids_ = nullptr;

@@ -193,6 +193,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               u.addressKeys.clear();  // shredded with the user's own
               u.email.clear();
               u.passwordHash.clear();
+              u.detailDigests = {};  // digests of names can be looked up in a dictionary
               u.anonymized = true;
               ++u.version;
             });

@@ -1,7 +1,6 @@
 #include "src/http/api.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -184,16 +183,6 @@ HttpResponse rejected(const Rejection& r) {
   return problemResponse(body);
 }
 
-// 8-4-4-4-12 hexadecimal digits.
-bool uuidShaped(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
   const std::string_view type = req.header("content-type");
@@ -209,6 +198,9 @@ std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
   } catch (const json::parse_error& e) {
     // Where it broke (the library's byte offset), not the body: it may hold a password.
     error = badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) + ".");
+    return std::nullopt;
+  } catch (const json::exception&) {  // a number too large for a double (1e400)
+    error = badRequest("The body holds a number out of range.");
     return std::nullopt;
   }
   if (!j.is_object()) {
@@ -393,8 +385,7 @@ struct Api::Impl {
       for (std::size_t i = 0; i < parts.size() && same; ++i) {
         if (r.segments[i].front() == '{') {
           if (parts[i].empty()) same = false;
-          // Ids are UUIDs, which RFC 9562 reads in either case; ours are lower-case.
-          params.push_back(uuidShaped(parts[i]) ? asciiLower(parts[i]) : parts[i]);
+          params.push_back(parts[i]);
         } else if (r.segments[i] != parts[i]) {
           same = false;
         }
