@@ -10,11 +10,10 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <optional>
 #include <regex>
+#include <sstream>
 
 #include "events/text.h"
 #include "src/app/countries_file.h"
@@ -46,14 +45,8 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
     // The mailer delivers on its own thread: a mail the first run had no time to
     // send arrives shortly after this start.
     auto mailHoldsPassword = [&] {
-      std::error_code ec;
-      for (const auto& f : std::filesystem::directory_iterator(dir.sub("data") + "/outbox", ec))
-        if (f.path().string().ends_with("-temporary-password.eml")) {
-          std::ifstream in(f.path());
-          if (std::string(std::istreambuf_iterator<char>(in), {}).find(temporary) !=
-              std::string::npos)
-            return true;
-        }
+      for (const auto& mail : mailsIn(dir.sub("data") + "/outbox", "-temporary-password"))
+        if (mail.find(temporary) != std::string::npos) return true;
       return false;
     };
     EXPECT_TRUE(waitFor(mailHoldsPassword)) << "the mail holds the temporary password";
@@ -268,11 +261,7 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
   const std::string data = dir.sub("data");
   auto mailsTo = [&](const std::string& address) {
     int n = 0;
-    std::error_code ec;
-    for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec)) {
-      std::ifstream in(f.path(), std::ios::binary);
-      n += std::string(std::istreambuf_iterator<char>(in), {}).find(address) != std::string::npos;
-    }
+    for (const auto& mail : mailsIn(data + "/outbox")) n += mail.find(address) != std::string::npos;
     return n;
   };
   const std::string passphrase = "a demo passphrase!";
@@ -329,13 +318,11 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
     EXPECT_EQ(r.status, 202) << r.body;
     std::string line;
     EXPECT_TRUE(waitFor([&] {
-      std::error_code ec;
-      for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
-        if (f.path().string().ends_with("-password-reset.eml")) {
-          std::ifstream in(f.path(), std::ios::binary);
-          for (std::string l; std::getline(in, l);)
-            if (l.find("/reset-password#token=") != std::string::npos) line = std::string(trim(l));
-        }
+      for (const auto& mail : mailsIn(data + "/outbox", "-password-reset")) {
+        std::istringstream in(mail);
+        for (std::string l; std::getline(in, l);)
+          if (l.find("/reset-password#token=") != std::string::npos) line = std::string(trim(l));
+      }
       return !line.empty();
     })) << "a reset mail";
     return line;
@@ -382,12 +369,8 @@ TEST(ServerProcess, MailGoesFromTheAddressTheOperatorNames) {
   ServerProcess server(dir.sub("data"), true, 0, {"--mail-from", "it@acme.example"});
   std::string mail;
   ASSERT_TRUE(waitFor([&] {
-    std::error_code ec;
-    for (const auto& f : std::filesystem::directory_iterator(dir.sub("data") + "/outbox", ec))
-      if (f.path().extension() == ".eml") {
-        std::ifstream in(f.path(), std::ios::binary);
-        mail.assign(std::istreambuf_iterator<char>(in), {});
-      }
+    const auto mails = mailsIn(dir.sub("data") + "/outbox");
+    if (!mails.empty()) mail = mails.back();
     return !mail.empty();
   }));
   EXPECT_NE(mail.find("From: \"Customer Portal\" <it@acme.example>\r\n"), std::string::npos) << mail;

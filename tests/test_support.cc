@@ -4,6 +4,7 @@
 #include <rocksdb/sst_file_reader.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,22 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+std::vector<std::string> mailsIn(const std::string& outbox, const std::string& kind) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(outbox, ec)) {
+    const std::string name = f.path().filename().string();
+    if (name.front() != '.' && name.ends_with(kind + ".eml")) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> mails;
+  for (const auto& name : names) {
+    std::ifstream in(outbox + "/" + name, std::ios::binary);
+    mails.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return mails;
 }
 
 bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -31,6 +31,11 @@ bool waitFor(const std::function<bool()>& condition,
 // through RocksDB too (their blocks are compressed: their raw bytes would hide it).
 std::vector<std::string> filesContaining(const std::string& dir, const std::string& needle);
 
+// The texts of the mails delivered to the mail drop `outbox` (<data>/outbox) whose
+// file names end in `kind` + ".eml" (any mail with the default), in name order;
+// files still being written (dot files) are not mails yet.
+std::vector<std::string> mailsIn(const std::string& outbox, const std::string& kind = "");
+
 // The path of the running test executable (to start it again as a child process).
 std::string selfExecutable();
 

@@ -11,8 +11,6 @@
 // Exit 0 on success; 1 when the chain is broken or the directory cannot be read;
 // 2 for bad flags. Errors are one line on stderr.
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -26,6 +24,7 @@
 #include "events/event.h"
 #include "events/timestamp.h"
 #include "src/app/replay.h"
+#include "src/app/system.h"
 #include "src/store/sha256.h"
 
 namespace {
@@ -186,10 +185,7 @@ int events(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The directory holds the key vault beside the data it opens: what the programs
-  // create (directories, database files, backups, scratch copies) is the owner's
-  // alone, whatever umask they were started with.
-  ::umask(077);
+  portal::keepFilesPrivate();
   // A reader that closes the pipe early (| head) makes the next write fail with
   // EPIPE (see printLine), and the log is closed on the way out, its scratch
   // directory with it.

@@ -172,18 +172,27 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point lastLine_{};
 };
 
+// The value of the flag argv[i] (moving i past it): fails when it is missing, empty
+// (unless `emptyAllowed`) or when the flag was `given` before.
+std::string flagValue(int argc, char** argv, int& i, std::set<std::string>& given,
+                      bool emptyAllowed = false) {
+  const std::string a = argv[i];
+  if (i + 1 >= argc || (!emptyAllowed && argv[i + 1][0] == '\0'))
+    fail(a + " needs a value (portalctl --help shows the usage)", 2);
+  if (!given.insert(a).second) fail(a + " is given twice (it takes one value)", 2);
+  return argv[++i];
+}
+
 // Flags of the form --name VALUE; fails on any other, and on a missing value.
 std::map<std::string, std::string> parseFlags(int argc, char** argv,
                                               const std::vector<std::string>& allowed) {
   std::map<std::string, std::string> flags;
+  std::set<std::string> given;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       fail("unknown flag '" + a + "' for " + argv[1] + " (portalctl --help shows the usage)", 2);
-    if (i + 1 >= argc || argv[i + 1][0] == '\0')
-      fail(a + " needs a value (portalctl --help shows the usage)", 2);
-    if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
-    flags[a] = argv[++i];
+    flags[a] = flagValue(argc, argv, i, given);
   }
   if (!flags.count("--data")) fail("--data DIR is required (portalctl --help shows the usage)", 2);
   return flags;
@@ -248,10 +257,8 @@ int provision(int argc, char** argv) {
   std::set<std::string> given;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (i + 1 >= argc) fail(a + " needs a value (portalctl --help shows the usage)", 2);
-    if (!given.insert(a).second) fail(a + " is given twice (it takes one value)", 2);
-    const std::string v = argv[++i];
-    if (v.empty() && a != "--services") fail(a + " needs a value (portalctl --help shows the usage)", 2);
+    // An empty --services is told apart below.
+    const std::string v = flagValue(argc, argv, i, given, a == "--services");
     if (a == "--data")
       data = v;
     else if (a == "--password-hash-cost")
@@ -285,10 +292,7 @@ int provision(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The directory holds the key vault beside the data it opens: what the programs
-  // create (directories, database files, backups, scratch copies) is the owner's
-  // alone, whatever umask they were started with.
-  ::umask(077);
+  keepFilesPrivate();
   if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
   if (command == "provision") return provision(argc, argv);

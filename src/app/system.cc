@@ -1,11 +1,14 @@
 #include "src/app/system.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstring>
 
 namespace portal {
+
+void keepFilesPrivate() { ::umask(077); }
 
 Timestamp SystemClock::now() {
   return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(

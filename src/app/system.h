@@ -1,5 +1,6 @@
 #pragma once
-// The real clock and id source the server uses (tests pass fixed ones).
+// The real clock and id source the server uses (tests pass fixed ones), and what
+// every program sets up about the files it creates.
 
 #include <array>
 #include <atomic>
@@ -10,6 +11,12 @@
 #include "src/domain/context.h"
 
 namespace portal {
+
+// Called first in each program's main: what it creates (a data directory, database
+// files, backups, scratch copies) is its owner's alone (umask 077), whatever umask
+// it was started with, since the directory holds the key vault beside the data it
+// opens.
+void keepFilesPrivate();
 
 class SystemClock final : public Clock {
  public:

@@ -190,11 +190,9 @@ class Decider {
     text("jobTitle", c.jobTitle, e.jobTitle, kJobTitleDetail);
     if (c.managerEmail) {
       const std::string m = c.managerEmail->has_value() ? std::string(trim(**c.managerEmail)) : "";
-      const UserState* manager = state_.userByEmail(cmd_.companyId, m);
-      const std::uint64_t asked = manager ? managerDigest(manager->id, std::nullopt)
-                                          : managerDigest(std::nullopt, Personal(m));
       if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
-      else if (asked != u->detailDigests[kManagerDetail]) setManager(m, {}, e.managerUserId, e.managerEmail);
+      else if (managerDigestOf(m) != u->detailDigests[kManagerDetail])
+        setManager(m, {}, e.managerUserId, e.managerEmail);
       if (e.managerUserId) e.cleared.push_back("managerEmail");
       else if (e.managerEmail) e.cleared.push_back("managerUserId");
     }
@@ -238,8 +236,6 @@ class Decider {
 
     // A recipient that cannot take anything (a mistyped id, the user themself) is
     // refused also when there is nothing to hand over.
-    Rejection refused{RejectionKind::kInvalid, "transfer-refused",
-                      "The recipient cannot take some of the resources.", {}, {}};
     const UserState* to = c.transferTo ? state_.user(cmd_.companyId, *c.transferTo) : nullptr;
     std::string whole;  // a reason that refuses every resource
     if (c.transferTo) {
@@ -248,11 +244,9 @@ class Decider {
       else if (to->anonymized) whole = "the recipient is anonymized";
       else if (!to->active) whole = "the recipient is not active";
     }
-    if (owned.empty() && !whole.empty()) {
-      refused.message = "The recipient cannot take the user's resources.";
-      refused.problems.push_back({"transferTo", whole});
-      return refused;
-    }
+    if (owned.empty() && !whole.empty())
+      return Rejection{RejectionKind::kInvalid, "transfer-refused",
+                       "The recipient cannot take the user's resources.", {{"transferTo", whole}}, {}};
 
     ResourcesTransferred transfer;
     if (!owned.empty()) {
@@ -265,6 +259,8 @@ class Decider {
         }
         return r;
       }
+      Rejection refused{RejectionKind::kInvalid, "transfer-refused",
+                        "The recipient cannot take some of the resources.", {}, {}};
       for (const auto* res : owned) {
         std::string reason = whole;
         if (reason.empty()) {
@@ -593,6 +589,13 @@ class Decider {
  private:
   // The manager's reference: a user of the pool (or of `alsoNew`, email key -> id)
   // by id, else the email as given.
+  // The manager digest (write_model.h) the email `m` would be stored as, in this
+  // company: the id of its user in the pool, or the email as given.
+  std::uint64_t managerDigestOf(const std::string& m) const {
+    const UserState* manager = state_.userByEmail(cmd_.companyId, m);
+    return manager ? managerDigest(manager->id, std::nullopt) : managerDigest(std::nullopt, Personal(m));
+  }
+
   void setManager(const std::string& email, const std::unordered_map<std::string, std::string>& alsoNew,
                   std::optional<std::string>& managerUserId, std::optional<Personal>& managerEmail) {
     managerUserId.reset();

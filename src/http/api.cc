@@ -142,9 +142,11 @@ HttpResponse badRequest(std::string_view detail) {
   return Api::problem(400, "bad-request", "The request cannot be understood", detail);
 }
 
-HttpResponse notFound(std::string_view what) {
+// `why`, when given, says why something that existed may be gone.
+HttpResponse notFound(std::string_view what, std::string_view why = {}) {
   return Api::problem(404, "not-found", "Not found",
-                      std::string(what) + " does not exist in this company.");
+                      std::string(what) + " does not exist in this company" +
+                          (why.empty() ? std::string(".") : ": " + std::string(why) + "."));
 }
 
 int statusOf(RejectionKind kind) {
@@ -949,10 +951,10 @@ struct Api::Impl {
 
   // --- users ----------------------------------------------------------------------
 
-  static HttpResponse badCursor() {
-    return Api::problem(400, "invalid-cursor", "The cursor cannot be used",
-                        "The cursor is not from this list, or the server restarted since it was "
-                        "given: list again from the start.");
+  static HttpResponse badCursor(std::string_view detail =
+                                     "The cursor is not from this list, or the server restarted "
+                                     "since it was given: list again from the start.") {
+    return Api::problem(400, "invalid-cursor", "The cursor cannot be used", detail);
   }
 
   // The cursors of the lists in id order (administrators, resources, groups): the
@@ -1472,9 +1474,8 @@ struct Api::Impl {
     // Logs hold the rows as uploaded, personal data of people who may be erased
     // since: they go after a week and at any anonymization in the company.
     if (!log)
-      return Api::problem(404, "not-found", "Not found",
-                          "The import's log does not exist in this company: logs are kept for a "
-                          "week, and removed when anyone in the company is anonymized.");
+      return notFound("The import's log",
+                      "logs are kept for a week, and removed when anyone in the company is anonymized");
     return download(std::move(*log), "text/csv; charset=utf-8",
                     "import-" + call.params[0] + "-errors.csv");
   }
@@ -1767,8 +1768,7 @@ struct Api::Impl {
       char* end = nullptr;
       q.before = std::strtoull(cursor.c_str(), &end, 10);
       if (end == nullptr || *end != '\0' || q.before == 0)
-        return Api::problem(400, "invalid-cursor", "The cursor cannot be used",
-                            "The cursor is not one this API gave: list again from the start.");
+        return badCursor("The cursor is not one this API gave: list again from the start.");
     }
     auto page = portal.audit().list(call.company(), q);
     if (!page)

@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -122,10 +121,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The directory holds the key vault beside the data it opens: what the programs
-  // create (directories, database files, backups, scratch copies) is the owner's
-  // alone, whatever umask they were started with.
-  ::umask(077);
+  keepFilesPrivate();
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
