@@ -23,11 +23,18 @@ struct ResourceAssigned {
   PORTAL_FIELDS(ResourceAssigned, resourceId, kind, service, name, ownerId)
 };
 
+// What the resource was and who held it when it was released, so that the release
+// is in its last owner's history too (events written before these fields were
+// added have only the resource's id).
 struct ResourceReleased {
   static constexpr std::string_view kType = "ResourceReleased";
   static constexpr int kSchema = 1;
   std::string resourceId;
-  PORTAL_FIELDS(ResourceReleased, resourceId)
+  std::optional<std::string> ownerId;
+  std::optional<std::string> kind;
+  std::optional<std::string> service;
+  std::optional<std::string> name;
+  PORTAL_FIELDS(ResourceReleased, resourceId, ownerId, kind, service, name)
 };
 
 struct TransferredResource {

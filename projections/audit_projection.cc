@@ -37,7 +37,11 @@ std::vector<std::string> auditSubjects(const EventData& data) {
           [](const ResourceAssigned& e) {
             return std::vector<std::string>{e.ownerId, e.resourceId};
           },
-          [](const ResourceReleased& e) { return std::vector<std::string>{e.resourceId}; },
+          [](const ResourceReleased& e) {
+            std::vector<std::string> s{e.resourceId};
+            if (e.ownerId) s.push_back(*e.ownerId);
+            return s;
+          },
           [](const ResourcesTransferred& e) {
             std::vector<std::string> s{e.fromUserId, e.toUserId};
             for (const auto& r : e.resources) s.push_back(r.resourceId);

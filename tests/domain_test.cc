@@ -802,6 +802,20 @@ TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   EXPECT_EQ(first.importId, "imp");
 }
 
+// A release says what the resource was and who held it: the release is in that
+// person's history, and still reads in words once the resource is gone.
+TEST(Deciders, AReleaseNamesTheResourceAndItsLastOwner) {
+  World w;
+  w.create("bob");
+  const std::string id = give(w, "bob", "project", "modeler", "Payroll");
+  auto d = std::get<Decision>(w.run("owner", ReleaseResource{id}));
+  ASSERT_EQ(d.events.size(), 1u);
+  const auto* released = std::get_if<ResourceReleased>(&d.events[0].data);
+  ASSERT_NE(released, nullptr);
+  EXPECT_EQ(*released, (ResourceReleased{id, w.id("bob"), "project", "modeler", "Payroll"}));
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id})), "not-found");
+}
+
 TEST(Deciders, AnonymizationShredsTheKeyAndFreesTheEmail) {
   World w;
   const std::string bob = w.create("bob", false, false);

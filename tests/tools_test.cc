@@ -56,7 +56,8 @@ ProgramRun portalctl(std::vector<std::string> args) {
 
 // The scripted scenario: company acme; alice (an administrator, who creates dave),
 // bob, carol; alice's two projects; alice deactivated with her projects going to
-// bob, then anonymized; carol renamed. Each command one second after the last.
+// bob, then anonymized; carol renamed, given a project and that project released.
+// Each command one second after the last.
 struct Scenario {
   std::string company, owner, alice, bob, carol, dave;
 
@@ -100,6 +101,9 @@ struct Scenario {
     rename.surname = std::optional<std::string>("Clark-Smith");
     rename.managerEmail = std::optional<std::string>("bob@acme.test");
     run(owner, rename);
+    const std::string archive =
+        run(owner, RegisterResource{"project", "modeler", "Archive", carol}).decision.id;
+    run(owner, ReleaseResource{archive});
   }
 };
 
@@ -220,6 +224,11 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("details changed: surname, manager (Bob Builder)\n"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("cleared"), std::string::npos) << r.out;
+  // A resource released is in the history of whoever held it, by its name.
+  EXPECT_NE(r.out.find("given the project 'Archive' in modeler\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Givenowner Surnameowner  the project 'Archive' in modeler released\n"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST_F(ToolsTest, TimelineAsJsonLinesForMachines) {

@@ -124,7 +124,12 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const ResourceAssigned& e) {
             return "given the " + e.kind + " '" + e.name + "' in " + e.service;
           },
-          [&](const ResourceReleased& e) { return "resource " + e.resourceId + " released"; },
+          [&](const ResourceReleased& e) {
+            if (!e.kind || !e.name || !e.service) return "resource " + e.resourceId + " released";
+            std::string s = "the " + *e.kind + " '" + *e.name + "' in " + *e.service + " released";
+            if (e.ownerId && *e.ownerId != subject) s += " (held by " + name(*e.ownerId) + ")";
+            return s;
+          },
           [&](const ResourcesTransferred& e) {
             const std::string n = plural(e.resources.size(), "resource", "resources");
             if (subject == e.toUserId) return "received " + n + " from " + name(e.fromUserId);

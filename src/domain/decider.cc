@@ -400,8 +400,11 @@ class Decider {
   Outcome operator()(const ReleaseResource& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
-    if (!company.resources.count(c.resourceId)) return notFound("Resource", c.resourceId);
-    add(companyStream(cmd_.companyId), ResourceReleased{c.resourceId});
+    auto it = company.resources.find(c.resourceId);
+    if (it == company.resources.end()) return notFound("Resource", c.resourceId);
+    const ResourceState& r = it->second;
+    add(companyStream(cmd_.companyId),
+        ResourceReleased{r.id, r.ownerId, r.kind, r.service, r.name});
     decision_.id = c.resourceId;
     return std::move(decision_);
   }
