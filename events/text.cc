@@ -1,60 +1,88 @@
 #include "events/text.h"
 
-#include <locale.h>
-#include <wctype.h>
+#include <unicode/bytestream.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
+#include <stdexcept>
 
 namespace portal {
 namespace {
 
-// C.UTF-8 comes with Debian's libc-bin; without it, only ASCII letters fold.
-locale_t utf8Locale() {
-  static const locale_t locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
-  return locale;
+bool isAscii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
 }
 
-void appendUtf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+bool isUtf8(std::string_view s) {
+  while (!s.empty()) {
+    if (static_cast<unsigned char>(s[0]) < 0x80) {
+      s.remove_prefix(1);
+      continue;
+    }
+    char32_t c;
+    const std::size_t n = decodeUtf8(s, c);
+    if (n == 0) return false;
+    s.remove_prefix(n);
   }
+  return true;
+}
+
+// ICU's normalizers are built into its data library: they cannot be missing, so a
+// failure to get one is a broken installation, not an input to recover from.
+const icu::Normalizer2& normalizer(const icu::Normalizer2* (*get)(UErrorCode&)) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* n = get(status);
+  if (U_FAILURE(status) || n == nullptr)
+    throw std::runtime_error(std::string("ICU normalizer unavailable: ") + u_errorName(status));
+  return *n;
+}
+const icu::Normalizer2& nfkcCasefold() {
+  static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFKCCasefoldInstance);
+  return n;
+}
+const icu::Normalizer2& nfd() {
+  static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFDInstance);
+  return n;
+}
+const icu::Normalizer2& nfc() {
+  static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFCInstance);
+  return n;
 }
 
 }  // namespace
 
-bool foldCaseHasUnicodeTables() { return utf8Locale() != static_cast<locale_t>(nullptr); }
-
 std::string foldCase(std::string_view s) {
+  // Names are mostly ASCII: they never reach ICU.
+  if (isAscii(s) || !isUtf8(s)) return asciiLower(s);
   std::string out;
   out.reserve(s.size());
-  const locale_t locale = utf8Locale();
-  while (!s.empty()) {
-    const auto b = static_cast<unsigned char>(s[0]);
-    if (b < 0x80) {
-      out.push_back(b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : static_cast<char>(b));
-      s.remove_prefix(1);
-      continue;
-    }
-    char32_t c = 0;
-    const std::size_t n = decodeUtf8(s, c);
-    if (n == 0 || locale == static_cast<locale_t>(nullptr)) {
-      out.append(s.substr(0, n == 0 ? 1 : n));
-      s.remove_prefix(n == 0 ? 1 : n);
-      continue;
-    }
-    appendUtf8(out, static_cast<char32_t>(towlower_l(static_cast<wint_t>(c), locale)));
-    s.remove_prefix(n);
+  icu::StringByteSink<std::string> sink(&out);
+  UErrorCode status = U_ZERO_ERROR;
+  nfkcCasefold().normalizeUTF8(0, icu::StringPiece(s.data(), static_cast<int32_t>(s.size())), sink,
+                               nullptr, status);
+  if (U_FAILURE(status)) return asciiLower(s);
+  return out;
+}
+
+std::string searchFold(std::string_view s) {
+  if (isAscii(s) || !isUtf8(s)) return asciiLower(s);
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::UnicodeString folded = nfkcCasefold().normalize(
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size()))), status);
+  const icu::UnicodeString parts = nfd().normalize(folded, status);
+  if (U_FAILURE(status)) return foldCase(s);
+  icu::UnicodeString bare;
+  for (int32_t i = 0; i < parts.length();) {
+    const UChar32 c = parts.char32At(i);
+    if (u_charType(c) != U_NON_SPACING_MARK) bare.append(c);
+    i += U16_LENGTH(c);
   }
+  std::string out;
+  nfc().normalize(bare, status).toUTF8String(out);
+  if (U_FAILURE(status)) return foldCase(s);
   return out;
 }
 

@@ -52,14 +52,20 @@ inline std::size_t decodeUtf8(std::string_view s, char32_t& c) {
   return n;
 }
 
-// Lower case for any script, for case-insensitive search and sorting of names:
-// Unicode's simple lowercase mapping of each character (glibc's C.UTF-8 tables:
-// "Élodie ÖZTÜRK" -> "élodie öztürk", "ΑΘΗΝΑ" -> "αθηνα"). Bytes that are not UTF-8
-// stay as they are. (Emails keep asciiLower: their uniqueness key must not change.)
+// A name folded for comparing without regard to case, for uniqueness (a group's
+// name, a permission's) and look-ups (a column's, a country's): Unicode's
+// NFKC_Casefold (ICU), so that any script folds ("Élodie ÖZTÜRK" ->
+// "élodie öztürk", "ΑΘΗΝΑ" -> "αθηνα",
+// "Straße" -> "strasse") and a letter typed as one code point (NFC) or as a letter
+// and a combining accent (NFD, as some macOS copies give) folds alike. Text that is
+// not UTF-8 has its ASCII letters lowered and every other byte kept. (Emails keep
+// asciiLower: their uniqueness key must not change.)
 std::string foldCase(std::string_view s);
-// Whether foldCase has the C.UTF-8 tables (else it folds ASCII letters only): the
-// server refuses to start without them, since the users view keeps folded keys.
-bool foldCaseHasUnicodeTables();
+
+// foldCase, then accents and other combining marks dropped: what people type in a
+// search box finds what they meant ("elodie" finds "Élodie", "ozturk" finds
+// "Öztürk"). The users view searches and sorts names by it.
+std::string searchFold(std::string_view s);
 
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {

@@ -36,8 +36,9 @@ inline std::string time(const EventEnvelope& env) { return formatRfc3339(env.occ
 // An optional text field as a row holds it: the text, or null.
 inline json text(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
-// Lower case in any script (foldCase), for case-insensitive search and sorting.
-inline std::string lower(std::string_view s) { return foldCase(s); }
+// Folded as a search box compares (searchFold: case and accents aside, any script),
+// for search and sorting.
+inline std::string folded(std::string_view s) { return searchFold(s); }
 
 inline std::string key(std::string_view companyId, std::string_view id) {
   std::string k = companyPrefix(companyId);

@@ -17,9 +17,9 @@ namespace {
 std::string searchKey(const std::string& companyId, std::string_view surname,
                       std::string_view givenName, std::string_view id) {
   std::string k = companyPrefix(companyId);
-  k += rows::lower(surname);
+  k += rows::folded(surname);
   k.push_back('\x01');
-  k += rows::lower(givenName);
+  k += rows::folded(givenName);
   k.push_back('\0');
   k += id;
   return k;
@@ -31,11 +31,11 @@ std::string searchKey(const std::string& companyId, const FlatRow& row) {
 std::string searchValue(bool active, std::string_view givenName, std::string_view surname,
                         std::string_view email) {
   std::string v(1, active ? 'A' : 'I');
-  v += rows::lower(givenName);
+  v += rows::folded(givenName);
   v += ' ';
-  v += rows::lower(surname);
+  v += rows::folded(surname);
   v.push_back('\n');
-  v += rows::lower(email);
+  v += rows::folded(email);
   return v;
 }
 std::string searchValue(const FlatRow& row) {
@@ -287,7 +287,7 @@ std::string UsersReader::displayName(const std::string& companyId,
 UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q) const {
   UserPage page;
   const std::string prefix = companyPrefix(companyId);
-  const std::string needle = rows::lower(q.search);
+  const std::string needle = rows::folded(q.search);
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).

@@ -30,9 +30,9 @@ namespace portal {
 
 class UsersProjection final : public Projection {
  public:
-  // v2: names are searched and sorted folded in any script (foldCase); v1 folded
-  // ASCII letters only.
-  static constexpr const char* kName = "users_v2";
+  // v3: names are searched and sorted without regard to case or accents, however
+  // they were typed (searchFold); v2 lowered them in any script, v1 ASCII letters only.
+  static constexpr const char* kName = "users_v3";
   enum Family { kRows = 0, kSearch = 1, kCompanies = 2 };
 
   std::string name() const override { return kName; }

@@ -12,10 +12,6 @@ namespace portal {
 Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
                                              const CountryList& countries, Clock& clock,
                                              IdSource& ids) {
-  if (!foldCaseHasUnicodeTables())
-    return makeError(ErrorCode::kInvalidArgument,
-                     "the C.UTF-8 locale is missing (Debian's libc-bin has it): names could "
-                     "not be searched without regard to case");
   std::unique_ptr<Portal> p(new Portal());
   p->options_ = options;
   p->ids_ = &ids;

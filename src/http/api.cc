@@ -1497,7 +1497,7 @@ struct Api::Impl {
     HttpResponse error;
     auto limit = limitOf(call, error);
     if (!limit) return error;
-    const std::string search = foldCase(param(call, "search"));
+    const std::string search = searchFold(param(call, "search"));
     // The search is part of the list: a cursor of another search starts elsewhere.
     const std::string list = "admins:" + search;
     const auto cursor = openListCursor(call, list, error);
@@ -1513,7 +1513,7 @@ struct Api::Impl {
           json u = json::parse(*user);
           if (!search.empty()) {
             const std::string hay =
-                foldCase(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
                            (u["email"].is_string() ? u["email"].get<std::string>() : ""));
             if (hay.find(search) == std::string::npos) return false;
           }
