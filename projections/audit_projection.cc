@@ -32,7 +32,7 @@ std::vector<std::string> auditSubjects(const EventData& data) {
           [](const OwnershipTransferred& e) {
             return std::vector<std::string>{e.toUserId, e.fromUserId};
           },
-          [](const UsersImported&) { return std::vector<std::string>{}; },
+          [](const UsersImported& e) { return std::vector<std::string>{e.importId}; },
           [](const IdentityProviderChanged&) { return std::vector<std::string>{}; },
           [](const ResourceAssigned& e) {
             return std::vector<std::string>{e.ownerId, e.resourceId};

@@ -207,6 +207,13 @@ TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
     EXPECT_EQ(r.json()["status"], "completed") << c.file;
     EXPECT_EQ(r.json()["created"], c.users) << c.file;
     EXPECT_EQ(r.json()["warnings"].size(), c.warnings) << c.file << ": " << r.body;
+    // The import is in the audit trail under its id, naming whom it created.
+    const Reply audit = w.client.get(
+        "/api/v1/audit?subject=" + r.json()["importId"].get<std::string>(), w.owner.token);
+    ASSERT_EQ(audit.status, 200) << audit.body;
+    const json entries = audit.json()["items"];
+    ASSERT_EQ(entries.size(), 1u) << c.file << ": " << audit.body;
+    EXPECT_EQ(entries[0]["type"], "UsersImported") << audit.body;
   }
   auto one = [&](const std::string& email) {
     auto found = findUsers(w.client, w.owner.token, email);
