@@ -24,7 +24,8 @@ namespace portal {
 
 class AuditProjection final : public Projection {
  public:
-  static constexpr const char* kName = "audit_v1";
+  // v2: an import is filed under its id (UsersImported's subject); v1 left it out.
+  static constexpr const char* kName = "audit_v2";
   std::string name() const override { return kName; }
   std::vector<std::string> families() const override { return {"index"}; }
   const std::set<std::string_view>& handles() const override;
