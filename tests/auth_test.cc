@@ -128,5 +128,24 @@ TEST(LoginThrottle, ForgetsKeysWhoseFailuresLeftTheWindowAndCountsAsBefore) {
   EXPECT_EQ(throttle.keys(), 1u);
 }
 
+// A client with an IPv6 /64 could take a new address for every guess: the /64 is
+// what is counted.
+TEST(LoginThrottle, CountsAnIpv6ClientByItsSlash64) {
+  EXPECT_EQ(clientNetwork("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(clientNetwork("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
+  EXPECT_EQ(clientNetwork("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(clientNetwork("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(clientNetwork("fe80::1%eth0"), "fe80::1%eth0") << "not an address inet_pton reads: as it is";
+  ThrottlePolicy policy;
+  policy.accountLimit = 1000;
+  policy.addressLimit = 2;
+  LoginThrottle throttle(policy);
+  const Timestamp now{1'000'000'000'000};
+  EXPECT_EQ(throttle.attempt("acme\na", "2001:db8:1:2::1", now), 0);
+  EXPECT_EQ(throttle.attempt("acme\nb", "2001:db8:1:2::2", now), 0);
+  EXPECT_GT(throttle.attempt("acme\nc", "2001:db8:1:2::3", now), 0) << "the same /64";
+  EXPECT_EQ(throttle.attempt("acme\nc", "2001:db8:1:3::3", now), 0) << "another /64";
+}
+
 }  // namespace
 }  // namespace portal

@@ -1390,8 +1390,11 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   policy.accountLimit = 3;
   ApiServer server(policy);
   Person owner = server.provision("acme");
-  for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(server.signIn("acme", owner.email, "wrong password!").status, 401);
+  for (int i = 0; i < 3; ++i) {
+    const Reply failed = server.signIn("acme", owner.email, "wrong password!");
+    EXPECT_EQ(failed.status, 401);
+    EXPECT_EQ(failed.header("www-authenticate"), "Bearer") << "a 401 names its scheme";
+  }
   Reply r = server.signIn("acme", owner.email, kPassword);
   EXPECT_EQ(r.status, 429);
   EXPECT_FALSE(r.header("retry-after").empty());
@@ -1405,6 +1408,39 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   audit = client.get("/api/v1/audit?cursor=abc", owner.token);
   EXPECT_EQ(audit.status, 400);
   EXPECT_EQ(audit.json()["code"], "invalid-cursor");
+}
+
+// Strangers who know an email can fill the sign-in throttle; the holder of a session
+// still changes their password (a new owner must, to get past the temporary one).
+// Guesses of the current password through a session are throttled on their own.
+TEST(HttpFlows, FailedSignInsOfOthersDoNotStopAPasswordChangeButGuessesThroughASessionAre) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  policy.addressLimit = 3;
+  ApiServer server(policy);
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(server.signIn("acme", owner.email, "a stranger's guess").status, 401);
+  ASSERT_EQ(server.signIn("acme", owner.email, kPassword).status, 429) << "the account is throttled";
+  const std::string next = kPassword + std::string(" and more");
+  Reply r = client.post("/api/v1/me/password", {{"currentPassword", kPassword}, {"newPassword", next}},
+                        owner.token);
+  EXPECT_EQ(r.status, 204) << r.body;
+  for (int i = 0; i < 3; ++i) {
+    r = client.post("/api/v1/me/password",
+                    {{"currentPassword", "not it, " + std::to_string(i)}, {"newPassword", kPassword}},
+                    owner.token);
+    EXPECT_EQ(r.status, 422) << r.body;
+  }
+  r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
+                  owner.token);
+  EXPECT_EQ(r.status, 429) << "a fourth guess through the session waits: " << r.body;
+  EXPECT_FALSE(r.header("retry-after").empty());
+  server.clock().advance(16 * kMinute);
+  r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
+                  owner.token);
+  EXPECT_EQ(r.status, 204) << r.body;
 }
 
 TEST(HttpFlows, ResetRequestsAreThrottledAlikeForKnownAndUnknownEmails) {

@@ -1,10 +1,25 @@
 #include "src/auth/throttle.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace portal {
+
+std::string clientNetwork(const std::string& address) {
+  in6_addr a6;
+  if (inet_pton(AF_INET6, address.c_str(), &a6) != 1) return address;
+  char text[INET6_ADDRSTRLEN];
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof text) == nullptr) return address;
+    return text;
+  }
+  std::memset(&a6.s6_addr[8], 0, 8);
+  if (inet_ntop(AF_INET6, &a6, text, sizeof text) == nullptr) return address;
+  return std::string(text) + "/64";
+}
 
 std::string LoginThrottle::keyOf(char kind, const std::string& id) {
   std::string key(17, '\0');
@@ -54,7 +69,7 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
                                     Timestamp now) {
-  const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', address);
+  const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', clientNetwork(address));
   std::lock_guard lock(mu_);
   forgetExpired(now.micros);
   const std::int64_t wait = std::max(this->wait(accountKey, policy_.accountLimit, now.micros),
@@ -67,7 +82,7 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
 
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
   clear(account);
-  const std::string addressKey = keyOf('c', address);
+  const std::string addressKey = keyOf('c', clientNetwork(address));
   std::lock_guard lock(mu_);
   if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
     it->second.failures.pop_back();

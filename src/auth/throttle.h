@@ -1,5 +1,5 @@
 #pragma once
-// Throttling of failed sign-ins, per account and per client address: once a key has
+// Throttling of failed sign-ins, per account and per client network: once a key has
 // had `limit` failures within `window`, further attempts wait until the oldest of
 // them leaves the window. A success clears the account's failures (not the
 // address's earlier ones: one address trying many accounts stays throttled).
@@ -20,6 +20,11 @@
 #include "events/timestamp.h"
 
 namespace portal {
+
+// What a client address is counted as: an IPv6 address by its /64 (a client
+// commonly holds a whole /64 and could take a new address for every guess), an
+// IPv4-mapped one as its IPv4 address, anything else as it is.
+std::string clientNetwork(const std::string& address);
 
 struct ThrottlePolicy {
   int accountLimit = 5;   // failures per account within the window

@@ -292,6 +292,11 @@ struct Api::Impl {
   SessionStore sessions;
   LoginThrottle throttle;
   LoginThrottle resetThrottle;  // reset requests, so nobody floods an inbox
+  // Guesses of the current password through a session, per user and per session:
+  // apart from the sign-in throttle, which anyone who knows an email can fill, so
+  // that strangers' failed sign-ins never stop the holder of a session (a new owner
+  // with a temporary password above all) from changing it.
+  LoginThrottle passwordThrottle;
   WorkPool hashPool;
   ImportLogs importLogs;
   Sealer cursorSealer;  // the users list's cursors
@@ -345,6 +350,7 @@ struct Api::Impl {
         sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
         throttle(options.throttle),
         resetThrottle(options.resetThrottle),
+        passwordThrottle(options.throttle),
         hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
         importLogs(p.store().db(), p.store().columnFamily("imports")) {}
 
@@ -705,8 +711,10 @@ struct Api::Impl {
 
   // Whatever was wrong (company, email, password, an inactive user): one answer.
   static HttpResponse badCredentials() {
-    return Api::problem(401, "invalid-credentials", "Sign-in failed",
-                        "The company, email and password do not match an active user.");
+    HttpResponse r = Api::problem(401, "invalid-credentials", "Sign-in failed",
+                                  "The company, email and password do not match an active user.");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");  // RFC 9110: every 401 names a scheme
+    return r;
   }
 
   HttpResponse signIn(Call& call) {
@@ -819,15 +827,15 @@ struct Api::Impl {
       company = creds.companyById(call.company());
     }
     if (!account || !company) return unauthorized();
-    // Guesses of the current password with a stolen session count like sign-ins.
-    const std::string accountKey = company->slug + "\n" + emailKey(account->email);
-    const Timestamp now = clock.now();
-    if (std::int64_t wait = throttle.attempt(accountKey, call.req.clientAddress, now); wait > 0) {
+    // Guesses of the current password with a stolen session are throttled like
+    // sign-ins, by the user and by the session (not by address: sign-in failures
+    // from the same office must not stop this).
+    const std::string userKey = call.company() + "\n" + call.actor();
+    if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
       return tooMany(wait, "Too many attempts", "Wait before trying again.");
-    }
     if (!verifyPassword(account->passwordHash, current))
       return validation({{"currentPassword", "is not your current password"}});
-    throttle.succeeded(accountKey, call.req.clientAddress);
+    passwordThrottle.succeeded(userKey, call.tokenHash);
     if (auto problems = policyProblems(next, account->email); !problems.empty())
       return policyRejected(problems, "newPassword");
     if (next == current)
@@ -946,6 +954,7 @@ struct Api::Impl {
     // account) no longer keep the new password out.
     if (auto company = portal.credentials().companyById(account->companyId))
       throttle.clear(company->slug + "\n" + emailKey(account->email));
+    passwordThrottle.clear(account->companyId + "\n" + account->userId);
     return noContent();
   }
 
