@@ -1364,25 +1364,35 @@ TEST(HttpFlows, NotifyMailsTheNewUserAndWithoutItNothingIsSent) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  auto create = [&](const std::string& email, bool notify) {
+  auto create = [&](const std::string& email, bool notify, bool active = true) {
     return client.post("/api/v1/users",
                        {{"email", email},
                         {"givenName", "Nia"},
                         {"surname", "New"},
                         {"jobTitle", "T"},
                         {"managerEmail", owner.email},
-                        {"notify", notify}},
+                        {"notify", notify},
+                        {"active", active}},
                        owner.token);
   };
   ASSERT_EQ(create("quiet@acme.example", false).status, 201);
+  // Someone created inactive gets no welcome, even when reactivated before it went.
+  const Reply later = create("later@acme.example", true, false);
+  ASSERT_EQ(later.status, 201) << later.body;
+  ASSERT_EQ(client.post("/api/v1/users/" + later.json()["id"].get<std::string>() + "/reactivate",
+                        json::object(), owner.token)
+                .status,
+            200);
   ASSERT_EQ(create("told@acme.example", true).status, 201);
   ASSERT_TRUE(waitFor([&] { return !server.mailsTo("told@acme.example").empty(); }));
   const std::string mail = server.mailsTo("told@acme.example")[0];
   EXPECT_NE(mail.find("acme"), std::string::npos) << "it says which company to sign in to";
   EXPECT_NE(mail.find("http://127.0.0.1:" + std::to_string(server.port())), std::string::npos)
       << mail;
-  // The welcome mail went out after the quiet user's command: none is coming for them.
+  // The welcome mail went out after the quiet and the inactive user's commands (the
+  // outbox goes in log order): none is coming for them.
   EXPECT_TRUE(server.mailsTo("quiet@acme.example").empty());
+  EXPECT_TRUE(server.mailsTo("later@acme.example").empty()) << server.mailsTo("later@acme.example")[0];
 }
 
 TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {

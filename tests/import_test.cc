@@ -165,6 +165,15 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
   EXPECT_EQ(f.warnings[1].row, 3u);
   EXPECT_EQ(f.warnings[1].value, "BOSS@x.example");
   EXPECT_EQ(f.rows.size(), 4u);  // warnings do not stop a row
+
+  // A row with an error is warned of its manager too: fixing the error reveals
+  // nothing new.
+  f = check(kHeader + "Eve,Ash,eve@x.example,Clerk,nobody@x.example,2,\r\n", [](std::string_view) { return false; });
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].column, "Is Active");
+  ASSERT_EQ(f.warnings.size(), 1u);
+  EXPECT_EQ(f.warnings[0].row, 2u);
+  EXPECT_EQ(f.warnings[0].value, "nobody@x.example");
 }
 
 TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {
@@ -428,8 +437,12 @@ TEST(HttpImport, DryRunValidatesAndAppendsNothing) {
 
 TEST(HttpImport, NotifyQueuesAWelcomeMailForEveryCreatedUser) {
   ImportWorld w;
-  Reply r = upload(w.client, usersFile(3, "mail.example"), w.owner.token, "?notify=true");
+  // A row created inactive ("Is Active" 0) gets none: they cannot sign in.
+  Reply r = upload(w.client,
+                   usersFile(3, "mail.example") + "Ina,Inactive,ina@mail.example,Clerk,user0@mail.example,0,DE\r\n",
+                   w.owner.token, "?notify=true");
   ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.json()["created"], 4) << r.body;
   for (int i = 0; i < 3; ++i) {
     const std::string email = "user" + std::to_string(i) + "@mail.example";
     EXPECT_TRUE(waitFor([&] { return !w.server.mailsTo(email).empty(); })) << email;
@@ -441,6 +454,7 @@ TEST(HttpImport, NotifyQueuesAWelcomeMailForEveryCreatedUser) {
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(waitFor([&] { return !w.server.mailsTo("user0@last.example").empty(); }));
   EXPECT_TRUE(w.server.mailsTo("user0@quiet.example").empty());
+  EXPECT_TRUE(w.server.mailsTo("ina@mail.example").empty());
 }
 
 TEST(HttpImport, ARepeatedIdempotencyKeyGivesTheFirstAnswerAndCreatesNothingTwice) {

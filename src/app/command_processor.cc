@@ -304,6 +304,9 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       if (const std::size_t need = request.events.size() + d->events.size();
           need > request.events.capacity())
         request.events.reserve(std::max(need, 2 * request.events.capacity()));
+      // The mails are made while the decision still holds its events (they are
+      // moved into the append below).
+      if (entry.eventCount > 0 && s.outbox) entry.outbox = s.outbox(*d);
       for (PendingEvent& pe : d->events) {
         EventEnvelope env;
         env.stream = pe.stream;
@@ -319,7 +322,6 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       }
       d->events.clear();
       request.shred.insert(request.shred.end(), d->shred.begin(), d->shred.end());
-      if (entry.eventCount > 0 && s.outbox) entry.outbox = s.outbox(*d);
       reply->status = CommandReply::Status::kAccepted;
       reply->decision = std::move(*d);
     } else {

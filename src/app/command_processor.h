@@ -57,7 +57,8 @@ struct Submission {
   // The mail the command causes (src/mail's outbox records), made from the
   // decision (which holds the ids it created) and written to the "outbox" family in
   // the same WriteBatch as its events, only when it is accepted with events: the mail
-  // goes out if and only if what caused it is durable. Runs on the processor thread.
+  // goes out if and only if what caused it is durable. Runs on the processor thread,
+  // given the decision with its events.
   MailBuilder outbox;
   // With clientKey: false when a refusal is neither kept nor replayed under the key,
   // so that the same key sent again is decided anew (a batch import refused for its

@@ -209,6 +209,9 @@ class FileChecker {
               "The same email is on row " + std::to_string(it->second) +
                   ": each user's email must be in the file once.");
     }
+    // A row with errors gets its manager's warning too: fixing the error must not
+    // reveal another thing to look at.
+    if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
     if (out_.errors.size() != errorsBefore) {
       // The processor checks the pool for the rows kept; this row is not kept, so
       // its email is looked up here: the administrator gets the whole list at once.
@@ -216,7 +219,6 @@ class FileChecker {
         error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail), "is already in the pool");
       return;
     }
-    if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
     // Under a header that lacks a column, no row can be made: it is not kept, so
     // that the processor's check does not report the missing column on every row.
     if (std::find(present_.begin(), present_.end(), false) != present_.end()) return;

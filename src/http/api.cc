@@ -1018,8 +1018,15 @@ struct Api::Impl {
   MailBuilder welcomeMail(const std::string& companyId) {
     auto company = portal.credentials().companyById(companyId);
     return [slug = company ? company->slug : "", link = publicUrl()](const Decision& d) {
+      // Someone created inactive cannot sign in: no welcome, not even once they are
+      // reactivated before the mail goes out.
+      std::set<std::string> inactive;
+      for (const PendingEvent& e : d.events)
+        if (const auto* created = std::get_if<UserCreated>(&e.data); created && !created->active)
+          inactive.insert(created->userId);
       std::vector<std::string> mails;
       for (const std::string& user : d.ids.empty() ? std::vector<std::string>{d.id} : d.ids) {
+        if (inactive.count(user)) continue;
         MailRecord mail;
         mail.kind = "welcome";
         mail.companyId = d.companyId;
