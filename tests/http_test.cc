@@ -22,6 +22,7 @@
 
 #include "projections/projection.h"
 #include "src/auth/passwords.h"
+#include "src/http/client_address.h"
 #include "tests/api_server.h"
 
 namespace portal::test {
@@ -1451,6 +1452,52 @@ TEST(HttpFlows, FailedSignInsOfOthersDoNotStopAPasswordChangeButGuessesThroughAS
   r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
                   owner.token);
   EXPECT_EQ(r.status, 204) << r.body;
+}
+
+TEST(ClientAddress, BehindATrustedProxyTheRightMostUntrustedForwardedAddressIsTheClient) {
+  EXPECT_EQ(canonicalAddress("0:0::1"), "::1");
+  EXPECT_EQ(canonicalAddress("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(canonicalAddress("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(canonicalAddress("proxy.example"), std::nullopt);
+  const std::vector<std::string> trusted{"10.0.0.1", "10.0.0.2"};
+  auto from = [&](const std::string& peer, std::vector<std::string> forwarded) {
+    HttpRequest req;
+    for (auto& f : forwarded) req.headers.emplace_back("x-forwarded-for", std::move(f));
+    return clientAddressOf(peer, req, trusted);
+  };
+  EXPECT_EQ(from("203.0.113.9", {"198.51.100.1"}), "203.0.113.9") << "an untrusted peer's word is not taken";
+  EXPECT_EQ(from("10.0.0.1", {}), "10.0.0.1") << "nothing forwarded: the proxy itself";
+  EXPECT_EQ(from("10.0.0.1", {"198.51.100.1"}), "198.51.100.1");
+  EXPECT_EQ(from("10.0.0.1", {"6.6.6.6, 198.51.100.1"}), "198.51.100.1") << "the left is the client's own word";
+  EXPECT_EQ(from("10.0.0.1", {"198.51.100.1, 10.0.0.2"}), "198.51.100.1") << "through two proxies";
+  EXPECT_EQ(from("10.0.0.1", {"198.51.100.1", "10.0.0.2"}), "198.51.100.1") << "in two header lines";
+  EXPECT_EQ(from("10.0.0.1", {"198.51.100.1:4711"}), "198.51.100.1");
+  EXPECT_EQ(from("10.0.0.1", {"[2001:db8::1]:443"}), "2001:db8::1");
+  EXPECT_EQ(from("10.0.0.1", {"unknown"}), "10.0.0.1") << "nothing usable: the proxy";
+}
+
+// Behind a reverse proxy every connection comes from the proxy: with --trusted-proxy
+// the throttle counts the clients it names, not the proxy.
+TEST(HttpFlows, SignInsThroughATrustedProxyAreThrottledByTheClientItNames) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 100;
+  policy.addressLimit = 2;
+  ApiServer server(policy, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; });
+  Person owner = server.provision("acme");
+  auto signIn = [&](const std::string& forwardedFor) {
+    return server.signIn("acme", owner.email, "a wrong password", {{"X-Forwarded-For", forwardedFor}}).status;
+  };
+  EXPECT_EQ(signIn("198.51.100.1"), 401);
+  EXPECT_EQ(signIn("198.51.100.1"), 401);
+  EXPECT_EQ(signIn("198.51.100.1"), 429);
+  EXPECT_EQ(signIn("6.6.6.6, 198.51.100.1"), 429) << "a forged left entry changes nothing";
+  EXPECT_EQ(signIn("198.51.100.2"), 401) << "another client behind the same proxy";
+  // Not trusted: the header is the client's word, and the peer is counted.
+  ApiServer direct(policy);
+  Person other = direct.provision("beta");
+  for (const char* forwarded : {"198.51.100.1", "198.51.100.2"})
+    EXPECT_EQ(direct.signIn("beta", other.email, "a wrong password", {{"X-Forwarded-For", forwarded}}).status, 401);
+  EXPECT_EQ(direct.signIn("beta", other.email, "a wrong password", {{"X-Forwarded-For", "198.51.100.3"}}).status, 429);
 }
 
 TEST(HttpFlows, ResetRequestsAreThrottledAlikeForKnownAndUnknownEmails) {

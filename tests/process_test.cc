@@ -246,6 +246,12 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--trusted-proxy", "10.0.0.1,proxy.lan"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("portal-server: --trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; "
+                       "'proxy.lan' is not one"),
+            std::string::npos)
+      << r.err;
   // A mistyped --data is not made a new, empty portal that signs nobody in.
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.path() + "/typo", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;

@@ -18,6 +18,7 @@
 
 #include "src/http/api.h"
 #include "src/http/beast_request.h"
+#include "src/http/client_address.h"
 #include "src/http/work_pool.h"
 
 namespace portal {
@@ -201,6 +202,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     method_.clear();
     path_.clear();
     requestId_.clear();
+    client_.clear();
     head_ = false;
     started_ = std::chrono::steady_clock::now();
     parser_.emplace();
@@ -302,6 +304,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     started_ = std::chrono::steady_clock::now();
     HttpRequest req =
         requestFromBeast(std::move(msg), peer_, [this] { return server_->newRequestId(); });
+    if (!server_->options.trustedProxies.empty())
+      req.clientAddress = clientAddressOf(peer_, req, server_->options.trustedProxies);
+    client_ = req.clientAddress;
     method_ = req.method;
     path_ = req.target.substr(0, req.target.find('?'));
     requestId_ = req.requestId;
@@ -367,7 +372,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     char line[512];
     // "-" for what a request too malformed to name left unknown.
     auto known = [](const std::string& s) { return s.empty() ? std::string("-") : s.substr(0, 200); };
-    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s", known(peer_).c_str(), known(method_).c_str(),
+    std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s",
+                  known(client_.empty() ? peer_ : client_).c_str(), known(method_).c_str(),
                   known(path_).c_str(), status, bytes, ms, requestId_.c_str());
     server_->options.accessLog(line);
   }
@@ -400,7 +406,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
-  std::string peer_, method_, path_, requestId_;
+  std::string peer_, client_, method_, path_, requestId_;  // client_: see trustedProxies
   bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;

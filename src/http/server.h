@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "events/result.h"
 
@@ -40,6 +41,10 @@ struct ServerOptions {
   std::chrono::milliseconds bodyTimeout{60'000};
   std::size_t maxJsonBody = 1 << 20;
   std::size_t maxCsvBody = 64 << 20;
+  // Reverse proxies whose X-Forwarded-For is believed (canonical addresses, see
+  // client_address.h): requests through them count against the throttle, and are
+  // logged, as from the client they name. Empty: the peer is the client.
+  std::vector<std::string> trustedProxies;
   // One line per answered request (method, path without query, status, bytes,
   // milliseconds, request id); nullptr: none.
   std::function<void(const std::string&)> accessLog;

@@ -32,6 +32,7 @@
 #include "src/app/system.h"
 #include "src/domain/email.h"
 #include "src/http/api.h"
+#include "src/http/client_address.h"
 #include "src/http/server.h"
 #include "src/mail/mailer.h"
 #include "src/mail/smtp_transport.h"
@@ -49,7 +50,7 @@ using namespace portal;
       "                     [--mail-from ADDRESS]\n"
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
-      "                     [--demo] [--quiet]\n");
+      "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--demo] [--quiet]\n");
   std::exit(2);
 }
 
@@ -125,6 +126,7 @@ int main(int argc, char** argv) {
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
+  std::vector<std::string> trustedProxies;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -151,6 +153,22 @@ int main(int argc, char** argv) {
     }
     else if (a == "--workers")
       workers = count("--workers", value());
+    else if (a == "--trusted-proxy") {
+      // Reverse proxies whose X-Forwarded-For names the client (see client_address.h).
+      const std::string given = value();
+      std::string_view list = given;
+      while (true) {
+        const std::size_t comma = list.find(',');
+        const std::string_view one = trim(list.substr(0, comma));
+        auto address = canonicalAddress(one);
+        if (!address)
+          usage("--trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; '" + std::string(one) +
+                "' is not one");
+        trustedProxies.push_back(*address);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+    }
     else if (a == "--demo")
       demo = true;
     else if (a == "--quiet")
@@ -184,6 +202,7 @@ int main(int argc, char** argv) {
     usage("--password-hash-cost must be interactive or minimum");
   serverOptions.ioThreads = ioThreads;
   serverOptions.workerThreads = workers;
+  serverOptions.trustedProxies = trustedProxies;
   if (!quiet)
     serverOptions.accessLog = [](const std::string& line) {
       std::fprintf(stderr, "%s\n", line.c_str());
