@@ -525,6 +525,8 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
     EXPECT_EQ(made["data"]["managerEmail"], "anonymized");
     EXPECT_EQ(made["data"]["email"], early.email);
   }
+  // Their rows in table files before the erasure, as on any server that ran a while.
+  ASSERT_TRUE(h.portal().store().compact().ok());
   ASSERT_TRUE(h.run(GrantRole{zid, "modeler", "editor"}).accepted());
   ASSERT_TRUE(h.run(DeactivateUser{zid, std::nullopt}).accepted());
   ASSERT_TRUE(h.run(AnonymizeUser{zid}).accepted());
@@ -550,13 +552,20 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   for (const auto& item : audit->items) EXPECT_EQ(item.find("Quirinius"), std::string::npos);
   EXPECT_EQ(h.portal().store().verify()->firstBad, 0u);
 
+  // A backup taken after the erasure holds none of it, though the live directory was
+  // not compacted since (its table files would otherwise be linked into the copy).
+  TempDir backups;
+  ASSERT_TRUE(h.portal().store().backup(backups.sub("after")).ok());
   ASSERT_TRUE(h.portal().store().compact().ok());
   h.close();
   // The search index keys users by their lower-cased names, and RocksDB's MANIFEST
   // records table files' first and last keys: no file may hold them either.
   for (const char* secret : {"zelda.quirinius", "Zelda", "Quirinius", "zelda", "quirinius",
-                             "yorick.later", "latecomer"})
+                             "yorick.later", "latecomer"}) {
     EXPECT_EQ(test::filesContaining(dir.path(), secret), std::vector<std::string>{}) << secret;
+    EXPECT_EQ(test::filesContaining(backups.path(), secret), std::vector<std::string>{}) << secret;
+  }
+  EXPECT_FALSE(test::filesContaining(backups.path(), "surnameearly").empty()) << "the backup is whole";
   // The search sees into the compressed table files: a user who stays is found there.
   EXPECT_FALSE(test::filesContaining(dir.path(), "surnameearly").empty());
   h.reopen();

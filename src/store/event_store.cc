@@ -1052,6 +1052,10 @@ Result<void> EventStore::backup(const std::string& dir) {
   auto checked = backupTarget(options_.path, dir);
   if (!checked) return checked.error();
   const fs::path target(*checked);
+  // A checkpoint links the table files as they are: those written before an
+  // anonymization still hold the person's rows and data key until a compaction
+  // rewrites them. Compacting first keeps every erasure made so far out of the copy.
+  if (auto compacted = compact(); !compacted) return compacted.error();
   std::error_code ec;
   fs::remove(target, ec);  // an empty directory: the checkpoint creates it itself
   rocksdb::Checkpoint* raw = nullptr;

@@ -217,7 +217,8 @@ class EventStore {
 
   // Writes a consistent copy of the log and every view to `dir` (a RocksDB
   // checkpoint: table files hard-linked when on the same file system, memtables
-  // flushed first), from which a server can start. `dir` must not exist or be
+  // flushed first), from which a server can start, after a compaction (compact()),
+  // so that it holds nothing an anonymization erased. `dir` must not exist or be
   // empty; a failed backup removes what it wrote. Safe beside appends.
   Result<void> backup(const std::string& dir);
   // The checks backup makes of `dir` before it writes anything, for a program to make
