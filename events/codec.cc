@@ -468,6 +468,17 @@ const std::vector<std::string_view>& allEventTypeNames() {
   return names;
 }
 
+bool isEventTypeName(std::string_view name) {
+  const auto& names = allEventTypeNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string eventTypeNameList() {
+  std::string known;
+  for (std::string_view t : allEventTypeNames()) known += (known.empty() ? "" : ", ") + std::string(t);
+  return known;
+}
+
 namespace {
 
 // The envelope's members in stored order, up to and including the key "data".

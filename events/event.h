@@ -58,6 +58,10 @@ int eventSchema(const EventData& data);
 
 // The names of all event types, in the order of EventData's alternatives.
 const std::vector<std::string_view>& allEventTypeNames();
+// Whether `name` is one of them (exactly: names are case-sensitive), and all of them
+// comma-separated, for messages.
+bool isEventTypeName(std::string_view name);
+std::string eventTypeNameList();
 
 // Stream names, so that nobody spells them by hand.
 inline std::string companyStream(std::string_view id) { return "company-" + std::string(id); }

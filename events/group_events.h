@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "events/fields.h"
 
@@ -28,11 +29,16 @@ struct GroupRenamed {
   PORTAL_FIELDS(GroupRenamed, groupId, name, description)
 };
 
+// The group's name and its members when it was deleted, so that the deletion is in
+// each member's history and reads by name once the group is gone (deletions written
+// before these fields were added have only the group's id).
 struct GroupDeleted {
   static constexpr std::string_view kType = "GroupDeleted";
   static constexpr int kSchema = 1;
   std::string groupId;
-  PORTAL_FIELDS(GroupDeleted, groupId)
+  std::optional<std::string> name;
+  std::optional<std::vector<std::string>> memberIds;
+  PORTAL_FIELDS(GroupDeleted, groupId, name, memberIds)
 };
 
 struct GroupMemberAdded {

@@ -127,4 +127,11 @@ std::optional<Timestamp> parseRfc3339(std::string_view s) {
   return Timestamp{secs * kMicrosPerSecond + micros};
 }
 
+std::optional<Timestamp> parseRangeEnd(std::string_view text) {
+  auto t = parseRfc3339(text);
+  constexpr std::int64_t kDayMicros = 86'400'000'000;
+  if (t && text.size() == 10) t->micros += kDayMicros - 1;
+  return t;
+}
+
 }  // namespace portal

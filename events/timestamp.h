@@ -22,5 +22,8 @@ std::string formatRfc3339(Timestamp t);
 // (beyond 6 are truncated), or a bare date "YYYY-MM-DD" meaning its midnight UTC.
 // nullopt when the text is not such a time.
 std::optional<Timestamp> parseRfc3339(std::string_view text);
+// The end of a time range as people type it: parseRfc3339, except that a bare date
+// is its last moment, so that "until 2026-11-30" takes in that day's events.
+std::optional<Timestamp> parseRangeEnd(std::string_view text);
 
 }  // namespace portal

@@ -44,7 +44,16 @@ std::vector<std::string> auditSubjects(const EventData& data) {
           },
           [](const ResourcesTransferred& e) {
             std::vector<std::string> s{e.fromUserId, e.toUserId};
-            for (const auto& r : e.resources) s.push_back(r.resourceId);
+            for (const auto& r : e.resources) {
+              s.push_back(r.resourceId);
+              // A permission merged into the recipient's own: in that one's history too.
+              if (r.mergedInto) s.push_back(*r.mergedInto);
+            }
+            return s;
+          },
+          [](const GroupDeleted& e) {
+            std::vector<std::string> s{e.groupId};
+            if (e.memberIds) s.insert(s.end(), e.memberIds->begin(), e.memberIds->end());
             return s;
           },
           [](const GroupMemberAdded& e) { return std::vector<std::string>{e.userId, e.groupId}; },
@@ -60,6 +69,24 @@ std::vector<std::string> auditSubjects(const EventData& data) {
       },
       data);
 }
+
+namespace {
+
+// The name of a group or resource an event is about, where the event says it (the
+// views may no longer: a group deleted, a resource released).
+std::optional<std::string> nameInEvent(const EventData& data) {
+  return std::visit(
+      Overloaded{
+          [](const GroupCreated& e) -> std::optional<std::string> { return e.name; },
+          [](const GroupRenamed& e) -> std::optional<std::string> { return e.name; },
+          [](const GroupDeleted& e) { return e.name; },
+          [](const ResourceReleased& e) { return e.name; },
+          [](const auto&) -> std::optional<std::string> { return std::nullopt; },
+      },
+      data);
+}
+
+}  // namespace
 
 const std::set<std::string_view>& AuditProjection::handles() const {
   static const std::set<std::string_view> types(allEventTypeNames().begin(),
@@ -150,13 +177,16 @@ Result<AuditPage> AuditReader::list(const std::string& companyId, const AuditQue
       std::string n = users_.displayName(companyId, id);
       return n.empty() ? rows::json(nullptr) : rows::json(n);
     };
+    rows::json subjectName = name(subject);
+    if (subjectName.is_null())
+      if (auto named = nameInEvent(event->data)) subjectName = *named;
     rows::json entry = {
         {"position", position},
         {"occurredAt", formatRfc3339(env.occurredAt)},
         {"type", env.type},
         {"actor", {{"id", env.actor}, {"name", name(env.actor)}}},
         {"subject", subject.empty() ? rows::json(nullptr)
-                                    : rows::json{{"id", subject}, {"name", name(subject)}}},
+                                    : rows::json{{"id", subject}, {"name", subjectName}}},
         {"data", rows::json::parse(dataToJson(event->data))},
     };
     page.items.push_back(entry.dump());

@@ -1500,6 +1500,77 @@ TEST(HttpFlows, SignInsThroughATrustedProxyAreThrottledByTheClientItNames) {
   EXPECT_EQ(direct.signIn("beta", other.email, "a wrong password", {{"X-Forwarded-For", "198.51.100.3"}}).status, 429);
 }
 
+// What an auditor reads of groups and resources: a group's description as meant, a
+// deleted group in its members' histories by name, a merged permission in the
+// history of the one it was merged into; and the filters take what people type.
+TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  // Descriptions lose their surrounding spaces; a blank one is none; control
+  // characters are refused (tabs and line breaks are text).
+  Reply r = client.post("/api/v1/groups", {{"name", "Blank"}, {"description", "   "}}, owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_TRUE(r.json()["description"].is_null()) << r.body;
+  r = client.post("/api/v1/groups", {{"name", "Bell"}, {"description", std::string("a\x07" "b")}}, owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = client.post("/api/v1/groups", {{"name", "Ops"}, {"description", "  On call\n\tnights  "}}, owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json()["description"], "On call\n\tnights");
+  const std::string ops = r.json()["id"];
+  ASSERT_EQ(client.request("PUT", "/api/v1/groups/" + ops + "/members/" + ann.id, "", owner.token).status, 204);
+  ASSERT_EQ(client.request("DELETE", "/api/v1/groups/" + ops, "", owner.token).status, 204);
+  const json history = client.get("/api/v1/users/" + ann.id + "/history", owner.token).json()["items"];
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history[0]["type"], "GroupDeleted") << history.dump();
+  const json deleted = client.get("/api/v1/audit?type=GroupDeleted", owner.token).json()["items"];
+  ASSERT_EQ(deleted.size(), 1u);
+  EXPECT_EQ(deleted[0]["subject"]["name"], "Ops") << "the group is gone; the event names it";
+
+  // Ann's permission merged into Bob's: in the history of Bob's permission too.
+  for (const Person* p : {&ann, &bob})
+    ASSERT_EQ(client.request("PUT", "/api/v1/users/" + p->id + "/roles/modeler/editor", "", owner.token).status, 204);
+  auto permission = [&](const Person& p, const char* title) {
+    Reply made = client.post("/api/v1/resources",
+                             {{"kind", "permission"}, {"service", "modeler"}, {"name", title}, {"ownerId", p.id}},
+                             owner.token);
+    EXPECT_EQ(made.status, 201) << made.body;
+    return made.json()["id"].get<std::string>();
+  };
+  permission(ann, "Read all");
+  const std::string bobs = permission(bob, "read ALL");
+  r = client.post("/api/v1/users/" + ann.id + "/deactivate", {{"transferTo", bob.id}}, owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json merged = client.get("/api/v1/audit?subject=" + bobs, owner.token).json()["items"];
+  ASSERT_EQ(merged.size(), 2u) << merged.dump();
+  EXPECT_EQ(merged[0]["type"], "ResourcesTransferred");
+
+  r = client.post("/api/v1/admins", {{"userId", bob.id}, {"role", "super"}}, owner.token);
+  ASSERT_EQ(r.status, 422) << "a field an inclusion does not have: " << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "role");
+
+  // A date alone as `to` takes in that day; an unknown type, a range the wrong way
+  // round and a cursor that is not a position are refused.
+  const std::string today = formatRfc3339(server.clock().now()).substr(0, 10);
+  EXPECT_FALSE(client.get("/api/v1/audit?to=" + today, owner.token).json()["items"].empty());
+  EXPECT_EQ(client.get("/api/v1/audit?type=userCreated", owner.token).status, 400);
+  EXPECT_EQ(client.get("/api/v1/audit?from=2026-12-02&to=2026-12-01", owner.token).status, 400);
+  for (const char* cursor : {"-1", "99999999999999999999", "+5"})
+    EXPECT_EQ(client.get(std::string("/api/v1/audit?cursor=") + cursor, owner.token).json()["code"],
+              "invalid-cursor")
+        << cursor;
+  // The events feed pages with `cursor` as every list does.
+  const json first = client.get("/api/v1/events?limit=2", owner.token).json();
+  const std::string next = first["nextCursor"];
+  const json second = client.get("/api/v1/events?limit=2&cursor=" + next, owner.token).json();
+  ASSERT_FALSE(second["items"].empty());
+  EXPECT_GT(second["items"][0]["position"].get<std::uint64_t>(), first["items"][1]["position"].get<std::uint64_t>());
+  EXPECT_EQ(client.get("/api/v1/events?after=%2B5", owner.token).status, 400);
+  EXPECT_EQ(client.get("/api/v1/events?after=1&cursor=2", owner.token).status, 400);
+}
+
 TEST(HttpFlows, ResetRequestsAreThrottledAlikeForKnownAndUnknownEmails) {
   ApiServer server({}, nullptr, ThrottlePolicy{2, 100});
   Person owner = server.provision("acme");

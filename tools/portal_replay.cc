@@ -69,10 +69,8 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
 // A date alone is its first moment (UTC), or with `wholeDay` its last, so that
 // "--until 2026-11-30" takes in the events of that day.
 Timestamp timeFlag(const std::string& flag, const std::string& text, bool wholeDay = false) {
-  auto t = parseRfc3339(text);
+  auto t = wholeDay ? parseRangeEnd(text) : parseRfc3339(text);
   if (!t) fail(flag + " must be an RFC 3339 time such as 2026-11-23T10:15:30Z, not '" + text + "'", 2);
-  constexpr std::int64_t kDayMicros = 86'400'000'000;
-  if (wholeDay && text.size() == 10) t->micros += kDayMicros - 1;
   return *t;
 }
 
@@ -168,12 +166,8 @@ int events(int argc, char** argv) {
     fail("--since " + f["--since"] + " is after --until " + f["--until"], 2);
   if (f.count("--type")) {
     filter.type = f["--type"];
-    const auto& types = allEventTypeNames();
-    if (std::find(types.begin(), types.end(), filter.type) == types.end()) {
-      std::string known;
-      for (std::string_view t : types) known += (known.empty() ? "" : ", ") + std::string(t);
-      fail("--type '" + filter.type + "' is not an event type; one of " + known, 2);
-    }
+    if (!isEventTypeName(filter.type))
+      fail("--type '" + filter.type + "' is not an event type; one of " + eventTypeNameList(), 2);
   }
   if (f.count("--actor")) filter.actor = f["--actor"];
   auto log = openLog(f["--data"]);

@@ -138,7 +138,9 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           },
           [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
           [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },
-          [&](const GroupDeleted& e) { return "group " + name(e.groupId) + " deleted"; },
+          [&](const GroupDeleted& e) {
+            return "group " + (e.name ? "'" + *e.name + "'" : name(e.groupId)) + " deleted";
+          },
           [&](const GroupMemberAdded& e) { return "added to the group " + name(e.groupId); },
           [&](const GroupMemberRemoved& e) { return "removed from the group " + name(e.groupId); },
           [&](const PasswordSet& e) {

@@ -431,14 +431,15 @@ class Decider {
   Outcome operator()(const CreateGroup& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const std::string name(trim(c.name));
+    const std::optional<std::string> description = trimmedDescription(c.description);
     std::vector<FieldProblem> problems;
     requireText(problems, "", "name", name);
-    checkDescription(problems, c.description);
+    checkDescription(problems, description);
     if (!problems.empty()) return invalid(std::move(problems));
     if (state_.company(cmd_.companyId)->groupsByName.count(groupNameKey(name)))
       return conflict("group-name-taken", "A group with this name exists already.");
     const std::string id = ctx_.ids.newId();
-    add(groupStream(id), GroupCreated{id, name, c.description});
+    add(groupStream(id), GroupCreated{id, name, description});
     decision_.id = id;
     return std::move(decision_);
   }
@@ -450,7 +451,7 @@ class Decider {
     if (it == company.groups.end()) return notFound("Group", c.groupId);
     const GroupState& g = it->second;
     std::string name = c.name ? std::string(trim(*c.name)) : g.name;
-    std::optional<std::string> description = c.description ? *c.description : g.description;
+    std::optional<std::string> description = c.description ? trimmedDescription(*c.description) : g.description;
     std::vector<FieldProblem> problems;
     requireText(problems, "", "name", name);
     checkDescription(problems, description);
@@ -469,9 +470,12 @@ class Decider {
 
   Outcome operator()(const DeleteGroup& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
-    if (!state_.company(cmd_.companyId)->groups.count(c.groupId))
-      return notFound("Group", c.groupId);
-    add(groupStream(c.groupId), GroupDeleted{c.groupId});
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    auto it = company.groups.find(c.groupId);
+    if (it == company.groups.end()) return notFound("Group", c.groupId);
+    const GroupState& g = it->second;
+    add(groupStream(c.groupId),
+        GroupDeleted{c.groupId, g.name, std::vector<std::string>(g.members.begin(), g.members.end())});
     decision_.id = c.groupId;
     return std::move(decision_);
   }
@@ -662,10 +666,24 @@ class Decider {
     return std::nullopt;
   }
 
+  // A description as given, without the spaces around it; one left blank is none.
+  static std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
+    if (!given) return std::nullopt;
+    const std::string_view t = trim(*given);
+    if (t.empty()) return std::nullopt;
+    return std::string(t);
+  }
+
+  // Lines of text: tabs and line breaks are fine, other control characters not.
   void checkDescription(std::vector<FieldProblem>& problems,
                         const std::optional<std::string>& description) {
     if (!description) return;
+    const bool control = std::any_of(description->begin(), description->end(), [](char ch) {
+      const auto b = static_cast<unsigned char>(ch);
+      return (b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F;
+    });
     if (!isValidUtf8(*description)) problems.push_back({"description", "is not valid UTF-8 text"});
+    else if (control) problems.push_back({"description", "holds control characters"});
     else if (description->size() > kMaxDescriptionLength)
       problems.push_back({"description", "is longer than " +
                                              std::to_string(kMaxDescriptionLength) + " bytes"});

@@ -235,13 +235,19 @@ void refuseOtherFields(const json& body, std::initializer_list<std::string_view>
 
 // The named string fields of a JSON object body, all required; nullopt (and the
 // answer in `error`) when the body is not such an object or a field is missing.
+// With `otherFields`, any other field is refused with that message.
 template <std::size_t N>
 std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req,
                                                           const std::array<const char*, N>& names,
-                                                          HttpResponse& error) {
+                                                          HttpResponse& error,
+                                                          const char* otherFields = nullptr) {
   auto body = objectBody(req, error);
   if (!body) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> errors;
+  if (otherFields != nullptr)
+    for (const auto& [key, value] : body->items())
+      if (std::find_if(names.begin(), names.end(), [&](const char* n) { return key == n; }) == names.end())
+        errors.emplace_back(key, otherFields);
   std::array<std::string, N> values;
   for (std::size_t i = 0; i < N; ++i) {
     auto v = stringField(*body, names[i], errors);
@@ -674,6 +680,16 @@ struct Api::Impl {
       error = badRequest("limit must be a whole number from 1 to 500.");
       return std::nullopt;
     }
+    return n;
+  }
+
+  // A whole number as a query parameter gives it: digits only (no sign, no spaces),
+  // at most 19 of them; nullopt otherwise.
+  static std::optional<std::uint64_t> wholeNumber(std::string_view text) {
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : text) n = n * 10 + static_cast<std::uint64_t>(c - '0');
     return n;
   }
 
@@ -1555,7 +1571,7 @@ struct Api::Impl {
 
   HttpResponse includeAdmin(Call& call) {
     HttpResponse error;
-    auto fields = requiredStrings<1>(call.req, {"userId"}, error);
+    auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
     if (!fields) return error;
     const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, IncludeAdmin{userId},
@@ -1581,7 +1597,7 @@ struct Api::Impl {
 
   HttpResponse transferOwnership(Call& call) {
     HttpResponse error;
-    auto fields = requiredStrings<1>(call.req, {"userId"}, error);
+    auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
     if (!fields) return error;
     const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
@@ -1769,22 +1785,28 @@ struct Api::Impl {
     q.subject = param(call, "subject");
     q.actor = param(call, "actor");
     q.type = param(call, "type");
+    if (!q.type.empty() && !isEventTypeName(q.type))
+      return badRequest("type '" + q.type + "' is not an event type; one of " + eventTypeNameList() + ".");
     q.limit = *limit;
+    // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
+    // takes in that day.
     for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
       const std::string text = param(call, name);
       if (text.empty()) continue;
-      auto t = parseRfc3339(text);
+      auto t = slot == &q.to ? parseRangeEnd(text) : parseRfc3339(text);
       if (!t)
         return badRequest(std::string(name) +
-                          " must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z.");
+                          " must be an RFC 3339 time or a date, e.g. 2026-11-23T10:15:30Z or 2026-11-23.");
       *slot = *t;
     }
+    if (q.from && q.to && q.from->micros > q.to->micros)
+      return badRequest("from " + param(call, "from") + " is after to " + param(call, "to") + ".");
     const std::string cursor = param(call, "cursor");
     if (!cursor.empty()) {
-      char* end = nullptr;
-      q.before = std::strtoull(cursor.c_str(), &end, 10);
-      if (end == nullptr || *end != '\0' || q.before == 0)
+      auto before = wholeNumber(cursor);
+      if (!before || *before == 0)
         return badCursor("The cursor is not one this API gave: list again from the start.");
+      q.before = *before;
     }
     auto page = portal.audit().list(call.company(), q);
     if (!page)
@@ -1842,13 +1864,18 @@ struct Api::Impl {
     auto number = [&](const char* name, std::uint64_t& out) {
       const std::string text = param(call, name);
       if (text.empty()) return true;
-      char* end = nullptr;
-      out = std::strtoull(text.c_str(), &end, 10);
-      return end != nullptr && *end == '\0' && text[0] != '-';
+      auto n = wholeNumber(text);
+      if (n) out = *n;
+      return n.has_value();
     };
     std::uint64_t after = 0, waitMs = 0;
-    if (!number("after", after))
-      return badRequest("after must be a log position (a whole number).");
+    // `cursor` is the lists' name for where to go on: the feed's nextCursor is the
+    // next `after`, and a client that pages every list alike sends it back so.
+    const char* from = param(call, "cursor").empty() ? "after" : "cursor";
+    if (from == std::string_view("cursor") && !param(call, "after").empty())
+      return badRequest("Give after or cursor, not both: they name the same position.");
+    if (!number(from, after))
+      return badRequest(std::string(from) + " must be a log position (a whole number).");
     if (!number("waitMs", waitMs))
       return badRequest("waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
