@@ -1,5 +1,7 @@
 #include "events/text.h"
 
+#include "events/json_writer.h"
+
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -13,20 +15,6 @@ namespace {
 bool isAscii(std::string_view s) {
   for (char c : s)
     if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
-bool isUtf8(std::string_view s) {
-  while (!s.empty()) {
-    if (static_cast<unsigned char>(s[0]) < 0x80) {
-      s.remove_prefix(1);
-      continue;
-    }
-    char32_t c;
-    const std::size_t n = decodeUtf8(s, c);
-    if (n == 0) return false;
-    s.remove_prefix(n);
-  }
   return true;
 }
 
@@ -56,7 +44,7 @@ const icu::Normalizer2& nfc() {
 
 std::string foldCase(std::string_view s) {
   // Names are mostly ASCII: they never reach ICU.
-  if (isAscii(s) || !isUtf8(s)) return asciiLower(s);
+  if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
   std::string out;
   out.reserve(s.size());
   icu::StringByteSink<std::string> sink(&out);
@@ -68,7 +56,7 @@ std::string foldCase(std::string_view s) {
 }
 
 std::string searchFold(std::string_view s) {
-  if (isAscii(s) || !isUtf8(s)) return asciiLower(s);
+  if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
   UErrorCode status = U_ZERO_ERROR;
   const icu::UnicodeString folded = nfkcCasefold().normalize(
       icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size()))), status);

@@ -663,26 +663,6 @@ struct Api::Impl {
     return std::nullopt;
   }
 
-  std::optional<std::size_t> limitOf(const Call& call, HttpResponse& error) {
-    // An empty `limit=` (a form's field left blank) is no limit given, as for every
-    // other parameter.
-    auto it = call.query.find("limit");
-    if (it == call.query.end() || it->second.empty()) return kDefaultLimit;
-    std::size_t n = 0;
-    for (char c : it->second) {
-      if (c < '0' || c > '9' || n > kMaxLimit) {
-        n = kMaxLimit + 1;
-        break;
-      }
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (it->second.empty() || n < 1 || n > kMaxLimit) {
-      error = badRequest("limit must be a whole number from 1 to 500.");
-      return std::nullopt;
-    }
-    return n;
-  }
-
   // A whole number as a query parameter gives it: digits only (no sign, no spaces),
   // at most 19 of them; nullopt otherwise.
   static std::optional<std::uint64_t> wholeNumber(std::string_view text) {
@@ -691,6 +671,19 @@ struct Api::Impl {
     std::uint64_t n = 0;
     for (char c : text) n = n * 10 + static_cast<std::uint64_t>(c - '0');
     return n;
+  }
+
+  std::optional<std::size_t> limitOf(const Call& call, HttpResponse& error) {
+    // An empty `limit=` (a form's field left blank) is no limit given, as for every
+    // other parameter.
+    auto it = call.query.find("limit");
+    if (it == call.query.end() || it->second.empty()) return kDefaultLimit;
+    const auto n = wholeNumber(it->second);
+    if (!n || *n < 1 || *n > kMaxLimit) {
+      error = badRequest("limit must be a whole number from 1 to 500.");
+      return std::nullopt;
+    }
+    return static_cast<std::size_t>(*n);
   }
 
   std::string param(const Call& call, const char* name) const {
@@ -1597,7 +1590,7 @@ struct Api::Impl {
 
   HttpResponse transferOwnership(Call& call) {
     HttpResponse error;
-    auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
+    auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an ownership transfer");
     if (!fields) return error;
     const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
