@@ -514,6 +514,21 @@ TEST(HttpFlows, AResetMailWhoseLinkNoLongerWorksIsNotSent) {
   MailRecord welcome = mailFor("");
   welcome.kind = std::string(kWelcomeMail);
   EXPECT_EQ(recipients(welcome, head).status, Status::kReady);
+  // A temporary password is news until it is changed: then it signs nobody in.
+  PasswordHasher hasher(HashCost::minimum());
+  auto beta = provisionCompany(server.portal(), hasher, exampleCompany("beta", "Beta"), "");
+  ASSERT_TRUE(beta) << beta.error().message;
+  MailRecord temporary;
+  temporary.kind = std::string(kTemporaryPasswordMail);
+  temporary.companyId = beta->companyId;
+  temporary.userId = beta->ownerId;
+  temporary.secret = beta->temporaryPassword;
+  const std::uint64_t now = server.portal().store().lastPosition();
+  ASSERT_TRUE(server.portal().projector().waitFor(now, std::chrono::seconds(30)));
+  EXPECT_EQ(recipients(temporary, now).status, Status::kReady);
+  temporary.companyId = company->id;  // acme's owner changed theirs when provisioned
+  temporary.userId = owner.id;
+  EXPECT_EQ(recipients(temporary, now).status, Status::kObsolete);
 }
 
 // A reset link asked for before something that changes who may use the account

@@ -25,6 +25,12 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
       if (!reset || reset->userId != record.userId || clock.now() >= reset->expiresAt)
         return RecipientLookup::obsolete();
     }
+    // A temporary password already replaced (the owner changed it, or reset it) no
+    // longer signs in: its mail is not sent either.
+    if (record.kind == kTemporaryPasswordMail) {
+      auto account = portal.credentials().account(record.companyId, record.userId);
+      if (!account || !account->mustChangePassword) return RecipientLookup::obsolete();
+    }
     auto company = portal.credentials().companyById(record.companyId);
     return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
                                             u.value("surname", ""), company ? company->name : ""});

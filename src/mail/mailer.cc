@@ -266,7 +266,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
     case RecipientLookup::Status::kObsolete:
       logLine(what + (who.status == RecipientLookup::Status::kGone
                           ? ": the recipient is gone; dropped unsent"
-                          : ": it no longer holds (its link expired or was replaced); dropped unsent"));
+                          : ": it no longer holds (its link expired or was replaced, or its password was changed); dropped unsent"));
       deleteRecord(key, what);
       dropped_.fetch_add(1, std::memory_order_relaxed);
       retries_.erase(key);
