@@ -152,6 +152,10 @@ Projector::Projector(EventStore& store) : store_(store) {}
 Result<std::unique_ptr<Projector>> Projector::open(
     EventStore& store, std::vector<std::unique_ptr<Projection>> projections) {
   std::unique_ptr<Projector> p(new Projector(store));
+  // Table files of a rebuild a crash cut short hold view rows (names, emails) that
+  // no compaction reaches: they go at the writer's start, before anyone is erased.
+  std::error_code ec;
+  std::filesystem::remove_all(store.path() + "/" + kRebuildScratch, ec);
   rocksdb::DB* db = store.db();
   for (auto& projection : projections) {
     auto slot = std::make_unique<Slot>();
@@ -794,9 +798,12 @@ Result<void> Projector::rebuild(const std::string& name,
   // Table files a rebuild cut short by a crash left behind.
   std::error_code ec;
   std::filesystem::remove_all(store_.path() + "/" + kRebuildScratch, ec);
-  if (auto r = fill(freshPtrs, total, report, cancel); !r) {
+  auto filled = fill(freshPtrs, total, report, cancel);
+  // Its files are ingested by now, or unfinished: none is left (they hold names).
+  std::filesystem::remove_all(store_.path() + "/" + kRebuildScratch, ec);
+  if (!filled) {
     dropFresh();
-    return r;
+    return filled;
   }
   // The fill ingested overlapping table files (one set per write-out); RocksDB
   // compacts them from here on, once nothing is ingested any more. With compactions

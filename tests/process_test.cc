@@ -246,6 +246,10 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "portal.example.com"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"), std::string::npos)
+      << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--trusted-proxy", "10.0.0.1,proxy.lan"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; "
@@ -345,7 +349,8 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
   std::error_code ec;
   for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
     if (f.path().string().ends_with("-password-reset.eml")) std::filesystem::remove(f.path());
-  ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example"});
+  // Given with a trailing slash, as people copy it from a browser: one slash in links.
+  ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example/"});
   EXPECT_EQ(resetLink(server).rfind("https://portal.acme.example/reset-password#token=", 0), 0u);
   EXPECT_EQ(server.terminate(), 0);
 }

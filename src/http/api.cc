@@ -451,6 +451,8 @@ struct Api::Impl {
                                       "This path does not answer " + req.method + ".");
       std::string allow;
       for (auto m : allowed) allow += (allow.empty() ? "" : ", ") + std::string(m);
+      // Every GET answers HEAD too.
+      if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allow += ", HEAD";
       res.headers.emplace_back("Allow", allow);
       return res;
     }

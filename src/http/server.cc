@@ -241,6 +241,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     head_ = header.method() == http::verb::head;
     if (const std::string_view given = header["x-request-id"]; saneRequestId(given))
       requestId_ = std::string(given);
+    if (!server_->options.trustedProxies.empty()) {
+      HttpRequest forwarded;
+      for (const auto& field : header)
+        if (beast::iequals(field.name_string(), "x-forwarded-for"))
+          forwarded.headers.emplace_back("x-forwarded-for", std::string(field.value()));
+      client_ = clientAddressOf(peer_, forwarded, server_->options.trustedProxies);
+    }
     // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
     // not end in chunked) would be read as the next request: refused, and closed.
     if (header.count(http::field::transfer_encoding) > 0 && !parser_->chunked())

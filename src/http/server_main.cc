@@ -179,6 +179,14 @@ int main(int argc, char** argv) {
       usage("unknown argument '" + a + "'");
   }
   if (data.empty()) usage("--data DIR is required");
+  if (!publicUrl.empty()) {
+    // Links are the URL and a path: "https://portal.example/" would give "//reset-password".
+    while (publicUrl.size() > 1 && publicUrl.back() == '/') publicUrl.pop_back();
+    const std::string lower = asciiLower(publicUrl);
+    const std::size_t scheme = lower.rfind("https://", 0) == 0 ? 8 : lower.rfind("http://", 0) == 0 ? 7 : 0;
+    if (scheme == 0 || publicUrl.size() == scheme || publicUrl.find_first_of(" \t\r\n") != std::string::npos)
+      usage("--public-url must be an http:// or https:// URL, e.g. https://portal.example.com");
+  }
   ServerOptions serverOptions;
   if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
     usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
