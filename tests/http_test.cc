@@ -1869,6 +1869,26 @@ TEST(HttpLimits, AnEmptyLineBetweenPipelinedRequestsIsIgnored) {
   EXPECT_EQ(answer.find("HTTP/1.1 400"), std::string::npos) << answer;
 }
 
+// Empty lines before a request are ignored, once: a peer that sends nothing else
+// has the header's deadline, not the keep-alive's (it would hold the connection as
+// long as it likes, and never show in the access log).
+TEST(HttpLimits, APeerSendingOnlyEmptyLinesHasTheHeadersDeadline) {
+  ApiServer server({}, [](ServerOptions& o) {
+    o.headerTimeout = std::chrono::milliseconds(300);
+    o.idleTimeout = std::chrono::seconds(60);
+  });
+  RawConnection c(server.port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n");  // a CRLF after it, as some send
+  const std::string first = c.readUntil("\r\n\r\n");
+  ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+  const auto started = std::chrono::steady_clock::now();
+  c.send("\r\n");
+  c.send("\r\n");
+  c.readToEnd();  // the server closes
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30))
+      << "closed at the header's deadline, not the keep-alive's";
+}
+
 TEST(HttpLimits, OversizedHeaderIs431) {
   ApiServer server;
   RawConnection c(server.port());

@@ -167,15 +167,18 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
  private:
-  void waitForRequest(bool first) {
+  // `due`: the header's deadline when it is already running (empty lines came).
+  void waitForRequest(bool first,
+                      std::optional<std::chrono::steady_clock::time_point> due = std::nullopt) {
     if (server_->stopping.load()) return close();
     // A new connection's first header is due within the header timeout of its
     // opening, its first byte included; a later one's, of its first byte.
-    headerBy_.reset();
+    headerBy_ = due;
     if (buffer_.size() > 0) return readHeader();  // a pipelined request is already here
     if (first) headerBy_ = std::chrono::steady_clock::now() + server_->options.headerTimeout;
     idle_ = true;
-    stream_.expires_after(first ? server_->options.headerTimeout : server_->options.idleTimeout);
+    if (headerBy_) stream_.expires_at(*headerBy_);
+    else stream_.expires_after(server_->options.idleTimeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->idle_ = false;
@@ -196,7 +199,19 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       buffer_.consume(1);
       skipped = true;
     }
-    if (skipped && buffer_.size() == 0) return waitForRequest(false);
+    if (skipped && buffer_.size() == 0) {
+      // A CRLF after a body is what some clients send: the connection stays idle.
+      // Empty lines again, and they are a request's beginning as far as its deadline
+      // goes: a peer sending only those does not hold the connection past the
+      // header timeout.
+      // (A new connection's first header stays due when it was.)
+      const bool first = !emptyLinesSeen_ && !headerBy_;
+      emptyLinesSeen_ = true;
+      if (first) return waitForRequest(false);
+      return waitForRequest(
+          false, headerBy_.value_or(std::chrono::steady_clock::now() + server_->options.headerTimeout));
+    }
+    emptyLinesSeen_ = false;
     // Nothing of the previous request on this connection may mark this one's answer
     // (an error answered before the body is read goes out with these).
     method_.clear();
@@ -417,6 +432,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
+  bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
 };
 
 void HttpServer::Impl::accept() {
