@@ -1896,6 +1896,29 @@ TEST(HttpLimits, OversizedHeaderIs431) {
   EXPECT_NE(c.readToEnd().find("HTTP/1.1 431"), std::string::npos);
 }
 
+// A long poll of the events feed is answered as soon as the server stops, with what
+// it has: it does not hold the stop for its whole wait.
+TEST(HttpServerLifecycle, AWaitingPollIsAnsweredAtOnceWhenTheServerStops) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  const std::string head = client.get("/api/v1/events?limit=500", owner.token).json()["nextCursor"];
+  auto poll = std::async(std::launch::async, [&] {
+    HttpClient c(server.port());
+    return c.get("/api/v1/events?after=" + head + "&waitMs=30000", owner.token);
+  });
+  ASSERT_TRUE(waitFor([&] {
+    return client.get("/metrics").body.find("portal_event_polls_waiting 1") != std::string::npos;
+  })) << "the poll waits";
+  const auto stopping = std::chrono::steady_clock::now();
+  server.server().stop();
+  const Reply answer = poll.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(10));
+  EXPECT_EQ(answer.status, 200) << answer.body;
+  EXPECT_TRUE(answer.json()["items"].empty());
+  EXPECT_EQ(answer.json()["nextCursor"], head) << "the client polls on from there";
+}
+
 TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {
   ApiServer server;
   Person owner = server.provision("acme");

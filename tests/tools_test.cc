@@ -216,7 +216,8 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
                        "<manager@elsewhere.test>\n"),
             std::string::npos)
       << r.out;
-  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", "BOB@acme.test"});
+  // The slug in any case, as the API reads it.
+  r = replay({"timeline", "--data", data(), "--company", "ACME", "--user", "BOB@acme.test"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("received 2 resources from anonymized"), std::string::npos) << r.out;
   // Carol's manager became a user of the pool: one change, not a manager removed.

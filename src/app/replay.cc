@@ -179,7 +179,8 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
   return log;
 }
 
-Result<std::string> ReplayLog::companyId(const std::string& slug) {
+Result<std::string> ReplayLog::companyId(const std::string& given) {
+  const std::string slug = asciiLower(trim(given));  // slugs are lower-case: "ACME" is acme
   CredentialsProjection credentials;
   auto view = servingProjection(*store_, credentials);
   std::uint64_t after = 0;

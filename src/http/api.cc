@@ -1,6 +1,7 @@
 #include "src/http/api.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -303,6 +304,7 @@ struct Api::Impl {
   // that strangers' failed sign-ins never stop the holder of a session (a new owner
   // with a temporary password above all) from changing it.
   LoginThrottle passwordThrottle;
+  std::atomic<bool> stopping{false};  // stopWaiting()
   WorkPool hashPool;
   ImportLogs importLogs;
   Sealer cursorSealer;  // the users list's cursors
@@ -1930,7 +1932,8 @@ struct Api::Impl {
                            " requests of a company wait for events at once; poll again shortly.",
                        "too-many-polls");
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
-      while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline) {
+      while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline &&
+             !stopping.load()) {
         // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
         // keeps a waiting client's delay small at little cost.
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -2153,6 +2156,8 @@ HttpResponse Api::unauthorized() {
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
+
+void Api::stopWaiting() { impl_->stopping.store(true); }
 
 void Api::countServerAnswer(const std::string& method, int status,
                             std::chrono::steady_clock::time_point started) {

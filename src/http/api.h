@@ -111,6 +111,9 @@ class Api {
                          std::chrono::steady_clock::time_point started);
 
   SessionStore& sessions();
+  // The server stops: long polls of the events feed answer at once with what they
+  // have (a poll waiting 30 s would hold the stop for as long).
+  void stopWaiting();
   // Where links in mail point (the server knows its port only once it listens).
   void setPublicUrl(const std::string& url);
 

@@ -533,6 +533,7 @@ void HttpServer::stop() {
     impl_->stopped = true;
   }
   impl_->stopping.store(true);
+  impl_->api.stopWaiting();  // long polls answer now, not when their wait ends
   net::post(impl_->acceptor.get_executor(), [impl = impl_] {
     beast::error_code ec;
     impl->acceptor.close(ec);
