@@ -814,6 +814,24 @@ TEST(ToolsBesideAServer, EveryCommandWorksWhileTheServerKeepsTakingCommands) {
 // The operator socket takes one request at a time. A client that waits gets its answer
 // however long the request before it took; one that left while its request waited
 // is not run (a provisioning whose temporary password nobody would see).
+// A data directory deep in a mount: its socket's path is past the 107 bytes of a
+// socket address, and the server and portalctl still meet there.
+TEST(OperatorSocketTest, APathLongerThanASocketAddressStillServes) {
+  TempDir dir;
+  const std::string deep = dir.sub(std::string(60, 'a') + "/" + std::string(60, 'b'));
+  std::filesystem::create_directories(deep);
+  const std::string path = deep + "/portal.sock";
+  ASSERT_GT(path.size(), 108u);
+  auto socket = OperatorSocket::listen(path, [](std::string_view line, const OperatorProgress&) {
+    return "done " + std::string(line);
+  });
+  ASSERT_TRUE(socket.ok()) << socket.error().message;
+  EXPECT_TRUE(std::filesystem::exists(path));
+  auto r = callOperatorSocket(path, "ping", kNoTimeout);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, "done ping");
+}
+
 TEST(OperatorSocketTest, ARequestWhoseClientLeftWhileItWaitedIsNotRun) {
   TempDir dir;
   const std::string path = dir.sub("op.sock");

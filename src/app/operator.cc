@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
@@ -151,11 +152,46 @@ std::string runOperatorRequest(OperatorContext& context, std::string_view reques
 
 std::string operatorSocketPath(const std::string& dataDir) { return dataDir + "/portal.sock"; }
 
+namespace {
+
+// The address of the socket file `path`: the path itself, or, past the 107 bytes a
+// socket address holds (a data directory deep in a mount), the same file reached
+// through a handle on its directory (/proc/self/fd/N/portal.sock).
+class SocketAddress {
+ public:
+  ~SocketAddress() {
+    if (dirFd_ >= 0) ::close(dirFd_);
+  }
+  // Why not, or nullopt.
+  std::optional<std::string> set(const std::string& path) {
+    std::string name = path;
+    if (name.size() >= sizeof(addr_.sun_path)) {
+      const std::size_t slash = path.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+      dirFd_ = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirFd_ < 0) return "cannot open " + dir + ": " + std::strerror(errno);
+      name = "/proc/self/fd/" + std::to_string(dirFd_) + "/" +
+             (slash == std::string::npos ? path : path.substr(slash + 1));
+      if (name.size() >= sizeof(addr_.sun_path)) return "the operator socket path is too long: " + path;
+    }
+    addr_.sun_family = AF_UNIX;
+    std::memcpy(addr_.sun_path, name.c_str(), name.size() + 1);
+    return std::nullopt;
+  }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&addr_); }
+  socklen_t size() const { return sizeof addr_; }
+
+ private:
+  sockaddr_un addr_{};
+  int dirFd_ = -1;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string& path,
                                                                Handler handler) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path))
-    return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
+  SocketAddress addr;
+  if (auto problem = addr.set(path)) return makeError(ErrorCode::kInvalidArgument, *problem);
   std::unique_ptr<OperatorSocket> s(new OperatorSocket());
   s->path_ = path;
   s->handler_ = std::move(handler);
@@ -163,12 +199,10 @@ Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string
   s->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s->fd_ < 0)
     return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   // The owner only (0600). Not by changing the umask around bind(): it is the
   // process's, and other threads create files meanwhile; until the chmod the
   // socket has the umask's mode, under which nobody else may write to it either.
-  const int bound = ::bind(s->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int bound = ::bind(s->fd_, addr.get(), addr.size());
   if (bound == 0 && ::chmod(path.c_str(), 0600) != 0)
     return makeError(ErrorCode::kIoError, "cannot chmod " + path + ": " + std::strerror(errno));
   if (bound != 0 || ::listen(s->fd_, 8) != 0)
@@ -226,14 +260,11 @@ OperatorSocket::~OperatorSocket() {
 Result<std::string> callOperatorSocket(const std::string& path, std::string_view requestJson,
                                        std::chrono::milliseconds timeout,
                                        const std::function<void(std::string_view)>& onProgress) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path))
-    return makeError(ErrorCode::kInvalidArgument, "the operator socket path is too long: " + path);
+  SocketAddress addr;
+  if (auto problem = addr.set(path)) return makeError(ErrorCode::kInvalidArgument, *problem);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(ErrorCode::kIoError, std::string("socket: ") + std::strerror(errno));
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::connect(fd, addr.get(), addr.size()) != 0) {
     const int e = errno;
     ::close(fd);
     return makeError(ErrorCode::kNotFound,

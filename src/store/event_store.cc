@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <optional>
 #include <condition_variable>
 #include <cstdarg>
@@ -153,6 +155,20 @@ class StderrLogger final : public rocksdb::Logger {
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
+  // A reader lists the families, then replays the MANIFEST: a family the writer
+  // created or dropped in between (RocksDB says "Corruption: ... unknown column
+  // family" or "Column family not found") is a moment's race, not damage.
+  for (int attempt = 1;; ++attempt) {
+    auto store = openOnce(options);
+    if (store || !options.readOnly || attempt == 5) return store;
+    const std::string& why = store.error().message;
+    if (why.find("column family") == std::string::npos && why.find("Column family") == std::string::npos)
+      return store;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+  }
+}
+
+Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& options) {
   std::error_code ec;
   const fs::path dir(options.path);
   if (options.path.empty())

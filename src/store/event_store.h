@@ -124,6 +124,8 @@ class EventStore {
   // Opens (or creates) the log at options.path. Errors: kBusy when another process
   // writes there, kNotPortalData when there is no log and createIfMissing is false,
   // kIoError or kCorrupt from RocksDB. The caller owns the returned store.
+  // Read-only, an open that meets the writer changing its column families (a
+  // compaction's MANIFEST roll, a rebuild's new generation) is tried again.
   static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
   ~EventStore();
   EventStore(const EventStore&) = delete;
@@ -253,6 +255,7 @@ class EventStore {
   const std::string& path() const { return options_.path; }
 
  private:
+  static Result<std::unique_ptr<EventStore>> openOnce(const StoreOptions& options);
   struct Families {
     rocksdb::ColumnFamilyHandle* events = nullptr;
     rocksdb::ColumnFamilyHandle* streams = nullptr;
