@@ -246,6 +246,9 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--help"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("usage: portal-server --data DIR"), std::string::npos) << r.out;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "portal.example.com"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"), std::string::npos)

@@ -69,7 +69,11 @@ std::string viaServer(const std::string& data, const json& request, const Error&
   // dies closes the connection.
   auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(),
                                    kNoTimeout, onProgress);
-  if (!answer) fail(why.message + "; and " + answer.error().message);
+  if (!answer && answer.error().code == ErrorCode::kNotFound)  // nobody answered the socket
+    fail(why.message + "; and " + answer.error().message);
+  if (!answer)
+    fail("the server holding " + data + " stopped before it answered (" + answer.error().message +
+         "); the job may not have finished: run it again");
   return *answer;
 }
 

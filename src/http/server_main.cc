@@ -42,16 +42,18 @@ namespace {
 
 using namespace portal;
 
+// `problem` on stderr and the flags, exit 2; with no problem (--help) the flags on
+// stdout, exit 0.
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr, "portal-server: %s\n", problem.c_str());
+  if (!problem.empty()) std::fprintf(stderr, "portal-server: %s\n", problem.c_str());
   std::fprintf(
-      stderr,
+      problem.empty() ? stdout : stderr,
       "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
       "                     [--mail-from ADDRESS]\n"
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--demo] [--quiet]\n");
-  std::exit(2);
+  std::exit(problem.empty() ? 0 : 2);
 }
 
 bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
@@ -174,7 +176,7 @@ int main(int argc, char** argv) {
     else if (a == "--quiet")
       quiet = true;
     else if (a == "--help" || a == "-h")
-      usage("serves the company user portal's API");
+      usage("");
     else
       usage("unknown argument '" + a + "'");
   }
