@@ -246,9 +246,11 @@ std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req
   if (!body) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> errors;
   if (otherFields != nullptr)
-    for (const auto& [key, value] : body->items())
-      if (std::find_if(names.begin(), names.end(), [&](const char* n) { return key == n; }) == names.end())
-        errors.emplace_back(key, otherFields);
+    for (const auto& item : body->items()) {
+      bool known = false;
+      for (const char* n : names) known = known || item.key() == n;
+      if (!known) errors.emplace_back(item.key(), otherFields);
+    }
   std::array<std::string, N> values;
   for (std::size_t i = 0; i < N; ++i) {
     auto v = stringField(*body, names[i], errors);
