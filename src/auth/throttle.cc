@@ -8,16 +8,32 @@
 
 namespace portal {
 
-std::string clientNetwork(const std::string& address) {
-  in6_addr a6;
-  if (inet_pton(AF_INET6, address.c_str(), &a6) != 1) return address;
-  char text[INET6_ADDRSTRLEN];
-  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-    if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof text) == nullptr) return address;
-    return text;
+std::optional<std::string> canonicalAddress(std::string_view text) {
+  const std::string s(text);
+  char out[INET6_ADDRSTRLEN];
+  in_addr a4;
+  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
+    if (inet_ntop(AF_INET, &a4, out, sizeof out) == nullptr) return std::nullopt;
+    return std::string(out);
   }
+  in6_addr a6;
+  if (inet_pton(AF_INET6, s.c_str(), &a6) != 1) return std::nullopt;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    if (inet_ntop(AF_INET, &a6.s6_addr[12], out, sizeof out) == nullptr) return std::nullopt;
+  } else if (inet_ntop(AF_INET6, &a6, out, sizeof out) == nullptr) {
+    return std::nullopt;
+  }
+  return std::string(out);
+}
+
+std::string clientNetwork(const std::string& address) {
+  const std::optional<std::string> canonical = canonicalAddress(address);
+  if (!canonical || canonical->find(':') == std::string::npos) return canonical.value_or(address);
+  in6_addr a6;
+  char text[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET6, canonical->c_str(), &a6) != 1) return *canonical;
   std::memset(&a6.s6_addr[8], 0, 8);
-  if (inet_ntop(AF_INET6, &a6, text, sizeof text) == nullptr) return address;
+  if (inet_ntop(AF_INET6, &a6, text, sizeof text) == nullptr) return *canonical;
   return std::string(text) + "/64";
 }
 

@@ -14,12 +14,18 @@
 #include <deque>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "events/timestamp.h"
 
 namespace portal {
+
+// An IPv4 or IPv6 address in canonical text form ("::1" for "0:0::1", an
+// IPv4-mapped IPv6 address as its IPv4 one); nullopt when `text` is not one.
+std::optional<std::string> canonicalAddress(std::string_view text);
 
 // What a client address is counted as: an IPv6 address by its /64 (a client
 // commonly holds a whole /64 and could take a new address for every guess), an

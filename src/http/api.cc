@@ -227,11 +227,17 @@ std::optional<std::string> stringField(const json& body, const char* name,
 
 // A body names only the fields its route takes: one misspelt ("Name", "Country")
 // would otherwise be dropped without a word while the answer says 200 or 201.
+template <class Names>
+void refuseFieldsNotIn(const json& body, const Names& known,
+                       std::vector<std::pair<std::string, std::string>>& errors, const char* message) {
+  for (const auto& item : body.items())
+    if (std::none_of(known.begin(), known.end(), [&](const auto& n) { return item.key() == n; }))
+      errors.emplace_back(item.key(), message);
+}
 void refuseOtherFields(const json& body, std::initializer_list<std::string_view> known,
                        std::vector<std::pair<std::string, std::string>>& errors,
                        const char* message = "cannot be changed here") {
-  for (const auto& [key, value] : body.items())
-    if (std::find(known.begin(), known.end(), key) == known.end()) errors.emplace_back(key, message);
+  refuseFieldsNotIn(body, known, errors, message);
 }
 
 // The named string fields of a JSON object body, all required; nullopt (and the
@@ -245,12 +251,7 @@ std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req
   auto body = objectBody(req, error);
   if (!body) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> errors;
-  if (otherFields != nullptr)
-    for (const auto& item : body->items()) {
-      bool known = false;
-      for (const char* n : names) known = known || item.key() == n;
-      if (!known) errors.emplace_back(item.key(), otherFields);
-    }
+  if (otherFields != nullptr) refuseFieldsNotIn(*body, names, errors, otherFields);
   std::array<std::string, N> values;
   for (std::size_t i = 0; i < N; ++i) {
     auto v = stringField(*body, names[i], errors);

@@ -1,30 +1,11 @@
 #include "src/http/client_address.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 
 #include "events/text.h"
+#include "src/auth/throttle.h"
 
 namespace portal {
-
-std::optional<std::string> canonicalAddress(std::string_view text) {
-  const std::string s(text);
-  char out[INET6_ADDRSTRLEN];
-  in_addr a4;
-  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
-    if (inet_ntop(AF_INET, &a4, out, sizeof out) == nullptr) return std::nullopt;
-    return std::string(out);
-  }
-  in6_addr a6;
-  if (inet_pton(AF_INET6, s.c_str(), &a6) != 1) return std::nullopt;
-  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-    if (inet_ntop(AF_INET, &a6.s6_addr[12], out, sizeof out) == nullptr) return std::nullopt;
-  } else if (inet_ntop(AF_INET6, &a6, out, sizeof out) == nullptr) {
-    return std::nullopt;
-  }
-  return std::string(out);
-}
 
 namespace {
 

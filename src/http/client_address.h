@@ -10,13 +10,10 @@
 #include <string_view>
 #include <vector>
 
+#include "src/auth/throttle.h"  // canonicalAddress
 #include "src/http/http_message.h"
 
 namespace portal {
-
-// An IPv4 or IPv6 address in canonical text form ("::1" for "0:0::1", an
-// IPv4-mapped IPv6 address as its IPv4 one); nullopt when `text` is not one.
-std::optional<std::string> canonicalAddress(std::string_view text);
 
 // `peer` when it is not one of `trustedProxies` (canonical forms); otherwise the
 // right-most address of the request's X-Forwarded-For (all its lines, in order)

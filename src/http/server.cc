@@ -326,8 +326,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     started_ = std::chrono::steady_clock::now();
     HttpRequest req =
         requestFromBeast(std::move(msg), peer_, [this] { return server_->newRequestId(); });
-    if (!server_->options.trustedProxies.empty())
-      req.clientAddress = clientAddressOf(peer_, req, server_->options.trustedProxies);
+    // onHeader found the client a trusted proxy forwards for.
+    if (!client_.empty()) req.clientAddress = client_;
     client_ = req.clientAddress;
     method_ = req.method;
     path_ = req.target.substr(0, req.target.find('?'));
