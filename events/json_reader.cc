@@ -150,7 +150,9 @@ class JsonParser {
     ++p_;
     const std::size_t start = p_;
     bool high = false;  // a byte past ASCII: the text must be checked
-    while (p_ < s_.size() && s_[p_] != '"' && s_[p_] != '\\') {
+    while (p_ < s_.size()) {
+      p_ += plainJsonPrefix(s_.substr(p_));
+      if (p_ >= s_.size() || s_[p_] == '"' || s_[p_] == '\\') break;
       const auto b = static_cast<unsigned char>(s_[p_]);
       if (b < 0x20) return false;
       high = high || b >= 0x80;

@@ -48,6 +48,8 @@ void JsonWriter::appendString(std::string_view s) {
   const auto* end = begin + s.size();
   const unsigned char* run = begin;  // start of the bytes not yet copied
   for (const unsigned char* p = begin; p < end;) {
+    p += plainJsonPrefix(std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)));
+    if (p == end) break;
     const std::uint8_t cls = kByteClass[*p];
     if (cls == 0) {
       ++p;

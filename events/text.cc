@@ -6,6 +6,7 @@
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
 #include <stdexcept>
 
@@ -72,6 +73,41 @@ std::string searchFold(std::string_view s) {
   nfc().normalize(bare, status).toUTF8String(out);
   if (U_FAILURE(status)) return foldCase(s);
   return out;
+}
+
+namespace {
+
+// A code point trimText removes from the ends of text.
+bool invisibleAtEdge(UChar32 c) {
+  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0d);
+  if (u_isUWhiteSpace(c)) return true;
+  return u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
+         !u_hasBinaryProperty(c, UCHAR_VARIATION_SELECTOR) && !(c >= 0xE0000 && c <= 0xE007F);
+}
+
+}  // namespace
+
+std::string_view trimText(std::string_view s) {
+  auto plain = [](char b) { return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80; };
+  if (s.empty() || (plain(s.front()) && plain(s.back()))) return s;  // the common case
+  const auto length = static_cast<std::int32_t>(s.size());
+  std::int32_t begin = 0;
+  while (begin < length) {
+    std::int32_t next = begin;
+    UChar32 c;
+    U8_NEXT(s.data(), next, length, c);
+    if (c < 0 || !invisibleAtEdge(c)) break;
+    begin = next;
+  }
+  std::int32_t end = length;
+  while (end > begin) {
+    std::int32_t before = end;
+    UChar32 c;
+    U8_PREV(s.data(), begin, before, c);
+    if (c < 0 || !invisibleAtEdge(c)) break;
+    end = before;
+  }
+  return s.substr(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
 }
 
 }  // namespace portal

@@ -75,14 +75,22 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// trim() for text people type or paste (names, titles, group and resource names,
+// descriptions): white space of any script (no-break, ideographic and the other
+// Unicode spaces) and invisible characters (zero-width space, word joiner, byte order
+// mark, soft hyphen, direction marks) are removed from both ends too, so a name made
+// of them alone is blank, and "Sales" and "Sales\u00a0" are one name. Variation
+// selectors and tag characters stay: they end emoji. Bytes that are not UTF-8 stop it.
+std::string_view trimText(std::string_view s);
+
 // The key under which an email is unique: trimmed and lower-cased (ASCII).
 inline std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
 
-// A name as typed, for looking it up (a column's, a country's): trimmed, in lower
+// A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when
 // one types ') read as a plain one.
 inline std::string lookupKey(std::string_view name) {
-  std::string s(trim(name));
+  std::string s(trimText(name));
   for (std::size_t at; (at = s.find("\xE2\x80\x99")) != std::string::npos;) s.replace(at, 3, "'");
   return foldCase(s);
 }

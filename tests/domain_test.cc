@@ -555,6 +555,45 @@ TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   EXPECT_EQ(typesOf(w.run("owner", CreateGroup{"équipe", std::nullopt})), std::vector<std::string>{"GroupCreated"});
 }
 
+// Names pasted from a web page or a word processor bring no-break, ideographic and
+// zero-width spaces: a name of them alone is blank, and around a name they are not
+// part of it (one group "Sales", one permission "Write").
+TEST(Deciders, SpacesAndInvisibleCharactersOfAnyScriptAroundANameAreNotPartOfIt) {
+  World w;
+  NewUserDetails blank = World::details("ada");
+  blank.givenName = "\u200b";
+  blank.surname = "\u3000";
+  blank.jobTitle = "\u00a0\u00a0";
+  auto refused = std::get<Rejection>(w.run("owner", CreateUser{blank, false}));
+  ASSERT_EQ(refused.problems.size(), 3u);
+  for (const auto& p : refused.problems) EXPECT_EQ(p.message, "is required") << p.field;
+
+  NewUserDetails padded = World::details("bea");
+  padded.givenName = "\u00a0Bea\u2003";
+  padded.surname = "\ufeffStone\u200b";
+  const Decision made = std::get<Decision>(w.run("owner", CreateUser{padded, false}));
+  const std::string bea = made.id;
+  const auto& created = std::get<UserCreated>(made.events[0].data);
+  EXPECT_EQ(created.givenName.value, "Bea");
+  EXPECT_EQ(created.surname.value, "Stone");
+  UpdateUser erase;
+  erase.userId = bea;
+  erase.surname = std::optional<std::string>("\u2003");
+  EXPECT_EQ(codeOf(w.run("owner", erase)), "validation-failed");
+
+  w.run("owner", CreateGroup{"Sales", std::nullopt});
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sales\u00a0", std::nullopt})), "group-name-taken");
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"\u00a0", std::nullopt})), "validation-failed");
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sa\u00a0les", std::nullopt})), "")
+      << "a space inside a name is the name's own (it folds like a space)";
+  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write", bea})), "");
+  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write\u00a0", bea})),
+            "permission-held");
+  // An emoji's variation selector ends the name; it stays.
+  const Decision team = std::get<Decision>(w.run("owner", CreateGroup{"Team \u2764\ufe0f", std::nullopt}));
+  EXPECT_EQ(std::get<GroupCreated>(team.events[0].data).name, "Team \u2764\ufe0f");
+}
+
 TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {
   World w;
   w.create("bob");
@@ -872,6 +911,21 @@ TEST(Text, FoldCaseFoldsEveryScriptHoweverItWasTypedAndKeepsWhatIsNotUtf8) {
   EXPECT_EQ(foldCase("\u039f\u03a3"), foldCase("\u03bf\u03c2"));
   EXPECT_EQ(foldCase("\uff21\uff24\uff21"), "ada") << "full-width letters";
   EXPECT_NE(foldCase("\u00c9quipe"), foldCase("Equipe")) << "accents count for a name";
+}
+
+TEST(Text, TrimTextTakesSpacesOfAnyScriptAndInvisibleCharactersOffBothEnds) {
+  EXPECT_EQ(trimText("  Ada \t"), "Ada");
+  EXPECT_EQ(trimText("\u00a0\u3000\u2003Ada\u202f\u205f"), "Ada");
+  EXPECT_EQ(trimText("\ufeff\u200bAda\u200d\u2060\u00ad\u200e"), "Ada");
+  EXPECT_EQ(trimText("\u200b\u00a0\u3000"), "");
+  EXPECT_EQ(trimText("Ada\u00a0Lovelace"), "Ada\u00a0Lovelace") << "inside, it stays";
+  EXPECT_EQ(trimText("\u2764\ufe0f"), "\u2764\ufe0f") << "a variation selector ends an emoji";
+  EXPECT_EQ(trimText("\U0001F3F4\U000E0067\U000E0062\U000E007F"),
+            "\U0001F3F4\U000E0067\U000E0062\U000E007F") << "so do tag characters";
+  EXPECT_EQ(trimText(" \xff\u00a0 "), "\xff") << "a byte that is not UTF-8 stops it";
+  EXPECT_EQ(trimText("\u00a0\xc3"), "\xc3");
+  EXPECT_EQ(trimText(""), "");
+  EXPECT_EQ(trimText("\u00c9"), "\u00c9");
 }
 
 TEST(Text, SearchFoldSetsCaseAndAccentsAsideInEveryScript) {

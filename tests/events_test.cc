@@ -388,6 +388,41 @@ TEST(JsonReader, AcceptsExactlyWhatIsWellFormed) {
   }
 }
 
+// The writer and the reader skip plain bytes eight at a time: a byte that needs
+// attention stops the scan exactly where it is, at every offset within a word, and
+// whatever follows it (a borrow in the word arithmetic must not hide or invent one).
+TEST(JsonText, PlainPrefixStopsAtTheFirstByteThatNeedsAttention) {
+  const std::string specials[] = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n", "\x7f", "\x80",
+                                  "\xc3\xa9", "\xff", " "};
+  for (const std::string& special : specials) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      for (const std::string& after : {std::string("abc"), std::string(1, '\0'), std::string("\"\\")}) {
+        std::string s(at, 'x');
+        s += special + after + std::string(9, 'y');
+        std::size_t expected = 0;
+        while (expected < s.size()) {
+          const auto b = static_cast<unsigned char>(s[expected]);
+          if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+          ++expected;
+        }
+        ASSERT_EQ(plainJsonPrefix(s), expected) << "special " << int(special[0]) << " at " << at;
+
+        std::string json;
+        JsonWriter w(json);
+        w.string(s);
+        auto doc = JsonDocument::parse(json);
+        const bool utf8 = isValidUtf8(s);
+        ASSERT_EQ(w.valid(), utf8);
+        if (!utf8) continue;
+        ASSERT_TRUE(doc.has_value()) << json;
+        EXPECT_EQ(doc->node(doc->root()).text, s);
+      }
+    }
+  }
+  EXPECT_EQ(plainJsonPrefix(""), 0u);
+  EXPECT_EQ(plainJsonPrefix(std::string(64, 'a')), 64u);
+}
+
 TEST(Timestamps, FormatAndParseRoundTrip) {
   for (const char* text : {"1970-01-01T00:00:00.000000Z", "2026-11-23T10:15:30.123456Z",
                            "2000-02-29T23:59:59.999999Z", "1969-12-31T23:59:59.500000Z"}) {

@@ -272,7 +272,9 @@ TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
       "Atl,Antis,atl@acme.example,Clerk,owner@acme.example,1,Atlantis\r\n"         // 8
       "Mo,Nager,mo@acme.example,Clerk,nobody@elsewhere.example,1,\r\n"             // 9
       "  Padded  ,Name,pad@acme.example,Clerk,owner@acme.example,1,\r\n"           // 10
-      "Bad,Manager,bm@acme.example,Clerk,not-an-email,1,\r\n";                     // 11
+      "Bad,Manager,bm@acme.example,Clerk,not-an-email,1,\r\n"                      // 11
+      "Nb,\u00a0\u200b,nb@acme.example,Clerk,owner@acme.example,1,\r\n"            // 12
+      "Zoe\u00a0,Web,zoe@acme.example,Clerk,owner@acme.example,1,Germany\u00a0\r\n";  // 13
   const std::uint64_t before = w.head();
   Reply r = upload(w.client, csv, w.owner.token);
   ASSERT_EQ(r.status, 422) << r.body;
@@ -280,7 +282,7 @@ TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
   EXPECT_EQ(body["status"], "rejected");
   EXPECT_EQ(body["created"], 0);
   auto errors = issues(body["errors"]);
-  ASSERT_EQ(errors.size(), 7u) << r.body;
+  ASSERT_EQ(errors.size(), 8u) << r.body;
   EXPECT_EQ(errors[0], "2|Given Name||Is required.");
   EXPECT_EQ(errors[1].substr(0, 29), "3|Email address|not-an-email|");
   EXPECT_EQ(errors[2],
@@ -290,13 +292,18 @@ TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
   EXPECT_EQ(errors[4], "7|Is Active|yes|Must be 1 (active) or 0 (inactive).");
   EXPECT_EQ(errors[5], "8|Country|Atlantis|Is not a known ISO 3166-1 country.");
   EXPECT_EQ(errors[6].substr(0, 40), "11|Manager's email address|not-an-email|");
+  // A name of no-break and zero-width spaces alone is blank.
+  EXPECT_EQ(errors[7], "12|Surname|\u00a0\u200b|Is required.");
   auto warnings = issues(body["warnings"]);
-  ASSERT_EQ(warnings.size(), 2u) << r.body;
+  ASSERT_EQ(warnings.size(), 4u) << r.body;
   EXPECT_EQ(warnings[0].substr(0, 54), "9|Manager's email address|nobody@elsewhere.example|No ");
   EXPECT_NE(warnings[0].find("in the pool or in this file"), std::string::npos);
   EXPECT_EQ(warnings[1], "10|Given Name|  Padded  |The spaces around the value were removed.");
-  EXPECT_EQ(body["errorCount"], 7);
-  EXPECT_EQ(body["rows"], 10);
+  // Spaces of other scripts around a name or a country go too (pasted from the web).
+  EXPECT_EQ(warnings[2], "13|Given Name|Zoe\u00a0|The spaces around the value were removed.");
+  EXPECT_EQ(warnings[3], "13|Country|Germany\u00a0|The spaces around the value were removed.");
+  EXPECT_EQ(body["errorCount"], 8);
+  EXPECT_EQ(body["rows"], 12);
 
   // Nothing was created, and the log holds every error and warning.
   EXPECT_EQ(w.head(), before);
@@ -305,14 +312,14 @@ TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
   ASSERT_EQ(log.status, 200) << log.body;
   EXPECT_EQ(log.header("content-type"), "text/csv; charset=utf-8");
   auto rows = parseCsv(log.body);
-  ASSERT_EQ(rows.size(), 1u + 7u + 2u);
-  for (std::size_t i = 0; i < 7; ++i) {
+  ASSERT_EQ(rows.size(), 1u + 8u + 4u);
+  for (std::size_t i = 0; i < 8; ++i) {
     const json& e = body["errors"][i];
     EXPECT_EQ(rows[1 + i], (std::vector<std::string>{std::to_string(e["row"].get<int>()),
                                                      e["column"], inertCell(e["value"].get<std::string>()),
                                                      e["message"]}));
   }
-  EXPECT_EQ(rows[8][3].substr(0, 9), "Warning: ");
+  EXPECT_EQ(rows[9][3].substr(0, 9), "Warning: ");
 }
 
 TEST(HttpImport, AMissingColumnIsReportedOnceNotOnEveryRow) {

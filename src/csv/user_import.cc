@@ -157,7 +157,11 @@ class FileChecker {
         cell = oneLine(cell);
       }
       cells[c] = &cell;
-      if (!cell.empty() && trim(cell).size() != cell.size())
+      // Names, titles and countries lose white space of any script and invisible
+      // characters around them (trimText); emails and `active` ASCII spaces alone.
+      const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
+      // (A cell of spaces alone is blank: a required one gets its error, no warning.)
+      if (const std::string_view t = text ? trimText(cell) : trim(cell); !t.empty() && t.size() != cell.size())
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
                                  "The spaces around the value were removed."});
     }
@@ -171,7 +175,7 @@ class FileChecker {
     d.email = cell(kEmail);
     d.jobTitle = cell(kJob);
     d.managerEmail = cell(kManager);
-    if (!trim(cell(kCountry)).empty()) d.country = cell(kCountry);
+    if (!trimText(cell(kCountry)).empty()) d.country = cell(kCountry);
     if (present_[kActive]) {
       const std::string_view active = trim(cell(kActive));
       if (active == "1") {

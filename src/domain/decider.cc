@@ -102,7 +102,7 @@ class Decider {
         }) ||
         slug.front() == '-' || slug.back() == '-')
       problems.push_back({"company", "must be 2 to 63 lower-case letters, digits or hyphens"});
-    const std::string name(trim(c.name));
+    const std::string name(trimText(c.name));
     requireText(problems, "", "name", name);
     std::vector<std::string> services = c.services.empty() ? defaultServices() : c.services;
     for (std::size_t i = 0; i < services.size(); ++i) {
@@ -176,7 +176,7 @@ class Decider {
     auto text = [&](const char* field, const std::optional<std::optional<std::string>>& patch,
                     std::optional<Personal>& target, DetailField detail) {
       if (!patch) return;
-      const std::string value = patch->has_value() ? std::string(trim(**patch)) : std::string();
+      const std::string value = patch->has_value() ? std::string(trimText(**patch)) : std::string();
       if (value.empty()) {
         problems.push_back({field, "is required and cannot be removed"});
       } else if (auto p = textProblem(value, kMaxTextLength)) {
@@ -197,7 +197,7 @@ class Decider {
       else if (e.managerEmail) e.cleared.push_back("managerUserId");
     }
     if (c.country) {
-      if (!c.country->has_value() || trim(**c.country).empty()) {
+      if (!c.country->has_value() || trimText(**c.country).empty()) {
         if (!u->country.empty()) e.cleared.push_back("country");
       } else if (auto code = ctx_.countries.find(**c.country)) {
         if (*code != u->country) e.country = *code;
@@ -374,7 +374,7 @@ class Decider {
       problems.push_back({"kind", "must be project, subscription, model or permission"});
     if (!company.holdsService(c.service))
       problems.push_back({"service", "is not a service this company holds"});
-    const std::string name(trim(c.name));
+    const std::string name(trimText(c.name));
     requireText(problems, "", "name", name);
     const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
     if (c.ownerId.empty())
@@ -430,7 +430,7 @@ class Decider {
 
   Outcome operator()(const CreateGroup& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
-    const std::string name(trim(c.name));
+    const std::string name(trimText(c.name));
     const std::optional<std::string> description = trimmedDescription(c.description);
     std::vector<FieldProblem> problems;
     requireText(problems, "", "name", name);
@@ -450,7 +450,7 @@ class Decider {
     auto it = company.groups.find(c.groupId);
     if (it == company.groups.end()) return notFound("Group", c.groupId);
     const GroupState& g = it->second;
-    std::string name = c.name ? std::string(trim(*c.name)) : g.name;
+    std::string name = c.name ? std::string(trimText(*c.name)) : g.name;
     std::optional<std::string> description = c.description ? trimmedDescription(*c.description) : g.description;
     std::vector<FieldProblem> problems;
     requireText(problems, "", "name", name);
@@ -669,7 +669,7 @@ class Decider {
   // A description as given, without the spaces around it; one left blank is none.
   static std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
     if (!given) return std::nullopt;
-    const std::string_view t = trim(*given);
+    const std::string_view t = trimText(*given);
     if (t.empty()) return std::nullopt;
     return std::string(t);
   }

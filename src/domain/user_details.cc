@@ -27,9 +27,9 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
                                           ValidDetails& out, const std::string& prefix) {
   std::vector<FieldProblem> problems;
   out.email = std::string(trim(d.email));
-  out.givenName = std::string(trim(d.givenName));
-  out.surname = std::string(trim(d.surname));
-  out.jobTitle = std::string(trim(d.jobTitle));
+  out.givenName = std::string(trimText(d.givenName));
+  out.surname = std::string(trimText(d.surname));
+  out.jobTitle = std::string(trimText(d.jobTitle));
   out.managerEmail = std::string(trim(d.managerEmail));
   out.active = d.active;
   if (auto p = emailProblem(out.email)) problems.push_back({prefix + "email", *p});
@@ -37,7 +37,7 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
   requireText(problems, prefix, "surname", out.surname);
   requireText(problems, prefix, "jobTitle", out.jobTitle);
   if (auto p = emailProblem(out.managerEmail)) problems.push_back({prefix + "managerEmail", *p});
-  if (d.country && !trim(*d.country).empty()) {
+  if (d.country && !trimText(*d.country).empty()) {
     out.country = countries.find(*d.country);
     if (!out.country) problems.push_back({prefix + "country", "is not a known ISO 3166-1 country"});
   }

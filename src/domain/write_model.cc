@@ -25,7 +25,7 @@ void forgetGroupName(CompanyState& company, const GroupState& group) {
 
 }  // namespace
 
-std::string groupNameKey(std::string_view name) { return foldCase(trim(name)); }
+std::string groupNameKey(std::string_view name) { return foldCase(trimText(name)); }
 
 std::uint64_t detailDigest(std::string_view value) {
   std::uint64_t h = 0xcbf29ce484222325ull;
