@@ -87,6 +87,8 @@ bool invisibleAtEdge(UChar32 c) {
 
 }  // namespace
 
+bool isLetter(char32_t c) { return u_isalpha(static_cast<UChar32>(c)) != 0; }
+
 std::string_view trimText(std::string_view s) {
   auto plain = [](char b) { return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80; };
   if (s.empty() || (plain(s.front()) && plain(s.back()))) return s;  // the common case

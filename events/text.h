@@ -52,6 +52,9 @@ inline std::size_t decodeUtf8(std::string_view s, char32_t& c) {
   return n;
 }
 
+// A letter of any script (Unicode's Alphabetic property, ICU).
+bool isLetter(char32_t c);
+
 // A name folded for comparing without regard to case, for uniqueness (a group's
 // name, a permission's) and look-ups (a column's, a country's): Unicode's
 // NFKC_Casefold (ICU), so that any script folds ("Élodie ÖZTÜRK" ->

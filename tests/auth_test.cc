@@ -58,6 +58,23 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
 }
 
+// Symbols and repeats beyond ASCII are no stronger: a common word padded with
+// currency signs, ticks or emoji, one accented letter or emoji twelve times, a common
+// word in full-width letters.
+TEST(PasswordPolicy, PaddingAndRepeatsOfAnyScriptAreRefusedToo) {
+  for (const char* weak : {"password§§§§", "password€€€€",
+                           "€€€€password", "qwertyuiop€€",
+                           "iloveyou✓✓✓✓", "😀😀password😀😀",
+                           "ññññññññññññ",
+                           "éééééééééééé",
+                           "😀😀😀😀😀😀😀😀"
+                           "😀😀😀😀",
+                           "Ｐａｓｓｗｏｒｄ１２３４"})
+    EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  for (const char* ok : {"ñandú café mañana", "😀🎉 pizza night €€"})
+    EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
+}
+
 TEST(PasswordPolicy, RefusesTextThatIsNotUtf8) {
   EXPECT_EQ(rulesBroken(policy(), "\xff\xfe\xfd long enough text"), std::set<std::string>{"not-utf8"});
 }

@@ -19,20 +19,50 @@ bool isAsciiAlnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// The password without leading and trailing digits and symbols ("!!pass99" ->
-// "pass").
+// The character at the front of `s` (ASCII or not) and its length in bytes; a byte
+// that starts no UTF-8 sequence is taken alone.
+std::size_t frontCharacter(std::string_view s, char32_t& c) {
+  c = static_cast<unsigned char>(s[0]);
+  if (c < 0x80) return 1;
+  const std::size_t n = decodeUtf8(s, c);
+  return n == 0 ? 1 : n;
+}
+
+// Where the last character of `s` starts.
+std::size_t lastCharacterStart(std::string_view s) {
+  std::size_t i = s.size() - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80 && s.size() - i < 4) --i;
+  return i;
+}
+
+// The password without the digits, symbols, spaces and emoji at its ends, of any
+// script ("!!pass99" -> "pass", "password€€€€" -> "password"): letters stay.
 std::string_view core(std::string_view s) {
-  auto padding = [](char c) { return !((c >= 'a' && c <= 'z') || static_cast<unsigned char>(c) >= 0x80); };
-  while (!s.empty() && padding(s.front())) s.remove_prefix(1);
-  while (!s.empty() && padding(s.back())) s.remove_suffix(1);
+  char32_t c;
+  while (!s.empty()) {
+    const std::size_t n = frontCharacter(s, c);
+    if (isLetter(c)) break;
+    s.remove_prefix(n);
+  }
+  while (!s.empty()) {
+    const std::size_t at = lastCharacterStart(s);
+    frontCharacter(s.substr(at), c);
+    if (isLetter(c)) break;
+    s.remove_suffix(s.size() - at);
+  }
   return s;
 }
 
-// One character repeated, or each ASCII letter or digit one after the other
-// (either way, digits wrapping from 9 to 0).
+// One character repeated (of any script: "ññññ", an emoji), or each ASCII letter or
+// digit one after the other (either way, digits wrapping from 9 to 0).
 bool isRunOrRepeat(std::string_view s) {
   if (s.size() < 2) return true;
-  if (s.find_first_not_of(s[0]) == std::string_view::npos) return true;
+  char32_t c;
+  const std::size_t first = frontCharacter(s, c);
+  bool repeat = s.size() % first == 0;
+  for (std::size_t i = first; repeat && i < s.size(); i += first)
+    repeat = s.compare(i, first, s, 0, first) == 0;
+  if (repeat) return true;
   for (int step : {1, -1}) {
     bool run = true;
     for (std::size_t i = 1; i < s.size() && run; ++i) {
@@ -89,7 +119,9 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
   if (length > kMaxLength)
     problems.push_back({"max-length", "The password must have at most " +
                                           std::to_string(kMaxLength) + " characters."});
-  const std::string lowered = asciiLower(password);
+  // Folded as names are (NFKC_Casefold): "PASSWORD", "Ｐａｓｓｗｏｒｄ" and "password"
+  // are one word to a guesser.
+  const std::string lowered = foldCase(password);
   const std::string mail = asciiLower(email);
   const std::string local = mail.substr(0, mail.find('@'));
   // The local part as it is, or with digits or symbols added or taken away at its
