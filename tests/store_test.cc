@@ -538,18 +538,71 @@ TEST(EventStore, DirectoriesWithoutPortalDataAreRefused) {
   ASSERT_FALSE(unrelated.ok());
   EXPECT_EQ(unrelated.error().code, ErrorCode::kNotPortalData);
 
-  // A RocksDB database of some other program.
+  // A RocksDB database of some other program, with its data: refused, also when a
+  // log could be created, and left as it was.
   rocksdb::DB* db = nullptr;
   rocksdb::Options o;
   o.create_if_missing = true;
   ASSERT_TRUE(rocksdb::DB::Open(o, dir.sub("other"), &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "their", "data").ok());
   delete db;
-  auto other = EventStore::open(StoreOptions{.path = dir.sub("other")});
-  ASSERT_FALSE(other.ok());
-  EXPECT_EQ(other.error().code, ErrorCode::kNotPortalData);
+  std::set<std::string> before;
+  for (const auto& e : std::filesystem::directory_iterator(dir.sub("other"))) before.insert(e.path().filename());
+  for (const bool create : {false, true}) {
+    auto other = EventStore::open(StoreOptions{.path = dir.sub("other"), .createIfMissing = create});
+    ASSERT_FALSE(other.ok());
+    EXPECT_EQ(other.error().code, ErrorCode::kNotPortalData);
+    EXPECT_EQ(other.error().message, dir.sub("other") + " holds no portal data");
+  }
   auto otherRo = EventStore::open(StoreOptions{.path = dir.sub("other"), .readOnly = true});
   ASSERT_FALSE(otherRo.ok());
   EXPECT_EQ(otherRo.error().code, ErrorCode::kNotPortalData);
+  std::set<std::string> after;
+  for (const auto& e : std::filesystem::directory_iterator(dir.sub("other"))) after.insert(e.path().filename());
+  EXPECT_EQ(after, before) << "nothing written to another program's database";
+}
+
+// Ctrl-C or a crash during a provisioning's first open can leave RocksDB's files
+// with nothing in them: before the families were made, or after. Such a directory
+// says so, and becomes a log when one is created there again (it was stuck:
+// "holds no portal data" to every program, provision included).
+TEST(EventStore, AFirstOpenCutShortIsMadeIntoALogByTheNextCreation) {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> cuts = {{}, {"events", "meta"}, {"events", "meta", "streams", "keys"}};
+  for (std::size_t i = 0; i < cuts.size(); ++i) {
+    const std::string path = dir.sub("cut" + std::to_string(i));
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path, &db).ok());
+    for (const auto& family : cuts[i]) {
+      rocksdb::ColumnFamilyHandle* h = nullptr;
+      ASSERT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), family, &h).ok());
+      db->DestroyColumnFamilyHandle(h);
+    }
+    delete db;
+    std::set<std::string> before;
+    for (const auto& e : std::filesystem::directory_iterator(path)) before.insert(e.path().filename());
+    for (const bool readOnly : {false, true}) {
+      auto opened = EventStore::open(StoreOptions{.path = path, .readOnly = readOnly});
+      ASSERT_FALSE(opened.ok()) << i;
+      EXPECT_EQ(opened.error().code, ErrorCode::kNotPortalData);
+      EXPECT_EQ(opened.error().message, path + " holds a portal log whose creation was cut short (it is "
+                                               "empty); provision it again, or remove its files")
+          << i;
+    }
+    std::set<std::string> after;
+    for (const auto& e : std::filesystem::directory_iterator(path)) after.insert(e.path().filename());
+    EXPECT_EQ(after, before) << "an open that refuses writes nothing";
+    {
+      auto made = EventStore::open(StoreOptions{.path = path, .createIfMissing = true});
+      ASSERT_TRUE(made.ok()) << i << ": " << made.error().message;
+      ASSERT_TRUE((*made)->append(requestOf({groupCreated("g-1", "Team")})).ok());
+    }
+    auto reopened = openStore(path);
+    ASSERT_TRUE(reopened) << i;
+    EXPECT_EQ(reopened->lastPosition(), 1u);
+  }
 }
 
 // A child process appends in a loop and is killed with SIGKILL mid-stream. Every

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "src/store/key_vault.h"
 #include "src/store/sha256.h"
@@ -168,6 +169,41 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   }
 }
 
+namespace {
+
+// True when every family named is the default one or one of the store's own.
+bool onlyOwnFamilies(const std::vector<std::string>& names) {
+  static const std::set<std::string> own = {rocksdb::kDefaultColumnFamilyName, kEventsCf, kStreamsCf, kMetaCf,
+                                            kKeysCf, kCheckpointsCf, kCommandsCf, kOutboxCf, kSessionsCf,
+                                            kImportsCf};
+  return std::all_of(names.begin(), names.end(), [](const std::string& n) { return own.count(n) != 0; });
+}
+
+// True when the RocksDB at `path` holds no key in any of its families (opened
+// read-only: nothing is written to a directory that may be somebody else's).
+bool holdsNothing(const rocksdb::DBOptions& dbo, const std::string& path, const std::vector<std::string>& names) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::DBOptions readOptions = dbo;
+  readOptions.create_if_missing = false;
+  if (!rocksdb::DB::OpenForReadOnly(readOptions, path, descriptors, &handles, &raw).ok()) return false;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool empty = true;
+  for (auto* h : handles) {
+    if (empty) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      it->SeekToFirst();
+      empty = !it->Valid() && it->status().ok();
+    }
+    db->DestroyColumnFamilyHandle(h);
+  }
+  return empty;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& options) {
   std::error_code ec;
   const fs::path dir(options.path);
@@ -233,6 +269,13 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   dbo.max_total_wal_size = 256ull << 20;
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
+  // A first open cut short (Ctrl-C or a crash while a provisioning made the log)
+  // after RocksDB wrote CURRENT but before the format was recorded: nothing but
+  // empty families of ours. Such a directory is made into a log as an empty one is.
+  bool unfinished = false;
+  const std::string unfinishedMessage =
+      options.path + " holds a portal log whose creation was cut short (it is empty); "
+                     "provision it again, or remove its files";
   if (hasDb) {
     names.clear();
     rocksdb::Status st = rocksdb::DB::ListColumnFamilies(dbo, options.path, &names);
@@ -241,9 +284,16 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                        options.path + " holds no portal data (" + st.ToString() + ")");
     // Another program's RocksDB: refused before it is opened for writing, which would
     // add our families to it (and flush its memtable) before the format is read.
-    for (const char* core : {kEventsCf, kMetaCf})
-      if (std::find(names.begin(), names.end(), core) == names.end())
-        return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+    auto has = [&](const char* family) { return std::find(names.begin(), names.end(), family) != names.end(); };
+    const bool core = has(kEventsCf) && has(kMetaCf);
+    const bool complete = core && has(kStreamsCf) && has(kKeysCf) && has(kCheckpointsCf) && has(kCommandsCf);
+    if (!complete && onlyOwnFamilies(names) && holdsNothing(dbo, options.path, names)) {
+      if (!options.createIfMissing || options.readOnly)
+        return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
+      unfinished = true;
+    } else if (!core) {
+      return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+    }
   }
   for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf, kCommandsCf}) {
     if (std::find(names.begin(), names.end(), own) != names.end()) continue;
@@ -302,6 +352,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     const std::string msg = st.ToString();
     // Not a lock held elsewhere when the lock file cannot even be opened.
     if (st.IsIOError() && msg.find("Permission denied") == std::string::npos &&
+        msg.find("Operation not permitted") == std::string::npos &&
         (msg.find("lock") != std::string::npos || msg.find("LOCK") != std::string::npos))
       return makeError(ErrorCode::kBusy,
                        "data directory " + options.path +
@@ -325,7 +376,18 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   std::string format;
   st = store->db_->Get(rocksdb::ReadOptions(), store->cf_.meta, kFormatKey, &format);
   if (st.IsNotFound()) {
-    if (hasDb) return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+    if (hasDb && !unfinished) {
+      // Our families, all of them empty: the first open was cut short after it made them.
+      bool empty = onlyOwnFamilies(names);
+      for (std::size_t i = 0; empty && i < store->handles_.size(); ++i) {
+        std::unique_ptr<rocksdb::Iterator> it(store->db_->NewIterator(rocksdb::ReadOptions(), store->handles_[i]));
+        it->SeekToFirst();
+        empty = !it->Valid() && it->status().ok();
+      }
+      if (!empty) return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+      if (!options.createIfMissing || options.readOnly)
+        return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
+    }
     rocksdb::WriteOptions wo;
     wo.sync = true;
     st = store->db_->Put(wo, store->cf_.meta, kFormatKey, kFormatValue);
