@@ -78,9 +78,10 @@ class Findings {
   std::vector<std::string> list_;
 };
 
-// A text field as it reads back: surrounding spaces, tabs and line breaks are trimmed
-// (as the import trims cells); everything else byte for byte.
-std::string stored(std::string_view s) { return std::string(trim(s)); }
+// A text field as it reads back: white space of any script and invisible characters
+// around it are trimmed (trimText, as the import trims cells); everything else byte
+// for byte.
+std::string stored(std::string_view s) { return std::string(trimText(s)); }
 
 // Runs `probe(index, client)` for every index in [0, n) on `threads` clients at once,
 // so that commands share fsyncs as real traffic does.

@@ -1741,6 +1741,29 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_NE(r.body.find("portal_fsync_batch_commands_count"), std::string::npos);
 }
 
+// A JSON body is sent as application/json or a +json type, with parameters, in any
+// case; a type that only mentions JSON in a parameter is 415 and creates nothing.
+TEST(HttpLimits, AJsonBodyIsTakenByItsMediaTypeNotByAMention) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  int n = 0;
+  auto create = [&](const std::string& type) {
+    return client.request("POST", "/api/v1/groups", "{\"name\":\"Group " + std::to_string(++n) + "\"}",
+                          owner.token, {{"Content-Type", type}});
+  };
+  for (const char* ok : {"application/json", "Application/JSON; charset=utf-8", " application/json ;charset=UTF-8",
+                         "application/merge-patch+json"})
+    EXPECT_EQ(create(ok).status, 201) << ok;
+  for (const char* refused : {"text/plain; note=application/json", "text/plain", "application/jsonx",
+                              "multipart/form-data; boundary=application+json", "+json"}) {
+    const Reply r = create(refused);
+    EXPECT_EQ(r.status, 415) << refused << ": " << r.body;
+    EXPECT_EQ(r.json()["code"], "unsupported-media-type") << refused;
+  }
+  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 4u);
+}
+
 // A body on a slow uplink has time by its size: the timeout alone would cut a
 // large file off half-way, with no answer at all.
 TEST(HttpLimits, ALargeBodyArrivingSlowlyIsReadToTheEnd) {
@@ -1849,12 +1872,47 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
   const std::string smuggled = "POST /api/v1/password-resets HTTP/1.1\r\nHost: x\r\n"
                                "Content-Type: application/json\r\nContent-Length: 43\r\n\r\n"
                                "{\"company\":\"acme\",\"email\":\"x@acme.example\"}";
-  RawConnection c(server.port());
-  c.send("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
-         "Content-Type: application/json\r\n\r\n" + smuggled);
-  const std::string answer = c.readToEnd();
-  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
-  EXPECT_EQ(answer.find("HTTP/1.1 202"), std::string::npos) << "the body was run as a request: " << answer;
+  // A coding the server cannot undo is 501 (RFC 9112 6.1), also when chunked ends the
+  // list (the body would be read as if it were not gzipped); chunked alone, in any
+  // case and with spaces, is read. A transfer coding not ending in chunked is 400.
+  struct Coding {
+    const char* value;
+    const char* status;
+  };
+  for (const Coding& coding : {Coding{"gzip", "501"}, Coding{"gzip, chunked", "501"},
+                               Coding{"deflate ,Chunked", "501"}, Coding{"chunked, identity", "501"},
+                               Coding{"chunked , chunked", "400"}}) {
+    RawConnection c(server.port());
+    c.send(std::string("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + coding.value +
+           "\r\nContent-Type: application/json\r\n\r\n" + smuggled);
+    const std::string answer = c.readToEnd();
+    EXPECT_EQ(answer.rfind(std::string("HTTP/1.1 ") + coding.status, 0), 0u) << coding.value << ": " << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1 202"), std::string::npos) << "the body was run as a request: " << answer;
+  }
+  RawConnection chunked(server.port());
+  chunked.send("POST /api/v1/password-resets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  CHUNKED \r\n"
+               "Content-Type: application/json\r\nConnection: close\r\n\r\n"
+               "2b\r\n{\"company\":\"acme\",\"email\":\"x@acme.example\"}\r\n0\r\n\r\n");
+  const std::string read = chunked.readToEnd();
+  EXPECT_EQ(read.rfind("HTTP/1.1 202", 0), 0u) << read;
+}
+
+// RFC 9112 3.2: an HTTP/1.1 request without a Host field, or with two, is 400; an
+// HTTP/1.0 one may leave it out.
+TEST(HttpLimits, AnHttp11RequestHasExactlyOneHost) {
+  ApiServer server;
+  auto answerOf = [&](const std::string& bytes) {
+    RawConnection c(server.port());
+    c.send(bytes);
+    return c.readToEnd();
+  };
+  EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")
+                .rfind("HTTP/1.1 400", 0),
+            0u);
+  EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0),
+            0u);
+  EXPECT_EQ(answerOf("GET /healthz HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
 }
 
 // Some clients send a CRLF after a POST body: the next request is read past it.

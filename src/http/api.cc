@@ -189,8 +189,7 @@ HttpResponse rejected(const Rejection& r) {
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
   const std::string_view type = req.header("content-type");
-  if (!type.empty() && asciiLower(type).find("application/json") == std::string::npos &&
-      asciiLower(type).find("+json") == std::string::npos) {
+  if (!type.empty() && !isJsonMediaType(type)) {
     error = Api::problem(415, "unsupported-media-type", "Unsupported media type",
                          "Send the body as application/json.");
     return std::nullopt;

@@ -16,10 +16,23 @@ namespace portal {
 // server's body limit and the import's check ask the same question. Besides
 // "text/csv", the types browsers give a .csv file: "application/vnd.ms-excel" where
 // Excel is installed on Windows, "application/csv" elsewhere.
+// The media type of a Content-Type: without its parameters and spaces, lower-cased.
+inline std::string mediaType(std::string_view contentType) {
+  return asciiLower(trim(contentType.substr(0, contentType.find(';'))));
+}
+
 inline bool isCsvMediaType(std::string_view contentType) {
-  const std::string type = asciiLower(trim(contentType.substr(0, contentType.find(';'))));
+  const std::string type = mediaType(contentType);
   return type == "text/csv" || type == "application/vnd.ms-excel" || type == "application/csv" ||
          type == "text/x-csv" || type == "application/x-csv" || type == "text/comma-separated-values";
+}
+
+// True when a Content-Type names JSON: application/json or a +json type
+// (application/merge-patch+json), any case, with parameters. A parameter that names
+// JSON ("text/plain; note=application/json") does not make the body JSON.
+inline bool isJsonMediaType(std::string_view contentType) {
+  const std::string type = mediaType(contentType);
+  return type == "application/json" || (type.size() > 5 && type.ends_with("+json") && type.find('/') != std::string::npos);
 }
 
 struct HttpRequest {

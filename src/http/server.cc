@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "events/text.h"
 #include "src/http/api.h"
 #include "src/http/beast_request.h"
 #include "src/http/client_address.h"
@@ -263,11 +264,24 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
           forwarded.headers.emplace_back("x-forwarded-for", std::string(field.value()));
       client_ = clientAddressOf(peer_, forwarded, server_->options.trustedProxies);
     }
-    // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
-    // not end in chunked) would be read as the next request: refused, and closed.
-    if (header.count(http::field::transfer_encoding) > 0 && !parser_->chunked())
+    // One Host field, as RFC 9112 section 3.2 requires of HTTP/1.1 (none or two: 400).
+    if (const auto hosts = header.count(http::field::host); hosts > 1 || (hosts == 0 && header.version() >= 11))
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
-                                          "Transfer-Encoding must end in chunked."));
+                                          "An HTTP/1.1 request has exactly one Host header field."));
+    if (header.count(http::field::transfer_encoding) > 0) {
+      // A coding the server cannot undo (gzip, deflate, compress) would be read as
+      // the body itself: 501, as RFC 9112 section 6.1 says.
+      for (const auto& field : header)
+        if (field.name() == http::field::transfer_encoding && !onlyChunked(field.value()))
+          return respondAndClose(Api::problem(501, "transfer-coding-not-implemented",
+                                              "Transfer coding not implemented",
+                                              "The only transfer coding accepted is chunked."));
+      // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
+      // not end in chunked) would be read as the next request: refused, and closed.
+      if (!parser_->chunked())
+        return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                            "Transfer-Encoding must end in chunked."));
+    }
     // Only someone who may import makes the server hold a file's worth of body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
@@ -291,6 +305,20 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return;
     }
     readBody(limit);
+  }
+
+  // True when every coding listed in a Transfer-Encoding value is chunked.
+  static bool onlyChunked(std::string_view value) {
+    while (!value.empty()) {
+      const std::size_t comma = value.find(',');
+      std::string_view coding = value.substr(0, comma);
+      coding = coding.substr(0, coding.find(';'));  // parameters go with the coding
+      coding = trim(coding);
+      if (!coding.empty() && !beast::iequals(coding, "chunked")) return false;
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
+    return true;
   }
 
   // The time a body of `bytes` may take to arrive or to leave: a slow uplink must
