@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <latch>
 #include <thread>
@@ -111,6 +112,26 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
   EXPECT_NE(f.errors[0].message.find("missing"), std::string::npos);
   EXPECT_NE(f.errors[1].message.find("not a column of the template"), std::string::npos);
   EXPECT_EQ(f.errors[2].message, "Repeats the column \"Surname\" (Column 2).");
+}
+
+// Files made for Excel may start with a "sep=;" line naming the separator: the
+// header is the line after it (row numbers count it, as the file's lines do).
+TEST(ImportFileCheck, AnExcelSeparatorLineBeforeTheHeaderIsSkipped) {
+  std::string semicolons = kHeader;
+  std::replace(semicolons.begin(), semicolons.end(), ',', ';');
+  for (const std::string& file :
+       {"sep=;\r\n" + semicolons + "Ann;Lee;ann@x.example;Clerk;ann@x.example;1;\r\n",
+        "\xEF\xBB\xBFSEP=;\r\n" + semicolons + "Ann;Lee;ann@x.example;Clerk;ann@x.example;1;\r\n",
+        "sep=,\n" + kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,\r\n"}) {
+    ImportFile f = check(file);
+    ASSERT_TRUE(f.errors.empty()) << f.errors[0].message;
+    ASSERT_EQ(f.rows.size(), 1u);
+    EXPECT_EQ(f.rows[0].row, 3u);
+    EXPECT_EQ(f.rows[0].details.surname, "Lee");
+  }
+  // Anywhere else it is a row like any other.
+  ImportFile later = check(kHeader + "sep=,\r\n");
+  EXPECT_FALSE(later.errors.empty());
 }
 
 TEST(ImportFileCheck, AHeaderAfterASecondByteOrderMarkIsRead) {

@@ -65,7 +65,10 @@ class FileChecker {
     if (std::all_of(r.fields.begin(), r.fields.end(),
                     [](const std::string& f) { return trim(f).empty(); }))
       return;  // a blank row
-    if (!headerRow_) return header(r);
+    if (!headerRow_) {
+      if (isSeparatorLine(r)) return;
+      return header(r);
+    }
     if (++out_.userRows > options_.maxRows) {
       out_.tooManyRows = true;
       return;
@@ -100,6 +103,15 @@ class FileChecker {
   }
 
  private:
+  // Excel's "sep=;" line before the header (files made for Excel, which reads it to
+  // know the separator): the reader took its separator from it, and it is no header.
+  static bool isSeparatorLine(const CsvRecord& r) {
+    if (r.fields.size() != 2 || !r.fields[1].empty()) return false;
+    std::string_view first = r.fields[0];
+    while (first.starts_with("\xEF\xBB\xBF")) first.remove_prefix(3);
+    return asciiLower(first) == "sep=";
+  }
+
   void header(const CsvRecord& r) {
     headerRow_ = r.row;
     headerCells_ = r.fields;
