@@ -279,6 +279,10 @@ const std::vector<Rule>& rules() {
       // --- administrators and ownership
       {"IncludeAdminOfAUserNotInThePoolIsNotFound",
        [](World& w) { return w.run("owner", IncludeAdmin{"nobody"}); }, "not-found", {}},
+      {"IncludeAdminWithoutAUserIsAFieldProblemNotUnknown",
+       [](World& w) { return w.run("owner", IncludeAdmin{""}); }, "validation-failed", {}},
+      {"TransferOwnershipWithoutAUserIsAFieldProblemNotUnknown",
+       [](World& w) { return w.run("owner", TransferOwnership{""}); }, "validation-failed", {}},
       {"IncludeAdminRefusesAnAdministrator",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("alice", true)}); },
        "already-admin", {}},

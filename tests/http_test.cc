@@ -979,6 +979,9 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   // Case folds in any script ("zoË" finds "Zoë"), and accents are set aside ("zoe z").
   EXPECT_EQ(client.get("/api/v1/users?search=zo%C3%8B%20z", owner.token).json()["items"].size(), 1u);
   EXPECT_EQ(client.get("/api/v1/users?search=zoe%20z", owner.token).json()["items"].size(), 1u);
+  // Spaces around what was typed (or pasted, no-break) are not part of it.
+  EXPECT_EQ(client.get("/api/v1/users?search=%20zoe%C2%A0", owner.token).json()["items"].size(), 1u);
+  EXPECT_EQ(client.get("/api/v1/admins?search=+" + owner.email.substr(0, 3) + "+", owner.token).json()["items"].size(), 1u);
   EXPECT_EQ(client.get("/api/v1/users?status=inactive", owner.token).json()["items"].size(), 0u);
   EXPECT_EQ(client.get("/api/v1/users?status=bogus", owner.token).status, 400);
 

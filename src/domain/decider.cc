@@ -215,6 +215,7 @@ class Decider {
 
   Outcome operator()(const DeactivateUser& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const CompanyState& company = *state_.company(cmd_.companyId);
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
@@ -328,6 +329,7 @@ class Decider {
 
   Outcome operator()(const IncludeAdmin& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
+    if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     // An anonymized user is still in the pool (and inactive): 422, not 404.
     if (u == nullptr) return notFound("User", c.userId);
@@ -353,6 +355,7 @@ class Decider {
 
   Outcome operator()(const TransferOwnership& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
+    if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const CompanyState& company = *state_.company(cmd_.companyId);
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);

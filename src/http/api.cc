@@ -1009,7 +1009,7 @@ struct Api::Impl {
     auto limit = limitOf(call, error);
     if (!limit) return error;
     UserListQuery q;
-    q.search = param(call, "search");
+    q.search = std::string(trimText(param(call, "search")));  // " ada " is what was meant
     const std::string status = param(call, "status");
     if (status.empty() || status == "all")
       q.status = UserStatus::kAll;
@@ -1531,7 +1531,7 @@ struct Api::Impl {
     HttpResponse error;
     auto limit = limitOf(call, error);
     if (!limit) return error;
-    const std::string search = searchFold(param(call, "search"));
+    const std::string search = searchFold(trimText(param(call, "search")));
     // The search is part of the list: a cursor of another search starts elsewhere.
     const std::string list = "admins:" + search;
     const auto cursor = openListCursor(call, list, error);
