@@ -1767,6 +1767,27 @@ TEST(HttpLimits, AJsonBodyIsTakenByItsMediaTypeNotByAMention) {
   EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 4u);
 }
 
+// A name twice in one object: another reader (a proxy, an audit of the request)
+// could take the first value where the parser kept the last. Refused, naming it.
+TEST(HttpLimits, ABodyThatNamesAFieldTwiceIsRefusedAndChangesNothing) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  Reply r = client.request("POST", "/api/v1/groups", R"({"name":"First","description":"d","name":"Second"})",
+                           owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["code"], "bad-request");
+  EXPECT_EQ(r.json()["detail"], "The body names \"name\" twice in one object.");
+  r = client.request("POST", "/api/v1/users",
+                     R"({"email":"a@acme.example","givenName":"A","surname":"B","jobTitle":"C",)"
+                     R"("managerEmail":"a@acme.example","extra":{"k":1,"k":2}})",
+                     owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 0u);
+  r = client.request("POST", "/api/v1/groups", R"({"name":"Ops","description":"x"})", owner.token);
+  EXPECT_EQ(r.status, 201) << r.body;
+}
+
 // A body on a slow uplink has time by its size: the timeout alone would cut a
 // large file off half-way, with no answer at all.
 TEST(HttpLimits, ALargeBodyArrivingSlowlyIsReadToTheEnd) {

@@ -195,14 +195,36 @@ std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
     return std::nullopt;
   }
   json j;
+  // A name twice in one object is refused: RFC 8259 leaves its meaning open, and a
+  // proxy or a log reader that takes the first where this parser keeps the last
+  // would see another request than the one carried out.
+  std::vector<std::set<std::string>> names;  // of each object open around the parser
+  std::optional<std::string> repeated;
+  auto watch = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      names.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      names.pop_back();
+    } else if (event == json::parse_event_t::key && !repeated && !names.empty() &&
+               !names.back().insert(parsed.get<std::string>()).second) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = json::parse(req.body.empty() ? std::string("{}") : req.body);
+    j = json::parse(req.body.empty() ? std::string("{}") : req.body, watch);
   } catch (const json::parse_error& e) {
     // Where it broke (the library's byte offset), not the body: it may hold a password.
     error = badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) + ".");
     return std::nullopt;
   } catch (const json::exception&) {  // a number too large for a double (1e400)
     error = badRequest("The body holds a number out of range.");
+    return std::nullopt;
+  }
+  if (repeated) {
+    // The name, not the values: they may be a password.
+    error = badRequest("The body names \"" + (repeated->size() <= 64 && isValidUtf8(*repeated) ? *repeated : std::string("a field")) +
+                       "\" twice in one object.");
     return std::nullopt;
   }
   if (!j.is_object()) {
