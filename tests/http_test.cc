@@ -1937,6 +1937,15 @@ TEST(HttpLimits, AnHttp11RequestHasExactlyOneHost) {
   EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0),
             0u);
   EXPECT_EQ(answerOf("GET /healthz HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  // An HTTP/1.0 client that asks to keep the connection is told it stays, and it does.
+  RawConnection c(server.port());
+  c.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  const std::string first = c.readUntil("}");  // the whole answer: /healthz's body is an object
+  EXPECT_NE(asciiLower(first).find("connection: keep-alive"), std::string::npos) << first;
+  c.send("GET /healthz HTTP/1.0\r\n\r\n");
+  const std::string second = c.readToEnd();
+  EXPECT_EQ(second.rfind("HTTP/1.1 200", 0), 0u) << second;
+  EXPECT_NE(asciiLower(second).find("connection: close"), std::string::npos) << second;
 }
 
 // Some clients send a CRLF after a POST body: the next request is read past it.

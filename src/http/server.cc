@@ -351,6 +351,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void onRequest() {
     http::request<http::string_body> msg = parser_->release();
     keepAlive_ = msg.keep_alive();
+    http10_ = msg.version() == 10;
     started_ = std::chrono::steady_clock::now();
     HttpRequest req =
         requestFromBeast(std::move(msg), peer_, [this] { return server_->newRequestId(); });
@@ -390,6 +391,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     const std::size_t bytes = res.body.size();
     msg->body() = std::move(res.body);
     msg->keep_alive(keepAlive_ && !closeAfter && !server_->stopping.load());
+    // An HTTP/1.0 client closes unless told the connection stays (RFC 9112 9.3).
+    if (http10_ && msg->keep_alive()) msg->set(http::field::connection, "keep-alive");
     msg->prepare_payload();
     // RFC 9110 8.6: no Content-Length on a 204 or a 304.
     if (res.status == 204 || res.status == 304) msg->erase(http::field::content_length);
@@ -457,7 +460,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   std::string peer_, client_, method_, path_, requestId_;  // client_: see trustedProxies
-  bool keepAlive_ = true, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
+  bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
