@@ -179,6 +179,16 @@ bool onlyOwnFamilies(const std::vector<std::string>& names) {
   return std::all_of(names.begin(), names.end(), [](const std::string& n) { return own.count(n) != 0; });
 }
 
+// True when none of the families holds a key.
+bool familiesEmpty(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  for (auto* h : handles) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) return false;
+  }
+  return true;
+}
+
 // True when the RocksDB at `path` holds no key in any of its families (opened
 // read-only: nothing is written to a directory that may be somebody else's).
 bool holdsNothing(const rocksdb::DBOptions& dbo, const std::string& path, const std::vector<std::string>& names) {
@@ -190,15 +200,8 @@ bool holdsNothing(const rocksdb::DBOptions& dbo, const std::string& path, const 
   readOptions.create_if_missing = false;
   if (!rocksdb::DB::OpenForReadOnly(readOptions, path, descriptors, &handles, &raw).ok()) return false;
   std::unique_ptr<rocksdb::DB> db(raw);
-  bool empty = true;
-  for (auto* h : handles) {
-    if (empty) {
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
-      it->SeekToFirst();
-      empty = !it->Valid() && it->status().ok();
-    }
-    db->DestroyColumnFamilyHandle(h);
-  }
+  const bool empty = familiesEmpty(db.get(), handles);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   return empty;
 }
 
@@ -378,13 +381,8 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   if (st.IsNotFound()) {
     if (hasDb && !unfinished) {
       // Our families, all of them empty: the first open was cut short after it made them.
-      bool empty = onlyOwnFamilies(names);
-      for (std::size_t i = 0; empty && i < store->handles_.size(); ++i) {
-        std::unique_ptr<rocksdb::Iterator> it(store->db_->NewIterator(rocksdb::ReadOptions(), store->handles_[i]));
-        it->SeekToFirst();
-        empty = !it->Valid() && it->status().ok();
-      }
-      if (!empty) return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
+      if (!onlyOwnFamilies(names) || !familiesEmpty(store->db_, store->handles_))
+        return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
       if (!options.createIfMissing || options.readOnly)
         return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
     }
