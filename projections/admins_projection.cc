@@ -28,8 +28,10 @@ std::string adminEntryJson(std::string_view userJson, std::string_view adminRowJ
   if (!a.is_object()) a = rows::json::object();
   return rows::json{{"user", u.is_discarded() ? rows::json(nullptr) : u},
                     {"isOwner", u.is_object() && u.value("isOwner", false)},
-                    {"since", a.value("since", "")},
-                    {"includedBy", a.value("includedBy", "")}}
+                    // An administrator no more (a repeated request's answer, after a
+                    // removal): null, not an empty time and id.
+                    {"since", a.contains("since") ? a["since"] : rows::json(nullptr)},
+                    {"includedBy", a.contains("includedBy") ? a["includedBy"] : rows::json(nullptr)}}
       .dump();
 }
 

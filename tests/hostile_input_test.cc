@@ -394,10 +394,17 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   EXPECT_NE(metrics.find("portal_http_requests_total{method=\"POST\",route=\"(server)\",status=\"413\"} 1"),
             std::string::npos)
       << metrics.substr(0, 2000);
+  // An email put where an id goes is not written to the log.
+  scraper.get("/api/v1/users/rita.one@acme.example/history");
+  scraper.get("/api/v1/users/rita.two%40acme.example");
   std::lock_guard lock(linesMu);
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(" POST /api/v1/users 413 ") != std::string::npos && l.find(refused) != std::string::npos;
   })) << "the refused request is in the access log";
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" GET /api/v1/users/{email}/history 401 ") != std::string::npos;
+  }));
+  for (const auto& l : lines) EXPECT_EQ(l.find("rita"), std::string::npos) << l;
 }
 
 // curl asks leave to send a large body ("Expect: 100-continue") and waits a second

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <array>
+#include <latch>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -1433,6 +1435,14 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   Reply audit = client.get("/api/v1/audit?type=LoginFailed", owner.token);
   EXPECT_EQ(audit.json()["items"].size(), 3u)
       << "the refused attempt appends nothing: " << audit.body;
+  // Each is a command of its own, with its ids (handed over without waiting).
+  auto events = server.portal().store().read(1, ~0ull);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events)
+    if (std::holds_alternative<LoginFailed>(e.data)) {
+      EXPECT_FALSE(e.envelope.commandId.empty());
+      EXPECT_FALSE(e.envelope.correlationId.empty());
+    }
   // A cursor it never gave is refused as every list refuses one.
   audit = client.get("/api/v1/audit?cursor=abc", owner.token);
   EXPECT_EQ(audit.status, 400);
@@ -1765,6 +1775,88 @@ TEST(HttpLimits, AJsonBodyIsTakenByItsMediaTypeNotByAMention) {
     EXPECT_EQ(r.json()["code"], "unsupported-media-type") << refused;
   }
   EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 4u);
+}
+
+// Two password changes from the old password at once (a stolen session racing the
+// owner): one takes effect, the other is checked against the password the first set
+// (422). Both took effect before, one new password silently lost.
+TEST(HttpFlows, TwoPasswordChangesFromTheOldPasswordAtOnceLetOneWin) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  const std::string second = server.signIn("acme", ann.email, kPassword).json()["token"];
+  const std::array<std::string, 2> tokens{ann.token, second};
+  const std::array<std::string, 2> next{"first new passphrase!", "second new passphrase!"};
+  std::array<int, 2> status{};
+  std::latch go(2);
+  std::vector<std::thread> changes;
+  for (int i = 0; i < 2; ++i)
+    changes.emplace_back([&, i] {
+      HttpClient c(server.port());
+      go.arrive_and_wait();
+      status[i] = c.post("/api/v1/me/password", {{"currentPassword", kPassword}, {"newPassword", next[i]}},
+                         tokens[i])
+                      .status;
+    });
+  for (auto& t : changes) t.join();
+  // The other is refused: 422 when checked against the new password, or 401 when
+  // the first change had ended its session before it was looked at.
+  ASSERT_EQ(std::count(status.begin(), status.end(), 204), 1) << status[0] << " " << status[1];
+  const int winner = status[0] == 204 ? 0 : 1;
+  EXPECT_TRUE(status[1 - winner] == 422 || status[1 - winner] == 401) << status[1 - winner];
+  EXPECT_EQ(server.signIn("acme", ann.email, next[winner]).status, 201);
+  EXPECT_EQ(server.signIn("acme", ann.email, next[1 - winner]).status, 401);
+}
+
+// One Idempotency-Key sent at once with the anonymizations of two users: one is
+// anonymized, the other request answers as its repeat and touches nothing of the
+// other user's (their mail was deleted, and the import logs dropped, before).
+TEST(HttpFlows, AKeyRepeatedAtOnceForAnotherUsersAnonymizationLeavesThatUserAlone) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  const std::array<Person, 2> people{server.user("acme", owner, "xena"), server.user("acme", owner, "yuri")};
+  HttpClient client(server.port());
+  for (const Person& p : people) {
+    ASSERT_EQ(client.post("/api/v1/users/" + p.id + "/deactivate", json::object(), owner.token).status, 200);
+    ASSERT_FALSE(server.mailsTo(p.email).empty()) << "their reset mail is in the drop";
+  }
+  std::array<Reply, 2> replies;
+  std::latch go(2);
+  std::vector<std::thread> requests;
+  for (int i = 0; i < 2; ++i)
+    requests.emplace_back([&, i] {
+      HttpClient c(server.port());
+      go.arrive_and_wait();
+      replies[i] = c.post("/api/v1/users/" + people[i].id + "/anonymize", json::object(), owner.token,
+                          {{"Idempotency-Key", "erase-1"}});
+    });
+  for (auto& t : requests) t.join();
+  ASSERT_EQ(replies[0].status, 200) << replies[0].body;
+  ASSERT_EQ(replies[1].status, 200) << replies[1].body;
+  const std::string erased = replies[0].json()["id"];
+  EXPECT_EQ(replies[1].json()["id"], erased) << "the repeat answers about the first request's user";
+  const Person& kept = erased == people[0].id ? people[1] : people[0];
+  EXPECT_EQ(client.get("/api/v1/users/" + kept.id, owner.token).json()["anonymized"], false);
+  EXPECT_FALSE(server.mailsTo(kept.email).empty()) << "the other user's mail stays";
+}
+
+// A repeated inclusion answers the first 201 about the user as they are now: once no
+// longer an administrator, without a time and an id of an inclusion that is gone.
+TEST(HttpFlows, ARepeatedInclusionOfAnAdministratorRemovedSinceAnswersNullsNotEmptyStrings) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  Reply first = client.post("/api/v1/admins", {{"userId", bob.id}}, owner.token, {{"Idempotency-Key", "inc-bob"}});
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_TRUE(first.json()["since"].is_string());
+  EXPECT_EQ(first.json()["includedBy"], owner.id);
+  ASSERT_EQ(client.request("DELETE", "/api/v1/admins/" + bob.id, "", owner.token).status, 204);
+  Reply again = client.post("/api/v1/admins", {{"userId", bob.id}}, owner.token, {{"Idempotency-Key", "inc-bob"}});
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_TRUE(again.json()["since"].is_null()) << again.body;
+  EXPECT_TRUE(again.json()["includedBy"].is_null()) << again.body;
+  EXPECT_EQ(again.json()["user"]["isAdmin"], false);
 }
 
 // A name twice in one object: another reader (a proxy, an audit of the request)

@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <latch>
 #include <thread>
@@ -438,6 +439,35 @@ TEST(HttpImport, AnImportRacingASingleCreateOfTheSameEmailLetsExactlyOneWin) {
     EXPECT_EQ(findUsers(w.client, w.owner.token, contested).size(), 1u);
   }
   EXPECT_EQ(importsWon + createsWon, 6);
+}
+
+// Two files sent at once with one Idempotency-Key: one import is made, and both
+// answers are its own (the second waited for the first's outcome; before, a repeat
+// sent while the first ran was answered anew).
+TEST(HttpImport, OneKeySentWithTwoFilesAtOnceMakesOneImport) {
+  ImportWorld w;
+  const std::array<std::string, 2> files{
+      kHeader + "Ann,Lee,ann@acme.example,Clerk,owner@acme.example,1,\r\n",
+      kHeader + "Bob,Ray,bob@acme.example,Clerk,owner@acme.example,1,\r\nBad,Row,not-an-email,Clerk,,1,\r\n"};
+  std::array<Reply, 2> replies;
+  std::latch go(2);
+  std::vector<std::thread> uploads;
+  for (int i = 0; i < 2; ++i)
+    uploads.emplace_back([&, i] {
+      HttpClient c(w.server.port());
+      go.arrive_and_wait();
+      replies[i] = upload(c, files[i], w.owner.token, "", {{"Idempotency-Key", "sheet-1"}});
+    });
+  for (auto& t : uploads) t.join();
+  const int made = replies[0].status == 200 ? 0 : 1;
+  ASSERT_EQ(replies[made].status, 200) << replies[0].body << replies[1].body;
+  const std::string importId = replies[made].json()["importId"];
+  // The file with errors sent first is refused and checked anew by the second
+  // (a refusal creates nothing); sent second, it gets the first outcome.
+  if (replies[1 - made].status == 200) EXPECT_EQ(replies[1 - made].json()["importId"], importId);
+  else EXPECT_EQ(made, 0) << "only the file with errors may be refused, and only when it went first";
+  EXPECT_EQ(findUsers(w.client, w.owner.token, "ann@acme.example").size(), 1u);
+  EXPECT_TRUE(findUsers(w.client, w.owner.token, "bob@acme.example").empty());
 }
 
 TEST(HttpImport, DryRunValidatesAndAppendsNothing) {

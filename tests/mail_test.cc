@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <future>
 #include <netinet/in.h>
 #include <poll.h>
 #include <rocksdb/db.h>
@@ -1074,6 +1076,23 @@ TEST_F(MailerTest, StoppingDoesNotWaitForARelayStillScanningTheMessage) {
   const auto before = std::chrono::steady_clock::now();
   m->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 3s);
+}
+
+// A wait given up because the mailer stops says so: the log said the relay gave
+// no answer within the step's ten minutes, a second after the message was sent.
+TEST(MailSmtpTest, AWaitGivenUpForAStopSaysSoNotThatTheRelayTimedOut) {
+  ScriptedRelay relay("220 relay ready", {});
+  relay.takeEachMessageAfter(4s);
+  SmtpTransport smtp(relayAt(relay.port()));
+  auto delivery = std::async(std::launch::async, [&] {
+    return smtp.deliver(adaMessage("Hello Ada,\n"), "0000000000000001-00000000-welcome");
+  });
+  ASSERT_TRUE(waitFor([&] { return relay.data().find("Hello") != std::string::npos; }));
+  smtp.cancel();
+  auto r = delivery.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("cancelled: the mailer is stopping"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("no answer within"), std::string::npos) << r.error().message;
 }
 
 TEST(MailSmtpTest, DeliversToARealRelay) {

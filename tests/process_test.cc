@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -259,6 +260,18 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
                        "'proxy.lan' is not one"),
             std::string::npos)
       << r.err;
+  // One line each; an empty value (an unset variable) and a flag given twice are
+  // refused, not taken as "not given" or the last one.
+  auto oneLine = [](const ProgramRun& run) { return std::count(run.err.begin(), run.err.end(), '\n') == 1; };
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--bogus"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_TRUE(oneLine(r)) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", ""});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--data", dir.sub("e")});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "portal-server: --data is given twice (see portal-server --help)\n");
   // A mistyped --data is not made a new, empty portal that signs nobody in.
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.path() + "/typo", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
@@ -318,6 +331,71 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(mailsTo("zed@demo.example"), 0);
   EXPECT_GE(mailsTo("owner@demo.example"), 1) << "the others' mail stays";
+  EXPECT_EQ(server.terminate(), 0);
+}
+
+// The demo's sign-in line names where this server answers, not where mail links
+// point (--public-url, the front end); a portal of real companies gets no demo
+// company added to its log by a --demo start.
+TEST(ServerProcess, TheDemoSignInNamesTheServerAndAnExistingPortalGetsNoDemoCompany) {
+  TempDir dir;
+  {
+    ServerProcess server(dir.sub("demo"), true, 0, {"--public-url", "https://portal.example.com"});
+    EXPECT_NE(server.output().find("curl -s -X POST http://127.0.0.1:" + std::to_string(server.port()) +
+                                   "/api/v1/sessions"),
+              std::string::npos)
+        << server.output();
+    EXPECT_EQ(server.terminate(), 0);
+  }
+  const std::string data = dir.sub("acme");
+  std::filesystem::create_directories(data);
+  ProgramRun made = runProgram({PORTALCTL_BIN, "provision", "--data", data, "--company", "acme", "--name", "Acme",
+                                "--owner-email", "olga@acme.example", "--owner-given-name", "Olga",
+                                "--owner-surname", "Owner", "--owner-job-title", "CEO", "--owner-manager-email",
+                                "olga@acme.example", "--password-hash-cost", "minimum"});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  ServerProcess server(data, false);
+  EXPECT_NE(server.output().find("holds a portal already; a demo company is made only in a new one"),
+            std::string::npos)
+      << server.output();
+  HttpClient client(server.port());
+  EXPECT_EQ(client.post("/api/v1/sessions", {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", "x"}})
+                .status,
+            401);
+  EXPECT_EQ(server.terminate(), 0);
+  std::size_t demoMails = 0;
+  if (std::filesystem::exists(data + "/outbox"))
+    for (const auto& mail : mailsIn(data + "/outbox")) demoMails += mail.find("demo.example") != std::string::npos;
+  EXPECT_EQ(demoMails, 0u);
+}
+
+// A delivered mail's record is deleted durably: a crash of an idle portal long after
+// the delivery does not send it again (the deletion waited in the WAL's memory for
+// the next command's fsync, and a temporary password went out twice).
+TEST(ServerProcess, AMailDeliveredBeforeACrashIsNotSentAgain) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  auto metric = [](ServerProcess& server, const std::string& name) -> std::uint64_t {
+    HttpClient client(server.port());
+    const std::string text = client.get("/metrics").body;
+    const std::size_t at = text.find("\n" + name + " ");
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size() + 2));
+  };
+  {
+    ServerProcess server(data);
+    ASSERT_TRUE(waitFor([&] { return metric(server, "portal_mail_delivered_total") >= 1; }));
+    // A pass that began after the delivery has finished: the deletion is durable.
+    const std::uint64_t scans = metric(server, "portal_mail_scans_total");
+    ASSERT_TRUE(waitFor([&] { return metric(server, "portal_mail_scans_total") > scans; }));
+    server.crash();
+  }
+  ASSERT_EQ(mailsIn(data + "/outbox", "-temporary-password").size(), 1u);
+  for (const auto& file : std::filesystem::directory_iterator(data + "/outbox"))
+    std::filesystem::remove(file.path());
+  ServerProcess server(data, false);
+  ASSERT_TRUE(waitFor([&] { return metric(server, "portal_mail_scans_total") >= 1; }));
+  EXPECT_EQ(metric(server, "portal_mail_delivered_total"), 0u);
+  EXPECT_TRUE(mailsIn(data + "/outbox").empty()) << "the mail was sent again";
   EXPECT_EQ(server.terminate(), 0);
 }
 

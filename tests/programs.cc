@@ -129,7 +129,8 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   // Up to the line's end: a read may stop inside the password (the output comes
   // in chunks of 1024 bytes), and a match there would take only its first letters.
   const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)\\n")
-                                  : std::regex("demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n");
+                                  : std::regex("demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n|"
+                                               "(holds a portal already)[^\\n]*\\n");
   if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
 }

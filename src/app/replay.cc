@@ -76,10 +76,16 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           },
           [&](const IdentityProviderChanged& e) { return "identity provider set to " + e.provider; },
           [&](const UserCreated& e) {
-            std::string s = "created as " + personal(e.givenName) + " " + personal(e.surname) +
-                            " <" + personal(e.email) + ">, " + personal(e.jobTitle);
+            // An anonymized person's details read once, not as "anonymized anonymized
+            // <anonymized>, anonymized".
+            std::string s = e.email.shredded
+                                ? std::string("created (details anonymized)")
+                                : "created as " + personal(e.givenName) + " " + personal(e.surname) +
+                                      " <" + personal(e.email) + ">, " + personal(e.jobTitle);
             if (e.managerUserId) s += ", reporting to " + name(*e.managerUserId);
-            else if (e.managerEmail) s += ", reporting to <" + personal(e.managerEmail) + ">";
+            else if (e.managerEmail)
+              s += ", reporting to " +
+                   (e.managerEmail->shredded ? std::string("anonymized") : "<" + personal(e.managerEmail) + ">");
             if (!e.active) s += ", inactive";
             if (e.importId) s += " (imported)";
             return s;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <array>
 #include <mutex>
 #include <unordered_map>
 #include <nlohmann/json.hpp>
@@ -645,6 +646,27 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // Requests that check something before the command that depends on it (the
+  // current password, a reset token, an Idempotency-Key's first answer) run one after
+  // another for the same thing: the second then sees what the first changed, where
+  // both would otherwise pass the check (two password changes from the old password
+  // both taking effect; a repeated key acting before the first answer exists).
+  // Striped: a few mutexes for all users and keys, held for one request each.
+  std::array<std::mutex, 64> serialLocks;
+  std::unique_lock<std::mutex> serialize(std::string_view what) {
+    return std::unique_lock<std::mutex>(serialLocks[std::hash<std::string_view>{}(what) % serialLocks.size()]);
+  }
+  std::unique_lock<std::mutex> serializeUser(const std::string& company, const std::string& user) {
+    return serialize("user\n" + company + "\n" + user);
+  }
+  // Not held (nothing to wait for) when the request has no Idempotency-Key.
+  std::unique_lock<std::mutex> serializeKey(const Call& call) {
+    const std::string_view key = call.req.header("idempotency-key");
+    if (key.empty()) return {};
+    return serialize("key\n" + call.company() + "\n" + call.actor() + "\n" + call.req.method + " " +
+                     call.route + "\n" + std::string(key));
+  }
+
   // For a route that checks things before it runs its command, which the command may
   // have changed the grounds of: the first answer to the request's Idempotency-Key,
   // when it has one that was answered (an accepted one once durable and projected).
@@ -792,6 +814,7 @@ struct Api::Impl {
                             RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt,
                                                account && match ? "inactive" : "bad-credentials",
                                                address.empty() ? std::nullopt : std::optional(address)}};
+        idempotency(call.req, call.route, s);  // its command and correlation ids (no key: public)
         portal.submit(std::move(s), [](CommandReply) {});
       }
       return badCredentials();
@@ -853,6 +876,9 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error);
     if (!fields) return error;
     auto& [current, next] = *fields;
+    // One change (or reset) of a user's password at a time, each checked against the
+    // password the one before it set.
+    const auto serial = serializeUser(call.company(), call.actor());
     // A retry of a change that was made (its answer lost) gets the first answer: the
     // current password it would be checked against is the new one by now.
     std::optional<HttpResponse> problem;
@@ -970,7 +996,11 @@ struct Api::Impl {
     if (!fields) return error;
     auto& [token, next] = *fields;
     const std::string hash = tokenHash(token);
-    std::optional<ResetRecord> reset;
+    std::optional<ResetRecord> reset = portal.credentials().reset(hash);
+    // Read again once no change of the user's password runs beside this one (a
+    // change voids the link; one made from the old password after it must not win).
+    std::unique_lock<std::mutex> serial;
+    if (reset) serial = serializeUser(reset->companyId, reset->userId);
     std::optional<AccountRecord> account;
     {
       const CredentialsReader creds = portal.credentials();  // not held while hashing
@@ -1292,6 +1322,9 @@ struct Api::Impl {
   // user, and does nothing else (no drop, no session ended).
   HttpResponse anonymize(Call& call) {
     const std::string& id = call.params[0];
+    // A repeat of the key sent while the first runs waits for its answer: it must not
+    // drop mail and import logs for another user before it finds it is a repeat.
+    const auto serial = serializeKey(call);
     std::optional<HttpResponse> problem;
     if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem))
       return first->accepted() ? userResponse(call.company(), subjectOf(*first, id))
@@ -1413,6 +1446,9 @@ struct Api::Impl {
 
   HttpResponse importUsers(Call& call) {
     if (!isCsvMediaType(call.req.header("content-type"))) return Api::notCsv();
+    // A repeat of the key sent while the first import runs waits for its outcome (a
+    // file with errors would otherwise be answered anew, with another import id).
+    const auto serial = serializeKey(call);
     // A browser gives an Excel workbook the type it gives a .csv file where Excel is
     // installed (application/vnd.ms-excel): a workbook is said to be one.
     if (const std::string_view body = call.req.body;

@@ -307,6 +307,25 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     readBody(limit);
   }
 
+  // The path for the access log: a segment that holds an email (someone who put one
+  // where an id goes, /api/v1/users/ann@acme.example) is logged as {email}; the log
+  // holds ids, never people's addresses.
+  static std::string withoutEmails(const std::string& path) {
+    std::string out;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+      const std::size_t slash = std::min(path.find('/', start), path.size());
+      const std::string_view segment(path.data() + start, slash - start);
+      const bool email = segment.find('@') != std::string_view::npos ||
+                         asciiLower(segment).find("%40") != std::string::npos;
+      out.append(email ? std::string_view("{email}") : segment);
+      if (slash == path.size()) break;
+      out.push_back('/');
+      start = slash + 1;
+    }
+    return out;
+  }
+
   // True when every coding listed in a Transfer-Encoding value is chunked.
   static bool onlyChunked(std::string_view value) {
     while (!value.empty()) {
@@ -427,7 +446,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     auto known = [](const std::string& s) { return s.empty() ? std::string("-") : s.substr(0, 200); };
     std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s",
                   known(client_.empty() ? peer_ : client_).c_str(), known(method_).c_str(),
-                  known(path_).c_str(), status, bytes, ms, requestId_.c_str());
+                  known(withoutEmails(path_)).c_str(), status, bytes, ms, requestId_.c_str());
     server_->options.accessLog(line);
   }
 

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -42,18 +43,21 @@ namespace {
 
 using namespace portal;
 
-// `problem` on stderr and the flags, exit 2; with no problem (--help) the flags on
+// `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
 // stdout, exit 0.
 [[noreturn]] void usage(const std::string& problem) {
-  if (!problem.empty()) std::fprintf(stderr, "portal-server: %s\n", problem.c_str());
+  if (!problem.empty()) {
+    std::fprintf(stderr, "portal-server: %s (see portal-server --help)\n", problem.c_str());
+    std::exit(2);
+  }
   std::fprintf(
-      problem.empty() ? stdout : stderr,
+      stdout,
       "usage: portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]\n"
       "                     [--mail-from ADDRESS]\n"
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--demo] [--quiet]\n");
-  std::exit(problem.empty() ? 0 : 2);
+  std::exit(0);
 }
 
 bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
@@ -78,26 +82,35 @@ std::size_t count(const char* flag, const std::string& text) {
   return std::stoul(text);
 }
 
-// The demo company of the README's run command: made on first start.
-void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& url,
-                   const std::string& data) {
+// The demo company of the README's run command: made on first start. `apiUrl` is
+// where this server answers (the curl line); `linkUrl` where mail links point;
+// `mailPlace` where mail goes (the drop's directory, or the relay).
+void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& apiUrl,
+                   const std::string& linkUrl, const std::string& mailPlace, bool drop) {
   const std::string email = "owner@demo.example";
   if (auto company = portal.credentials().companyBySlug("demo")) {
     auto owner = portal.credentials().accountByEmail(company->id, email);
     if (owner && owner->mustChangePassword)
       std::printf(
           "demo company 'demo' exists: sign in at %s as %s with the temporary password,\n"
-          "which is in the mail %s/outbox/*-temporary-password.eml (change it first:\n"
+          "which is in the mail %s (change it first:\n"
           "POST /api/v1/me/password)\n",
-          url.c_str(), email.c_str(), data.c_str());
+          apiUrl.c_str(), email.c_str(),
+          (drop ? mailPlace + "*-temporary-password.eml" : "sent through " + mailPlace).c_str());
     else
       std::printf("demo company 'demo' exists: sign in at %s as %s with the password you set\n",
-                  url.c_str(), email.c_str());
+                  apiUrl.c_str(), email.c_str());
     std::printf(
         "(forgot it? POST /api/v1/password-resets {\"company\":\"demo\",\"email\":\"%s\"};\n"
-        "the mail arrives in %s/outbox/; send the token after #token= in its link to\n"
+        "the mail %s; send the token after #token= in its link to\n"
         "POST /api/v1/password-resets/confirm {\"token\":\"...\",\"newPassword\":\"...\"})\n",
-        email.c_str(), data.c_str());
+        email.c_str(), (drop ? "arrives in " + mailPlace : "goes through " + mailPlace).c_str());
+    return;
+  }
+  // A portal of real companies gets no demo company added to its log for good.
+  if (portal.store().lastPosition() > 0) {
+    std::printf("--demo: %s holds a portal already; a demo company is made only in a new one\n",
+                portal.store().path().c_str());
     return;
   }
   ProvisionCompany c;
@@ -105,7 +118,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
   c.name = "Demo Company";
   c.owner =
       NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
-  auto done = provisionCompany(portal, hasher, std::move(c), url);
+  auto done = provisionCompany(portal, hasher, std::move(c), linkUrl);
   if (!done) {
     std::fprintf(stderr, "portal-server: cannot provision the demo company: %s\n",
                  done.error().message.c_str());
@@ -117,7 +130,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
       "       -d '{\"company\":\"demo\",\"email\":\"%s\",\"password\":\"%s\"}'\n"
       "  company: demo   email: %s   temporary password: %s\n"
       "  (the password must be changed first: POST /api/v1/me/password)\n",
-      url.c_str(), email.c_str(), done->temporaryPassword.c_str(), email.c_str(),
+      apiUrl.c_str(), email.c_str(), done->temporaryPassword.c_str(), email.c_str(),
       done->temporaryPassword.c_str());
 }
 
@@ -129,11 +142,17 @@ int main(int argc, char** argv) {
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies;
+  std::set<std::string> given;  // the flags with a value seen so far
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    // Each flag once, with a value that is not empty: `--smtp "$RELAY"` with the
+    // variable unset must not quietly leave every mail on this disk.
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
+      if (!given.insert(a).second) usage(a + " is given twice");
+      const std::string v = argv[++i];
+      if (v.empty()) usage(a + " needs a value (it is empty)");
+      return v;
     };
     if (a == "--data")
       data = value();
@@ -309,7 +328,13 @@ int main(int argc, char** argv) {
         "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
         "counter\n"
         "portal_mail_delivered_total " +
-        std::to_string(m->delivered()) + "\n";
+        std::to_string(m->delivered()) + "\n" +
+        "# HELP portal_mail_pending Mails in the outbox at the end of the last pass.\n"
+        "# TYPE portal_mail_pending gauge\nportal_mail_pending " +
+        std::to_string(m->pending()) + "\n" +
+        "# HELP portal_mail_scans_total Passes over the outbox finished.\n"
+        "# TYPE portal_mail_scans_total counter\nportal_mail_scans_total " +
+        std::to_string(m->scansCompleted()) + "\n";
     if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
@@ -354,7 +379,8 @@ int main(int argc, char** argv) {
   std::printf("portal-server listening on %s (data %s, mail %s)\n", url.c_str(), data.c_str(),
               smtp.empty() ? (data + "/outbox/").c_str() : ("smtp://" + smtp).c_str());
   if (demo) {
-    provisionDemo(p, hasher, publicUrl, data);
+    provisionDemo(p, hasher, url, publicUrl, smtp.empty() ? data + "/outbox/" : "the relay smtp://" + smtp,
+                  smtp.empty());
     mailer->notify();
   }
   std::fflush(stdout);

@@ -129,12 +129,14 @@ void Mailer::run() {
     std::uint64_t scanNumber;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
+      if (stopping_) break;
       notified_ = false;
       scanNumber = ++scansStarted_;
     }
     ScanResult s = scan();
+    makeDeletionsDurable();
     if (s.complete) pending_.store(s.remaining, std::memory_order_relaxed);
+    scansCompleted_.fetch_add(1, std::memory_order_release);
     auto deadline = Clock::now() + options_.pollInterval;
     if (s.next && *s.next < deadline) deadline = *s.next;
 
@@ -146,6 +148,16 @@ void Mailer::run() {
       wake_.wait_until(lock, holdUntil_, [&] { return stopping_.load(); });
     wake_.wait_until(lock, deadline, [&] { return stopping_ || notified_; });
   }
+  makeDeletionsDurable();
+}
+
+// The database writes its WAL out only when told (manual_wal_flush): a deleted record
+// stayed in memory until the next command's fsync, and a crash on an idle portal,
+// hours after a delivery, sent the mail (a temporary password) again.
+void Mailer::makeDeletionsDurable() {
+  if (!deletedUnsynced_.exchange(false, std::memory_order_acq_rel)) return;
+  if (auto st = store_.db()->FlushWAL(true); !st.ok())
+    logLine("cannot make the outbox's deletions durable: " + st.ToString());
 }
 
 Mailer::ScanResult Mailer::scan() {
@@ -333,9 +345,12 @@ Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
 
 bool Mailer::deleteRecord(const std::string& key, const std::string& what) {
   rocksdb::WriteOptions options;
-  options.sync = false;  // a record that comes back after a crash is only sent again
+  options.sync = false;  // made durable once a pass (makeDeletionsDurable)
   auto status = store_.db()->Delete(options, outbox_, key);
-  if (status.ok()) return true;
+  if (status.ok()) {
+    deletedUnsynced_.store(true, std::memory_order_release);
+    return true;
+  }
   logLine(what + ": cannot delete it from the outbox: " + status.ToString());
   return false;
 }

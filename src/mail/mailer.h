@@ -114,6 +114,8 @@ class Mailer {
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   // Records in the outbox at the end of the last scan.
   std::uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  // Passes over the outbox finished, their deletions durable.
+  std::uint64_t scansCompleted() const { return scansCompleted_.load(std::memory_order_acquire); }
 
  private:
   // Per-record state kept between scans (mailer thread only).
@@ -137,6 +139,7 @@ class Mailer {
   // Schedules the next attempt at `key` after a failure and logs why.
   Outcome failed(const std::string& key, const std::string& what, const std::string& why);
   bool deleteRecord(const std::string& key, const std::string& what);
+  void makeDeletionsDurable();
   bool outboxEmpty() const;
 
   EventStore& store_;
@@ -158,9 +161,10 @@ class Mailer {
   std::uint64_t scansStarted_ = 0;   // guarded by mu_
   std::uint64_t lastEmptyScan_ = 0;  // the number of the last scan that found nothing
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> deletedUnsynced_{false};  // a record deleted, not yet fsync'd
   std::thread thread_;
 
-  std::atomic<std::uint64_t> delivered_{0}, dropped_{0}, pending_{0};
+  std::atomic<std::uint64_t> delivered_{0}, dropped_{0}, pending_{0}, scansCompleted_{0};
 };
 
 }  // namespace portal

@@ -212,6 +212,8 @@ class Connection {
   }
   Error timedOut(const std::string& step) const { return timedOut(step, stepTimeout_); }
   Error timedOut(const std::string& step, std::chrono::milliseconds timeout) const {
+    // Given up because the mailer stops, not because the relay took too long.
+    if (cancelled_.load()) return failed(step, "cancelled: the mailer is stopping");
     return failed(step, "no answer within " + std::to_string(timeout.count()) + " ms");
   }
 

@@ -173,7 +173,10 @@ class EventStore {
 
   // Calls `fn` for each event from `from` (inclusive) in position order, at most
   // `limit` of them, until `fn` returns false. Stops with kCorrupt at a record that
-  // is not in this program's format.
+  // is not in this program's format, and at a position that is missing: a gap, or
+  // (read to the end) events before the durable head that are not there (a log
+  // edited outside the program, a table file lost). Nothing is built on a log with
+  // a hole in it: the write model, the views, a replay.
   Result<void> scan(std::uint64_t from, std::uint64_t limit,
                     const std::function<bool(const RawEvent&)>& fn) const;
 
@@ -265,6 +268,9 @@ class EventStore {
   };
 
   struct PreparedAppend;
+  // scan(), which refuses a gap when `gapless`; verify() reports gaps itself.
+  Result<void> scanRecords(std::uint64_t from, std::uint64_t limit,
+                           const std::function<bool(const RawEvent&)>& fn, bool gapless) const;
   // Parses and decodes the stored record of the event at `position`.
   Result<RecordedEvent> decodeStored(std::uint64_t position, std::string_view record) const;
 
