@@ -254,6 +254,22 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"), std::string::npos)
       << r.err;
+  for (const char* url : {"https://portal.example.com/#/", "https://portal.example.com/?tenant=1"}) {
+    r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", url});
+    EXPECT_EQ(r.exitCode, 2) << url;
+    EXPECT_NE(r.err.find("--public-url must have no query (?) or fragment (#)"), std::string::npos) << r.err;
+  }
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "https://x.example/" + std::string(600, 'p')});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--public-url must be at most 500 characters"), std::string::npos) << r.err;
+  for (const char* help : {"--help", "-h"}) {
+    r = runProgram({PORTALCTL_BIN, "provision", help});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.out.find("usage: portalctl"), std::string::npos) << r.out;
+    r = runProgram({PORTAL_REPLAY_BIN, "events", help});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.out.find("usage: portal-replay"), std::string::npos) << r.out;
+  }
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--trusted-proxy", "10.0.0.1,proxy.lan"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; "
@@ -340,7 +356,9 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
 TEST(ServerProcess, TheDemoSignInNamesTheServerAndAnExistingPortalGetsNoDemoCompany) {
   TempDir dir;
   {
-    ServerProcess server(dir.sub("demo"), true, 0, {"--public-url", "https://portal.example.com"});
+    // (`localhost` is this machine's loopback address.)
+    ServerProcess server(dir.sub("demo"), true, 0,
+                         {"--public-url", "https://portal.example.com", "--listen", "localhost:0"});
     EXPECT_NE(server.output().find("curl -s -X POST http://127.0.0.1:" + std::to_string(server.port()) +
                                    "/api/v1/sessions"),
               std::string::npos)

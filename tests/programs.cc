@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -92,8 +93,11 @@ ProgramRun RunningProgram::finish() {
 
 ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles,
                              std::vector<std::string> extra) {
-  std::vector<std::string> args = {PORTAL_SERVER_BIN, "--data", data, "--listen", "127.0.0.1:0",
-                                   "--password-hash-cost", "minimum", "--demo", "--quiet"};
+  std::vector<std::string> args = {PORTAL_SERVER_BIN, "--data", data, "--password-hash-cost", "minimum",
+                                   "--demo", "--quiet"};
+  // Each flag once: a test's own --listen replaces the default.
+  if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

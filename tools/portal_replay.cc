@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
   if (argc < 2)
     fail("a command is required: verify, timeline, as-of or events (portal-replay --help shows the usage)", 2);
   const std::string command = argv[1];
+  // `portal-replay events --help` as well as `portal-replay --help`.
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   int code = 2;
   if (command == "verify") code = verify(argc, argv);
   else if (command == "timeline") code = timeline(argc, argv);

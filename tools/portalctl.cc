@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <cstdlib>
@@ -299,6 +300,12 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
+  // `portalctl provision --help` as well as `portalctl --help`.
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   if (command == "provision") return provision(argc, argv);
   if (command == "rebuild") return rebuild(argc, argv);
   if (command == "compact") return compact(argc, argv);

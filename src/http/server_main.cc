@@ -207,10 +207,18 @@ int main(int argc, char** argv) {
     const std::size_t scheme = lower.rfind("https://", 0) == 0 ? 8 : lower.rfind("http://", 0) == 0 ? 7 : 0;
     if (scheme == 0 || publicUrl.size() == scheme || publicUrl.find_first_of(" \t\r\n") != std::string::npos)
       usage("--public-url must be an http:// or https:// URL, e.g. https://portal.example.com");
+    // Links are the URL and a path and a fragment (…/reset-password#token=…): a query
+    // or a fragment of its own would break them.
+    if (publicUrl.find_first_of("?#") != std::string::npos)
+      usage("--public-url must have no query (?) or fragment (#): links add a path to it");
+    // A link is a line of the mail's body, which may not pass 998 characters.
+    if (publicUrl.size() > 500) usage("--public-url must be at most 500 characters");
   }
   ServerOptions serverOptions;
   if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
     usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+  // The one name everyone types for this machine; other hosts are IP addresses.
+  if (asciiLower(serverOptions.host) == "localhost") serverOptions.host = "127.0.0.1";
   std::string smtpHost;
   std::uint16_t smtpPort = 0;
   if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
