@@ -37,7 +37,7 @@ TEST(PasswordPolicy, AcceptsLongPassphrasesOfAnyCharacters) {
 TEST(PasswordPolicy, CountsCharactersNotBytes) {
   EXPECT_EQ(rulesBroken(policy(), "日本語日本語日本語日本"), std::set<std::string>{"min-length"})
       << "11 characters, 33 bytes";
-  EXPECT_TRUE(rulesBroken(policy(), "日本語日本語日本語日本語").empty());
+  EXPECT_TRUE(rulesBroken(policy(), "日本語で書いた長い合言葉").empty()) << "12 characters, 36 bytes";
   EXPECT_EQ(rulesBroken(policy(), std::string(257, 'x') + "y").count("max-length"), 1u);
 }
 
@@ -69,7 +69,16 @@ TEST(PasswordPolicy, PaddingAndRepeatsOfAnyScriptAreRefusedToo) {
                            "éééééééééééé",
                            "😀😀😀😀😀😀😀😀"
                            "😀😀😀😀",
-                           "Ｐａｓｓｗｏｒｄ１２３４"})
+                           "Ｐａｓｓｗｏｒｄ１２３４",
+                           // Emoji of several code points repeated: a skin tone, a flag,
+                           // a family joined with ZWJ; and a short unit of letters.
+                           "\U0001F44D\U0001F3FD\U0001F44D\U0001F3FD\U0001F44D\U0001F3FD\U0001F44D\U0001F3FD"
+                           "\U0001F44D\U0001F3FD\U0001F44D\U0001F3FD",
+                           "\U0001F1E9\U0001F1EA\U0001F1E9\U0001F1EA\U0001F1E9\U0001F1EA\U0001F1E9\U0001F1EA"
+                           "\U0001F1E9\U0001F1EA\U0001F1E9\U0001F1EA",
+                           "\U0001F468\u200d\U0001F469\u200d\U0001F467\U0001F468\u200d\U0001F469\u200d\U0001F467"
+                           "\U0001F468\u200d\U0001F469\u200d\U0001F467\U0001F468\u200d\U0001F469\u200d\U0001F467",
+                           "xyzxyzxyzxyz", "日本語日本語日本語日本語"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   for (const char* ok : {"ñandú café mañana", "😀🎉 pizza night €€"})
     EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;

@@ -1995,8 +1995,8 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
     const char* value;
     const char* status;
   };
-  for (const Coding& coding : {Coding{"gzip", "501"}, Coding{"gzip, chunked", "501"},
-                               Coding{"deflate ,Chunked", "501"}, Coding{"chunked, identity", "501"},
+  for (const Coding& coding : {Coding{"gzip", "400"}, Coding{"chunked, gzip", "400"}, Coding{"gzip, chunked", "501"},
+                               Coding{"deflate ,Chunked", "501"}, Coding{"chunked, identity", "400"},
                                Coding{"chunked , chunked", "400"}}) {
     RawConnection c(server.port());
     c.send(std::string("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + coding.value +
@@ -2025,6 +2025,8 @@ TEST(HttpLimits, AnHttp11RequestHasExactlyOneHost) {
   EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
   EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")
                 .rfind("HTTP/1.1 400", 0),
+            0u);
+  EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a, b\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 400", 0),
             0u);
   EXPECT_EQ(answerOf("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0),
             0u);

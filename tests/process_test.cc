@@ -358,7 +358,8 @@ TEST(ServerProcess, TheDemoSignInNamesTheServerAndAnExistingPortalGetsNoDemoComp
   {
     // (`localhost` is this machine's loopback address.)
     ServerProcess server(dir.sub("demo"), true, 0,
-                         {"--public-url", "https://portal.example.com", "--listen", "localhost:0"});
+                         {"--public-url", "https://portal.example.com", "--listen", "localhost:0",
+                          "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "::1"});  // (a list, flag by flag)
     EXPECT_NE(server.output().find("curl -s -X POST http://127.0.0.1:" + std::to_string(server.port()) +
                                    "/api/v1/sessions"),
               std::string::npos)

@@ -577,6 +577,16 @@ TEST(EventStore, DirectoriesWithoutPortalDataAreRefused) {
   ASSERT_TRUE(rocksdb::DB::Open(o, dir.sub("other"), &db).ok());
   ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "their", "data").ok());
   delete db;
+  // And one whose only key was deleted again: it held data once, it is not ours.
+  ASSERT_TRUE(rocksdb::DB::Open(o, dir.sub("emptied"), &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+  ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), "k").ok());
+  delete db;
+  for (const bool create : {false, true}) {
+    auto emptied = EventStore::open(StoreOptions{.path = dir.sub("emptied"), .createIfMissing = create});
+    ASSERT_FALSE(emptied.ok());
+    EXPECT_EQ(emptied.error().message, dir.sub("emptied") + " holds no portal data");
+  }
   std::set<std::string> before;
   for (const auto& e : std::filesystem::directory_iterator(dir.sub("other"))) before.insert(e.path().filename());
   for (const bool create : {false, true}) {

@@ -1,6 +1,7 @@
 #include "src/auth/password_policy.h"
 
 #include <fstream>
+#include <vector>
 
 #include "events/json_writer.h"
 #include "events/text.h"
@@ -53,16 +54,21 @@ std::string_view core(std::string_view s) {
   return s;
 }
 
-// One character repeated (of any script: "ññññ", an emoji), or each ASCII letter or
-// digit one after the other (either way, digits wrapping from 9 to 0).
+// One character or a short unit repeated (of any script: "ññññ", an emoji), or each
+// ASCII letter or digit one after the other (either way, digits wrapping from 9 to 0).
 bool isRunOrRepeat(std::string_view s) {
   if (s.size() < 2) return true;
-  char32_t c;
-  const std::size_t first = frontCharacter(s, c);
-  bool repeat = s.size() % first == 0;
-  for (std::size_t i = first; repeat && i < s.size(); i += first)
-    repeat = s.compare(i, first, s, 0, first) == 0;
-  if (repeat) return true;
+  // The shortest unit the password repeats (the prefix function's period): one
+  // character of any length in bytes, an emoji with its skin tone or its joined
+  // parts, a flag, or a few letters ("abcabcabcabc"), three times or more.
+  std::vector<std::size_t> border(s.size(), 0);
+  for (std::size_t i = 1, k = 0; i < s.size(); ++i) {
+    while (k > 0 && s[i] != s[k]) k = border[k - 1];
+    if (s[i] == s[k]) ++k;
+    border[i] = k;
+  }
+  const std::size_t unit = s.size() - border.back();
+  if (s.size() % unit == 0 && s.size() / unit >= 3) return true;
   for (int step : {1, -1}) {
     bool run = true;
     for (std::size_t i = 1; i < s.size() && run; ++i) {

@@ -224,8 +224,9 @@ std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
   }
   if (repeated) {
     // The name, not the values: they may be a password.
-    error = badRequest("The body names \"" + (repeated->size() <= 64 && isValidUtf8(*repeated) ? *repeated : std::string("a field")) +
-                       "\" twice in one object.");
+    const bool nameable = repeated->size() <= 64 && repeated->find('@') == std::string::npos;
+    error = badRequest(nameable ? "The body names \"" + *repeated + "\" twice in one object."
+                                : std::string("The body names a field twice in one object."));
     return std::nullopt;
   }
   if (!j.is_object()) {
@@ -659,6 +660,15 @@ struct Api::Impl {
   std::unique_lock<std::mutex> serializeUser(const std::string& company, const std::string& user) {
     return serialize("user\n" + company + "\n" + user);
   }
+  // Under a user's stripe, before the password is checked: the views hold every
+  // durable event (the change of the request before, above all), or 503. A view that
+  // lagged would let a second change be checked against the password the first
+  // replaced.
+  std::optional<HttpResponse> viewsCaughtUp() {
+    if (portal.projector().waitFor(portal.store().lastPosition(), std::chrono::seconds(10))) return std::nullopt;
+    return Api::problem(503, "views-behind", "Try again shortly",
+                        "The portal's views are behind its log; nothing was changed.");
+  }
   // Not held (nothing to wait for) when the request has no Idempotency-Key.
   std::unique_lock<std::mutex> serializeKey(const Call& call) {
     const std::string_view key = call.req.header("idempotency-key");
@@ -879,6 +889,7 @@ struct Api::Impl {
     // One change (or reset) of a user's password at a time, each checked against the
     // password the one before it set.
     const auto serial = serializeUser(call.company(), call.actor());
+    if (auto behind = viewsCaughtUp()) return *behind;
     // A retry of a change that was made (its answer lost) gets the first answer: the
     // current password it would be checked against is the new one by now.
     std::optional<HttpResponse> problem;
@@ -1000,7 +1011,10 @@ struct Api::Impl {
     // Read again once no change of the user's password runs beside this one (a
     // change voids the link; one made from the old password after it must not win).
     std::unique_lock<std::mutex> serial;
-    if (reset) serial = serializeUser(reset->companyId, reset->userId);
+    if (reset) {
+      serial = serializeUser(reset->companyId, reset->userId);
+      if (auto behind = viewsCaughtUp()) return *behind;
+    }
     std::optional<AccountRecord> account;
     {
       const CredentialsReader creds = portal.credentials();  // not held while hashing

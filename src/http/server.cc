@@ -265,22 +265,24 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       client_ = clientAddressOf(peer_, forwarded, server_->options.trustedProxies);
     }
     // One Host field, as RFC 9112 section 3.2 requires of HTTP/1.1 (none or two: 400).
-    if (const auto hosts = header.count(http::field::host); hosts > 1 || (hosts == 0 && header.version() >= 11))
+    if (const auto hosts = header.count(http::field::host);
+        hosts > 1 || (hosts == 0 && header.version() >= 11) ||
+        header[http::field::host].find(',') != std::string_view::npos)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "An HTTP/1.1 request has exactly one Host header field."));
     if (header.count(http::field::transfer_encoding) > 0) {
-      // A coding the server cannot undo (gzip, deflate, compress) would be read as
-      // the body itself: 501, as RFC 9112 section 6.1 says.
-      for (const auto& field : header)
-        if (field.name() == http::field::transfer_encoding && !onlyChunked(field.value()))
-          return respondAndClose(Api::problem(501, "transfer-coding-not-implemented",
-                                              "Transfer coding not implemented",
-                                              "The only transfer coding accepted is chunked."));
       // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
       // not end in chunked) would be read as the next request: refused, and closed.
       if (!parser_->chunked())
         return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                             "Transfer-Encoding must end in chunked."));
+      // A coding the server cannot undo (gzip, deflate, compress) before chunked would
+      // be read as the body itself: 501, as RFC 9112 section 6.1 says.
+      for (const auto& field : header)
+        if (field.name() == http::field::transfer_encoding && !onlyChunked(field.value()))
+          return respondAndClose(Api::problem(501, "transfer-coding-not-implemented",
+                                              "Transfer coding not implemented",
+                                              "The only transfer coding accepted is chunked."));
     }
     // Only someone who may import makes the server hold a file's worth of body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {

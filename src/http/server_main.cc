@@ -145,11 +145,12 @@ int main(int argc, char** argv) {
   std::set<std::string> given;  // the flags with a value seen so far
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    // Each flag once, with a value that is not empty: `--smtp "$RELAY"` with the
-    // variable unset must not quietly leave every mail on this disk.
+    // Each flag once (--trusted-proxy adds to its list), with a value that is not
+    // empty: `--smtp "$RELAY"` with the variable unset must not quietly leave every
+    // mail on this disk.
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) usage(a + " needs a value");
-      if (!given.insert(a).second) usage(a + " is given twice");
+      if (a != "--trusted-proxy" && !given.insert(a).second) usage(a + " is given twice");
       const std::string v = argv[++i];
       if (v.empty()) usage(a + " needs a value (it is empty)");
       return v;

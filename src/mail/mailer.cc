@@ -156,8 +156,10 @@ void Mailer::run() {
 // hours after a delivery, sent the mail (a temporary password) again.
 void Mailer::makeDeletionsDurable() {
   if (!deletedUnsynced_.exchange(false, std::memory_order_acq_rel)) return;
-  if (auto st = store_.db()->FlushWAL(true); !st.ok())
+  if (auto st = store_.db()->FlushWAL(true); !st.ok()) {
+    deletedUnsynced_.store(true, std::memory_order_release);  // tried again after the next pass
     logLine("cannot make the outbox's deletions durable: " + st.ToString());
+  }
 }
 
 Mailer::ScanResult Mailer::scan() {

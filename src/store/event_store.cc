@@ -179,8 +179,11 @@ bool onlyOwnFamilies(const std::vector<std::string>& names) {
   return std::all_of(names.begin(), names.end(), [](const std::string& n) { return own.count(n) != 0; });
 }
 
-// True when none of the families holds a key.
+// True when nothing was ever written to the database (a first open of ours makes
+// families and writes no key: its sequence stays 0; a key put and deleted again
+// does not), and none of the families holds a key.
 bool familiesEmpty(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  if (db->GetLatestSequenceNumber() != 0) return false;
   for (auto* h : handles) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
     it->SeekToFirst();
@@ -851,8 +854,16 @@ Result<void> EventStore::scan(std::uint64_t from, std::uint64_t limit,
 Result<void> EventStore::scanRecords(std::uint64_t from, std::uint64_t limit,
                                      const std::function<bool(const RawEvent&)>& fn, bool gapless) const {
   // The head first: every event up to it is in the memtables or table files by the
-  // time the iterator below takes its view (an append is applied before it is durable).
-  const std::uint64_t head = lastPosition();
+  // time the iterator below takes its view (an append is applied before it is durable,
+  // with the head record in the same batch). The recorded head, not the newest event
+  // stored: a read-only instance takes its last position from what is stored, so the
+  // newest events gone (or a table file lost) would pass unseen.
+  std::uint64_t head = lastPosition();
+  if (gapless) {
+    auto recorded = recordedHead();
+    if (!recorded) return recorded.error();
+    if (*recorded) head = std::max(head, **recorded);
+  }
   rocksdb::ReadOptions ro;
   ro.readahead_size = kScanReadahead;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_.events));
@@ -1084,6 +1095,9 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
 
 Result<void> EventStore::compact() {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  // Nothing is compacted (or, through backup, copied) over a log with a hole in it:
+  // it would hide the damage in new files, or hand it on as a backup.
+  if (auto whole = scan(1, ~std::uint64_t{0}, [](const RawEvent&) { return true; }); !whole) return whole.error();
   std::shared_lock lock(familiesMu_);
   rocksdb::FlushOptions fo;
   fo.wait = true;
