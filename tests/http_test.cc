@@ -1788,17 +1788,11 @@ TEST(HttpFlows, TwoPasswordChangesFromTheOldPasswordAtOnceLetOneWin) {
   const std::array<std::string, 2> tokens{ann.token, second};
   const std::array<std::string, 2> next{"first new passphrase!", "second new passphrase!"};
   std::array<int, 2> status{};
-  std::latch go(2);
-  std::vector<std::thread> changes;
-  for (int i = 0; i < 2; ++i)
-    changes.emplace_back([&, i] {
-      HttpClient c(server.port());
-      go.arrive_and_wait();
-      status[i] = c.post("/api/v1/me/password", {{"currentPassword", kPassword}, {"newPassword", next[i]}},
-                         tokens[i])
-                      .status;
-    });
-  for (auto& t : changes) t.join();
+  together(2, [&](int i) {
+    HttpClient c(server.port());
+    status[i] = c.post("/api/v1/me/password", {{"currentPassword", kPassword}, {"newPassword", next[i]}}, tokens[i])
+                    .status;
+  });
   // The other is refused: 422 when checked against the new password, or 401 when
   // the first change had ended its session before it was looked at.
   ASSERT_EQ(std::count(status.begin(), status.end(), 204), 1) << status[0] << " " << status[1];
@@ -1821,16 +1815,11 @@ TEST(HttpFlows, AKeyRepeatedAtOnceForAnotherUsersAnonymizationLeavesThatUserAlon
     ASSERT_FALSE(server.mailsTo(p.email).empty()) << "their reset mail is in the drop";
   }
   std::array<Reply, 2> replies;
-  std::latch go(2);
-  std::vector<std::thread> requests;
-  for (int i = 0; i < 2; ++i)
-    requests.emplace_back([&, i] {
-      HttpClient c(server.port());
-      go.arrive_and_wait();
-      replies[i] = c.post("/api/v1/users/" + people[i].id + "/anonymize", json::object(), owner.token,
-                          {{"Idempotency-Key", "erase-1"}});
-    });
-  for (auto& t : requests) t.join();
+  together(2, [&](int i) {
+    HttpClient c(server.port());
+    replies[i] = c.post("/api/v1/users/" + people[i].id + "/anonymize", json::object(), owner.token,
+                        {{"Idempotency-Key", "erase-1"}});
+  });
   ASSERT_EQ(replies[0].status, 200) << replies[0].body;
   ASSERT_EQ(replies[1].status, 200) << replies[1].body;
   const std::string erased = replies[0].json()["id"];

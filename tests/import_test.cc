@@ -450,15 +450,10 @@ TEST(HttpImport, OneKeySentWithTwoFilesAtOnceMakesOneImport) {
       kHeader + "Ann,Lee,ann@acme.example,Clerk,owner@acme.example,1,\r\n",
       kHeader + "Bob,Ray,bob@acme.example,Clerk,owner@acme.example,1,\r\nBad,Row,not-an-email,Clerk,,1,\r\n"};
   std::array<Reply, 2> replies;
-  std::latch go(2);
-  std::vector<std::thread> uploads;
-  for (int i = 0; i < 2; ++i)
-    uploads.emplace_back([&, i] {
-      HttpClient c(w.server.port());
-      go.arrive_and_wait();
-      replies[i] = upload(c, files[i], w.owner.token, "", {{"Idempotency-Key", "sheet-1"}});
-    });
-  for (auto& t : uploads) t.join();
+  together(2, [&](int i) {
+    HttpClient c(w.server.port());
+    replies[i] = upload(c, files[i], w.owner.token, "", {{"Idempotency-Key", "sheet-1"}});
+  });
   const int made = replies[0].status == 200 ? 0 : 1;
   ASSERT_EQ(replies[made].status, 200) << replies[0].body << replies[1].body;
   const std::string importId = replies[made].json()["importId"];

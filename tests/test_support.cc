@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <latch>
 #include <memory>
+#include <thread>
 #include <stdexcept>
 #include <thread>
 
@@ -42,6 +44,17 @@ std::vector<std::string> mailsIn(const std::string& outbox, const std::string& k
     mails.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   return mails;
+}
+
+void together(int n, const std::function<void(int)>& fn) {
+  std::latch go(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&go, &fn, i] {
+      go.arrive_and_wait();
+      fn(i);
+    });
+  for (auto& t : threads) t.join();
 }
 
 bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -27,6 +27,10 @@ class TempDir {
 bool waitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// Runs fn(0) … fn(n - 1) on n threads let go together, and waits for all of them
+// (requests that race, as two administrators' do).
+void together(int n, const std::function<void(int)>& fn);
+
 // The paths of the files under `dir` whose bytes contain `needle`, table files read
 // through RocksDB too (their blocks are compressed: their raw bytes would hide it).
 std::vector<std::string> filesContaining(const std::string& dir, const std::string& needle);
