@@ -78,27 +78,26 @@ std::string searchFold(std::string_view s) {
 namespace {
 
 // A code point trimText removes from the ends of text.
-bool invisibleAtEdge(UChar32 c) {
+bool invisibleAtEdge(char32_t c) {
   if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0d);
-  if (u_isUWhiteSpace(c)) return true;
-  return u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
-         !u_hasBinaryProperty(c, UCHAR_VARIATION_SELECTOR) && !(c >= 0xE0000 && c <= 0xE007F);
+  const auto u = static_cast<UChar32>(c);
+  if (u_isUWhiteSpace(u)) return true;
+  return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
+         !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !(c >= 0xE0000 && c <= 0xE007F);
 }
 
 }  // namespace
 
 bool isLetter(char32_t c) { return u_isalpha(static_cast<UChar32>(c)) != 0; }
 
-std::string_view trimText(std::string_view s) {
-  auto plain = [](char b) { return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80; };
-  if (s.empty() || (plain(s.front()) && plain(s.back()))) return s;  // the common case
+std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t)) {
   const auto length = static_cast<std::int32_t>(s.size());
   std::int32_t begin = 0;
   while (begin < length) {
     std::int32_t next = begin;
     UChar32 c;
     U8_NEXT(s.data(), next, length, c);
-    if (c < 0 || !invisibleAtEdge(c)) break;
+    if (c < 0 || !drop(static_cast<char32_t>(c))) break;
     begin = next;
   }
   std::int32_t end = length;
@@ -106,10 +105,16 @@ std::string_view trimText(std::string_view s) {
     std::int32_t before = end;
     UChar32 c;
     U8_PREV(s.data(), begin, before, c);
-    if (c < 0 || !invisibleAtEdge(c)) break;
+    if (c < 0 || !drop(static_cast<char32_t>(c))) break;
     end = before;
   }
   return s.substr(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+}
+
+std::string_view trimText(std::string_view s) {
+  auto plain = [](char b) { return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80; };
+  if (s.empty() || (plain(s.front()) && plain(s.back()))) return s;  // the common case
+  return trimCodePoints(s, invisibleAtEdge);
 }
 
 }  // namespace portal

@@ -78,6 +78,13 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// `s` without the characters at either end for which `drop` holds; a byte that is
+// not UTF-8 stops it.
+std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t));
+
+// A company's slug as someone typed it: slugs are lower-case ("ACME" is acme).
+inline std::string slugOf(std::string_view given) { return asciiLower(trim(given)); }
+
 // trim() for text people type or paste (names, titles, group and resource names,
 // descriptions): white space of any script (no-break, ideographic and the other
 // Unicode spaces) and invisible characters (zero-width space, word joiner, byte order

@@ -186,7 +186,7 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
 }
 
 Result<std::string> ReplayLog::companyId(const std::string& given) {
-  const std::string slug = asciiLower(trim(given));  // slugs are lower-case: "ACME" is acme
+  const std::string slug = slugOf(given);
   CredentialsProjection credentials;
   auto view = servingProjection(*store_, credentials);
   std::uint64_t after = 0;

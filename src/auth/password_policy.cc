@@ -20,38 +20,10 @@ bool isAsciiAlnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// The character at the front of `s` (ASCII or not) and its length in bytes; a byte
-// that starts no UTF-8 sequence is taken alone.
-std::size_t frontCharacter(std::string_view s, char32_t& c) {
-  c = static_cast<unsigned char>(s[0]);
-  if (c < 0x80) return 1;
-  const std::size_t n = decodeUtf8(s, c);
-  return n == 0 ? 1 : n;
-}
-
-// Where the last character of `s` starts.
-std::size_t lastCharacterStart(std::string_view s) {
-  std::size_t i = s.size() - 1;
-  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80 && s.size() - i < 4) --i;
-  return i;
-}
-
 // The password without the digits, symbols, spaces and emoji at its ends, of any
 // script ("!!pass99" -> "pass", "password€€€€" -> "password"): letters stay.
 std::string_view core(std::string_view s) {
-  char32_t c;
-  while (!s.empty()) {
-    const std::size_t n = frontCharacter(s, c);
-    if (isLetter(c)) break;
-    s.remove_prefix(n);
-  }
-  while (!s.empty()) {
-    const std::size_t at = lastCharacterStart(s);
-    frontCharacter(s.substr(at), c);
-    if (isLetter(c)) break;
-    s.remove_suffix(s.size() - at);
-  }
-  return s;
+  return trimCodePoints(s, [](char32_t c) { return !isLetter(c); });
 }
 
 // One character or a short unit repeated (of any script: "ññññ", an emoji), or each

@@ -673,8 +673,7 @@ struct Api::Impl {
   std::unique_lock<std::mutex> serializeKey(const Call& call) {
     const std::string_view key = call.req.header("idempotency-key");
     if (key.empty()) return {};
-    return serialize("key\n" + call.company() + "\n" + call.actor() + "\n" + call.req.method + " " +
-                     call.route + "\n" + std::string(key));
+    return serialize(commandIdOfKey(call.company(), call.actor(), call.req.method + " " + call.route, key));
   }
 
   // For a route that checks things before it runs its command, which the command may
@@ -791,7 +790,7 @@ struct Api::Impl {
     auto fields = requiredStrings<3>(call.req, {"company", "email", "password"}, error);
     if (!fields) return error;
     auto& [slug, email, password] = *fields;
-    slug = asciiLower(trim(slug));  // slugs are lower-case: "Demo" is demo
+    slug = slugOf(slug);
     const Timestamp now = clock.now();
     const std::string accountKey = slug + "\n" + emailKey(email);
     const std::string address = call.req.clientAddress;
@@ -950,7 +949,7 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"company", "email"}, error);
     if (!fields) return error;
     auto& [slug, email] = *fields;
-    slug = asciiLower(trim(slug));  // slugs are lower-case: "Demo" is demo
+    slug = slugOf(slug);
     // Counted by the email as typed and by the client address, known or not, so a
     // refusal tells nothing about whether the email exists.
     if (std::int64_t wait = resetThrottle.attempt(slug + "\n" + emailKey(email),
