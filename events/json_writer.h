@@ -10,6 +10,9 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace portal {
 
@@ -54,12 +57,24 @@ class JsonWriter {
 };
 
 // How many of the first bytes of `s` JSON carries as they are in a string:
-// printable ASCII other than '"' and '\\'. Eight bytes a step: names, emails and
-// sealed boxes are mostly such bytes, and the writer and the reader both scan them.
+// printable ASCII other than '"' and '\\'. Sixteen bytes a step (SSE2, which every
+// x86-64 has), then eight: names, emails and sealed boxes are mostly such bytes, and
+// the writer and the reader both scan them.
 inline std::size_t plainJsonPrefix(std::string_view s) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
   std::size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // Compared as signed bytes, those past ASCII are negative: below 0x20 too.
+    const __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    if (const int mask = _mm_movemask_epi8(stop); mask != 0)
+      return i + static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(mask)));
+  }
+#endif
   for (; i + 8 <= s.size(); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, s.data() + i, sizeof w);
