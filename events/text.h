@@ -3,6 +3,7 @@
 // std::visit over the event variant.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -84,6 +85,20 @@ std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t));
 
 // A company's slug as someone typed it: slugs are lower-case ("ACME" is acme).
 inline std::string slugOf(std::string_view given) { return asciiLower(trim(given)); }
+
+// An id as someone typed it: a UUID (8-4-4-4-12 hexadecimal digits, whose case
+// means nothing, RFC 9562 section 4) in the lower case ids are written in;
+// nullopt for anything else (an email, a name).
+inline std::optional<std::string> uuidOf(std::string_view given) {
+  std::string id = asciiLower(trim(given));
+  if (id.size() != 36) return std::nullopt;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  return id;
+}
 
 // trim() for text people type or paste (names, titles, group and resource names,
 // descriptions): white space of any script (no-break, ideographic and the other

@@ -353,6 +353,32 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
 
 // An answer given before the body is read is this request's: its own id, a body
 // (not cut off as a HEAD's would be), and the access log names it.
+TEST(HostileClients, LongTrailersAndChunkExtensionsAreRefusedAndTheServerStaysUp) {
+  ApiServer server;
+  HttpClient other(server.port());
+  auto answerOf = [&](const std::string& bytes) {
+    RawConnection c(server.port());
+    c.send(bytes);
+    return c.readToEnd();
+  };
+  const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // A trailer as any client may send one is read and passed over.
+  EXPECT_NE(answerOf(head + "0\r\nX-Checksum: abc\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
+  // One trailer field of 64 KiB made the parser throw, which ended the process.
+  const std::string oneLong = answerOf(head + "0\r\nX-T: " + std::string(65'534, 'a') + "\r\n\r\n");
+  EXPECT_NE(oneLong.find("HTTP/1.1 400"), std::string::npos) << oneLong.substr(0, 200);
+  EXPECT_NE(oneLong.find("trailer section is longer than 32 KiB"), std::string::npos);
+  ASSERT_EQ(other.get("/healthz").status, 200);
+  // Many short ones, and a chunk extension of 100 kB, were held in memory whole.
+  std::string many = head + "0\r\n";
+  for (int i = 0; i < 10'000; ++i) many += "X-T" + std::to_string(i) + ": " + std::string(50, 'a') + "\r\n";
+  EXPECT_NE(answerOf(many + "\r\n").find("HTTP/1.1 400"), std::string::npos);
+  EXPECT_NE(answerOf(head + "1;ext=" + std::string(100'000, 'e') + "\r\na\r\n0\r\n\r\n")
+                .find("HTTP/1.1 400"),
+            std::string::npos);
+  ASSERT_EQ(other.get("/healthz").status, 200);
+}
+
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
   std::vector<std::string> lines;
   std::mutex linesMu;

@@ -940,6 +940,49 @@ TEST(HttpFlows, IdsOfAnotherCompanyAre404EvenForAPlainUser) {
   EXPECT_TRUE(events.json()["nextCursor"].is_string());
 }
 
+// Ids copied from a spreadsheet or another system often come in capitals; a UUID's
+// digits have no case (RFC 9562 section 4).
+TEST(HttpFlows, IdsAreTakenInAnyCaseAndAnEmailWhereAnIdGoesIsNotRepeated) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  auto upper = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  };
+  Reply r = client.get("/api/v1/users/" + upper(ann.id), owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["id"], ann.id);
+  r = client.post("/api/v1/admins", {{"userId", upper(bob.id)}}, owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.header("location"), "/api/v1/admins/" + bob.id);
+  r = client.post("/api/v1/resources",
+                  {{"kind", "permission"}, {"service", "modeler"}, {"name", "Read all"}, {"ownerId", upper(ann.id)}},
+                  owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json()["ownerId"], ann.id);
+  r = client.get("/api/v1/resources?ownerId=" + upper(ann.id), owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["items"].size(), 1u);
+  r = client.post("/api/v1/users/" + upper(ann.id) + "/deactivate", {{"transferTo", upper(bob.id)}}, owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = client.get("/api/v1/audit?subject=" + upper(ann.id) + "&type=UserDeactivated", owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["items"].size(), 1u) << r.body;
+  // An email put where an id goes is not found, and not written back in the answer.
+  for (const std::string& path : {"/api/v1/groups/alice.secret@corp.example/members/" + bob.id,
+                                  "/api/v1/users/" + bob.id + "/roles/alice.secret@corp.example/editor"}) {
+    r = client.request("PUT", path, "", owner.token);
+    EXPECT_EQ(r.status, 404) << path << " " << r.body;
+    EXPECT_EQ(r.body.find("alice.secret"), std::string::npos) << r.body;
+  }
+  r = client.get("/api/v1/audit?type=alice.secret@corp.example", owner.token);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.find("alice.secret"), std::string::npos) << r.body;
+}
+
 TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   ApiServer server;
   Person owner = server.provision("acme");
@@ -2029,6 +2072,28 @@ TEST(HttpLimits, AnHttp11RequestHasExactlyOneHost) {
   const std::string second = c.readToEnd();
   EXPECT_EQ(second.rfind("HTTP/1.1 200", 0), 0u) << second;
   EXPECT_NE(asciiLower(second).find("connection: close"), std::string::npos) << second;
+}
+
+// Which credentials or which key count must not depend on the order of lines.
+TEST(HttpLimits, AFieldThatHoldsOneValueGivenTwiceIs400) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  auto answerOf = [&](const std::string& bytes) {
+    RawConnection c(server.port());
+    c.send(bytes);
+    return c.readToEnd();
+  };
+  const std::string me = "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  const std::string auth = "Authorization: Bearer " + owner.token + "\r\n";
+  EXPECT_EQ(answerOf(me + auth + "\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  for (const std::string& twice :
+       {auth + "Authorization: Bearer forged\r\n", "Authorization: Bearer forged\r\n" + auth,
+        auth + "Idempotency-Key: k-a\r\nidempotency-key: k-b\r\n",
+        auth + "Content-Type: application/json\r\nContent-Type: text/csv\r\n"}) {
+    const std::string answer = answerOf(me + twice + "\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << twice;
+    EXPECT_NE(answer.find("more than one"), std::string::npos) << answer;
+  }
 }
 
 // Some clients send a CRLF after a POST body: the next request is read past it.

@@ -32,7 +32,9 @@ Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
 }
 Rejection notFound(const std::string& what, const std::string& id) {
-  return {RejectionKind::kNotFound, "not-found", what + " " + id + " is not in this company.", {}, {}};
+  // No detail holds an email: one given where an id goes is not repeated.
+  const std::string named = id.find('@') == std::string::npos ? " " + id : " given (an email, not an id)";
+  return {RejectionKind::kNotFound, "not-found", what + named + " is not in this company.", {}, {}};
 }
 Rejection conflict(std::string code, std::string message) {
   return {RejectionKind::kConflict, std::move(code), std::move(message), {}, {}};

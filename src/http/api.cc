@@ -427,7 +427,7 @@ struct Api::Impl {
       for (std::size_t i = 0; i < parts.size() && same; ++i) {
         if (r.segments[i].front() == '{') {
           if (parts[i].empty()) same = false;
-          params.push_back(parts[i]);
+          params.push_back(idAsGiven(parts[i]));
         } else if (r.segments[i] != parts[i]) {
           same = false;
         }
@@ -748,6 +748,15 @@ struct Api::Impl {
   std::string param(const Call& call, const char* name) const {
     auto it = call.query.find(name);
     return it == call.query.end() ? std::string() : it->second;
+  }
+  // A query parameter that names someone or something by id.
+  std::string idParam(const Call& call, const char* name) const { return idAsGiven(param(call, name)); }
+  // An id as a client gave it: one with a UUID's shape in the lower case ids are
+  // written in (UUIDs' digits have no case: 01A2… from a spreadsheet is 01a2…), any
+  // other text as it is (which then names nothing, and is said so).
+  static std::string idAsGiven(std::string given) {
+    if (auto id = uuidOf(given)) return std::move(*id);
+    return given;
   }
 
   std::vector<PolicyProblem> policyProblems(std::string_view password, std::string_view email) {
@@ -1247,6 +1256,7 @@ struct Api::Impl {
     if (!body) return error;
     std::vector<std::pair<std::string, std::string>> errors;
     auto to = stringField(*body, "transferTo", errors);
+    if (to) to = idAsGiven(std::move(*to));
     refuseOtherFields(*body, {"transferTo"}, errors, "is not a field of a deactivation");
     if (!errors.empty()) return validation(errors);
     // A form's recipient left unpicked sends "": no recipient named.
@@ -1646,7 +1656,7 @@ struct Api::Impl {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
     if (!fields) return error;
-    const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
+    const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
     return command(call, IncludeAdmin{userId},
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
@@ -1672,7 +1682,7 @@ struct Api::Impl {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an ownership transfer");
     if (!fields) return error;
-    const std::string userId = (*fields)[0];  // clang 14 cannot capture a binding
+    const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
@@ -1741,7 +1751,7 @@ struct Api::Impl {
     c.kind = stringField(*body, "kind", errors).value_or("");
     c.service = stringField(*body, "service", errors).value_or("");
     c.name = stringField(*body, "name", errors).value_or("");
-    c.ownerId = stringField(*body, "ownerId", errors).value_or("");
+    c.ownerId = idAsGiven(stringField(*body, "ownerId", errors).value_or(""));
     refuseOtherFields(*body, {"kind", "service", "name", "ownerId"}, errors,
                       "is not a field of a resource");
     if (!errors.empty()) return validation(errors);
@@ -1754,7 +1764,7 @@ struct Api::Impl {
   }
 
   HttpResponse resourcesList(Call& call) {
-    const std::string owner = param(call, "ownerId");
+    const std::string owner = idParam(call, "ownerId");
     if (!owner.empty() && !portal.users().row(call.company(), owner)) return notFound("The owner");
     return listResources(call, owner);
   }
@@ -1855,11 +1865,12 @@ struct Api::Impl {
     auto limit = limitOf(call, error);
     if (!limit) return error;
     AuditQuery q;
-    q.subject = param(call, "subject");
-    q.actor = param(call, "actor");
+    q.subject = idParam(call, "subject");
+    q.actor = idParam(call, "actor");
     q.type = param(call, "type");
     if (!q.type.empty() && !isEventTypeName(q.type))
-      return badRequest("type '" + q.type + "' is not an event type; one of " + eventTypeNameList() + ".");
+      return badRequest((q.type.find('@') == std::string::npos ? "type '" + q.type + "'" : std::string("type"))
+                        + " is not an event type; one of " + eventTypeNameList() + ".");
     q.limit = *limit;
     // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
     // takes in that day.

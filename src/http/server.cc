@@ -31,6 +31,28 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
+// The most of a request held unparsed at once: a header (16 KiB), a chunk's header
+// line with its extensions, or the trailer section, each of which the parser needs
+// whole. Past it the request is refused (400): without a cap a client could make
+// the server hold gigabytes of extensions or trailer fields, and a trailer field
+// of 64 KiB or more made Beast throw. Bodies are not held here (they go on into
+// the message as they arrive, within their own limit).
+constexpr std::size_t kMaxUnparsed = 32 * 1024;
+// Runs a network thread's handlers. One that throws (a bug, or a library's limit no
+// check caught) ends its connection, whose handler chain it broke, and is said on
+// stderr; the server and its other connections go on.
+std::size_t runCatching(net::io_context& context) {
+  for (std::size_t ran = 0;;) {
+    try {
+      return ran + context.run();
+    } catch (const std::exception& e) {
+      ++ran;
+      std::fprintf(stderr, "portal-server: a connection's handler failed and it was closed: %s\n",
+                   e.what());
+    }
+  }
+}
+
 // Open files kept for other than connections besides those open at start and the
 // network threads' own (RocksDB opening more table files, the outbox, the operator
 // socket); all that together is kept to at most half the process's limit.
@@ -270,6 +292,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         header[http::field::host].find(',') != std::string_view::npos)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "An HTTP/1.1 request has exactly one Host header field."));
+    // A field that holds one value, given twice, is refused rather than one copy
+    // taken (RFC 9110 5.3): which credentials or which key counts must not depend on
+    // the order of lines.
+    for (const char* name : {"Authorization", "Content-Type", "Idempotency-Key"}) {
+      if (header.count(name) > 1)
+        return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+                                            std::string("The request has more than one ") + name +
+                                                " header field."));
+    }
     if (header.count(http::field::transfer_encoding) > 0) {
       // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
       // not end in chunked) would be read as the next request: refused, and closed.
@@ -354,6 +385,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         stream_, buffer_, *parser_,
         [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
           if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
+          if (ec == http::error::buffer_overflow)
+            return self->respondAndClose(Api::problem(
+                400, "bad-request", "Malformed request",
+                "A chunk's header line or the trailer section is longer than 32 KiB."));
           if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
               ec == net::error::eof || ec == net::error::connection_reset)
             return self->close();
@@ -477,7 +512,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{kMaxUnparsed};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   std::string peer_, client_, method_, path_, requestId_;  // client_: see trustedProxies
@@ -566,7 +601,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
   for (auto& context : impl->contexts)
     impl->threads.emplace_back([raw = context.get()] {
       pthread_setname_np(pthread_self(), "http-io");
-      raw->run();
+      runCatching(*raw);
     });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -630,7 +665,7 @@ void HttpServer::stop() {
     ran = false;
     for (auto& context : impl_->contexts) {
       context->restart();
-      if (context->run() > 0) ran = true;
+      if (runCatching(*context) > 0) ran = true;
     }
   }
 }
