@@ -233,7 +233,7 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
                              "--owner-given-name", "A", "--owner-surname", "B", "--owner-job-title",
                              "C", "--owner-manager-email", "a@x.example"});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("no such directory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("data directory " + dir.sub("missing") + " does not exist"), std::string::npos) << r.err;
   r = runProgram({PORTALCTL_BIN, "provision", "--bogus", "1"});
   EXPECT_EQ(r.exitCode, 2);
   r = runProgram({PORTAL_SERVER_BIN, "--listen", "nowhere"});

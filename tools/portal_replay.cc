@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "events/text.h"
 #include "events/timestamp.h"
 #include "src/app/replay.h"
 #include "src/app/system.h"
@@ -72,6 +73,18 @@ Timestamp timeFlag(const std::string& flag, const std::string& text, bool wholeD
   auto t = wholeDay ? parseRangeEnd(text) : parseRfc3339(text);
   if (!t) fail(flag + " must be an RFC 3339 time such as 2026-11-23T10:15:30Z, not '" + text + "'", 2);
   return *t;
+}
+
+// A flag that names a user: an id (a UUID, in any case), or with `emailToo` an
+// email; anything else names nobody and is refused before the log is read.
+void requireUserFlag(const std::string& flag, const std::string& text, bool emailToo) {
+  if (uuidOf(text) || (emailToo && text.find('@') != std::string::npos)) return;
+  if (!emailToo && asciiLower(trim(text)) == kSystemActor) return;
+  if (emailToo)
+    fail(flag + " takes a user's email or id (a UUID), not '" + text + "'", 2);
+  fail(flag + " takes a user's id (a UUID) or system, not " +
+           (text.find('@') != std::string::npos ? "an email ('" + text + "')" : "'" + text + "'"),
+       2);
 }
 
 std::uint64_t positionFlag(const std::string& flag, const std::string& text) {
@@ -132,6 +145,7 @@ int timeline(int argc, char** argv) {
                        {"--data", "--company", "--user"});
   const std::string format = f.count("--format") ? f["--format"] : "text";
   if (format != "text" && format != "jsonl") fail("--format must be text or jsonl", 2);
+  requireUserFlag("--user", f["--user"], true);
   auto log = openLog(f["--data"]);
   const std::string company = check(log->companyId(f["--company"]));
   const std::string user = check(log->userId(company, f["--user"]));
@@ -169,9 +183,10 @@ int events(int argc, char** argv) {
     if (!isEventTypeName(filter.type))
       fail("--type '" + filter.type + "' is not an event type; one of " + eventTypeNameList(), 2);
   }
-  if (f.count("--actor")) filter.actor = f["--actor"];
+  if (f.count("--actor")) requireUserFlag("--actor", f["--actor"], false);
   auto log = openLog(f["--data"]);
   if (f.count("--company")) filter.companyId = check(log->companyId(f["--company"]));
+  if (f.count("--actor")) filter.actor = check(log->actorId(filter.companyId, f["--actor"]));
   check(log->events(filter, printLine));
   return 0;
 }

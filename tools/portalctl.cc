@@ -11,7 +11,6 @@
 //   portalctl backup --data DIR --to DIR
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,9 +54,11 @@ const char* const kUsage =
 
 std::atomic<bool> interrupted{false};
 
-void requireDirectory(const std::string& data) {
-  struct stat st {};
-  if (stat(data.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail("no such directory: " + data);
+// The data directory checked as every program checks it (missing, not a directory,
+// unreadable: one line each); `missing` is added to the message of a missing one.
+void requireDirectory(const std::string& data, const std::string& missing = "") {
+  if (auto checked = EventStore::checkDirectory(data); !checked)
+    fail(checked.error().message + (checked.error().code == ErrorCode::kNotFound ? missing : ""));
 }
 
 // Sends `request` to the server that holds `data`, after `why` (the reason the
@@ -81,8 +82,7 @@ std::string viaServer(const std::string& data, const json& request, const Error&
 // Runs `request` with the whole portal open (provisioning), or through the server
 // that holds the directory.
 std::string run(const std::string& data, const json& request, const std::string& cost) {
-  if (std::error_code ec; !std::filesystem::is_directory(data, ec))
-    fail("no such directory: " + data + " (a new portal is made in an empty directory: create it first)");
+  requireDirectory(data, " (a new portal is made in an empty directory: create it first)");
   std::error_code ec;
   const bool wasEmpty = std::filesystem::is_empty(data, ec) && !ec;
   auto countries = loadCountries();

@@ -11,7 +11,6 @@
 #include "projections/admins_projection.h"
 #include "projections/audit_projection.h"
 #include "projections/credentials_projection.h"
-#include "projections/groups_projection.h"
 #include "projections/projector.h"
 #include "projections/users_projection.h"
 
@@ -56,11 +55,13 @@ std::string plural(std::size_t n, const char* one, const char* many) {
 std::string personal(const Personal& p) { return p.value; }
 std::string personal(const std::optional<Personal>& p) { return p ? p->value : std::string(); }
 
-// What an event means for `subject`, in words. `name` gives a person's or group's
-// display name; `transferred` the number of resources the same command handed over
-// (a deactivation's ResourcesTransferred comes just before its UserDeactivated).
+// What an event means for `subject`, in words. `name` gives a person's display
+// name, `groupName` a group's as it was named at the event (quoted); `transferred`
+// the number of resources the same command handed over (a deactivation's
+// ResourcesTransferred comes just before its UserDeactivated).
 std::string describe(const RecordedEvent& event, const std::string& subject,
                      const std::function<std::string(const std::string&)>& name,
+                     const std::function<std::string(const std::string&)>& groupName,
                      const std::map<std::string, std::size_t>& transferred) {
   return std::visit(
       Overloaded{
@@ -145,10 +146,12 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
           [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },
           [&](const GroupDeleted& e) {
-            return "group " + (e.name ? "'" + *e.name + "'" : name(e.groupId)) + " deleted";
+            return "group " + (e.name ? "'" + *e.name + "'" : groupName(e.groupId)) + " deleted";
           },
-          [&](const GroupMemberAdded& e) { return "added to the group " + name(e.groupId); },
-          [&](const GroupMemberRemoved& e) { return "removed from the group " + name(e.groupId); },
+          [&](const GroupMemberAdded& e) { return "added to the group " + groupName(e.groupId); },
+          [&](const GroupMemberRemoved& e) {
+            return "removed from the group " + groupName(e.groupId);
+          },
           [&](const PasswordSet& e) {
             return std::string(e.temporary ? "temporary password set (" : "password set (") +
                    e.reason + ")";
@@ -186,6 +189,20 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
 }
 
 Result<std::string> ReplayLog::companyId(const std::string& given) {
+  // Every command asks this first, before it prints anything. "No such company" (or
+  // its view not built) is asked again of a fresh open before it is said: a reader
+  // that opened while the server's compaction replaced the files could see a view
+  // without its rows (once in some hundreds of opens during back-to-back compactions).
+  for (int attempt = 1;; ++attempt) {
+    auto id = findCompany(given);
+    if (id || attempt == 3 || id.error().code != ErrorCode::kNotFound) return id;
+    auto again = EventStore::open(store_->options());
+    if (!again) return again.error();
+    store_ = std::move(*again);
+  }
+}
+
+Result<std::string> ReplayLog::findCompany(const std::string& given) {
   const std::string slug = slugOf(given);
   CredentialsProjection credentials;
   auto view = servingProjection(*store_, credentials);
@@ -223,21 +240,71 @@ Result<std::string> ReplayLog::userId(const std::string& companyId, const std::s
                                                " in this company (an anonymized user is found "
                                                "by id only)");
   }
+  // Ids are written in lower case; a UUID typed in upper case is the same id.
+  const std::string id = uuidOf(emailOrId).value_or(emailOrId);
+  auto found = isUser(companyId, id);
+  if (!found) return found.error();
+  if (!*found)
+    return makeError(ErrorCode::kNotFound, "there is no user '" + id + "' in this company");
+  return id;
+}
+
+Result<std::string> ReplayLog::actorId(const std::string& companyId, const std::string& given) {
+  if (asciiLower(trim(given)) == kSystemActor) return std::string(kSystemActor);
+  const auto id = uuidOf(given);
+  if (!id)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "an actor is a user's id (a UUID) or system, not '" + given + "'");
+  auto found = isUser(companyId, *id);
+  if (!found) return found.error();
+  if (!*found)
+    return makeError(
+        ErrorCode::kNotFound,
+        "there is no user '" + *id + "' " + (companyId.empty() ? "in the log" : "in this company"));
+  return *id;
+}
+
+Result<bool> ReplayLog::isUser(const std::string& companyId, const std::string& id) {
   UsersProjection users;
-  if (auto view = servingProjection(*store_, users)) {
+  if (auto view = servingProjection(*store_, users); view && !companyId.empty()) {
     UsersReader reader(store_->db(), view->families[UsersProjection::kRows],
                        view->families[UsersProjection::kSearch]);
-    if (reader.row(companyId, emailOrId)) return emailOrId;
+    if (reader.row(companyId, id)) return true;
   }
-  // Not in the view (yet): a user whose stream exists and belongs to the company.
-  auto positions = store_->streamPositions(userStream(emailOrId));
+  // Not in the view (yet), or any company's: a user whose stream exists (and belongs
+  // to the company).
+  auto positions = store_->streamPositions(userStream(id));
   if (!positions) return positions.error();
-  if (!positions->empty()) {
-    auto first = store_->readAt(positions->front());
-    if (!first) return first.error();
-    if (first->envelope.companyId == companyId) return emailOrId;
+  if (positions->empty()) return false;
+  if (companyId.empty()) return true;
+  auto first = store_->readAt(positions->front());
+  if (!first) return first.error();
+  return first->envelope.companyId == companyId;
+}
+
+Result<std::vector<std::pair<std::uint64_t, std::string>>> ReplayLog::groupNames(
+    const std::string& groupId) {
+  std::vector<std::pair<std::uint64_t, std::string>> names;
+  auto positions = store_->streamPositions(groupStream(groupId));
+  if (!positions) return positions.error();
+  for (std::uint64_t position : *positions) {
+    // Most of a group's events are its members coming and going: those are not
+    // decoded.
+    auto json = store_->readJson(position);
+    if (!json) return json.error();
+    const auto type = peekEventType(*json);
+    if (type && *type != GroupCreated::kType && *type != GroupRenamed::kType &&
+        *type != GroupDeleted::kType)
+      continue;
+    auto event = store_->readAt(position);
+    if (!event) return event.error();
+    std::optional<std::string> name;
+    if (const auto* c = std::get_if<GroupCreated>(&event->data)) name = c->name;
+    else if (const auto* r = std::get_if<GroupRenamed>(&event->data)) name = r->name;
+    else if (const auto* d = std::get_if<GroupDeleted>(&event->data)) name = d->name;
+    if (name) names.emplace_back(position, *name);
   }
-  return makeError(ErrorCode::kNotFound, "there is no user '" + emailOrId + "' in this company");
+  return names;
 }
 
 Result<void> ReplayLog::indexed(const std::string& companyId, char kind, const std::string& id,
@@ -293,17 +360,7 @@ std::string ReplayLog::displayName(const std::string& companyId, const std::stri
       return reader.displayName(companyId, id);
     }
   }
-  GroupsProjection groups;
-  if (auto view = servingProjection(*store_, groups)) {
-    std::string value;
-    if (store_->db()
-            ->Get(rocksdb::ReadOptions(), view->families[0], companyPrefix(companyId) + id, &value)
-            .ok()) {
-      json g = json::parse(value, nullptr, false);
-      if (g.is_object() && g["name"].is_string()) return "'" + g["name"].get<std::string>() + "'";
-    }
-  }
-  return id;  // not in the views (yet): the id says who
+  return id;  // not in the view (yet): the id says who
 }
 
 Result<void> ReplayLog::timeline(const std::string& companyId, const std::string& userId,
@@ -314,15 +371,37 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
     if (it == names.end()) it = names.emplace(id, displayName(companyId, id)).first;
     return it->second;
   };
+  // A group is named as it was at the entry (its stream's names, read once each),
+  // also once it is renamed or deleted: the groups view holds its name now, or none.
+  std::map<std::string, std::vector<std::pair<std::uint64_t, std::string>>> groups;
+  std::optional<Error> failure;
+  std::uint64_t at = 0;  // the position of the entry being described
+  auto groupName = [&](const std::string& id) -> std::string {
+    auto it = groups.find(id);
+    if (it == groups.end()) {
+      auto names = groupNames(id);
+      if (!names) {
+        failure = names.error();
+        return id;
+      }
+      it = groups.emplace(id, std::move(*names)).first;
+    }
+    std::string found = id;
+    for (const auto& [position, name] : it->second)
+      if (position <= at) found = "'" + name + "'";
+    return found;
+  };
   std::map<std::string, std::size_t> transferred;  // by command id
   auto about = [&](const RecordedEvent& e) {
     const auto subjects = auditSubjects(e.data);
     return std::find(subjects.begin(), subjects.end(), userId) != subjects.end();
   };
-  return indexed(companyId, 's', userId, about, [&](const RecordedEvent& e) {
+  auto r = indexed(companyId, 's', userId, about, [&](const RecordedEvent& e) {
     if (const auto* t = std::get_if<ResourcesTransferred>(&e.data))
       transferred[e.envelope.commandId] += t->resources.size();
-    const std::string summary = describe(e, userId, name, transferred);
+    at = e.envelope.position;
+    const std::string summary = describe(e, userId, name, groupName, transferred);
+    if (failure) return false;
     const std::string actor = name(e.envelope.actor);
     if (!jsonLines) {
       out(formatRfc3339(e.envelope.occurredAt) + "  " + actor + "  " + summary);
@@ -352,6 +431,9 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
     out(line);
     return true;
   });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return {};
 }
 
 Result<void> ReplayLog::asOf(const std::string& companyId, Timestamp at, const std::string& view,

@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "events/result.h"
 #include "events/timestamp.h"
@@ -38,9 +40,14 @@ class ReplayLog {
 
   // The id of the company with this slug; kNotFound when there is none.
   Result<std::string> companyId(const std::string& slug);
-  // The id of a user of the company given by email or id; kNotFound when neither.
-  // An anonymized user is found by id only (their email is gone).
+  // The id of a user of the company given by email or id (a UUID in any case); kNotFound
+  // when neither. An anonymized user is found by id only (their email is gone).
   Result<std::string> userId(const std::string& companyId, const std::string& emailOrId);
+  // An actor as the log writes it: a user's id (a UUID in any case, answered in
+  // lower case) when it is a user of the company (of any company when companyId is
+  // empty), or "system". kInvalidArgument for anything else (an email: the log
+  // names actors by id), kNotFound for an id that is nobody's.
+  Result<std::string> actorId(const std::string& companyId, const std::string& given);
 
   // Every event about the user (as subject: created, changed, deactivated, given
   // resources, …), oldest first, one line each: time, who did it (a name, "system"
@@ -70,6 +77,8 @@ class ReplayLog {
 
  private:
   ReplayLog() = default;
+  // companyId() as this open sees it.
+  Result<std::string> findCompany(const std::string& slug);
   // Calls fn for each event of the audit index's prefix (company, NUL, kind, id)
   // in position order, then for those after the index's checkpoint that `tail`
   // accepts; stops when fn returns false.
@@ -77,6 +86,11 @@ class ReplayLog {
                        const std::function<bool(const RecordedEvent&)>& tail,
                        const std::function<bool(const RecordedEvent&)>& fn);
   std::string displayName(const std::string& companyId, const std::string& id);
+  // Whether `id` is a user of the company (of any company when it is empty).
+  Result<bool> isUser(const std::string& companyId, const std::string& id);
+  // The names a group had, with the position each was given at (GroupCreated,
+  // GroupRenamed, and a GroupDeleted's), oldest first.
+  Result<std::vector<std::pair<std::uint64_t, std::string>>> groupNames(const std::string& groupId);
 
   std::unique_ptr<EventStore> store_;
 };

@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <chrono>
 #include <thread>
 #include <optional>
 #include <condition_variable>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +40,9 @@ Hash eventHash(const Hash& prev, std::string_view json) {
 namespace fs = std::filesystem;
 
 constexpr char kRecordFormat = 0x01;
+// Where a backup into a directory that is there already is made before its files
+// move up (a checkpoint makes its own directory; see backup()).
+constexpr const char* kBackupInside = ".portal-backup";
 constexpr std::size_t kHeaderBytes = 1 + 32 + 32;  // format, prevHash, hash
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kFormatValue = "company-user-portal event log 1";
@@ -142,7 +147,8 @@ namespace {
 // as lines on stderr.
 class StderrLogger final : public rocksdb::Logger {
  public:
-  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
+  explicit StderrLogger(rocksdb::InfoLogLevel level = rocksdb::InfoLogLevel::ERROR_LEVEL)
+      : rocksdb::Logger(level) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
     char line[1024];
@@ -156,16 +162,42 @@ class StderrLogger final : public rocksdb::Logger {
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
-  // A reader lists the families, then replays the MANIFEST: a family the writer
-  // created or dropped in between (RocksDB says "Corruption: ... unknown column
-  // family" or "Column family not found") is a moment's race, not damage.
+  // A reader (a secondary instance) opens the files its MANIFEST names as they are
+  // when it reads them. One that meets the writer changing them (a flush, a
+  // compaction, a family made or dropped: each starts a new MANIFEST, whose name is
+  // in CURRENT) saw families listed from one MANIFEST and opened from the next
+  // ("unknown column family"), found no MANIFEST, or opened a version whose table
+  // files the writer had just deleted, which RocksDB passes over: rows missing, or
+  // an abort on an assertion. So a reader's open counts only when CURRENT named the
+  // same MANIFEST before and after it; otherwise it is tried again, eight times
+  // within about four seconds, and then refused rather than trusted.
+  auto current = [&] {
+    std::ifstream in(fs::path(options.path) / "CURRENT");
+    std::string name;
+    std::getline(in, name);
+    return name;
+  };
   for (int attempt = 1;; ++attempt) {
+    if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt - 1)));
+    const std::string before = options.readOnly ? current() : std::string();
     auto store = openOnce(options);
-    if (store || !options.readOnly || attempt == 5) return store;
-    const std::string& why = store.error().message;
-    if (why.find("column family") == std::string::npos && why.find("Column family") == std::string::npos)
+    if (!options.readOnly) return store;
+    if (store) {
+      if (!before.empty() && current() == before) return store;
+      if (attempt == 8)
+        return makeError(ErrorCode::kBusy, "the files of " + options.path +
+                                               " kept changing while they were opened (a compaction or a "
+                                               "rebuild of the running server?); try again once it is done");
+    } else if (attempt == 8) {
       return store;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+    } else {
+      const std::string& why = store.error().message;
+      const bool race = why.find("column family") != std::string::npos ||
+                        why.find("Column family") != std::string::npos ||
+                        why.find("MANIFEST") != std::string::npos || why.find("No such file") != std::string::npos ||
+                        (store.error().code == ErrorCode::kNotPortalData && !before.empty());
+      if (!race) return store;
+    }
   }
 }
 
@@ -208,25 +240,57 @@ bool holdsNothing(const rocksdb::DBOptions& dbo, const std::string& path, const 
   return empty;
 }
 
+// "cannot read P: permission denied": a directory or file this process may not
+// read is said as such, not as a directory without portal data (which is what
+// RocksDB and a failed look for CURRENT would make of it).
+Error unreadable(const std::string& path, std::string why) {
+  if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+  return makeError(ErrorCode::kIoError, "cannot read " + path + ": " + why);
+}
+
+// RocksDB's refusal to open or list a file of the directory for want of permission.
+bool permissionDenied(const rocksdb::Status& st) {
+  return st.IsIOError() && st.ToString().find("Permission denied") != std::string::npos;
+}
+
 }  // namespace
+
+Result<void> EventStore::checkDirectory(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found)
+    return makeError(ErrorCode::kNotFound, "data directory " + path + " does not exist");
+  if (ec) return unreadable(path, ec.message());
+  if (!fs::is_directory(status))
+    return makeError(ErrorCode::kNotPortalData, path + " is not a directory");
+  // Listing it takes read permission, and reaching the files in it (D/.) search
+  // permission: without either, RocksDB would find no CURRENT, and a new log none.
+  [[maybe_unused]] const fs::directory_iterator listing(path, ec);
+  if (!ec) (void)fs::status(fs::path(path) / ".", ec);
+  if (ec) return unreadable(path, ec.message());
+  return {};
+}
 
 Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& options) {
   std::error_code ec;
   const fs::path dir(options.path);
   if (options.path.empty())
     return makeError(ErrorCode::kInvalidArgument, "no data directory given");
-  if (!fs::exists(dir, ec)) {
-    if (!options.createIfMissing || options.readOnly)
-      return makeError(ErrorCode::kNotPortalData,
-                       "data directory " + options.path + " does not exist");
+  auto checked = checkDirectory(options.path);
+  if (!checked && checked.error().code == ErrorCode::kNotFound && options.createIfMissing &&
+      !options.readOnly) {
     fs::create_directories(dir, ec);
     if (ec)
       return makeError(ErrorCode::kIoError,
                        "cannot create data directory " + options.path + ": " + ec.message());
+    checked = checkDirectory(options.path);
   }
-  if (!fs::is_directory(dir, ec))
-    return makeError(ErrorCode::kNotPortalData, options.path + " is not a directory");
+  if (!checked)
+    return makeError(checked.error().code == ErrorCode::kNotFound ? ErrorCode::kNotPortalData
+                                                                  : checked.error().code,
+                     checked.error().message);
   const bool hasDb = fs::exists(dir / "CURRENT", ec);
+  if (ec) return unreadable(options.path, ec.message());
   if (!hasDb && (!options.createIfMissing || options.readOnly))
     return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
   if (!hasDb) {
@@ -258,7 +322,11 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   // RocksDB's own diagnostics go to stderr, errors only: a LOG file in the
   // data directory fills up with it, and RocksDB 7.8 aborts on an assertion when it
   // logs the disk-full error into the LOG whose last write failed.
-  dbo.info_log = std::make_shared<StderrLogger>();
+  // A reader's: fatal ones only. Its open meets the writer's files changing (see
+  // open()), which RocksDB logs as errors before the open is tried again; what
+  // fails in the end comes back as a status, said in one line.
+  dbo.info_log = std::make_shared<StderrLogger>(options.readOnly ? rocksdb::InfoLogLevel::FATAL_LEVEL
+                                                                 : rocksdb::InfoLogLevel::ERROR_LEVEL);
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;
@@ -285,6 +353,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   if (hasDb) {
     names.clear();
     rocksdb::Status st = rocksdb::DB::ListColumnFamilies(dbo, options.path, &names);
+    if (permissionDenied(st)) return unreadable(options.path, "permission denied");
     if (!st.ok())
       return makeError(ErrorCode::kNotPortalData,
                        options.path + " holds no portal data (" + st.ToString() + ")");
@@ -350,7 +419,10 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     store->secondaryPath_ = tmpl;
     st = rocksdb::DB::OpenAsSecondary(dbo, options.path, store->secondaryPath_, descriptors,
                                       &store->handles_, &store->db_);
-    if (st.ok()) st = store->db_->TryCatchUpWithPrimary();
+    // No TryCatchUpWithPrimary() here: the open has read the MANIFEST and the WAL as
+    // they are, and a catch-up at once, while a compaction replaced files, made
+    // RocksDB 7.8 abort on an assertion (version_builder.cc) in one run of ten.
+    if (permissionDenied(st)) return unreadable(options.path, "permission denied");
   } else {
     st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
   }
@@ -915,16 +987,20 @@ Result<std::string> EventStore::readJson(std::uint64_t position) const {
   return value.substr(kHeaderBytes);
 }
 
+Result<void> EventStore::checkHash(const RawEvent& raw) const {
+  const Hash h = eventHash(*raw.prevHash, raw.json);
+  if (h != *raw.hash)
+    return makeError(ErrorCode::kCorrupt,
+                     "event " + std::to_string(raw.position) +
+                         " was changed after it was written: its bytes hash to " + toHex(h) +
+                         ", not to its recorded hash " + toHex(*raw.hash) +
+                         " (portal-replay verify checks the whole chain)");
+  return {};
+}
+
 Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
-  if (options_.checkHashes) {
-    const Hash h = eventHash(*raw.prevHash, raw.json);
-    if (h != *raw.hash)
-      return makeError(ErrorCode::kCorrupt,
-                       "event " + std::to_string(raw.position) +
-                           " was changed after it was written: its bytes hash to " + toHex(h) +
-                           ", not to its recorded hash " + toHex(*raw.hash) +
-                           " (portal-replay verify checks the whole chain)");
-  }
+  if (options_.checkHashes)
+    if (auto checked = checkHash(raw); !checked) return checked.error();
   auto ev = decodeEvent(raw.json, *vault_);
   if (!ev) return ev;
   if (ev->envelope.position != raw.position)
@@ -1095,9 +1171,18 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
 
 Result<void> EventStore::compact() {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
-  // Nothing is compacted (or, through backup, copied) over a log with a hole in it:
-  // it would hide the damage in new files, or hand it on as a backup.
-  if (auto whole = scan(1, ~std::uint64_t{0}, [](const RawEvent&) { return true; }); !whole) return whole.error();
+  // Nothing is compacted (or, through backup, copied) over a damaged log (a hole, an
+  // event edited or unreadable, its newest events removed): it would hide the damage
+  // in new files, or hand it on as a backup. The chain is checked whole (verify(),
+  // about 2 s for a million events, beside the compaction's own minutes).
+  auto report = verify();
+  if (!report) return report.error();
+  if (report->firstBad != 0) {
+    const std::string where = "event " + std::to_string(report->firstBad);
+    return makeError(ErrorCode::kCorrupt,
+                     (report->problem.rfind("event ", 0) == 0 ? "" : where + ": ") + report->problem +
+                         "; run portal-replay verify");
+  }
   std::shared_lock lock(familiesMu_);
   rocksdb::FlushOptions fo;
   fo.wait = true;
@@ -1149,7 +1234,15 @@ Result<std::string> EventStore::backupTarget(const std::string& dataPath, const 
   }
   if (target.has_parent_path() && !fs::is_directory(target.parent_path(), ec))
     return makeError(ErrorCode::kNotFound, "no such directory: " + target.parent_path().string());
-  if (fs::exists(target, ec) && (!fs::is_directory(target, ec) || !fs::is_empty(target, ec)))
+  // Empty, or holding only what a backup into it that was cut short left (see backup()).
+  auto emptyButLeftovers = [&] {
+    for (const auto& e : fs::directory_iterator(target, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name != kBackupInside && name != std::string(kBackupInside) + ".tmp") return false;
+    }
+    return !ec;
+  };
+  if (fs::exists(target, ec) && (!fs::is_directory(target, ec) || !emptyButLeftovers()))
     return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
   return target.string();
 }
@@ -1163,14 +1256,40 @@ Result<void> EventStore::backup(const std::string& dir) {
   // anonymization still hold the person's rows and data key until a compaction
   // rewrites them. Compacting first keeps every erasure made so far out of the copy.
   if (auto compacted = compact(); !compacted) return compacted.error();
+  // A checkpoint makes its directory itself. Into an empty directory that exists (a
+  // mounted backup volume, whose parent nobody may write), it goes into one inside,
+  // whose files then move up.
   std::error_code ec;
-  fs::remove(target, ec);  // an empty directory: the checkpoint creates it itself
+  const bool existed = fs::is_directory(target, ec);
+  const fs::path into = existed ? target / kBackupInside : target;
+  if (existed) {  // what a backup into it that was cut short left
+    fs::remove_all(into, ec);
+    fs::remove_all(into.string() + ".tmp", ec);
+  }
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status st = rocksdb::Checkpoint::Create(db_, &raw);
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  if (st.ok()) st = checkpoint->CreateCheckpoint(target.string());
+  if (st.ok()) st = checkpoint->CreateCheckpoint(into.string());
+  // The entries of a directory, listed before any of them moves or goes.
+  auto entries = [](const fs::path& d, std::error_code& e) {
+    std::vector<fs::path> out;
+    for (const auto& entry : fs::directory_iterator(d, e)) out.push_back(entry.path());
+    return out;
+  };
+  if (st.ok() && existed) {
+    for (const fs::path& file : entries(into, ec)) {
+      if (ec) break;
+      fs::rename(file, target / file.filename(), ec);
+    }
+    if (!ec) fs::remove(into, ec);
+    if (ec) st = rocksdb::Status::IOError(ec.message());
+  }
   if (!st.ok()) {
-    fs::remove_all(target, ec);
+    // What it wrote goes; a directory that was there stays, empty as it was.
+    std::error_code ignored;
+    if (!existed) fs::remove_all(target, ignored);
+    else
+      for (const fs::path& entry : entries(target, ignored)) fs::remove_all(entry, ignored);
     return fromStatus(st, "cannot back up to " + dir);
   }
   return {};

@@ -127,6 +127,12 @@ class EventStore {
   // Read-only, an open that meets the writer changing its column families (a
   // compaction's MANIFEST roll, a rebuild's new generation) is tried again.
   static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
+  // The checks open() makes of the data directory itself, for a program to make
+  // before it acts on one otherwise: kNotFound when nothing is at `path` ("data
+  // directory P does not exist"; open() says it with kNotPortalData), kNotPortalData
+  // when it is not a directory ("P is not a directory"), kIoError when this process
+  // may not list or enter it ("cannot read P: permission denied").
+  static Result<void> checkDirectory(const std::string& path);
   ~EventStore();
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
@@ -186,6 +192,10 @@ class EventStore {
   // One event's bytes; kNotFound when there is no such position.
   Result<std::string> readJson(std::uint64_t position) const;
 
+  // Refuses an event whose bytes do not hash to its recorded hash: one edited after
+  // it was written (kCorrupt, naming it). decode() checks this itself when the store
+  // was opened with checkHashes.
+  Result<void> checkHash(const RawEvent& raw) const;
   // Decodes a raw event with personal fields opened through the key vault.
   Result<RecordedEvent> decode(const RawEvent& raw) const;
   // Reads and decodes the event at `position` (a point read); kNotFound when there
@@ -256,6 +266,7 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* checkpoints() { return cf_.checkpoints; }
   bool readOnly() const { return options_.readOnly; }
   const std::string& path() const { return options_.path; }
+  const StoreOptions& options() const { return options_; }
 
  private:
   static Result<std::unique_ptr<EventStore>> openOnce(const StoreOptions& options);
