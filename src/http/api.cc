@@ -959,16 +959,14 @@ struct Api::Impl {
     if (!fields) return error;
     auto& [slug, email] = *fields;
     slug = slugOf(slug);
-    // Counted by the email as typed and by the client address, known or not, so a
-    // refusal tells nothing about whether the email exists.
-    if (std::int64_t wait = resetThrottle.attempt(slug + "\n" + emailKey(email),
-                                                  call.req.clientAddress, clock.now());
-        wait > 0) {
-      return tooMany(wait, "Too many reset requests", "Wait before asking for another reset link.");
-    }
     HttpResponse accepted = jsonResponse(
         202,
         R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
+    // Counted by the email as typed and by the client address, known or not. Past
+    // the limit the answer is the same 202 (API.md: "202 always") and no link is
+    // sent: nobody floods an inbox, and the answer tells nothing either way.
+    if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
+      return accepted;
     std::optional<CompanyRecord> company;
     std::optional<AccountRecord> account;
     {
