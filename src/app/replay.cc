@@ -189,20 +189,6 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
 }
 
 Result<std::string> ReplayLog::companyId(const std::string& given) {
-  // Every command asks this first, before it prints anything. "No such company" (or
-  // its view not built) is asked again of a fresh open before it is said: a reader
-  // that opened while the server's compaction replaced the files could see a view
-  // without its rows (once in some hundreds of opens during back-to-back compactions).
-  for (int attempt = 1;; ++attempt) {
-    auto id = findCompany(given);
-    if (id || attempt == 3 || id.error().code != ErrorCode::kNotFound) return id;
-    auto again = EventStore::open(store_->options());
-    if (!again) return again.error();
-    store_ = std::move(*again);
-  }
-}
-
-Result<std::string> ReplayLog::findCompany(const std::string& given) {
   const std::string slug = slugOf(given);
   CredentialsProjection credentials;
   auto view = servingProjection(*store_, credentials);

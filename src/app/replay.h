@@ -77,8 +77,6 @@ class ReplayLog {
 
  private:
   ReplayLog() = default;
-  // companyId() as this open sees it.
-  Result<std::string> findCompany(const std::string& slug);
   // Calls fn for each event of the audit index's prefix (company, NUL, kind, id)
   // in position order, then for those after the index's checkpoint that `tail`
   // accepts; stops when fn returns false.

@@ -168,9 +168,11 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   // in CURRENT) saw families listed from one MANIFEST and opened from the next
   // ("unknown column family"), found no MANIFEST, or opened a version whose table
   // files the writer had just deleted, which RocksDB passes over: rows missing, or
-  // an abort on an assertion. So a reader's open counts only when CURRENT named the
-  // same MANIFEST before and after it; otherwise it is tried again, eight times
-  // within about four seconds, and then refused rather than trusted.
+  // an abort on an assertion. So a reader's open, or its refusal, counts only when
+  // CURRENT named the same MANIFEST before and after it; otherwise it is tried
+  // again, eight times within about four seconds, and then refused rather than
+  // trusted.
+  if (!options.readOnly) return openOnce(options);
   auto current = [&] {
     std::ifstream in(fs::path(options.path) / "CURRENT");
     std::string name;
@@ -179,25 +181,14 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   };
   for (int attempt = 1;; ++attempt) {
     if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt - 1)));
-    const std::string before = options.readOnly ? current() : std::string();
+    const std::string before = current();
     auto store = openOnce(options);
-    if (!options.readOnly) return store;
-    if (store) {
-      if (!before.empty() && current() == before) return store;
-      if (attempt == 8)
-        return makeError(ErrorCode::kBusy, "the files of " + options.path +
-                                               " kept changing while they were opened (a compaction or a "
-                                               "rebuild of the running server?); try again once it is done");
-    } else if (attempt == 8) {
-      return store;
-    } else {
-      const std::string& why = store.error().message;
-      const bool race = why.find("column family") != std::string::npos ||
-                        why.find("Column family") != std::string::npos ||
-                        why.find("MANIFEST") != std::string::npos || why.find("No such file") != std::string::npos ||
-                        (store.error().code == ErrorCode::kNotPortalData && !before.empty());
-      if (!race) return store;
-    }
+    // What an open found, opened or refused, holds when the files stayed as they were.
+    if (before.empty() || current() == before) return store;
+    if (attempt == 8)
+      return makeError(ErrorCode::kBusy, "the files of " + options.path +
+                                             " kept changing while they were opened (a compaction or a "
+                                             "rebuild of the running server?); try again once it is done");
   }
 }
 
