@@ -872,8 +872,10 @@ Result<void> Projector::rebuild(const std::string& name,
   // again, rather than the follower held while the switch waits for them.
   std::vector<std::string> oldFamilies;
   // Readers are short (no request holds one while it hashes or waits for a
-  // command), so a moment without any comes soon; should it not within about two
-  // seconds (some reader holds one long), the switch waits for them as it is.
+  // command), so a moment without any comes soon. The switch never waits for them
+  // while it holds the follower (applyMu_): that stopped every command's answer for
+  // as long as one reader took (an import's check of a large file). Should no such
+  // moment come within about two seconds, that is said once, and it keeps trying.
   constexpr int kSwitchTries = 2000;
   for (int round = 0;; ++round) {
     // Between rounds the follower takes its turn (a mutex is not fair to it).
@@ -887,14 +889,14 @@ Result<void> Projector::rebuild(const std::string& name,
       dropFresh();
       return *failed;
     }
-    std::unique_lock switching(switchMu_, std::defer_lock);
-    if (round + 1 < kSwitchTries) {
-      if (!switching.try_lock()) {
-        if (cancel != nullptr && cancel->load()) return cancelled();
-        continue;  // applyMu_ is released: the follower goes on
-      }
-    } else {
-      switching.lock();
+    std::unique_lock switching(switchMu_, std::try_to_lock);
+    if (!switching.owns_lock()) {
+      if (cancel != nullptr && cancel->load()) return cancelled();
+      if (round + 1 == kSwitchTries)
+        std::fprintf(stderr,
+                     "projector: the rebuilt projection waits to be switched to until no request "
+                     "reads the old one (one has been reading for 2 s)\n");
+      continue;  // applyMu_ is released: the follower goes on
     }
     // The fresh rows were written without the WAL: on disk before the switch says
     // they are there (once, in the round that switches).

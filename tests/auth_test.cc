@@ -52,6 +52,23 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   EXPECT_EQ(rulesBroken(policy(), "kowalczyk and friends", "m.kowalczyk85@corp.example").count("not-email"), 0u);
 }
 
+// The first guesses of someone who knows the person: their names, their company's.
+TEST(PasswordPolicy, RefusesThePersonsAndTheCompanysNamesWithWhateverIsAroundThem) {
+  const std::vector<std::string> names = {"Olivia", "Owner", "Acme Inc", "acme"};
+  auto broken = [&](const char* pw) {
+    std::set<std::string> out;
+    for (const auto& problem : policy().check(pw, "o.owner@acme.example", names)) out.insert(problem.rule);
+    return out.count("not-name");
+  };
+  for (const char* weak : {"Olivia Owner", "OwnerOlivia1234", "olivia.owner!!", "Acme Inc 2024",
+                           "Acme12345678", "ACME-INC-2024!", "oliviaacme2024"})
+    EXPECT_EQ(broken(weak), 1u) << weak;
+  for (const char* ok : {"Olivia owns forty goats", "correct horse battery staple", "acme rockets fly high"})
+    EXPECT_EQ(broken(ok), 0u) << ok;
+  const std::vector<std::string> zoe = {"Zoë", "Ñúñez", "Company"};
+  EXPECT_EQ(policy().check("ZOË ÑÚÑEZ 1999", "z@x.example", zoe).size(), 1u);
+}
+
 TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
   for (const char* weak : {"password1234", "Password123!", "!!!qwerty!!!2024", "aaaaaaaaaaaa",
                            "123456789012", "abcdefghijkl", "987654321098", "winniethepooh"})
@@ -138,20 +155,41 @@ TEST(Passwords, TemporaryPasswordsMeetThePolicy) {
 TEST(LoginThrottle, ForgetsKeysWhoseFailuresLeftTheWindowAndCountsAsBefore) {
   ThrottlePolicy policy;
   policy.accountLimit = 2;
+  policy.accountWideLimit = 2;
   policy.addressLimit = 1000;
   LoginThrottle throttle(policy);
   const std::string huge(1 << 20, 'x');
   Timestamp now{1'000'000'000'000};
   for (int i = 0; i < 100; ++i) EXPECT_EQ(throttle.attempt(huge + std::to_string(i), "10.0.0.1", now), 0);
-  EXPECT_EQ(throttle.keys(), 101u);
+  EXPECT_EQ(throttle.keys(), 201u) << "each account from this network and in all, and the address";
   EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.1", now), 0);
   EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.1", now), 0);
   EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.2", now), 15 * 60) << "the account's limit";
   now.micros += policy.windowMicros + 1;
   EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.2", now), 0) << "the window passed";
-  EXPECT_EQ(throttle.keys(), 2u) << "only this attempt's account and address are left";
-  throttle.clear("acme\nbob");
+  EXPECT_EQ(throttle.keys(), 3u) << "only this attempt's account (from it and in all) and address";
+  throttle.clear("acme\nbob", "10.0.0.2");
   EXPECT_EQ(throttle.keys(), 1u);
+}
+
+// A stranger's guesses lock the account only for the stranger's network; the owner
+// signs in from another. Guesses spread over many networks meet the account's limit
+// from all of them.
+TEST(LoginThrottle, AStrangersGuessesDoNotLockTheOwnerOut) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 5;
+  policy.accountWideLimit = 12;
+  policy.addressLimit = 1000;
+  LoginThrottle throttle(policy);
+  const Timestamp now{1'000'000'000'000};
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(throttle.attempt("acme\nbob", "203.0.113.9", now), 0);
+  EXPECT_GT(throttle.attempt("acme\nbob", "203.0.113.9", now), 0) << "the stranger waits";
+  EXPECT_EQ(throttle.attempt("acme\nbob", "198.51.100.7", now), 0) << "the owner does not";
+  throttle.succeeded("acme\nbob", "198.51.100.7");
+  EXPECT_GT(throttle.attempt("acme\nbob", "203.0.113.9", now), 0) << "the stranger still waits";
+  for (int i = 0; i < 12; ++i)
+    EXPECT_EQ(throttle.attempt("acme\nbob", "192.0.2." + std::to_string(i / 4), now), 0) << i;
+  EXPECT_GT(throttle.attempt("acme\nbob", "192.0.2.200", now), 0) << "the account's limit from all";
 }
 
 // A client with an IPv6 /64 could take a new address for every guess: the /64 is

@@ -101,7 +101,12 @@ constexpr std::size_t kClients = 8;
 class NaughtyStrings : public ::testing::Test {
  protected:
   // No throttling: every refused sign-in must be the plain 401, not a 429.
-  ApiServer server{ThrottlePolicy{1'000'000, 1'000'000}, nullptr, ThrottlePolicy{1'000'000, 1'000'000}};
+  static ThrottlePolicy unlimited() {
+    ThrottlePolicy p;
+    p.accountLimit = p.addressLimit = p.accountWideLimit = 1'000'000;
+    return p;
+  }
+  ApiServer server{unlimited(), nullptr, unlimited()};
   Person owner = server.provision("acme");
   std::vector<std::string> strings = naughtyStrings();
   Findings findings;

@@ -427,6 +427,12 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
                   token);
   EXPECT_EQ(r.status, 422) << "a common password is refused";
   EXPECT_EQ(r.json()["code"], "password-policy");
+  for (const char* personal : {"Bea Boss 2026!", "FIRM-firm-2026"}) {
+    r = client.post("/api/v1/me/password",
+                    {{"currentPassword", done->temporaryPassword}, {"newPassword", personal}}, token);
+    EXPECT_EQ(r.status, 422) << personal << ": the person's or the company's name";
+    EXPECT_NE(r.body.find("must not be your name or your company"), std::string::npos) << r.body;
+  }
   const json change = {{"currentPassword", done->temporaryPassword}, {"newPassword", kPassword}};
   const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "pw-1"}};
   r = client.post("/api/v1/me/password", change, token, key);
@@ -671,6 +677,60 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   EXPECT_EQ(third.status, 409);
   EXPECT_EQ(third.json()["code"], "email-taken");
   EXPECT_EQ(client.get("/api/v1/users?search=once", owner.token).json()["items"].size(), 1u);
+}
+
+// A path holding bytes that are not UTF-8 once decoded (`%FF`) names nothing: it
+// once reached a refusal's text, whose record ended the command processor's thread
+// and with it the server. Query values such as these are 400.
+TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "ff-1"}};
+  for (const char* path : {"/api/v1/users/%FF/deactivate", "/api/v1/users/%C3%28/reactivate",
+                           "/api/v1/groups/%FF%FE"}) {
+    Reply r = client.request("POST", path, "{}", owner.token, key);
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  }
+  Reply r = client.request("PUT", "/api/v1/users/" + owner.id + "/roles/%FF/admin", "", owner.token, key);
+  EXPECT_EQ(r.status, 404) << r.body;
+  r = client.get("/api/v1/users?search=%FF", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(client.get("/api/v1/users/" + owner.id, owner.token).status, 200);
+}
+
+// A command takes only the query parameters it names: a misspelt dryRun would have
+// been passed over and the import run for real.
+TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  const std::string csv =
+      "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
+      "Ann,Lee,ann@acme.example,Clerk," + owner.email + ",1,DE\r\n";
+  for (const char* query : {"?dryrun=true", "?dry_run=true&notify=false", "?Notify=true"}) {
+    Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
+                             {{"Content-Type", "text/csv"}});
+    EXPECT_EQ(r.status, 400) << query << ": " << r.body;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find("is not one this command takes"),
+              std::string::npos) << r.body;
+  }
+  Reply r = client.request("POST", "/api/v1/users/import?dryrun=true", csv, owner.token,
+                           {{"Content-Type", "text/csv"}});
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("did you mean dryRun?"), std::string::npos)
+      << r.body;
+  r = client.post("/api/v1/users?notify=true",
+                  {{"email", "bo@acme.example"}, {"givenName", "Bo"}, {"surname", "Oh"},
+                   {"jobTitle", "T"}, {"managerEmail", owner.email}},
+                  owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("it takes none"), std::string::npos);
+  EXPECT_EQ(client.get("/api/v1/users?search=acme.example", owner.token).json()["items"].size(), 1u)
+      << "nothing was created";
+  r = client.request("POST", "/api/v1/users/import?dryRun=true&notify=false", csv, owner.token,
+                     {{"Content-Type", "text/csv"}});
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 // A client's key may hold personal data; the log, which no erasure rewrites, keeps
@@ -1549,6 +1609,50 @@ TEST(ClientAddress, BehindATrustedProxyTheRightMostUntrustedForwardedAddressIsTh
 
 // Behind a reverse proxy every connection comes from the proxy: with --trusted-proxy
 // the throttle counts the clients it names, not the proxy.
+TEST(ClientAddress, RangesHoldTheirNetworksAndRefuseWhatIsNotOne) {
+  AddressRanges r = AddressRanges::loopback();
+  EXPECT_TRUE(r.contains("127.0.0.1"));
+  EXPECT_TRUE(r.contains("127.9.8.7"));
+  EXPECT_TRUE(r.contains("::1"));
+  EXPECT_TRUE(r.contains("::ffff:127.0.0.1"));
+  EXPECT_FALSE(r.contains("10.0.0.1"));
+  EXPECT_FALSE(r.contains("::2"));
+  EXPECT_FALSE(r.contains("not an address"));
+  EXPECT_EQ(r.add("10.1.0.0/17"), std::nullopt);
+  EXPECT_EQ(r.add(" fd00::/8 "), std::nullopt);
+  EXPECT_EQ(r.add("192.0.2.7"), std::nullopt);
+  EXPECT_TRUE(r.contains("10.1.127.255"));
+  EXPECT_FALSE(r.contains("10.1.128.0"));
+  EXPECT_TRUE(r.contains("fdab::1"));
+  EXPECT_FALSE(r.contains("fe00::1"));
+  EXPECT_TRUE(r.contains("192.0.2.7"));
+  EXPECT_FALSE(r.contains("192.0.2.8"));
+  for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0/8", "prometheus", "1.2.3.4/x"})
+    EXPECT_NE(r.add(bad), std::nullopt) << bad;
+  EXPECT_EQ(r.add("0.0.0.0/0"), std::nullopt);
+  EXPECT_TRUE(r.contains("203.0.113.9"));
+}
+
+// The log's position and the counters move with each failed sign-in and each reset
+// link: read before and after a reset request, they told anyone which emails are
+// users. Only this host (and --metrics-from) reads them; /readyz says ready to all.
+TEST(HttpFlows, MetricsAndTheDetailsOfReadinessAreForTheOperatorsAddressesOnly) {
+  ApiServer server({}, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; });
+  HttpClient client(server.port());
+  const std::vector<std::pair<std::string, std::string>> outside = {{"X-Forwarded-For", "203.0.113.9"}};
+  Reply r = client.request("GET", "/metrics", "", "", outside);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  r = client.request("GET", "/readyz", "", "", outside);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json(), json({{"status", "ready"}}));
+  r = client.get("/readyz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.json().contains("log")) << r.body;
+  EXPECT_TRUE(r.json().contains("projections")) << r.body;
+  EXPECT_EQ(client.get("/metrics").status, 200);
+}
+
 TEST(HttpFlows, SignInsThroughATrustedProxyAreThrottledByTheClientItNames) {
   ThrottlePolicy policy;
   policy.accountLimit = 100;
@@ -1668,6 +1772,43 @@ TEST(HttpFlows, ResetRequestsPastTheLimitAreAnsweredAlikeAndSendNothing) {
   ASSERT_EQ(client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", ann.email}}).status, 202);
   ASSERT_TRUE(waitFor([&] { return resetsOf(ann) > annsBefore; }));
   EXPECT_EQ(resetsOf(owner), ownersBefore + 2);
+}
+
+// A stranger's failed sign-ins and reset requests for someone's email stop the
+// stranger's network, not the person: they sign in with the right password from
+// theirs (it was 429 from anywhere) and their own reset request sends a link (it
+// was answered 202 and dropped).
+TEST(HttpFlows, AStrangerCannotLockSomeoneOutBySigningInOrAskingForResetsAsThem) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  ApiServer server(policy, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; },
+                   ThrottlePolicy{2, 100});
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  const std::vector<std::pair<std::string, std::string>> stranger = {{"X-Forwarded-For", "203.0.113.9"}};
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(server.signIn("acme", ann.email, "a wrong password", stranger).status, 401);
+  EXPECT_EQ(server.signIn("acme", ann.email, kPassword, stranger).status, 429);
+  EXPECT_EQ(server.signIn("acme", ann.email, kPassword, {{"X-Forwarded-For", "198.51.100.7"}}).status,
+            201);
+  HttpClient client(server.port());
+  auto resetsOfAnn = [&] {
+    Reply r = client.get("/api/v1/audit?type=PasswordResetRequested&subject=" + ann.id, owner.token);
+    return r.json()["items"].size();
+  };
+  const std::size_t before = resetsOfAnn();
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(client.request("POST", "/api/v1/password-resets",
+                             json({{"company", "acme"}, {"email", ann.email}}).dump(), "", stranger)
+                  .status,
+              202);
+  ASSERT_TRUE(waitFor([&] { return resetsOfAnn() == before + 2; })) << "two past the stranger's limit";
+  EXPECT_EQ(client.request("POST", "/api/v1/password-resets",
+                           json({{"company", "acme"}, {"email", ann.email}}).dump(), "",
+                           {{"X-Forwarded-For", "198.51.100.7"}})
+                .status,
+            202);
+  EXPECT_TRUE(waitFor([&] { return resetsOfAnn() == before + 3; })) << "Ann's own request sent a link";
 }
 
 TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {
@@ -1800,6 +1941,8 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   // The absolute form of a target (RFC 9112 3.2.2), as proxies send it.
   EXPECT_EQ(fresh.get("http://portal.example/api/v1/users?limit=1", owner.token).status, 200);
   EXPECT_FALSE(r.header("x-request-id").empty());
+  EXPECT_EQ(r.header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(r.header("cache-control"), "no-store");
   r = fresh.get("/metrics");
   EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""),
             std::string::npos);

@@ -183,6 +183,21 @@ TEST(ServerProcess, ASecondSigtermStopsAtOnce) {
   EXPECT_EQ(server.waitForExit(10), std::optional<int>(1));
 }
 
+// A server that cannot open its operator socket says so and exits 1, its HTTP server
+// stopped before the API and the mailer its threads reach go (it freed them first).
+TEST(ServerProcess, AnOperatorSocketThatCannotListenEndsTheStartCleanly) {
+  TempDir dir;
+  {
+    ServerProcess first(dir.sub("data"));
+    ASSERT_EQ(first.terminate(), 0);
+  }
+  std::filesystem::create_directories(dir.sub("data") + "/portal.sock");
+  ProgramRun r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--listen",
+                             "127.0.0.1:0", "--demo", "--password-hash-cost", "minimum"});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot listen on"), std::string::npos) << r.err;
+}
+
 TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));
@@ -247,6 +262,10 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--metrics-from", "10.0.0.0/8,prometheus"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--metrics-from takes IP networks or addresses: 'prometheus' is not"),
+            std::string::npos) << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--help"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("usage: portal-server --data DIR"), std::string::npos) << r.out;

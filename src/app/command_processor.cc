@@ -60,7 +60,8 @@ std::string serializeReply(const CommandReply& r) {
                       {"problems", std::move(problems)},
                       {"ids", rej.ids}};
   }
-  return j.dump();
+  // A refusal's text may repeat what a client sent; no byte of it stops this thread.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::optional<CommandReply> parseReply(const std::string& text) {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@ std::string rebuild(OperatorContext& ctx, const json& req, const OperatorProgres
                    projectionNameList() + ")");
   std::atomic<bool> stop{false};
   auto lastSent = std::chrono::steady_clock::time_point{};
+  bool sentComplete = false;
   std::uint64_t events = 0;
   const auto started = std::chrono::steady_clock::now();
   auto r = ctx.projector.rebuild(
@@ -72,10 +74,13 @@ std::string rebuild(OperatorContext& ctx, const json& req, const OperatorProgres
         events = p.done;
         if (cancel != nullptr && cancel->load()) stop = true;
         if (!progress) return;
-        // A line four times a second at most; the last one always.
+        // A line four times a second at most, and the first that reaches the total
+        // (once caught up, every report does: the total grows with the log).
         const auto now = std::chrono::steady_clock::now();
-        if (p.done < p.total && now - lastSent < std::chrono::milliseconds(250)) return;
+        const bool complete = p.done >= p.total;
+        if ((!complete || sentComplete) && now - lastSent < std::chrono::milliseconds(250)) return;
         lastSent = now;
+        sentComplete = complete;
         const json line = {{"progress",
                             {{"done", p.done}, {"total", p.total}, {"eventsPerSecond", p.eventsPerSecond}}}};
         if (!progress(line.dump())) stop = true;
@@ -103,7 +108,19 @@ std::string backup(OperatorContext& ctx, const json& req) {
   return json{{"ok", true}, {"to", to}, {"events", events}}.dump();
 }
 
-bool writeAll(int fd, std::string_view data) {
+// A client that does not read (portalctl stopped with Ctrl-Z, its output piped into
+// a pager) must not hold the operator thread, nor what it runs: a progress line that
+// does not fit into the socket's buffer at once is dropped (`dropIfFull`), and the
+// answer waits for room at most kSendTimeoutSeconds (SO_SNDTIMEO) per send.
+constexpr int kSendTimeoutSeconds = 10;
+
+bool writeAll(int fd, std::string_view data, bool dropIfFull = false) {
+  if (dropIfFull) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // dropped
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));  // a part sent: the rest as an answer is
+  }
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -225,6 +242,8 @@ void OperatorSocket::serve() {
     if (p[1].revents != 0) return;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
+    const timeval sendTimeout{kSendTimeoutSeconds, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     // A client that hung up (portalctl stopped with Ctrl-C) stops its request: one
     // that left while it waited behind another is not run at all (a provisioning
     // nobody sees the temporary password of), a running one stops at its next
@@ -238,7 +257,7 @@ void OperatorSocket::serve() {
         if (closing_.load() || clientLeft()) return false;
         std::string l(text);
         l.push_back('\n');
-        return writeAll(c, l);
+        return writeAll(c, l, true);
       };
       writeAll(c, handler_(*line, progress) + "\n");
     }

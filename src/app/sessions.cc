@@ -92,12 +92,12 @@ std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp
   return s;
 }
 
-void SessionStore::remove(const std::string& tokenHash) {
+void SessionStore::remove(const std::string& tokenHash, bool durable) {
   {
     std::lock_guard lock(mu_);
     erase(tokenHash);
   }
-  makeDurable();
+  if (durable) makeDurable();
 }
 
 // The database buffers its WAL in memory (manual_wal_flush) until the event log's
@@ -106,14 +106,14 @@ void SessionStore::remove(const std::string& tokenHash) {
 void SessionStore::makeDurable() { db_->FlushWAL(true).PermitUncheckedError(); }
 
 void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
-                              const std::string& keep) {
+                              const std::string& keep, bool durable) {
   std::unique_lock lock(mu_);
   std::vector<std::string> doomed;
   for (const auto& [hash, s] : sessions_)
     if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);
   lock.unlock();
-  makeDurable();
+  if (durable) makeDurable();
 }
 
 std::size_t SessionStore::removeWhere(const std::function<bool(const Session&)>& ended) {

@@ -55,10 +55,15 @@ class SessionStore {
   std::optional<Session> use(const std::string& tokenHash, Timestamp now);
   // remove and removeUser: the ended sessions stay ended after a crash (the WAL is
   // written out and synced before they return), as a sign-out is expected to.
-  void remove(const std::string& tokenHash);
+  // `durable` false: in memory and the WAL's buffer only, for callers that must not
+  // wait for a disk (a network thread, the projector's) and whose removal the log
+  // decides anyway, or that call makeDurable() elsewhere.
+  void remove(const std::string& tokenHash, bool durable = true);
   // Ends every session of the user but `keep` (a token hash, or empty).
   void removeUser(const std::string& companyId, const std::string& userId,
-                  const std::string& keep = {});
+                  const std::string& keep = {}, bool durable = true);
+  // Writes out and syncs the removals made so far.
+  void makeDurable();
   // The password was changed through this session at `at`.
   void passwordChanged(const std::string& tokenHash, Timestamp at);
   // Ends the sessions `ended` picks (at start, those a change the log holds ended
@@ -69,7 +74,6 @@ class SessionStore {
  private:
   void persist(const Session& s);
   void erase(const std::string& tokenHash);
-  void makeDurable();
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;

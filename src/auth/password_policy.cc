@@ -16,6 +16,23 @@ std::size_t codePoints(std::string_view s) {
   return n;
 }
 
+// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
+std::string lettersOf(std::string_view folded) {
+  std::string out;
+  char32_t c;
+  for (std::size_t i = 0; i < folded.size();) {
+    const auto b = static_cast<unsigned char>(folded[i]);
+    std::size_t n = 1;
+    if (b < 0x80)
+      c = b;
+    else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
+      break;  // not UTF-8: checked before
+    if (isLetter(c)) out.append(folded.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 bool isAsciiAlnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -84,7 +101,8 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
 }
 
 std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
-                                                 std::string_view email) const {
+                                                 std::string_view email,
+                                                 const std::vector<std::string>& names) const {
   std::vector<PolicyProblem> problems;
   if (!isValidUtf8(password)) {
     problems.push_back({"not-utf8", "The password must be valid UTF-8 text."});
@@ -108,6 +126,22 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
   if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
                         (!localCore.empty() && core(lowered) == localCore)))
     problems.push_back({"not-email", "The password must not be your email address."});
+  // The person's names and the company's, alone or the two names joined, whatever
+  // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").
+  if (!names.empty()) {
+    const std::string letters = lettersOf(lowered);
+    std::vector<std::string> folded;
+    for (const auto& n : names) folded.push_back(lettersOf(foldCase(n)));
+    bool personal = false;
+    for (std::size_t i = 0; i < folded.size() && !personal; ++i) {
+      if (folded[i].empty()) continue;
+      personal = letters == folded[i];
+      for (std::size_t j = 0; j < folded.size() && !personal; ++j)
+        personal = j != i && letters == folded[i] + folded[j];
+    }
+    if (personal)
+      problems.push_back({"not-name", "The password must not be your name or your company's name."});
+  }
   if (isCommon(lowered))
     problems.push_back({"not-common", "The password is too common or too easy to guess."});
   return problems;
@@ -117,7 +151,7 @@ std::vector<std::string> PasswordPolicy::rules() const {
   return {"At least " + std::to_string(kMinLength) + " characters, at most " +
               std::to_string(kMaxLength) + ".",
           "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
-          "Not your email address.",
+          "Not your email address, nor your name or your company's name.",
           "Not a common password (" + std::to_string(common_.size()) +
               " are known), nor one with digits or symbols added, nor one character "
               "repeated, nor a run such as 123456789012 or abcdefghijkl."};

@@ -1,6 +1,7 @@
 #pragma once
 // The password policy (NIST SP 800-63B): at least 12 characters (code points), at
-// most 256, any characters allowed, not the user's email or its local part, and not
+// most 256, any characters allowed, not the user's email or its local part, nor
+// their name or their company's (with digits or symbols added), and not
 // a common password, also not one padded with digits or symbols ("Password123!"),
 // a single repeated character, or a run such as "123456789012" or "abcdefghijkl".
 // The list of common passwords is Openwall's (Debian's john-data package).
@@ -19,7 +20,7 @@ namespace portal {
 inline constexpr const char* kCommonPasswordsFile = "/usr/share/john/password.lst";
 
 struct PolicyProblem {
-  std::string rule;     // min-length | max-length | not-email | not-common | not-utf8
+  std::string rule;  // min-length | max-length | not-email | not-name | not-common | not-utf8
   std::string message;  // for people; never holds the password
 };
 
@@ -33,8 +34,11 @@ class PasswordPolicy {
   static Result<PasswordPolicy> load(const std::string& commonPasswordsFile = kCommonPasswordsFile);
   explicit PasswordPolicy(std::vector<std::string> commonPasswords);
 
-  // The rules the password breaks; empty when it is acceptable.
-  std::vector<PolicyProblem> check(std::string_view password, std::string_view email) const;
+  // The rules the password breaks; empty when it is acceptable. `names`: the
+  // person's given name and surname, their company's name and slug; a password whose
+  // letters are one of them, or the person's two names joined, is refused.
+  std::vector<PolicyProblem> check(std::string_view password, std::string_view email,
+                                   const std::vector<std::string>& names = {}) const;
 
   // The rules as sentences a person can read (GET /api/v1/password-policy).
   std::vector<std::string> rules() const;

@@ -45,6 +45,10 @@ std::string LoginThrottle::keyOf(char kind, const std::string& id) {
   return key;
 }
 
+std::string LoginThrottle::pairKeyOf(const std::string& account, const std::string& network) {
+  return keyOf('p', account + '\n' + network);
+}
+
 // byAge_ is in the order of the keys' last failures: the front's are the oldest.
 void LoginThrottle::forgetExpired(std::int64_t now) {
   while (!byAge_.empty()) {
@@ -73,9 +77,9 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
   it->second.age = std::prev(byAge_.end());
   auto& f = it->second.failures;
   f.push_back(now);
-  // Only the newest `limit` failures matter; an address's limit is the larger one.
-  const std::size_t keep =
-      static_cast<std::size_t>(std::max(policy_.accountLimit, policy_.addressLimit));
+  // Only the newest `limit` failures matter, the largest limit of the three.
+  const std::size_t keep = static_cast<std::size_t>(
+      std::max({policy_.accountLimit, policy_.addressLimit, policy_.accountWideLimit}));
   while (f.size() > keep) f.pop_front();
   while (entries_.size() > policy_.maxKeys) {
     entries_.erase(byAge_.front());
@@ -85,32 +89,42 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
                                     Timestamp now) {
-  const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', clientNetwork(address));
+  const std::string network = clientNetwork(address);
+  const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', network),
+                    pairKey = pairKeyOf(account, network);
   std::lock_guard lock(mu_);
   forgetExpired(now.micros);
-  const std::int64_t wait = std::max(this->wait(accountKey, policy_.accountLimit, now.micros),
-                                     this->wait(addressKey, policy_.addressLimit, now.micros));
+  const std::int64_t wait = std::max({this->wait(pairKey, policy_.accountLimit, now.micros),
+                                      this->wait(accountKey, policy_.accountWideLimit, now.micros),
+                                      this->wait(addressKey, policy_.addressLimit, now.micros)});
   if (wait > 0) return wait;
+  record(pairKey, now.micros);
   record(accountKey, now.micros);
   record(addressKey, now.micros);
   return 0;
 }
 
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
-  clear(account);
+  clear(account, address);
   const std::string addressKey = keyOf('c', clientNetwork(address));
   std::lock_guard lock(mu_);
   if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
     it->second.failures.pop_back();
 }
 
-void LoginThrottle::clear(const std::string& account) {
-  const std::string accountKey = keyOf('a', account);
-  std::lock_guard lock(mu_);
-  if (auto it = entries_.find(accountKey); it != entries_.end()) {
+void LoginThrottle::erase(const std::string& key) {
+  if (auto it = entries_.find(key); it != entries_.end()) {
     byAge_.erase(it->second.age);
     entries_.erase(it);
   }
+}
+
+void LoginThrottle::clear(const std::string& account, const std::string& address) {
+  const std::string accountKey = keyOf('a', account),
+                    pairKey = pairKeyOf(account, clientNetwork(address));
+  std::lock_guard lock(mu_);
+  erase(accountKey);
+  erase(pairKey);
 }
 
 }  // namespace portal

@@ -1,8 +1,12 @@
 #pragma once
-// Throttling of failed sign-ins, per account and per client network: once a key has
-// had `limit` failures within `window`, further attempts wait until the oldest of
-// them leaves the window. A success clears the account's failures (not the
-// address's earlier ones: one address trying many accounts stays throttled).
+// Throttling of failed sign-ins, per account from one client network, per account
+// from all, and per client network: once a key has had its limit of failures within
+// `window`, further attempts wait until the oldest of them leaves the window. The
+// account's own limit counts per network, so that one stranger's five guesses do not
+// lock its owner out for good (they did: 429 at the right password from anywhere);
+// a larger limit per account from all networks still bounds guessing spread over
+// many. A success clears the account's failures (not the address's earlier ones:
+// one address trying many accounts stays throttled).
 //
 // In memory: a restart forgets it, which lets an attacker gain one window at most.
 // Bounded: a key is held as a 16-byte digest of the account or address (an email
@@ -33,10 +37,11 @@ std::optional<std::string> canonicalAddress(std::string_view text);
 std::string clientNetwork(const std::string& address);
 
 struct ThrottlePolicy {
-  int accountLimit = 5;   // failures per account within the window
+  int accountLimit = 5;   // failures per account from one client network within the window
   int addressLimit = 20;  // failures per client address within the window
   std::int64_t windowMicros = 15LL * 60 * 1'000'000;
   std::size_t maxKeys = 100'000;
+  int accountWideLimit = 20;  // failures per account from all networks within the window
 };
 
 class LoginThrottle {
@@ -51,9 +56,10 @@ class LoginThrottle {
   // The attempt succeeded: the account's failures are cleared and the attempt is
   // taken off the address's.
   void succeeded(const std::string& account, const std::string& address);
-  // The account's failures are cleared (its password was reset: the new one may
-  // sign in at once).
-  void clear(const std::string& account);
+  // The account's failures are cleared, all of them and those from `address`'s
+  // network (its password was reset there: the new one may sign in at once). Those
+  // from other networks stay: a stranger's guesses do not count as that person's.
+  void clear(const std::string& account, const std::string& address);
   // How many accounts and addresses it holds failures of.
   std::size_t keys() {
     std::lock_guard lock(mu_);
@@ -65,7 +71,9 @@ class LoginThrottle {
     std::deque<std::int64_t> failures;  // times, oldest first
     std::list<std::string>::iterator age;
   };
+  void erase(const std::string& key);
   static std::string keyOf(char kind, const std::string& id);
+  static std::string pairKeyOf(const std::string& account, const std::string& network);
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
   void record(const std::string& key, std::int64_t now);
   void forgetExpired(std::int64_t now);

@@ -85,6 +85,12 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
     for (unsigned char k : utf8Sequence_) bytes += hexByte(k) + " ";
     bytes += hexByte(b);
     const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
+    // A UTF-16 byte-order mark (Excel's "Unicode Text"): said as such.
+    if (line_ == 1 && state_ == State::kRecordStart && utf8Sequence_.empty() &&
+        (b == 0xFF || b == 0xFE))
+      return fail(column, line_,
+                  "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as "
+                  "\"CSV UTF-8\"");
     return fail(column, line_,
                 std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") +
                     bytes + "); save the file as \"CSV UTF-8\"");

@@ -128,7 +128,10 @@ class FileChecker {
       while (k < kImportColumns.size() && asciiLower(kImportColumns[k]) != key) ++k;
       if (k == kImportColumns.size()) {
         error(r.row, nthColumn(i), r.fields[i],
-              "is not a column of the template, whose columns are: " + templateColumns());
+              name.find('\t') != std::string_view::npos
+                  ? "holds tabs: the file is separated by tabs (saved as \"Text\" or \"Unicode "
+                    "Text\"), not by commas; save it as \"CSV UTF-8\""
+                  : "is not a column of the template, whose columns are: " + templateColumns());
       } else if (seen[k]) {
         error(r.row, nthColumn(i), r.fields[i],
               "repeats the column \"" + std::string(kImportColumns[k]) + "\" (" +
@@ -216,6 +219,8 @@ class FileChecker {
       // below them) would make two people who do not exist, and mail them.
       error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail),
             "Is the template's example: delete this row");
+      // Still in this file for the other example's manager (no warning that it is not).
+      emails_.try_emplace(emailKey(valid.email), r.row);
       emailOk = false;
     }
     if (emailOk) {

@@ -420,6 +420,10 @@ struct Api::Impl {
                             std::vector<std::string_view>* allowed) {
     const std::string_view target = req.target;
     const std::vector<std::string> parts = splitPath(target.substr(0, target.find('?')));
+    // No id, name or path word holds bytes that are not UTF-8 (`%FF`): such a path
+    // names nothing here, and its bytes go nowhere further (not into a refusal's text).
+    for (const auto& part : parts)
+      if (!isValidUtf8(part)) return nullptr;
     for (const Route& r : routes()) {
       if (r.segments.size() != parts.size()) continue;
       params.clear();
@@ -462,11 +466,51 @@ struct Api::Impl {
       if (r->info.access != Access::kPublic) {
         if (auto denied = authenticate(call, r->info)) return *denied;
       }
+      for (const auto& [name, value] : call.query)
+        if (!isValidUtf8(name) || !isValidUtf8(value))
+          return Api::problem(400, "bad-request", "The request cannot be understood",
+                              "A query parameter is not UTF-8 once its %-escapes are decoded.");
+      if (auto refused = unknownParameter(call, *r)) return *refused;
       HttpResponse res = (this->*r->handler)(call);
       pending = std::move(call.pending);
       return res;
     }
     return unmatched(req, allowed, routeName);
+  }
+
+  // A command takes only the query parameters it names (the import's notify and
+  // dryRun): a misspelt one (`?dryrun=true`) would otherwise be passed over and the
+  // command run for real. Queries may carry what they do not use.
+  static std::optional<HttpResponse> unknownParameter(const Call& call, const Route& r) {
+    if (r.info.method == "GET" || call.query.empty()) return std::nullopt;
+    static const std::vector<std::string_view> kImport = {"notify", "dryRun"};
+    static const std::vector<std::string_view> kNone;
+    const auto& known = r.info.pattern == "/api/v1/users/import" ? kImport : kNone;
+    for (const auto& entry : call.query) {
+      const std::string& name = entry.first;
+      if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      const bool plain = !name.empty() && name.size() <= 40 &&
+                         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                           return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+                         });
+      std::string detail = plain ? "The query parameter '" + name + "' is not one this command takes"
+                                 : std::string("A query parameter is not one this command takes");
+      if (known.empty()) {
+        detail += "; it takes none (its fields go in the body).";
+      } else {
+        std::string folded;
+        for (unsigned char c : name)
+          if (c != '_' && c != '-') folded += static_cast<char>(std::tolower(c));
+        std::string list;
+        for (auto k : known) {
+          if (plain && folded == asciiLower(k)) detail += " (did you mean " + std::string(k) + "?)";
+          list += (list.empty() ? "" : " and ") + std::string(k);
+        }
+        detail += "; it takes " + list + ". Nothing was done.";
+      }
+      return Api::problem(400, "bad-request", "The request cannot be understood", detail);
+    }
+    return std::nullopt;
   }
 
   // The answer to a request no route takes: 405 when the path answers other methods
@@ -505,7 +549,8 @@ struct Api::Impl {
     // user's sessions stop at once even if ending them was interrupted.
     auto me = userFlags(call.company(), call.actor());
     if (!me || !me->active || me->anonymized) {
-      sessions.remove(call.tokenHash);
+      // Not waited for on this network thread: the user's state refuses it anyway.
+      sessions.remove(call.tokenHash, false);
       return unauthorized();
     }
     call.isAdmin = me->isAdmin;
@@ -538,6 +583,13 @@ struct Api::Impl {
   }
 
   static HttpResponse unauthorized() { return Api::unauthorized(); }
+
+  // Ends the user's sessions at once, from a command's answer (the projector's
+  // thread, which must not wait for a disk); their removal is synced on a pool thread.
+  void endSessionsSoon(const std::string& company, const std::string& user) {
+    sessions.removeUser(company, user, {}, false);
+    hashPool.post([this] { sessions.makeDurable(); });
+  }
 
   // At start: a password change, deactivation or anonymization ends sessions after
   // its event is durable, and a crash between the two leaves them behind. The
@@ -700,6 +752,18 @@ struct Api::Impl {
     if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
     if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
     if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
+    // Durable, but the views did not show it within the wait (the projector held up):
+    // what `render` reads back would be missing or old (a user just created read 404).
+    if (reply.accepted() && !reply.projected) {
+      json out = {{"status", "accepted"},
+                  {"position", reply.lastPosition},
+                  {"detail",
+                   "The change is made and durable, but the portal's views have not caught up "
+                   "with it yet, so it is not shown here; read it back shortly rather than "
+                   "send it again."}};
+      if (!reply.decision.id.empty()) out["id"] = reply.decision.id;
+      return jsonResponse(202, out.dump());
+    }
     return pending.render(reply);
   }
 
@@ -759,8 +823,20 @@ struct Api::Impl {
     return given;
   }
 
-  std::vector<PolicyProblem> policyProblems(std::string_view password, std::string_view email) {
-    return policy.check(password, email);
+  // The policy's verdict on `password` for the account: its email, the person's names
+  // and the company's (a password of them is the first a guesser who knows them tries).
+  std::vector<PolicyProblem> policyProblems(std::string_view password, const AccountRecord& account) {
+    std::vector<std::string> names;
+    if (auto row = portal.users().get(account.companyId, account.userId))
+      if (auto u = JsonDocument::parse(*row))
+        for (const char* field : {"givenName", "surname"})
+          if (auto v = u->member(u->root(), field); v && u->node(*v).kind == JsonDocument::Kind::kString)
+            names.emplace_back(u->node(*v).text);
+    if (auto company = portal.credentials().companyById(account.companyId)) {
+      names.push_back(company->name);
+      names.push_back(company->slug);
+    }
+    return policy.check(password, account.email, names);
   }
 
   HttpResponse policyRejected(const std::vector<PolicyProblem>& problems, const char* field) {
@@ -921,7 +997,7 @@ struct Api::Impl {
     if (!verifyPassword(account->passwordHash, current))
       return validation({{"currentPassword", "is not your current password"}});
     passwordThrottle.succeeded(userKey, call.tokenHash);
-    if (auto problems = policyProblems(next, account->email); !problems.empty())
+    if (auto problems = policyProblems(next, *account); !problems.empty())
       return policyRejected(problems, "newPassword");
     if (next == current)
       return validation({{"newPassword", "must differ from the current password"}});
@@ -962,9 +1038,10 @@ struct Api::Impl {
     HttpResponse accepted = jsonResponse(
         202,
         R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
-    // Counted by the email as typed and by the client address, known or not. Past
-    // the limit the answer is the same 202 (API.md: "202 always") and no link is
-    // sent: nobody floods an inbox, and the answer tells nothing either way.
+    // Counted by the email as typed from each client network and from all, and by the
+    // client address, known or not. Past a limit the answer is the same 202 (API.md:
+    // "202 always") and no link is sent: nobody floods an inbox, and the answer tells
+    // nothing either way. One stranger's requests do not stop the person's own.
     if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
       return accepted;
     std::optional<CompanyRecord> company;
@@ -1030,7 +1107,7 @@ struct Api::Impl {
     if (!account || clock.now() >= reset->expiresAt)
       return Api::problem(400, "reset-token-invalid", "The reset link cannot be used",
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
-    if (auto problems = policyProblems(next, account->email); !problems.empty())
+    if (auto problems = policyProblems(next, *account); !problems.empty())
       return policyRejected(problems, "newPassword");
     auto passwordHash = hashPassword(next);
     if (!passwordHash)
@@ -1043,8 +1120,9 @@ struct Api::Impl {
     // Failed sign-ins before the reset (forgotten password, or someone locking the
     // account) no longer keep the new password out.
     if (auto company = portal.credentials().companyById(account->companyId))
-      throttle.clear(company->slug + "\n" + emailKey(account->email));
-    passwordThrottle.clear(account->companyId + "\n" + account->userId);
+      throttle.clear(company->slug + "\n" + emailKey(account->email), call.req.clientAddress);
+    // Counted per session there; the sessions are gone.
+    passwordThrottle.clear(account->companyId + "\n" + account->userId, {});
     return noContent();
   }
 
@@ -1265,7 +1343,7 @@ struct Api::Impl {
                     params = call.params](const CommandReply& reply) -> HttpResponse {
                      const std::string& user = subjectOf(reply, params[0]);
                      // A replay ends nothing: the user may have been reactivated since.
-                     if (!reply.replayed) sessions.removeUser(company, user);
+                     if (!reply.replayed) endSessionsSoon(company, user);
                      json transferred = json::array();
                      auto resources = portal.resources();
                      for (const auto& t : reply.decision.transferred) {
@@ -1293,7 +1371,7 @@ struct Api::Impl {
                      const std::string& user = subjectOf(reply, params[0]);
                      // A session the deactivation did not get to end (a crash between
                      // the two) must not come back with the user: they sign in anew.
-                     if (!reply.replayed) sessions.removeUser(company, user);
+                     if (!reply.replayed) endSessionsSoon(company, user);
                      return userResponse(company, user);
                    });
   }
@@ -1475,7 +1553,7 @@ struct Api::Impl {
     if (const std::string_view body = call.req.body;
         body.starts_with("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") || body.starts_with("PK\x03\x04"))
       return Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                          "The file is a spreadsheet workbook (.xls or .xlsx), not CSV: save it "
+                          "The file is a spreadsheet workbook (.xls, .xlsx or .ods), not CSV: save it "
                           "as \"CSV UTF-8\" and send that.");
     HttpResponse error;
     const auto notify = queryFlag(call, "notify", error);
@@ -2042,7 +2120,7 @@ struct Api::Impl {
   // none more than kReadyLag events behind, which a busy log is for a moment).
   static constexpr std::uint64_t kReadyLag = 10'000;
 
-  HttpResponse readyz(Call&) {
+  HttpResponse readyz(Call& call) {
     const std::uint64_t head = portal.store().lastPosition();
     const bool logOpen = !portal.processor().failed();
     bool ready = logOpen;
@@ -2054,13 +2132,19 @@ struct Api::Impl {
       if (s.failed) p["error"] = s.error;
       projections.push_back(std::move(p));
     }
-    json out = {{"status", ready ? "ready" : "not-ready"},
-                {"log", {{"open", logOpen}, {"position", head}}},
-                {"projections", projections}};
+    json out = {{"status", ready ? "ready" : "not-ready"}};
+    if (options.metricsFrom.contains(call.req.clientAddress)) {
+      out["log"] = {{"open", logOpen}, {"position", head}};
+      out["projections"] = std::move(projections);
+    }
     return jsonResponse(ready ? 200 : 503, out.dump());
   }
 
-  HttpResponse metricsText(Call&) {
+  HttpResponse metricsText(Call& call) {
+    if (!options.metricsFrom.contains(call.req.clientAddress))
+      return forbidden(
+          "The metrics are served to the addresses portal-server's --metrics-from names (this "
+          "host's by default).");
     std::string out;
     metrics.render(out);
     const ProcessorStats stats = portal.processor().stats();
@@ -2173,6 +2257,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
     };
     static const std::set<std::pair<std::string_view, std::string_view>> blocking = {
         {"POST", "/api/v1/sessions"},
+        {"DELETE", "/api/v1/sessions/current"},  // syncs the removal
         {"POST", "/api/v1/me/password"},
         {"POST", "/api/v1/password-resets"},
         {"POST", "/api/v1/password-resets/confirm"},

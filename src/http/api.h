@@ -23,6 +23,7 @@
 #include "src/app/sessions.h"
 #include "src/auth/passwords.h"
 #include "src/auth/throttle.h"
+#include "src/http/client_address.h"
 #include "src/http/http_message.h"
 
 namespace portal {
@@ -65,6 +66,10 @@ struct ApiOptions {
   std::function<Result<void>(const std::string& companyId, const std::string& email)> forgetMail;
   // Extra lines for /metrics (the mailer's counters, the server's connections).
   std::function<void(std::string&)> moreMetrics;
+  // Clients that may read /metrics and the details of /readyz: the log's position and
+  // counters move with each sign-in failure and reset link, which tells anyone who
+  // compares them before and after which emails are users (--metrics-from).
+  AddressRanges metricsFrom = AddressRanges::loopback();
 };
 
 class Api {

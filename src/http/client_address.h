@@ -24,4 +24,23 @@ namespace portal {
 std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
                             const std::vector<std::string>& trustedProxies);
 
+// Networks in CIDR notation ("10.0.0.0/8", "fd00::/8") or single addresses; an
+// IPv4-mapped IPv6 address counts as its IPv4 one.
+class AddressRanges {
+ public:
+  // This host only: 127.0.0.0/8 and ::1.
+  static AddressRanges loopback();
+  // Adds `text`; nullopt when taken, else what is wrong with it.
+  std::optional<std::string> add(std::string_view text);
+  bool contains(std::string_view address) const;
+
+ private:
+  struct Range {
+    bool v6 = false;
+    unsigned prefix = 0;
+    unsigned char bytes[16] = {};
+  };
+  std::vector<Range> ranges_;
+};
+
 }  // namespace portal

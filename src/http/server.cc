@@ -444,6 +444,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     for (const auto& [name, value] : res.headers) msg->set(name, value);
     msg->set("X-Request-Id", requestId_);
     msg->set(http::field::cache_control, "no-store");
+    // A browser takes each answer as the type it says (the error log echoes cells).
+    msg->set("X-Content-Type-Options", "nosniff");
     const std::size_t bytes = res.body.size();
     msg->body() = std::move(res.body);
     msg->keep_alive(keepAlive_ && !closeAfter && !server_->stopping.load());

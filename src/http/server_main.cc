@@ -56,7 +56,8 @@ using namespace portal;
       "                     [--mail-from ADDRESS]\n"
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
-      "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--demo] [--quiet]\n");
+      "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
+      "                     [--demo] [--quiet]\n");
   std::exit(0);
 }
 
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies;
+  AddressRanges metricsFrom = AddressRanges::loopback();
   std::set<std::string> given;  // the flags with a value seen so far
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -150,7 +152,8 @@ int main(int argc, char** argv) {
     // mail on this disk.
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) usage(a + " needs a value");
-      if (a != "--trusted-proxy" && !given.insert(a).second) usage(a + " is given twice");
+      if (a != "--trusted-proxy" && a != "--metrics-from" && !given.insert(a).second)
+        usage(a + " is given twice");
       const std::string v = argv[++i];
       if (v.empty()) usage(a + " needs a value (it is empty)");
       return v;
@@ -187,6 +190,18 @@ int main(int argc, char** argv) {
           usage("--trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; '" + std::string(one) +
                 "' is not one");
         trustedProxies.push_back(*address);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+    }
+    else if (a == "--metrics-from") {
+      // Who may read /metrics and /readyz's details besides this host (Prometheus).
+      const std::string networks = value();
+      std::string_view list = networks;
+      while (true) {
+        const std::size_t comma = list.find(',');
+        if (auto problem = metricsFrom.add(list.substr(0, comma)))
+          usage("--metrics-from takes IP networks or addresses: " + *problem);
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
       }
@@ -314,6 +329,7 @@ int main(int argc, char** argv) {
   ApiOptions apiOptions;
   apiOptions.hashCost = hashCost;
   if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
+  apiOptions.metricsFrom = metricsFrom;
   std::unique_ptr<HttpServer> server;
   // Made before the server serves (an anonymization must find it), started once
   // its links' address is known.
@@ -382,6 +398,11 @@ int main(int argc, char** argv) {
       });
   if (!operatorSocket) {
     std::fprintf(stderr, "portal-server: %s\n", operatorSocket.error().message.c_str());
+    // The server runs already: stopped before what its threads reach (the API, the
+    // mailer) goes with this scope, in the order of a normal stop.
+    server->stop();
+    mailer->stop();
+    server.reset();
     return 1;
   }
 
