@@ -57,13 +57,15 @@ TEST(PasswordPolicy, RefusesThePersonsAndTheCompanysNamesWithWhateverIsAroundThe
   const std::vector<std::string> names = {"Olivia", "Owner", "Acme Inc", "acme"};
   auto broken = [&](const char* pw) {
     std::set<std::string> out;
-    for (const auto& problem : policy().check(pw, "o.owner@acme.example", names)) out.insert(problem.rule);
+    for (const auto& problem : policy().check(pw, "o.owner@acme.example", names))
+      out.insert(problem.rule);
     return out.count("not-name");
   };
   for (const char* weak : {"Olivia Owner", "OwnerOlivia1234", "olivia.owner!!", "Acme Inc 2024",
                            "Acme12345678", "ACME-INC-2024!", "oliviaacme2024"})
     EXPECT_EQ(broken(weak), 1u) << weak;
-  for (const char* ok : {"Olivia owns forty goats", "correct horse battery staple", "acme rockets fly high"})
+  for (const char* ok :
+       {"Olivia owns forty goats", "correct horse battery staple", "acme rockets fly high"})
     EXPECT_EQ(broken(ok), 0u) << ok;
   const std::vector<std::string> zoe = {"Zoë", "Ñúñez", "Company"};
   EXPECT_EQ(policy().check("ZOË ÑÚÑEZ 1999", "z@x.example", zoe).size(), 1u);

@@ -397,6 +397,34 @@ TEST(HttpAuthorization, EveryRouteAnswersEachKindOfCallerAsApiMdSays) {
 
 // --- flows ------------------------------------------------------------------------------
 
+// A temporary password left unused for a week (in a mailbox all that time) signs in
+// no more; the owner sets one through a reset, and the audit says why it failed.
+TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
+  ApiServer server;
+  PasswordHasher hasher(HashCost::minimum());
+  auto done = provisionCompany(server.portal(), hasher, exampleCompany("late", "Late Ltd"), "");
+  ASSERT_TRUE(done);
+  server.clock().advance(7LL * 24 * 3600 * 1'000'000 - 1'000'000);
+  Reply r = server.signIn("late", "owner@late.example", done->temporaryPassword);
+  EXPECT_EQ(r.status, 201) << "a day short of a week: " << r.body;
+  server.clock().advance(2'000'000);
+  r = server.signIn("late", "owner@late.example", done->temporaryPassword);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(r.json()["code"], "invalid-credentials");
+  HttpClient client(server.port());
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", server.resetToken("late", "owner@late.example")},
+                   {"newPassword", "a brand new passphrase"}});
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = server.signIn("late", "owner@late.example", "a brand new passphrase");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_FALSE(r.json()["mustChangePassword"].get<bool>());
+  const std::string token = r.json()["token"];
+  r = client.get("/api/v1/audit?type=LoginFailed", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("temporary-password-expired"), std::string::npos) << r.body;
+}
+
 TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse) {
   ApiServer server;
   PasswordHasher hasher(HashCost::minimum());
@@ -429,7 +457,8 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   EXPECT_EQ(r.json()["code"], "password-policy");
   for (const char* personal : {"Bea Boss 2026!", "FIRM-firm-2026"}) {
     r = client.post("/api/v1/me/password",
-                    {{"currentPassword", done->temporaryPassword}, {"newPassword", personal}}, token);
+                    {{"currentPassword", done->temporaryPassword}, {"newPassword", personal}},
+                    token);
     EXPECT_EQ(r.status, 422) << personal << ": the person's or the company's name";
     EXPECT_NE(r.body.find("must not be your name or your company"), std::string::npos) << r.body;
   }
@@ -693,7 +722,8 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
     EXPECT_EQ(r.status, 404) << path << ": " << r.body;
     EXPECT_EQ(r.header("content-type"), "application/problem+json");
   }
-  Reply r = client.request("PUT", "/api/v1/users/" + owner.id + "/roles/%FF/admin", "", owner.token, key);
+  Reply r =
+      client.request("PUT", "/api/v1/users/" + owner.id + "/roles/%FF/admin", "", owner.token, key);
   EXPECT_EQ(r.status, 404) << r.body;
   r = client.get("/api/v1/users?search=%FF", owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
@@ -708,21 +738,26 @@ TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
   HttpClient client(server.port());
   const std::string csv =
       "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
-      "Ann,Lee,ann@acme.example,Clerk," + owner.email + ",1,DE\r\n";
+      "Ann,Lee,ann@acme.example,Clerk," +
+      owner.email + ",1,DE\r\n";
   for (const char* query : {"?dryrun=true", "?dry_run=true&notify=false", "?Notify=true"}) {
     Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
                              {{"Content-Type", "text/csv"}});
     EXPECT_EQ(r.status, 400) << query << ": " << r.body;
     EXPECT_NE(r.json()["detail"].get<std::string>().find("is not one this command takes"),
-              std::string::npos) << r.body;
+              std::string::npos)
+        << r.body;
   }
   Reply r = client.request("POST", "/api/v1/users/import?dryrun=true", csv, owner.token,
                            {{"Content-Type", "text/csv"}});
   EXPECT_NE(r.json()["detail"].get<std::string>().find("did you mean dryRun?"), std::string::npos)
       << r.body;
   r = client.post("/api/v1/users?notify=true",
-                  {{"email", "bo@acme.example"}, {"givenName", "Bo"}, {"surname", "Oh"},
-                   {"jobTitle", "T"}, {"managerEmail", owner.email}},
+                  {{"email", "bo@acme.example"},
+                   {"givenName", "Bo"},
+                   {"surname", "Oh"},
+                   {"jobTitle", "T"},
+                   {"managerEmail", owner.email}},
                   owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.json()["detail"].get<std::string>().find("it takes none"), std::string::npos);
@@ -1627,7 +1662,8 @@ TEST(ClientAddress, RangesHoldTheirNetworksAndRefuseWhatIsNotOne) {
   EXPECT_FALSE(r.contains("fe00::1"));
   EXPECT_TRUE(r.contains("192.0.2.7"));
   EXPECT_FALSE(r.contains("192.0.2.8"));
-  for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0/8", "prometheus", "1.2.3.4/x"})
+  for (const char* bad :
+       {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0/8", "prometheus", "1.2.3.4/x"})
     EXPECT_NE(r.add(bad), std::nullopt) << bad;
   EXPECT_EQ(r.add("0.0.0.0/0"), std::nullopt);
   EXPECT_TRUE(r.contains("203.0.113.9"));
@@ -1639,7 +1675,8 @@ TEST(ClientAddress, RangesHoldTheirNetworksAndRefuseWhatIsNotOne) {
 TEST(HttpFlows, MetricsAndTheDetailsOfReadinessAreForTheOperatorsAddressesOnly) {
   ApiServer server({}, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; });
   HttpClient client(server.port());
-  const std::vector<std::pair<std::string, std::string>> outside = {{"X-Forwarded-For", "203.0.113.9"}};
+  const std::vector<std::pair<std::string, std::string>> outside = {
+      {"X-Forwarded-For", "203.0.113.9"}};
   Reply r = client.request("GET", "/metrics", "", "", outside);
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(r.header("content-type"), "application/problem+json");
@@ -1781,34 +1818,41 @@ TEST(HttpFlows, ResetRequestsPastTheLimitAreAnsweredAlikeAndSendNothing) {
 TEST(HttpFlows, AStrangerCannotLockSomeoneOutBySigningInOrAskingForResetsAsThem) {
   ThrottlePolicy policy;
   policy.accountLimit = 3;
-  ApiServer server(policy, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; },
-                   ThrottlePolicy{2, 100});
+  ApiServer server(
+      policy, [](ServerOptions& o) { o.trustedProxies = {"127.0.0.1"}; }, ThrottlePolicy{2, 100});
   Person owner = server.provision("acme");
   Person ann = server.user("acme", owner, "ann");
-  const std::vector<std::pair<std::string, std::string>> stranger = {{"X-Forwarded-For", "203.0.113.9"}};
+  const std::vector<std::pair<std::string, std::string>> stranger = {
+      {"X-Forwarded-For", "203.0.113.9"}};
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(server.signIn("acme", ann.email, "a wrong password", stranger).status, 401);
   EXPECT_EQ(server.signIn("acme", ann.email, kPassword, stranger).status, 429);
-  EXPECT_EQ(server.signIn("acme", ann.email, kPassword, {{"X-Forwarded-For", "198.51.100.7"}}).status,
-            201);
+  EXPECT_EQ(
+      server.signIn("acme", ann.email, kPassword, {{"X-Forwarded-For", "198.51.100.7"}}).status,
+      201);
   HttpClient client(server.port());
   auto resetsOfAnn = [&] {
-    Reply r = client.get("/api/v1/audit?type=PasswordResetRequested&subject=" + ann.id, owner.token);
+    Reply r =
+        client.get("/api/v1/audit?type=PasswordResetRequested&subject=" + ann.id, owner.token);
     return r.json()["items"].size();
   };
   const std::size_t before = resetsOfAnn();
   for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(client.request("POST", "/api/v1/password-resets",
-                             json({{"company", "acme"}, {"email", ann.email}}).dump(), "", stranger)
+    EXPECT_EQ(client
+                  .request("POST", "/api/v1/password-resets",
+                           json({{"company", "acme"}, {"email", ann.email}}).dump(), "", stranger)
                   .status,
               202);
-  ASSERT_TRUE(waitFor([&] { return resetsOfAnn() == before + 2; })) << "two past the stranger's limit";
-  EXPECT_EQ(client.request("POST", "/api/v1/password-resets",
-                           json({{"company", "acme"}, {"email", ann.email}}).dump(), "",
-                           {{"X-Forwarded-For", "198.51.100.7"}})
+  ASSERT_TRUE(waitFor([&] { return resetsOfAnn() == before + 2; }))
+      << "two past the stranger's limit";
+  EXPECT_EQ(client
+                .request("POST", "/api/v1/password-resets",
+                         json({{"company", "acme"}, {"email", ann.email}}).dump(), "",
+                         {{"X-Forwarded-For", "198.51.100.7"}})
                 .status,
             202);
-  EXPECT_TRUE(waitFor([&] { return resetsOfAnn() == before + 3; })) << "Ann's own request sent a link";
+  EXPECT_TRUE(waitFor([&] { return resetsOfAnn() == before + 3; }))
+      << "Ann's own request sent a link";
 }
 
 TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {

@@ -235,15 +235,19 @@ TEST(HttpImport, ACommandTheViewsHaveNotCaughtUpWithIsAnswered202WithItsId) {
   HttpClient client(server.port());
   ASSERT_EQ(upload(client, usersFile(20'000, "bulk.example"), owner.token).status, 200);
   Reply r = client.post("/api/v1/users",
-                        {{"email", "late@acme.example"}, {"givenName", "Late"}, {"surname", "Comer"},
-                         {"jobTitle", "T"}, {"managerEmail", owner.email}},
+                        {{"email", "late@acme.example"},
+                         {"givenName", "Late"},
+                         {"surname", "Comer"},
+                         {"jobTitle", "T"},
+                         {"managerEmail", owner.email}},
                         owner.token);
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(r.json()["status"], "accepted");
   EXPECT_GT(r.json()["position"].get<std::uint64_t>(), 20'000u);
   const std::string id = r.json()["id"];
   EXPECT_NE(r.json()["detail"].get<std::string>().find("durable"), std::string::npos);
-  EXPECT_TRUE(waitFor([&] { return client.get("/api/v1/users/" + id, owner.token).status == 200; }));
+  EXPECT_TRUE(
+      waitFor([&] { return client.get("/api/v1/users/" + id, owner.token).status == 200; }));
 }
 
 TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
@@ -312,7 +316,8 @@ TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].row, 1u);
   EXPECT_NE(f.errors[0].message.find("The file is UTF-16 (as Excel saves \"Unicode Text\")"),
-            std::string::npos) << f.errors[0].message;
+            std::string::npos)
+      << f.errors[0].message;
   std::string tabs = kHeader + "Ann\tLee\tann@acme.example\tClerk\towner@acme.example\t1\tDE\r\n";
   std::replace(tabs.begin(), tabs.begin() + static_cast<std::ptrdiff_t>(kHeader.size()), ',', '\t');
   f = check(tabs);

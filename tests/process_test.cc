@@ -262,10 +262,12 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--io-threads", "300"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--io-threads"), std::string::npos) << r.err;
-  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--metrics-from", "10.0.0.0/8,prometheus"});
+  r = runProgram(
+      {PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--metrics-from", "10.0.0.0/8,prometheus"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--metrics-from takes IP networks or addresses: 'prometheus' is not"),
-            std::string::npos) << r.err;
+            std::string::npos)
+      << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--help"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("usage: portal-server --data DIR"), std::string::npos) << r.out;

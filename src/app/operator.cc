@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "projections/projector.h"
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
-#include "projections/projector.h"
 #include "src/store/event_store.h"
 
 namespace portal {

@@ -100,8 +100,7 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
   return isRunOrRepeat(lowered);
 }
 
-std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
-                                                 std::string_view email,
+std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std::string_view email,
                                                  const std::vector<std::string>& names) const {
   std::vector<PolicyProblem> problems;
   if (!isValidUtf8(password)) {
@@ -140,7 +139,8 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password,
         personal = j != i && letters == folded[i] + folded[j];
     }
     if (personal)
-      problems.push_back({"not-name", "The password must not be your name or your company's name."});
+      problems.push_back(
+          {"not-name", "The password must not be your name or your company's name."});
   }
   if (isCommon(lowered))
     problems.push_back({"not-common", "The password is too common or too easy to guess."});

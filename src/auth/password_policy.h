@@ -20,7 +20,7 @@ namespace portal {
 inline constexpr const char* kCommonPasswordsFile = "/usr/share/john/password.lst";
 
 struct PolicyProblem {
-  std::string rule;  // min-length | max-length | not-email | not-name | not-common | not-utf8
+  std::string rule;     // min-length | max-length | not-email | not-name | not-common | not-utf8
   std::string message;  // for people; never holds the password
 };
 

@@ -204,7 +204,7 @@ class Decider {
       } else if (auto code = ctx_.countries.find(**c.country)) {
         if (*code != u->country) e.country = *code;
       } else {
-        problems.push_back({"country", "is not a known ISO 3166-1 country (its English name or two-letter code, as GET /api/v1/countries and the template's Countries sheet list them)"});
+        problems.push_back({"country", kUnknownCountry});
       }
     }
     if (!problems.empty()) return invalid(std::move(problems));

@@ -39,7 +39,7 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
   if (auto p = emailProblem(out.managerEmail)) problems.push_back({prefix + "managerEmail", *p});
   if (d.country && !trimText(*d.country).empty()) {
     out.country = countries.find(*d.country);
-    if (!out.country) problems.push_back({prefix + "country", "is not a known ISO 3166-1 country (its English name or two-letter code, as GET /api/v1/countries and the template's Countries sheet list them)"});
+    if (!out.country) problems.push_back({prefix + "country", kUnknownCountry});
   }
   return problems;
 }

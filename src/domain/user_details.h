@@ -33,6 +33,11 @@ struct ValidDetails {
   bool active = true;
 };
 
+// The problem with a country that is neither an ISO 3166-1 name nor a code.
+inline constexpr const char* kUnknownCountry =
+    "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
+    "/api/v1/countries and the template's Countries sheet list them)";
+
 // Checks `d` and fills `out`; each problem names its field (email, givenName,
 // surname, jobTitle, managerEmail, country) after `prefix`. Empty when valid.
 std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,

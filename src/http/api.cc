@@ -38,6 +38,9 @@ using json = nlohmann::json;
 constexpr std::size_t kDefaultLimit = 50;
 constexpr std::size_t kMaxLimit = 500;
 constexpr std::int64_t kResetValidityMicros = 5LL * 60 * 1'000'000;
+// A temporary password (provisioning's) signs in for a week; then it has lain in a
+// mailbox long enough, and a reset sets a password instead.
+constexpr std::int64_t kTemporaryPasswordMicros = 7LL * 24 * 3600 * 1'000'000;
 constexpr std::int64_t kMaxEventWaitMs = 30'000;
 // An import's answer lists this many errors and warnings at most; its log has all.
 constexpr std::size_t kMaxIssuesShown = 1000;
@@ -493,8 +496,9 @@ struct Api::Impl {
                          std::all_of(name.begin(), name.end(), [](unsigned char c) {
                            return std::isalnum(c) || c == '_' || c == '-' || c == '.';
                          });
-      std::string detail = plain ? "The query parameter '" + name + "' is not one this command takes"
-                                 : std::string("A query parameter is not one this command takes");
+      std::string detail = plain
+                               ? "The query parameter '" + name + "' is not one this command takes"
+                               : std::string("A query parameter is not one this command takes");
       if (known.empty()) {
         detail += "; it takes none (its fields go in the body).";
       } else {
@@ -825,12 +829,14 @@ struct Api::Impl {
 
   // The policy's verdict on `password` for the account: its email, the person's names
   // and the company's (a password of them is the first a guesser who knows them tries).
-  std::vector<PolicyProblem> policyProblems(std::string_view password, const AccountRecord& account) {
+  std::vector<PolicyProblem> policyProblems(std::string_view password,
+                                            const AccountRecord& account) {
     std::vector<std::string> names;
     if (auto row = portal.users().get(account.companyId, account.userId))
       if (auto u = JsonDocument::parse(*row))
         for (const char* field : {"givenName", "surname"})
-          if (auto v = u->member(u->root(), field); v && u->node(*v).kind == JsonDocument::Kind::kString)
+          if (auto v = u->member(u->root(), field);
+              v && u->node(*v).kind == JsonDocument::Kind::kString)
             names.emplace_back(u->node(*v).text);
     if (auto company = portal.credentials().companyById(account.companyId)) {
       names.push_back(company->name);
@@ -898,7 +904,10 @@ struct Api::Impl {
     // Always verify, against a dummy hash when there is no account, so that an
     // unknown email takes as long as a wrong password.
     const bool match = verifyPassword(account ? account->passwordHash : std::string(), password);
-    if (!company || !account || !match || !account->active) {
+    const bool expired = account && match && account->mustChangePassword &&
+                         account->passwordSetAt.micros > 0 &&
+                         now.micros - account->passwordSetAt.micros > kTemporaryPasswordMicros;
+    if (!company || !account || !match || !account->active || expired) {
       // Handed to the processor without waiting (as a reset request is): waiting for
       // its fsync made a known company's answer slower than an unknown one's, which
       // has nothing to record, and so told which companies exist.
@@ -906,7 +915,9 @@ struct Api::Impl {
         Submission s;
         s.command = Command{company->id, kSystem,
                             RecordLoginFailure{account ? std::optional(account->userId) : std::nullopt,
-                                               account && match ? "inactive" : "bad-credentials",
+                                               expired                ? "temporary-password-expired"
+                                               : account && match ? "inactive"
+                                                                  : "bad-credentials",
                                                address.empty() ? std::nullopt : std::optional(address)}};
         idempotency(call.req, call.route, s);  // its command and correlation ids (no key: public)
         portal.submit(std::move(s), [](CommandReply) {});
@@ -1552,9 +1563,10 @@ struct Api::Impl {
     // installed (application/vnd.ms-excel): a workbook is said to be one.
     if (const std::string_view body = call.req.body;
         body.starts_with("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") || body.starts_with("PK\x03\x04"))
-      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                          "The file is a spreadsheet workbook (.xls, .xlsx or .ods), not CSV: save it "
-                          "as \"CSV UTF-8\" and send that.");
+      return Api::problem(
+          415, "unsupported-media-type", "Unsupported media type",
+          "The file is a spreadsheet workbook (.xls, .xlsx or .ods), not CSV: save it "
+          "as \"CSV UTF-8\" and send that.");
     HttpResponse error;
     const auto notify = queryFlag(call, "notify", error);
     if (!notify) return error;

@@ -86,7 +86,8 @@ std::optional<std::string> AddressRanges::add(std::string_view text) {
   const std::size_t slash = text.find('/');
   Range r;
   if (!addressBytes(text.substr(0, slash), r.v6, r.bytes))
-    return "'" + std::string(text) + "' is not an IP address or network (e.g. 10.0.0.0/8, fd00::/8)";
+    return "'" + std::string(text) +
+           "' is not an IP address or network (e.g. 10.0.0.0/8, fd00::/8)";
   const unsigned bits = r.v6 ? 128 : 32;
   r.prefix = bits;
   if (slash != std::string_view::npos) {

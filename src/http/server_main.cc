@@ -193,8 +193,7 @@ int main(int argc, char** argv) {
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
       }
-    }
-    else if (a == "--metrics-from") {
+    } else if (a == "--metrics-from") {
       // Who may read /metrics and /readyz's details besides this host (Prometheus).
       const std::string networks = value();
       std::string_view list = networks;
@@ -205,8 +204,7 @@ int main(int argc, char** argv) {
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
       }
-    }
-    else if (a == "--demo")
+    } else if (a == "--demo")
       demo = true;
     else if (a == "--quiet")
       quiet = true;

@@ -263,8 +263,9 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             signInLines(recipient, signInUrl, slug) + "    Temporary password:  " + secret +
             "\n\n"
             "You must change this password when you first sign in: the portal asks you\n"
-            "to choose a new password of your own before anything else. Please do not\n"
-            "forward this email.\n";
+            "to choose a new password of your own before anything else. It signs in for\n"
+            "7 days; after that, ask for a new password with \"Forgot password\" on the\n"
+            "sign-in page. Please do not forward this email.\n";
   } else if (record.kind == kPasswordResetMail) {
     m.subject = "Reset your Customer Portal password";
     body += "Someone, most likely you, asked to reset the password of your account in\n" +
