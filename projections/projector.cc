@@ -876,8 +876,8 @@ Result<void> Projector::rebuild(const std::string& name,
   // while it holds the follower (applyMu_): that stopped every command's answer for
   // as long as one reader took (an import's check of a large file). Should no such
   // moment come within about two seconds, that is said once, and it keeps trying.
-  constexpr int kSwitchTries = 2000;
-  for (int round = 0;; ++round) {
+  constexpr std::uint64_t kSwitchTries = 2000;
+  for (std::uint64_t round = 0;; ++round) {
     // Between rounds the follower takes its turn (a mutex is not fair to it).
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::lock_guard applying(applyMu_);

@@ -52,6 +52,16 @@ struct Person {
   std::string id, email, token;
 };
 
+// The body of POST /api/v1/users for a person with a job title "T".
+inline nlohmann::json userBody(const std::string& email, const std::string& givenName,
+                               const std::string& surname, const std::string& managerEmail) {
+  return {{"email", email},
+          {"givenName", givenName},
+          {"surname", surname},
+          {"jobTitle", "T"},
+          {"managerEmail", managerEmail}};
+}
+
 // A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
 class ApiServer {
  public:
@@ -59,15 +69,13 @@ class ApiServer {
   // ApiServer on the same directory later is the server restarted.
   explicit ApiServer(ThrottlePolicy throttle = {},
                      std::function<void(ServerOptions&)> tune = nullptr,
-                     ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {},
-                     std::function<void(PortalOptions&)> tunePortal = nullptr) {
+                     ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {}) {
     PortalOptions po;
     po.dataDir = dataDir.empty() ? dir_.sub("data") : dataDir;
     // Tests read right after their commands (a 10,000-row import, then a search): the
     // answer must wait for the views as long as the suite waits for anything, since
     // the sanitizers on a loaded CI machine project ten times slower than production.
     po.readYourWritesTimeout = std::chrono::seconds(30);
-    if (tunePortal) tunePortal(po);
     auto portal = Portal::open(po, countries(), clock_, ids_);
     if (!portal) throw std::runtime_error(portal.error().message);
     portal_ = std::move(*portal);

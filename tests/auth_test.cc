@@ -170,7 +170,7 @@ TEST(LoginThrottle, ForgetsKeysWhoseFailuresLeftTheWindowAndCountsAsBefore) {
   now.micros += policy.windowMicros + 1;
   EXPECT_EQ(throttle.attempt("acme\nbob", "10.0.0.2", now), 0) << "the window passed";
   EXPECT_EQ(throttle.keys(), 3u) << "only this attempt's account (from it and in all) and address";
-  throttle.clear("acme\nbob", "10.0.0.2");
+  throttle.clear("acme\nbob");
   EXPECT_EQ(throttle.keys(), 1u);
 }
 
@@ -192,6 +192,10 @@ TEST(LoginThrottle, AStrangersGuessesDoNotLockTheOwnerOut) {
   for (int i = 0; i < 12; ++i)
     EXPECT_EQ(throttle.attempt("acme\nbob", "192.0.2." + std::to_string(i / 4), now), 0) << i;
   EXPECT_GT(throttle.attempt("acme\nbob", "192.0.2.200", now), 0) << "the account's limit from all";
+  // A reset clears the account's failures from every network, the stranger's too.
+  throttle.clear("acme\nbob");
+  EXPECT_EQ(throttle.attempt("acme\nbob", "203.0.113.9", now), 0);
+  EXPECT_EQ(throttle.attempt("acme\nbob", "192.0.2.0", now), 0);
 }
 
 // A client with an IPv6 /64 could take a new address for every guess: the /64 is

@@ -406,7 +406,7 @@ TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
   ASSERT_TRUE(done);
   server.clock().advance(7LL * 24 * 3600 * 1'000'000 - 1'000'000);
   Reply r = server.signIn("late", "owner@late.example", done->temporaryPassword);
-  EXPECT_EQ(r.status, 201) << "a day short of a week: " << r.body;
+  EXPECT_EQ(r.status, 201) << "a second short of a week: " << r.body;
   server.clock().advance(2'000'000);
   r = server.signIn("late", "owner@late.example", done->temporaryPassword);
   EXPECT_EQ(r.status, 401) << r.body;
@@ -752,12 +752,7 @@ TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
                            {{"Content-Type", "text/csv"}});
   EXPECT_NE(r.json()["detail"].get<std::string>().find("did you mean dryRun?"), std::string::npos)
       << r.body;
-  r = client.post("/api/v1/users?notify=true",
-                  {{"email", "bo@acme.example"},
-                   {"givenName", "Bo"},
-                   {"surname", "Oh"},
-                   {"jobTitle", "T"},
-                   {"managerEmail", owner.email}},
+  r = client.post("/api/v1/users?notify=true", userBody("bo@acme.example", "Bo", "Oh", owner.email),
                   owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.json()["detail"].get<std::string>().find("it takes none"), std::string::npos);

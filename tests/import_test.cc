@@ -228,18 +228,17 @@ struct ImportWorld {
 // (here none: the views are still projecting a large import) is answered 202 with
 // what it made, not read back from a view that lacks it (a user just created read 404).
 TEST(HttpImport, ACommandTheViewsHaveNotCaughtUpWithIsAnswered202WithItsId) {
-  ApiServer server({}, nullptr, {5, 100'000}, {}, [](PortalOptions& po) {
-    po.readYourWritesTimeout = std::chrono::milliseconds(0);
-  });
+  ApiServer server;
   Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
   HttpClient client(server.port());
+  server.portal().setReadYourWritesTimeout(std::chrono::milliseconds(0));
   ASSERT_EQ(upload(client, usersFile(20'000, "bulk.example"), owner.token).status, 200);
-  Reply r = client.post("/api/v1/users",
-                        {{"email", "late@acme.example"},
-                         {"givenName", "Late"},
-                         {"surname", "Comer"},
-                         {"jobTitle", "T"},
-                         {"managerEmail", owner.email}},
+  // A deactivation answered so ends the user's sessions all the same.
+  Reply off = client.post("/api/v1/users/" + ann.id + "/deactivate", json::object(), owner.token);
+  ASSERT_EQ(off.status, 202) << off.body;
+  EXPECT_EQ(client.get("/api/v1/me", ann.token).status, 401);
+  Reply r = client.post("/api/v1/users", userBody("late@acme.example", "Late", "Comer", owner.email),
                         owner.token);
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(r.json()["status"], "accepted");

@@ -110,17 +110,11 @@ std::string backup(OperatorContext& ctx, const json& req) {
 
 // A client that does not read (portalctl stopped with Ctrl-Z, its output piped into
 // a pager) must not hold the operator thread, nor what it runs: a progress line that
-// does not fit into the socket's buffer at once is dropped (`dropIfFull`), and the
-// answer waits for room at most kSendTimeoutSeconds (SO_SNDTIMEO) per send.
+// does not fit into the socket's buffer at once is dropped, and the answer waits for
+// room at most kSendTimeoutSeconds (SO_SNDTIMEO) per send.
 constexpr int kSendTimeoutSeconds = 10;
 
-bool writeAll(int fd, std::string_view data, bool dropIfFull = false) {
-  if (dropIfFull) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // dropped
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));  // a part sent: the rest as an answer is
-  }
+bool writeAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -128,6 +122,19 @@ bool writeAll(int fd, std::string_view data, bool dropIfFull = false) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+enum class LineSent { kWhole, kDropped, kBroken };
+
+// One progress line without waiting: whole, or dropped when there is no room. A part
+// of it sent (no room for the rest) breaks the line protocol: the connection is given
+// up (AF_UNIX on Linux sends a short line whole or not at all).
+LineSent sendLine(int fd, std::string_view line) {
+  ssize_t n;
+  do n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return LineSent::kDropped;
+  return n == static_cast<ssize_t>(line.size()) ? LineSent::kWhole : LineSent::kBroken;
 }
 
 // Reads up to a newline (not included) or EOF, waiting at most `timeout` in all.
@@ -253,13 +260,16 @@ void OperatorSocket::serve() {
       return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
     };
     if (auto line = readLine(c, std::chrono::seconds(10)); line && !clientLeft()) {
-      auto progress = [this, c, &clientLeft](std::string_view text) {
-        if (closing_.load() || clientLeft()) return false;
+      bool broken = false;
+      auto progress = [this, c, &clientLeft, &broken](std::string_view text) {
+        if (broken || closing_.load() || clientLeft()) return false;
         std::string l(text);
         l.push_back('\n');
-        return writeAll(c, l, true);
+        broken = sendLine(c, l) == LineSent::kBroken;
+        return !broken;
       };
-      writeAll(c, handler_(*line, progress) + "\n");
+      const std::string answer = handler_(*line, progress) + "\n";
+      if (!broken) writeAll(c, answer);
     }
     ::close(c);
   }

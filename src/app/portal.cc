@@ -14,6 +14,7 @@ Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
                                              IdSource& ids) {
   std::unique_ptr<Portal> p(new Portal());
   p->options_ = options;
+  p->readYourWrites_ = options.readYourWritesTimeout.count();
   p->ids_ = &ids;
   StoreOptions so;
   so.path = options.dataDir;
@@ -44,7 +45,7 @@ Portal::~Portal() {
 std::optional<CommandReply> Portal::firstAnswer(const Submission& submission) {
   auto reply = processor_->firstAnswer(submission);
   if (reply && reply->accepted())
-    reply->projected = projector_->waitFor(reply->lastPosition, options_.readYourWritesTimeout);
+    reply->projected = projector_->waitFor(reply->lastPosition, std::chrono::milliseconds(readYourWrites_.load()));
   return reply;
 }
 
@@ -61,7 +62,7 @@ std::uint64_t Portal::answeredAt(const CommandReply& reply) const {
 CommandReply Portal::execute(Submission submission) {
   CommandReply reply = processor_->execute(std::move(submission));
   if (const std::uint64_t position = answeredAt(reply); position != 0)
-    reply.projected = projector_->waitFor(position, options_.readYourWritesTimeout);
+    reply.projected = projector_->waitFor(position, std::chrono::milliseconds(readYourWrites_.load()));
   return reply;
 }
 
@@ -70,7 +71,7 @@ void Portal::submit(Submission submission, std::function<void(CommandReply)> don
     const std::uint64_t position = answeredAt(reply);
     if (position == 0) return done(std::move(reply));
     auto shared = std::make_shared<CommandReply>(std::move(reply));
-    projector_->whenReached(position, options_.readYourWritesTimeout,
+    projector_->whenReached(position, std::chrono::milliseconds(readYourWrites_.load()),
                             [shared, done = std::move(done)](bool reached) mutable {
       shared->projected = reached;
       done(std::move(*shared));

@@ -5,6 +5,7 @@
 //
 // Threads: execute()/submit() and every reader are safe from any thread.
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -52,6 +53,8 @@ class Portal {
   std::optional<CommandReply> firstAnswer(const Submission& submission);
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
+  // How long an answer waits for the views (PortalOptions::readYourWritesTimeout).
+  void setReadYourWritesTimeout(std::chrono::milliseconds t) { readYourWrites_ = t.count(); }
 
   EventStore& store() { return *store_; }
   CommandProcessor& processor() { return *processor_; }
@@ -75,6 +78,7 @@ class Portal {
   std::uint64_t answeredAt(const CommandReply& reply) const;
   Portal() = default;
   PortalOptions options_;
+  std::atomic<std::int64_t> readYourWrites_;  // milliseconds
   IdSource* ids_ = nullptr;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<Projector> projector_;

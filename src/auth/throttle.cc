@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace portal {
 
@@ -99,15 +100,18 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
                                       this->wait(addressKey, policy_.addressLimit, now.micros)});
   if (wait > 0) return wait;
   record(pairKey, now.micros);
+  entries_[pairKey].account = accountKey;
   record(accountKey, now.micros);
   record(addressKey, now.micros);
   return 0;
 }
 
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
-  clear(account, address);
-  const std::string addressKey = keyOf('c', clientNetwork(address));
+  const std::string network = clientNetwork(address);
+  const std::string addressKey = keyOf('c', network);
   std::lock_guard lock(mu_);
+  erase(keyOf('a', account));
+  erase(pairKeyOf(account, network));  // a stranger's failures elsewhere stay theirs
   if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
     it->second.failures.pop_back();
 }
@@ -119,12 +123,14 @@ void LoginThrottle::erase(const std::string& key) {
   }
 }
 
-void LoginThrottle::clear(const std::string& account, const std::string& address) {
-  const std::string accountKey = keyOf('a', account),
-                    pairKey = pairKeyOf(account, clientNetwork(address));
+void LoginThrottle::clear(const std::string& account) {
+  const std::string accountKey = keyOf('a', account);
   std::lock_guard lock(mu_);
   erase(accountKey);
-  erase(pairKey);
+  std::vector<std::string> pairs;
+  for (const auto& [key, entry] : entries_)
+    if (entry.account == accountKey) pairs.push_back(key);
+  for (const auto& key : pairs) erase(key);
 }
 
 }  // namespace portal

@@ -56,10 +56,10 @@ class LoginThrottle {
   // The attempt succeeded: the account's failures are cleared and the attempt is
   // taken off the address's.
   void succeeded(const std::string& account, const std::string& address);
-  // The account's failures are cleared, all of them and those from `address`'s
-  // network (its password was reset there: the new one may sign in at once). Those
-  // from other networks stay: a stranger's guesses do not count as that person's.
-  void clear(const std::string& account, const std::string& address);
+  // The account's failures are cleared, from every network (its password was reset:
+  // the new one may sign in at once, also from the laptop the person failed on before
+  // they confirmed the reset on their phone). Looks at every key held: for resets.
+  void clear(const std::string& account);
   // How many accounts and addresses it holds failures of.
   std::size_t keys() {
     std::lock_guard lock(mu_);
@@ -70,6 +70,7 @@ class LoginThrottle {
   struct Entry {
     std::deque<std::int64_t> failures;  // times, oldest first
     std::list<std::string>::iterator age;
+    std::string account;  // a per-network key's account key (clear() looks for it)
   };
   void erase(const std::string& key);
   static std::string keyOf(char kind, const std::string& id);

@@ -387,11 +387,18 @@ struct Api::Impl {
         sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
         throttle(options.throttle),
         resetThrottle(options.resetThrottle),
-        passwordThrottle(options.throttle),
+        passwordThrottle(perUser(options.throttle)),
         hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
         importLogs(p.store().db(), p.store().columnFamily("imports")) {}
 
   static const std::vector<Route>& routes();
+
+  // Guesses of the current password through sessions: the user's limit counts over
+  // all their sessions (each session is the "network" here, and has its own 20).
+  static ThrottlePolicy perUser(ThrottlePolicy p) {
+    p.accountWideLimit = p.accountLimit;
+    return p;
+  }
 
   // Runs fn; a bug (an exception) becomes a 500 that says nothing of it but the id.
   template <class F>
@@ -619,7 +626,8 @@ struct Api::Impl {
       if (s.name == UsersProjection::kName && s.failed)
         return Api::problem(503, "view-unavailable", "The users view is not available",
                             "The users view stopped at an event an operator has to look at "
-                            "(GET /readyz); the user may exist.");
+                            "(GET /readyz from the portal's host says which); the user may "
+                            "exist.");
     return notFound("The user");
   }
 
@@ -756,8 +764,11 @@ struct Api::Impl {
     if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
     if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
     if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
+    // `render` does what the command's answer brings about (a deactivation ends the
+    // user's sessions) besides reading the result back.
+    HttpResponse rendered = pending.render(reply);
     // Durable, but the views did not show it within the wait (the projector held up):
-    // what `render` reads back would be missing or old (a user just created read 404).
+    // what `render` read back is missing or old (a user just created read 404).
     if (reply.accepted() && !reply.projected) {
       json out = {{"status", "accepted"},
                   {"position", reply.lastPosition},
@@ -768,7 +779,7 @@ struct Api::Impl {
       if (!reply.decision.id.empty()) out["id"] = reply.decision.id;
       return jsonResponse(202, out.dump());
     }
-    return pending.render(reply);
+    return rendered;
   }
 
   std::string userJson(const std::string& company, const std::string& id) {
@@ -1131,9 +1142,8 @@ struct Api::Impl {
     // Failed sign-ins before the reset (forgotten password, or someone locking the
     // account) no longer keep the new password out.
     if (auto company = portal.credentials().companyById(account->companyId))
-      throttle.clear(company->slug + "\n" + emailKey(account->email), call.req.clientAddress);
-    // Counted per session there; the sessions are gone.
-    passwordThrottle.clear(account->companyId + "\n" + account->userId, {});
+      throttle.clear(company->slug + "\n" + emailKey(account->email));
+    passwordThrottle.clear(account->companyId + "\n" + account->userId);
     return noContent();
   }
 

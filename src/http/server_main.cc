@@ -61,6 +61,18 @@ using namespace portal;
   std::exit(0);
 }
 
+// Calls fn with each item of a comma-separated list, trimmed.
+template <class F>
+void forEachListed(const std::string& text, F fn) {
+  std::string_view list = text;
+  while (true) {
+    const std::size_t comma = list.find(',');
+    fn(trim(list.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -180,30 +192,19 @@ int main(int argc, char** argv) {
       workers = count("--workers", value());
     else if (a == "--trusted-proxy") {
       // Reverse proxies whose X-Forwarded-For names the client (see client_address.h).
-      const std::string given = value();
-      std::string_view list = given;
-      while (true) {
-        const std::size_t comma = list.find(',');
-        const std::string_view one = trim(list.substr(0, comma));
+      forEachListed(value(), [&](std::string_view one) {
         auto address = canonicalAddress(one);
         if (!address)
           usage("--trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; '" + std::string(one) +
                 "' is not one");
         trustedProxies.push_back(*address);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-      }
+      });
     } else if (a == "--metrics-from") {
       // Who may read /metrics and /readyz's details besides this host (Prometheus).
-      const std::string networks = value();
-      std::string_view list = networks;
-      while (true) {
-        const std::size_t comma = list.find(',');
-        if (auto problem = metricsFrom.add(list.substr(0, comma)))
+      forEachListed(value(), [&](std::string_view one) {
+        if (auto problem = metricsFrom.add(one))
           usage("--metrics-from takes IP networks or addresses: " + *problem);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-      }
+      });
     } else if (a == "--demo")
       demo = true;
     else if (a == "--quiet")
