@@ -1637,8 +1637,7 @@ TEST(ClientAddress, BehindATrustedProxyTheRightMostUntrustedForwardedAddressIsTh
   EXPECT_EQ(from("10.0.0.1", {"unknown"}), "10.0.0.1") << "nothing usable: the proxy";
 }
 
-// Behind a reverse proxy every connection comes from the proxy: with --trusted-proxy
-// the throttle counts the clients it names, not the proxy.
+// --metrics-from's networks: CIDR or single addresses, IPv4-mapped read as IPv4.
 TEST(ClientAddress, RangesHoldTheirNetworksAndRefuseWhatIsNotOne) {
   AddressRanges r = AddressRanges::loopback();
   EXPECT_TRUE(r.contains("127.0.0.1"));
@@ -1685,6 +1684,8 @@ TEST(HttpFlows, MetricsAndTheDetailsOfReadinessAreForTheOperatorsAddressesOnly) 
   EXPECT_EQ(client.get("/metrics").status, 200);
 }
 
+// Behind a reverse proxy every connection comes from the proxy: with --trusted-proxy
+// the throttle counts the clients it names, not the proxy.
 TEST(HttpFlows, SignInsThroughATrustedProxyAreThrottledByTheClientItNames) {
   ThrottlePolicy policy;
   policy.accountLimit = 100;
