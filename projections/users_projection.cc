@@ -277,11 +277,17 @@ std::optional<std::string> UsersReader::get(const std::string& companyId,
 
 std::string UsersReader::displayName(const std::string& companyId,
                                      const std::string& userId) const {
+  auto n = names(companyId, userId);
+  return n ? n->first + " " + n->second : "";
+}
+
+std::optional<std::pair<std::string, std::string>> UsersReader::names(
+    const std::string& companyId, const std::string& userId) const {
   auto r = row(companyId, userId);
-  if (!r) return "";
+  if (!r) return std::nullopt;
   auto row = FlatRow::parse(*r);
-  if (!row) return "";
-  return std::string(row->text("givenName")) + " " + std::string(row->text("surname"));
+  if (!row) return std::nullopt;
+  return std::pair(std::string(row->text("givenName")), std::string(row->text("surname")));
 }
 
 UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q) const {

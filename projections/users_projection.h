@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "projections/projection.h"
@@ -82,6 +83,9 @@ class UsersReader {
   UserPage list(const std::string& companyId, const UserListQuery& query) const;
   // A display name for the audit trail: "Given Surname", "Anonymized User", or "".
   std::string displayName(const std::string& companyId, const std::string& userId) const;
+  // The user's given name and surname as stored; nullopt when there is no such row.
+  std::optional<std::pair<std::string, std::string>> names(const std::string& companyId,
+                                                           const std::string& userId) const;
 
  private:
   // The row as of `snapshot` (nullptr: now).

@@ -374,6 +374,8 @@ struct Api::Impl {
     Handler handler;
     std::vector<std::string> segments;
     bool blocking = false;  // hashes passwords, runs commands in turn, or long-polls
+    // The query parameters a command (not a GET) takes; any other is refused.
+    std::vector<std::string_view> commandQuery = {};
   };
 
   Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol)
@@ -493,9 +495,7 @@ struct Api::Impl {
   // command run for real. Queries may carry what they do not use.
   static std::optional<HttpResponse> unknownParameter(const Call& call, const Route& r) {
     if (r.info.method == "GET" || call.query.empty()) return std::nullopt;
-    static const std::vector<std::string_view> kImport = {"notify", "dryRun"};
-    static const std::vector<std::string_view> kNone;
-    const auto& known = r.info.pattern == "/api/v1/users/import" ? kImport : kNone;
+    const auto& known = r.commandQuery;
     for (const auto& entry : call.query) {
       const std::string& name = entry.first;
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
@@ -843,12 +843,10 @@ struct Api::Impl {
   std::vector<PolicyProblem> policyProblems(std::string_view password,
                                             const AccountRecord& account) {
     std::vector<std::string> names;
-    if (auto row = portal.users().get(account.companyId, account.userId))
-      if (auto u = JsonDocument::parse(*row))
-        for (const char* field : {"givenName", "surname"})
-          if (auto v = u->member(u->root(), field);
-              v && u->node(*v).kind == JsonDocument::Kind::kString)
-            names.emplace_back(u->node(*v).text);
+    if (auto person = portal.users().names(account.companyId, account.userId)) {
+      names.push_back(std::move(person->first));
+      names.push_back(std::move(person->second));
+    }
     if (auto company = portal.credentials().companyById(account.companyId)) {
       names.push_back(company->name);
       names.push_back(company->slug);
@@ -2290,6 +2288,8 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
       r.blocking = blocking.count({r.info.method, r.info.pattern}) > 0;
+      if (r.info.method == "POST" && r.info.pattern == "/api/v1/users/import")
+        r.commandQuery = {"notify", "dryRun"};  // importUsers's queryFlag()s
     }
     return t;
   }();
