@@ -1,14 +1,15 @@
 #include "events/text.h"
 
-#include "events/json_writer.h"
-
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 #include <unicode/utf8.h>
 
+#include <optional>
 #include <stdexcept>
+
+#include "events/json_writer.h"
 
 namespace portal {
 namespace {
@@ -32,6 +33,10 @@ const icu::Normalizer2& nfkcCasefold() {
   static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFKCCasefoldInstance);
   return n;
 }
+const icu::Normalizer2& nfkcNormalizer() {
+  static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFKCInstance);
+  return n;
+}
 const icu::Normalizer2& nfd() {
   static const icu::Normalizer2& n = normalizer(&icu::Normalizer2::getNFDInstance);
   return n;
@@ -43,17 +48,33 @@ const icu::Normalizer2& nfc() {
 
 }  // namespace
 
-std::string foldCase(std::string_view s) {
-  // Names are mostly ASCII: they never reach ICU.
-  if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
+namespace {
+
+// `s` (valid UTF-8) through `n`; nullopt when ICU fails (out of memory).
+std::optional<std::string> normalizeUtf8(const icu::Normalizer2& n, std::string_view s) {
   std::string out;
   out.reserve(s.size());
   icu::StringByteSink<std::string> sink(&out);
   UErrorCode status = U_ZERO_ERROR;
-  nfkcCasefold().normalizeUTF8(0, icu::StringPiece(s.data(), static_cast<int32_t>(s.size())), sink,
-                               nullptr, status);
-  if (U_FAILURE(status)) return asciiLower(s);
+  n.normalizeUTF8(0, icu::StringPiece(s.data(), static_cast<int32_t>(s.size())), sink, nullptr,
+                  status);
+  if (U_FAILURE(status)) return std::nullopt;
   return out;
+}
+
+}  // namespace
+
+std::string foldCase(std::string_view s) {
+  // Names are mostly ASCII: they never reach ICU.
+  if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
+  auto out = normalizeUtf8(nfkcCasefold(), s);
+  return out ? std::move(*out) : asciiLower(s);
+}
+
+std::string nfkc(std::string_view s) {
+  if (isAscii(s) || !isValidUtf8(s)) return std::string(s);
+  auto out = normalizeUtf8(nfkcNormalizer(), s);
+  return out ? std::move(*out) : std::string(s);
 }
 
 std::string searchFold(std::string_view s) {

@@ -66,6 +66,11 @@ bool isLetter(char32_t c);
 // asciiLower: their uniqueness key must not change.)
 std::string foldCase(std::string_view s);
 
+// Unicode's NFKC, for passwords (NIST SP 800-63B 5.1.1.2: normalized before they are
+// hashed, so that "é" typed as one code point or as "e" and a combining accent, or a
+// full-width letter, is the same password). Text that is not UTF-8 as it is.
+std::string nfkc(std::string_view s);
+
 // foldCase, then accents and other combining marks dropped: what people type in a
 // search box finds what they meant ("elodie" finds "Élodie", "ozturk" finds
 // "Öztürk"). The users view searches and sorts names by it.

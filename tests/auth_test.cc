@@ -2,6 +2,7 @@
 // setting, and the secrets sent in links.
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <set>
 
@@ -130,6 +131,32 @@ TEST(Passwords, Argon2idHashesVerifyOnlyTheRightPassword) {
   EXPECT_NE(*hasher.hash("same"), *hasher.hash("same")) << "each hash has its own salt";
   EXPECT_FALSE(hasher.needsRehash(*h));
   EXPECT_TRUE(PasswordHasher(HashCost::interactive()).needsRehash(*h));
+}
+
+TEST(Passwords, AreComparedInNfkcWhateverFormTheyWereTypedIn) {
+  PasswordHasher hasher(HashCost::minimum());
+  const std::string composed = "Cr\u00e8me br\u00fbl\u00e9e au d\u00e9j\u00e0";  // NFC
+  const std::string decomposed =
+      "Cre\u0300me bru\u0302le\u0301e au de\u0301ja\u0300";  // NFD, as macOS may give
+  auto h = hasher.hash(composed);
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(hasher.verify(*h, composed));
+  EXPECT_TRUE(hasher.verify(*h, decomposed));
+  h = hasher.hash(decomposed);
+  EXPECT_TRUE(hasher.verify(*h, composed));
+  // A full-width letter is its ASCII letter (NFKC), case still counts.
+  h = hasher.hash("\uff21bc-horse-battery");  // full-width A
+  EXPECT_TRUE(hasher.verify(*h, "Abc-horse-battery"));
+  EXPECT_FALSE(hasher.verify(*h, "abc-horse-battery"));
+
+  // A hash made before passwords were normalized, of the password as typed (NFD),
+  // still takes it.
+  char legacy[crypto_pwhash_STRBYTES];
+  ASSERT_EQ(crypto_pwhash_str(legacy, decomposed.data(), decomposed.size(),
+                              crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN),
+            0);
+  EXPECT_TRUE(hasher.verify(legacy, decomposed));
+  EXPECT_FALSE(hasher.verify(legacy, decomposed + "x"));
 }
 
 TEST(Passwords, TokensAreRandomAndOnlyTheirHashIsKept) {

@@ -476,6 +476,27 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   EXPECT_EQ(server.signIn("firm", "boss@firm.example", kPassword).status, 201);
 }
 
+TEST(HttpFlows, APasswordTypedInAnotherUnicodeFormSignsIn) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  // Set on a Mac that typed "é" as "e" and a combining accent, typed on a phone as one
+  // character: the same password (NIST SP 800-63B asks for NFKC or NFKD).
+  const std::string decomposed = "Cre\u0300me bru\u0302le\u0301e au de\u0301ja\u0300";
+  const std::string composed = "Cr\u00e8me br\u00fbl\u00e9e au d\u00e9j\u00e0";
+  Reply r = client.post("/api/v1/me/password",
+                        {{"currentPassword", kPassword}, {"newPassword", decomposed}}, owner.token);
+  ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(server.signIn("acme", owner.email, composed).status, 201);
+  EXPECT_EQ(server.signIn("acme", owner.email, decomposed).status, 201);
+  EXPECT_EQ(server.signIn("acme", owner.email, "Creme brulee au deja").status, 401)
+      << "accents still count";
+  // The current password in the other form is the current password.
+  r = client.post("/api/v1/me/password",
+                  {{"currentPassword", composed}, {"newPassword", kPassword}}, owner.token);
+  EXPECT_EQ(r.status, 204) << r.body;
+}
+
 TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "events/text.h"
+
 namespace portal {
 
 void initSodium() {
@@ -19,8 +21,10 @@ HashCost HashCost::minimum() { return {crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash
 PasswordHasher::PasswordHasher(HashCost cost) : cost_(cost) { initSodium(); }
 
 Result<std::string> PasswordHasher::hash(std::string_view password) const {
+  const std::string normalized = nfkc(password);
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(out, password.data(), password.size(), cost_.opsLimit, cost_.memLimit) != 0)
+  if (crypto_pwhash_str(out, normalized.data(), normalized.size(), cost_.opsLimit,
+                        cost_.memLimit) != 0)
     return makeError(ErrorCode::kCrypto, "hashing the password failed (out of memory?)");
   return std::string(out);
 }
@@ -29,7 +33,12 @@ bool PasswordHasher::verify(std::string_view encoded, std::string_view password)
   if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return false;
   char buf[crypto_pwhash_STRBYTES] = {};
   encoded.copy(buf, encoded.size());
-  return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
+  const std::string normalized = nfkc(password);
+  if (crypto_pwhash_str_verify(buf, normalized.data(), normalized.size()) == 0) return true;
+  // Hashes made before passwords were normalized are of the password as typed; the
+  // second hash costs only those whose password NFKC changes.
+  return normalized != password &&
+         crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
 }
 
 bool PasswordHasher::needsRehash(std::string_view encoded) const {

@@ -24,9 +24,11 @@ class PasswordHasher {
  public:
   explicit PasswordHasher(HashCost cost);
 
-  // The encoded hash ("$argon2id$v=19$m=…"), with its own random salt.
+  // The encoded hash ("$argon2id$v=19$m=…") of the password in NFKC (`nfkc`), with
+  // its own random salt.
   Result<std::string> hash(std::string_view password) const;
-  // Whether `password` matches `encoded`; false for a malformed hash.
+  // Whether `password` matches `encoded`, in NFKC or as typed (hashes made before
+  // passwords were normalized); false for a malformed hash.
   bool verify(std::string_view encoded, std::string_view password) const;
   // Whether `encoded` was made with another cost and should be made again.
   bool needsRehash(std::string_view encoded) const;
