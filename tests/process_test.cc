@@ -18,6 +18,7 @@
 
 #include "events/text.h"
 #include "src/app/countries_file.h"
+#include "src/app/operator.h"
 #include "src/app/portal.h"
 #include "src/app/system.h"
 #include "tests/http_client.h"
@@ -238,6 +239,19 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("company-exists"), std::string::npos) << again.err;
   EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << "one line: " << again.err;
+
+  // A script's request with a field of the wrong type is refused; the server goes on.
+  for (const auto& [request, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"command":1})", "'command' must be a string"},
+           {R"({"command":"provision","company":5})", "'company' must be a string"},
+           {R"({"command":"provision","services":["a",2]})",
+            "'services' must be a list of strings"},
+           {R"({"command":"rebuild","projection":null})", "'projection' must be a string"}}) {
+    auto answer = callOperatorSocket(operatorSocketPath(dir.sub("data")), request, kNoTimeout);
+    ASSERT_TRUE(answer.ok()) << request << ": " << answer.error().message;
+    EXPECT_EQ(json::parse(*answer)["error"], message) << request;
+  }
+  EXPECT_EQ(client.get("/healthz").status, 200) << "the server still runs";
   EXPECT_EQ(server.terminate(), 0);
 }
 

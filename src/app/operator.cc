@@ -40,11 +40,9 @@ std::string provision(OperatorContext& ctx, const json& req) {
   c.owner.surname = req.value("ownerSurname", "");
   c.owner.jobTitle = req.value("ownerJobTitle", "");
   c.owner.managerEmail = req.value("ownerManagerEmail", "");
-  if (req.contains("ownerCountry") && req["ownerCountry"].is_string())
-    c.owner.country = req["ownerCountry"].get<std::string>();
-  if (req.contains("services") && req["services"].is_array())
-    for (const auto& s : req["services"])
-      if (s.is_string()) c.services.push_back(s.get<std::string>());
+  if (req.contains("ownerCountry")) c.owner.country = req["ownerCountry"].get<std::string>();
+  if (req.contains("services"))
+    for (const auto& s : req["services"]) c.services.push_back(s.get<std::string>());
   if (ctx.portal == nullptr || ctx.hasher == nullptr)
     return failure("provisioning needs the whole portal open");
   auto done = provisionCompany(*ctx.portal, *ctx.hasher, std::move(c), ctx.signInUrl);
@@ -166,6 +164,15 @@ std::string runOperatorRequest(OperatorContext& context, std::string_view reques
                                const OperatorProgress& progress, const std::atomic<bool>* cancel) {
   json req = json::parse(requestJson, nullptr, false);
   if (!req.is_object()) return failure("the request is not a JSON object");
+  // Every field is text but the services' list (json::value would throw on another type).
+  for (const auto& [key, value] : req.items()) {
+    const bool list = key == "services";
+    const bool ok =
+        list ? value.is_array() && std::all_of(value.begin(), value.end(),
+                                               [](const json& v) { return v.is_string(); })
+             : value.is_string();
+    if (!ok) return failure("'" + key + "' must be " + (list ? "a list of strings" : "a string"));
+  }
   const std::string command = req.value("command", "");
   if (command == "provision") return provision(context, req);
   if (command == "rebuild") return rebuild(context, req, progress, cancel);
@@ -268,7 +275,13 @@ void OperatorSocket::serve() {
         broken = sendLine(c, l) == LineSent::kBroken;
         return !broken;
       };
-      const std::string answer = handler_(*line, progress) + "\n";
+      std::string answer;
+      try {
+        answer = handler_(*line, progress) + "\n";
+      } catch (const std::exception& e) {
+        // The server goes on: an operator's request that failed is theirs to see.
+        answer = failure(std::string("the request failed: ") + e.what()) + "\n";
+      }
       if (!broken) writeAll(c, answer);
     }
     ::close(c);
