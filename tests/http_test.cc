@@ -694,7 +694,22 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
 
   ASSERT_FALSE(server.mailsTo(leaver.email).empty()) << "the reset link the fixture used";
   const std::size_t heirsMails = server.mailsTo(heir.email).size();
-  r = client.post("/api/v1/users/" + leaver.id + "/anonymize", json::object(), owner.token);
+  // The one irreversible command does not run on a body meant for another route.
+  const std::string anonymizePath = "/api/v1/users/" + leaver.id + "/anonymize";
+  r = client.request("POST", anonymizePath, "{oops", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  r = client.post(anonymizePath, {{"transferTo", heir.id}}, owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("is not a field of this request: it takes no body"), std::string::npos)
+      << r.body;
+  EXPECT_FALSE(
+      client.get("/api/v1/users/" + leaver.id, owner.token).json()["anonymized"].get<bool>())
+      << "nothing was done";
+  EXPECT_FALSE(server.mailsTo(leaver.email).empty()) << "nor any mail dropped";
+  r = client.request("DELETE", "/api/v1/users/" + heir.id + "/roles/modeler/editor", "{\"x\":1}",
+                     owner.token);
+  EXPECT_EQ(r.status, 422) << "a role's path says it all: " << r.body;
+  r = client.post(anonymizePath, json::object(), owner.token);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(server.mailsTo(leaver.email).empty()) << "the mail drop keeps nothing of them";
   EXPECT_EQ(server.mailsTo(heir.email).size(), heirsMails) << "and all of the others'";

@@ -376,6 +376,9 @@ struct Api::Impl {
     bool blocking = false;  // hashes passwords, runs commands in turn, or long-polls
     // The query parameters a command (not a GET) takes; any other is refused.
     std::vector<std::string_view> commandQuery = {};
+    // A command whose path says it all (an anonymization, a role granted) takes no
+    // body: one sent is refused rather than passed over.
+    bool takesBody = false;
   };
 
   Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol)
@@ -483,6 +486,7 @@ struct Api::Impl {
           return Api::problem(400, "bad-request", "The request cannot be understood",
                               "A query parameter is not UTF-8 once its %-escapes are decoded.");
       if (auto refused = unknownParameter(call, *r)) return *refused;
+      if (auto refused = unwantedBody(call, *r)) return *refused;
       HttpResponse res = (this->*r->handler)(call);
       pending = std::move(call.pending);
       return res;
@@ -522,6 +526,21 @@ struct Api::Impl {
       return Api::problem(400, "bad-request", "The request cannot be understood", detail);
     }
     return std::nullopt;
+  }
+
+  // A body sent to a command that takes none: an empty object is no body, anything
+  // else is refused as a body would be that names fields the route does not know
+  // (a malformed one 400, one with fields 422), so that an irreversible command (an
+  // anonymization) does not run on a request meant for another route.
+  static std::optional<HttpResponse> unwantedBody(const Call& call, const Route& r) {
+    if (r.takesBody || r.info.method == "GET" || trim(call.req.body).empty()) return std::nullopt;
+    HttpResponse error;
+    auto body = objectBody(call.req, error);
+    if (!body) return error;
+    std::vector<std::pair<std::string, std::string>> errors;
+    refuseOtherFields(*body, {}, errors, "is not a field of this request: it takes no body");
+    if (errors.empty()) return std::nullopt;
+    return validation(errors);
   }
 
   // The answer to a request no route takes: 405 when the path answers other methods
@@ -2285,9 +2304,18 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"POST", "/api/v1/users/{id}/anonymize"},
         {"GET", "/api/v1/users/import/template.xlsx"},
         {"GET", "/api/v1/events"}};
+    static const std::set<std::pair<std::string_view, std::string_view>> withBody = {
+        {"POST", "/api/v1/sessions"},        {"POST", "/api/v1/me/password"},
+        {"POST", "/api/v1/password-resets"}, {"POST", "/api/v1/password-resets/confirm"},
+        {"POST", "/api/v1/users"},           {"POST", "/api/v1/users/import"},
+        {"PATCH", "/api/v1/users/{id}"},     {"POST", "/api/v1/users/{id}/deactivate"},
+        {"POST", "/api/v1/admins"},          {"POST", "/api/v1/owner"},
+        {"POST", "/api/v1/resources"},       {"POST", "/api/v1/groups"},
+        {"PATCH", "/api/v1/groups/{id}"}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
       r.blocking = blocking.count({r.info.method, r.info.pattern}) > 0;
+      r.takesBody = withBody.count({r.info.method, r.info.pattern}) > 0;
       if (r.info.method == "POST" && r.info.pattern == "/api/v1/users/import")
         r.commandQuery = {"notify", "dryRun"};  // importUsers's queryFlag()s
     }
