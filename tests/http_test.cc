@@ -1351,8 +1351,13 @@ TEST(HttpFlows, EveryLocationACreationGivesAnswersAGetWithTheSameBody) {
     EXPECT_EQ(got.json(), made.json()) << location;
   }
   EXPECT_EQ(client.get("/api/v1/admins/" + owner.id, owner.token).json()["isOwner"], true);
-  Reply plain = client.get("/api/v1/admins/" + server.user("acme", owner, "cy").id, owner.token);
+  const std::string cy = server.user("acme", owner, "cy").id;
+  Reply plain = client.get("/api/v1/admins/" + cy, owner.token);
   EXPECT_EQ(plain.status, 404) << "not an administrator: " << plain.body;
+  plain = client.request("DELETE", "/api/v1/admins/" + cy, "", owner.token);
+  EXPECT_EQ(plain.status, 404) << plain.body;
+  EXPECT_NE(plain.body.find("User " + cy + " is not an administrator."), std::string::npos)
+      << "a user of the company, not an administrator: " << plain.body;
   EXPECT_EQ(client.get("/api/v1/resources/nothing-here", owner.token).status, 404);
 }
 

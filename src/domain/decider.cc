@@ -60,7 +60,8 @@ std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, 
       break;
     case Who::kOwner: {
       const CompanyState* c = state.company(cmd.companyId);
-      if (c == nullptr || c->ownerId != cmd.actor) return forbidden("Only the owner may do this.");
+      if (c == nullptr || c->ownerId != cmd.actor)
+        return forbidden("Only the company's owner may do this.");
       break;
     }
     case Who::kSelfOrSystem:
@@ -347,7 +348,13 @@ class Decider {
   Outcome operator()(const RemoveAdmin& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr || !u->admin) return notFound("Administrator", c.userId);
+    if (u == nullptr) return notFound("User", c.userId);
+    if (!u->admin)
+      return Rejection{RejectionKind::kNotFound,
+                       "not-found",
+                       "User " + c.userId + " is not an administrator.",
+                       {},
+                       {}};
     if (state_.company(cmd_.companyId)->ownerId == c.userId)
       return conflict("owner-cannot-be-removed", "The owner is always an administrator.");
     add(userStream(c.userId), AdminRemoved{c.userId, "removed"});
