@@ -250,6 +250,50 @@ TEST_F(ToolsTest, VerifyNamesTheEventThatWasRemoved) {
   EXPECT_NE(r.out.find("broken at event 7: event 7 is missing"), std::string::npos) << r.out;
 }
 
+// An event added past the head the portal recorded, its chain made right (as
+// someone who knows the format would): verify said "ok" where the server refuses
+// the log. And a broken chain exits 1 even when the reader of its output has gone.
+TEST_F(ToolsTest, VerifyRefusesAnEventPastTheRecordedHeadAndExitsOneIntoAClosedPipe) {
+  std::uint64_t last = 0;
+  tamper(data(), [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
+    it->SeekToLast();
+    ASSERT_TRUE(it->Valid());
+    last = positionFromBytes(it->key().ToStringView());
+    std::string value = it->value().ToString();
+    constexpr std::size_t kHeader = 1 + 32 + 32;  // format, prevHash, hash
+    value.replace(1, 32, value.substr(33, 32));   // linked to the newest event
+    const Hash h =
+        sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kHeader));
+    value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, positionBytes(last + 1), value).ok());
+  });
+  ProgramRun r = replay({"verify", "--data", data()});
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("broken at event " + std::to_string(last + 1) + ": event " +
+                       std::to_string(last + 1) + " is past the log's recorded head of " +
+                       std::to_string(last) + " events"),
+            std::string::npos)
+      << r.out;
+  r = runProgram({"/bin/bash", "-c", "\"$0\" verify --data \"$1\" | true; exit ${PIPESTATUS[0]}",
+                  PORTAL_REPLAY_BIN, data()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+}
+
+// portalctl whose output pipe was closed died of SIGPIPE (141, nothing said) after
+// its work was done: it says that the answer could not be written, and exits 1.
+TEST_F(ToolsTest, PortalctlSaysSoWhenItsAnswerCannotBeWrittenIntoAClosedPipe) {
+  ProgramRun r =
+      runProgram({"/bin/bash", "-c", "\"$0\" compact --data \"$1\" | true; exit ${PIPESTATUS[0]}",
+                  PORTALCTL_BIN, data()});
+  // `true` is gone long before a compaction ends; were it not, the answer fit the pipe.
+  if (r.exitCode != 0) {
+    EXPECT_EQ(r.exitCode, 1) << r.err;
+    EXPECT_EQ(r.err,
+              "portalctl: compact done, but its answer could not be written to the output\n");
+  }
+}
+
 // A log with an event cut out of its middle: every program that builds on the log
 // stops and names it (the server started and took the removed user's email again;
 // rebuild, compact and backup went on; events printed the rest and exited 0).

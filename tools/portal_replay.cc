@@ -220,9 +220,9 @@ int main(int argc, char** argv) {
     fail("unknown command '" + command + "' (portal-replay --help shows the usage)", 2);
   }
   if (std::fflush(stdout) != 0) {
-    if (errno == EPIPE) {
+    if (errno == EPIPE) {  // the reader has all it wanted; a broken chain still exits 1
       openedLog.reset();
-      return 0;
+      return code;
     }
     fail("cannot write the output: " + std::string(std::strerror(errno)));
   }

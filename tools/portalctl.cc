@@ -298,6 +298,9 @@ int provision(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   keepFilesPrivate();
+  // An answer that cannot be written (| true closed the pipe) is said on stderr with
+  // exit 1 (see answer()), not a silent death by SIGPIPE after the work was done.
+  ::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
   // `portalctl provision --help` as well as `portalctl --help`.

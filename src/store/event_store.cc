@@ -1156,6 +1156,10 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
     else if (**head == 0 && stored > 0)
       fail(stored, "the log's head record is missing (it was removed), so removed newest "
                    "events cannot be told");
+    else if (**head < stored)
+      fail(**head + 1, "event " + std::to_string(**head + 1) +
+                           " is past the log's recorded head of " + std::to_string(**head) +
+                           " events (added outside the portal, or the head record was edited)");
   }
   return report;
 }
