@@ -202,6 +202,46 @@ TEST_F(ToolsTest, EventsAndAsOfRefuseAnEventEditedAfterItWasWritten) {
   }
 }
 
+// The server read every event at its start without checking the chain: it started
+// on an edited log and served the edit as the record (a review). It refuses it now,
+// as the tools do, naming the event; and a point read (the audit trail's) refuses an
+// edited event whatever the store was opened with.
+TEST_F(ToolsTest, TheServerDoesNotStartOnAnEditedLog) {
+  const std::string relinked = dir_.sub("relinked");
+  fs::copy(data(), relinked, fs::copy_options::recursive);
+  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    const std::string key = positionBytes(5);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+    const std::string field = "\"correlationId\":\"";
+    char& c = value[value.find(field) + field.size()];
+    c = c == 'x' ? 'y' : 'x';
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+  });
+  ProgramRun r =
+      runProgram({PORTAL_SERVER_BIN, "--data", data(), "--listen", "127.0.0.1:0", "--quiet"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err.rfind("portal-server: event 5: its bytes hash to", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("; run portal-replay verify\n"), std::string::npos) << r.err;
+  {
+    StoreOptions so;
+    so.path = data();
+    auto store = EventStore::open(so);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto read = (*store)->readAt(5);
+    ASSERT_FALSE(read.ok());
+    EXPECT_NE(read.error().message.find("event 5 was changed after it was written"),
+              std::string::npos)
+        << read.error().message;
+  }
+
+  // Its hash made anew: the next event's link tells.
+  rewriteEvent(relinked, 5, "\"occurredAt\":\"2", "\"occurredAt\":\"1");
+  r = runProgram({PORTAL_SERVER_BIN, "--data", relinked, "--listen", "127.0.0.1:0", "--quiet"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err.rfind("portal-server: event 6: its prevHash", 0), 0u) << r.err;
+}
+
 // An edited event was built into the views, compacted and backed up (exit 0), and
 // an event of a type this program does not know was passed over as one no view
 // takes: its user missing from every view. Both stop the operator's commands now.

@@ -129,10 +129,23 @@ CommandProcessor::~CommandProcessor() { stop(); }
 
 Result<void> CommandProcessor::rebuild() {
   std::optional<Error> failure;
+  // The whole log is read at every start: its chain is checked on the way (about
+  // 0.4 µs an event beside 3 to 4 to decode it), so that a server does not start on
+  // an edited log and serve the edit as the record.
+  Hash prev{};
   auto r = store_.scan(1, ~0ull, [&](const RawEvent& raw) {
+    if (auto problem = chainProblem(prev, raw)) {
+      failure = makeError(ErrorCode::kCorrupt, "event " + std::to_string(raw.position) + ": " +
+                                                   *problem + "; run portal-replay verify");
+      return false;
+    }
+    prev = *raw.hash;
     auto ev = store_.decode(raw);
     if (!ev) {
       failure = ev.error();
+      // Named by its position ("stored event is not valid JSON" said not which).
+      if (failure->message.rfind("event ", 0) != 0)
+        failure->message = "event " + std::to_string(raw.position) + ": " + failure->message;
       return false;
     }
     model_.apply(ev->envelope, ev->data);

@@ -2101,7 +2101,9 @@ struct Api::Impl {
           scanned = raw.position;
           return true;
         }
-        auto event = store.decode(raw);
+        // An edited event is not served as the record (the audit trail refuses it too).
+        auto checked = store.checkHash(raw);
+        auto event = checked ? store.decode(raw) : Result<RecordedEvent>(checked.error());
         // A record that does not decode is not skipped: the consumer would miss
         // an event without knowing (the audit trail answers 503 too).
         if (!event) {

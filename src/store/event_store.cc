@@ -1017,6 +1017,10 @@ Result<RecordedEvent> EventStore::decodeStored(std::uint64_t position, std::stri
   if (!raw)
     return makeError(ErrorCode::kCorrupt,
                      "event " + std::to_string(position) + " is not in this program's format");
+  // Point reads and cursors serve the audit trail and timelines: an edited event is
+  // refused there whatever the store was opened with (decode() checks it when it was).
+  if (!options_.checkHashes)
+    if (auto checked = checkHash(*raw); !checked) return checked.error();
   return decode(*raw);
 }
 
@@ -1082,6 +1086,16 @@ Result<std::vector<RecordedEvent>> EventStore::readStream(std::string_view strea
   return out;
 }
 
+std::optional<std::string> chainProblem(const Hash& prev, const RawEvent& raw) {
+  if (*raw.prevHash != prev)
+    return "its prevHash " + toHex(*raw.prevHash) + " is not the hash of the event before it, " +
+           toHex(prev);
+  const Hash h = eventHash(prev, raw.json);
+  if (h != *raw.hash)
+    return "its bytes hash to " + toHex(h) + " but its recorded hash is " + toHex(*raw.hash);
+  return std::nullopt;
+}
+
 Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) const {
   VerifyReport report;
   if (from == 0) from = 1;
@@ -1111,15 +1125,9 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
     if (raw.position != expected)
       return fail(expected, "event " + std::to_string(expected) + " is missing (the next stored is " +
                                 std::to_string(raw.position) + ")");
-    if (*raw.prevHash != prev)
-      return fail(raw.position, "its prevHash " + toHex(*raw.prevHash) +
-                                    " is not the hash of the event before it, " + toHex(prev));
-    const Hash h = eventHash(prev, raw.json);
-    if (h != *raw.hash)
-      return fail(raw.position, "its bytes hash to " + toHex(h) + " but its recorded hash is " +
-                                    toHex(*raw.hash));
-    prev = h;
-    report.head = h;
+    if (auto problem = chainProblem(prev, raw)) return fail(raw.position, std::move(*problem));
+    prev = *raw.hash;
+    report.head = prev;
     ++report.checked;
     ++expected;
     return true;

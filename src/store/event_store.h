@@ -112,6 +112,12 @@ struct RawEvent {
   std::string_view json;
 };
 
+// What is wrong with `raw` as the event after one whose hash is `prev` (zeros before
+// the first): its prevHash is not `prev`, or its bytes do not hash to its recorded
+// hash; nullopt when it links and hashes right. The chain's one check, for verify
+// and for every read of the whole log.
+std::optional<std::string> chainProblem(const Hash& prev, const RawEvent& raw);
+
 struct VerifyReport {
   std::uint64_t checked = 0;     // events whose hash was recomputed and matched
   std::uint64_t firstBad = 0;    // 0 when the chain holds
@@ -199,7 +205,8 @@ class EventStore {
   // Decodes a raw event with personal fields opened through the key vault.
   Result<RecordedEvent> decode(const RawEvent& raw) const;
   // Reads and decodes the event at `position` (a point read); kNotFound when there
-  // is none.
+  // is none. It and Cursor check the event's hash whatever the store was opened with
+  // (they serve the audit trail: an edited event is kCorrupt, named).
   Result<RecordedEvent> readAt(std::uint64_t position) const;
   // Reads and decodes events at positions given in ascending order through one
   // iterator: neighbouring events share their block reads and the file is read
