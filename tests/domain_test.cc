@@ -46,39 +46,64 @@ const std::vector<Rule>& rules() {
          ProvisionCompany p{"Not A Slug!", "X", {}, World::details("o"), "$h"};
          return w.runIn("", "system", p);
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"ProvisionRefusesATakenSlug",
-       [](World& w) { return w.runIn("", "system", ProvisionCompany{"acme", "X", {}, World::details("o"), "$h"}); },
-       "company-exists", {}},
+       [](World& w) {
+         return w.runIn("", "system", ProvisionCompany{"acme", "X", {}, World::details("o"), "$h"});
+       },
+       "company-exists",
+       {}},
       {"ProvisionRefusesAnUnknownService",
-       [](World& w) { return w.runIn("", "system", ProvisionCompany{"beta", "B", {"teleport"}, World::details("o"), "$h"}); },
-       "validation-failed", {}},
+       [](World& w) {
+         return w.runIn("", "system",
+                        ProvisionCompany{"beta", "B", {"teleport"}, World::details("o"), "$h"});
+       },
+       "validation-failed",
+       {}},
       {"ProvisionRefusesAServiceNamedTwice",
-       [](World& w) { return w.runIn("", "system", ProvisionCompany{"beta", "B", {"modeler", "modeler"}, World::details("o"), "$h"}); },
-       "validation-failed", {}},
+       [](World& w) {
+         return w.runIn(
+             "", "system",
+             ProvisionCompany{"beta", "B", {"modeler", "modeler"}, World::details("o"), "$h"});
+       },
+       "validation-failed",
+       {}},
       {"ProvisionIsOnlyForTheSystem",
-       [](World& w) { return w.runIn("", "owner", ProvisionCompany{"beta", "B", {}, World::details("o"), "$h"}); },
-       "forbidden", {}},
+       [](World& w) {
+         return w.runIn("", "owner", ProvisionCompany{"beta", "B", {}, World::details("o"), "$h"});
+       },
+       "forbidden",
+       {}},
       {"ProvisionCreatesCompanyOwnerAdminAndTemporaryPassword",
-       [](World& w) { return w.runIn("", "system", ProvisionCompany{"beta", "Beta", {}, World::details("o"), "$h"}); },
-       "", {"CompanyProvisioned", "UserCreated", "AdminIncluded", "PasswordSet"}},
+       [](World& w) {
+         return w.runIn("", "system",
+                        ProvisionCompany{"beta", "Beta", {}, World::details("o"), "$h"});
+       },
+       "",
+       {"CompanyProvisioned", "UserCreated", "AdminIncluded", "PasswordSet"}},
       // --- creating users
       {"CreateUserIsAcceptedFromAnAdministrator",
-       [](World& w) { return w.run("owner", CreateUser{World::details("ada"), false}); }, "",
+       [](World& w) {
+         return w.run("owner", CreateUser{World::details("ada"), false});
+       },
+       "",
        {"UserCreated"}},
       {"CreateUserRefusesAPlainUser",
        [](World& w) {
          w.create("bob");
          return w.run("bob", CreateUser{World::details("ada"), false});
        },
-       "forbidden", {}},
+       "forbidden",
+       {}},
       {"CreateUserRefusesAnAdministratorOfAnotherCompany",
        [](World& w) {
          auto beta = w.runIn("", "system", ProvisionCompany{"beta", "Beta", {}, World::details("o2"), "$h"});
          const std::string betaOwner = std::get<Decision>(beta).ids.at(0);
          return w.run(betaOwner, CreateUser{World::details("ada"), false});
        },
-       "forbidden", {}},
+       "forbidden",
+       {}},
       {"CreateUserRefusesMissingMandatoryFields",
        [](World& w) {
          NewUserDetails d = World::details("ada");
@@ -86,37 +111,45 @@ const std::vector<Rule>& rules() {
          d.jobTitle.clear();
          return w.run("owner", CreateUser{d, false});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"CreateUserRefusesAMalformedEmail",
-       [](World& w) { return w.run("owner", CreateUser{withEmail("ada at acme"), false}); },
-       "validation-failed", {}},
+       [](World& w) {
+         return w.run("owner", CreateUser{withEmail("ada at acme"), false});
+       },
+       "validation-failed",
+       {}},
       {"CreateUserRefusesAnUnknownCountry",
        [](World& w) {
          NewUserDetails d = World::details("ada");
          d.country = "Atlantis";
          return w.run("owner", CreateUser{d, false});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"CreateUserAcceptsACountryByName",
        [](World& w) {
          NewUserDetails d = World::details("ada");
          d.country = "bolivia";
          return w.run("owner", CreateUser{d, false});
        },
-       "", {"UserCreated"}},
+       "",
+       {"UserCreated"}},
       {"CreateUserRefusesAnEmailInThePoolIgnoringCaseAndSpaces",
        [](World& w) {
          w.create("ada");
          return w.run("owner", CreateUser{withEmail("  ADA@Acme.Test "), false});
        },
-       "email-taken", {}},
+       "email-taken",
+       {}},
       {"CreateUserRefusesTextThatIsNotUtf8",
        [](World& w) {
          NewUserDetails d = World::details("ada");
          d.surname = "\xff\xfe";
          return w.run("owner", CreateUser{d, false});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       // --- updating
       {"UpdateRefusesChangingTheEmail",
        [](World& w) {
@@ -125,7 +158,8 @@ const std::vector<Rule>& rules() {
          u.email = "ada.lovelace@acme.test";
          return w.run("owner", u);
        },
-       "email-immutable", {}},
+       "email-immutable",
+       {}},
       {"UpdateTakesTheCurrentEmailRepeatedInAnyCase",
        [](World& w) {
          UpdateUser u;
@@ -134,7 +168,8 @@ const std::vector<Rule>& rules() {
          u.jobTitle = std::optional<std::string>("Analyst");
          return w.run("owner", u);
        },
-       "", {"UserUpdated"}},
+       "",
+       {"UserUpdated"}},
       {"UpdateHonoursIfMatch",
        [](World& w) {
          UpdateUser u;
@@ -143,7 +178,8 @@ const std::vector<Rule>& rules() {
          u.expectedVersion = 7;
          return w.run("owner", u);
        },
-       "version-mismatch", {}},
+       "version-mismatch",
+       {}},
       {"UpdateRefusesRemovingAMandatoryField",
        [](World& w) {
          UpdateUser u;
@@ -151,7 +187,8 @@ const std::vector<Rule>& rules() {
          u.jobTitle = std::optional<std::string>();
          return w.run("owner", u);
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"UpdateClearsTheCountry",
        [](World& w) {
          UpdateUser u;
@@ -160,34 +197,39 @@ const std::vector<Rule>& rules() {
          u.expectedVersion = 1;
          return w.run("owner", u);
        },
-       "", {"UserUpdated"}},
+       "",
+       {"UserUpdated"}},
       {"UpdateOfAnUnknownUserIsNotFound",
        [](World& w) {
          UpdateUser u;
          u.userId = "nobody";
          return w.run("owner", u);
        },
-       "not-found", {}},
+       "not-found",
+       {}},
       // --- deactivating
       {"DeactivateRefusesTheOwner",
        [](World& w) {
          w.create("alice", true);
          return w.run("alice", DeactivateUser{w.id("owner"), std::nullopt});
        },
-       "owner-cannot-be-deactivated", {}},
+       "owner-cannot-be-deactivated",
+       {}},
       {"DeactivateRefusesOneself",
        [](World& w) {
          w.create("alice", true);
          return w.run("alice", DeactivateUser{w.id("alice"), std::nullopt});
        },
-       "cannot-deactivate-self", {}},
+       "cannot-deactivate-self",
+       {}},
       {"DeactivateRefusesWithoutRecipientWhenUserOwnsResources",
        [](World& w) {
          w.create("bob");
          give(w, "bob", "permission");
          return w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
        },
-       "resources-must-be-transferred", {}},
+       "resources-must-be-transferred",
+       {}},
       {"DeactivateRefusesASubscriptionForANonAdministrator",
        [](World& w) {
          w.create("bob");
@@ -195,7 +237,8 @@ const std::vector<Rule>& rules() {
          give(w, "bob", "subscription");
          return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
        },
-       "transfer-refused", {}},
+       "transfer-refused",
+       {}},
       {"DeactivateRefusesAProjectForARecipientWithoutARoleInItsService",
        [](World& w) {
          w.create("bob");
@@ -204,7 +247,8 @@ const std::vector<Rule>& rules() {
          give(w, "bob", "project", "modeler");
          return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
        },
-       "transfer-refused", {}},
+       "transfer-refused",
+       {}},
       {"DeactivateRefusesAnInactiveRecipient",
        [](World& w) {
          w.create("bob");
@@ -212,7 +256,8 @@ const std::vector<Rule>& rules() {
          give(w, "bob", "permission");
          return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
        },
-       "transfer-refused", {}},
+       "transfer-refused",
+       {}},
       {"DeactivateTransfersThenDeactivates",
        [](World& w) {
          w.create("bob");
@@ -222,39 +267,46 @@ const std::vector<Rule>& rules() {
          give(w, "bob", "model", "modeler");
          return w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")});
        },
-       "", {"ResourcesTransferred", "UserDeactivated"}},
+       "",
+       {"ResourcesTransferred", "UserDeactivated"}},
       {"DeactivatingAnAdministratorAlsoRemovesTheAdministrator",
        [](World& w) {
          w.create("alice", true);
          return w.run("owner", DeactivateUser{w.id("alice"), std::nullopt});
        },
-       "", {"AdminRemoved", "UserDeactivated"}},
+       "",
+       {"AdminRemoved", "UserDeactivated"}},
       {"OnlyTheOwnerDeactivatesAnAdministrator",
        [](World& w) {
          w.create("alice", true);
          w.create("carol", true);
          return w.run("carol", DeactivateUser{w.id("alice"), std::nullopt});
        },
-       "forbidden", {}},
+       "forbidden",
+       {}},
       {"AnAdministratorDeactivatesAUserWhoIsNoAdministrator",
        [](World& w) {
          w.create("carol", true);
          w.create("bob");
          return w.run("carol", DeactivateUser{w.id("bob"), std::nullopt});
        },
-       "", {"UserDeactivated"}},
+       "",
+       {"UserDeactivated"}},
       {"DeactivateRefusesAnInactiveUser",
        [](World& w) {
          w.create("bob", false, false);
          return w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
        },
-       "already-inactive", {}},
+       "already-inactive",
+       {}},
       // --- reactivating and anonymizing
       {"ReactivateBringsBackADeactivatedUser",
-       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob", false, false)}); }, "",
+       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob", false, false)}); },
+       "",
        {"UserReactivated"}},
       {"ReactivateRefusesAnActiveUser",
-       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob")}); }, "already-active",
+       [](World& w) { return w.run("owner", ReactivateUser{w.create("bob")}); },
+       "already-active",
        {}},
       {"ReactivateRefusesAnAnonymizedUser",
        [](World& w) {
@@ -262,84 +314,118 @@ const std::vector<Rule>& rules() {
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", ReactivateUser{bob});
        },
-       "user-anonymized", {}},
+       "user-anonymized",
+       {}},
       {"AnonymizeRefusesAnActiveUser",
        [](World& w) { return w.run("owner", AnonymizeUser{w.create("bob")}); },
-       "must-deactivate-first", {}},
+       "must-deactivate-first",
+       {}},
       {"AnonymizeOfADeactivatedUserIsOneEvent",
-       [](World& w) { return w.run("owner", AnonymizeUser{w.create("bob", false, false)}); }, "",
+       [](World& w) { return w.run("owner", AnonymizeUser{w.create("bob", false, false)}); },
+       "",
        {"UserAnonymized"}},
+      {"AnonymizeRevokesTheRolesKeptThroughTheDeactivation",
+       [](World& w) {
+         const std::string bob = w.create("bob");
+         w.run("owner", GrantRole{bob, "modeler", "editor"});
+         w.run("owner", DeactivateUser{bob, std::nullopt});
+         return w.run("owner", AnonymizeUser{bob});
+       },
+       "",
+       {"RoleRevoked", "UserAnonymized"}},
       {"AnonymizeIsIrreversible",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", AnonymizeUser{bob});
        },
-       "already-anonymized", {}},
+       "already-anonymized",
+       {}},
       // --- administrators and ownership
       {"IncludeAdminOfAUserNotInThePoolIsNotFound",
-       [](World& w) { return w.run("owner", IncludeAdmin{"nobody"}); }, "not-found", {}},
+       [](World& w) { return w.run("owner", IncludeAdmin{"nobody"}); },
+       "not-found",
+       {}},
       {"IncludeAdminWithoutAUserIsAFieldProblemNotUnknown",
-       [](World& w) { return w.run("owner", IncludeAdmin{""}); }, "validation-failed", {}},
+       [](World& w) { return w.run("owner", IncludeAdmin{""}); },
+       "validation-failed",
+       {}},
       {"TransferOwnershipWithoutAUserIsAFieldProblemNotUnknown",
-       [](World& w) { return w.run("owner", TransferOwnership{""}); }, "validation-failed", {}},
+       [](World& w) { return w.run("owner", TransferOwnership{""}); },
+       "validation-failed",
+       {}},
       {"IncludeAdminRefusesAnAdministrator",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("alice", true)}); },
-       "already-admin", {}},
+       "already-admin",
+       {}},
       {"IncludeAdminRefusesAnInactiveUser",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob", false, false)}); },
-       "user-inactive", {}},
+       "user-inactive",
+       {}},
       {"IncludeAdminRefusesAnAnonymizedUserAsInactiveNotUnknown",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", IncludeAdmin{bob});
        },
-       "user-inactive", {}},
+       "user-inactive",
+       {}},
       {"IncludeAdminIsOneEvent",
-       [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob")}); }, "",
+       [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob")}); },
+       "",
        {"AdminIncluded"}},
       {"RemoveAdminIsOnlyForTheOwner",
        [](World& w) {
          w.create("alice", true);
          return w.run("alice", RemoveAdmin{w.create("bert", true)});
        },
-       "forbidden", {}},
+       "forbidden",
+       {}},
       {"RemoveAdminRefusesTheOwner",
        [](World& w) { return w.run("owner", RemoveAdmin{w.id("owner")}); },
-       "owner-cannot-be-removed", {}},
+       "owner-cannot-be-removed",
+       {}},
       {"RemoveAdminIsOneEvent",
-       [](World& w) { return w.run("owner", RemoveAdmin{w.create("alice", true)}); }, "",
+       [](World& w) { return w.run("owner", RemoveAdmin{w.create("alice", true)}); },
+       "",
        {"AdminRemoved"}},
       {"OwnershipGoesOnlyToAnActiveAdministrator",
        [](World& w) { return w.run("owner", TransferOwnership{w.create("bob")}); },
-       "not-an-active-administrator", {}},
+       "not-an-active-administrator",
+       {}},
       {"OwnershipRefusesAnAnonymizedUserAsNotAnActiveAdministrator",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", TransferOwnership{bob});
        },
-       "not-an-active-administrator", {}},
+       "not-an-active-administrator",
+       {}},
       {"OwnershipTransferIsOneEvent",
-       [](World& w) { return w.run("owner", TransferOwnership{w.create("alice", true)}); }, "",
+       [](World& w) { return w.run("owner", TransferOwnership{w.create("alice", true)}); },
+       "",
        {"OwnershipTransferred"}},
       // --- resources and roles
       {"RegisterResourceRefusesAnUnknownKindAndAServiceNotHeld",
        [](World& w) {
          return w.run("owner", RegisterResource{"spaceship", "analytics", "X", w.create("bob")});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"RegisterResourceWithoutAnOwnerIsAFieldProblemNotUnknown",
-       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", ""}); },
-       "validation-failed", {}},
+       [](World& w) {
+         return w.run("owner", RegisterResource{"project", "modeler", "P", ""});
+       },
+       "validation-failed",
+       {}},
       {"RegisterResourceRefusesAPermissionTheOwnerHoldsAlready",
        [](World& w) {
          w.create("bob");
          give(w, "bob", "permission", "modeler", "Read all");
          return w.run("owner", RegisterResource{"permission", "modeler", " Read all ", w.id("bob")});
        },
-       "permission-held", {}},
+       "permission-held",
+       {}},
       {"RegisterResourceGivesAnotherPermissionOrAnotherServicesOne",
        [](World& w) {
          w.create("bob");
@@ -347,62 +433,83 @@ const std::vector<Rule>& rules() {
          give(w, "bob", "permission", "modeler", "Write all");
          return w.run("owner", RegisterResource{"permission", "studio", "Read all", w.id("bob")});
        },
-       "", {"ResourceAssigned"}},
+       "",
+       {"ResourceAssigned"}},
       {"RegisterResourceForAnUnknownOwnerIsNotFound",
-       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", "nobody"}); },
-       "not-found", {}},
+       [](World& w) {
+         return w.run("owner", RegisterResource{"project", "modeler", "P", "nobody"});
+       },
+       "not-found",
+       {}},
       {"RegisterResourceRefusesAnAnonymizedOwner",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", RegisterResource{"project", "modeler", "P", bob});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"RegisterResourceIsOneEvent",
-       [](World& w) { return w.run("owner", RegisterResource{"project", "modeler", "P", w.create("bob")}); },
-       "", {"ResourceAssigned"}},
+       [](World& w) {
+         return w.run("owner", RegisterResource{"project", "modeler", "P", w.create("bob")});
+       },
+       "",
+       {"ResourceAssigned"}},
       {"ReleaseOfAnUnknownResourceIsNotFound",
-       [](World& w) { return w.run("owner", ReleaseResource{"nothing"}); }, "not-found", {}},
+       [](World& w) { return w.run("owner", ReleaseResource{"nothing"}); },
+       "not-found",
+       {}},
       {"GrantRoleRefusesARoleTheServiceDoesNotOffer",
-       [](World& w) { return w.run("owner", GrantRole{w.create("bob"), "modeler", "pilot"}); },
-       "not-found", {}},
+       [](World& w) {
+         return w.run("owner", GrantRole{w.create("bob"), "modeler", "pilot"});
+       },
+       "not-found",
+       {}},
       {"GrantRoleIsOneEventAndIdempotent",
        [](World& w) {
          const std::string bob = w.create("bob");
          w.run("owner", GrantRole{bob, "modeler", "editor"});
          return w.run("owner", GrantRole{bob, "modeler", "editor"});
        },
-       "", {}},
+       "",
+       {}},
       {"RevokeRoleIsOneEvent",
        [](World& w) {
          const std::string bob = w.create("bob");
          w.run("owner", GrantRole{bob, "modeler", "editor"});
          return w.run("owner", RevokeRole{bob, "modeler", "editor"});
        },
-       "", {"RoleRevoked"}},
+       "",
+       {"RoleRevoked"}},
       // --- groups
       {"CreateGroupIsOneEvent",
-       [](World& w) { return w.run("owner", CreateGroup{"Ops", std::nullopt}); }, "",
+       [](World& w) {
+         return w.run("owner", CreateGroup{"Ops", std::nullopt});
+       },
+       "",
        {"GroupCreated"}},
       {"GroupNamesAreUniqueIgnoringCase",
        [](World& w) {
          w.run("owner", CreateGroup{"Ops", std::nullopt});
          return w.run("owner", CreateGroup{"ops", std::nullopt});
        },
-       "group-name-taken", {}},
+       "group-name-taken",
+       {}},
       {"RenamingAGroupToItsOwnNameInAnotherCaseIsOneEvent",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"équipe", std::nullopt})).id;
          return w.run("owner", UpdateGroup{g, std::string("Équipe"), std::nullopt});
        },
-       "", {"GroupRenamed"}},
+       "",
+       {"GroupRenamed"}},
       {"ANameADeletedGroupHadIsFreeAgain",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Équipe", std::nullopt})).id;
          w.run("owner", DeleteGroup{g});
          return w.run("owner", CreateGroup{"équipe", std::nullopt});
        },
-       "", {"GroupCreated"}},
+       "",
+       {"GroupCreated"}},
       {"AddingAnAnonymizedUserToAGroupIsRefused",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
@@ -410,7 +517,8 @@ const std::vector<Rule>& rules() {
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", AddGroupMember{g, bob});
        },
-       "user-anonymized", {}},
+       "user-anonymized",
+       {}},
       {"AnAnonymizedMemberCanStillBeTakenOutOfAGroup",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
@@ -419,75 +527,89 @@ const std::vector<Rule>& rules() {
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", RemoveGroupMember{g, bob});
        },
-       "", {"GroupMemberRemoved"}},
+       "",
+       {"GroupMemberRemoved"}},
       {"AddingAnUnknownUserToAGroupIsNotFound",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          return w.run("owner", AddGroupMember{g, "nobody"});
        },
-       "not-found", {}},
+       "not-found",
+       {}},
       {"AddGroupMemberIsOneEvent",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          return w.run("owner", AddGroupMember{g, w.create("bob")});
        },
-       "", {"GroupMemberAdded"}},
+       "",
+       {"GroupMemberAdded"}},
       // --- import
       {"ImportRefusesTheSameEmailTwiceInTheFile",
        [](World& w) {
          return w.run("owner", ImportUsers{"imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false, {}, false});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"ImportRefusesAnEmailAlreadyInThePool",
        [](World& w) {
          w.create("a");
          return w.run("owner", ImportUsers{"imp-1", {World::details("a")}, 0, false, {}, false});
        },
-       "validation-failed", {}},
+       "validation-failed",
+       {}},
       {"ImportCreatesEveryUserAndTheImportInOneDecision",
        [](World& w) {
          return w.run("owner", ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false, {}, false});
        },
-       "", {"UserCreated", "UserCreated", "UsersImported"}},
+       "",
+       {"UserCreated", "UserCreated", "UsersImported"}},
       // --- passwords
       {"ResetWithAnUnknownTokenIsInvalid",
-       [](World& w) { return w.runIn("", "system", CompletePasswordReset{"nope", "$h"}); },
-       "reset-token-invalid", {}},
+       [](World& w) {
+         return w.runIn("", "system", CompletePasswordReset{"nope", "$h"});
+       },
+       "reset-token-invalid",
+       {}},
       {"ResetWithAnExpiredTokenIsInvalid",
        [](World& w) {
          w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.now.micros += 300'000'001;
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
-       "reset-token-invalid", {}},
+       "reset-token-invalid",
+       {}},
       {"ResetCompletesWithinFiveMinutes",
        [](World& w) {
          w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.now.micros += 299'000'000;
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
-       "", {"PasswordResetCompleted", "PasswordSet"}},
+       "",
+       {"PasswordResetCompleted", "PasswordSet"}},
       {"AResetTokenWorksOnce",
        [](World& w) {
          w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h2"});
        },
-       "reset-token-invalid", {}},
+       "reset-token-invalid",
+       {}},
       {"ANewerResetRequestVoidsTheOlderToken",
        [](World& w) {
          w.run("system", RequestPasswordReset{w.id("owner"), "old", Timestamp{w.now.micros + 300'000'000}});
          w.run("system", RequestPasswordReset{w.id("owner"), "new", Timestamp{w.now.micros + 300'000'000}});
          return w.runIn("", "system", CompletePasswordReset{"old", "$h"});
        },
-       "reset-token-invalid", {}},
+       "reset-token-invalid",
+       {}},
       {"APasswordChangeVoidsTheResetLinkAskedForBefore",
        [](World& w) {
          w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.run("owner", SetPassword{w.id("owner"), "$changed", false, "changed"});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
-       "reset-token-invalid", {}},
+       "reset-token-invalid",
+       {}},
       {"DeactivationVoidsTheResetLinkAlsoAfterAReactivation",
        [](World& w) {
          w.create("bob");
@@ -496,16 +618,21 @@ const std::vector<Rule>& rules() {
          w.run("owner", ReactivateUser{w.id("bob")});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
-       "reset-token-invalid", {}},
+       "reset-token-invalid",
+       {}},
       {"AResetForAnUnknownUserChangesNothing",
-       [](World& w) { return w.run("system", RequestPasswordReset{"nobody", "tok", w.now}); }, "",
+       [](World& w) {
+         return w.run("system", RequestPasswordReset{"nobody", "tok", w.now});
+       },
+       "",
        {}},
       {"SetPasswordIsForTheUserThemself",
        [](World& w) {
          w.create("alice", true);
          return w.run("alice", SetPassword{w.id("owner"), "$h", false, "changed"});
        },
-       "forbidden", {}},
+       "forbidden",
+       {}},
   };
   return table;
 }

@@ -662,6 +662,11 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
       owner.token);
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string project = r.json()["id"];
+  ASSERT_EQ(
+      client
+          .request("PUT", "/api/v1/users/" + leaver.id + "/roles/studio/designer", "", owner.token)
+          .status,
+      204);
 
   r = client.post("/api/v1/users/" + leaver.id + "/deactivate", json::object(), owner.token);
   EXPECT_EQ(r.status, 409);
@@ -709,8 +714,14 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   r = client.request("DELETE", "/api/v1/users/" + heir.id + "/roles/modeler/editor", "{\"x\":1}",
                      owner.token);
   EXPECT_EQ(r.status, 422) << "a role's path says it all: " << r.body;
+  EXPECT_EQ(client.get("/api/v1/users/" + leaver.id + "/roles", owner.token).json()["items"].size(),
+            1u)
+      << "a deactivated user keeps their roles";
   r = client.post(anonymizePath, json::object(), owner.token);
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(
+      client.get("/api/v1/users/" + leaver.id + "/roles", owner.token).json()["items"].empty())
+      << "an anonymized one holds none";
   EXPECT_TRUE(server.mailsTo(leaver.email).empty()) << "the mail drop keeps nothing of them";
   EXPECT_EQ(server.mailsTo(heir.email).size(), heirsMails) << "and all of the others'";
   EXPECT_TRUE(r.json()["anonymized"].get<bool>());

@@ -544,7 +544,7 @@ TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   q.subject = zid;
   auto audit = h.portal().audit().list(h.company(), q);
   ASSERT_TRUE(audit.ok()) << audit.error().message;
-  ASSERT_EQ(audit->items.size(), 4u) << "created, role, deactivated, anonymized";
+  ASSERT_EQ(audit->items.size(), 5u) << "created, role, deactivated, role revoked, anonymized";
   EXPECT_EQ(json::parse(audit->items.front())["type"], "UserAnonymized");
   const json created = json::parse(audit->items.back());
   EXPECT_EQ(created["type"], "UserCreated");

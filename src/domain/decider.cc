@@ -323,6 +323,10 @@ class Decider {
     if (u->anonymized) return conflict("already-anonymized", "The user is already anonymized.");
     if (u->active)
       return conflict("must-deactivate-first", "Only a deactivated user can be anonymized.");
+    // An anonymized user holds no roles (GrantRole refuses them): the ones kept
+    // through the deactivation go, each recorded.
+    for (const auto& [service, role] : u->roles)
+      add(userStream(c.userId), RoleRevoked{c.userId, service, role});
     add(userStream(c.userId), UserAnonymized{c.userId});
     decision_.shred.push_back(c.userId);
     decision_.shred.insert(decision_.shred.end(), u->addressKeys.begin(), u->addressKeys.end());
