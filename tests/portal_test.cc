@@ -358,6 +358,39 @@ TEST(Portal, ARefusalIsAlsoAnsweredAgainForItsKey) {
   EXPECT_EQ(again.rejection.kind, RejectionKind::kConflict);
 }
 
+// A first answer that cannot be read is no "no first answer": a route that looks it
+// up before its command (an anonymization's drops) would do again what the first
+// request did. firstAnswer fails as the processor does.
+TEST(Portal, AFirstAnswerThatCannotBeReadIsAFailureNotNone) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  Submission s;
+  s.command = Command{h.company(), h.owner(), CreateUser{person("ada"), false}};
+  s.commandId = commandIdOfKey(h.company(), h.owner(), "", "key-3");
+  s.clientKey = true;
+  ASSERT_TRUE(h.portal().execute(s).accepted());
+  h.reopen();  // the processor's memory of recent answers goes
+  {
+    rocksdb::DB* db = h.portal().store().db();
+    rocksdb::ColumnFamilyHandle* commands = h.portal().store().columnFamily("commands");
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), commands));
+    int damaged = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      if (!it->key().empty() && it->key()[0] != '\0')  // past the mark of keys moved
+        damaged += db->Put(rocksdb::WriteOptions(), commands, it->key(), "not a reply").ok();
+    ASSERT_GT(damaged, 0);
+  }
+  auto first = h.portal().firstAnswer(s);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, CommandReply::Status::kFailed);
+  EXPECT_NE(first->failure.find("it is malformed"), std::string::npos) << first->failure;
+  const std::uint64_t head = h.portal().store().lastPosition();
+  auto again = h.portal().execute(s);
+  EXPECT_EQ(again.status, CommandReply::Status::kFailed) << "not decided again";
+  EXPECT_EQ(h.portal().store().lastPosition(), head);
+}
+
 TEST(Portal, ListsUsersBySearchStatusAndCursor) {
   TempDir dir;
   PortalHarness h(dir.path());

@@ -185,10 +185,19 @@ CommandReply CommandProcessor::execute(Submission submission) {
 std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) const {
   if (!s.clientKey) return std::nullopt;
   std::string stored;
-  if (!store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, recordKey(s), &stored).ok())
-    return std::nullopt;
-  auto reply = parseReply(stored);
-  if (reply) reply->replayed = true;
+  const rocksdb::Status st =
+      store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, recordKey(s), &stored);
+  if (st.IsNotFound()) return std::nullopt;
+  auto reply = st.ok() ? parseReply(stored) : std::nullopt;
+  if (!reply) {
+    // As processGroup answers it: not "no first answer", on which a route would
+    // do again what the first request did (an anonymization's drops).
+    CommandReply failed;
+    failed.failure = "the first answer to this idempotency key cannot be read: " +
+                     (st.ok() ? std::string("it is malformed") : st.ToString());
+    return failed;
+  }
+  reply->replayed = true;
   return reply;
 }
 

@@ -116,11 +116,11 @@ class CommandProcessor {
   CommandReply execute(Submission submission);
 
   // The first answer to the idempotency key of `s` (its client key, company, actor
-  // and scope), read from the log's records; nullopt when it has none, or when it
-  // cannot be read. Any thread: for a caller that must not redo checks the first
-  // call changed the grounds of (the current password of a password change). A
-  // command still queued is not seen; one whose batch is written but not yet
-  // durable is: wait until its lastPosition is projected before answering with it.
+  // and scope), read from the log's records; nullopt when it has none; a failed
+  // reply (kFailed) when it cannot be read. Any thread: for a caller that must not redo checks the
+  // first call changed the grounds of (the current password of a password change). A command still
+  // queued is not seen; one whose batch is written but not yet durable is: wait until its
+  // lastPosition is projected before answering with it.
   std::optional<CommandReply> firstAnswer(const Submission& s) const;
 
   // Stops taking commands, decides and writes what is queued, answers it, returns.

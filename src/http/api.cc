@@ -769,6 +769,10 @@ struct Api::Impl {
     s.command = Command{call.company(), call.actor(), std::move(body)};
     if ((problem = idempotency(call.req, call.route, s))) return std::nullopt;
     auto first = portal.firstAnswer(s);
+    if (first && first->status == CommandReply::Status::kFailed) {
+      problem = logUnavailable();  // the first answer cannot be read: nothing is done again
+      return std::nullopt;
+    }
     if (first && first->accepted() && !first->projected) {
       problem = Api::problem(503, "log-unavailable", "The event log is not available",
                              "The first request with this key is not durable yet; try again.");
