@@ -191,6 +191,17 @@ std::optional<std::string> UsersReader::row(const std::string& companyId,
   return rowAt(nullptr, companyId, userId);
 }
 
+Result<std::optional<std::string>> UsersReader::readRow(const std::string& companyId,
+                                                        const std::string& userId) const {
+  std::string value;
+  const rocksdb::Status st =
+      db_->Get(rocksdb::ReadOptions(), rows_, rows::key(companyId, userId), &value);
+  if (st.IsNotFound()) return std::optional<std::string>();
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "reading the users view failed: " + st.ToString());
+  return std::optional<std::string>(std::move(value));
+}
+
 std::optional<std::string> UsersReader::rowAt(const rocksdb::Snapshot* snapshot,
                                               const std::string& companyId,
                                               const std::string& userId) const {

@@ -79,6 +79,11 @@ class UsersReader {
   std::optional<std::string> get(const std::string& companyId, const std::string& userId) const;
   // The stored row (JSON) without resolving the manager.
   std::optional<std::string> row(const std::string& companyId, const std::string& userId) const;
+  // The same, telling a read that failed (an I/O error: kIoError) from no such row
+  // (nullopt), for a caller that must not act on a user's absence that is not one
+  // (ending a session).
+  Result<std::optional<std::string>> readRow(const std::string& companyId,
+                                             const std::string& userId) const;
   // Users ordered by surname, given name, id.
   UserPage list(const std::string& companyId, const UserListQuery& query) const;
   // A display name for the audit trail: "Given Surname", "Anonymized User", or "".

@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -59,12 +60,19 @@ Result<void> SessionStore::load(Timestamp now) {
 }
 
 void SessionStore::persist(const Session& s) {
-  db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
+  // Only the idle time and a password change's mark: lost, a restart counts the idle
+  // time from earlier, or ends the session (the log's password time is newer).
+  const rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
+  if (!st.ok())
+    std::fprintf(stderr, "sessions: cannot record a session: %s\n", st.ToString().c_str());
 }
 
-void SessionStore::erase(const std::string& tokenHash) {
+bool SessionStore::erase(const std::string& tokenHash) {
   sessions_.erase(tokenHash);
-  db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+  const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+  if (st.ok()) return true;
+  std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
+  return false;
 }
 
 Result<void> SessionStore::add(const Session& session) {
@@ -92,18 +100,26 @@ std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp
   return s;
 }
 
-void SessionStore::remove(const std::string& tokenHash, bool durable) {
+Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
+  bool recorded;
   {
     std::lock_guard lock(mu_);
-    erase(tokenHash);
+    recorded = erase(tokenHash);
   }
-  if (durable) makeDurable();
+  if (durable && recorded) return makeDurable();
+  if (!recorded) return makeError(ErrorCode::kIoError, "the session's end cannot be recorded");
+  return {};
 }
 
 // The database buffers its WAL in memory (manual_wal_flush) until the event log's
 // next commit writes it out: a session ended just before a crash on an idle server
 // would come back at the restart. A failure here is the log's too, which stops it.
-void SessionStore::makeDurable() { db_->FlushWAL(true).PermitUncheckedError(); }
+Result<void> SessionStore::makeDurable() {
+  const rocksdb::Status st = db_->FlushWAL(true);
+  if (st.ok()) return {};
+  std::fprintf(stderr, "sessions: cannot sync the sessions' changes: %s\n", st.ToString().c_str());
+  return makeError(ErrorCode::kIoError, "the sessions' changes cannot be synced: " + st.ToString());
+}
 
 void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
                               const std::string& keep, bool durable) {
@@ -113,7 +129,7 @@ void SessionStore::removeUser(const std::string& companyId, const std::string& u
     if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);
   lock.unlock();
-  if (durable) makeDurable();
+  if (durable) (void)makeDurable();  // a failure is said on stderr
 }
 
 std::size_t SessionStore::removeWhere(const std::function<bool(const Session&)>& ended) {
@@ -123,7 +139,7 @@ std::size_t SessionStore::removeWhere(const std::function<bool(const Session&)>&
     if (ended(s)) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);
   lock.unlock();
-  if (!doomed.empty()) makeDurable();
+  if (!doomed.empty()) (void)makeDurable();
   return doomed.size();
 }
 

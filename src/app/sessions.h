@@ -58,12 +58,14 @@ class SessionStore {
   // `durable` false: in memory and the WAL's buffer only, for callers that must not
   // wait for a disk (a network thread, the projector's) and whose removal the log
   // decides anyway, or that call makeDurable() elsewhere.
-  void remove(const std::string& tokenHash, bool durable = true);
+  // An error when the end cannot be recorded (the session is ended in memory all
+  // the same, but would come back after a restart).
+  Result<void> remove(const std::string& tokenHash, bool durable = true);
   // Ends every session of the user but `keep` (a token hash, or empty).
   void removeUser(const std::string& companyId, const std::string& userId,
                   const std::string& keep = {}, bool durable = true);
   // Writes out and syncs the removals made so far.
-  void makeDurable();
+  Result<void> makeDurable();
   // The password was changed through this session at `at`.
   void passwordChanged(const std::string& tokenHash, Timestamp at);
   // Ends the sessions `ended` picks (at start, those a change the log holds ended
@@ -73,7 +75,8 @@ class SessionStore {
 
  private:
   void persist(const Session& s);
-  void erase(const std::string& tokenHash);
+  // Whether the removal was recorded (a failure is said on stderr).
+  bool erase(const std::string& tokenHash);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;

@@ -577,10 +577,18 @@ struct Api::Impl {
     call.session = std::move(*session);
     // The user's current state decides, not what it was at sign-in: a deactivated
     // user's sessions stop at once even if ending them was interrupted.
-    auto me = userFlags(call.company(), call.actor());
+    auto read = readUserFlags(call.company(), call.actor());
+    if (!read) {
+      // A read that failed is no sign of the user's end: the session stays.
+      std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(),
+                   read.error().message.c_str());
+      return Api::problem(503, "view-unavailable", "The users view is not available",
+                          "The portal cannot read its users now; try again later.");
+    }
+    const auto& me = *read;
     if (!me || !me->active || me->anonymized) {
       // Not waited for on this network thread: the user's state refuses it anyway.
-      sessions.remove(call.tokenHash, false);
+      (void)sessions.remove(call.tokenHash, false);  // a failure is said on stderr
       return unauthorized();
     }
     call.isAdmin = me->isAdmin;
@@ -618,7 +626,7 @@ struct Api::Impl {
   // thread, which must not wait for a disk); their removal is synced on a pool thread.
   void endSessionsSoon(const std::string& company, const std::string& user) {
     sessions.removeUser(company, user, {}, false);
-    hashPool.post([this] { sessions.makeDurable(); });
+    hashPool.post([this] { (void)sessions.makeDurable(); });
   }
 
   // At start: a password change, deactivation or anonymization ends sessions after
@@ -984,7 +992,7 @@ struct Api::Impl {
     // other.)
     if (auto after = portal.credentials().account(company->id, account->userId);
         !after || after->passwordHash != account->passwordHash || !after->active) {
-      sessions.remove(session.tokenHash);
+      (void)sessions.remove(session.tokenHash);
       return badCredentials();
     }
     std::string out = "{\"token\":" + json(token).dump() +
@@ -995,7 +1003,10 @@ struct Api::Impl {
   }
 
   HttpResponse signOut(Call& call) {
-    sessions.remove(call.tokenHash);
+    if (!sessions.remove(call.tokenHash))
+      return Api::problem(503, "sessions-unavailable", "The sign-out cannot be recorded",
+                          "The session is ended on this server, but it could come back after a "
+                          "restart; sign out again later.");
     return noContent();
   }
 
@@ -1424,16 +1435,24 @@ struct Api::Impl {
     std::string email;  // empty once anonymized
   };
   std::optional<UserFlags> userFlags(const std::string& company, const std::string& id) {
-    auto row = portal.users().row(company, id);
+    auto read = readUserFlags(company, id);
+    return read ? std::move(*read) : std::nullopt;
+  }
+  // The same; an error when the view cannot be read (not the user's absence).
+  Result<std::optional<UserFlags>> readUserFlags(const std::string& company,
+                                                 const std::string& id) {
+    auto read = portal.users().readRow(company, id);
+    if (!read) return read.error();
+    const auto& row = *read;
     auto doc = row ? JsonDocument::parse(*row) : std::nullopt;
-    if (!doc) return std::nullopt;
+    if (!doc) return std::optional<UserFlags>();
     auto flag = [&](std::string_view name) {
       auto m = doc->member(doc->root(), name);
       return m && doc->node(*m).kind == JsonDocument::Kind::kBool && doc->node(*m).boolean;
     };
     UserFlags flags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner"), {}};
     if (auto email = stringMember(*doc, "email")) flags.email = std::string(*email);
-    return flags;
+    return std::optional<UserFlags>(std::move(flags));
   }
 
   // A string member of a row's JSON; nullopt when absent or of another type.
