@@ -362,13 +362,13 @@ const std::vector<Rule>& rules() {
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob", false, false)}); },
        "user-inactive",
        {}},
-      {"IncludeAdminRefusesAnAnonymizedUserAsInactiveNotUnknown",
+      {"IncludeAdminRefusesAnAnonymizedUserAsAnonymizedNotUnknown",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", IncludeAdmin{bob});
        },
-       "user-inactive",
+       "user-anonymized",
        {}},
       {"IncludeAdminIsOneEvent",
        [](World& w) { return w.run("owner", IncludeAdmin{w.create("bob")}); },

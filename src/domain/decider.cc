@@ -341,6 +341,13 @@ class Decider {
     // An anonymized user is still in the pool (and inactive): 422, not 404.
     if (u == nullptr) return notFound("User", c.userId);
     if (u->admin) return conflict("already-admin", "The user is already an administrator.");
+    // 422 as for any inactive user (API.md), with the code the other routes give.
+    if (u->anonymized)
+      return Rejection{RejectionKind::kInvalid,
+                       "user-anonymized",
+                       "An anonymized user cannot become an administrator.",
+                       {},
+                       {}};
     if (!u->active)
       return Rejection{RejectionKind::kInvalid, "user-inactive",
                        "Only an active user can become an administrator.", {}, {}};
