@@ -93,9 +93,13 @@ class UsersReader {
                                                            const std::string& userId) const;
 
  private:
-  // The row as of `snapshot` (nullptr: now).
+  // The row as of `snapshot` (nullptr: now); a read that fails is no row.
   std::optional<std::string> rowAt(const rocksdb::Snapshot* snapshot, const std::string& companyId,
                                    const std::string& userId) const;
+  // The same, a read that fails an error (readRow).
+  Result<std::optional<std::string>> readRowAt(const rocksdb::Snapshot* snapshot,
+                                               const std::string& companyId,
+                                               const std::string& userId) const;
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* rows_;

@@ -491,6 +491,18 @@ TEST(HttpFlows, APasswordTypedInAnotherUnicodeFormSignsIn) {
   EXPECT_EQ(server.signIn("acme", owner.email, decomposed).status, 201);
   EXPECT_EQ(server.signIn("acme", owner.email, "Creme brulee au deja").status, 401)
       << "accents still count";
+  // The same password in the other form is no new password.
+  r = client.post("/api/v1/me/password", {{"currentPassword", composed}, {"newPassword", composed}},
+                  owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("must differ from the current password"), std::string::npos) << r.body;
+  // The policy counts what is hashed: twelve Hangul jamo are four syllables in NFKC.
+  const std::string jamo =
+      "\u1112\u1161\u11ab\u1100\u116e\u11a8\u1106\u1161\u11af\u1100\u1173\u11af";
+  r = client.post("/api/v1/me/password", {{"currentPassword", composed}, {"newPassword", jamo}},
+                  owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("min-length"), std::string::npos) << r.body;
   // The current password in the other form is the current password.
   r = client.post("/api/v1/me/password",
                   {{"currentPassword", composed}, {"newPassword", kPassword}}, owner.token);
@@ -2022,6 +2034,27 @@ TEST(HttpFlows, TheEventFeedStopsAtARecordThatDoesNotDecodeInsteadOfSkippingIt) 
   EXPECT_EQ(r.json()["nextCursor"], std::to_string(last - 1));
   r = client.get("/api/v1/events?after=" + r.json()["nextCursor"].get<std::string>(), owner.token);
   EXPECT_EQ(r.status, 503);
+
+  // An edit that still decodes (another character in an id) is not served as the
+  // record either, and the audit trail's read of it refuses it too.
+  const std::uint64_t edited = last - 1;
+  ASSERT_TRUE(store.db()->Get(rocksdb::ReadOptions(), events, positionBytes(edited), &value).ok());
+  const std::string field = "\"correlationId\":\"";
+  ASSERT_NE(value.find(field), std::string::npos);
+  char& c = value[value.find(field) + field.size()];
+  c = c == 'x' ? 'y' : 'x';
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), events, positionBytes(edited), value).ok());
+  r = client.get("/api/v1/events?after=" + std::to_string(edited - 1), owner.token);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json()["detail"].get<std::string>().rfind(
+                "event " + std::to_string(edited) +
+                    " was changed after it was written: its bytes hash to",
+                0),
+            0u)
+      << r.body;
+  auto read = store.readAt(edited);
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.error().message.find("was changed after it was written"), std::string::npos);
 }
 
 TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {

@@ -246,7 +246,7 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
            {R"({"command":"provision","company":5})", "'company' must be a string"},
            {R"({"command":"provision","services":["a",2]})",
             "'services' must be a list of strings"},
-           {R"({"command":"rebuild","projection":null})", "'projection' must be a string"}}) {
+           {R"({"command":"rebuild","projection":7})", "'projection' must be a string"}}) {
     auto answer = callOperatorSocket(operatorSocketPath(dir.sub("data")), request, kNoTimeout);
     ASSERT_TRUE(answer.ok()) << request << ": " << answer.error().message;
     EXPECT_EQ(json::parse(*answer)["error"], message) << request;

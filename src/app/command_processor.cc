@@ -182,22 +182,27 @@ CommandReply CommandProcessor::execute(Submission submission) {
   return future.get();
 }
 
-std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) const {
-  if (!s.clientKey) return std::nullopt;
+std::optional<CommandReply> CommandProcessor::storedAnswer(const std::string& key) const {
   std::string stored;
   const rocksdb::Status st =
-      store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, recordKey(s), &stored);
+      store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, key, &stored);
   if (st.IsNotFound()) return std::nullopt;
   auto reply = st.ok() ? parseReply(stored) : std::nullopt;
   if (!reply) {
-    // As processGroup answers it: not "no first answer", on which a route would
-    // do again what the first request did (an anonymization's drops).
+    // Not "no first answer": deciding it again could apply it twice, and a route
+    // would do again what the first request did (an anonymization's drops).
     CommandReply failed;
     failed.failure = "the first answer to this idempotency key cannot be read: " +
                      (st.ok() ? std::string("it is malformed") : st.ToString());
     return failed;
   }
-  reply->replayed = true;
+  return reply;
+}
+
+std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) const {
+  if (!s.clientKey) return std::nullopt;
+  auto reply = storedAnswer(recordKey(s));
+  if (reply && reply->status != CommandReply::Status::kFailed) reply->replayed = true;
   return reply;
 }
 
@@ -290,20 +295,12 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       } else if (auto it = recent_.find(key); it != recent_.end()) {
         first = it->second.reply;
       } else {
-        std::string stored;
-        rocksdb::Status st =
-            store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, key, &stored);
-        std::optional<CommandReply> parsed;
-        if (st.ok()) parsed = parseReply(stored);
-        if ((!st.ok() && !st.IsNotFound()) || (st.ok() && !parsed)) {
-          // Deciding it again could apply it twice: refuse to answer instead.
-          CommandReply r;
-          r.failure = "the first answer to this idempotency key cannot be read: " +
-                      (st.ok() ? std::string("it is malformed") : st.ToString());
-          entry.done(std::move(r));
+        auto stored = storedAnswer(key);
+        if (stored && stored->status == CommandReply::Status::kFailed) {
+          entry.done(std::move(*stored));
           continue;
         }
-        if (parsed) first = std::make_shared<CommandReply>(std::move(*parsed));
+        if (stored) first = std::make_shared<CommandReply>(std::move(*stored));
       }
       if (first && !first->accepted() && !s.replayRefusals) first = nullptr;
       if (first) {

@@ -153,6 +153,10 @@ class CommandProcessor {
   }
 
  private:
+  // The answer recorded under the record key `key`: nullopt when there is none, a
+  // failed reply when it cannot be read or is malformed.
+  std::optional<CommandReply> storedAnswer(const std::string& key) const;
+
   struct Queued {
     Submission submission;
     std::function<void(CommandReply)> done;

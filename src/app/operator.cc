@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -28,7 +29,9 @@ using json = nlohmann::json;
 constexpr std::size_t kMaxRequest = 1 << 20;
 
 std::string failure(const std::string& message) {
-  return json{{"ok", false}, {"error", message}}.dump();
+  // A message may hold a path in bytes that are not UTF-8: replaced, not thrown on.
+  return json{{"ok", false}, {"error", message}}.dump(-1, ' ', false,
+                                                      json::error_handler_t::replace);
 }
 
 std::string provision(OperatorContext& ctx, const json& req) {
@@ -164,7 +167,9 @@ std::string runOperatorRequest(OperatorContext& context, std::string_view reques
                                const OperatorProgress& progress, const std::atomic<bool>* cancel) {
   json req = json::parse(requestJson, nullptr, false);
   if (!req.is_object()) return failure("the request is not a JSON object");
-  // Every field is text but the services' list (json::value would throw on another type).
+  // Every field is text but the services' list (json::value would throw on another
+  // type); a null is a field not given.
+  for (auto it = req.begin(); it != req.end();) it = it->is_null() ? req.erase(it) : std::next(it);
   for (const auto& [key, value] : req.items()) {
     const bool list = key == "services";
     const bool ok =

@@ -67,12 +67,11 @@ void SessionStore::persist(const Session& s) {
     std::fprintf(stderr, "sessions: cannot record a session: %s\n", st.ToString().c_str());
 }
 
-bool SessionStore::erase(const std::string& tokenHash) {
+void SessionStore::erase(const std::string& tokenHash) {
   sessions_.erase(tokenHash);
   const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
-  if (st.ok()) return true;
-  std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
-  return false;
+  if (!st.ok())
+    std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
 }
 
 Result<void> SessionStore::add(const Session& session) {
@@ -101,13 +100,20 @@ std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp
 }
 
 Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
-  bool recorded;
   {
     std::lock_guard lock(mu_);
-    recorded = erase(tokenHash);
+    // The end recorded first: one that cannot be keeps the session, so that the
+    // sign-out can be tried again (ended in memory only, it would come back at the
+    // next restart while a retry got 401).
+    const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+    if (!st.ok()) {
+      std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
+      return makeError(ErrorCode::kIoError,
+                       "the session's end cannot be recorded: " + st.ToString());
+    }
+    sessions_.erase(tokenHash);
   }
-  if (durable && recorded) return makeDurable();
-  if (!recorded) return makeError(ErrorCode::kIoError, "the session's end cannot be recorded");
+  if (durable) return makeDurable();
   return {};
 }
 

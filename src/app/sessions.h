@@ -58,8 +58,9 @@ class SessionStore {
   // `durable` false: in memory and the WAL's buffer only, for callers that must not
   // wait for a disk (a network thread, the projector's) and whose removal the log
   // decides anyway, or that call makeDurable() elsewhere.
-  // An error when the end cannot be recorded (the session is ended in memory all
-  // the same, but would come back after a restart).
+  // An error when the end cannot be recorded: the session is kept then, so that
+  // the sign-out can be tried again (or, when only the sync failed, ended here but
+  // it may come back after a restart).
   Result<void> remove(const std::string& tokenHash, bool durable = true);
   // Ends every session of the user but `keep` (a token hash, or empty).
   void removeUser(const std::string& companyId, const std::string& userId,
@@ -75,8 +76,8 @@ class SessionStore {
 
  private:
   void persist(const Session& s);
-  // Whether the removal was recorded (a failure is said on stderr).
-  bool erase(const std::string& tokenHash);
+  // Ends the session at once; a removal that cannot be recorded is said on stderr.
+  void erase(const std::string& tokenHash);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;

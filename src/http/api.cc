@@ -511,7 +511,7 @@ struct Api::Impl {
                                ? "The query parameter '" + name + "' is not one this command takes"
                                : std::string("A query parameter is not one this command takes");
       if (known.empty()) {
-        detail += "; it takes none (its fields go in the body).";
+        detail += r.takesBody ? "; it takes none (its fields go in the body)." : "; it takes none.";
       } else {
         std::string folded;
         for (unsigned char c : name)
@@ -534,6 +534,10 @@ struct Api::Impl {
   // anonymization) does not run on a request meant for another route.
   static std::optional<HttpResponse> unwantedBody(const Call& call, const Route& r) {
     if (r.takesBody || r.info.method == "GET" || trim(call.req.body).empty()) return std::nullopt;
+    // `{}` whatever its Content-Type (fetch() sends a string body as text/plain).
+    if (const json empty = json::parse(call.req.body, nullptr, false);
+        empty.is_object() && empty.empty())
+      return std::nullopt;
     HttpResponse error;
     auto body = objectBody(call.req, error);
     if (!body) return error;
@@ -578,13 +582,8 @@ struct Api::Impl {
     // The user's current state decides, not what it was at sign-in: a deactivated
     // user's sessions stop at once even if ending them was interrupted.
     auto read = readUserFlags(call.company(), call.actor());
-    if (!read) {
-      // A read that failed is no sign of the user's end: the session stays.
-      std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(),
-                   read.error().message.c_str());
-      return Api::problem(503, "view-unavailable", "The users view is not available",
-                          "The portal cannot read its users now; try again later.");
-    }
+    // A read that failed is no sign of the user's end: the session stays.
+    if (!read) return usersViewUnreadable(call, read.error());
     const auto& me = *read;
     if (!me || !me->active || me->anonymized) {
       // Not waited for on this network thread: the user's state refuses it anyway.
@@ -778,7 +777,11 @@ struct Api::Impl {
     if ((problem = idempotency(call.req, call.route, s))) return std::nullopt;
     auto first = portal.firstAnswer(s);
     if (first && first->status == CommandReply::Status::kFailed) {
-      problem = logUnavailable();  // the first answer cannot be read: nothing is done again
+      // Nothing is done again on a key whose first answer cannot be read.
+      std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(), first->failure.c_str());
+      problem = Api::problem(503, "log-unavailable", "The first answer cannot be read",
+                             "The first answer to this Idempotency-Key cannot be read, so nothing "
+                             "was done; the server's log says why.");
       return std::nullopt;
     }
     if (first && first->accepted() && !first->projected) {
@@ -1005,8 +1008,8 @@ struct Api::Impl {
   HttpResponse signOut(Call& call) {
     if (!sessions.remove(call.tokenHash))
       return Api::problem(503, "sessions-unavailable", "The sign-out cannot be recorded",
-                          "The session is ended on this server, but it could come back after a "
-                          "restart; sign out again later.");
+                          "The session may still work, or come back after a restart of the "
+                          "server; sign out again later.");
     return noContent();
   }
 
@@ -1024,6 +1027,9 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error);
     if (!fields) return error;
     auto& [current, next] = *fields;
+    // The policy judges, and "must differ" compares, what is hashed (NFKC): twelve
+    // decomposed letters that are four once composed are four.
+    next = nfkc(next);
     // One change (or reset) of a user's password at a time, each checked against the
     // password the one before it set.
     const auto serial = serializeUser(call.company(), call.actor());
@@ -1053,7 +1059,7 @@ struct Api::Impl {
     passwordThrottle.succeeded(userKey, call.tokenHash);
     if (auto problems = policyProblems(next, *account); !problems.empty())
       return policyRejected(problems, "newPassword");
-    if (next == current)
+    if (next == nfkc(current))
       return validation({{"newPassword", "must differ from the current password"}});
     auto hash = hashPassword(next);
     if (!hash)
@@ -1143,6 +1149,7 @@ struct Api::Impl {
     auto fields = requiredStrings<2>(call.req, {"token", "newPassword"}, error);
     if (!fields) return error;
     auto& [token, next] = *fields;
+    next = nfkc(next);  // judged by the policy as it is hashed (see changePassword)
     const std::string hash = tokenHash(token);
     std::optional<ResetRecord> reset = portal.credentials().reset(hash);
     // Read again once no change of the user's password runs beside this one (a
@@ -1438,6 +1445,12 @@ struct Api::Impl {
     auto read = readUserFlags(company, id);
     return read ? std::move(*read) : std::nullopt;
   }
+  // A read of the users view that failed (an I/O error), logged; 503.
+  static HttpResponse usersViewUnreadable(const Call& call, const Error& e) {
+    std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(), e.message.c_str());
+    return Api::problem(503, "view-unavailable", "The users view is not available",
+                        "The portal cannot read its users now; nothing was done. Try again later.");
+  }
   // The same; an error when the view cannot be read (not the user's absence).
   Result<std::optional<UserFlags>> readUserFlags(const std::string& company,
                                                  const std::string& id) {
@@ -1490,7 +1503,11 @@ struct Api::Impl {
       return first->accepted() ? userResponse(call.company(), subjectOf(*first, id))
                                : rejected(first->rejection);
     if (problem) return *problem;
-    const auto user = userFlags(call.company(), id);
+    // A read that fails is no absent user: the drops below would be passed over and
+    // the person's mail kept once their email is shredded.
+    auto read = readUserFlags(call.company(), id);
+    if (!read) return usersViewUnreadable(call, read.error());
+    const auto& user = *read;
     const bool droppedBefore = user && !user->active;
     if (droppedBefore) {
       if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
@@ -2130,8 +2147,12 @@ struct Api::Impl {
         // A record that does not decode is not skipped: the consumer would miss
         // an event without knowing (the audit trail answers 503 too).
         if (!event) {
-          undecodable = makeError(event.error().code, "event " + std::to_string(raw.position) +
-                                                          " cannot be read: " + event.error().message);
+          const std::string& why = event.error().message;
+          undecodable =
+              makeError(event.error().code,
+                        why.rfind("event ", 0) == 0
+                            ? why
+                            : "event " + std::to_string(raw.position) + " cannot be read: " + why);
           return false;
         }
         scanned = raw.position;
@@ -2330,12 +2351,20 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"GET", "/api/v1/users/import/template.xlsx"},
         {"GET", "/api/v1/events"}};
     static const std::set<std::pair<std::string_view, std::string_view>> withBody = {
-        {"POST", "/api/v1/sessions"},        {"POST", "/api/v1/me/password"},
-        {"POST", "/api/v1/password-resets"}, {"POST", "/api/v1/password-resets/confirm"},
-        {"POST", "/api/v1/users"},           {"POST", "/api/v1/users/import"},
-        {"PATCH", "/api/v1/users/{id}"},     {"POST", "/api/v1/users/{id}/deactivate"},
-        {"POST", "/api/v1/admins"},          {"POST", "/api/v1/owner"},
-        {"POST", "/api/v1/resources"},       {"POST", "/api/v1/groups"},
+        {"POST", "/api/v1/sessions"},
+        // A sign-out passes a body over: refused, the session would stay valid.
+        {"DELETE", "/api/v1/sessions/current"},
+        {"POST", "/api/v1/me/password"},
+        {"POST", "/api/v1/password-resets"},
+        {"POST", "/api/v1/password-resets/confirm"},
+        {"POST", "/api/v1/users"},
+        {"POST", "/api/v1/users/import"},
+        {"PATCH", "/api/v1/users/{id}"},
+        {"POST", "/api/v1/users/{id}/deactivate"},
+        {"POST", "/api/v1/admins"},
+        {"POST", "/api/v1/owner"},
+        {"POST", "/api/v1/resources"},
+        {"POST", "/api/v1/groups"},
         {"PATCH", "/api/v1/groups/{id}"}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);

@@ -978,14 +978,23 @@ Result<std::string> EventStore::readJson(std::uint64_t position) const {
   return value.substr(kHeaderBytes);
 }
 
-Result<void> EventStore::checkHash(const RawEvent& raw) const {
+namespace {
+
+// What is wrong with the event's own hash (its bytes against its recorded hash,
+// over its recorded prevHash); nullopt when they match.
+std::optional<std::string> hashProblem(const RawEvent& raw) {
   const Hash h = eventHash(*raw.prevHash, raw.json);
-  if (h != *raw.hash)
-    return makeError(ErrorCode::kCorrupt,
-                     "event " + std::to_string(raw.position) +
-                         " was changed after it was written: its bytes hash to " + toHex(h) +
-                         ", not to its recorded hash " + toHex(*raw.hash) +
-                         " (portal-replay verify checks the whole chain)");
+  if (h == *raw.hash) return std::nullopt;
+  return "its bytes hash to " + toHex(h) + " but its recorded hash is " + toHex(*raw.hash);
+}
+
+}  // namespace
+
+Result<void> EventStore::checkHash(const RawEvent& raw) const {
+  if (auto problem = hashProblem(raw))
+    return makeError(ErrorCode::kCorrupt, "event " + std::to_string(raw.position) +
+                                              " was changed after it was written: " + *problem +
+                                              " (portal-replay verify checks the whole chain)");
   return {};
 }
 
@@ -1090,10 +1099,7 @@ std::optional<std::string> chainProblem(const Hash& prev, const RawEvent& raw) {
   if (*raw.prevHash != prev)
     return "its prevHash " + toHex(*raw.prevHash) + " is not the hash of the event before it, " +
            toHex(prev);
-  const Hash h = eventHash(prev, raw.json);
-  if (h != *raw.hash)
-    return "its bytes hash to " + toHex(h) + " but its recorded hash is " + toHex(*raw.hash);
-  return std::nullopt;
+  return hashProblem(raw);
 }
 
 Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) const {
