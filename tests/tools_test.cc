@@ -158,6 +158,22 @@ void rewriteEvent(const std::string& dir, std::uint64_t position, const std::str
   });
 }
 
+// Changes one character of the correlation id of the event at `position` and leaves
+// its recorded hash: an edit that still decodes, which only the hash tells.
+void editCorrelationId(const std::string& dir, std::uint64_t position) {
+  tamper(dir, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
+    const std::string key = positionBytes(position);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+    const std::string field = "\"correlationId\":\"";
+    const auto at = value.find(field);
+    ASSERT_NE(at, std::string::npos);
+    char& c = value[at + field.size()];
+    c = c == 'x' ? 'y' : 'x';
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+  });
+}
+
 TEST_F(ToolsTest, VerifyPrintsTheCountAndTheHeadHash) {
   ProgramRun r = replay({"verify", "--data", data()});
   EXPECT_EQ(r.exitCode, 0) << r.err;
@@ -181,17 +197,7 @@ TEST_F(ToolsTest, VerifyNamesTheEventWhoseByteWasChanged) {
 // An edit that still decodes (another character in an id): the exports and views
 // refuse the edited event instead of showing it as the record.
 TEST_F(ToolsTest, EventsAndAsOfRefuseAnEventEditedAfterItWasWritten) {
-  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-    const std::string key = positionBytes(5);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
-    const std::string field = "\"correlationId\":\"";
-    const auto at = value.find(field);
-    ASSERT_NE(at, std::string::npos);
-    char& c = value[at + field.size()];
-    c = c == 'x' ? 'y' : 'x';
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
-  });
+  editCorrelationId(data(), 5);
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"events", "--data", data()},
         std::vector<std::string>{"as-of", "--data", data(), "--company", "acme", "--at", "2100-01-01T00:00:00Z"}}) {
@@ -209,15 +215,7 @@ TEST_F(ToolsTest, EventsAndAsOfRefuseAnEventEditedAfterItWasWritten) {
 TEST_F(ToolsTest, TheServerDoesNotStartOnAnEditedLog) {
   const std::string relinked = dir_.sub("relinked");
   fs::copy(data(), relinked, fs::copy_options::recursive);
-  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-    const std::string key = positionBytes(5);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
-    const std::string field = "\"correlationId\":\"";
-    char& c = value[value.find(field) + field.size()];
-    c = c == 'x' ? 'y' : 'x';
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
-  });
+  editCorrelationId(data(), 5);
   ProgramRun r =
       runProgram({PORTAL_SERVER_BIN, "--data", data(), "--listen", "127.0.0.1:0", "--quiet"});
   EXPECT_EQ(r.exitCode, 1);
@@ -248,15 +246,7 @@ TEST_F(ToolsTest, TheServerDoesNotStartOnAnEditedLog) {
 TEST_F(ToolsTest, RebuildCompactAndBackupStopAtAnEditedEventOrOneOfAnUnknownType) {
   const std::string original = dir_.sub("original");
   fs::copy(data(), original, fs::copy_options::recursive);
-  tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-    const std::string key = positionBytes(5);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
-    const std::string field = "\"correlationId\":\"";
-    char& c = value[value.find(field) + field.size()];
-    c = c == 'x' ? 'y' : 'x';
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
-  });
+  editCorrelationId(data(), 5);
   ProgramRun r = portalctl({"rebuild", "--data", data(), "--projection", "all"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("portalctl: event 5 was changed after it was written"), std::string::npos) << r.err;
