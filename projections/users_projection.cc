@@ -193,23 +193,27 @@ std::optional<std::string> UsersReader::row(const std::string& companyId,
 
 Result<std::optional<std::string>> UsersReader::readRow(const std::string& companyId,
                                                         const std::string& userId) const {
-  std::string value;
-  const rocksdb::Status st =
-      db_->Get(rocksdb::ReadOptions(), rows_, rows::key(companyId, userId), &value);
-  if (st.IsNotFound()) return std::optional<std::string>();
-  if (!st.ok())
-    return makeError(ErrorCode::kIoError, "reading the users view failed: " + st.ToString());
-  return std::optional<std::string>(std::move(value));
+  return readRowAt(nullptr, companyId, userId);
 }
 
 std::optional<std::string> UsersReader::rowAt(const rocksdb::Snapshot* snapshot,
                                               const std::string& companyId,
                                               const std::string& userId) const {
+  auto read = readRowAt(snapshot, companyId, userId);
+  return read ? std::move(*read) : std::nullopt;
+}
+
+Result<std::optional<std::string>> UsersReader::readRowAt(const rocksdb::Snapshot* snapshot,
+                                                          const std::string& companyId,
+                                                          const std::string& userId) const {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   std::string value;
-  if (!db_->Get(ro, rows_, rows::key(companyId, userId), &value).ok()) return std::nullopt;
-  return value;
+  const rocksdb::Status st = db_->Get(ro, rows_, rows::key(companyId, userId), &value);
+  if (st.IsNotFound()) return std::optional<std::string>();
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "reading the users view failed: " + st.ToString());
+  return std::optional<std::string>(std::move(value));
 }
 
 // Rows are flat objects; reading them with the in-place reader and writing the

@@ -1928,6 +1928,13 @@ TEST(HttpFlows, SessionsExpireWhenIdleAndSignOutEndsThem) {
   std::string token = again.json()["token"];
   EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", token).status, 204);
   EXPECT_EQ(client.get("/api/v1/me", token).status, 401);
+  // A body or query parameter a sign-out does not take is passed over: refused, the
+  // session would stay valid.
+  token = server.signIn("acme", owner.email, kPassword).json()["token"];
+  Reply out = client.request("DELETE", "/api/v1/sessions/current?everywhere=true",
+                             "{\"token\":\"" + token + "\"}", token);
+  EXPECT_EQ(out.status, 204) << out.body;
+  EXPECT_EQ(client.get("/api/v1/me", token).status, 401);
 }
 
 // API.md: a password change ends "all other sessions of the user". Sign-ins with

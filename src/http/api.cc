@@ -379,6 +379,9 @@ struct Api::Impl {
     // A command whose path says it all (an anonymization, a role granted) takes no
     // body: one sent is refused rather than passed over.
     bool takesBody = false;
+    // A sign-out: a body or query parameter it does not take is passed over, since
+    // refusing it would leave the session valid.
+    bool passesOver = false;
   };
 
   Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol)
@@ -498,7 +501,7 @@ struct Api::Impl {
   // dryRun): a misspelt one (`?dryrun=true`) would otherwise be passed over and the
   // command run for real. Queries may carry what they do not use.
   static std::optional<HttpResponse> unknownParameter(const Call& call, const Route& r) {
-    if (r.info.method == "GET" || call.query.empty()) return std::nullopt;
+    if (r.info.method == "GET" || r.passesOver || call.query.empty()) return std::nullopt;
     const auto& known = r.commandQuery;
     for (const auto& entry : call.query) {
       const std::string& name = entry.first;
@@ -533,7 +536,8 @@ struct Api::Impl {
   // (a malformed one 400, one with fields 422), so that an irreversible command (an
   // anonymization) does not run on a request meant for another route.
   static std::optional<HttpResponse> unwantedBody(const Call& call, const Route& r) {
-    if (r.takesBody || r.info.method == "GET" || trim(call.req.body).empty()) return std::nullopt;
+    if (r.takesBody || r.passesOver || r.info.method == "GET" || trim(call.req.body).empty())
+      return std::nullopt;
     // `{}` whatever its Content-Type (fetch() sends a string body as text/plain).
     if (const json empty = json::parse(call.req.body, nullptr, false);
         empty.is_object() && empty.empty())
@@ -1436,22 +1440,19 @@ struct Api::Impl {
                    });
   }
 
-  // What the users view says of a user now; nullopt when there is no such user.
+  // A user as the users view shows them (readUserFlags).
   struct UserFlags {
     bool active = false, anonymized = false, isAdmin = false, isOwner = false;
     std::string email;  // empty once anonymized
   };
-  std::optional<UserFlags> userFlags(const std::string& company, const std::string& id) {
-    auto read = readUserFlags(company, id);
-    return read ? std::move(*read) : std::nullopt;
-  }
   // A read of the users view that failed (an I/O error), logged; 503.
   static HttpResponse usersViewUnreadable(const Call& call, const Error& e) {
     std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(), e.message.c_str());
     return Api::problem(503, "view-unavailable", "The users view is not available",
                         "The portal cannot read its users now; nothing was done. Try again later.");
   }
-  // The same; an error when the view cannot be read (not the user's absence).
+  // What the users view says of a user now: nullopt when there is no such user, an
+  // error when the view cannot be read (not the user's absence).
   Result<std::optional<UserFlags>> readUserFlags(const std::string& company,
                                                  const std::string& id) {
     auto read = portal.users().readRow(company, id);
@@ -2148,11 +2149,10 @@ struct Api::Impl {
         // an event without knowing (the audit trail answers 503 too).
         if (!event) {
           const std::string& why = event.error().message;
+          const std::string named = "event " + std::to_string(raw.position) + " ";
           undecodable =
               makeError(event.error().code,
-                        why.rfind("event ", 0) == 0
-                            ? why
-                            : "event " + std::to_string(raw.position) + " cannot be read: " + why);
+                        why.rfind(named, 0) == 0 ? why : named + "cannot be read: " + why);
           return false;
         }
         scanned = raw.position;
@@ -2351,25 +2351,18 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"GET", "/api/v1/users/import/template.xlsx"},
         {"GET", "/api/v1/events"}};
     static const std::set<std::pair<std::string_view, std::string_view>> withBody = {
-        {"POST", "/api/v1/sessions"},
-        // A sign-out passes a body over: refused, the session would stay valid.
-        {"DELETE", "/api/v1/sessions/current"},
-        {"POST", "/api/v1/me/password"},
-        {"POST", "/api/v1/password-resets"},
-        {"POST", "/api/v1/password-resets/confirm"},
-        {"POST", "/api/v1/users"},
-        {"POST", "/api/v1/users/import"},
-        {"PATCH", "/api/v1/users/{id}"},
-        {"POST", "/api/v1/users/{id}/deactivate"},
-        {"POST", "/api/v1/admins"},
-        {"POST", "/api/v1/owner"},
-        {"POST", "/api/v1/resources"},
-        {"POST", "/api/v1/groups"},
+        {"POST", "/api/v1/sessions"},        {"POST", "/api/v1/me/password"},
+        {"POST", "/api/v1/password-resets"}, {"POST", "/api/v1/password-resets/confirm"},
+        {"POST", "/api/v1/users"},           {"POST", "/api/v1/users/import"},
+        {"PATCH", "/api/v1/users/{id}"},     {"POST", "/api/v1/users/{id}/deactivate"},
+        {"POST", "/api/v1/admins"},          {"POST", "/api/v1/owner"},
+        {"POST", "/api/v1/resources"},       {"POST", "/api/v1/groups"},
         {"PATCH", "/api/v1/groups/{id}"}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
       r.blocking = blocking.count({r.info.method, r.info.pattern}) > 0;
       r.takesBody = withBody.count({r.info.method, r.info.pattern}) > 0;
+      r.passesOver = r.info.method == "DELETE" && r.info.pattern == "/api/v1/sessions/current";
       if (r.info.method == "POST" && r.info.pattern == "/api/v1/users/import")
         r.commandQuery = {"notify", "dryRun"};  // importUsers's queryFlag()s
     }
