@@ -2143,8 +2143,7 @@ struct Api::Impl {
           return true;
         }
         // An edited event is not served as the record (the audit trail refuses it too).
-        auto checked = store.checkHash(raw);
-        auto event = checked ? store.decode(raw) : Result<RecordedEvent>(checked.error());
+        auto event = store.decodeChecked(raw);
         // A record that does not decode is not skipped: the consumer would miss
         // an event without knowing (the audit trail answers 503 too).
         if (!event) {

@@ -1026,11 +1026,15 @@ Result<RecordedEvent> EventStore::decodeStored(std::uint64_t position, std::stri
   if (!raw)
     return makeError(ErrorCode::kCorrupt,
                      "event " + std::to_string(position) + " is not in this program's format");
-  // Point reads and cursors serve the audit trail and timelines: an edited event is
-  // refused there whatever the store was opened with (decode() checks it when it was).
+  // Point reads and cursors serve the audit trail and timelines.
+  return decodeChecked(*raw);
+}
+
+Result<RecordedEvent> EventStore::decodeChecked(const RawEvent& raw) const {
+  // decode() checks the hash itself when the store was opened with checkHashes.
   if (!options_.checkHashes)
-    if (auto checked = checkHash(*raw); !checked) return checked.error();
-  return decode(*raw);
+    if (auto checked = checkHash(raw); !checked) return checked.error();
+  return decode(raw);
 }
 
 EventStore::Cursor::Cursor(const EventStore& store) : store_(store) {

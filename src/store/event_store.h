@@ -204,6 +204,9 @@ class EventStore {
   Result<void> checkHash(const RawEvent& raw) const;
   // Decodes a raw event with personal fields opened through the key vault.
   Result<RecordedEvent> decode(const RawEvent& raw) const;
+  // decode(), with the hash checked whatever the store was opened with: for what
+  // serves events as the record (the audit trail, the event feed, timelines).
+  Result<RecordedEvent> decodeChecked(const RawEvent& raw) const;
   // Reads and decodes the event at `position` (a point read); kNotFound when there
   // is none. It and Cursor check the event's hash whatever the store was opened with
   // (they serve the audit trail: an edited event is kCorrupt, named).
