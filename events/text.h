@@ -53,6 +53,15 @@ inline std::size_t decodeUtf8(std::string_view s, char32_t& c) {
   return n;
 }
 
+// The characters (code points) of UTF-8 text: limits on what people type count
+// these, not bytes (a name in Chinese takes three bytes a character).
+inline std::size_t codePoints(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xc0) != 0x80) ++n;
+  return n;
+}
+
 // A letter of any script (Unicode's Alphabetic property, ICU).
 bool isLetter(char32_t c);
 

@@ -725,6 +725,64 @@ TEST(Deciders, SpacesAndInvisibleCharactersOfAnyScriptAroundANameAreNotPartOfIt)
   EXPECT_EQ(std::get<GroupCreated>(team.events[0].data).name, "Team \u2764\ufe0f");
 }
 
+// Limits count characters, not bytes: a name in Chinese may be as long as one in
+// Latin letters. Names are one line: NEL and Unicode's line and paragraph separators
+// are line breaks, and C1 controls (U+009B starts a terminal's escape sequence) are
+// refused as C0 ones are; a description takes lines, not controls.
+TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
+  World w;
+  std::string han, tooLong;
+  for (int i = 0; i < 256; ++i) han += "\u4e2d";
+  tooLong = han + "\u4e2d";
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{han, std::nullopt})), "");
+  auto refused = std::get<Rejection>(w.run("owner", CreateGroup{tooLong, std::nullopt}));
+  ASSERT_EQ(refused.problems.size(), 1u);
+  EXPECT_EQ(refused.problems[0].message, "is longer than 256 characters");
+  NewUserDetails wide = World::details("han");
+  wide.givenName = han;
+  EXPECT_EQ(codeOf(w.run("owner", CreateUser{wide, false})), "");
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Line\u2028Sep", "holds a line break"},       {"Par\u2029Sep", "holds a line break"},
+      {"Ne\u0085l", "holds a line break"},           {"Two\nLines", "holds a line break"},
+      {"Csi\u009b31m", "holds a control character"}, {"Tab\tbed", "holds a control character"},
+      {"Del\x7f", "holds a control character"}};
+  for (const auto& [name, message] : cases) {
+    SCOPED_TRACE(name);
+    NewUserDetails d = World::details("ctl");
+    d.givenName = name;
+    auto r = std::get<Rejection>(w.run("owner", CreateUser{d, false}));
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].field, "givenName");
+    EXPECT_EQ(r.problems[0].message, message);
+    EXPECT_EQ(
+        std::get<Rejection>(w.run("owner", CreateGroup{name, std::nullopt})).problems.at(0).message,
+        message);
+  }
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Notes", std::string("One\nTwo\u2028Three\tfour")})),
+            "");
+  auto control = std::get<Rejection>(w.run("owner", CreateGroup{"Esc", std::string("a\u009b31m")}));
+  EXPECT_EQ(control.problems.at(0).message, "holds a control character");
+  EXPECT_EQ(std::get<Rejection>(w.run("owner", CreateGroup{"Nel", std::string("a\u0085b")}))
+                .problems.at(0)
+                .message,
+            "holds a control character")
+      << "NEL is a C1 control; a description's line breaks are CR, LF and U+2028/U+2029";
+
+  // A group of an older log whose name today's rules refuse keeps it while its
+  // description changes.
+  EventEnvelope env;
+  env.companyId = w.companyId;
+  env.stream = "group-old";
+  w.model.apply(env, GroupCreated{"old", "Old\u0085Name", std::nullopt});
+  EXPECT_EQ(
+      typesOf(w.run("owner", UpdateGroup{"old", std::nullopt, std::optional<std::string>("x")})),
+      std::vector<std::string>{"GroupRenamed"});
+  // An id of 10,000 letters is not repeated in the answer.
+  auto missing = std::get<Rejection>(w.run("owner", DeleteGroup{std::string(10000, 'a')}));
+  EXPECT_EQ(missing.message, "Group given (too long to be an id) is not in this company.");
+}
+
 TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {
   World w;
   w.create("bob");

@@ -822,6 +822,44 @@ TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// `?dryRun` and `?dryRun=false&dryRun=true` imported for real: which was meant cannot
+// be known, so nothing is done. A name given twice with one value is that value.
+TEST(HttpLimits, AFlagLeftBlankOrAParameterGivenTwiceDifferentlyIsRefused) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  const std::string csv =
+      "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
+      "Ann,Lee,ann@acme.example,Clerk," +
+      owner.email + ",1,DE\r\n";
+  for (const char* query : {"?dryRun", "?dryRun=", "?dryRun=false&dryRun=true",
+                            "?dryRun=true&dryRun=false", "?dryRun=true&notify"}) {
+    Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
+                             {{"Content-Type", "text/csv"}});
+    EXPECT_EQ(r.status, 400) << query << ": " << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  }
+  Reply r = client.request("POST", "/api/v1/users/import?dryRun=false&dryRun=true", csv,
+                           owner.token, {{"Content-Type", "text/csv"}});
+  EXPECT_EQ(r.json()["detail"],
+            "The query parameter 'dryRun' is given twice, with different values.");
+  r = client.request("POST", "/api/v1/users/import?dryRun", csv, owner.token,
+                     {{"Content-Type", "text/csv"}});
+  EXPECT_EQ(r.json()["detail"], "The query parameter dryRun must be true or false.");
+  r = client.get("/api/v1/users?status=active&status=inactive", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(
+      client.get("/api/v1/users?search=ann%40acme.example", owner.token).json()["items"].size(), 0u)
+      << "nothing was created";
+  r = client.request("POST", "/api/v1/users/import?dryRun=true&dryRun=1&dryRun=true", csv,
+                     owner.token, {{"Content-Type", "text/csv"}});
+  EXPECT_EQ(r.status, 400) << "1 and true are one value, but not one text: " << r.body;
+  r = client.request("POST", "/api/v1/users/import?dryRun=true&dryRun=true", csv, owner.token,
+                     {{"Content-Type", "text/csv"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["dryRun"], true);
+}
+
 // A client's key may hold personal data; the log, which no erasure rewrites, keeps
 // only a hash of it: anonymized and compacted, the person is in no file, and the
 // key still replays its first answer.

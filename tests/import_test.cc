@@ -150,6 +150,50 @@ TEST(ImportFileCheck, ACellPastTheHeaderIsAnError) {
   EXPECT_EQ(f.errors[0].value, "stray");
 }
 
+// A row of half a million stray values is one mistake: one error for the row (there
+// was one each, and the server's memory grew 190 bytes for each byte uploaded).
+TEST(ImportFileCheck, ValuesPastTheHeaderAreOneErrorForTheirRow) {
+  std::string wide = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,,first";
+  for (int i = 0; i < 50000; ++i) wide += ",x";
+  wide += "\r\nBo,Oh,bo@x.example,Clerk,ann@x.example,1,,,,stray\r\n";
+  ImportFile f = check(wide);
+  ASSERT_EQ(f.errors.size(), 2u);
+  EXPECT_EQ(f.errors[0].column, "Column 8");
+  EXPECT_EQ(f.errors[0].value, "first");
+  EXPECT_EQ(f.errors[0].message,
+            "Is in a column that has no header, and so are 50000 more values on this row.");
+  EXPECT_EQ(f.errors[1].row, 3u);
+  EXPECT_EQ(f.errors[1].column, "Column 10");
+  EXPECT_EQ(f.errors[1].message, "Is in a column that has no header.");
+}
+
+// A cell of several lines is one line in the user's details, but an error shows it as
+// the sheet holds it, where the administrator can find it. NEL and Unicode's line and
+// paragraph separators are line breaks too (they reached names before).
+TEST(ImportFileCheck, AnErrorShowsAMultiLineCellAsTyped) {
+  ImportFile f = check(kHeader +
+                       "Ann,Lee,ann@x.example,Clerk,ann@x.example,\"\r=1+1\",\"Ger\nmany\"\r\n"
+                       "Line\u2028Sep,Par\u2029Sep,bo@x.example,Ne\u0085l,ann@x.example,1,\r\n");
+  std::vector<std::string> got;
+  for (const auto& e : f.errors)
+    got.push_back(std::to_string(e.row) + "|" + e.column + "|" + e.value);
+  EXPECT_EQ(got, (std::vector<std::string>{"2|Is Active|\r=1+1", "2|Country|Ger\nmany"}));
+  ASSERT_EQ(f.rows.size(), 1u) << "a row with errors is not kept";
+  EXPECT_EQ(f.rows[0].row, 3u);
+  ImportFile g =
+      check(kHeader + "Line\u2028Sep,Par\u2029Sep,bo@x.example,Ne\u0085l,bo@x.example,1,\r\n");
+  ASSERT_TRUE(g.errors.empty()) << g.errors[0].message;
+  ASSERT_EQ(g.rows.size(), 1u);
+  EXPECT_EQ(g.rows[0].details.givenName, "Line Sep");
+  EXPECT_EQ(g.rows[0].details.surname, "Par Sep");
+  EXPECT_EQ(g.rows[0].details.jobTitle, "Ne l");
+  EXPECT_EQ(g.warnings.size(), 3u);
+  // A C1 control character (U+009B starts a terminal's escape sequence) is refused.
+  ImportFile h = check(kHeader + "Csi\u009b31m,B,cs@x.example,Clerk,cs@x.example,1,\r\n");
+  ASSERT_EQ(h.errors.size(), 1u);
+  EXPECT_EQ(h.errors[0].message, "Holds a control character.");
+}
+
 TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
   EXPECT_NE(check("").errors.at(0).message.find("empty"), std::string::npos);
   EXPECT_NE(check("\xEF\xBB\xBF\r\n").errors.at(0).message.find("empty"), std::string::npos);

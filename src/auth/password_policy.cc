@@ -9,13 +9,6 @@
 namespace portal {
 namespace {
 
-std::size_t codePoints(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xc0) != 0x80) ++n;
-  return n;
-}
-
 // The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
 std::string lettersOf(std::string_view folded) {
   std::string out;

@@ -27,16 +27,27 @@ std::size_t columnOrder(std::string_view column) {
 
 std::string nthColumn(std::size_t index) { return "Column " + std::to_string(index + 1); }
 
-// `text` with each line break (CRLF, LF or CR) as one space.
-std::string oneLine(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r' || text[i] == '\n') {
-      if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      out.push_back(' ');
+// The length of the line break at the front of `text` (CRLF, LF, CR, and NEL and
+// Unicode's line and paragraph separators, which a sheet may hold too), or 0.
+std::size_t lineBreakAt(std::string_view text) {
+  if (text.starts_with("\r\n")) return 2;
+  if (text.starts_with('\r') || text.starts_with('\n')) return 1;
+  if (text.starts_with("\xC2\x85")) return 2;
+  if (text.starts_with("\xE2\x80\xA8") || text.starts_with("\xE2\x80\xA9")) return 3;
+  return 0;
+}
+
+// `text` with each line break as one space; nullopt when it has none.
+std::optional<std::string> oneLine(std::string_view text) {
+  std::optional<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (const std::size_t n = lineBreakAt(text.substr(i))) {
+      if (!out) out = std::string(text.substr(0, i));
+      out->push_back(' ');
+      i += n;
     } else {
-      out.push_back(text[i]);
+      if (out) out->push_back(text[i]);
+      ++i;
     }
   }
   return out;
@@ -154,22 +165,25 @@ class FileChecker {
     ImportRow row;
     row.row = r.row;
     std::array<const std::string*, 7> cells{};
+    // The cells as typed, where one line was made of several: errors show these, which
+    // the administrator can find in the sheet.
+    std::array<std::string, 7> typed;
+    std::size_t headless = 0, firstHeadless = 0;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       std::string& cell = r.fields[i];
       const Column c = i < columns_.size() ? columns_[i] : kNone;
       if (c == kNone) {
         // Unknown header columns are reported once, on the header row.
         const bool underUnknownHeader = i < headerCells_.size() && !trim(headerCells_[i]).empty();
-        if (!underUnknownHeader && !trim(cell).empty())
-          error(r.row, nthColumn(i), cell, "is in a column that has no header");
+        if (!underUnknownHeader && !trim(cell).empty() && headless++ == 0) firstHeadless = i;
         continue;
       }
-      if (cell.find_first_of("\r\n") != std::string::npos) {
+      if (auto joined = oneLine(cell)) {
         // A cell of several lines (Alt+Enter in a spreadsheet): one line, as names
         // and titles are shown.
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
                                  "The line breaks in the value were replaced by spaces."});
-        cell = oneLine(cell);
+        typed[c] = std::exchange(cell, std::move(*joined));
       }
       cells[c] = &cell;
       // Names, titles and countries lose white space of any script and invisible
@@ -180,9 +194,20 @@ class FileChecker {
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
                                  "The spaces around the value were removed."});
     }
+    // Values past the header's columns: one error for the row, however many there
+    // are (a row of 500,000 stray values is one mistake, not 500,000).
+    if (headless > 0)
+      error(r.row, nthColumn(firstHeadless), r.fields[firstHeadless],
+            headless == 1 ? std::string("is in a column that has no header")
+                          : "is in a column that has no header, and so are " +
+                                std::to_string(headless - 1) + " more values on this row");
     auto cell = [&](Column c) -> const std::string& {
       static const std::string empty;
       return cells[c] != nullptr ? *cells[c] : empty;
+    };
+    // A cell's value as the sheet holds it, for an error.
+    auto asTyped = [&](Column c) -> const std::string& {
+      return typed[c].empty() ? cell(c) : typed[c];
     };
     NewUserDetails& d = row.details;
     d.givenName = cell(kGiven);
@@ -198,7 +223,7 @@ class FileChecker {
       } else if (active == "0") {
         d.active = false;
       } else {
-        error(r.row, std::string(kImportColumns[kActive]), cell(kActive),
+        error(r.row, std::string(kImportColumns[kActive]), asTyped(kActive),
               active.empty() ? "is required: 1 for an active user, 0 for an inactive one"
                              : "must be 1 (active) or 0 (inactive)");
       }
@@ -211,13 +236,13 @@ class FileChecker {
       if (k < kImportColumns.size() && !present_[k]) continue;  // reported on the header
       if (k == kEmail) emailOk = false;
       if (k == kManager) managerOk = false;
-      error(r.row, std::string(column), k < cells.size() ? cell(static_cast<Column>(k)) : "",
+      error(r.row, std::string(column), k < cells.size() ? asTyped(static_cast<Column>(k)) : "",
             p.message);
     }
     if (emailOk && isExampleEmail(valid.email)) {
       // The template's examples left in (an administrator who filled in the rows
       // below them) would make two people who do not exist, and mail them.
-      error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail),
+      error(r.row, std::string(kImportColumns[kEmail]), asTyped(kEmail),
             "Is the template's example: delete this row");
       // Still in this file for the other example's manager (no warning that it is not).
       emails_.try_emplace(emailKey(valid.email), r.row);
@@ -226,7 +251,7 @@ class FileChecker {
     if (emailOk) {
       auto [it, fresh] = emails_.try_emplace(emailKey(valid.email), r.row);
       if (!fresh)
-        error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail),
+        error(r.row, std::string(kImportColumns[kEmail]), asTyped(kEmail),
               "The same email is on row " + std::to_string(it->second) +
                   ": each user's email must be in the file once.");
     }
@@ -237,7 +262,8 @@ class FileChecker {
       // The processor checks the pool for the rows kept; this row is not kept, so
       // its email is looked up here: the administrator gets the whole list at once.
       if (emailOk && options_.inPool && options_.inPool(valid.email))
-        error(r.row, std::string(kImportColumns[kEmail]), cell(kEmail), "is already in the pool");
+        error(r.row, std::string(kImportColumns[kEmail]), asTyped(kEmail),
+              "is already in the pool");
       return;
     }
     // Under a header that lacks a column, no row can be made: it is not kept, so

@@ -32,8 +32,11 @@ Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
 }
 Rejection notFound(const std::string& what, const std::string& id) {
-  // No detail holds an email: one given where an id goes is not repeated.
-  const std::string named = id.find('@') == std::string::npos ? " " + id : " given (an email, not an id)";
+  // No detail holds an email: one given where an id goes is not repeated; nor does
+  // it repeat a long text (a path of 10,000 letters) that cannot be an id.
+  const std::string named = id.find('@') != std::string::npos ? " given (an email, not an id)"
+                            : id.size() > 64                  ? " given (too long to be an id)"
+                                                              : " " + id;
   return {RejectionKind::kNotFound, "not-found", what + named + " is not in this company.", {}, {}};
 }
 Rejection conflict(std::string code, std::string message) {
@@ -476,8 +479,10 @@ class Decider {
     std::string name = c.name ? std::string(trimText(*c.name)) : g.name;
     std::optional<std::string> description = c.description ? trimmedDescription(*c.description) : g.description;
     std::vector<FieldProblem> problems;
-    requireText(problems, "", "name", name);
-    checkDescription(problems, description);
+    // What is sent is checked: a name or description kept from an older log (whose
+    // rules were not those of today) does not stop a change of the other.
+    if (c.name) requireText(problems, "", "name", name);
+    if (c.description) checkDescription(problems, description);
     if (!problems.empty()) return invalid(std::move(problems));
     // Only a new name is checked: one that folds like another group's in an older
     // log (names were folded in ASCII alone) stays the group's own.
@@ -701,15 +706,8 @@ class Decider {
   void checkDescription(std::vector<FieldProblem>& problems,
                         const std::optional<std::string>& description) {
     if (!description) return;
-    const bool control = std::any_of(description->begin(), description->end(), [](char ch) {
-      const auto b = static_cast<unsigned char>(ch);
-      return (b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F;
-    });
-    if (!isValidUtf8(*description)) problems.push_back({"description", "is not valid UTF-8 text"});
-    else if (control) problems.push_back({"description", "holds control characters"});
-    else if (description->size() > kMaxDescriptionLength)
-      problems.push_back({"description", "is longer than " +
-                                             std::to_string(kMaxDescriptionLength) + " bytes"});
+    if (auto p = textProblem(*description, kMaxDescriptionLength, true))
+      problems.push_back({"description", *p});
   }
 
   Outcome membership(const std::string& groupId, const std::string& userId, bool add_) {

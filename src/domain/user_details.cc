@@ -6,11 +6,26 @@
 
 namespace portal {
 
-std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength) {
+std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength, bool lines) {
   if (!isValidUtf8(value)) return "is not valid UTF-8 text";
-  for (unsigned char c : value)
-    if (c < 0x20 || c == 0x7f) return "holds a control character";
-  if (value.size() > maxLength) return "is longer than " + std::to_string(maxLength) + " bytes";
+  for (std::size_t i = 0; i < value.size();) {
+    const auto b = static_cast<unsigned char>(value[i]);
+    char32_t c = b;
+    const std::size_t n = b < 0x80 ? 1 : decodeUtf8(value.substr(i), c);
+    i += n;
+    // Line breaks: CR, LF, NEL and Unicode's line and paragraph separators.
+    const bool lineBreak = c == '\r' || c == '\n' || c == 0x85 || c == 0x2028 || c == 0x2029;
+    if (lines) {
+      // (NEL is a C1 control too: a description's line breaks are the others.)
+      if (c == '\t' || (lineBreak && c != 0x85)) continue;
+    } else if (lineBreak) {
+      return std::string("holds a line break");
+    }
+    // C0 and C1 controls and DEL (U+009B, say, starts a terminal's escape sequence).
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return std::string("holds a control character");
+  }
+  if (codePoints(value) > maxLength)
+    return "is longer than " + std::to_string(maxLength) + " characters";
   return std::nullopt;
 }
 

@@ -15,12 +15,14 @@
 
 namespace portal {
 
-// Names, job titles and other short texts: at most this many bytes.
+// Names, job titles and other short texts: at most this many characters.
 inline constexpr std::size_t kMaxTextLength = 256;
 
-// nullopt when `value` is acceptable text of at most `maxLength` bytes: valid UTF-8,
-// no control characters; else why not, for a person.
-std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength);
+// nullopt when `value` is acceptable text of at most `maxLength` characters (code
+// points): valid UTF-8, one line, no control characters; else why not, for a person.
+// With `lines`, line breaks and tabs are fine (a description).
+std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength,
+                                       bool lines = false);
 
 // Adds "is required" or textProblem's reason for `field` (after `prefix`).
 void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,

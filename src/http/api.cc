@@ -86,7 +86,10 @@ std::vector<std::string> splitPath(std::string_view path) {
   return parts;
 }
 
-std::map<std::string, std::string> parseQuery(std::string_view q) {
+// `twice` gets the first name given twice with different values (`?dryRun=false&dryRun=true`:
+// which one was meant cannot be known, and a proxy or a log may take the other one).
+std::map<std::string, std::string> parseQuery(std::string_view q,
+                                              std::optional<std::string>& twice) {
   std::map<std::string, std::string> out;
   while (!q.empty()) {
     std::size_t amp = q.find('&');
@@ -97,7 +100,8 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
     std::string key = percentDecode(pair.substr(0, eq), true);
     std::string value =
         eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
-    out.emplace(std::move(key), std::move(value));  // the first of a repeated name wins
+    auto [it, fresh] = out.try_emplace(std::move(key), std::move(value));
+    if (!fresh && it->second != value && !twice) twice = it->first;
   }
   return out;
 }
@@ -472,8 +476,10 @@ struct Api::Impl {
     std::vector<std::string> params;
     if (const Route* r = match(req, params, &allowed)) {
       routeName = std::string(r->info.pattern);
+      std::optional<std::string> twice;
       Call call{req,
-                parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1)),
+                parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1),
+                           twice),
                 std::move(params),
                 {},
                 {},
@@ -488,6 +494,12 @@ struct Api::Impl {
         if (!isValidUtf8(name) || !isValidUtf8(value))
           return Api::problem(400, "bad-request", "The request cannot be understood",
                               "A query parameter is not UTF-8 once its %-escapes are decoded.");
+      if (twice)
+        return Api::problem(
+            400, "bad-request", "The request cannot be understood",
+            isPlainName(*twice)
+                ? "The query parameter '" + *twice + "' is given twice, with different values."
+                : std::string("A query parameter is given twice, with different values."));
       if (auto refused = unknownParameter(call, *r)) return *refused;
       if (auto refused = unwantedBody(call, *r)) return *refused;
       HttpResponse res = (this->*r->handler)(call);
@@ -495,6 +507,14 @@ struct Api::Impl {
       return res;
     }
     return unmatched(req, allowed, routeName);
+  }
+
+  // A parameter's name that can be repeated in a message as it is.
+  static bool isPlainName(const std::string& name) {
+    return !name.empty() && name.size() <= 40 &&
+           std::all_of(name.begin(), name.end(), [](unsigned char c) {
+             return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+           });
   }
 
   // A command takes only the query parameters it names (the import's notify and
@@ -506,10 +526,7 @@ struct Api::Impl {
     for (const auto& entry : call.query) {
       const std::string& name = entry.first;
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-      const bool plain = !name.empty() && name.size() <= 40 &&
-                         std::all_of(name.begin(), name.end(), [](unsigned char c) {
-                           return std::isalnum(c) || c == '_' || c == '-' || c == '.';
-                         });
+      const bool plain = isPlainName(name);
       std::string detail = plain
                                ? "The query parameter '" + name + "' is not one this command takes"
                                : std::string("A query parameter is not one this command takes");
@@ -1601,11 +1618,12 @@ struct Api::Impl {
 
   // --- batch import --------------------------------------------------------------------
 
-  // A true/false query flag ("true", "false", "1", "0"; absent: false).
+  // A true/false query flag ("true", "false", "1", "0"; absent: false). A bare or blank
+  // one (`?dryRun`, `?dryRun=`) is refused, unlike other blank parameters: read as
+  // false, it would run for real an import someone meant as a dry run.
   std::optional<bool> queryFlag(const Call& call, const char* name, HttpResponse& error) {
     auto it = call.query.find(name);
-    if (it == call.query.end() || it->second.empty() || it->second == "false" || it->second == "0")
-      return false;
+    if (it == call.query.end() || it->second == "false" || it->second == "0") return false;
     if (it->second == "true" || it->second == "1") return true;
     error = Api::problem(400, "bad-request", "The request cannot be understood",
                          std::string("The query parameter ") + name + " must be true or false.");
