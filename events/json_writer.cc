@@ -8,17 +8,49 @@
 namespace portal {
 
 void JsonWriter::number(std::uint64_t n) {
-  separate();
   char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out_.append(buf, r.ptr);
+  buf[0] = ',';
+  const auto r = std::to_chars(buf + 1, buf + sizeof buf, n);
+  const char* from = comma() ? buf : buf + 1;
+  out_.append(from, static_cast<std::size_t>(r.ptr - from));
 }
 
 void JsonWriter::number(std::int64_t n) {
-  separate();
   char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out_.append(buf, r.ptr);
+  buf[0] = ',';
+  const auto r = std::to_chars(buf + 1, buf + sizeof buf, n);
+  const char* from = comma() ? buf : buf + 1;
+  out_.append(from, static_cast<std::size_t>(r.ptr - from));
+}
+
+void JsonWriter::plain(std::string_view text) {
+  char buf[8];
+  buf[0] = ',';
+  std::memcpy(buf + 1, text.data(), text.size());  // true, false, null
+  const char* from = comma() ? buf : buf + 1;
+  out_.append(from, static_cast<std::size_t>(buf + 1 + text.size() - from));
+}
+
+void JsonWriter::quoted(std::string_view s, bool isKey) {
+  const bool separated = comma();
+  // Keys, ids, timestamps, emails and sealed boxes: printable ASCII without quotes
+  // or backslashes, short. Written with their comma, quotes and colon in one append.
+  char buf[256];
+  if (s.size() + 4 <= sizeof buf && plainJsonPrefix(s) == s.size()) {
+    char* o = buf;
+    if (separated) *o++ = ',';
+    *o++ = '"';
+    std::memcpy(o, s.data(), s.size());
+    o += s.size();
+    *o++ = '"';
+    if (isKey) *o++ = ':';
+    out_.append(buf, static_cast<std::size_t>(o - buf));
+  } else {
+    if (separated) out_.append(1, ',');
+    appendString(s);
+    if (isKey) out_.append(1, ':');
+  }
+  afterKey_ = isKey;
 }
 
 namespace {
@@ -43,7 +75,7 @@ constexpr auto kByteClass = [] {
 
 void JsonWriter::appendString(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out_.push_back('"');
+  out_.append(1, '"');
   const auto* begin = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = begin + s.size();
   const unsigned char* run = begin;  // start of the bytes not yet copied
@@ -75,14 +107,13 @@ void JsonWriter::appendString(std::string_view s) {
       case '\b': out_.append("\\b"); break;
       case '\f': out_.append("\\f"); break;
       default:
-        out_.append("\\u00");
-        out_.push_back(kHex[*p >> 4]);
-        out_.push_back(kHex[*p & 0xf]);
+        const char escape[6] = {'\\', 'u', '0', '0', kHex[*p >> 4], kHex[*p & 0xf]};
+        out_.append(escape, sizeof escape);
     }
     run = ++p;
   }
   out_.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(end - run));
-  out_.push_back('"');
+  out_.append(1, '"');
 }
 
 bool isValidUtf8(std::string_view s) {

@@ -7,25 +7,37 @@
 namespace portal {
 
 std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength, bool lines) {
-  if (!isValidUtf8(value)) return "is not valid UTF-8 text";
-  for (std::size_t i = 0; i < value.size();) {
+  // One pass: UTF-8, controls and the length together (this runs for every name of
+  // every user created or imported).
+  std::optional<std::string> control;
+  std::size_t characters = 0;
+  for (std::size_t i = 0; i < value.size(); ++characters) {
     const auto b = static_cast<unsigned char>(value[i]);
     char32_t c = b;
-    const std::size_t n = b < 0x80 ? 1 : decodeUtf8(value.substr(i), c);
-    i += n;
+    if (b < 0x80) {
+      ++i;
+      if (b >= 0x20 && b != 0x7f) continue;
+    } else {
+      const std::size_t n = decodeUtf8(value.substr(i), c);
+      if (n == 0) return "is not valid UTF-8 text";
+      i += n;
+      if (c > 0x9f && c != 0x2028 && c != 0x2029) continue;
+    }
+    if (control) continue;
     // Line breaks: CR, LF, NEL and Unicode's line and paragraph separators.
     const bool lineBreak = c == '\r' || c == '\n' || c == 0x85 || c == 0x2028 || c == 0x2029;
     if (lines) {
       // (NEL is a C1 control too: a description's line breaks are the others.)
       if (c == '\t' || (lineBreak && c != 0x85)) continue;
     } else if (lineBreak) {
-      return std::string("holds a line break");
+      control = "holds a line break";
+      continue;
     }
     // C0 and C1 controls and DEL (U+009B, say, starts a terminal's escape sequence).
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return std::string("holds a control character");
+    control = "holds a control character";
   }
-  if (codePoints(value) > maxLength)
-    return "is longer than " + std::to_string(maxLength) + " characters";
+  if (control) return control;
+  if (characters > maxLength) return "is longer than " + std::to_string(maxLength) + " characters";
   return std::nullopt;
 }
 

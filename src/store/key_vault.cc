@@ -19,23 +19,28 @@ constexpr std::size_t kMaxCachedKeys = 200'000;
 constexpr char kB64Chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void appendBase64(std::string& out, const unsigned char* p, std::size_t n) {
+  // Sized once and written through a pointer: a push_back a character (a call each,
+  // as GCC compiles it) was a tenth of the command processor's time.
+  const std::size_t at = out.size();
+  out.resize(at + n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1));
+  char* o = out.data() + at;
   std::size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
+  for (; i + 3 <= n; i += 3, o += 4) {
     const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    out.push_back(kB64Chars[v >> 18]);
-    out.push_back(kB64Chars[(v >> 12) & 63]);
-    out.push_back(kB64Chars[(v >> 6) & 63]);
-    out.push_back(kB64Chars[v & 63]);
+    o[0] = kB64Chars[v >> 18];
+    o[1] = kB64Chars[(v >> 12) & 63];
+    o[2] = kB64Chars[(v >> 6) & 63];
+    o[3] = kB64Chars[v & 63];
   }
   if (n - i == 1) {
     const std::uint32_t v = p[i] << 16;
-    out.push_back(kB64Chars[v >> 18]);
-    out.push_back(kB64Chars[(v >> 12) & 63]);
+    o[0] = kB64Chars[v >> 18];
+    o[1] = kB64Chars[(v >> 12) & 63];
   } else if (n - i == 2) {
     const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
-    out.push_back(kB64Chars[v >> 18]);
-    out.push_back(kB64Chars[(v >> 12) & 63]);
-    out.push_back(kB64Chars[(v >> 6) & 63]);
+    o[0] = kB64Chars[v >> 18];
+    o[1] = kB64Chars[(v >> 12) & 63];
+    o[2] = kB64Chars[(v >> 6) & 63];
   }
 }
 
