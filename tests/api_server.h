@@ -66,10 +66,13 @@ inline nlohmann::json userBody(const std::string& email, const std::string& give
 class ApiServer {
  public:
   // `dataDir`: where the log lives (default: a fresh temporary directory); another
-  // ApiServer on the same directory later is the server restarted.
+  // ApiServer on the same directory later is the server restarted. `startAt`: the
+  // clock's time at start (a restart later than the first server's last request).
   explicit ApiServer(ThrottlePolicy throttle = {},
                      std::function<void(ServerOptions&)> tune = nullptr,
-                     ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {}) {
+                     ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {},
+                     std::optional<Timestamp> startAt = std::nullopt) {
+    if (startAt) clock_.set(*startAt);
     PortalOptions po;
     po.dataDir = dataDir.empty() ? dir_.sub("data") : dataDir;
     // Tests read right after their commands (a 10,000-row import, then a search): the

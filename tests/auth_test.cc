@@ -51,6 +51,9 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   EXPECT_EQ(rulesBroken(policy(), "1984.bobsworth", "1984.bobsworth@corp.example").count("not-email"), 1u);
   EXPECT_EQ(rulesBroken(policy(), "123456789012", "123456789012@corp.example").count("not-email"), 1u);
   EXPECT_EQ(rulesBroken(policy(), "kowalczyk and friends", "m.kowalczyk85@corp.example").count("not-email"), 0u);
+  // The whole address with a character or two added at an end is the address.
+  for (const char* padded : {"u1@demo.example1", "1u1@demo.example", "u1@demo.examplE!"})
+    EXPECT_EQ(rulesBroken(policy(), padded, "u1@demo.example").count("not-email"), 1u) << padded;
 }
 
 // The first guesses of someone who knows the person: their names, their company's.

@@ -412,10 +412,15 @@ TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
   EXPECT_EQ(r.status, 401) << r.body;
   EXPECT_EQ(r.json()["code"], "invalid-credentials");
   HttpClient client(server.port());
+  // The temporary password, mailed in clear, is no new one: it would stay for good.
+  const std::string link = server.resetToken("late", "owner@late.example");
   r = client.post("/api/v1/password-resets/confirm",
-                  {{"token", server.resetToken("late", "owner@late.example")},
-                   {"newPassword", "a brand new passphrase"}});
-  ASSERT_EQ(r.status, 204) << r.body;
+                  {{"token", link}, {"newPassword", done->temporaryPassword}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"], "must differ from the current password") << r.body;
+  r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", link}, {"newPassword", "a brand new passphrase"}});
+  ASSERT_EQ(r.status, 204) << "the link was not used up: " << r.body;
   r = server.signIn("late", "owner@late.example", "a brand new passphrase");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_FALSE(r.json()["mustChangePassword"].get<bool>());
@@ -995,6 +1000,29 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
   EXPECT_EQ(client.get("/api/v1/me", signedOut).status, 401);
   EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
+}
+
+// A session in use is written back at least once a minute, however often it is used:
+// one used every 20 seconds was never written after its sign-in, and a restart 33
+// minutes later ended it as idle for 30.
+TEST(HttpFlows, ASessionInUseSurvivesARestartHoweverLongAgoItBegan) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  Person owner;
+  Timestamp last{0};
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    owner = server.provision("acme");
+    HttpClient client(server.port());
+    for (int i = 0; i < 100; ++i) {
+      server.clock().advance(20'000'000);
+      ASSERT_EQ(client.get("/api/v1/me", owner.token).status, 200) << "request " << i;
+    }
+    last = server.clock().now();
+  }
+  ApiServer restarted({}, nullptr, {5, 100'000}, data, Timestamp{last.micros + 2'000'000});
+  HttpClient client(restarted.port());
+  EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
 }
 
 // A retry whose first answer was lost, after the group or resource it created went

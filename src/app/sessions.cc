@@ -43,6 +43,7 @@ Result<void> SessionStore::load(Timestamp now) {
       s.userId = j.value("userId", "");
       s.createdAt = Timestamp{j.value("createdAt", std::int64_t{0})};
       s.lastSeen = Timestamp{j.value("lastSeen", std::int64_t{0})};
+      s.savedLastSeen = s.lastSeen;
       s.expiresAt = Timestamp{j.value("expiresAt", std::int64_t{0})};
       s.mustChangePassword = j.value("mustChangePassword", false);
       s.passwordChangedAt = Timestamp{j.value("passwordChangedAt", std::int64_t{0})};
@@ -59,12 +60,14 @@ Result<void> SessionStore::load(Timestamp now) {
   return {};
 }
 
-void SessionStore::persist(const Session& s) {
+void SessionStore::persist(Session& s) {
   // Only the idle time and a password change's mark: lost, a restart counts the idle
   // time from earlier, or ends the session (the log's password time is newer).
   const rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
   if (!st.ok())
     std::fprintf(stderr, "sessions: cannot record a session: %s\n", st.ToString().c_str());
+  else
+    s.savedLastSeen = s.lastSeen;
 }
 
 void SessionStore::erase(const std::string& tokenHash) {
@@ -80,7 +83,8 @@ Result<void> SessionStore::add(const Session& session) {
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   std::lock_guard lock(mu_);
-  sessions_[session.tokenHash] = session;
+  Session& added = sessions_[session.tokenHash] = session;
+  added.savedLastSeen = added.lastSeen;
   return {};
 }
 
@@ -93,9 +97,8 @@ std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp
     erase(tokenHash);
     return std::nullopt;
   }
-  const bool stale = now.micros - s.lastSeen.micros >= kPersistEveryMicros;
   s.lastSeen = now;
-  if (stale) persist(s);
+  if (now.micros - s.savedLastSeen.micros >= kPersistEveryMicros) persist(s);
   return s;
 }
 

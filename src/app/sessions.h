@@ -36,6 +36,11 @@ struct Session {
   // When the password was changed through this session, which outlives that change
   // (every other session of the user ends); 0: not changed through it.
   Timestamp passwordChangedAt{0};
+  // The lastSeen last written to disk (memory only): the next write is due a minute
+  // after it. (Compared with the lastSeen in memory, which every request moves on, a
+  // session used more often than once a minute was never written again, and a
+  // restart ended it as idle since its sign-in.)
+  Timestamp savedLastSeen{0};
 };
 
 class SessionStore {
@@ -75,7 +80,8 @@ class SessionStore {
   std::size_t size() const;
 
  private:
-  void persist(const Session& s);
+  // Writes `s` and notes the lastSeen written.
+  void persist(Session& s);
   // Ends the session at once; a removal that cannot be recorded is said on stderr.
   void erase(const std::string& tokenHash);
 

@@ -110,13 +110,16 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   // Folded as names are (NFKC_Casefold): "PASSWORD", "Ｐａｓｓｗｏｒｄ" and "password"
   // are one word to a guesser.
   const std::string lowered = foldCase(password);
-  const std::string mail = asciiLower(email);
+  const std::string mail = foldCase(email);
   const std::string local = mail.substr(0, mail.find('@'));
-  // The local part as it is, or with digits or symbols added or taken away at its
-  // ends ("jsmith2" refuses "jsmith2", "jsmith" and "jsmith2024!").
-  const std::string_view localCore = core(local);
+  // The address or its local part as it is, or with digits or symbols added or taken
+  // away at its ends ("jsmith2" refuses "jsmith2", "jsmith" and "jsmith2024!", and
+  // "jsmith2@acme.example" refuses "jsmith2@acme.example1").
+  const std::string_view localCore = core(local), mailCore = core(mail);
+  const std::string_view passwordCore = core(lowered);
   if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
-                        (!localCore.empty() && core(lowered) == localCore)))
+                        (!localCore.empty() && passwordCore == localCore) ||
+                        (!mailCore.empty() && passwordCore == mailCore)))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or the two names joined, whatever
   // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").

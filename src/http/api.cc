@@ -1191,6 +1191,10 @@ struct Api::Impl {
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
     if (auto problems = policyProblems(next, *account); !problems.empty())
       return policyRejected(problems, "newPassword");
+    // As a change does: the current password is no new one. (The temporary password
+    // mailed in clear would otherwise stay for good, out of its gate and its expiry.)
+    if (verifyPassword(account->passwordHash, next))
+      return validation({{"newPassword", "must differ from the current password"}});
     auto passwordHash = hashPassword(next);
     if (!passwordHash)
       return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
