@@ -71,6 +71,12 @@ std::string foldCase(std::string_view s) {
   return out ? std::move(*out) : asciiLower(s);
 }
 
+std::string nfcOf(std::string_view s) {
+  if (isAscii(s) || !isValidUtf8(s)) return std::string(s);
+  auto out = normalizeUtf8(nfc(), s);
+  return out ? std::move(*out) : std::string(s);
+}
+
 std::string nfkc(std::string_view s) {
   if (isAscii(s) || !isValidUtf8(s)) return std::string(s);
   auto out = normalizeUtf8(nfkcNormalizer(), s);

@@ -75,6 +75,11 @@ bool isLetter(char32_t c);
 // asciiLower: their uniqueness key must not change.)
 std::string foldCase(std::string_view s);
 
+// Unicode's NFC: a letter and its combining accent (NFD, as some macOS copies give)
+// as the one code point they compose. Text that is not UTF-8 as it is. Unicode's
+// stability policy keeps the NFC of a string the same in every later version.
+std::string nfcOf(std::string_view s);
+
 // Unicode's NFKC, for passwords (NIST SP 800-63B 5.1.1.2: normalized before they are
 // hashed, so that "é" typed as one code point or as "e" and a combining accent, or a
 // full-width letter, is the same password). Text that is not UTF-8 as it is.
@@ -122,8 +127,15 @@ inline std::optional<std::string> uuidOf(std::string_view given) {
 // selectors and tag characters stay: they end emoji. Bytes that are not UTF-8 stop it.
 std::string_view trimText(std::string_view s);
 
-// The key under which an email is unique: trimmed and lower-cased (ASCII).
-inline std::string emailKey(std::string_view email) { return asciiLower(trim(email)); }
+// The key under which an email is unique: trimmed, in NFC (`zoë` typed with a
+// combining diaeresis is `zoë`: canonically equivalent text is one text) and with
+// ASCII letters lower-cased.
+inline std::string emailKey(std::string_view email) {
+  const std::string_view trimmed = trim(email);
+  for (unsigned char c : trimmed)
+    if (c >= 0x80) return asciiLower(nfcOf(trimmed));
+  return asciiLower(trimmed);
+}
 
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when

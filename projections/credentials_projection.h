@@ -23,7 +23,9 @@ namespace portal {
 
 class CredentialsProjection final : public Projection {
  public:
-  static constexpr const char* kName = "credentials_v1";
+  // v2: logins keyed by the email's NFC form (emailKey), built anew from the log at
+  // the first start of this version.
+  static constexpr const char* kName = "credentials_v2";
   enum Family { kCompanies = 0, kLogins = 1, kAccounts = 2, kResets = 3 };
   std::string name() const override { return kName; }
   std::vector<std::string> families() const override {

@@ -142,6 +142,13 @@ const std::vector<Rule>& rules() {
        },
        "email-taken",
        {}},
+      {"CreateUserRefusesAnEmailInThePoolTypedInAnotherNormalizationForm",
+       [](World& w) {
+         w.run("owner", CreateUser{withEmail("zo\u00eb@acme.test"), false});          // NFC
+         return w.run("owner", CreateUser{withEmail("zoe\u0308@acme.test"), false});  // NFD
+       },
+       "email-taken",
+       {}},
       {"CreateUserRefusesTextThatIsNotUtf8",
        [](World& w) {
          NewUserDetails d = World::details("ada");

@@ -1002,6 +1002,21 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
 }
 
+// An address typed with a combining accent (NFD, as some macOS copies give it) is
+// the address of one code point: one user, whom sign-in finds either way.
+TEST(HttpFlows, AnEmailIsOneAddressInEitherNormalizationForm) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  server.user("acme", owner, "zo\u00eb");  // NFC
+  const std::string typedNfd = "zoe\u0308@acme.example";
+  EXPECT_EQ(server.signIn("acme", typedNfd, kPassword).status, 201);
+  HttpClient client(server.port());
+  Reply r =
+      client.post("/api/v1/users", userBody(typedNfd, "Zoe", "Other", owner.email), owner.token);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json()["code"], "email-taken");
+}
+
 // A session in use is written back at least once a minute, however often it is used:
 // one used every 20 seconds was never written after its sign-in, and a restart 33
 // minutes later ended it as idle for 30.
