@@ -133,7 +133,9 @@ std::string_view trimText(std::string_view s);
 inline std::string emailKey(std::string_view email) {
   const std::string_view trimmed = trim(email);
   for (unsigned char c : trimmed)
-    if (c >= 0x80) return asciiLower(nfcOf(trimmed));
+    // (NFC again after lowering: "J" and a combining caron have no composed form,
+    // "j" and one have, so the key is the same however the address was typed.)
+    if (c >= 0x80) return nfcOf(asciiLower(nfcOf(trimmed)));
   return asciiLower(trimmed);
 }
 

@@ -102,7 +102,12 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             auto row = loadAccount(view, key);
             if (!row) return row.error();
             if (*row) {
-              view.remove(kLogins, loginKey(company, (**row).text("email")));
+              // The login is theirs to remove only if it leads to them: a log may hold
+              // two users whose addresses have one key (emailKey's NFC came later),
+              // and the login leads to the later one.
+              const std::string login = loginKey(company, (**row).text("email"));
+              if (view.get(kLogins, login) == std::optional<std::string>(e.userId))
+                view.remove(kLogins, login);
               const std::string_view token = (**row).text("resetTokenHash");
               if (!token.empty()) view.remove(kResets, token);
               view.remove(kAccounts, key);

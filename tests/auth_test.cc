@@ -54,6 +54,11 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   // The whole address with a character or two added at an end is the address.
   for (const char* padded : {"u1@demo.example1", "1u1@demo.example", "u1@demo.examplE!"})
     EXPECT_EQ(rulesBroken(policy(), padded, "u1@demo.example").count("not-email"), 1u) << padded;
+  // A local part without letters leaves the domain alone once trimmed: that is no
+  // email.
+  EXPECT_EQ(
+      rulesBroken(policy(), "Corp.Example 2024", "123456789012@corp.example").count("not-email"),
+      0u);
 }
 
 // The first guesses of someone who knows the person: their names, their company's.

@@ -777,7 +777,7 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
       << "NEL is a C1 control; a description's line breaks are CR, LF and U+2028/U+2029";
 
   // A group of an older log whose name today's rules refuse keeps it while its
-  // description changes.
+  // description changes, the name sent back too or not.
   EventEnvelope env;
   env.companyId = w.companyId;
   env.stream = "group-old";
@@ -785,6 +785,29 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   EXPECT_EQ(
       typesOf(w.run("owner", UpdateGroup{"old", std::nullopt, std::optional<std::string>("x")})),
       std::vector<std::string>{"GroupRenamed"});
+  EXPECT_EQ(typesOf(w.run("owner", UpdateGroup{"old", std::string("Old\u0085Name"),
+                                               std::optional<std::string>("y")})),
+            std::vector<std::string>{"GroupRenamed"});
+  // So does a user's name, sent back whole by a form with another field changed.
+  const std::string legacyId = "old-user";
+  EventEnvelope userEnv;
+  userEnv.companyId = w.companyId;
+  userEnv.stream = "user-" + legacyId;
+  UserCreated legacy;
+  legacy.userId = legacyId;
+  legacy.email = Personal("legacy@acme.test");
+  legacy.givenName = Personal("Line\u2028Sep");
+  legacy.surname = Personal("Old");
+  legacy.jobTitle = Personal("Clerk");
+  legacy.active = true;
+  w.model.apply(userEnv, legacy);
+  UpdateUser form;
+  form.userId = legacyId;
+  form.givenName = std::optional<std::string>("Line\u2028Sep");
+  form.jobTitle = std::optional<std::string>("Senior clerk");
+  EXPECT_EQ(typesOf(w.run("owner", form)), std::vector<std::string>{"UserUpdated"});
+  form.givenName = std::optional<std::string>("New\u2028Line");
+  EXPECT_EQ(codeOf(w.run("owner", form)), "validation-failed") << "a changed name is judged";
   // An id of 10,000 letters is not repeated in the answer.
   auto missing = std::get<Rejection>(w.run("owner", DeleteGroup{std::string(10000, 'a')}));
   EXPECT_EQ(missing.message, "Group given (too long to be an id) is not in this company.");

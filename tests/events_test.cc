@@ -3,15 +3,15 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "events/codec.h"
 #include "events/event.h"
 #include "events/json_reader.h"
 #include "events/json_writer.h"
+#include "events/text.h"
 #include "events/timestamp.h"
 #include "events/upcasters.h"
 
@@ -391,6 +391,54 @@ TEST(JsonReader, AcceptsExactlyWhatIsWellFormed) {
 // The writer and the reader skip plain bytes eight at a time: a byte that needs
 // attention stops the scan exactly where it is, at every offset within a word, and
 // whatever follows it (a borrow in the word arithmetic must not hide or invent one).
+// Each piece goes out with its comma in one append: the commas, colons and brackets of
+// every kind of value, nested, are where JSON wants them (nlohmann reads it back).
+TEST(JsonWriter, PutsCommasColonsAndBracketsWhereJsonWantsThem) {
+  std::string out;
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("n");
+  w.number(std::uint64_t{7});
+  w.key("list");
+  w.beginArray();
+  w.number(std::int64_t{-3});
+  w.boolean(true);
+  w.boolean(false);
+  w.null();
+  w.raw("{\"a\":1}");
+  w.string("plain");
+  w.string("needs \"escapes\"\n\x01");
+  w.beginObject();
+  w.endObject();
+  w.beginArray();
+  w.endArray();
+  w.endArray();
+  w.key("k\"ey");
+  w.string(std::string(300, 'x'));  // past the one-append buffer
+  w.key("last");
+  w.null();
+  w.endObject();
+  ASSERT_TRUE(w.valid());
+  const std::string start =
+      "{\"n\":7,\"list\":[-3,true,false,null,{\"a\":1},\"plain\",\"needs "
+      "\\\"escapes\\\"\\n\\u0001\",{},[]],";
+  EXPECT_EQ(out.substr(0, start.size()), start);
+  const auto parsed = nlohmann::json::parse(out);
+  EXPECT_EQ(parsed["list"].size(), 9u);
+  EXPECT_EQ(parsed["k\"ey"].get<std::string>().size(), 300u);
+  EXPECT_TRUE(parsed["last"].is_null());
+}
+
+// An email's key is its NFC, with ASCII letters lowered, and NFC again: "J" and a
+// combining caron have no composed form, "j" and one have ("ǰ").
+TEST(JsonText, AnEmailKeyIsOneWhateverTheFormAndCaseItWasTypedIn) {
+  EXPECT_EQ(emailKey(" Zoe\u0308@Acme.Example "), "zo\u00eb@acme.example");
+  EXPECT_EQ(emailKey("J\u030c@acme.example"), emailKey("\u01f0@acme.example"));
+  EXPECT_EQ(emailKey("j\u030c@acme.example"), emailKey("J\u030C@ACME.example"));
+  const std::string once = emailKey("W\u030a@acme.example");
+  EXPECT_EQ(emailKey(once), once);
+}
+
 TEST(JsonText, PlainPrefixStopsAtTheFirstByteThatNeedsAttention) {
   const std::string specials[] = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n", "\x7f", "\x80",
                                   "\xc3\xa9", "\xff", " "};

@@ -119,7 +119,7 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   const std::string_view passwordCore = core(lowered);
   if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
                         (!localCore.empty() && passwordCore == localCore) ||
-                        (!mailCore.empty() && passwordCore == mailCore)))
+                        (mailCore.find('@') != std::string_view::npos && passwordCore == mailCore)))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or the two names joined, whatever
   // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").

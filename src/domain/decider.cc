@@ -183,11 +183,15 @@ class Decider {
                     std::optional<Personal>& target, DetailField detail) {
       if (!patch) return;
       const std::string value = patch->has_value() ? std::string(trimText(**patch)) : std::string();
+      // (A value kept from an older log, whose rules were not today's, is not judged
+      // again when sent back unchanged.)
       if (value.empty()) {
         problems.push_back({field, "is required and cannot be removed"});
+      } else if (detailDigest(value) == u->detailDigests[detail]) {
+        return;
       } else if (auto p = textProblem(value, kMaxTextLength)) {
         problems.push_back({field, *p});
-      } else if (detailDigest(value) != u->detailDigests[detail]) {
+      } else {
         target = Personal(value);
       }
     };
@@ -481,8 +485,8 @@ class Decider {
     std::vector<FieldProblem> problems;
     // What is sent is checked: a name or description kept from an older log (whose
     // rules were not those of today) does not stop a change of the other.
-    if (c.name) requireText(problems, "", "name", name);
-    if (c.description) checkDescription(problems, description);
+    if (c.name && name != g.name) requireText(problems, "", "name", name);
+    if (c.description && description != g.description) checkDescription(problems, description);
     if (!problems.empty()) return invalid(std::move(problems));
     // Only a new name is checked: one that folds like another group's in an older
     // log (names were folded in ASCII alone) stays the group's own.

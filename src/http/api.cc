@@ -1191,9 +1191,10 @@ struct Api::Impl {
                           "The reset link is expired, used, replaced by a newer one, or unknown.");
     if (auto problems = policyProblems(next, *account); !problems.empty())
       return policyRejected(problems, "newPassword");
-    // As a change does: the current password is no new one. (The temporary password
-    // mailed in clear would otherwise stay for good, out of its gate and its expiry.)
-    if (verifyPassword(account->passwordHash, next))
+    // The temporary password, mailed in clear, is no new one: it would stay for good,
+    // out of its gate and its expiry. (Only it: with any other current password, the
+    // answer would let a link's holder test guesses of it, unthrottled.)
+    if (account->mustChangePassword && verifyPassword(account->passwordHash, next))
       return validation({{"newPassword", "must differ from the current password"}});
     auto passwordHash = hashPassword(next);
     if (!passwordHash)
