@@ -7,7 +7,8 @@
 
 namespace portal {
 
-void JsonWriter::number(std::uint64_t n) {
+template <class Integer>
+void JsonWriter::integer(Integer n) {
   char buf[24];
   buf[0] = ',';
   const auto r = std::to_chars(buf + 1, buf + sizeof buf, n);
@@ -15,13 +16,8 @@ void JsonWriter::number(std::uint64_t n) {
   out_.append(from, static_cast<std::size_t>(r.ptr - from));
 }
 
-void JsonWriter::number(std::int64_t n) {
-  char buf[24];
-  buf[0] = ',';
-  const auto r = std::to_chars(buf + 1, buf + sizeof buf, n);
-  const char* from = comma() ? buf : buf + 1;
-  out_.append(from, static_cast<std::size_t>(r.ptr - from));
-}
+void JsonWriter::number(std::uint64_t n) { integer(n); }
+void JsonWriter::number(std::int64_t n) { integer(n); }
 
 void JsonWriter::plain(std::string_view text) {
   char buf[8];

@@ -65,6 +65,9 @@ class JsonWriter {
     out_.append(&bracket, 1);
     first_ = false;
   }
+  // A number with its comma, in one append.
+  template <class Integer>
+  void integer(Integer n);
   void plain(std::string_view text);
   void quoted(std::string_view s, bool isKey);
   void appendString(std::string_view s);

@@ -794,16 +794,20 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   EXPECT_EQ(client.get("/api/v1/users/" + owner.id, owner.token).status, 200);
 }
 
+// An import file of one valid user (Ann Lee), managed by `owner`.
+std::string oneUserFile(const Person& owner) {
+  return "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
+         "Ann,Lee,ann@acme.example,Clerk," +
+         owner.email + ",1,DE\r\n";
+}
+
 // A command takes only the query parameters it names: a misspelt dryRun would have
 // been passed over and the import run for real.
 TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  const std::string csv =
-      "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
-      "Ann,Lee,ann@acme.example,Clerk," +
-      owner.email + ",1,DE\r\n";
+  const std::string csv = oneUserFile(owner);
   for (const char* query : {"?dryrun=true", "?dry_run=true&notify=false", "?Notify=true"}) {
     Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
                              {{"Content-Type", "text/csv"}});
@@ -833,10 +837,7 @@ TEST(HttpLimits, AFlagLeftBlankOrAParameterGivenTwiceDifferentlyIsRefused) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  const std::string csv =
-      "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n"
-      "Ann,Lee,ann@acme.example,Clerk," +
-      owner.email + ",1,DE\r\n";
+  const std::string csv = oneUserFile(owner);
   for (const char* query : {"?dryRun", "?dryRun=", "?dryRun=false&dryRun=true",
                             "?dryRun=true&dryRun=false", "?dryRun=true&notify"}) {
     Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
