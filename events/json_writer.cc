@@ -10,10 +10,8 @@ namespace portal {
 template <class Integer>
 void JsonWriter::integer(Integer n) {
   char buf[24];
-  buf[0] = ',';
   const auto r = std::to_chars(buf + 1, buf + sizeof buf, n);
-  const char* from = comma() ? buf : buf + 1;
-  out_.append(from, static_cast<std::size_t>(r.ptr - from));
+  separated(buf, static_cast<std::size_t>(r.ptr - (buf + 1)));
 }
 
 void JsonWriter::number(std::uint64_t n) { integer(n); }
@@ -21,10 +19,8 @@ void JsonWriter::number(std::int64_t n) { integer(n); }
 
 void JsonWriter::plain(std::string_view text) {
   char buf[8];
-  buf[0] = ',';
   std::memcpy(buf + 1, text.data(), text.size());  // true, false, null
-  const char* from = comma() ? buf : buf + 1;
-  out_.append(from, static_cast<std::size_t>(buf + 1 + text.size() - from));
+  separated(buf, text.size());
 }
 
 void JsonWriter::quoted(std::string_view s, bool isKey) {

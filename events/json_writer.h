@@ -53,12 +53,18 @@ class JsonWriter {
     first_ = false;
     return needed;
   }
-  void open(char bracket) {
-    const char both[2] = {',', bracket};
+  // Appends the `n` bytes after buf[0], with the comma before them (in buf[0]) when
+  // one is due, in one append.
+  void separated(char* buf, std::size_t n) {
+    buf[0] = ',';
     if (comma())
-      out_.append(both, 2);
+      out_.append(buf, n + 1);
     else
-      out_.append(both + 1, 1);
+      out_.append(buf + 1, n);
+  }
+  void open(char bracket) {
+    char buf[2] = {',', bracket};
+    separated(buf, 1);
     first_ = true;
   }
   void close(char bracket) {

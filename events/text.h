@@ -62,6 +62,12 @@ inline std::size_t codePoints(std::string_view s) {
   return n;
 }
 
+// A line break: CR, LF, NEL and Unicode's line and paragraph separators (names are
+// one line; an import makes a cell's line breaks spaces).
+inline bool isLineBreak(char32_t c) {
+  return c == '\r' || c == '\n' || c == 0x85 || c == 0x2028 || c == 0x2029;
+}
+
 // A letter of any script (Unicode's Alphabetic property, ICU).
 bool isLetter(char32_t c);
 

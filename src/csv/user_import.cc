@@ -27,30 +27,19 @@ std::size_t columnOrder(std::string_view column) {
 
 std::string nthColumn(std::size_t index) { return "Column " + std::to_string(index + 1); }
 
-// The length of the line break at the front of `text` (not empty): CRLF, LF, CR, and
-// NEL and Unicode's line and paragraph separators, which a sheet may hold too; or 0.
+// The length of the line break (isLineBreak; CRLF is one) at the front of `text`
+// (not empty), or 0.
 std::size_t lineBreakAt(std::string_view text) {
-  const auto at = [&](std::size_t i) {
-    return i < text.size() ? static_cast<unsigned char>(text[i]) : 0u;
-  };
-  switch (at(0)) {
-    case '\r':
-      return at(1) == '\n' ? 2 : 1;
-    case '\n':
-      return 1;
-    case 0xC2:
-      return at(1) == 0x85 ? 2 : 0;
-    case 0xE2:
-      return at(1) == 0x80 && (at(2) == 0xA8 || at(2) == 0xA9) ? 3 : 0;
-    default:
-      return 0;
-  }
+  if (text.size() > 1 && text[0] == '\r' && text[1] == '\n') return 2;
+  char32_t c = static_cast<unsigned char>(text[0]);
+  const std::size_t n = c < 0x80 ? 1 : decodeUtf8(text, c);
+  return n > 0 && isLineBreak(c) ? n : 0;
 }
 
 // `text` with each line break as one space; nullopt when it has none (most cells:
 // found with one scan for the bytes a line break starts with).
 std::optional<std::string> oneLine(std::string_view text) {
-  std::size_t i = text.find_first_of("\r\n\xC2\xE2");
+  std::size_t i = text.find_first_of("\r\n\xC2\xE2");  // the first bytes of isLineBreak's
   if (i == std::string_view::npos) return std::nullopt;
   std::optional<std::string> out;
   while (i < text.size()) {

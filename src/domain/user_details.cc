@@ -24,8 +24,7 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       if (c > 0x9f && c != 0x2028 && c != 0x2029) continue;
     }
     if (control) continue;
-    // Line breaks: CR, LF, NEL and Unicode's line and paragraph separators.
-    const bool lineBreak = c == '\r' || c == '\n' || c == 0x85 || c == 0x2028 || c == 0x2029;
+    const bool lineBreak = isLineBreak(c);
     if (lines) {
       // (NEL is a C1 control too: a description's line breaks are the others.)
       if (c == '\t' || (lineBreak && c != 0x85)) continue;
