@@ -113,6 +113,12 @@ TEST_F(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) 
     Reply ready = client.get("/readyz");
     EXPECT_EQ(ready.status, 503);
     EXPECT_EQ(ready.json()["log"]["open"], false);
+    // A sign-out that cannot be recorded says so, and the session stays (ended in
+    // memory only, it would come back at the next restart while a retry got 401).
+    Reply out = client.request("DELETE", "/api/v1/sessions/current", "", owner.token);
+    EXPECT_EQ(out.status, 503) << out.body;
+    EXPECT_EQ(out.json()["code"], "sessions-unavailable");
+    EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
   }
 
   // Space freed, the server restarted: everything acknowledged is there, and it
