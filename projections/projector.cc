@@ -145,6 +145,9 @@ struct Projector::Slot {
   std::atomic<std::uint64_t> checkpoint{0};
   std::atomic<bool> failed{false};
   std::string error;  // guarded by progressMu_
+  // A rebuild's fresh generation: its stop is the rebuild's error, which whoever
+  // asked for the rebuild is told (said here too, it gave a line per projection).
+  bool quiet = false;
 };
 
 Projector::Projector(EventStore& store) : store_(store) {}
@@ -267,7 +270,7 @@ Projector::~Projector() {
 
 void Projector::stop(Slot* s, std::string why) {
   std::lock_guard lock(progressMu_);
-  if (!s->failed.load() || s->error != why)
+  if (!s->quiet && (!s->failed.load() || s->error != why))
     std::fprintf(stderr, "projection %s (generation %llu) stopped: %s\n", s->name.c_str(),
                  static_cast<unsigned long long>(s->generation), why.c_str());
   s->failed = true;
@@ -409,8 +412,8 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     return r.error();
   }
   if (auto c = commit(); !c) return c.error();
-  if (onProgress) onProgress(upTo);
   if (failure) return *failure;
+  if (onProgress) onProgress(upTo);
   return {};
 }
 
@@ -469,6 +472,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   std::deque<Stage> stage;                    // each one's, alike
   std::uint64_t base = 0;                     // the index of window.front()
   std::uint64_t produced = 0;
+  std::uint64_t applied = 0;  // the last event every lane has applied (for progress)
   bool closed = false;  // no more chunks
   std::vector<std::uint64_t> next(n);
   for (std::size_t e = 0; e < n; ++e) next[e] = lanes[e].first;
@@ -565,6 +569,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (chunk) next[e] += lanes[e].stride;
       else done[e] = true;
       while (!window.empty() && std::all_of(next.begin(), next.end(), [&](std::uint64_t c) { return c > base; })) {
+        applied = window.front()->last;
         window.pop_front();
         stage.pop_front();
         ++base;
@@ -597,8 +602,10 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
 
   auto chunk = std::make_shared<Chunk>();
   chunk->raw.reserve(kChunk);
+  // Progress is what every projection has applied, not what was read: a rebuild
+  // stopped by an event past the last report never said "100%".
   auto hand = [&] {
-    const std::uint64_t last = chunk->last;
+    std::uint64_t shown = 0;
     {
       std::unique_lock lock(mu);
       window.push_back(std::move(chunk));
@@ -607,9 +614,10 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       // Far enough ahead: decode and apply until the slowest projection catches up.
       while (produced - base >= kRebuildWindow)
         if (!takeTask(lock)) changed.wait(lock);
+      shown = applied;
     }
     changed.notify_all();
-    if (onProgress) onProgress(last);
+    if (onProgress && shown != 0) onProgress(shown);
     chunk = std::make_shared<Chunk>();
     chunk->raw.reserve(kChunk);
   };
@@ -781,6 +789,7 @@ Result<void> Projector::rebuild(const std::string& name,
     auto f = std::make_unique<Slot>();
     f->name = t->name;
     f->generation = t->generation + 1;
+    f->quiet = true;
     for (const auto& family : t->projection->families())
       freshFamilies.push_back(familyName(f->name, family, f->generation));
     freshPtrs.push_back(f.get());

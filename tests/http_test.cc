@@ -1222,6 +1222,21 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
       client.post("/api/v1/users", {{"email", "not an email"}, {"givenName", ""}}, owner.token);
   ASSERT_EQ(r.status, 422);
   EXPECT_GE(r.json()["errors"].size(), 3u);
+  // Wrong types and missing fields in one answer, not the second after the first.
+  r = client.request(
+      "POST", "/api/v1/users",
+      R"({"email":123,"givenName":true,"surname":null,"jobTitle":[],"managerEmail":{}})",
+      owner.token);
+  ASSERT_EQ(r.status, 422);
+  std::map<std::string, std::string> problems;
+  const json refusal = r.json();
+  for (const auto& e : refusal["errors"]) problems[e["field"]] = e["message"];
+  EXPECT_EQ(problems, (std::map<std::string, std::string>{{"email", "must be a string"},
+                                                          {"givenName", "must be a string"},
+                                                          {"jobTitle", "must be a string"},
+                                                          {"managerEmail", "must be a string"},
+                                                          {"surname", "is required"}}))
+      << r.body;
   // A body cut short is told apart from JSON that is not an object.
   r = client.request("POST", "/api/v1/users", R"({"jobTitle":)", owner.token);
   ASSERT_EQ(r.status, 400);

@@ -52,6 +52,23 @@ std::string plural(std::size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// The kinds of resources a transfer handed over, counted: "1 project, 2 models".
+std::string resourceKinds(const std::vector<TransferredResource>& resources) {
+  std::vector<std::pair<std::string, std::size_t>> kinds;  // in the order first met
+  for (const auto& r : resources) {
+    auto it =
+        std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == r.kind; });
+    if (it == kinds.end())
+      kinds.emplace_back(r.kind, 1);
+    else
+      ++it->second;
+  }
+  std::string out;
+  for (const auto& [kind, n] : kinds)
+    out += (out.empty() ? "" : ", ") + plural(n, kind.c_str(), (kind + "s").c_str());
+  return out;
+}
+
 std::string personal(const Personal& p) { return p.value; }
 std::string personal(const std::optional<Personal>& p) { return p ? p->value : std::string(); }
 
@@ -75,7 +92,9 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const UsersImported& e) {
             return "imported " + plural(e.userIds.size(), "user", "users");
           },
-          [&](const IdentityProviderChanged& e) { return "identity provider set to " + e.provider; },
+          [&](const IdentityProviderChanged& e) {
+            return "identity provider set to " + e.provider;
+          },
           [&](const UserCreated& e) {
             // An anonymized person's details read once, not as "anonymized anonymized
             // <anonymized>, anonymized".
@@ -83,7 +102,8 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
                                 ? std::string("created (details anonymized)")
                                 : "created as " + personal(e.givenName) + " " + personal(e.surname) +
                                       " <" + personal(e.email) + ">, " + personal(e.jobTitle);
-            if (e.managerUserId) s += ", reporting to " + name(*e.managerUserId);
+            if (e.managerUserId)
+              s += ", reporting to " + name(*e.managerUserId);
             else if (e.managerEmail)
               s += ", reporting to " +
                    (e.managerEmail->shredded ? std::string("anonymized") : "<" + personal(e.managerEmail) + ">");
@@ -96,8 +116,10 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             if (e.givenName) changed.push_back("given name");
             if (e.surname) changed.push_back("surname");
             if (e.jobTitle) changed.push_back("job title");
-            if (e.managerUserId) changed.push_back("manager (" + name(*e.managerUserId) + ")");
-            else if (e.managerEmail) changed.push_back("manager's email");
+            if (e.managerUserId)
+              changed.push_back("manager (" + name(*e.managerUserId) + ")");
+            else if (e.managerEmail)
+              changed.push_back("manager's email");
             if (e.country) changed.push_back("country (" + *e.country + ")");
             // A manager is kept as a user's id or as an email, never both: setting one
             // clears the other, which is no change of its own.
@@ -123,9 +145,7 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const UserReactivated&) { return std::string("reactivated"); },
           [&](const UserAnonymized&) { return std::string("anonymized (personal data erased)"); },
           [&](const AdminIncluded&) { return std::string("made an administrator"); },
-          [&](const AdminRemoved& e) {
-            return "no longer an administrator (" + e.reason + ")";
-          },
+          [&](const AdminRemoved& e) { return "no longer an administrator (" + e.reason + ")"; },
           [&](const RoleGranted& e) { return "granted the role " + e.role + " in " + e.service; },
           [&](const RoleRevoked& e) { return "lost the role " + e.role + " in " + e.service; },
           [&](const ResourceAssigned& e) {
@@ -138,10 +158,14 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             return s;
           },
           [&](const ResourcesTransferred& e) {
-            const std::string n = plural(e.resources.size(), "resource", "resources");
-            if (subject == e.toUserId) return "received " + n + " from " + name(e.fromUserId);
-            if (subject == e.fromUserId) return n + " transferred to " + name(e.toUserId);
-            return n + " transferred from " + name(e.fromUserId) + " to " + name(e.toUserId);
+            // What went, by kind: the deactivation that follows in the same command
+            // counts them ("deactivated; 2 resources transferred to ..."), and a count
+            // here too read as a second transfer.
+            const std::string what = resourceKinds(e.resources);
+            if (subject == e.toUserId) return "received from " + name(e.fromUserId) + ": " + what;
+            if (subject == e.fromUserId) return "handed over to " + name(e.toUserId) + ": " + what;
+            return "handed over from " + name(e.fromUserId) + " to " + name(e.toUserId) + ": " +
+                   what;
           },
           [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
           [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },

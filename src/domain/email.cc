@@ -10,12 +10,11 @@ namespace {
 // Spaces and invisible characters past ASCII that spreadsheets and copied text
 // carry (a no-break space, a zero-width space, a byte-order mark, …): Unicode's
 // space separators (Zs) and format characters (Cf) of the Latin, general
-// punctuation and CJK blocks.
+// punctuation and CJK blocks; and the C1 controls (U+0080 to U+009F).
 bool invisible(char32_t c) {
-  return c == 0x00A0 || c == 0x00AD || c == 0x1680 || c == 0x180E ||
+  return (c >= 0x0080 && c <= 0x009F) || c == 0x00A0 || c == 0x00AD || c == 0x1680 || c == 0x180E ||
          (c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) ||
-         (c >= 0x205F && c <= 0x206F) || c == 0x3000 || c == 0xFEFF ||
-         (c >= 0xFFF9 && c <= 0xFFFB);
+         (c >= 0x205F && c <= 0x206F) || c == 0x3000 || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB);
 }
 
 // Whether valid UTF-8 `s` holds such a character.

@@ -6,6 +6,25 @@
 
 namespace portal {
 
+namespace {
+
+// Unicode's explicit embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO;
+// LRI, RLI, FSI, PDI): inside a name they reorder what is shown around them, in an
+// administrator's list, a mail's header or a terminal ("Trojan Source",
+// CVE-2021-42574). The marks (LRM, RLM, ALM) only nudge neutral characters and stay.
+bool isBidiControl(char32_t c) {
+  return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+std::string hex4(char32_t c) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out(4, '0');
+  for (int i = 3; i >= 0; --i, c >>= 4) out[static_cast<std::size_t>(i)] = kDigits[c & 0xf];
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength, bool lines) {
   // One pass: UTF-8, controls and the length together (this runs for every name of
   // every user created or imported).
@@ -21,9 +40,14 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       const std::size_t n = decodeUtf8(value.substr(i), c);
       if (n == 0) return "is not valid UTF-8 text";
       i += n;
-      if (c > 0x9f && c != 0x2028 && c != 0x2029) continue;
+      if (c > 0x9f && c != 0x2028 && c != 0x2029 && !isBidiControl(c)) continue;
     }
     if (control) continue;
+    if (isBidiControl(c)) {
+      control = "holds a bidirectional control character (U+" + hex4(c) +
+                "), which can make text read out of order";
+      continue;
+    }
     const bool lineBreak = isLineBreak(c);
     if (lines) {
       // (NEL is a C1 control too: a description's line breaks are the others.)

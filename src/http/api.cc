@@ -1,17 +1,17 @@
 #include "src/http/api.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
-#include <array>
 #include <mutex>
-#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "events/codec.h"
 #include "events/json_reader.h"
@@ -26,6 +26,7 @@
 #include "src/auth/sealer.h"
 #include "src/csv/user_import.h"
 #include "src/domain/services.h"
+#include "src/domain/user_details.h"
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
@@ -1321,7 +1322,16 @@ struct Api::Impl {
                       {"email", "givenName", "surname", "jobTitle", "managerEmail", "country", "active",
                        "notify"},
                       errors, "is not a field of a new user");
-    if (!errors.empty()) return validation(errors);
+    if (!errors.empty()) {
+      // Every problem in one answer: what the other fields lack too ("surname is
+      // required" beside "email must be a string"), not in a second round.
+      ValidDetails ignored;
+      for (auto& p : validateDetails(c.details, countries, ignored, ""))
+        if (std::none_of(errors.begin(), errors.end(),
+                         [&](const auto& e) { return e.first == p.field; }))
+          errors.emplace_back(std::move(p.field), std::move(p.message));
+      return validation(errors);
+    }
     MailBuilder outbox = c.notify ? welcomeMail(call.company()) : nullptr;
     return command(
         call, std::move(c),
