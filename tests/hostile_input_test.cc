@@ -6,13 +6,14 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
-#include <fstream>
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "events/text.h"
 #include "tests/api_server.h"
@@ -382,6 +383,35 @@ TEST(HostileClients, LongTrailersAndChunkExtensionsAreRefusedAndTheServerStaysUp
                 .find("HTTP/1.1 400"),
             std::string::npos);
   ASSERT_EQ(other.get("/healthz").status, 200);
+}
+
+// RFC 9110 6.5.1: trailer fields are not header fields. Beast adds them to the same
+// list; taken as headers, credentials in a trailer signed a request in past every
+// check made on the header (and past a proxy that strips Authorization).
+TEST(HostileClients, TrailerFieldsNeverStandInForHeaderFields) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  auto post = [&](const std::string& headerFields, const std::string& trailer) {
+    RawConnection c(server.port());
+    const std::string body = R"({"name":"From a trailer"})";
+    std::ostringstream chunk;
+    chunk << std::hex << body.size();
+    c.send(
+        "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: "
+        "chunked\r\n" +
+        headerFields + "\r\n" + chunk.str() + "\r\n" + body + "\r\n0\r\n" + trailer + "\r\n");
+    return c.readToEnd();
+  };
+  const std::string bearer = "Authorization: Bearer " + owner.token + "\r\n";
+  const std::string json = "Content-Type: application/json\r\n";
+  std::string answer = post(json, bearer);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 401", 0), 0u) << answer.substr(0, 300);
+  // Nor does a trailer change what the header said, or add an id to the answer.
+  answer = post(bearer + json,
+                "Content-Type: text/plain\r\nAuthorization: Bearer nonsense\r\nX-Request-Id: "
+                "fromtrailer\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer.substr(0, 300);
+  EXPECT_EQ(answer.find("fromtrailer"), std::string::npos) << answer.substr(0, 300);
 }
 
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {

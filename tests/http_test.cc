@@ -2181,6 +2181,14 @@ TEST(HttpLimits, OversizedBodiesMalformedJsonAndUnknownPathsGetProblems) {
   EXPECT_FALSE(r.header("x-request-id").empty());
   EXPECT_EQ(r.header("x-content-type-options"), "nosniff");
   EXPECT_EQ(r.header("cache-control"), "no-store");
+  // RFC 9110 6.6.1: the date of every answer, as an IMF-fixdate in GMT.
+  {
+    const std::string date = r.header("date");
+    std::tm parsed{};
+    const char* end = strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parsed);
+    ASSERT_TRUE(end != nullptr && *end == '\0') << date;
+    EXPECT_LT(std::abs(static_cast<long long>(timegm(&parsed) - std::time(nullptr))), 60) << date;
+  }
   r = fresh.get("/metrics");
   EXPECT_NE(r.body.find("portal_http_requests_total{method=\"POST\",route=\"/api/v1/users\""),
             std::string::npos);

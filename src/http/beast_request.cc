@@ -16,7 +16,8 @@ bool saneRequestId(std::string_view id) {
 }
 
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
-                             const std::function<std::string()>& newRequestId) {
+                             const std::function<std::string()>& newRequestId,
+                             std::size_t headerFields) {
   HttpRequest req;
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
@@ -29,9 +30,11 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
       if (req.target.front() == '?') req.target.insert(0, "/");
       break;
     }
-  for (const auto& field : msg)
+  for (const auto& field : msg) {
+    if (headerFields-- == 0) break;  // the trailer's
     req.headers.emplace_back(asciiLower(std::string(field.name_string())),
                              std::string(field.value()));
+  }
   req.body = std::move(msg.body());
   req.clientAddress = std::move(peer);
   const std::string_view given = req.header("x-request-id");

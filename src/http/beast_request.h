@@ -19,9 +19,13 @@ using BeastRequest = boost::beast::http::request<boost::beast::http::string_body
 
 // Moves `msg`'s method, target, headers (names lower-cased) and body into an
 // HttpRequest from `peer`. The request id is the client's X-Request-Id when it is
-// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`.
+// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`. Only the first
+// `headerFields` fields are taken: Beast adds a chunked body's trailer fields after
+// the header's, and a trailer must not stand in for a header (RFC 9110 6.5.1: an
+// Authorization or Content-Type there would pass every check made on the header).
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
-                             const std::function<std::string()>& newRequestId);
+                             const std::function<std::string()>& newRequestId,
+                             std::size_t headerFields = ~std::size_t{0});
 
 // Whether a client's X-Request-Id is kept as the request's id.
 bool saneRequestId(std::string_view id);

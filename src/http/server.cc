@@ -1,7 +1,5 @@
 #include "src/http/server.h"
 
-#include <filesystem>
-#include <limits>
 #include <sodium.h>
 #include <sys/resource.h>
 
@@ -11,6 +9,9 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -38,6 +39,22 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 // of 64 KiB or more made Beast throw. Bodies are not held here (they go on into
 // the message as they arrive, within their own limit).
 constexpr std::size_t kMaxUnparsed = 32 * 1024;
+
+// The Date field of every answer (RFC 9110 6.6.1: an origin server with a clock sends
+// one), as its IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); made once a second
+// per network thread.
+std::string_view httpDate() {
+  thread_local std::time_t madeFor = -1;
+  thread_local char text[32] = {};
+  const std::time_t now = std::time(nullptr);
+  if (now != madeFor) {
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);  // "C" locale names
+    madeFor = now;
+  }
+  return text;
+}
 // Runs a network thread's handlers. One that throws (a bug, or a library's limit no
 // check caught) ends its connection, whose handler chain it broke, and is said on
 // stderr; the server and its other connections go on.
@@ -273,6 +290,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
+    // What follows them once the body is read is a chunked body's trailer.
+    headerFields_ = static_cast<std::size_t>(std::distance(header.begin(), header.end()));
     // For the access log of an answer given before the body is read.
     method_ = std::string(header.method_string());
     path_ = std::string(header.target().substr(0, header.target().find('?')));
@@ -409,8 +428,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     keepAlive_ = msg.keep_alive();
     http10_ = msg.version() == 10;
     started_ = std::chrono::steady_clock::now();
-    HttpRequest req =
-        requestFromBeast(std::move(msg), peer_, [this] { return server_->newRequestId(); });
+    HttpRequest req = requestFromBeast(
+        std::move(msg), peer_, [this] { return server_->newRequestId(); }, headerFields_);
     // onHeader found the client a trusted proxy forwards for.
     if (!client_.empty()) req.clientAddress = client_;
     client_ = req.clientAddress;
@@ -443,6 +462,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
     for (const auto& [name, value] : res.headers) msg->set(name, value);
     msg->set("X-Request-Id", requestId_);
+    msg->set(http::field::date, httpDate());
     msg->set(http::field::cache_control, "no-store");
     // A browser takes each answer as the type it says (the error log echoes cells).
     msg->set("X-Content-Type-Options", "nosniff");
@@ -522,6 +542,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
+  std::size_t headerFields_ = 0;  // the request's header fields (a trailer's follow)
 };
 
 void HttpServer::Impl::accept() {
