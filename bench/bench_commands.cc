@@ -105,7 +105,8 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     if (!processor) std::exit(1);
     auto& p = **processor;
     ProvisionCompany prov{"bench", "Bench", {}, person(0), "$argon2id$bench"};
-    auto provisioned = p.execute(Submission{Command{"", "system", prov}, "p", false, "p", "", nullptr, true});
+    auto provisioned =
+        p.execute(Submission{Command{"", "system", prov}, "p", false, "p", "", nullptr, true, {}});
     const std::string company = provisioned.decision.companyId;
     const std::string owner = provisioned.decision.ids.at(0);
     const ProcessorStats before = p.stats();
@@ -138,8 +139,14 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
             }
             ++outstanding;
           }
-          Submission s{Command{company, owner, CreateUser{person(n), false}}, "c" + std::to_string(n),
-                       false, "c" + std::to_string(n), "", nullptr, true};
+          Submission s{Command{company, owner, CreateUser{person(n), false}},
+                       "c" + std::to_string(n),
+                       false,
+                       "c" + std::to_string(n),
+                       "",
+                       nullptr,
+                       true,
+                       {}};
           p.submit(std::move(s), [&](CommandReply r) {
             if (!r.accepted()) failed = true;
             std::lock_guard lock(mu);

@@ -612,13 +612,12 @@ TEST(HttpImport, ARepeatedIdempotencyKeyGivesTheFirstAnswerAndCreatesNothingTwic
   EXPECT_EQ(second.json()["created"], 5);
   EXPECT_EQ(w.head(), head);
   EXPECT_EQ(findUsers(w.client, w.owner.token, "again.example").size(), 5u);
-  // The same key with a file that now has an error (a retry from an edited copy):
-  // still the first outcome, nothing checked as new.
+  // The same key with another file (an edited copy): refused as the key's reuse,
+  // nothing checked or made.
   Reply third = upload(w.client, kHeader + "A,B,bad,C,bad,yes,\r\n", w.owner.token, "",
                        {{"Idempotency-Key", "import-1"}});
-  ASSERT_EQ(third.status, 200) << third.body;
-  EXPECT_EQ(third.json()["importId"], first.json()["importId"]);
-  EXPECT_EQ(third.json()["created"], 5);
+  ASSERT_EQ(third.status, 422) << third.body;
+  EXPECT_EQ(third.json()["code"], "idempotency-key-reused") << third.body;
   EXPECT_EQ(w.head(), head);
 }
 

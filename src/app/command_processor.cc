@@ -99,7 +99,36 @@ std::optional<CommandReply> parseReply(const std::string& text) {
   }
 }
 
+// The answer to a key sent again with another request.
+CommandReply keyReused() {
+  CommandReply r;
+  r.status = CommandReply::Status::kRejected;
+  r.rejection = Rejection{RejectionKind::kInvalid,
+                          std::string(kKeyReusedCode),
+                          "This Idempotency-Key was first sent with another request (another "
+                          "path or body), which it answers; nothing was done for this one. Use a "
+                          "new key for a new request.",
+                          {},
+                          {}};
+  return r;
+}
+
 }  // namespace
+
+bool CommandProcessor::reusedForAnother(const std::string& key,
+                                        const std::string& fingerprint) const {
+  if (fingerprint.empty()) return false;
+  std::lock_guard lock(fingerprintsMu_);
+  auto it = fingerprints_.find(key);
+  return it != fingerprints_.end() && it->second != fingerprint;
+}
+
+void CommandProcessor::rememberFingerprint(const std::string& key, const std::string& fingerprint) {
+  if (fingerprint.empty()) return;
+  std::lock_guard lock(fingerprintsMu_);
+  if (fingerprints_.size() >= kMaxRecentRecords) fingerprints_.clear();
+  fingerprints_.emplace(key, fingerprint);  // the first request's stays
+}
 
 Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& store,
                                                                   const CountryList& countries,
@@ -201,8 +230,13 @@ std::optional<CommandReply> CommandProcessor::storedAnswer(const std::string& ke
 
 std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) const {
   if (!s.clientKey) return std::nullopt;
-  auto reply = storedAnswer(recordKey(s));
-  if (reply && reply->status != CommandReply::Status::kFailed) reply->replayed = true;
+  const std::string key = recordKey(s);
+  auto reply = storedAnswer(key);
+  if (reply && reply->status != CommandReply::Status::kFailed) {
+    if ((reply->accepted() || s.replayRefusals) && reusedForAnother(key, s.fingerprint))
+      return keyReused();
+    reply->replayed = true;
+  }
   return reply;
 }
 
@@ -303,6 +337,11 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
         if (stored) first = std::make_shared<CommandReply>(std::move(*stored));
       }
       if (first && !first->accepted() && !s.replayRefusals) first = nullptr;
+      if (first && reusedForAnother(key, s.fingerprint)) {
+        entry.reply = std::make_shared<CommandReply>(keyReused());
+        shared->entries.push_back(std::move(entry));
+        continue;
+      }
       if (first) {
         // Answered once the first answer is durable, as a copy marked replayed.
         entry.reply = first;
@@ -350,6 +389,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     }
     entry.reply = reply;
     if (s.clientKey && (reply->accepted() || s.replayRefusals)) {
+      rememberFingerprint(key, s.fingerprint);
       keysInGroup[key] = reply;
       shared->records.emplace_back(key, reply);
     }

@@ -64,6 +64,11 @@ struct Submission {
   // so that the same key sent again is decided anew (a batch import refused for its
   // rows, sent again corrected by a page that keeps one key per upload).
   bool replayRefusals = true;
+  // With clientKey: the request's requestDigest. A key whose first request had
+  // another digest is refused (422 idempotency-key-reused), not replayed. Kept in
+  // memory only (a hash of a body may confirm a guess of the personal data in it),
+  // so a key first used before the last start is not checked so.
+  std::string fingerprint;
 };
 
 struct CommandReply {
@@ -202,6 +207,13 @@ class CommandProcessor {
     std::uint64_t group;
   };
   std::unordered_map<std::string, Recent> recent_;
+  // The fingerprints of keyed requests since the start, by idempotency key; read by
+  // firstAnswer on other threads. Bounded: past kMaxRecentRecords it starts afresh.
+  mutable std::mutex fingerprintsMu_;
+  std::unordered_map<std::string, std::string> fingerprints_;
+  // Whether `key` was first used with a request other than `fingerprint`.
+  bool reusedForAnother(const std::string& key, const std::string& fingerprint) const;
+  void rememberFingerprint(const std::string& key, const std::string& fingerprint);
   std::uint64_t groupNumber_ = 0;                    // processor thread
   std::atomic<std::uint64_t> acknowledgedGroup_{0};  // the last group answered
   std::thread thread_;

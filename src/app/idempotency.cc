@@ -26,6 +26,12 @@ std::string commandIdOfKey(std::string_view companyId, std::string_view actor, s
   return std::string(kPrefix) + toHex(sha256(scoped, key));
 }
 
+std::string requestDigest(std::string_view target, std::string_view body) {
+  std::string head(target);
+  head.push_back('\n');
+  return toHex(sha256(head, body));
+}
+
 Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands) {
   const rocksdb::Slice markerKey(kHashedMarker.data(), kHashedMarker.size());
   std::string marker;

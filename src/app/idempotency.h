@@ -22,6 +22,15 @@ namespace portal {
 std::string commandIdOfKey(std::string_view companyId, std::string_view actor, std::string_view scope,
                            std::string_view key);
 
+// What a request with an Idempotency-Key asked for: the SHA-256 of its target (path
+// and query) and body. A key sent again with another request is refused rather than
+// answered with the first request's outcome (a create of another person answered
+// 201 with the first one, and nothing created).
+std::string requestDigest(std::string_view target, std::string_view body);
+
+// The refusal of a key reused for another request (422 idempotency-key-reused).
+inline constexpr std::string_view kKeyReusedCode = "idempotency-key-reused";
+
 // Records written before keys were hashed are keyed by the key as sent: each is
 // moved under its hashed key (the same answer, found by a retry as before) and
 // the old key is deleted, durably. Returns how many were moved.

@@ -748,6 +748,7 @@ struct Api::Impl {
       // event of the command, which no erasure rewrites.
       s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
       s.clientKey = true;
+      s.fingerprint = requestDigest(req.target, req.body);
       // An import refused (an email already in the pool) created nothing: the file
       // corrected and sent again with the same key is checked anew, not refused
       // again with the first file's rows.
@@ -1693,13 +1694,16 @@ struct Api::Impl {
                           "An import holds at most " + std::to_string(options.importMaxRows) +
                               " users; split the file. Nothing was created.");
 
-    // A repeated Idempotency-Key of an import that was made gets its outcome again,
-    // also when the file sent now differs (a file with errors would otherwise be
-    // checked as a dry run and answered anew); the warnings are this file's. One
-    // that was refused is checked anew (Submission::replayRefusals).
+    // A repeated Idempotency-Key of an import that was made gets its outcome again
+    // (the warnings are this file's); sent with another file or query, it is refused
+    // as reused (Submission::fingerprint), or, when the first was before the server's
+    // last start, answered with the first outcome too. One that was refused is
+    // checked anew (Submission::replayRefusals).
     std::optional<HttpResponse> problem;
     if (auto first = earlierAnswer(call, ImportUsers{}, problem); first && first->accepted())
       return importAnswer(first->decision.id, {}, file, false, first->decision.ids.size());
+    else if (first && first->rejection.code == kKeyReusedCode)
+      return rejected(first->rejection);
     if (problem) return *problem;
 
     std::string importId = ids.newId();
