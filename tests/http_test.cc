@@ -2619,6 +2619,29 @@ TEST(HttpServerLifecycle, AWaitingPollIsAnsweredAtOnceWhenTheServerStops) {
   EXPECT_EQ(answer.json()["nextCursor"], head) << "the client polls on from there";
 }
 
+// A request whose body stopped arriving holds a stop for the grace for reads, not
+// for the whole body timeout (a container's stop kills after 10 or 30 s).
+TEST(HttpServerLifecycle, ARequestStillArrivingHoldsAStopOnlyForItsGrace) {
+  ApiServer server({}, [](ServerOptions& o) {
+    o.bodyTimeout = std::chrono::minutes(5);
+    o.stopReadGrace = std::chrono::milliseconds(300);
+  });
+  Person owner = server.provision("acme");
+  RawConnection stalled(server.port());
+  stalled.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+               "\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"name\":");
+  RawConnection header(server.port());
+  header.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // its header never ends
+  // Both are taken in before the stop begins (a request that had not even been
+  // accepted would prove nothing).
+  ASSERT_TRUE(waitFor([&] { return server.server().connections() == 2; }));
+  const auto stopping = std::chrono::steady_clock::now();
+  server.server().stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(30));
+  EXPECT_EQ(stalled.readToEnd(), "") << "closed unanswered: its request never arrived";
+  EXPECT_EQ(header.readToEnd(), "");
+}
+
 TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {
   ApiServer server;
   Person owner = server.provision("acme");

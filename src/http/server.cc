@@ -142,7 +142,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void accept();
-  void closeIdle();
+  // Closes the connections waiting for a request, and with `reading` those still
+  // reading one.
+  void closeIdle(bool reading = false);
 };
 
 class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
@@ -194,11 +196,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     stream_.socket().close(ec);
   }
 
-  // Closes the connection if it is waiting for a request (SIGTERM); one in the
-  // middle of a request finishes it and closes after the answer.
-  void closeIfIdle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->idle_) {
+  // Closes the connection if it is waiting for a request (SIGTERM), or, with
+  // `reading`, still reading one; one whose request was read answers it and closes
+  // after the answer.
+  void closeIfIdle(bool reading) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), reading] {
+      if (self->idle_ || (reading && self->reading_)) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.close();
@@ -230,6 +233,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   void readHeader() {
     idle_ = false;
+    reading_ = true;
     // RFC 9112 2.2: empty lines before a request line are ignored (some clients
     // send a CRLF after a POST body). Those alone, the connection waits on as idle.
     bool skipped = false;
@@ -424,6 +428,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void onRequest() {
+    reading_ = false;
     http::request<http::string_body> msg = parser_->release();
     keepAlive_ = msg.keep_alive();
     http10_ = msg.version() == 10;
@@ -543,6 +548,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
   std::size_t headerFields_ = 0;  // the request's header fields (a trailer's follow)
+  bool reading_ = false;          // from a request's first byte until it is read whole
 };
 
 void HttpServer::Impl::accept() {
@@ -571,14 +577,14 @@ void HttpServer::Impl::accept() {
                         });
 }
 
-void HttpServer::Impl::closeIdle() {
+void HttpServer::Impl::closeIdle(bool reading) {
   std::vector<std::shared_ptr<Connection>> conns;
   {
     std::lock_guard lock(mu);
     for (auto& [raw, weak] : live)
       if (auto c = weak.lock()) conns.push_back(std::move(c));
   }
-  for (auto& c : conns) c->closeIfIdle();
+  for (auto& c : conns) c->closeIfIdle(reading);
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -648,11 +654,13 @@ void HttpServer::stop() {
     beast::error_code ec;
     impl->acceptor.close(ec);
   });
-  // Idle connections close now; busy ones answer, then close. A connection that
-  // neither answers nor closes within its timeouts is cut when the I/O stops.
-  const auto deadline = std::chrono::steady_clock::now() + impl_->options.bodyTimeout;
+  // Idle connections close now, those still reading a request once stopReadGrace
+  // has passed; busy ones answer, then close. A connection that neither answers nor
+  // closes within its timeouts is cut when the I/O stops.
+  const auto begun = std::chrono::steady_clock::now();
+  const auto deadline = begun + impl_->options.bodyTimeout;
   while (true) {
-    impl_->closeIdle();
+    impl_->closeIdle(std::chrono::steady_clock::now() >= begun + impl_->options.stopReadGrace);
     std::unique_lock lock(impl_->mu);
     if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100),
                                   [&] { return impl_->live.empty(); }))

@@ -39,6 +39,11 @@ struct ServerOptions {
   // For reading a request's body and writing an answer: this, plus a second for
   // each 64 KiB of it (a 64 MiB file over a 512 kbit/s uplink has 17 minutes).
   std::chrono::milliseconds bodyTimeout{60'000};
+  // At a stop (SIGTERM): how long a request still arriving (its header or body) has
+  // to arrive before its connection is closed unanswered. A client whose body
+  // stalled held the stop for the whole body timeout, past the 10 or 30 s a
+  // container's stop waits before it kills. Requests that arrived are answered.
+  std::chrono::milliseconds stopReadGrace{5'000};
   std::size_t maxJsonBody = 1 << 20;
   std::size_t maxCsvBody = 64 << 20;
   // Reverse proxies whose X-Forwarded-For is believed (canonical addresses, see
