@@ -93,6 +93,33 @@ TEST(EventStore, AppendsReadsBackAndKeepsPositionsGaplessAcrossReopen) {
   EXPECT_EQ((*events)[1].envelope.prevHash, (*events)[0].envelope.hash);
 }
 
+// RocksDB 7.8 left the empty WAL of every open behind (a file a server restart or
+// an offline portalctl run); the store removes those older than its own.
+TEST(EventStore, ReopeningLeavesNoPileOfEmptyWalFiles) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append(requestOf({userCreated("u-1", "ada")})).ok());
+  }
+  auto walFiles = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+      if (e.path().extension() == ".log") ++n;
+    return n;
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(openStore(dir.path()));
+  // The first open's (it holds the event until a flush) and the last one's.
+  EXPECT_LE(walFiles(), 2u);
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->lastPosition(), 1u);
+  ASSERT_TRUE(store->append(requestOf({userCreated("u-2", "bob")})).ok());
+  auto events = store->read(1, 10);
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  EXPECT_EQ(events->size(), 2u);
+}
+
 TEST(EventStore, StreamsCountTheirOwnVersions) {
   TempDir dir;
   auto store = openStore(dir.path());

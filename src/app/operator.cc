@@ -104,9 +104,9 @@ std::string compact(OperatorContext& ctx) {
 std::string backup(OperatorContext& ctx, const json& req) {
   const std::string to = req.value("to", "");
   if (to.empty() || to.front() != '/') return failure("backup needs an absolute target directory");
-  const std::uint64_t events = ctx.store.lastPosition();
-  if (auto r = ctx.store.backup(to); !r) return failure(r.error().message);
-  return json{{"ok", true}, {"to", to}, {"events", events}}.dump();
+  auto events = ctx.store.backup(to);
+  if (!events) return failure(events.error().message);
+  return json{{"ok", true}, {"to", to}, {"events", *events}}.dump();
 }
 
 // A client that does not read (portalctl stopped with Ctrl-Z, its output piped into

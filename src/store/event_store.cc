@@ -1,30 +1,31 @@
 #include "src/store/event_store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
-
-#include <fcntl.h>
-#include <pthread.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <chrono>
-#include <thread>
-#include <optional>
-#include <condition_variable>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "src/store/key_vault.h"
 #include "src/store/sha256.h"
@@ -118,6 +119,31 @@ rocksdb::ColumnFamilyOptions familyOptions(const std::shared_ptr<rocksdb::Cache>
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   o.level_compaction_dynamic_level_bytes = true;
   return o;
+}
+
+// Each open of the database starts a new WAL, and RocksDB 7.8 keeps the previous
+// one, empty, until a flush of every family (fixed in RocksDB 8.3, facebook/rocksdb
+// #11409): each offline portalctl run or server restart left another 0-byte
+// NNNNNN.log in the data directory. Those older than the one this open made hold
+// nothing and go (safe without track_and_verify_wals_in_manifest, which is off).
+void removeEmptyOldWals(rocksdb::DB& db, const std::string& path) {
+  std::unique_ptr<rocksdb::LogFile> current;
+  if (!db.GetCurrentWalFile(&current).ok() || !current) return;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
+    const std::string digits = name.substr(0, name.size() - 4);
+    if (!std::all_of(digits.begin(), digits.end(),
+                     [](unsigned char c) { return std::isdigit(c); }) ||
+        digits.size() > 18)
+      continue;
+    std::error_code sizeError;
+    if (std::stoull(digits) < current->LogNumber() && e.file_size(sizeError) == 0 && !sizeError) {
+      std::error_code ignored;
+      fs::remove(e.path(), ignored);
+    }
+  }
 }
 
 // Checks a record's header; nullopt when it is not one this program wrote.
@@ -429,6 +455,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                            "use it read-only or through the server's operator socket");
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
+  if (!options.readOnly) removeEmptyOldWals(*store->db_, options.path);
   store->handleNames_ = names;
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto* h = store->handles_[i];
@@ -1255,12 +1282,58 @@ Result<std::string> EventStore::backupTarget(const std::string& dataPath, const 
     }
     return !ec;
   };
-  if (fs::exists(target, ec) && (!fs::is_directory(target, ec) || !emptyButLeftovers()))
+  const bool exists = fs::exists(target, ec);
+  if (exists && !fs::is_directory(target, ec))
+    return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not a directory");
+  if (exists && !emptyButLeftovers())
     return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
+  // Where the copy's files are made must take them: found now, not after the
+  // compaction that comes first (minutes on a large log), nor as RocksDB's words.
+  const fs::path into =
+      exists ? target : (target.has_parent_path() ? target.parent_path() : fs::path("."));
+  const fs::path probe = into / (".portal-backup-probe-" + std::to_string(::getpid()));
+  if (::mkdir(probe.c_str(), 0700) != 0)
+    return makeError(ErrorCode::kIoError, "cannot back up to " + dir + ": cannot write in " +
+                                              into.string() + " (" + std::strerror(errno) + ")");
+  ::rmdir(probe.c_str());
   return target.string();
 }
 
-Result<void> EventStore::backup(const std::string& dir) {
+namespace {
+
+// RocksDB's info log, for a look into a copy that must gain no file (a LOG).
+class SilentLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+// The head recorded in the database at `path` (a backup just made), read without
+// writing anything there.
+Result<std::uint64_t> headOfCopy(const std::string& path) {
+  rocksdb::DBOptions o;
+  o.info_log = std::make_shared<SilentLogger>();
+  o.max_open_files = 16;
+  // Read-only, a subset of the families may be opened.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kMetaCf, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status st = rocksdb::DB::OpenForReadOnly(o, path, families, &handles, &raw);
+  if (!st.ok()) return fromStatus(st, "the backup in " + path + " cannot be read back");
+  std::unique_ptr<rocksdb::DB> db(raw);
+  auto head = readHead(*db, handles[1], rocksdb::ReadOptions());
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  if (!head) return head.error();
+  if (!*head)
+    return makeError(ErrorCode::kCorrupt, "the backup in " + path + " records no readable head");
+  return **head;
+}
+
+}  // namespace
+
+Result<std::uint64_t> EventStore::backup(const std::string& dir) {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
   auto checked = backupTarget(options_.path, dir);
   if (!checked) return checked.error();
@@ -1297,15 +1370,22 @@ Result<void> EventStore::backup(const std::string& dir) {
     if (!ec) fs::remove(into, ec);
     if (ec) st = rocksdb::Status::IOError(ec.message());
   }
-  if (!st.ok()) {
-    // What it wrote goes; a directory that was there stays, empty as it was.
+  // What it wrote goes when it fails; a directory that was there stays, empty as it was.
+  auto removeCopy = [&] {
     std::error_code ignored;
-    if (!existed) fs::remove_all(target, ignored);
+    if (!existed)
+      fs::remove_all(target, ignored);
     else
       for (const fs::path& entry : entries(target, ignored)) fs::remove_all(entry, ignored);
+  };
+  if (!st.ok()) {
+    removeCopy();
     return fromStatus(st, "cannot back up to " + dir);
   }
-  return {};
+  // Read back: what it holds, and that it opens (a copy that does not is no backup).
+  auto head = headOfCopy(target.string());
+  if (!head) removeCopy();
+  return head;
 }
 
 }  // namespace portal

@@ -245,7 +245,8 @@ class EventStore {
   // flushed first), from which a server can start, after a compaction (compact()),
   // so that it holds nothing an anonymization erased. `dir` must not exist or be
   // empty; a failed backup removes what it wrote. Safe beside appends.
-  Result<void> backup(const std::string& dir);
+  // Returns the number of events the copy holds (read from it: appends go on beside).
+  Result<std::uint64_t> backup(const std::string& dir);
   // The checks backup makes of `dir` before it writes anything, for a program to make
   // before it opens the log: outside `dataPath`, its parent a directory, itself
   // missing or an empty directory. Answers the directory's path without a trailing
