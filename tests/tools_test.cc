@@ -1214,6 +1214,11 @@ TEST(ToolsBesideAServer, ReadersBesideBackToBackCompactionsAnswerAsWithoutOrSayS
     Load load(server.port(), token);
     ASSERT_TRUE(waitFor([&] { return load.created() >= 200; }));
   }
+  // What a reader answers with the files still, before the compactions begin.
+  const ProgramRun before =
+      replay({"timeline", "--data", data, "--company", "demo", "--user", "owner@demo.example"});
+  ASSERT_EQ(before.exitCode, 0) << before.err;
+  const std::string expected = before.out;
   std::atomic<bool> stop{false};
   std::atomic<int> compactions{0};
   std::thread compacting([&] {
@@ -1227,8 +1232,6 @@ TEST(ToolsBesideAServer, ReadersBesideBackToBackCompactionsAnswerAsWithoutOrSayS
     }
   });
   int answered = 0;
-  const std::string expected =
-      replay({"timeline", "--data", data, "--company", "demo", "--user", "owner@demo.example"}).out;
   const std::string changing = "kept changing while they were opened";
   for (int i = 0; i < 12 || compactions < 3; ++i) {
     for (const std::vector<std::string>& args :
