@@ -235,6 +235,16 @@ std::string renderUserRow(std::string_view rowJson,
     if (!manager) return std::nullopt;
     return manager->member(manager->root(), name);
   };
+  // A row replayed from events whose data key is shredded since (portal-replay
+  // as-of, before the person's UserAnonymized) holds the marker for each sealed
+  // value: shown as API.md shows an anonymized user, not with "anonymized" as an
+  // email and `anonymized: false`.
+  auto erasedRow = [](const JsonDocument& doc) {
+    auto email = doc.member(doc.root(), "email");
+    return email && doc.node(*email).kind == JsonDocument::Kind::kString &&
+           doc.node(*email).text == kAnonymizedMarker;
+  };
+  const bool erased = erasedRow(*row);
   std::string out;
   out.reserve(rowJson.size());
   JsonWriter w(out);
@@ -266,9 +276,23 @@ std::string renderUserRow(std::string_view rowJson,
     const std::string_view name = row->node(r).key;
     if (name == "managerUserId") continue;
     w.key(name);
+    if (erased) {
+      if (name == "email" || name == "jobTitle" || name == "managerEmail") {
+        w.null();
+        continue;
+      }
+      if (name == "givenName" || name == "surname") {
+        w.string(name == "givenName" ? "Anonymized" : "User");
+        continue;
+      }
+      if (name == "anonymized") {
+        w.boolean(true);
+        continue;
+      }
+    }
     if (name == "managerEmail" && manager) {
       auto anonymized = managerField("anonymized");
-      if (anonymized && manager->node(*anonymized).boolean) {
+      if ((anonymized && manager->node(*anonymized).boolean) || erasedRow(*manager)) {
         w.string(kAnonymizedMarker);
       } else if (auto email = managerField("email")) {
         copy(*manager, *email);

@@ -412,6 +412,12 @@ TEST(HostileClients, TrailerFieldsNeverStandInForHeaderFields) {
                 "fromtrailer\r\n");
   EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer.substr(0, 300);
   EXPECT_EQ(answer.find("fromtrailer"), std::string::npos) << answer.substr(0, 300);
+  // Beast puts each trailer field beside a header field of its name: no header
+  // field may be lost for it either.
+  answer =
+      post(bearer + "Content-Type: text/plain\r\n", json + "Authorization: Bearer nonsense\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 415", 0), 0u)
+      << "the header's type stands: " << answer.substr(0, 300);
 }
 
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
@@ -444,8 +450,19 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   // Methods nobody defined are one series in the metrics, not one each.
   for (const char* made : {"BREW", "X1", "X2"}) {
     RawConnection odd(server.port());
-    odd.send(std::string(made) + " / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    EXPECT_NE(odd.readToEnd().find("HTTP/1.1 "), std::string::npos);
+    odd.send(std::string(made) + " /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // A method no one defined is not implemented (RFC 9110 9.1), where one of HTTP's
+    // that the path does not take is not allowed.
+    const std::string answer = odd.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 501", 0), 0u) << answer.substr(0, 200);
+    EXPECT_NE(answer.find("\"method-not-implemented\""), std::string::npos) << answer;
+  }
+  {
+    RawConnection options(server.port());
+    options.send("OPTIONS /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string answer = options.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 405", 0), 0u) << answer.substr(0, 200);
+    EXPECT_NE(answer.find("Allow: GET, HEAD"), std::string::npos) << answer.substr(0, 400);
   }
   HttpClient scraper(server.port());
   const std::string metrics = scraper.get("/metrics").body;
@@ -490,6 +507,21 @@ TEST(HostileClients, AClientThatAsksLeaveToSendItsBodyGetsIt) {
            "Content-Length: 5000000\r\n\r\n");
   const std::string refused = big.readToEnd();
   EXPECT_EQ(refused.rfind("HTTP/1.1 413", 0), 0u) << refused;
+  // So is one its header already refuses (no session, no such path): the final
+  // answer, not leave to send a body that would be thrown away (RFC 9110 10.1.1).
+  for (const std::string& head :
+       {std::string("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\n"),
+        "POST /api/v1/nowhere HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+            "\r\n"}) {
+    RawConnection early(server.port());
+    early.send(
+        head +
+        "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 20\r\n\r\n");
+    const std::string answer = early.readToEnd();
+    EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+    EXPECT_TRUE(answer.rfind("HTTP/1.1 401", 0) == 0 || answer.rfind("HTTP/1.1 404", 0) == 0)
+        << answer;
+  }
 }
 
 TEST(HostileClients, AThousandIdleConnectionsDoNotStopOthersBeingAnswered) {

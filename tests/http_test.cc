@@ -902,6 +902,81 @@ TEST(HttpFlows, AnIdempotencyKeyHoldingAnEmailLeavesNoTraceOnceThePersonIsAnonym
 
 // "The same key ... returns the first answer again and changes nothing", even when
 // the repeat names someone else: the answer is about whom the first one was.
+// A form that returns the whole user as GET showed it: the read-only fields sent back
+// as they are change nothing; sent with another value they are refused, saying
+// where they are changed.
+TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  HttpClient client(server.port());
+  json whole = client.get("/api/v1/users/" + ann.id, owner.token).json();
+  whole["jobTitle"] = "Lead";
+  Reply r = client.request("PATCH", "/api/v1/users/" + ann.id, whole.dump(), owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["jobTitle"], "Lead");
+  json changed = r.json();
+  changed["active"] = false;
+  changed["isAdmin"] = true;
+  changed["Country"] = "DE";
+  r = client.request("PATCH", "/api/v1/users/" + ann.id, changed.dump(), owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  std::map<std::string, std::string> problems;
+  const json refusal = r.json();
+  for (const auto& e : refusal["errors"]) problems[e["field"]] = e["message"];
+  EXPECT_EQ(
+      problems,
+      (std::map<std::string, std::string>{
+          {"Country", "is not a field of a user"},
+          {"active", "is read-only: use POST /api/v1/users/{id}/deactivate or /reactivate"},
+          {"isAdmin", "is read-only: use POST /api/v1/admins or DELETE /api/v1/admins/{id}"}}))
+      << r.body;
+  const json now = client.get("/api/v1/users/" + ann.id, owner.token).json();
+  EXPECT_EQ(now["active"], true);
+  EXPECT_EQ(now["isAdmin"], false);
+  // A form's copy from before another edit: a version conflict, as with If-Match.
+  json stale = whole;  // version 1, updatedAt of then
+  stale["surname"] = "Stale";
+  r = client.request("PATCH", "/api/v1/users/" + ann.id, stale.dump(), owner.token);
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(r.json()["code"], "version-mismatch") << r.body;
+  EXPECT_EQ(client.get("/api/v1/users/" + ann.id, owner.token).json()["surname"], "Tester");
+}
+
+// A retry of a change the user made, whose answer was lost, after the change (or
+// another) took the right to make it: the first answer, not 403 for a change made.
+TEST(HttpFlows, ARetryAfterTheRightToMakeTheChangeWentGetsTheFirstAnswer) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ada = server.user("acme", owner, "ada", true);
+  Person ben = server.user("acme", owner, "ben");
+  HttpClient client(server.port());
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "hand-over"}};
+  Reply first = client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token, key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  Reply again = client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token, key);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.body, first.body);
+  // Without the key, or with another one, the old owner may not.
+  EXPECT_EQ(client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token).status, 403);
+  EXPECT_EQ(
+      client
+          .post("/api/v1/owner", {{"userId", ada.id}}, owner.token, {{"Idempotency-Key", "other"}})
+          .status,
+      403);
+  // An administrator removed since: the inclusion they made answers again, nothing more.
+  const std::vector<std::pair<std::string, std::string>> include = {
+      {"Idempotency-Key", "include-ben"}};
+  Reply included = client.post("/api/v1/admins", {{"userId", ben.id}}, owner.token, include);
+  ASSERT_EQ(included.status, 201) << included.body;
+  ASSERT_EQ(client.request("DELETE", "/api/v1/admins/" + owner.id, "", ada.token).status, 204);
+  EXPECT_EQ(client.post("/api/v1/admins", {{"userId", ben.id}}, owner.token, include).status, 201);
+  EXPECT_EQ(client.post("/api/v1/admins", {{"userId", ben.id}}, owner.token, key).status, 403)
+      << "the key of another route";
+  EXPECT_EQ(client.post("/api/v1/admins", {{"userId", owner.id}}, owner.token, include).status, 403)
+      << "another request under the key";
+}
+
 // A key sent again with another request (another subject, another body) is refused
 // and changes nothing, as the IETF's Idempotency-Key draft has it: answered with the
 // first request's outcome, "deactivate B" said 200 with B still active.

@@ -391,6 +391,22 @@ TEST(EventStore, AReadOfTheLogStopsAtAMissingEventAndNamesIt) {
     auto report = store->verify();
     ASSERT_TRUE(report.ok());
     EXPECT_EQ(report->firstBad, 4u);
+    // A point read of one (a timeline goes there from the audit index) says so too,
+    // not "there is no event 4" as of a position not yet written.
+    auto at = store->readAt(4);
+    ASSERT_FALSE(at.ok());
+    EXPECT_EQ(at.error().code, ErrorCode::kCorrupt);
+    EXPECT_EQ(at.error().message,
+              "event 4 is missing (the log's head is 10); run portal-replay verify");
+    EventStore::Cursor cursor(*store);
+    auto viaCursor = cursor.at(8);
+    ASSERT_FALSE(viaCursor.ok());
+    EXPECT_EQ(viaCursor.error().message,
+              "event 8 is missing (the log's head is 10); run portal-replay verify");
+    auto ahead = store->readAt(11);
+    ASSERT_FALSE(ahead.ok());
+    EXPECT_EQ(ahead.error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(ahead.error().message, "there is no event 11");
   }
 }
 

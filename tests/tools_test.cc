@@ -646,6 +646,32 @@ TEST_F(ToolsTest, AsOfAtEveryEventsTimeEqualsTheViewsAfterReplayingTheEventsUpTo
   EXPECT_EQ(json::parse(before.out)["items"], json::array());
 }
 
+// A row replayed from events whose key is shredded since (as-of before the person's
+// UserAnonymized) reads as API.md shows an anonymized user, and so does its manager
+// for those who report to them.
+TEST(AsOfRows, APersonErasedSinceReadsAsAnAnonymizedUser) {
+  const std::string erased =
+      R"({"active":true,"anonymized":false,"country":"DE","createdAt":"2026-01-01T00:00:00Z",)"
+      R"("email":"anonymized","givenName":"anonymized","id":"u1","isAdmin":false,"isOwner":false,)"
+      R"("jobTitle":"anonymized","managerEmail":null,"managerUserId":null,"surname":"anonymized",)"
+      R"("updatedAt":"2026-01-01T00:00:00Z","version":1})";
+  const std::string report =
+      R"({"active":true,"anonymized":false,"email":"bo@acme.test","givenName":"Bo","id":"u2",)"
+      R"("managerEmail":null,"managerUserId":"u1","surname":"Berg"})";
+  auto rowOf = [&](const std::string& id) -> std::optional<std::string> {
+    if (id == "u1") return erased;
+    return std::nullopt;
+  };
+  const json shown = json::parse(renderUserRow(erased, rowOf));
+  EXPECT_EQ(shown["email"], nullptr);
+  EXPECT_EQ(shown["givenName"], "Anonymized");
+  EXPECT_EQ(shown["surname"], "User");
+  EXPECT_EQ(shown["jobTitle"], nullptr);
+  EXPECT_EQ(shown["anonymized"], true);
+  EXPECT_EQ(shown["country"], "DE");
+  EXPECT_EQ(json::parse(renderUserRow(report, rowOf))["managerEmail"], "anonymized");
+}
+
 // Names, sizes and modification times of every file under `dir`.
 std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> snapshot(const std::string& dir) {
   std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> out;

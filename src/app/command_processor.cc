@@ -115,19 +115,36 @@ CommandReply keyReused() {
 
 }  // namespace
 
-bool CommandProcessor::reusedForAnother(const std::string& key,
-                                        const std::string& fingerprint) const {
-  if (fingerprint.empty()) return false;
+std::optional<CommandReply> CommandProcessor::refusedAsReused(const std::string& key,
+                                                              const Submission& s,
+                                                              const CommandReply& first) const {
+  if ((!first.accepted() && !s.replayRefusals) || s.fingerprint.empty()) return std::nullopt;
   std::lock_guard lock(fingerprintsMu_);
   auto it = fingerprints_.find(key);
-  return it != fingerprints_.end() && it->second != fingerprint;
+  if (it == fingerprints_.end() || it->second.fingerprint == s.fingerprint) return std::nullopt;
+  return keyReused();
+}
+
+bool CommandProcessor::sentRecently(const Submission& s,
+                                    std::chrono::steady_clock::duration within) const {
+  if (!s.clientKey || s.fingerprint.empty()) return false;
+  std::lock_guard lock(fingerprintsMu_);
+  auto it = fingerprints_.find(recordKey(s));
+  return it != fingerprints_.end() && it->second.fingerprint == s.fingerprint &&
+         std::chrono::steady_clock::now() - it->second.at <= within;
 }
 
 void CommandProcessor::rememberFingerprint(const std::string& key, const std::string& fingerprint) {
   if (fingerprint.empty()) return;
   std::lock_guard lock(fingerprintsMu_);
-  if (fingerprints_.size() >= kMaxRecentRecords) fingerprints_.clear();
-  fingerprints_.emplace(key, fingerprint);  // the first request's stays
+  // The first request's stays.
+  if (!fingerprints_.try_emplace(key, Sent{fingerprint, std::chrono::steady_clock::now()}).second)
+    return;
+  fingerprintOrder_.push_back(key);
+  if (fingerprintOrder_.size() > kMaxRecentRecords) {
+    fingerprints_.erase(fingerprintOrder_.front());
+    fingerprintOrder_.pop_front();
+  }
 }
 
 Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& store,
@@ -233,8 +250,7 @@ std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) c
   const std::string key = recordKey(s);
   auto reply = storedAnswer(key);
   if (reply && reply->status != CommandReply::Status::kFailed) {
-    if ((reply->accepted() || s.replayRefusals) && reusedForAnother(key, s.fingerprint))
-      return keyReused();
+    if (auto refused = refusedAsReused(key, s, *reply)) return refused;
     reply->replayed = true;
   }
   return reply;
@@ -337,8 +353,8 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
         if (stored) first = std::make_shared<CommandReply>(std::move(*stored));
       }
       if (first && !first->accepted() && !s.replayRefusals) first = nullptr;
-      if (first && reusedForAnother(key, s.fingerprint)) {
-        entry.reply = std::make_shared<CommandReply>(keyReused());
+      if (auto refused = first ? refusedAsReused(key, s, *first) : std::nullopt) {
+        entry.reply = std::make_shared<CommandReply>(std::move(*refused));
         shared->entries.push_back(std::move(entry));
         continue;
       }

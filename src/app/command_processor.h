@@ -127,6 +127,9 @@ class CommandProcessor {
   // queued is not seen; one whose batch is written but not yet durable is: wait until its
   // lastPosition is projected before answering with it.
   std::optional<CommandReply> firstAnswer(const Submission& s) const;
+  // Whether the request of `s` (its key and its fingerprint) was first sent within
+  // `within` before now, as far as this process knows (see Submission::fingerprint).
+  bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
 
   // Stops taking commands, decides and writes what is queued, answers it, returns.
   void stop();
@@ -207,13 +210,20 @@ class CommandProcessor {
     std::uint64_t group;
   };
   std::unordered_map<std::string, Recent> recent_;
-  // The fingerprints of keyed requests since the start, by idempotency key; read by
-  // firstAnswer on other threads. Bounded: past kMaxRecentRecords it starts afresh.
+  // What keyed requests were first sent with since the start, by idempotency key;
+  // read on other threads (firstAnswer). The newest kMaxRecentRecords are kept.
+  struct Sent {
+    std::string fingerprint;
+    std::chrono::steady_clock::time_point at;
+  };
   mutable std::mutex fingerprintsMu_;
-  std::unordered_map<std::string, std::string> fingerprints_;
-  // Whether `key` was first used with a request other than `fingerprint`.
-  bool reusedForAnother(const std::string& key, const std::string& fingerprint) const;
+  std::unordered_map<std::string, Sent> fingerprints_;
+  std::deque<std::string> fingerprintOrder_;  // their keys, oldest first
   void rememberFingerprint(const std::string& key, const std::string& fingerprint);
+  // The refusal of `s` when its key's first answer `first` would be replayed but
+  // was given to another request (its fingerprint differs); nullopt otherwise.
+  std::optional<CommandReply> refusedAsReused(const std::string& key, const Submission& s,
+                                              const CommandReply& first) const;
   std::uint64_t groupNumber_ = 0;                    // processor thread
   std::atomic<std::uint64_t> acknowledgedGroup_{0};  // the last group answered
   std::thread thread_;

@@ -42,6 +42,11 @@ Portal::~Portal() {
   store_.reset();
 }
 
+bool Portal::sentRecently(const Submission& submission,
+                          std::chrono::steady_clock::duration within) const {
+  return processor_->sentRecently(submission, within);
+}
+
 std::optional<CommandReply> Portal::firstAnswer(const Submission& submission) {
   auto reply = processor_->firstAnswer(submission);
   if (reply && reply->accepted())

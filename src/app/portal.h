@@ -51,6 +51,8 @@ class Portal {
   // (CommandProcessor::firstAnswer), once durable and projected as execute()'s are:
   // `projected` false when it did not get there within the timeout.
   std::optional<CommandReply> firstAnswer(const Submission& submission);
+  // CommandProcessor::sentRecently.
+  bool sentRecently(const Submission& submission, std::chrono::steady_clock::duration within) const;
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
   // How long an answer waits for the views (PortalOptions::readYourWritesTimeout).

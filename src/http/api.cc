@@ -43,6 +43,9 @@ constexpr std::int64_t kResetValidityMicros = 5LL * 60 * 1'000'000;
 // mailbox long enough, and a reset sets a password instead.
 constexpr std::int64_t kTemporaryPasswordMicros = 7LL * 24 * 3600 * 1'000'000;
 constexpr std::int64_t kMaxEventWaitMs = 30'000;
+// How long a retry of a change gets its first answer once the right to make it is
+// gone (Api::madeBefore).
+constexpr auto kRetryAfterLostRightWithin = std::chrono::minutes(10);
 // An import's answer lists this many errors and warnings at most; its log has all.
 constexpr std::size_t kMaxIssuesShown = 1000;
 
@@ -573,6 +576,17 @@ struct Api::Impl {
   // (`allowed`), else 404.
   static HttpResponse unmatched(const HttpRequest& req, const std::vector<std::string_view>& allowed,
                                 std::string& routeName) {
+    // A method no server of HTTP knows (RFC 9110 9.1: 501, not 405, which says the
+    // path takes other methods of the protocol).
+    static constexpr std::array<std::string_view, 9> kMethods = {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+    if (std::find(kMethods.begin(), kMethods.end(), req.method) == kMethods.end()) {
+      routeName = "(method not implemented)";
+      return Api::problem(
+          501, "method-not-implemented", "Method not implemented",
+          "This server does not implement the method " +
+              (req.method.size() <= 32 ? req.method : req.method.substr(0, 32) + "...") + ".");
+    }
     if (!allowed.empty()) {
       routeName = "(method not allowed)";
       HttpResponse res = Api::problem(405, "method-not-allowed", "Method not allowed",
@@ -592,6 +606,27 @@ struct Api::Impl {
   static std::optional<std::string> bearerHash(std::string_view auth) {
     if (auth.size() <= 7 || asciiLower(auth.substr(0, 7)) != "bearer ") return std::nullopt;
     return tokenHash(trim(auth.substr(7)));
+  }
+
+  // Whether this user made this command before, with this Idempotency-Key, and it
+  // was accepted: the right to make it may be gone since (an owner who passed
+  // ownership on, retrying after a lost answer), and the retry gets the first
+  // answer as any retry does, not 403 for a change that was made. (The route runs:
+  // its command finds the key's answer and does nothing again.)
+  bool madeBefore(const Call& call) {
+    if (call.req.method == "GET" || call.req.method == "HEAD" ||
+        call.req.header("idempotency-key").empty())
+      return false;
+    // The very request, sent within minutes: a retry after a lost answer. (Any
+    // older key would let someone whose right is gone read what the route answers,
+    // the resource as it is now, for ever.)
+    Submission s;
+    s.command = Command{call.company(), call.actor(), CommandBody{}};
+    if (idempotency(call.req, call.route, s) || !portal.sentRecently(s, kRetryAfterLostRightWithin))
+      return false;
+    std::optional<HttpResponse> problem;
+    auto first = earlierAnswer(call, CommandBody{}, problem);
+    return first && first->accepted();
   }
 
   std::optional<HttpResponse> authenticate(Call& call, const RouteInfo& route) {
@@ -632,10 +667,12 @@ struct Api::Impl {
         }
         break;
       case Access::kAdmin:
-        if (!call.isAdmin) return forbidden("Only an administrator may do this.");
+        if (!call.isAdmin && !madeBefore(call))
+          return forbidden("Only an administrator may do this.");
         break;
       case Access::kOwner:
-        if (!call.isOwner) return forbidden("Only the company's owner may do this.");
+        if (!call.isOwner && !madeBefore(call))
+          return forbidden("Only the company's owner may do this.");
         break;
     }
     return std::nullopt;
@@ -748,7 +785,8 @@ struct Api::Impl {
       // event of the command, which no erasure rewrites.
       s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
       s.clientKey = true;
-      s.fingerprint = requestDigest(req.target, req.body);
+      if (req.digest.empty()) req.digest = requestDigest(req.target, req.body);
+      s.fingerprint = req.digest;
       // An import refused (an email already in the pool) created nothing: the file
       // corrected and sent again with the same key is checked anew, not refused
       // again with the first file's rows.
@@ -1346,6 +1384,17 @@ struct Api::Impl {
 
   HttpResponse getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
 
+  // Why a field of the user that PATCH does not take cannot be sent with a new value.
+  static std::string readOnlyUserField(std::string_view field) {
+    if (field == "active")
+      return "is read-only: use POST /api/v1/users/{id}/deactivate or /reactivate";
+    if (field == "isAdmin")
+      return "is read-only: use POST /api/v1/admins or DELETE /api/v1/admins/{id}";
+    if (field == "isOwner") return "is read-only: use POST /api/v1/owner";
+    if (field == "anonymized") return "is read-only: use POST /api/v1/users/{id}/anonymize";
+    return "is read-only";
+  }
+
   HttpResponse patchUser(Call& call) {
     HttpResponse error;
     auto body = objectBody(call.req, error);
@@ -1375,8 +1424,36 @@ struct Api::Impl {
       if (it->is_string()) u.email = it->get<std::string>();
       else errors.emplace_back("email", "cannot be changed");
     }
-    refuseOtherFields(*body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
-                      errors);
+    // The user's other fields, as GET shows them, are read-only here: one sent back
+    // with the value shown (a form that returns the whole user) is no change; one
+    // with another value is refused, saying where it is changed; a name the user
+    // does not have is refused as a field not known (a misspelt "Country").
+    std::optional<json> asShown;
+    for (const auto& item : body->items()) {
+      static constexpr std::array<std::string_view, 6> kPatchable = {
+          "givenName", "surname", "jobTitle", "managerEmail", "country", "email"};
+      if (std::find(kPatchable.begin(), kPatchable.end(), item.key()) != kPatchable.end()) continue;
+      // A form's copy from before another edit is a version conflict (412, as with
+      // If-Match, which wins when sent too), not a read-only field changed; its
+      // updatedAt goes with its version.
+      if (item.key() == "updatedAt") continue;
+      if (item.key() == "version") {
+        if (!item.value().is_number_unsigned())
+          errors.emplace_back("version", "must be a whole number");
+        else
+          u.expectedVersion = item.value().get<std::uint64_t>();
+        continue;
+      }
+      if (!asShown) {
+        const auto text = portal.users().get(call.company(), id);
+        asShown = text ? json::parse(*text, nullptr, false) : json();
+      }
+      const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
+      if (!asShown->is_object() || it == asShown->end())
+        errors.emplace_back(item.key(), "is not a field of a user");
+      else if (*it != item.value())
+        errors.emplace_back(item.key(), readOnlyUserField(item.key()));
+    }
     if (!errors.empty()) return validation(errors);
     // A form sends back the manager as the user reads: where that is "anonymized" (a
     // manager erased), which is no address, it is no change. Only that value: any
@@ -1389,6 +1466,7 @@ struct Api::Impl {
         u.managerEmail.reset();
     }
     const std::string_view ifMatch = call.req.header("if-match");
+    if (!ifMatch.empty()) u.expectedVersion.reset();  // it wins over a body's version
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
       // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
       // version too, since compressing proxies weaken the ETags they pass on.

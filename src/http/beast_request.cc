@@ -15,9 +15,16 @@ bool saneRequestId(std::string_view id) {
   return true;
 }
 
+HeaderFields headerFieldsOf(const boost::beast::http::fields& fields) {
+  HeaderFields out;
+  for (const auto& field : fields)
+    out.emplace_back(asciiLower(std::string(field.name_string())), std::string(field.value()));
+  return out;
+}
+
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId,
-                             std::size_t headerFields) {
+                             std::optional<HeaderFields> header) {
   HttpRequest req;
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
@@ -30,11 +37,7 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
       if (req.target.front() == '?') req.target.insert(0, "/");
       break;
     }
-  for (const auto& field : msg) {
-    if (headerFields-- == 0) break;  // the trailer's
-    req.headers.emplace_back(asciiLower(std::string(field.name_string())),
-                             std::string(field.value()));
-  }
+  req.headers = header ? std::move(*header) : headerFieldsOf(msg);
   req.body = std::move(msg.body());
   req.clientAddress = std::move(peer);
   const std::string_view given = req.header("x-request-id");

@@ -8,8 +8,11 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "src/http/http_message.h"
 
@@ -17,15 +20,21 @@ namespace portal {
 
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
+// A message's fields, names lower-cased, in order.
+HeaderFields headerFieldsOf(const boost::beast::http::fields& fields);
+
 // Moves `msg`'s method, target, headers (names lower-cased) and body into an
 // HttpRequest from `peer`. The request id is the client's X-Request-Id when it is
-// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`. Only the first
-// `headerFields` fields are taken: Beast adds a chunked body's trailer fields after
-// the header's, and a trailer must not stand in for a header (RFC 9110 6.5.1: an
+// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`. `header`: the fields as
+// they were when the header was read (headerFieldsOf), taken instead of `msg`'s:
+// Beast adds a chunked body's trailer fields to the same list (each beside a field
+// of its name), and a trailer must not stand in for a header (RFC 9110 6.5.1: an
 // Authorization or Content-Type there would pass every check made on the header).
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId,
-                             std::size_t headerFields = ~std::size_t{0});
+                             std::optional<HeaderFields> header = std::nullopt);
 
 // Whether a client's X-Request-Id is kept as the request's id.
 bool saneRequestId(std::string_view id);

@@ -42,6 +42,9 @@ struct HttpRequest {
   std::string body;
   std::string clientAddress;  // the peer's IP address
   std::string requestId;      // given by the server
+  // The SHA-256 of target and body that an Idempotency-Key is checked against (the
+  // Api's), made once a request: an import's body is up to 64 MiB.
+  mutable std::string digest;
 
   // The first header of that (lower-case) name, or "".
   std::string_view header(std::string_view name) const {

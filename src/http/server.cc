@@ -294,8 +294,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (ec)
       return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
                                           "The request is not valid HTTP/1.1."));
-    // What follows them once the body is read is a chunked body's trailer.
-    headerFields_ = static_cast<std::size_t>(std::distance(header.begin(), header.end()));
+    // As they are now: a chunked body's trailer is added to the same list, each of
+    // its fields beside a header field of its name.
+    headerFields_ = headerFieldsOf(header);
     // For the access log of an answer given before the body is read.
     method_ = std::string(header.method_string());
     path_ = std::string(header.target().substr(0, header.target().find('?')));
@@ -352,6 +353,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     parser_->body_limit(limit);
     // A client that waits for leave to send its body (curl does, for large ones).
     if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+      // What its header already refuses (no session, no such path, a method the path
+      // does not take) is answered now, not after a body sent for nothing
+      // (RFC 9110 10.1.1).
+      if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
+                                                 header[http::field::authorization]))
+        return respondAndClose(std::move(*refused));
       auto goOn = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       stream_.expires_after(server_->options.bodyTimeout);
       http::async_write(stream_, *goOn, [self = shared_from_this(), goOn, limit](beast::error_code ec, std::size_t) {
@@ -434,7 +441,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     http10_ = msg.version() == 10;
     started_ = std::chrono::steady_clock::now();
     HttpRequest req = requestFromBeast(
-        std::move(msg), peer_, [this] { return server_->newRequestId(); }, headerFields_);
+        std::move(msg), peer_, [this] { return server_->newRequestId(); },
+        std::move(headerFields_));
     // onHeader found the client a trusted proxy forwards for.
     if (!client_.empty()) req.clientAddress = client_;
     client_ = req.clientAddress;
@@ -462,6 +470,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   void respond(HttpResponse res, bool closeAfter = false) {
+    reading_ = false;  // answered (an error, before its body): a stop lets it go out
     auto msg = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(res.status), 11);
     if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
@@ -547,7 +556,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
-  std::size_t headerFields_ = 0;  // the request's header fields (a trailer's follow)
+  HeaderFields headerFields_;    // the request's header fields, without a trailer's
   bool reading_ = false;          // from a request's first byte until it is read whole
 };
 

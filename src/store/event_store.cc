@@ -993,11 +993,20 @@ Result<std::vector<std::uint64_t>> EventStore::streamPositions(std::string_view 
   return out;
 }
 
+Error EventStore::absentEvent(std::uint64_t position) const {
+  std::uint64_t head = lastPosition();
+  if (auto recorded = recordedHead(); recorded && *recorded) head = std::max(head, **recorded);
+  if (position >= 1 && position <= head)
+    return makeError(ErrorCode::kCorrupt, "event " + std::to_string(position) +
+                                              " is missing (the log's head is " +
+                                              std::to_string(head) + "); run portal-replay verify");
+  return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+}
+
 Result<std::string> EventStore::readJson(std::uint64_t position) const {
   std::string value;
   rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(position), &value);
-  if (st.IsNotFound())
-    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  if (st.IsNotFound()) return absentEvent(position);
   if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(position) + " failed");
   if (!parseRecord(position, value))
     return makeError(ErrorCode::kCorrupt,
@@ -1042,8 +1051,7 @@ Result<RecordedEvent> EventStore::decode(const RawEvent& raw) const {
 Result<RecordedEvent> EventStore::readAt(std::uint64_t position) const {
   std::string value;
   rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), cf_.events, positionKey(position), &value);
-  if (st.IsNotFound())
-    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  if (st.IsNotFound()) return absentEvent(position);
   if (!st.ok()) return fromStatus(st, "reading event " + std::to_string(position) + " failed");
   return decodeStored(position, value);
 }
@@ -1091,8 +1099,7 @@ Result<RecordedEvent> EventStore::Cursor::at(std::uint64_t position) {
     it_->Next();
   if (here() != position) it_->Seek(positionKey(position));
   if (!it_->status().ok()) return fromStatus(it_->status(), "reading the event log failed");
-  if (here() != position)
-    return makeError(ErrorCode::kNotFound, "there is no event " + std::to_string(position));
+  if (here() != position) return store_.absentEvent(position);
   return store_.decodeStored(position, asView(it_->value()));
 }
 

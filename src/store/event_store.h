@@ -298,6 +298,9 @@ class EventStore {
 
   EventStore() = default;
   Result<std::optional<std::uint64_t>> recordedHead() const;
+  // No event found at `position`: missing (kCorrupt, "run portal-replay verify")
+  // when the log reaches past it, else not written yet (kNotFound).
+  Error absentEvent(std::uint64_t position) const;
   Result<void> checkRecordedHead() const;
   Result<void> loadHead();
   Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
