@@ -624,9 +624,8 @@ struct Api::Impl {
     s.command = Command{call.company(), call.actor(), CommandBody{}};
     if (idempotency(call.req, call.route, s) || !portal.sentRecently(s, kRetryAfterLostRightWithin))
       return false;
-    std::optional<HttpResponse> problem;
-    auto first = earlierAnswer(call, CommandBody{}, problem);
-    return first && first->accepted();
+    auto first = portal.firstAnswer(s);
+    return first && first->accepted() && first->projected;
   }
 
   std::optional<HttpResponse> authenticate(Call& call, const RouteInfo& route) {
