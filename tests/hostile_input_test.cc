@@ -307,8 +307,16 @@ TEST(HostileClients, OversizedHeadersAndBodiesAreRefusedAndOthersKeepBeingAnswer
     c.send(bytes);
     return c.readToEnd();
   };
-  // A request line past the header limit, and many small headers past it together.
-  EXPECT_NE(answerOf("GET /healthz?" + std::string(20'000, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n")
+  // A request line past the header limit is a target too long (414, also after the
+  // empty lines a client may send first), many small headers past it together 431.
+  const std::string longTarget =
+      "GET /healthz?" + std::string(20'000, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string tooLong = answerOf(longTarget);
+  EXPECT_NE(tooLong.find("HTTP/1.1 414"), std::string::npos) << tooLong.substr(0, 200);
+  EXPECT_NE(tooLong.find("\"code\":\"uri-too-long\""), std::string::npos) << tooLong;
+  EXPECT_NE(answerOf("\r\n\r\n" + longTarget).find("HTTP/1.1 414"), std::string::npos);
+  // A long field after a short request line is the header's size, not the target's.
+  EXPECT_NE(answerOf("GET /healthz HTTP/1.1\r\nX-Long: " + std::string(20'000, 'v') + "\r\n\r\n")
                 .find("HTTP/1.1 431"),
             std::string::npos);
   std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";

@@ -283,10 +283,17 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
         ec == http::error::partial_message || ec == net::error::broken_pipe)
       return close();
-    if (ec == http::error::header_limit)
+    if (ec == http::error::header_limit) {
+      // Beast reports one limit for the request line and the fields together; the
+      // target is set once the request line is parsed: a request line that does not
+      // end within the limit is a target too long (RFC 9110 15.5.15).
+      if (parser_->get().target().empty())
+        return respondAndClose(Api::problem(414, "uri-too-long", "URI too long",
+                                            "The request's target is longer than 16 KiB."));
       return respondAndClose(Api::problem(431, "header-too-large",
                                           "Request header fields too large",
                                           "The request's header is larger than 16 KiB."));
+    }
     const auto& header = parser_->get();
     const bool upload = isImportUpload(header);
     const bool csv = upload && isCsvMediaType(header[http::field::content_type]);

@@ -23,7 +23,7 @@ int httpRequest(const std::uint8_t* data, std::size_t size) {
   while (left > 0 && !parser.is_done()) {
     const std::size_t used = parser.put(boost::asio::const_buffer(at, left), ec);
     if (ec == http::error::need_more) break;
-    if (ec) return 0;  // the server answers 400, 413 or 431 and closes
+    if (ec) return 0;  // the server answers 400, 413, 414 or 431 and closes
     if (used == 0) break;
     at += used;
     left -= used;
