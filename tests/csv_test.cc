@@ -215,6 +215,12 @@ TEST(CsvReader, RefusesARecordLongerThanTheLimit) {
   EXPECT_EQ(got.problem->row, 2u);
   EXPECT_NE(got.error.find("longer than 16 bytes"), std::string::npos) << got.error;
   EXPECT_EQ(read("a,b\n" + std::string(16, 'y') + "\n", 0, {.maxRecordBytes = 16}).error, "");
+  // A quote left open runs the record over the limit lines later: the line named is
+  // the open quote's, where the mistake is, not the one the limit was passed on.
+  const Outcome open = read("a,b\nc,\"left open\nd,e\nf,g\nh,i\nj,k\n", 0, {.maxRecordBytes = 16});
+  ASSERT_TRUE(open.problem.has_value());
+  EXPECT_EQ(open.problem->row, 2u);
+  EXPECT_EQ(open.problem->line, 2u) << open.error;
 }
 
 TEST(CsvReader, StopsAtTheFirstErrorAndKeepsReportingIt) {

@@ -165,6 +165,9 @@ TEST(ImportFileCheck, ValuesPastTheHeaderAreOneErrorForTheirRow) {
   EXPECT_EQ(f.errors[1].row, 3u);
   EXPECT_EQ(f.errors[1].column, "Column 10");
   EXPECT_EQ(f.errors[1].message, "Is in a column that has no header.");
+  EXPECT_EQ(
+      check(kHeader + "Cy,Po,cy@x.example,Clerk,ann@x.example,1,,x,y\r\n").errors.at(0).message,
+      "Is in a column that has no header, and so is 1 more value on this row.");
 }
 
 // A cell of several lines is one line in the user's details, but an error shows it as
@@ -188,6 +191,16 @@ TEST(ImportFileCheck, AnErrorShowsAMultiLineCellAsTyped) {
   EXPECT_EQ(g.rows[0].details.surname, "Par Sep");
   EXPECT_EQ(g.rows[0].details.jobTitle, "Ne l");
   EXPECT_EQ(g.warnings.size(), 3u);
+  // A line break at a cell's edge is the one warning, not also spaces the server
+  // made of it; spaces the sheet holds are a warning showing the cell as typed.
+  ImportFile w = check(kHeader + "\"Ann\n\",\" Lee\r\nX\",an@x.example,Clerk,an@x.example,1,\r\n");
+  ASSERT_TRUE(w.errors.empty()) << w.errors[0].message;
+  std::vector<std::string> warned;
+  for (const auto& e : w.warnings) warned.push_back(e.column + "|" + e.value + "|" + e.message);
+  EXPECT_EQ(warned, (std::vector<std::string>{
+                        "Given Name|Ann\n|The line breaks in the value were replaced by spaces.",
+                        "Surname| Lee\r\nX|The line breaks in the value were replaced by spaces.",
+                        "Surname| Lee\r\nX|The spaces around the value were removed."}));
   // A C1 control character (U+009B starts a terminal's escape sequence) is refused.
   ImportFile h = check(kHeader + "Csi\u009b31m,B,cs@x.example,Clerk,cs@x.example,1,\r\n");
   ASSERT_EQ(h.errors.size(), 1u);
@@ -202,6 +215,13 @@ TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
   ASSERT_EQ(latin1.errors.size(), 1u) << latin1.errors.back().message;
   EXPECT_EQ(latin1.errors[0].row, 1u);
   EXPECT_NE(latin1.errors[0].message.find("0x92"), std::string::npos) << latin1.errors[0].message;
+  EXPECT_EQ(latin1.errors[0].value, "Manager\uFFFD") << "the cell up to the broken character";
+  // A Windows-1252 "ë" starts a UTF-8 sequence that the next letter breaks: not part
+  // of what is shown (the value is UTF-8, as every answer is).
+  ImportFile zoe = check(kHeader + "Zo\xEB" + "e,B,zo@x.example,Clerk,zo@x.example,1,\r\n");
+  ASSERT_EQ(zoe.errors.size(), 1u);
+  EXPECT_EQ(zoe.errors[0].column, "Given Name");
+  EXPECT_EQ(zoe.errors[0].value, "Zo\uFFFD");
   ImportFile f = check(kHeader);
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].row, 2u);

@@ -91,9 +91,16 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
       return fail(column, line_,
                   "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as "
                   "\"CSV UTF-8\"");
-    return fail(column, line_,
-                std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") +
-                    bytes + "); save the file as \"CSV UTF-8\"");
+    fail(column, line_,
+         std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") + bytes +
+             "); save the file as \"CSV UTF-8\"");
+    // The cell as far as it was read, the broken character as U+FFFD: "M\uFFFD" for
+    // Windows-1252's "Müller", which the administrator can find in the sheet.
+    std::string_view before = state_ != State::kRecordStart && field_ != nullptr ? *field_ : "";
+    if (before.ends_with(utf8Sequence_))
+      before.remove_suffix(utf8Sequence_.size());  // its first bytes
+    problem_->value = std::string(before) + "\uFFFD";
+    return false;
   }
   const std::size_t byteLine = line_;
   byteLine_ = byteLine;
@@ -199,7 +206,9 @@ bool CsvReader::isSeparator(char c) {
 
 bool CsvReader::countByte() {
   if (++recordBytes_ <= options_.maxRecordBytes) return true;
-  return fail(fieldCount_, byteLine_,
+  // Inside quotes the line of the open quote, where the mistake most likely is.
+  const bool quoted = state_ == State::kQuoted || state_ == State::kQuoteInQuoted;
+  return fail(fieldCount_, quoted ? quoteLine_ : byteLine_,
               "the record is longer than " + std::to_string(options_.maxRecordBytes) +
                   " bytes (is a quote left open?)");
 }
@@ -253,7 +262,7 @@ bool CsvReader::fail(std::size_t column, std::size_t line, const std::string& wh
   std::string message = "row " + std::to_string(row) + ", column " + std::to_string(column);
   if (line != row) message += " (line " + std::to_string(line) + ")";
   message += ": " + what;
-  problem_ = CsvProblem{row, column, line, std::move(message)};
+  problem_ = CsvProblem{row, column, line, std::move(message), {}};
   return false;
 }
 

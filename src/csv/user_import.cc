@@ -93,7 +93,8 @@ class FileChecker {
     const std::size_t colon = p.message.find(": ");
     std::string what = colon == std::string::npos ? p.message : p.message.substr(colon + 2);
     if (p.line != p.row) what += " (line " + std::to_string(p.line) + " of the file)";
-    out_.errors.push_back({p.row, columnName(p.column == 0 ? 0 : p.column - 1), "", sentence(what)});
+    out_.errors.push_back(
+        {p.row, columnName(p.column == 0 ? 0 : p.column - 1), p.value, sentence(what)});
   }
 
   void finish() {
@@ -192,17 +193,27 @@ class FileChecker {
       // characters around them (trimText); emails and `active` ASCII spaces alone.
       const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
       // (A cell of spaces alone is blank: a required one gets its error, no warning.)
-      if (const std::string_view t = text ? trimText(cell) : trim(cell); !t.empty() && t.size() != cell.size())
-        out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
+      // Judged on the cell as typed, whose line breaks at its edges have their own
+      // warning already (the spaces that replaced them are not the sheet's).
+      const std::string& shown = typed[c].empty() ? cell : typed[c];
+      std::string_view asTyped = shown;
+      asTyped.remove_prefix(std::min(asTyped.find_first_not_of("\r\n"), asTyped.size()));
+      asTyped = asTyped.substr(0, asTyped.find_last_not_of("\r\n") + 1);
+      if (const std::string_view t = text ? trimText(asTyped) : trim(asTyped);
+          !t.empty() && t.size() != asTyped.size())
+        out_.warnings.push_back({r.row, std::string(kImportColumns[c]), shown,
                                  "The spaces around the value were removed."});
     }
     // Values past the header's columns: one error for the row, however many there
     // are (a row of 500,000 stray values is one mistake, not 500,000).
     if (headless > 0)
-      error(r.row, nthColumn(firstHeadless), r.fields[firstHeadless],
-            headless == 1 ? std::string("is in a column that has no header")
-                          : "is in a column that has no header, and so are " +
-                                std::to_string(headless - 1) + " more values on this row");
+      error(
+          r.row, nthColumn(firstHeadless), r.fields[firstHeadless],
+          headless == 1 ? std::string("is in a column that has no header")
+          : headless == 2
+              ? std::string("is in a column that has no header, and so is 1 more value on this row")
+              : "is in a column that has no header, and so are " + std::to_string(headless - 1) +
+                    " more values on this row");
     auto cell = [&](Column c) -> const std::string& {
       static const std::string empty;
       return cells[c] != nullptr ? *cells[c] : empty;
