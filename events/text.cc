@@ -1,6 +1,7 @@
 #include "events/text.h"
 
 #include <unicode/bytestream.h>
+#include <unicode/idna.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -69,6 +70,34 @@ std::string foldCase(std::string_view s) {
   if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
   auto out = normalizeUtf8(nfkcCasefold(), s);
   return out ? std::move(*out) : asciiLower(s);
+}
+
+std::string emailKeyPastAscii(std::string_view trimmed) {
+  const std::size_t at = trimmed.rfind('@');
+  // (NFC again after lowering: "J" and a combining caron have no composed form,
+  // "j" and one have, so the key is the same however the address was typed.)
+  if (at == std::string_view::npos) return nfcOf(asciiLower(nfcOf(trimmed)));
+  return nfcOf(asciiLower(nfcOf(trimmed.substr(0, at)))) + "@" + domainKey(trimmed.substr(at + 1));
+}
+
+std::string domainKey(std::string_view domain) {
+  std::string fallback = nfcOf(asciiLower(nfcOf(domain)));
+  if (!isValidUtf8(domain)) return fallback;
+  static const icu::IDNA* const uts46 = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    icu::IDNA* made = icu::IDNA::createUTS46Instance(UIDNA_NONTRANSITIONAL_TO_UNICODE, status);
+    if (U_FAILURE(status))
+      throw std::runtime_error(std::string("ICU's UTS #46: ") + u_errorName(status));
+    return made;
+  }();
+  std::string out;
+  icu::StringByteSink<std::string> sink(&out);
+  icu::IDNAInfo info;
+  UErrorCode status = U_ZERO_ERROR;
+  uts46->nameToUnicodeUTF8(icu::StringPiece(domain.data(), static_cast<int32_t>(domain.size())),
+                           sink, info, status);
+  if (U_FAILURE(status) || info.hasErrors()) return fallback;
+  return out;
 }
 
 std::string nfcOf(std::string_view s) {

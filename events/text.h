@@ -135,15 +135,24 @@ std::string_view trimText(std::string_view s);
 
 // The key under which an email is unique: trimmed, in NFC (`zoë` typed with a
 // combining diaeresis is `zoë`: canonically equivalent text is one text) and with
-// ASCII letters lower-cased.
+// ASCII letters lower-cased; its domain as DNS compares it (domainKey).
+std::string emailKeyPastAscii(std::string_view trimmed);
 inline std::string emailKey(std::string_view email) {
   const std::string_view trimmed = trim(email);
-  for (unsigned char c : trimmed)
-    // (NFC again after lowering: "J" and a combining caron have no composed form,
-    // "j" and one have, so the key is the same however the address was typed.)
-    if (c >= 0x80) return nfcOf(asciiLower(nfcOf(trimmed)));
+  const std::size_t at = trimmed.rfind('@');
+  for (std::size_t i = 0; i < trimmed.size(); ++i)
+    if (static_cast<unsigned char>(trimmed[i]) >= 0x80 ||
+        (i > at && i + 4 <= trimmed.size() && (trimmed[i] == 'x' || trimmed[i] == 'X') &&
+         asciiLower(trimmed.substr(i, 4)) == "xn--"))
+      return emailKeyPastAscii(trimmed);
   return asciiLower(trimmed);
 }
+
+// A domain as DNS compares it, in Unicode: each label mapped as IDNA's UTS #46 maps
+// it (nontransitional: `ß` stays), so `MÜLLER.test`, `müller.test` and
+// `xn--mller-kva.test` are one domain. A domain UTS #46 finds errors in (a character
+// IDNA does not allow) keeps its NFC with ASCII letters lower-cased.
+std::string domainKey(std::string_view domain);
 
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when

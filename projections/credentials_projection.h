@@ -24,8 +24,8 @@ namespace portal {
 class CredentialsProjection final : public Projection {
  public:
   // v2: logins keyed by the email's NFC form (emailKey), built anew from the log at
-  // the first start of this version.
-  static constexpr const char* kName = "credentials_v2";
+  // the first start of this version; v3: its domain as DNS compares it (domainKey).
+  static constexpr const char* kName = "credentials_v3";
   enum Family { kCompanies = 0, kLogins = 1, kAccounts = 2, kResets = 3 };
   std::string name() const override { return kName; }
   std::vector<std::string> families() const override {

@@ -439,6 +439,24 @@ TEST(JsonText, AnEmailKeyIsOneWhateverTheFormAndCaseItWasTypedIn) {
   EXPECT_EQ(emailKey(once), once);
 }
 
+// A domain is compared as DNS compares it, in any script: `MÜLLER.test` and its ACE
+// form `xn--mller-kva.test` are `müller.test`. A local part's letters past ASCII keep
+// their case (its mail system decides), and `ß` is not `ss` (IDNA2008 tells them
+// apart).
+TEST(JsonText, AnEmailsDomainIsComparedAsDnsComparesIt) {
+  const std::string key = emailKey("info@m\u00fcller.test");
+  EXPECT_EQ(key, "info@m\u00fcller.test");
+  EXPECT_EQ(emailKey("Info@M\u00dcLLER.TEST"), key);
+  EXPECT_EQ(emailKey("info@XN--MLLER-KVA.test"), key);
+  EXPECT_EQ(emailKey("info@mu\u0308ller.test"), key);
+  EXPECT_NE(emailKey("\u00c4nne@m\u00fcller.test"), emailKey("\u00e4nne@m\u00fcller.test"));
+  EXPECT_NE(emailKey("a@stra\u00dfe.test"), emailKey("a@strasse.test"));
+  EXPECT_EQ(emailKey("a@STRA\u00dfE.test"), emailKey("a@stra\u00dfe.test"));
+  // ASCII addresses stay as they were keyed; a local part with "xn--" is no label.
+  EXPECT_EQ(emailKey("Xn--A@Acme.Test"), "xn--a@acme.test");
+  EXPECT_EQ(emailKey(key), key);
+}
+
 TEST(JsonText, PlainPrefixStopsAtTheFirstByteThatNeedsAttention) {
   const std::string specials[] = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n", "\x7f", "\x80",
                                   "\xc3\xa9", "\xff", " "};
