@@ -1641,10 +1641,35 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
                            owner.token);
   ASSERT_EQ(made.status, 201) << made.body;
   const std::string path = "/api/v1/users/" + made.json()["id"].get<std::string>();
+  const std::string tagBefore = client.get(path, owner.token).header("etag");
   ASSERT_EQ(client.post("/api/v1/users/" + mgr.id + "/deactivate", json::object(), owner.token).status, 200);
   ASSERT_EQ(client.post("/api/v1/users/" + mgr.id + "/anonymize", json::object(), owner.token).status, 200);
-  json form = client.get(path, owner.token).json();
+  const Reply reread = client.get(path, owner.token);
+  json form = reread.json();
   ASSERT_EQ(form["managerEmail"], "anonymized");
+  // What the user shows changed, so its ETag did (its version did not: the user was
+  // not edited): a form read before, sending the erased manager's old address
+  // (someone else's by now), is 412, its If-Match strong or weak.
+  EXPECT_EQ(form["version"], made.json()["version"]);
+  EXPECT_NE(reread.header("etag"), tagBefore);
+  ASSERT_EQ(
+      client.post("/api/v1/users", userBody(mgr.email, "New", "Comer", owner.email), owner.token)
+          .status,
+      201);
+  for (const std::string& stale : {tagBefore, "W/" + tagBefore})
+    EXPECT_EQ(client
+                  .request("PATCH", path, json{{"managerEmail", mgr.email}}.dump(), owner.token,
+                           {{"If-Match", stale}})
+                  .status,
+              412);
+  EXPECT_EQ(client.get(path, owner.token).json()["managerEmail"], "anonymized");
+  EXPECT_EQ(client
+                .request("PATCH", path, R"({"country":null})", owner.token,
+                         {{"If-Match", tagBefore + ", " + reread.header("etag")}})
+                .status,
+            200)
+      << "the tag shown now is listed";
+  form = client.get(path, owner.token).json();
   form["jobTitle"] = "Lead";
   json patch;
   for (const char* f : {"givenName", "surname", "jobTitle", "managerEmail", "country"}) patch[f] = form[f];

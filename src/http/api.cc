@@ -884,8 +884,22 @@ struct Api::Impl {
     auto text = portal.users().get(company, id);
     if (!text) return userNotFound();
     HttpResponse r = jsonResponse(status, *text);
-    if (auto v = rowVersion(r.body)) r.headers.emplace_back("ETag", "\"" + std::to_string(*v) + "\"");
+    if (auto tag = userTag(r.body)) r.headers.emplace_back("ETag", "\"" + *tag + "\"");
     return r;
+  }
+
+  // A user's ETag, from its API JSON: its version, and "-a" once its manager shows as
+  // anonymized. That erasure changes what the user shows (managerEmail) but is no
+  // change of the user, whose version stays: without the mark, a form read before it
+  // passed If-Match and sent back the erased manager's old address, which may be
+  // someone else's by then (a review).
+  static std::optional<std::string> userTag(std::string_view user) {
+    auto u = JsonDocument::parse(user);
+    if (!u) return std::nullopt;
+    auto v = u->member(u->root(), "version");
+    if (!v || !u->node(*v).isUnsigned) return std::nullopt;
+    return std::to_string(u->node(*v).u) +
+           (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "");
   }
 
   // A user's version (its ETag), from its row or its API JSON.
@@ -1469,7 +1483,12 @@ struct Api::Impl {
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
       // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
       // version too, since compressing proxies weaken the ETags they pass on.
+      const std::string shown = portal.users().get(call.company(), id).value_or("");
+      // (Both or neither: the tag is made of the version.)
+      const std::optional<std::string> shownTag = userTag(shown);
+      const std::optional<std::uint64_t> shownVersion = rowVersion(shown);
       std::vector<std::uint64_t> versions;
+      bool named = false;  // the tag the view shows now
       std::string_view rest = ifMatch;
       while (!rest.empty()) {
         const std::size_t comma = rest.find(',');
@@ -1478,20 +1497,23 @@ struct Api::Impl {
         if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
         if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
           tag = tag.substr(1, tag.size() - 2);
+        named = named || (shownTag && tag == *shownTag);
+        if (tag.ends_with("-a")) tag.remove_suffix(2);
         std::uint64_t v = 0;
         bool ok = !tag.empty() && tag.size() < 20;
         for (char c : tag)
           ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
-        if (ok) versions.push_back(v);
+        // The version shown now with another mark is what it was before its manager's
+        // erasure: changed since.
+        if (ok && v != shownVersion) versions.push_back(v);
       }
-      if (versions.empty())
+      if (!named && versions.empty())
         return Api::problem(412, "version-mismatch", "The resource has changed",
-                            "If-Match does not name a version of this user.");
-      // The decider checks one version against the write model: the listed one the
-      // view shows now, if any (else the first, which then does not match).
-      u.expectedVersion = versions.front();
-      if (auto v = rowVersion(*stored); v && std::find(versions.begin(), versions.end(), *v) != versions.end())
-        u.expectedVersion = *v;
+                            "If-Match does not name this user as it is now; read it again.");
+      // The decider checks one version against the write model: the one the view
+      // shows now, when its tag is listed; else the first (one the view may not show
+      // yet, a change accepted a moment ago), which the write model then judges.
+      u.expectedVersion = named ? *shownVersion : versions.front();
     }
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
