@@ -1694,6 +1694,11 @@ TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
                            {{"Content-Type", "application/json"}});
   ASSERT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json()["errors"][0]["field"], "Name");
+  EXPECT_EQ(r.json()["errors"][0]["message"], "is not a field of a group");
+  r = client.request("PATCH", path, json{{"members", json::array()}}.dump(), owner.token,
+                     {{"Content-Type", "application/json"}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"], "cannot be changed here") << "a field it shows";
   EXPECT_EQ(client.get(path, owner.token).json()["name"], "Ops");
   r = client.request("PATCH", path, json{{"name", "Operations"}}.dump(), owner.token,
                      {{"Content-Type", "application/json"}});

@@ -840,6 +840,15 @@ TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
   EXPECT_EQ(list.find("Côte d\u2019Ivoire"), std::optional<std::string>("CI"));
   EXPECT_EQ(list.find("CÔTE D'IVOIRE"), std::optional<std::string>("CI"));
   EXPECT_EQ(list.find("Atlantis"), std::nullopt);
+  // Typed without the accents a keyboard may not have (a review), and "UK", which
+  // ISO 3166/MA reserves for the United Kingdom.
+  EXPECT_EQ(list.find("Cote d'Ivoire"), std::optional<std::string>("CI"));
+  EXPECT_EQ(list.find("curacao"), std::optional<std::string>("CW"));
+  EXPECT_EQ(list.find("Aland Islands"), std::optional<std::string>("AX"));
+  EXPECT_EQ(list.find("Turkiye"), std::optional<std::string>("TR"));
+  EXPECT_EQ(list.find("uk"), std::optional<std::string>("GB"));
+  EXPECT_EQ(list.find("Gérmany"), std::optional<std::string>("DE"))
+      << "accents are set aside both ways";
 }
 
 // An import reads its file, an anonymization drops the company's logs, then the

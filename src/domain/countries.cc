@@ -10,13 +10,17 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
     byKey_[lookupKey(c.code)] = c.code;
     byKey_[lookupKey(c.name)] = c.code;
     for (const auto& n : c.otherNames) byKey_.try_emplace(lookupKey(n), c.code);
+    // The exceptionally reserved code a country of the list goes by.
+    if (c.code == "GB") byKey_.try_emplace("uk", c.code);
   }
+  for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
 }
 
 std::optional<std::string> CountryList::find(std::string_view codeOrName) const {
-  auto it = byKey_.find(lookupKey(codeOrName));
-  if (it == byKey_.end()) return std::nullopt;
-  return it->second;
+  const std::string key = lookupKey(codeOrName);
+  if (auto it = byKey_.find(key); it != byKey_.end()) return it->second;
+  if (auto it = byAccentless_.find(searchFold(key)); it != byAccentless_.end()) return it->second;
+  return std::nullopt;
 }
 
 }  // namespace portal

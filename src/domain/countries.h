@@ -22,7 +22,9 @@ class CountryList {
   explicit CountryList(std::vector<Country> countries);
 
   // The alpha-2 code for a code or a name, compared case-insensitively after
-  // trimming; nullopt when it is no country.
+  // trimming, then also without accents ("Cote d'Ivoire", "Curacao": a name typed
+  // on a keyboard without them); "UK" is GB (ISO 3166/MA reserves it for the United
+  // Kingdom, and people type it). nullopt when it is no country.
   std::optional<std::string> find(std::string_view codeOrName) const;
   // Every country, in the order of the list (GET /api/v1/countries).
   const std::vector<Country>& all() const { return countries_; }
@@ -30,6 +32,7 @@ class CountryList {
  private:
   std::vector<Country> countries_;
   std::unordered_map<std::string, std::string> byKey_;  // lower-cased code or name -> code
+  std::unordered_map<std::string, std::string> byAccentless_;  // the same, marks removed
 };
 
 }  // namespace portal

@@ -778,7 +778,8 @@ struct Api::Impl {
     if (!key.empty()) {
       if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
       for (unsigned char c : key)
-        if (c < 0x21 || c > 0x7e) return badRequest("The Idempotency-Key must be printable ASCII.");
+        if (c < 0x21 || c > 0x7e)
+          return badRequest("The Idempotency-Key must be printable ASCII without spaces.");
       // Kept as a hash of the key with its scope: a client's key may hold personal
       // data ("create-ann@acme.example"), and the command id is written into every
       // event of the command, which no erasure rewrites.
@@ -2126,7 +2127,15 @@ struct Api::Impl {
       else
         errors.emplace_back("description", "must be a string or null");
     }
-    refuseOtherFields(*body, {"name", "description"}, errors);
+    // A field the group shows is changed elsewhere; any other is misspelt ("nam").
+    static constexpr std::array<std::string_view, 4> kShown = {"id", "members", "createdAt",
+                                                               "updatedAt"};
+    for (const auto& item : body->items())
+      if (item.key() != "name" && item.key() != "description")
+        errors.emplace_back(item.key(),
+                            std::find(kShown.begin(), kShown.end(), item.key()) != kShown.end()
+                                ? "cannot be changed here"
+                                : "is not a field of a group");
     if (!errors.empty()) return validation(errors);
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
