@@ -28,6 +28,8 @@ struct PasswordSet {
 struct PasswordResetRequested {
   static constexpr std::string_view kType = "PasswordResetRequested";
   static constexpr int kSchema = 1;
+  // Empty (and so the others), in the company's stream, for an address that is no
+  // active user: nothing is sent, and the request is recorded without the address.
   std::string userId;
   std::string tokenHash;  // hex SHA-256 of the token sent by email
   std::string expiresAt;  // RFC 3339

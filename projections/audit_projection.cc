@@ -56,15 +56,26 @@ std::vector<std::string> auditSubjects(const EventData& data) {
             if (e.memberIds) s.insert(s.end(), e.memberIds->begin(), e.memberIds->end());
             return s;
           },
-          [](const GroupMemberAdded& e) { return std::vector<std::string>{e.userId, e.groupId}; },
-          [](const GroupMemberRemoved& e) { return std::vector<std::string>{e.userId, e.groupId}; },
+          [](const GroupMemberAdded& e) {
+            return std::vector<std::string>{e.userId, e.groupId};
+          },
+          [](const GroupMemberRemoved& e) {
+            return std::vector<std::string>{e.userId, e.groupId};
+          },
           [](const LoginFailed& e) {
             return e.userId ? std::vector<std::string>{*e.userId} : std::vector<std::string>{};
           },
+          [](const PasswordResetRequested& e) {  // empty for an address of nobody
+            return e.userId.empty() ? std::vector<std::string>{}
+                                    : std::vector<std::string>{e.userId};
+          },
           [](const auto& e) {
-            if constexpr (requires { e.userId; }) return std::vector<std::string>{e.userId};
-            else if constexpr (requires { e.groupId; }) return std::vector<std::string>{e.groupId};
-            else return std::vector<std::string>{};
+            if constexpr (requires { e.userId; })
+              return std::vector<std::string>{e.userId};
+            else if constexpr (requires { e.groupId; })
+              return std::vector<std::string>{e.groupId};
+            else
+              return std::vector<std::string>{};
           },
       },
       data);

@@ -627,12 +627,12 @@ const std::vector<Rule>& rules() {
        },
        "reset-token-invalid",
        {}},
-      {"AResetForAnUnknownUserChangesNothing",
+      {"AResetForAnUnknownUserChangesNothingButIsOneEventAsForAUser",
        [](World& w) {
          return w.run("system", RequestPasswordReset{"nobody", "tok", w.now});
        },
        "",
-       {}},
+       {"PasswordResetRequested"}},
       {"SetPasswordIsForTheUserThemself",
        [](World& w) {
          w.create("alice", true);

@@ -518,12 +518,25 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
-  // Unknown and known emails get the same answer.
+  // Unknown and known emails get the same answer, and each appends one event
+  // (positions are global: an administrator of any company reads the newest), the
+  // unknown one naming nobody.
+  const auto head = [&] { return server.portal().store().lastPosition(); };
+  const std::uint64_t before = head();
   Reply unknown = client.post("/api/v1/password-resets",
                               {{"company", "acme"}, {"email", "nobody@acme.example"}});
   EXPECT_EQ(unknown.status, 202);
+  ASSERT_TRUE(waitFor([&] { return head() == before + 1; }));
+  const json feed =
+      client.get("/api/v1/events?after=" + std::to_string(before), owner.token).json();
+  ASSERT_EQ(feed["items"].size(), 1u) << feed.dump();
+  EXPECT_EQ(feed["items"][0]["type"], "PasswordResetRequested");
+  EXPECT_EQ(feed["items"][0]["data"].value("userId", "?"), "") << feed.dump();
+  EXPECT_EQ(feed["items"][0]["data"].value("tokenHash", ""), "") << feed.dump();
+  EXPECT_TRUE(server.mailsTo("nobody@acme.example").empty());
 
   std::string token = server.resetToken("acme", owner.email);
+  EXPECT_EQ(head(), before + 2) << "one event, written with the mail";
   Reply r = client.post("/api/v1/password-resets/confirm",
                         {{"token", token}, {"newPassword", "a brand new passphrase"}});
   ASSERT_EQ(r.status, 204) << r.body;

@@ -575,10 +575,16 @@ class Decider {
   Outcome operator()(const RequestPasswordReset& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    // Unknown and inactive users get the same answer and nothing happens.
+    // Unknown and inactive users get the same answer and nothing happens, but one
+    // event as for a user, naming nobody (no address, no token): event positions are
+    // global, and an administrator of any company who reads the newest one before and
+    // after asking a reset for another company's address learnt whether it is a user
+    // there when only a user's request appended one (a review).
     if (u != nullptr && u->active && !u->anonymized)
       add(userStream(c.userId),
           PasswordResetRequested{c.userId, c.tokenHash, formatRfc3339(c.expiresAt)});
+    else
+      add(companyStream(cmd_.companyId), PasswordResetRequested{});
     decision_.id = c.userId;
     return std::move(decision_);
   }
