@@ -36,7 +36,7 @@ TEST(PasswordPolicy, AcceptsLongPassphrasesOfAnyCharacters) {
 }
 
 TEST(PasswordPolicy, CountsCharactersNotBytes) {
-  EXPECT_EQ(rulesBroken(policy(), "日本語日本語日本語日本"), std::set<std::string>{"min-length"})
+  EXPECT_EQ(rulesBroken(policy(), "日本語で書いた長い合言"), std::set<std::string>{"min-length"})
       << "11 characters, 33 bytes";
   EXPECT_TRUE(rulesBroken(policy(), "日本語で書いた長い合言葉").empty()) << "12 characters, 36 bytes";
   EXPECT_EQ(rulesBroken(policy(), std::string(257, 'x') + "y").count("max-length"), 1u);
@@ -84,6 +84,16 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
   for (const char* weak : {"password1234", "Password123!", "!!!qwerty!!!2024", "aaaaaaaaaaaa",
                            "123456789012", "abcdefghijkl", "987654321098", "winniethepooh"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  // A repeat or a run with a character or three added at an end, and a common
+  // password typed twice (a review: each was accepted).
+  for (const char* weak :
+       {"aaaaaaaaaaaa!", "!aaaaaaaaaaaa", "1111111111111a", "123456789012!", "abcdefghijkl1",
+        "xyzxyzxyzxyz7", "ññññññññññññ1", "           12", "!!123456789012", "letmeinletmein",
+        "trustno1trustno1", "Passw0rd!Passw0rd!"})
+    EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  for (const char* ok :
+       {"aaaa bbbb cccc dddd", "123 go team blue!", "zzz sleepy cat", "1234 Elm Street, Apt 9"})
+    EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
 }
 
 // Symbols and repeats beyond ASCII are no stronger: a common word padded with

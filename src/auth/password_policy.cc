@@ -64,6 +64,29 @@ bool isRunOrRepeat(std::string_view s) {
   return false;
 }
 
+// A run or a repeat (isRunOrRepeat) of at least 9 characters with at most three
+// characters added at its ends ("aaaaaaaaaaaa!", "1111111111111a", "123456789012!",
+// "xyzxyzxyzxyz7"): what is added to pass a rule changes little for a guesser.
+bool isRunOrRepeatWithSomethingAdded(std::string_view s) {
+  constexpr std::size_t kAdded = 3, kLeast = 9;
+  std::vector<std::size_t> at;  // the byte offset of each code point, then the end
+  char32_t c;
+  for (std::size_t i = 0; i < s.size();) {
+    at.push_back(i);
+    const std::size_t n = static_cast<unsigned char>(s[i]) < 0x80 ? 1 : decodeUtf8(s.substr(i), c);
+    if (n == 0) return false;  // not UTF-8: checked before
+    i += n;
+  }
+  at.push_back(s.size());
+  const std::size_t count = at.size() - 1;
+  for (std::size_t front = 0; front <= kAdded; ++front)
+    for (std::size_t back = 0; front + back <= kAdded; ++back)
+      if (front + back > 0 && count >= front + back + kLeast &&
+          isRunOrRepeat(s.substr(at[front], at[count - back] - at[front])))
+        return true;
+  return false;
+}
+
 }  // namespace
 
 Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
@@ -87,10 +110,18 @@ PasswordPolicy::PasswordPolicy(std::vector<std::string> commonPasswords) {
 }
 
 bool PasswordPolicy::isCommon(std::string_view lowered) const {
-  if (common_.count(std::string(lowered))) return true;
-  const std::string_view base = core(lowered);
-  if (base.size() >= 4 && common_.count(std::string(base))) return true;
-  return isRunOrRepeat(lowered);
+  const auto listed = [&](std::string_view word) {
+    if (common_.count(std::string(word))) return true;
+    const std::string_view base = core(word);
+    return base.size() >= 4 && common_.count(std::string(base));
+  };
+  if (listed(lowered)) return true;
+  // A common password typed twice ("letmeinletmein", "Passw0rd!Passw0rd!").
+  const std::size_t half = lowered.size() / 2;
+  if (lowered.size() % 2 == 0 && lowered.substr(0, half) == lowered.substr(half) &&
+      listed(lowered.substr(0, half)))
+    return true;
+  return isRunOrRepeat(lowered) || isRunOrRepeatWithSomethingAdded(lowered);
 }
 
 std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std::string_view email,
