@@ -487,8 +487,20 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
   for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
     if (f.path().string().ends_with("-password-reset.eml")) std::filesystem::remove(f.path());
   // Given with a trailing slash, as people copy it from a browser: one slash in links.
-  ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example/"});
-  EXPECT_EQ(resetLink(server).rfind("https://portal.acme.example/reset-password#token=", 0), 0u);
+  {
+    ServerProcess server(data, false, 0, {"--public-url", "https://portal.acme.example/"});
+    EXPECT_EQ(resetLink(server).rfind("https://portal.acme.example/reset-password#token=", 0), 0u);
+    EXPECT_EQ(server.terminate(), 0);
+  }
+  for (const auto& f : std::filesystem::directory_iterator(data + "/outbox", ec))
+    if (f.path().string().ends_with("-password-reset.eml")) std::filesystem::remove(f.path());
+  // Listening on every address, and no --public-url: not http://0.0.0.0 (no address
+  // to reach it at) but this machine's name.
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof name - 1), 0);
+  ServerProcess server(data, false, 0, {"--listen", "0.0.0.0:0"});
+  const std::string named = "http://" + std::string(name) + ":" + std::to_string(server.port());
+  EXPECT_EQ(resetLink(server).rfind(named + "/reset-password#token=", 0), 0u) << named;
   EXPECT_EQ(server.terminate(), 0);
 }
 

@@ -127,7 +127,7 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
     throw std::runtime_error(why + output_);
   };
   std::smatch m;
-  if (!readUntil(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), m))
+  if (!readUntil(std::regex("listening on http://(?:\\[[^\\]]*\\]|[^:/ ]+):([0-9]+)"), m))
     giveUp("portal-server did not start: ");
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
   // Up to the line's end: a read may stop inside the password (the output comes

@@ -322,7 +322,20 @@ int main(int argc, char** argv) {
                                ? "[" + serverOptions.host + "]"
                                : serverOptions.host;
   auto urlOf = [&host](std::uint16_t port) { return "http://" + host + ":" + std::to_string(port); };
-  if (publicUrl.empty() && serverOptions.port != 0) publicUrl = urlOf(serverOptions.port);
+  // A wildcard address (0.0.0.0, ::) is where the server listens, not an address to
+  // reach it at: links name this machine by its host name then (a review found
+  // links to http://0.0.0.0:8080), and the operator is told to name the real one.
+  const bool wildcard = serverOptions.host == "0.0.0.0" || serverOptions.host == "::";
+  std::string linkHost = host;
+  if (wildcard) {
+    char name[256] = {};
+    linkHost = ::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0' ? name : "localhost";
+  }
+  auto linkUrlOf = [&linkHost](std::uint16_t port) {
+    return "http://" + linkHost + ":" + std::to_string(port);
+  };
+  const bool linksGuessed = wildcard && publicUrl.empty();
+  if (publicUrl.empty() && serverOptions.port != 0) publicUrl = linkUrlOf(serverOptions.port);
   mailSettings.publicUrl = publicUrl;
 
   ApiOptions apiOptions;
@@ -382,7 +395,7 @@ int main(int argc, char** argv) {
   liveServer = server.get();
   const std::string url = urlOf(server->port());
   if (publicUrl.empty()) {  // a port the system picked
-    publicUrl = url;
+    publicUrl = linkUrlOf(server->port());
     (*api)->setPublicUrl(publicUrl);
     mailer->setPublicUrl(publicUrl);
   }
@@ -407,6 +420,11 @@ int main(int argc, char** argv) {
 
   std::printf("portal-server listening on %s (data %s, mail %s)\n", url.c_str(), data.c_str(),
               smtp.empty() ? (data + "/outbox/").c_str() : ("smtp://" + smtp).c_str());
+  if (linksGuessed)
+    std::fprintf(stderr,
+                 "portal-server: links in mails name %s (this machine's name); pass --public-url "
+                 "with the address people reach the portal at\n",
+                 publicUrl.c_str());
   if (demo) {
     provisionDemo(p, hasher, url, publicUrl, smtp.empty() ? data + "/outbox/" : "the relay smtp://" + smtp,
                   smtp.empty());
