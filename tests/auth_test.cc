@@ -89,7 +89,7 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
   for (const char* weak :
        {"aaaaaaaaaaaa!", "!aaaaaaaaaaaa", "1111111111111a", "123456789012!", "abcdefghijkl1",
         "xyzxyzxyzxyz7", "ññññññññññññ1", "           12", "!!123456789012", "letmeinletmein",
-        "trustno1trustno1", "Passw0rd!Passw0rd!"})
+        "trustno1trustno1", "Passw0rd!Passw0rd!", "letmein letmein"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   for (const char* ok :
        {"aaaa bbbb cccc dddd", "123 go team blue!", "zzz sleepy cat", "1234 Elm Street, Apt 9"})
@@ -130,6 +130,7 @@ TEST(PasswordPolicy, StatesItsRulesInWords) {
   const auto rules = policy().rules();
   ASSERT_GE(rules.size(), 3u);
   EXPECT_NE(rules[0].find("12"), std::string::npos);
+  EXPECT_NE(rules.back().find("typed twice"), std::string::npos) << rules.back();
 }
 
 TEST(PasswordPolicy, AMissingListIsAClearError) {

@@ -1065,6 +1065,36 @@ TEST(Deciders, ACopyOfAManagersEmailIsSealedForTheAddressAndGoesWithTheManager) 
   EXPECT_FALSE(fresh.empty());
 }
 
+// A log written before domains were compared as DNS does may hold copies of one
+// address in two spellings, sealed under two keys: the user of that address takes
+// both over, and both are shredded with them.
+TEST(Deciders, CopiesOfOneAddressSealedUnderTwoKeysAreAllShreddedWithItsUser) {
+  World w;
+  auto legacy = [&](const std::string& id, const std::string& managerEmail,
+                    const std::string& key) {
+    EventEnvelope env;
+    env.companyId = w.companyId;
+    env.stream = "user-" + id;
+    UserCreated e;
+    e.userId = id;
+    e.email = Personal(id + "@acme.test");
+    e.givenName = Personal("Re");
+    e.surname = Personal("Port");
+    e.jobTitle = Personal("Clerk");
+    e.active = true;
+    e.managerEmail = Personal(managerEmail, key);
+    w.model.apply(env, e);
+  };
+  legacy("r1", "boss@M\u00dcLLER.test", "address-1");
+  legacy("r2", "boss@m\u00fcller.test", "address-2");
+  NewUserDetails boss = World::details("boss");
+  boss.email = "boss@m\u00fcller.test";
+  const std::string id = std::get<Decision>(w.run("owner", CreateUser{boss, false})).id;
+  ASSERT_EQ(codeOf(w.run("owner", DeactivateUser{id, std::nullopt})), "");
+  const Decision anonymized = std::get<Decision>(w.run("owner", AnonymizeUser{id}));
+  EXPECT_EQ(anonymized.shred, (std::vector<std::string>{id, "address-1", "address-2"}));
+}
+
 TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   World w;
   NewUserDetails a = World::details("a");

@@ -533,7 +533,6 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
   EXPECT_EQ(feed["items"][0]["type"], "PasswordResetRequested");
   EXPECT_EQ(feed["items"][0]["data"].value("userId", "?"), "") << feed.dump();
   EXPECT_EQ(feed["items"][0]["data"].value("tokenHash", ""), "") << feed.dump();
-  EXPECT_TRUE(server.mailsTo("nobody@acme.example").empty());
 
   std::string token = server.resetToken("acme", owner.email);
   EXPECT_EQ(head(), before + 2) << "one event, written with the mail";
@@ -1669,12 +1668,14 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
       client.post("/api/v1/users", userBody(mgr.email, "New", "Comer", owner.email), owner.token)
           .status,
       201);
-  for (const std::string& stale : {tagBefore, "W/" + tagBefore})
-    EXPECT_EQ(client
-                  .request("PATCH", path, json{{"managerEmail", mgr.email}}.dump(), owner.token,
-                           {{"If-Match", stale}})
-                  .status,
-              412);
+  for (const std::string& stale : {tagBefore, "W/" + tagBefore}) {
+    const Reply refused = client.request("PATCH", path, json{{"managerEmail", mgr.email}}.dump(),
+                                         owner.token, {{"If-Match", stale}});
+    EXPECT_EQ(refused.status, 412);
+    EXPECT_NE(refused.json()["detail"].get<std::string>().find(reread.header("etag")),
+              std::string::npos)
+        << "it names the ETag, which is more than the version now: " << refused.body;
+  }
   EXPECT_EQ(client.get(path, owner.token).json()["managerEmail"], "anonymized");
   EXPECT_EQ(client
                 .request("PATCH", path, R"({"country":null})", owner.token,

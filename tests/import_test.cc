@@ -201,6 +201,10 @@ TEST(ImportFileCheck, AnErrorShowsAMultiLineCellAsTyped) {
                         "Given Name|Ann\n|The line breaks in the value were replaced by spaces.",
                         "Surname| Lee\r\nX|The line breaks in the value were replaced by spaces.",
                         "Surname| Lee\r\nX|The spaces around the value were removed."}));
+  // So with Unicode's line separator at the edge.
+  ImportFile u = check(kHeader + "Ann\u2028,Lee,an@x.example,Clerk,an@x.example,1,\r\n");
+  ASSERT_EQ(u.warnings.size(), 1u) << u.warnings.back().message;
+  EXPECT_EQ(u.warnings[0].message, "The line breaks in the value were replaced by spaces.");
   // A C1 control character (U+009B starts a terminal's escape sequence) is refused.
   ImportFile h = check(kHeader + "Csi\u009b31m,B,cs@x.example,Clerk,cs@x.example,1,\r\n");
   ASSERT_EQ(h.errors.size(), 1u);
@@ -222,6 +226,14 @@ TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
   ASSERT_EQ(zoe.errors.size(), 1u);
   EXPECT_EQ(zoe.errors[0].column, "Given Name");
   EXPECT_EQ(zoe.errors[0].value, "Zo\uFFFD");
+  // A longer cell (past a string's inner buffer), and a file ending inside a character.
+  ImportFile longer =
+      check(kHeader + "Bo,Oh,bo@x.example,Responsable adjoint du r\xE9seau,bo@x.example,1,\r\n");
+  ASSERT_EQ(longer.errors.size(), 1u);
+  EXPECT_EQ(longer.errors[0].value, "Responsable adjoint du r\uFFFD");
+  ImportFile cut = check(kHeader + "Bo,Oh,bo@x.example,Responsable du service client\xC3");
+  ASSERT_EQ(cut.errors.size(), 1u);
+  EXPECT_EQ(cut.errors[0].value, "Responsable du service client\uFFFD");
   ImportFile f = check(kHeader);
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].row, 2u);

@@ -116,10 +116,13 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
     return base.size() >= 4 && common_.count(std::string(base));
   };
   if (listed(lowered)) return true;
-  // A common password typed twice ("letmeinletmein", "Passw0rd!Passw0rd!").
-  const std::size_t half = lowered.size() / 2;
-  if (lowered.size() % 2 == 0 && lowered.substr(0, half) == lowered.substr(half) &&
-      listed(lowered.substr(0, half)))
+  // A common password typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), also
+  // with spaces between ("letmein letmein").
+  std::string joined(lowered);
+  std::erase(joined, ' ');
+  const std::size_t half = joined.size() / 2;
+  if (joined.size() % 2 == 0 && joined.substr(0, half) == joined.substr(half) &&
+      listed(std::string_view(joined).substr(0, half)))
     return true;
   return isRunOrRepeat(lowered) || isRunOrRepeatWithSomethingAdded(lowered);
 }
@@ -180,8 +183,9 @@ std::vector<std::string> PasswordPolicy::rules() const {
           "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
           "Not your email address, nor your name or your company's name.",
           "Not a common password (" + std::to_string(common_.size()) +
-              " are known), nor one with digits or symbols added, nor one character "
-              "repeated, nor a run such as 123456789012 or abcdefghijkl."};
+              " are known), nor one with digits or symbols added, nor one typed twice, nor "
+              "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "
+              "also with a few characters added."};
 }
 
 }  // namespace portal

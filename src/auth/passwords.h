@@ -44,7 +44,7 @@ std::string newToken();
 // What is stored of a token: its SHA-256, in hexadecimal.
 std::string tokenHash(std::string_view token);
 // A temporary password people can read and type: 4 groups of 5 characters from an
-// alphabet without look-alikes (about 114 bits), e.g. "k7mqz-w3rtp-…".
+// alphabet of 31 without look-alikes (about 99 bits), e.g. "k7mqz-w3rtp-…".
 std::string newTemporaryPassword();
 
 }  // namespace portal

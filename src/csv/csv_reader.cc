@@ -55,6 +55,7 @@ Result<void> CsvReader::finish(const CsvRecordSink& onRecord) {
   const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
   if (utf8Needed_ > 0) {
     fail(column, line_, "invalid UTF-8 (the file ends inside a character)");
+    problem_->value = cellBeforeBrokenCharacter();
     return stoppedError();
   }
   switch (state_) {
@@ -94,12 +95,7 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
     fail(column, line_,
          std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") + bytes +
              "); save the file as \"CSV UTF-8\"");
-    // The cell as far as it was read, the broken character as U+FFFD: "M\uFFFD" for
-    // Windows-1252's "Müller", which the administrator can find in the sheet.
-    std::string_view before = state_ != State::kRecordStart && field_ != nullptr ? *field_ : "";
-    if (before.ends_with(utf8Sequence_))
-      before.remove_suffix(utf8Sequence_.size());  // its first bytes
-    problem_->value = std::string(before) + "\uFFFD";
+    problem_->value = cellBeforeBrokenCharacter();
     return false;
   }
   const std::size_t byteLine = line_;
@@ -195,6 +191,16 @@ bool CsvReader::acceptUtf8(unsigned char b) {
   utf8Low_ = 0x80;
   utf8High_ = 0xBF;
   return true;
+}
+
+// The cell as far as it was read, the broken character as U+FFFD: "M\uFFFD" for
+// Windows-1252's "Müller", which the administrator can find in the sheet.
+std::string CsvReader::cellBeforeBrokenCharacter() const {
+  std::string_view before;
+  if (state_ != State::kRecordStart && field_ != nullptr) before = *field_;
+  if (before.ends_with(utf8Sequence_))
+    before.remove_suffix(utf8Sequence_.size());  // its first bytes
+  return std::string(before) + "\uFFFD";
 }
 
 bool CsvReader::isSeparator(char c) {

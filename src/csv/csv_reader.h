@@ -109,6 +109,7 @@ class CsvReader {
   bool step(char c, const CsvRecordSink& onRecord);
   bool unquotedByte(char c, const CsvRecordSink& onRecord);
   bool acceptUtf8(unsigned char b);
+  std::string cellBeforeBrokenCharacter() const;
   bool isSeparator(char c);
   bool countByte();
   bool append(char c);

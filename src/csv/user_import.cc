@@ -196,9 +196,7 @@ class FileChecker {
       // Judged on the cell as typed, whose line breaks at its edges have their own
       // warning already (the spaces that replaced them are not the sheet's).
       const std::string& shown = typed[c].empty() ? cell : typed[c];
-      std::string_view asTyped = shown;
-      asTyped.remove_prefix(std::min(asTyped.find_first_not_of("\r\n"), asTyped.size()));
-      asTyped = asTyped.substr(0, asTyped.find_last_not_of("\r\n") + 1);
+      const std::string_view asTyped = trimCodePoints(shown, isLineBreak);
       if (const std::string_view t = text ? trimText(asTyped) : trim(asTyped);
           !t.empty() && t.size() != asTyped.size())
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), shown,

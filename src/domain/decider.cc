@@ -580,12 +580,13 @@ class Decider {
     // global, and an administrator of any company who reads the newest one before and
     // after asking a reset for another company's address learnt whether it is a user
     // there when only a user's request appended one (a review).
-    if (u != nullptr && u->active && !u->anonymized)
+    if (u != nullptr && u->active && !u->anonymized) {
       add(userStream(c.userId),
           PasswordResetRequested{c.userId, c.tokenHash, formatRfc3339(c.expiresAt)});
-    else
+      decision_.id = c.userId;  // empty otherwise: nobody's link is mailed
+    } else {
       add(companyStream(cmd_.companyId), PasswordResetRequested{});
-    decision_.id = c.userId;
+    }
     return std::move(decision_);
   }
 
@@ -663,8 +664,9 @@ class Decider {
     if (subject.empty()) {
       const CompanyState* company = state_.company(decision_.companyId);
       if (company != nullptr)
-        if (auto it = company->addressKeys.find(key); it != company->addressKeys.end())
-          subject = it->second;
+        if (auto it = company->addressKeys.find(key);
+            it != company->addressKeys.end() && !it->second.empty())
+          subject = it->second.front();
       if (subject.empty()) subject = "address-" + ctx_.ids.newId();
     }
     return Personal(email, subject);

@@ -107,7 +107,9 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
   // A copy of an address sealed under that address's own key: later copies use it too.
   auto noteAddressKey = [&](const std::optional<Personal>& copy) {
     if (company != nullptr && copy && !copy->shredded && !copy->sealedFor.empty())
-      company->addressKeys.try_emplace(emailKey(copy->value), copy->sealedFor);
+      if (auto& keys = company->addressKeys[emailKey(copy->value)];
+          std::find(keys.begin(), keys.end(), copy->sealedFor) == keys.end())
+        keys.push_back(copy->sealedFor);
   };
   std::visit(
       Overloaded{
@@ -147,7 +149,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               company->usersByEmail[key] = &u;
               // Their address's key is theirs now.
               if (auto it = company->addressKeys.find(key); it != company->addressKeys.end()) {
-                u.addressKeys.push_back(std::move(it->second));
+                u.addressKeys.insert(u.addressKeys.end(), it->second.begin(), it->second.end());
                 company->addressKeys.erase(it);
               }
             }

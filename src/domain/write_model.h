@@ -85,10 +85,13 @@ struct CompanyState {
   std::unordered_map<std::string, std::string> groupsByName;  // groupNameKey(name) -> id
   // Email key -> the users whose manager is kept as that email (UserState::managerCopy).
   std::unordered_map<std::string, std::set<std::string>> reportsByManagerCopy;
-  // Email key -> the subject whose key seals the copies of that email (a manager's
+  // Email key -> the subjects whose keys seal the copies of that email (a manager's
   // email kept as given is that person's data, not the report's): one key per
-  // address, until a user of that email joins and takes it over.
-  std::unordered_map<std::string, std::string> addressKeys;
+  // address, the first, which new copies use, until a user of that email joins and
+  // takes them over. (More than one where the log has copies of spellings that one
+  // key only joined later: `MÜLLER.test` and `müller.test` before domains were
+  // compared as DNS does; each is shredded with that user.)
+  std::unordered_map<std::string, std::vector<std::string>> addressKeys;
 
   bool holdsService(std::string_view service) const;
 };

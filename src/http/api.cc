@@ -1199,8 +1199,11 @@ struct Api::Impl {
       // A fragment, never sent to a server: the token stays out of access logs and
       // Referer headers on its way to the front end that reads it.
       mail.link = publicUrl() + "/reset-password#token=" + token;
-      outbox = [record = encodeMailRecord(mail)](const Decision&) {
-        return std::vector<std::string>{record};
+      // Only when the write model reset the user too: the view may show someone
+      // a deactivation accepted a moment ago has made inactive (the decision then
+      // names nobody), whose link would be written out for nothing.
+      outbox = [record = encodeMailRecord(mail)](const Decision& d) {
+        return d.id.empty() ? std::vector<std::string>{} : std::vector<std::string>{record};
       };
     }
     // Handed to the processor without waiting, for unknown emails too, so that the
@@ -1508,9 +1511,12 @@ struct Api::Impl {
         // erasure: changed since.
         if (ok && v != shownVersion) versions.push_back(v);
       }
+      // (The tag named, so that a client that made If-Match of the body's version
+      // learns that this user's ETag is more than that.)
       if (!named && versions.empty())
         return Api::problem(412, "version-mismatch", "The resource has changed",
-                            "If-Match does not name this user as it is now; read it again.");
+                            "If-Match does not name this user as it is now: its ETag is \"" +
+                                shownTag.value_or("") + "\"; read it again.");
       // The decider checks one version against the write model: the one the view
       // shows now, when its tag is listed; else the first (one the view may not show
       // yet, a change accepted a moment ago), which the write model then judges.

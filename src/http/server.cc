@@ -87,6 +87,14 @@ std::size_t openFiles() {
   return n;
 }
 
+// Whether the bytes of a request start with a whole request line (its line feed)
+// within `limit` bytes, empty lines before it (RFC 9112 2.2) not counted.
+bool requestLineEndsWithin(net::const_buffer read, std::size_t limit) {
+  const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
+  const std::size_t start = std::min(bytes.find_first_not_of("\r\n"), bytes.size());
+  return bytes.substr(start, limit).find('\n') != std::string_view::npos;
+}
+
 // The one request that may be large: a CSV file for the batch import.
 bool isImportUpload(const http::request_parser<http::string_body>::value_type& header) {
   return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import");
@@ -284,10 +292,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         ec == http::error::partial_message || ec == net::error::broken_pipe)
       return close();
     if (ec == http::error::header_limit) {
-      // Beast reports one limit for the request line and the fields together; the
-      // target is set once the request line is parsed: a request line that does not
-      // end within the limit is a target too long (RFC 9110 15.5.15).
-      if (parser_->get().target().empty())
+      // Beast reports one limit for the request line and the fields together. A
+      // request line it parsed set the target (and left the buffer); one it has not
+      // parsed (too long, or put off until the header's end had come) is still in the
+      // buffer: one that does not end within the limit is a target too long (RFC 9110
+      // 15.5.15).
+      if (parser_->get().target().empty() && !requestLineEndsWithin(buffer_.data(), kHeaderLimit))
         return respondAndClose(Api::problem(414, "uri-too-long", "URI too long",
                                             "The request's target is longer than 16 KiB."));
       return respondAndClose(Api::problem(431, "header-too-large",

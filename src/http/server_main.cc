@@ -7,11 +7,13 @@
 //
 // SIGTERM or SIGINT: stops accepting, answers what is in flight, exits 0.
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -145,6 +147,16 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
       "  (the password must be changed first: POST /api/v1/me/password)\n",
       apiUrl.c_str(), email.c_str(), done->temporaryPassword.c_str(), email.c_str(),
       done->temporaryPassword.c_str());
+}
+
+// Whether `host` is an address of no host (0.0.0.0, ::, or ::0 and the other ways
+// of writing them): listening on every address.
+bool isUnspecifiedAddress(const std::string& host) {
+  unsigned char bytes[16] = {};
+  const bool parsed = ::inet_pton(AF_INET, host.c_str(), bytes) == 1 ||
+                      ::inet_pton(AF_INET6, host.c_str(), bytes) == 1;
+  return parsed &&
+         std::all_of(std::begin(bytes), std::end(bytes), [](unsigned char b) { return b == 0; });
 }
 
 }  // namespace
@@ -325,7 +337,7 @@ int main(int argc, char** argv) {
   // A wildcard address (0.0.0.0, ::) is where the server listens, not an address to
   // reach it at: links name this machine by its host name then (a review found
   // links to http://0.0.0.0:8080), and the operator is told to name the real one.
-  const bool wildcard = serverOptions.host == "0.0.0.0" || serverOptions.host == "::";
+  const bool wildcard = isUnspecifiedAddress(serverOptions.host);
   std::string linkHost = host;
   if (wildcard) {
     char name[256] = {};

@@ -31,18 +31,21 @@ std::string hexKey(std::string_view key) {
   return out;
 }
 
-// `text` with every occurrence of `address` (any case) replaced, so that a relay's
-// answer that quotes the recipient can go to the log.
-std::string withoutAddress(const std::string& text, const std::string& address) {
-  std::string key = emailKey(address);
-  if (key.empty()) return text;
-  std::string lower = asciiLower(text), out;
-  std::size_t from = 0;
-  for (auto at = lower.find(key); at != std::string::npos; at = lower.find(key, from)) {
-    out.append(text, from, at - from).append("[recipient]");
-    from = at + key.size();
+// `text` with every occurrence of `address` replaced, as it was sent (in any ASCII
+// case) and as its key is (emailKey: its domain in Unicode's lower case), so that a
+// relay's answer that quotes the recipient can go to the log.
+std::string withoutAddress(std::string text, const std::string& address) {
+  for (const std::string& needle : {asciiLower(trim(address)), emailKey(address)}) {
+    if (needle.empty()) continue;
+    std::string lower = asciiLower(text), out;
+    std::size_t from = 0;
+    for (auto at = lower.find(needle); at != std::string::npos; at = lower.find(needle, from)) {
+      out.append(text, from, at - from).append("[recipient]");
+      from = at + needle.size();
+    }
+    text = out.append(text, from);
   }
-  return out.append(text, from);
+  return text;
 }
 
 std::string describe(std::chrono::milliseconds d) {
