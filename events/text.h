@@ -140,11 +140,15 @@ std::string emailKeyPastAscii(std::string_view trimmed);
 inline std::string emailKey(std::string_view email) {
   const std::string_view trimmed = trim(email);
   const std::size_t at = trimmed.rfind('@');
-  for (std::size_t i = 0; i < trimmed.size(); ++i)
-    if (static_cast<unsigned char>(trimmed[i]) >= 0x80 ||
-        (i > at && i + 4 <= trimmed.size() && (trimmed[i] == 'x' || trimmed[i] == 'X') &&
-         asciiLower(trimmed.substr(i, 4)) == "xn--"))
-      return emailKeyPastAscii(trimmed);
+  for (std::size_t i = 0; i < trimmed.size(); ++i) {
+    const char c = trimmed[i];
+    // A label of the domain in ACE form ("xn--mller-kva") is its Unicode one.
+    const bool aceLabel = at != std::string_view::npos && i > at &&
+                          (i == at + 1 || trimmed[i - 1] == '.') && (c | 0x20) == 'x' &&
+                          trimmed.substr(i + 1, 3).size() == 3 && (trimmed[i + 1] | 0x20) == 'n' &&
+                          trimmed[i + 2] == '-' && trimmed[i + 3] == '-';
+    if (static_cast<unsigned char>(c) >= 0x80 || aceLabel) return emailKeyPastAscii(trimmed);
+  }
   return asciiLower(trimmed);
 }
 
