@@ -885,7 +885,7 @@ struct Api::Impl {
     auto text = portal.users().get(company, id);
     if (!text) return userNotFound();
     HttpResponse r = jsonResponse(status, *text);
-    if (auto tag = userTag(r.body)) r.headers.emplace_back("ETag", "\"" + *tag + "\"");
+    if (auto tag = userTag(r.body)) r.headers.emplace_back("ETag", "\"" + tag->text + "\"");
     return r;
   }
 
@@ -894,20 +894,19 @@ struct Api::Impl {
   // change of the user, whose version stays: without the mark, a form read before it
   // passed If-Match and sent back the erased manager's old address, which may be
   // someone else's by then (a review).
-  static std::optional<std::string> userTag(std::string_view user) {
+  struct UserTag {
+    std::uint64_t version = 0;
+    std::string text;  // "3" or "3-a"
+  };
+  static std::optional<UserTag> userTag(std::string_view user) {
     auto u = JsonDocument::parse(user);
     if (!u) return std::nullopt;
     auto v = u->member(u->root(), "version");
     if (!v || !u->node(*v).isUnsigned) return std::nullopt;
-    return std::to_string(u->node(*v).u) +
-           (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "");
-  }
-
-  // A user's version (its ETag), from its row or its API JSON.
-  static std::optional<std::uint64_t> rowVersion(std::string_view row) {
-    if (auto u = JsonDocument::parse(row))
-      if (auto v = u->member(u->root(), "version"); v && u->node(*v).isUnsigned) return u->node(*v).u;
-    return std::nullopt;
+    const std::uint64_t version = u->node(*v).u;
+    return UserTag{version,
+                   std::to_string(version) +
+                       (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "")};
   }
 
   // A whole number as a query parameter gives it: digits only (no sign, no spaces),
@@ -1487,10 +1486,8 @@ struct Api::Impl {
     if (!ifMatch.empty() && trim(ifMatch) != "*") {
       // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
       // version too, since compressing proxies weaken the ETags they pass on.
-      const std::string shown = portal.users().get(call.company(), id).value_or("");
-      // (Both or neither: the tag is made of the version.)
-      const std::optional<std::string> shownTag = userTag(shown);
-      const std::optional<std::uint64_t> shownVersion = rowVersion(shown);
+      const std::optional<UserTag> shown =
+          userTag(portal.users().get(call.company(), id).value_or(""));
       std::vector<std::uint64_t> versions;
       bool named = false;  // the tag the view shows now
       std::string_view rest = ifMatch;
@@ -1501,7 +1498,7 @@ struct Api::Impl {
         if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
         if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
           tag = tag.substr(1, tag.size() - 2);
-        named = named || (shownTag && tag == *shownTag);
+        named = named || (shown && tag == shown->text);
         if (tag.ends_with("-a")) tag.remove_suffix(2);
         std::uint64_t v = 0;
         bool ok = !tag.empty() && tag.size() < 20;
@@ -1509,18 +1506,18 @@ struct Api::Impl {
           ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
         // The version shown now with another mark is what it was before its manager's
         // erasure: changed since.
-        if (ok && v != shownVersion) versions.push_back(v);
+        if (ok && (!shown || v != shown->version)) versions.push_back(v);
       }
       // (The tag named, so that a client that made If-Match of the body's version
       // learns that this user's ETag is more than that.)
       if (!named && versions.empty())
         return Api::problem(412, "version-mismatch", "The resource has changed",
                             "If-Match does not name this user as it is now: its ETag is \"" +
-                                shownTag.value_or("") + "\"; read it again.");
+                                (shown ? shown->text : std::string()) + "\"; read it again.");
       // The decider checks one version against the write model: the one the view
       // shows now, when its tag is listed; else the first (one the view may not show
       // yet, a change accepted a moment ago), which the write model then judges.
-      u.expectedVersion = named ? *shownVersion : versions.front();
+      u.expectedVersion = named ? shown->version : versions.front();
     }
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](

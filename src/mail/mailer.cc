@@ -35,8 +35,10 @@ std::string hexKey(std::string_view key) {
 // case) and as its key is (emailKey: its domain in Unicode's lower case), so that a
 // relay's answer that quotes the recipient can go to the log.
 std::string withoutAddress(std::string text, const std::string& address) {
-  for (const std::string& needle : {asciiLower(trim(address)), emailKey(address)}) {
-    if (needle.empty()) continue;
+  const std::string sent = asciiLower(trim(address)), key = emailKey(address);
+  for (const std::string* searched : {&sent, &key}) {
+    const std::string& needle = *searched;
+    if (needle.empty() || (searched == &key && key == sent)) continue;  // an ASCII address: once
     std::string lower = asciiLower(text), out;
     std::size_t from = 0;
     for (auto at = lower.find(needle); at != std::string::npos; at = lower.find(needle, from)) {
