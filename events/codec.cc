@@ -440,6 +440,8 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kNotPortalData: return "not-portal-data";
     case ErrorCode::kReadOnly: return "read-only";
     case ErrorCode::kCrypto: return "crypto";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
 }

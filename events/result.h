@@ -10,17 +10,18 @@
 namespace portal {
 
 enum class ErrorCode {
-  kInvalidArgument,   // the caller passed something malformed
-  kNotFound,          // the thing asked for does not exist
-  kVersionConflict,   // a stream's expected version did not match
-  kCorrupt,           // stored bytes are not what this program wrote
-  kUnknownEventType,  // a stored event names a type this build does not know
-  kUnsupportedSchema, // a stored event has a schema newer than this build
-  kIoError,           // the disk or RocksDB failed
-  kBusy,              // another process holds the data directory
-  kNotPortalData,     // the directory holds no portal data
-  kReadOnly,          // a write was attempted on a read-only store
-  kCrypto,            // sealing or opening personal data failed
+  kInvalidArgument,    // the caller passed something malformed
+  kNotFound,           // the thing asked for does not exist
+  kVersionConflict,    // a stream's expected version did not match
+  kCorrupt,            // stored bytes are not what this program wrote
+  kUnknownEventType,   // a stored event names a type this build does not know
+  kUnsupportedSchema,  // a stored event has a schema newer than this build
+  kIoError,            // the disk or RocksDB failed
+  kBusy,               // another process holds the data directory
+  kNotPortalData,      // the directory holds no portal data
+  kReadOnly,           // a write was attempted on a read-only store
+  kCrypto,             // sealing or opening personal data failed
+  kUnavailable,        // a service relied on (a mail relay) takes nothing now, whatever is sent
 };
 
 const char* errorCodeName(ErrorCode code);

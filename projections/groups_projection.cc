@@ -21,6 +21,7 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
                           {"name", c->name},
                           {"description", rows::text(c->description)},
                           {"members", rows::json::array()},
+                          {"version", 1},
                           {"createdAt", rows::time(event.envelope)},
                           {"updatedAt", rows::time(event.envelope)}});
     return {};
@@ -49,6 +50,7 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
     std::erase(members, m->userId);
   }
   row["members"] = members;
+  row["version"] = row.value("version", std::uint64_t{0}) + 1;
   row["updatedAt"] = rows::time(event.envelope);
   rows::save(view, 0, key, row);
   return {};

@@ -1,6 +1,7 @@
 #pragma once
 // The groups view. Family "groups": company, NUL, group id -> {id, name,
-// description, members: [user ids, sorted], createdAt, updatedAt}.
+// description, members: [user ids, sorted], version (its events so far: the ETag),
+// createdAt, updatedAt}.
 
 #include "projections/projection.h"
 
@@ -8,7 +9,7 @@ namespace portal {
 
 class GroupsProjection final : public Projection {
  public:
-  static constexpr const char* kName = "groups_v1";
+  static constexpr const char* kName = "groups_v2";
   std::string name() const override { return kName; }
   std::vector<std::string> families() const override { return {"groups"}; }
   const std::set<std::string_view>& handles() const override;

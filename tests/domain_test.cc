@@ -187,6 +187,24 @@ const std::vector<Rule>& rules() {
        },
        "version-mismatch",
        {}},
+      {"DeactivationHonoursIfMatch",
+       [](World& w) {
+         return w.run("owner", DeactivateUser{w.create("ada"), std::nullopt, 2});
+       },
+       "version-mismatch",
+       {}},
+      {"ReactivationHonoursIfMatch",
+       [](World& w) {
+         return w.run("owner", ReactivateUser{w.create("ada", false, false), 1});
+       },
+       "version-mismatch",
+       {}},
+      {"AnonymizationHonoursIfMatch",
+       [](World& w) {
+         return w.run("owner", AnonymizeUser{w.create("ada", false, false), 1});
+       },
+       "version-mismatch",
+       {}},
       {"UpdateRefusesRemovingAMandatoryField",
        [](World& w) {
          UpdateUser u;
@@ -509,6 +527,33 @@ const std::vector<Rule>& rules() {
        },
        "",
        {"GroupRenamed"}},
+      {"GroupChangesHonourIfMatch",
+       [](World& w) {
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         w.run("owner", AddGroupMember{g, w.create("bob")});  // version 2
+         return w.run("owner", UpdateGroup{g, std::string("Team"), std::nullopt, 1});
+       },
+       "version-mismatch",
+       {}},
+      {"ARenameNamingTheGroupsVersionIsOneEvent",
+       [](World& w) {
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         w.run("owner", AddGroupMember{g, w.create("bob")});
+         return w.run("owner", UpdateGroup{g, std::string("Team"), std::nullopt, 2});
+       },
+       "",
+       {"GroupRenamed"}},
+      {"DeletingAGroupHonoursIfMatch",
+       [](World& w) {
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         w.run("owner", UpdateGroup{g, std::string("Team"), std::nullopt});
+         return w.run("owner", DeleteGroup{g, 1});
+       },
+       "version-mismatch",
+       {}},
       {"ANameADeletedGroupHadIsFreeAgain",
        [](World& w) {
          const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Équipe", std::nullopt})).id;

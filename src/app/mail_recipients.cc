@@ -25,11 +25,14 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
       if (!reset || reset->userId != record.userId || clock.now() >= reset->expiresAt)
         return RecipientLookup::obsolete();
     }
-    // A temporary password already replaced (the owner changed it, or reset it) no
-    // longer signs in: its mail is not sent either.
+    // A temporary password already replaced (the owner changed it, or reset it), or
+    // past its 7 days (the mail held that long by a relay that was down), no longer
+    // signs in: its mail is not sent either.
     if (record.kind == kTemporaryPasswordMail) {
       auto account = portal.credentials().account(record.companyId, record.userId);
-      if (!account || !account->mustChangePassword) return RecipientLookup::obsolete();
+      if (!account || !account->mustChangePassword ||
+          account->temporaryPasswordExpired(clock.now()))
+        return RecipientLookup::obsolete();
     }
     auto company = portal.credentials().companyById(record.companyId);
     return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),

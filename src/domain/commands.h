@@ -49,14 +49,17 @@ struct UpdateUser {
 struct DeactivateUser {
   std::string userId;
   std::optional<std::string> transferTo;
+  std::optional<std::uint64_t> expectedVersion = std::nullopt;  // If-Match
 };
 
 struct ReactivateUser {
   std::string userId;
+  std::optional<std::uint64_t> expectedVersion = std::nullopt;  // If-Match
 };
 
 struct AnonymizeUser {
   std::string userId;
+  std::optional<std::uint64_t> expectedVersion = std::nullopt;  // If-Match
 };
 
 struct IncludeAdmin {
@@ -99,10 +102,12 @@ struct UpdateGroup {
   std::string groupId;
   std::optional<std::string> name;
   std::optional<std::optional<std::string>> description;
+  std::optional<std::uint64_t> expectedVersion = std::nullopt;  // If-Match
 };
 
 struct DeleteGroup {
   std::string groupId;
+  std::optional<std::uint64_t> expectedVersion = std::nullopt;  // If-Match
 };
 
 struct AddGroupMember {

@@ -45,6 +45,17 @@ Rejection conflict(std::string code, std::string message) {
 Rejection forbidden(std::string message) {
   return {RejectionKind::kForbidden, "forbidden", std::move(message), {}, {}};
 }
+// If-Match (or a form's version) that names another version than the one now.
+std::optional<Rejection> versionMismatch(const std::optional<std::uint64_t>& expected,
+                                         std::uint64_t version, const std::string& what) {
+  if (!expected || *expected == version) return std::nullopt;
+  return Rejection{
+      RejectionKind::kPreconditionFailed,
+      "version-mismatch",
+      "The " + what + " changed since it was read (version " + std::to_string(version) + ").",
+      {},
+      {}};
+}
 
 // --- who may do what --------------------------------------------------------
 
@@ -169,11 +180,7 @@ class Decider {
       return Rejection{RejectionKind::kInvalid, "email-immutable",
                        "A user's email cannot change.", {{"email", "cannot be changed"}}, {}};
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
-    if (c.expectedVersion && *c.expectedVersion != u->version)
-      return Rejection{RejectionKind::kPreconditionFailed, "version-mismatch",
-                       "The user changed since it was read (version " +
-                           std::to_string(u->version) + ").",
-                       {}, {}};
+    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     std::vector<FieldProblem> problems;
     UserUpdated e;
     e.userId = c.userId;
@@ -229,6 +236,7 @@ class Decider {
     const CompanyState& company = *state_.company(cmd_.companyId);
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
+    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     if (company.ownerId == c.userId)
       return conflict("owner-cannot-be-deactivated",
                       "The owner cannot be deactivated; transfer ownership first.");
@@ -316,6 +324,7 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
+    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot come back.");
     if (u->active) return conflict("already-active", "The user is active.");
     add(userStream(c.userId), UserReactivated{c.userId});
@@ -327,6 +336,7 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
+    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     if (u->anonymized) return conflict("already-anonymized", "The user is already anonymized.");
     if (u->active)
       return conflict("must-deactivate-first", "Only a deactivated user can be anonymized.");
@@ -480,6 +490,7 @@ class Decider {
     auto it = company.groups.find(c.groupId);
     if (it == company.groups.end()) return notFound("Group", c.groupId);
     const GroupState& g = it->second;
+    if (auto r = versionMismatch(c.expectedVersion, g.version, "group")) return *r;
     std::string name = c.name ? std::string(trimText(*c.name)) : g.name;
     std::optional<std::string> description = c.description ? trimmedDescription(*c.description) : g.description;
     std::vector<FieldProblem> problems;
@@ -506,6 +517,7 @@ class Decider {
     auto it = company.groups.find(c.groupId);
     if (it == company.groups.end()) return notFound("Group", c.groupId);
     const GroupState& g = it->second;
+    if (auto r = versionMismatch(c.expectedVersion, g.version, "group")) return *r;
     add(groupStream(c.groupId),
         GroupDeleted{c.groupId, g.name, std::vector<std::string>(g.members.begin(), g.members.end())});
     decision_.id = c.groupId;

@@ -257,6 +257,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             forgetGroupName(*company, it->second);
             it->second.name = e.name;
             it->second.description = e.description;
+            ++it->second.version;
             company->groupsByName[groupNameKey(e.name)] = e.groupId;
           },
           [&](const GroupDeleted& e) {
@@ -268,13 +269,17 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           },
           [&](const GroupMemberAdded& e) {
             if (company == nullptr) return;
-            if (auto it = company->groups.find(e.groupId); it != company->groups.end())
+            if (auto it = company->groups.find(e.groupId); it != company->groups.end()) {
               it->second.members.insert(e.userId);
+              ++it->second.version;
+            }
           },
           [&](const GroupMemberRemoved& e) {
             if (company == nullptr) return;
-            if (auto it = company->groups.find(e.groupId); it != company->groups.end())
+            if (auto it = company->groups.find(e.groupId); it != company->groups.end()) {
               it->second.members.erase(e.userId);
+              ++it->second.version;
+            }
           },
           [&](const PasswordSet& e) {
             forUser(e.userId, [&](UserState& u) {

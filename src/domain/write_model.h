@@ -71,6 +71,7 @@ struct GroupState {
   std::string id, name;
   std::optional<std::string> description;
   std::set<std::string> members;
+  std::uint64_t version = 1;  // its events so far (the ETag; If-Match is checked against it)
 };
 
 struct CompanyState {

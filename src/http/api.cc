@@ -39,9 +39,6 @@ using json = nlohmann::json;
 constexpr std::size_t kDefaultLimit = 50;
 constexpr std::size_t kMaxLimit = 500;
 constexpr std::int64_t kResetValidityMicros = 5LL * 60 * 1'000'000;
-// A temporary password (provisioning's) signs in for a week; then it has lain in a
-// mailbox long enough, and a reset sets a password instead.
-constexpr std::int64_t kTemporaryPasswordMicros = 7LL * 24 * 3600 * 1'000'000;
 constexpr std::int64_t kMaxEventWaitMs = 30'000;
 // How long a retry of a change gets its first answer once the right to make it is
 // gone (Api::madeBefore).
@@ -885,8 +882,32 @@ struct Api::Impl {
     auto text = portal.users().get(company, id);
     if (!text) return userNotFound();
     HttpResponse r = jsonResponse(status, *text);
-    if (auto tag = userTag(r.body)) r.headers.emplace_back("ETag", "\"" + tag->text + "\"");
+    setETag(r, userTag(r.body));
     return r;
+  }
+
+  // The ETag of a user or a group: its version, and for a user "-a" once its
+  // manager shows as anonymized.
+  struct VersionTag {
+    std::uint64_t version = 0;
+    std::string text;  // "3" or "3-a"
+  };
+  static void setETag(HttpResponse& r, const std::optional<VersionTag>& tag) {
+    if (tag) r.headers.emplace_back("ETag", "\"" + tag->text + "\"");
+  }
+  // The version of a row as the API shows it (a group's).
+  static std::optional<VersionTag> versionTag(std::string_view row) {
+    auto doc = JsonDocument::parse(row);
+    if (!doc) return std::nullopt;
+    auto v = doc->member(doc->root(), "version");
+    if (!v || !doc->node(*v).isUnsigned) return std::nullopt;
+    return VersionTag{doc->node(*v).u, std::to_string(doc->node(*v).u)};
+  }
+
+  // The ETag a user shows now, read only when the request has If-Match.
+  std::optional<VersionTag> shownUserTag(const Call& call, const std::string& id) {
+    if (call.req.header("if-match").empty()) return std::nullopt;
+    return userTag(portal.users().get(call.company(), id).value_or(""));
   }
 
   // A user's ETag, from its API JSON: its version, and "-a" once its manager shows as
@@ -894,19 +915,59 @@ struct Api::Impl {
   // change of the user, whose version stays: without the mark, a form read before it
   // passed If-Match and sent back the erased manager's old address, which may be
   // someone else's by then (a review).
-  struct UserTag {
-    std::uint64_t version = 0;
-    std::string text;  // "3" or "3-a"
-  };
-  static std::optional<UserTag> userTag(std::string_view user) {
+  static std::optional<VersionTag> userTag(std::string_view user) {
     auto u = JsonDocument::parse(user);
     if (!u) return std::nullopt;
     auto v = u->member(u->root(), "version");
     if (!v || !u->node(*v).isUnsigned) return std::nullopt;
     const std::uint64_t version = u->node(*v).u;
-    return UserTag{version,
-                   std::to_string(version) +
-                       (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "")};
+    return VersionTag{version,
+                      std::to_string(version) +
+                          (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "")};
+  }
+
+  // Judges If-Match (RFC 9110 13.1.1) against the tag `shown` now: one tag or a list
+  // of them ("3", "4"), a weak one (W/"3") taken as its version too, since
+  // compressing proxies weaken the ETags they pass on. Sets `expected` to the version
+  // the decider is to check against its write model: the one shown now when its tag
+  // is listed; else the first listed (one the view may not show yet, a change
+  // accepted a moment ago), which the write model then judges. A 412 when no tag
+  // can be that, or, with `shownOnly` (a request that acts before its command is
+  // decided), when the tag shown now is not listed. Absent or "*": nothing to check.
+  static std::optional<HttpResponse> ifMatch(const HttpRequest& req,
+                                             const std::optional<VersionTag>& shown,
+                                             const char* what,
+                                             std::optional<std::uint64_t>& expected,
+                                             bool shownOnly = false) {
+    const std::string_view header = req.header("if-match");
+    if (header.empty()) return std::nullopt;
+    expected.reset();  // it wins over a body's version
+    if (trim(header) == "*") return std::nullopt;
+    std::vector<std::uint64_t> versions;
+    bool named = false;  // the tag shown now
+    std::string_view rest = header;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view tag = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
+        tag = tag.substr(1, tag.size() - 2);
+      named = named || (shown && tag == shown->text);
+      if (tag.ends_with("-a")) tag.remove_suffix(2);
+      // The version shown now with another mark is what it was before its manager's
+      // erasure: changed since.
+      if (auto v = wholeNumber(tag); v && (!shown || *v != shown->version)) versions.push_back(*v);
+    }
+    // (The tag named, so that a client that made If-Match of the body's version
+    // learns that the ETag is more than that.)
+    if (!named && (versions.empty() || shownOnly))
+      return Api::problem(412, "version-mismatch", "The resource has changed",
+                          std::string("If-Match does not name this ") + what +
+                              " as it is now: its ETag is \"" +
+                              (shown ? shown->text : std::string()) + "\"; read it again.");
+    expected = named ? shown->version : versions.front();
+    return std::nullopt;
   }
 
   // A whole number as a query parameter gives it: digits only (no sign, no spaces),
@@ -1021,9 +1082,7 @@ struct Api::Impl {
     // Always verify, against a dummy hash when there is no account, so that an
     // unknown email takes as long as a wrong password.
     const bool match = verifyPassword(account ? account->passwordHash : std::string(), password);
-    const bool expired = account && match && account->mustChangePassword &&
-                         account->passwordSetAt.micros > 0 &&
-                         now.micros - account->passwordSetAt.micros > kTemporaryPasswordMicros;
+    const bool expired = account && match && account->temporaryPasswordExpired(now);
     if (!company || !account || !match || !account->active || expired) {
       // Handed to the processor without waiting (as a reset request is): waiting for
       // its fsync made a known company's answer slower than an unknown one's, which
@@ -1401,6 +1460,40 @@ struct Api::Impl {
   HttpResponse getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
 
   // Why a field of the user that PATCH does not take cannot be sent with a new value.
+  // A PATCH body's fields besides those it changes (`patchable`), as GET shows the
+  // resource: `version` is a form's precondition (412 when it changed since, as with
+  // If-Match, which wins when sent too), and its `updatedAt` goes with it; any other
+  // field sent back with the value shown (a form that returns the whole resource) is
+  // no change; with another value it is refused as `readOnly` says; a field the
+  // resource does not have is refused as not known (a misspelt "Country").
+  static void judgeShownFields(const json& body, std::initializer_list<std::string_view> patchable,
+                               const std::function<std::optional<std::string>()>& shownRow,
+                               const std::function<std::string(std::string_view)>& readOnly,
+                               const char* what, std::optional<std::uint64_t>& version,
+                               std::vector<std::pair<std::string, std::string>>& errors) {
+    std::optional<json> asShown;
+    for (const auto& item : body.items()) {
+      if (std::find(patchable.begin(), patchable.end(), item.key()) != patchable.end()) continue;
+      if (item.key() == "updatedAt") continue;
+      if (item.key() == "version") {
+        if (!item.value().is_number_unsigned())
+          errors.emplace_back("version", "must be a whole number");
+        else
+          version = item.value().get<std::uint64_t>();
+        continue;
+      }
+      if (!asShown) {
+        const auto text = shownRow();
+        asShown = text ? json::parse(*text, nullptr, false) : json();
+      }
+      const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
+      if (!asShown->is_object() || it == asShown->end())
+        errors.emplace_back(item.key(), std::string("is not a field of a ") + what);
+      else if (*it != item.value())
+        errors.emplace_back(item.key(), readOnly(item.key()));
+    }
+  }
+
   static std::string readOnlyUserField(std::string_view field) {
     if (field == "active")
       return "is read-only: use POST /api/v1/users/{id}/deactivate or /reactivate";
@@ -1440,36 +1533,10 @@ struct Api::Impl {
       if (it->is_string()) u.email = it->get<std::string>();
       else errors.emplace_back("email", "cannot be changed");
     }
-    // The user's other fields, as GET shows them, are read-only here: one sent back
-    // with the value shown (a form that returns the whole user) is no change; one
-    // with another value is refused, saying where it is changed; a name the user
-    // does not have is refused as a field not known (a misspelt "Country").
-    std::optional<json> asShown;
-    for (const auto& item : body->items()) {
-      static constexpr std::array<std::string_view, 6> kPatchable = {
-          "givenName", "surname", "jobTitle", "managerEmail", "country", "email"};
-      if (std::find(kPatchable.begin(), kPatchable.end(), item.key()) != kPatchable.end()) continue;
-      // A form's copy from before another edit is a version conflict (412, as with
-      // If-Match, which wins when sent too), not a read-only field changed; its
-      // updatedAt goes with its version.
-      if (item.key() == "updatedAt") continue;
-      if (item.key() == "version") {
-        if (!item.value().is_number_unsigned())
-          errors.emplace_back("version", "must be a whole number");
-        else
-          u.expectedVersion = item.value().get<std::uint64_t>();
-        continue;
-      }
-      if (!asShown) {
-        const auto text = portal.users().get(call.company(), id);
-        asShown = text ? json::parse(*text, nullptr, false) : json();
-      }
-      const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
-      if (!asShown->is_object() || it == asShown->end())
-        errors.emplace_back(item.key(), "is not a field of a user");
-      else if (*it != item.value())
-        errors.emplace_back(item.key(), readOnlyUserField(item.key()));
-    }
+    judgeShownFields(
+        *body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
+        [&] { return portal.users().get(call.company(), id); }, readOnlyUserField, "user",
+        u.expectedVersion, errors);
     if (!errors.empty()) return validation(errors);
     // A form sends back the manager as the user reads: where that is "anonymized" (a
     // manager erased), which is no address, it is no change. Only that value: any
@@ -1481,44 +1548,8 @@ struct Api::Impl {
           shown && stringMember(*shown, "managerEmail") == kAnonymizedMarker)
         u.managerEmail.reset();
     }
-    const std::string_view ifMatch = call.req.header("if-match");
-    if (!ifMatch.empty()) u.expectedVersion.reset();  // it wins over a body's version
-    if (!ifMatch.empty() && trim(ifMatch) != "*") {
-      // One tag or a list of them ("3", "4"); a weak one (W/"3") is taken as its
-      // version too, since compressing proxies weaken the ETags they pass on.
-      const std::optional<UserTag> shown =
-          userTag(portal.users().get(call.company(), id).value_or(""));
-      std::vector<std::uint64_t> versions;
-      bool named = false;  // the tag the view shows now
-      std::string_view rest = ifMatch;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        std::string_view tag = trim(rest.substr(0, comma));
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
-          tag = tag.substr(1, tag.size() - 2);
-        named = named || (shown && tag == shown->text);
-        if (tag.ends_with("-a")) tag.remove_suffix(2);
-        std::uint64_t v = 0;
-        bool ok = !tag.empty() && tag.size() < 20;
-        for (char c : tag)
-          ok = ok && c >= '0' && c <= '9', v = v * 10 + static_cast<std::uint64_t>(c - '0');
-        // The version shown now with another mark is what it was before its manager's
-        // erasure: changed since.
-        if (ok && (!shown || v != shown->version)) versions.push_back(v);
-      }
-      // (The tag named, so that a client that made If-Match of the body's version
-      // learns that this user's ETag is more than that.)
-      if (!named && versions.empty())
-        return Api::problem(412, "version-mismatch", "The resource has changed",
-                            "If-Match does not name this user as it is now: its ETag is \"" +
-                                (shown ? shown->text : std::string()) + "\"; read it again.");
-      // The decider checks one version against the write model: the one the view
-      // shows now, when its tag is listed; else the first (one the view may not show
-      // yet, a change accepted a moment ago), which the write model then judges.
-      u.expectedVersion = named ? shown->version : versions.front();
-    }
+    if (auto failed = ifMatch(call.req, shownUserTag(call, id), "user", u.expectedVersion))
+      return *failed;
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
@@ -1538,7 +1569,10 @@ struct Api::Impl {
     // A form's recipient left unpicked sends "": no recipient named.
     if (to && trim(*to).empty()) to.reset();
     const std::string& id = call.params[0];
-    return command(call, DeactivateUser{id, to},
+    DeactivateUser d{id, to};
+    if (auto failed = ifMatch(call.req, shownUserTag(call, id), "user", d.expectedVersion))
+      return *failed;
+    return command(call, std::move(d),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
                      const std::string& user = subjectOf(reply, params[0]);
@@ -1565,9 +1599,12 @@ struct Api::Impl {
   }
 
   HttpResponse reactivate(Call& call) {
-    return command(call, ReactivateUser{call.params[0]},
-                   [=, this, company = call.company(), params = call.params](
-                       const CommandReply& reply) -> HttpResponse {
+    ReactivateUser r{call.params[0]};
+    if (auto failed = ifMatch(call.req, shownUserTag(call, r.userId), "user", r.expectedVersion))
+      return *failed;
+    return command(call, std::move(r),
+                   [=, this, company = call.company(),
+                    params = call.params](const CommandReply& reply) -> HttpResponse {
                      const std::string& user = subjectOf(reply, params[0]);
                      // A session the deactivation did not get to end (a crash between
                      // the two) must not come back with the user: they sign in anew.
@@ -1640,6 +1677,12 @@ struct Api::Impl {
       return first->accepted() ? userResponse(call.company(), subjectOf(*first, id))
                                : rejected(first->rejection);
     if (problem) return *problem;
+    // A stale If-Match is refused before the drops below, which come before the
+    // command is decided.
+    AnonymizeUser anonymize{id};
+    if (auto failed =
+            ifMatch(call.req, shownUserTag(call, id), "user", anonymize.expectedVersion, true))
+      return *failed;
     // A read that fails is no absent user: the drops below would be passed over and
     // the person's mail kept once their email is shredded.
     auto read = readUserFlags(call.company(), id);
@@ -1654,7 +1697,7 @@ struct Api::Impl {
                             "Nothing was changed by this request; try again later.");
     }
     CommandReply reply;
-    if (auto refused = run(call, AnonymizeUser{id}, reply)) return *refused;
+    if (auto refused = run(call, std::move(anonymize), reply)) return *refused;
     // The same key's first request was still in flight above: its answer, nothing else.
     if (reply.replayed) return userResponse(call.company(), subjectOf(reply, id));
     sessions.removeUser(call.company(), id);
@@ -2080,8 +2123,15 @@ struct Api::Impl {
     return jsonResponse(status, *row);
   }
 
+  std::optional<VersionTag> shownGroupTag(const Call& call, const std::string& id) {
+    if (call.req.header("if-match").empty()) return std::nullopt;
+    return versionTag(portal.groups().row(call.company(), id).value_or(""));
+  }
+
   HttpResponse groupResponse(const std::string& company, const std::string& id, int status) {
-    return rowResponse(portal.groups().row(company, id), "The group", status);
+    HttpResponse r = rowResponse(portal.groups().row(company, id), "The group", status);
+    if (r.status == status) setETag(r, versionTag(r.body));
+    return r;
   }
 
   // Where the 201 of POST /resources points.
@@ -2102,8 +2152,10 @@ struct Api::Impl {
     return command(call, std::move(c),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
-                     return created("/api/v1/groups/", reply.decision.id,
-                                    portal.groups().row(company, reply.decision.id));
+                     HttpResponse r = created("/api/v1/groups/", reply.decision.id,
+                                              portal.groups().row(company, reply.decision.id));
+                     setETag(r, versionTag(r.body));
+                     return r;
                    });
   }
 
@@ -2130,16 +2182,19 @@ struct Api::Impl {
       else
         errors.emplace_back("description", "must be a string or null");
     }
-    // A field the group shows is changed elsewhere; any other is misspelt ("nam").
-    static constexpr std::array<std::string_view, 4> kShown = {"id", "members", "createdAt",
-                                                               "updatedAt"};
-    for (const auto& item : body->items())
-      if (item.key() != "name" && item.key() != "description")
-        errors.emplace_back(item.key(),
-                            std::find(kShown.begin(), kShown.end(), item.key()) != kShown.end()
-                                ? "cannot be changed here"
-                                : "is not a field of a group");
+    const auto shown = [&] { return portal.groups().row(call.company(), u.groupId); };
+    judgeShownFields(
+        *body, {"name", "description"}, shown,
+        [](std::string_view field) {
+          return std::string(
+              field == "members"
+                  ? "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}"
+                  : "is read-only");
+        },
+        "group", u.expectedVersion, errors);
     if (!errors.empty()) return validation(errors);
+    if (auto failed = ifMatch(call.req, shownGroupTag(call, u.groupId), "group", u.expectedVersion))
+      return *failed;
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
@@ -2148,7 +2203,10 @@ struct Api::Impl {
   }
 
   HttpResponse deleteGroup(Call& call) {
-    return command(call, DeleteGroup{call.params[0]},
+    DeleteGroup d{call.params[0], std::nullopt};
+    if (auto failed = ifMatch(call.req, shownGroupTag(call, d.groupId), "group", d.expectedVersion))
+      return *failed;
+    return command(call, std::move(d),
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 

@@ -383,7 +383,13 @@ int main(int argc, char** argv) {
         std::to_string(m->pending()) + "\n" +
         "# HELP portal_mail_scans_total Passes over the outbox finished.\n"
         "# TYPE portal_mail_scans_total counter\nportal_mail_scans_total " +
-        std::to_string(m->scansCompleted()) + "\n";
+        std::to_string(m->scansCompleted()) + "\n" +
+        "# HELP portal_mail_dropped_total Mails dropped unsent, by why (the server's log names "
+        "each).\n"
+        "# TYPE portal_mail_dropped_total counter\n";
+    for (std::size_t i = 0; i < Mailer::kDropReasonNames.size(); ++i)
+      out += std::string("portal_mail_dropped_total{reason=\"") + Mailer::kDropReasonNames[i] +
+             "\"} " + std::to_string(m->dropped(static_cast<Mailer::DropReason>(i))) + "\n";
     if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "

@@ -174,6 +174,7 @@ Mailer::ScanResult Mailer::scan() {
   };
   const bool attempts = Clock::now() >= holdUntil_;
   bool failedThisScan = false;
+  bool relayDown = false;  // a failure that was the relay's, whatever the mail
   if (!attempts) later(holdUntil_);
   std::string last;  // the last key read
   bool first = true;
@@ -219,10 +220,12 @@ Mailer::ScanResult Mailer::scan() {
       last = key;
       // After a failure in this scan only mail never tried yet is tried: mails a
       // relay keeps deferring, each due in turn, would otherwise take every scan's
-      // one attempt and hold newer mail back for good.
+      // one attempt and hold newer mail back for good. After a failure of the relay
+      // itself (it cannot be reached, or refuses the sender) none is: one connection
+      // a pass, not one a mail.
       auto r = retries_.find(key);
       const bool triedBefore = r != retries_.end();
-      if (!attempts || (failedThisScan && triedBefore) ||
+      if (!attempts || relayDown || (failedThisScan && triedBefore) ||
           (triedBefore && r->second.due > Clock::now())) {
         ++result.remaining;
         if (r != retries_.end()) later(r->second.due);
@@ -232,8 +235,9 @@ Mailer::ScanResult Mailer::scan() {
       if (outcome == Outcome::kDone) continue;
       ++result.remaining;
       later(retries_[key].due);
-      if (outcome == Outcome::kFailed) {
+      if (outcome == Outcome::kFailed || outcome == Outcome::kRelayDown) {
         failedThisScan = true;
+        relayDown = relayDown || outcome == Outcome::kRelayDown;
         holdUntil_ = Clock::now() + options_.firstBackoff;
       }
     }
@@ -262,7 +266,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
     logLine("outbox record " + hexKey(key) + " does not decode (" +
             (record ? std::string("bad key") : record.error().message) + "); deleted");
     deleteRecord(key, "record " + hexKey(key));
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+    drop(DropReason::kUndecodable);
     retries_.erase(key);
     return Outcome::kDone;
   }
@@ -285,9 +289,11 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
     case RecipientLookup::Status::kObsolete:
       logLine(what + (who.status == RecipientLookup::Status::kGone
                           ? ": the recipient is gone; dropped unsent"
-                          : ": it no longer holds (its link expired or was replaced, or its password was changed); dropped unsent"));
+                          : ": it no longer holds (its link expired or was replaced, or its "
+                            "password was changed or expired); dropped unsent"));
       deleteRecord(key, what);
-      dropped_.fetch_add(1, std::memory_order_relaxed);
+      drop(who.status == RecipientLookup::Status::kGone ? DropReason::kRecipientGone
+                                                        : DropReason::kObsolete);
       retries_.erase(key);
       return Outcome::kDone;
     case RecipientLookup::Status::kNotYetKnown: {
@@ -297,7 +303,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
         logLine(what + ": the recipient is still not known after " +
                 describe(options_.notYetGiveUp) + "; dropped unsent");
         deleteRecord(key, what);
-        dropped_.fetch_add(1, std::memory_order_relaxed);
+        drop(DropReason::kRecipientUnknown);
         retries_.erase(key);
         return Outcome::kDone;
       }
@@ -321,11 +327,14 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
     logLine(what + ": refused for good; dropped unsent: " +
             withoutAddress(sent.error().message, who.recipient.email));
     deleteRecord(key, what);
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+    drop(DropReason::kRefused);
     retries_.erase(key);
     return Outcome::kDone;
   }
-  if (!sent) return failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
+  if (!sent) {
+    failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
+    return sent.error().code == ErrorCode::kUnavailable ? Outcome::kRelayDown : Outcome::kFailed;
+  }
 
   delivered_.fetch_add(1, std::memory_order_relaxed);
   if (!deleteRecord(key, what)) {

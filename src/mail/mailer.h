@@ -4,6 +4,7 @@
 // a mail over and deleting its record sends it again (the same .eml file name, the
 // same Message-ID).
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -68,9 +69,12 @@ struct MailerOptions {
 // or whose recipient is gone, is deleted unsent; a recipient not yet known is asked
 // for again shortly and dropped after notYetGiveUp. A failed delivery is retried
 // with backoff (firstBackoff doubling up to maxBackoff) while later mail goes on;
-// after a failure the mailer retries no other mail for firstBackoff, so a relay
-// that is down is not hammered, but mail never tried yet gets its first try in
-// the same scan, so that mails a relay keeps deferring cannot hold it back. Log lines go to stderr and name records by ids
+// after a failure the mailer retries no other mail for firstBackoff, but mail never
+// tried yet gets its first try in the same scan, so that mails a relay keeps
+// deferring cannot hold it back. A failure of the relay itself (no connection, no
+// greeting, the sender refused: ErrorCode::kUnavailable) holds every mail until
+// then, so a relay that is down gets one connection a pass, not one a mail. Each
+// mail dropped unsent is counted by why (dropped). Log lines go to stderr and name records by ids
 // (outbox position, kind, user id), never by address, name or secret.
 //
 // Thread-safe: notify(), waitIdle() and the counters from any thread. The store
@@ -110,8 +114,21 @@ class Mailer {
   }
 
   std::uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
-  // Dropped unsent: undecodable, recipient gone, or not known for too long.
-  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Why a mail was dropped unsent: its record does not decode; its recipient is
+  // anonymized, deactivated or unknown; it no longer holds (a link expired or
+  // replaced, a temporary password changed or past its week); its recipient was not
+  // known for notYetGiveUp; the relay refused it for good (a 5xx).
+  enum class DropReason { kUndecodable, kRecipientGone, kObsolete, kRecipientUnknown, kRefused };
+  static constexpr std::array<const char*, 5> kDropReasonNames = {
+      "undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused"};
+  std::uint64_t dropped(DropReason reason) const {
+    return dropped_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
+  }
+  std::uint64_t dropped() const {
+    std::uint64_t all = 0;
+    for (const auto& d : dropped_) all += d.load(std::memory_order_relaxed);
+    return all;
+  }
   // Records in the outbox at the end of the last scan.
   std::uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
   // Passes over the outbox finished, their deletions durable.
@@ -126,7 +143,8 @@ class Mailer {
     std::optional<std::chrono::steady_clock::time_point> notYetSince;
     bool deliveredNotDeleted = false;  // handed over, but deleting the record failed
   };
-  enum class Outcome { kDone, kWaiting, kFailed };
+  // kRelayDown: failed, and whatever mail were tried next would fail alike.
+  enum class Outcome { kDone, kWaiting, kFailed, kRelayDown };
   struct ScanResult {
     bool complete = false;                                      // the whole outbox was read
     std::uint64_t remaining = 0;                                // records left in it
@@ -164,7 +182,11 @@ class Mailer {
   std::atomic<bool> deletedUnsynced_{false};  // a record deleted, not yet fsync'd
   std::thread thread_;
 
-  std::atomic<std::uint64_t> delivered_{0}, dropped_{0}, pending_{0}, scansCompleted_{0};
+  void drop(DropReason reason) {
+    dropped_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> delivered_{0}, pending_{0}, scansCompleted_{0};
+  std::array<std::atomic<std::uint64_t>, kDropReasonNames.size()> dropped_{};
 };
 
 }  // namespace portal

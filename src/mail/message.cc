@@ -26,6 +26,19 @@ bool isAscii(std::string_view s) {
   return true;
 }
 
+// Whether every line of a CRLF text is at most 998 octets, as a 7bit or 8bit body's
+// must be (RFC 5322 2.1.1, RFC 2045 2.8, RFC 5321 4.5.3.1.6).
+bool linesFit(std::string_view crlfText) {
+  std::size_t start = 0;
+  while (start <= crlfText.size()) {
+    std::size_t end = crlfText.find("\r\n", start);
+    if (end == std::string_view::npos) end = crlfText.size();
+    if (end - start > 998) return false;
+    start = end + 2;
+  }
+  return true;
+}
+
 std::string base64(std::string_view bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -319,9 +332,12 @@ std::string toRfc5322(const Message& message, Timestamp date, bool eightBit) {
   header("MIME-Version", "1.0");
   header("Content-Type", "text/plain; charset=utf-8");
   std::string body = crlfLines(message.body);
-  if (eightBit) {
+  // A line too long for either (a greeting of 256 emoji is 1,032 octets) goes as
+  // quoted-printable, which breaks it softly.
+  const bool fits = linesFit(body);
+  if (eightBit && fits) {
     header("Content-Transfer-Encoding", "8bit");
-  } else if (isAscii(body)) {
+  } else if (fits && isAscii(body)) {
     header("Content-Transfer-Encoding", "7bit");
   } else {
     header("Content-Transfer-Encoding", "quoted-printable");

@@ -37,7 +37,7 @@ struct Reply {
 // mailbox, the address or the message itself (enhanced status 5.1.x, 5.2.x, 5.3.x,
 // 5.6.x; RFC 3463), or, from a relay that gives no enhanced status, 550, 551 or
 // 553. A policy or security refusal (5.7.x: "relay access denied", "authentication
-// required") is the relay's set-up, which an operator fixes: retried.
+// required") is the relay's set-up, which an operator fixes: retried (policyRefusal).
 bool refusedForGood(const Reply& reply) {
   if (reply.code < 500 || reply.code > 599) return false;
   const std::string& text = reply.last();
@@ -45,6 +45,16 @@ bool refusedForGood(const Reply& reply) {
       std::isdigit(static_cast<unsigned char>(text[6])) && text[7] == '.')
     return text[6] == '1' || text[6] == '2' || text[6] == '3' || text[6] == '6';
   return reply.code == 550 || reply.code == 551 || reply.code == 553;
+}
+
+// A 5xx that refuses by the relay's policy (5.7.x, or 530 "authentication
+// required" without an enhanced status): whatever mail is sent, it refuses alike.
+bool policyRefusal(const Reply& reply) {
+  if (reply.code < 500 || reply.code > 599) return false;
+  const std::string& text = reply.last();
+  if (text.size() >= 9 && text[4] == '5' && text[5] == '.' && text[6] == '7' && text[7] == '.')
+    return true;
+  return reply.code == 530;
 }
 
 bool isAscii(std::string_view s) {
@@ -147,6 +157,8 @@ class Connection {
     if (forGood && refusedForGood(*reply)) {
       e.code = ErrorCode::kInvalidArgument;
       e.message += " (refused for good)";
+    } else if (policyRefusal(*reply)) {
+      e.code = ErrorCode::kUnavailable;  // the relay's set-up: all mail waits for it
     }
     return e;
   }
@@ -238,18 +250,24 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (to.empty() || !commandSafe(to))
     return makeError(ErrorCode::kInvalidArgument, "SMTP: the recipient's address cannot be sent as it is");
   if (!commandSafe(from))  // the set-up's: retried, not dropped
-    return makeError(ErrorCode::kIoError, "SMTP: the sender's address cannot be sent as it is");
+    return makeError(ErrorCode::kUnavailable, "SMTP: the sender's address cannot be sent as it is");
   std::string helo = options_.heloName;
   if (helo.empty() || !commandSafe(helo)) helo = "localhost";
 
-  if (cancelled_) return makeError(ErrorCode::kIoError, "SMTP: the mailer is stopping");
+  // Until the relay takes the sender, a failure is the relay's, not this mail's: the
+  // mailer then holds all mail rather than try each in turn.
+  auto relayWide = [](Error e) {
+    if (e.code == ErrorCode::kIoError) e.code = ErrorCode::kUnavailable;
+    return e;
+  };
+  if (cancelled_) return makeError(ErrorCode::kUnavailable, "SMTP: the mailer is stopping");
   Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout, cancelled_);
-  if (auto r = c.connect(options_.host, options_.port); !r) return r.error();
-  if (auto r = c.step("greeting", "", {220}); !r) return r.error();
+  if (auto r = c.connect(options_.host, options_.port); !r) return relayWide(r.error());
+  if (auto r = c.step("greeting", "", {220}); !r) return relayWide(r.error());
 
   bool eightBit = false, utf8 = false;
   auto ehlo = c.step("EHLO", "EHLO " + helo, {250, 500, 501, 502, 504, 550});
-  if (!ehlo) return ehlo.error();
+  if (!ehlo) return relayWide(ehlo.error());
   if (ehlo->code == 250) {
     for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
       std::string_view keyword = ehlo->lines[i];
@@ -258,7 +276,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
       if (name == "smtputf8") utf8 = true;
     }
   } else if (auto helloReply = c.step("HELO", "HELO " + helo, {250}); !helloReply) {
-    return helloReply.error();
+    return relayWide(helloReply.error());
   }
 
   // An address beyond ASCII (the portal takes them) needs the relay's SMTPUTF8
@@ -266,7 +284,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   // sender's is the set-up, retried until an operator changes one or the other.
   const bool ascii = isAscii(from) && isAscii(to);
   if (!ascii && !utf8)
-    return makeError(isAscii(to) ? ErrorCode::kIoError : ErrorCode::kInvalidArgument,
+    return makeError(isAscii(to) ? ErrorCode::kUnavailable : ErrorCode::kInvalidArgument,
                      "SMTP (" + options_.host + ":" + std::to_string(options_.port) + "): the " +
                          (isAscii(to) ? "sender's" : "recipient's") +
                          " address is not ASCII and the relay does not offer SMTPUTF8");
@@ -274,7 +292,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
                                        (ascii ? "" : " SMTPUTF8"),
                       {250});
       !r)
-    return r.error();
+    return relayWide(r.error());
   if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
   if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
   const auto deadline = Clock::now() + options_.stepTimeout;
