@@ -1701,7 +1701,6 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
   EXPECT_EQ(r.status, 422) << r.body;
 }
 
-// A misspelt field of a merge patch is refused, not dropped with a 200.
 // RFC 9110 13.1.1: If-Match is evaluated wherever it is sent on a group or on the
 // commands that change a user, so that one administrator's stale page does not undo
 // or outrun another's change (a review found it passed over there).
@@ -1777,8 +1776,46 @@ TEST(HttpFlows, GroupsAndUserCommandsHonourIfMatch) {
   r = client.request("POST", user + "/anonymize", "", owner.token, with(deactivated));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["anonymized"], true);
+
+  // What is not there is 404 before any If-Match is weighed (RFC 9110 13.2.1).
+  const std::string nobody = "/api/v1/users/00000000-0000-4000-8000-000000000000";
+  EXPECT_EQ(client.request("POST", nobody + "/anonymize", "", owner.token, with("\"1\"")).status,
+            404);
+  EXPECT_EQ(client.request("POST", nobody + "/deactivate", "{}", owner.token, with("\"x\"")).status,
+            404);
+  EXPECT_EQ(client.request("DELETE", path, "", owner.token, with("\"x\"")).status, 404);
+  r = client.request("PATCH", path, R"({"name":"Back"})", owner.token, with("\"3\""));
+  EXPECT_EQ(r.status, 404) << r.body;
+
+  // A group form read before a member was added, sent back whole with a new name:
+  // stale (412), not a member list refused as read-only (422).
+  const std::string other =
+      "/api/v1/groups/" + client.post("/api/v1/groups", {{"name", "Sales"}}, owner.token)
+                              .json()["id"]
+                              .get<std::string>();
+  json form = client.get(other, owner.token).json();
+  ASSERT_EQ(client.request("PUT", other + "/members/" + owner.id, "", owner.token).status, 204);
+  form["name"] = "Sales team";
+  r = client.request("PATCH", other, form.dump(), owner.token, type);
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(client.get(other, owner.token).json()["name"], "Sales");
+
+  // If-Match is part of what an Idempotency-Key stands for: the same key with another
+  // tag is another request, not the first one's answer again.
+  const std::string tag = client.get(other, owner.token).header("etag");
+  auto keyed = [&](const std::string& match) {
+    auto headers = with(match);
+    headers.emplace_back("Idempotency-Key", "rename-sales-1");
+    return headers;
+  };
+  r = client.request("PATCH", other, R"({"name":"Sales EMEA"})", owner.token, keyed("\"1\""));
+  EXPECT_EQ(r.status, 412) << r.body;
+  r = client.request("PATCH", other, R"({"name":"Sales EMEA"})", owner.token, keyed(tag));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["code"], "idempotency-key-reused");
 }
 
+// A misspelt field of a merge patch is refused, not dropped with a 200.
 TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -453,15 +453,14 @@ TEST(ServerProcess, AMailDeliveredBeforeACrashIsNotSentAgain) {
   EXPECT_EQ(metric(server, "portal_mail_delivered_total"), 0u);
   EXPECT_TRUE(mailsIn(data + "/outbox").empty()) << "the mail was sent again";
   // Mail dropped unsent is counted by why, every reason shown from the start.
+  HttpClient client(server.port());
+  const std::string metrics = client.get("/metrics").body;
   for (const char* reason :
        {"undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused"})
-    EXPECT_EQ(metric(server, std::string("portal_mail_dropped_total{reason=\"") + reason + "\"}"),
-              0u)
+    EXPECT_NE(
+        metrics.find(std::string("\nportal_mail_dropped_total{reason=\"") + reason + "\"} 0\n"),
+        std::string::npos)
         << reason;
-  HttpClient client(server.port());
-  EXPECT_NE(
-      client.get("/metrics").body.find("\nportal_mail_dropped_total{reason=\"obsolete\"} 0\n"),
-      std::string::npos);
   EXPECT_EQ(server.terminate(), 0);
 }
 

@@ -782,7 +782,13 @@ struct Api::Impl {
       // event of the command, which no erasure rewrites.
       s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
       s.clientKey = true;
-      if (req.digest.empty()) req.digest = requestDigest(req.target, req.body);
+      // If-Match is part of the request: a retry that names another version is
+      // another request (422 idempotency-key-reused), not the first one's 412 again.
+      if (req.digest.empty()) {
+        const std::string_view tags = req.header("if-match");
+        req.digest = requestDigest(
+            tags.empty() ? req.target : req.target + "\nIf-Match: " + std::string(tags), req.body);
+      }
       s.fingerprint = req.digest;
       // An import refused (an email already in the pool) created nothing: the file
       // corrected and sent again with the same key is checked anew, not refused
@@ -895,35 +901,29 @@ struct Api::Impl {
   static void setETag(HttpResponse& r, const std::optional<VersionTag>& tag) {
     if (tag) r.headers.emplace_back("ETag", "\"" + tag->text + "\"");
   }
-  // The version of a row as the API shows it (a group's).
-  static std::optional<VersionTag> versionTag(std::string_view row) {
+  // A row's ETag, from its API JSON: its version; a user's with "-a" once its manager
+  // shows as anonymized (`userMarks`). That erasure changes what the user shows
+  // (managerEmail) but is no change of the user, whose version stays: without the
+  // mark, a form read before it passed If-Match and sent back the erased manager's
+  // old address, which may be someone else's by then (a review).
+  static std::optional<VersionTag> versionTag(std::string_view row, bool userMarks = false) {
     auto doc = JsonDocument::parse(row);
     if (!doc) return std::nullopt;
     auto v = doc->member(doc->root(), "version");
     if (!v || !doc->node(*v).isUnsigned) return std::nullopt;
-    return VersionTag{doc->node(*v).u, std::to_string(doc->node(*v).u)};
+    const std::uint64_t version = doc->node(*v).u;
+    const bool marked = userMarks && stringMember(*doc, "managerEmail") == kAnonymizedMarker;
+    return VersionTag{version, std::to_string(version) + (marked ? "-a" : "")};
   }
+  static std::optional<VersionTag> userTag(std::string_view user) { return versionTag(user, true); }
 
-  // The ETag a user shows now, read only when the request has If-Match.
-  std::optional<VersionTag> shownUserTag(const Call& call, const std::string& id) {
-    if (call.req.header("if-match").empty()) return std::nullopt;
-    return userTag(portal.users().get(call.company(), id).value_or(""));
+  // How a user or group reads in its view now (for If-Match and a PATCH's fields).
+  using RowRead = std::function<std::optional<std::string>()>;
+  RowRead userRow(const Call& call, const std::string& id) {
+    return [this, company = call.company(), id] { return portal.users().get(company, id); };
   }
-
-  // A user's ETag, from its API JSON: its version, and "-a" once its manager shows as
-  // anonymized. That erasure changes what the user shows (managerEmail) but is no
-  // change of the user, whose version stays: without the mark, a form read before it
-  // passed If-Match and sent back the erased manager's old address, which may be
-  // someone else's by then (a review).
-  static std::optional<VersionTag> userTag(std::string_view user) {
-    auto u = JsonDocument::parse(user);
-    if (!u) return std::nullopt;
-    auto v = u->member(u->root(), "version");
-    if (!v || !u->node(*v).isUnsigned) return std::nullopt;
-    const std::uint64_t version = u->node(*v).u;
-    return VersionTag{version,
-                      std::to_string(version) +
-                          (stringMember(*u, "managerEmail") == kAnonymizedMarker ? "-a" : "")};
+  RowRead groupRow(const Call& call, const std::string& id) {
+    return [this, company = call.company(), id] { return portal.groups().row(company, id); };
   }
 
   // Judges If-Match (RFC 9110 13.1.1) against the tag `shown` now: one tag or a list
@@ -934,8 +934,10 @@ struct Api::Impl {
   // accepted a moment ago), which the write model then judges. A 412 when no tag
   // can be that, or, with `shownOnly` (a request that acts before its command is
   // decided), when the tag shown now is not listed. Absent or "*": nothing to check.
-  static std::optional<HttpResponse> ifMatch(const HttpRequest& req,
-                                             const std::optional<VersionTag>& shown,
+  // `row` reads the user or group (a user's tag has its marks) only when If-Match is
+  // sent; one the view does not show is left to the decider, whose 404 comes before
+  // a 412 (RFC 9110 13.2.1): the first version listed, or one no user or group has.
+  static std::optional<HttpResponse> ifMatch(const HttpRequest& req, const RowRead& row,
                                              const char* what,
                                              std::optional<std::uint64_t>& expected,
                                              bool shownOnly = false) {
@@ -943,6 +945,8 @@ struct Api::Impl {
     if (header.empty()) return std::nullopt;
     expected.reset();  // it wins over a body's version
     if (trim(header) == "*") return std::nullopt;
+    const std::optional<VersionTag> shown =
+        versionTag(row().value_or(""), std::string_view(what) == "user");
     std::vector<std::uint64_t> versions;
     bool named = false;  // the tag shown now
     std::string_view rest = header;
@@ -959,13 +963,16 @@ struct Api::Impl {
       // erasure: changed since.
       if (auto v = wholeNumber(tag); v && (!shown || *v != shown->version)) versions.push_back(*v);
     }
+    if (!shown) {
+      expected = versions.empty() ? std::numeric_limits<std::uint64_t>::max() : versions.front();
+      return std::nullopt;
+    }
     // (The tag named, so that a client that made If-Match of the body's version
     // learns that the ETag is more than that.)
     if (!named && (versions.empty() || shownOnly))
       return Api::problem(412, "version-mismatch", "The resource has changed",
                           std::string("If-Match does not name this ") + what +
-                              " as it is now: its ETag is \"" +
-                              (shown ? shown->text : std::string()) + "\"; read it again.");
+                              " as it is now: its ETag is \"" + shown->text + "\"; read it again.");
     expected = named ? shown->version : versions.front();
     return std::nullopt;
   }
@@ -1464,13 +1471,20 @@ struct Api::Impl {
   // resource: `version` is a form's precondition (412 when it changed since, as with
   // If-Match, which wins when sent too), and its `updatedAt` goes with it; any other
   // field sent back with the value shown (a form that returns the whole resource) is
-  // no change; with another value it is refused as `readOnly` says; a field the
+  // no change; with another value it is refused as `readOnly` says (`readOnlyErrors`,
+  // which `refuseReadOnly` weighs once the version to check is known); a field the
   // resource does not have is refused as not known (a misspelt "Country").
-  static void judgeShownFields(const json& body, std::initializer_list<std::string_view> patchable,
-                               const std::function<std::optional<std::string>()>& shownRow,
-                               const std::function<std::string(std::string_view)>& readOnly,
-                               const char* what, std::optional<std::uint64_t>& version,
-                               std::vector<std::pair<std::string, std::string>>& errors) {
+  struct ShownFields {
+    std::vector<std::pair<std::string, std::string>> readOnlyErrors;
+    std::optional<std::uint64_t> shownVersion;  // of the row the fields were judged against
+  };
+  static ShownFields judgeShownFields(const json& body,
+                                      std::initializer_list<std::string_view> patchable,
+                                      const RowRead& shownRow,
+                                      const std::function<std::string(std::string_view)>& readOnly,
+                                      const char* what, std::optional<std::uint64_t>& version,
+                                      std::vector<std::pair<std::string, std::string>>& errors) {
+    ShownFields out;
     std::optional<json> asShown;
     for (const auto& item : body.items()) {
       if (std::find(patchable.begin(), patchable.end(), item.key()) != patchable.end()) continue;
@@ -1485,13 +1499,25 @@ struct Api::Impl {
       if (!asShown) {
         const auto text = shownRow();
         asShown = text ? json::parse(*text, nullptr, false) : json();
+        if (asShown->is_object() && asShown->contains("version") &&
+            (*asShown)["version"].is_number_unsigned())
+          out.shownVersion = (*asShown)["version"].get<std::uint64_t>();
       }
       const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
       if (!asShown->is_object() || it == asShown->end())
         errors.emplace_back(item.key(), std::string("is not a field of a ") + what);
       else if (*it != item.value())
-        errors.emplace_back(item.key(), readOnly(item.key()));
+        out.readOnlyErrors.emplace_back(item.key(), readOnly(item.key()));
     }
+    return out;
+  }
+  // A read-only field sent with another value than shown is refused, unless the form
+  // is of another version than the one it was judged against: then it is stale, and
+  // the decider's 412 says so rather than a 422 about what changed since.
+  static void refuseReadOnly(const ShownFields& shown, const std::optional<std::uint64_t>& expected,
+                             std::vector<std::pair<std::string, std::string>>& errors) {
+    if (expected && shown.shownVersion && *expected != *shown.shownVersion) return;
+    errors.insert(errors.end(), shown.readOnlyErrors.begin(), shown.readOnlyErrors.end());
   }
 
   static std::string readOnlyUserField(std::string_view field) {
@@ -1533,11 +1559,13 @@ struct Api::Impl {
       if (it->is_string()) u.email = it->get<std::string>();
       else errors.emplace_back("email", "cannot be changed");
     }
-    judgeShownFields(
+    const ShownFields shown = judgeShownFields(
         *body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
-        [&] { return portal.users().get(call.company(), id); }, readOnlyUserField, "user",
-        u.expectedVersion, errors);
-    if (!errors.empty()) return validation(errors);
+        userRow(call, id), readOnlyUserField, "user", u.expectedVersion, errors);
+    if (!errors.empty()) {
+      refuseReadOnly(shown, u.expectedVersion, errors);
+      return validation(errors);
+    }
     // A form sends back the manager as the user reads: where that is "anonymized" (a
     // manager erased), which is no address, it is no change. Only that value: any
     // other is decided by the processor against the user as it is then, not as the
@@ -1548,8 +1576,10 @@ struct Api::Impl {
           shown && stringMember(*shown, "managerEmail") == kAnonymizedMarker)
         u.managerEmail.reset();
     }
-    if (auto failed = ifMatch(call.req, shownUserTag(call, id), "user", u.expectedVersion))
+    if (auto failed = ifMatch(call.req, userRow(call, id), "user", u.expectedVersion))
       return *failed;
+    refuseReadOnly(shown, u.expectedVersion, errors);
+    if (!errors.empty()) return validation(errors);
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
@@ -1570,7 +1600,7 @@ struct Api::Impl {
     if (to && trim(*to).empty()) to.reset();
     const std::string& id = call.params[0];
     DeactivateUser d{id, to};
-    if (auto failed = ifMatch(call.req, shownUserTag(call, id), "user", d.expectedVersion))
+    if (auto failed = ifMatch(call.req, userRow(call, id), "user", d.expectedVersion))
       return *failed;
     return command(call, std::move(d),
                    [=, this, company = call.company(),
@@ -1600,7 +1630,7 @@ struct Api::Impl {
 
   HttpResponse reactivate(Call& call) {
     ReactivateUser r{call.params[0]};
-    if (auto failed = ifMatch(call.req, shownUserTag(call, r.userId), "user", r.expectedVersion))
+    if (auto failed = ifMatch(call.req, userRow(call, r.userId), "user", r.expectedVersion))
       return *failed;
     return command(call, std::move(r),
                    [=, this, company = call.company(),
@@ -1678,10 +1708,13 @@ struct Api::Impl {
                                : rejected(first->rejection);
     if (problem) return *problem;
     // A stale If-Match is refused before the drops below, which come before the
-    // command is decided.
+    // command is decided: judged against a view that holds every durable event (a
+    // change accepted a moment ago, not shown yet, would pass here and be refused
+    // by the decider after the drops).
     AnonymizeUser anonymize{id};
-    if (auto failed =
-            ifMatch(call.req, shownUserTag(call, id), "user", anonymize.expectedVersion, true))
+    if (!call.req.header("if-match").empty())
+      if (auto behind = viewsCaughtUp()) return *behind;
+    if (auto failed = ifMatch(call.req, userRow(call, id), "user", anonymize.expectedVersion, true))
       return *failed;
     // A read that fails is no absent user: the drops below would be passed over and
     // the person's mail kept once their email is shredded.
@@ -2123,11 +2156,6 @@ struct Api::Impl {
     return jsonResponse(status, *row);
   }
 
-  std::optional<VersionTag> shownGroupTag(const Call& call, const std::string& id) {
-    if (call.req.header("if-match").empty()) return std::nullopt;
-    return versionTag(portal.groups().row(call.company(), id).value_or(""));
-  }
-
   HttpResponse groupResponse(const std::string& company, const std::string& id, int status) {
     HttpResponse r = rowResponse(portal.groups().row(company, id), "The group", status);
     if (r.status == status) setETag(r, versionTag(r.body));
@@ -2168,6 +2196,8 @@ struct Api::Impl {
     std::vector<std::pair<std::string, std::string>> errors;
     UpdateGroup u;
     u.groupId = call.params[0];
+    // A group deleted since it was read is 404, not its fields refused one by one.
+    if (!portal.groups().row(call.company(), u.groupId)) return notFound("The group");
     if (auto it = body->find("name"); it != body->end()) {
       if (it->is_string())
         u.name = it->get<std::string>();
@@ -2182,9 +2212,8 @@ struct Api::Impl {
       else
         errors.emplace_back("description", "must be a string or null");
     }
-    const auto shown = [&] { return portal.groups().row(call.company(), u.groupId); };
-    judgeShownFields(
-        *body, {"name", "description"}, shown,
+    const ShownFields shown = judgeShownFields(
+        *body, {"name", "description"}, groupRow(call, u.groupId),
         [](std::string_view field) {
           return std::string(
               field == "members"
@@ -2192,9 +2221,14 @@ struct Api::Impl {
                   : "is read-only");
         },
         "group", u.expectedVersion, errors);
-    if (!errors.empty()) return validation(errors);
-    if (auto failed = ifMatch(call.req, shownGroupTag(call, u.groupId), "group", u.expectedVersion))
+    if (!errors.empty()) {
+      refuseReadOnly(shown, u.expectedVersion, errors);
+      return validation(errors);
+    }
+    if (auto failed = ifMatch(call.req, groupRow(call, u.groupId), "group", u.expectedVersion))
       return *failed;
+    refuseReadOnly(shown, u.expectedVersion, errors);
+    if (!errors.empty()) return validation(errors);
     return command(call, std::move(u),
                    [=, this, company = call.company(), params = call.params](
                        const CommandReply& reply) -> HttpResponse {
@@ -2204,7 +2238,7 @@ struct Api::Impl {
 
   HttpResponse deleteGroup(Call& call) {
     DeleteGroup d{call.params[0], std::nullopt};
-    if (auto failed = ifMatch(call.req, shownGroupTag(call, d.groupId), "group", d.expectedVersion))
+    if (auto failed = ifMatch(call.req, groupRow(call, d.groupId), "group", d.expectedVersion))
       return *failed;
     return command(call, std::move(d),
                    [](const CommandReply&) -> HttpResponse { return noContent(); });

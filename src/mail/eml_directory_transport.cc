@@ -99,6 +99,17 @@ void removeHalfWritten(const std::string& dir) {
     if (isHalfWritten(it->path())) fs::remove(it->path(), ec);
 }
 
+// Makes the names in `dir` durable: files renamed into it, or removed from it.
+Result<void> syncDirectory(const std::string& dir) {
+  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) return ioError("cannot open " + dir, errno);
+  int rc = ::fsync(dirFd);
+  int err = errno;
+  ::close(dirFd);
+  if (rc != 0) return ioError("cannot fsync " + dir, err);
+  return {};
+}
+
 }  // namespace
 
 Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& companyId,
@@ -111,14 +122,19 @@ Result<void> EmlDirectoryTransport::forgetRecipient(const std::string& companyId
   std::error_code ec;
   fs::directory_iterator it(dir_, ec);
   if (ec == std::errc::no_such_file_or_directory) return {};
+  bool removed = false;
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const fs::path& path = it->path();
     if (path.extension() != ".eml" || path.filename().string().front() == '.') continue;
     const Addressee to = addresseeOf(path);
     if (to.address != key || (!to.companyId.empty() && to.companyId != companyId)) continue;
     if (!fs::remove(path, ec) && ec) break;
+    removed = true;
   }
   if (ec) return makeError(ErrorCode::kIoError, "cannot remove mails from " + dir_ + ": " + ec.message());
+  // Durable before the anonymization is: a power cut after it must not bring a
+  // removed file (a person's name and address) back.
+  if (removed) return syncDirectory(dir_);
   return {};
 }
 
@@ -165,13 +181,7 @@ Result<void> EmlDirectoryTransport::deliver(const Message& message, const std::s
     return ioError("cannot rename to " + finalPath, err);
   }
   // The rename is durable once the directory is.
-  int dirFd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd < 0) return ioError("cannot open " + dir_, errno);
-  int rc = ::fsync(dirFd);
-  int err = errno;
-  ::close(dirFd);
-  if (rc != 0) return ioError("cannot fsync " + dir_, err);
-  return {};
+  return syncDirectory(dir_);
 }
 
 }  // namespace portal

@@ -263,12 +263,10 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   auto slot = parseOutboxKey(key);
   auto record = decodeMailRecord(value);
   if (!slot || !record) {
-    logLine("outbox record " + hexKey(key) + " does not decode (" +
-            (record ? std::string("bad key") : record.error().message) + "); deleted");
-    deleteRecord(key, "record " + hexKey(key));
-    drop(DropReason::kUndecodable);
-    retries_.erase(key);
-    return Outcome::kDone;
+    return dropUnsent(key, "record " + hexKey(key), DropReason::kUndecodable,
+                      "outbox record " + hexKey(key) + " does not decode (" +
+                          (record ? std::string("bad key") : record.error().message) +
+                          "); deleted");
   }
   const std::string stem = mailFileStem(*slot, record->kind);
   const std::string what = stem + " for user " + record->userId;
@@ -287,25 +285,20 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   switch (who.status) {
     case RecipientLookup::Status::kGone:
     case RecipientLookup::Status::kObsolete:
-      logLine(what + (who.status == RecipientLookup::Status::kGone
-                          ? ": the recipient is gone; dropped unsent"
-                          : ": it no longer holds (its link expired or was replaced, or its "
-                            "password was changed or expired); dropped unsent"));
-      deleteRecord(key, what);
-      drop(who.status == RecipientLookup::Status::kGone ? DropReason::kRecipientGone
-                                                        : DropReason::kObsolete);
-      retries_.erase(key);
-      return Outcome::kDone;
+      if (who.status == RecipientLookup::Status::kGone)
+        return dropUnsent(key, what, DropReason::kRecipientGone,
+                          what + ": the recipient is gone; dropped unsent");
+      return dropUnsent(key, what, DropReason::kObsolete,
+                        what +
+                            ": it no longer holds (its link expired or was replaced, or its "
+                            "password was changed or expired); dropped unsent");
     case RecipientLookup::Status::kNotYetKnown: {
       Retry& r = retries_[key];
       if (!r.notYetSince) r.notYetSince = now;
       if (now - *r.notYetSince >= options_.notYetGiveUp) {
-        logLine(what + ": the recipient is still not known after " +
-                describe(options_.notYetGiveUp) + "; dropped unsent");
-        deleteRecord(key, what);
-        drop(DropReason::kRecipientUnknown);
-        retries_.erase(key);
-        return Outcome::kDone;
+        return dropUnsent(key, what, DropReason::kRecipientUnknown,
+                          what + ": the recipient is still not known after " +
+                              describe(options_.notYetGiveUp) + "; dropped unsent");
       }
       r.due = now + options_.notYetRetry;
       return Outcome::kWaiting;
@@ -324,12 +317,9 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   }
   if (!sent && sent.error().code == ErrorCode::kInvalidArgument) {
     // No later try can pass: retried, it would hold up the mail behind it for ever.
-    logLine(what + ": refused for good; dropped unsent: " +
-            withoutAddress(sent.error().message, who.recipient.email));
-    deleteRecord(key, what);
-    drop(DropReason::kRefused);
-    retries_.erase(key);
-    return Outcome::kDone;
+    return dropUnsent(key, what, DropReason::kRefused,
+                      what + ": refused for good; dropped unsent: " +
+                          withoutAddress(sent.error().message, who.recipient.email));
   }
   if (!sent) {
     failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
@@ -343,6 +333,15 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
     r.due = Clock::now() + options_.firstBackoff;
     return Outcome::kWaiting;
   }
+  retries_.erase(key);
+  return Outcome::kDone;
+}
+
+Mailer::Outcome Mailer::dropUnsent(const std::string& key, const std::string& what,
+                                   DropReason reason, const std::string& logText) {
+  logLine(logText);
+  deleteRecord(key, what);
+  dropped_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   retries_.erase(key);
   return Outcome::kDone;
 }

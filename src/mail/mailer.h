@@ -155,6 +155,9 @@ class Mailer {
   ScanResult scan();
   Outcome handle(const std::string& key, const std::string& value);
   // Schedules the next attempt at `key` after a failure and logs why.
+  // Deletes a record unsent, saying so (`logText`) and counting why.
+  Outcome dropUnsent(const std::string& key, const std::string& what, DropReason reason,
+                     const std::string& logText);
   Outcome failed(const std::string& key, const std::string& what, const std::string& why);
   bool deleteRecord(const std::string& key, const std::string& what);
   void makeDeletionsDurable();
@@ -182,9 +185,6 @@ class Mailer {
   std::atomic<bool> deletedUnsynced_{false};  // a record deleted, not yet fsync'd
   std::thread thread_;
 
-  void drop(DropReason reason) {
-    dropped_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
-  }
   std::atomic<std::uint64_t> delivered_{0}, pending_{0}, scansCompleted_{0};
   std::array<std::atomic<std::uint64_t>, kDropReasonNames.size()> dropped_{};
 };

@@ -329,6 +329,8 @@ std::string toRfc5322(const Message& message, Timestamp date, bool eightBit) {
   header("Subject", headerText(message.subject, /*quote=*/false));
   header("Date", rfc5322Date(date));
   if (std::string id = oneLine(message.messageId); !id.empty()) header("Message-ID", id);
+  // RFC 3834: sent by a program, so vacation responders and the like do not answer it.
+  header("Auto-Submitted", "auto-generated");
   header("MIME-Version", "1.0");
   header("Content-Type", "text/plain; charset=utf-8");
   std::string body = crlfLines(message.body);

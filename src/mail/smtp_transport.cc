@@ -37,7 +37,7 @@ struct Reply {
 // mailbox, the address or the message itself (enhanced status 5.1.x, 5.2.x, 5.3.x,
 // 5.6.x; RFC 3463), or, from a relay that gives no enhanced status, 550, 551 or
 // 553. A policy or security refusal (5.7.x: "relay access denied", "authentication
-// required") is the relay's set-up, which an operator fixes: retried (policyRefusal).
+// required") is the relay's set-up, which an operator fixes: retried.
 bool refusedForGood(const Reply& reply) {
   if (reply.code < 500 || reply.code > 599) return false;
   const std::string& text = reply.last();
@@ -45,16 +45,6 @@ bool refusedForGood(const Reply& reply) {
       std::isdigit(static_cast<unsigned char>(text[6])) && text[7] == '.')
     return text[6] == '1' || text[6] == '2' || text[6] == '3' || text[6] == '6';
   return reply.code == 550 || reply.code == 551 || reply.code == 553;
-}
-
-// A 5xx that refuses by the relay's policy (5.7.x, or 530 "authentication
-// required" without an enhanced status): whatever mail is sent, it refuses alike.
-bool policyRefusal(const Reply& reply) {
-  if (reply.code < 500 || reply.code > 599) return false;
-  const std::string& text = reply.last();
-  if (text.size() >= 9 && text[4] == '5' && text[5] == '.' && text[6] == '7' && text[7] == '.')
-    return true;
-  return reply.code == 530;
 }
 
 bool isAscii(std::string_view s) {
@@ -157,8 +147,6 @@ class Connection {
     if (forGood && refusedForGood(*reply)) {
       e.code = ErrorCode::kInvalidArgument;
       e.message += " (refused for good)";
-    } else if (policyRefusal(*reply)) {
-      e.code = ErrorCode::kUnavailable;  // the relay's set-up: all mail waits for it
     }
     return e;
   }
@@ -255,12 +243,14 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (helo.empty() || !commandSafe(helo)) helo = "localhost";
 
   // Until the relay takes the sender, a failure is the relay's, not this mail's: the
-  // mailer then holds all mail rather than try each in turn.
+  // mailer then holds all mail rather than try each in turn. From RCPT TO on, one
+  // (a 4xx, a 5.7 policy refusal of an outside domain, a message refused as spam) may
+  // be about this mail alone.
   auto relayWide = [](Error e) {
     if (e.code == ErrorCode::kIoError) e.code = ErrorCode::kUnavailable;
     return e;
   };
-  if (cancelled_) return makeError(ErrorCode::kUnavailable, "SMTP: the mailer is stopping");
+  if (cancelled_) return makeError(ErrorCode::kIoError, "SMTP: the mailer is stopping");
   Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout, cancelled_);
   if (auto r = c.connect(options_.host, options_.port); !r) return relayWide(r.error());
   if (auto r = c.step("greeting", "", {220}); !r) return relayWide(r.error());
