@@ -49,14 +49,6 @@ struct AccountRecord {
   // When the password was last set (a session begun before it has ended); 0: never
   // set, or in a row written before this was kept.
   Timestamp passwordSetAt{0};
-
-  // A temporary password (provisioning's) signs in for a week from when it was set;
-  // then it has lain in a mailbox long enough, and a reset sets a password instead.
-  static constexpr std::int64_t kTemporaryPasswordMicros = 7LL * 24 * 3600 * 1'000'000;
-  bool temporaryPasswordExpired(Timestamp now) const {
-    return mustChangePassword && passwordSetAt.micros > 0 &&
-           now.micros - passwordSetAt.micros > kTemporaryPasswordMicros;
-  }
 };
 
 struct ResetRecord {

@@ -31,7 +31,7 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
     if (record.kind == kTemporaryPasswordMail) {
       auto account = portal.credentials().account(record.companyId, record.userId);
       if (!account || !account->mustChangePassword ||
-          account->temporaryPasswordExpired(clock.now()))
+          temporaryPasswordExpired(true, account->passwordSetAt, clock.now()))
         return RecipientLookup::obsolete();
     }
     auto company = portal.credentials().companyById(record.companyId);

@@ -9,8 +9,17 @@
 #include <string_view>
 
 #include "events/result.h"
+#include "events/timestamp.h"
 
 namespace portal {
+
+// A temporary password (provisioning's) signs in for a week from when it was set
+// (`setAt`; 0: not known, from a row written before it was kept); then it has lain
+// in a mailbox long enough, and a reset sets a password instead.
+inline constexpr std::int64_t kTemporaryPasswordMicros = 7LL * 24 * 3600 * 1'000'000;
+inline bool temporaryPasswordExpired(bool temporary, Timestamp setAt, Timestamp now) {
+  return temporary && setAt.micros > 0 && now.micros - setAt.micros > kTemporaryPasswordMicros;
+}
 
 struct HashCost {
   std::uint64_t opsLimit;

@@ -23,6 +23,7 @@
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
 #include "src/auth/password_policy.h"
+#include "src/auth/passwords.h"
 #include "src/auth/sealer.h"
 #include "src/csv/user_import.h"
 #include "src/domain/services.h"
@@ -1089,7 +1090,9 @@ struct Api::Impl {
     // Always verify, against a dummy hash when there is no account, so that an
     // unknown email takes as long as a wrong password.
     const bool match = verifyPassword(account ? account->passwordHash : std::string(), password);
-    const bool expired = account && match && account->temporaryPasswordExpired(now);
+    const bool expired =
+        account && match &&
+        temporaryPasswordExpired(account->mustChangePassword, account->passwordSetAt, now);
     if (!company || !account || !match || !account->active || expired) {
       // Handed to the processor without waiting (as a reset request is): waiting for
       // its fsync made a known company's answer slower than an unknown one's, which
