@@ -926,6 +926,14 @@ struct Api::Impl {
   RowRead groupRow(const Call& call, const std::string& id) {
     return [this, company = call.company(), id] { return portal.groups().row(company, id); };
   }
+  // The ETag a user or group shows now (read only when a request has If-Match).
+  using TagRead = std::function<std::optional<VersionTag>()>;
+  TagRead userTagNow(const Call& call, const std::string& id) {
+    return [read = userRow(call, id)] { return userTag(read().value_or("")); };
+  }
+  TagRead groupTagNow(const Call& call, const std::string& id) {
+    return [read = groupRow(call, id)] { return versionTag(read().value_or("")); };
+  }
 
   // Judges If-Match (RFC 9110 13.1.1) against the tag `shown` now: one tag or a list
   // of them ("3", "4"), a weak one (W/"3") taken as its version too, since
@@ -935,10 +943,10 @@ struct Api::Impl {
   // accepted a moment ago), which the write model then judges. A 412 when no tag
   // can be that, or, with `shownOnly` (a request that acts before its command is
   // decided), when the tag shown now is not listed. Absent or "*": nothing to check.
-  // `row` reads the user or group (a user's tag has its marks) only when If-Match is
-  // sent; one the view does not show is left to the decider, whose 404 comes before
-  // a 412 (RFC 9110 13.2.1): the first version listed, or one no user or group has.
-  static std::optional<HttpResponse> ifMatch(const HttpRequest& req, const RowRead& row,
+  // `shownTag` is read only when If-Match is sent; a user or group the view does not
+  // show is left to the decider, whose 404 comes before a 412 (RFC 9110 13.2.1): the
+  // first version listed, or one no user or group has.
+  static std::optional<HttpResponse> ifMatch(const HttpRequest& req, const TagRead& shownTag,
                                              const char* what,
                                              std::optional<std::uint64_t>& expected,
                                              bool shownOnly = false) {
@@ -946,8 +954,7 @@ struct Api::Impl {
     if (header.empty()) return std::nullopt;
     expected.reset();  // it wins over a body's version
     if (trim(header) == "*") return std::nullopt;
-    const std::optional<VersionTag> shown =
-        versionTag(row().value_or(""), std::string_view(what) == "user");
+    const std::optional<VersionTag> shown = shownTag();
     std::vector<std::uint64_t> versions;
     bool named = false;  // the tag shown now
     std::string_view rest = header;
@@ -1579,7 +1586,7 @@ struct Api::Impl {
           shown && stringMember(*shown, "managerEmail") == kAnonymizedMarker)
         u.managerEmail.reset();
     }
-    if (auto failed = ifMatch(call.req, userRow(call, id), "user", u.expectedVersion))
+    if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", u.expectedVersion))
       return *failed;
     refuseReadOnly(shown, u.expectedVersion, errors);
     if (!errors.empty()) return validation(errors);
@@ -1603,7 +1610,7 @@ struct Api::Impl {
     if (to && trim(*to).empty()) to.reset();
     const std::string& id = call.params[0];
     DeactivateUser d{id, to};
-    if (auto failed = ifMatch(call.req, userRow(call, id), "user", d.expectedVersion))
+    if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", d.expectedVersion))
       return *failed;
     return command(call, std::move(d),
                    [=, this, company = call.company(),
@@ -1633,7 +1640,7 @@ struct Api::Impl {
 
   HttpResponse reactivate(Call& call) {
     ReactivateUser r{call.params[0]};
-    if (auto failed = ifMatch(call.req, userRow(call, r.userId), "user", r.expectedVersion))
+    if (auto failed = ifMatch(call.req, userTagNow(call, r.userId), "user", r.expectedVersion))
       return *failed;
     return command(call, std::move(r),
                    [=, this, company = call.company(),
@@ -1717,7 +1724,8 @@ struct Api::Impl {
     AnonymizeUser anonymize{id};
     if (!call.req.header("if-match").empty())
       if (auto behind = viewsCaughtUp()) return *behind;
-    if (auto failed = ifMatch(call.req, userRow(call, id), "user", anonymize.expectedVersion, true))
+    if (auto failed =
+            ifMatch(call.req, userTagNow(call, id), "user", anonymize.expectedVersion, true))
       return *failed;
     // A read that fails is no absent user: the drops below would be passed over and
     // the person's mail kept once their email is shredded.
@@ -2228,7 +2236,7 @@ struct Api::Impl {
       refuseReadOnly(shown, u.expectedVersion, errors);
       return validation(errors);
     }
-    if (auto failed = ifMatch(call.req, groupRow(call, u.groupId), "group", u.expectedVersion))
+    if (auto failed = ifMatch(call.req, groupTagNow(call, u.groupId), "group", u.expectedVersion))
       return *failed;
     refuseReadOnly(shown, u.expectedVersion, errors);
     if (!errors.empty()) return validation(errors);
@@ -2241,7 +2249,7 @@ struct Api::Impl {
 
   HttpResponse deleteGroup(Call& call) {
     DeleteGroup d{call.params[0], std::nullopt};
-    if (auto failed = ifMatch(call.req, groupRow(call, d.groupId), "group", d.expectedVersion))
+    if (auto failed = ifMatch(call.req, groupTagNow(call, d.groupId), "group", d.expectedVersion))
       return *failed;
     return command(call, std::move(d),
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
