@@ -610,18 +610,28 @@ std::optional<std::string_view> peekCompanyId(std::string_view json) {
 namespace {
 
 // Passes every field on to the encoder but the secrets' hashes: nobody reading the
-// audit trail needs them, and a password hash can be attacked offline.
+// audit trail needs them, and a password hash can be attacked offline. An id or a
+// time left empty (a reset asked for an address that is no user records none) is
+// shown as null: API.md's ids are UUIDs and its times RFC 3339, and "" is neither.
 class WithoutSecrets {
  public:
-  explicit WithoutSecrets(EncodeVisitor& inner) : inner_(inner) {}
+  WithoutSecrets(EncodeVisitor& inner, JsonWriter& w) : inner_(inner), w_(w) {}
   template <class T>
   void operator()(std::string_view name, const T& value) {
     if (name == "passwordHash" || name == "sessionHash" || name == "tokenHash") return;
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (value.empty() && (name.ends_with("Id") || name.ends_with("At"))) {
+        w_.key(name);
+        w_.null();
+        return;
+      }
+    }
     inner_(name, value);
   }
 
  private:
   EncodeVisitor& inner_;
+  JsonWriter& w_;
 };
 
 }  // namespace
@@ -633,7 +643,7 @@ std::string dataToJson(const EventData& data) {
       [&](const auto& e) {
         w.beginObject();
         EncodeVisitor v(w, w, nullptr);
-        WithoutSecrets filtered(v);
+        WithoutSecrets filtered(v, w);
         e.visit(filtered);
         w.endObject();
       },

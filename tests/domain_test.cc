@@ -1064,6 +1064,26 @@ TEST(Deciders, AChangeOfDetailsRecordsOnlyWhatDiffers) {
   auto back = w.run("owner", away);
   ASSERT_EQ(typesOf(back), std::vector<std::string>{"UserUpdated"});
   EXPECT_EQ(std::get<UserUpdated>(std::get<Decision>(back).events[0].data).managerUserId, boss);
+  EXPECT_EQ(std::get<UserUpdated>(std::get<Decision>(back).events[0].data).cleared,
+            std::vector<std::string>{})
+      << "a user of the pool for another clears nothing";
+
+  // What is cleared is the way the manager is held now: an outside manager for
+  // another outside manager clears nothing; a user of the pool for an outside one
+  // clears the reference (a review found "cleared: managerUserId" on the first).
+  auto managerChange = [&](const std::string& userId, const std::string& manager) {
+    UpdateUser u;
+    u.userId = userId;
+    u.managerEmail = std::optional<std::string>(manager);
+    auto d = w.run("owner", u);
+    EXPECT_EQ(typesOf(d), std::vector<std::string>{"UserUpdated"}) << manager;
+    return std::get<UserUpdated>(std::get<Decision>(d).events.at(0).data);
+  };
+  EXPECT_EQ(managerChange(outside, "rita@elsewhere.test").cleared, std::vector<std::string>{});
+  EXPECT_EQ(managerChange(id, "rita@elsewhere.test").cleared,
+            std::vector<std::string>{"managerUserId"});
+  EXPECT_EQ(managerChange(id, "rita2@elsewhere.test").cleared, std::vector<std::string>{});
+  EXPECT_EQ(managerChange(id, "boss@acme.test").cleared, std::vector<std::string>{"managerEmail"});
 }
 
 // A copy of a manager's email is the manager's data: sealed under one key per

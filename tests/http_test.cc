@@ -531,8 +531,15 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
       client.get("/api/v1/events?after=" + std::to_string(before), owner.token).json();
   ASSERT_EQ(feed["items"].size(), 1u) << feed.dump();
   EXPECT_EQ(feed["items"][0]["type"], "PasswordResetRequested");
-  EXPECT_EQ(feed["items"][0]["data"].value("userId", "?"), "") << feed.dump();
-  EXPECT_EQ(feed["items"][0]["data"].value("tokenHash", ""), "") << feed.dump();
+  // No id and no time: null, not "" (API.md's ids are UUIDs, its times RFC 3339).
+  const json& data = feed["items"][0]["data"];
+  ASSERT_TRUE(data.contains("userId") && data.contains("expiresAt")) << feed.dump();
+  EXPECT_TRUE(data["userId"].is_null()) << feed.dump();
+  EXPECT_TRUE(data["expiresAt"].is_null()) << feed.dump();
+  EXPECT_FALSE(data.contains("tokenHash")) << feed.dump();
+  const json audit = client.get("/api/v1/audit?type=PasswordResetRequested", owner.token).json();
+  ASSERT_FALSE(audit["items"].empty()) << audit.dump();
+  EXPECT_EQ(audit["items"][0]["data"], data) << audit.dump();
 
   std::string token = server.resetToken("acme", owner.email);
   EXPECT_EQ(head(), before + 2) << "one event, written with the mail";
@@ -868,7 +875,8 @@ TEST(HttpLimits, AFlagLeftBlankOrAParameterGivenTwiceDifferentlyIsRefused) {
             "The query parameter 'dryRun' is given twice, with different values.");
   r = client.request("POST", "/api/v1/users/import?dryRun", csv, owner.token,
                      {{"Content-Type", "text/csv"}});
-  EXPECT_EQ(r.json()["detail"], "The query parameter dryRun must be true or false.");
+  EXPECT_EQ(r.json()["detail"], "The query parameter dryRun must be true or false (or 1 or 0).");
+  EXPECT_EQ(r.json()["errors"][0]["field"], "dryRun");
   r = client.get("/api/v1/users?status=active&status=inactive", owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(
@@ -2246,10 +2254,39 @@ TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
   EXPECT_FALSE(client.get("/api/v1/audit?to=" + today, owner.token).json()["items"].empty());
   EXPECT_EQ(client.get("/api/v1/audit?type=userCreated", owner.token).status, 400);
   EXPECT_EQ(client.get("/api/v1/audit?from=2026-12-02&to=2026-12-01", owner.token).status, 400);
-  for (const char* cursor : {"-1", "99999999999999999999", "+5"})
+  for (const char* cursor : {"-1", "99999999999999999999", "+5", "3", "007"})
     EXPECT_EQ(client.get(std::string("/api/v1/audit?cursor=") + cursor, owner.token).json()["code"],
               "invalid-cursor")
         << cursor;
+  // A cursor goes on with the filters it was given for, and with no others (a review:
+  // a bare position paged any filter, another company's from wherever it pointed).
+  const json page1 = client.get("/api/v1/audit?limit=2&actor=" + owner.id, owner.token).json();
+  ASSERT_TRUE(page1["nextCursor"].is_string()) << page1.dump();
+  const std::string auditCursor = page1["nextCursor"];
+  r = client.get("/api/v1/audit?limit=2&actor=" + owner.id + "&cursor=" + auditCursor, owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(r.json()["items"].empty());
+  EXPECT_LT(r.json()["items"][0]["position"], page1["items"][1]["position"]);
+  for (const std::string& other : std::vector<std::string>{
+           "/api/v1/audit?limit=2&cursor=", "/api/v1/audit?type=UserUpdated&cursor=",
+           "/api/v1/users/" + bob.id + "/history?cursor="}) {
+    r = client.get(other + auditCursor, owner.token);
+    EXPECT_EQ(r.json()["code"], "invalid-cursor") << other << " " << r.body;
+  }
+  // Filters that are not ids are said so, with the parameter in `errors`.
+  for (const std::string query :
+       {"actor=owner@acme.example", "subject=not-an-id", "actor=nobody"}) {
+    r = client.get("/api/v1/audit?" + query, owner.token);
+    EXPECT_EQ(r.status, 400) << query;
+    EXPECT_EQ(r.json()["errors"][0]["field"], query.substr(0, query.find('='))) << r.body;
+    EXPECT_EQ(r.body.find("owner@"), std::string::npos) << r.body;
+  }
+  // The server's own commands have `system` as their actor, in any case.
+  r = client.get("/api/v1/audit?actor=SYSTEM", owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(r.json()["items"].empty()) << "the company's provisioning";
+  EXPECT_EQ(r.json()["items"][0]["actor"]["id"], "system");
+  EXPECT_EQ(client.get("/api/v1/audit?limit=0", owner.token).json()["errors"][0]["field"], "limit");
   // The events feed pages with `cursor` as every list does.
   const json first = client.get("/api/v1/events?limit=2", owner.token).json();
   const std::string next = first["nextCursor"];

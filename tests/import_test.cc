@@ -10,6 +10,7 @@
 #include <latch>
 #include <thread>
 
+#include "events/text.h"
 #include "src/app/import_logs.h"
 #include "src/csv/csv_reader.h"
 #include "src/csv/csv_writer.h"
@@ -140,6 +141,41 @@ TEST(ImportFileCheck, AHeaderAfterASecondByteOrderMarkIsRead) {
   ImportFile f = check("\xEF\xBB\xBF\xEF\xBB\xBF" + kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,\r\n");
   EXPECT_TRUE(f.errors.empty()) << f.errors[0].message;
   EXPECT_EQ(f.rows.size(), 1u);
+}
+
+// Two "CSV UTF-8" files joined (a review, with files LibreOffice and Excel saved): the
+// second's byte-order mark is no part of its first cell, and its header row is
+// skipped with a warning, not four errors; a row of no-break or zero-width spaces
+// (empty cells pasted from a web page) is blank, as a row of spaces is.
+TEST(ImportFileCheck, TwoFilesJoinedAndRowsOfInvisibleSpacesReadAsMeant) {
+  const std::string bom = "\xEF\xBB\xBF";
+  ImportFile f = check(bom + kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,\r\n" + bom +
+                       "Bo,Ray,bo@x.example,Clerk,ann@x.example,1,\r\n" + bom + kHeader +
+                       "Cy,Po,cy@x.example,Clerk,ann@x.example,1,\r\n"
+                       "\u00a0,\u00a0,\u200b,\u00a0, ,\u3000,\t\r\n"
+                       "Di,Ek,di@x.example,Clerk,ann@x.example,1,\r\n");
+  EXPECT_TRUE(f.errors.empty()) << f.errors[0].message;
+  ASSERT_EQ(f.rows.size(), 4u);
+  EXPECT_EQ(f.rows[1].details.givenName, "Bo");
+  EXPECT_EQ(f.rows[2].row, 5u);
+  EXPECT_EQ(f.rows[3].row, 7u);
+  EXPECT_EQ(f.userRows, 4u) << "the header again and the blank row are no users";
+  ASSERT_EQ(f.warnings.size(), 1u) << f.warnings[0].message;
+  EXPECT_EQ(f.warnings[0].row, 4u);
+  EXPECT_NE(f.warnings[0].message.find("header row is here again"), std::string::npos);
+}
+
+// An email keeps its own rule, which refuses a line break inside it: the error, and
+// no warning that it was made one line (it was not). One at its edge is trimmed.
+TEST(ImportFileCheck, AnEmailWithALineBreakIsAnErrorWithoutAWarningThatItWasJoined) {
+  ImportFile f = check(kHeader + "Ann,Lee,\"a\nb@x.example\",Clerk,\"ann@x.example\n\",1,\r\n");
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].column, "Email address");
+  EXPECT_EQ(f.errors[0].value, "a\nb@x.example");
+  for (const auto& w : f.warnings) EXPECT_NE(w.column, "Email address") << w.message;
+  ASSERT_EQ(f.warnings.size(), 1u);
+  EXPECT_EQ(f.warnings[0].column, "Manager's email address");
+  EXPECT_EQ(f.warnings[0].message, "The spaces around the value were removed.");
 }
 
 TEST(ImportFileCheck, ACellPastTheHeaderIsAnError) {
@@ -861,6 +897,37 @@ TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
   EXPECT_EQ(list.find("uk"), std::optional<std::string>("GB"));
   EXPECT_EQ(list.find("Gérmany"), std::optional<std::string>("DE"))
       << "accents are set aside both ways";
+  // The short names inside the list's own, where they name one country, and the
+  // article some names are said with (a review, with names people type).
+  EXPECT_EQ(list.find("Palestine"), std::optional<std::string>("PS"));
+  EXPECT_EQ(list.find("micronesia"), std::optional<std::string>("FM"));
+  EXPECT_EQ(list.find("Holy See"), std::optional<std::string>("VA"));
+  EXPECT_EQ(list.find("Vatican City State"), std::optional<std::string>("VA"));
+  EXPECT_EQ(list.find("The Netherlands"), std::optional<std::string>("NL"));
+  EXPECT_EQ(list.find("the gambia"), std::optional<std::string>("GM"));
+  EXPECT_EQ(list.find("Congo"), std::optional<std::string>("CG"));
+  EXPECT_EQ(list.find("Korea"), std::nullopt) << "two countries";
+  EXPECT_EQ(list.find("The"), std::nullopt);
+}
+
+// GET /countries and the template's Countries sheet list the countries by name, as
+// people look for one (iso-codes lists them by alpha-3 code: the United Kingdom
+// came between Gabon and Georgia), accents set aside (the Åland Islands among the A's).
+TEST(ImportFile, TheCountriesAreListedByName) {
+  const auto& all = countries().all();
+  auto at = [&](const std::string& code) {
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (all[i].code == code) return i;
+    ADD_FAILURE() << code;
+    return all.size();
+  };
+  EXPECT_EQ(all.front().code, "AF");
+  EXPECT_LT(at("AF"), at("AX"));
+  EXPECT_LT(at("AX"), at("AL"));
+  EXPECT_LT(at("UA"), at("GB"));
+  EXPECT_LT(at("GB"), at("US"));
+  for (std::size_t i = 1; i < all.size(); ++i)
+    EXPECT_LE(searchFold(all[i - 1].name), searchFold(all[i].name)) << all[i].name;
 }
 
 // An import reads its file, an anonymization drops the company's logs, then the

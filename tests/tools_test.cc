@@ -640,6 +640,20 @@ TEST_F(ToolsTest, AsOfAtEveryEventsTimeEqualsTheViewsAfterReplayingTheEventsUpTo
       EXPECT_EQ(got["items"], std::string(view) == "users" ? views.first : views.second)
           << view << " at " << at;
     }
+    // In the users list's order of the names as shown: alice, erased since, is
+    // "Anonymized User" at every time and sorts as such (a review found her first).
+    const json& items = views.first;
+    auto shown = [](const json& u) {
+      return asciiLower(u["surname"].get<std::string>()) + '\x01' +
+             asciiLower(u["givenName"].get<std::string>());
+    };
+    for (std::size_t i = 1; i < items.size(); ++i)
+      EXPECT_LE(shown(items[i - 1]), shown(items[i])) << "at " << at << ": " << items.dump();
+    for (const json& u : items) {
+      if (u["id"] == s().alice) {
+        EXPECT_EQ(u["surname"], "User") << at;
+      }
+    }
   }
   // Before the company existed there is nothing to show.
   ProgramRun before = replay({"as-of", "--data", data(), "--company", "acme", "--at", "2020-01-01"});

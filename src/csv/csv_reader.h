@@ -45,6 +45,9 @@
 
 namespace portal {
 
+// UTF-8's byte-order mark, which "CSV UTF-8" files start with.
+inline constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+
 struct CsvRecord {
   std::size_t row = 0;              // 1-based record number; the header is row 1
   std::size_t line = 0;             // 1-based physical line of the file the record starts on

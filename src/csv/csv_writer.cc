@@ -1,12 +1,14 @@
 #include "src/csv/csv_writer.h"
 
+#include "src/csv/csv_reader.h"
+
 namespace portal {
 namespace {
 
 bool needsQuotes(std::string_view field) {
   if (field.empty()) return false;
   if (field.front() == ' ' || field.back() == ' ') return true;
-  if (field.starts_with("\xEF\xBB\xBF")) return true;
+  if (field.starts_with(kByteOrderMark)) return true;
   return field.find_first_of(",;\"\r\n") != std::string_view::npos;
 }
 
@@ -49,7 +51,7 @@ void CsvWriter::appendField(std::string& out, std::string_view field, bool formu
 void CsvWriter::begin(std::string& out) {
   if (started_) return;
   started_ = true;
-  if (options_.byteOrderMark) out.append("\xEF\xBB\xBF");
+  if (options_.byteOrderMark) out.append(kByteOrderMark);
 }
 
 void CsvWriter::end(std::string& out, std::size_t fieldCount, std::string_view onlyField) {

@@ -75,12 +75,24 @@ class FileChecker {
 
   void record(CsvRecord& r) {
     if (out_.tooManyRows) return;
+    // A byte-order mark that starts a row is where a second file was joined on (the
+    // reader takes the file's first): no part of the first cell.
+    if (!r.fields.empty())
+      while (r.fields[0].starts_with(kByteOrderMark)) r.fields[0].erase(0, kByteOrderMark.size());
+    // A blank row: cells of white space of any script or invisible characters alone
+    // (no-break spaces pasted from a web table), as a cell of them alone is blank.
     if (std::all_of(r.fields.begin(), r.fields.end(),
-                    [](const std::string& f) { return trim(f).empty(); }))
-      return;  // a blank row
+                    [](const std::string& f) { return trimText(f).empty(); }))
+      return;
     if (!headerRow_) {
       if (isSeparatorLine(r)) return;
       return header(r);
+    }
+    if (isHeaderAgain(r)) {
+      out_.warnings.push_back({r.row, "", "",
+                               "The header row is here again (two files joined?); the row was "
+                               "skipped."});
+      return;
     }
     if (++out_.userRows > options_.maxRows) {
       out_.tooManyRows = true;
@@ -121,9 +133,20 @@ class FileChecker {
   // know the separator): the reader took its separator from it, and it is no header.
   static bool isSeparatorLine(const CsvRecord& r) {
     if (r.fields.size() != 2 || !r.fields[1].empty()) return false;
-    std::string_view first = r.fields[0];
-    while (first.starts_with("\xEF\xBB\xBF")) first.remove_prefix(3);
-    return asciiLower(first) == "sep=";
+    return asciiLower(r.fields[0]) == "sep=";
+  }
+
+  // A row that names every column the header named, in the same places: the header
+  // of a second file joined on. (No user is called "Email address" at that address.)
+  bool isHeaderAgain(const CsvRecord& r) const {
+    bool named = false;
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (columns_[i] == kNone) continue;
+      if (i >= r.fields.size() || lookupKey(r.fields[i]) != asciiLower(kImportColumns[columns_[i]]))
+        return false;
+      named = true;
+    }
+    return named;
   }
 
   void header(const CsvRecord& r) {
@@ -132,10 +155,7 @@ class FileChecker {
     columns_.assign(r.fields.size(), kNone);
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      // A second byte-order mark (a file saved again, or two joined) is no part of
-      // the column's name.
-      std::string_view name = r.fields[i];
-      while (name.starts_with("\xEF\xBB\xBF")) name.remove_prefix(3);
+      const std::string_view name = r.fields[i];
       const std::string key = lookupKey(name);
       if (key.empty()) continue;  // a column without a header: its cells must stay empty
       std::size_t k = 0;
@@ -181,22 +201,24 @@ class FileChecker {
         if (!underUnknownHeader && !trim(cell).empty() && headless++ == 0) firstHeadless = i;
         continue;
       }
-      if (auto joined = oneLine(cell)) {
+      // Names, titles and countries lose white space of any script and invisible
+      // characters around them (trimText); emails and `active` ASCII spaces alone.
+      const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
+      if (auto joined = text ? oneLine(cell) : std::nullopt) {
         // A cell of several lines (Alt+Enter in a spreadsheet): one line, as names
-        // and titles are shown.
+        // and titles are shown. (An email keeps its own rule, which refuses a line
+        // break: it is not rewritten, nor said to be.)
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), cell,
                                  "The line breaks in the value were replaced by spaces."});
         typed[c] = std::exchange(cell, std::move(*joined));
       }
       cells[c] = &cell;
-      // Names, titles and countries lose white space of any script and invisible
-      // characters around them (trimText); emails and `active` ASCII spaces alone.
-      const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
       // (A cell of spaces alone is blank: a required one gets its error, no warning.)
       // Judged on the cell as typed, whose line breaks at its edges have their own
       // warning already (the spaces that replaced them are not the sheet's).
       const std::string& shown = typed[c].empty() ? cell : typed[c];
-      const std::string_view asTyped = trimCodePoints(shown, isLineBreak);
+      const std::string_view asTyped =
+          text ? trimCodePoints(shown, isLineBreak) : std::string_view(shown);
       if (const std::string_view t = text ? trimText(asTyped) : trim(asTyped);
           !t.empty() && t.size() != asTyped.size())
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), shown,

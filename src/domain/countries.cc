@@ -17,9 +17,14 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
 }
 
 std::optional<std::string> CountryList::find(std::string_view codeOrName) const {
-  const std::string key = lookupKey(codeOrName);
-  if (auto it = byKey_.find(key); it != byKey_.end()) return it->second;
-  if (auto it = byAccentless_.find(searchFold(key)); it != byAccentless_.end()) return it->second;
+  std::string key = lookupKey(codeOrName);
+  for (int pass = 0; pass < 2; ++pass) {
+    if (auto it = byKey_.find(key); it != byKey_.end()) return it->second;
+    if (auto it = byAccentless_.find(searchFold(key)); it != byAccentless_.end()) return it->second;
+    // "The Netherlands", "the Bahamas": the article people put before some names.
+    if (!key.starts_with("the ")) break;
+    key.erase(0, 4);
+  }
   return std::nullopt;
 }
 

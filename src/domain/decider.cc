@@ -210,8 +210,15 @@ class Decider {
       if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
       else if (managerDigestOf(m) != u->detailDigests[kManagerDetail])
         setManager(m, {}, e.managerUserId, e.managerEmail);
-      if (e.managerUserId) e.cleared.push_back("managerEmail");
-      else if (e.managerEmail) e.cleared.push_back("managerUserId");
+      // Setting the manager one way clears the other way only when the user has it
+      // that way now (a review: an outside manager replaced by another outside
+      // manager read "cleared: managerUserId" in the audit trail).
+      const bool heldAsEmail = !u->managerCopy.empty();
+      const bool heldAsUser = !heldAsEmail && u->detailDigests[kManagerDetail] != 0;
+      if (e.managerUserId && heldAsEmail)
+        e.cleared.push_back("managerEmail");
+      else if (e.managerEmail && heldAsUser)
+        e.cleared.push_back("managerUserId");
     }
     if (c.country) {
       if (!c.country->has_value() || trimText(**c.country).empty()) {

@@ -153,6 +153,15 @@ HttpResponse badRequest(std::string_view detail) {
   return Api::problem(400, "bad-request", "The request cannot be understood", detail);
 }
 
+// A query parameter refused: the detail, and the parameter in `errors` as API.md
+// lists a validation's fields (a review: a client showing `errors` beside a form's
+// fields had nothing to show).
+HttpResponse badParam(std::string_view field, std::string_view detail) {
+  json body = problemJson(400, "bad-request", "The request cannot be understood", detail);
+  body["errors"] = json::array({{{"field", std::string(field)}, {"message", std::string(detail)}}});
+  return problemResponse(body);
+}
+
 // `why`, when given, says why something that existed may be gone.
 HttpResponse notFound(std::string_view what, std::string_view why = {}) {
   return Api::problem(404, "not-found", "Not found",
@@ -497,11 +506,10 @@ struct Api::Impl {
           return Api::problem(400, "bad-request", "The request cannot be understood",
                               "A query parameter is not UTF-8 once its %-escapes are decoded.");
       if (twice)
-        return Api::problem(
-            400, "bad-request", "The request cannot be understood",
-            isPlainName(*twice)
-                ? "The query parameter '" + *twice + "' is given twice, with different values."
-                : std::string("A query parameter is given twice, with different values."));
+        return isPlainName(*twice)
+                   ? badParam(*twice, "The query parameter '" + *twice +
+                                          "' is given twice, with different values.")
+                   : badRequest("A query parameter is given twice, with different values.");
       if (auto refused = unknownParameter(call, *r)) return *refused;
       if (auto refused = unwantedBody(call, *r)) return *refused;
       HttpResponse res = (this->*r->handler)(call);
@@ -545,7 +553,7 @@ struct Api::Impl {
         }
         detail += "; it takes " + list + ". Nothing was done.";
       }
-      return Api::problem(400, "bad-request", "The request cannot be understood", detail);
+      return plain ? badParam(name, detail) : badRequest(detail);
     }
     return std::nullopt;
   }
@@ -1002,7 +1010,7 @@ struct Api::Impl {
     if (it == call.query.end() || it->second.empty()) return kDefaultLimit;
     const auto n = wholeNumber(it->second);
     if (!n || *n < 1 || *n > kMaxLimit) {
-      error = badRequest("limit must be a whole number from 1 to 500.");
+      error = badParam("limit", "limit must be a whole number from 1 to 500.");
       return std::nullopt;
     }
     return static_cast<std::size_t>(*n);
@@ -1386,7 +1394,7 @@ struct Api::Impl {
     else if (status == "inactive")
       q.status = UserStatus::kInactive;
     else
-      return badRequest("status must be active, inactive or all.");
+      return badParam("status", "status must be active, inactive or all.");
     q.limit = *limit;
     // A cursor holds its place in one list: another status or search would skip
     // the rows that sort before that place.
@@ -1831,8 +1839,8 @@ struct Api::Impl {
     auto it = call.query.find(name);
     if (it == call.query.end() || it->second == "false" || it->second == "0") return false;
     if (it->second == "true" || it->second == "1") return true;
-    error = Api::problem(400, "bad-request", "The request cannot be understood",
-                         std::string("The query parameter ") + name + " must be true or false.");
+    error = badParam(
+        name, std::string("The query parameter ") + name + " must be true or false (or 1 or 0).");
     return std::nullopt;
   }
 
@@ -2272,12 +2280,30 @@ struct Api::Impl {
     auto limit = limitOf(call, error);
     if (!limit) return error;
     AuditQuery q;
-    q.subject = idParam(call, "subject");
-    q.actor = idParam(call, "actor");
+    // A subject is an id; an actor is a user's id or `system` (provisioning, the
+    // server's own housekeeping). Anything else is said so, where it found nothing
+    // (a review: `actor=owner@acme.example` answered an empty trail).
+    for (const auto& [name, slot] :
+         {std::pair{"subject", &q.subject}, std::pair{"actor", &q.actor}}) {
+      const std::string text(trim(param(call, name)));
+      if (text.empty()) continue;
+      if (slot == &q.actor && asciiLower(text) == kSystem) {
+        *slot = kSystem;
+      } else if (auto id = uuidOf(text)) {
+        *slot = std::move(*id);
+      } else {
+        return badParam(name, std::string(name) + " must be an id (a UUID)" +
+                                  (slot == &q.actor ? " or system" : "") +
+                                  (text.find('@') != std::string::npos
+                                       ? ", not an email: GET /api/v1/users?search= finds the id."
+                                       : "."));
+      }
+    }
     q.type = param(call, "type");
     if (!q.type.empty() && !isEventTypeName(q.type))
-      return badRequest((q.type.find('@') == std::string::npos ? "type '" + q.type + "'" : std::string("type"))
-                        + " is not an event type; one of " + eventTypeNameList() + ".");
+      return badParam("type", (q.type.find('@') == std::string::npos ? "type '" + q.type + "'"
+                                                                     : std::string("type")) +
+                                  " is not an event type; one of " + eventTypeNameList() + ".");
     q.limit = *limit;
     // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
     // takes in that day.
@@ -2286,17 +2312,27 @@ struct Api::Impl {
       if (text.empty()) continue;
       auto t = slot == &q.to ? parseRangeEnd(text) : parseRfc3339(text);
       if (!t)
-        return badRequest(std::string(name) +
-                          " must be an RFC 3339 time or a date, e.g. 2026-11-23T10:15:30Z or 2026-11-23.");
+        return badParam(name, std::string(name) +
+                                  " must be an RFC 3339 time or a date, e.g. "
+                                  "2026-11-23T10:15:30Z or 2026-11-23.");
       *slot = *t;
     }
     if (q.from && q.to && q.from->micros > q.to->micros)
-      return badRequest("from " + param(call, "from") + " is after to " + param(call, "to") + ".");
-    const std::string cursor = param(call, "cursor");
-    if (!cursor.empty()) {
-      auto before = wholeNumber(cursor);
-      if (!before || *before == 0)
-        return badCursor("The cursor is not one this API gave: list again from the start.");
+      return badParam("from",
+                      "from " + param(call, "from") + " is after to " + param(call, "to") + ".");
+    // A cursor is the position to go on before, sealed with the filters and the
+    // company as the other lists' are: one given for other filters (or none given,
+    // a bare position) is refused where it used to page from wherever it pointed.
+    auto micros = [](const std::optional<Timestamp>& t) {
+      return t ? std::to_string(t->micros) : "";
+    };
+    const std::string list = "audit\n" + q.subject + '\n' + q.actor + '\n' + q.type + '\n' +
+                             micros(q.from) + '\n' + micros(q.to);
+    auto place = openListCursor(call, list, error);
+    if (!place) return error;
+    if (!place->empty()) {
+      auto before = wholeNumber(*place);
+      if (!before || *before == 0) return badCursor();
       q.before = *before;
     }
     auto page = portal.audit().list(call.company(), q);
@@ -2304,7 +2340,10 @@ struct Api::Impl {
       return Api::problem(503, "log-unavailable", "The audit trail cannot be read",
                           page.error().message);
     return jsonResponse(
-        200, itemsJson(page->items, page->nextBefore ? std::to_string(page->nextBefore) : ""));
+        200,
+        itemsJson(page->items, page->nextBefore
+                                   ? sealListCursor(call, list, std::to_string(page->nextBefore))
+                                   : ""));
   }
 
   // Long polls of GET /api/v1/events that wait at once: at most kMaxWaitingPolls in
@@ -2364,11 +2403,11 @@ struct Api::Impl {
     // next `after`, and a client that pages every list alike sends it back so.
     const char* from = param(call, "cursor").empty() ? "after" : "cursor";
     if (from == std::string_view("cursor") && !param(call, "after").empty())
-      return badRequest("Give after or cursor, not both: they name the same position.");
+      return badParam("cursor", "Give after or cursor, not both: they name the same position.");
     if (!number(from, after))
-      return badRequest(std::string(from) + " must be a log position (a whole number).");
+      return badParam(from, std::string(from) + " must be a log position (a whole number).");
     if (!number("waitMs", waitMs))
-      return badRequest("waitMs must be a whole number of milliseconds.");
+      return badParam("waitMs", "waitMs must be a whole number of milliseconds.");
     waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
     EventStore& store = portal.store();
     // A position the log has not reached is a cursor from elsewhere (another server,
