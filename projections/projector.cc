@@ -1,20 +1,20 @@
 #include "projections/projector.h"
 
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include <pthread.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <thread>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
+#include "events/log.h"
 #include "projections/generation_builder.h"
 
 namespace portal {
@@ -271,8 +271,8 @@ Projector::~Projector() {
 void Projector::stop(Slot* s, std::string why) {
   std::lock_guard lock(progressMu_);
   if (!s->quiet && (!s->failed.load() || s->error != why))
-    std::fprintf(stderr, "projection %s (generation %llu) stopped: %s\n", s->name.c_str(),
-                 static_cast<unsigned long long>(s->generation), why.c_str());
+    logLine("projection " + s->name + " (generation " + std::to_string(s->generation) +
+            ") stopped: " + why);
   s->failed = true;
   s->error = std::move(why);
   // With every projection stopped nothing will be reached: who waits hears it now.
@@ -840,7 +840,7 @@ Result<void> Projector::rebuild(const std::string& name,
       }
   auto cancelled = [&]() -> Result<void> {
     dropFresh();
-    return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection serves");
+    return makeError(ErrorCode::kInvalidArgument, "rebuild cancelled; the old projection is kept");
   };
   if (cancel != nullptr && cancel->load()) return cancelled();
   // A fresh generation that stopped at an event (the fill, or the catch-up below)
@@ -902,9 +902,9 @@ Result<void> Projector::rebuild(const std::string& name,
     if (!switching.owns_lock()) {
       if (cancel != nullptr && cancel->load()) return cancelled();
       if (round + 1 == kSwitchTries)
-        std::fprintf(stderr,
-                     "projector: the rebuilt projection waits to be switched to until no request "
-                     "reads the old one (one has been reading for 2 s)\n");
+        logLine(
+            "projector: the rebuilt projection waits to be switched to until no request reads "
+            "the old one (one has been reading for 2 s)");
       continue;  // applyMu_ is released: the follower goes on
     }
     // The fresh rows were written without the WAL: on disk before the switch says

@@ -49,6 +49,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test::boundLoopbackSocket;
 using test::TempDir;
 using test::waitFor;
 
@@ -181,23 +182,6 @@ MailRecord passwordReset(const std::string& userId, const std::string& token) {
           token,
           "https://portal.example.com/reset-password#token=" + token,
           "example-corp"};
-}
-
-// A TCP socket bound to a port of the loopback interface that the system picks
-// (`port`), not listening yet; -1 when it cannot be had.
-int boundLoopbackSocket(std::uint16_t& port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  port = ntohs(addr.sin_port);
-  return fd;
 }
 
 // A free TCP port on the loopback interface (bound and released).

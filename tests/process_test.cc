@@ -270,8 +270,37 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--listen", "nowhere"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: "), std::string::npos);
+  // A host that is not an address is a bad flag, said before the log is opened.
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--listen", "not-an-ip:80"});
-  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("--listen HOST must be an IP address or localhost, not 'not-an-ip'"),
+            std::string::npos)
+      << r.err;
+  // Links made of a --public-url must open as meant; the sender must be ASCII (a
+  // relay takes nothing else); thread counts have a bound said in the message.
+  for (const char* url : {"http://:80", "https://[", "http://host:99999", "http:///path",
+                          "http://ho%st", "http://user:secret@host", "https://pörtal.example",
+                          "https://portal.example/a%zz", "https://portal..example"}) {
+    r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", url});
+    EXPECT_EQ(r.exitCode, 2) << url << " " << r.err;
+    EXPECT_NE(r.err.find("portal-server: --public-url "), std::string::npos) << r.err;
+  }
+  // (Taken: the start goes on to find the directory missing.)
+  auto publicUrlRefused = [&](const std::string& url) {
+    ProgramRun run = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("nope"), "--listen",
+                                 "127.0.0.1:0", "--public-url", url});
+    return run.exitCode != 1 || run.err.find("--public-url") != std::string::npos;
+  };
+  for (const char* url : {"https://portal.example.com", "http://[::1]:8080/portal",
+                          "http://10.0.0.1:80", "https://xn--prtal-jua.example/a%20b/"})
+    EXPECT_FALSE(publicUrlRefused(url)) << url;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--mail-from", "öps@exämple.com"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--mail-from must be ASCII"), std::string::npos) << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--workers", "9999"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--workers needs a whole number from 1 to 1024"), std::string::npos)
+      << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--mail-from", "no-at-sign"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --mail-from "), std::string::npos) << r.err;
@@ -287,6 +316,11 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--help"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("usage: portal-server --data DIR"), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("SIGTERM, SIGINT or SIGHUP"), std::string::npos) << r.out;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "portal.example.com"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"), std::string::npos)
@@ -330,6 +364,56 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/typo"));
+  // The server's log says when each thing happened (RFC 3339, UTC, milliseconds).
+  EXPECT_TRUE(
+      std::regex_search(r.err, std::regex("^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-9]{2}:[0-9]{2}:"
+                                          "[0-9]{2}\\.[0-9]{3}Z portal-server: ")))
+      << r.err;
+}
+
+// A port in use is said at once, before the log is opened, and a --demo portal is
+// not made for a server that cannot serve (a review found an empty portal left).
+TEST(ServerProcess, ABusyPortIsSaidBeforeAnythingIsMade) {
+  TempDir dir;
+  std::uint16_t port = 0;
+  const int busy = boundLoopbackSocket(port);
+  ASSERT_GE(busy, 0);
+  ProgramRun r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("new"), "--demo", "--listen",
+                             "127.0.0.1:" + std::to_string(port)});
+  ::close(busy);
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.sub("new"))) << "nothing made";
+}
+
+// A hang-up (a closed terminal, a log rotation's `kill -HUP`) stops the server as
+// SIGTERM does: what is in flight is answered, exit 0 (it ended it mid-request).
+TEST(ServerProcess, SighupStopsTheServerAsSigtermDoes) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"));
+  const std::string token = signInDemoOwner(server);
+  server.sendSignal(SIGHUP);
+  EXPECT_EQ(server.waitForExit(30), std::optional<int>(0));
+}
+
+// The log is written by a thread of its own: a reader of stderr that stops reading
+// (a full pipe, a stalled journal) holds up no request; /healthz and /metrics
+// answer, and the lines that did not fit are counted (a review: the server hung
+// after about 1,250 requests).
+TEST(ServerProcess, AStderrNobodyReadsHoldsUpNoRequest) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0, {}, true);
+  HttpClient client(server.port());
+  for (int i = 0; i < 12'000; ++i) ASSERT_EQ(client.get("/healthz").status, 200) << i;
+  Reply metrics = client.get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(metrics.body, m, std::regex("portal_log_lines_dropped_total ([0-9]+)")))
+      << metrics.body;
+  EXPECT_GT(std::stoull(m[1]), 0u);
+  EXPECT_EQ(server.terminate(), 0) << "a stop waits for such a log at most a moment";
 }
 
 // Relays that check senders refuse no-reply@portal.invalid: the operator names one.

@@ -92,9 +92,10 @@ ProgramRun RunningProgram::finish() {
 }
 
 ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles,
-                             std::vector<std::string> extra) {
-  std::vector<std::string> args = {PORTAL_SERVER_BIN, "--data", data, "--password-hash-cost", "minimum",
-                                   "--demo", "--quiet"};
+                             std::vector<std::string> extra, bool unreadErrors) {
+  std::vector<std::string> args = {PORTAL_SERVER_BIN,      "--data",  data,
+                                   "--password-hash-cost", "minimum", "--demo"};
+  if (!unreadErrors) args.push_back("--quiet");
   // Each flag once: a test's own --listen replaces the default.
   if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
     args.insert(args.end(), {"--listen", "127.0.0.1:0"});
@@ -102,14 +103,14 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int out[2];
-  if (pipe(out) != 0) throw std::runtime_error("pipe");
+  int out[2], err[2] = {-1, -1};
+  if (pipe(out) != 0 || (unreadErrors && pipe(err) != 0)) throw std::runtime_error("pipe");
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], 1);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
+    dup2(unreadErrors ? err[1] : open("/dev/null", O_WRONLY), 2);
     close(out[0]);
+    if (unreadErrors) close(err[0]);
     if (openFiles != 0) {
       const rlimit files{openFiles, openFiles};
       setrlimit(RLIMIT_NOFILE, &files);
@@ -119,11 +120,16 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   }
   close(out[1]);
   out_ = out[0];
+  if (unreadErrors) {
+    close(err[1]);
+    unreadErr_ = err[0];
+  }
   // A constructor that throws runs no destructor: the child goes first.
   auto giveUp = [&](const std::string& why) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     close(out_);
+    if (unreadErr_ >= 0) close(unreadErr_);
     throw std::runtime_error(why + output_);
   };
   std::smatch m;
@@ -145,6 +151,7 @@ ServerProcess::~ServerProcess() {
     waitpid(pid_, nullptr, 0);
   }
   close(out_);
+  if (unreadErr_ >= 0) close(unreadErr_);
 }
 
 void ServerProcess::sendSignal(int signal) { kill(pid_, signal); }

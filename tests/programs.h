@@ -46,9 +46,10 @@ class RunningProgram {
 class ServerProcess {
  public:
   // `openFiles`: the process's open-files limit (soft and hard), 0: as inherited.
-  // `extra`: more flags for portal-server.
+  // `extra`: more flags for portal-server. With `unreadErrors`, its log is on
+  // (no --quiet) into a pipe that nobody reads (a stalled journal).
   explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0,
-                         std::vector<std::string> extra = {});
+                         std::vector<std::string> extra = {}, bool unreadErrors = false);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -69,7 +70,7 @@ class ServerProcess {
  private:
   bool readUntil(const std::regex& re, std::smatch& m);
   pid_t pid_ = -1;
-  int out_ = -1;
+  int out_ = -1, unreadErr_ = -1;
   std::string output_, temporaryPassword_;
   std::uint16_t port_ = 0;
 };

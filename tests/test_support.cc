@@ -1,7 +1,10 @@
 #include "tests/test_support.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,7 +14,6 @@
 #include <iterator>
 #include <latch>
 #include <memory>
-#include <thread>
 #include <stdexcept>
 #include <thread>
 
@@ -101,5 +103,22 @@ std::vector<std::string> filesContaining(const std::string& dir, const std::stri
 }
 
 std::string selfExecutable() { return fs::read_symlink("/proc/self/exe").string(); }
+
+// A TCP socket bound to a port of the loopback interface that the system picks
+// (`port`), not listening yet; -1 when it cannot be had.
+int boundLoopbackSocket(std::uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
 
 }  // namespace portal::test

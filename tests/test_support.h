@@ -3,6 +3,7 @@
 // with a deadline (tests never sleep to wait), and reading every file of a tree.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,5 +43,9 @@ std::vector<std::string> mailsIn(const std::string& outbox, const std::string& k
 
 // The path of the running test executable (to start it again as a child process).
 std::string selfExecutable();
+
+// A TCP socket bound to a port of the loopback interface that the system picks
+// (`port`), not listening yet; -1 when it cannot be had.
+int boundLoopbackSocket(std::uint16_t& port);
 
 }  // namespace portal::test

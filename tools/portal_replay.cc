@@ -43,8 +43,9 @@ std::unique_ptr<ReplayLog> openedLog;
 }
 
 const char* const kUsage =
-    "usage: portal-replay verify   --data DIR\n"
-    "       portal-replay timeline --data DIR --company SLUG --user EMAIL|ID [--format text|jsonl]\n"
+    "usage: portal-replay verify   --data DIR [--anchor POS:HASH]\n"
+    "       portal-replay timeline --data DIR --company SLUG --user EMAIL|ID [--format "
+    "text|jsonl]\n"
     "       portal-replay as-of    --data DIR --company SLUG --at TIME [--view users|admins]\n"
     "       portal-replay events   --data DIR [--company SLUG] [--from POS] [--to POS]\n"
     "                              [--since TIME] [--until TIME] [--type T] [--actor ID]\n";
@@ -126,17 +127,55 @@ void printLine(std::string_view line) {
 }
 
 int verify(int argc, char** argv) {
-  Flags f = parseFlags(argc, argv, {"--data"}, {"--data"});
+  Flags f = parseFlags(argc, argv, {"--data", "--anchor"}, {"--data"});
+  // An anchor: a head that verify printed once (its count and hash), kept elsewhere
+  // since. The chain holds it at that position only if nothing up to it changed.
+  std::uint64_t anchorAt = 0;
+  std::string anchorHash;
+  if (f.count("--anchor")) {
+    const std::string& a = f["--anchor"];
+    const std::size_t colon = a.find(':');
+    if (colon == std::string::npos)
+      fail("--anchor takes POS:HASH, a count and a head that verify printed (e.g. 65:3f2a...)", 2);
+    anchorAt = positionFlag("--anchor's position", a.substr(0, colon));
+    anchorHash = asciiLower(a.substr(colon + 1));
+    if (anchorHash.size() != 64 ||
+        anchorHash.find_first_not_of("0123456789abcdef") != std::string::npos)
+      fail("--anchor's hash must be 64 hex digits, as verify prints it", 2);
+  }
   auto log = openLog(f["--data"]);
-  VerifyReport report = check(log->store().verify());
-  if (report.firstBad != 0) {
+  auto broken = [](const VerifyReport& report, std::uint64_t before) {
     std::printf("broken at event %llu: %s (%llu events before it verified)\n",
                 static_cast<unsigned long long>(report.firstBad), report.problem.c_str(),
-                static_cast<unsigned long long>(report.checked));
+                static_cast<unsigned long long>(before + report.checked));
     return 1;
+  };
+  // With an anchor, the chain up to it, then on from it: one pass in all.
+  std::uint64_t checked = 0;
+  if (anchorAt != 0) {
+    VerifyReport upTo = check(log->store().verify(1, anchorAt));
+    if (upTo.firstBad != 0) return broken(upTo, 0);
+    if (upTo.checked < anchorAt) {
+      std::printf("anchor not found: the log holds %llu events, the anchor is at event %llu\n",
+                  static_cast<unsigned long long>(upTo.checked),
+                  static_cast<unsigned long long>(anchorAt));
+      return 1;
+    }
+    if (toHex(upTo.head) != anchorHash) {
+      std::printf("anchor not found: event %llu's hash is %s, not the anchor's %s\n",
+                  static_cast<unsigned long long>(anchorAt), toHex(upTo.head).c_str(),
+                  anchorHash.c_str());
+      return 1;
+    }
+    checked = upTo.checked;
   }
-  std::printf("ok: %llu events, head %s\n", static_cast<unsigned long long>(report.checked),
-              toHex(report.head).c_str());
+  VerifyReport report = check(log->store().verify(checked + 1, 0));
+  if (report.firstBad != 0) return broken(report, checked);
+  std::printf("ok: %llu events, head %s%s\n",
+              static_cast<unsigned long long>(checked + report.checked), toHex(report.head).c_str(),
+              anchorAt != 0
+                  ? ("; event " + std::to_string(anchorAt) + "'s hash is the anchor's").c_str()
+                  : "");
   return 0;
 }
 

@@ -10,20 +10,22 @@
 //   portalctl compact --data DIR
 //   portalctl backup --data DIR --to DIR
 
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <cstdlib>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "projections/projector.h"
@@ -79,10 +81,29 @@ std::string viaServer(const std::string& data, const json& request, const Error&
   return *answer;
 }
 
+// Root working on a directory whose log is another user's (the service account
+// the server runs as): the files it would make (a new MANIFEST, table files) would
+// be root's, 0600, and the server could not start on them again (a review). A
+// server that holds the directory does the job itself, as its own user; with none,
+// this is refused.
+void refuseForeignFiles(const std::string& data) {
+  struct stat st {};
+  if (::geteuid() != 0 || ::stat((data + "/CURRENT").c_str(), &st) != 0 || st.st_uid == 0) return;
+  if (::access(operatorSocketPath(data).c_str(), F_OK) == 0) return;  // a server may answer
+  const passwd* owner = ::getpwuid(st.st_uid);
+  const std::string name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
+  fail("the portal in " + data + " is " + name + "'s: run portalctl as " + name + " (sudo -u " +
+       name +
+       " portalctl ...); files it made as root would be unreadable to a "
+       "server running as " +
+       name);
+}
+
 // Runs `request` with the whole portal open (provisioning), or through the server
 // that holds the directory.
 std::string run(const std::string& data, const json& request, const std::string& cost) {
   requireDirectory(data, " (a new portal is made in an empty directory: create it first)");
+  refuseForeignFiles(data);
   std::error_code ec;
   const bool wasEmpty = std::filesystem::is_empty(data, ec) && !ec;
   auto countries = loadCountries();
@@ -112,6 +133,7 @@ std::string run(const std::string& data, const json& request, const std::string&
 std::string maintain(const std::string& data, const json& request,
                      const std::function<void(std::string_view)>& onProgress) {
   requireDirectory(data);
+  refuseForeignFiles(data);
   StoreOptions so;
   so.path = data;
   auto store = EventStore::open(so);

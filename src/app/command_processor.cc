@@ -1,17 +1,16 @@
 #include "src/app/command_processor.h"
 
-#include <cstdio>
-
-#include <nlohmann/json.hpp>
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include <pthread.h>
-
 #include <algorithm>
+#include <cstdio>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "events/log.h"
 #include "src/app/idempotency.h"
 
 namespace portal {
@@ -316,10 +315,10 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
   if (lastStamp_.micros - now.micros >
       std::chrono::duration_cast<std::chrono::microseconds>(kMaxStampLead).count()) {
     if (timesOrdered_.exchange(false))
-      std::fprintf(stderr,
-                   "command processor: the clock is %lld s behind the log's latest event; events "
-                   "take the clock's time from now on, out of order with those before\n",
-                   static_cast<long long>((lastStamp_.micros - now.micros) / 1'000'000));
+      logLine("command processor: the clock is " +
+              std::to_string((lastStamp_.micros - now.micros) / 1'000'000) +
+              " s behind the log's latest event; events take the clock's time from now on, out "
+              "of order with those before");
     lastStamp_ = now;
   }
   const Timestamp stamp = lastStamp_ = std::max(now, lastStamp_);

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "events/log.h"
+
 namespace portal {
 namespace {
 
@@ -65,7 +67,7 @@ void SessionStore::persist(Session& s) {
   // time from earlier, or ends the session (the log's password time is newer).
   const rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
   if (!st.ok())
-    std::fprintf(stderr, "sessions: cannot record a session: %s\n", st.ToString().c_str());
+    logLine("sessions: cannot record a session: " + st.ToString());
   else
     s.savedLastSeen = s.lastSeen;
 }
@@ -73,8 +75,7 @@ void SessionStore::persist(Session& s) {
 void SessionStore::erase(const std::string& tokenHash) {
   sessions_.erase(tokenHash);
   const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
-  if (!st.ok())
-    std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
+  if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
 
 Result<void> SessionStore::add(const Session& session) {
@@ -110,7 +111,7 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
     // next restart while a retry got 401).
     const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
     if (!st.ok()) {
-      std::fprintf(stderr, "sessions: cannot record a session's end: %s\n", st.ToString().c_str());
+      logLine("sessions: cannot record a session's end: " + st.ToString());
       return makeError(ErrorCode::kIoError,
                        "the session's end cannot be recorded: " + st.ToString());
     }
@@ -126,7 +127,7 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
 Result<void> SessionStore::makeDurable() {
   const rocksdb::Status st = db_->FlushWAL(true);
   if (st.ok()) return {};
-  std::fprintf(stderr, "sessions: cannot sync the sessions' changes: %s\n", st.ToString().c_str());
+  logLine("sessions: cannot sync the sessions' changes: " + st.ToString());
   return makeError(ErrorCode::kIoError, "the sessions' changes cannot be synced: " + st.ToString());
 }
 

@@ -16,6 +16,7 @@
 #include "events/codec.h"
 #include "events/json_reader.h"
 #include "events/json_writer.h"
+#include "events/log.h"
 #include "events/personal.h"
 #include "projections/admins_projection.h"
 #include "projections/roles_projection.h"
@@ -429,7 +430,7 @@ struct Api::Impl {
     try {
       return fn();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "request %s: internal error: %s\n", requestId.c_str(), e.what());
+      logLine("request " + requestId + ": internal error: " + e.what());
       return Api::problem(
           500, "internal", "Internal error",
           "Something went wrong on our side; the request id identifies it in the log.");
@@ -704,8 +705,9 @@ struct Api::Impl {
       return std::max(s.createdAt, s.passwordChangedAt) < account->passwordSetAt;
     });
     if (ended > 0)
-      std::fprintf(stderr, "portal: %zu session(s) ended by a password change or deactivation "
-                   "before the last stop were ended now\n", ended);
+      logLine("portal: " + std::to_string(ended) +
+              " session(s) ended by a password change or deactivation before the last stop were "
+              "ended now");
   }
 
   // A user the users view does not show: 404, unless the view stopped at an event
@@ -851,7 +853,7 @@ struct Api::Impl {
     auto first = portal.firstAnswer(s);
     if (first && first->status == CommandReply::Status::kFailed) {
       // Nothing is done again on a key whose first answer cannot be read.
-      std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(), first->failure.c_str());
+      logLine("request " + call.req.requestId + ": " + first->failure);
       problem = Api::problem(503, "log-unavailable", "The first answer cannot be read",
                              "The first answer to this Idempotency-Key cannot be read, so nothing "
                              "was done; the server's log says why.");
@@ -1668,7 +1670,7 @@ struct Api::Impl {
   };
   // A read of the users view that failed (an I/O error), logged; 503.
   static HttpResponse usersViewUnreadable(const Call& call, const Error& e) {
-    std::fprintf(stderr, "request %s: %s\n", call.req.requestId.c_str(), e.message.c_str());
+    logLine("request " + call.req.requestId + ": " + e.message);
     return Api::problem(503, "view-unavailable", "The users view is not available",
                         "The portal cannot read its users now; nothing was done. Try again later.");
   }
@@ -1698,7 +1700,7 @@ struct Api::Impl {
   }
 
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized) {
-    std::fprintf(stderr, "import logs: %s\n", e.message.c_str());
+    logLine("import logs: " + e.message);
     return Api::problem(503, "import-logs-unavailable", "The import logs cannot be removed",
                         anonymized ? "The user is anonymized, but the company's import logs, "
                                      "which may hold their personal data, are still kept; "
@@ -1765,7 +1767,7 @@ struct Api::Impl {
   Result<void> forgetMail(const std::string& company, const UserFlags& user) {
     if (user.email.empty() || !options.forgetMail) return {};
     auto forgotten = options.forgetMail(company, user.email);
-    if (!forgotten) std::fprintf(stderr, "mail drop: %s\n", forgotten.error().message.c_str());
+    if (!forgotten) logLine("mail drop: " + forgotten.error().message);
     return forgotten;
   }
 
@@ -1941,10 +1943,9 @@ struct Api::Impl {
     if (auto kept = importLogs.put(call.company(), importId, clock.now(),
                                    importLogCsv(errors, file.warnings, file.separator), logGeneration);
         !kept)
-      std::fprintf(stderr, "import %s: %s\n", importId.c_str(), kept.error().message.c_str());
+      logLine("import " + importId + ": " + kept.error().message);
     else if (!*kept)
-      std::fprintf(stderr, "import %s: its log is not kept: a user was anonymized meanwhile\n",
-                   importId.c_str());
+      logLine("import " + importId + ": its log is not kept: a user was anonymized meanwhile");
     return importAnswer(importId, errors, file, *dryRun, created);
   }
 

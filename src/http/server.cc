@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "events/log.h"
 #include "events/text.h"
 #include "src/http/api.h"
 #include "src/http/beast_request.h"
@@ -64,8 +65,8 @@ std::size_t runCatching(net::io_context& context) {
       return ran + context.run();
     } catch (const std::exception& e) {
       ++ran;
-      std::fprintf(stderr, "portal-server: a connection's handler failed and it was closed: %s\n",
-                   e.what());
+      logLine(std::string("portal-server: a connection's handler failed and it was closed: ") +
+              e.what());
     }
   }
 }
@@ -632,10 +633,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
     return makeError(ErrorCode::kInvalidArgument,
                      "'" + impl->options.host + "' is not an IP address");
   tcp::endpoint endpoint(address, impl->options.port);
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (impl->options.listenFd >= 0) {
+    impl->acceptor.assign(endpoint.protocol(), impl->options.listenFd, ec);
+  } else {
+    impl->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl->acceptor.bind(endpoint, ec);
+    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
   if (ec)
     return makeError(ErrorCode::kIoError, "cannot listen on " + impl->options.host + ":" +
                                               std::to_string(impl->options.port) + ": " +

@@ -29,6 +29,10 @@ class Api;
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port (see port())
+  // A socket bound to host:port and listening already, which the server takes over
+  // (portal-server binds before it opens the log: a port in use is said at once,
+  // and a --demo portal is not made for a server that cannot serve); -1: none.
+  int listenFd = -1;
   std::size_t ioThreads = 0;  // 0: as many as cores
   std::size_t workerThreads = 64;
   // Lowered at start to fit the process's open-files limit, less what is open then,

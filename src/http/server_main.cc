@@ -5,19 +5,23 @@
 //                 [--password-hash-cost interactive|minimum] [--io-threads N]
 //                 [--workers N] [--demo] [--quiet]
 //
-// SIGTERM or SIGINT: stops accepting, answers what is in flight, exits 0.
+// SIGTERM, SIGINT or SIGHUP: stops accepting, answers what is in flight, exits 0.
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,6 +30,7 @@
 #include <string>
 #include <thread>
 
+#include "events/log.h"
 #include "events/text.h"
 #include "src/app/countries_file.h"
 #include "src/app/mail_recipients.h"
@@ -59,7 +64,27 @@ using namespace portal;
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
-      "                     [--demo] [--quiet]\n");
+      "                     [--demo] [--quiet]\n"
+      "\n"
+      "  --data DIR            the portal's data directory (made only with --demo, or by\n"
+      "                        portalctl provision in an empty one)\n"
+      "  --listen HOST:PORT    where to serve, HOST an IP address or localhost\n"
+      "                        (default 127.0.0.1:8080; PORT 0: one the system picks)\n"
+      "  --public-url URL      where links in mail point (the Customer Portal's front\n"
+      "                        end; default the listen address)\n"
+      "  --smtp HOST:PORT      deliver mail to this relay (default: .eml files in\n"
+      "                        DIR/outbox/)\n"
+      "  --mail-from ADDRESS   the mails' sender (default no-reply@portal.invalid)\n"
+      "  --password-hash-cost  interactive (default) or minimum (tests, benchmarks)\n"
+      "  --io-threads N        network threads, 1 to 256 (default: one a core)\n"
+      "  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"
+      "  --trusted-proxy A,... reverse proxies whose X-Forwarded-For names the client\n"
+      "  --metrics-from N,...  networks that may read /metrics (default this host)\n"
+      "  --demo                make a demo company in a new portal, print its sign-in\n"
+      "  --quiet               no access log\n"
+      "\n"
+      "SIGTERM, SIGINT or SIGHUP: stops accepting, answers what is in flight, exits 0.\n"
+      "The log (stderr) has one line a request and one for each thing to know.\n");
   std::exit(0);
 }
 
@@ -90,18 +115,123 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
   return true;
 }
 
-std::size_t count(const char* flag, const std::string& text) {
+std::size_t count(const char* flag, const std::string& text, std::size_t most) {
   if (text.empty() || text.size() > 4 ||
-      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0)
-    usage(std::string(flag) + " needs a whole number from 1");
+      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0 ||
+      std::stoul(text) > most)
+    usage(std::string(flag) + " needs a whole number from 1 to " + std::to_string(most));
   return std::stoul(text);
+}
+
+// What is wrong with a --public-url, if anything: the links of every mail are made
+// of it, so it must be a URL a mail client opens as meant (a review found
+// "http://:80", "http://host:99999" and "http://user:secret@host" taken).
+std::optional<std::string> publicUrlProblem(const std::string& url) {
+  const std::string lower = asciiLower(url);
+  const std::size_t scheme = lower.rfind("https://", 0) == 0  ? 8
+                             : lower.rfind("http://", 0) == 0 ? 7
+                                                              : 0;
+  if (scheme == 0) return "must be an http:// or https:// URL, e.g. https://portal.example.com";
+  // Links are the URL and a path and a fragment (…/reset-password#token=…): a query
+  // or a fragment of its own would break them.
+  if (url.find_first_of("?#") != std::string::npos)
+    return "must have no query (?) or fragment (#): links add a path to it";
+  // A link is a line of the mail's body, which may not pass 998 characters.
+  if (url.size() > 500) return "must be at most 500 characters";
+  for (unsigned char c : url)
+    if (c <= 0x20 || c >= 0x7f)
+      return "must be ASCII without spaces (a host name in its xn-- form, a path %-encoded)";
+  const std::size_t slash = url.find('/', scheme);
+  const std::string authority =
+      url.substr(scheme, slash == std::string::npos ? std::string::npos : slash - scheme);
+  const std::string path = slash == std::string::npos ? "" : url.substr(slash);
+  if (authority.find('@') != std::string::npos)
+    return "must not hold a user or a password: every mail would carry them";
+  std::string host = authority, port;
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    unsigned char bytes[16];
+    if (close == std::string::npos ||
+        ::inet_pton(AF_INET6, host.substr(1, close - 1).c_str(), bytes) != 1)
+      return "has an IPv6 address that is not one (it goes in brackets: http://[2001:db8::1]:8080)";
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return "has something after its IPv6 address's bracket";
+      port = host.substr(close + 2);
+      if (port.empty()) return "names no port after its ':'";
+    }
+    host = host.substr(0, close + 1);
+  } else if (const std::size_t colon = host.find(':'); colon != std::string::npos) {
+    port = host.substr(colon + 1);
+    if (port.empty()) return "names no port after its ':'";
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return "names no host";
+  if (host.front() != '[') {
+    // A DNS name or an IPv4 address: letters, digits, hyphens, dots between labels.
+    std::size_t label = 0;
+    for (std::size_t i = 0; i <= host.size(); ++i) {
+      if (i == host.size() || host[i] == '.') {
+        if (label == 0 && i != host.size()) return "has an empty label in its host name";
+        if (label > 63) return "has a label of its host name past 63 characters";
+        label = 0;
+      } else if (std::isalnum(static_cast<unsigned char>(host[i])) || host[i] == '-') {
+        ++label;
+      } else {
+        return "has a host name with '" + std::string(1, host[i]) +
+               "' in it (letters, digits, hyphens and dots only; xn-- for others)";
+      }
+    }
+  }
+  if (!port.empty() &&
+      (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+       std::stoul(port) == 0 || std::stoul(port) > 65535))
+    return "has a port that is not one from 1 to 65535";
+  for (std::size_t i = 0; i < path.size(); ++i)
+    if (path[i] == '%' &&
+        (i + 2 >= path.size() || !std::isxdigit(static_cast<unsigned char>(path[i + 1])) ||
+         !std::isxdigit(static_cast<unsigned char>(path[i + 2]))))
+      return "has a '%' in its path that is not a %-escape (two hex digits)";
+  return std::nullopt;
+}
+
+// A socket bound to host:port and listening, made before the log is opened; exits
+// 1 with the reason when the address cannot be had.
+int listenOn(const std::string& host, std::uint16_t port) {
+  sockaddr_storage address{};
+  socklen_t size = 0;
+  if (auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+      ::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    size = sizeof *v4;
+  } else {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+    ::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr);  // checked by the caller
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    size = sizeof *v6;
+  }
+  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int on = 1;
+  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    std::fprintf(stderr, "portal-server: cannot listen on %s:%u: %s\n", host.c_str(),
+                 static_cast<unsigned>(port), std::strerror(error));
+    std::exit(1);
+  }
+  return fd;
 }
 
 // The demo company of the README's run command: made on first start. `apiUrl` is
 // where this server answers (the curl line); `linkUrl` where mail links point;
-// `mailPlace` where mail goes (the drop's directory, or the relay).
+// `mailPlace` where mail goes (the drop's directory, or the relay);
+// `temporaryPlace` where the owner's temporary password went (the drop of an
+// earlier run without --smtp may hold it).
 void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& apiUrl,
-                   const std::string& linkUrl, const std::string& mailPlace, bool drop) {
+                   const std::string& linkUrl, const std::string& mailPlace, bool drop,
+                   const std::string& temporaryPlace) {
   const std::string email = "owner@demo.example";
   if (auto company = portal.credentials().companyBySlug("demo")) {
     auto owner = portal.credentials().accountByEmail(company->id, email);
@@ -110,8 +240,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
           "demo company 'demo' exists: sign in at %s as %s with the temporary password,\n"
           "which is in the mail %s (change it first:\n"
           "POST /api/v1/me/password)\n",
-          apiUrl.c_str(), email.c_str(),
-          (drop ? mailPlace + "*-temporary-password.eml" : "sent through " + mailPlace).c_str());
+          apiUrl.c_str(), email.c_str(), temporaryPlace.c_str());
     else
       std::printf("demo company 'demo' exists: sign in at %s as %s with the password you set\n",
                   apiUrl.c_str(), email.c_str());
@@ -135,8 +264,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
       NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
   auto done = provisionCompany(portal, hasher, std::move(c), linkUrl);
   if (!done) {
-    std::fprintf(stderr, "portal-server: cannot provision the demo company: %s\n",
-                 done.error().message.c_str());
+    logLine("portal-server: cannot provision the demo company: " + done.error().message);
     std::exit(1);
   }
   std::printf(
@@ -195,13 +323,12 @@ int main(int argc, char** argv) {
     else if (a == "--password-hash-cost")
       cost = value();
     else if (a == "--io-threads") {
-      ioThreads = count("--io-threads", value());
       // Each keeps three files open (epoll, its wake-up and its timer), taken from
       // those of connections.
-      if (ioThreads > 256) usage("--io-threads takes at most 256");
-    }
-    else if (a == "--workers")
-      workers = count("--workers", value());
+      ioThreads = count("--io-threads", value(), 256);
+    } else if (a == "--workers")
+      workers =
+          count("--workers", value(), 1024);  // each a thread: 9,999 took 84 GB of address space
     else if (a == "--trusted-proxy") {
       // Reverse proxies whose X-Forwarded-For names the client (see client_address.h).
       forEachListed(value(), [&](std::string_view one) {
@@ -230,22 +357,19 @@ int main(int argc, char** argv) {
   if (!publicUrl.empty()) {
     // Links are the URL and a path: "https://portal.example/" would give "//reset-password".
     while (publicUrl.size() > 1 && publicUrl.back() == '/') publicUrl.pop_back();
-    const std::string lower = asciiLower(publicUrl);
-    const std::size_t scheme = lower.rfind("https://", 0) == 0 ? 8 : lower.rfind("http://", 0) == 0 ? 7 : 0;
-    if (scheme == 0 || publicUrl.size() == scheme || publicUrl.find_first_of(" \t\r\n") != std::string::npos)
-      usage("--public-url must be an http:// or https:// URL, e.g. https://portal.example.com");
-    // Links are the URL and a path and a fragment (…/reset-password#token=…): a query
-    // or a fragment of its own would break them.
-    if (publicUrl.find_first_of("?#") != std::string::npos)
-      usage("--public-url must have no query (?) or fragment (#): links add a path to it");
-    // A link is a line of the mail's body, which may not pass 998 characters.
-    if (publicUrl.size() > 500) usage("--public-url must be at most 500 characters");
+    if (auto problem = publicUrlProblem(publicUrl)) usage("--public-url " + *problem);
   }
   ServerOptions serverOptions;
   if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
     usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
   // The one name everyone types for this machine; other hosts are IP addresses.
   if (asciiLower(serverOptions.host) == "localhost") serverOptions.host = "127.0.0.1";
+  {
+    unsigned char bytes[16];
+    if (::inet_pton(AF_INET, serverOptions.host.c_str(), bytes) != 1 &&
+        ::inet_pton(AF_INET6, serverOptions.host.c_str(), bytes) != 1)
+      usage("--listen HOST must be an IP address or localhost, not '" + serverOptions.host + "'");
+  }
   std::string smtpHost;
   std::uint16_t smtpPort = 0;
   if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
@@ -255,6 +379,10 @@ int main(int argc, char** argv) {
   std::string heloName = "portal.invalid";
   if (!mailFrom.empty()) {
     if (auto problem = emailProblem(mailFrom)) usage("--mail-from " + *problem);
+    // It is the envelope's sender and names this host to the relay (EHLO), which
+    // take ASCII alone from a relay without SMTPUTF8 (a review: every mail failed).
+    if (std::any_of(mailFrom.begin(), mailFrom.end(), [](unsigned char c) { return c >= 0x80; }))
+      usage("--mail-from must be ASCII (a domain in its xn-- form): relays refuse others");
     const std::string address(trim(mailFrom));
     mailSettings.from = "Customer Portal <" + address + ">";
     heloName = address.substr(address.rfind('@') + 1);
@@ -267,10 +395,7 @@ int main(int argc, char** argv) {
   serverOptions.ioThreads = ioThreads;
   serverOptions.workerThreads = workers;
   serverOptions.trustedProxies = trustedProxies;
-  if (!quiet)
-    serverOptions.accessLog = [](const std::string& line) {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    };
+  if (!quiet) serverOptions.accessLog = [](const std::string& line) { logLine(line); };
 
   // Signals are taken by sigwait() below, not by whichever thread they hit.
   // SIGUSR1 is the command processor's word that a write failed (fail-stop).
@@ -278,6 +403,10 @@ int main(int argc, char** argv) {
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
   sigaddset(&stopSignals, SIGINT);
+  // A hang-up (the terminal closed, `kill -HUP` from a log rotation's script) stops
+  // the server as SIGTERM does: it ended it mid-request before. There is no file of
+  // its own to reopen: the log is stderr.
+  sigaddset(&stopSignals, SIGHUP);
   sigaddset(&stopSignals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -289,9 +418,22 @@ int main(int argc, char** argv) {
     (void)setrlimit(RLIMIT_NOFILE, &files);
   }
 
+  // Bound before the log is opened (which takes seconds for a long one): a port in
+  // use is said at once, and a --demo portal is not made for a server that cannot
+  // serve. Connections that arrive meanwhile wait in the socket's queue.
+  serverOptions.listenFd = listenOn(serverOptions.host, serverOptions.port);
+  if (serverOptions.port == 0) {
+    sockaddr_storage bound{};
+    socklen_t size = sizeof bound;
+    if (::getsockname(serverOptions.listenFd, reinterpret_cast<sockaddr*>(&bound), &size) == 0)
+      serverOptions.port =
+          ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  }
+
   auto countries = loadCountries();
   if (!countries) {
-    std::fprintf(stderr, "portal-server: %s\n", countries.error().message.c_str());
+    logLine("portal-server: " + countries.error().message);
     return 1;
   }
   SystemClock clock;
@@ -303,7 +445,7 @@ int main(int argc, char** argv) {
   portalOptions.createIfMissing = demo;
   auto portal = Portal::open(portalOptions, *countries, clock, ids);
   if (!portal) {
-    std::fprintf(stderr, "portal-server: %s\n", portal.error().message.c_str());
+    logLine("portal-server: " + portal.error().message);
     return 1;
   }
 
@@ -390,6 +532,11 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < Mailer::kDropReasonNames.size(); ++i)
       out += std::string("portal_mail_dropped_total{reason=\"") + Mailer::kDropReasonNames[i] +
              "\"} " + std::to_string(m->dropped(static_cast<Mailer::DropReason>(i))) + "\n";
+    out +=
+        "# HELP portal_log_lines_dropped_total Lines of the server's log dropped because stderr "
+        "was not read fast enough.\n# TYPE portal_log_lines_dropped_total counter\n"
+        "portal_log_lines_dropped_total " +
+        std::to_string(logLinesDropped()) + "\n";
     if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
@@ -401,12 +548,12 @@ int main(int argc, char** argv) {
 
   auto api = Api::create(p, *countries, clock, ids, apiOptions);
   if (!api) {
-    std::fprintf(stderr, "portal-server: %s\n", api.error().message.c_str());
+    logLine("portal-server: " + api.error().message);
     return 1;
   }
   auto started = HttpServer::start(**api, serverOptions);
   if (!started) {
-    std::fprintf(stderr, "portal-server: %s\n", started.error().message.c_str());
+    logLine("portal-server: " + started.error().message);
     return 1;
   }
   server = std::move(*started);
@@ -422,12 +569,38 @@ int main(int argc, char** argv) {
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
   auto operatorSocket = OperatorSocket::listen(
       operatorSocketPath(data), [&](std::string_view request, const OperatorProgress& progress) {
+        // Each job is a line of the log: what, how it ended, how long it took (a
+        // review: a rebuild, a compaction or a backup left no trace). The command's
+        // name and its projection only: a provisioning names people.
+        const nlohmann::json asked = nlohmann::json::parse(request, nullptr, false);
+        // (A name as it is only when it is a plain word: the log takes no line breaks.)
+        auto text = [&](const char* name) {
+          std::string t = asked.is_object() && asked.contains(name) && asked[name].is_string()
+                              ? asked[name].get<std::string>()
+                              : std::string();
+          const bool plain = t.size() <= 40 && std::all_of(t.begin(), t.end(), [](unsigned char c) {
+                               return std::isalnum(c) || c == '_' || c == '-';
+                             });
+          return plain ? t : std::string();
+        };
+        std::string what = text("command").empty() ? "?" : text("command");
+        if (!text("projection").empty()) what += " " + text("projection");
+        const auto began = std::chrono::steady_clock::now();
         std::string answer = runOperatorRequest(operatorContext, request, progress);
+        const nlohmann::json done = nlohmann::json::parse(answer, nullptr, false);
+        const bool ok = done.is_object() && done.contains("ok") && done["ok"].is_boolean() &&
+                        done["ok"].get<bool>();
+        char seconds[32];
+        std::snprintf(
+            seconds, sizeof seconds, "%.1f",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+        logLine("operator: " + what + (ok ? " done" : " refused or failed") + " in " + seconds +
+                " s");
         mailer->notify();
         return answer;
       });
   if (!operatorSocket) {
-    std::fprintf(stderr, "portal-server: %s\n", operatorSocket.error().message.c_str());
+    logLine("portal-server: " + operatorSocket.error().message);
     // The server runs already: stopped before what its threads reach (the API, the
     // mailer) goes with this scope, in the order of a normal stop.
     server->stop();
@@ -436,16 +609,25 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("portal-server listening on %s (data %s, mail %s)\n", url.c_str(), data.c_str(),
-              smtp.empty() ? (data + "/outbox/").c_str() : ("smtp://" + smtp).c_str());
+  std::printf("portal-server listening on %s (data %s, mail %s, links %s)\n", url.c_str(),
+              data.c_str(), smtp.empty() ? (data + "/outbox/").c_str() : ("smtp://" + smtp).c_str(),
+              publicUrl.c_str());
   if (linksGuessed)
-    std::fprintf(stderr,
-                 "portal-server: links in mails name %s (this machine's name); pass --public-url "
-                 "with the address people reach the portal at\n",
-                 publicUrl.c_str());
+    logLine("portal-server: links in mails name " + publicUrl +
+            " (this machine's name); pass --public-url with the address people reach the "
+            "portal at");
   if (demo) {
-    provisionDemo(p, hasher, url, publicUrl, smtp.empty() ? data + "/outbox/" : "the relay smtp://" + smtp,
-                  smtp.empty());
+    // The owner's temporary password went where mail went when it was made: the
+    // drop of a run without --smtp may hold it though this one has a relay.
+    const std::string drop = data + "/outbox/";
+    bool inDrop = smtp.empty();
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(drop, ec), end; !inDrop && !ec && it != end;
+         it.increment(ec))
+      inDrop = it->path().filename().string().ends_with("-temporary-password.eml");
+    const std::string relay = "the relay smtp://" + smtp;
+    provisionDemo(p, hasher, url, publicUrl, smtp.empty() ? drop : relay, smtp.empty(),
+                  inDrop ? drop + "*-temporary-password.eml" : "sent through " + relay);
     mailer->notify();
   }
   std::fflush(stdout);
@@ -454,21 +636,23 @@ int main(int argc, char** argv) {
   sigwait(&stopSignals, &signal);
   if (signal == SIGUSR1) {
     std::lock_guard lock(failureMu);
-    std::fprintf(stderr,
-                 "portal-server: a write to the event log failed (%s); stopping: every command "
-                 "acknowledged is durable, and a restart recovers the log from it\n",
-                 failure.c_str());
+    logLine("portal-server: a write to the event log failed (" + failure +
+            "); stopping: every command acknowledged is durable, and a restart recovers the log "
+            "from it");
   } else {
-    std::fprintf(stderr, "portal-server: %s received, finishing the requests in flight\n",
-                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    logLine(std::string("portal-server: ") +
+            (signal == SIGTERM  ? "SIGTERM"
+             : signal == SIGINT ? "SIGINT"
+                                : "SIGHUP") +
+            " received, finishing the requests in flight");
   }
   // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
   // flight) ends the process at once; what was acknowledged is durable already.
   std::thread([stopSignals] {
     int again = SIGUSR1;
     while (again == SIGUSR1) sigwait(&stopSignals, &again);  // not ours to act on
-    static constexpr char kNow[] = "portal-server: second signal; stopping now\n";
-    (void)!::write(2, kNow, sizeof kNow - 1);
+    logLine("portal-server: second signal; stopping now");
+    flushLog(500);
     std::_Exit(1);
   }).detach();
   // HTTP first: it stops accepting at once and answers what is in flight; then the
@@ -487,6 +671,6 @@ int main(int argc, char** argv) {
     std::lock_guard lock(failureMu);
     failed = !failure.empty();
   }
-  std::fprintf(stderr, "portal-server: stopped\n");
+  logLine("portal-server: stopped");
   return signal == SIGUSR1 || failed ? 1 : 0;
 }

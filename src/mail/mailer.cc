@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "events/log.h"
 #include "events/text.h"
 #include "src/store/event_store.h"
 
@@ -19,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 // Records read from the outbox at a time: the iterator is not held across deliveries.
 constexpr std::size_t kScanBatch = 64;
 
-void logLine(const std::string& line) { std::fprintf(stderr, "mailer: %s\n", line.c_str()); }
+void mailerLog(const std::string& line) { logLine("mailer: " + line); }
 
 std::string hexKey(std::string_view key) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -163,7 +164,7 @@ void Mailer::makeDeletionsDurable() {
   if (!deletedUnsynced_.exchange(false, std::memory_order_acq_rel)) return;
   if (auto st = store_.db()->FlushWAL(true); !st.ok()) {
     deletedUnsynced_.store(true, std::memory_order_release);  // tried again after the next pass
-    logLine("cannot make the outbox's deletions durable: " + st.ToString());
+    mailerLog("cannot make the outbox's deletions durable: " + st.ToString());
   }
 }
 
@@ -200,7 +201,7 @@ Mailer::ScanResult Mailer::scan() {
       for (; it->Valid() && batch.size() < kScanBatch; it->Next())
         batch.emplace_back(it->key().ToString(), it->value().ToString());
       if (!it->status().ok()) {
-        logLine("cannot read the outbox: " + it->status().ToString());
+        mailerLog("cannot read the outbox: " + it->status().ToString());
         return result;
       }
     }
@@ -339,7 +340,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
 
 Mailer::Outcome Mailer::dropUnsent(const std::string& key, const std::string& what,
                                    DropReason reason, const std::string& logText) {
-  logLine(logText);
+  mailerLog(logText);
   deleteRecord(key, what);
   dropped_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   retries_.erase(key);
@@ -353,8 +354,8 @@ Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
   r.backoff =
       r.backoff.count() == 0 ? options_.firstBackoff : std::min(r.backoff * 2, options_.maxBackoff);
   r.due = Clock::now() + r.backoff;
-  logLine(what + ": delivery failed (attempt " + std::to_string(r.failures) + ", next in " +
-          describe(r.backoff) + "): " + why);
+  mailerLog(what + ": delivery failed (attempt " + std::to_string(r.failures) + ", next in " +
+            describe(r.backoff) + "): " + why);
   return Outcome::kFailed;
 }
 
@@ -366,7 +367,7 @@ bool Mailer::deleteRecord(const std::string& key, const std::string& what) {
     deletedUnsynced_.store(true, std::memory_order_release);
     return true;
   }
-  logLine(what + ": cannot delete it from the outbox: " + status.ToString());
+  mailerLog(what + ": cannot delete it from the outbox: " + status.ToString());
   return false;
 }
 

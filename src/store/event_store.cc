@@ -27,6 +27,7 @@
 #include <set>
 #include <thread>
 
+#include "events/log.h"
 #include "src/store/key_vault.h"
 #include "src/store/sha256.h"
 
@@ -181,7 +182,7 @@ class StderrLogger final : public rocksdb::Logger {
     const int n = std::vsnprintf(line, sizeof line, format, ap);
     std::size_t end = n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1);
     while (end > 0 && (line[end - 1] == '\n' || line[end - 1] == ' ')) --end;
-    std::fprintf(stderr, "rocksdb: %.*s\n", static_cast<int>(end), line);
+    logLine("rocksdb: " + std::string(line, end));
   }
 };
 
@@ -449,10 +450,12 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     if (st.IsIOError() && msg.find("Permission denied") == std::string::npos &&
         msg.find("Operation not permitted") == std::string::npos &&
         (msg.find("lock") != std::string::npos || msg.find("LOCK") != std::string::npos))
-      return makeError(ErrorCode::kBusy,
-                       "data directory " + options.path +
-                           " is in use by another process (a running portal-server?); "
-                           "use it read-only or through the server's operator socket");
+      return makeError(
+          ErrorCode::kBusy,
+          "data directory " + options.path +
+              " is in use by another process (a portal-server, or a portalctl working on "
+              "it); portal-replay reads it all the same, and portalctl works through "
+              "a running server's operator socket");
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
   if (!options.readOnly) removeEmptyOldWals(*store->db_, options.path);
