@@ -436,6 +436,40 @@ TEST(HostileClients, TrailerFieldsNeverStandInForHeaderFields) {
       << "the header's type stands: " << answer.substr(0, 300);
 }
 
+// An IPv4 client of a listener on every address (`::`) is logged as its IPv4
+// address, not as ::ffff:127.0.0.1 (a review): one client, one spelling, in the log
+// and in the throttle.
+TEST(HostileClients, AnIpv4ClientOfAnIpv6ListenerIsLoggedAsItsIpv4Address) {
+  {
+    // Not every machine has IPv6 (a container may have it switched off).
+    int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+    sockaddr_in6 any{};
+    any.sin6_family = AF_INET6;
+    any.sin6_addr = in6addr_any;
+    const bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0;
+    if (probe >= 0) ::close(probe);
+    if (!v6) GTEST_SKIP() << "no IPv6 here";
+  }
+  std::vector<std::string> lines;
+  std::mutex linesMu;
+  ApiServer server({}, [&](ServerOptions& o) {
+    o.host = "::";
+    o.accessLog = [&](const std::string& line) {
+      std::lock_guard lock(linesMu);
+      lines.emplace_back(line);
+    };
+  });
+  RawConnection c(server.port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(c.readToEnd().rfind("HTTP/1.1 200", 0), 0u);
+  ASSERT_TRUE(waitFor([&] {
+    std::lock_guard lock(linesMu);
+    return !lines.empty();
+  }));
+  std::lock_guard lock(linesMu);
+  EXPECT_EQ(lines[0].rfind("127.0.0.1 GET /healthz 200", 0), 0u) << lines[0];
+}
+
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
   std::vector<std::string> lines;
   std::mutex linesMu;

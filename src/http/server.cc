@@ -162,7 +162,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       : stream_(std::move(socket)), server_(std::move(server)) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = endpoint.address().to_string();
+    if (!ec) {
+      // An IPv4 client of a listener on `::` is ::ffff:192.0.2.2 to it: logged and
+      // throttled as 192.0.2.2, as through any other listener (a review).
+      auto address = endpoint.address();
+      if (address.is_v6() && address.to_v6().is_v4_mapped())
+        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+      peer_ = address.to_string();
+    }
     // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
