@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -20,7 +21,12 @@ namespace {
 class Log {
  public:
   Log() {
-    std::thread([this] { run(); }).detach();
+    try {
+      std::thread([this] { run(); }).detach();
+      threaded_ = true;
+    } catch (const std::system_error&) {
+      // No thread to be had (a process at its limit): lines are written as they come.
+    }
     // What waits at exit is written (a return from main, std::exit).
     std::atexit([] { flushLog(); });
   }
@@ -29,18 +35,20 @@ class Log {
     const auto now = std::chrono::system_clock::now();
     const auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-    // Milliseconds are enough to place a line; the event log has the microseconds.
-    std::string stamped = formatRfc3339(Timestamp{micros - micros % 1000});
-    if (stamped.size() > 8 && stamped.ends_with("000Z"))
-      stamped.replace(stamped.size() - 4, 4, "Z");
-    stamped += ' ';
-    stamped += line;
-    stamped += '\n';
+    std::string stamped = stamp(micros) + std::string(line) + '\n';
+    if (!threaded_) return writeAll(stamped);
     std::lock_guard lock(mu_);
     if (waiting_.size() >= kMaxWaitingLines) {
       ++dropped_;
       ++droppedUnsaid_;
       return;
+    }
+    // The lines dropped are said where they are missing, stamped as every line is.
+    if (droppedUnsaid_ > 0) {
+      waiting_.push_back(stamp(micros) +
+                         "log: " + std::to_string(std::exchange(droppedUnsaid_, 0)) +
+                         " line(s) dropped before this one: stderr was not read fast enough\n");
+      ++queued_;
     }
     waiting_.push_back(std::move(stamped));
     ++queued_;
@@ -53,6 +61,7 @@ class Log {
   }
 
   bool flush(int timeoutMs) {
+    if (!threaded_) return true;
     std::unique_lock lock(mu_);
     const std::uint64_t target = queued_;
     return written_.wait_for(lock, std::chrono::milliseconds(timeoutMs),
@@ -67,18 +76,22 @@ class Log {
       wake_.wait(lock, [&] { return !waiting_.empty(); });
       std::deque<std::string> batch;
       batch.swap(waiting_);
-      const std::uint64_t unsaid = std::exchange(droppedUnsaid_, 0);
       lock.unlock();
       std::string out;
-      if (unsaid > 0)
-        out = "log: " + std::to_string(unsaid) +
-              " line(s) dropped before this one: stderr was not read fast enough\n";
       for (const std::string& l : batch) out += l;
       writeAll(out);
       lock.lock();
       done_ += batch.size();
       written_.notify_all();
     }
+  }
+
+  // What a line begins with: the time, RFC 3339, UTC, to the millisecond (the event
+  // log has the microseconds).
+  static std::string stamp(std::int64_t micros) {
+    std::string t = formatRfc3339(Timestamp{micros - micros % 1000});
+    if (t.ends_with("000Z")) t.replace(t.size() - 4, 4, "Z");
+    return t + ' ';
   }
 
   static void writeAll(std::string_view out) {
@@ -94,6 +107,7 @@ class Log {
   std::condition_variable wake_, written_;
   std::deque<std::string> waiting_;
   std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, droppedUnsaid_ = 0;
+  bool threaded_ = false;  // set before any other thread can see the object
 };
 
 // Never destroyed: threads that outlive main's return may still log.

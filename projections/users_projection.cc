@@ -13,25 +13,24 @@
 namespace portal {
 namespace {
 
-// company, NUL, surname, 0x01, given name, NUL, id: sorts by name, then id.
+// company, NUL, surname, 0x01, given name, NUL, id: sorts by name, then id. A person
+// `erased` since (portal-replay as-of replays their events before their
+// UserAnonymized, the names read as the marker) is shown as "Anonymized User"
+// (renderUserRow) and sorts so, where the users list puts them once anonymized (a
+// review found such rows first in as-of).
 std::string searchKey(const std::string& companyId, std::string_view surname,
-                      std::string_view givenName, std::string_view id) {
+                      std::string_view givenName, std::string_view id, bool erased) {
   std::string k = companyPrefix(companyId);
-  k += rows::folded(surname);
+  k += rows::folded(erased ? "User" : surname);
   k.push_back('\x01');
-  k += rows::folded(givenName);
+  k += rows::folded(erased ? "Anonymized" : givenName);
   k.push_back('\0');
   k += id;
   return k;
 }
-// A row replayed from events whose key is shredded since (portal-replay as-of,
-// before the person's UserAnonymized) holds the marker for each sealed value and is
-// shown as "Anonymized User" (renderUserRow): it sorts as shown, where the users
-// list puts that person once anonymized (a review found such rows first in as-of).
 std::string searchKey(const std::string& companyId, const FlatRow& row) {
-  if (row.text("email") == kAnonymizedMarker)
-    return searchKey(companyId, "User", "Anonymized", row.text("id"));
-  return searchKey(companyId, row.text("surname"), row.text("givenName"), row.text("id"));
+  return searchKey(companyId, row.text("surname"), row.text("givenName"), row.text("id"),
+                   row.text("email") == kAnonymizedMarker);
 }
 
 std::string searchValue(bool active, std::string_view givenName, std::string_view surname,
@@ -91,11 +90,10 @@ class UserRows {
     w.number(std::uint64_t{1});
     w.endObject();
     if (!w.valid()) return makeError(ErrorCode::kCorrupt, "a new user's details are not UTF-8");
-    const bool erased = e.email.shredded;  // as in searchKey(companyId, row)
-    view_.put(UsersProjection::kSearch,
-              searchKey(env_.companyId, erased ? "User" : e.surname.value,
-                        erased ? "Anonymized" : e.givenName.value, e.userId),
-              searchValue(e.active, e.givenName.value, e.surname.value, e.email.value));
+    view_.put(
+        UsersProjection::kSearch,
+        searchKey(env_.companyId, e.surname.value, e.givenName.value, e.userId, e.email.shredded),
+        searchValue(e.active, e.givenName.value, e.surname.value, e.email.value));
     view_.put(UsersProjection::kRows, rows::key(env_.companyId, e.userId), row);
     return {};
   }

@@ -226,12 +226,25 @@ TEST_F(ToolsTest, PortalctlAsRootRefusesAnotherUsersPortal) {
   for (const auto& f : std::filesystem::recursive_directory_iterator(data()))
     ASSERT_EQ(::lchown(f.path().c_str(), nobody, nobody), 0) << f.path();
   ASSERT_EQ(::chown(data().c_str(), nobody, nobody), 0);
+  // A socket file left by a server that was killed is no server.
+  { std::ofstream touch(operatorSocketPath(data())); }
+  ASSERT_EQ(::lchown(operatorSocketPath(data()).c_str(), nobody, nobody), 0);
   const auto before = snapshot(data());
   ProgramRun r = runProgram({PORTALCTL_BIN, "compact", "--data", data()});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("run portalctl as "), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(snapshot(data()), before) << "nothing made or changed";
+  // A first install: a directory made for the service account, provisioned by root.
+  const std::string fresh = dir_.sub("fresh");
+  ASSERT_TRUE(std::filesystem::create_directory(fresh));
+  ASSERT_EQ(::chown(fresh.c_str(), nobody, nobody), 0);
+  r = runProgram({PORTALCTL_BIN, "provision", "--data", fresh, "--company", "x", "--name", "X",
+                  "--owner-email", "a@x.example", "--owner-given-name", "A", "--owner-surname", "B",
+                  "--owner-job-title", "C", "--owner-manager-email", "a@x.example"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("run portalctl as "), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::is_empty(fresh)) << "no portal made as root";
 }
 
 TEST_F(ToolsTest, VerifyNamesTheEventWhoseByteWasChanged) {

@@ -15,13 +15,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "events/event.h"
+#include "events/log.h"
 #include "events/text.h"
 #include "events/timestamp.h"
 #include "src/app/replay.h"
@@ -37,6 +38,7 @@ using namespace portal;
 std::unique_ptr<ReplayLog> openedLog;
 
 [[noreturn]] void fail(const std::string& message, int code = 1) {
+  flushLog();  // what the library logged (RocksDB, a projection) comes before the verdict
   std::fprintf(stderr, "portal-replay: %s\n", message.c_str());
   openedLog.reset();
   std::exit(code);

@@ -10,6 +10,7 @@
 //   portalctl compact --data DIR
 //   portalctl backup --data DIR --to DIR
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include <set>
 #include <string>
 
+#include "events/log.h"
 #include "projections/projector.h"
 #include "src/app/countries_file.h"
 #include "src/app/operator.h"
@@ -41,6 +43,7 @@ using namespace portal;
 using json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& message, int code = 1) {
+  flushLog();  // what the library logged (RocksDB, a projection) comes before the verdict
   std::fprintf(stderr, "portalctl: %s\n", message.c_str());
   std::exit(code);
 }
@@ -81,15 +84,24 @@ std::string viaServer(const std::string& data, const json& request, const Error&
   return *answer;
 }
 
-// Root working on a directory whose log is another user's (the service account
-// the server runs as): the files it would make (a new MANIFEST, table files) would
-// be root's, 0600, and the server could not start on them again (a review). A
-// server that holds the directory does the job itself, as its own user; with none,
-// this is refused.
+// Root working on a directory that is another user's (the service account the
+// server runs as): the files it would make (a new MANIFEST, table files, a new
+// portal) would be root's, 0600, and the server could not start on them (a
+// review). A server that holds the directory does the job itself, as its own user;
+// with none, this is refused.
 void refuseForeignFiles(const std::string& data) {
   struct stat st {};
-  if (::geteuid() != 0 || ::stat((data + "/CURRENT").c_str(), &st) != 0 || st.st_uid == 0) return;
-  if (::access(operatorSocketPath(data).c_str(), F_OK) == 0) return;  // a server may answer
+  if (::geteuid() != 0 || ::stat(data.c_str(), &st) != 0 || st.st_uid == 0) return;
+  // A process holds the log's lock (RocksDB's fcntl lock on LOCK): a server, which
+  // does the job itself through its socket.
+  if (const int fd = ::open((data + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    const bool held = ::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+    ::close(fd);
+    if (held) return;
+  }
   const passwd* owner = ::getpwuid(st.st_uid);
   const std::string name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
   fail("the portal in " + data + " is " + name + "'s: run portalctl as " + name + " (sudo -u " +

@@ -161,7 +161,15 @@ bool CsvReader::unquotedByte(char c, const CsvRecordSink& onRecord) {
     swallowLf_ = c == '\r';
     return true;
   }
-  return append(c);
+  if (!append(c)) return false;
+  // A byte-order mark that starts a record is where a second file was joined on: no
+  // part of the first cell, and a quote after it opens a quoted cell (a review: the
+  // joined file's `"Bo","Ray"` made a user called "Bo" with its quotes).
+  if (fieldCount_ == 1 && field_->size() == kByteOrderMark.size() && *field_ == kByteOrderMark) {
+    field_->clear();
+    state_ = State::kFieldStart;
+  }
+  return true;
 }
 
 bool CsvReader::acceptUtf8(unsigned char b) {

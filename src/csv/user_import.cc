@@ -75,10 +75,6 @@ class FileChecker {
 
   void record(CsvRecord& r) {
     if (out_.tooManyRows) return;
-    // A byte-order mark that starts a row is where a second file was joined on (the
-    // reader takes the file's first): no part of the first cell.
-    if (!r.fields.empty())
-      while (r.fields[0].starts_with(kByteOrderMark)) r.fields[0].erase(0, kByteOrderMark.size());
     // A blank row: cells of white space of any script or invisible characters alone
     // (no-break spaces pasted from a web table), as a cell of them alone is blank.
     if (std::all_of(r.fields.begin(), r.fields.end(),

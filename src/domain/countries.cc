@@ -13,6 +13,27 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
     // The exceptionally reserved code a country of the list goes by.
     if (c.code == "GB") byKey_.try_emplace("uk", c.code);
   }
+  // The short names inside the list's own, where they name one country: "Palestine"
+  // of "Palestine, State of", "Holy See" of "Holy See (Vatican City State)". (Not
+  // what is in the brackets: "French part" is no country's name.) A short name that
+  // is another country's name, or two countries', is none: "Congo" is the Republic,
+  // and "the Congo" (which the Democratic Republic is called too) nothing.
+  std::unordered_map<std::string, std::string> shortOf;  // short key -> code, "" if two
+  for (const auto& c : countries_)
+    for (const auto& n : c.otherNames) {
+      const std::size_t cut = std::min(n.find(", "), n.find(" ("));
+      if (cut == std::string::npos || (n.find(" (") == cut && n.back() != ')')) continue;
+      auto [it, fresh] = shortOf.try_emplace(lookupKey(n.substr(0, cut)), c.code);
+      if (!fresh && it->second != c.code) it->second.clear();
+    }
+  for (const auto& [key, code] : shortOf) {
+    if (byKey_.count(key) && byKey_[key] != code)
+      ambiguous_.insert(key);
+    else if (code.empty())
+      ambiguous_.insert(key);
+    else
+      byKey_.try_emplace(key, code);
+  }
   for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
 }
 
@@ -22,7 +43,7 @@ std::optional<std::string> CountryList::find(std::string_view codeOrName) const 
     if (auto it = byKey_.find(key); it != byKey_.end()) return it->second;
     if (auto it = byAccentless_.find(searchFold(key)); it != byAccentless_.end()) return it->second;
     // "The Netherlands", "the Bahamas": the article people put before some names.
-    if (!key.starts_with("the ")) break;
+    if (!key.starts_with("the ") || ambiguous_.count(key.substr(4))) break;
     key.erase(0, 4);
   }
   return std::nullopt;

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace portal {
@@ -33,6 +34,9 @@ class CountryList {
   std::vector<Country> countries_;
   std::unordered_map<std::string, std::string> byKey_;  // lower-cased code or name -> code
   std::unordered_map<std::string, std::string> byAccentless_;  // the same, marks removed
+  // Short names of two countries ("korea"), or of one that another's name is
+  // ("congo"): "the" before them is not taken away.
+  std::unordered_set<std::string> ambiguous_;
 };
 
 }  // namespace portal

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -623,6 +625,30 @@ void HttpServer::Impl::closeIdle(bool reading) {
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+bool HttpServer::isAddress(const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+Result<int> HttpServer::listenSocket(const std::string& host, std::uint16_t& port) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) return makeError(ErrorCode::kInvalidArgument, "'" + host + "' is not an IP address");
+  net::io_context context;
+  tcp::acceptor acceptor(context);
+  tcp::endpoint endpoint(address, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) port = acceptor.local_endpoint(ec).port();
+  if (ec)
+    return makeError(ErrorCode::kIoError,
+                     "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  return acceptor.release();
+}
+
 HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions options) {
@@ -634,24 +660,23 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
                 random[3]);
   impl->idPrefix = prefix;
 
-  beast::error_code ec;
-  auto address = net::ip::make_address(impl->options.host, ec);
-  if (ec)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "'" + impl->options.host + "' is not an IP address");
-  tcp::endpoint endpoint(address, impl->options.port);
-  if (impl->options.listenFd >= 0) {
-    impl->acceptor.assign(endpoint.protocol(), impl->options.listenFd, ec);
-  } else {
-    impl->acceptor.open(endpoint.protocol(), ec);
-    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) impl->acceptor.bind(endpoint, ec);
-    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (impl->options.listenFd < 0) {
+    auto fd = listenSocket(impl->options.host, impl->options.port);
+    if (!fd) return fd.error();
+    impl->options.listenFd = *fd;
   }
-  if (ec)
-    return makeError(ErrorCode::kIoError, "cannot listen on " + impl->options.host + ":" +
+  beast::error_code ec;
+  sockaddr_storage bound{};
+  socklen_t size = sizeof bound;
+  ::getsockname(impl->options.listenFd, reinterpret_cast<sockaddr*>(&bound), &size);
+  impl->acceptor.assign(bound.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), impl->options.listenFd,
+                        ec);
+  if (ec) {
+    ::close(impl->options.listenFd);
+    return makeError(ErrorCode::kIoError, "cannot serve on " + impl->options.host + ":" +
                                               std::to_string(impl->options.port) + ": " +
                                               ec.message());
+  }
   impl->boundPort = impl->acceptor.local_endpoint().port();
   // Each connection is an open file; the log, the mail, the operator socket and each
   // network thread (an epoll, an eventfd, a timerfd) need some too. Past the

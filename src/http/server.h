@@ -29,9 +29,10 @@ class Api;
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port (see port())
-  // A socket bound to host:port and listening already, which the server takes over
-  // (portal-server binds before it opens the log: a port in use is said at once,
-  // and a --demo portal is not made for a server that cannot serve); -1: none.
+  // A socket from listenSocket(host, port), which the server takes over (closed
+  // with it, or when start() fails); -1: start() makes one. (portal-server binds
+  // before it opens the log: a port in use is said at once, and a --demo portal is
+  // not made for a server that cannot serve.)
   int listenFd = -1;
   std::size_t ioThreads = 0;  // 0: as many as cores
   std::size_t workerThreads = 64;
@@ -64,6 +65,12 @@ class HttpServer {
   // Binds and starts serving. Fails with a clear message when the address cannot be
   // bound.
   static Result<std::unique_ptr<HttpServer>> start(Api& api, ServerOptions options);
+  // A socket bound to host:port and listening (port 0: one the system picks, set in
+  // `port`). kInvalidArgument for a host that is not an IP address, kIoError for an
+  // address that cannot be had.
+  static Result<int> listenSocket(const std::string& host, std::uint16_t& port);
+  // Whether `host` is an IP address listenSocket() takes (v4, v6, a v6 scope id).
+  static bool isAddress(const std::string& host);
   ~HttpServer();  // stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -45,6 +45,7 @@
 #include "src/mail/mailer.h"
 #include "src/mail/smtp_transport.h"
 #include "src/mail/transport.h"
+#include "src/store/event_store.h"
 
 namespace {
 
@@ -167,61 +168,48 @@ std::optional<std::string> publicUrlProblem(const std::string& url) {
   }
   if (host.empty()) return "names no host";
   if (host.front() != '[') {
-    // A DNS name or an IPv4 address: letters, digits, hyphens, dots between labels.
-    std::size_t label = 0;
-    for (std::size_t i = 0; i <= host.size(); ++i) {
-      if (i == host.size() || host[i] == '.') {
-        if (label == 0 && i != host.size()) return "has an empty label in its host name";
-        if (label > 63) return "has a label of its host name past 63 characters";
-        label = 0;
-      } else if (std::isalnum(static_cast<unsigned char>(host[i])) || host[i] == '-') {
-        ++label;
-      } else {
-        return "has a host name with '" + std::string(1, host[i]) +
-               "' in it (letters, digits, hyphens and dots only; xn-- for others)";
-      }
+    // A DNS name or an IPv4 address: labels of letters, digits, hyphens (not at
+    // their ends) and underscores (Docker Compose's service names), between dots; a
+    // name whose last label is a number is an IPv4 address, and must be one.
+    std::size_t start = 0;
+    bool lastNumeric = false;
+    while (start <= host.size()) {
+      const std::size_t dot = std::min(host.find('.', start), host.size());
+      const std::string label = host.substr(start, dot - start);
+      if (label.empty()) return "has an empty label in its host name";
+      if (label.size() > 63) return "has a label of its host name past 63 characters";
+      if (label.front() == '-' || label.back() == '-')
+        return "has a host name label that begins or ends with '-'";
+      for (unsigned char c : label)
+        if (!std::isalnum(c) && c != '-' && c != '_')
+          return "has a host name with '" + std::string(1, static_cast<char>(c)) +
+                 "' in it (letters, digits, hyphens and dots only; xn-- for others)";
+      lastNumeric = label.find_first_not_of("0123456789") == std::string::npos;
+      start = dot + 1;
     }
+    unsigned char bytes[4];
+    if (lastNumeric && ::inet_pton(AF_INET, host.c_str(), bytes) != 1)
+      return "has a host that is neither a name nor an IPv4 address";
   }
   if (!port.empty() &&
       (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
        std::stoul(port) == 0 || std::stoul(port) > 65535))
     return "has a port that is not one from 1 to 65535";
-  for (std::size_t i = 0; i < path.size(); ++i)
-    if (path[i] == '%' &&
-        (i + 2 >= path.size() || !std::isxdigit(static_cast<unsigned char>(path[i + 1])) ||
-         !std::isxdigit(static_cast<unsigned char>(path[i + 2]))))
-      return "has a '%' in its path that is not a %-escape (two hex digits)";
+  // A path of RFC 3986's characters: a mail client ends a link at a space, a quote
+  // or an angle bracket, and a '%' must start a %-escape.
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(path[i]);
+    if (c == '%') {
+      if (i + 2 >= path.size() || !std::isxdigit(static_cast<unsigned char>(path[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(path[i + 2])))
+        return "has a '%' in its path that is not a %-escape (two hex digits)";
+    } else if (!std::isalnum(c) &&
+               std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) ==
+                   std::string_view::npos) {
+      return "has '" + std::string(1, static_cast<char>(c)) + "' in its path (%-encode it)";
+    }
+  }
   return std::nullopt;
-}
-
-// A socket bound to host:port and listening, made before the log is opened; exits
-// 1 with the reason when the address cannot be had.
-int listenOn(const std::string& host, std::uint16_t port) {
-  sockaddr_storage address{};
-  socklen_t size = 0;
-  if (auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-      ::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    size = sizeof *v4;
-  } else {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-    ::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr);  // checked by the caller
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    size = sizeof *v6;
-  }
-  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int on = 1;
-  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0) {
-    const int error = errno;
-    std::fprintf(stderr, "portal-server: cannot listen on %s:%u: %s\n", host.c_str(),
-                 static_cast<unsigned>(port), std::strerror(error));
-    std::exit(1);
-  }
-  return fd;
 }
 
 // The demo company of the README's run command: made on first start. `apiUrl` is
@@ -364,12 +352,8 @@ int main(int argc, char** argv) {
     usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
   // The one name everyone types for this machine; other hosts are IP addresses.
   if (asciiLower(serverOptions.host) == "localhost") serverOptions.host = "127.0.0.1";
-  {
-    unsigned char bytes[16];
-    if (::inet_pton(AF_INET, serverOptions.host.c_str(), bytes) != 1 &&
-        ::inet_pton(AF_INET6, serverOptions.host.c_str(), bytes) != 1)
-      usage("--listen HOST must be an IP address or localhost, not '" + serverOptions.host + "'");
-  }
+  if (!HttpServer::isAddress(serverOptions.host))
+    usage("--listen HOST must be an IP address or localhost, not '" + serverOptions.host + "'");
   std::string smtpHost;
   std::uint16_t smtpPort = 0;
   if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
@@ -406,7 +390,10 @@ int main(int argc, char** argv) {
   // A hang-up (the terminal closed, `kill -HUP` from a log rotation's script) stops
   // the server as SIGTERM does: it ended it mid-request before. There is no file of
   // its own to reopen: the log is stderr.
-  sigaddset(&stopSignals, SIGHUP);
+  // (Unless it is ignored, as under nohup: a blocked signal stays pending, so
+  // sigwait() would take it all the same.)
+  if (struct sigaction hup{}; sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaddset(&stopSignals, SIGHUP);
   sigaddset(&stopSignals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -418,17 +405,20 @@ int main(int argc, char** argv) {
     (void)setrlimit(RLIMIT_NOFILE, &files);
   }
 
+  // A mistyped --data is said as such, before the port (which may be in use too).
+  if (!demo)
+    if (auto checked = EventStore::checkDirectory(data); !checked) {
+      logLine("portal-server: " + checked.error().message);
+      return 1;
+    }
   // Bound before the log is opened (which takes seconds for a long one): a port in
   // use is said at once, and a --demo portal is not made for a server that cannot
   // serve. Connections that arrive meanwhile wait in the socket's queue.
-  serverOptions.listenFd = listenOn(serverOptions.host, serverOptions.port);
-  if (serverOptions.port == 0) {
-    sockaddr_storage bound{};
-    socklen_t size = sizeof bound;
-    if (::getsockname(serverOptions.listenFd, reinterpret_cast<sockaddr*>(&bound), &size) == 0)
-      serverOptions.port =
-          ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  if (auto fd = HttpServer::listenSocket(serverOptions.host, serverOptions.port); !fd) {
+    logLine("portal-server: " + fd.error().message);
+    return 1;
+  } else {
+    serverOptions.listenFd = *fd;
   }
 
   auto countries = loadCountries();
@@ -469,9 +459,9 @@ int main(int argc, char** argv) {
     pthread_kill(main, SIGUSR1);
   });
 
-  // The address in the mails' links: known before the server serves unless the
-  // port is left for the system to pick (--listen HOST:0), when it is the bound one.
-  // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
+  // The address in the mails' links: known before the server serves (with --listen
+  // HOST:0, the port the socket was bound to). An IPv6 address goes in brackets in a
+  // URL (http://[::1]:8080).
   const std::string host = serverOptions.host.find(':') != std::string::npos
                                ? "[" + serverOptions.host + "]"
                                : serverOptions.host;
@@ -489,7 +479,7 @@ int main(int argc, char** argv) {
     return "http://" + linkHost + ":" + std::to_string(port);
   };
   const bool linksGuessed = wildcard && publicUrl.empty();
-  if (publicUrl.empty() && serverOptions.port != 0) publicUrl = linkUrlOf(serverOptions.port);
+  if (publicUrl.empty()) publicUrl = linkUrlOf(serverOptions.port);
   mailSettings.publicUrl = publicUrl;
 
   ApiOptions apiOptions;
@@ -559,11 +549,6 @@ int main(int argc, char** argv) {
   server = std::move(*started);
   liveServer = server.get();
   const std::string url = urlOf(server->port());
-  if (publicUrl.empty()) {  // a port the system picked
-    publicUrl = linkUrlOf(server->port());
-    (*api)->setPublicUrl(publicUrl);
-    mailer->setPublicUrl(publicUrl);
-  }
   mailer->start();
 
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
@@ -649,8 +634,10 @@ int main(int argc, char** argv) {
   // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
   // flight) ends the process at once; what was acknowledged is durable already.
   std::thread([stopSignals] {
+    // Not SIGHUP: a log rotation's `kill -HUP` during the drain is no operator's
+    // impatience.
     int again = SIGUSR1;
-    while (again == SIGUSR1) sigwait(&stopSignals, &again);  // not ours to act on
+    while (again == SIGUSR1 || again == SIGHUP) sigwait(&stopSignals, &again);
     logLine("portal-server: second signal; stopping now");
     flushLog(500);
     std::_Exit(1);
