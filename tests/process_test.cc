@@ -294,6 +294,10 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   for (const char* url : {"https://portal.example.com", "http://[::1]:8080/portal",
                           "http://10.0.0.1:80", "https://xn--prtal-jua.example/a%20b/"})
     EXPECT_FALSE(publicUrlRefused(url)) << url;
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--listen", "[::1%garbage]:8080"});
+  EXPECT_EQ(r.exitCode, 2) << "no IPv6 zone: a link made of it is no URL";
+  EXPECT_FALSE(publicUrlRefused("https://portal.example.com.")) << "an absolute name";
+  EXPECT_FALSE(publicUrlRefused("http://my_app:8080")) << "a Docker Compose service";
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--mail-from", "öps@exämple.com"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--mail-from must be ASCII"), std::string::npos) << r.err;
@@ -402,23 +406,12 @@ TEST(ServerProcess, SighupStopsTheServerAsSigtermDoes) {
 // means: a blocked signal stays pending, and sigwait() took it all the same.
 TEST(ServerProcess, UnderNohupAHangUpIsPassedOver) {
   TempDir dir;
-  struct sigaction ignore {
-  }, before{};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGHUP, &ignore, &before);  // inherited across fork and exec
-  std::optional<ServerProcess> server;
-  try {
-    server.emplace(dir.sub("data"));
-  } catch (...) {
-    sigaction(SIGHUP, &before, nullptr);
-    throw;
-  }
-  sigaction(SIGHUP, &before, nullptr);
-  server->sendSignal(SIGHUP);
-  EXPECT_EQ(server->waitForExit(1), std::nullopt) << "still running";
-  HttpClient client(server->port());
+  ServerProcess server(dir.sub("data"), true, 0, {}, false, /*ignoreHangUp=*/true);
+  server.sendSignal(SIGHUP);
+  EXPECT_EQ(server.waitForExit(1), std::nullopt) << "still running";
+  HttpClient client(server.port());
   EXPECT_EQ(client.get("/healthz").status, 200);
-  EXPECT_EQ(server->terminate(), 0);
+  EXPECT_EQ(server.terminate(), 0);
 }
 
 // The log is written by a thread of its own: a reader of stderr that stops reading

@@ -92,7 +92,7 @@ ProgramRun RunningProgram::finish() {
 }
 
 ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles,
-                             std::vector<std::string> extra, bool unreadErrors) {
+                             std::vector<std::string> extra, bool unreadErrors, bool ignoreHangUp) {
   std::vector<std::string> args = {PORTAL_SERVER_BIN,      "--data",  data,
                                    "--password-hash-cost", "minimum", "--demo"};
   if (!unreadErrors) args.push_back("--quiet");
@@ -111,6 +111,7 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
     dup2(unreadErrors ? err[1] : open("/dev/null", O_WRONLY), 2);
     close(out[0]);
     if (unreadErrors) close(err[0]);
+    signal(SIGHUP, ignoreHangUp ? SIG_IGN : SIG_DFL);  // kept across exec
     if (openFiles != 0) {
       const rlimit files{openFiles, openFiles};
       setrlimit(RLIMIT_NOFILE, &files);

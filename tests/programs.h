@@ -47,9 +47,12 @@ class ServerProcess {
  public:
   // `openFiles`: the process's open-files limit (soft and hard), 0: as inherited.
   // `extra`: more flags for portal-server. With `unreadErrors`, its log is on
-  // (no --quiet) into a pipe that nobody reads (a stalled journal).
+  // (no --quiet) into a pipe that nobody reads (a stalled journal). It starts with
+  // SIGHUP as the system's default whatever the suite's (run under nohup), or
+  // ignored with `ignoreHangUp` (as nohup starts it).
   explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0,
-                         std::vector<std::string> extra = {}, bool unreadErrors = false);
+                         std::vector<std::string> extra = {}, bool unreadErrors = false,
+                         bool ignoreHangUp = false);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

@@ -90,11 +90,18 @@ std::string viaServer(const std::string& data, const json& request, const Error&
 // review). A server that holds the directory does the job itself, as its own user;
 // with none, this is refused.
 void refuseForeignFiles(const std::string& data) {
+  // Whose the portal is: its log's files' owner (CURRENT), or for a directory with
+  // no portal yet (a first install) the directory's.
   struct stat st {};
-  if (::geteuid() != 0 || ::stat(data.c_str(), &st) != 0 || st.st_uid == 0) return;
+  if (::geteuid() != 0 ||
+      (::stat((data + "/CURRENT").c_str(), &st) != 0 && ::stat(data.c_str(), &st) != 0) ||
+      st.st_uid == 0)
+    return;
   // A process holds the log's lock (RocksDB's fcntl lock on LOCK): a server, which
   // does the job itself through its socket.
-  if (const int fd = ::open((data + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+  if (const int fd =
+          ::open((data + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+      fd >= 0) {
     struct flock lock {};
     lock.l_type = F_WRLCK;
     lock.l_whence = SEEK_SET;

@@ -6,7 +6,8 @@
 // bytes of state.
 //
 // What it accepts:
-// - A UTF-8 byte-order mark at the very start is skipped.
+// - A UTF-8 byte-order mark at the very start is skipped, and so is one that starts
+//   a later record (a second file joined on): a quote after it opens a quoted field.
 // - Lines end in CRLF, LF or a lone CR, mixed freely; each counts as one line break.
 // - Quoted fields hold separators, doubled quotes ("") and line breaks, which are kept
 //   as they are in the file (a CRLF inside a cell stays CRLF).

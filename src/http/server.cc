@@ -1,5 +1,6 @@
 #include "src/http/server.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -626,6 +627,9 @@ void HttpServer::Impl::closeIdle(bool reading) {
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 bool HttpServer::isAddress(const std::string& host) {
+  // No IPv6 zone (fe80::1%eth0): Asio takes any text after the '%', and a link
+  // made of it is no URL a browser opens.
+  if (host.find('%') != std::string::npos) return false;
   beast::error_code ec;
   net::ip::make_address(host, ec);
   return !ec;
@@ -642,11 +646,15 @@ Result<int> HttpServer::listenSocket(const std::string& host, std::uint16_t& por
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (!ec) port = acceptor.local_endpoint(ec).port();
+  tcp::endpoint bound;
+  if (!ec) bound = acceptor.local_endpoint(ec);
   if (ec)
     return makeError(ErrorCode::kIoError,
                      "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
-  return acceptor.release();
+  port = bound.port();
+  const int fd = acceptor.release();
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // a child the server may start does not keep it
+  return fd;
 }
 
 HttpServer::~HttpServer() { stop(); }

@@ -168,6 +168,7 @@ std::optional<std::string> publicUrlProblem(const std::string& url) {
   }
   if (host.empty()) return "names no host";
   if (host.front() != '[') {
+    if (host.size() > 1 && host.back() == '.') host.pop_back();  // an absolute name
     // A DNS name or an IPv4 address: labels of letters, digits, hyphens (not at
     // their ends) and underscores (Docker Compose's service names), between dots; a
     // name whose last label is a number is an IPv4 address, and must be one.
