@@ -5,7 +5,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <unordered_map>

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "events/text.h"
 

@@ -2,7 +2,6 @@
 
 #include <rocksdb/db.h>
 
-#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>

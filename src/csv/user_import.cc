@@ -68,6 +68,16 @@ bool isExampleEmail(std::string_view email) {
                      [&](const auto& example) { return example[kEmail] == key; });
 }
 
+// The template's column names as a header cell's lookupKey() gives them, made once.
+const std::array<std::string, kImportColumns.size()>& columnKeys() {
+  static const auto keys = [] {
+    std::array<std::string, kImportColumns.size()> k;
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = asciiLower(kImportColumns[i]);
+    return k;
+  }();
+  return keys;
+}
+
 class FileChecker {
  public:
   FileChecker(const CountryList& countries, const ImportReadOptions& options, ImportFile& out)
@@ -138,8 +148,7 @@ class FileChecker {
     bool named = false;
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       if (columns_[i] == kNone) continue;
-      if (i >= r.fields.size() || lookupKey(r.fields[i]) != asciiLower(kImportColumns[columns_[i]]))
-        return false;
+      if (i >= r.fields.size() || lookupKey(r.fields[i]) != columnKeys()[columns_[i]]) return false;
       named = true;
     }
     return named;
@@ -155,7 +164,7 @@ class FileChecker {
       const std::string key = lookupKey(name);
       if (key.empty()) continue;  // a column without a header: its cells must stay empty
       std::size_t k = 0;
-      while (k < kImportColumns.size() && asciiLower(kImportColumns[k]) != key) ++k;
+      while (k < kImportColumns.size() && columnKeys()[k] != key) ++k;
       if (k == kImportColumns.size()) {
         error(r.row, nthColumn(i), r.fields[i],
               name.find('\t') != std::string_view::npos

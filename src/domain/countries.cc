@@ -21,15 +21,15 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   std::unordered_map<std::string, std::string> shortOf;  // short key -> code, "" if two
   for (const auto& c : countries_)
     for (const auto& n : c.otherNames) {
-      const std::size_t cut = std::min(n.find(", "), n.find(" ("));
-      if (cut == std::string::npos || (n.find(" (") == cut && n.back() != ')')) continue;
+      const std::size_t comma = n.find(", "), bracket = n.find(" (");
+      const std::size_t cut = std::min(comma, bracket);
+      if (cut == std::string::npos || (cut == bracket && n.back() != ')')) continue;
       auto [it, fresh] = shortOf.try_emplace(lookupKey(n.substr(0, cut)), c.code);
       if (!fresh && it->second != c.code) it->second.clear();
     }
   for (const auto& [key, code] : shortOf) {
-    if (byKey_.count(key) && byKey_[key] != code)
-      ambiguous_.insert(key);
-    else if (code.empty())
+    if (auto named = byKey_.find(key);
+        code.empty() || (named != byKey_.end() && named->second != code))
       ambiguous_.insert(key);
     else
       byKey_.try_emplace(key, code);

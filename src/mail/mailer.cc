@@ -4,7 +4,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
-#include <cstdio>
 #include <stdexcept>
 #include <vector>
 
