@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -131,15 +132,21 @@ void run(std::uint64_t events, bool perProjection, std::uint64_t rebuildMiB) {
   }
   std::uint64_t n = 0;
   plainRead((*log)->store(), n);  // warms the read-only instance's cache, as verify finds it
-  const double plainRo = plainRead((*log)->store(), n);
-  Stopwatch sw;
-  auto report = (*log)->store().verify();
-  const double verifySeconds = sw.seconds();
-  if (!report || report->firstBad != 0) {
-    std::fprintf(stderr, "bench_tools: verify failed\n");
-    std::exit(1);
+  // Best of three of each, taken in turns, so that a moment of another process's
+  // load on the shared cores does not decide the ratio.
+  double plainRo = 0, verified = 0;
+  for (int run = 0; run < 3; ++run) {
+    plainRo = std::max(plainRo, plainRead((*log)->store(), n));
+    Stopwatch sw;
+    auto report = (*log)->store().verify();
+    const double verifySeconds = sw.seconds();
+    if (!report || report->firstBad != 0) {
+      std::fprintf(stderr, "bench_tools: verify failed\n");
+      std::exit(1);
+    }
+    verified = std::max(verified, report->checked / verifySeconds);
   }
-  printRatio("verify", report->checked / verifySeconds, plainRo, "events/s", 0.5);
+  printRatio("verify (best of 3)", verified, plainRo, "events/s", 0.5);
 
   const std::string company(kBenchCompany);
   const double plainMs = n / plainRo * 1000;

@@ -252,7 +252,10 @@ Result<void> Projector::dropSupersededVersions(EventStore& store, const std::str
   return {};
 }
 
-Projector::~Projector() {
+Projector::~Projector() { shutDown(); }
+
+void Projector::shutDown() {
+  std::lock_guard once(shutDownMu_);
   {
     std::lock_guard lock(wakeMu_);
     stopping_ = true;
@@ -262,6 +265,7 @@ Projector::~Projector() {
   std::multimap<std::uint64_t, Callback> left;
   {
     std::lock_guard lock(progressMu_);
+    ended_ = true;
     left.swap(callbacks_);
   }
   for (auto& [position, callback] : left) callback.fn(false);
@@ -720,7 +724,7 @@ void Projector::whenReached(std::uint64_t position, std::chrono::milliseconds ti
                             std::function<void(bool)> fn) {
   {
     std::lock_guard lock(progressMu_);
-    if (this->position() < position && !allStopped()) {
+    if (!ended_ && this->position() < position && !allStopped()) {
       callbacks_.emplace(position, Callback{std::move(fn), std::chrono::steady_clock::now() + timeout});
       return;
     }

@@ -52,7 +52,7 @@ class Projector {
   // families. `store` must be the writer's and must outlive the projector.
   static Result<std::unique_ptr<Projector>> open(EventStore& store,
                                                  std::vector<std::unique_ptr<Projection>> projections);
-  ~Projector();  // stops the follower
+  ~Projector();  // shutDown()s
   Projector(const Projector&) = delete;
   Projector& operator=(const Projector&) = delete;
 
@@ -61,6 +61,10 @@ class Projector {
 
   // Starts the follower thread; notify() wakes it when the log has grown.
   void start();
+  // Stops the follower and answers every whenReached callback still waiting with
+  // false (one asked for later is answered so at once). For an owner whose callbacks
+  // go to things it destroys before the projector; the destructor does it otherwise.
+  void shutDown();
   void notify();
 
   // Waits until every healthy projection has applied `position`, or the timeout.
@@ -136,6 +140,8 @@ class Projector {
   std::mutex wakeMu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::mutex shutDownMu_;  // held through shutDown(): a second caller waits for the first
+  bool ended_ = false;     // under progressMu_: shutDown() answered the callbacks
   std::uint64_t notified_ = 0;
   mutable std::mutex progressMu_;
   // Callers of waitFor(), by the position they wait for: each is woken alone, once

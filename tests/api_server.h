@@ -113,6 +113,7 @@ class ApiServer {
     // A reset request is answered before its command runs: one still in flight calls
     // mailQueued (mailer_->notify()) from the log's threads until the portal is gone.
     // So the stopped mailer goes last (it touches the store only while it runs).
+    portal_->stop();  // as portal-server does: every answer while its connection exists
     server_.reset();
     api_.reset();
     portal_.reset();

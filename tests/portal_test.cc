@@ -741,6 +741,50 @@ TEST(Portal, AProjectionThatCannotApplyAnEventStopsThereAndTheOthersGoOn) {
   EXPECT_TRUE(groupsStopped);
 }
 
+// A server stops its portal before its connections and its API go (a request that
+// outlived the drain is answered through them): stop() returns once every command
+// submitted is answered, each once, those it took durable; later ones are refused at
+// once; the views still read.
+TEST(Portal, StopAnswersEveryCommandSubmittedBeforeItReturns) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  constexpr int kCommands = 200;
+  std::mutex mu;
+  std::vector<CommandReply> replies;
+  for (int i = 0; i < kCommands; ++i) {
+    Submission s;
+    s.command = Command{h.company(), h.owner(), CreateUser{person("u" + std::to_string(i)), false}};
+    s.commandId = "stop-" + std::to_string(i);
+    s.correlationId = s.commandId;
+    h.portal().submit(std::move(s), [&](CommandReply r) {
+      std::lock_guard lock(mu);
+      replies.push_back(std::move(r));
+    });
+  }
+  h.portal().stop();
+  std::vector<CommandReply> answered;
+  {
+    std::lock_guard lock(mu);
+    answered = replies;
+  }
+  ASSERT_EQ(answered.size(), static_cast<std::size_t>(kCommands));
+  for (const CommandReply& r : answered) {
+    ASSERT_TRUE(r.accepted()) << r.failure;
+    EXPECT_TRUE(h.portal().store().lastPosition() >= r.lastPosition);
+  }
+  Submission late;
+  late.command = Command{h.company(), h.owner(), CreateUser{person("late"), false}};
+  late.commandId = late.correlationId = "stop-late";
+  std::optional<CommandReply> refused;
+  h.portal().submit(std::move(late), [&](CommandReply r) { refused = std::move(r); });
+  ASSERT_TRUE(refused);
+  EXPECT_FALSE(refused->accepted());
+  EXPECT_EQ(refused->failure, "the command processor is stopped");
+  EXPECT_TRUE(h.user(answered.front().decision.id));
+  h.portal().stop();  // a second stop is no harm
+}
+
 // A rebuild's switch waits for readers of the old generation; a reader may itself
 // wait for the follower (a request that reads a view, then runs a command and waits
 // for it to be projected). The switch lets the follower go on meanwhile: every

@@ -352,6 +352,66 @@ TEST(EventStore, AByteChangedBehindTheProgramsBackIsCaughtAtItsPosition) {
   EXPECT_NE(report.problem.find("hash"), std::string::npos) << report.problem;
 }
 
+// verify hashes events on a second thread, a batch of about 1 MiB at a time, while
+// it reads and links the next: the first problem is still the earliest event's,
+// whichever thread finds it, and what was verified before it is counted as before.
+TEST(EventStore, VerifyNamesTheEarliestProblemAcrossItsBatches) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    for (int b = 0; b < 12; ++b) {
+      std::vector<NewEvent> events;
+      for (int i = 0; i < 1000; ++i)
+        events.push_back(groupCreated("g-" + std::to_string(b * 1000 + i), "Team"));
+      ASSERT_TRUE(store->append(requestOf(std::move(events))).ok());
+    }
+    auto report = store->verify();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->checked, 12000u);
+    EXPECT_EQ(report->firstBad, 0u) << report->problem;
+  }
+  auto hashOf = [&](std::uint64_t position) {
+    auto store = openStore(dir.path(), true);
+    return (*store->read(position, 1))[0].envelope.hash;
+  };
+  const Hash before9000 = hashOf(8999), before5000 = hashOf(4999);
+  // An edited byte deep in the log (the hashing thread's to find) before a broken
+  // link further on (the reader's): the edited event is named.
+  auto edit = [&](std::uint64_t position, std::size_t byte) {
+    editBehindTheProgramsBack(dir.path(), [&](rocksdb::DB* db, auto& cf) {
+      std::string value;
+      ASSERT_TRUE(
+          db->Get(rocksdb::ReadOptions(), cf["events"], positionKey(position), &value).ok());
+      value[byte == 0 ? value.find("Team") : byte] ^= 1;
+      ASSERT_TRUE(
+          db->Put(rocksdb::WriteOptions(), cf["events"], positionKey(position), value).ok());
+    });
+  };
+  edit(9000, 0);
+  edit(11000, 1);  // a byte of its prevHash
+  VerifyReport report = verifyAfterReopen(dir.path());
+  EXPECT_EQ(report.firstBad, 9000u);
+  EXPECT_EQ(report.checked, 8999u);
+  EXPECT_EQ(report.head, before9000);
+  EXPECT_NE(report.problem.find("hash to"), std::string::npos) << report.problem;
+  // A broken link before both: it is named, as a link (its bytes no longer hash
+  // right either, since the hash covers the prevHash).
+  edit(5000, 1);
+  report = verifyAfterReopen(dir.path());
+  EXPECT_EQ(report.firstBad, 5000u);
+  EXPECT_EQ(report.checked, 4999u);
+  EXPECT_EQ(report.head, before5000);
+  EXPECT_NE(report.problem.find("is not the hash of the event before it"), std::string::npos)
+      << report.problem;
+  // From past the damage, the next problem is found.
+  auto store = openStore(dir.path(), true);
+  auto tail = store->verify(6000, 0);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->firstBad, 9000u);
+  EXPECT_EQ(tail->checked, 3000u);
+}
+
 TEST(EventStore, ARemovedEventIsCaught) {
   TempDir dir;
   writeGroups(dir.path(), 10);

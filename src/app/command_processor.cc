@@ -255,6 +255,7 @@ std::optional<CommandReply> CommandProcessor::firstAnswer(const Submission& s) c
 }
 
 void CommandProcessor::stop() {
+  std::lock_guard once(stopMu_);
   {
     std::lock_guard lock(mu_);
     if (stopping_ && !thread_.joinable()) return;

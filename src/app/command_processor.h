@@ -15,8 +15,10 @@
 // command is answered with `failed`. The process must exit and rebuild on restart.
 //
 // Threads: submit() and execute() are safe from any thread; `done` callbacks run on
-// the store's write thread (or the processor's, for replays and a stopped
-// processor) and must be quick.
+// the store's threads (a durable group's, a replayed key's) or on the processor's (a
+// refusal before the write, a record that cannot be read, every command once a
+// write failed, a stopped processor's): they must be quick and never wait for the
+// processor.
 
 #include <algorithm>
 #include <array>
@@ -132,6 +134,7 @@ class CommandProcessor {
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
 
   // Stops taking commands, decides and writes what is queued, answers it, returns.
+  // From any thread; a second caller returns once the first's stop is done.
   void stop();
 
   // True once a write failed (fail-stop).
@@ -144,7 +147,7 @@ class CommandProcessor {
   bool timesOrdered() const { return timesOrdered_.load(std::memory_order_relaxed); }
   // `fn` is called once, with why, when a write fails: the program that runs the
   // processor then stops and exits non-zero (DESIGN.md, fail-stop). Called on the
-  // store's thread; it must not wait for the processor.
+  // store's thread or the processor's; it must not wait for the processor.
   void onFailure(std::function<void(const std::string& why)> fn) {
     std::lock_guard lock(failureMu_);
     onFailure_ = std::move(fn);
@@ -193,6 +196,7 @@ class CommandProcessor {
   std::condition_variable ready_;
   std::deque<Queued> queue_;
   bool stopping_ = false;
+  std::mutex stopMu_;  // held through stop()
   std::atomic<bool> failed_{false};
   std::mutex failureMu_;
   std::function<void(const std::string&)> onFailure_;

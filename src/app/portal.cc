@@ -36,10 +36,18 @@ Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
 }
 
 Portal::~Portal() {
-  // The writer first (it answers what is queued), then the follower, then the log.
+  stop();
   processor_.reset();
   projector_.reset();
   store_.reset();
+}
+
+void Portal::stop() {
+  // The writer first (it answers what is queued), then the follower (it answers who
+  // waits for the views); the log closes with the portal.
+  // (Either is missing only in a portal whose open failed.)
+  if (processor_) processor_->stop();
+  if (projector_) projector_->shutDown();
 }
 
 bool Portal::sentRecently(const Submission& submission,

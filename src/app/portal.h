@@ -36,7 +36,7 @@ class Portal {
   static Result<std::unique_ptr<Portal>> open(const PortalOptions& options,
                                               const CountryList& countries, Clock& clock,
                                               IdSource& ids);
-  ~Portal();
+  ~Portal();  // stop()s
   Portal(const Portal&) = delete;
   Portal& operator=(const Portal&) = delete;
 
@@ -53,6 +53,11 @@ class Portal {
   std::optional<CommandReply> firstAnswer(const Submission& submission);
   // CommandProcessor::sentRecently.
   bool sentRecently(const Submission& submission, std::chrono::steady_clock::duration within) const;
+  // Stops taking commands and answers every one submitted (those whose views had
+  // not caught up with `projected` false), before it returns: a server stops its
+  // portal while the connections those answers go to still exist. Queries still
+  // work afterwards.
+  void stop();
   // Runs `command` with a generated command id (no idempotency).
   CommandReply execute(Command command);
   // How long an answer waits for the views (PortalOptions::readYourWritesTimeout).

@@ -649,6 +649,9 @@ int main(int argc, char** argv) {
   server->stop();
   operatorSocket->reset();
   mailer->stop();
+  // Every command still in the writer's hands is answered while the connections and
+  // the API its answer goes through exist (a request that outlived the drain above).
+  (*portal)->stop();
   server.reset();
   api->reset();
   portal->reset();

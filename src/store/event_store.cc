@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -21,8 +22,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -1136,10 +1139,135 @@ Result<std::vector<RecordedEvent>> EventStore::readStream(std::string_view strea
   return out;
 }
 
+namespace {
+
+// What is wrong with how `raw` links to the event before it, whose hash is `prev`.
+std::optional<std::string> linkProblem(const Hash& prev, const RawEvent& raw) {
+  if (*raw.prevHash == prev) return std::nullopt;
+  return "its prevHash " + toHex(*raw.prevHash) + " is not the hash of the event before it, " +
+         toHex(prev);
+}
+
+// Recomputes the hashes of events that verify has read and linked, on a thread of
+// its own while verify reads the next ones: reading and hashing cost about the same,
+// so the chain is checked at about the speed of reading the log. Each event's own
+// hash depends only on its bytes and its recorded prevHash, so batches are checked
+// apart from the reading; the reader checks that each prevHash is the hash before.
+class ChainHasher {
+ public:
+  ChainHasher() : thread_([this] { run(); }) {}
+  ChainHasher(const ChainHasher&) = delete;
+  ChainHasher& operator=(const ChainHasher&) = delete;
+  ~ChainHasher() { finish(); }
+
+  // Queues an event (copied) to be hashed.
+  void add(const RawEvent& raw) {
+    Batch& b = filling_;
+    const std::size_t start = b.bytes.size();
+    b.bytes.append(reinterpret_cast<const char*>(raw.prevHash->data()), raw.prevHash->size());
+    b.bytes.append(reinterpret_cast<const char*>(raw.hash->data()), raw.hash->size());
+    b.bytes.append(raw.json);
+    b.events.push_back({raw.position, start, b.bytes.size()});
+    if (b.bytes.size() >= kBatchBytes) handOver();
+  }
+
+  // True once a hash did not match: the reader can stop.
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+
+  // Hashes what is queued and stops the thread. The first event whose bytes do not
+  // hash to its recorded hash, with its prevHash (the hash of the last good event).
+  struct Bad {
+    std::uint64_t position;
+    std::string problem;
+    Hash before;
+  };
+  std::optional<Bad> finish() {
+    if (thread_.joinable()) {
+      handOver();
+      {
+        std::lock_guard lock(mutex_);
+        done_ = true;
+      }
+      changed_.notify_all();
+      thread_.join();
+    }
+    return bad_;
+  }
+
+ private:
+  static constexpr std::size_t kBatchBytes = 1 << 20;
+  static constexpr std::size_t kInFlight = 2;
+  struct Event {
+    std::uint64_t position;
+    std::size_t begin, end;  // prevHash, hash, json in `bytes`
+  };
+  struct Batch {
+    std::string bytes;
+    std::vector<Event> events;
+  };
+
+  void handOver() {
+    if (filling_.events.empty()) return;
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return queued_.size() < kInFlight || failed(); });
+    queued_.push_back(std::move(filling_));
+    filling_ = Batch{};
+    if (!spare_.empty()) {
+      filling_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    lock.unlock();
+    changed_.notify_all();
+  }
+
+  void run() {
+    for (;;) {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return !queued_.empty() || done_; });
+      if (queued_.empty()) return;
+      Batch batch = std::move(queued_.front());
+      queued_.pop_front();
+      lock.unlock();
+      if (!failed()) check(batch);
+      batch.bytes.clear();
+      batch.events.clear();
+      lock.lock();
+      spare_.push_back(std::move(batch));
+      lock.unlock();
+      changed_.notify_all();
+    }
+  }
+
+  void check(const Batch& batch) {
+    for (const Event& e : batch.events) {
+      const char* at = batch.bytes.data() + e.begin;
+      const RawEvent raw{e.position, reinterpret_cast<const Hash*>(at),
+                         reinterpret_cast<const Hash*>(at + 32),
+                         std::string_view(at + 64, e.end - e.begin - 64)};
+      if (auto problem = hashProblem(raw)) {
+        bad_ = Bad{e.position, std::move(*problem), *raw.prevHash};
+        failed_.store(true, std::memory_order_relaxed);
+        changed_.notify_all();
+        return;
+      }
+    }
+  }
+
+  Batch filling_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> queued_;
+  std::vector<Batch> spare_;
+  bool done_ = false;
+  std::atomic<bool> failed_{false};
+  std::optional<Bad> bad_;  // written by the thread, read after it is joined
+  std::thread thread_;      // last: it starts once the members above are made
+};
+
+}  // namespace
+
 std::optional<std::string> chainProblem(const Hash& prev, const RawEvent& raw) {
-  if (*raw.prevHash != prev)
-    return "its prevHash " + toHex(*raw.prevHash) + " is not the hash of the event before it, " +
-           toHex(prev);
+  if (auto problem = linkProblem(prev, raw)) return problem;
   return hashProblem(raw);
 }
 
@@ -1168,22 +1296,37 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
     report.problem = std::move(problem);
     return false;
   };
-  auto r = scanRecords(from, to >= from ? to - from + 1 : 0, [&](const RawEvent& raw) {
-    if (raw.position != expected)
-      return fail(expected, "event " + std::to_string(expected) + " is missing (the next stored is " +
-                                std::to_string(raw.position) + ")");
-    if (auto problem = chainProblem(prev, raw)) return fail(raw.position, std::move(*problem));
-    prev = *raw.hash;
-    report.head = prev;
-    ++report.checked;
-    ++expected;
-    return true;
-  }, false);
-  if (!r) {
-    if (r.error().code != ErrorCode::kCorrupt) return r.error();
-    fail(expected, r.error().message);
-    return report;
+  ChainHasher hasher;
+  auto r = scanRecords(
+      from, to >= from ? to - from + 1 : 0,
+      [&](const RawEvent& raw) {
+        if (hasher.failed()) return false;
+        if (raw.position != expected)
+          return fail(expected, "event " + std::to_string(expected) +
+                                    " is missing (the next stored is " +
+                                    std::to_string(raw.position) + ")");
+        if (auto problem = linkProblem(prev, raw)) return fail(raw.position, std::move(*problem));
+        hasher.add(raw);
+        prev = *raw.hash;
+        report.head = prev;
+        ++report.checked;
+        ++expected;
+        return true;
+      },
+      false);
+  if (!r && r.error().code != ErrorCode::kCorrupt) return r.error();
+  if (!r) fail(expected, r.error().message);
+  // The first problem is the earliest event's: an event that does not hash right
+  // comes before one the reader found wrong after it. At the same event, the link
+  // is told first, and the reader never hands on an event that does not link.
+  if (auto bad = hasher.finish();
+      bad && (report.firstBad == 0 || bad->position < report.firstBad)) {
+    report.firstBad = bad->position;
+    report.problem = std::move(bad->problem);
+    report.checked = bad->position - from;
+    report.head = bad->before;
   }
+  if (report.firstBad != 0) return report;
   if (report.firstBad == 0 && expected <= to)
     fail(expected, "event " + std::to_string(expected) + " is missing");
   // The head recorded with every append catches the removal of the newest events.

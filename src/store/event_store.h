@@ -8,7 +8,8 @@
 //   meta         "format" -> the data format; marks the directory as portal data
 //   keys         person id -> 256-bit data key (the key vault)
 //   checkpoints  projection name -> last position applied
-//   commands     company id, NUL, command id -> the first answer (idempotency)
+//   commands     company id, NUL, actor, LF, scope, LF, command id -> the first
+//                answer (idempotency; src/app/idempotency.h)
 // Projections add column families of their own (projections/).
 //
 // Each event's hash is SHA-256(prevHash || its JSON bytes), the first prevHash being
