@@ -1162,13 +1162,12 @@ class ChainHasher {
 
   // Queues an event (copied) to be hashed.
   void add(const RawEvent& raw) {
-    Batch& b = filling_;
-    const std::size_t start = b.bytes.size();
-    b.bytes.append(reinterpret_cast<const char*>(raw.prevHash->data()), raw.prevHash->size());
-    b.bytes.append(reinterpret_cast<const char*>(raw.hash->data()), raw.hash->size());
-    b.bytes.append(raw.json);
-    b.events.push_back({raw.position, start, b.bytes.size()});
-    if (b.bytes.size() >= kBatchBytes) handOver();
+    const std::size_t start = filling_.bytes.size();
+    filling_.bytes.append(reinterpret_cast<const char*>(raw.prevHash->data()), sizeof(Hash));
+    filling_.bytes.append(reinterpret_cast<const char*>(raw.hash->data()), sizeof(Hash));
+    filling_.bytes.append(raw.json);
+    filling_.events.push_back({raw.position, start, filling_.bytes.size()});
+    if (filling_.bytes.size() >= kBatchBytes) handOver();
   }
 
   // True once a hash did not match: the reader can stop.
@@ -1241,13 +1240,13 @@ class ChainHasher {
   void check(const Batch& batch) {
     for (const Event& e : batch.events) {
       const char* at = batch.bytes.data() + e.begin;
-      const RawEvent raw{e.position, reinterpret_cast<const Hash*>(at),
-                         reinterpret_cast<const Hash*>(at + 32),
-                         std::string_view(at + 64, e.end - e.begin - 64)};
+      const RawEvent raw{
+          e.position, reinterpret_cast<const Hash*>(at),
+          reinterpret_cast<const Hash*>(at + sizeof(Hash)),
+          std::string_view(at + 2 * sizeof(Hash), e.end - e.begin - 2 * sizeof(Hash))};
       if (auto problem = hashProblem(raw)) {
         bad_ = Bad{e.position, std::move(*problem), *raw.prevHash};
-        failed_.store(true, std::memory_order_relaxed);
-        changed_.notify_all();
+        failed_.store(true, std::memory_order_relaxed);  // run() wakes the reader
         return;
       }
     }
@@ -1327,15 +1326,17 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
     report.head = bad->before;
   }
   if (report.firstBad != 0) return report;
-  if (report.firstBad == 0 && expected <= to)
+  if (expected <= to) {
     fail(expected, "event " + std::to_string(expected) + " is missing");
+    return report;
+  }
   // The head recorded with every append catches the removal of the newest events.
   // The head is written in the same batch as its events, so compare it with the
   // newest event stored (which may be applied but not yet durable), not with `last`.
   // Both are read from one snapshot: an append in between (verify beside a running
   // server) would otherwise show events stored that the head read before it lacks,
   // which on an empty log reads as a removed head record.
-  if (report.firstBad == 0 && to == last) {
+  if (to == last) {
     // (A secondary instance, read-only, takes no snapshots; it changes only when it
     // catches up with its primary, which nothing does during a verify.)
     rocksdb::ManagedSnapshot snapshot(db_, options_.readOnly ? nullptr : db_->GetSnapshot());
