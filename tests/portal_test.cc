@@ -1,8 +1,9 @@
 // The command processor, the projections and the wiring, on a real log in a
 // temporary directory: concurrency, idempotency, rebuilds, anonymization.
 
+#include "src/app/portal.h"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -20,10 +22,10 @@
 #include "projections/groups_projection.h"
 #include "projections/resources_projection.h"
 #include "src/app/idempotency.h"
-#include "src/app/portal.h"
 #include "src/app/system.h"
-#include "tests/api_server.h"
 #include "src/store/key_vault.h"
+#include "src/store/sha256.h"
+#include "tests/api_server.h"
 #include "tests/domain_fixtures.h"
 #include "tests/store_fixtures.h"
 #include "tests/test_support.h"
@@ -303,7 +305,8 @@ TEST(Portal, AnIdempotencyKeyReturnsTheFirstAnswerAndAppendsNothingAlsoAfterRest
     Submission s;
     s.command = Command{h.company(), h.owner(), CreateUser{person("ada"), false}};
     s.keyScope = "POST /api/v1/users";
-    s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, "key-1");
+    s.commandId = h.portal().processor().commandIdOfKey(s.command.companyId, s.command.actor,
+                                                        s.keyScope, "key-1");
     s.clientKey = true;
     s.correlationId = "corr";
     return s;
@@ -333,35 +336,40 @@ TEST(Portal, AnIdempotencyKeyReturnsTheFirstAnswerAndAppendsNothingAlsoAfterRest
   EXPECT_FALSE(h.portal().execute(other).replayed);
 }
 
-// Records written before keys were hashed are keyed by the key as sent: moved
-// under the hashed key at start, so that a retry across the upgrade still gets the
-// first answer. (The events of those commands keep the key as their command id:
-// the log is not rewritten.)
+// Records of older versions are keyed by the key as sent (the oldest) or by its plain
+// hash (the next, with a mark): moved under the keyed id at start, so that a retry
+// across the upgrade still gets the first answer. (The events of those commands keep
+// their command id: the log is not rewritten.)
 TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrade) {
   TempDir dir;
   PortalHarness h(dir.path());
   h.provision("acme");
+  const std::string scope = "POST /api/v1/users";
+  const std::string secretKey("\0keys-secret", 12);
+  auto commands = [&] { return h.portal().store().columnFamily("commands"); };
+  // The directory as an older version left it: no secret, `marker` when it hashed.
+  auto downgrade = [&](std::optional<std::string> marker) {
+    rocksdb::DB* db = h.portal().store().db();
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), commands(), secretKey).ok());
+    if (marker) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), commands(), *marker, "").ok());
+    }
+  };
+
+  // The oldest: the key as sent is the command id.
   Submission older;
   older.command = Command{h.company(), h.owner(), CreateUser{person("ada"), false}};
-  older.keyScope = "POST /api/v1/users";
-  older.commandId = "create-ada.lovelace";  // as an older version stored it
+  older.keyScope = scope;
+  older.commandId = "create-ada.lovelace";
   older.clientKey = true;
   auto first = h.portal().execute(older);
   ASSERT_TRUE(first.accepted());
-  const std::uint64_t head = h.portal().store().lastPosition();
-  {
-    // An older version's directory has no mark of keys moved (a key starting with
-    // a NUL, before every company's records).
-    rocksdb::DB* db = h.portal().store().db();
-    rocksdb::ColumnFamilyHandle* commands = h.portal().store().columnFamily("commands");
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), commands));
-    it->SeekToFirst();
-    ASSERT_TRUE(it->Valid() && it->key().size() > 0 && it->key()[0] == '\0');
-    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), commands, it->key()).ok());
-  }
+  std::uint64_t head = h.portal().store().lastPosition();
+  downgrade(std::nullopt);
   h.reopen();
   Submission retry = older;
-  retry.commandId = commandIdOfKey(h.company(), h.owner(), older.keyScope, "create-ada.lovelace");
+  retry.commandId =
+      h.portal().processor().commandIdOfKey(h.company(), h.owner(), scope, "create-ada.lovelace");
   auto again = h.portal().execute(retry);
   EXPECT_TRUE(again.replayed);
   EXPECT_EQ(again.decision.id, first.decision.id);
@@ -370,6 +378,55 @@ TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrad
   EXPECT_TRUE(h.portal().execute(retry).replayed);
   older.command = Command{h.company(), h.owner(), CreateUser{person("bob"), false}};
   EXPECT_FALSE(h.portal().execute(older).replayed) << "the key as sent names no record now";
+
+  // The next: "key-" and the plain SHA-256 of the scope and key, with a mark.
+  Submission hashed;
+  hashed.command = Command{h.company(), h.owner(), CreateUser{person("cleo"), false}};
+  hashed.keyScope = scope;
+  hashed.commandId =
+      "key-" + toHex(sha256(h.company() + "\n" + h.owner() + "\n" + scope + "\n", "create-cleo"));
+  hashed.clientKey = true;
+  first = h.portal().execute(hashed);
+  ASSERT_TRUE(first.accepted());
+  head = h.portal().store().lastPosition();
+  downgrade(std::string("\0keys-hashed", 12));
+  h.reopen();
+  retry = hashed;
+  retry.commandId =
+      h.portal().processor().commandIdOfKey(h.company(), h.owner(), scope, "create-cleo");
+  EXPECT_NE(retry.commandId, hashed.commandId) << "the plain hash is no longer the id";
+  again = h.portal().execute(retry);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.decision.id, first.decision.id);
+  EXPECT_EQ(h.portal().store().lastPosition(), head);
+  std::string marker;
+  EXPECT_TRUE(
+      h.portal()
+          .store()
+          .db()
+          ->Get(rocksdb::ReadOptions(), commands(), std::string("\0keys-hashed", 12), &marker)
+          .IsNotFound())
+      << "the mark goes with the move";
+}
+
+// The command id of a key, which every event of its command carries and /events
+// shows, cannot be recomputed from the key, company, actor and route alone: each data
+// directory keys it with a secret of its own, kept across restarts.
+TEST(Portal, AnIdempotencyKeysCommandIdIsKeyedByASecretOfTheDataDirectory) {
+  TempDir one, two;
+  PortalHarness a(one.path()), b(two.path());
+  const std::string id =
+      a.portal().processor().commandIdOfKey("c", "u", "POST /api/v1/users", "ann@acme.example");
+  EXPECT_EQ(id.substr(0, 4), "key-");
+  EXPECT_EQ(id.size(), 4u + 64u);
+  EXPECT_NE(id, "key-" + toHex(sha256("c\nu\nPOST /api/v1/users\n", "ann@acme.example")));
+  EXPECT_NE(id, b.portal().processor().commandIdOfKey("c", "u", "POST /api/v1/users",
+                                                      "ann@acme.example"));
+  EXPECT_NE(id, a.portal().processor().commandIdOfKey("c", "u", "POST /api/v1/users",
+                                                      "bob@acme.example"));
+  a.reopen();
+  EXPECT_EQ(id, a.portal().processor().commandIdOfKey("c", "u", "POST /api/v1/users",
+                                                      "ann@acme.example"));
 }
 
 TEST(Portal, ARefusalIsAlsoAnsweredAgainForItsKey) {
@@ -378,7 +435,7 @@ TEST(Portal, ARefusalIsAlsoAnsweredAgainForItsKey) {
   h.provision("acme");
   Submission s;
   s.command = Command{h.company(), h.owner(), AnonymizeUser{h.owner()}};
-  s.commandId = commandIdOfKey(h.company(), h.owner(), "", "key-2");
+  s.commandId = h.portal().processor().commandIdOfKey(h.company(), h.owner(), "", "key-2");
   s.clientKey = true;
   auto first = h.portal().execute(s);
   ASSERT_EQ(first.rejection.code, "must-deactivate-first");
@@ -398,7 +455,7 @@ TEST(Portal, AFirstAnswerThatCannotBeReadIsAFailureNotNone) {
   h.provision("acme");
   Submission s;
   s.command = Command{h.company(), h.owner(), CreateUser{person("ada"), false}};
-  s.commandId = commandIdOfKey(h.company(), h.owner(), "", "key-3");
+  s.commandId = h.portal().processor().commandIdOfKey(h.company(), h.owner(), "", "key-3");
   s.clientKey = true;
   ASSERT_TRUE(h.portal().execute(s).accepted());
   h.reopen();  // the processor's memory of recent answers goes

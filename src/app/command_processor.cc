@@ -150,7 +150,9 @@ Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& st
                                                                   Clock& clock, IdSource& ids,
                                                                   ProcessorOptions options) {
   std::unique_ptr<CommandProcessor> p(new CommandProcessor(store, countries, clock, ids, options));
-  if (auto moved = rekeyIdempotencyRecords(*store.db(), p->commandsFamily_); !moved) return moved.error();
+  auto keys = IdempotencyKeys::open(*store.db(), p->commandsFamily_);
+  if (!keys) return keys.error();
+  p->keys_.emplace(std::move(*keys));
   if (auto r = p->rebuild(); !r) return r.error();
   p->thread_ = std::thread([raw = p.get()] {
     pthread_setname_np(pthread_self(), "processor");

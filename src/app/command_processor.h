@@ -22,8 +22,8 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,11 +32,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <variant>
 
 #include "events/result.h"
+#include "src/app/idempotency.h"
 #include "src/domain/commands.h"
 #include "src/domain/context.h"
 #include "src/domain/decider.h"
@@ -129,6 +131,12 @@ class CommandProcessor {
   // queued is not seen; one whose batch is written but not yet durable is: wait until its
   // lastPosition is projected before answering with it.
   std::optional<CommandReply> firstAnswer(const Submission& s) const;
+  // The command id of a client's Idempotency-Key (Submission::commandId), keyed by
+  // this data directory's secret (src/app/idempotency.h). Any thread.
+  std::string commandIdOfKey(std::string_view companyId, std::string_view actor,
+                             std::string_view scope, std::string_view key) const {
+    return keys_->commandIdOf(companyId, actor, scope, key);
+  }
   // Whether the request of `s` (its key and its fingerprint) was first sent within
   // `within` before now, as far as this process knows (see Submission::fingerprint).
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
@@ -185,6 +193,7 @@ class CommandProcessor {
   IdSource& ids_;
   ProcessorOptions options_;
   rocksdb::ColumnFamilyHandle* commandsFamily_;  // the idempotency records
+  std::optional<IdempotencyKeys> keys_;          // set by start()
   rocksdb::ColumnFamilyHandle* outboxFamily_;    // mail waiting for delivery
   WriteModel model_;
   // How far events may be stamped ahead of the clock to keep the log in time order.

@@ -1,9 +1,12 @@
 #include "src/app/idempotency.h"
 
-#include <memory>
-
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
+#include <sodium.h>
+
+#include <cstring>
+#include <memory>
+#include <tuple>
 
 #include "src/store/sha256.h"
 
@@ -11,39 +14,71 @@ namespace portal {
 namespace {
 
 constexpr std::string_view kPrefix = "key-";
-// Written with the move, in the same batch: the records there are since all keyed
-// by hashes (a client's own key may look like one, so the keys cannot tell). No
+// The secret, and the mark of an older version that hashed keys without one. No
 // record's key starts with a NUL (they start with a company id).
+constexpr std::string_view kSecretKey{"\0keys-secret", 12};
 constexpr std::string_view kHashedMarker{"\0keys-hashed", 12};
 
-}  // namespace
-
-std::string commandIdOfKey(std::string_view companyId, std::string_view actor, std::string_view scope,
-                           std::string_view key) {
+std::string scopedHash(std::string_view companyId, std::string_view actor, std::string_view scope,
+                       std::string_view key) {
   std::string scoped;
   scoped.reserve(companyId.size() + actor.size() + scope.size() + 3);
   scoped.append(companyId).append(1, '\n').append(actor).append(1, '\n').append(scope).append(1, '\n');
-  return std::string(kPrefix) + toHex(sha256(scoped, key));
+  const Hash h = sha256(scoped, key);
+  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
 }
 
-std::string requestDigest(std::string_view target, std::string_view body) {
-  std::string head(target);
-  head.push_back('\n');
-  return toHex(sha256(head, body));
+Error unreadable(const rocksdb::Status& st) {
+  return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + st.ToString());
 }
 
-Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands) {
+}  // namespace
+
+std::string IdempotencyKeys::keyed(std::string_view hash) const {
+  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac;
+  crypto_auth_hmacsha256(mac.data(), reinterpret_cast<const unsigned char*>(hash.data()),
+                         hash.size(), secret_.data());
+  return std::string(kPrefix) +
+         toHex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+std::string IdempotencyKeys::commandIdOf(std::string_view companyId, std::string_view actor,
+                                         std::string_view scope, std::string_view key) const {
+  return keyed(scopedHash(companyId, actor, scope, key));
+}
+
+Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
+                                              rocksdb::ColumnFamilyHandle* commands,
+                                              std::size_t* moved) {
+  static_assert(crypto_auth_hmacsha256_KEYBYTES == std::tuple_size_v<decltype(secret_)>);
+  if (moved) *moved = 0;
+  IdempotencyKeys keys;
+  const rocksdb::Slice secretKey(kSecretKey.data(), kSecretKey.size());
+  std::string stored;
+  rocksdb::Status st = db.Get(rocksdb::ReadOptions(), commands, secretKey, &stored);
+  if (st.ok()) {
+    if (stored.size() != keys.secret_.size())
+      return makeError(ErrorCode::kCorrupt, "the idempotency records' secret is damaged (" +
+                                                std::to_string(stored.size()) + " bytes, not 32)");
+    std::memcpy(keys.secret_.data(), stored.data(), stored.size());
+    sodium_memzero(stored.data(), stored.size());
+    return keys;
+  }
+  if (!st.IsNotFound()) return unreadable(st);
+  if (sodium_init() < 0) return makeError(ErrorCode::kCrypto, "libsodium failed to initialise");
+  randombytes_buf(keys.secret_.data(), keys.secret_.size());
+
   const rocksdb::Slice markerKey(kHashedMarker.data(), kHashedMarker.size());
   std::string marker;
-  rocksdb::Status st = db.Get(rocksdb::ReadOptions(), commands, markerKey, &marker);
-  if (st.ok()) return std::size_t{0};
-  if (!st.IsNotFound())
-    return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + st.ToString());
-  // A record's key: company, NUL, actor, LF, scope, LF, command id. One batch with
-  // the marker, so that a crash leaves all moved or none (a key moved twice would
-  // be lost).
+  st = db.Get(rocksdb::ReadOptions(), commands, markerKey, &marker);
+  if (!st.ok() && !st.IsNotFound()) return unreadable(st);
+  const bool hashed = st.ok();
+  // A record's key: company, NUL, actor, LF, scope, LF, command id: the key as sent
+  // (the oldest versions), or "key-" and the hex of its plain hash (hashed). One
+  // batch with the secret, so that a crash leaves all moved or none (a key moved
+  // twice would be lost).
   rocksdb::WriteBatch batch;
-  std::size_t moved = 0;
+  std::size_t count = 0;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), commands));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
@@ -51,20 +86,41 @@ Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFami
     const std::size_t lf1 = nul == std::string_view::npos ? nul : key.find('\n', nul);
     const std::size_t lf2 = lf1 == std::string_view::npos ? lf1 : key.find('\n', lf1 + 1);
     if (nul == 0 || lf2 == std::string_view::npos) continue;  // not a client's key
-    const std::string_view company = key.substr(0, nul), actor = key.substr(nul + 1, lf1 - nul - 1),
-                           scope = key.substr(lf1 + 1, lf2 - lf1 - 1), id = key.substr(lf2 + 1);
-    std::string rekeyed = std::string(key.substr(0, lf2 + 1)) + commandIdOfKey(company, actor, scope, id);
-    batch.Put(commands, rekeyed, it->value());
+    const std::string_view id = key.substr(lf2 + 1);
+    std::string hash;
+    if (!hashed) {
+      hash = scopedHash(key.substr(0, nul), key.substr(nul + 1, lf1 - nul - 1),
+                        key.substr(lf1 + 1, lf2 - lf1 - 1), id);
+    } else {
+      hash.resize(sizeof(Hash));
+      std::size_t length = 0;
+      if (!id.starts_with(kPrefix) ||
+          sodium_hex2bin(reinterpret_cast<unsigned char*>(hash.data()), hash.size(),
+                         id.data() + kPrefix.size(), id.size() - kPrefix.size(), nullptr, &length,
+                         nullptr) != 0 ||
+          length != hash.size() || id.size() != kPrefix.size() + 2 * hash.size())
+        continue;  // written by nothing of ours: no retry can name it
+    }
+    batch.Put(commands, std::string(key.substr(0, lf2 + 1)) + keys.keyed(hash), it->value());
     batch.Delete(commands, it->key());
-    ++moved;
+    ++count;
   }
-  if (!it->status().ok())
-    return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + it->status().ToString());
-  batch.Put(commands, markerKey, "");
+  if (!it->status().ok()) return unreadable(it->status());
+  batch.Put(
+      commands, secretKey,
+      rocksdb::Slice(reinterpret_cast<const char*>(keys.secret_.data()), keys.secret_.size()));
+  if (hashed) batch.Delete(commands, markerKey);
   st = db.Write(rocksdb::WriteOptions(), &batch);
   if (st.ok()) st = db.FlushWAL(true);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
-  return moved;
+  if (moved) *moved = count;
+  return keys;
+}
+
+std::string requestDigest(std::string_view target, std::string_view body) {
+  std::string head(target);
+  head.push_back('\n');
+  return toHex(sha256(head, body));
 }
 
 }  // namespace portal

@@ -1,9 +1,13 @@
 #pragma once
 // Idempotency keys as the log keeps them. A client's `Idempotency-Key` may hold
 // personal data ("create-ann@acme.example"), and the command id it becomes is
-// written into every event of its command, which no erasure rewrites: so the key
-// itself is kept nowhere, only a hash of it with its scope.
+// written into every event of its command, which no erasure rewrites, and which
+// `/events` shows: so the key itself is kept nowhere, only a keyed hash (HMAC) of
+// it with its scope, under a secret of this data directory that never leaves it. A
+// plain hash could be confirmed by guessing: the company, actor and route beside it
+// are in the events, and emails are guessable.
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -17,10 +21,25 @@ class ColumnFamilyHandle;
 
 namespace portal {
 
-// "key-" and the SHA-256 (hex) of the company, the actor, the scope (method and
-// route) and the key.
-std::string commandIdOfKey(std::string_view companyId, std::string_view actor, std::string_view scope,
-                           std::string_view key);
+class IdempotencyKeys {
+ public:
+  // Reads the secret from the `commands` family. On a directory without one (new,
+  // or of an older version) it is created, and every record there is moved under
+  // its keyed id (the same answer, found by a retry as before), in one durable batch
+  // with the secret: a crash leaves all moved or none. `moved` is how many were.
+  static Result<IdempotencyKeys> open(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands,
+                                      std::size_t* moved = nullptr);
+
+  // "key-" and the HMAC-SHA-256 (hex) of the SHA-256 of the company, the actor,
+  // the scope (method and route) and the key.
+  std::string commandIdOf(std::string_view companyId, std::string_view actor,
+                          std::string_view scope, std::string_view key) const;
+
+ private:
+  IdempotencyKeys() = default;
+  std::array<unsigned char, 32> secret_{};
+  std::string keyed(std::string_view hash) const;
+};
 
 // What a request with an Idempotency-Key asked for: the SHA-256 of its target (path
 // and query) and body. A key sent again with another request is refused rather than
@@ -30,10 +49,5 @@ std::string requestDigest(std::string_view target, std::string_view body);
 
 // The refusal of a key reused for another request (422 idempotency-key-reused).
 inline constexpr std::string_view kKeyReusedCode = "idempotency-key-reused";
-
-// Records written before keys were hashed are keyed by the key as sent: each is
-// moved under its hashed key (the same answer, found by a retry as before) and
-// the old key is deleted, durably. Returns how many were moved.
-Result<std::size_t> rekeyIdempotencyRecords(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands);
 
 }  // namespace portal

@@ -791,7 +791,8 @@ struct Api::Impl {
       // Kept as a hash of the key with its scope: a client's key may hold personal
       // data ("create-ann@acme.example"), and the command id is written into every
       // event of the command, which no erasure rewrites.
-      s.commandId = commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
+      s.commandId =
+          portal.processor().commandIdOfKey(s.command.companyId, s.command.actor, s.keyScope, key);
       s.clientKey = true;
       // If-Match is part of the request: a retry that names another version is
       // another request (422 idempotency-key-reused), not the first one's 412 again.
@@ -838,7 +839,8 @@ struct Api::Impl {
   std::unique_lock<std::mutex> serializeKey(const Call& call) {
     const std::string_view key = call.req.header("idempotency-key");
     if (key.empty()) return {};
-    return serialize(commandIdOfKey(call.company(), call.actor(), call.req.method + " " + call.route, key));
+    return serialize(portal.processor().commandIdOfKey(call.company(), call.actor(),
+                                                       call.req.method + " " + call.route, key));
   }
 
   // For a route that checks things before it runs its command, which the command may
