@@ -54,6 +54,12 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   // The whole address with a character or two added at an end is the address.
   for (const char* padded : {"u1@demo.example1", "1u1@demo.example", "u1@demo.examplE!"})
     EXPECT_EQ(rulesBroken(policy(), padded, "u1@demo.example").count("not-email"), 1u) << padded;
+  // The address spelt with other separators, none, or cut short after its local part.
+  for (const char* spelt : {"alicedemoexample", "alice.demo.example", "alice@demo.ex",
+                            "Alice Demo Example 2024", "ALICE_DEMO_EXAMPL", "alice-demo-example!!"})
+    EXPECT_EQ(rulesBroken(policy(), spelt, "alice@demo.example").count("not-email"), 1u) << spelt;
+  for (const char* other : {"demo example alice", "alice in wonderland", "demoexample2024"})
+    EXPECT_EQ(rulesBroken(policy(), other, "alice@demo.example").count("not-email"), 0u) << other;
   // A local part without letters leaves the domain alone once trimmed: that is no
   // email.
   EXPECT_EQ(

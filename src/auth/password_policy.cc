@@ -9,8 +9,9 @@
 namespace portal {
 namespace {
 
-// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
-std::string lettersOf(std::string_view folded) {
+// The characters of folded text that `keep`, in order.
+template <class Keep>
+std::string keptOf(std::string_view folded, Keep keep) {
   std::string out;
   char32_t c;
   for (std::size_t i = 0; i < folded.size();) {
@@ -20,10 +21,18 @@ std::string lettersOf(std::string_view folded) {
       c = b;
     else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
       break;  // not UTF-8: checked before
-    if (isLetter(c)) out.append(folded.substr(i, n));
+    if (keep(c)) out.append(folded.substr(i, n));
     i += n;
   }
   return out;
+}
+
+// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
+std::string lettersOf(std::string_view folded) { return keptOf(folded, isLetter); }
+
+// Its letters and digits ("alice.demo@acme.ex" -> "alicedemoacmeex").
+std::string lettersAndDigitsOf(std::string_view folded) {
+  return keptOf(folded, [](char32_t c) { return isLetter(c) || (c >= U'0' && c <= U'9'); });
 }
 
 bool isAsciiAlnum(char c) {
@@ -151,9 +160,22 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   // "jsmith2@acme.example" refuses "jsmith2@acme.example1").
   const std::string_view localCore = core(local), mailCore = core(mail);
   const std::string_view passwordCore = core(lowered);
-  if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
-                        (!localCore.empty() && passwordCore == localCore) ||
-                        (mailCore.find('@') != std::string_view::npos && passwordCore == mailCore)))
+  // And the address's letters and digits, or the first of them up to the local
+  // part's at least, whatever is between them ("alicedemoexample", "alice.demo.ex",
+  // "Alice Demo Example 2024" for alice@demo.example; the domain alone is no email).
+  const std::string mailLetters = lettersAndDigitsOf(mail);
+  const std::string localLetters =
+      lettersAndDigitsOf(localCore.empty() ? std::string_view(local) : localCore);
+  auto spellsTheAddress = [&](std::string_view p) {
+    const std::string letters = lettersAndDigitsOf(p);
+    return !localLetters.empty() && letters.size() >= localLetters.size() &&
+           mailLetters.starts_with(letters);
+  };
+  if (!mail.empty() &&
+      (lowered == mail || (!local.empty() && lowered == local) ||
+       (!localCore.empty() && passwordCore == localCore) ||
+       (mailCore.find('@') != std::string_view::npos && passwordCore == mailCore) ||
+       spellsTheAddress(lowered) || spellsTheAddress(passwordCore)))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or the two names joined, whatever
   // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").
