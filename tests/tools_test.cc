@@ -2,10 +2,10 @@
 // run them: real processes on a data directory made by a scripted scenario, on a
 // stopped directory and beside a running server that keeps taking commands.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,13 +17,14 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "events/text.h"
 #include "projections/admins_projection.h"
+#include "projections/credentials_projection.h"
 #include "projections/projector.h"
 #include "projections/users_projection.h"
 #include "src/app/operator.h"
@@ -524,6 +525,31 @@ std::vector<std::string> runOnScenario(const std::string& dir, const std::string
     made.push_back(r.decision.id);
   }
   return made;
+}
+
+// The credentials view (emails to ids) behind the log, here not built at all: a user
+// named by email is found in the log, as a company named by slug is; an anonymized
+// person's email is not.
+TEST_F(ToolsTest, AUserIsFoundByEmailInTheLogWhenTheCredentialsViewLacksThem) {
+  editBehindTheProgramsBack(data(), [](rocksdb::DB* db, auto& families) {
+    for (auto& [name, family] : families) {
+      if (name.starts_with(CredentialsProjection::kName)) {
+        ASSERT_TRUE(db->DropColumnFamily(family).ok()) << name;
+      }
+    }
+  });
+  ProgramRun r =
+      replay({"timeline", "--data", data(), "--company", "acme", "--user", "Carol@ACME.test"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("Carol Clark"), std::string::npos) << r.out;
+  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", "alice@acme.test"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(
+      r.err.find(
+          "there is no user with the email alice@acme.test in this company (an anonymized user is "
+          "found by id only)"),
+      std::string::npos)
+      << r.err;
 }
 
 // A group's name at each entry is the one it had then: a rename changes the entries

@@ -198,6 +198,25 @@ bool inTime(const RecordedEvent& e, const std::optional<Timestamp>& since,
   return (!since || e.envelope.occurredAt >= *since) && (!until || e.envelope.occurredAt <= *until);
 }
 
+// What `match` finds in the first event of type E after `after` that it finds
+// something in: for a name the serving view, being behind the log, lacks.
+template <class E, class Match>
+Result<std::optional<std::string>> foundInLog(const EventStore& store, std::uint64_t after,
+                                              Match match) {
+  std::optional<std::string> found;
+  std::optional<Error> failure;
+  auto r = store.scan(after + 1, ~std::uint64_t{0}, [&](const RawEvent& raw) {
+    if (peekEventType(raw.json) != E::kType) return true;
+    auto ev = store.decode(raw);
+    if (!ev) return failure = ev.error(), false;
+    if (const auto* e = std::get_if<E>(&ev->data)) found = match(ev->envelope, *e);
+    return !found;
+  });
+  if (!r) return r.error();
+  if (failure) return *failure;
+  return found;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
@@ -223,29 +242,39 @@ Result<std::string> ReplayLog::companyId(const std::string& given) {
     after = view->checkpoint;
   }
   // Provisioned after the view's checkpoint (or the view not built): the log says.
-  std::optional<std::string> found;
-  std::optional<Error> failure;
-  auto r = store_->scan(after + 1, ~std::uint64_t{0}, [&](const RawEvent& raw) {
-    if (peekEventType(raw.json) != CompanyProvisioned::kType) return true;
-    auto ev = store_->decode(raw);
-    if (!ev) return failure = ev.error(), false;
-    if (const auto* p = std::get_if<CompanyProvisioned>(&ev->data); p && p->slug == slug)
-      found = p->companyId;
-    return !found;
-  });
-  if (!r) return r.error();
-  if (failure) return *failure;
-  if (!found) return makeError(ErrorCode::kNotFound, "there is no company '" + slug + "'");
-  return *found;
+  auto found = foundInLog<CompanyProvisioned>(
+      *store_, after,
+      [&](const EventEnvelope&, const CompanyProvisioned& p) -> std::optional<std::string> {
+        if (p.slug == slug) return p.companyId;
+        return std::nullopt;
+      });
+  if (!found) return found.error();
+  if (!*found) return makeError(ErrorCode::kNotFound, "there is no company '" + slug + "'");
+  return **found;
 }
 
 Result<std::string> ReplayLog::userId(const std::string& companyId, const std::string& emailOrId) {
   if (emailOrId.find('@') != std::string::npos) {
+    const std::string key = emailKey(emailOrId);
     CredentialsProjection credentials;
     auto view = servingProjection(*store_, credentials);
-    if (!view) return view.error();
-    CredentialsReader reader(store_->db(), view->families, nullptr);
-    if (auto a = reader.accountByEmail(companyId, emailKey(emailOrId))) return a->userId;
+    std::uint64_t after = 0;
+    if (view) {
+      CredentialsReader reader(store_->db(), view->families, nullptr);
+      if (auto a = reader.accountByEmail(companyId, key)) return a->userId;
+      after = view->checkpoint;
+    }
+    // Created after the view's checkpoint (or the view not built): the log says. An
+    // anonymized person's email opens to nothing.
+    auto found = foundInLog<UserCreated>(
+        *store_, after,
+        [&](const EventEnvelope& env, const UserCreated& u) -> std::optional<std::string> {
+          if (env.companyId == companyId && !u.email.shredded && emailKey(u.email.value) == key)
+            return u.userId;
+          return std::nullopt;
+        });
+    if (!found) return found.error();
+    if (*found) return **found;
     return makeError(ErrorCode::kNotFound, "there is no user with the email " + emailOrId +
                                                " in this company (an anonymized user is found "
                                                "by id only)");
