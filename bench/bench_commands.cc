@@ -38,7 +38,9 @@
 namespace portal::bench {
 namespace {
 
-CountryList benchCountries() { return CountryList({{"DE", "Germany", {}}, {"FR", "France", {}}}); }
+CountryList benchCountries() {
+  return CountryList({{"DE", "Germany", {}, {}}, {"FR", "France", {}, {}}});
+}
 
 NewUserDetails person(std::uint64_t n) {
   NewUserDetails d;

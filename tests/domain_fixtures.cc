@@ -5,9 +5,10 @@
 namespace portal::test {
 
 const CountryList& testCountries() {
-  static const CountryList list({{"DE", "Germany", {"Federal Republic of Germany", "DEU"}},
-                                 {"FR", "France", {"French Republic", "FRA"}},
-                                 {"BO", "Bolivia", {"Bolivia, Plurinational State of", "BOL"}}});
+  static const CountryList list(
+      {{"DE", "Germany", {"Federal Republic of Germany", "DEU"}, {}},
+       {"FR", "France", {"French Republic", "FRA"}, {}},
+       {"BO", "Bolivia", {"Bolivia, Plurinational State of", "BOL"}, {}}});
   return list;
 }
 

@@ -912,6 +912,31 @@ TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
   EXPECT_EQ(list.find("Congo"), std::optional<std::string>("CG"));
   EXPECT_EQ(list.find("Korea"), std::nullopt) << "two countries";
   EXPECT_EQ(list.find("The"), std::nullopt);
+  // Names in common use that iso-codes does not give (CLDR's English names, through
+  // ICU), also with "the" and without accents; none takes a list's name from the
+  // country it names.
+  EXPECT_EQ(list.find("Russia"), std::optional<std::string>("RU"));
+  EXPECT_EQ(list.find("turkey"), std::optional<std::string>("TR"));
+  EXPECT_EQ(list.find("Ivory Coast"), std::optional<std::string>("CI"));
+  EXPECT_EQ(list.find("South Korea"), std::optional<std::string>("KR"));
+  EXPECT_EQ(list.find("Czech Republic"), std::optional<std::string>("CZ"));
+  EXPECT_EQ(list.find("United States"), std::optional<std::string>("US"));
+  EXPECT_EQ(list.find("the United States"), std::optional<std::string>("US"));
+  EXPECT_EQ(list.find("Vatican City"), std::optional<std::string>("VA"));
+  EXPECT_EQ(list.find("East Timor"), std::optional<std::string>("TL"));
+  EXPECT_EQ(list.find("Bosnia & Herzegovina"), std::optional<std::string>("BA"));
+  EXPECT_EQ(list.find("Congo - Kinshasa"), std::optional<std::string>("CD"));
+  EXPECT_EQ(list.find("Congo (DRC)"), std::optional<std::string>("CD"));
+  EXPECT_EQ(list.find("Curacao"), std::optional<std::string>("CW"));
+  EXPECT_EQ(list.find("Congo"), std::optional<std::string>("CG")) << "still the Republic";
+  EXPECT_EQ(list.find("European Union"), std::nullopt) << "a region that is no country";
+  std::size_t common = 0;
+  for (const auto& c : list.all())
+    for (const auto& n : c.commonNames) {
+      ++common;
+      EXPECT_EQ(list.find(n), std::optional<std::string>(c.code)) << n << " of " << c.code;
+    }
+  EXPECT_GT(common, 240u);
 }
 
 // GET /countries and the template's Countries sheet list the countries by name, as

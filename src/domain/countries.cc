@@ -34,6 +34,10 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
     else
       byKey_.try_emplace(key, code);
   }
+  for (const auto& c : countries_)
+    for (const auto& n : c.commonNames)
+      if (const std::string key = lookupKey(n); !ambiguous_.count(key))
+        byKey_.try_emplace(key, c.code);
   for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
 }
 

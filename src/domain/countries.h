@@ -15,6 +15,10 @@ struct Country {
   std::string code;  // alpha-2, upper case
   std::string name;  // the short name people use ("Bolivia", "Germany")
   std::vector<std::string> otherNames;  // official and formal names also accepted
+  // Names in common use that iso-codes does not give ("Russia", "Ivory Coast",
+  // "South Korea", "Czech Republic": Unicode CLDR's English names, read through
+  // ICU); accepted where no name of the list means something else.
+  std::vector<std::string> commonNames;
 };
 
 class CountryList {
