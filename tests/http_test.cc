@@ -1894,6 +1894,48 @@ TEST(HttpFlows, ThePasswordPolicyDoesNotTellWhichCompaniesExist) {
   EXPECT_EQ(unknown.body, known.body);
 }
 
+// A client paging through a restart (a deployment) goes on from its cursor: cursors
+// are sealed under a key of the data directory, not of the process. Another
+// directory's server refuses them.
+TEST(HttpFlows, ACursorStillPagesAfterTheServerRestarts) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  std::optional<ApiServer> server;
+  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  Person owner = server->provision("acme");
+  for (const char* name : {"ann", "bob", "cid"}) server->user("acme", owner, name);
+  auto client = std::make_unique<HttpClient>(server->port());
+  Reply first = client->get("/api/v1/users?limit=2", owner.token);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string users = first.json()["nextCursor"];
+  Reply trail = client->get("/api/v1/audit?limit=2", owner.token);
+  ASSERT_EQ(trail.status, 200) << trail.body;
+  const std::string audit = trail.json()["nextCursor"];
+  Reply usersBefore = client->get("/api/v1/users?limit=2&cursor=" + users, owner.token);
+  Reply auditBefore = client->get("/api/v1/audit?limit=2&cursor=" + audit, owner.token);
+  ASSERT_EQ(usersBefore.status, 200) << usersBefore.body;
+  ASSERT_EQ(auditBefore.status, 200) << auditBefore.body;
+
+  client.reset();
+  server.reset();
+  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  const std::string token = server->signIn("acme", owner.email, kPassword).json()["token"];
+  client = std::make_unique<HttpClient>(server->port());
+  Reply usersAfter = client->get("/api/v1/users?limit=2&cursor=" + users, token);
+  EXPECT_EQ(usersAfter.status, 200) << usersAfter.body;
+  EXPECT_EQ(usersAfter.json()["items"], usersBefore.json()["items"]);
+  Reply auditAfter = client->get("/api/v1/audit?limit=2&cursor=" + audit, token);
+  EXPECT_EQ(auditAfter.status, 200) << auditAfter.body;
+  EXPECT_EQ(auditAfter.json()["items"], auditBefore.json()["items"]);
+
+  ApiServer other;
+  Person otherOwner = other.provision("acme");
+  HttpClient otherClient(other.port());
+  Reply elsewhere = otherClient.get("/api/v1/users?limit=2&cursor=" + users, otherOwner.token);
+  EXPECT_EQ(elsewhere.status, 400) << elsewhere.body;
+  EXPECT_EQ(elsewhere.json()["code"], "invalid-cursor");
+}
+
 // A client following nextCursor sees every user once, even when the last user of a
 // page is renamed or anonymized before the next page; the cursor shows no name.
 TEST(HttpFlows, TheUsersListCarriesOnAfterItsCursorWhateverHappensToThatUser) {

@@ -942,6 +942,17 @@ TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
 // GET /countries and the template's Countries sheet list the countries by name, as
 // people look for one (iso-codes lists them by alpha-3 code: the United Kingdom
 // came between Gabon and Georgia), accents set aside (the Åland Islands among the A's).
+// A name in common use that two countries share names neither; one that is another
+// country's name in the list stays that country's.
+TEST(ImportFile, ACommonNameOfTwoCountriesIsNone) {
+  const CountryList list(
+      {{"AA", "Aland", {}, {"Twin", "Alpha"}}, {"BB", "Bland", {}, {"Twin", "Aland", "Beta"}}});
+  EXPECT_EQ(list.find("Twin"), std::nullopt);
+  EXPECT_EQ(list.find("Aland"), std::optional<std::string>("AA"));
+  EXPECT_EQ(list.find("alpha"), std::optional<std::string>("AA"));
+  EXPECT_EQ(list.find("Beta"), std::optional<std::string>("BB"));
+}
+
 TEST(ImportFile, TheCountriesAreListedByName) {
   const auto& all = countries().all();
   auto at = [&](const std::string& code) {

@@ -348,11 +348,13 @@ TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrad
   const std::string secretKey("\0keys-secret", 12);
   auto commands = [&] { return h.portal().store().columnFamily("commands"); };
   // The directory as an older version left it: no secret, `marker` when it hashed.
-  auto downgrade = [&](std::optional<std::string> marker) {
+  const std::string hashedMark("\0keys-hashed", 12);
+  auto downgrade = [&](bool hashed) {
     rocksdb::DB* db = h.portal().store().db();
-    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), commands(), secretKey).ok());
-    if (marker) {
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), commands(), *marker, "").ok());
+    for (const std::string& k : {secretKey, std::string("\0keys-keyed", 11), hashedMark})
+      ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), commands(), k).ok());
+    if (hashed) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), commands(), hashedMark, "").ok());
     }
   };
 
@@ -365,7 +367,7 @@ TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrad
   auto first = h.portal().execute(older);
   ASSERT_TRUE(first.accepted());
   std::uint64_t head = h.portal().store().lastPosition();
-  downgrade(std::nullopt);
+  downgrade(false);
   h.reopen();
   Submission retry = older;
   retry.commandId =
@@ -389,7 +391,7 @@ TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrad
   first = h.portal().execute(hashed);
   ASSERT_TRUE(first.accepted());
   head = h.portal().store().lastPosition();
-  downgrade(std::string("\0keys-hashed", 12));
+  downgrade(true);
   h.reopen();
   retry = hashed;
   retry.commandId =
@@ -399,14 +401,40 @@ TEST(Portal, AnIdempotencyRecordOfAnOlderVersionStillAnswersItsKeyAfterTheUpgrad
   EXPECT_TRUE(again.replayed);
   EXPECT_EQ(again.decision.id, first.decision.id);
   EXPECT_EQ(h.portal().store().lastPosition(), head);
+  // The mark of the hashing version stays: that version, run again on the directory,
+  // takes the records for its own and moves none of them away.
   std::string marker;
   EXPECT_TRUE(
-      h.portal()
-          .store()
-          .db()
-          ->Get(rocksdb::ReadOptions(), commands(), std::string("\0keys-hashed", 12), &marker)
-          .IsNotFound())
-      << "the mark goes with the move";
+      h.portal().store().db()->Get(rocksdb::ReadOptions(), commands(), hashedMark, &marker).ok());
+}
+
+// The secret gone from a directory whose records were keyed by it (or damaged) stops
+// the start with a reason: new keys would find none of the first answers, and a retry
+// would run its command again.
+TEST(Portal, AMissingOrDamagedSecretOfTheIdempotencyRecordsStopsTheStart) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  h.close();
+  for (const char* value : {"", "short"}) {
+    test::editBehindTheProgramsBack(dir.path(), [&](rocksdb::DB* db, auto& families) {
+      const std::string secret("\0keys-secret", 12);
+      if (*value == '\0') {
+        ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), families.at("commands"), secret).ok());
+      } else {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), families.at("commands"), secret, value).ok());
+      }
+    });
+    try {
+      h.reopen();
+      ADD_FAILURE() << "opened without its secret (" << value << ")";
+    } catch (const std::runtime_error& e) {
+      const std::string why = e.what();
+      EXPECT_NE(why.find(*value == '\0' ? "secret is missing" : "secret is damaged"),
+                std::string::npos)
+          << why;
+    }
+  }
 }
 
 // The command id of a key, which every event of its command carries and /events
@@ -465,7 +493,7 @@ TEST(Portal, AFirstAnswerThatCannotBeReadIsAFailureNotNone) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), commands));
     int damaged = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next())
-      if (!it->key().empty() && it->key()[0] != '\0')  // past the mark of keys moved
+      if (!it->key().empty() && it->key()[0] != '\0')  // past the secret and the marks
         damaged += db->Put(rocksdb::WriteOptions(), commands, it->key(), "not a reply").ok();
     ASSERT_GT(damaged, 0);
   }

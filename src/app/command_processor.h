@@ -137,6 +137,8 @@ class CommandProcessor {
                              std::string_view scope, std::string_view key) const {
     return keys_->commandIdOf(companyId, actor, scope, key);
   }
+  // The key the API seals its cursors with (IdempotencyKeys::cursorKey).
+  IdempotencyKeys::Key cursorKey() const { return keys_->cursorKey(); }
   // Whether the request of `s` (its key and its fingerprint) was first sent within
   // `within` before now, as far as this process knows (see Submission::fingerprint).
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;

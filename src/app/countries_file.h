@@ -1,5 +1,7 @@
 #pragma once
-// Reads the ISO 3166-1 country list of Debian's iso-codes package.
+// Reads the ISO 3166-1 country list of Debian's iso-codes package, with the English
+// names in common use of Unicode CLDR that ICU's data carries ("Russia", "Ivory
+// Coast") beside its own.
 
 #include <string>
 
@@ -10,8 +12,8 @@ namespace portal {
 
 inline constexpr const char* kIsoCodesCountries = "/usr/share/iso-codes/json/iso_3166-1.json";
 
-// kNotFound when the file is missing (install iso-codes), kCorrupt when it is not
-// the iso-codes format.
+// kNotFound when the file is missing (install iso-codes) or ICU's region names
+// cannot be read (a broken ICU install), kCorrupt when it is not the iso-codes format.
 Result<CountryList> loadCountries(const std::string& path = kIsoCodesCountries);
 
 }  // namespace portal

@@ -14,9 +14,14 @@ namespace portal {
 namespace {
 
 constexpr std::string_view kPrefix = "key-";
-// The secret, and the mark of an older version that hashed keys without one. No
-// record's key starts with a NUL (they start with a company id).
+// The secret; the mark that records are keyed by it (written with it: a directory
+// with the mark and no secret has lost it); the mark of the version before, which
+// hashed keys without a secret (kept, and written on new directories too, so that
+// that version, run again on the directory, takes its records for hashed ones and
+// moves none of them). No record's key starts with a NUL (they start with a company
+// id).
 constexpr std::string_view kSecretKey{"\0keys-secret", 12};
+constexpr std::string_view kKeyedMarker{"\0keys-keyed", 11};
 constexpr std::string_view kHashedMarker{"\0keys-hashed", 12};
 
 std::string scopedHash(std::string_view companyId, std::string_view actor, std::string_view scope,
@@ -34,10 +39,37 @@ Error unreadable(const rocksdb::Status& st) {
 
 }  // namespace
 
+// The KDF's context (8 bytes) and the subkey ids of each use of the secret.
+constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "portal__";
+enum : std::uint64_t { kCommandIds = 1, kCursors = 2 };
+
+IdempotencyKeys::~IdempotencyKeys() {
+  sodium_memzero(secret_.data(), secret_.size());
+  sodium_memzero(hmacKey_.data(), hmacKey_.size());
+}
+
+IdempotencyKeys::IdempotencyKeys(IdempotencyKeys&& other) noexcept
+    : secret_(other.secret_), hmacKey_(other.hmacKey_) {
+  sodium_memzero(other.secret_.data(), other.secret_.size());
+  sodium_memzero(other.hmacKey_.data(), other.hmacKey_.size());
+}
+
+void IdempotencyKeys::derive() {
+  static_assert(crypto_kdf_KEYBYTES == std::tuple_size_v<Key>);
+  crypto_kdf_derive_from_key(hmacKey_.data(), hmacKey_.size(), kCommandIds, kKdfContext,
+                             secret_.data());
+}
+
+IdempotencyKeys::Key IdempotencyKeys::cursorKey() const {
+  Key key;
+  crypto_kdf_derive_from_key(key.data(), key.size(), kCursors, kKdfContext, secret_.data());
+  return key;
+}
+
 std::string IdempotencyKeys::keyed(std::string_view hash) const {
   std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac;
   crypto_auth_hmacsha256(mac.data(), reinterpret_cast<const unsigned char*>(hash.data()),
-                         hash.size(), secret_.data());
+                         hash.size(), hmacKey_.data());
   return std::string(kPrefix) +
          toHex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
@@ -48,10 +80,9 @@ std::string IdempotencyKeys::commandIdOf(std::string_view companyId, std::string
 }
 
 Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
-                                              rocksdb::ColumnFamilyHandle* commands,
-                                              std::size_t* moved) {
-  static_assert(crypto_auth_hmacsha256_KEYBYTES == std::tuple_size_v<decltype(secret_)>);
-  if (moved) *moved = 0;
+                                              rocksdb::ColumnFamilyHandle* commands) {
+  static_assert(crypto_auth_hmacsha256_KEYBYTES == std::tuple_size_v<Key>);
+  if (sodium_init() < 0) return makeError(ErrorCode::kCrypto, "libsodium failed to initialise");
   IdempotencyKeys keys;
   const rocksdb::Slice secretKey(kSecretKey.data(), kSecretKey.size());
   std::string stored;
@@ -62,15 +93,25 @@ Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
                                                 std::to_string(stored.size()) + " bytes, not 32)");
     std::memcpy(keys.secret_.data(), stored.data(), stored.size());
     sodium_memzero(stored.data(), stored.size());
+    keys.derive();
     return keys;
   }
   if (!st.IsNotFound()) return unreadable(st);
-  if (sodium_init() < 0) return makeError(ErrorCode::kCrypto, "libsodium failed to initialise");
-  randombytes_buf(keys.secret_.data(), keys.secret_.size());
-
-  const rocksdb::Slice markerKey(kHashedMarker.data(), kHashedMarker.size());
+  const rocksdb::Slice keyedKey(kKeyedMarker.data(), kKeyedMarker.size());
   std::string marker;
-  st = db.Get(rocksdb::ReadOptions(), commands, markerKey, &marker);
+  st = db.Get(rocksdb::ReadOptions(), commands, keyedKey, &marker);
+  if (st.ok())
+    return makeError(
+        ErrorCode::kCorrupt,
+        "the idempotency records' secret is missing from the data directory: the first "
+        "answers they keep could not be found by their keys (a retry would run its "
+        "command again); restore the directory from a backup");
+  if (!st.IsNotFound()) return unreadable(st);
+  randombytes_buf(keys.secret_.data(), keys.secret_.size());
+  keys.derive();
+
+  const rocksdb::Slice hashedKey(kHashedMarker.data(), kHashedMarker.size());
+  st = db.Get(rocksdb::ReadOptions(), commands, hashedKey, &marker);
   if (!st.ok() && !st.IsNotFound()) return unreadable(st);
   const bool hashed = st.ok();
   // A record's key: company, NUL, actor, LF, scope, LF, command id: the key as sent
@@ -78,7 +119,6 @@ Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
   // batch with the secret, so that a crash leaves all moved or none (a key moved
   // twice would be lost).
   rocksdb::WriteBatch batch;
-  std::size_t count = 0;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), commands));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
@@ -103,17 +143,17 @@ Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
     }
     batch.Put(commands, std::string(key.substr(0, lf2 + 1)) + keys.keyed(hash), it->value());
     batch.Delete(commands, it->key());
-    ++count;
   }
   if (!it->status().ok()) return unreadable(it->status());
   batch.Put(
       commands, secretKey,
       rocksdb::Slice(reinterpret_cast<const char*>(keys.secret_.data()), keys.secret_.size()));
-  if (hashed) batch.Delete(commands, markerKey);
+  batch.Put(commands, keyedKey, "");
+  if (!hashed) batch.Put(commands, hashedKey, "");
   st = db.Write(rocksdb::WriteOptions(), &batch);
   if (st.ok()) st = db.FlushWAL(true);
-  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
-  if (moved) *moved = count;
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
   return keys;
 }
 

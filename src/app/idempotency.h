@@ -1,9 +1,9 @@
 #pragma once
-// Idempotency keys as the log keeps them. A client's `Idempotency-Key` may hold
-// personal data ("create-ann@acme.example"), and the command id it becomes is
-// written into every event of its command, which no erasure rewrites, and which
+// The data directory's secret, and idempotency keys as the log keeps them. A client's
+// `Idempotency-Key` may hold personal data ("create-ann@acme.example"), and the command id it
+// becomes is written into every event of its command, which no erasure rewrites, and which
 // `/events` shows: so the key itself is kept nowhere, only a keyed hash (HMAC) of
-// it with its scope, under a secret of this data directory that never leaves it. A
+// it with its scope, under a secret kept in the data directory (and its backups). A
 // plain hash could be confirmed by guessing: the company, actor and route beside it
 // are in the events, and emails are guessable.
 
@@ -26,18 +26,32 @@ class IdempotencyKeys {
   // Reads the secret from the `commands` family. On a directory without one (new,
   // or of an older version) it is created, and every record there is moved under
   // its keyed id (the same answer, found by a retry as before), in one durable batch
-  // with the secret: a crash leaves all moved or none. `moved` is how many were.
-  static Result<IdempotencyKeys> open(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands,
-                                      std::size_t* moved = nullptr);
+  // with the secret: a crash leaves all moved or none. kCorrupt when the secret is
+  // damaged, or missing where records were keyed by it.
+  static Result<IdempotencyKeys> open(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands);
 
   // "key-" and the HMAC-SHA-256 (hex) of the SHA-256 of the company, the actor,
   // the scope (method and route) and the key.
   std::string commandIdOf(std::string_view companyId, std::string_view actor,
                           std::string_view scope, std::string_view key) const;
 
+  // A key for sealing what clients hand back (the lists' cursors), derived from the
+  // secret for that use alone (libsodium's KDF, BLAKE2b): the same across restarts of
+  // this directory, so that a client paging through a restart goes on.
+  using Key = std::array<unsigned char, 32>;
+  Key cursorKey() const;
+
+  ~IdempotencyKeys();  // zeroes the keys
+  IdempotencyKeys(IdempotencyKeys&& other) noexcept;
+  IdempotencyKeys& operator=(IdempotencyKeys&&) = delete;
+  IdempotencyKeys(const IdempotencyKeys&) = delete;
+  IdempotencyKeys& operator=(const IdempotencyKeys&) = delete;
+
  private:
   IdempotencyKeys() = default;
-  std::array<unsigned char, 32> secret_{};
+  void derive();
+  Key secret_{};   // as stored
+  Key hmacKey_{};  // derived: the command ids' HMAC
   std::string keyed(std::string_view hash) const;
 };
 

@@ -199,18 +199,20 @@ bool inTime(const RecordedEvent& e, const std::optional<Timestamp>& since,
 }
 
 // What `match` finds in the first event of type E after `after` that it finds
-// something in: for a name the serving view, being behind the log, lacks.
+// something in (the last such event when `last`): for a name the serving view, being
+// behind the log, lacks.
 template <class E, class Match>
 Result<std::optional<std::string>> foundInLog(const EventStore& store, std::uint64_t after,
-                                              Match match) {
+                                              bool last, Match match) {
   std::optional<std::string> found;
   std::optional<Error> failure;
   auto r = store.scan(after + 1, ~std::uint64_t{0}, [&](const RawEvent& raw) {
     if (peekEventType(raw.json) != E::kType) return true;
     auto ev = store.decode(raw);
     if (!ev) return failure = ev.error(), false;
-    if (const auto* e = std::get_if<E>(&ev->data)) found = match(ev->envelope, *e);
-    return !found;
+    if (const auto* e = std::get_if<E>(&ev->data))
+      if (auto m = match(ev->envelope, *e)) found = std::move(m);
+    return last || !found;
   });
   if (!r) return r.error();
   if (failure) return *failure;
@@ -243,7 +245,7 @@ Result<std::string> ReplayLog::companyId(const std::string& given) {
   }
   // Provisioned after the view's checkpoint (or the view not built): the log says.
   auto found = foundInLog<CompanyProvisioned>(
-      *store_, after,
+      *store_, after, false,
       [&](const EventEnvelope&, const CompanyProvisioned& p) -> std::optional<std::string> {
         if (p.slug == slug) return p.companyId;
         return std::nullopt;
@@ -258,16 +260,12 @@ Result<std::string> ReplayLog::userId(const std::string& companyId, const std::s
     const std::string key = emailKey(emailOrId);
     CredentialsProjection credentials;
     auto view = servingProjection(*store_, credentials);
-    std::uint64_t after = 0;
-    if (view) {
-      CredentialsReader reader(store_->db(), view->families, nullptr);
-      if (auto a = reader.accountByEmail(companyId, key)) return a->userId;
-      after = view->checkpoint;
-    }
-    // Created after the view's checkpoint (or the view not built): the log says. An
-    // anonymized person's email opens to nothing.
+    // Created after the view's checkpoint (or the view not built): the log says,
+    // first, since two people may have addresses that are one (NFC, UTS #46), and
+    // the later one is the user the address names, as for sign-in. An anonymized
+    // person's email opens to nothing.
     auto found = foundInLog<UserCreated>(
-        *store_, after,
+        *store_, view ? view->checkpoint : 0, true,
         [&](const EventEnvelope& env, const UserCreated& u) -> std::optional<std::string> {
           if (env.companyId == companyId && !u.email.shredded && emailKey(u.email.value) == key)
             return u.userId;
@@ -275,6 +273,10 @@ Result<std::string> ReplayLog::userId(const std::string& companyId, const std::s
         });
     if (!found) return found.error();
     if (*found) return **found;
+    if (view) {
+      CredentialsReader reader(store_->db(), view->families, nullptr);
+      if (auto a = reader.accountByEmail(companyId, key)) return a->userId;
+    }
     return makeError(ErrorCode::kNotFound, "there is no user with the email " + emailOrId +
                                                " in this company (an anonymized user is found "
                                                "by id only)");

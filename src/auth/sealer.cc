@@ -2,15 +2,17 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "src/auth/passwords.h"
 
 namespace portal {
 
-Sealer::Sealer() {
+Sealer::Sealer(const std::array<unsigned char, 32>& key) {
+  static_assert(sizeof key_ == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
   initSodium();
-  crypto_aead_xchacha20poly1305_ietf_keygen(key_);
+  std::copy(key.begin(), key.end(), key_);
 }
 
 Sealer::~Sealer() { sodium_memzero(key_, sizeof key_); }

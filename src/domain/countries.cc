@@ -34,10 +34,16 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
     else
       byKey_.try_emplace(key, code);
   }
+  // Names in common use, where no name above means another country and no two
+  // countries share them (a name of two is none).
+  std::unordered_map<std::string, std::string> commonOf;  // key -> code, "" if two
   for (const auto& c : countries_)
-    for (const auto& n : c.commonNames)
-      if (const std::string key = lookupKey(n); !ambiguous_.count(key))
-        byKey_.try_emplace(key, c.code);
+    for (const auto& n : c.commonNames) {
+      auto [it, fresh] = commonOf.try_emplace(lookupKey(n), c.code);
+      if (!fresh && it->second != c.code) it->second.clear();
+    }
+  for (const auto& [key, code] : commonOf)
+    if (!code.empty() && !ambiguous_.count(key)) byKey_.try_emplace(key, code);
   for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
 }
 

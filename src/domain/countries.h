@@ -1,6 +1,7 @@
 #pragma once
 // The ISO 3166-1 countries a user's country may be, given to the domain as a value
-// (the application reads them from the iso-codes package at start).
+// (the application reads them from the iso-codes package at start, with CLDR's
+// English names in common use from ICU's data).
 
 #include <optional>
 #include <string>

@@ -352,7 +352,7 @@ struct Api::Impl {
   std::atomic<bool> stopping{false};  // stopWaiting()
   WorkPool hashPool;
   ImportLogs importLogs;
-  Sealer cursorSealer;  // the users list's cursors
+  Sealer cursorSealer;  // the lists' cursors, under the data directory's key
   HttpMetrics metrics;
   std::once_flag workbookOnce;  // the import template workbook, written on first use
   Result<std::string> workbook = std::string();
@@ -413,7 +413,8 @@ struct Api::Impl {
         resetThrottle(options.resetThrottle),
         passwordThrottle(perUser(options.throttle)),
         hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
-        importLogs(p.store().db(), p.store().columnFamily("imports")) {}
+        importLogs(p.store().db(), p.store().columnFamily("imports")),
+        cursorSealer(p.processor().cursorKey()) {}
 
   static const std::vector<Route>& routes();
 
