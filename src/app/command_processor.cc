@@ -58,6 +58,7 @@ std::string serializeReply(const CommandReply& r) {
                       {"problems", std::move(problems)},
                       {"ids", rej.ids}};
   }
+  if (!r.firstRequest.empty()) j["request"] = r.firstRequest;
   // A refusal's text may repeat what a client sent; no byte of it stops this thread.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -69,6 +70,7 @@ std::optional<CommandReply> parseReply(const std::string& text) {
     CommandReply r;
     r.firstPosition = j.at("first").get<std::uint64_t>();
     r.lastPosition = j.at("last").get<std::uint64_t>();
+    if (j.contains("request")) r.firstRequest = j["request"].get<std::string>();
     if (j.at("status") == "accepted") {
       r.status = CommandReply::Status::kAccepted;
       r.decision.companyId = j.at("companyId").get<std::string>();
@@ -117,9 +119,14 @@ std::optional<CommandReply> CommandProcessor::refusedAsReused(const std::string&
                                                               const Submission& s,
                                                               const CommandReply& first) const {
   if ((!first.accepted() && !s.replayRefusals) || s.fingerprint.empty()) return std::nullopt;
-  std::lock_guard lock(fingerprintsMu_);
-  auto it = fingerprints_.find(key);
-  if (it == fingerprints_.end() || it->second.fingerprint == s.fingerprint) return std::nullopt;
+  {
+    std::lock_guard lock(fingerprintsMu_);
+    if (auto it = fingerprints_.find(key); it != fingerprints_.end())
+      return it->second.fingerprint == s.fingerprint ? std::nullopt : std::optional(keyReused());
+  }
+  // Not sent since this start: its record says (none in an older version's).
+  if (first.firstRequest.empty() || first.firstRequest == keys_->keyedFingerprint(s.fingerprint))
+    return std::nullopt;
   return keyReused();
 }
 
@@ -407,6 +414,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     entry.reply = reply;
     if (s.clientKey && (reply->accepted() || s.replayRefusals)) {
       rememberFingerprint(key, s.fingerprint);
+      if (!s.fingerprint.empty()) reply->firstRequest = keys_->keyedFingerprint(s.fingerprint);
       keysInGroup[key] = reply;
       shared->records.emplace_back(key, reply);
     }

@@ -69,9 +69,10 @@ struct Submission {
   // rows, sent again corrected by a page that keeps one key per upload).
   bool replayRefusals = true;
   // With clientKey: the request's requestDigest. A key whose first request had
-  // another digest is refused (422 idempotency-key-reused), not replayed. Kept in
-  // memory only (a hash of a body may confirm a guess of the personal data in it),
-  // so a key first used before the last start is not checked so.
+  // another digest is refused (422 idempotency-key-reused), not replayed. Its
+  // record keeps it keyed by the data directory's secret (a plain hash of a body
+  // could confirm a guess of the personal data in it), so the check holds after a
+  // restart too (records of versions before it have none, and are not checked so).
   std::string fingerprint;
 };
 
@@ -84,6 +85,10 @@ struct CommandReply {
   std::uint64_t firstPosition = 0;  // the command's events, 0 when it appended none
   std::uint64_t lastPosition = 0;
   bool replayed = false;  // the answer first given to this idempotency key
+  // With an idempotency key: the keyed fingerprint of the request that got this
+  // answer first (IdempotencyKeys::keyedFingerprint); empty in records of older
+  // versions.
+  std::string firstRequest;
   bool projected = true;  // Portal::execute: the views show it (read-your-writes)
 
   bool accepted() const { return status == Status::kAccepted; }

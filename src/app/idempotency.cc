@@ -41,23 +41,38 @@ Error unreadable(const rocksdb::Status& st) {
 
 // The KDF's context (8 bytes) and the subkey ids of each use of the secret.
 constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "portal__";
-enum : std::uint64_t { kCommandIds = 1, kCursors = 2 };
+enum : std::uint64_t { kCommandIds = 1, kCursors = 2, kFingerprints = 3 };
+
+std::string hmacHex(const IdempotencyKeys::Key& key, std::string_view text) {
+  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac;
+  crypto_auth_hmacsha256(mac.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                         text.size(), key.data());
+  return toHex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
 
 IdempotencyKeys::~IdempotencyKeys() {
   sodium_memzero(secret_.data(), secret_.size());
   sodium_memzero(hmacKey_.data(), hmacKey_.size());
+  sodium_memzero(requestKey_.data(), requestKey_.size());
 }
 
 IdempotencyKeys::IdempotencyKeys(IdempotencyKeys&& other) noexcept
-    : secret_(other.secret_), hmacKey_(other.hmacKey_) {
+    : secret_(other.secret_), hmacKey_(other.hmacKey_), requestKey_(other.requestKey_) {
   sodium_memzero(other.secret_.data(), other.secret_.size());
   sodium_memzero(other.hmacKey_.data(), other.hmacKey_.size());
+  sodium_memzero(other.requestKey_.data(), other.requestKey_.size());
 }
 
 void IdempotencyKeys::derive() {
   static_assert(crypto_kdf_KEYBYTES == std::tuple_size_v<Key>);
   crypto_kdf_derive_from_key(hmacKey_.data(), hmacKey_.size(), kCommandIds, kKdfContext,
                              secret_.data());
+  crypto_kdf_derive_from_key(requestKey_.data(), requestKey_.size(), kFingerprints, kKdfContext,
+                             secret_.data());
+}
+
+std::string IdempotencyKeys::keyedFingerprint(std::string_view fingerprint) const {
+  return hmacHex(requestKey_, fingerprint);
 }
 
 IdempotencyKeys::Key IdempotencyKeys::cursorKey() const {
@@ -67,11 +82,7 @@ IdempotencyKeys::Key IdempotencyKeys::cursorKey() const {
 }
 
 std::string IdempotencyKeys::keyed(std::string_view hash) const {
-  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac;
-  crypto_auth_hmacsha256(mac.data(), reinterpret_cast<const unsigned char*>(hash.data()),
-                         hash.size(), hmacKey_.data());
-  return std::string(kPrefix) +
-         toHex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+  return std::string(kPrefix) + hmacHex(hmacKey_, hash);
 }
 
 std::string IdempotencyKeys::commandIdOf(std::string_view companyId, std::string_view actor,

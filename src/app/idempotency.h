@@ -41,6 +41,10 @@ class IdempotencyKeys {
   using Key = std::array<unsigned char, 32>;
   Key cursorKey() const;
 
+  // A request's fingerprint (requestDigest) as its idempotency record keeps it:
+  // the hex of an HMAC under a key derived for that use alone.
+  std::string keyedFingerprint(std::string_view fingerprint) const;
+
   ~IdempotencyKeys();  // zeroes the keys
   IdempotencyKeys(IdempotencyKeys&& other) noexcept;
   IdempotencyKeys& operator=(IdempotencyKeys&&) = delete;
@@ -52,6 +56,7 @@ class IdempotencyKeys {
   void derive();
   Key secret_{};   // as stored
   Key hmacKey_{};  // derived: the command ids' HMAC
+  Key requestKey_{};  // derived: the fingerprints' HMAC
   std::string keyed(std::string_view hash) const;
 };
 

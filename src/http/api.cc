@@ -1899,8 +1899,7 @@ struct Api::Impl {
 
     // A repeated Idempotency-Key of an import that was made gets its outcome again
     // (the warnings are this file's); sent with another file or query, it is refused
-    // as reused (Submission::fingerprint), or, when the first was before the server's
-    // last start, answered with the first outcome too. One that was refused is
+    // as reused (Submission::fingerprint, kept in its record). One that was refused is
     // checked anew (Submission::replayRefusals).
     std::optional<HttpResponse> problem;
     if (auto first = earlierAnswer(call, ImportUsers{}, problem); first && first->accepted())
