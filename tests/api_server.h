@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -234,6 +235,24 @@ class ApiServer {
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Mailer> mailer_;
   std::map<std::string, std::string> companies_;
+};
+
+// A server that a test stops and starts again on the same data directory (its
+// clients go with it: make them anew after restart()).
+class RestartingServer {
+ public:
+  RestartingServer() { restart(); }
+  void restart() {
+    server_.reset();
+    server_.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data_);
+  }
+  ApiServer* operator->() { return &*server_; }
+  const std::string& data() const { return data_; }
+
+ private:
+  TempDir dir_;
+  std::string data_ = dir_.sub("data");
+  std::optional<ApiServer> server_;
 };
 
 }  // namespace portal::test

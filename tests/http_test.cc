@@ -1006,10 +1006,7 @@ TEST(HttpFlows, ARetryAfterTheRightToMakeTheChangeWentGetsTheFirstAnswer) {
 // and changes nothing, as the IETF's Idempotency-Key draft has it: answered with the
 // first request's outcome, "deactivate B" said 200 with B still active.
 TEST(HttpFlows, AKeySentAgainWithAnotherRequestIsRefusedAndChangesNothing) {
-  TempDir dir;
-  const std::string data = dir.sub("data");
-  std::optional<ApiServer> server;
-  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  RestartingServer server;
   Person owner = server->provision("acme");
   Person ann = server->user("acme", owner, "ann");
   Person carl = server->user("acme", owner, "carl");
@@ -1095,8 +1092,7 @@ TEST(HttpFlows, AKeySentAgainWithAnotherRequestIsRefusedAndChangesNothing) {
   // after a restart a key sent with another request is still refused, and the same
   // request still gets its first answer.
   client.reset();
-  server.reset();
-  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  server.restart();
   const std::string token = server->signIn("acme", owner.email, kPassword).json()["token"];
   client = std::make_unique<HttpClient>(server->port());
   reused(client->post("/api/v1/admins", {{"userId", carl.id}}, token, key));
@@ -1898,10 +1894,7 @@ TEST(HttpFlows, ThePasswordPolicyDoesNotTellWhichCompaniesExist) {
 // are sealed under a key of the data directory, not of the process. Another
 // directory's server refuses them.
 TEST(HttpFlows, ACursorStillPagesAfterTheServerRestarts) {
-  TempDir dir;
-  const std::string data = dir.sub("data");
-  std::optional<ApiServer> server;
-  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  RestartingServer server;
   Person owner = server->provision("acme");
   for (const char* name : {"ann", "bob", "cid"}) server->user("acme", owner, name);
   auto client = std::make_unique<HttpClient>(server->port());
@@ -1917,8 +1910,7 @@ TEST(HttpFlows, ACursorStillPagesAfterTheServerRestarts) {
   ASSERT_EQ(auditBefore.status, 200) << auditBefore.body;
 
   client.reset();
-  server.reset();
-  server.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data);
+  server.restart();
   const std::string token = server->signIn("acme", owner.email, kPassword).json()["token"];
   client = std::make_unique<HttpClient>(server->port());
   Reply usersAfter = client->get("/api/v1/users?limit=2&cursor=" + users, token);
