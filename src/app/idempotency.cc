@@ -37,8 +37,6 @@ Error unreadable(const rocksdb::Status& st) {
   return makeError(ErrorCode::kIoError, "cannot read the idempotency records: " + st.ToString());
 }
 
-}  // namespace
-
 // The KDF's context (8 bytes) and the subkey ids of each use of the secret.
 constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "portal__";
 enum : std::uint64_t { kCommandIds = 1, kCursors = 2, kFingerprints = 3 };
@@ -49,6 +47,8 @@ std::string hmacHex(const IdempotencyKeys::Key& key, std::string_view text) {
                          text.size(), key.data());
   return toHex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
+
+}  // namespace
 
 IdempotencyKeys::~IdempotencyKeys() {
   sodium_memzero(secret_.data(), secret_.size());

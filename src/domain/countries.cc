@@ -18,14 +18,19 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   // what is in the brackets: "French part" is no country's name.) A short name that
   // is another country's name, or two countries', is none: "Congo" is the Republic,
   // and "the Congo" (which the Democratic Republic is called too) nothing.
-  std::unordered_map<std::string, std::string> shortOf;  // short key -> code, "" if two
+  // Each key to the one country that claims it, "" when two do.
+  using Claims = std::unordered_map<std::string, std::string>;
+  auto claim = [](Claims& claims, std::string key, const std::string& code) {
+    auto [it, fresh] = claims.try_emplace(std::move(key), code);
+    if (!fresh && it->second != code) it->second.clear();
+  };
+  Claims shortOf;
   for (const auto& c : countries_)
     for (const auto& n : c.otherNames) {
       const std::size_t comma = n.find(", "), bracket = n.find(" (");
       const std::size_t cut = std::min(comma, bracket);
       if (cut == std::string::npos || (cut == bracket && n.back() != ')')) continue;
-      auto [it, fresh] = shortOf.try_emplace(lookupKey(n.substr(0, cut)), c.code);
-      if (!fresh && it->second != c.code) it->second.clear();
+      claim(shortOf, lookupKey(n.substr(0, cut)), c.code);
     }
   for (const auto& [key, code] : shortOf) {
     if (auto named = byKey_.find(key);
@@ -36,12 +41,9 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   }
   // Names in common use, where no name above means another country and no two
   // countries share them (a name of two is none).
-  std::unordered_map<std::string, std::string> commonOf;  // key -> code, "" if two
+  Claims commonOf;
   for (const auto& c : countries_)
-    for (const auto& n : c.commonNames) {
-      auto [it, fresh] = commonOf.try_emplace(lookupKey(n), c.code);
-      if (!fresh && it->second != c.code) it->second.clear();
-    }
+    for (const auto& n : c.commonNames) claim(commonOf, lookupKey(n), c.code);
   for (const auto& [key, code] : commonOf)
     if (!code.empty() && !ambiguous_.count(key)) byKey_.try_emplace(key, code);
   for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
