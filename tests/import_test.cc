@@ -929,6 +929,12 @@ TEST(ImportFile, CountriesAreFoundByCodeOrNameInAnyCaseAndEitherApostrophe) {
   EXPECT_EQ(list.find("Congo (DRC)"), std::optional<std::string>("CD"));
   EXPECT_EQ(list.find("Curacao"), std::optional<std::string>("CW"));
   EXPECT_EQ(list.find("Congo"), std::optional<std::string>("CG")) << "still the Republic";
+  // The list's names turned round, said the right way.
+  EXPECT_EQ(list.find("Democratic Republic of the Congo"), std::optional<std::string>("CD"));
+  EXPECT_EQ(list.find("The Democratic Republic of the Congo"), std::optional<std::string>("CD"));
+  EXPECT_EQ(list.find("Republic of Korea"), std::optional<std::string>("KR"));
+  EXPECT_EQ(list.find("Islamic Republic of Iran"), std::optional<std::string>("IR"));
+  EXPECT_EQ(list.find("Plurinational State of Bolivia"), std::optional<std::string>("BO"));
   EXPECT_EQ(list.find("European Union"), std::nullopt) << "a region that is no country";
   std::size_t common = 0;
   for (const auto& c : list.all())

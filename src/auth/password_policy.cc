@@ -9,9 +9,8 @@
 namespace portal {
 namespace {
 
-// The characters of folded text that `keep`, in order.
-template <class Keep>
-std::string keptOf(std::string_view folded, Keep keep) {
+// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
+std::string lettersOf(std::string_view folded) {
   std::string out;
   char32_t c;
   for (std::size_t i = 0; i < folded.size();) {
@@ -21,18 +20,10 @@ std::string keptOf(std::string_view folded, Keep keep) {
       c = b;
     else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
       break;  // not UTF-8: checked before
-    if (keep(c)) out.append(folded.substr(i, n));
+    if (isLetter(c)) out.append(folded.substr(i, n));
     i += n;
   }
   return out;
-}
-
-// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
-std::string lettersOf(std::string_view folded) { return keptOf(folded, isLetter); }
-
-// Its letters and digits ("alice.demo@acme.ex" -> "alicedemoacmeex").
-std::string lettersAndDigitsOf(std::string_view folded) {
-  return keptOf(folded, [](char32_t c) { return isLetter(c) || (c >= U'0' && c <= U'9'); });
 }
 
 bool isAsciiAlnum(char c) {
@@ -160,22 +151,20 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   // "jsmith2@acme.example" refuses "jsmith2@acme.example1").
   const std::string_view localCore = core(local), mailCore = core(mail);
   const std::string_view passwordCore = core(lowered);
-  // And the address's letters and digits, or the first of them up to the local
-  // part's at least, whatever is between them ("alicedemoexample", "alice.demo.ex",
-  // "Alice Demo Example 2024" for alice@demo.example; the domain alone is no email).
-  const std::string mailLetters = lettersAndDigitsOf(mail);
-  const std::string localLetters =
-      lettersAndDigitsOf(localCore.empty() ? std::string_view(local) : localCore);
-  auto spellsTheAddress = [&](std::string_view p) {
-    const std::string letters = lettersAndDigitsOf(p);
-    return !localLetters.empty() && letters.size() >= localLetters.size() &&
-           mailLetters.starts_with(letters);
-  };
+  // And the address's letters, or the first of them up to the local part's at
+  // least, whatever is around or between them, digits too ("alicedemoexample",
+  // "alice.demo.ex", "Alice Demo Example 2024" for alice@demo.example,
+  // "bobdemoexample1984" for bob1984@demo.example; the domain alone is no email).
+  const std::string mailLetters = lettersOf(mail), localLetters = lettersOf(local);
+  const std::string passwordLetters = lettersOf(lowered);
+  const bool spellsTheAddress = !localLetters.empty() &&
+                                passwordLetters.size() >= localLetters.size() &&
+                                mailLetters.starts_with(passwordLetters);
   if (!mail.empty() &&
       (lowered == mail || (!local.empty() && lowered == local) ||
        (!localCore.empty() && passwordCore == localCore) ||
        (mailCore.find('@') != std::string_view::npos && passwordCore == mailCore) ||
-       spellsTheAddress(lowered) || spellsTheAddress(passwordCore)))
+       spellsTheAddress))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or the two names joined, whatever
   // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").

@@ -17,20 +17,30 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   // of "Palestine, State of", "Holy See" of "Holy See (Vatican City State)". (Not
   // what is in the brackets: "French part" is no country's name.) A short name that
   // is another country's name, or two countries', is none: "Congo" is the Republic,
-  // and "the Congo" (which the Democratic Republic is called too) nothing.
+  // and "the Congo" (which the Democratic Republic is called too) nothing. And a
+  // name the list turns round, said the right way ("Congo, The Democratic Republic
+  // of the": "The Democratic Republic of the Congo"; "Korea, Republic of"), among
+  // the names in common use below.
   // Each key to the one country that claims it, "" when two do.
   using Claims = std::unordered_map<std::string, std::string>;
   auto claim = [](Claims& claims, std::string key, const std::string& code) {
     auto [it, fresh] = claims.try_emplace(std::move(key), code);
     if (!fresh && it->second != code) it->second.clear();
   };
-  Claims shortOf;
+  Claims shortOf, commonOf;
   for (const auto& c : countries_)
     for (const auto& n : c.otherNames) {
       const std::size_t comma = n.find(", "), bracket = n.find(" (");
       const std::size_t cut = std::min(comma, bracket);
       if (cut == std::string::npos || (cut == bracket && n.back() != ')')) continue;
       claim(shortOf, lookupKey(n.substr(0, cut)), c.code);
+      const std::string_view rest = std::string_view(n).substr(cut + 2);
+      if (cut == comma && bracket == std::string::npos &&
+          (rest.ends_with(" of") || rest.ends_with(" of the"))) {
+        const std::string turned = lookupKey(std::string(rest) + " " + n.substr(0, cut));
+        claim(commonOf, turned, c.code);
+        if (turned.starts_with("the ")) claim(commonOf, turned.substr(4), c.code);
+      }
     }
   for (const auto& [key, code] : shortOf) {
     if (auto named = byKey_.find(key);
@@ -41,7 +51,6 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   }
   // Names in common use, where no name above means another country and no two
   // countries share them (a name of two is none).
-  Claims commonOf;
   for (const auto& c : countries_)
     for (const auto& n : c.commonNames) claim(commonOf, lookupKey(n), c.code);
   for (const auto& [key, code] : commonOf)

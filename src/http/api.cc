@@ -1360,8 +1360,8 @@ struct Api::Impl {
   // --- users ----------------------------------------------------------------------
 
   static HttpResponse badCursor(std::string_view detail =
-                                     "The cursor is not from this list, or the server restarted "
-                                     "since it was given: list again from the start.") {
+                                    "The cursor is not one this list gave with these filters "
+                                    "(or it was changed): list again from the start.") {
     return Api::problem(400, "invalid-cursor", "The cursor cannot be used", detail);
   }
 
