@@ -9,6 +9,11 @@
 
 namespace portal {
 
+Sealer::Sealer() {
+  initSodium();
+  crypto_aead_xchacha20poly1305_ietf_keygen(key_);
+}
+
 Sealer::Sealer(const std::array<unsigned char, 32>& key) {
   static_assert(sizeof key_ == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
   initSodium();

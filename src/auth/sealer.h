@@ -1,9 +1,11 @@
 #pragma once
 // Seals short texts that a client hands back unchanged, such as the users list's
 // cursor (a place in the order by name: it holds names, which must not travel in
-// URLs, and so access logs, in clear): XChaCha20-Poly1305 under the key given (one
-// of the data directory's, so that seals outlive a restart), as base64url. A seal
-// cannot be read or forged without the key.
+// URLs, and so access logs, in clear): XChaCha20-Poly1305 under a random key of the
+// process (a restart makes earlier seals unreadable: open() says so, and the client
+// starts over) or a key given (one of the data directory's, for seals that hold no
+// personal data and should outlive a restart), as base64url. A seal cannot be read
+// or forged without the key.
 // Thread-safe.
 
 #include <array>
@@ -15,6 +17,7 @@ namespace portal {
 
 class Sealer {
  public:
+  Sealer();  // a fresh random key
   explicit Sealer(const std::array<unsigned char, 32>& key);
   ~Sealer();  // zeroes it
   Sealer(const Sealer&) = delete;

@@ -352,7 +352,12 @@ struct Api::Impl {
   std::atomic<bool> stopping{false};  // stopWaiting()
   WorkPool hashPool;
   ImportLogs importLogs;
-  Sealer cursorSealer;  // the lists' cursors, under the data directory's key
+  // The lists' cursors. The users list's hold a name (its place) and its search, so
+  // their key is the process's own: one kept on disk would let a cursor a client
+  // kept be read after that person's erasure. The others hold ids and positions,
+  // under a key of the data directory, and outlive a restart.
+  Sealer cursorSealer;
+  Sealer userCursorSealer;
   HttpMetrics metrics;
   std::once_flag workbookOnce;  // the import template workbook, written on first use
   Result<std::string> workbook = std::string();
@@ -1361,28 +1366,32 @@ struct Api::Impl {
 
   static HttpResponse badCursor(std::string_view detail =
                                     "The cursor is not one this list gave with these filters "
-                                    "(or it was changed): list again from the start.") {
+                                    "(or it was changed; a users list's cursor also ends with "
+                                    "a restart of the server): list again from the start.") {
     return Api::problem(400, "invalid-cursor", "The cursor cannot be used", detail);
   }
 
   // The cursors of the lists in id order (administrators, resources, groups): the
   // last id shown, with the list and the company it belongs to, sealed, so that a
-  // cursor not given by this list (forged, another list's, another company's, from
-  // before a restart) is refused instead of paging from somewhere else.
-  std::optional<std::string> openListCursor(const Call& call, std::string_view list, HttpResponse& error) {
+  // cursor not given by this list (forged, another list's, another company's) is
+  // refused instead of paging from somewhere else.
+  std::optional<std::string> openListCursor(const Call& call, std::string_view list,
+                                            HttpResponse& error, const Sealer* sealer = nullptr) {
     const std::string cursor = param(call, "cursor");
     if (cursor.empty()) return std::string();
     const std::string scope = std::string(list) + '\n' + call.company() + '\n';
-    auto place = cursorSealer.open(cursor);
+    auto place = (sealer ? *sealer : cursorSealer).open(cursor);
     if (!place || place->compare(0, scope.size(), scope) != 0) {
       error = badCursor();
       return std::nullopt;
     }
     return place->substr(scope.size());
   }
-  std::string sealListCursor(const Call& call, std::string_view list, const std::string& lastId) {
+  std::string sealListCursor(const Call& call, std::string_view list, const std::string& lastId,
+                             const Sealer* sealer = nullptr) {
     if (lastId.empty()) return {};
-    return cursorSealer.seal(std::string(list) + '\n' + call.company() + '\n' + lastId);
+    return (sealer ? *sealer : cursorSealer)
+        .seal(std::string(list) + '\n' + call.company() + '\n' + lastId);
   }
 
   HttpResponse listUsers(Call& call) {
@@ -1404,12 +1413,13 @@ struct Api::Impl {
     // A cursor holds its place in one list: another status or search would skip
     // the rows that sort before that place.
     const std::string list = "users\n" + (status.empty() ? std::string("all") : status) + '\n' + q.search;
-    auto cursor = openListCursor(call, list, error);
+    auto cursor = openListCursor(call, list, error, &userCursorSealer);
     if (!cursor) return error;
     q.cursor = std::move(*cursor);
     UserPage page = portal.users().list(call.company(), q);
     if (page.badCursor) return badCursor();
-    return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
+    return jsonResponse(
+        200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor, &userCursorSealer)));
   }
 
   // The welcome mail for each user a command created: the decision's `ids` (an
