@@ -242,9 +242,10 @@ class ApiServer {
 class RestartingServer {
  public:
   RestartingServer() { restart(); }
-  void restart() {
+  // `startAt`: the clock's time at the start (ApiServer's).
+  void restart(std::optional<Timestamp> startAt = std::nullopt) {
     server_.reset();
-    server_.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data_);
+    server_.emplace(ThrottlePolicy{}, nullptr, ThrottlePolicy{5, 100'000}, data_, startAt);
   }
   ApiServer* operator->() { return &*server_; }
   const std::string& data() const { return data_; }

@@ -1002,6 +1002,36 @@ TEST(HttpFlows, ARetryAfterTheRightToMakeTheChangeWentGetsTheFirstAnswer) {
       << "another request under the key";
 }
 
+// The same retry after the server restarted: the record keeps the request's keyed
+// fingerprint and the first event its time, so within 10 minutes of the change the
+// retry still gets its first answer; later it is 403 as any request of theirs.
+TEST(HttpFlows, ARetryAfterTheRightWentGetsTheFirstAnswerAcrossARestartWithinTenMinutes) {
+  RestartingServer server;
+  Person owner = server->provision("acme");
+  Person ada = server->user("acme", owner, "ada", true);
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "hand-over"}};
+  Reply first =
+      HttpClient(server->port()).post("/api/v1/owner", {{"userId", ada.id}}, owner.token, key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const Timestamp madeAt = server->clock().now();
+  for (const auto& [after, status] : {std::pair{9 * kMinute, 200}, std::pair{11 * kMinute, 403}}) {
+    server.restart(Timestamp{madeAt.micros + after});
+    const std::string token = server->signIn("acme", owner.email, kPassword).json()["token"];
+    HttpClient client(server->port());
+    Reply again = client.post("/api/v1/owner", {{"userId", ada.id}}, token, key);
+    EXPECT_EQ(again.status, status) << after / kMinute << " minutes after: " << again.body;
+    if (status == 200) {
+      EXPECT_EQ(again.body, first.body);
+    }
+    EXPECT_EQ(
+        client.post("/api/v1/owner", {{"userId", ada.id}}, token, {{"Idempotency-Key", "other"}})
+            .status,
+        403);
+    EXPECT_EQ(client.post("/api/v1/owner", {{"userId", owner.id}}, token, key).status, 403)
+        << "another request under the key";
+  }
+}
+
 // A key sent again with another request (another subject, another body) is refused
 // and changes nothing, as the IETF's Idempotency-Key draft has it: answered with the
 // first request's outcome, "deactivate B" said 200 with B still active.

@@ -133,10 +133,23 @@ std::optional<CommandReply> CommandProcessor::refusedAsReused(const std::string&
 bool CommandProcessor::sentRecently(const Submission& s,
                                     std::chrono::steady_clock::duration within) const {
   if (!s.clientKey || s.fingerprint.empty()) return false;
-  std::lock_guard lock(fingerprintsMu_);
-  auto it = fingerprints_.find(recordKey(s));
-  return it != fingerprints_.end() && it->second.fingerprint == s.fingerprint &&
-         std::chrono::steady_clock::now() - it->second.at <= within;
+  const std::string key = recordKey(s);
+  {
+    std::lock_guard lock(fingerprintsMu_);
+    if (auto it = fingerprints_.find(key); it != fingerprints_.end())
+      return it->second.fingerprint == s.fingerprint &&
+             std::chrono::steady_clock::now() - it->second.at <= within;
+  }
+  // Sent before this start: its record keeps the request's keyed fingerprint, and
+  // its first event the time it was made (none in records of older versions, or of
+  // a command that appended nothing: not sent recently, as far as this can tell).
+  auto first = storedAnswer(key);
+  if (!first || !first->accepted() || first->firstPosition == 0 || first->firstRequest.empty() ||
+      first->firstRequest != keys_->keyedFingerprint(s.fingerprint))
+    return false;
+  auto made = store_.readAt(first->firstPosition);
+  return made && clock_.now().micros - made->envelope.occurredAt.micros <=
+                     std::chrono::duration_cast<std::chrono::microseconds>(within).count();
 }
 
 void CommandProcessor::rememberFingerprint(const std::string& key, const std::string& fingerprint) {

@@ -145,7 +145,8 @@ class CommandProcessor {
   // The key the API seals its cursors with (IdempotencyKeys::cursorKey).
   IdempotencyKeys::Key cursorKey() const { return keys_->cursorKey(); }
   // Whether the request of `s` (its key and its fingerprint) was first sent within
-  // `within` before now, as far as this process knows (see Submission::fingerprint).
+  // `within` before now: as this process saw it, or, sent before its start, as its
+  // record and the time of its first event say (see Submission::fingerprint).
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
 
   // Stops taking commands, decides and writes what is queued, answers it, returns.
