@@ -213,7 +213,7 @@ class Decider {
       // Setting the manager one way clears the other way only when the user has it
       // that way now (a review: an outside manager replaced by another outside
       // manager read "cleared: managerUserId" in the audit trail).
-      const bool heldAsEmail = !u->managerCopy.empty();
+      const bool heldAsEmail = !u->managerCopy().empty();
       const bool heldAsUser = !heldAsEmail && u->detailDigests[kManagerDetail] != 0;
       if (e.managerUserId && heldAsEmail)
         e.cleared.push_back("managerEmail");
@@ -353,7 +353,7 @@ class Decider {
       add(userStream(c.userId), RoleRevoked{c.userId, service, role});
     add(userStream(c.userId), UserAnonymized{c.userId});
     decision_.shred.push_back(c.userId);
-    decision_.shred.insert(decision_.shred.end(), u->addressKeys.begin(), u->addressKeys.end());
+    decision_.shred.insert(decision_.shred.end(), u->addressKeys().begin(), u->addressKeys().end());
     decision_.id = c.userId;
     return std::move(decision_);
   }
@@ -460,7 +460,7 @@ class Decider {
     if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user holds no roles.");
-    if (!u->roles.count({c.service, c.role}))
+    if (!u->holdsRole(c.service, c.role))
       add(userStream(c.userId), RoleGranted{c.userId, c.service, c.role});
     decision_.id = c.userId;
     return std::move(decision_);
@@ -469,7 +469,7 @@ class Decider {
   Outcome operator()(const RevokeRole& c) {
     if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u->roles.count({c.service, c.role}))
+    if (u->holdsRole(c.service, c.role))
       add(userStream(c.userId), RoleRevoked{c.userId, c.service, c.role});
     decision_.id = c.userId;
     return std::move(decision_);
@@ -612,13 +612,13 @@ class Decider {
   Outcome operator()(const CompletePasswordReset& c) {
     if (auto r = authorize(state_, cmd_, Who::kSystem)) return *r;
     const UserState* u = state_.userByResetToken(c.tokenHash);
-    if (u == nullptr || u->resetTokenHash != c.tokenHash || !u->active || u->anonymized ||
-        ctx_.now >= u->resetExpiresAt)
+    if (u == nullptr || u->resetTokenHash() != c.tokenHash || !u->active || u->anonymized ||
+        ctx_.now >= u->resetExpiresAt())
       return Rejection{RejectionKind::kBadRequest, "reset-token-invalid",
                        "The reset link is expired, used, replaced by a newer one, or unknown.",
                        {}, {}};
     if (c.passwordHash.empty()) return invalidField("newPassword", "is required");
-    decision_.companyId = u->companyId;
+    decision_.companyId = std::string(u->companyId);
     add(userStream(u->id), PasswordResetCompleted{u->id, c.tokenHash});
     add(userStream(u->id), PasswordSet{u->id, Personal(c.passwordHash), false, "reset"});
     decision_.id = u->id;

@@ -1,9 +1,9 @@
 #include "src/domain/write_model.h"
 
-#include "events/text.h"
-
 #include <algorithm>
+#include <tuple>
 
+#include "events/text.h"
 #include "src/domain/email.h"
 
 namespace portal {
@@ -26,6 +26,16 @@ void forgetGroupName(CompanyState& company, const GroupState& group) {
 }  // namespace
 
 std::string groupNameKey(std::string_view name) { return foldCase(trimText(name)); }
+
+const std::string UserState::kNone;
+const std::vector<std::string> UserState::kNoKeys;
+
+bool UserState::holdsRole(std::string_view service, std::string_view role) const {
+  return std::binary_search(roles.begin(), roles.end(), std::pair(service, role),
+                            [](const auto& a, const auto& b) {
+                              return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+                            });
+}
 
 std::uint64_t detailDigest(std::string_view value) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -87,22 +97,27 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
   auto forUser = [&](const std::string& id, auto&& fn) {
     if (UserState* u = mutableUser(id)) fn(*u);
   };
+  auto rare = [](UserState& u) -> UserState::Rare& {
+    if (!u.rare) u.rare = std::make_unique<UserState::Rare>();
+    return *u.rare;
+  };
   // The user's outstanding reset link, if any, no longer works.
   auto voidReset = [&](UserState& u) {
-    if (!u.resetTokenHash.empty()) resetTokens_.erase(u.resetTokenHash);
-    u.resetTokenHash.clear();
+    if (u.resetTokenHash().empty()) return;
+    resetTokens_.erase(u.resetTokenHash());
+    u.rare->resetTokenHash.clear();
   };
   // Where a user's manager is kept as an email, indexed so that the manager's
   // arrival in the pool finds them.
   auto setManagerCopy = [&](UserState& u, std::string key) {
-    if (company == nullptr || key == u.managerCopy) return;
-    if (!u.managerCopy.empty()) {
-      auto it = company->reportsByManagerCopy.find(u.managerCopy);
+    if (company == nullptr || key == u.managerCopy()) return;
+    if (!u.managerCopy().empty()) {
+      auto it = company->reportsByManagerCopy.find(u.managerCopy());
       if (it != company->reportsByManagerCopy.end() && it->second.erase(u.id) && it->second.empty())
         company->reportsByManagerCopy.erase(it);
     }
     if (!key.empty()) company->reportsByManagerCopy[key].insert(u.id);
-    u.managerCopy = std::move(key);
+    rare(u).managerCopy = std::move(key);
   };
   // A copy of an address sealed under that address's own key: later copies use it too.
   auto noteAddressKey = [&](const std::optional<Personal>& copy) {
@@ -130,11 +145,18 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const UsersImported&) {},
           [&](const IdentityProviderChanged&) {},
           [&](const UserCreated& e) {
-            std::unique_ptr<UserState>& slot = users_[e.userId];
-            if (!slot) slot = std::make_unique<UserState>();
-            UserState& u = *slot;
-            u.id = e.userId;
-            u.companyId = env.companyId;
+            // A user belongs to a company: one created in none the log knows is
+            // passed over (our deciders create none).
+            if (company == nullptr) return;
+            UserState* existing = mutableUser(e.userId);
+            if (existing == nullptr) {
+              auto made = std::make_unique<UserState>();
+              made->id = e.userId;
+              existing = made.get();
+              users_.emplace(std::string_view(made->id), std::move(made));
+            }
+            UserState& u = *existing;
+            u.companyId = company->id;
             u.email = e.email.value;
             u.active = e.active;
             u.version = 1;
@@ -144,14 +166,13 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             u.country = e.country.value_or("");
             setManagerCopy(u, e.managerEmail ? emailKey(e.managerEmail->value) : std::string());
             noteAddressKey(e.managerEmail);
-            if (company != nullptr) {
-              const std::string key = emailKey(e.email.value);
-              company->usersByEmail[key] = &u;
-              // Their address's key is theirs now.
-              if (auto it = company->addressKeys.find(key); it != company->addressKeys.end()) {
-                u.addressKeys.insert(u.addressKeys.end(), it->second.begin(), it->second.end());
-                company->addressKeys.erase(it);
-              }
+            const std::string key = emailKey(e.email.value);
+            company->usersByEmail[key] = &u;
+            // Their address's key is theirs now.
+            if (auto it = company->addressKeys.find(key); it != company->addressKeys.end()) {
+              auto& keys = rare(u).addressKeys;
+              keys.insert(keys.end(), it->second.begin(), it->second.end());
+              company->addressKeys.erase(it);
             }
           },
           [&](const UserUpdated& e) {
@@ -192,9 +213,8 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               }
               voidReset(u);
               setManagerCopy(u, {});
-              u.addressKeys.clear();  // shredded with the user's own
+              u.rare.reset();  // the address keys are shredded with the user's own
               u.email.clear();
-              u.passwordHash.clear();
               u.detailDigests = {};  // digests of names can be looked up in a dictionary
               u.anonymized = true;
               ++u.version;
@@ -213,10 +233,16 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             });
           },
           [&](const RoleGranted& e) {
-            forUser(e.userId, [&](UserState& u) { u.roles.emplace(e.service, e.role); });
+            forUser(e.userId, [&](UserState& u) {
+              std::pair<std::string, std::string> role(e.service, e.role);
+              auto at = std::lower_bound(u.roles.begin(), u.roles.end(), role);
+              if (at == u.roles.end() || *at != role) u.roles.insert(at, std::move(role));
+            });
           },
           [&](const RoleRevoked& e) {
-            forUser(e.userId, [&](UserState& u) { u.roles.erase({e.service, e.role}); });
+            forUser(e.userId, [&](UserState& u) {
+              std::erase(u.roles, std::pair<std::string, std::string>(e.service, e.role));
+            });
           },
           [&](const ResourceAssigned& e) {
             if (company == nullptr) return;
@@ -282,9 +308,8 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             }
           },
           [&](const PasswordSet& e) {
+            // (Passwords are checked against the credentials view: nothing here.)
             forUser(e.userId, [&](UserState& u) {
-              u.passwordHash = e.passwordHash.shredded ? std::string() : e.passwordHash.value;
-              u.mustChangePassword = e.temporary;
               // A link asked for before the password was changed would undo the
               // change (changing it is what one does after an unexpected reset mail).
               voidReset(u);
@@ -293,15 +318,15 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const PasswordResetRequested& e) {
             forUser(e.userId, [&](UserState& u) {
               voidReset(u);  // a newer request voids the older token
-              u.resetTokenHash = e.tokenHash;
-              u.resetExpiresAt = parseRfc3339(e.expiresAt).value_or(Timestamp{});
+              rare(u).resetTokenHash = e.tokenHash;
+              u.rare->resetExpiresAt = parseRfc3339(e.expiresAt).value_or(Timestamp{});
               resetTokens_[e.tokenHash] = u.id;
             });
           },
           [&](const PasswordResetCompleted& e) {
             forUser(e.userId, [&](UserState& u) {
               resetTokens_.erase(e.tokenHash);
-              if (u.resetTokenHash == e.tokenHash) u.resetTokenHash.clear();
+              if (u.resetTokenHash() == e.tokenHash) u.rare->resetTokenHash.clear();
             });
           },
           [&](const LoginSucceeded&) {},

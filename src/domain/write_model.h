@@ -26,33 +26,49 @@ namespace portal {
 
 struct UserState {
   std::string id;
-  std::string companyId;
-  std::string email;     // as entered; empty once anonymized
+  std::string_view companyId;  // the company's own id (CompanyState::id, which never moves)
+  std::string email;           // as entered; empty once anonymized
   bool active = true;
   bool anonymized = false;
   bool admin = false;
-  std::set<std::pair<std::string, std::string>> roles;  // (service, role)
-  std::string passwordHash;  // empty: none set
-  bool mustChangePassword = false;
-  std::string resetTokenHash;  // the one valid reset token, if any
-  Timestamp resetExpiresAt;
   // Counts the events that change what GET /users/{id} shows, its ETag: UserCreated,
   // UserUpdated, UserDeactivated, UserReactivated, UserAnonymized, AdminIncluded,
   // AdminRemoved, and OwnershipTransferred (for both users). The users projection
   // counts the same.
   std::uint64_t version = 0;
-  // The key of the manager's email when it is kept as given (nobody of the pool had
-  // it then); empty when the manager is a user of the pool, or none.
-  std::string managerCopy;
-  // The keys that sealed the reports' copies of this user's email before they
-  // joined the pool (CompanyState::addressKeys): shredded with theirs.
-  std::vector<std::string> addressKeys;
+  // (service, role), sorted; a user holds a few.
+  std::vector<std::pair<std::string, std::string>> roles;
   // What a change of details is compared with, so that a form sending a user back
   // as it read them changes nothing (no event, the same version): digests of the
   // given name, surname, job title and manager (detailDigest, DetailField), and the
   // country's code (empty: none).
   std::array<std::uint64_t, 4> detailDigests{};
   std::string country;
+
+  bool holdsRole(std::string_view service, std::string_view role) const;
+  // The one valid reset token, if any (empty: none), and until when it is valid.
+  const std::string& resetTokenHash() const { return rare ? rare->resetTokenHash : kNone; }
+  Timestamp resetExpiresAt() const { return rare ? rare->resetExpiresAt : Timestamp{}; }
+  // The key of the manager's email when it is kept as given (nobody of the pool had
+  // it then); empty when the manager is a user of the pool, or none.
+  const std::string& managerCopy() const { return rare ? rare->managerCopy : kNone; }
+  // The keys that sealed the reports' copies of this user's email before they
+  // joined the pool (CompanyState::addressKeys): shredded with theirs.
+  const std::vector<std::string>& addressKeys() const { return rare ? rare->addressKeys : kNoKeys; }
+
+  // What few users have, apart, so that each of millions does not carry its room
+  // (WriteModel makes it when one of them is set).
+  struct Rare {
+    std::string resetTokenHash;
+    Timestamp resetExpiresAt;
+    std::string managerCopy;
+    std::vector<std::string> addressKeys;
+  };
+  std::unique_ptr<Rare> rare;
+
+ private:
+  static const std::string kNone;
+  static const std::vector<std::string> kNoKeys;
 };
 
 enum DetailField : std::size_t { kGivenNameDetail, kSurnameDetail, kJobTitleDetail, kManagerDetail };
@@ -123,8 +139,9 @@ class WriteModel {
   StableStringMap<CompanyState> companies_;
   StableStringMap<std::string> companiesBySlug_;
   // One entry per person: a flat map, each user on the heap so that pointers to
-  // them (usersByEmail, the deciders') survive the table growing.
-  StringMap<std::unique_ptr<UserState>> users_;
+  // them (usersByEmail, the deciders') survive the table growing; the key is a
+  // view of the user's own id.
+  boost::unordered_flat_map<std::string_view, std::unique_ptr<UserState>, StringHash> users_;
   StableStringMap<std::string> resetTokens_;  // token hash -> user id
 };
 
