@@ -638,6 +638,108 @@ TEST(Portal, ProjectionsBuiltIncrementallyEqualProjectionsRebuiltFromTheLog) {
   }
 }
 
+// The write model as one thread builds it: every event of the log decoded and
+// applied in order.
+std::string writeModelOneByOne(EventStore& store) {
+  WriteModel model;
+  std::optional<Error> failure;
+  auto r = store.scan(1, ~0ull, [&](const RawEvent& raw) {
+    auto ev = store.decode(raw);
+    if (!ev) return failure = ev.error(), false;
+    model.apply(ev->envelope, ev->data);
+    return true;
+  });
+  if (!r) failure = r.error();
+  if (failure) throw std::runtime_error(failure->message);
+  return model.dump();
+}
+
+// A start reads the log on two threads, in chunks that either thread decodes and
+// this one applies in order: the model equals the one-thread build of a log of
+// many chunks (more than the reader may hold ahead), and of two bad events the
+// earlier is named, whichever thread found it.
+TEST(Portal, TheStartRebuildsTheWriteModelAsOneThreadWouldAndNamesTheFirstBadEvent) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  ImportUsers batch;
+  batch.importId = "imp-start";
+  for (int i = 0; i < 12'000; ++i) {
+    NewUserDetails d = person("p" + std::to_string(i));
+    if (i % 7 == 0) d.managerEmail = "owner-acme@acme.test";  // one of the pool
+    batch.rows.push_back(std::move(d));
+  }
+  auto imported = h.run(batch);
+  ASSERT_TRUE(imported.accepted());
+  ASSERT_EQ(imported.decision.ids.size(), 12'000u);
+  const std::string someone = imported.decision.ids[4321];
+  ASSERT_TRUE(h.run(GrantRole{someone, "modeler", "editor"}).accepted());
+  ASSERT_TRUE(h.run(IncludeAdmin{someone}).accepted());
+  auto group = h.run(CreateGroup{"Platform", std::string("the platform team")});
+  ASSERT_TRUE(group.accepted());
+  ASSERT_TRUE(h.run(AddGroupMember{group.decision.id, someone}).accepted());
+  ASSERT_TRUE(h.run(RequestPasswordReset{someone, "token-hash", Timestamp{1'795'000'300'000'000}},
+                    std::string(kSystem))
+                  .accepted());
+  auto other = h.run(CreateUser{person("leaver"), false});
+  ASSERT_TRUE(other.accepted());
+  ASSERT_TRUE(h.run(DeactivateUser{other.decision.id, std::nullopt}).accepted());
+  ASSERT_TRUE(h.run(AnonymizeUser{other.decision.id}).accepted());
+  h.close();
+
+  const std::string original = dir.path() + "-original";
+  std::filesystem::copy(dir.path(), original, std::filesystem::copy_options::recursive);
+  {
+    auto store = test::openStore(dir.path());
+    ASSERT_TRUE(store);
+    EXPECT_GT(store->lastPosition(), 256u * 32u);
+    const std::string expected = writeModelOneByOne(*store);
+    SystemClock clock;
+    RandomIds ids;
+    auto processor = CommandProcessor::start(*store, test::testCountries(), clock, ids);
+    ASSERT_TRUE(processor) << processor.error().message;
+    const std::string built = (*processor)->writeModelAtStart().dump();
+    // (The first line that differs: a diff of the whole would take minutes.)
+    auto [a, b] = std::mismatch(built.begin(), built.end(), expected.begin(), expected.end());
+    EXPECT_TRUE(a == built.end() && b == expected.end())
+        << "at start: " << built.substr(built.rfind('\n', a - built.begin()) + 1, 300)
+        << "\none by one: " << expected.substr(expected.rfind('\n', b - expected.begin()) + 1, 300);
+    EXPECT_EQ((*processor)->writeModelAtStart().userCount(), 12'002u);
+  }
+
+  auto startFails = [&](const std::string& path) -> std::string {
+    PortalOptions o;
+    o.dataDir = path;
+    SystemClock clock;
+    RandomIds ids;
+    auto p = Portal::open(o, test::testCountries(), clock, ids);
+    if (p) return "(started)";
+    return p.error().message;
+  };
+  // A changed byte (the reader's to find) before an event of an unknown type.
+  const std::string edited = dir.path() + "-edited";
+  std::filesystem::copy(original, edited, std::filesystem::copy_options::recursive);
+  test::editBehindTheProgramsBack(edited, [](rocksdb::DB* db, auto& families) {
+    std::string value;
+    ASSERT_TRUE(
+        db->Get(rocksdb::ReadOptions(), families.at("events"), positionBytes(3000), &value).ok());
+    value[value.find("\"correlationId\":\"") + 17] ^= 1;
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), families.at("events"), positionBytes(3000), value).ok());
+  });
+  test::rewriteEvent(edited, 6000, "\"type\":\"", "\"type\":\"Future");
+  const std::string first = startFails(edited);
+  EXPECT_EQ(first.rfind("event 3000: its bytes hash to", 0), 0u) << first;
+  // An event of an unknown type (a decoder's to find) before the broken link it
+  // leaves (its hash made anew, the next event's link no longer matches).
+  const std::string typed = dir.path() + "-typed";
+  std::filesystem::copy(original, typed, std::filesystem::copy_options::recursive);
+  test::rewriteEvent(typed, 5000, "\"type\":\"", "\"type\":\"Future");
+  const std::string second = startFails(typed);
+  EXPECT_EQ(second.rfind("event 5000 has unknown type 'Future", 0), 0u) << second;
+  for (const auto& path : {original, edited, typed}) std::filesystem::remove_all(path);
+}
+
 TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   TempDir dir;
   PortalHarness h(dir.path());

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include "projections/projection.h"
+#include "src/store/sha256.h"
+
 namespace portal::test {
 
 namespace {
@@ -71,6 +74,24 @@ void editBehindTheProgramsBack(
   fn(db, byName);
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   delete db;
+}
+
+void rewriteEvent(const std::string& path, std::uint64_t position, const std::string& from,
+                  const std::string& to) {
+  editBehindTheProgramsBack(path, [&](rocksdb::DB* db, auto& families) {
+    rocksdb::ColumnFamilyHandle* events = families.at("events");
+    const std::string key = positionBytes(position);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
+    const auto at = value.find(from);
+    ASSERT_NE(at, std::string::npos) << value;
+    value.replace(at, from.size(), to);
+    constexpr std::size_t kHeader = 1 + 32 + 32;  // format, prevHash, hash
+    const Hash h =
+        sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kHeader));
+    value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
+  });
 }
 
 }  // namespace portal::test

@@ -31,4 +31,10 @@ void editBehindTheProgramsBack(
     const std::string& path,
     const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn);
 
+// Replaces `from` with `to` in the JSON of the event at `position` and records the
+// hash of its new bytes, as someone who knows the format would (or as a program
+// newer than this one writes): only the chain's links (verify) tell the edit.
+void rewriteEvent(const std::string& path, std::uint64_t position, const std::string& from,
+                  const std::string& to);
+
 }  // namespace portal::test

@@ -141,24 +141,6 @@ void tamper(const std::string& dir, const std::function<void(rocksdb::DB*, rocks
   editBehindTheProgramsBack(dir, [&](rocksdb::DB* db, auto& families) { edit(db, families.at("events")); });
 }
 
-// Replaces `from` with `to` in the JSON of the event at `position` and records the
-// hash of its new bytes, as someone who knows the format would (or as a program
-// newer than this one writes): only the chain's links (verify) tell the edit.
-void rewriteEvent(const std::string& dir, std::uint64_t position, const std::string& from, const std::string& to) {
-  tamper(dir, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
-    const std::string key = positionBytes(position);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, key, &value).ok());
-    const auto at = value.find(from);
-    ASSERT_NE(at, std::string::npos) << value;
-    value.replace(at, from.size(), to);
-    constexpr std::size_t kHeader = 1 + 32 + 32;  // format, prevHash, hash
-    const Hash h = sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kHeader));
-    value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
-  });
-}
-
 // Changes one character of the correlation id of the event at `position` and leaves
 // its recorded hash: an edit that still decodes, which only the hash tells.
 void editCorrelationId(const std::string& dir, std::uint64_t position) {

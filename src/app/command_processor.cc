@@ -197,31 +197,99 @@ CommandProcessor::CommandProcessor(EventStore& store, const CountryList& countri
 
 CommandProcessor::~CommandProcessor() { stop(); }
 
+namespace {
+
+// A run of the log read at start: its events' bytes, then, once decoded, the events.
+struct StartChunk {
+  struct Raw {
+    std::uint64_t position = 0;
+    Hash prevHash{}, hash{};
+    std::size_t offset = 0, size = 0;  // its JSON in `text`
+  };
+  enum class Stage : std::uint8_t { kRead, kDecoding, kDecoded };
+  std::string text;
+  std::vector<Raw> raw;
+  std::vector<RecordedEvent> events;
+  Stage stage = Stage::kRead;
+  std::optional<Error> error;  // the first of its events that does not decode
+
+  void decode(const EventStore& store) {
+    events.reserve(raw.size());
+    for (const Raw& r : raw) {
+      auto ev = store.decode(RawEvent{r.position, &r.prevHash, &r.hash,
+                                      std::string_view(text).substr(r.offset, r.size)});
+      if (!ev) {
+        error = ev.error();
+        // Named by its position ("stored event is not valid JSON" said not which).
+        if (error->message.rfind("event ", 0) != 0)
+          error->message = "event " + std::to_string(r.position) + ": " + error->message;
+        return;
+      }
+      events.push_back(std::move(*ev));
+    }
+  }
+};
+
+}  // namespace
+
 Result<void> CommandProcessor::rebuild() {
   // The whole log is read at every start: its chain is checked on the way (about
-  // 0.4 µs an event), so that a server does not start on an edited log and serve the
-  // edit as the record. A second thread reads, checks and decodes (the costlier
-  // half: the JSON, the sealed fields) chunk by chunk while this one applies the
-  // chunk before to the write model, in log order.
-  constexpr std::size_t kChunk = 512, kChunksAhead = 8;
+  // 0.4 us an event), so that a server does not start on an edited log and serve the
+  // edit as the record. A second thread reads the log and checks the chain, chunk by
+  // chunk; decoding a chunk (the JSON, the sealed fields: the costliest part) falls
+  // to whichever thread is free, and this one applies the chunks to the write model
+  // in log order. The reader decodes a chunk only while at least one more waits
+  // undecoded, so that this thread, when it has nothing to apply, finds one too.
+  constexpr std::size_t kChunk = 256, kChunksAhead = 32;
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::vector<RecordedEvent>> decoded;
-  bool finished = false;
-  std::optional<Error> failure;
+  std::deque<std::unique_ptr<StartChunk>> window;  // read, not yet applied, in order
+  bool finished = false, stopping = false;
+  std::optional<Error> readFailure;  // the chain or the read, after the window's events
+  // Claims the newest chunk still undecoded if `atLeast` are (under the lock).
+  auto claimNewest = [&](std::size_t atLeast) -> StartChunk* {
+    std::size_t undecoded = 0;
+    StartChunk* newest = nullptr;
+    for (auto& c : window)
+      if (c->stage == StartChunk::Stage::kRead) ++undecoded, newest = c.get();
+    if (undecoded < atLeast) return nullptr;
+    newest->stage = StartChunk::Stage::kDecoding;
+    return newest;
+  };
+  auto decodeClaimed = [&](StartChunk& chunk) {
+    chunk.decode(store_);
+    {
+      std::lock_guard lock(mu);
+      chunk.stage = StartChunk::Stage::kDecoded;
+    }
+    changed.notify_all();
+  };
   std::thread reader([&] {
     pthread_setname_np(pthread_self(), "log-replay");
-    std::vector<RecordedEvent> chunk;
-    auto handOver = [&] {
+    auto chunk = std::make_unique<StartChunk>();
+    // False once the applier stopped.
+    auto handOver = [&]() -> bool {
       std::unique_lock lock(mu);
-      changed.wait(lock, [&] { return decoded.size() < kChunksAhead; });
-      decoded.push_back(std::move(chunk));
-      lock.unlock();
+      for (;;) {
+        if (stopping) return false;
+        if (window.size() < kChunksAhead) break;
+        // A full window: decode one of it rather than wait.
+        if (StartChunk* c = claimNewest(1)) {
+          lock.unlock();
+          decodeClaimed(*c);
+          lock.lock();
+          continue;
+        }
+        changed.wait(lock);
+      }
+      window.push_back(std::move(chunk));
       changed.notify_all();
-      chunk = {};
-      chunk.reserve(kChunk);
+      StartChunk* help = claimNewest(2);
+      lock.unlock();
+      if (help != nullptr) decodeClaimed(*help);
+      chunk = std::make_unique<StartChunk>();
+      return true;
     };
-    chunk.reserve(kChunk);
     std::optional<Error> error;
     Hash prev{};
     auto r = store_.scan(1, ~0ull, [&](const RawEvent& raw) {
@@ -231,43 +299,78 @@ Result<void> CommandProcessor::rebuild() {
         return false;
       }
       prev = *raw.hash;
-      auto ev = store_.decode(raw);
-      if (!ev) {
-        error = ev.error();
-        // Named by its position ("stored event is not valid JSON" said not which).
-        if (error->message.rfind("event ", 0) != 0)
-          error->message = "event " + std::to_string(raw.position) + ": " + error->message;
-        return false;
-      }
-      chunk.push_back(std::move(*ev));
-      if (chunk.size() == kChunk) handOver();
-      return true;
+      chunk->raw.push_back(
+          {raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
+      chunk->text.append(raw.json);
+      return chunk->raw.size() < kChunk || handOver();
     });
     if (!r && !error) error = r.error();
-    if (!chunk.empty()) handOver();
-    std::lock_guard lock(mu);
-    failure = std::move(error);
+    if (!chunk->raw.empty()) handOver();
+    std::unique_lock lock(mu);
+    readFailure = std::move(error);
     finished = true;
     changed.notify_all();
+    // Then helps with what is left to decode.
+    while (StartChunk* c = stopping ? nullptr : claimNewest(2)) {
+      lock.unlock();
+      decodeClaimed(*c);
+      lock.lock();
+    }
   });
+  std::optional<Error> failure;
   for (;;) {
-    std::vector<RecordedEvent> chunk;
+    std::unique_ptr<StartChunk> chunk;
     {
       std::unique_lock lock(mu);
-      changed.wait(lock, [&] { return !decoded.empty() || finished; });
-      if (decoded.empty()) break;
-      chunk = std::move(decoded.front());
-      decoded.pop_front();
+      for (;;) {
+        if (window.empty()) {
+          if (finished) break;
+          changed.wait(lock);
+          continue;
+        }
+        StartChunk& front = *window.front();
+        if (front.stage == StartChunk::Stage::kRead) {
+          front.stage = StartChunk::Stage::kDecoding;
+          lock.unlock();
+          front.decode(store_);
+          lock.lock();
+          front.stage = StartChunk::Stage::kDecoded;
+        }
+        if (front.stage == StartChunk::Stage::kDecoded) {
+          chunk = std::move(window.front());
+          window.pop_front();
+          break;
+        }
+        // The reader is decoding the oldest: decode a later one meanwhile.
+        if (StartChunk* c = claimNewest(1)) {
+          lock.unlock();
+          decodeClaimed(*c);
+          lock.lock();
+          continue;
+        }
+        changed.wait(lock);
+      }
     }
-    changed.notify_all();
-    for (const RecordedEvent& ev : chunk) {
+    if (!chunk) break;
+    changed.notify_all();  // room in the window
+    for (const RecordedEvent& ev : chunk->events) {
       model_.apply(ev.envelope, ev.data);
       if (ev.envelope.occurredAt < lastStamp_) timesOrdered_ = false;
       lastStamp_ = std::max(lastStamp_, ev.envelope.occurredAt);
     }
+    if (chunk->error) {
+      failure = std::move(chunk->error);
+      break;
+    }
   }
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  changed.notify_all();
   reader.join();
   if (failure) return *failure;
+  if (readFailure) return *readFailure;
   return {};
 }
 

@@ -169,6 +169,10 @@ class CommandProcessor {
     onFailure_ = std::move(fn);
   }
 
+  // The write model as the start rebuilt it, for a test to compare while no command
+  // runs (the processor's thread owns it otherwise).
+  const WriteModel& writeModelAtStart() const { return model_; }
+
   ProcessorStats stats() const {
     ProcessorStats s{commands_.load(), groups_.load(), events_.load(), {}};
     std::uint64_t counted = 0;

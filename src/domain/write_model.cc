@@ -92,6 +92,56 @@ UserState* WriteModel::mutableUser(std::string_view id) {
   return it == users_.end() ? nullptr : it->second.get();
 }
 
+std::string WriteModel::dump() const {
+  std::vector<std::string> lines;
+  auto line = [&](std::initializer_list<std::string_view> parts) {
+    std::string l;
+    for (std::string_view part : parts) l.append(part).push_back('|');
+    lines.push_back(std::move(l));
+  };
+  auto list = [](const auto& items) {
+    std::vector<std::string> all;
+    for (const auto& item : items) {
+      if constexpr (requires { item.first; })
+        all.push_back(std::string(item.first) + "=" + std::string(item.second));
+      else
+        all.push_back(std::string(item));
+    }
+    std::sort(all.begin(), all.end());
+    std::string text;
+    for (const auto& a : all) text += a + ",";
+    return text;
+  };
+  for (const auto& [key, u] : users_) {
+    std::string digests;
+    for (std::uint64_t d : u->detailDigests) digests += std::to_string(d) + ",";
+    line({"user", key, u->id, u->companyId, u->email, u->active ? "active" : "inactive",
+          u->anonymized ? "anonymized" : "", u->admin ? "admin" : "", std::to_string(u->version),
+          list(u->roles), digests, u->country, u->resetTokenHash(),
+          std::to_string(u->resetExpiresAt().micros), u->managerCopy(), list(u->addressKeys())});
+  }
+  for (const auto& [key, c] : companies_) {
+    line({"company", key, c.id, c.slug, c.name, list(c.services), c.ownerId});
+    for (const auto& [email, u] : c.usersByEmail) line({"email", c.id, email, u->id});
+    for (const auto& [id, r] : c.resources)
+      line({"resource", c.id, id, r.id, r.kind, r.service, r.name, r.ownerId});
+    for (const auto& [owner, ids] : c.resourcesByOwner) line({"owns", c.id, owner, list(ids)});
+    for (const auto& [id, g] : c.groups)
+      line({"group", c.id, id, g.id, g.name, g.description.value_or("(none)"), list(g.members),
+            std::to_string(g.version)});
+    line({"group names", c.id, list(c.groupsByName)});
+    for (const auto& [email, ids] : c.reportsByManagerCopy)
+      line({"reports of", c.id, email, list(ids)});
+    for (const auto& [email, keys] : c.addressKeys) line({"address keys", c.id, email, list(keys)});
+  }
+  line({"slugs", list(companiesBySlug_)});
+  line({"reset tokens", list(resetTokens_)});
+  std::sort(lines.begin(), lines.end());
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  return text;
+}
+
 void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
   CompanyState* company = mutableCompany(env.companyId);
   auto forUser = [&](const std::string& id, auto&& fn) {

@@ -131,6 +131,9 @@ class WriteModel {
   const UserState* userByResetToken(std::string_view tokenHash) const;
 
   std::size_t userCount() const { return users_.size(); }
+  // Everything it holds as text, in an order of its own (not the maps'): two models
+  // that decide alike dump alike. For tests.
+  std::string dump() const;
 
  private:
   CompanyState* mutableCompany(std::string_view id);
