@@ -21,6 +21,7 @@
 
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -70,7 +71,7 @@ double residentMiB() {
 }
 
 struct StartFigures {
-  double seconds = 0, cpuSeconds = 0, residentMiB = 0;
+  double seconds = 0, cpuSeconds = 0, residentMiB = 0, events = 0;
 };
 
 // What portal-server does before it serves, on the log at `path` (Portal::open's
@@ -91,6 +92,27 @@ StartFigures serverStart(const std::string& path) {
   f.seconds = sw.seconds();
   f.cpuSeconds = cpuSeconds() - cpuBefore;
   f.residentMiB = residentMiB() - before;
+  f.events = static_cast<double>(store->lastPosition());
+  return f;
+}
+
+// serverStart run by this program again (`--server-start DIR`), its figures read
+// from its output.
+StartFigures serverStartInAChild(const std::string& path) {
+  char self[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) std::exit(1);
+  self[len] = '\0';
+  const std::string command = std::string("'") + self + "' --server-start '" + path + "'";
+  FILE* child = ::popen(command.c_str(), "r");
+  StartFigures f;
+  if (child == nullptr ||
+      std::fscanf(child, "%lf %lf %lf %lf", &f.seconds, &f.cpuSeconds, &f.residentMiB, &f.events) !=
+          4 ||
+      ::pclose(child) != 0) {
+    std::fprintf(stderr, "bench_tools: the server start in a child process failed\n");
+    std::exit(1);
+  }
   return f;
 }
 
@@ -134,9 +156,8 @@ void run(std::uint64_t events, bool perProjection, std::uint64_t rebuildMiB) {
     // the rebuild on the same two cores.
     if (!store->compact()) std::exit(1);
   }
-  // First, while the process holds little memory of its own, so that what the
-  // start holds afterwards is its own.
-  const StartFigures start = serverStart(dir.path());
+  // In a process of its own, so that the memory it holds afterwards is the start's.
+  const StartFigures start = serverStartInAChild(dir.path());
   {
     auto store = openBenchStore(dir.path(), false);
     auto projector = Projector::open(*store, allProjections());
@@ -170,11 +191,12 @@ void run(std::uint64_t events, bool perProjection, std::uint64_t rebuildMiB) {
   std::printf("(rebuild: %.1f us of CPU per event, all threads of the process; %ld page faults, %.1f MiB first touched)\n",
               rebuildCpuMicros, rebuildFaults, static_cast<double>(rebuildFaults) * 4096 / (1 << 20));
 
-  printRatio("server start (log, write model)", events / start.seconds, plain, "events/s", 0.0);
+  printRatio("server start (log, write model)", start.events / start.seconds, plain, "events/s",
+             0.0);
   std::printf(
       "(server start: %.2f s, %.1f us of CPU per event, all threads; %.0f MiB resident "
       "afterwards)\n",
-      start.seconds, start.cpuSeconds * 1e6 / static_cast<double>(events), start.residentMiB);
+      start.seconds, start.cpuSeconds * 1e6 / static_cast<double>(start.events), start.residentMiB);
 
   // The replay tool's way in: a read-only (secondary) instance.
   auto log = ReplayLog::open(dir.path());
@@ -225,6 +247,11 @@ int main(int argc, char** argv) {
   std::uint64_t events = 1'000'000;
   bool perProjection = false;
   std::uint64_t rebuildMiB = 0;  // 0: the projector's default
+  if (argc == 3 && std::strcmp(argv[1], "--server-start") == 0) {
+    const auto f = portal::bench::serverStart(argv[2]);
+    std::printf("%f %f %f %f\n", f.seconds, f.cpuSeconds, f.residentMiB, f.events);
+    return 0;
+  }
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       events = 20'000;

@@ -655,9 +655,10 @@ std::string writeModelOneByOne(EventStore& store) {
 }
 
 // A start reads the log on two threads, in chunks that either thread decodes and
-// this one applies in order: the model equals the one-thread build of a log of
-// many chunks (more than the reader may hold ahead), and of two bad events the
-// earlier is named, whichever thread found it.
+// one applies in order: the model equals the one-thread build of a log of many
+// chunks (more than the reader may hold ahead); of two bad events the earlier is
+// named, whichever thread found it; and a bad event early in a long log ends the
+// start while the reader is far ahead.
 TEST(Portal, TheStartRebuildsTheWriteModelAsOneThreadWouldAndNamesTheFirstBadEvent) {
   TempDir dir;
   PortalHarness h(dir.path());
@@ -737,7 +738,16 @@ TEST(Portal, TheStartRebuildsTheWriteModelAsOneThreadWouldAndNamesTheFirstBadEve
   test::rewriteEvent(typed, 5000, "\"type\":\"", "\"type\":\"Future");
   const std::string second = startFails(typed);
   EXPECT_EQ(second.rfind("event 5000 has unknown type 'Future", 0), 0u) << second;
-  for (const auto& path : {original, edited, typed}) std::filesystem::remove_all(path);
+  // The same early in the log with every later event linked again: the chain holds,
+  // the reader reads on and fills its window while the applier stops at the bad
+  // event, and the start ends with it (not waiting for the reader).
+  const std::string early = dir.path() + "-early";
+  std::filesystem::copy(original, early, std::filesystem::copy_options::recursive);
+  test::rewriteEvent(early, 300, "\"type\":\"", "\"type\":\"Future");
+  test::rechainFrom(early, 301);
+  const std::string third = startFails(early);
+  EXPECT_EQ(third.rfind("event 300 has unknown type 'Future", 0), 0u) << third;
+  for (const auto& path : {original, edited, typed, early}) std::filesystem::remove_all(path);
 }
 
 TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {

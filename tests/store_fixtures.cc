@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <memory>
 
 #include "projections/projection.h"
 #include "src/store/sha256.h"
@@ -76,6 +79,36 @@ void editBehindTheProgramsBack(
   delete db;
 }
 
+namespace {
+constexpr std::size_t kEventHeader = 1 + 32 + 32;  // format, prevHash, hash
+
+void rehash(std::string& value) {
+  const Hash h =
+      sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kEventHeader));
+  value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());
+}
+}  // namespace
+
+void rechainFrom(const std::string& path, std::uint64_t position) {
+  editBehindTheProgramsBack(path, [&](rocksdb::DB* db, auto& families) {
+    rocksdb::ColumnFamilyHandle* events = families.at("events");
+    std::string before;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), events, positionBytes(position - 1), &before).ok());
+    std::string prev = before.substr(33, 32);
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
+    for (it->Seek(positionBytes(position)); it->Valid(); it->Next()) {
+      std::string value = it->value().ToString();
+      value.replace(1, 32, prev);
+      rehash(value);
+      prev = value.substr(33, 32);
+      ASSERT_TRUE(batch.Put(events, it->key(), value).ok());
+    }
+    ASSERT_TRUE(it->status().ok());
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  });
+}
+
 void rewriteEvent(const std::string& path, std::uint64_t position, const std::string& from,
                   const std::string& to) {
   editBehindTheProgramsBack(path, [&](rocksdb::DB* db, auto& families) {
@@ -86,10 +119,7 @@ void rewriteEvent(const std::string& path, std::uint64_t position, const std::st
     const auto at = value.find(from);
     ASSERT_NE(at, std::string::npos) << value;
     value.replace(at, from.size(), to);
-    constexpr std::size_t kHeader = 1 + 32 + 32;  // format, prevHash, hash
-    const Hash h =
-        sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kHeader));
-    value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());
+    rehash(value);
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), events, key, value).ok());
   });
 }

@@ -37,4 +37,9 @@ void editBehindTheProgramsBack(
 void rewriteEvent(const std::string& path, std::uint64_t position, const std::string& from,
                   const std::string& to);
 
+// Links every event from `position` on to the one before it again (prevHash and
+// hash made anew), as someone rewriting the log after an edit would: the chain
+// holds, and only decoding can tell an edit that broke an event.
+void rechainFrom(const std::string& path, std::uint64_t position);
+
 }  // namespace portal::test

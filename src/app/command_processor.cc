@@ -216,8 +216,15 @@ struct StartChunk {
   void decode(const EventStore& store) {
     events.reserve(raw.size());
     for (const Raw& r : raw) {
-      auto ev = store.decode(RawEvent{r.position, &r.prevHash, &r.hash,
-                                      std::string_view(text).substr(r.offset, r.size)});
+      Result<RecordedEvent> ev = makeError(ErrorCode::kCorrupt, "not decoded");
+      try {
+        ev = store.decode(RawEvent{r.position, &r.prevHash, &r.hash,
+                                   std::string_view(text).substr(r.offset, r.size)});
+      } catch (const std::exception& e) {
+        // (Out of memory, say: the start fails with it, and neither thread waits on
+        // a chunk never marked decoded.)
+        ev = makeError(ErrorCode::kCorrupt, e.what());
+      }
       if (!ev) {
         error = ev.error();
         // Named by its position ("stored event is not valid JSON" said not which).
@@ -238,8 +245,9 @@ Result<void> CommandProcessor::rebuild() {
   // edit as the record. A second thread reads the log and checks the chain, chunk by
   // chunk; decoding a chunk (the JSON, the sealed fields: the costliest part) falls
   // to whichever thread is free, and this one applies the chunks to the write model
-  // in log order. The reader decodes a chunk only while at least one more waits
-  // undecoded, so that this thread, when it has nothing to apply, finds one too.
+  // in log order. After handing a chunk over the reader decodes the newest one only
+  // while at least one more waits undecoded, so that this thread, when it has
+  // nothing to apply, mostly finds one too; with the window full it decodes any.
   constexpr std::size_t kChunk = 256, kChunksAhead = 32;
   std::mutex mu;
   std::condition_variable changed;
@@ -265,7 +273,7 @@ Result<void> CommandProcessor::rebuild() {
     changed.notify_all();
   };
   std::thread reader([&] {
-    pthread_setname_np(pthread_self(), "log-replay");
+    pthread_setname_np(pthread_self(), "start-reader");
     auto chunk = std::make_unique<StartChunk>();
     // False once the applier stopped.
     auto handOver = [&]() -> bool {
@@ -292,20 +300,25 @@ Result<void> CommandProcessor::rebuild() {
     };
     std::optional<Error> error;
     Hash prev{};
-    auto r = store_.scan(1, ~0ull, [&](const RawEvent& raw) {
-      if (auto problem = chainProblem(prev, raw)) {
-        error = makeError(ErrorCode::kCorrupt, "event " + std::to_string(raw.position) + ": " +
-                                                   *problem + "; run portal-replay verify");
-        return false;
-      }
-      prev = *raw.hash;
-      chunk->raw.push_back(
-          {raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
-      chunk->text.append(raw.json);
-      return chunk->raw.size() < kChunk || handOver();
-    });
-    if (!r && !error) error = r.error();
-    if (!chunk->raw.empty()) handOver();
+    try {
+      auto r = store_.scan(1, ~0ull, [&](const RawEvent& raw) {
+        if (auto problem = chainProblem(prev, raw)) {
+          error = makeError(ErrorCode::kCorrupt, "event " + std::to_string(raw.position) + ": " +
+                                                     *problem + "; run portal-replay verify");
+          return false;
+        }
+        prev = *raw.hash;
+        chunk->raw.push_back(
+            {raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
+        chunk->text.append(raw.json);
+        return chunk->raw.size() < kChunk || handOver();
+      });
+      if (!r && !error) error = r.error();
+      // Also after a bad link: an event before it that does not decode comes first.
+      if (!chunk->raw.empty()) handOver();
+    } catch (const std::exception& e) {
+      error = makeError(ErrorCode::kIoError, std::string("cannot read the log: ") + e.what());
+    }
     std::unique_lock lock(mu);
     readFailure = std::move(error);
     finished = true;
@@ -317,7 +330,22 @@ Result<void> CommandProcessor::rebuild() {
       lock.lock();
     }
   });
-  std::optional<Error> failure;
+  // However this thread leaves (an error, an exception out of apply), the reader
+  // stops and is joined.
+  struct Joined {
+    std::mutex& mu;
+    std::condition_variable& changed;
+    bool& stopping;
+    std::thread& reader;
+    ~Joined() {
+      {
+        std::lock_guard lock(mu);
+        stopping = true;
+      }
+      changed.notify_all();
+      reader.join();
+    }
+  } joined{mu, changed, stopping, reader};
   for (;;) {
     std::unique_ptr<StartChunk> chunk;
     {
@@ -358,18 +386,9 @@ Result<void> CommandProcessor::rebuild() {
       if (ev.envelope.occurredAt < lastStamp_) timesOrdered_ = false;
       lastStamp_ = std::max(lastStamp_, ev.envelope.occurredAt);
     }
-    if (chunk->error) {
-      failure = std::move(chunk->error);
-      break;
-    }
+    if (chunk->error) return *chunk->error;
   }
-  {
-    std::lock_guard lock(mu);
-    stopping = true;
-  }
-  changed.notify_all();
-  reader.join();
-  if (failure) return *failure;
+  std::lock_guard lock(mu);  // (the reader has finished)
   if (readFailure) return *readFailure;
   return {};
 }

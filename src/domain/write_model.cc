@@ -151,11 +151,17 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
     if (!u.rare) u.rare = std::make_unique<UserState::Rare>();
     return *u.rare;
   };
+  auto dropRareIfEmpty = [](UserState& u) {
+    if (u.rare && u.rare->resetTokenHash.empty() && u.rare->managerCopy.empty() &&
+        u.rare->addressKeys.empty())
+      u.rare.reset();
+  };
   // The user's outstanding reset link, if any, no longer works.
   auto voidReset = [&](UserState& u) {
     if (u.resetTokenHash().empty()) return;
     resetTokens_.erase(u.resetTokenHash());
     u.rare->resetTokenHash.clear();
+    dropRareIfEmpty(u);
   };
   // Where a user's manager is kept as an email, indexed so that the manager's
   // arrival in the pool finds them.
@@ -168,6 +174,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
     }
     if (!key.empty()) company->reportsByManagerCopy[key].insert(u.id);
     rare(u).managerCopy = std::move(key);
+    dropRareIfEmpty(u);
   };
   // A copy of an address sealed under that address's own key: later copies use it too.
   auto noteAddressKey = [&](const std::optional<Personal>& copy) {
@@ -180,7 +187,7 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
       Overloaded{
           [&](const CompanyProvisioned& e) {
             CompanyState& c = companies_[e.companyId];
-            c.id = e.companyId;
+            if (c.id.empty()) c.id = e.companyId;  // users hold views of it: set once
             c.slug = e.slug;
             c.name = e.name;
             c.services = e.services;
@@ -376,7 +383,10 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const PasswordResetCompleted& e) {
             forUser(e.userId, [&](UserState& u) {
               resetTokens_.erase(e.tokenHash);
-              if (u.resetTokenHash() == e.tokenHash) u.rare->resetTokenHash.clear();
+              if (!e.tokenHash.empty() && u.resetTokenHash() == e.tokenHash) {
+                u.rare->resetTokenHash.clear();
+                dropRareIfEmpty(u);
+              }
             });
           },
           [&](const LoginSucceeded&) {},

@@ -505,8 +505,20 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // Both read a family of their own with an entry a person (a second or two each
     // for a million): side by side.
     Result<void> heads;
-    std::thread loadingHeads([&] { heads = store->loadStreamHeads(); });
-    Result<void> keys = store->vault_->loadAll();
+    std::thread loadingHeads([&] {
+      try {
+        heads = store->loadStreamHeads();
+      } catch (const std::exception& e) {
+        heads = makeError(ErrorCode::kIoError,
+                          std::string("cannot load the stream index: ") + e.what());
+      }
+    });
+    Result<void> keys;
+    try {
+      keys = store->vault_->loadAll();
+    } catch (const std::exception& e) {
+      keys = makeError(ErrorCode::kIoError, std::string("cannot load the key vault: ") + e.what());
+    }
     loadingHeads.join();
     if (!heads) return heads.error();
     if (!keys) return keys.error();
