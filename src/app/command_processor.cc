@@ -264,13 +264,17 @@ Result<void> CommandProcessor::rebuild() {
     newest->stage = StartChunk::Stage::kDecoding;
     return newest;
   };
-  auto decodeClaimed = [&](StartChunk& chunk) {
-    chunk.decode(store_);
-    {
-      std::lock_guard lock(mu);
-      chunk.stage = StartChunk::Stage::kDecoded;
-    }
+  // With `lock` held: decodes the newest undecoded chunk if `atLeast` wait (true),
+  // the lock let go meanwhile; false when too few wait.
+  auto decodeNewest = [&](std::unique_lock<std::mutex>& lock, std::size_t atLeast) {
+    StartChunk* c = claimNewest(atLeast);
+    if (c == nullptr) return false;
+    lock.unlock();
+    c->decode(store_);
+    lock.lock();
+    c->stage = StartChunk::Stage::kDecoded;
     changed.notify_all();
+    return true;
   };
   std::thread reader([&] {
     pthread_setname_np(pthread_self(), "start-reader");
@@ -282,19 +286,11 @@ Result<void> CommandProcessor::rebuild() {
         if (stopping) return false;
         if (window.size() < kChunksAhead) break;
         // A full window: decode one of it rather than wait.
-        if (StartChunk* c = claimNewest(1)) {
-          lock.unlock();
-          decodeClaimed(*c);
-          lock.lock();
-          continue;
-        }
-        changed.wait(lock);
+        if (!decodeNewest(lock, 1)) changed.wait(lock);
       }
       window.push_back(std::move(chunk));
       changed.notify_all();
-      StartChunk* help = claimNewest(2);
-      lock.unlock();
-      if (help != nullptr) decodeClaimed(*help);
+      decodeNewest(lock, 2);
       chunk = std::make_unique<StartChunk>();
       return true;
     };
@@ -324,10 +320,7 @@ Result<void> CommandProcessor::rebuild() {
     finished = true;
     changed.notify_all();
     // Then helps with what is left to decode.
-    while (StartChunk* c = stopping ? nullptr : claimNewest(2)) {
-      lock.unlock();
-      decodeClaimed(*c);
-      lock.lock();
+    while (!stopping && decodeNewest(lock, 2)) {
     }
   });
   // However this thread leaves (an error, an exception out of apply), the reader
@@ -370,13 +363,7 @@ Result<void> CommandProcessor::rebuild() {
           break;
         }
         // The reader is decoding the oldest: decode a later one meanwhile.
-        if (StartChunk* c = claimNewest(1)) {
-          lock.unlock();
-          decodeClaimed(*c);
-          lock.lock();
-          continue;
-        }
-        changed.wait(lock);
+        if (!decodeNewest(lock, 1)) changed.wait(lock);
       }
     }
     if (!chunk) break;
