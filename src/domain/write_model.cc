@@ -1,7 +1,6 @@
 #include "src/domain/write_model.h"
 
 #include <algorithm>
-#include <tuple>
 
 #include "events/text.h"
 #include "src/domain/email.h"
@@ -31,9 +30,11 @@ const std::string UserState::kNone;
 const std::vector<std::string> UserState::kNoKeys;
 
 bool UserState::holdsRole(std::string_view service, std::string_view role) const {
+  // The order of std::pair's <, which keeps `roles` sorted.
   return std::binary_search(roles.begin(), roles.end(), std::pair(service, role),
                             [](const auto& a, const auto& b) {
-                              return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+                              const std::string_view af = a.first, bf = b.first;
+                              return af < bf || (af == bf && std::string_view(a.second) < b.second);
                             });
 }
 
