@@ -403,6 +403,9 @@ Result<std::string> upcastData(std::string_view text, const std::optional<Box>& 
                                const std::optional<std::string>& opened, const std::string& type,
                                int fromSchema, int toSchema, const Upcasters& ups) {
   json full = parseOrDiscard(text);
+  // (A fuzzed record: operator[] on what is no object throws.)
+  if (!full.is_object() || !full.contains("data") || !full["data"].is_object())
+    return makeError(ErrorCode::kCorrupt, "the stored event's data is not a JSON object");
   json& d = full["data"];
   d.erase("personal");
   if (box) {
