@@ -160,10 +160,11 @@ class EventStore {
   // kMaxInFlight appends are waiting to be written.
   void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
   static constexpr std::size_t kMaxInFlight = 4;
-  // Appends of more events than this reserve their batch (kBytesPerEventGuess an
-  // event) instead of growing it; batches past kMaxRecycledBatchBytes are not reused.
+  // Appends of more events than this reserve their batch, from the size of their
+  // first kSizingEvents, instead of growing it; batches past kMaxRecycledBatchBytes
+  // are not reused.
   static constexpr std::size_t kLargeAppendEvents = 1024;
-  static constexpr std::size_t kBytesPerEventGuess = 1024;
+  static constexpr std::size_t kSizingEvents = 256;
   static constexpr std::size_t kMaxRecycledBatchBytes = 8u << 20;
   // Recycled appends kept at most, and their batches' bytes at most: while one fsync
   // runs, every batch written meanwhile waits for the next, so dozens are in flight
