@@ -15,69 +15,12 @@ namespace {
 // What a row costs besides its bytes (a hash node and two strings, or a list entry).
 constexpr std::size_t kRowOverhead = 96;
 constexpr std::size_t kChangeOverhead = sizeof(GenerationBuilder::Change);
-constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
 // A list family reserves room for at most this many changes up front (160 MiB of
 // address space); a larger budget grows it past that by doubling.
 constexpr std::size_t kMaxReservedChanges = std::size_t{4} << 20;
 
 std::size_t cost(std::string_view key, const std::optional<std::string>& value) {
   return key.size() + kRowOverhead + (value ? value->size() : 0);
-}
-
-using Change = GenerationBuilder::Change;
-
-// Ranges this short are sorted by comparing keys.
-constexpr std::size_t kCompareSortBelow = 64;
-
-// Sorts [first, last) by key, stably, where every key holds the same `depth` bytes
-// first: a most-significant-byte radix sort, bucket by bucket, into `buffer` and
-// back. A range already in order is left as it is (the audit index's keys of one
-// subject arrive in position order), and bytes all keys share cost one counting
-// pass and no moves.
-void radixSort(Change* first, Change* last, Change* buffer, std::size_t depth) {
-  auto from = [&depth](const Change& a, const Change& b) { return a.key.substr(depth) < b.key.substr(depth); };
-  // Bucket 0: keys that end at `depth`; 1 + b: keys whose next byte is b.
-  auto bucket = [&depth](const Change& c) {
-    return c.key.size() == depth ? 0 : 1 + static_cast<unsigned char>(c.key[depth]);
-  };
-  while (true) {
-    const auto n = static_cast<std::size_t>(last - first);
-    if (n < kCompareSortBelow) return std::stable_sort(first, last, from);
-    if (std::is_sorted(first, last, from)) return;
-    std::array<std::size_t, 258> start{};
-    for (const Change* c = first; c != last; ++c) ++start[1 + bucket(*c)];
-    if (const std::size_t b = bucket(*first); start[1 + b] == n) {
-      if (b == 0) return;  // equal keys, in the order they came
-      ++depth;             // a byte they all share
-      continue;
-    }
-    for (std::size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
-    std::array<std::size_t, 257> at;
-    std::copy(start.begin(), start.end() - 1, at.begin());
-    for (Change* c = first; c != last; ++c) buffer[at[bucket(*c)]++] = *c;
-    std::copy(buffer, buffer + n, first);
-    for (std::size_t b = 1; b < 257; ++b)
-      if (start[b + 1] - start[b] > 1) radixSort(first + start[b], first + start[b + 1], buffer, depth + 1);
-    return;
-  }
-}
-
-// Sorts changes by key; of changes to one key, the later one ends last.
-// Comparisons start past the prefix all keys share (every key of a projection
-// starts with the company's id).
-void sortByKey(std::vector<Change>& changes, std::vector<Change>& buffer) {
-  if (changes.empty()) return;
-  const std::string_view first = changes[0].key;
-  std::size_t common = first.size();
-  for (const auto& c : changes) {
-    // Nearly every key shares all `common` bytes: one memcmp settles it.
-    if (c.key.size() >= common && std::memcmp(first.data(), c.key.data(), common) == 0) continue;
-    const std::size_t most = std::min(common, c.key.size());
-    common = static_cast<std::size_t>(
-        std::mismatch(first.begin(), first.begin() + most, c.key.begin()).first - first.begin());
-  }
-  if (buffer.size() < changes.size()) buffer.resize(changes.size());
-  radixSort(changes.data(), changes.data() + changes.size(), buffer.data(), common);
 }
 
 }  // namespace
@@ -96,33 +39,6 @@ GenerationBuilder::~GenerationBuilder() {
   std::filesystem::remove_all(scratch_, ec);  // files left by a failed ingestion
 }
 
-std::string_view GenerationBuilder::Family::keep(std::string_view bytes) {
-  if (bytes.empty()) return {};
-  if (bytes.size() > blockLeft) {
-    // The next block kept from an earlier fill that holds them, or a new one.
-    while (blocksUsed < blocks.size() && blocks[blocksUsed].size < bytes.size()) ++blocksUsed;
-    if (blocksUsed == blocks.size()) {
-      const std::size_t size = std::max(kBlockBytes, bytes.size());
-      blocks.push_back({std::make_unique_for_overwrite<char[]>(size), size});
-    }
-    cursor = blocks[blocksUsed].bytes.get();
-    blockLeft = blocks[blocksUsed].size;
-    ++blocksUsed;
-  }
-  char* at = cursor;
-  std::memcpy(at, bytes.data(), bytes.size());
-  cursor += bytes.size();
-  blockLeft -= bytes.size();
-  return {at, bytes.size()};
-}
-
-void GenerationBuilder::Family::reuse() {
-  log.clear();
-  blocksUsed = 0;
-  cursor = nullptr;
-  blockLeft = 0;
-}
-
 void GenerationBuilder::index(Family& f) {
   f.indexed = true;
   f.rows.reserve(f.log.size());
@@ -136,8 +52,7 @@ void GenerationBuilder::index(Family& f) {
     forget(c.key.size() + kChangeOverhead + (c.value ? c.value->size() : 0));
   }
   std::vector<Change>().swap(f.log);
-  std::vector<Block>().swap(f.blocks);
-  f.reuse();
+  f.bytes.release();
 }
 
 std::optional<std::string> GenerationBuilder::get(int family, std::string_view key) {
@@ -162,8 +77,8 @@ void GenerationBuilder::record(Family& f, std::string_view key, std::optional<st
   // the list would be moved (and its pages faulted in) again and again. Pages
   // never written are never touched.
   if (f.log.capacity() == 0) f.log.reserve(std::min(budget_ / kChangeOverhead + 1, kMaxReservedChanges));
-  if (value) value = f.keep(*value);
-  f.log.push_back({f.keep(key), value});
+  if (value) value = f.bytes.keep(*value);
+  f.log.push_back({f.bytes.keep(key), value});
   bytes_ += key.size() + (value ? value->size() : 0) + kChangeOverhead;
 }
 
@@ -277,7 +192,8 @@ Result<void> GenerationBuilder::flush() {
       f = Family();  // give the rows' memory back
       f.indexed = true;
     } else {
-      f.reuse();
+      f.log.clear();
+      f.bytes.reuse();
     }
   }
   bytes_ = 0;

@@ -27,6 +27,7 @@
 
 #include "events/result.h"
 #include "projections/projection.h"
+#include "projections/row_changes.h"
 
 namespace rocksdb {
 class DB;
@@ -65,11 +66,7 @@ class GenerationBuilder final : public RowView {
   // starts again from empty.
   Result<void> flush();
 
-  // A row to write: views of its key and value (nullopt: deleted).
-  struct Change {
-    std::string_view key;
-    std::optional<std::string_view> value;
-  };
+  using Change = RowChange;
 
  private:
   // nullopt: deleted (kept only when the database may hold an older row).
@@ -79,21 +76,11 @@ class GenerationBuilder final : public RowView {
   // allocation per row), and is hashed only once get() asks. The list's room and
   // its blocks outlive a flush and are filled again: memory already touched costs
   // no page faults (the list and its sort are most of a rebuild's new memory).
-  struct Block {
-    std::unique_ptr<char[]> bytes;
-    std::size_t size = 0;
-  };
   struct Family {
     bool indexed = false;
     Rows rows;                // when indexed
     std::vector<Change> log;  // when not
-    std::vector<Block> blocks;
-    std::size_t blocksUsed = 0;  // blocks[0, blocksUsed) hold the log's bytes
-    char* cursor = nullptr;      // the free bytes of the last block used
-    std::size_t blockLeft = 0;
-    std::string_view keep(std::string_view bytes);
-    // Empties the list, keeping its room and its blocks.
-    void reuse();
+    ByteBlocks bytes;         // the log's keys and values
   };
   void index(Family& f);
   // Adds a change to a family that keeps a list.
