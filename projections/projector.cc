@@ -8,6 +8,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -21,6 +22,8 @@ namespace portal {
 namespace {
 
 constexpr std::uint64_t kChunk = 2000;  // events per projection WriteBatch
+// Stretches of the log at least this long are decoded a chunk ahead, on a second thread.
+constexpr std::uint64_t kDecodeAheadEvents = 2 * kChunk;
 // Chunks the reading thread may be ahead of the slowest projection.
 constexpr std::uint64_t kRebuildWindow = 6;
 // The threads that apply chunks in a rebuild (this one and one beside it).
@@ -305,8 +308,10 @@ void Projector::stop(Slot* s, std::string why) {
     for (auto& [position, waiter] : waiters_) waiter->notify_one();
 }
 
-Result<RecordedEvent> Projector::decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw) {
-  auto decoded = store_.decode(raw);
+Result<RecordedEvent> Projector::decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw,
+                                              std::optional<Result<RecordedEvent>>* ahead) {
+  Result<RecordedEvent> decoded =
+      ahead != nullptr && *ahead ? std::move(**ahead) : store_.decode(raw);
   if (!decoded)
     for (Slot* s : slots)
       stop(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
@@ -387,7 +392,9 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
 
   std::optional<Error> failure;
   std::uint64_t inChunk = 0;
-  auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+  // Applies one event to each projection that wants it; `ahead`, when not null, is
+  // its decoding done beforehand (nullopt: not done). False ends the read.
+  auto step = [&](const RawEvent& raw, std::optional<Result<RecordedEvent>>* ahead) {
     if (failure) return false;
     if (cancel != nullptr && cancel->load()) return false;
     // Decode once, and only when some projection wants the event.
@@ -404,7 +411,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         continue;
       }
       if (!event) {
-        auto decoded = decodeOrStop(slots, raw);
+        auto decoded = decodeOrStop(slots, raw, ahead);
         if (!decoded) {
           failure = decoded.error();
           return false;
@@ -430,7 +437,58 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       if (onProgress) onProgress(raw.position);
     }
     return true;
-  });
+  };
+  Result<void> r;
+  if (upTo - from + 1 < kDecodeAheadEvents) {
+    r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) { return step(raw, nullptr); });
+  } else {
+    // A long stretch (a batch import, a rebuild's catch-up): the chunk after the
+    // one being applied is decoded meanwhile on a second thread. (Decoding, the
+    // JSON and the sealed fields, was about a third of the work, and the other
+    // core idle.) Events no projection takes are left undecoded, as above.
+    std::set<std::string_view> wanted;
+    for (Slot* s : slots)
+      wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
+    struct Ahead {
+      RawEvents raw;
+      std::vector<std::optional<Result<RecordedEvent>>> decoded;
+    };
+    auto decodeAll = [this, &wanted](std::shared_ptr<Ahead> chunk) {
+      pthread_setname_np(pthread_self(), "projector-dec");
+      chunk->decoded.resize(chunk->raw.size());
+      for (std::size_t i = 0; i < chunk->raw.size(); ++i) {
+        const RawEvent raw = chunk->raw[i];
+        const std::optional<std::string_view> type = peekEventType(raw.json);
+        if (type && isEventTypeName(*type) && !wanted.count(*type)) continue;
+        chunk->decoded[i] = store_.decode(raw);
+      }
+      return chunk;
+    };
+    auto applyAll = [&](Ahead& chunk) {
+      for (std::size_t i = 0; i < chunk.raw.size(); ++i)
+        if (!step(chunk.raw[i], &chunk.decoded[i])) return false;
+      return true;
+    };
+    auto reading = std::make_shared<Ahead>();
+    reading->raw.reserve(kChunk);
+    std::future<std::shared_ptr<Ahead>> decoding;
+    bool going = true;
+    r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
+      reading->raw.add(raw);
+      if (reading->raw.size() < kChunk) return true;
+      auto next = std::async(std::launch::async, decodeAll, std::move(reading));
+      reading = std::make_shared<Ahead>();
+      reading->raw.reserve(kChunk);
+      if (decoding.valid()) going = applyAll(*decoding.get());
+      decoding = std::move(next);
+      return going;
+    });
+    if (decoding.valid()) {
+      auto last = decoding.get();
+      if (going && r) going = applyAll(*last);
+    }
+    if (going && r && !reading->raw.empty()) applyAll(*decodeAll(reading));
+  }
   if (!r) {
     // The log itself could not be read there: every projection stops and says so.
     for (Slot* s : slots) stop(s, "cannot read the log: " + r.error().message);
@@ -479,15 +537,8 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   // itself out however the projections' costs differ, and decoding (a third of it)
   // is no longer one thread's alone.
   struct Chunk {
-    struct Raw {
-      std::uint64_t position = 0;
-      Hash prevHash{}, hash{};
-      std::size_t offset = 0, size = 0;  // its JSON in `text`
-    };
-    std::string text;  // the raw events' JSON, back to back
-    std::vector<Raw> raw;
+    RawEvents raw;
     std::vector<RecordedEvent> events;  // once decoded: those some projection handles
-    std::uint64_t last = 0;
   };
   enum class Stage : std::uint8_t { kRead, kDecoding, kDecoded };
   const std::size_t n = lanes.size();
@@ -542,10 +593,9 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   // and reading ends.
   auto decodeChunk = [&](Chunk& chunk) {
     chunk.events.reserve(chunk.raw.size());
-    for (const Chunk::Raw& r : chunk.raw) {
-      if (r.position > failedAt.load() || (cancel != nullptr && cancel->load())) return;
-      const RawEvent raw{r.position, &r.prevHash, &r.hash,
-                         std::string_view(chunk.text).substr(r.offset, r.size)};
+    for (std::size_t i = 0; i < chunk.raw.size(); ++i) {
+      const RawEvent raw = chunk.raw[i];
+      if (raw.position > failedAt.load() || (cancel != nullptr && cancel->load())) return;
       // A rebuild reads every event once: each is checked against its recorded hash
       // (0.4 us), so that an event edited in the files is refused, not built into
       // the views. One of a type no projection takes is passed over undecoded; one
@@ -594,7 +644,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (chunk) next[e] += lanes[e].stride;
       else done[e] = true;
       while (!window.empty() && std::all_of(next.begin(), next.end(), [&](std::uint64_t c) { return c > base; })) {
-        applied = window.front()->last;
+        applied = window.front()->raw.lastPosition();
         window.pop_front();
         stage.pop_front();
         ++base;
@@ -649,9 +699,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
   auto r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
     if (failedAt.load() != kReadable) return false;
     if (cancel != nullptr && cancel->load()) return false;
-    chunk->last = raw.position;
-    chunk->raw.push_back({raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
-    chunk->text.append(raw.json);
+    chunk->raw.add(raw);
     if (chunk->raw.size() >= kChunk) hand();
     return true;
   });

@@ -123,9 +123,10 @@ class Projector {
                     const std::atomic<bool>* cancel);
   // Marks a projection stopped, with why (status() reports it).
   void stop(Slot* s, std::string why);
-  // Decodes an event; one that does not decode stops every projection of `slots`
-  // (nobody can apply it).
-  Result<RecordedEvent> decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw);
+  // Decodes an event (or takes `ahead`'s decoding of it, when there is one); one
+  // that does not decode stops every projection of `slots` (nobody can apply it).
+  Result<RecordedEvent> decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw,
+                                     std::optional<Result<RecordedEvent>>* ahead);
   Slot* find(std::string_view name) const;
   void follow();
 

@@ -912,6 +912,82 @@ TEST(Projector, AFailureInAChunkKeepsTheCheckpointWithTheRowsWritten) {
   EXPECT_EQ(rows[0].size(), 1u) << "only g1's (damaged) row";
 }
 
+// A long stretch of the log (an import's, a catch-up after a restart) is decoded a
+// chunk ahead on a second thread while the chunk before is applied: the views come
+// out as short catch-ups build them, and an event that cannot be decoded stops
+// every projection at it, with the rows before it written.
+TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAnUndecodableEvent) {
+  // 9,000 group events: a group's later events read the row its first wrote, in
+  // the same chunk of 2,000 or an earlier one.
+  std::vector<NewEvent> events;
+  auto group = [&](const std::string& id, EventData data) {
+    events.push_back(
+        NewEvent{groupStream(id), std::move(data), Timestamp{1}, "a", "c-1", "cmd", "corr"});
+  };
+  for (int i = 0; i < 3000; ++i)
+    group("g" + std::to_string(i),
+          GroupCreated{"g" + std::to_string(i), "Group " + std::to_string(i), std::nullopt});
+  for (int i = 0; i < 3000; ++i) {
+    const std::string id = "g" + std::to_string(i * 7 % 3000);
+    group(id, GroupMemberAdded{id, "u" + std::to_string(i)});
+  }
+  for (int i = 0; i < 3000; ++i) {
+    const std::string id = "g" + std::to_string(i * 11 % 3000);
+    group(id, GroupRenamed{id, "Renamed " + std::to_string(i), std::nullopt});
+  }
+  TempDir dir;
+  const std::string whole = dir.sub("whole"), damaged = dir.sub("damaged"),
+                    short_ = dir.sub("short");
+  std::vector<std::string> names;
+  for (const auto& p : allProjections()) names.push_back(p->name());
+  // The log in one append, copied before any view is built; one copy damaged.
+  {
+    auto store = test::openStore(whole);
+    AppendRequest r;
+    r.events = events;
+    ASSERT_TRUE(store->append(r).ok());
+  }
+  std::filesystem::copy(whole, damaged, std::filesystem::copy_options::recursive);
+  test::rewriteEvent(damaged, 6000, "\"type\":\"", "\"type\":\"Future");
+  // Short catch-ups: the same events appended 1,000 at a time, followed after each.
+  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> expected;
+  {
+    auto store = test::openStore(short_);
+    auto projector = std::move(*Projector::open(*store, allProjections()));
+    for (std::size_t at = 0; at < events.size(); at += 1000) {
+      AppendRequest r;
+      r.events.assign(events.begin() + static_cast<std::ptrdiff_t>(at),
+                      events.begin() + static_cast<std::ptrdiff_t>(at + 1000));
+      ASSERT_TRUE(store->append(r).ok());
+      ASSERT_TRUE(projector->catchUp().ok());
+    }
+    for (const auto& name : names) expected[name] = projector->dump(name);
+  }
+  {
+    auto store = test::openStore(whole);
+    auto projector = std::move(*Projector::open(*store, allProjections()));
+    ASSERT_TRUE(projector->catchUp().ok());
+    for (const auto& s : projector->status()) {
+      EXPECT_FALSE(s.failed) << s.name << ": " << s.error;
+      EXPECT_EQ(s.checkpoint, 9000u) << s.name;
+    }
+    for (const auto& name : names) EXPECT_EQ(projector->dump(name), expected[name]) << name;
+    EXPECT_EQ(projector->dump(GroupsProjection::kName)[0].size(), 3000u);
+  }
+  {
+    auto store = test::openStore(damaged);
+    auto projector = std::move(*Projector::open(*store, allProjections()));
+    EXPECT_FALSE(projector->catchUp().ok());
+    for (const auto& s : projector->status()) {
+      EXPECT_TRUE(s.failed) << s.name;
+      EXPECT_NE(s.error.find("cannot decode event 6000"), std::string::npos)
+          << s.name << ": " << s.error;
+      EXPECT_EQ(s.checkpoint, 5999u) << s.name;
+    }
+    EXPECT_EQ(projector->dump(GroupsProjection::kName)[0].size(), 3000u);
+  }
+}
+
 TEST(Portal, AProjectionThatCannotApplyAnEventStopsThereAndTheOthersGoOn) {
   TempDir dir;
   PortalHarness h(dir.path());

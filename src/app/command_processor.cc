@@ -201,25 +201,19 @@ namespace {
 
 // A run of the log read at start: its events' bytes, then, once decoded, the events.
 struct StartChunk {
-  struct Raw {
-    std::uint64_t position = 0;
-    Hash prevHash{}, hash{};
-    std::size_t offset = 0, size = 0;  // its JSON in `text`
-  };
   enum class Stage : std::uint8_t { kRead, kDecoding, kDecoded };
-  std::string text;
-  std::vector<Raw> raw;
+  RawEvents raw;
   std::vector<RecordedEvent> events;
   Stage stage = Stage::kRead;
   std::optional<Error> error;  // the first of its events that does not decode
 
   void decode(const EventStore& store) {
     events.reserve(raw.size());
-    for (const Raw& r : raw) {
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      const RawEvent r = raw[i];
       Result<RecordedEvent> ev = makeError(ErrorCode::kCorrupt, "not decoded");
       try {
-        ev = store.decode(RawEvent{r.position, &r.prevHash, &r.hash,
-                                   std::string_view(text).substr(r.offset, r.size)});
+        ev = store.decode(r);
       } catch (const std::exception& e) {
         // (Out of memory, say: the start fails with it, and neither thread waits on
         // a chunk never marked decoded.)
@@ -304,9 +298,7 @@ Result<void> CommandProcessor::rebuild() {
           return false;
         }
         prev = *raw.hash;
-        chunk->raw.push_back(
-            {raw.position, *raw.prevHash, *raw.hash, chunk->text.size(), raw.json.size()});
-        chunk->text.append(raw.json);
+        chunk->raw.add(raw);
         return chunk->raw.size() < kChunk || handOver();
       });
       if (!r && !error) error = r.error();

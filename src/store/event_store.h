@@ -113,6 +113,35 @@ struct RawEvent {
   std::string_view json;
 };
 
+// Raw events copied out of a read of the log (whose views last only for its
+// callback), to be decoded later or on another thread: the chunked readers (a
+// rebuild, a long catch-up, the start) hand them over so.
+class RawEvents {
+ public:
+  void reserve(std::size_t events) { entries_.reserve(events); }
+  void add(const RawEvent& raw) {
+    entries_.push_back({raw.position, *raw.prevHash, *raw.hash, text_.size(), raw.json.size()});
+    text_.append(raw.json);
+  }
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  // Views into this, valid while it lives unchanged.
+  RawEvent operator[](std::size_t i) const {
+    const Entry& e = entries_[i];
+    return {e.position, &e.prevHash, &e.hash, std::string_view(text_).substr(e.offset, e.size)};
+  }
+  std::uint64_t lastPosition() const { return entries_.empty() ? 0 : entries_.back().position; }
+
+ private:
+  struct Entry {
+    std::uint64_t position = 0;
+    Hash prevHash{}, hash{};
+    std::size_t offset = 0, size = 0;  // its JSON in text_
+  };
+  std::string text_;  // the events' JSON, back to back
+  std::vector<Entry> entries_;
+};
+
 // What is wrong with `raw` as the event after one whose hash is `prev` (zeros before
 // the first): its prevHash is not `prev`, or its bytes do not hash to its recorded
 // hash; nullopt when it links and hashes right. The chain's one check, for verify
