@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "events/log.h"
@@ -454,7 +455,6 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       std::vector<std::optional<Result<RecordedEvent>>> decoded;
     };
     auto decodeAll = [this, &wanted](std::shared_ptr<Ahead> chunk) {
-      pthread_setname_np(pthread_self(), "projector-dec");
       chunk->decoded.resize(chunk->raw.size());
       for (std::size_t i = 0; i < chunk->raw.size(); ++i) {
         const RawEvent raw = chunk->raw[i];
@@ -469,6 +469,18 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         if (!step(chunk.raw[i], &chunk.decoded[i])) return false;
       return true;
     };
+    // Decodes a chunk on a thread of its own; on this one (when it is due) if no
+    // thread can be started.
+    auto decodeBeside = [&decodeAll](const std::shared_ptr<Ahead>& chunk) {
+      try {
+        return std::async(std::launch::async, [&decodeAll, chunk] {
+          pthread_setname_np(pthread_self(), "projector-dec");
+          return decodeAll(chunk);
+        });
+      } catch (const std::system_error&) {
+        return std::async(std::launch::deferred, decodeAll, chunk);
+      }
+    };
     auto reading = std::make_shared<Ahead>();
     reading->raw.reserve(kChunk);
     std::future<std::shared_ptr<Ahead>> decoding;
@@ -476,20 +488,24 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
       reading->raw.add(raw);
       if (reading->raw.size() < kChunk) return true;
-      auto next = std::async(std::launch::async, decodeAll, std::move(reading));
+      auto next = decodeBeside(reading);
       reading = std::make_shared<Ahead>();
       reading->raw.reserve(kChunk);
       if (decoding.valid()) going = applyAll(*decoding.get());
       decoding = std::move(next);
       return going;
     });
+    // What was read before the read ended is applied, also when it ended on an
+    // error: as one thread applies events as it reads them, so that an event
+    // before the error that cannot be decoded is the one named, and the rows
+    // before it are written.
     if (decoding.valid()) {
       auto last = decoding.get();
-      if (going && r) going = applyAll(*last);
+      if (going) going = applyAll(*last);
     }
-    if (going && r && !reading->raw.empty()) applyAll(*decodeAll(reading));
+    if (going && !reading->raw.empty()) applyAll(*decodeAll(reading));
   }
-  if (!r) {
+  if (!r && !failure) {
     // The log itself could not be read there: every projection stops and says so.
     for (Slot* s : slots) stop(s, "cannot read the log: " + r.error().message);
     return r.error();

@@ -4,6 +4,7 @@
 #include "src/app/portal.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -949,6 +950,19 @@ TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAn
   }
   std::filesystem::copy(whole, damaged, std::filesystem::copy_options::recursive);
   test::rewriteEvent(damaged, 6000, "\"type\":\"", "\"type\":\"Future");
+  // An event missing (a read error) in the chunk after the one being applied, and
+  // before it an event in mid-chunk that cannot be decoded.
+  auto removeEvent = [](const std::string& path, std::uint64_t position) {
+    test::editBehindTheProgramsBack(path, [&](rocksdb::DB* db, auto& families) {
+      ASSERT_TRUE(
+          db->Delete(rocksdb::WriteOptions(), families.at("events"), positionBytes(position)).ok());
+    });
+  };
+  const std::string gap = dir.sub("gap"), both = dir.sub("both");
+  std::filesystem::copy(whole, gap, std::filesystem::copy_options::recursive);
+  removeEvent(gap, 7000);
+  std::filesystem::copy(gap, both, std::filesystem::copy_options::recursive);
+  test::rewriteEvent(both, 5000, "\"type\":\"", "\"type\":\"Future");
   // Short catch-ups: the same events appended 1,000 at a time, followed after each.
   std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> expected;
   {
@@ -966,7 +980,11 @@ TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAn
   {
     auto store = test::openStore(whole);
     auto projector = std::move(*Projector::open(*store, allProjections()));
+    char before[16] = {}, after[16] = {};
+    pthread_getname_np(pthread_self(), before, sizeof before);
     ASSERT_TRUE(projector->catchUp().ok());
+    pthread_getname_np(pthread_self(), after, sizeof after);
+    EXPECT_STREQ(after, before) << "the caller's thread keeps its name";
     for (const auto& s : projector->status()) {
       EXPECT_FALSE(s.failed) << s.name << ": " << s.error;
       EXPECT_EQ(s.checkpoint, 9000u) << s.name;
@@ -986,6 +1004,20 @@ TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAn
     }
     EXPECT_EQ(projector->dump(GroupsProjection::kName)[0].size(), 3000u);
   }
+  // As one thread reading and applying would: the read error stops the views with
+  // the chunks before it written; the bad event before it stops them first.
+  auto stoppedAt = [](const std::string& path, const std::string& why, std::uint64_t checkpoint) {
+    auto store = test::openStore(path);
+    auto projector = std::move(*Projector::open(*store, allProjections()));
+    EXPECT_FALSE(projector->catchUp().ok());
+    for (const auto& s : projector->status()) {
+      EXPECT_TRUE(s.failed) << path << " " << s.name;
+      EXPECT_NE(s.error.find(why), std::string::npos) << path << " " << s.name << ": " << s.error;
+      EXPECT_EQ(s.checkpoint, checkpoint) << path << " " << s.name;
+    }
+  };
+  stoppedAt(gap, "cannot read the log", 6000);
+  stoppedAt(both, "cannot decode event 5000", 4999);
 }
 
 TEST(Portal, AProjectionThatCannotApplyAnEventStopsThereAndTheOthersGoOn) {
