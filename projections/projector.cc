@@ -32,6 +32,14 @@ constexpr std::uint64_t kRebuildThreads = 2;
 // Where a rebuild writes its table files before the database ingests them.
 constexpr const char* kRebuildScratch = "rebuild.tmp";
 
+// True when no projection takes the event, of the types `wanted` (those some
+// projection handles): it is passed over undecoded. One of a type this program does
+// not know is decoded, which stops the projections at it, never passed over.
+bool noneTakes(const RawEvent& raw, const std::set<std::string_view>& wanted) {
+  const std::optional<std::string_view> type = peekEventType(raw.json);
+  return type && !wanted.count(*type) && isEventTypeName(*type);
+}
+
 std::string checkpointKey(const std::string& name, std::uint64_t generation) {
   return name + "#g" + std::to_string(generation);
 }
@@ -458,8 +466,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       chunk->decoded.resize(chunk->raw.size());
       for (std::size_t i = 0; i < chunk->raw.size(); ++i) {
         const RawEvent raw = chunk->raw[i];
-        const std::optional<std::string_view> type = peekEventType(raw.json);
-        if (type && isEventTypeName(*type) && !wanted.count(*type)) continue;
+        if (noneTakes(raw, wanted)) continue;
         chunk->decoded[i] = store_.decode(raw);
       }
       return chunk;
@@ -621,8 +628,7 @@ Result<void> Projector::fill(const std::vector<Slot*>& slots, std::uint64_t upTo
       if (auto checked = store_.checkHash(raw); !checked) {
         decoded = checked.error();
       } else {
-        const std::optional<std::string_view> type = peekEventType(raw.json);
-        if (type && !wanted.count(*type) && isEventTypeName(*type)) continue;
+        if (noneTakes(raw, wanted)) continue;
         decoded = store_.decode(raw);
       }
       if (!decoded) {
