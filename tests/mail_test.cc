@@ -5,8 +5,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include <future>
 #include <netinet/in.h>
 #include <poll.h>
 #include <rocksdb/db.h>
@@ -23,6 +21,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -32,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "events/log.h"
 #include "src/app/command_processor.h"
 #include "src/mail/mailer.h"
 #include "src/mail/message.h"
@@ -55,6 +55,14 @@ using test::waitFor;
 
 // ---------------------------------------------------------------------------------
 // Helpers
+
+// What the code under test wrote to stderr since CaptureStderr. The log's lines are
+// written by a thread of their own: they are waited for before the capture ends, or
+// a line logged just before a stop could reach the real stderr instead.
+std::string capturedLog() {
+  EXPECT_TRUE(flushLog()) << "the log's lines were not all written";
+  return ::testing::internal::GetCapturedStderr();
+}
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -883,7 +891,7 @@ TEST_F(MailerTest, RetriesAFailedDeliveryAndLogsIdsButNeverAddressesOrSecrets) {
   m->start();
   bool idle = m->waitIdle(30s);
   m->stop();
-  std::string log = ::testing::internal::GetCapturedStderr();
+  std::string log = capturedLog();
   ASSERT_TRUE(idle);
   EXPECT_EQ(steered->calls(), 3);
   EXPECT_EQ(m->delivered(), 1u);
@@ -932,7 +940,7 @@ TEST_F(MailerTest, DropsAMailTheRelayRefusesForGoodAndDeliversTheRest) {
   m->start();
   const bool idle = m->waitIdle(30s);
   m->stop();
-  const std::string log = ::testing::internal::GetCapturedStderr();
+  const std::string log = capturedLog();
   ASSERT_TRUE(idle);
   EXPECT_EQ(refusing->refused.load(), 1) << "tried once, not retried";
   EXPECT_EQ(m->delivered(), 1u);
@@ -970,7 +978,7 @@ TEST_F(MailerTest, MailsARelayKeepsDeferringDoNotHoldNewerMailBack) {
   m->start();
   const bool sent = waitFor([&] { return fs::exists(eml("0000000000000020-00000000-temporary-password")); }, 10s);
   m->stop();
-  ::testing::internal::GetCapturedStderr();
+  capturedLog();
   EXPECT_TRUE(sent) << "the temporary password waited behind the deferred mails";
   EXPECT_EQ(outboxSize(), 5u) << "the deferred mails are kept";
 }
@@ -986,7 +994,7 @@ TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
     bool tried = waitFor([&] { return steered->calls() >= 2 && m->pending() == 1; });
     EXPECT_FALSE(m->waitIdle(100ms));
     m->stop();
-    ::testing::internal::GetCapturedStderr();
+    capturedLog();
     ASSERT_TRUE(tried);
     EXPECT_EQ(m->delivered(), 0u);
   }
@@ -1104,7 +1112,7 @@ TEST_F(MailerTest, ARelayThatIsDownGetsOneConnectionAPassNotOneAMail) {
   const bool tried = waitFor([&] { return connections.load() >= 3; }, 10s);
   m->stop();
   const std::uint64_t scans = m->scansCompleted();
-  const std::string log = ::testing::internal::GetCapturedStderr();
+  const std::string log = capturedLog();
   stop = true;
   closer.join();
   ::close(listenFd);
