@@ -70,7 +70,11 @@ class RawConnection {
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   ~RawConnection() { close(fd_); }
-  void send(const std::string& bytes) { (void)::write(fd_, bytes.data(), bytes.size()); }
+  // (MSG_NOSIGNAL: a server that closed already makes this a failed send, not a
+  // SIGPIPE that ends the whole test executable.)
+  void send(const std::string& bytes) {
+    (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  }
   // What the server sends until `marker` has come (or it closes, or 10 s pass).
   std::string readUntil(std::string_view marker) {
     std::string out;

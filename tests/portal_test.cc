@@ -47,6 +47,9 @@ class PortalHarness {
     portal_.reset();
     PortalOptions o;
     o.dataDir = dir_;
+    // As tests/api_server.h: under the sanitizers on a loaded machine the views can
+    // take longer than the default to show a command's events.
+    o.readYourWritesTimeout = std::chrono::seconds(30);
     auto p = Portal::open(o, test::testCountries(), clock_, ids_);
     if (!p) throw std::runtime_error(p.error().message);
     portal_ = std::move(*p);
