@@ -12,16 +12,11 @@
 namespace portal {
 namespace {
 
-// What a row costs besides its bytes (a hash node and two strings, or a list entry).
-constexpr std::size_t kRowOverhead = 96;
+// What a change in a list costs besides its bytes.
 constexpr std::size_t kChangeOverhead = sizeof(GenerationBuilder::Change);
 // A list family reserves room for at most this many changes up front (160 MiB of
 // address space); a larger budget grows it past that by doubling.
 constexpr std::size_t kMaxReservedChanges = std::size_t{4} << 20;
-
-std::size_t cost(std::string_view key, const std::optional<std::string>& value) {
-  return key.size() + kRowOverhead + (value ? value->size() : 0);
-}
 
 }  // namespace
 
@@ -43,12 +38,7 @@ void GenerationBuilder::index(Family& f) {
   f.indexed = true;
   f.rows.reserve(f.log.size());
   for (const Change& c : f.log) {
-    std::optional<std::string> value;
-    if (c.value) value.emplace(*c.value);
-    bytes_ += cost(c.key, value);
-    auto [it, inserted] = f.rows.try_emplace(std::string(c.key));
-    if (!inserted) forget(cost(it->first, it->second));
-    it->second = std::move(value);
+    bytes_ += f.rows.set(c.key, c.value);
     forget(c.key.size() + kChangeOverhead + (c.value ? c.value->size() : 0));
   }
   std::vector<Change>().swap(f.log);
@@ -58,7 +48,8 @@ void GenerationBuilder::index(Family& f) {
 std::optional<std::string> GenerationBuilder::get(int family, std::string_view key) {
   Family& f = families_[static_cast<std::size_t>(family)];
   if (!f.indexed) index(f);
-  if (auto it = f.rows.find(std::string(key)); it != f.rows.end()) return it->second;
+  if (const RowOverlay::State* state = f.rows.find(key))
+    return *state ? std::optional<std::string>(**state) : std::nullopt;
   if (!written_) return std::nullopt;
   std::string value;
   if (!db_->Get(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)],
@@ -67,8 +58,7 @@ std::optional<std::string> GenerationBuilder::get(int family, std::string_view k
     return std::nullopt;
   // Kept, so that a row read again (the company's owner, at each new user) is a
   // lookup, not a read of the database; the next flush writes it again, unchanged.
-  const auto it = f.rows.try_emplace(std::string(key), value).first;
-  bytes_ += cost(it->first, it->second);
+  bytes_ += f.rows.set(key, value);
   return value;
 }
 
@@ -85,29 +75,17 @@ void GenerationBuilder::record(Family& f, std::string_view key, std::optional<st
 void GenerationBuilder::put(int family, std::string_view key, std::string_view value) {
   Family& f = families_[static_cast<std::size_t>(family)];
   if (!f.indexed) return record(f, key, value);
-  auto [it, inserted] = f.rows.try_emplace(std::string(key));
-  if (!inserted) forget(cost(key, it->second));
-  it->second.emplace(value);
-  bytes_ += cost(key, it->second);
+  bytes_ += f.rows.set(key, value);
 }
 
 void GenerationBuilder::remove(int family, std::string_view key) {
   Family& f = families_[static_cast<std::size_t>(family)];
   if (!f.indexed) return record(f, key, std::nullopt);
-  auto it = f.rows.find(std::string(key));
-  if (it != f.rows.end()) {
-    forget(cost(key, it->second));
-    if (!written_) {
-      f.rows.erase(it);  // nothing older to hide
-      return;
-    }
-    it->second.reset();
-  } else if (written_) {
-    it = f.rows.emplace(std::string(key), std::nullopt).first;
-  } else {
-    return;
-  }
-  bytes_ += cost(key, std::nullopt);
+  // (The bytes a row held stay taken until the next flush.)
+  if (!written_)
+    f.rows.erase(key);  // nothing older to hide
+  else
+    bytes_ += f.rows.set(key, std::nullopt);
 }
 
 void scanWithChanges(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
@@ -125,8 +103,7 @@ void GenerationBuilder::scan(int family, std::string_view prefix,
                              const std::function<bool(std::string_view, std::string_view)>& fn) {
   std::map<std::string, std::optional<std::string>> changes;
   const Family& f = families_[static_cast<std::size_t>(family)];
-  for (const auto& [key, value] : f.rows)
-    if (key.starts_with(prefix)) changes[key] = value;
+  f.rows.addPrefixed(prefix, changes);
   for (const auto& [key, value] : f.log)
     if (key.starts_with(prefix))
       changes[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
@@ -173,8 +150,7 @@ Result<void> GenerationBuilder::flush() {
     if (f.indexed) {
       sorted.clear();
       sorted.reserve(f.rows.size());
-      for (const auto& [key, value] : f.rows)
-        sorted.push_back({key, value ? std::optional<std::string_view>(*value) : std::nullopt});
+      f.rows.appendTo(sorted);
       sortByKey(sorted, sortBuffer_);
     } else {
       // The last change of each key wins.
@@ -188,9 +164,10 @@ Result<void> GenerationBuilder::flush() {
     }
     if (!sorted.empty())
       if (auto r = write(i, sorted); !r) return r;
+    // The memory stays, to be filled again: memory already touched costs no page
+    // faults.
     if (f.indexed) {
-      f = Family();  // give the rows' memory back
-      f.indexed = true;
+      f.rows.clear();
     } else {
       f.log.clear();
       f.bytes.reuse();

@@ -1,10 +1,10 @@
 #pragma once
 // Fills a new, empty generation of one projection's column families during a
-// rebuild, without RocksDB's write path: rows live in memory (hash maps, read back
-// by the reducers), and are written out sorted as table files (SstFileWriter) that
-// the database ingests whole. A skip-list memtable insert per row, a flush and the
-// compaction that follows cost more than the projections' own work; sorting once
-// and writing table files costs a fraction.
+// rebuild, without RocksDB's write path: rows live in memory (a flat hash map over
+// blocks of their bytes, read back by the reducers), and are written out sorted as
+// table files (SstFileWriter) that the database ingests whole. A skip-list memtable
+// insert per row, a flush and the compaction that follows cost more than the
+// projections' own work; sorting once and writing table files costs a fraction.
 //
 // Memory stays bounded: past `memoryBudget` bytes of rows the builder writes what
 // it holds and goes on from empty, reading older rows back from the database (a
@@ -22,7 +22,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "events/result.h"
@@ -69,8 +68,6 @@ class GenerationBuilder final : public RowView {
   using Change = RowChange;
 
  private:
-  // nullopt: deleted (kept only when the database may hold an older row).
-  using Rows = std::unordered_map<std::string, std::optional<std::string>>;
   // A family whose rows nobody reads back (the audit index only ever adds rows)
   // keeps its changes as a list, in order, their bytes in large blocks (no
   // allocation per row), and is hashed only once get() asks. The list's room and
@@ -78,7 +75,8 @@ class GenerationBuilder final : public RowView {
   // no page faults (the list and its sort are most of a rebuild's new memory).
   struct Family {
     bool indexed = false;
-    Rows rows;                // when indexed
+    RowOverlay rows;          // when indexed; a deleted row is kept only when the
+                              // database may hold an older one
     std::vector<Change> log;  // when not
     ByteBlocks bytes;         // the log's keys and values
   };

@@ -54,12 +54,15 @@ std::string familyName(const std::string& projection, const std::string& family,
 class BatchView final : public RowView {
  public:
   BatchView(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
-      : db_(db), handles_(handles), overlay_(handles.size()) {}
+      : db_(db), handles_(handles) {
+    overlay_.reserve(handles.size());
+    for (std::size_t i = 0; i < handles.size(); ++i)
+      overlay_.emplace_back(std::size_t{4} << 10, std::size_t{256} << 10);
+  }
 
   std::optional<std::string> get(int family, std::string_view key) override {
-    const Changes& changes = overlay_[static_cast<std::size_t>(family)];
-    if (auto it = changes.rows.find(key); it != changes.rows.end())
-      return it->second ? std::optional<std::string>(*it->second) : std::nullopt;
+    if (const RowOverlay::State* state = overlay_[static_cast<std::size_t>(family)].find(key))
+      return *state ? std::optional<std::string>(**state) : std::nullopt;
     std::string value;
     if (db_->Get(rocksdb::ReadOptions(), handles_[family], rocksdb::Slice(key.data(), key.size()),
                  &value)
@@ -76,22 +79,19 @@ class BatchView final : public RowView {
   void scan(int family, std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) override {
     std::map<std::string, std::optional<std::string>> changes;
-    for (const auto& [key, value] : overlay_[static_cast<std::size_t>(family)].rows)
-      if (key.starts_with(prefix))
-        changes.emplace(std::string(key),
-                        value ? std::optional<std::string>(*value) : std::nullopt);
+    overlay_[static_cast<std::size_t>(family)].addPrefixed(prefix, changes);
     scanWithChanges(db_, handles_[family], prefix, std::move(changes), fn);
   }
   bool empty() const {
     return std::all_of(overlay_.begin(), overlay_.end(),
-                       [](const Changes& c) { return c.rows.empty(); });
+                       [](const RowOverlay& rows) { return rows.empty(); });
   }
   // The batch of the chunk: the final state of each row it touched, in key order
   // (RocksDB inserts sorted keys far faster, and a row changed twice is written once).
   void appendTo(rocksdb::WriteBatch& batch) const {
     for (std::size_t f = 0; f < overlay_.size(); ++f) {
       sorted_.clear();
-      for (const auto& [key, value] : overlay_[f].rows) sorted_.push_back({key, value});
+      overlay_[f].appendTo(sorted_);
       sortByKey(sorted_, sortBuffer_);
       for (const RowChange& change : sorted_) {
         const rocksdb::Slice key(change.key.data(), change.key.size());
@@ -103,32 +103,16 @@ class BatchView final : public RowView {
     }
   }
   void clear() {
-    for (Changes& c : overlay_) {
-      c.rows.clear();
-      c.bytes.reuse();
-    }
+    for (RowOverlay& rows : overlay_) rows.clear();
   }
 
  private:
-  // One family's changes: each row's last state, its bytes in blocks kept from
-  // chunk to chunk. (A chunk changes thousands of rows: a string allocated and
-  // freed for each key and value cost about a tenth of the projector's work.)
-  struct Changes {
-    ByteBlocks bytes{std::size_t{4} << 10, std::size_t{256} << 10};
-    boost::unordered_flat_map<std::string_view, std::optional<std::string_view>, StringHash,
-                              std::equal_to<>>
-        rows;
-    void set(std::string_view key, std::optional<std::string_view> value) {
-      if (value) value = bytes.keep(*value);
-      if (auto it = rows.find(key); it != rows.end())
-        it->second = value;
-      else
-        rows.emplace(bytes.keep(key), value);
-    }
-  };
   rocksdb::DB* db_;
   const std::vector<rocksdb::ColumnFamilyHandle*>& handles_;
-  std::vector<Changes> overlay_;  // by family
+  // By family: each row's last state, its bytes in blocks kept from chunk to chunk.
+  // (A chunk changes thousands of rows: a string allocated and freed for each key
+  // and value cost about a tenth of the projector's work.)
+  std::vector<RowOverlay> overlay_;
   mutable std::vector<RowChange> sorted_, sortBuffer_;  // appendTo's scratch
 };
 

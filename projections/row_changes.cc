@@ -86,6 +86,31 @@ std::string_view ByteBlocks::keep(std::string_view bytes) {
   return {at, bytes.size()};
 }
 
+std::string_view ByteBlocks::keepOver(std::string_view old, std::string_view bytes) {
+  if (bytes.size() > old.size()) return keep(bytes);
+  if (bytes.empty()) return {};
+  // `old` is a copy in one of these blocks, which this owns and may write.
+  char* at = const_cast<char*>(old.data());
+  std::memmove(at, bytes.data(), bytes.size());
+  return {at, bytes.size()};
+}
+
+std::size_t RowOverlay::set(std::string_view key, State value) {
+  if (auto it = rows_.find(key); it != rows_.end()) {
+    if (!value) {
+      it->second.reset();
+      return 0;
+    }
+    const std::string_view old = it->second.value_or(std::string_view());
+    it->second = bytes_.keepOver(old, *value);
+    return value->size() > old.size() ? value->size() : 0;
+  }
+  const std::string_view kept = bytes_.keep(key);
+  if (value) value = bytes_.keep(*value);
+  rows_.emplace(kept, value);
+  return key.size() + (value ? value->size() : 0) + kRowOverhead;
+}
+
 void ByteBlocks::reuse() {
   used_ = 0;
   cursor_ = nullptr;

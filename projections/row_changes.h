@@ -5,10 +5,14 @@
 // them so). Shared by the projector's batches and a rebuild's generation builder.
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include "events/string_map.h"
 
 namespace portal {
 
@@ -29,6 +33,9 @@ class ByteBlocks {
       : nextBlock_(firstBlock), mostBlock_(mostBlock) {}
   // A copy of `bytes`, valid until reuse() or release().
   std::string_view keep(std::string_view bytes);
+  // A copy of `bytes` in the place of `old` (a copy this keeps, given up) when it
+  // fits there, else as keep() makes it.
+  std::string_view keepOver(std::string_view old, std::string_view bytes);
   // Forgets every copy, keeping the blocks.
   void reuse();
   // Forgets every copy and gives the blocks back.
@@ -44,6 +51,51 @@ class ByteBlocks {
   std::size_t used_ = 0;    // blocks_[0, used_) hold copies
   char* cursor_ = nullptr;  // the free bytes of the last block used
   std::size_t left_ = 0;
+};
+
+// Rows changed in memory: each key's last state (nullopt: deleted), keys and values
+// copied into blocks. A value that fits where the key's last one was is written
+// over it; blocks are filled again after clear().
+class RowOverlay {
+ public:
+  using State = std::optional<std::string_view>;
+  explicit RowOverlay(std::size_t firstBlock = std::size_t{4} << 20,
+                      std::size_t mostBlock = std::size_t{4} << 20)
+      : bytes_(firstBlock, mostBlock) {}
+  // Sets the state of `key`; answers the bytes newly taken from the blocks.
+  std::size_t set(std::string_view key, State value);
+  // The state of `key`, nullptr when it has none here.
+  const State* find(std::string_view key) const {
+    auto it = rows_.find(key);
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+  // Forgets the state of `key` (its bytes stay taken until clear()).
+  void erase(std::string_view key) { rows_.erase(key); }
+  std::size_t size() const { return rows_.size(); }
+  bool empty() const { return rows_.empty(); }
+  // Adds the rows whose key starts with `prefix` to `out`, copied.
+  void addPrefixed(std::string_view prefix,
+                   std::map<std::string, std::optional<std::string>>& out) const {
+    for (const auto& [key, value] : rows_)
+      if (key.starts_with(prefix))
+        out[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+  }
+  // Every row, in no order.
+  void appendTo(std::vector<RowChange>& out) const {
+    for (const auto& [key, value] : rows_) out.push_back({key, value});
+  }
+  // Forgets every row, keeping the blocks and the table.
+  void clear() {
+    rows_.clear();
+    bytes_.reuse();
+  }
+  void reserve(std::size_t rows) { rows_.reserve(rows); }
+  // What one row costs besides its bytes (its slot in the table, about).
+  static constexpr std::size_t kRowOverhead = 2 * sizeof(std::string_view) + 16;
+
+ private:
+  ByteBlocks bytes_;
+  boost::unordered_flat_map<std::string_view, State, StringHash, std::equal_to<>> rows_;
 };
 
 // Sorts changes by key; of changes to one key, the later one ends last. `buffer`

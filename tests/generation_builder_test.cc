@@ -192,5 +192,68 @@ TEST(ByteBlocks, CopiesStayWholeInGrowingBlocksAndTheBlocksAreFilledAgainAfterRe
   }
 }
 
+// The rows a batch or a rebuild holds in memory: each key's last state, a value that
+// fits where the last one was written over it (no bytes taken), a longer one copied
+// anew, a deletion kept as such; against a plain map of strings, through random
+// changes and two clears.
+TEST(RowOverlay, HoldsEachKeysLastStateAndWritesAValueThatFitsOverTheLastOne) {
+  RowOverlay rows(16, 64);
+  const RowOverlay::State* state = nullptr;
+  EXPECT_EQ(rows.set("k", "longer value"), 1 + 12 + RowOverlay::kRowOverhead);
+  const char* where = (*rows.find("k"))->data();
+  EXPECT_EQ(rows.set("k", "short"), 0u) << "written over the last value";
+  state = rows.find("k");
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(**state, "short");
+  EXPECT_EQ((*state)->data(), where);
+  EXPECT_EQ(rows.set("k", "a value longer than before"), 26u);
+  EXPECT_EQ(**rows.find("k"), "a value longer than before");
+  EXPECT_EQ(rows.set("k", std::nullopt), 0u);
+  ASSERT_NE(rows.find("k"), nullptr);
+  EXPECT_FALSE(rows.find("k")->has_value()) << "a deletion is a state";
+  EXPECT_EQ(rows.set("k", "back"), 4u);
+  EXPECT_EQ(**rows.find("k"), "back");
+  rows.erase("k");
+  EXPECT_EQ(rows.find("k"), nullptr);
+
+  std::mt19937 random(11);
+  for (int round = 0; round < 3; ++round) {
+    std::map<std::string, std::optional<std::string>> expected;
+    for (int i = 0; i < 3000; ++i) {
+      const std::string key = "key-" + std::to_string(random() % 300);
+      if (random() % 5 == 0) {
+        rows.set(key, std::nullopt);
+        expected[key] = std::nullopt;
+      } else {
+        const std::string value(random() % 40, static_cast<char>('a' + i % 26));
+        rows.set(key, value);
+        expected[key] = value;
+      }
+    }
+    std::vector<RowChange> all;
+    rows.appendTo(all);
+    ASSERT_EQ(all.size(), expected.size());
+    for (const RowChange& c : all) {
+      const auto& want = expected.at(std::string(c.key));
+      ASSERT_EQ(c.value.has_value(), want.has_value()) << c.key;
+      if (want) {
+        ASSERT_EQ(*c.value, *want) << c.key;
+      }
+    }
+    std::map<std::string, std::optional<std::string>> prefixed;
+    rows.addPrefixed("key-1", prefixed);
+    for (const auto& [key, value] : expected)
+      if (key.starts_with("key-1")) {
+        ASSERT_EQ(prefixed.at(key), value) << key;
+      }
+    EXPECT_EQ(prefixed.size(), std::count_if(expected.begin(), expected.end(), [](const auto& e) {
+                return e.first.starts_with("key-1");
+              }));
+    rows.clear();
+    EXPECT_TRUE(rows.empty());
+    EXPECT_EQ(rows.find("key-1"), nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace portal
