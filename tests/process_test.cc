@@ -91,7 +91,9 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
                {"jobTitle", "T"},
                {"managerEmail", "owner@demo.example"}},
               token);
-          if (r.status != 201) return -r.status;
+          // 202: durable, the views not caught up within the server's wait (a
+          // loaded machine under the sanitizers): acknowledged all the same.
+          if (r.status != 201 && r.status != 202) return -r.status;
           ++answered;
         } catch (const std::exception&) {
           ++cut;  // refused: the server stopped accepting
