@@ -164,10 +164,12 @@ Result<void> GenerationBuilder::flush() {
     }
     if (!sorted.empty())
       if (auto r = write(i, sorted); !r) return r;
-    // The memory stays, to be filled again: memory already touched costs no page
-    // faults.
+    // A list's memory stays, to be filled again (memory already touched costs no
+    // page faults: the list and its sort are most of a rebuild's new memory); the
+    // rows' goes back, so that what a family held at its peak is not kept beside the
+    // budget the next fill counts.
     if (f.indexed) {
-      f.rows.clear();
+      f.rows.release();
     } else {
       f.log.clear();
       f.bytes.reuse();

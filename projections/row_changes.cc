@@ -102,8 +102,9 @@ std::size_t RowOverlay::set(std::string_view key, State value) {
       return 0;
     }
     const std::string_view old = it->second.value_or(std::string_view());
-    it->second = bytes_.keepOver(old, *value);
-    return value->size() > old.size() ? value->size() : 0;
+    const std::string_view kept = bytes_.keepOver(old, *value);
+    it->second = kept;
+    return kept.data() == old.data() ? 0 : kept.size();  // written over: nothing taken
   }
   const std::string_view kept = bytes_.keep(key);
   if (value) value = bytes_.keep(*value);

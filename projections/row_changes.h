@@ -89,6 +89,11 @@ class RowOverlay {
     rows_.clear();
     bytes_.reuse();
   }
+  // Forgets every row and gives the blocks and the table back.
+  void release() {
+    decltype(rows_)().swap(rows_);
+    bytes_.release();
+  }
   void reserve(std::size_t rows) { rows_.reserve(rows); }
   // What one row costs besides its bytes (its slot in the table, about).
   static constexpr std::size_t kRowOverhead = 2 * sizeof(std::string_view) + 16;
