@@ -197,7 +197,10 @@ class CommandProcessor {
                    ProcessorOptions options);
   Result<void> rebuild();
   void run();
-  void processGroup(std::deque<Queued>& group);
+  // `moreToCome`: commands wait behind this group, or it is large (its events are
+  // then encoded on the store's thread while the next group is decided here).
+  void processGroup(std::deque<Queued>& group, bool moreToCome);
+  static constexpr std::size_t kEncodeBehindGroup = 16;
 
   EventStore& store_;
   const CountryList& countries_;
