@@ -7,12 +7,11 @@
 // hash-chained, stream-indexed), each batch one WriteBatch, durable before it is
 // acknowledged. "One at a time": each append() waits for its own fsync, as raw
 // RocksDB's writes with sync = true do. "Pipelined": submitted back to back with
-// EventStore::appendAsync as the command processor does under load: the next batch is
-// submitted while the store's encoding thread prepares the last and its write thread
-// writes the one before, and one fsync covers the batches applied meanwhile. The baseline writes
-// the very same keys and values, already built, in the same order, one batch after the other, in
-// batches of the same size with sync = true into a RocksDB with the same column families. Rounds
-// alternate between the two and the best round of each counts, since these machines are noisy.
+// EventStore::appendAsync as the command processor does: the next batch is prepared
+// while the last is written, and one fsync covers the batches applied meanwhile. The baseline writes the very same keys and values,
+// already built, in the same order, one batch after the other, in batches of the
+// same size with sync = true into a RocksDB with the same column families. Rounds alternate
+// between the two and the best round of each counts, since these machines are noisy.
 //
 // Reads: a forward scan of the whole log through EventStore::scan (records checked,
 // hashes and JSON handed out) beside a plain RocksDB iterator over the same column
@@ -119,22 +118,16 @@ AppendFigures benchAppends(std::size_t batch, std::size_t batches, int rounds, b
       std::atomic<std::size_t> durable{0};
       std::atomic<bool> failed{false};
       Stopwatch sw;
-      for (auto& r : requests) {
+      for (const auto& r : requests) {
         if (!pipelined) {  // each append waits for its own fsync
-          if (!store->append(std::move(r))) failed = true;
+          if (!store->append(r)) failed = true;
           durable.fetch_add(1, std::memory_order_release);
           continue;
         }
-        // More to come but for the last: encoded on the store's thread while the
-        // next is submitted.
-        const bool moreToCome = &r != &requests.back();
-        store->appendAsync(
-            std::move(r),
-            [&](Result<AppendResult> res) {
-              if (!res) failed = true;
-              durable.fetch_add(1, std::memory_order_release);
-            },
-            moreToCome);
+        store->appendAsync(r, [&](Result<AppendResult> res) {
+          if (!res) failed = true;
+          durable.fetch_add(1, std::memory_order_release);
+        });
       }
       while (durable.load(std::memory_order_acquire) < batches) std::this_thread::yield();
       if (failed) std::exit(1);

@@ -440,7 +440,6 @@ void CommandProcessor::stop() {
 void CommandProcessor::run() {
   while (true) {
     std::deque<Queued> group;
-    bool moreToCome = false;
     {
       std::unique_lock lock(mu_);
       ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
@@ -450,11 +449,8 @@ void CommandProcessor::run() {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      // Commands waiting, or a group whose encoding takes longer than a hand-off:
-      // the store encodes it on its own thread while this one goes on.
-      moreToCome = !queue_.empty() || group.size() >= kEncodeBehindGroup;
     }
-    processGroup(group, moreToCome);
+    processGroup(group);
   }
   // The store answers what it still holds before its own thread ends.
 }
@@ -466,7 +462,7 @@ std::string outboxKey(std::uint64_t firstPosition, std::size_t n) {
   return k;
 }
 
-void CommandProcessor::processGroup(std::deque<Queued>& group, bool moreToCome) {
+void CommandProcessor::processGroup(std::deque<Queued>& group) {
   struct Entry {
     std::function<void(CommandReply)> done;
     std::shared_ptr<CommandReply> reply;
@@ -590,7 +586,8 @@ void CommandProcessor::processGroup(std::deque<Queued>& group, bool moreToCome) 
   // Positions are known when the store prepares the batch: fill them in, then
   // record the idempotent answers in the same batch.
   const std::uint64_t groupNumber = ++groupNumber_;
-  request.alsoWrite = [this, shared](rocksdb::WriteBatch& batch, std::uint64_t firstPosition) {
+  request.alsoWrite = [this, shared, groupNumber](rocksdb::WriteBatch& batch,
+                                            std::uint64_t firstPosition) {
     for (Entry& e : shared->entries) {
       if (e.eventCount == ~std::size_t{0} || e.eventCount == 0) continue;
       e.reply->firstPosition = firstPosition + e.firstEvent;
@@ -598,17 +595,16 @@ void CommandProcessor::processGroup(std::deque<Queued>& group, bool moreToCome) 
       for (std::size_t i = 0; i < e.outbox.size(); ++i)
         batch.Put(outboxFamily_, outboxKey(e.reply->firstPosition, i), e.outbox[i]);
     }
-    for (const auto& [key, reply] : shared->records)
+    if (recent_.size() >= kMaxRecentRecords) {
+      // Only answers already durable may go: the log holds them now.
+      const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
+      std::erase_if(recent_, [&](const auto& r) { return r.second.group <= acknowledged; });
+    }
+    for (const auto& [key, reply] : shared->records) {
       batch.Put(commandsFamily_, key, serializeReply(*reply));
+      recent_[key] = Recent{reply, groupNumber};
+    }
   };
-  // The answers of this group, for retries decided before it is durable (the
-  // store may encode it on another thread: `recent_` is this thread's alone).
-  if (!shared->records.empty() && recent_.size() >= kMaxRecentRecords) {
-    // Only answers already durable may go: the log holds them now.
-    const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
-    std::erase_if(recent_, [&](const auto& r) { return r.second.group <= acknowledged; });
-  }
-  for (const auto& [key, reply] : shared->records) recent_[key] = Recent{reply, groupNumber};
   commands_.fetch_add(shared->entries.size(), std::memory_order_relaxed);
   groups_.fetch_add(1, std::memory_order_relaxed);
   {
@@ -622,35 +618,32 @@ void CommandProcessor::processGroup(std::deque<Queued>& group, bool moreToCome) 
     std::lock_guard lock(inFlightMu_);
     ++inFlight_;
   }
-  store_.appendAsync(
-      std::move(request),
-      [this, shared, groupNumber](Result<AppendResult> result) {
-        if (!result && !failed_.exchange(true)) {
-          std::lock_guard lock(failureMu_);
-          if (onFailure_) onFailure_(result.error().message);
-        }
-        if (result) acknowledgedGroup_.store(groupNumber, std::memory_order_release);  // in order
-        for (Entry& e : shared->entries) {
-          if (!result) {
-            CommandReply r;
-            r.failure = result.error().message;
-            e.done(std::move(r));
-            e.done = nullptr;
-            continue;
-          }
-          const bool replayed = e.eventCount == ~std::size_t{0};
-          // An answer recorded for an idempotency key is shared; the others are moved.
-          CommandReply r = e.reply.use_count() == 1 ? std::move(*e.reply) : *e.reply;
-          r.replayed = replayed;
-          e.done(std::move(r));
-          // What the callback holds (a connection, say) goes now, not whenever the
-          // store lets go of this group's batch.
-          e.done = nullptr;
-        }
-        std::lock_guard lock(inFlightMu_);
-        if (--inFlight_ == 0) inFlightDone_.notify_all();
-      },
-      moreToCome);
+  store_.appendAsync(request, [this, shared, groupNumber](Result<AppendResult> result) {
+    if (!result && !failed_.exchange(true)) {
+      std::lock_guard lock(failureMu_);
+      if (onFailure_) onFailure_(result.error().message);
+    }
+    if (result) acknowledgedGroup_.store(groupNumber, std::memory_order_release);  // in order
+    for (Entry& e : shared->entries) {
+      if (!result) {
+        CommandReply r;
+        r.failure = result.error().message;
+        e.done(std::move(r));
+        e.done = nullptr;
+        continue;
+      }
+      const bool replayed = e.eventCount == ~std::size_t{0};
+      // An answer recorded for an idempotency key is shared; the others are moved.
+      CommandReply r = e.reply.use_count() == 1 ? std::move(*e.reply) : *e.reply;
+      r.replayed = replayed;
+      e.done(std::move(r));
+      // What the callback holds (a connection, say) goes now, not whenever the
+      // store lets go of this group's batch.
+      e.done = nullptr;
+    }
+    std::lock_guard lock(inFlightMu_);
+    if (--inFlight_ == 0) inFlightDone_.notify_all();
+  });
 }
 
 }  // namespace portal

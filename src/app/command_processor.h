@@ -197,10 +197,7 @@ class CommandProcessor {
                    ProcessorOptions options);
   Result<void> rebuild();
   void run();
-  // `moreToCome`: commands wait behind this group, or it is large (its events are
-  // then encoded on the store's thread while the next group is decided here).
-  void processGroup(std::deque<Queued>& group, bool moreToCome);
-  static constexpr std::size_t kEncodeBehindGroup = 16;
+  void processGroup(std::deque<Queued>& group);
 
   EventStore& store_;
   const CountryList& countries_;

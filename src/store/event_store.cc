@@ -547,10 +547,6 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     if (!keys) return keys.error();
     store->preparedPosition_ = store->lastPosition();
     store->preparedHash_ = store->lastHash_;
-    store->encoder_ = std::thread([s = store.get()] {
-      pthread_setname_np(pthread_self(), "log-encoder");
-      s->encodeLoop();
-    });
     store->writer_ = std::thread([s = store.get()] {
       pthread_setname_np(pthread_self(), "log-writer");
       s->writeLoop();
@@ -564,14 +560,6 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
 }
 
 EventStore::~EventStore() {
-  if (encoder_.joinable()) {
-    {
-      std::lock_guard lock(encodeMu_);
-      encodeStopping_ = true;
-    }
-    encodeReady_.notify_all();
-    encoder_.join();
-  }
   if (writer_.joinable()) {
     {
       std::lock_guard lock(queueMu_);
@@ -777,10 +765,6 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   if (failed_.load(std::memory_order_acquire))
     return makeError(ErrorCode::kIoError,
                      "the event log stopped after a failed write; restart the process");
-  if (refusedBehind_.load())
-    return makeError(ErrorCode::kIoError,
-                     "the event log stopped after refusing an append its caller had gone on "
-                     "from; restart the process");
 
   for (const auto& [stream, expected] : request.expectedVersions) {
     const std::uint64_t current = streamVersion(stream);
@@ -870,8 +854,8 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
   return prepared;
 }
 
-void EventStore::encode(const AppendRequest& request,
-                        std::function<void(Result<AppendResult>)> done) {
+void EventStore::appendAsync(const AppendRequest& request,
+                             std::function<void(Result<AppendResult>)> done) {
   auto prepared = prepare(request);
   if (!prepared) {
     done(prepared.error());
@@ -888,65 +872,11 @@ void EventStore::encode(const AppendRequest& request,
   queueReady_.notify_one();
 }
 
-void EventStore::appendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done,
-                             bool moreToCome) {
-  {
-    std::unique_lock lock(encodeMu_);
-    const bool here = !encoder_.joinable() || (!moreToCome && encodeQueue_.empty() && !encoding_);
-    if (!here) {
-      encodeSpace_.wait(lock, [&] { return encodeQueue_.size() < kMaxInFlight; });
-      encodeQueue_.push_back(PendingAppend{std::move(request), std::move(done)});
-      lock.unlock();
-      encodeReady_.notify_one();
-      return;
-    }
-    encoding_ = true;
-  }
-  encode(request, std::move(done));
-  {
-    std::lock_guard lock(encodeMu_);
-    encoding_ = false;
-  }
-  encodeReady_.notify_one();
-}
-
-void EventStore::encodeLoop() {
-  while (true) {
-    PendingAppend next;
-    {
-      std::unique_lock lock(encodeMu_);
-      encodeReady_.wait(lock, [&] {
-        return (!encodeQueue_.empty() && !encoding_) || (encodeStopping_ && encodeQueue_.empty());
-      });
-      if (encodeQueue_.empty()) break;
-      next = std::move(encodeQueue_.front());
-      encodeQueue_.pop_front();
-      encoding_ = true;
-    }
-    encodeSpace_.notify_one();
-    // Refused here, an append stops the log: the caller has gone on, and what it
-    // submitted since counted on this one being written.
-    // (Those prepared before it are still written.)
-    encode(next.request, [this, done = std::move(next.done)](Result<AppendResult> r) {
-      if (!r && !failed_.load(std::memory_order_acquire) && !refusedBehind_.exchange(true))
-        r = makeError(r.error().code, r.error().message +
-                                          "; the event log stopped, for appends submitted after "
-                                          "this one counted on it: restart the process");
-      done(std::move(r));
-    });
-    next = {};  // (a batch import's hundred thousand events go here, not under the lock)
-    {
-      std::lock_guard lock(encodeMu_);
-      encoding_ = false;
-    }
-  }
-}
-
-Result<AppendResult> EventStore::append(AppendRequest request) {
+Result<AppendResult> EventStore::append(const AppendRequest& request) {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<AppendResult>> outcome;
-  appendAsync(std::move(request), [&](Result<AppendResult> r) {
+  appendAsync(request, [&](Result<AppendResult> r) {
     std::lock_guard lock(mu);
     outcome.emplace(std::move(r));
     cv.notify_one();

@@ -177,26 +177,17 @@ class EventStore {
   // returns once it is durable. Writer thread only. After a failed write the store
   // refuses every later append (fail-stop): the caller must stop; reopening
   // rebuilds from what is durable.
-  Result<AppendResult> append(AppendRequest request);
+  Result<AppendResult> append(const AppendRequest& request);
 
-  // The pipelined form of append(): checks, encodes, seals and hashes the events,
-  // then hands the batch to the store's write thread and returns, so that the caller
-  // prepares the next append while this one is written and fsync'd. Appends are
-  // written in the order they were submitted, each in its own WriteBatch.
-  //
-  // Where the events are encoded: with `moreToCome` (the caller has more work
-  // waiting, as a command processor with a queue does) on the store's encoding
-  // thread, so that the caller decides its next append on one core while this one
-  // is encoded on the other; without it on the calling thread, no hand-off in the
-  // way of a lone command, unless appends wait for the encoding thread (order is
-  // kept: an append is never encoded ahead of one submitted before it).
-  //
-  // `done` runs on the sync thread once the batch is durable (or with the error: a
-  // refusal on the thread that encoded it; a failed write, after which every later
-  // append fails too). `done` must be quick. Blocks while kMaxInFlight appends are
-  // waiting to be encoded, or to be written.
-  void appendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done,
-                   bool moreToCome = false);
+  // The pipelined form of append(): checks, encodes, seals and hashes the events on
+  // the calling (writer) thread, then hands the batch to the store's write thread
+  // and returns, so that the caller prepares the next append while this one is
+  // written and fsync'd. Appends are written in the order they were submitted, each
+  // in its own WriteBatch. `done` runs on the sync thread once the batch is durable
+  // (or with the error: a refusal at once, on the calling thread; a failed write,
+  // after which every later append fails too). `done` must be quick. Blocks while
+  // kMaxInFlight appends are waiting to be written.
+  void appendAsync(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
   static constexpr std::size_t kMaxInFlight = 4;
   // Appends of more events than this reserve their batch, from the size of their
   // first kSizingEvents, instead of growing it; batches past kMaxRecycledBatchBytes
@@ -344,9 +335,6 @@ class EventStore {
   Result<void> checkRecordedHead() const;
   Result<void> loadHead();
   Result<std::unique_ptr<PreparedAppend>> prepare(const AppendRequest& request);
-  // prepare(), then the batch to the write queue (or `done` with the refusal).
-  void encode(const AppendRequest& request, std::function<void(Result<AppendResult>)> done);
-  void encodeLoop();
   void writeLoop();
   void syncLoop();
   // FlushWAL once for `applied`, then acknowledge each in order.
@@ -366,23 +354,10 @@ class EventStore {
 
   std::atomic<std::uint64_t> lastPosition_{0};  // durable
   std::atomic<bool> failed_{false};             // a write failed: fail-stop
-  std::atomic<bool> refusedBehind_{false};      // refused on the encoding thread: no more appends
   Hash lastHash_{};                             // of the last event at open
 
-  // The encoding thread and the appends waiting for it (`encoding_`: an append is
-  // being encoded, by that thread or inline by a caller); the write thread and the
-  // appends waiting for it; the sync thread and the appends applied but not yet
-  // durable.
-  struct PendingAppend {
-    AppendRequest request;
-    std::function<void(Result<AppendResult>)> done;
-  };
-  std::thread encoder_;
-  std::mutex encodeMu_;
-  std::condition_variable encodeReady_, encodeSpace_;
-  std::deque<PendingAppend> encodeQueue_;
-  bool encoding_ = false;
-  bool encodeStopping_ = false;
+  // The write thread and the appends waiting for it; the sync thread and the
+  // appends applied but not yet durable.
   std::thread writer_, syncer_;
   std::mutex syncMu_;
   std::condition_variable syncReady_;
@@ -398,7 +373,7 @@ class EventStore {
   bool stopping_ = false;
   std::function<void(std::uint64_t)> onDurable_;
 
-  // Whoever encodes (one at a time, `encoding_`): the head including appends not yet durable.
+  // Writer (preparing) thread only: the head including appends not yet durable.
   std::uint64_t preparedPosition_ = 0;
   Hash preparedHash_{};
   // The head version of every stream, read once at open (a key-only scan of the
