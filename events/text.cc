@@ -15,12 +15,6 @@
 namespace portal {
 namespace {
 
-bool isAscii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
 // ICU's normalizers are built into its data library: they cannot be missing, so a
 // failure to get one is a broken installation, not an input to recover from.
 const icu::Normalizer2& normalizer(const icu::Normalizer2* (*get)(UErrorCode&)) {

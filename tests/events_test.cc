@@ -448,6 +448,8 @@ TEST(JsonText, AnEmailsDomainIsComparedAsDnsComparesIt) {
   EXPECT_EQ(key, "info@m\u00fcller.test");
   EXPECT_EQ(emailKey("Info@M\u00dcLLER.TEST"), key);
   EXPECT_EQ(emailKey("info@XN--MLLER-KVA.test"), key);
+  EXPECT_EQ(emailKey("Info@Mail.xn--mller-kva.TEST"), "info@mail.m\u00fcller.test");
+  EXPECT_EQ(emailKey(" Info@Mail.Example-xn--.TEST "), "info@mail.example-xn--.test");
   EXPECT_EQ(emailKey("info@mu\u0308ller.test"), key);
   EXPECT_NE(emailKey("\u00c4nne@m\u00fcller.test"), emailKey("\u00e4nne@m\u00fcller.test"));
   EXPECT_NE(emailKey("a@stra\u00dfe.test"), emailKey("a@strasse.test"));
@@ -455,6 +457,24 @@ TEST(JsonText, AnEmailsDomainIsComparedAsDnsComparesIt) {
   // ASCII addresses stay as they were keyed; a local part with "xn--" is no label.
   EXPECT_EQ(emailKey("Xn--A@Acme.Test"), "xn--a@acme.test");
   EXPECT_EQ(emailKey(key), key);
+}
+
+// asciiLower goes eight bytes a step: each byte, at each place in the word and in
+// the tail, against the plain rule; isAscii alike.
+TEST(JsonText, AsciiLowerChangesOnlyTheLettersAToZWhereverTheyStand) {
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const char lower = b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : c;
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string s = "Mixed-Case.Text@EX";
+      s.insert(at, 1, c);
+      std::string expected;
+      for (char x : s) expected += x >= 'A' && x <= 'Z' ? static_cast<char>(x + 32) : x;
+      EXPECT_EQ(asciiLower(s), expected) << "byte " << b << " at " << at;
+      EXPECT_EQ(asciiLower(s)[at], lower);
+      EXPECT_EQ(isAscii(s), b < 0x80) << "byte " << b << " at " << at;
+    }
+  }
 }
 
 TEST(JsonText, PlainPrefixStopsAtTheFirstByteThatNeedsAttention) {

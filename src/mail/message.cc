@@ -20,12 +20,6 @@ std::string oneLine(std::string_view s) {
   return std::string(trim(out));
 }
 
-bool isAscii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
 // Whether every line of a CRLF text is at most 998 octets, as a 7bit or 8bit body's
 // must be (RFC 5322 2.1.1, RFC 2045 2.8, RFC 5321 4.5.3.1.6).
 bool linesFit(std::string_view crlfText) {

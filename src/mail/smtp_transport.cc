@@ -47,10 +47,6 @@ bool refusedForGood(const Reply& reply) {
   return reply.code == 550 || reply.code == 551 || reply.code == 553;
 }
 
-bool isAscii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
 // What a relay said, fit to quote in one line of an error message.
 std::string quoted(std::string_view line) {
   std::string out;
