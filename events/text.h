@@ -11,9 +11,7 @@
 
 namespace portal {
 
-// ASCII letters lower-cased; every other byte as it is (case-insensitive matching of
-// emails, names in search, country names, passwords against a list).
-// (Eight bytes a step: in each byte of `w`, 0x20 added where it is 'A' to 'Z'.)
+// asciiLower eight bytes a step: in each byte of `w`, 0x20 added where it is 'A' to 'Z'.
 inline std::uint64_t asciiLowerWord(std::uint64_t w) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
   const std::uint64_t low7 = w & ~kHigh;                        // no carry leaves a byte below
@@ -21,6 +19,9 @@ inline std::uint64_t asciiLowerWord(std::uint64_t w) {
   const std::uint64_t pastZ = low7 + (0x80 - 'Z' - 1) * kOnes;  // high bit: > 'Z'
   return w | ((fromA & ~pastZ & ~w & kHigh) >> 2);
 }
+
+// ASCII letters lower-cased; every other byte as it is (case-insensitive matching of
+// emails, names in search, country names, passwords against a list).
 inline std::string asciiLower(std::string_view s) {
   std::string out(s);
   std::size_t i = 0;
