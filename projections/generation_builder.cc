@@ -48,8 +48,7 @@ void GenerationBuilder::index(Family& f) {
 std::optional<std::string> GenerationBuilder::get(int family, std::string_view key) {
   Family& f = families_[static_cast<std::size_t>(family)];
   if (!f.indexed) index(f);
-  if (const RowOverlay::State* state = f.rows.find(key))
-    return *state ? std::optional<std::string>(**state) : std::nullopt;
+  if (const RowOverlay::State* state = f.rows.find(key)) return RowOverlay::owned(*state);
   if (!written_) return std::nullopt;
   std::string value;
   if (!db_->Get(rocksdb::ReadOptions(), handles_[static_cast<std::size_t>(family)],
@@ -105,8 +104,7 @@ void GenerationBuilder::scan(int family, std::string_view prefix,
   const Family& f = families_[static_cast<std::size_t>(family)];
   f.rows.addPrefixed(prefix, changes);
   for (const auto& [key, value] : f.log)
-    if (key.starts_with(prefix))
-      changes[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+    if (key.starts_with(prefix)) changes[std::string(key)] = RowOverlay::owned(value);
   scanWithChanges(db_, handles_[static_cast<std::size_t>(family)], prefix, std::move(changes), fn);
 }
 

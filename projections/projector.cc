@@ -62,7 +62,7 @@ class BatchView final : public RowView {
 
   std::optional<std::string> get(int family, std::string_view key) override {
     if (const RowOverlay::State* state = overlay_[static_cast<std::size_t>(family)].find(key))
-      return *state ? std::optional<std::string>(**state) : std::nullopt;
+      return RowOverlay::owned(*state);
     std::string value;
     if (db_->Get(rocksdb::ReadOptions(), handles_[family], rocksdb::Slice(key.data(), key.size()),
                  &value)

@@ -59,6 +59,10 @@ class ByteBlocks {
 class RowOverlay {
  public:
   using State = std::optional<std::string_view>;
+  // An owned copy of a state.
+  static std::optional<std::string> owned(State state) {
+    return state ? std::optional<std::string>(*state) : std::nullopt;
+  }
   explicit RowOverlay(std::size_t firstBlock = std::size_t{4} << 20,
                       std::size_t mostBlock = std::size_t{4} << 20)
       : bytes_(firstBlock, mostBlock) {}
@@ -77,8 +81,7 @@ class RowOverlay {
   void addPrefixed(std::string_view prefix,
                    std::map<std::string, std::optional<std::string>>& out) const {
     for (const auto& [key, value] : rows_)
-      if (key.starts_with(prefix))
-        out[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+      if (key.starts_with(prefix)) out[std::string(key)] = owned(value);
   }
   // Every row, in no order.
   void appendTo(std::vector<RowChange>& out) const {
