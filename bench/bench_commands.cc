@@ -59,32 +59,6 @@ struct CommandFigures {
   double cores = 0;  // CPU seconds per second while the processor ran
 };
 
-// CPU seconds of this process's threads, by thread name.
-std::map<std::string, double> cpuByThread() {
-  std::map<std::string, double> out;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream stat(task.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    const std::string name = line.substr(open + 1, close - open - 1);
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; rest >> field; ++i) {
-      if (i == 14) utime = std::stod(field);
-      if (i == 15) {
-        stime = std::stod(field);
-        break;
-      }
-    }
-    out[name] += (utime + stime) / tick;
-  }
-  return out;
-}
-
 double cpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -119,7 +93,7 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     std::atomic<std::uint64_t> next{1};
     std::atomic<bool> failed{false};
     const double cpuBefore = cpuSeconds();
-    const auto threadsBefore = cpuByThread();
+    const auto threadsBefore = useByThread();
     Stopwatch sw;
     std::vector<std::thread> threads;
     for (int t = 0; t < kSubmitters; ++t)
@@ -164,10 +138,8 @@ CommandFigures benchCreateUsers(std::uint64_t commands, std::size_t window) {
     f.portal = commands / sw.seconds();
     f.cores = (cpuSeconds() - cpuBefore) / sw.seconds();
     if (std::getenv("BENCH_THREADS") != nullptr) {
-      const auto threadsAfter = cpuByThread();  // submitters have ended: their time is lost
-      for (const auto& [name, secs] : threadsAfter)
-        std::printf("  %-16s %6.1f us/command\n", name.c_str(),
-                    (secs - (threadsBefore.count(name) ? threadsBefore.at(name) : 0)) / commands * 1e6);
+      // (The submitters have ended: their time is lost.)
+      printUseByThread(threadsBefore, useByThread(), static_cast<double>(commands), "command");
     }
     if (failed) {
       std::fprintf(stderr, "bench_commands: a command was not accepted\n");

@@ -12,10 +12,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 
 #include "bench/bench_portal.h"
@@ -88,7 +91,9 @@ class LoadConnection : public std::enable_shared_from_this<LoadConnection> {
   http::response<http::string_body> res_;
 };
 
-// Runs `connections` connections for gSeconds; returns answered requests/s.
+// Runs `connections` connections for gSeconds; returns answered requests/s. With
+// BENCH_THREADS set, prints each thread's CPU time a request while measuring (the
+// load generator's thread is "bench_http").
 double drive(std::uint16_t port,
              const std::function<http::request<http::string_body>(int connection)>& make,
              const char* what) {
@@ -102,10 +107,17 @@ double drive(std::uint16_t port,
   std::thread client([&] { ioc.run(); });
   // Warm up, then measure.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const bool perThread = std::getenv("BENCH_THREADS") != nullptr;
+  const auto threadsBefore = perThread ? useByThread() : std::map<std::string, ThreadUse>{};
   const std::uint64_t start = done.load();
   Stopwatch sw;
   std::this_thread::sleep_for(std::chrono::duration<double>(gSeconds));
-  const double rate = static_cast<double>(done.load() - start) / sw.seconds();
+  const std::uint64_t answered = done.load() - start;
+  const double rate = static_cast<double>(answered) / sw.seconds();
+  if (perThread) {
+    std::printf("(%s, CPU a request by thread)\n", what);
+    printUseByThread(threadsBefore, useByThread(), static_cast<double>(answered), "request");
+  }
   stop = true;
   ioc.stop();
   client.join();

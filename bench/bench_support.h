@@ -2,13 +2,16 @@
 // Small helpers for the benchmarks: timing, temporary directories and the figure
 // lines every benchmark prints ("what, ours, baseline, ratio, target").
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
-
-#include <unistd.h>
 
 #include "src/store/event_store.h"
 
@@ -50,6 +53,53 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// CPU seconds and page faults (minor and major) of this process's threads, by
+// thread name (threads of one name summed), from /proc/self/task.
+struct ThreadUse {
+  double seconds = 0, faults = 0;
+};
+inline std::map<std::string, ThreadUse> useByThread() {
+  std::map<std::string, ThreadUse> out;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    const std::string name = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0, faults = 0;
+    for (int i = 3; rest >> field; ++i) {                  // proc(5): field 3 is the state
+      if (i == 10 || i == 12) faults += std::stod(field);  // minflt, majflt
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) {
+        stime = std::stod(field);
+        break;
+      }
+    }
+    out[name].seconds += (utime + stime) / tick;
+    out[name].faults += faults;
+  }
+  return out;
+}
+
+// Prints each thread's CPU time per unit of work (`units` of `unit`) and its page
+// faults between two readings of useByThread(); threads that did nothing are left out.
+inline void printUseByThread(const std::map<std::string, ThreadUse>& before,
+                             const std::map<std::string, ThreadUse>& after, double units,
+                             const char* unit) {
+  for (const auto& [name, use] : after) {
+    const auto was = before.find(name);
+    const ThreadUse b = was == before.end() ? ThreadUse{} : was->second;
+    const double seconds = use.seconds - b.seconds, faults = use.faults - b.faults;
+    if (seconds <= 0 && faults <= 0) continue;
+    std::printf("  %-16s %6.1f us/%s  %8.0f page faults\n", name.c_str(), seconds / units * 1e6,
+                unit, faults);
+  }
+}
 
 // A writable store in `path`; exits with the reason when it cannot be opened.
 inline std::unique_ptr<EventStore> openBenchStore(const std::string& path, bool sync = true) {
