@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
+#include <exception>
 #include <filesystem>
-#include <future>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -39,6 +42,98 @@ bool noneTakes(const RawEvent& raw, const std::set<std::string_view>& wanted) {
   const std::optional<std::string_view> type = peekEventType(raw.json);
   return type && !wanted.count(*type) && isEventTypeName(*type);
 }
+
+// A chunk of a long catch-up: its events as read, and each one's decoding (nullopt:
+// not decoded, for no projection takes it).
+struct AheadChunk {
+  RawEvents raw;
+  std::vector<std::optional<Result<RecordedEvent>>> decoded;
+  std::exception_ptr thrown;  // what decoding threw (memory ran out), for take()
+};
+
+// Decodes the chunks handed to it, in the order handed, on one thread of its own
+// that lasts as long as it does; on the caller's thread, in hand(), when no thread
+// can be started.
+class DecodeAhead {
+ public:
+  explicit DecodeAhead(std::function<void(AheadChunk&)> decode) : decode_(std::move(decode)) {
+    try {
+      thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "projector-dec");
+        run();
+      });
+    } catch (const std::system_error&) {
+      // No thread: hand() decodes.
+    }
+  }
+  DecodeAhead(const DecodeAhead&) = delete;
+  DecodeAhead& operator=(const DecodeAhead&) = delete;
+  ~DecodeAhead() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void hand(std::shared_ptr<AheadChunk> chunk) {
+    if (!thread_.joinable()) {
+      decodeCatching(*chunk);
+      std::lock_guard lock(mu_);
+      decoded_.push_back(std::move(chunk));
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      todo_.push_back(std::move(chunk));
+    }
+    changed_.notify_all();
+  }
+
+  // The oldest chunk handed and not yet taken, once decoded (nullptr: none handed).
+  std::shared_ptr<AheadChunk> take() {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return !decoded_.empty() || todo_.empty(); });
+    if (decoded_.empty()) return nullptr;
+    auto chunk = std::move(decoded_.front());
+    decoded_.pop_front();
+    lock.unlock();
+    if (chunk->thrown) std::rethrow_exception(chunk->thrown);
+    return chunk;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      changed_.wait(lock, [&] { return !todo_.empty() || stopping_; });
+      if (todo_.empty()) return;
+      std::shared_ptr<AheadChunk> chunk = todo_.front();
+      lock.unlock();
+      decodeCatching(*chunk);
+      lock.lock();
+      todo_.pop_front();
+      decoded_.push_back(std::move(chunk));
+      changed_.notify_all();
+    }
+  }
+  void decodeCatching(AheadChunk& chunk) {
+    try {
+      decode_(chunk);
+    } catch (...) {
+      chunk.thrown = std::current_exception();
+    }
+  }
+
+  std::function<void(AheadChunk&)> decode_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<AheadChunk>> todo_;     // handed; the first being decoded
+  std::deque<std::shared_ptr<AheadChunk>> decoded_;  // decoded, not yet taken
+  bool stopping_ = false;
+  std::thread thread_;  // last: it starts once the members above are made
+};
 
 std::string checkpointKey(const std::string& name, std::uint64_t generation) {
   return name + "#g" + std::to_string(generation);
@@ -436,65 +531,53 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) { return step(raw, nullptr); });
   } else {
     // A long stretch (a batch import, a rebuild's catch-up): the chunk after the
-    // one being applied is decoded meanwhile on a second thread. (Decoding, the
-    // JSON and the sealed fields, was about a third of the work, and the other
-    // core idle.) Events no projection takes are left undecoded, as above.
+    // one being applied is decoded meanwhile on a second thread, one for the whole
+    // stretch. (Decoding, the JSON and the sealed fields, was about a third of the
+    // work, and the other core idle.) Events no projection takes are left
+    // undecoded, as above.
     std::set<std::string_view> wanted;
     for (Slot* s : slots)
       wanted.insert(s->projection->handles().begin(), s->projection->handles().end());
-    struct Ahead {
-      RawEvents raw;
-      std::vector<std::optional<Result<RecordedEvent>>> decoded;
-    };
-    auto decodeAll = [this, &wanted](std::shared_ptr<Ahead> chunk) {
-      chunk->decoded.resize(chunk->raw.size());
-      for (std::size_t i = 0; i < chunk->raw.size(); ++i) {
-        const RawEvent raw = chunk->raw[i];
+    auto decodeAll = [this, &wanted](AheadChunk& chunk) {
+      chunk.decoded.resize(chunk.raw.size());
+      for (std::size_t i = 0; i < chunk.raw.size(); ++i) {
+        const RawEvent raw = chunk.raw[i];
         if (noneTakes(raw, wanted)) continue;
-        chunk->decoded[i] = store_.decode(raw);
+        chunk.decoded[i] = store_.decode(raw);
       }
-      return chunk;
     };
-    auto applyAll = [&](Ahead& chunk) {
+    auto applyAll = [&](AheadChunk& chunk) {
       for (std::size_t i = 0; i < chunk.raw.size(); ++i)
         if (!step(chunk.raw[i], &chunk.decoded[i])) return false;
       return true;
     };
-    // Decodes a chunk on a thread of its own; on this one (when it is due) if no
-    // thread can be started.
-    auto decodeBeside = [&decodeAll](const std::shared_ptr<Ahead>& chunk) {
-      try {
-        return std::async(std::launch::async, [&decodeAll, chunk] {
-          pthread_setname_np(pthread_self(), "projector-dec");
-          return decodeAll(chunk);
-        });
-      } catch (const std::system_error&) {
-        return std::async(std::launch::deferred, decodeAll, chunk);
-      }
-    };
-    auto reading = std::make_shared<Ahead>();
+    DecodeAhead ahead(decodeAll);
+    auto reading = std::make_shared<AheadChunk>();
     reading->raw.reserve(kChunk);
-    std::future<std::shared_ptr<Ahead>> decoding;
-    bool going = true;
+    bool going = true, handedBefore = false;
     r = store_.scan(from, upTo - from + 1, [&](const RawEvent& raw) {
       reading->raw.add(raw);
       if (reading->raw.size() < kChunk) return true;
-      auto next = decodeBeside(reading);
-      reading = std::make_shared<Ahead>();
+      ahead.hand(std::move(reading));
+      reading = std::make_shared<AheadChunk>();
       reading->raw.reserve(kChunk);
-      if (decoding.valid()) going = applyAll(*decoding.get());
-      decoding = std::move(next);
+      // The chunk handed before this one is applied while this one is decoded.
+      if (handedBefore) going = applyAll(*ahead.take());
+      handedBefore = true;
       return going;
     });
     // What was read before the read ended is applied, also when it ended on an
     // error: as one thread applies events as it reads them, so that an event
     // before the error that cannot be decoded is the one named, and the rows
     // before it are written.
-    if (decoding.valid()) {
-      auto last = decoding.get();
+    if (handedBefore) {
+      auto last = ahead.take();
       if (going) going = applyAll(*last);
     }
-    if (going && !reading->raw.empty()) applyAll(*decodeAll(reading));
+    if (going && !reading->raw.empty()) {
+      decodeAll(*reading);
+      applyAll(*reading);
+    }
   }
   if (!r && !failure) {
     // The log itself could not be read there: every projection stops and says so.
