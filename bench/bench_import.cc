@@ -16,7 +16,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "bench/bench_portal.h"
@@ -86,6 +88,8 @@ double importOverHttp(BenchPortal& bench, const std::string& csv) {
   req.set(http::field::content_type, "text/csv");
   req.body() = csv;
   req.prepare_payload();
+  const bool perThread = std::getenv("BENCH_THREADS") != nullptr;
+  const auto threadsBefore = perThread ? useByThread() : std::map<std::string, ThreadUse>{};
   Stopwatch watch;
   http::write(stream, req);
   beast::flat_buffer buffer;
@@ -93,6 +97,11 @@ double importOverHttp(BenchPortal& bench, const std::string& csv) {
   parser.body_limit(256u << 20);
   http::read(stream, buffer, parser);
   const double s = watch.seconds();
+  if (perThread) {
+    // (A thread that ended meanwhile, the projector's decoding one, is not counted.)
+    std::printf("  (CPU a row by thread; the upload's is this benchmark's own, bench_import)\n");
+    printUseByThread(threadsBefore, useByThread(), static_cast<double>(gRows), "row");
+  }
   const auto& res = parser.get();
   const auto answer = nlohmann::json::parse(res.body(), nullptr, false);
   if (res.result_int() != 200 || !answer.is_object() || answer.value("created", 0u) != gRows) {

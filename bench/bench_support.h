@@ -55,7 +55,8 @@ class ScratchDir {
 };
 
 // CPU seconds and page faults (minor and major) of this process's threads, by
-// thread name (threads of one name summed), from /proc/self/task.
+// thread name (threads of one name summed), from /proc/self/task: threads alive
+// when it is read, so a thread that ended between two readings is not counted.
 struct ThreadUse {
   double seconds = 0, faults = 0;
 };
