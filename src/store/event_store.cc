@@ -9,6 +9,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "events/log.h"
@@ -756,6 +758,44 @@ void reserveFor(rocksdb::WriteBatch& batch, std::size_t bytes) {
   batch = rocksdb::WriteBatch(std::move(rep));
 }
 
+// Faults in the pages of [begin, end) on a thread of its own, while the caller goes
+// on filling them, and waits for it when it goes. A large append's batch (about
+// 110 MB for an import of 100,000 users) is fresh memory, which the kernel zeroes
+// at each page's first touch: on our VMs about 3 ms a MiB, and 16% of the command
+// processor's time in an import, which this moves to the other core. The kernel
+// only maps zeroed pages where none are (MADV_POPULATE_WRITE, Linux 5.14; older
+// kernels refuse it and nothing happens): what the caller writes meanwhile stays.
+class PrefaultPages {
+ public:
+  PrefaultPages(const char* begin, const char* end) {
+    constexpr std::uintptr_t kPage = 4096;
+    const auto from = (reinterpret_cast<std::uintptr_t>(begin) + kPage - 1) & ~(kPage - 1);
+    const auto to = reinterpret_cast<std::uintptr_t>(end) & ~(kPage - 1);
+    if (to <= from) return;
+    try {
+      thread_ = std::thread([from, to] {
+        pthread_setname_np(pthread_self(), "log-prefault");
+        (void)::madvise(reinterpret_cast<void*>(from), to - from, kPopulateWrite);
+      });
+    } catch (const std::system_error&) {
+      // No thread: the caller touches the pages itself.
+    }
+  }
+  PrefaultPages(const PrefaultPages&) = delete;
+  PrefaultPages& operator=(const PrefaultPages&) = delete;
+  ~PrefaultPages() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+#ifdef MADV_POPULATE_WRITE
+  static constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+  static constexpr int kPopulateWrite = 23;  // <linux/mman.h>
+#endif
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
@@ -802,6 +842,8 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     bool inserted;
   };
   std::vector<Undo> undo;
+  // (Made before `refuse`: a refused append waits for it too, before its batch goes.)
+  std::optional<PrefaultPages> prefault;
   auto refuse = [&](Error e) {
     for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
       if (u->inserted) streamVersions_.erase(u->stream);
@@ -819,8 +861,11 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     // show how large they are: growing one of a hundred megabytes by doubling copies
     // it again and again, and faults its pages in anew each time. (Reserved pages that
     // stay unused are never touched.)
-    if (++encoded == kSizingEvents + 1 && request.events.size() > kLargeAppendEvents)
+    if (++encoded == kSizingEvents + 1 && request.events.size() > kLargeAppendEvents) {
       reserveFor(batch, batch.GetDataSize() / kSizingEvents * request.events.size());
+      const std::string& data = batch.Data();
+      prefault.emplace(data.data() + data.size(), data.data() + data.capacity());
+    }
     auto [entry, inserted] = streamVersions_.try_emplace(ev.stream, 0);
     undo.push_back({ev.stream, entry->second, inserted});
     const std::uint64_t version = ++entry->second;
