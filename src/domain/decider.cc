@@ -1,11 +1,11 @@
 #include "src/domain/decider.h"
 
-#include "events/text.h"
-
 #include <algorithm>
 #include <unordered_map>
 
 #include "events/json_writer.h"
+#include "events/string_map.h"
+#include "events/text.h"
 #include "src/domain/email.h"
 #include "src/domain/services.h"
 #include "src/domain/user_details.h"
@@ -540,14 +540,17 @@ class Decider {
     decision_.events.reserve(c.rows.size() + 1);
     std::vector<FieldProblem> problems;
     std::vector<ValidDetails> rows(c.rows.size());
-    std::unordered_map<std::string, std::string> newByEmail;  // email key -> new id
+    StringMap<std::string> newByEmail;  // email key -> new id
+    newByEmail.reserve(c.rows.size());
+    std::vector<std::string> keys(c.rows.size());  // each row's email key
     std::vector<std::string> ids;
+    ids.reserve(c.rows.size());
     for (std::size_t i = 0; i < c.rows.size(); ++i) {
       const std::size_t row = i < c.rowNumbers.size() ? c.rowNumbers[i] : i + 2;
       const std::string prefix = "row " + std::to_string(row) + ": ";
       auto p = validateDetails(c.rows[i], ctx_.countries, rows[i], prefix);
       problems.insert(problems.end(), p.begin(), p.end());
-      const std::string key = emailKey(rows[i].email);
+      const std::string& key = keys[i] = emailKey(rows[i].email);
       if (!p.empty() && std::any_of(p.begin(), p.end(), [&](const FieldProblem& f) {
             return f.field == prefix + "email";
           }))
@@ -565,7 +568,7 @@ class Decider {
     if (c.dryRun) return std::move(decision_);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       ids.push_back(ctx_.ids.newId());
-      newByEmail[emailKey(rows[i].email)] = ids.back();
+      newByEmail[keys[i]] = ids.back();
     }
     for (std::size_t i = 0; i < rows.size(); ++i) {
       UserCreated e = userCreated(ids[i], rows[i], c.notify);
@@ -661,8 +664,9 @@ class Decider {
     return manager ? managerDigest(manager->id, std::nullopt) : managerDigest(std::nullopt, Personal(m));
   }
 
-  void setManager(const std::string& email, const std::unordered_map<std::string, std::string>& alsoNew,
-                  std::optional<std::string>& managerUserId, std::optional<Personal>& managerEmail) {
+  void setManager(const std::string& email, const StringMap<std::string>& alsoNew,
+                  std::optional<std::string>& managerUserId,
+                  std::optional<Personal>& managerEmail) {
     managerUserId.reset();
     managerEmail.reset();
     if (const UserState* m = state_.userByEmail(cmd_.companyId, email)) {
