@@ -31,8 +31,12 @@ inline std::string asciiLower(std::string_view s) {
     w = asciiLowerWord(w);
     std::memcpy(out.data() + i, &w, 8);
   }
-  for (; i < out.size(); ++i)
-    if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
+  if (const std::size_t rest = out.size() - i; rest != 0) {  // the last bytes, zero-padded
+    std::uint64_t w = 0;
+    std::memcpy(&w, out.data() + i, rest);
+    w = asciiLowerWord(w);
+    std::memcpy(out.data() + i, &w, rest);
+  }
   return out;
 }
 
