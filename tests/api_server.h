@@ -148,6 +148,8 @@ class ApiServer {
     companies_[slug] = done->companyId;
     return owner;
   }
+  // The id of a company provision() made.
+  const std::string& companyId(const std::string& slug) const { return companies_.at(slug); }
 
   // A new user created by `admin`, with kPassword set through a reset, signed in.
   Person user(const std::string& slug, const Person& admin, const std::string& name,

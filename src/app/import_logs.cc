@@ -4,6 +4,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 namespace portal {
 namespace {
@@ -32,6 +34,16 @@ std::string indexKey(std::int64_t expiry, std::string_view logKey) {
   std::string k(1, kIndexPrefix);
   k.append(encodeExpiry(expiry));
   k.append(logKey);
+  return k;
+}
+
+// Anonymizations under way, between the logs and the index: 0xFE, company, NUL,
+// user id -> nothing.
+constexpr char kPendingPrefix = '\xFE';
+
+std::string pendingKey(std::string_view companyId, std::string_view userId) {
+  std::string k(1, kPendingPrefix);
+  k.append(logKey(companyId, userId));
   return k;
 }
 
@@ -80,18 +92,54 @@ std::optional<std::string> ImportLogs::get(std::string_view companyId, std::stri
   return value.substr(8);
 }
 
-Result<void> ImportLogs::dropCompany(std::string_view companyId) {
-  // Keys are the company's id, NUL, the import's id: they all sort below the id
-  // followed by byte 1.
-  std::string end(companyId);
-  end.push_back('\1');
+Result<void> ImportLogs::write(rocksdb::WriteBatch& batch, std::string_view companyId,
+                               bool dropping, std::string_view what) {
+  if (dropping) {
+    // Keys are the company's id, NUL, the import's id: they all sort below the id
+    // followed by byte 1.
+    std::string end(companyId);
+    end.push_back('\1');
+    batch.DeleteRange(family_, logKey(companyId, ""), end);
+  }
   rocksdb::WriteOptions wo;
   wo.sync = true;
   std::lock_guard lock(mu_);
-  ++drops_[std::string(companyId)];
-  rocksdb::Status st = db_->DeleteRange(wo, family_, logKey(companyId, ""), end);
-  if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot remove the import logs: " + st.ToString());
+  if (dropping) ++drops_[std::string(companyId)];
+  rocksdb::Status st = db_->Write(wo, &batch);
+  if (!st.ok()) return makeError(ErrorCode::kIoError, std::string(what) + ": " + st.ToString());
   return {};
+}
+
+Result<void> ImportLogs::dropCompany(std::string_view companyId) {
+  rocksdb::WriteBatch batch;
+  return write(batch, companyId, true, "cannot remove the import logs");
+}
+
+Result<void> ImportLogs::beginAnonymization(std::string_view companyId, std::string_view userId,
+                                            bool dropNow) {
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, pendingKey(companyId, userId), "");
+  return write(batch, companyId, dropNow,
+               dropNow ? "cannot remove the import logs" : "cannot mark the anonymization");
+}
+
+Result<void> ImportLogs::endAnonymization(std::string_view companyId, std::string_view userId,
+                                          bool accepted) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(family_, pendingKey(companyId, userId));
+  return write(batch, companyId, accepted,
+               accepted ? "cannot remove the import logs" : "cannot unmark the anonymization");
+}
+
+Result<bool> ImportLogs::anonymizationPending(std::string_view companyId,
+                                              std::string_view userId) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status st =
+      db_->Get(rocksdb::ReadOptions(), family_, pendingKey(companyId, userId), &value);
+  if (st.IsNotFound()) return false;
+  if (!st.ok())
+    return makeError(ErrorCode::kIoError, "cannot read the import logs: " + st.ToString());
+  return true;
 }
 
 Result<std::size_t> ImportLogs::purgeExpired(Timestamp now) {
@@ -133,7 +181,8 @@ Result<std::size_t> ImportLogs::purgeAll(Timestamp now) {
   rocksdb::WriteBatch batch;
   std::size_t n = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
-  for (it->SeekToFirst(); it->Valid() && it->key()[0] != kIndexPrefix; it->Next()) {
+  for (it->SeekToFirst();
+       it->Valid() && it->key()[0] != kPendingPrefix && it->key()[0] != kIndexPrefix; it->Next()) {
     auto expiry = decodeExpiry(it->value().ToStringView());
     if (!expiry || *expiry <= now.micros) {
       batch.Delete(family_, it->key());
@@ -149,6 +198,21 @@ Result<std::size_t> ImportLogs::purgeAll(Timestamp now) {
     if (!st.ok())
       return makeError(ErrorCode::kIoError, "cannot remove expired import logs: " + st.ToString());
   }
+  // Anonymizations left under way: their companies' logs go (the person may be
+  // anonymized, their command durable before the drop after it was made).
+  std::vector<std::pair<std::string, std::string>> pending;
+  for (it->Seek(std::string(1, kPendingPrefix)); it->Valid() && it->key()[0] == kPendingPrefix;
+       it->Next()) {
+    const std::string_view key = it->key().ToStringView().substr(1);
+    const std::size_t nul = key.find('\0');
+    if (nul == std::string_view::npos) continue;
+    pending.emplace_back(key.substr(0, nul), key.substr(nul + 1));
+  }
+  if (!it->status().ok())
+    return makeError(ErrorCode::kIoError,
+                     "cannot read the import logs: " + it->status().ToString());
+  for (const auto& [company, user] : pending)
+    if (auto r = endAnonymization(company, user, true); !r) return r.error();
   // And the index entries of logs gone meanwhile (expired, or dropped with their company).
   if (auto r = purgeExpired(now); !r) return r.error();
   return n;

@@ -12,7 +12,14 @@
 // generation() before it reads the file and gives it to put(); a dropCompany() in
 // between moves the generation on, and put() then keeps nothing.
 //
-// Thread-safe: put() and dropCompany() exclude each other.
+// An anonymization drops the company's logs around its command (see Api's
+// anonymize): before it, with a mark that it is under way, and after it, removing
+// the mark. A mark left behind (a drop that failed after the command, a crash)
+// makes a repeated request for the anonymized person drop them again, and the
+// next start too; without one a repeat drops nothing (an administrator's logs kept
+// since are not the person's).
+//
+// Thread-safe: put() and the drops exclude each other.
 
 #include <chrono>
 #include <cstdint>
@@ -28,6 +35,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace portal {
@@ -52,16 +60,31 @@ class ImportLogs {
   // Removes every log of `companyId`, durably (an anonymization: a log may hold the
   // person's email or names). The compaction that follows takes them off the disk.
   Result<void> dropCompany(std::string_view companyId);
+  // Before an anonymization's command: marks it under way, and with `dropNow` drops
+  // the company's logs in the same durable write.
+  Result<void> beginAnonymization(std::string_view companyId, std::string_view userId,
+                                  bool dropNow);
+  // After it: `accepted`, the company's logs dropped and the mark removed in one
+  // durable write; refused, only the mark removed.
+  Result<void> endAnonymization(std::string_view companyId, std::string_view userId, bool accepted);
+  // Whether an anonymization of the user was begun and not ended.
+  Result<bool> anonymizationPending(std::string_view companyId, std::string_view userId) const;
   // Removes the expired logs, found through the expiry index; how many went.
   Result<std::size_t> purgeExpired(Timestamp now);
   // At start: reads every log, removes the expired and indexes the others (logs of
-  // builds before the index have no entry); how many went.
+  // builds before the index have no entry), and drops the logs of every company with
+  // an anonymization left under way; how many went.
   Result<std::size_t> purgeAll(Timestamp now);
 
  private:
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   std::chrono::microseconds keep_;
+  // Writes `batch` durably; with `dropping`, the company's logs deleted in it too
+  // and its generation moved on.
+  Result<void> write(rocksdb::WriteBatch& batch, std::string_view companyId, bool dropping,
+                     std::string_view what);
+
   mutable std::mutex mu_;
   StringMap<std::uint64_t> drops_;  // company id -> dropCompany() calls
 };

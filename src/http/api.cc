@@ -1722,10 +1722,13 @@ struct Api::Impl {
   }
   // An import's log may hold the person's email or names, even ones changed since:
   // anonymization drops every log of the company (DESIGN.md: nothing else keeps
-  // their personal data in clear). Before the command, whenever it can be accepted
-  // or was already (a retry after a failed drop gets 409 from the decider), so that
-  // no crash between the two leaves a log behind; and again once it was accepted,
-  // for a log an import kept in between. A blocking route: the drops are fsyncs.
+  // their personal data in clear). Before the command, whenever it can be accepted,
+  // with a mark that it is under way, so that no crash between the two leaves a log
+  // behind; and again once it was accepted, for a log an import kept in between,
+  // removing the mark. A repeat for a person anonymized already (409 from the
+  // decider) drops the logs only while that mark is left (the drop after the command
+  // failed): those kept since by administrators stay (a review found a refused
+  // request removing them). A blocking route: the drops are fsyncs.
   // The mail drop's files to the person go before the command too: a deactivated
   // user is sent nothing more, and once anonymized their email is known nowhere.
   // A repeated Idempotency-Key gets the first answer, about the first request's
@@ -1755,20 +1758,37 @@ struct Api::Impl {
     auto read = readUserFlags(call.company(), id);
     if (!read) return usersViewUnreadable(call, read.error());
     const auto& user = *read;
-    const bool droppedBefore = user && !user->active;
-    if (droppedBefore) {
-      if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
-        return importLogsUnavailable(dropped.error(), user->anonymized);
-      if (auto forgotten = forgetMail(call.company(), *user); !forgotten)
-        return Api::problem(503, "mail-drop-unavailable", "The mails to the user cannot be removed",
-                            "Nothing was changed by this request; try again later.");
+    const bool marked = user && !user->anonymized;
+    const bool droppedBefore = marked && !user->active;
+    if (user && user->anonymized) {
+      auto pending = importLogs.anonymizationPending(call.company(), id);
+      if (!pending) return importLogsUnavailable(pending.error(), true);
+      if (*pending)
+        if (auto dropped = importLogs.endAnonymization(call.company(), id, true); !dropped)
+          return importLogsUnavailable(dropped.error(), true);
+    } else if (marked) {
+      if (auto begun = importLogs.beginAnonymization(call.company(), id, droppedBefore); !begun)
+        return importLogsUnavailable(begun.error(), false);
+      if (droppedBefore)
+        if (auto forgotten = forgetMail(call.company(), *user); !forgotten)
+          return Api::problem(503, "mail-drop-unavailable",
+                              "The mails to the user cannot be removed",
+                              "Nothing was changed by this request; try again later.");
     }
     CommandReply reply;
-    if (auto refused = run(call, std::move(anonymize), reply)) return *refused;
-    // The same key's first request was still in flight above: its answer, nothing else.
+    auto refused = run(call, std::move(anonymize), reply);
+    // Refused by the decider or not sent (a bad Idempotency-Key), or the same key's
+    // first request was still in flight above (its answer, nothing else): the mark
+    // goes (a failure to remove it costs a later drop). When the log failed, the
+    // command may be durable: the mark stays, and the next start drops the logs.
+    const bool decided = reply.status == CommandReply::Status::kRejected || reply.replayed ||
+                         (reply.status == CommandReply::Status::kFailed && reply.failure.empty());
+    if (marked && decided && (refused || reply.replayed))
+      (void)importLogs.endAnonymization(call.company(), id, false);
+    if (refused) return *refused;
     if (reply.replayed) return userResponse(call.company(), subjectOf(reply, id));
     sessions.removeUser(call.company(), id);
-    if (auto dropped = importLogs.dropCompany(call.company()); !dropped)
+    if (auto dropped = importLogs.endAnonymization(call.company(), id, true); !dropped)
       return importLogsUnavailable(dropped.error(), true);
     // The view still showed the user active (its deactivation's answer came before
     // the view had it): their mails go now, the email being known from that row.
