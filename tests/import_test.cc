@@ -250,6 +250,36 @@ TEST(ImportFileCheck, AnErrorShowsAMultiLineCellAsTyped) {
   EXPECT_EQ(h.errors[0].message, "Holds a control character.");
 }
 
+// A quote left open reads the rows after it into one cell up to the next quote: the
+// file is refused, not imported with those rows missing and their text in another
+// person's job title (a review). A cell of several lines holding the separator on its
+// first line only is typed so (Alt+Enter), and stays a warning.
+TEST(ImportFileCheck, AQuoteLeftOpenThatSwallowsRowsIsAnError) {
+  ImportFile f = check(kHeader +
+                       "Anna,Ames,sq1@x.example,Engineer,sq1@x.example,1,DE\r\n"
+                       "Bob,Baker,sq2@x.example,\"Senior,sq1@x.example,1,DE\r\n"
+                       "Cid,Cole,sq3@x.example,Engineer,sq1@x.example,1,DE\r\n"
+                       "Dan,Dorn,sq4@x.example,27\" monitor tester,sq1@x.example,1,DE\r\n"
+                       "Eve,Eng,sq5@x.example,Engineer,sq1@x.example,1,DE\r\n");
+  ASSERT_EQ(f.errors.size(), 1u) << f.errors.back().message;
+  EXPECT_EQ(f.errors[0].row, 3u);
+  EXPECT_EQ(f.errors[0].column, "Job title");
+  EXPECT_EQ(f.errors[0].value.substr(0, 30), "Senior,sq1@x.example,1,DE\r\nCid");
+  EXPECT_NE(f.errors[0].message.find("a quote in this row is not closed"), std::string::npos)
+      << f.errors[0].message;
+  EXPECT_TRUE(f.warnings.empty()) << "no line breaks said to be joined: " << f.warnings[0].message;
+  // With ';' as the file's separator, and a comma typed inside a cell of two lines.
+  ImportFile g = check(
+      "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
+      "Bob;Baker;b@x.example;\"Head, Sales\nEMEA, North\";b@x.example;1;DE\r\n"
+      "Cid;Cole;c@x.example;\"Senior;c@x.example;1;DE\r\nDan;Dorn;d@x.example;Clerk\";c@x.example;"
+      "1;DE\r\n");
+  ASSERT_EQ(g.errors.size(), 1u) << g.errors.back().message;
+  EXPECT_EQ(g.errors[0].row, 3u);
+  ASSERT_EQ(g.rows.size(), 1u);
+  EXPECT_EQ(g.rows[0].details.jobTitle, "Head, Sales EMEA, North");
+}
+
 TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
   EXPECT_NE(check("").errors.at(0).message.find("empty"), std::string::npos);
   EXPECT_NE(check("\xEF\xBB\xBF\r\n").errors.at(0).message.find("empty"), std::string::npos);
@@ -865,7 +895,8 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(client.get(warned, owner.token).status, 404);
     EXPECT_EQ(client.get(refused, owner.token).status, 404);
-    // A retry (after a removal that failed) is 409, and still removes what is there.
+    // A repeat is 409 and leaves the logs kept since: they are not the person's (a
+    // review found them removed by the refused request).
     r = upload(client, kHeader + "Ottilie,Other,ottilie@acme.test,Clerk," + owner.email + ",1,DE\r\n",
                owner.token);
     ASSERT_EQ(r.status, 200) << r.body;
@@ -873,7 +904,18 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     ASSERT_EQ(client.get(again, owner.token).status, 200);
     r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
     EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(client.get(again, owner.token).status, 200);
+    // A repeat after a drop that failed once the command was accepted (its mark left
+    // behind) still removes what is there.
+    const std::string& company = server.companyId("acme");
+    ImportLogs logs(server.portal().store().db(), server.portal().store().columnFamily("imports"));
+    ASSERT_TRUE(logs.beginAnonymization(company, id, false).ok());
+    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    EXPECT_EQ(r.status, 409) << r.body;
     EXPECT_EQ(client.get(again, owner.token).status, 404);
+    auto pending = logs.anonymizationPending(company, id);
+    ASSERT_TRUE(pending.ok());
+    EXPECT_FALSE(*pending);
     ASSERT_TRUE(server.portal().store().compact().ok());
   }
   for (const char* secret : {"zebulon", "Zebulon", "Quuxington"})
@@ -998,6 +1040,35 @@ TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {
   kept = logs.put("c-2", "imp-3", now, "Row\r\n", other);
   ASSERT_TRUE(kept.ok() && *kept);
   EXPECT_TRUE(logs.get("c-2", "imp-3", now).has_value());
+}
+
+// An anonymization marks itself under way before its command and unmarks itself
+// with the drop after it; a mark left behind (a crash between the two) drops the
+// company's logs at the next start. A refused one only unmarks.
+TEST(ImportLogs, AnAnonymizationLeftUnderWayDropsItsCompanysLogsAtStart) {
+  TempDir dir;
+  auto store = test::openStore(dir.sub("data"));
+  ASSERT_TRUE(store);
+  ImportLogs logs(store->db(), store->columnFamily("imports"));
+  const Timestamp now{1'795'000'000'000'000};
+  ASSERT_TRUE(logs.put("c-1", "imp-1", now, "one", 0).ok());
+  ASSERT_TRUE(logs.put("c-2", "imp-2", now, "two", 0).ok());
+  ASSERT_TRUE(logs.beginAnonymization("c-1", "u-1", false).ok());
+  ASSERT_TRUE(logs.beginAnonymization("c-2", "u-2", false).ok());
+  ASSERT_TRUE(logs.endAnonymization("c-2", "u-2", false).ok());  // refused
+  EXPECT_TRUE(logs.anonymizationPending("c-1", "u-1").value());
+  EXPECT_FALSE(logs.anonymizationPending("c-2", "u-2").value());
+  EXPECT_FALSE(logs.anonymizationPending("c-1", "u-2").value());
+  EXPECT_TRUE(logs.get("c-1", "imp-1", now).has_value()) << "a mark alone drops nothing";
+
+  ImportLogs restarted(store->db(), store->columnFamily("imports"));
+  auto purged = restarted.purgeAll(now);
+  ASSERT_TRUE(purged.ok()) << purged.error().message;
+  EXPECT_EQ(*purged, 0u) << "nothing expired";
+  EXPECT_FALSE(restarted.get("c-1", "imp-1", now).has_value());
+  EXPECT_EQ(restarted.get("c-2", "imp-2", now), std::optional<std::string>("two"));
+  EXPECT_FALSE(restarted.anonymizationPending("c-1", "u-1").value());
+  EXPECT_GT(restarted.generation("c-1"), 0u) << "an import reading its file meanwhile keeps no log";
 }
 
 TEST(ImportLogs, ExpiredLogsGoThroughTheirIndexAndALogKeptAgainStays) {

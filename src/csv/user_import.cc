@@ -83,7 +83,9 @@ class FileChecker {
   FileChecker(const CountryList& countries, const ImportReadOptions& options, ImportFile& out)
       : countries_(countries), options_(options), out_(out) {}
 
-  void record(CsvRecord& r) {
+  // `separator`: the file's, as the reader found it.
+  void record(CsvRecord& r, char separator) {
+    separator_ = separator;
     if (out_.tooManyRows) return;
     // A blank row: cells of white space of any script or invisible characters alone
     // (no-break spaces pasted from a web table), as a cell of them alone is blank.
@@ -210,6 +212,19 @@ class FileChecker {
       // characters around them (trimText); emails and `active` ASCII spaces alone.
       const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
       if (auto joined = text ? oneLine(cell) : std::nullopt) {
+        // A quote left open ("27" monitor) reads the rows after it into this cell, up
+        // to the next quote: a later line of the cell that holds the file's separator
+        // is such a row, not a line typed with Alt+Enter. Refused, or those rows would
+        // go missing and their people's details land in this person's (a review).
+        if (rowInside(cell)) {
+          error(r.row, std::string(kImportColumns[c]), cell,
+                "runs over several lines of the file, and those after the first look like rows of "
+                "their own: a quote in this row is not closed where it should be. Put the quotes "
+                "right, or write a quote inside a value as two (\"\")");
+          typed[c] = std::exchange(cell, std::move(*joined));
+          cells[c] = &cell;
+          continue;
+        }
         // A cell of several lines (Alt+Enter in a spreadsheet): one line, as names
         // and titles are shown. (An email keeps its own rule, which refuses a line
         // break: it is not rewritten, nor said to be.)
@@ -329,6 +344,23 @@ class FileChecker {
     sortIssues(out_.warnings);
   }
 
+  // Whether a line of the cell after its first holds the file's separator.
+  bool rowInside(std::string_view cell) const {
+    if (separator_ == '\0' || cell.find(separator_) == std::string_view::npos) return false;
+    bool pastFirst = false;
+    for (std::size_t i = 0; i < cell.size();) {
+      if (const std::size_t n = lineBreakAt(cell.substr(i))) {
+        pastFirst = true;
+        i += n;
+      } else if (pastFirst && cell[i] == separator_) {
+        return true;
+      } else {
+        ++i;
+      }
+    }
+    return false;
+  }
+
   void error(std::size_t row, std::string column, std::string value, std::string message) {
     out_.errors.push_back({row, std::move(column), std::move(value), sentence(std::move(message))});
   }
@@ -348,6 +380,7 @@ class FileChecker {
   const CountryList& countries_;
   const ImportReadOptions& options_;
   ImportFile& out_;
+  char separator_ = '\0';
   std::optional<std::size_t> headerRow_;
   std::vector<std::string> headerCells_;
   std::vector<Column> columns_;     // by field index
@@ -364,7 +397,7 @@ ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
   ImportFile out;
   FileChecker checker(countries, options, out);
   CsvReader reader;
-  const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r); };
+  const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r, reader.separator()); };
   bool read = reader.feed(bytes, sink).ok();
   if (read) read = reader.finish(sink).ok();
   if (!read && reader.problem()) checker.readingStopped(*reader.problem());
