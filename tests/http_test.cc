@@ -1737,6 +1737,17 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
   // Another address that is not one is still refused.
   r = client.request("PATCH", path, R"({"managerEmail":"not-an-address"})", owner.token);
   EXPECT_EQ(r.status, 422) << r.body;
+  // The anonymized manager sent back whole as read (its email null) is told that an
+  // anonymized user cannot change, not that its email cannot (a review); another
+  // user's null email is still a change refused.
+  json erased = client.get("/api/v1/users/" + mgr.id, owner.token).json();
+  ASSERT_TRUE(erased["email"].is_null());
+  erased["jobTitle"] = "Lead";
+  r = client.request("PATCH", "/api/v1/users/" + mgr.id, erased.dump(), owner.token);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json()["code"], "user-anonymized") << r.body;
+  r = client.request("PATCH", path, R"({"email":null})", owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
 }
 
 // RFC 9110 13.1.1: If-Match is evaluated wherever it is sent on a group or on the

@@ -114,6 +114,15 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
   EXPECT_NE(f.errors[0].message.find("missing"), std::string::npos);
   EXPECT_NE(f.errors[1].message.find("not a column of the template"), std::string::npos);
   EXPECT_EQ(f.errors[2].message, "Repeats the column \"Surname\" (Column 2).");
+  // A file without its header row: one error that says so, not one a column.
+  ImportFile headless = check(
+      "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n"
+      "Bo,Ng,bo@x.example,Clerk,ann@x.example,1,DE\n");
+  ASSERT_EQ(headless.errors.size(), 1u) << headless.errors.back().message;
+  EXPECT_EQ(headless.errors[0].row, 1u);
+  EXPECT_EQ(headless.errors[0].message.rfind("The first row is not the header row", 0), 0u)
+      << headless.errors[0].message;
+  EXPECT_TRUE(headless.rows.empty());
 }
 
 // Files made for Excel may start with a "sep=;" line naming the separator: the
@@ -166,6 +175,19 @@ TEST(ImportFileCheck, TwoFilesJoinedAndRowsOfInvisibleSpacesReadAsMeant) {
   ASSERT_EQ(f.warnings.size(), 1u) << (f.warnings.empty() ? "" : f.warnings[0].message);
   EXPECT_EQ(f.warnings[0].row, 4u);
   EXPECT_NE(f.warnings[0].message.find("header row is here again"), std::string::npos);
+  // "Is Active" as a 1 or 0 with a no-break or zero-width space beside it, which
+  // shows as 1 or 0 (a review got "must be 1 or 0"): read so, with the warning.
+  ImportFile g = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1\u00a0,\r\n" +
+                       "Bo,Ray,bo@x.example,Clerk,ann@x.example,\u200b0,\r\n" +
+                       "Cy,Po,cy@x.example,Clerk,ann@x.example,\u00a0,\r\n");
+  ASSERT_EQ(g.errors.size(), 1u) << g.errors[0].message;
+  EXPECT_EQ(g.errors[0].row, 4u);
+  EXPECT_EQ(g.errors[0].message.rfind("Is required", 0), 0u) << g.errors[0].message;
+  ASSERT_EQ(g.rows.size(), 2u);
+  EXPECT_TRUE(g.rows[0].details.active);
+  EXPECT_FALSE(g.rows[1].details.active);
+  ASSERT_EQ(g.warnings.size(), 2u);
+  EXPECT_EQ(g.warnings[0].message, "The spaces around the value were removed.");
 }
 
 // An email keeps its own rule, which refuses a line break inside it: the error, and

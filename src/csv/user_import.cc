@@ -160,6 +160,19 @@ class FileChecker {
     headerRow_ = r.row;
     headerCells_ = r.fields;
     columns_.assign(r.fields.size(), kNone);
+    // Not one column of the template, nor tabs: a file without its header row, whose
+    // first user was read as one (a review got 14 errors, none saying so).
+    if (std::none_of(r.fields.begin(), r.fields.end(), [&](const std::string& f) {
+          const std::string key = lookupKey(f);
+          return f.find('\t') != std::string::npos ||
+                 std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end();
+        })) {
+      out_.errors.push_back({r.row, "", "",
+                             "The first row is not the header row: the file must begin with the "
+                             "template's header row, whose columns are: " +
+                                 templateColumns() + "."});
+      return;
+    }
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
@@ -208,8 +221,8 @@ class FileChecker {
         if (!underUnknownHeader && !trim(cell).empty() && headless++ == 0) firstHeadless = i;
         continue;
       }
-      // Names, titles and countries lose white space of any script and invisible
-      // characters around them (trimText); emails and `active` ASCII spaces alone.
+      // Names, titles, countries and `active` lose white space of any script and
+      // invisible characters around them (trimText); emails ASCII spaces alone.
       const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
       if (auto joined = text ? oneLine(cell) : std::nullopt) {
         // A quote left open ("27" monitor) reads the rows after it into this cell, up
@@ -239,7 +252,8 @@ class FileChecker {
       const std::string& shown = typed[c].empty() ? cell : typed[c];
       const std::string_view asTyped =
           text ? trimCodePoints(shown, isLineBreak) : std::string_view(shown);
-      if (const std::string_view t = text ? trimText(asTyped) : trim(asTyped);
+      // (`Is Active` too: a 1 with a no-break space pasted after it is a 1.)
+      if (const std::string_view t = text || c == kActive ? trimText(asTyped) : trim(asTyped);
           !t.empty() && t.size() != asTyped.size())
         out_.warnings.push_back({r.row, std::string(kImportColumns[c]), shown,
                                  "The spaces around the value were removed."});
@@ -270,7 +284,7 @@ class FileChecker {
     d.managerEmail = cell(kManager);
     if (!trimText(cell(kCountry)).empty()) d.country = cell(kCountry);
     if (present_[kActive]) {
-      const std::string_view active = trim(cell(kActive));
+      const std::string_view active = trimText(cell(kActive));
       if (active == "1") {
         d.active = true;
       } else if (active == "0") {

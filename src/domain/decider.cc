@@ -176,10 +176,15 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr) return notFound("User", c.userId);
-    if (c.email && emailKey(*c.email) != emailKey(u->email))
-      return Rejection{RejectionKind::kInvalid, "email-immutable",
-                       "A user's email cannot change.", {{"email", "cannot be changed"}}, {}};
+    // First: an anonymized user sent back as read has a null email, which is no
+    // change of email but the state of the user (a review got email-immutable).
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
+    if (c.email && emailKey(*c.email) != emailKey(u->email))
+      return Rejection{RejectionKind::kInvalid,
+                       "email-immutable",
+                       "A user's email cannot change.",
+                       {{"email", "cannot be changed"}},
+                       {}};
     if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     std::vector<FieldProblem> problems;
     UserUpdated e;

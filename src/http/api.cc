@@ -1589,8 +1589,15 @@ struct Api::Impl {
     field("managerEmail", u.managerEmail);
     field("country", u.country);
     if (auto it = body->find("email"); it != body->end()) {
-      if (it->is_string()) u.email = it->get<std::string>();
-      else errors.emplace_back("email", "cannot be changed");
+      if (it->is_string()) {
+        u.email = it->get<std::string>();
+      } else {
+        // An anonymized user reads `"email": null`: sent back so, it is no change
+        // (the decider then answers that an anonymized user cannot change).
+        auto doc = JsonDocument::parse(*stored);
+        if (!it->is_null() || !doc || stringMember(*doc, "email"))
+          errors.emplace_back("email", "cannot be changed");
+      }
     }
     const ShownFields shown = judgeShownFields(
         *body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
