@@ -378,6 +378,11 @@ TEST_F(ToolsTest, VerifyRefusesAnEventPastTheRecordedHeadAndExitsOneIntoAClosedP
                        std::to_string(last) + " events"),
             std::string::npos)
       << r.out;
+  // Its hash holds: not counted as "before it" (a review read "broken at event 6
+  // … (63369 events before it verified)").
+  EXPECT_NE(r.out.find("(the hashes of all " + std::to_string(last + 1) + " events hold)"),
+            std::string::npos)
+      << r.out;
   r = runIntoAClosedPipe({PORTAL_REPLAY_BIN, "verify", "--data", data()});
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_EQ(r.err, "") << "a closed pipe is no error of its own";
@@ -795,10 +800,12 @@ TEST_F(ToolsTest, ReplayNeverWritesToTheDataDirectory) {
 // it, and leaves alone one whose lock is held. A reader cut short by a closed pipe
 // stops at once, removing its own.
 TEST_F(ToolsTest, ScratchDirectoriesOfReadersThatDiedGoAtTheNextOpen) {
-  TempDir names;  // unique names for this test's directories in /tmp
+  TempDir names;  // unique names for this test's directories in $TMPDIR or /tmp
   const std::string tag = fs::path(names.path()).filename().string();
-  const std::string stale = "/tmp/portal-secondary-1-" + tag + "-stale";
-  const std::string live = "/tmp/portal-secondary-1-" + tag + "-live";
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string scratch = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  const std::string stale = scratch + "/portal-secondary-1-" + tag + "-stale";
+  const std::string live = scratch + "/portal-secondary-1-" + tag + "-live";
   for (const auto& d : {stale, live}) {
     fs::create_directories(d + "/inside");
     std::ofstream(d + "/reader.lock") << "";
@@ -816,6 +823,16 @@ TEST_F(ToolsTest, ScratchDirectoriesOfReadersThatDiedGoAtTheNextOpen) {
                                PORTAL_REPLAY_BIN, data()});
   EXPECT_EQ(cut.exitCode, 0);
   EXPECT_EQ(cut.err, "") << "a closed pipe is no error";
+  // The scratch directory goes where TMPDIR says (a review ran it where /tmp was
+  // read-only).
+  const std::string nowhere = names.sub("nowhere");
+  ProgramRun elsewhere = runProgram(
+      {"/usr/bin/env", "TMPDIR=" + nowhere, PORTAL_REPLAY_BIN, "verify", "--data", data()});
+  EXPECT_EQ(elsewhere.exitCode, 1);
+  EXPECT_NE(
+      elsewhere.err.find("cannot create a scratch directory in " + nowhere + ": No such file"),
+      std::string::npos)
+      << elsewhere.err;
 }
 
 TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
@@ -834,58 +851,120 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTAL_REPLAY_BIN, "verify", "--data", missing}, 1, "does not exist"},
       {{PORTAL_REPLAY_BIN, "verify", "--data", empty}, 1, "holds no portal data"},
       {{PORTAL_REPLAY_BIN, "verify"}, 2, "--data is required"},
-      {{PORTAL_REPLAY_BIN, "verify", "--data", data(), "--bogus", "1"}, 2, "unknown flag '--bogus'"},
+      {{PORTAL_REPLAY_BIN, "verify", "--data", data(), "--bogus", "1"},
+       2,
+       "unknown flag '--bogus'"},
       {{PORTAL_REPLAY_BIN, "frobnicate"}, 2, "unknown command"},
-      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "yesterday"}, 2, "RFC 3339"},
-      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "2030-01-01", "--view", "x"}, 2, "users or admins"},
-      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "nope", "--user", s().bob}, 1, "no company 'nope'"},
+      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "yesterday"},
+       2,
+       "RFC 3339"},
+      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at", "2030-01-01",
+        "--view", "x"},
+       2,
+       "users or admins"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "nope", "--user", s().bob},
+       1,
+       "no company 'nope'"},
       // A value that is not an id names nobody: said, rather than print nothing.
-      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "notanid"}, 2,
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "notanid"},
+       2,
        "--user takes a user's email or id (a UUID), not 'notanid'"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", "bob@acme.test"}, 2,
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", "bob@acme.test"},
+       2,
        "--actor takes a user's id (a UUID) or system, not an email ('bob@acme.test')"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", "notanid"}, 2,
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", "notanid"},
+       2,
        "--actor takes a user's id (a UUID) or system, not 'notanid'"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", s().bob + "0"}, 2, "not '" + s().bob + "0'"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", "01a23270-e9b0-7000-8000-000000000000"}, 1,
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", s().bob + "0"},
+       2,
+       "not '" + s().bob + "0'"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor",
+        "01a23270-e9b0-7000-8000-000000000000"},
+       1,
        "there is no user '01a23270-e9b0-7000-8000-000000000000' in the log"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--company", "acme", "--actor",
         "01A23270-E9B0-7000-8000-000000000000"},
-       1, "there is no user '01a23270-e9b0-7000-8000-000000000000' in this company"},
-      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "x@y.z"}, 1, "no user with the email"},
+       1,
+       "there is no user '01a23270-e9b0-7000-8000-000000000000' in this company"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "x@y.z"},
+       1,
+       "no user with the email"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "x"}, 2, "log position"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--to", "0"}, 2, "a whole number from 1"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "5", "--to", "4"}, 2, "is past --to"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--since", "2030-01-02T00:00:00Z", "--until", "2030-01-01T00:00:00Z"}, 2, "is after --until"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--type", "userCreated"}, 2, "not an event type; one of"},
-      {{PORTALCTL_BIN, "rebuild", "--data", missing}, 1, "data directory " + missing + " does not exist"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "5", "--to", "4"},
+       2,
+       "is past --to"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--since", "2030-01-02T00:00:00Z", "--until",
+        "2030-01-01T00:00:00Z"},
+       2,
+       "is after --until"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--type", "userCreated"},
+       2,
+       "not an event type; one of"},
+      {{PORTALCTL_BIN, "rebuild", "--data", missing},
+       1,
+       "data directory " + missing + " does not exist"},
       // A file where the directory should be is said as such, as by every program.
       {{PORTAL_REPLAY_BIN, "verify", "--data", afile}, 1, afile + " is not a directory"},
-      {{PORTALCTL_BIN, "compact", "--data", afile}, 1, "portalctl: " + afile + " is not a directory\n"},
-      {{PORTALCTL_BIN, "rebuild", "--data", afile}, 1, "portalctl: " + afile + " is not a directory\n"},
-      {{PORTALCTL_BIN, "backup", "--data", afile, "--to", other.sub("backup")}, 1,
+      {{PORTALCTL_BIN, "compact", "--data", afile},
+       1,
        "portalctl: " + afile + " is not a directory\n"},
-      {{PORTALCTL_BIN, "provision", "--data", afile, "--company", "x", "--name", "X", "--owner-email", "o@x.test",
-        "--owner-given-name", "O", "--owner-surname", "S", "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},
-       1, "portalctl: " + afile + " is not a directory\n"},
+      {{PORTALCTL_BIN, "rebuild", "--data", afile},
+       1,
+       "portalctl: " + afile + " is not a directory\n"},
+      {{PORTALCTL_BIN, "backup", "--data", afile, "--to", other.sub("backup")},
+       1,
+       "portalctl: " + afile + " is not a directory\n"},
+      {{PORTALCTL_BIN, "provision", "--data", afile, "--company", "x", "--name", "X",
+        "--owner-email", "o@x.test", "--owner-given-name", "O", "--owner-surname", "S",
+        "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},
+       1,
+       "portalctl: " + afile + " is not a directory\n"},
       {{PORTALCTL_BIN, "compact", "--data", empty}, 1, "holds no portal data"},
-      {{PORTALCTL_BIN, "rebuild", "--data", data(), "--projection", "nope"}, 2, "no projection named 'nope'"},
+      {{PORTALCTL_BIN, "rebuild", "--data", data(), "--projection", "nope"},
+       2,
+       "no projection named 'nope'"},
       {{PORTALCTL_BIN, "backup", "--data", data()}, 2, "--to DIR is required"},
-      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()}, 1, "must go outside the data directory"},
-      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data() + "/inside"}, 1, "must go outside the data directory"},
+      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()},
+       1,
+       "must go outside the data directory"},
+      {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data() + "/inside"},
+       1,
+       "must go outside the data directory"},
       {{PORTALCTL_BIN, "compact", "--data", data(), "--fast", "1"}, 2, "unknown flag '--fast'"},
-      {{PORTALCTL_BIN, "provision", "--data", data(), "--services", ""}, 2, "--services needs at least one service"},
+      {{PORTALCTL_BIN, "provision", "--data", data(), "--services", ""},
+       2,
+       "--services needs at least one service"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--actor", ""}, 2, "--actor needs a value"},
-      {{PORTALCTL_BIN, "provision", "--data", data(), "--company", ""}, 2, "--company needs a value"},
-      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--type", "UserCreated", "--type", "UserAnonymized"}, 2, "--type is given twice"},
+      {{PORTALCTL_BIN, "provision", "--data", data(), "--company", ""},
+       2,
+       "--company needs a value"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--type", "UserCreated", "--type",
+        "UserAnonymized"},
+       2,
+       "--type is given twice"},
       {{PORTALCTL_BIN, "compact", "--data", data(), "--data", empty}, 2, "--data is given twice"},
       {{PORTALCTL_BIN, "rebuild", "--data", ""}, 2, "--data needs a value"},
-      {{PORTALCTL_BIN, "provision", "--data", missing, "--company", "x", "--name", "X", "--owner-email", "o@x.test",
-        "--owner-given-name", "O", "--owner-surname", "S", "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},
-       1, "data directory " + missing + " does not exist (a new portal is made in an empty directory"},
+      {{PORTALCTL_BIN, "provision", "--data", missing, "--company", "x", "--name", "X",
+        "--owner-email", "o@x.test", "--owner-given-name", "O", "--owner-surname", "S",
+        "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},
+       1,
+       "data directory " + missing + " does not exist (a new portal is made in an empty directory"},
       // An answer that cannot be written: one line and exit 1 (no abort with the log open).
-      {{"/bin/sh", "-c", std::string("exec ") + PORTAL_REPLAY_BIN + " events --data " + data() + " > /dev/full"}, 1,
+      {{"/bin/sh", "-c",
+        std::string("exec ") + PORTAL_REPLAY_BIN + " events --data " + data() + " > /dev/full"},
+       1,
        "portal-replay: cannot write the output: No space left on device"},
+      // Started without a standard output (>&-): said so, not written into the first
+      // file it opens, which took that number (its scratch lock file, a review found).
+      {{"/bin/sh", "-c",
+        std::string("exec ") + PORTAL_REPLAY_BIN + " events --data " + data() + " >&-"},
+       1,
+       "portal-replay: cannot write the output: Bad file descriptor"},
+      {{"/bin/sh", "-c",
+        std::string("exec ") + PORTAL_REPLAY_BIN + " verify --data " + data() + " >&-"},
+       1,
+       "portal-replay: cannot write the output: Bad file descriptor"},
   };
   for (const auto& c : cases) {
     ProgramRun r = runProgram(c.args);
@@ -1020,6 +1099,14 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   EXPECT_NE(r.err.find("company"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_TRUE(files(empty).empty()) << "left behind: " << *files(empty).begin();
+  // So in a volume's root, which holds its lost+found (a review found a log left).
+  const std::string volume = dir.sub("volume");
+  fs::create_directories(volume + "/lost+found");
+  r = provisionIn(volume, "Bad Slug");
+  EXPECT_EQ(r.exitCode, 1);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(volume)) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"lost+found"});
 
   // A backup target refused is refused before the log is opened: nothing in it changes.
   const std::string data = dir.sub("data");

@@ -42,7 +42,14 @@ namespace {
 using namespace portal;
 using json = nlohmann::json;
 
+// A progress line on a terminal ends with no line break until the next replaces it.
+std::atomic<bool> gProgressLineOpen{false};  // lock-free: read in a signal handler
+
 [[noreturn]] void fail(const std::string& message, int code = 1) {
+  // Ended first: the verdict on a line of its own, not glued to the progress line
+  // (std::exit passes over the printer's destructor, which would end it).
+  if (gProgressLineOpen) std::fputc('\n', stderr);
+  gProgressLineOpen = false;
   flushLog();  // what the library logged (RocksDB, a projection) comes before the verdict
   std::fprintf(stderr, "portalctl: %s\n", message.c_str());
   std::exit(code);
@@ -123,8 +130,12 @@ void refuseForeignFiles(const std::string& data) {
 std::string run(const std::string& data, const json& request, const std::string& cost) {
   requireDirectory(data, " (a new portal is made in an empty directory: create it first)");
   refuseForeignFiles(data);
+  // Empty but for a volume's lost+found (a portal may be made in a volume's root).
   std::error_code ec;
-  const bool wasEmpty = std::filesystem::is_empty(data, ec) && !ec;
+  bool wasEmpty = true;
+  for (const auto& entry : std::filesystem::directory_iterator(data, ec))
+    wasEmpty = wasEmpty && entry.path().filename() == "lost+found";
+  wasEmpty = wasEmpty && !ec;
   auto countries = loadCountries();
   if (!countries) fail(countries.error().message);
   SystemClock clock;
@@ -141,7 +152,7 @@ std::string run(const std::string& data, const json& request, const std::string&
   if (json out = json::parse(text, nullptr, false); wasEmpty && (!out.is_object() || !out.value("ok", false))) {
     portal->reset();
     for (const auto& entry : std::filesystem::directory_iterator(data, ec))
-      std::filesystem::remove_all(entry.path(), ec);
+      if (entry.path().filename() != "lost+found") std::filesystem::remove_all(entry.path(), ec);
   }
   return text;
 }
@@ -156,7 +167,24 @@ std::string maintain(const std::string& data, const json& request,
   StoreOptions so;
   so.path = data;
   auto store = EventStore::open(so);
-  if (!store) return viaServer(data, request, store.error(), onProgress);
+  if (!store) {
+    // Through the server, Ctrl-C ends this process and the server, seeing the socket
+    // close, stops the rebuild: said so, as when portalctl runs it (a review found
+    // exit 130 and nothing said).
+    if (request.value("command", "") == "rebuild") {
+      struct sigaction sa {};
+      sa.sa_handler = [](int) {
+        static constexpr char kSaid[] =
+            "\nportalctl: rebuild cancelled; the server keeps the old projection\n";
+        const std::size_t from = gProgressLineOpen ? 0 : 1;  // its own line
+        (void)!::write(2, kSaid + from, sizeof kSaid - 1 - from);
+        ::_exit(130);
+      };
+      sigaction(SIGINT, &sa, nullptr);
+      sigaction(SIGTERM, &sa, nullptr);
+    }
+    return viaServer(data, request, store.error(), onProgress);
+  }
   auto projector = Projector::open(**store, allProjections());
   if (!projector) fail(projector.error().message);
   OperatorContext context{**store, **projector, nullptr, nullptr, ""};
@@ -185,6 +213,7 @@ class ProgressPrinter {
   explicit ProgressPrinter(std::string what) : what_(std::move(what)), tty_(isatty(2) != 0) {}
   ~ProgressPrinter() {
     if (tty_ && printed_) std::fputc('\n', stderr);
+    gProgressLineOpen = false;
   }
   void operator()(std::string_view line) {
     json j = json::parse(line, nullptr, false);
@@ -202,10 +231,12 @@ class ProgressPrinter {
     std::snprintf(text, sizeof text, "rebuild %s: %.0f of %.0f events (%.0f%%), %.0f events/s, %.1f s left",
                   what_.c_str(), done, total, total > 0 ? 100.0 * done / total : 100.0, rate,
                   rate > 0 && total > done ? (total - done) / rate : 0.0);
-    if (tty_)
+    if (tty_) {
       std::fprintf(stderr, "\r%-90s", text);
-    else
+      gProgressLineOpen = true;
+    } else {
       std::fprintf(stderr, "%s\n", text);
+    }
     std::fflush(stderr);
     printed_ = true;
   }
@@ -339,6 +370,7 @@ int provision(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   keepFilesPrivate();
+  holdStandardStreams(true);
   // An answer that cannot be written (| true closed the pipe) is said on stderr with
   // exit 1 (see answer()), not a silent death by SIGPIPE after the work was done.
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,14 +1,27 @@
 #include "src/app/system.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
 namespace portal {
 
 void keepFilesPrivate() { ::umask(077); }
+
+void holdStandardStreams(bool outputMustBeSeen) {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int flags = fd == 0 || (fd == 1 && outputMustBeSeen) ? O_RDONLY : O_WRONLY;
+    // open() takes the lowest free number: this one (the lower ones are open by now).
+    const int opened = ::open("/dev/null", flags);
+    if (opened != fd && opened >= 0) ::close(opened);
+  }
+}
 
 Timestamp SystemClock::now() {
   return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(

@@ -18,6 +18,14 @@ namespace portal {
 // opens.
 void keepFilesPrivate();
 
+// Called next: a standard stream the program was started without (`>&-`) is opened
+// on /dev/null, so that no file the program opens takes its number and gets what
+// is printed (a review found portal-replay's events, emails and all, written into
+// its scratch lock file). With `outputMustBeSeen` standard output is opened
+// read-only, so that printing to it fails as it would closed, and a tool says so
+// with a non-zero exit; otherwise (the server's log lines) it is written away.
+void holdStandardStreams(bool outputMustBeSeen);
+
 class SystemClock final : public Clock {
  public:
   Timestamp now() override;

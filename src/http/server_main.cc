@@ -280,6 +280,7 @@ bool isUnspecifiedAddress(const std::string& host) {
 
 int main(int argc, char** argv) {
   keepFilesPrivate();
+  holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64;
   bool demo = false, quiet = false;
@@ -580,8 +581,17 @@ int main(int argc, char** argv) {
         std::snprintf(
             seconds, sizeof seconds, "%.1f",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+        // Why, for the maintenance jobs, which name no one (a review: a cancelled
+        // rebuild, a corrupt event and a full disk all read "refused or failed").
+        std::string why;
+        if (!ok && text("command") != "provision" && done.is_object() && done.contains("error") &&
+            done["error"].is_string()) {
+          why = ": " + done["error"].get<std::string>();
+          std::replace_if(
+              why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+        }
         logLine("operator: " + what + (ok ? " done" : " refused or failed") + " in " + seconds +
-                " s");
+                " s" + why);
         mailer->notify();
         return answer;
       });

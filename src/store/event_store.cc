@@ -440,7 +440,11 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // one whose lock can be taken belongs to a reader killed before it could remove
     // it (Ctrl-C, kill -9), and goes now. (A lock, not the process id: /tmp may be
     // shared with other process namespaces.)
-    for (const auto& e : fs::directory_iterator("/tmp", ec)) {
+    // In $TMPDIR when set, as other programs' scratch files (a review ran it where
+    // /tmp was read-only).
+    const char* tmpdir = std::getenv("TMPDIR");
+    const std::string scratchIn = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    for (const auto& e : fs::directory_iterator(scratchIn, ec)) {
       if (e.path().filename().string().rfind(kScratchPrefix, 0) != 0) continue;
       const int fd = ::open((e.path() / kScratchLock).c_str(), O_RDWR | O_CLOEXEC);
       if (fd < 0) continue;  // not ours, or not yet locked (see below)
@@ -450,9 +454,12 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
       }
       ::close(fd);
     }
-    std::string tmpl = "/tmp/" + std::string(kScratchPrefix) + std::to_string(getpid()) + "-XXXXXX";
+    std::string tmpl =
+        scratchIn + "/" + std::string(kScratchPrefix) + std::to_string(getpid()) + "-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr)
-      return makeError(ErrorCode::kIoError, "cannot create a scratch directory in /tmp");
+      return makeError(ErrorCode::kIoError, "cannot create a scratch directory in " + scratchIn +
+                                                ": " + std::strerror(errno) +
+                                                " (TMPDIR names another place)");
     // Locked before it gets its name, so that no sweep sees it unlocked.
     const std::string unnamed = tmpl + "/.lock-being-made";
     store->scratchLock_ = ::open(unnamed.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -460,7 +467,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
         std::rename(unnamed.c_str(), (tmpl + "/" + kScratchLock).c_str()) != 0) {
       std::error_code ignored;
       fs::remove_all(tmpl, ignored);
-      return makeError(ErrorCode::kIoError, "cannot lock a scratch directory in /tmp");
+      return makeError(ErrorCode::kIoError, "cannot lock a scratch directory in " + scratchIn);
     }
     store->secondaryPath_ = tmpl;
     st = rocksdb::DB::OpenAsSecondary(dbo, options.path, store->secondaryPath_, descriptors,
@@ -474,6 +481,12 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   }
   if (!st.ok()) {
     const std::string msg = st.ToString();
+    // Its lock file cannot be made there (a disk remounted read-only after errors):
+    // said so, not as a lock held by a process the operator would look for in vain.
+    if (st.IsIOError() && msg.find("Read-only file system") != std::string::npos)
+      return makeError(ErrorCode::kIoError,
+                       "data directory " + options.path +
+                           " is on a read-only file system; portal-replay reads it all the same");
     // Not a lock held elsewhere when the lock file cannot even be opened.
     if (st.IsIOError() && msg.find("Permission denied") == std::string::npos &&
         msg.find("Operation not permitted") == std::string::npos &&
