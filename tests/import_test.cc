@@ -379,6 +379,14 @@ TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {
   EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "Email address", "a,\"b\"\r\nc", "Is not an email."}));
   EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "Given Name", " Ann",
                                                "Warning: The spaces were removed."}));
+  // A control character shows as its picture (a review found a NUL written raw);
+  // tabs and line breaks stay as the sheet held them.
+  const std::string pictured = importLogCsv(
+      {{2, "Given Name", std::string("An\0na\x1b\x7f\tx", 9), "Holds a control character."}}, {});
+  EXPECT_EQ(pictured.find('\0'), std::string::npos);
+  rows = parseCsv(pictured);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][2], "An\u2400na\u241b\u2421\tx");
 }
 
 // --- the endpoints ---------------------------------------------------------------------------

@@ -462,6 +462,30 @@ void sortIssues(std::vector<ImportIssue>& issues) {
   });
 }
 
+namespace {
+
+// `value` with each control character but a tab or a line break as its picture
+// (U+2400 to U+2421: "␀" for NUL): a cell refused for holding one shows where, and
+// no reader of the log stops at a NUL (a review found it written raw).
+std::string withControlPictures(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      const unsigned picture = c == 0x7f ? 0x2421 : 0x2400 + c;
+      out += static_cast<char>(0xE0 | (picture >> 12));
+      out += static_cast<char>(0x80 | ((picture >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (picture & 0x3F));
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string importLogCsv(const std::vector<ImportIssue>& errors,
                          const std::vector<ImportIssue>& warnings, char separator) {
   std::string out;
@@ -473,8 +497,9 @@ std::string importLogCsv(const std::vector<ImportIssue>& errors,
     for (const ImportIssue& i : *list) {
       const std::string row = i.row == 0 ? "" : std::to_string(i.row);
       const std::string message = prefix + i.message;
+      const std::string value = withControlPictures(i.value);
       writer.writeRecord(out, {std::string_view(row), std::string_view(i.column),
-                               std::string_view(i.value), std::string_view(message)});
+                               std::string_view(value), std::string_view(message)});
     }
   }
   return out;
