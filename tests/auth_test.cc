@@ -104,6 +104,11 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
         "xyzxyzxyzxyz7", "ññññññññññññ1", "           12", "!!123456789012", "letmeinletmein",
         "trustno1trustno1", "Passw0rd!Passw0rd!", "letmein letmein"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  // Letters typed as look-alike digits and symbols, with digits added (a review: all
+  // were taken).
+  for (const char* weak :
+       {"P@ssw0rd2024", "Pa55word1234", "P@$$w0rd1234", "Pa$$word2024", "L3tm31n!2024", "tru5tno1"})
+    EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   for (const char* ok :
        {"aaaa bbbb cccc dddd", "123 go team blue!", "zzz sleepy cat", "1234 Elm Street, Apt 9"})
     EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;

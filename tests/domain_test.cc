@@ -358,6 +358,18 @@ const std::vector<Rule>& rules() {
        },
        "",
        {"RoleRevoked", "UserAnonymized"}},
+      {"UpdateOfAnAnonymizedUserIsRefusedAsAnonymizedWhateverEmailItSends",
+       [](World& w) {
+         const std::string bob = w.create("bob", false, false);
+         w.run("owner", AnonymizeUser{bob});
+         UpdateUser u;
+         u.userId = bob;
+         u.email = "someone.else@acme.test";
+         u.jobTitle = std::optional<std::string>("Lead");
+         return w.run("owner", u);
+       },
+       "user-anonymized",
+       {}},
       {"AnonymizeIsIrreversible",
        [](World& w) {
          const std::string bob = w.create("bob", false, false);

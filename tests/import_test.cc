@@ -123,6 +123,14 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
   EXPECT_EQ(headless.errors[0].message.rfind("The first row is not the header row", 0), 0u)
       << headless.errors[0].message;
   EXPECT_TRUE(headless.rows.empty());
+  // So when the first user's row has an empty cell, under which later rows hold
+  // values (a review: an error on every row).
+  headless = check(
+      "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,\n"
+      "Bo,Ng,bo@x.example,Clerk,ann@x.example,1,DE\n"
+      "Cy,Po,cy@x.example,Clerk,ann@x.example,1,DE\n");
+  ASSERT_EQ(headless.errors.size(), 1u) << headless.errors.back().message;
+  EXPECT_EQ(headless.userRows, 2u);
 }
 
 // Files made for Excel may start with a "sep=;" line naming the separator: the
@@ -300,6 +308,21 @@ TEST(ImportFileCheck, AQuoteLeftOpenThatSwallowsRowsIsAnError) {
   EXPECT_EQ(g.errors[0].row, 3u);
   ASSERT_EQ(g.rows.size(), 1u);
   EXPECT_EQ(g.rows[0].details.jobTitle, "Head, Sales EMEA, North");
+  // Commas on any line of a title typed over lines, in a comma-separated file (a
+  // review): no row, so a warning.
+  ImportFile h =
+      check(kHeader +
+            "Bob,Baker,b@x.example,\"Head of Sales\r\nEMEA, North, West\",b@x.example,1,DE\r\n");
+  ASSERT_TRUE(h.errors.empty()) << h.errors[0].message;
+  ASSERT_EQ(h.rows.size(), 1u);
+  EXPECT_EQ(h.rows[0].details.jobTitle, "Head of Sales EMEA, North, West");
+  // The rest of the row the stray quote opened in, on the cell's first line, and
+  // the next row's start cut at the closing quote: caught by the first line.
+  ImportFile k = check(kHeader +
+                       "Bob,Baker,b@x.example,\"Senior,b@x.example,1,DE\r\nDan,O\"Brien,d@x."
+                       "example,Clerk,b@x.example,1,DE\r\n");
+  ASSERT_FALSE(k.errors.empty());
+  EXPECT_EQ(k.errors[0].column, "Job title") << k.errors[0].message;
 }
 
 TEST(ImportFileCheck, AnEmptyFileAndAFileOfOnlyTheHeaderAreRefused) {
@@ -916,36 +939,60 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     ASSERT_EQ(client.get(refused, owner.token).status, 200);
     const std::string id = findUsers(client, owner.token, "zebulon").at(0)["id"];
 
-    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    const std::string& company = server.companyId("acme");
+    ImportLogs logs(server.portal().store().db(), server.portal().store().columnFamily("imports"));
+    auto marked = [&] {
+      auto pending = logs.anonymizationPending(company, id);
+      EXPECT_TRUE(pending.ok());
+      return pending.ok() && *pending;
+    };
+    const std::string path = "/api/v1/users/" + id + "/anonymize";
+    r = client.post(path, json::object(), owner.token);
     ASSERT_EQ(r.status, 409) << "not deactivated yet";
     EXPECT_EQ(client.get(warned, owner.token).status, 200) << "a refused anonymization drops nothing";
+    EXPECT_FALSE(marked()) << "the refusal took its mark away";
     r = client.post("/api/v1/users/" + id + "/deactivate", json::object(), owner.token);
     ASSERT_EQ(r.status, 200) << r.body;
-    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    const std::string tagBefore = client.get("/api/v1/users/" + id, owner.token).header("etag");
+    using Headers = std::vector<std::pair<std::string, std::string>>;
+    const Headers key{{"Idempotency-Key", "erase-zebulon"}};
+    r = client.request("POST", path, "{}", owner.token, key);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(client.get(warned, owner.token).status, 404);
     EXPECT_EQ(client.get(refused, owner.token).status, 404);
+    EXPECT_FALSE(marked());
     // A repeat is 409 and leaves the logs kept since: they are not the person's (a
     // review found them removed by the refused request).
-    r = upload(client, kHeader + "Ottilie,Other,ottilie@acme.test,Clerk," + owner.email + ",1,DE\r\n",
-               owner.token);
-    ASSERT_EQ(r.status, 200) << r.body;
-    const std::string again = r.json()["log"];
-    ASSERT_EQ(client.get(again, owner.token).status, 200);
-    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
+    auto keepALog = [&](const std::string& name) {
+      Reply kept = upload(
+          client,
+          kHeader + name + ",Other," + name + "@acme.test,Clerk," + owner.email + ",1,DE\r\n",
+          owner.token);
+      EXPECT_EQ(kept.status, 200) << kept.body;
+      const std::string log = kept.json()["log"];
+      EXPECT_EQ(client.get(log, owner.token).status, 200);
+      return log;
+    };
+    std::string again = keepALog("ottilie");
+    r = client.post(path, json::object(), owner.token);
     EXPECT_EQ(r.status, 409) << r.body;
     EXPECT_EQ(client.get(again, owner.token).status, 200);
-    // A repeat after a drop that failed once the command was accepted (its mark left
-    // behind) still removes what is there.
-    const std::string& company = server.companyId("acme");
-    ImportLogs logs(server.portal().store().db(), server.portal().store().columnFamily("imports"));
-    ASSERT_TRUE(logs.beginAnonymization(company, id, false).ok());
-    r = client.post("/api/v1/users/" + id + "/anonymize", json::object(), owner.token);
-    EXPECT_EQ(r.status, 409) << r.body;
-    EXPECT_EQ(client.get(again, owner.token).status, 404);
-    auto pending = logs.anonymizationPending(company, id);
-    ASSERT_TRUE(pending.ok());
-    EXPECT_FALSE(*pending);
+    r = client.request("POST", path, "{}", owner.token, key);
+    EXPECT_EQ(r.status, 200) << "the first answer: " << r.body;
+    EXPECT_EQ(client.get(again, owner.token).status, 200);
+    // After a drop that failed once the command was accepted (its mark left behind),
+    // any later request for the person removes what is there: a repeat of the key, one
+    // with the If-Match read before, a plain one.
+    const std::vector<std::pair<Headers, int>> repeats = {
+        {key, 200}, {{{"If-Match", tagBefore}}, 412}, {{}, 409}};
+    for (const auto& [headers, status] : repeats) {
+      again = keepALog("ottilie" + std::to_string(status));
+      ASSERT_TRUE(logs.beginAnonymization(company, id, false).ok());
+      r = client.request("POST", path, "{}", owner.token, headers);
+      EXPECT_EQ(r.status, status) << r.body;
+      EXPECT_EQ(client.get(again, owner.token).status, 404) << status;
+      EXPECT_FALSE(marked()) << status;
+    }
     ASSERT_TRUE(server.portal().store().compact().ok());
   }
   for (const char* secret : {"zebulon", "Zebulon", "Quuxington"})
@@ -1058,7 +1105,7 @@ TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {
   const Timestamp now{1'795'000'000'000'000};
   const std::uint64_t before = logs.generation("c-1");
   const std::uint64_t other = logs.generation("c-2");
-  ASSERT_TRUE(logs.dropCompany("c-1").ok());  // an anonymization meanwhile
+  ASSERT_TRUE(logs.beginAnonymization("c-1", "u-1", true).ok());  // an anonymization meanwhile
   auto kept = logs.put("c-1", "imp-1", now, "Row,Column,Value,Message\r\n2,Email,ann@x,taken\r\n", before);
   ASSERT_TRUE(kept.ok()) << kept.error().message;
   EXPECT_FALSE(*kept);

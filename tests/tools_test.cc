@@ -965,6 +965,10 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
         std::string("exec ") + PORTAL_REPLAY_BIN + " verify --data " + data() + " >&-"},
        1,
        "portal-replay: cannot write the output: Bad file descriptor"},
+      {{"/bin/sh", "-c",
+        std::string("exec ") + PORTALCTL_BIN + " compact --data " + data() + " >&-"},
+       1,
+       "portalctl: compact done, but its answer could not be written to the output"},
   };
   for (const auto& c : cases) {
     ProgramRun r = runProgram(c.args);

@@ -43,7 +43,8 @@ using namespace portal;
 using json = nlohmann::json;
 
 // A progress line on a terminal ends with no line break until the next replaces it.
-std::atomic<bool> gProgressLineOpen{false};  // lock-free: read in a signal handler
+std::atomic<bool> gProgressLineOpen{false};  // read in a signal handler:
+static_assert(std::atomic<bool>::is_always_lock_free);
 
 [[noreturn]] void fail(const std::string& message, int code = 1) {
   // Ended first: the verdict on a line of its own, not glued to the progress line
@@ -157,6 +158,14 @@ std::string run(const std::string& data, const json& request, const std::string&
   return text;
 }
 
+// `handler` for Ctrl-C and SIGTERM alike.
+void onInterrupt(void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 // Runs a maintenance request (rebuild, compact, backup) on the log and its
 // projections alone, without starting the command processor, or through the
 // server that holds the directory. Progress lines go to `onProgress`.
@@ -167,23 +176,23 @@ std::string maintain(const std::string& data, const json& request,
   StoreOptions so;
   so.path = data;
   auto store = EventStore::open(so);
+  const bool rebuild = request.value("command", "") == "rebuild";
   if (!store) {
     // Through the server, Ctrl-C ends this process and the server, seeing the socket
-    // close, stops the rebuild: said so, as when portalctl runs it (a review found
-    // exit 130 and nothing said).
-    if (request.value("command", "") == "rebuild") {
-      struct sigaction sa {};
-      sa.sa_handler = [](int) {
+    // close, stops the rebuild unless it was switching to the new projection by
+    // then: said so (a review found exit 130 and nothing said).
+    if (rebuild)
+      onInterrupt([](int signal) {
         static constexpr char kSaid[] =
-            "\nportalctl: rebuild cancelled; the server keeps the old projection\n";
+            "\nportalctl: rebuild interrupted; the server stops it and keeps the old projection, "
+            "unless it was switching to the new one already (its log says which)\n";
         const std::size_t from = gProgressLineOpen ? 0 : 1;  // its own line
         (void)!::write(2, kSaid + from, sizeof kSaid - 1 - from);
-        ::_exit(130);
-      };
-      sigaction(SIGINT, &sa, nullptr);
-      sigaction(SIGTERM, &sa, nullptr);
-    }
-    return viaServer(data, request, store.error(), onProgress);
+        ::_exit(128 + signal);
+      });
+    std::string answer = viaServer(data, request, store.error(), onProgress);
+    if (rebuild) onInterrupt(SIG_DFL);
+    return answer;
   }
   auto projector = Projector::open(**store, allProjections());
   if (!projector) fail(projector.error().message);
@@ -191,12 +200,7 @@ std::string maintain(const std::string& data, const json& request,
   // Ctrl-C stops a rebuild cleanly: the old projection keeps serving. (Through the
   // server, Ctrl-C ends this process and the server sees the socket close.) A
   // compaction or a backup has no such point: Ctrl-C ends it as it ends any program.
-  if (request.value("command", "") == "rebuild") {
-    struct sigaction sa {};
-    sa.sa_handler = [](int) { interrupted = true; };
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-  }
+  if (rebuild) onInterrupt([](int) { interrupted = true; });
   return runOperatorRequest(
       context, request.dump(),
       [&](std::string_view line) {

@@ -103,36 +103,42 @@ Result<void> ImportLogs::write(rocksdb::WriteBatch& batch, std::string_view comp
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  std::lock_guard lock(mu_);
   if (dropping) ++drops_[std::string(companyId)];
   rocksdb::Status st = db_->Write(wo, &batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, std::string(what) + ": " + st.ToString());
   return {};
 }
 
-Result<void> ImportLogs::dropCompany(std::string_view companyId) {
-  rocksdb::WriteBatch batch;
-  return write(batch, companyId, true, "cannot remove the import logs");
-}
-
-Result<void> ImportLogs::beginAnonymization(std::string_view companyId, std::string_view userId,
+Result<bool> ImportLogs::beginAnonymization(std::string_view companyId, std::string_view userId,
                                             bool dropNow) {
   rocksdb::WriteBatch batch;
   batch.Put(family_, pendingKey(companyId, userId), "");
-  return write(batch, companyId, dropNow,
-               dropNow ? "cannot remove the import logs" : "cannot mark the anonymization");
+  std::lock_guard lock(mu_);
+  auto there = pendingLocked(companyId, userId);
+  if (!there) return there.error();
+  if (auto w = write(batch, companyId, dropNow,
+                     dropNow ? "cannot remove the import logs" : "cannot mark the anonymization");
+      !w)
+    return w.error();
+  return !*there;
 }
 
 Result<void> ImportLogs::endAnonymization(std::string_view companyId, std::string_view userId,
                                           bool accepted) {
   rocksdb::WriteBatch batch;
   batch.Delete(family_, pendingKey(companyId, userId));
+  std::lock_guard lock(mu_);
   return write(batch, companyId, accepted,
                accepted ? "cannot remove the import logs" : "cannot unmark the anonymization");
 }
 
 Result<bool> ImportLogs::anonymizationPending(std::string_view companyId,
                                               std::string_view userId) const {
+  std::lock_guard lock(mu_);
+  return pendingLocked(companyId, userId);
+}
+
+Result<bool> ImportLogs::pendingLocked(std::string_view companyId, std::string_view userId) const {
   rocksdb::PinnableSlice value;
   rocksdb::Status st =
       db_->Get(rocksdb::ReadOptions(), family_, pendingKey(companyId, userId), &value);

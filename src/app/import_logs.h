@@ -9,8 +9,8 @@
 //
 // An import reads its file before an anonymization and keeps its log after it: such
 // a log may name the person, so it is not kept. The import takes the company's
-// generation() before it reads the file and gives it to put(); a dropCompany() in
-// between moves the generation on, and put() then keeps nothing.
+// generation() before it reads the file and gives it to put(); a drop of the
+// company's logs in between moves the generation on, and put() then keeps nothing.
 //
 // An anonymization drops the company's logs around its command (see Api's
 // anonymize): before it, with a mark that it is under way, and after it, removing
@@ -57,15 +57,18 @@ class ImportLogs {
   // The log, or nullopt when this company has no such import or its log expired.
   std::optional<std::string> get(std::string_view companyId, std::string_view importId,
                                  Timestamp now) const;
-  // Removes every log of `companyId`, durably (an anonymization: a log may hold the
-  // person's email or names). The compaction that follows takes them off the disk.
-  Result<void> dropCompany(std::string_view companyId);
+  // The drops of a company's logs (an anonymization: a log may hold the person's
+  // email or names; the compaction that follows takes them off the disk), each one
+  // durable write that moves the company's generation on.
+  //
   // Before an anonymization's command: marks it under way, and with `dropNow` drops
-  // the company's logs in the same durable write.
-  Result<void> beginAnonymization(std::string_view companyId, std::string_view userId,
+  // the company's logs in the same write. True when this call made the mark; false
+  // when one was there already (another request's, or one left behind), which the
+  // caller's refusal then leaves alone.
+  Result<bool> beginAnonymization(std::string_view companyId, std::string_view userId,
                                   bool dropNow);
   // After it: `accepted`, the company's logs dropped and the mark removed in one
-  // durable write; refused, only the mark removed.
+  // write; refused, only the mark removed.
   Result<void> endAnonymization(std::string_view companyId, std::string_view userId, bool accepted);
   // Whether an anonymization of the user was begun and not ended.
   Result<bool> anonymizationPending(std::string_view companyId, std::string_view userId) const;
@@ -73,7 +76,7 @@ class ImportLogs {
   Result<std::size_t> purgeExpired(Timestamp now);
   // At start: reads every log, removes the expired and indexes the others (logs of
   // builds before the index have no entry), and drops the logs of every company with
-  // an anonymization left under way; how many went.
+  // an anonymization left under way; how many expired went.
   Result<std::size_t> purgeAll(Timestamp now);
 
  private:
@@ -81,12 +84,13 @@ class ImportLogs {
   rocksdb::ColumnFamilyHandle* family_;
   std::chrono::microseconds keep_;
   // Writes `batch` durably; with `dropping`, the company's logs deleted in it too
-  // and its generation moved on.
+  // and its generation moved on. Called with mu_ held.
   Result<void> write(rocksdb::WriteBatch& batch, std::string_view companyId, bool dropping,
                      std::string_view what);
+  Result<bool> pendingLocked(std::string_view companyId, std::string_view userId) const;
 
   mutable std::mutex mu_;
-  StringMap<std::uint64_t> drops_;  // company id -> dropCompany() calls
+  StringMap<std::uint64_t> drops_;  // company id -> drops of its logs
 };
 
 }  // namespace portal

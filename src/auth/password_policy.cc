@@ -36,6 +36,40 @@ std::string_view core(std::string_view s) {
   return trimCodePoints(s, [](char32_t c) { return !isLetter(c); });
 }
 
+// Letters typed as the digits and symbols that look like them ("p@ssw0rd",
+// "pa55word"): folded back, a 1 as `one` (an i or an l).
+std::string unleet(std::string_view s, char one) {
+  std::string out(s);
+  for (char& c : out) {
+    switch (c) {
+      case '@':
+      case '4':
+        c = 'a';
+        break;
+      case '0':
+        c = 'o';
+        break;
+      case '$':
+      case '5':
+        c = 's';
+        break;
+      case '3':
+        c = 'e';
+        break;
+      case '7':
+        c = 't';
+        break;
+      case '1':
+      case '!':
+        c = one;
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 // One character or a short unit repeated (of any script: "ññññ", an emoji), or each
 // ASCII letter or digit one after the other (either way, digits wrapping from 9 to 0).
 bool isRunOrRepeat(std::string_view s) {
@@ -106,14 +140,26 @@ Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
 }
 
 PasswordPolicy::PasswordPolicy(std::vector<std::string> commonPasswords) {
-  for (auto& w : commonPasswords) common_.insert(asciiLower(w));
+  for (auto& w : commonPasswords) {
+    const std::string lowered = asciiLower(w);
+    common_.insert(unleet(lowered, 'i'));
+    common_.insert(unleet(lowered, 'l'));
+    listed_ += common_.insert(lowered).second ? 1 : 0;
+  }
 }
 
 bool PasswordPolicy::isCommon(std::string_view lowered) const {
   const auto listed = [&](std::string_view word) {
     if (common_.count(std::string(word))) return true;
-    const std::string_view base = core(word);
-    return base.size() >= 4 && common_.count(std::string(base));
+    // Without digits or symbols added at its ends ("Password2024!"), and with its
+    // letters typed as look-alikes or not ("P@ssw0rd2024": a review got it taken).
+    for (const std::string_view form : {word, core(word)}) {
+      if (form.size() < 4) continue;
+      if (common_.count(std::string(form)) || common_.count(unleet(form, 'i')) ||
+          common_.count(unleet(form, 'l')))
+        return true;
+    }
+    return false;
   };
   if (listed(lowered)) return true;
   // A common password typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), also
@@ -188,7 +234,7 @@ std::vector<std::string> PasswordPolicy::rules() const {
               std::to_string(kMaxLength) + ".",
           "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
           "Not your email address, nor your name or your company's name.",
-          "Not a common password (" + std::to_string(common_.size()) +
+          "Not a common password (" + std::to_string(listed_) +
               " are known), nor one with digits or symbols added, nor one typed twice, nor "
               "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "
               "also with a few characters added."};

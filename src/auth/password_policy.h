@@ -45,7 +45,10 @@ class PasswordPolicy {
 
  private:
   bool isCommon(std::string_view lowered) const;
-  std::unordered_set<std::string> common_;  // lower-cased
+  // Lower-cased, and each also with its look-alike digits and symbols folded back
+  // ("trustno1" as "trustnoi" and "trustnol"), as a password is looked up.
+  std::unordered_set<std::string> common_;
+  std::size_t listed_ = 0;  // the list's own words
 };
 
 }  // namespace portal

@@ -106,7 +106,7 @@ class FileChecker {
       out_.tooManyRows = true;
       return;
     }
-    userRow(r);
+    if (!headerMissing_) userRow(r);
   }
 
   void readingStopped(const CsvProblem& p) {
@@ -160,19 +160,7 @@ class FileChecker {
     headerRow_ = r.row;
     headerCells_ = r.fields;
     columns_.assign(r.fields.size(), kNone);
-    // Not one column of the template, nor tabs: a file without its header row, whose
-    // first user was read as one (a review got 14 errors, none saying so).
-    if (std::none_of(r.fields.begin(), r.fields.end(), [&](const std::string& f) {
-          const std::string key = lookupKey(f);
-          return f.find('\t') != std::string::npos ||
-                 std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end();
-        })) {
-      out_.errors.push_back({r.row, "", "",
-                             "The first row is not the header row: the file must begin with the "
-                             "template's header row, whose columns are: " +
-                                 templateColumns() + "."});
-      return;
-    }
+    const std::size_t errorsBefore = out_.errors.size();
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
@@ -194,6 +182,20 @@ class FileChecker {
         seen[k] = i;
         columns_[i] = static_cast<Column>(k);
       }
+    }
+    // Not one column of the template, nor tabs: a file without its header row, whose
+    // first user was read as one (a review got 14 errors, none saying so). One error,
+    // and no row is checked.
+    if (std::none_of(seen.begin(), seen.end(), [](const auto& k) { return k.has_value(); }) &&
+        std::none_of(r.fields.begin(), r.fields.end(),
+                     [](const std::string& f) { return f.find('\t') != std::string::npos; })) {
+      out_.errors.resize(errorsBefore);
+      out_.errors.push_back({r.row, "", "",
+                             "The first row is not the header row: the file must begin with the "
+                             "template's header row, whose columns are: " +
+                                 templateColumns() + "."});
+      headerMissing_ = true;
+      return;
     }
     for (std::size_t k = 0; k < kImportColumns.size(); ++k) {
       present_[k] = seen[k].has_value();
@@ -226,8 +228,8 @@ class FileChecker {
       const bool text = c == kGiven || c == kSurname || c == kJob || c == kCountry;
       if (auto joined = text ? oneLine(cell) : std::nullopt) {
         // A quote left open ("27" monitor) reads the rows after it into this cell, up
-        // to the next quote: a later line of the cell that holds the file's separator
-        // is such a row, not a line typed with Alt+Enter. Refused, or those rows would
+        // to the next quote: a line of the cell that reads as a row is such a row, not
+        // a line typed with Alt+Enter. Refused, or those rows would
         // go missing and their people's details land in this person's (a review).
         if (rowInside(cell)) {
           error(r.row, std::string(kImportColumns[c]), cell,
@@ -358,19 +360,25 @@ class FileChecker {
     sortIssues(out_.warnings);
   }
 
-  // Whether a line of the cell after its first holds the file's separator.
+  // Whether a line of a cell of several lines reads as (part of) a row of the file:
+  // two separators and an email's `@` (every row holds two emails). A title typed
+  // over two lines ("Head of Sales⏎EMEA, North") holds neither.
   bool rowInside(std::string_view cell) const {
-    if (separator_ == '\0' || cell.find(separator_) == std::string_view::npos) return false;
-    bool pastFirst = false;
-    for (std::size_t i = 0; i < cell.size();) {
-      if (const std::size_t n = lineBreakAt(cell.substr(i))) {
-        pastFirst = true;
+    if (separator_ == '\0') return false;
+    std::size_t separators = 0;
+    bool at = false;
+    for (std::size_t i = 0; i <= cell.size();) {
+      const std::size_t n = i < cell.size() ? lineBreakAt(cell.substr(i)) : 1;
+      if (n != 0) {  // a line ends (or the cell)
+        if (separators >= 2 && at) return true;
+        separators = 0;
+        at = false;
         i += n;
-      } else if (pastFirst && cell[i] == separator_) {
-        return true;
-      } else {
-        ++i;
+        continue;
       }
+      separators += cell[i] == separator_ ? 1 : 0;
+      at = at || cell[i] == '@';
+      ++i;
     }
     return false;
   }
@@ -395,6 +403,7 @@ class FileChecker {
   const ImportReadOptions& options_;
   ImportFile& out_;
   char separator_ = '\0';
+  bool headerMissing_ = false;  // the first row was no header: rows are counted only
   std::optional<std::size_t> headerRow_;
   std::vector<std::string> headerCells_;
   std::vector<Column> columns_;     // by field index

@@ -1729,26 +1729,32 @@ struct Api::Impl {
   }
   // An import's log may hold the person's email or names, even ones changed since:
   // anonymization drops every log of the company (DESIGN.md: nothing else keeps
-  // their personal data in clear). Before the command, whenever it can be accepted,
-  // with a mark that it is under way, so that no crash between the two leaves a log
-  // behind; and again once it was accepted, for a log an import kept in between,
-  // removing the mark. A repeat for a person anonymized already (409 from the
-  // decider) drops the logs only while that mark is left (the drop after the command
-  // failed): those kept since by administrators stay (a review found a refused
-  // request removing them). A blocking route: the drops are fsyncs.
-  // The mail drop's files to the person go before the command too: a deactivated
-  // user is sent nothing more, and once anonymized their email is known nowhere.
-  // A repeated Idempotency-Key gets the first answer, about the first request's
-  // user, and does nothing else (no drop, no session ended).
+  // their personal data in clear). Before the command, with a mark that it is under
+  // way (ImportLogs), the logs dropped in the same write when the view shows the user
+  // deactivated (the command will be accepted), so that no crash between the two
+  // leaves a log behind; and again once it was accepted, for a log an import kept in
+  // between, removing the mark. A refusal removes the mark if this request made it.
+  // A mark left (the drop after the command failed, or a crash) is finished by any
+  // later request for the person (a repeat with the same key, a stale If-Match, a
+  // 409 for someone anonymized already), and by the next start; without one such a
+  // request drops nothing: the logs administrators kept since are not the person's
+  // (a review found them removed by a refused repeat). A blocking route: the drops
+  // are fsyncs. The mail drop's files to the person go before the command too: a
+  // deactivated user is sent nothing more, and once anonymized their email is known
+  // nowhere. A repeated Idempotency-Key gets the first answer, about the first
+  // request's user, and does nothing else (no new drop, no session ended).
   HttpResponse anonymize(Call& call) {
     const std::string& id = call.params[0];
     // A repeat of the key sent while the first runs waits for its answer: it must not
     // drop mail and import logs for another user before it finds it is a repeat.
     const auto serial = serializeKey(call);
     std::optional<HttpResponse> problem;
-    if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem))
-      return first->accepted() ? userResponse(call.company(), subjectOf(*first, id))
-                               : rejected(first->rejection);
+    if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem)) {
+      if (!first->accepted()) return rejected(first->rejection);
+      const std::string& user = subjectOf(*first, id);
+      if (auto undone = finishAnonymizationLeftUndone(call.company(), user)) return *undone;
+      return userResponse(call.company(), user);
+    }
     if (problem) return *problem;
     // A stale If-Match is refused before the drops below, which come before the
     // command is decided: judged against a view that holds every durable event (a
@@ -1757,43 +1763,52 @@ struct Api::Impl {
     AnonymizeUser anonymize{id};
     if (!call.req.header("if-match").empty())
       if (auto behind = viewsCaughtUp()) return *behind;
-    if (auto failed =
-            ifMatch(call.req, userTagNow(call, id), "user", anonymize.expectedVersion, true))
-      return *failed;
     // A read that fails is no absent user: the drops below would be passed over and
     // the person's mail kept once their email is shredded.
     auto read = readUserFlags(call.company(), id);
     if (!read) return usersViewUnreadable(call, read.error());
     const auto& user = *read;
-    const bool marked = user && !user->anonymized;
-    const bool droppedBefore = marked && !user->active;
-    if (user && user->anonymized) {
-      auto pending = importLogs.anonymizationPending(call.company(), id);
-      if (!pending) return importLogsUnavailable(pending.error(), true);
-      if (*pending)
-        if (auto dropped = importLogs.endAnonymization(call.company(), id, true); !dropped)
-          return importLogsUnavailable(dropped.error(), true);
-    } else if (marked) {
-      if (auto begun = importLogs.beginAnonymization(call.company(), id, droppedBefore); !begun)
-        return importLogsUnavailable(begun.error(), false);
+    if (user && user->anonymized)  // whatever the If-Match: the drop of a command accepted
+      if (auto undone = finishAnonymizationLeftUndone(call.company(), id)) return *undone;
+    if (auto failed =
+            ifMatch(call.req, userTagNow(call, id), "user", anonymize.expectedVersion, true))
+      return *failed;
+    const bool marking = user && !user->anonymized;
+    const bool droppedBefore = marking && !user->active;
+    bool madeMark = false;
+    if (marking) {
+      auto begun = importLogs.beginAnonymization(call.company(), id, droppedBefore);
+      if (!begun) return importLogsUnavailable(begun.error(), false);
+      madeMark = *begun;
       if (droppedBefore)
-        if (auto forgotten = forgetMail(call.company(), *user); !forgotten)
+        if (auto forgotten = forgetMail(call.company(), *user); !forgotten) {
+          if (madeMark) (void)importLogs.endAnonymization(call.company(), id, false);
           return Api::problem(503, "mail-drop-unavailable",
                               "The mails to the user cannot be removed",
                               "Nothing was changed by this request; try again later.");
+        }
     }
     CommandReply reply;
     auto refused = run(call, std::move(anonymize), reply);
-    // Refused by the decider or not sent (a bad Idempotency-Key), or the same key's
-    // first request was still in flight above (its answer, nothing else): the mark
-    // goes (a failure to remove it costs a later drop). When the log failed, the
-    // command may be durable: the mark stays, and the next start drops the logs.
-    const bool decided = reply.status == CommandReply::Status::kRejected || reply.replayed ||
-                         (reply.status == CommandReply::Status::kFailed && reply.failure.empty());
-    if (marked && decided && (refused || reply.replayed))
-      (void)importLogs.endAnonymization(call.company(), id, false);
+    // Refused by the decider or not sent (a bad Idempotency-Key): the mark goes if
+    // this request made it (a failure to remove it costs a later drop); someone
+    // anonymized meanwhile by another request finishes its drop if left undone.
+    // When the log failed the command may be durable: the mark stays, and the next
+    // start drops the logs. The same key's first request still in flight above: its
+    // answer, and its drop finished if left undone.
+    if (reply.replayed || reply.status == CommandReply::Status::kRejected ||
+        (refused && reply.failure.empty())) {
+      if (madeMark) (void)importLogs.endAnonymization(call.company(), id, false);
+      if (reply.replayed && reply.accepted()) {
+        const std::string& subject = subjectOf(reply, id);
+        if (auto undone = finishAnonymizationLeftUndone(call.company(), subject)) return *undone;
+        return userResponse(call.company(), subject);
+      }
+      if (reply.status == CommandReply::Status::kRejected &&
+          reply.rejection.code == "already-anonymized")
+        if (auto undone = finishAnonymizationLeftUndone(call.company(), id)) return *undone;
+    }
     if (refused) return *refused;
-    if (reply.replayed) return userResponse(call.company(), subjectOf(reply, id));
     sessions.removeUser(call.company(), id);
     if (auto dropped = importLogs.endAnonymization(call.company(), id, true); !dropped)
       return importLogsUnavailable(dropped.error(), true);
@@ -1801,6 +1816,18 @@ struct Api::Impl {
     // the view had it): their mails go now, the email being known from that row.
     if (!droppedBefore && user) (void)forgetMail(call.company(), *user);
     return userResponse(call.company(), id);
+  }
+
+  // An anonymization accepted whose drop of the import logs was left undone (its
+  // mark left): done now; a problem when it cannot be.
+  std::optional<HttpResponse> finishAnonymizationLeftUndone(const std::string& company,
+                                                            const std::string& id) {
+    auto pending = importLogs.anonymizationPending(company, id);
+    if (!pending) return importLogsUnavailable(pending.error(), true);
+    if (*pending)
+      if (auto dropped = importLogs.endAnonymization(company, id, true); !dropped)
+        return importLogsUnavailable(dropped.error(), true);
+    return std::nullopt;
   }
 
   // The mail drop's files to a user, removed; a failure is logged and returned.

@@ -456,10 +456,12 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     }
     std::string tmpl =
         scratchIn + "/" + std::string(kScratchPrefix) + std::to_string(getpid()) + "-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr)
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      const int why = errno;
       return makeError(ErrorCode::kIoError, "cannot create a scratch directory in " + scratchIn +
-                                                ": " + std::strerror(errno) +
-                                                " (TMPDIR names another place)");
+                                                ": " + std::strerror(why) +
+                                                " (TMPDIR can name another)");
+    }
     // Locked before it gets its name, so that no sweep sees it unlocked.
     const std::string unnamed = tmpl + "/.lock-being-made";
     store->scratchLock_ = ::open(unnamed.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
