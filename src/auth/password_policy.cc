@@ -140,11 +140,12 @@ Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
 }
 
 PasswordPolicy::PasswordPolicy(std::vector<std::string> commonPasswords) {
-  for (auto& w : commonPasswords) {
-    const std::string lowered = asciiLower(w);
-    common_.insert(unleet(lowered, 'i'));
-    common_.insert(unleet(lowered, 'l'));
-    listed_ += common_.insert(lowered).second ? 1 : 0;
+  for (auto& w : commonPasswords) w = asciiLower(w);
+  common_.insert(commonPasswords.begin(), commonPasswords.end());
+  listed_ = common_.size();  // the list's own words, told in the rules
+  for (const auto& w : commonPasswords) {
+    common_.insert(unleet(w, 'i'));
+    common_.insert(unleet(w, 'l'));
   }
 }
 

@@ -195,6 +195,7 @@ class FileChecker {
                              "template's header row, whose columns are: " +
                                  templateColumns() + "."});
       headerMissing_ = true;
+      ++out_.userRows;  // the first user's row, read as the header
       return;
     }
     for (std::size_t k = 0; k < kImportColumns.size(); ++k) {

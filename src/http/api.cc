@@ -841,6 +841,17 @@ struct Api::Impl {
     return Api::problem(503, "views-behind", "Try again shortly",
                         "The portal's views are behind its log; nothing was changed.");
   }
+  // Anonymizations of one person, one after another (their mark beside the import
+  // logs is one for the person: a refusal beside another's acceptance would take it
+  // away, a review found). Apart from serialLocks: taken under a key's stripe, which
+  // may be the same mutex.
+  std::array<std::mutex, 64> erasureLocks;
+  std::unique_lock<std::mutex> serializeErasure(const std::string& company,
+                                                const std::string& user) {
+    const std::string what = company + "\n" + user;
+    return std::unique_lock<std::mutex>(
+        erasureLocks[std::hash<std::string>{}(what) % erasureLocks.size()]);
+  }
   // Not held (nothing to wait for) when the request has no Idempotency-Key.
   std::unique_lock<std::mutex> serializeKey(const Call& call) {
     const std::string_view key = call.req.header("idempotency-key");
@@ -1748,12 +1759,14 @@ struct Api::Impl {
     // A repeat of the key sent while the first runs waits for its answer: it must not
     // drop mail and import logs for another user before it finds it is a repeat.
     const auto serial = serializeKey(call);
+    const auto erasure = serializeErasure(call.company(), id);
     std::optional<HttpResponse> problem;
     if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem)) {
-      if (!first->accepted()) return rejected(first->rejection);
+      if (!first->accepted() && first->rejection.code != "already-anonymized")
+        return rejected(first->rejection);
       const std::string& user = subjectOf(*first, id);
       if (auto undone = finishAnonymizationLeftUndone(call.company(), user)) return *undone;
-      return userResponse(call.company(), user);
+      return first->accepted() ? userResponse(call.company(), user) : rejected(first->rejection);
     }
     if (problem) return *problem;
     // A stale If-Match is refused before the drops below, which come before the
@@ -1785,7 +1798,8 @@ struct Api::Impl {
           if (madeMark) (void)importLogs.endAnonymization(call.company(), id, false);
           return Api::problem(503, "mail-drop-unavailable",
                               "The mails to the user cannot be removed",
-                              "Nothing was changed by this request; try again later.");
+                              "The user is not anonymized (the company's import logs were removed "
+                              "already); try again later.");
         }
     }
     CommandReply reply;
