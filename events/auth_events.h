@@ -51,8 +51,15 @@ struct LoginSucceeded {
   std::string sessionHash;  // hex SHA-256 of the bearer token
   std::string expiresAt;    // RFC 3339, the absolute expiry
   std::optional<Personal> clientAddress;
+  // The password, which matched a hash made at a lower Argon2id cost than the
+  // server's, hashed again at the server's; it replaces the stored hash only if that
+  // is still the one whose hex SHA-256 is `replacesHash` (a password set between the
+  // check and this event stays).
+  std::optional<Personal> passwordHash;
+  std::optional<std::string> replacesHash;
   std::optional<std::string> personalSubject() const { return userId; }
-  PORTAL_FIELDS(LoginSucceeded, userId, sessionHash, expiresAt, clientAddress)
+  PORTAL_FIELDS(LoginSucceeded, userId, sessionHash, expiresAt, clientAddress, passwordHash,
+                replacesHash)
 };
 
 // A refused sign-in. userId is absent when the email is not in the pool; then no

@@ -54,9 +54,11 @@ Result<void> updateAccount(RowView& view, const std::string& company, const std:
 
 const std::set<std::string_view>& CredentialsProjection::handles() const {
   static const std::set<std::string_view> types = {
-      CompanyProvisioned::kType,     UserCreated::kType,           UserDeactivated::kType,
-      UserReactivated::kType,        UserAnonymized::kType,        PasswordSet::kType,
-      PasswordResetRequested::kType, PasswordResetCompleted::kType};
+      CompanyProvisioned::kType,     UserCreated::kType,
+      UserDeactivated::kType,        UserReactivated::kType,
+      UserAnonymized::kType,         PasswordSet::kType,
+      PasswordResetRequested::kType, PasswordResetCompleted::kType,
+      LoginSucceeded::kType};
   return types;
 }
 
@@ -131,6 +133,13 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
                   view, kResets, e.tokenHash,
                   rows::json{
                       {"companyId", company}, {"userId", e.userId}, {"expiresAt", e.expiresAt}});
+            });
+          },
+          [&](const LoginSucceeded& e) -> Result<void> {
+            if (!e.passwordHash || e.passwordHash->shredded || !e.replacesHash) return {};
+            return updateAccount(view, company, e.userId, [&](FlatRow& r) {
+              if (toHex(sha256(r.text("passwordHash"))) == *e.replacesHash)
+                r.setString("passwordHash", e.passwordHash->value);
             });
           },
           [&](const PasswordResetCompleted& e) {

@@ -69,10 +69,12 @@ class ApiServer {
   // `dataDir`: where the log lives (default: a fresh temporary directory); another
   // ApiServer on the same directory later is the server restarted. `startAt`: the
   // clock's time at start (a restart later than the first server's last request).
+  // `hashCost`: the server's Argon2id cost.
   explicit ApiServer(ThrottlePolicy throttle = {},
                      std::function<void(ServerOptions&)> tune = nullptr,
                      ThrottlePolicy resetThrottle = {5, 100'000}, std::string dataDir = {},
-                     std::optional<Timestamp> startAt = std::nullopt) {
+                     std::optional<Timestamp> startAt = std::nullopt,
+                     HashCost hashCost = HashCost::minimum()) {
     if (startAt) clock_.set(*startAt);
     PortalOptions po;
     po.dataDir = dataDir.empty() ? dir_.sub("data") : dataDir;
@@ -87,7 +89,7 @@ class ApiServer {
     mailer_ = std::make_unique<Mailer>(portal_->store(), std::make_unique<EmlDirectoryTransport>(outbox()),
                                        MailSettings{}, mailRecipients(*portal_, clock_));
     ApiOptions ao;
-    ao.hashCost = HashCost::minimum();
+    ao.hashCost = hashCost;
     ao.throttle = throttle;
     ao.resetThrottle = resetThrottle;  // the fixtures set passwords through reset links
     ao.mailQueued = [m = mailer_.get()] { m->notify(); };

@@ -172,6 +172,22 @@ TEST(Passwords, Argon2idHashesVerifyOnlyTheRightPassword) {
   EXPECT_NE(*hasher.hash("same"), *hasher.hash("same")) << "each hash has its own salt";
   EXPECT_FALSE(hasher.needsRehash(*h));
   EXPECT_TRUE(PasswordHasher(HashCost::interactive()).needsRehash(*h));
+  EXPECT_TRUE(hasher.needsRehash("not a hash"));
+}
+
+TEST(Passwords, OnlyAHashMadeAtALowerCostIsMadeAgain) {
+  const HashCost low = HashCost::minimum();
+  const HashCost morePasses{low.opsLimit + 1, low.memLimit};
+  const HashCost moreMemory{low.opsLimit, low.memLimit * 2};
+  const std::string weak = *PasswordHasher(low).hash("correct horse battery staple");
+  const std::string strong = *PasswordHasher(HashCost::interactive()).hash("x");
+  EXPECT_TRUE(PasswordHasher(morePasses).needsRehash(weak));
+  EXPECT_TRUE(PasswordHasher(moreMemory).needsRehash(weak));
+  EXPECT_FALSE(PasswordHasher(low).needsRehash(strong)) << "a test's minimum must not weaken it";
+  EXPECT_FALSE(PasswordHasher(HashCost::interactive()).needsRehash(strong));
+  // Argon2i's, or a hash cut short: made again.
+  EXPECT_TRUE(PasswordHasher(low).needsRehash("$argon2i$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"));
+  EXPECT_TRUE(PasswordHasher(low).needsRehash("$argon2id$v=19$m=8,t="));
 }
 
 TEST(Passwords, AreComparedInNfkcWhateverFormTheyWereTypedIn) {

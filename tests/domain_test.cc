@@ -690,6 +690,21 @@ const std::vector<Rule>& rules() {
        },
        "",
        {"PasswordResetRequested"}},
+      {"ASignInIsRecordedWithTheStrongerHashItMadeIfAny",
+       [](World& w) {
+         return w.run("system", RecordLogin{w.id("owner"), "session", w.now, std::nullopt,
+                                            "$stronger", "digest"});
+       },
+       "",
+       {"LoginSucceeded"}},
+      {"ASignInOfADeactivatedUserIsNotRecorded",
+       [](World& w) {
+         w.create("bob");
+         w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
+         return w.run("system", RecordLogin{w.id("bob"), "session", w.now, std::nullopt, {}, {}});
+       },
+       "not-found",
+       {}},
       {"SetPasswordIsForTheUserThemself",
        [](World& w) {
          w.create("alice", true);

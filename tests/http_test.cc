@@ -1191,6 +1191,51 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
 }
 
+// A password hashed at a lower cost than the server's is hashed again at the server's
+// when its owner signs in, and the stronger hash signs in from then on; a server run
+// at a lower cost leaves it. The log says so, and a rebuilt view agrees.
+TEST(HttpFlows, ASignInMakesAHashOfALowerCostAgainAtTheServersCost) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  const HashCost low = HashCost::minimum();
+  const HashCost higher{low.opsLimit + 2, low.memLimit * 8};
+  const std::string higherParams = "$m=" + std::to_string(higher.memLimit / 1024) +
+                                   ",t=" + std::to_string(higher.opsLimit) + ",";
+  auto storedHash = [](ApiServer& s, const Person& p) {
+    const CredentialsReader creds = s.portal().credentials();
+    auto account = creds.account(creds.companyBySlug("acme")->id, p.id);
+    return account ? account->passwordHash : std::string("(no account)");
+  };
+  Person owner;
+  std::string lowHash;
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    owner = server.provision("acme");
+    lowHash = storedHash(server, owner);
+    ASSERT_FALSE(PasswordHasher(low).needsRehash(lowHash));
+  }
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data, std::nullopt, higher);
+    EXPECT_EQ(server.signIn("acme", owner.email, "not the password").status, 401);
+    EXPECT_EQ(storedHash(server, owner), lowHash) << "a wrong password changes nothing";
+    Reply r = server.signIn("acme", owner.email, kPassword);
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string upgraded = storedHash(server, owner);
+    EXPECT_NE(upgraded.find(higherParams), std::string::npos) << upgraded;
+    HttpClient client(server.port());
+    EXPECT_EQ(client.get("/api/v1/me", r.json()["token"]).status, 200) << "the session stays";
+    EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
+    EXPECT_EQ(storedHash(server, owner), upgraded) << "made again once only";
+    EXPECT_EQ(server.signIn("acme", owner.email, "not the password").status, 401);
+    ASSERT_TRUE(server.portal().projector().rebuild(CredentialsProjection::kName, nullptr).ok());
+    EXPECT_EQ(storedHash(server, owner), upgraded);
+  }
+  ApiServer lower({}, nullptr, {5, 100'000}, data);
+  EXPECT_EQ(lower.signIn("acme", owner.email, kPassword).status, 201);
+  EXPECT_NE(storedHash(lower, owner).find(higherParams), std::string::npos)
+      << "a server run at a lower cost does not weaken it";
+}
+
 // An address typed with a combining accent (NFD, as some macOS copies give it) is
 // the address of one code point: one user, whom sign-in finds either way.
 TEST(HttpFlows, AnEmailIsOneAddressInEitherNormalizationForm) {

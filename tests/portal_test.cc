@@ -207,6 +207,48 @@ TEST(Portal, AnonymizingOneOfTwoUsersWhoseAddressesHaveOneKeyLeavesTheOthersLogi
   }
 }
 
+// A sign-in's stronger hash replaces only the hash it was made beside: a password
+// set between the sign-in's check and its event stays.
+TEST(Portal, ASignInsStrongerHashReplacesOnlyTheHashItMatched) {
+  TempDir dir;
+  auto event = [](auto data) {
+    return NewEvent{
+        userStream("u-1"), std::move(data), Timestamp{1}, "system", "c-1", "cmd", "corr"};
+  };
+  auto signedIn = [&](const std::string& replaced) {
+    LoginSucceeded e;
+    e.userId = "u-1";
+    e.sessionHash = std::string(64, 'a');
+    e.expiresAt = "2026-12-04T00:00:00Z";
+    e.passwordHash = Personal("$stronger");
+    e.replacesHash = toHex(sha256(replaced));
+    return event(std::move(e));
+  };
+  {
+    auto store = test::openStore(dir.path());
+    ASSERT_TRUE(store);
+    AppendRequest request;
+    request.events.push_back(test::userCreated("u-1", "zoe"));
+    request.events.push_back(event(PasswordSet{"u-1", Personal("$first"), false, "created"}));
+    request.events.push_back(event(PasswordSet{"u-1", Personal("$changed"), false, "changed"}));
+    request.events.push_back(signedIn("$first"));  // checked before the change
+    ASSERT_TRUE(store->append(std::move(request)).ok());
+  }
+  {
+    PortalHarness h(dir.path());
+    EXPECT_EQ(h.portal().credentials().account("c-1", "u-1")->passwordHash, "$changed");
+  }
+  {
+    auto store = test::openStore(dir.path());
+    ASSERT_TRUE(store);
+    AppendRequest request;
+    request.events.push_back(signedIn("$changed"));
+    ASSERT_TRUE(store->append(std::move(request)).ok());
+  }
+  PortalHarness h(dir.path());
+  EXPECT_EQ(h.portal().credentials().account("c-1", "u-1")->passwordHash, "$stronger");
+}
+
 // 16 threads give 1,000 mixed commands each; every accepted one is still visible
 // after the portal is closed and opened again.
 TEST(Portal, EveryAcceptedCommandOfSixteenThreadsIsVisibleAfterReopen) {

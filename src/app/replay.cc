@@ -183,7 +183,8 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const PasswordResetRequested&) { return std::string("password reset requested"); },
           [&](const PasswordResetCompleted&) { return std::string("password reset completed"); },
           [&](const LoginSucceeded& e) {
-            return "signed in" + (e.clientAddress ? " from " + personal(e.clientAddress) : "");
+            return "signed in" + (e.clientAddress ? " from " + personal(e.clientAddress) : "") +
+                   (e.passwordHash ? " (password hash made again at the server's cost)" : "");
           },
           [&](const LoginFailed& e) {
             return "sign-in refused (" + e.reason + ")" +

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <charconv>
 #include <stdexcept>
 
 #include "events/text.h"
@@ -42,10 +43,18 @@ bool PasswordHasher::verify(std::string_view encoded, std::string_view password)
 }
 
 bool PasswordHasher::needsRehash(std::string_view encoded) const {
-  if (encoded.empty() || encoded.size() >= crypto_pwhash_STRBYTES) return true;
-  char buf[crypto_pwhash_STRBYTES] = {};
-  encoded.copy(buf, encoded.size());
-  return crypto_pwhash_str_needs_rehash(buf, cost_.opsLimit, cost_.memLimit) != 0;
+  // "$argon2id$v=19$m=<KiB>,t=<passes>,p=1$<salt>$<hash>": libsodium's opslimit is
+  // the passes, its memlimit the KiB times 1,024.
+  constexpr std::string_view kPrefix = "$argon2id$v=19$m=";
+  if (!encoded.starts_with(kPrefix)) return true;
+  std::uint64_t kib = 0, passes = 0;
+  const char* p = encoded.data() + kPrefix.size();
+  const char* end = encoded.data() + encoded.size();
+  auto [afterM, e1] = std::from_chars(p, end, kib);
+  if (e1 != std::errc() || end - afterM < 3 || std::string_view(afterM, 3) != ",t=") return true;
+  auto [afterT, e2] = std::from_chars(afterM + 3, end, passes);
+  if (e2 != std::errc() || afterT == end || *afterT != ',') return true;
+  return passes < cost_.opsLimit || kib * 1024 < cost_.memLimit;
 }
 
 std::string newToken() {

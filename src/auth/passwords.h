@@ -39,7 +39,9 @@ class PasswordHasher {
   // Whether `password` matches `encoded`, in NFKC or as typed (hashes made before
   // passwords were normalized); false for a malformed hash.
   bool verify(std::string_view encoded, std::string_view password) const;
-  // Whether `encoded` was made with another cost and should be made again.
+  // Whether `encoded` was made at a lower cost than this hasher's (or is no Argon2id
+  // hash), and so should be made again when the password is known. One made at a
+  // higher cost stays: a server run at the minimum for a test must not weaken them.
   bool needsRehash(std::string_view encoded) const;
 
  private:

@@ -154,6 +154,10 @@ struct RecordLogin {
   std::string sessionHash;
   Timestamp expiresAt;
   std::optional<std::string> clientAddress;
+  // The password hashed again at the server's cost, and the hex SHA-256 of the hash
+  // it matched (see LoginSucceeded).
+  std::optional<std::string> upgradedHash;
+  std::string replacesHash;
 };
 
 struct RecordLoginFailure {

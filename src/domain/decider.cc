@@ -637,8 +637,13 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr || !u->active || u->anonymized) return notFound("User", c.userId);
-    LoginSucceeded e{c.userId, c.sessionHash, formatRfc3339(c.expiresAt), std::nullopt};
+    LoginSucceeded e{c.userId,     c.sessionHash, formatRfc3339(c.expiresAt),
+                     std::nullopt, std::nullopt,  std::nullopt};
     if (c.clientAddress) e.clientAddress = Personal(*c.clientAddress);
+    if (c.upgradedHash) {
+      e.passwordHash = Personal(*c.upgradedHash);
+      e.replacesHash = c.replacesHash;
+    }
     add(userStream(c.userId), std::move(e));
     decision_.id = c.userId;
     return std::move(decision_);

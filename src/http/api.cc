@@ -32,6 +32,7 @@
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
+#include "src/store/sha256.h"
 
 namespace portal {
 namespace {
@@ -1147,6 +1148,14 @@ struct Api::Impl {
       return badCredentials();
     }
     throttle.succeeded(accountKey, address);
+    // A hash made at a lower cost than this server's (a portal once served at the
+    // minimum, or the cost raised since) is made again now that the password is
+    // known: left, it would stay quick to crack and its quick answers would tell the
+    // address from unknown ones. If hashing fails, the old hash serves on.
+    std::optional<std::string> upgraded;
+    if (hasher.needsRehash(account->passwordHash)) {
+      if (auto h = hashPassword(password)) upgraded = std::move(*h);
+    }
     const std::string token = newToken();
     Session session;
     session.tokenHash = tokenHash(token);
@@ -1159,7 +1168,8 @@ struct Api::Impl {
     CommandReply reply;
     if (auto failed = runAs(call.req, call.route, company->id, kSystem,
                             RecordLogin{account->userId, session.tokenHash, session.expiresAt,
-                                        address.empty() ? std::nullopt : std::optional(address)},
+                                        address.empty() ? std::nullopt : std::optional(address),
+                                        upgraded, toHex(sha256(account->passwordHash))},
                             reply)) {
       // Deactivated between the check and now: the same answer as any bad combination.
       if (reply.status == CommandReply::Status::kRejected)
@@ -1173,7 +1183,8 @@ struct Api::Impl {
     // ends the sessions after its change is in the view, so one of the two sees the
     // other.)
     if (auto after = portal.credentials().account(company->id, account->userId);
-        !after || after->passwordHash != account->passwordHash || !after->active) {
+        !after || !after->active ||
+        (after->passwordHash != account->passwordHash && after->passwordHash != upgraded)) {
       (void)sessions.remove(session.tokenHash);
       return badCredentials();
     }
