@@ -38,8 +38,10 @@ std::vector<std::string> auditSubjects(const EventData& data) {
             return std::vector<std::string>{e.ownerId, e.resourceId};
           },
           [](const ResourceReleased& e) {
-            std::vector<std::string> s{e.resourceId};
+            // Its owner first, as an assignment's: the entry's subject is the person.
+            std::vector<std::string> s;
             if (e.ownerId) s.push_back(*e.ownerId);
+            s.push_back(e.resourceId);
             return s;
           },
           [](const ResourcesTransferred& e) {

@@ -927,6 +927,9 @@ TEST(Deciders, APermissionTheRecipientHoldsIsMergedIntoTheirs) {
   ASSERT_EQ(d.transferred.size(), 1u);
   EXPECT_EQ(d.transferred[0].resourceId, mine);
   EXPECT_EQ(d.transferred[0].mergedInto, theirs);
+  EXPECT_EQ(d.transferred[0].name, "Read all") << "as bob held it";
+  EXPECT_EQ(d.transferred[0].service, "modeler");
+  EXPECT_EQ(d.transferred[0].ownerId, w.id("carl"));
 }
 
 // People type a permission's name in any case: it is one permission.

@@ -3,24 +3,24 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <array>
-#include <latch>
 #include <netinet/in.h>
+#include <rocksdb/db.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <latch>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <set>
 #include <thread>
-
-#include <rocksdb/db.h>
 
 #include "projections/projection.h"
 #include "src/auth/passwords.h"
@@ -776,6 +776,66 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   EXPECT_EQ(r.status, 200);
   EXPECT_GE(r.json()["items"].size(), 3u) << "the history survives anonymization";
   EXPECT_EQ(r.body.find(leaver.email), std::string::npos);
+}
+
+// A deactivation's answer names what was handed over and to whom; its retry gives
+// that answer again, even after the recipient left and passed it all on.
+TEST(HttpFlows, ADeactivationsRetryGivesTheFirstAnswerWhoeverHoldsTheResourcesNow) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person leaver = server.user("acme", owner, "leaver");
+  Person heir = server.user("acme", owner, "heir");
+  Person third = server.user("acme", owner, "third");
+  HttpClient client(server.port());
+  auto resource = [&](const std::string& kind, const std::string& name, const Person& to) {
+    Reply r = client.post(
+        "/api/v1/resources",
+        {{"kind", kind}, {"service", "modeler"}, {"name", name}, {"ownerId", to.id}}, owner.token);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json()["id"].get<std::string>();
+  };
+  for (const Person* p : {&heir, &third})
+    ASSERT_EQ(
+        client.request("PUT", "/api/v1/users/" + p->id + "/roles/modeler/editor", "", owner.token)
+            .status,
+        204);
+  const std::string project = resource("project", "Apollo", leaver);
+  const std::string mine = resource("permission", "Read all", leaver);
+  const std::string heirs = resource("permission", "read ALL", heir);
+
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "leave-1"}};
+  Reply first = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}},
+                            owner.token, key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::map<std::string, json> handed;
+  const json firstAnswer = first.json();
+  for (const auto& item : firstAnswer["transferred"]) handed[item["id"]] = item;
+  ASSERT_EQ(handed.size(), 2u) << first.body;
+  EXPECT_EQ(handed[project]["name"], "Apollo");
+  EXPECT_EQ(handed[project]["service"], "modeler");
+  EXPECT_EQ(handed[project]["ownerId"], heir.id);
+  EXPECT_FALSE(handed[project].contains("mergedInto"));
+  EXPECT_EQ(handed[mine]["name"], "Read all") << "the permission as the leaver held it";
+  EXPECT_EQ(handed[mine]["ownerId"], heir.id);
+  EXPECT_EQ(handed[mine]["mergedInto"], heirs) << "now one with the heir's own";
+
+  // The heir leaves too and passes everything on to the third.
+  Reply second = client.post("/api/v1/users/" + heir.id + "/deactivate", {{"transferTo", third.id}},
+                             owner.token);
+  ASSERT_EQ(second.status, 200) << second.body;
+  Reply again = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", heir.id}},
+                            owner.token, key);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json()["transferred"], firstAnswer["transferred"]);
+
+  // Releasing a resource is about the person who held it, as assigning it was.
+  ASSERT_EQ(client.request("DELETE", "/api/v1/resources/" + project, "", owner.token).status, 204);
+  Reply audit = client.get("/api/v1/audit?type=ResourceReleased", owner.token);
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  ASSERT_EQ(audit.json()["items"].size(), 1u) << audit.body;
+  EXPECT_EQ(audit.json()["items"][0]["subject"]["id"], third.id) << audit.body;
+  Reply history = client.get("/api/v1/users/" + third.id + "/history", owner.token);
+  EXPECT_NE(history.body.find("ResourceReleased"), std::string::npos) << history.body;
 }
 
 TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {

@@ -47,7 +47,11 @@ std::string serializeReply(const CommandReply& r) {
     j["ids"] = r.decision.ids;
     json t = json::array();
     for (const auto& res : r.decision.transferred) {
-      json one = {{"resourceId", res.resourceId}, {"kind", res.kind}};
+      json one = {{"resourceId", res.resourceId},
+                  {"kind", res.kind},
+                  {"service", res.service},
+                  {"name", res.name},
+                  {"ownerId", res.ownerId}};
       if (res.mergedInto) one["mergedInto"] = *res.mergedInto;
       t.push_back(std::move(one));
     }
@@ -81,8 +85,14 @@ std::optional<CommandReply> parseReply(const std::string& text) {
       r.decision.id = j.at("id").get<std::string>();
       r.decision.ids = j.at("ids").get<std::vector<std::string>>();
       for (const auto& t : j.at("transferred")) {
-        TransferredResource res{t.at("resourceId").get<std::string>(), t.at("kind").get<std::string>(),
-                                std::nullopt};
+        // (Records of answers given before the answer kept the resource's service,
+        // name and new owner lack them: the API reads them from the views.)
+        HandedOver res{t.at("resourceId").get<std::string>(),
+                       t.at("kind").get<std::string>(),
+                       t.value("service", ""),
+                       t.value("name", ""),
+                       t.value("ownerId", ""),
+                       std::nullopt};
         if (t.contains("mergedInto")) res.mergedInto = t["mergedInto"].get<std::string>();
         r.decision.transferred.push_back(std::move(res));
       }

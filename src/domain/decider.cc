@@ -25,8 +25,7 @@ constexpr std::size_t kMaxDescriptionLength = 2000;
 // --- rejections -------------------------------------------------------------
 
 Rejection invalid(std::vector<FieldProblem> problems) {
-  return {RejectionKind::kInvalid, "validation-failed", "Some fields are not valid.",
-          std::move(problems), {}};
+  return {RejectionKind::kInvalid, "validation-failed", kValidationDetail, std::move(problems), {}};
 }
 Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
@@ -318,12 +317,13 @@ class Decider {
                 t.mergedInto = held.id;
             }
         }
+        decision_.transferred.push_back(
+            {res->id, res->kind, res->service, res->name, *c.transferTo, t.mergedInto});
         transfer.resources.push_back(std::move(t));
       }
       if (!refused.problems.empty()) return refused;
       transfer.fromUserId = c.userId;
       transfer.toUserId = *c.transferTo;
-      decision_.transferred = transfer.resources;
       add(userStream(c.userId), std::move(transfer));
     }
     if (u->admin) add(userStream(c.userId), AdminRemoved{c.userId, "deactivated"});

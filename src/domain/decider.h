@@ -23,6 +23,14 @@ struct PendingEvent {
   EventData data;
 };
 
+// A resource a deactivation handed over, as its answer shows it (also when the answer
+// is given again later): as it was named, now the recipient's; a permission merged
+// into the recipient's own names that one in `mergedInto` (this one is gone).
+struct HandedOver {
+  std::string resourceId, kind, service, name, ownerId;
+  std::optional<std::string> mergedInto;
+};
+
 struct Decision {
   std::string companyId;  // the company the events belong to
   std::vector<PendingEvent> events;  // may be empty: accepted with nothing to change
@@ -31,7 +39,7 @@ struct Decision {
   // deactivation the resources handed over.
   std::string id;
   std::vector<std::string> ids;  // created users of an import, or other ids
-  std::vector<TransferredResource> transferred;
+  std::vector<HandedOver> transferred;
 };
 
 using Outcome = std::variant<Decision, Rejection>;

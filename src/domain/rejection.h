@@ -23,6 +23,9 @@ struct FieldProblem {
   bool operator==(const FieldProblem&) const = default;
 };
 
+// The detail of every 422 validation-failed, the decider's and the API's alike.
+inline constexpr const char* kValidationDetail = "Some fields are missing or invalid.";
+
 struct Rejection {
   RejectionKind kind;
   std::string code;

@@ -142,7 +142,7 @@ HttpResponse problemResponse(const json& body) {
 }
 
 HttpResponse validation(const std::vector<std::pair<std::string, std::string>>& errors,
-                        std::string_view detail = "Some fields are missing or invalid.") {
+                        std::string_view detail = kValidationDetail) {
   json body = problemJson(422, "validation-failed", "The request is not valid", detail);
   json list = json::array();
   for (const auto& [field, message] : errors)
@@ -1672,10 +1672,20 @@ struct Api::Impl {
                      if (!reply.replayed) endSessionsSoon(company, user);
                      json transferred = json::array();
                      auto resources = portal.resources();
+                     // The resources as the decision handed them over: a replay gives
+                     // the first answer, whoever holds them now.
                      for (const auto& t : reply.decision.transferred) {
-                       json item = {{"id", t.resourceId}, {"kind", t.kind}};
+                       json item = {{"id", t.resourceId},
+                                    {"kind", t.kind},
+                                    {"service", t.service},
+                                    {"name", t.name},
+                                    {"ownerId", t.ownerId}};
                        if (t.mergedInto) item["mergedInto"] = *t.mergedInto;
-                       if (auto row = resources.row(company, t.mergedInto.value_or(t.resourceId))) {
+                       // (An answer recorded before they were kept: read from the view.)
+                       auto row = t.ownerId.empty()
+                                      ? resources.row(company, t.mergedInto.value_or(t.resourceId))
+                                      : std::nullopt;
+                       if (row) {
                          json r = json::parse(*row, nullptr, false);
                          if (r.is_object()) {
                            item["service"] = r.value("service", "");
