@@ -76,7 +76,11 @@ std::string formatRfc3339(Timestamp t) {
   return out;
 }
 
-std::optional<Timestamp> parseRfc3339(std::string_view s) {
+namespace {
+
+// `finer` is set when digits past the sixth of the fraction are not all zero: the
+// time lies after the microsecond returned.
+std::optional<Timestamp> parseTime(std::string_view s, bool& finer) {
   int y, mo, d, h = 0, mi = 0, se = 0;
   if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
       s[7] != '-' || !digits(s, 8, 2, d))
@@ -96,6 +100,8 @@ std::optional<Timestamp> parseRfc3339(std::string_view s) {
       int n = 0;
       while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
         if (n < 6) micros = micros * 10 + (s[pos] - '0');
+        else if (s[pos] != '0')
+          finer = true;
         ++n;
         ++pos;
       }
@@ -116,6 +122,10 @@ std::optional<Timestamp> parseRfc3339(std::string_view s) {
       return std::nullopt;
     }
     if (pos != s.size()) return std::nullopt;
+    // A leap second (:60) is the last second of a UTC day, 23:59:60Z, in whatever
+    // offset it is written: in any other minute it is a typing error.
+    if (se == 60 && ((h * 60 + mi - offsetSeconds / 60) % 1440 + 1440) % 1440 != 1439)
+      return std::nullopt;
   }
   const std::int64_t days = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   // Reject dates such as 2026-02-30 that daysFromCivil would silently roll over.
@@ -125,6 +135,20 @@ std::optional<Timestamp> parseRfc3339(std::string_view s) {
   if (cy != y || static_cast<int>(cm) != mo || static_cast<int>(cd) != d) return std::nullopt;
   const std::int64_t secs = days * kSecondsPerDay + h * 3600 + mi * 60 + se - offsetSeconds;
   return Timestamp{secs * kMicrosPerSecond + micros};
+}
+
+}  // namespace
+
+std::optional<Timestamp> parseRfc3339(std::string_view text) {
+  bool finer = false;
+  return parseTime(text, finer);
+}
+
+std::optional<Timestamp> parseRangeStart(std::string_view text) {
+  bool finer = false;
+  auto t = parseTime(text, finer);
+  if (t && finer) t->micros += 1;
+  return t;
 }
 
 std::optional<Timestamp> parseRangeEnd(std::string_view text) {

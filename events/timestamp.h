@@ -18,10 +18,14 @@ struct Timestamp {
 // "YYYY-MM-DDTHH:MM:SS.ffffffZ", always six fractional digits.
 std::string formatRfc3339(Timestamp t);
 
-// Accepts RFC 3339 with 'Z' or a numeric offset and 0 to 9 fractional digits
-// (beyond 6 are truncated), or a bare date "YYYY-MM-DD" meaning its midnight UTC.
-// nullopt when the text is not such a time.
+// Accepts RFC 3339 with 'Z' or a numeric offset and any number of fractional digits
+// (beyond 6 are truncated), or a bare date "YYYY-MM-DD" meaning its midnight UTC. A
+// leap second (:60) only as the last second of a UTC day. nullopt when the text is
+// not such a time.
 std::optional<Timestamp> parseRfc3339(std::string_view text);
+// The start of a time range: parseRfc3339, except that digits past the microsecond
+// round up, so that "since 10:00:00.0000005" leaves out an event at 10:00:00.000000.
+std::optional<Timestamp> parseRangeStart(std::string_view text);
 // The end of a time range as people type it: parseRfc3339, except that a bare date
 // is its last moment, so that "until 2026-11-30" takes in that day's events.
 std::optional<Timestamp> parseRangeEnd(std::string_view text);

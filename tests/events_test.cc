@@ -520,8 +520,29 @@ TEST(Timestamps, FormatAndParseRoundTrip) {
             "2026-11-23T10:15:30.000000Z");
   EXPECT_EQ(formatRfc3339(*parseRfc3339("2026-11-23")), "2026-11-23T00:00:00.000000Z");
   for (const char* bad : {"", "2026-02-30T00:00:00Z", "2026-11-23T25:00:00Z", "yesterday",
-                          "2026-11-23T10:15:30", "2026-11-23T10:15:30.Z"})
+                          "2026-11-23T10:15:30", "2026-11-23T10:15:30.Z",
+                          // A leap second only ends a UTC day.
+                          "2026-11-23T10:15:60Z", "2016-12-31T23:59:60+01:00"})
     EXPECT_FALSE(parseRfc3339(bad).has_value()) << bad;
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2016-12-31T23:59:60Z")), "2017-01-01T00:00:00.000000Z");
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2017-01-01T00:59:60+01:00")),
+            "2017-01-01T00:00:00.000000Z");
+}
+
+// Past the microsecond a time is truncated, except where a range starts: there it
+// rounds up, so that "since 10:00:00.0000005" leaves out an event at 10:00:00.
+TEST(Timestamps, DigitsPastTheMicrosecondRoundARangesStartUp) {
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2026-11-23T10:00:00.0000005Z")),
+            "2026-11-23T10:00:00.000000Z");
+  EXPECT_EQ(formatRfc3339(*parseRangeStart("2026-11-23T10:00:00.0000005Z")),
+            "2026-11-23T10:00:00.000001Z");
+  EXPECT_EQ(formatRfc3339(*parseRangeStart("2026-11-23T10:00:00.999999000Z")),
+            "2026-11-23T10:00:00.999999Z")
+      << "zeros past it are no later time";
+  EXPECT_EQ(formatRfc3339(*parseRangeStart("2026-11-23T10:00:00.9999991Z")),
+            "2026-11-23T10:00:01.000000Z");
+  EXPECT_EQ(formatRfc3339(*parseRangeEnd("2026-11-23T10:00:00.0000005Z")),
+            "2026-11-23T10:00:00.000000Z");
 }
 
 }  // namespace

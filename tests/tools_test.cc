@@ -456,10 +456,14 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
   EXPECT_NE(r.out.find("Givenowner Surnameowner  deactivated; 2 resources transferred to Bob Builder"),
             std::string::npos)
       << r.out;
-  // The transfer itself, just before, says what went rather than counting it again.
-  EXPECT_NE(r.out.find("Givenowner Surnameowner  handed over to Bob Builder: 2 projects\n"),
-            std::string::npos)
-      << r.out;
+  // The transfer itself, just before, names what went rather than counting it again.
+  const std::size_t handed =
+      r.out.find("Givenowner Surnameowner  handed over to Bob Builder: the project '");
+  ASSERT_NE(handed, std::string::npos) << r.out;
+  const std::string handedLine = r.out.substr(handed, r.out.find('\n', handed) - handed);
+  EXPECT_NE(handedLine.find("the project 'Payroll' in modeler"), std::string::npos) << handedLine;
+  EXPECT_NE(handedLine.find("the project 'Onboarding' in modeler"), std::string::npos)
+      << handedLine;
   EXPECT_EQ(r.out.find("2 resources transferred to Bob Builder\n"),
             r.out.rfind("2 resources transferred to Bob Builder\n"))
       << "the transfer told once with its count";
@@ -480,11 +484,14 @@ TEST_F(ToolsTest, TimelineTellsWhatHappenedToAUserInWordsOldestFirst) {
   // The slug in any case, as the API reads it.
   r = replay({"timeline", "--data", data(), "--company", "ACME", "--user", "BOB@acme.test"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.out.find("received from anonymized: 2 projects\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("received from anonymized: the project '"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the project 'Payroll' in modeler"), std::string::npos) << r.out;
   // Carol's manager became a user of the pool: one change, not a manager removed.
   r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().carol});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.out.find("details changed: surname, manager (Bob Builder)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("details changed: surname 'Clark-Smith', manager (Bob Builder)\n"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(r.out.find("cleared"), std::string::npos) << r.out;
   // A resource released is in the history of whoever held it, by its name.
   EXPECT_NE(r.out.find("given the project 'Archive' in modeler\n"), std::string::npos) << r.out;
@@ -558,7 +565,10 @@ TEST_F(ToolsTest, TimelineNamesAGroupAsItWasNamedAtTheEntryAlsoOnceItIsDeleted) 
   };
   const std::string before = timeline();
   EXPECT_NE(before.find("  added to the group 'Orchestra'\n"), std::string::npos) << before;
-  EXPECT_NE(before.find("  removed from the group 'Big Orchestra'\n"), std::string::npos) << before;
+  // Renamed between two entries: the second links the names.
+  EXPECT_NE(before.find("  removed from the group 'Big Orchestra' (renamed from 'Orchestra')\n"),
+            std::string::npos)
+      << before;
   EXPECT_NE(before.find("  added to the group 'Big Orchestra'\n"), std::string::npos) << before;
 
   runOnScenario(data(), s().company, s().owner, {DeleteGroup{group}});
@@ -568,6 +578,27 @@ TEST_F(ToolsTest, TimelineNamesAGroupAsItWasNamedAtTheEntryAlsoOnceItIsDeleted) 
   EXPECT_EQ(std::count(deleted.begin(), deleted.end(), '\n'), 1) << deleted;
   EXPECT_TRUE(deleted.ends_with("  group 'Big Orchestra' deleted\n")) << after;
   EXPECT_EQ(after.find(group), std::string::npos) << "no entry names the group by its id: " << after;
+}
+
+// A transfer names what went; a permission the recipient held already is merged
+// into theirs, and the timeline says so.
+TEST_F(ToolsTest, TimelineNamesWhatATransferMovedAndWhatItMerged) {
+  runOnScenario(data(), s().company, s().owner,
+                {RegisterResource{"permission", "modeler", "Read all", s().carol},
+                 RegisterResource{"permission", "modeler", "read ALL", s().bob},
+                 DeactivateUser{s().carol, s().bob}});
+  ProgramRun r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().bob});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("  received from Carol Clark-Smith: the permission 'Read all' in modeler "
+                       "(merged into the one Bob Builder held)\n"),
+            std::string::npos)
+      << r.out;
+  r = replay({"timeline", "--data", data(), "--company", "acme", "--user", s().carol});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(
+      r.out.find("  handed over to Bob Builder: the permission 'Read all' in modeler (merged"),
+      std::string::npos)
+      << r.out;
 }
 
 // Ids are UUIDs, whose hexadecimal digits are the same in either case (RFC 9562):
@@ -889,7 +920,17 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "x@y.z"},
        1,
        "no user with the email"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "acme", "--user", "bob@"},
+       2,
+       "--user takes a user's email or id (a UUID): 'bob@' "},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "x"}, 2, "log position"},
+      {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "100000"},
+       2,
+       "--from 100000 is past the log's end: it holds "},
+      {{PORTAL_REPLAY_BIN, "as-of", "--data", data(), "--company", "acme", "--at",
+        "2026-11-23T10:15:60Z"},
+       2,
+       "--at must be an RFC 3339 time"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--to", "0"}, 2, "a whole number from 1"},
       {{PORTAL_REPLAY_BIN, "events", "--data", data(), "--from", "5", "--to", "4"},
        2,

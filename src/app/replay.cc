@@ -72,13 +72,24 @@ std::string resourceKinds(const std::vector<TransferredResource>& resources) {
 std::string personal(const Personal& p) { return p.value; }
 std::string personal(const std::optional<Personal>& p) { return p ? p->value : std::string(); }
 
+// A changed detail with its new value ("surname 'Builder'"), or its name alone
+// once the person is anonymized.
+std::string changedTo(const char* what, const Personal& value) {
+  return value.shredded ? std::string(what) : std::string(what) + " '" + value.value + "'";
+}
+
+// A transfer names what it moved up to this many; past it, it counts them by kind.
+constexpr std::size_t kResourcesNamedAtMost = 10;
+
 // What an event means for `subject`, in words. `name` gives a person's display
-// name, `groupName` a group's as it was named at the event (quoted); `transferred`
+// name, `groupName` a group's as it was named at the event (quoted), `resourceName`
+// a resource as it was given ("the project 'Apollo' in modeler"); `transferred`
 // the number of resources the same command handed over (a deactivation's
 // ResourcesTransferred comes just before its UserDeactivated).
 std::string describe(const RecordedEvent& event, const std::string& subject,
                      const std::function<std::string(const std::string&)>& name,
                      const std::function<std::string(const std::string&)>& groupName,
+                     const std::function<std::string(const std::string&)>& resourceName,
                      const std::map<std::string, std::size_t>& transferred) {
   return std::visit(
       Overloaded{
@@ -113,13 +124,15 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           },
           [&](const UserUpdated& e) {
             std::vector<std::string> changed;
-            if (e.givenName) changed.push_back("given name");
-            if (e.surname) changed.push_back("surname");
-            if (e.jobTitle) changed.push_back("job title");
+            if (e.givenName) changed.push_back(changedTo("given name", *e.givenName));
+            if (e.surname) changed.push_back(changedTo("surname", *e.surname));
+            if (e.jobTitle) changed.push_back(changedTo("job title", *e.jobTitle));
             if (e.managerUserId)
               changed.push_back("manager (" + name(*e.managerUserId) + ")");
             else if (e.managerEmail)
-              changed.push_back("manager's email");
+              changed.push_back(e.managerEmail->shredded
+                                    ? std::string("manager's email")
+                                    : "manager's email <" + e.managerEmail->value + ">");
             if (e.country) changed.push_back("country (" + *e.country + ")");
             // A manager is kept as a user's id or as an email, never both: setting one
             // clears the other, which is no change of its own.
@@ -161,7 +174,15 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             // What went, by kind: the deactivation that follows in the same command
             // counts them ("deactivated; 2 resources transferred to ..."), and a count
             // here too read as a second transfer.
-            const std::string what = resourceKinds(e.resources);
+            std::string what;
+            if (e.resources.size() > kResourcesNamedAtMost) {
+              what = resourceKinds(e.resources);
+            } else {
+              for (const auto& r : e.resources)
+                what +=
+                    (what.empty() ? "" : ", ") + resourceName(r.resourceId) +
+                    (r.mergedInto ? " (merged into the one " + name(e.toUserId) + " held)" : "");
+            }
             if (subject == e.toUserId) return "received from " + name(e.fromUserId) + ": " + what;
             if (subject == e.fromUserId) return "handed over to " + name(e.toUserId) + ": " + what;
             return "handed over from " + name(e.fromUserId) + " to " + name(e.toUserId) + ": " +
@@ -170,7 +191,8 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
           [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },
           [&](const GroupDeleted& e) {
-            return "group " + (e.name ? "'" + *e.name + "'" : groupName(e.groupId)) + " deleted";
+            // Named as its stream last named it (the deletion's own name among them).
+            return "group " + groupName(e.groupId) + " deleted";
           },
           [&](const GroupMemberAdded& e) { return "added to the group " + groupName(e.groupId); },
           [&](const GroupMemberRemoved& e) {
@@ -416,6 +438,7 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
   // A group is named as it was at the entry (its stream's names, read once each),
   // also once it is renamed or deleted: the groups view holds its name now, or none.
   std::map<std::string, std::vector<std::pair<std::uint64_t, std::string>>> groups;
+  std::map<std::string, std::string> groupShown;  // the name this timeline last gave it
   std::optional<Error> failure;
   std::uint64_t at = 0;  // the position of the entry being described
   auto groupName = [&](const std::string& id) -> std::string {
@@ -431,7 +454,32 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
     std::string found = id;
     for (const auto& [position, name] : it->second)
       if (position <= at) found = "'" + name + "'";
-    return found;
+    // Renamed since this timeline last named it: the old name links the two.
+    std::string& shown = groupShown[id];
+    const std::string before = shown;
+    shown = found;
+    return before.empty() || before == found ? found : found + " (renamed from " + before + ")";
+  };
+  // A resource as it was given, read from its ResourceAssigned (through the index by
+  // subject) once each; its id when the log holds none.
+  std::map<std::string, std::string> resources;
+  auto resourceName = [&](const std::string& id) -> std::string {
+    if (auto it = resources.find(id); it != resources.end()) return it->second;
+    std::string found = "resource " + id;
+    auto r = indexed(
+        companyId, 's', id,
+        [&](const RecordedEvent& e) {
+          const auto subjects = auditSubjects(e.data);
+          return std::find(subjects.begin(), subjects.end(), id) != subjects.end();
+        },
+        [&](const RecordedEvent& e) {
+          const auto* given = std::get_if<ResourceAssigned>(&e.data);
+          if (!given || given->resourceId != id) return true;
+          found = "the " + given->kind + " '" + given->name + "' in " + given->service;
+          return false;
+        });
+    if (!r) failure = r.error();
+    return resources.emplace(id, found).first->second;
   };
   std::map<std::string, std::size_t> transferred;  // by command id
   auto about = [&](const RecordedEvent& e) {
@@ -442,7 +490,7 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
     if (const auto* t = std::get_if<ResourcesTransferred>(&e.data))
       transferred[e.envelope.commandId] += t->resources.size();
     at = e.envelope.position;
-    const std::string summary = describe(e, userId, name, groupName, transferred);
+    const std::string summary = describe(e, userId, name, groupName, resourceName, transferred);
     if (failure) return false;
     const std::string actor = name(e.envelope.actor);
     if (!jsonLines) {

@@ -2412,7 +2412,7 @@ struct Api::Impl {
     for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
       const std::string text = param(call, name);
       if (text.empty()) continue;
-      auto t = slot == &q.to ? parseRangeEnd(text) : parseRfc3339(text);
+      auto t = slot == &q.to ? parseRangeEnd(text) : parseRangeStart(text);
       if (!t)
         return badParam(name, std::string(name) +
                                   " must be an RFC 3339 time or a date, e.g. "
