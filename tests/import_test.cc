@@ -134,7 +134,8 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
 }
 
 // Files made for Excel may start with a "sep=;" line naming the separator: the
-// header is the line after it (row numbers count it, as the file's lines do).
+// header is the line after it. Excel does not show that line, so rows are numbered
+// as Excel shows them: the header is row 1.
 TEST(ImportFileCheck, AnExcelSeparatorLineBeforeTheHeaderIsSkipped) {
   std::string semicolons = kHeader;
   std::replace(semicolons.begin(), semicolons.end(), ',', ';');
@@ -145,9 +146,20 @@ TEST(ImportFileCheck, AnExcelSeparatorLineBeforeTheHeaderIsSkipped) {
     ImportFile f = check(file);
     ASSERT_TRUE(f.errors.empty()) << f.errors[0].message;
     ASSERT_EQ(f.rows.size(), 1u);
-    EXPECT_EQ(f.rows[0].row, 3u);
+    EXPECT_EQ(f.rows[0].row, 2u);
     EXPECT_EQ(f.rows[0].details.surname, "Lee");
   }
+  // An error names the row Excel shows; one the reader found names the file's line too.
+  ImportFile bad = check("sep=,\r\n" + kHeader + "Ann,Lee,ann@x,Clerk,ann@x.example,1,\r\n");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].row, 2u) << bad.errors[0].message;
+  ImportFile unclosed =
+      check("sep=,\r\n" + kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,\r\n" +
+            "Bo,\"Ng,bo@x.example,Clerk,ann@x.example,1,\r\n");
+  ASSERT_FALSE(unclosed.errors.empty());
+  EXPECT_EQ(unclosed.errors.back().row, 3u) << unclosed.errors.back().message;
+  EXPECT_NE(unclosed.errors.back().message.find("(line 4 of the file)"), std::string::npos)
+      << unclosed.errors.back().message;
   // Anywhere else it is a row like any other.
   ImportFile later = check(kHeader + "sep=,\r\n");
   EXPECT_FALSE(later.errors.empty());

@@ -87,13 +87,19 @@ class FileChecker {
   void record(CsvRecord& r, char separator) {
     separator_ = separator;
     if (out_.tooManyRows) return;
+    r.row -= rowsHidden_;
     // A blank row: cells of white space of any script or invisible characters alone
     // (no-break spaces pasted from a web table), as a cell of them alone is blank.
     if (std::all_of(r.fields.begin(), r.fields.end(),
                     [](const std::string& f) { return trimText(f).empty(); }))
       return;
     if (!headerRow_) {
-      if (isSeparatorLine(r)) return;
+      // Excel reads it and does not show it: the header is its row 1, and the rows
+      // are numbered as the administrator sees them there.
+      if (isSeparatorLine(r)) {
+        rowsHidden_ = 1;
+        return;
+      }
       return header(r);
     }
     if (isHeaderAgain(r)) {
@@ -112,9 +118,10 @@ class FileChecker {
   void readingStopped(const CsvProblem& p) {
     const std::size_t colon = p.message.find(": ");
     std::string what = colon == std::string::npos ? p.message : p.message.substr(colon + 2);
-    if (p.line != p.row) what += " (line " + std::to_string(p.line) + " of the file)";
+    const std::size_t row = p.row - std::min(p.row, rowsHidden_);
+    if (p.line != row) what += " (line " + std::to_string(p.line) + " of the file)";
     out_.errors.push_back(
-        {p.row, columnName(p.column == 0 ? 0 : p.column - 1), p.value, sentence(what)});
+        {row, columnName(p.column == 0 ? 0 : p.column - 1), p.value, sentence(what)});
   }
 
   void finish() {
@@ -404,6 +411,7 @@ class FileChecker {
   const ImportReadOptions& options_;
   ImportFile& out_;
   char separator_ = '\0';
+  std::size_t rowsHidden_ = 0;  // 1 after Excel's "sep=" line, which Excel does not show
   bool headerMissing_ = false;  // the first row was no header: rows are counted only
   std::optional<std::size_t> headerRow_;
   std::vector<std::string> headerCells_;
