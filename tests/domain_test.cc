@@ -765,6 +765,36 @@ TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   EXPECT_EQ(typesOf(w.run("owner", CreateGroup{"équipe", std::nullopt})), std::vector<std::string>{"GroupCreated"});
 }
 
+// Variation selectors and tag characters stay beside an emoji, but alone they show as
+// nothing and fold to nothing: such a name is blank, not one that then clashes with
+// every other such name as "taken" (a review).
+TEST(Deciders, ANameOfCharactersThatFoldToNothingIsBlank) {
+  World w;
+  w.create("bob");
+  for (const std::string name : {"\ufe0f", "\U000E0020", "\ufe0f\U000E0041\u200b"}) {
+    auto refused = std::get<Rejection>(w.run("owner", CreateGroup{name, std::nullopt}));
+    ASSERT_EQ(refused.problems.size(), 1u);
+    EXPECT_EQ(refused.problems[0].field, "name");
+    EXPECT_EQ(refused.problems[0].message, "is required");
+    refused = std::get<Rejection>(
+        w.run("owner", RegisterResource{"permission", "modeler", name, w.id("bob")}));
+    ASSERT_EQ(refused.problems.size(), 1u);
+    EXPECT_EQ(refused.problems[0].message, "is required");
+    NewUserDetails d = World::details("cy");
+    d.surname = name;
+    refused = std::get<Rejection>(w.run("owner", CreateUser{d, false}));
+    ASSERT_EQ(refused.problems.size(), 1u);
+    EXPECT_EQ(refused.problems[0].field, "surname");
+  }
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"\u2764\ufe0f", std::nullopt})), "")
+      << "an emoji with its selector is a name";
+  auto noService =
+      std::get<Rejection>(w.run("owner", RegisterResource{"project", "", "Apollo", w.id("bob")}));
+  ASSERT_EQ(noService.problems.size(), 1u);
+  EXPECT_EQ(noService.problems[0].field, "service");
+  EXPECT_EQ(noService.problems[0].message, "is required");
+}
+
 // Names pasted from a web page or a word processor bring no-break, ideographic and
 // zero-width spaces: a name of them alone is blank, and around a name they are not
 // part of it (one group "Sales", one permission "Write").

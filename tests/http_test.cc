@@ -838,6 +838,66 @@ TEST(HttpFlows, ADeactivationsRetryGivesTheFirstAnswerWhoeverHoldsTheResourcesNo
   EXPECT_NE(history.body.find("ResourceReleased"), std::string::npos) << history.body;
 }
 
+// Found by a review of the resource routes: each answer says what to put right.
+TEST(HttpFlows, ResourceRoutesSayWhatToPutRight) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person leaver = server.user("acme", owner, "leaver");
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/resources",
+                        {{"kind", "permission"},
+                         {"service", "modeler"},
+                         {"name", "Read all"},
+                         {"ownerId", leaver.id}},
+                        owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string perm = r.json()["id"];
+
+  // A recipient who can take nothing is said on transferTo, also when there is
+  // something to hand over (and, as API.md has it, for each resource).
+  r = client.post("/api/v1/users/" + leaver.id + "/deactivate",
+                  {{"transferTo", "01a23270-e9b0-7000-8000-000000000000"}}, owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["code"], "transfer-refused");
+  EXPECT_EQ(r.json()["detail"], "The recipient cannot take the user's resources.");
+  ASSERT_GE(r.json()["errors"].size(), 2u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "transferTo") << r.body;
+  EXPECT_EQ(r.json()["errors"][1]["field"], perm) << r.body;
+
+  // ownerId is an id: anything else is 400 naming it, an email with the way to its id.
+  r = client.get("/api/v1/resources?ownerId=bad", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "ownerId") << r.body;
+  r = client.get("/api/v1/resources?ownerId=" + leaver.email, owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("GET /api/v1/users?search= finds the id"), std::string::npos) << r.body;
+  EXPECT_EQ(
+      client.get("/api/v1/resources?ownerId=01a23270-e9b0-7000-8000-000000000000", owner.token)
+          .status,
+      404);
+
+  // A resource shows no ETag: If-Match names none of its versions, but `*` any.
+  r = client.request("DELETE", "/api/v1/resources/" + perm, "", owner.token,
+                     {{"If-Match", "\"1\""}});
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(client.get("/api/v1/resources/" + perm, owner.token).status, 200) << "nothing released";
+  EXPECT_EQ(
+      client.request("DELETE", "/api/v1/resources/" + perm, "", owner.token, {{"If-Match", "*"}})
+          .status,
+      204);
+  EXPECT_EQ(
+      client
+          .request("DELETE", "/api/v1/resources/" + perm, "", owner.token, {{"If-Match", "\"1\""}})
+          .status,
+      404)
+      << "gone: 404 before any tag is weighed";
+
+  // One title for one problem type (RFC 9457 3.1.3).
+  r = client.request("POST", "/api/v1/groups", "{\"name\":", owner.token);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["title"], "The request cannot be understood");
+}
+
 TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -289,8 +289,15 @@ class Decider {
         }
         return r;
       }
-      Rejection refused{RejectionKind::kInvalid, "transfer-refused",
-                        "The recipient cannot take some of the resources.", {}, {}};
+      // A recipient who can take nothing: said on `transferTo` (the field to put
+      // right), then for each resource, as API.md has a reason for each.
+      Rejection refused{RejectionKind::kInvalid,
+                        "transfer-refused",
+                        whole.empty() ? "The recipient cannot take some of the resources."
+                                      : "The recipient cannot take the user's resources.",
+                        {},
+                        {}};
+      if (!whole.empty()) refused.problems.push_back({"transferTo", whole});
       for (const auto* res : owned) {
         std::string reason = whole;
         if (reason.empty()) {
@@ -424,7 +431,9 @@ class Decider {
     if (c.kind != "project" && c.kind != "subscription" && c.kind != "model" &&
         c.kind != "permission")
       problems.push_back({"kind", "must be project, subscription, model or permission"});
-    if (!company.holdsService(c.service))
+    if (c.service.empty())
+      problems.push_back({"service", "is required"});
+    else if (!company.holdsService(c.service))
       problems.push_back({"service", "is not a service this company holds"});
     const std::string name(trimText(c.name));
     requireText(problems, "", "name", name);

@@ -164,6 +164,17 @@ HttpResponse badParam(std::string_view field, std::string_view detail) {
   return problemResponse(body);
 }
 
+// A query parameter that takes an id, given text that is none: said so, with the way
+// to an id when it is an email (a review: `actor=owner@acme.example` answered an
+// empty trail, `ownerId=` of an email "the owner does not exist").
+HttpResponse notAnId(std::string_view field, std::string_view text, bool orSystem = false) {
+  return badParam(field, std::string(field) + " must be an id (a UUID)" +
+                             (orSystem ? " or system" : "") +
+                             (text.find('@') != std::string_view::npos
+                                  ? ", not an email: GET /api/v1/users?search= finds the id."
+                                  : "."));
+}
+
 // `why`, when given, says why something that existed may be gone.
 HttpResponse notFound(std::string_view what, std::string_view why = {}) {
   return Api::problem(404, "not-found", "Not found",
@@ -874,7 +885,7 @@ struct Api::Impl {
     if (first && first->status == CommandReply::Status::kFailed) {
       // Nothing is done again on a key whose first answer cannot be read.
       logLine("request " + call.req.requestId + ": " + first->failure);
-      problem = Api::problem(503, "log-unavailable", "The first answer cannot be read",
+      problem = Api::problem(503, "log-unavailable", "The event log is not available",
                              "The first answer to this Idempotency-Key cannot be read, so nothing "
                              "was done; the server's log says why.");
       return std::nullopt;
@@ -1177,7 +1188,8 @@ struct Api::Impl {
       return *failed;
     }
     if (auto r = sessions.add(session); !r)
-      return Api::problem(503, "sessions-unavailable", "Cannot sign in now", r.error().message);
+      return Api::problem(503, "sessions-unavailable", "Sessions cannot be recorded now",
+                          r.error().message);
     // A password change, reset or deactivation between the check above and now ended
     // the user's sessions before this one was added: it must not outlive them. (Each
     // ends the sessions after its change is in the view, so one of the two sees the
@@ -1197,7 +1209,7 @@ struct Api::Impl {
 
   HttpResponse signOut(Call& call) {
     if (!sessions.remove(call.tokenHash))
-      return Api::problem(503, "sessions-unavailable", "The sign-out cannot be recorded",
+      return Api::problem(503, "sessions-unavailable", "Sessions cannot be recorded now",
                           "The session may still work, or come back after a restart of the "
                           "server; sign out again later.");
     return noContent();
@@ -2258,11 +2270,20 @@ struct Api::Impl {
 
   HttpResponse resourcesList(Call& call) {
     const std::string owner = idParam(call, "ownerId");
+    if (!owner.empty() && !uuidOf(owner)) return notAnId("ownerId", owner);
     if (!owner.empty() && !portal.users().row(call.company(), owner)) return notFound("The owner");
     return listResources(call, owner);
   }
 
   HttpResponse releaseResource(Call& call) {
+    // A resource shows no ETag, so no tag can name it (RFC 9110 13.1.1): a client
+    // guarding its delete with If-Match, as it does a group's, is not let through.
+    // `*` is any version of one that exists; one that does not is 404 first.
+    if (const std::string_view tag = call.req.header("if-match");
+        !tag.empty() && trim(tag) != "*" && portal.resources().row(call.company(), call.params[0]))
+      return Api::problem(412, "version-mismatch", "The resource has changed",
+                          "A resource has no ETag, so If-Match can name none of its versions: send "
+                          "the request without it (or with If-Match: *).");
     return command(call, ReleaseResource{call.params[0]},
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
@@ -2394,11 +2415,7 @@ struct Api::Impl {
       } else if (auto id = uuidOf(text)) {
         *slot = std::move(*id);
       } else {
-        return badParam(name, std::string(name) + " must be an id (a UUID)" +
-                                  (slot == &q.actor ? " or system" : "") +
-                                  (text.find('@') != std::string::npos
-                                       ? ", not an email: GET /api/v1/users?search= finds the id."
-                                       : "."));
+        return notAnId(name, text, slot == &q.actor);
       }
     }
     q.type = param(call, "type");
@@ -2439,7 +2456,7 @@ struct Api::Impl {
     }
     auto page = portal.audit().list(call.company(), q);
     if (!page)
-      return Api::problem(503, "log-unavailable", "The audit trail cannot be read",
+      return Api::problem(503, "log-unavailable", "The event log is not available",
                           page.error().message);
     return jsonResponse(
         200,
@@ -2552,10 +2569,12 @@ struct Api::Impl {
         return items.size() < *limit;
       });
       if (!r)
-        return Api::problem(503, "log-unavailable", "The event log cannot be read", r.error().message);
+        return Api::problem(503, "log-unavailable", "The event log is not available",
+                            r.error().message);
       // The events before it are answered; the poll from there gets the 503.
       if (undecodable && items.empty())
-        return Api::problem(503, "log-unavailable", "The event log cannot be read", undecodable->message);
+        return Api::problem(503, "log-unavailable", "The event log is not available",
+                            undecodable->message);
       return std::nullopt;
     };
     if (auto problem = scanNew()) return *problem;

@@ -320,7 +320,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     const bool csv = upload && isCsvMediaType(header[http::field::content_type]);
     const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (ec)
-      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+      return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
                                           "The request is not valid HTTP/1.1."));
     // As they are now: a chunked body's trailer is added to the same list, each of
     // its fields beside a header field of its name.
@@ -342,22 +342,23 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (const auto hosts = header.count(http::field::host);
         hosts > 1 || (hosts == 0 && header.version() >= 11) ||
         header[http::field::host].find(',') != std::string_view::npos)
-      return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
-                                          "An HTTP/1.1 request has exactly one Host header field."));
+      return respondAndClose(
+          Api::problem(400, "bad-request", "The request cannot be understood",
+                       "An HTTP/1.1 request has exactly one Host header field."));
     // A field that holds one value, given twice, is refused rather than one copy
     // taken (RFC 9110 5.3): which credentials or which key counts must not depend on
     // the order of lines.
     for (const char* name : {"Authorization", "Content-Type", "Idempotency-Key"}) {
       if (header.count(name) > 1)
-        return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
-                                            std::string("The request has more than one ") + name +
-                                                " header field."));
+        return respondAndClose(
+            Api::problem(400, "bad-request", "The request cannot be understood",
+                         std::string("The request has more than one ") + name + " header field."));
     }
     if (header.count(http::field::transfer_encoding) > 0) {
       // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
       // not end in chunked) would be read as the next request: refused, and closed.
       if (!parser_->chunked())
-        return respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+        return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
                                             "Transfer-Encoding must end in chunked."));
       // A coding the server cannot undo (gzip, deflate, compress) before chunked would
       // be read as the body itself: 501, as RFC 9112 section 6.1 says.
@@ -445,13 +446,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
           if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
           if (ec == http::error::buffer_overflow)
             return self->respondAndClose(Api::problem(
-                400, "bad-request", "Malformed request",
+                400, "bad-request", "The request cannot be understood",
                 "A chunk's header line or the trailer section is longer than 32 KiB."));
           if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
               ec == net::error::eof || ec == net::error::connection_reset)
             return self->close();
           if (ec)
-            return self->respondAndClose(Api::problem(400, "bad-request", "Malformed request",
+            return self->respondAndClose(Api::problem(400, "bad-request",
+                                                      "The request cannot be understood",
                                                       "The request body is not valid HTTP/1.1."));
           self->onRequest();
         });
