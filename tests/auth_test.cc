@@ -102,8 +102,14 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
   for (const char* weak :
        {"aaaaaaaaaaaa!", "!aaaaaaaaaaaa", "1111111111111a", "123456789012!", "abcdefghijkl1",
         "xyzxyzxyzxyz7", "ññññññññññññ1", "           12", "!!123456789012", "letmeinletmein",
-        "trustno1trustno1", "Passw0rd!Passw0rd!", "letmein letmein"})
+        "trustno1trustno1", "Passw0rd!Passw0rd!", "letmein letmein",
+        // The same with spaces or punctuation typed between (a review: all were taken).
+        "password-password", "letmein-letmein", "password+password", "Password Password!",
+        "monkey monkey monkey", "dragon.dragon.dragon", "p a s s w o r d 1 2", "pass word 1234"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  // Symbols carrying a password with a letter or two: judged as typed.
+  for (const char* ok : {"!@#$%^&*()ab", "horse-horse-battery-staple", "red.green.blue.sky"})
+    EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
   // Letters typed as look-alike digits and symbols, with digits added (a review: all
   // were taken).
   for (const char* weak :

@@ -476,6 +476,11 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   for (int i = 0; i < 6; ++i)
     EXPECT_EQ(client.post("/api/v1/me/password", change, token, key).status, 204) << i;
   EXPECT_EQ(client.post("/api/v1/me/password", change, token).status, 422) << "without the key";
+  // The key stands for the change, not for its passwords, of which nothing is kept:
+  // a retry with other passwords gets the first answer, so its answer tests no guess.
+  const json guess = {{"currentPassword", done->temporaryPassword},
+                      {"newPassword", "A guess of 2026"}};
+  EXPECT_EQ(client.post("/api/v1/me/password", guess, token, key).status, 204);
   EXPECT_EQ(client.get("/api/v1/users", token).status, 200);
   EXPECT_EQ(server.signIn("firm", "boss@firm.example", done->temporaryPassword).status, 401);
   EXPECT_EQ(server.signIn("firm", "boss@firm.example", kPassword).status, 201);
@@ -1336,8 +1341,31 @@ TEST(HttpFlows, ASignInMakesAHashOfALowerCostAgainAtTheServersCost) {
   }
   {
     ApiServer server({}, nullptr, {5, 100'000}, data, std::nullopt, higher);
+    HttpClient metrics(server.port());
+    auto hashes = [&] {
+      const std::string text = metrics.get("/metrics").body;
+      const std::string name = "\nportal_password_hashes_total ";
+      const std::size_t at = text.find(name);
+      return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size()));
+    };
+    // A refusal of an address whose hash is of a lower cost pays for one at the
+    // server's cost too: the time of its answer does not tell it from an unknown one.
+    const long long before = hashes();
+    EXPECT_EQ(server.signIn("acme", "nobody@acme.example", "not the password").status, 401);
+    EXPECT_EQ(hashes(), before + 1) << "the dummy, at the server's cost";
     EXPECT_EQ(server.signIn("acme", owner.email, "not the password").status, 401);
+    EXPECT_EQ(hashes(), before + 3) << "the weak hash, then the dummy";
     EXPECT_EQ(storedHash(server, owner), lowHash) << "a wrong password changes nothing";
+    // Sign-ins at once (two tabs, a double click) each make a hash; one is kept, and
+    // the others are no password change: every one gets its session (a review got
+    // 201 401 401 401).
+    std::vector<std::thread> tabs;
+    std::array<int, 4> statuses{};
+    for (std::size_t i = 0; i < statuses.size(); ++i)
+      tabs.emplace_back(
+          [&, i] { statuses[i] = server.signIn("acme", owner.email, kPassword).status; });
+    for (auto& t : tabs) t.join();
+    for (int status : statuses) EXPECT_EQ(status, 201);
     Reply r = server.signIn("acme", owner.email, kPassword);
     ASSERT_EQ(r.status, 201) << r.body;
     const std::string upgraded = storedHash(server, owner);

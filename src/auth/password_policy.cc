@@ -162,16 +162,25 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
     }
     return false;
   };
-  if (listed(lowered)) return true;
-  // A common password typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), also
-  // with spaces between ("letmein letmein").
-  std::string joined(lowered);
-  std::erase(joined, ' ');
-  const std::size_t half = joined.size() / 2;
-  if (joined.size() % 2 == 0 && joined.substr(0, half) == joined.substr(half) &&
-      listed(std::string_view(joined).substr(0, half)))
-    return true;
-  return isRunOrRepeat(lowered) || isRunOrRepeatWithSomethingAdded(lowered);
+  // Listed, typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), or a run or a
+  // repeat.
+  const auto weak = [&](std::string_view s) {
+    if (listed(s)) return true;
+    const std::size_t half = s.size() / 2;
+    if (s.size() % 2 == 0 && s.substr(0, half) == s.substr(half) && listed(s.substr(0, half)))
+      return true;
+    return isRunOrRepeat(s) || isRunOrRepeatWithSomethingAdded(s);
+  };
+  if (weak(lowered)) return true;
+  // The same with the spaces and ASCII punctuation typed between its words taken out:
+  // "password-password", "monkey monkey monkey", "dragon.dragon.dragon", "p a s s w o
+  // r d 1 2" (a review got them all taken). What is left of a password of symbols
+  // and a letter or two ("!@#$%^&*()ab") is too little to judge: it is judged as typed.
+  std::string compact;
+  for (const char c : lowered)
+    if (static_cast<unsigned char>(c) >= 0x80 || isAsciiAlnum(c)) compact.push_back(c);
+  constexpr std::size_t kLeastJudged = 4;
+  return compact.size() != lowered.size() && compact.size() >= kLeastJudged && weak(compact);
 }
 
 std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std::string_view email,

@@ -363,6 +363,7 @@ struct Api::Impl {
   LoginThrottle passwordThrottle;
   std::atomic<bool> stopping{false};  // stopWaiting()
   WorkPool hashPool;
+  std::atomic<std::uint64_t> passwordHashes{0};  // made or checked: /metrics
   ImportLogs importLogs;
   // The lists' cursors. The users list's hold a name (its place) and its search, so
   // their key is the process's own: one kept on disk would let a cursor a client
@@ -814,10 +815,16 @@ struct Api::Impl {
       s.clientKey = true;
       // If-Match is part of the request: a retry that names another version is
       // another request (422 idempotency-key-reused), not the first one's 412 again.
+      // A password change's body is its passwords: a fast hash of them kept on disk
+      // would let guesses be tested at SHA-256 speed, and a retry's comparison would
+      // test them unthrottled (a review). Its key stands for the change alone: a
+      // retry gets the first answer whatever passwords it sends.
       if (req.digest.empty()) {
         const std::string_view tags = req.header("if-match");
+        const bool secretBody = std::holds_alternative<SetPassword>(s.command.body);
         req.digest = requestDigest(
-            tags.empty() ? req.target : req.target + "\nIf-Match: " + std::string(tags), req.body);
+            tags.empty() ? req.target : req.target + "\nIf-Match: " + std::string(tags),
+            secretBody ? std::string_view() : std::string_view(req.body));
       }
       s.fingerprint = req.digest;
       // An import refused (an email already in the pool) created nothing: the file
@@ -1092,10 +1099,12 @@ struct Api::Impl {
   }
 
   Result<std::string> hashPassword(const std::string& password) {
+    passwordHashes.fetch_add(1, std::memory_order_relaxed);
     return hashPool.call([&] { return hasher.hash(password); });
   }
 
   bool verifyPassword(const std::string& hash, const std::string& password) {
+    passwordHashes.fetch_add(1, std::memory_order_relaxed);
     return hashPool.call(
         [&] { return hasher.verify(hash.empty() ? dummyHash : hash, password) && !hash.empty(); });
   }
@@ -1142,6 +1151,12 @@ struct Api::Impl {
         account && match &&
         temporaryPasswordExpired(account->mustChangePassword, account->passwordSetAt, now);
     if (!company || !account || !match || !account->active || expired) {
+      // A hash of a lower cost than the server's (its owner has not signed in since
+      // the cost was raised, so it was not made again) checks quicker than the dummy:
+      // a refusal pays for one hash at the server's cost as well, so that its time
+      // does not tell the address from an unknown one (a review).
+      if (account && !account->passwordHash.empty() && hasher.needsRehash(account->passwordHash))
+        (void)verifyPassword(std::string(), password);
       // Handed to the processor without waiting (as a reset request is): waiting for
       // its fsync made a known company's answer slower than an unknown one's, which
       // has nothing to record, and so told which companies exist.
@@ -1194,9 +1209,14 @@ struct Api::Impl {
     // the user's sessions before this one was added: it must not outlive them. (Each
     // ends the sessions after its change is in the view, so one of the two sees the
     // other.)
+    // A hash that is neither the one checked nor this sign-in's own: a change, or the
+    // hash a sign-in beside this one (two tabs, a double click) made again of the same
+    // password, which the password still verifies against (a review got 201 401 401
+    // 401). Only in that race is it hashed once more.
     if (auto after = portal.credentials().account(company->id, account->userId);
-        !after || !after->active ||
-        (after->passwordHash != account->passwordHash && after->passwordHash != upgraded)) {
+        !after || !after->active || after->passwordSetAt != account->passwordSetAt ||
+        (after->passwordHash != account->passwordHash && after->passwordHash != upgraded &&
+         !verifyPassword(after->passwordHash, password))) {
       (void)sessions.remove(session.tokenHash);
       return badCredentials();
     }
@@ -2670,6 +2690,10 @@ struct Api::Impl {
     counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
             portal.processor().failed() ? 1 : 0, "gauge");
     counter("portal_sessions", "Signed-in sessions.", sessions.size(), "gauge");
+    counter("portal_password_hashes_total",
+            "Argon2id hashes made or checked (sign-ins, password changes and resets): the CPU "
+            "the hash cost takes.",
+            passwordHashes.load(std::memory_order_relaxed));
     {
       std::lock_guard lock(polls.mu);
       counter("portal_event_polls_waiting", "GET /api/v1/events requests waiting for events.",
