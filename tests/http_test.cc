@@ -897,6 +897,22 @@ TEST(HttpFlows, ResourceRoutesSayWhatToPutRight) {
       404)
       << "gone: 404 before any tag is weighed";
 
+  // A field of the wrong type does not hide what the others lack.
+  r = client.post("/api/v1/resources",
+                  {{"kind", 5}, {"service", "nosuch"}, {"name", ""}, {"ownerId", leaver.id}},
+                  owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  std::map<std::string, std::string> problems;
+  const json resourceErrors = r.json()["errors"];
+  for (const auto& e : resourceErrors) problems[e["field"]] = e["message"];
+  EXPECT_EQ(problems["kind"], "must be a string") << r.body;
+  EXPECT_EQ(problems["service"], "is not a service this company holds") << r.body;
+  EXPECT_EQ(problems["name"], "is required") << r.body;
+  r = client.post("/api/v1/groups", {{"name", ""}, {"description", 5}}, owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("\"field\":\"name\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"field\":\"description\""), std::string::npos) << r.body;
+
   // One title for one problem type (RFC 9457 3.1.3).
   r = client.request("POST", "/api/v1/groups", "{\"name\":", owner.token);
   EXPECT_EQ(r.status, 400);

@@ -21,6 +21,21 @@ bool samePermission(const ResourceState& held, std::string_view service, std::st
 
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
+// A description as given, without the spaces around it; one left blank is none.
+std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
+  if (!given) return std::nullopt;
+  const std::string_view t = trimText(*given);
+  if (t.empty()) return std::nullopt;
+  return std::string(t);
+}
+
+// Lines of text: tabs and line breaks are fine, other control characters not.
+void checkDescription(std::vector<FieldProblem>& problems,
+                      const std::optional<std::string>& description) {
+  if (!description) return;
+  if (auto p = textProblem(*description, kMaxDescriptionLength, true))
+    problems.push_back({"description", *p});
+}
 
 // --- rejections -------------------------------------------------------------
 
@@ -427,20 +442,11 @@ class Decider {
   Outcome operator()(const RegisterResource& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
-    std::vector<FieldProblem> problems;
-    if (c.kind != "project" && c.kind != "subscription" && c.kind != "model" &&
-        c.kind != "permission")
-      problems.push_back({"kind", "must be project, subscription, model or permission"});
-    if (c.service.empty())
-      problems.push_back({"service", "is required"});
-    else if (!company.holdsService(c.service))
-      problems.push_back({"service", "is not a service this company holds"});
+    std::vector<FieldProblem> problems =
+        resourceFieldProblems(c, [&](std::string_view s) { return company.holdsService(s); });
     const std::string name(trimText(c.name));
-    requireText(problems, "", "name", name);
     const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
-    if (c.ownerId.empty())
-      problems.push_back({"ownerId", "is required"});
-    else if (owner != nullptr && !owner->active)  // deactivated or anonymized
+    if (owner != nullptr && !owner->active)  // deactivated or anonymized
       problems.push_back({"ownerId", "is not an active user"});
     if (!problems.empty()) return invalid(std::move(problems));
     // An id that is no user here reads as unknown, as ids of other companies do.
@@ -493,10 +499,8 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const std::string name(trimText(c.name));
     const std::optional<std::string> description = trimmedDescription(c.description);
-    std::vector<FieldProblem> problems;
-    requireText(problems, "", "name", name);
-    checkDescription(problems, description);
-    if (!problems.empty()) return invalid(std::move(problems));
+    if (auto problems = groupFieldProblems(c.name, c.description); !problems.empty())
+      return invalid(std::move(problems));
     if (state_.company(cmd_.companyId)->groupsByName.count(groupNameKey(name)))
       return conflict("group-name-taken", "A group with this name exists already.");
     const std::string id = ctx_.ids.newId();
@@ -748,22 +752,6 @@ class Decider {
     return std::nullopt;
   }
 
-  // A description as given, without the spaces around it; one left blank is none.
-  static std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
-    if (!given) return std::nullopt;
-    const std::string_view t = trimText(*given);
-    if (t.empty()) return std::nullopt;
-    return std::string(t);
-  }
-
-  // Lines of text: tabs and line breaks are fine, other control characters not.
-  void checkDescription(std::vector<FieldProblem>& problems,
-                        const std::optional<std::string>& description) {
-    if (!description) return;
-    if (auto p = textProblem(*description, kMaxDescriptionLength, true))
-      problems.push_back({"description", *p});
-  }
-
   Outcome membership(const std::string& groupId, const std::string& userId, bool add_) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
@@ -793,6 +781,29 @@ class Decider {
 Outcome decide(const WriteModel& state, const Command& command, DecisionContext& context) {
   Decider decider(state, command, context);
   return std::visit(decider, command.body);
+}
+
+std::vector<FieldProblem> groupFieldProblems(std::string_view name,
+                                             const std::optional<std::string>& description) {
+  std::vector<FieldProblem> problems;
+  requireText(problems, "", "name", trimText(name));
+  checkDescription(problems, trimmedDescription(description));
+  return problems;
+}
+
+std::vector<FieldProblem> resourceFieldProblems(
+    const RegisterResource& c, const std::function<bool(std::string_view)>& holdsService) {
+  std::vector<FieldProblem> problems;
+  if (c.kind != "project" && c.kind != "subscription" && c.kind != "model" &&
+      c.kind != "permission")
+    problems.push_back({"kind", "must be project, subscription, model or permission"});
+  if (c.service.empty())
+    problems.push_back({"service", "is required"});
+  else if (!holdsService(c.service))
+    problems.push_back({"service", "is not a service this company holds"});
+  requireText(problems, "", "name", trimText(c.name));
+  if (c.ownerId.empty()) problems.push_back({"ownerId", "is required"});
+  return problems;
 }
 
 }  // namespace portal

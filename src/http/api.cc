@@ -1531,14 +1531,9 @@ struct Api::Impl {
                        "notify"},
                       errors, "is not a field of a new user");
     if (!errors.empty()) {
-      // Every problem in one answer: what the other fields lack too ("surname is
-      // required" beside "email must be a string"), not in a second round.
       ValidDetails ignored;
-      for (auto& p : validateDetails(c.details, countries, ignored, ""))
-        if (std::none_of(errors.begin(), errors.end(),
-                         [&](const auto& e) { return e.first == p.field; }))
-          errors.emplace_back(std::move(p.field), std::move(p.message));
-      return validation(errors);
+      return validation(
+          withValueProblems(std::move(errors), validateDetails(c.details, countries, ignored, "")));
     }
     MailBuilder outbox = c.notify ? welcomeMail(call.company()) : nullptr;
     return command(
@@ -2257,6 +2252,18 @@ struct Api::Impl {
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
+  // Every problem in one answer: beside the fields of the wrong JSON type, what the
+  // value rules say of the others ("surname is required" beside "email must be a
+  // string"), not in a second round.
+  static std::vector<std::pair<std::string, std::string>> withValueProblems(
+      std::vector<std::pair<std::string, std::string>> errors, std::vector<FieldProblem> problems) {
+    for (auto& p : problems)
+      if (std::none_of(errors.begin(), errors.end(),
+                       [&](const auto& e) { return e.first == p.field; }))
+        errors.emplace_back(std::move(p.field), std::move(p.message));
+    return errors;
+  }
+
   // 201 with the new row and its Location. A repeated Idempotency-Key gets 201 again
   // after the row was released or deleted since: with only its id, the one field of
   // the first answer still known (idempotency records hold ids, not bodies).
@@ -2279,7 +2286,14 @@ struct Api::Impl {
     c.ownerId = idAsGiven(stringField(*body, "ownerId", errors).value_or(""));
     refuseOtherFields(*body, {"kind", "service", "name", "ownerId"}, errors,
                       "is not a field of a resource");
-    if (!errors.empty()) return validation(errors);
+    if (!errors.empty()) {
+      const auto company = portal.credentials().companyById(call.company());
+      return validation(withValueProblems(
+          std::move(errors), resourceFieldProblems(c, [&](std::string_view service) {
+            return company && std::find(company->services.begin(), company->services.end(),
+                                        service) != company->services.end();
+          })));
+    }
     return command(call, std::move(c),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
@@ -2338,7 +2352,9 @@ struct Api::Impl {
     c.name = stringField(*body, "name", errors).value_or("");
     c.description = stringField(*body, "description", errors);
     refuseOtherFields(*body, {"name", "description"}, errors, "is not a field of a group");
-    if (!errors.empty()) return validation(errors);
+    if (!errors.empty())
+      return validation(
+          withValueProblems(std::move(errors), groupFieldProblems(c.name, c.description)));
     return command(call, std::move(c),
                    [=, this, company = call.company(),
                     params = call.params](const CommandReply& reply) -> HttpResponse {
