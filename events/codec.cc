@@ -621,7 +621,9 @@ class WithoutSecrets {
   WithoutSecrets(EncodeVisitor& inner, JsonWriter& w) : inner_(inner), w_(w) {}
   template <class T>
   void operator()(std::string_view name, const T& value) {
-    if (name == "passwordHash" || name == "sessionHash" || name == "tokenHash") return;
+    if (name == "passwordHash" || name == "sessionHash" || name == "tokenHash" ||
+        name == "replacesHash")
+      return;
     if constexpr (std::is_same_v<T, std::string>) {
       if (value.empty() && (name.ends_with("Id") || name.ends_with("At"))) {
         w_.key(name);

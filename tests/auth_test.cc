@@ -105,7 +105,9 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
         "trustno1trustno1", "Passw0rd!Passw0rd!", "letmein letmein",
         // The same with spaces or punctuation typed between (a review: all were taken).
         "password-password", "letmein-letmein", "password+password", "Password Password!",
-        "monkey monkey monkey", "dragon.dragon.dragon", "p a s s w o r d 1 2", "pass word 1234"})
+        "monkey monkey monkey", "dragon.dragon.dragon", "p a s s w o r d 1 2", "pass word 1234",
+        // Look-alikes typed twice with a space: the symbols are letters here.
+        "P@ssw0rd P@ssw0rd", "tru$tno1 tru$tno1", "P@$$w0rd P@$$w0rd"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   // Symbols carrying a password with a letter or two: judged as typed.
   for (const char* ok : {"!@#$%^&*()ab", "horse-horse-battery-staple", "red.green.blue.sky"})

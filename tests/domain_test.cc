@@ -1238,12 +1238,33 @@ TEST(Deciders, AReleaseNamesTheResourceAndItsLastOwner) {
   World w;
   w.create("bob");
   const std::string id = give(w, "bob", "project", "modeler", "Payroll");
+  // If-Match with a tag: a resource shows none, so none names it (after the 404).
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id, true})), "version-mismatch");
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{"nothing", true})), "not-found");
   auto d = std::get<Decision>(w.run("owner", ReleaseResource{id}));
   ASSERT_EQ(d.events.size(), 1u);
   const auto* released = std::get_if<ResourceReleased>(&d.events[0].data);
   ASSERT_NE(released, nullptr);
   EXPECT_EQ(*released, (ResourceReleased{id, w.id("bob"), "project", "modeler", "Payroll"}));
   EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id})), "not-found");
+}
+
+// A sign-in that made the hash again records it with the digest of the one it
+// replaces; one that did not records neither.
+TEST(Deciders, ASignInCarriesTheHashItMadeAgainAndTheOneItReplaces) {
+  World w;
+  auto d = std::get<Decision>(w.run(
+      "system", RecordLogin{w.id("owner"), "session", w.now, std::nullopt, "$stronger", "digest"}));
+  ASSERT_EQ(d.events.size(), 1u);
+  const auto& upgraded = std::get<LoginSucceeded>(d.events[0].data);
+  ASSERT_TRUE(upgraded.passwordHash.has_value());
+  EXPECT_EQ(upgraded.passwordHash->value, "$stronger");
+  EXPECT_EQ(upgraded.replacesHash, std::optional<std::string>("digest"));
+  d = std::get<Decision>(w.run("system", RecordLogin{w.id("owner"), "session2", w.now, std::nullopt,
+                                                     std::nullopt, "digest"}));
+  const auto& plain = std::get<LoginSucceeded>(d.events[0].data);
+  EXPECT_FALSE(plain.passwordHash.has_value());
+  EXPECT_FALSE(plain.replacesHash.has_value());
 }
 
 TEST(Deciders, AnonymizationShredsTheKeyAndFreesTheEmail) {

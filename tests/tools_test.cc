@@ -682,6 +682,20 @@ TEST_F(ToolsTest, EventsStreamsTheLogAsJsonLinesWithItsFilters) {
   for (const auto& l : everything) thatDay += json::parse(l)["occurredAt"].get<std::string>().substr(0, 10) == day;
   EXPECT_EQ(lines(daily.out).size(), thatDay);
   EXPECT_GT(thatDay, 0u);
+
+  // What came after the last event: nothing yet, and no error; past that, an error.
+  const std::string next = std::to_string(everything.size() + 1);
+  ProgramRun after = replay({"events", "--data", data(), "--from", next});
+  EXPECT_EQ(after.exitCode, 0) << after.err;
+  EXPECT_TRUE(after.out.empty()) << after.out;
+  after = replay({"events", "--data", data(), "--from", std::to_string(everything.size() + 2)});
+  EXPECT_EQ(after.exitCode, 2) << after.err;
+  // A range within one microsecond, its start rounded up past its end, is no
+  // reversed one: an empty answer.
+  const std::string second = t4.substr(0, 19);
+  ProgramRun narrow = replay({"events", "--data", data(), "--since", second + ".0000001Z",
+                              "--until", second + ".0000005Z"});
+  EXPECT_EQ(narrow.exitCode, 0) << narrow.err;
 }
 
 // What the users and administrators views show after the events up to each moment:

@@ -233,7 +233,9 @@ int events(int argc, char** argv) {
   if (f.count("--until")) filter.until = timeFlag("--until", f["--until"], TimeIs::kEnd);
   if (f.count("--from") && f.count("--to") && filter.from > filter.to)
     fail("--from " + f["--from"] + " is past --to " + f["--to"], 2);
-  if (filter.since && filter.until && filter.until->micros < filter.since->micros)
+  // Compared as typed (the start not rounded up): a range within one microsecond is
+  // no reversed one.
+  if (filter.since && filter.until && filter.until->micros < parseRfc3339(f["--since"])->micros)
     fail("--since " + f["--since"] + " is after --until " + f["--until"], 2);
   if (f.count("--type")) {
     filter.type = f["--type"];
@@ -242,10 +244,12 @@ int events(int argc, char** argv) {
   }
   if (f.count("--actor")) requireUserFlag("--actor", f["--actor"], false);
   auto log = openLog(f["--data"]);
-  // A position the log has not reached is a mistyped one (or one from another
-  // log): said, as the API's 409 position-ahead says it, not an empty answer.
+  // A position past the next one the log will write is a mistyped one (or one from
+  // another log): said, as the API's 409 position-ahead says it of an `after` past
+  // the last event, not an empty answer. (--from last+1, "what came after last", is
+  // an empty answer until something comes.)
   if (const std::uint64_t last = log->store().lastPosition();
-      f.count("--from") && filter.from > last)
+      f.count("--from") && filter.from > last + 1)
     fail("--from " + f["--from"] + " is past the log's end: it holds " + std::to_string(last) +
              (last == 1 ? " event" : " events"),
          2);

@@ -117,13 +117,7 @@ std::optional<CommandReply> parseReply(const std::string& text) {
 CommandReply keyReused() {
   CommandReply r;
   r.status = CommandReply::Status::kRejected;
-  r.rejection = Rejection{RejectionKind::kInvalid,
-                          std::string(kKeyReusedCode),
-                          "This Idempotency-Key was first sent with another request (another "
-                          "path or body), which it answers; nothing was done for this one. Use a "
-                          "new key for a new request.",
-                          {},
-                          {}};
+  r.rejection = keyReusedRejection();
   return r;
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "events/result.h"
+#include "src/domain/rejection.h"
 
 namespace rocksdb {
 class DB;
@@ -68,5 +69,7 @@ std::string requestDigest(std::string_view target, std::string_view body);
 
 // The refusal of a key reused for another request (422 idempotency-key-reused).
 inline constexpr std::string_view kKeyReusedCode = "idempotency-key-reused";
+// That refusal, as every route gives it.
+Rejection keyReusedRejection();
 
 }  // namespace portal

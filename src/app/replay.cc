@@ -11,7 +11,9 @@
 #include "projections/admins_projection.h"
 #include "projections/audit_projection.h"
 #include "projections/credentials_projection.h"
+#include "projections/list_reader.h"
 #include "projections/projector.h"
+#include "projections/resources_projection.h"
 #include "projections/users_projection.h"
 
 namespace portal {
@@ -460,12 +462,30 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
     shown = found;
     return before.empty() || before == found ? found : found + " (renamed from " + before + ")";
   };
-  // A resource as it was given, read from its ResourceAssigned (through the index by
-  // subject) once each; its id when the log holds none.
+  // A resource as it was given, once each: from the resources view while it holds it
+  // (a resource is never renamed), else from its ResourceAssigned through the audit
+  // index by subject (only when that index serves: without it, each would be a read
+  // of the whole log); its id when neither has it.
   std::map<std::string, std::string> resources;
+  ResourcesProjection resourcesProjection;
+  AuditProjection auditProjection;
+  const auto resourcesView = servingProjection(*store_, resourcesProjection);
+  const bool auditServes = static_cast<bool>(servingProjection(*store_, auditProjection));
   auto resourceName = [&](const std::string& id) -> std::string {
     if (auto it = resources.find(id); it != resources.end()) return it->second;
     std::string found = "resource " + id;
+    if (resourcesView) {
+      ListReader reader(store_->db(), resourcesView->families[0], nullptr);
+      if (auto row = reader.row(companyId, id)) {
+        const nlohmann::json r = nlohmann::json::parse(*row, nullptr, false);
+        if (r.is_object())
+          return resources
+              .emplace(id, "the " + r.value("kind", "") + " '" + r.value("name", "") + "' in " +
+                               r.value("service", ""))
+              .first->second;
+      }
+    }
+    if (!auditServes) return resources.emplace(id, found).first->second;
     auto r = indexed(
         companyId, 's', id,
         [&](const RecordedEvent& e) {

@@ -176,11 +176,15 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
   // "password-password", "monkey monkey monkey", "dragon.dragon.dragon", "p a s s w o
   // r d 1 2" (a review got them all taken). What is left of a password of symbols
   // and a letter or two ("!@#$%^&*()ab") is too little to judge: it is judged as typed.
-  std::string compact;
+  // Spaces alone are taken out first: punctuation may be a look-alike letter ("P@ssw0rd
+  // P@ssw0rd"), which taking it out would hide.
+  std::string spaced(lowered), compact;
+  std::erase(spaced, ' ');
+  if (spaced.size() != lowered.size() && weak(spaced)) return true;
   for (const char c : lowered)
     if (static_cast<unsigned char>(c) >= 0x80 || isAsciiAlnum(c)) compact.push_back(c);
   constexpr std::size_t kLeastJudged = 4;
-  return compact.size() != lowered.size() && compact.size() >= kLeastJudged && weak(compact);
+  return compact.size() != spaced.size() && compact.size() >= kLeastJudged && weak(compact);
 }
 
 std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std::string_view email,

@@ -83,6 +83,9 @@ struct RegisterResource {
 
 struct ReleaseResource {
   std::string resourceId;
+  // If-Match named a tag (not `*`): a resource shows none, so none can name it
+  // (RFC 9110 13.1.1), and one that exists is refused 412.
+  bool tagNamed = false;
 };
 
 struct GrantRole {

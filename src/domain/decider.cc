@@ -469,6 +469,14 @@ class Decider {
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.resources.find(c.resourceId);
     if (it == company.resources.end()) return notFound("Resource", c.resourceId);
+    if (c.tagNamed)
+      return Rejection{
+          RejectionKind::kPreconditionFailed,
+          "version-mismatch",
+          "A resource has no ETag, so If-Match can name none of its versions: send the "
+          "request without it (or with If-Match: *).",
+          {},
+          {}};
     const ResourceState& r = it->second;
     add(companyStream(cmd_.companyId),
         ResourceReleased{r.id, r.ownerId, r.kind, r.service, r.name});

@@ -1,5 +1,7 @@
 #include "src/domain/services.h"
 
+#include <algorithm>
+
 namespace portal {
 
 const std::vector<ServiceDefinition>& serviceCatalog() {
@@ -29,6 +31,10 @@ bool serviceHasRole(std::string_view service, std::string_view role) {
 const std::vector<std::string>& defaultServices() {
   static const std::vector<std::string> services = {"modeler", "automation", "studio"};
   return services;
+}
+
+bool holdsService(const std::vector<std::string>& services, std::string_view service) {
+  return std::find(services.begin(), services.end(), service) != services.end();
 }
 
 }  // namespace portal

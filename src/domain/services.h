@@ -19,6 +19,9 @@ const std::vector<ServiceDefinition>& serviceCatalog();
 const ServiceDefinition* findService(std::string_view name);
 bool serviceHasRole(std::string_view service, std::string_view role);
 
+// Whether a company's list of services holds `service` (as named, exactly).
+bool holdsService(const std::vector<std::string>& services, std::string_view service);
+
 // The services a new company holds when provisioning names none.
 const std::vector<std::string>& defaultServices();
 

@@ -4,6 +4,7 @@
 
 #include "events/text.h"
 #include "src/domain/email.h"
+#include "src/domain/services.h"
 
 namespace portal {
 namespace {
@@ -50,7 +51,7 @@ std::uint64_t managerDigest(const std::optional<std::string>& userId, const std:
 }
 
 bool CompanyState::holdsService(std::string_view service) const {
-  return std::find(services.begin(), services.end(), service) != services.end();
+  return portal::holdsService(services, service);
 }
 
 const CompanyState* WriteModel::company(std::string_view id) const {

@@ -208,7 +208,13 @@ HttpResponse rejected(const Rejection& r) {
                                                     {409, "Conflict with the current state"},
                                                     {412, "The resource has changed"},
                                                     {422, "The request is not valid"}};
-  json body = problemJson(status, r.code, titles.at(status), r.message);
+  // A type whose own title the API gives where it answers it itself: one title for
+  // one type (RFC 9457 3.1.3), whichever of the two refuses.
+  static const std::map<std::string, std::string, std::less<>> ownTitles = {
+      {"reset-token-invalid", "The reset link cannot be used"}};
+  const auto own = ownTitles.find(r.code);
+  json body = problemJson(status, r.code, own != ownTitles.end() ? own->second : titles.at(status),
+                          r.message);
   if (!r.problems.empty()) {
     json list = json::array();
     for (const auto& p : r.problems) list.push_back({{"field", p.field}, {"message", p.message}});
@@ -1142,7 +1148,7 @@ struct Api::Impl {
     // all pass the check. Refused attempts append nothing: they would let anyone grow
     // the log; the failures that led to the refusal are in it.
     if (std::int64_t wait = throttle.attempt(accountKey, address, now); wait > 0) {
-      return tooMany(wait, "Too many sign-in attempts", "Wait before trying again.");
+      return tooMany(wait, "Too many attempts", "Wait before trying again.");
     }
     // Always verify, against a dummy hash when there is no account, so that an
     // unknown email takes as long as a wrong password.
@@ -1256,12 +1262,6 @@ struct Api::Impl {
     // password the one before it set.
     const auto serial = serializeUser(call.company(), call.actor());
     if (auto behind = viewsCaughtUp()) return *behind;
-    // A retry of a change that was made (its answer lost) gets the first answer: the
-    // current password it would be checked against is the new one by now.
-    std::optional<HttpResponse> problem;
-    if (auto first = earlierAnswer(call, SetPassword{}, problem))
-      return first->accepted() ? noContent() : rejected(first->rejection);
-    if (problem) return *problem;
     std::optional<AccountRecord> account;
     std::optional<CompanyRecord> company;
     {
@@ -1276,6 +1276,20 @@ struct Api::Impl {
     const std::string userKey = call.company() + "\n" + call.actor();
     if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
       return tooMany(wait, "Too many attempts", "Wait before trying again.");
+    // A retry of a change that was made (its answer lost) gets the first answer: the
+    // current password it would be checked against is the new one by now. Its key's
+    // record keeps no fingerprint of the passwords (a fast hash of them on disk would
+    // let guesses be tested at SHA-256 speed): the retry's new password is checked
+    // against the hash the change set instead, at Argon2id's cost and throttled, and
+    // another one is another request under the same key.
+    std::optional<HttpResponse> problem;
+    if (auto first = earlierAnswer(call, SetPassword{}, problem)) {
+      if (!first->accepted()) return rejected(first->rejection);
+      if (!verifyPassword(account->passwordHash, next)) return rejected(keyReusedRejection());
+      passwordThrottle.succeeded(userKey, call.tokenHash);
+      return noContent();
+    }
+    if (problem) return *problem;
     if (!verifyPassword(account->passwordHash, current))
       return validation({{"currentPassword", "is not your current password"}});
     passwordThrottle.succeeded(userKey, call.tokenHash);
@@ -1466,7 +1480,9 @@ struct Api::Impl {
     q.limit = *limit;
     // A cursor holds its place in one list: another status or search would skip
     // the rows that sort before that place.
-    const std::string list = "users\n" + (status.empty() ? std::string("all") : status) + '\n' + q.search;
+    // (The search as it matches, folded: "mueller" and "MUELLER" are one query.)
+    const std::string list =
+        "users\n" + (status.empty() ? std::string("all") : status) + '\n' + searchFold(q.search);
     auto cursor = openListCursor(call, list, error, &userCursorSealer);
     if (!cursor) return error;
     q.cursor = std::move(*cursor);
@@ -2290,8 +2306,7 @@ struct Api::Impl {
       const auto company = portal.credentials().companyById(call.company());
       return validation(withValueProblems(
           std::move(errors), resourceFieldProblems(c, [&](std::string_view service) {
-            return company && std::find(company->services.begin(), company->services.end(),
-                                        service) != company->services.end();
+            return company && holdsService(company->services, service);
           })));
     }
     return command(call, std::move(c),
@@ -2311,14 +2326,10 @@ struct Api::Impl {
 
   HttpResponse releaseResource(Call& call) {
     // A resource shows no ETag, so no tag can name it (RFC 9110 13.1.1): a client
-    // guarding its delete with If-Match, as it does a group's, is not let through.
-    // `*` is any version of one that exists; one that does not is 404 first.
-    if (const std::string_view tag = call.req.header("if-match");
-        !tag.empty() && trim(tag) != "*" && portal.resources().row(call.company(), call.params[0]))
-      return Api::problem(412, "version-mismatch", "The resource has changed",
-                          "A resource has no ETag, so If-Match can name none of its versions: send "
-                          "the request without it (or with If-Match: *).");
-    return command(call, ReleaseResource{call.params[0]},
+    // guarding its delete with If-Match, as it does a group's, is not let through
+    // (the decider's 412, after its 404). `*` is any version of one that exists.
+    const std::string_view tag = call.req.header("if-match");
+    return command(call, ReleaseResource{call.params[0], !tag.empty() && trim(tag) != "*"},
                    [](const CommandReply&) -> HttpResponse { return noContent(); });
   }
 
@@ -2472,7 +2483,9 @@ struct Api::Impl {
                                   "2026-11-23T10:15:30Z or 2026-11-23.");
       *slot = *t;
     }
-    if (q.from && q.to && q.from->micros > q.to->micros)
+    // Compared as typed (`from` not rounded up): a range within one microsecond is no
+    // reversed one.
+    if (q.from && q.to && parseRfc3339(param(call, "from"))->micros > q.to->micros)
       return badParam("from",
                       "from " + param(call, "from") + " is after to " + param(call, "to") + ".");
     // A cursor is the position to go on before, sealed with the filters and the
