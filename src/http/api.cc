@@ -823,8 +823,9 @@ struct Api::Impl {
       // another request (422 idempotency-key-reused), not the first one's 412 again.
       // A password change's body is its passwords: a fast hash of them kept on disk
       // would let guesses be tested at SHA-256 speed, and a retry's comparison would
-      // test them unthrottled (a review). Its key stands for the change alone: a
-      // retry gets the first answer whatever passwords it sends.
+      // test them unthrottled (a review). Its fingerprint is of the target alone; a
+      // retry's new password is checked against the hash the change set instead
+      // (changePassword).
       if (req.digest.empty()) {
         const std::string_view tags = req.header("if-match");
         const bool secretBody = std::holds_alternative<SetPassword>(s.command.body);
