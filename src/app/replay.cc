@@ -74,6 +74,11 @@ std::string resourceKinds(const std::vector<TransferredResource>& resources) {
 std::string personal(const Personal& p) { return p.value; }
 std::string personal(const std::optional<Personal>& p) { return p ? p->value : std::string(); }
 
+// A resource in words, as it was given: "the project 'Apollo' in modeler".
+std::string theResource(std::string_view kind, std::string_view name, std::string_view service) {
+  return "the " + std::string(kind) + " '" + std::string(name) + "' in " + std::string(service);
+}
+
 // A changed detail with its new value ("surname 'Builder'"), or its name alone
 // once the person is anonymized.
 std::string changedTo(const char* what, const Personal& value) {
@@ -164,11 +169,11 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
           [&](const RoleGranted& e) { return "granted the role " + e.role + " in " + e.service; },
           [&](const RoleRevoked& e) { return "lost the role " + e.role + " in " + e.service; },
           [&](const ResourceAssigned& e) {
-            return "given the " + e.kind + " '" + e.name + "' in " + e.service;
+            return "given " + theResource(e.kind, e.name, e.service);
           },
           [&](const ResourceReleased& e) {
             if (!e.kind || !e.name || !e.service) return "resource " + e.resourceId + " released";
-            std::string s = "the " + *e.kind + " '" + *e.name + "' in " + *e.service + " released";
+            std::string s = theResource(*e.kind, *e.name, *e.service) + " released";
             if (e.ownerId && *e.ownerId != subject) s += " (held by " + name(*e.ownerId) + ")";
             return s;
           },
@@ -480,8 +485,8 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
         const nlohmann::json r = nlohmann::json::parse(*row, nullptr, false);
         if (r.is_object())
           return resources
-              .emplace(id, "the " + r.value("kind", "") + " '" + r.value("name", "") + "' in " +
-                               r.value("service", ""))
+              .emplace(
+                  id, theResource(r.value("kind", ""), r.value("name", ""), r.value("service", "")))
               .first->second;
       }
     }
@@ -495,7 +500,7 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
         [&](const RecordedEvent& e) {
           const auto* given = std::get_if<ResourceAssigned>(&e.data);
           if (!given || given->resourceId != id) return true;
-          found = "the " + given->kind + " '" + given->name + "' in " + given->service;
+          found = theResource(given->kind, given->name, given->service);
           return false;
         });
     if (!r) failure = r.error();

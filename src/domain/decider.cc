@@ -442,8 +442,7 @@ class Decider {
   Outcome operator()(const RegisterResource& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
-    std::vector<FieldProblem> problems =
-        resourceFieldProblems(c, [&](std::string_view s) { return company.holdsService(s); });
+    std::vector<FieldProblem> problems = resourceFieldProblems(c, company.services);
     const std::string name(trimText(c.name));
     const UserState* owner = state_.user(cmd_.companyId, c.ownerId);
     if (owner != nullptr && !owner->active)  // deactivated or anonymized
@@ -799,15 +798,15 @@ std::vector<FieldProblem> groupFieldProblems(std::string_view name,
   return problems;
 }
 
-std::vector<FieldProblem> resourceFieldProblems(
-    const RegisterResource& c, const std::function<bool(std::string_view)>& holdsService) {
+std::vector<FieldProblem> resourceFieldProblems(const RegisterResource& c,
+                                                const std::vector<std::string>& services) {
   std::vector<FieldProblem> problems;
   if (c.kind != "project" && c.kind != "subscription" && c.kind != "model" &&
       c.kind != "permission")
     problems.push_back({"kind", "must be project, subscription, model or permission"});
   if (c.service.empty())
     problems.push_back({"service", "is required"});
-  else if (!holdsService(c.service))
+  else if (!holdsService(services, c.service))
     problems.push_back({"service", "is not a service this company holds"});
   requireText(problems, "", "name", trimText(c.name));
   if (c.ownerId.empty()) problems.push_back({"ownerId", "is required"});

@@ -4,7 +4,6 @@
 // applies the events to the write model with WriteModel::apply (evolve) before it
 // decides the next command.
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,11 +49,12 @@ using Outcome = std::variant<Decision, Rejection>;
 Outcome decide(const WriteModel& state, const Command& command, DecisionContext& context);
 
 // The rules on a new group's and a new resource's fields that need nothing of the
-// write model: the decider's own, and the API's for the fields whose JSON type was
-// right when another's was not, so that a form learns every problem at once.
+// write model but the company's services: the decider's own, and the API's for the
+// fields whose JSON type was right when another's was not, so that a form learns
+// every problem at once.
 std::vector<FieldProblem> groupFieldProblems(std::string_view name,
                                              const std::optional<std::string>& description);
-std::vector<FieldProblem> resourceFieldProblems(
-    const RegisterResource& c, const std::function<bool(std::string_view)>& holdsService);
+std::vector<FieldProblem> resourceFieldProblems(const RegisterResource& c,
+                                                const std::vector<std::string>& services);
 
 }  // namespace portal

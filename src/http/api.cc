@@ -2306,9 +2306,8 @@ struct Api::Impl {
     if (!errors.empty()) {
       const auto company = portal.credentials().companyById(call.company());
       return validation(withValueProblems(
-          std::move(errors), resourceFieldProblems(c, [&](std::string_view service) {
-            return company && holdsService(company->services, service);
-          })));
+          std::move(errors),
+          resourceFieldProblems(c, company ? company->services : std::vector<std::string>{})));
     }
     return command(call, std::move(c),
                    [=, this, company = call.company(),
