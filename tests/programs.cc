@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 #include "tests/http_client.h"
@@ -17,25 +19,40 @@ namespace portal::test {
 
 ProgramRun runProgram(const std::vector<std::string>& args) { return RunningProgram(args).finish(); }
 
+// Pipes closed on exec: a program started from another thread at the same moment
+// (a test's compactions beside its readers) does not keep this one's open.
+namespace {
+void closeOnExecPipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+}
+}  // namespace
+
 RunningProgram::RunningProgram(const std::vector<std::string>& args) {
   int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  closeOnExecPipe(out);
+  closeOnExecPipe(err);
+  // posix_spawn, not fork: a child forked while another of the suite's threads held
+  // the allocator's lock (AddressSanitizer's takes none around fork) waited for it
+  // forever before its exec, and the test with it.
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   close(err[1]);
   out_ = out[0];
   err_ = err[0];
+  if (rc != 0) {
+    // As a shell says it: the program's output is where a test looks.
+    pid_ = -1;
+    run_.exitCode = 127;
+    run_.err = args[0] + ": " + std::strerror(rc) + "\n";
+  }
 }
 
 RunningProgram::~RunningProgram() {
@@ -66,11 +83,23 @@ void RunningProgram::signal(int sig) { kill(pid_, sig); }
 ProgramRun RunningProgram::finish() {
   // Both pipes at once, so that a program filling one while we wait on the other
   // cannot stall.
+  // A program that runs past the deadline is stopped and said to have been: the
+  // test fails on what it printed, not on ctest's timeout with nothing.
+  constexpr auto kLongest = std::chrono::minutes(5);
+  const auto deadline = std::chrono::steady_clock::now() + kLongest;
   pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
   int open = 2;
   char buf[65536];
   while (open > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 && pid_ > 0) {
+      kill(pid_, SIGKILL);
+      run_.err +=
+          "(still running after " + std::to_string(kLongest.count()) + " minutes: killed)\n";
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       const ssize_t n = read(fds[i].fd, buf, sizeof buf);
@@ -83,7 +112,10 @@ ProgramRun RunningProgram::finish() {
       }
     }
   }
+  for (pollfd& p : fds)
+    if (p.fd >= 0) close(p.fd);
   out_ = err_ = -1;
+  if (pid_ < 0) return run_;  // it never started
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
@@ -104,7 +136,8 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   int out[2], err[2] = {-1, -1};
-  if (pipe(out) != 0 || (unreadErrors && pipe(err) != 0)) throw std::runtime_error("pipe");
+  closeOnExecPipe(out);
+  if (unreadErrors) closeOnExecPipe(err);
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], 1);
@@ -159,10 +192,11 @@ void ServerProcess::sendSignal(int signal) { kill(pid_, signal); }
 
 int ServerProcess::terminate() {
   kill(pid_, SIGTERM);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // One that has not stopped within two minutes never will: the test fails on -1
+  // rather than waiting for ctest's timeout.
+  if (std::optional<int> code = waitForExit(120)) return *code;
+  crash();
+  return -1;
 }
 
 void ServerProcess::crash() {

@@ -60,7 +60,8 @@ class ServerProcess {
   const std::string& temporaryPassword() const { return temporaryPassword_; }
   // What it printed up to now (read while waiting for it).
   const std::string& output() const { return output_; }
-  // Sends SIGTERM and returns the exit code.
+  // Sends SIGTERM and returns the exit code; -1 (and SIGKILL) if it runs on for
+  // two minutes.
   int terminate();
   // Sends `signal` and returns at once.
   void sendSignal(int signal);
