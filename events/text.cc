@@ -129,9 +129,9 @@ namespace {
 
 // A code point trimText removes from the ends of text.
 bool invisibleAtEdge(char32_t c) {
-  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0d);
+  if (isWhiteSpace(c)) return true;
+  if (c < 0x80) return false;
   const auto u = static_cast<UChar32>(c);
-  if (u_isUWhiteSpace(u)) return true;
   return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
          !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !(c >= 0xE0000 && c <= 0xE007F);
 }
@@ -139,6 +139,11 @@ bool invisibleAtEdge(char32_t c) {
 }  // namespace
 
 bool isLetter(char32_t c) { return u_isalpha(static_cast<UChar32>(c)) != 0; }
+
+bool isWhiteSpace(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0d);
+  return u_isUWhiteSpace(static_cast<UChar32>(c)) != 0;
+}
 
 std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t)) {
   const auto length = static_cast<std::int32_t>(s.size());

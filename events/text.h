@@ -105,6 +105,8 @@ inline bool isLineBreak(char32_t c) {
 
 // A letter of any script (Unicode's Alphabetic property, ICU).
 bool isLetter(char32_t c);
+// White space of any script (ASCII's, no-break, ideographic, …), Unicode's White_Space.
+bool isWhiteSpace(char32_t c);
 
 // A name folded for comparing without regard to case, for uniqueness (a group's
 // name, a permission's) and look-ups (a column's, a country's): Unicode's

@@ -214,6 +214,8 @@ TEST(CsvReader, NamesTheRowWhereAQuoteIsLeftOpen) {
   EXPECT_EQ(got.error,
             "row 3, column 2 (line 4): unterminated quote: the cell's closing quote "
             "is missing");
+  EXPECT_EQ(got.problem->value, "never closed\u2026") << "the cell's first line, to search for";
+  EXPECT_EQ(read("a,b\nc,\"open").problem->value, "open");
 }
 
 TEST(CsvReader, RefusesARecordLongerThanTheLimit) {

@@ -3104,6 +3104,39 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
   EXPECT_EQ(read.rfind("HTTP/1.1 202", 0), 0u) << read;
 }
 
+// A compressed body (Content-Encoding: gzip) is not read as if it were plain: 415
+// with Accept-Encoding: identity (RFC 9110 15.5.16), before the body is read, and
+// nothing is done. `identity` is no coding, and a request without a body is not
+// refused for naming one.
+TEST(HttpLimits, ACompressedBodyIsRefusedWithWhatIsTaken) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  auto answerOf = [&](const std::string& encoding, const std::string& body) {
+    RawConnection c(server.port());
+    c.send(
+        "POST /api/v1/password-resets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: " +
+        encoding + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return c.readToEnd();
+  };
+  const std::string reset = "{\"company\":\"acme\",\"email\":\"x@acme.example\"}";
+  for (const char* coding : {"gzip", "identity, gzip", "x-gzip", "br"}) {
+    const std::string answer = answerOf(coding, "\x1f\x8b\x08\x00" + reset);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 415", 0), 0u) << coding << ": " << answer;
+    EXPECT_NE(answer.find("Accept-Encoding: identity\r\n"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("must not be compressed"), std::string::npos) << answer;
+  }
+  EXPECT_EQ(answerOf("identity", reset).rfind("HTTP/1.1 202", 0), 0u);
+  EXPECT_EQ(answerOf(" IDENTITY ", reset).rfind("HTTP/1.1 202", 0), 0u);
+  RawConnection get(server.port());
+  get.send(
+      "GET /api/v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: gzip\r\n"
+      "Authorization: Bearer " +
+      owner.token + "\r\n\r\n");
+  const std::string listed = get.readToEnd();
+  EXPECT_EQ(listed.rfind("HTTP/1.1 200", 0), 0u) << listed.substr(0, 300);
+}
+
 // RFC 9112 3.2: an HTTP/1.1 request without a Host field, or with two, is 400; an
 // HTTP/1.0 one may leave it out.
 TEST(HttpLimits, AnHttp11RequestHasExactlyOneHost) {

@@ -62,9 +62,17 @@ Result<void> CsvReader::finish(const CsvRecordSink& onRecord) {
     case State::kRecordStart:
       pendingBlanks_ = 0;  // trailing blank lines
       break;
-    case State::kQuoted:
+    case State::kQuoted: {
       fail(fieldCount_, quoteLine_, "unterminated quote: the cell's closing quote is missing");
+      // The cell's first line, to search the sheet for (the rest of the file ran into
+      // it): a review saw an empty value.
+      const std::string_view cell =
+          field_ != nullptr ? std::string_view(*field_) : std::string_view();
+      const std::size_t end = cell.find_first_of("\r\n");
+      problem_->value =
+          std::string(cell.substr(0, end)) + (end == std::string_view::npos ? "" : "\u2026");
       return stoppedError();
+    }
     case State::kFieldStart:
     case State::kUnquoted:
     case State::kQuoteInQuoted:

@@ -61,7 +61,8 @@ struct CsvProblem {
   std::size_t column = 0;  // 1-based field number
   std::size_t line = 0;    // physical line of the offending byte (or of the open quote)
   std::string message;     // the same as the Error's: "row 3, column 2: invalid UTF-8 ..."
-  // Invalid UTF-8: the cell's text before the broken character, then U+FFFD.
+  // Invalid UTF-8: the cell's text before the broken character, then U+FFFD. An
+  // unterminated quote: the cell's first line (and "…" when more of the file ran in).
   std::string value;
 };
 

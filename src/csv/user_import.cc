@@ -25,7 +25,13 @@ std::size_t columnOrder(std::string_view column) {
                                   kImportColumns.begin());
 }
 
-std::string nthColumn(std::size_t index) { return "Column " + std::to_string(index + 1); }
+// A column as spreadsheets name it, by letters: 0 is "Column A", 26 "Column AA".
+std::string nthColumn(std::size_t index) {
+  std::string letters;
+  for (std::size_t n = index + 1; n > 0; n = (n - 1) / 26)
+    letters.insert(letters.begin(), static_cast<char>('A' + (n - 1) % 26));
+  return "Column " + letters;
+}
 
 // The length of the line break (isLineBreak; CRLF is one) at the front of `text`
 // (not empty), or 0.
@@ -112,7 +118,7 @@ class FileChecker {
       out_.tooManyRows = true;
       return;
     }
-    if (!headerMissing_) userRow(r);
+    if (!rowsUnchecked_) userRow(r);
   }
 
   void readingStopped(const CsvProblem& p) {
@@ -144,6 +150,19 @@ class FileChecker {
   }
 
  private:
+  // True when `cell`, cut at its tabs, names a column of the template.
+  static bool namesColumnsBetweenTabs(std::string_view cell) {
+    if (cell.find('\t') == std::string_view::npos) return false;
+    for (std::size_t start = 0; start <= cell.size();) {
+      const std::size_t tab = std::min(cell.find('\t', start), cell.size());
+      const std::string key = lookupKey(cell.substr(start, tab - start));
+      if (std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end())
+        return true;
+      start = tab + 1;
+    }
+    return false;
+  }
+
   // Excel's "sep=;" line before the header (files made for Excel, which reads it to
   // know the separator): the reader took its separator from it, and it is no header.
   static bool isSeparatorLine(const CsvRecord& r) {
@@ -168,6 +187,17 @@ class FileChecker {
     headerCells_ = r.fields;
     columns_.assign(r.fields.size(), kNone);
     const std::size_t errorsBefore = out_.errors.size();
+    // A file separated by tabs (Excel's "Text (Tab delimited)"): the template's
+    // columns in one cell with tabs between them. Said once, and no row is checked:
+    // a review got seven columns "missing" before the one error that said why.
+    for (std::size_t i = 0; i < r.fields.size(); ++i) {
+      if (!namesColumnsBetweenTabs(r.fields[i])) continue;
+      error(r.row, nthColumn(i), r.fields[i],
+            "holds the template's columns separated by tabs: the file was saved as \"Text\" or "
+            "\"Unicode Text\", not as comma-separated values; save it as \"CSV UTF-8\"");
+      rowsUnchecked_ = true;
+      return;
+    }
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
@@ -201,7 +231,7 @@ class FileChecker {
                              "The first row is not the header row: the file must begin with the "
                              "template's header row, whose columns are: " +
                                  templateColumns() + "."});
-      headerMissing_ = true;
+      rowsUnchecked_ = true;
       ++out_.userRows;  // the first user's row, read as the header
       return;
     }
@@ -265,8 +295,14 @@ class FileChecker {
       // (`Is Active` too: a 1 with a no-break space pasted after it is a 1.)
       if (const std::string_view t = text || c == kActive ? trimText(asTyped) : trim(asTyped);
           !t.empty() && t.size() != asTyped.size())
-        out_.warnings.push_back({r.row, std::string(kImportColumns[c]), shown,
-                                 "The spaces around the value were removed."});
+        // Said as what they were: a direction mark pasted with a name is no space
+        // that the administrator could see (a review).
+        out_.warnings.push_back(
+            {r.row, std::string(kImportColumns[c]), shown,
+             trimCodePoints(asTyped, isWhiteSpace).size() == t.size()
+                 ? "The spaces around the value were removed."
+                 : "The spaces and invisible characters (such as zero-width "
+                   "spaces or direction marks) around the value were removed."});
     }
     // Values past the header's columns: one error for the row, however many there
     // are (a row of 500,000 stray values is one mistake, not 500,000).
@@ -412,7 +448,7 @@ class FileChecker {
   ImportFile& out_;
   char separator_ = '\0';
   std::size_t rowsHidden_ = 0;  // 1 after Excel's "sep=" line, which Excel does not show
-  bool headerMissing_ = false;  // the first row was no header: rows are counted only
+  bool rowsUnchecked_ = false;  // no header (or one separated by tabs): rows are counted only
   std::optional<std::size_t> headerRow_;
   std::vector<std::string> headerCells_;
   std::vector<Column> columns_;     // by field index

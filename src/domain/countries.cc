@@ -63,9 +63,15 @@ std::optional<std::string> CountryList::find(std::string_view codeOrName) const 
   for (int pass = 0; pass < 2; ++pass) {
     if (auto it = byKey_.find(key); it != byKey_.end()) return it->second;
     if (auto it = byAccentless_.find(searchFold(key)); it != byAccentless_.end()) return it->second;
-    // "The Netherlands", "the Bahamas": the article people put before some names.
-    if (!key.starts_with("the ") || ambiguous_.count(key.substr(4))) break;
-    key.erase(0, 4);
+    // "The Netherlands", "the Bahamas": the article people put before some names,
+    // and ISO 3166-1's own short names after them ("Netherlands (the)").
+    std::string bare;
+    if (key.starts_with("the "))
+      bare = key.substr(4);
+    else if (key.ends_with(" (the)"))
+      bare = key.substr(0, key.size() - 6);
+    if (bare.empty() || ambiguous_.count(bare)) break;
+    key = std::move(bare);
   }
   return std::nullopt;
 }

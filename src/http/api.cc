@@ -1992,12 +1992,24 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // A cell's value as the answer shows it: its first KiB (cut before a character)
+  // and "…" for the rest. A name of 300,000 characters made an answer of 300 KB, and
+  // a thousand such errors could make one of a file's size (a review); the error log
+  // keeps the cell whole.
+  static std::string shownValue(const std::string& value) {
+    constexpr std::size_t kShownBytes = 1024;
+    if (value.size() <= kShownBytes) return value;
+    std::size_t end = kShownBytes;
+    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+    return value.substr(0, end) + "\u2026";
+  }
+
   static json issuesJson(const std::vector<ImportIssue>& issues) {
     json list = json::array();
     for (std::size_t i = 0; i < issues.size() && i < kMaxIssuesShown; ++i)
       list.push_back({{"row", issues[i].row},
                       {"column", issues[i].column},
-                      {"value", issues[i].value},
+                      {"value", shownValue(issues[i].value)},
                       {"message", issues[i].message}});
     return list;
   }

@@ -363,11 +363,25 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       // A coding the server cannot undo (gzip, deflate, compress) before chunked would
       // be read as the body itself: 501, as RFC 9112 section 6.1 says.
       for (const auto& field : header)
-        if (field.name() == http::field::transfer_encoding && !onlyChunked(field.value()))
+        if (field.name() == http::field::transfer_encoding && !onlyCoding(field.value(), "chunked"))
           return respondAndClose(Api::problem(501, "transfer-coding-not-implemented",
                                               "Transfer coding not implemented",
                                               "The only transfer coding accepted is chunked."));
     }
+    // A body compressed by its client (Content-Encoding: gzip) is not undone: read
+    // as it came, a gzipped CSV file was told to be saved again as "CSV UTF-8" and
+    // gzipped JSON not to be JSON. 415 with the coding taken, as RFC 9110 15.5.16
+    // says.
+    const bool hasBody = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+    for (const auto& field : header)
+      if (hasBody && field.name() == http::field::content_encoding &&
+          !onlyCoding(field.value(), "identity")) {
+        HttpResponse refused = Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                                            "The body must not be compressed: send it without "
+                                            "Content-Encoding.");
+        refused.headers.emplace_back("Accept-Encoding", "identity");
+        return respondAndClose(std::move(refused));
+      }
     // Only someone who may import makes the server hold a file's worth of body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
@@ -418,14 +432,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     return out;
   }
 
-  // True when every coding listed in a Transfer-Encoding value is chunked.
-  static bool onlyChunked(std::string_view value) {
+  // True when every coding listed in a Transfer-Encoding or Content-Encoding value
+  // is `only` (chunked, identity).
+  static bool onlyCoding(std::string_view value, std::string_view only) {
     while (!value.empty()) {
       const std::size_t comma = value.find(',');
       std::string_view coding = value.substr(0, comma);
       coding = coding.substr(0, coding.find(';'));  // parameters go with the coding
       coding = trim(coding);
-      if (!coding.empty() && !beast::iequals(coding, "chunked")) return false;
+      if (!coding.empty() && !beast::iequals(coding, only)) return false;
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }
