@@ -243,6 +243,15 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("company-exists"), std::string::npos) << again.err;
   EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << "one line: " << again.err;
+  // Its fields' problems follow its message as one sentence.
+  ProgramRun invalid = runProgram(
+      {PORTALCTL_BIN, "provision", "--data", dir.sub("data"), "--company", "gamma", "--name",
+       "Gamma", "--owner-email", "not-an-address", "--owner-given-name", "X", "--owner-surname",
+       "Y", "--owner-job-title", "Z", "--owner-manager-email", "x@gamma.example"});
+  EXPECT_EQ(invalid.exitCode, 1);
+  EXPECT_NE(invalid.err.find("validation-failed: Some fields are missing or invalid: owner.email "),
+            std::string::npos)
+      << invalid.err;
 
   // A script's request with a field of the wrong type is refused; the server goes on.
   for (const auto& [request, message] : std::vector<std::pair<std::string, std::string>>{
@@ -567,6 +576,55 @@ TEST(ServerProcess, AMailDeliveredBeforeACrashIsNotSentAgain) {
         std::string::npos)
         << reason;
   EXPECT_EQ(server.terminate(), 0);
+}
+
+// Acknowledged events are in the write-ahead log until a flush: a damaged record in
+// its middle is refused at the next start, not the log cut short there (RocksDB's
+// point-in-time recovery started with 5 of 10 users created, and verify said ok).
+// The data directory is left as it was, for a backup or an investigation.
+TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsRefusedNotCutShort) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  {
+    ServerProcess server(data);
+    const std::string token = signInDemoOwner(server);
+    HttpClient client(server.port());
+    for (int i = 0; i < 20; ++i)
+      ASSERT_EQ(client
+                    .post("/api/v1/users",
+                          {{"email", "u" + std::to_string(i) + "@demo.example"},
+                           {"givenName", "U"},
+                           {"surname", std::string(200, 'x')},
+                           {"jobTitle", "T"},
+                           {"managerEmail", "owner@demo.example"}},
+                          token)
+                    .status,
+                201);
+    server.crash();
+  }
+  std::filesystem::path newest;
+  for (const auto& e : std::filesystem::directory_iterator(data))
+    if (e.path().extension() == ".log" && e.file_size() > 0 && e.path() > newest) newest = e.path();
+  ASSERT_FALSE(newest.empty());
+  const auto size = std::filesystem::file_size(newest);
+  ASSERT_GT(size, 8192u) << "the users' events are in it";
+  {
+    const int fd = ::open(newest.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "\xde\xad", 2, static_cast<off_t>(size / 2)), 2);
+    ::close(fd);
+  }
+  const auto before = std::filesystem::file_size(newest);
+  ProgramRun r = runProgram({PORTAL_SERVER_BIN, "--data", data, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("the files of " + data + " are damaged (Corruption: "), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("restore the data directory from a backup"), std::string::npos) << r.err;
+  EXPECT_EQ(std::filesystem::file_size(newest), before);
+  // The tools say the same, in one line.
+  r = runProgram({PORTALCTL_BIN, "compact", "--data", data});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find(" are damaged ("), std::string::npos) << r.err;
 }
 
 // A reset mail's link begins with the address people reach the portal at: the one

@@ -1232,6 +1232,51 @@ TEST(ToolsOnOthersDirectories, AnAnswerThatCannotBeWrittenIsAFailure) {
   EXPECT_NE(r.err.find("temporary password is in the mail"), std::string::npos) << r.err;
 }
 
+// A directory whose CURRENT or MANIFEST is damaged or gone is said to be so, by
+// every program, not as "no portal data" (which reads as a wrong path, and invites
+// provisioning anew: a review).
+TEST(ToolsOnOthersDirectories, ADirectoryWhoseCurrentOrManifestIsDamagedIsSaidToBeSo) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  {
+    ServerProcess server(data);
+    const std::string token = signInDemoOwner(server);
+    HttpClient client(server.port());
+    ASSERT_EQ(client
+                  .post("/api/v1/users",
+                        {{"email", "ann@demo.example"},
+                         {"givenName", "Ann"},
+                         {"surname", "Lee"},
+                         {"jobTitle", "T"},
+                         {"managerEmail", "owner@demo.example"}},
+                        token)
+                  .status,
+              201);
+    ASSERT_EQ(server.terminate(), 0);
+  }
+  auto saysDamaged = [](const ProgramRun& r, const std::string& what) {
+    EXPECT_EQ(r.exitCode, 1) << what << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find(" are damaged ("), std::string::npos) << what << ": " << r.err;
+    EXPECT_NE(r.err.find("restore the data directory from a backup"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  const std::string garbled = dir.sub("garbled");
+  fs::copy(data, garbled, fs::copy_options::recursive);
+  std::ofstream(fs::path(garbled) / "CURRENT") << "garbage\n";
+  saysDamaged(replay({"verify", "--data", garbled}), "CURRENT");
+  saysDamaged(portalctl({"compact", "--data", garbled}), "CURRENT");
+  const std::string withoutManifest = dir.sub("without-manifest");
+  fs::copy(data, withoutManifest, fs::copy_options::recursive);
+  for (const auto& e : fs::directory_iterator(withoutManifest))
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) fs::remove(e.path());
+  saysDamaged(replay({"timeline", "--data", withoutManifest, "--company", "demo", "--user",
+                      "ann@demo.example"}),
+              "MANIFEST");
+  saysDamaged(runProgram({PORTAL_SERVER_BIN, "--data", withoutManifest, "--listen", "127.0.0.1:0"}),
+              "MANIFEST");
+  EXPECT_EQ(replay({"verify", "--data", data}).exitCode, 0);
+}
+
 // Every projection's rows, by name.
 std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> dumpAll(Projector& p) {
   std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> out;

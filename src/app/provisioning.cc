@@ -7,8 +7,12 @@
 namespace portal {
 
 std::string describeRejection(const Rejection& rejection) {
+  // "validation-failed: Some fields are missing or invalid: company must be …; …"
   std::string line = rejection.code + ": " + rejection.message;
-  for (const auto& p : rejection.problems) line += "; " + p.field + " " + p.message;
+  if (!rejection.problems.empty() && line.ends_with('.')) line.pop_back();
+  for (std::size_t i = 0; i < rejection.problems.size(); ++i)
+    line +=
+        (i == 0 ? ": " : "; ") + rejection.problems[i].field + " " + rejection.problems[i].message;
   return line;
 }
 
