@@ -878,6 +878,13 @@ TEST_F(ToolsTest, ScratchDirectoriesOfReadersThatDiedGoAtTheNextOpen) {
       elsewhere.err.find("cannot create a scratch directory in " + nowhere + ": No such file"),
       std::string::npos)
       << elsewhere.err;
+  // Nor inside the data directory, which it only reads (through a path with "..").
+  const std::string inside = data() + "/outbox/..";
+  ProgramRun within = runProgram(
+      {"/usr/bin/env", "TMPDIR=" + inside, PORTAL_REPLAY_BIN, "verify", "--data", data()});
+  EXPECT_EQ(within.exitCode, 1);
+  EXPECT_EQ(within.err, "portal-replay: TMPDIR (" + inside + ") is inside the data directory " +
+                            data() + ", which is only read; set TMPDIR to another directory\n");
 }
 
 TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
@@ -1275,6 +1282,24 @@ TEST(ToolsOnOthersDirectories, ADirectoryWhoseCurrentOrManifestIsDamagedIsSaidTo
   saysDamaged(runProgram({PORTAL_SERVER_BIN, "--data", withoutManifest, "--listen", "127.0.0.1:0"}),
               "MANIFEST");
   EXPECT_EQ(replay({"verify", "--data", data}).exitCode, 0);
+}
+
+// Another process holds the directory and no server answers its socket (a portalctl
+// working offline): said in one sentence an operator can act on.
+TEST(ToolsOnOthersDirectories, PortalctlBesideAnotherWriterThatIsNoServerSaysSo) {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.sub("data");
+  options.createIfMissing = true;
+  auto holder = EventStore::open(options);
+  ASSERT_TRUE(holder) << holder.error().message;
+  ProgramRun r = portalctl({"compact", "--data", options.path});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_EQ(r.err,
+            "portalctl: data directory " + options.path +
+                " is in use by another process, and no server answers on its operator socket "
+                "(another portalctl working on it, or a server starting); try again once it is "
+                "done\n");
 }
 
 // Every projection's rows, by name.

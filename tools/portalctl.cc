@@ -84,8 +84,13 @@ std::string viaServer(const std::string& data, const json& request, const Error&
   // dies closes the connection.
   auto answer = callOperatorSocket(operatorSocketPath(data), request.dump(),
                                    kNoTimeout, onProgress);
-  if (!answer && answer.error().code == ErrorCode::kNotFound)  // nobody answered the socket
-    fail(why.message + "; and " + answer.error().message);
+  // Nobody answered the socket: the lock is another portalctl's, working on the
+  // directory offline (a review found RocksDB's lock and the socket's error in one
+  // long sentence).
+  if (!answer && answer.error().code == ErrorCode::kNotFound)
+    fail("data directory " + data +
+         " is in use by another process, and no server answers on its operator socket (another "
+         "portalctl working on it, or a server starting); try again once it is done");
   if (!answer)
     fail("the server holding " + data + " stopped before it answered (" + answer.error().message +
          "); the job may not have finished: run it again");

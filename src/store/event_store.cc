@@ -469,6 +469,18 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // /tmp was read-only).
     const char* tmpdir = std::getenv("TMPDIR");
     const std::string scratchIn = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    // Not inside the data directory, which a reader never writes to (a review set
+    // TMPDIR there, and the scratch directory came and went in it).
+    {
+      std::error_code e1, e2;
+      const fs::path scratchDir = fs::weakly_canonical(scratchIn, e1);
+      const fs::path dataDir = fs::weakly_canonical(options.path, e2);
+      const fs::path relative = scratchDir.lexically_relative(dataDir);
+      if (!e1 && !e2 && !relative.empty() && *relative.begin() != "..")
+        return makeError(ErrorCode::kInvalidArgument,
+                         "TMPDIR (" + scratchIn + ") is inside the data directory " + options.path +
+                             ", which is only read; set TMPDIR to another directory");
+    }
     for (const auto& e : fs::directory_iterator(scratchIn, ec)) {
       if (e.path().filename().string().rfind(kScratchPrefix, 0) != 0) continue;
       const int fd = ::open((e.path() / kScratchLock).c_str(), O_RDWR | O_CLOEXEC);
