@@ -1628,6 +1628,21 @@ TEST(OperatorSocketTest, APathLongerThanASocketAddressStillServes) {
   EXPECT_EQ(*r, "done ping");
 }
 
+// A directory where the socket goes is said to be in the way (it was "Address
+// already in use", which sent a review looking for another server).
+TEST(OperatorSocketTest, ADirectoryInTheSocketsPlaceIsSaidToBeInTheWay) {
+  TempDir dir;
+  const std::string path = dir.sub("portal.sock");
+  std::filesystem::create_directories(path + "/inside");
+  auto socket = OperatorSocket::listen(
+      path, [](std::string_view, const OperatorProgress&) { return std::string(); });
+  ASSERT_FALSE(socket.ok());
+  EXPECT_EQ(
+      socket.error().message,
+      "cannot listen on " + path + ": a directory of that name is in the way; move it elsewhere");
+  EXPECT_TRUE(std::filesystem::exists(path + "/inside"));
+}
+
 TEST(OperatorSocketTest, ARequestWhoseClientLeftWhileItWaitedIsNotRun) {
   TempDir dir;
   const std::string path = dir.sub("op.sock");

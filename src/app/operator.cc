@@ -241,8 +241,17 @@ Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string
   const int bound = ::bind(s->fd_, addr.get(), addr.size());
   if (bound == 0 && ::chmod(path.c_str(), 0600) != 0)
     return makeError(ErrorCode::kIoError, "cannot chmod " + path + ": " + std::strerror(errno));
-  if (bound != 0 || ::listen(s->fd_, 8) != 0)
-    return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(errno));
+  if (bound != 0 || ::listen(s->fd_, 8) != 0) {
+    const int why = errno;
+    // What is in the way is said, not "Address already in use" (a review made a
+    // directory of that name; the stale socket of a crash went above).
+    struct stat st {};
+    if (why == EADDRINUSE && ::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+      return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": a " +
+                                                (S_ISDIR(st.st_mode) ? "directory" : "file") +
+                                                " of that name is in the way; move it elsewhere");
+    return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(why));
+  }
   if (::pipe2(s->wake_, O_CLOEXEC) != 0) return makeError(ErrorCode::kIoError, "pipe failed");
   s->thread_ = std::thread([raw = s.get()] {
     pthread_setname_np(pthread_self(), "operator");
