@@ -73,7 +73,9 @@ std::vector<std::string> issues(const json& list) {
 
 // --- the file's own checks --------------------------------------------------------------
 
-ImportFile check(const std::string& csv, std::function<bool(std::string_view)> inPool = nullptr) {
+using Member = ImportReadOptions::Member;
+
+ImportFile check(const std::string& csv, std::function<Member(std::string_view)> inPool = nullptr) {
   ImportReadOptions options;
   options.inPool = std::move(inPool);
   return readUserImport(csv, countries(), options);
@@ -225,6 +227,16 @@ TEST(ImportFileCheck, AnEmailWithALineBreakIsAnErrorWithoutAWarningThatItWasJoin
   ASSERT_EQ(f.warnings.size(), 1u);
   EXPECT_EQ(f.warnings[0].column, "Manager's email address");
   EXPECT_EQ(f.warnings[0].message, "The spaces around the value were removed.");
+}
+
+// The top of a hierarchy: how a user without a manager is written is said (a review
+// got a bare "Is required." on every import's first row).
+TEST(ImportFileCheck, ARowWithoutAManagerIsToldHowTheTopOfAHierarchyIsWritten) {
+  ImportFile f = check(kHeader + "Ceo,One,ceo@x.example,CEO,,1,\r\n");
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].column, "Manager's email address");
+  EXPECT_EQ(f.errors[0].message, "Is required: a user without a manager names themself.");
+  EXPECT_TRUE(check(kHeader + "Ceo,One,ceo@x.example,CEO,ceo@x.example,1,\r\n").errors.empty());
 }
 
 TEST(ImportFileCheck, ACellPastTheHeaderIsAnError) {
@@ -387,21 +399,29 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
   ImportFile f = check(kHeader + "Ann,Lee,ann@x.example,Clerk,boss@x.example,1,\r\n" +
                            "Bob,Ray,bob@x.example,Clerk,BOSS@x.example,1,\r\n" +
                            "Cid,Fox,cid@x.example,Clerk,ann@x.example,1,\r\n" +
-                           "Dan,Orr,dan@x.example,Clerk,known@x.example,1,\r\n",
+                           "Dan,Orr,dan@x.example,Clerk,known@x.example,1,\r\n" +
+                           "Eli,Orr,eli@x.example,Clerk,left@x.example,1,\r\n",
                        [&](std::string_view email) {
                          asked.emplace_back(email);
-                         return email == "known@x.example";
+                         return email == "known@x.example"  ? Member::kActive
+                                : email == "left@x.example" ? Member::kDeactivated
+                                                            : Member::kNone;
                        });
-  EXPECT_EQ(asked, (std::vector<std::string>{"boss@x.example", "known@x.example"}));
-  ASSERT_EQ(f.warnings.size(), 2u);
+  EXPECT_EQ(asked,
+            (std::vector<std::string>{"boss@x.example", "known@x.example", "left@x.example"}));
+  ASSERT_EQ(f.warnings.size(), 3u);
   EXPECT_EQ(f.warnings[0].row, 2u);
   EXPECT_EQ(f.warnings[1].row, 3u);
   EXPECT_EQ(f.warnings[1].value, "BOSS@x.example");
-  EXPECT_EQ(f.rows.size(), 4u);  // warnings do not stop a row
+  // A manager who is a deactivated user is said to be (a review).
+  EXPECT_EQ(f.warnings[2].row, 6u);
+  EXPECT_EQ(f.warnings[2].message, "The manager is a deactivated user of the pool.");
+  EXPECT_EQ(f.rows.size(), 5u);  // warnings do not stop a row
 
   // A row with an error is warned of its manager too: fixing the error reveals
   // nothing new.
-  f = check(kHeader + "Eve,Ash,eve@x.example,Clerk,nobody@x.example,2,\r\n", [](std::string_view) { return false; });
+  f = check(kHeader + "Eve,Ash,eve@x.example,Clerk,nobody@x.example,2,\r\n",
+            [](std::string_view) { return Member::kNone; });
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].column, "Is Active");
   ASSERT_EQ(f.warnings.size(), 1u);
@@ -523,6 +543,31 @@ TEST(HttpImport, ARowWithAnotherErrorIsStillReportedAsAlreadyInThePool) {
   ASSERT_EQ(errors.size(), 2u) << r.body;
   EXPECT_EQ(errors[0], "2|Surname||Is required.");
   EXPECT_EQ(errors[1], "2|Email address|owner@acme.example|Is already in the pool.");
+}
+
+// An email of a deactivated user is said to be one, with what to do instead (a
+// review: an administrator re-hiring someone looks among the active users), on a
+// row without another error (the decider's check) and on one with (the file's).
+TEST(HttpImport, AnEmailOfADeactivatedUserIsSaidToBeOne) {
+  ImportWorld w;
+  for (const char* name : {"ann", "bo"}) {
+    Person p = w.server.user("acme", w.owner, name);
+    ASSERT_EQ(w.client.post("/api/v1/users/" + p.id + "/deactivate", json::object(), w.owner.token)
+                  .status,
+              200);
+  }
+  Reply r = upload(w.client,
+                   kHeader + "Ann,Lee,ann@acme.example,Clerk,owner@acme.example,1,\r\n" +
+                       "Bo,,bo@acme.example,Clerk,owner@acme.example,1,\r\n",
+                   w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  const std::string said =
+      "Is already in the pool, as a deactivated user: reactivate them instead of importing them "
+      "again.";
+  EXPECT_EQ(issues(r.json()["errors"]),
+            (std::vector<std::string>{"2|Email address|ann@acme.example|" + said,
+                                      "3|Surname||Is required.",
+                                      "3|Email address|bo@acme.example|" + said}));
 }
 
 // Excel's "Unicode Text" (UTF-16 with its mark, separated by tabs) and a UTF-8 file

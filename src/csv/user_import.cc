@@ -84,6 +84,8 @@ const std::array<std::string, kImportColumns.size()>& columnKeys() {
   return keys;
 }
 
+using Member = ImportReadOptions::Member;
+
 class FileChecker {
  public:
   FileChecker(const CountryList& countries, const ImportReadOptions& options, ImportFile& out)
@@ -374,9 +376,11 @@ class FileChecker {
     if (out_.errors.size() != errorsBefore) {
       // The processor checks the pool for the rows kept; this row is not kept, so
       // its email is looked up here: the administrator gets the whole list at once.
-      if (emailOk && options_.inPool && options_.inPool(valid.email))
+      if (const auto member =
+              emailOk && options_.inPool ? options_.inPool(valid.email) : Member::kNone;
+          member != Member::kNone)
         error(r.row, std::string(kImportColumns[kEmail]), asTyped(kEmail),
-              "is already in the pool");
+              alreadyInPool(member == Member::kActive));
       return;
     }
     // Under a header that lacks a column, no row can be made: it is not kept, so
@@ -389,17 +393,21 @@ class FileChecker {
   // email, with a warning.
   void checkManagers() {
     if (!options_.inPool) return;
-    std::unordered_map<std::string, bool> known;
+    std::unordered_map<std::string, Member> known;
     for (const auto& [row, email] : managers_) {
       const std::string key = emailKey(email);
       if (emails_.count(key)) continue;
-      auto [it, fresh] = known.try_emplace(key, false);
+      auto [it, fresh] = known.try_emplace(key, Member::kNone);
       if (fresh) it->second = options_.inPool(email);
-      if (!it->second)
+      if (it->second == Member::kNone)
         out_.warnings.push_back(
             {row, std::string(kImportColumns[kManager]), email,
              "No user with this email is in the pool or in this file; the manager is kept "
              "as an email address."});
+      // Named as a pool user is, but one who cannot approve or be reached (a review).
+      else if (it->second == Member::kDeactivated)
+        out_.warnings.push_back({row, std::string(kImportColumns[kManager]), email,
+                                 "The manager is a deactivated user of the pool."});
     }
     sortIssues(out_.warnings);
   }

@@ -61,8 +61,10 @@ struct ImportRow {
 
 struct ImportReadOptions {
   std::size_t maxRows = 200'000;  // rows of users; past it reading stops (tooManyRows)
-  // Whether a user with this email is in the pool; unset: managers are not checked.
-  std::function<bool(std::string_view email)> inPool;
+  // Whether a user with this email is in the pool, and active; unset: managers are
+  // not checked.
+  enum class Member { kNone, kActive, kDeactivated };
+  std::function<Member(std::string_view email)> inPool;
 };
 
 struct ImportFile {

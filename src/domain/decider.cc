@@ -580,8 +580,8 @@ class Decider {
             return f.field == prefix + "email";
           }))
         continue;
-      if (state_.userByEmail(cmd_.companyId, key) != nullptr) {
-        problems.push_back({prefix + "email", "is already in the pool"});
+      if (const UserState* taken = state_.userByEmail(cmd_.companyId, key); taken != nullptr) {
+        problems.push_back({prefix + "email", alreadyInPool(taken->active)});
       } else if (newByEmail.count(key)) {
         problems.push_back({prefix + "email", "appears more than once in the file"});
       } else {

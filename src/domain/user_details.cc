@@ -96,7 +96,13 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
   requireText(problems, prefix, "givenName", out.givenName);
   requireText(problems, prefix, "surname", out.surname);
   requireText(problems, prefix, "jobTitle", out.jobTitle);
-  if (auto p = emailProblem(out.managerEmail)) problems.push_back({prefix + "managerEmail", *p});
+  // The top of a hierarchy has no manager: said how it is written (a review: every
+  // import's first row hit a bare "is required").
+  if (out.managerEmail.empty())
+    problems.push_back(
+        {prefix + "managerEmail", "is required: a user without a manager names themself"});
+  else if (auto p = emailProblem(out.managerEmail))
+    problems.push_back({prefix + "managerEmail", *p});
   if (d.country && !trimText(*d.country).empty()) {
     out.country = countries.find(*d.country);
     if (!out.country) problems.push_back({prefix + "country", kUnknownCountry});

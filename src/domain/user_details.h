@@ -42,6 +42,16 @@ inline constexpr const char* kUnknownCountry =
 
 // Checks `d` and fills `out`; each problem names its field (email, givenName,
 // surname, jobTitle, managerEmail, country) after `prefix`. Empty when valid.
+// An email taken by a user of the pool, as an import's error says it: a deactivated
+// one is said to be, with what to do (a review: an administrator re-hiring someone
+// looks among the active users and does not find them).
+inline std::string alreadyInPool(bool active) {
+  return active ? "is already in the pool"
+                : "is already in the pool, as a deactivated user: reactivate them instead of "
+                  "importing "
+                  "them again";
+}
+
 std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,
                                           ValidDetails& out, const std::string& prefix = {});
 

@@ -2042,7 +2042,9 @@ struct Api::Impl {
     {
       const CredentialsReader credentials = portal.credentials();  // not held while it runs
       read.inPool = [&](std::string_view email) {
-        return credentials.accountByEmail(call.company(), email).has_value();
+        const auto account = credentials.accountByEmail(call.company(), email);
+        using Member = ImportReadOptions::Member;
+        return !account ? Member::kNone : account->active ? Member::kActive : Member::kDeactivated;
       };
       file = readUserImport(call.req.body, countries, read);
       read.inPool = nullptr;
