@@ -74,11 +74,24 @@ bool isExampleEmail(std::string_view email) {
                      [&](const auto& example) { return example[kEmail] == key; });
 }
 
-// The template's column names as a header cell's lookupKey() gives them, made once.
+// A header cell as it is compared with the template's names: case set aside (as
+// lookupKey does), and whatever is no letter or digit, so that "Managers email
+// address", " Job  title" and "E-mail address" are the columns they mean (a review
+// got two errors for each, one "missing" and one "not a column").
+std::string columnKey(std::string_view cell) {
+  std::string key = lookupKey(cell);
+  std::erase_if(key, [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b < 0x80 && !((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z'));
+  });
+  return key;
+}
+
+// The template's column names as a header cell's columnKey() gives them, made once.
 const std::array<std::string, kImportColumns.size()>& columnKeys() {
   static const auto keys = [] {
     std::array<std::string, kImportColumns.size()> k;
-    for (std::size_t i = 0; i < k.size(); ++i) k[i] = asciiLower(kImportColumns[i]);
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = columnKey(kImportColumns[i]);
     return k;
   }();
   return keys;
@@ -157,7 +170,7 @@ class FileChecker {
     if (cell.find('\t') == std::string_view::npos) return false;
     for (std::size_t start = 0; start <= cell.size();) {
       const std::size_t tab = std::min(cell.find('\t', start), cell.size());
-      const std::string key = lookupKey(cell.substr(start, tab - start));
+      const std::string key = columnKey(cell.substr(start, tab - start));
       if (std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end())
         return true;
       start = tab + 1;
@@ -178,7 +191,7 @@ class FileChecker {
     bool named = false;
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       if (columns_[i] == kNone) continue;
-      if (i >= r.fields.size() || lookupKey(r.fields[i]) != columnKeys()[columns_[i]]) return false;
+      if (i >= r.fields.size() || columnKey(r.fields[i]) != columnKeys()[columns_[i]]) return false;
       named = true;
     }
     return named;
@@ -203,7 +216,7 @@ class FileChecker {
     std::array<std::optional<std::size_t>, 7> seen;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
-      const std::string key = lookupKey(name);
+      const std::string key = columnKey(name);
       if (key.empty()) continue;  // a column without a header: its cells must stay empty
       std::size_t k = 0;
       while (k < kImportColumns.size() && columnKeys()[k] != key) ++k;
