@@ -53,16 +53,6 @@ struct Person {
   std::string id, email, token;
 };
 
-// The body of POST /api/v1/users for a person with a job title "T".
-inline nlohmann::json userBody(const std::string& email, const std::string& givenName,
-                               const std::string& surname, const std::string& managerEmail) {
-  return {{"email", email},
-          {"givenName", givenName},
-          {"surname", surname},
-          {"jobTitle", "T"},
-          {"managerEmail", managerEmail}};
-}
-
 // A portal with its API served on 127.0.0.1 and mail written to <dir>/outbox.
 class ApiServer {
  public:

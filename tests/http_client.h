@@ -97,4 +97,14 @@ class RawConnection {
   int fd_ = -1;
 };
 
+// The body of POST /api/v1/users for a person with a job title "T".
+inline nlohmann::json userBody(const std::string& email, const std::string& givenName,
+                               const std::string& surname, const std::string& managerEmail) {
+  return {{"email", email},
+          {"givenName", givenName},
+          {"surname", surname},
+          {"jobTitle", "T"},
+          {"managerEmail", managerEmail}};
+}
+
 }  // namespace portal::test

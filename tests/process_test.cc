@@ -592,11 +592,8 @@ TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsRefusedNotCutShort) {
     for (int i = 0; i < 20; ++i)
       ASSERT_EQ(client
                     .post("/api/v1/users",
-                          {{"email", "u" + std::to_string(i) + "@demo.example"},
-                           {"givenName", "U"},
-                           {"surname", std::string(200, 'x')},
-                           {"jobTitle", "T"},
-                           {"managerEmail", "owner@demo.example"}},
+                          userBody("u" + std::to_string(i) + "@demo.example", "U",
+                                   std::string(200, 'x'), "owner@demo.example"),
                           token)
                     .status,
                 201);

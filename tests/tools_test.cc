@@ -1251,12 +1251,7 @@ TEST(ToolsOnOthersDirectories, ADirectoryWhoseCurrentOrManifestIsDamagedIsSaidTo
     HttpClient client(server.port());
     ASSERT_EQ(client
                   .post("/api/v1/users",
-                        {{"email", "ann@demo.example"},
-                         {"givenName", "Ann"},
-                         {"surname", "Lee"},
-                         {"jobTitle", "T"},
-                         {"managerEmail", "owner@demo.example"}},
-                        token)
+                        userBody("ann@demo.example", "Ann", "Lee", "owner@demo.example"), token)
                   .status,
               201);
     ASSERT_EQ(server.terminate(), 0);
