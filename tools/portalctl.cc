@@ -221,6 +221,10 @@ class ProgressPrinter {
  public:
   explicit ProgressPrinter(std::string what) : what_(std::move(what)), tty_(isatty(2) != 0) {}
   ~ProgressPrinter() {
+    // The last report, when it was not printed: a catch-up beside a busy server
+    // ends past the first line that said 100% (a review saw "51 of 51" above an
+    // answer of 68 events).
+    if (!pending_.empty()) print(pending_, pendingCount_);
     if (tty_ && printed_) std::fputc('\n', stderr);
     gProgressLineOpen = false;
   }
@@ -232,26 +236,39 @@ class ProgressPrinter {
                  rate = p.value("eventsPerSecond", 0.0);
     const auto now = std::chrono::steady_clock::now();
     const bool last = done >= total;
-    if (finished_) return;  // the catch-up after the fill reports the end again
-    finished_ = last;
-    if (!tty_ && printed_ && !last && now - lastLine_ < std::chrono::seconds(2)) return;
-    lastLine_ = now;
     char text[256];
     std::snprintf(text, sizeof text, "rebuild %s: %.0f of %.0f events (%.0f%%), %.0f events/s, %.1f s left",
                   what_.c_str(), done, total, total > 0 ? 100.0 * done / total : 100.0, rate,
                   rate > 0 && total > done ? (total - done) / rate : 0.0);
+    // Past the first line at 100%, the catch-up's reports are kept for the end
+    // (those that say something new: the end is reported again).
+    const std::pair<double, double> count{done, total};
+    pending_ = count == printedCount_ ? "" : text;
+    pendingCount_ = count;
+    if (finished_) return;
+    finished_ = last;
+    if (!tty_ && printed_ && !last && now - lastLine_ < std::chrono::seconds(2)) return;
+    lastLine_ = now;
+    print(text, count);
+  }
+
+ private:
+  void print(std::string text, std::pair<double, double> count) {  // a copy: it may be pending_
+    pending_.clear();
+    printedCount_ = count;
     if (tty_) {
-      std::fprintf(stderr, "\r%-90s", text);
+      std::fprintf(stderr, "\r%-90s", text.c_str());
       gProgressLineOpen = true;
     } else {
-      std::fprintf(stderr, "%s\n", text);
+      std::fprintf(stderr, "%s\n", text.c_str());
     }
     std::fflush(stderr);
     printed_ = true;
   }
 
- private:
   std::string what_;
+  std::string pending_;  // the last report, when it was not printed
+  std::pair<double, double> pendingCount_, printedCount_{-1, -1};  // (done, total)
   bool tty_;
   bool printed_ = false;
   bool finished_ = false;
