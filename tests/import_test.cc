@@ -112,6 +112,15 @@ TEST(ImportFileCheck, ColumnsAreFoundByNameInAnyOrderWithATypographicApostrophe)
   ASSERT_EQ(f.rows.size(), 1u);
   EXPECT_EQ(f.rows[0].details.jobTitle, "Chef");
   EXPECT_EQ(f.rows[0].details.managerEmail, "eve@x.example");
+  // A tab pasted at a name's edge is no tab-separated file; a header of punctuation
+  // alone names no column, and is said to (its cells would go unread).
+  f = check(
+      "Given Name,Surname\t,Email address,Job title,Manager's email address,Is Active,Country,#\n"
+      "Eve,Roux,eve@x.example,Chef,eve@x.example,1,FR,7\n");
+  ASSERT_EQ(f.errors.size(), 1u) << f.errors[0].message;
+  EXPECT_EQ(f.errors[0].column, "Column H");
+  EXPECT_EQ(f.errors[0].value, "#");
+  EXPECT_NE(f.errors[0].message.find("not a column of the template"), std::string::npos);
 }
 
 TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {

@@ -78,7 +78,9 @@ bool RunningProgram::waitForError(const std::string& text, int seconds) {
   return true;
 }
 
-void RunningProgram::signal(int sig) { kill(pid_, sig); }
+void RunningProgram::signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);  // never -1: that is every process the user may signal
+}
 
 ProgramRun RunningProgram::finish() {
   // Both pipes at once, so that a program filling one while we wait on the other

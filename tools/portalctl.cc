@@ -220,12 +220,15 @@ std::string maintain(const std::string& data, const json& request,
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(std::string what) : what_(std::move(what)), tty_(isatty(2) != 0) {}
-  ~ProgressPrinter() {
-    // The last report, when it was not printed: a catch-up beside a busy server
-    // ends past the first line that said 100% (a review saw "51 of 51" above an
-    // answer of 68 events).
+  ~ProgressPrinter() { finish(); }
+  // Ends the progress before the answer is printed: the last report, when it was
+  // not printed (a catch-up beside a busy server ends past the first line that
+  // said 100%: a review saw "51 of 51" above an answer of 68 events), and the
+  // terminal's line.
+  void finish() {
     if (!pending_.empty()) print(pending_, pendingCount_);
     if (tty_ && printed_) std::fputc('\n', stderr);
+    printed_ = false;
     gProgressLineOpen = false;
   }
   void operator()(std::string_view line) {
@@ -323,6 +326,7 @@ int rebuild(int argc, char** argv) {
   ProgressPrinter printer(*name);
   const std::string text = maintain(flags["--data"], {{"command", "rebuild"}, {"projection", *name}},
                                     [&](std::string_view line) { printer(line); });
+  printer.finish();
   return answer(text, "rebuild");
 }
 

@@ -75,7 +75,7 @@ bool isExampleEmail(std::string_view email) {
 }
 
 // A header cell as it is compared with the template's names: case set aside (as
-// lookupKey does), and whatever is no letter or digit, so that "Managers email
+// lookupKey does), and ASCII characters that are no letter or digit, so that "Managers email
 // address", " Job  title" and "E-mail address" are the columns they mean (a review
 // got two errors for each, one "missing" and one "not a column").
 std::string columnKey(std::string_view cell) {
@@ -165,17 +165,19 @@ class FileChecker {
   }
 
  private:
-  // True when `cell`, cut at its tabs, names a column of the template.
+  // True when `cell`, cut at its tabs, names two columns of the template (one
+  // column's name with a tab pasted at its edge is that column: a review).
   static bool namesColumnsBetweenTabs(std::string_view cell) {
+    cell = trimText(cell);
     if (cell.find('\t') == std::string_view::npos) return false;
+    int named = 0;
     for (std::size_t start = 0; start <= cell.size();) {
       const std::size_t tab = std::min(cell.find('\t', start), cell.size());
       const std::string key = columnKey(cell.substr(start, tab - start));
-      if (std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end())
-        return true;
+      named += std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end();
       start = tab + 1;
     }
-    return false;
+    return named >= 2;
   }
 
   // Excel's "sep=;" line before the header (files made for Excel, which reads it to
@@ -217,7 +219,9 @@ class FileChecker {
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
       const std::string key = columnKey(name);
-      if (key.empty()) continue;  // a column without a header: its cells must stay empty
+      // A column without a header: its cells must stay empty. (One headed by
+      // punctuation alone, "#", is a header that names no column.)
+      if (key.empty() && trimText(name).empty()) continue;
       std::size_t k = 0;
       while (k < kImportColumns.size() && columnKeys()[k] != key) ++k;
       if (k == kImportColumns.size()) {
@@ -314,7 +318,8 @@ class FileChecker {
         // that the administrator could see (a review).
         out_.warnings.push_back(
             {r.row, std::string(kImportColumns[c]), shown,
-             trimCodePoints(asTyped, isWhiteSpace).size() == t.size()
+             // (An email loses ASCII spaces alone.)
+             !(text || c == kActive) || trimCodePoints(asTyped, isWhiteSpace).size() == t.size()
                  ? "The spaces around the value were removed."
                  : "The spaces and invisible characters (such as zero-width "
                    "spaces or direction marks) around the value were removed."});

@@ -40,8 +40,6 @@ inline constexpr const char* kUnknownCountry =
     "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
     "/api/v1/countries and the template's Countries sheet list them)";
 
-// Checks `d` and fills `out`; each problem names its field (email, givenName,
-// surname, jobTitle, managerEmail, country) after `prefix`. Empty when valid.
 // An email taken by a user of the pool, as an import's error says it: a deactivated
 // one is said to be, with what to do (a review: an administrator re-hiring someone
 // looks among the active users and does not find them).
@@ -52,6 +50,8 @@ inline std::string alreadyInPool(bool active) {
                   "them again";
 }
 
+// Checks `d` and fills `out`; each problem names its field (email, givenName,
+// surname, jobTitle, managerEmail, country) after `prefix`. Empty when valid.
 std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const CountryList& countries,
                                           ValidDetails& out, const std::string& prefix = {});
 

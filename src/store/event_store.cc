@@ -228,8 +228,13 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt - 1)));
     const std::string before = current();
     auto store = openOnce(options);
+    // A WAL listed and then gone is the writer's removing an obsolete one, which may
+    // leave CURRENT as it was (a review): tried again as a change of files is.
+    const bool walGone = !store &&
+                         store.error().message.find("No such file") != std::string::npos &&
+                         store.error().message.find(".log") != std::string::npos;
     // What an open found, opened or refused, holds when the files stayed as they were.
-    if (before.empty() || current() == before) return store;
+    if (!walGone && (before.empty() || current() == before)) return store;
     if (attempt == 8)
       return makeError(ErrorCode::kBusy, "the files of " + options.path +
                                              " kept changing while they were opened (a compaction or a "
@@ -389,11 +394,15 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;
-  // A record cut short at the end of a WAL (the process killed, the power lost
-  // while it was written) was never acknowledged, and goes; a damaged one before
-  // the end is refused. RocksDB's default (point in time) stopped the replay at
-  // the damage and started without every acknowledged event after it, saying
-  // nothing (a review: 5 of 10 users gone, and verify then said ok).
+  // A record cut short at the end of a WAL (the process killed while it was
+  // written) was never acknowledged, and goes. A damaged one before the end is
+  // either a power cut during an fsync, which may keep a later page of the
+  // unacknowledged tail and not an earlier one, or damage to acknowledged events:
+  // the log alone cannot tell them apart. Refusing to start after a power cut would
+  // send the operator to a backup older than what is on disk, so the open then
+  // starts from the events before the damage (RocksDB's point in time, below) and
+  // says so loudly; before, it did so without a word (a review: 5 of 10 users gone,
+  // and verify then said ok).
   if (!options.readOnly)
     dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   // A new MANIFEST at every change of the set of table files (flushes, compactions,
@@ -517,6 +526,19 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     if (permissionDenied(st)) return unreadable(options.path, "permission denied");
   } else {
     st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
+    // RocksDB's status names no file ("Corruption: checksum mismatch"): an open that
+    // succeeds in point-in-time recovery, which only reads the WAL otherwise, found
+    // the damage in the WAL.
+    if (st.IsCorruption()) {
+      const std::string why = st.ToString();
+      dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+      st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
+      if (st.ok())
+        logLine("warning: the write-ahead log of " + options.path + " was damaged (" + why +
+                "); started from the events before the damage. Those after it were either not "
+                "written whole (a power cut while they were synced: never acknowledged) or "
+                "damaged since: if acknowledged commands are missing, restore a backup");
+    }
   }
   if (!st.ok()) {
     const std::string msg = st.ToString();
