@@ -691,6 +691,23 @@ TEST(HttpFlows, AResetPasswordSignsInAtOnceAfterTheAccountWasThrottled) {
 }
 
 // Only the owner takes an administrator's rights away, also by deactivating them.
+// A userId that is no id is a field's problem (422), as a missing one is, not a
+// user "not in this company" (a review).
+TEST(HttpFlows, AUserIdThatIsNoIdIsAValidationErrorForAdminsAndTheOwner) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (const char* path : {"/api/v1/admins", "/api/v1/owner"}) {
+    Reply r = client.post(path, {{"userId", "nope"}}, owner.token);
+    EXPECT_EQ(r.status, 422) << path << r.body;
+    EXPECT_EQ(r.json()["errors"][0]["field"], "userId");
+    EXPECT_EQ(r.json()["errors"][0]["message"], "must be an id (a UUID)");
+    r = client.post(path, {{"userId", "ann@acme.example"}}, owner.token);
+    EXPECT_EQ(r.json()["errors"][0]["message"],
+              "must be an id (a UUID), not an email: GET /api/v1/users?search= finds the id");
+  }
+}
+
 TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
   ApiServer server;
   Person owner = server.provision("acme");
@@ -1853,6 +1870,14 @@ TEST(HttpFlows, AUsersRolesAreListedAsGrantedAndRevoked) {
   ASSERT_EQ(client.request("DELETE", base + "/modeler/editor", "", owner.token).status, 204);
   EXPECT_EQ(roles(owner.token), (std::vector<std::string>{"automation/operator", "modeler/viewer"}));
   EXPECT_EQ(client.get("/api/v1/users/nobody/roles", owner.token).status, 404);
+  // A role the service does not have is said of the service, with its roles (it
+  // read "Role modeler/superuser is not in this company": a review).
+  Reply none = client.request("PUT", base + "/modeler/superuser", "", owner.token);
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(none.json()["detail"],
+            "The service modeler has no role 'superuser'; its roles are: viewer, editor, admin.");
+  EXPECT_EQ(client.request("PUT", base + "/modeler/a@b.example", "", owner.token).json()["detail"],
+            "The service modeler has no such role; its roles are: viewer, editor, admin.");
 }
 
 // A client that follows the Location of a 201 finds what was made there.

@@ -755,7 +755,23 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return r;
     if (state_.user(cmd_.companyId, userId) == nullptr) return notFound("User", userId);
     if (!state_.company(cmd_.companyId)->holdsService(service)) return notFound("Service", service);
-    if (!serviceHasRole(service, role)) return notFound("Role", service + "/" + role);
+    if (!serviceHasRole(service, role)) {
+      // Said of the service, with its roles: "Role modeler/superuser is not in this
+      // company" blamed the company (a review).
+      // (Like notFound, it repeats no email nor a text too long to be a role.)
+      std::string roles;
+      if (const ServiceDefinition* s = findService(service))
+        for (const auto& r : s->roles) roles += (roles.empty() ? "" : ", ") + r;
+      const std::string named = role.find('@') != std::string::npos || role.size() > 64
+                                    ? "no such role"
+                                    : "no role '" + role + "'";
+      return Rejection{
+          RejectionKind::kNotFound,
+          "not-found",
+          "The service " + service + " has " + named + "; its roles are: " + roles + ".",
+          {},
+          {}};
+    }
     return std::nullopt;
   }
 
