@@ -68,7 +68,14 @@ std::string rebuild(OperatorContext& ctx, const json& req, const OperatorProgres
   auto lastSent = std::chrono::steady_clock::time_point{};
   bool sentComplete = false;
   std::uint64_t events = 0;
-  std::string unsent;  // the last report, when the rate limit held it back
+  std::optional<RebuildProgress> unsent;  // the last report, when the rate limit held it back
+  auto send = [&](const RebuildProgress& p) {
+    const json line = {
+        {"progress",
+         {{"done", p.done}, {"total", p.total}, {"eventsPerSecond", p.eventsPerSecond}}}};
+    unsent.reset();
+    return progress(line.dump());
+  };
   const auto started = std::chrono::steady_clock::now();
   auto r = ctx.projector.rebuild(
       *name,
@@ -80,21 +87,18 @@ std::string rebuild(OperatorContext& ctx, const json& req, const OperatorProgres
         // (once caught up, every report does: the total grows with the log).
         const auto now = std::chrono::steady_clock::now();
         const bool complete = p.done >= p.total;
-        const json line = {
-            {"progress",
-             {{"done", p.done}, {"total", p.total}, {"eventsPerSecond", p.eventsPerSecond}}}};
-        unsent = line.dump();
+        unsent = p;
         if ((!complete || sentComplete) && now - lastSent < std::chrono::milliseconds(250)) return;
         lastSent = now;
         sentComplete = complete;
-        if (!progress(std::exchange(unsent, std::string()))) stop = true;
+        if (!send(p)) stop = true;
       },
       &stop);
   if (!r) return failure(r.error().message);
   // The last report goes too: the catch-up beside a busy server ends within the
   // 250 ms after the first that reached the total, and the progress then stopped
   // short of the answer's count (a review saw "51 of 51" above 68 events).
-  if (progress && !unsent.empty()) progress(unsent);
+  if (progress && unsent) send(*unsent);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return json{{"ok", true}, {"projection", *name}, {"events", events}, {"seconds", seconds}}.dump();
