@@ -691,23 +691,6 @@ TEST(HttpFlows, AResetPasswordSignsInAtOnceAfterTheAccountWasThrottled) {
 }
 
 // Only the owner takes an administrator's rights away, also by deactivating them.
-// A userId that is no id is a field's problem (422), as a missing one is, not a
-// user "not in this company" (a review).
-TEST(HttpFlows, AUserIdThatIsNoIdIsAValidationErrorForAdminsAndTheOwner) {
-  ApiServer server;
-  Person owner = server.provision("acme");
-  HttpClient client(server.port());
-  for (const char* path : {"/api/v1/admins", "/api/v1/owner"}) {
-    Reply r = client.post(path, {{"userId", "nope"}}, owner.token);
-    EXPECT_EQ(r.status, 422) << path << r.body;
-    EXPECT_EQ(r.json()["errors"][0]["field"], "userId");
-    EXPECT_EQ(r.json()["errors"][0]["message"], "must be an id (a UUID)");
-    r = client.post(path, {{"userId", "ann@acme.example"}}, owner.token);
-    EXPECT_EQ(r.json()["errors"][0]["message"],
-              "must be an id (a UUID), not an email: GET /api/v1/users?search= finds the id");
-  }
-}
-
 TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
   ApiServer server;
   Person owner = server.provision("acme");

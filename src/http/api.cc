@@ -2203,22 +2203,10 @@ struct Api::Impl {
     return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));
   }
 
-  // A body's userId that is no id (a name, an email): 422 on the field, as a missing
-  // one is (a review got 404 "User nope is not in this company").
-  static std::optional<HttpResponse> notAUserId(const std::string& given) {
-    if (uuidOf(given)) return std::nullopt;
-    return validation(
-        {{"userId", std::string("must be an id (a UUID)") +
-                        (given.find('@') != std::string::npos
-                             ? ", not an email: GET /api/v1/users?search= finds the id"
-                             : "")}});
-  }
-
   HttpResponse includeAdmin(Call& call) {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
     if (!fields) return error;
-    if (auto refused = notAUserId((*fields)[0])) return *refused;
     const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
     return command(call, IncludeAdmin{userId},
                    [=, this, company = call.company(),
@@ -2245,7 +2233,6 @@ struct Api::Impl {
     HttpResponse error;
     auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an ownership transfer");
     if (!fields) return error;
-    if (auto refused = notAUserId((*fields)[0])) return *refused;
     const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
     return command(call, TransferOwnership{userId},
                    [=, this, company = call.company(), params = call.params](
