@@ -110,7 +110,7 @@ TEST(PasswordPolicy, RefusesCommonPasswordsAlsoPaddedRepeatedOrInRuns) {
         "P@ssw0rd P@ssw0rd", "tru$tno1 tru$tno1", "P@$$w0rd P@$$w0rd"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   // Symbols carrying a password with a letter or two: judged as typed.
-  for (const char* ok : {"!@#$%^&*()ab", "horse-horse-battery-staple", "red.green.blue.sky"})
+  for (const char* ok : {"!&@*#(%$^)ab", "horse-horse-battery-staple", "red.green.blue.sky"})
     EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
   // Letters typed as look-alike digits and symbols, with digits added (a review: all
   // were taken).
@@ -146,6 +146,24 @@ TEST(PasswordPolicy, PaddingAndRepeatsOfAnyScriptAreRefusedToo) {
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   for (const char* ok : {"ñandú café mañana", "😀🎉 pizza night €€"})
     EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
+}
+
+// Walks along a keyboard (a known limit until a review of 2026-12-04 named them):
+// straight strokes, zigzags, shifted, on German and French keyboards and the keypad,
+// also with a few characters added; text that only touches neighbouring keys here
+// and there, or a walk that turns at every key, is no walk.
+TEST(PasswordPolicy, RefusesWalksAlongTheKeyboard) {
+  for (const char* weak :
+       {"1qaz2wsx3edc", "qwertyuiop12", "zaq12wsxcde3", "!QAZ@WSX#EDC", "1qaz@WSX3edc$RFV",
+        "qazwsxedcrfv", "asdfghjkl;'!", "zxcvbnm,./12", "poiuytrewq!!", "1q2w3e4r5t6y",
+        "qwertzuiop12", "1qay2wsx3edc", "azertyuiop12", "qsdfghjklm!!", "147258369147",
+        "Qwerty-Uiop-Asdf", "mnbvcxzasdfg", "!@#$%^&*()ab"})
+    EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
+  for (const char* ok :
+       {"were we there yet?", "tfre3ertghu7u", "Desert rose 1984", "sweet dreams are made",
+        "1234 Elm Street, Apt 9", "correct horse battery staple", "tr4in-st4tion-w3st"})
+    EXPECT_TRUE(rulesBroken(policy(), ok).empty()) << ok;
+  EXPECT_NE(policy().rules().back().find("walk along the keyboard"), std::string::npos);
 }
 
 TEST(PasswordPolicy, RefusesTextThatIsNotUtf8) {

@@ -1,6 +1,9 @@
 #include "src/auth/password_policy.h"
 
+#include <array>
 #include <fstream>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "events/json_writer.h"
@@ -121,6 +124,85 @@ bool isRunOrRepeatWithSomethingAdded(std::string_view s) {
   return false;
 }
 
+// Where a key sits on a keyboard: its row, and its left edge in quarters of a key
+// (rows are staggered: Q is half a key right of 1, A a quarter right of Q).
+struct KeyAt {
+  int row = -1;  // -1: no key of this keyboard
+  int x = 0;
+};
+
+class Keyboard {
+ public:
+  Keyboard(std::initializer_list<std::pair<std::string_view, int>> rows) {
+    int row = 0;
+    for (const auto& [keys, left] : rows) {
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        at_[static_cast<unsigned char>(keys[i])] = {row, left + 4 * static_cast<int>(i)};
+      ++row;
+    }
+  }
+  // Shifted symbols are their keys (US: "!" is 1); letters come folded already.
+  KeyAt key(char c) const {
+    static constexpr std::string_view kShifted = "~!@#$%^&*()_+{}|:\"<>?";
+    static constexpr std::string_view kUnshifted = "`1234567890-=[]\\;',./";
+    if (const auto i = kShifted.find(c); i != std::string_view::npos) c = kUnshifted[i];
+    return static_cast<unsigned char>(c) < 0x80 ? at_[static_cast<unsigned char>(c)] : KeyAt{};
+  }
+
+ private:
+  std::array<KeyAt, 128> at_{};
+};
+
+// The step from one key to the next when they touch (beside each other in a row, or
+// overlapping in the next row up or down), as one of six directions; 0 when not.
+int stepBetween(KeyAt a, KeyAt b) {
+  if (a.row < 0 || b.row < 0) return 0;
+  const int rows = b.row - a.row, dx = b.x - a.x;
+  if (rows == 0 && (dx == 4 || dx == -4)) return dx > 0 ? 1 : 2;
+  if ((rows == 1 || rows == -1) && dx > -4 && dx < 4)
+    return (rows > 0 ? 3 : 6) + (dx > 0) + (dx >= 0);
+  return 0;
+}
+
+// A walk along a keyboard ("1qaz2wsx3edc", "qwertyuiop12", "zaq12wsxcde3",
+// "!QAZ@WSX#EDC", "1q2w3e4r5t6y", "qwertzuiop" on a German one, "azertyuiop" on a
+// French one, "147258369" on the keypad): strokes of three keys or more, each key
+// touching the one before, that cover all but three characters at most, and that
+// turn (a way neither of the last two steps went) at most once every second step: a
+// guesser tries straight strokes and zigzags first; a walk turning at every key is
+// as many guesses as other text of its length.
+bool isKeyboardWalk(std::string_view s) {
+  static const Keyboard kKeyboards[] = {
+      {{"`1234567890-=", 0}, {"qwertyuiop[]\\", 6}, {"asdfghjkl;'", 7}, {"zxcvbnm,./", 9}},
+      {{"1234567890", 4}, {"qwertzuiop", 6}, {"asdfghjkl", 7}, {"yxcvbnm,.-", 9}},
+      {{"1234567890", 4}, {"azertyuiop", 6}, {"qsdfghjklm", 7}, {"wxcvbn,;:!", 9}},
+      {{"789", 0}, {"456", 0}, {"123", 0}, {"0", 0}},
+  };
+  constexpr std::size_t kStroke = 3, kAdded = 3, kLeast = 8;
+  for (const Keyboard& keyboard : kKeyboards) {
+    std::size_t covered = 0, steps = 0, turns = 0;
+    for (std::size_t begin = 0; begin < s.size();) {
+      std::size_t end = begin + 1, turnsHere = 0;
+      int last = 0, beforeLast = 0;  // a zigzag ("1q2w3e4r5t6y") goes one of two ways
+      for (; end < s.size(); ++end) {
+        const int step = stepBetween(keyboard.key(s[end - 1]), keyboard.key(s[end]));
+        if (step == 0) break;
+        if (last != 0 && step != last && step != beforeLast) ++turnsHere;
+        beforeLast = last;
+        last = step;
+      }
+      if (end - begin >= kStroke) {
+        covered += end - begin;
+        steps += end - begin - 1;
+        turns += turnsHere;
+      }
+      begin = end;
+    }
+    if (covered >= kLeast && covered + kAdded >= s.size() && 2 * turns <= steps) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<PasswordPolicy> PasswordPolicy::load(const std::string& file) {
@@ -162,14 +244,14 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
     }
     return false;
   };
-  // Listed, typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), or a run or a
-  // repeat.
+  // Listed, typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), a run or a
+  // repeat, or a walk along a keyboard.
   const auto weak = [&](std::string_view s) {
     if (listed(s)) return true;
     const std::size_t half = s.size() / 2;
     if (s.size() % 2 == 0 && s.substr(0, half) == s.substr(half) && listed(s.substr(0, half)))
       return true;
-    return isRunOrRepeat(s) || isRunOrRepeatWithSomethingAdded(s);
+    return isRunOrRepeat(s) || isRunOrRepeatWithSomethingAdded(s) || isKeyboardWalk(s);
   };
   if (weak(lowered)) return true;
   // The same with the spaces and ASCII punctuation typed between its words taken out:
@@ -251,7 +333,8 @@ std::vector<std::string> PasswordPolicy::rules() const {
           "Not a common password (" + std::to_string(listed_) +
               " are known), nor one with digits or symbols added, nor one typed twice, nor "
               "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "
-              "also with a few characters added."};
+              "nor a walk along the keyboard such as 1qaz2wsx3edc or qwertyuiop12, also with "
+              "a few characters added."};
 }
 
 }  // namespace portal

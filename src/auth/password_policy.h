@@ -3,7 +3,8 @@
 // most 256, any characters allowed, not the user's email or its local part, nor
 // their name or their company's (with digits or symbols added), and not
 // a common password, also not one padded with digits or symbols ("Password123!"),
-// a single repeated character, or a run such as "123456789012" or "abcdefghijkl".
+// a single repeated character, a run such as "123456789012" or "abcdefghijkl", or a
+// walk along the keyboard ("1qaz2wsx3edc").
 // The list of common passwords is Openwall's (Debian's john-data package).
 //
 // Thread-safe after construction.
