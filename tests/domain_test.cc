@@ -943,8 +943,15 @@ TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {
   auto refused = std::get<Rejection>(w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")}));
   EXPECT_EQ(refused.kind, RejectionKind::kInvalid);
   ASSERT_EQ(refused.problems.size(), 1u) << "the permission may go, the subscription may not";
-  EXPECT_EQ(refused.problems[0].field, sub);
-  EXPECT_EQ(refused.problems[0].message, "a subscription goes only to an administrator");
+  EXPECT_EQ(refused.problems[0], (FieldProblem{"transferTo",
+                                               "subscription 'R' in modeler: a subscription goes "
+                                               "only to an administrator",
+                                               sub}));
+  ASSERT_EQ(missing.problems.size(), 2u);
+  for (const FieldProblem& p : missing.problems) {
+    EXPECT_EQ(p.field, "transferTo") << "the field a form fills in";
+    EXPECT_NE(p.message.find("needs a recipient"), std::string::npos) << p.message;
+  }
 }
 
 TEST(Deciders, APermissionTheRecipientHoldsIsMergedIntoTheirs) {

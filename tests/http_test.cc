@@ -725,6 +725,10 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.json()["code"], "resources-must-be-transferred");
   EXPECT_EQ(r.json()["resources"], json::array({project}));
+  ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "transferTo");
+  EXPECT_EQ(r.json()["errors"][0]["resourceId"], project);
+  EXPECT_EQ(r.json()["errors"][0]["message"], "project 'Apollo' in modeler needs a recipient");
   // A recipient left unpicked in a form ("") is no recipient named.
   r = client.post("/api/v1/users/" + leaver.id + "/deactivate", {{"transferTo", ""}}, owner.token);
   EXPECT_EQ(r.status, 409) << r.body;
@@ -734,6 +738,11 @@ TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases
                   owner.token);
   EXPECT_EQ(r.status, 422) << "the heir holds no role in the project's service";
   EXPECT_EQ(r.json()["code"], "transfer-refused");
+  ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "transferTo");
+  EXPECT_EQ(r.json()["errors"][0]["resourceId"], project);
+  EXPECT_EQ(r.json()["errors"][0]["message"],
+            "project 'Apollo' in modeler: the recipient has no role in modeler");
 
   ASSERT_EQ(
       client.request("PUT", "/api/v1/users/" + heir.id + "/roles/modeler/editor", "", owner.token)
@@ -870,7 +879,11 @@ TEST(HttpFlows, ResourceRoutesSayWhatToPutRight) {
   EXPECT_EQ(r.json()["detail"], "The recipient cannot take the user's resources.");
   ASSERT_GE(r.json()["errors"].size(), 2u) << r.body;
   EXPECT_EQ(r.json()["errors"][0]["field"], "transferTo") << r.body;
-  EXPECT_EQ(r.json()["errors"][1]["field"], perm) << r.body;
+  // Each resource's reason is on transferTo too, naming the resource (a review found
+  // resource ids as fields, which a form cannot place).
+  EXPECT_EQ(r.json()["errors"][1]["field"], "transferTo") << r.body;
+  EXPECT_EQ(r.json()["errors"][1]["resourceId"], perm) << r.body;
+  EXPECT_FALSE(r.json()["errors"][0].contains("resourceId")) << r.body;
 
   // ownerId is an id: anything else is 400 naming it, an email with the way to its id.
   r = client.get("/api/v1/resources?ownerId=bad", owner.token);

@@ -22,6 +22,11 @@ bool samePermission(const ResourceState& held, std::string_view service, std::st
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
 // A description as given, without the spaces around it; one left blank is none.
+// A resource as its owner knows it: "project 'Apollo' in modeler".
+std::string describe(const ResourceState& r) {
+  return r.kind + " '" + r.name + "' in " + r.service;
+}
+
 std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
   if (!given) return std::nullopt;
   const std::string_view t = trimText(*given);
@@ -298,9 +303,12 @@ class Decider {
       if (!c.transferTo) {
         Rejection r = conflict("resources-must-be-transferred",
                                "The user owns resources; name a recipient to transfer them to.");
+        // On `transferTo`, the field to fill in, each with the resource it is about
+        // (a form shows them where the recipient is picked; a review found resource ids
+        // as fields).
         for (const auto* res : owned) {
           r.ids.push_back(res->id);
-          r.problems.push_back({res->id, res->kind + " '" + res->name + "' in " + res->service});
+          r.problems.push_back({"transferTo", describe(*res) + " needs a recipient", res->id});
         }
         return r;
       }
@@ -325,7 +333,7 @@ class Decider {
           }
         }
         if (!reason.empty()) {
-          refused.problems.push_back({res->id, reason});
+          refused.problems.push_back({"transferTo", describe(*res) + ": " + reason, res->id});
           refused.ids.push_back(res->id);
           continue;
         }

@@ -18,8 +18,9 @@ enum class RejectionKind {
 };
 
 struct FieldProblem {
-  std::string field;  // a field name, or a resource id, or "row N: column"
+  std::string field;  // a field of the request, or "row N: column"
   std::string message;
+  std::string resourceId{};  // the resource a deactivation's transfer problem is about
   bool operator==(const FieldProblem&) const = default;
 };
 

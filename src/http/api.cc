@@ -217,7 +217,10 @@ HttpResponse rejected(const Rejection& r) {
                           r.message);
   if (!r.problems.empty()) {
     json list = json::array();
-    for (const auto& p : r.problems) list.push_back({{"field", p.field}, {"message", p.message}});
+    for (const auto& p : r.problems) {
+      list.push_back({{"field", p.field}, {"message", p.message}});
+      if (!p.resourceId.empty()) list.back()["resourceId"] = p.resourceId;
+    }
     body["errors"] = std::move(list);
   }
   if (!r.ids.empty()) body["resources"] = r.ids;
