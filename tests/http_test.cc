@@ -1016,6 +1016,64 @@ TEST(HttpLimits, ACommandRefusesQueryParametersItDoesNotTake) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// A query takes only the parameters it names too: `?serach=ada` listed everyone and
+// `?stauts=inactive` the active users as well (a review). Every parameter a route
+// reads is taken; the probes pass over what load balancers and scrapers add.
+TEST(HttpLimits, AQueryRefusesParametersItDoesNotTakeAndTakesEveryOneItReads) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  HttpClient client(server.port());
+  const std::string id = ann.id;
+  for (const std::string& target : std::vector<std::string>{
+           "/api/v1/users?search=ann&status=all&limit=5&cursor=",
+           "/api/v1/users/" + id + "/resources?limit=5&cursor=",
+           "/api/v1/users/" + id +
+               "/history?actor=system&type=UserCreated&from=2020-01-01&to=2100-01-01&limit=5",
+           "/api/v1/users/" + id + "/roles?limit=5", "/api/v1/admins?search=a&limit=5",
+           "/api/v1/services?limit=5", "/api/v1/resources?ownerId=" + id + "&limit=5",
+           "/api/v1/groups?limit=5",
+           "/api/v1/audit?subject=" + id + "&actor=" + owner.id +
+               "&type=UserCreated&from=2020-01-01&to=2100-01-01&limit=5&cursor=",
+           "/api/v1/events?after=0&limit=5&waitMs=0", "/api/v1/events?cursor=0",
+           "/api/v1/password-policy?company=acme", "/healthz?lb=1", "/metrics?name[]=x"}) {
+    Reply r = client.get(target, owner.token);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+  }
+  EXPECT_NE(client.get("/readyz?probe=1", "").status, 400);
+
+  Reply r = client.get("/api/v1/users?serach=ann", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  EXPECT_EQ(r.json()["errors"][0]["field"], "serach");
+  EXPECT_EQ(r.json()["detail"],
+            "The query parameter 'serach' is not one this request takes (did you mean search?); "
+            "it takes search, status, limit and cursor.");
+  for (const auto& [target, meant] :
+       {std::pair<std::string, std::string>{"/api/v1/users?stauts=inactive", "status"},
+        {"/api/v1/users?Limit=5", "limit"},
+        {"/api/v1/resources?owner_id=" + id, "ownerId"},
+        {"/api/v1/events?wait_ms=10", "waitMs"}}) {
+    r = client.get(target, owner.token);
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find("did you mean " + meant + "?"),
+              std::string::npos)
+        << r.body;
+  }
+  r = client.get("/api/v1/users/" + id + "?expand=all", owner.token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["detail"],
+            "The query parameter 'expand' is not one this request takes; it takes none.");
+  // A user's history names its subject in the path.
+  EXPECT_EQ(client.get("/api/v1/users/" + id + "/history?subject=" + owner.id, owner.token).status,
+            400);
+  EXPECT_EQ(client.request("HEAD", "/api/v1/users?foo=1", "", owner.token).status, 400);
+  // A name no client would mean as a parameter is not repeated.
+  r = client.get("/api/v1/groups?%3Cscript%3E=1", owner.token);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.find("script"), std::string::npos) << r.body;
+}
+
 // `?dryRun` and `?dryRun=false&dryRun=true` imported for real: which was meant cannot
 // be known, so nothing is done. A name given twice with one value is that value.
 TEST(HttpLimits, AFlagLeftBlankOrAParameterGivenTwiceDifferentlyIsRefused) {

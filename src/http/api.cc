@@ -417,13 +417,14 @@ struct Api::Impl {
     Handler handler;
     std::vector<std::string> segments;
     bool blocking = false;  // hashes passwords, runs commands in turn, or long-polls
-    // The query parameters a command (not a GET) takes; any other is refused.
-    std::vector<std::string_view> commandQuery = {};
+    // The query parameters the route takes; any other is refused.
+    std::vector<std::string_view> query = {};
     // A command whose path says it all (an anonymization, a role granted) takes no
     // body: one sent is refused rather than passed over.
     bool takesBody = false;
     // A sign-out: a body or query parameter it does not take is passed over, since
-    // refusing it would leave the session valid.
+    // refusing it would leave the session valid. So do the probes (/healthz, /readyz,
+    // /metrics) with query parameters: load balancers and scrapers add their own.
     bool passesOver = false;
   };
 
@@ -556,32 +557,56 @@ struct Api::Impl {
            });
   }
 
-  // A command takes only the query parameters it names (the import's notify and
-  // dryRun): a misspelt one (`?dryrun=true`) would otherwise be passed over and the
-  // command run for real. Queries may carry what they do not use.
+  // Two names a letter apart, or two letters swapped ("serach", "limt", "stauts"),
+  // compared without case, '_' and '-' ("owner_id" is ownerId).
+  static bool nearlyTheSame(std::string_view given, std::string_view known) {
+    std::string a, b = asciiLower(known);
+    for (unsigned char c : given)
+      if (c != '_' && c != '-') a += static_cast<char>(std::tolower(c));
+    if (a == b) return true;
+    if (a.size() + 1 < b.size() || b.size() + 1 < a.size() || b.size() < 4) return false;
+    // Optimal string alignment distance, at most 1.
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i)
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        d[i][j] = std::min(
+            {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    return d[a.size()][b.size()] <= 1;
+  }
+
+  // A route takes only the query parameters it names: a misspelt one would otherwise
+  // be passed over, and a command run for real (`?dryrun=true` imported the file) or
+  // a list answered unfiltered (`?serach=ada` listed everyone, `?stauts=inactive`
+  // the active users too: a review).
   static std::optional<HttpResponse> unknownParameter(const Call& call, const Route& r) {
-    if (r.info.method == "GET" || r.passesOver || call.query.empty()) return std::nullopt;
-    const auto& known = r.commandQuery;
+    if (r.passesOver || call.query.empty()) return std::nullopt;
+    const auto& known = r.query;
+    const bool command = r.info.method != "GET";
     for (const auto& entry : call.query) {
       const std::string& name = entry.first;
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
       const bool plain = isPlainName(name);
-      std::string detail = plain
-                               ? "The query parameter '" + name + "' is not one this command takes"
-                               : std::string("A query parameter is not one this command takes");
+      const std::string what = command ? "this command takes" : "this request takes";
+      std::string detail = plain ? "The query parameter '" + name + "' is not one " + what
+                                 : "A query parameter is not one " + what;
+      const std::string end = command ? ". Nothing was done." : ".";
       if (known.empty()) {
-        detail += r.takesBody ? "; it takes none (its fields go in the body)." : "; it takes none.";
+        detail += r.takesBody ? "; it takes none (its fields go in the body)" : "; it takes none";
       } else {
-        std::string folded;
-        for (unsigned char c : name)
-          if (c != '_' && c != '-') folded += static_cast<char>(std::tolower(c));
         std::string list;
-        for (auto k : known) {
-          if (plain && folded == asciiLower(k)) detail += " (did you mean " + std::string(k) + "?)";
-          list += (list.empty() ? "" : " and ") + std::string(k);
+        for (std::size_t i = 0; i < known.size(); ++i) {
+          if (plain && nearlyTheSame(name, known[i]))
+            detail += " (did you mean " + std::string(known[i]) + "?)";
+          list += (i == 0 ? "" : i + 1 == known.size() ? " and " : ", ") + std::string(known[i]);
         }
-        detail += "; it takes " + list + ". Nothing was done.";
+        detail += "; it takes " + list;
       }
+      detail += end;
       return plain ? badParam(name, detail) : badRequest(detail);
     }
     return std::nullopt;
@@ -2838,13 +2863,33 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {"POST", "/api/v1/admins"},          {"POST", "/api/v1/owner"},
         {"POST", "/api/v1/resources"},       {"POST", "/api/v1/groups"},
         {"PATCH", "/api/v1/groups/{id}"}};
+    // The query parameters each route reads (param(), limitOf(), openListCursor(),
+    // queryFlag()); a route not named here takes none.
+    using Params = std::vector<std::string_view>;
+    const Params page = {"limit", "cursor"};
+    const Params audit = {"subject", "actor", "type", "from", "to", "limit", "cursor"};
+    static const std::map<std::pair<std::string_view, std::string_view>, Params> query = {
+        {{"GET", "/api/v1/password-policy"}, {"company"}},
+        {{"GET", "/api/v1/users"}, {"search", "status", "limit", "cursor"}},
+        {{"POST", "/api/v1/users/import"}, {"notify", "dryRun"}},
+        {{"GET", "/api/v1/users/{id}/resources"}, page},
+        // The path names the subject: a `subject` beside it would be overwritten.
+        {{"GET", "/api/v1/users/{id}/history"}, {"actor", "type", "from", "to", "limit", "cursor"}},
+        {{"GET", "/api/v1/users/{id}/roles"}, page},
+        {{"GET", "/api/v1/admins"}, {"search", "limit", "cursor"}},
+        {{"GET", "/api/v1/services"}, page},
+        {{"GET", "/api/v1/resources"}, {"ownerId", "limit", "cursor"}},
+        {{"GET", "/api/v1/groups"}, page},
+        {{"GET", "/api/v1/audit"}, audit},
+        {{"GET", "/api/v1/events"}, {"after", "cursor", "limit", "waitMs"}}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
       r.blocking = blocking.count({r.info.method, r.info.pattern}) > 0;
       r.takesBody = withBody.count({r.info.method, r.info.pattern}) > 0;
-      r.passesOver = r.info.method == "DELETE" && r.info.pattern == "/api/v1/sessions/current";
-      if (r.info.method == "POST" && r.info.pattern == "/api/v1/users/import")
-        r.commandQuery = {"notify", "dryRun"};  // importUsers's queryFlag()s
+      r.passesOver = (r.info.method == "DELETE" && r.info.pattern == "/api/v1/sessions/current") ||
+                     !r.info.pattern.starts_with("/api/");
+      if (auto q = query.find({r.info.method, r.info.pattern}); q != query.end())
+        r.query = q->second;
     }
     return t;
   }();
