@@ -21,12 +21,12 @@ bool samePermission(const ResourceState& held, std::string_view service, std::st
 
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
-// A description as given, without the spaces around it; one left blank is none.
 // A resource as its owner knows it: "project 'Apollo' in modeler".
 std::string describe(const ResourceState& r) {
   return r.kind + " '" + r.name + "' in " + r.service;
 }
 
+// A description as given, without the spaces around it; one left blank is none.
 std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
   if (!given) return std::nullopt;
   const std::string_view t = trimText(*given);

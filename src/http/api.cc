@@ -2867,7 +2867,6 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
     // queryFlag()); a route not named here takes none.
     using Params = std::vector<std::string_view>;
     const Params page = {"limit", "cursor"};
-    const Params audit = {"subject", "actor", "type", "from", "to", "limit", "cursor"};
     static const std::map<std::pair<std::string_view, std::string_view>, Params> query = {
         {{"GET", "/api/v1/password-policy"}, {"company"}},
         {{"GET", "/api/v1/users"}, {"search", "status", "limit", "cursor"}},
@@ -2880,7 +2879,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/services"}, page},
         {{"GET", "/api/v1/resources"}, {"ownerId", "limit", "cursor"}},
         {{"GET", "/api/v1/groups"}, page},
-        {{"GET", "/api/v1/audit"}, audit},
+        {{"GET", "/api/v1/audit"}, {"subject", "actor", "type", "from", "to", "limit", "cursor"}},
         {{"GET", "/api/v1/events"}, {"after", "cursor", "limit", "waitMs"}}};
     for (Route& r : t) {
       r.segments = splitPath(r.info.pattern);
