@@ -1276,6 +1276,26 @@ TEST(ToolsOnOthersDirectories, ADirectoryWhoseCurrentOrManifestIsDamagedIsSaidTo
               "MANIFEST");
   saysDamaged(runProgram({PORTAL_SERVER_BIN, "--data", withoutManifest, "--listen", "127.0.0.1:0"}),
               "MANIFEST");
+  // CURRENT removed, or a MANIFEST cut short (it then lists the default family
+  // alone): a review got "holds no portal data" from every program, and a server
+  // given --demo must not make a new portal over what is left.
+  const std::string withoutCurrent = dir.sub("without-current");
+  fs::copy(data, withoutCurrent, fs::copy_options::recursive);
+  fs::remove(fs::path(withoutCurrent) / "CURRENT");
+  saysDamaged(replay({"verify", "--data", withoutCurrent}), "CURRENT removed");
+  saysDamaged(portalctl({"compact", "--data", withoutCurrent}), "CURRENT removed");
+  saysDamaged(runProgram({PORTAL_SERVER_BIN, "--data", withoutCurrent, "--listen", "127.0.0.1:0",
+                          "--demo"}),
+              "CURRENT removed");
+  EXPECT_FALSE(fs::exists(fs::path(withoutCurrent) / "CURRENT")) << "no new log made over it";
+  const std::string shortManifest = dir.sub("short-manifest");
+  fs::copy(data, shortManifest, fs::copy_options::recursive);
+  for (const auto& e : fs::directory_iterator(shortManifest))
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) fs::resize_file(e.path(), 100);
+  saysDamaged(replay({"verify", "--data", shortManifest}), "MANIFEST cut short");
+  saysDamaged(
+      runProgram({PORTAL_SERVER_BIN, "--data", shortManifest, "--listen", "127.0.0.1:0", "--demo"}),
+      "MANIFEST cut short");
   EXPECT_EQ(replay({"verify", "--data", data}).exitCode, 0);
 }
 

@@ -26,6 +26,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -303,13 +304,35 @@ bool damaged(const rocksdb::Status& st) {
          (st.IsIOError() && st.ToString().find("No such file") != std::string::npos);
 }
 
+Error damagedFiles(const std::string& path, std::string why) {
+  return makeError(ErrorCode::kCorrupt, "the files of " + path + " are damaged (" + why +
+                                            "); restore the data directory from a backup");
+}
+
 Error damagedFiles(const std::string& path, const rocksdb::Status& st) {
   std::string why = st.ToString();
   // "Corruption: Corruption: IO error: …" as RocksDB 7.8 nests them: said once.
   for (const std::string_view prefix : {"Corruption: ", "IO error: "})
     while (why.starts_with(std::string(prefix) + std::string(prefix))) why.erase(0, prefix.size());
-  return makeError(ErrorCode::kCorrupt, "the files of " + path + " are damaged (" + why +
-                                            "); restore the data directory from a backup");
+  return damagedFiles(path, std::move(why));
+}
+
+// Whether an options file RocksDB wrote in `dir` names the log's own families: the
+// directory held a portal's log, whatever its CURRENT or MANIFEST say now (RocksDB
+// writes one after it has written CURRENT and made the families). A CURRENT removed,
+// or a MANIFEST cut short that lists no family of ours, read as "no portal data",
+// which sends the operator looking for another path (a review).
+bool heldAPortalLog(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(std::string("[CFOptions \"") + kEventsCf + "\"]") != std::string::npos &&
+        text.find(std::string("[CFOptions \"") + kMetaCf + "\"]") != std::string::npos)
+      return true;
+  }
+  return false;
 }
 
 // RocksDB's refusal to open or list a file of the directory for want of permission.
@@ -355,6 +378,9 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                      checked.error().message);
   const bool hasDb = fs::exists(dir / "CURRENT", ec);
   if (ec) return unreadable(options.path, ec.message());
+  // Checked before a new log would be made over what is left of the old one.
+  if (!hasDb && heldAPortalLog(dir))
+    return damagedFiles(options.path, "its CURRENT file is missing");
   if (!hasDb && (!options.createIfMissing || options.readOnly))
     return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
   if (!hasDb) {
@@ -438,6 +464,10 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     auto has = [&](const char* family) { return std::find(names.begin(), names.end(), family) != names.end(); };
     const bool core = has(kEventsCf) && has(kMetaCf);
     const bool complete = core && has(kStreamsCf) && has(kKeysCf) && has(kCheckpointsCf) && has(kCommandsCf);
+    // A MANIFEST cut short lists "default" alone, which would read as a first open
+    // cut short (and be made into a new log) or as no portal data.
+    if (!core && heldAPortalLog(dir))
+      return damagedFiles(options.path, "its MANIFEST lists none of the log's column families");
     if (!complete && onlyOwnFamilies(names) && holdsNothing(dbo, options.path, names)) {
       if (!options.createIfMissing || options.readOnly)
         return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
