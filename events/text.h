@@ -148,6 +148,13 @@ std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t));
 // A company's slug as someone typed it: slugs are lower-case ("ACME" is acme).
 inline std::string slugOf(std::string_view given) { return asciiLower(trim(given)); }
 
+// A resource in words, as it was given: "project 'Apollo' in modeler" (a refused
+// transfer, a timeline's line).
+inline std::string resourceInWords(std::string_view kind, std::string_view name,
+                                   std::string_view service) {
+  return std::string(kind) + " '" + std::string(name) + "' in " + std::string(service);
+}
+
 // An id as someone typed it: a UUID (8-4-4-4-12 hexadecimal digits, whose case
 // means nothing, RFC 9562 section 4) in the lower case ids are written in;
 // nullopt for anything else (an email, a name).

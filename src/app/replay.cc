@@ -76,7 +76,7 @@ std::string personal(const std::optional<Personal>& p) { return p ? p->value : s
 
 // A resource in words, as it was given: "the project 'Apollo' in modeler".
 std::string theResource(std::string_view kind, std::string_view name, std::string_view service) {
-  return "the " + std::string(kind) + " '" + std::string(name) + "' in " + std::string(service);
+  return "the " + resourceInWords(kind, name, service);
 }
 
 // A changed detail with its new value ("surname 'Builder'"), or its name alone

@@ -133,7 +133,11 @@ struct KeyAt {
 
 class Keyboard {
  public:
-  Keyboard(std::initializer_list<std::pair<std::string_view, int>> rows) {
+  // `usShift`: a shifted symbol is its key as a US keyboard has it ("!" is 1).
+  // `diagonals`: keys in a grid (the keypad), where 1 touches 5.
+  Keyboard(std::initializer_list<std::pair<std::string_view, int>> rows, bool usShift,
+           bool diagonals)
+      : usShift_(usShift), diagonals_(diagonals) {
     int row = 0;
     for (const auto& [keys, left] : rows) {
       for (std::size_t i = 0; i < keys.size(); ++i)
@@ -141,64 +145,88 @@ class Keyboard {
       ++row;
     }
   }
-  // Shifted symbols are their keys (US: "!" is 1); letters come folded already.
-  KeyAt key(char c) const {
-    static constexpr std::string_view kShifted = "~!@#$%^&*()_+{}|:\"<>?";
-    static constexpr std::string_view kUnshifted = "`1234567890-=[]\\;',./";
-    if (const auto i = kShifted.find(c); i != std::string_view::npos) c = kUnshifted[i];
-    return static_cast<unsigned char>(c) < 0x80 ? at_[static_cast<unsigned char>(c)] : KeyAt{};
+
+  // The step from one key to the next when they touch (beside each other in a row,
+  // or overlapping in the row above or below), as one of eight directions; 0 when
+  // they do not. Letters come folded already.
+  int step(char from, char to) const {
+    const KeyAt a = key(from), b = key(to);
+    if (a.row < 0 || b.row < 0) return 0;
+    const int rows = b.row - a.row, dx = b.x - a.x;
+    const int reach = diagonals_ ? 4 : 3;
+    if (rows == 0 && (dx == 4 || dx == -4)) return dx > 0 ? 1 : 2;
+    if ((rows == 1 || rows == -1) && dx >= -reach && dx <= reach)
+      return (rows > 0 ? 3 : 6) + (dx > 0) + (dx >= 0);
+    return 0;
   }
 
  private:
+  KeyAt key(char c) const {
+    static constexpr std::string_view kShifted = "~!@#$%^&*()_+{}|:\"<>?";
+    static constexpr std::string_view kUnshifted = "`1234567890-=[]\\;',./";
+    if (const auto i = kShifted.find(c); usShift_ && i != std::string_view::npos) c = kUnshifted[i];
+    return static_cast<unsigned char>(c) < 0x80 ? at_[static_cast<unsigned char>(c)] : KeyAt{};
+  }
+
   std::array<KeyAt, 128> at_{};
+  bool usShift_, diagonals_;
 };
 
-// The step from one key to the next when they touch (beside each other in a row, or
-// overlapping in the next row up or down), as one of six directions; 0 when not.
-int stepBetween(KeyAt a, KeyAt b) {
-  if (a.row < 0 || b.row < 0) return 0;
-  const int rows = b.row - a.row, dx = b.x - a.x;
-  if (rows == 0 && (dx == 4 || dx == -4)) return dx > 0 ? 1 : 2;
-  if ((rows == 1 || rows == -1) && dx > -4 && dx < 4)
-    return (rows > 0 ? 3 : 6) + (dx > 0) + (dx >= 0);
-  return 0;
+// How many keys, from s[begin], go one way along the keyboard: straight (every step
+// the same way: "qwer", "1qaz") or zigzag (two ways in turn: "1q2w3e"). At least 1.
+std::size_t strokeAt(const Keyboard& keyboard, std::string_view s, std::size_t begin,
+                     bool& zigzag) {
+  zigzag = false;
+  std::size_t end = begin + 1;
+  int first = 0, second = 0;
+  for (; end < s.size(); ++end) {
+    const int step = keyboard.step(s[end - 1], s[end]);
+    if (step == 0) break;
+    const std::size_t n = end - begin;  // this step's number, from 1
+    if (n == 1) {
+      first = step;
+    } else if (n == 2) {
+      second = step;
+      zigzag = second != first;
+    } else if (step != ((n % 2 == 1) ? first : second)) {
+      break;
+    }
+  }
+  return end - begin;
 }
 
 // A walk along a keyboard ("1qaz2wsx3edc", "qwertyuiop12", "zaq12wsxcde3",
 // "!QAZ@WSX#EDC", "1q2w3e4r5t6y", "qwertzuiop" on a German one, "azertyuiop" on a
-// French one, "147258369" on the keypad): strokes of three keys or more, each key
-// touching the one before, that cover all but three characters at most, and that
-// turn (a way neither of the last two steps went) at most once every second step: a
-// guesser tries straight strokes and zigzags first; a walk turning at every key is
-// as many guesses as other text of its length.
+// French one, "159357" on the keypad): strokes that go one way, straight for three
+// keys or more or zigzag for five, covering all but three characters at most. Text
+// touches neighbouring keys here and there ("sewer rewards": "wer" and "rew"), and
+// a random password now and then for a key or two; strokes that keep going one way
+// are what a guesser tries first.
 bool isKeyboardWalk(std::string_view s) {
   static const Keyboard kKeyboards[] = {
-      {{"`1234567890-=", 0}, {"qwertyuiop[]\\", 6}, {"asdfghjkl;'", 7}, {"zxcvbnm,./", 9}},
-      {{"1234567890", 4}, {"qwertzuiop", 6}, {"asdfghjkl", 7}, {"yxcvbnm,.-", 9}},
-      {{"1234567890", 4}, {"azertyuiop", 6}, {"qsdfghjklm", 7}, {"wxcvbn,;:!", 9}},
-      {{"789", 0}, {"456", 0}, {"123", 0}, {"0", 0}},
+      {{{"`1234567890-=", 0}, {"qwertyuiop[]\\", 6}, {"asdfghjkl;'", 7}, {"zxcvbnm,./", 9}},
+       true,
+       false},
+      {{{"1234567890", 4}, {"qwertzuiop", 6}, {"asdfghjkl", 7}, {"yxcvbnm,.-", 9}}, false, false},
+      {{{"1234567890", 4}, {"azertyuiop", 6}, {"qsdfghjklm", 7}, {"wxcvbn,;:!", 9}}, false, false},
+      // 0 under 1 and 2.
+      {{{"789", 0}, {"456", 0}, {"123", 0}, {"0", 2}}, false, true},
   };
-  constexpr std::size_t kStroke = 3, kAdded = 3, kLeast = 8;
+  constexpr std::size_t kStraight = 3, kZigzag = 5, kAdded = 3, kLeast = 8;
   for (const Keyboard& keyboard : kKeyboards) {
-    std::size_t covered = 0, steps = 0, turns = 0;
-    for (std::size_t begin = 0; begin < s.size();) {
-      std::size_t end = begin + 1, turnsHere = 0;
-      int last = 0, beforeLast = 0;  // a zigzag ("1q2w3e4r5t6y") goes one of two ways
-      for (; end < s.size(); ++end) {
-        const int step = stepBetween(keyboard.key(s[end - 1]), keyboard.key(s[end]));
-        if (step == 0) break;
-        if (last != 0 && step != last && step != beforeLast) ++turnsHere;
-        beforeLast = last;
-        last = step;
+    std::size_t covered = 0;
+    // Until more than kAdded characters are left out.
+    for (std::size_t begin = 0; begin < s.size() && begin <= covered + kAdded;) {
+      bool zigzag = false;
+      const std::size_t keys = strokeAt(keyboard, s, begin, zigzag);
+      if (keys >= (zigzag ? kZigzag : kStraight)) {
+        covered += keys;
+        begin += keys;
+      } else {
+        ++begin;  // a stroke may begin at the next key
       }
-      if (end - begin >= kStroke) {
-        covered += end - begin;
-        steps += end - begin - 1;
-        turns += turnsHere;
-      }
-      begin = end;
     }
-    if (covered >= kLeast && covered + kAdded >= s.size() && 2 * turns <= steps) return true;
+    if (covered >= kLeast && covered + kAdded >= s.size()) return true;
   }
   return false;
 }
@@ -244,14 +272,14 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
     }
     return false;
   };
-  // Listed, typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), a run or a
-  // repeat, or a walk along a keyboard.
+  // Listed, typed twice ("letmeinletmein", "Passw0rd!Passw0rd!"), or a run or a
+  // repeat.
   const auto weak = [&](std::string_view s) {
     if (listed(s)) return true;
     const std::size_t half = s.size() / 2;
     if (s.size() % 2 == 0 && s.substr(0, half) == s.substr(half) && listed(s.substr(0, half)))
       return true;
-    return isRunOrRepeat(s) || isRunOrRepeatWithSomethingAdded(s) || isKeyboardWalk(s);
+    return isRunOrRepeat(s) || isRunOrRepeatWithSomethingAdded(s);
   };
   if (weak(lowered)) return true;
   // The same with the spaces and ASCII punctuation typed between its words taken out:
@@ -263,6 +291,9 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
   std::string spaced(lowered), compact;
   std::erase(spaced, ' ');
   if (spaced.size() != lowered.size() && weak(spaced)) return true;
+  // A walk along the keyboard, as typed or without its spaces; not without its
+  // punctuation, which leaves letters of a random password that may touch.
+  if (isKeyboardWalk(lowered) || isKeyboardWalk(spaced)) return true;
   for (const char c : lowered)
     if (static_cast<unsigned char>(c) >= 0x80 || isAsciiAlnum(c)) compact.push_back(c);
   constexpr std::size_t kLeastJudged = 4;

@@ -21,11 +21,6 @@ bool samePermission(const ResourceState& held, std::string_view service, std::st
 
 constexpr std::size_t kMaxDescriptionLength = 2000;
 
-// A resource as its owner knows it: "project 'Apollo' in modeler".
-std::string describe(const ResourceState& r) {
-  return r.kind + " '" + r.name + "' in " + r.service;
-}
-
 // A description as given, without the spaces around it; one left blank is none.
 std::optional<std::string> trimmedDescription(const std::optional<std::string>& given) {
   if (!given) return std::nullopt;
@@ -308,7 +303,10 @@ class Decider {
         // as fields).
         for (const auto* res : owned) {
           r.ids.push_back(res->id);
-          r.problems.push_back({"transferTo", describe(*res) + " needs a recipient", res->id});
+          r.problems.push_back(
+              {"transferTo",
+               resourceInWords(res->kind, res->name, res->service) + " needs a recipient",
+               res->id});
         }
         return r;
       }
@@ -333,7 +331,9 @@ class Decider {
           }
         }
         if (!reason.empty()) {
-          refused.problems.push_back({"transferTo", describe(*res) + ": " + reason, res->id});
+          refused.problems.push_back(
+              {"transferTo", resourceInWords(res->kind, res->name, res->service) + ": " + reason,
+               res->id});
           refused.ids.push_back(res->id);
           continue;
         }

@@ -590,6 +590,8 @@ struct Api::Impl {
     for (const auto& entry : call.query) {
       const std::string& name = entry.first;
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      // `_=1712345678`: what jQuery and others add to a GET so that no cache answers it.
+      if (!command && name == "_") continue;
       const bool plain = isPlainName(name);
       const std::string what = command ? "this command takes" : "this request takes";
       std::string detail = plain ? "The query parameter '" + name + "' is not one " + what

@@ -26,7 +26,6 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -317,23 +316,35 @@ Error damagedFiles(const std::string& path, const rocksdb::Status& st) {
   return damagedFiles(path, std::move(why));
 }
 
-// Whether an options file RocksDB wrote in `dir` names the log's own families: the
-// directory held a portal's log, whatever its CURRENT or MANIFEST say now (RocksDB
-// writes one after it has written CURRENT and made the families). A CURRENT removed,
-// or a MANIFEST cut short that lists no family of ours, read as "no portal data",
-// which sends the operator looking for another path (a review).
-bool heldAPortalLog(const fs::path& dir) {
+// The column families the newest options file RocksDB wrote in `dir` names. RocksDB
+// writes one after each change of the set of families, once its MANIFEST holds the
+// change (and after CURRENT, at a first open): a family named there that the
+// MANIFEST does not list, or CURRENT gone beside it, is damage. Both read as "no
+// portal data" before, which sends the operator looking for another path, and a
+// MANIFEST cut short could read as a first open cut short (a review).
+std::set<std::string> familiesInOptions(const fs::path& dir) {
   std::error_code ec;
+  fs::path newest;
+  std::uint64_t number = 0;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
-    std::ifstream in(entry.path());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.find(std::string("[CFOptions \"") + kEventsCf + "\"]") != std::string::npos &&
-        text.find(std::string("[CFOptions \"") + kMetaCf + "\"]") != std::string::npos)
-      return true;
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("OPTIONS-", 0) != 0) continue;
+    const std::uint64_t n = std::strtoull(name.c_str() + 8, nullptr, 10);
+    if (newest.empty() || n > number) newest = entry.path(), number = n;
   }
-  return false;
+  std::set<std::string> families;
+  if (newest.empty()) return families;
+  std::ifstream in(newest);
+  static constexpr std::string_view kSection = "[CFOptions \"";
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(kSection) && line.ends_with("\"]"))
+      families.insert(line.substr(kSection.size(), line.size() - kSection.size() - 2));
+  return families;
 }
+
+// The log's own families, which are never dropped.
+const char* const kCoreFamilies[] = {kEventsCf, kStreamsCf,     kMetaCf,
+                                     kKeysCf,   kCheckpointsCf, kCommandsCf};
 
 // RocksDB's refusal to open or list a file of the directory for want of permission.
 bool permissionDenied(const rocksdb::Status& st) {
@@ -378,9 +389,18 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                      checked.error().message);
   const bool hasDb = fs::exists(dir / "CURRENT", ec);
   if (ec) return unreadable(options.path, ec.message());
-  // Checked before a new log would be made over what is left of the old one.
-  if (!hasDb && heldAPortalLog(dir))
-    return damagedFiles(options.path, "its CURRENT file is missing");
+  // Checked before a new log would be made over what is left of the old one (an old
+  // options file alone, in a directory emptied by hand, is no log).
+  if (!hasDb) {
+    const auto families = familiesInOptions(dir);
+    bool files = false;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string n = entry.path().filename().string();
+      files = files || n.rfind("MANIFEST-", 0) == 0 || n.ends_with(".sst") || n.ends_with(".log");
+    }
+    if (files && families.count(kEventsCf) && families.count(kMetaCf))
+      return damagedFiles(options.path, "its CURRENT file is missing");
+  }
   if (!hasDb && (!options.createIfMissing || options.readOnly))
     return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
   if (!hasDb) {
@@ -464,10 +484,14 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     auto has = [&](const char* family) { return std::find(names.begin(), names.end(), family) != names.end(); };
     const bool core = has(kEventsCf) && has(kMetaCf);
     const bool complete = core && has(kStreamsCf) && has(kKeysCf) && has(kCheckpointsCf) && has(kCommandsCf);
-    // A MANIFEST cut short lists "default" alone, which would read as a first open
-    // cut short (and be made into a new log) or as no portal data.
-    if (!core && heldAPortalLog(dir))
-      return damagedFiles(options.path, "its MANIFEST lists none of the log's column families");
+    // A MANIFEST cut short lists fewer families than the log had ("default" alone
+    // would read as a first open cut short, and be made into a new log).
+    const auto hadFamilies = familiesInOptions(dir);
+    for (const char* family : kCoreFamilies)
+      if (hadFamilies.count(family) && !has(family))
+        return damagedFiles(options.path,
+                            std::string("its MANIFEST does not list the column family ") + family +
+                                ", which the log had");
     if (!complete && onlyOwnFamilies(names) && holdsNothing(dbo, options.path, names)) {
       if (!options.createIfMissing || options.readOnly)
         return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
@@ -476,7 +500,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
       return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
     }
   }
-  for (const char* own : {kEventsCf, kStreamsCf, kMetaCf, kKeysCf, kCheckpointsCf, kCommandsCf}) {
+  for (const char* own : kCoreFamilies) {
     if (std::find(names.begin(), names.end(), own) != names.end()) continue;
     if (options.readOnly)
       return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
