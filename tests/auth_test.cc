@@ -154,10 +154,13 @@ TEST(PasswordPolicy, PaddingAndRepeatsOfAnyScriptAreRefusedToo) {
 // and there, or a walk that changes its way at every key, is no walk.
 TEST(PasswordPolicy, RefusesWalksAlongTheKeyboard) {
   for (const char* weak :
-       {"1qaz2wsx3edc",     "qwertyuiop12", "zaq12wsxcde3", "!QAZ@WSX#EDC", "1qaz@WSX3edc$RFV",
-        "qazwsxedcrfv",     "asdfghjkl;'!", "zxcvbnm,./12", "poiuytrewq!!", "1q2w3e4r5t6y",
-        "qwertzuiop12",     "1qay2wsx3edc", "azertyuiop12", "qsdfghjklm!!", "147258369147",
-        "Qwerty-Uiop-Asdf", "mnbvcxzasdfg", "!@#$%^&*()ab", "159357159357", "qwerty uiop asdf"})
+       {"1qaz2wsx3edc", "qwertyuiop12", "zaq12wsxcde3", "!QAZ@WSX#EDC", "1qaz@WSX3edc$RFV",
+        "qazwsxedcrfv", "asdfghjkl;'!", "zxcvbnm,./12", "poiuytrewq!!", "1q2w3e4r5t6y",
+        "qwertzuiop12", "1qay2wsx3edc", "azertyuiop12", "qsdfghjklm!!", "147258369147",
+        "Qwerty-Uiop-Asdf", "mnbvcxzasdfg", "!@#$%^&*()ab", "159357159357", "qwerty uiop asdf",
+        // Two sequences typed in turn.
+        "q1w2e3r4t5y6", "a1s2d3f4g5h6", "a1b2c3d4e5f6", "1a2b3c4d5e6f!", "qawsedrftgyh",
+        "z1x2c3v4b5n6"})
     EXPECT_EQ(rulesBroken(policy(), weak).count("not-common"), 1u) << weak;
   for (const char* ok :
        {"were we there yet?", "tfre3ertghu7u", "Desert rose 1984", "sweet dreams are made",

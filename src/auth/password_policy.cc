@@ -195,6 +195,20 @@ std::size_t strokeAt(const Keyboard& keyboard, std::string_view s, std::size_t b
   return end - begin;
 }
 
+// The keyboards walks are looked for on.
+const std::array<Keyboard, 4>& keyboards() {
+  static const std::array<Keyboard, 4> kKeyboards = {
+      Keyboard({{"`1234567890-=", 0}, {"qwertyuiop[]\\", 6}, {"asdfghjkl;'", 7}, {"zxcvbnm,./", 9}},
+               true, false),
+      Keyboard({{"1234567890", 4}, {"qwertzuiop", 6}, {"asdfghjkl", 7}, {"yxcvbnm,.-", 9}}, false,
+               false),
+      Keyboard({{"1234567890", 4}, {"azertyuiop", 6}, {"qsdfghjklm", 7}, {"wxcvbn,;:!", 9}}, false,
+               false),
+      // 0 under 1 and 2.
+      Keyboard({{"789", 0}, {"456", 0}, {"123", 0}, {"0", 2}}, false, true)};
+  return kKeyboards;
+}
+
 // A walk along a keyboard ("1qaz2wsx3edc", "qwertyuiop12", "zaq12wsxcde3",
 // "!QAZ@WSX#EDC", "1q2w3e4r5t6y", "qwertzuiop" on a German one, "azertyuiop" on a
 // French one, "159357" on the keypad): strokes that go one way, straight for three
@@ -203,17 +217,8 @@ std::size_t strokeAt(const Keyboard& keyboard, std::string_view s, std::size_t b
 // a random password now and then for a key or two; strokes that keep going one way
 // are what a guesser tries first.
 bool isKeyboardWalk(std::string_view s) {
-  static const Keyboard kKeyboards[] = {
-      {{{"`1234567890-=", 0}, {"qwertyuiop[]\\", 6}, {"asdfghjkl;'", 7}, {"zxcvbnm,./", 9}},
-       true,
-       false},
-      {{{"1234567890", 4}, {"qwertzuiop", 6}, {"asdfghjkl", 7}, {"yxcvbnm,.-", 9}}, false, false},
-      {{{"1234567890", 4}, {"azertyuiop", 6}, {"qsdfghjklm", 7}, {"wxcvbn,;:!", 9}}, false, false},
-      // 0 under 1 and 2.
-      {{{"789", 0}, {"456", 0}, {"123", 0}, {"0", 2}}, false, true},
-  };
   constexpr std::size_t kStraight = 3, kZigzag = 5, kAdded = 3, kLeast = 8;
-  for (const Keyboard& keyboard : kKeyboards) {
+  for (const Keyboard& keyboard : keyboards()) {
     std::size_t covered = 0;
     // Until more than kAdded characters are left out.
     for (std::size_t begin = 0; begin < s.size() && begin <= covered + kAdded;) {
@@ -228,6 +233,32 @@ bool isKeyboardWalk(std::string_view s) {
     }
     if (covered >= kLeast && covered + kAdded >= s.size()) return true;
   }
+  return false;
+}
+
+// Two simple sequences typed in turn, a character of each at a time: runs
+// ("a1b2c3d4e5f6"), a row and the number row ("q1w2e3r4t5y6", "a1s2d3f4g5h6"), two
+// rows ("qawsedrftgyh"), with up to three characters added at the ends. Each half is
+// a run or a repeat, or one straight stroke along a keyboard, of four or more.
+bool isInterleaved(std::string_view s) {
+  constexpr std::size_t kAdded = 3, kLeast = 8;
+  auto simple = [](const std::string& half) {
+    if (half.size() < kLeast / 2) return false;
+    if (isRunOrRepeat(half)) return true;
+    for (const Keyboard& keyboard : keyboards()) {
+      bool zigzag = false;
+      if (strokeAt(keyboard, half, 0, zigzag) == half.size() && !zigzag) return true;
+    }
+    return false;
+  };
+  for (std::size_t front = 0; front <= kAdded; ++front)
+    for (std::size_t back = 0; front + back <= kAdded; ++back) {
+      if (s.size() < front + back + kLeast) continue;
+      const std::string_view core = s.substr(front, s.size() - front - back);
+      std::string even, odd;
+      for (std::size_t i = 0; i < core.size(); ++i) (i % 2 == 0 ? even : odd).push_back(core[i]);
+      if (simple(even) && simple(odd)) return true;
+    }
   return false;
 }
 
@@ -291,9 +322,11 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
   std::string spaced(lowered), compact;
   std::erase(spaced, ' ');
   if (spaced.size() != lowered.size() && weak(spaced)) return true;
-  // A walk along the keyboard, as typed or without its spaces; not without its
-  // punctuation, which leaves letters of a random password that may touch.
-  if (isKeyboardWalk(lowered) || isKeyboardWalk(spaced)) return true;
+  // A walk along the keyboard, or two simple sequences typed in turn, as typed or
+  // without its spaces; not without its punctuation, which leaves letters of a random
+  // password that may touch.
+  for (const std::string_view form : {std::string_view(lowered), std::string_view(spaced)})
+    if (isKeyboardWalk(form) || isInterleaved(form)) return true;
   for (const char c : lowered)
     if (static_cast<unsigned char>(c) >= 0x80 || isAsciiAlnum(c)) compact.push_back(c);
   constexpr std::size_t kLeastJudged = 4;
