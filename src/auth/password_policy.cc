@@ -397,8 +397,8 @@ std::vector<std::string> PasswordPolicy::rules() const {
           "Not a common password (" + std::to_string(listed_) +
               " are known), nor one with digits or symbols added, nor one typed twice, nor "
               "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "
-              "nor a walk along the keyboard such as 1qaz2wsx3edc or qwertyuiop12, also with "
-              "a few characters added."};
+              "nor a walk along the keyboard such as 1qaz2wsx3edc, qwertyuiop12 or q1w2e3r4t5y6, "
+              "also with a few characters added."};
 }
 
 }  // namespace portal

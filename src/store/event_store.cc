@@ -328,7 +328,7 @@ std::set<std::string> familiesInOptions(const fs::path& dir) {
   std::uint64_t number = 0;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("OPTIONS-", 0) != 0) continue;
+    if (name.rfind("OPTIONS-", 0) != 0 || name.ends_with(".dbtmp")) continue;  // one being written
     const std::uint64_t n = std::strtoull(name.c_str() + 8, nullptr, 10);
     if (newest.empty() || n > number) newest = entry.path(), number = n;
   }
