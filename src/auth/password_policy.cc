@@ -367,8 +367,9 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   if (!mail.empty() &&
       (lowered == mail || (!local.empty() && lowered == local) || spellsTheAddress))
     problems.push_back({"not-email", "The password must not be your email address."});
-  // The person's names and the company's, alone or the two names joined, whatever
-  // is around or between them ("Olivia Owner", "BobBoss12345", "Acme Inc 2024").
+  // The person's names and the company's, alone or two of them joined (one typed
+  // twice too), whatever is around or between them ("Olivia Owner", "BobBoss12345",
+  // "Acme Inc 2024", "OliviaOlivia!!").
   if (!names.empty()) {
     const std::string letters = lettersOf(lowered);
     std::vector<std::string> folded;
@@ -378,7 +379,7 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
       if (folded[i].empty()) continue;
       personal = letters == folded[i];
       for (std::size_t j = 0; j < folded.size() && !personal; ++j)
-        personal = j != i && letters == folded[i] + folded[j];
+        personal = letters == folded[i] + folded[j];
     }
     if (personal)
       problems.push_back(
