@@ -325,8 +325,8 @@ bool PasswordPolicy::isCommon(std::string_view lowered) const {
   // A walk along the keyboard, or two simple sequences typed in turn, as typed or
   // without its spaces; not without its punctuation, which leaves letters of a random
   // password that may touch.
-  for (const std::string_view form : {std::string_view(lowered), std::string_view(spaced)})
-    if (isKeyboardWalk(form) || isInterleaved(form)) return true;
+  auto walked = [](std::string_view s) { return isKeyboardWalk(s) || isInterleaved(s); };
+  if (walked(lowered) || (spaced.size() != lowered.size() && walked(spaced))) return true;
   for (const char c : lowered)
     if (static_cast<unsigned char>(c) >= 0x80 || isAsciiAlnum(c)) compact.push_back(c);
   constexpr std::size_t kLeastJudged = 4;

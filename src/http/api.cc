@@ -565,18 +565,19 @@ struct Api::Impl {
       if (c != '_' && c != '-') a += static_cast<char>(std::tolower(c));
     if (a == b) return true;
     if (a.size() + 1 < b.size() || b.size() + 1 < a.size() || b.size() < 4) return false;
-    // Optimal string alignment distance, at most 1.
-    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i)
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        d[i][j] = std::min(
-            {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    return d[a.size()][b.size()] <= 1;
+    if (a.size() == b.size()) {  // one letter changed, or two side by side swapped
+      std::size_t first = 0, end = a.size();
+      while (a[first] == b[first]) ++first;
+      while (a[end - 1] == b[end - 1]) --end;
+      return end - first == 1 ||
+             (end - first == 2 && a[first] == b[first + 1] && a[first + 1] == b[first]);
+    }
+    // One letter more or less: the rest alike once it is set aside.
+    const std::string& longer = a.size() > b.size() ? a : b;
+    const std::string& shorter = a.size() > b.size() ? b : a;
+    std::size_t same = 0;
+    while (same < shorter.size() && shorter[same] == longer[same]) ++same;
+    return longer.compare(same + 1, std::string::npos, shorter, same) == 0;
   }
 
   // A route takes only the query parameters it names: a misspelt one would otherwise

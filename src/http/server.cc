@@ -373,10 +373,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // gzipped JSON not to be JSON. 415 with the coding taken, as RFC 9110 15.5.16
     // says.
     const bool hasBody = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-    if (hasBody && header.count(http::field::content_encoding) > 0)
-      for (const auto& field : header)
-        if (field.name() == http::field::content_encoding &&
-            !onlyCoding(field.value(), "identity")) {
+    if (hasBody)
+      for (auto [field, end] = header.equal_range(http::field::content_encoding); field != end;
+           ++field)
+        if (!onlyCoding(field->value(), "identity")) {
           HttpResponse refused =
               Api::problem(415, "unsupported-media-type", "Unsupported media type",
                            "The body must not be compressed: send it without "

@@ -392,14 +392,16 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   // Checked before a new log would be made over what is left of the old one (an old
   // options file alone, in a directory emptied by hand, is no log).
   if (!hasDb) {
-    const auto families = familiesInOptions(dir);
     bool files = false;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       const std::string n = entry.path().filename().string();
       files = files || n.rfind("MANIFEST-", 0) == 0 || n.ends_with(".sst") || n.ends_with(".log");
     }
-    if (files && families.count(kEventsCf) && families.count(kMetaCf))
-      return damagedFiles(options.path, "its CURRENT file is missing");
+    if (files) {
+      const auto families = familiesInOptions(dir);
+      if (families.count(kEventsCf) && families.count(kMetaCf))
+        return damagedFiles(options.path, "its CURRENT file is missing");
+    }
   }
   if (!hasDb && (!options.createIfMissing || options.readOnly))
     return makeError(ErrorCode::kNotPortalData, options.path + " holds no portal data");
@@ -486,7 +488,8 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     const bool complete = core && has(kStreamsCf) && has(kKeysCf) && has(kCheckpointsCf) && has(kCommandsCf);
     // A MANIFEST cut short lists fewer families than the log had ("default" alone
     // would read as a first open cut short, and be made into a new log).
-    const auto hadFamilies = familiesInOptions(dir);
+    // (Read only when a family is missing: an intact log's open reads no options.)
+    const auto hadFamilies = complete ? std::set<std::string>{} : familiesInOptions(dir);
     for (const char* family : kCoreFamilies)
       if (hadFamilies.count(family) && !has(family))
         return damagedFiles(options.path,
