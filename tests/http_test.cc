@@ -2631,6 +2631,13 @@ TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
   // round and a cursor that is not a position are refused.
   const std::string today = formatRfc3339(server.clock().now()).substr(0, 10);
   EXPECT_FALSE(client.get("/api/v1/audit?to=" + today, owner.token).json()["items"].empty());
+  // An offset's '+' typed into the URL unencoded arrives as a space: read as the '+'.
+  Reply plusTyped = client.get("/api/v1/audit?to=" + today + "T23:59:59+01:00", owner.token);
+  ASSERT_EQ(plusTyped.status, 200) << plusTyped.body;
+  EXPECT_FALSE(plusTyped.json()["items"].empty());
+  EXPECT_EQ(
+      plusTyped.json()["items"],
+      client.get("/api/v1/audit?to=" + today + "T23:59:59%2B01:00", owner.token).json()["items"]);
   EXPECT_EQ(client.get("/api/v1/audit?type=userCreated", owner.token).status, 400);
   EXPECT_EQ(client.get("/api/v1/audit?from=2026-12-02&to=2026-12-01", owner.token).status, 400);
   for (const char* cursor : {"-1", "99999999999999999999", "+5", "3", "007"})

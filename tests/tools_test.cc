@@ -795,6 +795,12 @@ TEST_F(ToolsTest, AsOfAtEveryEventsTimeEqualsTheViewsAfterReplayingTheEventsUpTo
   // Before the company existed there is nothing to show.
   ProgramRun before = replay({"as-of", "--data", data(), "--company", "acme", "--at", "2020-01-01"});
   EXPECT_EQ(json::parse(before.out)["items"], json::array());
+  // Said so, as a mistyped year would be (stdout stays the view).
+  EXPECT_EQ(before.exitCode, 0);
+  EXPECT_NE(before.err.find("note: 2020-01-01T00:00:00.000000Z is before acme's first event ("),
+            std::string::npos)
+      << before.err;
+  EXPECT_NE(before.err.find("): the view is empty\n"), std::string::npos) << before.err;
 }
 
 // A row replayed from events whose key is shredded since (as-of before the person's
@@ -1545,6 +1551,9 @@ TEST(ToolsBesideAServer, EveryCommandWorksWhileTheServerKeepsTakingCommands) {
   r = replay({"as-of", "--data", data, "--company", "demo", "--at", "2100-01-01"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_GE(json::parse(r.out)["items"].size(), 50u);
+  EXPECT_EQ(r.err,
+            "portal-replay: note: 2100-01-01T00:00:00.000000Z is in the future: the view is as it "
+            "stands now\n");
 
   // A rebuild of every projection under load: through the operator socket.
   const int before = load.created();

@@ -218,7 +218,17 @@ int asOf(int argc, char** argv) {
   const Timestamp at = timeFlag("--at", f["--at"], TimeIs::kMoment);
   auto log = openLog(f["--data"]);
   const std::string company = check(log->companyId(f["--company"]));
-  check(log->asOf(company, at, view, printLine));
+  std::optional<Timestamp> first;
+  check(log->asOf(company, at, view, printLine, &first));
+  // Answers that read as real ones but come of a time outside the log: said on
+  // stderr (the view on stdout stays what it is), as a mistyped year would be.
+  if (first && at < *first)
+    std::fprintf(stderr,
+                 "portal-replay: note: %s is before %s's first event (%s): the view is empty\n",
+                 formatRfc3339(at).c_str(), f["--company"].c_str(), formatRfc3339(*first).c_str());
+  else if (SystemClock clock; at > clock.now())
+    std::fprintf(stderr, "portal-replay: note: %s is in the future: the view is as it stands now\n",
+                 formatRfc3339(at).c_str());
   return 0;
 }
 

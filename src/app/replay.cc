@@ -552,7 +552,7 @@ Result<void> ReplayLog::timeline(const std::string& companyId, const std::string
 }
 
 Result<void> ReplayLog::asOf(const std::string& companyId, Timestamp at, const std::string& view,
-                             const LineSink& out) {
+                             const LineSink& out, std::optional<Timestamp>* firstEventAt) {
   if (view != "users" && view != "admins")
     return makeError(ErrorCode::kInvalidArgument, "the view must be users or admins");
   // The administrators view shows each administrator as the users view shows them.
@@ -564,6 +564,7 @@ Result<void> ReplayLog::asOf(const std::string& companyId, Timestamp at, const s
   auto r = indexed(
       companyId, 'a', {}, [](const RecordedEvent&) { return true; },
       [&](const RecordedEvent& e) {
+        if (firstEventAt && !*firstEventAt) *firstEventAt = e.envelope.occurredAt;
         if (e.envelope.occurredAt > at) return false;
         for (auto [projection, rows] : {std::pair<Projection*, MemoryRows*>{&users, &userRows},
                                         {&admins, &adminRows}}) {

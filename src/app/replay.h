@@ -63,8 +63,10 @@ class ReplayLog {
   // the same projection code the server runs (rows kept in memory). One line:
   // {"view", "at", "position" (the last event applied), "items": [...]}, items as
   // GET /api/v1/users and /api/v1/admins show them, in the same order.
+  // `firstEventAt`: when the company's first event happened (set when it has one), so
+  // that the tool can say that a view before it is empty for that reason.
   Result<void> asOf(const std::string& companyId, Timestamp at, const std::string& view,
-                    const LineSink& out);
+                    const LineSink& out, std::optional<Timestamp>* firstEventAt = nullptr);
 
   struct EventFilter {
     std::string companyId, type, actor;

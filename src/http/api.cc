@@ -2518,8 +2518,19 @@ struct Api::Impl {
     q.limit = *limit;
     // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
     // takes in that day.
+    // A '+' typed into a URL unencoded arrives as a space (form encoding); before an
+    // offset (…:40.853610 02:00) it can only have been that '+'.
+    auto timeParam = [&](const char* name) {
+      std::string text = param(call, name);
+      const std::size_t n = text.size();
+      auto digit = [&](std::size_t i) { return text[i] >= '0' && text[i] <= '9'; };
+      if (n > 6 && text[n - 6] == ' ' && digit(n - 5) && digit(n - 4) && text[n - 3] == ':' &&
+          digit(n - 2) && digit(n - 1))
+        text[n - 6] = '+';
+      return text;
+    };
     for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-      const std::string text = param(call, name);
+      const std::string text = timeParam(name);
       if (text.empty()) continue;
       auto t = slot == &q.to ? parseRangeEnd(text) : parseRangeStart(text);
       if (!t)
@@ -2530,9 +2541,9 @@ struct Api::Impl {
     }
     // Compared as typed (`from` not rounded up): a range within one microsecond is no
     // reversed one.
-    if (q.from && q.to && parseRfc3339(param(call, "from"))->micros > q.to->micros)
+    if (q.from && q.to && parseRfc3339(timeParam("from"))->micros > q.to->micros)
       return badParam("from",
-                      "from " + param(call, "from") + " is after to " + param(call, "to") + ".");
+                      "from " + timeParam("from") + " is after to " + timeParam("to") + ".");
     // A cursor is the position to go on before, sealed with the filters and the
     // company as the other lists' are: one given for other filters (or none given,
     // a bare position) is refused where it used to page from wherever it pointed.
