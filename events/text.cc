@@ -74,24 +74,46 @@ std::string emailKeyPastAscii(std::string_view trimmed) {
   return nfcOf(asciiLower(nfcOf(trimmed.substr(0, at)))) + "@" + domainKey(trimmed.substr(at + 1));
 }
 
-std::string domainKey(std::string_view domain) {
-  std::string fallback = nfcOf(asciiLower(nfcOf(domain)));
-  if (!isValidUtf8(domain)) return fallback;
-  static const icu::IDNA* const uts46 = [] {
+namespace {
+
+// IDNA's UTS #46 mapping, nontransitional both ways (`ß` stays).
+const icu::IDNA& uts46() {
+  static const icu::IDNA* const made = [] {
     UErrorCode status = U_ZERO_ERROR;
-    icu::IDNA* made = icu::IDNA::createUTS46Instance(UIDNA_NONTRANSITIONAL_TO_UNICODE, status);
+    icu::IDNA* idna = icu::IDNA::createUTS46Instance(
+        UIDNA_NONTRANSITIONAL_TO_UNICODE | UIDNA_NONTRANSITIONAL_TO_ASCII, status);
     if (U_FAILURE(status))
       throw std::runtime_error(std::string("ICU's UTS #46: ") + u_errorName(status));
-    return made;
+    return idna;
   }();
+  return *made;
+}
+
+// The domain mapped to Unicode (U-labels) or to ASCII (A-labels); nullopt on errors.
+std::optional<std::string> mappedDomain(std::string_view domain, bool toAscii) {
+  if (!isValidUtf8(domain)) return std::nullopt;
   std::string out;
   icu::StringByteSink<std::string> sink(&out);
   icu::IDNAInfo info;
   UErrorCode status = U_ZERO_ERROR;
-  uts46->nameToUnicodeUTF8(icu::StringPiece(domain.data(), static_cast<int32_t>(domain.size())),
-                           sink, info, status);
-  if (U_FAILURE(status) || info.hasErrors()) return fallback;
+  const icu::StringPiece in(domain.data(), static_cast<int32_t>(domain.size()));
+  if (toAscii)
+    uts46().nameToASCII_UTF8(in, sink, info, status);
+  else
+    uts46().nameToUnicodeUTF8(in, sink, info, status);
+  if (U_FAILURE(status) || info.hasErrors()) return std::nullopt;
   return out;
+}
+
+}  // namespace
+
+std::string domainKey(std::string_view domain) {
+  auto mapped = mappedDomain(domain, false);
+  return mapped ? std::move(*mapped) : nfcOf(asciiLower(nfcOf(domain)));
+}
+
+std::optional<std::string> asciiDomain(std::string_view domain) {
+  return mappedDomain(domain, true);
 }
 
 std::string nfcOf(std::string_view s) {

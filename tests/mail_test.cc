@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "events/log.h"
+#include "events/text.h"
 #include "src/app/command_processor.h"
 #include "src/mail/mailer.h"
 #include "src/mail/message.h"
@@ -696,6 +697,13 @@ TEST(MailRenderTest, HeaderInjectionThroughNamesAndAddressIsNeutralised) {
   EXPECT_EQ(header(text, "To"),
             "\"EveBcc: a@example.org XSubject: Free money\" "
             "<eve@example.orgBcc: victim@example.org>");
+  // A name that reads as an encoded-word is sent as one, so that it shows as typed.
+  Recipient mallory{"m@example.org", "=?UTF-8?B?QmNjOiBldmlsQHguZXhhbXBsZQ==?=", "X", "Corp"};
+  const std::string spoof =
+      toRfc5322(renderMail(welcome("u-m"), mallory, kSettings), at("2026-01-01"));
+  EXPECT_EQ(encodedWords(header(spoof, "To")),
+            std::vector<std::string>{"=?UTF-8?B?QmNjOiBldmlsQHguZXhhbXBsZQ==?= X"})
+      << header(spoof, "To");
   // Nor can the body start a header block of its own.
   EXPECT_EQ(bodyOf(text).find("\r\nBcc:"), std::string::npos);
 
@@ -902,6 +910,11 @@ TEST_F(MailerTest, RetriesAFailedDeliveryAndLogsIdsButNeverAddressesOrSecrets) {
       << log;
   EXPECT_NE(log.find("attempt 2"), std::string::npos) << log;
   EXPECT_NE(log.find("451 4.3.0"), std::string::npos) << log;
+  EXPECT_NE(
+      log.find("0000000000000007-00000000-temporary-password for user u-ada: delivered after 2 "
+               "failed attempts"),
+      std::string::npos)
+      << log;
   EXPECT_EQ(log.find("ada@example.org"), std::string::npos) << log;
   EXPECT_EQ(log.find("SECRET-PASSWORD"), std::string::npos) << log;
   EXPECT_EQ(log.find("Lovelace"), std::string::npos) << log;
@@ -1352,6 +1365,24 @@ TEST(MailSmtpTest, AnAddressBeyondAsciiGoesOnlyToARelayOfferingSmtpUtf8) {
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << "no retry can pass";
   EXPECT_NE(refused.error().message.find("SMTPUTF8"), std::string::npos) << refused.error().message;
   EXPECT_TRUE(plain.data().empty());
+  // A domain alone beyond ASCII goes in its ASCII form (the same mailbox), in the
+  // envelope and the headers, to a relay without SMTPUTF8; so does the sender's (a
+  // review: a whole company's staff got no mail on such a relay).
+  const Recipient jan{"jan@müller-gmbh.de", "Jan", "Müller", "Example Corp"};
+  Message toJan = renderMail(welcome("u-jan"), jan, kSettings);
+  toJan.from = "Portal <no-reply@bücher.example>";
+  ScriptedRelay idn("220 relay.test ESMTP", {});
+  auto went = SmtpTransport(relayAt(idn.port())).deliver(toJan, "stem");
+  ASSERT_TRUE(went.ok()) << went.error().message;
+  ASSERT_TRUE(waitFor([&] { return !idn.data().empty(); }));
+  EXPECT_EQ(idn.commands()[1], "MAIL FROM:<no-reply@xn--bcher-kva.example>");
+  EXPECT_EQ(idn.commands()[2], "RCPT TO:<jan@xn--mller-gmbh-9db.de>");
+  const std::string headers = idn.data().substr(0, idn.data().find("\r\n\r\n"));
+  EXPECT_NE(headers.find(" <jan@xn--mller-gmbh-9db.de>\r\n"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("From: \"Portal\" <no-reply@xn--bcher-kva.example>\r\n"),
+            std::string::npos)
+      << headers;
+  EXPECT_TRUE(isAscii(headers)) << headers;
   // An ASCII address asks for nothing more.
   ScriptedRelay ascii("220 relay.test ESMTP", {{"EHLO", "250-relay.test\r\n250 SMTPUTF8"}});
   ASSERT_TRUE(SmtpTransport(relayAt(ascii.port())).deliver(adaMessage("hi\n"), "stem").ok());

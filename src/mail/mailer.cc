@@ -327,6 +327,10 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   }
 
   delivered_.fetch_add(1, std::memory_order_relaxed);
+  // Failures were logged: so is the end of them, for whoever watches the log.
+  if (auto retried = retries_.find(key); retried != retries_.end() && retried->second.failures > 0)
+    mailerLog(what + ": delivered after " + std::to_string(retried->second.failures) +
+              (retried->second.failures == 1 ? " failed attempt" : " failed attempts"));
   if (!deleteRecord(key, what)) {
     Retry& r = retries_[key];
     r.deliveredNotDeleted = true;
@@ -353,8 +357,11 @@ Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
   r.backoff =
       r.backoff.count() == 0 ? options_.firstBackoff : std::min(r.backoff * 2, options_.maxBackoff);
   r.due = Clock::now() + r.backoff;
-  mailerLog(what + ": delivery failed (attempt " + std::to_string(r.failures) + ", next in " +
-            describe(r.backoff) + "): " + why);
+  if (stopping_)  // no next try in this process: the record waits for the next start
+    mailerLog(what + ": not delivered, the mailer is stopping (kept for the next start): " + why);
+  else
+    mailerLog(what + ": delivery failed (attempt " + std::to_string(r.failures) + ", next in " +
+              describe(r.backoff) + "): " + why);
   return Outcome::kFailed;
 }
 

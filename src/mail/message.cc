@@ -75,10 +75,12 @@ std::string encodedWords(std::string_view utf8) {
 }
 
 // A display name or subject as header text: ASCII as it is (quoted, for a display
-// name), anything else as encoded-words.
+// name), anything else as encoded-words; so is ASCII holding "=?", which mail
+// programs would decode as an encoded-word of its own (a name typed as
+// "=?UTF-8?B?QmNjOi…?=" showed as "Bcc: evil@x.example").
 std::string headerText(std::string_view text, bool quote) {
   std::string safe = oneLine(text);
-  if (!isAscii(safe)) return encodedWords(safe);
+  if (!isAscii(safe) || safe.find("=?") != std::string::npos) return encodedWords(safe);
   if (!quote) return safe;
   std::string out = "\"";
   for (char c : safe) {
@@ -271,7 +273,7 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             "\n\n"
             "You must change this password when you first sign in: the portal asks you\n"
             "to choose a new password of your own before anything else. It signs in for\n"
-            "7 days; after that, ask for a new password with \"Forgot password\" on the\n"
+            "7 days; after that, ask for a new password with \"Forgot password?\" on the\n"
             "sign-in page. Please do not forward this email.\n";
   } else if (record.kind == kPasswordResetMail) {
     m.subject = "Reset your Customer Portal password";

@@ -19,6 +19,18 @@
 namespace portal {
 namespace {
 
+// A non-ASCII `address` whose local part is ASCII, with its domain in ASCII
+// (A-labels): the same mailbox for a relay without SMTPUTF8. nullopt for any other
+// (an ASCII address needs nothing; a local part beyond ASCII has no ASCII form).
+std::optional<std::string> asciiAddress(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (isAscii(address) || at == std::string_view::npos || !isAscii(address.substr(0, at)))
+    return std::nullopt;
+  auto domain = asciiDomain(address.substr(at + 1));
+  if (!domain) return std::nullopt;
+  return std::string(address.substr(0, at + 1)) + *domain;
+}
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
@@ -229,8 +241,8 @@ SmtpTransport::SmtpTransport(std::string host, std::uint16_t port, std::string h
     : SmtpTransport(SmtpOptions{std::move(host), port, std::move(heloName)}) {}
 
 Result<void> SmtpTransport::deliver(const Message& message, const std::string& /*fileStem*/) {
-  const std::string from = mailboxAddress(message.from);
-  const std::string to = mailboxAddress(message.to);
+  std::string from = mailboxAddress(message.from);
+  std::string to = mailboxAddress(message.to);
   if (to.empty() || !commandSafe(to))
     return makeError(ErrorCode::kInvalidArgument, "SMTP: the recipient's address cannot be sent as it is");
   if (!commandSafe(from))  // the set-up's: retried, not dropped
@@ -266,8 +278,23 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   }
 
   // An address beyond ASCII (the portal takes them) needs the relay's SMTPUTF8
-  // (RFC 6531). Without it, a recipient's can never go (this mail only); the
-  // sender's is the set-up, retried until an operator changes one or the other.
+  // (RFC 6531). Without it, one whose domain alone is beyond ASCII goes with the
+  // domain's ASCII form (jan@xn--mller-gmbh-9db.de, the same mailbox), in the
+  // envelope and the headers; any other can never go (a recipient's: this mail
+  // only; the sender's is the set-up, retried until an operator changes one or the
+  // other).
+  Message sent;
+  const Message* out = &message;
+  if (!utf8 && (!isAscii(from) || !isAscii(to))) {
+    sent = message;
+    if (auto f = asciiAddress(from)) {
+      const std::size_t at = sent.from.rfind(from);
+      sent.from = at == std::string::npos ? *f : sent.from.replace(at, from.size(), *f);
+      from = *f;
+    }
+    if (auto t = asciiAddress(to)) sent.to = to = *t;
+    out = &sent;
+  }
   const bool ascii = isAscii(from) && isAscii(to);
   if (!ascii && !utf8)
     return makeError(isAscii(to) ? ErrorCode::kUnavailable : ErrorCode::kInvalidArgument,
@@ -282,7 +309,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
   if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
   const auto deadline = Clock::now() + options_.stepTimeout;
-  if (auto s = c.send("message", dotStuffed(toRfc5322(message, now(), eightBit)), deadline); !s)
+  if (auto s = c.send("message", dotStuffed(toRfc5322(*out, now(), eightBit)), deadline); !s)
     return s.error();
   if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r) return r.error();
   // The relay has taken the message: how it answers QUIT changes nothing.
