@@ -78,7 +78,12 @@ class ApiServer {
     // Made before the API can queue mail, started once the links' address is known.
     mailer_ = std::make_unique<Mailer>(portal_->store(), std::make_unique<EmlDirectoryTransport>(outbox()),
                                        MailSettings{}, mailRecipients(*portal_, clock_));
+    ServerOptions so;
+    so.port = 0;
+    so.workerThreads = 16;
+    if (tune) tune(so);
     ApiOptions ao;
+    ao.waitingPolls = waitingPolls(so.workerThreads);  // as portal-server sets it
     ao.hashCost = hashCost;
     ao.throttle = throttle;
     ao.resetThrottle = resetThrottle;  // the fixtures set passwords through reset links
@@ -89,10 +94,6 @@ class ApiServer {
     auto api = Api::create(*portal_, countries(), clock_, ids_, ao);
     if (!api) throw std::runtime_error(api.error().message);
     api_ = std::move(*api);
-    ServerOptions so;
-    so.port = 0;
-    so.workerThreads = 16;
-    if (tune) tune(so);
     auto server = HttpServer::start(*api_, so);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);

@@ -1569,6 +1569,31 @@ TEST(HttpFlows, AWaitingPollEndsWithItsCallersSession) {
   EXPECT_EQ(r.status, 401) << r.body;
 }
 
+// A waiting poll holds a worker thread, which sign-ins share: three quarters of the
+// workers stay free of polls (a review: with --workers 4, four polls held sign-ins of
+// every company for their whole wait), and with fewer than 4 no poll waits.
+TEST(HttpLimits, WaitingPollsLeaveThreeQuartersOfTheWorkersFree) {
+  EXPECT_EQ(waitingPolls(1), 0u);
+  EXPECT_EQ(waitingPolls(3), 0u);
+  EXPECT_EQ(waitingPolls(4), 1u);
+  EXPECT_EQ(waitingPolls(16), 4u);
+  EXPECT_EQ(waitingPolls(64), 16u);
+  EXPECT_EQ(waitingPolls(1024), 16u);
+  ApiServer server({}, [](ServerOptions& o) { o.workerThreads = 2; });
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  Reply r = client.get(
+      "/api/v1/events?waitMs=30000&after=" + std::to_string(server.portal().store().lastPosition()),
+      owner.token);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.json()["code"], "too-many-polls");
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("too few worker threads"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_EQ(client.get("/api/v1/events?after=0&limit=2&waitMs=30000", owner.token).status, 200)
+      << "a poll with events to answer needs no slot";
+}
+
 // A long poll waits for the company's next event. Past four waiting polls of one
 // company a poll is 429 with Retry-After, so that polls never hold every worker
 // thread that sign-ins of all companies share.

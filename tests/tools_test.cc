@@ -218,6 +218,15 @@ TEST_F(ToolsTest, PortalctlAsRootRefusesAnotherUsersPortal) {
   EXPECT_NE(r.err.find("run portalctl as "), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(snapshot(data()), before) << "nothing made or changed";
+  // The server alike (it started, and the service account's next start failed on
+  // the files it made as root).
+  r = runProgram({PORTAL_SERVER_BIN, "--data", data(), "--listen", "127.0.0.1:0", "--quiet"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("portal-server: the portal in " + data() +
+                       " is nobody's: run portal-server as nobody"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(snapshot(data()), before) << "nothing made or changed";
   // A first install: a directory made for the service account, provisioned by root.
   const std::string fresh = dir_.sub("fresh");
   ASSERT_TRUE(std::filesystem::create_directory(fresh));

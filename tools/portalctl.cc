@@ -103,13 +103,8 @@ std::string viaServer(const std::string& data, const json& request, const Error&
 // review). A server that holds the directory does the job itself, as its own user;
 // with none, this is refused.
 void refuseForeignFiles(const std::string& data) {
-  // Whose the portal is: its log's files' owner (CURRENT), or for a directory with
-  // no portal yet (a first install) the directory's.
-  struct stat st {};
-  if (::geteuid() != 0 ||
-      (::stat((data + "/CURRENT").c_str(), &st) != 0 && ::stat(data.c_str(), &st) != 0) ||
-      st.st_uid == 0)
-    return;
+  const auto name = foreignPortalOwner(data);
+  if (!name) return;
   // A process holds the log's lock (RocksDB's fcntl lock on LOCK): a server, which
   // does the job itself through its socket.
   if (const int fd =
@@ -122,13 +117,11 @@ void refuseForeignFiles(const std::string& data) {
     ::close(fd);
     if (held) return;
   }
-  const passwd* owner = ::getpwuid(st.st_uid);
-  const std::string name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
-  fail("the portal in " + data + " is " + name + "'s: run portalctl as " + name + " (sudo -u " +
-       name +
+  fail("the portal in " + data + " is " + *name + "'s: run portalctl as " + *name + " (sudo -u " +
+       *name +
        " portalctl ...); files it made as root would be unreadable to a "
        "server running as " +
-       name);
+       *name);
 }
 
 // Runs `request` with the whole portal open (provisioning), or through the server

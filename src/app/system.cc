@@ -1,6 +1,7 @@
 #include "src/app/system.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,16 @@
 namespace portal {
 
 void keepFilesPrivate() { ::umask(077); }
+
+std::optional<std::string> foreignPortalOwner(const std::string& dir) {
+  struct stat st {};
+  if (::geteuid() != 0 ||
+      (::stat((dir + "/CURRENT").c_str(), &st) != 0 && ::stat(dir.c_str(), &st) != 0) ||
+      st.st_uid == 0)
+    return std::nullopt;
+  const passwd* owner = ::getpwuid(st.st_uid);
+  return owner != nullptr ? std::string(owner->pw_name) : std::to_string(st.st_uid);
+}
 
 void holdStandardStreams(bool outputMustBeSeen) {
   for (int fd = 0; fd <= 2; ++fd) {

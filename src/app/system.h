@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "src/domain/context.h"
@@ -25,6 +26,14 @@ void keepFilesPrivate();
 // read-only, so that printing to it fails as it would closed, and a tool says so
 // with a non-zero exit; otherwise (the server's log lines) it is written away.
 void holdStandardStreams(bool outputMustBeSeen);
+
+// Run as root on a portal that is another user's (the service account a server runs
+// as): that user's name, since what a program makes there (a new MANIFEST, table
+// files, a new portal) would be root's, 0600, and the server as that user could then
+// not start (a review). nullopt when not root, or the portal is root's or missing.
+// Whose the portal is: its log's owner (CURRENT), or for a directory with no portal
+// yet (a first install) the directory's.
+std::optional<std::string> foreignPortalOwner(const std::string& dir);
 
 class SystemClock final : public Clock {
  public:

@@ -2570,10 +2570,13 @@ struct Api::Impl {
                                    : ""));
   }
 
-  // Long polls of GET /api/v1/events that wait at once: at most kMaxWaitingPolls in
-  // all and kMaxWaitingPollsPerCompany for one company.
-  static constexpr std::size_t kMaxWaitingPolls = 16;
+  // Long polls of GET /api/v1/events that wait at once: at most options.waitingPolls
+  // in all and kMaxWaitingPollsPerCompany (or fewer, as many as in all) for one
+  // company.
   static constexpr std::size_t kMaxWaitingPollsPerCompany = 4;
+  std::size_t waitingPollsPerCompany() const {
+    return std::min(kMaxWaitingPollsPerCompany, options.waitingPolls);
+  }
   struct WaitingPolls {
     std::mutex mu;
     std::size_t total = 0;
@@ -2582,12 +2585,12 @@ struct Api::Impl {
   WaitingPolls polls;
   class PollSlot {
    public:
-    PollSlot(WaitingPolls& polls, const std::string& company, bool wanted)
+    PollSlot(WaitingPolls& polls, const std::string& company, std::size_t inAll,
+             std::size_t perCompany)
         : polls_(polls), company_(company) {
-      if (!wanted) return;
       std::lock_guard lock(polls_.mu);
       std::size_t& mine = polls_.byCompany[company_];
-      if (polls_.total < kMaxWaitingPolls && mine < kMaxWaitingPollsPerCompany) {
+      if (polls_.total < inAll && mine < perCompany) {
         ++mine;
         ++polls_.total;
         held_ = true;
@@ -2688,12 +2691,16 @@ struct Api::Impl {
       // which sign-ins and password changes of every company share: past the caps
       // it is 429 with Retry-After (answering at once with nothing would have the
       // client poll again in a tight loop).
-      PollSlot slot(polls, call.company(), true);
+      PollSlot slot(polls, call.company(), options.waitingPolls, waitingPollsPerCompany());
       if (!slot.held())
-        return tooMany(1, "Too many waiting polls",
-                       "At most " + std::to_string(kMaxWaitingPollsPerCompany) +
-                           " requests of a company wait for events at once; poll again shortly.",
-                       "too-many-polls");
+        return tooMany(
+            1, "Too many waiting polls",
+            waitingPollsPerCompany() == 0
+                ? std::string("This server has too few worker threads for a poll to wait "
+                              "(--workers under 4); poll again shortly.")
+                : "At most " + std::to_string(waitingPollsPerCompany()) +
+                      " requests of a company wait for events at once; poll again shortly.",
+            "too-many-polls");
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
       while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline &&
              !stopping.load()) {

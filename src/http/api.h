@@ -59,6 +59,11 @@ struct ApiOptions {
   std::size_t maxJsonBody = 1 << 20;
   // Users an import file may hold (its bytes are limited by the server, 64 MiB).
   std::size_t importMaxRows = 200'000;
+  // Long polls of GET /api/v1/events that may wait at once, of all companies (a
+  // company's: at most 4 of them). Each holds one of the server's worker threads,
+  // which sign-ins share: portal-server leaves three quarters of them free
+  // (waitingPolls(workers)). Past it a poll is 429 with Retry-After.
+  std::size_t waitingPolls = 16;
   // Called after a command that queued mail was accepted (wakes the mailer).
   std::function<void()> mailQueued;
   // Called before a user is anonymized, with their company and email: the mail
@@ -71,6 +76,11 @@ struct ApiOptions {
   // compares them before and after which emails are users (--metrics-from).
   AddressRanges metricsFrom = AddressRanges::loopback();
 };
+
+// The waiting polls (ApiOptions::waitingPolls) a server with `workers` worker
+// threads allows: a quarter of them, at most 16 (none with fewer than 4 workers:
+// every poll that would wait is then a 429, and sign-ins never queue behind one).
+inline std::size_t waitingPolls(std::size_t workers) { return workers / 4 < 16 ? workers / 4 : 16; }
 
 class Api {
  public:

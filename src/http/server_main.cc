@@ -413,6 +413,17 @@ int main(int argc, char** argv) {
       logLine("portal-server: " + checked.error().message);
       return 1;
     }
+  // As root on the service account's portal, every file the server wrote would be
+  // root's, and the service account's next start would fail (portalctl refuses it
+  // alike).
+  if (auto owner = foreignPortalOwner(data)) {
+    logLine("portal-server: the portal in " + data + " is " + *owner + "'s: run portal-server as " +
+            *owner + " (sudo -u " + *owner +
+            " portal-server ...); files it made as root would be "
+            "unreadable to " +
+            *owner);
+    return 1;
+  }
   // Bound before the log is opened (which takes seconds for a long one): a port in
   // use is said at once, and a --demo portal is not made for a server that cannot
   // serve. Connections that arrive meanwhile wait in the socket's queue.
@@ -488,6 +499,7 @@ int main(int argc, char** argv) {
   apiOptions.hashCost = hashCost;
   if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
   apiOptions.metricsFrom = metricsFrom;
+  apiOptions.waitingPolls = waitingPolls(workers);
   std::unique_ptr<HttpServer> server;
   // Made before the server serves (an anonymization must find it), started once
   // its links' address is known.
