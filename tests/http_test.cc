@@ -1569,6 +1569,22 @@ TEST(HttpFlows, AWaitingPollEndsWithItsCallersSession) {
   EXPECT_EQ(r.status, 401) << r.body;
 }
 
+// /readyz takes a projection far behind as a moment's (an import's) until it lasts.
+TEST(HttpLimits, ReadinessToleratesALagThatDoesNotLast) {
+  LagWatch watch;
+  const Timestamp t0{1'800'000'000'000'000};
+  auto at = [&](double seconds) {
+    return Timestamp{t0.micros + static_cast<std::int64_t>(seconds * 1e6)};
+  };
+  EXPECT_TRUE(watch.tolerable(false, at(0)));
+  EXPECT_TRUE(watch.tolerable(true, at(1))) << "far behind since now";
+  EXPECT_TRUE(watch.tolerable(true, at(10.9)));
+  EXPECT_FALSE(watch.tolerable(true, at(11))) << "10 s far behind";
+  EXPECT_TRUE(watch.tolerable(false, at(12))) << "caught up";
+  EXPECT_TRUE(watch.tolerable(true, at(13))) << "a new lag starts anew";
+  EXPECT_FALSE(watch.tolerable(true, at(23.5)));
+}
+
 // A waiting poll holds a worker thread, which sign-ins share: three quarters of the
 // workers stay free of polls (a review: with --workers 4, four polls held sign-ins of
 // every company for their whole wait), and with fewer than 4 no poll waits.

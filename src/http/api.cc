@@ -2724,21 +2724,24 @@ struct Api::Impl {
   HttpResponse healthz(Call&) { return jsonResponse(200, R"({"status":"ok"})"); }
 
   // Ready: the log takes commands and every projection follows it (none stopped,
-  // none more than kReadyLag events behind, which a busy log is for a moment).
+  // none more than kReadyLag events behind for longer than LagWatch allows).
   static constexpr std::uint64_t kReadyLag = 10'000;
 
+  LagWatch lagWatch;
   HttpResponse readyz(Call& call) {
     const std::uint64_t head = portal.store().lastPosition();
     const bool logOpen = !portal.processor().failed();
-    bool ready = logOpen;
+    bool ready = logOpen, farBehind = false;
     json projections = json::array();
     for (const auto& s : portal.projector().status()) {
       const std::uint64_t lag = head - std::min(head, s.checkpoint);
-      ready = ready && !s.failed && lag <= kReadyLag;
+      ready = ready && !s.failed;
+      farBehind = farBehind || lag > kReadyLag;
       json p = {{"name", s.name}, {"position", s.checkpoint}, {"lag", lag}, {"failed", s.failed}};
       if (s.failed) p["error"] = s.error;
       projections.push_back(std::move(p));
     }
+    ready = lagWatch.tolerable(farBehind, clock.now()) && ready;
     json out = {{"status", ready ? "ready" : "not-ready"}};
     if (options.metricsFrom.contains(call.req.clientAddress)) {
       out["log"] = {{"open", logOpen}, {"position", head}};
