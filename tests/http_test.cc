@@ -3399,6 +3399,7 @@ TEST(HttpServerLifecycle, ARequestStillArrivingHoldsAStopOnlyForItsGrace) {
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(30));
   EXPECT_EQ(stalled.readToEnd(), "") << "closed unanswered: its request never arrived";
   EXPECT_EQ(header.readToEnd(), "");
+  EXPECT_EQ(server.server().cutAtStop(), 2u) << "counted, for portal-server's log";
 }
 
 TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {

@@ -124,6 +124,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::string idPrefix;
   std::atomic<std::uint64_t> nextRequest{0};
   std::atomic<bool> stopping{false};
+  // Requests still arriving when a stop's read grace ended, closed unanswered.
+  std::atomic<std::uint64_t> cutAtStop{0};
   std::atomic<std::size_t> turnedAway{0};  // connections past the cap still open
   std::uint16_t boundPort = 0;
 
@@ -221,6 +223,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void closeIfIdle(bool reading) {
     net::post(stream_.get_executor(), [self = shared_from_this(), reading] {
       if (self->idle_ || (reading && self->reading_)) {
+        if (!self->idle_) self->server_->cutAtStop.fetch_add(1);
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.close();
@@ -726,6 +729,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
 }
 
 std::uint16_t HttpServer::port() const { return impl_->boundPort; }
+
+std::uint64_t HttpServer::cutAtStop() const { return impl_->cutAtStop.load(); }
 
 std::size_t HttpServer::connections() const {
   std::lock_guard lock(impl_->mu);

@@ -79,6 +79,9 @@ class HttpServer {
   void stop();
   // Open connections now (for /metrics).
   std::size_t connections() const;
+  // Requests that were still arriving when stop()'s read grace (stopReadGrace) ended,
+  // and were closed unanswered.
+  std::uint64_t cutAtStop() const;
 
  private:
   struct Impl;

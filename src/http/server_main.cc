@@ -669,6 +669,13 @@ int main(int argc, char** argv) {
   // operator socket, whose running rebuild stops at its next progress report (a
   // compaction or a backup runs to its end).
   server->stop();
+  // Said, since nothing else says it: their clients saw the connection close.
+  if (const std::uint64_t cut = server->cutAtStop(); cut != 0)
+    logLine("portal-server: " + std::to_string(cut) +
+            (cut == 1 ? " request was" : " requests were") + " still arriving " +
+            std::to_string(serverOptions.stopReadGrace.count() / 1000) +
+            " s after the stop began, and closed unanswered (nothing of " +
+            (cut == 1 ? "it" : "them") + " was done)");
   operatorSocket->reset();
   mailer->stop();
   // Every command still in the writer's hands is answered while the connections and
