@@ -371,13 +371,20 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", ""});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.err, "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", "relay.example:0"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("--smtp must be HOST:PORT, a port from 1 to 65535"), std::string::npos)
+      << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--data", dir.sub("e")});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.err, "portal-server: --data is given twice (see portal-server --help)\n");
   // A mistyped --data is not made a new, empty portal that signs nobody in.
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.path() + "/typo", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
-  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("does not exist; give the data directory of a portal (portalctl provision "
+                       "makes one), or start with --demo"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/typo"));
   // The server's log says when each thing happened (RFC 3339, UTC, milliseconds).
   EXPECT_TRUE(

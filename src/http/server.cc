@@ -540,11 +540,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (res.status == 204 || res.status == 304) msg->erase(http::field::content_length);
     if (head_) msg->body().clear();  // Content-Length stays that of the GET
     const int status = res.status;
+    const std::size_t sent = msg->body().size();  // logged: a HEAD's body is not sent
     stream_.expires_after(transferTime(bytes));
     http::async_write(
         stream_, *msg,
-        [self = shared_from_this(), msg, status, bytes](beast::error_code ec, std::size_t) {
-          self->log(status, bytes);
+        [self = shared_from_this(), msg, status, sent](beast::error_code ec, std::size_t) {
+          self->log(status, sent);
           if (!ec && self->drainOnClose_) return self->drainAndClose();
           if (ec || !msg->keep_alive()) return self->close();
           self->waitForRequest(false);
@@ -564,9 +565,25 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
             .count();
-    char line[512];
+    char line[2048];
     // "-" for what a request too malformed to name left unknown.
-    auto known = [](const std::string& s) { return s.empty() ? std::string("-") : s.substr(0, 200); };
+    // Bytes past printable ASCII (a path as sent: invalid UTF-8, control characters)
+    // and backslashes as \xHH, so that a line is one line of text whatever was sent.
+    auto known = [](const std::string& s) {
+      if (s.empty()) return std::string("-");
+      std::string out;
+      for (char c : s.substr(0, 200)) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b >= 0x20 && b < 0x7f && b != '\\') {
+          out += c;
+        } else {
+          char hex[5];
+          std::snprintf(hex, sizeof hex, "\\x%02x", b);
+          out += hex;
+        }
+      }
+      return out;
+    };
     std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s",
                   known(client_.empty() ? peer_ : client_).c_str(), known(method_).c_str(),
                   known(withoutEmails(path_)).c_str(), status, bytes, ms, requestId_.c_str());

@@ -69,7 +69,8 @@ class HttpServer {
   // `port`). kInvalidArgument for a host that is not an IP address, kIoError for an
   // address that cannot be had.
   static Result<int> listenSocket(const std::string& host, std::uint16_t& port);
-  // Whether `host` is an IP address listenSocket() takes (v4, v6, a v6 scope id).
+  // Whether `host` is an IP address listenSocket() takes (v4, v6; no v6 scope id,
+  // which no link a browser opens can hold).
   static bool isAddress(const std::string& host);
   ~HttpServer();  // stop()s
   HttpServer(const HttpServer&) = delete;

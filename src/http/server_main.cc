@@ -80,7 +80,7 @@ using namespace portal;
       "  --io-threads N        network threads, 1 to 256 (default: one a core)\n"
       "  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"
       "  --trusted-proxy A,... reverse proxies whose X-Forwarded-For names the client\n"
-      "  --metrics-from N,...  networks that may read /metrics (default this host)\n"
+      "  --metrics-from N,...  networks that may read /metrics (default loopback only)\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "\n"
@@ -99,6 +99,16 @@ void forEachListed(const std::string& text, F fn) {
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
+}
+
+// What to do about a --data that is no portal's (said after the reason).
+std::string whatToDo(const Error& e) {
+  // (A message that says what to do already, after a ';', is left as it is.)
+  if ((e.code != ErrorCode::kNotFound && e.code != ErrorCode::kNotPortalData) ||
+      e.message.find(';') != std::string::npos)
+    return "";
+  return "; give the data directory of a portal (portalctl provision makes one), or start with "
+         "--demo to make a demo portal in a new or empty directory";
 }
 
 bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
@@ -358,7 +368,8 @@ int main(int argc, char** argv) {
     usage("--listen HOST must be an IP address or localhost, not '" + serverOptions.host + "'");
   std::string smtpHost;
   std::uint16_t smtpPort = 0;
-  if (!smtp.empty() && !splitHostPort(smtp, smtpHost, smtpPort)) usage("--smtp must be HOST:PORT");
+  if (!smtp.empty() && (!splitHostPort(smtp, smtpHost, smtpPort) || smtpPort == 0))
+    usage("--smtp must be HOST:PORT, a port from 1 to 65535");
   // The sender of the mails, and the name we give the relay (its domain): a relay
   // that checks senders refuses the default, no-reply@portal.invalid.
   MailSettings mailSettings;
@@ -410,7 +421,7 @@ int main(int argc, char** argv) {
   // A mistyped --data is said as such, before the port (which may be in use too).
   if (!demo)
     if (auto checked = EventStore::checkDirectory(data); !checked) {
-      logLine("portal-server: " + checked.error().message);
+      logLine("portal-server: " + checked.error().message + whatToDo(checked.error()));
       return 1;
     }
   // As root on the service account's portal, every file the server wrote would be
@@ -448,7 +459,7 @@ int main(int argc, char** argv) {
   portalOptions.createIfMissing = demo;
   auto portal = Portal::open(portalOptions, *countries, clock, ids);
   if (!portal) {
-    logLine("portal-server: " + portal.error().message);
+    logLine("portal-server: " + portal.error().message + (demo ? "" : whatToDo(portal.error())));
     return 1;
   }
 
