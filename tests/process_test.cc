@@ -188,6 +188,29 @@ TEST(ServerProcess, ASecondSigtermStopsAtOnce) {
   EXPECT_EQ(server.waitForExit(10), std::optional<int>(1));
 }
 
+// --stop-delay: after SIGTERM the server goes on serving, /readyz 503 `stopping`, so
+// that load balancers stop sending first; then it stops as without (exit 0).
+TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0, {"--stop-delay", "5"});
+  const std::string token = signInDemoOwner(server);
+  HttpClient client(server.port());
+  ASSERT_EQ(client.get("/readyz").status, 200);
+  server.sendSignal(SIGTERM);
+  ASSERT_TRUE(waitFor([&] { return client.get("/readyz").status == 503; }));
+  Reply ready = client.get("/readyz");
+  EXPECT_EQ(ready.json()["status"], "stopping") << ready.body;
+  EXPECT_EQ(HttpClient(server.port()).get("/api/v1/me", token).status, 200)
+      << "new connections served";
+  EXPECT_EQ(server.waitForExit(60), std::optional<int>(0));
+  ProgramRun bad =
+      runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--stop-delay", "301"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("--stop-delay needs a whole number of seconds from 0 to 300"),
+            std::string::npos)
+      << bad.err;
+}
+
 // A server that cannot open its operator socket says so and exits 1, its HTTP server
 // stopped before the API and the mailer its threads reach go (it freed them first).
 TEST(ServerProcess, AnOperatorSocketThatCannotListenEndsTheStartCleanly) {

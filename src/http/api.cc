@@ -370,7 +370,8 @@ struct Api::Impl {
   // that strangers' failed sign-ins never stop the holder of a session (a new owner
   // with a temporary password above all) from changing it.
   LoginThrottle passwordThrottle;
-  std::atomic<bool> stopping{false};  // stopWaiting()
+  std::atomic<bool> stopping{false};        // stopWaiting()
+  std::atomic<bool> markedStopping{false};  // markStopping()
   WorkPool hashPool;
   std::atomic<std::uint64_t> passwordHashes{0};  // made or checked: /metrics
   ImportLogs importLogs;
@@ -2742,7 +2743,9 @@ struct Api::Impl {
       projections.push_back(std::move(p));
     }
     ready = lagWatch.tolerable(farBehind, clock.now()) && ready;
-    json out = {{"status", ready ? "ready" : "not-ready"}};
+    const bool leaving = markedStopping.load();
+    json out = {{"status", leaving ? "stopping" : ready ? "ready" : "not-ready"}};
+    ready = ready && !leaving;
     if (options.metricsFrom.contains(call.req.clientAddress)) {
       out["log"] = {{"open", logOpen}, {"position", head}};
       out["projections"] = std::move(projections);
@@ -2973,6 +2976,7 @@ HttpResponse Api::unauthorized() {
 }
 
 void Api::stopWaiting() { impl_->stopping.store(true); }
+void Api::markStopping() { impl_->markedStopping.store(true); }
 
 void Api::countServerAnswer(const std::string& method, int status,
                             std::chrono::steady_clock::time_point started) {

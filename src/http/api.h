@@ -152,6 +152,9 @@ class Api {
   // The server stops: long polls of the events feed answer at once with what they
   // have (a poll waiting 30 s would hold the stop for as long).
   void stopWaiting();
+  // The server is about to stop (portal-server --stop-delay): /readyz answers 503
+  // `stopping`, everything else as before.
+  void markStopping();
   // Where links in mail point (the server knows its port only once it listens).
   void setPublicUrl(const std::string& url);
 

@@ -65,7 +65,7 @@ using namespace portal;
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
-      "                     [--demo] [--quiet]\n"
+      "                     [--stop-delay SECONDS] [--demo] [--quiet]\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
       "                        portalctl provision in an empty one)\n"
@@ -81,6 +81,9 @@ using namespace portal;
       "  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"
       "  --trusted-proxy A,... reverse proxies whose X-Forwarded-For names the client\n"
       "  --metrics-from N,...  networks that may read /metrics (default loopback only)\n"
+      "  --stop-delay SECONDS  at a stop signal, go on serving this long (0 to 300,\n"
+      "                        default 0) with /readyz answering 503, so that load\n"
+      "                        balancers stop sending before the server stops accepting\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "\n"
@@ -292,7 +295,7 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
-  std::size_t ioThreads = 0, workers = 64;
+  std::size_t ioThreads = 0, workers = 64, stopDelay = 0;
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies;
   AddressRanges metricsFrom = AddressRanges::loopback();
@@ -326,6 +329,12 @@ int main(int argc, char** argv) {
       // Each keeps three files open (epoll, its wake-up and its timer), taken from
       // those of connections.
       ioThreads = count("--io-threads", value(), 256);
+    } else if (a == "--stop-delay") {
+      const std::string v = value();
+      if (v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) > 300)
+        usage("--stop-delay needs a whole number of seconds from 0 to 300");
+      stopDelay = std::stoul(v);
     } else if (a == "--workers")
       workers =
           count("--workers", value(), 1024);  // each a thread: 9,999 took 84 GB of address space
@@ -676,6 +685,14 @@ int main(int argc, char** argv) {
     flushLog(500);
     std::_Exit(1);
   }).detach();
+  // Load balancers send to an instance until their probe or their endpoints list
+  // says otherwise: meanwhile it serves as before, saying at /readyz it is stopping.
+  if (stopDelay > 0 && signal != SIGUSR1) {
+    (*api)->markStopping();
+    logLine("portal-server: serving " + std::to_string(stopDelay) +
+            " s more (--stop-delay), /readyz answering 503, then stopping");
+    std::this_thread::sleep_for(std::chrono::seconds(stopDelay));
+  }
   // HTTP first: it stops accepting at once and answers what is in flight; then the
   // operator socket, whose running rebuild stops at its next progress report (a
   // compaction or a backup runs to its end).
