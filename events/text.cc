@@ -76,20 +76,27 @@ std::string emailKeyPastAscii(std::string_view trimmed) {
 
 namespace {
 
-// IDNA's UTS #46 mapping, nontransitional both ways (`ß` stays).
-const icu::IDNA& uts46() {
-  static const icu::IDNA* const made = [] {
+// IDNA's UTS #46 mapping, nontransitional (`ß` stays). For keys, as the domain
+// keys have always been made; for the ASCII form that goes to a mail relay, with
+// STD3's rules besides, so that a character UTS #46 maps to ASCII punctuation
+// (`＞` to `>`, `¨` to a space and a mark) is an error rather than part of a name
+// in an SMTP command.
+const icu::IDNA& uts46(bool std3) {
+  auto make = [](uint32_t options) {
     UErrorCode status = U_ZERO_ERROR;
-    icu::IDNA* idna = icu::IDNA::createUTS46Instance(
-        UIDNA_NONTRANSITIONAL_TO_UNICODE | UIDNA_NONTRANSITIONAL_TO_ASCII, status);
+    icu::IDNA* idna = icu::IDNA::createUTS46Instance(options, status);
     if (U_FAILURE(status))
       throw std::runtime_error(std::string("ICU's UTS #46: ") + u_errorName(status));
     return idna;
-  }();
-  return *made;
+  };
+  static const icu::IDNA* const keys = make(UIDNA_NONTRANSITIONAL_TO_UNICODE);
+  static const icu::IDNA* const strict = make(
+      UIDNA_NONTRANSITIONAL_TO_UNICODE | UIDNA_NONTRANSITIONAL_TO_ASCII | UIDNA_USE_STD3_RULES);
+  return std3 ? *strict : *keys;
 }
 
-// The domain mapped to Unicode (U-labels) or to ASCII (A-labels); nullopt on errors.
+// The domain mapped to Unicode (U-labels) or, under STD3's rules, to ASCII
+// (A-labels); nullopt on errors.
 std::optional<std::string> mappedDomain(std::string_view domain, bool toAscii) {
   if (!isValidUtf8(domain)) return std::nullopt;
   std::string out;
@@ -98,9 +105,9 @@ std::optional<std::string> mappedDomain(std::string_view domain, bool toAscii) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::StringPiece in(domain.data(), static_cast<int32_t>(domain.size()));
   if (toAscii)
-    uts46().nameToASCII_UTF8(in, sink, info, status);
+    uts46(true).nameToASCII_UTF8(in, sink, info, status);
   else
-    uts46().nameToUnicodeUTF8(in, sink, info, status);
+    uts46(false).nameToUnicodeUTF8(in, sink, info, status);
   if (U_FAILURE(status) || info.hasErrors()) return std::nullopt;
   return out;
 }

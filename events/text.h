@@ -204,7 +204,8 @@ std::string domainKey(std::string_view domain);
 
 // A domain in the ASCII form DNS and SMTP without SMTPUTF8 carry (IDNA's A-labels,
 // UTS #46 nontransitional: `müller.test` is `xn--mller-kva.test`); nullopt when UTS #46
-// finds errors in it. An ASCII domain comes back lower-cased as it is.
+// with STD3's rules finds errors in it (only letters, digits and hyphens come out).
+// An ASCII domain comes back lower-cased as it is.
 std::optional<std::string> asciiDomain(std::string_view domain);
 
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower

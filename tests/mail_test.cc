@@ -1383,6 +1383,22 @@ TEST(MailSmtpTest, AnAddressBeyondAsciiGoesOnlyToARelayOfferingSmtpUtf8) {
             std::string::npos)
       << headers;
   EXPECT_TRUE(isAscii(headers)) << headers;
+  // A domain UTS #46 would map to ASCII punctuation (`＞` to `>`, `¨` to a space)
+  // has no ASCII form: never a name that breaks out of an SMTP command.
+  for (const char* odd : {"jan@müller.de\xEF\xBC\x9E"
+                          "x",
+                          "jan@m\xC2\xA8ller.de"}) {
+    EXPECT_EQ(asciiDomain(std::string(odd).substr(4)), std::nullopt) << odd;
+    Message m2 =
+        renderMail(welcome("u-odd"), Recipient{odd, "Jan", "M", "Example Corp"}, kSettings);
+    ScriptedRelay strict("220 relay.test ESMTP", {});
+    auto refusedOdd = SmtpTransport(relayAt(strict.port())).deliver(m2, "stem");
+    ASSERT_FALSE(refusedOdd.ok()) << odd;
+    EXPECT_EQ(refusedOdd.error().code, ErrorCode::kInvalidArgument) << odd;
+    for (const std::string& command : strict.commands())
+      EXPECT_NE(command.rfind("RCPT", 0), 0u) << command;
+  }
+  EXPECT_EQ(asciiDomain("MÜLLER-gmbh.de"), "xn--mller-gmbh-9db.de");
   // An ASCII address asks for nothing more.
   ScriptedRelay ascii("220 relay.test ESMTP", {{"EHLO", "250-relay.test\r\n250 SMTPUTF8"}});
   ASSERT_TRUE(SmtpTransport(relayAt(ascii.port())).deliver(adaMessage("hi\n"), "stem").ok());

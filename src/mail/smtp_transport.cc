@@ -19,18 +19,6 @@
 namespace portal {
 namespace {
 
-// A non-ASCII `address` whose local part is ASCII, with its domain in ASCII
-// (A-labels): the same mailbox for a relay without SMTPUTF8. nullopt for any other
-// (an ASCII address needs nothing; a local part beyond ASCII has no ASCII form).
-std::optional<std::string> asciiAddress(std::string_view address) {
-  const auto at = address.rfind('@');
-  if (isAscii(address) || at == std::string_view::npos || !isAscii(address.substr(0, at)))
-    return std::nullopt;
-  auto domain = asciiDomain(address.substr(at + 1));
-  if (!domain) return std::nullopt;
-  return std::string(address.substr(0, at + 1)) + *domain;
-}
-
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
@@ -76,6 +64,20 @@ bool commandSafe(std::string_view address) {
     if (u <= 0x20 || u == 0x7f || c == '<' || c == '>') return false;
   }
   return true;
+}
+
+// A non-ASCII `address` whose local part is ASCII, with its domain in ASCII
+// (A-labels): the same mailbox for a relay without SMTPUTF8. nullopt for any other
+// (an ASCII address needs nothing; a local part beyond ASCII has no ASCII form).
+std::optional<std::string> asciiAddress(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (isAscii(address) || at == std::string_view::npos || !isAscii(address.substr(0, at)))
+    return std::nullopt;
+  auto domain = asciiDomain(address.substr(at + 1));
+  if (!domain) return std::nullopt;
+  std::string out = std::string(address.substr(0, at + 1)) + *domain;
+  if (!commandSafe(out)) return std::nullopt;  // (as the address as given was checked)
+  return out;
 }
 
 // Lines that begin with a dot get another one (RFC 5321 4.5.2), and the end of
