@@ -25,6 +25,7 @@
 #include "projections/projection.h"
 #include "src/auth/passwords.h"
 #include "src/http/client_address.h"
+#include "src/http/lag_watch.h"
 #include "tests/api_server.h"
 
 namespace portal::test {
@@ -1583,6 +1584,8 @@ TEST(HttpLimits, ReadinessToleratesALagThatDoesNotLast) {
   EXPECT_TRUE(watch.tolerable(false, at(12))) << "caught up";
   EXPECT_TRUE(watch.tolerable(true, at(13))) << "a new lag starts anew";
   EXPECT_FALSE(watch.tolerable(true, at(23.5)));
+  EXPECT_TRUE(watch.tolerable(true, at(5))) << "a clock set back starts the wait anew";
+  EXPECT_FALSE(watch.tolerable(true, at(15)));
 }
 
 // A waiting poll holds a worker thread, which sign-ins share: three quarters of the
@@ -1608,13 +1611,35 @@ TEST(HttpLimits, WaitingPollsLeaveThreeQuartersOfTheWorkersFree) {
   EXPECT_EQ(r.header("retry-after"), "1");
   EXPECT_EQ(client.get("/api/v1/events?after=0&limit=2&waitMs=30000", owner.token).status, 200)
       << "a poll with events to answer needs no slot";
+  // With 16 workers 4 polls wait, one of a company: one company's consumers never
+  // take every slot.
+  ApiServer sixteen;
+  Person other = sixteen.provision("acme");
+  HttpClient otherClient(sixteen.port());
+  const std::string wait = "/api/v1/events?waitMs=30000&after=" +
+                           std::to_string(sixteen.portal().store().lastPosition());
+  auto first = std::async(std::launch::async,
+                          [&] { return HttpClient(sixteen.port()).get(wait, other.token); });
+  ASSERT_TRUE(waitFor([&] {
+    return otherClient.get("/metrics").body.find("\nportal_event_polls_waiting 1\n") !=
+           std::string::npos;
+  }));
+  Reply second = otherClient.get(wait, other.token);
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_NE(second.json()["detail"].get<std::string>().find(
+                "At most 1 request of a company waits for events"),
+            std::string::npos)
+      << second.body;
+  sixteen.server().stop();  // the waiting poll answers at once
+  EXPECT_EQ(first.get().status, 200);
 }
 
 // A long poll waits for the company's next event. Past four waiting polls of one
 // company a poll is 429 with Retry-After, so that polls never hold every worker
 // thread that sign-ins of all companies share.
 TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
-  ApiServer server;
+  // portal-server's 64 workers: 16 polls wait in all, 4 of one company.
+  ApiServer server({}, [](ServerOptions& o) { o.workerThreads = 64; });
   Person owner = server.provision("acme");
   HttpClient client(server.port());
   const std::string path = "/api/v1/events?waitMs=30000&after=" +

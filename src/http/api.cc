@@ -29,6 +29,7 @@
 #include "src/csv/user_import.h"
 #include "src/domain/services.h"
 #include "src/domain/user_details.h"
+#include "src/http/lag_watch.h"
 #include "src/http/metrics.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
@@ -2517,8 +2518,6 @@ struct Api::Impl {
                                                                      : std::string("type")) +
                                   " is not an event type; one of " + eventTypeNameList() + ".");
     q.limit = *limit;
-    // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
-    // takes in that day.
     // A '+' typed into a URL unencoded arrives as a space (form encoding); before an
     // offset (…:40.853610 02:00) it can only have been that '+'.
     auto timeParam = [&](const char* name) {
@@ -2530,6 +2529,8 @@ struct Api::Impl {
         text[n - 6] = '+';
       return text;
     };
+    // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
+    // takes in that day.
     for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
       const std::string text = timeParam(name);
       if (text.empty()) continue;
@@ -2572,11 +2573,14 @@ struct Api::Impl {
   }
 
   // Long polls of GET /api/v1/events that wait at once: at most options.waitingPolls
-  // in all and kMaxWaitingPollsPerCompany (or fewer, as many as in all) for one
-  // company.
-  static constexpr std::size_t kMaxWaitingPollsPerCompany = 4;
+  // in all, and a quarter of them (at least one, at most 4) for one company, so
+  // that one company's consumers never take every slot.
+  static std::string requestsWait(std::size_t n, const char* whose) {
+    return std::to_string(n) + (n == 1 ? " request" : " requests") + whose +
+           (n == 1 ? " waits" : " wait");
+  }
   std::size_t waitingPollsPerCompany() const {
-    return std::min(kMaxWaitingPollsPerCompany, options.waitingPolls);
+    return std::clamp<std::size_t>(options.waitingPolls / 4, 1, 4);
   }
   struct WaitingPolls {
     std::mutex mu;
@@ -2591,7 +2595,8 @@ struct Api::Impl {
         : polls_(polls), company_(company) {
       std::lock_guard lock(polls_.mu);
       std::size_t& mine = polls_.byCompany[company_];
-      if (polls_.total < inAll && mine < perCompany) {
+      companyFull_ = mine >= perCompany;
+      if (polls_.total < inAll && !companyFull_) {
         ++mine;
         ++polls_.total;
         held_ = true;
@@ -2608,11 +2613,12 @@ struct Api::Impl {
     PollSlot(const PollSlot&) = delete;
     PollSlot& operator=(const PollSlot&) = delete;
     bool held() const { return held_; }
+    bool companyFull() const { return companyFull_; }  // refused for the company's cap
 
    private:
     WaitingPolls& polls_;
     const std::string company_;
-    bool held_ = false;
+    bool held_ = false, companyFull_ = false;
   };
 
   HttpResponse eventsList(Call& call) {
@@ -2694,14 +2700,16 @@ struct Api::Impl {
       // client poll again in a tight loop).
       PollSlot slot(polls, call.company(), options.waitingPolls, waitingPollsPerCompany());
       if (!slot.held())
-        return tooMany(
-            1, "Too many waiting polls",
-            waitingPollsPerCompany() == 0
-                ? std::string("This server has too few worker threads for a poll to wait "
-                              "(--workers under 4); poll again shortly.")
-                : "At most " + std::to_string(waitingPollsPerCompany()) +
-                      " requests of a company wait for events at once; poll again shortly.",
-            "too-many-polls");
+        return tooMany(1, "Too many waiting polls",
+                       options.waitingPolls == 0
+                           ? std::string("This server has too few worker threads for a poll to "
+                                         "wait; poll again shortly.")
+                       : slot.companyFull()
+                           ? "At most " + requestsWait(waitingPollsPerCompany(), " of a company") +
+                                 " for events at once; poll again shortly."
+                           : "At most " + requestsWait(options.waitingPolls, "") +
+                                 " for events at once on this server; poll again shortly.",
+                       "too-many-polls");
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
       while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline &&
              !stopping.load()) {

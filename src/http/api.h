@@ -14,14 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "events/result.h"
-#include "events/timestamp.h"
 #include "src/app/sessions.h"
 #include "src/auth/passwords.h"
 #include "src/auth/throttle.h"
@@ -77,27 +75,6 @@ struct ApiOptions {
   // counters move with each sign-in failure and reset link, which tells anyone who
   // compares them before and after which emails are users (--metrics-from).
   AddressRanges metricsFrom = AddressRanges::loopback();
-};
-
-// /readyz's patience with projections far behind the log (more than 10,000 events):
-// not ready only once that has lasted 10 s as the probes saw it, since an import
-// appends its users at once and the views catch up in seconds (a review found a
-// 40,000-row import taking the only instance out of its load balancer's rotation).
-// Thread-safe.
-class LagWatch {
- public:
-  static constexpr std::int64_t kPatienceMicros = 10'000'000;
-  // Whether the lag seen now (`farBehind`) still passes.
-  bool tolerable(bool farBehind, Timestamp now) {
-    std::lock_guard lock(mu_);
-    if (!farBehind) return since_.reset(), true;
-    if (!since_) since_ = now;
-    return now.micros - since_->micros < kPatienceMicros;
-  }
-
- private:
-  std::mutex mu_;
-  std::optional<Timestamp> since_;  // the first probe that saw it far behind
 };
 
 // The waiting polls (ApiOptions::waitingPolls) a server with `workers` worker

@@ -223,7 +223,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   void closeIfIdle(bool reading) {
     net::post(stream_.get_executor(), [self = shared_from_this(), reading] {
       if (self->idle_ || (reading && self->reading_)) {
-        if (!self->idle_) self->server_->cutAtStop.fetch_add(1);
+        if (!self->idle_) {
+          self->server_->cutAtStop.fetch_add(1);
+          self->reading_ = false;  // counted once, though it stays live a while
+        }
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.close();
