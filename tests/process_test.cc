@@ -192,10 +192,12 @@ TEST(ServerProcess, ASecondSigtermStopsAtOnce) {
 // that load balancers stop sending first; then it stops as without (exit 0).
 TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   TempDir dir;
-  ServerProcess server(dir.sub("data"), true, 0, {"--stop-delay", "5"});
+  // Long enough for the checks below on a loaded machine under the sanitizers.
+  ServerProcess server(dir.sub("data"), true, 0, {"--stop-delay", "15"});
   const std::string token = signInDemoOwner(server);
   HttpClient client(server.port());
   ASSERT_EQ(client.get("/readyz").status, 200);
+  const auto signalled = std::chrono::steady_clock::now();
   server.sendSignal(SIGTERM);
   ASSERT_TRUE(waitFor([&] { return client.get("/readyz").status == 503; }));
   Reply ready = client.get("/readyz");
@@ -203,6 +205,8 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   EXPECT_EQ(HttpClient(server.port()).get("/api/v1/me", token).status, 200)
       << "new connections served";
   EXPECT_EQ(server.waitForExit(60), std::optional<int>(0));
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, std::chrono::seconds(15))
+      << "the delay is kept";
   ProgramRun bad =
       runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--stop-delay", "301"});
   EXPECT_EQ(bad.exitCode, 2);

@@ -433,17 +433,15 @@ int main(int argc, char** argv) {
       logLine("portal-server: " + checked.error().message + whatToDo(checked.error()));
       return 1;
     }
-  // As root on the service account's portal, every file the server wrote would be
-  // root's, and the service account's next start would fail (portalctl refuses it
-  // alike).
-  if (auto owner = foreignPortalOwner(data)) {
-    logLine("portal-server: the portal in " + data + " is " + *owner + "'s: run portal-server as " +
-            *owner + " (sudo -u " + *owner +
-            " portal-server ...); files it made as root would be "
-            "unreadable to " +
-            *owner);
-    return 1;
-  }
+  // As root on the service account's portal, every file the server writes is
+  // root's, and the service account's next start fails on them: said, not refused
+  // (portalctl refuses), since a container that always runs as root on a volume the
+  // host's user owns serves on as before.
+  if (auto owner = foreignPortalOwner(data))
+    logLine("portal-server: warning: the portal in " + data + " is " + *owner +
+            "'s; running as root, the files this server makes are root's, and a server run as " +
+            *owner + " later cannot read them (run it as " + *owner + ": sudo -u " + *owner +
+            " portal-server ...)");
   // Bound before the log is opened (which takes seconds for a long one): a port in
   // use is said at once, and a --demo portal is not made for a server that cannot
   // serve. Connections that arrive meanwhile wait in the socket's queue.
@@ -674,6 +672,33 @@ int main(int argc, char** argv) {
                                 : "SIGHUP") +
             " received, finishing the requests in flight");
   }
+  // Load balancers send to an instance until their probe or their endpoints list
+  // says otherwise: meanwhile it serves as before, saying at /readyz it is stopping.
+  // A second SIGTERM or SIGINT ends it at once, as below; a failed write ends the
+  // wait (said, and the exit is 1).
+  if (stopDelay > 0 && signal != SIGUSR1) {
+    (*api)->markStopping();
+    logLine("portal-server: serving " + std::to_string(stopDelay) +
+            " s more (--stop-delay), /readyz answering 503, then stopping");
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(stopDelay);
+    for (auto now = std::chrono::steady_clock::now(); now < end;
+         now = std::chrono::steady_clock::now()) {
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(end - now).count();
+      const timespec wait{static_cast<time_t>(left / 1'000'000'000),
+                          static_cast<long>(left % 1'000'000'000)};
+      const int again = sigtimedwait(&stopSignals, nullptr, &wait);
+      if (again == SIGTERM || again == SIGINT) {
+        logLine("portal-server: second signal; stopping now");
+        flushLog(500);
+        std::_Exit(1);
+      }
+      if (again == SIGUSR1) {
+        std::lock_guard lock(failureMu);
+        logLine("portal-server: a write to the event log failed (" + failure + "); stopping now");
+        break;
+      }
+    }
+  }
   // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
   // flight) ends the process at once; what was acknowledged is durable already.
   std::thread([stopSignals] {
@@ -685,14 +710,6 @@ int main(int argc, char** argv) {
     flushLog(500);
     std::_Exit(1);
   }).detach();
-  // Load balancers send to an instance until their probe or their endpoints list
-  // says otherwise: meanwhile it serves as before, saying at /readyz it is stopping.
-  if (stopDelay > 0 && signal != SIGUSR1) {
-    (*api)->markStopping();
-    logLine("portal-server: serving " + std::to_string(stopDelay) +
-            " s more (--stop-delay), /readyz answering 503, then stopping");
-    std::this_thread::sleep_for(std::chrono::seconds(stopDelay));
-  }
   // HTTP first: it stops accepting at once and answers what is in flight; then the
   // operator socket, whose running rebuild stops at its next progress report (a
   // compaction or a backup runs to its end).
@@ -701,7 +718,7 @@ int main(int argc, char** argv) {
   if (const std::uint64_t cut = server->cutAtStop(); cut != 0)
     logLine("portal-server: " + std::to_string(cut) +
             (cut == 1 ? " request was" : " requests were") + " still arriving " +
-            std::to_string(serverOptions.stopReadGrace.count() / 1000) +
+            std::to_string((serverOptions.stopReadGrace.count() + 999) / 1000) +
             " s after the stop began, and closed unanswered (nothing of " +
             (cut == 1 ? "it" : "them") + " was done)");
   operatorSocket->reset();
