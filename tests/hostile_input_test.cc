@@ -518,6 +518,7 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   const std::string metrics = scraper.get("/metrics").body;
   EXPECT_EQ(metrics.find("BREW"), std::string::npos);
   EXPECT_NE(metrics.find("method=\"other\""), std::string::npos);
+  EXPECT_NE(metrics.find("\nportal_build_info{commit=\""), std::string::npos) << "what was built";
   // The answers the server gave itself are counted too.
   EXPECT_NE(metrics.find("portal_http_requests_total{method=\"POST\",route=\"(server)\",status=\"413\"} 1"),
             std::string::npos)

@@ -398,6 +398,18 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", ""});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.err, "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
+  // --version: the commit built, one line, exit 0 (an operator review found none).
+  for (const auto& [program, name] :
+       std::vector<std::pair<std::string, std::string>>{{PORTAL_SERVER_BIN, "portal-server"},
+                                                        {PORTALCTL_BIN, "portalctl"},
+                                                        {PORTAL_REPLAY_BIN, "portal-replay"}}) {
+    ProgramRun v = runProgram({program, "--version"});
+    EXPECT_EQ(v.exitCode, 0) << name << ": " << v.err;
+    EXPECT_TRUE(std::regex_match(
+        v.out,
+        std::regex(name + " \\(company user portal\\) commit ([0-9a-f]{7,40}(-dirty)?|unknown)\n")))
+        << v.out;
+  }
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", "relay.example:0"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--smtp must be HOST:PORT, a port from 1 to 65535"), std::string::npos)

@@ -27,6 +27,7 @@
 #include "events/timestamp.h"
 #include "src/app/replay.h"
 #include "src/app/system.h"
+#include "src/app/version.h"
 #include "src/domain/email.h"
 #include "src/store/sha256.h"
 
@@ -51,7 +52,8 @@ const char* const kUsage =
     "text|jsonl]\n"
     "       portal-replay as-of    --data DIR --company SLUG --at TIME [--view users|admins]\n"
     "       portal-replay events   --data DIR [--company SLUG] [--from POS] [--to POS]\n"
-    "                              [--since TIME] [--until TIME] [--type T] [--actor ID]\n";
+    "                              [--since TIME] [--until TIME] [--type T] [--actor ID]\n"
+    "       portal-replay --version\n";
 
 using Flags = std::map<std::string, std::string>;
 
@@ -281,6 +283,10 @@ int main(int argc, char** argv) {
   if (argc < 2)
     fail("a command is required: verify, timeline, as-of or events (portal-replay --help shows the usage)", 2);
   const std::string command = argv[1];
+  if (command == "--version") {
+    std::printf("%s\n", versionLine("portal-replay").c_str());
+    return 0;
+  }
   // `portal-replay events --help` as well as `portal-replay --help`.
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {

@@ -35,6 +35,7 @@
 #include "src/app/operator.h"
 #include "src/app/portal.h"
 #include "src/app/system.h"
+#include "src/app/version.h"
 #include "src/auth/passwords.h"
 
 namespace {
@@ -63,7 +64,8 @@ const char* const kUsage =
     "         [--password-hash-cost interactive|minimum]\n"
     "       portalctl rebuild --data DIR [--projection NAME|all]\n"
     "       portalctl compact --data DIR\n"
-    "       portalctl backup --data DIR --to DIR\n";
+    "       portalctl backup --data DIR --to DIR\n"
+    "       portalctl --version\n";
 
 std::atomic<bool> interrupted{false};
 
@@ -399,6 +401,10 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) fail("a command is required: provision, rebuild, compact or backup (portalctl --help shows the usage)", 2);
   const std::string command = argv[1];
+  if (command == "--version") {
+    std::printf("%s\n", versionLine("portalctl").c_str());
+    return 0;
+  }
   // `portalctl provision --help` as well as `portalctl --help`.
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {

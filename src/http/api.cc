@@ -23,6 +23,7 @@
 #include "src/app/idempotency.h"
 #include "src/app/import_logs.h"
 #include "src/app/portal.h"
+#include "src/app/version.h"
 #include "src/auth/password_policy.h"
 #include "src/auth/passwords.h"
 #include "src/auth/sealer.h"
@@ -2774,6 +2775,11 @@ struct Api::Impl {
       out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
              name + " " + std::to_string(value) + "\n";
     };
+    out +=
+        "# HELP portal_build_info The commit the server was built from.\n"
+        "# TYPE portal_build_info gauge\n"
+        "portal_build_info{commit=\"" +
+        portalCommit() + "\"} 1\n";
     counter("portal_commands_total", "Commands decided (accepted or refused).", stats.commands);
     counter("portal_events_appended_total", "Events appended to the log.", stats.events);
     counter("portal_fsync_batches_total",

@@ -38,6 +38,7 @@
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
 #include "src/app/system.h"
+#include "src/app/version.h"
 #include "src/domain/email.h"
 #include "src/http/api.h"
 #include "src/http/client_address.h"
@@ -86,6 +87,7 @@ using namespace portal;
       "                        balancers stop sending before the server stops accepting\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
+      "  --version             print the commit this was built from and exit\n"
       "\n"
       "SIGTERM, SIGINT or SIGHUP: stops accepting, answers what is in flight, exits 0.\n"
       "The log (stderr) has one line a request and one for each thing to know.\n");
@@ -359,7 +361,10 @@ int main(int argc, char** argv) {
       quiet = true;
     else if (a == "--help" || a == "-h")
       usage("");
-    else
+    else if (a == "--version") {
+      std::printf("%s\n", versionLine("portal-server").c_str());
+      return 0;
+    } else
       usage("unknown argument '" + a + "'");
   }
   if (data.empty()) usage("--data DIR is required");
