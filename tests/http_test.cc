@@ -3412,8 +3412,12 @@ TEST(HttpServerLifecycle, ARequestStillArrivingHoldsAStopOnlyForItsGrace) {
   });
   Person owner = server.provision("acme");
   RawConnection stalled(server.port());
-  stalled.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
-               "\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"name\":");
+  stalled.send(
+      "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+      "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 22\r\n\r\n");
+  // Its header was read (the leave to send the body says so); the body stalls.
+  ASSERT_EQ(stalled.readUntil("\r\n\r\n").rfind("HTTP/1.1 100 Continue", 0), 0u);
+  stalled.send("{\"name\":");
   RawConnection header(server.port());
   header.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // its header never ends
   // Both are taken in before the stop begins (a request that had not even been
@@ -3424,7 +3428,11 @@ TEST(HttpServerLifecycle, ARequestStillArrivingHoldsAStopOnlyForItsGrace) {
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(30));
   EXPECT_EQ(stalled.readToEnd(), "") << "closed unanswered: its request never arrived";
   EXPECT_EQ(header.readToEnd(), "");
-  EXPECT_EQ(server.server().cutAtStop(), 2u) << "counted, for portal-server's log";
+  // Counted, for portal-server's log: the stalled body surely; the header that never
+  // ends when the server had read its first bytes before the stop (under load it
+  // may not have, and closes it as an idle connection).
+  EXPECT_GE(server.server().cutAtStop(), 1u);
+  EXPECT_LE(server.server().cutAtStop(), 2u);
 }
 
 TEST(HttpServerLifecycle, StopAnswersRequestsInFlight) {
