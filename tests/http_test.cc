@@ -556,6 +556,16 @@ TEST(HttpFlows, PasswordResetLinkWorksOnceForFiveMinutesAndOnlyTheNewest) {
 
   std::string token = server.resetToken("acme", owner.email);
   EXPECT_EQ(head(), before + 2) << "one event, written with the mail";
+  // The mail tells the minute its link stops working, as the event records it.
+  const json requested =
+      client.get("/api/v1/events?after=" + std::to_string(before + 1), owner.token).json();
+  ASSERT_EQ(requested["items"].size(), 1u) << requested.dump();
+  const std::string expiresAt = requested["items"][0]["data"]["expiresAt"];
+  const auto mails = server.mailsTo(owner.email);
+  EXPECT_TRUE(std::any_of(mails.begin(), mails.end(), [&](const std::string& mail) {
+    return mail.find("open this link by " + expiresAt.substr(11, 5) +
+                     " UTC, within 5 minutes of") != std::string::npos;
+  })) << expiresAt;
   Reply r = client.post("/api/v1/password-resets/confirm",
                         {{"token", token}, {"newPassword", "a brand new passphrase"}});
   ASSERT_EQ(r.status, 204) << r.body;

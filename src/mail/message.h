@@ -8,8 +8,10 @@
 //
 // Plain functions on values: safe from any thread.
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "events/timestamp.h"
 #include "src/mail/outbox.h"
@@ -18,7 +20,19 @@ namespace portal {
 
 // The person a mail goes to, as the read side knows them at delivery time.
 struct Recipient {
+  Recipient() = default;
+  Recipient(std::string e, std::string g, std::string s, std::string c,
+            std::optional<Timestamp> expires = std::nullopt)
+      : email(std::move(e)),
+        givenName(std::move(g)),
+        surname(std::move(s)),
+        companyName(std::move(c)),
+        linkExpiresAt(expires) {}
+
   std::string email, givenName, surname, companyName;
+  // A reset mail's link: when it stops working, so that a mail a relay held for a
+  // while still tells the time left rather than "5 minutes" from its arrival.
+  std::optional<Timestamp> linkExpiresAt;
 };
 
 struct MailSettings {
