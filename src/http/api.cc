@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "events/codec.h"
@@ -2532,10 +2533,11 @@ struct Api::Impl {
     };
     // A date alone is its first moment as `from` and its last as `to`: to=2026-11-30
     // takes in that day.
-    for (const auto& [name, slot] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-      const std::string text = timeParam(name);
-      if (text.empty()) continue;
-      auto t = slot == &q.to ? parseRangeEnd(text) : parseRangeStart(text);
+    const std::string fromText = timeParam("from"), toText = timeParam("to");
+    for (const auto& [name, text, slot] :
+         {std::tuple{"from", &fromText, &q.from}, std::tuple{"to", &toText, &q.to}}) {
+      if (text->empty()) continue;
+      auto t = slot == &q.to ? parseRangeEnd(*text) : parseRangeStart(*text);
       if (!t)
         return badParam(name, std::string(name) +
                                   " must be an RFC 3339 time or a date, e.g. "
@@ -2544,9 +2546,8 @@ struct Api::Impl {
     }
     // Compared as typed (`from` not rounded up): a range within one microsecond is no
     // reversed one.
-    if (q.from && q.to && parseRfc3339(timeParam("from"))->micros > q.to->micros)
-      return badParam("from",
-                      "from " + timeParam("from") + " is after to " + timeParam("to") + ".");
+    if (q.from && q.to && parseRfc3339(fromText)->micros > q.to->micros)
+      return badParam("from", "from " + fromText + " is after to " + toText + ".");
     // A cursor is the position to go on before, sealed with the filters and the
     // company as the other lists' are: one given for other filters (or none given,
     // a bare position) is refused where it used to page from wherever it pointed.

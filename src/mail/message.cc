@@ -280,19 +280,15 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
     body += "Someone, most likely you, asked to reset the password of your account in\n" +
             portalOf(recipient) + (slug.empty() ? "" : " (company \"" + slug + "\")") + ".\n\n";
     // The minute it expires, cut down (never later than the link works), in UTC.
-    const std::string by = recipient.linkExpiresAt
-                               ? formatRfc3339(*recipient.linkExpiresAt).substr(11, 5) + " UTC"
-                               : "";
-    if (!link.empty() && !by.empty())
-      body += "To choose a new password, open this link by " + by +
-              ", within 5 minutes of\nyour request:\n\n    " + link + "\n\n";
-    else if (!link.empty())
-      body += "To choose a new password, open this link within 5 minutes of your request:\n\n    " +
-              link + "\n\n";
+    const std::string when = recipient.linkExpiresAt
+                                 ? "by " + formatRfc3339(*recipient.linkExpiresAt).substr(11, 5) +
+                                       " UTC, within 5 minutes of\nyour request"
+                                 : std::string("within 5 minutes of your request");
+    if (!link.empty())
+      body += "To choose a new password, open this link " + when + ":\n\n    " + link + "\n\n";
     else
-      body += "To choose a new password, enter this reset code on the sign-in page " +
-              (by.empty() ? std::string("within\n5 minutes") : "by\n" + by + ", within 5 minutes") +
-              " of your request:\n\n    " + secret + "\n\n";
+      body += "To choose a new password, enter this reset code on the sign-in page\n" + when +
+              ":\n\n    " + secret + "\n\n";
     body +=
         "It works only once and expires after 5 minutes; if it has expired, simply\n"
         "ask for a new one on the sign-in page.\n\n"

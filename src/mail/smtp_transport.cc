@@ -290,8 +290,10 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (!utf8 && (!isAscii(from) || !isAscii(to))) {
     sent = message;
     if (auto f = asciiAddress(from)) {
-      const std::size_t at = sent.from.rfind(from);
-      sent.from = at == std::string::npos ? *f : sent.from.replace(at, from.size(), *f);
+      if (const std::size_t at = sent.from.rfind(from); at != std::string::npos)
+        sent.from.replace(at, from.size(), *f);
+      else
+        sent.from = *f;
       from = *f;
     }
     if (auto t = asciiAddress(to)) sent.to = to = *t;
