@@ -1580,6 +1580,42 @@ TEST(HttpFlows, AWaitingPollEndsWithItsCallersSession) {
   EXPECT_EQ(r.status, 401) << r.body;
 }
 
+// A waiting poll whose client closed its connection (a proxy that gave up, a consumer
+// stopped) lets its slot go within a look, not at its deadline 30 s later.
+TEST(HttpFlows, AWaitingPollWhoseClientLeftLetsItsSlotGo) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  auto waiting = [&](int n) {
+    return client.get("/metrics")
+               .body.find("\nportal_event_polls_waiting " + std::to_string(n) + "\n") !=
+           std::string::npos;
+  };
+  const std::string path =
+      "/api/v1/events?waitMs=30000&after=" + std::to_string(server.portal().store().lastPosition());
+  const auto started = std::chrono::steady_clock::now();
+  {
+    RawConnection gone(server.port());
+    gone.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+              "\r\n\r\n");
+    ASSERT_TRUE(waitFor([&] { return waiting(1); }));
+  }  // closed while it waits
+  ASSERT_TRUE(waitFor([&] { return waiting(0); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25));
+  // A client that stays gets its answer as before, on a connection that goes on.
+  auto poll = std::async(std::launch::async, [&] {
+    HttpClient mine(server.port());
+    Reply r = mine.get(path, owner.token);
+    return std::make_pair(r, mine.get("/healthz").status);
+  });
+  ASSERT_TRUE(waitFor([&] { return waiting(1); }));
+  server.user("acme", owner, "newcomer");
+  auto [r, next] = poll.get();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_GE(r.json()["items"].size(), 1u) << r.body;
+  EXPECT_EQ(next, 200) << "the connection serves its next request";
+}
+
 // /readyz takes a projection far behind as a moment's (an import's) until it lasts.
 TEST(HttpLimits, ReadinessToleratesALagThatDoesNotLast) {
   LagWatch watch;

@@ -2713,8 +2713,10 @@ struct Api::Impl {
                                  " for events at once on this server; poll again shortly.",
                        "too-many-polls");
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
+      // A client that closed its connection (a proxy that gave up, a consumer
+      // stopped) lets its slot go at the next look rather than at its deadline.
       while (items.empty() && !undecodable && std::chrono::steady_clock::now() < deadline &&
-             !stopping.load()) {
+             !stopping.load() && !call.req.clientLeft()) {
         // Long poll: look again shortly. The log has no per-company wakeup; 20 ms
         // keeps a waiting client's delay small at little cost.
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -3,6 +3,8 @@
 // Beast, so that the API can be called from tests, fuzzers and benchmarks without
 // a network (the server converts to and from Beast's messages).
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +47,11 @@ struct HttpRequest {
   // The SHA-256 of target and body that an Idempotency-Key is checked against (the
   // Api's), made once a request: an import's body is up to 64 MiB.
   mutable std::string digest;
+  // Set by the server once the client has closed its end of the connection while the
+  // request runs on a worker (a long poll stops waiting for a client that left).
+  std::shared_ptr<const std::atomic<bool>> clientGone;
+
+  bool clientLeft() const { return clientGone && clientGone->load(); }
 
   // The first header of that (lower-case) name, or "".
   std::string_view header(std::string_view name) const {

@@ -10,6 +10,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -517,13 +518,37 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (Api::quick(req)) return server_->api.handleAsync(req, post, done);
     // A body read that ended as stop() gave the workers up: nobody is left to answer.
     if (!server_->workers) return close();
+    watchForClose(req);
     server_->workers->post([self, req = std::move(req), post, done]() mutable {
       self->server_->api.handleAsync(req, post, done);
     });
   }
 
+  // While a request runs on a worker nothing reads the connection: a wait for it to
+  // become readable tells when the client closed it (a peek finds its end, not
+  // bytes). A pipelined request arriving meanwhile ends the watch and stays unread.
+  void watchForClose(HttpRequest& req) {
+    auto gone = std::make_shared<std::atomic<bool>>(false);
+    req.clientGone = gone;
+    watching_ = true;
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this(), gone](beast::error_code ec) {
+          self->watching_ = false;
+          if (ec) return;  // answered first (cancelled), or the connection closed
+          char byte;
+          const ssize_t n =
+              ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            gone->store(true);
+        });
+  }
+
   void respond(HttpResponse res, bool closeAfter = false) {
     reading_ = false;  // answered (an error, before its body): a stop lets it go out
+    if (watching_) {
+      beast::error_code ec;
+      stream_.socket().cancel(ec);  // the close watch only: nothing else is pending
+    }
     auto msg = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(res.status), 11);
     if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
@@ -628,6 +653,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
   HeaderFields headerFields_;    // the request's header fields, without a trailer's
   bool reading_ = false;          // from a request's first byte until it is read whole
+  bool watching_ = false;         // watchForClose() waits
 };
 
 void HttpServer::Impl::accept() {
