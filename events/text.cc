@@ -123,6 +123,10 @@ std::optional<std::string> asciiDomain(std::string_view domain) {
   return mappedDomain(domain, true);
 }
 
+bool isLetterMarkOrDigit(char32_t c) {
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
+}
+
 std::string nfcOf(std::string_view s) {
   if (isAscii(s) || !isValidUtf8(s)) return std::string(s);
   auto out = normalizeUtf8(nfc(), s);

@@ -208,6 +208,11 @@ std::string domainKey(std::string_view domain);
 // An ASCII domain comes back lower-cased as it is.
 std::optional<std::string> asciiDomain(std::string_view domain);
 
+// Whether a code point is a letter, a mark or a digit of any script (Unicode's
+// general categories L, M and N): what an address may hold past ASCII, where pasted
+// text brings typographic quotes, dashes and ellipses (`“ann@corp.example”`).
+bool isLetterMarkOrDigit(char32_t c);
+
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when
 // one types ') read as a plain one.

@@ -733,6 +733,22 @@ TEST(Deciders, EveryRuleOfTheContract) {
 // Group names fold in any script; a log from when they folded in ASCII alone may
 // hold two groups whose names fold alike now: each stays editable, and the name
 // stays taken while one of them has it.
+// A new user with the email of a deactivated one is someone coming back: the refusal
+// says so and names them (a review: nothing said where to look).
+TEST(Deciders, CreatingADeactivatedUserAgainPointsToReactivation) {
+  World w;
+  const std::string ada = w.create("ada");
+  ASSERT_TRUE(std::holds_alternative<Decision>(w.run("owner", DeactivateUser{ada, std::nullopt})));
+  const auto refused =
+      std::get<Rejection>(w.run("owner", CreateUser{World::details("ada"), false}));
+  EXPECT_EQ(refused.code, "email-taken");
+  EXPECT_NE(refused.message.find("deactivated (" + ada + "): reactivate them"), std::string::npos)
+      << refused.message;
+  const auto active =
+      std::get<Rejection>(w.run("owner", CreateUser{World::details("owner"), false}));
+  EXPECT_EQ(active.message, "A user with this email is already in the pool.");
+}
+
 TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   {
     World w;
@@ -1284,7 +1300,7 @@ TEST(Deciders, AnonymizationShredsTheKeyAndFreesTheEmail) {
 }
 
 struct EmailCase {
-  const char* email;
+  std::string email;
   bool ok;
 };
 
@@ -1323,8 +1339,29 @@ TEST(Email, SyntaxFollowsTheRules) {
       // C1 controls and a right-to-left override.
       {"a\u009b31m@example.org", false},
       {"ab\u202e@example.org", false},
+      // Pasted from a word processor: typographic quotes, guillemets, an ellipsis, a
+      // dash, an ideographic full stop (a review imported `“anna@corp.example”` beside
+      // anna@corp.example). Letters, marks and digits of any script stay; so does a
+      // full-width letter in the domain, which IDNA maps (the same domain).
+      {"\u201canna@corp.example\u201d", false},
+      {"sq2@corp.example\u201d", false},
+      {"\u00absq8@corp.example", false},
+      {"\u2018sq12@corp.example", false},
+      {"sq4\u2026@corp.example", false},
+      {"x@corp\u2013x.example", false},
+      {"sq5@corp\u3002example", false},
+      {"\u7528\u6237@\u4f8b\u5b50.\u516c\u53f8", true},
+      {"\u0434\u0436\u043e\u043d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444", true},
+      {"sq9@corp.exampl\u00e9", true},
+      {"sq6@\uff43orp.example", true},
+      {"jose\u0301@example.org", true},
+      {"a@\u00e9" + std::string(60, 'a') + ".org", false},  // 64 in its xn-- form
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
+  EXPECT_EQ(emailProblem("\u201canna@corp.example\u201d"),
+            "holds '\u201c', which an address may not hold before the @");
+  EXPECT_EQ(emailProblem("x@corp\u3002example"),
+            "has '\u3002' in its domain, which holds only letters, digits, hyphens and dots");
   EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());
   EXPECT_TRUE(emailProblem(std::string(65, 'a') + "@example.org").has_value());
   EXPECT_TRUE(emailProblem("a@" + std::string(250, 'b') + ".org").has_value());

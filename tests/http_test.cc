@@ -2115,10 +2115,12 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
       client.post("/api/v1/users", userBody(mgr.email, "New", "Comer", owner.email), owner.token)
           .status,
       201);
-  for (const std::string& stale : {tagBefore, "W/" + tagBefore}) {
+  // (Also a tag of another version without the mark: the detail names the tag to
+  // send, not the bare version, which would be 412 again: a review.)
+  for (const std::string& stale : {tagBefore, "W/" + tagBefore, std::string("\"7\"")}) {
     const Reply refused = client.request("PATCH", path, json{{"managerEmail", mgr.email}}.dump(),
                                          owner.token, {{"If-Match", stale}});
-    EXPECT_EQ(refused.status, 412);
+    EXPECT_EQ(refused.status, 412) << stale;
     EXPECT_NE(refused.json()["detail"].get<std::string>().find(reread.header("etag")),
               std::string::npos)
         << "it names the ETag, which is more than the version now: " << refused.body;

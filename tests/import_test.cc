@@ -276,18 +276,48 @@ TEST(ImportFileCheck, ValuesPastTheHeaderAreOneErrorForTheirRow) {
   std::string wide = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,,first";
   for (int i = 0; i < 50000; ++i) wide += ",x";
   wide += "\r\nBo,Oh,bo@x.example,Clerk,ann@x.example,1,,,,stray\r\n";
+  // A value past every column row 2 reached (50,007 is its last).
+  wide += "Cy,Po,cy@x.example,Clerk,ann@x.example,1" + std::string(50005, ',') + "past\r\n";
   ImportFile f = check(wide);
   ASSERT_EQ(f.errors.size(), 2u);
   EXPECT_EQ(f.errors[0].column, "Column H");
   EXPECT_EQ(f.errors[0].value, "first");
+  // Row 3's stray value is in a column row 2 reported: counted there, not said again.
   EXPECT_EQ(f.errors[0].message,
-            "Is in a column that has no header, and so are 50000 more values on this row.");
-  EXPECT_EQ(f.errors[1].row, 3u);
-  EXPECT_EQ(f.errors[1].column, "Column J");
+            "Is in a column that has no header, and so are 50000 more values on this row; 1 more "
+            "row below has values there too. Give the column a header of the template, or "
+            "delete it.");
+  EXPECT_EQ(f.errors[1].row, 4u);
+  EXPECT_EQ(f.errors[1].value, "past") << "a column no row above had a value in";
   EXPECT_EQ(f.errors[1].message, "Is in a column that has no header.");
   EXPECT_EQ(
       check(kHeader + "Cy,Po,cy@x.example,Clerk,ann@x.example,1,,x,y\r\n").errors.at(0).message,
       "Is in a column that has no header, and so is 1 more value on this row.");
+}
+
+// A column whose header cell was left empty (a notes column, a header deleted by
+// mistake) is one error, on the first row with a value in it, however many rows have
+// values there (a review got 1,000 errors for 1,000 rows); a no-break space alone in
+// such a column is blank, as in any cell.
+TEST(ImportFileCheck, AColumnWithoutAHeaderIsOneErrorForAllItsRows) {
+  const std::string header =
+      "Given Name,,Email address,Job title,Manager's email address,Is Active,Country\r\n";
+  std::string file = header;
+  for (int i = 0; i < 1000; ++i)
+    file += "Ann,Lee,ann" + std::to_string(i) + "@x.example,Clerk,ann0@x.example,1,\r\n";
+  ImportFile f = check(file);
+  ASSERT_EQ(f.errors.size(), 2u);
+  EXPECT_EQ(f.errors[0].row, 1u);
+  EXPECT_EQ(f.errors[0].column, "Surname");
+  EXPECT_EQ(f.errors[1].row, 2u);
+  EXPECT_EQ(f.errors[1].column, "Column B");
+  EXPECT_EQ(f.errors[1].value, "Lee");
+  EXPECT_EQ(f.errors[1].message,
+            "Is in a column that has no header; 999 more rows below have values there too. Give "
+            "the column a header of the template, or delete it.");
+  ImportFile blank = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE,\u00a0\r\n" +
+                           "Bo,Oh,bo@x.example,Clerk,ann@x.example,1,DE, \r\n");
+  EXPECT_TRUE(blank.errors.empty()) << blank.errors.at(0).message;
 }
 
 // A cell of several lines is one line in the user's details, but an error shows it as

@@ -161,10 +161,26 @@ class FileChecker {
                              "header row."});
       return;
     }
+    for (const HeadlessReport& h : headlessReports_)
+      if (h.rowsBelow > 0)
+        out_.errors[h.error].message =
+            sentence(h.message + "; " +
+                     (h.rowsBelow == 1 ? std::string("1 more row below has")
+                                       : std::to_string(h.rowsBelow) + " more rows below have") +
+                     " values there too. Give the column a header of the template, or delete it");
     checkManagers();
   }
 
  private:
+  // An error for values in columns without a header, and how many rows below it
+  // have values in those columns too.
+  struct HeadlessReport {
+    std::size_t error;    // its index in out_.errors
+    std::string message;  // as first made
+    std::size_t rowsBelow = 0;
+  };
+  static constexpr std::size_t kNoReport = static_cast<std::size_t>(-1);
+
   // True when `cell`, cut at its tabs, names two columns of the template (one
   // column's name with a tab pasted at its edge is that column: a review).
   static bool namesColumnsBetweenTabs(std::string_view cell) {
@@ -270,14 +286,25 @@ class FileChecker {
     // The cells as typed, where one line was made of several: errors show these, which
     // the administrator can find in the sheet.
     std::array<std::string, 7> typed;
-    std::size_t headless = 0, firstHeadless = 0;
+    // Values in columns without a header: each column is reported on the first row
+    // that has a value in it, and the rows after it are counted there (finish()).
+    std::vector<std::size_t> fresh;    // columns reported by this row
+    std::vector<std::size_t> earlier;  // reports of columns reported before
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       std::string& cell = r.fields[i];
       const Column c = i < columns_.size() ? columns_[i] : kNone;
       if (c == kNone) {
-        // Unknown header columns are reported once, on the header row.
-        const bool underUnknownHeader = i < headerCells_.size() && !trim(headerCells_[i]).empty();
-        if (!underUnknownHeader && !trim(cell).empty() && headless++ == 0) firstHeadless = i;
+        // Unknown header columns are reported once, on the header row. (A cell of
+        // white space of any script is blank, as everywhere: a no-break space too.)
+        const bool underUnknownHeader =
+            i < headerCells_.size() && !trimText(headerCells_[i]).empty();
+        if (underUnknownHeader || trimText(cell).empty()) continue;
+        if (i < headlessReportOf_.size() && headlessReportOf_[i] != kNoReport) {
+          if (std::find(earlier.begin(), earlier.end(), headlessReportOf_[i]) == earlier.end())
+            earlier.push_back(headlessReportOf_[i]);
+        } else {
+          fresh.push_back(i);
+        }
         continue;
       }
       // Names, titles, countries and `active` lose white space of any script and
@@ -325,15 +352,24 @@ class FileChecker {
                    "spaces or direction marks) around the value were removed."});
     }
     // Values past the header's columns: one error for the row, however many there
-    // are (a row of 500,000 stray values is one mistake, not 500,000).
-    if (headless > 0)
-      error(
-          r.row, nthColumn(firstHeadless), r.fields[firstHeadless],
-          headless == 1 ? std::string("is in a column that has no header")
-          : headless == 2
-              ? std::string("is in a column that has no header, and so is 1 more value on this row")
-              : "is in a column that has no header, and so are " + std::to_string(headless - 1) +
-                    " more values on this row");
+    // are (a row of 500,000 stray values is one mistake, not 500,000), and none for
+    // the rows below with values in the same columns (a notes column without a
+    // header is one mistake, not one a row: a review got 1,000 errors for it).
+    if (!fresh.empty()) {
+      const std::size_t more = fresh.size() - 1;
+      HeadlessReport report{out_.errors.size(),
+                            more == 0 ? std::string("is in a column that has no header")
+                            : more == 1
+                                ? std::string("is in a column that has no header, and so is 1 "
+                                              "more value on this row")
+                                : "is in a column that has no header, and so are " +
+                                      std::to_string(more) + " more values on this row"};
+      error(r.row, nthColumn(fresh.front()), r.fields[fresh.front()], report.message);
+      headlessReportOf_.resize(std::max(headlessReportOf_.size(), fresh.back() + 1), kNoReport);
+      for (std::size_t i : fresh) headlessReportOf_[i] = headlessReports_.size();
+      headlessReports_.push_back(std::move(report));
+    }
+    for (std::size_t k : earlier) ++headlessReports_[k].rowsBelow;
     auto cell = [&](Column c) -> const std::string& {
       static const std::string empty;
       return cells[c] != nullptr ? *cells[c] : empty;
@@ -481,6 +517,8 @@ class FileChecker {
   std::array<bool, 7> present_{};   // which template columns the header has
   std::unordered_map<std::string, std::size_t> emails_;  // email key -> first row
   std::vector<std::pair<std::size_t, std::string>> managers_;  // row, trimmed email
+  std::vector<HeadlessReport> headlessReports_;
+  std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
 };
 
 

@@ -174,8 +174,13 @@ class Decider {
     ValidDetails v;
     auto problems = validateDetails(c.details, ctx_.countries, v);
     if (!problems.empty()) return invalid(std::move(problems));
-    if (state_.userByEmail(cmd_.companyId, v.email) != nullptr)
-      return conflict("email-taken", "A user with this email is already in the pool.");
+    if (const UserState* taken = state_.userByEmail(cmd_.companyId, v.email))
+      // One deactivated is someone coming back (a review: nothing said where to look).
+      return conflict("email-taken",
+                      taken->active
+                          ? std::string("A user with this email is already in the pool.")
+                          : "A user with this email is already in the pool, deactivated (" +
+                                taken->id + "): reactivate them instead of creating them again.");
     const std::string id = ctx_.ids.newId();
     UserCreated e = userCreated(id, v, c.notify);
     // Their own manager: a reference to themself, as an import or provisioning makes.

@@ -28,6 +28,19 @@ bool holdsInvisible(std::string_view s) {
   return false;
 }
 
+// The first code point past ASCII in valid UTF-8 `s` that is no letter, mark or
+// digit (a typographic quote, a dash, an ellipsis, an ideographic full stop), as
+// UTF-8; empty when there is none.
+std::string firstNonLetterPastAscii(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t c = 0;
+    const std::size_t n = decodeUtf8(s.substr(i), c);  // 0 for ASCII
+    if (n > 0 && !isLetterMarkOrDigit(c)) return std::string(s.substr(i, n));
+    i += n > 0 ? n : 1;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::string> emailProblem(std::string_view raw) {
@@ -56,8 +69,15 @@ std::optional<std::string> emailProblem(std::string_view raw) {
       return c <= ' ' ? "holds a space or a control character"
                       : std::string("holds '") + static_cast<char>(c) +
                             "', which an address may not hold before the @";
+  // Past ASCII (RFC 6531) letters, marks and digits of any script: quotes, dashes and
+  // ellipses pasted from a word processor make an address nobody receives at, and
+  // a second account beside the person's own (a review imported `“ann@corp.example”`).
+  if (const std::string c = firstNonLetterPastAscii(local); !c.empty())
+    return "holds '" + c + "', which an address may not hold before the @";
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
     return "has a misplaced dot before the @";
+  if (const std::string c = firstNonLetterPastAscii(domain); !c.empty())
+    return "has '" + c + "' in its domain, which holds only letters, digits, hyphens and dots";
   if (domain.find('.') == std::string_view::npos) return "needs a domain with a dot (name@example.com)";
   std::size_t start = 0;
   while (start <= domain.size()) {
@@ -81,6 +101,10 @@ std::optional<std::string> emailProblem(std::string_view raw) {
     }
     start = dot + 1;
   }
+  // An internationalized domain as IDNA takes it (UTS #46 with STD3's rules: the
+  // form its mail is sent to): a letter IDNA does not allow, or a label too long in
+  // its ASCII form, makes a domain no mail reaches.
+  if (!isAscii(domain) && !asciiDomain(domain)) return "has an invalid internationalized domain";
   return std::nullopt;
 }
 

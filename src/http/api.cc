@@ -1046,7 +1046,8 @@ struct Api::Impl {
     if (trim(header) == "*") return std::nullopt;
     const std::optional<VersionTag> shown = shownTag();
     std::vector<std::uint64_t> versions;
-    bool named = false;  // the tag shown now
+    bool named = false;   // the tag shown now
+    bool marked = false;  // a tag with the mark of a manager's erasure
     std::string_view rest = header;
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
@@ -1056,7 +1057,10 @@ struct Api::Impl {
       if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
         tag = tag.substr(1, tag.size() - 2);
       named = named || (shown && tag == shown->text);
-      if (tag.ends_with("-a")) tag.remove_suffix(2);
+      if (tag.ends_with("-a")) {
+        tag.remove_suffix(2);
+        marked = true;
+      }
       // The version shown now with another mark is what it was before its manager's
       // erasure: changed since.
       if (auto v = wholeNumber(tag); v && (!shown || *v != shown->version)) versions.push_back(*v);
@@ -1067,7 +1071,11 @@ struct Api::Impl {
     }
     // (The tag named, so that a client that made If-Match of the body's version
     // learns that the ETag is more than that.)
-    if (!named && (versions.empty() || shownOnly))
+    // A tag without the mark for a user shown with it was read before their manager's
+    // erasure, or made of the body's bare version: 412 naming the tag to send (the
+    // write model's "version 1" would name one that is 412 again: a review).
+    const bool markMissing = shown->text != std::to_string(shown->version) && !marked;
+    if (!named && (versions.empty() || shownOnly || markMissing))
       return Api::problem(412, "version-mismatch", "The resource has changed",
                           std::string("If-Match does not name this ") + what +
                               " as it is now: its ETag is \"" + shown->text + "\"; read it again.");
