@@ -123,6 +123,29 @@ std::optional<std::string> asciiDomain(std::string_view domain) {
   return mappedDomain(domain, true);
 }
 
+std::string otherDomainForm(std::string_view text) {
+  if (!isValidUtf8(text)) return {};
+  const std::size_t at = text.rfind('@');
+  const std::size_t from = at == std::string_view::npos ? 0 : at + 1;
+  std::string out(text.substr(0, from));
+  bool changed = false;
+  for (std::size_t start = from;;) {
+    const std::size_t dot = std::min(text.find('.', start), text.size());
+    const std::string_view label = text.substr(start, dot - start);
+    std::optional<std::string> other;
+    if (label.size() > 4 && asciiLower(label.substr(0, 4)) == "xn--")
+      other = mappedDomain(label, false);
+    else if (!isAscii(label))
+      other = mappedDomain(label, true);
+    changed = changed || (other && *other != label);
+    out += other ? *other : std::string(label);
+    if (dot == text.size()) break;
+    out += '.';
+    start = dot + 1;
+  }
+  return changed ? out : std::string();
+}
+
 bool isLetterMarkOrDigit(char32_t c) {
   return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
 }

@@ -208,6 +208,12 @@ std::string domainKey(std::string_view domain);
 // An ASCII domain comes back lower-cased as it is.
 std::optional<std::string> asciiDomain(std::string_view domain);
 
+// Search text with the labels of its domain (after its last `@`, or all of it when it
+// has none) in their other IDNA form: `xn--bcher-kva` as `bücher`, `müller` as
+// `xn--mller-kva`, so that a search finds an address however its domain was typed.
+// Empty when no label has another form.
+std::string otherDomainForm(std::string_view text);
+
 // Whether a code point is a letter, a mark or a digit of any script (Unicode's
 // general categories L, M and N): what an address may hold past ASCII, where pasted
 // text brings typographic quotes, dashes and ellipses (`“ann@corp.example”`).

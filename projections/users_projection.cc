@@ -339,6 +339,10 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   UserPage page;
   const std::string prefix = companyPrefix(companyId);
   const std::string needle = rows::folded(q.search);
+  // The address's domain as the search did not type it (`xn--…` for `bücher`, or the
+  // other way round): one address, found either way, as the email's uniqueness has it.
+  const std::string otherForm = otherDomainForm(trim(q.search));
+  const std::string otherNeedle = otherForm.empty() ? std::string() : rows::folded(otherForm);
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).
@@ -365,7 +369,9 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     if ((q.status == UserStatus::kActive && !active) ||
         (q.status == UserStatus::kInactive && active))
       continue;
-    if (!needle.empty() && value.substr(1).find(needle) == std::string_view::npos) continue;
+    if (!needle.empty() && value.substr(1).find(needle) == std::string_view::npos &&
+        (otherNeedle.empty() || value.substr(1).find(otherNeedle) == std::string_view::npos))
+      continue;
     if (page.items.size() == q.limit) {
       // There is more: the cursor points at the last one shown.
       page.nextCursor = lastKey;

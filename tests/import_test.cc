@@ -151,6 +151,31 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
       "Cy,Po,cy@x.example,Clerk,ann@x.example,1,DE\n");
   ASSERT_EQ(headless.errors.size(), 1u) << headless.errors.back().message;
   EXPECT_EQ(headless.userRows, 3u) << "the first row read as the header is a user's too";
+  // A title row above the header (a sheet made for printing): the error says where
+  // the header row is.
+  ImportFile titled = check("Users to add in March\n\n" + kHeader +
+                            "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n");
+  ASSERT_EQ(titled.errors.size(), 1u) << titled.errors.back().message;
+  EXPECT_EQ(titled.errors[0].message,
+            "The first row is not the header row: the header row is row 3; delete the rows above "
+            "it, so that the file begins with it.");
+}
+
+// What a spreadsheet shows for a formula that failed is carried as text into the
+// file it saves: no one is called #N/A (a review imported such names silently).
+TEST(ImportFileCheck, ASpreadsheetsErrorValueIsNoName) {
+  ImportFile f = check(kHeader + "#N/A,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n" +
+                       "Bo,#REF!,bo@x.example, #value! ,ann@x.example,1,DE\n" +
+                       "Cy,Err:502,cy@x.example,Clerk,ann@x.example,1,DE\n" +
+                       "Di,Errol,di@x.example,#1 Seller,ann@x.example,1,DE\n");
+  std::vector<std::string> got;
+  for (const auto& e : f.errors)
+    got.push_back(std::to_string(e.row) + "|" + e.column + "|" + e.value);
+  EXPECT_EQ(got, (std::vector<std::string>{"2|Given Name|#N/A", "3|Surname|#REF!",
+                                           "3|Job title| #value! ", "4|Surname|Err:502"}));
+  EXPECT_EQ(f.errors[0].message,
+            "Is a spreadsheet's error value, not a value: the formula behind this cell failed (a "
+            "lookup found nothing?); put the value itself in the cell.");
 }
 
 // Files made for Excel may start with a "sep=;" line naming the separator: the
@@ -629,6 +654,19 @@ TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
   EXPECT_NE(f.errors[0].message.find("The file is UTF-16 (as Excel saves \"Unicode Text\")"),
             std::string::npos)
       << f.errors[0].message;
+  // Without its byte-order mark: a NUL beside each character (a review got 25 errors
+  // of control characters and rows numbered twice over).
+  for (const bool bigEndian : {false, true}) {
+    std::string bare;
+    for (char c : kHeader + "Ann,Lee,ann@acme.example,Clerk,owner@acme.example,1,DE\r\n")
+      bare += bigEndian ? std::string(1, '\0') + c : std::string(1, c) + '\0';
+    f = check(bare);
+    ASSERT_EQ(f.errors.size(), 1u) << f.errors.back().message;
+    EXPECT_EQ(f.errors[0].row, 1u);
+    EXPECT_EQ(f.errors[0].message.rfind("The file is UTF-16 (as Excel saves \"Unicode Text\")", 0),
+              0u)
+        << f.errors[0].message;
+  }
   std::string tabs = kHeader + "Ann\tLee\tann@acme.example\tClerk\towner@acme.example\t1\tDE\r\n";
   std::replace(tabs.begin(), tabs.begin() + static_cast<std::ptrdiff_t>(kHeader.size()), ',', '\t');
   // One error, on the header (a review got seven columns "missing" before it), and
@@ -1224,6 +1262,23 @@ TEST(ImportFile, ACommonNameOfTwoCountriesIsNone) {
   EXPECT_EQ(list.find("Aland"), std::optional<std::string>("AA"));
   EXPECT_EQ(list.find("alpha"), std::optional<std::string>("AA"));
   EXPECT_EQ(list.find("Beta"), std::optional<std::string>("BB"));
+}
+
+// A name that is no country, but a word of one or a few countries' names, is told
+// which it may mean (a review: "Korea" and "Macedonia" got the plain refusal).
+TEST(ImportFile, ANameOfSeveralCountriesOrPartOfOneSaysWhichItMayMean) {
+  const CountryList& list = countries();
+  EXPECT_EQ(list.find("Korea"), std::nullopt);
+  EXPECT_NE(list.problemWith("Korea").find("; did you mean North Korea (KP) or South Korea (KR)?"),
+            std::string::npos)
+      << list.problemWith("Korea");
+  EXPECT_NE(list.problemWith(" macedonia").find("; did you mean North Macedonia (MK)?"),
+            std::string::npos)
+      << list.problemWith("macedonia");
+  EXPECT_EQ(list.problemWith("Atlantis").find("did you mean"), std::string::npos);
+  EXPECT_EQ(list.problemWith("Islands").find("did you mean"), std::string::npos) << "too many";
+  EXPECT_EQ(list.problemWith("ko").find("did you mean"), std::string::npos) << "too short";
+  EXPECT_EQ(list.problemWith("Kore").find("did you mean"), std::string::npos) << "whole words";
 }
 
 TEST(ImportFile, TheCountriesAreListedByName) {

@@ -97,6 +97,21 @@ const std::array<std::string, kImportColumns.size()>& columnKeys() {
   return keys;
 }
 
+// Whether a cell holds what a spreadsheet shows for a formula that failed (Excel's,
+// LibreOffice's and Google Sheets' error values: `#N/A` from a VLOOKUP that found
+// nothing, `Err:502`), which a file saved from it carries as text.
+bool isSpreadsheetError(std::string_view cell) {
+  static constexpr std::array<std::string_view, 17> kErrors = {
+      "#n/a",   "#ref!",     "#name?",        "#value!",   "#div/0!", "#num!",
+      "#null!", "#spill!",   "#calc!",        "#field!",   "#error!", "#blocked!",
+      "#busy!", "#connect!", "#getting_data", "#unknown!", "#python!"};
+  const std::string lower = asciiLower(cell);
+  if (std::find(kErrors.begin(), kErrors.end(), lower) != kErrors.end()) return true;
+  // LibreOffice: "Err:" and a number (Err:502, an invalid argument).
+  return lower.size() > 4 && lower.size() <= 7 && lower.starts_with("err:") &&
+         lower.find_first_not_of("0123456789", 4) == std::string::npos;
+}
+
 using Member = ImportReadOptions::Member;
 
 class FileChecker {
@@ -133,7 +148,15 @@ class FileChecker {
       out_.tooManyRows = true;
       return;
     }
-    if (!rowsUnchecked_) userRow(r);
+    if (!rowsUnchecked_) return userRow(r);
+    // A file whose first row was no header: its header further down (a title row
+    // above it, as sheets made for printing have) is named in that error.
+    if (headerLater_ && *headerLater_ < out_.errors.size() && namesColumns(r.fields) >= 2) {
+      out_.errors[*headerLater_].message =
+          "The first row is not the header row: the header row is row " + std::to_string(r.row) +
+          "; delete the rows above it, so that the file begins with it.";
+      headerLater_.reset();
+    }
   }
 
   void readingStopped(const CsvProblem& p) {
@@ -203,6 +226,15 @@ class FileChecker {
     return asciiLower(r.fields[0]) == "sep=";
   }
 
+  // How many columns of the template a row's cells name.
+  static std::size_t namesColumns(const std::vector<std::string>& fields) {
+    std::size_t named = 0;
+    for (const std::string& f : fields)
+      named +=
+          std::find(columnKeys().begin(), columnKeys().end(), columnKey(f)) != columnKeys().end();
+    return named;
+  }
+
   // A row that names every column the header named, in the same places: the header
   // of a second file joined on. (No user is called "Email address" at that address.)
   bool isHeaderAgain(const CsvRecord& r) const {
@@ -228,6 +260,16 @@ class FileChecker {
       error(r.row, nthColumn(i), r.fields[i],
             "holds the template's columns separated by tabs: the file was saved as \"Text\" or "
             "\"Unicode Text\", not as comma-separated values; save it as \"CSV UTF-8\"");
+      rowsUnchecked_ = true;
+      return;
+    }
+    // UTF-16 without a byte-order mark: a NUL beside each ASCII character, which the
+    // header's names were read through (a review got 25 errors of control characters).
+    if (std::any_of(r.fields.begin(), r.fields.end(),
+                    [](const std::string& f) { return f.find('\0') != std::string::npos; })) {
+      error(r.row, "", "",
+            "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as \"CSV "
+            "UTF-8\"");
       rowsUnchecked_ = true;
       return;
     }
@@ -262,6 +304,7 @@ class FileChecker {
         std::none_of(r.fields.begin(), r.fields.end(),
                      [](const std::string& f) { return f.find('\t') != std::string::npos; })) {
       out_.errors.resize(errorsBefore);
+      headerLater_ = out_.errors.size();
       out_.errors.push_back({r.row, "", "",
                              "The first row is not the header row: the file must begin with the "
                              "template's header row, whose columns are: " +
@@ -397,6 +440,13 @@ class FileChecker {
                              : "must be 1 (active) or 0 (inactive)");
       }
     }
+    // A name or title that is a failed formula's error value (a sheet filled with
+    // VLOOKUP): no one is called #N/A (a review imported such names silently).
+    for (Column c : {kGiven, kSurname, kJob})
+      if (isSpreadsheetError(trimText(cell(c))))
+        error(r.row, std::string(kImportColumns[c]), asTyped(c),
+              "is a spreadsheet's error value, not a value: the formula behind this cell failed "
+              "(a lookup found nothing?); put the value itself in the cell");
     ValidDetails valid;
     bool emailOk = present_[kEmail], managerOk = present_[kManager];
     for (const FieldProblem& p : validateDetails(d, countries_, valid)) {
@@ -517,6 +567,7 @@ class FileChecker {
   std::array<bool, 7> present_{};   // which template columns the header has
   std::unordered_map<std::string, std::size_t> emails_;  // email key -> first row
   std::vector<std::pair<std::size_t, std::string>> managers_;  // row, trimmed email
+  std::optional<std::size_t> headerLater_;  // the "not the header row" error, while looked for
   std::vector<HeadlessReport> headlessReports_;
   std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
 };

@@ -1,5 +1,7 @@
 #include "src/domain/countries.h"
 
+#include <algorithm>
+
 #include "events/text.h"
 #include "src/domain/email.h"
 
@@ -56,6 +58,12 @@ CountryList::CountryList(std::vector<Country> countries) : countries_(std::move(
   for (const auto& [key, code] : commonOf)
     if (!code.empty() && !ambiguous_.count(key)) byKey_.try_emplace(key, code);
   for (const auto& [key, code] : byKey_) byAccentless_.try_emplace(searchFold(key), code);
+  for (const auto& c : countries_) {
+    auto& names = foldedNames_.emplace_back();
+    names.push_back(lookupKey(c.name));
+    for (const auto* list : {&c.otherNames, &c.commonNames})
+      for (const auto& n : *list) names.push_back(lookupKey(n));
+  }
 }
 
 std::optional<std::string> CountryList::find(std::string_view codeOrName) const {
@@ -74,6 +82,46 @@ std::optional<std::string> CountryList::find(std::string_view codeOrName) const 
     key = std::move(bare);
   }
   return std::nullopt;
+}
+
+std::vector<const Country*> CountryList::suggest(std::string_view text) const {
+  std::string key = lookupKey(text);
+  if (key.starts_with("the ")) key.erase(0, 4);
+  std::vector<const Country*> out;
+  if (key.size() < 3) return out;
+  // `key` in `name` with no letter or digit next to it on either side.
+  auto holdsWord = [&](const std::string& folded) {
+    for (std::size_t at = folded.find(key); at != std::string::npos;
+         at = folded.find(key, at + 1)) {
+      const auto edge = [&](std::size_t i) {
+        const auto b = static_cast<unsigned char>(folded[i]);
+        return !((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b >= 0x80);
+      };
+      if ((at == 0 || edge(at - 1)) && (at + key.size() == folded.size() || edge(at + key.size())))
+        return true;
+    }
+    return false;
+  };
+  for (std::size_t i = 0; i < countries_.size(); ++i) {
+    if (std::any_of(foldedNames_[i].begin(), foldedNames_[i].end(), holdsWord))
+      out.push_back(&countries_[i]);
+    if (out.size() > 4) return {};
+  }
+  return out;
+}
+
+std::string CountryList::problemWith(std::string_view text) const {
+  std::string problem =
+      "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
+      "/api/v1/countries and the template's Countries sheet list them)";
+  const auto meant = suggest(text);
+  for (std::size_t i = 0; i < meant.size(); ++i)
+    problem += (i == 0                  ? "; did you mean "
+                : i + 1 == meant.size() ? " or "
+                                        : ", ") +
+               meant[i]->name + " (" + meant[i]->code + ")";
+  if (!meant.empty()) problem += "?";
+  return problem;
 }
 
 }  // namespace portal

@@ -250,7 +250,7 @@ class Decider {
       } else if (auto code = ctx_.countries.find(**c.country)) {
         if (*code != u->country) e.country = *code;
       } else {
-        problems.push_back({"country", kUnknownCountry});
+        problems.push_back({"country", ctx_.countries.problemWith(**c.country)});
       }
     }
     if (!problems.empty()) return invalid(std::move(problems));

@@ -105,7 +105,7 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
     problems.push_back({prefix + "managerEmail", *p});
   if (d.country && !trimText(*d.country).empty()) {
     out.country = countries.find(*d.country);
-    if (!out.country) problems.push_back({prefix + "country", kUnknownCountry});
+    if (!out.country) problems.push_back({prefix + "country", countries.problemWith(*d.country)});
   }
   return problems;
 }

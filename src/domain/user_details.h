@@ -35,11 +35,6 @@ struct ValidDetails {
   bool active = true;
 };
 
-// The problem with a country that is neither an ISO 3166-1 name nor a code.
-inline constexpr const char* kUnknownCountry =
-    "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
-    "/api/v1/countries and the template's Countries sheet list them)";
-
 // An email taken by a user of the pool, as an import's error says it: a deactivated
 // one is said to be, with what to do (a review: an administrator re-hiring someone
 // looks among the active users and does not find them).
