@@ -1069,6 +1069,16 @@ TEST(HttpImport, BadRequestsAreRefusedClearly) {
     EXPECT_EQ(r.status, 415) << r.body;
     EXPECT_NE(r.json()["detail"].get<std::string>().find("CSV UTF-8"), std::string::npos) << r.body;
   }
+  // Or with a workbook's own type, small or large (refused before its body is read).
+  for (const std::string& body : {std::string("PK\x03\x04\x14\0", 6), large}) {
+    r = w.client.request(
+        "POST", "/api/v1/users/import", body, w.owner.token,
+        {{"Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}});
+    EXPECT_EQ(r.status, 415) << r.body;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find("is a spreadsheet workbook"),
+              std::string::npos)
+        << r.body;
+  }
   // A file that is not UTF-8: the row and column of the first bad byte.
   r = upload(w.client, kHeader + "Ann,Lee,ann@x.example,C,ann@x.example,1,\r\nBo,R\xE9y,b@x.example\r\n",
              w.owner.token);

@@ -185,6 +185,11 @@ HttpResponse notFound(std::string_view what, std::string_view why = {}) {
                           (why.empty() ? std::string(".") : ": " + std::string(why) + "."));
 }
 
+// What a workbook sent for an import is told (as a CSV type or a workbook's own).
+const char* const kWorkbookNotCsv =
+    "The file is a spreadsheet workbook (.xls, .xlsx or .ods), not CSV: save it as \"CSV "
+    "UTF-8\" and send that.";
+
 int statusOf(RejectionKind kind) {
   switch (kind) {
     case RejectionKind::kInvalid:
@@ -2058,7 +2063,8 @@ struct Api::Impl {
   }
 
   HttpResponse importUsers(Call& call) {
-    if (!isCsvMediaType(call.req.header("content-type"))) return Api::notCsv();
+    if (!isCsvMediaType(call.req.header("content-type")))
+      return Api::notCsv(call.req.header("content-type"));
     // A repeat of the key sent while the first import runs waits for its outcome (a
     // file with errors would otherwise be answered anew, with another import id).
     const auto serial = serializeKey(call);
@@ -2066,10 +2072,7 @@ struct Api::Impl {
     // installed (application/vnd.ms-excel): a workbook is said to be one.
     if (const std::string_view body = call.req.body;
         body.starts_with("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") || body.starts_with("PK\x03\x04"))
-      return Api::problem(
-          415, "unsupported-media-type", "Unsupported media type",
-          "The file is a spreadsheet workbook (.xls, .xlsx or .ods), not CSV: save it "
-          "as \"CSV UTF-8\" and send that.");
+      return Api::problem(415, "unsupported-media-type", "Unsupported media type", kWorkbookNotCsv);
     HttpResponse error;
     const auto notify = queryFlag(call, "notify", error);
     if (!notify) return error;
@@ -3008,9 +3011,15 @@ void Api::countServerAnswer(const std::string& method, int status,
   impl_->record(method, "(server)", status, started);
 }
 
-HttpResponse Api::notCsv() {
+HttpResponse Api::notCsv(std::string_view contentType) {
+  const std::string type = mediaType(contentType);
+  const bool workbook =
+      type.starts_with("application/vnd.openxmlformats-officedocument.spreadsheetml") ||
+      type.starts_with("application/vnd.ms-excel.sheet") ||
+      type == "application/vnd.oasis.opendocument.spreadsheet";
   return problem(415, "unsupported-media-type", "Unsupported media type",
-                 "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
+                 workbook ? kWorkbookNotCsv
+                          : "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
 }
 
 std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,

@@ -109,8 +109,9 @@ class Api {
   // A problem+json answer (RFC 9457), for the server's own errors too (413, 503…).
   static HttpResponse problem(int status, std::string_view code, std::string_view title,
                               std::string_view detail);
-  // 415 for a batch import's body that is not CSV.
-  static HttpResponse notCsv();
+  // 415 for a batch import's body that is not CSV, sent as `contentType`; a
+  // workbook's type (.xlsx, .ods) is said to be one.
+  static HttpResponse notCsv(std::string_view contentType);
 
   // The answer a request gets whatever its body (404 or 405 when no route takes it,
   // 401 signed out, 403 not allowed on its route), from its method, target and

@@ -398,7 +398,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         return respondAndClose(std::move(*refused));
       // A file sent as another type (a form's multipart, octet-stream) is told so,
       // not that it is larger than the 1 MiB of a JSON body.
-      if (!csv) return respondAndClose(Api::notCsv());
+      if (!csv) return respondAndClose(Api::notCsv(header[http::field::content_type]));
     }
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
