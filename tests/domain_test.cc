@@ -933,6 +933,7 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   legacy.surname = Personal("Old");
   legacy.jobTitle = Personal("Clerk");
   legacy.active = true;
+  legacy.managerEmail = Personal("\u201cboss@elsewhere.test\u201d");  // today malformed
   w.model.apply(userEnv, legacy);
   UpdateUser form;
   form.userId = legacyId;
@@ -941,6 +942,13 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   EXPECT_EQ(typesOf(w.run("owner", form)), std::vector<std::string>{"UserUpdated"});
   form.givenName = std::optional<std::string>("New\u2028Line");
   EXPECT_EQ(codeOf(w.run("owner", form)), "validation-failed") << "a changed name is judged";
+  // So does the manager's address, kept as an email.
+  form.givenName.reset();
+  form.managerEmail = std::optional<std::string>("\u201cboss@elsewhere.test\u201d");
+  form.jobTitle = std::optional<std::string>("Head clerk");
+  EXPECT_EQ(typesOf(w.run("owner", form)), std::vector<std::string>{"UserUpdated"});
+  form.managerEmail = std::optional<std::string>("\u201cchief@elsewhere.test\u201d");
+  EXPECT_EQ(codeOf(w.run("owner", form)), "validation-failed") << "a changed manager is judged";
   // An id of 10,000 letters is not repeated in the answer.
   auto missing = std::get<Rejection>(w.run("owner", DeleteGroup{std::string(10000, 'a')}));
   EXPECT_EQ(missing.message, "Group given (too long to be an id) is not in this company.");

@@ -231,8 +231,12 @@ class Decider {
     text("jobTitle", c.jobTitle, e.jobTitle, kJobTitleDetail);
     if (c.managerEmail) {
       const std::string m = c.managerEmail->has_value() ? std::string(trim(**c.managerEmail)) : "";
-      if (auto p = emailProblem(m)) problems.push_back({"managerEmail", *p});
-      else if (managerDigestOf(m) != u->detailDigests[kManagerDetail])
+      // (As for the names: a manager kept from an older log, whose rules were not
+      // today's, is not judged again when sent back unchanged.)
+      const bool unchanged = !m.empty() && managerDigestOf(m) == u->detailDigests[kManagerDetail];
+      if (auto p = unchanged ? std::nullopt : emailProblem(m))
+        problems.push_back({"managerEmail", *p});
+      else if (!unchanged)
         setManager(m, {}, e.managerUserId, e.managerEmail);
       // Setting the manager one way clears the other way only when the user has it
       // that way now (a review: an outside manager replaced by another outside
