@@ -67,6 +67,10 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
   EXPECT_EQ(
       rulesBroken(policy(), "bob 1984 rides the tram", "bob1984@demo.example").count("not-email"),
       0u);
+  // With combining marks after it, which read as an accent on its last letter (a review).
+  EXPECT_EQ(rulesBroken(policy(), "owner@demo.example\u0301\u0301", "owner@demo.example")
+                .count("not-email"),
+            1u);
   // A local part without letters leaves the domain alone once trimmed: that is no
   // email.
   EXPECT_EQ(
@@ -86,7 +90,10 @@ TEST(PasswordPolicy, RefusesThePersonsAndTheCompanysNamesWithWhateverIsAroundThe
   for (const char* weak : {"Olivia Owner", "OwnerOlivia1234", "olivia.owner!!", "Acme Inc 2024",
                            "Acme12345678", "ACME-INC-2024!", "oliviaacme2024",
                            // A name typed twice (a known limit until 2026-12-04).
-                           "OliviaOlivia!!", "Owner Owner 2024", "acmeacme2024"})
+                           "OliviaOlivia!!", "Owner Owner 2024", "acmeacme2024",
+                           // The whole name twice, or with look-alikes (a review).
+                           "Olivia Owner Olivia Owner", "Olivia Owner Olivia", "0l1v1a0wn3r!!",
+                           "0wn3r 0l1v1a 2024", "Ol\u00edvia Owner!!"})
     EXPECT_EQ(broken(weak), 1u) << weak;
   for (const char* ok :
        {"Olivia owns forty goats", "correct horse battery staple", "acme rockets fly high"})

@@ -359,28 +359,53 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   // alice@demo.example refuses "alicedemoexample", "alice.demo.ex" and "Alice Demo
   // Example 2024", bob1984@demo.example "bobdemoexample1984"; the domain alone is no
   // email.
-  const std::string mailLetters = lettersOf(mail), localLetters = lettersOf(local);
-  const std::string passwordLetters = lettersOf(lowered);
+  // (Their letters with accents and combining marks set aside, as search has them:
+  // "owner@demo.example" with a combining accent after it is the address.)
+  const std::string bare = searchFold(password);
+  const std::string mailLetters = lettersOf(searchFold(mail)),
+                    localLetters = lettersOf(searchFold(local));
+  const std::string passwordLetters = lettersOf(bare);
   const bool spellsTheAddress = !localLetters.empty() &&
                                 passwordLetters.size() >= localLetters.size() &&
                                 mailLetters.starts_with(passwordLetters);
   if (!mail.empty() &&
       (lowered == mail || (!local.empty() && lowered == local) || spellsTheAddress))
     problems.push_back({"not-email", "The password must not be your email address."});
-  // The person's names and the company's, alone or two of them joined (one typed
-  // twice too), whatever is around or between them ("Olivia Owner", "BobBoss12345",
-  // "Acme Inc 2024", "OliviaOlivia!!").
+  // The person's names and the company's, alone or joined in any order and number
+  // (one typed twice, the whole name twice), whatever is around or between them,
+  // accents set aside and letters typed as look-alikes or not ("Olivia Owner",
+  // "BobBoss12345", "Acme Inc 2024", "OliviaOlivia!!", "Olivia Owner Olivia Owner",
+  // "0l1v1a0wn3r!!": a review had the last two taken).
   if (!names.empty()) {
-    const std::string letters = lettersOf(lowered);
     std::vector<std::string> folded;
-    for (const auto& n : names) folded.push_back(lettersOf(foldCase(n)));
-    bool personal = false;
-    for (std::size_t i = 0; i < folded.size() && !personal; ++i) {
-      if (folded[i].empty()) continue;
-      personal = letters == folded[i];
-      for (std::size_t j = 0; j < folded.size() && !personal; ++j)
-        personal = letters == folded[i] + folded[j];
-    }
+    for (const auto& n : names)
+      if (std::string letters = lettersOf(searchFold(n)); !letters.empty())
+        folded.push_back(std::move(letters));
+    // Whether `letters` is made of the names alone, one after another.
+    auto spelledByNames = [&](const std::string& letters) {
+      if (letters.empty()) return false;
+      std::vector<bool> reached(letters.size() + 1, false);
+      reached[0] = true;
+      for (std::size_t i = 0; i < letters.size(); ++i)
+        if (reached[i])
+          for (const std::string& name : folded)
+            if (letters.compare(i, name.size(), name) == 0) reached[i + name.size()] = true;
+      return static_cast<bool>(reached.back());
+    };
+    // Look-alikes read as letters in the password as typed, and with what is around
+    // it taken off: symbols at both ends (not digits: a 0 may be an o, "0l1v1a0wn3r!!"),
+    // or digits and symbols at one end ("0wn3r 0l1v1a 2024", "2024 0l1v1a").
+    const std::string_view inner =
+        trimCodePoints(bare, [](char32_t c) { return !isLetter(c) && !(c >= '0' && c <= '9'); });
+    const std::string_view letters = core(bare);
+    const std::size_t from = static_cast<std::size_t>(letters.data() - bare.data());
+    const std::string_view forms[] = {bare, inner,
+                                      std::string_view(bare).substr(0, from + letters.size()),
+                                      std::string_view(bare).substr(from)};
+    bool personal = spelledByNames(passwordLetters);
+    for (const std::string_view form : forms)
+      for (const char one : {'i', 'l'})
+        personal = personal || spelledByNames(lettersOf(unleet(form, one)));
     if (personal)
       problems.push_back(
           {"not-name", "The password must not be your name or your company's name."});
