@@ -69,7 +69,16 @@ class RawConnection {
     int one = 1;  // each send() leaves at once, however small (a byte at a time)
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  ~RawConnection() { close(fd_); }
+  ~RawConnection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // Ends the connection with a reset (RST), as a client that gives up abruptly does.
+  void reset() {
+    linger abrupt{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abrupt, sizeof abrupt);
+    close(fd_);
+    fd_ = -1;
+  }
   // (MSG_NOSIGNAL: a server that closed already makes this a failed send, not a
   // SIGPIPE that ends the whole test executable.)
   void send(const std::string& bytes) {

@@ -15,6 +15,33 @@ bool saneRequestId(std::string_view id) {
   return true;
 }
 
+std::string targetProblem(std::string_view target) {
+  for (const char c : target)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      return "The request's target holds a byte that is not visible ASCII: percent-encode it.";
+  if (target.find('#') != std::string_view::npos)
+    return "The request's target holds a fragment (#), which a client never sends.";
+  if (target.starts_with("/")) return {};
+  for (std::string_view scheme : {"http://", "https://"})
+    if (target.size() > scheme.size() && asciiLower(target.substr(0, scheme.size())) == scheme) {
+      const std::string_view authority =
+          target.substr(scheme.size(), target.find_first_of("/?", scheme.size()) - scheme.size());
+      if (authority.find('@') != std::string_view::npos)
+        return "The request's target holds userinfo (user@host), which HTTP does not take.";
+      return {};
+    }
+  return "The request's target must be a path beginning with /.";
+}
+
+bool validHost(std::string_view host) {
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("-._~!$&'()*+;=:%[]").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 HeaderFields headerFieldsOf(const boost::beast::http::fields& fields) {
   HeaderFields out;
   for (const auto& field : fields)

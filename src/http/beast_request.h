@@ -39,4 +39,14 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
 // Whether a client's X-Request-Id is kept as the request's id.
 bool saneRequestId(std::string_view id);
 
+// What is wrong with a request's target (RFC 9112 3.2), or "" when nothing is: the
+// origin form ("/path?query"), or the absolute form ("http://host/path") without
+// userinfo; visible ASCII only, no fragment. ("*" and the authority form are the
+// server's to answer: OPTIONS and CONNECT.)
+std::string targetProblem(std::string_view target);
+
+// Whether a Host field's value is a host and an optional port as RFC 3986 writes
+// them (RFC 9112 3.2: an invalid one is 400). Empty is valid.
+bool validHost(std::string_view host);
+
 }  // namespace portal

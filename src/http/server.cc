@@ -119,6 +119,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::vector<std::unique_ptr<net::io_context>> contexts;
   tcp::acceptor acceptor;  // on contexts[0]
   std::size_t nextContext = 0;  // the accept handler's
+  tcp::endpoint acceptedPeer;   // the address accept() gave, for the accept handler
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::unique_ptr<WorkPool> workers;
   std::vector<std::thread> threads;
@@ -164,18 +165,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
 class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket&& socket, std::shared_ptr<Impl> server)
+  // `peer`: the address accept() gave (asked of the socket afterwards, it is gone
+  // once the client reset the connection, and a command it sent was logged without
+  // it: a review).
+  Connection(tcp::socket&& socket, const tcp::endpoint& peer, std::shared_ptr<Impl> server)
       : stream_(std::move(socket)), server_(std::move(server)) {
     beast::error_code ec;
-    auto endpoint = stream_.socket().remote_endpoint(ec);
-    if (!ec) {
-      // An IPv4 client of a listener on `::` is ::ffff:192.0.2.2 to it: logged and
-      // throttled as 192.0.2.2, as through any other listener (a review).
-      auto address = endpoint.address();
-      if (address.is_v6() && address.to_v6().is_v4_mapped())
-        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-      peer_ = address.to_string();
-    }
+    // An IPv4 client of a listener on `::` is ::ffff:192.0.2.2 to it: logged and
+    // throttled as 192.0.2.2, as through any other listener (a review).
+    auto address = peer.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    peer_ = address.to_string();
     // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
@@ -352,6 +353,20 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(
           Api::problem(400, "bad-request", "The request cannot be understood",
                        "An HTTP/1.1 request has exactly one Host header field."));
+    if (!validHost(header[http::field::host]))
+      return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
+                                          "The Host header field is not a host name or address "
+                                          "with an optional port."));
+    // The target's form (RFC 9112 3.2): a path, or an absolute URI; "*" is OPTIONS'
+    // alone, and CONNECT (a proxy's) is not implemented.
+    if (header.method() == http::verb::connect)
+      return respondAndClose(Api::problem(501, "method-not-implemented", "Method not implemented",
+                                          "CONNECT is not implemented: this server is no proxy."));
+    if (const std::string_view target = header.target();
+        !(target == "*" && header.method() == http::verb::options))
+      if (const std::string problem = targetProblem(target); !problem.empty())
+        return respondAndClose(
+            Api::problem(400, "bad-request", "The request cannot be understood", problem));
     // A field that holds one value, given twice, is refused rather than one copy
     // taken (RFC 9110 5.3): which credentials or which key counts must not depend on
     // the order of lines.
@@ -362,11 +377,19 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
                          std::string("The request has more than one ") + name + " header field."));
     }
     if (header.count(http::field::transfer_encoding) > 0) {
+      // HTTP/1.0 has no transfer codings: a 1.0 proxy in front would read the chunks
+      // as the next request (RFC 9112 6.1 calls its framing faulty). Refused, and
+      // closed (a review had one served on a connection kept alive).
+      if (header.version() < 11)
+        return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
+                                            "An HTTP/1.0 request cannot use Transfer-Encoding: "
+                                            "send its length as Content-Length."));
       // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
       // not end in chunked) would be read as the next request: refused, and closed.
       if (!parser_->chunked())
         return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
-                                            "Transfer-Encoding must end in chunked."));
+                                            "Transfer-Encoding must name chunked once, as its last "
+                                            "coding."));
       // A coding the server cannot undo (gzip, deflate, compress) before chunked would
       // be read as the body itself: 501, as RFC 9112 section 6.1 says.
       for (const auto& field : header)
@@ -658,7 +681,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
 void HttpServer::Impl::accept() {
   net::io_context& home = *contexts[nextContext++ % contexts.size()];
-  acceptor.async_accept(home.get_executor(),
+  // (Only this handler touches it, one accept at a time.)
+  acceptor.async_accept(home.get_executor(), acceptedPeer,
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                           if (!self->acceptor.is_open() || self->stopping.load()) return;
                           if (ec && ec != net::error::operation_aborted) {
@@ -675,7 +699,8 @@ void HttpServer::Impl::accept() {
                               std::lock_guard lock(self->mu);
                               open = self->live.size();
                             }
-                            auto conn = std::make_shared<Connection>(std::move(socket), self);
+                            auto conn = std::make_shared<Connection>(std::move(socket),
+                                                                     self->acceptedPeer, self);
                             conn->start(open >= self->options.maxConnections);
                           }
                           self->accept();
