@@ -3198,15 +3198,46 @@ TEST(HttpLimits, ALargeBodyArrivingSlowlyIsReadToTheEnd) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer.substr(0, 300);
 }
 
+// (Beast closes the socket at its timeout, so nothing is sent; the request is logged
+// and counted as a 408, as nginx does, so that slow clients show: a review.)
 TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
-  ApiServer server({}, [](ServerOptions& o) { o.headerTimeout = std::chrono::milliseconds(200); });
+  std::vector<std::string> lines;
+  std::mutex linesMu;
+  ApiServer server({}, [&](ServerOptions& o) {
+    o.headerTimeout = std::chrono::milliseconds(200);
+    o.bodyTimeout = std::chrono::milliseconds(200);
+    o.accessLog = [&](const std::string& line) {
+      std::lock_guard lock(linesMu);
+      lines.emplace_back(line);
+    };
+  });
   RawConnection slow(server.port());
   slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(slow.readToEnd(), "");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  RawConnection stalled(server.port());
+  stalled.send(
+      "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"em");  // and never the rest
+  EXPECT_EQ(stalled.readToEnd(), "");
   HttpClient client(server.port());
   EXPECT_EQ(client.get("/healthz").status, 200) << "others are served meanwhile";
+  const std::string metrics = client.get("/metrics").body;
+  EXPECT_NE(metrics.find("{method=\"POST\",route=\"(server)\",status=\"408\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("{method=\"other\",route=\"(server)\",status=\"408\"} 1"),
+            std::string::npos)
+      << "a header cut short names no method yet";
+  std::lock_guard lock(linesMu);
+  EXPECT_EQ(
+      std::count_if(lines.begin(), lines.end(),
+                    [](const std::string& l) { return l.find(" 408 0 ") != std::string::npos; }),
+      2)
+      << ::testing::PrintToString(lines);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.rfind("127.0.0.1 POST /api/v1/sessions 408 0 ", 0) == 0;
+  })) << ::testing::PrintToString(lines);
 }
 
 // The header of a new connection is due within the timeout of its opening: a client

@@ -304,11 +304,23 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
+  // A request that did not arrive in time: Beast closed the socket at the timeout,
+  // so no 408 can be sent, but it is logged and counted as one (as nginx does), so
+  // that clients too slow to send, or holding connections so, show (a review).
+  void timedOut() {
+    if (requestId_.empty()) requestId_ = server_->newRequestId();
+    server_->api.countServerAnswer(method_, 408, started_);
+    log(408, 0);
+    reading_ = false;
+    close();
+  }
+
   void onHeader(beast::error_code ec) {
+    if (ec == beast::error::timeout) return timedOut();
     // A peer that went (closed or reset mid-header) reads no answer: none is counted.
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-        ec == http::error::partial_message || ec == net::error::broken_pipe)
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == http::error::partial_message ||
+        ec == net::error::broken_pipe)
       return close();
     if (ec == http::error::header_limit) {
       // Beast reports one limit for the request line and the fields together. A
@@ -495,8 +507,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
             return self->respondAndClose(Api::problem(
                 400, "bad-request", "The request cannot be understood",
                 "A chunk's header line or the trailer section is longer than 32 KiB."));
-          if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
-              ec == net::error::eof || ec == net::error::connection_reset)
+          if (ec == beast::error::timeout) return self->timedOut();
+          if (ec == net::error::operation_aborted || ec == net::error::eof ||
+              ec == net::error::connection_reset)
             return self->close();
           if (ec)
             return self->respondAndClose(Api::problem(400, "bad-request",
