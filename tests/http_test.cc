@@ -987,6 +987,14 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   EXPECT_EQ(r.status, 404) << r.body;
   r = client.get("/api/v1/users?search=%FF", owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
+  // A % without two hexadecimal digits is refused as %C3 alone is, not searched for
+  // as a % (a review).
+  for (const char* search : {"%", "%zz", "50%", "%4"}) {
+    r = client.get(std::string("/api/v1/users?search=") + search, owner.token);
+    EXPECT_EQ(r.status, 400) << search << ": " << r.body;
+    EXPECT_NE(r.body.find("write a % itself as %25"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/users?search=50%25", owner.token).status, 200);
   EXPECT_EQ(client.get("/api/v1/users/" + owner.id, owner.token).status, 200);
 }
 

@@ -54,7 +54,9 @@ constexpr std::size_t kMaxIssuesShown = 1000;
 
 // --- small helpers -------------------------------------------------------------
 
-std::string percentDecode(std::string_view s, bool plusIsSpace) {
+// `malformed` (when given) is set when a % is not followed by two hexadecimal digits
+// (the % is then kept as it is).
+std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed = nullptr) {
   std::string out;
   out.reserve(s.size());
   auto hex = [](char c) -> int {
@@ -64,10 +66,12 @@ std::string percentDecode(std::string_view s, bool plusIsSpace) {
     return -1;
   };
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && i + 2 <= s.size() - 1 + 0 && hex(s[i + 1]) >= 0 &&
-        hex(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
       i += 2;
+    } else if (s[i] == '%') {
+      if (malformed) *malformed = true;
+      out.push_back(s[i]);
     } else if (plusIsSpace && s[i] == '+') {
       out.push_back(' ');
     } else {
@@ -94,9 +98,10 @@ std::vector<std::string> splitPath(std::string_view path) {
 }
 
 // `twice` gets the first name given twice with different values (`?dryRun=false&dryRun=true`:
-// which one was meant cannot be known, and a proxy or a log may take the other one).
-std::map<std::string, std::string> parseQuery(std::string_view q,
-                                              std::optional<std::string>& twice) {
+// which one was meant cannot be known, and a proxy or a log may take the other one);
+// `malformed` is set by a % not followed by two hexadecimal digits.
+std::map<std::string, std::string> parseQuery(std::string_view q, std::optional<std::string>& twice,
+                                              bool& malformed) {
   std::map<std::string, std::string> out;
   while (!q.empty()) {
     std::size_t amp = q.find('&');
@@ -104,9 +109,9 @@ std::map<std::string, std::string> parseQuery(std::string_view q,
     q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
     if (pair.empty()) continue;
     std::size_t eq = pair.find('=');
-    std::string key = percentDecode(pair.substr(0, eq), true);
+    std::string key = percentDecode(pair.substr(0, eq), true, &malformed);
     std::string value =
-        eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true);
+        eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true, &malformed);
     auto [it, fresh] = out.try_emplace(std::move(key), std::move(value));
     if (!fresh && it->second != value && !twice) twice = it->first;
   }
@@ -527,9 +532,10 @@ struct Api::Impl {
     if (const Route* r = match(req, params, &allowed)) {
       routeName = std::string(r->info.pattern);
       std::optional<std::string> twice;
+      bool malformed = false;
       Call call{req,
                 parseQuery(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1),
-                           twice),
+                           twice, malformed),
                 std::move(params),
                 {},
                 {},
@@ -540,6 +546,11 @@ struct Api::Impl {
       if (r->info.access != Access::kPublic) {
         if (auto denied = authenticate(call, r->info)) return *denied;
       }
+      // (`search=%` was searched for as a %, `search=%C3` refused: a review.)
+      if (malformed)
+        return Api::problem(400, "bad-request", "The request cannot be understood",
+                            "A % in the query is not followed by two hexadecimal digits: write a "
+                            "% itself as %25.");
       for (const auto& [name, value] : call.query)
         if (!isValidUtf8(name) || !isValidUtf8(value))
           return Api::problem(400, "bad-request", "The request cannot be understood",
