@@ -101,6 +101,7 @@ const std::array<std::string, kImportColumns.size()>& columnKeys() {
 // LibreOffice's and Google Sheets' error values: `#N/A` from a VLOOKUP that found
 // nothing, `Err:502`), which a file saved from it carries as text.
 bool isSpreadsheetError(std::string_view cell) {
+  if (cell.size() < 4 || (cell[0] != '#' && cell[0] != 'E' && cell[0] != 'e')) return false;
   static constexpr std::array<std::string_view, 17> kErrors = {
       "#n/a",   "#ref!",     "#name?",        "#value!",   "#div/0!", "#num!",
       "#null!", "#spill!",   "#calc!",        "#field!",   "#error!", "#blocked!",
