@@ -147,7 +147,7 @@ std::string otherDomainForm(std::string_view text) {
 }
 
 bool isLetterMarkOrDigit(char32_t c) {
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_ND_MASK)) != 0;
 }
 
 std::string nfcOf(std::string_view s) {

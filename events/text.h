@@ -214,9 +214,10 @@ std::optional<std::string> asciiDomain(std::string_view domain);
 // Empty when no label has another form.
 std::string otherDomainForm(std::string_view text);
 
-// Whether a code point is a letter, a mark or a digit of any script (Unicode's
-// general categories L, M and N): what an address may hold past ASCII, where pasted
-// text brings typographic quotes, dashes and ellipses (`“ann@corp.example”`).
+// Whether a code point is a letter, a mark or a decimal digit of any script
+// (Unicode's general categories L, M and Nd; not ², ½ or Ⅻ): what an address may hold
+// past ASCII, where pasted text brings typographic quotes, dashes and ellipses
+// (`“ann@corp.example”`).
 bool isLetterMarkOrDigit(char32_t c);
 
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower

@@ -730,9 +730,6 @@ TEST(Deciders, EveryRuleOfTheContract) {
   }
 }
 
-// Group names fold in any script; a log from when they folded in ASCII alone may
-// hold two groups whose names fold alike now: each stays editable, and the name
-// stays taken while one of them has it.
 // A new user with the email of a deactivated one is someone coming back: the refusal
 // says so and names them (a review: nothing said where to look).
 TEST(Deciders, CreatingADeactivatedUserAgainPointsToReactivation) {
@@ -749,6 +746,9 @@ TEST(Deciders, CreatingADeactivatedUserAgainPointsToReactivation) {
   EXPECT_EQ(active.message, "A user with this email is already in the pool.");
 }
 
+// Group names fold in any script; a log from when they folded in ASCII alone may
+// hold two groups whose names fold alike now: each stays editable, and the name
+// stays taken while one of them has it.
 TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   {
     World w;
@@ -1364,6 +1364,11 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"sq6@\uff43orp.example", true},
       {"jose\u0301@example.org", true},
       {"a@\u00e9" + std::string(60, 'a') + ".org", false},  // 64 in its xn-- form
+      // Digits are decimal digits (not ², ①); Catalan's middle dot is IDNA's to judge.
+      {"ann\u00b2@corp.example", false},
+      {"\u2460@corp.example", false},
+      {"\u0661\u0662@corp.example", true},
+      {"info@col\u00b7legi.cat", true},
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_EQ(emailProblem("\u201canna@corp.example\u201d"),

@@ -1601,15 +1601,13 @@ TEST(HttpFlows, AWaitingPollWhoseClientLeftLetsItsSlotGo) {
   };
   const std::string path =
       "/api/v1/events?waitMs=30000&after=" + std::to_string(server.portal().store().lastPosition());
-  const auto started = std::chrono::steady_clock::now();
   {
     RawConnection gone(server.port());
     gone.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
               "\r\n\r\n");
     ASSERT_TRUE(waitFor([&] { return waiting(1); }));
   }  // closed while it waits
-  ASSERT_TRUE(waitFor([&] { return waiting(0); }));
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25));
+  ASSERT_TRUE(waitFor([&] { return waiting(0); })) << "well before the poll's 30 s";
   // A client that stays gets its answer as before, on a connection that goes on.
   auto poll = std::async(std::launch::async, [&] {
     HttpClient mine(server.port());
@@ -2125,7 +2123,8 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
       201);
   // (Also a tag of another version without the mark: the detail names the tag to
   // send, not the bare version, which would be 412 again: a review.)
-  for (const std::string& stale : {tagBefore, "W/" + tagBefore, std::string("\"7\"")}) {
+  for (const std::string& stale :
+       {tagBefore, "W/" + tagBefore, std::string("\"7\""), "\"0-a\", " + tagBefore}) {
     const Reply refused = client.request("PATCH", path, json{{"managerEmail", mgr.email}}.dump(),
                                          owner.token, {{"If-Match", stale}});
     EXPECT_EQ(refused.status, 412) << stale;

@@ -167,12 +167,20 @@ TEST(ImportFileCheck, ASpreadsheetsErrorValueIsNoName) {
   ImportFile f = check(kHeader + "#N/A,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n" +
                        "Bo,#REF!,bo@x.example, #value! ,ann@x.example,1,DE\n" +
                        "Cy,Err:502,cy@x.example,Clerk,ann@x.example,1,DE\n" +
-                       "Di,Errol,di@x.example,#1 Seller,ann@x.example,1,DE\n");
+                       "Di,Errol,di@x.example,#1 Seller,ann@x.example,1,DE\n" +
+                       // In any column, said once: not also a malformed email, an
+                       // unknown country or an Is Active that is not 1 or 0.
+                       "Ed,Lo,#N/A,Clerk,#N/A,#VALUE!,#N/A\n");
   std::vector<std::string> got;
   for (const auto& e : f.errors)
     got.push_back(std::to_string(e.row) + "|" + e.column + "|" + e.value);
   EXPECT_EQ(got, (std::vector<std::string>{"2|Given Name|#N/A", "3|Surname|#REF!",
-                                           "3|Job title| #value! ", "4|Surname|Err:502"}));
+                                           "3|Job title| #value! ", "4|Surname|Err:502",
+                                           "6|Email address|#N/A", "6|Manager's email address|#N/A",
+                                           "6|Is Active|#VALUE!", "6|Country|#N/A"}));
+  ASSERT_EQ(f.warnings.size(), 1u)
+      << "no manager's warning for #N/A: " << f.warnings.back().message;
+  EXPECT_EQ(f.warnings[0].message, "The spaces around the value were removed.");
   EXPECT_EQ(f.errors[0].message,
             "Is a spreadsheet's error value, not a value: the formula behind this cell failed (a "
             "lookup found nothing?); put the value itself in the cell.");
@@ -660,7 +668,7 @@ TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
     std::string bare;
     for (char c : kHeader + "Ann,Lee,ann@acme.example,Clerk,owner@acme.example,1,DE\r\n")
       bare += bigEndian ? std::string(1, '\0') + c : std::string(1, c) + '\0';
-    f = check(bare);
+    f = check(bare + (bigEndian ? std::string("\0\xe9", 2) : std::string("\xe9\0", 2)));  // é
     ASSERT_EQ(f.errors.size(), 1u) << f.errors.back().message;
     EXPECT_EQ(f.errors[0].row, 1u);
     EXPECT_EQ(f.errors[0].message.rfind("The file is UTF-16 (as Excel saves \"Unicode Text\")", 0),

@@ -344,9 +344,11 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   if (length < kMinLength)
     problems.push_back({"min-length", "The password must have at least " +
                                           std::to_string(kMinLength) + " characters."});
-  if (length > kMaxLength)
+  if (length > kMaxLength) {
     problems.push_back({"max-length", "The password must have at most " +
                                           std::to_string(kMaxLength) + " characters."});
+    return problems;  // refused: nothing more is worth the work on up to 1 MiB of it
+  }
   // Folded as names are (NFKC_Casefold): "PASSWORD", "Ｐａｓｓｗｏｒｄ" and "password"
   // are one word to a guesser.
   const std::string lowered = foldCase(password);

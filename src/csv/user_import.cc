@@ -161,6 +161,9 @@ class FileChecker {
   }
 
   void readingStopped(const CsvProblem& p) {
+    // A UTF-16 file said to be one: its bytes past ASCII are no UTF-8, and no row of
+    // it was read as meant (an error for them would be a second, misleading one).
+    if (utf16_) return;
     const std::size_t colon = p.message.find(": ");
     std::string what = colon == std::string::npos ? p.message : p.message.substr(colon + 2);
     const std::size_t row = p.row - std::min(p.row, rowsHidden_);
@@ -202,6 +205,7 @@ class FileChecker {
     std::size_t error;    // its index in out_.errors
     std::string message;  // as first made
     std::size_t rowsBelow = 0;
+    std::size_t lastRow = 0;  // the last row counted (or the first, its own)
   };
   static constexpr std::size_t kNoReport = static_cast<std::size_t>(-1);
 
@@ -253,6 +257,16 @@ class FileChecker {
     headerCells_ = r.fields;
     columns_.assign(r.fields.size(), kNone);
     const std::size_t errorsBefore = out_.errors.size();
+    // UTF-16 without a byte-order mark: a NUL beside each ASCII character, which the
+    // header's names were read through (a review got 25 errors of control characters).
+    if (std::any_of(r.fields.begin(), r.fields.end(),
+                    [](const std::string& f) { return f.find('\0') != std::string::npos; })) {
+      error(r.row, "", "",
+            "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as \"CSV "
+            "UTF-8\"");
+      rowsUnchecked_ = utf16_ = true;
+      return;
+    }
     // A file separated by tabs (Excel's "Text (Tab delimited)"): the template's
     // columns in one cell with tabs between them. Said once, and no row is checked:
     // a review got seven columns "missing" before the one error that said why.
@@ -261,16 +275,6 @@ class FileChecker {
       error(r.row, nthColumn(i), r.fields[i],
             "holds the template's columns separated by tabs: the file was saved as \"Text\" or "
             "\"Unicode Text\", not as comma-separated values; save it as \"CSV UTF-8\"");
-      rowsUnchecked_ = true;
-      return;
-    }
-    // UTF-16 without a byte-order mark: a NUL beside each ASCII character, which the
-    // header's names were read through (a review got 25 errors of control characters).
-    if (std::any_of(r.fields.begin(), r.fields.end(),
-                    [](const std::string& f) { return f.find('\0') != std::string::npos; })) {
-      error(r.row, "", "",
-            "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as \"CSV "
-            "UTF-8\"");
       rowsUnchecked_ = true;
       return;
     }
@@ -332,8 +336,7 @@ class FileChecker {
     std::array<std::string, 7> typed;
     // Values in columns without a header: each column is reported on the first row
     // that has a value in it, and the rows after it are counted there (finish()).
-    std::vector<std::size_t> fresh;    // columns reported by this row
-    std::vector<std::size_t> earlier;  // reports of columns reported before
+    std::vector<std::size_t> fresh;  // columns reported by this row
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       std::string& cell = r.fields[i];
       const Column c = i < columns_.size() ? columns_[i] : kNone;
@@ -344,8 +347,12 @@ class FileChecker {
             i < headerCells_.size() && !trimText(headerCells_[i]).empty();
         if (underUnknownHeader || trimText(cell).empty()) continue;
         if (i < headlessReportOf_.size() && headlessReportOf_[i] != kNoReport) {
-          if (std::find(earlier.begin(), earlier.end(), headlessReportOf_[i]) == earlier.end())
-            earlier.push_back(headlessReportOf_[i]);
+          // A row counted once for each report its values fall under.
+          HeadlessReport& h = headlessReports_[headlessReportOf_[i]];
+          if (h.lastRow != r.row) {
+            h.lastRow = r.row;
+            ++h.rowsBelow;
+          }
         } else {
           fresh.push_back(i);
         }
@@ -408,12 +415,12 @@ class FileChecker {
                                               "more value on this row")
                                 : "is in a column that has no header, and so are " +
                                       std::to_string(more) + " more values on this row"};
+      report.lastRow = r.row;
       error(r.row, nthColumn(fresh.front()), r.fields[fresh.front()], report.message);
       headlessReportOf_.resize(std::max(headlessReportOf_.size(), fresh.back() + 1), kNoReport);
       for (std::size_t i : fresh) headlessReportOf_[i] = headlessReports_.size();
       headlessReports_.push_back(std::move(report));
     }
-    for (std::size_t k : earlier) ++headlessReports_[k].rowsBelow;
     auto cell = [&](Column c) -> const std::string& {
       static const std::string empty;
       return cells[c] != nullptr ? *cells[c] : empty;
@@ -429,7 +436,20 @@ class FileChecker {
     d.jobTitle = cell(kJob);
     d.managerEmail = cell(kManager);
     if (!trimText(cell(kCountry)).empty()) d.country = cell(kCountry);
-    if (present_[kActive]) {
+    // A cell that holds a failed formula's error value (a sheet filled with VLOOKUP):
+    // said so, in any column, and nothing else of it (no one is called #N/A: a
+    // review imported such names silently, and an email or a country so was said to
+    // be malformed).
+    std::array<bool, 7> formulaFailed{};
+    for (std::size_t k = 0; k < formulaFailed.size(); ++k) {
+      const auto c = static_cast<Column>(k);
+      formulaFailed[k] = present_[k] && isSpreadsheetError(trimText(cell(c)));
+      if (formulaFailed[k])
+        error(r.row, std::string(kImportColumns[k]), asTyped(c),
+              "is a spreadsheet's error value, not a value: the formula behind this cell failed "
+              "(a lookup found nothing?); put the value itself in the cell");
+    }
+    if (present_[kActive] && !formulaFailed[kActive]) {
       const std::string_view active = trimText(cell(kActive));
       if (active == "1") {
         d.active = true;
@@ -441,21 +461,15 @@ class FileChecker {
                              : "must be 1 (active) or 0 (inactive)");
       }
     }
-    // A name or title that is a failed formula's error value (a sheet filled with
-    // VLOOKUP): no one is called #N/A (a review imported such names silently).
-    for (Column c : {kGiven, kSurname, kJob})
-      if (isSpreadsheetError(trimText(cell(c))))
-        error(r.row, std::string(kImportColumns[c]), asTyped(c),
-              "is a spreadsheet's error value, not a value: the formula behind this cell failed "
-              "(a lookup found nothing?); put the value itself in the cell");
     ValidDetails valid;
     bool emailOk = present_[kEmail], managerOk = present_[kManager];
     for (const FieldProblem& p : validateDetails(d, countries_, valid)) {
       const std::string_view column = importColumnOf(p.field);
       const std::size_t k = columnOrder(column);
-      if (k < kImportColumns.size() && !present_[k]) continue;  // reported on the header
       if (k == kEmail) emailOk = false;
       if (k == kManager) managerOk = false;
+      // (Reported on the header, or as an error value above.)
+      if (k < kImportColumns.size() && (!present_[k] || formulaFailed[k])) continue;
       error(r.row, std::string(column), k < cells.size() ? asTyped(static_cast<Column>(k)) : "",
             p.message);
     }
@@ -562,6 +576,7 @@ class FileChecker {
   char separator_ = '\0';
   std::size_t rowsHidden_ = 0;  // 1 after Excel's "sep=" line, which Excel does not show
   bool rowsUnchecked_ = false;  // no header (or one separated by tabs): rows are counted only
+  bool utf16_ = false;          // UTF-16 without its byte-order mark (header())
   std::optional<std::size_t> headerRow_;
   std::vector<std::string> headerCells_;
   std::vector<Column> columns_;     // by field index

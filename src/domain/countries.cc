@@ -111,6 +111,11 @@ std::vector<const Country*> CountryList::suggest(std::string_view text) const {
 }
 
 std::string CountryList::problemWith(std::string_view text) const {
+  const std::string key = lookupKey(text);
+  {
+    std::lock_guard lock(problems_->mu);
+    if (auto it = problems_->byKey.find(key); it != problems_->byKey.end()) return it->second;
+  }
   std::string problem =
       "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
       "/api/v1/countries and the template's Countries sheet list them)";
@@ -121,6 +126,9 @@ std::string CountryList::problemWith(std::string_view text) const {
                                         : ", ") +
                meant[i]->name + " (" + meant[i]->code + ")";
   if (!meant.empty()) problem += "?";
+  std::lock_guard lock(problems_->mu);
+  if (problems_->byKey.size() >= 4096) problems_->byKey.clear();  // a bound on what is kept
+  problems_->byKey.emplace(key, problem);
   return problem;
 }
 

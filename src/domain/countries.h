@@ -3,6 +3,8 @@
 // (the application reads them from the iso-codes package at start, with CLDR's
 // English names in common use from ICU's data).
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +53,14 @@ class CountryList {
   std::unordered_set<std::string> ambiguous_;
   // Each country's names as lookupKey() gives them, by the list's order (suggest()).
   std::vector<std::vector<std::string>> foldedNames_;
+  // problemWith()'s answers by the text's lookupKey: a file whose country column
+  // holds one unknown name on every row looks for suggestions once (shared by
+  // copies; the list is read from any thread).
+  struct ProblemCache {
+    std::mutex mu;
+    std::unordered_map<std::string, std::string> byKey;
+  };
+  std::shared_ptr<ProblemCache> problems_ = std::make_shared<ProblemCache>();
 };
 
 }  // namespace portal

@@ -1062,8 +1062,7 @@ struct Api::Impl {
     if (trim(header) == "*") return std::nullopt;
     const std::optional<VersionTag> shown = shownTag();
     std::vector<std::uint64_t> versions;
-    bool named = false;   // the tag shown now
-    bool marked = false;  // a tag with the mark of a manager's erasure
+    bool named = false;  // the tag shown now
     std::string_view rest = header;
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
@@ -1073,10 +1072,7 @@ struct Api::Impl {
       if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
         tag = tag.substr(1, tag.size() - 2);
       named = named || (shown && tag == shown->text);
-      if (tag.ends_with("-a")) {
-        tag.remove_suffix(2);
-        marked = true;
-      }
+      if (tag.ends_with("-a")) tag.remove_suffix(2);
       // The version shown now with another mark is what it was before its manager's
       // erasure: changed since.
       if (auto v = wholeNumber(tag); v && (!shown || *v != shown->version)) versions.push_back(*v);
@@ -1087,11 +1083,12 @@ struct Api::Impl {
     }
     // (The tag named, so that a client that made If-Match of the body's version
     // learns that the ETag is more than that.)
-    // A tag without the mark for a user shown with it was read before their manager's
-    // erasure, or made of the body's bare version: 412 naming the tag to send (the
-    // write model's "version 1" would name one that is 412 again: a review).
-    const bool markMissing = shown->text != std::to_string(shown->version) && !marked;
-    if (!named && (versions.empty() || shownOnly || markMissing))
+    // A user shown with the mark of their manager's erasure: any other tag was read
+    // before it, or made of the body's bare version, and the write model's refusal
+    // would name the bare version, which is 412 again (a review): 412 here, naming
+    // the tag to send.
+    const bool shownMarked = shown->text != std::to_string(shown->version);
+    if (!named && (versions.empty() || shownOnly || shownMarked))
       return Api::problem(412, "version-mismatch", "The resource has changed",
                           std::string("If-Match does not name this ") + what +
                               " as it is now: its ETag is \"" + shown->text + "\"; read it again.");
