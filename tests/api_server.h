@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <stdexcept>
@@ -38,6 +39,27 @@
 namespace portal::test {
 
 inline constexpr const char* kPassword = "correct horse battery staple";
+
+// A server's access log lines as they are written (from its network threads).
+class AccessLogLines {
+ public:
+  // Points `o`'s access log here; this must outlive the server.
+  void attach(ServerOptions& o) {
+    o.accessLog = [this](const std::string& line) {
+      std::lock_guard lock(mu_);
+      lines_.push_back(line);
+    };
+  }
+  // The lines written so far.
+  std::vector<std::string> lines() const {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
 inline constexpr std::int64_t kMinute = 60LL * 1'000'000;
 
 inline const CountryList& countries() {

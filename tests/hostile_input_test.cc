@@ -450,23 +450,16 @@ TEST(HostileClients, AnIpv4ClientOfAnIpv6ListenerIsLoggedAsItsIpv4Address) {
     if (probe >= 0) ::close(probe);
     if (!v6) GTEST_SKIP() << "no IPv6 here";
   }
-  std::vector<std::string> lines;
-  std::mutex linesMu;
+  AccessLogLines accessLog;
   ApiServer server({}, [&](ServerOptions& o) {
     o.host = "::";
-    o.accessLog = [&](const std::string& line) {
-      std::lock_guard lock(linesMu);
-      lines.emplace_back(line);
-    };
+    accessLog.attach(o);
   });
   RawConnection c(server.port());
   c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(c.readToEnd().rfind("HTTP/1.1 200", 0), 0u);
-  ASSERT_TRUE(waitFor([&] {
-    std::lock_guard lock(linesMu);
-    return !lines.empty();
-  }));
-  std::lock_guard lock(linesMu);
+  ASSERT_TRUE(waitFor([&] { return !accessLog.lines().empty(); }));
+  const std::vector<std::string> lines = accessLog.lines();
   EXPECT_EQ(lines[0].rfind("127.0.0.1 GET /healthz 200", 0), 0u) << lines[0];
 }
 
@@ -474,14 +467,8 @@ TEST(HostileClients, AnIpv4ClientOfAnIpv6ListenerIsLoggedAsItsIpv4Address) {
 // (asked of the socket after the reset, it was gone, and a command was logged as
 // made by "-": a review).
 TEST(HostileClients, AClientThatResetsAfterSendingIsLoggedWithItsAddress) {
-  std::vector<std::string> lines;
-  std::mutex linesMu;
-  ApiServer server({}, [&](ServerOptions& o) {
-    o.accessLog = [&](const std::string& line) {
-      std::lock_guard lock(linesMu);
-      lines.emplace_back(line);
-    };
-  });
+  AccessLogLines accessLog;
+  ApiServer server({}, [&](ServerOptions& o) { accessLog.attach(o); });
   for (int i = 0; i < 20; ++i) {
     RawConnection c(server.port());
     c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: reset" + std::to_string(i) +
@@ -489,11 +476,11 @@ TEST(HostileClients, AClientThatResetsAfterSendingIsLoggedWithItsAddress) {
     c.reset();
   }
   ASSERT_TRUE(waitFor([&] {
-    std::lock_guard lock(linesMu);
+    const std::vector<std::string> lines = accessLog.lines();
     return std::any_of(lines.begin(), lines.end(),
                        [](const std::string& l) { return l.find(" reset") != std::string::npos; });
   }));
-  std::lock_guard lock(linesMu);
+  const std::vector<std::string> lines = accessLog.lines();
   for (const std::string& line : lines) EXPECT_EQ(line.rfind("127.0.0.1 ", 0), 0u) << line;
 }
 
@@ -542,14 +529,8 @@ TEST(HostileClients, FaultyFramingTargetsAndHostsAreRefusedAndClosed) {
 }
 
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
-  std::vector<std::string> lines;
-  std::mutex linesMu;
-  ApiServer server({}, [&](ServerOptions& o) {
-    o.accessLog = [&](const std::string& line) {
-      std::lock_guard lock(linesMu);
-      lines.emplace_back(line);
-    };
-  });
+  AccessLogLines accessLog;
+  ApiServer server({}, [&](ServerOptions& o) { accessLog.attach(o); });
   RawConnection c(server.port());
   c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
          "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -606,7 +587,7 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
     EXPECT_EQ(raw.readToEnd().rfind("HTTP/1.1 400", 0), 0u);
   }
   scraper.request("HEAD", "/healthz", "", "");
-  std::lock_guard lock(linesMu);
+  const std::vector<std::string> lines = accessLog.lines();
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(" GET /a\\xff\\xfe\\x5cb 400 ") != std::string::npos;
   })) << ::testing::PrintToString(lines);

@@ -3208,15 +3208,11 @@ TEST(HttpLimits, ALargeBodyArrivingSlowlyIsReadToTheEnd) {
 // (Beast closes the socket at its timeout, so nothing is sent; the request is logged
 // and counted as a 408, as nginx does, so that slow clients show: a review.)
 TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
-  std::vector<std::string> lines;
-  std::mutex linesMu;
+  AccessLogLines accessLog;
   ApiServer server({}, [&](ServerOptions& o) {
     o.headerTimeout = std::chrono::milliseconds(200);
     o.bodyTimeout = std::chrono::milliseconds(200);
-    o.accessLog = [&](const std::string& line) {
-      std::lock_guard lock(linesMu);
-      lines.emplace_back(line);
-    };
+    accessLog.attach(o);
   });
   RawConnection slow(server.port());
   slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
@@ -3236,7 +3232,7 @@ TEST(HttpLimits, AClientThatStopsMidHeaderIsDisconnectedAfterTheHeaderTimeout) {
   EXPECT_NE(metrics.find("{method=\"other\",route=\"(server)\",status=\"408\"} 1"),
             std::string::npos)
       << "a header cut short names no method yet";
-  std::lock_guard lock(linesMu);
+  const std::vector<std::string> lines = accessLog.lines();
   EXPECT_EQ(
       std::count_if(lines.begin(), lines.end(),
                     [](const std::string& l) { return l.find(" 408 0 ") != std::string::npos; }),
