@@ -33,8 +33,15 @@ std::optional<std::string> projectionNamed(std::string_view name) {
 }
 
 std::string projectionNameList() {
+  // By the short names people type, each with the name its version gives it (a
+  // review: the list named only "users_v3", though "users" works).
   std::string out;
-  for (const auto& p : allProjections()) out += (out.empty() ? "" : ", ") + p->name();
+  for (const auto& p : allProjections()) {
+    const std::string full = p->name();
+    const auto v = full.rfind("_v");
+    out += (out.empty() ? "" : ", ") +
+           (v == std::string::npos ? full : full.substr(0, v) + " (" + full + ")");
+  }
   return out;
 }
 

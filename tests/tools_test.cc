@@ -1020,7 +1020,7 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
       {{PORTALCTL_BIN, "compact", "--data", empty}, 1, "holds no portal data"},
       {{PORTALCTL_BIN, "rebuild", "--data", data(), "--projection", "nope"},
        2,
-       "no projection named 'nope'"},
+       "no projection named 'nope' (there are: all, users (users_v"},
       {{PORTALCTL_BIN, "backup", "--data", data()}, 2, "--to DIR is required"},
       {{PORTALCTL_BIN, "backup", "--data", data(), "--to", data()},
        1,
