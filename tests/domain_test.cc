@@ -1369,6 +1369,10 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"\u2460@corp.example", false},
       {"\u0661\u0662@corp.example", true},
       {"info@col\u00b7legi.cat", true},
+      // The punctuation names are written with, before the @ too (a review).
+      {"marc.col\u00b7lell@demo.example", true},
+      {"\u30b8\u30e7\u30f3\u30fb\u30b9\u30df\u30b9@demo.example", true},
+      {"\u05e6\u05f3\u05e8\u05dc\u05d9@demo.example", true},
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_EQ(emailProblem("\u201canna@corp.example\u201d"),

@@ -28,22 +28,22 @@ bool holdsInvisible(std::string_view s) {
   return false;
 }
 
-// The punctuation IDNA2008 allows in a domain's label in context (RFC 5892 CONTEXTO:
-// the middle dot of Catalan's l·l, the Greek keraia, Hebrew geresh and gershayim, the
-// katakana middle dot), which UTS #46 then judges.
-bool domainPunctuation(char32_t c) {
+// The punctuation names are written with (RFC 5892's CONTEXTO: the middle dot of
+// Catalan's l·l, the Greek keraia, Hebrew geresh and gershayim, the katakana middle
+// dot of foreign names in Japanese): taken before the @ (Col·lell, ジョン・スミス, a
+// review), and in a domain left to UTS #46 to judge.
+bool namePunctuation(char32_t c) {
   return c == 0x00B7 || c == 0x0375 || c == 0x05F3 || c == 0x05F4 || c == 0x30FB;
 }
 
 // The first code point past ASCII in valid UTF-8 `s` that is no letter, mark or
 // digit (a typographic quote, a dash, an ellipsis, an ideographic full stop), as
-// UTF-8; empty when there is none. In a `domain`, IDNA's punctuation passes.
-std::string firstNonLetterPastAscii(std::string_view s, bool domain = false) {
+// UTF-8; empty when there is none. The punctuation of names passes.
+std::string firstNonLetterPastAscii(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     char32_t c = 0;
     const std::size_t n = decodeUtf8(s.substr(i), c);  // 0 for ASCII
-    if (n > 0 && !isLetterMarkOrDigit(c) && !(domain && domainPunctuation(c)))
-      return std::string(s.substr(i, n));
+    if (n > 0 && !isLetterMarkOrDigit(c) && !namePunctuation(c)) return std::string(s.substr(i, n));
     i += n > 0 ? n : 1;
   }
   return {};
@@ -84,7 +84,7 @@ std::optional<std::string> emailProblem(std::string_view raw) {
     return "holds '" + c + "', which an address may not hold before the @";
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
     return "has a misplaced dot before the @";
-  if (const std::string c = firstNonLetterPastAscii(domain, true); !c.empty())
+  if (const std::string c = firstNonLetterPastAscii(domain); !c.empty())
     return "has '" + c + "' in its domain, which holds only letters, digits, hyphens and dots";
   if (domain.find('.') == std::string_view::npos) return "needs a domain with a dot (name@example.com)";
   std::size_t start = 0;

@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "events/json_writer.h"
 #include "events/text.h"
 
 namespace portal {
@@ -16,9 +17,13 @@ bool saneRequestId(std::string_view id) {
 }
 
 std::string targetProblem(std::string_view target) {
+  // (UTF-8 as curl sends what was typed, `?search=José`, is read as its %-escapes
+  // would be: refusing it broke such searches. Other bytes past ASCII are no text.)
   for (const char c : target)
-    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-      return "The request's target holds a byte that is not visible ASCII: percent-encode it.";
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return "The request's target holds a space or a control character: percent-encode it.";
+  if (!isValidUtf8(target))
+    return "The request's target holds bytes that are not UTF-8: percent-encode them.";
   if (target.find('#') != std::string_view::npos)
     return "The request's target holds a fragment (#), which a client never sends.";
   if (target.starts_with("/")) return {};

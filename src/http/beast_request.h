@@ -41,8 +41,8 @@ bool saneRequestId(std::string_view id);
 
 // What is wrong with a request's target (RFC 9112 3.2), or "" when nothing is: the
 // origin form ("/path?query"), or the absolute form ("http://host/path") without
-// userinfo; visible ASCII only, no fragment. ("*" and the authority form are the
-// server's to answer: OPTIONS and CONNECT.)
+// userinfo; no space, control character or bytes that are not UTF-8, no fragment. ("*" and the
+// authority form are the server's to answer: OPTIONS and CONNECT.)
 std::string targetProblem(std::string_view target);
 
 // Whether a Host field's value is a host and an optional port as RFC 3986 writes
