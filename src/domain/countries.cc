@@ -126,6 +126,7 @@ std::string CountryList::problemWith(std::string_view text) const {
                                         : ", ") +
                meant[i]->name + " (" + meant[i]->code + ")";
   if (!meant.empty()) problem += "?";
+  if (key.size() > 200) return problem;  // no country's name: not kept
   std::lock_guard lock(problems_->mu);
   if (problems_->byKey.size() >= 4096) problems_->byKey.clear();  // a bound on what is kept
   problems_->byKey.emplace(key, problem);
