@@ -209,6 +209,12 @@ class FileChecker {
   };
   static constexpr std::size_t kNoReport = static_cast<std::size_t>(-1);
 
+  // Whether a cell names a column of the template (as a header cell is read).
+  static bool namesColumn(std::string_view cell) {
+    return std::find(columnKeys().begin(), columnKeys().end(), columnKey(cell)) !=
+           columnKeys().end();
+  }
+
   // True when `cell`, cut at its tabs, names two columns of the template (one
   // column's name with a tab pasted at its edge is that column: a review).
   static bool namesColumnsBetweenTabs(std::string_view cell) {
@@ -217,8 +223,7 @@ class FileChecker {
     int named = 0;
     for (std::size_t start = 0; start <= cell.size();) {
       const std::size_t tab = std::min(cell.find('\t', start), cell.size());
-      const std::string key = columnKey(cell.substr(start, tab - start));
-      named += std::find(columnKeys().begin(), columnKeys().end(), key) != columnKeys().end();
+      named += namesColumn(cell.substr(start, tab - start));
       start = tab + 1;
     }
     return named >= 2;
@@ -233,11 +238,8 @@ class FileChecker {
 
   // How many columns of the template a row's cells name.
   static std::size_t namesColumns(const std::vector<std::string>& fields) {
-    std::size_t named = 0;
-    for (const std::string& f : fields)
-      named +=
-          std::find(columnKeys().begin(), columnKeys().end(), columnKey(f)) != columnKeys().end();
-    return named;
+    return static_cast<std::size_t>(std::count_if(
+        fields.begin(), fields.end(), [](const std::string& f) { return namesColumn(f); }));
   }
 
   // A row that names every column the header named, in the same places: the header

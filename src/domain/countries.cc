@@ -84,8 +84,7 @@ std::optional<std::string> CountryList::find(std::string_view codeOrName) const 
   return std::nullopt;
 }
 
-std::vector<const Country*> CountryList::suggest(std::string_view text) const {
-  std::string key = lookupKey(text);
+std::vector<const Country*> CountryList::suggest(std::string key) const {
   if (key.starts_with("the ")) key.erase(0, 4);
   std::vector<const Country*> out;
   if (key.size() < 3) return out;
@@ -119,7 +118,7 @@ std::string CountryList::problemWith(std::string_view text) const {
   std::string problem =
       "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
       "/api/v1/countries and the template's Countries sheet list them)";
-  const auto meant = suggest(text);
+  const auto meant = suggest(key);
   for (std::size_t i = 0; i < meant.size(); ++i)
     problem += (i == 0                  ? "; did you mean "
                 : i + 1 == meant.size() ? " or "

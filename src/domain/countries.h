@@ -34,10 +34,6 @@ class CountryList {
   // on a keyboard without them); "UK" is GB (ISO 3166/MA reserves it for the United
   // Kingdom, and people type it). nullopt when it is no country.
   std::optional<std::string> find(std::string_view codeOrName) const;
-  // For what find() found no country for: the countries (at most four) that one of
-  // whose names holds it as a whole word ("Korea": South Korea and North Korea;
-  // "Macedonia": North Macedonia), by the name people use; none when more do.
-  std::vector<const Country*> suggest(std::string_view text) const;
   // find()'s refusal as a problem of a user's details: what to give, and which
   // countries may have been meant.
   std::string problemWith(std::string_view text) const;
@@ -51,6 +47,10 @@ class CountryList {
   // Short names of two countries ("korea"), or of one that another's name is
   // ("congo"): "the" before them is not taken away.
   std::unordered_set<std::string> ambiguous_;
+  // For what find() found no country for, as lookupKey() gives it: the countries (at
+  // most four) one of whose names holds it as a whole word ("korea": South Korea and
+  // North Korea; "macedonia": North Macedonia); none when more do.
+  std::vector<const Country*> suggest(std::string key) const;
   // Each country's names as lookupKey() gives them, by the list's order (suggest()).
   std::vector<std::vector<std::string>> foldedNames_;
   // problemWith()'s answers by the text's lookupKey: a file whose country column

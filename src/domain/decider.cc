@@ -234,10 +234,12 @@ class Decider {
       // (As for the names: a manager kept from an older log, whose rules were not
       // today's, is not judged again when sent back unchanged.)
       const bool unchanged = !m.empty() && managerDigestOf(m) == u->detailDigests[kManagerDetail];
-      if (auto p = unchanged ? std::nullopt : emailProblem(m))
-        problems.push_back({"managerEmail", *p});
-      else if (!unchanged)
-        setManager(m, {}, e.managerUserId, e.managerEmail);
+      if (!unchanged) {
+        if (auto p = emailProblem(m))
+          problems.push_back({"managerEmail", *p});
+        else
+          setManager(m, {}, e.managerUserId, e.managerEmail);
+      }
       // Setting the manager one way clears the other way only when the user has it
       // that way now (a review: an outside manager replaced by another outside
       // manager read "cleared: managerUserId" in the audit trail).

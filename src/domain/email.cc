@@ -17,15 +17,16 @@ bool invisible(char32_t c) {
          (c >= 0x205F && c <= 0x206F) || c == 0x3000 || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB);
 }
 
-// Whether valid UTF-8 `s` holds such a character.
-bool holdsInvisible(std::string_view s) {
+// The first code point past ASCII in valid UTF-8 `s` for which `found` holds, as
+// UTF-8; empty when there is none.
+std::string firstPastAscii(std::string_view s, bool (*found)(char32_t)) {
   for (std::size_t i = 0; i < s.size();) {
     char32_t c = 0;
-    const std::size_t n = decodeUtf8(s.substr(i), c);
-    if (n > 0 && invisible(c)) return true;
+    const std::size_t n = decodeUtf8(s.substr(i), c);  // 0 for ASCII
+    if (n > 0 && found(c)) return std::string(s.substr(i, n));
     i += n > 0 ? n : 1;
   }
-  return false;
+  return {};
 }
 
 // The punctuation names are written with (RFC 5892's CONTEXTO: the middle dot of
@@ -40,13 +41,8 @@ bool namePunctuation(char32_t c) {
 // digit (a typographic quote, a dash, an ellipsis, an ideographic full stop), as
 // UTF-8; empty when there is none. The punctuation of names passes.
 std::string firstNonLetterPastAscii(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    char32_t c = 0;
-    const std::size_t n = decodeUtf8(s.substr(i), c);  // 0 for ASCII
-    if (n > 0 && !isLetterMarkOrDigit(c) && !namePunctuation(c)) return std::string(s.substr(i, n));
-    i += n > 0 ? n : 1;
-  }
-  return {};
+  return firstPastAscii(s,
+                        [](char32_t c) { return !isLetterMarkOrDigit(c) && !namePunctuation(c); });
 }
 
 }  // namespace
@@ -56,7 +52,8 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   if (email.empty()) return "is required";
   if (email.size() > 254) return "is longer than 254 characters";
   if (!isValidUtf8(email)) return "is not valid UTF-8 text";
-  if (holdsInvisible(email)) return "holds a no-break space or an invisible character";
+  if (!firstPastAscii(email, invisible).empty())
+    return "holds a no-break space or an invisible character";
   const auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos)
     return "must be of the form name@domain";

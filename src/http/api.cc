@@ -159,10 +159,6 @@ HttpResponse validation(const std::vector<std::pair<std::string, std::string>>& 
   return problemResponse(body);
 }
 
-HttpResponse badRequest(std::string_view detail) {
-  return Api::problem(400, "bad-request", "The request cannot be understood", detail);
-}
-
 // A query parameter refused: the detail, and the parameter in `errors` as API.md
 // lists a validation's fields (a review: a client showing `errors` beside a form's
 // fields had nothing to show).
@@ -269,21 +265,22 @@ std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
     j = json::parse(req.body.empty() ? std::string("{}") : req.body, watch);
   } catch (const json::parse_error& e) {
     // Where it broke (the library's byte offset), not the body: it may hold a password.
-    error = badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) + ".");
+    error = Api::badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) +
+                            ".");
     return std::nullopt;
   } catch (const json::exception&) {  // a number too large for a double (1e400)
-    error = badRequest("The body holds a number out of range.");
+    error = Api::badRequest("The body holds a number out of range.");
     return std::nullopt;
   }
   if (repeated) {
     // The name, not the values: they may be a password.
     const bool nameable = repeated->size() <= 64 && repeated->find('@') == std::string::npos;
-    error = badRequest(nameable ? "The body names \"" + *repeated + "\" twice in one object."
-                                : std::string("The body names a field twice in one object."));
+    error = Api::badRequest(nameable ? "The body names \"" + *repeated + "\" twice in one object."
+                                     : std::string("The body names a field twice in one object."));
     return std::nullopt;
   }
   if (!j.is_object()) {
-    error = badRequest("The body must be a JSON object.");
+    error = Api::badRequest("The body must be a JSON object.");
     return std::nullopt;
   }
   return j;
@@ -548,18 +545,17 @@ struct Api::Impl {
       }
       // (`search=%` was searched for as a %, `search=%C3` refused: a review.)
       if (malformed)
-        return Api::problem(400, "bad-request", "The request cannot be understood",
-                            "A % in the query is not followed by two hexadecimal digits: write a "
-                            "% itself as %25.");
+        return Api::badRequest(
+            "A % in the query is not followed by two hexadecimal digits: write a "
+            "% itself as %25.");
       for (const auto& [name, value] : call.query)
         if (!isValidUtf8(name) || !isValidUtf8(value))
-          return Api::problem(400, "bad-request", "The request cannot be understood",
-                              "A query parameter is not UTF-8 once its %-escapes are decoded.");
+          return Api::badRequest("A query parameter is not UTF-8 once its %-escapes are decoded.");
       if (twice)
         return isPlainName(*twice)
                    ? badParam(*twice, "The query parameter '" + *twice +
                                           "' is given twice, with different values.")
-                   : badRequest("A query parameter is given twice, with different values.");
+                   : Api::badRequest("A query parameter is given twice, with different values.");
       if (auto refused = unknownParameter(call, *r)) return *refused;
       if (auto refused = unwantedBody(call, *r)) return *refused;
       HttpResponse res = (this->*r->handler)(call);
@@ -630,7 +626,7 @@ struct Api::Impl {
         detail += "; it takes " + list;
       }
       detail += end;
-      return plain ? badParam(name, detail) : badRequest(detail);
+      return plain ? badParam(name, detail) : Api::badRequest(detail);
     }
     return std::nullopt;
   }
@@ -860,10 +856,11 @@ struct Api::Impl {
                                      : req.header("idempotency-key");
     s.keyScope = req.method + " " + route;
     if (!key.empty()) {
-      if (key.size() > 200) return badRequest("The Idempotency-Key is longer than 200 characters.");
+      if (key.size() > 200)
+        return Api::badRequest("The Idempotency-Key is longer than 200 characters.");
       for (unsigned char c : key)
         if (c < 0x21 || c > 0x7e)
-          return badRequest("The Idempotency-Key must be printable ASCII without spaces.");
+          return Api::badRequest("The Idempotency-Key must be printable ASCII without spaces.");
       // Kept as a hash of the key with its scope: a client's key may hold personal
       // data ("create-ann@acme.example"), and the command id is written into every
       // event of the command, which no erasure rewrites.
@@ -3002,6 +2999,10 @@ bool Api::quick(const HttpRequest& request) {
 HttpResponse Api::problem(int status, std::string_view code, std::string_view title,
                           std::string_view detail) {
   return problemResponse(problemJson(status, code, title, detail));
+}
+
+HttpResponse Api::badRequest(std::string_view detail) {
+  return problem(400, "bad-request", "The request cannot be understood", detail);
 }
 
 HttpResponse Api::unauthorized() {

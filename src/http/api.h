@@ -109,6 +109,8 @@ class Api {
   // A problem+json answer (RFC 9457), for the server's own errors too (413, 503…).
   static HttpResponse problem(int status, std::string_view code, std::string_view title,
                               std::string_view detail);
+  // 400 bad-request, the request cannot be understood: `detail` says why.
+  static HttpResponse badRequest(std::string_view detail);
   // 415 for a batch import's body that is not CSV, sent as `contentType`; a
   // workbook's type (.xlsx, .ods) is said to be one.
   static HttpResponse notCsv(std::string_view contentType);

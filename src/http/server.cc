@@ -339,9 +339,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     const bool upload = isImportUpload(header);
     const bool csv = upload && isCsvMediaType(header[http::field::content_type]);
     const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
-    if (ec)
-      return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
-                                          "The request is not valid HTTP/1.1."));
+    if (ec) return respondAndClose(Api::badRequest("The request is not valid HTTP/1.1."));
     // As they are now: a chunked body's trailer is added to the same list, each of
     // its fields beside a header field of its name.
     headerFields_ = headerFieldsOf(header);
@@ -363,12 +361,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         hosts > 1 || (hosts == 0 && header.version() >= 11) ||
         header[http::field::host].find(',') != std::string_view::npos)
       return respondAndClose(
-          Api::problem(400, "bad-request", "The request cannot be understood",
-                       "An HTTP/1.1 request has exactly one Host header field."));
+          Api::badRequest("An HTTP/1.1 request has exactly one Host header field."));
     if (!validHost(header[http::field::host]))
-      return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
-                                          "The Host header field is not a host name or address "
-                                          "with an optional port."));
+      return respondAndClose(
+          Api::badRequest("The Host header field is not a host name or address "
+                          "with an optional port."));
     // The target's form (RFC 9112 3.2): a path, or an absolute URI; "*" is OPTIONS'
     // alone, and CONNECT (a proxy's) is not implemented.
     if (header.method() == http::verb::connect)
@@ -377,31 +374,29 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (const std::string_view target = header.target();
         !(target == "*" && header.method() == http::verb::options))
       if (const std::string problem = targetProblem(target); !problem.empty())
-        return respondAndClose(
-            Api::problem(400, "bad-request", "The request cannot be understood", problem));
+        return respondAndClose(Api::badRequest(problem));
     // A field that holds one value, given twice, is refused rather than one copy
     // taken (RFC 9110 5.3): which credentials or which key counts must not depend on
     // the order of lines.
     for (const char* name : {"Authorization", "Content-Type", "Idempotency-Key"}) {
       if (header.count(name) > 1)
-        return respondAndClose(
-            Api::problem(400, "bad-request", "The request cannot be understood",
-                         std::string("The request has more than one ") + name + " header field."));
+        return respondAndClose(Api::badRequest(std::string("The request has more than one ") +
+                                               name + " header field."));
     }
     if (header.count(http::field::transfer_encoding) > 0) {
       // HTTP/1.0 has no transfer codings: a 1.0 proxy in front would read the chunks
       // as the next request (RFC 9112 6.1 calls its framing faulty). Refused, and
       // closed (a review had one served on a connection kept alive).
       if (header.version() < 11)
-        return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
-                                            "An HTTP/1.0 request cannot use Transfer-Encoding: "
-                                            "send its length as Content-Length."));
+        return respondAndClose(
+            Api::badRequest("An HTTP/1.0 request cannot use Transfer-Encoding: "
+                            "send its length as Content-Length."));
       // A body whose length cannot be known (RFC 9112 6.3: a transfer coding that does
       // not end in chunked) would be read as the next request: refused, and closed.
       if (!parser_->chunked())
-        return respondAndClose(Api::problem(400, "bad-request", "The request cannot be understood",
-                                            "Transfer-Encoding must name chunked once, as its last "
-                                            "coding."));
+        return respondAndClose(
+            Api::badRequest("Transfer-Encoding must name chunked once, as its last "
+                            "coding."));
       // A coding the server cannot undo (gzip, deflate, compress) before chunked would
       // be read as the body itself: 501, as RFC 9112 section 6.1 says.
       for (const auto& field : header)
@@ -504,17 +499,15 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
           if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
           if (ec == http::error::buffer_overflow)
-            return self->respondAndClose(Api::problem(
-                400, "bad-request", "The request cannot be understood",
+            return self->respondAndClose(Api::badRequest(
                 "A chunk's header line or the trailer section is longer than 32 KiB."));
           if (ec == beast::error::timeout) return self->timedOut();
           if (ec == net::error::operation_aborted || ec == net::error::eof ||
               ec == net::error::connection_reset)
             return self->close();
           if (ec)
-            return self->respondAndClose(Api::problem(400, "bad-request",
-                                                      "The request cannot be understood",
-                                                      "The request body is not valid HTTP/1.1."));
+            return self->respondAndClose(
+                Api::badRequest("The request body is not valid HTTP/1.1."));
           self->onRequest();
         });
   }

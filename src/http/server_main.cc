@@ -54,6 +54,14 @@ using namespace portal;
 
 // `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
 // stdout, exit 0.
+// A second SIGTERM or SIGINT while stopping: an operator who will not wait. It ends
+// the process at once; what was acknowledged is durable already.
+[[noreturn]] void stopAtOnce() {
+  logLine("portal-server: second signal; stopping now");
+  flushLog(500);
+  std::_Exit(1);
+}
+
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) {
     std::fprintf(stderr, "portal-server: %s (see portal-server --help)\n", problem.c_str());
@@ -692,11 +700,7 @@ int main(int argc, char** argv) {
       const timespec wait{static_cast<time_t>(left / 1'000'000'000),
                           static_cast<long>(left % 1'000'000'000)};
       const int again = sigtimedwait(&stopSignals, nullptr, &wait);
-      if (again == SIGTERM || again == SIGINT) {
-        logLine("portal-server: second signal; stopping now");
-        flushLog(500);
-        std::_Exit(1);
-      }
+      if (again == SIGTERM || again == SIGINT) stopAtOnce();
       if (again == SIGUSR1) {
         std::lock_guard lock(failureMu);
         logLine("portal-server: a write to the event log failed (" + failure + "); stopping now");
@@ -704,16 +708,13 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // A second SIGTERM or SIGINT (an operator who will not wait for the requests in
-  // flight) ends the process at once; what was acknowledged is durable already.
+  // A second SIGTERM or SIGINT while the requests in flight are answered.
   std::thread([stopSignals] {
     // Not SIGHUP: a log rotation's `kill -HUP` during the drain is no operator's
     // impatience.
     int again = SIGUSR1;
     while (again == SIGUSR1 || again == SIGHUP) sigwait(&stopSignals, &again);
-    logLine("portal-server: second signal; stopping now");
-    flushLog(500);
-    std::_Exit(1);
+    stopAtOnce();
   }).detach();
   // HTTP first: it stops accepting at once and answers what is in flight; then the
   // operator socket, whose running rebuild stops at its next progress report (a
