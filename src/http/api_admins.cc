@@ -1,0 +1,87 @@
+// Administrators (included, listed, removed) and the company's ownership.
+
+#include "src/http/api_impl.h"
+
+namespace portal {
+
+HttpResponse Api::Impl::listAdmins(Call& call) {
+  HttpResponse error;
+  auto limit = limitOf(call, error);
+  if (!limit) return error;
+  const std::string search = searchFold(trimText(param(call, "search")));
+  // The search is part of the list: a cursor of another search starts elsewhere.
+  const std::string list = "admins:" + search;
+  const auto cursor = openListCursor(call, list, error);
+  if (!cursor) return error;
+  auto users = portal.users();
+  std::vector<std::string> items;
+  RowPage page = portal.admins().list(call.company(), *limit, *cursor, [&](const std::string& row) {
+    json a = json::parse(row, nullptr, false);
+    if (!a.is_object()) return false;
+    auto user = users.get(call.company(), a.value("userId", ""));
+    if (!user) return false;
+    json u = json::parse(*user);
+    if (!search.empty()) {
+      const std::string hay =
+          searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                     (u["email"].is_string() ? u["email"].get<std::string>() : ""));
+      if (hay.find(search) == std::string::npos) return false;
+    }
+    return true;
+  });
+  for (const auto& row : page.items) {
+    json a = json::parse(row);
+    items.push_back(
+        adminEntryJson(users.get(call.company(), a.value("userId", "")).value_or("null"), row));
+  }
+  return jsonResponse(200, itemsJson(items, sealListCursor(call, list, page.nextCursor)));
+}
+
+const std::string& Api::Impl::subjectOf(const CommandReply& reply, const std::string& asked) {
+  return reply.decision.id.empty() ? asked : reply.decision.id;
+}
+
+HttpResponse Api::Impl::adminOf(const std::string& company, const std::string& userId, int status) {
+  auto row = portal.admins().row(company, userId);
+  return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));
+}
+
+HttpResponse Api::Impl::includeAdmin(Call& call) {
+  HttpResponse error;
+  auto fields = requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an inclusion");
+  if (!fields) return error;
+  const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
+  return command(call, IncludeAdmin{userId},
+                 [=, this, company = call.company(),
+                  params = call.params](const CommandReply& reply) -> HttpResponse {
+                   const std::string& id = subjectOf(reply, userId);
+                   HttpResponse r = adminOf(company, id, 201);
+                   r.headers.emplace_back("Location", "/api/v1/admins/" + id);
+                   return r;
+                 });
+}
+
+HttpResponse Api::Impl::getAdmin(Call& call) {
+  if (!portal.admins().row(call.company(), call.params[0])) return notFound("The administrator");
+  return adminOf(call.company(), call.params[0], 200);
+}
+
+HttpResponse Api::Impl::removeAdmin(Call& call) {
+  return command(call, RemoveAdmin{call.params[0]},
+                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+}
+
+HttpResponse Api::Impl::transferOwnership(Call& call) {
+  HttpResponse error;
+  auto fields =
+      requiredStrings<1>(call.req, {"userId"}, error, "is not a field of an ownership transfer");
+  if (!fields) return error;
+  const std::string userId = idAsGiven((*fields)[0]);  // clang 14 cannot capture a binding
+  return command(call, TransferOwnership{userId},
+                 [=, this, company = call.company(),
+                  params = call.params](const CommandReply& reply) -> HttpResponse {
+                   return adminOf(company, subjectOf(reply, userId), 200);
+                 });
+}
+
+}  // namespace portal

@@ -1,0 +1,109 @@
+// Groups and their members.
+
+#include "src/http/api_impl.h"
+
+namespace portal {
+
+HttpResponse Api::Impl::listGroups(Call& call) {
+  return rowsPage(call, "groups", portal.groups(), call.company());
+}
+
+HttpResponse Api::Impl::groupResponse(const std::string& company, const std::string& id,
+                                      int status) {
+  HttpResponse r = rowResponse(portal.groups().row(company, id), "The group", status);
+  if (r.status == status) setETag(r, versionTag(r.body));
+  return r;
+}
+
+HttpResponse Api::Impl::createGroup(Call& call) {
+  HttpResponse error;
+  auto body = objectBody(call.req, error);
+  if (!body) return error;
+  std::vector<std::pair<std::string, std::string>> errors;
+  CreateGroup c;
+  c.name = stringField(*body, "name", errors).value_or("");
+  c.description = stringField(*body, "description", errors);
+  refuseOtherFields(*body, {"name", "description"}, errors, "is not a field of a group");
+  if (!errors.empty())
+    return validation(
+        withValueProblems(std::move(errors), groupFieldProblems(c.name, c.description)));
+  return command(call, std::move(c),
+                 [=, this, company = call.company(),
+                  params = call.params](const CommandReply& reply) -> HttpResponse {
+                   HttpResponse r = created("/api/v1/groups/", reply.decision.id,
+                                            portal.groups().row(company, reply.decision.id));
+                   setETag(r, versionTag(r.body));
+                   return r;
+                 });
+}
+
+HttpResponse Api::Impl::getGroup(Call& call) {
+  return groupResponse(call.company(), call.params[0], 200);
+}
+
+HttpResponse Api::Impl::patchGroup(Call& call) {
+  HttpResponse error;
+  auto body = objectBody(call.req, error);
+  if (!body) return error;
+  std::vector<std::pair<std::string, std::string>> errors;
+  UpdateGroup u;
+  u.groupId = call.params[0];
+  // A group deleted since it was read is 404, not its fields refused one by one.
+  if (!portal.groups().row(call.company(), u.groupId)) return notFound("The group");
+  if (auto it = body->find("name"); it != body->end()) {
+    if (it->is_string())
+      u.name = it->get<std::string>();
+    else
+      errors.emplace_back("name", "must be a string");
+  }
+  if (auto it = body->find("description"); it != body->end()) {
+    if (it->is_null())
+      u.description = std::optional<std::string>();
+    else if (it->is_string())
+      u.description = std::optional<std::string>(it->get<std::string>());
+    else
+      errors.emplace_back("description", "must be a string or null");
+  }
+  const ShownFields shown = judgeShownFields(
+      *body, {"name", "description"}, groupRow(call, u.groupId),
+      [](std::string_view field) {
+        return std::string(
+            field == "members"
+                ? "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}"
+                : "is read-only");
+      },
+      "group", u.expectedVersion, errors);
+  if (!errors.empty()) {
+    refuseReadOnly(shown, u.expectedVersion, errors);
+    return validation(errors);
+  }
+  if (auto failed = ifMatch(call.req, groupTagNow(call, u.groupId), "group", u.expectedVersion))
+    return *failed;
+  refuseReadOnly(shown, u.expectedVersion, errors);
+  if (!errors.empty()) return validation(errors);
+  return command(call, std::move(u),
+                 [=, this, company = call.company(),
+                  params = call.params](const CommandReply& reply) -> HttpResponse {
+                   return groupResponse(company, subjectOf(reply, params[0]), 200);
+                 });
+}
+
+HttpResponse Api::Impl::deleteGroup(Call& call) {
+  DeleteGroup d{call.params[0], std::nullopt};
+  if (auto failed = ifMatch(call.req, groupTagNow(call, d.groupId), "group", d.expectedVersion))
+    return *failed;
+  return command(call, std::move(d),
+                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+}
+
+HttpResponse Api::Impl::addMember(Call& call) {
+  return command(call, AddGroupMember{call.params[0], call.params[1]},
+                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+}
+
+HttpResponse Api::Impl::removeMember(Call& call) {
+  return command(call, RemoveGroupMember{call.params[0], call.params[1]},
+                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+}
+
+}  // namespace portal

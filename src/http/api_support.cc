@@ -1,0 +1,257 @@
+// The helpers of api_impl.h that read requests and make answers.
+
+#include "src/http/api_impl.h"
+
+namespace portal::api_detail {
+
+std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '%') {
+      if (malformed) *malformed = true;
+      out.push_back(s[i]);
+    } else if (plusIsSpace && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    parts.push_back(percentDecode(path.substr(i, j - i), false));
+    i = j;
+  }
+  return parts;
+}
+
+std::map<std::string, std::string> parseQuery(std::string_view q, std::optional<std::string>& twice,
+                                              bool& malformed) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    std::size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    std::string key = percentDecode(pair.substr(0, eq), true, &malformed);
+    std::string value =
+        eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true, &malformed);
+    auto [it, fresh] = out.try_emplace(std::move(key), std::move(value));
+    if (!fresh && it->second != value && !twice) twice = it->first;
+  }
+  return out;
+}
+
+HttpResponse jsonResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse noContent() {
+  HttpResponse r;
+  r.status = 204;
+  r.contentType.clear();
+  return r;
+}
+
+json problemJson(int status, std::string_view code, std::string_view title,
+                 std::string_view detail) {
+  return json{{"type", "/problems/" + std::string(code)},
+              {"title", std::string(title)},
+              {"status", status},
+              {"detail", std::string(detail)},
+              {"code", std::string(code)}};
+}
+
+HttpResponse problemResponse(const json& body) {
+  HttpResponse r;
+  r.status = body.value("status", 500);
+  r.contentType = "application/problem+json";
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse validation(const std::vector<std::pair<std::string, std::string>>& errors,
+                        std::string_view detail) {
+  json body = problemJson(422, "validation-failed", "The request is not valid", detail);
+  json list = json::array();
+  for (const auto& [field, message] : errors)
+    list.push_back({{"field", field}, {"message", message}});
+  body["errors"] = std::move(list);
+  return problemResponse(body);
+}
+
+HttpResponse badParam(std::string_view field, std::string_view detail) {
+  json body = problemJson(400, "bad-request", "The request cannot be understood", detail);
+  body["errors"] = json::array({{{"field", std::string(field)}, {"message", std::string(detail)}}});
+  return problemResponse(body);
+}
+
+HttpResponse notAnId(std::string_view field, std::string_view text, bool orSystem) {
+  return badParam(field, std::string(field) + " must be an id (a UUID)" +
+                             (orSystem ? " or system" : "") +
+                             (text.find('@') != std::string_view::npos
+                                  ? ", not an email: GET /api/v1/users?search= finds the id."
+                                  : "."));
+}
+
+HttpResponse notFound(std::string_view what, std::string_view why) {
+  return Api::problem(404, "not-found", "Not found",
+                      std::string(what) + " does not exist in this company" +
+                          (why.empty() ? std::string(".") : ": " + std::string(why) + "."));
+}
+
+int statusOf(RejectionKind kind) {
+  switch (kind) {
+    case RejectionKind::kInvalid:
+      return 422;
+    case RejectionKind::kBadRequest:
+      return 400;
+    case RejectionKind::kNotFound:
+      return 404;
+    case RejectionKind::kConflict:
+      return 409;
+    case RejectionKind::kForbidden:
+      return 403;
+    case RejectionKind::kPreconditionFailed:
+      return 412;
+  }
+  return 400;
+}
+
+HttpResponse rejected(const Rejection& r) {
+  const int status = statusOf(r.kind);
+  static const std::map<int, std::string> titles = {{400, "The request cannot be acted on"},
+                                                    {403, "Not allowed"},
+                                                    {404, "Not found"},
+                                                    {409, "Conflict with the current state"},
+                                                    {412, "The resource has changed"},
+                                                    {422, "The request is not valid"}};
+  // A type whose own title the API gives where it answers it itself: one title for
+  // one type (RFC 9457 3.1.3), whichever of the two refuses.
+  static const std::map<std::string, std::string, std::less<>> ownTitles = {
+      {"reset-token-invalid", "The reset link cannot be used"}};
+  const auto own = ownTitles.find(r.code);
+  json body = problemJson(status, r.code, own != ownTitles.end() ? own->second : titles.at(status),
+                          r.message);
+  if (!r.problems.empty()) {
+    json list = json::array();
+    for (const auto& p : r.problems) {
+      list.push_back({{"field", p.field}, {"message", p.message}});
+      if (!p.resourceId.empty()) list.back()["resourceId"] = p.resourceId;
+    }
+    body["errors"] = std::move(list);
+  }
+  if (!r.ids.empty()) body["resources"] = r.ids;
+  return problemResponse(body);
+}
+
+std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
+  const std::string_view type = req.header("content-type");
+  if (!type.empty() && !isJsonMediaType(type)) {
+    error = Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                         "Send the body as application/json.");
+    return std::nullopt;
+  }
+  json j;
+  // A name twice in one object is refused: RFC 8259 leaves its meaning open, and a
+  // proxy or a log reader that takes the first where this parser keeps the last
+  // would see another request than the one carried out.
+  std::vector<std::set<std::string>> names;  // of each object open around the parser
+  std::optional<std::string> repeated;
+  auto watch = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      names.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      names.pop_back();
+    } else if (event == json::parse_event_t::key && !repeated && !names.empty() &&
+               !names.back().insert(parsed.get<std::string>()).second) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  try {
+    j = json::parse(req.body.empty() ? std::string("{}") : req.body, watch);
+  } catch (const json::parse_error& e) {
+    // Where it broke (the library's byte offset), not the body: it may hold a password.
+    error = Api::badRequest("The body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte) +
+                            ".");
+    return std::nullopt;
+  } catch (const json::exception&) {  // a number too large for a double (1e400)
+    error = Api::badRequest("The body holds a number out of range.");
+    return std::nullopt;
+  }
+  if (repeated) {
+    // The name, not the values: they may be a password.
+    const bool nameable = repeated->size() <= 64 && repeated->find('@') == std::string::npos;
+    error = Api::badRequest(nameable ? "The body names \"" + *repeated + "\" twice in one object."
+                                     : std::string("The body names a field twice in one object."));
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    error = Api::badRequest("The body must be a JSON object.");
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::optional<std::string> stringField(const json& body, const char* name,
+                                       std::vector<std::pair<std::string, std::string>>& errors) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) {
+    errors.emplace_back(name, "must be a string");
+    return std::nullopt;
+  }
+  return it->get<std::string>();
+}
+
+void refuseOtherFields(const json& body, std::initializer_list<std::string_view> known,
+                       std::vector<std::pair<std::string, std::string>>& errors,
+                       const char* message) {
+  refuseFieldsNotIn(body, known, errors, message);
+}
+
+HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail,
+                     std::string_view code) {
+  HttpResponse r = Api::problem(429, std::string(code), title, detail);
+  r.headers.emplace_back("Retry-After", std::to_string(wait));
+  return r;
+}
+
+std::string itemsJson(const std::vector<std::string>& items, const std::string& nextCursor) {
+  std::string out = "{\"items\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    out += items[i];
+  }
+  out += "],\"nextCursor\":";
+  out += nextCursor.empty() ? "null" : json(nextCursor).dump();
+  out += "}";
+  return out;
+}
+
+}  // namespace portal::api_detail
