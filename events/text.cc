@@ -7,6 +7,7 @@
 #include <unicode/unistr.h>
 #include <unicode/utf8.h>
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
@@ -148,6 +149,16 @@ std::string otherDomainForm(std::string_view text) {
 
 bool isLetterMarkOrDigit(char32_t c) {
   return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_ND_MASK)) != 0;
+}
+
+bool isMark(char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0; }
+
+std::string nameKey(std::string_view name) {
+  std::string key = foldCase(trimText(name));
+  key.erase(
+      std::unique(key.begin(), key.end(), [](char a, char b) { return a == ' ' && b == ' '; }),
+      key.end());
+  return key;
 }
 
 std::string nfcOf(std::string_view s) {

@@ -118,6 +118,12 @@ bool isWhiteSpace(char32_t c);
 // asciiLower: their uniqueness key must not change.)
 std::string foldCase(std::string_view s);
 
+// A name folded for uniqueness (a group's, a permission's): trimmed (trimText),
+// foldCase, and a run of spaces inside it taken as one, since the two read alike on
+// any page ("Spaced  Name" is "Spaced Name"; foldCase made every space character,
+// a no-break space too, a plain one).
+std::string nameKey(std::string_view name);
+
 // Unicode's NFC: a letter and its combining accent (NFD, as some macOS copies give)
 // as the one code point they compose. Text that is not UTF-8 as it is. Unicode's
 // stability policy keeps the NFC of a string the same in every later version.
@@ -219,6 +225,16 @@ std::string otherDomainForm(std::string_view text);
 // past ASCII, where pasted text brings typographic quotes, dashes and ellipses
 // (`“ann@corp.example”`).
 bool isLetterMarkOrDigit(char32_t c);
+
+// Whether a code point is a combining mark (general category M): a text that starts
+// with one has nothing for it to sit on, and shows as a stray accent or nothing.
+bool isMark(char32_t c);
+
+// Unicode's noncharacters (U+FDD0 to U+FDEF, and the last two of every plane: U+FFFE,
+// U+FFFF, U+1FFFE...), kept for a program's own use and never text.
+inline bool isNoncharacter(char32_t c) {
+  return (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
+}
 
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when

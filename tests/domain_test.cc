@@ -842,8 +842,14 @@ TEST(Deciders, SpacesAndInvisibleCharactersOfAnyScriptAroundANameAreNotPartOfIt)
   EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"\u00a0", std::nullopt})), "validation-failed");
   EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sa\u00a0les", std::nullopt})), "")
       << "a space inside a name is the name's own (it folds like a space)";
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sa \u00a0\u3000les", std::nullopt})),
+            "group-name-taken")
+      << "a run of spaces reads as one on any page";
   EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write", bea})), "");
   EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write\u00a0", bea})),
+            "permission-held");
+  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Read all", bea})), "");
+  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", " Read  all ", bea})),
             "permission-held");
   // An emoji's variation selector ends the name; it stays.
   const Decision team = std::get<Decision>(w.run("owner", CreateGroup{"Team \u2764\ufe0f", std::nullopt}));
@@ -878,7 +884,11 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
       {"Ab\u202ecd",
        "holds a bidirectional control character (U+202E), which can make text read out of order"},
       {"Iso\u2066late",
-       "holds a bidirectional control character (U+2066), which can make text read out of order"}};
+       "holds a bidirectional control character (U+2066), which can make text read out of order"},
+      {"\uffff", "holds a noncharacter (U+FFFF), which is no text"},
+      {"Pl\U0001fffeane", "holds a noncharacter (U+1FFFE), which is no text"},
+      {"\u0301", "starts with a combining mark (U+0301), which has no letter to go on"},
+      {"\u0301Anne", "starts with a combining mark (U+0301), which has no letter to go on"}};
   for (const auto& [name, message] : cases) {
     SCOPED_TRACE(name);
     NewUserDetails d = World::details("ctl");

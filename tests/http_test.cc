@@ -2196,6 +2196,8 @@ TEST(HttpFlows, GroupsAndUserCommandsHonourIfMatch) {
   EXPECT_NE(r.json()["detail"].get<std::string>().find("\"2\""), std::string::npos) << r.body;
   r = client.request("PATCH", path, R"({"name":"Operations","version":1})", owner.token, type);
   EXPECT_EQ(r.status, 412) << "a form's version from before: " << r.body;
+  r = client.request("PATCH", path, R"({"name":"Operations"})", owner.token, with("2"));
+  EXPECT_EQ(r.status, 412) << "an unquoted 2 is no entity-tag, and names no version: " << r.body;
   r = client.request("DELETE", path, "", owner.token, with(first));
   EXPECT_EQ(r.status, 412) << r.body;
   EXPECT_EQ(client.get(path, owner.token).json()["name"], "Ops");

@@ -16,7 +16,8 @@ namespace {
 // A permission the user holds already: the same service, and the same name in any
 // case ("Read all", "read all"), as people type it.
 bool samePermission(const ResourceState& held, std::string_view service, std::string_view name) {
-  return held.kind == "permission" && held.service == service && foldCase(held.name) == foldCase(name);
+  return held.kind == "permission" && held.service == service &&
+         nameKey(held.name) == nameKey(name);
 }
 
 constexpr std::size_t kMaxDescriptionLength = 2000;

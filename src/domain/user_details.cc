@@ -18,10 +18,14 @@ bool isBidiControl(char32_t c) {
   return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
 }
 
+// A code point's digits as U+ writes them: four at least (U+202E, U+1FFFF).
 std::string hex4(char32_t c) {
   static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out(4, '0');
-  for (int i = 3; i >= 0; --i, c >>= 4) out[static_cast<std::size_t>(i)] = kDigits[c & 0xf];
+  std::string out;
+  do {
+    out.insert(out.begin(), kDigits[c & 0xf]);
+    c >>= 4;
+  } while (c != 0 || out.size() < 4);
   return out;
 }
 
@@ -42,9 +46,20 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       const std::size_t n = decodeUtf8(value.substr(i), c);
       if (n == 0) return "is not valid UTF-8 text";
       i += n;
-      if (c > 0x9f && c != 0x2028 && c != 0x2029 && !isBidiControl(c)) continue;
+      if (c > 0x9f && c != 0x2028 && c != 0x2029 && !isBidiControl(c) && !isNoncharacter(c) &&
+          (characters > 0 || !isMark(c)))
+        continue;
     }
     if (control) continue;
+    // (A review: `\u0301` and `\uffff` were taken as a group's name.)
+    if (isNoncharacter(c)) {
+      control = "holds a noncharacter (U+" + hex4(c) + "), which is no text";
+      continue;
+    }
+    if (characters == 0 && c > 0x9f && isMark(c)) {
+      control = "starts with a combining mark (U+" + hex4(c) + "), which has no letter to go on";
+      continue;
+    }
     if (isBidiControl(c)) {
       control = "holds a bidirectional control character (U+" + hex4(c) +
                 "), which can make text read out of order";

@@ -25,7 +25,7 @@ void forgetGroupName(CompanyState& company, const GroupState& group) {
 
 }  // namespace
 
-std::string groupNameKey(std::string_view name) { return foldCase(trimText(name)); }
+std::string groupNameKey(std::string_view name) { return nameKey(name); }
 
 const std::string UserState::kNone;
 const std::vector<std::string> UserState::kNoKeys;

@@ -549,8 +549,10 @@ std::optional<HttpResponse> Api::Impl::ifMatch(const HttpRequest& req, const Tag
     std::string_view tag = trim(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
-      tag = tag.substr(1, tag.size() - 2);
+    // Unquoted is no entity-tag (RFC 9110 8.8.3), and names no version: `If-Match: 1`
+    // was taken as "1" (a review).
+    if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') continue;
+    tag = tag.substr(1, tag.size() - 2);
     named = named || (shown && tag == shown->text);
     if (tag.ends_with("-a")) tag.remove_suffix(2);
     // The version shown now with another mark is what it was before its manager's
