@@ -398,6 +398,13 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", ""});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.err, "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
+  // A value left out takes no flag for it: `--data --quiet` made a demo portal in a
+  // directory named --quiet (a review).
+  r = runProgram({PORTAL_SERVER_BIN, "--demo", "--data", "--quiet"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err,
+            "portal-server: --data needs a value: '--quiet' after it is a flag (see portal-server "
+            "--help)\n");
   // --version: the commit built, one line, exit 0 (an operator review found none).
   for (const auto& [program, name] :
        std::vector<std::pair<std::string, std::string>>{{PORTAL_SERVER_BIN, "portal-server"},

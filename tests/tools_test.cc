@@ -1042,6 +1042,14 @@ TEST_F(ToolsTest, BadInputIsOneLineOnStderrAndANonZeroExit) {
        "--type is given twice"},
       {{PORTALCTL_BIN, "compact", "--data", data(), "--data", empty}, 2, "--data is given twice"},
       {{PORTALCTL_BIN, "rebuild", "--data", ""}, 2, "--data needs a value"},
+      // A value left out takes no flag for it (`--to --data` was "unknown flag" of
+      // the path after it, a review).
+      {{PORTALCTL_BIN, "backup", "--to", "--data", data()},
+       2,
+       "--to needs a value: '--data' after it is a flag"},
+      {{PORTAL_REPLAY_BIN, "timeline", "--data", data(), "--company", "--user", "x"},
+       2,
+       "--company needs a value: '--user' after it is a flag"},
       {{PORTALCTL_BIN, "provision", "--data", missing, "--company", "x", "--name", "X",
         "--owner-email", "o@x.test", "--owner-given-name", "O", "--owner-surname", "S",
         "--owner-job-title", "T", "--owner-manager-email", "m@x.test"},

@@ -64,7 +64,7 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       fail("unknown flag '" + a + "' for " + argv[1] + " (portal-replay --help shows the usage)", 2);
-    if (i + 1 >= argc || argv[i + 1][0] == '\0') fail(a + " needs a value", 2);
+    if (auto problem = flagValueProblem(argc, argv, i)) fail(*problem, 2);
     if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
     flags[a] = argv[++i];
   }

@@ -278,8 +278,8 @@ class ProgressPrinter {
 std::string flagValue(int argc, char** argv, int& i, std::set<std::string>& given,
                       bool emptyAllowed = false) {
   const std::string a = argv[i];
-  if (i + 1 >= argc || (!emptyAllowed && argv[i + 1][0] == '\0'))
-    fail(a + " needs a value (portalctl --help shows the usage)", 2);
+  if (auto problem = flagValueProblem(argc, argv, i, emptyAllowed))
+    fail(*problem + " (portalctl --help shows the usage)", 2);
   if (!given.insert(a).second) fail(a + " is given twice (it takes one value)", 2);
   return argv[++i];
 }

@@ -84,4 +84,14 @@ std::string RandomIds::newId() {
   return id;
 }
 
+std::optional<std::string> flagValueProblem(int argc, char** argv, int i, bool emptyAllowed) {
+  const std::string flag = argv[i];
+  if (i + 1 >= argc) return flag + " needs a value";
+  const std::string_view value = argv[i + 1];
+  if (value.empty() && !emptyAllowed) return flag + " needs a value (it is empty)";
+  if (value.size() > 2 && value.starts_with("--"))
+    return flag + " needs a value: '" + std::string(value) + "' after it is a flag";
+  return std::nullopt;
+}
+
 }  // namespace portal

@@ -131,10 +131,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<std::size_t> turnedAway{0};  // connections past the cap still open
   std::uint16_t boundPort = 0;
 
-  std::mutex mu;  // guards live, stopped
+  std::mutex mu;  // guards live, stopped, queueTaken
   std::condition_variable allClosed;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
   bool stopped = false;
+  bool queueTaken = false;  // at a stop, takeQueuedAndClose() has run
 
   Impl(Api& a, ServerOptions o)
       : api(a), options(std::move(o)), contexts(makeContexts(threadCount())), acceptor(*contexts[0]) {}
@@ -158,9 +159,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void accept();
-  // Closes the connections waiting for a request, and with `reading` those still
-  // reading one.
-  void closeIdle(bool reading = false);
+  // Serves a connection accept() gave.
+  void adopt(tcp::socket socket, const tcp::endpoint& peer);
+  // At a stop: takes the connections the kernel completed and queued for accept(),
+  // whose clients sent their requests to a server that was still listening; closing
+  // the listener with them queued resets them unanswered (a review: curl's
+  // "connection reset" and "empty reply" at a SIGTERM). Then closes the listener.
+  void takeQueuedAndClose();
+  // Closes the connections waiting for a request, with `fresh` also those that have
+  // not sent one yet, and with `reading` those still reading one.
+  void closeIdle(bool fresh, bool reading);
 };
 
 class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
@@ -219,12 +227,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     stream_.socket().close(ec);
   }
 
-  // Closes the connection if it is waiting for a request (SIGTERM), or, with
-  // `reading`, still reading one; one whose request was read answers it and closes
-  // after the answer.
-  void closeIfIdle(bool reading) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), reading] {
-      if (self->idle_ || (reading && self->reading_)) {
+  // Closes the connection if it is waiting for a request (SIGTERM) after one it
+  // answered, with `fresh` also if it has not sent its first, or, with `reading`,
+  // still reading one; one whose request was read answers it and closes after the
+  // answer. (A connection just made sends its request at once: one taken in at the
+  // stop has a moment for it.)
+  void closeIfIdle(bool fresh, bool reading) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), fresh, reading] {
+      if ((self->idle_ && (fresh || !self->fresh_)) || (reading && self->reading_)) {
         if (!self->idle_) {
           self->server_->cutAtStop.fetch_add(1);
           self->reading_ = false;  // counted once, though it stays live a while
@@ -240,7 +250,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // `due`: the header's deadline when it is already running (empty lines came).
   void waitForRequest(bool first,
                       std::optional<std::chrono::steady_clock::time_point> due = std::nullopt) {
-    if (server_->stopping.load()) return close();
+    if (server_->stopping.load() && !first) return close();
     // A new connection's first header is due within the header timeout of its
     // opening, its first byte included; a later one's, of its first byte.
     headerBy_ = due;
@@ -252,6 +262,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->idle_ = false;
+                              self->fresh_ = false;
                               if (ec) return self->close();
                               self->buffer_.commit(n);
                               self->readHeader();
@@ -683,6 +694,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   HeaderFields headerFields_;    // the request's header fields, without a trailer's
   bool reading_ = false;          // from a request's first byte until it is read whole
   bool watching_ = false;         // watchForClose() waits
+  bool fresh_ = true;             // no byte has come yet
 };
 
 void HttpServer::Impl::accept() {
@@ -690,6 +702,8 @@ void HttpServer::Impl::accept() {
   // (Only this handler touches it, one accept at a time.)
   acceptor.async_accept(home.get_executor(), acceptedPeer,
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          // (One that came as the stop began is served all the same.)
+                          if (!ec) self->adopt(std::move(socket), self->acceptedPeer);
                           if (!self->acceptor.is_open() || self->stopping.load()) return;
                           if (ec && ec != net::error::operation_aborted) {
                             // Out of files (EMFILE) or memory: accepting again at once
@@ -699,28 +713,43 @@ void HttpServer::Impl::accept() {
                             pause->async_wait([self, pause](beast::error_code) { self->accept(); });
                             return;
                           }
-                          if (!ec) {
-                            std::size_t open;
-                            {
-                              std::lock_guard lock(self->mu);
-                              open = self->live.size();
-                            }
-                            auto conn = std::make_shared<Connection>(std::move(socket),
-                                                                     self->acceptedPeer, self);
-                            conn->start(open >= self->options.maxConnections);
-                          }
                           self->accept();
                         });
 }
 
-void HttpServer::Impl::closeIdle(bool reading) {
+void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
+  std::size_t open;
+  {
+    std::lock_guard lock(mu);
+    open = live.size();
+  }
+  auto conn = std::make_shared<Connection>(std::move(socket), peer, shared_from_this());
+  conn->start(open >= options.maxConnections);
+}
+
+void HttpServer::Impl::takeQueuedAndClose() {
+  beast::error_code ec;
+  acceptor.non_blocking(true, ec);
+  while (!ec) {
+    tcp::socket socket(*contexts[nextContext++ % contexts.size()]);
+    tcp::endpoint peer;
+    acceptor.accept(socket, peer, ec);
+    if (!ec) adopt(std::move(socket), peer);
+  }
+  acceptor.close(ec);
+  std::lock_guard lock(mu);
+  queueTaken = true;
+  allClosed.notify_all();
+}
+
+void HttpServer::Impl::closeIdle(bool fresh, bool reading) {
   std::vector<std::shared_ptr<Connection>> conns;
   {
     std::lock_guard lock(mu);
     for (auto& [raw, weak] : live)
       if (auto c = weak.lock()) conns.push_back(std::move(c));
   }
-  for (auto& c : conns) c->closeIfIdle(reading);
+  for (auto& c : conns) c->closeIfIdle(fresh, reading);
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -822,20 +851,21 @@ void HttpServer::stop() {
   }
   impl_->stopping.store(true);
   impl_->api.stopWaiting();  // long polls answer now, not when their wait ends
-  net::post(impl_->acceptor.get_executor(), [impl = impl_] {
-    beast::error_code ec;
-    impl->acceptor.close(ec);
-  });
-  // Idle connections close now, those still reading a request once stopReadGrace
-  // has passed; busy ones answer, then close. A connection that neither answers nor
-  // closes within its timeouts is cut when the I/O stops.
+  net::post(impl_->acceptor.get_executor(), [impl = impl_] { impl->takeQueuedAndClose(); });
+  // Idle connections close now, those that have not sent a request yet after a
+  // second, those still reading one once stopReadGrace has passed; busy ones answer,
+  // then close. A connection that neither answers nor closes within its timeouts is
+  // cut when the I/O stops.
   const auto begun = std::chrono::steady_clock::now();
   const auto deadline = begun + impl_->options.bodyTimeout;
+  const auto freshBy = begun + std::min<std::chrono::milliseconds>(impl_->options.stopReadGrace,
+                                                                   std::chrono::seconds(1));
   while (true) {
-    impl_->closeIdle(std::chrono::steady_clock::now() >= begun + impl_->options.stopReadGrace);
+    const auto now = std::chrono::steady_clock::now();
+    impl_->closeIdle(now >= freshBy, now >= begun + impl_->options.stopReadGrace);
     std::unique_lock lock(impl_->mu);
     if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100),
-                                  [&] { return impl_->live.empty(); }))
+                                  [&] { return impl_->queueTaken && impl_->live.empty(); }))
       break;
     if (std::chrono::steady_clock::now() >= deadline) break;
   }

@@ -316,12 +316,10 @@ int main(int argc, char** argv) {
     // empty: `--smtp "$RELAY"` with the variable unset must not quietly leave every
     // mail on this disk.
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
+      if (auto problem = flagValueProblem(argc, argv, i)) usage(*problem);
       if (a != "--trusted-proxy" && a != "--metrics-from" && !given.insert(a).second)
         usage(a + " is given twice");
-      const std::string v = argv[++i];
-      if (v.empty()) usage(a + " needs a value (it is empty)");
-      return v;
+      return std::string(argv[++i]);
     };
     if (a == "--data")
       data = value();
