@@ -120,8 +120,8 @@ std::string foldCase(std::string_view s);
 
 // A name folded for uniqueness (a group's, a permission's): trimmed (trimText),
 // foldCase, and a run of spaces inside it taken as one, since the two read alike on
-// any page ("Spaced  Name" is "Spaced Name"; foldCase made every space character,
-// a no-break space too, a plain one).
+// any page ("Spaced  Name" is "Spaced Name"; foldCase makes the no-break, em and
+// ideographic spaces plain ones).
 std::string nameKey(std::string_view name);
 
 // Unicode's NFC: a letter and its combining accent (NFD, as some macOS copies give)

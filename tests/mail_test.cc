@@ -51,6 +51,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using test::boundLoopbackSocket;
+using test::readFile;
 using test::TempDir;
 using test::waitFor;
 
@@ -63,11 +64,6 @@ using test::waitFor;
 std::string capturedLog() {
   EXPECT_TRUE(flushLog(30'000)) << "the log's lines were not all written";
   return ::testing::internal::GetCapturedStderr();
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // The file names in `dir`, sorted; none when it does not exist.

@@ -42,7 +42,8 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
   }
   {
     ServerProcess server(dir.sub("data"), false);
-    EXPECT_NE(server.output().find("with the temporary password"), std::string::npos) << server.output();
+    EXPECT_NE(server.output().find("with the temporary password"), std::string::npos)
+        << server.output();
     EXPECT_NE(server.output().find("/outbox/*-temporary-password.eml"), std::string::npos);
     // The mailer delivers on its own thread: a mail the first run had no time to
     // send arrives shortly after this start.
@@ -53,9 +54,9 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
     };
     EXPECT_TRUE(waitFor(mailHoldsPassword)) << "the mail holds the temporary password";
     HttpClient client(server.port());
-    Reply r = client.post("/api/v1/sessions", {{"company", "demo"},
-                                               {"email", "owner@demo.example"},
-                                               {"password", temporary}});
+    Reply r = client.post(
+        "/api/v1/sessions",
+        {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", temporary}});
     ASSERT_EQ(r.status, 201) << r.body;
     r = client.post("/api/v1/me/password",
                     {{"currentPassword", temporary}, {"newPassword", "a demo passphrase!"}},
@@ -64,7 +65,8 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
     ASSERT_EQ(server.terminate(), 0);
   }
   ServerProcess server(dir.sub("data"), false);
-  EXPECT_NE(server.output().find("with the password you set"), std::string::npos) << server.output();
+  EXPECT_NE(server.output().find("with the password you set"), std::string::npos)
+      << server.output();
   EXPECT_NE(server.output().find("POST /api/v1/password-resets/confirm"), std::string::npos);
 }
 
@@ -215,6 +217,30 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
       << bad.err;
 }
 
+// How many failed sign-ins one client address makes before its sign-ins wait is the
+// operator's to set: behind one NAT address, an office's people share it (a review
+// locked a team out with the 20 it was).
+TEST(ServerProcess, FailedSignInsPerAddressIsASetting) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0, {"--sign-in-failures-per-address", "2"});
+  HttpClient client(server.port());
+  auto signIn = [&](const std::string& email, const std::string& password) {
+    return client.post("/api/v1/sessions",
+                       {{"company", "demo"}, {"email", email}, {"password", password}});
+  };
+  EXPECT_EQ(signIn("ann@demo.example", "not the password").status, 401);
+  EXPECT_EQ(signIn("bob@demo.example", "not the password").status, 401);
+  Reply waits = signIn("owner@demo.example", server.temporaryPassword());
+  EXPECT_EQ(waits.status, 429) << "the address's failures, of other accounts: " << waits.body;
+  EXPECT_FALSE(waits.header("retry-after").empty());
+  ProgramRun bad = runProgram(
+      {PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--sign-in-failures-per-address", "0"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("--sign-in-failures-per-address needs a whole number from 1 to 9999"),
+            std::string::npos)
+      << bad.err;
+}
+
 // A server that cannot open its operator socket says so and exits 1, its HTTP server
 // stopped before the API and the mailer its threads reach go (it freed them first).
 TEST(ServerProcess, AnOperatorSocketThatCannotListenEndsTheStartCleanly) {
@@ -302,7 +328,9 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
                              "--owner-given-name", "A", "--owner-surname", "B", "--owner-job-title",
                              "C", "--owner-manager-email", "a@x.example"});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("data directory " + dir.sub("missing") + " does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("data directory " + dir.sub("missing") + " does not exist"),
+            std::string::npos)
+      << r.err;
   r = runProgram({PORTALCTL_BIN, "provision", "--bogus", "1"});
   EXPECT_EQ(r.exitCode, 2);
   r = runProgram({PORTAL_SERVER_BIN, "--listen", "nowhere"});
@@ -365,14 +393,18 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   EXPECT_NE(r.out.find("SIGTERM, SIGINT or SIGHUP"), std::string::npos) << r.out;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "portal.example.com"});
   EXPECT_EQ(r.exitCode, 2);
-  EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"), std::string::npos)
+  EXPECT_NE(r.err.find("portal-server: --public-url must be an http:// or https:// URL"),
+            std::string::npos)
       << r.err;
-  for (const char* url : {"https://portal.example.com/#/", "https://portal.example.com/?tenant=1"}) {
+  for (const char* url :
+       {"https://portal.example.com/#/", "https://portal.example.com/?tenant=1"}) {
     r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", url});
     EXPECT_EQ(r.exitCode, 2) << url;
-    EXPECT_NE(r.err.find("--public-url must have no query (?) or fragment (#)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--public-url must have no query (?) or fragment (#)"), std::string::npos)
+        << r.err;
   }
-  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url", "https://x.example/" + std::string(600, 'p')});
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--public-url",
+                  "https://x.example/" + std::string(600, 'p')});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("--public-url must be at most 500 characters"), std::string::npos) << r.err;
   for (const char* help : {"--help", "-h"}) {
@@ -383,7 +415,8 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
     EXPECT_EQ(r.exitCode, 0) << r.err;
     EXPECT_NE(r.out.find("usage: portal-replay"), std::string::npos) << r.out;
   }
-  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--trusted-proxy", "10.0.0.1,proxy.lan"});
+  r = runProgram(
+      {PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--trusted-proxy", "10.0.0.1,proxy.lan"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.err.find("portal-server: --trusted-proxy takes IP addresses, e.g. 127.0.0.1,::1; "
                        "'proxy.lan' is not one"),
@@ -391,13 +424,16 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
       << r.err;
   // One line each; an empty value (an unset variable) and a flag given twice are
   // refused, not taken as "not given" or the last one.
-  auto oneLine = [](const ProgramRun& run) { return std::count(run.err.begin(), run.err.end(), '\n') == 1; };
+  auto oneLine = [](const ProgramRun& run) {
+    return std::count(run.err.begin(), run.err.end(), '\n') == 1;
+  };
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--bogus"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_TRUE(oneLine(r)) << r.err;
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--smtp", ""});
   EXPECT_EQ(r.exitCode, 2);
-  EXPECT_EQ(r.err, "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
+  EXPECT_EQ(r.err,
+            "portal-server: --smtp needs a value (it is empty) (see portal-server --help)\n");
   // A value left out takes no flag for it: `--data --quiet` made a demo portal in a
   // directory named --quiet (a review).
   r = runProgram({PORTAL_SERVER_BIN, "--demo", "--data", "--quiet"});
@@ -523,9 +559,13 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
                                                {"password", server.temporaryPassword()}});
     ASSERT_EQ(r.status, 201) << r.body;
     std::string token = r.json()["token"];
-    ASSERT_EQ(client.post("/api/v1/me/password",
-                          {{"currentPassword", server.temporaryPassword()}, {"newPassword", passphrase}},
-                          token).status, 204);
+    ASSERT_EQ(
+        client
+            .post("/api/v1/me/password",
+                  {{"currentPassword", server.temporaryPassword()}, {"newPassword", passphrase}},
+                  token)
+            .status,
+        204);
     r = client.post("/api/v1/users",
                     {{"email", "zed@demo.example"},
                      {"givenName", "Zed"},
@@ -542,8 +582,9 @@ TEST(ServerProcess, AnonymizationClearsTheMailDropOfAnEarlierRunAlsoWithARelay) 
   // A relay nobody answers at: its mail waits, the drop is still on disk.
   ServerProcess server(data, false, 0, {"--smtp", "127.0.0.1:9"});
   HttpClient client(server.port());
-  Reply r = client.post("/api/v1/sessions",
-                        {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", passphrase}});
+  Reply r =
+      client.post("/api/v1/sessions",
+                  {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", passphrase}});
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string token = r.json()["token"];
   ASSERT_EQ(client.post("/api/v1/users/" + zed + "/deactivate", json::object(), token).status, 200);
@@ -561,34 +602,55 @@ TEST(ServerProcess, TheDemoSignInNamesTheServerAndAnExistingPortalGetsNoDemoComp
   TempDir dir;
   {
     // (`localhost` is this machine's loopback address.)
-    ServerProcess server(dir.sub("demo"), true, 0,
-                         {"--public-url", "https://portal.example.com", "--listen", "localhost:0",
-                          "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "::1"});  // (a list, flag by flag)
-    EXPECT_NE(server.output().find("curl -s -X POST http://127.0.0.1:" + std::to_string(server.port()) +
-                                   "/api/v1/sessions"),
+    ServerProcess server(
+        dir.sub("demo"), true, 0,
+        {"--public-url", "https://portal.example.com", "--listen", "localhost:0", "--trusted-proxy",
+         "10.0.0.1", "--trusted-proxy", "::1"});  // (a list, flag by flag)
+    EXPECT_NE(server.output().find("curl -s -X POST http://127.0.0.1:" +
+                                   std::to_string(server.port()) + "/api/v1/sessions"),
               std::string::npos)
         << server.output();
     EXPECT_EQ(server.terminate(), 0);
   }
   const std::string data = dir.sub("acme");
   std::filesystem::create_directories(data);
-  ProgramRun made = runProgram({PORTALCTL_BIN, "provision", "--data", data, "--company", "acme", "--name", "Acme",
-                                "--owner-email", "olga@acme.example", "--owner-given-name", "Olga",
-                                "--owner-surname", "Owner", "--owner-job-title", "CEO", "--owner-manager-email",
-                                "olga@acme.example", "--password-hash-cost", "minimum"});
+  ProgramRun made = runProgram({PORTALCTL_BIN,
+                                "provision",
+                                "--data",
+                                data,
+                                "--company",
+                                "acme",
+                                "--name",
+                                "Acme",
+                                "--owner-email",
+                                "olga@acme.example",
+                                "--owner-given-name",
+                                "Olga",
+                                "--owner-surname",
+                                "Owner",
+                                "--owner-job-title",
+                                "CEO",
+                                "--owner-manager-email",
+                                "olga@acme.example",
+                                "--password-hash-cost",
+                                "minimum"});
   ASSERT_EQ(made.exitCode, 0) << made.err;
   ServerProcess server(data, false);
-  EXPECT_NE(server.output().find("holds a portal already; a demo company is made only in a new one"),
-            std::string::npos)
+  EXPECT_NE(
+      server.output().find("holds a portal already; a demo company is made only in a new one"),
+      std::string::npos)
       << server.output();
   HttpClient client(server.port());
-  EXPECT_EQ(client.post("/api/v1/sessions", {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", "x"}})
+  EXPECT_EQ(client
+                .post("/api/v1/sessions",
+                      {{"company", "demo"}, {"email", "owner@demo.example"}, {"password", "x"}})
                 .status,
             401);
   EXPECT_EQ(server.terminate(), 0);
   std::size_t demoMails = 0;
   if (std::filesystem::exists(data + "/outbox"))
-    for (const auto& mail : mailsIn(data + "/outbox")) demoMails += mail.find("demo.example") != std::string::npos;
+    for (const auto& mail : mailsIn(data + "/outbox"))
+      demoMails += mail.find("demo.example") != std::string::npos;
   EXPECT_EQ(demoMails, 0u);
 }
 
@@ -741,6 +803,35 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
   EXPECT_EQ(server.terminate(), 0);
 }
 
+// Mail that leaves the machine with links only this machine opens, or from the
+// sender relays refuse, is said at start (a review: nothing said so).
+TEST(ServerProcess, MailThroughARelayWithLocalLinksOrTheDefaultSenderIsSaid) {
+  TempDir dir;
+  const std::string log = dir.sub("server.log");
+  // A relay that is not there: the mail waits, which is not what is looked at here.
+  ServerProcess server(dir.sub("data"), true, 0, {"--smtp", "127.0.0.1:9"}, false, false, log);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  EXPECT_TRUE(waitFor([&] {
+    const std::string text = readFile(log);
+    return text.find("portal-server: mail goes to the relay 127.0.0.1:9 with links to " + url +
+                     ", the address this server listens on; pass --public-url") !=
+               std::string::npos &&
+           text.find(
+               "from no-reply@portal.invalid, which relays that check senders refuse; pass "
+               "--mail-from") != std::string::npos;
+  })) << readFile(log);
+  EXPECT_EQ(server.terminate(), 0);
+  std::filesystem::remove(log);
+  ServerProcess named(dir.sub("data"), false, 0,
+                      {"--smtp", "127.0.0.1:9", "--public-url", "https://portal.acme.example",
+                       "--mail-from", "portal@acme.example"},
+                      false, false, log);
+  EXPECT_EQ(named.terminate(), 0);
+  const std::string text = readFile(log);
+  EXPECT_EQ(text.find("pass --public-url"), std::string::npos) << text;
+  EXPECT_EQ(text.find("pass --mail-from"), std::string::npos) << text;
+}
+
 // The data directory holds the key vault beside what it opens: another local
 // account reads none of it, whatever umask the server was started with.
 TEST(ServerProcess, ThePortalsFilesAreItsOwnersAlone) {
@@ -773,7 +864,8 @@ TEST(ServerProcess, MailGoesFromTheAddressTheOperatorNames) {
     if (!mails.empty()) mail = mails.back();
     return !mail.empty();
   }));
-  EXPECT_NE(mail.find("From: \"Customer Portal\" <it@acme.example>\r\n"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("From: \"Customer Portal\" <it@acme.example>\r\n"), std::string::npos)
+      << mail;
   EXPECT_EQ(server.terminate(), 0);
 }
 

@@ -17,7 +17,9 @@
 
 namespace portal::test {
 
-ProgramRun runProgram(const std::vector<std::string>& args) { return RunningProgram(args).finish(); }
+ProgramRun runProgram(const std::vector<std::string>& args) {
+  return RunningProgram(args).finish();
+}
 
 // Pipes closed on exec: a program started from another thread at the same moment
 // (a test's compactions beside its readers) does not keep this one's open.
@@ -126,10 +128,11 @@ ProgramRun RunningProgram::finish() {
 }
 
 ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned long openFiles,
-                             std::vector<std::string> extra, bool unreadErrors, bool ignoreHangUp) {
+                             std::vector<std::string> extra, bool unreadErrors, bool ignoreHangUp,
+                             const std::string& errorsTo) {
   std::vector<std::string> args = {PORTAL_SERVER_BIN,      "--data",  data,
                                    "--password-hash-cost", "minimum", "--demo"};
-  if (!unreadErrors) args.push_back("--quiet");
+  if (!unreadErrors && errorsTo.empty()) args.push_back("--quiet");
   // Each flag once: a test's own --listen replaces the default.
   if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
     args.insert(args.end(), {"--listen", "127.0.0.1:0"});
@@ -143,7 +146,10 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], 1);
-    dup2(unreadErrors ? err[1] : open("/dev/null", O_WRONLY), 2);
+    dup2(unreadErrors       ? err[1]
+         : errorsTo.empty() ? open("/dev/null", O_WRONLY)
+                            : open(errorsTo.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600),
+         2);
     close(out[0]);
     if (unreadErrors) close(err[0]);
     signal(SIGHUP, ignoreHangUp ? SIG_IGN : SIG_DFL);  // kept across exec
@@ -174,9 +180,11 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
   // Up to the line's end: a read may stop inside the password (the output comes
   // in chunks of 1024 bytes), and a match there would take only its first letters.
-  const std::regex done = newDemo ? std::regex("temporary password: ([a-z0-9-]+)\\n")
-                                  : std::regex("demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n|"
-                                               "(holds a portal already)[^\\n]*\\n");
+  const std::regex done = newDemo
+                              ? std::regex("temporary password: ([a-z0-9-]+)\\n")
+                              : std::regex(
+                                    "demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n|"
+                                    "(holds a portal already)[^\\n]*\\n");
   if (!readUntil(done, m)) giveUp("the demo company is not ready: ");
   if (newDemo) temporaryPassword_ = m[1];
 }

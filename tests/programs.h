@@ -50,9 +50,10 @@ class ServerProcess {
   // (no --quiet) into a pipe that nobody reads (a stalled journal). It starts with
   // SIGHUP as the system's default whatever the suite's (run under nohup), or
   // ignored with `ignoreHangUp` (as nohup starts it).
+  // `errorsTo`: a file its log goes to (no --quiet), read by the test.
   explicit ServerProcess(const std::string& data, bool newDemo = true, unsigned long openFiles = 0,
                          std::vector<std::string> extra = {}, bool unreadErrors = false,
-                         bool ignoreHangUp = false);
+                         bool ignoreHangUp = false, const std::string& errorsTo = "");
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

@@ -121,4 +121,9 @@ int boundLoopbackSocket(std::uint16_t& port) {
   return fd;
 }
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace portal::test

@@ -44,6 +44,9 @@ std::vector<std::string> mailsIn(const std::string& outbox, const std::string& k
 // The path of the running test executable (to start it again as a child process).
 std::string selfExecutable();
 
+// A file's bytes; empty when it cannot be read.
+std::string readFile(const std::string& path);
+
 // A TCP socket bound to a port of the loopback interface that the system picks
 // (`port`), not listening yet; -1 when it cannot be had.
 int boundLoopbackSocket(std::uint16_t& port);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -89,7 +90,12 @@ std::optional<std::string> flagValueProblem(int argc, char** argv, int i, bool e
   if (i + 1 >= argc) return flag + " needs a value";
   const std::string_view value = argv[i + 1];
   if (value.empty() && !emptyAllowed) return flag + " needs a value (it is empty)";
-  if (value.size() > 2 && value.starts_with("--"))
+  // What the programs' flags look like (`--data`, `--owner-given-name`); a name or
+  // title that starts with dashes otherwise is taken.
+  const bool flagLike = value.size() > 2 && value.starts_with("--") &&
+                        std::all_of(value.begin() + 2, value.end(),
+                                    [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+  if (flagLike || value == "--")
     return flag + " needs a value: '" + std::string(value) + "' after it is a flag";
   return std::nullopt;
 }

@@ -38,8 +38,9 @@ std::optional<std::string> foreignPortalOwner(const std::string& dir);
 // What is wrong with the value after the flag argv[i], for every program's flags;
 // nullopt when it can be taken. Missing, empty (unless `emptyAllowed`), or another
 // flag: `--data --quiet` has left the value out, and took `--quiet` for it (a review
-// found a demo portal made in a directory named --quiet). A value that starts with
-// -- is written otherwise (`./--quiet`).
+// found a demo portal made in a directory named --quiet): a value that looks like a
+// flag (`--` and lower-case letters and dashes, or `--` alone) is written otherwise
+// (`./--quiet`).
 std::optional<std::string> flagValueProblem(int argc, char** argv, int i,
                                             bool emptyAllowed = false);
 

@@ -38,7 +38,12 @@ std::string clientNetwork(const std::string& address);
 
 struct ThrottlePolicy {
   int accountLimit = 5;   // failures per account from one client network within the window
-  int addressLimit = 20;  // failures per client address within the window
+  // Failures per client address within the window, of all accounts: it bounds one
+  // address's spraying of guesses over many accounts, and it makes everyone behind
+  // that address wait, right password or not: an office behind one NAT address,
+  // whose people mistype too (a review locked a team out with 20). portal-server
+  // --sign-in-failures-per-address sets it.
+  int addressLimit = 100;
   std::int64_t windowMicros = 15LL * 60 * 1'000'000;
   std::size_t maxKeys = 100'000;
   int accountWideLimit = 20;  // failures per account from all networks within the window

@@ -651,6 +651,109 @@ HttpResponse Api::Impl::rowResponse(const std::optional<std::string>& row, const
   return jsonResponse(status, *row);
 }
 
+Api::Impl::ShownFields Api::Impl::judgeShownFields(
+    const json& body, std::initializer_list<std::string_view> patchable, const RowRead& shownRow,
+    const std::function<std::string(std::string_view)>& readOnly, const char* what,
+    std::optional<std::uint64_t>& version,
+    std::vector<std::pair<std::string, std::string>>& errors) {
+  ShownFields out;
+  std::optional<json> asShown;
+  for (const auto& item : body.items()) {
+    if (std::find(patchable.begin(), patchable.end(), item.key()) != patchable.end()) continue;
+    if (item.key() == "updatedAt") continue;
+    if (item.key() == "version") {
+      if (!item.value().is_number_unsigned())
+        errors.emplace_back("version", "must be a whole number");
+      else
+        version = item.value().get<std::uint64_t>();
+      continue;
+    }
+    if (!asShown) {
+      const auto text = shownRow();
+      asShown = text ? json::parse(*text, nullptr, false) : json();
+      if (asShown->is_object() && asShown->contains("version") &&
+          (*asShown)["version"].is_number_unsigned())
+        out.shownVersion = (*asShown)["version"].get<std::uint64_t>();
+    }
+    const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
+    if (!asShown->is_object() || it == asShown->end())
+      errors.emplace_back(item.key(), std::string("is not a field of a ") + what);
+    else if (*it != item.value())
+      out.readOnlyErrors.emplace_back(item.key(), readOnly(item.key()));
+  }
+  return out;
+}
+
+void Api::Impl::refuseReadOnly(const ShownFields& shown,
+                               const std::optional<std::uint64_t>& expected,
+                               std::vector<std::pair<std::string, std::string>>& errors) {
+  if (expected && shown.shownVersion && *expected != *shown.shownVersion) return;
+  errors.insert(errors.end(), shown.readOnlyErrors.begin(), shown.readOnlyErrors.end());
+}
+
+std::string Api::Impl::readOnlyUserField(std::string_view field) {
+  if (field == "active")
+    return "is read-only: use POST /api/v1/users/{id}/deactivate or /reactivate";
+  if (field == "isAdmin")
+    return "is read-only: use POST /api/v1/admins or DELETE /api/v1/admins/{id}";
+  if (field == "isOwner") return "is read-only: use POST /api/v1/owner";
+  if (field == "anonymized") return "is read-only: use POST /api/v1/users/{id}/anonymize";
+  return "is read-only";
+}
+
+std::vector<std::pair<std::string, std::string>> Api::Impl::withValueProblems(
+    std::vector<std::pair<std::string, std::string>> errors, std::vector<FieldProblem> problems) {
+  for (auto& p : problems)
+    if (std::none_of(errors.begin(), errors.end(),
+                     [&](const auto& e) { return e.first == p.field; }))
+      errors.emplace_back(std::move(p.field), std::move(p.message));
+  return errors;
+}
+
+HttpResponse Api::Impl::rowsPage(Call& call, const std::string& list, const ListReader& reader,
+                                 const std::string& prefix) {
+  HttpResponse error;
+  auto limit = limitOf(call, error);
+  if (!limit) return error;
+  const auto cursor = openListCursor(call, list, error);
+  if (!cursor) return error;
+  RowPage page = reader.list(prefix, *limit, *cursor);
+  return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
+}
+
+const std::string& Api::Impl::subjectOf(const CommandReply& reply, const std::string& asked) {
+  return reply.decision.id.empty() ? asked : reply.decision.id;
+}
+
+Result<std::optional<Api::Impl::UserFlags>> Api::Impl::readUserFlags(const std::string& company,
+                                                                     const std::string& id) {
+  auto read = portal.users().readRow(company, id);
+  if (!read) return read.error();
+  const auto& row = *read;
+  auto doc = row ? JsonDocument::parse(*row) : std::nullopt;
+  if (!doc) return std::optional<UserFlags>();
+  auto flag = [&](std::string_view name) {
+    auto m = doc->member(doc->root(), name);
+    return m && doc->node(*m).kind == JsonDocument::Kind::kBool && doc->node(*m).boolean;
+  };
+  UserFlags flags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner"), {}};
+  if (auto email = stringMember(*doc, "email")) flags.email = std::string(*email);
+  return std::optional<UserFlags>(std::move(flags));
+}
+
+HttpResponse Api::Impl::usersViewUnreadable(const Call& call, const Error& e) {
+  logLine("request " + call.req.requestId + ": " + e.message);
+  return Api::problem(503, "view-unavailable", "The users view is not available",
+                      "The portal cannot read its users now; nothing was done. Try again later.");
+}
+
+std::optional<std::string_view> Api::Impl::stringMember(const JsonDocument& doc,
+                                                        std::string_view name) {
+  auto m = doc.member(doc.root(), name);
+  if (!m || doc.node(*m).kind != JsonDocument::Kind::kString) return std::nullopt;
+  return doc.node(*m).text;
+}
+
 const std::vector<Api::Impl::Route>& Api::Impl::routes() {
   using I = Api::Impl;
   static const std::vector<Route> table = [] {

@@ -37,10 +37,6 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
   return jsonResponse(200, itemsJson(items, sealListCursor(call, list, page.nextCursor)));
 }
 
-const std::string& Api::Impl::subjectOf(const CommandReply& reply, const std::string& asked) {
-  return reply.decision.id.empty() ? asked : reply.decision.id;
-}
-
 HttpResponse Api::Impl::adminOf(const std::string& company, const std::string& userId, int status) {
   auto row = portal.admins().row(company, userId);
   return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));

@@ -198,8 +198,6 @@ struct Api::Impl {
   Result<std::string> workbook = std::string();
   std::mutex urlMu;  // guards options.publicUrl
 
-  std::string publicUrl();
-
   // A command whose answer `render` makes once it is durable and projected. The
   // handler returns at once; Api::handle runs it and waits, Api::handleAsync hands
   // it to the processor and answers from its callback, so that no thread waits.
@@ -240,12 +238,6 @@ struct Api::Impl {
 
   Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o, PasswordPolicy pol);
 
-  static const std::vector<Route>& routes();
-
-  // Guesses of the current password through sessions: the user's limit counts over
-  // all their sessions (each session is the "network" here, and has its own 20).
-  static ThrottlePolicy perUser(ThrottlePolicy p);
-
   // Runs fn; a bug (an exception) becomes a 500 that says nothing of it but the id.
   template <class F>
   HttpResponse guarded(const std::string& requestId, F fn) {
@@ -259,10 +251,105 @@ struct Api::Impl {
     }
   }
 
+  // Requests that check something before the command that depends on it (the
+  // current password, a reset token, an Idempotency-Key's first answer) run one after
+  // another for the same thing: the second then sees what the first changed, where
+  // both would otherwise pass the check (two password changes from the old password
+  // both taking effect; a repeated key acting before the first answer exists).
+  // Striped: a few mutexes for all users and keys, held for one request each.
+  std::array<std::mutex, 64> serialLocks;
+  // Anonymizations of one person, one after another (their mark beside the import
+  // logs is one for the person: a refusal beside another's acceptance would take it
+  // away, a review found). Apart from serialLocks: taken under a key's stripe, which
+  // may be the same mutex.
+  std::array<std::mutex, 64> erasureLocks;
+
+  // The ETag of a user or a group: its version, and for a user "-a" once its
+  // manager shows as anonymized.
+  struct VersionTag {
+    std::uint64_t version = 0;
+    std::string text;  // "3" or "3-a"
+  };
+
+  // How a user or group reads in its view now (for If-Match and a PATCH's fields).
+  using RowRead = std::function<std::optional<std::string>()>;
+  // The ETag a user or group shows now (read only when a request has If-Match).
+  using TagRead = std::function<std::optional<VersionTag>()>;
+
+  // A PATCH body's fields besides those it changes (`patchable`), as GET shows the
+  // resource: `version` is a form's precondition (412 when it changed since, as with
+  // If-Match, which wins when sent too), and its `updatedAt` goes with it; any other
+  // field sent back with the value shown (a form that returns the whole resource) is
+  // no change; with another value it is refused as `readOnly` says (`readOnlyErrors`,
+  // which `refuseReadOnly` weighs once the version to check is known); a field the
+  // resource does not have is refused as not known (a misspelt "Country").
+  struct ShownFields {
+    std::vector<std::pair<std::string, std::string>> readOnlyErrors;
+    std::optional<std::uint64_t> shownVersion;  // of the row the fields were judged against
+  };
+
+  // A user as the users view shows them (readUserFlags).
+  struct UserFlags {
+    bool active = false, anonymized = false, isAdmin = false, isOwner = false;
+    std::string email;  // empty once anonymized
+  };
+  struct WaitingPolls {
+    std::mutex mu;
+    std::size_t total = 0;
+    std::unordered_map<std::string, std::size_t> byCompany;
+  };
+  WaitingPolls polls;
+  class PollSlot {
+   public:
+    PollSlot(WaitingPolls& polls, const std::string& company, std::size_t inAll,
+             std::size_t perCompany)
+        : polls_(polls), company_(company) {
+      std::lock_guard lock(polls_.mu);
+      std::size_t& mine = polls_.byCompany[company_];
+      companyFull_ = mine >= perCompany;
+      if (polls_.total < inAll && !companyFull_) {
+        ++mine;
+        ++polls_.total;
+        held_ = true;
+      } else if (mine == 0) {
+        polls_.byCompany.erase(company_);
+      }
+    }
+    ~PollSlot() {
+      if (!held_) return;
+      std::lock_guard lock(polls_.mu);
+      --polls_.total;
+      if (--polls_.byCompany[company_] == 0) polls_.byCompany.erase(company_);
+    }
+    PollSlot(const PollSlot&) = delete;
+    PollSlot& operator=(const PollSlot&) = delete;
+    bool held() const { return held_; }
+    bool companyFull() const { return companyFull_; }  // refused for the company's cap
+
+   private:
+    WaitingPolls& polls_;
+    const std::string company_;
+    bool held_ = false, companyFull_ = false;
+  };
+
+  // Ready: the log takes commands and every projection follows it (none stopped,
+  // none more than kReadyLag events behind for longer than LagWatch allows).
+  static constexpr std::uint64_t kReadyLag = 10'000;
+
+  LagWatch lagWatch;
+
+  // --- plumbing: routing, authentication, commands, tags, cursors (api.cc) ---
+
+  std::string publicUrl();
+
+  static const std::vector<Route>& routes();
+
+  // Guesses of the current password through sessions: the user's limit counts over
+  // all their sessions (each session is the "network" here, and has its own 20).
+  static ThrottlePolicy perUser(ThrottlePolicy p);
+
   void record(const std::string& method, const std::string& route, int status,
               std::chrono::steady_clock::time_point start);
-
-  // --- plumbing ----------------------------------------------------------------
 
   // The route a request names (nullptr: none), with its path parameters; the
   // methods the path answers otherwise go to `allowed`.
@@ -351,14 +438,6 @@ struct Api::Impl {
   // Idempotency-Key is unusable.
   std::optional<HttpResponse> idempotency(const HttpRequest& req, const std::string& route,
                                           Submission& s, bool useKey = true);
-
-  // Requests that check something before the command that depends on it (the
-  // current password, a reset token, an Idempotency-Key's first answer) run one after
-  // another for the same thing: the second then sees what the first changed, where
-  // both would otherwise pass the check (two password changes from the old password
-  // both taking effect; a repeated key acting before the first answer exists).
-  // Striped: a few mutexes for all users and keys, held for one request each.
-  std::array<std::mutex, 64> serialLocks;
   std::unique_lock<std::mutex> serialize(std::string_view what);
   std::unique_lock<std::mutex> serializeUser(const std::string& company, const std::string& user);
   // Under a user's stripe, before the password is checked: the views hold every
@@ -366,11 +445,6 @@ struct Api::Impl {
   // lagged would let a second change be checked against the password the first
   // replaced.
   std::optional<HttpResponse> viewsCaughtUp();
-  // Anonymizations of one person, one after another (their mark beside the import
-  // logs is one for the person: a refusal beside another's acceptance would take it
-  // away, a review found). Apart from serialLocks: taken under a key's stripe, which
-  // may be the same mutex.
-  std::array<std::mutex, 64> erasureLocks;
   std::unique_lock<std::mutex> serializeErasure(const std::string& company,
                                                 const std::string& user);
   // Not held (nothing to wait for) when the request has no Idempotency-Key.
@@ -390,13 +464,6 @@ struct Api::Impl {
   std::string userJson(const std::string& company, const std::string& id);
 
   HttpResponse userResponse(const std::string& company, const std::string& id, int status = 200);
-
-  // The ETag of a user or a group: its version, and for a user "-a" once its
-  // manager shows as anonymized.
-  struct VersionTag {
-    std::uint64_t version = 0;
-    std::string text;  // "3" or "3-a"
-  };
   static void setETag(HttpResponse& r, const std::optional<VersionTag>& tag);
   // A row's ETag, from its API JSON: its version; a user's with "-a" once its manager
   // shows as anonymized (`userMarks`). That erasure changes what the user shows
@@ -405,13 +472,8 @@ struct Api::Impl {
   // old address, which may be someone else's by then (a review).
   static std::optional<VersionTag> versionTag(std::string_view row, bool userMarks = false);
   static std::optional<VersionTag> userTag(std::string_view user);
-
-  // How a user or group reads in its view now (for If-Match and a PATCH's fields).
-  using RowRead = std::function<std::optional<std::string>()>;
   RowRead userRow(const Call& call, const std::string& id);
   RowRead groupRow(const Call& call, const std::string& id);
-  // The ETag a user or group shows now (read only when a request has If-Match).
-  using TagRead = std::function<std::optional<VersionTag>()>;
   TagRead userTagNow(const Call& call, const std::string& id);
   TagRead groupTagNow(const Call& call, const std::string& id);
 
@@ -445,6 +507,69 @@ struct Api::Impl {
   // other text as it is (which then names nothing, and is said so).
   static std::string idAsGiven(std::string given);
 
+  static HttpResponse badCursor(std::string_view detail =
+                                    "The cursor is not one this list gave with these filters "
+                                    "(or it was changed; a users list's cursor also ends with "
+                                    "a restart of the server): list again from the start.");
+
+  // The cursors of the lists in id order (administrators, resources, groups): the
+  // last id shown, with the list and the company it belongs to, sealed, so that a
+  // cursor not given by this list (forged, another list's, another company's) is
+  // refused instead of paging from somewhere else.
+  std::optional<std::string> openListCursor(const Call& call, std::string_view list,
+                                            HttpResponse& error, const Sealer* sealer = nullptr);
+  std::string sealListCursor(const Call& call, std::string_view list, const std::string& lastId,
+                             const Sealer* sealer = nullptr);
+  static ShownFields judgeShownFields(const json& body,
+                                      std::initializer_list<std::string_view> patchable,
+                                      const RowRead& shownRow,
+                                      const std::function<std::string(std::string_view)>& readOnly,
+                                      const char* what, std::optional<std::uint64_t>& version,
+                                      std::vector<std::pair<std::string, std::string>>& errors);
+  // A read-only field sent with another value than shown is refused, unless the form
+  // is of another version than the one it was judged against: then it is stale, and
+  // the decider's 412 says so rather than a 422 about what changed since.
+  static void refuseReadOnly(const ShownFields& shown, const std::optional<std::uint64_t>& expected,
+                             std::vector<std::pair<std::string, std::string>>& errors);
+
+  // Why a field of the user that PATCH does not take cannot be sent with a new value.
+  static std::string readOnlyUserField(std::string_view field);
+  // A read of the users view that failed (an I/O error), logged; 503.
+  static HttpResponse usersViewUnreadable(const Call& call, const Error& e);
+  // What the users view says of a user now: nullopt when there is no such user, an
+  // error when the view cannot be read (not the user's absence).
+  Result<std::optional<UserFlags>> readUserFlags(const std::string& company, const std::string& id);
+
+  // A string member of a row's JSON; nullopt when absent or of another type.
+  static std::optional<std::string_view> stringMember(const JsonDocument& doc,
+                                                      std::string_view name);
+
+  // A page of a list's rows under `prefix` (a company, or a company and a user),
+  // with the list's own cursors.
+  HttpResponse rowsPage(Call& call, const std::string& list, const ListReader& reader,
+                        const std::string& prefix);
+
+  // Whom an answer is about: the decision's (a repeated Idempotency-Key gets the
+  // first request's answer, whatever this one's body or path names), else `asked`.
+  static const std::string& subjectOf(const CommandReply& reply, const std::string& asked);
+
+  // Every problem in one answer: beside the fields of the wrong JSON type, what the
+  // value rules say of the others ("surname is required" beside "email must be a
+  // string"), not in a second round.
+  static std::vector<std::pair<std::string, std::string>> withValueProblems(
+      std::vector<std::pair<std::string, std::string>> errors, std::vector<FieldProblem> problems);
+
+  // 201 with the new row and its Location. A repeated Idempotency-Key gets 201 again
+  // after the row was released or deleted since: with only its id, the one field of
+  // the first answer still known (idempotency records hold ids, not bodies).
+  static HttpResponse created(const std::string& path, const std::string& id,
+                              const std::optional<std::string>& row);
+
+  static HttpResponse rowResponse(const std::optional<std::string>& row, const char* what,
+                                  int status);
+
+  // --- sessions and passwords (api_sessions.cc) ------------------------------
+
   // The policy's verdict on `password` for the account: its email, the person's names
   // and the company's (a password of them is the first a guesser who knows them tries).
   std::vector<PolicyProblem> policyProblems(std::string_view password,
@@ -455,8 +580,6 @@ struct Api::Impl {
   Result<std::string> hashPassword(const std::string& password);
 
   bool verifyPassword(const std::string& hash, const std::string& password);
-
-  // --- sessions and passwords -----------------------------------------------------
 
   // Whatever was wrong (company, email, password, an inactive user): one answer.
   static HttpResponse badCredentials();
@@ -475,21 +598,7 @@ struct Api::Impl {
 
   HttpResponse confirmReset(Call& call);
 
-  // --- users ----------------------------------------------------------------------
-
-  static HttpResponse badCursor(std::string_view detail =
-                                    "The cursor is not one this list gave with these filters "
-                                    "(or it was changed; a users list's cursor also ends with "
-                                    "a restart of the server): list again from the start.");
-
-  // The cursors of the lists in id order (administrators, resources, groups): the
-  // last id shown, with the list and the company it belongs to, sealed, so that a
-  // cursor not given by this list (forged, another list's, another company's) is
-  // refused instead of paging from somewhere else.
-  std::optional<std::string> openListCursor(const Call& call, std::string_view list,
-                                            HttpResponse& error, const Sealer* sealer = nullptr);
-  std::string sealListCursor(const Call& call, std::string_view list, const std::string& lastId,
-                             const Sealer* sealer = nullptr);
+  // --- users (api_users.cc) --------------------------------------------------
 
   HttpResponse listUsers(Call& call);
 
@@ -501,52 +610,11 @@ struct Api::Impl {
 
   HttpResponse getUser(Call& call);
 
-  // Why a field of the user that PATCH does not take cannot be sent with a new value.
-  // A PATCH body's fields besides those it changes (`patchable`), as GET shows the
-  // resource: `version` is a form's precondition (412 when it changed since, as with
-  // If-Match, which wins when sent too), and its `updatedAt` goes with it; any other
-  // field sent back with the value shown (a form that returns the whole resource) is
-  // no change; with another value it is refused as `readOnly` says (`readOnlyErrors`,
-  // which `refuseReadOnly` weighs once the version to check is known); a field the
-  // resource does not have is refused as not known (a misspelt "Country").
-  struct ShownFields {
-    std::vector<std::pair<std::string, std::string>> readOnlyErrors;
-    std::optional<std::uint64_t> shownVersion;  // of the row the fields were judged against
-  };
-  static ShownFields judgeShownFields(const json& body,
-                                      std::initializer_list<std::string_view> patchable,
-                                      const RowRead& shownRow,
-                                      const std::function<std::string(std::string_view)>& readOnly,
-                                      const char* what, std::optional<std::uint64_t>& version,
-                                      std::vector<std::pair<std::string, std::string>>& errors);
-  // A read-only field sent with another value than shown is refused, unless the form
-  // is of another version than the one it was judged against: then it is stale, and
-  // the decider's 412 says so rather than a 422 about what changed since.
-  static void refuseReadOnly(const ShownFields& shown, const std::optional<std::uint64_t>& expected,
-                             std::vector<std::pair<std::string, std::string>>& errors);
-
-  static std::string readOnlyUserField(std::string_view field);
-
   HttpResponse patchUser(Call& call);
 
   HttpResponse deactivate(Call& call);
 
   HttpResponse reactivate(Call& call);
-
-  // A user as the users view shows them (readUserFlags).
-  struct UserFlags {
-    bool active = false, anonymized = false, isAdmin = false, isOwner = false;
-    std::string email;  // empty once anonymized
-  };
-  // A read of the users view that failed (an I/O error), logged; 503.
-  static HttpResponse usersViewUnreadable(const Call& call, const Error& e);
-  // What the users view says of a user now: nullopt when there is no such user, an
-  // error when the view cannot be read (not the user's absence).
-  Result<std::optional<UserFlags>> readUserFlags(const std::string& company, const std::string& id);
-
-  // A string member of a row's JSON; nullopt when absent or of another type.
-  static std::optional<std::string_view> stringMember(const JsonDocument& doc,
-                                                      std::string_view name);
 
   static HttpResponse importLogsUnavailable(const Error& e, bool anonymized);
   // An import's log may hold the person's email or names, even ones changed since:
@@ -580,18 +648,11 @@ struct Api::Impl {
   // The roles a user holds, by service and role.
   HttpResponse userRoles(Call& call);
 
-  // A page of a list's rows under `prefix` (a company, or a company and a user),
-  // with the list's own cursors.
-  HttpResponse rowsPage(Call& call, const std::string& list, const ListReader& reader,
-                        const std::string& prefix);
-
-  HttpResponse listResources(Call& call, const std::string& ownerId);
-
   HttpResponse userHistory(Call& call);
 
-  HttpResponse countriesList(Call&);
+  // --- batch import (api_import.cc) ------------------------------------------
 
-  // --- batch import --------------------------------------------------------------------
+  HttpResponse countriesList(Call&);
 
   // A true/false query flag ("true", "false", "1", "0"; absent: false). A bare or blank
   // one (`?dryRun`, `?dryRun=`) is refused, unlike other blank parameters: read as
@@ -620,13 +681,9 @@ struct Api::Impl {
 
   HttpResponse templateXlsx(Call&);
 
-  // --- administrators and ownership --------------------------------------------------
+  // --- administrators and ownership (api_admins.cc) --------------------------
 
   HttpResponse listAdmins(Call& call);
-
-  // Whom an answer is about: the decision's (a repeated Idempotency-Key gets the
-  // first request's answer, whatever this one's body or path names), else `asked`.
-  static const std::string& subjectOf(const CommandReply& reply, const std::string& asked);
 
   HttpResponse adminOf(const std::string& company, const std::string& userId, int status);
 
@@ -639,7 +696,9 @@ struct Api::Impl {
 
   HttpResponse transferOwnership(Call& call);
 
-  // --- services, roles, resources, groups -----------------------------------------------
+  // --- services, roles, resources (api_resources.cc) -------------------------
+
+  HttpResponse listResources(Call& call, const std::string& ownerId);
 
   // A list as every list is (items, nextCursor), in the order the company was
   // provisioned with; the cursor is the last service shown.
@@ -649,33 +708,20 @@ struct Api::Impl {
 
   HttpResponse revokeRole(Call& call);
 
-  // Every problem in one answer: beside the fields of the wrong JSON type, what the
-  // value rules say of the others ("surname is required" beside "email must be a
-  // string"), not in a second round.
-  static std::vector<std::pair<std::string, std::string>> withValueProblems(
-      std::vector<std::pair<std::string, std::string>> errors, std::vector<FieldProblem> problems);
-
-  // 201 with the new row and its Location. A repeated Idempotency-Key gets 201 again
-  // after the row was released or deleted since: with only its id, the one field of
-  // the first answer still known (idempotency records hold ids, not bodies).
-  static HttpResponse created(const std::string& path, const std::string& id,
-                              const std::optional<std::string>& row);
-
   HttpResponse createResource(Call& call);
 
   HttpResponse resourcesList(Call& call);
 
   HttpResponse releaseResource(Call& call);
 
-  HttpResponse listGroups(Call& call);
-
-  static HttpResponse rowResponse(const std::optional<std::string>& row, const char* what,
-                                  int status);
-
-  HttpResponse groupResponse(const std::string& company, const std::string& id, int status);
-
   // Where the 201 of POST /resources points.
   HttpResponse getResource(Call& call);
+
+  // --- groups (api_groups.cc) ------------------------------------------------
+
+  HttpResponse listGroups(Call& call);
+
+  HttpResponse groupResponse(const std::string& company, const std::string& id, int status);
 
   HttpResponse createGroup(Call& call);
 
@@ -689,7 +735,7 @@ struct Api::Impl {
 
   HttpResponse removeMember(Call& call);
 
-  // --- audit and events ------------------------------------------------------------
+  // --- audit and events (api_events.cc) --------------------------------------
 
   HttpResponse auditList(Call& call);
 
@@ -698,56 +744,12 @@ struct Api::Impl {
   // that one company's consumers never take every slot.
   static std::string requestsWait(std::size_t n, const char* whose);
   std::size_t waitingPollsPerCompany() const;
-  struct WaitingPolls {
-    std::mutex mu;
-    std::size_t total = 0;
-    std::unordered_map<std::string, std::size_t> byCompany;
-  };
-  WaitingPolls polls;
-  class PollSlot {
-   public:
-    PollSlot(WaitingPolls& polls, const std::string& company, std::size_t inAll,
-             std::size_t perCompany)
-        : polls_(polls), company_(company) {
-      std::lock_guard lock(polls_.mu);
-      std::size_t& mine = polls_.byCompany[company_];
-      companyFull_ = mine >= perCompany;
-      if (polls_.total < inAll && !companyFull_) {
-        ++mine;
-        ++polls_.total;
-        held_ = true;
-      } else if (mine == 0) {
-        polls_.byCompany.erase(company_);
-      }
-    }
-    ~PollSlot() {
-      if (!held_) return;
-      std::lock_guard lock(polls_.mu);
-      --polls_.total;
-      if (--polls_.byCompany[company_] == 0) polls_.byCompany.erase(company_);
-    }
-    PollSlot(const PollSlot&) = delete;
-    PollSlot& operator=(const PollSlot&) = delete;
-    bool held() const { return held_; }
-    bool companyFull() const { return companyFull_; }  // refused for the company's cap
-
-   private:
-    WaitingPolls& polls_;
-    const std::string company_;
-    bool held_ = false, companyFull_ = false;
-  };
 
   HttpResponse eventsList(Call& call);
 
-  // --- operations ------------------------------------------------------------------
+  // --- operations (api_probes.cc) --------------------------------------------
 
   HttpResponse healthz(Call&);
-
-  // Ready: the log takes commands and every projection follows it (none stopped,
-  // none more than kReadyLag events behind for longer than LagWatch allows).
-  static constexpr std::uint64_t kReadyLag = 10'000;
-
-  LagWatch lagWatch;
   HttpResponse readyz(Call& call);
 
   HttpResponse metricsText(Call& call);

@@ -5,17 +5,6 @@
 
 namespace portal {
 
-HttpResponse Api::Impl::rowsPage(Call& call, const std::string& list, const ListReader& reader,
-                                 const std::string& prefix) {
-  HttpResponse error;
-  auto limit = limitOf(call, error);
-  if (!limit) return error;
-  const auto cursor = openListCursor(call, list, error);
-  if (!cursor) return error;
-  RowPage page = reader.list(prefix, *limit, *cursor);
-  return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
-}
-
 HttpResponse Api::Impl::listResources(Call& call, const std::string& ownerId) {
   auto reader = portal.resources();
   const std::string list = "resources:" + ownerId;
@@ -74,15 +63,6 @@ HttpResponse Api::Impl::grantRole(Call& call) {
 HttpResponse Api::Impl::revokeRole(Call& call) {
   return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]},
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
-}
-
-std::vector<std::pair<std::string, std::string>> Api::Impl::withValueProblems(
-    std::vector<std::pair<std::string, std::string>> errors, std::vector<FieldProblem> problems) {
-  for (auto& p : problems)
-    if (std::none_of(errors.begin(), errors.end(),
-                     [&](const auto& e) { return e.first == p.field; }))
-      errors.emplace_back(std::move(p.field), std::move(p.message));
-  return errors;
 }
 
 HttpResponse Api::Impl::createResource(Call& call) {

@@ -105,56 +105,6 @@ HttpResponse Api::Impl::createUser(Call& call) {
 
 HttpResponse Api::Impl::getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
 
-Api::Impl::ShownFields Api::Impl::judgeShownFields(
-    const json& body, std::initializer_list<std::string_view> patchable, const RowRead& shownRow,
-    const std::function<std::string(std::string_view)>& readOnly, const char* what,
-    std::optional<std::uint64_t>& version,
-    std::vector<std::pair<std::string, std::string>>& errors) {
-  ShownFields out;
-  std::optional<json> asShown;
-  for (const auto& item : body.items()) {
-    if (std::find(patchable.begin(), patchable.end(), item.key()) != patchable.end()) continue;
-    if (item.key() == "updatedAt") continue;
-    if (item.key() == "version") {
-      if (!item.value().is_number_unsigned())
-        errors.emplace_back("version", "must be a whole number");
-      else
-        version = item.value().get<std::uint64_t>();
-      continue;
-    }
-    if (!asShown) {
-      const auto text = shownRow();
-      asShown = text ? json::parse(*text, nullptr, false) : json();
-      if (asShown->is_object() && asShown->contains("version") &&
-          (*asShown)["version"].is_number_unsigned())
-        out.shownVersion = (*asShown)["version"].get<std::uint64_t>();
-    }
-    const auto it = asShown->is_object() ? asShown->find(item.key()) : asShown->end();
-    if (!asShown->is_object() || it == asShown->end())
-      errors.emplace_back(item.key(), std::string("is not a field of a ") + what);
-    else if (*it != item.value())
-      out.readOnlyErrors.emplace_back(item.key(), readOnly(item.key()));
-  }
-  return out;
-}
-
-void Api::Impl::refuseReadOnly(const ShownFields& shown,
-                               const std::optional<std::uint64_t>& expected,
-                               std::vector<std::pair<std::string, std::string>>& errors) {
-  if (expected && shown.shownVersion && *expected != *shown.shownVersion) return;
-  errors.insert(errors.end(), shown.readOnlyErrors.begin(), shown.readOnlyErrors.end());
-}
-
-std::string Api::Impl::readOnlyUserField(std::string_view field) {
-  if (field == "active")
-    return "is read-only: use POST /api/v1/users/{id}/deactivate or /reactivate";
-  if (field == "isAdmin")
-    return "is read-only: use POST /api/v1/admins or DELETE /api/v1/admins/{id}";
-  if (field == "isOwner") return "is read-only: use POST /api/v1/owner";
-  if (field == "anonymized") return "is read-only: use POST /api/v1/users/{id}/anonymize";
-  return "is read-only";
-}
-
 HttpResponse Api::Impl::patchUser(Call& call) {
   HttpResponse error;
   auto body = objectBody(call.req, error);
@@ -283,35 +233,6 @@ HttpResponse Api::Impl::reactivate(Call& call) {
                    if (!reply.replayed) endSessionsSoon(company, user);
                    return userResponse(company, user);
                  });
-}
-
-HttpResponse Api::Impl::usersViewUnreadable(const Call& call, const Error& e) {
-  logLine("request " + call.req.requestId + ": " + e.message);
-  return Api::problem(503, "view-unavailable", "The users view is not available",
-                      "The portal cannot read its users now; nothing was done. Try again later.");
-}
-
-Result<std::optional<Api::Impl::UserFlags>> Api::Impl::readUserFlags(const std::string& company,
-                                                                     const std::string& id) {
-  auto read = portal.users().readRow(company, id);
-  if (!read) return read.error();
-  const auto& row = *read;
-  auto doc = row ? JsonDocument::parse(*row) : std::nullopt;
-  if (!doc) return std::optional<UserFlags>();
-  auto flag = [&](std::string_view name) {
-    auto m = doc->member(doc->root(), name);
-    return m && doc->node(*m).kind == JsonDocument::Kind::kBool && doc->node(*m).boolean;
-  };
-  UserFlags flags{flag("active"), flag("anonymized"), flag("isAdmin"), flag("isOwner"), {}};
-  if (auto email = stringMember(*doc, "email")) flags.email = std::string(*email);
-  return std::optional<UserFlags>(std::move(flags));
-}
-
-std::optional<std::string_view> Api::Impl::stringMember(const JsonDocument& doc,
-                                                        std::string_view name) {
-  auto m = doc.member(doc.root(), name);
-  if (!m || doc.node(*m).kind != JsonDocument::Kind::kString) return std::nullopt;
-  return doc.node(*m).text;
 }
 
 HttpResponse Api::Impl::importLogsUnavailable(const Error& e, bool anonymized) {

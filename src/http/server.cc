@@ -231,7 +231,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // answered, with `fresh` also if it has not sent its first, or, with `reading`,
   // still reading one; one whose request was read answers it and closes after the
   // answer. (A connection just made sends its request at once: one taken in at the
-  // stop has a moment for it.)
+  // stop has until a second after the stop began.)
   void closeIfIdle(bool fresh, bool reading) {
     net::post(stream_.get_executor(), [self = shared_from_this(), fresh, reading] {
       if ((self->idle_ && (fresh || !self->fresh_)) || (reading && self->reading_)) {
@@ -730,16 +730,22 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
 void HttpServer::Impl::takeQueuedAndClose() {
   beast::error_code ec;
   acceptor.non_blocking(true, ec);
-  while (!ec) {
+  // At most a cap's worth: clients that go on connecting (no --stop-delay, a
+  // balancer still sending) do not hold this thread or the stop.
+  for (std::size_t taken = 0; !ec && taken < options.maxConnections; ++taken) {
     tcp::socket socket(*contexts[nextContext++ % contexts.size()]);
     tcp::endpoint peer;
     acceptor.accept(socket, peer, ec);
     if (!ec) adopt(std::move(socket), peer);
   }
   acceptor.close(ec);
-  std::lock_guard lock(mu);
-  queueTaken = true;
-  allClosed.notify_all();
+  // Once the pending accept's handler has run (closing queued it ahead of this on
+  // the one thread of this context): a connection it accepted is live by then.
+  net::post(acceptor.get_executor(), [self = shared_from_this()] {
+    std::lock_guard lock(self->mu);
+    self->queueTaken = true;
+    self->allClosed.notify_all();
+  });
 }
 
 void HttpServer::Impl::closeIdle(bool fresh, bool reading) {
@@ -852,8 +858,9 @@ void HttpServer::stop() {
   impl_->stopping.store(true);
   impl_->api.stopWaiting();  // long polls answer now, not when their wait ends
   net::post(impl_->acceptor.get_executor(), [impl = impl_] { impl->takeQueuedAndClose(); });
-  // Idle connections close now, those that have not sent a request yet after a
-  // second, those still reading one once stopReadGrace has passed; busy ones answer,
+  // Idle connections close now, those that have not sent a request yet once a second
+  // has passed since the stop began, those still reading one once stopReadGrace has
+  // passed; busy ones answer,
   // then close. A connection that neither answers nor closes within its timeouts is
   // cut when the I/O stops.
   const auto begun = std::chrono::steady_clock::now();
@@ -864,8 +871,12 @@ void HttpServer::stop() {
     const auto now = std::chrono::steady_clock::now();
     impl_->closeIdle(now >= freshBy, now >= begun + impl_->options.stopReadGrace);
     std::unique_lock lock(impl_->mu);
-    if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100),
-                                  [&] { return impl_->queueTaken && impl_->live.empty(); }))
+    // (The listen queue is waited for until the new connections' second is up: a
+    // network thread that never got to it does not hold the stop longer.)
+    if (impl_->allClosed.wait_for(lock, std::chrono::milliseconds(100), [&] {
+          return (impl_->queueTaken || std::chrono::steady_clock::now() >= freshBy) &&
+                 impl_->live.empty();
+        }))
       break;
     if (std::chrono::steady_clock::now() >= deadline) break;
   }

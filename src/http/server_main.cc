@@ -1,9 +1,5 @@
-// portal-server: serves the API of API.md on a data directory.
-//
-//   portal-server --data DIR [--listen HOST:PORT] [--public-url URL] [--smtp HOST:PORT]
-//                 [--mail-from ADDRESS]
-//                 [--password-hash-cost interactive|minimum] [--io-threads N]
-//                 [--workers N] [--demo] [--quiet]
+// portal-server: serves the API of API.md on a data directory; usage() below lists
+// its flags.
 //
 // SIGTERM, SIGINT or SIGHUP: stops accepting, answers what is in flight, exits 0.
 
@@ -74,7 +70,8 @@ using namespace portal;
       "                     [--password-hash-cost interactive|minimum] [--io-threads N] [--workers "
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
-      "                     [--stop-delay SECONDS] [--demo] [--quiet]\n"
+      "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
+      "                     [--demo] [--quiet]\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
       "                        portalctl provision in an empty one)\n"
@@ -93,6 +90,10 @@ using namespace portal;
       "  --stop-delay SECONDS  at a stop signal, go on serving this long (0 to 300,\n"
       "                        default 0) with /readyz answering 503, so that load\n"
       "                        balancers stop sending before the server stops accepting\n"
+      "  --sign-in-failures-per-address N\n"
+      "                        failed sign-ins from one client address, of any accounts,\n"
+      "                        within 15 minutes before its sign-ins wait (1 to 9999,\n"
+      "                        default 100; behind one NAT address an office shares it)\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "  --version             print the commit this was built from and exit\n"
@@ -306,6 +307,7 @@ int main(int argc, char** argv) {
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64, stopDelay = 0;
+  std::optional<std::size_t> addressFailures;
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies;
   AddressRanges metricsFrom = AddressRanges::loopback();
@@ -343,6 +345,8 @@ int main(int argc, char** argv) {
           std::stoul(v) > 300)
         usage("--stop-delay needs a whole number of seconds from 0 to 300");
       stopDelay = std::stoul(v);
+    } else if (a == "--sign-in-failures-per-address") {
+      addressFailures = count("--sign-in-failures-per-address", value(), 9999);
     } else if (a == "--workers")
       workers =
           count("--workers", value(), 1024);  // each a thread: 9,999 took 84 GB of address space
@@ -507,7 +511,9 @@ int main(int argc, char** argv) {
   const std::string host = serverOptions.host.find(':') != std::string::npos
                                ? "[" + serverOptions.host + "]"
                                : serverOptions.host;
-  auto urlOf = [&host](std::uint16_t port) { return "http://" + host + ":" + std::to_string(port); };
+  auto urlOf = [&host](std::uint16_t port) {
+    return "http://" + host + ":" + std::to_string(port);
+  };
   // A wildcard address (0.0.0.0, ::) is where the server listens, not an address to
   // reach it at: links name this machine by its host name then (a review found
   // links to http://0.0.0.0:8080), and the operator is told to name the real one.
@@ -521,6 +527,10 @@ int main(int argc, char** argv) {
     return "http://" + linkHost + ":" + std::to_string(port);
   };
   const bool linksGuessed = wildcard && publicUrl.empty();
+  // Mail that leaves this machine with links only this machine opens (behind a
+  // reverse proxy the server listens on loopback), or from the sender that relays
+  // refuse: said at start (a review: nothing said so).
+  const bool relayedLinksLocal = !smtp.empty() && !wildcard && publicUrl.empty();
   if (publicUrl.empty()) publicUrl = linkUrlOf(serverOptions.port);
   mailSettings.publicUrl = publicUrl;
 
@@ -529,6 +539,7 @@ int main(int argc, char** argv) {
   if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
   apiOptions.metricsFrom = metricsFrom;
   apiOptions.waitingPolls = waitingPolls(workers);
+  if (addressFailures) apiOptions.throttle.addressLimit = static_cast<int>(*addressFailures);
   std::unique_ptr<HttpServer> server;
   // Made before the server serves (an anonymization must find it), started once
   // its links' address is known.
@@ -541,8 +552,9 @@ int main(int argc, char** argv) {
   // mail drop: its files to a person anonymized now go all the same.
   std::unique_ptr<EmlDirectoryTransport> earlierDrop;
   if (!smtp.empty()) earlierDrop = std::make_unique<EmlDirectoryTransport>(data + "/outbox");
-  apiOptions.forgetMail = [m = mailer.get(), &earlierDrop](const std::string& companyId,
-                                                           const std::string& email) -> Result<void> {
+  apiOptions.forgetMail = [m = mailer.get(), &earlierDrop](
+                              const std::string& companyId,
+                              const std::string& email) -> Result<void> {
     if (earlierDrop)
       if (auto r = earlierDrop->forgetRecipient(companyId, email); !r) return r;
     return m->forgetRecipient(companyId, email);
@@ -653,6 +665,14 @@ int main(int argc, char** argv) {
     logLine("portal-server: links in mails name " + publicUrl +
             " (this machine's name); pass --public-url with the address people reach the "
             "portal at");
+  if (relayedLinksLocal)
+    logLine("portal-server: mail goes to the relay " + smtp + " with links to " + publicUrl +
+            ", the address this server listens on; pass --public-url with the address people "
+            "reach the portal at");
+  if (!smtp.empty() && mailFrom.empty())
+    logLine("portal-server: mail goes to the relay " + smtp +
+            " from no-reply@portal.invalid, which relays that check senders refuse; pass "
+            "--mail-from with an address of your domain");
   if (demo) {
     // The owner's temporary password went where mail went when it was made: the
     // drop of a run without --smtp may hold it though this one has a relay.
