@@ -46,11 +46,6 @@ Result<void> writeAll(int fd, std::string_view bytes, const std::string& path) {
   return {};
 }
 
-Timestamp now() {
-  using namespace std::chrono;
-  return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
-}
-
 constexpr std::string_view kCompanyHeader = "X-Portal-Company: ";
 
 // Whom the .eml file at `path` is to: its company header's id (empty in files from
@@ -164,7 +159,7 @@ Result<void> EmlDirectoryTransport::deliver(const Message& message, const std::s
     ::unlink(tmpPath.c_str());
     return e;
   };
-  std::string text = toRfc5322(message, now());
+  std::string text = toRfc5322(message, dateOf(message));
   // The last header field (an id: nothing in it could end the line).
   if (const auto end = text.find("\r\n\r\n"); end != std::string::npos && plainStem(message.companyId))
     text.insert(end, "\r\n" + std::string(kCompanyHeader) + message.companyId);

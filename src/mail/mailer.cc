@@ -308,6 +308,7 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   }
 
   Message message = renderMail(*record, who.recipient, settings_);
+  if (auto cause = store_.readAt(slot->position)) message.date = cause->envelope.occurredAt;
   message.messageId = makeMessageId(stem + "." + record->userId, settings_.from);
   Result<void> sent = makeError(ErrorCode::kIoError, "not delivered");
   try {

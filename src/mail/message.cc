@@ -1,5 +1,6 @@
 #include "src/mail/message.h"
 
+#include <chrono>
 #include <ctime>
 
 #include "events/text.h"
@@ -314,6 +315,12 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   }
   m.body = body + std::string(kSignature);
   return m;
+}
+
+Timestamp dateOf(const Message& message) {
+  if (message.date) return *message.date;
+  using namespace std::chrono;
+  return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
 }
 
 std::string toRfc5322(const Message& message, Timestamp date, bool eightBit) {

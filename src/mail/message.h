@@ -55,7 +55,14 @@ struct Message {
   // The company the mail is for; not sent (the mail drop files it, so that a
   // person's mails are found by company and address: emails are unique per company).
   std::string companyId;
+  // When what the mail tells of happened (the event that caused it): its Date, so
+  // that a mail held while the relay was down is dated and sorted as made, not as
+  // sent (a review). None: when it is sent.
+  std::optional<Timestamp> date;
 };
+
+// The Date a transport gives `message`: its own, or now.
+Timestamp dateOf(const Message& message);
 
 // The mail for `record`, in plain English, addressed to `recipient`. messageId is
 // left empty: the caller knows what makes this delivery unique (makeMessageId).

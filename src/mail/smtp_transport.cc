@@ -95,11 +95,6 @@ std::string dotStuffed(std::string_view text) {
   return out;
 }
 
-Timestamp now() {
-  using namespace std::chrono;
-  return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
-}
-
 // One SMTP connection: blocking calls, each bounded by a deadline, built on Asio's
 // asynchronous operations and io_context::run_until.
 class Connection {
@@ -313,7 +308,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
   if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
   const auto deadline = Clock::now() + options_.stepTimeout;
-  if (auto s = c.send("message", dotStuffed(toRfc5322(*out, now(), eightBit)), deadline); !s)
+  if (auto s = c.send("message", dotStuffed(toRfc5322(*out, dateOf(*out), eightBit)), deadline); !s)
     return s.error();
   if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r) return r.error();
   // The relay has taken the message: how it answers QUIT changes nothing.
