@@ -154,10 +154,26 @@ bool isLetterMarkOrDigit(char32_t c) {
 bool isMark(char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0; }
 
 std::string nameKey(std::string_view name) {
-  std::string key = foldCase(trimText(name));
-  key.erase(
-      std::unique(key.begin(), key.end(), [](char a, char b) { return a == ' ' && b == ' '; }),
-      key.end());
+  // Folding drops what the trim keeps at the ends (a variation selector, a tag
+  // character: a review's "Dev Crew \ufe0f" beside "Dev Crew"), and leaves some
+  // spaces as they are (U+1680): every run of white space is one space here, and
+  // none at the ends.
+  const std::string folded = foldCase(trimText(name));
+  std::string key;
+  bool space = false;
+  for (std::size_t i = 0; i < folded.size();) {
+    char32_t c = static_cast<unsigned char>(folded[i]);
+    std::size_t n = decodeUtf8(std::string_view(folded).substr(i), c);
+    if (n == 0) n = 1;  // not UTF-8: the byte as it is
+    if (isWhiteSpace(c)) {
+      space = !key.empty();
+    } else {
+      if (space) key += ' ';
+      space = false;
+      key.append(folded, i, n);
+    }
+    i += n;
+  }
   return key;
 }
 
@@ -177,7 +193,8 @@ std::string searchFold(std::string_view s) {
   if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
   UErrorCode status = U_ZERO_ERROR;
   const icu::UnicodeString folded = nfkcCasefold().normalize(
-      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size()))), status);
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size()))),
+      status);
   const icu::UnicodeString parts = nfd().normalize(folded, status);
   if (U_FAILURE(status)) return foldCase(s);
   icu::UnicodeString bare;
@@ -234,7 +251,9 @@ std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t)) {
 }
 
 std::string_view trimText(std::string_view s) {
-  auto plain = [](char b) { return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80; };
+  auto plain = [](char b) {
+    return static_cast<unsigned char>(b) > 0x20 && static_cast<unsigned char>(b) < 0x80;
+  };
   if (s.empty() || (plain(s.front()) && plain(s.back()))) return s;  // the common case
   return trimCodePoints(s, invisibleAtEdge);
 }

@@ -98,7 +98,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"CreateUserRefusesAnAdministratorOfAnotherCompany",
        [](World& w) {
-         auto beta = w.runIn("", "system", ProvisionCompany{"beta", "Beta", {}, World::details("o2"), "$h"});
+         auto beta = w.runIn("", "system",
+                             ProvisionCompany{"beta", "Beta", {}, World::details("o2"), "$h"});
          const std::string betaOwner = std::get<Decision>(beta).ids.at(0);
          return w.run(betaOwner, CreateUser{World::details("ada"), false});
        },
@@ -459,7 +460,8 @@ const std::vector<Rule>& rules() {
        [](World& w) {
          w.create("bob");
          give(w, "bob", "permission", "modeler", "Read all");
-         return w.run("owner", RegisterResource{"permission", "modeler", " Read all ", w.id("bob")});
+         return w.run("owner",
+                      RegisterResource{"permission", "modeler", " Read all ", w.id("bob")});
        },
        "permission-held",
        {}},
@@ -534,7 +536,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"RenamingAGroupToItsOwnNameInAnotherCaseIsOneEvent",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"équipe", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"équipe", std::nullopt})).id;
          return w.run("owner", UpdateGroup{g, std::string("Équipe"), std::nullopt});
        },
        "",
@@ -568,7 +571,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"ANameADeletedGroupHadIsFreeAgain",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Équipe", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Équipe", std::nullopt})).id;
          w.run("owner", DeleteGroup{g});
          return w.run("owner", CreateGroup{"équipe", std::nullopt});
        },
@@ -576,7 +580,8 @@ const std::vector<Rule>& rules() {
        {"GroupCreated"}},
       {"AddingAnAnonymizedUserToAGroupIsRefused",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AnonymizeUser{bob});
          return w.run("owner", AddGroupMember{g, bob});
@@ -585,7 +590,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"AnAnonymizedMemberCanStillBeTakenOutOfAGroup",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          const std::string bob = w.create("bob", false, false);
          w.run("owner", AddGroupMember{g, bob});
          w.run("owner", AnonymizeUser{bob});
@@ -595,14 +601,16 @@ const std::vector<Rule>& rules() {
        {"GroupMemberRemoved"}},
       {"AddingAnUnknownUserToAGroupIsNotFound",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          return w.run("owner", AddGroupMember{g, "nobody"});
        },
        "not-found",
        {}},
       {"AddGroupMemberIsOneEvent",
        [](World& w) {
-         const std::string g = std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
+         const std::string g =
+             std::get<Decision>(w.run("owner", CreateGroup{"Ops", std::nullopt})).id;
          return w.run("owner", AddGroupMember{g, w.create("bob")});
        },
        "",
@@ -610,7 +618,10 @@ const std::vector<Rule>& rules() {
       // --- import
       {"ImportRefusesTheSameEmailTwiceInTheFile",
        [](World& w) {
-         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false, {}, false});
+         return w.run(
+             "owner",
+             ImportUsers{
+                 "imp-1", {World::details("a"), withEmail("A@acme.test")}, 0, false, {}, false});
        },
        "validation-failed",
        {}},
@@ -623,7 +634,9 @@ const std::vector<Rule>& rules() {
        {}},
       {"ImportCreatesEveryUserAndTheImportInOneDecision",
        [](World& w) {
-         return w.run("owner", ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false, {}, false});
+         return w.run(
+             "owner",
+             ImportUsers{"imp-1", {World::details("a"), World::details("b")}, 0, false, {}, false});
        },
        "",
        {"UserCreated", "UserCreated", "UsersImported"}},
@@ -636,7 +649,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"ResetWithAnExpiredTokenIsInvalid",
        [](World& w) {
-         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.now.micros += 300'000'001;
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
@@ -644,7 +658,8 @@ const std::vector<Rule>& rules() {
        {}},
       {"ResetCompletesWithinFiveMinutes",
        [](World& w) {
-         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.now.micros += 299'000'000;
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
@@ -652,7 +667,8 @@ const std::vector<Rule>& rules() {
        {"PasswordResetCompleted", "PasswordSet"}},
       {"AResetTokenWorksOnce",
        [](World& w) {
-         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h2"});
        },
@@ -660,15 +676,18 @@ const std::vector<Rule>& rules() {
        {}},
       {"ANewerResetRequestVoidsTheOlderToken",
        [](World& w) {
-         w.run("system", RequestPasswordReset{w.id("owner"), "old", Timestamp{w.now.micros + 300'000'000}});
-         w.run("system", RequestPasswordReset{w.id("owner"), "new", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "old", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "new", Timestamp{w.now.micros + 300'000'000}});
          return w.runIn("", "system", CompletePasswordReset{"old", "$h"});
        },
        "reset-token-invalid",
        {}},
       {"APasswordChangeVoidsTheResetLinkAskedForBefore",
        [](World& w) {
-         w.run("system", RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("owner"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.run("owner", SetPassword{w.id("owner"), "$changed", false, "changed"});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
        },
@@ -677,7 +696,8 @@ const std::vector<Rule>& rules() {
       {"DeactivationVoidsTheResetLinkAlsoAfterAReactivation",
        [](World& w) {
          w.create("bob");
-         w.run("system", RequestPasswordReset{w.id("bob"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         w.run("system",
+               RequestPasswordReset{w.id("bob"), "tok", Timestamp{w.now.micros + 300'000'000}});
          w.run("owner", DeactivateUser{w.id("bob"), std::nullopt});
          w.run("owner", ReactivateUser{w.id("bob")});
          return w.runIn("", "system", CompletePasswordReset{"tok", "$h"});
@@ -753,7 +773,8 @@ TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   {
     World w;
     w.run("owner", CreateGroup{"Équipe Ärzte", std::nullopt});
-    EXPECT_EQ(codeOf(w.run("owner", CreateGroup{" équipe ärzte ", std::nullopt})), "group-name-taken");
+    EXPECT_EQ(codeOf(w.run("owner", CreateGroup{" équipe ärzte ", std::nullopt})),
+              "group-name-taken");
     // The same name with its accents typed as combining marks (NFD).
     EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"E\u0301quipe A\u0308rzte", std::nullopt})),
               "group-name-taken");
@@ -770,15 +791,17 @@ TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   };
   oldLogGroup("g1", "Équipe");
   oldLogGroup("g2", "équipe");
-  EXPECT_EQ(typesOf(w.run("owner", UpdateGroup{"g1", std::nullopt, std::optional<std::string>("x")})),
-            std::vector<std::string>{"GroupRenamed"});
+  EXPECT_EQ(
+      typesOf(w.run("owner", UpdateGroup{"g1", std::nullopt, std::optional<std::string>("x")})),
+      std::vector<std::string>{"GroupRenamed"});
   EXPECT_EQ(typesOf(w.run("owner", UpdateGroup{"g2", std::string("ÉQUIPE"), std::nullopt})),
             std::vector<std::string>{"GroupRenamed"});
   EXPECT_EQ(typesOf(w.run("owner", DeleteGroup{"g2"})), std::vector<std::string>{"GroupDeleted"});
   EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"équipe", std::nullopt})), "group-name-taken")
       << "g1 still has the name";
   EXPECT_EQ(typesOf(w.run("owner", DeleteGroup{"g1"})), std::vector<std::string>{"GroupDeleted"});
-  EXPECT_EQ(typesOf(w.run("owner", CreateGroup{"équipe", std::nullopt})), std::vector<std::string>{"GroupCreated"});
+  EXPECT_EQ(typesOf(w.run("owner", CreateGroup{"équipe", std::nullopt})),
+            std::vector<std::string>{"GroupCreated"});
 }
 
 // Variation selectors and tag characters stay beside an emoji, but alone they show as
@@ -845,6 +868,11 @@ TEST(Deciders, SpacesAndInvisibleCharactersOfAnyScriptAroundANameAreNotPartOfIt)
   EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sa \u00a0\u3000les", std::nullopt})),
             "group-name-taken")
       << "a run of spaces reads as one on any page";
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sa\u1680les", std::nullopt})), "group-name-taken");
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sales \ufe0f", std::nullopt})), "group-name-taken")
+      << "a variation selector that folds away leaves no space at the end";
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"Sales \U000E0020", std::nullopt})),
+            "group-name-taken");
   EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write", bea})), "");
   EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "Write\u00a0", bea})),
             "permission-held");
@@ -852,7 +880,8 @@ TEST(Deciders, SpacesAndInvisibleCharactersOfAnyScriptAroundANameAreNotPartOfIt)
   EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", " Read  all ", bea})),
             "permission-held");
   // An emoji's variation selector ends the name; it stays.
-  const Decision team = std::get<Decision>(w.run("owner", CreateGroup{"Team \u2764\ufe0f", std::nullopt}));
+  const Decision team =
+      std::get<Decision>(w.run("owner", CreateGroup{"Team \u2764\ufe0f", std::nullopt}));
   EXPECT_EQ(std::get<GroupCreated>(team.events[0].data).name, "Team \u2764\ufe0f");
 }
 
@@ -888,7 +917,8 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
       {"\uffff", "holds a noncharacter (U+FFFF), which is no text"},
       {"Pl\U0001fffeane", "holds a noncharacter (U+1FFFE), which is no text"},
       {"\u0301", "starts with a combining mark (U+0301), which has no letter to go on"},
-      {"\u0301Anne", "starts with a combining mark (U+0301), which has no letter to go on"}};
+      {"\u0301Anne", "starts with a combining mark (U+0301), which has no letter to go on"},
+      {"\U000E0041\u0301x", "starts with a tag character (U+E0041), which has no emoji to go on"}};
   for (const auto& [name, message] : cases) {
     SCOPED_TRACE(name);
     NewUserDetails d = World::details("ctl");
@@ -1009,8 +1039,9 @@ TEST(Deciders, APermissionIsOneWhateverTheCaseOfItsName) {
   w.create("bob");
   w.create("carl");
   const std::string mine = give(w, "bob", "permission", "modeler", "Read all");
-  EXPECT_EQ(codeOf(w.run("owner", RegisterResource{"permission", "modeler", "READ ALL", w.id("bob")})),
-            "permission-held");
+  EXPECT_EQ(
+      codeOf(w.run("owner", RegisterResource{"permission", "modeler", "READ ALL", w.id("bob")})),
+      "permission-held");
   const std::string theirs = give(w, "carl", "permission", "modeler", "read All");
   auto d = std::get<Decision>(w.run("owner", DeactivateUser{w.id("bob"), w.id("carl")}));
   ASSERT_EQ(d.transferred.size(), 1u);
@@ -1034,7 +1065,8 @@ TEST(Deciders, AManagerInThePoolIsReferencedById) {
   EXPECT_FALSE(std::get<UserCreated>(single.events[0].data).managerEmail.has_value());
   NewUserDetails twin = World::details("twin");
   twin.managerEmail = "twin@acme.test";
-  auto imported = std::get<Decision>(w.run("owner", ImportUsers{"imp", {twin}, 0, false, {}, false}));
+  auto imported =
+      std::get<Decision>(w.run("owner", ImportUsers{"imp", {twin}, 0, false, {}, false}));
   EXPECT_EQ(std::get<UserCreated>(imported.events[0].data).managerUserId, imported.ids.front());
 }
 
@@ -1216,9 +1248,11 @@ TEST(Deciders, ACopyOfAManagersEmailIsSealedForTheAddressAndGoesWithTheManager) 
   NewUserDetails d = World::details("dan");
   NewUserDetails e = World::details("eve");
   d.managerEmail = e.managerEmail = "new@acme.test";
-  const Decision imported = std::get<Decision>(w.run("owner", ImportUsers{"imp", {d, e}, 0, false, {}, false}));
+  const Decision imported =
+      std::get<Decision>(w.run("owner", ImportUsers{"imp", {d, e}, 0, false, {}, false}));
   EXPECT_NE(copyOf(imported, 0).sealedFor, key);
-  EXPECT_EQ(copyOf(imported, 0).sealedFor, copyOf(imported, 1).sealedFor) << "within one import too";
+  EXPECT_EQ(copyOf(imported, 0).sealedFor, copyOf(imported, 1).sealedFor)
+      << "within one import too";
 
   const std::string late = w.create("late", false, /*active=*/false);
   const Decision anonymized = std::get<Decision>(w.run("owner", AnonymizeUser{late}));
@@ -1226,7 +1260,8 @@ TEST(Deciders, ACopyOfAManagersEmailIsSealedForTheAddressAndGoesWithTheManager) 
   // The address is nobody's now: a new copy gets a new key.
   NewUserDetails f = World::details("fay");
   f.managerEmail = "late@acme.test";
-  const std::string fresh = copyOf(std::get<Decision>(w.run("owner", CreateUser{f, false})), 0).sealedFor;
+  const std::string fresh =
+      copyOf(std::get<Decision>(w.run("owner", CreateUser{f, false})), 0).sealedFor;
   EXPECT_NE(fresh, key);
   EXPECT_FALSE(fresh.empty());
 }
@@ -1400,7 +1435,10 @@ TEST(Text, FoldCaseFoldsEveryScriptHoweverItWasTypedAndKeepsWhatIsNotUtf8) {
   EXPECT_EQ(foldCase("\u0391\u0398\u0397\u039d\u0391"), "\u03b1\u03b8\u03b7\u03bd\u03b1");
   EXPECT_EQ(foldCase("\u0416\u0423\u041a"), "\u0436\u0443\u043a");
   EXPECT_EQ(foldCase("Ada@Example.ORG"), "ada@example.org");
-  EXPECT_EQ(foldCase("A\xff\xc3" "B"), "a\xff\xc3" "b");
+  EXPECT_EQ(foldCase("A\xff\xc3"
+                     "B"),
+            "a\xff\xc3"
+            "b");
   EXPECT_EQ(foldCase(""), "");
   // One name however its accents were typed; full case folding; compatibility forms.
   EXPECT_EQ(foldCase("E\u0301LODIE"), "\u00e9lodie");
@@ -1418,7 +1456,8 @@ TEST(Text, TrimTextTakesSpacesOfAnyScriptAndInvisibleCharactersOffBothEnds) {
   EXPECT_EQ(trimText("Ada\u00a0Lovelace"), "Ada\u00a0Lovelace") << "inside, it stays";
   EXPECT_EQ(trimText("\u2764\ufe0f"), "\u2764\ufe0f") << "a variation selector ends an emoji";
   EXPECT_EQ(trimText("\U0001F3F4\U000E0067\U000E0062\U000E007F"),
-            "\U0001F3F4\U000E0067\U000E0062\U000E007F") << "so do tag characters";
+            "\U0001F3F4\U000E0067\U000E0062\U000E007F")
+      << "so do tag characters";
   EXPECT_EQ(trimText(" \xff\u00a0 "), "\xff") << "a byte that is not UTF-8 stops it";
   EXPECT_EQ(trimText("\u00a0\xc3"), "\xc3");
   EXPECT_EQ(trimText(""), "");
@@ -1433,7 +1472,10 @@ TEST(Text, SearchFoldSetsCaseAndAccentsAsideInEveryScript) {
   EXPECT_EQ(searchFold("\u0416\u0423\u041a"), "\u0436\u0443\u043a");
   EXPECT_EQ(searchFold("\u5c71\u7530"), "\u5c71\u7530") << "no case, no accent: as it is";
   EXPECT_EQ(searchFold("Ada@Example.ORG"), "ada@example.org");
-  EXPECT_EQ(searchFold("A\xff\xc3" "B"), "a\xff\xc3" "b");
+  EXPECT_EQ(searchFold("A\xff\xc3"
+                       "B"),
+            "a\xff\xc3"
+            "b");
   EXPECT_EQ(searchFold(""), "");
 }
 

@@ -47,7 +47,7 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       if (n == 0) return "is not valid UTF-8 text";
       i += n;
       if (c > 0x9f && c != 0x2028 && c != 0x2029 && !isBidiControl(c) && !isNoncharacter(c) &&
-          (characters > 0 || !isMark(c)))
+          (characters > 0 || (!isMark(c) && !(c >= 0xE0000 && c <= 0xE007F))))
         continue;
     }
     if (control) continue;
@@ -58,6 +58,10 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
     }
     if (characters == 0 && c > 0x9f && isMark(c)) {
       control = "starts with a combining mark (U+" + hex4(c) + "), which has no letter to go on";
+      continue;
+    }
+    if (characters == 0 && c >= 0xE0000 && c <= 0xE007F) {  // kept by the trim for emoji
+      control = "starts with a tag character (U+" + hex4(c) + "), which has no emoji to go on";
       continue;
     }
     if (isBidiControl(c)) {
@@ -81,8 +85,8 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
   return std::nullopt;
 }
 
-void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,
-                 const char* field, std::string_view value) {
+void requireText(std::vector<FieldProblem>& problems, const std::string& prefix, const char* field,
+                 std::string_view value) {
   // Characters that fold to nothing (variation selectors, tag characters: the
   // default ignorables that trimming keeps beside an emoji) alone show as nothing
   // and compare as nothing: blank, as zero-width spaces alone are. (Any ASCII

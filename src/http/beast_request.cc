@@ -54,6 +54,22 @@ HeaderFields headerFieldsOf(const boost::beast::http::fields& fields) {
   return out;
 }
 
+// A list field sent on several lines is one list (RFC 9110 5.3): `If-Match: "1"` and
+// `If-Match: "2"` name both tags (a review: the second line was passed over).
+static void joinLines(HeaderFields& headers, std::string_view name) {
+  auto first = headers.end();
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (it->first != name) {
+      ++it;
+    } else if (first == headers.end()) {
+      first = it++;
+    } else {
+      first->second += ", " + it->second;
+      it = headers.erase(it);  // after `first`, which stays valid
+    }
+  }
+}
+
 HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId,
                              std::optional<HeaderFields> header) {
@@ -63,13 +79,15 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
   // The absolute form (RFC 9112 3.2.2: "GET http://host/path"), which a server must
   // take: its path and query are the target.
   for (std::string_view scheme : {"http://", "https://"})
-    if (req.target.size() > scheme.size() && asciiLower(req.target.substr(0, scheme.size())) == scheme) {
+    if (req.target.size() > scheme.size() &&
+        asciiLower(req.target.substr(0, scheme.size())) == scheme) {
       const std::size_t path = req.target.find_first_of("/?", scheme.size());
       req.target = path == std::string::npos ? "/" : req.target.substr(path);
       if (req.target.front() == '?') req.target.insert(0, "/");
       break;
     }
   req.headers = header ? std::move(*header) : headerFieldsOf(msg);
+  joinLines(req.headers, "if-match");
   req.body = std::move(msg.body());
   req.clientAddress = std::move(peer);
   const std::string_view given = req.header("x-request-id");
