@@ -136,6 +136,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
   bool stopped = false;
   bool queueTaken = false;  // at a stop, takeQueuedAndClose() has run
+  // At a stop, the network threads have ended: a connection accepted now (a handler
+  // run while what is pending is finished off) is closed, not read from.
+  std::atomic<bool> ioStopped{false};
 
   Impl(Api& a, ServerOptions o)
       : api(a), options(std::move(o)), contexts(makeContexts(threadCount())), acceptor(*contexts[0]) {}
@@ -718,6 +721,7 @@ void HttpServer::Impl::accept() {
 }
 
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
+  if (ioStopped.load()) return;  // the socket closes as it goes
   std::size_t open;
   {
     std::lock_guard lock(mu);
@@ -860,9 +864,8 @@ void HttpServer::stop() {
   net::post(impl_->acceptor.get_executor(), [impl = impl_] { impl->takeQueuedAndClose(); });
   // Idle connections close now, those that have not sent a request yet once a second
   // has passed since the stop began, those still reading one once stopReadGrace has
-  // passed; busy ones answer,
-  // then close. A connection that neither answers nor closes within its timeouts is
-  // cut when the I/O stops.
+  // passed; busy ones answer, then close. A connection that neither answers nor
+  // closes within its timeouts is cut when the I/O stops.
   const auto begun = std::chrono::steady_clock::now();
   const auto deadline = begun + impl_->options.bodyTimeout;
   const auto freshBy = begun + std::min<std::chrono::milliseconds>(impl_->options.stopReadGrace,
@@ -886,6 +889,7 @@ void HttpServer::stop() {
   impl_->guards.clear();
   for (auto& context : impl_->contexts) context->stop();
   for (auto& t : impl_->threads) t.join();
+  impl_->ioStopped.store(true);
   impl_->threads.clear();
   impl_->workers.reset();
   // What is still pending (stragglers, the workers' last answers) holds the server
