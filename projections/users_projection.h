@@ -86,7 +86,8 @@ class UsersReader {
                                              const std::string& userId) const;
   // Users ordered by surname, given name, id.
   UserPage list(const std::string& companyId, const UserListQuery& query) const;
-  // A display name for the audit trail: "Given Surname", "Anonymized User", or "".
+  // A display name for the audit trail: "Given Surname", "anonymized" once the person
+  // is erased, or "" when there is no such user.
   std::string displayName(const std::string& companyId, const std::string& userId) const;
   // The user's given name and surname as stored; nullopt when there is no such row.
   std::optional<std::pair<std::string, std::string>> names(const std::string& companyId,

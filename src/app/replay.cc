@@ -425,11 +425,7 @@ std::string ReplayLog::displayName(const std::string& companyId, const std::stri
   if (auto view = servingProjection(*store_, users)) {
     UsersReader reader(store_->db(), view->families[UsersProjection::kRows],
                        view->families[UsersProjection::kSearch]);
-    if (auto row = reader.row(companyId, id)) {
-      json u = json::parse(*row, nullptr, false);
-      if (u.is_object() && u.value("anonymized", false)) return std::string(kAnonymizedMarker);
-      return reader.displayName(companyId, id);
-    }
+    if (std::string name = reader.displayName(companyId, id); !name.empty()) return name;
   }
   return id;  // not in the view (yet): the id says who
 }
