@@ -799,6 +799,9 @@ TEST(Deciders, GroupNamesAreOneNameInAnyCaseOfAnyScript) {
   EXPECT_EQ(typesOf(w.run("owner", DeleteGroup{"g2"})), std::vector<std::string>{"GroupDeleted"});
   EXPECT_EQ(codeOf(w.run("owner", CreateGroup{"équipe", std::nullopt})), "group-name-taken")
       << "g1 still has the name";
+  EXPECT_EQ(std::get<Rejection>(w.run("owner", CreateGroup{"équipe", std::nullopt})).problems,
+            (std::vector<FieldProblem>{{"name", "is another group's name"}}))
+      << "on the field, so that a form marks it";
   EXPECT_EQ(typesOf(w.run("owner", DeleteGroup{"g1"})), std::vector<std::string>{"GroupDeleted"});
   EXPECT_EQ(typesOf(w.run("owner", CreateGroup{"équipe", std::nullopt})),
             std::vector<std::string>{"GroupCreated"});

@@ -560,6 +560,9 @@ TEST(HttpFlows, AnEmailIsOneAddressInEitherNormalizationForm) {
                   owner.token);
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(r.json()["code"], "email-taken");
+  // On the field, so that a form marks it.
+  EXPECT_EQ(r.json()["errors"],
+            json::array({{{"field", "email"}, {"message", "is already a user's"}}}));
 }
 
 // A retry whose first answer was lost, after the group or resource it created went

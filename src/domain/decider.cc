@@ -57,6 +57,13 @@ Rejection notFound(const std::string& what, const std::string& id) {
 Rejection conflict(std::string code, std::string message) {
   return {RejectionKind::kConflict, std::move(code), std::move(message), {}, {}};
 }
+// A refusal about one field of the request: in `errors` too, so that a form marks
+// that field (a review of the API for a web front end: a taken email or group name
+// came without one).
+Rejection onField(Rejection r, std::string field, std::string message) {
+  r.problems.push_back({std::move(field), std::move(message)});
+  return r;
+}
 Rejection forbidden(std::string message) {
   return {RejectionKind::kForbidden, "forbidden", std::move(message), {}, {}};
 }
@@ -177,11 +184,14 @@ class Decider {
     if (!problems.empty()) return invalid(std::move(problems));
     if (const UserState* taken = state_.userByEmail(cmd_.companyId, v.email))
       // One deactivated is someone coming back (a review: nothing said where to look).
-      return conflict("email-taken",
-                      taken->active
-                          ? std::string("A user with this email is already in the pool.")
-                          : "A user with this email is already in the pool, deactivated (" +
-                                taken->id + "): reactivate them instead of creating them again.");
+      return onField(
+          conflict("email-taken",
+                   taken->active
+                       ? std::string("A user with this email is already in the pool.")
+                       : "A user with this email is already in the pool, deactivated (" +
+                             taken->id + "): reactivate them instead of creating them again."),
+          "email",
+          taken->active ? "is already a user's" : "is a deactivated user's: reactivate them");
     const std::string id = ctx_.ids.newId();
     UserCreated e = userCreated(id, v, c.notify);
     // Their own manager: a reference to themself, as an import or provisioning makes.
@@ -420,8 +430,12 @@ class Decider {
                        {},
                        {}};
     if (!u->active)
-      return Rejection{RejectionKind::kInvalid, "user-inactive",
-                       "Only an active user can become an administrator.", {}, {}};
+      return onField(Rejection{RejectionKind::kInvalid,
+                               "user-inactive",
+                               "Only an active user can become an administrator.",
+                               {},
+                               {}},
+                     "userId", "is not an active user");
     add(userStream(c.userId), AdminIncluded{c.userId, cmd_.actor});
     decision_.id = c.userId;
     return std::move(decision_);
@@ -452,8 +466,12 @@ class Decider {
     if (u == nullptr) return notFound("User", c.userId);
     if (company.ownerId == c.userId) return conflict("already-owner", "The user is the owner.");
     if (!u->admin || !u->active)
-      return Rejection{RejectionKind::kInvalid, "not-an-active-administrator",
-                       "The new owner must be an active administrator.", {}, {}};
+      return onField(Rejection{RejectionKind::kInvalid,
+                               "not-an-active-administrator",
+                               "The new owner must be an active administrator.",
+                               {},
+                               {}},
+                     "userId", "is not an active administrator");
     add(companyStream(cmd_.companyId), OwnershipTransferred{company.ownerId, c.userId});
     decision_.id = c.userId;
     return std::move(decision_);
@@ -529,7 +547,8 @@ class Decider {
     if (auto problems = groupFieldProblems(c.name, c.description); !problems.empty())
       return invalid(std::move(problems));
     if (state_.company(cmd_.companyId)->groupsByName.count(groupNameKey(name)))
-      return conflict("group-name-taken", "A group with this name exists already.");
+      return onField(conflict("group-name-taken", "A group with this name exists already."), "name",
+                     "is another group's name");
     const std::string id = ctx_.ids.newId();
     add(groupStream(id), GroupCreated{id, name, description});
     decision_.id = id;
@@ -556,7 +575,8 @@ class Decider {
     if (const std::string key = groupNameKey(name); key != groupNameKey(g.name))
       if (auto other = company.groupsByName.find(key);
           other != company.groupsByName.end() && other->second != c.groupId)
-        return conflict("group-name-taken", "A group with this name exists already.");
+        return onField(conflict("group-name-taken", "A group with this name exists already."),
+                       "name", "is another group's name");
     if (name != g.name || description != g.description)
       add(groupStream(c.groupId), GroupRenamed{c.groupId, name, description});
     decision_.id = c.groupId;
