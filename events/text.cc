@@ -164,7 +164,11 @@ std::string nameKey(std::string_view name) {
   for (std::size_t i = 0; i < folded.size();) {
     char32_t c = static_cast<unsigned char>(folded[i]);
     std::size_t n = decodeUtf8(std::string_view(folded).substr(i), c);
-    if (n == 0) n = 1;  // not UTF-8: the byte as it is
+    if (n == 0) {  // not UTF-8: the byte as it is, white space only if it is ASCII's
+      n = 1;
+      c = static_cast<unsigned char>(folded[i]) < 0x80 ? static_cast<unsigned char>(folded[i])
+                                                       : 0xFFFD;
+    }
     if (isWhiteSpace(c)) {
       space = !key.empty();
     } else {

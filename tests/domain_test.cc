@@ -1451,6 +1451,16 @@ TEST(Text, FoldCaseFoldsEveryScriptHoweverItWasTypedAndKeepsWhatIsNotUtf8) {
   EXPECT_NE(foldCase("\u00c9quipe"), foldCase("Equipe")) << "accents count for a name";
 }
 
+// A name's uniqueness key: folded, a run of white space one space, none at the ends;
+// text of an older log that is not UTF-8 keeps its bytes (a Latin-1 é is no space).
+TEST(Text, NameKeyTakesARunOfSpacesAsOneAndKeepsWhatIsNotUtf8) {
+  EXPECT_EQ(nameKey("  Dev \u00a0\u3000Crew \ufe0f"), "dev crew");
+  EXPECT_EQ(nameKey("Dev\u1680Crew"), "dev crew");
+  EXPECT_EQ(nameKey("Caf\xe9"), "caf\xe9");
+  EXPECT_NE(nameKey("R\xe9union"), nameKey("R union"));
+  EXPECT_EQ(nameKey(""), "");
+}
+
 TEST(Text, TrimTextTakesSpacesOfAnyScriptAndInvisibleCharactersOffBothEnds) {
   EXPECT_EQ(trimText("  Ada \t"), "Ada");
   EXPECT_EQ(trimText("\u00a0\u3000\u2003Ada\u202f\u205f"), "Ada");

@@ -562,7 +562,7 @@ TEST(HttpFlows, AnEmailIsOneAddressInEitherNormalizationForm) {
   EXPECT_EQ(r.json()["code"], "email-taken");
   // On the field, so that a form marks it.
   EXPECT_EQ(r.json()["errors"],
-            json::array({{{"field", "email"}, {"message", "is already a user's"}}}));
+            json::array({{{"field", "email"}, {"message", "is already in the pool"}}}));
 }
 
 // A retry whose first answer was lost, after the group or resource it created went

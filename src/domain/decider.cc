@@ -190,8 +190,7 @@ class Decider {
                        ? std::string("A user with this email is already in the pool.")
                        : "A user with this email is already in the pool, deactivated (" +
                              taken->id + "): reactivate them instead of creating them again."),
-          "email",
-          taken->active ? "is already a user's" : "is a deactivated user's: reactivate them");
+          "email", alreadyInPool(taken->active, "creating"));
     const std::string id = ctx_.ids.newId();
     UserCreated e = userCreated(id, v, c.notify);
     // Their own manager: a reference to themself, as an import or provisioning makes.
@@ -424,11 +423,12 @@ class Decider {
     if (u->admin) return conflict("already-admin", "The user is already an administrator.");
     // 422 as for any inactive user (API.md), with the code the other routes give.
     if (u->anonymized)
-      return Rejection{RejectionKind::kInvalid,
-                       "user-anonymized",
-                       "An anonymized user cannot become an administrator.",
-                       {},
-                       {}};
+      return onField(Rejection{RejectionKind::kInvalid,
+                               "user-anonymized",
+                               "An anonymized user cannot become an administrator.",
+                               {},
+                               {}},
+                     "userId", "is an anonymized user");
     if (!u->active)
       return onField(Rejection{RejectionKind::kInvalid,
                                "user-inactive",

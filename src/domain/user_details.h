@@ -38,11 +38,11 @@ struct ValidDetails {
 // An email taken by a user of the pool, as an import's error says it: a deactivated
 // one is said to be, with what to do (a review: an administrator re-hiring someone
 // looks among the active users and does not find them).
-inline std::string alreadyInPool(bool active) {
+// `making`: what was asked ("importing", "creating").
+inline std::string alreadyInPool(bool active, std::string_view making = "importing") {
   return active ? "is already in the pool"
-                : "is already in the pool, as a deactivated user: reactivate them instead of "
-                  "importing "
-                  "them again";
+                : "is already in the pool, as a deactivated user: reactivate them instead of " +
+                      std::string(making) + " them again";
 }
 
 // Checks `d` and fills `out`; each problem names its field (email, givenName,

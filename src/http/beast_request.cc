@@ -64,7 +64,8 @@ static void joinLines(HeaderFields& headers, std::string_view name) {
     } else if (first == headers.end()) {
       first = it++;
     } else {
-      first->second += ", " + it->second;
+      // (The same line twice, `*` above all, stays one: `*, *` would be no `*`.)
+      if (it->second != first->second) first->second += ", " + it->second;
       it = headers.erase(it);  // after `first`, which stays valid
     }
   }

@@ -747,15 +747,14 @@ int main(int argc, char** argv) {
             (cut == 1 ? "it" : "them") + " was done)");
   operatorSocket->reset();
   mailer->stop();
-  // (A review: a stop with the relay down said nothing of the mail it left.)
-  if (const std::uint64_t waiting = mailer->pending(); waiting != 0)
-    logLine("portal-server: " + std::to_string(waiting) +
-            (waiting == 1 ? " mail not delivered yet (at the mailer's last look) stays"
-                          : " mails not delivered yet (at the mailer's last look) stay") +
-            " in the outbox for the next start");
   // Every command still in the writer's hands is answered while the connections and
   // the API its answer goes through exist (a request that outlived the drain above).
   (*portal)->stop();
+  // (A review: a stop with the relay down said nothing of the mail it left.)
+  if (const std::uint64_t waiting = mailer->outboxCount(); waiting != 0)
+    logLine("portal-server: " + std::to_string(waiting) +
+            (waiting == 1 ? " mail not delivered yet stays" : " mails not delivered yet stay") +
+            " in the outbox for the next start");
   server.reset();
   api->reset();
   portal->reset();

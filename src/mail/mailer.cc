@@ -123,6 +123,13 @@ bool Mailer::waitIdle(std::chrono::milliseconds timeout) {
   return lastEmptyScan_ >= target;
 }
 
+std::uint64_t Mailer::outboxCount() const {
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), outbox_));
+  std::uint64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
 bool Mailer::outboxEmpty() const {
   std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), outbox_));
   it->SeekToFirst();
@@ -308,7 +315,11 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   }
 
   Message message = renderMail(*record, who.recipient, settings_);
-  if (auto cause = store_.readAt(slot->position)) message.date = cause->envelope.occurredAt;
+  if (auto cause = store_.readAt(slot->position))
+    message.date = cause->envelope.occurredAt;
+  else
+    mailerLog(what + ": the event that caused it cannot be read (" + cause.error().message +
+              "); dated now");
   message.messageId = makeMessageId(stem + "." + record->userId, settings_.from);
   Result<void> sent = makeError(ErrorCode::kIoError, "not delivered");
   try {

@@ -163,6 +163,12 @@ class Mailer {
   void makeDeletionsDurable();
   bool outboxEmpty() const;
 
+ public:
+  // Records in the outbox now, every one read: for a stop's last word, once the
+  // commands are answered (pending() is of the last whole pass).
+  std::uint64_t outboxCount() const;
+
+ private:
   EventStore& store_;
   rocksdb::ColumnFamilyHandle* outbox_;
   std::unique_ptr<MailTransport> transport_;
