@@ -131,6 +131,9 @@ class Mailer {
   }
   // Records in the outbox at the end of the last scan.
   std::uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  // Records in the outbox now, every one read: for a stop's last word, once the
+  // commands are answered (pending() is of the last whole pass).
+  std::uint64_t outboxCount() const;
   // Passes over the outbox finished, their deletions durable.
   std::uint64_t scansCompleted() const { return scansCompleted_.load(std::memory_order_acquire); }
 
@@ -162,13 +165,6 @@ class Mailer {
   bool deleteRecord(const std::string& key, const std::string& what);
   void makeDeletionsDurable();
   bool outboxEmpty() const;
-
- public:
-  // Records in the outbox now, every one read: for a stop's last word, once the
-  // commands are answered (pending() is of the last whole pass).
-  std::uint64_t outboxCount() const;
-
- private:
   EventStore& store_;
   rocksdb::ColumnFamilyHandle* outbox_;
   std::unique_ptr<MailTransport> transport_;
