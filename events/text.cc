@@ -221,7 +221,7 @@ bool invisibleAtEdge(char32_t c) {
   if (c < 0x80) return false;
   const auto u = static_cast<UChar32>(c);
   return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
-         !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !(c >= 0xE0000 && c <= 0xE007F);
+         !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !isTagCharacter(c);
 }
 
 }  // namespace

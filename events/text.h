@@ -236,6 +236,10 @@ inline bool isNoncharacter(char32_t c) {
   return (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
 }
 
+// Unicode's tag characters (U+E0000 to U+E007F), which spell the emoji flags of
+// regions after the emoji they belong to.
+inline bool isTagCharacter(char32_t c) { return c >= 0xE0000 && c <= 0xE007F; }
+
 // A name as typed, for looking it up (a column's, a country's): trimmed (trimText), in lower
 // case in any script, and a typographic apostrophe (which spreadsheets put in when
 // one types ') read as a plain one.

@@ -46,8 +46,11 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       const std::size_t n = decodeUtf8(value.substr(i), c);
       if (n == 0) return "is not valid UTF-8 text";
       i += n;
+      // What has nothing to go on first: a combining mark, a tag (kept by the trim
+      // for the emoji it follows).
+      const bool strayFirst = characters == 0 && (isMark(c) || isTagCharacter(c));
       if (c > 0x9f && c != 0x2028 && c != 0x2029 && !isBidiControl(c) && !isNoncharacter(c) &&
-          (characters > 0 || (!isMark(c) && !(c >= 0xE0000 && c <= 0xE007F))))
+          !strayFirst)
         continue;
     }
     if (control) continue;
@@ -60,7 +63,7 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
       control = "starts with a combining mark (U+" + hex4(c) + "), which has no letter to go on";
       continue;
     }
-    if (characters == 0 && c >= 0xE0000 && c <= 0xE007F) {  // kept by the trim for emoji
+    if (characters == 0 && isTagCharacter(c)) {
       control = "starts with a tag character (U+" + hex4(c) + "), which has no emoji to go on";
       continue;
     }
