@@ -279,6 +279,43 @@ TEST(HttpFlows, AResetMailWhoseLinkNoLongerWorksIsNotSent) {
   EXPECT_EQ(recipients(temporary, now).status, Status::kObsolete);
 }
 
+// A changed or reset password is told to the user by mail, so that someone whose
+// password another person changed learns it while a reset can take the account back.
+// A refused change tells nothing.
+TEST(HttpFlows, AChangedOrResetPasswordIsToldToTheUserByMail) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");  // his password set through a reset
+  HttpClient client(server.port());
+  const auto told = [&] {
+    std::vector<std::string> out;
+    for (const std::string& mail : server.mailsTo(bob.email))
+      if (mail.find("Subject: Your Customer Portal password was changed") != std::string::npos)
+        out.push_back(mail);
+    return out;
+  };
+  ASSERT_TRUE(waitFor([&] { return told().size() == 1; })) << "the reset";
+  const std::string mail = told()[0];
+  EXPECT_NE(mail.find("The password of your account in"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("(company \"acme\") was changed."), std::string::npos) << mail;
+  EXPECT_NE(mail.find("choose \"Forgot password?\""), std::string::npos) << mail;
+  EXPECT_EQ(mail.find("token="), std::string::npos) << "it carries no link that acts";
+
+  Reply r = client.post("/api/v1/me/password",
+                        {{"currentPassword", "not the password"}, {"newPassword", "a new phrase"}},
+                        bob.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = client.post("/api/v1/me/password",
+                  {{"currentPassword", kPassword}, {"newPassword", "another phrase of bob"}},
+                  bob.token);
+  ASSERT_EQ(r.status, 204) << r.body;
+  ASSERT_TRUE(waitFor([&] { return told().size() == 2; })) << "the change";
+  // Mail goes out in log order: once a later reset link is out, nothing more about
+  // the refused change can come.
+  (void)server.resetToken("acme", bob.email);
+  EXPECT_EQ(told().size(), 2u);
+}
+
 // A reset link asked for before something that changes who may use the account
 // stops working: a password change (what one does after an unexpected reset mail)
 // and a deactivation, also once the user is reactivated.
@@ -386,6 +423,50 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
   EXPECT_EQ(client.get("/api/v1/me", signedOut).status, 401);
   EXPECT_EQ(client.get("/api/v1/me", owner.token).status, 200);
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
+}
+
+// A sign-in whose password was checked before a change that ended the user's sessions,
+// and whose session comes after that end, is refused even when the views are too far
+// behind to show the change (a review): the store counts each user's ends.
+TEST(HttpFlows, ASessionMadeAfterItsUsersSessionsWereEndedIsRefused) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  SessionStore& store = server.api().sessions();
+  auto session = store.use(tokenHash(bob.token), server.clock().now());
+  ASSERT_TRUE(session);
+  Session late = *session;
+  late.tokenHash = tokenHash("a sign-in under way");
+  const std::uint64_t seen = store.endsOf(late.companyId, late.userId);
+  store.removeUser(late.companyId, late.userId);  // a password change, a deactivation
+  auto added = store.add(late, seen);
+  ASSERT_FALSE(added.ok());
+  EXPECT_EQ(added.error().code, ErrorCode::kVersionConflict);
+  EXPECT_FALSE(store.use(late.tokenHash, server.clock().now()));
+  EXPECT_FALSE(store.use(tokenHash(bob.token), server.clock().now())) << "ended";
+  // Another user's end moves nothing of bob's; bob's next sign-in is taken.
+  auto ownerSession = store.use(tokenHash(owner.token), server.clock().now());
+  ASSERT_TRUE(ownerSession);
+  const std::uint64_t now = store.endsOf(late.companyId, late.userId);
+  store.removeUser(ownerSession->companyId, ownerSession->userId);
+  EXPECT_TRUE(store.add(late, now).ok());
+  EXPECT_EQ(server.signIn("acme", bob.email, kPassword).status, 201);
+}
+
+// Sessions left to expire are not kept for ever: the next use a minute on sweeps them
+// out of memory and off the disk.
+TEST(HttpFlows, ExpiredSessionsAreSweptOut) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
+  const std::size_t before = server.api().sessions().size();
+  EXPECT_GE(before, 6u);
+  server.clock().advance(31 * kMinute);
+  Reply fresh = server.signIn("acme", owner.email, kPassword);
+  ASSERT_EQ(fresh.status, 201);
+  EXPECT_EQ(server.api().sessions().size(), 1u) << "only the one just made";
+  EXPECT_EQ(client.get("/api/v1/me", fresh.json()["token"].get<std::string>()).status, 200);
 }
 
 // A password hashed at a lower cost than the server's is hashed again at the server's

@@ -14,6 +14,7 @@ namespace {
 // lastSeen is written back at most this often: a sign-in survives a restart with
 // its idle time counted from at most a minute before it was last used.
 constexpr std::int64_t kPersistEveryMicros = 60LL * 1'000'000;
+constexpr std::int64_t kSweepEveryMicros = 60LL * 1'000'000;
 
 std::string encode(const Session& s) {
   return nlohmann::json{
@@ -49,8 +50,7 @@ Result<void> SessionStore::load(Timestamp now) {
       s.mustChangePassword = j.value("mustChangePassword", false);
       s.passwordChangedAt = Timestamp{j.value("passwordChangedAt", std::int64_t{0})};
     }
-    if (j.is_discarded() || now >= s.expiresAt ||
-        now.micros - s.lastSeen.micros >= limits_.idleMicros)
+    if (j.is_discarded() || this->expired(s, now))
       expired.push_back(key);
     else
       sessions_[key] = std::move(s);
@@ -58,7 +58,22 @@ Result<void> SessionStore::load(Timestamp now) {
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the sessions: " + it->status().ToString());
   for (const auto& key : expired) db_->Delete(rocksdb::WriteOptions(), family_, key);
+  lastSweep_ = now;
   return {};
+}
+
+bool SessionStore::expired(const Session& s, Timestamp now) const {
+  return now >= s.expiresAt || now.micros - s.lastSeen.micros >= limits_.idleMicros;
+}
+
+void SessionStore::sweepIfDue(Timestamp now) {
+  if (now.micros - lastSweep_.micros < kSweepEveryMicros) return;
+  lastSweep_ = now;
+  std::vector<std::string> doomed;
+  for (const auto& [hash, s] : sessions_)
+    if (expired(s, now)) doomed.push_back(hash);
+  // Not synced: a restart's load drops an expired session all the same.
+  for (const auto& hash : doomed) erase(hash);
 }
 
 void SessionStore::persist(Session& s) {
@@ -77,12 +92,24 @@ void SessionStore::erase(const std::string& tokenHash) {
   if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
 
-Result<void> SessionStore::add(const Session& session) {
+std::uint64_t SessionStore::endsOf(const std::string& companyId, const std::string& userId) const {
+  std::lock_guard lock(mu_);
+  auto it = ends_.find(companyId + "\n" + userId);
+  return it == ends_.end() ? 0 : it->second;
+}
+
+Result<void> SessionStore::add(const Session& session, std::optional<std::uint64_t> endsSeen) {
+  std::lock_guard lock(mu_);
+  if (endsSeen) {
+    auto it = ends_.find(session.companyId + "\n" + session.userId);
+    if ((it == ends_.end() ? 0 : it->second) != *endsSeen)
+      return makeError(ErrorCode::kVersionConflict, "the user's sessions were ended meanwhile");
+  }
   rocksdb::Status st =
       db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
-  std::lock_guard lock(mu_);
+  sweepIfDue(session.createdAt);
   Session& added = sessions_[session.tokenHash] = session;
   added.savedLastSeen = added.lastSeen;
   return {};
@@ -90,10 +117,11 @@ Result<void> SessionStore::add(const Session& session) {
 
 std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp now) {
   std::lock_guard lock(mu_);
+  sweepIfDue(now);
   auto it = sessions_.find(tokenHash);
   if (it == sessions_.end()) return std::nullopt;
   Session& s = it->second;
-  if (now >= s.expiresAt || now.micros - s.lastSeen.micros >= limits_.idleMicros) {
+  if (expired(s, now)) {
     erase(tokenHash);
     return std::nullopt;
   }
@@ -133,6 +161,7 @@ Result<void> SessionStore::makeDurable() {
 void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
                               const std::string& keep, bool durable) {
   std::unique_lock lock(mu_);
+  ++ends_[companyId + "\n" + userId];
   std::vector<std::string> doomed;
   for (const auto& [hash, s] : sessions_)
     if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);

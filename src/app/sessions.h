@@ -3,7 +3,9 @@
 // memory and in the "sessions" family beside the log (so that a restart does not
 // sign everybody out). A session ends after `idle` without use, at its absolute
 // expiry, on sign-out, and at once for every session of a user who is deactivated,
-// anonymized or changes their password.
+// anonymized or changes their password. Sessions left to expire (a closed browser, a
+// script that drops its token) are swept out once a minute by the next add or use, so
+// that memory holds the live ones (a review).
 //
 // Thread-safe.
 
@@ -54,7 +56,12 @@ class SessionStore {
 
   const SessionLimits& limits() const { return limits_; }
 
-  Result<void> add(const Session& session);
+  // How often every session of the user was ended (removeUser) since the start. A
+  // sign-in reads it before its command and hands it to add, which refuses the
+  // session (kVersionConflict) once it moved: a password change or deactivation came
+  // between, even one whose views were too far behind for the sign-in to see it.
+  std::uint64_t endsOf(const std::string& companyId, const std::string& userId) const;
+  Result<void> add(const Session& session, std::optional<std::uint64_t> endsSeen = std::nullopt);
   // The live session of this token hash, its idle time restarted; nullopt when
   // unknown or expired (an expired one is removed).
   std::optional<Session> use(const std::string& tokenHash, Timestamp now);
@@ -84,12 +91,17 @@ class SessionStore {
   void persist(Session& s);
   // Ends the session at once; a removal that cannot be recorded is said on stderr.
   void erase(const std::string& tokenHash);
+  bool expired(const Session& s, Timestamp now) const;
+  // Ends every expired session when the last sweep is a minute old (mu_ held).
+  void sweepIfDue(Timestamp now);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   SessionLimits limits_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Session> sessions_;
+  Timestamp lastSweep_{0};
+  std::unordered_map<std::string, std::uint64_t> ends_;  // by company and user
 };
 
 }  // namespace portal

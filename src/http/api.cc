@@ -11,6 +11,11 @@ std::string Api::Impl::publicUrl() {
   return options.publicUrl;
 }
 
+std::string Api::Impl::companySlugOf(const std::string& companyId) {
+  auto company = portal.credentials().companyById(companyId);
+  return company ? company->slug : std::string();
+}
+
 Api::Impl::Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOptions o,
                 PasswordPolicy pol)
     : portal(p),

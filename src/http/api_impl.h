@@ -341,6 +341,8 @@ struct Api::Impl {
   // --- plumbing: routing, authentication, commands, tags, cursors (api.cc) ---
 
   std::string publicUrl();
+  // What the company's users type as "company" to sign in; empty if it is unknown.
+  std::string companySlugOf(const std::string& companyId);
 
   static const std::vector<Route>& routes();
 
@@ -605,6 +607,8 @@ struct Api::Impl {
   // The welcome mail for each user a command created: the decision's `ids` (an
   // import), else its `id` (a single create).
   MailBuilder welcomeMail(const std::string& companyId);
+  // The mail that tells a user their password was changed (api_sessions.cc).
+  MailBuilder passwordChangedMail(const std::string& companyId);
 
   HttpResponse createUser(Call& call);
 

@@ -123,6 +123,9 @@ HttpResponse Api::Impl::signIn(Call& call) {
   session.lastSeen = now;
   session.expiresAt = Timestamp{now.micros + sessions.limits().absoluteMicros};
   session.mustChangePassword = account->mustChangePassword;
+  // Before the command: a change that ends the user's sessions after it is accepted
+  // comes after this read.
+  const std::uint64_t ends = sessions.endsOf(company->id, account->userId);
   CommandReply reply;
   if (auto failed = runAs(call.req, call.route, company->id, kSystem,
                           RecordLogin{account->userId, session.tokenHash, session.expiresAt,
@@ -133,9 +136,11 @@ HttpResponse Api::Impl::signIn(Call& call) {
     if (reply.status == CommandReply::Status::kRejected) return badCredentials();
     return *failed;
   }
-  if (auto r = sessions.add(session); !r)
+  if (auto r = sessions.add(session, ends); !r) {
+    if (r.error().code == ErrorCode::kVersionConflict) return badCredentials();
     return Api::problem(503, "sessions-unavailable", "Sessions cannot be recorded now",
                         r.error().message);
+  }
   // A password change, reset or deactivation between the check above and now ended
   // the user's sessions before this one was added: it must not outlive them. (Each
   // ends the sessions after its change is in the view, so one of the two sees the
@@ -226,13 +231,21 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   if (!hash)
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
   CommandReply reply;
-  if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply))
+  if (auto failed = run(call, SetPassword{call.actor(), *hash, false, "changed"}, reply,
+                        passwordChangedMail(call.company())))
     return *failed;
   // This session outlives the change (recorded before the others end, so that both
   // are written out together); a restart ends any other the crash left behind.
   sessions.passwordChanged(call.tokenHash, clock.now());
   sessions.removeUser(call.company(), call.actor(), call.tokenHash);
   return noContent();
+}
+
+MailBuilder Api::Impl::passwordChangedMail(const std::string& companyId) {
+  return [slug = companySlugOf(companyId), link = publicUrl()](const Decision& d) {
+    return std::vector<std::string>{
+        encodeMailRecord({std::string(kPasswordChangedMail), d.companyId, d.id, "", link, slug})};
+  };
 }
 
 HttpResponse Api::Impl::passwordPolicy(Call&) {
@@ -344,7 +357,8 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
   CommandReply reply;
   if (auto failed = runAs(call.req, call.route, account->companyId, kSystem,
-                          CompletePasswordReset{hash, *passwordHash}, reply))
+                          CompletePasswordReset{hash, *passwordHash}, reply,
+                          passwordChangedMail(account->companyId)))
     return *failed;
   sessions.removeUser(account->companyId, account->userId);
   // Failed sign-ins before the reset (forgotten password, or someone locking the

@@ -36,8 +36,7 @@ HttpResponse Api::Impl::listUsers(Call& call) {
 }
 
 MailBuilder Api::Impl::welcomeMail(const std::string& companyId) {
-  auto company = portal.credentials().companyById(companyId);
-  return [slug = company ? company->slug : "", link = publicUrl()](const Decision& d) {
+  return [slug = companySlugOf(companyId), link = publicUrl()](const Decision& d) {
     // Someone created inactive cannot sign in: no welcome, not even once they are
     // reactivated before the mail goes out.
     std::set<std::string> inactive;
@@ -47,13 +46,8 @@ MailBuilder Api::Impl::welcomeMail(const std::string& companyId) {
     std::vector<std::string> mails;
     for (const std::string& user : d.ids.empty() ? std::vector<std::string>{d.id} : d.ids) {
       if (inactive.count(user)) continue;
-      MailRecord mail;
-      mail.kind = "welcome";
-      mail.companyId = d.companyId;
-      mail.companySlug = slug;
-      mail.userId = user;
-      mail.link = link;
-      mails.push_back(encodeMailRecord(mail));
+      mails.push_back(
+          encodeMailRecord({std::string(kWelcomeMail), d.companyId, user, "", link, slug}));
     }
     return mails;
   };

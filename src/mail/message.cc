@@ -264,6 +264,8 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   const std::string slug = oneLine(record.companySlug);
   const std::string secret = oneLine(record.secret);
   std::string body = greeting(recipient);
+  const std::string account = "your account in\n" + portalOf(recipient) +
+                              (slug.empty() ? "" : " (company \"" + slug + "\")");
 
   if (record.kind == kTemporaryPasswordMail) {
     m.subject = "Your temporary password for the Customer Portal";
@@ -278,8 +280,7 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             "sign-in page. Please do not forward this email.\n";
   } else if (record.kind == kPasswordResetMail) {
     m.subject = "Reset your Customer Portal password";
-    body += "Someone, most likely you, asked to reset the password of your account in\n" +
-            portalOf(recipient) + (slug.empty() ? "" : " (company \"" + slug + "\")") + ".\n\n";
+    body += "Someone, most likely you, asked to reset the password of " + account + ".\n\n";
     // The minute it expires, cut down (never later than the link works), in UTC.
     const std::string when = recipient.linkExpiresAt
                                  ? "by " + formatRfc3339(*recipient.linkExpiresAt).substr(11, 5) +
@@ -295,6 +296,18 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
         "ask for a new one on the sign-in page.\n\n"
         "If you did not ask for this, you can ignore this email: your password stays\n"
         "as it is.\n";
+  } else if (record.kind == kPasswordChangedMail) {
+    // No secret and no link that acts: only news, so that someone whose password was
+    // changed by another learns it while a reset can still take the account back.
+    m.subject = "Your Customer Portal password was changed";
+    body += "The password of " + account +
+            " was changed.\n\n"
+            "If you changed it, there is nothing more to do. Everywhere else you were\n"
+            "signed in has been signed out.\n\n"
+            "If you did not, someone else can sign in as you: choose \"Forgot password?\"\n"
+            "on the sign-in page to set a new password at once, and tell your company's\n"
+            "administrator.\n";
+    if (!signInUrl.empty()) body += "\n    " + signInUrl + "\n";
   } else {  // kWelcomeMail
     m.subject = "Your Customer Portal account";
     body += "An account has been created for you in " + portalOf(recipient) +

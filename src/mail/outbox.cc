@@ -9,7 +9,8 @@ namespace {
 constexpr int kRecordVersion = 1;
 
 bool knownKind(std::string_view kind) {
-  return kind == kWelcomeMail || kind == kTemporaryPasswordMail || kind == kPasswordResetMail;
+  return kind == kWelcomeMail || kind == kTemporaryPasswordMail || kind == kPasswordResetMail ||
+         kind == kPasswordChangedMail;
 }
 
 }  // namespace

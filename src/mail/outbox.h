@@ -27,9 +27,11 @@ namespace portal {
 inline constexpr std::string_view kWelcomeMail = "welcome";
 inline constexpr std::string_view kTemporaryPasswordMail = "temporary-password";
 inline constexpr std::string_view kPasswordResetMail = "password-reset";
+// Told to the user after their password was changed or reset (no secret in it).
+inline constexpr std::string_view kPasswordChangedMail = "password-changed";
 
 struct MailRecord {
-  std::string kind;               // kWelcomeMail, kTemporaryPasswordMail or kPasswordResetMail
+  std::string kind;               // one of the kinds above
   std::string companyId, userId;  // the recipient
   std::string secret;             // the temporary password or the reset token; may be empty
   std::string link;               // the reset link, or the sign-in URL; may be empty
