@@ -316,13 +316,37 @@ TEST(LoginThrottle, AStrangersGuessesDoNotLockTheOwnerOut) {
   EXPECT_EQ(throttle.attempt("acme\nbob", "198.51.100.7", now), 0) << "the owner does not";
   throttle.succeeded("acme\nbob", "198.51.100.7");
   EXPECT_GT(throttle.attempt("acme\nbob", "203.0.113.9", now), 0) << "the stranger still waits";
-  for (int i = 0; i < 12; ++i)
+  // The owner's success takes off the count from all only what came from the owner's
+  // network: the stranger's five stay in it (a review: each sign-in of the owner gave
+  // guesses spread over many networks a fresh budget).
+  for (int i = 0; i < 7; ++i)
     EXPECT_EQ(throttle.attempt("acme\nbob", "192.0.2." + std::to_string(i / 4), now), 0) << i;
   EXPECT_GT(throttle.attempt("acme\nbob", "192.0.2.200", now), 0) << "the account's limit from all";
   // A reset clears the account's failures from every network, the stranger's too.
   throttle.clear("acme\nbob");
   EXPECT_EQ(throttle.attempt("acme\nbob", "203.0.113.9", now), 0);
   EXPECT_EQ(throttle.attempt("acme\nbob", "192.0.2.0", now), 0);
+}
+
+// A flood of new keys past maxKeys forgets keys under their limit first: a stranger
+// cannot empty someone's counts by trying ever new emails (a review).
+TEST(LoginThrottle, AFloodOfNewKeysDoesNotForgetKeysAtTheirLimit) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  policy.accountWideLimit = 3;
+  policy.addressLimit = 1'000'000;
+  policy.maxKeys = 50;
+  LoginThrottle throttle(policy);
+  Timestamp now{1'000'000'000'000};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(throttle.attempt("acme\nbob", "203.0.113.9", now), 0);
+  EXPECT_GT(throttle.attempt("acme\nbob", "203.0.113.9", now), 0);
+  for (int i = 0; i < 500; ++i) {
+    now.micros += 1;
+    (void)throttle.attempt("acme\nnobody" + std::to_string(i), "198.51.100.7", now);
+  }
+  EXPECT_LE(throttle.keys(), 50u);
+  EXPECT_GT(throttle.attempt("acme\nbob", "203.0.113.9", now), 0) << "still at its limit";
+  EXPECT_GT(throttle.attempt("acme\nbob", "192.0.2.1", now), 0) << "its count from all too";
 }
 
 // A client with an IPv6 /64 could take a new address for every guess: the /64 is

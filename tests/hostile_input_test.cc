@@ -532,6 +532,19 @@ TEST(HostileClients, FaultyFramingTargetsAndHostsAreRefusedAndClosed) {
   }
   const std::string connect = answer("CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
   EXPECT_EQ(connect.rfind("HTTP/1.1 501", 0), 0u) << connect;
+  // Another version of HTTP is 505 and says which this server speaks (a review: 400
+  // "not valid HTTP/1.1"); a malformed one stays 400.
+  for (const char* version : {"HTTP/2.0", "HTTP/1.2", "HTTP/3.0"}) {
+    const std::string got = answer(std::string("GET /healthz ") + version + "\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(got.rfind("HTTP/1.1 505", 0), 0u) << version << ": " << got;
+    EXPECT_NE(got.find("speaks HTTP/1.1"), std::string::npos) << got;
+  }
+  EXPECT_EQ(answer("GET /healthz HTTP/1.x\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  // OPTIONS * asks about the server as a whole (RFC 9110 9.3.7).
+  const std::string options = answer("OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(options.rfind("HTTP/1.1 204", 0), 0u) << options;
+  EXPECT_NE(options.find("Allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"), std::string::npos)
+      << options;
 }
 
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {
@@ -645,6 +658,16 @@ TEST(HostileClients, AClientThatAsksLeaveToSendItsBodyGetsIt) {
     EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
     EXPECT_TRUE(answer.rfind("HTTP/1.1 401", 0) == 0 || answer.rfind("HTTP/1.1 404", 0) == 0)
         << answer;
+  }
+  // And a body of a type its route does not read (a review: 100 Continue, then 415).
+  for (const auto& [path, type] : {std::pair{"/api/v1/groups", "text/plain"},
+                                   std::pair{"/api/v1/users/import", "application/json"}}) {
+    RawConnection early(server.port());
+    early.send(std::string("POST ") + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+               owner.token + "\r\nContent-Type: " + type +
+               "\r\nExpect: 100-continue\r\nContent-Length: 20\r\n\r\n");
+    const std::string answer = early.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 415", 0), 0u) << path << ": " << answer;
   }
 }
 

@@ -82,10 +82,35 @@ void LoginThrottle::record(const std::string& key, std::int64_t now) {
   const std::size_t keep = static_cast<std::size_t>(
       std::max({policy_.accountLimit, policy_.addressLimit, policy_.accountWideLimit}));
   while (f.size() > keep) f.pop_front();
-  while (entries_.size() > policy_.maxKeys) {
-    entries_.erase(byAge_.front());
-    byAge_.pop_front();
+  while (entries_.size() > policy_.maxKeys) evictOne(now);
+}
+
+int LoginThrottle::limitOf(const std::string& key) const {
+  return key[0] == 'p'   ? policy_.accountLimit
+         : key[0] == 'a' ? policy_.accountWideLimit
+                         : policy_.addressLimit;
+}
+
+// The least recently failed key among the oldest few that is under its limit: keys
+// over theirs are what a flood of new keys would want forgotten (a review: a stranger
+// filled the table with new emails until a victim's counts went). Only when none of
+// those is under its limit does the oldest go.
+void LoginThrottle::evictOne(std::int64_t now) {
+  constexpr int kLook = 64;
+  auto victim = byAge_.begin();
+  int looked = 0;
+  for (auto it = byAge_.begin(); it != byAge_.end() && looked < kLook; ++it, ++looked) {
+    const Entry& e = entries_.find(*it)->second;
+    const auto inWindow = std::count_if(e.failures.begin(), e.failures.end(), [&](std::int64_t t) {
+      return t > now - policy_.windowMicros;
+    });
+    if (inWindow < limitOf(*it)) {
+      victim = it;
+      break;
+    }
   }
+  entries_.erase(*victim);
+  byAge_.erase(victim);
 }
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
@@ -109,9 +134,20 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
   const std::string network = clientNetwork(address);
   const std::string addressKey = keyOf('c', network);
+  const std::string accountKey = keyOf('a', account), pairKey = pairKeyOf(account, network);
   std::lock_guard lock(mu_);
-  erase(keyOf('a', account));
-  erase(pairKeyOf(account, network));  // a stranger's failures elsewhere stay theirs
+  // The failures from this network are taken off the account's count from all
+  // (this attempt's among them), not the whole count: a stranger spreading guesses
+  // over many networks got a fresh budget each time the owner signed in (a review).
+  auto pair = entries_.find(pairKey);
+  auto all = entries_.find(accountKey);
+  if (pair != entries_.end() && all != entries_.end()) {
+    auto& f = all->second.failures;
+    for (std::int64_t t : pair->second.failures)
+      if (auto at = std::find(f.begin(), f.end(), t); at != f.end()) f.erase(at);
+    if (f.empty()) erase(accountKey);
+  }
+  erase(pairKey);  // a stranger's failures elsewhere stay theirs
   if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
     it->second.failures.pop_back();
 }

@@ -5,14 +5,15 @@
 // account's own limit counts per network, so that one stranger's five guesses do not
 // lock its owner out for good (they did: 429 at the right password from anywhere);
 // a larger limit per account from all networks still bounds guessing spread over
-// many. A success clears the account's failures (not the address's earlier ones:
-// one address trying many accounts stays throttled).
+// many. A success clears the account's failures from its network, here and in the
+// count from all networks (not the address's earlier ones: one address trying many
+// accounts stays throttled; nor the account's from other networks).
 //
 // In memory: a restart forgets it, which lets an attacker gain one window at most.
 // Bounded: a key is held as a 16-byte digest of the account or address (an email
 // of a megabyte costs what any other does), keys whose failures all left the window
 // are forgotten at the next attempt, and past `maxKeys` keys the least recently
-// failed are forgotten first. Thread-safe.
+// failed that are under their limit are forgotten first. Thread-safe.
 
 #include <cstdint>
 #include <deque>
@@ -58,8 +59,9 @@ class LoginThrottle {
   // until succeeded() says otherwise. Checking and recording at once, so parallel
   // guesses cannot all pass.
   std::int64_t attempt(const std::string& account, const std::string& address, Timestamp now);
-  // The attempt succeeded: the account's failures are cleared and the attempt is
-  // taken off the address's.
+  // The attempt succeeded: the account's failures from this network are cleared
+  // (also from its count from all networks) and the attempt is taken off the
+  // address's.
   void succeeded(const std::string& account, const std::string& address);
   // The account's failures are cleared, from every network (its password was reset:
   // the new one may sign in at once, also from the laptop the person failed on before
@@ -83,6 +85,8 @@ class LoginThrottle {
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
   void record(const std::string& key, std::int64_t now);
   void forgetExpired(std::int64_t now);
+  int limitOf(const std::string& key) const;
+  void evictOne(std::int64_t now);
 
   ThrottlePolicy policy_;
   std::mutex mu_;

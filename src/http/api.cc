@@ -55,19 +55,37 @@ const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std
   // names nothing here, and its bytes go nowhere further (not into a refusal's text).
   for (const auto& part : parts)
     if (!isValidUtf8(part)) return nullptr;
-  for (const Route& r : routes()) {
-    if (r.segments.size() != parts.size()) continue;
-    params.clear();
-    bool same = true;
-    for (std::size_t i = 0; i < parts.size() && same; ++i) {
+  // Which of the path's segments the route takes as a parameter, the first segment in
+  // the highest bit; ~0 when it does not take the path.
+  const auto shape = [&parts](const Route& r) {
+    std::uint64_t bits = 0;
+    if (r.segments.size() != parts.size() || parts.size() > 63) return ~std::uint64_t{0};
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      bits <<= 1;
       if (r.segments[i].front() == '{') {
-        if (parts[i].empty()) same = false;
-        params.push_back(idAsGiven(parts[i]));
+        if (parts[i].empty()) return ~std::uint64_t{0};
+        bits |= 1;
       } else if (r.segments[i] != parts[i]) {
-        same = false;
+        return ~std::uint64_t{0};
       }
     }
-    if (!same) continue;
+    return bits;
+  };
+  // A word of the path is the path's, not a parameter's: /users/import is the
+  // import's path whatever its method, and no user's (a review got GET 404 "the user
+  // does not exist" and an Allow naming GET and PATCH). The route whose first
+  // parameter comes latest decides, and the methods of those of its shape alone.
+  const std::vector<Route>& all = routes();
+  std::array<std::uint64_t, kMaxRoutes> shapes;
+  std::uint64_t best = ~std::uint64_t{0};
+  for (std::size_t k = 0; k < all.size(); ++k) best = std::min(best, shapes[k] = shape(all[k]));
+  if (best == ~std::uint64_t{0}) return nullptr;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    if (shapes[k] != best) continue;
+    const Route& r = all[k];
+    params.clear();
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      if (r.segments[i].front() == '{') params.push_back(idAsGiven(parts[i]));
     if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
       if (allowed != nullptr) allowed->push_back(r.info.method);
       continue;
@@ -210,6 +228,13 @@ HttpResponse Api::Impl::unmatched(const HttpRequest& req,
         501, "method-not-implemented", "Method not implemented",
         "This server does not implement the method " +
             (req.method.size() <= 32 ? req.method : req.method.substr(0, 32) + "...") + ".");
+  }
+  // The server as a whole (RFC 9110 9.3.7): the methods some path of it answers.
+  if (req.method == "OPTIONS" && req.target == "*") {
+    routeName = "(server)";
+    HttpResponse res = noContent();
+    res.headers.emplace_back("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE");
+    return res;
   }
   if (!allowed.empty()) {
     routeName = "(method not allowed)";
@@ -859,6 +884,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
       if (auto q = query.find({r.info.method, r.info.pattern}); q != query.end())
         r.query = q->second;
     }
+    if (t.size() > kMaxRoutes) throw std::logic_error("more routes than kMaxRoutes");
     return t;
   }();
   return table;
@@ -941,7 +967,8 @@ HttpResponse Api::notCsv(std::string_view contentType) {
 }
 
 std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,
-                                            std::string_view authorization) {
+                                            std::string_view authorization,
+                                            std::string_view contentType) {
   HttpRequest head;
   head.method = std::string(method);
   head.target = std::string(target.substr(0, target.find('?')));
@@ -952,10 +979,20 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   std::string routeName;
   // No route takes it whatever its body: answered before the body is held.
   if (r == nullptr) return Impl::unmatched(head, allowed, routeName);
-  if (r->info.access == Access::kPublic) return std::nullopt;
-  Impl::Call call{head,  {},      std::move(params),           {}, {}, false,
-                  false, nullptr, std::string(r->info.pattern)};
-  return impl_->authenticate(call, r->info);
+  if (r->info.access != Access::kPublic) {
+    Impl::Call call{head,  {},      std::move(params),           {}, {}, false,
+                    false, nullptr, std::string(r->info.pattern)};
+    if (auto refused = impl_->authenticate(call, r->info)) return refused;
+  }
+  // A body of a type the route does not read is refused whatever it holds (a
+  // review: a 100 Continue, then 415 once the body had come). A route that takes
+  // no body judges only one that is there.
+  if (r->takesBody && r->info.pattern == "/api/v1/users/import") {
+    if (!isCsvMediaType(contentType)) return notCsv(contentType);
+  } else if (r->takesBody && !contentType.empty() && !isJsonMediaType(contentType)) {
+    return unsupportedJsonType();
+  }
+  return std::nullopt;
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {

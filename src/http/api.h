@@ -116,12 +116,14 @@ class Api {
   static HttpResponse notCsv(std::string_view contentType);
 
   // The answer a request gets whatever its body (404 or 405 when no route takes it,
-  // 401 signed out, 403 not allowed on its route), from its method, target and
-  // Authorization header alone; nullopt when
-  // the body will be read. The server asks before it reads a body as large as a CSV
-  // file, so that only someone who may import makes it hold 64 MiB.
+  // 401 signed out, 403 not allowed on its route, 415 a body of a type its route
+  // does not read), from its method, target, Authorization and Content-Type alone;
+  // nullopt when the body will be read. The server asks before it reads a body as
+  // large as a CSV file, so that only someone who may import makes it hold 64 MiB,
+  // and before it asks a client for its body (Expect: 100-continue).
   std::optional<HttpResponse> refuseBody(std::string_view method, std::string_view target,
-                                         std::string_view authorization);
+                                         std::string_view authorization,
+                                         std::string_view contentType);
   static HttpResponse unauthorized();
   // Counts in the metrics an answer the server gave itself, before the request
   // reached the API (413, 431, 400, the 503 at the connection cap): route "(server)".

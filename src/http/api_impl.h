@@ -106,6 +106,9 @@ int statusOf(RejectionKind kind);
 
 HttpResponse rejected(const Rejection& r);
 
+// 415: the body is not of a JSON media type.
+HttpResponse unsupportedJsonType();
+
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error);
 
@@ -345,6 +348,7 @@ struct Api::Impl {
   std::string companySlugOf(const std::string& companyId);
 
   static const std::vector<Route>& routes();
+  static constexpr std::size_t kMaxRoutes = 128;  // match() keeps a word a route on its stack
 
   // Guesses of the current password through sessions: the user's limit counts over
   // all their sessions (each session is the "network" here, and has its own 20).

@@ -169,11 +169,15 @@ HttpResponse rejected(const Rejection& r) {
   return problemResponse(body);
 }
 
+HttpResponse unsupportedJsonType() {
+  return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                      "Send the body as application/json.");
+}
+
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
   const std::string_view type = req.header("content-type");
   if (!type.empty() && !isJsonMediaType(type)) {
-    error = Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                         "Send the body as application/json.");
+    error = unsupportedJsonType();
     return std::nullopt;
   }
   json j;

@@ -100,6 +100,23 @@ bool requestLineEndsWithin(net::const_buffer read, std::size_t limit) {
   return bytes.substr(start, limit).find('\n') != std::string_view::npos;
 }
 
+// The version a well-formed request line names, "HTTP/d.d", when it is one the parser
+// refused (not 1.0 or 1.1); empty otherwise.
+std::string otherVersionOf(net::const_buffer read) {
+  std::string_view bytes(static_cast<const char*>(read.data()), read.size());
+  bytes.remove_prefix(std::min(bytes.find_first_not_of("\r\n"), bytes.size()));
+  std::string_view line = bytes.substr(0, bytes.find('\n'));
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  const std::size_t space = line.rfind(' ');
+  if (space == std::string_view::npos || line.find(' ') == space) return {};
+  const std::string_view version = line.substr(space + 1);
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (version.size() != 8 || !version.starts_with("HTTP/") || !digit(version[5]) ||
+      version[6] != '.' || !digit(version[7]) || version == "HTTP/1.0" || version == "HTTP/1.1")
+    return {};
+  return std::string(version);
+}
+
 // The one request that may be large: a CSV file for the batch import.
 bool isImportUpload(const http::request_parser<http::string_body>::value_type& header) {
   return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import");
@@ -359,6 +376,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     const bool upload = isImportUpload(header);
     const bool csv = upload && isCsvMediaType(header[http::field::content_type]);
     const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
+    if (ec == http::error::bad_version)
+      if (const std::string version = otherVersionOf(buffer_.data()); !version.empty())
+        return respondAndClose(
+            Api::problem(505, "http-version-not-supported", "HTTP version not supported",
+                         "This server speaks HTTP/1.1 (and 1.0), not " + version + "."));
     if (ec) return respondAndClose(Api::badRequest("The request is not valid HTTP/1.1."));
     // As they are now: a chunked body's trailer is added to the same list, each of
     // its fields beside a header field of its name.
@@ -444,7 +466,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // Only someone who may import makes the server hold a file's worth of body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
-                                                 header[http::field::authorization]))
+                                                 header[http::field::authorization],
+                                                 header[http::field::content_type]))
         return respondAndClose(std::move(*refused));
       // A file sent as another type (a form's multipart, octet-stream) is told so,
       // not that it is larger than the 1 MiB of a JSON body.
@@ -459,7 +482,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       // does not take) is answered now, not after a body sent for nothing
       // (RFC 9110 10.1.1).
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
-                                                 header[http::field::authorization]))
+                                                 header[http::field::authorization],
+                                                 header[http::field::content_type]))
         return respondAndClose(std::move(*refused));
       auto goOn = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       stream_.expires_after(server_->options.bodyTimeout);

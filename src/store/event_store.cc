@@ -189,7 +189,8 @@ Result<std::optional<std::uint64_t>> readHead(rocksdb::DB& db, rocksdb::ColumnFa
 namespace {
 
 // RocksDB's diagnostics, errors only (a refused open is the caller's to explain),
-// as lines on stderr.
+// as lines on stderr: one line each, its first (a full disk's MANIFEST error carried
+// a dump of seventy lines without a time; a review).
 class StderrLogger final : public rocksdb::Logger {
  public:
   explicit StderrLogger(rocksdb::InfoLogLevel level = rocksdb::InfoLogLevel::ERROR_LEVEL)
@@ -200,7 +201,10 @@ class StderrLogger final : public rocksdb::Logger {
     const int n = std::vsnprintf(line, sizeof line, format, ap);
     std::size_t end = n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1);
     while (end > 0 && (line[end - 1] == '\n' || line[end - 1] == ' ')) --end;
-    logLine("rocksdb: " + std::string(line, end));
+    std::string_view text(line, end);
+    const std::size_t cut = text.find_first_of("\r\n");
+    logLine("rocksdb: " + std::string(text.substr(0, cut)) +
+            (cut == std::string_view::npos ? "" : " ..."));
   }
 };
 
