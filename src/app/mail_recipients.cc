@@ -20,12 +20,12 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
     // A reset mail whose link no longer works (five minutes passed while the relay
     // was down, or a newer request, a password change or a deactivation voided it)
     // would only mislead: it is not sent.
-    std::optional<Timestamp> linkExpiresAt;
+    std::optional<Timestamp> expiresAt;
     if (record.kind == kPasswordResetMail) {
       auto reset = portal.credentials().reset(tokenHash(record.secret));
       if (!reset || reset->userId != record.userId || clock.now() >= reset->expiresAt)
         return RecipientLookup::obsolete();
-      linkExpiresAt = reset->expiresAt;
+      expiresAt = reset->expiresAt;
     }
     // A temporary password already replaced (the owner changed it, or reset it), or
     // past its 7 days (the mail held that long by a relay that was down), no longer
@@ -35,11 +35,13 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
       if (!account || !account->mustChangePassword ||
           temporaryPasswordExpired(true, account->passwordSetAt, clock.now()))
         return RecipientLookup::obsolete();
+      if (account->passwordSetAt.micros > 0)
+        expiresAt = Timestamp{account->passwordSetAt.micros + kTemporaryPasswordMicros};
     }
     auto company = portal.credentials().companyById(record.companyId);
     return RecipientLookup::ready(Recipient{u["email"].get<std::string>(), u.value("givenName", ""),
                                             u.value("surname", ""), company ? company->name : "",
-                                            linkExpiresAt});
+                                            expiresAt});
   };
 }
 

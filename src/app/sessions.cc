@@ -1,6 +1,7 @@
 #include "src/app/sessions.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -58,7 +59,7 @@ Result<void> SessionStore::load(Timestamp now) {
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the sessions: " + it->status().ToString());
   for (const auto& key : expired) db_->Delete(rocksdb::WriteOptions(), family_, key);
-  lastSweep_ = now;
+  lastSweep_.store(now.micros, std::memory_order_relaxed);
   return {};
 }
 
@@ -67,13 +68,23 @@ bool SessionStore::expired(const Session& s, Timestamp now) const {
 }
 
 void SessionStore::sweepIfDue(Timestamp now) {
-  if (now.micros - lastSweep_.micros < kSweepEveryMicros) return;
-  lastSweep_ = now;
+  if (now.micros - lastSweep_.load(std::memory_order_relaxed) < kSweepEveryMicros) return;
   std::vector<std::string> doomed;
-  for (const auto& [hash, s] : sessions_)
-    if (expired(s, now)) doomed.push_back(hash);
-  // Not synced: a restart's load drops an expired session all the same.
-  for (const auto& hash : doomed) erase(hash);
+  {
+    std::lock_guard lock(mu_);
+    if (now.micros - lastSweep_.load(std::memory_order_relaxed) < kSweepEveryMicros) return;
+    lastSweep_.store(now.micros, std::memory_order_relaxed);
+    for (const auto& [hash, s] : sessions_)
+      if (expired(s, now)) doomed.push_back(hash);
+    for (const auto& hash : doomed) sessions_.erase(hash);
+  }
+  if (doomed.empty()) return;
+  // One write, not synced, outside the lock (thousands may end at once): a restart's
+  // load drops an expired session all the same.
+  rocksdb::WriteBatch batch;
+  for (const auto& hash : doomed) batch.Delete(family_, hash);
+  if (const rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch); !st.ok())
+    logLine("sessions: cannot record the end of expired sessions: " + st.ToString());
 }
 
 void SessionStore::persist(Session& s) {
@@ -92,32 +103,21 @@ void SessionStore::erase(const std::string& tokenHash) {
   if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
 
-std::uint64_t SessionStore::endsOf(const std::string& companyId, const std::string& userId) const {
-  std::lock_guard lock(mu_);
-  auto it = ends_.find(companyId + "\n" + userId);
-  return it == ends_.end() ? 0 : it->second;
-}
-
-Result<void> SessionStore::add(const Session& session, std::optional<std::uint64_t> endsSeen) {
-  std::lock_guard lock(mu_);
-  if (endsSeen) {
-    auto it = ends_.find(session.companyId + "\n" + session.userId);
-    if ((it == ends_.end() ? 0 : it->second) != *endsSeen)
-      return makeError(ErrorCode::kVersionConflict, "the user's sessions were ended meanwhile");
-  }
+Result<void> SessionStore::add(const Session& session) {
   rocksdb::Status st =
       db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   sweepIfDue(session.createdAt);
+  std::lock_guard lock(mu_);
   Session& added = sessions_[session.tokenHash] = session;
   added.savedLastSeen = added.lastSeen;
   return {};
 }
 
 std::optional<Session> SessionStore::use(const std::string& tokenHash, Timestamp now) {
-  std::lock_guard lock(mu_);
   sweepIfDue(now);
+  std::lock_guard lock(mu_);
   auto it = sessions_.find(tokenHash);
   if (it == sessions_.end()) return std::nullopt;
   Session& s = it->second;
@@ -161,7 +161,6 @@ Result<void> SessionStore::makeDurable() {
 void SessionStore::removeUser(const std::string& companyId, const std::string& userId,
                               const std::string& keep, bool durable) {
   std::unique_lock lock(mu_);
-  ++ends_[companyId + "\n" + userId];
   std::vector<std::string> doomed;
   for (const auto& [hash, s] : sessions_)
     if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
@@ -188,6 +187,11 @@ void SessionStore::passwordChanged(const std::string& tokenHash, Timestamp at) {
   it->second.mustChangePassword = false;
   it->second.passwordChangedAt = at;
   persist(it->second);
+}
+
+std::size_t SessionStore::countLive(Timestamp now) {
+  sweepIfDue(now);
+  return size();
 }
 
 std::size_t SessionStore::size() const {

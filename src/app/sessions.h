@@ -9,6 +9,7 @@
 //
 // Thread-safe.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -56,12 +57,7 @@ class SessionStore {
 
   const SessionLimits& limits() const { return limits_; }
 
-  // How often every session of the user was ended (removeUser) since the start. A
-  // sign-in reads it before its command and hands it to add, which refuses the
-  // session (kVersionConflict) once it moved: a password change or deactivation came
-  // between, even one whose views were too far behind for the sign-in to see it.
-  std::uint64_t endsOf(const std::string& companyId, const std::string& userId) const;
-  Result<void> add(const Session& session, std::optional<std::uint64_t> endsSeen = std::nullopt);
+  Result<void> add(const Session& session);
   // The live session of this token hash, its idle time restarted; nullopt when
   // unknown or expired (an expired one is removed).
   std::optional<Session> use(const std::string& tokenHash, Timestamp now);
@@ -85,6 +81,9 @@ class SessionStore {
   // while the removal itself was lost to a crash); returns how many.
   std::size_t removeWhere(const std::function<bool(const Session&)>& ended);
   std::size_t size() const;
+  // The live sessions: size() once the expired ones are swept out (for /metrics,
+  // which an idle portal's scrapes read too).
+  std::size_t countLive(Timestamp now);
 
  private:
   // Writes `s` and notes the lastSeen written.
@@ -92,7 +91,8 @@ class SessionStore {
   // Ends the session at once; a removal that cannot be recorded is said on stderr.
   void erase(const std::string& tokenHash);
   bool expired(const Session& s, Timestamp now) const;
-  // Ends every expired session when the last sweep is a minute old (mu_ held).
+  // Ends every expired session when the last sweep is a minute old; takes mu_ only
+  // then, and deletes them from the disk after letting it go.
   void sweepIfDue(Timestamp now);
 
   rocksdb::DB* db_;
@@ -100,8 +100,7 @@ class SessionStore {
   SessionLimits limits_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Session> sessions_;
-  Timestamp lastSweep_{0};
-  std::unordered_map<std::string, std::uint64_t> ends_;  // by company and user
+  std::atomic<std::int64_t> lastSweep_{0};  // micros
 };
 
 }  // namespace portal

@@ -50,14 +50,16 @@ std::string LoginThrottle::pairKeyOf(const std::string& account, const std::stri
   return keyOf('p', account + '\n' + network);
 }
 
-// byAge_ is in the order of the keys' last failures: the front's are the oldest.
+// Each list is in the order of its keys' last failures: the fronts' are the oldest.
 void LoginThrottle::forgetExpired(std::int64_t now) {
-  while (!byAge_.empty()) {
-    auto it = entries_.find(byAge_.front());
-    const auto& f = it->second.failures;
-    if (!f.empty() && f.back() > now - policy_.windowMicros) return;
-    entries_.erase(it);
-    byAge_.pop_front();
+  for (std::list<std::string>* keys : {&atLimit_, &underLimit_}) {
+    while (!keys->empty()) {
+      auto it = entries_.find(keys->front());
+      const auto& f = it->second.failures;
+      if (!f.empty() && f.back() > now - policy_.windowMicros) break;
+      entries_.erase(it);
+      keys->pop_front();
+    }
   }
 }
 
@@ -71,46 +73,37 @@ std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t
   return std::max<std::int64_t>(1, (until - now + 999'999) / 1'000'000);
 }
 
-void LoginThrottle::record(const std::string& key, std::int64_t now) {
-  auto [it, fresh] = entries_.try_emplace(key);
-  if (!fresh) byAge_.erase(it->second.age);
-  byAge_.push_back(key);
-  it->second.age = std::prev(byAge_.end());
-  auto& f = it->second.failures;
+void LoginThrottle::record(const std::string& key, std::int64_t now, const std::string& account) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    while (!entries_.empty() && entries_.size() >= policy_.maxKeys) {
+      std::list<std::string>& keys = underLimit_.empty() ? atLimit_ : underLimit_;
+      entries_.erase(keys.front());
+      keys.pop_front();
+    }
+    it = entries_.try_emplace(key).first;
+    it->second.account = account;
+  } else {
+    listOf(it->second).erase(it->second.age);
+  }
+  Entry& e = it->second;
+  auto& f = e.failures;
   f.push_back(now);
+  while (f.front() <= now - policy_.windowMicros) f.pop_front();
   // Only the newest `limit` failures matter, the largest limit of the three.
   const std::size_t keep = static_cast<std::size_t>(
       std::max({policy_.accountLimit, policy_.addressLimit, policy_.accountWideLimit}));
   while (f.size() > keep) f.pop_front();
-  while (entries_.size() > policy_.maxKeys) evictOne(now);
+  e.atLimit = static_cast<int>(f.size()) >= limitOf(key);
+  std::list<std::string>& keys = listOf(e);
+  keys.push_back(key);
+  e.age = std::prev(keys.end());
 }
 
 int LoginThrottle::limitOf(const std::string& key) const {
   return key[0] == 'p'   ? policy_.accountLimit
          : key[0] == 'a' ? policy_.accountWideLimit
                          : policy_.addressLimit;
-}
-
-// The least recently failed key among the oldest few that is under its limit: keys
-// over theirs are what a flood of new keys would want forgotten (a review: a stranger
-// filled the table with new emails until a victim's counts went). Only when none of
-// those is under its limit does the oldest go.
-void LoginThrottle::evictOne(std::int64_t now) {
-  constexpr int kLook = 64;
-  auto victim = byAge_.begin();
-  int looked = 0;
-  for (auto it = byAge_.begin(); it != byAge_.end() && looked < kLook; ++it, ++looked) {
-    const Entry& e = entries_.find(*it)->second;
-    const auto inWindow = std::count_if(e.failures.begin(), e.failures.end(), [&](std::int64_t t) {
-      return t > now - policy_.windowMicros;
-    });
-    if (inWindow < limitOf(*it)) {
-      victim = it;
-      break;
-    }
-  }
-  entries_.erase(*victim);
-  byAge_.erase(victim);
 }
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
@@ -124,8 +117,7 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
                                       this->wait(accountKey, policy_.accountWideLimit, now.micros),
                                       this->wait(addressKey, policy_.addressLimit, now.micros)});
   if (wait > 0) return wait;
-  record(pairKey, now.micros);
-  entries_[pairKey].account = accountKey;
+  record(pairKey, now.micros, accountKey);
   record(accountKey, now.micros);
   record(addressKey, now.micros);
   return 0;
@@ -154,7 +146,7 @@ void LoginThrottle::succeeded(const std::string& account, const std::string& add
 
 void LoginThrottle::erase(const std::string& key) {
   if (auto it = entries_.find(key); it != entries_.end()) {
-    byAge_.erase(it->second.age);
+    listOf(it->second).erase(it->second.age);
     entries_.erase(it);
   }
 }

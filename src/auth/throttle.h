@@ -76,22 +76,28 @@ class LoginThrottle {
  private:
   struct Entry {
     std::deque<std::int64_t> failures;  // times, oldest first
-    std::list<std::string>::iterator age;
+    std::list<std::string>::iterator age;  // in atLimit_ or underLimit_
+    bool atLimit = false;                  // when it last failed
     std::string account;  // a per-network key's account key (clear() looks for it)
   };
+  std::list<std::string>& listOf(const Entry& e) { return e.atLimit ? atLimit_ : underLimit_; }
   void erase(const std::string& key);
   static std::string keyOf(char kind, const std::string& id);
   static std::string pairKeyOf(const std::string& account, const std::string& network);
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
-  void record(const std::string& key, std::int64_t now);
+  // A failure of `key` (made, with `account`, when new: room is made first, so the
+  // key being recorded is never the one forgotten).
+  void record(const std::string& key, std::int64_t now, const std::string& account = {});
   void forgetExpired(std::int64_t now);
   int limitOf(const std::string& key) const;
-  void evictOne(std::int64_t now);
 
   ThrottlePolicy policy_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
-  std::list<std::string> byAge_;  // least recently failed first
+  // Keys by their last failure, least recent first: those that had reached their
+  // limit then, and the others, which are forgotten first past maxKeys (a flood of
+  // new keys must not empty the counts that hold someone back; a review).
+  std::list<std::string> atLimit_, underLimit_;
 };
 
 }  // namespace portal

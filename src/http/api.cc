@@ -232,8 +232,16 @@ HttpResponse Api::Impl::unmatched(const HttpRequest& req,
   // The server as a whole (RFC 9110 9.3.7): the methods some path of it answers.
   if (req.method == "OPTIONS" && req.target == "*") {
     routeName = "(server)";
+    static const std::string kAllow = [] {
+      std::string allow;
+      for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+        if (m == "HEAD" || std::any_of(routes().begin(), routes().end(),
+                                       [&](const Route& r) { return r.info.method == m; }))
+          allow += (allow.empty() ? "" : ", ") + std::string(m);
+      return allow;
+    }();
     HttpResponse res = noContent();
-    res.headers.emplace_back("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE");
+    res.headers.emplace_back("Allow", kAllow);
     return res;
   }
   if (!allowed.empty()) {
@@ -987,12 +995,10 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   // A body of a type the route does not read is refused whatever it holds (a
   // review: a 100 Continue, then 415 once the body had come). A route that takes
   // no body judges only one that is there.
-  if (r->takesBody && r->info.pattern == "/api/v1/users/import") {
-    if (!isCsvMediaType(contentType)) return notCsv(contentType);
-  } else if (r->takesBody && !contentType.empty() && !isJsonMediaType(contentType)) {
-    return unsupportedJsonType();
-  }
-  return std::nullopt;
+  if (!r->takesBody) return std::nullopt;
+  if (r->handler == &Impl::importUsers)
+    return isCsvMediaType(contentType) ? std::nullopt : std::optional(notCsv(contentType));
+  return notJsonType(contentType);
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {

@@ -106,8 +106,8 @@ int statusOf(RejectionKind kind);
 
 HttpResponse rejected(const Rejection& r);
 
-// 415: the body is not of a JSON media type.
-HttpResponse unsupportedJsonType();
+// 415 when a body's Content-Type is given and is not a JSON media type.
+std::optional<HttpResponse> notJsonType(std::string_view contentType);
 
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error);

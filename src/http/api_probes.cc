@@ -69,7 +69,7 @@ HttpResponse Api::Impl::metricsText(Call& call) {
   counter("portal_log_position", "The position of the last durable event.", head, "gauge");
   counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
           portal.processor().failed() ? 1 : 0, "gauge");
-  counter("portal_sessions", "Signed-in sessions.", sessions.size(), "gauge");
+  counter("portal_sessions", "Signed-in sessions.", sessions.countLive(clock.now()), "gauge");
   counter("portal_password_hashes_total",
           "Argon2id hashes made or checked (sign-ins, password changes and resets): the CPU "
           "the hash cost takes.",

@@ -123,9 +123,6 @@ HttpResponse Api::Impl::signIn(Call& call) {
   session.lastSeen = now;
   session.expiresAt = Timestamp{now.micros + sessions.limits().absoluteMicros};
   session.mustChangePassword = account->mustChangePassword;
-  // Before the command: a change that ends the user's sessions after it is accepted
-  // comes after this read.
-  const std::uint64_t ends = sessions.endsOf(company->id, account->userId);
   CommandReply reply;
   if (auto failed = runAs(call.req, call.route, company->id, kSystem,
                           RecordLogin{account->userId, session.tokenHash, session.expiresAt,
@@ -136,19 +133,23 @@ HttpResponse Api::Impl::signIn(Call& call) {
     if (reply.status == CommandReply::Status::kRejected) return badCredentials();
     return *failed;
   }
-  if (auto r = sessions.add(session, ends); !r) {
-    if (r.error().code == ErrorCode::kVersionConflict) return badCredentials();
+  if (auto r = sessions.add(session); !r)
     return Api::problem(503, "sessions-unavailable", "Sessions cannot be recorded now",
                         r.error().message);
-  }
   // A password change, reset or deactivation between the check above and now ended
-  // the user's sessions before this one was added: it must not outlive them. (Each
-  // ends the sessions after its change is in the view, so one of the two sees the
-  // other.)
+  // the user's sessions before this one was added: it must not outlive them. Each
+  // ends the sessions once its event is durable, so an end that came before the add
+  // is in the log by now, and in the view once it has caught up with the log's end:
+  // waited for here, since the change itself waits for the views only 10 s (a
+  // review: with views further behind, a session of the old password survived).
   // A hash that is neither the one checked nor this sign-in's own: a change, or the
   // hash a sign-in beside this one (two tabs, a double click) made again of the same
   // password, which the password still verifies against (a review got 201 401 401
   // 401). Only in that race is it hashed once more.
+  if (auto behind = viewsCaughtUp()) {
+    (void)sessions.remove(session.tokenHash);
+    return *behind;
+  }
   if (auto after = portal.credentials().account(company->id, account->userId);
       !after || !after->active || after->passwordSetAt != account->passwordSetAt ||
       (after->passwordHash != account->passwordHash && after->passwordHash != upgraded &&
@@ -243,8 +244,12 @@ HttpResponse Api::Impl::changePassword(Call& call) {
 
 MailBuilder Api::Impl::passwordChangedMail(const std::string& companyId) {
   return [slug = companySlugOf(companyId), link = publicUrl()](const Decision& d) {
-    return std::vector<std::string>{
-        encodeMailRecord({std::string(kPasswordChangedMail), d.companyId, d.id, "", link, slug})};
+    return std::vector<std::string>{encodeMailRecord({.kind = std::string(kPasswordChangedMail),
+                                                      .companyId = d.companyId,
+                                                      .userId = d.id,
+                                                      .secret = "",
+                                                      .link = link,
+                                                      .companySlug = slug})};
   };
 }
 
@@ -356,9 +361,12 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
   if (!passwordHash)
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
   CommandReply reply;
-  if (auto failed = runAs(call.req, call.route, account->companyId, kSystem,
-                          CompletePasswordReset{hash, *passwordHash}, reply,
-                          passwordChangedMail(account->companyId)))
+  if (auto failed = runAs(
+          call.req, call.route, account->companyId, kSystem,
+          CompletePasswordReset{hash, *passwordHash}, reply,
+          // A first password (a user created without one) changed
+          // nothing anyone knew: no notice (a mail review).
+          account->passwordHash.empty() ? MailBuilder() : passwordChangedMail(account->companyId)))
     return *failed;
   sessions.removeUser(account->companyId, account->userId);
   // Failed sign-ins before the reset (forgotten password, or someone locking the

@@ -169,15 +169,15 @@ HttpResponse rejected(const Rejection& r) {
   return problemResponse(body);
 }
 
-HttpResponse unsupportedJsonType() {
+std::optional<HttpResponse> notJsonType(std::string_view contentType) {
+  if (contentType.empty() || isJsonMediaType(contentType)) return std::nullopt;
   return Api::problem(415, "unsupported-media-type", "Unsupported media type",
                       "Send the body as application/json.");
 }
 
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error) {
-  const std::string_view type = req.header("content-type");
-  if (!type.empty() && !isJsonMediaType(type)) {
-    error = unsupportedJsonType();
+  if (auto refused = notJsonType(req.header("content-type"))) {
+    error = std::move(*refused);
     return std::nullopt;
   }
   json j;

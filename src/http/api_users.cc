@@ -46,8 +46,12 @@ MailBuilder Api::Impl::welcomeMail(const std::string& companyId) {
     std::vector<std::string> mails;
     for (const std::string& user : d.ids.empty() ? std::vector<std::string>{d.id} : d.ids) {
       if (inactive.count(user)) continue;
-      mails.push_back(
-          encodeMailRecord({std::string(kWelcomeMail), d.companyId, user, "", link, slug}));
+      mails.push_back(encodeMailRecord({.kind = std::string(kWelcomeMail),
+                                        .companyId = d.companyId,
+                                        .userId = user,
+                                        .secret = "",
+                                        .link = link,
+                                        .companySlug = slug}));
     }
     return mails;
   };

@@ -463,16 +463,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
           refused.headers.emplace_back("Accept-Encoding", "identity");
           return respondAndClose(std::move(refused));
         }
-    // Only someone who may import makes the server hold a file's worth of body.
-    if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody) {
+    // Only someone who may import makes the server hold a file's worth of body; a
+    // file sent as another type (a form's multipart, octet-stream) is told so
+    // (refuseBody), not that it is larger than the 1 MiB of a JSON body.
+    if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody)
       if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
                                                  header[http::field::authorization],
                                                  header[http::field::content_type]))
         return respondAndClose(std::move(*refused));
-      // A file sent as another type (a form's multipart, octet-stream) is told so,
-      // not that it is larger than the 1 MiB of a JSON body.
-      if (!csv) return respondAndClose(Api::notCsv(header[http::field::content_type]));
-    }
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
     parser_->body_limit(limit);

@@ -320,7 +320,13 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   else
     mailerLog(what + ": the event that caused it cannot be read (" + cause.error().message +
               "); dated now");
-  message.messageId = makeMessageId(stem + "." + record->userId, settings_.from);
+  // The position and index in hexadecimal and the user: unique, the same for a
+  // delivery retried, and short enough for one header line (it held the file's stem
+  // too: 112 characters; a mail review).
+  char where[40];
+  std::snprintf(where, sizeof where, "%llx.%x.", static_cast<unsigned long long>(slot->position),
+                static_cast<unsigned>(slot->index));
+  message.messageId = makeMessageId(where + record->userId, settings_.from);
   Result<void> sent = makeError(ErrorCode::kIoError, "not delivered");
   try {
     sent = transport_->deliver(message, stem);

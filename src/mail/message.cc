@@ -59,7 +59,9 @@ std::string base64(std::string_view bytes) {
 
 // RFC 2047 B-encoded words, each at most 72 characters (45 bytes of text) so that a
 // header line stays under 78, split between characters, never inside one, and
-// joined by folding whitespace.
+// joined by folding whitespace. A word ends after a space of the text where one
+// falls within it: a reader that puts a space between encoded-words (Python's does)
+// then adds one beside a space, never inside a name (a mail review).
 std::string encodedWords(std::string_view utf8) {
   constexpr std::size_t kChunk = 45;
   std::string out;
@@ -68,6 +70,10 @@ std::string encodedWords(std::string_view utf8) {
     // Back off to the start of a character: continuation bytes are 10xxxxxx.
     while (n < utf8.size() && n > 0 && (static_cast<unsigned char>(utf8[n]) & 0xc0) == 0x80) --n;
     if (n == 0) n = std::min(kChunk, utf8.size());  // not UTF-8: split anywhere
+    if (n < utf8.size())
+      if (const std::size_t space = utf8.substr(0, n).rfind(' ');
+          space != std::string_view::npos && space > 0)
+        n = space + 1;
     if (!out.empty()) out += "\r\n ";
     out += "=?UTF-8?B?" + base64(utf8.substr(0, n)) + "?=";
     utf8.remove_prefix(n);
@@ -93,6 +99,9 @@ std::string headerText(std::string_view text, bool quote) {
 
 std::string nameAddr(std::string_view name, std::string_view address) {
   std::string addr = oneLine(address);
+  // Raw UTF-8 in a header is RFC 6532's, which many readers take as undecodable
+  // bytes (a review): the domain goes in its ASCII form where that is all of it.
+  if (auto ascii = asciiDomainAddress(addr)) addr = std::move(*ascii);
   std::string display = oneLine(name);
   if (display.empty()) return "<" + addr + ">";
   return headerText(display, /*quote=*/true) + " <" + addr + ">";
@@ -218,11 +227,57 @@ std::string signInLines(const Recipient& r, const std::string& url, const std::s
   return out;
 }
 
+// The body's lines broken before spaces so that each keeps within 76 characters
+// where it can (RFC 5322 2.1.1: a company's long name made lines of 210); an
+// indented line (a link, a sign-in field) and a word longer than that stay whole.
+std::string wrapped(std::string_view body) {
+  constexpr std::size_t kWidth = 76;
+  std::string out;
+  out.reserve(body.size() + body.size() / 64);
+  while (!body.empty()) {
+    const std::size_t nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+    const bool indented = line.starts_with("    ");
+    while (!indented) {
+      // The byte at which the line's kWidth-th character ends, counting characters
+      // (UTF-8 continuation bytes are not one).
+      std::size_t chars = 0, end = 0;
+      for (; end < line.size(); ++end)
+        if ((static_cast<unsigned char>(line[end]) & 0xc0) != 0x80 && ++chars > kWidth) break;
+      if (end == line.size()) break;
+      std::size_t space = line.rfind(' ', end);
+      if (space == std::string_view::npos || space == 0) space = line.find(' ', end);
+      if (space == std::string_view::npos) break;
+      out.append(line.substr(0, space)).append("\n");
+      line.remove_prefix(space + 1);
+    }
+    out.append(line);
+    if (nl != std::string_view::npos) out.append("\n");
+  }
+  return out;
+}
+
+// "Sat 12 Dec 2026, 10:20 UTC": the minute cut down, never later than the time.
+std::string utcMinute(Timestamp t) {
+  std::string date = rfc5322Date(t);  // "Sat, 12 Dec 2026 10:20:59 +0000"
+  return date.substr(0, 3) + date.substr(4, 12) + ", " + date.substr(17, 5) + " UTC";
+}
+
 constexpr std::string_view kSignature =
     "\nKind regards,\nThe Customer Portal\n\n"
     "(This message was sent automatically; replies are not read.)\n";
 
 }  // namespace
+
+std::optional<std::string> asciiDomainAddress(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (isAscii(address) || at == std::string_view::npos || !isAscii(address.substr(0, at)))
+    return std::nullopt;
+  auto domain = asciiDomain(address.substr(at + 1));
+  if (!domain) return std::nullopt;
+  return std::string(address.substr(0, at + 1)) + *domain;
+}
 
 std::string mailboxAddress(std::string_view mailbox) {
   auto open = mailbox.rfind('<');
@@ -264,7 +319,7 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   const std::string slug = oneLine(record.companySlug);
   const std::string secret = oneLine(record.secret);
   std::string body = greeting(recipient);
-  const std::string account = "your account in\n" + portalOf(recipient) +
+  const std::string account = "your account in " + portalOf(recipient) +
                               (slug.empty() ? "" : " (company \"" + slug + "\")");
 
   if (record.kind == kTemporaryPasswordMail) {
@@ -275,25 +330,27 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             signInLines(recipient, signInUrl, slug) + "    Temporary password:  " + secret +
             "\n\n"
             "You must change this password when you first sign in: the portal asks you\n"
-            "to choose a new password of your own before anything else. It signs in for\n"
-            "7 days; after that, ask for a new password with \"Forgot password?\" on the\n"
-            "sign-in page. Please do not forward this email.\n";
+            "to choose a new password of your own before anything else.\n\n"
+            "This temporary password works " +
+            (recipient.expiresAt ? "until " + utcMinute(*recipient.expiresAt) + ", " : "for ") +
+            "7 days after it was set; after that, ask for a new password with "
+            "\"Forgot password?\" on the sign-in page. Please do not forward this email.\n";
   } else if (record.kind == kPasswordResetMail) {
     m.subject = "Reset your Customer Portal password";
     body += "Someone, most likely you, asked to reset the password of " + account + ".\n\n";
     // The minute it expires, cut down (never later than the link works), in UTC.
-    const std::string when = recipient.linkExpiresAt
-                                 ? "by " + formatRfc3339(*recipient.linkExpiresAt).substr(11, 5) +
-                                       " UTC, within 5 minutes of\nyour request"
+    const std::string when = recipient.expiresAt
+                                 ? "by " + formatRfc3339(*recipient.expiresAt).substr(11, 5) +
+                                       " UTC, within 5 minutes of your request"
                                  : std::string("within 5 minutes of your request");
     if (!link.empty())
       body += "To choose a new password, open this link " + when + ":\n\n    " + link + "\n\n";
     else
-      body += "To choose a new password, enter this reset code on the sign-in page\n" + when +
+      body += "To choose a new password, enter this reset code on the sign-in page " + when +
               ":\n\n    " + secret + "\n\n";
     body +=
-        "It works only once and expires after 5 minutes; if it has expired, simply\n"
-        "ask for a new one on the sign-in page.\n\n"
+        "It works only once, expires after 5 minutes, and a newer request replaces it;\n"
+        "if it has expired, simply ask for a new one on the sign-in page.\n\n"
         "If you did not ask for this, you can ignore this email: your password stays\n"
         "as it is.\n";
   } else if (record.kind == kPasswordChangedMail) {
@@ -305,14 +362,14 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
             "If you changed it, there is nothing more to do. Everywhere else you were\n"
             "signed in has been signed out.\n\n"
             "If you did not, someone else can sign in as you: choose \"Forgot password?\"\n"
-            "on the sign-in page to set a new password at once, and tell your company's\n"
-            "administrator.\n";
+            "on the sign-in page to set a new password at once, and let your company's\n"
+            "administrators know.\n";
     if (!signInUrl.empty()) body += "\n    " + signInUrl + "\n";
   } else {  // kWelcomeMail
     m.subject = "Your Customer Portal account";
-    body += "An account has been created for you in " + portalOf(recipient) +
-            ".\n\n"
-            "To sign in, go to the Customer Portal and enter:\n\n" +
+    body += "An account has been created for you in " + portalOf(recipient) + ".\n\n" +
+            (secret.empty() ? "You will sign in to the Customer Portal with:\n\n"
+                            : "To sign in, go to the Customer Portal and enter:\n\n") +
             signInLines(recipient, signInUrl, slug);
     if (!secret.empty()) {
       body += "    Temporary password:  " + secret +
@@ -322,11 +379,13 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
     } else {
       body +=
           "\n"
-          "You do not have a password yet: on the sign-in page, choose \"Forgot password?\"\n"
-          "and we will send you a link to set one.\n";
+          "and a password of your own, which you do not have yet: to set it, choose\n"
+          "\"Forgot password?\" on the sign-in page, and we will send you a link.\n";
     }
   }
-  m.body = body + std::string(kSignature);
+  // The greeting as it is: a name is not broken from its "Hello".
+  const std::string hello = greeting(recipient);
+  m.body = hello + wrapped(body.substr(hello.size()) + std::string(kSignature));
   return m;
 }
 

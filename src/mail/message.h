@@ -27,12 +27,13 @@ struct Recipient {
         givenName(std::move(g)),
         surname(std::move(s)),
         companyName(std::move(c)),
-        linkExpiresAt(expires) {}
+        expiresAt(expires) {}
 
   std::string email, givenName, surname, companyName;
-  // A reset mail's link: when it stops working, so that a mail a relay held for a
-  // while still tells the time left rather than "5 minutes" from its arrival.
-  std::optional<Timestamp> linkExpiresAt;
+  // When what the mail carries stops working (a reset mail's link, the owner's
+  // temporary password), so that a mail a relay held for a while still tells the
+  // time left rather than "5 minutes" from its arrival.
+  std::optional<Timestamp> expiresAt;
 };
 
 struct MailSettings {
@@ -77,6 +78,12 @@ std::string makeMessageId(std::string_view unique, std::string_view from);
 // The address inside "Name <address>", or the whole text trimmed when it has no
 // angle brackets; CR and LF removed.
 std::string mailboxAddress(std::string_view mailbox);
+
+// A non-ASCII `address` whose local part is ASCII, with its domain in ASCII
+// (A-labels, `jan@xn--mller-kva.de`): the same mailbox in a form every reader takes.
+// nullopt for any other (an ASCII address needs nothing; a local part beyond ASCII
+// has no ASCII form).
+std::optional<std::string> asciiDomainAddress(std::string_view address);
 
 // The message as RFC 5322 text: From, To, Subject, Date (`date`, in UTC), Message-ID,
 // MIME-Version, Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding,

@@ -70,13 +70,8 @@ bool commandSafe(std::string_view address) {
 // (A-labels): the same mailbox for a relay without SMTPUTF8. nullopt for any other
 // (an ASCII address needs nothing; a local part beyond ASCII has no ASCII form).
 std::optional<std::string> asciiAddress(std::string_view address) {
-  const auto at = address.rfind('@');
-  if (isAscii(address) || at == std::string_view::npos || !isAscii(address.substr(0, at)))
-    return std::nullopt;
-  auto domain = asciiDomain(address.substr(at + 1));
-  if (!domain) return std::nullopt;
-  std::string out = std::string(address.substr(0, at + 1)) + *domain;
-  if (!commandSafe(out)) return std::nullopt;  // (as the address as given was checked)
+  auto out = asciiDomainAddress(address);
+  if (!out || !commandSafe(*out)) return std::nullopt;  // (as the address as given was checked)
   return out;
 }
 

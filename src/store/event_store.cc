@@ -202,6 +202,7 @@ class StderrLogger final : public rocksdb::Logger {
     std::size_t end = n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1);
     while (end > 0 && (line[end - 1] == '\n' || line[end - 1] == ' ')) --end;
     std::string_view text(line, end);
+    text.remove_prefix(std::min(text.find_first_not_of("\r\n "), text.size()));
     const std::size_t cut = text.find_first_of("\r\n");
     logLine("rocksdb: " + std::string(text.substr(0, cut)) +
             (cut == std::string_view::npos ? "" : " ..."));
