@@ -13,21 +13,33 @@ const std::set<std::string_view>& GroupsProjection::handles() const {
   return types;
 }
 
+std::string GroupsProjection::memberPrefix(std::string_view companyId, std::string_view groupId) {
+  std::string prefix = rows::key(companyId, groupId);
+  prefix.push_back('\0');
+  return prefix;
+}
+
 Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) {
   const std::string& company = event.envelope.companyId;
   if (const auto* c = std::get_if<GroupCreated>(&event.data)) {
-    rows::save(view, 0, rows::key(company, c->groupId),
+    rows::save(view, kGroups, rows::key(company, c->groupId),
                rows::json{{"id", c->groupId},
                           {"name", c->name},
                           {"description", rows::text(c->description)},
-                          {"members", rows::json::array()},
                           {"version", 1},
                           {"createdAt", rows::time(event.envelope)},
                           {"updatedAt", rows::time(event.envelope)}});
     return {};
   }
   if (const auto* d = std::get_if<GroupDeleted>(&event.data)) {
-    view.remove(0, rows::key(company, d->groupId));
+    view.remove(kGroups, rows::key(company, d->groupId));
+    std::vector<std::string> members;
+    view.scan(kMembers, memberPrefix(company, d->groupId),
+              [&](std::string_view key, std::string_view) {
+                members.emplace_back(key);
+                return true;
+              });
+    for (const std::string& key : members) view.remove(kMembers, key);
     return {};
   }
   std::string groupId;
@@ -35,24 +47,21 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
     if constexpr (requires { e.groupId; }) groupId = e.groupId;
   }, event.data);
   const std::string key = rows::key(company, groupId);
-  auto loaded = rows::load(view, 0, key);
+  auto loaded = rows::load(view, kGroups, key);
   if (!loaded) return loaded.error();
   if (!*loaded) return {};
   rows::json& row = **loaded;
-  std::vector<std::string> members = row.value("members", std::vector<std::string>{});
   if (const auto* r = std::get_if<GroupRenamed>(&event.data)) {
     row["name"] = r->name;
     row["description"] = rows::text(r->description);
   } else if (const auto* a = std::get_if<GroupMemberAdded>(&event.data)) {
-    auto at = std::lower_bound(members.begin(), members.end(), a->userId);
-    if (at == members.end() || *at != a->userId) members.insert(at, a->userId);
+    view.put(kMembers, memberPrefix(company, groupId) + a->userId, "");
   } else if (const auto* m = std::get_if<GroupMemberRemoved>(&event.data)) {
-    std::erase(members, m->userId);
+    view.remove(kMembers, memberPrefix(company, groupId) + m->userId);
   }
-  row["members"] = members;
   row["version"] = row.value("version", std::uint64_t{0}) + 1;
   row["updatedAt"] = rows::time(event.envelope);
-  rows::save(view, 0, key, row);
+  rows::save(view, kGroups, key, row);
   return {};
 }
 

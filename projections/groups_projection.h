@@ -1,7 +1,10 @@
 #pragma once
 // The groups view. Family "groups": company, NUL, group id -> {id, name,
-// description, members: [user ids, sorted], version (its events so far: the ETag),
-// createdAt, updatedAt}.
+// description, version (its events so far: the ETag), createdAt, updatedAt}.
+// Family "members": company, NUL, group id, NUL, user id -> "" for each member, so
+// that adding one to a group of 30,000 writes one small row, not the whole list
+// again (a review: 26 ms and 1.3 MB written an add; filling it took minutes). The
+// reader (Portal::groups) shows a group's row with its members, sorted.
 
 #include "projections/projection.h"
 
@@ -9,11 +12,16 @@ namespace portal {
 
 class GroupsProjection final : public Projection {
  public:
-  static constexpr const char* kName = "groups_v2";
+  static constexpr const char* kName = "groups_v3";
+  static constexpr int kGroups = 0;
+  static constexpr int kMembers = 1;
   std::string name() const override { return kName; }
-  std::vector<std::string> families() const override { return {"groups"}; }
+  std::vector<std::string> families() const override { return {"groups", "members"}; }
   const std::set<std::string_view>& handles() const override;
   Result<void> apply(const RecordedEvent& event, RowView& rows) override;
+
+  // The members family's key of a member, and the prefix of a group's members.
+  static std::string memberPrefix(std::string_view companyId, std::string_view groupId);
 };
 
 }  // namespace portal

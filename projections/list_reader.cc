@@ -1,12 +1,33 @@
 #include "projections/list_reader.h"
 
+#include "events/json_writer.h"
 #include "projections/projection.h"
 
 namespace portal {
 
 std::optional<std::string> ListReader::row(const std::string& companyId,
                                            const std::string& id) const {
-  return get(rows_, companyPrefix(companyId) + id);
+  auto row = get(rows_, companyPrefix(companyId) + id);
+  if (row) *row = withMembers(companyId, id, std::move(*row));
+  return row;
+}
+
+std::string ListReader::withMembers(const std::string& companyId, std::string_view id,
+                                    std::string row) const {
+  if (members_ == nullptr || row.empty() || row.back() != '}') return row;
+  std::string prefix = companyPrefix(companyId);
+  prefix.append(id);
+  prefix.push_back('\0');
+  std::string list;
+  JsonWriter out(list);
+  out.beginArray();
+  scan(members_, prefix, [&](std::string_view key, std::string_view) {
+    out.string(key.substr(prefix.size()));
+    return true;
+  });
+  out.endArray();
+  row.insert(row.size() - 1, (row.size() > 2 ? ",\"members\":" : "\"members\":") + list);
+  return row;
 }
 
 RowPage ListReader::list(const std::string& companyId, std::size_t limit, const std::string& cursor,
@@ -28,8 +49,8 @@ RowPage ListReader::list(const std::string& companyId, std::size_t limit, const 
           page.nextCursor = lastId;
           return false;
         }
-        page.items.push_back(std::move(row));
         lastId = std::string(key.substr(prefix.size()));
+        page.items.push_back(withMembers(companyId, lastId, std::move(row)));
         return true;
       },
       from);

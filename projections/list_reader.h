@@ -17,8 +17,11 @@ struct RowPage {
 
 class ListReader : public ViewReader {
  public:
-  ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin)
-      : ViewReader(db, std::move(pin)), rows_(rows) {}
+  // `members`: a family of "company, NUL, row id, NUL, member id" keys whose ids
+  // each row shows, sorted, as its "members" (the groups view); none: rows as stored.
+  ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin,
+             rocksdb::ColumnFamilyHandle* members = nullptr)
+      : ViewReader(db, std::move(pin)), rows_(rows), members_(members) {}
 
   std::optional<std::string> row(const std::string& companyId, const std::string& id) const;
   // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.
@@ -26,7 +29,11 @@ class ListReader : public ViewReader {
                const std::function<bool(const std::string& row)>& keep = nullptr) const;
 
  private:
+  // `row` (a JSON object) with its members added, when the list has them.
+  std::string withMembers(const std::string& companyId, std::string_view id, std::string row) const;
+
   rocksdb::ColumnFamilyHandle* rows_;
+  rocksdb::ColumnFamilyHandle* members_;
 };
 
 // The ids of the resources a user owns, from the resources view's byOwner family.

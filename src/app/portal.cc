@@ -133,7 +133,12 @@ ListReader Portal::resources() const {
   return listOf(ResourcesProjection::kName, ResourcesProjection::kResources);
 }
 
-ListReader Portal::groups() const { return listOf(GroupsProjection::kName, 0); }
+ListReader Portal::groups() const {
+  auto pin = std::make_shared<Projector::Reading>(*projector_);
+  return ListReader(
+      store_->db(), projector_->handle(GroupsProjection::kName, GroupsProjection::kGroups),
+      std::move(pin), projector_->handle(GroupsProjection::kName, GroupsProjection::kMembers));
+}
 
 ListReader Portal::roles() const { return listOf(RolesProjection::kName, 0); }
 
