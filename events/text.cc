@@ -201,11 +201,23 @@ std::string searchFold(std::string_view s) {
       status);
   const icu::UnicodeString parts = nfd().normalize(folded, status);
   if (U_FAILURE(status)) return foldCase(s);
+  // Latin letters that hold their stroke or ligature in themselves rather than in a
+  // combining mark, as a search box gets them typed without (a review: "lukasz" did
+  // not find Łukasz, nor "orsted" Ørsted); folded already, so lower case only.
+  static constexpr std::pair<UChar32, const char*> kBaseLetters[] = {
+      {0x00E6, "ae"}, {0x00F0, "d"}, {0x00F8, "o"}, {0x00FE, "th"}, {0x0111, "d"}, {0x0127, "h"},
+      {0x0131, "i"},  {0x0142, "l"}, {0x014B, "n"}, {0x0153, "oe"}, {0x0167, "t"}};
   icu::UnicodeString bare;
   for (int32_t i = 0; i < parts.length();) {
     const UChar32 c = parts.char32At(i);
-    if (u_charType(c) != U_NON_SPACING_MARK) bare.append(c);
     i += U16_LENGTH(c);
+    if (u_charType(c) == U_NON_SPACING_MARK) continue;
+    const auto* base = std::find_if(std::begin(kBaseLetters), std::end(kBaseLetters),
+                                    [c](const auto& letter) { return letter.first == c; });
+    if (base != std::end(kBaseLetters))
+      bare.append(icu::UnicodeString(base->second));
+    else
+      bare.append(c);
   }
   std::string out;
   nfc().normalize(bare, status).toUTF8String(out);

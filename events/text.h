@@ -134,9 +134,11 @@ std::string nfcOf(std::string_view s);
 // full-width letter, is the same password). Text that is not UTF-8 as it is.
 std::string nfkc(std::string_view s);
 
-// foldCase, then accents and other combining marks dropped: what people type in a
+// foldCase, then accents and other combining marks dropped, and the Latin letters
+// whose stroke or ligature is no mark written as people type them without it (ł l,
+// ø o, æ ae, œ oe, đ and ð d, ı i, þ th, ħ h, ŧ t, ŋ n): what people type in a
 // search box finds what they meant ("elodie" finds "Élodie", "ozturk" finds
-// "Öztürk"). The users view searches and sorts names by it.
+// "Öztürk", "lukasz" finds "Łukasz"). The users view searches and sorts names by it.
 std::string searchFold(std::string_view s);
 
 // Leading and trailing spaces, tabs and line breaks removed.

@@ -454,7 +454,13 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         }
       }
       written.clear();
-      if (!st.ok()) return makeError(ErrorCode::kIoError, "projections: " + st.ToString());
+      if (!st.ok()) {
+        if (followerSlots) {
+          std::lock_guard lock(writeFailureMu_);
+          if (onWriteFailure_) onWriteFailure_("projections: " + st.ToString());
+        }
+        return makeError(ErrorCode::kIoError, "projections: " + st.ToString());
+      }
       return {};
     };
     for (std::size_t i = 0; i < slots.size(); ++i) {

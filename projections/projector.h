@@ -76,6 +76,15 @@ class Projector {
   void whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
                    std::function<void(bool reached)> fn);
 
+  // Called (on the projector's thread) when the follower could not write a
+  // projection's rows to the database (a full disk): the views stop where they are,
+  // so an owner stops too, as for a failed write of the log (portal-server does:
+  // fail-stop, and a restart carries the views on from their checkpoints).
+  void onWriteFailure(std::function<void(const std::string& why)> fn) {
+    std::lock_guard lock(writeFailureMu_);
+    onWriteFailure_ = std::move(fn);
+  }
+
   std::vector<ProjectionStatus> status() const;
   // The lowest checkpoint of the healthy projections.
   std::uint64_t position() const;
@@ -123,6 +132,8 @@ class Projector {
                     const std::atomic<bool>* cancel);
   // Marks a projection stopped, with why (status() reports it).
   void stop(Slot* s, std::string why);
+  std::mutex writeFailureMu_;
+  std::function<void(const std::string&)> onWriteFailure_;
   // Decodes an event (or takes `ahead`'s decoding of it, when there is one); one
   // that does not decode stops every projection of `slots` (nobody can apply it).
   Result<RecordedEvent> decodeOrStop(const std::vector<Slot*>& slots, const RawEvent& raw,

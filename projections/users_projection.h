@@ -33,7 +33,7 @@ class UsersProjection final : public Projection {
  public:
   // v3: names are searched and sorted without regard to case or accents, however
   // they were typed (searchFold); v2 lowered them in any script, v1 ASCII letters only.
-  static constexpr const char* kName = "users_v3";
+  static constexpr const char* kName = "users_v4";
   enum Family { kRows = 0, kSearch = 1, kCompanies = 2 };
 
   std::string name() const override { return kName; }

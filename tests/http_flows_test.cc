@@ -851,6 +851,10 @@ TEST(HttpFlows, NamesAreFoundAndSortedWhateverTheirAccentsAndHowTheyWereTyped) {
   EXPECT_EQ(found("%C3%89LODIE"), both) << "typed composed";
   EXPECT_EQ(found("E%CC%81lodie"), both) << "typed decomposed";
   EXPECT_EQ(found("eclair"), std::set<std::string>{accented});
+  const std::string stroked = create("five@acme.example", "\u0141ukasz", "\u00d8rsted");
+  EXPECT_EQ(found("lukasz"), std::set<std::string>{stroked}) << "a stroke is no accent";
+  EXPECT_EQ(found("orsted"), std::set<std::string>{stroked});
+  EXPECT_EQ(found("%C5%81UKASZ"), std::set<std::string>{stroked}) << "typed with it";
   // Listed by surname: Dupont, Éclair, Fabre, then the owner's and Zola's places by
   // their letters.
   Reply all = client.get("/api/v1/users?limit=100", owner.token);
@@ -863,7 +867,8 @@ TEST(HttpFlows, NamesAreFoundAndSortedWhateverTheirAccentsAndHowTheyWereTyped) {
   };
   EXPECT_LT(at("Dupont"), at("\u00c9clair"));
   EXPECT_LT(at("\u00c9clair"), at("Fabre"));
-  EXPECT_LT(at("Fabre"), at("Zola"));
+  EXPECT_LT(at("Fabre"), at("\u00d8rsted")) << "Ørsted among the O's";
+  EXPECT_LT(at("\u00d8rsted"), at("Zola"));
   // The stored names are as typed: folding is for finding and ordering only.
   EXPECT_EQ(client.get("/api/v1/users/" + decomposed, owner.token).json()["givenName"],
             "E\u0301lodie");

@@ -935,8 +935,8 @@ TEST(Projector, TheScratchFilesOfARebuildACrashCutShortGoAtTheNextStart) {
   TempDir dir;
   auto store = test::openStore(dir.path());
   ASSERT_TRUE(store);
-  std::filesystem::create_directories(dir.path() + "/rebuild.tmp/users_v3.0");
-  std::ofstream(dir.path() + "/rebuild.tmp/users_v3.0/2.sst") << "zelda.quirinius@acme.test";
+  std::filesystem::create_directories(dir.path() + "/rebuild.tmp/users_v4.0");
+  std::ofstream(dir.path() + "/rebuild.tmp/users_v4.0/2.sst") << "zelda.quirinius@acme.test";
   auto projector = Projector::open(*store, allProjections());
   ASSERT_TRUE(projector.ok()) << projector.error().message;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/rebuild.tmp"));

@@ -1399,8 +1399,8 @@ void expectProjectionsEqualACleanRebuild(const std::string& dir) {
 TEST_F(ToolsTest, PortalctlRebuildsCompactsAndBacksUpAStoppedDirectory) {
   ProgramRun r = portalctl({"rebuild", "--data", data(), "--projection", "users"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(json::parse(r.out)["projection"], "users_v3");
-  EXPECT_NE(r.err.find("rebuild users_v3: "), std::string::npos) << "a progress line: " << r.err;
+  EXPECT_EQ(json::parse(r.out)["projection"], "users_v4");
+  EXPECT_NE(r.err.find("rebuild users_v4: "), std::string::npos) << "a progress line: " << r.err;
   EXPECT_NE(r.err.find("events/s"), std::string::npos) << r.err;
   std::size_t ends = 0;
   for (std::size_t at = r.err.find("(100%)"); at != std::string::npos; at = r.err.find("(100%)", at + 1)) ++ends;
@@ -1461,7 +1461,7 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
   const std::string data = dir.sub("data");
   const std::uint64_t generation = logOfNewUsers(data, 60'000).front().generation;
   RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
-  ASSERT_TRUE(rebuild.waitForError("rebuild users_v3: ")) << "a first progress line";
+  ASSERT_TRUE(rebuild.waitForError("rebuild users_v4: ")) << "a first progress line";
   rebuild.signal(SIGINT);
   ProgramRun r = rebuild.finish();
   EXPECT_EQ(r.exitCode, 1) << r.err;
@@ -1473,11 +1473,11 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
   auto projector = Projector::open(*store, allProjections());
   ASSERT_TRUE(projector);
   const ProjectionStatus users = (*projector)->status().front();
-  EXPECT_EQ(users.name, "users_v3");
+  EXPECT_EQ(users.name, "users_v4");
   EXPECT_EQ(users.generation, generation) << "the old generation serves";
   EXPECT_EQ(users.checkpoint, 60'000u);
   for (const auto& cf : store->columnFamilyNames())
-    EXPECT_EQ(cf.find("users_v3.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
+    EXPECT_EQ(cf.find("users_v4.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
 }
 
 // The rebuild decodes chunks of the log on both of its threads: an event deep in

@@ -497,13 +497,18 @@ int main(int argc, char** argv) {
   // fixed; the restart recovers from what is durable.
   std::mutex failureMu;
   std::string failure;
-  p.processor().onFailure([&failureMu, &failure, main = pthread_self()](const std::string& why) {
+  auto failStop = [&failureMu, &failure, main = pthread_self()](const std::string& why) {
     {
       std::lock_guard lock(failureMu);
-      failure = why;
+      if (failure.empty()) failure = why;
     }
     pthread_kill(main, SIGUSR1);
-  });
+  };
+  p.processor().onFailure(failStop);
+  // So is a failed write of the views' rows: they would stay where they stopped, and
+  // every command after be answered 202 "not shown yet" for good (a test saw it
+  // once the disk filled up under the projector first).
+  p.projector().onWriteFailure(failStop);
 
   // The address in the mails' links: known before the server serves (with --listen
   // HOST:0, the port the socket was bound to). An IPv6 address goes in brackets in a
@@ -693,9 +698,9 @@ int main(int argc, char** argv) {
   sigwait(&stopSignals, &signal);
   if (signal == SIGUSR1) {
     std::lock_guard lock(failureMu);
-    logLine("portal-server: a write to the event log failed (" + failure +
+    logLine("portal-server: a write to the event log or its views failed (" + failure +
             "); stopping: every command acknowledged is durable, and a restart recovers the log "
-            "from it");
+            "and the views from it");
   } else {
     logLine(std::string("portal-server: ") +
             (signal == SIGTERM  ? "SIGTERM"
