@@ -20,7 +20,8 @@ class GroupsProjection final : public Projection {
   const std::set<std::string_view>& handles() const override;
   Result<void> apply(const RecordedEvent& event, RowView& rows) override;
 
-  // The members family's key of a member, and the prefix of a group's members.
+  // The prefix of a group's members' keys in the members family (a key: it, then
+  // the user id).
   static std::string memberPrefix(std::string_view companyId, std::string_view groupId);
 };
 

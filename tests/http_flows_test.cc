@@ -1057,9 +1057,6 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
   EXPECT_EQ(r.status, 422) << r.body;
 }
 
-// RFC 9110 13.1.1: If-Match is evaluated wherever it is sent on a group or on the
-// commands that change a user, so that one administrator's stale page does not undo
-// or outrun another's change (a review found it passed over there).
 // A member added writes one small row, whatever the group's size: the group's own
 // row holds no list of members (a review: adding one to a group of 30,000 rewrote
 // 1.3 MB). The group still shows its members, sorted, and a deleted group leaves no
@@ -1113,6 +1110,9 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   EXPECT_TRUE(raw(GroupsProjection::kMembers).empty());
 }
 
+// RFC 9110 13.1.1: If-Match is evaluated wherever it is sent on a group or on the
+// commands that change a user, so that one administrator's stale page does not undo
+// or outrun another's change (a review found it passed over there).
 TEST(HttpFlows, GroupsAndUserCommandsHonourIfMatch) {
   ApiServer server;
   Person owner = server.provision("acme");
