@@ -33,12 +33,18 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
   }
   if (const auto* d = std::get_if<GroupDeleted>(&event.data)) {
     view.remove(kGroups, rows::key(company, d->groupId));
+    const std::string prefix = memberPrefix(company, d->groupId);
+    // The event names its members (since schema 1's memberIds): no scan, which a
+    // rebuild's builder makes over every row it holds. Older events are scanned.
+    if (d->memberIds) {
+      for (const std::string& member : *d->memberIds) view.remove(kMembers, prefix + member);
+      return {};
+    }
     std::vector<std::string> members;
-    view.scan(kMembers, memberPrefix(company, d->groupId),
-              [&](std::string_view key, std::string_view) {
-                members.emplace_back(key);
-                return true;
-              });
+    view.scan(kMembers, prefix, [&](std::string_view key, std::string_view) {
+      members.emplace_back(key);
+      return true;
+    });
     for (const std::string& key : members) view.remove(kMembers, key);
     return {};
   }

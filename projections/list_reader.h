@@ -23,14 +23,21 @@ class ListReader : public ViewReader {
              rocksdb::ColumnFamilyHandle* members = nullptr)
       : ViewReader(db, std::move(pin)), rows_(rows), members_(members) {}
 
-  std::optional<std::string> row(const std::string& companyId, const std::string& id) const;
+  // `members` false: the row as stored, without its members (its version, whether it
+  // exists).
+  std::optional<std::string> row(const std::string& companyId, const std::string& id,
+                                 bool members = true) const;
   // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.
   RowPage list(const std::string& companyId, std::size_t limit, const std::string& cursor,
                const std::function<bool(const std::string& row)>& keep = nullptr) const;
 
  private:
   // `row` (a JSON object) with its members added, when the list has them.
-  std::string withMembers(const std::string& companyId, std::string_view id, std::string row) const;
+  // Read at `at`, the snapshot the row was read at: a group's row and its members
+  // agree (a review: a delete projected between the two read showed version 5 with
+  // no members).
+  std::string withMembers(const std::string& companyId, std::string_view id, std::string row,
+                          const rocksdb::Snapshot* at) const;
 
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* members_;

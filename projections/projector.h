@@ -57,7 +57,9 @@ class Projector {
   Projector& operator=(const Projector&) = delete;
 
   // Applies every event after each projection's checkpoint up to the log's head.
-  Result<void> catchUp();
+  // `sayBuilt`: a view built from the whole log (new to the data directory) is said
+  // on stderr, before and after (a program's start).
+  Result<void> catchUp(bool sayBuilt = false);
 
   // Starts the follower thread; notify() wakes it when the log has grown.
   void start();

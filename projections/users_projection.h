@@ -31,6 +31,7 @@ namespace portal {
 
 class UsersProjection final : public Projection {
  public:
+  // v4: searchFold also takes ł, ø, æ and the like as typed without their stroke;
   // v3: names are searched and sorted without regard to case or accents, however
   // they were typed (searchFold); v2 lowered them in any script, v1 ASCII letters only.
   static constexpr const char* kName = "users_v4";

@@ -5,18 +5,22 @@
 namespace portal {
 
 std::optional<std::string> ViewReader::get(rocksdb::ColumnFamilyHandle* family,
-                                           std::string_view key) const {
+                                           std::string_view key,
+                                           const rocksdb::Snapshot* at) const {
   std::string value;
-  rocksdb::Status st =
-      db_->Get(rocksdb::ReadOptions(), family, rocksdb::Slice(key.data(), key.size()), &value);
+  rocksdb::ReadOptions read;
+  read.snapshot = at;
+  rocksdb::Status st = db_->Get(read, family, rocksdb::Slice(key.data(), key.size()), &value);
   if (!st.ok()) return std::nullopt;
   return value;
 }
 
 void ViewReader::scan(rocksdb::ColumnFamilyHandle* family, std::string_view prefix,
                       const std::function<bool(std::string_view, std::string_view)>& fn,
-                      std::string_view from) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family));
+                      std::string_view from, const rocksdb::Snapshot* at) const {
+  rocksdb::ReadOptions read;
+  read.snapshot = at;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, family));
   const std::string_view start = from.empty() ? prefix : from;
   for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());

@@ -25,7 +25,7 @@ Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
   auto projector = Projector::open(*p->store_, allProjections());
   if (!projector) return projector.error();
   p->projector_ = std::move(*projector);
-  if (auto r = p->projector_->catchUp(); !r) return r.error();
+  if (auto r = p->projector_->catchUp(true); !r) return r.error();
   Projector* follower = p->projector_.get();
   p->store_->onDurable([follower](std::uint64_t) { follower->notify(); });
   p->projector_->start();

@@ -567,7 +567,10 @@ Api::Impl::TagRead Api::Impl::userTagNow(const Call& call, const std::string& id
 }
 
 Api::Impl::TagRead Api::Impl::groupTagNow(const Call& call, const std::string& id) {
-  return [read = groupRow(call, id)] { return versionTag(read().value_or("")); };
+  // Its version alone: no list of members read for it.
+  return [this, company = call.company(), id] {
+    return versionTag(portal.groups().row(company, id, false).value_or(""));
+  };
 }
 
 std::optional<HttpResponse> Api::Impl::ifMatch(const HttpRequest& req, const TagRead& shownTag,

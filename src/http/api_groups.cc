@@ -49,7 +49,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
   UpdateGroup u;
   u.groupId = call.params[0];
   // A group deleted since it was read is 404, not its fields refused one by one.
-  if (!portal.groups().row(call.company(), u.groupId)) return notFound("The group");
+  if (!portal.groups().row(call.company(), u.groupId, false)) return notFound("The group");
   if (auto it = body->find("name"); it != body->end()) {
     if (it->is_string())
       u.name = it->get<std::string>();

@@ -146,9 +146,15 @@ HttpResponse Api::Impl::signIn(Call& call) {
   // hash a sign-in beside this one (two tabs, a double click) made again of the same
   // password, which the password still verifies against (a review got 201 401 401
   // 401). Only in that race is it hashed once more.
-  if (auto behind = viewsCaughtUp()) {
+  // Nothing appended since this sign-in's own event, which the views showed (the
+  // command waited for them): no end can have come before the add, and there is
+  // nothing to wait for.
+  if ((!reply.projected || portal.store().lastPosition() != reply.lastPosition) &&
+      !portal.projector().waitFor(portal.store().lastPosition(), std::chrono::seconds(10))) {
     (void)sessions.remove(session.tokenHash);
-    return *behind;
+    return Api::problem(503, "views-behind", "Try again shortly",
+                        "The portal's views are behind its log, so the sign-in could not be "
+                        "checked against them; sign in again shortly.");
   }
   if (auto after = portal.credentials().account(company->id, account->userId);
       !after || !after->active || after->passwordSetAt != account->passwordSetAt ||

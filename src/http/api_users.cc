@@ -23,9 +23,12 @@ HttpResponse Api::Impl::listUsers(Call& call) {
   q.limit = *limit;
   // A cursor holds its place in one list: another status or search would skip
   // the rows that sort before that place.
-  // (The search as it matches, folded: "mueller" and "MUELLER" are one query.)
-  const std::string list =
-      "users\n" + (status.empty() ? std::string("all") : status) + '\n' + searchFold(q.search);
+  // (The search as it matches, folded: "mueller" and "MUELLER" are one query.) The
+  // view's version too: a cursor holds a place in its order and search keys, which
+  // another version folds otherwise (a review: one from before users_v4 skipped rows).
+  const std::string list = std::string(UsersProjection::kName) + "\n" +
+                           (status.empty() ? std::string("all") : status) + '\n' +
+                           searchFold(q.search);
   auto cursor = openListCursor(call, list, error, &userCursorSealer);
   if (!cursor) return error;
   q.cursor = std::move(*cursor);

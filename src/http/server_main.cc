@@ -726,7 +726,8 @@ int main(int argc, char** argv) {
       if (again == SIGTERM || again == SIGINT) stopAtOnce();
       if (again == SIGUSR1) {
         std::lock_guard lock(failureMu);
-        logLine("portal-server: a write to the event log failed (" + failure + "); stopping now");
+        logLine("portal-server: a write to the event log or its views failed (" + failure +
+                "); stopping now");
         break;
       }
     }
