@@ -120,11 +120,12 @@ CredentialsReader Portal::credentials() const {
   return CredentialsReader(store_->db(), std::move(families), std::move(pin));
 }
 
-ListReader Portal::listOf(std::string_view projection, int family) const {
-  // The generation is pinned before its handle is read: a switch in between would
-  // drop the handle.
+ListReader Portal::listOf(std::string_view projection, int family, int members) const {
+  // The generation is pinned before its handles are read: a switch in between would
+  // drop them.
   auto pin = std::make_shared<Projector::Reading>(*projector_);
-  return ListReader(store_->db(), projector_->handle(projection, family), std::move(pin));
+  return ListReader(store_->db(), projector_->handle(projection, family), std::move(pin),
+                    members < 0 ? nullptr : projector_->handle(projection, members));
 }
 
 ListReader Portal::admins() const { return listOf(AdminsProjection::kName, 0); }
@@ -134,10 +135,7 @@ ListReader Portal::resources() const {
 }
 
 ListReader Portal::groups() const {
-  auto pin = std::make_shared<Projector::Reading>(*projector_);
-  return ListReader(
-      store_->db(), projector_->handle(GroupsProjection::kName, GroupsProjection::kGroups),
-      std::move(pin), projector_->handle(GroupsProjection::kName, GroupsProjection::kMembers));
+  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kMembers);
 }
 
 ListReader Portal::roles() const { return listOf(RolesProjection::kName, 0); }

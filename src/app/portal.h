@@ -81,7 +81,8 @@ class Portal {
   std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId) const;
 
  private:
-  ListReader listOf(std::string_view projection, int family) const;
+  // `members`: the family of the rows' members (ListReader), or -1.
+  ListReader listOf(std::string_view projection, int family, int members = -1) const;
   std::uint64_t answeredAt(const CommandReply& reply) const;
   Portal() = default;
   PortalOptions options_;

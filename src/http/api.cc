@@ -458,11 +458,10 @@ std::unique_lock<std::mutex> Api::Impl::serializeUser(const std::string& company
   return serialize("user\n" + company + "\n" + user);
 }
 
-std::optional<HttpResponse> Api::Impl::viewsCaughtUp() {
+std::optional<HttpResponse> Api::Impl::viewsCaughtUp(std::string_view detail) {
   if (portal.projector().waitFor(portal.store().lastPosition(), std::chrono::seconds(10)))
     return std::nullopt;
-  return Api::problem(503, "views-behind", "Try again shortly",
-                      "The portal's views are behind its log; nothing was changed.");
+  return Api::problem(503, "views-behind", "Try again shortly", std::string(detail));
 }
 
 std::unique_lock<std::mutex> Api::Impl::serializeErasure(const std::string& company,

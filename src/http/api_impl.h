@@ -450,7 +450,8 @@ struct Api::Impl {
   // durable event (the change of the request before, above all), or 503. A view that
   // lagged would let a second change be checked against the password the first
   // replaced.
-  std::optional<HttpResponse> viewsCaughtUp();
+  std::optional<HttpResponse> viewsCaughtUp(
+      std::string_view detail = "The portal's views are behind its log; nothing was changed.");
   std::unique_lock<std::mutex> serializeErasure(const std::string& company,
                                                 const std::string& user);
   // Not held (nothing to wait for) when the request has no Idempotency-Key.

@@ -149,12 +149,12 @@ HttpResponse Api::Impl::signIn(Call& call) {
   // Nothing appended since this sign-in's own event, which the views showed (the
   // command waited for them): no end can have come before the add, and there is
   // nothing to wait for.
-  if ((!reply.projected || portal.store().lastPosition() != reply.lastPosition) &&
-      !portal.projector().waitFor(portal.store().lastPosition(), std::chrono::seconds(10))) {
-    (void)sessions.remove(session.tokenHash);
-    return Api::problem(503, "views-behind", "Try again shortly",
-                        "The portal's views are behind its log, so the sign-in could not be "
-                        "checked against them; sign in again shortly.");
+  if (!reply.projected || portal.store().lastPosition() != reply.lastPosition) {
+    if (auto behind = viewsCaughtUp("The portal's views are behind its log, so the sign-in "
+                                    "could not be checked against them; sign in again shortly.")) {
+      (void)sessions.remove(session.tokenHash);
+      return *behind;
+    }
   }
   if (auto after = portal.credentials().account(company->id, account->userId);
       !after || !after->active || after->passwordSetAt != account->passwordSetAt ||
