@@ -1077,7 +1077,7 @@ Result<void> Projector::rebuild(const std::string& name,
   for (std::uint64_t round = 0;; ++round) {
     // Between rounds the follower takes its turn (a mutex is not fair to it).
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    std::lock_guard applying(applyMu_);
+    std::unique_lock applying(applyMu_);
     if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
       dropFresh();
       return r;
@@ -1088,6 +1088,13 @@ Result<void> Projector::rebuild(const std::string& name,
     }
     std::unique_lock switching(switchMu_, std::try_to_lock);
     if (!switching.owns_lock()) {
+      applying.unlock();
+      // Progress is told every round, not only when events come to apply: it is
+      // where a caller notices its own end (an operator's Ctrl-C, a client gone),
+      // and sets `cancel` (a wait with nothing appended never told it, and went on).
+      std::uint64_t done = ~std::uint64_t{0};
+      for (Slot* f : freshPtrs) done = std::min(done, f->checkpoint.load());
+      report(done);
       if (cancel != nullptr && cancel->load()) return cancelled();
       if (round + 1 == kSwitchTries)
         logLine(
@@ -1122,8 +1129,16 @@ Result<void> Projector::rebuild(const std::string& name,
     wo.sync = true;
     rocksdb::Status st = store_.db()->Write(wo, &batch);
     if (!st.ok()) {
-      dropFresh();
-      return makeError(ErrorCode::kIoError, "cannot switch to the rebuilt projection: " + st.ToString());
+      // The switch may be on disk all the same (a write that failed at its fsync):
+      // the fresh generation stays, so that the next start serves whichever one the
+      // disk names (and drops the other), never a generation whose rows are gone.
+      // A server stops here, as for any write of its views that failed.
+      const std::string why = "cannot switch to the rebuilt projection: " + st.ToString();
+      {
+        std::lock_guard lock(writeFailureMu_);
+        if (onWriteFailure_) onWriteFailure_("projections: " + why);
+      }
+      return makeError(ErrorCode::kIoError, why);
     }
     for (std::size_t i = 0; i < targets.size(); ++i) {
       Slot* t = targets[i];

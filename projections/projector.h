@@ -78,8 +78,9 @@ class Projector {
   void whenReached(std::uint64_t position, std::chrono::milliseconds timeout,
                    std::function<void(bool reached)> fn);
 
-  // Called (on the projector's thread) when the follower could not write a
-  // projection's rows to the database (a full disk): the views stop where they are,
+  // Called (on the projector's thread, or a rebuild's at its switch) when the
+  // follower could not write a projection's rows to the database (a full disk), or a
+  // rebuild its switch (which may be on disk all the same): the views stop where they are,
   // so an owner stops too, as for a failed write of the log (portal-server does:
   // fail-stop, and a restart carries the views on from their checkpoints).
   void onWriteFailure(std::function<void(const std::string& why)> fn) {

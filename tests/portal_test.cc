@@ -13,6 +13,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -1249,6 +1251,43 @@ TEST(Portal, ARebuildSwitchesWhileReadersWaitForTheirCommandsToBeProjected) {
   for (const auto& s : h.portal().projector().status()) EXPECT_FALSE(s.failed) << s.name;
 }
 
+// A rebuild waiting to switch until no reader holds the old generation still hears
+// its caller's cancellation (portalctl's Ctrl-C reaches it through the progress
+// callback) when nothing is appended meanwhile: it ends, keeping the old one.
+TEST(Portal, ARebuildWaitingForItsSwitchIsCancelledWithNothingAppended) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i)), false}).accepted());
+  std::map<std::string, std::uint64_t> before;
+  for (const auto& s : h.portal().projector().status()) before[s.name] = s.generation;
+  std::optional<Projector::Reading> held;
+  held.emplace(h.portal().projector());
+  std::atomic<bool> caughtUp{false}, wanted{false}, stop{false};
+  auto rebuilt = std::async(std::launch::async, [&] {
+    return h.portal().projector().rebuild(
+        "all",
+        [&](const RebuildProgress& p) {
+          if (p.done >= p.total) caughtUp = true;
+          if (wanted) stop = true;  // as the operator's callback does
+        },
+        &stop);
+  });
+  ASSERT_TRUE(test::waitFor([&] { return caughtUp.load(); }));
+  wanted = true;  // the operator's Ctrl-C, after the last event was applied
+  const bool ended = rebuilt.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  held.reset();  // lets a rebuild that did not hear it switch, so the test ends
+  EXPECT_TRUE(ended) << "the rebuild waited for its switch without hearing the cancellation";
+  auto r = rebuilt.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "rebuild cancelled; the old projection is kept");
+  for (const auto& s : h.portal().projector().status()) {
+    EXPECT_FALSE(s.failed) << s.name;
+    EXPECT_EQ(s.generation, before[s.name]) << s.name << " was switched to its rebuild";
+  }
+}
+
 // A stopped users view may not show a user that exists: it says so (503), not 404.
 TEST(Portal, AStoppedUsersViewIsNotTakenForAMissingUser) {
   test::ApiServer server;
@@ -1275,6 +1314,67 @@ TEST(Portal, AStoppedUsersViewIsNotTakenForAMissingUser) {
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(r.json()["code"], "view-unavailable");
   EXPECT_EQ(client.get("/readyz").status, 503);
+}
+
+// A stopped credentials view shows accounts as they were when it stopped: a user
+// deactivated since, or a password changed since, would still sign in. So nothing
+// that proves who someone is is decided on it (503) until a rebuild brings it back.
+TEST(Portal, AStoppedCredentialsViewDecidesNoSignInPasswordChangeOrReset) {
+  test::ApiServer server;
+  test::Person owner = server.provision("acme");
+  test::Person bob = server.user("acme", owner, "bob");
+  test::Person carol = server.user("acme", owner, "carol");
+  auto company = server.portal().credentials().companyBySlug("acme");
+  ASSERT_TRUE(company);
+  {
+    Projector::Reading reading(server.portal().projector());
+    auto* cf = server.portal().projector().handle(CredentialsProjection::kName,
+                                                  CredentialsProjection::kAccounts);
+    std::string key = company->id;
+    key.push_back('\0');
+    key += carol.id;
+    ASSERT_TRUE(
+        server.portal().store().db()->Put(rocksdb::WriteOptions(), cf, key, "not json").ok());
+  }
+  // Carol's deactivation cannot be applied to that row: the view stops there, and
+  // Bob's deactivation after it is in the log but not in the view.
+  ASSERT_TRUE(server.portal()
+                  .execute(Command{company->id, owner.id, DeactivateUser{carol.id, {}}})
+                  .accepted());
+  ASSERT_TRUE(server.portal()
+                  .execute(Command{company->id, owner.id, DeactivateUser{bob.id, {}}})
+                  .accepted());
+
+  test::HttpClient client(server.port());
+  auto expectUnavailable = [](const test::Reply& r, const char* what) {
+    EXPECT_EQ(r.status, 503) << what << ": " << r.body;
+    if (r.status == 503) {
+      EXPECT_EQ(r.json()["code"], "view-unavailable") << what;
+      EXPECT_EQ(r.json()["title"], "The credentials view is not available") << what;
+    }
+  };
+  expectUnavailable(server.signIn("acme", bob.email, test::kPassword), "bob's sign-in");
+  expectUnavailable(server.signIn("acme", owner.email, test::kPassword), "the owner's sign-in");
+  expectUnavailable(client.post("/api/v1/me/password",
+                                {{"currentPassword", test::kPassword},
+                                 {"newPassword", "a quite different passphrase 42"}},
+                                owner.token),
+                    "a password change");
+  expectUnavailable(
+      client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", owner.email}}),
+      "a reset request");
+  expectUnavailable(client.post("/api/v1/password-resets/confirm",
+                                {{"token", std::string(43, 'A')},
+                                 {"newPassword", "a quite different passphrase 42"}}),
+                    "a reset's confirmation");
+  EXPECT_EQ(client.get("/readyz").status, 503);
+
+  // Rebuilt from the log, the view shows both deactivations: Bob is refused as a
+  // wrong password would be, the owner signs in.
+  auto rebuilt = server.portal().projector().rebuild(CredentialsProjection::kName, nullptr);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
+  EXPECT_EQ(server.signIn("acme", bob.email, test::kPassword).status, 401);
+  EXPECT_EQ(server.signIn("acme", owner.email, test::kPassword).status, 201);
 }
 
 }  // namespace

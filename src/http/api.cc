@@ -347,14 +347,27 @@ void Api::Impl::endSessionsTheLogEnded() {
             "ended now");
 }
 
-HttpResponse Api::Impl::userNotFound() {
+bool Api::Impl::viewStopped(std::string_view projection) const {
   for (const auto& s : portal.projector().status())
-    if (s.name == UsersProjection::kName && s.failed)
-      return Api::problem(503, "view-unavailable", "The users view is not available",
-                          "The users view stopped at an event an operator has to look at "
-                          "(GET /readyz from the portal's host says which); the user may "
-                          "exist.");
+    if (s.name == projection && s.failed) return true;
+  return false;
+}
+
+HttpResponse Api::Impl::userNotFound() {
+  if (viewStopped(UsersProjection::kName))
+    return Api::problem(503, "view-unavailable", "The users view is not available",
+                        "The users view stopped at an event an operator has to look at "
+                        "(GET /readyz from the portal's host says which); the user may "
+                        "exist.");
   return notFound("The user");
+}
+
+std::optional<HttpResponse> Api::Impl::credentialsStopped() const {
+  if (!viewStopped(CredentialsProjection::kName)) return std::nullopt;
+  return Api::problem(503, "view-unavailable", "The credentials view is not available",
+                      "The credentials view stopped at an event an operator has to look at "
+                      "(GET /readyz from the portal's host says which), so passwords and "
+                      "accounts cannot be checked; nothing was done. Try again later.");
 }
 
 HttpResponse Api::Impl::logUnavailable() {

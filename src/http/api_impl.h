@@ -420,6 +420,14 @@ struct Api::Impl {
   // says, rather than an answer that the user does not exist.
   HttpResponse userNotFound();
 
+  // Whether the projection of that name stopped at an event (status()).
+  bool viewStopped(std::string_view projection) const;
+  // 503 view-unavailable while the credentials view is stopped: it may show a
+  // password changed since, or an account deactivated since, as they were, so
+  // nothing that proves who someone is (a sign-in, a password change, a reset) is
+  // decided on it.
+  std::optional<HttpResponse> credentialsStopped() const;
+
   // A command the log could not take: it stopped at a failed write, which may have
   // reached the disk before it failed, so the change may be there after a restart.
   static HttpResponse logUnavailable();
@@ -678,9 +686,11 @@ struct Api::Impl {
 
   HttpResponse importUsers(Call& call);
 
+  // `logKept`: false when the error log was not kept (an anonymization in the
+  // company while the file was checked): `log` is null rather than a link to a 404.
   static HttpResponse importAnswer(const std::string& importId,
                                    const std::vector<ImportIssue>& errors, const ImportFile& file,
-                                   bool dryRun, std::size_t created);
+                                   bool dryRun, std::size_t created, bool logKept = true);
 
   static HttpResponse download(std::string bytes, const char* type, const std::string& filename);
 

@@ -121,6 +121,7 @@ HttpResponse Api::Impl::importUsers(Call& call) {
     }
   }
 
+  bool logKept = false;
   if (auto kept =
           importLogs.put(call.company(), importId, clock.now(),
                          importLogCsv(errors, file.warnings, file.separator), logGeneration);
@@ -128,21 +129,24 @@ HttpResponse Api::Impl::importUsers(Call& call) {
     logLine("import " + importId + ": " + kept.error().message);
   else if (!*kept)
     logLine("import " + importId + ": its log is not kept: a user was anonymized meanwhile");
-  return importAnswer(importId, errors, file, *dryRun, created);
+  else
+    logKept = true;
+  return importAnswer(importId, errors, file, *dryRun, created, logKept);
 }
 
 HttpResponse Api::Impl::importAnswer(const std::string& importId,
                                      const std::vector<ImportIssue>& errors, const ImportFile& file,
-                                     bool dryRun, std::size_t created) {
+                                     bool dryRun, std::size_t created, bool logKept) {
   const bool ok = errors.empty();
-  json body = {{"importId", importId},
-               {"status", ok ? "completed" : "rejected"},
-               {"dryRun", dryRun},
-               {"created", created},
-               {"rows", file.userRows},
-               {"warningCount", file.warnings.size()},
-               {"warnings", issuesJson(file.warnings)},
-               {"log", "/api/v1/users/import/" + importId + "/errors.csv"}};
+  json body = {
+      {"importId", importId},
+      {"status", ok ? "completed" : "rejected"},
+      {"dryRun", dryRun},
+      {"created", created},
+      {"rows", file.userRows},
+      {"warningCount", file.warnings.size()},
+      {"warnings", issuesJson(file.warnings)},
+      {"log", logKept ? json("/api/v1/users/import/" + importId + "/errors.csv") : json()}};
   if (!ok) {
     body["errorCount"] = errors.size();
     body["errors"] = issuesJson(errors);

@@ -57,6 +57,7 @@ HttpResponse Api::Impl::signIn(Call& call) {
   auto& [slug, email, password] = *fields;
   slug = slugOf(slug);
   const Timestamp now = clock.now();
+  if (auto stopped = credentialsStopped()) return *stopped;
   const std::string accountKey = slug + "\n" + emailKey(email);
   const std::string address = call.req.clientAddress;
   std::optional<CompanyRecord> company;
@@ -199,6 +200,7 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   // password the one before it set.
   const auto serial = serializeUser(call.company(), call.actor());
   if (auto behind = viewsCaughtUp()) return *behind;
+  if (auto stopped = credentialsStopped()) return *stopped;
   std::optional<AccountRecord> account;
   std::optional<CompanyRecord> company;
   {
@@ -289,6 +291,8 @@ HttpResponse Api::Impl::requestReset(Call& call) {
   // nothing either way. One stranger's requests do not stop the person's own.
   if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
     return accepted;
+  // Whoever asks, about any address: it tells nothing of who exists.
+  if (auto stopped = credentialsStopped()) return *stopped;
   std::optional<CompanyRecord> company;
   std::optional<AccountRecord> account;
   {
@@ -338,6 +342,7 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
   if (!fields) return error;
   auto& [token, next] = *fields;
   next = nfkc(next);  // judged by the policy as it is hashed (see changePassword)
+  if (auto stopped = credentialsStopped()) return *stopped;
   const std::string hash = tokenHash(token);
   std::optional<ResetRecord> reset = portal.credentials().reset(hash);
   // Read again once no change of the user's password runs beside this one (a

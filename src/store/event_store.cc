@@ -99,6 +99,12 @@ Error fromStatus(const rocksdb::Status& st, const std::string& what) {
                    what + ": " + st.ToString());
 }
 
+// Why an append after a failed write (or flush) of the log is refused.
+Error stoppedError() {
+  return makeError(ErrorCode::kIoError,
+                   "the event log stopped after a failed write; restart the process");
+}
+
 std::string_view asView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // How far ahead a forward read of the log reads its file.
@@ -941,9 +947,7 @@ Result<std::unique_ptr<EventStore::PreparedAppend>> EventStore::prepare(
     const AppendRequest& request) {
   if (options_.readOnly)
     return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
-  if (failed_.load(std::memory_order_acquire))
-    return makeError(ErrorCode::kIoError,
-                     "the event log stopped after a failed write; restart the process");
+  if (failed_.load(std::memory_order_acquire)) return stoppedError();
 
   for (const auto& [stream, expected] : request.expectedVersions) {
     const std::uint64_t current = streamVersion(stream);
@@ -1096,6 +1100,8 @@ void EventStore::writeLoop() {
         failed_.store(true, std::memory_order_release);
         next->failure = fromStatus(st, "appending to the event log failed");
       }
+    } else {
+      next->failure = stoppedError();
     }
     // Alone (nothing waiting behind it, the sync thread idle): make it durable here
     // rather than pay a hand-off; under load, let the sync thread overlap.
@@ -1145,19 +1151,24 @@ void EventStore::syncLoop() {
 }
 
 void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applied) {
+  // Each batch here was written (or carries why not) before this flush began, so a
+  // flush that succeeds makes every one without a failure durable, also when a later
+  // batch's write failed meanwhile: those are acknowledged, not denied. Without a
+  // flush (the log had stopped already) none of them is durable.
+  bool flushed = false;
   if (!failed_.load(std::memory_order_acquire)) {
     rocksdb::Status st = db_->FlushWAL(options_.sync);
     if (!st.ok()) {
       failed_.store(true, std::memory_order_release);
       for (auto& a : applied)
         if (!a->failure) a->failure = fromStatus(st, "making the event log durable failed");
+    } else {
+      flushed = true;
     }
   }
   std::uint64_t durable = 0;
   for (auto& a : applied) {
-    if (!a->failure && failed_.load(std::memory_order_acquire))
-      a->failure = makeError(ErrorCode::kIoError,
-                             "the event log stopped after a failed write; restart the process");
+    if (!a->failure && !flushed) a->failure = stoppedError();
     if (a->failure) continue;
     vault_->committed(a->keys);
     if (a->result.lastPosition != 0) durable = a->result.lastPosition;
@@ -1172,6 +1183,9 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
   for (auto& a : applied) {
     if (a->failure) a->done(*a->failure);
     else a->done(a->result);
+    // What the callback holds (its command group: decisions, mail texts) goes now,
+    // not when this append's slot is next used.
+    a->done = nullptr;
   }
   std::lock_guard lock(spareMu_);
   for (auto& a : applied) {
