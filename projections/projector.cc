@@ -961,6 +961,9 @@ Result<void> Projector::rebuild(const std::string& name,
   std::unique_lock rebuilding(rebuildMu_, std::try_to_lock);
   if (!rebuilding.owns_lock())
     return makeError(ErrorCode::kBusy, "a rebuild is already running; wait for it to finish");
+  if (switchFailed_)
+    return makeError(ErrorCode::kIoError,
+                     "an earlier rebuild could not record its switch; restart the portal first");
   std::vector<Slot*> targets;
   for (auto& s : slots_)
     if (name == "all" || s->name == name) targets.push_back(s.get());
@@ -1134,6 +1137,7 @@ Result<void> Projector::rebuild(const std::string& name,
       // disk names (and drops the other), never a generation whose rows are gone.
       // A server stops here, as for any write of its views that failed.
       const std::string why = "cannot switch to the rebuilt projection: " + st.ToString();
+      switchFailed_ = true;
       {
         std::lock_guard lock(writeFailureMu_);
         if (onWriteFailure_) onWriteFailure_("projections: " + why);

@@ -150,6 +150,9 @@ class Projector {
   mutable std::shared_mutex switchMu_;  // generation switches take it exclusively
   std::mutex applyMu_;                  // one applier at a time per slot set
   std::mutex rebuildMu_;                // one rebuild at a time
+  // A switch whose write failed: the disk may name either generation, so no other
+  // rebuild may drop the fresh one before a restart settles it (under rebuildMu_).
+  bool switchFailed_ = false;
 
   std::thread follower_;
   std::mutex wakeMu_;

@@ -957,6 +957,22 @@ TEST(HttpImport, ARepeatedIdempotencyKeyGivesTheFirstAnswerAndCreatesNothingTwic
   ASSERT_EQ(third.status, 422) << third.body;
   EXPECT_EQ(third.json()["code"], "idempotency-key-reused") << third.body;
   EXPECT_EQ(w.head(), head);
+  // The repeat links the first import's log while it is kept: an anonymization in
+  // the company removes the logs, and a repeat after it links none (not a 404).
+  EXPECT_EQ(second.json()["log"], first.json()["log"]);
+  ASSERT_EQ(w.client.get(first.json()["log"].get<std::string>(), w.owner.token).status, 200);
+  const std::string id = findUsers(w.client, w.owner.token, "again.example").at(0)["id"];
+  ASSERT_EQ(
+      w.client.post("/api/v1/users/" + id + "/deactivate", json::object(), w.owner.token).status,
+      200);
+  ASSERT_EQ(
+      w.client.post("/api/v1/users/" + id + "/anonymize", json::object(), w.owner.token).status,
+      200);
+  ASSERT_EQ(w.client.get(first.json()["log"].get<std::string>(), w.owner.token).status, 404);
+  Reply fourth = upload(w.client, csv, w.owner.token, "", {{"Idempotency-Key", "import-1"}});
+  ASSERT_EQ(fourth.status, 200) << fourth.body;
+  EXPECT_EQ(fourth.json()["importId"], first.json()["importId"]);
+  EXPECT_TRUE(fourth.json()["log"].is_null()) << fourth.body;
 }
 
 TEST(HttpImport, ARefusedImportSentAgainCorrectedWithTheSameKeyIsCheckedAnew) {

@@ -82,7 +82,10 @@ HttpResponse Api::Impl::importUsers(Call& call) {
   // checked anew (Submission::replayRefusals).
   std::optional<HttpResponse> problem;
   if (auto first = earlierAnswer(call, ImportUsers{}, problem); first && first->accepted())
-    return importAnswer(first->decision.id, {}, file, false, first->decision.ids.size());
+    // Its log may have gone since (a week, an anonymization): linked only if kept.
+    return importAnswer(
+        first->decision.id, {}, file, false, first->decision.ids.size(),
+        importLogs.get(call.company(), first->decision.id, clock.now()).has_value());
   else if (first && first->rejection.code == kKeyReusedCode)
     return rejected(first->rejection);
   if (problem) return *problem;

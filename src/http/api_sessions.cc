@@ -289,10 +289,11 @@ HttpResponse Api::Impl::requestReset(Call& call) {
   // client address, known or not. Past a limit the answer is the same 202 (API.md:
   // "202 always") and no link is sent: nobody floods an inbox, and the answer tells
   // nothing either way. One stranger's requests do not stop the person's own.
+  // Whoever asks, about any address, before anything is counted: it tells nothing
+  // of who exists, nor which addresses reached their limit.
+  if (auto stopped = credentialsStopped()) return *stopped;
   if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
     return accepted;
-  // Whoever asks, about any address: it tells nothing of who exists.
-  if (auto stopped = credentialsStopped()) return *stopped;
   std::optional<CompanyRecord> company;
   std::optional<AccountRecord> account;
   {
