@@ -282,6 +282,10 @@ HttpResponse Api::Impl::requestReset(Call& call) {
   if (!fields) return error;
   auto& [slug, email] = *fields;
   slug = slugOf(slug);
+  // A stopped credentials view: 503 whoever asks, about any address, before anything
+  // is counted, so it tells nothing of who exists, nor which addresses reached their
+  // limit (README: the one departure from API.md's "202 always").
+  if (auto stopped = credentialsStopped()) return *stopped;
   HttpResponse accepted = jsonResponse(
       202,
       R"({"status":"accepted","message":"If the address belongs to an active user, a reset link is on its way."})");
@@ -289,9 +293,6 @@ HttpResponse Api::Impl::requestReset(Call& call) {
   // client address, known or not. Past a limit the answer is the same 202 (API.md:
   // "202 always") and no link is sent: nobody floods an inbox, and the answer tells
   // nothing either way. One stranger's requests do not stop the person's own.
-  // Whoever asks, about any address, before anything is counted: it tells nothing
-  // of who exists, nor which addresses reached their limit.
-  if (auto stopped = credentialsStopped()) return *stopped;
   if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
     return accepted;
   std::optional<CompanyRecord> company;
