@@ -940,6 +940,11 @@ Projector::Due Projector::wakeReached() {
   return due;
 }
 
+bool Projector::stopped(std::string_view name) const {
+  const Slot* s = find(name);
+  return s != nullptr && s->failed.load();
+}
+
 std::vector<ProjectionStatus> Projector::status() const {
   std::vector<ProjectionStatus> out;
   std::lock_guard lock(progressMu_);

@@ -89,6 +89,9 @@ class Projector {
   }
 
   std::vector<ProjectionStatus> status() const;
+  // Whether the projection of that full name stopped at an event: it shows its rows
+  // as they were then, and position() and the waits pass it over.
+  bool stopped(std::string_view name) const;
   // The lowest checkpoint of the healthy projections.
   std::uint64_t position() const;
 

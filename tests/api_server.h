@@ -140,6 +140,7 @@ class ApiServer {
   ManualClock& clock() { return clock_; }
   Portal& portal() { return *portal_; }
   HttpServer& server() { return *server_; }
+  Mailer& mailer() { return *mailer_; }
   Api& api() { return *api_; }
 
   // Provisions a company; the owner signs in, changes the temporary password to

@@ -1316,6 +1316,75 @@ TEST(Portal, AStoppedUsersViewIsNotTakenForAMissingUser) {
   EXPECT_EQ(client.get("/readyz").status, 503);
 }
 
+// A stopped users view shows people as they were: what cannot be undone is not
+// decided on it. An anonymization, which removes the person's mail and the
+// company's import logs by what it shows before its command, is 503; a mail waits
+// rather than going to someone deactivated since, and once the view is rebuilt it
+// is dropped as that person's is.
+TEST(Portal, AStoppedUsersViewHoldsMailAndAnonymizations) {
+  test::ApiServer server;
+  test::Person owner = server.provision("acme");
+  test::Person bob = server.user("acme", owner, "bob");
+  test::Person carol = server.user("acme", owner, "carol");
+  test::Person dave = server.user("acme", owner, "dave");
+  test::HttpClient client(server.port());
+  ASSERT_EQ(
+      client
+          .post("/api/v1/users/" + carol.id + "/deactivate", nlohmann::json::object(), owner.token)
+          .status,
+      200);
+  auto company = server.portal().credentials().companyBySlug("acme");
+  ASSERT_TRUE(company);
+  {
+    Projector::Reading reading(server.portal().projector());
+    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
+    ASSERT_TRUE(
+        server.portal()
+            .store()
+            .db()
+            ->Put(rocksdb::WriteOptions(), cf, companyPrefix(company->id) + dave.id, "not json")
+            .ok());
+  }
+  UpdateUser change;
+  change.userId = dave.id;
+  change.jobTitle = std::optional<std::string>("Boss");
+  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
+  ASSERT_TRUE(server.portal().projector().stopped(UsersProjection::kName));
+
+  const std::size_t carolMails = server.mailsTo(carol.email).size();
+  ASSERT_GT(carolMails, 0u);
+  test::Reply r = client.post("/api/v1/users/" + carol.id + "/anonymize", nlohmann::json::object(),
+                              owner.token);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json()["code"], "view-unavailable");
+  EXPECT_EQ(server.mailsTo(carol.email).size(), carolMails) << "her mail was removed";
+
+  // Bob changes his password (a mail tells him), then is deactivated: the stopped
+  // view still shows him active.
+  Mailer& mailer = server.mailer();
+  const std::size_t bobMails = server.mailsTo(bob.email).size();
+  const std::uint64_t gone = mailer.dropped(Mailer::DropReason::kRecipientGone);
+  r = client.post(
+      "/api/v1/me/password",
+      {{"currentPassword", test::kPassword}, {"newPassword", "a quite different passphrase 42"}},
+      bob.token);
+  ASSERT_EQ(r.status, 204) << r.body;
+  const std::uint64_t scans = mailer.scansCompleted();
+  r = client.post("/api/v1/users/" + bob.id + "/deactivate", nlohmann::json::object(), owner.token);
+  ASSERT_TRUE(r.status == 200 || r.status == 202) << r.body;
+  // The mail waits: passes over the outbox keep it.
+  ASSERT_TRUE(
+      test::waitFor([&] { return mailer.scansCompleted() >= scans + 2 && mailer.pending() >= 1; }));
+  EXPECT_EQ(server.mailsTo(bob.email).size(), bobMails) << "mail went by a stopped view";
+
+  auto rebuilt = server.portal().projector().rebuild(UsersProjection::kName, nullptr);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
+  server.mailer().notify();
+  ASSERT_TRUE(
+      test::waitFor([&] { return mailer.dropped(Mailer::DropReason::kRecipientGone) > gone; }));
+  EXPECT_EQ(server.mailsTo(bob.email).size(), bobMails) << "mail went to a deactivated user";
+}
+
 // A stopped credentials view shows accounts as they were when it stopped: a user
 // deactivated since, or a password changed since, would still sign in. So nothing
 // that proves who someone is is decided on it (503) until a rebuild brings it back.

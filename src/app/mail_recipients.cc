@@ -11,6 +11,12 @@ namespace portal {
 RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
   return [&portal, &clock](const MailRecord& record, std::uint64_t position) -> RecipientLookup {
     if (portal.projector().position() < position) return RecipientLookup::notYetKnown();
+    // A stopped view shows people as they were: someone deactivated or anonymized
+    // since would still be written to. Their mail waits (and is dropped after its
+    // time, as any mail whose recipient stays unknown).
+    if (portal.projector().stopped(UsersProjection::kName) ||
+        portal.projector().stopped(CredentialsProjection::kName))
+      return RecipientLookup::notYetKnown();
     auto row = portal.users().row(record.companyId, record.userId);
     if (!row) return RecipientLookup::notYetKnown();
     auto u = nlohmann::json::parse(*row, nullptr, false);

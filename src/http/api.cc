@@ -347,27 +347,27 @@ void Api::Impl::endSessionsTheLogEnded() {
             "ended now");
 }
 
-bool Api::Impl::viewStopped(std::string_view projection) const {
-  for (const auto& s : portal.projector().status())
-    if (s.name == projection && s.failed) return true;
-  return false;
+std::optional<HttpResponse> Api::Impl::whileStopped(const char* projection, std::string_view view,
+                                                    std::string_view consequence) const {
+  if (!portal.projector().stopped(projection)) return std::nullopt;
+  return Api::problem(503, "view-unavailable",
+                      "The " + std::string(view) + " view is not available",
+                      "The " + std::string(view) +
+                          " view stopped at an event an operator has to look at (GET /readyz "
+                          "from the portal's host says which)" +
+                          std::string(consequence));
 }
 
 HttpResponse Api::Impl::userNotFound() {
-  if (viewStopped(UsersProjection::kName))
-    return Api::problem(503, "view-unavailable", "The users view is not available",
-                        "The users view stopped at an event an operator has to look at "
-                        "(GET /readyz from the portal's host says which); the user may "
-                        "exist.");
+  if (auto stopped = whileStopped(UsersProjection::kName, "users", "; the user may exist."))
+    return *stopped;
   return notFound("The user");
 }
 
 std::optional<HttpResponse> Api::Impl::credentialsStopped() const {
-  if (!viewStopped(CredentialsProjection::kName)) return std::nullopt;
-  return Api::problem(503, "view-unavailable", "The credentials view is not available",
-                      "The credentials view stopped at an event an operator has to look at "
-                      "(GET /readyz from the portal's host says which), so passwords and "
-                      "accounts cannot be checked; nothing was done. Try again later.");
+  return whileStopped(CredentialsProjection::kName, "credentials",
+                      ", so passwords and accounts cannot be checked; nothing was done. Try "
+                      "again later.");
 }
 
 HttpResponse Api::Impl::logUnavailable() {

@@ -420,8 +420,10 @@ struct Api::Impl {
   // says, rather than an answer that the user does not exist.
   HttpResponse userNotFound();
 
-  // Whether the projection of that name stopped at an event (status()).
-  bool viewStopped(std::string_view projection) const;
+  // 503 view-unavailable while that projection (`view` as people say it) is stopped
+  // at an event, its detail ending with `consequence`; nullopt while it runs.
+  std::optional<HttpResponse> whileStopped(const char* projection, std::string_view view,
+                                           std::string_view consequence) const;
   // 503 view-unavailable while the credentials view is stopped: it may show a
   // password changed since, or an account deactivated since, as they were, so
   // nothing that proves who someone is (a sign-in, a password change, a reset) is
