@@ -12,7 +12,7 @@ RecipientLookupFn mailRecipients(Portal& portal, Clock& clock) {
   return [&portal, &clock](const MailRecord& record, std::uint64_t position) -> RecipientLookup {
     if (portal.projector().position() < position) return RecipientLookup::notYetKnown();
     // A stopped view shows people as they were: someone deactivated or anonymized
-    // since would still be written to. Their mail waits (and is dropped after its
+    // since would still be written to. So every mail waits (and is dropped after its
     // time, as any mail whose recipient stays unknown).
     if (portal.projector().stopped(UsersProjection::kName) ||
         portal.projector().stopped(CredentialsProjection::kName))
