@@ -13,12 +13,6 @@ const std::set<std::string_view>& GroupsProjection::handles() const {
   return types;
 }
 
-std::string GroupsProjection::memberPrefix(std::string_view companyId, std::string_view groupId) {
-  std::string prefix = rows::key(companyId, groupId);
-  prefix.push_back('\0');
-  return prefix;
-}
-
 Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) {
   const std::string& company = event.envelope.companyId;
   if (const auto* c = std::get_if<GroupCreated>(&event.data)) {

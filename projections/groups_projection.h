@@ -19,10 +19,6 @@ class GroupsProjection final : public Projection {
   std::vector<std::string> families() const override { return {"groups", "members"}; }
   const std::set<std::string_view>& handles() const override;
   Result<void> apply(const RecordedEvent& event, RowView& rows) override;
-
-  // The prefix of a group's members' keys in the members family (a key: it, then
-  // the user id).
-  static std::string memberPrefix(std::string_view companyId, std::string_view groupId);
 };
 
 }  // namespace portal

@@ -20,9 +20,7 @@ std::optional<std::string> ListReader::row(const std::string& companyId, const s
 std::string ListReader::withMembers(const std::string& companyId, std::string_view id,
                                     std::string row, const rocksdb::Snapshot* at) const {
   if (members_ == nullptr || row.empty() || row.back() != '}') return row;
-  std::string prefix = companyPrefix(companyId);
-  prefix.append(id);
-  prefix.push_back('\0');
+  const std::string prefix = memberPrefix(companyId, id);
   std::string list;
   JsonWriter out(list);
   out.beginArray();

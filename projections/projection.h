@@ -77,6 +77,15 @@ inline std::string companyPrefix(std::string_view companyId) {
   return p;
 }
 
+// The key prefix of a row's members in a family of their own (a group's: company,
+// NUL, group id, NUL, then each member's id).
+inline std::string memberPrefix(std::string_view companyId, std::string_view rowId) {
+  std::string p = companyPrefix(companyId);
+  p.append(rowId);
+  p.push_back('\0');
+  return p;
+}
+
 // Big-endian bytes of a position, so that keys sort by position.
 std::string positionBytes(std::uint64_t position);
 std::uint64_t positionFromBytes(std::string_view bytes);
