@@ -426,6 +426,66 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedStayEndedAfterARestart) {
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
 }
 
+// The same crash, with the credentials view stopped before the change: it shows the
+// old password, so it cannot tell which sessions the change ended. Every signed-in
+// request is 503 (a sign-out aside) until a rebuild lets the restart's check run.
+TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterARestart) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  Person owner, bob, carol;
+  std::string other, leaving;
+  {
+    ApiServer server({}, nullptr, {5, 100'000}, data);
+    owner = server.provision("acme");
+    bob = server.user("acme", owner, "bob");
+    carol = server.user("acme", owner, "carol");
+    other = server.signIn("acme", owner.email, kPassword).json()["token"];
+    leaving = server.signIn("acme", owner.email, kPassword).json()["token"];
+    auto company = server.portal().credentials().companyBySlug("acme");
+    ASSERT_TRUE(company);
+    {
+      Projector::Reading reading(server.portal().projector());
+      auto* cf = server.portal().projector().handle(CredentialsProjection::kName,
+                                                    CredentialsProjection::kAccounts);
+      std::string key = company->id;
+      key.push_back('\0');
+      key += carol.id;
+      ASSERT_TRUE(
+          server.portal().store().db()->Put(rocksdb::WriteOptions(), cf, key, "not json").ok());
+    }
+    ASSERT_TRUE(server.portal()
+                    .execute(Command{company->id, owner.id, DeactivateUser{carol.id, {}}})
+                    .accepted());
+    ASSERT_TRUE(server.portal().projector().stopped(CredentialsProjection::kName));
+    // The owner's password changed (as through a session of a moment before the
+    // view stopped), the removal of the other sessions lost to the crash.
+    server.clock().advance(1'000'000);
+    auto hash = PasswordHasher(HashCost::minimum()).hash("a whole new passphrase");
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(
+        server.portal()
+            .execute(Command{company->id, owner.id, SetPassword{owner.id, *hash, false, "changed"}})
+            .accepted());
+  }
+  ApiServer restarted({}, nullptr, {5, 100'000}, data);
+  ASSERT_TRUE(restarted.portal().projector().stopped(CredentialsProjection::kName));
+  HttpClient client(restarted.port());
+  for (const auto& [who, token] : {std::pair{"the other", other}, std::pair{"bob's", bob.token}}) {
+    Reply r = client.get("/api/v1/me", token);
+    EXPECT_EQ(r.status, 503) << who << " session: " << r.body;
+    if (r.status == 503) {
+      EXPECT_EQ(r.json()["code"], "view-unavailable");
+    }
+  }
+  EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", leaving).status, 204);
+
+  ASSERT_TRUE(restarted.portal().projector().rebuild(CredentialsProjection::kName, nullptr).ok());
+  EXPECT_EQ(client.get("/api/v1/me", other).status, 401) << "begun before the change";
+  EXPECT_EQ(client.get("/api/v1/me", leaving).status, 401) << "signed out";
+  EXPECT_EQ(client.get("/api/v1/me", bob.token).status, 200) << "nothing changed for bob";
+  EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
+}
+
 // Sessions left to expire are not kept for ever: the next use a minute on sweeps them
 // out of memory and off the disk.
 TEST(HttpFlows, ExpiredSessionsAreSweptOut) {

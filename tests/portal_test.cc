@@ -1385,6 +1385,91 @@ TEST(Portal, AStoppedUsersViewHoldsMailAndAnonymizations) {
   EXPECT_EQ(server.mailsTo(bob.email).size(), bobMails) << "mail went to a deactivated user";
 }
 
+// A stopped users view shows who was an administrator when it stopped: it grants
+// no read to one removed since and refuses none to one included since (503 for
+// both, and for every read that rests on a role), nor does it end the session of
+// someone it shows inactive. Commands are decided by the write model as ever; a
+// read of one's own and a sign-out need no role.
+TEST(Portal, AStoppedUsersViewNeitherGrantsNorRefusesARole) {
+  test::ApiServer server;
+  test::Person owner = server.provision("acme");
+  test::Person bob = server.user("acme", owner, "bob", true);
+  test::Person carol = server.user("acme", owner, "carol");
+  test::Person dave = server.user("acme", owner, "dave");
+  test::Person erin = server.user("acme", owner, "erin");
+  auto company = server.portal().credentials().companyBySlug("acme");
+  ASSERT_TRUE(company);
+  ASSERT_TRUE(server.portal()
+                  .execute(Command{company->id, owner.id, DeactivateUser{erin.id, {}}})
+                  .accepted());
+  {
+    Projector::Reading reading(server.portal().projector());
+    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
+    ASSERT_TRUE(
+        server.portal()
+            .store()
+            .db()
+            ->Put(rocksdb::WriteOptions(), cf, companyPrefix(company->id) + dave.id, "not json")
+            .ok());
+  }
+  UpdateUser change;
+  change.userId = dave.id;
+  change.jobTitle = std::optional<std::string>("Boss");
+  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
+  ASSERT_TRUE(server.portal().projector().stopped(UsersProjection::kName));
+  // In the log, not in the view: Bob is no administrator now, Carol is one, and
+  // Erin is active again.
+  ASSERT_TRUE(
+      server.portal().execute(Command{company->id, owner.id, ReactivateUser{erin.id}}).accepted());
+  ASSERT_TRUE(
+      server.portal().execute(Command{company->id, owner.id, RemoveAdmin{bob.id}}).accepted());
+  ASSERT_TRUE(
+      server.portal().execute(Command{company->id, owner.id, IncludeAdmin{carol.id}}).accepted());
+
+  test::HttpClient client(server.port());
+  auto expectUnavailable = [](const test::Reply& r, const std::string& what) {
+    EXPECT_EQ(r.status, 503) << what << ": " << r.body;
+    if (r.status == 503) {
+      EXPECT_EQ(r.json()["code"], "view-unavailable") << what;
+    }
+  };
+  for (const auto& [who, token] : {std::pair{"bob", bob.token}, std::pair{"carol", carol.token},
+                                   std::pair{"the owner", owner.token}}) {
+    expectUnavailable(client.get("/api/v1/users", token), std::string(who) + "'s user list");
+    expectUnavailable(client.get("/api/v1/users/" + erin.id, token),
+                      std::string(who) + "'s read of Erin");
+    expectUnavailable(client.get("/api/v1/admins", token), std::string(who) + "'s admin list");
+  }
+  // Carol's command: not refused by the view, decided by the write model.
+  test::Reply made = client.post("/api/v1/users",
+                                 {{"email", "new@acme.example"},
+                                  {"givenName", "New"},
+                                  {"surname", "User"},
+                                  {"jobTitle", "Clerk"},
+                                  {"managerEmail", owner.email}},
+                                 carol.token);
+  expectUnavailable(made, "carol's create (made, not shown)");
+  EXPECT_EQ(client.get("/api/v1/users/" + carol.id, carol.token).status, 200) << "her own row";
+  EXPECT_EQ(client.get("/api/v1/me", bob.token).status, 200);
+
+  // Erin signs in (the credentials view runs); the users view shows her inactive,
+  // which neither refuses her nor ends her session.
+  test::Reply signedIn = server.signIn("acme", erin.email, test::kPassword);
+  ASSERT_EQ(signedIn.status, 201) << signedIn.body;
+  const std::string erinToken = signedIn.json()["token"];
+  expectUnavailable(client.get("/api/v1/me", erinToken), "erin's own read");
+  EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", dave.token).status, 204)
+      << "a sign-out";
+
+  auto rebuilt = server.portal().projector().rebuild(UsersProjection::kName, nullptr);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
+  EXPECT_EQ(client.get("/api/v1/users", bob.token).status, 403);
+  EXPECT_EQ(client.get("/api/v1/users", carol.token).status, 200);
+  EXPECT_EQ(client.get("/api/v1/users/" + erin.id, owner.token).json()["active"], true);
+  EXPECT_EQ(client.get("/api/v1/me", erinToken).status, 200) << "her session was kept";
+  EXPECT_EQ(client.get("/api/v1/me", dave.token).status, 401);
+}
+
 // A stopped credentials view shows accounts as they were when it stopped: a user
 // deactivated since, or a password changed since, would still sign in. So nothing
 // that proves who someone is is decided on it (503) until a rebuild brings it back.

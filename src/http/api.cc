@@ -283,6 +283,10 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
   auto hash = bearerHash(call.req.header("authorization"));
   if (!hash) return unauthorized();
   call.tokenHash = std::move(*hash);
+  const bool signOut = route.pattern == "/api/v1/sessions/current";
+  // (Ending one's own session is safe whatever the views show.)
+  if (!signOut)
+    if (auto unchecked = sessionsChecked()) return unchecked;
   auto session = sessions.use(call.tokenHash, clock.now());
   if (!session) return unauthorized();
   call.session = std::move(*session);
@@ -292,40 +296,67 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
   // A read that failed is no sign of the user's end: the session stays.
   if (!read) return usersViewUnreadable(call, read.error());
   const auto& me = *read;
+  // A stopped users view shows people as they were when it stopped: someone made an
+  // administrator since, or removed, reactivated or anonymized since. So it neither
+  // ends a session nor grants or refuses a role; that waits for its rebuild (503).
+  // Ending one's own session needs nothing of it.
+  auto unconfirmed = [&] {
+    return whileStopped(UsersProjection::kName, "users",
+                        ", so who may do this cannot be checked; nothing was done. Try again "
+                        "later.");
+  };
   if (!me || !me->active || me->anonymized) {
-    // Not waited for on this network thread: the user's state refuses it anyway.
-    (void)sessions.remove(call.tokenHash, false);  // a failure is said on stderr
-    return unauthorized();
+    if (auto stopped = unconfirmed()) {
+      if (!signOut) return stopped;
+    } else {
+      // Not waited for on this network thread: the user's state refuses it anyway.
+      (void)sessions.remove(call.tokenHash, false);  // a failure is said on stderr
+      return unauthorized();
+    }
+  } else {
+    call.isAdmin = me->isAdmin;
+    call.isOwner = me->isOwner;
   }
-  call.isAdmin = me->isAdmin;
-  call.isOwner = me->isOwner;
-  const bool passwordRoute = route.pattern == "/api/v1/me" ||
-                             route.pattern == "/api/v1/me/password" ||
-                             route.pattern == "/api/v1/sessions/current";
+  const bool passwordRoute =
+      route.pattern == "/api/v1/me" || route.pattern == "/api/v1/me/password" || signOut;
   if (call.session.mustChangePassword && !passwordRoute)
     return Api::problem(403, "password-change-required", "Password change required",
                         "Change the temporary password with POST /api/v1/me/password first.");
+  // The role the route asks for, by the view; none asked of a user reading their own.
+  std::optional<bool> holdsRole;
   switch (route.access) {
     case Access::kPublic:
     case Access::kAny:
       break;
     case Access::kSelfOrAdmin:
-      if (!call.isAdmin && call.params.front() != call.actor()) {
-        // Ids of other companies are unknown here, whoever asks.
-        if (!portal.users().row(call.company(), call.params.front())) return userNotFound();
-        return forbidden("Only an administrator or the user themself may do this.");
-      }
+      if (call.params.front() != call.actor()) holdsRole = call.isAdmin;
       break;
     case Access::kAdmin:
-      if (!call.isAdmin && !madeBefore(call))
-        return forbidden("Only an administrator may do this.");
+      holdsRole = call.isAdmin;
       break;
     case Access::kOwner:
-      if (!call.isOwner && !madeBefore(call))
-        return forbidden("Only the company's owner may do this.");
+      holdsRole = call.isOwner;
       break;
   }
-  return std::nullopt;
+  if (!holdsRole) return std::nullopt;
+  // A command is decided again by the write model, whose word is the log's; a read
+  // has only the view's.
+  const bool isRead = call.req.method == "GET" || call.req.method == "HEAD";
+  if (!*holdsRole || isRead)
+    if (auto stopped = unconfirmed()) return stopped;
+  if (*holdsRole) return std::nullopt;
+  switch (route.access) {
+    case Access::kSelfOrAdmin:
+      // Ids of other companies are unknown here, whoever asks.
+      if (!portal.users().row(call.company(), call.params.front())) return userNotFound();
+      return forbidden("Only an administrator or the user themself may do this.");
+    case Access::kOwner:
+      if (madeBefore(call)) return std::nullopt;
+      return forbidden("Only the company's owner may do this.");
+    default:
+      if (madeBefore(call)) return std::nullopt;
+      return forbidden("Only an administrator may do this.");
+  }
 }
 
 HttpResponse Api::Impl::unauthorized() { return Api::unauthorized(); }
@@ -335,7 +366,15 @@ void Api::Impl::endSessionsSoon(const std::string& company, const std::string& u
   hashPool.post([this] { (void)sessions.makeDurable(); });
 }
 
-void Api::Impl::endSessionsTheLogEnded() {
+bool Api::Impl::endSessionsTheLogEnded() {
+  if (portal.projector().stopped(CredentialsProjection::kName)) {
+    if (!sessionsUnchecked.exchange(true))
+      logLine(
+          "portal: the credentials view is stopped, so the sessions a password change or "
+          "deactivation before the last stop ended cannot be found: every signed-in request is "
+          "503 until it is rebuilt");
+    return false;
+  }
   const std::size_t ended = sessions.removeWhere([&](const Session& s) {
     auto account = portal.credentials().account(s.companyId, s.userId);
     if (!account || !account->active) return true;
@@ -345,6 +384,17 @@ void Api::Impl::endSessionsTheLogEnded() {
     logLine("portal: " + std::to_string(ended) +
             " session(s) ended by a password change or deactivation before the last stop were "
             "ended now");
+  sessionsUnchecked.store(false, std::memory_order_release);
+  return true;
+}
+
+std::optional<HttpResponse> Api::Impl::sessionsChecked() {
+  if (!sessionsUnchecked.load(std::memory_order_acquire)) return std::nullopt;
+  std::lock_guard lock(sessionsCheckMu);
+  // (Again if the view ran again between the two looks.)
+  while (sessionsUnchecked.load(std::memory_order_acquire) && !endSessionsTheLogEnded())
+    if (auto stopped = credentialsStopped()) return stopped;
+  return std::nullopt;
 }
 
 std::optional<HttpResponse> Api::Impl::whileStopped(const char* projection, std::string_view view,

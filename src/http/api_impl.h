@@ -412,8 +412,15 @@ struct Api::Impl {
   // its event is durable, and a crash between the two leaves them behind. The
   // account as the log has it decides: a session begun before the password's last
   // change (and not the one it was changed through) ends, as does one of an account
-  // that is inactive or gone.
-  void endSessionsTheLogEnded();
+  // that is inactive or gone. A stopped credentials view cannot tell (it may show
+  // the account as it was before the change): then nothing ends, and sessionsChecked
+  // answers every signed-in request 503 until a rebuild lets this run. False then.
+  bool endSessionsTheLogEnded();
+  // nullopt once the sessions were checked at start (endSessionsTheLogEnded): at
+  // once, or now that the credentials view runs again; else its 503.
+  std::optional<HttpResponse> sessionsChecked();
+  std::atomic<bool> sessionsUnchecked{false};
+  std::mutex sessionsCheckMu;  // one check at a time
 
   // A user the users view does not show: 404, unless the view stopped at an event
   // (then it may not show users that exist, one just created too): 503, as /readyz
