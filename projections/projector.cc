@@ -311,6 +311,13 @@ Result<std::unique_ptr<Projector>> Projector::open(
       if (cf.rfind(prefix, 0) == 0 &&
           (cf.size() < current.size() || cf.compare(cf.size() - current.size(), current.size(), current) != 0))
         if (auto r = store.dropColumnFamily(cf); !r) return r.error();
+    // And its checkpoint, when it had written one (a rebuild makes the next one).
+    if (!store.readOnly())
+      if (rocksdb::Status st = store.db()->Delete(rocksdb::WriteOptions(), store.checkpoints(),
+                                                  checkpointKey(slot->name, slot->generation + 1));
+          !st.ok())
+        return makeError(ErrorCode::kIoError, "cannot remove a stale checkpoint of " + slot->name +
+                                                  ": " + st.ToString());
     if (auto r = dropSupersededVersions(store, slot->name); !r) return r.error();
     slot->projection = std::move(projection);
     p->slots_.push_back(std::move(slot));
@@ -991,7 +998,15 @@ Result<void> Projector::rebuild(const std::string& name,
     freshPtrs.push_back(f.get());
     fresh.push_back(std::move(f));
   }
-  auto dropFresh = [&] { (void)store_.dropColumnFamilies(freshFamilies); };
+  // What a rebuild that does not switch leaves: no family and no checkpoint of its
+  // generation (the fill writes that key as it goes).
+  auto dropFresh = [&] {
+    (void)store_.dropColumnFamilies(freshFamilies);
+    rocksdb::WriteBatch batch;
+    for (Slot* f : freshPtrs)
+      batch.Delete(store_.checkpoints(), checkpointKey(f->name, f->generation));
+    (void)store_.db()->Write(rocksdb::WriteOptions(), &batch);
+  };
   if (auto r = store_.dropColumnFamilies(freshFamilies); !r) return r;  // stale ones from a crash
   // No compaction while the fill ingests table files into them (see below).
   auto made = store_.createColumnFamilies(freshFamilies, /*autoCompactions=*/false);

@@ -989,10 +989,17 @@ TEST(Projector, TheScratchFilesOfARebuildACrashCutShortGoAtTheNextStart) {
   ASSERT_TRUE(store);
   std::filesystem::create_directories(dir.path() + "/rebuild.tmp/users_v4.0");
   std::ofstream(dir.path() + "/rebuild.tmp/users_v4.0/2.sst") << "zelda.quirinius@acme.test";
+  // The checkpoint its next generation had written as it caught up.
+  ASSERT_TRUE(
+      store->db()->Put(rocksdb::WriteOptions(), store->checkpoints(), "users_v4#g2", "x").ok());
   auto projector = Projector::open(*store, allProjections());
   ASSERT_TRUE(projector.ok()) << projector.error().message;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/rebuild.tmp"));
   EXPECT_EQ(test::filesContaining(dir.path(), "quirinius"), std::vector<std::string>{});
+  std::string value;
+  EXPECT_TRUE(store->db()
+                  ->Get(rocksdb::ReadOptions(), store->checkpoints(), "users_v4#g2", &value)
+                  .IsNotFound());
 }
 
 // A chunk that fails half-way is dropped whole, checkpoint included: no event is
@@ -1265,16 +1272,22 @@ TEST(Portal, ARebuildWaitingForItsSwitchIsCancelledWithNothingAppended) {
   std::optional<Projector::Reading> held;
   held.emplace(h.portal().projector());
   std::atomic<bool> caughtUp{false}, wanted{false}, stop{false};
+  std::atomic<std::uint64_t> done{0};
   auto rebuilt = std::async(std::launch::async, [&] {
     return h.portal().projector().rebuild(
         "all",
         [&](const RebuildProgress& p) {
+          done = p.done;
           if (p.done >= p.total) caughtUp = true;
           if (wanted) stop = true;  // as the operator's callback does
         },
         &stop);
   });
   ASSERT_TRUE(test::waitFor([&] { return caughtUp.load(); }));
+  // One more command, which the waiting rebuild applies to its generation (writing
+  // that generation's checkpoint); then nothing.
+  ASSERT_TRUE(h.run(CreateUser{person("late"), false}).accepted());
+  ASSERT_TRUE(test::waitFor([&] { return done.load() == h.portal().store().lastPosition(); }));
   wanted = true;  // the operator's Ctrl-C, after the last event was applied
   const bool ended = rebuilt.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
   held.reset();  // lets a rebuild that did not hear it switch, so the test ends
@@ -1285,6 +1298,15 @@ TEST(Portal, ARebuildWaitingForItsSwitchIsCancelledWithNothingAppended) {
   for (const auto& s : h.portal().projector().status()) {
     EXPECT_FALSE(s.failed) << s.name;
     EXPECT_EQ(s.generation, before[s.name]) << s.name << " was switched to its rebuild";
+    // Nor is its checkpoint left behind.
+    std::string value;
+    EXPECT_TRUE(h.portal()
+                    .store()
+                    .db()
+                    ->Get(rocksdb::ReadOptions(), h.portal().store().checkpoints(),
+                          s.name + "#g" + std::to_string(s.generation + 1), &value)
+                    .IsNotFound())
+        << s.name;
   }
 }
 
