@@ -448,10 +448,15 @@ void CommandProcessor::run() {
       std::unique_lock lock(mu_);
       ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) break;
-      const std::size_t n = std::min(queue_.size(), options_.maxGroup);
-      for (std::size_t i = 0; i < n; ++i) {
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      // All of it at once when it fits (the common case): the submitters wait for
+      // this lock, so it is held for a swap rather than a move of each command.
+      if (queue_.size() <= options_.maxGroup) {
+        group.swap(queue_);
+      } else {
+        for (std::size_t i = 0; i < options_.maxGroup; ++i) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
     }
     processGroup(group);
