@@ -478,6 +478,8 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterA
     }
   }
   EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", leaving).status, 204);
+  EXPECT_EQ(client.get("/api/v1/me", std::string(43, 'A')).status, 401)
+      << "no session is no session";
 
   ASSERT_TRUE(restarted.portal().projector().rebuild(CredentialsProjection::kName, nullptr).ok());
   EXPECT_EQ(client.get("/api/v1/me", other).status, 401) << "begun before the change";

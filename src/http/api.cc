@@ -284,30 +284,36 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
   if (!hash) return unauthorized();
   call.tokenHash = std::move(*hash);
   const bool signOut = route.pattern == "/api/v1/sessions/current";
-  // (Ending one's own session is safe whatever the views show.)
-  if (!signOut)
-    if (auto unchecked = sessionsChecked()) return unchecked;
+  const bool unchecked = sessionsUnchecked.load(std::memory_order_acquire);
   auto session = sessions.use(call.tokenHash, clock.now());
   if (!session) return unauthorized();
+  // (Ending one's own session is safe whatever the views show.)
+  if (unchecked && !signOut) {
+    if (auto stopped = sessionsChecked()) return stopped;
+    session = sessions.use(call.tokenHash, clock.now());  // the check may have ended it
+    if (!session) return unauthorized();
+  }
   call.session = std::move(*session);
+  // A stopped users view shows people as they were when it stopped: someone made an
+  // administrator since, or removed, reactivated or anonymized since. So it neither
+  // ends a session nor grants or refuses a role; that waits for its rebuild (503).
+  // Ending one's own session needs nothing of it. Looked at before the read: a
+  // rebuild's switch between the two would pass a row read from the stopped view.
+  const bool viewStopped = portal.projector().stopped(UsersProjection::kName);
+  auto unconfirmed = [&] {
+    return viewUnavailable("users",
+                           ", so who may do this cannot be checked; nothing was done. Try again "
+                           "later.");
+  };
   // The user's current state decides, not what it was at sign-in: a deactivated
   // user's sessions stop at once even if ending them was interrupted.
   auto read = readUserFlags(call.company(), call.actor());
   // A read that failed is no sign of the user's end: the session stays.
   if (!read) return usersViewUnreadable(call, read.error());
   const auto& me = *read;
-  // A stopped users view shows people as they were when it stopped: someone made an
-  // administrator since, or removed, reactivated or anonymized since. So it neither
-  // ends a session nor grants or refuses a role; that waits for its rebuild (503).
-  // Ending one's own session needs nothing of it.
-  auto unconfirmed = [&] {
-    return whileStopped(UsersProjection::kName, "users",
-                        ", so who may do this cannot be checked; nothing was done. Try again "
-                        "later.");
-  };
   if (!me || !me->active || me->anonymized) {
-    if (auto stopped = unconfirmed()) {
-      if (!signOut) return stopped;
+    if (viewStopped) {
+      if (!signOut) return unconfirmed();
     } else {
       // Not waited for on this network thread: the user's state refuses it anyway.
       (void)sessions.remove(call.tokenHash, false);  // a failure is said on stderr
@@ -339,11 +345,10 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
       break;
   }
   if (!holdsRole) return std::nullopt;
-  // A command is decided again by the write model, whose word is the log's; a read
-  // has only the view's.
-  const bool isRead = call.req.method == "GET" || call.req.method == "HEAD";
-  if (!*holdsRole || isRead)
-    if (auto stopped = unconfirmed()) return stopped;
+  // Commands too: most answer from the views before the write model decides (an
+  // import's errors against the pool, a PATCH's 404 or 412), which would show the
+  // pool to someone whose role is gone.
+  if (viewStopped) return unconfirmed();
   if (*holdsRole) return std::nullopt;
   switch (route.access) {
     case Access::kSelfOrAdmin:
@@ -371,8 +376,8 @@ bool Api::Impl::endSessionsTheLogEnded() {
     if (!sessionsUnchecked.exchange(true))
       logLine(
           "portal: the credentials view is stopped, so the sessions a password change or "
-          "deactivation before the last stop ended cannot be found: every signed-in request is "
-          "503 until it is rebuilt");
+          "deactivation before the last stop ended cannot be found: every signed-in request but "
+          "a sign-out is 503 until it is rebuilt");
     return false;
   }
   const std::size_t ended = sessions.removeWhere([&](const Session& s) {
@@ -400,6 +405,10 @@ std::optional<HttpResponse> Api::Impl::sessionsChecked() {
 std::optional<HttpResponse> Api::Impl::whileStopped(const char* projection, std::string_view view,
                                                     std::string_view consequence) const {
   if (!portal.projector().stopped(projection)) return std::nullopt;
+  return viewUnavailable(view, consequence);
+}
+
+HttpResponse Api::Impl::viewUnavailable(std::string_view view, std::string_view consequence) {
   return Api::problem(503, "view-unavailable",
                       "The " + std::string(view) + " view is not available",
                       "The " + std::string(view) +

@@ -431,6 +431,7 @@ struct Api::Impl {
   // at an event, its detail ending with `consequence`; nullopt while it runs.
   std::optional<HttpResponse> whileStopped(const char* projection, std::string_view view,
                                            std::string_view consequence) const;
+  static HttpResponse viewUnavailable(std::string_view view, std::string_view consequence);
   // 503 view-unavailable while the credentials view is stopped: it may show a
   // password changed since, or an account deactivated since, as they were, so
   // nothing that proves who someone is (a sign-in, a password change, a reset) is
