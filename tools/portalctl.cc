@@ -143,6 +143,7 @@ std::string run(const std::string& data, const json& request, const std::string&
   RandomIds ids;
   PortalOptions options;
   options.dataDir = data;
+  options.recoverDamagedWal = false;  // the server's start decides (StoreOptions)
   auto portal = Portal::open(options, *countries, clock, ids);
   if (!portal) return viaServer(data, request, portal.error());
   PasswordHasher hasher(cost == "minimum" ? HashCost::minimum() : HashCost::interactive());
@@ -175,6 +176,7 @@ std::string maintain(const std::string& data, const json& request,
   refuseForeignFiles(data);
   StoreOptions so;
   so.path = data;
+  so.recoverDamagedWal = false;  // the server's start decides
   auto store = EventStore::open(so);
   const bool rebuild = request.value("command", "") == "rebuild";
   if (!store) {

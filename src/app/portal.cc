@@ -19,6 +19,7 @@ Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
   StoreOptions so;
   so.path = options.dataDir;
   so.createIfMissing = options.createIfMissing;
+  so.recoverDamagedWal = options.recoverDamagedWal;
   auto store = EventStore::open(so);
   if (!store) return store.error();
   p->store_ = std::move(*store);

@@ -24,6 +24,7 @@ namespace portal {
 struct PortalOptions {
   std::string dataDir;
   bool createIfMissing = true;
+  bool recoverDamagedWal = true;  // StoreOptions'
   ProcessorOptions processor;
   // How long execute() waits for the projections to show a command's events.
   std::chrono::milliseconds readYourWritesTimeout{10'000};

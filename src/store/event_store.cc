@@ -597,6 +597,11 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // RocksDB's status names no file ("Corruption: checksum mismatch"): an open that
     // succeeds in point-in-time recovery, which only reads the WAL otherwise, found
     // the damage in the WAL.
+    if (st.IsCorruption() && !options.recoverDamagedWal)
+      return makeError(ErrorCode::kCorrupt,
+                       "the write-ahead log of " + options.path + " is damaged (" + st.ToString() +
+                           "); nothing was done. portal-server starts from the events before "
+                           "the damage (and says so), or restore a backup");
     if (st.IsCorruption()) {
       const std::string why = st.ToString();
       dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;

@@ -70,6 +70,11 @@ struct StoreOptions {
   // timeline or an export never shows an edited event as if it were the record.
   // (Checking the links between events is verify's job.)
   bool checkHashes = false;
+  // A writer's open when the WAL is damaged before its end: start from the events
+  // before the damage, saying so (the server: a power cut during an fsync looks the
+  // same), or, false, refuse it as damaged files (kCorrupt), so that an offline
+  // maintenance job (portalctl) makes no loss final: the server's start decides.
+  bool recoverDamagedWal = true;
 };
 
 // A new event to append: the envelope fields that the caller decides. The store
