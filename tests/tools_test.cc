@@ -1225,12 +1225,21 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   const auto logFiles = files(data);
   // (/proc takes no directory, root's or anyone's: found before the compaction that
   // comes first, not after it in RocksDB's words.)
-  for (const std::string& to :
-       {notes, data + "/inside", dir.sub("nowhere") + "/backup", std::string("/proc/backup")}) {
+  // A symbolic link to a directory not there yet stays (a review: RocksDB's rename
+  // failed on it and the cleanup after removed the operator's link).
+  const std::string dangling = dir.sub("link");
+  fs::create_symlink(dir.sub("not-yet"), dangling);
+  for (const std::string& to : {notes, data + "/inside", dir.sub("nowhere") + "/backup",
+                                std::string("/proc/backup"), dangling}) {
     r = runProgram({PORTALCTL_BIN, "backup", "--data", data, "--to", to});
     EXPECT_EQ(r.exitCode, 1) << to;
     if (to == "/proc/backup") {
       EXPECT_NE(r.err.find("cannot write in /proc ("), std::string::npos) << r.err;
+    }
+    if (to == dangling) {
+      EXPECT_EQ(r.err, "portalctl: " + dangling + " is a symbolic link to " + dir.sub("not-yet") +
+                           ", which does not exist: make that directory, or name another\n");
+      EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dangling)));
     }
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(files(data), logFiles) << to << ": " << r.err;

@@ -1699,6 +1699,10 @@ Result<std::string> EventStore::backupTarget(const std::string& dataPath, const 
     return !ec;
   };
   const bool exists = fs::exists(target, ec);
+  if (!exists && fs::is_symlink(fs::symlink_status(target, ec)))
+    return makeError(ErrorCode::kInvalidArgument,
+                     dir + " is a symbolic link to " + fs::read_symlink(target, ec).string() +
+                         ", which does not exist: make that directory, or name another");
   if (exists && !fs::is_directory(target, ec))
     return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not a directory");
   if (exists && !emptyButLeftovers())
