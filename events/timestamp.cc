@@ -1,5 +1,7 @@
 #include "events/timestamp.h"
 
+#include <algorithm>
+#include <string>
 
 namespace portal {
 namespace {
@@ -156,6 +158,24 @@ std::optional<Timestamp> parseRangeEnd(std::string_view text) {
   constexpr std::int64_t kDayMicros = 86'400'000'000;
   if (t && text.size() == 10) t->micros += kDayMicros - 1;
   return t;
+}
+
+namespace {
+// The digits of a time's fraction past the microsecond, as typed ("" for none).
+std::string subMicroDigits(std::string_view text) {
+  const auto dot = text.find('.');
+  if (dot == std::string_view::npos) return "";
+  const auto end = std::min(text.find_first_not_of("0123456789", dot + 1), text.size());
+  return end - dot - 1 > 6 ? std::string(text.substr(dot + 7, end - dot - 7)) : "";
+}
+}  // namespace
+
+bool laterAsTyped(Timestamp a, std::string_view aText, Timestamp b, std::string_view bText) {
+  if (a.micros != b.micros) return a.micros > b.micros;
+  std::string x = subMicroDigits(aText), y = subMicroDigits(bText);
+  x.resize(std::max(x.size(), y.size()), '0');
+  y.resize(x.size(), '0');
+  return x > y;
 }
 
 }  // namespace portal

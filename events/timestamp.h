@@ -29,5 +29,8 @@ std::optional<Timestamp> parseRangeStart(std::string_view text);
 // The end of a time range as people type it: parseRfc3339, except that a bare date
 // is its last moment, so that "until 2026-11-30" takes in that day's events.
 std::optional<Timestamp> parseRangeEnd(std::string_view text);
+// Whether time `a`, typed `aText`, is after `b`, typed `bText`, to every digit typed
+// (a Timestamp keeps microseconds; the digits past them decide between equal ones).
+bool laterAsTyped(Timestamp a, std::string_view aText, Timestamp b, std::string_view bText);
 
 }  // namespace portal

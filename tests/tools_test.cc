@@ -725,6 +725,18 @@ TEST_F(ToolsTest, EventsStreamsTheLogAsJsonLinesWithItsFilters) {
   ProgramRun narrow = replay({"events", "--data", data(), "--since", second + ".0000001Z",
                               "--until", second + ".0000005Z"});
   EXPECT_EQ(narrow.exitCode, 0) << narrow.err;
+  // Reversed within it, as typed, it is one (a review: it printed nothing, exit 0).
+  for (const auto& [since, until] :
+       {std::pair{".0000005Z", ".0000001Z"}, std::pair{".0000005Z", ".000000Z"},
+        std::pair{".00000051Z", ".0000005Z"}}) {
+    narrow =
+        replay({"events", "--data", data(), "--since", second + since, "--until", second + until});
+    EXPECT_EQ(narrow.exitCode, 2) << since << " " << until << ": " << narrow.err;
+    EXPECT_NE(narrow.err.find("is after --until"), std::string::npos) << narrow.err;
+  }
+  narrow = replay({"events", "--data", data(), "--since", second + ".0000005Z", "--until",
+                   second + ".00000050Z"});
+  EXPECT_EQ(narrow.exitCode, 0) << "the same time, typed two ways: " << narrow.err;
 }
 
 // What the users and administrators views show after the events up to each moment:

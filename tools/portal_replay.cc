@@ -246,8 +246,9 @@ int events(int argc, char** argv) {
   if (f.count("--from") && f.count("--to") && filter.from > filter.to)
     fail("--from " + f["--from"] + " is past --to " + f["--to"], 2);
   // Compared as typed (the start not rounded up): a range within one microsecond is
-  // no reversed one.
-  if (filter.since && filter.until && filter.until->micros < parseRfc3339(f["--since"])->micros)
+  // no reversed one, unless its digits past the microsecond say so.
+  if (filter.since && filter.until &&
+      laterAsTyped(*parseRfc3339(f["--since"]), f["--since"], *filter.until, f["--until"]))
     fail("--since " + f["--since"] + " is after --until " + f["--until"], 2);
   if (f.count("--type")) {
     filter.type = f["--type"];

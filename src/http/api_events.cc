@@ -55,8 +55,8 @@ HttpResponse Api::Impl::auditList(Call& call) {
     *slot = *t;
   }
   // Compared as typed (`from` not rounded up): a range within one microsecond is no
-  // reversed one.
-  if (q.from && q.to && parseRfc3339(fromText)->micros > q.to->micros)
+  // reversed one, unless its digits past the microsecond say so.
+  if (q.from && q.to && laterAsTyped(*parseRfc3339(fromText), fromText, *q.to, toText))
     return badParam("from", "from " + fromText + " is after to " + toText + ".");
   // A cursor is the position to go on before, sealed with the filters and the
   // company as the other lists' are: one given for other filters (or none given,
