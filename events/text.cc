@@ -231,6 +231,9 @@ namespace {
 bool invisibleAtEdge(char32_t c) {
   if (isWhiteSpace(c)) return true;
   if (c < 0x80) return false;
+  // A symbol that fonts draw as nothing, used for names that look blank (a review
+  // made a group of it alone).
+  if (c == 0x2800) return true;  // BRAILLE PATTERN BLANK
   const auto u = static_cast<UChar32>(c);
   return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
          !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !isTagCharacter(c);

@@ -1466,6 +1466,8 @@ TEST(Text, TrimTextTakesSpacesOfAnyScriptAndInvisibleCharactersOffBothEnds) {
   EXPECT_EQ(trimText("\u00a0\u3000\u2003Ada\u202f\u205f"), "Ada");
   EXPECT_EQ(trimText("\ufeff\u200bAda\u200d\u2060\u00ad\u200e"), "Ada");
   EXPECT_EQ(trimText("\u200b\u00a0\u3000"), "");
+  EXPECT_EQ(trimText("\u2800\u3164\u2800"), "") << "blank to the eye: Braille's, Hangul's filler";
+  EXPECT_EQ(trimText("\u2800Ada\u2800"), "Ada");
   EXPECT_EQ(trimText("Ada\u00a0Lovelace"), "Ada\u00a0Lovelace") << "inside, it stays";
   EXPECT_EQ(trimText("\u2764\ufe0f"), "\u2764\ufe0f") << "a variation selector ends an emoji";
   EXPECT_EQ(trimText("\U0001F3F4\U000E0067\U000E0062\U000E007F"),

@@ -173,6 +173,18 @@ TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
       owner.token);
   EXPECT_EQ(ahead.status, 409) << ahead.body;
   EXPECT_EQ(ahead.json()["code"], "position-ahead");
+  // However many digits, and named as sent; a cursor that is no position is an
+  // invalid cursor, as every list's (a review).
+  for (const std::string given : {"after=18446744073709551615", "cursor=99999999999999999999"}) {
+    ahead = client.get("/api/v1/events?" + given, owner.token);
+    EXPECT_EQ(ahead.status, 409) << given << ": " << ahead.body;
+    EXPECT_EQ(
+        ahead.json()["detail"].get<std::string>().rfind(given + " is past the log's last event", 0),
+        0u)
+        << ahead.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/events?cursor=abc", owner.token).json()["code"], "invalid-cursor");
+  EXPECT_EQ(client.get("/api/v1/events?after=abc", owner.token).status, 400);
   EXPECT_EQ(waitingPolls(), 4) << "the others still wait";
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
 

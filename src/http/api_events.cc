@@ -109,8 +109,16 @@ HttpResponse Api::Impl::eventsList(Call& call) {
   const char* from = param(call, "cursor").empty() ? "after" : "cursor";
   if (from == std::string_view("cursor") && !param(call, "after").empty())
     return badParam("cursor", "Give after or cursor, not both: they name the same position.");
-  if (!number(from, after))
-    return badParam(from, std::string(from) + " must be a log position (a whole number).");
+  const std::string fromText = param(call, from);
+  if (!number(from, after)) {
+    // More digits than any position has: past the log's end, said so below.
+    if (fromText.find_first_not_of("0123456789") == std::string::npos)
+      after = ~std::uint64_t{0};
+    else if (from == std::string_view("cursor"))
+      return badCursor("cursor must be a log position (a whole number), as nextCursor gives.");
+    else
+      return badParam(from, std::string(from) + " must be a log position (a whole number).");
+  }
   if (!number("waitMs", waitMs))
     return badParam("waitMs", "waitMs must be a whole number of milliseconds.");
   waitMs = std::min<std::uint64_t>(waitMs, kMaxEventWaitMs);
@@ -120,7 +128,7 @@ HttpResponse Api::Impl::eventsList(Call& call) {
   // to it without a word.
   if (after > store.lastPosition())
     return Api::problem(409, "position-ahead", "The log has not reached that position",
-                        "after=" + std::to_string(after) + " is past the log's last event (" +
+                        std::string(from) + "=" + fromText + " is past the log's last event (" +
                             std::to_string(store.lastPosition()) +
                             "); was the log restored from a backup? Poll again from there.");
   std::vector<std::string> items;
