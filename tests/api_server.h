@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <rocksdb/db.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,6 +143,32 @@ class ApiServer {
   HttpServer& server() { return *server_; }
   Mailer& mailer() { return *mailer_; }
   Api& api() { return *api_; }
+
+  // Stops the users or the credentials view (`projection`, its kName) at an event,
+  // as a projection stops at one it cannot apply: `user`'s row in it is made
+  // unreadable, then `actor` changes them in the log (a new job title; for the
+  // credentials view, a deactivation).
+  void stopViewAt(const char* projection, const std::string& companyId, const Person& actor,
+                  const Person& user) {
+    const bool users = std::string_view(projection) == UsersProjection::kName;
+    {
+      Projector::Reading reading(portal().projector());
+      auto* cf = portal().projector().handle(
+          projection, users ? static_cast<int>(UsersProjection::kRows)
+                            : static_cast<int>(CredentialsProjection::kAccounts));
+      const std::string key =
+          users ? companyPrefix(companyId) + user.id : companyId + std::string(1, '\0') + user.id;
+      if (!portal().store().db()->Put(rocksdb::WriteOptions(), cf, key, "not json").ok())
+        throw std::runtime_error("cannot write the row to spoil");
+    }
+    UpdateUser change;
+    change.userId = user.id;
+    change.jobTitle = std::optional<std::string>("Boss");
+    const CommandBody body = users ? CommandBody(change) : CommandBody(DeactivateUser{user.id, {}});
+    if (!portal().execute(Command{companyId, actor.id, body}).accepted() ||
+        !portal().projector().stopped(projection))
+      throw std::runtime_error(std::string("the ") + projection + " view did not stop");
+  }
 
   // Provisions a company; the owner signs in, changes the temporary password to
   // kPassword and keeps that session.

@@ -443,20 +443,7 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterA
     leaving = server.signIn("acme", owner.email, kPassword).json()["token"];
     auto company = server.portal().credentials().companyBySlug("acme");
     ASSERT_TRUE(company);
-    {
-      Projector::Reading reading(server.portal().projector());
-      auto* cf = server.portal().projector().handle(CredentialsProjection::kName,
-                                                    CredentialsProjection::kAccounts);
-      std::string key = company->id;
-      key.push_back('\0');
-      key += carol.id;
-      ASSERT_TRUE(
-          server.portal().store().db()->Put(rocksdb::WriteOptions(), cf, key, "not json").ok());
-    }
-    ASSERT_TRUE(server.portal()
-                    .execute(Command{company->id, owner.id, DeactivateUser{carol.id, {}}})
-                    .accepted());
-    ASSERT_TRUE(server.portal().projector().stopped(CredentialsProjection::kName));
+    server.stopViewAt(CredentialsProjection::kName, company->id, owner, carol);
     // The owner's password changed (as through a session of a moment before the
     // view stopped), the removal of the other sessions lost to the crash.
     server.clock().advance(1'000'000);

@@ -1317,17 +1317,7 @@ TEST(Portal, AStoppedUsersViewIsNotTakenForAMissingUser) {
   test::Person bob = server.user("acme", owner, "bob");
   auto company = server.portal().credentials().companyBySlug("acme");
   ASSERT_TRUE(company);
-  {
-    Projector::Reading reading(server.portal().projector());
-    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
-    ASSERT_TRUE(server.portal().store().db()->Put(rocksdb::WriteOptions(), cf,
-                                                   companyPrefix(company->id) + bob.id, "not json").ok());
-  }
-  // Bob's next change cannot be applied to that row: the view stops there.
-  UpdateUser change;
-  change.userId = bob.id;
-  change.jobTitle = std::optional<std::string>("Boss");
-  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
+  server.stopViewAt(UsersProjection::kName, company->id, owner, bob);
   test::HttpClient client(server.port());
   test::Reply r = client.post("/api/v1/users",
                   {{"email", "new@acme.example"}, {"givenName", "New"}, {"surname", "User"},
@@ -1357,21 +1347,7 @@ TEST(Portal, AStoppedUsersViewHoldsMailAndAnonymizations) {
       200);
   auto company = server.portal().credentials().companyBySlug("acme");
   ASSERT_TRUE(company);
-  {
-    Projector::Reading reading(server.portal().projector());
-    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
-    ASSERT_TRUE(
-        server.portal()
-            .store()
-            .db()
-            ->Put(rocksdb::WriteOptions(), cf, companyPrefix(company->id) + dave.id, "not json")
-            .ok());
-  }
-  UpdateUser change;
-  change.userId = dave.id;
-  change.jobTitle = std::optional<std::string>("Boss");
-  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
-  ASSERT_TRUE(server.portal().projector().stopped(UsersProjection::kName));
+  server.stopViewAt(UsersProjection::kName, company->id, owner, dave);
 
   const std::size_t carolMails = server.mailsTo(carol.email).size();
   ASSERT_GT(carolMails, 0u);
@@ -1426,21 +1402,7 @@ TEST(Portal, AStoppedUsersViewNeitherGrantsNorRefusesARole) {
   ASSERT_TRUE(server.portal()
                   .execute(Command{company->id, owner.id, DeactivateUser{erin.id, {}}})
                   .accepted());
-  {
-    Projector::Reading reading(server.portal().projector());
-    auto* cf = server.portal().projector().handle(UsersProjection::kName, UsersProjection::kRows);
-    ASSERT_TRUE(
-        server.portal()
-            .store()
-            .db()
-            ->Put(rocksdb::WriteOptions(), cf, companyPrefix(company->id) + dave.id, "not json")
-            .ok());
-  }
-  UpdateUser change;
-  change.userId = dave.id;
-  change.jobTitle = std::optional<std::string>("Boss");
-  ASSERT_TRUE(server.portal().execute(Command{company->id, owner.id, change}).accepted());
-  ASSERT_TRUE(server.portal().projector().stopped(UsersProjection::kName));
+  server.stopViewAt(UsersProjection::kName, company->id, owner, dave);
   // In the log, not in the view: Bob is no administrator now, Carol is one, and
   // Erin is active again.
   ASSERT_TRUE(
@@ -1512,21 +1474,9 @@ TEST(Portal, AStoppedCredentialsViewDecidesNoSignInPasswordChangeOrReset) {
   test::Person carol = server.user("acme", owner, "carol");
   auto company = server.portal().credentials().companyBySlug("acme");
   ASSERT_TRUE(company);
-  {
-    Projector::Reading reading(server.portal().projector());
-    auto* cf = server.portal().projector().handle(CredentialsProjection::kName,
-                                                  CredentialsProjection::kAccounts);
-    std::string key = company->id;
-    key.push_back('\0');
-    key += carol.id;
-    ASSERT_TRUE(
-        server.portal().store().db()->Put(rocksdb::WriteOptions(), cf, key, "not json").ok());
-  }
-  // Carol's deactivation cannot be applied to that row: the view stops there, and
+  // Carol's deactivation cannot be applied to her row: the view stops there, and
   // Bob's deactivation after it is in the log but not in the view.
-  ASSERT_TRUE(server.portal()
-                  .execute(Command{company->id, owner.id, DeactivateUser{carol.id, {}}})
-                  .accepted());
+  server.stopViewAt(CredentialsProjection::kName, company->id, owner, carol);
   ASSERT_TRUE(server.portal()
                   .execute(Command{company->id, owner.id, DeactivateUser{bob.id, {}}})
                   .accepted());
