@@ -488,8 +488,8 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
                                 : email == "left@x.example" ? Member::kDeactivated
                                                             : Member::kNone;
                        });
-  EXPECT_EQ(asked,
-            (std::vector<std::string>{"boss@x.example", "known@x.example", "left@x.example"}));
+  EXPECT_EQ(asked, (std::vector<std::string>{"boss@x.example", "ann@x.example", "known@x.example",
+                                             "left@x.example"}));
   ASSERT_EQ(f.warnings.size(), 3u);
   EXPECT_EQ(f.warnings[0].row, 2u);
   EXPECT_EQ(f.warnings[1].row, 3u);
@@ -498,6 +498,18 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
   EXPECT_EQ(f.warnings[2].row, 6u);
   EXPECT_EQ(f.warnings[2].message, "The manager is a deactivated user of the pool.");
   EXPECT_EQ(f.rows.size(), 5u);  // warnings do not stop a row
+
+  // A manager who is also a row of the file, but whom the pool holds deactivated
+  // (so that row is refused), is warned of at once, not once the row is taken out
+  // (a review).
+  f = check(kHeader + "Lea,Orr,left@x.example,Clerk,left@x.example,1,\r\n" +
+                "Max,Orr,max@x.example,Clerk,LEFT@x.example,1,\r\n",
+            [](std::string_view email) {
+              return emailKey(email) == "left@x.example" ? Member::kDeactivated : Member::kNone;
+            });
+  ASSERT_EQ(f.warnings.size(), 2u);
+  EXPECT_EQ(f.warnings[1].row, 3u);
+  EXPECT_EQ(f.warnings[1].message, "The manager is a deactivated user of the pool.");
 
   // A row with an error is warned of its manager too: fixing the error reveals
   // nothing new.
@@ -1313,6 +1325,15 @@ TEST(ImportFile, ANameOfSeveralCountriesOrPartOfOneSaysWhichItMayMean) {
   EXPECT_EQ(list.problemWith("Islands").find("did you mean"), std::string::npos) << "too many";
   EXPECT_EQ(list.problemWith("ko").find("did you mean"), std::string::npos) << "too short";
   EXPECT_EQ(list.problemWith("Kore").find("did you mean"), std::string::npos) << "whole words";
+  // A code written with dots is that code's country, first (a review: "U.S." named
+  // two others).
+  EXPECT_NE(list.problemWith("U.S.").find("; did you mean United States (US), "), std::string::npos)
+      << list.problemWith("U.S.");
+  // In a file's error, the question ends the sentence (it read "...(KR)?.").
+  ImportFile f = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,Korea\r\n",
+                       [](std::string_view) { return Member::kNone; });
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_TRUE(f.errors[0].message.ends_with("South Korea (KR)?")) << f.errors[0].message;
 }
 
 TEST(ImportFile, TheCountriesAreListedByName) {

@@ -64,7 +64,7 @@ std::optional<std::string> oneLine(std::string_view text) {
 // A problem's message as a sentence: capitalized, with a full stop.
 std::string sentence(std::string message) {
   if (!message.empty() && message[0] >= 'a' && message[0] <= 'z') message[0] -= 'a' - 'A';
-  if (!message.empty() && message.back() != '.') message += '.';
+  if (!message.empty() && message.back() != '.' && message.back() != '?') message += '.';
   return message;
 }
 
@@ -517,10 +517,13 @@ class FileChecker {
     std::unordered_map<std::string, Member> known;
     for (const auto& [row, email] : managers_) {
       const std::string key = emailKey(email);
-      if (emails_.count(key)) continue;
+      // One of this file's rows too: a user the file makes, unless the pool holds
+      // that email already (that row is refused), as a deactivated user it warns of
+      // (a review: the warning came only once the row was taken out).
+      const bool inFile = emails_.count(key) != 0;
       auto [it, fresh] = known.try_emplace(key, Member::kNone);
       if (fresh) it->second = options_.inPool(email);
-      if (it->second == Member::kNone)
+      if (it->second == Member::kNone && !inFile)
         out_.warnings.push_back(
             {row, std::string(kImportColumns[kManager]), email,
              "No user with this email is in the pool or in this file; the manager is kept "

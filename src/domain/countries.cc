@@ -88,6 +88,14 @@ std::vector<const Country*> CountryList::suggest(std::string key) const {
   if (key.starts_with("the ")) key.erase(0, 4);
   std::vector<const Country*> out;
   if (key.size() < 3) return out;
+  // A code written as an abbreviation ("U.S."), first.
+  std::string bare;
+  for (char c : key)
+    if (c != '.' && c != ' ') bare += c;
+  if (bare.size() == 2)
+    if (auto it = byKey_.find(bare); it != byKey_.end())
+      for (const auto& c : countries_)
+        if (c.code == it->second) out.push_back(&c);
   // `key` in `name` with no letter or digit next to it on either side.
   auto holdsWord = [&](const std::string& folded) {
     for (std::size_t at = folded.find(key); at != std::string::npos;
@@ -102,7 +110,8 @@ std::vector<const Country*> CountryList::suggest(std::string key) const {
     return false;
   };
   for (std::size_t i = 0; i < countries_.size(); ++i) {
-    if (std::any_of(foldedNames_[i].begin(), foldedNames_[i].end(), holdsWord))
+    if (std::find(out.begin(), out.end(), &countries_[i]) == out.end() &&
+        std::any_of(foldedNames_[i].begin(), foldedNames_[i].end(), holdsWord))
       out.push_back(&countries_[i]);
     if (out.size() > 4) return {};
   }
