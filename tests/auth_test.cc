@@ -60,6 +60,13 @@ TEST(PasswordPolicy, RefusesTheEmailAndItsLocalPart) {
     EXPECT_EQ(rulesBroken(policy(), spelt, "alice@demo.example").count("not-email"), 1u) << spelt;
   for (const char* other : {"demo example alice", "alice in wonderland", "demoexample2024"})
     EXPECT_EQ(rulesBroken(policy(), other, "alice@demo.example").count("not-email"), 0u) << other;
+  // Inside other words it counts for nothing: what is left must be 8 letters or
+  // digits of its own (a review had the first taken).
+  for (const char* inside : {"my owner@demo.example pass", "owner 24 pass", "Owner@Demo.Example!!"})
+    EXPECT_EQ(rulesBroken(policy(), inside, "owner@demo.example").count("not-email"), 1u) << inside;
+  EXPECT_EQ(rulesBroken(policy(), "owner@demo.example and a real passphrase", "owner@demo.example")
+                .count("not-email"),
+            0u);
   // The local part's digits moved or dropped are the address still (a review).
   for (const char* moved :
        {"bobdemoexample1984", "1984bobdemoexample", "bob_demo_example_84", "Bob 1984 Demo Ex"})
@@ -97,6 +104,12 @@ TEST(PasswordPolicy, RefusesThePersonsAndTheCompanysNamesWithWhateverIsAroundThe
     EXPECT_EQ(broken(weak), 1u) << weak;
   for (const char* ok :
        {"Olivia owns forty goats", "correct horse battery staple", "acme rockets fly high"})
+    EXPECT_EQ(broken(ok), 0u) << ok;
+  // Around other words, the names count for nothing either: what is left must be 8
+  // letters or digits of its own (a review had "Bob Test is great" taken).
+  for (const char* weak : {"Olivia Owner is great", "acme inc rocks!", "Welcome Olivia!"})
+    EXPECT_EQ(broken(weak), 1u) << weak;
+  for (const char* ok : {"Olivia climbs the seven summits", "Welcome2Acme!"})
     EXPECT_EQ(broken(ok), 0u) << ok;
   const std::vector<std::string> zoe = {"Zoë", "Ñúñez", "Company"};
   EXPECT_EQ(policy().check("ZOË ÑÚÑEZ 1999", "z@x.example", zoe).size(), 1u);

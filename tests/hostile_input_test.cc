@@ -383,7 +383,9 @@ TEST(HostileClients, LongTrailersAndChunkExtensionsAreRefusedAndTheServerStaysUp
     c.send(bytes);
     return c.readToEnd();
   };
-  const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // (Connection: close: the answer of the one served ends with the connection.)
+  const std::string head =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
   // A trailer as any client may send one is read and passed over.
   EXPECT_NE(answerOf(head + "0\r\nX-Checksum: abc\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
   // One trailer field of 64 KiB made the parser throw, which ended the process.
@@ -545,6 +547,46 @@ TEST(HostileClients, FaultyFramingTargetsAndHostsAreRefusedAndClosed) {
   EXPECT_EQ(options.rfind("HTTP/1.1 204", 0), 0u) << options;
   EXPECT_NE(options.find("Allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"), std::string::npos)
       << options;
+}
+
+// A HEAD refused before its header is whole gets the status and its length, no
+// body; a client that leaves mid-body is no malformed request: nothing answered,
+// logged or counted (a review of the server found both).
+TEST(HostileClients, AHeadRefusedEarlyHasNoBodyAndAnUploadLeftMidBodyIsNoError) {
+  AccessLogLines accessLog;
+  ApiServer server({}, [&](ServerOptions& o) { accessLog.attach(o); });
+  for (const std::string& request :
+       {"HEAD /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20'000, 'a') + "\r\n\r\n",
+        std::string("HEAD /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"),
+        std::string("HEAD /healthz HTTP/2.0\r\nHost: x\r\n\r\n")}) {
+    RawConnection c(server.port());
+    c.send(request);
+    const std::string got = c.readToEnd();
+    const auto end = got.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << got;
+    EXPECT_NE(got.find("Content-Length: "), std::string::npos) << got;
+    EXPECT_EQ(got.size(), end + 4) << "a body after the header: " << got;
+  }
+  {
+    RawConnection c(server.port());
+    c.send(
+        "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{\"a\":");
+    c.finishSending();
+    EXPECT_EQ(c.readToEnd(), "");
+  }
+  HttpClient scraper(server.port());
+  ASSERT_EQ(scraper.request("HEAD", "/healthz", "", "").status, 200);  // the log's last line
+  ASSERT_TRUE(waitFor([&] {
+    const auto lines = accessLog.lines();
+    return std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+      return l.find(" HEAD /healthz 200 ") != std::string::npos;
+    });
+  }));
+  for (const std::string& line : accessLog.lines())
+    EXPECT_EQ(line.find("POST /api/v1/sessions"), std::string::npos) << line;
+  EXPECT_EQ(scraper.get("/metrics").body.find("route=\"(server)\",status=\"400\"} 3"),
+            std::string::npos);
 }
 
 TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn) {

@@ -79,6 +79,8 @@ class RawConnection {
     close(fd_);
     fd_ = -1;
   }
+  // Sends nothing more (a half-close: the server reads the end of the stream).
+  void finishSending() { ::shutdown(fd_, SHUT_WR); }
   // (MSG_NOSIGNAL: a server that closed already makes this a failed send, not a
   // SIGPIPE that ends the whole test executable.)
   void send(const std::string& bytes) {

@@ -13,6 +13,23 @@ namespace portal {
 namespace {
 
 // The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
+// The letters and digits of folded text, in order.
+std::string alnumOf(std::string_view folded) {
+  std::string out;
+  char32_t c;
+  for (std::size_t i = 0; i < folded.size();) {
+    const auto b = static_cast<unsigned char>(folded[i]);
+    std::size_t n = 1;
+    if (b < 0x80)
+      c = b;
+    else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
+      break;  // not UTF-8: checked before
+    if (isLetter(c) || (c >= '0' && c <= '9')) out.append(folded.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string lettersOf(std::string_view folded) {
   std::string out;
   char32_t c;
@@ -370,8 +387,21 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   const bool spellsTheAddress = !localLetters.empty() &&
                                 passwordLetters.size() >= localLetters.size() &&
                                 mailLetters.starts_with(passwordLetters);
-  if (!mail.empty() &&
-      (lowered == mail || (!local.empty() && lowered == local) || spellsTheAddress))
+  // Inside other words, they count for nothing: what is left without the address
+  // (or its local part) must be a password's worth of its own, kLeastOwn letters and
+  // digits ("my owner@demo.example pass" leaves "mypass": a review had it taken).
+  std::string own = alnumOf(bare);
+  const auto cut = [&](const std::string& word) {
+    if (word.size() < 3) return;  // "al" is in too many words to be taken out
+    for (auto at = own.find(word); at != std::string::npos; at = own.find(word, at))
+      own.erase(at, word.size());
+  };
+  cut(alnumOf(searchFold(mail)));
+  cut(alnumOf(searchFold(local)));
+  constexpr std::size_t kLeastOwn = 8;
+  const auto tooLittleOwn = [&] { return codePoints(own) < kLeastOwn; };
+  if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
+                        spellsTheAddress || (own.size() != alnumOf(bare).size() && tooLittleOwn())))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or joined in any order and number
   // (one typed twice, the whole name twice), whatever is around or between them,
@@ -405,6 +435,11 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
                                       std::string_view(bare).substr(0, from + letters.size()),
                                       std::string_view(bare).substr(from)};
     bool personal = spelledByNames(passwordLetters);
+    // And what is left without them (and the address) must be its own, as above
+    // ("Bob Test is great" leaves "isgreat").
+    const std::size_t before = own.size();
+    for (const auto& n : names) cut(alnumOf(searchFold(n)));
+    personal = personal || (own.size() != before && tooLittleOwn());
     for (const std::string_view form : forms)
       for (const char one : {'i', 'l'})
         personal = personal || spelledByNames(lettersOf(unleet(form, one)));
@@ -421,7 +456,8 @@ std::vector<std::string> PasswordPolicy::rules() const {
   return {"At least " + std::to_string(kMinLength) + " characters, at most " +
               std::to_string(kMaxLength) + ".",
           "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
-          "Not your email address, nor your name or your company's name.",
+          "Not your email address, nor your name or your company's name; with other words "
+          "around them, those words must make 8 letters or digits of their own.",
           "Not a common password (" + std::to_string(listed_) +
               " are known), nor one with digits or symbols added, nor one typed twice, nor "
               "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "

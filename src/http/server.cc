@@ -94,6 +94,13 @@ std::size_t openFiles() {
 
 // Whether the bytes of a request start with a whole request line (its line feed)
 // within `limit` bytes, empty lines before it (RFC 9112 2.2) not counted.
+// Whether the request in `read` (what is left of it unparsed) is a HEAD.
+bool headRequestIn(net::const_buffer read) {
+  const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
+  const std::size_t start = std::min(bytes.find_first_not_of("\r\n"), bytes.size());
+  return bytes.substr(start).starts_with("HEAD ");
+}
+
 bool requestLineEndsWithin(net::const_buffer read, std::size_t limit) {
   const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
   const std::size_t start = std::min(bytes.find_first_not_of("\r\n"), bytes.size());
@@ -352,13 +359,22 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     close();
   }
 
+  // The peer closed, half-closed or reset the connection before its request was
+  // whole, or the read was cancelled.
+  static bool peerLeft(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+           ec == net::error::eof || ec == net::error::operation_aborted ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe;
+  }
+
   void onHeader(beast::error_code ec) {
     if (ec == beast::error::timeout) return timedOut();
     // A peer that went (closed or reset mid-header) reads no answer: none is counted.
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == http::error::partial_message ||
-        ec == net::error::broken_pipe)
-      return close();
+    if (peerLeft(ec)) return close();
+    // A HEAD is answered without a body also when it is refused before its header
+    // is whole (431, 414, 505, 400: a review found their bodies sent).
+    head_ = parser_->get().target().empty() ? headRequestIn(buffer_.data())
+                                            : parser_->get().method() == http::verb::head;
     if (ec == http::error::header_limit) {
       // Beast reports one limit for the request line and the fields together. A
       // request line it parsed set the target (and left the buffer); one it has not
@@ -544,9 +560,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
             return self->respondAndClose(Api::badRequest(
                 "A chunk's header line or the trailer section is longer than 32 KiB."));
           if (ec == beast::error::timeout) return self->timedOut();
-          if (ec == net::error::operation_aborted || ec == net::error::eof ||
-              ec == net::error::connection_reset)
-            return self->close();
+          // So does one that went mid-body (a cancelled upload: Beast says
+          // partial_message), not a 400 counted and logged as a malformed request.
+          if (peerLeft(ec)) return self->close();
           if (ec)
             return self->respondAndClose(
                 Api::badRequest("The request body is not valid HTTP/1.1."));
