@@ -171,7 +171,9 @@ std::string subMicroDigits(std::string_view text) {
 }  // namespace
 
 bool laterAsTyped(Timestamp a, std::string_view aText, Timestamp b, std::string_view bText) {
-  if (a.micros != b.micros) return a.micros > b.micros;
+  // (A date alone as `b` is its day's last moment, every digit past it 9s.)
+  constexpr std::size_t kDateAlone = 10;
+  if (a.micros != b.micros || bText.size() == kDateAlone) return a.micros > b.micros;
   std::string x = subMicroDigits(aText), y = subMicroDigits(bText);
   x.resize(std::max(x.size(), y.size()), '0');
   y.resize(x.size(), '0');

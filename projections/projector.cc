@@ -999,7 +999,7 @@ Result<void> Projector::rebuild(const std::string& name,
     fresh.push_back(std::move(f));
   }
   // What a rebuild that does not switch leaves: no family and no checkpoint of its
-  // generation (the fill writes that key as it goes).
+  // generation (its catch-up writes that key as it goes).
   auto dropFresh = [&] {
     (void)store_.dropColumnFamilies(freshFamilies);
     rocksdb::WriteBatch batch;

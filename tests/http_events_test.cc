@@ -184,6 +184,8 @@ TEST(HttpFlows, EventPollsWaitForTheNextEventAndAreCappedPerCompany) {
         << ahead.body;
   }
   EXPECT_EQ(client.get("/api/v1/events?cursor=abc", owner.token).json()["code"], "invalid-cursor");
+  EXPECT_EQ(client.get("/api/v1/events?after=00000000000000000001", owner.token).status, 200)
+      << "zeros before a position are no digits of it";
   EXPECT_EQ(client.get("/api/v1/events?after=abc", owner.token).status, 400);
   EXPECT_EQ(waitingPolls(), 4) << "the others still wait";
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
@@ -305,6 +307,10 @@ TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
                 .get("/api/v1/audit?from=2026-12-01T10:00:00.0000005Z&to=2026-12-01T10:00:00."
                      "00000050Z",
                      owner.token)
+                .status,
+            200);
+  // A date alone as `to` is its whole day, to every digit (a review).
+  EXPECT_EQ(client.get("/api/v1/audit?from=2026-12-01T23:59:59.9999995Z&to=2026-12-01", owner.token)
                 .status,
             200);
   for (const char* cursor : {"-1", "99999999999999999999", "+5", "3", "007"})

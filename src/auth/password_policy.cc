@@ -3,6 +3,8 @@
 #include <array>
 #include <fstream>
 #include <initializer_list>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -12,9 +14,9 @@
 namespace portal {
 namespace {
 
-// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
-// The letters and digits of folded text, in order.
-std::string alnumOf(std::string_view folded) {
+// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc");
+// with `digitsToo`, its ASCII digits too ("acmeinc2024").
+std::string lettersOf(std::string_view folded, bool digitsToo = false) {
   std::string out;
   char32_t c;
   for (std::size_t i = 0; i < folded.size();) {
@@ -24,25 +26,61 @@ std::string alnumOf(std::string_view folded) {
       c = b;
     else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
       break;  // not UTF-8: checked before
-    if (isLetter(c) || (c >= '0' && c <= '9')) out.append(folded.substr(i, n));
+    if (isLetter(c) || (digitsToo && c >= '0' && c <= '9')) out.append(folded.substr(i, n));
     i += n;
   }
   return out;
 }
 
-std::string lettersOf(std::string_view folded) {
-  std::string out;
+// The words of folded text: its runs of letters, of `least` or more ("o.owner"
+// gives "owner" with 2: a single letter is in too many words to stand for anyone).
+std::vector<std::string> letterWords(std::string_view folded, std::size_t least = 2) {
+  std::vector<std::string> out;
+  std::string word;
   char32_t c;
+  auto end = [&] {
+    if (!word.empty() && codePoints(word) >= least) out.push_back(word);
+    word.clear();
+  };
   for (std::size_t i = 0; i < folded.size();) {
-    const auto b = static_cast<unsigned char>(folded[i]);
     std::size_t n = 1;
-    if (b < 0x80)
-      c = b;
+    if (static_cast<unsigned char>(folded[i]) < 0x80)
+      c = static_cast<unsigned char>(folded[i]);
     else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
       break;  // not UTF-8: checked before
-    if (isLetter(c)) out.append(folded.substr(i, n));
+    if (isLetter(c))
+      word.append(folded.substr(i, n));
+    else
+      end();
     i += n;
   }
+  end();
+  return out;
+}
+
+// What of a password is its own: its letters and digits but the words of `context`
+// where they stand whole (a name inside a longer word is that word's: "Ann" in
+// "annual") and every `address` as typed.
+struct OwnPart {
+  std::size_t left = 0;  // letters and digits, in code points
+  bool cut = false;      // whether any word or address was taken out
+};
+OwnPart ownPart(std::string_view bare, const std::set<std::string>& context,
+                std::string_view address) {
+  OwnPart out;
+  std::string text(bare);
+  if (!address.empty())
+    for (auto at = text.find(address); at != std::string::npos; at = text.find(address, at)) {
+      text.replace(at, address.size(), " ");
+      out.cut = true;
+    }
+  for (const std::string& word : letterWords(text, 1)) {
+    if (context.count(word) != 0)
+      out.cut = true;
+    else
+      out.left += codePoints(word);
+  }
+  for (const char d : text) out.left += d >= '0' && d <= '9' ? 1 : 0;
   return out;
 }
 
@@ -387,21 +425,17 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
   const bool spellsTheAddress = !localLetters.empty() &&
                                 passwordLetters.size() >= localLetters.size() &&
                                 mailLetters.starts_with(passwordLetters);
-  // Inside other words, they count for nothing: what is left without the address
-  // (or its local part) must be a password's worth of its own, kLeastOwn letters and
-  // digits ("my owner@demo.example pass" leaves "mypass": a review had it taken).
-  std::string own = alnumOf(bare);
-  const auto cut = [&](const std::string& word) {
-    if (word.size() < 3) return;  // "al" is in too many words to be taken out
-    for (auto at = own.find(word); at != std::string::npos; at = own.find(word, at))
-      own.erase(at, word.size());
-  };
-  cut(alnumOf(searchFold(mail)));
-  cut(alnumOf(searchFold(local)));
+  // Among other words, they count for nothing: what is left without the address as
+  // typed and the local part's words must be a password's worth of its own
+  // ("my owner@demo.example pass" leaves "mypass": a review had it taken).
+  const std::string foldedMail = searchFold(mail);
+  std::set<std::string> context;
+  for (std::string& w : letterWords(searchFold(local))) context.insert(std::move(w));
   constexpr std::size_t kLeastOwn = 8;
-  const auto tooLittleOwn = [&] { return codePoints(own) < kLeastOwn; };
-  if (!mail.empty() && (lowered == mail || (!local.empty() && lowered == local) ||
-                        spellsTheAddress || (own.size() != alnumOf(bare).size() && tooLittleOwn())))
+  const OwnPart ownOfMail = ownPart(bare, context, foldedMail);
+  const bool mailInside = ownOfMail.cut && ownOfMail.left < kLeastOwn;
+  if (!mail.empty() &&
+      (lowered == mail || (!local.empty() && lowered == local) || spellsTheAddress || mailInside))
     problems.push_back({"not-email", "The password must not be your email address."});
   // The person's names and the company's, alone or joined in any order and number
   // (one typed twice, the whole name twice), whatever is around or between them,
@@ -435,11 +469,12 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
                                       std::string_view(bare).substr(0, from + letters.size()),
                                       std::string_view(bare).substr(from)};
     bool personal = spelledByNames(passwordLetters);
-    // And what is left without them (and the address) must be its own, as above
-    // ("Bob Test is great" leaves "isgreat").
-    const std::size_t before = own.size();
-    for (const auto& n : names) cut(alnumOf(searchFold(n)));
-    personal = personal || (own.size() != before && tooLittleOwn());
+    // Among other words too, as the address above ("Bob Test is great" leaves
+    // "isgreat"); said once, when the address alone has not been.
+    for (const auto& n : names)
+      for (std::string& w : letterWords(searchFold(n))) context.insert(std::move(w));
+    const OwnPart ownOfNames = ownPart(bare, context, foldedMail);
+    personal = personal || (!mailInside && ownOfNames.cut && ownOfNames.left < kLeastOwn);
     for (const std::string_view form : forms)
       for (const char one : {'i', 'l'})
         personal = personal || spelledByNames(lettersOf(unleet(form, one)));

@@ -111,9 +111,12 @@ HttpResponse Api::Impl::eventsList(Call& call) {
     return badParam("cursor", "Give after or cursor, not both: they name the same position.");
   const std::string fromText = param(call, from);
   if (!number(from, after)) {
-    // More digits than any position has: past the log's end, said so below.
+    // More digits than any position has: past the log's end, said so below (zeros
+    // before it aside).
     if (fromText.find_first_not_of("0123456789") == std::string::npos)
-      after = ~std::uint64_t{0};
+      after = wholeNumber(std::string_view(fromText).substr(
+                              std::min(fromText.find_first_not_of('0'), fromText.size() - 1)))
+                  .value_or(~std::uint64_t{0});
     else if (from == std::string_view("cursor"))
       return badCursor("cursor must be a log position (a whole number), as nextCursor gives.");
     else

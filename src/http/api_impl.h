@@ -414,7 +414,8 @@ struct Api::Impl {
   // change (and not the one it was changed through) ends, as does one of an account
   // that is inactive or gone. A stopped credentials view cannot tell (it may show
   // the account as it was before the change): then nothing ends, and sessionsChecked
-  // answers every signed-in request 503 until a rebuild lets this run. False then.
+  // answers every signed-in request but a sign-out 503 until a rebuild lets this
+  // run. False then.
   bool endSessionsTheLogEnded();
   // nullopt once the sessions were checked at start (endSessionsTheLogEnded): at
   // once, or now that the credentials view runs again; else its 503.

@@ -92,8 +92,6 @@ std::size_t openFiles() {
   return n;
 }
 
-// Whether the bytes of a request start with a whole request line (its line feed)
-// within `limit` bytes, empty lines before it (RFC 9112 2.2) not counted.
 // Whether the request in `read` (what is left of it unparsed) is a HEAD.
 bool headRequestIn(net::const_buffer read) {
   const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
@@ -101,6 +99,8 @@ bool headRequestIn(net::const_buffer read) {
   return bytes.substr(start).starts_with("HEAD ");
 }
 
+// Whether the bytes of a request start with a whole request line (its line feed)
+// within `limit` bytes, empty lines before it (RFC 9112 2.2) not counted.
 bool requestLineEndsWithin(net::const_buffer read, std::size_t limit) {
   const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
   const std::size_t start = std::min(bytes.find_first_not_of("\r\n"), bytes.size());

@@ -597,12 +597,33 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // RocksDB's status names no file ("Corruption: checksum mismatch"): an open that
     // succeeds in point-in-time recovery, which only reads the WAL otherwise, found
     // the damage in the WAL.
-    if (st.IsCorruption() && !options.recoverDamagedWal)
-      return makeError(ErrorCode::kCorrupt,
-                       "the write-ahead log of " + options.path + " is damaged (" + st.ToString() +
-                           "); nothing was done. portal-server starts from the events before "
-                           "the damage (and says so), or restore a backup");
-    if (st.IsCorruption()) {
+    // Not to recover: the same test made read-only, which writes nothing (no new
+    // MANIFEST, WAL or table file); damage elsewhere is said below as damaged files.
+    if (st.IsCorruption() && !options.recoverDamagedWal) {
+      rocksdb::DBOptions look = dbo;
+      look.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+      look.create_if_missing = false;
+      look.create_missing_column_families = false;
+      // The families the directory has: a read-only open makes none (the writer's
+      // list adds the outbox, sessions and imports where they are not yet).
+      std::vector<std::string> present;
+      (void)rocksdb::DB::ListColumnFamilies(look, options.path, &present);
+      std::vector<rocksdb::ColumnFamilyDescriptor> existing;
+      for (const auto& d : descriptors)
+        if (std::find(present.begin(), present.end(), d.name) != present.end())
+          existing.push_back(d);
+      std::vector<rocksdb::ColumnFamilyHandle*> seen;
+      rocksdb::DB* raw = nullptr;
+      if (rocksdb::DB::OpenForReadOnly(look, options.path, existing, &seen, &raw).ok()) {
+        for (auto* h : seen) raw->DestroyColumnFamilyHandle(h);
+        delete raw;
+        return makeError(ErrorCode::kCorrupt,
+                         "the write-ahead log of " + options.path + " is damaged (" +
+                             st.ToString() +
+                             "); nothing was done. portal-server starts from the events before "
+                             "the damage (and says so), or restore a backup");
+      }
+    } else if (st.IsCorruption()) {
       const std::string why = st.ToString();
       dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
       st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
