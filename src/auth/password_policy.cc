@@ -14,24 +14,6 @@
 namespace portal {
 namespace {
 
-// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc");
-// with `digitsToo`, its ASCII digits too ("acmeinc2024").
-std::string lettersOf(std::string_view folded, bool digitsToo = false) {
-  std::string out;
-  char32_t c;
-  for (std::size_t i = 0; i < folded.size();) {
-    const auto b = static_cast<unsigned char>(folded[i]);
-    std::size_t n = 1;
-    if (b < 0x80)
-      c = b;
-    else if ((n = decodeUtf8(folded.substr(i), c)) == 0)
-      break;  // not UTF-8: checked before
-    if (isLetter(c) || (digitsToo && c >= '0' && c <= '9')) out.append(folded.substr(i, n));
-    i += n;
-  }
-  return out;
-}
-
 // The words of folded text: its runs of letters, of `least` or more ("o.owner"
 // gives "owner" with 2: a single letter is in too many words to stand for anyone).
 std::vector<std::string> letterWords(std::string_view folded, std::size_t least = 2) {
@@ -55,6 +37,13 @@ std::vector<std::string> letterWords(std::string_view folded, std::size_t least 
     i += n;
   }
   end();
+  return out;
+}
+
+// The letters of folded text, of any script, in order ("Acme Inc 2024" -> "acmeinc").
+std::string lettersOf(std::string_view folded) {
+  std::string out;
+  for (const std::string& word : letterWords(folded, 1)) out += word;
   return out;
 }
 
