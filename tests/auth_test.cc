@@ -107,7 +107,8 @@ TEST(PasswordPolicy, RefusesThePersonsAndTheCompanysNamesWithWhateverIsAroundThe
     EXPECT_EQ(broken(ok), 0u) << ok;
   // Around other words, the names count for nothing either: what is left must be 8
   // letters or digits of its own (a review had "Bob Test is great" taken).
-  for (const char* weak : {"Olivia Owner is great", "acme inc rocks!", "Welcome Olivia!"})
+  for (const char* weak : {"Olivia Owner is great", "acme inc rocks!", "Welcome Olivia!",
+                           "OliviaOwner is great", "AcmeInc rocks!!"})
     EXPECT_EQ(broken(weak), 1u) << weak;
   for (const char* ok : {"Olivia climbs the seven summits", "Welcome2Acme!"})
     EXPECT_EQ(broken(ok), 0u) << ok;

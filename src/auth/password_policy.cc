@@ -47,9 +47,24 @@ std::string lettersOf(std::string_view folded) {
   return out;
 }
 
-// What of a password is its own: its letters and digits but the words of `context`
-// where they stand whole (a name inside a longer word is that word's: "Ann" in
-// "annual") and every `address` as typed.
+// Whether `letters` is made of `pieces` alone, one after another, any of them any
+// number of times ("oliviaowner" of "olivia" and "owner"); false when empty.
+template <class Pieces>
+bool madeOf(std::string_view letters, const Pieces& pieces) {
+  if (letters.empty()) return false;
+  std::vector<bool> reached(letters.size() + 1, false);
+  reached[0] = true;
+  for (std::size_t i = 0; i < letters.size(); ++i)
+    if (reached[i])
+      for (const std::string& piece : pieces)
+        if (!piece.empty() && letters.compare(i, piece.size(), piece) == 0)
+          reached[i + piece.size()] = true;
+  return static_cast<bool>(reached.back());
+}
+
+// What of a password is its own: its letters and digits but its words made of the
+// words of `context` alone (a name inside a longer word is that word's: "Ann" in
+// "annual"; "OliviaOwner" is two names) and every `address` as typed.
 struct OwnPart {
   std::size_t left = 0;  // letters and digits, in code points
   bool cut = false;      // whether any word or address was taken out
@@ -64,7 +79,7 @@ OwnPart ownPart(std::string_view bare, const std::set<std::string>& context,
       out.cut = true;
     }
   for (const std::string& word : letterWords(text, 1)) {
-    if (context.count(word) != 0)
+    if (madeOf(word, context))
       out.cut = true;
     else
       out.left += codePoints(word);
@@ -437,16 +452,7 @@ std::vector<PolicyProblem> PasswordPolicy::check(std::string_view password, std:
       if (std::string letters = lettersOf(searchFold(n)); !letters.empty())
         folded.push_back(std::move(letters));
     // Whether `letters` is made of the names alone, one after another.
-    auto spelledByNames = [&](const std::string& letters) {
-      if (letters.empty()) return false;
-      std::vector<bool> reached(letters.size() + 1, false);
-      reached[0] = true;
-      for (std::size_t i = 0; i < letters.size(); ++i)
-        if (reached[i])
-          for (const std::string& name : folded)
-            if (letters.compare(i, name.size(), name) == 0) reached[i + name.size()] = true;
-      return static_cast<bool>(reached.back());
-    };
+    auto spelledByNames = [&](const std::string& letters) { return madeOf(letters, folded); };
     // Look-alikes read as letters in the password as typed, and with what is around
     // it taken off: symbols at both ends (not digits: a 0 may be an o, "0l1v1a0wn3r!!"),
     // or digits and symbols at one end ("0wn3r 0l1v1a 2024", "2024 0l1v1a").
