@@ -351,6 +351,9 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   // other way round): one address, found either way, as the email's uniqueness has it.
   const std::string otherForm = otherDomainForm(trim(q.search));
   const std::string otherNeedle = otherForm.empty() ? std::string() : rows::folded(otherForm);
+  // Text that folds to nothing (a lone combining accent) is in nobody's name or
+  // address: nobody is found, where a blank search would list everyone (a review).
+  if (needle.empty() && otherNeedle.empty() && !trim(q.search).empty()) return page;
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).
