@@ -64,6 +64,14 @@ Rejection onField(Rejection r, std::string field, std::string message) {
   r.problems.push_back({std::move(field), std::move(message)});
   return r;
 }
+// A refusal (422) of its own code, about one field of the request.
+Rejection refusedOn(std::string field, std::string message, std::string code, std::string detail) {
+  return {RejectionKind::kInvalid,
+          std::move(code),
+          std::move(detail),
+          {{std::move(field), std::move(message)}},
+          {}};
+}
 Rejection forbidden(std::string message) {
   return {RejectionKind::kForbidden, "forbidden", std::move(message), {}, {}};
 }
@@ -209,11 +217,8 @@ class Decider {
     // change of email but the state of the user (a review got email-immutable).
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
     if (c.email && emailKey(*c.email) != emailKey(u->email))
-      return Rejection{RejectionKind::kInvalid,
-                       "email-immutable",
-                       "A user's email cannot change.",
-                       {{"email", "cannot be changed"}},
-                       {}};
+      return refusedOn("email", "cannot be changed", "email-immutable",
+                       "A user's email cannot change.");
     if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     std::vector<FieldProblem> problems;
     UserUpdated e;
@@ -311,8 +316,8 @@ class Decider {
       else if (!to->active) whole = "the recipient is not active";
     }
     if (owned.empty() && !whole.empty())
-      return Rejection{RejectionKind::kInvalid, "transfer-refused",
-                       "The recipient cannot take the user's resources.", {{"transferTo", whole}}, {}};
+      return refusedOn("transferTo", whole, "transfer-refused",
+                       "The recipient cannot take the user's resources.");
 
     ResourcesTransferred transfer;
     if (!owned.empty()) {
@@ -423,19 +428,11 @@ class Decider {
     if (u->admin) return conflict("already-admin", "The user is already an administrator.");
     // 422 as for any inactive user (API.md), with the code the other routes give.
     if (u->anonymized)
-      return onField(Rejection{RejectionKind::kInvalid,
-                               "user-anonymized",
-                               "An anonymized user cannot become an administrator.",
-                               {},
-                               {}},
-                     "userId", "is an anonymized user");
+      return refusedOn("userId", "is an anonymized user", "user-anonymized",
+                       "An anonymized user cannot become an administrator.");
     if (!u->active)
-      return onField(Rejection{RejectionKind::kInvalid,
-                               "user-inactive",
-                               "Only an active user can become an administrator.",
-                               {},
-                               {}},
-                     "userId", "is not an active user");
+      return refusedOn("userId", "is not an active user", "user-inactive",
+                       "Only an active user can become an administrator.");
     add(userStream(c.userId), AdminIncluded{c.userId, cmd_.actor});
     decision_.id = c.userId;
     return std::move(decision_);
@@ -466,12 +463,8 @@ class Decider {
     if (u == nullptr) return notFound("User", c.userId);
     if (company.ownerId == c.userId) return conflict("already-owner", "The user is the owner.");
     if (!u->admin || !u->active)
-      return onField(Rejection{RejectionKind::kInvalid,
-                               "not-an-active-administrator",
-                               "The new owner must be an active administrator.",
-                               {},
-                               {}},
-                     "userId", "is not an active administrator");
+      return refusedOn("userId", "is not an active administrator", "not-an-active-administrator",
+                       "The new owner must be an active administrator.");
     add(companyStream(cmd_.companyId), OwnershipTransferred{company.ownerId, c.userId});
     decision_.id = c.userId;
     return std::move(decision_);
