@@ -1498,7 +1498,13 @@ TEST(MailSmtpTest, ARefusedRecipientIsAnErrorNamingTheStepAndTheReply) {
     auto sent = SmtpTransport(relayAt(other.port())).deliver(adaMessage("hi\n"), "stem");
     ASSERT_FALSE(sent.ok());
     EXPECT_EQ(sent.error().code, c.expected) << c.reply;
+    // The session a refusal leaves in step ends with QUIT, not a bare close.
+    ASSERT_FALSE(other.commands().empty()) << c.reply;
+    EXPECT_EQ(other.commands().back(), "QUIT") << c.reply;
   }
+  ScriptedRelay refusing("554 5.3.2 no service here", {});
+  EXPECT_FALSE(SmtpTransport(relayAt(refusing.port())).deliver(adaMessage("hi\n"), "stem").ok());
+  EXPECT_EQ(refusing.commands(), std::vector<std::string>{"QUIT"}) << "a refused greeting too";
 }
 
 TEST(MailSmtpTest, AnAddressThatWouldBreakTheCommandIsRefusedBeforeConnecting) {

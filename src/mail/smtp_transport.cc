@@ -141,6 +141,7 @@ class Connection {
     }
     auto reply = readReply(name, deadline, limit);
     if (!reply) return reply.error();
+    answered_ = true;
     for (int code : expected)
       if (reply->code == code) return reply;
     Error e = failed(name, "the relay answered " + quoted(reply->last()));
@@ -152,6 +153,7 @@ class Connection {
   }
 
   Result<void> send(const std::string& name, const std::string& bytes, Clock::time_point deadline) {
+    answered_ = false;
     error_code ec = asio::error::would_block;
     asio::async_write(socket_, asio::buffer(bytes),
                       [&](const error_code& e, std::size_t) { ec = e; });
@@ -162,6 +164,7 @@ class Connection {
 
   Result<Reply> readReply(const std::string& name, Clock::time_point deadline,
                           std::chrono::milliseconds timeout) {
+    answered_ = false;
     Reply reply;
     while (true) {
       error_code ec = asio::error::would_block;
@@ -187,7 +190,18 @@ class Connection {
     }
   }
 
+  // Ends a session the relay's last reply left in step (a refusal, or an address it
+  // cannot take) with QUIT, as RFC 5321 4.1.1.10 asks, rather than a bare close (a
+  // review: relays log that as a lost connection). Not after a timeout, a broken
+  // connection or a reply cut short: the dialogue is out of step then.
+  void quitInStep() {
+    if (answered_ && !cancelled_.load())
+      (void)step("QUIT", "QUIT", {221}, false, std::min(stepTimeout_, kQuitWait));
+  }
+
  private:
+  static constexpr std::chrono::milliseconds kQuitWait{2000};
+
   // Runs the pending operation until it completes or `deadline` passes; then
   // `cancel` aborts it and its handler runs before this returns (false).
   // Looks at the transport's cancel() every 100 ms meanwhile.
@@ -223,6 +237,7 @@ class Connection {
   asio::io_context io_;
   tcp::socket socket_;
   asio::streambuf buffer_;
+  bool answered_ = false;  // the last step read a whole reply: the relay waits for a command
 };
 
 }  // namespace
@@ -253,11 +268,16 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (cancelled_) return makeError(ErrorCode::kIoError, "SMTP: the mailer is stopping");
   Connection c(options_.host + ":" + std::to_string(options_.port), options_.stepTimeout, cancelled_);
   if (auto r = c.connect(options_.host, options_.port); !r) return relayWide(r.error());
-  if (auto r = c.step("greeting", "", {220}); !r) return relayWide(r.error());
+  // Every way out below, but the message taken, ends the session it leaves in step.
+  auto ended = [&c](Error e) {
+    c.quitInStep();
+    return e;
+  };
+  if (auto r = c.step("greeting", "", {220}); !r) return ended(relayWide(r.error()));
 
   bool eightBit = false, utf8 = false;
   auto ehlo = c.step("EHLO", "EHLO " + helo, {250, 500, 501, 502, 504, 550});
-  if (!ehlo) return relayWide(ehlo.error());
+  if (!ehlo) return ended(relayWide(ehlo.error()));
   if (ehlo->code == 250) {
     for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
       std::string_view keyword = ehlo->lines[i];
@@ -266,7 +286,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
       if (name == "smtputf8") utf8 = true;
     }
   } else if (auto helloReply = c.step("HELO", "HELO " + helo, {250}); !helloReply) {
-    return relayWide(helloReply.error());
+    return ended(relayWide(helloReply.error()));
   }
 
   // An address beyond ASCII (the portal takes them) needs the relay's SMTPUTF8
@@ -291,21 +311,23 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   }
   const bool ascii = isAscii(from) && isAscii(to);
   if (!ascii && !utf8)
-    return makeError(isAscii(to) ? ErrorCode::kUnavailable : ErrorCode::kInvalidArgument,
-                     "SMTP (" + options_.host + ":" + std::to_string(options_.port) + "): the " +
-                         (isAscii(to) ? "sender's" : "recipient's") +
-                         " address is not ASCII and the relay does not offer SMTPUTF8");
+    return ended(makeError(isAscii(to) ? ErrorCode::kUnavailable : ErrorCode::kInvalidArgument,
+                           "SMTP (" + options_.host + ":" + std::to_string(options_.port) +
+                               "): the " + (isAscii(to) ? "sender's" : "recipient's") +
+                               " address is not ASCII and the relay does not offer SMTPUTF8"));
   if (auto r = c.step("MAIL FROM", "MAIL FROM:<" + from + ">" + (eightBit ? " BODY=8BITMIME" : "") +
                                        (ascii ? "" : " SMTPUTF8"),
                       {250});
       !r)
-    return relayWide(r.error());
-  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r) return r.error();
-  if (auto r = c.step("DATA", "DATA", {354}); !r) return r.error();
+    return ended(relayWide(r.error()));
+  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r)
+    return ended(r.error());
+  if (auto r = c.step("DATA", "DATA", {354}); !r) return ended(r.error());
   const auto deadline = Clock::now() + options_.stepTimeout;
   if (auto s = c.send("message", dotStuffed(toRfc5322(*out, dateOf(*out), eightBit)), deadline); !s)
-    return s.error();
-  if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r) return r.error();
+    return ended(s.error());
+  if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r)
+    return ended(r.error());
   // The relay has taken the message: how it answers QUIT changes nothing.
   (void)c.step("QUIT", "QUIT", {221});
   return {};
