@@ -134,6 +134,22 @@ TEST(ImportFileCheck, AMissingUnknownOrRepeatedColumnIsAnErrorOnTheHeaderRow) {
   EXPECT_NE(f.errors[0].message.find("missing"), std::string::npos);
   EXPECT_NE(f.errors[1].message.find("not a column of the template"), std::string::npos);
   EXPECT_EQ(f.errors[2].message, "Repeats the column \"Surname\" (Column B).");
+  // Past 20 such cells, the others are one error together, at the first of them: a
+  // header of 100,000 unknown names is one mistake, not 100,000.
+  std::string wide =
+      "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,"
+      "Country";
+  for (int i = 0; i < 100000; ++i) wide += i % 2 == 0 ? ",x" + std::to_string(i) : ",Surname";
+  f = check(wide + "\nAnn,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n");
+  ASSERT_EQ(f.errors.size(), 21u) << f.errors[0].message;
+  EXPECT_EQ(f.errors[19].column, "Column AA");
+  EXPECT_EQ(f.errors[19].value, "Surname");
+  EXPECT_EQ(f.errors[20].column, "Column AB");
+  EXPECT_EQ(f.errors[20].value, "x20");
+  EXPECT_EQ(f.errors[20].message,
+            "Is not a column of the template or repeats one, and so are 99979 more cells of the "
+            "header row: the header row holds the template's columns only, once each.");
+  EXPECT_EQ(f.rows.size(), 1u) << "the rows are still read";
   // A file without its header row: one error that says so, not one a column.
   ImportFile headless = check(
       "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\n"

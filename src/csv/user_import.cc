@@ -208,6 +208,7 @@ class FileChecker {
     std::size_t lastRow = 0;  // the last row counted (or the first, its own)
   };
   static constexpr std::size_t kNoReport = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kHeaderCellsShown = 20;
 
   // Whether a cell names a column of the template (as a header cell is read).
   static bool namesColumn(std::string_view cell) {
@@ -281,6 +282,17 @@ class FileChecker {
       return;
     }
     std::array<std::optional<std::size_t>, 7> seen;
+    // The first kHeaderCellsShown cells that name no column, or one named before, each
+    // get an error; the others one together, at the first of them (a review: a header
+    // of 500,000 unknown names gave 500,000 errors and an 81 MB log, where a data row
+    // of as many stray values gives one).
+    std::size_t refusedCells = 0;
+    std::optional<std::size_t> firstUnshown;
+    auto refuseCell = [&](std::size_t i, std::string message) {
+      if (++refusedCells <= kHeaderCellsShown)
+        return error(r.row, nthColumn(i), r.fields[i], message);
+      if (!firstUnshown) firstUnshown = i;
+    };
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       const std::string_view name = r.fields[i];
       const std::string key = columnKey(name);
@@ -290,19 +302,27 @@ class FileChecker {
       std::size_t k = 0;
       while (k < kImportColumns.size() && columnKeys()[k] != key) ++k;
       if (k == kImportColumns.size()) {
-        error(r.row, nthColumn(i), r.fields[i],
-              name.find('\t') != std::string_view::npos
-                  ? "holds tabs: the file is separated by tabs (saved as \"Text\" or \"Unicode "
-                    "Text\"), not by commas; save it as \"CSV UTF-8\""
-                  : "is not a column of the template, whose columns are: " + templateColumns());
+        refuseCell(
+            i, name.find('\t') != std::string_view::npos
+                   ? "holds tabs: the file is separated by tabs (saved as \"Text\" or "
+                     "\"Unicode Text\"), not by commas; save it as \"CSV UTF-8\""
+                   : "is not a column of the template, whose columns are: " + templateColumns());
       } else if (seen[k]) {
-        error(r.row, nthColumn(i), r.fields[i],
-              "repeats the column \"" + std::string(kImportColumns[k]) + "\" (" +
-                  nthColumn(*seen[k]) + ")");
+        refuseCell(i, "repeats the column \"" + std::string(kImportColumns[k]) + "\" (" +
+                          nthColumn(*seen[k]) + ")");
       } else {
         seen[k] = i;
         columns_[i] = static_cast<Column>(k);
       }
+    }
+    if (firstUnshown) {
+      const std::size_t more = refusedCells - kHeaderCellsShown;
+      error(r.row, nthColumn(*firstUnshown), r.fields[*firstUnshown],
+            "is not a column of the template or repeats one" +
+                (more == 1 ? std::string()
+                           : ", and so are " + std::to_string(more - 1) +
+                                 " more cells of the header row") +
+                ": the header row holds the template's columns only, once each");
     }
     // Not one column of the template, nor tabs: a file without its header row, whose
     // first user was read as one (a review got 14 errors, none saying so). One error,
