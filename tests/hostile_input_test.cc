@@ -639,6 +639,10 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   // An email put where an id goes is not written to the log.
   scraper.get("/api/v1/users/rita.one@acme.example/history");
   scraper.get("/api/v1/users/rita.two%40acme.example");
+  // A token put in a path by mistake is no part of the log either; ids are.
+  const std::string token = "rquZfeZxKA-dlRwiq6UI9qos6R-Owxeuu02cjuf6Mv4";
+  scraper.request("DELETE", "/api/v1/sessions/" + token, "", "");
+  scraper.get("/api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history");
   // Bytes past printable ASCII in a path are written as \xHH (a review found them
   // raw in the log; the request is 400, RFC 9112 3.2); a HEAD's line counts no body,
   // since none is sent.
@@ -662,6 +666,14 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
     return l.find(" GET /api/v1/users/{email}/history 401 ") != std::string::npos;
   }));
   for (const auto& l : lines) EXPECT_EQ(l.find("rita"), std::string::npos) << l;
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" DELETE /api/v1/sessions/{token} 40") != std::string::npos;
+  })) << ::testing::PrintToString(lines);
+  for (const auto& l : lines) EXPECT_EQ(l.find(token), std::string::npos) << l;
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" GET /api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history ") !=
+           std::string::npos;
+  })) << "an id stays";
 }
 
 // curl asks leave to send a large body ("Expect: 100-continue") and waits a second
