@@ -764,6 +764,16 @@ TEST(Deciders, CreatingADeactivatedUserAgainPointsToReactivation) {
   const auto active =
       std::get<Rejection>(w.run("owner", CreateUser{World::details("owner"), false}));
   EXPECT_EQ(active.message, "A user with this email is already in the pool.");
+  // With other problems, the email taken is one of them, not a surprise after they
+  // are fixed.
+  NewUserDetails again = World::details("owner");
+  again.country = "Atlantis";
+  const auto both = std::get<Rejection>(w.run("owner", CreateUser{again, false}));
+  EXPECT_EQ(both.code, "validation-failed");
+  std::vector<std::string> fields;
+  for (const auto& p : both.problems) fields.push_back(p.field + ": " + p.message);
+  EXPECT_EQ(fields, (std::vector<std::string>{"country: " + both.problems[0].message,
+                                              "email: is already in the pool"}));
 }
 
 // Group names fold in any script; a log from when they folded in ASCII alone may

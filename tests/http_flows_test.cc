@@ -783,6 +783,30 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.request("PATCH", "/api/v1/users/" + id, R"({"email":"new@acme.example"})",
                      owner.token);
   EXPECT_EQ(r.status, 422);
+  // A field of the wrong type, unknown or read-only hides no other field's problem.
+  for (const char* wrong : {R"("surname":5)", R"("foo":1)", R"("active":false)"}) {
+    r = client.request("PATCH", "/api/v1/users/" + id,
+                       std::string("{") + wrong + R"(,"jobTitle":"","country":"ZZ"})", owner.token);
+    ASSERT_EQ(r.status, 422) << r.body;
+    std::set<std::string> named;
+    const json errors = r.json()["errors"];
+    for (const auto& e : errors) named.insert(e["field"].get<std::string>());
+    EXPECT_EQ(named.count("jobTitle"), 1u) << wrong << ": " << r.body;
+    EXPECT_EQ(named.count("country"), 1u) << wrong << ": " << r.body;
+    EXPECT_EQ(named.size(), 3u) << wrong << ": " << r.body;
+  }
+  // Likewise a new user's email already in the pool is named beside the others.
+  r = client.post("/api/v1/users",
+                  {{"email", email},
+                   {"givenName", "Zoe"},
+                   {"surname", "Again"},
+                   {"jobTitle", "T"},
+                   {"managerEmail", owner.email},
+                   {"country", "ZZ"}},
+                  owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"].size(), 2u) << r.body;
+  EXPECT_EQ(r.json()["errors"][1]["field"], "email") << r.body;
   // A form that sends the user back whole, as it read them, changes nothing: the
   // same ETag (another editor's If-Match still holds) and nothing in the audit trail.
   const Reply read = client.get("/api/v1/users/" + id, owner.token);

@@ -72,6 +72,13 @@ Rejection refusedOn(std::string field, std::string message, std::string code, st
           {{std::move(field), std::move(message)}},
           {}};
 }
+// A patched name or job title's problem, judged as new: null or blank removes a
+// mandatory field.
+std::optional<std::string> patchedTextProblem(const std::optional<std::string>& patch) {
+  const std::string_view value = patch ? trimText(*patch) : std::string_view();
+  if (value.empty()) return "is required and cannot be removed";
+  return textProblem(value, kMaxTextLength);
+}
 Rejection forbidden(std::string message) {
   return {RejectionKind::kForbidden, "forbidden", std::move(message), {}, {}};
 }
@@ -189,7 +196,15 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     ValidDetails v;
     auto problems = validateDetails(c.details, ctx_.countries, v);
-    if (!problems.empty()) return invalid(std::move(problems));
+    if (!problems.empty()) {
+      // A valid email already taken is said with the other problems, as an import's
+      // row has it, so that fixing them does not only then reveal it (a review).
+      if (std::none_of(problems.begin(), problems.end(),
+                       [](const FieldProblem& p) { return p.field == "email"; }))
+        if (const UserState* taken = state_.userByEmail(cmd_.companyId, v.email))
+          problems.push_back({"email", alreadyInPool(taken->active, "creating")});
+      return invalid(std::move(problems));
+    }
     if (const UserState* taken = state_.userByEmail(cmd_.companyId, v.email))
       // One deactivated is someone coming back (a review: nothing said where to look).
       return onField(
@@ -231,15 +246,11 @@ class Decider {
       const std::string value = patch->has_value() ? std::string(trimText(**patch)) : std::string();
       // (A value kept from an older log, whose rules were not today's, is not judged
       // again when sent back unchanged.)
-      if (value.empty()) {
-        problems.push_back({field, "is required and cannot be removed"});
-      } else if (detailDigest(value) == u->detailDigests[detail]) {
-        return;
-      } else if (auto p = textProblem(value, kMaxTextLength)) {
+      if (!value.empty() && detailDigest(value) == u->detailDigests[detail]) return;
+      if (auto p = patchedTextProblem(*patch))
         problems.push_back({field, *p});
-      } else {
+      else
         target = Personal(value);
-      }
     };
     text("givenName", c.givenName, e.givenName, kGivenNameDetail);
     text("surname", c.surname, e.surname, kSurnameDetail);
@@ -844,6 +855,22 @@ std::vector<FieldProblem> groupFieldProblems(std::string_view name,
   std::vector<FieldProblem> problems;
   requireText(problems, "", "name", trimText(name));
   checkDescription(problems, trimmedDescription(description));
+  return problems;
+}
+
+std::vector<FieldProblem> userPatchProblems(const UpdateUser& c, const CountryList& countries) {
+  std::vector<FieldProblem> problems;
+  for (const auto& [field, patch] :
+       {std::pair{"givenName", &c.givenName}, std::pair{"surname", &c.surname},
+        std::pair{"jobTitle", &c.jobTitle}})
+    if (*patch)
+      if (auto p = patchedTextProblem(**patch)) problems.push_back({field, *p});
+  if (c.managerEmail)
+    if (auto p = emailProblem(c.managerEmail->has_value() ? trim(**c.managerEmail) : ""))
+      problems.push_back({"managerEmail", *p});
+  if (c.country && c.country->has_value() && !trimText(**c.country).empty() &&
+      !countries.find(**c.country))
+    problems.push_back({"country", countries.problemWith(**c.country)});
   return problems;
 }
 

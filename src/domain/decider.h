@@ -56,5 +56,8 @@ std::vector<FieldProblem> groupFieldProblems(std::string_view name,
                                              const std::optional<std::string>& description);
 std::vector<FieldProblem> resourceFieldProblems(const RegisterResource& c,
                                                 const std::vector<std::string>& services);
+// The same for a user's patch, each value judged as new (the decider passes over one
+// sent back unchanged, which may be of an older log's rules).
+std::vector<FieldProblem> userPatchProblems(const UpdateUser& c, const CountryList& countries);
 
 }  // namespace portal

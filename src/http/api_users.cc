@@ -147,7 +147,8 @@ HttpResponse Api::Impl::patchUser(Call& call) {
       userRow(call, id), readOnlyUserField, "user", u.expectedVersion, errors);
   if (!errors.empty()) {
     refuseReadOnly(shown, u.expectedVersion, errors);
-    return validation(errors);
+    // The values of the fields whose type was right too: every problem at once.
+    return validation(withValueProblems(std::move(errors), userPatchProblems(u, countries)));
   }
   // A form sends back the manager as the user reads: where that is "anonymized" (a
   // manager erased), which is no address, it is no change. Only that value: any
@@ -162,7 +163,8 @@ HttpResponse Api::Impl::patchUser(Call& call) {
   if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", u.expectedVersion))
     return *failed;
   refuseReadOnly(shown, u.expectedVersion, errors);
-  if (!errors.empty()) return validation(errors);
+  if (!errors.empty())
+    return validation(withValueProblems(std::move(errors), userPatchProblems(u, countries)));
   return command(call, std::move(u),
                  [=, this, company = call.company(),
                   params = call.params](const CommandReply& reply) -> HttpResponse {
