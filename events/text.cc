@@ -124,6 +124,10 @@ std::optional<std::string> asciiDomain(std::string_view domain) {
   return mappedDomain(domain, true);
 }
 
+std::optional<std::string> unicodeDomain(std::string_view domain) {
+  return mappedDomain(domain, false);
+}
+
 std::string otherDomainForm(std::string_view text) {
   if (!isValidUtf8(text)) return {};
   const std::size_t at = text.rfind('@');

@@ -216,6 +216,11 @@ std::string domainKey(std::string_view domain);
 // An ASCII domain comes back lower-cased as it is.
 std::optional<std::string> asciiDomain(std::string_view domain);
 
+// The domain in Unicode (U-labels: `xn--mller-kva.test` is `müller.test`); nullopt
+// when UTS #46 finds errors in it (an ACE label Punycode cannot decode, or one that
+// decodes to a character IDNA does not allow).
+std::optional<std::string> unicodeDomain(std::string_view domain);
+
 // Search text with the labels of its domain (after its last `@`, or all of it when it
 // has none) in their other IDNA form: `xn--bcher-kva` as `bücher`, `müller` as
 // `xn--mller-kva`, so that a search finds an address however its domain was typed.

@@ -1422,6 +1422,14 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"sq6@\uff43orp.example", true},
       {"jose\u0301@example.org", true},
       {"a@\u00e9" + std::string(60, 'a') + ".org", false},  // 64 in its xn-- form
+      // A domain in its xn-- form is judged as its Unicode form: Punycode that does
+      // not decode, or decodes to a control character or an emoji, is no domain.
+      {"jose@xn--bcher-kva.de", true},
+      {"jose@mail.XN--BCHER-KVA.de", true},
+      {"user@xn--zz.example", false},
+      {"q@xn--zz9.example", false},
+      {"user@xn--a.example", false},
+      {"user@xn--ls8h.example", false},
       // Digits are decimal digits (not ², ①); Catalan's middle dot is IDNA's to judge.
       {"ann\u00b2@corp.example", false},
       {"\u2460@corp.example", false},

@@ -110,6 +110,19 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   // form its mail is sent to): a letter IDNA does not allow, or a label too long in
   // its ASCII form, makes a domain no mail reaches.
   if (!isAscii(domain) && !asciiDomain(domain)) return "has an invalid internationalized domain";
+  // One written in its ASCII form (an `xn--` label) is judged as its Unicode form:
+  // a label Punycode cannot decode, or one that decodes to what the domain may not
+  // hold, reaches nobody (a review stored `user@xn--zz.example`, and `xn--ls8h`
+  // where the 💩 it stands for is refused).
+  const std::string lower = asciiLower(domain);
+  if (lower.starts_with("xn--") || lower.find(".xn--") != std::string::npos) {
+    const auto unicode = unicodeDomain(domain);
+    if (!unicode || !asciiDomain(domain)) return "has an invalid internationalized domain";
+    if (const std::string c = firstNonLetterPastAscii(*unicode); !c.empty())
+      return "has '" + c +
+             "' in its domain (written in its xn-- form), which holds only "
+             "letters, digits, hyphens and dots";
+  }
   return std::nullopt;
 }
 
