@@ -197,6 +197,11 @@ std::string nfkc(std::string_view s) {
   return out ? std::move(*out) : std::string(s);
 }
 
+bool searchFindsNobody(std::string_view typed) {
+  const std::string_view text = trimText(typed);
+  return !text.empty() && searchFold(text).empty();
+}
+
 std::string searchFold(std::string_view s) {
   if (isAscii(s) || !isValidUtf8(s)) return asciiLower(s);
   UErrorCode status = U_ZERO_ERROR;

@@ -141,6 +141,11 @@ std::string nfkc(std::string_view s);
 // "Öztürk", "lukasz" finds "Łukasz"). The users view searches and sorts names by it.
 std::string searchFold(std::string_view s);
 
+// True when a search typed as `typed` holds text that folds to nothing (a lone
+// combining accent): it is in nobody's name or address, so nobody is found, where a
+// blank search finds everyone.
+bool searchFindsNobody(std::string_view typed);
+
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {
   auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };

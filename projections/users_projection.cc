@@ -351,9 +351,6 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   // other way round): one address, found either way, as the email's uniqueness has it.
   const std::string otherForm = otherDomainForm(trim(q.search));
   const std::string otherNeedle = otherForm.empty() ? std::string() : rows::folded(otherForm);
-  // Text that folds to nothing (a lone combining accent) is in nobody's name or
-  // address: nobody is found, where a blank search would list everyone (a review).
-  if (needle.empty() && otherNeedle.empty() && !trim(q.search).empty()) return page;
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).
@@ -373,6 +370,7 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     it->Seek(q.cursor);
     if (it->Valid() && it->key().ToString() == q.cursor) it->Next();
   }
+  if (searchFindsNobody(q.search)) return page;
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string_view value(it->value().data(), it->value().size());
     if (value.empty()) continue;

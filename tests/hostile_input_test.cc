@@ -642,7 +642,9 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   // A token put in a path by mistake is no part of the log either; ids are.
   const std::string token = "rquZfeZxKA-dlRwiq6UI9qos6R-Owxeuu02cjuf6Mv4";
   scraper.request("DELETE", "/api/v1/sessions/" + token, "", "");
+  scraper.request("DELETE", "/api/v1/sessions/Bearer%20" + token + ".json", "", "");
   scraper.get("/api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history");
+  scraper.get("/api/v1/users/0190a2b3c4d57e6f8091a2b3c4d5e6f7");  // an id without hyphens
   // Bytes past printable ASCII in a path are written as \xHH (a review found them
   // raw in the log; the request is 400, RFC 9112 3.2); a HEAD's line counts no body,
   // since none is sent.
@@ -671,9 +673,15 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   })) << ::testing::PrintToString(lines);
   for (const auto& l : lines) EXPECT_EQ(l.find(token), std::string::npos) << l;
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" DELETE /api/v1/sessions/Bearer%{token}.json 40") != std::string::npos;
+  })) << ::testing::PrintToString(lines);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(" GET /api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history ") !=
            std::string::npos;
   })) << "an id stays";
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(" GET /api/v1/users/0190a2b3c4d57e6f8091a2b3c4d5e6f7 ") != std::string::npos;
+  })) << "a mistyped id stays";
 }
 
 // curl asks leave to send a large body ("Expect: 100-continue") and waits a second

@@ -1074,6 +1074,14 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["jobTitle"], "Lead");
   EXPECT_EQ(r.json()["managerEmail"], "anonymized");
+  // Sent back so beside a field the user has not, the refusal names that field alone:
+  // what is sent back as read is no change, and not judged (a review got a
+  // managerEmail problem beside it).
+  patch["department"] = "Ops";
+  r = client.request("PATCH", path, patch.dump(), owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "department") << r.body;
   // Another address that is not one is still refused.
   r = client.request("PATCH", path, R"({"managerEmail":"not-an-address"})", owner.token);
   EXPECT_EQ(r.status, 422) << r.body;

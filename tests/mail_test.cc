@@ -1323,6 +1323,8 @@ TEST(MailSmtpTest, ASilentRelayTimesOutNamingTheStep) {
   EXPECT_NE(r.error().message.find("no answer within 2000 ms"), std::string::npos)
       << r.error().message;
   EXPECT_LT(took, 10s);
+  // Out of step after a timeout: closed, with no QUIT sent into the silence.
+  EXPECT_TRUE(relay.commands().empty()) << ::testing::PrintToString(relay.commands());
 }
 
 TEST(MailSmtpTest, FallsBackToHeloWhenEhloIsRefused) {

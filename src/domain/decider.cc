@@ -76,7 +76,7 @@ Rejection refusedOn(std::string field, std::string message, std::string code, st
 // mandatory field.
 std::optional<std::string> patchedTextProblem(const std::optional<std::string>& patch) {
   const std::string_view value = patch ? trimText(*patch) : std::string_view();
-  if (value.empty()) return "is required and cannot be removed";
+  if (blankText(value)) return "is required and cannot be removed";
   return textProblem(value, kMaxTextLength);
 }
 Rejection forbidden(std::string message) {

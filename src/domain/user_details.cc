@@ -88,17 +88,20 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
   return std::nullopt;
 }
 
-void requireText(std::vector<FieldProblem>& problems, const std::string& prefix, const char* field,
-                 std::string_view value) {
+bool blankText(std::string_view value) {
   // Characters that fold to nothing (variation selectors, tag characters: the
   // default ignorables that trimming keeps beside an emoji) alone show as nothing
   // and compare as nothing: blank, as zero-width spaces alone are. (Any ASCII
   // character shows; only text without one is folded to find out.)
-  const bool blank =
-      value.empty() || (std::none_of(value.begin(), value.end(),
-                                     [](char c) { return static_cast<unsigned char>(c) < 0x80; }) &&
-                        foldCase(value).empty());
-  if (blank) {
+  return value.empty() ||
+         (std::none_of(value.begin(), value.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x80; }) &&
+          foldCase(value).empty());
+}
+
+void requireText(std::vector<FieldProblem>& problems, const std::string& prefix, const char* field,
+                 std::string_view value) {
+  if (blankText(value)) {
     problems.push_back({prefix + field, "is required"});
   } else if (auto p = textProblem(value, kMaxTextLength)) {
     problems.push_back({prefix + field, *p});

@@ -24,6 +24,10 @@ inline constexpr std::size_t kMaxTextLength = 256;
 std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength,
                                        bool lines = false);
 
+// True when trimmed `value` shows as nothing: empty, or characters that fold to
+// nothing alone (a variation selector).
+bool blankText(std::string_view value);
+
 // Adds "is required" or textProblem's reason for `field` (after `prefix`).
 void requireText(std::vector<FieldProblem>& problems, const std::string& prefix,
                  const char* field, std::string_view value);

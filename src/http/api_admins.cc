@@ -10,9 +10,7 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
   if (!limit) return error;
   const std::string typed(trimText(param(call, "search")));
   const std::string search = searchFold(typed);
-  // Text that folds to nothing (a lone combining accent) is in nobody's name or
-  // address: nobody is found, where a blank search lists every administrator.
-  const bool nobody = !typed.empty() && search.empty();
+  const bool nobody = searchFindsNobody(typed);
   // The search is part of the list: a cursor of another search starts elsewhere.
   const std::string list = "admins:" + search;
   const auto cursor = openListCursor(call, list, error);

@@ -106,6 +106,29 @@ HttpResponse Api::Impl::createUser(Call& call) {
 
 HttpResponse Api::Impl::getUser(Call& call) { return userResponse(call.company(), call.params[0]); }
 
+namespace {
+
+// The value rules' problems of the fields a patch changes: one sent back as the user
+// reads (`shown`) is no change and is not judged, as the decider passes over it (it
+// may be of an older log's rules; a review got a false managerEmail problem).
+std::vector<FieldProblem> changedFieldProblems(UpdateUser u, const std::string& shown,
+                                               const CountryList& countries) {
+  const json user = json::parse(shown, nullptr, false);
+  auto unchanged = [&](const char* field, std::optional<std::optional<std::string>>& patch) {
+    if (patch && *patch && user.is_object() && user.contains(field) && user[field].is_string() &&
+        trimText(**patch) == trimText(user[field].get_ref<const std::string&>()))
+      patch.reset();
+  };
+  unchanged("givenName", u.givenName);
+  unchanged("surname", u.surname);
+  unchanged("jobTitle", u.jobTitle);
+  unchanged("managerEmail", u.managerEmail);
+  unchanged("country", u.country);
+  return userPatchProblems(u, countries);
+}
+
+}  // namespace
+
 HttpResponse Api::Impl::patchUser(Call& call) {
   HttpResponse error;
   auto body = objectBody(call.req, error);
@@ -145,26 +168,30 @@ HttpResponse Api::Impl::patchUser(Call& call) {
   const ShownFields shown = judgeShownFields(
       *body, {"givenName", "surname", "jobTitle", "managerEmail", "country", "email"},
       userRow(call, id), readOnlyUserField, "user", u.expectedVersion, errors);
-  if (!errors.empty()) {
-    refuseReadOnly(shown, u.expectedVersion, errors);
-    // The values of the fields whose type was right too: every problem at once.
-    return validation(withValueProblems(std::move(errors), userPatchProblems(u, countries)));
-  }
+  const std::string shownText = portal.users().get(call.company(), id).value_or("");
   // A form sends back the manager as the user reads: where that is "anonymized" (a
   // manager erased), which is no address, it is no change. Only that value: any
   // other is decided by the processor against the user as it is then, not as the
   // view showed it (a change accepted but not yet shown would be lost).
   if (u.managerEmail && *u.managerEmail && **u.managerEmail == kAnonymizedMarker) {
-    const std::string shownText = portal.users().get(call.company(), id).value_or("");
-    if (auto shown = JsonDocument::parse(shownText);
-        shown && stringMember(*shown, "managerEmail") == kAnonymizedMarker)
+    if (auto doc = JsonDocument::parse(shownText);
+        doc && stringMember(*doc, "managerEmail") == kAnonymizedMarker)
       u.managerEmail.reset();
+  }
+  // Beside a field of the wrong type, unknown or read-only, the value rules'
+  // problems of the fields it changes: every problem at once.
+  auto refused = [&] {
+    return validation(
+        withValueProblems(std::move(errors), changedFieldProblems(u, shownText, countries)));
+  };
+  if (!errors.empty()) {
+    refuseReadOnly(shown, u.expectedVersion, errors);
+    return refused();
   }
   if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", u.expectedVersion))
     return *failed;
   refuseReadOnly(shown, u.expectedVersion, errors);
-  if (!errors.empty())
-    return validation(withValueProblems(std::move(errors), userPatchProblems(u, countries)));
+  if (!errors.empty()) return refused();
   return command(call, std::move(u),
                  [=, this, company = call.company(),
                   params = call.params](const CommandReply& reply) -> HttpResponse {

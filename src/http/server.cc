@@ -512,16 +512,28 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   // The path for the access log: a segment that holds an email (someone who put one
   // where an id goes, /api/v1/users/ann@acme.example) is logged as {email}; the log
-  // holds ids, never people's addresses. One that may be a secret, 32 or more letters,
-  // digits, `-` and `_` that are no UUID (a session or reset token put in a path by
-  // mistake, DELETE /api/v1/sessions/<token>: a review found it logged while it was
-  // still valid), is logged as {token}.
+  // holds ids, never people's addresses. A run of 32 or more letters, digits, `-`
+  // and `_` that is not hexadecimal digits and hyphens alone (an id, whole or
+  // mistyped) may be a secret: a session or reset token put in a path by mistake
+  // (DELETE /api/v1/sessions/<token>: a review found it logged while it was still
+  // valid), logged as {token}.
+  static std::string withoutSecrets(std::string_view segment) {
+    auto tokenByte = [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; };
+    std::string out;
+    for (std::size_t i = 0; i < segment.size();) {
+      std::size_t end = i;
+      while (end < segment.size() && tokenByte(static_cast<unsigned char>(segment[end]))) ++end;
+      const std::string_view run = segment.substr(i, end - i);
+      const bool hex = std::all_of(run.begin(), run.end(),
+                                   [](unsigned char c) { return std::isxdigit(c) || c == '-'; });
+      out.append(run.size() >= 32 && !hex ? std::string_view("{token}") : run);
+      if (end < segment.size()) out.push_back(segment[end++]);
+      i = end;
+    }
+    return out;
+  }
+
   static std::string withoutEmails(const std::string& path) {
-    auto secretLike = [](std::string_view s) {
-      return s.size() >= 32 && !uuidOf(s) && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-               return std::isalnum(c) || c == '-' || c == '_';
-             });
-    };
     std::string out;
     std::size_t start = 0;
     while (start <= path.size()) {
@@ -529,9 +541,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       const std::string_view segment(path.data() + start, slash - start);
       const bool email = segment.find('@') != std::string_view::npos ||
                          asciiLower(segment).find("%40") != std::string::npos;
-      out.append(email                 ? std::string_view("{email}")
-                 : secretLike(segment) ? std::string_view("{token}")
-                                       : segment);
+      if (email)
+        out.append("{email}");
+      else
+        out.append(withoutSecrets(segment));
       if (slash == path.size()) break;
       out.push_back('/');
       start = slash + 1;

@@ -190,8 +190,8 @@ class Connection {
     }
   }
 
-  // Ends a session the relay's last reply left in step (a refusal, or an address it
-  // cannot take) with QUIT, as RFC 5321 4.1.1.10 asks, rather than a bare close (a
+  // Ends a session the relay's last reply left in step (a message taken, a refusal,
+  // or an address it cannot take) with QUIT, as RFC 5321 4.1.1.10 asks, rather than a bare close (a
   // review: relays log that as a lost connection). Not after a timeout, a broken
   // connection or a reply cut short: the dialogue is out of step then.
   void quitInStep() {
@@ -329,7 +329,7 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
   if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r)
     return ended(r.error());
   // The relay has taken the message: how it answers QUIT changes nothing.
-  (void)c.step("QUIT", "QUIT", {221});
+  c.quitInStep();
   return {};
 }
 
