@@ -108,16 +108,18 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   }
   // An internationalized domain as IDNA takes it (UTS #46 with STD3's rules: the
   // form its mail is sent to): a letter IDNA does not allow, or a label too long in
-  // its ASCII form, makes a domain no mail reaches.
-  if (!isAscii(domain) && !asciiDomain(domain)) return "has an invalid internationalized domain";
-  // One written in its ASCII form (an `xn--` label) is judged as its Unicode form:
-  // a label Punycode cannot decode, or one that decodes to what the domain may not
-  // hold, reaches nobody (a review stored `user@xn--zz.example`, and `xn--ls8h`
-  // where the 💩 it stands for is refused).
+  // its ASCII form, makes a domain no mail reaches. One written in its ASCII form
+  // (an `xn--` label) is judged so too, and as its Unicode form: a label Punycode
+  // cannot decode, or one that decodes to what the domain may not hold, reaches
+  // nobody (a review stored `user@xn--zz.example`, and `xn--ls8h` where the 💩 it
+  // stands for is refused).
   const std::string lower = asciiLower(domain);
-  if (lower.starts_with("xn--") || lower.find(".xn--") != std::string::npos) {
+  const bool aceLabels = lower.starts_with("xn--") || lower.find(".xn--") != std::string::npos;
+  if ((aceLabels || !isAscii(domain)) && !asciiDomain(domain))
+    return "has an invalid internationalized domain";
+  if (aceLabels) {
     const auto unicode = unicodeDomain(domain);
-    if (!unicode || !asciiDomain(domain)) return "has an invalid internationalized domain";
+    if (!unicode) return "has an invalid internationalized domain";
     if (const std::string c = firstNonLetterPastAscii(*unicode); !c.empty())
       return "has '" + c +
              "' in its domain (written in its xn-- form), which holds only "

@@ -191,8 +191,8 @@ class Connection {
   }
 
   // Ends a session the relay's last reply left in step (a message taken, a refusal,
-  // or an address it cannot take) with QUIT, as RFC 5321 4.1.1.10 asks, rather than a bare close (a
-  // review: relays log that as a lost connection). Not after a timeout, a broken
+  // or an address it cannot take) with QUIT, as RFC 5321 4.1.1.10 asks, rather than
+  // a bare close (a review: relays log that as a lost connection). Not after a timeout, a broken
   // connection or a reply cut short: the dialogue is out of step then.
   void quitInStep() {
     if (answered_ && !cancelled_.load())
