@@ -1142,6 +1142,10 @@ TEST(HttpImport, BadRequestsAreRefusedClearly) {
   r = w.client.get("/api/v1/users/import/nope/errors.csv", w.owner.token);
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  EXPECT_NE(
+      r.json()["detail"].get<std::string>().find("a company keeps its newest 100, 256 MiB at most"),
+      std::string::npos)
+      << r.body;
 }
 
 TEST(HttpImport, TheErrorLogIsKeptForAWeek) {
@@ -1456,6 +1460,59 @@ TEST(ImportLogs, ExpiredLogsGoThroughTheirIndexAndALogKeptAgainStays) {
   purged = logs.purgeExpired(Timestamp{t0.micros + 2 * hour});
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(*purged, 2u);
+  std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(rocksdb::ReadOptions(), family));
+  it->SeekToFirst();
+  EXPECT_FALSE(it->Valid()) << "nothing left, index entries included";
+}
+
+// A company keeps its newest logs within a count and a size: keeping one past either
+// removes its oldest in the same write; the newest stays whatever its size; another
+// company's are not touched; the same import kept again counts once.
+TEST(ImportLogs, ACompanyKeepsItsNewestLogsWithinACountAndASize) {
+  TempDir dir;
+  auto store = test::openStore(dir.sub("data"));
+  ASSERT_TRUE(store);
+  auto* family = store->columnFamily("imports");
+  ImportLogs logs(store->db(), family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
+  const Timestamp t0{1'795'000'000'000'000};
+  const auto at = [&](std::int64_t second) { return Timestamp{t0.micros + second * 1'000'000}; };
+  const std::string small(10, 'x');
+  auto keep = [&](const char* company, const std::string& id, int second, const std::string& csv) {
+    auto kept = logs.put(company, id, at(second), csv, logs.generation(company));
+    ASSERT_TRUE(kept.ok()) << kept.error().message;
+    EXPECT_TRUE(*kept);
+  };
+  auto held = [&](const char* company, const std::string& id) {
+    return logs.get(company, id, at(100)).has_value();
+  };
+  keep("c-2", "other", 0, small);
+  for (int i = 1; i <= 3; ++i) keep("c-1", "imp-" + std::to_string(i), i, small);
+  EXPECT_TRUE(held("c-1", "imp-1") && held("c-1", "imp-2") && held("c-1", "imp-3"));
+  keep("c-1", "imp-4", 4, small);  // a fourth: the oldest goes
+  EXPECT_FALSE(held("c-1", "imp-1"));
+  EXPECT_TRUE(held("c-1", "imp-2") && held("c-1", "imp-3") && held("c-1", "imp-4"));
+  keep("c-1", "imp-4", 5, small);  // the same import kept again: still three
+  EXPECT_TRUE(held("c-1", "imp-2") && held("c-1", "imp-3") && held("c-1", "imp-4"));
+  keep("c-1", "imp-5", 6, std::string(985, 'y'));  // 10 + 10 + 10 + 985: two go
+  EXPECT_FALSE(held("c-1", "imp-2") || held("c-1", "imp-3"));
+  EXPECT_TRUE(held("c-1", "imp-4") && held("c-1", "imp-5"));
+  keep("c-1", "imp-6", 7, std::string(2000, 'z'));  // past the size alone: kept, alone
+  EXPECT_FALSE(held("c-1", "imp-4") || held("c-1", "imp-5"));
+  EXPECT_EQ(logs.get("c-1", "imp-6", at(100)), std::optional<std::string>(std::string(2000, 'z')));
+  EXPECT_TRUE(held("c-2", "other")) << "another company's log stays";
+
+  // A restart indexes again what is there; an anonymization drops the company's
+  // logs and its index; the rest expire through the expiry index: nothing is left.
+  ImportLogs restarted(store->db(), family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
+  ASSERT_TRUE(restarted.purgeAll(at(8)).ok());
+  EXPECT_EQ(restarted.get("c-1", "imp-6", at(100)),
+            std::optional<std::string>(std::string(2000, 'z')));
+  ASSERT_TRUE(restarted.beginAnonymization("c-1", "u-1", true).ok());
+  ASSERT_TRUE(restarted.endAnonymization("c-1", "u-1", true).ok());
+  EXPECT_FALSE(restarted.get("c-1", "imp-6", at(100)).has_value());
+  auto purged = restarted.purgeExpired(at(7200));
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 1u) << "c-2's log";
   std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(rocksdb::ReadOptions(), family));
   it->SeekToFirst();
   EXPECT_FALSE(it->Valid()) << "nothing left, index entries included";

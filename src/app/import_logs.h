@@ -7,6 +7,11 @@
 // by expiry, so that keeping one reads only the expired), and all of a company's
 // when one of its users is anonymized.
 //
+// A company keeps its newest `Bounds` of logs (a count and their bytes): keeping a
+// new one past either removes the company's oldest in the same write, found through
+// a second index, the company's by expiry. The newest log is kept whatever its size
+// (the import just answered links it). A script importing in a loop fills no disk.
+//
 // An import reads its file before an anonymization and keeps its log after it: such
 // a log may name the person, so it is not kept. The import takes the company's
 // generation() before it reads the file and gives it to put(); a drop of the
@@ -40,18 +45,26 @@ class WriteBatch;
 
 namespace portal {
 
+// How much of its logs one company keeps at most.
+struct ImportLogBounds {
+  std::size_t logs = 100;
+  std::uint64_t bytes = 256ull << 20;
+};
+
 class ImportLogs {
  public:
   static constexpr std::chrono::hours kDefaultKeep{7 * 24};
+  using Bounds = ImportLogBounds;
 
   ImportLogs(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-             std::chrono::microseconds keep = kDefaultKeep)
-      : db_(db), family_(family), keep_(keep) {}
+             std::chrono::microseconds keep = kDefaultKeep, Bounds bounds = {})
+      : db_(db), family_(family), keep_(keep), bounds_(bounds) {}
 
   // How many times the company's logs were dropped since start.
   std::uint64_t generation(std::string_view companyId) const;
   // Keeps `csv` as the log of `importId` of `companyId`, durably (fsynced), unless
   // the company's logs were dropped since generation() gave `seen`: then false.
+  // The company's oldest logs past its bounds go in the same write.
   Result<bool> put(std::string_view companyId, std::string_view importId, Timestamp now,
                    std::string_view csv, std::uint64_t seen);
   // The log, or nullopt when this company has no such import or its log expired.
@@ -75,7 +88,7 @@ class ImportLogs {
   // Removes the expired logs, found through the expiry index; how many went.
   Result<std::size_t> purgeExpired(Timestamp now);
   // At start: reads every log, removes the expired and indexes the others (logs of
-  // builds before the index have no entry), and drops the logs of every company with
+  // builds before the indexes have no entries), and drops the logs of every company with
   // an anonymization left under way; how many expired went.
   Result<std::size_t> purgeAll(Timestamp now);
 
@@ -83,10 +96,15 @@ class ImportLogs {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   std::chrono::microseconds keep_;
+  Bounds bounds_;
   // Writes `batch` durably; with `dropping`, the company's logs deleted in it too
   // and its generation moved on. Called with mu_ held.
   Result<void> write(rocksdb::WriteBatch& batch, std::string_view companyId, bool dropping,
                      std::string_view what);
+  // Adds to `batch` the deletes that keep the company's logs within bounds_ once a
+  // log of `bytes` is kept as `importId`'s. Called with mu_ held.
+  Result<void> keepWithinBounds(rocksdb::WriteBatch& batch, std::string_view companyId,
+                                std::string_view importId, std::size_t bytes);
   Result<bool> pendingLocked(std::string_view companyId, std::string_view userId) const;
 
   mutable std::mutex mu_;

@@ -171,9 +171,11 @@ HttpResponse Api::Impl::importErrors(Call& call) {
   // Logs hold the rows as uploaded, personal data of people who may be erased
   // since: they go after a week and at any anonymization in the company.
   if (!log)
-    return notFound(
-        "The import's log",
-        "logs are kept for a week, and removed when anyone in the company is anonymized");
+    return notFound("The import's log",
+                    "logs are kept for a week (a company keeps its newest " +
+                        std::to_string(ImportLogBounds{}.logs) + ", " +
+                        std::to_string(ImportLogBounds{}.bytes >> 20) +
+                        " MiB at most), and removed when anyone in the company is anonymized");
   return download(std::move(*log), "text/csv; charset=utf-8",
                   "import-" + call.params[0] + "-errors.csv");
 }
