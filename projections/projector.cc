@@ -1097,9 +1097,16 @@ Result<void> Projector::rebuild(const std::string& name,
   // as long as one reader took (an import's check of a large file). Should no such
   // moment come within about two seconds, that is said once, and it keeps trying.
   constexpr std::uint64_t kSwitchTries = 2000;
+  // After this many rounds new readers wait at the gate; it opens however this ends.
+  constexpr std::uint64_t kGateAfter = 20;
+  struct GateOpener {
+    Projector& p;
+    ~GateOpener() { p.openGate(); }
+  } gate{*this};
   for (std::uint64_t round = 0;; ++round) {
     // Between rounds the follower takes its turn (a mutex is not fair to it).
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (round == kGateAfter) closeGate();
     std::unique_lock applying(applyMu_);
     if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
       dropFresh();
@@ -1186,6 +1193,22 @@ Result<void> Projector::rebuild(const std::string& name,
   }
   for (auto& [fn, reached] : due) fn(reached);
   return {};
+}
+
+std::shared_mutex& Projector::admitReader() const {
+  if (gateClosed_.load()) {
+    std::unique_lock lock(gateMu_);
+    gateOpened_.wait_for(lock, kGateWait, [&] { return !gateClosed_.load(); });
+  }
+  return switchMu_;
+}
+
+void Projector::closeGate() { gateClosed_.store(true); }
+
+void Projector::openGate() {
+  if (!gateClosed_.exchange(false)) return;
+  { std::lock_guard lock(gateMu_); }  // a reader between its check and its wait sees it
+  gateOpened_.notify_all();
 }
 
 std::vector<std::vector<std::pair<std::string, std::string>>> Projector::dump(

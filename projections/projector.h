@@ -11,6 +11,7 @@
 // once caught up, without stopping reads.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -101,9 +102,11 @@ class Projector {
   rocksdb::ColumnFamilyHandle* handle(std::string_view projection, int family) const;
 
   // Keeps the current generations alive (no switch completes while one is held).
+  // While a switch has waited long for a moment without readers, a new one waits
+  // for it first, a short while at most (admitReader()).
   class Reading {
    public:
-    explicit Reading(const Projector& p) : lock_(p.switchMu_) {}
+    explicit Reading(const Projector& p) : lock_(p.admitReader()) {}
 
    private:
     std::shared_lock<std::shared_mutex> lock_;
@@ -151,6 +154,18 @@ class Projector {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::size_t rebuildMemory_ = std::size_t{512} << 20;
   mutable std::shared_mutex switchMu_;  // generation switches take it exclusively
+  // The readers' gate. Readers that come and go all the time, however short, can
+  // hold the generation without a moment free (std::shared_mutex lets readers in
+  // while a writer waits). So once a switch has tried for a while, new readers wait
+  // at the gate until it is done, kGateWait at most (a thread holding a Reading
+  // that takes another is only delayed), and the readers inside drain out.
+  static constexpr std::chrono::milliseconds kGateWait{20};
+  std::shared_mutex& admitReader() const;
+  void closeGate();
+  void openGate();
+  std::atomic<bool> gateClosed_{false};
+  mutable std::mutex gateMu_;
+  mutable std::condition_variable gateOpened_;
   std::mutex applyMu_;                  // one applier at a time per slot set
   std::mutex rebuildMu_;                // one rebuild at a time
   // A switch whose write failed: the disk may name either generation, so no other

@@ -1258,6 +1258,44 @@ TEST(Portal, ARebuildSwitchesWhileReadersWaitForTheirCommandsToBeProjected) {
   for (const auto& s : h.portal().projector().status()) EXPECT_FALSE(s.failed) << s.name;
 }
 
+// Readers that come and go without pause, each short, hold the generation at every
+// moment between them: the switch still comes (new readers wait at the gate while
+// those inside drain out), and the readers go on reading meanwhile.
+TEST(Portal, ARebuildSwitchesUnderReadersThatNeverPause) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i)), false}).accepted());
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        const CredentialsReader credentials = h.portal().credentials();
+        if (credentials.accountByEmail(h.company(), "p1@acme.test")) ++reads;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a reader's work
+      }
+    });
+  ASSERT_TRUE(test::waitFor([&] { return reads.load() > 30; }));
+  std::map<std::string, std::uint64_t> before;
+  for (const auto& s : h.portal().projector().status()) before[s.name] = s.generation;
+  auto rebuilt = std::async(std::launch::async,
+                            [&] { return h.portal().projector().rebuild("all", nullptr); });
+  const bool ended = rebuilt.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  stop = true;  // lets a rebuild that never found its moment switch, so the test ends
+  for (auto& t : readers) t.join();
+  EXPECT_TRUE(ended) << "the switch waited for a moment without readers that never came";
+  auto r = rebuilt.get();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  for (const auto& s : h.portal().projector().status()) {
+    EXPECT_FALSE(s.failed) << s.name;
+    EXPECT_GT(s.generation, before[s.name]) << s.name << " was not switched to its rebuild";
+  }
+  EXPECT_TRUE(h.portal().credentials().accountByEmail(h.company(), "p1@acme.test"));
+}
+
 // A rebuild waiting to switch until no reader holds the old generation still hears
 // its caller's cancellation (portalctl's Ctrl-C reaches it through the progress
 // callback) when nothing is appended meanwhile: it ends, keeping the old one.
