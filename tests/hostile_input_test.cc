@@ -104,7 +104,7 @@ class NaughtyStrings : public ::testing::Test {
   // No throttling: every refused sign-in must be the plain 401, not a 429.
   static ThrottlePolicy unlimited() {
     ThrottlePolicy p;
-    p.accountLimit = p.addressLimit = p.accountWideLimit = 1'000'000;
+    p.accountLimit = p.addressLimit = p.accountWideLimit = p.unknownAccountRecords = 1'000'000;
     return p;
   }
   ApiServer server{unlimited(), nullptr, unlimited()};
@@ -532,6 +532,14 @@ TEST(HostileClients, FaultyFramingTargetsAndHostsAreRefusedAndClosed) {
                                    "\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << host << ": " << got;
   }
+  // Connection is a list: `close` on a second line closes too, and what was
+  // pipelined after it is not read (a review found it served, the connection kept).
+  const std::string twoLines = answer(
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: "
+      "close\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(twoLines.rfind("HTTP/1.1 200", 0), 0u) << twoLines;
+  EXPECT_NE(twoLines.find("Connection: close\r\n"), std::string::npos) << twoLines;
+  EXPECT_EQ(twoLines.find("HTTP/1.1 200", 1), std::string::npos) << twoLines;
   const std::string connect = answer("CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
   EXPECT_EQ(connect.rfind("HTTP/1.1 501", 0), 0u) << connect;
   // Another version of HTTP is 505 and says which this server speaks (a review: 400

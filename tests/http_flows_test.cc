@@ -775,6 +775,30 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Chief"})", owner.token,
                      {{"If-Match", etag + ", " + current}});
   EXPECT_EQ(r.status, 412) << "none of them is any more";
+  // A read's preconditions (RFC 9110 13.1): If-None-Match naming the tag shown is
+  // 304 with it, no body; If-Match not naming it 412. On a change, If-None-Match
+  // naming it (or "*") is 412 and changes nothing (a review: neither was looked at).
+  const std::string now = client.get("/api/v1/users/" + id, owner.token).header("etag");
+  for (const std::string& names : {now, "W/" + now, "\"0\", " + now, std::string("*")}) {
+    r = client.request("GET", "/api/v1/users/" + id, "", owner.token, {{"If-None-Match", names}});
+    EXPECT_EQ(r.status, 304) << names;
+    EXPECT_EQ(r.header("etag"), now) << names;
+    EXPECT_TRUE(r.body.empty()) << names;
+  }
+  r = client.request("GET", "/api/v1/users/" + id, "", owner.token, {{"If-None-Match", etag}});
+  EXPECT_EQ(r.status, 200) << "an older tag: the user as now";
+  r = client.request("GET", "/api/v1/users/" + id, "", owner.token, {{"If-Match", etag}});
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(
+      client.request("GET", "/api/v1/users/" + id, "", owner.token, {{"If-Match", now}}).status,
+      200);
+  for (const std::string& names : {now, std::string("*")}) {
+    r = client.request("PATCH", "/api/v1/users/" + id, R"({"jobTitle":"Never"})", owner.token,
+                       {{"If-None-Match", names}});
+    EXPECT_EQ(r.status, 412) << names << ": " << r.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/users/" + id, owner.token).header("etag"), now)
+      << "nothing changed";
   // A form that sends back the email it shows changes nothing of it.
   const std::string email = client.get("/api/v1/users/" + id, owner.token).json()["email"];
   r = client.request("PATCH", "/api/v1/users/" + id,

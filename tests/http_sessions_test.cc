@@ -640,6 +640,40 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   EXPECT_EQ(audit.json()["code"], "invalid-cursor");
 }
 
+// Failed sign-ins of addresses that are nobody's need only the company's name and,
+// from many addresses, pass every throttle: a company's log records the first of
+// them in a window (it is never rewritten), the metrics count the rest. A failure
+// of an account is recorded however many came.
+TEST(HttpFlows, FailedSignInsOfNobodysAddressesAreRecordedUpToABound) {
+  ThrottlePolicy policy;
+  policy.addressLimit = 1000;
+  policy.unknownAccountRecords = 5;
+  ApiServer server(policy);
+  Person owner = server.provision("acme");
+  auto recorded = [&] {
+    auto events = server.portal().store().read(1, ~0ull);
+    std::size_t n = 0;
+    for (const auto& e : events.value()) n += std::holds_alternative<LoginFailed>(e.data) ? 1 : 0;
+    return n;
+  };
+  auto nobody = [&](int i) {
+    return server.signIn("acme", "nobody" + std::to_string(i) + "@acme.example",
+                         "a guess, a guess");
+  };
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(nobody(i).status, 401);
+  EXPECT_EQ(server.signIn("acme", owner.email, "wrong password!").status, 401);
+  // A sign-in waits for its own event, which comes after the failures handed over.
+  ASSERT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
+  EXPECT_EQ(recorded(), 6u) << "five of nobody's and the owner's";
+  HttpClient client(server.port());
+  EXPECT_NE(client.get("/metrics").body.find("\nportal_sign_in_failures_unrecorded_total 3\n"),
+            std::string::npos);
+  server.clock().advance(16 * kMinute);  // a new window
+  EXPECT_EQ(nobody(9).status, 401);
+  ASSERT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
+  EXPECT_EQ(recorded(), 7u);
+}
+
 // Strangers who know an email can fill the sign-in throttle; the holder of a session
 // still changes their password (a new owner must, to get past the temporary one).
 // Guesses of the current password through a session are throttled on their own.

@@ -151,6 +151,15 @@ void LoginThrottle::erase(const std::string& key) {
   }
 }
 
+bool LoginThrottle::recordable(const std::string& company, Timestamp now) {
+  std::lock_guard lock(mu_);
+  std::deque<std::int64_t>& times = unknownRecorded_[company];
+  while (!times.empty() && times.front() <= now.micros - policy_.windowMicros) times.pop_front();
+  if (times.size() >= static_cast<std::size_t>(policy_.unknownAccountRecords)) return false;
+  times.push_back(now.micros);
+  return true;
+}
+
 void LoginThrottle::clear(const std::string& account) {
   const std::string accountKey = keyOf('a', account);
   std::lock_guard lock(mu_);

@@ -48,6 +48,9 @@ struct ThrottlePolicy {
   std::int64_t windowMicros = 15LL * 60 * 1'000'000;
   std::size_t maxKeys = 100'000;
   int accountWideLimit = 20;  // failures per account from all networks within the window
+  // Failed sign-ins of addresses that are nobody's recorded in a company's log within
+  // the window (recordable()).
+  int unknownAccountRecords = 100;
 };
 
 class LoginThrottle {
@@ -67,6 +70,13 @@ class LoginThrottle {
   // the new one may sign in at once, also from the laptop the person failed on before
   // they confirmed the reset on their phone). Looks at every key held: for resets.
   void clear(const std::string& account);
+  // Whether a failed sign-in of an address that is nobody's in `company` is recorded
+  // in the log: the company's first unknownAccountRecords within the window are. The
+  // log is never rewritten, and such failures come from anyone who knows the
+  // company's name: from many addresses (a /56 is 256 networks) they grew it without
+  // bound, each past every throttle (a review). Failures of an account are always
+  // recorded. Counts one company per company that had such failures.
+  bool recordable(const std::string& company, Timestamp now);
   // How many accounts and addresses it holds failures of.
   std::size_t keys() {
     std::lock_guard lock(mu_);
@@ -94,6 +104,7 @@ class LoginThrottle {
   ThrottlePolicy policy_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, std::deque<std::int64_t>> unknownRecorded_;  // by company
   // Keys by their last failure, least recent first: those that had reached their
   // limit then, and the others, which are forgotten first past maxKeys (a flood of
   // new keys must not empty the counts that hold someone back; a review).

@@ -189,6 +189,7 @@ struct Api::Impl {
   std::atomic<bool> markedStopping{false};  // markStopping()
   WorkPool hashPool;
   std::atomic<std::uint64_t> passwordHashes{0};  // made or checked: /metrics
+  std::atomic<std::uint64_t> unrecordedFailures{0};  // LoginThrottle::recordable: /metrics
   ImportLogs importLogs;
   // The lists' cursors. The users list's hold a name (its place) and its search, so
   // their key is the process's own: one kept on disk would let a cursor a client
@@ -518,6 +519,12 @@ struct Api::Impl {
                                              const char* what,
                                              std::optional<std::uint64_t>& expected,
                                              bool shownOnly = false);
+
+  // Whether an If-Match or If-None-Match list names `etag` (quoted, as sent in ETag),
+  // "*" naming any: weak comparison (W/ set aside), RFC 9110 8.8.3.2.
+  static bool namesTag(std::string_view list, std::string_view etag);
+  // 412: If-Match does not name the `what` as it is now, whose tag is `etag`.
+  static HttpResponse notAsShown(const char* what, const std::string& etag);
 
   // A whole number as a query parameter gives it: digits only (no sign, no spaces),
   // at most 19 of them; nullopt otherwise.

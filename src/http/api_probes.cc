@@ -74,6 +74,10 @@ HttpResponse Api::Impl::metricsText(Call& call) {
           "Argon2id hashes made or checked (sign-ins, password changes and resets): the CPU "
           "the hash cost takes.",
           passwordHashes.load(std::memory_order_relaxed));
+  counter("portal_sign_in_failures_unrecorded_total",
+          "Failed sign-ins of addresses that are nobody's, past the 100 a company's log records "
+          "in 15 minutes.",
+          unrecordedFailures.load(std::memory_order_relaxed));
   {
     std::lock_guard lock(polls.mu);
     counter("portal_event_polls_waiting", "GET /api/v1/events requests waiting for events.",

@@ -91,8 +91,11 @@ HttpResponse Api::Impl::signIn(Call& call) {
       (void)verifyPassword(std::string(), password);
     // Handed to the processor without waiting (as a reset request is): waiting for
     // its fsync made a known company's answer slower than an unknown one's, which
-    // has nothing to record, and so told which companies exist.
-    if (company) {
+    // has nothing to record, and so told which companies exist. An address that is
+    // nobody's is recorded up to a bound a company (LoginThrottle::recordable).
+    if (company && !account && !throttle.recordable(company->id, now)) {
+      unrecordedFailures.fetch_add(1, std::memory_order_relaxed);
+    } else if (company) {
       Submission s;
       s.command =
           Command{company->id, kSystem,

@@ -172,9 +172,42 @@ HttpResponse rejected(const Rejection& r) {
 }
 
 std::optional<HttpResponse> notJsonType(std::string_view contentType) {
-  if (contentType.empty() || isJsonMediaType(contentType)) return std::nullopt;
-  return Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                      "Send the body as application/json.");
+  if (contentType.empty()) return std::nullopt;
+  if (!isJsonMediaType(contentType))
+    return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                        "Send the body as application/json.");
+  // A JSON Patch (RFC 6902) is a list of operations, which this API does not take: its
+  // PATCH is a JSON merge patch (RFC 7396), and a JSON Patch's type was read as any
+  // +json (a review). RFC 5789 2.2: 415, and the formats taken in Accept-Patch.
+  if (mediaType(contentType) == "application/json-patch+json") {
+    HttpResponse r = Api::problem(
+        415, "unsupported-media-type", "Unsupported media type",
+        "A JSON Patch (application/json-patch+json) is not taken: send a JSON merge patch, "
+        "an object of the fields to change, as application/merge-patch+json or "
+        "application/json.");
+    r.headers.emplace_back("Accept-Patch", "application/merge-patch+json");
+    return r;
+  }
+  // JSON is UTF-8 (RFC 8259 8.1): a body said to be in another charset was read as
+  // UTF-8 all the same and refused as "not valid JSON" at its first letter past ASCII.
+  std::string_view params = contentType.substr(std::min(contentType.find(';'), contentType.size()));
+  while (!params.empty()) {
+    params.remove_prefix(1);  // the ';'
+    const std::string_view param = params.substr(0, params.find(';'));
+    params.remove_prefix(param.size());
+    const std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos || asciiLower(trim(param.substr(0, eq))) != "charset")
+      continue;
+    std::string_view value = trim(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
+    const std::string charset = asciiLower(value);
+    if (charset != "utf-8" && charset != "utf8" && charset != "us-ascii")
+      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                          "JSON is sent as UTF-8, not " + std::string(value.substr(0, 40)) +
+                              ": send the body as UTF-8 (charset=utf-8).");
+  }
+  return std::nullopt;
 }
 
 namespace {

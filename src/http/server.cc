@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -153,6 +154,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // Requests still arriving when a stop's read grace ended, closed unanswered.
   std::atomic<std::uint64_t> cutAtStop{0};
   std::atomic<std::size_t> turnedAway{0};  // connections past the cap still open
+  std::atomic<std::uint64_t> reclaimedTotal{0};  // see reclaimIdle
   std::uint16_t boundPort = 0;
 
   std::mutex mu;  // guards live, stopped, queueTaken
@@ -187,7 +189,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void accept();
   // Serves a connection accept() gave.
+  // At the cap, a new connection is served in the place of a keep-alive connection
+  // waiting for its next request, the longest waiting first, as nginx reuses its idle
+  // keep-alive connections: one client holding the cap's worth idle shut every other
+  // client out, health probes included (a review). A client may close such a
+  // connection at any time (RFC 9112 9.3). Only when none waits is the new one 503;
+  // a new connection that sends nothing is never closed for another (flooding ones
+  // would close each other).
   void adopt(tcp::socket socket, const tcp::endpoint& peer);
+  // Claims up to `wanted` of the connections waiting longest and gives them to be
+  // closed (each closes unless its request began meanwhile). Called with mu held.
+  std::vector<std::shared_ptr<Connection>> reclaimIdle(std::size_t wanted);
   // At a stop: takes the connections the kernel completed and queued for accept(),
   // whose clients sent their requests to a server that was still listening; closing
   // the listener with them queued resets them unanswered (a review: curl's
@@ -248,6 +260,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     });
   }
 
+  // Since when (steady clock, ns) the connection waits, kept alive, for its next
+  // request, nothing of it sent yet: 0 before its first answer, while a request is
+  // under way, and once claimed for closing.
+  std::int64_t waitingSince() const { return waitingSince_.load(); }
+  // Takes the connection for closing to make room for a new one (reclaimIdle), once.
+  bool claimIdle(std::int64_t since) { return waitingSince_.compare_exchange_strong(since, 0); }
+
   // Closes the socket at once; only when no network thread runs (the end of stop()).
   void forceClose() {
     beast::error_code ec;
@@ -290,11 +309,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (buffer_.size() > 0) return readHeader();  // a pipelined request is already here
     if (first) headerBy_ = std::chrono::steady_clock::now() + server_->options.headerTimeout;
     idle_ = true;
+    if (!first) waitingSince_.store(std::chrono::steady_clock::now().time_since_epoch().count());
     if (headerBy_) stream_.expires_at(*headerBy_);
     else stream_.expires_after(server_->options.idleTimeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->idle_ = false;
+                              self->waitingSince_.store(0);
                               self->fresh_ = false;
                               if (ec) return self->close();
                               self->buffer_.commit(n);
@@ -600,8 +621,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
 
   void onRequest() {
     reading_ = false;
+    // The parser's, which reads every Connection line (the message's looks at the
+    // first only: `Connection: close` on a second line kept the connection; a review).
+    keepAlive_ = parser_->keep_alive();
     http::request<http::string_body> msg = parser_->release();
-    keepAlive_ = msg.keep_alive();
     http10_ = msg.version() == 10;
     started_ = std::chrono::steady_clock::now();
     HttpRequest req = requestFromBeast(
@@ -765,6 +788,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   bool reading_ = false;          // from a request's first byte until it is read whole
   bool watching_ = false;         // watchForClose() waits
   bool fresh_ = true;             // no byte has come yet
+  std::atomic<std::int64_t> waitingSince_{0};  // read by adopt() under server_->mu
 };
 
 void HttpServer::Impl::accept() {
@@ -790,12 +814,34 @@ void HttpServer::Impl::accept() {
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   if (ioStopped.load()) return;  // the socket closes as it goes
   std::size_t open;
+  std::vector<std::shared_ptr<Connection>> reclaimed;
   {
     std::lock_guard lock(mu);
     open = live.size();
+    if (open >= options.maxConnections) reclaimed = reclaimIdle(open - options.maxConnections + 1);
   }
+  for (auto& c : reclaimed) c->closeIfIdle(true, false);
   auto conn = std::make_shared<Connection>(std::move(socket), peer, shared_from_this());
-  conn->start(open >= options.maxConnections);
+  conn->start(open >= options.maxConnections && reclaimed.empty());
+}
+
+std::vector<std::shared_ptr<HttpServer::Impl::Connection>> HttpServer::Impl::reclaimIdle(
+    std::size_t wanted) {
+  std::vector<std::pair<std::int64_t, Connection*>> waiting;
+  for (const auto& [raw, weak] : live)
+    if (const std::int64_t since = raw->waitingSince(); since != 0)
+      waiting.emplace_back(since, raw);
+  const std::size_t n = std::min(wanted, waiting.size());
+  std::partial_sort(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n),
+                    waiting.end());
+  std::vector<std::shared_ptr<Connection>> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto [since, raw] = waiting[i];
+    if (!raw->claimIdle(since)) continue;  // its request began meanwhile
+    if (auto c = live.at(raw).lock()) out.push_back(std::move(c));
+  }
+  reclaimedTotal.fetch_add(out.size());
+  return out;
 }
 
 void HttpServer::Impl::takeQueuedAndClose() {
@@ -914,6 +960,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
 std::uint16_t HttpServer::port() const { return impl_->boundPort; }
 
 std::uint64_t HttpServer::cutAtStop() const { return impl_->cutAtStop.load(); }
+
+std::uint64_t HttpServer::reclaimed() const { return impl_->reclaimedTotal.load(); }
+
+std::size_t HttpServer::idleConnections() const {
+  std::lock_guard lock(impl_->mu);
+  return static_cast<std::size_t>(
+      std::count_if(impl_->live.begin(), impl_->live.end(),
+                    [](const auto& c) { return c.first->waitingSince() != 0; }));
+}
 
 std::size_t HttpServer::connections() const {
   std::lock_guard lock(impl_->mu);

@@ -7,7 +7,8 @@
 //
 // Limits: a JSON body past 1 MiB (CSV: 64 MiB) is answered 413; a request whose
 // header does not arrive within `headerTimeout`, or a keep-alive connection idle
-// for `idleTimeout`, is closed; past `maxConnections` a new connection gets 503.
+// for `idleTimeout`, is closed; at `maxConnections` a new connection is served in
+// the place of the keep-alive connection idle longest, and gets 503 when none is.
 // stop() (SIGTERM) stops accepting, answers the requests in flight, closes idle
 // connections and returns once all are done.
 //
@@ -80,6 +81,10 @@ class HttpServer {
   void stop();
   // Open connections now (for /metrics).
   std::size_t connections() const;
+  // Of those, the keep-alive connections idle between requests.
+  std::size_t idleConnections() const;
+  // Idle keep-alive connections closed to make room at maxConnections.
+  std::uint64_t reclaimed() const;
   // Requests that were still arriving when stop()'s read grace (stopReadGrace) ended,
   // and were closed unanswered.
   std::uint64_t cutAtStop() const;

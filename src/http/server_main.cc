@@ -592,7 +592,15 @@ int main(int argc, char** argv) {
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
           "gauge\n"
           "portal_http_connections " +
-          std::to_string(s->connections()) + "\n";
+          std::to_string(s->connections()) +
+          "\n# HELP portal_http_connections_idle Open HTTP connections kept alive between "
+          "requests.\n# TYPE portal_http_connections_idle gauge\nportal_http_connections_idle " +
+          std::to_string(s->idleConnections()) +
+          "\n# HELP portal_http_connections_reclaimed_total Idle keep-alive connections "
+          "closed to make room for new ones at the connection limit.\n# TYPE "
+          "portal_http_connections_reclaimed_total "
+          "counter\nportal_http_connections_reclaimed_total " +
+          std::to_string(s->reclaimed()) + "\n";
   };
   PasswordHasher hasher(hashCost);
 
