@@ -320,6 +320,39 @@ TEST(LoginThrottle, ForgetsKeysWhoseFailuresLeftTheWindowAndCountsAsBefore) {
   EXPECT_EQ(throttle.keys(), 1u);
 }
 
+// Attempts in flight fill the limit only while they are in flight: a refusal that
+// only they make asks for a second, not for the window's end (a review: parallel
+// sign-ins with the right password got Retry-After: 900). Ended as failed, or not
+// ended within a minute, they count for the window as before.
+TEST(LoginThrottle, AttemptsInFlightAskForASecondNotTheWindow) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  policy.addressLimit = 1000;
+  LoginThrottle throttle(policy);
+  const Timestamp now{1'000'000'000'000};
+  const std::string from = "10.0.0.1";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 0);
+  EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 1) << "three in flight";
+  throttle.succeeded("acme\nann", from);
+  EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 0) << "one signed in";
+
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(throttle.attempt("acme\nbob", from, now, true), 0);
+    throttle.failed("acme\nbob", from);
+  }
+  EXPECT_EQ(throttle.attempt("acme\nbob", from, now, true), 15 * 60) << "three that failed";
+
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(throttle.attempt("acme\ncy", from, now, true), 0);
+    throttle.failed("acme\ncy", from);
+  }
+  EXPECT_EQ(throttle.attempt("acme\ncy", from, now, true), 0);
+  EXPECT_EQ(throttle.attempt("acme\ncy", from, now, true), 1) << "two failed, one in flight";
+  const Timestamp later{now.micros + 61'000'000};
+  EXPECT_EQ(throttle.attempt("acme\ncy", from, later, true), 15 * 60 - 61)
+      << "in flight past a minute: failed";
+}
+
 // A stranger's guesses lock the account only for the stranger's network; the owner
 // signs in from another. Guesses spread over many networks meet the account's limit
 // from all of them.

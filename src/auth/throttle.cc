@@ -69,6 +69,10 @@ std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t
   auto& f = it->second.failures;
   while (!f.empty() && f.front() <= now - policy_.windowMicros) f.pop_front();
   if (static_cast<int>(f.size()) < limit) return 0;
+  // Attempts in flight for longer than any sign-in takes ended unsaid: failed.
+  auto& flying = it->second.inFlight;
+  while (!flying.empty() && flying.front() <= now - kInFlightMicros) flying.pop_front();
+  if (static_cast<int>(f.size() - std::min(flying.size(), f.size())) < limit) return 1;
   const std::int64_t until = f.front() + policy_.windowMicros;
   return std::max<std::int64_t>(1, (until - now + 999'999) / 1'000'000);
 }
@@ -107,7 +111,7 @@ int LoginThrottle::limitOf(const std::string& key) const {
 }
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
-                                    Timestamp now) {
+                                    Timestamp now, bool inFlight) {
   const std::string network = clientNetwork(address);
   const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', network),
                     pairKey = pairKeyOf(account, network);
@@ -120,7 +124,23 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
   record(pairKey, now.micros, accountKey);
   record(accountKey, now.micros);
   record(addressKey, now.micros);
+  if (inFlight)
+    for (const std::string* key : {&pairKey, &accountKey, &addressKey})
+      entries_.at(*key).inFlight.push_back(now.micros);
   return 0;
+}
+
+void LoginThrottle::landed(const std::string& key) {
+  if (auto it = entries_.find(key); it != entries_.end() && !it->second.inFlight.empty())
+    it->second.inFlight.pop_front();
+}
+
+void LoginThrottle::failed(const std::string& account, const std::string& address) {
+  const std::string network = clientNetwork(address);
+  std::lock_guard lock(mu_);
+  landed(pairKeyOf(account, network));
+  landed(keyOf('a', account));
+  landed(keyOf('c', network));
 }
 
 void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
@@ -140,6 +160,8 @@ void LoginThrottle::succeeded(const std::string& account, const std::string& add
     if (f.empty()) erase(accountKey);
   }
   erase(pairKey);  // a stranger's failures elsewhere stay theirs
+  landed(accountKey);
+  landed(addressKey);
   if (auto it = entries_.find(addressKey); it != entries_.end() && !it->second.failures.empty())
     it->second.failures.pop_back();
 }

@@ -61,7 +61,15 @@ class LoginThrottle {
   // try again (nothing is recorded), or 0, and the attempt is recorded as failed
   // until succeeded() says otherwise. Checking and recording at once, so parallel
   // guesses cannot all pass.
-  std::int64_t attempt(const std::string& account, const std::string& address, Timestamp now);
+  //
+  // With `inFlight`, the caller says how it ends, succeeded() or failed(): until then
+  // (a minute at most) it is in flight, and a refusal that only attempts in flight
+  // make asks for a second, not for the window's end, which is all it would be
+  // (a review: eight parallel sign-ins with the right password got Retry-After: 900).
+  std::int64_t attempt(const std::string& account, const std::string& address, Timestamp now,
+                       bool inFlight = false);
+  // An attempt made `inFlight` failed: it stays counted, no longer in flight.
+  void failed(const std::string& account, const std::string& address);
   // The attempt succeeded: the account's failures from this network are cleared
   // (also from its count from all networks) and the attempt is taken off the
   // address's.
@@ -86,12 +94,16 @@ class LoginThrottle {
  private:
   struct Entry {
     std::deque<std::int64_t> failures;  // times, oldest first
+    std::deque<std::int64_t> inFlight;  // of those, attempts not yet ended, oldest first
     std::list<std::string>::iterator age;  // in atLimit_ or underLimit_
     bool atLimit = false;                  // when it last failed
     std::string account;  // a per-network key's account key (clear() looks for it)
   };
   std::list<std::string>& listOf(const Entry& e) { return e.atLimit ? atLimit_ : underLimit_; }
   void erase(const std::string& key);
+  // One of the key's attempts in flight ended.
+  void landed(const std::string& key);
+  static constexpr std::int64_t kInFlightMicros = 60'000'000;
   static std::string keyOf(char kind, const std::string& id);
   static std::string pairKeyOf(const std::string& account, const std::string& network);
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);

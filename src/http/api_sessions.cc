@@ -73,7 +73,7 @@ HttpResponse Api::Impl::signIn(Call& call) {
   // The attempt counts as failed until it succeeds, so that parallel guesses cannot
   // all pass the check. Refused attempts append nothing: they would let anyone grow
   // the log; the failures that led to the refusal are in it.
-  if (std::int64_t wait = throttle.attempt(accountKey, address, now); wait > 0) {
+  if (std::int64_t wait = throttle.attempt(accountKey, address, now, true); wait > 0) {
     return tooMany(wait, "Too many attempts", "Wait before trying again.");
   }
   // Always verify, against a dummy hash when there is no account, so that an
@@ -83,6 +83,7 @@ HttpResponse Api::Impl::signIn(Call& call) {
       account && match &&
       temporaryPasswordExpired(account->mustChangePassword, account->passwordSetAt, now);
   if (!company || !account || !match || !account->active || expired) {
+    throttle.failed(accountKey, address);
     // A hash of a lower cost than the server's (its owner has not signed in since
     // the cost was raised, so it was not made again) checks quicker than the dummy:
     // a refusal pays for one hash at the server's cost as well, so that its time
