@@ -1097,8 +1097,9 @@ Result<void> Projector::rebuild(const std::string& name,
   // as long as one reader took (an import's check of a large file). Should no such
   // moment come within about two seconds, that is said once, and it keeps trying.
   constexpr std::uint64_t kSwitchTries = 2000;
-  // After this many rounds new readers wait at the gate; it opens however this ends.
-  constexpr std::uint64_t kGateAfter = 20;
+  // From this many rounds on, new readers wait at the gate for the first kGateShut
+  // rounds of every kGateCycle; it opens however this ends.
+  constexpr std::uint64_t kGateAfter = 20, kGateShut = 10, kGateCycle = 100;
   struct GateOpener {
     Projector& p;
     ~GateOpener() { p.openGate(); }
@@ -1106,7 +1107,8 @@ Result<void> Projector::rebuild(const std::string& name,
   for (std::uint64_t round = 0;; ++round) {
     // Between rounds the follower takes its turn (a mutex is not fair to it).
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (round == kGateAfter) closeGate();
+    if (round >= kGateAfter && (round - kGateAfter) % kGateCycle == 0) closeGate();
+    if (round >= kGateAfter && (round - kGateAfter) % kGateCycle == kGateShut) openGate();
     std::unique_lock applying(applyMu_);
     if (auto r = applyRange(freshPtrs, store_.lastPosition(), false, report, nullptr); !r) {
       dropFresh();

@@ -784,6 +784,7 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
     EXPECT_EQ(r.status, 304) << names;
     EXPECT_EQ(r.header("etag"), now) << names;
     EXPECT_TRUE(r.body.empty()) << names;
+    EXPECT_TRUE(r.header("content-type").empty()) << names;
   }
   r = client.request("GET", "/api/v1/users/" + id, "", owner.token, {{"If-None-Match", etag}});
   EXPECT_EQ(r.status, 200) << "an older tag: the user as now";

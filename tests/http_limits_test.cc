@@ -251,6 +251,8 @@ TEST(HttpLimits, AJsonBodyIsTakenByItsMediaTypeNotByAMention) {
   }
   // A charset other than UTF-8 is said as such (it was 400 "not valid JSON" at the
   // first letter past ASCII), and a JSON Patch is not a merge patch (a review).
+  EXPECT_EQ(create("application/json; note=\"a;charset=latin1\"").status, 201)
+      << "a charset inside a quoted value is none";
   Reply r = create("application/json; charset=ISO-8859-1");
   EXPECT_EQ(r.status, 415) << r.body;
   EXPECT_EQ(r.json()["detail"],
@@ -261,7 +263,7 @@ TEST(HttpLimits, AJsonBodyIsTakenByItsMediaTypeNotByAMention) {
                      {{"Content-Type", "application/json-patch+json"}});
   EXPECT_EQ(r.status, 415) << r.body;
   EXPECT_EQ(r.header("accept-patch"), "application/merge-patch+json");
-  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 6u);
+  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 7u);
 }
 
 // A name twice in one object: another reader (a proxy, an audit of the request)

@@ -193,7 +193,15 @@ std::optional<HttpResponse> notJsonType(std::string_view contentType) {
   std::string_view params = contentType.substr(std::min(contentType.find(';'), contentType.size()));
   while (!params.empty()) {
     params.remove_prefix(1);  // the ';'
-    const std::string_view param = params.substr(0, params.find(';'));
+    // To the next ';' outside a quoted value (`a="x;charset=y"` names no charset).
+    std::size_t end = 0;
+    for (bool quoted = false; end < params.size() && (quoted || params[end] != ';'); ++end) {
+      if (params[end] == '\\' && quoted && end + 1 < params.size())
+        ++end;
+      else if (params[end] == '"')
+        quoted = !quoted;
+    }
+    const std::string_view param = params.substr(0, end);
     params.remove_prefix(param.size());
     const std::size_t eq = param.find('=');
     if (eq == std::string_view::npos || asciiLower(trim(param.substr(0, eq))) != "charset")

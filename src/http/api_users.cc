@@ -120,6 +120,7 @@ HttpResponse Api::Impl::getUser(Call& call) {
       !none.empty() && namesTag(none, etag)) {
     HttpResponse notModified;
     notModified.status = 304;
+    notModified.contentType.clear();  // RFC 9110 15.4.5: the tag, no representation's metadata
     notModified.headers.emplace_back("ETag", etag);
     return notModified;
   }
