@@ -21,6 +21,7 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
                           {"name", c->name},
                           {"description", rows::text(c->description)},
                           {"version", 1},
+                          {"memberCount", 0},
                           {"createdAt", rows::time(event.envelope)},
                           {"updatedAt", rows::time(event.envelope)}});
     return {};
@@ -51,13 +52,18 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
   if (!loaded) return loaded.error();
   if (!*loaded) return {};
   rows::json& row = **loaded;
+  // The decider appends an add only for a user not in the group and a removal only
+  // for one in it, so the count moves with the member rows.
+  const auto count = row.value("memberCount", std::uint64_t{0});
   if (const auto* r = std::get_if<GroupRenamed>(&event.data)) {
     row["name"] = r->name;
     row["description"] = rows::text(r->description);
   } else if (const auto* a = std::get_if<GroupMemberAdded>(&event.data)) {
     view.put(kMembers, memberPrefix(company, groupId) + a->userId, "");
+    row["memberCount"] = count + 1;
   } else if (const auto* m = std::get_if<GroupMemberRemoved>(&event.data)) {
     view.remove(kMembers, memberPrefix(company, groupId) + m->userId);
+    row["memberCount"] = count > 0 ? count - 1 : 0;
   }
   row["version"] = row.value("version", std::uint64_t{0}) + 1;
   row["updatedAt"] = rows::time(event.envelope);

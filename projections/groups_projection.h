@@ -1,10 +1,13 @@
 #pragma once
 // The groups view. Family "groups": company, NUL, group id -> {id, name,
-// description, version (its events so far: the ETag), createdAt, updatedAt}.
+// description, version (its events so far: the ETag), memberCount, createdAt,
+// updatedAt}.
 // Family "members": company, NUL, group id, NUL, user id -> "" for each member, so
 // that adding one to a group of 30,000 writes one small row, not the whole list
 // again (a review: 26 ms and 1.3 MB written an add; filling it took minutes). The
-// reader (Portal::groups) shows a group's row with its members, sorted.
+// reader (Portal::groups) shows one group's row with its members, sorted; a list of
+// groups shows each one's count (groups_v4), and a group's members are read a page
+// at a time.
 
 #include "projections/projection.h"
 
@@ -12,7 +15,7 @@ namespace portal {
 
 class GroupsProjection final : public Projection {
  public:
-  static constexpr const char* kName = "groups_v3";
+  static constexpr const char* kName = "groups_v4";
   static constexpr int kGroups = 0;
   static constexpr int kMembers = 1;
   std::string name() const override { return kName; }

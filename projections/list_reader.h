@@ -18,7 +18,9 @@ struct RowPage {
 class ListReader : public ViewReader {
  public:
   // `members`: a family of "company, NUL, row id, NUL, member id" keys whose ids
-  // each row shows, sorted, as its "members" (the groups view); none: rows as stored.
+  // a row read alone shows, sorted, as its "members" (the groups view); none: rows
+  // as stored. A list shows rows as stored: a page of groups of 30,000 members each
+  // would be tens of megabytes (their count is in the row).
   ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin,
              rocksdb::ColumnFamilyHandle* members = nullptr)
       : ViewReader(db, std::move(pin)), rows_(rows), members_(members) {}
@@ -30,8 +32,18 @@ class ListReader : public ViewReader {
   // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.
   RowPage list(const std::string& companyId, std::size_t limit, const std::string& cursor,
                const std::function<bool(const std::string& row)>& keep = nullptr) const;
+  // The member ids of row `id` after `cursor` (a member id), at most `limit`, sorted.
+  RowPage memberIds(const std::string& companyId, std::string_view id, std::size_t limit,
+                    const std::string& cursor) const;
 
  private:
+  // The rows of `family` under `prefix` after `cursor` (the id past the prefix), at
+  // most `limit`, each shown as `item` makes it from its id and value (none: passed
+  // over).
+  RowPage page(rocksdb::ColumnFamilyHandle* family, const std::string& prefix, std::size_t limit,
+               const std::string& cursor,
+               const std::function<std::optional<std::string>(std::string_view id,
+                                                              std::string_view value)>& item) const;
   // `row` (a JSON object) with its members added, when the list has them.
   // Read at `at`, the snapshot the row was read at: a group's row and its members
   // agree (a review: a delete projected between the two read showed version 5 with

@@ -113,6 +113,10 @@ TEST_F(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) 
     Reply ready = client.get("/readyz");
     EXPECT_EQ(ready.status, 503);
     EXPECT_EQ(ready.json()["log"]["open"], false);
+    // RocksDB's own word: it takes no write while the disk is full.
+    EXPECT_NE(ready.json()["log"].value("storeError", ""), "") << ready.body;
+    EXPECT_NE(client.get("/metrics").body.find("portal_store_background_error 1"),
+              std::string::npos);
     // A sign-out that cannot be recorded says so, and the session stays (ended in
     // memory only, it would come back at the next restart while a retry got 401).
     Reply out = client.request("DELETE", "/api/v1/sessions/current", "", owner.token);

@@ -307,6 +307,10 @@ std::vector<MatrixRow> matrix() {
        [group](World& w, HttpClient& c) {
          return Prepared{"/api/v1/groups/" + group(w, c), nullptr, {}};
        }},
+      {"GET", "/api/v1/groups/{id}/members", 200, true,
+       [group](World& w, HttpClient& c) {
+         return Prepared{"/api/v1/groups/" + group(w, c) + "/members", nullptr, {}};
+       }},
       {"PUT", "/api/v1/groups/{id}/members/{userId}", 204, true,
        [group](World& w, HttpClient& c) {
          return Prepared{"/api/v1/groups/" + group(w, c) + "/members/" + w.plain.id, nullptr, {}};

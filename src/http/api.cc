@@ -946,6 +946,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/groups/{id}", Access::kAdmin}, &I::getGroup, {}},
         {{"PATCH", "/api/v1/groups/{id}", Access::kAdmin}, &I::patchGroup, {}},
         {{"DELETE", "/api/v1/groups/{id}", Access::kAdmin}, &I::deleteGroup, {}},
+        {{"GET", "/api/v1/groups/{id}/members", Access::kAdmin}, &I::listMembers, {}},
         {{"PUT", "/api/v1/groups/{id}/members/{userId}", Access::kAdmin}, &I::addMember, {}},
         {{"DELETE", "/api/v1/groups/{id}/members/{userId}", Access::kAdmin}, &I::removeMember, {}},
         {{"GET", "/api/v1/audit", Access::kAdmin}, &I::auditList, {}},
@@ -985,6 +986,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/services"}, page},
         {{"GET", "/api/v1/resources"}, {"ownerId", "limit", "cursor"}},
         {{"GET", "/api/v1/groups"}, page},
+        {{"GET", "/api/v1/groups/{id}/members"}, page},
         {{"GET", "/api/v1/audit"}, {"subject", "actor", "type", "from", "to", "limit", "cursor"}},
         {{"GET", "/api/v1/events"}, {"after", "cursor", "limit", "waitMs"}}};
     for (Route& r : t) {

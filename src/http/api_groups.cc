@@ -68,7 +68,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
       *body, {"name", "description"}, groupRow(call, u.groupId),
       [](std::string_view field) {
         return std::string(
-            field == "members"
+            field == "members" || field == "memberCount"
                 ? "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}"
                 : "is read-only");
       },
@@ -99,6 +99,28 @@ HttpResponse Api::Impl::deleteGroup(Call& call) {
 HttpResponse Api::Impl::addMember(Call& call) {
   return command(call, AddGroupMember{call.params[0], call.params[1]},
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
+}
+
+HttpResponse Api::Impl::listMembers(Call& call) {
+  const std::string& id = call.params[0];
+  const ListReader groups = portal.groups();
+  if (!groups.row(call.company(), id, false)) return notFound("The group");
+  HttpResponse error;
+  auto limit = limitOf(call, error);
+  if (!limit) return error;
+  // A cursor holds its place among one group's members.
+  const std::string list = "members:" + id;
+  const auto cursor = openListCursor(call, list, error);
+  if (!cursor) return error;
+  RowPage page = groups.memberIds(call.company(), id, *limit, *cursor);
+  const UsersReader users = portal.users();
+  for (std::string& member : page.items) {
+    // A member is a user of the company (the decider adds no one else, and users are
+    // never removed); the users view is applied with the groups view, in log order.
+    auto shown = users.get(call.company(), member);
+    member = shown ? std::move(*shown) : json{{"id", member}}.dump();
+  }
+  return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
 }
 
 HttpResponse Api::Impl::removeMember(Call& call) {

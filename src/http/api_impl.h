@@ -772,6 +772,9 @@ struct Api::Impl {
 
   HttpResponse removeMember(Call& call);
 
+  // A page of the group's members, as GET /api/v1/users/{id} shows each.
+  HttpResponse listMembers(Call& call);
+
   // --- audit and events (api_events.cc) --------------------------------------
 
   HttpResponse auditList(Call& call);

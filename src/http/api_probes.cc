@@ -9,7 +9,10 @@ HttpResponse Api::Impl::healthz(Call&) { return jsonResponse(200, R"({"status":"
 HttpResponse Api::Impl::readyz(Call& call) {
   const std::uint64_t head = portal.store().lastPosition();
   const bool logOpen = !portal.processor().failed();
-  bool ready = logOpen, farBehind = false;
+  // RocksDB refuses every write while its background work's failure lasts (a flush
+  // on a full disk), which the log may not have met yet.
+  const std::string storeError = portal.store().backgroundError();
+  bool ready = logOpen && storeError.empty(), farBehind = false;
   json projections = json::array();
   for (const auto& s : portal.projector().status()) {
     const std::uint64_t lag = head - std::min(head, s.checkpoint);
@@ -25,6 +28,7 @@ HttpResponse Api::Impl::readyz(Call& call) {
   ready = ready && !leaving;
   if (options.metricsFrom.contains(call.req.clientAddress)) {
     out["log"] = {{"open", logOpen}, {"position", head}};
+    if (!storeError.empty()) out["log"]["storeError"] = storeError;
     out["projections"] = std::move(projections);
   }
   return jsonResponse(ready ? 200 : 503, out.dump());
@@ -69,6 +73,10 @@ HttpResponse Api::Impl::metricsText(Call& call) {
   counter("portal_log_position", "The position of the last durable event.", head, "gauge");
   counter("portal_writer_failed", "1 when the log refused a write and commands stopped.",
           portal.processor().failed() ? 1 : 0, "gauge");
+  counter("portal_store_background_error",
+          "1 while RocksDB's background work (a flush, a compaction) has failed and it takes no "
+          "write.",
+          portal.store().backgroundError().empty() ? 0 : 1, "gauge");
   counter("portal_sessions", "Signed-in sessions.", sessions.countLive(clock.now()), "gauge");
   counter("portal_password_hashes_total",
           "Argon2id hashes made or checked (sign-ins, password changes and resets): the CPU "

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -216,6 +217,32 @@ class StderrLogger final : public rocksdb::Logger {
 };
 
 }  // namespace
+
+// RocksDB's word that its background work failed, kept until it says it recovered.
+class EventStore::BackgroundErrors final : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    std::lock_guard lock(mu_);
+    error_ = error->ToString();
+  }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    std::lock_guard lock(mu_);
+    error_ = info.new_bg_error.ok() ? std::string() : info.new_bg_error.ToString();
+  }
+  std::string error() const {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string error_;
+};
+
+std::string EventStore::backgroundError() const {
+  return backgroundErrors_ ? backgroundErrors_->error() : std::string();
+}
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
   // A reader (a secondary instance) opens the files its MANIFEST names as they are
@@ -451,6 +478,10 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
   dbo.info_log = std::make_shared<StderrLogger>(options.readOnly ? rocksdb::InfoLogLevel::FATAL_LEVEL
                                                                  : rocksdb::InfoLogLevel::ERROR_LEVEL);
   if (options.readOnly) dbo.max_open_files = -1;  // required of secondary instances
+  if (!options.readOnly) {
+    store->backgroundErrors_ = std::make_shared<BackgroundErrors>();
+    dbo.listeners.push_back(store->backgroundErrors_);
+  }
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;
   // A record cut short at the end of a WAL (the process killed while it was

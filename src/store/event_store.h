@@ -211,6 +211,12 @@ class EventStore {
   // callbacks run. Set it before the first append.
   void onDurable(std::function<void(std::uint64_t)> listener) { onDurable_ = std::move(listener); }
 
+  // What RocksDB's background work (a flush, a compaction, a write of its own
+  // files) last failed with, while it has not recovered: RocksDB then takes no
+  // write, for the log or the views. Empty when nothing failed or RocksDB recovered
+  // (it does by itself once a full disk has room again).
+  std::string backgroundError() const;
+
   // The position of the last durable event, 0 for an empty log.
   std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
 
@@ -326,6 +332,8 @@ class EventStore {
   };
 
   struct PreparedAppend;
+  class BackgroundErrors;
+  std::shared_ptr<BackgroundErrors> backgroundErrors_;
   // scan(), which refuses a gap when `gapless`; verify() reports gaps itself.
   Result<void> scanRecords(std::uint64_t from, std::uint64_t limit,
                            const std::function<bool(const RawEvent&)>& fn, bool gapless) const;
