@@ -31,16 +31,19 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
     const std::string prefix = memberPrefix(company, d->groupId);
     // The event names its members (since schema 1's memberIds): no scan, which a
     // rebuild's builder makes over every row it holds. Older events are scanned.
-    if (d->memberIds) {
-      for (const std::string& member : *d->memberIds) view.remove(kMembers, prefix + member);
-      return {};
-    }
     std::vector<std::string> members;
-    view.scan(kMembers, prefix, [&](std::string_view key, std::string_view) {
-      members.emplace_back(key);
-      return true;
-    });
-    for (const std::string& key : members) view.remove(kMembers, key);
+    if (d->memberIds) {
+      members = *d->memberIds;
+    } else {
+      view.scan(kMembers, prefix, [&](std::string_view key, std::string_view) {
+        members.emplace_back(key.substr(prefix.size()));
+        return true;
+      });
+    }
+    for (const std::string& member : members) {
+      view.remove(kMembers, prefix + member);
+      view.remove(kByMember, memberPrefix(company, member) + d->groupId);
+    }
     return {};
   }
   std::string groupId;
@@ -60,9 +63,11 @@ Result<void> GroupsProjection::apply(const RecordedEvent& event, RowView& view) 
     row["description"] = rows::text(r->description);
   } else if (const auto* a = std::get_if<GroupMemberAdded>(&event.data)) {
     view.put(kMembers, memberPrefix(company, groupId) + a->userId, "");
+    view.put(kByMember, memberPrefix(company, a->userId) + groupId, "");
     row["memberCount"] = count + 1;
   } else if (const auto* m = std::get_if<GroupMemberRemoved>(&event.data)) {
     view.remove(kMembers, memberPrefix(company, groupId) + m->userId);
+    view.remove(kByMember, memberPrefix(company, m->userId) + groupId);
     row["memberCount"] = count > 0 ? count - 1 : 0;
   }
   row["version"] = row.value("version", std::uint64_t{0}) + 1;

@@ -5,7 +5,9 @@
 // Family "members": company, NUL, group id, NUL, user id -> "" for each member, so
 // that adding one to a group of 30,000 writes one small row, not the whole list
 // again (a review: 26 ms and 1.3 MB written an add; filling it took minutes). The
-// reader (Portal::groups) shows one group's row with its members, sorted; a list of
+// Family "byMember": company, NUL, user id, NUL, group id -> "" for each
+// membership, the same rows the other way round: a user's groups.
+// The reader (Portal::groups) shows one group's row with its members, sorted; a list of
 // groups shows each one's count (groups_v4), and a group's members are read a page
 // at a time.
 
@@ -18,8 +20,9 @@ class GroupsProjection final : public Projection {
   static constexpr const char* kName = "groups_v4";
   static constexpr int kGroups = 0;
   static constexpr int kMembers = 1;
+  static constexpr int kByMember = 2;
   std::string name() const override { return kName; }
-  std::vector<std::string> families() const override { return {"groups", "members"}; }
+  std::vector<std::string> families() const override { return {"groups", "members", "byMember"}; }
   const std::set<std::string_view>& handles() const override;
   Result<void> apply(const RecordedEvent& event, RowView& rows) override;
 };

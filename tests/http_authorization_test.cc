@@ -237,6 +237,11 @@ std::vector<MatrixRow> matrix() {
          Person p = freshUser(w, "roles");
          return Prepared{"/api/v1/users/" + p.id + "/roles", nullptr, p};
        }},
+      {"GET", "/api/v1/users/{id}/groups", 200, true,
+       [freshUser](World& w, HttpClient&) {
+         Person p = freshUser(w, "groups");
+         return Prepared{"/api/v1/users/" + p.id + "/groups", nullptr, p};
+       }},
       {"PUT", "/api/v1/users/{id}/roles/{service}/{role}", 204, true,
        [freshUser](World& w, HttpClient&) {
          Person p = freshUser(w, "role");

@@ -1128,7 +1128,7 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
 // 1.3 MB). The group still shows its members, sorted, and a deleted group leaves no
 // member rows. A list of groups shows each one's count, not its members (a page of
 // groups of 30,000 would be tens of megabytes); the members are read a page at a
-// time, each as GET /users/{id} shows them.
+// time, each as GET /users/{id} shows them; a user's groups likewise.
 TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   ApiServer server;
   Person owner = server.provision("acme");
@@ -1192,11 +1192,40 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
                              owner.token);
   EXPECT_EQ(crossed.status, 400) << crossed.body;
   EXPECT_EQ(client.get("/api/v1/groups/" + id + "/members?limit=0", owner.token).status, 400);
+  // A user's groups, as the list of groups shows them.
+  const std::string otherId = other.json()["id"];
+  ASSERT_EQ(
+      client.request("PUT", "/api/v1/groups/" + otherId + "/members/" + ids[1], "", owner.token)
+          .status,
+      204);
+  const auto groupsOf = [&](const std::string& user) {
+    std::vector<std::string> found;
+    Reply r = client.get("/api/v1/users/" + user + "/groups?limit=1", owner.token);
+    for (int pages = 0; pages < 3; ++pages) {
+      EXPECT_EQ(r.status, 200) << r.body;
+      const json body = r.json();
+      for (const json& g : body["items"]) {
+        EXPECT_FALSE(g.contains("members")) << g;
+        EXPECT_TRUE(g.contains("memberCount")) << g;
+        found.push_back(g["id"]);
+      }
+      if (body["nextCursor"].is_null()) break;
+      r = client.get("/api/v1/users/" + user +
+                         "/groups?limit=1&cursor=" + body["nextCursor"].get<std::string>(),
+                     owner.token);
+    }
+    return found;
+  };
+  EXPECT_EQ(groupsOf(ids[1]),
+            (std::vector<std::string>{std::min(id, otherId), std::max(id, otherId)}));
+  EXPECT_EQ(groupsOf(ids[2]), std::vector<std::string>{id});
+  EXPECT_EQ(client.get("/api/v1/users/nobody/groups", owner.token).status, 404);
   // A member removed is counted out.
   ASSERT_EQ(client.request("DELETE", "/api/v1/groups/" + id + "/members/" + ids[0], "", owner.token)
                 .status,
             204);
   EXPECT_EQ(client.get("/api/v1/groups/" + id, owner.token).json()["memberCount"], ids.size() - 1);
+  EXPECT_TRUE(groupsOf(ids[0]).empty());
   ASSERT_EQ(client
                 .request("DELETE", "/api/v1/groups/" + other.json()["id"].get<std::string>(), "",
                          owner.token)
@@ -1216,10 +1245,13 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   EXPECT_LT(rows[0].size(), 300u) << rows[0];
   EXPECT_EQ(rows[0].find(ids[0]), std::string::npos) << "no list of members in it";
   EXPECT_EQ(raw(GroupsProjection::kMembers).size(), ids.size() - 1);
+  EXPECT_EQ(raw(GroupsProjection::kByMember).size(), ids.size() - 1);
   ASSERT_EQ(client.request("DELETE", "/api/v1/groups/" + id, "", owner.token).status, 204);
   EXPECT_EQ(client.get("/api/v1/groups/" + id + "/members", owner.token).status, 404);
   EXPECT_TRUE(raw(GroupsProjection::kGroups).empty());
   EXPECT_TRUE(raw(GroupsProjection::kMembers).empty());
+  EXPECT_TRUE(raw(GroupsProjection::kByMember).empty());
+  EXPECT_TRUE(groupsOf(ids[1]).empty());
 }
 
 // RFC 9110 13.1.1: If-Match is evaluated wherever it is sent on a group or on the

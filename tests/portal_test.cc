@@ -318,7 +318,7 @@ TEST(Portal, EveryAcceptedCommandOfSixteenThreadsIsVisibleAfterReopen) {
   }
   for (const auto& [id, surname] : surnames) EXPECT_EQ((*h.user(id))["surname"], surname);
   auto dump = h.portal().projector().dump(GroupsProjection::kName);
-  ASSERT_EQ(dump.size(), 2u) << "groups and their members";
+  ASSERT_EQ(dump.size(), 3u) << "groups, their members and the members' groups";
   EXPECT_EQ(dump[GroupsProjection::kGroups].size(), groups.size());
   std::size_t events = 0;
   ASSERT_TRUE(h.portal().store().scan(1, ~0ull, [&](const RawEvent&) { return ++events, true; }).ok());

@@ -139,6 +139,10 @@ ListReader Portal::groups() const {
   return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kMembers);
 }
 
+ListReader Portal::groupsByMember() const {
+  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kByMember);
+}
+
 ListReader Portal::roles() const { return listOf(RolesProjection::kName, 0); }
 
 std::vector<std::string> Portal::resourcesOf(const std::string& companyId, const std::string& ownerId) const {

@@ -76,6 +76,9 @@ class Portal {
   ListReader admins() const;
   ListReader resources() const;
   ListReader groups() const;
+  // The groups view the other way round: its memberIds(company, userId, ...) are the
+  // ids of the user's groups (read their rows through groups()).
+  ListReader groupsByMember() const;
   // A user's roles: list(RolesProjection::userList(company, user), ...).
   ListReader roles() const;
   // The ids of the resources `ownerId` owns, from the resources view.

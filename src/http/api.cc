@@ -926,6 +926,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         {{"GET", "/api/v1/users/{id}/resources", Access::kSelfOrAdmin}, &I::userResources, {}},
         {{"GET", "/api/v1/users/{id}/history", Access::kAdmin}, &I::userHistory, {}},
         {{"GET", "/api/v1/users/{id}/roles", Access::kSelfOrAdmin}, &I::userRoles, {}},
+        {{"GET", "/api/v1/users/{id}/groups", Access::kAdmin}, &I::userGroups, {}},
         {{"PUT", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin}, &I::grantRole, {}},
         {{"DELETE", "/api/v1/users/{id}/roles/{service}/{role}", Access::kAdmin},
          &I::revokeRole,
@@ -982,6 +983,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::routes() {
         // The path names the subject: a `subject` beside it would be overwritten.
         {{"GET", "/api/v1/users/{id}/history"}, {"actor", "type", "from", "to", "limit", "cursor"}},
         {{"GET", "/api/v1/users/{id}/roles"}, page},
+        {{"GET", "/api/v1/users/{id}/groups"}, page},
         {{"GET", "/api/v1/admins"}, {"search", "limit", "cursor"}},
         {{"GET", "/api/v1/services"}, page},
         {{"GET", "/api/v1/resources"}, {"ownerId", "limit", "cursor"}},

@@ -101,26 +101,38 @@ HttpResponse Api::Impl::addMember(Call& call) {
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 
+HttpResponse Api::Impl::idsPage(
+    Call& call, const std::string& list, const ListReader& reader, const std::string& of,
+    const std::function<std::optional<std::string>(const std::string& id)>& show) {
+  HttpResponse error;
+  auto limit = limitOf(call, error);
+  if (!limit) return error;
+  const auto cursor = openListCursor(call, list, error);
+  if (!cursor) return error;
+  RowPage page = reader.memberIds(call.company(), of, *limit, *cursor);
+  // Each id names a row of the company (the decider links no other, and users and
+  // groups are removed from both sides at once); the views are applied in log order.
+  for (std::string& id : page.items) id = show(id).value_or(json{{"id", id}}.dump());
+  return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
+}
+
 HttpResponse Api::Impl::listMembers(Call& call) {
   const std::string& id = call.params[0];
   const ListReader groups = portal.groups();
   if (!groups.row(call.company(), id, false)) return notFound("The group");
-  HttpResponse error;
-  auto limit = limitOf(call, error);
-  if (!limit) return error;
-  // A cursor holds its place among one group's members.
-  const std::string list = "members:" + id;
-  const auto cursor = openListCursor(call, list, error);
-  if (!cursor) return error;
-  RowPage page = groups.memberIds(call.company(), id, *limit, *cursor);
   const UsersReader users = portal.users();
-  for (std::string& member : page.items) {
-    // A member is a user of the company (the decider adds no one else, and users are
-    // never removed); the users view is applied with the groups view, in log order.
-    auto shown = users.get(call.company(), member);
-    member = shown ? std::move(*shown) : json{{"id", member}}.dump();
-  }
-  return jsonResponse(200, itemsJson(page.items, sealListCursor(call, list, page.nextCursor)));
+  // A cursor holds its place among one group's members.
+  return idsPage(call, "members:" + id, groups, id,
+                 [&](const std::string& member) { return users.get(call.company(), member); });
+}
+
+HttpResponse Api::Impl::userGroups(Call& call) {
+  const std::string& id = call.params[0];
+  if (!portal.users().row(call.company(), id)) return userNotFound();
+  const ListReader groups = portal.groups();
+  return idsPage(call, "groups:" + id, portal.groupsByMember(), id, [&](const std::string& group) {
+    return groups.row(call.company(), group, false);
+  });
 }
 
 HttpResponse Api::Impl::removeMember(Call& call) {

@@ -772,8 +772,17 @@ struct Api::Impl {
 
   HttpResponse removeMember(Call& call);
 
+  // A page of the ids `reader` lists for the row `of` (ListReader::memberIds), each as
+  // `show` reads it (none: its id alone), its cursor bound to `list`.
+  HttpResponse idsPage(
+      Call& call, const std::string& list, const ListReader& reader, const std::string& of,
+      const std::function<std::optional<std::string>(const std::string& id)>& show);
+
   // A page of the group's members, as GET /api/v1/users/{id} shows each.
   HttpResponse listMembers(Call& call);
+
+  // A page of the groups the user is in, as GET /api/v1/groups shows each.
+  HttpResponse userGroups(Call& call);
 
   // --- audit and events (api_events.cc) --------------------------------------
 

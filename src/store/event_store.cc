@@ -218,17 +218,21 @@ class StderrLogger final : public rocksdb::Logger {
 
 }  // namespace
 
-// RocksDB's word that its background work failed, kept until it says it recovered.
+// RocksDB's word that its background work failed so that it takes no write, kept
+// until it says it recovered. Only an error of a hard severity or worse stops
+// writes: RocksDB 7.8 also tells its listeners of errors it then sets aside (a
+// retryable one in a compaction, which is scheduled again, with no recovery to end
+// it; a review) or takes writes through (soft ones), and those are not kept.
 class EventStore::BackgroundErrors final : public rocksdb::EventListener {
  public:
   void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* error) override {
-    if (error == nullptr || error->ok()) return;
+    if (error == nullptr || !stopsWrites(*error)) return;
     std::lock_guard lock(mu_);
     error_ = error->ToString();
   }
   void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
     std::lock_guard lock(mu_);
-    error_ = info.new_bg_error.ok() ? std::string() : info.new_bg_error.ToString();
+    error_ = stopsWrites(info.new_bg_error) ? info.new_bg_error.ToString() : std::string();
   }
   std::string error() const {
     std::lock_guard lock(mu_);
@@ -236,6 +240,9 @@ class EventStore::BackgroundErrors final : public rocksdb::EventListener {
   }
 
  private:
+  static bool stopsWrites(const rocksdb::Status& s) {
+    return !s.ok() && s.severity() >= rocksdb::Status::Severity::kHardError;
+  }
   mutable std::mutex mu_;
   std::string error_;
 };
