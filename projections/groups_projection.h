@@ -4,12 +4,11 @@
 // updatedAt}.
 // Family "members": company, NUL, group id, NUL, user id -> "" for each member, so
 // that adding one to a group of 30,000 writes one small row, not the whole list
-// again (a review: 26 ms and 1.3 MB written an add; filling it took minutes). The
+// again (a review: 26 ms and 1.3 MB written an add; filling it took minutes).
 // Family "byMember": company, NUL, user id, NUL, group id -> "" for each
 // membership, the same rows the other way round: a user's groups.
-// The reader (Portal::groups) shows one group's row with its members, sorted; a list of
-// groups shows each one's count (groups_v4), and a group's members are read a page
-// at a time.
+// A group shows its count, not its members (groups_v4: 30,000 ids were more than a
+// form may send back); the reader (Portal::groups) gives them a page at a time.
 
 #include "projections/projection.h"
 

@@ -1,39 +1,14 @@
 #include "projections/list_reader.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/snapshot.h>
 
-#include "events/json_writer.h"
 #include "projections/projection.h"
 
 namespace portal {
 
-std::optional<std::string> ListReader::row(const std::string& companyId, const std::string& id,
-                                           bool members) const {
-  if (members_ == nullptr || !members) return get(rows_, companyPrefix(companyId) + id);
-  rocksdb::ManagedSnapshot at(db_);
-  auto row = get(rows_, companyPrefix(companyId) + id, at.snapshot());
-  if (row) *row = withMembers(companyId, id, std::move(*row), at.snapshot());
-  return row;
-}
-
-std::string ListReader::withMembers(const std::string& companyId, std::string_view id,
-                                    std::string row, const rocksdb::Snapshot* at) const {
-  if (members_ == nullptr || row.empty() || row.back() != '}') return row;
-  const std::string prefix = memberPrefix(companyId, id);
-  std::string list;
-  JsonWriter out(list);
-  out.beginArray();
-  scan(
-      members_, prefix,
-      [&](std::string_view key, std::string_view) {
-        out.string(key.substr(prefix.size()));
-        return true;
-      },
-      {}, at);
-  out.endArray();
-  row.insert(row.size() - 1, (row.size() > 2 ? ",\"members\":" : "\"members\":") + list);
-  return row;
+std::optional<std::string> ListReader::row(const std::string& companyId,
+                                           const std::string& id) const {
+  return get(rows_, companyPrefix(companyId) + id);
 }
 
 RowPage ListReader::page(

@@ -17,18 +17,16 @@ struct RowPage {
 
 class ListReader : public ViewReader {
  public:
-  // `members`: a family of "company, NUL, row id, NUL, member id" keys whose ids
-  // a row read alone shows, sorted, as its "members" (the groups view); none: rows
-  // as stored. A list shows rows as stored: a page of groups of 30,000 members each
-  // would be tens of megabytes (their count is in the row).
+  // `members`: a family of "company, NUL, row id, NUL, member id" keys, whose ids
+  // memberIds() reads a page at a time (the groups view). Rows are shown as stored,
+  // without their members: a group of 30,000 would be 1.2 MB, more than a form may
+  // send back, and a page of such groups tens of megabytes (a group's row has its
+  // count).
   ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin,
              rocksdb::ColumnFamilyHandle* members = nullptr)
       : ViewReader(db, std::move(pin)), rows_(rows), members_(members) {}
 
-  // `members` false: the row as stored, without its members (its version, whether it
-  // exists).
-  std::optional<std::string> row(const std::string& companyId, const std::string& id,
-                                 bool members = true) const;
+  std::optional<std::string> row(const std::string& companyId, const std::string& id) const;
   // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.
   RowPage list(const std::string& companyId, std::size_t limit, const std::string& cursor,
                const std::function<bool(const std::string& row)>& keep = nullptr) const;
@@ -44,12 +42,6 @@ class ListReader : public ViewReader {
                const std::string& cursor,
                const std::function<std::optional<std::string>(std::string_view id,
                                                               std::string_view value)>& item) const;
-  // `row` (a JSON object) with its members added, when the list has them.
-  // Read at `at`, the snapshot the row was read at: a group's row and its members
-  // agree (a review: a delete projected between the two read showed version 5 with
-  // no members).
-  std::string withMembers(const std::string& companyId, std::string_view id, std::string row,
-                          const rocksdb::Snapshot* at) const;
 
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* members_;

@@ -1125,17 +1125,17 @@ TEST(HttpFlows, AReportOfAnAnonymizedManagerCanBeEditedByAFormThatSendsEverythin
 
 // A member added writes one small row, whatever the group's size: the group's own
 // row holds no list of members (a review: adding one to a group of 30,000 rewrote
-// 1.3 MB). The group still shows its members, sorted, and a deleted group leaves no
-// member rows. A list of groups shows each one's count, not its members (a page of
-// groups of 30,000 would be tens of megabytes); the members are read a page at a
-// time, each as GET /users/{id} shows them; a user's groups likewise.
+// 1.3 MB), and a deleted group leaves no member rows. A group shows its count, not
+// its members (30,000 ids were 1.2 MB, more than a form may send back: a review);
+// the members are read a page at a time, sorted, each as GET /users/{id} shows
+// them; a user's groups likewise.
 TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   ApiServer server;
   Person owner = server.provision("acme");
   HttpClient client(server.port());
   Reply made = client.post("/api/v1/groups", {{"name", "Everyone"}}, owner.token);
   ASSERT_EQ(made.status, 201) << made.body;
-  EXPECT_EQ(made.json()["members"], json::array());
+  EXPECT_FALSE(made.json().contains("members")) << made.body;
   EXPECT_EQ(made.json()["memberCount"], 0);
   const std::string id = made.json()["id"];
   std::vector<std::string> ids = {owner.id};
@@ -1157,7 +1157,7 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   std::sort(ids.begin(), ids.end());
   Reply group = client.get("/api/v1/groups/" + id, owner.token);
   ASSERT_EQ(group.status, 200);
-  EXPECT_EQ(group.json()["members"], json(ids));
+  EXPECT_FALSE(group.json().contains("members")) << "read a page at a time: " << group.body;
   EXPECT_EQ(group.json()["version"], 1 + ids.size());
   EXPECT_EQ(group.json()["memberCount"], ids.size());
   const json listed = client.get("/api/v1/groups", owner.token).json()["items"][0];
@@ -1399,7 +1399,7 @@ TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
   ASSERT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json()["errors"][0]["message"],
             "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}")
-      << "a field it shows";
+      << "where members are changed";
   r = client.request("PATCH", path, json{{"memberCount", 7}}.dump(), owner.token,
                      {{"Content-Type", "application/json"}});
   ASSERT_EQ(r.status, 422) << r.body;

@@ -640,7 +640,7 @@ Api::Impl::TagRead Api::Impl::userTagNow(const Call& call, const std::string& id
 Api::Impl::TagRead Api::Impl::groupTagNow(const Call& call, const std::string& id) {
   // Its version alone: no list of members read for it.
   return [this, company = call.company(), id] {
-    return versionTag(portal.groups().row(company, id, false).value_or(""));
+    return versionTag(portal.groups().row(company, id).value_or(""));
   };
 }
 

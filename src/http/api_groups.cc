@@ -49,7 +49,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
   UpdateGroup u;
   u.groupId = call.params[0];
   // A group deleted since it was read is 404, not its fields refused one by one.
-  if (!portal.groups().row(call.company(), u.groupId, false)) return notFound("The group");
+  if (!portal.groups().row(call.company(), u.groupId)) return notFound("The group");
   if (auto it = body->find("name"); it != body->end()) {
     if (it->is_string())
       u.name = it->get<std::string>();
@@ -64,13 +64,15 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
     else
       errors.emplace_back("description", "must be a string or null");
   }
+  // A group shows no members (a list of 30,000 would be more than a body may be),
+  // but a client that sends some is told where they are changed.
+  static constexpr const char* kMembersReadOnly =
+      "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}";
+  if (body->erase("members") > 0) errors.emplace_back("members", kMembersReadOnly);
   const ShownFields shown = judgeShownFields(
       *body, {"name", "description"}, groupRow(call, u.groupId),
       [](std::string_view field) {
-        return std::string(
-            field == "members" || field == "memberCount"
-                ? "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}"
-                : "is read-only");
+        return std::string(field == "memberCount" ? kMembersReadOnly : "is read-only");
       },
       "group", u.expectedVersion, errors);
   if (!errors.empty()) {
@@ -119,7 +121,7 @@ HttpResponse Api::Impl::idsPage(
 HttpResponse Api::Impl::listMembers(Call& call) {
   const std::string& id = call.params[0];
   const ListReader groups = portal.groups();
-  if (!groups.row(call.company(), id, false)) return notFound("The group");
+  if (!groups.row(call.company(), id)) return notFound("The group");
   const UsersReader users = portal.users();
   // A cursor holds its place among one group's members.
   return idsPage(call, "members:" + id, groups, id,
@@ -130,9 +132,8 @@ HttpResponse Api::Impl::userGroups(Call& call) {
   const std::string& id = call.params[0];
   if (!portal.users().row(call.company(), id)) return userNotFound();
   const ListReader groups = portal.groups();
-  return idsPage(call, "groups:" + id, portal.groupsByMember(), id, [&](const std::string& group) {
-    return groups.row(call.company(), group, false);
-  });
+  return idsPage(call, "groups:" + id, portal.groupsByMember(), id,
+                 [&](const std::string& group) { return groups.row(call.company(), group); });
 }
 
 HttpResponse Api::Impl::removeMember(Call& call) {
