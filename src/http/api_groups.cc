@@ -124,8 +124,12 @@ HttpResponse Api::Impl::listMembers(Call& call) {
   if (!groups.row(call.company(), id)) return notFound("The group");
   const UsersReader users = portal.users();
   // A cursor holds its place among one group's members.
-  return idsPage(call, "members:" + id, groups, id,
-                 [&](const std::string& member) { return users.get(call.company(), member); });
+  HttpResponse page = idsPage(call, "members:" + id, groups, id, [&](const std::string& member) {
+    return users.get(call.company(), member);
+  });
+  // A group deleted between the reads is gone, not a group without members (a review).
+  if (page.status == 200 && !groups.row(call.company(), id)) return notFound("The group");
+  return page;
 }
 
 HttpResponse Api::Impl::userGroups(Call& call) {
