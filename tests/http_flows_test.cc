@@ -1163,22 +1163,30 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
   const json listed = client.get("/api/v1/groups", owner.token).json()["items"][0];
   EXPECT_EQ(listed["memberCount"], ids.size());
   EXPECT_FALSE(listed.contains("members")) << listed;
-  // The members a page at a time, in the order of their ids, each as a user.
-  std::vector<std::string> paged;
-  std::string next = "/api/v1/groups/" + id + "/members?limit=15";
-  for (int pages = 0; !next.empty(); ++pages) {
-    ASSERT_LT(pages, 4) << "41 members are 3 pages of 15";
-    Reply page = client.get(next, owner.token);
-    ASSERT_EQ(page.status, 200) << page.body;
-    const json body = page.json();
-    for (const json& user : body["items"]) {
-      paged.push_back(user["id"]);
-      EXPECT_TRUE(user.contains("email") && user.contains("version")) << user;
+  // Every item of the list at `path`, `limit` a page, in `pages` pages at most.
+  const auto walk = [&](const std::string& path, int limit, int pages) {
+    std::vector<json> items;
+    const std::string first = path + "?limit=" + std::to_string(limit);
+    std::string next = first;
+    for (int n = 0; !next.empty(); ++n) {
+      EXPECT_LT(n, pages) << path << ": more pages than " << pages;
+      if (n == pages) break;
+      Reply page = client.get(next, owner.token);
+      EXPECT_EQ(page.status, 200) << page.body;
+      const json body = page.json();
+      for (const json& item : body["items"]) items.push_back(item);
+      next = body["nextCursor"].is_string()
+                 ? first + "&cursor=" + body["nextCursor"].get<std::string>()
+                 : "";
     }
-    next = body["nextCursor"].is_null()
-               ? ""
-               : "/api/v1/groups/" + id +
-                     "/members?limit=15&cursor=" + body["nextCursor"].get<std::string>();
+    return items;
+  };
+  // The members a page at a time, in the order of their ids, each as a user (41
+  // members are 3 pages of 15).
+  std::vector<std::string> paged;
+  for (const json& user : walk("/api/v1/groups/" + id + "/members", 15, 3)) {
+    paged.push_back(user["id"]);
+    EXPECT_TRUE(user.contains("email") && user.contains("version")) << user;
   }
   EXPECT_EQ(paged, ids);
   Reply first = client.get("/api/v1/groups/" + id + "/members?limit=2", owner.token);
@@ -1200,19 +1208,10 @@ TEST(HttpFlows, AMemberAddedWritesOneSmallRowWhateverTheGroupsSize) {
       204);
   const auto groupsOf = [&](const std::string& user) {
     std::vector<std::string> found;
-    Reply r = client.get("/api/v1/users/" + user + "/groups?limit=1", owner.token);
-    for (int pages = 0; pages < 3; ++pages) {
-      EXPECT_EQ(r.status, 200) << r.body;
-      const json body = r.json();
-      for (const json& g : body["items"]) {
-        EXPECT_FALSE(g.contains("members")) << g;
-        EXPECT_TRUE(g.contains("memberCount")) << g;
-        found.push_back(g["id"]);
-      }
-      if (body["nextCursor"].is_null()) break;
-      r = client.get("/api/v1/users/" + user +
-                         "/groups?limit=1&cursor=" + body["nextCursor"].get<std::string>(),
-                     owner.token);
+    for (const json& g : walk("/api/v1/users/" + user + "/groups", 1, 3)) {
+      EXPECT_FALSE(g.contains("members")) << g;
+      EXPECT_TRUE(g.contains("memberCount")) << g;
+      found.push_back(g["id"]);
     }
     return found;
   };
