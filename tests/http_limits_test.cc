@@ -45,6 +45,17 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
     EXPECT_NE(r.body.find("write a % itself as %25"), std::string::npos) << r.body;
   }
   EXPECT_EQ(client.get("/api/v1/users?search=50%25", owner.token).status, 200);
+  // So is one in a path's id: it is no user's id, not an id no user has (it was 404).
+  for (const char* id : {"%zz", "%", "50%", "%4"}) {
+    r = client.get(std::string("/api/v1/users/") + id, owner.token);
+    EXPECT_EQ(r.status, 400) << id << ": " << r.body;
+    EXPECT_NE(r.body.find("A % in the path is not followed"), std::string::npos) << r.body;
+    r = client.request("POST", std::string("/api/v1/users/") + id + "/deactivate", "{}",
+                       owner.token, key);
+    EXPECT_EQ(r.status, 400) << id << ": " << r.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/users/%zz").status, 401) << "who asks is known first";
+  EXPECT_EQ(client.get("/api/v1/us%zzers", owner.token).status, 404) << "a path of none";
   EXPECT_EQ(client.get("/api/v1/users/" + owner.id, owner.token).status, 200);
 }
 

@@ -118,11 +118,14 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     if (r->info.access != Access::kPublic) {
       if (auto denied = authenticate(call, r->info)) return *denied;
     }
-    // (`search=%` was searched for as a %, `search=%C3` refused: a review.)
-    if (malformed)
-      return Api::badRequest(
-          "A % in the query is not followed by two hexadecimal digits: write a "
-          "% itself as %25.");
+    // (`search=%` was searched for as a %, `search=%C3` refused: a review.) A path's
+    // parameter too: `/users/%zz` was 404 "the user does not exist", as if it named one.
+    bool pathMalformed = false;
+    percentDecode(target.substr(0, q), false, &pathMalformed);
+    if (malformed || pathMalformed)
+      return Api::badRequest(std::string("A % in the ") + (pathMalformed ? "path" : "query") +
+                             " is not followed by two hexadecimal digits: write a % itself as "
+                             "%25.");
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
         return Api::badRequest("A query parameter is not UTF-8 once its %-escapes are decoded.");
