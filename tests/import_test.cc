@@ -568,7 +568,7 @@ struct ImportWorld {
   ApiServer server;
   Person owner;
   HttpClient client{server.port()};
-  ImportWorld() { owner = server.provision("acme"); }
+  explicit ImportWorld(const std::string& company = "acme") { owner = server.provision(company); }
   std::uint64_t head() { return server.portal().store().lastPosition(); }
 };
 
@@ -639,6 +639,114 @@ TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
   EXPECT_EQ(one("sofia@acme.example")["surname"], "Παπαδοπούλου");
   EXPECT_EQ(one("mohammed@acme.example")["country"], "EG");
   EXPECT_EQ(one("kim@acme.example")["country"], "KR");
+}
+
+// Files LibreOffice 7.4.7 saved (headless, from the template's workbook filled with
+// openpyxl: a review, 2026-12-05), byte for byte, for the company "demo", whose
+// owner they name as the manager: "Text CSV" with the character set "Unicode
+// (UTF-8)", separated by commas and by semicolons; 3 empty columns on every line and
+// 37 empty rows after the users (cells formatted to J39); and the same sheet in
+// LibreOffice's default character set, Windows-1252, whole and with only CJK names,
+// which it writes as question marks.
+TEST(HttpImport, FilesLibreOfficeSavedImportAsTheSheetHeldThem) {
+  ImportWorld w("demo");
+  auto rowsAndColumns = [](const json& list) {
+    std::vector<std::string> out;
+    for (const auto& i : list)
+      out.push_back(std::to_string(i["row"].get<std::size_t>()) + "|" +
+                    i["column"].get<std::string>());
+    return out;
+  };
+  const std::vector<std::string> warned = {"5|Job title", "7|Manager's email address",
+                                           "9|Given Name"};
+  for (const char* file : {"libreoffice_utf8_comma.csv", "libreoffice_utf8_semicolon.csv"}) {
+    Reply r = upload(w.client, fileBytes(file), w.owner.token);
+    ASSERT_EQ(r.status, 200) << file << ": " << r.body;
+    EXPECT_EQ(r.json()["created"], 8) << file;
+    EXPECT_EQ(rowsAndColumns(r.json()["warnings"]), warned) << file << ": " << r.body;
+  }
+  // (The search finds "s-zoe…" for "zoe…" too: the one whose address this is.)
+  auto one = [&](const std::string& email) {
+    std::vector<json> found;
+    for (json& u : findUsers(w.client, w.owner.token, email))
+      if (asciiLower(u["email"].get<std::string>()) == email) found.push_back(std::move(u));
+    if (found.size() != 1) throw std::runtime_error("not one user for " + email);
+    return found[0];
+  };
+  for (const std::string prefix : {"", "s-"}) {
+    const json zoe = one(prefix + "zoe.angstrom@example.com");
+    EXPECT_EQ(zoe["givenName"], "Zo\u00EB");
+    EXPECT_EQ(zoe["surname"], "\u00C5ngstr\u00F6m");
+    EXPECT_EQ(zoe["email"], prefix + "Zoe.Angstrom@Example.COM") << "as typed";
+    EXPECT_EQ(zoe["jobTitle"], "Head of Sales, \"EMEA\" Region");
+    EXPECT_EQ(zoe["country"], "SE");
+    const json taro = one(prefix + "taro.tanaka@example.jp");
+    EXPECT_EQ(taro["givenName"], "\u592A\u90CE");
+    EXPECT_EQ(taro["surname"], "\u7530\u4E2D");
+    EXPECT_EQ(taro["jobTitle"], "\u55B6\u696D\u90E8\u9577");
+    EXPECT_EQ(taro["country"], "JP");
+    EXPECT_EQ(one(prefix + "hc.orsted@example.dk")["active"], false);
+    EXPECT_EQ(one(prefix + "joerg.mueller@example.de")["jobTitle"], "Leiter Einkauf EMEA");
+    EXPECT_TRUE(one(prefix + "renee.obrien@example.ie")["country"].is_null());
+    EXPECT_EQ(one(prefix + "kouassi.yao@example.ci")["country"], "CI");
+    const json angelique = one(prefix + "angelique.nguyen@example.vn");
+    EXPECT_EQ(angelique["givenName"], "Ange\u0301lique") << "decomposed, as the sheet held it";
+    EXPECT_EQ(angelique["surname"], "Nguy\u1EC5n");
+    EXPECT_EQ(angelique["jobTitle"], "0042");
+    EXPECT_EQ(angelique["country"], "VN");
+    EXPECT_EQ(one(prefix + "sorina@example.is")["givenName"], "S\u00F8rina");
+  }
+  Reply r = upload(w.client, fileBytes("libreoffice_trailing_empty_cells.csv"), w.owner.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["created"], 2);
+  EXPECT_TRUE(r.json()["warnings"].empty()) << r.body;
+  EXPECT_EQ(one("t-two@example.com")["country"], "FR");
+
+  // Windows-1252: the reading stops at the first letter that is no UTF-8, the ë of
+  // "Zoë" before its closing quote, which is not named as a bad byte too.
+  const std::uint64_t before = w.head();
+  r = upload(w.client, fileBytes("libreoffice_windows1252.csv"), w.owner.token, "?dryRun=true");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(issues(r.json()["errors"]),
+            std::vector<std::string>{
+                "2|Given Name|Zo\uFFFD|Invalid UTF-8 (byte 0xEB); save the file as \"CSV "
+                "UTF-8\" (in LibreOffice: Text CSV with the character set \"Unicode (UTF-8)\")."});
+  // Letters it cannot write are question marks, in a file of plain ASCII: a name of
+  // them alone is refused, a title of them is a warning, and nothing is created.
+  r = upload(w.client, fileBytes("libreoffice_windows1252_without_its_letters.csv"), w.owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(rowsAndColumns(r.json()["errors"]),
+            (std::vector<std::string>{"2|Given Name", "2|Surname"}));
+  EXPECT_EQ(rowsAndColumns(r.json()["warnings"]), std::vector<std::string>{"2|Job title"});
+  EXPECT_NE(r.json()["errors"][0]["message"].get<std::string>().find(
+                "Is question marks alone, which is what a spreadsheet writes for letters"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.json()["warnings"][0]["value"], "????");
+  EXPECT_EQ(r.json()["warnings"][0]["message"].get<std::string>().rfind(
+                "Holds question marks, which is what a spreadsheet writes for letters", 0),
+            0u)
+      << r.body;
+  EXPECT_EQ(w.head(), before);
+}
+
+// A question mark among letters is a warning, wherever the file came from; a name
+// of question marks alone an error (not a job title: "?" may stand for one unknown).
+TEST(ImportFileCheck, QuestionMarksWhereLettersWereAreSaid) {
+  const ImportFile f = check(kHeader +
+                             "Ange?lique,Nguy?n,a@acme.example,Why?,a@acme.example,1,\r\n"
+                             "? ?,Lee,b@acme.example,?,a@acme.example,1,\r\n"
+                             "Bo,??,c@acme.example,Clerk,a@acme.example,1,\r\n");
+  std::vector<std::string> errors, warnings;
+  for (const auto& e : f.errors) errors.push_back(std::to_string(e.row) + "|" + e.column);
+  for (const auto& e : f.warnings) warnings.push_back(std::to_string(e.row) + "|" + e.column);
+  EXPECT_EQ(errors, (std::vector<std::string>{"3|Given Name", "4|Surname"}));
+  EXPECT_EQ(warnings,
+            (std::vector<std::string>{"2|Given Name", "2|Surname", "2|Job title", "3|Job title"}));
+  ASSERT_FALSE(f.warnings.empty());
+  EXPECT_EQ(f.warnings[0].message.rfind("Holds a question mark, which is what a spreadsheet", 0),
+            0u)
+      << f.warnings[0].message;
 }
 
 // The whole list at once: a row with another error is still checked against the

@@ -88,21 +88,23 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
   // A byte is checked as UTF-8 before its meaning is looked at, so a sequence cut
   // short by a separator is reported in the field it started in.
   if (!acceptUtf8(b)) {
-    // The bytes of the broken character, from its first: "0xE9 0x2C" is an é of
-    // Windows-1252 before a comma, not a bad comma.
+    // The bytes of the broken character, from its first. A byte that cannot go on
+    // one and starts a character of its own (0xE9 of Windows-1252's é before a
+    // comma) is not said: "bytes 0xE9 0x2C" read as two bad bytes (a review).
+    const bool ownStart = !utf8Sequence_.empty() && (b < 0x80 || b >= 0xC0);
     std::string bytes;
-    for (unsigned char k : utf8Sequence_) bytes += hexByte(k) + " ";
-    bytes += hexByte(b);
+    for (unsigned char k : utf8Sequence_) bytes += (bytes.empty() ? "" : " ") + hexByte(k);
+    if (!ownStart) bytes += (bytes.empty() ? "" : " ") + hexByte(b);
     const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
     // A UTF-16 byte-order mark (Excel's "Unicode Text"): said as such.
     if (line_ == 1 && state_ == State::kRecordStart && utf8Sequence_.empty() &&
         (b == 0xFF || b == 0xFE))
       return fail(column, line_,
-                  "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as "
-                  "\"CSV UTF-8\"");
+                  "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; " +
+                      std::string(kSaveAsCsvUtf8));
     fail(column, line_,
-         std::string("invalid UTF-8 (") + (utf8Sequence_.empty() ? "byte " : "bytes ") + bytes +
-             "); save the file as \"CSV UTF-8\"");
+         std::string("invalid UTF-8 (") + (bytes.size() > 4 ? "bytes " : "byte ") + bytes + "); " +
+             std::string(kSaveAsCsvUtf8));
     problem_->value = cellBeforeBrokenCharacter();
     return false;
   }

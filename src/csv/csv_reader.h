@@ -49,6 +49,13 @@ namespace portal {
 // UTF-8's byte-order mark, which "CSV UTF-8" files start with.
 inline constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
+// What a file that is not UTF-8 is told to do, in the words of the programs that
+// save one: Excel's menu, and LibreOffice's dialogue, whose default character set
+// is Windows-1252 (a review with LibreOffice 7.4 found "CSV UTF-8" in no menu of it).
+inline constexpr std::string_view kSaveAsCsvUtf8 =
+    "save the file as \"CSV UTF-8\" (in LibreOffice: Text CSV with the character set "
+    "\"Unicode (UTF-8)\")";
+
 struct CsvRecord {
   std::size_t row = 0;              // 1-based record number; the header is row 1
   std::size_t line = 0;             // 1-based physical line of the file the record starts on

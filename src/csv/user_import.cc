@@ -265,8 +265,8 @@ class FileChecker {
     if (std::any_of(r.fields.begin(), r.fields.end(),
                     [](const std::string& f) { return f.find('\0') != std::string::npos; })) {
       error(r.row, "", "",
-            "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; save it as \"CSV "
-            "UTF-8\"");
+            "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; " +
+                std::string(kSaveAsCsvUtf8));
       rowsUnchecked_ = utf16_ = true;
       return;
     }
@@ -277,7 +277,8 @@ class FileChecker {
       if (!namesColumnsBetweenTabs(r.fields[i])) continue;
       error(r.row, nthColumn(i), r.fields[i],
             "holds the template's columns separated by tabs: the file was saved as \"Text\" or "
-            "\"Unicode Text\", not as comma-separated values; save it as \"CSV UTF-8\"");
+            "\"Unicode Text\", not as comma-separated values; " +
+                std::string(kSaveAsCsvUtf8));
       rowsUnchecked_ = true;
       return;
     }
@@ -305,7 +306,8 @@ class FileChecker {
         refuseCell(
             i, name.find('\t') != std::string_view::npos
                    ? "holds tabs: the file is separated by tabs (saved as \"Text\" or "
-                     "\"Unicode Text\"), not by commas; save it as \"CSV UTF-8\""
+                     "\"Unicode Text\"), not by commas; " +
+                         std::string(kSaveAsCsvUtf8)
                    : "is not a column of the template, whose columns are: " + templateColumns());
       } else if (seen[k]) {
         refuseCell(i, "repeats the column \"" + std::string(kImportColumns[k]) + "\" (" +
@@ -494,6 +496,34 @@ class FileChecker {
       if (k < kImportColumns.size() && (!present_[k] || formulaFailed[k])) continue;
       error(r.row, std::string(column), k < cells.size() ? asTyped(static_cast<Column>(k)) : "",
             p.message);
+    }
+    // Question marks where letters were: a sheet saved in a character set without
+    // them writes 田中 as "??" and Nguyễn as "Nguy?n" (LibreOffice's default,
+    // Windows-1252), a file of plain ASCII that the reading cannot tell from one
+    // typed so (a review imported people called "??" without a word). A name of
+    // question marks alone is no one's; one among letters, or in a title ("Why?"),
+    // may be typed, and is a warning.
+    for (const Column c : {kGiven, kSurname, kJob}) {
+      const std::string& v = c == kGiven     ? valid.givenName
+                             : c == kSurname ? valid.surname
+                                             : valid.jobTitle;
+      if (!present_[c] || formulaFailed[c] || v.find('?') == std::string::npos) continue;
+      if (c != kJob && v.find_first_not_of("? ") == std::string::npos) {
+        error(r.row, std::string(kImportColumns[c]), asTyped(c),
+              "is question marks alone, which is what a spreadsheet writes for letters that the "
+              "file's character set cannot hold; " +
+                  std::string(kSaveAsCsvUtf8) + " and import it again");
+      } else {
+        const bool several = std::count(v.begin(), v.end(), '?') > 1;
+        out_.warnings.push_back(
+            {r.row, std::string(kImportColumns[c]), asTyped(c),
+             sentence(std::string(several ? "holds question marks, which is what a spreadsheet "
+                                            "writes for letters"
+                                          : "holds a question mark, which is what a spreadsheet "
+                                            "writes for a letter") +
+                      " that the file's character set cannot hold: if a letter is missing here, " +
+                      std::string(kSaveAsCsvUtf8) + " and import it again")});
+      }
     }
     if (emailOk && isExampleEmail(valid.email)) {
       // The template's examples left in (an administrator who filled in the rows
