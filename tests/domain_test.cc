@@ -8,6 +8,7 @@
 
 #include "events/text.h"
 #include "src/domain/email.h"
+#include "src/domain/user_details.h"
 #include "tests/domain_fixtures.h"
 
 namespace portal {
@@ -1319,6 +1320,36 @@ TEST(Deciders, AnImportResolvesManagersWithinTheFile) {
   const auto& second = std::get<UserCreated>(out.events[1].data);
   EXPECT_EQ(second.managerUserId, first.userId);
   EXPECT_EQ(first.importId, "imp");
+}
+
+// The managers of an import's rows are judged against the pool as it is when the
+// users are created (the file's check reads a view, which may be behind: a review
+// deactivated a manager while a file was read, and the import said nothing of it).
+TEST(Deciders, AnImportWarnsOfManagersWhoAreNoActiveUserOfThePoolAsItIsThen) {
+  World w;
+  w.create("dee", false, /*active=*/false);
+  w.create("max");
+  std::vector<NewUserDetails> rows;
+  for (const char* manager :
+       {"a@acme.test", "dee@acme.test", "nobody@acme.test", "A@acme.test", "max@acme.test"}) {
+    rows.push_back(World::details("r" + std::to_string(rows.size())));
+    rows.back().managerEmail = manager;
+  }
+  rows[0].email = "a@acme.test";
+  const std::vector<std::size_t> rowNumbers = {2, 3, 5, 6, 7};
+  const std::vector<FieldProblem> expected = {
+      {"row 3: managerEmail", std::string(kManagerDeactivated)},
+      {"row 5: managerEmail", std::string(kManagerNotInPool)}};
+  auto dry =
+      std::get<Decision>(w.run("owner", ImportUsers{"imp", rows, 4, false, rowNumbers, true}));
+  EXPECT_EQ(dry.warnings, expected) << "a dry run's too";
+  EXPECT_TRUE(dry.events.empty());
+  auto out =
+      std::get<Decision>(w.run("owner", ImportUsers{"imp", rows, 4, false, rowNumbers, false}));
+  EXPECT_EQ(out.warnings, expected);
+  const auto* imported = std::get_if<UsersImported>(&out.events.back().data);
+  ASSERT_NE(imported, nullptr);
+  EXPECT_EQ(imported->warnings, 6u) << "the file's 4 and the decider's 2";
 }
 
 // A release says what the resource was and who held it: the release is in that

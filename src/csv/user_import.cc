@@ -575,13 +575,11 @@ class FileChecker {
       if (fresh) it->second = options_.inPool(email);
       if (it->second == Member::kNone && !inFile)
         out_.warnings.push_back(
-            {row, std::string(kImportColumns[kManager]), email,
-             "No user with this email is in the pool or in this file; the manager is kept "
-             "as an email address."});
+            {row, std::string(kImportColumns[kManager]), email, std::string(kManagerNotInPool)});
       // Named as a pool user is, but one who cannot approve or be reached (a review).
       else if (it->second == Member::kDeactivated)
-        out_.warnings.push_back({row, std::string(kImportColumns[kManager]), email,
-                                 "The manager is a deactivated user of the pool."});
+        out_.warnings.push_back(
+            {row, std::string(kImportColumns[kManager]), email, std::string(kManagerDeactivated)});
     }
     sortIssues(out_.warnings);
   }
@@ -693,6 +691,11 @@ ImportIssue issueOfProblem(const FieldProblem& problem, const std::vector<Import
     else if (field == "country") issue.value = d.country.value_or("");
   }
   return issue;
+}
+
+bool isManagerPoolWarning(const ImportIssue& warning) {
+  return warning.column == kImportColumns[kManager] &&
+         (warning.message == kManagerNotInPool || warning.message == kManagerDeactivated);
 }
 
 void sortIssues(std::vector<ImportIssue>& issues) {

@@ -91,6 +91,11 @@ ImportIssue issueOfProblem(const FieldProblem& problem, const std::vector<Import
 // Sorts issues by row, then by the order of the template's columns (stable).
 void sortIssues(std::vector<ImportIssue>& issues);
 
+// Whether a warning says a manager is no active user of the pool (kManagerNotInPool,
+// kManagerDeactivated): for the rows the processor creates, its own replace the
+// file's, which read a view that may be behind.
+bool isManagerPoolWarning(const ImportIssue& warning);
+
 // The error log: a byte-order mark, "Row, Column, Value, Message", the errors and
 // then the warnings (their message starting "Warning: "), each group in row order;
 // formula cells made inert.

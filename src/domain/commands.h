@@ -128,7 +128,7 @@ struct RemoveGroupMember {
 struct ImportUsers {
   std::string importId;
   std::vector<NewUserDetails> rows;
-  std::uint64_t warnings = 0;
+  std::uint64_t warnings = 0;  // the file's, besides those the decider finds of managers
   bool notify = false;
   std::vector<std::size_t> rowNumbers;
   bool dryRun = false;

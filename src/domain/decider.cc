@@ -634,6 +634,19 @@ class Decider {
     }
     if (!problems.empty()) return invalid(std::move(problems));
     decision_.id = c.importId;
+    // Each row's manager, as the pool is now: the file's check read a view that may
+    // be behind (a review deactivated a manager while the file was read, and the
+    // import said nothing of it).
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const std::string manager = emailKey(rows[i].managerEmail);
+      if (newByEmail.count(manager)) continue;
+      const UserState* m = state_.userByEmail(cmd_.companyId, manager);
+      if (m == nullptr || !m->active)
+        decision_.warnings.push_back(
+            {"row " + std::to_string(i < c.rowNumbers.size() ? c.rowNumbers[i] : i + 2) +
+                 ": managerEmail",
+             std::string(m == nullptr ? kManagerNotInPool : kManagerDeactivated)});
+    }
     if (c.dryRun) return std::move(decision_);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       ids.push_back(ctx_.ids.newId());
@@ -648,7 +661,8 @@ class Decider {
     const CompanyState& company = *state_.company(cmd_.companyId);
     for (std::size_t i = 0; i < rows.size(); ++i) linkReports(company, rows[i].email, ids[i]);
     add(companyStream(cmd_.companyId),
-        UsersImported{c.importId, c.rows.size(), ids, c.warnings, c.notify});
+        UsersImported{c.importId, c.rows.size(), ids, c.warnings + decision_.warnings.size(),
+                      c.notify});
     decision_.ids = std::move(ids);
     return std::move(decision_);
   }

@@ -42,6 +42,10 @@ struct Decision {
   std::string id;
   std::vector<std::string> ids;  // created users of an import, or other ids
   std::vector<HandedOver> transferred;
+  // An import's warnings about the managers of its rows ("row N: managerEmail",
+  // kManagerNotInPool or kManagerDeactivated), judged against the pool as it is
+  // when the users are created, a dry run's too. Not kept for a repeated key.
+  std::vector<FieldProblem> warnings;
 };
 
 using Outcome = std::variant<Decision, Rejection>;

@@ -43,6 +43,15 @@ struct ValidDetails {
 // one is said to be, with what to do (a review: an administrator re-hiring someone
 // looks among the active users and does not find them).
 // `making`: what was asked ("importing", "creating").
+// An import's warnings about a row's manager who is no active user of the pool: the
+// file's check says them of the rows it refuses, the decider of those it creates,
+// judged against the pool as they are created.
+inline constexpr std::string_view kManagerNotInPool =
+    "No user with this email is in the pool or in this file; the manager is kept as an email "
+    "address.";
+inline constexpr std::string_view kManagerDeactivated =
+    "The manager is a deactivated user of the pool.";
+
 inline std::string alreadyInPool(bool active, std::string_view making = "importing") {
   return active ? "is already in the pool"
                 : "is already in the pool, as a deactivated user: reactivate them instead of " +

@@ -99,7 +99,12 @@ HttpResponse Api::Impl::importUsers(Call& call) {
     ImportUsers c;
     c.importId = importId;
     c.notify = *notify;
-    c.warnings = file.warnings.size();
+    // Without errors, the processor judges the managers of the rows (all of them) as
+    // the users are created; its warnings replace the file's of them.
+    c.warnings = errors.empty()
+                     ? std::count_if(file.warnings.begin(), file.warnings.end(),
+                                     [](const ImportIssue& w) { return !isManagerPoolWarning(w); })
+                     : file.warnings.size();
     c.dryRun = *dryRun || !errors.empty();
     c.rows.reserve(file.rows.size());
     c.rowNumbers.reserve(file.rows.size());
@@ -118,9 +123,17 @@ HttpResponse Api::Impl::importUsers(Call& call) {
       for (const FieldProblem& p : reply.rejection.problems)
         errors.push_back(issueOfProblem(p, file.rows));
       sortIssues(errors);
-    } else if (real) {
-      importId = reply.decision.id;  // the first answer's, for a repeated key
-      created = reply.decision.ids.size();
+    } else {
+      if (errors.empty() && !reply.replayed) {
+        std::erase_if(file.warnings, isManagerPoolWarning);
+        for (const FieldProblem& p : reply.decision.warnings)
+          file.warnings.push_back(issueOfProblem(p, file.rows));
+        sortIssues(file.warnings);
+      }
+      if (real) {
+        importId = reply.decision.id;  // the first answer's, for a repeated key
+        created = reply.decision.ids.size();
+      }
     }
   }
 
