@@ -54,7 +54,11 @@ Result<void> CsvReader::finish(const CsvRecordSink& onRecord) {
   }
   const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
   if (utf8Needed_ > 0) {
-    fail(column, line_, "invalid UTF-8 (the file ends inside a character)");
+    std::string bytes;
+    for (unsigned char k : utf8Sequence_) bytes += (bytes.empty() ? "" : " ") + hexByte(k);
+    fail(column, line_,
+         std::string("invalid UTF-8 (the file ends inside a character: ") +
+             (bytes.size() > 4 ? "bytes " : "byte ") + bytes + "); " + std::string(kSaveAsCsvUtf8));
     problem_->value = cellBeforeBrokenCharacter();
     return stoppedError();
   }

@@ -501,18 +501,35 @@ class FileChecker {
     // them writes 田中 as "??" and Nguyễn as "Nguy?n" (LibreOffice's default,
     // Windows-1252), a file of plain ASCII that the reading cannot tell from one
     // typed so (a review imported people called "??" without a word). A name of
-    // question marks alone is no one's; one among letters, or in a title ("Why?"),
-    // may be typed, and is a warning.
-    for (const Column c : {kGiven, kSurname, kJob}) {
+    // question marks alone is no one's, nor is an address with one (m?ller@…: the
+    // welcome mail would go to a stranger, or nowhere); one among letters, or in a
+    // title ("Why?"), may be typed, and is a warning, as is one in a manager's address
+    // (kept as an email). A cell refused already for what it holds is not also said
+    // to have lost letters.
+    std::array<bool, 7> refused{};
+    for (std::size_t k = errorsBefore; k < out_.errors.size(); ++k)
+      if (const std::size_t c = columnOrder(out_.errors[k].column); c < refused.size())
+        refused[c] = true;
+    for (const Column c : {kGiven, kSurname, kJob, kEmail, kManager}) {
       const std::string& v = c == kGiven     ? valid.givenName
                              : c == kSurname ? valid.surname
-                                             : valid.jobTitle;
-      if (!present_[c] || formulaFailed[c] || v.find('?') == std::string::npos) continue;
-      if (c != kJob && v.find_first_not_of("? ") == std::string::npos) {
+                             : c == kJob     ? valid.jobTitle
+                             : c == kEmail   ? valid.email
+                                             : valid.managerEmail;
+      if (!present_[c] || refused[c] || v.find('?') == std::string::npos) continue;
+      const std::string saveAgain = std::string(kSaveAsCsvUtf8) + " and import it again";
+      if (c == kEmail) {
+        error(r.row, std::string(kImportColumns[c]), asTyped(c),
+              "holds a question mark, which is what a spreadsheet writes for a letter that the "
+              "file's character set cannot hold; " +
+                  saveAgain + " (an address that does hold a ? is created on its own)");
+      } else if ((c == kGiven || c == kSurname) && trimCodePoints(v, [](char32_t ch) {
+                                                     return ch == '?' || isWhiteSpace(ch);
+                                                   }).empty()) {
         error(r.row, std::string(kImportColumns[c]), asTyped(c),
               "is question marks alone, which is what a spreadsheet writes for letters that the "
               "file's character set cannot hold; " +
-                  std::string(kSaveAsCsvUtf8) + " and import it again");
+                  saveAgain);
       } else {
         const bool several = std::count(v.begin(), v.end(), '?') > 1;
         out_.warnings.push_back(
@@ -522,7 +539,7 @@ class FileChecker {
                                           : "holds a question mark, which is what a spreadsheet "
                                             "writes for a letter") +
                       " that the file's character set cannot hold: if a letter is missing here, " +
-                      std::string(kSaveAsCsvUtf8) + " and import it again")});
+                      saveAgain)});
       }
     }
     if (emailOk && isExampleEmail(valid.email)) {
@@ -543,7 +560,7 @@ class FileChecker {
     }
     // A row with errors gets its manager's warning too: fixing the error must not
     // reveal another thing to look at.
-    if (managerOk) managers_.emplace_back(r.row, valid.managerEmail);
+    if (managerOk) managers_.emplace_back(r.row, asTyped(kManager));
     if (out_.errors.size() != errorsBefore) {
       // The processor checks the pool for the rows kept; this row is not kept, so
       // its email is looked up here: the administrator gets the whole list at once.
@@ -565,7 +582,10 @@ class FileChecker {
   void checkManagers() {
     if (!options_.inPool) return;
     std::unordered_map<std::string, Member> known;
-    for (const auto& [row, email] : managers_) {
+    for (const auto& [row, typed] : managers_) {
+      // (Shown as typed, as the command processor's warnings show it: a review got
+      // the spaces around it in one answer and not in another.)
+      const std::string email(trim(typed));
       const std::string key = emailKey(email);
       // One of this file's rows too: a user the file makes, unless the pool holds
       // that email already (that row is refused), as a deactivated user it warns of
@@ -575,11 +595,11 @@ class FileChecker {
       if (fresh) it->second = options_.inPool(email);
       if (it->second == Member::kNone && !inFile)
         out_.warnings.push_back(
-            {row, std::string(kImportColumns[kManager]), email, std::string(kManagerNotInPool)});
+            {row, std::string(kImportColumns[kManager]), typed, std::string(kManagerNotInPool)});
       // Named as a pool user is, but one who cannot approve or be reached (a review).
       else if (it->second == Member::kDeactivated)
         out_.warnings.push_back(
-            {row, std::string(kImportColumns[kManager]), email, std::string(kManagerDeactivated)});
+            {row, std::string(kImportColumns[kManager]), typed, std::string(kManagerDeactivated)});
     }
     sortIssues(out_.warnings);
   }
@@ -635,7 +655,7 @@ class FileChecker {
   std::vector<Column> columns_;     // by field index
   std::array<bool, 7> present_{};   // which template columns the header has
   std::unordered_map<std::string, std::size_t> emails_;  // email key -> first row
-  std::vector<std::pair<std::size_t, std::string>> managers_;  // row, trimmed email
+  std::vector<std::pair<std::size_t, std::string>> managers_;  // row, the cell as typed
   std::optional<std::size_t> headerLater_;  // the "not the header row" error, while looked for
   std::vector<HeadlessReport> headlessReports_;
   std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
