@@ -39,10 +39,6 @@ struct ValidDetails {
   bool active = true;
 };
 
-// An email taken by a user of the pool, as an import's error says it: a deactivated
-// one is said to be, with what to do (a review: an administrator re-hiring someone
-// looks among the active users and does not find them).
-// `making`: what was asked ("importing", "creating").
 // An import's warnings about a row's manager who is no active user of the pool: the
 // file's check says them of the rows it refuses, the decider of those it creates,
 // judged against the pool as they are created.
@@ -52,6 +48,10 @@ inline constexpr std::string_view kManagerNotInPool =
 inline constexpr std::string_view kManagerDeactivated =
     "The manager is a deactivated user of the pool.";
 
+// An email taken by a user of the pool, as an import's error says it: a deactivated
+// one is said to be, with what to do (a review: an administrator re-hiring someone
+// looks among the active users and does not find them).
+// `making`: what was asked ("importing", "creating").
 inline std::string alreadyInPool(bool active, std::string_view making = "importing") {
   return active ? "is already in the pool"
                 : "is already in the pool, as a deactivated user: reactivate them instead of " +
