@@ -863,6 +863,16 @@ TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
               0u)
         << f.errors[0].message;
   }
+  // UTF-32, little- and big-endian, with its mark (it was named UTF-16).
+  for (const bool bigEndian : {false, true}) {
+    std::string utf32 = bigEndian ? std::string("\0\0\xFE\xFF", 4) : std::string("\xFF\xFE\0\0", 4);
+    for (char c : kHeader) utf32 += bigEndian ? std::string(3, '\0') + c : c + std::string(3, '\0');
+    f = check(utf32);
+    ASSERT_EQ(f.errors.size(), 1u) << f.errors.back().message;
+    EXPECT_EQ(f.errors[0].row, 1u);
+    EXPECT_EQ(f.errors[0].message.rfind("The file is UTF-32, not UTF-8; save the file as", 0), 0u)
+        << f.errors[0].message;
+  }
   std::string tabs = kHeader + "Ann\tLee\tann@acme.example\tClerk\towner@acme.example\t1\tDE\r\n";
   std::replace(tabs.begin(), tabs.begin() + static_cast<std::ptrdiff_t>(kHeader.size()), ',', '\t');
   // One error, on the header (a review got seven columns "missing" before it), and

@@ -667,6 +667,14 @@ class FileChecker {
 ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
                           const ImportReadOptions& options) {
   ImportFile out;
+  // UTF-32 with its byte-order mark, either way round: named as such (its mark reads
+  // as UTF-16's, or as NULs beside each character, and was said to be UTF-16).
+  using namespace std::string_view_literals;
+  if (bytes.starts_with("\xFF\xFE\0\0"sv) || bytes.starts_with("\0\0\xFE\xFF"sv)) {
+    out.errors.push_back(
+        {1, "", "", sentence("the file is UTF-32, not UTF-8; " + std::string(kSaveAsCsvUtf8))});
+    return out;
+  }
   FileChecker checker(countries, options, out);
   CsvReader reader;
   const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r, reader.separator()); };
