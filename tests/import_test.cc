@@ -55,6 +55,16 @@ std::vector<json> findUsers(HttpClient& client, const std::string& token, const 
   return r.json()["items"].get<std::vector<json>>();
 }
 
+// The one user whose address is `email` (lower case); the search also finds
+// "s-zoe…" for "zoe…".
+json userOfEmail(HttpClient& client, const std::string& token, const std::string& email) {
+  std::vector<json> found;
+  for (json& u : findUsers(client, token, email))
+    if (asciiLower(u["email"].get<std::string>()) == email) found.push_back(std::move(u));
+  if (found.size() != 1) throw std::runtime_error("not one user for " + email);
+  return found[0];
+}
+
 std::vector<std::vector<std::string>> parseCsv(const std::string& bytes) {
   std::vector<std::vector<std::string>> rows;
   auto ok = readCsv(bytes, [&](CsvRecord& r) { rows.push_back(r.fields); });
@@ -619,11 +629,7 @@ TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
     ASSERT_EQ(entries.size(), 1u) << c.file << ": " << audit.body;
     EXPECT_EQ(entries[0]["type"], "UsersImported") << audit.body;
   }
-  auto one = [&](const std::string& email) {
-    auto found = findUsers(w.client, w.owner.token, email);
-    if (found.size() != 1) throw std::runtime_error("not one user for " + email);
-    return found[0];
-  };
+  auto one = [&](const std::string& email) { return userOfEmail(w.client, w.owner.token, email); };
   json grace = one("grace@acme.example");
   EXPECT_EQ(grace["jobTitle"], "Rear Admiral \"Amazing Grace\"");
   EXPECT_EQ(grace["country"], "US");
@@ -665,14 +671,7 @@ TEST(HttpImport, FilesLibreOfficeSavedImportAsTheSheetHeldThem) {
     EXPECT_EQ(r.json()["created"], 8) << file;
     EXPECT_EQ(rowsAndColumns(r.json()["warnings"]), warned) << file << ": " << r.body;
   }
-  // (The search finds "s-zoe…" for "zoe…" too: the one whose address this is.)
-  auto one = [&](const std::string& email) {
-    std::vector<json> found;
-    for (json& u : findUsers(w.client, w.owner.token, email))
-      if (asciiLower(u["email"].get<std::string>()) == email) found.push_back(std::move(u));
-    if (found.size() != 1) throw std::runtime_error("not one user for " + email);
-    return found[0];
-  };
+  auto one = [&](const std::string& email) { return userOfEmail(w.client, w.owner.token, email); };
   for (const std::string prefix : {"", "s-"}) {
     const json zoe = one(prefix + "zoe.angstrom@example.com");
     EXPECT_EQ(zoe["givenName"], "Zo\u00EB");

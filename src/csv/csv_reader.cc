@@ -15,6 +15,13 @@ std::string hexByte(unsigned char b) {
   return buf;
 }
 
+// "byte 0xE9" or "bytes 0xE6 0x97": a broken character's bytes, as an error names them.
+std::string bytesNamed(std::string_view bytes) {
+  std::string named = bytes.size() > 1 ? "bytes" : "byte";
+  for (unsigned char b : bytes) named += " " + hexByte(b);
+  return named;
+}
+
 }  // namespace
 
 CsvReader::CsvReader(CsvReaderOptions options) : options_(options) {}
@@ -54,11 +61,9 @@ Result<void> CsvReader::finish(const CsvRecordSink& onRecord) {
   }
   const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
   if (utf8Needed_ > 0) {
-    std::string bytes;
-    for (unsigned char k : utf8Sequence_) bytes += (bytes.empty() ? "" : " ") + hexByte(k);
     fail(column, line_,
-         std::string("invalid UTF-8 (the file ends inside a character: ") +
-             (bytes.size() > 4 ? "bytes " : "byte ") + bytes + "); " + std::string(kSaveAsCsvUtf8));
+         "invalid UTF-8 (the file ends inside a character: " + bytesNamed(utf8Sequence_) + "); " +
+             std::string(kSaveAsCsvUtf8));
     problem_->value = cellBeforeBrokenCharacter();
     return stoppedError();
   }
@@ -96,9 +101,7 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
     // one and starts a character of its own (0xE9 of Windows-1252's é before a
     // comma) is not said: "bytes 0xE9 0x2C" read as two bad bytes (a review).
     const bool ownStart = !utf8Sequence_.empty() && (b < 0x80 || b >= 0xC0);
-    std::string bytes;
-    for (unsigned char k : utf8Sequence_) bytes += (bytes.empty() ? "" : " ") + hexByte(k);
-    if (!ownStart) bytes += (bytes.empty() ? "" : " ") + hexByte(b);
+    const std::string bytes = ownStart ? utf8Sequence_ : utf8Sequence_ + static_cast<char>(b);
     const std::size_t column = state_ == State::kRecordStart ? 1 : fieldCount_;
     // A UTF-16 byte-order mark (Excel's "Unicode Text"): said as such.
     if (line_ == 1 && state_ == State::kRecordStart && utf8Sequence_.empty() &&
@@ -107,8 +110,7 @@ bool CsvReader::step(char c, const CsvRecordSink& onRecord) {
                   "the file is UTF-16 (as Excel saves \"Unicode Text\"), not UTF-8; " +
                       std::string(kSaveAsCsvUtf8));
     fail(column, line_,
-         std::string("invalid UTF-8 (") + (bytes.size() > 4 ? "bytes " : "byte ") + bytes + "); " +
-             std::string(kSaveAsCsvUtf8));
+         "invalid UTF-8 (" + bytesNamed(bytes) + "); " + std::string(kSaveAsCsvUtf8));
     problem_->value = cellBeforeBrokenCharacter();
     return false;
   }

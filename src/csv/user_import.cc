@@ -510,37 +510,32 @@ class FileChecker {
     for (std::size_t k = errorsBefore; k < out_.errors.size(); ++k)
       if (const std::size_t c = columnOrder(out_.errors[k].column); c < refused.size())
         refused[c] = true;
+    const std::array<const std::string*, 7> validCell = {
+        &valid.givenName, &valid.surname, &valid.email, &valid.jobTitle, &valid.managerEmail};
+    // "which is what a spreadsheet writes for a letter" (or "letters") "that …".
+    auto lostLetters = [](bool several) {
+      return std::string(several ? "which is what a spreadsheet writes for letters"
+                                 : "which is what a spreadsheet writes for a letter") +
+             " that the file's character set cannot hold";
+    };
+    const std::string saveAgain = std::string(kSaveAsCsvUtf8) + " and import it again";
     for (const Column c : {kGiven, kSurname, kJob, kEmail, kManager}) {
-      const std::string& v = c == kGiven     ? valid.givenName
-                             : c == kSurname ? valid.surname
-                             : c == kJob     ? valid.jobTitle
-                             : c == kEmail   ? valid.email
-                                             : valid.managerEmail;
+      const std::string& v = *validCell[c];
       if (!present_[c] || refused[c] || v.find('?') == std::string::npos) continue;
-      const std::string saveAgain = std::string(kSaveAsCsvUtf8) + " and import it again";
-      if (c == kEmail) {
+      const bool several = std::count(v.begin(), v.end(), '?') > 1;
+      if (c == kEmail)
         error(r.row, std::string(kImportColumns[c]), asTyped(c),
-              "holds a question mark, which is what a spreadsheet writes for a letter that the "
-              "file's character set cannot hold; " +
-                  saveAgain + " (an address that does hold a ? is created on its own)");
-      } else if ((c == kGiven || c == kSurname) && trimCodePoints(v, [](char32_t ch) {
-                                                     return ch == '?' || isWhiteSpace(ch);
-                                                   }).empty()) {
+              "holds a question mark, " + lostLetters(false) + "; " + saveAgain +
+                  " (an address that does hold a ? is created on its own)");
+      else if ((c == kGiven || c == kSurname) &&
+               trimCodePoints(v, [](char32_t ch) { return ch == '?' || isWhiteSpace(ch); }).empty())
         error(r.row, std::string(kImportColumns[c]), asTyped(c),
-              "is question marks alone, which is what a spreadsheet writes for letters that the "
-              "file's character set cannot hold; " +
-                  saveAgain);
-      } else {
-        const bool several = std::count(v.begin(), v.end(), '?') > 1;
+              "is question marks alone, " + lostLetters(true) + "; " + saveAgain);
+      else
         out_.warnings.push_back(
             {r.row, std::string(kImportColumns[c]), asTyped(c),
-             sentence(std::string(several ? "holds question marks, which is what a spreadsheet "
-                                            "writes for letters"
-                                          : "holds a question mark, which is what a spreadsheet "
-                                            "writes for a letter") +
-                      " that the file's character set cannot hold: if a letter is missing here, " +
-                      saveAgain)});
-      }
+             sentence(std::string(several ? "holds question marks, " : "holds a question mark, ") +
+                      lostLetters(several) + ": if a letter is missing here, " + saveAgain)});
     }
     if (emailOk && isExampleEmail(valid.email)) {
       // The template's examples left in (an administrator who filled in the rows

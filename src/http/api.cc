@@ -48,9 +48,11 @@ void Api::Impl::record(const std::string& method, const std::string& route, int 
 }
 
 const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std::string>& params,
-                                         std::vector<std::string_view>* allowed) {
+                                         std::vector<std::string_view>* allowed,
+                                         bool* malformedPath) {
   const std::string_view target = req.target;
-  const std::vector<std::string> parts = splitPath(target.substr(0, target.find('?')));
+  const std::vector<std::string> parts =
+      splitPath(target.substr(0, target.find('?')), malformedPath);
   // No id, name or path word holds bytes that are not UTF-8 (`%FF`): such a path
   // names nothing here, and its bytes go nowhere further (not into a refusal's text).
   for (const auto& part : parts)
@@ -101,7 +103,8 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
   const std::size_t q = target.find('?');
   std::vector<std::string_view> allowed;
   std::vector<std::string> params;
-  if (const Route* r = match(req, params, &allowed)) {
+  bool pathMalformed = false;
+  if (const Route* r = match(req, params, &allowed, &pathMalformed)) {
     routeName = std::string(r->info.pattern);
     std::optional<std::string> twice;
     bool malformed = false;
@@ -120,8 +123,6 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     }
     // (`search=%` was searched for as a %, `search=%C3` refused: a review.) A path's
     // parameter too: `/users/%zz` was 404 "the user does not exist", as if it named one.
-    bool pathMalformed = false;
-    percentDecode(target.substr(0, q), false, &pathMalformed);
     if (malformed || pathMalformed)
       return Api::badRequest(std::string("A % in the ") + (pathMalformed ? "path" : "query") +
                              " is not followed by two hexadecimal digits: write a % itself as "

@@ -64,7 +64,8 @@ inline constexpr std::size_t kMaxIssuesShown = 1000;
 // (the % is then kept as it is).
 std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed = nullptr);
 
-std::vector<std::string> splitPath(std::string_view path);
+// `malformed` as percentDecode's.
+std::vector<std::string> splitPath(std::string_view path, bool* malformed = nullptr);
 
 // `twice` gets the first name given twice with different values (`?dryRun=false&dryRun=true`:
 // which one was meant cannot be known, and a proxy or a log may take the other one);
@@ -359,9 +360,10 @@ struct Api::Impl {
               std::chrono::steady_clock::time_point start);
 
   // The route a request names (nullptr: none), with its path parameters; the
-  // methods the path answers otherwise go to `allowed`.
+  // methods the path answers otherwise go to `allowed`. `malformedPath` (when given)
+  // is set by a % in the path not followed by two hexadecimal digits.
   static const Route* match(const HttpRequest& req, std::vector<std::string>& params,
-                            std::vector<std::string_view>* allowed);
+                            std::vector<std::string_view>* allowed, bool* malformedPath = nullptr);
 
   HttpResponse dispatch(const HttpRequest& req, std::string& routeName,
                         std::shared_ptr<PendingCommand>& pending);

@@ -31,7 +31,7 @@ std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed)
   return out;
 }
 
-std::vector<std::string> splitPath(std::string_view path) {
+std::vector<std::string> splitPath(std::string_view path, bool* malformed) {
   std::vector<std::string> parts;
   std::size_t i = 0;
   while (i < path.size()) {
@@ -41,7 +41,7 @@ std::vector<std::string> splitPath(std::string_view path) {
     }
     std::size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    parts.push_back(percentDecode(path.substr(i, j - i), false));
+    parts.push_back(percentDecode(path.substr(i, j - i), false, malformed));
     i = j;
   }
   return parts;
