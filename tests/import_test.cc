@@ -739,15 +739,23 @@ TEST(ImportFileCheck, QuestionMarksWhereLettersWereAreSaid) {
                              // A no-break space is white space; a tab is refused as itself.
                              "?\u00A0?,\"?\t?\",d@acme.example,Clerk,a@acme.example,1,\r\n"
                              // An address: the welcome mail's; a manager's is kept as typed.
-                             "Ed,Poe,m?ller@acme.example,Clerk,m?ller@acme.example,1,\r\n");
+                             "Ed,Poe,m?ller@acme.example,Clerk,m?ller@acme.example,1,\r\n"
+                             // Österreich: no country, and the error says why.
+                             "Fy,Ode,f@acme.example,Clerk,a@acme.example,1,?sterreich\r\n");
   std::vector<std::string> errors, warnings;
   for (const auto& e : f.errors) errors.push_back(std::to_string(e.row) + "|" + e.column);
   for (const auto& e : f.warnings) warnings.push_back(std::to_string(e.row) + "|" + e.column);
-  EXPECT_EQ(errors, (std::vector<std::string>{"3|Given Name", "4|Surname", "5|Given Name",
-                                              "5|Surname", "6|Email address"}));
+  ASSERT_EQ(errors, (std::vector<std::string>{"3|Given Name", "4|Surname", "5|Given Name",
+                                              "5|Surname", "6|Email address", "7|Country"}));
   EXPECT_EQ(warnings, (std::vector<std::string>{"2|Given Name", "2|Surname", "2|Job title",
                                                 "3|Job title", "6|Manager's email address"}));
   EXPECT_EQ(f.errors[3].message, "Holds a control character.");
+  EXPECT_EQ(f.errors[5].message,
+            "Is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
+            "/api/v1/countries and the template's Countries sheet list them); it holds a "
+            "question mark, which is what a spreadsheet writes for a letter that the file's "
+            "character set cannot hold: " +
+                std::string(kSaveAsCsvUtf8) + " and import it again.");
   ASSERT_FALSE(f.warnings.empty());
   EXPECT_EQ(f.warnings[0].message.rfind("Holds a question mark, which is what a spreadsheet", 0),
             0u)

@@ -485,6 +485,13 @@ class FileChecker {
                              : "must be 1 (active) or 0 (inactive)");
       }
     }
+    // "which is what a spreadsheet writes for a letter" (or "letters") "that …".
+    auto lostLetters = [](bool several) {
+      return std::string(several ? "which is what a spreadsheet writes for letters"
+                                 : "which is what a spreadsheet writes for a letter") +
+             " that the file's character set cannot hold";
+    };
+    const std::string saveAgain = std::string(kSaveAsCsvUtf8) + " and import it again";
     ValidDetails valid;
     bool emailOk = present_[kEmail], managerOk = present_[kManager];
     for (const FieldProblem& p : validateDetails(d, countries_, valid)) {
@@ -494,8 +501,13 @@ class FileChecker {
       if (k == kManager) managerOk = false;
       // (Reported on the header, or as an error value above.)
       if (k < kImportColumns.size() && (!present_[k] || formulaFailed[k])) continue;
+      std::string message = p.message;
+      // Österreich saved in Windows-1252's stead as "?sterreich" is no country: the
+      // error says why, as a name's does (a known gap of the question marks' review).
+      if (k == kCountry && cell(kCountry).find('?') != std::string_view::npos)
+        message += "; it holds a question mark, " + lostLetters(false) + ": " + saveAgain;
       error(r.row, std::string(column), k < cells.size() ? asTyped(static_cast<Column>(k)) : "",
-            p.message);
+            message);
     }
     // Question marks where letters were: a sheet saved in a character set without
     // them writes 田中 as "??" and Nguyễn as "Nguy?n" (LibreOffice's default,
@@ -512,13 +524,6 @@ class FileChecker {
         refused[c] = true;
     const std::array<const std::string*, 7> validCell = {
         &valid.givenName, &valid.surname, &valid.email, &valid.jobTitle, &valid.managerEmail};
-    // "which is what a spreadsheet writes for a letter" (or "letters") "that …".
-    auto lostLetters = [](bool several) {
-      return std::string(several ? "which is what a spreadsheet writes for letters"
-                                 : "which is what a spreadsheet writes for a letter") +
-             " that the file's character set cannot hold";
-    };
-    const std::string saveAgain = std::string(kSaveAsCsvUtf8) + " and import it again";
     for (const Column c : {kGiven, kSurname, kJob, kEmail, kManager}) {
       const std::string& v = *validCell[c];
       if (!present_[c] || refused[c] || v.find('?') == std::string::npos) continue;
