@@ -56,8 +56,16 @@ class HttpClient {
 // A raw TCP connection to the server, for what a well-behaved client never does.
 class RawConnection {
  public:
-  explicit RawConnection(std::uint16_t port) {
+  // `from`: the IPv4 address to connect from (any of 127.0.0.0/8 is this host's).
+  explicit RawConnection(std::uint16_t port, const char* from = nullptr) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (from != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      if (inet_pton(AF_INET, from, &local.sin_addr) != 1 ||
+          bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+        throw std::runtime_error("bind");
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);

@@ -400,7 +400,10 @@ TEST(HttpLimits, ANewConnectionsHeaderIsDueWithinTheTimeoutOfItsOpening) {
 // probes included: a review). A connection whose request is under way, or that has
 // sent nothing yet, is never closed for it; when none is idle, a new one is 503.
 TEST(HttpLimits, AtTheCapANewConnectionTakesThePlaceOfTheLongestIdleOne) {
-  ApiServer server({}, [](ServerOptions& o) { o.maxConnections = 4; });
+  ApiServer server({}, [](ServerOptions& o) {
+    o.maxConnections = 4;
+    o.maxConnectionsPerAddress = 4;  // (all of them from 127.0.0.1)
+  });
   const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   RawConnection oldest(server.port()), newer(server.port()), busy(server.port()),
       silent(server.port());
@@ -442,6 +445,68 @@ TEST(HttpLimits, AtTheCapANewConnectionTakesThePlaceOfTheLongestIdleOne) {
   EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
   EXPECT_NE(answer.find("too-many-connections"), std::string::npos);
   EXPECT_EQ(server.server().reclaimed(), 1u);
+}
+
+// One client address holds at most its cap of the connections: past it, a new one
+// of its own takes the place of its keep-alive connection idle longest, or is 503
+// when none is, while other addresses are served (one client that sent nothing, or
+// a header a byte at a time, on every connection shut everyone out until the
+// header timeout: a known gap). A trusted proxy's connections carry many clients
+// and are not counted against it.
+TEST(HttpLimits, OneClientAddressCannotHoldEveryConnection) {
+  ApiServer server({}, [](ServerOptions& o) {
+    o.maxConnections = 8;
+    o.maxConnectionsPerAddress = 2;
+  });
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawConnection idle(server.port()), slow(server.port());
+  idle.send(get);
+  ASSERT_EQ(idle.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u);
+  slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // a header under way
+  ASSERT_TRUE(waitFor([&] {
+    return server.server().connections() == 2 && server.server().idleConnections() == 1;
+  }));
+  RawConnection third(server.port());
+  third.send(get);
+  EXPECT_EQ(third.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u)
+      << "served in the place of its address's idle one";
+  EXPECT_EQ(idle.readToEnd(), "");
+  // Idle on the server's side first (else it may be taken for closing as its next
+  // request's bytes come, and then not closed for them).
+  ASSERT_TRUE(waitFor([&] {
+    return server.server().connections() == 2 && server.server().idleConnections() == 1;
+  }));
+  third.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  ASSERT_TRUE(waitFor([&] {
+    return server.server().connections() == 2 && server.server().idleConnections() == 0;
+  }));
+  RawConnection refused(server.port());
+  const std::string answer = refused.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("This client address has 2 connections open, the most one address may "
+                        "have; close some or try again shortly."),
+            std::string::npos)
+      << answer;
+  EXPECT_EQ(server.server().refusedForAddress(), 1u);
+  RawConnection other(server.port(), "127.0.0.2");
+  other.send(get);
+  EXPECT_EQ(other.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u) << "another address is served";
+  for (RawConnection* c : {&slow, &third}) {
+    c->send("\r\n");
+    EXPECT_EQ(c->readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u) << "requests under way go on";
+  }
+
+  ApiServer behindProxy({}, [](ServerOptions& o) {
+    o.maxConnections = 8;
+    o.maxConnectionsPerAddress = 1;
+    o.trustedProxies = {"127.0.0.1"};
+  });
+  RawConnection first(behindProxy.port()), second(behindProxy.port());
+  first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  second.send(get);
+  EXPECT_EQ(second.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u)
+      << "a proxy's are not counted";
+  EXPECT_EQ(behindProxy.server().maxConnectionsPerAddress(), 1u);
 }
 
 // A flood past the cap cannot hold more than a few dozen answers draining at

@@ -242,6 +242,29 @@ TEST(ServerProcess, FailedSignInsPerAddressIsASetting) {
       << bad.err;
 }
 
+// How many connections one client address may hold is the operator's to set, and
+// /metrics counts the new ones refused for it.
+TEST(ServerProcess, ConnectionsPerAddressIsASetting) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0, {"--connections-per-address", "1"});
+  RawConnection held(server.port());
+  held.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // a header under way
+  RawConnection refused(server.port());
+  const std::string answer = refused.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("This client address has 1 connection open"), std::string::npos) << answer;
+  RawConnection other(server.port(), "127.0.0.2");
+  other.send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(other.readToEnd().find("\nportal_http_connections_refused_per_address_total 1\n"),
+            std::string::npos);
+  ProgramRun bad =
+      runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--connections-per-address", "0"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("--connections-per-address needs a whole number from 1 to 100000"),
+            std::string::npos)
+      << bad.err;
+}
+
 // A server that cannot open its operator socket says so and exits 1, its HTTP server
 // stopped before the API and the mailer its threads reach go (it freed them first).
 TEST(ServerProcess, AnOperatorSocketThatCannotListenEndsTheStartCleanly) {

@@ -93,6 +93,16 @@ std::size_t openFiles() {
   return n;
 }
 
+// The client's address as logged and throttled: an IPv4 client of a listener on
+// `::` is ::ffff:192.0.2.2 to it, and 192.0.2.2 here, as through any other listener
+// (a review).
+std::string peerAddressOf(const tcp::endpoint& peer) {
+  auto address = peer.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
 // Whether the request in `read` (what is left of it unparsed) is a HEAD.
 bool headRequestIn(net::const_buffer read) {
   const std::string_view bytes(static_cast<const char*>(read.data()), read.size());
@@ -155,11 +165,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<std::uint64_t> cutAtStop{0};
   std::atomic<std::size_t> turnedAway{0};  // connections past the cap still open
   std::atomic<std::uint64_t> reclaimedTotal{0};  // see reclaimIdle
+  // New connections turned away because their address had its most open.
+  std::atomic<std::uint64_t> refusedForAddress{0};
   std::uint16_t boundPort = 0;
 
-  std::mutex mu;  // guards live, stopped, queueTaken
+  std::mutex mu;  // guards live, byAddress, stopped, queueTaken
   std::condition_variable allClosed;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
+  // The open connections of each client address (the TCP peer's), for the cap on
+  // one address's (maxConnectionsPerAddress).
+  std::unordered_map<std::string, std::size_t> byAddress;
   bool stopped = false;
   bool queueTaken = false;  // at a stop, takeQueuedAndClose() has run
   // At a stop, the network threads have ended: a connection accepted now (a handler
@@ -197,9 +212,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // a new connection that sends nothing is never closed for another (flooding ones
   // would close each other).
   void adopt(tcp::socket socket, const tcp::endpoint& peer);
-  // Claims up to `wanted` of the connections waiting longest and gives them to be
-  // closed (each closes unless its request began meanwhile). Called with mu held.
-  std::vector<std::shared_ptr<Connection>> reclaimIdle(std::size_t wanted);
+  // Claims up to `wanted` of the connections waiting longest (with `address`, of
+  // those from it) and gives them to be closed (each closes unless its request
+  // began meanwhile). Called with mu held.
+  std::vector<std::shared_ptr<Connection>> reclaimIdle(std::size_t wanted,
+                                                       const std::string* address = nullptr);
   // At a stop: takes the connections the kernel completed and queued for accept(),
   // whose clients sent their requests to a server that was still listening; closing
   // the listener with them queued resets them unanswered (a review: curl's
@@ -215,15 +232,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // `peer`: the address accept() gave (asked of the socket afterwards, it is gone
   // once the client reset the connection, and a command it sent was logged without
   // it: a review).
-  Connection(tcp::socket&& socket, const tcp::endpoint& peer, std::shared_ptr<Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+  Connection(tcp::socket&& socket, std::string peer, std::shared_ptr<Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)), peer_(std::move(peer)) {
     beast::error_code ec;
-    // An IPv4 client of a listener on `::` is ::ffff:192.0.2.2 to it: logged and
-    // throttled as 192.0.2.2, as through any other listener (a review).
-    auto address = peer.address();
-    if (address.is_v6() && address.to_v6().is_v4_mapped())
-      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-    peer_ = address.to_string();
     // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
@@ -232,13 +243,19 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (turnedAway_) server_->turnedAway.fetch_sub(1);
     std::lock_guard lock(server_->mu);
     server_->live.erase(this);
+    if (auto it = server_->byAddress.find(peer_);
+        it != server_->byAddress.end() && --it->second == 0)
+      server_->byAddress.erase(it);
     if (server_->live.empty()) server_->allClosed.notify_all();
   }
 
-  void start(bool overCapacity) {
+  // `refusal`: empty to serve the connection, or why it is answered 503 at once.
+  void start(std::string refusal) {
+    const bool overCapacity = !refusal.empty();
     {
       std::lock_guard lock(server_->mu);
       server_->live.emplace(this, weak_from_this());
+      ++server_->byAddress[peer_];
     }
     if (overCapacity) {
       if (server_->turnedAway.fetch_add(1) >= kMaxTurnedAway) {
@@ -247,23 +264,26 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       }
       turnedAway_ = true;
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this(), overCapacity] {
-      if (overCapacity) {
-        self->started_ = std::chrono::steady_clock::now();
-        HttpResponse busy = Api::problem(503, "too-many-connections", "Too many connections",
-                                         "The server is at its connection limit; try again shortly.");
-        busy.headers.emplace_back("Retry-After", "1");
-        self->respondAndClose(std::move(busy));
-        return;
-      }
-      self->waitForRequest(true);
-    });
+    net::dispatch(
+        stream_.get_executor(), [self = shared_from_this(), refusal = std::move(refusal)] {
+          if (!refusal.empty()) {
+            self->started_ = std::chrono::steady_clock::now();
+            HttpResponse busy =
+                Api::problem(503, "too-many-connections", "Too many connections", refusal);
+            busy.headers.emplace_back("Retry-After", "1");
+            self->respondAndClose(std::move(busy));
+            return;
+          }
+          self->waitForRequest(true);
+        });
   }
 
   // Since when (steady clock, ns) the connection waits, kept alive, for its next
   // request, nothing of it sent yet: 0 before its first answer, while a request is
   // under way, and once claimed for closing.
   std::int64_t waitingSince() const { return waitingSince_.load(); }
+  // The client's address (the TCP peer's); set before the connection is shared.
+  const std::string& peer() const { return peer_; }
   // Takes the connection for closing to make room for a new one (reclaimIdle), once.
   bool claimIdle(std::int64_t since) { return waitingSince_.compare_exchange_strong(since, 0); }
 
@@ -813,23 +833,54 @@ void HttpServer::Impl::accept() {
 
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   if (ioStopped.load()) return;  // the socket closes as it goes
-  std::size_t open;
+  std::string address = peerAddressOf(peer);
+  std::string refusal;
   std::vector<std::shared_ptr<Connection>> reclaimed;
   {
     std::lock_guard lock(mu);
-    open = live.size();
-    if (open >= options.maxConnections) reclaimed = reclaimIdle(open - options.maxConnections + 1);
+    const std::size_t open = live.size();
+    if (open >= options.maxConnections) {
+      reclaimed = reclaimIdle(open - options.maxConnections + 1);
+      if (reclaimed.empty()) refusal = "The server is at its connection limit; try again shortly.";
+    }
+    // One address's connections past its cap (not a trusted proxy's, which carries
+    // many clients): one client holding the whole limit with connections that send
+    // nothing, or a header a byte at a time, shut everyone else out until their
+    // header timeout (a known gap). Its own idle keep-alive ones make room first.
+    const auto mine = byAddress.find(address);
+    const std::size_t cap = options.maxConnectionsPerAddress;
+    // (Less its connections just claimed to make room under the whole limit.)
+    const std::size_t held =
+        mine == byAddress.end()
+            ? 0
+            : mine->second - static_cast<std::size_t>(std::count_if(
+                                 reclaimed.begin(), reclaimed.end(),
+                                 [&](const auto& c) { return c->peer() == address; }));
+    if (refusal.empty() && held >= cap &&
+        std::find(options.trustedProxies.begin(), options.trustedProxies.end(), address) ==
+            options.trustedProxies.end()) {
+      auto made = reclaimIdle(held - cap + 1, &address);
+      if (made.empty()) {
+        refusedForAddress.fetch_add(1);
+        refusal = "This client address has " + std::to_string(held) +
+                  (held == 1 ? " connection" : " connections") +
+                  " open, the most one address may have; close some or try again shortly.";
+      }
+      reclaimed.insert(reclaimed.end(), made.begin(), made.end());
+    }
   }
   for (auto& c : reclaimed) c->closeIfIdle(true, false);
-  auto conn = std::make_shared<Connection>(std::move(socket), peer, shared_from_this());
-  conn->start(open >= options.maxConnections && reclaimed.empty());
+  auto conn =
+      std::make_shared<Connection>(std::move(socket), std::move(address), shared_from_this());
+  conn->start(std::move(refusal));
 }
 
 std::vector<std::shared_ptr<HttpServer::Impl::Connection>> HttpServer::Impl::reclaimIdle(
-    std::size_t wanted) {
+    std::size_t wanted, const std::string* address) {
   std::vector<std::pair<std::int64_t, Connection*>> waiting;
   for (const auto& [raw, weak] : live)
-    if (const std::int64_t since = raw->waitingSince(); since != 0)
+    if (const std::int64_t since = raw->waitingSince();
+        since != 0 && (address == nullptr || raw->peer() == *address))
       waiting.emplace_back(since, raw);
   const std::size_t n = std::min(wanted, waiting.size());
   std::partial_sort(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n),
@@ -945,6 +996,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(Api& api, ServerOptions op
     const std::size_t kept = openFiles() + 3 * impl->contexts.size() + kSpareFiles;
     impl->options.maxConnections = std::min(impl->options.maxConnections, soft - std::min(kept, soft / 2));
   }
+  std::size_t& perAddress = impl->options.maxConnectionsPerAddress;
+  perAddress = perAddress == 0 ? std::max<std::size_t>(1, impl->options.maxConnections / 4)
+                               : std::min(perAddress, impl->options.maxConnections);
   impl->workers = std::make_unique<WorkPool>(std::max<std::size_t>(1, impl->options.workerThreads),
                                              "http-worker");
   for (auto& context : impl->contexts) impl->guards.push_back(net::make_work_guard(*context));
@@ -962,6 +1016,12 @@ std::uint16_t HttpServer::port() const { return impl_->boundPort; }
 std::uint64_t HttpServer::cutAtStop() const { return impl_->cutAtStop.load(); }
 
 std::uint64_t HttpServer::reclaimed() const { return impl_->reclaimedTotal.load(); }
+
+std::uint64_t HttpServer::refusedForAddress() const { return impl_->refusedForAddress.load(); }
+
+std::size_t HttpServer::maxConnectionsPerAddress() const {
+  return impl_->options.maxConnectionsPerAddress;
+}
 
 std::size_t HttpServer::idleConnections() const {
   std::lock_guard lock(impl_->mu);

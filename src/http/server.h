@@ -8,7 +8,9 @@
 // Limits: a JSON body past 1 MiB (CSV: 64 MiB) is answered 413; a request whose
 // header does not arrive within `headerTimeout`, or a keep-alive connection idle
 // for `idleTimeout`, is closed; at `maxConnections` a new connection is served in
-// the place of the keep-alive connection idle longest, and gets 503 when none is.
+// the place of the keep-alive connection idle longest, and gets 503 when none is;
+// so at `maxConnectionsPerAddress` of one client address, in the place of that
+// address's.
 // stop() (SIGTERM) stops accepting, answers the requests in flight, closes idle
 // connections and returns once all are done.
 //
@@ -40,6 +42,9 @@ struct ServerOptions {
   // Lowered at start to fit the process's open-files limit, less what is open then,
   // the network threads' own and 256 to spare (at most half the limit).
   std::size_t maxConnections = 10'000;
+  // The most connections one client address (the TCP peer's) holds open; a trusted
+  // proxy's are not counted against it. 0: a quarter of maxConnections (as lowered).
+  std::size_t maxConnectionsPerAddress = 0;
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds idleTimeout{60'000};
   // For reading a request's body and writing an answer: this, plus a second for
@@ -85,6 +90,10 @@ class HttpServer {
   std::size_t idleConnections() const;
   // Idle keep-alive connections closed to make room at maxConnections.
   std::uint64_t reclaimed() const;
+  // New connections answered 503 because their address had its most open.
+  std::uint64_t refusedForAddress() const;
+  // The cap on one address's connections, as start() settled it.
+  std::size_t maxConnectionsPerAddress() const;
   // Requests that were still arriving when stop()'s read grace (stopReadGrace) ended,
   // and were closed unanswered.
   std::uint64_t cutAtStop() const;

@@ -71,6 +71,7 @@ using namespace portal;
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
+      "                     [--connections-per-address N]\n"
       "                     [--demo] [--quiet]\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
@@ -94,6 +95,10 @@ using namespace portal;
       "                        failed sign-ins from one client address, of any accounts,\n"
       "                        within 15 minutes before its sign-ins wait (1 to 9999,\n"
       "                        default 100; behind one NAT address an office shares it)\n"
+      "  --connections-per-address N\n"
+      "                        open connections one client address may hold, 1 to\n"
+      "                        100000 (default: a quarter of the connection limit;\n"
+      "                        a --trusted-proxy's are not limited)\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "  --version             print the commit this was built from and exit\n"
@@ -141,7 +146,7 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
 }
 
 std::size_t count(const char* flag, const std::string& text, std::size_t most) {
-  if (text.empty() || text.size() > 4 ||
+  if (text.empty() || text.size() > std::to_string(most).size() ||
       text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0 ||
       std::stoul(text) > most)
     usage(std::string(flag) + " needs a whole number from 1 to " + std::to_string(most));
@@ -308,6 +313,7 @@ int main(int argc, char** argv) {
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
   std::size_t ioThreads = 0, workers = 64, stopDelay = 0;
   std::optional<std::size_t> addressFailures;
+  std::size_t connectionsPerAddress = 0;
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies;
   AddressRanges metricsFrom = AddressRanges::loopback();
@@ -345,6 +351,8 @@ int main(int argc, char** argv) {
           std::stoul(v) > 300)
         usage("--stop-delay needs a whole number of seconds from 0 to 300");
       stopDelay = std::stoul(v);
+    } else if (a == "--connections-per-address") {
+      connectionsPerAddress = count("--connections-per-address", value(), 100000);
     } else if (a == "--sign-in-failures-per-address") {
       addressFailures = count("--sign-in-failures-per-address", value(), 9999);
     } else if (a == "--workers")
@@ -416,6 +424,7 @@ int main(int argc, char** argv) {
   serverOptions.ioThreads = ioThreads;
   serverOptions.workerThreads = workers;
   serverOptions.trustedProxies = trustedProxies;
+  serverOptions.maxConnectionsPerAddress = connectionsPerAddress;
   if (!quiet) serverOptions.accessLog = [](const std::string& line) { logLine(line); };
 
   // Signals are taken by sigwait() below, not by whichever thread they hit.
@@ -600,7 +609,12 @@ int main(int argc, char** argv) {
           "closed to make room for new ones at the connection limit.\n# TYPE "
           "portal_http_connections_reclaimed_total "
           "counter\nportal_http_connections_reclaimed_total " +
-          std::to_string(s->reclaimed()) + "\n";
+          std::to_string(s->reclaimed()) +
+          "\n# HELP portal_http_connections_refused_per_address_total New connections answered "
+          "503 because their client address held its most open.\n# TYPE "
+          "portal_http_connections_refused_per_address_total counter\n"
+          "portal_http_connections_refused_per_address_total " +
+          std::to_string(s->refusedForAddress()) + "\n";
   };
   PasswordHasher hasher(hashCost);
 
