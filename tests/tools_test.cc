@@ -1241,8 +1241,14 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   // failed on it and the cleanup after removed the operator's link).
   const std::string dangling = dir.sub("link");
   fs::create_symlink(dir.sub("not-yet"), dangling);
+  // A DIR.tmp there (where a new DIR is made first) is not emptied, nor is the
+  // directory a symbolic link of that name points to (a review lost files so).
+  const std::string staged = dir.sub("staged"), linked = dir.sub("linked");
+  fs::create_directories(staged + ".tmp");
+  { std::ofstream(staged + ".tmp/report.pdf") << "mine"; }
+  fs::create_symlink(notes, linked + ".tmp");
   for (const std::string& to : {notes, data + "/inside", dir.sub("nowhere") + "/backup",
-                                std::string("/proc/backup"), dangling}) {
+                                std::string("/proc/backup"), dangling, staged, linked}) {
     r = runProgram({PORTALCTL_BIN, "backup", "--data", data, "--to", to});
     EXPECT_EQ(r.exitCode, 1) << to;
     if (to == "/proc/backup") {
@@ -1253,9 +1259,19 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
                            ", which does not exist: make that directory, or name another\n");
       EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dangling)));
     }
+    if (to == staged) {
+      EXPECT_EQ(r.err, "portalctl: " + staged +
+                           ".tmp exists: the backup is made there first and then renamed; "
+                           "remove it if a backup cut short left it, or name another directory\n");
+    }
+    if (to == linked) {
+      EXPECT_NE(r.err.find(linked + ".tmp exists"), std::string::npos) << r.err;
+    }
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(files(data), logFiles) << to << ": " << r.err;
   }
+  EXPECT_EQ(files(staged + ".tmp"), std::set<std::string>{"report.pdf"});
+  EXPECT_EQ(files(notes), std::set<std::string>{"notes.txt"});
   // An existing empty directory named with a trailing separator (as a shell
   // completes it) takes the backup.
   const std::string backup = dir.sub("backup");

@@ -1766,6 +1766,15 @@ Result<std::string> EventStore::backupTarget(const std::string& dataPath, const 
     return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not a directory");
   if (exists && !emptyButLeftovers())
     return makeError(ErrorCode::kInvalidArgument, dir + " exists and is not an empty directory");
+  // A new directory is made as DIR.tmp and renamed: RocksDB first empties a DIR.tmp
+  // that is there, whatever it is (a review lost an operator's file in one, and the
+  // files of a directory a symbolic link of that name pointed to).
+  if (const fs::path staging = target.string() + ".tmp";
+      !exists && fs::symlink_status(staging, ec).type() != fs::file_type::not_found)
+    return makeError(ErrorCode::kInvalidArgument,
+                     staging.string() +
+                         " exists: the backup is made there first and then renamed; remove it "
+                         "if a backup cut short left it, or name another directory");
   // Where the copy's files are made must take them: found now, not after the
   // compaction that comes first (minutes on a large log), nor as RocksDB's words.
   const fs::path into =
