@@ -1006,6 +1006,21 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   // An id of 10,000 letters is not repeated in the answer.
   auto missing = std::get<Rejection>(w.run("owner", DeleteGroup{std::string(10000, 'a')}));
   EXPECT_EQ(missing.message, "Group given (too long to be an id) is not in this company.");
+  // An email where a user's id goes is said to be one, not a user who is not there
+  // (a review: an administrator who typed a colleague's address read that).
+  missing = std::get<Rejection>(w.run("owner", IncludeAdmin{"bob@acme.example"}));
+  EXPECT_EQ(missing.message,
+            "User is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
+            "user's id.");
+  w.create("dora");
+  DeactivateUser deactivate;
+  deactivate.userId = w.id("dora");
+  deactivate.transferTo = "bob@acme.example";
+  const auto byEmail = std::get<Rejection>(w.run("owner", deactivate));
+  ASSERT_EQ(byEmail.problems.size(), 1u);
+  EXPECT_EQ(byEmail.problems[0].message,
+            "the recipient is given as an email, not an id (a UUID): GET /api/v1/users?search= "
+            "finds a user's id");
 }
 
 TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {

@@ -46,12 +46,18 @@ Rejection invalid(std::vector<FieldProblem> problems) {
 Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
 }
+// Said where an email is given in a user's id's place (a review read "is not in
+// this company" of a colleague who is).
+constexpr const char* kEmailNotId =
+    "an email, not an id (a UUID): GET /api/v1/users?search= finds a user's id";
+
 Rejection notFound(const std::string& what, const std::string& id) {
   // No detail holds an email: one given where an id goes is not repeated; nor does
   // it repeat a long text (a path of 10,000 letters) that cannot be an id.
-  const std::string named = id.find('@') != std::string::npos ? " given (an email, not an id)"
-                            : id.size() > 64                  ? " given (too long to be an id)"
-                                                              : " " + id;
+  if (id.find('@') != std::string::npos)
+    return {
+        RejectionKind::kNotFound, "not-found", what + " is given as " + kEmailNotId + ".", {}, {}};
+  const std::string named = id.size() > 64 ? " given (too long to be an id)" : " " + id;
   return {RejectionKind::kNotFound, "not-found", what + named + " is not in this company.", {}, {}};
 }
 Rejection conflict(std::string code, std::string message) {
@@ -321,7 +327,10 @@ class Decider {
     const UserState* to = c.transferTo ? state_.user(cmd_.companyId, *c.transferTo) : nullptr;
     std::string whole;  // a reason that refuses every resource
     if (c.transferTo) {
-      if (to == nullptr) whole = "the recipient is not a user of this company";
+      if (to == nullptr && c.transferTo->find('@') != std::string::npos)
+        whole = std::string("the recipient is given as ") + kEmailNotId;
+      else if (to == nullptr)
+        whole = "the recipient is not a user of this company";
       else if (to->id == c.userId) whole = "the recipient is the user being deactivated";
       else if (to->anonymized) whole = "the recipient is anonymized";
       else if (!to->active) whole = "the recipient is not active";
