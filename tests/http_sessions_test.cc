@@ -620,6 +620,11 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   Reply r = server.signIn("acme", owner.email, kPassword);
   EXPECT_EQ(r.status, 429);
   EXPECT_FALSE(r.header("retry-after").empty());
+  // What waits and for how long, in words (a review: one text for every cause).
+  EXPECT_EQ(r.json()["detail"],
+            "Too many failed sign-ins for this email or from this network: try again in " +
+                std::to_string((std::stoll(r.header("retry-after")) + 59) / 60) + " minutes.")
+      << r.body;
   server.clock().advance(16 * kMinute);
   EXPECT_EQ(server.signIn("acme", owner.email, kPassword).status, 201);
   HttpClient client(server.port());
@@ -703,6 +708,10 @@ TEST(HttpFlows, FailedSignInsOfOthersDoNotStopAPasswordChangeButGuessesThroughAS
                   owner.token);
   EXPECT_EQ(r.status, 429) << "a fourth guess through the session waits: " << r.body;
   EXPECT_FALSE(r.header("retry-after").empty());
+  EXPECT_EQ(r.json()["detail"].get<std::string>().rfind(
+                "Too many wrong current passwords: try again in ", 0),
+            0u)
+      << r.body;
   server.clock().advance(16 * kMinute);
   r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
                   owner.token);

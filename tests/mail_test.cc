@@ -619,6 +619,11 @@ TEST(MailRenderTest, PasswordResetMailHoldsTheLinkValidFiveMinutes) {
   EXPECT_NE(m.body.find("5 minutes"), std::string::npos);
   EXPECT_NE(m.body.find("If you did not ask for this, you can ignore this email"),
             std::string::npos);
+  // Its lines as written, none broken again at 76 (a review read "it;" alone on one).
+  EXPECT_NE(m.body.find("and a newer request replaces\nit; if it has expired, simply ask for a "
+                        "new one on the sign-in page.\n"),
+            std::string::npos)
+      << m.body;
   // With the link's end known, the mail tells its clock time, the minute cut down (a
   // mail a relay held still tells the time left; a review).
   Recipient ada = kAda;

@@ -157,6 +157,8 @@ std::optional<std::array<std::string, N>> requiredStrings(const HttpRequest& req
   return values;
 }
 
+// A wait of `seconds` for a person: "a second", "40 seconds", "15 minutes" (rounded up).
+std::string waitInWords(std::int64_t seconds);
 // 429 with the seconds to wait.
 HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail,
                      std::string_view code = "too-many-attempts");

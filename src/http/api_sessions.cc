@@ -74,7 +74,11 @@ HttpResponse Api::Impl::signIn(Call& call) {
   // all pass the check. Refused attempts append nothing: they would let anyone grow
   // the log; the failures that led to the refusal are in it.
   if (std::int64_t wait = throttle.attempt(accountKey, address, now, true); wait > 0) {
-    return tooMany(wait, "Too many attempts", "Wait before trying again.");
+    // What is throttled and for how long (a review: one text for every cause). It
+    // does not tell the account's failures from the address's: either way the same.
+    return tooMany(wait, "Too many attempts",
+                   "Too many failed sign-ins for this email or from this network: try again in " +
+                       waitInWords(wait) + ".");
   }
   // Always verify, against a dummy hash when there is no account, so that an
   // unknown email takes as long as a wrong password.
@@ -218,7 +222,8 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   // from the same office must not stop this).
   const std::string userKey = call.company() + "\n" + call.actor();
   if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
-    return tooMany(wait, "Too many attempts", "Wait before trying again.");
+    return tooMany(wait, "Too many attempts",
+                   "Too many wrong current passwords: try again in " + waitInWords(wait) + ".");
   // A retry of a change that was made (its answer lost) gets the first answer: the
   // current password it would be checked against is the new one by now. Its key's
   // record keeps no fingerprint of the passwords (a fast hash of them on disk would

@@ -310,6 +310,13 @@ void refuseOtherFields(const json& body, std::initializer_list<std::string_view>
   refuseFieldsNotIn(body, known, errors, message);
 }
 
+std::string waitInWords(std::int64_t seconds) {
+  if (seconds <= 1) return "a second";
+  if (seconds < 60) return std::to_string(seconds) + " seconds";
+  const std::int64_t minutes = (seconds + 59) / 60;
+  return minutes == 1 ? "a minute" : std::to_string(minutes) + " minutes";
+}
+
 HttpResponse tooMany(std::int64_t wait, std::string_view title, std::string_view detail,
                      std::string_view code) {
   HttpResponse r = Api::problem(429, std::string(code), title, detail);

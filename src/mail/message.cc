@@ -349,8 +349,8 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
       body += "To choose a new password, enter this reset code on the sign-in page " + when +
               ":\n\n    " + secret + "\n\n";
     body +=
-        "It works only once, expires after 5 minutes, and a newer request replaces it;\n"
-        "if it has expired, simply ask for a new one on the sign-in page.\n\n"
+        "It works only once, expires after 5 minutes, and a newer request replaces\n"
+        "it; if it has expired, simply ask for a new one on the sign-in page.\n\n"
         "If you did not ask for this, you can ignore this email: your password stays\n"
         "as it is.\n";
   } else if (record.kind == kPasswordChangedMail) {
