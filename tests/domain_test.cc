@@ -718,6 +718,40 @@ const std::vector<Rule>& rules() {
        },
        "",
        {"LoginSucceeded"}},
+      // A sign-in is the user's own act (the server records it as theirs), and no one
+      // else's: an administrator cannot record one for another.
+      {"ASignInIsRecordedAsTheUserWhoSignedIn",
+       [](World& w) {
+         w.create("bob");
+         return w.run("bob", RecordLogin{w.id("bob"), "session", w.now, std::nullopt, {}, {}});
+       },
+       "",
+       {"LoginSucceeded"}},
+      {"ASignInIsNoOneElsesToRecord",
+       [](World& w) {
+         w.create("bob");
+         return w.run("owner", RecordLogin{w.id("bob"), "session", w.now, std::nullopt, {}, {}});
+       },
+       "forbidden",
+       {}},
+      {"AResetIsCompletedAsTheUserWhoseLinkItIs",
+       [](World& w) {
+         w.create("bob");
+         w.run("system",
+               RequestPasswordReset{w.id("bob"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         return w.run("bob", CompletePasswordReset{"tok", "$h"});
+       },
+       "",
+       {"PasswordResetCompleted", "PasswordSet"}},
+      {"AResetIsNoOneElsesToComplete",
+       [](World& w) {
+         w.create("bob");
+         w.run("system",
+               RequestPasswordReset{w.id("bob"), "tok", Timestamp{w.now.micros + 300'000'000}});
+         return w.run("owner", CompletePasswordReset{"tok", "$h"});
+       },
+       "forbidden",
+       {}},
       {"ASignInOfADeactivatedUserIsNotRecorded",
        [](World& w) {
          w.create("bob");

@@ -631,6 +631,12 @@ TEST(HttpFlows, FailedSignInsAreThrottledWithRetryAfterAndRecorded) {
   Reply audit = client.get("/api/v1/audit?type=LoginFailed", owner.token);
   EXPECT_EQ(audit.json()["items"].size(), 3u)
       << "the refused attempt appends nothing: " << audit.body;
+  // A sign-in is the user's own act: the trail by actor has it, and names them (a
+  // review read "system signed in from 127.0.0.1").
+  audit = client.get("/api/v1/audit?type=LoginSucceeded&actor=" + owner.id, owner.token);
+  ASSERT_FALSE(audit.json()["items"].empty()) << audit.body;
+  EXPECT_EQ(audit.json()["items"][0]["actor"]["id"], owner.id) << audit.body;
+  EXPECT_EQ(audit.json()["items"][0]["subject"]["id"], owner.id) << audit.body;
   // Each is a command of its own, with its ids (handed over without waiting).
   auto events = server.portal().store().read(1, ~0ull);
   ASSERT_TRUE(events.ok());

@@ -704,14 +704,16 @@ class Decider {
     return std::move(decision_);
   }
 
+  // Completed by the system, or as the user whose link it is (the server's way: the
+  // link, mailed to them, is their word; the audit trail then says who did it).
   Outcome operator()(const CompletePasswordReset& c) {
-    if (auto r = authorize(state_, cmd_, Who::kSystem)) return *r;
     const UserState* u = state_.userByResetToken(c.tokenHash);
     if (u == nullptr || u->resetTokenHash() != c.tokenHash || !u->active || u->anonymized ||
         ctx_.now >= u->resetExpiresAt())
       return Rejection{RejectionKind::kBadRequest, "reset-token-invalid",
                        "The reset link is expired, used, replaced by a newer one, or unknown.",
                        {}, {}};
+    if (auto r = authorize(state_, cmd_, Who::kSelfOrSystem, u->id)) return *r;
     if (c.passwordHash.empty()) return invalidField("newPassword", "is required");
     decision_.companyId = std::string(u->companyId);
     add(userStream(u->id), PasswordResetCompleted{u->id, c.tokenHash});
@@ -720,8 +722,9 @@ class Decider {
     return std::move(decision_);
   }
 
+  // Recorded by the system, or as the user who signed in with their password.
   Outcome operator()(const RecordLogin& c) {
-    if (auto r = requireCompanyAndAuthorize(Who::kSystem)) return *r;
+    if (auto r = requireCompanyAndAuthorize(Who::kSelfOrSystem, c.userId)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u == nullptr || !u->active || u->anonymized) return notFound("User", c.userId);
     LoginSucceeded e{c.userId,     c.sessionHash, formatRfc3339(c.expiresAt),

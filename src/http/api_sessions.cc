@@ -133,11 +133,14 @@ HttpResponse Api::Impl::signIn(Call& call) {
   session.expiresAt = Timestamp{now.micros + sessions.limits().absoluteMicros};
   session.mustChangePassword = account->mustChangePassword;
   CommandReply reply;
-  if (auto failed = runAs(call.req, call.route, company->id, kSystem,
+  // Recorded as the user's own act, whose password signed them in: the audit trail
+  // by actor and the timeline name them (a review read "system signed in"). No
+  // caller's key: the request is public until it succeeds.
+  if (auto failed = runAs(call.req, call.route, company->id, account->userId,
                           RecordLogin{account->userId, session.tokenHash, session.expiresAt,
                                       address.empty() ? std::nullopt : std::optional(address),
                                       upgraded, toHex(sha256(account->passwordHash))},
-                          reply)) {
+                          reply, {}, false)) {
     // Deactivated between the check and now: the same answer as any bad combination.
     if (reply.status == CommandReply::Status::kRejected) return badCredentials();
     return *failed;
@@ -383,12 +386,14 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
   if (!passwordHash)
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
   CommandReply reply;
+  // As the user whose link was mailed to them, as a sign-in is theirs (see signIn).
   if (auto failed = runAs(
-          call.req, call.route, account->companyId, kSystem,
+          call.req, call.route, account->companyId, account->userId,
           CompletePasswordReset{hash, *passwordHash}, reply,
           // A first password (a user created without one) changed
           // nothing anyone knew: no notice (a mail review).
-          account->passwordHash.empty() ? MailBuilder() : passwordChangedMail(account->companyId)))
+          account->passwordHash.empty() ? MailBuilder() : passwordChangedMail(account->companyId),
+          false))
     return *failed;
   sessions.removeUser(account->companyId, account->userId);
   // Failed sign-ins before the reset (forgotten password, or someone locking the
