@@ -63,7 +63,9 @@ Flags parseFlags(int argc, char** argv, const std::vector<std::string>& allowed,
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
-      fail("unknown flag '" + a + "' for " + argv[1] + " (portal-replay --help shows the usage)", 2);
+      fail(unknownFlag(a, std::string(" for ") + argv[1]) +
+               " (portal-replay --help shows the usage)",
+           2);
     if (auto problem = flagValueProblem(argc, argv, i)) fail(*problem, 2);
     if (flags.count(a)) fail(a + " is given twice (it takes one value)", 2);
     flags[a] = argv[++i];

@@ -294,7 +294,8 @@ std::map<std::string, std::string> parseFlags(int argc, char** argv,
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
-      fail("unknown flag '" + a + "' for " + argv[1] + " (portalctl --help shows the usage)", 2);
+      fail(unknownFlag(a, std::string(" for ") + argv[1]) + " (portalctl --help shows the usage)",
+           2);
     flags[a] = flagValue(argc, argv, i, given);
   }
   if (!flags.count("--data")) fail("--data DIR is required (portalctl --help shows the usage)", 2);
@@ -305,7 +306,12 @@ std::map<std::string, std::string> parseFlags(int argc, char** argv,
 int answer(const std::string& text, const char* what) {
   json out = json::parse(text, nullptr, false);
   if (!out.is_object()) fail("the answer is not JSON");
-  if (!out.value("ok", false)) fail(out.value("error", std::string(what) + " failed"));
+  if (!out.value("ok", false)) {
+    const std::string error = out.value("error", std::string(what) + " failed");
+    // A value the decider refused (a slug, an email, a service, a country) is a bad
+    // flag's value: exit 2, as every bad flag (a review found exit 1).
+    fail(error, error.starts_with("validation-failed: ") ? 2 : 1);
+  }
   out.erase("ok");
   std::printf("%s\n", out.dump().c_str());
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
@@ -381,7 +387,7 @@ int provision(int argc, char** argv) {
     } else if (auto f = flags.find(a); f != flags.end())
       request[f->second] = v;
     else
-      fail("unknown flag '" + a + "' (portalctl --help shows the usage)", 2);
+      fail(unknownFlag(a) + " (portalctl --help shows the usage)", 2);
   }
   if (data.empty()) fail("--data DIR is required (portalctl --help shows the usage)", 2);
   for (const char* required : {"--company", "--name", "--owner-email", "--owner-given-name",

@@ -184,6 +184,14 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
             std::string what;
             if (e.resources.size() > kResourcesNamedAtMost) {
               what = resourceKinds(e.resources);
+              // Merges said in the count too (a review: a permission merged into the
+              // recipient's read as one handed over, past ten resources).
+              if (const auto merged =
+                      std::count_if(e.resources.begin(), e.resources.end(),
+                                    [](const auto& r) { return r.mergedInto.has_value(); });
+                  merged > 0)
+                what += " (" + std::to_string(merged) + " merged into the one" +
+                        (merged == 1 ? "" : "s") + " " + name(e.toUserId) + " held)";
             } else {
               for (const auto& r : e.resources)
                 what +=

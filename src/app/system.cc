@@ -85,6 +85,15 @@ std::string RandomIds::newId() {
   return id;
 }
 
+std::string unknownFlag(const std::string& argument, const std::string& more) {
+  std::string said = "unknown flag '" + argument + "'" + more;
+  if (const std::size_t eq = argument.find('=');
+      argument.starts_with("--") && eq != std::string::npos && eq > 2)
+    said += " (write " + argument.substr(0, eq) + " " + argument.substr(eq + 1) +
+            ": a flag and its value are two arguments)";
+  return said;
+}
+
 std::optional<std::string> flagValueProblem(int argc, char** argv, int i, bool emptyAllowed) {
   const std::string flag = argv[i];
   if (i + 1 >= argc) return flag + " needs a value";

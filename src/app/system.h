@@ -44,6 +44,12 @@ std::optional<std::string> foreignPortalOwner(const std::string& dir);
 std::optional<std::string> flagValueProblem(int argc, char** argv, int i,
                                             bool emptyAllowed = false);
 
+// Every program's words for an argument it does not take: "unknown flag '--data=x'
+// (write --data x: a flag and its value are two arguments)" for the `--flag=value`
+// form other programs take (a review), "unknown flag '--dat'" otherwise; `more`
+// (" for verify") follows the argument.
+std::string unknownFlag(const std::string& argument, const std::string& more = "");
+
 class SystemClock final : public Clock {
  public:
   Timestamp now() override;

@@ -383,7 +383,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", versionLine("portal-server").c_str());
       return 0;
     } else
-      usage("unknown argument '" + a + "'");
+      usage(a.starts_with("--") ? unknownFlag(a) : "unknown argument '" + a + "'");
   }
   if (data.empty()) usage("--data DIR is required");
   if (!publicUrl.empty()) {
