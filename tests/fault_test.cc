@@ -143,6 +143,26 @@ TEST_F(Faults, AFullDiskRefusesCommandsKeepsQueriesAndLosesNothingAcknowledged) 
   EXPECT_EQ(report->checked, server.portal().store().lastPosition());
 }
 
+// A compaction (portalctl compact or backup through the server) that fails on a full
+// disk leaves RocksDB refusing every write: said in its error, not found by the
+// server's next command minutes later (an operator review).
+TEST_F(Faults, ACompactionThatFailsOnAFullDiskSaysTheLogTakesNoWriteSince) {
+  ApiServer server({}, nullptr, {5, 100'000}, data);
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (int n = 0; n < 20; ++n)
+    ASSERT_EQ(client.post("/api/v1/users", newUser(n), owner.token).status, 201);
+  fillUpTo(*fs_, filler, 0);
+  auto compacted = server.portal().store().compact();
+  ASSERT_FALSE(compacted);
+  EXPECT_NE(compacted.error().message.find(
+                "; the event log refuses every write since: a server on it stops at its next "
+                "command; mend the cause and start it again"),
+            std::string::npos)
+      << compacted.error().message;
+  EXPECT_EQ(client.get("/readyz").status, 503);
+}
+
 // DESIGN.md: "A failed write stops the writer (fail-stop): the process refuses
 // commands and exits non-zero". portal-server itself, on a disk that fills up.
 TEST_F(Faults, TheServerExitsNonZeroWhenAWriteFailsAndARestartRecovers) {

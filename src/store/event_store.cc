@@ -1699,15 +1699,28 @@ Result<void> EventStore::compact() {
                          "; run portal-replay verify");
   }
   std::shared_lock lock(familiesMu_);
+  // A flush or compaction that failed on the disk (a read-only remount, a full disk, an
+  // immutable directory) leaves RocksDB refusing every write after it, and a server
+  // then stopped at its next command, minutes later and unsaid (a review). RocksDB
+  // is asked to resume at once (it writes what it holds again); when it cannot, the
+  // error says what follows.
+  auto failed = [&](const rocksdb::Status& st, const std::string& what) -> Result<void> {
+    Error e = fromStatus(st, what);
+    if (!db_->Resume().ok())
+      e.message +=
+          "; the event log refuses every write since: a server on it stops at its next "
+          "command; mend the cause and start it again";
+    return e;
+  };
   rocksdb::FlushOptions fo;
   fo.wait = true;
   rocksdb::Status st = db_->Flush(fo, handles_);
-  if (!st.ok()) return fromStatus(st, "flushing failed");
+  if (!st.ok()) return failed(st, "flushing failed");
   rocksdb::CompactRangeOptions cro;
   cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (auto* h : handles_) {
     st = db_->CompactRange(cro, h, nullptr, nullptr);
-    if (!st.ok()) return fromStatus(st, "compacting failed");
+    if (!st.ok()) return failed(st, "compacting failed");
   }
   // The MANIFEST written at the last compaction still lists the files it replaced,
   // with their first and last keys (a name from the search index, a deleted row's
@@ -1719,7 +1732,7 @@ Result<void> EventStore::compact() {
     st = db_->DropColumnFamily(roll);
     db_->DestroyColumnFamilyHandle(roll);
   }
-  if (!st.ok()) return fromStatus(st, "cannot start a new MANIFEST");
+  if (!st.ok()) return failed(st, "cannot start a new MANIFEST");
   // Deletes obsolete files now (unless a backup is holding them, which then does).
   st = db_->DisableFileDeletions();
   if (st.ok()) st = db_->EnableFileDeletions(false);
