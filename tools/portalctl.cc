@@ -192,8 +192,17 @@ std::string maintain(const std::string& data, const json& request,
         (void)!::write(2, kSaid + from, sizeof kSaid - 1 - from);
         ::_exit(128 + signal);
       });
+    else  // a compaction or a backup, which the server runs to its end (a review:
+          // portalctl ended without a word, and the next backup found the target taken)
+      onInterrupt([](int signal) {
+        static constexpr char kSaid[] =
+            "portalctl: interrupted; the server goes on with the job to its end (its log "
+            "says when it is done)\n";
+        (void)!::write(2, kSaid, sizeof kSaid - 1);
+        ::_exit(128 + signal);
+      });
     std::string answer = viaServer(data, request, store.error(), onProgress);
-    if (rebuild) onInterrupt(SIG_DFL);
+    onInterrupt(SIG_DFL);
     return answer;
   }
   auto projector = Projector::open(**store, allProjections());
@@ -330,6 +339,13 @@ int rebuild(int argc, char** argv) {
   const std::string text = maintain(flags["--data"], {{"command", "rebuild"}, {"projection", *name}},
                                     [&](std::string_view line) { printer(line); });
   printer.finish();
+  // Cancelled with Ctrl-C: exit 130 as through a server, and as any program Ctrl-C
+  // ends (a review found exit 1 here and 130 there).
+  if (interrupted) {
+    const json out = json::parse(text, nullptr, false);
+    if (out.is_object() && !out.value("ok", false))
+      fail(out.value("error", std::string("rebuild cancelled")), 128 + SIGINT);
+  }
   return answer(text, "rebuild");
 }
 
