@@ -4,10 +4,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
 #include <netinet/in.h>
 #include <rocksdb/db.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1304,6 +1306,68 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   r = runProgram({PORTALCTL_BIN, "backup", "--data", data, "--to", backup + "/"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(runProgram({PORTAL_REPLAY_BIN, "verify", "--data", backup}).exitCode, 0);
+}
+
+// Sets or clears a directory's immutable attribute (chattr +i); false where the file
+// system or the user cannot (overlayfs, tmpfs, no CAP_LINUX_IMMUTABLE).
+bool setImmutable(const std::string& dir, bool on) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok) {
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+// A directory that cannot be written (immutable here; read-only or another user's
+// alike) is said to be one, beside RocksDB's words naming one file of it (a review
+// read only those); portal-replay reads it.
+TEST(ToolsOnOthersDirectories, ADirectoryThatCannotBeWrittenIsSaidSo) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  fs::create_directories(data);
+  ProgramRun r = runProgram({PORTALCTL_BIN,
+                             "provision",
+                             "--data",
+                             data,
+                             "--company",
+                             "xy",
+                             "--name",
+                             "X",
+                             "--owner-email",
+                             "a@x.example",
+                             "--owner-given-name",
+                             "A",
+                             "--owner-surname",
+                             "B",
+                             "--owner-job-title",
+                             "C",
+                             "--owner-manager-email",
+                             "a@x.example",
+                             "--password-hash-cost",
+                             "minimum"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  if (!setImmutable(data, true))
+    GTEST_SKIP() << "this file system or user cannot make a directory immutable";
+  struct Writable {
+    std::string dir;
+    ~Writable() { setImmutable(dir, false); }
+  } writable{data};
+  r = runProgram({PORTALCTL_BIN, "compact", "--data", data});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err.rfind("portalctl: cannot write in data directory " + data + " (IO error: ", 0),
+            0u)
+      << r.err;
+  EXPECT_TRUE(
+      r.err.ends_with("): make it and its files writable for this user (not read-only, "
+                      "not immutable); portal-replay reads it all the same\n"))
+      << r.err;
+  r = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
 }
 
 // A log whose newest events were removed (the head record lowered too, so the

@@ -691,6 +691,19 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
               "it); portal-replay reads it all the same, and portalctl works through "
               "a running server's operator socket");
     if (damaged(st)) return damagedFiles(options.path, st);
+    // A directory, or a file of it, that cannot be written (an immutable one, or one
+    // of another user's): said so beside RocksDB's words, which name one file of it
+    // (a review read "While open a file for appending: .../000794.sst").
+    if (st.IsIOError() && (msg.find("Permission denied") != std::string::npos ||
+                           msg.find("Operation not permitted") != std::string::npos))
+      return makeError(ErrorCode::kIoError,
+                       options.readOnly
+                           ? "cannot read data directory " + options.path + " (" + msg +
+                                 "): its files must be readable by this user"
+                           : "cannot write in data directory " + options.path + " (" + msg +
+                                 "): make it and its files writable for this user (not "
+                                 "read-only, not immutable); portal-replay reads it all the "
+                                 "same");
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
   if (!options.readOnly) removeEmptyOldWals(*store->db_, options.path);
