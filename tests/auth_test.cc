@@ -332,7 +332,9 @@ TEST(LoginThrottle, AttemptsInFlightAskForASecondNotTheWindow) {
   const Timestamp now{1'000'000'000'000};
   const std::string from = "10.0.0.1";
   for (int i = 0; i < 3; ++i) EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 0);
-  EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 1) << "three in flight";
+  bool busy = false;
+  EXPECT_EQ(throttle.attempt("acme\nann", from, now, true, &busy), 1) << "three in flight";
+  EXPECT_TRUE(busy) << "too many at once, not too many failures";
   throttle.succeeded("acme\nann", from);
   EXPECT_EQ(throttle.attempt("acme\nann", from, now, true), 0) << "one signed in";
 
@@ -340,7 +342,8 @@ TEST(LoginThrottle, AttemptsInFlightAskForASecondNotTheWindow) {
     EXPECT_EQ(throttle.attempt("acme\nbob", from, now, true), 0);
     throttle.failed("acme\nbob", from);
   }
-  EXPECT_EQ(throttle.attempt("acme\nbob", from, now, true), 15 * 60) << "three that failed";
+  EXPECT_EQ(throttle.attempt("acme\nbob", from, now, true, &busy), 15 * 60) << "three that failed";
+  EXPECT_FALSE(busy);
 
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(throttle.attempt("acme\ncy", from, now, true), 0);

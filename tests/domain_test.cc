@@ -1045,7 +1045,7 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   missing = std::get<Rejection>(w.run("owner", IncludeAdmin{"bob@acme.example"}));
   EXPECT_EQ(missing.message,
             "User is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
-            "user's id.");
+            "user's id, GET /api/v1/me one's own.");
   w.create("dora");
   DeactivateUser deactivate;
   deactivate.userId = w.id("dora");
@@ -1054,7 +1054,7 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   ASSERT_EQ(byEmail.problems.size(), 1u);
   EXPECT_EQ(byEmail.problems[0].message,
             "the recipient is given as an email, not an id (a UUID): GET /api/v1/users?search= "
-            "finds a user's id");
+            "finds a user's id, GET /api/v1/me one's own");
 }
 
 TEST(Deciders, RefusalsListWhatMustBeTransferredAndWhy) {

@@ -34,6 +34,37 @@ TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
       200);
 }
 
+// An email where a user's id goes is said to be one, in a path as in a body, to an
+// administrator and to the user themself (a review read "does not exist in this
+// company" of a colleague who does).
+TEST(HttpFlows, AnEmailWhereAUsersIdGoesIsSaidToBeOne) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  const std::string said =
+      "The user is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
+      "user's id, GET /api/v1/me one's own.";
+  for (const std::string& path :
+       {"/api/v1/users/" + bob.email, "/api/v1/users/" + bob.email + "/resources"}) {
+    for (const Person* caller : {&owner, &bob}) {
+      Reply r = client.get(path, caller->token);
+      EXPECT_EQ(r.status, 404) << path;
+      EXPECT_EQ(r.json()["detail"], said) << path << ": " << r.body;
+    }
+  }
+  Reply r =
+      client.request("PATCH", "/api/v1/users/" + bob.email, R"({"jobTitle":"Lead"})", owner.token);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.json()["detail"], said) << r.body;
+  r = client.post("/api/v1/admins", {{"userId", bob.email}}, owner.token);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.json()["detail"],
+            "User is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
+            "user's id, GET /api/v1/me one's own.")
+      << r.body;
+}
+
 TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -509,6 +509,56 @@ TEST(HttpLimits, OneClientAddressCannotHoldEveryConnection) {
   EXPECT_EQ(behindProxy.server().maxConnectionsPerAddress(), 1u);
 }
 
+// The cap's accounting (a review): an address refused at its cap closes no other
+// address's idle connection, even with the server full; connections answered 503 do
+// not count against their address; a burst of new connections closes one idle
+// connection each, not more.
+TEST(HttpLimits, AnAddressAtItsCapClosesOnlyItsOwnIdleConnections) {
+  ApiServer server({}, [](ServerOptions& o) {
+    o.maxConnections = 4;
+    o.maxConnectionsPerAddress = 2;
+  });
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  RawConnection other(server.port(), "127.0.0.2"), third(server.port(), "127.0.0.3");
+  other.send(get);
+  ASSERT_EQ(other.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u);
+  third.send(partial);
+  auto a = std::make_unique<RawConnection>(server.port());
+  auto b = std::make_unique<RawConnection>(server.port());
+  a->send(partial);
+  b->send(partial);
+  ASSERT_TRUE(waitFor([&] {
+    return server.server().connections() == 4 && server.server().idleConnections() == 1;
+  }));
+  for (int i = 0; i < 2; ++i) {
+    RawConnection refused(server.port());
+    const std::string answer = refused.readToEnd();
+    EXPECT_NE(answer.find("This client address has 2 connections open"), std::string::npos)
+        << "those answered 503 are not counted: " << answer;
+  }
+  EXPECT_EQ(server.server().reclaimed(), 0u) << "no one else's idle connection was closed";
+  other.send(get);
+  EXPECT_EQ(other.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u);
+
+  // Its own idle ones make room, one for each new connection.
+  for (auto* c : {a.get(), b.get()}) {
+    c->send("\r\n");
+    ASSERT_EQ(c->readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u);
+  }
+  ASSERT_TRUE(waitFor([&] { return server.server().idleConnections() == 3; }));
+  RawConnection first(server.port()), second(server.port());
+  for (auto* c : {&first, &second}) {
+    c->send(get);
+    EXPECT_EQ(c->readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u);
+  }
+  EXPECT_EQ(server.server().reclaimed(), 2u) << "one idle connection closed for each new one";
+  EXPECT_EQ(a->readToEnd(), "");
+  EXPECT_EQ(b->readToEnd(), "");
+  other.send(get);
+  EXPECT_EQ(other.readUntil("\"ok\"}").rfind("HTTP/1.1 200", 0), 0u) << "and no one else's";
+}
+
 // A flood past the cap cannot hold more than a few dozen answers draining at
 // once (each an open file): the rest are closed unanswered, so the files kept for
 // the event log stay free. The request under way is answered.

@@ -327,7 +327,7 @@ TEST(ServerProcess, PortalctlProvisionsThroughTheRunningServersOperatorSocket) {
       {PORTALCTL_BIN, "provision", "--data", dir.sub("data"), "--company", "gamma", "--name",
        "Gamma", "--owner-email", "not-an-address", "--owner-given-name", "X", "--owner-surname",
        "Y", "--owner-job-title", "Z", "--owner-manager-email", "x@gamma.example"});
-  EXPECT_EQ(invalid.exitCode, 1);
+  EXPECT_EQ(invalid.exitCode, 2) << "a bad flag's value, through the server as offline";
   EXPECT_NE(invalid.err.find("validation-failed: Some fields are missing or invalid: owner.email "),
             std::string::npos)
       << invalid.err;

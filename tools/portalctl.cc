@@ -192,12 +192,13 @@ std::string maintain(const std::string& data, const json& request,
         (void)!::write(2, kSaid + from, sizeof kSaid - 1 - from);
         ::_exit(128 + signal);
       });
-    else  // a compaction or a backup, which the server runs to its end (a review:
-          // portalctl ended without a word, and the next backup found the target taken)
+    else  // a compaction or a backup, which the server runs to its end once begun (a
+          // review: portalctl ended without a word, and the next backup found the
+          // target taken); one still queued behind another operator's is dropped
       onInterrupt([](int signal) {
         static constexpr char kSaid[] =
-            "portalctl: interrupted; the server goes on with the job to its end (its log "
-            "says when it is done)\n";
+            "portalctl: interrupted; the server runs the job to its end if it had begun it, "
+            "and not at all if it was waiting for its turn (its log says which)\n";
         (void)!::write(2, kSaid, sizeof kSaid - 1);
         ::_exit(128 + signal);
       });

@@ -72,7 +72,7 @@ std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t
   // Attempts in flight for longer than any sign-in takes ended unsaid: failed.
   auto& flying = it->second.inFlight;
   while (!flying.empty() && flying.front() <= now - kInFlightMicros) flying.pop_front();
-  if (static_cast<int>(f.size() - std::min(flying.size(), f.size())) < limit) return 1;
+  if (static_cast<int>(f.size() - std::min(flying.size(), f.size())) < limit) return -1;
   const std::int64_t until = f.front() + policy_.windowMicros;
   return std::max<std::int64_t>(1, (until - now + 999'999) / 1'000'000);
 }
@@ -111,16 +111,20 @@ int LoginThrottle::limitOf(const std::string& key) const {
 }
 
 std::int64_t LoginThrottle::attempt(const std::string& account, const std::string& address,
-                                    Timestamp now, bool inFlight) {
+                                    Timestamp now, bool inFlight, bool* busy) {
   const std::string network = clientNetwork(address);
   const std::string accountKey = keyOf('a', account), addressKey = keyOf('c', network),
                     pairKey = pairKeyOf(account, network);
   std::lock_guard lock(mu_);
   forgetExpired(now.micros);
-  const std::int64_t wait = std::max({this->wait(pairKey, policy_.accountLimit, now.micros),
-                                      this->wait(accountKey, policy_.accountWideLimit, now.micros),
-                                      this->wait(addressKey, policy_.addressLimit, now.micros)});
+  const std::int64_t waits[] = {this->wait(pairKey, policy_.accountLimit, now.micros),
+                                this->wait(accountKey, policy_.accountWideLimit, now.micros),
+                                this->wait(addressKey, policy_.addressLimit, now.micros)};
+  const std::int64_t wait = *std::max_element(std::begin(waits), std::end(waits));
+  const bool flying = std::find(std::begin(waits), std::end(waits), -1) != std::end(waits);
+  if (busy != nullptr) *busy = wait <= 0 && flying;
   if (wait > 0) return wait;
+  if (flying) return 1;
   record(pairKey, now.micros, accountKey);
   record(accountKey, now.micros);
   record(addressKey, now.micros);

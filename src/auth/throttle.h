@@ -66,8 +66,10 @@ class LoginThrottle {
   // (a minute at most) it is in flight, and a refusal that only attempts in flight
   // make asks for a second, not for the window's end, which is all it would be
   // (a review: eight parallel sign-ins with the right password got Retry-After: 900).
+  // `busy`, when given, is set to whether a refusal is one that attempts in flight
+  // alone make (too many at once, not too many failures: worded apart, a review).
   std::int64_t attempt(const std::string& account, const std::string& address, Timestamp now,
-                       bool inFlight = false);
+                       bool inFlight = false, bool* busy = nullptr);
   // An attempt made `inFlight` failed: it stays counted, no longer in flight.
   void failed(const std::string& account, const std::string& address);
   // The attempt succeeded: the account's failures from this network are cleared
@@ -106,6 +108,8 @@ class LoginThrottle {
   static constexpr std::int64_t kInFlightMicros = 60'000'000;
   static std::string keyOf(char kind, const std::string& id);
   static std::string pairKeyOf(const std::string& account, const std::string& network);
+  // The seconds the key waits, 0 for none, -1 when only its attempts in flight make
+  // it wait (a second).
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
   // A failure of `key` (made, with `account`, when new: room is made first, so the
   // key being recorded is never the one forgotten).

@@ -46,11 +46,6 @@ Rejection invalid(std::vector<FieldProblem> problems) {
 Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
 }
-// Said where an email is given in a user's id's place (a review read "is not in
-// this company" of a colleague who is).
-constexpr const char* kEmailNotId =
-    "an email, not an id (a UUID): GET /api/v1/users?search= finds a user's id";
-
 Rejection notFound(const std::string& what, const std::string& id) {
   // No detail holds an email: one given where an id goes is not repeated; nor does
   // it repeat a long text (a path of 10,000 letters) that cannot be an id.

@@ -17,4 +17,10 @@ namespace portal {
 // most 64.
 std::optional<std::string> emailProblem(std::string_view email);
 
+// Said where an email is given in a user's id's place ("User is given as …"; a
+// review read "is not in this company" of a colleague who is).
+inline constexpr const char* kEmailNotId =
+    "an email, not an id (a UUID): GET /api/v1/users?search= finds a user's id, GET "
+    "/api/v1/me one's own";
+
 }  // namespace portal

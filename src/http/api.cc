@@ -2,6 +2,7 @@
 // answers, version tags and list cursors, the parts every route shares. The routes
 // themselves are served by area in api_*.cc.
 
+#include "src/domain/email.h"
 #include "src/http/api_impl.h"
 
 namespace portal {
@@ -357,7 +358,8 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
   switch (route.access) {
     case Access::kSelfOrAdmin:
       // Ids of other companies are unknown here, whoever asks.
-      if (!portal.users().row(call.company(), call.params.front())) return userNotFound();
+      if (!portal.users().row(call.company(), call.params.front()))
+        return userNotFound(call.params.front());
       return forbidden("Only an administrator or the user themself may do this.");
     case Access::kOwner:
       if (madeBefore(call)) return std::nullopt;
@@ -421,7 +423,10 @@ HttpResponse Api::Impl::viewUnavailable(std::string_view view, std::string_view 
                           std::string(consequence));
 }
 
-HttpResponse Api::Impl::userNotFound() {
+HttpResponse Api::Impl::userNotFound(std::string_view id) {
+  if (id.find('@') != std::string_view::npos)
+    return Api::problem(404, "not-found", "Not found",
+                        std::string("The user is given as ") + kEmailNotId + ".");
   if (auto stopped = whileStopped(UsersProjection::kName, "users", "; the user may exist."))
     return *stopped;
   return notFound("The user");
@@ -605,7 +610,7 @@ std::string Api::Impl::userJson(const std::string& company, const std::string& i
 HttpResponse Api::Impl::userResponse(const std::string& company, const std::string& id,
                                      int status) {
   auto text = portal.users().get(company, id);
-  if (!text) return userNotFound();
+  if (!text) return userNotFound(id);
   HttpResponse r = jsonResponse(status, *text);
   setETag(r, userTag(r.body));
   return r;

@@ -134,7 +134,7 @@ HttpResponse Api::Impl::listMembers(Call& call) {
 
 HttpResponse Api::Impl::userGroups(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound();
+  if (!portal.users().row(call.company(), id)) return userNotFound(id);
   const ListReader groups = portal.groups();
   return idsPage(call, "groups:" + id, portal.groupsByMember(), id,
                  [&](const std::string& group) { return groups.row(call.company(), group); });

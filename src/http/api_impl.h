@@ -431,7 +431,8 @@ struct Api::Impl {
   // A user the users view does not show: 404, unless the view stopped at an event
   // (then it may not show users that exist, one just created too): 503, as /readyz
   // says, rather than an answer that the user does not exist.
-  HttpResponse userNotFound();
+  // 404 for the user `id` names (an email in its place is said to be one).
+  HttpResponse userNotFound(std::string_view id = {});
 
   // 503 view-unavailable while that projection (`view` as people say it) is stopped
   // at an event, its detail ending with `consequence`; nullopt while it runs.

@@ -73,12 +73,16 @@ HttpResponse Api::Impl::signIn(Call& call) {
   // The attempt counts as failed until it succeeds, so that parallel guesses cannot
   // all pass the check. Refused attempts append nothing: they would let anyone grow
   // the log; the failures that led to the refusal are in it.
-  if (std::int64_t wait = throttle.attempt(accountKey, address, now, true); wait > 0) {
+  bool busy = false;
+  if (std::int64_t wait = throttle.attempt(accountKey, address, now, true, &busy); wait > 0) {
     // What is throttled and for how long (a review: one text for every cause). It
     // does not tell the account's failures from the address's: either way the same.
     return tooMany(wait, "Too many attempts",
-                   "Too many failed sign-ins for this email or from this network: try again in " +
-                       waitInWords(wait) + ".");
+                   std::string(busy ? "Too many sign-ins for this email or from this network "
+                                      "at once"
+                                    : "Too many failed sign-ins for this email or from this "
+                                      "network") +
+                       ": try again in " + waitInWords(wait) + ".");
   }
   // Always verify, against a dummy hash when there is no account, so that an
   // unknown email takes as long as a wrong password.

@@ -156,7 +156,7 @@ HttpResponse Api::Impl::patchUser(Call& call) {
   if (!body) return error;
   const std::string& id = call.params[0];
   const auto stored = portal.users().row(call.company(), id);
-  if (!stored) return userNotFound();
+  if (!stored) return userNotFound(id);
   UpdateUser u;
   u.userId = id;
   std::vector<std::pair<std::string, std::string>> errors;
@@ -394,20 +394,20 @@ Result<void> Api::Impl::forgetMail(const std::string& company, const UserFlags& 
 
 HttpResponse Api::Impl::userResources(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound();
+  if (!portal.users().row(call.company(), id)) return userNotFound(id);
   return listResources(call, id);
 }
 
 HttpResponse Api::Impl::userRoles(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound();
+  if (!portal.users().row(call.company(), id)) return userNotFound(id);
   return rowsPage(call, "roles:" + id, portal.roles(),
                   RolesProjection::userList(call.company(), id));
 }
 
 HttpResponse Api::Impl::userHistory(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound();
+  if (!portal.users().row(call.company(), id)) return userNotFound(id);
   call.query["subject"] = id;
   return auditList(call);
 }

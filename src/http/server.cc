@@ -172,9 +172,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex mu;  // guards live, byAddress, stopped, queueTaken
   std::condition_variable allClosed;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
-  // The open connections of each client address (the TCP peer's), for the cap on
-  // one address's (maxConnectionsPerAddress).
+  // The open connections of each client address (the TCP peer's) that it is served
+  // on, for the cap on one address's (maxConnectionsPerAddress): not those turned
+  // away, nor those taken for closing (reclaimIdle), which do not hold a place.
   std::unordered_map<std::string, std::size_t> byAddress;
+  // Connections taken for closing and not yet closed: their places are free (a burst
+  // of new ones closed more idle ones than it needed: a review).
+  std::size_t leaving = 0;
   bool stopped = false;
   bool queueTaken = false;  // at a stop, takeQueuedAndClose() has run
   // At a stop, the network threads have ended: a connection accepted now (a handler
@@ -203,6 +207,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void accept();
+  // One connection of `address` fewer in byAddress. Called with mu held.
+  void uncount(const std::string& address) {
+    if (auto it = byAddress.find(address); it != byAddress.end() && --it->second == 0)
+      byAddress.erase(it);
+  }
   // Serves a connection accept() gave.
   // At the cap, a new connection is served in the place of a keep-alive connection
   // waiting for its next request, the longest waiting first, as nginx reuses its idle
@@ -243,9 +252,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (turnedAway_) server_->turnedAway.fetch_sub(1);
     std::lock_guard lock(server_->mu);
     server_->live.erase(this);
-    if (auto it = server_->byAddress.find(peer_);
-        it != server_->byAddress.end() && --it->second == 0)
-      server_->byAddress.erase(it);
+    if (counted_) server_->uncount(peer_);
+    if (leaving_) --server_->leaving;
     if (server_->live.empty()) server_->allClosed.notify_all();
   }
 
@@ -255,7 +263,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     {
       std::lock_guard lock(server_->mu);
       server_->live.emplace(this, weak_from_this());
-      ++server_->byAddress[peer_];
+      if (!overCapacity) {
+        ++server_->byAddress[peer_];
+        counted_ = true;
+      }
     }
     if (overCapacity) {
       if (server_->turnedAway.fetch_add(1) >= kMaxTurnedAway) {
@@ -284,6 +295,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::int64_t waitingSince() const { return waitingSince_.load(); }
   // The client's address (the TCP peer's); set before the connection is shared.
   const std::string& peer() const { return peer_; }
+  // Taken for closing: its place is given up now (called with the server's mu held).
+  void leave() {
+    if (counted_) server_->uncount(peer_);
+    counted_ = false;
+    if (!leaving_) ++server_->leaving;
+    leaving_ = true;
+  }
   // Takes the connection for closing to make room for a new one (reclaimIdle), once.
   bool claimIdle(std::int64_t since) { return waitingSince_.compare_exchange_strong(since, 0); }
 
@@ -800,6 +818,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   std::string peer_, client_, method_, path_, requestId_;  // client_: see trustedProxies
+  // Guarded by the server's mu: counted in its byAddress, and taken for closing.
+  bool counted_ = false, leaving_ = false;
   bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
@@ -838,34 +858,31 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   std::vector<std::shared_ptr<Connection>> reclaimed;
   {
     std::lock_guard lock(mu);
-    const std::size_t open = live.size();
-    if (open >= options.maxConnections) {
-      reclaimed = reclaimIdle(open - options.maxConnections + 1);
-      if (reclaimed.empty()) refusal = "The server is at its connection limit; try again shortly.";
-    }
     // One address's connections past its cap (not a trusted proxy's, which carries
     // many clients): one client holding the whole limit with connections that send
     // nothing, or a header a byte at a time, shut everyone else out until their
-    // header timeout (a known gap). Its own idle keep-alive ones make room first.
+    // header timeout (a known gap). Its own idle keep-alive ones make room, and only
+    // they: an address refused closes no one else's (a review).
     const auto mine = byAddress.find(address);
+    const std::size_t held = mine == byAddress.end() ? 0 : mine->second;
     const std::size_t cap = options.maxConnectionsPerAddress;
-    // (Less its connections just claimed to make room under the whole limit.)
-    const std::size_t held =
-        mine == byAddress.end()
-            ? 0
-            : mine->second - static_cast<std::size_t>(std::count_if(
-                                 reclaimed.begin(), reclaimed.end(),
-                                 [&](const auto& c) { return c->peer() == address; }));
-    if (refusal.empty() && held >= cap &&
-        std::find(options.trustedProxies.begin(), options.trustedProxies.end(), address) ==
-            options.trustedProxies.end()) {
-      auto made = reclaimIdle(held - cap + 1, &address);
-      if (made.empty()) {
+    if (held >= cap && std::find(options.trustedProxies.begin(), options.trustedProxies.end(),
+                                 address) == options.trustedProxies.end()) {
+      reclaimed = reclaimIdle(held - cap + 1, &address);
+      if (reclaimed.empty()) {
         refusedForAddress.fetch_add(1);
         refusal = "This client address has " + std::to_string(held) +
                   (held == 1 ? " connection" : " connections") +
                   " open, the most one address may have; close some or try again shortly.";
       }
+    }
+    // The whole limit, less the places given up, and not counting the connections
+    // answered 503 (bounded apart: kMaxTurnedAway).
+    if (const std::size_t open =
+            live.size() - leaving - std::min(turnedAway.load(), live.size() - leaving);
+        refusal.empty() && open >= options.maxConnections) {
+      auto made = reclaimIdle(open - options.maxConnections + 1);
+      if (made.empty()) refusal = "The server is at its connection limit; try again shortly.";
       reclaimed.insert(reclaimed.end(), made.begin(), made.end());
     }
   }
@@ -889,6 +906,7 @@ std::vector<std::shared_ptr<HttpServer::Impl::Connection>> HttpServer::Impl::rec
   for (std::size_t i = 0; i < n; ++i) {
     auto [since, raw] = waiting[i];
     if (!raw->claimIdle(since)) continue;  // its request began meanwhile
+    raw->leave();
     if (auto c = live.at(raw).lock()) out.push_back(std::move(c));
   }
   reclaimedTotal.fetch_add(out.size());

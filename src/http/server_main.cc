@@ -606,7 +606,7 @@ int main(int argc, char** argv) {
           "requests.\n# TYPE portal_http_connections_idle gauge\nportal_http_connections_idle " +
           std::to_string(s->idleConnections()) +
           "\n# HELP portal_http_connections_reclaimed_total Idle keep-alive connections "
-          "closed to make room for new ones at the connection limit.\n# TYPE "
+          "closed to make room for new ones at the connection limit or at their address's.\n# TYPE "
           "portal_http_connections_reclaimed_total "
           "counter\nportal_http_connections_reclaimed_total " +
           std::to_string(s->reclaimed()) +
