@@ -332,6 +332,16 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.close();
+      } else {
+        // Taken for closing as its next request came: it is served, and holds its
+        // place again.
+        std::lock_guard lock(self->server_->mu);
+        if (self->leaving_) {
+          --self->server_->leaving;
+          self->leaving_ = false;
+          ++self->server_->byAddress[self->peer_];
+          self->counted_ = true;
+        }
       }
     });
   }
