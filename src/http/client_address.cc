@@ -28,13 +28,15 @@ std::optional<std::string> entryAddress(std::string_view entry) {
 
 }  // namespace
 
+bool isTrustedProxy(const std::string& peer, const std::vector<std::string>& trustedProxies) {
+  const std::string address = canonicalAddress(peer).value_or(peer);
+  return std::find(trustedProxies.begin(), trustedProxies.end(), address) != trustedProxies.end();
+}
+
 std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
                             const std::vector<std::string>& trustedProxies) {
-  auto trusted = [&](const std::string& a) {
-    return std::find(trustedProxies.begin(), trustedProxies.end(), a) != trustedProxies.end();
-  };
+  if (!isTrustedProxy(peer, trustedProxies)) return peer;
   std::string client = canonicalAddress(peer).value_or(peer);
-  if (!trusted(client)) return peer;
   std::vector<std::string_view> entries;
   for (const auto& [name, value] : req.headers) {
     if (name != "x-forwarded-for") continue;
@@ -47,7 +49,7 @@ std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
     auto a = entryAddress(*it);
     if (!a) break;  // a proxy we trust wrote nothing like this: believe no further
     client = *a;
-    if (!trusted(client)) break;
+    if (!isTrustedProxy(client, trustedProxies)) break;
   }
   return client;
 }

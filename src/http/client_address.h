@@ -24,6 +24,10 @@ namespace portal {
 std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
                             const std::vector<std::string>& trustedProxies);
 
+// Whether `peer` (in any form an address is written) is one of `trustedProxies`
+// (canonical forms).
+bool isTrustedProxy(const std::string& peer, const std::vector<std::string>& trustedProxies);
+
 // Networks in CIDR notation ("10.0.0.0/8", "fd00::/8") or single addresses; an
 // IPv4-mapped IPv6 address counts as its IPv4 one.
 class AddressRanges {

@@ -263,10 +263,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     {
       std::lock_guard lock(server_->mu);
       server_->live.emplace(this, weak_from_this());
-      if (!overCapacity) {
-        ++server_->byAddress[peer_];
-        counted_ = true;
-      }
+      if (!overCapacity) hold();
     }
     if (overCapacity) {
       if (server_->turnedAway.fetch_add(1) >= kMaxTurnedAway) {
@@ -295,6 +292,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   std::int64_t waitingSince() const { return waitingSince_.load(); }
   // The client's address (the TCP peer's); set before the connection is shared.
   const std::string& peer() const { return peer_; }
+  // Holds its place: counted in its address's connections, no longer leaving (called
+  // with the server's mu held).
+  void hold() {
+    if (!counted_) ++server_->byAddress[peer_];
+    counted_ = true;
+    if (leaving_) --server_->leaving;
+    leaving_ = false;
+  }
   // Taken for closing: its place is given up now (called with the server's mu held).
   void leave() {
     if (counted_) server_->uncount(peer_);
@@ -336,12 +341,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         // Taken for closing as its next request came: it is served, and holds its
         // place again.
         std::lock_guard lock(self->server_->mu);
-        if (self->leaving_) {
-          --self->server_->leaving;
-          self->leaving_ = false;
-          ++self->server_->byAddress[self->peer_];
-          self->counted_ = true;
-        }
+        if (self->leaving_) self->hold();
       }
     });
   }
@@ -876,8 +876,7 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
     const auto mine = byAddress.find(address);
     const std::size_t held = mine == byAddress.end() ? 0 : mine->second;
     const std::size_t cap = options.maxConnectionsPerAddress;
-    if (held >= cap && std::find(options.trustedProxies.begin(), options.trustedProxies.end(),
-                                 address) == options.trustedProxies.end()) {
+    if (held >= cap && !isTrustedProxy(address, options.trustedProxies)) {
       reclaimed = reclaimIdle(held - cap + 1, &address);
       if (reclaimed.empty()) {
         refusedForAddress.fetch_add(1);
@@ -888,8 +887,8 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
     }
     // The whole limit, less the places given up, and not counting the connections
     // answered 503 (bounded apart: kMaxTurnedAway).
-    if (const std::size_t open =
-            live.size() - leaving - std::min(turnedAway.load(), live.size() - leaving);
+    const std::size_t placed = live.size() - leaving;
+    if (const std::size_t open = placed - std::min(turnedAway.load(), placed);
         refusal.empty() && open >= options.maxConnections) {
       auto made = reclaimIdle(open - options.maxConnections + 1);
       if (made.empty()) refusal = "The server is at its connection limit; try again shortly.";
