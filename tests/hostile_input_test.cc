@@ -442,16 +442,7 @@ TEST(HostileClients, TrailerFieldsNeverStandInForHeaderFields) {
 // address, not as ::ffff:127.0.0.1 (a review): one client, one spelling, in the log
 // and in the throttle.
 TEST(HostileClients, AnIpv4ClientOfAnIpv6ListenerIsLoggedAsItsIpv4Address) {
-  {
-    // Not every machine has IPv6 (a container may have it switched off).
-    int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
-    sockaddr_in6 any{};
-    any.sin6_family = AF_INET6;
-    any.sin6_addr = in6addr_any;
-    const bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0;
-    if (probe >= 0) ::close(probe);
-    if (!v6) GTEST_SKIP() << "no IPv6 here";
-  }
+  if (!hasIPv6()) GTEST_SKIP() << "no IPv6 here";
   AccessLogLines accessLog;
   ApiServer server({}, [&](ServerOptions& o) {
     o.host = "::";

@@ -9,10 +9,11 @@
 #include <unistd.h>
 
 #include <map>
-#include <stdexcept>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portal::test {
@@ -54,24 +55,46 @@ class HttpClient {
 };
 
 // A raw TCP connection to the server, for what a well-behaved client never does.
+// Whether this machine has IPv6 (a container may have it switched off).
+inline bool hasIPv6() {
+  const int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_loopback;
+  const bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0;
+  if (probe >= 0) ::close(probe);
+  return v6;
+}
+
 class RawConnection {
  public:
-  // `from`: the IPv4 address to connect from (any of 127.0.0.0/8 is this host's).
+  // `from`: the IPv4 address to connect from (any of 127.0.0.0/8 is this host's), or
+  // "::1" to connect over IPv6 (to ::1).
   explicit RawConnection(std::uint16_t port, const char* from = nullptr) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    if (from != nullptr) {
-      sockaddr_in local{};
-      local.sin_family = AF_INET;
-      if (inet_pton(AF_INET, from, &local.sin_addr) != 1 ||
-          bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
-        throw std::runtime_error("bind");
+    if (from != nullptr && std::string_view(from) == "::1") {
+      fd_ = socket(AF_INET6, SOCK_STREAM, 0);
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(port);
+      a.sin6_addr = in6addr_loopback;
+      if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        throw std::runtime_error("connect");
+    } else {
+      fd_ = socket(AF_INET, SOCK_STREAM, 0);
+      if (from != nullptr) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        if (inet_pton(AF_INET, from, &local.sin_addr) != 1 ||
+            bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+          throw std::runtime_error("bind");
+      }
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        throw std::runtime_error("connect");
     }
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      throw std::runtime_error("connect");
     timeval tv{10, 0};  // a bound on each read, so that a broken server fails the test
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;  // each send() leaves at once, however small (a byte at a time)

@@ -509,6 +509,30 @@ TEST(HttpLimits, OneClientAddressCannotHoldEveryConnection) {
   EXPECT_EQ(behindProxy.server().maxConnectionsPerAddress(), 1u);
 }
 
+// An IPv6 client is capped by its /64, as the sign-in throttle counts it: a client
+// commonly holds a whole /64 and could take a new address for every connection.
+TEST(HttpLimits, AnIPv6ClientIsCappedByItsNetwork) {
+  if (!hasIPv6()) GTEST_SKIP() << "no IPv6 here";
+  ApiServer server({}, [](ServerOptions& o) {
+    o.host = "::";
+    o.maxConnections = 8;
+    o.maxConnectionsPerAddress = 1;
+  });
+  RawConnection first(server.port(), "::1");
+  first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // a header under way
+  ASSERT_TRUE(waitFor([&] { return server.server().connections() == 1; }));
+  RawConnection refused(server.port(), "::1");
+  const std::string answer = refused.readToEnd();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("This client's IPv6 network (::/64) has 1 connection open, the most one "
+                        "network may have"),
+            std::string::npos)
+      << answer;
+  RawConnection v4(server.port());
+  v4.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(v4.readToEnd().rfind("HTTP/1.1 200", 0), 0u) << "IPv4 clients are another address";
+}
+
 // The cap's accounting (a review): an address refused at its cap closes no other
 // address's idle connection, even with the server full; connections answered 503 do
 // not count against their address; a burst of new connections closes one idle

@@ -172,8 +172,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex mu;  // guards live, byAddress, stopped, queueTaken
   std::condition_variable allClosed;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
-  // The open connections of each client address (the TCP peer's) that it is served
-  // on, for the cap on one address's (maxConnectionsPerAddress): not those turned
+  // The open connections of each client address (the TCP peer's; an IPv6 one by its
+  // /64, as the sign-in throttle counts it: a client commonly holds a whole /64) that
+  // it is served on, for the cap on one address's (maxConnectionsPerAddress): not those turned
   // away, nor those taken for closing (reclaimIdle), which do not hold a place.
   std::unordered_map<std::string, std::size_t> byAddress;
   // Connections taken for closing and not yet closed: their places are free (a burst
@@ -207,9 +208,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void accept();
-  // One connection of `address` fewer in byAddress. Called with mu held.
-  void uncount(const std::string& address) {
-    if (auto it = byAddress.find(address); it != byAddress.end() && --it->second == 0)
+  // One connection of `network` fewer in byAddress. Called with mu held.
+  void uncount(const std::string& network) {
+    if (auto it = byAddress.find(network); it != byAddress.end() && --it->second == 0)
       byAddress.erase(it);
   }
   // Serves a connection accept() gave.
@@ -221,11 +222,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // a new connection that sends nothing is never closed for another (flooding ones
   // would close each other).
   void adopt(tcp::socket socket, const tcp::endpoint& peer);
-  // Claims up to `wanted` of the connections waiting longest (with `address`, of
-  // those from it) and gives them to be closed (each closes unless its request
-  // began meanwhile). Called with mu held.
+  // Claims up to `wanted` of the connections waiting longest (with `network`, of
+  // those counted against it) and gives them to be closed (each closes unless its
+  // request began meanwhile). Called with mu held.
   std::vector<std::shared_ptr<Connection>> reclaimIdle(std::size_t wanted,
-                                                       const std::string* address = nullptr);
+                                                       const std::string* network = nullptr);
   // At a stop: takes the connections the kernel completed and queued for accept(),
   // whose clients sent their requests to a server that was still listening; closing
   // the listener with them queued resets them unanswered (a review: curl's
@@ -242,7 +243,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // once the client reset the connection, and a command it sent was logged without
   // it: a review).
   Connection(tcp::socket&& socket, std::string peer, std::shared_ptr<Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)), peer_(std::move(peer)) {
+      : stream_(std::move(socket)),
+        server_(std::move(server)),
+        peer_(std::move(peer)),
+        network_(clientNetwork(peer_)) {
     beast::error_code ec;
     // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
     stream_.socket().set_option(tcp::no_delay(true), ec);
@@ -252,7 +256,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (turnedAway_) server_->turnedAway.fetch_sub(1);
     std::lock_guard lock(server_->mu);
     server_->live.erase(this);
-    if (counted_) server_->uncount(peer_);
+    if (counted_) server_->uncount(network_);
     if (leaving_) --server_->leaving;
     if (server_->live.empty()) server_->allClosed.notify_all();
   }
@@ -290,19 +294,19 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // request, nothing of it sent yet: 0 before its first answer, while a request is
   // under way, and once claimed for closing.
   std::int64_t waitingSince() const { return waitingSince_.load(); }
-  // The client's address (the TCP peer's); set before the connection is shared.
-  const std::string& peer() const { return peer_; }
+  // What it counts against in byAddress: the peer, an IPv6 one by its /64.
+  const std::string& network() const { return network_; }
   // Holds its place: counted in its address's connections, no longer leaving (called
   // with the server's mu held).
   void hold() {
-    if (!counted_) ++server_->byAddress[peer_];
+    if (!counted_) ++server_->byAddress[network_];
     counted_ = true;
     if (leaving_) --server_->leaving;
     leaving_ = false;
   }
   // Taken for closing: its place is given up now (called with the server's mu held).
   void leave() {
-    if (counted_) server_->uncount(peer_);
+    if (counted_) server_->uncount(network_);
     counted_ = false;
     if (!leaving_) ++server_->leaving;
     leaving_ = true;
@@ -827,7 +831,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   beast::flat_buffer buffer_{kMaxUnparsed};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
-  std::string peer_, client_, method_, path_, requestId_;  // client_: see trustedProxies
+  std::string peer_, network_, client_, method_, path_, requestId_;  // client_: see trustedProxies
   // Guarded by the server's mu: counted in its byAddress, and taken for closing.
   bool counted_ = false, leaving_ = false;
   bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
@@ -864,6 +868,7 @@ void HttpServer::Impl::accept() {
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   if (ioStopped.load()) return;  // the socket closes as it goes
   std::string address = peerAddressOf(peer);
+  const std::string network = clientNetwork(address);
   std::string refusal;
   std::vector<std::shared_ptr<Connection>> reclaimed;
   {
@@ -873,16 +878,18 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
     // nothing, or a header a byte at a time, shut everyone else out until their
     // header timeout (a known gap). Its own idle keep-alive ones make room, and only
     // they: an address refused closes no one else's (a review).
-    const auto mine = byAddress.find(address);
+    const auto mine = byAddress.find(network);
     const std::size_t held = mine == byAddress.end() ? 0 : mine->second;
     const std::size_t cap = options.maxConnectionsPerAddress;
     if (held >= cap && !isTrustedProxy(address, options.trustedProxies)) {
-      reclaimed = reclaimIdle(held - cap + 1, &address);
+      reclaimed = reclaimIdle(held - cap + 1, &network);
       if (reclaimed.empty()) {
         refusedForAddress.fetch_add(1);
-        refusal = "This client address has " + std::to_string(held) +
-                  (held == 1 ? " connection" : " connections") +
-                  " open, the most one address may have; close some or try again shortly.";
+        const bool v6 = network != address;
+        refusal = (v6 ? "This client's IPv6 network (" + network + ")" : "This client address") +
+                  " has " + std::to_string(held) + (held == 1 ? " connection" : " connections") +
+                  " open, the most one " + (v6 ? "network" : "address") +
+                  " may have; close some or try again shortly.";
       }
     }
     // The whole limit, less the places given up, and not counting the connections
@@ -902,11 +909,11 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
 }
 
 std::vector<std::shared_ptr<HttpServer::Impl::Connection>> HttpServer::Impl::reclaimIdle(
-    std::size_t wanted, const std::string* address) {
+    std::size_t wanted, const std::string* network) {
   std::vector<std::pair<std::int64_t, Connection*>> waiting;
   for (const auto& [raw, weak] : live)
     if (const std::int64_t since = raw->waitingSince();
-        since != 0 && (address == nullptr || raw->peer() == *address))
+        since != 0 && (network == nullptr || raw->network() == *network))
       waiting.emplace_back(since, raw);
   const std::size_t n = std::min(wanted, waiting.size());
   std::partial_sort(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n),
