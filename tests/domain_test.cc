@@ -811,6 +811,22 @@ TEST(Deciders, CreatingADeactivatedUserAgainPointsToReactivation) {
                                               "email: is already in the pool"}));
 }
 
+// An administrator refused the deactivation of another is told why, and what to do
+// (a review: "Only the company's owner may do this." puzzled one who deactivates
+// other users).
+TEST(Deciders, AnAdministratorRefusedTheDeactivationOfAnotherIsToldWhy) {
+  World w;
+  const std::string alice = w.create("alice", true);
+  w.create("carol", true);
+  const auto refused = std::get<Rejection>(w.run("carol", DeactivateUser{alice, std::nullopt}));
+  EXPECT_EQ(refused.code, "forbidden");
+  EXPECT_EQ(refused.message,
+            "Only the company's owner may deactivate an administrator: ask the owner to, or to "
+            "remove their administrator rights (DELETE /api/v1/admins/{userId}) first.");
+  const auto gone = std::get<Rejection>(w.run("carol", RemoveAdmin{alice}));
+  EXPECT_EQ(gone.message, "Only the company's owner may do this.");
+}
+
 // Group names fold in any script; a log from when they folded in ASCII alone may
 // hold two groups whose names fold alike now: each stays editable, and the name
 // stays taken while one of them has it.

@@ -284,7 +284,9 @@ TEST(HttpFlows, ResourceRoutesSayWhatToPutRight) {
   const json resourceErrors = r.json()["errors"];
   for (const auto& e : resourceErrors) problems[e["field"]] = e["message"];
   EXPECT_EQ(problems["kind"], "must be a string") << r.body;
-  EXPECT_EQ(problems["service"], "is not a service this company holds") << r.body;
+  EXPECT_EQ(problems["service"],
+            "is not a service this company holds: it holds modeler, automation and studio")
+      << r.body;
   EXPECT_EQ(problems["name"], "is required") << r.body;
   r = client.post("/api/v1/groups", {{"name", ""}, {"description", 5}}, owner.token);
   ASSERT_EQ(r.status, 422) << r.body;
@@ -396,6 +398,13 @@ TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
   r = client.request("PATCH", "/api/v1/users/" + ann.id, stale.dump(), owner.token);
   EXPECT_EQ(r.status, 412) << r.body;
   EXPECT_EQ(r.json()["code"], "version-mismatch") << r.body;
+  // The version now, not the one read (it said "changed since it was read (version
+  // N)" of the version now: a review).
+  EXPECT_EQ(r.json()["detail"],
+            "The user is at version " + std::to_string(now["version"].get<int>()) +
+                " now, not at the version this request names (If-Match, or the form's "
+                "version): read it again and send the ETag it shows.")
+      << r.body;
   EXPECT_EQ(client.get("/api/v1/users/" + ann.id, owner.token).json()["surname"], "Tester");
 }
 
@@ -1029,6 +1038,9 @@ TEST(HttpFlows, AUsersRolesAreListedAsGrantedAndRevoked) {
             "The service modeler has no role 'superuser'; its roles are: viewer, editor, admin.");
   EXPECT_EQ(client.request("PUT", base + "/modeler/a@b.example", "", owner.token).json()["detail"],
             "The service modeler has no such role; its roles are: viewer, editor, admin.");
+  // A service the company does not hold is said with those it holds (a review).
+  EXPECT_EQ(client.request("PUT", base + "/analytics/viewer", "", owner.token).json()["detail"],
+            "Service analytics is not in this company: it holds modeler, automation and studio.");
 }
 
 // A client that follows the Location of a 201 finds what was made there.
@@ -1061,6 +1073,11 @@ TEST(HttpFlows, EveryLocationACreationGivesAnswersAGetWithTheSameBody) {
   const std::string cy = server.user("acme", owner, "cy").id;
   Reply plain = client.get("/api/v1/admins/" + cy, owner.token);
   EXPECT_EQ(plain.status, 404) << "not an administrator: " << plain.body;
+  EXPECT_EQ(plain.json()["detail"],
+            "User " + cy + " is not an administrator: POST /api/v1/admins makes them one.")
+      << "said as DELETE says it, not \"does not exist\" (a review)";
+  EXPECT_EQ(client.get("/api/v1/admins/nobody", owner.token).json()["detail"],
+            "The user does not exist in this company.");
   plain = client.request("DELETE", "/api/v1/admins/" + cy, "", owner.token);
   EXPECT_EQ(plain.status, 404) << plain.body;
   EXPECT_NE(plain.body.find("User " + cy + " is not an administrator."), std::string::npos)
@@ -1409,6 +1426,9 @@ TEST(HttpFlows, GroupsAndUserCommandsHonourIfMatch) {
   r = client.request("PATCH", other, R"({"name":"Sales EMEA"})", owner.token, keyed(tag));
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json()["code"], "idempotency-key-reused");
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("(another path, body or If-Match)"),
+            std::string::npos)
+      << "the If-Match is what differs here (a review): " << r.body;
 }
 
 // A misspelt field of a merge patch is refused, not dropped with a 200.

@@ -169,13 +169,14 @@ Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
 }
 
 Rejection keyReusedRejection() {
-  return Rejection{RejectionKind::kInvalid,
-                   std::string(kKeyReusedCode),
-                   "This Idempotency-Key was first sent with another request (another path or "
-                   "body), which it answers; nothing was done for this one. Use a new key for a "
-                   "new request.",
-                   {},
-                   {}};
+  return Rejection{
+      RejectionKind::kInvalid,
+      std::string(kKeyReusedCode),
+      "This Idempotency-Key was first sent with another request (another path, "
+      "body or If-Match), which it answers; nothing was done for this one. Use a new key for a "
+      "new request.",
+      {},
+      {}};
 }
 
 std::string requestDigest(std::string_view target, std::string_view body) {

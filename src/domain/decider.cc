@@ -90,7 +90,11 @@ std::optional<Rejection> versionMismatch(const std::optional<std::uint64_t>& exp
   return Rejection{
       RejectionKind::kPreconditionFailed,
       "version-mismatch",
-      "The " + what + " changed since it was read (version " + std::to_string(version) + ").",
+      // Naming the version now, not the one the client read (which it said as
+      // "changed since it was read (version 1)" of a group still at 1: a review).
+      "The " + what + " is at version " + std::to_string(version) +
+          " now, not at the version this request names (If-Match, or the form's version): "
+          "read it again and send the ETag it shows.",
       {},
       {}};
 }
@@ -98,6 +102,7 @@ std::optional<Rejection> versionMismatch(const std::optional<std::uint64_t>& exp
 // --- who may do what --------------------------------------------------------
 
 enum class Who { kSystem, kAdmin, kOwner, kSelfOrSystem };
+constexpr std::string_view kOwnerOnly = "Only the company's owner may do this.";
 
 std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, Who who,
                                    std::string_view target = {}) {
@@ -112,8 +117,7 @@ std::optional<Rejection> authorize(const WriteModel& state, const Command& cmd, 
       break;
     case Who::kOwner: {
       const CompanyState* c = state.company(cmd.companyId);
-      if (c == nullptr || c->ownerId != cmd.actor)
-        return forbidden("Only the company's owner may do this.");
+      if (c == nullptr || c->ownerId != cmd.actor) return forbidden(std::string(kOwnerOnly));
       break;
     }
     case Who::kSelfOrSystem:
@@ -310,7 +314,14 @@ class Decider {
     // (DELETE /admins): another administrator deactivating and reactivating them
     // would remove them without being the owner.
     if (u->admin)
-      if (auto r = authorize(state_, cmd_, Who::kOwner)) return *r;
+      if (auto r = authorize(state_, cmd_, Who::kOwner)) {
+        // The same administrator deactivates other users: "do this" puzzled (a review).
+        if (r->message == kOwnerOnly)
+          r->message =
+              "Only the company's owner may deactivate an administrator: ask the owner to, or "
+              "to remove their administrator rights (DELETE /api/v1/admins/{userId}) first.";
+        return *r;
+      }
     if (!u->active) return conflict("already-inactive", "The user is already deactivated.");
 
     std::vector<const ResourceState*> owned;
@@ -819,7 +830,14 @@ class Decider {
                                       const std::string& role) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return r;
     if (state_.user(cmd_.companyId, userId) == nullptr) return notFound("User", userId);
-    if (!state_.company(cmd_.companyId)->holdsService(service)) return notFound("Service", service);
+    if (const CompanyState& company = *state_.company(cmd_.companyId);
+        !company.holdsService(service)) {
+      // Which services it holds, as POST /resources says (a review).
+      Rejection r = notFound("Service", service);
+      r.message.pop_back();
+      r.message += ": " + heldServicesText(company.services) + ".";
+      return r;
+    }
     if (!serviceHasRole(service, role)) {
       // Said of the service, with its roles: "Role modeler/superuser is not in this
       // company" blamed the company (a review).
@@ -904,7 +922,8 @@ std::vector<FieldProblem> resourceFieldProblems(const RegisterResource& c,
   if (c.service.empty())
     problems.push_back({"service", "is required"});
   else if (!holdsService(services, c.service))
-    problems.push_back({"service", "is not a service this company holds"});
+    problems.push_back(
+        {"service", "is not a service this company holds: " + heldServicesText(services)});
   requireText(problems, "", "name", trimText(c.name));
   if (c.ownerId.empty()) problems.push_back({"ownerId", "is required"});
   return problems;

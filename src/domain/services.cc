@@ -28,6 +28,14 @@ bool serviceHasRole(std::string_view service, std::string_view role) {
   return false;
 }
 
+std::string heldServicesText(const std::vector<std::string>& services) {
+  if (services.empty()) return "it holds none";
+  std::string out = "it holds ";
+  for (std::size_t i = 0; i < services.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == services.size() ? " and " : ", ") + services[i];
+  return out;
+}
+
 const std::vector<std::string>& defaultServices() {
   static const std::vector<std::string> services = {"modeler", "automation", "studio"};
   return services;

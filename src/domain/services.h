@@ -22,6 +22,10 @@ bool serviceHasRole(std::string_view service, std::string_view role);
 // Whether a company's list of services holds `service` (as named, exactly).
 bool holdsService(const std::vector<std::string>& services, std::string_view service);
 
+// "it holds a, b and c" (or "it holds none"), said where a service is not one of
+// them, so that the caller sees which to name.
+std::string heldServicesText(const std::vector<std::string>& services);
+
 // The services a new company holds when provisioning names none.
 const std::vector<std::string>& defaultServices();
 

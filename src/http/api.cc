@@ -363,7 +363,9 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
       return forbidden("Only an administrator or the user themself may do this.");
     case Access::kOwner:
       if (madeBefore(call)) return std::nullopt;
-      return forbidden("Only the company's owner may do this.");
+      return forbidden(route.pattern == "/api/v1/owner"
+                           ? "Only the company's owner may transfer ownership."
+                           : "Only the company's owner may remove an administrator.");
     default:
       if (madeBefore(call)) return std::nullopt;
       return forbidden("Only an administrator may do this.");

@@ -60,7 +60,14 @@ HttpResponse Api::Impl::includeAdmin(Call& call) {
 }
 
 HttpResponse Api::Impl::getAdmin(Call& call) {
-  if (!portal.admins().row(call.company(), call.params[0])) return notFound("The administrator");
+  if (!portal.admins().row(call.company(), call.params[0])) {
+    // As DELETE /admins says it (a review found "does not exist" of a user who does).
+    if (portal.users().row(call.company(), call.params[0]))
+      return Api::problem(404, "not-found", "Not found",
+                          "User " + call.params[0] +
+                              " is not an administrator: POST /api/v1/admins makes them one.");
+    return userNotFound(call.params[0]);
+  }
   return adminOf(call.company(), call.params[0], 200);
 }
 
