@@ -339,6 +339,14 @@ TEST(CsvWriter, MakesFormulaCellsInert) {
       {"=1,2", "\"'=1,2\""},
       {"a=b", "a=b"},
       {"'=1", "'=1"},
+      // After spaces or invisible characters, and full-width (a review).
+      {" =HYPERLINK(\"http://x\")", "\"' =HYPERLINK(\"\"http://x\"\")\""},
+      {"\u00A0=1", "'\u00A0=1"},
+      {"\u200B\u200B+1", "'\u200B\u200B+1"},
+      {"\uFF1D1+1", "'\uFF1D1+1"},
+      {" \uFEFF@A1", "\"' \uFEFF@A1\""},
+      {" a", "\" a\""},
+      {"\u00A0", "\u00A0"},
   };
   for (const auto& [field, written] : cases) {
     std::string out;

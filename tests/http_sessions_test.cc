@@ -46,6 +46,10 @@ TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
   ASSERT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json()["errors"][0]["message"], "must differ from the current password") << r.body;
   r = client.post("/api/v1/password-resets/confirm",
+                  {{"token", link}, {"newPassword", "a brand new passphrase"}, {"confirm", "x"}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"], "is not a field of a password reset") << r.body;
+  r = client.post("/api/v1/password-resets/confirm",
                   {{"token", link}, {"newPassword", "a brand new passphrase"}});
   ASSERT_EQ(r.status, 204) << "the link was not used up: " << r.body;
   r = server.signIn("late", "owner@late.example", "a brand new passphrase");
@@ -87,6 +91,17 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
                   token);
   EXPECT_EQ(r.status, 422) << "a common password is refused";
   EXPECT_EQ(r.json()["code"], "password-policy");
+  // A field the change does not have is refused, as every other body's are (it was
+  // dropped: a review sent a userId along).
+  r = client.post("/api/v1/me/password",
+                  {{"currentPassword", done->temporaryPassword},
+                   {"newPassword", kPassword},
+                   {"userId", "someone-else"}},
+                  token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"],
+            json::parse(R"([{"field":"userId","message":"is not a field of a password change"}])"))
+      << r.body;
   for (const char* personal : {"Bea Boss 2026!", "FIRM-firm-2026"}) {
     r = client.post("/api/v1/me/password",
                     {{"currentPassword", done->temporaryPassword}, {"newPassword", personal}},

@@ -15,18 +15,30 @@ bool needsQuotes(std::string_view field) {
 }  // namespace
 
 bool isFormulaCell(std::string_view cell) {
-  if (cell.empty()) return false;
-  switch (cell.front()) {
-    case '=':
-    case '+':
-    case '-':
-    case '@':
-    case '\t':
-    case '\r':
-      return true;
-    default:
-      return false;
+  // Past spaces and invisible characters before it (" =HYPERLINK(…)" went out as it
+  // was: a reader that trims cells before it evaluates them would run it; a review),
+  // and in their full-width forms, which some spreadsheets take for the ASCII ones.
+  static constexpr std::string_view kBlanks[] = {
+      " ",
+      "\u00A0",  // no-break space
+      "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006",
+      "\u2007", "\u2008", "\u2009", "\u200A",            // the typographic spaces
+      "\u200B", "\u200C", "\u200D", "\u200E", "\u200F",  // zero-width and direction marks
+      "\u2028", "\u2029", "\u202F", "\u205F", "\u2060", "\u3000", "\uFEFF"};
+  static constexpr std::string_view kTriggers[] = {"=",  "+",      "-",      "@",      "\t",
+                                                   "\r", "\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"};
+  for (bool skipped = true; skipped && !cell.empty();) {
+    skipped = false;
+    for (std::string_view blank : kBlanks)
+      if (cell.starts_with(blank)) {
+        cell.remove_prefix(blank.size());
+        skipped = true;
+        break;
+      }
   }
+  for (std::string_view trigger : kTriggers)
+    if (cell.starts_with(trigger)) return true;
+  return false;
 }
 
 std::string inertCell(std::string_view cell) {
@@ -36,8 +48,8 @@ std::string inertCell(std::string_view cell) {
 
 void CsvWriter::appendField(std::string& out, std::string_view field, bool formulaSafe) {
   const bool inert = formulaSafe && isFormulaCell(field);
-  // An inert cell starts with neither a space nor a byte-order mark, so the apostrophe
-  // does not change whether it needs quotes.
+  // Quoted as the field itself would be: an apostrophe in front of a leading space or
+  // byte-order mark makes quotes needless, not wrong.
   const bool quoted = needsQuotes(field);
   if (quoted) out.push_back('"');
   if (inert) out.push_back('\'');

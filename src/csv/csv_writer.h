@@ -4,11 +4,12 @@
 // LF, starts or ends with a space, or starts with a byte-order mark. Both separators
 // are quoted whichever is in use, because a reader that takes the separator from the
 // header (CsvReader, spreadsheets in many locales) would otherwise split a one-column
-// header at the other; a leading byte-order mark would be taken for the file's own. A record of one empty field is written as "" so that it is not a blank
-// line; so is a record of no fields.
+// header at the other; a leading byte-order mark would be taken for the file's own. A record of one
+// empty field is written as "" so that it is not a blank line; so is a record of no fields.
 //
 // Formula safety (OWASP, "CSV Injection"): a cell that a spreadsheet would run as a
-// formula, one starting with `=`, `+`, `-`, `@`, tab or CR, is written with a leading
+// formula, one starting with `=`, `+`, `-`, `@`, tab or CR (after any spaces or
+// invisible characters, and in their full-width forms too), is written with a leading
 // apostrophe, which the spreadsheet shows as text. This also changes negative numbers
 // ("-5" becomes "'-5"); files meant for people, such as an import's error log, want
 // that; a file meant for another program may switch it off.

@@ -23,6 +23,12 @@ HttpResponse Api::Impl::createGroup(Call& call) {
   CreateGroup c;
   c.name = stringField(*body, "name", errors).value_or("");
   c.description = stringField(*body, "description", errors);
+  // Told where members are added, as a PATCH is (it read "is not a field of a
+  // group": a review).
+  if (body->erase("members") > 0)
+    errors.emplace_back("members",
+                        "is not taken when a group is made: add each member with PUT "
+                        "/api/v1/groups/{id}/members/{userId} once it is");
   refuseOtherFields(*body, {"name", "description"}, errors, "is not a field of a group");
   if (!errors.empty())
     return validation(

@@ -205,7 +205,8 @@ HttpResponse Api::Impl::me(Call& call) {
 
 HttpResponse Api::Impl::changePassword(Call& call) {
   HttpResponse error;
-  auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error);
+  auto fields = requiredStrings<2>(call.req, {"currentPassword", "newPassword"}, error,
+                                   "is not a field of a password change");
   if (!fields) return error;
   auto& [current, next] = *fields;
   // The policy judges, and "must differ" compares, what is hashed (NFKC): twelve
@@ -356,7 +357,8 @@ HttpResponse Api::Impl::requestReset(Call& call) {
 
 HttpResponse Api::Impl::confirmReset(Call& call) {
   HttpResponse error;
-  auto fields = requiredStrings<2>(call.req, {"token", "newPassword"}, error);
+  auto fields = requiredStrings<2>(call.req, {"token", "newPassword"}, error,
+                                   "is not a field of a password reset");
   if (!fields) return error;
   auto& [token, next] = *fields;
   next = nfkc(next);  // judged by the policy as it is hashed (see changePassword)
