@@ -1450,6 +1450,13 @@ TEST(HttpFlows, AGroupPatchNamingAFieldItDoesNotHaveIsRefused) {
   EXPECT_EQ(r.json()["errors"][0]["message"],
             "is read-only: use PUT or DELETE /api/v1/groups/{id}/members/{userId}")
       << "where members are changed";
+  r = client.post("/api/v1/groups", {{"name", "Night"}, {"members", json::array({owner.id})}},
+                  owner.token);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"],
+            "is not taken when a group is made: add each member with PUT "
+            "/api/v1/groups/{id}/members/{userId} once it is")
+      << "a create is told too (a review)";
   r = client.request("PATCH", path, json{{"memberCount", 7}}.dump(), owner.token,
                      {{"Content-Type", "application/json"}});
   ASSERT_EQ(r.status, 422) << r.body;
