@@ -26,7 +26,11 @@ struct GroupRenamed {
   std::string groupId;
   std::string name;
   std::optional<std::string> description;
-  PORTAL_FIELDS(GroupRenamed, groupId, name, description)
+  // The name before, when this changed it, so that the audit trail says what the
+  // group was called (a review: only the timeline, which replays, could). Renames
+  // written before this field have none.
+  std::optional<std::string> previousName;
+  PORTAL_FIELDS(GroupRenamed, groupId, name, description, previousName)
 };
 
 // The group's name and its members when it was deleted, so that the deletion is in

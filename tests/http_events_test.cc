@@ -248,6 +248,28 @@ TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
   ASSERT_EQ(
       client.request("PUT", "/api/v1/groups/" + ops + "/members/" + ann.id, "", owner.token).status,
       204);
+  // A rename keeps the name before, so that the trail says what it was called (a
+  // review: only the timeline could); a change of the description alone has none.
+  ASSERT_EQ(client
+                .request("PATCH", "/api/v1/groups/" + ops, R"({"name":"Operations"})", owner.token,
+                         {{"Content-Type", "application/json"}})
+                .status,
+            200);
+  ASSERT_EQ(client
+                .request("PATCH", "/api/v1/groups/" + ops, R"({"description":"Days"})", owner.token,
+                         {{"Content-Type", "application/json"}})
+                .status,
+            200);
+  const json renames = client.get("/api/v1/audit?type=GroupRenamed", owner.token).json()["items"];
+  ASSERT_EQ(renames.size(), 2u) << renames.dump();
+  EXPECT_EQ(renames[1]["data"]["previousName"], "Ops") << "newest first: " << renames.dump();
+  EXPECT_EQ(renames[1]["data"]["name"], "Operations") << renames.dump();
+  EXPECT_FALSE(renames[0]["data"].contains("previousName")) << renames.dump();
+  ASSERT_EQ(client
+                .request("PATCH", "/api/v1/groups/" + ops, R"({"name":"Ops"})", owner.token,
+                         {{"Content-Type", "application/json"}})
+                .status,
+            200);
   ASSERT_EQ(client.request("DELETE", "/api/v1/groups/" + ops, "", owner.token).status, 204);
   const json history =
       client.get("/api/v1/users/" + ann.id + "/history", owner.token).json()["items"];

@@ -1060,7 +1060,7 @@ TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAn
   }
   for (int i = 0; i < 3000; ++i) {
     const std::string id = "g" + std::to_string(i * 11 % 3000);
-    group(id, GroupRenamed{id, "Renamed " + std::to_string(i), std::nullopt});
+    group(id, GroupRenamed{id, "Renamed " + std::to_string(i), std::nullopt, std::nullopt});
   }
   TempDir dir;
   const std::string whole = dir.sub("whole"), damaged = dir.sub("damaged"),

@@ -204,7 +204,10 @@ std::string describe(const RecordedEvent& event, const std::string& subject,
                    what;
           },
           [&](const GroupCreated& e) { return "group '" + e.name + "' created"; },
-          [&](const GroupRenamed& e) { return "group renamed to '" + e.name + "'"; },
+          [&](const GroupRenamed& e) {
+            return "group " + (e.previousName ? "'" + *e.previousName + "' " : std::string()) +
+                   "renamed to '" + e.name + "'";
+          },
           [&](const GroupDeleted& e) {
             // Named as its stream last named it (the deletion's own name among them).
             return "group " + groupName(e.groupId) + " deleted";

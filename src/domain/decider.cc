@@ -597,7 +597,9 @@ class Decider {
         return onField(conflict("group-name-taken", "A group with this name exists already."),
                        "name", "is another group's name");
     if (name != g.name || description != g.description)
-      add(groupStream(c.groupId), GroupRenamed{c.groupId, name, description});
+      add(groupStream(c.groupId),
+          GroupRenamed{c.groupId, name, description,
+                       name != g.name ? std::optional<std::string>(g.name) : std::nullopt});
     decision_.id = c.groupId;
     return std::move(decision_);
   }
