@@ -4,6 +4,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <vector>
 
@@ -31,23 +33,51 @@ std::string hexKey(std::string_view key) {
   return out;
 }
 
-// `text` with every occurrence of `address` replaced, as it was sent (in any ASCII
-// case) and as its key is (emailKey: its domain in Unicode's lower case), so that a
-// relay's answer that quotes the recipient can go to the log.
+// `text` with each occurrence of `needle` (in ASCII lower case) replaced by
+// "[recipient]", in any ASCII case; with `wholeWords`, only where no letter, digit,
+// '.', '_' or '-' touches it (a local part "ann" is no part of "annual").
+std::string blanked(std::string text, const std::string& needle, bool wholeWords) {
+  if (needle.empty()) return text;
+  auto wordy = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' ||
+           (static_cast<unsigned char>(c) & 0x80) != 0;
+  };
+  const std::string lower = asciiLower(text);
+  std::string out;
+  std::size_t from = 0;
+  for (auto at = lower.find(needle); at != std::string::npos; at = lower.find(needle, at + 1)) {
+    if (at < from) continue;
+    const std::size_t end = at + needle.size();
+    if (wholeWords && ((at > 0 && wordy(text[at - 1])) || (end < text.size() && wordy(text[end]))))
+      continue;
+    out.append(text, from, at - from).append("[recipient]");
+    from = end;
+  }
+  return out.append(text, from);
+}
+
+// `text` (a relay's answer) fit for the log: no form of the recipient's address. A
+// relay may quote it as sent, as its key, with its domain in ASCII (xn--), its local
+// part alone, or escaped ("ann%40example.com"): the address as sent and as its key
+// are replaced, then every word holding '@' or "%40", then the local part as a
+// whole word (a review found the xn-- form and a local part alone in the log).
 std::string withoutAddress(std::string text, const std::string& address) {
   const std::string sent = asciiLower(trim(address)), key = emailKey(address);
-  for (const std::string* searched : {&sent, &key}) {
-    const std::string& needle = *searched;
-    if (needle.empty() || (searched == &key && key == sent)) continue;  // an ASCII address: once
-    std::string lower = asciiLower(text), out;
-    std::size_t from = 0;
-    for (auto at = lower.find(needle); at != std::string::npos; at = lower.find(needle, from)) {
-      out.append(text, from, at - from).append("[recipient]");
-      from = at + needle.size();
-    }
-    text = out.append(text, from);
+  text = blanked(std::move(text), sent, false);
+  if (key != sent) text = blanked(std::move(text), key, false);
+  std::string out;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t end = std::min(text.find_first_of(" \t\r\n", at), text.size());
+    const std::string word = text.substr(at, end - at);
+    const bool addressLike =
+        word.find('@') != std::string::npos || asciiLower(word).find("%40") != std::string::npos;
+    out += addressLike ? "[recipient]" : word;
+    if (end < text.size()) out += text[end];
+    at = end + 1;
   }
-  return text;
+  if (const std::size_t at = sent.rfind('@'); at != std::string::npos && at > 0)
+    out = blanked(std::move(out), sent.substr(0, at), true);
+  return out;
 }
 
 std::string describe(std::chrono::milliseconds d) {
