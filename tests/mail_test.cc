@@ -1066,6 +1066,75 @@ TEST_F(MailerTest, MailsARelayKeepsDeferringDoNotHoldNewerMailBack) {
   EXPECT_EQ(outboxSize(), 5u) << "the deferred mails are kept";
 }
 
+// Deletions are made durable within a pass, not only at its end: a crash in a long
+// pass to a slow relay sent again everything it had delivered (a review: a kill -9
+// sent 29 of 40 welcome mails twice). Seen on disk: the write-ahead log grows between
+// two deliveries of one pass when told to sync every time, and does not when told to
+// sync once an hour.
+TEST_F(MailerTest, DeletionsAreMadeDurableWithinAPass) {
+  class Watching : public MailTransport {
+   public:
+    Watching(std::unique_ptr<MailTransport> next, std::string dir)
+        : next_(std::move(next)), dir_(std::move(dir)) {}
+    Result<void> deliver(const Message& message, const std::string& fileStem) override {
+      std::uintmax_t bytes = 0;
+      for (const auto& entry : fs::directory_iterator(dir_))
+        if (entry.path().extension() == ".log") bytes += entry.file_size();
+      walBytes.push_back(bytes);
+      return next_->deliver(message, fileStem);
+    }
+    std::vector<std::uintmax_t> walBytes;
+
+   private:
+    std::unique_ptr<MailTransport> next_;
+    std::string dir_;
+  };
+  for (const auto every : {std::chrono::milliseconds(0), std::chrono::milliseconds(3'600'000)}) {
+    for (std::uint64_t position = 10; position < 15; ++position) put(position, 0, welcome("u-ada"));
+    ASSERT_TRUE(store_->db()->FlushWAL(true).ok());
+    auto transport = std::make_unique<Watching>(emlTransport(), dir_.sub("data"));
+    auto* watching = transport.get();
+    MailerOptions options = quick();
+    options.deletionsDurableEvery = every;
+    auto m = mailer(std::move(transport), options);
+    m->start();
+    ASSERT_TRUE(m->waitIdle(30s));
+    m->stop();
+    ASSERT_EQ(watching->walBytes.size(), 5u);
+    for (std::size_t i = 1; i < 5; ++i)
+      if (every.count() == 0)
+        EXPECT_GT(watching->walBytes[i], watching->walBytes[i - 1]) << i;
+      else
+        EXPECT_EQ(watching->walBytes[i], watching->walBytes[i - 1]) << i;
+    EXPECT_EQ(outboxSize(), 0u);
+  }
+}
+
+// The pending gauge counts what waits from the start, not 0 until a first pass ends
+// (a relay that never greets holds one for minutes: a review).
+TEST_F(MailerTest, MailWaitingAtTheStartIsPendingBeforeAPassEnds) {
+  class Held : public MailTransport {
+   public:
+    explicit Held(std::shared_future<void> go) : go_(std::move(go)) {}
+    Result<void> deliver(const Message&, const std::string&) override {
+      go_.wait();
+      return {};
+    }
+
+   private:
+    std::shared_future<void> go_;
+  };
+  for (std::uint64_t position = 10; position < 13; ++position) put(position, 0, welcome("u-ada"));
+  std::promise<void> go;
+  auto m = mailer(std::make_unique<Held>(go.get_future().share()));
+  m->start();
+  EXPECT_EQ(m->pending(), 3u) << "while the first delivery hangs";
+  go.set_value();
+  ASSERT_TRUE(m->waitIdle(30s));
+  m->stop();
+  EXPECT_EQ(m->pending(), 0u);
+}
+
 TEST_F(MailerTest, KeepsUndeliveredMailForTheNextStart) {
   put(7, 0, welcome("u-ada"));
   {

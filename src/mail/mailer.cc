@@ -106,6 +106,9 @@ void Mailer::start() {
   std::lock_guard life(lifecycleMu_);
   std::lock_guard lock(mu_);
   if (running_) return;
+  // What waits from the start, not 0 until a first pass ends, which a relay that never
+  // greets holds for minutes (a review found the gauge 0 with mail waiting).
+  pending_.store(outboxCount(), std::memory_order_relaxed);
   stopping_ = false;
   running_ = true;
   transport_->resume();
@@ -219,6 +222,7 @@ Mailer::ScanResult Mailer::scan() {
   // those of durable events go out (a reset mail for an event a failed fsync lost
   // would carry a dead link). Later ones are woken for once their answer is given.
   const std::uint64_t durable = store_.lastPosition();
+  auto synced = Clock::now();
   auto isDurable = [&](std::string_view key) {
     const auto slot = parseOutboxKey(key);
     return !slot || slot->position <= durable;  // a malformed key is dropped below
@@ -269,6 +273,10 @@ Mailer::ScanResult Mailer::scan() {
         continue;
       }
       Outcome outcome = handle(key, value);
+      if (Clock::now() - synced >= options_.deletionsDurableEvery) {
+        makeDeletionsDurable();
+        synced = Clock::now();
+      }
       if (outcome == Outcome::kDone) continue;
       ++result.remaining;
       later(retries_[key].due);
