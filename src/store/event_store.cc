@@ -281,9 +281,11 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     // What an open found, opened or refused, holds when the files stayed as they were.
     if (!walGone && (before.empty() || current() == before)) return store;
     if (attempt == 8)
-      return makeError(ErrorCode::kBusy, "the files of " + options.path +
-                                             " kept changing while they were opened (a compaction or a "
-                                             "rebuild of the running server?); try again once it is done");
+      return makeError(ErrorCode::kBusy,
+                       "the files of " + options.path +
+                           " kept changing while they were opened (the running "
+                           "server's flushes under a heavy write load, a compaction "
+                           "or a rebuild?); try again once it is quieter");
   }
 }
 
