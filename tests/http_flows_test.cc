@@ -422,8 +422,13 @@ TEST(HttpFlows, ARetryAfterTheRightToMakeTheChangeWentGetsTheFirstAnswer) {
   Reply again = client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token, key);
   EXPECT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(again.body, first.body);
-  // Without the key, or with another one, the old owner may not.
-  EXPECT_EQ(client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token).status, 403);
+  // Without the key, or with another one, the old owner may not; told which right
+  // it takes (a review: "may do this").
+  Reply refused = client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.json()["detail"], "Only the company's owner may transfer ownership.");
+  EXPECT_EQ(client.request("DELETE", "/api/v1/admins/" + ada.id, "", owner.token).json()["detail"],
+            "Only the company's owner may remove an administrator.");
   EXPECT_EQ(
       client
           .post("/api/v1/owner", {{"userId", ada.id}}, owner.token, {{"Idempotency-Key", "other"}})

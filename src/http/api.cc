@@ -365,7 +365,9 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
       if (madeBefore(call)) return std::nullopt;
       return forbidden(route.pattern == "/api/v1/owner"
                            ? "Only the company's owner may transfer ownership."
-                           : "Only the company's owner may remove an administrator.");
+                       : route.pattern == "/api/v1/admins/{userId}"
+                           ? "Only the company's owner may remove an administrator."
+                           : "Only the company's owner may do this.");
     default:
       if (madeBefore(call)) return std::nullopt;
       return forbidden("Only an administrator may do this.");

@@ -242,11 +242,13 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // `peer`: the address accept() gave (asked of the socket afterwards, it is gone
   // once the client reset the connection, and a command it sent was logged without
   // it: a review).
-  Connection(tcp::socket&& socket, std::string peer, std::shared_ptr<Impl> server)
+  // `network`: what it counts against in byAddress (clientNetwork of the peer).
+  Connection(tcp::socket&& socket, std::string peer, std::string network,
+             std::shared_ptr<Impl> server)
       : stream_(std::move(socket)),
         server_(std::move(server)),
         peer_(std::move(peer)),
-        network_(clientNetwork(peer_)) {
+        network_(std::move(network)) {
     beast::error_code ec;
     // Answers go out whole and at once: no waiting for the client's ACK (Nagle).
     stream_.socket().set_option(tcp::no_delay(true), ec);
@@ -868,7 +870,7 @@ void HttpServer::Impl::accept() {
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   if (ioStopped.load()) return;  // the socket closes as it goes
   std::string address = peerAddressOf(peer);
-  const std::string network = clientNetwork(address);
+  std::string network = clientNetwork(address);
   std::string refusal;
   std::vector<std::shared_ptr<Connection>> reclaimed;
   {
@@ -903,8 +905,8 @@ void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
     }
   }
   for (auto& c : reclaimed) c->closeIfIdle(true, false);
-  auto conn =
-      std::make_shared<Connection>(std::move(socket), std::move(address), shared_from_this());
+  auto conn = std::make_shared<Connection>(std::move(socket), std::move(address),
+                                           std::move(network), shared_from_this());
   conn->start(std::move(refusal));
 }
 
