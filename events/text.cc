@@ -234,9 +234,6 @@ std::string searchFold(std::string_view s) {
   return out;
 }
 
-namespace {
-
-// A code point trimText removes from the ends of text.
 bool invisibleAtEdge(char32_t c) {
   if (isWhiteSpace(c)) return true;
   if (c < 0x80) return false;
@@ -247,8 +244,6 @@ bool invisibleAtEdge(char32_t c) {
   return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
          !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !isTagCharacter(c);
 }
-
-}  // namespace
 
 bool isLetter(char32_t c) { return u_isalpha(static_cast<UChar32>(c)) != 0; }
 

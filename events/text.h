@@ -158,6 +158,12 @@ inline std::string_view trim(std::string_view s) {
 // not UTF-8 stops it.
 std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t));
 
+// A code point trimText removes from the ends of text: white space of any script and
+// what Unicode says to draw as nothing (default ignorables: zero-width space, word
+// joiner, byte order mark, soft hyphen, direction marks and embeddings), but for
+// variation selectors and tag characters, which end emoji.
+bool invisibleAtEdge(char32_t c);
+
 // A company's slug as someone typed it: slugs are lower-case ("ACME" is acme).
 inline std::string slugOf(std::string_view given) { return asciiLower(trim(given)); }
 

@@ -345,6 +345,13 @@ TEST(CsvWriter, MakesFormulaCellsInert) {
       {"\u200B\u200B+1", "'\u200B\u200B+1"},
       {"\uFF1D1+1", "'\uFF1D1+1"},
       {" \uFEFF@A1", "\"' \uFEFF@A1\""},
+      // The invisible characters the import itself sees (a review of the first
+      // version: a soft hyphen, an embedding, an invisible separator, a C1 control).
+      {"\u00AD=1", "'\u00AD=1"},
+      {"\u202A=1", "'\u202A=1"},
+      {"\u2063@SUM(1)", "'\u2063@SUM(1)"},
+      {"\u0085+1", "'\u0085+1"},
+      {"\u00E9=1", "\u00E9=1"},
       {" a", "\" a\""},
       {"\u00A0", "\u00A0"},
   };

@@ -1046,6 +1046,8 @@ TEST(HttpFlows, AUsersRolesAreListedAsGrantedAndRevoked) {
   // A service the company does not hold is said with those it holds (a review).
   EXPECT_EQ(client.request("PUT", base + "/analytics/viewer", "", owner.token).json()["detail"],
             "Service analytics is not in this company: it holds modeler, automation and studio.");
+  EXPECT_EQ(client.request("PUT", base + "/a@b.example/viewer", "", owner.token).json()["detail"],
+            "The service given is not in this company: it holds modeler, automation and studio.");
 }
 
 // A client that follows the Location of a 201 finds what was made there.

@@ -533,6 +533,20 @@ TEST(HttpLimits, AnIPv6ClientIsCappedByItsNetwork) {
   EXPECT_EQ(v4.readToEnd().rfind("HTTP/1.1 200", 0), 0u) << "IPv4 clients are another address";
 }
 
+// What connections count against: the /64 of an IPv6 client, so that two addresses
+// of one network share its cap; a trusted proxy its own address, which the other
+// hosts of its /64 do not share (a review of the first version: they were judged
+// against the proxy's connections, and closed its idle ones).
+TEST(HttpLimits, ConnectionsCountAgainstTheClientsNetworkButAProxysOwnAddress) {
+  EXPECT_EQ(HttpServer::countedAs("2001:db8:1:2::1", {}), "2001:db8:1:2::/64");
+  EXPECT_EQ(HttpServer::countedAs("2001:db8:1:2:ffff::9", {}), "2001:db8:1:2::/64");
+  EXPECT_EQ(HttpServer::countedAs("2001:db8:1:3::1", {}), "2001:db8:1:3::/64");
+  EXPECT_EQ(HttpServer::countedAs("192.0.2.7", {}), "192.0.2.7");
+  const std::vector<std::string> proxies = {"2001:db8:1:2::1"};
+  EXPECT_EQ(HttpServer::countedAs("2001:db8:1:2::1", proxies), "2001:db8:1:2::1");
+  EXPECT_EQ(HttpServer::countedAs("2001:db8:1:2::2", proxies), "2001:db8:1:2::/64");
+}
+
 // The cap's accounting (a review): an address refused at its cap closes no other
 // address's idle connection, even with the server full; connections answered 503 do
 // not count against their address; a burst of new connections closes one idle

@@ -1,5 +1,6 @@
 #include "src/csv/csv_writer.h"
 
+#include "events/text.h"
 #include "src/csv/csv_reader.h"
 
 namespace portal {
@@ -15,30 +16,21 @@ bool needsQuotes(std::string_view field) {
 }  // namespace
 
 bool isFormulaCell(std::string_view cell) {
-  // Past spaces and invisible characters before it (" =HYPERLINK(…)" went out as it
-  // was: a reader that trims cells before it evaluates them would run it; a review),
-  // and in their full-width forms, which some spreadsheets take for the ASCII ones.
-  static constexpr std::string_view kBlanks[] = {
-      " ",
-      "\u00A0",  // no-break space
-      "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006",
-      "\u2007", "\u2008", "\u2009", "\u200A",            // the typographic spaces
-      "\u200B", "\u200C", "\u200D", "\u200E", "\u200F",  // zero-width and direction marks
-      "\u2028", "\u2029", "\u202F", "\u205F", "\u2060", "\u3000", "\uFEFF"};
+  // Also past white space and invisible characters before it (" =HYPERLINK(…)" went
+  // out as it was: a reader that trims cells before it evaluates them would run it; a
+  // review), those trimText drops and the C1 controls, as the import's own checks
+  // see them; and in their full-width forms, which some spreadsheets take for the
+  // ASCII ones.
   static constexpr std::string_view kTriggers[] = {"=",  "+",      "-",      "@",      "\t",
                                                    "\r", "\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"};
-  for (bool skipped = true; skipped && !cell.empty();) {
-    skipped = false;
-    for (std::string_view blank : kBlanks)
-      if (cell.starts_with(blank)) {
-        cell.remove_prefix(blank.size());
-        skipped = true;
-        break;
-      }
-  }
-  for (std::string_view trigger : kTriggers)
-    if (cell.starts_with(trigger)) return true;
-  return false;
+  auto startsWithTrigger = [](std::string_view s) {
+    for (std::string_view trigger : kTriggers)
+      if (s.starts_with(trigger)) return true;
+    return false;
+  };
+  if (startsWithTrigger(cell)) return true;
+  return startsWithTrigger(trimCodePoints(
+      cell, [](char32_t c) { return invisibleAtEdge(c) || (c >= 0x80 && c <= 0x9F); }));
 }
 
 std::string inertCell(std::string_view cell) {

@@ -834,11 +834,17 @@ class Decider {
     if (state_.user(cmd_.companyId, userId) == nullptr) return notFound("User", userId);
     if (const CompanyState& company = *state_.company(cmd_.companyId);
         !company.holdsService(service)) {
-      // Which services it holds, as POST /resources says (a review).
-      Rejection r = notFound("Service", service);
-      r.message.pop_back();
-      r.message += ": " + heldServicesText(company.services) + ".";
-      return r;
+      // Which services it holds, as POST /resources says (a review). Like notFound, it
+      // repeats no email nor a text too long to be a service.
+      const std::string named = service.find('@') != std::string::npos || service.size() > 64
+                                    ? "The service given"
+                                    : "Service " + service;
+      return Rejection{
+          RejectionKind::kNotFound,
+          "not-found",
+          named + " is not in this company: " + heldServicesText(company.services) + ".",
+          {},
+          {}};
     }
     if (!serviceHasRole(service, role)) {
       // Said of the service, with its roles: "Role modeler/superuser is not in this

@@ -870,7 +870,7 @@ void HttpServer::Impl::accept() {
 void HttpServer::Impl::adopt(tcp::socket socket, const tcp::endpoint& peer) {
   if (ioStopped.load()) return;  // the socket closes as it goes
   std::string address = peerAddressOf(peer);
-  std::string network = clientNetwork(address);
+  std::string network = countedAs(address, options.trustedProxies);
   std::string refusal;
   std::vector<std::shared_ptr<Connection>> reclaimed;
   {
@@ -963,6 +963,13 @@ void HttpServer::Impl::closeIdle(bool fresh, bool reading) {
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::string HttpServer::countedAs(const std::string& address,
+                                  const std::vector<std::string>& trustedProxies) {
+  // A proxy by its /64 shut out the other hosts of its network with its connections,
+  // and they closed its idle ones (a review).
+  return isTrustedProxy(address, trustedProxies) ? address : clientNetwork(address);
+}
 
 bool HttpServer::isAddress(const std::string& host) {
   // No IPv6 zone (fe80::1%eth0): Asio takes any text after the '%', and a link

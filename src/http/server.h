@@ -78,6 +78,12 @@ class HttpServer {
   // Whether `host` is an IP address listenSocket() takes (v4, v6; no v6 scope id,
   // which no link a browser opens can hold).
   static bool isAddress(const std::string& host);
+  // What a client's connections count against for maxConnectionsPerAddress: an IPv6
+  // address its /64 (clientNetwork), an IPv4 one itself, and a trusted proxy its own
+  // address, which others of its /64 do not share (its connections carry many
+  // clients and are not capped).
+  static std::string countedAs(const std::string& address,
+                               const std::vector<std::string>& trustedProxies);
   ~HttpServer();  // stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

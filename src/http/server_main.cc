@@ -96,9 +96,9 @@ using namespace portal;
       "                        within 15 minutes before its sign-ins wait (1 to 9999,\n"
       "                        default 100; behind one NAT address an office shares it)\n"
       "  --connections-per-address N\n"
-      "                        open connections one client address may hold, 1 to\n"
-      "                        100000 (default: a quarter of the connection limit;\n"
-      "                        a --trusted-proxy's are not limited)\n"
+      "                        open connections one client address (an IPv6 one's\n"
+      "                        /64) may hold, 1 to 100000 (default: a quarter of the\n"
+      "                        connection limit; a --trusted-proxy's are not limited)\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "  --version             print the commit this was built from and exit\n"
@@ -579,7 +579,8 @@ int main(int argc, char** argv) {
         "counter\n"
         "portal_mail_delivered_total " +
         std::to_string(m->delivered()) + "\n" +
-        "# HELP portal_mail_pending Mails in the outbox at the end of the last pass.\n"
+        "# HELP portal_mail_pending Mails in the outbox at the start, then at the end of each "
+        "pass.\n"
         "# TYPE portal_mail_pending gauge\nportal_mail_pending " +
         std::to_string(m->pending()) + "\n" +
         "# HELP portal_mail_scans_total Passes over the outbox finished.\n"
@@ -611,7 +612,7 @@ int main(int argc, char** argv) {
           "counter\nportal_http_connections_reclaimed_total " +
           std::to_string(s->reclaimed()) +
           "\n# HELP portal_http_connections_refused_per_address_total New connections answered "
-          "503 because their client address held its most open.\n# TYPE "
+          "503 because their client address (an IPv6 one's /64) held its most open.\n# TYPE "
           "portal_http_connections_refused_per_address_total counter\n"
           "portal_http_connections_refused_per_address_total " +
           std::to_string(s->refusedForAddress()) + "\n";

@@ -56,28 +56,50 @@ std::string blanked(std::string text, const std::string& needle, bool wholeWords
   return out.append(text, from);
 }
 
-// `text` (a relay's answer) fit for the log: no form of the recipient's address. A
-// relay may quote it as sent, as its key, with its domain in ASCII (xn--), its local
-// part alone, or escaped ("ann%40example.com"): the address as sent and as its key
-// are replaced, then every word holding '@' or "%40", then the local part as a
-// whole word (a review found the xn-- form and a local part alone in the log).
+// `text` (a delivery's error: our words, then the relay's answer in quotes) fit for
+// the log: no form of the recipient's address. A relay may quote it as sent, as its
+// key, with its domain in ASCII (xn--), escaped ("ann%40example.com"), or its local
+// part alone (a review found those in the log). So the address as sent and as its
+// key are replaced; then any address whose local part is the recipient's, in any
+// domain form, leaving the punctuation around it (other addresses, such as the
+// sender the relay refused, stay: an operator needs them); then, within the relay's
+// answer only, the local part as a whole word ("user ann unknown"; our own words,
+// such as "RCPT TO", are not its).
 std::string withoutAddress(std::string text, const std::string& address) {
   const std::string sent = asciiLower(trim(address)), key = emailKey(address);
   text = blanked(std::move(text), sent, false);
   if (key != sent) text = blanked(std::move(text), key, false);
+  const std::size_t at = sent.rfind('@');
+  if (at == std::string::npos || at == 0) return text;
+  const std::string local = sent.substr(0, at);
+  const std::string lower = asciiLower(text);
+  auto bound = [](char c) {
+    return c == ' ' || c == '\t' || c == '<' || c == '>' || c == '(' || c == ')' || c == '"' ||
+           c == '\'' || c == '[' || c == ']' || c == ',' || c == ';' || c == ':';
+  };
   std::string out;
-  for (std::size_t at = 0; at < text.size();) {
-    const std::size_t end = std::min(text.find_first_of(" \t\r\n", at), text.size());
-    const std::string word = text.substr(at, end - at);
-    const bool addressLike =
-        word.find('@') != std::string::npos || asciiLower(word).find("%40") != std::string::npos;
-    out += addressLike ? "[recipient]" : word;
-    if (end < text.size()) out += text[end];
-    at = end + 1;
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    const std::size_t sign = lower.compare(i, 3, "%40") == 0 ? 3 : lower[i] == '@' ? 1 : 0;
+    if (sign == 0 || i < local.size() + from ||
+        lower.compare(i - local.size(), local.size(), local) != 0)
+      continue;
+    const std::size_t begin = i - local.size();
+    if (begin > 0 && !bound(text[begin - 1])) continue;  // "joann@" is not "ann@"
+    std::size_t end = i + sign;
+    while (end < text.size() && !bound(text[end])) ++end;
+    out.append(text, from, begin - from).append("[recipient]");
+    from = i = end;
   }
-  if (const std::size_t at = sent.rfind('@'); at != std::string::npos && at > 0)
-    out = blanked(std::move(out), sent.substr(0, at), true);
-  return out;
+  text = out.append(text, from);
+  if (const std::size_t quote = text.find("answered \""); quote != std::string::npos) {
+    const std::size_t open = quote + 9;
+    const std::size_t close = text.rfind('"');
+    if (close > open)
+      text = text.substr(0, open) + blanked(text.substr(open, close - open), local, true) +
+             text.substr(close);
+  }
+  return text;
 }
 
 std::string describe(std::chrono::milliseconds d) {
@@ -104,11 +126,12 @@ Mailer::~Mailer() { stop(); }
 
 void Mailer::start() {
   std::lock_guard life(lifecycleMu_);
-  std::lock_guard lock(mu_);
-  if (running_) return;
+  if (running_) return;  // written under lifecycleMu_ too
   // What waits from the start, not 0 until a first pass ends, which a relay that never
-  // greets holds for minutes (a review found the gauge 0 with mail waiting).
+  // greets holds for minutes (a review found the gauge 0 with mail waiting); counted
+  // before mu_ is taken, which notify() (every command that queues mail) waits for.
   pending_.store(outboxCount(), std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
   stopping_ = false;
   running_ = true;
   transport_->resume();

@@ -33,25 +33,21 @@ struct Reply {
   const std::string& last() const { return lines.back(); }
 };
 
-// Where a refusal can be this mail's alone: to its recipient, or to the message.
-enum class RefusalOf { kRelay, kRecipient, kMessage };
-
 // Whether a 5xx reply to RCPT TO or to the message refuses this mail for good: the
 // mailbox, the address or the message itself (enhanced status 5.1.x, 5.2.x, 5.3.x,
-// 5.6.x; RFC 3463), or, from a relay that gives no enhanced status, 550, 551, 552
-// or 553, and 554 to the message ("transaction failed": its content refused; a
-// review found it sent again without end). A policy or security refusal (5.7.x:
-// "relay access denied", "authentication required"), and a 554 without one to
-// RCPT TO, which old relays say of relaying denied, are the relay's set-up, which
-// an operator fixes: retried.
-bool refusedForGood(const Reply& reply, RefusalOf of) {
-  if (of == RefusalOf::kRelay || reply.code < 500 || reply.code > 599) return false;
+// 5.6.x; RFC 3463), or, from a relay that gives no enhanced status, 550 to 553
+// (552: storage exceeded, a review). A policy or security refusal (5.7.x: "relay
+// access denied", "authentication required") is the relay's set-up, which an
+// operator fixes: retried; so is a bare 554, which says no more than "transaction
+// failed": Amazon SES answers it to the message of a sender not verified, which
+// would have dropped every mail (a review of a first version that dropped it).
+bool refusedForGood(const Reply& reply) {
+  if (reply.code < 500 || reply.code > 599) return false;
   const std::string& text = reply.last();
   if (text.size() >= 9 && text[4] == '5' && text[5] == '.' &&
       std::isdigit(static_cast<unsigned char>(text[6])) && text[7] == '.')
     return text[6] == '1' || text[6] == '2' || text[6] == '3' || text[6] == '6';
-  return (reply.code >= 550 && reply.code <= 553) ||
-         (reply.code == 554 && of == RefusalOf::kMessage);
+  return reply.code >= 550 && reply.code <= 553;
 }
 
 // What a relay said, fit to quote in one line of an error message.
@@ -134,12 +130,12 @@ class Connection {
 
   // Sends `line` and CRLF (nothing when `line` is empty), then reads the reply and
   // checks its code against `expected`.
-  // Where `of` says so (to this recipient, to this message), a reply that refuses
-  // the mail for good (refusedForGood) is kInvalidArgument: "never".
+  // Where `forGood` says so (to this recipient, to this message), a reply that
+  // refuses the mail for good (refusedForGood) is kInvalidArgument: "never".
   // Elsewhere (the greeting, MAIL FROM) a refusal is the relay's set-up, which an
   // operator fixes, and later tries may pass.
   Result<Reply> step(const std::string& name, const std::string& line,
-                     std::initializer_list<int> expected, RefusalOf of = RefusalOf::kRelay,
+                     std::initializer_list<int> expected, bool forGood = false,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     const std::chrono::milliseconds limit = timeout.value_or(stepTimeout_);
     const auto deadline = Clock::now() + limit;
@@ -152,7 +148,7 @@ class Connection {
     for (int code : expected)
       if (reply->code == code) return reply;
     Error e = failed(name, "the relay answered " + quoted(reply->last()));
-    if (refusedForGood(*reply, of)) {
+    if (forGood && refusedForGood(*reply)) {
       e.code = ErrorCode::kInvalidArgument;
       e.message += " (refused for good)";
     }
@@ -203,7 +199,7 @@ class Connection {
   // connection or a reply cut short: the dialogue is out of step then.
   void quitInStep() {
     if (answered_ && !cancelled_.load())
-      (void)step("QUIT", "QUIT", {221}, RefusalOf::kRelay, std::min(stepTimeout_, kQuitWait));
+      (void)step("QUIT", "QUIT", {221}, false, std::min(stepTimeout_, kQuitWait));
   }
 
  private:
@@ -327,13 +323,13 @@ Result<void> SmtpTransport::deliver(const Message& message, const std::string& /
                       {250});
       !r)
     return ended(relayWide(r.error()));
-  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, RefusalOf::kRecipient); !r)
+  if (auto r = c.step("RCPT TO", "RCPT TO:<" + to + ">", {250, 251}, true); !r)
     return ended(r.error());
   if (auto r = c.step("DATA", "DATA", {354}); !r) return ended(r.error());
   const auto deadline = Clock::now() + options_.stepTimeout;
   if (auto s = c.send("message", dotStuffed(toRfc5322(*out, dateOf(*out), eightBit)), deadline); !s)
     return ended(s.error());
-  if (auto r = c.step("end of DATA", "", {250}, RefusalOf::kMessage, options_.acceptTimeout); !r)
+  if (auto r = c.step("end of DATA", "", {250}, true, options_.acceptTimeout); !r)
     return ended(r.error());
   // The relay has taken the message: how it answers QUIT changes nothing.
   c.quitInStep();
