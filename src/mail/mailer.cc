@@ -95,7 +95,7 @@ std::string withoutAddress(std::string text, const std::string& address) {
   if (const std::size_t quote = text.find("answered \""); quote != std::string::npos) {
     const std::size_t open = quote + 9;
     const std::size_t close = text.rfind('"');
-    if (close > open)
+    if (close > open && local.size() >= 2)  // one letter names no one, and is in every text
       text = text.substr(0, open) + blanked(text.substr(open, close - open), local, true) +
              text.substr(close);
   }
