@@ -172,8 +172,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex mu;  // guards live, byAddress, stopped, queueTaken
   std::condition_variable allClosed;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;
-  // The open connections of each client address (the TCP peer's; an IPv6 one by its
-  // /64, as the sign-in throttle counts it: a client commonly holds a whole /64) that
+  // The open connections of each client address (countedAs the TCP peer: an IPv6 one
+  // by its /64, as the sign-in throttle counts it, a trusted proxy by itself) that
   // it is served on, for the cap on one address's (maxConnectionsPerAddress): not those turned
   // away, nor those taken for closing (reclaimIdle), which do not hold a place.
   std::unordered_map<std::string, std::size_t> byAddress;
@@ -242,7 +242,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // `peer`: the address accept() gave (asked of the socket afterwards, it is gone
   // once the client reset the connection, and a command it sent was logged without
   // it: a review).
-  // `network`: what it counts against in byAddress (clientNetwork of the peer).
+  // `network`: what it counts against in byAddress (HttpServer::countedAs).
   Connection(tcp::socket&& socket, std::string peer, std::string network,
              std::shared_ptr<Impl> server)
       : stream_(std::move(socket)),
@@ -296,7 +296,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // request, nothing of it sent yet: 0 before its first answer, while a request is
   // under way, and once claimed for closing.
   std::int64_t waitingSince() const { return waitingSince_.load(); }
-  // What it counts against in byAddress: the peer, an IPv6 one by its /64.
+  // What it counts against in byAddress: the peer, an IPv6 one by its /64, a trusted
+  // proxy by its own address (HttpServer::countedAs).
   const std::string& network() const { return network_; }
   // Holds its place: counted in its address's connections, no longer leaving (called
   // with the server's mu held).
