@@ -579,6 +579,36 @@ TEST(EventStore, AManifestRollFamilyLeftByACrashIsDroppedAtOpen) {
   ASSERT_TRUE(store->compact().ok());
 }
 
+// A reader opening beside the server holds its file deletions (portal-replay, through
+// the operator socket): what a compaction replaced stays until the last hold goes,
+// then leaves at once; a shredded key with it.
+TEST(EventStore, FilesAHoldKeepsLeaveWhenTheLastHoldIsReleased) {
+  TempDir dir;
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(
+      store->append(requestOf({userCreated("u-q", "x"), userCreated("u-other", "other")})).ok());
+  std::string key;
+  ASSERT_TRUE(
+      store->db()->Get(rocksdb::ReadOptions(), store->columnFamily("keys"), "u-q", &key).ok());
+  ASSERT_TRUE(store->compact().ok());
+  NewEvent anonymized = userCreated("u-q", "x");
+  anonymized.data = UserAnonymized{"u-q"};
+  AppendRequest shred = requestOf({anonymized});
+  shred.shred = {"u-q"};
+  ASSERT_TRUE(store->append(shred).ok());
+  ASSERT_TRUE(store->holdFiles().ok());
+  ASSERT_TRUE(store->holdFiles().ok());
+  ASSERT_TRUE(store->compact().ok());
+  EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "held, the replaced files stay";
+  store->releaseFiles();
+  EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "one hold is left";
+  store->releaseFiles();
+  EXPECT_TRUE(test::waitFor([&] { return test::filesContaining(dir.path(), key).empty(); }))
+      << "no file holds the shredded key once nothing holds the files";
+  EXPECT_EQ(store->verify()->firstBad, 0u);
+}
+
 TEST(EventStore, ShreddedKeyLeavesNoTraceOnDiskAfterCompaction) {
   TempDir dir;
   auto store = openStore(dir.path());

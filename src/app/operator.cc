@@ -236,7 +236,8 @@ class SocketAddress {
 }  // namespace
 
 Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string& path,
-                                                               Handler handler) {
+                                                               Handler handler,
+                                                               HoldFiles holdFiles) {
   SocketAddress addr;
   if (auto problem = addr.set(path)) return makeError(ErrorCode::kInvalidArgument, *problem);
   std::unique_ptr<OperatorSocket> s(new OperatorSocket());
@@ -264,60 +265,155 @@ Result<std::unique_ptr<OperatorSocket>> OperatorSocket::listen(const std::string
     return makeError(ErrorCode::kIoError, "cannot listen on " + path + ": " + std::strerror(why));
   }
   if (::pipe2(s->wake_, O_CLOEXEC) != 0) return makeError(ErrorCode::kIoError, "pipe failed");
+  s->holdFiles_ = std::move(holdFiles);
   s->thread_ = std::thread([raw = s.get()] {
     pthread_setname_np(pthread_self(), "operator");
     raw->serve();
   });
+  s->worker_ = std::thread([raw = s.get()] {
+    pthread_setname_np(pthread_self(), "operator-job");
+    raw->work();
+  });
   return s;
 }
 
+namespace {
+
+// True for a hold of the files: {"command": "hold-files"}.
+bool asksForAHold(std::string_view request) {
+  const json req = json::parse(request, nullptr, false);
+  return req.is_object() && req.contains("command") && req["command"] == "hold-files";
+}
+
+}  // namespace
+
 void OperatorSocket::serve() {
+  std::vector<pollfd> p;
   while (true) {
-    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
+    p = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    // A hold ends when its client closes the connection (or sends anything more),
+    // or its time is up.
+    auto soonest = std::chrono::steady_clock::time_point::max();
+    for (const Hold& h : holds_) {
+      p.push_back({h.fd, POLLIN | POLLRDHUP, 0});
+      soonest = std::min(soonest, h.until);
+    }
+    int timeout = -1;
+    if (!holds_.empty())
+      timeout =
+          static_cast<int>(std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(
+                                                         soonest - std::chrono::steady_clock::now())
+                                                         .count()));
+    if (::poll(p.data(), p.size(), timeout) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (p[1].revents != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = holds_.size(); i-- > 0;) {
+      if (p[2 + i].revents == 0 && holds_[i].until > now) continue;
+      holds_[i].release();
+      ::close(holds_[i].fd);
+      holds_.erase(holds_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if ((p[0].revents & POLLIN) == 0) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
     const timeval sendTimeout{kSendTimeoutSeconds, 0};
     ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
-    // A client that hung up (portalctl stopped with Ctrl-C) stops its request: one
-    // that left while it waited behind another is not run at all (a provisioning
-    // nobody sees the temporary password of), a running one stops at its next
-    // progress line.
-    auto clientLeft = [c] {
-      pollfd p{c, POLLRDHUP, 0};
-      return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-    };
-    if (auto line = readLine(c, std::chrono::seconds(10)); line && !clientLeft()) {
-      bool broken = false;
-      auto progress = [this, c, &clientLeft, &broken](std::string_view text) {
-        if (broken || closing_.load() || clientLeft()) return false;
-        std::string l(text);
-        l.push_back('\n');
-        broken = sendLine(c, l) == LineSent::kBroken;
-        return !broken;
-      };
-      std::string answer;
-      try {
-        answer = handler_(*line, progress) + "\n";
-      } catch (const std::exception& e) {
-        // The server goes on: an operator's request that failed is theirs to see.
-        answer = failure(std::string("the request failed: ") + e.what()) + "\n";
-      }
-      if (!broken) writeAll(c, answer);
+    auto line = readLine(c, std::chrono::seconds(10));
+    if (line && holdFiles_ && asksForAHold(*line)) {
+      startHold(c);
+      continue;
     }
-    ::close(c);
+    if (!line) {
+      ::close(c);
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    waiting_.push_back({c, std::move(*line)});
+    wakeWorker_.notify_one();
   }
 }
 
+void OperatorSocket::startHold(int c) {
+  std::string refused;
+  if (holds_.size() >= kMaxHolds) {
+    refused = "the server holds its files for " + std::to_string(kMaxHolds) +
+              " readers already; try again in a moment";
+  } else if (auto release = holdFiles_(); !release) {
+    refused = release.error().message;
+  } else {
+    holds_.push_back({c, std::chrono::steady_clock::now() + kHoldFor, std::move(*release)});
+    if (!writeAll(c, json{{"ok", true}, {"seconds", kHoldFor.count()}}.dump() + "\n")) {
+      holds_.back().release();
+      holds_.pop_back();
+      ::close(c);
+    }
+    return;
+  }
+  writeAll(c, failure(refused) + "\n");
+  ::close(c);
+}
+
+void OperatorSocket::work() {
+  while (true) {
+    Waiting next;
+    {
+      std::unique_lock lock(mu_);
+      wakeWorker_.wait(lock, [&] { return closing_.load() || !waiting_.empty(); });
+      if (closing_) return;
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    run(next.fd, next.request);
+    ::close(next.fd);
+  }
+}
+
+void OperatorSocket::run(int c, const std::string& request) {
+  // A client that hung up (portalctl stopped with Ctrl-C) stops its request: one
+  // that left while it waited behind another is not run at all (a provisioning
+  // nobody sees the temporary password of), a running one stops at its next
+  // progress line.
+  auto clientLeft = [c] {
+    pollfd p{c, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  };
+  if (clientLeft()) return;
+  bool broken = false;
+  auto progress = [this, c, &clientLeft, &broken](std::string_view text) {
+    if (broken || closing_.load() || clientLeft()) return false;
+    std::string l(text);
+    l.push_back('\n');
+    broken = sendLine(c, l) == LineSent::kBroken;
+    return !broken;
+  };
+  std::string answer;
+  try {
+    answer = handler_(request, progress) + "\n";
+  } catch (const std::exception& e) {
+    // The server goes on: an operator's request that failed is theirs to see.
+    answer = failure(std::string("the request failed: ") + e.what()) + "\n";
+  }
+  if (!broken) writeAll(c, answer);
+}
+
 OperatorSocket::~OperatorSocket() {
+  closing_ = true;
   if (thread_.joinable()) {
-    closing_ = true;
     (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
+  }
+  {
+    std::lock_guard lock(mu_);
+    wakeWorker_.notify_all();
+  }
+  if (worker_.joinable()) worker_.join();
+  for (const Waiting& w : waiting_) ::close(w.fd);
+  for (const Hold& h : holds_) {
+    h.release();
+    ::close(h.fd);
   }
   for (int fd : {fd_, wake_[0], wake_[1]})
     if (fd >= 0) ::close(fd);
@@ -374,6 +470,45 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
   }
   ::close(fd);
   return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
+}
+
+namespace {
+
+// The hold lasts while the connection is open; the server closes it when the hold's
+// time is up.
+class ServerFileHold final : public FileHold {
+ public:
+  explicit ServerFileHold(int fd) : fd_(fd) {}
+  ~ServerFileHold() override { ::close(fd_); }
+  ServerFileHold(const ServerFileHold&) = delete;
+  ServerFileHold& operator=(const ServerFileHold&) = delete;
+  bool held() const override {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::unique_ptr<FileHold> holdServerFiles(const std::string& path,
+                                          std::chrono::milliseconds timeout) {
+  SocketAddress addr;
+  if (addr.set(path)) return nullptr;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  auto hold = std::make_unique<ServerFileHold>(fd);
+  // Nobody there (a stopped directory, a server killed), or a socket this user may
+  // not use (another user's server): no hold, and the open goes on without.
+  if (::connect(fd, addr.get(), addr.size()) != 0) return nullptr;
+  if (!writeAll(fd, std::string("{\"command\":\"hold-files\"}\n"))) return nullptr;
+  const auto line = readLine(fd, timeout);
+  if (!line) return nullptr;
+  const json answer = json::parse(*line, nullptr, false);
+  if (!answer.is_object() || answer.value("ok", json()) != true) return nullptr;
+  return hold;
 }
 
 }  // namespace portal

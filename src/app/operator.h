@@ -9,11 +9,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "events/result.h"
 
@@ -29,6 +33,10 @@ class Projector;
 //   {"command": "rebuild", "projection": NAME|"all"}  -> {ok, projection, events, seconds}
 //   {"command": "compact"}                             -> {ok, seconds}
 //   {"command": "backup", "to": ABSOLUTE DIR}          -> {ok, to, events}
+// and one the socket answers itself, beside a running request (holdServerFiles):
+//   {"command": "hold-files"}                          -> {ok, seconds}, the
+//     connection then kept open: the server deletes no file of its log until the
+//     client closes it, or `seconds` have passed.
 struct OperatorContext {
   EventStore& store;
   Projector& projector;
@@ -51,30 +59,65 @@ std::string runOperatorRequest(OperatorContext& context, std::string_view reques
 // The socket's path in a data directory.
 std::string operatorSocketPath(const std::string& dataDir);
 
-// Serves requests on a Unix domain socket, one connection at a time, one request
-// line per connection, answered by progress lines (if any) and one answer line.
-// The handler's OperatorProgress sends a progress line and says whether the client
-// is still connected. Removes a stale socket file first; removes its own on stop.
+// Serves requests on a Unix domain socket, one request line per connection,
+// answered by progress lines (if any) and one answer line. Requests run one at a
+// time, in the order they came; a hold of the files (when `holdFiles` is given) is
+// answered at once, also while another request runs. The handler's
+// OperatorProgress sends a progress line and says whether the client is still
+// connected. Removes a stale socket file first; removes its own on stop.
 class OperatorSocket {
  public:
   using Handler = std::function<std::string(std::string_view request, const OperatorProgress& progress)>;
-  static Result<std::unique_ptr<OperatorSocket>> listen(const std::string& path, Handler handler);
+  // Takes a hold on the log's file deletions, and answers what releases it.
+  using HoldFiles = std::function<Result<std::function<void()>>()>;
+  static Result<std::unique_ptr<OperatorSocket>> listen(const std::string& path, Handler handler,
+                                                        HoldFiles holdFiles = nullptr);
   ~OperatorSocket();
   OperatorSocket(const OperatorSocket&) = delete;
   OperatorSocket& operator=(const OperatorSocket&) = delete;
 
+  // How long a hold lasts at most, and how many are held at once at most.
+  static constexpr std::chrono::seconds kHoldFor{60};
+  static constexpr std::size_t kMaxHolds = 16;
+
  private:
+  struct Hold {
+    int fd;
+    std::chrono::steady_clock::time_point until;
+    std::function<void()> release;
+  };
+  struct Waiting {
+    int fd;
+    std::string request;
+  };
   OperatorSocket() = default;
-  void serve();
+  void serve();  // accepts, reads each request, takes holds and ends them
+  void work();   // runs the requests, in order
+  void run(int fd, const std::string& request);
+  void startHold(int fd);
   std::string path_;
   int fd_ = -1;
   int wake_[2] = {-1, -1};  // a pipe that ends serve()
   Handler handler_;
+  HoldFiles holdFiles_;
+  std::vector<Hold> holds_;  // serve()'s
+  std::mutex mu_;
+  std::condition_variable wakeWorker_;
+  std::deque<Waiting> waiting_;  // under mu_
   // Set when the socket closes (the server stops): a running request's progress
   // then says nobody listens, and a rebuild stops, leaving the old projection.
   std::atomic<bool> closing_{false};
   std::thread thread_;
+  std::thread worker_;
 };
+
+class FileHold;
+
+// Asks the server listening on `path` to hold its file deletions (a reader's open
+// beside it, StoreOptions::holdFiles): the hold, which lasts until it goes, or null
+// when nobody answers there within `timeout`, or the server refuses.
+std::unique_ptr<FileHold> holdServerFiles(const std::string& path,
+                                          std::chrono::milliseconds timeout);
 
 // Sends one request and returns the answer, passing progress lines to
 // `onProgress`. `timeout` bounds the wait for each line, so a long request that

@@ -15,6 +15,7 @@
 #include "projections/projector.h"
 #include "projections/resources_projection.h"
 #include "projections/users_projection.h"
+#include "src/app/operator.h"
 
 namespace portal {
 namespace {
@@ -267,6 +268,12 @@ Result<std::unique_ptr<ReplayLog>> ReplayLog::open(const std::string& dataDir) {
   o.path = dataDir;
   o.readOnly = true;
   o.checkHashes = true;  // an edited event is refused, not shown as the record
+  // A running server holds its file deletions while the files are opened (its
+  // flushes under a heavy load start a new MANIFEST every moment); it answers at
+  // once, also during a rebuild or a compaction it runs.
+  o.holdFiles = [socket = operatorSocketPath(dataDir)] {
+    return holdServerFiles(socket, std::chrono::seconds(3));
+  };
   auto store = EventStore::open(o);
   if (!store) return store.error();
   std::unique_ptr<ReplayLog> log(new ReplayLog());

@@ -636,7 +636,8 @@ int main(int argc, char** argv) {
 
   OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
   auto operatorSocket = OperatorSocket::listen(
-      operatorSocketPath(data), [&](std::string_view request, const OperatorProgress& progress) {
+      operatorSocketPath(data),
+      [&](std::string_view request, const OperatorProgress& progress) {
         // Each job is a line of the log: what, how it ended, how long it took (a
         // review: a rebuild, a compaction or a backup left no trace). The command's
         // name and its projection only: a provisioning names people.
@@ -675,6 +676,12 @@ int main(int argc, char** argv) {
                 " s" + why);
         mailer->notify();
         return answer;
+      },
+      // A reader's open beside this server (portal-replay): no file is deleted
+      // while it reads them.
+      [&store = p.store()]() -> Result<std::function<void()>> {
+        if (auto held = store.holdFiles(); !held) return held.error();
+        return std::function<void()>([&store] { store.releaseFiles(); });
       });
   if (!operatorSocket) {
     logLine("portal-server: " + operatorSocket.error().message);

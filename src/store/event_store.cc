@@ -261,7 +261,10 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   // an abort on an assertion. So a reader's open, or its refusal, counts only when
   // CURRENT named the same MANIFEST before and after it; otherwise it is tried
   // again, eight times within about four seconds, and then refused rather than
-  // trusted.
+  // trusted. With the writer holding its file deletions (StoreOptions::holdFiles)
+  // every file a MANIFEST names stays while the open reads it: only a family made or
+  // dropped meanwhile (a rebuild's generation, a compaction's MANIFEST roll), which
+  // the open would not have, makes it try again.
   if (!options.readOnly) return openOnce(options);
   auto current = [&] {
     std::ifstream in(fs::path(options.path) / "CURRENT");
@@ -271,6 +274,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   };
   for (int attempt = 1;; ++attempt) {
     if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt - 1)));
+    const std::unique_ptr<FileHold> hold = options.holdFiles ? options.holdFiles() : nullptr;
     const std::string before = current();
     auto store = openOnce(options);
     // A WAL listed and then gone is the writer's removing an obsolete one, which may
@@ -278,8 +282,18 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     const bool walGone = !store &&
                          store.error().message.find("No such file") != std::string::npos &&
                          store.error().message.find(".log") != std::string::npos;
-    // What an open found, opened or refused, holds when the files stayed as they were.
-    if (!walGone && (before.empty() || current() == before)) return store;
+    if (store && hold && hold->held()) {
+      std::vector<std::string> now;
+      (void)rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &now);
+      std::vector<std::string> opened;
+      for (auto* h : (*store)->handles_) opened.push_back(h->GetName());
+      std::sort(now.begin(), now.end());
+      std::sort(opened.begin(), opened.end());
+      if (now == opened) return store;
+    } else if (!walGone && (before.empty() || current() == before)) {
+      // What an open found, opened or refused, holds when the files stayed as they were.
+      return store;
+    }
     if (attempt == 8)
       return makeError(ErrorCode::kBusy,
                        "the files of " + options.path +
@@ -943,6 +957,18 @@ Result<void> EventStore::loadStreamHeads() {
   }
   if (!it->status().ok()) return fromStatus(it->status(), "cannot read the stream index");
   return {};
+}
+
+Result<void> EventStore::holdFiles() {
+  if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  const rocksdb::Status st = db_->DisableFileDeletions();
+  if (!st.ok()) return fromStatus(st, "cannot hold the deletion of files");
+  return {};
+}
+
+void EventStore::releaseFiles() {
+  // Not forced: each hold is counted, and the last release deletes what waited.
+  if (!options_.readOnly) (void)db_->EnableFileDeletions(false);
 }
 
 Result<void> EventStore::refresh() {

@@ -54,11 +54,27 @@ namespace portal {
 
 class KeyVault;
 
+// A reader's hold on the writer's deletion of files (StoreOptions::holdFiles): it
+// lasts as long as this object, and as long as the writer keeps it (a running server
+// ends a hold that lasts over a minute).
+class FileHold {
+ public:
+  virtual ~FileHold() = default;
+  // False once the writer ended the hold.
+  virtual bool held() const = 0;
+};
+
 struct StoreOptions {
   std::string path;
   // Open as a read-only RocksDB secondary instance, beside a running writer. Its own
   // scratch files go to a temporary directory, never into `path`.
   bool readOnly = false;
+  // A read-only open's: asked before each attempt, for the writer's hold on its file
+  // deletions (a running server's, through its operator socket), or null when there
+  // is none (no server, or one that did not answer in time). While it is held, a
+  // flush or compaction of the writer during the open (a new MANIFEST) deletes
+  // nothing the open read, and no longer makes it try again.
+  std::function<std::unique_ptr<FileHold>()> holdFiles = nullptr;
   // Create the directory and an empty log when there is none. Otherwise a missing
   // directory or one without portal data is refused with kNotPortalData.
   bool createIfMissing = false;
@@ -294,6 +310,13 @@ class EventStore {
   // missing or an empty directory. Answers the directory's path without a trailing
   // separator.
   static Result<std::string> backupTarget(const std::string& dataPath, const std::string& dir);
+
+  // The writer's: holds its deletion of obsolete files (table files, MANIFESTs and
+  // WALs that a flush or compaction replaced) until every hold is released, when
+  // they are deleted at once. A reader's open beside it reads the files that one
+  // MANIFEST names, and would find some of them gone.
+  Result<void> holdFiles();
+  void releaseFiles();
 
   // Read-only instances: catch up with what the writer has written since.
   Result<void> refresh();
