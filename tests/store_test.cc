@@ -6,14 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
-#include <atomic>
 #include <mutex>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "events/codec.h"
 #include "src/store/event_store.h"
@@ -580,9 +581,10 @@ TEST(EventStore, AManifestRollFamilyLeftByACrashIsDroppedAtOpen) {
 }
 
 // A reader opening beside the server holds its file deletions (portal-replay, through
-// the operator socket): what a compaction replaced stays until the last hold goes,
-// then leaves at once; a shredded key with it.
-TEST(EventStore, FilesAHoldKeepsLeaveWhenTheLastHoldIsReleased) {
+// the operator socket): what a compaction replaced stays while a hold lasts, and
+// compact() takes no new hold once it has compacted and waits for those held, so
+// that a shredded key has left the disk when it returns.
+TEST(EventStore, ACompactionWaitsForTheHoldsOfTheFilesAndThenDeletesWhatItReplaced) {
   TempDir dir;
   auto store = openStore(dir.path());
   ASSERT_TRUE(store);
@@ -599,13 +601,23 @@ TEST(EventStore, FilesAHoldKeepsLeaveWhenTheLastHoldIsReleased) {
   ASSERT_TRUE(store->append(shred).ok());
   ASSERT_TRUE(store->holdFiles().ok());
   ASSERT_TRUE(store->holdFiles().ok());
-  ASSERT_TRUE(store->compact().ok());
+  auto compaction = std::async(std::launch::async, [&] { return store->compact(); });
+  // Once compacted, it waits for the holds: a new one is refused.
+  ASSERT_TRUE(test::waitFor([&] {
+    auto r = store->holdFiles();
+    if (r) store->releaseFiles();
+    return !r && r.error().code == ErrorCode::kBusy;
+  }));
   EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "held, the replaced files stay";
   store->releaseFiles();
-  EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "one hold is left";
+  EXPECT_EQ(compaction.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "one hold is left";
   store->releaseFiles();
-  EXPECT_TRUE(test::waitFor([&] { return test::filesContaining(dir.path(), key).empty(); }))
-      << "no file holds the shredded key once nothing holds the files";
+  ASSERT_TRUE(compaction.get().ok());
+  EXPECT_TRUE(test::filesContaining(dir.path(), key).empty())
+      << "no file holds the shredded key once the compaction returns";
+  ASSERT_TRUE(store->holdFiles().ok()) << "holds are taken again";
+  store->releaseFiles();
   EXPECT_EQ(store->verify()->firstBad, 0u);
 }
 

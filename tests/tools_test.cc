@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1904,8 +1905,15 @@ TEST(OperatorSocketTest, AHoldOfTheFilesIsAnsweredBesideARunningRequestAndEndsWi
     return r ? *r : "error: " + r.error().message;
   });
   ASSERT_TRUE(waitFor([&] { return running.load(); }));
+  // A client that connects and says nothing (its line is waited for 10 s) holds up
+  // no hold.
+  const int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::connect(silent, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
   {
-    auto first = holdServerFiles(path, std::chrono::seconds(10));
+    auto first = holdServerFiles(path, std::chrono::seconds(2));
     ASSERT_NE(first, nullptr);
     EXPECT_TRUE(first->held());
     auto second = holdServerFiles(path, std::chrono::seconds(10));
@@ -1938,6 +1946,7 @@ TEST(OperatorSocketTest, AHoldOfTheFilesIsAnsweredBesideARunningRequestAndEndsWi
   socket->reset();
   EXPECT_EQ(held.load(), 0);
   EXPECT_FALSE(kept->held());
+  ::close(silent);
 }
 
 // The server stopping (SIGTERM) closes the socket: a long request that reports

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "events/log.h"
 #include "projections/projector.h"
 #include "src/app/portal.h"
 #include "src/app/provisioning.h"
@@ -288,6 +289,16 @@ bool asksForAHold(std::string_view request) {
 }  // namespace
 
 void OperatorSocket::serve() {
+  // Connections whose request line is being read, each until a deadline, beside the
+  // holds: a client that connects and says nothing holds up no one (a review: the
+  // line was read here in one blocking call of up to 10 s, during which no hold was
+  // answered, released or ended, and a stop waited for it).
+  struct Incoming {
+    int fd;
+    std::string got;
+    std::chrono::steady_clock::time_point by;
+  };
+  std::vector<Incoming> incoming;
   std::vector<pollfd> p;
   while (true) {
     p = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
@@ -298,42 +309,83 @@ void OperatorSocket::serve() {
       p.push_back({h.fd, POLLIN | POLLRDHUP, 0});
       soonest = std::min(soonest, h.until);
     }
+    for (const Incoming& in : incoming) {
+      p.push_back({in.fd, POLLIN, 0});
+      soonest = std::min(soonest, in.by);
+    }
     int timeout = -1;
-    if (!holds_.empty())
+    if (soonest != std::chrono::steady_clock::time_point::max())
       timeout =
           static_cast<int>(std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(
                                                          soonest - std::chrono::steady_clock::now())
                                                          .count()));
     if (::poll(p.data(), p.size(), timeout) < 0) {
       if (errno == EINTR) continue;
-      return;
+      break;
     }
-    if (p[1].revents != 0) return;
+    if (p[1].revents != 0) break;
     const auto now = std::chrono::steady_clock::now();
+    const std::size_t reading = 2 + holds_.size();  // where the incoming ones begin in p
     for (std::size_t i = holds_.size(); i-- > 0;) {
       if (p[2 + i].revents == 0 && holds_[i].until > now) continue;
+      // Said: what a compaction replaced stayed on disk all that time.
+      if (p[2 + i].revents == 0)
+        logLine("operator: a reader held the files for " + std::to_string(kHoldFor.count()) +
+                " s, the most a hold lasts; released");
       holds_[i].release();
       ::close(holds_[i].fd);
       holds_.erase(holds_.begin() + static_cast<std::ptrdiff_t>(i));
     }
+    for (std::size_t i = incoming.size(); i-- > 0;) {
+      Incoming& in = incoming[i];
+      std::optional<std::string> line;
+      bool drop = false;
+      if (p[reading + i].revents != 0) {
+        char buf[4096];
+        const ssize_t n = ::read(in.fd, buf, sizeof buf);
+        if (n > 0) {
+          in.got.append(buf, static_cast<std::size_t>(n));
+          if (const auto nl = in.got.find('\n'); nl != std::string::npos)
+            line = in.got.substr(0, nl);
+          else
+            drop = in.got.size() > kMaxRequest;
+        } else if (n == 0) {
+          // Its end, without a newline: the request as sent.
+          if (in.got.empty())
+            drop = true;
+          else
+            line = std::move(in.got);
+        } else {
+          drop = errno != EINTR && errno != EAGAIN;
+        }
+      } else if (in.by <= now) {
+        drop = true;
+      }
+      if (!drop && !line) continue;
+      const int c = in.fd;
+      incoming.erase(incoming.begin() + static_cast<std::ptrdiff_t>(i));
+      if (drop) {
+        ::close(c);
+      } else if (holdFiles_ && asksForAHold(*line)) {
+        startHold(c);
+      } else {
+        std::lock_guard lock(mu_);
+        waiting_.push_back({c, std::move(*line)});
+        wakeWorker_.notify_one();
+      }
+    }
     if ((p[0].revents & POLLIN) == 0) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    const timeval sendTimeout{kSendTimeoutSeconds, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
-    auto line = readLine(c, std::chrono::seconds(10));
-    if (line && holdFiles_ && asksForAHold(*line)) {
-      startHold(c);
-      continue;
-    }
-    if (!line) {
+    if (incoming.size() >= kMaxIncoming) {
       ::close(c);
       continue;
     }
-    std::lock_guard lock(mu_);
-    waiting_.push_back({c, std::move(*line)});
-    wakeWorker_.notify_one();
+    const timeval sendTimeout{kSendTimeoutSeconds, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
+    incoming.push_back({c, {}, now + std::chrono::seconds(10)});
   }
+  for (const Incoming& in : incoming) ::close(in.fd);
 }
 
 void OperatorSocket::startHold(int c) {
@@ -405,16 +457,18 @@ OperatorSocket::~OperatorSocket() {
     (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
   }
+  // Before the running request ends: a compaction waits for the holds.
+  for (const Hold& h : holds_) {
+    h.release();
+    ::close(h.fd);
+  }
+  holds_.clear();
   {
     std::lock_guard lock(mu_);
     wakeWorker_.notify_all();
   }
   if (worker_.joinable()) worker_.join();
   for (const Waiting& w : waiting_) ::close(w.fd);
-  for (const Hold& h : holds_) {
-    h.release();
-    ::close(h.fd);
-  }
   for (int fd : {fd_, wake_[0], wake_[1]})
     if (fd >= 0) ::close(fd);
   if (!path_.empty()) ::unlink(path_.c_str());

@@ -36,7 +36,8 @@ class Projector;
 // and one the socket answers itself, beside a running request (holdServerFiles):
 //   {"command": "hold-files"}                          -> {ok, seconds}, the
 //     connection then kept open: the server deletes no file of its log until the
-//     client closes it, or `seconds` have passed.
+//     client closes it, or `seconds` have passed (refused while a compaction
+//     waits for the holds to end: EventStore::holdFiles).
 struct OperatorContext {
   EventStore& store;
   Projector& projector;
@@ -76,9 +77,13 @@ class OperatorSocket {
   OperatorSocket(const OperatorSocket&) = delete;
   OperatorSocket& operator=(const OperatorSocket&) = delete;
 
-  // How long a hold lasts at most, and how many are held at once at most.
-  static constexpr std::chrono::seconds kHoldFor{60};
+  // How long a hold lasts at most (a reader's open takes seconds; meanwhile what
+  // the server's flushes and compactions replace stays on disk), and how many are
+  // held at once at most.
+  static constexpr std::chrono::seconds kHoldFor{30};
   static constexpr std::size_t kMaxHolds = 16;
+  // Connections whose request line is still being read, at most.
+  static constexpr std::size_t kMaxIncoming = 64;
 
  private:
   struct Hold {

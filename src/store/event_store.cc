@@ -961,14 +961,23 @@ Result<void> EventStore::loadStreamHeads() {
 
 Result<void> EventStore::holdFiles() {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  std::lock_guard lock(holdMu_);
+  if (purging_)
+    return makeError(ErrorCode::kBusy,
+                     "a compaction is deleting the files it replaced; open without a hold");
   const rocksdb::Status st = db_->DisableFileDeletions();
   if (!st.ok()) return fromStatus(st, "cannot hold the deletion of files");
+  ++holds_;
   return {};
 }
 
 void EventStore::releaseFiles() {
+  if (options_.readOnly) return;
   // Not forced: each hold is counted, and the last release deletes what waited.
-  if (!options_.readOnly) (void)db_->EnableFileDeletions(false);
+  (void)db_->EnableFileDeletions(false);
+  std::lock_guard lock(holdMu_);
+  --holds_;
+  holdsEnded_.notify_all();
 }
 
 Result<void> EventStore::refresh() {
@@ -1774,9 +1783,18 @@ Result<void> EventStore::compact() {
     db_->DestroyColumnFamilyHandle(roll);
   }
   if (!st.ok()) return failed(st, "cannot start a new MANIFEST");
+  // Readers' holds (holdFiles) keep what the compaction replaced: none is taken from
+  // here on, and those held end first (a reader releases its own once opened, a
+  // server ends any within half a minute), so that what an anonymization erased has
+  // left the disk when this returns (a review: holds taken one after another kept
+  // it there after `portalctl compact` said done).
+  std::unique_lock holding(holdMu_);
+  purging_ = true;
+  holdsEnded_.wait(holding, [&] { return holds_ == 0; });
   // Deletes obsolete files now (unless a backup is holding them, which then does).
   st = db_->DisableFileDeletions();
   if (st.ok()) st = db_->EnableFileDeletions(false);
+  purging_ = false;
   if (!st.ok()) return fromStatus(st, "cannot delete obsolete files");
   return {};
 }

@@ -314,7 +314,10 @@ class EventStore {
   // The writer's: holds its deletion of obsolete files (table files, MANIFESTs and
   // WALs that a flush or compaction replaced) until every hold is released, when
   // they are deleted at once. A reader's open beside it reads the files that one
-  // MANIFEST names, and would find some of them gone.
+  // MANIFEST names, and would find some of them gone. kBusy while compact() waits
+  // for the holds to end, so that what it replaced leaves the disk before it returns
+  // (the holder must release its hold within a bounded time: a server ends each
+  // within half a minute).
   Result<void> holdFiles();
   void releaseFiles();
 
@@ -395,6 +398,11 @@ class EventStore {
   // The write thread and the appends waiting for it; the sync thread and the
   // appends applied but not yet durable.
   std::thread writer_, syncer_;
+  // Readers' holds of the files (holdFiles), and a compaction's wait for them to end.
+  std::mutex holdMu_;
+  std::condition_variable holdsEnded_;
+  int holds_ = 0;         // under holdMu_
+  bool purging_ = false;  // under holdMu_: compact() waits for the holds to end
   std::mutex syncMu_;
   std::condition_variable syncReady_;
   std::deque<std::unique_ptr<PreparedAppend>> syncQueue_;
