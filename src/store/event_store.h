@@ -56,7 +56,7 @@ class KeyVault;
 
 // A reader's hold on the writer's deletion of files (StoreOptions::holdFiles): it
 // lasts as long as this object, and as long as the writer keeps it (a running server
-// ends a hold that lasts over a minute).
+// ends one after half a minute).
 class FileHold {
  public:
   virtual ~FileHold() = default;
