@@ -386,6 +386,12 @@ void OperatorSocket::serve() {
     incoming.push_back({c, {}, now + std::chrono::seconds(10)});
   }
   for (const Incoming& in : incoming) ::close(in.fd);
+  // Released here, however the loop ended (a compaction waits for them).
+  for (const Hold& h : holds_) {
+    h.release();
+    ::close(h.fd);
+  }
+  holds_.clear();
 }
 
 void OperatorSocket::startHold(int c) {
@@ -457,12 +463,8 @@ OperatorSocket::~OperatorSocket() {
     (void)!::write(wake_[1], "x", 1);  // a pipe: send() would not do
     thread_.join();
   }
-  // Before the running request ends: a compaction waits for the holds.
-  for (const Hold& h : holds_) {
-    h.release();
-    ::close(h.fd);
-  }
-  holds_.clear();
+  // (serve() has released the holds, before the running request is waited for: a
+  // compaction waits for them.)
   {
     std::lock_guard lock(mu_);
     wakeWorker_.notify_all();
