@@ -1907,11 +1907,15 @@ TEST(OperatorSocketTest, AHoldOfTheFilesIsAnsweredBesideARunningRequestAndEndsWi
   ASSERT_TRUE(waitFor([&] { return running.load(); }));
   // A client that connects and says nothing (its line is waited for 10 s) holds up
   // no hold.
-  const int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::connect(silent, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  auto connectSilently = [&] {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    return fd;
+  };
+  const int silent = connectSilently();
   {
     auto first = holdServerFiles(path, std::chrono::seconds(2));
     ASSERT_NE(first, nullptr);
@@ -1937,6 +1941,15 @@ TEST(OperatorSocketTest, AHoldOfTheFilesIsAnsweredBesideARunningRequestAndEndsWi
   EXPECT_EQ(holdServerFiles(path, std::chrono::seconds(10)), nullptr);
   // Nobody there: no hold, at once.
   EXPECT_EQ(holdServerFiles(dir.sub("nobody.sock"), std::chrono::seconds(10)), nullptr);
+  // Past the most connections being read at once (the silent one and these), a
+  // request is answered so, not closed as if the server had stopped.
+  std::vector<int> more;
+  for (std::size_t i = 1; i < OperatorSocket::kMaxIncoming; ++i) more.push_back(connectSilently());
+  auto past = callOperatorSocket(path, "{\"command\":\"compact\"}", std::chrono::seconds(10));
+  ASSERT_TRUE(past.ok()) << past.error().message;
+  EXPECT_NE(past->find("reading 64 requests already; try again shortly"), std::string::npos)
+      << *past;
+  for (int fd : more) ::close(fd);
   refuse = false;
   auto kept = holdServerFiles(path, std::chrono::seconds(10));
   ASSERT_NE(kept, nullptr);

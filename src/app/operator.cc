@@ -377,12 +377,18 @@ void OperatorSocket::serve() {
     if ((p[0].revents & POLLIN) == 0) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
+    const timeval sendTimeout{kSendTimeoutSeconds, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     if (incoming.size() >= kMaxIncoming) {
+      // Said, not just closed (portalctl read that as the server stopping; a review).
+      // The client reads this line before the reset its unread request brings.
+      (void)sendLine(
+          c, failure("the server's operator socket is reading " + std::to_string(kMaxIncoming) +
+                     " requests already; try again shortly") +
+                 "\n");
       ::close(c);
       continue;
     }
-    const timeval sendTimeout{kSendTimeoutSeconds, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     incoming.push_back({c, {}, now + std::chrono::seconds(10)});
   }
   for (const Incoming& in : incoming) ::close(in.fd);
