@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "events/codec.h"
 #include "src/store/event_store.h"
@@ -601,7 +603,20 @@ TEST(EventStore, ACompactionWaitsForTheHoldsOfTheFilesAndThenDeletesWhatItReplac
   ASSERT_TRUE(store->append(shred).ok());
   ASSERT_TRUE(store->holdFiles().ok());
   ASSERT_TRUE(store->holdFiles().ok());
+  int heldHere = 2;
+  auto releaseOne = [&] {
+    --heldHere;
+    store->releaseFiles();
+  };
   auto compaction = std::async(std::launch::async, [&] { return store->compact(); });
+  // The holds go however the test ends (a failed ASSERT returns, and the future's
+  // end would wait for the compaction, which waits for them).
+  struct AtEnd {
+    std::function<void()> run;
+    ~AtEnd() { run(); }
+  } atEnd{[&] {
+    while (heldHere > 0) releaseOne();
+  }};
   // Once compacted, it waits for the holds: a new one is refused.
   ASSERT_TRUE(test::waitFor([&] {
     auto r = store->holdFiles();
@@ -609,10 +624,10 @@ TEST(EventStore, ACompactionWaitsForTheHoldsOfTheFilesAndThenDeletesWhatItReplac
     return !r && r.error().code == ErrorCode::kBusy;
   }));
   EXPECT_FALSE(test::filesContaining(dir.path(), key).empty()) << "held, the replaced files stay";
-  store->releaseFiles();
+  releaseOne();
   EXPECT_EQ(compaction.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
       << "one hold is left";
-  store->releaseFiles();
+  releaseOne();
   ASSERT_TRUE(compaction.get().ok());
   EXPECT_TRUE(test::filesContaining(dir.path(), key).empty())
       << "no file holds the shredded key once the compaction returns";
