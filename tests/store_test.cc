@@ -45,6 +45,16 @@ AppendRequest requestOf(std::vector<NewEvent> events) {
   return r;
 }
 
+// The append of a person's anonymization: their UserAnonymized, and their data key
+// shredded in the same write.
+AppendRequest shredRequest(const std::string& userId) {
+  NewEvent anonymized = userCreated(userId, "x");
+  anonymized.data = UserAnonymized{userId};
+  AppendRequest r = requestOf({anonymized});
+  r.shred = {userId};
+  return r;
+}
+
 // A log of `n` GroupCreated events named `name`, closed again.
 void writeGroups(const std::string& path, int n, const std::string& name = "Team") {
   auto store = openStore(path);
@@ -311,11 +321,7 @@ TEST(EventStore, AReadOnlyInstanceForgetsKeysShreddedByTheWriter) {
   auto reader = openStore(dir.path(), /*readOnly=*/true);
   ASSERT_TRUE(reader);
   EXPECT_EQ(std::get<UserCreated>((*reader->read(1, 1))[0].data).email.value, "ada@example.org");
-  NewEvent anonymized = userCreated("u-1", "x");
-  anonymized.data = UserAnonymized{"u-1"};
-  AppendRequest shred = requestOf({anonymized});
-  shred.shred = {"u-1"};
-  ASSERT_TRUE(writer->append(shred).ok());
+  ASSERT_TRUE(writer->append(shredRequest("u-1")).ok());
   ASSERT_TRUE(reader->refresh().ok());
   EXPECT_TRUE(std::get<UserCreated>((*reader->read(1, 1))[0].data).email.shredded);
 }
@@ -596,11 +602,7 @@ TEST(EventStore, ACompactionWaitsForTheHoldsOfTheFilesAndThenDeletesWhatItReplac
   ASSERT_TRUE(
       store->db()->Get(rocksdb::ReadOptions(), store->columnFamily("keys"), "u-q", &key).ok());
   ASSERT_TRUE(store->compact().ok());
-  NewEvent anonymized = userCreated("u-q", "x");
-  anonymized.data = UserAnonymized{"u-q"};
-  AppendRequest shred = requestOf({anonymized});
-  shred.shred = {"u-q"};
-  ASSERT_TRUE(store->append(shred).ok());
+  ASSERT_TRUE(store->append(shredRequest("u-q")).ok());
   ASSERT_TRUE(store->holdFiles().ok());
   ASSERT_TRUE(store->holdFiles().ok());
   int heldHere = 2;
@@ -611,10 +613,7 @@ TEST(EventStore, ACompactionWaitsForTheHoldsOfTheFilesAndThenDeletesWhatItReplac
   auto compaction = std::async(std::launch::async, [&] { return store->compact(); });
   // The holds go however the test ends (a failed ASSERT returns, and the future's
   // end would wait for the compaction, which waits for them).
-  struct AtEnd {
-    std::function<void()> run;
-    ~AtEnd() { run(); }
-  } atEnd{[&] {
+  test::AtEnd atEnd{[&] {
     while (heldHere > 0) releaseOne();
   }};
   // Once compacted, it waits for the holds: a new one is refused.
@@ -658,11 +657,7 @@ TEST(EventStore, ShreddedKeyLeavesNoTraceOnDiskAfterCompaction) {
   EXPECT_TRUE(test::filesContaining(dir.path(), "Quintessa").empty());
   EXPECT_TRUE(test::filesContaining(dir.path(), "Vandermeer").empty());
 
-  NewEvent anonymized = userCreated("u-q", "x");
-  anonymized.data = UserAnonymized{"u-q"};
-  AppendRequest shred = requestOf({anonymized});
-  shred.shred = {"u-q"};
-  ASSERT_TRUE(store->append(shred).ok());
+  ASSERT_TRUE(store->append(shredRequest("u-q")).ok());
   ASSERT_TRUE(store->compact().ok());
 
   EXPECT_TRUE(test::filesContaining(dir.path(), key).empty()) << "no file holds the shredded key";

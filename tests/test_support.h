@@ -24,6 +24,13 @@ class TempDir {
   std::string path_;
 };
 
+// Runs `run` when the scope ends, however it ends: a failed ASSERT returns from the
+// test, and what a test started (a hold, a request a thread waits on) must end too.
+struct AtEnd {
+  std::function<void()> run;
+  ~AtEnd() { run(); }
+};
+
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool waitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -1915,10 +1915,7 @@ TEST(OperatorSocketTest, AHoldOfTheFilesIsAnsweredBesideARunningRequestAndEndsWi
   auto finishNow = [&] {
     if (!std::exchange(finishSet, true)) finish.set_value();
   };
-  struct AtEnd {
-    std::function<void()> run;
-    ~AtEnd() { run(); }
-  } atEnd{finishNow};
+  AtEnd atEnd{finishNow};
   ASSERT_TRUE(waitFor([&] { return running.load(); }));
   // A client that connects and says nothing (its line is waited for 10 s) holds up
   // no hold.
