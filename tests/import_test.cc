@@ -546,6 +546,25 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
   ASSERT_EQ(f.warnings.size(), 1u);
   EXPECT_EQ(f.warnings[0].row, 2u);
   EXPECT_EQ(f.warnings[0].value, "nobody@x.example");
+
+  // A manager the file itself makes inactive (Is Active 0) is said to be, as a
+  // deactivated one of the pool is (a review: it was not), before or after their row;
+  // one the file makes active is not.
+  f = check(kHeader + "Xia,Orr,xia@x.example,Clerk,YAN@x.example,1,\r\n" +
+                "Yan,Orr,yan@x.example,Clerk,zed@x.example,0,\r\n" +
+                "Zed,Orr,zed@x.example,Clerk,xia@x.example,1,\r\n" +
+                "Abe,Orr,abe@x.example,Clerk,yan@x.example,1,\r\n",
+            [](std::string_view) { return Member::kNone; });
+  EXPECT_TRUE(f.errors.empty());
+  ASSERT_EQ(f.warnings.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(f.warnings[i].row, i == 0 ? 2u : 5u);
+    EXPECT_EQ(f.warnings[i].column, "Manager's email address");
+    EXPECT_EQ(f.warnings[i].message,
+              "The manager is a row of this file whose Is Active is 0: they are created as a "
+              "deactivated user.");
+  }
+  EXPECT_EQ(f.warnings[0].value, "YAN@x.example");
 }
 
 TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {
@@ -663,8 +682,9 @@ TEST(HttpImport, FilesLibreOfficeSavedImportAsTheSheetHeldThem) {
                     i["column"].get<std::string>());
     return out;
   };
+  // (Row 8's manager is row 3, whom the file makes inactive.)
   const std::vector<std::string> warned = {"5|Job title", "7|Manager's email address",
-                                           "9|Given Name"};
+                                           "8|Manager's email address", "9|Given Name"};
   for (const char* file : {"libreoffice_utf8_comma.csv", "libreoffice_utf8_semicolon.csv"}) {
     Reply r = upload(w.client, fileBytes(file), w.owner.token);
     ASSERT_EQ(r.status, 200) << file << ": " << r.body;
@@ -806,6 +826,30 @@ TEST(HttpImport, ManagersAreJudgedAsThePoolIsWhenTheUsersAreCreated) {
     ASSERT_EQ(log.status, 200) << log.body;
     EXPECT_EQ(parseCsv(log.body).size(), 4u) << "the header and the three warnings: " << log.body;
   }
+}
+
+// A manager whom the same file makes inactive is warned of as a deactivated one of
+// the pool is (a review's file: only the pool's was), in a dry run and in the import,
+// and the users are created with the manager linked all the same.
+TEST(HttpImport, AManagerTheFileMakesInactiveIsAWarning) {
+  ImportWorld w;
+  const std::string file = kHeader +
+                           "Yan,Orr,yan@acme.example,Clerk,owner@acme.example,0,DE\r\n"
+                           "Xia,Orr,xia@acme.example,Clerk,yan@acme.example,1,DE\r\n";
+  const std::vector<std::string> expected = {
+      "3|Manager's email address|yan@acme.example|The manager is a row of this file whose Is "
+      "Active is 0: they are created as a deactivated user."};
+  for (const std::string query : {"?dryRun=true", ""}) {
+    Reply r = upload(w.client, file, w.owner.token, query);
+    ASSERT_EQ(r.status, 200) << query << ": " << r.body;
+    EXPECT_EQ(issues(r.json()["warnings"]), expected) << query << ": " << r.body;
+    EXPECT_EQ(r.json()["warningCount"], 1) << query;
+  }
+  Reply list = w.client.get("/api/v1/users?search=xia%40acme", w.owner.token);
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json()["items"].size(), 1u) << list.body;
+  EXPECT_EQ(list.json()["items"][0]["managerEmail"], "yan@acme.example");
+  EXPECT_EQ(list.json()["items"][0]["active"], true);
 }
 
 // The whole list at once: a row with another error is still checked against the

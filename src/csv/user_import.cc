@@ -4,6 +4,7 @@
 #include <charconv>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "events/text.h"
 #include "src/csv/csv_reader.h"
@@ -557,6 +558,8 @@ class FileChecker {
         error(r.row, std::string(kImportColumns[kEmail]), asTyped(kEmail),
               "The same email is on row " + std::to_string(it->second) +
                   ": each user's email must be in the file once.");
+      else if (!d.active)
+        inactive_.insert(it->first);
     }
     // A row with errors gets its manager's warning too: fixing the error must not
     // reveal another thing to look at.
@@ -600,6 +603,9 @@ class FileChecker {
       else if (it->second == Member::kDeactivated)
         out_.warnings.push_back(
             {row, std::string(kImportColumns[kManager]), typed, std::string(kManagerDeactivated)});
+      else if (it->second == Member::kNone && inactive_.count(key) != 0)
+        out_.warnings.push_back({row, std::string(kImportColumns[kManager]), typed,
+                                 std::string(kManagerInactiveInFile)});
     }
     sortIssues(out_.warnings);
   }
@@ -655,6 +661,7 @@ class FileChecker {
   std::vector<Column> columns_;     // by field index
   std::array<bool, 7> present_{};   // which template columns the header has
   std::unordered_map<std::string, std::size_t> emails_;  // email key -> first row
+  std::unordered_set<std::string> inactive_;             // keys of the file's rows with Is Active 0
   std::vector<std::pair<std::size_t, std::string>> managers_;  // row, the cell as typed
   std::optional<std::size_t> headerLater_;  // the "not the header row" error, while looked for
   std::vector<HeadlessReport> headlessReports_;

@@ -47,6 +47,12 @@ inline constexpr std::string_view kManagerNotInPool =
     "address.";
 inline constexpr std::string_view kManagerDeactivated =
     "The manager is a deactivated user of the pool.";
+// A manager made by the same file with Is Active 0: the same as a deactivated one of
+// the pool to the rows that report to them (a review found it said of a pool's
+// manager only). The file's check says it; the pool has no say in it.
+inline constexpr std::string_view kManagerInactiveInFile =
+    "The manager is a row of this file whose Is Active is 0: they are created as a "
+    "deactivated user.";
 
 // An email taken by a user of the pool, as an import's error says it: a deactivated
 // one is said to be, with what to do (a review: an administrator re-hiring someone
