@@ -49,6 +49,13 @@ const std::vector<Rule>& rules() {
        },
        "validation-failed",
        {}},
+      {"ProvisionRefusesASlugEndingWithAHyphen",
+       [](World& w) {
+         return w.runIn("", "system",
+                        ProvisionCompany{"demo-", "X", {}, World::details("o"), "$h"});
+       },
+       "validation-failed",
+       {}},
       {"ProvisionRefusesATakenSlug",
        [](World& w) {
          return w.runIn("", "system", ProvisionCompany{"acme", "X", {}, World::details("o"), "$h"});

@@ -1250,6 +1250,11 @@ TEST(ToolsOnOthersDirectories, AreRefusedAndLeftAsTheyWere) {
   EXPECT_NE(r.err.find("company"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_TRUE(files(empty).empty()) << "left behind: " << *files(empty).begin();
+  // A slug refused for a hyphen at its end is told why (a review was told the letters
+  // it holds are not allowed).
+  r = provisionIn(empty, "demo-");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("not beginning or ending with a hyphen"), std::string::npos) << r.err;
   // So in a volume's root, which holds its lost+found (a review found a log left).
   const std::string volume = dir.sub("volume");
   fs::create_directories(volume + "/lost+found");

@@ -160,7 +160,9 @@ class Decider {
           return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
         }) ||
         slug.front() == '-' || slug.back() == '-')
-      problems.push_back({"company", "must be 2 to 63 lower-case letters, digits or hyphens"});
+      problems.push_back({"company",
+                          "must be 2 to 63 lower-case letters, digits or hyphens, not beginning "
+                          "or ending with a hyphen"});
     const std::string name(trimText(c.name));
     requireText(problems, "", "name", name);
     std::vector<std::string> services = c.services.empty() ? defaultServices() : c.services;
