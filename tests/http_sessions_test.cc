@@ -739,6 +739,53 @@ TEST(HttpFlows, FailedSignInsOfOthersDoNotStopAPasswordChangeButGuessesThroughAS
   EXPECT_EQ(r.status, 204) << r.body;
 }
 
+// The guesses of one session (a stolen one, or a mistyping user's) stop that session
+// only: the user's own session still changes the password (a review: five through
+// one stopped all for 15 minutes). Over all of a user's sessions a larger bound
+// holds, and a change, which ends the others, clears the count.
+TEST(HttpFlows, GuessesOfTheCurrentPasswordStopTheirSessionAndAreBoundedOverAllOfTheUsers) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 3;
+  policy.accountWideLimit = 5;
+  ApiServer server(policy);
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  auto session = [&] {
+    Reply s = server.signIn("acme", owner.email, kPassword);
+    EXPECT_EQ(s.status, 201) << s.body;
+    return s.json().value("token", std::string());
+  };
+  auto change = [&](const std::string& token, const std::string& current, const std::string& next) {
+    return client.post("/api/v1/me/password", {{"currentPassword", current}, {"newPassword", next}},
+                       token);
+  };
+  const std::string stolen = session(), other = session();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(change(stolen, "guess " + std::to_string(i), std::string(kPassword) + "!").status,
+              422);
+  EXPECT_EQ(change(stolen, kPassword, std::string(kPassword) + "!").status, 429)
+      << "that session waits";
+  EXPECT_EQ(change(other, "mistyped", std::string(kPassword) + "!").status, 422);
+  // Four failures of the user's, under five: the user's own session is not stopped.
+  const std::string next = std::string(kPassword) + " and more";
+  Reply r = change(owner.token, kPassword, next);
+  ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(client.get("/api/v1/me", stolen).status, 401) << "the change ended the others";
+
+  // Cleared by the change: five new failures over three sessions stop them all.
+  const std::string a = server.signIn("acme", owner.email, next).json().value("token", "");
+  const std::string b = server.signIn("acme", owner.email, next).json().value("token", "");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(change(a, "guess " + std::to_string(i), kPassword).status, 422) << i;
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(change(b, "guess " + std::to_string(i), kPassword).status, 422) << i;
+  r = change(owner.token, next, kPassword);
+  EXPECT_EQ(r.status, 429) << "five over the user's sessions: " << r.body;
+  EXPECT_FALSE(r.header("retry-after").empty());
+  server.clock().advance(16 * kMinute);
+  EXPECT_EQ(change(owner.token, next, kPassword).status, 204);
+}
+
 TEST(ClientAddress, BehindATrustedProxyTheRightMostUntrustedForwardedAddressIsTheClient) {
   EXPECT_EQ(canonicalAddress("0:0::1"), "::1");
   EXPECT_EQ(canonicalAddress("::ffff:192.0.2.7"), "192.0.2.7");

@@ -29,15 +29,10 @@ Api::Impl::Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOpti
       sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
       throttle(options.throttle),
       resetThrottle(options.resetThrottle),
-      passwordThrottle(perUser(options.throttle)),
+      passwordThrottle(options.throttle),
       hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
       importLogs(p.store().db(), p.store().columnFamily("imports")),
       cursorSealer(p.processor().cursorKey()) {}
-
-ThrottlePolicy Api::Impl::perUser(ThrottlePolicy p) {
-  p.accountWideLimit = p.accountLimit;
-  return p;
-}
 
 void Api::Impl::record(const std::string& method, const std::string& route, int status,
                        std::chrono::steady_clock::time_point start) {

@@ -186,7 +186,11 @@ struct Api::Impl {
   // Guesses of the current password through a session, per user and per session:
   // apart from the sign-in throttle, which anyone who knows an email can fill, so
   // that strangers' failed sign-ins never stop the holder of a session (a new owner
-  // with a temporary password above all) from changing it.
+  // with a temporary password above all) from changing it. Each session is the
+  // "network" of the sign-in throttle's policy: the account's limit (5) counts per
+  // session and its account-wide one (20) over all of the user's sessions, so one
+  // stolen session's guesses do not stop the user's own session from changing the
+  // password (a review: with 5 over all sessions they did, for 15 minutes).
   LoginThrottle passwordThrottle;
   std::atomic<bool> stopping{false};        // stopWaiting()
   std::atomic<bool> markedStopping{false};  // markStopping()
@@ -353,10 +357,6 @@ struct Api::Impl {
 
   static const std::vector<Route>& routes();
   static constexpr std::size_t kMaxRoutes = 128;  // match() keeps a word a route on its stack
-
-  // Guesses of the current password through sessions: the user's limit counts over
-  // all their sessions (each session is the "network" here, and has its own 20).
-  static ThrottlePolicy perUser(ThrottlePolicy p);
 
   void record(const std::string& method, const std::string& route, int status,
               std::chrono::steady_clock::time_point start);

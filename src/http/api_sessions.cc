@@ -264,6 +264,9 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   // are written out together); a restart ends any other the crash left behind.
   sessions.passwordChanged(call.tokenHash, clock.now());
   sessions.removeUser(call.company(), call.actor(), call.tokenHash);
+  // The guesses of the password it replaced, through sessions that have ended now,
+  // no longer count against the user's new sessions.
+  passwordThrottle.clear(userKey);
   return noContent();
 }
 
