@@ -470,6 +470,9 @@ MailerOptions quick() {
   o.notYetRetry = 10ms;
   o.firstBackoff = 20ms;
   o.maxBackoff = 100ms;
+  // The fixtures' events are of 2026-09: a mail's lifetime is left out but where a
+  // test sets it.
+  o.giveUpAfter = std::chrono::hours(24 * 3650);
   return o;
 }
 
@@ -1037,6 +1040,72 @@ TEST_F(MailerTest, DropsAMailTheRelayRefusesForGoodAndDeliversTheRest) {
                      "Canada, sent by <no-reply@portal.invalid>\" (refused for good)"),
             std::string::npos)
       << log;
+}
+
+// A relay's lasting refusal that is not a mailbox's (5.7: relaying denied for an
+// outside domain) is retried, but not for ever: a mail still failing 5 days after
+// the event that caused it is dropped (as a mail server gives up on a message), the
+// mail behind it goes out, and a mail of a fresh event is retried still.
+TEST_F(MailerTest, GivesUpOnAMailStillFailingDaysAfterItsEventAndDeliversTheRest) {
+  class Denying : public MailTransport {
+   public:
+    explicit Denying(std::unique_ptr<MailTransport> next) : next_(std::move(next)) {}
+    Result<void> deliver(const Message& message, const std::string& fileStem) override {
+      if (fileStem.ends_with("-welcome")) {
+        std::lock_guard lock(mu);
+        ++tries[fileStem];
+        return makeError(ErrorCode::kIoError, "SMTP RCPT TO: the relay answered \"554 5.7.1 <" +
+                                                  message.to + ">: Relay access denied\"");
+      }
+      return next_->deliver(message, fileStem);
+    }
+    int triesOf(const std::string& stem) {
+      std::lock_guard lock(mu);
+      return tries[stem];
+    }
+    std::mutex mu;
+    std::map<std::string, int> tries;
+
+   private:
+    std::unique_ptr<MailTransport> next_;
+  };
+  // A fresh event (now) at position 301; those of the fixture are of 2026-09.
+  NewEvent fresh = test::groupCreated("g-fresh", "Team");
+  fresh.occurredAt = wallClockNow();
+  AppendRequest request;
+  request.events.push_back(fresh);
+  ASSERT_TRUE(store_->append(std::move(request)).ok());
+  put(7, 0, welcome("u-ada"));
+  put(8, 0, temporaryPassword("u-ada", "PW"));
+  put(301, 0, welcome("u-ada"));
+  auto transport = std::make_unique<Denying>(emlTransport());
+  auto* denying = transport.get();
+  MailerOptions options = quick();
+  options.giveUpAfter = MailerOptions{}.giveUpAfter;
+  auto m = mailer(std::move(transport), options);
+  ::testing::internal::CaptureStderr();
+  m->start();
+  const std::string freshStem = "000000000000012d-00000000-welcome";
+  const bool done = test::waitFor([&] {
+    return m->dropped(Mailer::DropReason::kExpired) == 1 && m->delivered() == 1 &&
+           denying->triesOf(freshStem) >= 3;
+  });
+  m->stop();
+  const std::string log = capturedLog();
+  ASSERT_TRUE(done) << log;
+  EXPECT_EQ(denying->triesOf("0000000000000007-00000000-welcome"), 1) << "dropped at its failure";
+  EXPECT_TRUE(fs::exists(eml("0000000000000008-00000000-temporary-password")));
+  EXPECT_EQ(outboxSize(), 1u) << "the fresh one's record stays, to be tried again";
+  EXPECT_EQ(m->dropped(), 1u);
+  EXPECT_NE(
+      log.find("0000000000000007-00000000-welcome for user u-ada: not delivered within 5 days "
+               "of the event that caused it; dropped unsent: SMTP RCPT TO: the relay "
+               "answered \"554 5.7.1 <[recipient]>: Relay access denied\""),
+      std::string::npos)
+      << log;
+  EXPECT_NE(log.find(freshStem + " for user u-ada: delivery failed (attempt 2"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("ada@example.org"), std::string::npos) << log;
 }
 
 // Mails a relay keeps deferring, each due again in turn, do not hold newer mail

@@ -104,6 +104,9 @@ std::string withoutAddress(std::string text, const std::string& address) {
 
 std::string describe(std::chrono::milliseconds d) {
   auto ms = static_cast<long long>(d.count());
+  constexpr long long kDay = 24LL * 60 * 60 * 1000;
+  if (ms >= kDay && ms % kDay == 0)
+    return std::to_string(ms / kDay) + (ms == kDay ? " day" : " days");
   return ms < 1000 || ms % 1000 != 0 ? std::to_string(ms) + " ms"
                                      : std::to_string(ms / 1000) + " s";
 }
@@ -376,7 +379,8 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
   }
 
   Message message = renderMail(*record, who.recipient, settings_);
-  if (auto cause = store_.readAt(slot->position))
+  const auto cause = store_.readAt(slot->position);
+  if (cause)
     message.date = cause->envelope.occurredAt;
   else
     mailerLog(what + ": the event that caused it cannot be read (" + cause.error().message +
@@ -401,7 +405,16 @@ Mailer::Outcome Mailer::handle(const std::string& key, const std::string& value)
                           withoutAddress(sent.error().message, who.recipient.email));
   }
   if (!sent) {
-    failed(key, what, withoutAddress(sent.error().message, who.recipient.email));
+    const std::string why = withoutAddress(sent.error().message, who.recipient.email);
+    Retry& r = retries_[key];
+    const std::int64_t wallNow = wallClockNow().micros;
+    if (!r.triedSince) r.triedSince = cause ? cause->envelope.occurredAt.micros : wallNow;
+    if (wallNow - *r.triedSince >=
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.giveUpAfter).count())
+      return dropUnsent(key, what, DropReason::kExpired,
+                        what + ": not delivered within " + describe(options_.giveUpAfter) +
+                            " of the event that caused it; dropped unsent: " + why);
+    failed(key, what, why);
     return sent.error().code == ErrorCode::kUnavailable ? Outcome::kRelayDown : Outcome::kFailed;
   }
 

@@ -61,6 +61,13 @@ struct MailerOptions {
   std::chrono::milliseconds notYetGiveUp{10 * 60 * 1000};  // then the mail is dropped
   std::chrono::milliseconds firstBackoff{1000};            // after a failed delivery, doubling
   std::chrono::milliseconds maxBackoff{60 * 1000};
+  // A mail whose delivery still fails this long after the event that caused it is
+  // dropped (DropReason::kExpired), as a mail server gives up on a message after days
+  // (Postfix's maximal_queue_lifetime is 5 days): a relay's lasting refusal (5.7,
+  // relaying denied for an outside domain; a bare 554) was retried once a minute for
+  // ever before, a log line each. Measured from the event's time, so a restart does
+  // not start it again; from the first failure when that event cannot be read.
+  std::chrono::milliseconds giveUpAfter{5LL * 24 * 60 * 60 * 1000};
   // How often, within a pass, the outbox's deletions are made durable (and at its
   // end): a crash resends at most what was delivered since (a review: a kill -9 in
   // a pass of 40 mails to a slow relay sent 29 of them twice).
@@ -121,10 +128,18 @@ class Mailer {
   // Why a mail was dropped unsent: its record does not decode; its recipient is
   // anonymized, deactivated or unknown; it no longer holds (a link expired or
   // replaced, a temporary password changed or past its week); its recipient was not
-  // known for notYetGiveUp; the relay refused it for good (a 5xx).
-  enum class DropReason { kUndecodable, kRecipientGone, kObsolete, kRecipientUnknown, kRefused };
-  static constexpr std::array<const char*, 5> kDropReasonNames = {
-      "undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused"};
+  // known for notYetGiveUp; the relay refused it for good (a 5xx); its delivery still
+  // failed giveUpAfter after the event that caused it.
+  enum class DropReason {
+    kUndecodable,
+    kRecipientGone,
+    kObsolete,
+    kRecipientUnknown,
+    kRefused,
+    kExpired
+  };
+  static constexpr std::array<const char*, 6> kDropReasonNames = {
+      "undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused", "expired"};
   std::uint64_t dropped(DropReason reason) const {
     return dropped_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
   }
@@ -148,6 +163,9 @@ class Mailer {
     std::chrono::milliseconds backoff{0};
     int failures = 0;
     std::optional<std::chrono::steady_clock::time_point> notYetSince;
+    // Since when (µs since the epoch) its delivery has been tried: the time of the
+    // event that caused it, or of its first failure (MailerOptions::giveUpAfter).
+    std::optional<std::int64_t> triedSince;
     bool deliveredNotDeleted = false;  // handed over, but deleting the record failed
   };
   // kRelayDown: failed, and whatever mail were tried next would fail alike.

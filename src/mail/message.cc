@@ -389,11 +389,12 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   return m;
 }
 
-Timestamp dateOf(const Message& message) {
-  if (message.date) return *message.date;
+Timestamp wallClockNow() {
   using namespace std::chrono;
   return Timestamp{duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
 }
+
+Timestamp dateOf(const Message& message) { return message.date ? *message.date : wallClockNow(); }
 
 std::string toRfc5322(const Message& message, Timestamp date, bool eightBit) {
   std::string out;

@@ -64,6 +64,8 @@ struct Message {
 
 // The Date a transport gives `message`: its own, or now.
 Timestamp dateOf(const Message& message);
+// The system's clock now, as mail dates and the mailer's lifetimes read it.
+Timestamp wallClockNow();
 
 // The mail for `record`, in plain English, addressed to `recipient`. messageId is
 // left empty: the caller knows what makes this delivery unique (makeMessageId).
