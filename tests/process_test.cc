@@ -711,7 +711,7 @@ TEST(ServerProcess, AMailDeliveredBeforeACrashIsNotSentAgain) {
   HttpClient client(server.port());
   const std::string metrics = client.get("/metrics").body;
   for (const char* reason :
-       {"undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused"})
+       {"undecodable", "recipient-gone", "obsolete", "recipient-unknown", "refused", "expired"})
     EXPECT_NE(
         metrics.find(std::string("\nportal_mail_dropped_total{reason=\"") + reason + "\"} 0\n"),
         std::string::npos)
