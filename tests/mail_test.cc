@@ -52,6 +52,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using test::boundLoopbackSocket;
+using test::freePort;
 using test::readFile;
 using test::TempDir;
 using test::waitFor;
@@ -188,13 +189,6 @@ MailRecord passwordReset(const std::string& userId, const std::string& token) {
           token,
           "https://portal.example.com/reset-password#token=" + token,
           "example-corp"};
-}
-
-// A free TCP port on the loopback interface (bound and released).
-std::uint16_t freePort() {
-  std::uint16_t port = 0;
-  if (int fd = boundLoopbackSocket(port); fd >= 0) ::close(fd);
-  return port;
 }
 
 // Whether an SMTP server answers on `port` with its 220 greeting (not just any

@@ -71,6 +71,75 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
   EXPECT_NE(server.output().find("POST /api/v1/password-resets/confirm"), std::string::npos);
 }
 
+// While it opens its log (seconds for a long one, minutes when a view is rebuilt
+// after an upgrade), the server's port answers for it: /healthz 200 "starting" (a
+// liveness probe must not kill it), the rest 503 `starting` with Retry-After (a
+// review: connections waited unanswered, and a probe's second ran out); and a stop
+// signal then ends it at once, before it serves anything, the log as it was (it
+// waited for the whole start, then listened, then stopped).
+TEST(ServerProcess, WhileItStartsItsPortAnswersProbesAndAStopSignalEndsItAtOnce) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  {
+    // A log long enough that opening it takes a while: 30,000 users imported.
+    ServerProcess server(data);
+    const std::string token = signInDemoOwner(server);
+    std::string csv =
+        "Given Name,Surname,Email address,Job title,Manager's email address,Is Active,Country\r\n";
+    for (int i = 0; i < 30'000; ++i)
+      csv += "G" + std::to_string(i) + ",S,p" + std::to_string(i) +
+             "@big.example,Clerk,owner@demo.example,1,DE\r\n";
+    HttpClient client(server.port());
+    Reply r =
+        client.request("POST", "/api/v1/users/import", csv, token, {{"Content-Type", "text/csv"}});
+    ASSERT_EQ(r.status, 200) << r.body.substr(0, 500);
+    EXPECT_EQ(server.terminate(), 0);
+  }
+  const ProgramRun before = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
+  ASSERT_EQ(before.exitCode, 0) << before.err;
+
+  const std::uint16_t portNumber = freePort();
+  RunningProgram starting({PORTAL_SERVER_BIN, "--data", data, "--listen",
+                           "127.0.0.1:" + std::to_string(portNumber), "--password-hash-cost",
+                           "minimum", "--quiet"});
+  // Its first answer (the port is bound within milliseconds; the log takes longer).
+  std::optional<Reply> health;
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      HttpClient probe(portNumber);
+      health = probe.get("/healthz");
+      return true;
+    } catch (const std::exception&) {
+      return false;  // not bound yet
+    }
+  }));
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->json(), json({{"status", "starting"}}));
+  for (const std::string target : {"/readyz", "/api/v1/me"}) {
+    HttpClient client(portNumber);
+    Reply r = client.get(target);
+    EXPECT_EQ(r.status, 503) << target;
+    EXPECT_EQ(r.json().value("code", ""), "starting") << target << ": " << r.body;
+    EXPECT_EQ(r.header("retry-after"), "5") << target;
+  }
+  starting.signal(SIGTERM);
+  const ProgramRun run = starting.finish();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("SIGTERM received while starting; stopped before serving"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.out.find("listening on"), std::string::npos) << "it never served: " << run.out;
+  const ProgramRun after = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
+  EXPECT_EQ(after.exitCode, 0) << after.err;
+  EXPECT_EQ(after.out, before.out) << "the log as it was";
+
+  // Started again to its end, it serves, and /healthz is its own.
+  ServerProcess again(data, /*newDemo=*/false);
+  HttpClient client(again.port());
+  EXPECT_EQ(client.get("/healthz").json(), json({{"status", "ok"}}));
+  EXPECT_EQ(again.terminate(), 0);
+}
+
 TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));

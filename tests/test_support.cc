@@ -121,6 +121,12 @@ int boundLoopbackSocket(std::uint16_t& port) {
   return fd;
 }
 
+std::uint16_t freePort() {
+  std::uint16_t port = 0;
+  if (int fd = boundLoopbackSocket(port); fd >= 0) ::close(fd);
+  return port;
+}
+
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

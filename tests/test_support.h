@@ -57,5 +57,7 @@ std::string readFile(const std::string& path);
 // A TCP socket bound to a port of the loopback interface that the system picks
 // (`port`), not listening yet; -1 when it cannot be had.
 int boundLoopbackSocket(std::uint16_t& port);
+// A free TCP port on the loopback interface (bound and released).
+std::uint16_t freePort();
 
 }  // namespace portal::test

@@ -39,6 +39,7 @@
 #include "src/http/api.h"
 #include "src/http/client_address.h"
 #include "src/http/server.h"
+#include "src/http/starting.h"
 #include "src/mail/mailer.h"
 #include "src/mail/smtp_transport.h"
 #include "src/mail/transport.h"
@@ -50,6 +51,14 @@ using namespace portal;
 
 // `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
 // stdout, exit 0.
+// The name of a stop signal, as the log says it.
+const char* signalName(int sig) {
+  return sig == SIGTERM  ? "SIGTERM"
+         : sig == SIGINT ? "SIGINT"
+         : sig == SIGHUP ? "SIGHUP"
+                         : "a signal";
+}
+
 // A second SIGTERM or SIGINT while stopping: an operator who will not wait. It ends
 // the process at once; what was acknowledged is durable already.
 [[noreturn]] void stopAtOnce() {
@@ -475,6 +484,20 @@ int main(int argc, char** argv) {
   } else {
     serverOptions.listenFd = *fd;
   }
+  // Until the server proper takes the port over, it answers for it: /healthz 200,
+  // the rest 503 `starting`; a stop signal meanwhile ends the process at once, with
+  // nothing served yet and every write of the start as crash-safe as any (a view
+  // being rebuilt is begun again at the next start).
+  sigset_t startSignals = stopSignals;
+  sigdelset(&startSignals, SIGUSR1);
+  auto starting = StartingResponder::start(serverOptions.listenFd, startSignals, [](int sig) {
+    logLine(std::string("portal-server: ") + signalName(sig) +
+            " received while starting; stopped before serving (the next start opens the log "
+            "again)");
+    std::fflush(stdout);
+    flushLog(500);
+    std::_Exit(0);
+  });
 
   auto countries = loadCountries();
   if (!countries) {
@@ -624,6 +647,7 @@ int main(int argc, char** argv) {
     logLine("portal-server: " + api.error().message);
     return 1;
   }
+  if (starting) starting->stop();
   auto started = HttpServer::start(**api, serverOptions);
   if (!started) {
     logLine("portal-server: " + started.error().message);
@@ -732,10 +756,7 @@ int main(int argc, char** argv) {
             "); stopping: every command acknowledged is durable, and a restart recovers the log "
             "and the views from it");
   } else {
-    logLine(std::string("portal-server: ") +
-            (signal == SIGTERM  ? "SIGTERM"
-             : signal == SIGINT ? "SIGINT"
-                                : "SIGHUP") +
+    logLine(std::string("portal-server: ") + signalName(signal) +
             " received, finishing the requests in flight");
   }
   // Load balancers send to an instance until their probe or their endpoints list
