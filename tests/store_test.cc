@@ -133,6 +133,28 @@ TEST(EventStore, ReopeningLeavesNoPileOfEmptyWalFiles) {
   EXPECT_EQ(events->size(), 2u);
 }
 
+// An options file RocksDB was writing when the process was killed (OPTIONS-N.dbtmp,
+// renamed once whole) stayed for good (an operations review); the next open removes
+// it, and the directory opens as before.
+TEST(EventStore, AnOptionsFileLeftHalfWrittenByACrashGoesAtTheNextOpen) {
+  TempDir dir;
+  {
+    auto store = openStore(dir.path());
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append(requestOf({userCreated("u-1", "ada")})).ok());
+  }
+  const std::string left = dir.path() + "/OPTIONS-000425.dbtmp";
+  std::ofstream(left) << "[Version]\n  rocksdb_version=7.8.3\n";
+  auto store = openStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(std::filesystem::exists(left));
+  EXPECT_EQ(store->lastPosition(), 1u);
+  bool options = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    options = options || e.path().filename().string().starts_with("OPTIONS-");
+  EXPECT_TRUE(options) << "RocksDB's own options file stays";
+}
+
 TEST(EventStore, StreamsCountTheirOwnVersions) {
   TempDir dir;
   auto store = openStore(dir.path());

@@ -152,12 +152,21 @@ rocksdb::ColumnFamilyOptions createdFamilyOptions(const std::shared_ptr<rocksdb:
 // #11409): each offline portalctl run or server restart left another 0-byte
 // NNNNNN.log in the data directory. Those older than the one this open made hold
 // nothing and go (safe without track_and_verify_wals_in_manifest, which is off).
-void removeEmptyOldWals(rocksdb::DB& db, const std::string& path) {
+// So does an options file RocksDB was writing when a crash came (OPTIONS-N.dbtmp,
+// renamed to OPTIONS-N once whole): RocksDB never removes it (an operations review
+// found one a dozen restarts later). The open holds the directory's lock and has
+// renamed its own, and nothing writes another until the open returns.
+void removeLeftovers(rocksdb::DB& db, const std::string& path) {
   std::unique_ptr<rocksdb::LogFile> current;
   if (!db.GetCurrentWalFile(&current).ok() || !current) return;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(path, ec)) {
     const std::string name = e.path().filename().string();
+    if (name.starts_with("OPTIONS-") && name.ends_with(".dbtmp")) {
+      std::error_code ignored;
+      fs::remove(e.path(), ignored);
+      continue;
+    }
     if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
     const std::string digits = name.substr(0, name.size() - 4);
     if (!std::all_of(digits.begin(), digits.end(),
@@ -722,7 +731,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                                  "same");
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
-  if (!options.readOnly) removeEmptyOldWals(*store->db_, options.path);
+  if (!options.readOnly) removeLeftovers(*store->db_, options.path);
   store->handleNames_ = names;
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto* h = store->handles_[i];
