@@ -49,8 +49,6 @@ namespace {
 
 using namespace portal;
 
-// `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
-// stdout, exit 0.
 // The name of a stop signal, as the log says it.
 const char* signalName(int sig) {
   return sig == SIGTERM  ? "SIGTERM"
@@ -67,6 +65,8 @@ const char* signalName(int sig) {
   std::_Exit(1);
 }
 
+// `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
+// stdout, exit 0.
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) {
     std::fprintf(stderr, "portal-server: %s (see portal-server --help)\n", problem.c_str());
