@@ -122,7 +122,15 @@ struct StartingResponder::State {
       if (!waitFor(listenFd, POLLIN, std::chrono::steady_clock::time_point::max(), stopped))
         continue;
       const int client = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (client < 0) continue;  // gone before it was taken, or out of files: the next
+      if (client < 0) {
+        // Gone before it was taken: the next. Out of files or memory: the connection
+        // stays queued, and polling again at once would spin; a pause first.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          pollfd wakeOnly{wake[0], POLLIN, 0};
+          if (::poll(&wakeOnly, 1, 100) > 0) stopped = true;
+        }
+        continue;
+      }
       answer(client, stopped);
       ::close(client);
     }
