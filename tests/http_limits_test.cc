@@ -1,6 +1,7 @@
 // The HTTP server's limits and protocol: bodies, headers, timeouts, the connection
 // cap, query parameters, smuggling, and stopping.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,6 +11,8 @@
 #include <future>
 #include <thread>
 
+#include "src/http/server.h"
+#include "src/http/starting.h"
 #include "tests/api_server.h"
 
 namespace portal::test {
@@ -21,6 +24,77 @@ namespace fs = std::filesystem;
 // A path holding bytes that are not UTF-8 once decoded (`%FF`) names nothing: it
 // once reached a refusal's text, whose record ended the command processor's thread
 // and with it the server. Query values such as these are 400.
+// The port's answers while the server starts (StartingResponder): a client that
+// connects and says nothing holds up no probe (a review: one did for 2 s, past a
+// probe's second); /healthz in a proxy's absolute form is itself, another method on
+// it 405 and a header past 16 KiB 431, as the server proper says; a bare LF ends a
+// hand-typed request; and at the handover the connection it holds is answered.
+TEST(StartingResponder, AnswersEveryConnectionAtOnceAsTheServerWouldAndAtTheHandover) {
+  std::uint16_t port = 0;
+  auto fd = HttpServer::listenSocket("127.0.0.1", port);
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  sigset_t none;
+  sigemptyset(&none);
+  auto responder = StartingResponder::start(*fd, none, [](int) {});
+  ASSERT_NE(responder, nullptr);
+  auto statusOf = [](const std::string& answer) { return answer.substr(0, answer.find("\r\n")); };
+
+  RawConnection silent1(port), silent2(port), silent3(port);
+  for (int i = 0; i < 3; ++i) {
+    HttpClient probe(port);
+    Reply health = probe.get("/healthz");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(health.json(), json({{"status", "starting"}}));
+  }
+  {
+    RawConnection c(port);
+    c.send("GET http://portal.example/healthz?x=1 HTTP/1.1\r\nHost: portal.example\r\n\r\n");
+    const std::string a = c.readToEnd();
+    EXPECT_EQ(statusOf(a), "HTTP/1.1 200 OK") << a;
+  }
+  {
+    RawConnection c(port);
+    c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+    const std::string a = c.readToEnd();
+    EXPECT_EQ(statusOf(a), "HTTP/1.1 405 Method Not Allowed") << a;
+    EXPECT_NE(a.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << a;
+  }
+  {
+    RawConnection c(port);
+    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20'000, 'a') + "\r\n\r\n");
+    const std::string a = c.readToEnd();
+    EXPECT_EQ(statusOf(a), "HTTP/1.1 431 Request Header Fields Too Large") << a;
+  }
+  {
+    RawConnection c(port);
+    c.send("GET /api/v1/me HTTP/1.0\n\n");
+    const std::string a = c.readToEnd();
+    EXPECT_EQ(statusOf(a), "HTTP/1.1 503 Service Unavailable") << a;
+    EXPECT_NE(a.find("\r\nRetry-After: 5\r\n"), std::string::npos) << a;
+    EXPECT_NE(a.find("\"code\":\"starting\""), std::string::npos) << a;
+  }
+  {
+    RawConnection c(port);
+    c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string a = c.readToEnd();
+    EXPECT_EQ(statusOf(a), "HTTP/1.1 200 OK") << a;
+    EXPECT_TRUE(a.ends_with("\r\n\r\n")) << "no body to a HEAD: " << a;
+  }
+  // The handover: a connection it holds with half a header is answered 503 all the
+  // same, and the listening socket is left as it was.
+  RawConnection half(port);
+  half.send("GET /healthz HTTP/1.1\r\n");
+  ASSERT_TRUE(waitFor([&] {
+    HttpClient probe(port);
+    return probe.get("/healthz").status == 200;  // the half one taken by now
+  }));
+  responder->stop();
+  const std::string a = half.readToEnd();
+  EXPECT_EQ(statusOf(a), "HTTP/1.1 503 Service Unavailable") << a;
+  EXPECT_EQ(::fcntl(*fd, F_GETFL) & O_NONBLOCK, 0) << "its flags restored";
+  ::close(*fd);
+}
+
 TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -565,6 +565,10 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
               "deactivated user.");
   }
   EXPECT_EQ(f.warnings[0].value, "YAN@x.example");
+  // An inactive row that names itself is not warned of itself.
+  f = check(kHeader + "Ann,Orr,ann@x.example,Boss,ANN@x.example,0,\r\n",
+            [](std::string_view) { return Member::kNone; });
+  EXPECT_TRUE(f.warnings.empty()) << f.warnings[0].message;
 }
 
 TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {

@@ -140,6 +140,34 @@ TEST(ServerProcess, WhileItStartsItsPortAnswersProbesAndAStopSignalEndsItAtOnce)
   EXPECT_EQ(again.terminate(), 0);
 }
 
+// A stop as soon as a --demo start on a new directory answers its port (while it
+// makes the portal's files, or just after): a kill in the middle of making them left
+// a directory no start took again (a review); the stop waits for them, and the
+// next --demo start makes the demo company there.
+TEST(ServerProcess, AStopWhileADemoPortalIsMadeLeavesOneTheNextStartTakes) {
+  TempDir dir;
+  const std::string data = dir.sub("new");
+  const std::uint16_t portNumber = freePort();
+  RunningProgram first({PORTAL_SERVER_BIN, "--data", data, "--listen",
+                        "127.0.0.1:" + std::to_string(portNumber), "--password-hash-cost",
+                        "minimum", "--demo", "--quiet"});
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      HttpClient probe(portNumber);
+      return probe.get("/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;  // not bound yet
+    }
+  }));
+  first.signal(SIGTERM);
+  const ProgramRun run = first.finish();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("SIGTERM received"), std::string::npos) << run.err;
+  ServerProcess again(data);  // waits for the demo's temporary password
+  EXPECT_FALSE(again.temporaryPassword().empty());
+  EXPECT_EQ(again.terminate(), 0);
+}
+
 TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
   TempDir dir;
   ServerProcess server(dir.sub("data"));

@@ -603,7 +603,8 @@ class FileChecker {
       else if (it->second == Member::kDeactivated)
         out_.warnings.push_back(
             {row, std::string(kImportColumns[kManager]), typed, std::string(kManagerDeactivated)});
-      else if (it->second == Member::kNone && inactive_.count(key) != 0)
+      // (Not of a row that names itself: a review's inactive boss was warned of herself.)
+      else if (it->second == Member::kNone && inactive_.count(key) != 0 && emails_.at(key) != row)
         out_.warnings.push_back({row, std::string(kImportColumns[kManager]), typed,
                                  std::string(kManagerInactiveInFile)});
     }

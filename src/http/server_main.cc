@@ -488,15 +488,27 @@ int main(int argc, char** argv) {
   // the rest 503 `starting`; a stop signal meanwhile ends the process at once, with
   // nothing served yet and every write of the start as crash-safe as any (a view
   // being rebuilt is begun again at the next start).
+  // While --demo makes a new portal's files, a stop waits for them to be made: a
+  // kill in the middle left RocksDB's first file half-made, a directory that no
+  // start took again (a review); the process then stops before serving.
   sigset_t startSignals = stopSignals;
   sigdelset(&startSignals, SIGUSR1);
-  auto starting = StartingResponder::start(serverOptions.listenFd, startSignals, [](int sig) {
-    logLine(std::string("portal-server: ") + signalName(sig) +
-            " received while starting; stopped before serving (the next start opens the log "
-            "again)");
+  std::mutex makingMu;
+  bool making = demo && !EventStore::checkDirectory(data);
+  int stopOnceMade = 0;
+  auto stopStarting = [](int sig, const char* what) {
+    logLine(std::string("portal-server: ") + signalName(sig) + " received while " + what +
+            "; stopped before serving (the next start opens the log again)");
     std::fflush(stdout);
     flushLog(500);
     std::_Exit(0);
+  };
+  auto starting = StartingResponder::start(serverOptions.listenFd, startSignals, [&](int sig) {
+    {
+      std::lock_guard lock(makingMu);
+      if (making) return void(stopOnceMade = sig);
+    }
+    stopStarting(sig, "starting");
   });
 
   auto countries = loadCountries();
@@ -515,6 +527,14 @@ int main(int argc, char** argv) {
   if (!portal) {
     logLine("portal-server: " + portal.error().message + (demo ? "" : whatToDo(portal.error())));
     return 1;
+  }
+  {
+    std::lock_guard lock(makingMu);
+    making = false;
+    if (stopOnceMade != 0) {
+      portal->reset();  // closed as at any stop
+      stopStarting(stopOnceMade, "making the new portal (made)");
+    }
   }
 
   // Mail: .eml files in <data>/outbox/, or an SMTP relay.

@@ -8,9 +8,11 @@
 // of a second failed all along (a review). A stop signal meanwhile is taken at once
 // (it waited for the whole start, then the server listened and stopped).
 //
-// One thread, one connection at a time: each has 2 s to send its request's header
-// (16 KiB at most) and is answered and closed. Plain sockets: probes and retrying
-// clients are all it serves.
+// One thread polling up to 64 connections at once (a client that connects and says
+// nothing holds up no probe): each has 2 s to send its request's header (16 KiB at
+// most; a longer one is 431), is answered and closed. At the handover, the
+// connections it holds have 0.5 s more to send a whole header, then are answered
+// 503 all the same. Plain sockets: probes and retrying clients are all it serves.
 
 #include <signal.h>
 
@@ -32,9 +34,9 @@ class StartingResponder {
   StartingResponder(const StartingResponder&) = delete;
   StartingResponder& operator=(const StartingResponder&) = delete;
 
-  // Stops answering: a connection being read is closed unanswered, those waiting
-  // stay in the socket's queue for the server proper, and a stop signal not taken
-  // yet stays pending (sigwait takes it). Idempotent.
+  // Stops answering: the connections it holds are answered (within 0.5 s), those
+  // waiting stay in the socket's queue for the server proper, and a stop signal not
+  // taken yet stays pending (sigwait takes it). Idempotent.
   void stop();
 
  private:
