@@ -71,6 +71,22 @@ TEST(ServerProcess, TheDemoStartedAgainSaysHowItsOwnerSignsIn) {
   EXPECT_NE(server.output().find("POST /api/v1/password-resets/confirm"), std::string::npos);
 }
 
+// The first answer to GET /healthz on `port` of a server just spawned (its port is
+// bound within milliseconds); nullopt when none came within 30 s.
+std::optional<Reply> firstHealthAnswer(std::uint16_t port) {
+  std::optional<Reply> health;
+  waitFor([&] {
+    try {
+      HttpClient probe(port);
+      health = probe.get("/healthz");
+      return true;
+    } catch (const std::exception&) {
+      return false;  // not bound yet
+    }
+  });
+  return health;
+}
+
 // While it opens its log (seconds for a long one, minutes when a view is rebuilt
 // after an upgrade), the server's port answers for it: /healthz 200 "starting" (a
 // liveness probe must not kill it), the rest 503 `starting` with Retry-After (a
@@ -103,16 +119,8 @@ TEST(ServerProcess, WhileItStartsItsPortAnswersProbesAndAStopSignalEndsItAtOnce)
                            "127.0.0.1:" + std::to_string(portNumber), "--password-hash-cost",
                            "minimum", "--quiet"});
   // Its first answer (the port is bound within milliseconds; the log takes longer).
-  std::optional<Reply> health;
-  ASSERT_TRUE(waitFor([&] {
-    try {
-      HttpClient probe(portNumber);
-      health = probe.get("/healthz");
-      return true;
-    } catch (const std::exception&) {
-      return false;  // not bound yet
-    }
-  }));
+  const std::optional<Reply> health = firstHealthAnswer(portNumber);
+  ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(health->json(), json({{"status", "starting"}}));
   for (const std::string target : {"/readyz", "/api/v1/me"}) {
@@ -151,14 +159,7 @@ TEST(ServerProcess, AStopWhileADemoPortalIsMadeLeavesOneTheNextStartTakes) {
   RunningProgram first({PORTAL_SERVER_BIN, "--data", data, "--listen",
                         "127.0.0.1:" + std::to_string(portNumber), "--password-hash-cost",
                         "minimum", "--demo", "--quiet"});
-  ASSERT_TRUE(waitFor([&] {
-    try {
-      HttpClient probe(portNumber);
-      return probe.get("/healthz").status == 200;
-    } catch (const std::exception&) {
-      return false;  // not bound yet
-    }
-  }));
+  ASSERT_TRUE(firstHealthAnswer(portNumber));
   first.signal(SIGTERM);
   const ProgramRun run = first.finish();
   EXPECT_EQ(run.exitCode, 0) << run.err;
