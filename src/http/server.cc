@@ -460,9 +460,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       if (parser_->get().target().empty() && !requestLineEndsWithin(buffer_.data(), kHeaderLimit))
         return respondAndClose(Api::problem(414, "uri-too-long", "URI too long",
                                             "The request's target is longer than 16 KiB."));
-      return respondAndClose(Api::problem(431, "header-too-large",
-                                          "Request header fields too large",
-                                          "The request's header is larger than 16 KiB."));
+      return respondAndClose(headerTooLarge());
     }
     const auto& header = parser_->get();
     const bool upload = isImportUpload(header);
@@ -979,6 +977,11 @@ bool HttpServer::isAddress(const std::string& host) {
   beast::error_code ec;
   net::ip::make_address(host, ec);
   return !ec;
+}
+
+HttpResponse headerTooLarge() {
+  return Api::problem(431, "header-too-large", "Request header fields too large",
+                      "The request's header is larger than 16 KiB.");
 }
 
 Result<int> HttpServer::listenSocket(const std::string& host, std::uint16_t& port) {

@@ -28,6 +28,11 @@
 namespace portal {
 
 class Api;
+struct HttpResponse;
+
+// 431: a request's header past 16 KiB, as the server and the starting responder
+// (starting.h) answer it.
+HttpResponse headerTooLarge();
 
 struct ServerOptions {
   std::string host = "127.0.0.1";

@@ -19,6 +19,7 @@
 
 #include "src/http/api.h"
 #include "src/http/http_message.h"
+#include "src/http/server.h"
 
 namespace portal {
 
@@ -67,10 +68,7 @@ HttpResponse starting() {
 // The answer to what a connection sent: a request's header (`whole`), or the first
 // 16 KiB of one that is longer.
 std::string answerTo(std::string_view in, bool whole) {
-  if (!whole)
-    return serialize(Api::problem(431, "header-too-large", "Request header fields too large",
-                                  "The request's header is larger than 16 KiB."),
-                     true);
+  if (!whole) return serialize(headerTooLarge(), true);
   std::string_view line = in.substr(0, in.find('\n'));
   if (line.ends_with('\r')) line.remove_suffix(1);
   const auto firstSpace = line.find(' ');
