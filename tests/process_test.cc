@@ -880,6 +880,19 @@ TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsSaidSoAtStartAndLeftAlone
     EXPECT_EQ(bytes(newest), damaged) << job[0];
   }
   {
+    // An auditor's verify first is not sent to a backup either (a review).
+    ProgramRun r = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
+    EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
+    const std::string head = "portal-replay: the write-ahead log of " + data + " is damaged (";
+    const std::string tail =
+        "); nothing was read. portal-server starts from the events before the damage (and "
+        "says so), or restore a backup\n";
+    EXPECT_TRUE(r.err == head + "Corruption: checksum mismatch" + tail ||
+                r.err == head + "Corruption: bad record length" + tail)
+        << r.err;
+    EXPECT_EQ(bytes(newest), damaged);
+  }
+  {
     RunningProgram starting({PORTAL_SERVER_BIN, "--data", data, "--listen", "127.0.0.1:0"});
     EXPECT_TRUE(starting.waitForError("if acknowledged commands are missing, restore a backup"));
     starting.signal(SIGKILL);

@@ -181,7 +181,11 @@ ServerProcess::ServerProcess(const std::string& data, bool newDemo, unsigned lon
   // Up to the line's end: a read may stop inside the password (the output comes
   // in chunks of 1024 bytes), and a match there would take only its first letters.
   const std::regex done = newDemo
-                              ? std::regex("temporary password: ([a-z0-9-]+)\\n")
+                              // (and the line after it: where mail goes)
+                              ? std::regex(
+                                    "temporary password: ([a-z0-9-]+)\\n[^\\n]*\\n  mail "
+                                    "\\(a password reset's link\\) (arrives in [^\\n]*/"
+                                    "outbox/|goes through the relay smtp://[^\\n]+)\\n")
                               : std::regex(
                                     "demo company 'demo' (exists)[\\s\\S]*newPassword[^\\n]*\\n|"
                                     "(holds a portal already)[^\\n]*\\n");

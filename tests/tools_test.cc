@@ -1194,6 +1194,22 @@ TEST_F(ToolsTest, ADirectoryTheUserMayNotReadIsSaidAsSuch) {
     EXPECT_EQ(r.err, program + ": cannot read " + data() + ": permission denied\n") << c[1];
   }
   if (!root) fs::permissions(data() + "/CURRENT", fs::perms::owner_read | fs::perms::owner_write);
+
+  // Its directory listing and CURRENT readable, its logs not: the writer's jobs,
+  // refused its LOCK first, say so as the reader does, not "cannot write ...;
+  // portal-replay reads it all the same" (a review).
+  if (root) {
+    for (const auto& f : fs::recursive_directory_iterator(data()))
+      if (f.is_regular_file() && f.path().extension() != ".log")
+        fs::permissions(f.path(), fs::perms::owner_read | fs::perms::owner_write |
+                                      fs::perms::group_read | fs::perms::others_read);
+    for (const auto& c : {commands[0], commands[3]}) {
+      ProgramRun r = run(c);
+      const std::string program = fs::path(c[0]).filename().string();
+      EXPECT_EQ(r.exitCode, 1) << c[1] << ": " << r.err;
+      EXPECT_EQ(r.err, program + ": cannot read " + data() + ": permission denied\n") << c[1];
+    }
+  }
 }
 
 // Directories that are not the portal's are refused before anything is written to

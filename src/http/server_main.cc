@@ -82,6 +82,7 @@ const char* signalName(int sig) {
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
       "                     [--connections-per-address N]\n"
       "                     [--demo] [--quiet]\n"
+      "       portal-server --version\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
       "                        portalctl provision in an empty one)\n"
@@ -260,6 +261,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
                    const std::string& linkUrl, const std::string& mailPlace, bool drop,
                    const std::string& temporaryPlace) {
   const std::string email = "owner@demo.example";
+  const std::string mailGoes = (drop ? "arrives in " : "goes through ") + mailPlace;
   if (auto company = portal.credentials().companyBySlug("demo")) {
     auto owner = portal.credentials().accountByEmail(company->id, email);
     if (owner && owner->mustChangePassword)
@@ -275,7 +277,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
         "(forgot it? POST /api/v1/password-resets {\"company\":\"demo\",\"email\":\"%s\"};\n"
         "the mail %s; send the token after #token= in its link to\n"
         "POST /api/v1/password-resets/confirm {\"token\":\"...\",\"newPassword\":\"...\"})\n",
-        email.c_str(), (drop ? "arrives in " + mailPlace : "goes through " + mailPlace).c_str());
+        email.c_str(), mailGoes.c_str());
     return;
   }
   // A portal of real companies gets no demo company added to its log for good.
@@ -299,9 +301,10 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
       "  curl -s -X POST %s/api/v1/sessions -H 'Content-Type: application/json' \\\n"
       "       -d '{\"company\":\"demo\",\"email\":\"%s\",\"password\":\"%s\"}'\n"
       "  company: demo   email: %s   temporary password: %s\n"
-      "  (the password must be changed first: POST /api/v1/me/password)\n",
+      "  (the password must be changed first: POST /api/v1/me/password)\n"
+      "  mail (a password reset's link) %s\n",
       apiUrl.c_str(), email.c_str(), done->temporaryPassword.c_str(), email.c_str(),
-      done->temporaryPassword.c_str());
+      done->temporaryPassword.c_str(), mailGoes.c_str());
 }
 
 // Whether `host` is an address of no host (0.0.0.0, ::, or ::0 and the other ways

@@ -416,6 +416,14 @@ std::set<std::string> familiesInOptions(const fs::path& dir) {
 const char* const kCoreFamilies[] = {kEventsCf, kStreamsCf,     kMetaCf,
                                      kKeysCf,   kCheckpointsCf, kCommandsCf};
 
+// A file of the directory this process may not read (another user's, mode 600).
+bool someFileUnreadable(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec) && ::access(e.path().c_str(), R_OK) != 0) return true;
+  return false;
+}
+
 // RocksDB's refusal to open or list a file of the directory for want of permission.
 bool permissionDenied(const rocksdb::Status& st) {
   return st.IsIOError() && st.ToString().find("Permission denied") != std::string::npos;
@@ -599,6 +607,28 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     descriptors.emplace_back(n, familyOptions(cache, point, n == kCommandsCf));
   }
 
+  // Damage RocksDB's open met in the write-ahead log alone: the same open made
+  // read-only and to a point in time, which writes nothing (no new MANIFEST, WAL or
+  // table file), succeeds. (Damage elsewhere is said as damaged files.)
+  auto onlyTheWalDamaged = [&] {
+    rocksdb::DBOptions look = dbo;
+    look.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    look.create_if_missing = false;
+    look.create_missing_column_families = false;
+    // The families the directory has: a read-only open makes none (the writer's
+    // list adds the outbox, sessions and imports where they are not yet).
+    std::vector<std::string> present;
+    (void)rocksdb::DB::ListColumnFamilies(look, options.path, &present);
+    std::vector<rocksdb::ColumnFamilyDescriptor> existing;
+    for (const auto& d : descriptors)
+      if (std::find(present.begin(), present.end(), d.name) != present.end()) existing.push_back(d);
+    std::vector<rocksdb::ColumnFamilyHandle*> seen;
+    rocksdb::DB* raw = nullptr;
+    if (!rocksdb::DB::OpenForReadOnly(look, options.path, existing, &seen, &raw).ok()) return false;
+    for (auto* h : seen) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+    return true;
+  };
   rocksdb::Status st;
   if (options.readOnly) {
     // A reader holds a lock on a file in its scratch directory as long as it lives:
@@ -655,37 +685,25 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // they are, and a catch-up at once, while a compaction replaced files, made
     // RocksDB 7.8 abort on an assertion (version_builder.cc) in one run of ten.
     if (permissionDenied(st)) return unreadable(options.path, "permission denied");
+    // Said as the writer's jobs say it, not as damaged files to restore from a backup,
+    // which the server's start would not need (a review).
+    if (st.IsCorruption() && onlyTheWalDamaged())
+      return makeError(ErrorCode::kCorrupt,
+                       "the write-ahead log of " + options.path + " is damaged (" + st.ToString() +
+                           "); nothing was read. portal-server starts from the events before the "
+                           "damage (and says so), or restore a backup");
   } else {
     st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
     // RocksDB's status names no file ("Corruption: checksum mismatch"): an open that
     // succeeds in point-in-time recovery, which only reads the WAL otherwise, found
     // the damage in the WAL.
-    // Not to recover: the same test made read-only, which writes nothing (no new
-    // MANIFEST, WAL or table file); damage elsewhere is said below as damaged files.
     if (st.IsCorruption() && !options.recoverDamagedWal) {
-      rocksdb::DBOptions look = dbo;
-      look.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-      look.create_if_missing = false;
-      look.create_missing_column_families = false;
-      // The families the directory has: a read-only open makes none (the writer's
-      // list adds the outbox, sessions and imports where they are not yet).
-      std::vector<std::string> present;
-      (void)rocksdb::DB::ListColumnFamilies(look, options.path, &present);
-      std::vector<rocksdb::ColumnFamilyDescriptor> existing;
-      for (const auto& d : descriptors)
-        if (std::find(present.begin(), present.end(), d.name) != present.end())
-          existing.push_back(d);
-      std::vector<rocksdb::ColumnFamilyHandle*> seen;
-      rocksdb::DB* raw = nullptr;
-      if (rocksdb::DB::OpenForReadOnly(look, options.path, existing, &seen, &raw).ok()) {
-        for (auto* h : seen) raw->DestroyColumnFamilyHandle(h);
-        delete raw;
+      if (onlyTheWalDamaged())
         return makeError(ErrorCode::kCorrupt,
                          "the write-ahead log of " + options.path + " is damaged (" +
                              st.ToString() +
                              "); nothing was done. portal-server starts from the events before "
                              "the damage (and says so), or restore a backup");
-      }
     } else if (st.IsCorruption()) {
       const std::string why = st.ToString();
       dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -719,8 +737,13 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     // A directory, or a file of it, that cannot be written (an immutable one, or one
     // of another user's): said so beside RocksDB's words, which name one file of it
     // (a review read "While open a file for appending: .../000794.sst").
+    // A file it may not read either (another user's, mode 600) is said as for a
+    // reader, which is refused the same file: "portal-replay reads it all the same"
+    // was said of files portal-replay could not read (a review).
     if (st.IsIOError() && (msg.find("Permission denied") != std::string::npos ||
-                           msg.find("Operation not permitted") != std::string::npos))
+                           msg.find("Operation not permitted") != std::string::npos)) {
+      if (!options.readOnly && someFileUnreadable(options.path))
+        return unreadable(options.path, "permission denied");
       return makeError(ErrorCode::kIoError,
                        options.readOnly
                            ? "cannot read data directory " + options.path + " (" + msg +
@@ -729,6 +752,7 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
                                  "): make it and its files writable for this user (not "
                                  "read-only, not immutable); portal-replay reads it all the "
                                  "same");
+    }
     return fromStatus(st, "cannot open the event log in " + options.path);
   }
   if (!options.readOnly) removeLeftovers(*store->db_, options.path);
