@@ -234,15 +234,29 @@ std::string searchFold(std::string_view s) {
   return out;
 }
 
-bool invisibleAtEdge(char32_t c) {
+bool hasEveryWord(std::string_view text, std::string_view search) {
+  while (!search.empty()) {
+    const std::size_t end = search.find_first_of(" \t\n\r");
+    const std::string_view word = search.substr(0, end);
+    if (!word.empty() && text.find(word) == std::string_view::npos) return false;
+    search = end == std::string_view::npos ? std::string_view() : search.substr(end + 1);
+  }
+  return true;
+}
+
+bool drawnAsNothing(char32_t c) {
   if (isWhiteSpace(c)) return true;
   if (c < 0x80) return false;
   // A symbol that fonts draw as nothing, used for names that look blank (a review
   // made a group of it alone).
   if (c == 0x2800) return true;  // BRAILLE PATTERN BLANK
-  const auto u = static_cast<UChar32>(c);
-  return u_hasBinaryProperty(u, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) &&
-         !u_hasBinaryProperty(u, UCHAR_VARIATION_SELECTOR) && !isTagCharacter(c);
+  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_DEFAULT_IGNORABLE_CODE_POINT);
+}
+
+bool invisibleAtEdge(char32_t c) {
+  return drawnAsNothing(c) &&
+         !u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_VARIATION_SELECTOR) &&
+         !isTagCharacter(c);
 }
 
 bool isLetter(char32_t c) { return u_isalpha(static_cast<UChar32>(c)) != 0; }

@@ -146,6 +146,11 @@ std::string searchFold(std::string_view s);
 // blank search finds everyone.
 bool searchFindsNobody(std::string_view typed);
 
+// Whether each word of a folded search (words apart at spaces, which searchFold makes
+// of the Unicode ones) is in `text`, in any order: "turing alan" and "alan  turing"
+// find Alan Turing as "alan turing" does. A search of no word is in every text.
+bool hasEveryWord(std::string_view text, std::string_view search);
+
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {
   auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
@@ -163,6 +168,9 @@ std::string_view trimCodePoints(std::string_view s, bool (*drop)(char32_t));
 // joiner, byte order mark, soft hyphen, direction marks and embeddings), but for
 // variation selectors and tag characters, which end emoji.
 bool invisibleAtEdge(char32_t c);
+// White space of any script and every default ignorable, variation selectors and
+// tag characters included (the braille blank too): what a reader sees nothing of.
+bool drawnAsNothing(char32_t c);
 
 // A company's slug as someone typed it: slugs are lower-case ("ACME" is acme).
 inline std::string slugOf(std::string_view given) { return asciiLower(trim(given)); }

@@ -378,8 +378,8 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     if ((q.status == UserStatus::kActive && !active) ||
         (q.status == UserStatus::kInactive && active))
       continue;
-    if (!needle.empty() && value.substr(1).find(needle) == std::string_view::npos &&
-        (otherNeedle.empty() || value.substr(1).find(otherNeedle) == std::string_view::npos))
+    if (!needle.empty() && !hasEveryWord(value.substr(1), needle) &&
+        (otherNeedle.empty() || !hasEveryWord(value.substr(1), otherNeedle)))
       continue;
     if (page.items.size() == q.limit) {
       // There is more: the cursor points at the last one shown.

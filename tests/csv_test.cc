@@ -351,6 +351,11 @@ TEST(CsvWriter, MakesFormulaCellsInert) {
       {"\u202A=1", "'\u202A=1"},
       {"\u2063@SUM(1)", "'\u2063@SUM(1)"},
       {"\u0085+1", "'\u0085+1"},
+      // A variation selector or a tag character, which trimText keeps for emoji (a
+      // review).
+      {"\uFE0F=1+1", "'\uFE0F=1+1"},
+      {"\U000E0020=1+1", "'\U000E0020=1+1"},
+      {"\U000E0101-1", "'\U000E0101-1"},
       {"\u00E9=1", "\u00E9=1"},
       {" a", "\" a\""},
       {"\u00A0", "\u00A0"},

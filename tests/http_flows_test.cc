@@ -787,6 +787,26 @@ TEST(HttpFlows, UsersAreValidatedListedSearchedPatchedWithIfMatch) {
   EXPECT_EQ(client.get("/api/v1/users?search=zo%C3%8B%20z", owner.token).json()["items"].size(),
             1u);
   EXPECT_EQ(client.get("/api/v1/users?search=zoe%20z", owner.token).json()["items"].size(), 1u);
+  // Each word, in any order and however far apart ("zed zoe", "zoe  zed"), in the
+  // users and the administrators lists alike (a review: the surname first, or two
+  // spaces, found nobody); a word in nobody's name still finds nobody.
+  for (const char* search : {"zed%20zoe", "zoe%20%20zed", "zed%20zoe%20acme"})
+    EXPECT_EQ(client.get(std::string("/api/v1/users?search=") + search, owner.token)
+                  .json()["items"]
+                  .size(),
+              1u)
+        << search;
+  EXPECT_EQ(client.get("/api/v1/users?search=zed%20xavier", owner.token).json()["items"].size(),
+            0u);
+  {
+    const std::string given = owner.email.substr(0, owner.email.find('@'));
+    Reply me = client.get("/api/v1/me", owner.token);
+    const std::string surname = me.json()["surname"];
+    EXPECT_EQ(client.get("/api/v1/admins?search=" + surname + "%20%20" + given, owner.token)
+                  .json()["items"]
+                  .size(),
+              1u);
+  }
   // Spaces around what was typed (or pasted, no-break) are not part of it.
   EXPECT_EQ(client.get("/api/v1/users?search=%20zoe%C2%A0", owner.token).json()["items"].size(),
             1u);

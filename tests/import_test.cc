@@ -291,6 +291,18 @@ TEST(ImportFileCheck, TwoFilesJoinedAndRowsOfInvisibleSpacesReadAsMeant) {
   EXPECT_EQ(g.warnings[1].message,
             "The spaces and invisible characters (such as zero-width spaces or direction marks) "
             "around the value were removed.");
+  // TRUE and FALSE in any case: a Google Sheets checkbox, an Excel TRUE (a review).
+  ImportFile h = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,TRUE,\r\n" +
+                       "Bo,Ray,bo@x.example,Clerk,ann@x.example,false,\r\n" +
+                       "Cy,Po,cy@x.example,Clerk,ann@x.example,True,\r\n" +
+                       "Di,Ek,di@x.example,Clerk,ann@x.example,WAHR,\r\n");
+  ASSERT_EQ(h.errors.size(), 1u);
+  EXPECT_EQ(h.errors[0].row, 5u);
+  EXPECT_EQ(h.errors[0].message, "Must be 1 (active) or 0 (inactive).");
+  ASSERT_EQ(h.rows.size(), 3u);
+  EXPECT_TRUE(h.rows[0].details.active);
+  EXPECT_FALSE(h.rows[1].details.active);
+  EXPECT_TRUE(h.rows[2].details.active);
 }
 
 // An email keeps its own rule, which refuses a line break inside it: the error, and

@@ -18,9 +18,9 @@ bool needsQuotes(std::string_view field) {
 bool isFormulaCell(std::string_view cell) {
   // Also past white space and invisible characters before it (" =HYPERLINK(…)" went
   // out as it was: a reader that trims cells before it evaluates them would run it; a
-  // review), those trimText drops and the C1 controls, as the import's own checks
-  // see them; and in their full-width forms, which some spreadsheets take for the
-  // ASCII ones.
+  // review): whatever is drawn as nothing (variation selectors and tag characters
+  // too, which trimText keeps for emoji: a review) and the C1 controls; and in their
+  // full-width forms, which some spreadsheets take for the ASCII ones.
   static constexpr std::string_view kTriggers[] = {"=",  "+",      "-",      "@",      "\t",
                                                    "\r", "\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"};
   auto startsWithTrigger = [](std::string_view s) {
@@ -30,7 +30,7 @@ bool isFormulaCell(std::string_view cell) {
   };
   if (startsWithTrigger(cell)) return true;
   return startsWithTrigger(trimCodePoints(
-      cell, [](char32_t c) { return invisibleAtEdge(c) || (c >= 0x80 && c <= 0x9F); }));
+      cell, [](char32_t c) { return drawnAsNothing(c) || (c >= 0x80 && c <= 0x9F); }));
 }
 
 std::string inertCell(std::string_view cell) {

@@ -476,9 +476,12 @@ class FileChecker {
     }
     if (present_[kActive] && !formulaFailed[kActive]) {
       const std::string_view active = trimText(cell(kActive));
-      if (active == "1") {
+      // TRUE and FALSE too, in any case: what Google Sheets writes for a checkbox and
+      // Excel or LibreOffice in English for a TRUE typed in (a review).
+      const std::string word = asciiLower(active);
+      if (active == "1" || word == "true") {
         d.active = true;
-      } else if (active == "0") {
+      } else if (active == "0" || word == "false") {
         d.active = false;
       } else {
         error(r.row, std::string(kImportColumns[kActive]), asTyped(kActive),

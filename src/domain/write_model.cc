@@ -226,7 +226,10 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             setManagerCopy(u, e.managerEmail ? emailKey(e.managerEmail->value) : std::string());
             noteAddressKey(e.managerEmail);
             const std::string key = emailKey(e.email.value);
-            company->usersByEmail[key] = &u;
+            UserState*& holder = company->usersByEmail[key];
+            if (holder != nullptr && holder != &u && !holder->anonymized)
+              company->usersSharingEmail[key].push_back(holder);
+            holder = &u;
             // Their address's key is theirs now.
             if (auto it = company->addressKeys.find(key); it != company->addressKeys.end()) {
               auto& keys = rare(u).addressKeys;
@@ -266,9 +269,19 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
           [&](const UserAnonymized& e) {
             forUser(e.userId, [&](UserState& u) {
               if (company != nullptr) {
-                auto it = company->usersByEmail.find(emailKey(u.email));
-                if (it != company->usersByEmail.end() && it->second == &u)
-                  company->usersByEmail.erase(it);
+                const std::string key = emailKey(u.email);
+                auto it = company->usersByEmail.find(key);
+                const bool held = it != company->usersByEmail.end() && it->second == &u;
+                if (held) company->usersByEmail.erase(it);
+                if (auto s = company->usersSharingEmail.find(key);
+                    s != company->usersSharingEmail.end()) {
+                  std::erase(s->second, &u);
+                  if (held && !s->second.empty()) {
+                    company->usersByEmail.emplace(key, s->second.back());
+                    s->second.pop_back();
+                  }
+                  if (s->second.empty()) company->usersSharingEmail.erase(s);
+                }
               }
               voidReset(u);
               setManagerCopy(u, {});

@@ -96,6 +96,11 @@ struct CompanyState {
   std::string ownerId;
   // Email key -> the user (a pointer into the write model's users, which never move).
   StringMap<UserState*> usersByEmail;
+  // Email key -> the other users who have it, not anonymized: a log written before
+  // a change of emailKey (NFC, domains compared as DNS does) may hold two users whose
+  // addresses were two keys then and are one now. The key stays taken until the last
+  // of them is anonymized (it was free once the one indexed was: a review).
+  std::unordered_map<std::string, std::vector<UserState*>> usersSharingEmail;
   std::map<std::string, ResourceState> resources;             // by id
   std::unordered_map<std::string, std::set<std::string>> resourcesByOwner;
   std::map<std::string, GroupState> groups;                    // by id

@@ -47,6 +47,11 @@ const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std
                                          std::vector<std::string_view>* allowed,
                                          bool* malformedPath) {
   const std::string_view target = req.target;
+  // A path is spelled one way: an empty segment (`//`, a `/` at its end) names no
+  // path, not the path without it (a review: `/api/v1//admins` served the admins
+  // past a front proxy's rule for `/api/v1/admins`, and a command answered at many
+  // targets).
+  if (hasEmptySegment(target)) return nullptr;
   const std::vector<std::string> parts =
       splitPath(target.substr(0, target.find('?')), malformedPath);
   // No id, name or path word holds bytes that are not UTF-8 (`%FF`): such a path
@@ -83,7 +88,9 @@ const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std
     const Route& r = all[k];
     params.clear();
     for (std::size_t i = 0; i < parts.size(); ++i)
-      if (r.segments[i].front() == '{') params.push_back(idAsGiven(parts[i]));
+      // (An id in the path as it is written: `<id>%20` named the user; a review.)
+      if (r.segments[i].front() == '{')
+        params.push_back(trim(parts[i]).size() == parts[i].size() ? idAsGiven(parts[i]) : parts[i]);
     if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
       if (allowed != nullptr) allowed->push_back(r.info.method);
       continue;
@@ -126,7 +133,8 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
         return Api::badRequest("A query parameter is not UTF-8 once its %-escapes are decoded.");
-    if (twice)
+    // (`_`, a GET's cache-buster, added again by a second layer of a client: passed over.)
+    if (twice && !(*twice == "_" && r->info.method == "GET"))
       return isPlainName(*twice)
                  ? badParam(*twice, "The query parameter '" + *twice +
                                         "' is given twice, with different values.")
@@ -256,7 +264,11 @@ HttpResponse Api::Impl::unmatched(const HttpRequest& req,
     return res;
   }
   routeName = "(unknown)";
-  return Api::problem(404, "not-found", "Not found", "There is no such path in this API.");
+  return Api::problem(404, "not-found", "Not found",
+                      hasEmptySegment(req.target)
+                          ? "There is no such path in this API: it has an empty segment (// or "
+                            "a / at its end)."
+                          : "There is no such path in this API.");
 }
 
 std::optional<std::string> Api::Impl::bearerHash(std::string_view auth) {

@@ -27,7 +27,7 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
       const std::string hay =
           searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
                      (u["email"].is_string() ? u["email"].get<std::string>() : ""));
-      if (hay.find(search) == std::string::npos) return false;
+      if (!hasEveryWord(hay, search)) return false;
     }
     return true;
   });

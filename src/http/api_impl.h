@@ -66,6 +66,8 @@ std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed 
 
 // `malformed` as percentDecode's.
 std::vector<std::string> splitPath(std::string_view path, bool* malformed = nullptr);
+// Whether the target's path has an empty segment: `//`, or a `/` at its end.
+bool hasEmptySegment(std::string_view target);
 
 // `twice` gets the first name given twice with different values (`?dryRun=false&dryRun=true`:
 // which one was meant cannot be known, and a proxy or a log may take the other one);

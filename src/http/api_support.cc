@@ -47,6 +47,11 @@ std::vector<std::string> splitPath(std::string_view path, bool* malformed) {
   return parts;
 }
 
+bool hasEmptySegment(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  return path.find("//") != std::string_view::npos || (path.size() > 1 && path.back() == '/');
+}
+
 std::map<std::string, std::string> parseQuery(std::string_view q, std::optional<std::string>& twice,
                                               bool& malformed) {
   std::map<std::string, std::string> out;
