@@ -860,6 +860,17 @@ TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsSaidSoAtStartAndLeftAlone
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   const std::string damaged = bytes(newest);
+  // (RocksDB names what the bytes hit: a record's length or its payload's checksum,
+  // as the log's layout puts a record there; the suite once met each.)
+  auto saysTheWalIsDamaged = [&](const std::string& err, const std::string& program,
+                                 const std::string& nothing) {
+    const std::string head = program + ": the write-ahead log of " + data + " is damaged (";
+    const std::string tail = "); nothing was " + nothing +
+                             ". portal-server starts from the events before the damage (and "
+                             "says so), or restore a backup\n";
+    return err == head + "Corruption: checksum mismatch" + tail ||
+           err == head + "Corruption: bad record length" + tail;
+  };
   for (std::vector<std::string> job : {std::vector<std::string>{"compact"},
                                        std::vector<std::string>{"rebuild", "--projection", "all"},
                                        std::vector<std::string>{"backup", "--to", dir.sub("bk")}}) {
@@ -867,15 +878,7 @@ TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsSaidSoAtStartAndLeftAlone
     argv.insert(argv.end(), job.begin() + 1, job.end());
     ProgramRun r = runProgram(argv);
     EXPECT_EQ(r.exitCode, 1) << job[0] << ": " << r.out << r.err;
-    // (RocksDB names what the bytes hit: a record's length or its payload's checksum,
-    // as the log's layout puts a record there; the suite once met each.)
-    const std::string head = "portalctl: the write-ahead log of " + data + " is damaged (";
-    const std::string tail =
-        "); nothing was done. portal-server starts from the events before the damage (and "
-        "says so), or restore a backup\n";
-    EXPECT_TRUE(r.err == head + "Corruption: checksum mismatch" + tail ||
-                r.err == head + "Corruption: bad record length" + tail)
-        << job[0] << ": " << r.err;
+    EXPECT_TRUE(saysTheWalIsDamaged(r.err, "portalctl", "done")) << job[0] << ": " << r.err;
     ASSERT_TRUE(std::filesystem::exists(newest)) << job[0];
     EXPECT_EQ(bytes(newest), damaged) << job[0];
   }
@@ -883,13 +886,7 @@ TEST(ServerProcess, AWriteAheadLogDamagedBeforeItsEndIsSaidSoAtStartAndLeftAlone
     // An auditor's verify first is not sent to a backup either (a review).
     ProgramRun r = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
     EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
-    const std::string head = "portal-replay: the write-ahead log of " + data + " is damaged (";
-    const std::string tail =
-        "); nothing was read. portal-server starts from the events before the damage (and "
-        "says so), or restore a backup\n";
-    EXPECT_TRUE(r.err == head + "Corruption: checksum mismatch" + tail ||
-                r.err == head + "Corruption: bad record length" + tail)
-        << r.err;
+    EXPECT_TRUE(saysTheWalIsDamaged(r.err, "portal-replay", "read")) << r.err;
     EXPECT_EQ(bytes(newest), damaged);
   }
   {

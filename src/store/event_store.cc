@@ -629,6 +629,15 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     delete raw;
     return true;
   };
+  // What a reader and the writer's offline jobs say of it (the server starts from
+  // the events before the damage: see below).
+  auto walDamaged = [&](const rocksdb::Status& why, const char* nothing) {
+    return makeError(ErrorCode::kCorrupt,
+                     "the write-ahead log of " + options.path + " is damaged (" + why.ToString() +
+                         "); nothing was " + nothing +
+                         ". portal-server starts from the events before the damage (and says "
+                         "so), or restore a backup");
+  };
   rocksdb::Status st;
   if (options.readOnly) {
     // A reader holds a lock on a file in its scratch directory as long as it lives:
@@ -687,23 +696,14 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     if (permissionDenied(st)) return unreadable(options.path, "permission denied");
     // Said as the writer's jobs say it, not as damaged files to restore from a backup,
     // which the server's start would not need (a review).
-    if (st.IsCorruption() && onlyTheWalDamaged())
-      return makeError(ErrorCode::kCorrupt,
-                       "the write-ahead log of " + options.path + " is damaged (" + st.ToString() +
-                           "); nothing was read. portal-server starts from the events before the "
-                           "damage (and says so), or restore a backup");
+    if (st.IsCorruption() && onlyTheWalDamaged()) return walDamaged(st, "read");
   } else {
     st = rocksdb::DB::Open(dbo, options.path, descriptors, &store->handles_, &store->db_);
     // RocksDB's status names no file ("Corruption: checksum mismatch"): an open that
     // succeeds in point-in-time recovery, which only reads the WAL otherwise, found
     // the damage in the WAL.
     if (st.IsCorruption() && !options.recoverDamagedWal) {
-      if (onlyTheWalDamaged())
-        return makeError(ErrorCode::kCorrupt,
-                         "the write-ahead log of " + options.path + " is damaged (" +
-                             st.ToString() +
-                             "); nothing was done. portal-server starts from the events before "
-                             "the damage (and says so), or restore a backup");
+      if (onlyTheWalDamaged()) return walDamaged(st, "done");
     } else if (st.IsCorruption()) {
       const std::string why = st.ToString();
       dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
