@@ -234,13 +234,36 @@ std::string searchFold(std::string_view s) {
   return out;
 }
 
-bool hasEveryWord(std::string_view text, std::string_view search) {
-  while (!search.empty()) {
-    const std::size_t end = search.find_first_of(" \t\n\r");
-    const std::string_view word = search.substr(0, end);
-    if (!word.empty() && text.find(word) == std::string_view::npos) return false;
-    search = end == std::string_view::npos ? std::string_view() : search.substr(end + 1);
+SearchWords::SearchWords(std::string_view typed) {
+  const auto length = static_cast<std::int32_t>(typed.size());
+  auto word = [&](std::int32_t from, std::int32_t to) {
+    if (to <= from) return;
+    const std::string_view w =
+        typed.substr(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from));
+    std::string folded = searchFold(w);
+    if (folded.empty()) return;
+    const std::string other = otherDomainForm(w);
+    words_.emplace_back(std::move(folded), other.empty() ? std::string() : searchFold(other));
+  };
+  std::int32_t start = 0;
+  for (std::int32_t i = 0; i < length;) {
+    std::int32_t next = i;
+    UChar32 c;
+    U8_NEXT(typed.data(), next, length, c);
+    if (c >= 0 && isWhiteSpace(static_cast<char32_t>(c))) {
+      word(start, i);
+      start = next;
+    }
+    i = next;
   }
+  word(start, length);
+}
+
+bool SearchWords::in(std::string_view folded) const {
+  for (const auto& [word, other] : words_)
+    if (folded.find(word) == std::string_view::npos &&
+        (other.empty() || folded.find(other) == std::string_view::npos))
+      return false;
   return true;
 }
 

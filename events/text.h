@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace portal {
 
@@ -146,10 +148,20 @@ std::string searchFold(std::string_view s);
 // blank search finds everyone.
 bool searchFindsNobody(std::string_view typed);
 
-// Whether each word of a folded search (words apart at spaces, which searchFold makes
-// of the Unicode ones) is in `text`, in any order: "turing alan" and "alan  turing"
-// find Alan Turing as "alan turing" does. A search of no word is in every text.
-bool hasEveryWord(std::string_view text, std::string_view search);
+// What a search box's text finds: each of its words (apart at white space of any
+// script), in any order, folded by searchFold, or its address's domain in the other
+// IDNA form (otherDomainForm: `bücher.test` finds `xn--bcher-kva.test`). "turing
+// alan" and "alan  turing" find Alan Turing as "alan turing" does. A word that folds
+// to nothing (a lone combining accent) is none; a search of no word is in every text.
+class SearchWords {
+ public:
+  explicit SearchWords(std::string_view typed);
+  // Whether each word is in `folded` (a text searchFold made), in either form.
+  bool in(std::string_view folded) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> words_;  // folded, other form or ""
+};
 
 // Leading and trailing spaces, tabs and line breaks removed.
 inline std::string_view trim(std::string_view s) {

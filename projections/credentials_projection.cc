@@ -80,7 +80,12 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             return {};
           },
           [&](const UserCreated& e) -> Result<void> {
-            view.put(kLogins, loginKey(company, e.email.value), e.userId);
+            const std::string login = loginKey(company, e.email.value);
+            // Another user's login already (a log written before emailKey's NFC or
+            // domainKey): that user kept beside it, for the day this one goes.
+            if (auto earlier = view.get(kLogins, login); earlier && *earlier != e.userId)
+              view.put(kLogins, login + '\0' + *earlier, "");
+            view.put(kLogins, login, e.userId);
             FlatRow row;
             row.setBoolean("active", e.active);
             row.setString("email", e.email.value);
@@ -106,10 +111,28 @@ Result<void> CredentialsProjection::apply(const RecordedEvent& event, RowView& v
             if (*row) {
               // The login is theirs to remove only if it leads to them: a log may hold
               // two users whose addresses have one key (emailKey's NFC came later),
-              // and the login leads to the later one.
+              // and the login leads to the later one. It then goes to the latest
+              // other user of the key still there (as the write model's email index
+              // does: a review found the address taken and nobody's login).
               const std::string login = loginKey(company, (**row).text("email"));
-              if (view.get(kLogins, login) == std::optional<std::string>(e.userId))
+              const std::string others = login + '\0';
+              view.remove(kLogins, others + e.userId);
+              if (view.get(kLogins, login) == std::optional<std::string>(e.userId)) {
                 view.remove(kLogins, login);
+                std::vector<std::string> ids;  // by id: UUIDv7s, in the order made
+                view.scan(kLogins, others, [&](std::string_view k, std::string_view) {
+                  ids.emplace_back(k.substr(others.size()));
+                  return true;
+                });
+                for (auto id = ids.rbegin(); id != ids.rend(); ++id) {
+                  view.remove(kLogins, others + *id);
+                  auto other = loadAccount(view, rows::key(company, *id));
+                  if (!other) return other.error();
+                  if (!*other) continue;  // anonymized since
+                  view.put(kLogins, login, *id);
+                  break;
+                }
+              }
               const std::string_view token = (**row).text("resetTokenHash");
               if (!token.empty()) view.remove(kResets, token);
               view.remove(kAccounts, key);

@@ -5,7 +5,10 @@
 //
 // Families:
 //   companies  "slug", NUL, slug -> company;  "id", NUL, company id -> company
-//   logins     company, NUL, email key -> user id
+//   logins     company, NUL, email key -> user id; and company, NUL, email key, NUL,
+//              user id -> "" for each other user of that key (a log written before
+//              emailKey took NFC, or compared domains as DNS does, may hold two), who
+//              gets the login when the one it leads to is anonymized
 //   accounts   company, NUL, user id -> account
 //   resets     token hash -> {companyId, userId, expiresAt}
 // An anonymized user's login and account rows are removed.
@@ -24,8 +27,9 @@ namespace portal {
 class CredentialsProjection final : public Projection {
  public:
   // v2: logins keyed by the email's NFC form (emailKey), built anew from the log at
-  // the first start of this version; v3: its domain as DNS compares it (domainKey).
-  static constexpr const char* kName = "credentials_v3";
+  // the first start of this version; v3: its domain as DNS compares it (domainKey);
+  // v4: the other users of a login's key kept beside it.
+  static constexpr const char* kName = "credentials_v4";
   enum Family { kCompanies = 0, kLogins = 1, kAccounts = 2, kResets = 3 };
   std::string name() const override { return kName; }
   std::vector<std::string> families() const override {

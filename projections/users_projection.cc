@@ -346,11 +346,10 @@ std::optional<std::pair<std::string, std::string>> UsersReader::names(
 UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q) const {
   UserPage page;
   const std::string prefix = companyPrefix(companyId);
-  const std::string needle = rows::folded(q.search);
-  // The address's domain as the search did not type it (`xn--…` for `bücher`, or the
-  // other way round): one address, found either way, as the email's uniqueness has it.
-  const std::string otherForm = otherDomainForm(trim(q.search));
-  const std::string otherNeedle = otherForm.empty() ? std::string() : rows::folded(otherForm);
+  // Each word, also with an address's domain as the search did not type it (`xn--…`
+  // for `bücher`, or the other way round): one address, found either way, as the
+  // email's uniqueness has it.
+  const SearchWords words(q.search);
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).
@@ -378,9 +377,7 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
     if ((q.status == UserStatus::kActive && !active) ||
         (q.status == UserStatus::kInactive && active))
       continue;
-    if (!needle.empty() && !hasEveryWord(value.substr(1), needle) &&
-        (otherNeedle.empty() || !hasEveryWord(value.substr(1), otherNeedle)))
-      continue;
+    if (!words.in(value.substr(1))) continue;
     if (page.items.size() == q.limit) {
       // There is more: the cursor points at the last one shown.
       page.nextCursor = lastKey;

@@ -133,8 +133,7 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
         return Api::badRequest("A query parameter is not UTF-8 once its %-escapes are decoded.");
-    // (`_`, a GET's cache-buster, added again by a second layer of a client: passed over.)
-    if (twice && !(*twice == "_" && r->info.method == "GET"))
+    if (twice)
       return isPlainName(*twice)
                  ? badParam(*twice, "The query parameter '" + *twice +
                                         "' is given twice, with different values.")

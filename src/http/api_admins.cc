@@ -11,6 +11,7 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
   const std::string typed(trimText(param(call, "search")));
   const std::string search = searchFold(typed);
   const bool nobody = searchFindsNobody(typed);
+  const SearchWords words(typed);
   // The search is part of the list: a cursor of another search starts elsewhere.
   const std::string list = "admins:" + search;
   const auto cursor = openListCursor(call, list, error);
@@ -27,7 +28,7 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
       const std::string hay =
           searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
                      (u["email"].is_string() ? u["email"].get<std::string>() : ""));
-      if (!hasEveryWord(hay, search)) return false;
+      if (!words.in(hay)) return false;
     }
     return true;
   });

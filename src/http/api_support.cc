@@ -65,7 +65,9 @@ std::map<std::string, std::string> parseQuery(std::string_view q, std::optional<
     std::string value =
         eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1), true, &malformed);
     auto [it, fresh] = out.try_emplace(std::move(key), std::move(value));
-    if (!fresh && it->second != value && !twice) twice = it->first;
+    // (`_`, a GET's cache-buster, may come twice from two layers of a client; a command
+    // refuses it as a parameter it does not take.)
+    if (!fresh && it->second != value && !twice && it->first != "_") twice = it->first;
   }
   return out;
 }

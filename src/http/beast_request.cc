@@ -76,17 +76,7 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              std::optional<HeaderFields> header) {
   HttpRequest req;
   req.method = std::string(msg.method_string());
-  req.target = std::string(msg.target());
-  // The absolute form (RFC 9112 3.2.2: "GET http://host/path"), which a server must
-  // take: its path and query are the target.
-  for (std::string_view scheme : {"http://", "https://"})
-    if (req.target.size() > scheme.size() &&
-        asciiLower(req.target.substr(0, scheme.size())) == scheme) {
-      const std::size_t path = req.target.find_first_of("/?", scheme.size());
-      req.target = path == std::string::npos ? "/" : req.target.substr(path);
-      if (req.target.front() == '?') req.target.insert(0, "/");
-      break;
-    }
+  req.target = originForm(msg.target());
   req.headers = header ? std::move(*header) : headerFieldsOf(msg);
   joinLines(req.headers, "if-match");
   req.body = std::move(msg.body());

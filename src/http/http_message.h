@@ -37,6 +37,19 @@ inline bool isJsonMediaType(std::string_view contentType) {
   return type == "application/json" || (type.size() > 5 && type.ends_with("+json") && type.find('/') != std::string::npos);
 }
 
+// A request's target in the origin form ("/path?query"): the absolute form a proxy
+// sends (RFC 9112 3.2.2: "http://host/path"), which a server must take, as its path
+// and query; any other as it is.
+inline std::string originForm(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"})
+    if (target.size() > scheme.size() && asciiLower(target.substr(0, scheme.size())) == scheme) {
+      const std::size_t path = target.find_first_of("/?", scheme.size());
+      if (path == std::string_view::npos) return "/";
+      return (target[path] == '?' ? "/" : "") + std::string(target.substr(path));
+    }
+  return std::string(target);
+}
+
 struct HttpRequest {
   std::string method;                                        // "GET", "POST", …
   std::string target;                                        // path and query, as sent

@@ -137,7 +137,8 @@ std::string otherVersionOf(net::const_buffer read) {
 
 // The one request that may be large: a CSV file for the batch import.
 bool isImportUpload(const http::request_parser<http::string_body>::value_type& header) {
-  return header.method() == http::verb::post && header.target().starts_with("/api/v1/users/import");
+  return header.method() == http::verb::post &&
+         originForm(header.target()).starts_with("/api/v1/users/import");
 }
 
 }  // namespace
@@ -477,7 +478,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     headerFields_ = headerFieldsOf(header);
     // For the access log of an answer given before the body is read.
     method_ = std::string(header.method_string());
-    path_ = std::string(header.target().substr(0, header.target().find('?')));
+    const std::string target = originForm(header.target());
+    path_ = target.substr(0, target.find('?'));
     head_ = header.method() == http::verb::head;
     if (const std::string_view given = header["x-request-id"]; saneRequestId(given))
       requestId_ = std::string(given);
@@ -557,7 +559,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // file sent as another type (a form's multipart, octet-stream) is told so
     // (refuseBody), not that it is larger than the 1 MiB of a JSON body.
     if (upload && parser_->content_length().value_or(limit) > server_->options.maxJsonBody)
-      if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
+      if (auto refused = server_->api.refuseBody(header.method_string(), target,
                                                  header[http::field::authorization],
                                                  header[http::field::content_type]))
         return respondAndClose(std::move(*refused));
@@ -569,7 +571,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       // What its header already refuses (no session, no such path, a method the path
       // does not take) is answered now, not after a body sent for nothing
       // (RFC 9110 10.1.1).
-      if (auto refused = server_->api.refuseBody(header.method_string(), header.target(),
+      if (auto refused = server_->api.refuseBody(header.method_string(), target,
                                                  header[http::field::authorization],
                                                  header[http::field::content_type]))
         return respondAndClose(std::move(*refused));

@@ -75,14 +75,9 @@ std::string answerTo(std::string_view in, bool whole) {
   const std::string_view method = line.substr(0, firstSpace);
   std::string_view target =
       firstSpace == std::string_view::npos ? std::string_view() : line.substr(firstSpace + 1);
-  target = target.substr(0, target.find(' '));
-  // The absolute form a proxy sends (http://host/healthz): its path.
-  for (std::string_view scheme : {"http://", "https://"})
-    if (target.starts_with(scheme)) {
-      const auto slash = target.find('/', scheme.size());
-      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-    }
-  const std::string_view path = target.substr(0, target.find('?'));
+  // (The absolute form a proxy sends, http://host/healthz, as its path.)
+  const std::string origin = originForm(target.substr(0, target.find(' ')));
+  const std::string_view path = std::string_view(origin).substr(0, origin.find('?'));
   const bool isHead = method == "HEAD";
   if (path != "/healthz") return serialize(starting(), !isHead);
   if (method != "GET" && !isHead) {

@@ -416,11 +416,19 @@ std::set<std::string> familiesInOptions(const fs::path& dir) {
 const char* const kCoreFamilies[] = {kEventsCf, kStreamsCf,     kMetaCf,
                                      kKeysCf,   kCheckpointsCf, kCommandsCf};
 
-// A file of the directory this process may not read (another user's, mode 600).
+// A file of RocksDB's in the directory that this process may not read (another
+// user's, mode 600): what a reader opens (not the LOCK, nor a file of somebody's own
+// beside them, which no reader minds: a review).
 bool someFileUnreadable(const std::string& dir) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file(ec) && ::access(e.path().c_str(), R_OK) != 0) return true;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string ext = e.path().extension().string();
+    const bool rocksdbs = name == "CURRENT" || name == "IDENTITY" ||
+                          name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") ||
+                          ext == ".sst" || ext == ".log" || ext == ".blob";
+    if (rocksdbs && e.is_regular_file(ec) && ::access(e.path().c_str(), R_OK) != 0) return true;
+  }
   return false;
 }
 
