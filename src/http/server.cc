@@ -643,17 +643,28 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     return true;
   }
 
-  // The time a body of `bytes` may take to arrive or to leave: a slow uplink must
-  // not cut a large file off half-way (ServerOptions::bodyTimeout).
+  // The time an answer of `bytes` may take to leave: a slow downlink must not cut a
+  // large one off half-way (ServerOptions::bodyTimeout).
   std::chrono::milliseconds transferTime(std::size_t bytes) const {
     return server_->options.bodyTimeout + std::chrono::seconds(bytes / (64 * 1024));
   }
 
   void readBody(std::size_t limit) {
-    stream_.expires_after(transferTime(parser_->content_length().value_or(limit)));
-    http::async_read(
+    bodyBegun_ = std::chrono::steady_clock::now();
+    bodyRead_ = 0;
+    readBodyOn(limit);
+  }
+
+  // Part by part, the deadline moving with what came (ServerOptions::bodyReadGrace).
+  void readBodyOn(std::size_t limit) {
+    if (parser_->is_done()) return onRequest();  // no body, or all of it read with the header
+    const auto& o = server_->options;
+    stream_.expires_at(
+        bodyBegun_ + o.bodyReadGrace +
+        std::chrono::milliseconds(bodyRead_ * 1000 / std::max<std::size_t>(1, o.minBodyRate)));
+    http::async_read_some(
         stream_, buffer_, *parser_,
-        [self = shared_from_this(), limit](beast::error_code ec, std::size_t) {
+        [self = shared_from_this(), limit](beast::error_code ec, std::size_t bytes) {
           if (ec == http::error::body_limit) return self->respondAndClose(tooLarge(limit));
           if (ec == http::error::buffer_overflow)
             return self->respondAndClose(Api::badRequest(
@@ -665,7 +676,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
           if (ec)
             return self->respondAndClose(
                 Api::badRequest("The request body is not valid HTTP/1.1."));
-          self->onRequest();
+          self->bodyRead_ += bytes;
+          self->readBodyOn(limit);
         });
   }
 
@@ -839,6 +851,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   bool counted_ = false, leaving_ = false;
   bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point bodyBegun_;  // and how much of it came since:
+  std::size_t bodyRead_ = 0;
   std::optional<std::chrono::steady_clock::time_point> headerBy_;
   bool emptyLinesSeen_ = false;  // since the last request: see readHeader()
   HeaderFields headerFields_;    // the request's header fields, without a trailer's

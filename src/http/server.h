@@ -52,9 +52,16 @@ struct ServerOptions {
   std::size_t maxConnectionsPerAddress = 0;
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds idleTimeout{60'000};
-  // For reading a request's body and writing an answer: this, plus a second for
-  // each 64 KiB of it (a 64 MiB file over a 512 kbit/s uplink has 17 minutes).
+  // For writing an answer: this, plus a second for each 64 KiB of it.
   std::chrono::milliseconds bodyTimeout{60'000};
+  // A request's body has this long, and a second more for each minBodyRate bytes
+  // that came: a client that sends at least that fast is never cut off, whatever
+  // the size (a 64 MiB file over a 64 kbit/s uplink), and one that trickles is gone
+  // after about this long. (A deadline of the declared length let a byte every 8 s
+  // hold a connection for 76 s, and four addresses fill the server's connections:
+  // a review.)
+  std::chrono::milliseconds bodyReadGrace{10'000};
+  std::size_t minBodyRate = 8 * 1024;  // bytes a second
   // At a stop (SIGTERM): how long a request still arriving (its header or body) has
   // to arrive before its connection is closed unanswered. A client whose body
   // stalled held the stop for the whole body timeout, past the 10 or 30 s a
