@@ -492,6 +492,32 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterA
 
 // Sessions left to expire are not kept for ever: the next use a minute on sweeps them
 // out of memory and off the disk.
+// A user holds at most SessionLimits::perUser sessions: a sign-in past it ends their
+// oldest, and nobody else's (a review: a script made 35,000 of one user).
+TEST(HttpFlows, ASignInPastTheSessionsAUserMayHoldEndsTheirOldest) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person other = server.user("acme", owner, "other");
+  HttpClient client(server.port());
+  const std::size_t most = server.api().sessions().limits().perUser;
+  ASSERT_EQ(most, 100u);
+  std::vector<std::string> tokens = {owner.token};  // signed in by provision()
+  while (tokens.size() < most) {
+    Reply r = server.signIn("acme", owner.email, kPassword);
+    ASSERT_EQ(r.status, 201) << r.body;
+    tokens.push_back(r.json()["token"]);
+  }
+  EXPECT_EQ(client.get("/api/v1/me", tokens.front()).status, 200) << "at the most, all held";
+  const std::string othersToken = other.token;
+  Reply past = server.signIn("acme", owner.email, kPassword);
+  ASSERT_EQ(past.status, 201);
+  EXPECT_EQ(client.get("/api/v1/me", tokens.front()).status, 401) << "the oldest ended";
+  for (std::size_t i = 1; i < tokens.size(); ++i)
+    ASSERT_EQ(client.get("/api/v1/me", tokens[i]).status, 200) << i;
+  EXPECT_EQ(client.get("/api/v1/me", past.json()["token"].get<std::string>()).status, 200);
+  EXPECT_EQ(client.get("/api/v1/me", othersToken).status, 200);
+}
+
 TEST(HttpFlows, ExpiredSessionsAreSweptOut) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -26,7 +26,27 @@ std::string encode(const Session& s) {
       .dump();
 }
 
+std::string userKey(const Session& s) { return s.companyId + '\0' + s.userId; }
+
 }  // namespace
+
+void SessionStore::hold(Session s) {
+  forget(s.tokenHash);
+  s.taken = ++taken_;
+  byUser_[userKey(s)].emplace(s.createdAt.micros, s.taken, s.tokenHash);
+  const std::string hash = s.tokenHash;
+  sessions_[hash] = std::move(s);
+}
+
+void SessionStore::forget(const std::string& tokenHash) {
+  auto it = sessions_.find(tokenHash);
+  if (it == sessions_.end()) return;
+  if (auto user = byUser_.find(userKey(it->second)); user != byUser_.end()) {
+    user->second.erase({it->second.createdAt.micros, it->second.taken, tokenHash});
+    if (user->second.empty()) byUser_.erase(user);
+  }
+  sessions_.erase(it);
+}
 
 SessionStore::SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
                            SessionLimits limits)
@@ -54,7 +74,7 @@ Result<void> SessionStore::load(Timestamp now) {
     if (j.is_discarded() || this->expired(s, now))
       expired.push_back(key);
     else
-      sessions_[key] = std::move(s);
+      hold(std::move(s));
   }
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the sessions: " + it->status().ToString());
@@ -76,7 +96,7 @@ void SessionStore::sweepIfDue(Timestamp now) {
     lastSweep_.store(now.micros, std::memory_order_relaxed);
     for (const auto& [hash, s] : sessions_)
       if (expired(s, now)) doomed.push_back(hash);
-    for (const auto& hash : doomed) sessions_.erase(hash);
+    for (const auto& hash : doomed) forget(hash);
   }
   if (doomed.empty()) return;
   // One write, not synced, outside the lock (thousands may end at once): a restart's
@@ -98,7 +118,7 @@ void SessionStore::persist(Session& s) {
 }
 
 void SessionStore::erase(const std::string& tokenHash) {
-  sessions_.erase(tokenHash);
+  forget(tokenHash);
   const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
   if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
@@ -110,8 +130,13 @@ Result<void> SessionStore::add(const Session& session) {
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   sweepIfDue(session.createdAt);
   std::lock_guard lock(mu_);
-  Session& added = sessions_[session.tokenHash] = session;
+  Session added = session;
   added.savedLastSeen = added.lastSeen;
+  hold(std::move(added));
+  // Past the most a user holds: their oldest ends (not synced; a restart's load
+  // would end it again at the user's next sign-in).
+  if (const auto& theirs = byUser_[userKey(session)]; theirs.size() > limits_.perUser)
+    erase(std::string(std::get<2>(*theirs.begin())));
   return {};
 }
 
@@ -142,7 +167,7 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
       return makeError(ErrorCode::kIoError,
                        "the session's end cannot be recorded: " + st.ToString());
     }
-    sessions_.erase(tokenHash);
+    forget(tokenHash);
   }
   if (durable) return makeDurable();
   return {};
@@ -162,8 +187,12 @@ void SessionStore::removeUser(const std::string& companyId, const std::string& u
                               const std::string& keep, bool durable) {
   std::unique_lock lock(mu_);
   std::vector<std::string> doomed;
-  for (const auto& [hash, s] : sessions_)
-    if (s.userId == userId && s.companyId == companyId && hash != keep) doomed.push_back(hash);
+  Session who;
+  who.companyId = companyId;
+  who.userId = userId;
+  if (auto theirs = byUser_.find(userKey(who)); theirs != byUser_.end())
+    for (const auto& [created, taken, hash] : theirs->second)
+      if (hash != keep) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);
   lock.unlock();
   if (durable) (void)makeDurable();  // a failure is said on stderr

@@ -14,7 +14,9 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 
 #include "events/result.h"
@@ -30,6 +32,9 @@ namespace portal {
 struct SessionLimits {
   std::int64_t idleMicros = 30LL * 60 * 1'000'000;        // 30 minutes
   std::int64_t absoluteMicros = 12LL * 3600 * 1'000'000;  // 12 hours
+  // Sessions a user holds at once: a sign-in past it ends their oldest (a script
+  // with a valid password made 35,000, each in memory until it expired: a review).
+  std::size_t perUser = 100;
 };
 
 struct Session {
@@ -44,6 +49,9 @@ struct Session {
   // session used more often than once a minute was never written again, and a
   // restart ended it as idle since its sign-in.)
   Timestamp savedLastSeen{0};
+  // The order in which the store took it in (memory only): sessions begun in one
+  // microsecond are told apart.
+  std::uint64_t taken = 0;
 };
 
 class SessionStore {
@@ -90,6 +98,9 @@ class SessionStore {
   void persist(Session& s);
   // Ends the session at once; a removal that cannot be recorded is said on stderr.
   void erase(const std::string& tokenHash);
+  // Takes the session into memory, or out of it (the sessions by user too).
+  void hold(Session s);
+  void forget(const std::string& tokenHash);
   bool expired(const Session& s, Timestamp now) const;
   // Ends every expired session when the last sweep is a minute old; takes mu_ only
   // then, and deletes them from the disk after letting it go.
@@ -100,6 +111,11 @@ class SessionStore {
   SessionLimits limits_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Session> sessions_;
+  // Company, NUL, user id -> their sessions, oldest first (creation time, the order
+  // taken in, token hash).
+  std::unordered_map<std::string, std::set<std::tuple<std::int64_t, std::uint64_t, std::string>>>
+      byUser_;
+  std::uint64_t taken_ = 0;
   std::atomic<std::int64_t> lastSweep_{0};  // micros
 };
 
