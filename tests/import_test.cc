@@ -298,7 +298,7 @@ TEST(ImportFileCheck, TwoFilesJoinedAndRowsOfInvisibleSpacesReadAsMeant) {
                        "Di,Ek,di@x.example,Clerk,ann@x.example,WAHR,\r\n");
   ASSERT_EQ(h.errors.size(), 1u);
   EXPECT_EQ(h.errors[0].row, 5u);
-  EXPECT_EQ(h.errors[0].message, "Must be 1 (active) or 0 (inactive).");
+  EXPECT_EQ(h.errors[0].message, "Must be 1 (active) or 0 (inactive), or TRUE or FALSE.");
   ASSERT_EQ(h.rows.size(), 3u);
   EXPECT_TRUE(h.rows[0].details.active);
   EXPECT_FALSE(h.rows[1].details.active);
@@ -584,16 +584,18 @@ TEST(ImportFileCheck, ManagersOutsideThePoolAndTheFileAreAWarningAskedOncePerEma
 }
 
 TEST(ImportFileCheck, TheErrorLogReadsBackAsTheSameRowsWithFormulaCellsInert) {
-  std::vector<ImportIssue> errors = {{2, "Is Active", "=1+1", "Must be 1 (active) or 0 (inactive)."},
-                                     {3, "Email address", "a,\"b\"\r\nc", "Is not an email."}};
+  std::vector<ImportIssue> errors = {
+      {2, "Is Active", "=1+1", "Must be 1 (active) or 0 (inactive), or TRUE or FALSE."},
+      {3, "Email address", "a,\"b\"\r\nc", "Is not an email."}};
   std::vector<ImportIssue> warnings = {{4, "Given Name", " Ann", "The spaces were removed."}};
   const std::string log = importLogCsv(errors, warnings);
   EXPECT_EQ(log.substr(0, 3), "\xEF\xBB\xBF");
   auto rows = parseCsv(log);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"Row", "Column", "Value", "Message"}));
-  EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "Is Active", "'=1+1",
-                                               "Must be 1 (active) or 0 (inactive)."}));
+  EXPECT_EQ(rows[1],
+            (std::vector<std::string>{"2", "Is Active", "'=1+1",
+                                      "Must be 1 (active) or 0 (inactive), or TRUE or FALSE."}));
   EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "Email address", "a,\"b\"\r\nc", "Is not an email."}));
   EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "Given Name", " Ann",
                                                "Warning: The spaces were removed."}));
@@ -985,7 +987,7 @@ TEST(HttpImport, EveryKindOfErrorAndWarningIsReportedWithItsRowColumnAndValue) {
             "5|Email address|DUP@acme.example|The same email is on row 4: each user's email must be "
             "in the file once.");
   EXPECT_EQ(errors[3], "6|Email address|owner@acme.example|Is already in the pool.");
-  EXPECT_EQ(errors[4], "7|Is Active|yes|Must be 1 (active) or 0 (inactive).");
+  EXPECT_EQ(errors[4], "7|Is Active|yes|Must be 1 (active) or 0 (inactive), or TRUE or FALSE.");
   EXPECT_EQ(errors[5],
             "8|Country|Atlantis|Is not a known ISO 3166-1 country (its English name or two-letter "
             "code, as GET /api/v1/countries and the template's Countries sheet list them).");
@@ -1044,7 +1046,9 @@ TEST(HttpImport, TheErrorLogOfAFileSavedWithSemicolonsUsesThem) {
   Reply log = w.client.get(r.json()["log"].get<std::string>(), w.owner.token);
   ASSERT_EQ(log.status, 200);
   EXPECT_EQ(log.body.substr(0, 3 + 26), "\xEF\xBB\xBFRow;Column;Value;Message\r\n");
-  EXPECT_NE(log.body.find("2;Is Active;ja;Must be 1 (active) or 0 (inactive).\r\n"), std::string::npos)
+  EXPECT_NE(
+      log.body.find("2;Is Active;ja;Must be 1 (active) or 0 (inactive), or TRUE or FALSE.\r\n"),
+      std::string::npos)
       << log.body;
 }
 
@@ -1074,7 +1078,8 @@ TEST(HttpImport, OneBadRowAmongTenThousandCreatesNothing) {
   Reply r = upload(w.client, csv, w.owner.token);
   ASSERT_EQ(r.status, 422) << r.body.substr(0, 500);
   EXPECT_EQ(issues(r.json()["errors"]),
-            (std::vector<std::string>{"5002|Is Active|2|Must be 1 (active) or 0 (inactive)."}));
+            (std::vector<std::string>{
+                "5002|Is Active|2|Must be 1 (active) or 0 (inactive), or TRUE or FALSE."}));
   EXPECT_EQ(w.head(), before);
   EXPECT_TRUE(findUsers(w.client, w.owner.token, "big.example").empty());
 

@@ -26,7 +26,10 @@ std::string encode(const Session& s) {
       .dump();
 }
 
-std::string userKey(const Session& s) { return s.companyId + '\0' + s.userId; }
+std::string userKey(std::string_view companyId, std::string_view userId) {
+  return std::string(companyId) + '\0' + std::string(userId);
+}
+std::string userKey(const Session& s) { return userKey(s.companyId, s.userId); }
 
 }  // namespace
 
@@ -187,10 +190,7 @@ void SessionStore::removeUser(const std::string& companyId, const std::string& u
                               const std::string& keep, bool durable) {
   std::unique_lock lock(mu_);
   std::vector<std::string> doomed;
-  Session who;
-  who.companyId = companyId;
-  who.userId = userId;
-  if (auto theirs = byUser_.find(userKey(who)); theirs != byUser_.end())
+  if (auto theirs = byUser_.find(userKey(companyId, userId)); theirs != byUser_.end())
     for (const auto& [created, taken, hash] : theirs->second)
       if (hash != keep) doomed.push_back(hash);
   for (const auto& hash : doomed) erase(hash);

@@ -486,7 +486,7 @@ class FileChecker {
       } else {
         error(r.row, std::string(kImportColumns[kActive]), asTyped(kActive),
               active.empty() ? "is required: 1 for an active user, 0 for an inactive one"
-                             : "must be 1 (active) or 0 (inactive)");
+                             : "must be 1 (active) or 0 (inactive), or TRUE or FALSE");
       }
     }
     // "which is what a spreadsheet writes for a letter" (or "letters") "that …".
