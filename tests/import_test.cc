@@ -1047,7 +1047,7 @@ TEST(HttpImport, TheErrorLogOfAFileSavedWithSemicolonsUsesThem) {
   ASSERT_EQ(log.status, 200);
   EXPECT_EQ(log.body.substr(0, 3 + 26), "\xEF\xBB\xBFRow;Column;Value;Message\r\n");
   EXPECT_NE(
-      log.body.find("2;Is Active;ja;Must be 1 (active) or 0 (inactive), or TRUE or FALSE.\r\n"),
+      log.body.find("2;Is Active;ja;\"Must be 1 (active) or 0 (inactive), or TRUE or FALSE.\"\r\n"),
       std::string::npos)
       << log.body;
 }
