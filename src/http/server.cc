@@ -136,9 +136,10 @@ std::string otherVersionOf(net::const_buffer read) {
 }
 
 // The one request that may be large: a CSV file for the batch import.
-bool isImportUpload(const http::request_parser<http::string_body>::value_type& header) {
-  return header.method() == http::verb::post &&
-         originForm(header.target()).starts_with("/api/v1/users/import");
+// `target`: the header's, in the origin form.
+bool isImportUpload(const http::request_parser<http::string_body>::value_type& header,
+                    std::string_view target) {
+  return header.method() == http::verb::post && target.starts_with("/api/v1/users/import");
 }
 
 }  // namespace
@@ -464,7 +465,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(headerTooLarge());
     }
     const auto& header = parser_->get();
-    const bool upload = isImportUpload(header);
+    const std::string target = originForm(header.target());
+    const bool upload = isImportUpload(header, target);
     const bool csv = upload && isCsvMediaType(header[http::field::content_type]);
     const std::size_t limit = csv ? server_->options.maxCsvBody : server_->options.maxJsonBody;
     if (ec == http::error::bad_version)
@@ -478,7 +480,6 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     headerFields_ = headerFieldsOf(header);
     // For the access log of an answer given before the body is read.
     method_ = std::string(header.method_string());
-    const std::string target = originForm(header.target());
     path_ = target.substr(0, target.find('?'));
     head_ = header.method() == http::verb::head;
     if (const std::string_view given = header["x-request-id"]; saneRequestId(given))
@@ -505,9 +506,9 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (header.method() == http::verb::connect)
       return respondAndClose(Api::problem(501, "method-not-implemented", "Method not implemented",
                                           "CONNECT is not implemented: this server is no proxy."));
-    if (const std::string_view target = header.target();
-        !(target == "*" && header.method() == http::verb::options))
-      if (const std::string problem = targetProblem(target); !problem.empty())
+    if (const std::string_view sent = header.target();
+        !(sent == "*" && header.method() == http::verb::options))
+      if (const std::string problem = targetProblem(sent); !problem.empty())
         return respondAndClose(Api::badRequest(problem));
     // A field that holds one value, given twice, is refused rather than one copy
     // taken (RFC 9110 5.3): which credentials or which key counts must not depend on
