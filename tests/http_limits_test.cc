@@ -144,11 +144,12 @@ TEST(HttpLimits, APathWithAnEmptySegmentOrAPaddedIdNamesNothing) {
   };
   // A path is spelled one way: with an empty segment it names no path (a review:
   // `/api/v1//admins` served the admins, past a proxy's rule for /api/v1/admins),
-  // and an id is as written (`<id>%20` named the user).
+  // and an id is as written in the path and the query (`<id>%20` named the user).
   for (const std::string& path : std::vector<std::string>{
            "//api/v1/users", "/api/v1//users", "/api/v1/users/", "/api/v1/admins/",
            "/api/v1/users/" + owner.id + "//resources", "/api/v1/users/" + owner.id + "/resources/",
-           "/api/v1/users/" + owner.id + "%20", "/api/v1/users/%20" + owner.id}) {
+           "/api/v1/users/" + owner.id + "%20", "/api/v1/users/%20" + owner.id,
+           "/api/v1/resources?ownerId=" + owner.id + "%20"}) {
     r = client.get(path, owner.token);
     EXPECT_EQ(r.status, 404) << path << ": " << r.body;
     EXPECT_EQ(r.header("content-type"), "application/problem+json") << path;

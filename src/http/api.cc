@@ -89,8 +89,7 @@ const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std
     params.clear();
     for (std::size_t i = 0; i < parts.size(); ++i)
       // (An id in the path as it is written: `<id>%20` named the user; a review.)
-      if (r.segments[i].front() == '{')
-        params.push_back(trim(parts[i]).size() == parts[i].size() ? idAsGiven(parts[i]) : parts[i]);
+      if (r.segments[i].front() == '{') params.push_back(idInTarget(parts[i]));
     if (r.info.method != req.method && !(req.method == "HEAD" && r.info.method == "GET")) {
       if (allowed != nullptr) allowed->push_back(r.info.method);
       continue;
@@ -767,7 +766,11 @@ std::string Api::Impl::param(const Call& call, const char* name) const {
 }
 
 std::string Api::Impl::idParam(const Call& call, const char* name) const {
-  return idAsGiven(param(call, name));
+  return idInTarget(param(call, name));
+}
+
+std::string Api::Impl::idInTarget(std::string given) {
+  return trim(given).size() == given.size() ? idAsGiven(std::move(given)) : given;
 }
 
 std::string Api::Impl::idAsGiven(std::string given) {

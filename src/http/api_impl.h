@@ -546,6 +546,9 @@ struct Api::Impl {
   // written in (UUIDs' digits have no case: 01A2… from a spreadsheet is 01a2…), any
   // other text as it is (which then names nothing, and is said so).
   static std::string idAsGiven(std::string given);
+  // An id in a request's path or query: as idAsGiven, but one padded with spaces
+  // (`<id>%20`) is kept as it is and so names nothing (a review).
+  static std::string idInTarget(std::string given);
 
   static HttpResponse badCursor(std::string_view detail =
                                     "The cursor is not one this list gave with these filters "
