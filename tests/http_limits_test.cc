@@ -271,7 +271,7 @@ TEST(HttpLimits, AFlagLeftBlankOrAParameterGivenTwiceDifferentlyIsRefused) {
   HttpClient client(server.port());
   const std::string csv = oneUserFile(owner);
   for (const char* query : {"?dryRun", "?dryRun=", "?dryRun=false&dryRun=true",
-                            "?dryRun=true&dryRun=false", "?dryRun=true&notify"}) {
+                            "?dryRun=true&dryRun=false", "?dryRun=true&notify", "?notify="}) {
     Reply r = client.request("POST", std::string("/api/v1/users/import") + query, csv, owner.token,
                              {{"Content-Type", "text/csv"}});
     EXPECT_EQ(r.status, 400) << query << ": " << r.body;
