@@ -23,8 +23,8 @@ class ListReader : public ViewReader {
   // send back, and a page of such groups tens of megabytes (a group's row has its
   // count).
   ListReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, std::shared_ptr<const void> pin,
-             rocksdb::ColumnFamilyHandle* members = nullptr)
-      : ViewReader(db, std::move(pin)), rows_(rows), members_(members) {}
+             rocksdb::ColumnFamilyHandle* members = nullptr, ViewMoment moment = {})
+      : ViewReader(db, std::move(pin), std::move(moment)), rows_(rows), members_(members) {}
 
   std::optional<std::string> row(const std::string& companyId, const std::string& id) const;
   // Rows of the company after `cursor`, at most `limit`, that `keep` accepts.

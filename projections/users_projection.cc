@@ -214,7 +214,7 @@ Result<std::optional<std::string>> UsersReader::readRowAt(const rocksdb::Snapsho
                                                           const std::string& companyId,
                                                           const std::string& userId) const {
   rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
+  ro.snapshot = snapshot != nullptr ? snapshot : moment_.get();
   std::string value;
   const rocksdb::Status st = db_->Get(ro, rows_, rows::key(companyId, userId), &value);
   if (st.IsNotFound()) return std::optional<std::string>();
@@ -353,8 +353,7 @@ UserPage UsersReader::list(const std::string& companyId, const UserListQuery& q)
   std::string lastKey;  // the search key of the last user on the page
   // One snapshot for the search keys and the rows: a user changed meanwhile is shown
   // as the filter saw them (not, say, inactive in a list of the active).
-  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snapshot(
-      db_->GetSnapshot(), [db = db_](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  const ViewMoment snapshot = moment_ ? moment_ : momentOf(db_);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot.get();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, search_));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "projections/projection.h"
+#include "projections/view_reader.h"
 
 namespace rocksdb {
 class DB;
@@ -72,9 +73,11 @@ class UsersReader {
  public:
   // `pin` keeps the families' generation alive while the reader (or a copy) lives:
   // Portal passes a Projector::Reading.
-  UsersReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows, rocksdb::ColumnFamilyHandle* search,
-              std::shared_ptr<const void> pin = nullptr)
-      : db_(db), rows_(rows), search_(search), pin_(std::move(pin)) {}
+  // `moment`: the moment every read sees (ViewMoment); empty: the latest.
+  UsersReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* rows,
+              rocksdb::ColumnFamilyHandle* search, std::shared_ptr<const void> pin = nullptr,
+              ViewMoment moment = {})
+      : db_(db), rows_(rows), search_(search), pin_(std::move(pin)), moment_(std::move(moment)) {}
 
   // The user as API JSON (manager resolved), or nullopt when not in this company.
   std::optional<std::string> get(const std::string& companyId, const std::string& userId) const;
@@ -95,7 +98,8 @@ class UsersReader {
                                                            const std::string& userId) const;
 
  private:
-  // The row as of `snapshot` (nullptr: now); a read that fails is no row.
+  // The row as of `snapshot` (nullptr: the reader's moment, or now); a read that
+  // fails is no row.
   std::optional<std::string> rowAt(const rocksdb::Snapshot* snapshot, const std::string& companyId,
                                    const std::string& userId) const;
   // The same, a read that fails an error (readRow).
@@ -107,6 +111,7 @@ class UsersReader {
   rocksdb::ColumnFamilyHandle* rows_;
   rocksdb::ColumnFamilyHandle* search_;
   std::shared_ptr<const void> pin_;
+  ViewMoment moment_;
 };
 
 }  // namespace portal

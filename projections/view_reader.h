@@ -17,11 +17,24 @@ class Snapshot;
 
 namespace portal {
 
+// One moment of the views: the readers made with it read one RocksDB snapshot, so
+// what an answer joins from several views (an administrator's entry and their user
+// row) is of one moment, as the projector writes every view's rows of a command in
+// one batch (a review found GET /admins showing no owner, or two, while ownership
+// changed hands). Empty: each read sees the latest.
+using ViewMoment = std::shared_ptr<const rocksdb::Snapshot>;
+// A moment of `db` now, released when its last holder goes; `pin` is held as long
+// (Portal's holds the views' generation, whose rows a snapshot taken before a
+// rebuild's switch would not see).
+ViewMoment momentOf(rocksdb::DB* db, std::shared_ptr<const void> pin = nullptr);
+
 class ViewReader {
  public:
-  ViewReader(rocksdb::DB* db, std::shared_ptr<const void> pin) : db_(db), pin_(std::move(pin)) {}
+  ViewReader(rocksdb::DB* db, std::shared_ptr<const void> pin, ViewMoment moment = {})
+      : db_(db), pin_(std::move(pin)), moment_(std::move(moment)) {}
 
-  // `at`: a snapshot to read (several reads that must agree); none: the latest.
+  // `at`: a snapshot to read (several reads that must agree); none: the reader's
+  // moment, or the latest.
   std::optional<std::string> get(rocksdb::ColumnFamilyHandle* family, std::string_view key,
                                  const rocksdb::Snapshot* at = nullptr) const;
   // Calls fn for each row whose key starts with `prefix`, in key order, starting at
@@ -33,6 +46,7 @@ class ViewReader {
  protected:
   rocksdb::DB* db_;
   std::shared_ptr<const void> pin_;
+  ViewMoment moment_;
 };
 
 }  // namespace portal

@@ -5,9 +5,11 @@
 #include <rocksdb/db.h>
 
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "projections/groups_projection.h"
 #include "tests/api_server.h"
@@ -406,6 +408,51 @@ TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
                 "version): read it again and send the ETag it shows.")
       << r.body;
   EXPECT_EQ(client.get("/api/v1/users/" + ann.id, owner.token).json()["surname"], "Tester");
+}
+
+// An answer that joins views reads them at one moment: a review found GET /admins,
+// read while ownership changed hands, showing no owner or two (the admins view read
+// before the change, the users rows after it), and an entry whose user was no
+// longer an administrator.
+TEST(HttpFlows, TheAdminsListIsOfOneMomentWhileOwnershipChangesHands) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ada = server.user("acme", owner, "ada", true);
+  Person ben = server.user("acme", owner, "ben");
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::vector<std::string> torn;
+  std::thread reader([&] {
+    HttpClient client(server.port());
+    while (!done.load()) {
+      Reply r = client.get("/api/v1/admins?limit=500", owner.token);
+      if (r.status != 200) {
+        torn.push_back(std::to_string(r.status) + " " + r.body);
+        continue;
+      }
+      int owners = 0;
+      const json page = r.json();
+      for (const auto& a : page["items"]) {
+        owners += a["isOwner"].get<bool>() ? 1 : 0;
+        if (!a["user"]["isAdmin"].get<bool>()) torn.push_back(r.body);
+      }
+      if (owners != 1) torn.push_back(r.body);
+      ++reads;
+    }
+  });
+  HttpClient client(server.port());
+  // Ownership there and back, and ben in and out, until the reader has read enough
+  // answers during the changes.
+  for (int round = 0; round < 400 && (round < 40 || reads.load() < 100); ++round) {
+    ASSERT_EQ(client.post("/api/v1/owner", {{"userId", ada.id}}, owner.token).status, 200);
+    ASSERT_EQ(client.post("/api/v1/owner", {{"userId", owner.id}}, ada.token).status, 200);
+    ASSERT_EQ(client.post("/api/v1/admins", {{"userId", ben.id}}, owner.token).status, 201);
+    ASSERT_EQ(client.request("DELETE", "/api/v1/admins/" + ben.id, "", owner.token).status, 204);
+  }
+  done = true;
+  reader.join();
+  EXPECT_GE(reads.load(), 100);
+  EXPECT_TRUE(torn.empty()) << torn.size() << " torn answers, the first: " << torn.front();
 }
 
 // A retry of a change the user made, whose answer was lost, after the change (or

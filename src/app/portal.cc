@@ -101,11 +101,16 @@ CommandReply Portal::execute(Command command) {
   return execute(std::move(s));
 }
 
-UsersReader Portal::users() const {
+UsersReader Portal::users(const ViewMoment& at) const {
   auto pin = std::make_shared<Projector::Reading>(*projector_);
-  return UsersReader(store_->db(), projector_->handle(UsersProjection::kName, UsersProjection::kRows),
-                     projector_->handle(UsersProjection::kName, UsersProjection::kSearch),
-                     std::move(pin));
+  return UsersReader(
+      store_->db(), projector_->handle(UsersProjection::kName, UsersProjection::kRows),
+      projector_->handle(UsersProjection::kName, UsersProjection::kSearch), std::move(pin), at);
+}
+
+ViewMoment Portal::moment() const {
+  // The generation first: the snapshot then sees the rows the readers' handles name.
+  return momentOf(store_->db(), std::make_shared<Projector::Reading>(*projector_));
 }
 
 AuditReader Portal::audit() const {
@@ -121,32 +126,40 @@ CredentialsReader Portal::credentials() const {
   return CredentialsReader(store_->db(), std::move(families), std::move(pin));
 }
 
-ListReader Portal::listOf(std::string_view projection, int family, int members) const {
+ListReader Portal::listOf(std::string_view projection, int family, int members,
+                          const ViewMoment& at) const {
   // The generation is pinned before its handles are read: a switch in between would
   // drop them.
   auto pin = std::make_shared<Projector::Reading>(*projector_);
   return ListReader(store_->db(), projector_->handle(projection, family), std::move(pin),
-                    members < 0 ? nullptr : projector_->handle(projection, members));
+                    members < 0 ? nullptr : projector_->handle(projection, members), at);
 }
 
-ListReader Portal::admins() const { return listOf(AdminsProjection::kName, 0); }
-
-ListReader Portal::resources() const {
-  return listOf(ResourcesProjection::kName, ResourcesProjection::kResources);
+ListReader Portal::admins(const ViewMoment& at) const {
+  return listOf(AdminsProjection::kName, 0, -1, at);
 }
 
-ListReader Portal::groups() const {
-  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kMembers);
+ListReader Portal::resources(const ViewMoment& at) const {
+  return listOf(ResourcesProjection::kName, ResourcesProjection::kResources, -1, at);
 }
 
-ListReader Portal::groupsByMember() const {
-  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kByMember);
+ListReader Portal::groups(const ViewMoment& at) const {
+  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kMembers, at);
 }
 
-ListReader Portal::roles() const { return listOf(RolesProjection::kName, 0); }
+ListReader Portal::groupsByMember(const ViewMoment& at) const {
+  return listOf(GroupsProjection::kName, GroupsProjection::kGroups, GroupsProjection::kByMember,
+                at);
+}
 
-std::vector<std::string> Portal::resourcesOf(const std::string& companyId, const std::string& ownerId) const {
-  ViewReader reader(store_->db(), std::make_shared<Projector::Reading>(*projector_));
+ListReader Portal::roles(const ViewMoment& at) const {
+  return listOf(RolesProjection::kName, 0, -1, at);
+}
+
+std::vector<std::string> Portal::resourcesOf(const std::string& companyId,
+                                             const std::string& ownerId,
+                                             const ViewMoment& at) const {
+  ViewReader reader(store_->db(), std::make_shared<Projector::Reading>(*projector_), at);
   return resourcesOwnedBy(reader, projector_->handle(ResourcesProjection::kName, ResourcesProjection::kByOwner),
                           companyId, ownerId);
 }

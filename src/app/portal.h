@@ -70,23 +70,29 @@ class Portal {
 
   // Readers of the current generation of the views. Each holds a Projector::Reading
   // while it lives, so a rebuild's switch waits for it: keep them short-lived.
-  UsersReader users() const;
+  // `at`: the moment they read (moment()), for an answer that joins views; empty:
+  // each read sees the latest.
+  UsersReader users(const ViewMoment& at = {}) const;
   AuditReader audit() const;
   CredentialsReader credentials() const;
-  ListReader admins() const;
-  ListReader resources() const;
-  ListReader groups() const;
+  ListReader admins(const ViewMoment& at = {}) const;
+  ListReader resources(const ViewMoment& at = {}) const;
+  ListReader groups(const ViewMoment& at = {}) const;
   // The groups view the other way round: its memberIds(company, userId, ...) are the
   // ids of the user's groups (read their rows through groups()).
-  ListReader groupsByMember() const;
+  ListReader groupsByMember(const ViewMoment& at = {}) const;
   // A user's roles: list(RolesProjection::userList(company, user), ...).
-  ListReader roles() const;
+  ListReader roles(const ViewMoment& at = {}) const;
+  // The views as they are now, for readers that must agree (ViewMoment).
+  ViewMoment moment() const;
   // The ids of the resources `ownerId` owns, from the resources view.
-  std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId) const;
+  std::vector<std::string> resourcesOf(const std::string& companyId, const std::string& ownerId,
+                                       const ViewMoment& at = {}) const;
 
  private:
   // `members`: the family of the rows' members (ListReader), or -1.
-  ListReader listOf(std::string_view projection, int family, int members = -1) const;
+  ListReader listOf(std::string_view projection, int family, int members,
+                    const ViewMoment& at) const;
   std::uint64_t answeredAt(const CommandReply& reply) const;
   Portal() = default;
   PortalOptions options_;

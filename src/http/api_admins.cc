@@ -16,22 +16,25 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
   const std::string list = "admins:" + search;
   const auto cursor = openListCursor(call, list, error);
   if (!cursor) return error;
-  auto users = portal.users();
+  // One moment for both views: an entry's isOwner and isAdmin come from the user's row.
+  const ViewMoment at = portal.moment();
+  auto users = portal.users(at);
   std::vector<std::string> items;
-  RowPage page = portal.admins().list(call.company(), *limit, *cursor, [&](const std::string& row) {
-    json a = json::parse(row, nullptr, false);
-    if (nobody || !a.is_object()) return false;
-    auto user = users.get(call.company(), a.value("userId", ""));
-    if (!user) return false;
-    json u = json::parse(*user);
-    if (!search.empty()) {
-      const std::string hay =
-          searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
-                     (u["email"].is_string() ? u["email"].get<std::string>() : ""));
-      if (!words.in(hay)) return false;
-    }
-    return true;
-  });
+  RowPage page =
+      portal.admins(at).list(call.company(), *limit, *cursor, [&](const std::string& row) {
+        json a = json::parse(row, nullptr, false);
+        if (nobody || !a.is_object()) return false;
+        auto user = users.get(call.company(), a.value("userId", ""));
+        if (!user) return false;
+        json u = json::parse(*user);
+        if (!search.empty()) {
+          const std::string hay =
+              searchFold(u.value("givenName", "") + " " + u.value("surname", "") + " " +
+                         (u["email"].is_string() ? u["email"].get<std::string>() : ""));
+          if (!words.in(hay)) return false;
+        }
+        return true;
+      });
   for (const auto& row : page.items) {
     json a = json::parse(row);
     items.push_back(
@@ -41,8 +44,10 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
 }
 
 HttpResponse Api::Impl::adminOf(const std::string& company, const std::string& userId, int status) {
-  auto row = portal.admins().row(company, userId);
-  return jsonResponse(status, adminEntryJson(userJson(company, userId), row.value_or("{}")));
+  const ViewMoment at = portal.moment();
+  auto row = portal.admins(at).row(company, userId);
+  return jsonResponse(status, adminEntryJson(portal.users(at).get(company, userId).value_or("null"),
+                                             row.value_or("{}")));
 }
 
 HttpResponse Api::Impl::includeAdmin(Call& call) {

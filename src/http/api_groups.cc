@@ -126,23 +126,23 @@ HttpResponse Api::Impl::idsPage(
 
 HttpResponse Api::Impl::listMembers(Call& call) {
   const std::string& id = call.params[0];
-  const ListReader groups = portal.groups();
+  // One moment for the group, its members and their rows: a group deleted meanwhile
+  // is not shown as one without members (a review).
+  const ViewMoment at = portal.moment();
+  const ListReader groups = portal.groups(at);
   if (!groups.row(call.company(), id)) return notFound("The group");
-  const UsersReader users = portal.users();
+  const UsersReader users = portal.users(at);
   // A cursor holds its place among one group's members.
-  HttpResponse page = idsPage(call, "members:" + id, groups, id, [&](const std::string& member) {
-    return users.get(call.company(), member);
-  });
-  // A group deleted between the reads is gone, not a group without members (a review).
-  if (page.status == 200 && !groups.row(call.company(), id)) return notFound("The group");
-  return page;
+  return idsPage(call, "members:" + id, groups, id,
+                 [&](const std::string& member) { return users.get(call.company(), member); });
 }
 
 HttpResponse Api::Impl::userGroups(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound(id);
-  const ListReader groups = portal.groups();
-  return idsPage(call, "groups:" + id, portal.groupsByMember(), id,
+  const ViewMoment at = portal.moment();
+  if (!portal.users(at).row(call.company(), id)) return userNotFound(id);
+  const ListReader groups = portal.groups(at);
+  return idsPage(call, "groups:" + id, portal.groupsByMember(at), id,
                  [&](const std::string& group) { return groups.row(call.company(), group); });
 }
 

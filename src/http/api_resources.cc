@@ -6,7 +6,9 @@
 namespace portal {
 
 HttpResponse Api::Impl::listResources(Call& call, const std::string& ownerId) {
-  auto reader = portal.resources();
+  // One moment for the owner's ids and the rows they name.
+  const ViewMoment at = portal.moment();
+  auto reader = portal.resources(at);
   const std::string list = "resources:" + ownerId;
   if (ownerId.empty()) return rowsPage(call, list, reader, call.company());
   HttpResponse error;
@@ -16,7 +18,7 @@ HttpResponse Api::Impl::listResources(Call& call, const std::string& ownerId) {
   if (!cursor) return error;
   std::vector<std::string> items;
   std::string next;
-  for (const auto& rid : portal.resourcesOf(call.company(), ownerId)) {
+  for (const auto& rid : portal.resourcesOf(call.company(), ownerId, at)) {
     if (!cursor->empty() && rid <= *cursor) continue;
     if (items.size() == *limit) {
       next = json::parse(items.back()).value("id", "");
