@@ -176,6 +176,17 @@ const std::vector<Rule>& rules() {
        },
        "email-immutable",
        {}},
+      {"UpdateRefusesChangingTheEmailEvenWithAStaleVersionOrOtherProblems",
+       [](World& w) {
+         UpdateUser u;
+         u.userId = w.create("ada");
+         u.email = "ada.lovelace@acme.test";
+         u.jobTitle = std::optional<std::string>("");
+         u.expectedVersion = 7;
+         return w.run("owner", u);
+       },
+       "email-immutable",
+       {}},
       {"UpdateTakesTheCurrentEmailRepeatedInAnyCase",
        [](World& w) {
          UpdateUser u;

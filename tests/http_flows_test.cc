@@ -365,6 +365,44 @@ TEST(HttpFlows, AnIdempotencyKeyHoldingAnEmailLeavesNoTraceOnceThePersonIsAnonym
 // A form that returns the whole user as GET showed it: the read-only fields sent back
 // as they are change nothing; sent with another value they are refused, saying
 // where they are changed.
+// Every problem of a patch at once, a changed email's too (a review: it hid a blank
+// job title, and a field of the wrong type hid it).
+TEST(HttpFlows, APatchChangingTheEmailIsToldEveryOtherProblemToo) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person ann = server.user("acme", owner, "ann");
+  HttpClient client(server.port());
+  auto problemsOf = [&](const json& patch, const std::string& code) {
+    Reply r = client.request("PATCH", "/api/v1/users/" + ann.id, patch.dump(), owner.token);
+    EXPECT_EQ(r.status, 422) << r.body;
+    std::map<std::string, std::string> problems;
+    const json refusal = r.json();
+    EXPECT_EQ(refusal["code"], code) << r.body;
+    for (const auto& e : refusal["errors"]) problems[e["field"]] = e["message"];
+    return problems;
+  };
+  auto problems = problemsOf({{"email", "zz@acme.example"}, {"jobTitle", ""}, {"country", "QQ"}},
+                             "email-immutable");
+  EXPECT_EQ(problems.size(), 3u);
+  EXPECT_EQ(problems["email"], "cannot be changed");
+  EXPECT_EQ(problems["jobTitle"], "is required and cannot be removed");
+  EXPECT_TRUE(problems["country"].starts_with("is not a known ISO 3166-1 country"))
+      << problems["country"];
+  EXPECT_EQ(problemsOf({{"email", "zz@acme.example"}, {"givenName", 5}}, "validation-failed"),
+            (std::map<std::string, std::string>{{"email", "cannot be changed"},
+                                                {"givenName", "must be a string"}}));
+  EXPECT_EQ(
+      problemsOf({{"updatedAt", {{"a", json::array({1})}}}, {"country", 5}}, "validation-failed"),
+      (std::map<std::string, std::string>{{"updatedAt", "is read-only"},
+                                          {"country", "must be a string or null"}}));
+  // The email as it is, in another case, is no change.
+  Reply r =
+      client.request("PATCH", "/api/v1/users/" + ann.id,
+                     json{{"email", "ANN@acme.example"}, {"jobTitle", "Lead"}}.dump(), owner.token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(client.get("/api/v1/users/" + ann.id, owner.token).json()["email"], "ann@acme.example");
+}
+
 TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
   ApiServer server;
   Person owner = server.provision("acme");

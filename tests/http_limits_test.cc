@@ -111,6 +111,9 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   EXPECT_EQ(r.status, 404) << r.body;
   r = client.get("/api/v1/users?search=%FF", owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["field"], "search") << r.body;  // named (a review)
+  EXPECT_EQ(r.json()["detail"],
+            "The query parameter search is not UTF-8 once its %-escapes are decoded.");
   // A % without two hexadecimal digits is refused as %C3 alone is, not searched for
   // as a % (a review).
   for (const char* search : {"%", "%zz", "50%", "%4"}) {

@@ -238,11 +238,13 @@ class Decider {
     // First: an anonymized user sent back as read has a null email, which is no
     // change of email but the state of the user (a review got email-immutable).
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
-    if (c.email && emailKey(*c.email) != emailKey(u->email))
-      return refusedOn("email", "cannot be changed", "email-immutable",
-                       "A user's email cannot change.");
-    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
+    // A changed email is refused with every other field's problem (a review found it
+    // hid them), under its own code.
+    const bool emailChanged = c.email && emailKey(*c.email) != emailKey(u->email);
+    if (!emailChanged)
+      if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
     std::vector<FieldProblem> problems;
+    if (emailChanged) problems.push_back({"email", "cannot be changed"});
     UserUpdated e;
     e.userId = c.userId;
     // A field sent with the value it has is no change (a form sends the user back
@@ -292,6 +294,12 @@ class Decider {
         problems.push_back({"country", ctx_.countries.problemWith(**c.country)});
       }
     }
+    if (emailChanged)
+      return Rejection{RejectionKind::kInvalid,
+                       "email-immutable",
+                       "A user's email cannot change.",
+                       std::move(problems),
+                       {}};
     if (!problems.empty()) return invalid(std::move(problems));
     decision_.id = c.userId;
     if (e.givenName || e.surname || e.jobTitle || e.managerUserId || e.managerEmail || e.country ||

@@ -131,7 +131,11 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
                              "%25.");
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
-        return Api::badRequest("A query parameter is not UTF-8 once its %-escapes are decoded.");
+        return isValidUtf8(name) && isPlainName(name)
+                   ? badParam(name, "The query parameter " + name +
+                                        " is not UTF-8 once its %-escapes are decoded.")
+                   : Api::badRequest(
+                         "A query parameter is not UTF-8 once its %-escapes are decoded.");
     if (twice)
       return isPlainName(*twice)
                  ? badParam(*twice, "The query parameter '" + *twice +
@@ -824,7 +828,11 @@ Api::Impl::ShownFields Api::Impl::judgeShownFields(
   std::optional<json> asShown;
   for (const auto& item : body.items()) {
     if (std::find(patchable.begin(), patchable.end(), item.key()) != patchable.end()) continue;
-    if (item.key() == "updatedAt") continue;
+    // A form sends the time back as it read it; the version says whether it is stale.
+    if (item.key() == "updatedAt") {
+      if (!item.value().is_string()) errors.emplace_back("updatedAt", readOnly("updatedAt"));
+      continue;
+    }
     if (item.key() == "version") {
       if (!item.value().is_number_unsigned())
         errors.emplace_back("version", "must be a whole number");
