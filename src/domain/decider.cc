@@ -312,9 +312,8 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const CompanyState& company = *state_.company(cmd_.companyId);
-    const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
-    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
+    const UserState* u = nullptr;
+    if (auto r = userAtVersion(c.userId, c.expectedVersion, u)) return *r;
     if (company.ownerId == c.userId)
       return conflict("owner-cannot-be-deactivated",
                       "The owner cannot be deactivated; transfer ownership first.");
@@ -426,9 +425,8 @@ class Decider {
 
   Outcome operator()(const ReactivateUser& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
-    const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
-    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
+    const UserState* u = nullptr;
+    if (auto r = userAtVersion(c.userId, c.expectedVersion, u)) return *r;
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot come back.");
     if (u->active) return conflict("already-active", "The user is active.");
     add(userStream(c.userId), UserReactivated{c.userId});
@@ -438,9 +436,8 @@ class Decider {
 
   Outcome operator()(const AnonymizeUser& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
-    const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
-    if (auto r = versionMismatch(c.expectedVersion, u->version, "user")) return *r;
+    const UserState* u = nullptr;
+    if (auto r = userAtVersion(c.userId, c.expectedVersion, u)) return *r;
     if (u->anonymized) return conflict("already-anonymized", "The user is already anonymized.");
     if (u->active)
       return conflict("must-deactivate-first", "Only a deactivated user can be anonymized.");
@@ -831,6 +828,16 @@ class Decider {
       e.cleared.push_back("managerEmail");
       add(userStream(report), std::move(e));
     }
+  }
+
+  // The user `userId` of the command's company into `u`, at the version the command
+  // expects (If-Match): or why not (404, 412).
+  std::optional<Rejection> userAtVersion(const std::string& userId,
+                                         const std::optional<std::uint64_t>& expected,
+                                         const UserState*& u) const {
+    u = state_.user(cmd_.companyId, userId);
+    if (u == nullptr) return notFound("User", userId);
+    return versionMismatch(expected, u->version, "user");
   }
 
   std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {
