@@ -584,10 +584,9 @@ class Decider {
   Outcome operator()(const UpdateGroup& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
-    auto it = company.groups.find(c.groupId);
-    if (it == company.groups.end()) return notFound("Group", c.groupId);
-    const GroupState& g = it->second;
-    if (auto r = versionMismatch(c.expectedVersion, g.version, "group")) return *r;
+    const GroupState* found = nullptr;
+    if (auto r = groupAtVersion(c.groupId, c.expectedVersion, found)) return *r;
+    const GroupState& g = *found;
     std::string name = c.name ? std::string(trimText(*c.name)) : g.name;
     std::optional<std::string> description = c.description ? trimmedDescription(*c.description) : g.description;
     std::vector<FieldProblem> problems;
@@ -613,13 +612,11 @@ class Decider {
 
   Outcome operator()(const DeleteGroup& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
-    const CompanyState& company = *state_.company(cmd_.companyId);
-    auto it = company.groups.find(c.groupId);
-    if (it == company.groups.end()) return notFound("Group", c.groupId);
-    const GroupState& g = it->second;
-    if (auto r = versionMismatch(c.expectedVersion, g.version, "group")) return *r;
+    const GroupState* g = nullptr;
+    if (auto r = groupAtVersion(c.groupId, c.expectedVersion, g)) return *r;
     add(groupStream(c.groupId),
-        GroupDeleted{c.groupId, g.name, std::vector<std::string>(g.members.begin(), g.members.end())});
+        GroupDeleted{c.groupId, g->name,
+                     std::vector<std::string>(g->members.begin(), g->members.end())});
     decision_.id = c.groupId;
     return std::move(decision_);
   }
@@ -838,6 +835,17 @@ class Decider {
     u = state_.user(cmd_.companyId, userId);
     if (u == nullptr) return notFound("User", userId);
     return versionMismatch(expected, u->version, "user");
+  }
+
+  // The same for a group, into `g`.
+  std::optional<Rejection> groupAtVersion(const std::string& groupId,
+                                          const std::optional<std::uint64_t>& expected,
+                                          const GroupState*& g) const {
+    const CompanyState& company = *state_.company(cmd_.companyId);
+    auto it = company.groups.find(groupId);
+    if (it == company.groups.end()) return notFound("Group", groupId);
+    g = &it->second;
+    return versionMismatch(expected, g->version, "group");
   }
 
   std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {
