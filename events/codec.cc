@@ -602,6 +602,23 @@ std::optional<std::string_view> peekEnvelopeText(std::string_view json, std::str
 
 }  // namespace
 
+std::optional<std::string> envelopeProblem(std::string_view json, std::uint64_t position) {
+  // As the writer writes it: the position first, the type among the first fields.
+  const std::string head = "{\"position\":" + std::to_string(position) + ",";
+  if (json.starts_with(head))
+    if (auto type = peekEventType(json); type && typeTable().count(*type)) return std::nullopt;
+  // Otherwise as the reader reads it.
+  auto doc = JsonDocument::parse(json);
+  if (!doc) return "it is not valid JSON";
+  auto env = envelopeFrom(*doc);
+  if (!env) return env.error().message;
+  if (env->position != position) return "it says it is event " + std::to_string(env->position);
+  if (!typeTable().count(env->type))
+    return "its type '" + env->type +
+           "' is none this program knows (written by hand, or by a newer program)";
+  return std::nullopt;
+}
+
 std::optional<std::string_view> peekEventType(std::string_view json) {
   return peekEnvelopeText(json, ",\"type\":\"");
 }

@@ -64,6 +64,14 @@ inline Result<void> encodeEvent(const EventEnvelope& envelope, const EventData& 
 Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& opener,
                                   const Upcasters* upcasters = nullptr);
 
+// What a reader of the log would refuse in a stored event's envelope, its hash
+// holding: it names another position than `position` (where it is stored), or a type
+// this program does not know; nullopt when neither. For verify, which reads no
+// personal field: an event rewritten with its hashes recomputed is caught here, as
+// the server's start catches it (a review: verify said ok of a log the server
+// refused). Cheap for an envelope as the writer writes it.
+std::optional<std::string> envelopeProblem(std::string_view json, std::uint64_t position);
+
 // The type of a stored event without parsing it (the writer puts "type" among the
 // first fields); nullopt when it cannot be seen that way.
 std::optional<std::string_view> peekEventType(std::string_view json);

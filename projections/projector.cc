@@ -302,8 +302,8 @@ Result<std::unique_ptr<Projector>> Projector::open(
       return makeError(ErrorCode::kCorrupt,
                        "the " + slot->name + " view has seen " + std::to_string(slot->checkpoint) +
                            " events but the log holds " + std::to_string(store.lastPosition()) +
-                           ": the log lost its newest events; run portal-replay verify and "
-                           "restore a backup");
+                           ": the log lost its newest events (with its head record, so the "
+                           "events left still verify); restore a backup");
     // A rebuild that stopped before its switch left another generation behind.
     const std::string prefix = slot->name + ".";
     const std::string current = ".g" + std::to_string(slot->generation);

@@ -361,6 +361,38 @@ TEST_F(ToolsTest, RebuildCompactAndBackupStopAtAnEditedEventOrOneOfAnUnknownType
   EXPECT_NE(r.err.find("event 5 has unknown type 'Future"), std::string::npos) << r.err;
 }
 
+// An event rewritten to name another position (as a swap of two events writes it)
+// or a type this program does not know, the whole chain made anew after it: verify
+// reads what the server's start reads, and so do compact and backup, which check the
+// chain first (a review: verify said ok, and a backup was made, of logs the server
+// refused).
+TEST_F(ToolsTest, VerifyRefusesARechainedEventThatNamesAnotherPositionOrAnUnknownType) {
+  const std::string original = dir_.sub("original");
+  fs::copy(data(), original, fs::copy_options::recursive);
+  rewriteEvent(data(), 5, "{\"position\":5,", "{\"position\":6,");
+  rechainFrom(data(), 6);
+  ProgramRun r = replay({"verify", "--data", data()});
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("broken at event 5: it says it is event 6 (4 events before it verified)"),
+            std::string::npos)
+      << r.out;
+  const std::string typed = dir_.sub("typed");
+  fs::copy(original, typed, fs::copy_options::recursive);
+  rewriteEvent(typed, 5, "\"type\":\"", "\"type\":\"Future");
+  rechainFrom(typed, 6);
+  r = replay({"verify", "--data", typed});
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("broken at event 5: its type 'Future"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("' is none this program knows (written by hand, or by a newer program)"),
+            std::string::npos)
+      << r.out;
+  r = portalctl({"backup", "--data", typed, "--to", dir_.sub("backup")});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("portalctl: event 5: its type 'Future", 0), 0u) << r.err;
+  EXPECT_FALSE(fs::exists(dir_.sub("backup")));
+  EXPECT_EQ(replay({"verify", "--data", original}).exitCode, 0);
+}
+
 TEST_F(ToolsTest, VerifyNamesTheEventThatWasRemoved) {
   tamper(data(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* events) {
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), events, positionBytes(7)).ok());
@@ -397,6 +429,10 @@ TEST_F(ToolsTest, VerifyRefusesAnEventPastTheRecordedHeadAndExitsOneIntoAClosedP
     std::string value = it->value().ToString();
     constexpr std::size_t kHeader = 1 + 32 + 32;  // format, prevHash, hash
     value.replace(1, 32, value.substr(33, 32));   // linked to the newest event
+    // Naming its new position, as a forger who knows the format writes it.
+    const std::string named = "{\"position\":" + std::to_string(last) + ",";
+    ASSERT_EQ(value.compare(kHeader, named.size(), named), 0);
+    value.replace(kHeader, named.size(), "{\"position\":" + std::to_string(last + 1) + ",");
     const Hash h =
         sha256(std::string_view(value).substr(1, 32), std::string_view(value).substr(kHeader));
     value.replace(33, 32, reinterpret_cast<const char*>(h.data()), h.size());

@@ -1656,7 +1656,9 @@ class ChainHasher {
           e.position, reinterpret_cast<const Hash*>(at),
           reinterpret_cast<const Hash*>(at + sizeof(Hash)),
           std::string_view(at + 2 * sizeof(Hash), e.end - e.begin - 2 * sizeof(Hash))};
-      if (auto problem = hashProblem(raw)) {
+      auto problem = hashProblem(raw);
+      if (!problem) problem = envelopeProblem(raw.json, raw.position);
+      if (problem) {
         bad_ = Bad{e.position, std::move(*problem), *raw.prevHash};
         failed_.store(true, std::memory_order_relaxed);  // run() wakes the reader
         return;
