@@ -371,14 +371,14 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
         return userNotFound(call.params.front());
       return forbidden("Only an administrator or the user themself may do this.");
     case Access::kOwner:
-      if (madeBefore(call)) return std::nullopt;
+      if ((call.rightGone = madeBefore(call))) return std::nullopt;
       return forbidden(route.pattern == "/api/v1/owner"
                            ? "Only the company's owner may transfer ownership."
                        : route.pattern == "/api/v1/admins/{userId}"
                            ? "Only the company's owner may remove an administrator."
                            : "Only the company's owner may do this.");
     default:
-      if (madeBefore(call)) return std::nullopt;
+      if ((call.rightGone = madeBefore(call))) return std::nullopt;
       return forbidden("Only an administrator may do this.");
   }
 }
@@ -491,6 +491,7 @@ HttpResponse Api::Impl::command(Call& call, CommandBody body,
   s.command = Command{call.company(), call.actor(), std::move(body)};
   if (auto bad = idempotency(call.req, call.route, s)) return *bad;
   pending->mail = static_cast<bool>(outbox);
+  pending->rightGone = call.rightGone;
   s.outbox = std::move(outbox);
   pending->render = std::move(render);
   call.pending = std::move(pending);
@@ -612,6 +613,16 @@ HttpResponse Api::Impl::finish(const PendingCommand& pending, const CommandReply
                  "send it again."}};
     if (!reply.decision.id.empty()) out["id"] = reply.decision.id;
     return jsonResponse(202, out.dump());
+  }
+  // The first answer's status and what it was about, not the record as it reads now:
+  // that would show what changed after the right went (a review read a user's new
+  // job title, changed after the administrator who retried was removed).
+  if (pending.rightGone && reply.replayed && rendered.status / 100 == 2 && !rendered.body.empty()) {
+    HttpResponse bare = jsonResponse(
+        rendered.status, reply.decision.id.empty() ? "{}" : json{{"id", reply.decision.id}}.dump());
+    for (const auto& header : rendered.headers)
+      if (header.first == "Location") bare.headers.push_back(header);
+    return bare;
   }
   return rendered;
 }

@@ -218,6 +218,7 @@ struct Api::Impl {
     Submission submission;
     std::function<HttpResponse(const CommandReply&)> render;
     bool mail = false;
+    bool rightGone = false;  // Call::rightGone
   };
 
   struct Call {
@@ -229,6 +230,9 @@ struct Api::Impl {
     bool isAdmin = false, isOwner = false;
     std::shared_ptr<PendingCommand> pending;  // set by command()
     std::string route;                        // the route's pattern
+    // A retry let through although the caller's right to make the change has gone
+    // since (madeBefore): its answer shows no record as it reads now.
+    bool rightGone = false;
     const std::string& company() const { return session.companyId; }
     const std::string& actor() const { return session.userId; }
   };
