@@ -925,6 +925,32 @@ TEST(HttpFlows, ResetRequestsPastTheLimitAreAnsweredAlikeAndSendNothing) {
   EXPECT_EQ(resetsOf(owner), ownersBefore + 2);
 }
 
+// Requests naming a company that does not exist send and record nothing, and so are
+// not counted against the address: 50 of them from an office's address stopped its
+// people's own resets (a review).
+TEST(HttpFlows, ResetRequestsForACompanyThatDoesNotExistDoNotCountAgainstTheAddress) {
+  ApiServer server({}, nullptr, ThrottlePolicy{5, 3});
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  auto resetsOfOwner = [&] {
+    Reply r =
+        client.get("/api/v1/audit?type=PasswordResetRequested&subject=" + owner.id, owner.token);
+    return r.json()["items"].size();
+  };
+  const std::size_t before = resetsOfOwner();
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(client
+                  .post("/api/v1/password-resets",
+                        {{"company", "nope" + std::to_string(i)}, {"email", owner.email}})
+                  .status,
+              202);
+  EXPECT_EQ(
+      client.post("/api/v1/password-resets", {{"company", "acme"}, {"email", owner.email}}).status,
+      202);
+  EXPECT_TRUE(waitFor([&] { return resetsOfOwner() == before + 1; }))
+      << "the owner's link was sent";
+}
+
 // A stranger's failed sign-ins and reset requests for someone's email stop the
 // stranger's network, not the person: they sign in with the right password from
 // theirs (it was 429 from anywhere) and their own reset request sends a link (it

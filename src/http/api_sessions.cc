@@ -312,17 +312,17 @@ HttpResponse Api::Impl::requestReset(Call& call) {
   // Counted by the email as typed from each client network and from all, and by the
   // client address, known or not. Past a limit the answer is the same 202 (API.md:
   // "202 always") and no link is sent: nobody floods an inbox, and the answer tells
-  // nothing either way. One stranger's requests do not stop the person's own.
+  // nothing either way. One stranger's requests do not stop the person's own. A
+  // company that does not exist is not counted: nothing is sent or recorded for it,
+  // and 50 such requests from an office's address stopped its people's own resets
+  // (a review).
+  std::optional<CompanyRecord> company = portal.credentials().companyBySlug(slug);
+  if (!company) return accepted;
   if (resetThrottle.attempt(slug + "\n" + emailKey(email), call.req.clientAddress, clock.now()) > 0)
     return accepted;
-  std::optional<CompanyRecord> company;
-  std::optional<AccountRecord> account;
-  {
-    const CredentialsReader creds = portal.credentials();  // not held while the command runs
-    company = creds.companyBySlug(slug);
-    if (company) account = creds.accountByEmail(company->id, email);
-  }
-  if (!company) return accepted;
+  // (The reader is not held while the command runs.)
+  const std::optional<AccountRecord> account =
+      portal.credentials().accountByEmail(company->id, email);
   const std::string token = newToken();
   MailBuilder outbox;
   if (account && account->active) {
