@@ -210,6 +210,11 @@ TEST(HttpFlows, MetricsAndTheDetailsOfReadinessAreForTheOperatorsAddressesOnly) 
   Reply r = client.request("GET", "/metrics", "", "", outside);
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  // A client the proxy could not name is not the proxy's host (a review).
+  for (const char* forwarded : {"unknown", "8.8.8.8, garbage"})
+    EXPECT_EQ(client.request("GET", "/metrics", "", "", {{"X-Forwarded-For", forwarded}}).status,
+              403)
+        << forwarded;
   r = client.request("GET", "/readyz", "", "", outside);
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json(), json({{"status", "ready"}}));

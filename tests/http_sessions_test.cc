@@ -834,7 +834,12 @@ TEST(ClientAddress, BehindATrustedProxyTheRightMostUntrustedForwardedAddressIsTh
       << "in two header lines";
   EXPECT_EQ(from("10.0.0.1", {"198.51.100.1:4711"}), "198.51.100.1");
   EXPECT_EQ(from("10.0.0.1", {"[2001:db8::1]:443"}), "2001:db8::1");
-  EXPECT_EQ(from("10.0.0.1", {"unknown"}), "10.0.0.1") << "nothing usable: the proxy";
+  // Nothing usable: not the proxy, which would pass the client as the proxy's host
+  // (its loopback reads /metrics; a review).
+  EXPECT_EQ(from("10.0.0.1", {"unknown"}), "unknown");
+  EXPECT_EQ(from("10.0.0.1", {"8.8.8.8, garbage"}), "unknown");
+  EXPECT_EQ(from("10.0.0.1", {"garbage, 10.0.0.2"}), "unknown");
+  EXPECT_FALSE(AddressRanges::loopback().contains(from("10.0.0.1", {"unknown"})));
 }
 
 // --metrics-from's networks: CIDR or single addresses, IPv4-mapped read as IPv4.

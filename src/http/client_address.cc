@@ -47,7 +47,10 @@ std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
   }
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     auto a = entryAddress(*it);
-    if (!a) break;  // a proxy we trust wrote nothing like this: believe no further
+    // A proxy we trust could not name the client (Squid writes "unknown"): the
+    // client is unknown, not the proxy, which would pass it as this host (a review
+    // read /metrics so through a proxy on the same host).
+    if (!a) return std::string(kUnknownClient);
     client = *a;
     if (!isTrustedProxy(client, trustedProxies)) break;
   }

@@ -15,12 +15,16 @@
 
 namespace portal {
 
+// Who a trusted proxy forwarded without naming them usably: no address, so no
+// network --metrics-from names holds it.
+inline constexpr std::string_view kUnknownClient = "unknown";
+
 // `peer` when it is not one of `trustedProxies` (canonical forms); otherwise the
 // right-most address of the request's X-Forwarded-For (all its lines, in order)
 // that is not a trusted proxy itself: entries further left are the client's own
 // word, which anyone can forge. An entry may carry a port ("192.0.2.1:4711",
-// "[2001:db8::1]:443"). Without a usable entry, `peer` (or the left-most trusted
-// proxy the chain reached).
+// "[2001:db8::1]:443"). Without X-Forwarded-For, `peer` (the proxy's own request);
+// with an entry that is no address, kUnknownClient.
 std::string clientAddressOf(const std::string& peer, const HttpRequest& req,
                             const std::vector<std::string>& trustedProxies);
 
