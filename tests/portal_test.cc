@@ -917,6 +917,42 @@ TEST(Portal, TheStartRebuildsTheWriteModelAsOneThreadWouldAndNamesTheFirstBadEve
   for (const auto& path : {original, edited, typed, early}) std::filesystem::remove_all(path);
 }
 
+// A data key deleted from the key vault of a user never anonymized: the write model
+// cannot tell their email, and gave it to a second person (an audit review). The
+// start refuses the directory, naming the user; an anonymized user's key, gone by
+// design, does not stop it.
+TEST(Portal, AStartRefusesAKeyVaultThatLostTheKeyOfAUserNeverAnonymized) {
+  TempDir dir;
+  std::string bob, gone;
+  {
+    PortalHarness h(dir.path());
+    h.provision("acme");
+    bob = h.run(CreateUser{person("bob"), false}).decision.id;
+    gone = h.run(CreateUser{person("gone"), false}).decision.id;
+    ASSERT_TRUE(h.run(DeactivateUser{gone, std::nullopt}).accepted());
+    ASSERT_TRUE(h.run(AnonymizeUser{gone}).accepted());
+  }
+  const std::string copy = dir.path() + "-copy";
+  std::filesystem::copy(dir.path(), copy, std::filesystem::copy_options::recursive);
+  {
+    PortalHarness again(copy);  // an anonymized user's missing key is no problem
+  }
+  test::editBehindTheProgramsBack(copy, [&](rocksdb::DB* db, auto& families) {
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), families.at("keys"), bob).ok());
+  });
+  PortalOptions o;
+  o.dataDir = copy;
+  SystemClock clock;
+  RandomIds ids;
+  auto p = Portal::open(o, test::testCountries(), clock, ids);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message,
+            "the key vault has no data key for user " + bob +
+                ", who was never anonymized: their details cannot be read, so the key vault was "
+                "edited; restore a backup");
+  std::filesystem::remove_all(copy);
+}
+
 TEST(Portal, AnonymizationReadsAsAnonymizedEverywhereAndLeavesNoTraceOnDisk) {
   TempDir dir;
   PortalHarness h(dir.path());

@@ -373,6 +373,17 @@ Result<void> CommandProcessor::rebuild() {
   }
   std::lock_guard lock(mu);  // (the reader has finished)
   if (readFailure) return *readFailure;
+  // A user whose data key is gone but who was never anonymized: the write model
+  // cannot tell their email from another's, and would give it to a second person.
+  if (const auto lost = model_.usersWithoutTheirKey(3); !lost.empty()) {
+    std::string named;
+    for (const auto& id : lost) named += (named.empty() ? "" : ", ") + id;
+    return makeError(ErrorCode::kCorrupt,
+                     "the key vault has no data key for user " + named +
+                         (lost.size() == 3 ? " (and maybe others)" : "") +
+                         ", who was never anonymized: their details cannot be read, so the "
+                         "key vault was edited; restore a backup");
+  }
   return {};
 }
 

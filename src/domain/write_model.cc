@@ -94,6 +94,16 @@ UserState* WriteModel::mutableUser(std::string_view id) {
   return it == users_.end() ? nullptr : it->second.get();
 }
 
+std::vector<std::string> WriteModel::usersWithoutTheirKey(std::size_t max) const {
+  std::vector<std::string> ids;
+  if (keysMissing_ == 0) return ids;
+  for (const auto& [id, user] : users_)
+    if (user->keyMissing) ids.emplace_back(id);
+  std::sort(ids.begin(), ids.end());
+  if (ids.size() > max) ids.resize(max);
+  return ids;
+}
+
 std::string WriteModel::dump() const {
   std::vector<std::string> lines;
   auto line = [&](std::initializer_list<std::string_view> parts) {
@@ -216,6 +226,10 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
             }
             UserState& u = *existing;
             u.companyId = company->id;
+            if (e.email.shredded != u.keyMissing) {
+              u.keyMissing = e.email.shredded;
+              keysMissing_ += u.keyMissing ? 1 : -1;
+            }
             u.email = e.email.value;
             u.active = e.active;
             u.version = 1;
@@ -289,6 +303,8 @@ void WriteModel::apply(const EventEnvelope& env, const EventData& data) {
               u.email.clear();
               u.detailDigests = {};  // digests of names can be looked up in a dictionary
               u.anonymized = true;
+              if (u.keyMissing) --keysMissing_;
+              u.keyMissing = false;
               ++u.version;
             });
           },

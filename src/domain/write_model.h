@@ -31,6 +31,9 @@ struct UserState {
   bool active = true;
   bool anonymized = false;
   bool admin = false;
+  // Their personal data read as shredded (no data key) before any UserAnonymized:
+  // the key vault was edited (WriteModel::usersWithoutTheirKey).
+  bool keyMissing = false;
   // Counts the events that change what GET /users/{id} shows, its ETag: UserCreated,
   // UserUpdated, UserDeactivated, UserReactivated, UserAnonymized, AdminIncluded,
   // AdminRemoved, and OwnershipTransferred (for both users). The users projection
@@ -136,6 +139,11 @@ class WriteModel {
   const UserState* userByResetToken(std::string_view tokenHash) const;
 
   std::size_t userCount() const { return users_.size(); }
+  // Up to `max` ids of users whose data key is gone although they were never
+  // anonymized (their details read as shredded): only an edit of the key vault
+  // makes one, and the model cannot tell their email (a review deleted a key: the
+  // user's address was then given to a second person).
+  std::vector<std::string> usersWithoutTheirKey(std::size_t max) const;
   // Everything it holds as text, in an order of its own (not the maps'): two models
   // that decide alike dump alike. For tests.
   std::string dump() const;
@@ -151,6 +159,7 @@ class WriteModel {
   // view of the user's own id.
   boost::unordered_flat_map<std::string_view, std::unique_ptr<UserState>, StringHash> users_;
   StableStringMap<std::string> resetTokens_;  // token hash -> user id
+  std::size_t keysMissing_ = 0;               // users with keyMissing
 };
 
 }  // namespace portal
