@@ -244,8 +244,9 @@ std::string renderUserRow(std::string_view rowJson,
   };
   // A row replayed from events whose data key is shredded since (portal-replay
   // as-of, before the person's UserAnonymized) holds the marker for each sealed
-  // value: shown as API.md shows an anonymized user, not with "anonymized" as an
-  // email and `anonymized: false`.
+  // value: its details shown as API.md shows an anonymized user's, not with
+  // "anonymized" as an email, and `anonymized` as it was then, with `erasedLater`
+  // (an audit review read `anonymized: true` of a time before the deactivation).
   auto erasedRow = [](const JsonDocument& doc) {
     auto email = doc.member(doc.root(), "email");
     return email && doc.node(*email).kind == JsonDocument::Kind::kString &&
@@ -292,7 +293,9 @@ std::string renderUserRow(std::string_view rowJson,
         w.string(name == "givenName" ? "Anonymized" : "User");
         continue;
       }
-      if (name == "anonymized") {
+      if (name == "anonymized" && !row->node(r).boolean) {
+        w.boolean(false);
+        w.key("erasedLater");
         w.boolean(true);
         continue;
       }

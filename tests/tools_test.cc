@@ -898,8 +898,9 @@ TEST_F(ToolsTest, AsOfAtEveryEventsTimeEqualsTheViewsAfterReplayingTheEventsUpTo
 }
 
 // A row replayed from events whose key is shredded since (as-of before the person's
-// UserAnonymized) reads as API.md shows an anonymized user, and so does its manager
-// for those who report to them.
+// UserAnonymized) reads with the details API.md shows of an anonymized user, and so
+// does its manager for those who report to them; `anonymized` is as it was then,
+// with erasedLater (an audit review read `true` of a time before the deactivation).
 TEST(AsOfRows, APersonErasedSinceReadsAsAnAnonymizedUser) {
   const std::string erased =
       R"({"active":true,"anonymized":false,"country":"DE","createdAt":"2026-01-01T00:00:00Z",)"
@@ -918,7 +919,8 @@ TEST(AsOfRows, APersonErasedSinceReadsAsAnAnonymizedUser) {
   EXPECT_EQ(shown["givenName"], "Anonymized");
   EXPECT_EQ(shown["surname"], "User");
   EXPECT_EQ(shown["jobTitle"], nullptr);
-  EXPECT_EQ(shown["anonymized"], true);
+  EXPECT_EQ(shown["anonymized"], false);
+  EXPECT_EQ(shown["erasedLater"], true);
   EXPECT_EQ(shown["country"], "DE");
   EXPECT_EQ(json::parse(renderUserRow(report, rowOf))["managerEmail"], "anonymized");
 }
