@@ -603,19 +603,34 @@ std::optional<std::string_view> peekEnvelopeText(std::string_view json, std::str
 }  // namespace
 
 std::optional<std::string> envelopeProblem(std::string_view json, std::uint64_t position) {
-  // As the writer writes it: the position first, the type among the first fields.
+  // As the writer writes it: the position first, then the type and its schema, and
+  // the data object after the envelope's short fields.
   const std::string head = "{\"position\":" + std::to_string(position) + ",";
   if (json.starts_with(head))
-    if (auto type = peekEventType(json); type && typeTable().count(*type)) return std::nullopt;
+    if (auto type = peekEventType(json))
+      if (auto entry = typeTable().find(*type); entry != typeTable().end()) {
+        const std::string_view start = json.substr(0, 1024);
+        const std::string schema = ",\"schema\":" + std::to_string(entry->second.schema) + ",";
+        if (start.find(schema) != std::string_view::npos &&
+            start.find(",\"data\":{") != std::string_view::npos)
+          return std::nullopt;
+      }
   // Otherwise as the reader reads it.
   auto doc = JsonDocument::parse(json);
   if (!doc) return "it is not valid JSON";
   auto env = envelopeFrom(*doc);
   if (!env) return env.error().message;
   if (env->position != position) return "it says it is event " + std::to_string(env->position);
-  if (!typeTable().count(env->type))
+  auto entry = typeTable().find(env->type);
+  if (entry == typeTable().end())
     return "its type '" + env->type +
            "' is none this program knows (written by hand, or by a newer program)";
+  if (env->schema > entry->second.schema || env->schema < 0)
+    return "its schema " + std::to_string(env->schema) + " of " + env->type +
+           " is none this program knows (it knows " + std::to_string(entry->second.schema) +
+           " and older)";
+  auto data = doc->member(doc->root(), "data");
+  if (!data || doc->node(*data).kind != JsonDocument::Kind::kObject) return "it has no data object";
   return std::nullopt;
 }
 

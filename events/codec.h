@@ -65,11 +65,12 @@ Result<RecordedEvent> decodeEvent(std::string_view json, PersonalDataOpener& ope
                                   const Upcasters* upcasters = nullptr);
 
 // What a reader of the log would refuse in a stored event's envelope, its hash
-// holding: it names another position than `position` (where it is stored), or a type
-// this program does not know; nullopt when neither. For verify, which reads no
-// personal field: an event rewritten with its hashes recomputed is caught here, as
-// the server's start catches it (a review: verify said ok of a log the server
-// refused). Cheap for an envelope as the writer writes it.
+// holding: it is not a whole envelope, names another position than `position`
+// (where it is stored), a type this program does not know or a newer schema of it,
+// or has no data object; nullopt when none. For verify, which opens no personal
+// field and decodes no data: an envelope rewritten with the hashes recomputed is
+// caught here, as the server's start catches it (a review: verify said ok of a log
+// the server refused). Cheap for an envelope as the writer writes it.
 std::optional<std::string> envelopeProblem(std::string_view json, std::uint64_t position);
 
 // The type of a stored event without parsing it (the writer puts "type" among the

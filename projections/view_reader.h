@@ -19,9 +19,10 @@ namespace portal {
 
 // One moment of the views: the readers made with it read one RocksDB snapshot, so
 // what an answer joins from several views (an administrator's entry and their user
-// row) is of one moment, as the projector writes every view's rows of a command in
-// one batch (a review found GET /admins showing no owner, or two, while ownership
-// changed hands). Empty: each read sees the latest.
+// row) is of one moment, as the projector writes every view's rows of a chunk of
+// events in one batch (a chunk of 2,000 may end inside a command's events only when
+// the views are that far behind; a review found GET /admins showing no owner, or
+// two, while ownership changed hands). Empty: each read sees the latest.
 using ViewMoment = std::shared_ptr<const rocksdb::Snapshot>;
 // A moment of `db` now, released when its last holder goes; `pin` is held as long
 // (Portal's holds the views' generation, whose rows a snapshot taken before a

@@ -540,12 +540,26 @@ TEST(HttpFlows, ARetryAfterTheRightWentShowsNothingChangedSince) {
   Person owner = server.provision("acme");
   Person ada = server.user("acme", owner, "ada", true);
   Person mia = server.user("acme", owner, "mia");
+  Person zed = server.user("acme", owner, "zed");
   HttpClient client(server.port());
   const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "rr-1"}};
   const std::string patch = json{{"jobTitle", "Analyst"}}.dump();
   Reply first = client.request("PATCH", "/api/v1/users/" + mia.id, patch, ada.token, key);
   ASSERT_EQ(first.status, 200) << first.body;
+  // An anonymization too, whose route answers apart (the diff review).
+  ASSERT_EQ(
+      client.post("/api/v1/users/" + zed.id + "/deactivate", json::object(), ada.token).status,
+      200);
+  const std::vector<std::pair<std::string, std::string>> erase = {{"Idempotency-Key", "an-1"}};
+  ASSERT_EQ(
+      client.request("POST", "/api/v1/users/" + zed.id + "/anonymize", "", ada.token, erase).status,
+      200);
   ASSERT_EQ(client.request("DELETE", "/api/v1/admins/" + ada.id, "", owner.token).status, 204);
+  Reply erased =
+      client.request("POST", "/api/v1/users/" + zed.id + "/anonymize", "", ada.token, erase);
+  EXPECT_EQ(erased.status, 200) << erased.body;
+  EXPECT_EQ(erased.json(), json({{"id", zed.id}}));
+  EXPECT_EQ(erased.header("etag"), "");
   ASSERT_EQ(client
                 .request("PATCH", "/api/v1/users/" + mia.id,
                          json{{"jobTitle", "Head of M&A (confidential)"}}.dump(), owner.token)

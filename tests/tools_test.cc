@@ -390,6 +390,15 @@ TEST_F(ToolsTest, VerifyRefusesARechainedEventThatNamesAnotherPositionOrAnUnknow
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_EQ(r.err.rfind("portalctl: event 5: its type 'Future", 0), 0u) << r.err;
   EXPECT_FALSE(fs::exists(dir_.sub("backup")));
+  // A schema newer than this program knows (the diff review: it passed).
+  const std::string newer = dir_.sub("newer");
+  fs::copy(original, newer, fs::copy_options::recursive);
+  rewriteEvent(newer, 5, ",\"schema\":", ",\"schema\":9");
+  rechainFrom(newer, 6);
+  r = replay({"verify", "--data", newer});
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.out.find("broken at event 5: its schema 9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" is none this program knows (it knows "), std::string::npos) << r.out;
   EXPECT_EQ(replay({"verify", "--data", original}).exitCode, 0);
 }
 

@@ -618,13 +618,20 @@ HttpResponse Api::Impl::finish(const PendingCommand& pending, const CommandReply
   // that would show what changed after the right went (a review read a user's new
   // job title, changed after the administrator who retried was removed).
   if (pending.rightGone && reply.replayed && rendered.status / 100 == 2 && !rendered.body.empty()) {
-    HttpResponse bare = jsonResponse(
-        rendered.status, reply.decision.id.empty() ? "{}" : json{{"id", reply.decision.id}}.dump());
+    HttpResponse bare = idOnly(rendered.status, reply.decision.id);
     for (const auto& header : rendered.headers)
       if (header.first == "Location") bare.headers.push_back(header);
     return bare;
   }
   return rendered;
+}
+
+HttpResponse Api::Impl::idOnly(int status, const std::string& id) {
+  return jsonResponse(status, id.empty() ? "{}" : json{{"id", id}}.dump());
+}
+
+HttpResponse Api::Impl::replayedUser(const Call& call, const std::string& id) {
+  return call.rightGone ? idOnly(200, id) : userResponse(call.company(), id);
 }
 
 std::string Api::Impl::userJson(const std::string& company, const std::string& id) {

@@ -43,8 +43,9 @@ HttpResponse Api::Impl::listAdmins(Call& call) {
   return jsonResponse(200, itemsJson(items, sealListCursor(call, list, page.nextCursor)));
 }
 
-HttpResponse Api::Impl::adminOf(const std::string& company, const std::string& userId, int status) {
-  const ViewMoment at = portal.moment();
+HttpResponse Api::Impl::adminOf(const std::string& company, const std::string& userId, int status,
+                                ViewMoment at) {
+  if (!at) at = portal.moment();
   auto row = portal.admins(at).row(company, userId);
   return jsonResponse(status, adminEntryJson(portal.users(at).get(company, userId).value_or("null"),
                                              row.value_or("{}")));
@@ -66,15 +67,18 @@ HttpResponse Api::Impl::includeAdmin(Call& call) {
 }
 
 HttpResponse Api::Impl::getAdmin(Call& call) {
-  if (!portal.admins().row(call.company(), call.params[0])) {
+  // One moment for the check and the answer (an administrator removed between the two
+  // read 200 with nulls: the diff review).
+  const ViewMoment at = portal.moment();
+  if (!portal.admins(at).row(call.company(), call.params[0])) {
     // As DELETE /admins says it (a review found "does not exist" of a user who does).
-    if (portal.users().row(call.company(), call.params[0]))
+    if (portal.users(at).row(call.company(), call.params[0]))
       return Api::problem(404, "not-found", "Not found",
                           "User " + call.params[0] +
                               " is not an administrator: POST /api/v1/admins makes them one.");
     return userNotFound(call.params[0]);
   }
-  return adminOf(call.company(), call.params[0], 200);
+  return adminOf(call.company(), call.params[0], 200, at);
 }
 
 HttpResponse Api::Impl::removeAdmin(Call& call) {

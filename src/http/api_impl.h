@@ -500,6 +500,11 @@ struct Api::Impl {
   HttpResponse finish(const PendingCommand& pending, const CommandReply& reply);
 
   std::string userJson(const std::string& company, const std::string& id);
+  // A replay's answer to someone whose right has gone since (Call::rightGone): the
+  // first status and the id of what it was about, not the record as it reads now.
+  static HttpResponse idOnly(int status, const std::string& id);
+  // The user a replayed command was about, as `call`'s caller may read them.
+  HttpResponse replayedUser(const Call& call, const std::string& id);
 
   HttpResponse userResponse(const std::string& company, const std::string& id, int status = 200);
   static void setETag(HttpResponse& r, const std::optional<VersionTag>& tag);
@@ -736,7 +741,9 @@ struct Api::Impl {
 
   HttpResponse listAdmins(Call& call);
 
-  HttpResponse adminOf(const std::string& company, const std::string& userId, int status);
+  // `at`: the moment of a check made before (empty: now).
+  HttpResponse adminOf(const std::string& company, const std::string& userId, int status,
+                       ViewMoment at = {});
 
   HttpResponse includeAdmin(Call& call);
 
@@ -749,7 +756,8 @@ struct Api::Impl {
 
   // --- services, roles, resources (api_resources.cc) -------------------------
 
-  HttpResponse listResources(Call& call, const std::string& ownerId);
+  // `at`: the moment the owner was found at (empty: now).
+  HttpResponse listResources(Call& call, const std::string& ownerId, ViewMoment at = {});
 
   // A list as every list is (items, nextCursor), in the order the company was
   // provisioned with; the cursor is the last service shown.

@@ -5,9 +5,9 @@
 
 namespace portal {
 
-HttpResponse Api::Impl::listResources(Call& call, const std::string& ownerId) {
-  // One moment for the owner's ids and the rows they name.
-  const ViewMoment at = portal.moment();
+HttpResponse Api::Impl::listResources(Call& call, const std::string& ownerId, ViewMoment at) {
+  // One moment for the owner, their ids and the rows they name.
+  if (!at) at = portal.moment();
   auto reader = portal.resources(at);
   const std::string list = "resources:" + ownerId;
   if (ownerId.empty()) return rowsPage(call, list, reader, call.company());
@@ -96,8 +96,9 @@ HttpResponse Api::Impl::createResource(Call& call) {
 HttpResponse Api::Impl::resourcesList(Call& call) {
   const std::string owner = idParam(call, "ownerId");
   if (!owner.empty() && !uuidOf(owner)) return notAnId("ownerId", owner);
-  if (!owner.empty() && !portal.users().row(call.company(), owner)) return notFound("The owner");
-  return listResources(call, owner);
+  const ViewMoment at = portal.moment();
+  if (!owner.empty() && !portal.users(at).row(call.company(), owner)) return notFound("The owner");
+  return listResources(call, owner, at);
 }
 
 HttpResponse Api::Impl::releaseResource(Call& call) {

@@ -317,7 +317,7 @@ HttpResponse Api::Impl::anonymize(Call& call) {
       return rejected(first->rejection);
     const std::string& user = subjectOf(*first, id);
     if (auto undone = finishAnonymizationLeftUndone(call.company(), user)) return *undone;
-    return first->accepted() ? userResponse(call.company(), user) : rejected(first->rejection);
+    return first->accepted() ? replayedUser(call, user) : rejected(first->rejection);
   }
   if (problem) return *problem;
   // A stale If-Match is refused before the drops below, which come before the
@@ -366,7 +366,7 @@ HttpResponse Api::Impl::anonymize(Call& call) {
     if (reply.replayed && reply.accepted()) {
       const std::string& subject = subjectOf(reply, id);
       if (auto undone = finishAnonymizationLeftUndone(call.company(), subject)) return *undone;
-      return userResponse(call.company(), subject);
+      return replayedUser(call, subject);
     }
     if (reply.status == CommandReply::Status::kRejected &&
         reply.rejection.code == "already-anonymized")
@@ -401,8 +401,9 @@ Result<void> Api::Impl::forgetMail(const std::string& company, const UserFlags& 
 
 HttpResponse Api::Impl::userResources(Call& call) {
   const std::string& id = call.params[0];
-  if (!portal.users().row(call.company(), id)) return userNotFound(id);
-  return listResources(call, id);
+  const ViewMoment at = portal.moment();
+  if (!portal.users(at).row(call.company(), id)) return userNotFound(id);
+  return listResources(call, id, at);
 }
 
 HttpResponse Api::Impl::userRoles(Call& call) {
