@@ -497,10 +497,14 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
   }
   std::string line(requestJson);
   line.push_back('\n');
-  if (!writeAll(fd, line)) {
-    ::close(fd);
-    return makeError(ErrorCode::kIoError, "cannot send to the server's operator socket");
-  }
+  // A server reading as many requests as it may answers a new one at once and closes
+  // it, perhaps before this line is sent: its answer is read all the same (a CI run
+  // got "cannot send" where the answer said why).
+  const bool sent = writeAll(fd, line);
+  auto unanswered = [&] {
+    return makeError(ErrorCode::kIoError, sent ? "the server did not answer on its operator socket"
+                                               : "cannot send to the server's operator socket");
+  };
   // Progress lines, then the answer; `timeout` for each.
   std::string buffer;
   char chunk[4096];
@@ -514,8 +518,7 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
         continue;
       }
       ::close(fd);
-      if (got.empty())
-        return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
+      if (got.empty()) return unanswered();
       return got;
     }
     pollfd p{fd, POLLIN, 0};
@@ -531,7 +534,7 @@ Result<std::string> callOperatorSocket(const std::string& path, std::string_view
     buffer.append(chunk, static_cast<std::size_t>(n));
   }
   ::close(fd);
-  return makeError(ErrorCode::kIoError, "the server did not answer on its operator socket");
+  return unanswered();
 }
 
 namespace {
