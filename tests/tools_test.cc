@@ -369,17 +369,21 @@ TEST_F(ToolsTest, RebuildCompactAndBackupStopAtAnEditedEventOrOneOfAnUnknownType
 TEST_F(ToolsTest, VerifyRefusesARechainedEventThatNamesAnotherPositionOrAnUnknownType) {
   const std::string original = dir_.sub("original");
   fs::copy(data(), original, fs::copy_options::recursive);
-  rewriteEvent(data(), 5, "{\"position\":5,", "{\"position\":6,");
-  rechainFrom(data(), 6);
-  ProgramRun r = replay({"verify", "--data", data()});
+  // A copy of the log with event 5 rewritten and the chain made anew after it.
+  auto rechained = [&](const std::string& name, const std::string& from, const std::string& to) {
+    const std::string copy = dir_.sub(name);
+    fs::copy(original, copy, fs::copy_options::recursive);
+    rewriteEvent(copy, 5, from, to);
+    rechainFrom(copy, 6);
+    return copy;
+  };
+  ProgramRun r =
+      replay({"verify", "--data", rechained("moved", "{\"position\":5,", "{\"position\":6,")});
   EXPECT_EQ(r.exitCode, 1) << r.out;
   EXPECT_NE(r.out.find("broken at event 5: it says it is event 6 (4 events before it verified)"),
             std::string::npos)
       << r.out;
-  const std::string typed = dir_.sub("typed");
-  fs::copy(original, typed, fs::copy_options::recursive);
-  rewriteEvent(typed, 5, "\"type\":\"", "\"type\":\"Future");
-  rechainFrom(typed, 6);
+  const std::string typed = rechained("typed", "\"type\":\"", "\"type\":\"Future");
   r = replay({"verify", "--data", typed});
   EXPECT_EQ(r.exitCode, 1) << r.out;
   EXPECT_NE(r.out.find("broken at event 5: its type 'Future"), std::string::npos) << r.out;
@@ -391,11 +395,7 @@ TEST_F(ToolsTest, VerifyRefusesARechainedEventThatNamesAnotherPositionOrAnUnknow
   EXPECT_EQ(r.err.rfind("portalctl: event 5: its type 'Future", 0), 0u) << r.err;
   EXPECT_FALSE(fs::exists(dir_.sub("backup")));
   // A schema newer than this program knows (the diff review: it passed).
-  const std::string newer = dir_.sub("newer");
-  fs::copy(original, newer, fs::copy_options::recursive);
-  rewriteEvent(newer, 5, ",\"schema\":", ",\"schema\":9");
-  rechainFrom(newer, 6);
-  r = replay({"verify", "--data", newer});
+  r = replay({"verify", "--data", rechained("newer", ",\"schema\":", ",\"schema\":9")});
   EXPECT_EQ(r.exitCode, 1) << r.out;
   EXPECT_NE(r.out.find("broken at event 5: its schema 9"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" is none this program knows (it knows "), std::string::npos) << r.out;
