@@ -1242,7 +1242,10 @@ void EventStore::writeLoop() {
     std::unique_ptr<PreparedAppend> next;
     {
       std::unique_lock lock(queueMu_);
-      queueReady_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      writerWaiting_ = true;
+      writerParked_.notify_all();
+      queueReady_.wait(lock, [&] { return (!queue_.empty() && !writesHeld_) || stopping_; });
+      writerWaiting_ = false;
       if (queue_.empty()) break;
       next = std::move(queue_.front());
       queue_.pop_front();
@@ -1276,6 +1279,7 @@ void EventStore::writeLoop() {
         syncBusy_ = false;
       }
       syncReady_.notify_one();
+      syncIdle_.notify_all();
       continue;
     }
     {
@@ -1300,8 +1304,11 @@ void EventStore::syncLoop() {
       syncBusy_ = true;
     }
     makeDurable(applied);
-    std::lock_guard lock(syncMu_);
-    syncBusy_ = false;
+    {
+      std::lock_guard lock(syncMu_);
+      syncBusy_ = false;
+    }
+    syncIdle_.notify_all();
   }
 }
 
@@ -1331,6 +1338,8 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
   // One fsync made all of them durable: the listener (the projector's wake-up) hears
   // of them once, before their callbacks run, so that it applies them as one batch
   // while the callbacks run, rather than the first alone and the rest after.
+  for (auto& a : applied)
+    if (!a->failure && !a->keys.shredded.empty()) shreds_.fetch_add(1, std::memory_order_release);
   if (durable != 0) {
     lastPosition_.store(durable, std::memory_order_release);
     if (onDurable_) onDurable_(durable);
@@ -1777,8 +1786,10 @@ Result<VerifyReport> EventStore::verify(std::uint64_t from, std::uint64_t to) co
   return report;
 }
 
-Result<void> EventStore::compact() {
+Result<void> EventStore::compact(const ViewsSettle& settle) {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
+  if (settle)
+    if (auto settled = settle(lastPosition()); !settled) return settled.error();
   // Nothing is compacted (or, through backup, copied) over a damaged log (a hole, an
   // event edited or unreadable, its newest events removed): it would hide the damage
   // in new files, or hand it on as a backup. The chain is checked whole (verify(),
@@ -1936,15 +1947,60 @@ Result<std::uint64_t> headOfCopy(const std::string& path) {
 
 }  // namespace
 
-Result<std::uint64_t> EventStore::backup(const std::string& dir) {
+// Holds the write thread back while it lives, once everything it wrote is
+// durable: the log's head stays where it is (a backup's checkpoint).
+class EventStore::HeldWrites {
+ public:
+  explicit HeldWrites(EventStore& store) : store_(store) {
+    {
+      std::unique_lock lock(store_.queueMu_);
+      store_.writesHeld_ = true;
+      store_.writerParked_.wait(lock, [&] { return store_.writerWaiting_ || store_.stopping_; });
+    }
+    std::unique_lock lock(store_.syncMu_);
+    store_.syncIdle_.wait(lock, [&] { return store_.syncQueue_.empty() && !store_.syncBusy_; });
+  }
+  ~HeldWrites() {
+    {
+      std::lock_guard lock(store_.queueMu_);
+      store_.writesHeld_ = false;
+    }
+    store_.queueReady_.notify_all();
+  }
+  HeldWrites(const HeldWrites&) = delete;
+  HeldWrites& operator=(const HeldWrites&) = delete;
+
+ private:
+  EventStore& store_;
+};
+
+namespace {
+
+// Compacts a backup's copy in place (opened as a server would, and closed again).
+Result<void> compactCopy(const std::string& path) {
+  StoreOptions o;
+  o.path = path;
+  o.recoverDamagedWal = false;
+  auto copy = EventStore::open(o);
+  if (!copy) return copy.error();
+  return (*copy)->compact();
+}
+
+}  // namespace
+
+Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSettle& settle) {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
   auto checked = backupTarget(options_.path, dir);
   if (!checked) return checked.error();
   const fs::path target(*checked);
   // A checkpoint links the table files as they are: those written before an
   // anonymization still hold the person's rows and data key until a compaction
-  // rewrites them. Compacting first keeps every erasure made so far out of the copy.
-  if (auto compacted = compact(); !compacted) return compacted.error();
+  // rewrites them. Compacting first keeps every erasure made so far out of the copy;
+  // one made while it ran (a review: 2 backups of 6 under load held the names and
+  // email of a person whose erasure they also held) is taken out of the copy after.
+  // (Read before the head: every anonymization counted is at or before it.)
+  const std::uint64_t shredsBefore = shreds_.load(std::memory_order_acquire);
+  if (auto compacted = compact(settle); !compacted) return compacted.error();
   // A checkpoint makes its directory itself. Into an empty directory that exists (a
   // mounted backup volume, whose parent nobody may write), it goes into one inside,
   // whose files then move up.
@@ -1958,7 +2014,16 @@ Result<std::uint64_t> EventStore::backup(const std::string& dir) {
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status st = rocksdb::Checkpoint::Create(db_, &raw);
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  if (st.ok()) st = checkpoint->CreateCheckpoint(into.string());
+  // The copy's views hold every event it holds: an anonymization in it has
+  // overwritten the person's rows there, which compacting the copy then removes.
+  bool erasedMeanwhile = false;
+  if (st.ok()) {
+    HeldWrites held(*this);
+    if (settle)
+      if (auto settled = settle(lastPosition()); !settled) return settled.error();
+    erasedMeanwhile = shreds_.load(std::memory_order_acquire) != shredsBefore;
+    st = checkpoint->CreateCheckpoint(into.string());
+  }
   // The entries of a directory, listed before any of them moves or goes.
   auto entries = [](const fs::path& d, std::error_code& e) {
     std::vector<fs::path> out;
@@ -1984,6 +2049,13 @@ Result<std::uint64_t> EventStore::backup(const std::string& dir) {
   if (!st.ok()) {
     removeCopy();
     return fromStatus(st, "cannot back up to " + dir);
+  }
+  if (erasedMeanwhile) {
+    if (auto compacted = compactCopy(target.string()); !compacted) {
+      removeCopy();
+      return makeError(compacted.error().code,
+                       "cannot compact the copy in " + dir + ": " + compacted.error().message);
+    }
   }
   // Read back: what it holds, and that it opens (a copy that does not is no backup).
   auto head = headOfCopy(target.string());

@@ -294,17 +294,27 @@ class EventStore {
   // Recomputes the hash chain over [from, to] (to = 0: up to the last event).
   Result<VerifyReport> verify(std::uint64_t from = 1, std::uint64_t to = 0) const;
 
+  // Waits until the views hold every event up to a position (the server: its
+  // projector), so that the rows an anonymization overwrites are overwritten before
+  // the files are rewritten or copied; an error stops the compaction or backup.
+  using ViewsSettle = std::function<Result<void>(std::uint64_t position)>;
+
   // Flushes memtables and compacts every column family down to the last level, so
   // that deleted keys and overwritten rows leave the disk, and old WAL files go.
-  Result<void> compact();
+  // With `settle`, the views first take in every durable event: an anonymization
+  // acknowledged before this began then leaves nothing of the person on the disk.
+  Result<void> compact(const ViewsSettle& settle = nullptr);
 
   // Writes a consistent copy of the log and every view to `dir` (a RocksDB
   // checkpoint: table files hard-linked when on the same file system, memtables
   // flushed first), from which a server can start, after a compaction (compact()),
-  // so that it holds nothing an anonymization erased. `dir` must not exist or be
-  // empty; a failed backup removes what it wrote. Safe beside appends.
-  // Returns the number of events the copy holds (read from it: appends go on beside).
-  Result<std::uint64_t> backup(const std::string& dir);
+  // so that it holds nothing an anonymization erased. The checkpoint is taken with
+  // appends held back (a second or less) and, with `settle`, the views caught up;
+  // when an anonymization was made during the compaction, the copy is compacted
+  // too: no anonymization the copy holds leaves the person's data in its files.
+  // `dir` must not exist or be empty; a failed backup removes what it wrote. Safe
+  // beside appends. Returns the number of events the copy holds.
+  Result<std::uint64_t> backup(const std::string& dir, const ViewsSettle& settle = nullptr);
   // The checks backup makes of `dir` before it writes anything, for a program to make
   // before it opens the log: outside `dataPath`, its parent a directory, itself
   // missing or an empty directory. Answers the directory's path without a trailing
@@ -415,6 +425,16 @@ class EventStore {
   std::condition_variable queueReady_, queueSpace_;
   std::deque<std::unique_ptr<PreparedAppend>> queue_;
   bool stopping_ = false;
+  // A backup's checkpoint holds the write thread (under queueMu_): it writes
+  // nothing while `writesHeld_`, and says when it waits (`writerParked_`).
+  bool writesHeld_ = false;
+  bool writerWaiting_ = false;
+  std::condition_variable writerParked_;
+  std::condition_variable syncIdle_;  // with syncMu_: the sync thread has nothing under way
+  class HeldWrites;
+  // Durable appends that deleted a data key (anonymizations) since the open; counted
+  // before the head moves past them.
+  std::atomic<std::uint64_t> shreds_{0};
   std::function<void(std::uint64_t)> onDurable_;
 
   // Writer (preparing) thread only: the head including appends not yet durable.
