@@ -492,6 +492,32 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   };
 
   std::optional<Error> failure;
+  // A projection that refused an event (by position, with why) is left out from
+  // there on, and stopped once the range is done: the rows of the events before it
+  // in its chunk are written first.
+  std::vector<std::pair<std::uint64_t, std::string>> halted(slots.size());
+  auto stopHalted = [&] {
+    bool any = false;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (halted[i].first == 0) continue;
+      any = true;
+      Slot* s = slots[i];
+      // Their chunk's rows went with the refused event's (a chunk is written
+      // whole): the events before it are applied again, alone. (A review: a view
+      // said "stopped at event N" and showed the log as it was up to 1,999 events
+      // before.)
+      if (!s->failed.load() && halted[i].first - 1 > s->checkpoint.load())
+        (void)applyRange({s}, halted[i].first - 1, followerSlots, nullptr, nullptr);
+      if (!s->failed.load()) stop(s, std::move(halted[i].second));
+    }
+    if (!any || !followerSlots) return;
+    Due due;
+    {
+      std::lock_guard lock(progressMu_);
+      due = wakeReached();
+    }
+    for (auto& [fn, reached] : due) fn(reached);
+  };
   std::uint64_t inChunk = 0;
   // Applies one event to each projection that wants it; `ahead`, when not null, is
   // its decoding done beforehand (nullopt: not done). False ends the read.
@@ -506,7 +532,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     std::optional<RecordedEvent> event;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
-      if (s->failed.load() || raw.position <= reached[i]) continue;
+      if (s->failed.load() || halted[i].first != 0 || raw.position <= reached[i]) continue;
       if (type && !s->projection->handles().count(*type)) {
         reached[i] = raw.position;
         continue;
@@ -520,9 +546,11 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         event = std::move(*decoded);
       }
       if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
-        stop(s, "stopped at event " + std::to_string(raw.position) + ": " + applied.error().message);
-        // The rows of this chunk are dropped with the batch: so is its progress, so
-        // that the checkpoint stays where the last written rows are.
+        halted[i] = {raw.position, "stopped at event " + std::to_string(raw.position) + ": " +
+                                       applied.error().message};
+        // The rows of this chunk are dropped with the batch (the refused event may
+        // have changed some): so is its progress, so that the checkpoint stays
+        // where the last written rows are (stopHalted writes the others again).
         views[i]->clear();
         reached[i] = s->checkpoint.load();
         continue;
@@ -598,6 +626,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     return r.error();
   }
   if (auto c = commit(); !c) return c.error();
+  stopHalted();
   if (failure) return *failure;
   if (onProgress) onProgress(upTo);
   return {};
