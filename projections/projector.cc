@@ -408,8 +408,10 @@ Result<RecordedEvent> Projector::decodeOrStop(const std::vector<Slot*>& slots, c
   Result<RecordedEvent> decoded =
       ahead != nullptr && *ahead ? std::move(**ahead) : store_.decode(raw);
   if (!decoded)
-    for (Slot* s : slots)
-      stop(s, "cannot decode event " + std::to_string(raw.position) + ": " + decoded.error().message);
+    for (Slot* s : slots)  // one stopped already keeps its reason
+      if (!s->failed.load())
+        stop(s, "cannot decode event " + std::to_string(raw.position) + ": " +
+                    decoded.error().message);
   return decoded;
 }
 
@@ -492,23 +494,33 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   };
 
   std::optional<Error> failure;
-  // A projection that refused an event (by position, with why) is left out from
-  // there on, and stopped once the range is done: the rows of the events before it
-  // in its chunk are written first.
-  std::vector<std::pair<std::uint64_t, std::string>> halted(slots.size());
-  auto stopHalted = [&] {
+  // The projections that refused an event in this range, at that position: stopped
+  // at once (the waits for the others pass them over), and once the range is
+  // written, given the rows of the events before it in its chunk.
+  std::vector<std::uint64_t> refusedAt(slots.size(), 0);
+  auto applyBeforeRefusals = [&] {
     bool any = false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (halted[i].first == 0) continue;
-      any = true;
       Slot* s = slots[i];
+      if (refusedAt[i] == 0 || refusedAt[i] - 1 <= s->checkpoint.load()) continue;
+      any = true;
       // Their chunk's rows went with the refused event's (a chunk is written
-      // whole): the events before it are applied again, alone. (A review: a view
-      // said "stopped at event N" and showed the log as it was up to 1,999 events
-      // before.)
-      if (!s->failed.load() && halted[i].first - 1 > s->checkpoint.load())
-        (void)applyRange({s}, halted[i].first - 1, followerSlots, nullptr, nullptr);
-      if (!s->failed.load()) stop(s, std::move(halted[i].second));
+      // whole): the events before it are applied again, alone, the projection
+      // counted as stopped throughout but for this. (A review: a view said
+      // "stopped at event N" and showed the log as it was up to 1,999 events
+      // before.) A second refusal there stops it earlier, with its own reason.
+      std::string why;
+      {
+        std::lock_guard lock(progressMu_);
+        why = s->error;
+        s->failed = false;
+      }
+      (void)applyRange({s}, refusedAt[i] - 1, followerSlots, nullptr, nullptr);
+      std::lock_guard lock(progressMu_);
+      if (!s->failed.load()) {
+        s->failed = true;
+        s->error = std::move(why);
+      }
     }
     if (!any || !followerSlots) return;
     Due due;
@@ -532,7 +544,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     std::optional<RecordedEvent> event;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
-      if (s->failed.load() || halted[i].first != 0 || raw.position <= reached[i]) continue;
+      if (s->failed.load() || raw.position <= reached[i]) continue;
       if (type && !s->projection->handles().count(*type)) {
         reached[i] = raw.position;
         continue;
@@ -546,11 +558,12 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
         event = std::move(*decoded);
       }
       if (auto applied = s->projection->apply(*event, *views[i]); !applied) {
-        halted[i] = {raw.position, "stopped at event " + std::to_string(raw.position) + ": " +
-                                       applied.error().message};
+        stop(s,
+             "stopped at event " + std::to_string(raw.position) + ": " + applied.error().message);
+        refusedAt[i] = raw.position;
         // The rows of this chunk are dropped with the batch (the refused event may
         // have changed some): so is its progress, so that the checkpoint stays
-        // where the last written rows are (stopHalted writes the others again).
+        // where the last written rows are (applyBeforeRefusals writes the others).
         views[i]->clear();
         reached[i] = s->checkpoint.load();
         continue;
@@ -626,7 +639,7 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     return r.error();
   }
   if (auto c = commit(); !c) return c.error();
-  stopHalted();
+  applyBeforeRefusals();
   if (failure) return *failure;
   if (onProgress) onProgress(upTo);
   return {};

@@ -210,9 +210,9 @@ std::string maintain(const std::string& data, const json& request,
   if (!projector) fail(projector.error().message);
   // A compaction or a backup waits for the views to take in the whole log (the
   // rows an anonymization overwrites): a server stopped before its views did leaves
-  // them behind.
-  if (!rebuild)
-    if (auto caughtUp = (*projector)->catchUp(); !caughtUp) fail(caughtUp.error().message);
+  // them behind. A projection that stops on the way (it says why) is passed over,
+  // as the server passes it over.
+  if (!rebuild) (void)(*projector)->catchUp();
   OperatorContext context{**store, **projector, nullptr, nullptr, ""};
   // Ctrl-C stops a rebuild cleanly: the old projection keeps serving. (Through the
   // server, Ctrl-C ends this process and the server sees the socket close.) A

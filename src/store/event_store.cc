@@ -1338,12 +1338,14 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
   // One fsync made all of them durable: the listener (the projector's wake-up) hears
   // of them once, before their callbacks run, so that it applies them as one batch
   // while the callbacks run, rather than the first alone and the rest after.
-  for (auto& a : applied)
-    if (!a->failure && !a->keys.shredded.empty()) shreds_.fetch_add(1, std::memory_order_release);
   if (durable != 0) {
     lastPosition_.store(durable, std::memory_order_release);
     if (onDurable_) onDurable_(durable);
   }
+  // After the head moved past them: whoever reads this count and then the head
+  // finds every anonymization counted at or before it (a backup's compaction).
+  for (auto& a : applied)
+    if (!a->failure && !a->keys.shredded.empty()) shreds_.fetch_add(1, std::memory_order_release);
   for (auto& a : applied) {
     if (a->failure) a->done(*a->failure);
     else a->done(a->result);
@@ -2017,6 +2019,10 @@ Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSett
   // The copy's views hold every event it holds: an anonymization in it has
   // overwritten the person's rows there, which compacting the copy then removes.
   bool erasedMeanwhile = false;
+  // The views catch up with what came during the compaction first, and then,
+  // appends held, with the little that came meanwhile.
+  if (settle)
+    if (auto settled = settle(lastPosition()); !settled) return settled.error();
   if (st.ok()) {
     HeldWrites held(*this);
     if (settle)
