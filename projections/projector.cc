@@ -421,11 +421,12 @@ Projector::Slot* Projector::find(std::string_view name) const {
   return nullptr;
 }
 
-Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
-                                   bool followerSlots,
+Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo, bool followerSlots,
                                    const std::function<void(std::uint64_t)>& onProgress,
-                                   const std::atomic<bool>* cancel) {
-  std::erase_if(slots, [&](Slot* s) { return s->failed.load() || s->checkpoint.load() >= upTo; });
+                                   const std::atomic<bool>* cancel, bool stoppedToo) {
+  std::erase_if(slots, [&](Slot* s) {
+    return (!stoppedToo && s->failed.load()) || s->checkpoint.load() >= upTo;
+  });
   if (slots.empty()) return {};
   std::uint64_t from = upTo;
   for (Slot* s : slots) from = std::min(from, s->checkpoint.load() + 1);
@@ -499,36 +500,16 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
   // written, given the rows of the events before it in its chunk.
   std::vector<std::uint64_t> refusedAt(slots.size(), 0);
   auto applyBeforeRefusals = [&] {
-    bool any = false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
       if (refusedAt[i] == 0 || refusedAt[i] - 1 <= s->checkpoint.load()) continue;
-      any = true;
       // Their chunk's rows went with the refused event's (a chunk is written
       // whole): the events before it are applied again, alone, the projection
-      // counted as stopped throughout but for this. (A review: a view said
-      // "stopped at event N" and showed the log as it was up to 1,999 events
-      // before.) A second refusal there stops it earlier, with its own reason.
-      std::string why;
-      {
-        std::lock_guard lock(progressMu_);
-        why = s->error;
-        s->failed = false;
-      }
-      (void)applyRange({s}, refusedAt[i] - 1, followerSlots, nullptr, nullptr);
-      std::lock_guard lock(progressMu_);
-      if (!s->failed.load()) {
-        s->failed = true;
-        s->error = std::move(why);
-      }
+      // stopped throughout (its readers, the mailer and the sign-ins go by that).
+      // (A review: a view said "stopped at event N" and showed the log as it was up
+      // to 1,999 events before.) A second refusal there names the earlier event.
+      (void)applyRange({s}, refusedAt[i] - 1, followerSlots, nullptr, nullptr, true);
     }
-    if (!any || !followerSlots) return;
-    Due due;
-    {
-      std::lock_guard lock(progressMu_);
-      due = wakeReached();
-    }
-    for (auto& [fn, reached] : due) fn(reached);
   };
   std::uint64_t inChunk = 0;
   // Applies one event to each projection that wants it; `ahead`, when not null, is
@@ -544,7 +525,8 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
     std::optional<RecordedEvent> event;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot* s = slots[i];
-      if (s->failed.load() || raw.position <= reached[i]) continue;
+      if ((!stoppedToo && s->failed.load()) || refusedAt[i] != 0 || raw.position <= reached[i])
+        continue;
       if (type && !s->projection->handles().count(*type)) {
         reached[i] = raw.position;
         continue;

@@ -130,9 +130,11 @@ class Projector {
   static Result<void> dropSupersededVersions(EventStore& store, const std::string& name);
   struct Slot;
   explicit Projector(EventStore& store);
+  // `stoppedToo`: the slots are applied though stopped (the events before the one a
+  // projection refused; it stays stopped throughout, to every reader).
   Result<void> applyRange(std::vector<Slot*> slots, std::uint64_t upTo, bool followerSlots,
                           const std::function<void(std::uint64_t)>& onProgress,
-                          const std::atomic<bool>* cancel);
+                          const std::atomic<bool>* cancel, bool stoppedToo = false);
   // Fills fresh generations from the log up to `upTo` through GenerationBuilders:
   // the log is read and decoded once, and the projections are shared between this
   // thread and one more.

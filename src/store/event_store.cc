@@ -1978,19 +1978,23 @@ class EventStore::HeldWrites {
 
 namespace {
 
-// Compacts a backup's copy in place (opened as a server would, and closed again).
-Result<void> compactCopy(const std::string& path) {
+// Tidies and compacts a backup's copy in place (opened as a server would, and
+// closed again).
+Result<void> compactCopy(const std::string& path, const EventStore::CopyTidy& tidy) {
   StoreOptions o;
   o.path = path;
   o.recoverDamagedWal = false;
   auto copy = EventStore::open(o);
   if (!copy) return copy.error();
+  if (tidy)
+    if (auto tidied = tidy(**copy); !tidied) return tidied.error();
   return (*copy)->compact();
 }
 
 }  // namespace
 
-Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSettle& settle) {
+Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSettle& settle,
+                                         const CopyTidy& tidy) {
   if (options_.readOnly) return makeError(ErrorCode::kReadOnly, "the event log is open read-only");
   auto checked = backupTarget(options_.path, dir);
   if (!checked) return checked.error();
@@ -2057,7 +2061,7 @@ Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSett
     return fromStatus(st, "cannot back up to " + dir);
   }
   if (erasedMeanwhile) {
-    if (auto compacted = compactCopy(target.string()); !compacted) {
+    if (auto compacted = compactCopy(target.string(), tidy); !compacted) {
       removeCopy();
       return makeError(compacted.error().code,
                        "cannot compact the copy in " + dir + ": " + compacted.error().message);

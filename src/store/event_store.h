@@ -314,7 +314,12 @@ class EventStore {
   // too: no anonymization the copy holds leaves the person's data in its files.
   // `dir` must not exist or be empty; a failed backup removes what it wrote. Safe
   // beside appends. Returns the number of events the copy holds.
-  Result<std::uint64_t> backup(const std::string& dir, const ViewsSettle& settle = nullptr);
+  // `tidy` runs on that copy, opened as a store, before it is compacted: what is
+  // erased outside the log's batches after an anonymization is acknowledged (the
+  // server: the company's import logs) is erased there too.
+  using CopyTidy = std::function<Result<void>(EventStore& copy)>;
+  Result<std::uint64_t> backup(const std::string& dir, const ViewsSettle& settle = nullptr,
+                               const CopyTidy& tidy = nullptr);
   // The checks backup makes of `dir` before it writes anything, for a program to make
   // before it opens the log: outside `dataPath`, its parent a directory, itself
   // missing or an empty directory. Answers the directory's path without a trailing
