@@ -308,8 +308,9 @@ class EventStore {
   // Writes a consistent copy of the log and every view to `dir` (a RocksDB
   // checkpoint: table files hard-linked when on the same file system, memtables
   // flushed first), from which a server can start, after a compaction (compact()),
-  // so that it holds nothing an anonymization erased. The checkpoint is taken with
-  // appends held back (a second or less) and, with `settle`, the views caught up;
+  // so that it holds nothing an anonymization erased. With `settle`, the views
+  // catch up after the compaction; the checkpoint is then taken with appends held
+  // back while the views take in what came since (commonly well under a second);
   // when an anonymization was made during the compaction, the copy is compacted
   // too: no anonymization the copy holds leaves the person's data in its files.
   // `dir` must not exist or be empty; a failed backup removes what it wrote. Safe
@@ -438,7 +439,7 @@ class EventStore {
   std::condition_variable syncIdle_;  // with syncMu_: the sync thread has nothing under way
   class HeldWrites;
   // Durable appends that deleted a data key (anonymizations) since the open; counted
-  // before the head moves past them.
+  // once the head has moved past them.
   std::atomic<std::uint64_t> shreds_{0};
   std::function<void(std::uint64_t)> onDurable_;
 
