@@ -323,6 +323,38 @@ TEST(HttpFlows, IdempotencyKeyReplaysTheFirstAnswerAndCreatesOnce) {
   EXPECT_EQ(client.get("/api/v1/users?search=once", owner.token).json()["items"].size(), 1u);
 }
 
+// A key answers for 24 hours by default (portal-server --idempotency-hours): a day
+// later it is a new key, decided as any request, which the draft leaves to the
+// server; the record it had is gone from the disk after the processor's next sweep.
+TEST(HttpFlows, AnIdempotencyKeyIsANewKeyADayLater) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  auto create = [&](const std::string& who, const std::string& token) {
+    return HttpClient(server.port())
+        .post("/api/v1/users",
+              {{"email", who + "@acme.example"},
+               {"givenName", who},
+               {"surname", "Day"},
+               {"jobTitle", "T"},
+               {"managerEmail", owner.email}},
+              token, {{"Idempotency-Key", "create-1"}});
+  };
+  Reply ann = create("ann", owner.token);
+  ASSERT_EQ(ann.status, 201) << ann.body;
+  server.clock().advance(23 * 60 * kMinute);
+  std::string token = server.signIn("acme", owner.email, kPassword).json()["token"];
+  EXPECT_EQ(create("bob", token).json()["code"], "idempotency-key-reused");
+  EXPECT_EQ(create("ann", token).json()["id"], ann.json()["id"]);
+  server.clock().advance(60 * kMinute);
+  token = server.signIn("acme", owner.email, kPassword).json()["token"];
+  Reply bob = create("bob", token);
+  EXPECT_EQ(bob.status, 201) << bob.body;
+  EXPECT_NE(bob.json()["id"], ann.json()["id"]);
+  Reply annAgain = create("ann", token);
+  EXPECT_EQ(annAgain.status, 422) << "bob's request is the key's first now: " << annAgain.body;
+  EXPECT_EQ(annAgain.json()["code"], "idempotency-key-reused");
+}
+
 // A client's key may hold personal data; the log, which no erasure rewrites, keeps
 // only a hash of it: anonymized and compacted, the person is in no file, and the
 // key still replays its first answer.

@@ -44,7 +44,12 @@ using test::World;
 // A portal on a temporary data directory with a company "acme".
 class PortalHarness {
  public:
-  explicit PortalHarness(const std::string& dir) : dir_(dir) { reopen(); }
+  // `recordLifetime`: the idempotency records' (ProcessorOptions).
+  explicit PortalHarness(const std::string& dir,
+                         std::chrono::seconds recordLifetime = ProcessorOptions{}.recordLifetime)
+      : dir_(dir), recordLifetime_(recordLifetime) {
+    reopen();
+  }
 
   void reopen() {
     portal_.reset();
@@ -53,11 +58,15 @@ class PortalHarness {
     // As tests/api_server.h: under the sanitizers on a loaded machine the views can
     // take longer than the default to show a command's events.
     o.readYourWritesTimeout = std::chrono::seconds(30);
+    o.processor.recordLifetime = recordLifetime_;
+    if (sweepEvery_) o.processor.sweepEvery = *sweepEvery_;
     auto p = Portal::open(o, test::testCountries(), clock_, ids_);
     if (!p) throw std::runtime_error(p.error().message);
     portal_ = std::move(*p);
   }
   void close() { portal_.reset(); }
+  // The idempotency records' sweeps (ProcessorOptions), from the next reopen().
+  void sweepEvery(std::chrono::milliseconds every) { sweepEvery_ = every; }
 
   std::string provision(const std::string& slug) {
     ProvisionCompany p{slug, slug + " Inc", {}, World::details("owner-" + slug), "$argon2id$x"};
@@ -85,6 +94,8 @@ class PortalHarness {
 
  private:
   std::string dir_;
+  std::chrono::seconds recordLifetime_;
+  std::optional<std::chrono::milliseconds> sweepEvery_;
   ManualClock clock_{Timestamp{1'795'000'000'000'000}};
   RandomIds ids_;
   std::unique_ptr<Portal> portal_;
@@ -548,6 +559,146 @@ TEST(Portal, AnIdempotencyKeysCommandIdIsKeyedByASecretOfTheDataDirectory) {
   a.reopen();
   EXPECT_EQ(id, a.portal().processor().commandIdOfKey("c", "u", "POST /api/v1/users",
                                                       "ann@acme.example"));
+}
+
+// The idempotency records as they are on disk: key and JSON value (the secret and
+// the marks, whose keys begin with a zero byte, left out).
+std::map<std::string, json> idempotencyRecords(Portal& portal) {
+  std::map<std::string, json> out;
+  std::unique_ptr<rocksdb::Iterator> it(portal.store().db()->NewIterator(
+      rocksdb::ReadOptions(), portal.store().columnFamily("commands")));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!it->key().empty() && it->key()[0] != '\0')
+      out[it->key().ToString()] = json::parse(it->value().ToString());
+  return out;
+}
+
+// A key gives its first answer for the records' lifetime, by the processor's clock:
+// past it the key is a new one (decided as any command), and the record goes from
+// the disk (it grew for good, and let anyone with the key confirm a guess of an
+// erased person's details through the first answer).
+TEST(Portal, AnIdempotencyKeyAnswersForItsLifetimeThenIsANewKeyAndItsRecordGoes) {
+  TempDir dir;
+  PortalHarness h(dir.path(), std::chrono::hours(1));
+  h.provision("acme");
+  auto submission = [&](const std::string& key, const std::string& who) {
+    Submission s;
+    s.command = Command{h.company(), h.owner(), CreateUser{person(who), false}};
+    s.keyScope = "POST /api/v1/users";
+    s.commandId = h.portal().processor().commandIdOfKey(s.command.companyId, s.command.actor,
+                                                        s.keyScope, key);
+    s.clientKey = true;
+    s.fingerprint = requestDigest("/api/v1/users", who);
+    return s;
+  };
+  const std::int64_t minute = 60'000'000;
+  auto ada = h.portal().execute(submission("k1", "ada"));
+  ASSERT_TRUE(ada.accepted());
+  auto cleo = h.portal().execute(submission("k2", "cleo"));
+  ASSERT_TRUE(cleo.accepted());
+  ASSERT_EQ(idempotencyRecords(h.portal()).size(), 2u);
+
+  h.clock().advance(59 * minute);
+  auto retry = h.portal().execute(submission("k1", "ada"));
+  EXPECT_TRUE(retry.replayed);
+  EXPECT_EQ(retry.decision.id, ada.decision.id);
+  EXPECT_EQ(h.portal().execute(submission("k1", "bob")).rejection.code, "idempotency-key-reused");
+  EXPECT_EQ(h.portal().processor().dropOutlivedRecords().value(), 0u);
+
+  h.clock().advance(1 * minute);  // an hour since the first answers
+  const std::uint64_t head = h.portal().store().lastPosition();
+  auto bob = h.portal().execute(submission("k1", "bob"));
+  ASSERT_TRUE(bob.accepted()) << bob.rejection.code;
+  EXPECT_FALSE(bob.replayed);
+  EXPECT_NE(bob.decision.id, ada.decision.id);
+  EXPECT_GT(h.portal().store().lastPosition(), head);
+  EXPECT_TRUE(h.portal().firstAnswer(submission("k1", "bob"))->replayed) << "the new first answer";
+  EXPECT_FALSE(h.portal().firstAnswer(submission("k2", "cleo")).has_value());
+  auto cleoAgain = h.portal().execute(submission("k2", "cleo"));
+  EXPECT_FALSE(cleoAgain.replayed);
+  EXPECT_EQ(cleoAgain.rejection.code, "email-taken") << "decided anew: she exists";
+
+  // k2's refusal is a new record (refusals are answered again too); k1's is bob's.
+  auto records = idempotencyRecords(h.portal());
+  ASSERT_EQ(records.size(), 2u);
+  h.clock().advance(61 * minute);
+  auto fresh = h.portal().execute(submission("k3", "dora"));
+  ASSERT_TRUE(fresh.accepted());
+  EXPECT_EQ(h.portal().processor().dropOutlivedRecords().value(), 2u);
+  records = idempotencyRecords(h.portal());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records.begin()->second["id"], fresh.decision.id);
+  EXPECT_EQ(records.begin()->second["at"], h.clock().now().micros);
+
+  // Across a restart the record keeps its time.
+  h.reopen();
+  EXPECT_TRUE(h.portal().execute(submission("k3", "dora")).replayed);
+  h.clock().advance(60 * minute);
+  EXPECT_EQ(h.portal().execute(submission("k3", "dora")).rejection.code, "email-taken");
+}
+
+// A record of an older version has no time of its own: it is as old as its first
+// event, and one without an event (a refusal) goes at the first sweep. With no
+// lifetime (0) records stay for good.
+TEST(Portal, OlderRecordsGoByTheirFirstEventsTimeAndNoLifetimeKeepsThemAll) {
+  TempDir dir;
+  PortalHarness h(dir.path(), std::chrono::hours(1));
+  h.provision("acme");
+  auto keyed = [&](const std::string& key, CommandBody body) {
+    Submission s;
+    s.command = Command{h.company(), h.owner(), std::move(body)};
+    s.keyScope = "test";
+    s.commandId = h.portal().processor().commandIdOfKey(h.company(), h.owner(), "test", key);
+    s.clientKey = true;
+    return s;
+  };
+  ASSERT_TRUE(h.portal().execute(keyed("made", CreateUser{person("ada"), false})).accepted());
+  ASSERT_FALSE(h.portal().execute(keyed("refused", AnonymizeUser{h.owner()})).accepted());
+  h.close();
+  // As an older version wrote them: without "at".
+  test::editBehindTheProgramsBack(dir.path(), [&](rocksdb::DB* db, auto& families) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), families.at("commands")));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().empty() || it->key()[0] == '\0') continue;
+      json record = json::parse(it->value().ToString());
+      ASSERT_TRUE(record.contains("at"));
+      record.erase("at");
+      ASSERT_TRUE(
+          db->Put(rocksdb::WriteOptions(), families.at("commands"), it->key(), record.dump()).ok());
+    }
+  });
+  h.reopen();
+  h.clock().advance(30 * 60'000'000LL);
+  EXPECT_TRUE(h.portal().execute(keyed("made", CreateUser{person("ada"), false})).replayed);
+  EXPECT_TRUE(h.portal().execute(keyed("refused", AnonymizeUser{h.owner()})).replayed);
+  EXPECT_EQ(h.portal().processor().dropOutlivedRecords().value(), 1u) << "the refusal";
+  EXPECT_TRUE(h.portal().execute(keyed("made", CreateUser{person("ada"), false})).replayed);
+  h.clock().advance(30 * 60'000'000LL);
+  EXPECT_EQ(h.portal().processor().dropOutlivedRecords().value(), 1u) << "an hour after its event";
+  EXPECT_EQ(h.portal().execute(keyed("made", CreateUser{person("ada"), false})).rejection.code,
+            "email-taken");
+
+  // The processor sweeps by itself, a slice every sweepEvery.
+  h.close();
+  h.sweepEvery(std::chrono::milliseconds(20));
+  h.reopen();
+  ASSERT_TRUE(h.portal().execute(keyed("later", CreateUser{person("bob"), false})).accepted());
+  h.clock().advance(60 * 60'000'000LL);
+  EXPECT_TRUE(test::waitFor([&] { return idempotencyRecords(h.portal()).empty(); }));
+
+  TempDir other;
+  PortalHarness forGood(other.path(), std::chrono::seconds(0));
+  forGood.provision("acme");
+  Submission s;
+  s.command = Command{forGood.company(), forGood.owner(), CreateUser{person("ada"), false}};
+  s.commandId =
+      forGood.portal().processor().commandIdOfKey(forGood.company(), forGood.owner(), "", "k");
+  s.clientKey = true;
+  ASSERT_TRUE(forGood.portal().execute(s).accepted());
+  forGood.clock().advance(10LL * 365 * 24 * 3600 * 1'000'000);
+  EXPECT_EQ(forGood.portal().processor().dropOutlivedRecords().value(), 0u);
+  EXPECT_TRUE(forGood.portal().execute(s).replayed);
 }
 
 TEST(Portal, ARefusalIsAlsoAnsweredAgainForItsKey) {

@@ -316,6 +316,17 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   EXPECT_NE(bad.err.find("--stop-delay needs a whole number of seconds from 0 to 300"),
             std::string::npos)
       << bad.err;
+  for (const char* hours : {"8761", "-1", "1.5", "day"}) {
+    bad = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--idempotency-hours", hours});
+    EXPECT_EQ(bad.exitCode, 2) << hours;
+    EXPECT_NE(bad.err.find("--idempotency-hours needs a whole number of hours from 0 to 8760"),
+              std::string::npos)
+        << bad.err;
+  }
+  for (const char* hours : {"0", "8760"}) {
+    ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--idempotency-hours", hours, "--version"});
+    EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
+  }
 }
 
 // How many failed sign-ins one client address makes before its sign-ins wait is the

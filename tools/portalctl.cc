@@ -144,6 +144,8 @@ std::string run(const std::string& data, const json& request, const std::string&
   PortalOptions options;
   options.dataDir = data;
   options.recoverDamagedWal = false;  // the server's start decides (StoreOptions)
+  // The server's --idempotency-hours decides what records outlived: none go here.
+  options.processor.recordLifetime = std::chrono::seconds(0);
   auto portal = Portal::open(options, *countries, clock, ids);
   if (!portal) return viaServer(data, request, portal.error());
   PasswordHasher hasher(cost == "minimum" ? HashCost::minimum() : HashCost::interactive());

@@ -67,6 +67,7 @@ std::string serializeReply(const CommandReply& r) {
                       {"ids", rej.ids}};
   }
   if (!r.firstRequest.empty()) j["request"] = r.firstRequest;
+  if (r.recordedAt != 0) j["at"] = r.recordedAt;
   // A refusal's text may repeat what a client sent; no byte of it stops this thread.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -79,6 +80,7 @@ std::optional<CommandReply> parseReply(const std::string& text) {
     r.firstPosition = j.at("first").get<std::uint64_t>();
     r.lastPosition = j.at("last").get<std::uint64_t>();
     if (j.contains("request")) r.firstRequest = j["request"].get<std::string>();
+    r.recordedAt = j.value("at", std::int64_t{0});
     if (j.at("status") == "accepted") {
       r.status = CommandReply::Status::kAccepted;
       r.decision.companyId = j.at("companyId").get<std::string>();
@@ -163,8 +165,10 @@ bool CommandProcessor::sentRecently(const Submission& s,
 void CommandProcessor::rememberFingerprint(const std::string& key, const std::string& fingerprint) {
   if (fingerprint.empty()) return;
   std::lock_guard lock(fingerprintsMu_);
-  // The first request's stays.
-  if (!fingerprints_.try_emplace(key, Sent{fingerprint, std::chrono::steady_clock::now()}).second)
+  // Called only for a key decided anew: for the first time, or once its record
+  // outlived its lifetime (the new request's replaces the old one's).
+  if (!fingerprints_.insert_or_assign(key, Sent{fingerprint, std::chrono::steady_clock::now()})
+           .second)
     return;
   fingerprintOrder_.push_back(key);
   if (fingerprintOrder_.size() > kMaxRecentRecords) {
@@ -417,6 +421,7 @@ std::optional<CommandReply> CommandProcessor::storedAnswer(const std::string& ke
       store_.db()->Get(rocksdb::ReadOptions(), commandsFamily_, key, &stored);
   if (st.IsNotFound()) return std::nullopt;
   auto reply = st.ok() ? parseReply(stored) : std::nullopt;
+  if (reply && outlived(*reply, clock_.now())) return std::nullopt;  // (deleted by a sweep soon)
   if (!reply) {
     // Not "no first answer": deciding it again could apply it twice, and a route
     // would do again what the first request did (an anonymization's drops).
@@ -453,12 +458,24 @@ void CommandProcessor::stop() {
 }
 
 void CommandProcessor::run() {
+  // The first slice a little after the start (which read the whole log), then one
+  // every sweepEvery, or at each turn while a sweep has records left to look at.
+  const std::chrono::steady_clock::duration every = options_.sweepEvery;
+  auto nextSlice = std::chrono::steady_clock::now() +
+                   std::min(every, std::chrono::steady_clock::duration(std::chrono::seconds(10)));
+  const bool sweeping = options_.recordLifetime.count() > 0;
   while (true) {
     std::deque<Queued> group;
+    std::deque<std::function<void(bool stopped)>> asked;
     {
       std::unique_lock lock(mu_);
-      ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) break;
+      auto due = [&] { return !queue_.empty() || stopping_ || !sweeps_.empty(); };
+      if (sweeping)
+        ready_.wait_until(lock, nextSlice, due);
+      else
+        ready_.wait(lock, due);
+      if (queue_.empty() && stopping_) break;
+      asked.swap(sweeps_);
       // All of it at once when it fits (the common case): the submitters wait for
       // this lock, so it is held for a swap rather than a move of each command.
       if (queue_.size() <= options_.maxGroup) {
@@ -470,9 +487,157 @@ void CommandProcessor::run() {
         }
       }
     }
-    processGroup(group);
+    if (!group.empty()) processGroup(group);
+    for (auto& sweep : asked) sweep(false);
+    if (sweeping && std::chrono::steady_clock::now() >= nextSlice && !failed_.load()) {
+      const bool finished = sweepSlice(kSweepSlice, [](Result<std::size_t>) {});
+      nextSlice = std::chrono::steady_clock::now() +
+                  (finished ? every : std::chrono::steady_clock::duration::zero());
+    }
   }
+  // What was asked for and not run is answered: the processor is stopped.
+  std::deque<std::function<void(bool stopped)>> asked;
+  {
+    std::lock_guard lock(mu_);
+    asked.swap(sweeps_);
+  }
+  for (auto& sweep : asked) sweep(true);
   // The store answers what it still holds before its own thread ends.
+}
+
+bool CommandProcessor::outlived(const CommandReply& r, Timestamp now) const {
+  const auto lifetime =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.recordLifetime);
+  return lifetime.count() > 0 && r.recordedAt != 0 && now.micros - r.recordedAt >= lifetime.count();
+}
+
+bool CommandProcessor::sweepSlice(std::size_t limit,
+                                  std::function<void(Result<std::size_t>)> done) {
+  const Timestamp now = clock_.now();
+  const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
+  const auto lifetime =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.recordLifetime);
+  if (lifetime.count() <= 0) {  // kept for good
+    done(std::size_t{0});
+    return true;
+  }
+  auto keys = std::make_shared<std::vector<std::string>>();
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(rocksdb::ReadOptions(), commandsFamily_));
+  if (sweepCursor_.empty())
+    it->SeekToFirst();
+  else
+    it->Seek(sweepCursor_);
+  for (std::size_t seen = 0; it->Valid() && seen < limit; it->Next(), ++seen) {
+    const rocksdb::Slice k = it->key();
+    if (k.empty() || k[0] == '\0') continue;  // the secret and the marks (idempotency.cc)
+    std::string key = k.ToString();
+    // A record written by a group not yet durable may be newer than what the
+    // iterator sees: only one both outlived and durable goes.
+    if (auto r = recent_.find(key); r != recent_.end()) {
+      if (r->second.group > acknowledged || !outlived(*r->second.reply, now)) continue;
+      recent_.erase(r);
+    }
+    auto reply = parseReply(it->value().ToString());
+    if (!reply) continue;  // malformed: left for the request that reads it to report
+    // An older version's record (no recordedAt) is as old as its first event; a
+    // refusal's (no event) has no age to go by and goes at the first sweep.
+    std::int64_t madeAt = reply->recordedAt;
+    if (madeAt == 0 && reply->firstPosition != 0)
+      if (auto made = store_.readAt(reply->firstPosition))
+        madeAt = made->envelope.occurredAt.micros;
+    if (madeAt == 0 || now.micros - madeAt >= lifetime.count()) keys->push_back(std::move(key));
+  }
+  if (!it->status().ok()) {
+    logLine("command processor: the idempotency records could not be read for their lifetime: " +
+            it->status().ToString());
+    sweepCursor_.clear();
+    done(keys->size());
+    return true;
+  }
+  const bool finished = !it->Valid();
+  sweepCursor_ = finished ? std::string() : it->key().ToString();
+  it.reset();
+  if (keys->empty()) {
+    done(std::size_t{0});
+    return finished;
+  }
+  AppendRequest request;
+  request.alsoWrite = [this, keys](rocksdb::WriteBatch& batch, std::uint64_t) {
+    for (const std::string& k : *keys) batch.Delete(commandsFamily_, k);
+  };
+  {
+    std::lock_guard lock(inFlightMu_);
+    ++inFlight_;
+  }
+  store_.appendAsync(request, [this, keys, done = std::move(done)](Result<AppendResult> result) {
+    if (!result && !failed_.exchange(true)) {
+      std::lock_guard lock(failureMu_);
+      if (onFailure_) onFailure_(result.error().message);
+    }
+    if (result)
+      done(keys->size());
+    else
+      done(result.error());
+    std::lock_guard lock(inFlightMu_);
+    if (--inFlight_ == 0) inFlightDone_.notify_all();
+  });
+  return finished;
+}
+
+Result<std::size_t> CommandProcessor::dropOutlivedRecords() {
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<std::size_t>> result;
+    std::size_t dropped = 0, pending = 0;
+    bool asked = false;  // every slice handed to the store
+    std::optional<Error> error;
+    void settle() {  // under mu
+      if (asked && pending == 0 && !result) {
+        result = error ? Result<std::size_t>(*error) : Result<std::size_t>(dropped);
+        cv.notify_all();
+      }
+    }
+  };
+  auto outcome = std::make_shared<Outcome>();
+  auto sweep = [this, outcome](bool stopped) {
+    if (stopped || failed_.load()) {
+      std::lock_guard lock(outcome->mu);
+      outcome->error = makeError(ErrorCode::kUnavailable, "the command processor is stopped");
+      outcome->asked = true;
+      return outcome->settle();
+    }
+    sweepCursor_.clear();
+    bool finished = false;
+    while (!finished) {
+      {
+        std::lock_guard lock(outcome->mu);
+        ++outcome->pending;
+      }
+      finished = sweepSlice(kSweepSlice, [outcome](Result<std::size_t> r) {
+        std::lock_guard lock(outcome->mu);
+        --outcome->pending;
+        if (r)
+          outcome->dropped += *r;
+        else if (!outcome->error)
+          outcome->error = r.error();
+        outcome->settle();
+      });
+    }
+    std::lock_guard lock(outcome->mu);
+    outcome->asked = true;
+    outcome->settle();
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return makeError(ErrorCode::kUnavailable, "the command processor is stopped");
+    sweeps_.push_back(std::move(sweep));
+  }
+  ready_.notify_one();
+  std::unique_lock lock(outcome->mu);
+  outcome->cv.wait(lock, [&] { return outcome->result.has_value(); });
+  return std::move(*outcome->result);
 }
 
 std::string outboxKey(std::uint64_t firstPosition, std::size_t n) {
@@ -532,7 +697,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
       if (auto it = keysInGroup.find(key); it != keysInGroup.end()) {
         first = it->second;
       } else if (auto it = recent_.find(key); it != recent_.end()) {
-        first = it->second.reply;
+        if (!outlived(*it->second.reply, now)) first = it->second.reply;
       } else {
         auto stored = storedAnswer(key);
         if (stored && stored->status == CommandReply::Status::kFailed) {
@@ -596,6 +761,7 @@ void CommandProcessor::processGroup(std::deque<Queued>& group) {
     if (s.clientKey && (reply->accepted() || s.replayRefusals)) {
       rememberFingerprint(key, s.fingerprint);
       if (!s.fingerprint.empty()) reply->firstRequest = keys_->keyedFingerprint(s.fingerprint);
+      reply->recordedAt = now.micros;
       keysInGroup[key] = reply;
       shared->records.emplace_back(key, reply);
     }

@@ -9,7 +9,11 @@
 // Idempotency: a command with a client key (the HTTP Idempotency-Key) is recorded
 // with its answer in the same WriteBatch; the same key within the company later
 // returns that first answer, marked `replayed`, and appends nothing, also after a
-// restart. Records hold ids and codes, never personal data.
+// restart. Records hold ids and codes, never personal data. A record lives
+// ProcessorOptions::recordLifetime (24 hours unless set): past it the key is a new
+// key, and the processor deletes the record (a slice of the records looked at every
+// ProcessorOptions::sweepEvery, deleted in a batch of the log's write queue, so after any write of
+// the same key already queued and before any later one).
 //
 // Fail-stop: if the log refuses or fails a write, the processor stops; every later
 // command is answered with `failed`. The process must exit and rebuild on restart.
@@ -89,6 +93,10 @@ struct CommandReply {
   // answer first (IdempotencyKeys::keyedFingerprint); empty in records of older
   // versions.
   std::string firstRequest;
+  // With an idempotency key: when the first answer was given (microseconds by the
+  // processor's clock); 0 in records of older versions, whose age is their first
+  // event's (a refusal's, without one, has outlived any lifetime).
+  std::int64_t recordedAt = 0;
   bool projected = true;  // Portal::execute: the views show it (read-your-writes)
 
   bool accepted() const { return status == Status::kAccepted; }
@@ -111,6 +119,12 @@ struct ProcessorStats {
 
 struct ProcessorOptions {
   std::size_t maxGroup = 2048;  // commands decided into one WriteBatch at most
+  // How long an idempotency record answers its key, by the processor's clock from
+  // when the first answer was given; zero: for good. Past it the same key is decided
+  // as a new command, and the record is deleted.
+  std::chrono::seconds recordLifetime = std::chrono::hours(24);
+  // How often the processor looks at a slice of the records for those outlived.
+  std::chrono::milliseconds sweepEvery = std::chrono::minutes(10);
 };
 
 class CommandProcessor {
@@ -148,6 +162,13 @@ class CommandProcessor {
   // `within` before now: as this process saw it, or, sent before its start, as its
   // record and the time of its first event say (see Submission::fingerprint).
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
+
+  // Deletes every idempotency record that has outlived ProcessorOptions::recordLifetime
+  // (the processor does it by itself, a slice every sweepEvery): runs on the
+  // processor's thread between groups and returns, once the deletions are durable,
+  // how many it deleted. An error when the log's write failed (then fail-stop).
+  Result<std::size_t> dropOutlivedRecords();
+  static constexpr std::size_t kSweepSlice = 2'000;  // records looked at a turn (about 10 ms)
 
   // Stops taking commands, decides and writes what is queued, answers it, returns.
   // From any thread; a second caller returns once the first's stop is done.
@@ -198,6 +219,16 @@ class CommandProcessor {
   Result<void> rebuild();
   void run();
   void processGroup(std::deque<Queued>& group);
+  // Whether `r`'s record has outlived options_.recordLifetime at `now` (one of an
+  // older version, without recordedAt, never has: see sweepSlice).
+  bool outlived(const CommandReply& r, Timestamp now) const;
+  // Looks at up to `limit` records from sweepCursor_ on and appends the deletion of
+  // those outlived (processor thread). `done` gets how many, once durable (at once
+  // when none). Returns whether the slice reached the last record.
+  bool sweepSlice(std::size_t limit, std::function<void(Result<std::size_t>)> done);
+  std::string sweepCursor_;  // the next record a slice looks at ("" the first)
+  // Sweeps asked for by dropOutlivedRecords(), run by the processor thread (mu_).
+  std::deque<std::function<void(bool stopped)>> sweeps_;
 
   EventStore& store_;
   const CountryList& countries_;

@@ -80,7 +80,7 @@ const char* signalName(int sig) {
       "N]\n"
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
-      "                     [--connections-per-address N]\n"
+      "                     [--connections-per-address N] [--idempotency-hours N]\n"
       "                     [--demo] [--quiet]\n"
       "       portal-server --version\n"
       "\n"
@@ -109,6 +109,9 @@ const char* signalName(int sig) {
       "                        open connections one client address (an IPv6 one's\n"
       "                        /64) may hold, 1 to 100000 (default: a quarter of the\n"
       "                        connection limit; a --trusted-proxy's are not limited)\n"
+      "  --idempotency-hours N how long an Idempotency-Key gives its first answer\n"
+      "                        again, 0 to 8760 (default 24; 0: for good); past it the\n"
+      "                        key is a new one and its record is deleted\n"
       "  --demo                make a demo company in a new portal, print its sign-in\n"
       "  --quiet               no access log\n"
       "  --version             print the commit this was built from and exit\n"
@@ -323,7 +326,7 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
-  std::size_t ioThreads = 0, workers = 64, stopDelay = 0;
+  std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24;
   std::optional<std::size_t> addressFailures;
   std::size_t connectionsPerAddress = 0;
   bool demo = false, quiet = false;
@@ -363,6 +366,12 @@ int main(int argc, char** argv) {
           std::stoul(v) > 300)
         usage("--stop-delay needs a whole number of seconds from 0 to 300");
       stopDelay = std::stoul(v);
+    } else if (a == "--idempotency-hours") {
+      const std::string v = value();
+      if (v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) > 8760)
+        usage("--idempotency-hours needs a whole number of hours from 0 to 8760");
+      idempotencyHours = std::stoul(v);
     } else if (a == "--connections-per-address") {
       connectionsPerAddress = count("--connections-per-address", value(), 100000);
     } else if (a == "--sign-in-failures-per-address") {
@@ -523,6 +532,7 @@ int main(int argc, char** argv) {
   RandomIds ids;
   PortalOptions portalOptions;
   portalOptions.dataDir = data;
+  portalOptions.processor.recordLifetime = std::chrono::hours(idempotencyHours);
   // A mistyped --data must not become a new, empty portal that signs nobody in:
   // only --demo makes one (portalctl provision makes a company's).
   portalOptions.createIfMissing = demo;
