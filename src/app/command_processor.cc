@@ -150,16 +150,18 @@ bool CommandProcessor::sentRecently(const Submission& s,
       return it->second.fingerprint == s.fingerprint &&
              std::chrono::steady_clock::now() - it->second.at <= within;
   }
-  // Sent before this start: its record keeps the request's keyed fingerprint, and
-  // its first event the time it was made (none in records of older versions, or of
-  // a command that appended nothing: not sent recently, as far as this can tell).
+  // Sent before this start: its record keeps the request's keyed fingerprint and
+  // when it was answered (an older version's, the time of its first event; one of
+  // those that appended nothing has no time: not sent recently, as far as this can
+  // tell).
   auto first = storedAnswer(key);
-  if (!first || !first->accepted() || first->firstPosition == 0 || first->firstRequest.empty() ||
+  if (!first || !first->accepted() || first->firstRequest.empty() ||
       first->firstRequest != keys_->keyedFingerprint(s.fingerprint))
     return false;
-  auto made = store_.readAt(first->firstPosition);
-  return made && clock_.now().micros - made->envelope.occurredAt.micros <=
-                     std::chrono::duration_cast<std::chrono::microseconds>(within).count();
+  const Result<std::int64_t> madeAt = answeredAt(*first);
+  return madeAt && *madeAt != 0 &&
+         clock_.now().micros - *madeAt <=
+             std::chrono::duration_cast<std::chrono::microseconds>(within).count();
 }
 
 void CommandProcessor::rememberFingerprint(const std::string& key, const std::string& fingerprint) {
@@ -463,7 +465,7 @@ void CommandProcessor::run() {
   const std::chrono::steady_clock::duration every = options_.sweepEvery;
   auto nextSlice = std::chrono::steady_clock::now() +
                    std::min(every, std::chrono::steady_clock::duration(std::chrono::seconds(10)));
-  const bool sweeping = options_.recordLifetime.count() > 0;
+  bool sweeping = options_.recordLifetime.count() > 0;
   while (true) {
     std::deque<Queued> group;
     std::deque<std::function<void(bool stopped)>> asked;
@@ -489,8 +491,12 @@ void CommandProcessor::run() {
     }
     if (!group.empty()) processGroup(group);
     for (auto& sweep : asked) sweep(false);
-    if (sweeping && std::chrono::steady_clock::now() >= nextSlice && !failed_.load()) {
-      const bool finished = sweepSlice(kSweepSlice, [](Result<std::size_t>) {});
+    // A failed write ends the sweeps (the process exits; no wake-up at a slice long due).
+    if (sweeping && failed_.load()) sweeping = false;
+    if (sweeping && std::chrono::steady_clock::now() >= nextSlice) {
+      const bool finished = sweepSlice(kSweepSlice, [](Result<std::size_t> r) {
+        if (!r) logLine("command processor: " + r.error().message);
+      });
       nextSlice = std::chrono::steady_clock::now() +
                   (finished ? every : std::chrono::steady_clock::duration::zero());
     }
@@ -503,6 +509,14 @@ void CommandProcessor::run() {
   }
   for (auto& sweep : asked) sweep(true);
   // The store answers what it still holds before its own thread ends.
+}
+
+Result<std::int64_t> CommandProcessor::answeredAt(const CommandReply& r) const {
+  if (r.recordedAt != 0 || r.firstPosition == 0) return r.recordedAt;
+  // An older version's record: as old as its command's first event.
+  auto made = store_.readAt(r.firstPosition);
+  if (!made) return made.error();
+  return made->envelope.occurredAt.micros;
 }
 
 bool CommandProcessor::outlived(const CommandReply& r, Timestamp now) const {
@@ -540,19 +554,25 @@ bool CommandProcessor::sweepSlice(std::size_t limit,
     }
     auto reply = parseReply(it->value().ToString());
     if (!reply) continue;  // malformed: left for the request that reads it to report
-    // An older version's record (no recordedAt) is as old as its first event; a
-    // refusal's (no event) has no age to go by and goes at the first sweep.
-    std::int64_t madeAt = reply->recordedAt;
-    if (madeAt == 0 && reply->firstPosition != 0)
-      if (auto made = store_.readAt(reply->firstPosition))
-        madeAt = made->envelope.occurredAt.micros;
-    if (madeAt == 0 || now.micros - madeAt >= lifetime.count()) keys->push_back(std::move(key));
+    // One without a time (an older version's refusal) has no age to go by: it goes
+    // at the first sweep.
+    const Result<std::int64_t> madeAt = answeredAt(*reply);
+    if (!madeAt) {
+      // Kept: deleted, a retry within its lifetime would run its command again.
+      logLine(
+          "command processor: the age of an idempotency record cannot be told, so it is "
+          "kept: " +
+          madeAt.error().message);
+      continue;
+    }
+    if (*madeAt == 0 || now.micros - *madeAt >= lifetime.count()) keys->push_back(std::move(key));
   }
   if (!it->status().ok()) {
-    logLine("command processor: the idempotency records could not be read for their lifetime: " +
-            it->status().ToString());
+    // Nothing is deleted: the next slice starts again from the first record.
     sweepCursor_.clear();
-    done(keys->size());
+    done(makeError(ErrorCode::kIoError,
+                   "the idempotency records could not be read for their lifetime: " +
+                       it->status().ToString()));
     return true;
   }
   const bool finished = !it->Valid();

@@ -11,9 +11,10 @@
 // returns that first answer, marked `replayed`, and appends nothing, also after a
 // restart. Records hold ids and codes, never personal data. A record lives
 // ProcessorOptions::recordLifetime (24 hours unless set): past it the key is a new
-// key, and the processor deletes the record (a slice of the records looked at every
-// ProcessorOptions::sweepEvery, deleted in a batch of the log's write queue, so after any write of
-// the same key already queued and before any later one).
+// key, and the processor deletes the record (the records looked through every
+// ProcessorOptions::sweepEvery, a slice at a turn, those outlived deleted in a batch
+// of the log's write queue, so after any write of the same key already queued and
+// before any later one).
 //
 // Fail-stop: if the log refuses or fails a write, the processor stops; every later
 // command is answered with `failed`. The process must exit and rebuild on restart.
@@ -123,7 +124,8 @@ struct ProcessorOptions {
   // when the first answer was given; zero: for good. Past it the same key is decided
   // as a new command, and the record is deleted.
   std::chrono::seconds recordLifetime = std::chrono::hours(24);
-  // How often the processor looks at a slice of the records for those outlived.
+  // How often the processor looks through the records for those outlived: a whole
+  // pass, kSweepSlice records at each of its turns.
   std::chrono::milliseconds sweepEvery = std::chrono::minutes(10);
 };
 
@@ -164,7 +166,7 @@ class CommandProcessor {
   bool sentRecently(const Submission& s, std::chrono::steady_clock::duration within) const;
 
   // Deletes every idempotency record that has outlived ProcessorOptions::recordLifetime
-  // (the processor does it by itself, a slice every sweepEvery): runs on the
+  // (the processor does it by itself, a pass every sweepEvery): runs on the
   // processor's thread between groups and returns, once the deletions are durable,
   // how many it deleted. An error when the log's write failed (then fail-stop).
   Result<std::size_t> dropOutlivedRecords();
@@ -222,6 +224,10 @@ class CommandProcessor {
   // Whether `r`'s record has outlived options_.recordLifetime at `now` (one of an
   // older version, without recordedAt, never has: see sweepSlice).
   bool outlived(const CommandReply& r, Timestamp now) const;
+  // When `r` was first answered (microseconds): its recordedAt, or in a record of an
+  // older version the time of its first event; 0 when it has neither (no event); an
+  // error when that event cannot be read.
+  Result<std::int64_t> answeredAt(const CommandReply& r) const;
   // Looks at up to `limit` records from sweepCursor_ on and appends the deletion of
   // those outlived (processor thread). `done` gets how many, once durable (at once
   // when none). Returns whether the slice reached the last record.
