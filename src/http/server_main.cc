@@ -158,11 +158,16 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
   return true;
 }
 
-std::size_t count(const char* flag, const std::string& text, std::size_t most) {
+// A flag's whole number from `least` to `most`, or the usage error naming them (and
+// `unit`, "seconds" say, when the number has one).
+std::size_t count(const char* flag, const std::string& text, std::size_t most,
+                  std::size_t least = 1, const char* unit = "") {
   if (text.empty() || text.size() > std::to_string(most).size() ||
-      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0 ||
+      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) < least ||
       std::stoul(text) > most)
-    usage(std::string(flag) + " needs a whole number from 1 to " + std::to_string(most));
+    usage(std::string(flag) + " needs a whole number " +
+          (*unit ? std::string("of ") + unit + " " : "") + "from " + std::to_string(least) +
+          " to " + std::to_string(most));
   return std::stoul(text);
 }
 
@@ -361,17 +366,9 @@ int main(int argc, char** argv) {
       // those of connections.
       ioThreads = count("--io-threads", value(), 256);
     } else if (a == "--stop-delay") {
-      const std::string v = value();
-      if (v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(v) > 300)
-        usage("--stop-delay needs a whole number of seconds from 0 to 300");
-      stopDelay = std::stoul(v);
+      stopDelay = count("--stop-delay", value(), 300, 0, "seconds");
     } else if (a == "--idempotency-hours") {
-      const std::string v = value();
-      if (v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(v) > 8760)
-        usage("--idempotency-hours needs a whole number of hours from 0 to 8760");
-      idempotencyHours = std::stoul(v);
+      idempotencyHours = count("--idempotency-hours", value(), 8760, 0, "hours");
     } else if (a == "--connections-per-address") {
       connectionsPerAddress = count("--connections-per-address", value(), 100000);
     } else if (a == "--sign-in-failures-per-address") {
