@@ -323,7 +323,7 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
               std::string::npos)
         << bad.err;
   }
-  for (const char* hours : {"0", "8760"}) {
+  for (const char* hours : {"0", "8760", "0024"}) {
     ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--idempotency-hours", hours, "--version"});
     EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
   }

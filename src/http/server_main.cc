@@ -162,7 +162,9 @@ bool splitHostPort(const std::string& text, std::string& host, std::uint16_t& po
 // `unit`, "seconds" say, when the number has one).
 std::size_t count(const char* flag, const std::string& text, std::size_t most,
                   std::size_t least = 1, const char* unit = "") {
-  if (text.empty() || text.size() > std::to_string(most).size() ||
+  std::string_view digits = text;  // without leading zeros: "0024" is 24
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  if (digits.empty() || digits.size() > std::to_string(most).size() ||
       text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) < least ||
       std::stoul(text) > most)
     usage(std::string(flag) + " needs a whole number " +
