@@ -353,6 +353,15 @@ TEST(HttpFlows, AnIdempotencyKeyIsANewKeyADayLater) {
   Reply annAgain = create("ann", token);
   EXPECT_EQ(annAgain.status, 422) << "bob's request is the key's first now: " << annAgain.body;
   EXPECT_EQ(annAgain.json()["code"], "idempotency-key-reused");
+
+  // Bob's record is the one left; a day on, it goes (by this sweep, or by the
+  // processor's own at the start's tenth second), and /metrics counts it.
+  EXPECT_EQ(server.portal().processor().dropOutlivedRecords().value(), 0u);
+  server.clock().advance(24 * 60 * kMinute);
+  ASSERT_TRUE(server.portal().processor().dropOutlivedRecords());
+  const std::string metrics = HttpClient(server.port()).get("/metrics").body;
+  EXPECT_NE(metrics.find("\nportal_idempotency_records_deleted_total 1\n"), std::string::npos)
+      << metrics;
 }
 
 // A client's key may hold personal data; the log, which no erasure rewrites, keeps

@@ -465,7 +465,7 @@ void CommandProcessor::run() {
   const std::chrono::steady_clock::duration every = options_.sweepEvery;
   auto nextSlice = std::chrono::steady_clock::now() +
                    std::min(every, std::chrono::steady_clock::duration(std::chrono::seconds(10)));
-  bool sweeping = options_.recordLifetime.count() > 0;
+  bool sweeping = options_.recordLifetime.count() > 0 && every.count() > 0;
   while (true) {
     std::deque<Queued> group;
     std::deque<std::function<void(bool stopped)>> asked;
@@ -595,10 +595,12 @@ bool CommandProcessor::sweepSlice(std::size_t limit,
       std::lock_guard lock(failureMu_);
       if (onFailure_) onFailure_(result.error().message);
     }
-    if (result)
+    if (result) {
+      recordsDeleted_.fetch_add(keys->size(), std::memory_order_relaxed);
       done(keys->size());
-    else
+    } else {
       done(result.error());
+    }
     std::lock_guard lock(inFlightMu_);
     if (--inFlight_ == 0) inFlightDone_.notify_all();
   });

@@ -116,6 +116,7 @@ struct ProcessorStats {
   // counts are made from these for /metrics), the last one is everything larger.
   static constexpr std::array<std::uint64_t, 8> kGroupSizeBounds = {1, 2, 4, 8, 16, 64, 256, 1024};
   std::array<std::uint64_t, kGroupSizeBounds.size() + 1> groupSizes{};
+  std::uint64_t recordsDeleted = 0;  // idempotency records that outlived their lifetime
 };
 
 struct ProcessorOptions {
@@ -125,7 +126,8 @@ struct ProcessorOptions {
   // as a new command, and the record is deleted.
   std::chrono::seconds recordLifetime = std::chrono::hours(24);
   // How often the processor looks through the records for those outlived: a whole
-  // pass, kSweepSlice records at each of its turns.
+  // pass, kSweepSlice records at each of its turns; zero: only when asked
+  // (dropOutlivedRecords).
   std::chrono::milliseconds sweepEvery = std::chrono::minutes(10);
 };
 
@@ -203,6 +205,7 @@ class CommandProcessor {
     // Groups that ended between the two reads are in the buckets: the histogram's
     // count (+Inf) must not be below them.
     s.groups = std::max(s.groups, counted);
+    s.recordsDeleted = recordsDeleted_.load();
     return s;
   }
 
@@ -258,7 +261,7 @@ class CommandProcessor {
   std::atomic<bool> failed_{false};
   std::mutex failureMu_;
   std::function<void(const std::string&)> onFailure_;
-  std::atomic<std::uint64_t> commands_{0}, groups_{0}, events_{0};
+  std::atomic<std::uint64_t> commands_{0}, groups_{0}, events_{0}, recordsDeleted_{0};
   std::array<std::atomic<std::uint64_t>, ProcessorStats::kGroupSizeBounds.size() + 1> groupSizes_{};
   // Groups handed to the store and not yet answered; stop() waits for none.
   std::mutex inFlightMu_;

@@ -56,6 +56,9 @@ HttpResponse Api::Impl::metricsText(Call& call) {
   counter("portal_events_appended_total", "Events appended to the log.", stats.events);
   counter("portal_fsync_batches_total", "Durable writes (one fsync each) of the command processor.",
           stats.groups);
+  counter("portal_idempotency_records_deleted_total",
+          "Idempotency records deleted once they outlived --idempotency-hours.",
+          stats.recordsDeleted);
   out +=
       "# HELP portal_fsync_batch_commands Commands per durable write of the processor.\n"
       "# TYPE portal_fsync_batch_commands histogram\n";
