@@ -626,7 +626,9 @@ Result<std::size_t> CommandProcessor::dropOutlivedRecords() {
   auto sweep = [this, outcome](bool stopped) {
     if (stopped || failed_.load()) {
       std::lock_guard lock(outcome->mu);
-      outcome->error = makeError(ErrorCode::kUnavailable, "the command processor is stopped");
+      outcome->error = makeError(ErrorCode::kUnavailable,
+                                 stopped ? "the command processor is stopped"
+                                         : "the event log stopped after a failed write");
       outcome->asked = true;
       return outcome->settle();
     }

@@ -170,7 +170,8 @@ class CommandProcessor {
   // Deletes every idempotency record that has outlived ProcessorOptions::recordLifetime
   // (the processor does it by itself, a pass every sweepEvery): runs on the
   // processor's thread between groups and returns, once the deletions are durable,
-  // how many it deleted. An error when the log's write failed (then fail-stop).
+  // how many it deleted. An error when the records cannot be read, when the log's
+  // write failed (then fail-stop), or when the processor is stopped.
   Result<std::size_t> dropOutlivedRecords();
   static constexpr std::size_t kSweepSlice = 2'000;  // records looked at a turn (about 10 ms)
 
