@@ -571,7 +571,7 @@ std::map<std::string, json> idempotencyRecords(Portal& portal) {
   std::unique_ptr<rocksdb::Iterator> it(portal.store().db()->NewIterator(
       rocksdb::ReadOptions(), portal.store().columnFamily("commands")));
   for (it->SeekToFirst(); it->Valid(); it->Next())
-    if (!it->key().empty() && it->key()[0] != '\0')
+    if (isRecordKey(std::string_view(it->key().data(), it->key().size())))
       out[it->key().ToString()] = json::parse(it->value().ToString());
   return out;
 }
@@ -663,7 +663,7 @@ TEST(Portal, OlderRecordsGoByTheirFirstEventsTimeAndNoLifetimeKeepsThemAll) {
     std::unique_ptr<rocksdb::Iterator> it(
         db->NewIterator(rocksdb::ReadOptions(), families.at("commands")));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().empty() || it->key()[0] == '\0') continue;
+      if (!isRecordKey(std::string_view(it->key().data(), it->key().size()))) continue;
       json record = json::parse(it->value().ToString());
       ASSERT_TRUE(record.contains("at"));
       record.erase("at");

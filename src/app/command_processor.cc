@@ -519,19 +519,21 @@ Result<std::int64_t> CommandProcessor::answeredAt(const CommandReply& r) const {
   return made->envelope.occurredAt.micros;
 }
 
-bool CommandProcessor::outlived(const CommandReply& r, Timestamp now) const {
+bool CommandProcessor::expired(std::int64_t answeredAt, Timestamp now) const {
   const auto lifetime =
       std::chrono::duration_cast<std::chrono::microseconds>(options_.recordLifetime);
-  return lifetime.count() > 0 && r.recordedAt != 0 && now.micros - r.recordedAt >= lifetime.count();
+  return lifetime.count() > 0 && now.micros - answeredAt >= lifetime.count();
+}
+
+bool CommandProcessor::outlived(const CommandReply& r, Timestamp now) const {
+  return r.recordedAt != 0 && expired(r.recordedAt, now);
 }
 
 bool CommandProcessor::sweepSlice(std::size_t limit,
                                   std::function<void(Result<std::size_t>)> done) {
   const Timestamp now = clock_.now();
   const std::uint64_t acknowledged = acknowledgedGroup_.load(std::memory_order_acquire);
-  const auto lifetime =
-      std::chrono::duration_cast<std::chrono::microseconds>(options_.recordLifetime);
-  if (lifetime.count() <= 0) {  // kept for good
+  if (options_.recordLifetime.count() <= 0) {  // kept for good
     done(std::size_t{0});
     return true;
   }
@@ -543,9 +545,8 @@ bool CommandProcessor::sweepSlice(std::size_t limit,
   else
     it->Seek(sweepCursor_);
   for (std::size_t seen = 0; it->Valid() && seen < limit; it->Next(), ++seen) {
-    const rocksdb::Slice k = it->key();
-    if (k.empty() || k[0] == '\0') continue;  // the secret and the marks (idempotency.cc)
-    std::string key = k.ToString();
+    if (!isRecordKey(std::string_view(it->key().data(), it->key().size()))) continue;
+    std::string key = it->key().ToString();
     // A record written by a group not yet durable may be newer than what the
     // iterator sees: only one both outlived and durable goes.
     if (auto r = recent_.find(key); r != recent_.end()) {
@@ -565,7 +566,7 @@ bool CommandProcessor::sweepSlice(std::size_t limit,
           madeAt.error().message);
       continue;
     }
-    if (*madeAt == 0 || now.micros - *madeAt >= lifetime.count()) keys->push_back(std::move(key));
+    if (*madeAt == 0 || expired(*madeAt, now)) keys->push_back(std::move(key));
   }
   if (!it->status().ok()) {
     // Nothing is deleted: the next slice starts again from the first record.

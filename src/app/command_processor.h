@@ -228,6 +228,8 @@ class CommandProcessor {
   // Whether `r`'s record has outlived options_.recordLifetime at `now` (one of an
   // older version, without recordedAt, never has: see sweepSlice).
   bool outlived(const CommandReply& r, Timestamp now) const;
+  // Whether an answer given at `answeredAt` (microseconds) is past the lifetime.
+  bool expired(std::int64_t answeredAt, Timestamp now) const;
   // When `r` was first answered (microseconds): its recordedAt, or in a record of an
   // older version the time of its first event; 0 when it has neither (no event); an
   // error when that event cannot be read.

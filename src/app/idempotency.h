@@ -61,6 +61,10 @@ class IdempotencyKeys {
   std::string keyed(std::string_view hash) const;
 };
 
+// Whether a key of the `commands` family is an idempotency record's: the secret's
+// and the marks' begin with a zero byte, which no company id does.
+inline bool isRecordKey(std::string_view key) { return !key.empty() && key.front() != '\0'; }
+
 // What a request with an Idempotency-Key asked for: the SHA-256 of its target (path
 // and query) and body. A key sent again with another request is refused rather than
 // answered with the first request's outcome (a create of another person answered

@@ -164,13 +164,14 @@ std::size_t count(const char* flag, const std::string& text, std::size_t most,
                   std::size_t least = 1, const char* unit = "") {
   std::string_view digits = text;  // without leading zeros: "0024" is 24
   while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
-  if (digits.empty() || digits.size() > std::to_string(most).size() ||
-      text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) < least ||
-      std::stoul(text) > most)
+  const bool whole = !digits.empty() && digits.size() <= std::to_string(most).size() &&
+                     text.find_first_not_of("0123456789") == std::string::npos;
+  const std::size_t n = whole ? std::stoul(text) : 0;
+  if (!whole || n < least || n > most)
     usage(std::string(flag) + " needs a whole number " +
           (*unit ? std::string("of ") + unit + " " : "") + "from " + std::to_string(least) +
           " to " + std::to_string(most));
-  return std::stoul(text);
+  return n;
 }
 
 // What is wrong with a --public-url, if anything: the links of every mail are made
