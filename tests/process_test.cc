@@ -329,6 +329,85 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   }
 }
 
+// A front end served from another origin calls the API from a browser (CORS) once the
+// operator names that origin; pages of other origins read nothing, and a server
+// without the flag answers as before.
+TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
+  TempDir dir;
+  ServerProcess server(dir.sub("data"), true, 0,
+                       {"--cors-origin", "https://Portal.Example.com:443/, http://localhost:3000",
+                        "--cors-origin", "http://localhost:3000"});
+  const std::string token = signInDemoOwner(server);
+  HttpClient client(server.port());
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  const Fields portal = {{"Origin", "https://portal.example.com"}};
+  // What a browser asks before a create with a token and a JSON body.
+  Fields ask = portal;
+  ask.emplace_back("Access-Control-Request-Method", "POST");
+  ask.emplace_back("Access-Control-Request-Headers", "authorization,content-type,idempotency-key");
+  Reply pre = client.request("OPTIONS", "/api/v1/users", "", "", ask);
+  EXPECT_EQ(pre.status, 204) << pre.body;
+  EXPECT_EQ(pre.header("access-control-allow-origin"), "https://portal.example.com");
+  EXPECT_EQ(pre.header("access-control-allow-methods"), "GET, POST, HEAD");
+  for (const char* field : {"Authorization", "Content-Type", "Idempotency-Key", "If-Match"})
+    EXPECT_NE(pre.header("access-control-allow-headers").find(field), std::string::npos) << field;
+  EXPECT_EQ(pre.header("access-control-max-age"), "600");
+  EXPECT_EQ(pre.header("vary"), "Origin");
+  // The create itself: the page reads its answer and the fields it needs.
+  Fields post = portal;
+  post.emplace_back("Content-Type", "application/json");
+  Reply made = client.request(
+      "POST", "/api/v1/users",
+      R"({"email":"cora@demo.example","givenName":"Cora","surname":"Ortiz","jobTitle":"Designer",)"
+      R"("managerEmail":"owner@demo.example","country":"PT"})",
+      token, post);
+  EXPECT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(made.header("access-control-allow-origin"), "https://portal.example.com");
+  for (const char* field : {"ETag", "Location", "Retry-After", "X-Request-Id"})
+    EXPECT_NE(made.header("access-control-expose-headers").find(field), std::string::npos) << field;
+  // An error too: the page shows the problem.
+  Reply signedOut =
+      client.request("GET", "/api/v1/me", "", "", {{"Origin", "http://localhost:3000"}});
+  EXPECT_EQ(signedOut.status, 401);
+  EXPECT_EQ(signedOut.header("access-control-allow-origin"), "http://localhost:3000");
+  // Another origin's page: its request is served as any (the token decides), but the
+  // browser lets the page read nothing of it, and its preflight says why.
+  const Fields other = {{"Origin", "https://elsewhere.example"}};
+  Reply read = client.request("GET", "/api/v1/me", "", token, other);
+  EXPECT_EQ(read.status, 200);
+  EXPECT_EQ(read.header("access-control-allow-origin"), "");
+  EXPECT_EQ(read.header("vary"), "Origin");
+  Fields otherAsk = other;
+  otherAsk.emplace_back("Access-Control-Request-Method", "GET");
+  Reply refused = client.request("OPTIONS", "/api/v1/me", "", "", otherAsk);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.json()["code"], "forbidden");
+  EXPECT_NE(refused.json()["detail"].get<std::string>().find("--cors-origin"), std::string::npos);
+  EXPECT_EQ(refused.header("access-control-allow-origin"), "");
+  // A path the API does not have, and an OPTIONS that is no preflight: as before.
+  EXPECT_EQ(client.request("OPTIONS", "/api/v1/nothing", "", "", ask).status, 404);
+  EXPECT_EQ(client.request("OPTIONS", "/api/v1/users", "", "", portal).status, 405);
+  EXPECT_EQ(server.terminate(), 0);
+
+  // Without the flag: no preflight is answered, and no answer names an origin.
+  ServerProcess plain(dir.sub("data"), false);
+  HttpClient plainClient(plain.port());
+  Reply none = plainClient.request("OPTIONS", "/api/v1/users", "", "", ask);
+  EXPECT_EQ(none.status, 405);
+  EXPECT_EQ(none.header("access-control-allow-origin"), "");
+  EXPECT_EQ(plainClient.request("GET", "/api/v1/me", "", "", portal).header("vary"), "");
+  EXPECT_EQ(plain.terminate(), 0);
+
+  for (const char* bad : {"*", "null", "https://portal.example.com/app", "ftp://portal.example.com",
+                          "https://", "https://portal.example.com:0", "portal.example.com"}) {
+    ProgramRun run =
+        runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--cors-origin", bad});
+    EXPECT_EQ(run.exitCode, 2) << bad;
+    EXPECT_NE(run.err.find("--cors-origin '" + std::string(bad) + "' "), std::string::npos)
+        << run.err;
+  }
+}
+
 // How many failed sign-ins one client address makes before its sign-ins wait is the
 // operator's to set: behind one NAT address, an office's people share it (a review
 // locked a team out with the 20 it was).

@@ -147,7 +147,43 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     pending = std::move(call.pending);
     return res;
   }
+  if (auto answer = preflight(req, allowed, routeName)) return *answer;
   return unmatched(req, allowed, routeName);
+}
+
+bool Api::Impl::crossOriginAllowed(std::string_view origin) const {
+  if (origin.empty() || options.corsOrigins.empty()) return false;
+  const std::string lower = asciiLower(origin);
+  return std::find(options.corsOrigins.begin(), options.corsOrigins.end(), lower) !=
+         options.corsOrigins.end();
+}
+
+std::optional<HttpResponse> Api::Impl::preflight(const HttpRequest& req,
+                                                 const std::vector<std::string_view>& allowed,
+                                                 std::string& routeName) const {
+  const std::string_view origin = req.header("origin");
+  if (options.corsOrigins.empty() || req.method != "OPTIONS" || origin.empty() ||
+      req.header("access-control-request-method").empty() || allowed.empty())
+    return std::nullopt;
+  routeName = "(preflight)";
+  // A browser reads no answer of the request it asked about without the origin's
+  // fields: said here for whoever looks at the preflight in the browser's tools.
+  if (!crossOriginAllowed(origin))
+    return Api::problem(403, "forbidden", "Forbidden",
+                        "This origin is not one whose pages may call the API from a browser "
+                        "(portal-server --cors-origin names those).");
+  std::string methods;
+  for (auto m : allowed) methods += (methods.empty() ? "" : ", ") + std::string(m);
+  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) methods += ", HEAD";
+  HttpResponse res = noContent();
+  res.headers.emplace_back("Access-Control-Allow-Methods", methods);
+  // What a front end sends: its token, a JSON or CSV body, a key for retries, the
+  // version it changes, and an id to find its request in the server's log.
+  res.headers.emplace_back("Access-Control-Allow-Headers",
+                           "Authorization, Content-Type, Idempotency-Key, If-Match, "
+                           "If-None-Match, X-Request-Id");
+  res.headers.emplace_back("Access-Control-Max-Age", "600");
+  return res;
 }
 
 bool Api::Impl::isPlainName(const std::string& name) {
@@ -1109,6 +1145,21 @@ HttpResponse Api::unauthorized() {
                                 "Send a valid session token as 'Authorization: Bearer <token>'.");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
+}
+
+std::vector<std::pair<std::string, std::string>> Api::crossOriginFields(
+    std::string_view origin) const {
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (impl_->options.corsOrigins.empty()) return fields;
+  // The answer differs by origin: a cache keeps them apart.
+  fields.emplace_back("Vary", "Origin");
+  if (!impl_->crossOriginAllowed(origin)) return fields;
+  fields.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  // The fields past the few a browser shows a page of its own accord.
+  fields.emplace_back("Access-Control-Expose-Headers",
+                      "ETag, Location, Retry-After, X-Request-Id, Content-Disposition, Allow, "
+                      "WWW-Authenticate");
+  return fields;
 }
 
 void Api::stopWaiting() { impl_->stopping.store(true); }

@@ -75,6 +75,12 @@ struct ApiOptions {
   // counters move with each sign-in failure and reset link, which tells anyone who
   // compares them before and after which emails are users (--metrics-from).
   AddressRanges metricsFrom = AddressRanges::loopback();
+  // Web front ends served from other origins that may call the API from a browser
+  // (CORS, portal-server --cors-origin): each as a browser sends it in `Origin`,
+  // `scheme://host[:port]` in lower case without its scheme's default port. Empty:
+  // none, and a front end on another origin reaches the API through a proxy on its
+  // own.
+  std::vector<std::string> corsOrigins;
 };
 
 // The waiting polls (ApiOptions::waitingPolls) a server with `workers` worker
@@ -125,6 +131,9 @@ class Api {
                                          std::string_view authorization,
                                          std::string_view contentType);
   static HttpResponse unauthorized();
+  // The CORS fields of any answer to a request sent with `origin` (its Origin field,
+  // empty when none): none unless the origin is one of ApiOptions::corsOrigins.
+  std::vector<std::pair<std::string, std::string>> crossOriginFields(std::string_view origin) const;
   // Counts in the metrics an answer the server gave itself, before the request
   // reached the API (413, 431, 400, the 503 at the connection cap): route "(server)".
   void countServerAnswer(const std::string& method, int status,

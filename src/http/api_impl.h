@@ -376,6 +376,15 @@ struct Api::Impl {
   HttpResponse dispatch(const HttpRequest& req, std::string& routeName,
                         std::shared_ptr<PendingCommand>& pending);
 
+  // Whether `origin` (a request's Origin field) is one of options.corsOrigins.
+  bool crossOriginAllowed(std::string_view origin) const;
+  // The answer to a browser's CORS preflight (an OPTIONS with Origin and
+  // Access-Control-Request-Method) of a path that answers `allowed`, when the server
+  // takes some origins; nullopt when the request is none.
+  std::optional<HttpResponse> preflight(const HttpRequest& req,
+                                        const std::vector<std::string_view>& allowed,
+                                        std::string& routeName) const;
+
   // A parameter's name that can be repeated in a message as it is.
   static bool isPlainName(const std::string& name);
 

@@ -409,6 +409,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // (an error answered before the body is read goes out with these).
     method_.clear();
     path_.clear();
+    origin_.clear();
     requestId_.clear();
     client_.clear();
     head_ = false;
@@ -478,6 +479,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     // As they are now: a chunked body's trailer is added to the same list, each of
     // its fields beside a header field of its name.
     headerFields_ = headerFieldsOf(header);
+    // A page of another origin reads the answer, an error too, only with its fields.
+    origin_ = std::string(header[http::field::origin]);
     // For the access log of an answer given before the body is read.
     method_ = std::string(header.method_string());
     path_ = target.substr(0, target.find('?'));
@@ -754,6 +757,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         static_cast<http::status>(res.status), 11);
     if (!res.contentType.empty()) msg->set(http::field::content_type, res.contentType);
     for (const auto& [name, value] : res.headers) msg->set(name, value);
+    for (const auto& [name, value] : server_->api.crossOriginFields(origin_)) msg->set(name, value);
     msg->set("X-Request-Id", requestId_);
     msg->set(http::field::date, httpDate());
     msg->set(http::field::cache_control, "no-store");
@@ -847,7 +851,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   beast::flat_buffer buffer_{kMaxUnparsed};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
-  std::string peer_, network_, client_, method_, path_, requestId_;  // client_: see trustedProxies
+  std::string peer_, network_, client_, method_, path_, origin_,
+      requestId_;  // client_: see trustedProxies
   // Guarded by the server's mu: counted in its byAddress, and taken for closing.
   bool counted_ = false, leaving_ = false;
   bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;

@@ -81,7 +81,7 @@ const char* signalName(int sig) {
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
       "                     [--connections-per-address N] [--idempotency-hours N]\n"
-      "                     [--demo] [--quiet]\n"
+      "                     [--cors-origin ORIGIN[,...]] [--demo] [--quiet]\n"
       "       portal-server --version\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
@@ -98,6 +98,8 @@ const char* signalName(int sig) {
       "  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"
       "  --trusted-proxy A,... reverse proxies whose X-Forwarded-For names the client\n"
       "  --metrics-from N,...  networks that may read /metrics (default loopback only)\n"
+      "  --cors-origin O,...   origins (https://portal.example.com) whose pages may call\n"
+      "                        the API from a browser (CORS; default none)\n"
       "  --stop-delay SECONDS  at a stop signal, go on serving this long (0 to 300,\n"
       "                        default 0) with /readyz answering 503, so that load\n"
       "                        balancers stop sending before the server stops accepting\n"
@@ -263,6 +265,28 @@ std::optional<std::string> publicUrlProblem(const std::string& url) {
   return std::nullopt;
 }
 
+// A --cors-origin as a browser sends it in Origin (RFC 6454 6.1): scheme and host in
+// lower case, the scheme's default port left out; or what is wrong with it.
+Result<std::string> corsOrigin(std::string_view text) {
+  std::string origin(text);
+  if (origin.ends_with('/')) origin.pop_back();
+  if (origin == "*" || origin == "null")
+    return Error{ErrorCode::kInvalidArgument,
+                 "is not taken: name each origin whose pages may call the API, e.g. "
+                 "https://portal.example.com"};
+  if (auto problem = publicUrlProblem(origin)) return Error{ErrorCode::kInvalidArgument, *problem};
+  const std::size_t hostAt = origin.find("://") + 3;
+  if (origin.find('/', hostAt) != std::string::npos)
+    return Error{ErrorCode::kInvalidArgument,
+                 "is an origin, a scheme and a host with an optional port: no path"};
+  origin = asciiLower(origin);
+  if (origin.starts_with("https://") && origin.ends_with(":443"))
+    origin.resize(origin.size() - 4);
+  else if (origin.starts_with("http://") && origin.ends_with(":80"))
+    origin.resize(origin.size() - 3);
+  return origin;
+}
+
 // The demo company of the README's run command: made on first start. `apiUrl` is
 // where this server answers (the curl line); `linkUrl` where mail links point;
 // `mailPlace` where mail goes (the drop's directory, or the relay);
@@ -338,17 +362,18 @@ int main(int argc, char** argv) {
   std::optional<std::size_t> addressFailures;
   std::size_t connectionsPerAddress = 0;
   bool demo = false, quiet = false;
-  std::vector<std::string> trustedProxies;
+  std::vector<std::string> trustedProxies, corsOrigins;
   AddressRanges metricsFrom = AddressRanges::loopback();
   std::set<std::string> given;  // the flags with a value seen so far
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    // Each flag once (--trusted-proxy adds to its list), with a value that is not
-    // empty: `--smtp "$RELAY"` with the variable unset must not quietly leave every
-    // mail on this disk.
+    // Each flag once (--trusted-proxy, --metrics-from and --cors-origin add to their
+    // lists), with a value that is not empty: `--smtp "$RELAY"` with the variable unset
+    // must not quietly leave every mail on this disk.
     auto value = [&]() -> std::string {
       if (auto problem = flagValueProblem(argc, argv, i)) usage(*problem);
-      if (a != "--trusted-proxy" && a != "--metrics-from" && !given.insert(a).second)
+      if (a != "--trusted-proxy" && a != "--metrics-from" && a != "--cors-origin" &&
+          !given.insert(a).second)
         usage(a + " is given twice");
       return std::string(argv[++i]);
     };
@@ -393,6 +418,13 @@ int main(int argc, char** argv) {
       forEachListed(value(), [&](std::string_view one) {
         if (auto problem = metricsFrom.add(one))
           usage("--metrics-from takes IP networks or addresses: " + *problem);
+      });
+    } else if (a == "--cors-origin") {
+      forEachListed(value(), [&](std::string_view one) {
+        auto origin = corsOrigin(one);
+        if (!origin) usage("--cors-origin '" + std::string(one) + "' " + origin.error().message);
+        if (std::find(corsOrigins.begin(), corsOrigins.end(), *origin) == corsOrigins.end())
+          corsOrigins.push_back(*origin);
       });
     } else if (a == "--demo")
       demo = true;
@@ -608,6 +640,7 @@ int main(int argc, char** argv) {
   apiOptions.hashCost = hashCost;
   if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
   apiOptions.metricsFrom = metricsFrom;
+  apiOptions.corsOrigins = corsOrigins;
   apiOptions.waitingPolls = waitingPolls(workers);
   if (addressFailures) apiOptions.throttle.addressLimit = static_cast<int>(*addressFailures);
   std::unique_ptr<HttpServer> server;
