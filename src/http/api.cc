@@ -119,7 +119,9 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
               false,
               false,
               nullptr,
-              routeName};
+              routeName,
+              false,
+              {}};
     if (r->info.access != Access::kPublic) {
       if (auto denied = authenticate(call, r->info)) return *denied;
     }
@@ -528,6 +530,7 @@ HttpResponse Api::Impl::command(Call& call, CommandBody body,
   if (auto bad = idempotency(call.req, call.route, s)) return *bad;
   pending->mail = static_cast<bool>(outbox);
   pending->rightGone = call.rightGone;
+  pending->tagNow = call.tagNow;
   s.outbox = std::move(outbox);
   pending->render = std::move(render);
   call.pending = std::move(pending);
@@ -633,7 +636,13 @@ std::optional<CommandReply> Api::Impl::earlierAnswer(const Call& call, CommandBo
 
 HttpResponse Api::Impl::finish(const PendingCommand& pending, const CommandReply& reply) {
   if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
-  if (reply.status == CommandReply::Status::kRejected) return rejected(reply.rejection);
+  if (reply.status == CommandReply::Status::kRejected) {
+    HttpResponse refused = rejected(reply.rejection);
+    // Changed since it was read (If-Match, a form's version): the tag to read it
+    // again by, or to send once what changed is looked at.
+    if (refused.status == 412 && pending.tagNow) setETag(refused, pending.tagNow());
+    return refused;
+  }
   if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
   // `render` does what the command's answer brings about (a deactivation ends the
   // user's sessions) besides reading the result back.
@@ -738,23 +747,29 @@ bool Api::Impl::namesTag(std::string_view list, std::string_view etag) {
 }
 
 HttpResponse Api::Impl::notAsShown(const char* what, const std::string& etag) {
-  return Api::problem(412, "version-mismatch", "The resource has changed",
-                      std::string("If-Match does not name this ") + what +
-                          " as it is now: its ETag is " + etag + "; read it again.");
+  HttpResponse r = Api::problem(412, "version-mismatch", "The resource has changed",
+                                std::string("If-Match does not name this ") + what +
+                                    " as it is now: its ETag is " + etag + "; read it again.");
+  r.headers.emplace_back("ETag", etag);
+  return r;
 }
 
-std::optional<HttpResponse> Api::Impl::ifMatch(const HttpRequest& req, const TagRead& shownTag,
-                                               const char* what,
+std::optional<HttpResponse> Api::Impl::ifMatch(Call& call, TagRead shownTag, const char* what,
                                                std::optional<std::uint64_t>& expected,
                                                bool shownOnly) {
+  call.tagNow = shownTag;
+  const HttpRequest& req = call.req;
   // If-None-Match on a change: false (412) when it names the tag shown now, or is "*"
   // and there is something shown (RFC 9110 13.1.2; it was not looked at: a review).
   if (const std::string_view none = req.header("if-none-match"); !none.empty()) {
     if (const std::optional<VersionTag> shown = shownTag();
-        shown && namesTag(none, "\"" + shown->text + "\""))
-      return Api::problem(412, "version-mismatch", "The resource has changed",
-                          std::string("If-None-Match names this ") + what +
-                              " as it is now (ETag \"" + shown->text + "\").");
+        shown && namesTag(none, "\"" + shown->text + "\"")) {
+      HttpResponse r = Api::problem(412, "version-mismatch", "The resource has changed",
+                                    std::string("If-None-Match names this ") + what +
+                                        " as it is now (ETag \"" + shown->text + "\").");
+      setETag(r, shown);
+      return r;
+    }
   }
   const std::string_view header = req.header("if-match");
   if (header.empty()) return std::nullopt;
@@ -1195,8 +1210,9 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   // No route takes it whatever its body: answered before the body is held.
   if (r == nullptr) return Impl::unmatched(head, allowed, routeName);
   if (r->info.access != Access::kPublic) {
-    Impl::Call call{head,  {},      std::move(params),           {}, {}, false,
-                    false, nullptr, std::string(r->info.pattern)};
+    Impl::Call call{
+        head,  {}, std::move(params), {}, {}, false, false, nullptr, std::string(r->info.pattern),
+        false, {}};
     if (auto refused = impl_->authenticate(call, r->info)) return refused;
   }
   // A body of a type the route does not read is refused whatever it holds (a

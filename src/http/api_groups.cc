@@ -85,7 +85,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
     refuseReadOnly(shown, u.expectedVersion, errors);
     return validation(errors);
   }
-  if (auto failed = ifMatch(call.req, groupTagNow(call, u.groupId), "group", u.expectedVersion))
+  if (auto failed = ifMatch(call, groupTagNow(call, u.groupId), "group", u.expectedVersion))
     return *failed;
   refuseReadOnly(shown, u.expectedVersion, errors);
   if (!errors.empty()) return validation(errors);
@@ -98,7 +98,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
 
 HttpResponse Api::Impl::deleteGroup(Call& call) {
   DeleteGroup d{call.params[0], std::nullopt};
-  if (auto failed = ifMatch(call.req, groupTagNow(call, d.groupId), "group", d.expectedVersion))
+  if (auto failed = ifMatch(call, groupTagNow(call, d.groupId), "group", d.expectedVersion))
     return *failed;
   return command(call, std::move(d),
                  [](const CommandReply&) -> HttpResponse { return noContent(); });

@@ -214,11 +214,21 @@ struct Api::Impl {
   // A command whose answer `render` makes once it is durable and projected. The
   // handler returns at once; Api::handle runs it and waits, Api::handleAsync hands
   // it to the processor and answers from its callback, so that no thread waits.
+  // The ETag of a user or a group: its version, and for a user "-a" once its
+  // manager shows as anonymized.
+  struct VersionTag {
+    std::uint64_t version = 0;
+    std::string text;  // "3" or "3-a"
+  };
+  // The ETag a user or group shows now (read only when a request has If-Match).
+  using TagRead = std::function<std::optional<VersionTag>()>;
+
   struct PendingCommand {
     Submission submission;
     std::function<HttpResponse(const CommandReply&)> render;
     bool mail = false;
     bool rightGone = false;  // Call::rightGone
+    TagRead tagNow;          // Call::tagNow
   };
 
   struct Call {
@@ -233,6 +243,8 @@ struct Api::Impl {
     // A retry let through although the caller's right to make the change has gone
     // since (madeBefore): its answer shows no record as it reads now.
     bool rightGone = false;
+    // How the ETag of what the request changes reads now (set by ifMatch): a 412 names it.
+    TagRead tagNow;
     const std::string& company() const { return session.companyId; }
     const std::string& actor() const { return session.userId; }
   };
@@ -281,18 +293,8 @@ struct Api::Impl {
   // may be the same mutex.
   std::array<std::mutex, 64> erasureLocks;
 
-  // The ETag of a user or a group: its version, and for a user "-a" once its
-  // manager shows as anonymized.
-  struct VersionTag {
-    std::uint64_t version = 0;
-    std::string text;  // "3" or "3-a"
-  };
-
   // How a user or group reads in its view now (for If-Match and a PATCH's fields).
   using RowRead = std::function<std::optional<std::string>()>;
-  // The ETag a user or group shows now (read only when a request has If-Match).
-  using TagRead = std::function<std::optional<VersionTag>()>;
-
   // A PATCH body's fields besides those it changes (`patchable`), as GET shows the
   // resource: `version` is a form's precondition (412 when it changed since, as with
   // If-Match, which wins when sent too), and its `updatedAt` goes with it; any other
@@ -540,8 +542,9 @@ struct Api::Impl {
   // `shownTag` is read only when If-Match is sent; a user or group the view does not
   // show is left to the decider, whose 404 comes before a 412 (RFC 9110 13.2.1): the
   // first version listed, or one no user or group has.
-  static std::optional<HttpResponse> ifMatch(const HttpRequest& req, const TagRead& shownTag,
-                                             const char* what,
+  // Every 412 of the request, its decider's too, names the tag shown then in `ETag`
+  // (call.tagNow keeps `shownTag` for the command's answer).
+  static std::optional<HttpResponse> ifMatch(Call& call, TagRead shownTag, const char* what,
                                              std::optional<std::uint64_t>& expected,
                                              bool shownOnly = false);
 

@@ -216,8 +216,7 @@ HttpResponse Api::Impl::patchUser(Call& call) {
     refuseReadOnly(shown, u.expectedVersion, errors);
     return refused();
   }
-  if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", u.expectedVersion))
-    return *failed;
+  if (auto failed = ifMatch(call, userTagNow(call, id), "user", u.expectedVersion)) return *failed;
   refuseReadOnly(shown, u.expectedVersion, errors);
   if (!errors.empty()) return refused();
   return command(call, std::move(u),
@@ -240,8 +239,7 @@ HttpResponse Api::Impl::deactivate(Call& call) {
   if (to && trim(*to).empty()) to.reset();
   const std::string& id = call.params[0];
   DeactivateUser d{id, to};
-  if (auto failed = ifMatch(call.req, userTagNow(call, id), "user", d.expectedVersion))
-    return *failed;
+  if (auto failed = ifMatch(call, userTagNow(call, id), "user", d.expectedVersion)) return *failed;
   return command(call, std::move(d),
                  [=, this, company = call.company(),
                   params = call.params](const CommandReply& reply) -> HttpResponse {
@@ -280,7 +278,7 @@ HttpResponse Api::Impl::deactivate(Call& call) {
 
 HttpResponse Api::Impl::reactivate(Call& call) {
   ReactivateUser r{call.params[0]};
-  if (auto failed = ifMatch(call.req, userTagNow(call, r.userId), "user", r.expectedVersion))
+  if (auto failed = ifMatch(call, userTagNow(call, r.userId), "user", r.expectedVersion))
     return *failed;
   return command(call, std::move(r),
                  [=, this, company = call.company(),
@@ -334,8 +332,7 @@ HttpResponse Api::Impl::anonymize(Call& call) {
   const auto& user = *read;
   if (user && user->anonymized)  // whatever the If-Match: the drop of a command accepted
     if (auto undone = finishAnonymizationLeftUndone(call.company(), id)) return *undone;
-  if (auto failed =
-          ifMatch(call.req, userTagNow(call, id), "user", anonymize.expectedVersion, true))
+  if (auto failed = ifMatch(call, userTagNow(call, id), "user", anonymize.expectedVersion, true))
     return *failed;
   const bool marking = user && !user->anonymized;
   const bool droppedBefore = marking && !user->active;
