@@ -21,7 +21,10 @@
 #include "src/app/countries_file.h"
 #include "src/app/operator.h"
 #include "src/app/portal.h"
+#include "src/app/provisioning.h"
 #include "src/app/system.h"
+#include "src/auth/passwords.h"
+#include "tests/example_company.h"
 #include "tests/http_client.h"
 #include "tests/programs.h"
 #include "tests/test_support.h"
@@ -325,6 +328,17 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   }
   for (const char* hours : {"0", "8760", "0024"}) {
     ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--idempotency-hours", hours, "--version"});
+    EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
+  }
+  for (const char* hours : {"0", "721", "-1", "2.5", "week"}) {
+    bad = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--mail-give-up-hours", hours});
+    EXPECT_EQ(bad.exitCode, 2) << hours;
+    EXPECT_NE(bad.err.find("--mail-give-up-hours needs a whole number of hours from 1 to 720"),
+              std::string::npos)
+        << bad.err;
+  }
+  for (const char* hours : {"1", "720", "168"}) {
+    ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--mail-give-up-hours", hours, "--version"});
     EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
   }
 }
@@ -1050,6 +1064,55 @@ TEST(ServerProcess, AResetLinkBeginsWithThePortalsAddress) {
   ServerProcess server(data, false, 0, {"--listen", "0.0.0.0:0"});
   const std::string named = "http://" + std::string(name) + ":" + std::to_string(server.port());
   EXPECT_EQ(resetLink(server).rfind(named + "/reset-password#token=", 0), 0u) << named;
+  EXPECT_EQ(server.terminate(), 0);
+}
+
+// How long a mail the relay does not take is tried is the operator's to set: past
+// it, counted from the event that caused it, the mail is dropped and logged.
+TEST(ServerProcess, AMailIsTriedForTheHoursGivenThenDropped) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  {
+    // A company provisioned two hours ago: its owner's temporary password waits.
+    SystemClock wall;
+    ManualClock clock{Timestamp{wall.now().micros - 2 * 3600LL * 1'000'000}};
+    RandomIds ids;
+    auto countries = loadCountries();
+    ASSERT_TRUE(countries);
+    PortalOptions options;
+    options.dataDir = data;
+    options.createIfMissing = true;
+    auto portal = Portal::open(options, *countries, clock, ids);
+    ASSERT_TRUE(portal) << portal.error().message;
+    PasswordHasher hasher(HashCost::minimum());
+    ASSERT_TRUE(provisionCompany(**portal, hasher, exampleCompany("acme", "Acme"), ""));
+  }
+  const std::string log = dir.sub("server.log");
+  auto metric = [](ServerProcess& server, const std::string& line) {
+    return HttpClient(server.port()).get("/metrics").body.find("\n" + line + "\n") !=
+           std::string::npos;
+  };
+  {
+    // Three hours: the relay, which is not there, is tried again later.
+    ServerProcess server(data, false, 0, {"--smtp", "127.0.0.1:9", "--mail-give-up-hours", "3"},
+                         false, false, log);
+    ASSERT_TRUE(waitFor([&] {
+      return readFile(log).find("delivery failed (attempt 1") != std::string::npos;
+    })) << readFile(log);
+    EXPECT_TRUE(metric(server, "portal_mail_pending 1"));
+    EXPECT_EQ(server.terminate(), 0);
+    EXPECT_EQ(readFile(log).find("not delivered within"), std::string::npos) << readFile(log);
+  }
+  // One hour: past it already, so the first failure drops it.
+  ServerProcess server(data, false, 0, {"--smtp", "127.0.0.1:9", "--mail-give-up-hours", "1"},
+                       false, false, log);
+  ASSERT_TRUE(waitFor([&] {
+    return readFile(log).find(
+               "not delivered within 1 hour of the event that caused it; dropped "
+               "unsent") != std::string::npos;
+  })) << readFile(log);
+  EXPECT_TRUE(
+      waitFor([&] { return metric(server, "portal_mail_dropped_total{reason=\"expired\"} 1"); }));
   EXPECT_EQ(server.terminate(), 0);
 }
 

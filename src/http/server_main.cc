@@ -81,7 +81,8 @@ const char* signalName(int sig) {
       "                     [--trusted-proxy ADDRESS[,ADDRESS...]] [--metrics-from NETWORK[,...]]\n"
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
       "                     [--connections-per-address N] [--idempotency-hours N]\n"
-      "                     [--cors-origin ORIGIN[,...]] [--demo] [--quiet]\n"
+      "                     [--mail-give-up-hours N] [--cors-origin ORIGIN[,...]]\n"
+      "                     [--demo] [--quiet]\n"
       "       portal-server --version\n"
       "\n"
       "  --data DIR            the portal's data directory (made only with --demo, or by\n"
@@ -93,6 +94,9 @@ const char* signalName(int sig) {
       "  --smtp HOST:PORT      deliver mail to this relay (default: .eml files in\n"
       "                        DIR/outbox/)\n"
       "  --mail-from ADDRESS   the mails' sender (default no-reply@portal.invalid)\n"
+      "  --mail-give-up-hours N\n"
+      "                        a mail not delivered this long after what caused it is\n"
+      "                        dropped, logged (1 to 720, default 120: 5 days)\n"
       "  --password-hash-cost  interactive (default) or minimum (tests, benchmarks)\n"
       "  --io-threads N        network threads, 1 to 256 (default: one a core)\n"
       "  --workers N           threads for blocking work, 1 to 1024 (default 64)\n"
@@ -358,7 +362,8 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
-  std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24;
+  std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24,
+              mailGiveUpHours = 120;
   std::optional<std::size_t> addressFailures;
   std::size_t connectionsPerAddress = 0;
   bool demo = false, quiet = false;
@@ -397,6 +402,8 @@ int main(int argc, char** argv) {
       stopDelay = count("--stop-delay", value(), 300, 0, "seconds");
     } else if (a == "--idempotency-hours") {
       idempotencyHours = count("--idempotency-hours", value(), 8760, 0, "hours");
+    } else if (a == "--mail-give-up-hours") {
+      mailGiveUpHours = count("--mail-give-up-hours", value(), 720, 1, "hours");
     } else if (a == "--connections-per-address") {
       connectionsPerAddress = count("--connections-per-address", value(), 100000);
     } else if (a == "--sign-in-failures-per-address") {
@@ -646,8 +653,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<HttpServer> server;
   // Made before the server serves (an anonymization must find it), started once
   // its links' address is known.
+  MailerOptions mailerOptions;
+  mailerOptions.giveUpAfter = std::chrono::hours(mailGiveUpHours);
   auto mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
-                                         mailRecipients(p, clock));
+                                         mailRecipients(p, clock), mailerOptions);
   // What the network threads read of the server, set once it is made.
   std::atomic<HttpServer*> liveServer{nullptr};
   apiOptions.mailQueued = [m = mailer.get()] { m->notify(); };

@@ -104,9 +104,11 @@ std::string withoutAddress(std::string text, const std::string& address) {
 
 std::string describe(std::chrono::milliseconds d) {
   auto ms = static_cast<long long>(d.count());
-  constexpr long long kDay = 24LL * 60 * 60 * 1000;
+  constexpr long long kHour = 60LL * 60 * 1000, kDay = 24 * kHour;
   if (ms >= kDay && ms % kDay == 0)
     return std::to_string(ms / kDay) + (ms == kDay ? " day" : " days");
+  if (ms >= kHour && ms % kHour == 0)  // --mail-give-up-hours
+    return std::to_string(ms / kHour) + (ms == kHour ? " hour" : " hours");
   return ms < 1000 || ms % 1000 != 0 ? std::to_string(ms) + " ms"
                                      : std::to_string(ms / 1000) + " s";
 }
