@@ -684,6 +684,79 @@ TEST(HttpImport, FilesAsSpreadsheetsSaveThemCreateTheirUsers) {
   EXPECT_EQ(one("kim@acme.example")["country"], "KR");
 }
 
+// A file in the character set its Content-Type names is read as that: Windows'
+// "CSV" (Windows-1252), Japanese Excel's (Shift_JIS), UTF-16 with its mark. A byte
+// that is no character of it is an error at its row and column, and a character set
+// the server has no converter for is 415 before the file is read.
+TEST(HttpImport, AFileInTheCharacterSetItsContentTypeNamesIsReadAsThat) {
+  ImportWorld w;
+  auto send = [&](const std::string& bytes, const std::string& type) {
+    return w.client.request("POST", "/api/v1/users/import", bytes, w.owner.token,
+                            {{"Content-Type", type}});
+  };
+  const std::string manager = ",owner@acme.example,1,DE\r\n";
+  Reply r = send(kHeader + "Zo\xEB,M\xFCller,zoe.m@acme.example,Analystin \x80 Controlling" +
+                     manager + "J\xFCrgen,Wei\xDF,juergen.w@acme.example,Leiter" + manager,
+                 "text/csv; charset=windows-1252");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["created"], 2);
+  json zoe = userOfEmail(w.client, w.owner.token, "zoe.m@acme.example");
+  EXPECT_EQ(zoe["givenName"], "Zoë");
+  EXPECT_EQ(zoe["surname"], "Müller");
+  EXPECT_EQ(zoe["jobTitle"], "Analystin € Controlling");
+  EXPECT_EQ(userOfEmail(w.client, w.owner.token, "juergen.w@acme.example")["surname"], "Weiß");
+
+  r = send(kHeader + "\x8E\x52\x93\x63,\x91\xBE\x98\x59,taro.y@acme.example," +
+               "\x83G\x83\x93\x83W\x83j\x83\x41" + manager,
+           "text/csv;charset=\"Shift_JIS\"");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json taro = userOfEmail(w.client, w.owner.token, "taro.y@acme.example");
+  EXPECT_EQ(taro["givenName"], "山田");
+  EXPECT_EQ(taro["surname"], "太郎");
+  EXPECT_EQ(taro["jobTitle"], "エンジニア");
+
+  const std::u16string text = u"\uFEFF" + std::u16string(kHeader.begin(), kHeader.end()) +
+                              u"Sofia,Παπαδοπούλου,sofia.p@acme.example,Clerk,owner@acme.example,1,"
+                              u"GR\r\n";
+  std::string utf16;
+  for (char16_t unit : text) {
+    utf16 += static_cast<char>(unit & 0xFF);
+    utf16 += static_cast<char>(unit >> 8);
+  }
+  r = send(utf16, "text/csv; charset=UTF-16");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(userOfEmail(w.client, w.owner.token, "sofia.p@acme.example")["surname"],
+            "Παπαδοπούλου");
+
+  // Shift_JIS has no character that starts 0x81 and goes on with a space.
+  r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager +
+               "Aki,Ito,aki.i@acme.example,\x81 Clerk" + manager,
+           "text/csv; charset=Shift_JIS");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["created"], 0);
+  ASSERT_EQ(r.json()["errors"].size(), 1u) << r.body;
+  const json error = r.json()["errors"][0];
+  EXPECT_EQ(error["row"], 3);
+  EXPECT_EQ(error["column"], "Job title");
+  EXPECT_NE(error["message"].get<std::string>().find(
+                "is no character of Shift_JIS, the character set the request's Content-Type names"),
+            std::string::npos)
+      << r.body;
+  EXPECT_THROW(userOfEmail(w.client, w.owner.token, "ken.s@acme.example"), std::runtime_error)
+      << "nothing created";
+
+  for (const char* type : {"text/csv; charset=klingon", "text/csv; charset=\"\""}) {
+    r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager, type);
+    EXPECT_EQ(r.status, 415) << type << ": " << r.body;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find("is not one this server reads"),
+              std::string::npos)
+        << r.body;
+  }
+  // UTF-8 said as such, in any of its names, is read as before.
+  r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager, "text/csv; charset=UTF8");
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 // Files LibreOffice 7.4.7 saved (headless, from the template's workbook filled with
 // openpyxl: a review, 2026-12-05), byte for byte, for the company "demo", whose
 // owner they name as the manager: "Text CSV" with the character set "Unicode

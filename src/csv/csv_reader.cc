@@ -15,14 +15,13 @@ std::string hexByte(unsigned char b) {
   return buf;
 }
 
-// "byte 0xE9" or "bytes 0xE6 0x97": a broken character's bytes, as an error names them.
+}  // namespace
+
 std::string bytesNamed(std::string_view bytes) {
   std::string named = bytes.size() > 1 ? "bytes" : "byte";
   for (unsigned char b : bytes) named += " " + hexByte(b);
   return named;
 }
-
-}  // namespace
 
 CsvReader::CsvReader(CsvReaderOptions options) : options_(options) {}
 

@@ -56,6 +56,9 @@ inline constexpr std::string_view kSaveAsCsvUtf8 =
     "save the file as \"CSV UTF-8\" (in LibreOffice: Text CSV with the character set "
     "\"Unicode (UTF-8)\")";
 
+// "byte 0xE9" or "bytes 0xE6 0x97": a broken character's bytes, as an error names them.
+std::string bytesNamed(std::string_view bytes);
+
 struct CsvRecord {
   std::size_t row = 0;              // 1-based record number; the header is row 1
   std::size_t line = 0;             // 1-based physical line of the file the record starts on

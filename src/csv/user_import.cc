@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "events/text.h"
+#include "src/csv/charset.h"
 #include "src/csv/csv_reader.h"
 #include "src/csv/csv_writer.h"
 #include "src/domain/user_details.h"
@@ -686,12 +687,35 @@ ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
         {1, "", "", sentence("the file is UTF-32, not UTF-8; " + std::string(kSaveAsCsvUtf8))});
     return out;
   }
+  // A file in the charset its request names, read as UTF-8. At a byte that is no
+  // character of it, a byte that is none of UTF-8 either stops the reader there, at
+  // its row and column, and the error says what it is.
+  std::string converted;
+  std::optional<std::string> notInCharset;
+  if (!options.charset.empty() && !isUtf8Charset(options.charset)) {
+    Utf8Text text = toUtf8(bytes, options.charset);
+    converted = std::move(text.utf8);
+    if (text.badBytes) {
+      notInCharset = text.badBytes->empty() ? std::string("a byte") : bytesNamed(*text.badBytes);
+      converted += '\xFF';
+    }
+    bytes = converted;
+  }
   FileChecker checker(countries, options, out);
   CsvReader reader;
   const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r, reader.separator()); };
   bool read = reader.feed(bytes, sink).ok();
   if (read) read = reader.finish(sink).ok();
-  if (!read && reader.problem()) checker.readingStopped(*reader.problem());
+  if (!read && reader.problem()) {
+    CsvProblem stop = *reader.problem();
+    if (notInCharset && stop.message.find("invalid UTF-8") != std::string::npos)
+      stop.message = ": " + *notInCharset + (notInCharset->starts_with("bytes") ? " are" : " is") +
+                     " no character of " + options.charset +
+                     ", the character set the request's Content-Type names; send the file in "
+                     "the character set it is in, or " +
+                     std::string(kSaveAsCsvUtf8) + " and send it as UTF-8";
+    checker.readingStopped(stop);
+  }
   if (!out.tooManyRows) checker.finish();
   sortIssues(out.errors);
   if (reader.separator() != '\0') out.separator = reader.separator();

@@ -65,6 +65,9 @@ struct ImportReadOptions {
   // not checked.
   enum class Member { kNone, kActive, kDeactivated };
   std::function<Member(std::string_view email)> inPool;
+  // The character set the file is in, as its request's Content-Type names it
+  // (knownCharset); empty or UTF-8's: read as UTF-8.
+  std::string charset;
 };
 
 struct ImportFile {

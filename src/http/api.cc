@@ -1196,6 +1196,16 @@ HttpResponse Api::notCsv(std::string_view contentType) {
                           : "Send the file as text/csv, as a spreadsheet saves \"CSV UTF-8\".");
 }
 
+std::optional<HttpResponse> Api::csvRefused(std::string_view contentType) {
+  if (!isCsvMediaType(contentType)) return notCsv(contentType);
+  const auto charset = charsetParameter(contentType);
+  if (!charset || isUtf8Charset(*charset) || knownCharset(*charset)) return std::nullopt;
+  return problem(415, "unsupported-media-type", "Unsupported media type",
+                 "The character set " + charset->substr(0, 40) +
+                     " that the Content-Type names is not one this server reads: " +
+                     std::string(kSaveAsCsvUtf8) + " and send it as UTF-8 (charset=utf-8).");
+}
+
 std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,
                                             std::string_view authorization,
                                             std::string_view contentType) {
@@ -1219,8 +1229,7 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   // review: a 100 Continue, then 415 once the body had come). A route that takes
   // no body judges only one that is there.
   if (!r->takesBody) return std::nullopt;
-  if (r->handler == &Impl::importUsers)
-    return isCsvMediaType(contentType) ? std::nullopt : std::optional(notCsv(contentType));
+  if (r->handler == &Impl::importUsers) return csvRefused(contentType);
   return notJsonType(contentType);
 }
 

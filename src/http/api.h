@@ -120,6 +120,9 @@ class Api {
   // 415 for a batch import's body that is not CSV, sent as `contentType`; a
   // workbook's type (.xlsx, .ods) is said to be one.
   static HttpResponse notCsv(std::string_view contentType);
+  // That 415, or one for a charset this server has no converter for; nullopt for a
+  // CSV type in UTF-8 or in a charset it reads (windows-1252, Shift_JIS, UTF-16…).
+  static std::optional<HttpResponse> csvRefused(std::string_view contentType);
 
   // The answer a request gets whatever its body (404 or 405 when no route takes it,
   // 401 signed out, 403 not allowed on its route, 415 a body of a type its route

@@ -33,6 +33,8 @@
 #include "src/auth/password_policy.h"
 #include "src/auth/passwords.h"
 #include "src/auth/sealer.h"
+#include "src/csv/charset.h"
+#include "src/csv/csv_reader.h"
 #include "src/csv/user_import.h"
 #include "src/domain/services.h"
 #include "src/domain/user_details.h"
@@ -111,6 +113,10 @@ HttpResponse rejected(const Rejection& r);
 
 // 415 when a body's Content-Type is given and is not a JSON media type.
 std::optional<HttpResponse> notJsonType(std::string_view contentType);
+
+// The value of a Content-Type's charset parameter, unquoted, as sent; nullopt when it
+// names none.
+std::optional<std::string> charsetParameter(std::string_view contentType);
 
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error);

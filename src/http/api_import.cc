@@ -39,8 +39,7 @@ nlohmann::json Api::Impl::issuesJson(const std::vector<ImportIssue>& issues) {
 }
 
 HttpResponse Api::Impl::importUsers(Call& call) {
-  if (!isCsvMediaType(call.req.header("content-type")))
-    return Api::notCsv(call.req.header("content-type"));
+  if (auto refused = Api::csvRefused(call.req.header("content-type"))) return *refused;
   // A repeat of the key sent while the first import runs waits for its outcome (a
   // file with errors would otherwise be answered anew, with another import id).
   const auto serial = serializeKey(call);
@@ -60,6 +59,7 @@ HttpResponse Api::Impl::importUsers(Call& call) {
   const std::uint64_t logGeneration = importLogs.generation(call.company());
   ImportReadOptions read;
   read.maxRows = options.importMaxRows;
+  read.charset = charsetParameter(call.req.header("content-type")).value_or("");
   ImportFile file;
   {
     const CredentialsReader credentials = portal.credentials();  // not held while it runs

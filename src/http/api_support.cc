@@ -197,6 +197,14 @@ std::optional<HttpResponse> notJsonType(std::string_view contentType) {
   }
   // JSON is UTF-8 (RFC 8259 8.1): a body said to be in another charset was read as
   // UTF-8 all the same and refused as "not valid JSON" at its first letter past ASCII.
+  if (const auto charset = charsetParameter(contentType); charset && !isUtf8Charset(*charset))
+    return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                        "JSON is sent as UTF-8, not " + charset->substr(0, 40) +
+                            ": send the body as UTF-8 (charset=utf-8).");
+  return std::nullopt;
+}
+
+std::optional<std::string> charsetParameter(std::string_view contentType) {
   std::string_view params = contentType.substr(std::min(contentType.find(';'), contentType.size()));
   while (!params.empty()) {
     params.remove_prefix(1);  // the ';'
@@ -216,11 +224,7 @@ std::optional<HttpResponse> notJsonType(std::string_view contentType) {
     std::string_view value = trim(param.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
       value = value.substr(1, value.size() - 2);
-    const std::string charset = asciiLower(value);
-    if (charset != "utf-8" && charset != "utf8" && charset != "us-ascii")
-      return Api::problem(415, "unsupported-media-type", "Unsupported media type",
-                          "JSON is sent as UTF-8, not " + std::string(value.substr(0, 40)) +
-                              ": send the body as UTF-8 (charset=utf-8).");
+    return std::string(value);
   }
   return std::nullopt;
 }
