@@ -68,7 +68,11 @@ Utf8Text toUtf8(std::string_view bytes, const std::string& charset) {
     piece.resize(n * 3);
     u_strToUTF8(piece.data(), static_cast<std::int32_t>(piece.size()), &length, units.data(),
                 static_cast<std::int32_t>(n), &utf8Status);
-    out.utf8.append(piece.data(), static_cast<std::size_t>(U_SUCCESS(utf8Status) ? length : 0));
+    if (U_FAILURE(utf8Status)) {  // (a lone surrogate, which the converters refuse already)
+      out.badBytes = std::string();
+      return out;
+    }
+    out.utf8.append(piece.data(), static_cast<std::size_t>(length));
     if (carried == 1) units[0] = units[n];
     if (status == U_BUFFER_OVERFLOW_ERROR) continue;
     if (U_FAILURE(status)) {
