@@ -748,13 +748,58 @@ TEST(HttpImport, AFileInTheCharacterSetItsContentTypeNamesIsReadAsThat) {
   for (const char* type : {"text/csv; charset=klingon", "text/csv; charset=\"\""}) {
     r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager, type);
     EXPECT_EQ(r.status, 415) << type << ": " << r.body;
-    EXPECT_NE(r.json()["detail"].get<std::string>().find("is not one this server reads"),
+    EXPECT_NE(r.json()["detail"].get<std::string>().find(std::string_view(type).ends_with("\"\"")
+                                                             ? "names an empty character set"
+                                                             : "is not one this server reads"),
               std::string::npos)
         << r.body;
   }
+  r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager,
+           "text/csv; charset=windows-1252; charset=utf-8");
+  EXPECT_EQ(r.status, 415) << "two charsets: " << r.body;
   // UTF-8 said as such, in any of its names, is read as before.
   r = send(kHeader + "Ken,Sato,ken.s@acme.example,Clerk" + manager, "text/csv; charset=UTF8");
   EXPECT_EQ(r.status, 200) << r.body;
+
+  // A byte windows-1252 leaves unassigned is named as one, not as a control character.
+  r = send(kHeader + "Ola,Nordmann,ola.n@acme.example,Dev\x81x" + manager,
+           "text/csv; charset=windows-1252");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["column"], "Job title") << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"].get<std::string>().rfind(
+                "Byte 0x81 is no character of windows-1252", 0),
+            0u)
+      << r.body;
+  // A UTF-8 file said to be in another charset would have its names changed unseen
+  // (Müller as MÃ¼ller): refused. One with UTF-8's byte-order mark is read as UTF-8,
+  // as browsers read it, and a bad first byte is said as that, not as UTF-16's mark.
+  const std::string mueller = "Jan,M\xC3\xBCller,jan.m@acme.example,Dev" + manager;
+  r = send(kHeader + mueller, "text/csv; charset=ISO-8859-1");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.json()["errors"][0]["message"].get<std::string>().find(
+                "The file is UTF-8, not ISO-8859-1 as the request's Content-Type says"),
+            std::string::npos)
+      << r.body;
+  r = send("\xEF\xBB\xBF" + kHeader + mueller, "text/csv; charset=Shift_JIS");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(userOfEmail(w.client, w.owner.token, "jan.m@acme.example")["surname"], "Müller");
+  r = send(kHeader + "Ken,Sato,ken.s2@acme.example,Clerk" + manager, "text/csv; charset=UTF-32");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.json()["errors"][0]["message"].get<std::string>().find("no character of UTF-32"),
+            std::string::npos)
+      << r.body;
+
+  // The same bytes with the same Idempotency-Key in another charset are another request.
+  const std::string juergen = kHeader + "J\xFCrgen,Gro\xDF,juergen.g@acme.example,Dev" + manager;
+  auto keyed = [&](const std::string& type) {
+    return w.client.request("POST", "/api/v1/users/import", juergen, w.owner.token,
+                            {{"Content-Type", type}, {"Idempotency-Key", "import-juergen"}});
+  };
+  ASSERT_EQ(keyed("text/csv; charset=koi8-r").status, 200);
+  r = keyed("text/csv; charset=windows-1252");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["code"], "idempotency-key-reused") << r.body;
+  EXPECT_EQ(keyed("text/csv; charset=KOI8-R").json()["created"], 1) << "the first answer again";
 }
 
 // Files LibreOffice 7.4.7 saved (headless, from the template's workbook filled with

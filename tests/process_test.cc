@@ -348,9 +348,10 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
 // without the flag answers as before.
 TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
   TempDir dir;
-  ServerProcess server(dir.sub("data"), true, 0,
-                       {"--cors-origin", "https://Portal.Example.com:443/, http://localhost:3000",
-                        "--cors-origin", "http://localhost:3000"});
+  ServerProcess server(
+      dir.sub("data"), true, 0,
+      {"--cors-origin", "https://Portal.Example.com:0443/, http://localhost:3000", "--cors-origin",
+       "http://localhost:3000", "--cors-origin", "http://[0:0::1]:03000"});
   const std::string token = signInDemoOwner(server);
   HttpClient client(server.port());
   using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -384,6 +385,10 @@ TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
       client.request("GET", "/api/v1/me", "", "", {{"Origin", "http://localhost:3000"}});
   EXPECT_EQ(signedOut.status, 401);
   EXPECT_EQ(signedOut.header("access-control-allow-origin"), "http://localhost:3000");
+  // An origin is given as a browser sends it, whatever way the flag wrote it.
+  EXPECT_EQ(client.request("GET", "/api/v1/me", "", token, {{"Origin", "http://[::1]:3000"}})
+                .header("access-control-allow-origin"),
+            "http://[::1]:3000");
   // Another origin's page: its request is served as any (the token decides), but the
   // browser lets the page read nothing of it, and its preflight says why.
   const Fields other = {{"Origin", "https://elsewhere.example"}};
@@ -413,13 +418,20 @@ TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
   EXPECT_EQ(plain.terminate(), 0);
 
   for (const char* bad : {"*", "null", "https://portal.example.com/app", "ftp://portal.example.com",
-                          "https://", "https://portal.example.com:0", "portal.example.com"}) {
+                          "https://", "https://portal.example.com:0", "portal.example.com",
+                          "https://portal.example.com?app", "https://ann@portal.example.com"}) {
     ProgramRun run =
         runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--cors-origin", bad});
     EXPECT_EQ(run.exitCode, 2) << bad;
     EXPECT_NE(run.err.find("--cors-origin '" + std::string(bad) + "' "), std::string::npos)
         << run.err;
+    EXPECT_EQ(run.err.find("mail"), std::string::npos) << "said of another flag: " << run.err;
   }
+  ProgramRun comma = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--cors-origin",
+                                 "https://portal.example.com,"});
+  EXPECT_EQ(comma.exitCode, 2);
+  EXPECT_NE(comma.err.find("is empty: the list has a comma too many"), std::string::npos)
+      << comma.err;
 }
 
 // How many failed sign-ins one client address makes before its sign-ins wait is the

@@ -3,6 +3,7 @@
 // not UTF-8 (`text/csv; charset=windows-1252`, as a program that exports a
 // spreadsheet's "CSV" of Windows says it): read into UTF-8 with ICU's converters.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,15 +18,18 @@ bool isUtf8Charset(std::string_view charset);
 // "latin1", "ISO-8859-15", "UTF-16", "Shift_JIS").
 bool knownCharset(const std::string& charset);
 
-struct Utf8Text {
-  std::string utf8;  // the text, up to `badBytes` when there are some
-  // The first bytes that are no character of the charset (a byte that it leaves
-  // unassigned, a sequence cut short): nothing past them is read.
-  std::optional<std::string> badBytes;
-};
+// The charset a file sent as `declared` is read in: its byte-order mark's when it has
+// one (UTF-8's, UTF-16's either way round), as browsers decode (WHATWG Encoding,
+// "BOM sniff"), else `declared`.
+std::string charsetOfFile(std::string_view bytes, const std::string& declared);
 
-// `bytes` read as `charset` (knownCharset), a byte-order mark of UTF-16 or UTF-32
-// dropped.
-Utf8Text toUtf8(std::string_view bytes, const std::string& charset);
+// Reads `bytes` as `charset` (knownCharset; a byte-order mark of UTF-16 or UTF-32
+// dropped), handing its text to `sink` as UTF-8 a piece at a time (at most 64 Ki
+// characters: a 64 MiB file is not held again whole) for as long as `sink` returns
+// true. Returns the first bytes that are no character of the charset (a byte it
+// leaves unassigned, a sequence cut short; empty when ICU cannot name them), nothing
+// of the text past them handed on; nullopt when every byte read was one.
+std::optional<std::string> readAsUtf8(std::string_view bytes, const std::string& charset,
+                                      const std::function<bool(std::string_view)>& sink);
 
 }  // namespace portal

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "events/json_writer.h"
 #include "events/text.h"
 #include "src/csv/charset.h"
 #include "src/csv/csv_reader.h"
@@ -679,41 +680,60 @@ class FileChecker {
 ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
                           const ImportReadOptions& options) {
   ImportFile out;
+  // The charset the file is read in: its byte-order mark's, else the one its request
+  // names (charsetOfFile); UTF-8 when it names none.
+  const std::string charset =
+      options.charset.empty() ? std::string() : charsetOfFile(bytes, options.charset);
+  const bool converted = !charset.empty() && !isUtf8Charset(charset);
   // UTF-32 with its byte-order mark, either way round: named as such (its mark reads
   // as UTF-16's, or as NULs beside each character, and was said to be UTF-16).
   using namespace std::string_view_literals;
-  if (bytes.starts_with("\xFF\xFE\0\0"sv) || bytes.starts_with("\0\0\xFE\xFF"sv)) {
+  if (!converted && (bytes.starts_with("\xFF\xFE\0\0"sv) || bytes.starts_with("\0\0\xFE\xFF"sv))) {
     out.errors.push_back(
         {1, "", "", sentence("the file is UTF-32, not UTF-8; " + std::string(kSaveAsCsvUtf8))});
     return out;
   }
-  // A file in the charset its request names, read as UTF-8. At a byte that is no
-  // character of it, a byte that is none of UTF-8 either stops the reader there, at
-  // its row and column, and the error says what it is.
-  std::string converted;
-  std::optional<std::string> notInCharset;
-  if (!options.charset.empty() && !isUtf8Charset(options.charset)) {
-    Utf8Text text = toUtf8(bytes, options.charset);
-    converted = std::move(text.utf8);
-    if (text.badBytes) {
-      notInCharset = text.badBytes->empty() ? std::string("a byte") : bytesNamed(*text.badBytes);
-      converted += '\xFF';
-    }
-    bytes = converted;
+  // A UTF-8 file said to be in another charset (a client that names one whatever it
+  // sends): read as that, its letters past ASCII would become others unseen (Müller
+  // as MÃ¼ller in ISO-8859-1). No file in a legacy charset with letters past ASCII
+  // is valid UTF-8 but by a rare chance.
+  if (converted && isValidUtf8(bytes) &&
+      std::any_of(bytes.begin(), bytes.end(), [](unsigned char b) { return b >= 0x80; })) {
+    out.errors.push_back(
+        {1, "", "",
+         sentence("the file is UTF-8, not " + charset +
+                  " as the request's Content-Type says (its bytes past ASCII are UTF-8's); "
+                  "send it with charset=utf-8, and nothing was created")});
+    return out;
   }
   FileChecker checker(countries, options, out);
   CsvReader reader;
   const CsvRecordSink sink = [&](CsvRecord& r) { checker.record(r, reader.separator()); };
-  bool read = reader.feed(bytes, sink).ok();
+  bool read = true;
+  std::optional<std::string> notInCharset;
+  if (converted) {
+    // Read a piece at a time into the reader, which stops it where it stops. At a
+    // byte that is no character of the charset, one that is none of UTF-8 (0xC0,
+    // never the start of UTF-16's mark) stops the reader there, at its row and column.
+    notInCharset = readAsUtf8(bytes, charset, [&](std::string_view piece) {
+      read = reader.feed(piece, sink).ok();
+      return read && !out.tooManyRows;
+    });
+    if (notInCharset && read) read = reader.feed("\xC0", sink).ok();
+  } else {
+    read = reader.feed(bytes, sink).ok();
+  }
   if (read) read = reader.finish(sink).ok();
   if (!read && reader.problem()) {
     CsvProblem stop = *reader.problem();
     if (notInCharset && stop.message.find("invalid UTF-8") != std::string::npos)
-      stop.message = ": " + *notInCharset + (notInCharset->starts_with("bytes") ? " are" : " is") +
-                     " no character of " + options.charset +
-                     ", the character set the request's Content-Type names; send the file in "
-                     "the character set it is in, or " +
-                     std::string(kSaveAsCsvUtf8) + " and send it as UTF-8";
+      stop.message =
+          ": " + (notInCharset->empty() ? std::string("a byte") : bytesNamed(*notInCharset)) +
+          (notInCharset->size() > 1 ? " are" : " is") + " no character of " + charset +
+          (charset == options.charset ? ", the character set the request's Content-Type names"
+                                      : ", which the file's byte-order mark says it is in") +
+          "; send the file in the character set it is in, or " + std::string(kSaveAsCsvUtf8) +
+          " and send it as UTF-8";
     checker.readingStopped(stop);
   }
   if (!out.tooManyRows) checker.finish();

@@ -153,6 +153,14 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
   return unmatched(req, allowed, routeName);
 }
 
+std::string Api::Impl::methodList(const std::vector<std::string_view>& allowed) {
+  std::string list;
+  for (auto m : allowed) list += (list.empty() ? "" : ", ") + std::string(m);
+  // Every GET answers HEAD too.
+  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) list += ", HEAD";
+  return list;
+}
+
 bool Api::Impl::crossOriginAllowed(std::string_view origin) const {
   if (origin.empty() || options.corsOrigins.empty()) return false;
   const std::string lower = asciiLower(origin);
@@ -174,11 +182,8 @@ std::optional<HttpResponse> Api::Impl::preflight(const HttpRequest& req,
     return Api::problem(403, "forbidden", "Forbidden",
                         "This origin is not one whose pages may call the API from a browser "
                         "(portal-server --cors-origin names those).");
-  std::string methods;
-  for (auto m : allowed) methods += (methods.empty() ? "" : ", ") + std::string(m);
-  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) methods += ", HEAD";
   HttpResponse res = noContent();
-  res.headers.emplace_back("Access-Control-Allow-Methods", methods);
+  res.headers.emplace_back("Access-Control-Allow-Methods", methodList(allowed));
   // What a front end sends: its token, a JSON or CSV body, a key for retries, the
   // version it changes, and an id to find its request in the server's log.
   res.headers.emplace_back("Access-Control-Allow-Headers",
@@ -296,11 +301,7 @@ HttpResponse Api::Impl::unmatched(const HttpRequest& req,
     routeName = "(method not allowed)";
     HttpResponse res = Api::problem(405, "method-not-allowed", "Method not allowed",
                                     "This path does not answer " + req.method + ".");
-    std::string allow;
-    for (auto m : allowed) allow += (allow.empty() ? "" : ", ") + std::string(m);
-    // Every GET answers HEAD too.
-    if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allow += ", HEAD";
-    res.headers.emplace_back("Allow", allow);
+    res.headers.emplace_back("Allow", methodList(allowed));
     return res;
   }
   routeName = "(unknown)";
@@ -501,8 +502,19 @@ HttpResponse Api::Impl::forbidden(std::string_view detail) {
 
 std::optional<HttpResponse> Api::Impl::run(const Call& call, CommandBody body, CommandReply& reply,
                                            MailBuilder outbox, bool useKey) {
-  return runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply,
-               std::move(outbox), useKey);
+  auto refused = runAs(call.req, call.route, call.company(), call.actor(), std::move(body), reply,
+                       std::move(outbox), useKey);
+  if (refused && reply.status == CommandReply::Status::kRejected)
+    return refusedWithTag(reply.rejection, call.tagNow);
+  return refused;
+}
+
+HttpResponse Api::Impl::refusedWithTag(const Rejection& r, const TagRead& tagNow) {
+  HttpResponse refused = rejected(r);
+  // Changed since it was read (If-Match, a form's version): the tag to read it
+  // again by, or to send once what changed is looked at.
+  if (refused.status == 412 && tagNow) setETag(refused, tagNow());
+  return refused;
 }
 
 std::optional<HttpResponse> Api::Impl::runAs(const HttpRequest& req, const std::string& route,
@@ -563,12 +575,19 @@ std::optional<HttpResponse> Api::Impl::idempotency(const HttpRequest& req, const
     // test them unthrottled (a review). Its fingerprint is of the target alone; a
     // retry's new password is checked against the hash the change set instead
     // (changePassword).
+    // So is the charset an import's file is read in, when it is not UTF-8: the same
+    // bytes as another charset are other names (a review: a file sent again with its
+    // charset corrected got the first import's answer).
     if (req.digest.empty()) {
-      const std::string_view tags = req.header("if-match");
+      std::string what = req.target;
+      if (const std::string_view tags = req.header("if-match"); !tags.empty())
+        what += "\nIf-Match: " + std::string(tags);
+      if (const auto charset = charsetParameter(req.header("content-type"));
+          charset && !isUtf8Charset(*charset))
+        what += "\ncharset=" + asciiLower(trim(*charset));
       const bool secretBody = std::holds_alternative<SetPassword>(s.command.body);
       req.digest =
-          requestDigest(tags.empty() ? req.target : req.target + "\nIf-Match: " + std::string(tags),
-                        secretBody ? std::string_view() : std::string_view(req.body));
+          requestDigest(what, secretBody ? std::string_view() : std::string_view(req.body));
     }
     s.fingerprint = req.digest;
     // An import refused (an email already in the pool) created nothing: the file
@@ -636,13 +655,8 @@ std::optional<CommandReply> Api::Impl::earlierAnswer(const Call& call, CommandBo
 
 HttpResponse Api::Impl::finish(const PendingCommand& pending, const CommandReply& reply) {
   if (reply.status == CommandReply::Status::kFailed) return logUnavailable();
-  if (reply.status == CommandReply::Status::kRejected) {
-    HttpResponse refused = rejected(reply.rejection);
-    // Changed since it was read (If-Match, a form's version): the tag to read it
-    // again by, or to send once what changed is looked at.
-    if (refused.status == 412 && pending.tagNow) setETag(refused, pending.tagNow());
-    return refused;
-  }
+  if (reply.status == CommandReply::Status::kRejected)
+    return refusedWithTag(reply.rejection, pending.tagNow);
   if (pending.mail && !reply.replayed && options.mailQueued) options.mailQueued();
   // `render` does what the command's answer brings about (a deactivation ends the
   // user's sessions) besides reading the result back.
@@ -1198,12 +1212,15 @@ HttpResponse Api::notCsv(std::string_view contentType) {
 
 std::optional<HttpResponse> Api::csvRefused(std::string_view contentType) {
   if (!isCsvMediaType(contentType)) return notCsv(contentType);
+  if (auto refused = twoCharsets(contentType)) return refused;
   const auto charset = charsetParameter(contentType);
   if (!charset || isUtf8Charset(*charset) || knownCharset(*charset)) return std::nullopt;
-  return problem(415, "unsupported-media-type", "Unsupported media type",
-                 "The character set " + charset->substr(0, 40) +
-                     " that the Content-Type names is not one this server reads: " +
-                     std::string(kSaveAsCsvUtf8) + " and send it as UTF-8 (charset=utf-8).");
+  return problem(
+      415, "unsupported-media-type", "Unsupported media type",
+      (trim(*charset).empty() ? std::string("The Content-Type names an empty character set")
+                              : "The character set " + charset->substr(0, 40) +
+                                    " that the Content-Type names is not one this server reads") +
+          ": " + std::string(kSaveAsCsvUtf8) + " and send it as UTF-8 (charset=utf-8).");
 }
 
 std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string_view target,

@@ -115,8 +115,11 @@ HttpResponse rejected(const Rejection& r);
 std::optional<HttpResponse> notJsonType(std::string_view contentType);
 
 // The value of a Content-Type's charset parameter, unquoted, as sent; nullopt when it
-// names none.
-std::optional<std::string> charsetParameter(std::string_view contentType);
+// names none. `conflicting` (when given) is set when a second one names another.
+std::optional<std::string> charsetParameter(std::string_view contentType,
+                                            bool* conflicting = nullptr);
+// 415 when the Content-Type names two different charsets.
+std::optional<HttpResponse> twoCharsets(std::string_view contentType);
 
 // A JSON body that must be an object; nullopt (and the answer in `error`) when not.
 std::optional<json> objectBody(const HttpRequest& req, HttpResponse& error);
@@ -384,6 +387,8 @@ struct Api::Impl {
   HttpResponse dispatch(const HttpRequest& req, std::string& routeName,
                         std::shared_ptr<PendingCommand>& pending);
 
+  // The methods a path answers (`allowed`, HEAD with GET), as Allow lists them.
+  static std::string methodList(const std::vector<std::string_view>& allowed);
   // Whether `origin` (a request's Origin field) is one of options.corsOrigins.
   bool crossOriginAllowed(std::string_view origin) const;
   // The answer to a browser's CORS preflight (an OPTIONS with Origin and
@@ -559,6 +564,9 @@ struct Api::Impl {
   static bool namesTag(std::string_view list, std::string_view etag);
   // 412: If-Match does not name the `what` as it is now, whose tag is `etag`.
   static HttpResponse notAsShown(const char* what, const std::string& etag);
+  // The answer to a command refused as `r`: a 412 names in ETag the tag `tagNow`
+  // reads (when given), as every 412 of a user or group does.
+  static HttpResponse refusedWithTag(const Rejection& r, const TagRead& tagNow);
 
   // A whole number as a query parameter gives it: digits only (no sign, no spaces),
   // at most 19 of them; nullopt otherwise.

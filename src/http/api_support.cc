@@ -197,6 +197,7 @@ std::optional<HttpResponse> notJsonType(std::string_view contentType) {
   }
   // JSON is UTF-8 (RFC 8259 8.1): a body said to be in another charset was read as
   // UTF-8 all the same and refused as "not valid JSON" at its first letter past ASCII.
+  if (auto refused = twoCharsets(contentType)) return refused;
   if (const auto charset = charsetParameter(contentType); charset && !isUtf8Charset(*charset))
     return Api::problem(415, "unsupported-media-type", "Unsupported media type",
                         "JSON is sent as UTF-8, not " + charset->substr(0, 40) +
@@ -204,7 +205,20 @@ std::optional<HttpResponse> notJsonType(std::string_view contentType) {
   return std::nullopt;
 }
 
-std::optional<std::string> charsetParameter(std::string_view contentType) {
+std::optional<HttpResponse> twoCharsets(std::string_view contentType) {
+  bool conflicting = false;
+  charsetParameter(contentType, &conflicting);
+  if (!conflicting) return std::nullopt;
+  // Which of them the body is in would depend on which one was read (a review: the
+  // first won).
+  return Api::problem(415, "unsupported-media-type", "Unsupported media type",
+                      "The Content-Type names two different character sets: name the one the "
+                      "body is in, once.");
+}
+
+std::optional<std::string> charsetParameter(std::string_view contentType, bool* conflicting) {
+  std::optional<std::string> named;
+  if (conflicting != nullptr) *conflicting = false;
   std::string_view params = contentType.substr(std::min(contentType.find(';'), contentType.size()));
   while (!params.empty()) {
     params.remove_prefix(1);  // the ';'
@@ -224,9 +238,12 @@ std::optional<std::string> charsetParameter(std::string_view contentType) {
     std::string_view value = trim(param.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
       value = value.substr(1, value.size() - 2);
-    return std::string(value);
+    if (!named)
+      named = std::string(value);
+    else if (conflicting != nullptr && asciiLower(trim(*named)) != asciiLower(trim(value)))
+      *conflicting = true;
   }
-  return std::nullopt;
+  return named;
 }
 
 namespace {

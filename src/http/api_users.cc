@@ -312,7 +312,7 @@ HttpResponse Api::Impl::anonymize(Call& call) {
   std::optional<HttpResponse> problem;
   if (auto first = earlierAnswer(call, AnonymizeUser{id}, problem)) {
     if (!first->accepted() && first->rejection.code != "already-anonymized")
-      return rejected(first->rejection);
+      return refusedWithTag(first->rejection, userTagNow(call, id));
     const std::string& user = subjectOf(*first, id);
     if (auto undone = finishAnonymizationLeftUndone(call.company(), user)) return *undone;
     return first->accepted() ? replayedUser(call, user) : rejected(first->rejection);

@@ -270,25 +270,44 @@ std::optional<std::string> publicUrlProblem(const std::string& url) {
 }
 
 // A --cors-origin as a browser sends it in Origin (RFC 6454 6.1): scheme and host in
-// lower case, the scheme's default port left out; or what is wrong with it.
+// lower case, an IPv6 address as inet_ntop writes it, the port without leading zeros
+// and left out when it is the scheme's default; or what is wrong with it.
 Result<std::string> corsOrigin(std::string_view text) {
+  auto refused = [](std::string why) { return Error{ErrorCode::kInvalidArgument, std::move(why)}; };
   std::string origin(text);
+  if (origin.empty()) return refused("is empty: the list has a comma too many");
   if (origin.ends_with('/')) origin.pop_back();
   if (origin == "*" || origin == "null")
-    return Error{ErrorCode::kInvalidArgument,
-                 "is not taken: name each origin whose pages may call the API, e.g. "
-                 "https://portal.example.com"};
-  if (auto problem = publicUrlProblem(origin)) return Error{ErrorCode::kInvalidArgument, *problem};
+    return refused(
+        "is not taken: name each origin whose pages may call the API, e.g. "
+        "https://portal.example.com");
+  const std::string kOrigin = "is an origin, a scheme and a host with an optional port: ";
+  if (origin.find_first_of("?#") != std::string::npos) return refused(kOrigin + "no query");
+  if (origin.find('@') != std::string::npos) return refused(kOrigin + "no user or password");
+  for (unsigned char c : origin)
+    if (c <= 0x20 || c >= 0x7f)
+      return refused("must be ASCII without spaces (a host name in its xn-- form)");
+  if (auto problem = publicUrlProblem(origin)) return refused(*problem);
   const std::size_t hostAt = origin.find("://") + 3;
-  if (origin.find('/', hostAt) != std::string::npos)
-    return Error{ErrorCode::kInvalidArgument,
-                 "is an origin, a scheme and a host with an optional port: no path"};
-  origin = asciiLower(origin);
-  if (origin.starts_with("https://") && origin.ends_with(":443"))
-    origin.resize(origin.size() - 4);
-  else if (origin.starts_with("http://") && origin.ends_with(":80"))
-    origin.resize(origin.size() - 3);
-  return origin;
+  if (origin.find('/', hostAt) != std::string::npos) return refused(kOrigin + "no path");
+  const std::string scheme = asciiLower(origin.substr(0, hostAt));
+  std::string host = asciiLower(origin.substr(hostAt)), port;
+  const std::size_t colon = host.rfind(':');
+  if (colon != std::string::npos && (host.front() != '[' || colon > host.find(']'))) {
+    port = host.substr(colon + 1);
+    host.resize(colon);
+  }
+  if (host.front() == '[') {
+    unsigned char address[16];
+    char written[INET6_ADDRSTRLEN];
+    if (::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1 &&
+        ::inet_ntop(AF_INET6, address, written, sizeof written) != nullptr)
+      host = "[" + std::string(written) + "]";
+  }
+  while (port.size() > 1 && port.front() == '0') port.erase(0, 1);
+  if ((scheme == "https://" && port == "443") || (scheme == "http://" && port == "80"))
+    port.clear();
+  return scheme + host + (port.empty() ? "" : ":" + port);
 }
 
 // The demo company of the README's run command: made on first start. `apiUrl` is
