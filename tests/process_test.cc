@@ -319,27 +319,30 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   EXPECT_NE(bad.err.find("--stop-delay needs a whole number of seconds from 0 to 300"),
             std::string::npos)
       << bad.err;
-  for (const char* hours : {"8761", "-1", "1.5", "day"}) {
-    bad = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--idempotency-hours", hours});
-    EXPECT_EQ(bad.exitCode, 2) << hours;
-    EXPECT_NE(bad.err.find("--idempotency-hours needs a whole number of hours from 0 to 8760"),
-              std::string::npos)
-        << bad.err;
-  }
-  for (const char* hours : {"0", "8760", "0024"}) {
-    ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--idempotency-hours", hours, "--version"});
-    EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
-  }
-  for (const char* hours : {"0", "721", "-1", "2.5", "week"}) {
-    bad = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--mail-give-up-hours", hours});
-    EXPECT_EQ(bad.exitCode, 2) << hours;
-    EXPECT_NE(bad.err.find("--mail-give-up-hours needs a whole number of hours from 1 to 720"),
-              std::string::npos)
-        << bad.err;
-  }
-  for (const char* hours : {"1", "720", "168"}) {
-    ProgramRun good = runProgram({PORTAL_SERVER_BIN, "--mail-give-up-hours", hours, "--version"});
-    EXPECT_EQ(good.exitCode, 0) << hours << ": " << good.err;
+  // The flags of a number of hours: values refused, with the words, and taken.
+  struct HoursFlag {
+    const char* flag;
+    std::vector<const char*> bad, good;
+    const char* words;
+  };
+  for (const HoursFlag& f :
+       {HoursFlag{"--idempotency-hours",
+                  {"8761", "-1", "1.5", "day"},
+                  {"0", "8760", "0024"},
+                  "--idempotency-hours needs a whole number of hours from 0 to 8760"},
+        HoursFlag{"--mail-give-up-hours",
+                  {"0", "721", "-1", "2.5", "week"},
+                  {"1", "720", "168"},
+                  "--mail-give-up-hours needs a whole number of hours from 1 to 720"}}) {
+    for (const char* hours : f.bad) {
+      bad = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), f.flag, hours});
+      EXPECT_EQ(bad.exitCode, 2) << f.flag << " " << hours;
+      EXPECT_NE(bad.err.find(f.words), std::string::npos) << bad.err;
+    }
+    for (const char* hours : f.good) {
+      ProgramRun good = runProgram({PORTAL_SERVER_BIN, f.flag, hours, "--version"});
+      EXPECT_EQ(good.exitCode, 0) << f.flag << " " << hours << ": " << good.err;
+    }
   }
 }
 
