@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "src/csv/charset.h"
 #include "src/csv/csv_reader.h"
 #include "src/csv/csv_writer.h"
 
@@ -446,6 +447,56 @@ TEST(CsvRoundTrip, RandomFieldsSurviveTheWriterThenTheReader) {
         ASSERT_EQ(got.records[i], expected[i]) << "record " << i + 1 << " of chunk " << chunk;
     }
   }
+}
+
+// A file in another charset is read a piece of 64 Ki characters at a time: a
+// character split between two pieces (a surrogate pair of UTF-16, at every offset
+// around the boundary) comes out whole, and a byte that is no character is named with
+// the text before it handed on, wherever it falls.
+TEST(Charset, PiecesJoinAcrossTheirBoundariesAndABadByteIsNamedWhereItFalls) {
+  auto read = [](const std::string& bytes, const std::string& charset, std::string& text) {
+    text.clear();
+    return readAsUtf8(bytes, charset, [&](std::string_view piece) {
+      text += piece;
+      return true;
+    });
+  };
+  std::string text;
+  for (std::size_t before : {65533u, 65534u, 65535u, 65536u, 131071u}) {
+    std::string utf16;  // `before` letters "a", then U+1F600, then "z", little-endian
+    for (std::size_t i = 0; i < before; ++i) utf16 += std::string("a\0", 2);
+    utf16 += std::string("\x3D\xD8\x00\xDE", 4) + std::string("z\0", 2);
+    EXPECT_EQ(read(utf16, "UTF-16LE", text), std::nullopt) << before;
+    EXPECT_EQ(text, std::string(before, 'a') + "\xF0\x9F\x98\x80z") << before;
+  }
+  for (std::size_t before : {0u, 65535u, 65536u, 70000u}) {
+    const std::string bytes = std::string(before, 'a') + "\x81z";
+    EXPECT_EQ(read(bytes, "windows-1252", text), std::optional<std::string>("\x81")) << before;
+    EXPECT_EQ(text, std::string(before, 'a')) << before;
+  }
+  // EUC-KR's 0x80 reads as a C1 control too; its letters are read as they are.
+  EXPECT_EQ(read("\xC7\xD1\x80", "EUC-KR", text), std::optional<std::string>("\x80"));
+  EXPECT_EQ(text, "\xED\x95\x9C");  // 한
+  EXPECT_EQ(read("a\x81 b", "Shift_JIS", text), std::optional<std::string>("\x81"));
+  EXPECT_EQ(text, "a");
+  EXPECT_EQ(read("ab", "klingon", text), std::optional<std::string>(""));
+  // Reading stops when the sink says so.
+  std::size_t pieces = 0;
+  EXPECT_EQ(readAsUtf8(std::string(200'000, 'a'), "latin1",
+                       [&](std::string_view) { return ++pieces < 2; }),
+            std::nullopt);
+  EXPECT_EQ(pieces, 2u);
+  EXPECT_TRUE(isUtf8Charset("unicode-1-1-utf-8"));
+  EXPECT_TRUE(isUtf8Charset(" US-ASCII "));
+  EXPECT_FALSE(isUtf8Charset("latin1"));
+  EXPECT_FALSE(isUtf8Charset(""));
+  EXPECT_EQ(charsetOfFile(std::string("\xFF\xFE\0\0a", 5), "latin1"), "UTF-32");
+  EXPECT_EQ(charsetOfFile(std::string("\xFE\xFF\0a", 4), ""), "UTF-16");
+  EXPECT_EQ(charsetOfFile("\xEF\xBB\xBF"
+                          "a",
+                          "Shift_JIS"),
+            "UTF-8");
+  EXPECT_EQ(charsetOfFile("a", "Shift_JIS"), "Shift_JIS");
 }
 
 }  // namespace

@@ -1029,14 +1029,26 @@ TEST(HttpImport, AnEmailOfADeactivatedUserIsSaidToBeOne) {
 // Excel's "Unicode Text" (UTF-16 with its mark, separated by tabs) and a UTF-8 file
 // separated by tabs are said to be what they are, with the way to save them.
 TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
+  // Excel's "Unicode Text": UTF-16 with its byte-order mark, which it is read as (as
+  // browsers read a file with a mark), and separated by tabs, which is said.
   std::string utf16 = "\xFF\xFE";
   for (char c : kHeader) utf16 += std::string(1, c == ',' ? '\t' : c) + '\0';
   ImportFile f = check(utf16);
   ASSERT_EQ(f.errors.size(), 1u);
   EXPECT_EQ(f.errors[0].row, 1u);
-  EXPECT_NE(f.errors[0].message.find("The file is UTF-16 (as Excel saves \"Unicode Text\")"),
+  EXPECT_NE(f.errors[0].message.find("separated by tabs: the file was saved as \"Text\" or "
+                                     "\"Unicode Text\""),
             std::string::npos)
       << f.errors[0].message;
+  // UTF-16 separated by commas, with its mark, either way round: its users are read.
+  for (const bool bigEndian : {false, true}) {
+    std::string text = bigEndian ? "\xFE\xFF" : "\xFF\xFE";
+    for (char c : kHeader + "Ann,Lee,ann@acme.example,Clerk,ann@acme.example,1,DE\r\n")
+      text += bigEndian ? std::string(1, '\0') + c : std::string(1, c) + '\0';
+    f = check(text);
+    EXPECT_TRUE(f.errors.empty()) << f.errors.front().message;
+    ASSERT_EQ(f.rows.size(), 1u);
+  }
   // Without its byte-order mark: a NUL beside each character (a review got 25 errors
   // of control characters and rows numbered twice over).
   for (const bool bigEndian : {false, true}) {
@@ -1050,15 +1062,16 @@ TEST(ImportFileCheck, AUtf16OrTabSeparatedFileIsNamedAsSuch) {
               0u)
         << f.errors[0].message;
   }
-  // UTF-32, little- and big-endian, with its mark (it was named UTF-16).
+  // UTF-32, little- and big-endian, with its mark (it was named UTF-16, then refused):
+  // read as that.
   for (const bool bigEndian : {false, true}) {
     std::string utf32 = bigEndian ? std::string("\0\0\xFE\xFF", 4) : std::string("\xFF\xFE\0\0", 4);
-    for (char c : kHeader) utf32 += bigEndian ? std::string(3, '\0') + c : c + std::string(3, '\0');
+    for (char c : kHeader + "Ann,Lee,ann@acme.example,Clerk,ann@acme.example,1,DE\r\n")
+      utf32 += bigEndian ? std::string(3, '\0') + c : c + std::string(3, '\0');
     f = check(utf32);
-    ASSERT_EQ(f.errors.size(), 1u) << f.errors.back().message;
-    EXPECT_EQ(f.errors[0].row, 1u);
-    EXPECT_EQ(f.errors[0].message.rfind("The file is UTF-32, not UTF-8; save the file as", 0), 0u)
-        << f.errors[0].message;
+    EXPECT_TRUE(f.errors.empty()) << f.errors.front().message;
+    ASSERT_EQ(f.rows.size(), 1u);
+    EXPECT_EQ(f.rows[0].details.surname, "Lee");
   }
   std::string tabs = kHeader + "Ann\tLee\tann@acme.example\tClerk\towner@acme.example\t1\tDE\r\n";
   std::replace(tabs.begin(), tabs.begin() + static_cast<std::ptrdiff_t>(kHeader.size()), ',', '\t');

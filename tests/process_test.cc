@@ -351,10 +351,10 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
 // without the flag answers as before.
 TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
   TempDir dir;
-  ServerProcess server(
-      dir.sub("data"), true, 0,
-      {"--cors-origin", "https://Portal.Example.com:0443/, http://localhost:3000", "--cors-origin",
-       "http://localhost:3000", "--cors-origin", "http://[0:0::1]:03000"});
+  ServerProcess server(dir.sub("data"), true, 0,
+                       {"--cors-origin", "https://Portal.Example.com:0443/, http://localhost:3000",
+                        "--cors-origin", "http://localhost:3000", "--cors-origin",
+                        "http://[0:0::1]:03000,http://[::FFFF:127.0.0.1]:80"});
   const std::string token = signInDemoOwner(server);
   HttpClient client(server.port());
   using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -392,6 +392,10 @@ TEST(ServerProcess, PagesOfTheOriginsGivenCallTheApiFromABrowser) {
   EXPECT_EQ(client.request("GET", "/api/v1/me", "", token, {{"Origin", "http://[::1]:3000"}})
                 .header("access-control-allow-origin"),
             "http://[::1]:3000");
+  EXPECT_EQ(client.request("GET", "/api/v1/me", "", token, {{"Origin", "http://[::ffff:7f00:1]"}})
+                .header("access-control-allow-origin"),
+            "http://[::ffff:7f00:1]")
+      << "an IPv4-mapped address as the URL standard writes it";
   // Another origin's page: its request is served as any (the token decides), but the
   // browser lets the page read nothing of it, and its preflight says why.
   const Fields other = {{"Origin", "https://elsewhere.example"}};

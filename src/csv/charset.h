@@ -10,8 +10,12 @@
 
 namespace portal {
 
-// Whether `charset` names UTF-8 or its subset ASCII ("utf-8", "UTF8", "us-ascii"):
-// a file in it is read as it is.
+// ICU's name for the converter of `charset` ("UTF-8" for "utf8" and
+// "unicode-1-1-utf-8", "ISO-8859-1" for "latin1"); nullopt when ICU has none.
+std::optional<std::string> canonicalCharset(std::string_view charset);
+
+// Whether `charset` names UTF-8 or its subset ASCII, by any of their names: a file in
+// it is read as it is.
 bool isUtf8Charset(std::string_view charset);
 
 // Whether ICU has a converter for `charset`, an IANA name or alias ("windows-1252",
@@ -19,12 +23,13 @@ bool isUtf8Charset(std::string_view charset);
 bool knownCharset(const std::string& charset);
 
 // The charset a file sent as `declared` is read in: its byte-order mark's when it has
-// one (UTF-8's, UTF-16's either way round), as browsers decode (WHATWG Encoding,
-// "BOM sniff"), else `declared`.
+// one (UTF-8's, UTF-16's or UTF-32's, either way round), as browsers decode (WHATWG
+// Encoding, "BOM sniff"), else `declared`.
 std::string charsetOfFile(std::string_view bytes, const std::string& declared);
 
-// Reads `bytes` as `charset` (knownCharset; a byte-order mark of UTF-16 or UTF-32
-// dropped), handing its text to `sink` as UTF-8 a piece at a time (at most 64 Ki
+// Reads `bytes` as `charset` (knownCharset; ICU's UTF-16 and UTF-32 drop a
+// byte-order mark, UTF-16LE and the like keep it as U+FEFF, which the CSV reader
+// skips), handing its text to `sink` as UTF-8 a piece at a time (at most 64 Ki
 // characters: a 64 MiB file is not held again whole) for as long as `sink` returns
 // true. Returns the first bytes that are no character of the charset (a byte it
 // leaves unassigned, a sequence cut short; empty when ICU cannot name them), nothing

@@ -680,19 +680,11 @@ class FileChecker {
 ImportFile readUserImport(std::string_view bytes, const CountryList& countries,
                           const ImportReadOptions& options) {
   ImportFile out;
-  // The charset the file is read in: its byte-order mark's, else the one its request
-  // names (charsetOfFile); UTF-8 when it names none.
-  const std::string charset =
-      options.charset.empty() ? std::string() : charsetOfFile(bytes, options.charset);
+  // The charset the file is read in: its byte-order mark's (a UTF-16 or UTF-32 file
+  // with its mark is read as that, whatever the request says), else the one its
+  // request names (charsetOfFile); UTF-8 when it names none.
+  const std::string charset = charsetOfFile(bytes, options.charset);
   const bool converted = !charset.empty() && !isUtf8Charset(charset);
-  // UTF-32 with its byte-order mark, either way round: named as such (its mark reads
-  // as UTF-16's, or as NULs beside each character, and was said to be UTF-16).
-  using namespace std::string_view_literals;
-  if (!converted && (bytes.starts_with("\xFF\xFE\0\0"sv) || bytes.starts_with("\0\0\xFE\xFF"sv))) {
-    out.errors.push_back(
-        {1, "", "", sentence("the file is UTF-32, not UTF-8; " + std::string(kSaveAsCsvUtf8))});
-    return out;
-  }
   // A UTF-8 file said to be in another charset (a client that names one whatever it
   // sends): read as that, its letters past ASCII would become others unseen (Müller
   // as MÃ¼ller in ISO-8859-1). No file in a legacy charset with letters past ASCII

@@ -582,9 +582,11 @@ std::optional<HttpResponse> Api::Impl::idempotency(const HttpRequest& req, const
       std::string what = req.target;
       if (const std::string_view tags = req.header("if-match"); !tags.empty())
         what += "\nIf-Match: " + std::string(tags);
+      // (An import's alone: other commands' digests stay those of their records.)
       if (const auto charset = charsetParameter(req.header("content-type"));
-          charset && !isUtf8Charset(*charset))
-        what += "\ncharset=" + asciiLower(trim(*charset));
+          charset && std::holds_alternative<ImportUsers>(s.command.body) &&
+          !isUtf8Charset(*charset))
+        what += "\ncharset=" + canonicalCharset(*charset).value_or(asciiLower(trim(*charset)));
       const bool secretBody = std::holds_alternative<SetPassword>(s.command.body);
       req.digest =
           requestDigest(what, secretBody ? std::string_view() : std::string_view(req.body));

@@ -240,8 +240,9 @@ std::optional<std::string> charsetParameter(std::string_view contentType, bool* 
       value = value.substr(1, value.size() - 2);
     if (!named)
       named = std::string(value);
-    else if (conflicting != nullptr && asciiLower(trim(*named)) != asciiLower(trim(value)))
-      *conflicting = true;
+    else if (conflicting != nullptr && asciiLower(trim(*named)) != asciiLower(trim(value)) &&
+             (!canonicalCharset(*named) || canonicalCharset(*named) != canonicalCharset(value)))
+      *conflicting = true;  // (utf-8 and utf8 are one)
   }
   return named;
 }

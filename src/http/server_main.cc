@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -282,7 +283,8 @@ Result<std::string> corsOrigin(std::string_view text) {
         "is not taken: name each origin whose pages may call the API, e.g. "
         "https://portal.example.com");
   const std::string kOrigin = "is an origin, a scheme and a host with an optional port: ";
-  if (origin.find_first_of("?#") != std::string::npos) return refused(kOrigin + "no query");
+  if (origin.find_first_of("?#") != std::string::npos)
+    return refused(kOrigin + "no query or fragment");
   if (origin.find('@') != std::string::npos) return refused(kOrigin + "no user or password");
   for (unsigned char c : origin)
     if (c <= 0x20 || c >= 0x7f)
@@ -297,12 +299,34 @@ Result<std::string> corsOrigin(std::string_view text) {
     port = host.substr(colon + 1);
     host.resize(colon);
   }
-  if (host.front() == '[') {
-    unsigned char address[16];
-    char written[INET6_ADDRSTRLEN];
-    if (::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1 &&
-        ::inet_ntop(AF_INET6, address, written, sizeof written) != nullptr)
-      host = "[" + std::string(written) + "]";
+  // An IPv6 address as the URL standard writes it (WHATWG, "IPv6 serializer"): eight
+  // pieces in hex, the first longest run of two or more zero pieces as "::", never a
+  // dotted IPv4 tail (inet_ntop writes [::ffff:127.0.0.1], browsers [::ffff:7f00:1]).
+  if (unsigned char address[16];
+      host.front() == '[' &&
+      ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1) {
+    std::array<unsigned, 8> pieces{};
+    for (std::size_t i = 0; i < 8; ++i) pieces[i] = address[2 * i] << 8 | address[2 * i + 1];
+    std::size_t runAt = 8, runLength = 1;
+    for (std::size_t i = 0; i < 8;) {
+      std::size_t j = i;
+      while (j < 8 && pieces[j] == 0) ++j;
+      if (j - i > runLength) runAt = i, runLength = j - i;
+      i = j == i ? i + 1 : j;
+    }
+    host = "[";
+    for (std::size_t i = 0; i < 8; ++i) {
+      if (i == runAt) {
+        host += i == 0 ? "::" : ":";
+        i += runLength - 1;
+        continue;
+      }
+      char piece[8];
+      std::snprintf(piece, sizeof piece, "%x", pieces[i]);
+      host += piece;
+      if (i < 7) host += ":";
+    }
+    host += "]";
   }
   while (port.size() > 1 && port.front() == '0') port.erase(0, 1);
   if ((scheme == "https://" && port == "443") || (scheme == "http://" && port == "80"))
