@@ -38,6 +38,10 @@ std::optional<std::string> canonicalCharset(std::string_view charset) {
 }
 
 bool isUtf8Charset(std::string_view charset) {
+  // (The names JSON requests send, without a converter opened for them.)
+  if (const std::string lower = asciiLower(trim(charset));
+      lower == "utf-8" || lower == "utf8" || lower == "us-ascii")
+    return true;
   const auto name = canonicalCharset(charset);
   return name && (*name == "UTF-8" || *name == "US-ASCII");
 }
