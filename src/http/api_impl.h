@@ -220,18 +220,19 @@ struct Api::Impl {
   Result<std::string> workbook = std::string();
   std::mutex urlMu;  // guards options.publicUrl
 
-  // A command whose answer `render` makes once it is durable and projected. The
-  // handler returns at once; Api::handle runs it and waits, Api::handleAsync hands
-  // it to the processor and answers from its callback, so that no thread waits.
   // The ETag of a user or a group: its version, and for a user "-a" once its
   // manager shows as anonymized.
   struct VersionTag {
     std::uint64_t version = 0;
     std::string text;  // "3" or "3-a"
   };
-  // The ETag a user or group shows now (read only when a request has If-Match).
+  // The ETag a user or group shows now (read when a request has If-Match, and for the
+  // ETag of a 412).
   using TagRead = std::function<std::optional<VersionTag>()>;
 
+  // A command whose answer `render` makes once it is durable and projected. The
+  // handler returns at once; Api::handle runs it and waits, Api::handleAsync hands
+  // it to the processor and answers from its callback, so that no thread waits.
   struct PendingCommand {
     Submission submission;
     std::function<HttpResponse(const CommandReply&)> render;

@@ -851,8 +851,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   beast::flat_buffer buffer_{kMaxUnparsed};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
-  std::string peer_, network_, client_, method_, path_, origin_,
-      requestId_;  // client_: see trustedProxies
+  // client_: see trustedProxies; origin_: the request's Origin (CORS).
+  std::string peer_, network_, client_, method_, path_, origin_, requestId_;
   // Guarded by the server's mu: counted in its byAddress, and taken for closing.
   bool counted_ = false, leaving_ = false;
   bool keepAlive_ = true, http10_ = false, head_ = false, idle_ = false, drainOnClose_ = false, turnedAway_ = false;
