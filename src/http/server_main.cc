@@ -270,9 +270,37 @@ std::optional<std::string> publicUrlProblem(const std::string& url) {
   return std::nullopt;
 }
 
+// An IPv6 address as the URL standard writes it (WHATWG, "IPv6 serializer"): eight
+// pieces in hex, the first longest run of two or more zero pieces as "::", never a
+// dotted IPv4 tail (inet_ntop writes [::ffff:127.0.0.1], browsers [::ffff:7f00:1]).
+std::string ipv6AsUrlsWriteIt(const unsigned char (&address)[16]) {
+  std::array<unsigned, 8> pieces{};
+  for (std::size_t i = 0; i < 8; ++i) pieces[i] = address[2 * i] << 8 | address[2 * i + 1];
+  std::size_t runAt = 8, runLength = 1;
+  for (std::size_t i = 0; i < 8;) {
+    std::size_t j = i;
+    while (j < 8 && pieces[j] == 0) ++j;
+    if (j - i > runLength) runAt = i, runLength = j - i;
+    i = j == i ? i + 1 : j;
+  }
+  std::string written = "[";
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (i == runAt) {
+      written += i == 0 ? "::" : ":";
+      i += runLength - 1;
+      continue;
+    }
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "%x", pieces[i]);
+    written += piece;
+    if (i < 7) written += ":";
+  }
+  return written + "]";
+}
+
 // A --cors-origin as a browser sends it in Origin (RFC 6454 6.1): scheme and host in
-// lower case, an IPv6 address as inet_ntop writes it, the port without leading zeros
-// and left out when it is the scheme's default; or what is wrong with it.
+// lower case, an IPv6 address as URLs write it, the port without leading zeros and
+// left out when it is the scheme's default; or what is wrong with it.
 Result<std::string> corsOrigin(std::string_view text) {
   auto refused = [](std::string why) { return Error{ErrorCode::kInvalidArgument, std::move(why)}; };
   std::string origin(text);
@@ -299,35 +327,10 @@ Result<std::string> corsOrigin(std::string_view text) {
     port = host.substr(colon + 1);
     host.resize(colon);
   }
-  // An IPv6 address as the URL standard writes it (WHATWG, "IPv6 serializer"): eight
-  // pieces in hex, the first longest run of two or more zero pieces as "::", never a
-  // dotted IPv4 tail (inet_ntop writes [::ffff:127.0.0.1], browsers [::ffff:7f00:1]).
   if (unsigned char address[16];
       host.front() == '[' &&
-      ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1) {
-    std::array<unsigned, 8> pieces{};
-    for (std::size_t i = 0; i < 8; ++i) pieces[i] = address[2 * i] << 8 | address[2 * i + 1];
-    std::size_t runAt = 8, runLength = 1;
-    for (std::size_t i = 0; i < 8;) {
-      std::size_t j = i;
-      while (j < 8 && pieces[j] == 0) ++j;
-      if (j - i > runLength) runAt = i, runLength = j - i;
-      i = j == i ? i + 1 : j;
-    }
-    host = "[";
-    for (std::size_t i = 0; i < 8; ++i) {
-      if (i == runAt) {
-        host += i == 0 ? "::" : ":";
-        i += runLength - 1;
-        continue;
-      }
-      char piece[8];
-      std::snprintf(piece, sizeof piece, "%x", pieces[i]);
-      host += piece;
-      if (i < 7) host += ":";
-    }
-    host += "]";
-  }
+      ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1)
+    host = ipv6AsUrlsWriteIt(address);
   while (port.size() > 1 && port.front() == '0') port.erase(0, 1);
   if ((scheme == "https://" && port == "443") || (scheme == "http://" && port == "80"))
     port.clear();
