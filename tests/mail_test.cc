@@ -53,7 +53,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using test::boundLoopbackSocket;
 using test::freePort;
+using test::greets;
 using test::readFile;
+using test::spawn;
 using test::TempDir;
 using test::waitFor;
 
@@ -191,43 +193,6 @@ MailRecord passwordReset(const std::string& userId, const std::string& token) {
           "example-corp"};
 }
 
-// Whether an SMTP server answers on `port` with its 220 greeting (not just any
-// listener: another test's may hold a port looked up as free).
-bool greetsWithSmtp(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  timeval wait{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  char greeting[4] = {};
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-            ::recv(fd, greeting, 3, MSG_WAITALL) == 3 && std::string_view(greeting, 3) == "220";
-  ::close(fd);
-  return ok;
-}
-
-// Starts `argv` as a child with its output going to `logPath`; -1 when it cannot.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  // The system Python with a plain environment: a pyenv's variables must not leak in.
-  std::string path = "PATH=/usr/bin:/bin", lang = "LANG=C.UTF-8";
-  char* env[] = {path.data(), lang.data(), nullptr};
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), env);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
 // Debian's aiosmtpd on a loopback port, storing what it receives in a maildir.
 class AiosmtpdRelay {
  public:
@@ -259,7 +224,7 @@ class AiosmtpdRelay {
                     "-c", "aiosmtpd.handlers.Mailbox", maildir_},
                    log_);
       if (pid_ < 0) return;
-      ready_ = waitFor([&] { return exited() || greetsWithSmtp(port_); }, 30s) && !exited();
+      ready_ = waitFor([&] { return exited() || greets(port_, "220"); }, 30s) && !exited();
       if (!exited_) break;  // ready, or hung: the destructor stops it
       // Exited: the port was taken when it came to bind it.
     }

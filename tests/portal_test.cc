@@ -27,10 +27,12 @@
 #include "projections/resources_projection.h"
 #include "src/app/idempotency.h"
 #include "src/app/system.h"
+#include "src/publish/log_publisher.h"
 #include "src/store/key_vault.h"
 #include "src/store/sha256.h"
 #include "tests/api_server.h"
 #include "tests/domain_fixtures.h"
+#include "tests/nats_server.h"
 #include "tests/store_fixtures.h"
 #include "tests/test_support.h"
 
@@ -63,11 +65,21 @@ class PortalHarness {
     // sweep of its own at the start's tenth second would take the records a test
     // counts on a slow machine.
     o.processor.sweepEvery = sweepEvery_.value_or(std::chrono::milliseconds(0));
+    o.onDurable = [this](std::uint64_t position) {
+      std::lock_guard lock(followerMu_);
+      if (follower_) follower_(position);
+    };
     auto p = Portal::open(o, test::testCountries(), clock_, ids_);
     if (!p) throw std::runtime_error(p.error().message);
     portal_ = std::move(*p);
   }
   void close() { portal_.reset(); }
+  // Called after each durable write (PortalOptions::onDurable) from now on; empty:
+  // no more.
+  void follow(std::function<void(std::uint64_t)> follower) {
+    std::lock_guard lock(followerMu_);
+    follower_ = std::move(follower);
+  }
   // The idempotency records' sweeps (ProcessorOptions), from the next reopen().
   void sweepEvery(std::chrono::milliseconds every) { sweepEvery_ = every; }
 
@@ -103,6 +115,8 @@ class PortalHarness {
   RandomIds ids_;
   std::unique_ptr<Portal> portal_;
   std::string company_, owner_;
+  std::mutex followerMu_;
+  std::function<void(std::uint64_t)> follower_;
 };
 
 NewUserDetails person(const std::string& tag) { return World::details(tag); }
@@ -1790,6 +1804,186 @@ TEST(Portal, AStoppedCredentialsViewDecidesNoSignInPasswordChangeOrReset) {
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().message;
   EXPECT_EQ(server.signIn("acme", bob.email, test::kPassword).status, 401);
   EXPECT_EQ(server.signIn("acme", owner.email, test::kPassword).status, 201);
+}
+
+// The log published to NATS JetStream (src/publish/log_publisher.h), to a real
+// nats-server.
+
+PublisherOptions publishTo(const std::string& url, const std::string& stream) {
+  PublisherOptions o;
+  o.url = url;
+  o.stream = stream;
+  o.retryFirst = std::chrono::milliseconds(50);
+  o.retryMost = std::chrono::milliseconds(200);
+  return o;
+}
+
+Hash hashFromHex(const std::string& hex) {
+  Hash h{};
+  for (std::size_t i = 0; i < h.size() && 2 * i + 1 < hex.size(); ++i)
+    h[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return h;
+}
+
+// The stream holds the log from its first event, each once, in order: the stored
+// bytes, on the company's subject, with the chain's links a follower checks.
+void expectTheLog(const std::vector<test::StreamMessage>& messages, EventStore& store,
+                  const std::string& subject) {
+  ASSERT_EQ(messages.size(), store.lastPosition());
+  Hash prev{};
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const test::StreamMessage& m = messages[i];
+    const std::string position = std::to_string(i + 1);
+    EXPECT_EQ(m.subject, subject) << position;
+    EXPECT_EQ(m.headers.at("Nats-Msg-Id"), position);
+    EXPECT_EQ(m.headers.at("Portal-Position"), position);
+    EXPECT_EQ(m.data, *store.readJson(i + 1)) << position;
+    EXPECT_EQ(m.headers.at("Portal-Type"), std::string(*peekEventType(m.data)));
+    EXPECT_EQ(m.headers.at("Portal-Prev-Hash"), toHex(prev)) << position;
+    const Hash hash = hashFromHex(m.headers.at("Portal-Hash"));
+    EXPECT_EQ(chainProblem(prev, RawEvent{i + 1, &prev, &hash, m.data}), std::nullopt) << position;
+    prev = hash;
+  }
+}
+
+TEST(Publish, TheLogGoesToTheStreamInOrderOnceAndChecksAsAChain) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  PortalHarness h(dir.sub("data"));
+  const std::string company = h.provision("acme");
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i))}).accepted());
+  EventStore& store = h.portal().store();
+  std::mutex linesMu;
+  std::vector<std::string> lines;
+  PublisherOptions options = publishTo(nats.url(), "portal");
+  options.log = [&](const std::string& line) {
+    std::lock_guard lock(linesMu);
+    lines.push_back(line);
+  };
+  LogPublisher publisher(store, options);
+  h.follow([&](std::uint64_t) { publisher.notify(); });
+  test::AtEnd unfollow{[&] { h.follow(nullptr); }};
+  publisher.start();
+  // What was there before it started, then what comes after, as it comes.
+  ASSERT_TRUE(publisher.waitPublished(store.lastPosition(), std::chrono::seconds(30)))
+      << publisher.refused();
+  EXPECT_TRUE(publisher.connected());
+  for (int i = 20; i < 25; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i))}).accepted());
+  ASSERT_TRUE(publisher.waitPublished(store.lastPosition(), std::chrono::seconds(30)))
+      << publisher.refused();
+  const auto messages = test::streamMessages(nats.url(), "portal");
+  expectTheLog(messages, store, "portal." + company);
+  EXPECT_EQ(messages.back().headers.at("Portal-Type"), "UserCreated");
+  // Nobody's data in clear: sealed as in the log.
+  for (const auto& m : messages)
+    for (const char* clear : {"p3@acme.test", "Givenp3", "Surnamep3", "owner-acme@acme.test"})
+      EXPECT_EQ(m.data.find(clear), std::string::npos) << clear;
+  std::lock_guard lock(linesMu);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(), "publish: created the stream portal (subjects portal.>)");
+  EXPECT_EQ(lines.at(1),
+            "publish: connected to " + nats.url() + ", stream portal; going on after position 0");
+}
+
+TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  PortalHarness h(dir.sub("data"));
+  EventStore& store = h.portal().store();
+  auto publisher = std::make_unique<LogPublisher>(store, publishTo(nats.url(), "portal"));
+  std::mutex publisherMu;
+  h.follow([&](std::uint64_t) {
+    std::lock_guard lock(publisherMu);
+    if (publisher) publisher->notify();
+  });
+  test::AtEnd unfollow{[&] { h.follow(nullptr); }};
+  publisher->start();
+  const std::string company = h.provision("acme");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  ASSERT_TRUE(publisher->waitPublished(store.lastPosition(), std::chrono::seconds(30)))
+      << publisher->refused();
+
+  // NATS goes away: commands go on; what they wrote goes out once it is back.
+  nats.stop();
+  ASSERT_TRUE(test::waitFor([&] { return !publisher->connected(); }));
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  EXPECT_LT(publisher->published(), store.lastPosition());
+  ASSERT_TRUE(nats.start()) << nats.log();
+  ASSERT_TRUE(publisher->waitPublished(store.lastPosition(), std::chrono::seconds(30)))
+      << publisher->refused();
+  EXPECT_GE(publisher->failures(), 1u);
+
+  // The server restarts: the new publisher goes on after the stream's last event.
+  {
+    std::lock_guard lock(publisherMu);
+    publisher.reset();
+  }
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("c" + std::to_string(i))}).accepted());
+  {
+    std::lock_guard lock(publisherMu);
+    publisher = std::make_unique<LogPublisher>(store, publishTo(nats.url(), "portal"));
+    publisher->start();
+  }
+  ASSERT_TRUE(publisher->waitPublished(store.lastPosition(), std::chrono::seconds(30)))
+      << publisher->refused();
+  expectTheLog(test::streamMessages(nats.url(), "portal"), store, "portal." + company);
+}
+
+TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  // One log published...
+  PortalHarness a(dir.sub("a"));
+  a.provision("acme");
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(a.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  const std::uint64_t held = a.portal().store().lastPosition();
+  {
+    LogPublisher publisher(a.portal().store(), publishTo(nats.url(), "portal"));
+    publisher.start();
+    ASSERT_TRUE(publisher.waitPublished(held, std::chrono::seconds(30))) << publisher.refused();
+  }
+  auto refusal = [&](PortalHarness& h, const std::string& stream) {
+    LogPublisher publisher(h.portal().store(), publishTo(nats.url(), stream));
+    publisher.start();
+    EXPECT_TRUE(test::waitFor([&] { return !publisher.refused().empty(); }));
+    EXPECT_EQ(publisher.published(), 0u);
+    return publisher.refused();
+  };
+  // ...then another, longer: its event where the stream ends is not that one.
+  PortalHarness b(dir.sub("b"));
+  b.provision("beta");
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(b.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  ASSERT_GT(b.portal().store().lastPosition(), held);
+  EXPECT_EQ(refusal(b, "portal"), "the stream portal's event " + std::to_string(held) +
+                                      " is not this log's (its hash differs): it is another "
+                                      "log's stream");
+  // A shorter one: another's, or an older copy of this one (a backup restored).
+  PortalHarness c(dir.sub("c"));
+  c.provision("gamma");
+  ASSERT_LT(c.portal().store().lastPosition(), held);
+  EXPECT_EQ(refusal(c, "portal"),
+            "the stream portal holds events up to position " + std::to_string(held) +
+                ", and this log ends at " + std::to_string(c.portal().store().lastPosition()) +
+                ": it is another log's, or this log is an older copy of its own");
+  // A stream an operator made for something else.
+  test::makeStream(nats.url(), "orders", "shop.orders.>");
+  EXPECT_EQ(refusal(b, "orders"),
+            "the stream orders does not take the subjects orders.> (it was made otherwise); name "
+            "another with --nats-stream");
+  // The streams hold what they held.
+  expectTheLog(test::streamMessages(nats.url(), "portal"), a.portal().store(),
+               "portal." + a.company());
+  EXPECT_TRUE(test::streamMessages(nats.url(), "orders").empty());
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "src/auth/passwords.h"
 #include "tests/example_company.h"
 #include "tests/http_client.h"
+#include "tests/nats_server.h"
 #include "tests/programs.h"
 #include "tests/test_support.h"
 
@@ -343,6 +344,73 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
       ProgramRun good = runProgram({PORTAL_SERVER_BIN, f.flag, hours, "--version"});
       EXPECT_EQ(good.exitCode, 0) << f.flag << " " << hours << ": " << good.err;
     }
+  }
+}
+
+// --nats: the log goes to NATS JetStream while the server runs, /metrics says how
+// far, and a stop sends what is durable before the process ends.
+TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  const std::string data = dir.sub("data"), log = dir.sub("server.log");
+  ServerProcess server(data, true, 0, {"--nats", nats.url(), "--nats-stream", "portal-eu1"}, false,
+                       false, log);
+  const std::string token = signInDemoOwner(server);
+  std::string metrics;
+  ASSERT_TRUE(waitFor([&] {
+    metrics = HttpClient(server.port()).get("/metrics").body;
+    return metrics.find("\nportal_publish_lag_events 0\n") != std::string::npos &&
+           metrics.find("\nportal_publish_connected 1\n") != std::string::npos &&
+           metrics.find("\nportal_publish_position 0\n") == std::string::npos;
+  })) << metrics
+      << readFile(log);
+  auto messages = test::streamMessages(nats.url(), "portal-eu1");
+  ASSERT_FALSE(messages.empty());
+  EXPECT_NE(metrics.find("\nportal_publish_position " + std::to_string(messages.size()) + "\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(messages.front().headers.at("Portal-Type"), "CompanyProvisioned");
+  EXPECT_EQ(messages.front().subject.rfind("portal-eu1.", 0), 0u) << messages.front().subject;
+  // A user made just before the stop is in the stream once the process has ended.
+  HttpClient client(server.port());
+  ASSERT_EQ(client
+                .post("/api/v1/users",
+                      {{"email", "late@demo.example"},
+                       {"givenName", "Late"},
+                       {"surname", "Comer"},
+                       {"jobTitle", "Engineer"},
+                       {"managerEmail", "owner@demo.example"}},
+                      token)
+                .status,
+            201);
+  EXPECT_EQ(server.terminate(), 0);
+  const ProgramRun verify = runProgram({PORTAL_REPLAY_BIN, "verify", "--data", data});
+  ASSERT_EQ(verify.exitCode, 0) << verify.err;
+  messages = test::streamMessages(nats.url(), "portal-eu1");
+  EXPECT_EQ(verify.out.rfind("ok: " + std::to_string(messages.size()) + " events,", 0), 0u)
+      << verify.out;
+  EXPECT_EQ(messages.back().headers.at("Portal-Type"), "UserCreated");
+  EXPECT_NE(readFile(log).find("portal-server: publish: connected to " + nats.url() +
+                               ", stream portal-eu1; going on after position 0"),
+            std::string::npos)
+      << readFile(log);
+
+  // Flags it refuses, each with one line and exit 2.
+  for (const auto& [flags, words] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--nats", "http://127.0.0.1:4222"}, "--nats must be nats://HOST:PORT, e.g."},
+           {{"--nats", "nats://127.0.0.1:99999"}, "--nats must be nats://HOST:PORT, a port from"},
+           {{"--nats", "nats://:4222"}, "--nats must be nats://HOST:PORT, a port from"},
+           {{"--nats", nats.url(), "--nats-stream", "a.b"},
+            "--nats-stream must be 1 to 64 letters, digits, '-' or '_'"},
+           {{"--nats-stream", "portal"},
+            "--nats-stream names the stream of --nats, which is not given"}}) {
+    std::vector<std::string> args{PORTAL_SERVER_BIN, "--data", data};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const ProgramRun bad = runProgram(args);
+    EXPECT_EQ(bad.exitCode, 2) << flags.back();
+    EXPECT_NE(bad.err.find(words), std::string::npos) << bad.err;
+    EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
   }
 }
 

@@ -2,10 +2,13 @@
 // Helpers shared by the test suites: temporary directories, waiting on a condition
 // with a deadline (tests never sleep to wait), and reading every file of a tree.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portal::test {
@@ -59,5 +62,15 @@ std::string readFile(const std::string& path);
 int boundLoopbackSocket(std::uint16_t& port);
 // A free TCP port on the loopback interface (bound and released).
 std::uint16_t freePort();
+
+// Whether a server on loopback `port` greets a new connection with `greeting` (an
+// SMTP relay "220", a NATS server "INFO"): not just any listener, since another
+// test's may hold a port looked up as free.
+bool greets(std::uint16_t port, std::string_view greeting);
+
+// Starts `argv` (argv[0] a path) as a child with its output going to `logPath`,
+// with a plain environment (a pyenv's variables must not leak into the system's
+// Python); -1 when it cannot.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath);
 
 }  // namespace portal::test

@@ -28,7 +28,10 @@ Result<std::unique_ptr<Portal>> Portal::open(const PortalOptions& options,
   p->projector_ = std::move(*projector);
   if (auto r = p->projector_->catchUp(true); !r) return r.error();
   Projector* follower = p->projector_.get();
-  p->store_->onDurable([follower](std::uint64_t) { follower->notify(); });
+  p->store_->onDurable([follower, also = options.onDurable](std::uint64_t position) {
+    follower->notify();
+    if (also) also(position);
+  });
   p->projector_->start();
   auto processor = CommandProcessor::start(*p->store_, countries, clock, ids, options.processor);
   if (!processor) return processor.error();

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,10 @@ struct PortalOptions {
   ProcessorOptions processor;
   // How long execute() waits for the projections to show a command's events.
   std::chrono::milliseconds readYourWritesTimeout{10'000};
+  // Called with the new last position after each write that made events durable,
+  // on the store's sync thread, after the projector is woken: another follower of
+  // the log (the server's publisher). It must be quick.
+  std::function<void(std::uint64_t)> onDurable;
 };
 
 class Portal {

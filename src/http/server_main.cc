@@ -44,6 +44,7 @@
 #include "src/mail/mailer.h"
 #include "src/mail/smtp_transport.h"
 #include "src/mail/transport.h"
+#include "src/publish/log_publisher.h"
 #include "src/store/event_store.h"
 
 namespace {
@@ -83,6 +84,7 @@ const char* signalName(int sig) {
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
       "                     [--connections-per-address N] [--idempotency-hours N]\n"
       "                     [--mail-give-up-hours N] [--cors-origin ORIGIN[,...]]\n"
+      "                     [--nats nats://HOST:PORT [--nats-stream NAME]]\n"
       "                     [--demo] [--quiet]\n"
       "       portal-server --version\n"
       "\n"
@@ -105,6 +107,10 @@ const char* signalName(int sig) {
       "  --metrics-from N,...  networks that may read /metrics (default loopback only)\n"
       "  --cors-origin O,...   origins (https://portal.example.com) whose pages may call\n"
       "                        the API from a browser (CORS; default none)\n"
+      "  --nats nats://H:P     publish the event log, in order and exactly once, to this\n"
+      "                        NATS server's JetStream (default: not published)\n"
+      "  --nats-stream NAME    the JetStream stream, made if missing; its subjects are\n"
+      "                        NAME.<companyId> (default portal)\n"
       "  --stop-delay SECONDS  at a stop signal, go on serving this long (0 to 300,\n"
       "                        default 0) with /readyz answering 503, so that load\n"
       "                        balancers stop sending before the server stops accepting\n"
@@ -407,7 +413,8 @@ bool isUnspecifiedAddress(const std::string& host) {
 int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
-  std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom;
+  std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom,
+                    nats, natsStream;
   std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24,
               mailGiveUpHours = 120;
   std::optional<std::size_t> addressFailures;
@@ -440,6 +447,10 @@ int main(int argc, char** argv) {
       mailFrom = value();
     else if (a == "--password-hash-cost")
       cost = value();
+    else if (a == "--nats")
+      nats = value();
+    else if (a == "--nats-stream")
+      natsStream = value();
     else if (a == "--io-threads") {
       // Each keeps three files open (epoll, its wake-up and its timer), taken from
       // those of connections.
@@ -496,6 +507,12 @@ int main(int argc, char** argv) {
     // Links are the URL and a path: "https://portal.example/" would give "//reset-password".
     while (publicUrl.size() > 1 && publicUrl.back() == '/') publicUrl.pop_back();
     if (auto problem = publicUrlProblem(publicUrl)) usage("--public-url " + *problem);
+  }
+  if (!nats.empty())
+    if (auto problem = natsUrlProblem(nats)) usage("--nats " + *problem);
+  if (!natsStream.empty()) {
+    if (nats.empty()) usage("--nats-stream names the stream of --nats, which is not given");
+    if (auto problem = streamNameProblem(natsStream)) usage("--nats-stream " + *problem);
   }
   ServerOptions serverOptions;
   if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
@@ -621,6 +638,14 @@ int main(int argc, char** argv) {
   // A mistyped --data must not become a new, empty portal that signs nobody in:
   // only --demo makes one (portalctl provision makes a company's).
   portalOptions.createIfMissing = demo;
+  // The publisher (--nats) follows the log; it is made once the log is open, and is
+  // told of each durable write while it lives (the mutex: not while it goes).
+  std::mutex publisherMu;
+  LogPublisher* livePublisher = nullptr;
+  portalOptions.onDurable = [&publisherMu, &livePublisher](std::uint64_t) {
+    std::lock_guard lock(publisherMu);
+    if (livePublisher) livePublisher->notify();
+  };
   auto portal = Portal::open(portalOptions, *countries, clock, ids);
   if (!portal) {
     logLine("portal-server: " + portal.error().message + (demo ? "" : whatToDo(portal.error())));
@@ -703,6 +728,27 @@ int main(int argc, char** argv) {
   mailerOptions.giveUpAfter = std::chrono::hours(mailGiveUpHours);
   auto mailer = std::make_unique<Mailer>(p.store(), std::move(transport), mailSettings,
                                          mailRecipients(p, clock), mailerOptions);
+  // The log published to NATS JetStream, going on where the stream ends.
+  std::unique_ptr<LogPublisher, std::function<void(LogPublisher*)>> publisher(
+      nullptr, [&publisherMu, &livePublisher](LogPublisher* gone) {
+        {
+          std::lock_guard lock(publisherMu);
+          livePublisher = nullptr;
+        }
+        delete gone;  // (stops it)
+      });
+  if (!nats.empty()) {
+    PublisherOptions publisherOptions;
+    publisherOptions.url = nats;
+    if (!natsStream.empty()) publisherOptions.stream = natsStream;
+    publisherOptions.log = [](const std::string& line) { logLine("portal-server: " + line); };
+    publisher.reset(new LogPublisher(p.store(), publisherOptions));
+    {
+      std::lock_guard lock(publisherMu);
+      livePublisher = publisher.get();
+    }
+    publisher->start();
+  }
   // What the network threads read of the server, set once it is made.
   std::atomic<HttpServer*> liveServer{nullptr};
   apiOptions.mailQueued = [m = mailer.get()] { m->notify(); };
@@ -717,7 +763,8 @@ int main(int argc, char** argv) {
       if (auto r = earlierDrop->forgetRecipient(companyId, email); !r) return r;
     return m->forgetRecipient(companyId, email);
   };
-  apiOptions.moreMetrics = [m = mailer.get(), &liveServer](std::string& out) {
+  apiOptions.moreMetrics = [m = mailer.get(), &liveServer, pub = publisher.get(),
+                            &store = p.store()](std::string& out) {
     out +=
         "# HELP portal_mail_delivered_total Mails delivered.\n# TYPE portal_mail_delivered_total "
         "counter\n"
@@ -741,6 +788,28 @@ int main(int argc, char** argv) {
         "was not read fast enough.\n# TYPE portal_log_lines_dropped_total counter\n"
         "portal_log_lines_dropped_total " +
         std::to_string(logLinesDropped()) + "\n";
+    if (pub) {
+      const std::uint64_t published = pub->published(), head = store.lastPosition();
+      out +=
+          "# HELP portal_publish_position The last position of the log that the NATS JetStream "
+          "stream holds, as acknowledged.\n# TYPE portal_publish_position gauge\n"
+          "portal_publish_position " +
+          std::to_string(published) +
+          "\n# HELP portal_publish_lag_events Durable events not yet in the stream.\n"
+          "# TYPE portal_publish_lag_events gauge\nportal_publish_lag_events " +
+          std::to_string(head > published ? head - published : 0) +
+          "\n# HELP portal_publish_connected 1 while connected to the NATS server.\n"
+          "# TYPE portal_publish_connected gauge\nportal_publish_connected " +
+          (pub->connected() ? "1" : "0") +
+          "\n# HELP portal_publish_failures_total Connections to the NATS server that failed or "
+          "were lost.\n# TYPE portal_publish_failures_total counter\n"
+          "portal_publish_failures_total " +
+          std::to_string(pub->failures()) +
+          "\n# HELP portal_publish_refused 1 once the stream was found not to be this log's "
+          "(the server's log says why): nothing more is published until a restart.\n"
+          "# TYPE portal_publish_refused gauge\nportal_publish_refused " +
+          (pub->refused().empty() ? "0" : "1") + "\n";
+    }
     if (HttpServer* s = liveServer.load())
       out +=
           "# HELP portal_http_connections Open HTTP connections.\n# TYPE portal_http_connections "
@@ -928,6 +997,16 @@ int main(int argc, char** argv) {
   // Every command still in the writer's hands is answered while the connections and
   // the API its answer goes through exist (a request that outlived the drain above).
   (*portal)->stop();
+  // What is durable goes to the stream before the stop, while it is reachable (a
+  // few seconds at most; the next start goes on from where the stream ends).
+  if (publisher) {
+    const std::uint64_t head = p.store().lastPosition();
+    if (publisher->connected() && !publisher->waitPublished(head, std::chrono::seconds(5)))
+      logLine("portal-server: publish: the stream holds the log up to position " +
+              std::to_string(publisher->published()) + " of " + std::to_string(head) +
+              "; the next start publishes the rest");
+    publisher.reset();
+  }
   // (A review: a stop with the relay down said nothing of the mail it left.)
   if (const std::uint64_t waiting = mailer->outboxCount(); waiting != 0)
     logLine("portal-server: " + std::to_string(waiting) +

@@ -1,0 +1,399 @@
+#include "src/publish/log_publisher.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "events/codec.h"
+#include "src/store/event_store.h"
+#include "src/store/sha256.h"
+
+namespace portal {
+
+namespace {
+
+// How a connection ended: to be tried again, or refused for good.
+struct Stop {
+  bool refuse = false;
+  std::string why;
+};
+
+std::string statusText(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
+  std::string text = natsStatus_GetText(s);
+  // nats.c's words for this thread's last error say more, when they are this
+  // status's ("no responders available for request": no JetStream on the server).
+  natsStatus last = NATS_OK;
+  if (const char* detail = nats_GetLastError(&last);
+      last == s && detail != nullptr && *detail != '\0') {
+    text = detail;
+    // (Without the place in nats.c's source it begins with: "(conn.c:2088): ".)
+    if (const std::size_t end = text.find("): "); text.starts_with("(") && end != std::string::npos)
+      text.erase(0, end + 3);
+  }
+  if (code != 0) text += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  return text;
+}
+
+std::optional<std::uint64_t> wholeNumber(const char* text) {
+  if (text == nullptr || *text == '\0' || std::string_view(text).size() > 19) return std::nullopt;
+  std::uint64_t n = 0;
+  for (const char* c = text; *c != '\0'; ++c) {
+    if (*c < '0' || *c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(*c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+struct LogPublisher::Impl {
+  Impl(const EventStore& s, PublisherOptions o) : store(s), options(std::move(o)) {}
+
+  const EventStore& store;
+  const PublisherOptions options;
+  const std::string subjects = options.stream + ".>";
+
+  mutable std::mutex mu;
+  mutable std::condition_variable cv;  // the log grew, a stop, a publish acknowledged
+  bool stopping = false;
+  bool woken = false;  // notify() or a connection closed since the thread last looked
+  std::string refusedWhy;
+  std::thread thread;
+
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<bool> connected{false};
+  std::atomic<bool> closed{false};  // the connection's, set by nats.c's thread
+  std::atomic<std::uint64_t> failures{0};
+
+  // The connection's, on the thread alone (errors come from nats.c's threads).
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::mutex errorMu;
+  std::string publishError;  // the first refused message of the batch in flight
+
+  void log(const std::string& line) const {
+    if (options.log) options.log("publish: " + line);
+  }
+
+  void wake() {
+    {
+      std::lock_guard lock(mu);
+      woken = true;
+    }
+    cv.notify_all();
+  }
+
+  static void onClosed(natsConnection*, void* self) {
+    static_cast<Impl*>(self)->closed = true;
+    static_cast<Impl*>(self)->wake();
+  }
+
+  static void onPublishError(jsCtx*, jsPubAckErr* pae, void* self) {
+    auto* impl = static_cast<Impl*>(self);
+    std::lock_guard lock(impl->errorMu);
+    if (!impl->publishError.empty()) return;
+    const char* position = nullptr;
+    natsMsgHeader_Get(pae->Msg, "Portal-Position", &position);
+    impl->publishError = "event " + std::string(position ? position : "?") + " was refused: " +
+                         (pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+  }
+
+  void setPublished(std::uint64_t position) {
+    {
+      std::lock_guard lock(mu);
+      published = position;
+    }
+    cv.notify_all();
+  }
+
+  void disconnect() {
+    connected = false;
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+    js = nullptr;
+    nc = nullptr;
+  }
+
+  // Connects, finds (or makes) the stream, and learns where to go on: the position
+  // after its last and the stream's last sequence, or why not.
+  struct Resume {
+    std::uint64_t next = 1, lastSeq = 0;
+  };
+  std::variant<Resume, Stop> connect() {
+    closed = false;
+    natsOptions* opts = nullptr;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, options.url.c_str());
+    if (s == NATS_OK) s = natsOptions_SetName(opts, "portal-server");
+    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.timeout.count());
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Impl::onClosed, this);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) return Stop{false, "cannot connect: " + statusText(s)};
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options.timeout.count();
+    jo.PublishAsync.MaxPending = static_cast<std::int64_t>(options.batch);
+    jo.PublishAsync.ErrHandler = &Impl::onPublishError;
+    jo.PublishAsync.ErrHandlerClosure = this;
+    if (s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK)
+      return Stop{false, "no JetStream: " + statusText(s)};
+
+    jsStreamInfo* info = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&info, js, options.stream.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND) {
+      jsStreamConfig config;
+      jsStreamConfig_Init(&config);
+      config.Name = options.stream.c_str();
+      const char* subjectList[] = {subjects.c_str()};
+      config.Subjects = subjectList;
+      config.SubjectsLen = 1;
+      config.Storage = js_FileStorage;
+      config.DenyDelete = true;
+      config.DenyPurge = true;
+      s = js_AddStream(&info, js, &config, nullptr, &code);
+      if (s != NATS_OK)
+        return Stop{false,
+                    "cannot create the stream " + options.stream + ": " + statusText(s, code)};
+      log("created the stream " + options.stream + " (subjects " + subjects + ")");
+    } else if (s != NATS_OK) {
+      return Stop{false, "cannot read the stream " + options.stream + ": " + statusText(s, code)};
+    }
+    bool ours = false;
+    for (int i = 0; i < info->Config->SubjectsLen; ++i)
+      ours = ours || subjects == info->Config->Subjects[i];
+    const std::uint64_t lastSeq = info->State.LastSeq;
+    jsStreamInfo_Destroy(info);
+    if (!ours)
+      return Stop{true, "the stream " + options.stream + " does not take the subjects " + subjects +
+                            " (it was made otherwise); name another with --nats-stream"};
+    if (lastSeq == 0) return Resume{1, 0};
+
+    natsMsg* last = nullptr;
+    s = js_GetMsg(&last, js, options.stream.c_str(), lastSeq, nullptr, &code);
+    if (s == NATS_NOT_FOUND)
+      return Stop{true, "the stream " + options.stream + "'s last message (sequence " +
+                            std::to_string(lastSeq) +
+                            ") is gone: where this log goes on in it is not known; delete the "
+                            "stream to publish the log into it anew"};
+    if (s != NATS_OK)
+      return Stop{false, "cannot read the stream " + options.stream + ": " + statusText(s, code)};
+    const char* positionText = nullptr;
+    const char* hashText = nullptr;
+    natsMsgHeader_Get(last, "Portal-Position", &positionText);
+    natsMsgHeader_Get(last, "Portal-Hash", &hashText);
+    const std::optional<std::uint64_t> position = wholeNumber(positionText);
+    const std::string streamHash = hashText ? hashText : "";
+    natsMsg_Destroy(last);
+    if (!position || *position == 0 || streamHash.empty())
+      return Stop{true,
+                  "the stream " + options.stream + " holds messages that are no portal's events"};
+    const std::uint64_t head = store.lastPosition();
+    if (*position > head)
+      return Stop{true, "the stream " + options.stream + " holds events up to position " +
+                            std::to_string(*position) + ", and this log ends at " +
+                            std::to_string(head) +
+                            ": it is another log's, or this log is an older copy of its own"};
+    std::string ownHash;
+    if (auto read = store.scan(*position, 1,
+                               [&](const RawEvent& raw) {
+                                 ownHash = toHex(*raw.hash);
+                                 return false;
+                               });
+        !read)
+      return Stop{true,
+                  "cannot read event " + std::to_string(*position) + ": " + read.error().message};
+    if (ownHash != streamHash)
+      return Stop{true, "the stream " + options.stream + "'s event " + std::to_string(*position) +
+                            " is not this log's (its hash differs): it is another log's stream"};
+    return Resume{*position + 1, lastSeq};
+  }
+
+  // Sends [next, next + count) and waits for JetStream's acknowledgements; the
+  // error that stopped it, if any.
+  std::optional<Stop> send(Resume& at, std::uint64_t count) {
+    RawEvents events;
+    events.reserve(count);
+    if (auto read = store.scan(at.next, count,
+                               [&](const RawEvent& raw) {
+                                 events.add(raw);
+                                 return true;
+                               });
+        !read)
+      return Stop{
+          true, "cannot read the log at " + std::to_string(at.next) + ": " + read.error().message};
+    {
+      std::lock_guard lock(errorMu);
+      publishError.clear();
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const RawEvent raw = events[i];
+      const std::string position = std::to_string(raw.position);
+      const std::string subject =
+          options.stream + "." + std::string(peekCompanyId(raw.json).value_or("none"));
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, raw.json.data(),
+                                    static_cast<int>(raw.json.size()));
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Portal-Position", position.c_str());
+      if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "Portal-Type",
+                              std::string(peekEventType(raw.json).value_or("")).c_str());
+      if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "Portal-Prev-Hash", toHex(*raw.prevHash).c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Portal-Hash", toHex(*raw.hash).c_str());
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = position.c_str();
+      po.ExpectStream = options.stream.c_str();
+      // (0 is "not checked": the first message of an empty stream.)
+      po.ExpectLastSeq = at.lastSeq == 0 ? 0 : at.lastSeq + i;
+      if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
+      if (s != NATS_OK) {
+        natsMsg_Destroy(msg);  // (null once the library took it)
+        return Stop{false, "cannot send event " + position + ": " + statusText(s)};
+      }
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = options.timeout.count();
+    const natsStatus s = js_PublishAsyncComplete(js, &wait);
+    {
+      std::lock_guard lock(errorMu);
+      if (!publishError.empty()) return Stop{false, publishError};
+    }
+    if (s != NATS_OK) return Stop{false, "no acknowledgement: " + statusText(s)};
+    at.next += events.size();
+    at.lastSeq += events.size();
+    setPublished(at.next - 1);
+    return std::nullopt;
+  }
+
+  // Publishes over one connection until it fails or the publisher stops.
+  Stop publish(Resume at) {
+    setPublished(at.next - 1);
+    connected = true;
+    log("connected to " + options.url + ", stream " + options.stream +
+        "; going on after position " + std::to_string(at.next - 1));
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock,
+                [&] { return stopping || woken || closed || store.lastPosition() >= at.next; });
+        woken = false;
+        if (stopping) return Stop{};
+      }
+      if (closed) return Stop{false, "the connection closed"};
+      const std::uint64_t head = store.lastPosition();
+      if (head < at.next) continue;
+      if (auto stop = send(at, std::min<std::uint64_t>(head - at.next + 1, options.batch)))
+        return *stop;
+    }
+  }
+
+  void run() {
+    std::chrono::milliseconds wait = options.retryFirst;
+    std::string lastWhy;
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (stopping) break;
+      }
+      auto connection = connect();
+      Stop stop = std::holds_alternative<Stop>(connection) ? std::get<Stop>(connection)
+                                                           : publish(std::get<Resume>(connection));
+      const bool wasConnected = connected.exchange(false);
+      disconnect();
+      if (stop.refuse) {
+        ++failures;
+        log("refused: " + stop.why + "; nothing more is published until a restart");
+        std::lock_guard lock(mu);
+        refusedWhy = stop.why;
+        cv.notify_all();
+        return;
+      }
+      std::unique_lock lock(mu);
+      if (stopping) break;
+      ++failures;
+      if (wasConnected) wait = options.retryFirst;
+      // One line an outage, and one when its reason changes.
+      if (stop.why != lastWhy || wasConnected)
+        log(options.url + ": " + stop.why + "; trying again (every " +
+            std::to_string(options.retryMost.count() / 1000) + " s at most)");
+      lastWhy = stop.why;
+      cv.wait_for(lock, wait, [&] { return stopping; });
+      wait = std::min(wait * 2, options.retryMost);
+    }
+  }
+};
+
+LogPublisher::LogPublisher(const EventStore& store, PublisherOptions options)
+    : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+
+LogPublisher::~LogPublisher() { stop(); }
+
+void LogPublisher::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void LogPublisher::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void LogPublisher::notify() { impl_->wake(); }
+
+std::uint64_t LogPublisher::published() const { return impl_->published.load(); }
+bool LogPublisher::connected() const { return impl_->connected.load(); }
+std::uint64_t LogPublisher::failures() const { return impl_->failures.load(); }
+
+std::string LogPublisher::refused() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->refusedWhy;
+}
+
+bool LogPublisher::waitPublished(std::uint64_t position, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout, [&] {
+    return impl_->published.load() >= position || !impl_->refusedWhy.empty();
+  }) && impl_->published.load() >= position;
+}
+
+std::optional<std::string> natsUrlProblem(const std::string& url) {
+  const std::string_view scheme = "nats://";
+  if (!url.starts_with(scheme))
+    return "must be nats://HOST:PORT, e.g. nats://127.0.0.1:4222, not '" + url + "'";
+  const std::string rest = url.substr(scheme.size());
+  const std::size_t colon = rest.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : rest.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  const auto number = wholeNumber(port.c_str());
+  if (host.empty() || !number || *number == 0 || *number > 65535 ||
+      host.find_first_of("/@?#, ") != std::string::npos)
+    return "must be nats://HOST:PORT, a port from 1 to 65535, not '" + url + "'";
+  return std::nullopt;
+}
+
+std::optional<std::string> streamNameProblem(const std::string& name) {
+  const bool plain = !name.empty() && name.size() <= 64 &&
+                     std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '-' || c == '_';
+                     });
+  if (!plain)
+    return "must be 1 to 64 letters, digits, '-' or '_' (it begins the subjects too), not '" +
+           name + "'";
+  return std::nullopt;
+}
+
+}  // namespace portal

@@ -1,0 +1,89 @@
+#pragma once
+// Publishes the event log, in order and exactly once, to a NATS JetStream stream
+// (DESIGN.md "Scale"), from which read replicas and other services follow it.
+//
+// Each event goes as its stored bytes, to the subject `<stream>.<companyId>`, with
+// these headers:
+//   Nats-Msg-Id       its position (JetStream's de-duplication)
+//   Portal-Position   its position
+//   Portal-Type       its type (UserCreated, ...)
+//   Portal-Prev-Hash  the hash chain's links, lower-case hex: a follower checks the
+//   Portal-Hash       chain as portal-replay verify does (chainProblem)
+// The stored bytes hold every person's fields sealed under their key, which stays
+// here: the stream holds no one's data in clear, and an anonymization (the key
+// deleted) closes their fields there as here.
+//
+// Exactly once, in order, with no gap: at each connection the publisher reads the
+// stream's last message and goes on after the position it holds, once it has
+// checked that message's hash is this log's. A stream of another log, or a log
+// restored from a copy older than what the stream holds, is refused (said, and
+// nothing more published), not written into. Each message is sent expecting the
+// stream's last sequence to be the one before it, so that when one is lost every
+// later one is refused too, and the next connection sends them again from the
+// stream's last.
+//
+// A stream it does not find it creates: file storage, subjects `<stream>.>`, with
+// deleting and purging its messages denied.
+//
+// Threads: one of its own, and nats.c's. Every member is safe from any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace portal {
+
+class EventStore;
+
+struct PublisherOptions {
+  std::string url;                // nats://HOST:PORT
+  std::string stream = "portal";  // the stream's name, and its subjects' first word
+  // Where its lines go: connected, lost, refused (one line each, no line break).
+  std::function<void(const std::string&)> log;
+  // After a lost or failed connection: the first wait, doubled up to the last.
+  std::chrono::milliseconds retryFirst{1000}, retryMost{30'000};
+  std::size_t batch = 512;  // messages sent before their acknowledgements are awaited
+  std::chrono::milliseconds timeout{5000};  // a connection's, a request's, a batch's
+};
+
+class LogPublisher {
+ public:
+  LogPublisher(const EventStore& store, PublisherOptions options);
+  ~LogPublisher();  // stop()s
+  LogPublisher(const LogPublisher&) = delete;
+  LogPublisher& operator=(const LogPublisher&) = delete;
+
+  void start();
+  // Returns once its thread has ended: within a timeout of the options'.
+  void stop();
+  // The log has grown (EventStore::onDurable).
+  void notify();
+
+  // The last position the stream holds, as JetStream acknowledged it (0: none yet,
+  // or not known yet after the start).
+  std::uint64_t published() const;
+  bool connected() const;
+  // Connections that failed or were lost.
+  std::uint64_t failures() const;
+  // Why it publishes no more (a stream that is not this log's), empty while it does.
+  std::string refused() const;
+  // Waits until published() reaches `position`, it has refused, or `timeout` has
+  // passed; whether published() reached it.
+  bool waitPublished(std::uint64_t position, std::chrono::milliseconds timeout) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// What is wrong with a --nats value (nats://HOST:PORT), nullopt when it can be taken.
+std::optional<std::string> natsUrlProblem(const std::string& url);
+// What is wrong with a stream's name (letters, digits, '-' and '_', 1 to 64 of
+// them: it is the first word of the subjects too), nullopt when it can be taken.
+std::optional<std::string> streamNameProblem(const std::string& name);
+
+}  // namespace portal

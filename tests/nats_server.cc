@@ -1,0 +1,119 @@
+#include "tests/nats_server.h"
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include "tests/test_support.h"
+
+namespace portal::test {
+
+NatsServer::NatsServer(const std::string& dir) : dir_(dir) {
+  std::filesystem::create_directories(dir_);
+  // The port is free when looked up, not necessarily when nats-server binds it
+  // (other tests run beside): a server that exits at once is started on another.
+  for (int attempt = 0; attempt < 3 && !ready_; ++attempt) {
+    port_ = freePort();
+    if (!start() && !exited_) break;  // hung: the destructor stops it
+  }
+}
+
+NatsServer::~NatsServer() { stop(); }
+
+std::string NatsServer::log() const { return readFile(dir_ + "/nats.log"); }
+
+void NatsServer::stop() {
+  ready_ = false;
+  if (exited_) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  exited_ = true;
+}
+
+bool NatsServer::start() {
+  pid_ = spawn(
+      {kBinary, "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd", dir_ + "/store"},
+      dir_ + "/nats.log");
+  if (pid_ < 0) return false;
+  exited_ = false;
+  ready_ = waitFor([&] { return exited() || greets(port_, "INFO"); }) && !exited();
+  return ready_;
+}
+
+bool NatsServer::exited() {
+  if (exited_) return true;
+  int status = 0;
+  exited_ = ::waitpid(pid_, &status, WNOHANG) == pid_;
+  return exited_;
+}
+
+namespace {
+
+struct Connection {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  explicit Connection(const std::string& url) {
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK ||
+        natsConnection_JetStream(&js, nc, nullptr) != NATS_OK)
+      throw std::runtime_error("cannot reach JetStream at " + url);
+  }
+  ~Connection() {
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+  }
+};
+
+}  // namespace
+
+std::vector<StreamMessage> streamMessages(const std::string& url, const std::string& stream) {
+  Connection c(url);
+  jsStreamInfo* info = nullptr;
+  if (js_GetStreamInfo(&info, c.js, stream.c_str(), nullptr, nullptr) != NATS_OK)
+    throw std::runtime_error("no stream " + stream);
+  const std::uint64_t first = info->State.FirstSeq, last = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  std::vector<StreamMessage> out;
+  for (std::uint64_t seq = first; last != 0 && seq <= last; ++seq) {
+    natsMsg* msg = nullptr;
+    if (js_GetMsg(&msg, c.js, stream.c_str(), seq, nullptr, nullptr) != NATS_OK)
+      throw std::runtime_error("cannot read message " + std::to_string(seq) + " of " + stream);
+    StreamMessage m;
+    m.subject = natsMsg_GetSubject(msg);
+    m.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+    const char** keys = nullptr;
+    int count = 0;
+    if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
+      for (int i = 0; i < count; ++i) {
+        const char* value = nullptr;
+        if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK) m.headers[keys[i]] = value;
+      }
+      std::free(static_cast<void*>(keys));
+    }
+    natsMsg_Destroy(msg);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void makeStream(const std::string& url, const std::string& name, const std::string& subjects) {
+  Connection c(url);
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = name.c_str();
+  const char* list[] = {subjects.c_str()};
+  config.Subjects = list;
+  config.SubjectsLen = 1;
+  jsStreamInfo* info = nullptr;
+  if (js_AddStream(&info, c.js, &config, nullptr, nullptr) != NATS_OK)
+    throw std::runtime_error("cannot make the stream " + name);
+  jsStreamInfo_Destroy(info);
+}
+
+}  // namespace portal::test

@@ -1,0 +1,52 @@
+#pragma once
+// Debian's nats-server with JetStream, run by a test on a loopback port, and what a
+// JetStream stream holds, read through the NATS C client: for the tests of the log
+// published to NATS (src/publish).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace portal::test {
+
+class NatsServer {
+ public:
+  static constexpr const char* kBinary = "/usr/sbin/nats-server";
+  // Started on a free port, its store and its log in `dir` (made if missing).
+  explicit NatsServer(const std::string& dir);
+  ~NatsServer();  // stop()s
+  NatsServer(const NatsServer&) = delete;
+  NatsServer& operator=(const NatsServer&) = delete;
+
+  bool ready() const { return ready_; }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const;
+  // Stops it (SIGTERM) and waits for its end.
+  void stop();
+  // Starts it again, on the same port with the same store; whether it is ready.
+  bool start();
+
+ private:
+  bool exited();
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  bool exited_ = true, ready_ = false;
+};
+
+struct StreamMessage {
+  std::string subject, data;
+  std::map<std::string, std::string> headers;
+};
+
+// Every message of `stream`, by sequence from the first; throws std::runtime_error
+// when it cannot be read.
+std::vector<StreamMessage> streamMessages(const std::string& url, const std::string& stream);
+
+// Makes a stream named `name` that takes `subjects` (as an operator would by hand).
+void makeStream(const std::string& url, const std::string& name, const std::string& subjects);
+
+}  // namespace portal::test
