@@ -102,7 +102,8 @@ std::vector<StreamMessage> streamMessages(const std::string& url, const std::str
   return out;
 }
 
-void makeStream(const std::string& url, const std::string& name, const std::string& subjects) {
+void makeStream(const std::string& url, const std::string& name, const std::string& subjects,
+                std::int32_t maxMessageBytes) {
   Connection c(url);
   jsStreamConfig config;
   jsStreamConfig_Init(&config);
@@ -110,10 +111,27 @@ void makeStream(const std::string& url, const std::string& name, const std::stri
   const char* list[] = {subjects.c_str()};
   config.Subjects = list;
   config.SubjectsLen = 1;
+  config.MaxMsgSize = maxMessageBytes;
   jsStreamInfo* info = nullptr;
   if (js_AddStream(&info, c.js, &config, nullptr, nullptr) != NATS_OK)
     throw std::runtime_error("cannot make the stream " + name);
   jsStreamInfo_Destroy(info);
+}
+
+void publishByHand(const std::string& url, const StreamMessage& message) {
+  Connection c(url);
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, message.subject.c_str(), nullptr, message.data.data(),
+                                static_cast<int>(message.data.size()));
+  for (const auto& [key, value] : message.headers)
+    // (Not the expectations it was stored with: they were of its first stream.)
+    if (s == NATS_OK && !key.starts_with("Nats-Expected"))
+      s = natsMsgHeader_Set(msg, key.c_str(), value.c_str());
+  jsPubAck* ack = nullptr;
+  if (s == NATS_OK) s = js_PublishMsg(&ack, c.js, msg, nullptr, nullptr);
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(msg);
+  if (s != NATS_OK) throw std::runtime_error("cannot publish to " + message.subject);
 }
 
 }  // namespace portal::test

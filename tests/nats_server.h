@@ -46,7 +46,12 @@ struct StreamMessage {
 // when it cannot be read.
 std::vector<StreamMessage> streamMessages(const std::string& url, const std::string& stream);
 
-// Makes a stream named `name` that takes `subjects` (as an operator would by hand).
-void makeStream(const std::string& url, const std::string& name, const std::string& subjects);
+// Makes a stream named `name` that takes `subjects` (as an operator would by hand),
+// with messages of `maxMessageBytes` at most (-1: any).
+void makeStream(const std::string& url, const std::string& name, const std::string& subjects,
+                std::int32_t maxMessageBytes = -1);
+
+// Publishes one message to JetStream by hand; throws when it is not stored.
+void publishByHand(const std::string& url, const StreamMessage& message);
 
 }  // namespace portal::test

@@ -1827,9 +1827,10 @@ Hash hashFromHex(const std::string& hex) {
 
 // The stream holds the log from its first event, each once, in order: the stored
 // bytes, on the company's subject, with the chain's links a follower checks.
+// (`upTo`: its first events only.)
 void expectTheLog(const std::vector<test::StreamMessage>& messages, EventStore& store,
-                  const std::string& subject) {
-  ASSERT_EQ(messages.size(), store.lastPosition());
+                  const std::string& subject, std::uint64_t upTo = 0) {
+  ASSERT_EQ(messages.size(), upTo != 0 ? upTo : store.lastPosition());
   Hash prev{};
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const test::StreamMessage& m = messages[i];
@@ -1936,6 +1937,40 @@ TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
   expectTheLog(test::streamMessages(nats.url(), "portal"), store, "portal." + company);
 }
 
+// A message the stream refuses (too big for its limit) stops the publishing there:
+// none after it is stored, so the stream never holds a gap (a code review found
+// the first 512 messages into an empty stream sent without the check).
+TEST(Publish, AMessageTheStreamRefusesLeavesNoGap) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  PortalHarness h(dir.sub("data"));
+  const std::string company = h.provision("acme");
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  NewUserDetails big = person("big");
+  big.givenName = big.surname = big.jobTitle = std::string(256, 'x');
+  ASSERT_TRUE(h.run(CreateUser{big}).accepted());
+  EventStore& store = h.portal().store();
+  const std::uint64_t refused = store.lastPosition();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(h.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  // A limit between the other events and that one (the headers take about 350 bytes).
+  std::size_t others = 0;
+  for (std::uint64_t p = 1; p <= store.lastPosition(); ++p)
+    if (p != refused) others = std::max(others, store.readJson(p)->size());
+  const std::size_t bigSize = store.readJson(refused)->size();
+  ASSERT_GT(bigSize, others + 500);
+  test::makeStream(nats.url(), "portal", "portal.>",
+                   static_cast<std::int32_t>((others + bigSize) / 2 + 350));
+  LogPublisher publisher(store, publishTo(nats.url(), "portal"));
+  publisher.start();
+  ASSERT_TRUE(test::waitFor([&] { return publisher.failures() >= 3; }));
+  EXPECT_EQ(publisher.published(), refused - 1);
+  EXPECT_TRUE(publisher.refused().empty());
+  expectTheLog(test::streamMessages(nats.url(), "portal"), store, "portal." + company, refused - 1);
+}
+
 TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   TempDir dir;
   test::NatsServer nats(dir.sub("nats"));
@@ -1980,10 +2015,22 @@ TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   EXPECT_EQ(refusal(b, "orders"),
             "the stream orders does not take the subjects orders.> (it was made otherwise); name "
             "another with --nats-stream");
+  // A stream whose sequence is not the position its last message holds: one was
+  // lost from it (a gap) or put in by someone else.
+  const std::vector<test::StreamMessage> published = test::streamMessages(nats.url(), "portal");
+  test::makeStream(nats.url(), "gappy", "gappy.>");
+  test::StreamMessage second = published.at(1);
+  second.subject = "gappy." + a.company();
+  test::publishByHand(nats.url(), second);
+  EXPECT_EQ(refusal(a, "gappy"),
+            "the stream gappy's last message, sequence 1, holds event 2: messages were lost from "
+            "it or added to it; publish to a new stream (--nats-stream), or delete this one to "
+            "publish the log into it anew");
   // The streams hold what they held.
   expectTheLog(test::streamMessages(nats.url(), "portal"), a.portal().store(),
                "portal." + a.company());
   EXPECT_TRUE(test::streamMessages(nats.url(), "orders").empty());
+  EXPECT_EQ(test::streamMessages(nats.url(), "gappy").size(), 1u);
 }
 
 }  // namespace

@@ -789,16 +789,20 @@ int main(int argc, char** argv) {
         "portal_log_lines_dropped_total " +
         std::to_string(logLinesDropped()) + "\n";
     if (pub) {
+      // How far the stream is, once a connection has read it (before, after a start
+      // with NATS away, the whole log would read as lag: a code review).
       const std::uint64_t published = pub->published(), head = store.lastPosition();
+      if (pub->streamKnown())
+        out +=
+            "# HELP portal_publish_position The last position of the log that the NATS "
+            "JetStream stream holds, as acknowledged.\n# TYPE portal_publish_position gauge\n"
+            "portal_publish_position " +
+            std::to_string(published) +
+            "\n# HELP portal_publish_lag_events Durable events not yet in the stream.\n"
+            "# TYPE portal_publish_lag_events gauge\nportal_publish_lag_events " +
+            std::to_string(head > published ? head - published : 0) + "\n";
       out +=
-          "# HELP portal_publish_position The last position of the log that the NATS JetStream "
-          "stream holds, as acknowledged.\n# TYPE portal_publish_position gauge\n"
-          "portal_publish_position " +
-          std::to_string(published) +
-          "\n# HELP portal_publish_lag_events Durable events not yet in the stream.\n"
-          "# TYPE portal_publish_lag_events gauge\nportal_publish_lag_events " +
-          std::to_string(head > published ? head - published : 0) +
-          "\n# HELP portal_publish_connected 1 while connected to the NATS server.\n"
+          std::string("# HELP portal_publish_connected 1 while connected to the NATS server.\n") +
           "# TYPE portal_publish_connected gauge\nportal_publish_connected " +
           (pub->connected() ? "1" : "0") +
           "\n# HELP portal_publish_failures_total Connections to the NATS server that failed or "
@@ -1001,10 +1005,14 @@ int main(int argc, char** argv) {
   // few seconds at most; the next start goes on from where the stream ends).
   if (publisher) {
     const std::uint64_t head = p.store().lastPosition();
-    if (publisher->connected() && !publisher->waitPublished(head, std::chrono::seconds(5)))
-      logLine("portal-server: publish: the stream holds the log up to position " +
-              std::to_string(publisher->published()) + " of " + std::to_string(head) +
-              "; the next start publishes the rest");
+    if (publisher->refused().empty() &&
+        !publisher->waitPublished(head, std::chrono::seconds(publisher->connected() ? 5 : 0)))
+      logLine(publisher->streamKnown()
+                  ? "portal-server: publish: the stream holds the log up to position " +
+                        std::to_string(publisher->published()) + " of " + std::to_string(head) +
+                        "; the next start publishes the rest"
+                  : std::string("portal-server: publish: the NATS server was not reached; the "
+                                "next start publishes the log from where the stream ends"));
     publisher.reset();
   }
   // (A review: a stop with the relay down said nothing of the mail it left.)

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "events/codec.h"
@@ -52,6 +53,19 @@ std::optional<std::uint64_t> wholeNumber(const char* text) {
 
 }  // namespace
 
+namespace {
+
+// nats.c calls back on threads of its own, and may do so after the connection it
+// was for has been destroyed (its closed callback is queued; a late acknowledgement
+// finds its error handler): a code review. So what it is handed is no pointer but
+// the number of a link, looked up here under a mutex, each connection its own, and
+// struck off when the connection is gone: a late call finds nothing to touch.
+std::mutex linksMu;
+std::unordered_map<std::uintptr_t, LogPublisher::Impl*> links;
+std::uintptr_t lastLink = 0;
+
+}  // namespace
+
 struct LogPublisher::Impl {
   Impl(const EventStore& s, PublisherOptions o) : store(s), options(std::move(o)) {}
 
@@ -62,6 +76,8 @@ struct LogPublisher::Impl {
   mutable std::mutex mu;
   mutable std::condition_variable cv;  // the log grew, a stop, a publish acknowledged
   bool stopping = false;
+  std::atomic<bool> stopRequested{false};  // stopping, read outside mu
+  std::atomic<bool> known{false};          // published is the stream's (connected once)
   bool woken = false;  // notify() or a connection closed since the thread last looked
   std::string refusedWhy;
   std::thread thread;
@@ -71,9 +87,12 @@ struct LogPublisher::Impl {
   std::atomic<bool> closed{false};  // the connection's, set by nats.c's thread
   std::atomic<std::uint64_t> failures{0};
 
-  // The connection's, on the thread alone (errors come from nats.c's threads).
+  // The connection's, on the thread alone (errors come from nats.c's threads; stop()
+  // closes nc, under ncMu, to cut a wait for NATS short).
+  std::mutex ncMu;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
+  std::uintptr_t link = 0;  // its number in `links`
   std::mutex errorMu;
   std::string publishError;  // the first refused message of the batch in flight
 
@@ -89,13 +108,25 @@ struct LogPublisher::Impl {
     cv.notify_all();
   }
 
-  static void onClosed(natsConnection*, void* self) {
-    static_cast<Impl*>(self)->closed = true;
-    static_cast<Impl*>(self)->wake();
+  // The publisher a callback's link belongs to, while it is there; called with
+  // linksMu held.
+  static Impl* linked(void* link) {
+    auto it = links.find(reinterpret_cast<std::uintptr_t>(link));
+    return it == links.end() ? nullptr : it->second;
   }
 
-  static void onPublishError(jsCtx*, jsPubAckErr* pae, void* self) {
-    auto* impl = static_cast<Impl*>(self);
+  static void onClosed(natsConnection*, void* link) {
+    std::lock_guard held(linksMu);
+    if (Impl* impl = linked(link)) {
+      impl->closed = true;
+      impl->wake();
+    }
+  }
+
+  static void onPublishError(jsCtx*, jsPubAckErr* pae, void* link) {
+    std::lock_guard held(linksMu);
+    Impl* impl = linked(link);
+    if (impl == nullptr) return;
     std::lock_guard lock(impl->errorMu);
     if (!impl->publishError.empty()) return;
     const char* position = nullptr;
@@ -115,40 +146,64 @@ struct LogPublisher::Impl {
   void disconnect() {
     connected = false;
     if (js) jsCtx_Destroy(js);
-    if (nc) natsConnection_Destroy(nc);
+    {
+      std::lock_guard lock(ncMu);
+      if (nc) natsConnection_Destroy(nc);
+      nc = nullptr;
+    }
     js = nullptr;
-    nc = nullptr;
+    std::lock_guard held(linksMu);
+    links.erase(link);
+    link = 0;
   }
 
   // Connects, finds (or makes) the stream, and learns where to go on: the position
-  // after its last and the stream's last sequence, or why not.
+  // after its last, or why not. The stream's sequence numbers are the log's
+  // positions: each message is sent expecting the one before it to be the last.
   struct Resume {
-    std::uint64_t next = 1, lastSeq = 0;
+    std::uint64_t next = 1;
   };
   std::variant<Resume, Stop> connect() {
     closed = false;
+    {
+      std::lock_guard held(linksMu);
+      link = ++lastLink;
+      links[link] = this;
+    }
+    void* closure = reinterpret_cast<void*>(link);
     natsOptions* opts = nullptr;
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK) s = natsOptions_SetURL(opts, options.url.c_str());
     if (s == NATS_OK) s = natsOptions_SetName(opts, "portal-server");
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.timeout.count());
-    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Impl::onClosed, this);
-    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Impl::onClosed, closure);
+    natsConnection* made = nullptr;
+    if (s == NATS_OK) s = natsConnection_Connect(&made, opts);
     natsOptions_Destroy(opts);
+    {
+      // (A stop meanwhile: what is asked of it next fails at once.)
+      std::lock_guard lock(ncMu);
+      nc = made;
+      if (nc && stopRequested) natsConnection_Close(nc);
+    }
     if (s != NATS_OK) return Stop{false, "cannot connect: " + statusText(s)};
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = options.timeout.count();
     jo.PublishAsync.MaxPending = static_cast<std::int64_t>(options.batch);
     jo.PublishAsync.ErrHandler = &Impl::onPublishError;
-    jo.PublishAsync.ErrHandlerClosure = this;
+    jo.PublishAsync.ErrHandlerClosure = closure;
     if (s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK)
       return Stop{false, "no JetStream: " + statusText(s)};
 
     jsStreamInfo* info = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     s = js_GetStreamInfo(&info, js, options.stream.c_str(), nullptr, &code);
+    if (s == NATS_NO_RESPONDERS)
+      return Stop{false,
+                  "the NATS server has no JetStream (start it with -js, or enable "
+                  "jetstream in its configuration)"};
     if (s == NATS_NOT_FOUND) {
       jsStreamConfig config;
       jsStreamConfig_Init(&config);
@@ -175,7 +230,7 @@ struct LogPublisher::Impl {
     if (!ours)
       return Stop{true, "the stream " + options.stream + " does not take the subjects " + subjects +
                             " (it was made otherwise); name another with --nats-stream"};
-    if (lastSeq == 0) return Resume{1, 0};
+    if (lastSeq == 0) return Resume{1};
 
     natsMsg* last = nullptr;
     s = js_GetMsg(&last, js, options.stream.c_str(), lastSeq, nullptr, &code);
@@ -196,6 +251,12 @@ struct LogPublisher::Impl {
     if (!position || *position == 0 || streamHash.empty())
       return Stop{true,
                   "the stream " + options.stream + " holds messages that are no portal's events"};
+    if (*position != lastSeq)
+      return Stop{true, "the stream " + options.stream + "'s last message, sequence " +
+                            std::to_string(lastSeq) + ", holds event " + std::to_string(*position) +
+                            ": messages were lost from it or added to it; publish to a new "
+                            "stream (--nats-stream), or delete this one to publish the log into "
+                            "it anew"};
     const std::uint64_t head = store.lastPosition();
     if (*position > head)
       return Stop{true, "the stream " + options.stream + " holds events up to position " +
@@ -214,7 +275,7 @@ struct LogPublisher::Impl {
     if (ownHash != streamHash)
       return Stop{true, "the stream " + options.stream + "'s event " + std::to_string(*position) +
                             " is not this log's (its hash differs): it is another log's stream"};
-    return Resume{*position + 1, lastSeq};
+    return Resume{*position + 1};
   }
 
   // Sends [next, next + count) and waits for JetStream's acknowledgements; the
@@ -253,25 +314,33 @@ struct LogPublisher::Impl {
       jsPubOptions_Init(&po);
       po.MsgId = position.c_str();
       po.ExpectStream = options.stream.c_str();
-      // (0 is "not checked": the first message of an empty stream.)
-      po.ExpectLastSeq = at.lastSeq == 0 ? 0 : at.lastSeq + i;
+      // The one before it last: when one is lost, every later one is refused too.
+      // (0 is "not checked": event 1, into the empty stream it was found to be.)
+      po.ExpectLastSeq = raw.position - 1;
       if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
       if (s != NATS_OK) {
         natsMsg_Destroy(msg);  // (null once the library took it)
         return Stop{false, "cannot send event " + position + ": " + statusText(s)};
       }
     }
+    // Waited for in slices, so that a stop or a closed connection ends the wait.
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
-    wait.MaxWait = options.timeout.count();
-    const natsStatus s = js_PublishAsyncComplete(js, &wait);
+    wait.MaxWait = 100;
+    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+    natsStatus s = NATS_TIMEOUT;
+    while (s == NATS_TIMEOUT && !closed && !stopRequested &&
+           std::chrono::steady_clock::now() < deadline)
+      s = js_PublishAsyncComplete(js, &wait);
     {
       std::lock_guard lock(errorMu);
       if (!publishError.empty()) return Stop{false, publishError};
     }
+    if (stopRequested) return Stop{};
+    if (closed) return Stop{false, "the connection closed"};
     if (s != NATS_OK) return Stop{false, "no acknowledgement: " + statusText(s)};
     at.next += events.size();
-    at.lastSeq += events.size();
+    progressed = true;
     setPublished(at.next - 1);
     return std::nullopt;
   }
@@ -279,9 +348,11 @@ struct LogPublisher::Impl {
   // Publishes over one connection until it fails or the publisher stops.
   Stop publish(Resume at) {
     setPublished(at.next - 1);
+    known = true;
     connected = true;
-    log("connected to " + options.url + ", stream " + options.stream +
-        "; going on after position " + std::to_string(at.next - 1));
+    if (sayConnected)
+      log("connected to " + options.url + ", stream " + options.stream +
+          "; going on after position " + std::to_string(at.next - 1));
     for (;;) {
       {
         std::unique_lock lock(mu);
@@ -298,6 +369,10 @@ struct LogPublisher::Impl {
     }
   }
 
+  // Run's, for publish(): whether to say it connected, and whether this connection
+  // has sent anything.
+  bool sayConnected = true, progressed = false;
+
   void run() {
     std::chrono::milliseconds wait = options.retryFirst;
     std::string lastWhy;
@@ -306,10 +381,10 @@ struct LogPublisher::Impl {
         std::lock_guard lock(mu);
         if (stopping) break;
       }
+      progressed = false;
       auto connection = connect();
       Stop stop = std::holds_alternative<Stop>(connection) ? std::get<Stop>(connection)
                                                            : publish(std::get<Resume>(connection));
-      const bool wasConnected = connected.exchange(false);
       disconnect();
       if (stop.refuse) {
         ++failures;
@@ -319,15 +394,18 @@ struct LogPublisher::Impl {
         cv.notify_all();
         return;
       }
-      std::unique_lock lock(mu);
-      if (stopping) break;
+      if (stopRequested) break;
       ++failures;
-      if (wasConnected) wait = options.retryFirst;
-      // One line an outage, and one when its reason changes.
-      if (stop.why != lastWhy || wasConnected)
+      // One line an outage, and one when its reason changes; not one a try while
+      // the same refusal repeats (a message too big for the stream), which waits
+      // longer each time as a server away does (a test saw a line a second).
+      if (progressed) wait = options.retryFirst;
+      sayConnected = progressed || stop.why != lastWhy;
+      if (sayConnected)
         log(options.url + ": " + stop.why + "; trying again (every " +
             std::to_string(options.retryMost.count() / 1000) + " s at most)");
       lastWhy = stop.why;
+      std::unique_lock lock(mu);
       cv.wait_for(lock, wait, [&] { return stopping; });
       wait = std::min(wait * 2, options.retryMost);
     }
@@ -349,12 +427,19 @@ void LogPublisher::stop() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
+  {
+    // A wait for NATS (a request, acknowledgements) ends at once.
+    std::lock_guard lock(impl_->ncMu);
+    impl_->stopRequested = true;
+    if (impl_->nc) natsConnection_Close(impl_->nc);
+  }
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 void LogPublisher::notify() { impl_->wake(); }
 
 std::uint64_t LogPublisher::published() const { return impl_->published.load(); }
+bool LogPublisher::streamKnown() const { return impl_->known.load(); }
 bool LogPublisher::connected() const { return impl_->connected.load(); }
 std::uint64_t LogPublisher::failures() const { return impl_->failures.load(); }
 

@@ -13,14 +13,15 @@
 // here: the stream holds no one's data in clear, and an anonymization (the key
 // deleted) closes their fields there as here.
 //
-// Exactly once, in order, with no gap: at each connection the publisher reads the
-// stream's last message and goes on after the position it holds, once it has
-// checked that message's hash is this log's. A stream of another log, or a log
-// restored from a copy older than what the stream holds, is refused (said, and
-// nothing more published), not written into. Each message is sent expecting the
-// stream's last sequence to be the one before it, so that when one is lost every
-// later one is refused too, and the next connection sends them again from the
-// stream's last.
+// Exactly once, in order, with no gap: the stream's sequence numbers are the log's
+// positions. At each connection the publisher reads the stream's last message and
+// goes on after the position it holds, once it has checked that its sequence is
+// that position and its hash is this log's event's. A stream of another log, one
+// with a message lost or added, or a log restored from a copy older than what the
+// stream holds, is refused (said, and nothing more published), not written into.
+// Each message is sent expecting the stream's last sequence to be its position
+// less one, so that when one is lost every later one is refused too, and the next
+// connection sends them again from the stream's last.
 //
 // A stream it does not find it creates: file storage, subjects `<stream>.>`, with
 // deleting and purging its messages denied.
@@ -57,14 +58,17 @@ class LogPublisher {
   LogPublisher& operator=(const LogPublisher&) = delete;
 
   void start();
-  // Returns once its thread has ended: within a timeout of the options'.
+  // Returns once its thread has ended: at once, or within the options' timeout when
+  // it is connecting to a server that does not answer.
   void stop();
   // The log has grown (EventStore::onDurable).
   void notify();
 
   // The last position the stream holds, as JetStream acknowledged it (0: none yet,
-  // or not known yet after the start).
+  // or not known yet: see streamKnown()).
   std::uint64_t published() const;
+  // Whether published() is what the stream holds: once a connection has read it.
+  bool streamKnown() const;
   bool connected() const;
   // Connections that failed or were lost.
   std::uint64_t failures() const;
