@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 
 #include "tests/test_support.h"
@@ -45,6 +47,30 @@ bool NatsServer::start() {
   exited_ = false;
   ready_ = waitFor([&] { return exited() || greets(port_, "INFO"); }) && !exited();
   return ready_;
+}
+
+void NatsServer::pause() {
+  if (!exited_) ::kill(pid_, SIGSTOP);
+}
+
+void NatsServer::resume() {
+  if (!exited_) ::kill(pid_, SIGCONT);
+}
+
+int NatsServer::connections() const {
+  // Lines "sl local_address rem_address st ...": 0100007F:PPPP, state 01 established.
+  std::istringstream table(readFile("/proc/net/tcp"));
+  std::string line;
+  char port[5];
+  std::snprintf(port, sizeof port, "%04X", port_);
+  int count = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (local == std::string("0100007F:") + port && state == "01") ++count;
+  }
+  return count;
 }
 
 bool NatsServer::exited() {

@@ -28,6 +28,13 @@ class NatsServer {
   void stop();
   // Starts it again, on the same port with the same store; whether it is ready.
   bool start();
+  // Freezes it (SIGSTOP): connections to it are made by the system, and wait for
+  // it; and thaws it (SIGCONT).
+  void pause();
+  void resume();
+  // Connections made to it that it has not closed, those waiting while it is
+  // frozen too (from /proc/net/tcp).
+  int connections() const;
 
  private:
   bool exited();

@@ -1836,7 +1836,7 @@ void expectTheLog(const std::vector<test::StreamMessage>& messages, EventStore& 
     const test::StreamMessage& m = messages[i];
     const std::string position = std::to_string(i + 1);
     EXPECT_EQ(m.subject, subject) << position;
-    EXPECT_EQ(m.headers.at("Nats-Msg-Id"), position);
+    EXPECT_EQ(m.headers.at("Nats-Msg-Id"), position + "." + m.headers.at("Portal-Hash"));
     EXPECT_EQ(m.headers.at("Portal-Position"), position);
     EXPECT_EQ(m.data, *store.readJson(i + 1)) << position;
     EXPECT_EQ(m.headers.at("Portal-Type"), std::string(*peekEventType(m.data)));
@@ -1971,6 +1971,41 @@ TEST(Publish, AMessageTheStreamRefusesLeavesNoGap) {
   expectTheLog(test::streamMessages(nats.url(), "portal"), store, "portal." + company, refused - 1);
 }
 
+// Two servers started on one stream at the same moment (their operators named the
+// same): one log is in it, whole and in order, and the other is refused with none
+// of its events in it (an end to end review saw them take turns in the stream,
+// each told its events were stored).
+TEST(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
+  TempDir dir;
+  test::NatsServer nats(dir.sub("nats"));
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  PortalHarness a(dir.sub("a")), b(dir.sub("b"));
+  a.provision("acme");
+  b.provision("beta");
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(a.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+    ASSERT_TRUE(b.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  }
+  // Both connect while NATS is frozen, and go on together when it thaws.
+  nats.pause();
+  test::AtEnd thaw{[&] { nats.resume(); }};
+  LogPublisher toA(a.portal().store(), publishTo(nats.url(), "portal"));
+  LogPublisher toB(b.portal().store(), publishTo(nats.url(), "portal"));
+  toA.start();
+  toB.start();
+  ASSERT_TRUE(test::waitFor([&] { return nats.connections() == 2; }));
+  nats.resume();
+  auto settled = [](LogPublisher& p, PortalHarness& h) {
+    return !p.refused().empty() || p.published() == h.portal().store().lastPosition();
+  };
+  ASSERT_TRUE(test::waitFor([&] { return settled(toA, a) && settled(toB, b); }));
+  ASSERT_NE(toA.refused().empty(), toB.refused().empty())
+      << toA.refused() << " / " << toB.refused();
+  PortalHarness& winner = toA.refused().empty() ? a : b;
+  expectTheLog(test::streamMessages(nats.url(), "portal"), winner.portal().store(),
+               "portal." + winner.company());
+}
+
 TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   TempDir dir;
   test::NatsServer nats(dir.sub("nats"));
@@ -2001,7 +2036,8 @@ TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   ASSERT_GT(b.portal().store().lastPosition(), held);
   EXPECT_EQ(refusal(b, "portal"), "the stream portal's event " + std::to_string(held) +
                                       " is not this log's (its hash differs): it is another "
-                                      "log's stream");
+                                      "log's stream, or this log has gone another way since (a "
+                                      "backup restored)");
   // A shorter one: another's, or an older copy of this one (a backup restored).
   PortalHarness c(dir.sub("c"));
   c.provision("gamma");

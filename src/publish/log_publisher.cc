@@ -41,6 +41,11 @@ std::string statusText(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0))
   return text;
 }
 
+// A message's id: its position and its hash (hex), unique to the event of one log.
+std::string messageId(std::uint64_t position, const Hash& hash) {
+  return std::to_string(position) + "." + toHex(hash);
+}
+
 std::optional<std::uint64_t> wholeNumber(const char* text) {
   if (text == nullptr || *text == '\0' || std::string_view(text).size() > 19) return std::nullopt;
   std::uint64_t n = 0;
@@ -162,6 +167,7 @@ struct LogPublisher::Impl {
   // positions: each message is sent expecting the one before it to be the last.
   struct Resume {
     std::uint64_t next = 1;
+    bool first = true;  // nothing sent on this connection yet
   };
   std::variant<Resume, Stop> connect() {
     closed = false;
@@ -226,10 +232,31 @@ struct LogPublisher::Impl {
     for (int i = 0; i < info->Config->SubjectsLen; ++i)
       ours = ours || subjects == info->Config->Subjects[i];
     const std::uint64_t lastSeq = info->State.LastSeq;
+    const jsStreamConfig& config = *info->Config;
+    const bool noAck = config.NoAck;
+    // Limits that drop messages (an end to end review: taken without a word).
+    std::string drops;
+    if (config.Storage == js_MemoryStorage) drops += ", kept in memory";
+    if (config.MaxMsgs > 0) drops += ", " + std::to_string(config.MaxMsgs) + " messages at most";
+    if (config.MaxBytes > 0) drops += ", " + std::to_string(config.MaxBytes) + " bytes at most";
+    if (config.MaxAge > 0)
+      drops += ", messages kept " + std::to_string(config.MaxAge / 1'000'000'000) + " s";
+    if (config.MaxMsgsPerSubject > 0)
+      drops += ", " + std::to_string(config.MaxMsgsPerSubject) + " messages a subject at most";
     jsStreamInfo_Destroy(info);
     if (!ours)
       return Stop{true, "the stream " + options.stream + " does not take the subjects " + subjects +
                             " (it was made otherwise); name another with --nats-stream"};
+    if (noAck)
+      return Stop{true, "the stream " + options.stream +
+                            " takes messages without acknowledging them (no_ack): what it holds "
+                            "could not be known; name another with --nats-stream"};
+    if (!drops.empty() && !warnedOfLimits) {
+      warnedOfLimits = true;
+      log("warning: the stream " + options.stream + " drops messages (" + drops.substr(2) +
+          "): a follower that starts later misses the events dropped, and once its last message "
+          "is dropped this server publishes no more");
+    }
     if (lastSeq == 0) return Resume{1};
 
     natsMsg* last = nullptr;
@@ -274,7 +301,8 @@ struct LogPublisher::Impl {
                   "cannot read event " + std::to_string(*position) + ": " + read.error().message};
     if (ownHash != streamHash)
       return Stop{true, "the stream " + options.stream + "'s event " + std::to_string(*position) +
-                            " is not this log's (its hash differs): it is another log's stream"};
+                            " is not this log's (its hash differs): it is another log's stream, "
+                            "or this log has gone another way since (a backup restored)"};
     return Resume{*position + 1};
   }
 
@@ -310,13 +338,26 @@ struct LogPublisher::Impl {
       if (s == NATS_OK)
         s = natsMsgHeader_Set(msg, "Portal-Prev-Hash", toHex(*raw.prevHash).c_str());
       if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Portal-Hash", toHex(*raw.hash).c_str());
+      // The stream's last must be the event before it, of this log: when one is
+      // refused, every later one is too, and another log's messages, sent to the
+      // stream at the same moment, are refused rather than taken for repeats (an end
+      // to end review: with the position alone as the id, two logs published into
+      // one stream at once took turns in it, each told its events were stored).
+      // Its sequence, always (0: an empty stream; nats.c sends none for 0, hence the
+      // header by hand); and the id of this log's event before it, but for the first
+      // message of a connection, whose sequence is the check (the stream's last was
+      // read and checked just before, and JetStream forgets the last id at a
+      // restart once it is older than its window of repeats).
+      const std::string msgId = messageId(raw.position, *raw.hash);
+      const std::string lastMsgId = messageId(raw.position - 1, *raw.prevHash);
+      if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "Nats-Expected-Last-Sequence",
+                              std::to_string(raw.position - 1).c_str());
       jsPubOptions po;
       jsPubOptions_Init(&po);
-      po.MsgId = position.c_str();
+      po.MsgId = msgId.c_str();
       po.ExpectStream = options.stream.c_str();
-      // The one before it last: when one is lost, every later one is refused too.
-      // (0 is "not checked": event 1, into the empty stream it was found to be.)
-      po.ExpectLastSeq = raw.position - 1;
+      if (!at.first || i != 0) po.ExpectLastMsgId = lastMsgId.c_str();
       if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
       if (s != NATS_OK) {
         natsMsg_Destroy(msg);  // (null once the library took it)
@@ -340,6 +381,7 @@ struct LogPublisher::Impl {
     if (closed) return Stop{false, "the connection closed"};
     if (s != NATS_OK) return Stop{false, "no acknowledgement: " + statusText(s)};
     at.next += events.size();
+    at.first = false;
     progressed = true;
     setPublished(at.next - 1);
     return std::nullopt;
@@ -371,7 +413,7 @@ struct LogPublisher::Impl {
 
   // Run's, for publish(): whether to say it connected, and whether this connection
   // has sent anything.
-  bool sayConnected = true, progressed = false;
+  bool sayConnected = true, progressed = false, warnedOfLimits = false;
 
   void run() {
     std::chrono::milliseconds wait = options.retryFirst;

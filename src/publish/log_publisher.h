@@ -4,7 +4,7 @@
 //
 // Each event goes as its stored bytes, to the subject `<stream>.<companyId>`, with
 // these headers:
-//   Nats-Msg-Id       its position (JetStream's de-duplication)
+//   Nats-Msg-Id       its position, '.', its hash (JetStream's de-duplication)
 //   Portal-Position   its position
 //   Portal-Type       its type (UserCreated, ...)
 //   Portal-Prev-Hash  the hash chain's links, lower-case hex: a follower checks the
@@ -20,8 +20,10 @@
 // with a message lost or added, or a log restored from a copy older than what the
 // stream holds, is refused (said, and nothing more published), not written into.
 // Each message is sent expecting the stream's last sequence to be its position
-// less one, so that when one is lost every later one is refused too, and the next
-// connection sends them again from the stream's last.
+// less one, and (after a connection's first) its last message to be this log's
+// event before it, so that when one is lost every later one is refused too, and
+// the next connection sends them again from the stream's last; and another log's
+// messages sent at the same moment are refused, not taken for repeats.
 //
 // A stream it does not find it creates: file storage, subjects `<stream>.>`, with
 // deleting and purging its messages denied.
