@@ -15,17 +15,30 @@
 // 4. portal-replay timeline of one user in milliseconds (answered from the audit
 //    index, not a scan of the log): a typical user, and the user the generator
 //    makes a tenth of all events about; target under 50 ms.
+// 5. The log published to NATS JetStream (portal-server --nats) from its first
+//    event, as the first start with --nats or a catch-up after a long outage
+//    does, in events/s until the stream holds it all (Debian's nats-server on
+//    loopback, its store on this disk; skipped when it is not installed).
 // The log is bench_log.h's: one company, mixed events, 1,000,000 by default.
 // --per-projection also rebuilds each projection alone (where the time goes);
 // --rebuild-memory sets the rebuild's memory budget (Projector::setRebuildMemory).
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "bench/bench_log.h"
 #include "bench/bench_support.h"
@@ -33,6 +46,7 @@
 #include "src/app/command_processor.h"
 #include "src/app/replay.h"
 #include "src/app/system.h"
+#include "src/publish/log_publisher.h"
 
 namespace portal::bench {
 namespace {
@@ -143,6 +157,69 @@ double readAndDecode(EventStore& store, double& cpuMicros) {
   return n / sw.seconds();
 }
 
+// 5. The whole log published to a nats-server of its own, from an empty stream.
+void publishToNats(const EventStore& store, const std::string& scratch, double plain) {
+  const char* binary = "/usr/sbin/nats-server";
+  if (::access(binary, X_OK) != 0) {
+    std::printf("publish to NATS JetStream: skipped (%s is not installed)\n", binary);
+    return;
+  }
+  // On a port it picks (-1), which its log names.
+  const std::string storeDir = scratch + "/nats", logFile = scratch + "/nats.log";
+  std::vector<std::string> args{binary, "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", storeDir};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, binary, &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (spawned != 0) {
+    std::fprintf(stderr, "bench_tools: cannot start %s\n", binary);
+    std::exit(1);
+  }
+  const std::string listening = "client connections on 127.0.0.1:";
+  std::string port;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       port.empty() && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(std::chrono::milliseconds(10))) {
+    std::ifstream in(logFile);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (const std::size_t at = text.find(listening); at != std::string::npos)
+      port = text.substr(
+          at + listening.size(),
+          text.find_first_not_of("0123456789", at + listening.size()) - at - listening.size());
+  }
+  if (port.empty()) {
+    std::fprintf(stderr, "bench_tools: %s did not start (its log: %s)\n", binary, logFile.c_str());
+    std::exit(1);
+  }
+  PublisherOptions options;
+  options.url = "nats://127.0.0.1:" + port;
+  options.stream = "bench";
+  options.retryFirst = options.retryMost = std::chrono::milliseconds(100);
+  LogPublisher publisher(store, options);
+  const std::uint64_t head = store.lastPosition();
+  Stopwatch sw;  // (from the start: the server's own start is a few milliseconds)
+  publisher.start();
+  const bool done = publisher.waitPublished(head, std::chrono::minutes(10));
+  const double seconds = sw.seconds();
+  publisher.stop();
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!done) {
+    std::fprintf(stderr, "bench_tools: publishing stopped at %llu of %llu: %s\n",
+                 static_cast<unsigned long long>(publisher.published()),
+                 static_cast<unsigned long long>(head), publisher.refused().c_str());
+    std::exit(1);
+  }
+  printRatio("publish to NATS JetStream, whole log", head / seconds, plain, "events/s", 0.0);
+}
+
 void run(std::uint64_t events, bool perProjection, std::uint64_t rebuildMiB) {
   ScratchDir dir("tools");
   std::printf("(building a log of %llu events)\n", static_cast<unsigned long long>(events));
@@ -238,6 +315,7 @@ void run(std::uint64_t events, bool perProjection, std::uint64_t rebuildMiB) {
     std::printf("timeline of %-8s %9zu events %9.1f ms   plain read of the log %7.1f ms  ratio %6.3f  target < 50 ms  %s\n",
                 user, lines, ms, plainMs, ms / plainMs, ms < 50 ? "ok" : "MISSED");
   }
+  publishToNats((*log)->store(), dir.path(), plainRo);
 }
 
 }  // namespace

@@ -809,8 +809,8 @@ int main(int argc, char** argv) {
           "were lost.\n# TYPE portal_publish_failures_total counter\n"
           "portal_publish_failures_total " +
           std::to_string(pub->failures()) +
-          "\n# HELP portal_publish_refused 1 once the stream was found not to be this log's "
-          "(the server's log says why): nothing more is published until a restart.\n"
+          "\n# HELP portal_publish_refused 1 once the stream was refused (another log's, or made "
+          "otherwise; the server's log says why): nothing more is published until a restart.\n"
           "# TYPE portal_publish_refused gauge\nportal_publish_refused " +
           (pub->refused().empty() ? "0" : "1") + "\n";
     }

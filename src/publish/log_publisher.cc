@@ -56,10 +56,6 @@ std::optional<std::uint64_t> wholeNumber(const char* text) {
   return n;
 }
 
-}  // namespace
-
-namespace {
-
 // nats.c calls back on threads of its own, and may do so after the connection it
 // was for has been destroyed (its closed callback is queued; a late acknowledgement
 // finds its error handler): a code review. So what it is handed is no pointer but
@@ -464,6 +460,8 @@ void LogPublisher::start() {
 }
 
 void LogPublisher::stop() {
+  // (First: what the thread finds cut short by the stop is taken for no failure.)
+  impl_->stopRequested = true;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
@@ -472,7 +470,6 @@ void LogPublisher::stop() {
   {
     // A wait for NATS (a request, acknowledgements) ends at once.
     std::lock_guard lock(impl_->ncMu);
-    impl_->stopRequested = true;
     if (impl_->nc) natsConnection_Close(impl_->nc);
   }
   if (impl_->thread.joinable()) impl_->thread.join();
