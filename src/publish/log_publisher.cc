@@ -178,7 +178,7 @@ struct LogPublisher::Impl {
     if (s == NATS_OK) s = natsOptions_SetURL(opts, options.url.c_str());
     if (s == NATS_OK) s = natsOptions_SetName(opts, "portal-server");
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
-    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.timeout.count());
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.connectTimeout.count());
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Impl::onClosed, closure);
     natsConnection* made = nullptr;
     if (s == NATS_OK) s = natsConnection_Connect(&made, opts);

@@ -49,7 +49,10 @@ struct PublisherOptions {
   // After a lost or failed connection: the first wait, doubled up to the last.
   std::chrono::milliseconds retryFirst{1000}, retryMost{30'000};
   std::size_t batch = 512;  // messages sent before their acknowledgements are awaited
-  std::chrono::milliseconds timeout{5000};  // a connection's, a request's, a batch's
+  std::chrono::milliseconds timeout{5000};  // a request's, a batch's acknowledgements
+  // A connection's to be made (a stop waits for one being made: a server that does
+  // not answer, an address that goes nowhere, held a stop 5.9 s with 5 s here).
+  std::chrono::milliseconds connectTimeout{2000};
 };
 
 class LogPublisher {
