@@ -60,10 +60,18 @@ std::optional<std::uint64_t> wholeNumber(const char* text) {
 // was for has been destroyed (its closed callback is queued; a late acknowledgement
 // finds its error handler): a code review. So what it is handed is no pointer but
 // the number of a link, looked up here under a mutex, each connection its own, and
-// struck off when the connection is gone: a late call finds nothing to touch.
-std::mutex linksMu;
-std::unordered_map<std::uintptr_t, LogPublisher::Impl*> links;
-std::uintptr_t lastLink = 0;
+// struck off when the connection is gone: a late call finds nothing to touch. It is
+// never destroyed, so that a call at the process's end, on nats.c's thread, finds
+// it whole (a review: statics are destroyed after main returns).
+struct Links {
+  std::mutex mu;
+  std::unordered_map<std::uintptr_t, LogPublisher::Impl*> byNumber;
+  std::uintptr_t last = 0;
+};
+Links& links() {
+  static Links* kept = new Links();
+  return *kept;
+}
 
 }  // namespace
 
@@ -110,30 +118,46 @@ struct LogPublisher::Impl {
   }
 
   // The publisher a callback's link belongs to, while it is there; called with
-  // linksMu held.
+  // links().mu held.
   static Impl* linked(void* link) {
-    auto it = links.find(reinterpret_cast<std::uintptr_t>(link));
-    return it == links.end() ? nullptr : it->second;
+    auto it = links().byNumber.find(reinterpret_cast<std::uintptr_t>(link));
+    return it == links().byNumber.end() ? nullptr : it->second;
   }
 
   static void onClosed(natsConnection*, void* link) {
-    std::lock_guard held(linksMu);
+    std::lock_guard held(links().mu);
     if (Impl* impl = linked(link)) {
       impl->closed = true;
       impl->wake();
     }
   }
 
-  static void onPublishError(jsCtx*, jsPubAckErr* pae, void* link) {
-    std::lock_guard held(linksMu);
+  // Every message's acknowledgement, or its refusal: the first that is not the
+  // message stored at the sequence its position is stops the batch. (A repeat is
+  // acknowledged with the sequence of what it repeats: a message of another program
+  // or an older build, with this id, would be taken for stored otherwise; a
+  // review.)
+  static void onAcknowledged(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* refusal,
+                             void* link) {
+    const char* positionText = nullptr;
+    natsMsgHeader_Get(msg, "Portal-Position", &positionText);
+    const std::string position = positionText ? positionText : "?";
+    std::string problem;
+    if (refusal != nullptr)
+      problem = "event " + position + " was refused: " +
+                (refusal->ErrText ? refusal->ErrText : natsStatus_GetText(refusal->Err));
+    else if (ack == nullptr || wholeNumber(positionText) != ack->Sequence)
+      problem = "event " + position + " was acknowledged as the stream's message " +
+                (ack ? std::to_string(ack->Sequence) : std::string("?")) +
+                (ack && ack->Duplicate ? ", a repeat of one stored before" : "") +
+                ", not as the one its position is";
+    natsMsg_Destroy(msg);  // (the handler's to destroy)
+    if (problem.empty()) return;
+    std::lock_guard held(links().mu);
     Impl* impl = linked(link);
     if (impl == nullptr) return;
     std::lock_guard lock(impl->errorMu);
-    if (!impl->publishError.empty()) return;
-    const char* position = nullptr;
-    natsMsgHeader_Get(pae->Msg, "Portal-Position", &position);
-    impl->publishError = "event " + std::string(position ? position : "?") + " was refused: " +
-                         (pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+    if (impl->publishError.empty()) impl->publishError = problem;
   }
 
   void setPublished(std::uint64_t position) {
@@ -153,8 +177,8 @@ struct LogPublisher::Impl {
       nc = nullptr;
     }
     js = nullptr;
-    std::lock_guard held(linksMu);
-    links.erase(link);
+    std::lock_guard held(links().mu);
+    links().byNumber.erase(link);
     link = 0;
   }
 
@@ -168,9 +192,9 @@ struct LogPublisher::Impl {
   std::variant<Resume, Stop> connect() {
     closed = false;
     {
-      std::lock_guard held(linksMu);
-      link = ++lastLink;
-      links[link] = this;
+      std::lock_guard held(links().mu);
+      link = ++links().last;
+      links().byNumber[link] = this;
     }
     void* closure = reinterpret_cast<void*>(link);
     natsOptions* opts = nullptr;
@@ -194,8 +218,8 @@ struct LogPublisher::Impl {
     jsOptions_Init(&jo);
     jo.Wait = options.timeout.count();
     jo.PublishAsync.MaxPending = static_cast<std::int64_t>(options.batch);
-    jo.PublishAsync.ErrHandler = &Impl::onPublishError;
-    jo.PublishAsync.ErrHandlerClosure = closure;
+    jo.PublishAsync.AckHandler = &Impl::onAcknowledged;
+    jo.PublishAsync.AckHandlerClosure = closure;
     if (s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK)
       return Stop{false, "no JetStream: " + statusText(s)};
 
@@ -224,9 +248,9 @@ struct LogPublisher::Impl {
     } else if (s != NATS_OK) {
       return Stop{false, "cannot read the stream " + options.stream + ": " + statusText(s, code)};
     }
-    bool ours = false;
-    for (int i = 0; i < info->Config->SubjectsLen; ++i)
-      ours = ours || subjects == info->Config->Subjects[i];
+    // Those subjects alone: a message on another subject of the stream would come
+    // between two events (a review: refused for good after one).
+    const bool ours = info->Config->SubjectsLen == 1 && subjects == info->Config->Subjects[0];
     const std::uint64_t lastSeq = info->State.LastSeq;
     const jsStreamConfig& config = *info->Config;
     const bool noAck = config.NoAck;
@@ -242,7 +266,7 @@ struct LogPublisher::Impl {
     jsStreamInfo_Destroy(info);
     if (!ours)
       return Stop{true, "the stream " + options.stream + " does not take the subjects " + subjects +
-                            " (it was made otherwise); name another with --nats-stream"};
+                            " alone (it was made otherwise); name another with --nats-stream"};
     if (noAck)
       return Stop{true, "the stream " + options.stream +
                             " takes messages without acknowledging them (no_ack): what it holds "
@@ -388,6 +412,7 @@ struct LogPublisher::Impl {
     setPublished(at.next - 1);
     known = true;
     connected = true;
+    reached = true;
     if (sayConnected)
       log("connected to " + options.url + ", stream " + options.stream +
           "; going on after position " + std::to_string(at.next - 1));
@@ -409,7 +434,8 @@ struct LogPublisher::Impl {
 
   // Run's, for publish(): whether to say it connected, and whether this connection
   // has sent anything.
-  bool sayConnected = true, progressed = false, warnedOfLimits = false;
+  // `reached`: this try got as far as publishing.
+  bool sayConnected = true, progressed = false, reached = false, warnedOfLimits = false;
 
   void run() {
     std::chrono::milliseconds wait = options.retryFirst;
@@ -419,7 +445,7 @@ struct LogPublisher::Impl {
         std::lock_guard lock(mu);
         if (stopping) break;
       }
-      progressed = false;
+      progressed = reached = false;
       auto connection = connect();
       Stop stop = std::holds_alternative<Stop>(connection) ? std::get<Stop>(connection)
                                                            : publish(std::get<Resume>(connection));
@@ -437,9 +463,12 @@ struct LogPublisher::Impl {
       // One line an outage, and one when its reason changes; not one a try while
       // the same refusal repeats (a message too big for the stream), which waits
       // longer each time as a server away does (a test saw a line a second).
+      // A connection after tries that did not connect is said (a review: the end
+      // of an outage was not).
       if (progressed) wait = options.retryFirst;
-      sayConnected = progressed || stop.why != lastWhy;
-      if (sayConnected)
+      const bool sayFailure = progressed || stop.why != lastWhy;
+      sayConnected = sayFailure || !reached;
+      if (sayFailure)
         log(options.url + ": " + stop.why + "; trying again (every " +
             std::to_string(options.retryMost.count() / 1000) + " s at most)");
       lastWhy = stop.why;
