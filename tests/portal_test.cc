@@ -1809,6 +1809,36 @@ TEST(Portal, AStoppedCredentialsViewDecidesNoSignInPasswordChangeOrReset) {
 // The log published to NATS JetStream (src/publish/log_publisher.h), to a real
 // nats-server.
 
+// A nats-server of the test's own, and the lines a publisher logs.
+class Publish : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(nats.ready()) << nats.log(); }
+
+  // Users made in `h`, named `prefix`0, `prefix`1, ...
+  static void createUsers(PortalHarness& h, const std::string& prefix, int count) {
+    for (int i = 0; i < count; ++i)
+      ASSERT_TRUE(h.run(CreateUser{person(prefix + std::to_string(i))}).accepted());
+  }
+  // A PublisherOptions::log that keeps its lines for logged().
+  std::function<void(const std::string&)> keepLines() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(linesMu_);
+      lines_.push_back(line);
+    };
+  }
+  std::vector<std::string> logged() {
+    std::lock_guard lock(linesMu_);
+    return lines_;
+  }
+
+  TempDir dir;
+  test::NatsServer nats{dir.sub("nats")};
+
+ private:
+  std::mutex linesMu_;
+  std::vector<std::string> lines_;
+};
+
 PublisherOptions publishTo(const std::string& url, const std::string& stream) {
   PublisherOptions o;
   o.url = url;
@@ -1847,22 +1877,13 @@ void expectTheLog(const std::vector<test::StreamMessage>& messages, EventStore& 
   }
 }
 
-TEST(Publish, TheLogGoesToTheStreamInOrderOnceAndChecksAsAChain) {
-  TempDir dir;
-  test::NatsServer nats(dir.sub("nats"));
-  ASSERT_TRUE(nats.ready()) << nats.log();
+TEST_F(Publish, TheLogGoesToTheStreamInOrderOnceAndChecksAsAChain) {
   PortalHarness h(dir.sub("data"));
   const std::string company = h.provision("acme");
-  for (int i = 0; i < 20; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("p" + std::to_string(i))}).accepted());
+  createUsers(h, "p", 20);
   EventStore& store = h.portal().store();
-  std::mutex linesMu;
-  std::vector<std::string> lines;
   PublisherOptions options = publishTo(nats.url(), "portal");
-  options.log = [&](const std::string& line) {
-    std::lock_guard lock(linesMu);
-    lines.push_back(line);
-  };
+  options.log = keepLines();
   LogPublisher publisher(store, options);
   h.follow([&](std::uint64_t) { publisher.notify(); });
   test::AtEnd unfollow{[&] { h.follow(nullptr); }};
@@ -1882,26 +1903,18 @@ TEST(Publish, TheLogGoesToTheStreamInOrderOnceAndChecksAsAChain) {
   for (const auto& m : messages)
     for (const char* clear : {"p3@acme.test", "Givenp3", "Surnamep3", "owner-acme@acme.test"})
       EXPECT_EQ(m.data.find(clear), std::string::npos) << clear;
-  std::lock_guard lock(linesMu);
+  const std::vector<std::string> lines = logged();
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines.front(), "publish: created the stream portal (subjects portal.>)");
   EXPECT_EQ(lines.at(1),
             "publish: connected to " + nats.url() + ", stream portal; going on after position 0");
 }
 
-TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
-  TempDir dir;
-  test::NatsServer nats(dir.sub("nats"));
-  ASSERT_TRUE(nats.ready()) << nats.log();
+TEST_F(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
   PortalHarness h(dir.sub("data"));
   EventStore& store = h.portal().store();
-  std::mutex linesMu;
-  std::vector<std::string> lines;
   PublisherOptions options = publishTo(nats.url(), "portal");
-  options.log = [&](const std::string& line) {
-    std::lock_guard lock(linesMu);
-    lines.push_back(line);
-  };
+  options.log = keepLines();
   auto publisher = std::make_unique<LogPublisher>(store, options);
   std::mutex publisherMu;
   h.follow([&](std::uint64_t) {
@@ -1911,16 +1924,14 @@ TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
   test::AtEnd unfollow{[&] { h.follow(nullptr); }};
   publisher->start();
   const std::string company = h.provision("acme");
-  for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  createUsers(h, "a", 5);
   ASSERT_TRUE(publisher->waitPublished(store.lastPosition(), std::chrono::seconds(30)))
       << publisher->refused();
 
   // NATS goes away: commands go on; what they wrote goes out once it is back.
   nats.stop();
   ASSERT_TRUE(test::waitFor([&] { return !publisher->connected(); }));
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  createUsers(h, "b", 10);
   EXPECT_LT(publisher->published(), store.lastPosition());
   ASSERT_TRUE(test::waitFor([&] { return publisher->failures() >= 4; }));
   ASSERT_TRUE(nats.start()) << nats.log();
@@ -1929,7 +1940,7 @@ TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
   {
     // The outage said once, and its end (a review: the tries that failed alike
     // silenced the line of the connection that ended them).
-    std::lock_guard lock(linesMu);
+    const std::vector<std::string> lines = logged();
     const std::string cannot = "publish: " + nats.url() + ": cannot connect: ";
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
                             [&](const std::string& l) { return l.starts_with(cannot); }),
@@ -1944,8 +1955,7 @@ TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
     std::lock_guard lock(publisherMu);
     publisher.reset();
   }
-  for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("c" + std::to_string(i))}).accepted());
+  createUsers(h, "c", 3);
   {
     std::lock_guard lock(publisherMu);
     publisher = std::make_unique<LogPublisher>(store, publishTo(nats.url(), "portal"));
@@ -1959,21 +1969,16 @@ TEST(Publish, AnOutageOrARestartNeitherLosesNorRepeatsAnEvent) {
 // A message the stream refuses (too big for its limit) stops the publishing there:
 // none after it is stored, so the stream never holds a gap (a code review found
 // the first 512 messages into an empty stream sent without the check).
-TEST(Publish, AMessageTheStreamRefusesLeavesNoGap) {
-  TempDir dir;
-  test::NatsServer nats(dir.sub("nats"));
-  ASSERT_TRUE(nats.ready()) << nats.log();
+TEST_F(Publish, AMessageTheStreamRefusesLeavesNoGap) {
   PortalHarness h(dir.sub("data"));
   const std::string company = h.provision("acme");
-  for (int i = 0; i < 2; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  createUsers(h, "a", 2);
   NewUserDetails big = person("big");
   big.givenName = big.surname = big.jobTitle = std::string(256, 'x');
   ASSERT_TRUE(h.run(CreateUser{big}).accepted());
   EventStore& store = h.portal().store();
   const std::uint64_t refused = store.lastPosition();
-  for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(h.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  createUsers(h, "b", 3);
   // A limit between the other events and that one (the headers take about 350 bytes).
   std::size_t others = 0;
   for (std::uint64_t p = 1; p <= store.lastPosition(); ++p)
@@ -1994,17 +1999,12 @@ TEST(Publish, AMessageTheStreamRefusesLeavesNoGap) {
 // same): one log is in it, whole and in order, and the other is refused with none
 // of its events in it (an end to end review saw them take turns in the stream,
 // each told its events were stored).
-TEST(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
-  TempDir dir;
-  test::NatsServer nats(dir.sub("nats"));
-  ASSERT_TRUE(nats.ready()) << nats.log();
+TEST_F(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
   PortalHarness a(dir.sub("a")), b(dir.sub("b"));
   a.provision("acme");
   b.provision("beta");
-  for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(a.run(CreateUser{person("a" + std::to_string(i))}).accepted());
-    ASSERT_TRUE(b.run(CreateUser{person("b" + std::to_string(i))}).accepted());
-  }
+  createUsers(a, "a", 30);
+  createUsers(b, "b", 30);
   // Both connect while NATS is frozen, and go on together when it thaws.
   nats.pause();
   test::AtEnd thaw{[&] { nats.resume(); }};
@@ -2025,15 +2025,11 @@ TEST(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
                "portal." + winner.company());
 }
 
-TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
-  TempDir dir;
-  test::NatsServer nats(dir.sub("nats"));
-  ASSERT_TRUE(nats.ready()) << nats.log();
+TEST_F(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   // One log published...
   PortalHarness a(dir.sub("a"));
   a.provision("acme");
-  for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(a.run(CreateUser{person("a" + std::to_string(i))}).accepted());
+  createUsers(a, "a", 3);
   const std::uint64_t held = a.portal().store().lastPosition();
   {
     LogPublisher publisher(a.portal().store(), publishTo(nats.url(), "portal"));
@@ -2050,8 +2046,7 @@ TEST(Publish, AStreamThatIsNotThisLogsIsRefusedNotWrittenInto) {
   // ...then another, longer: its event where the stream ends is not that one.
   PortalHarness b(dir.sub("b"));
   b.provision("beta");
-  for (int i = 0; i < 6; ++i)
-    ASSERT_TRUE(b.run(CreateUser{person("b" + std::to_string(i))}).accepted());
+  createUsers(b, "b", 6);
   ASSERT_GT(b.portal().store().lastPosition(), held);
   EXPECT_EQ(refusal(b, "portal"), "the stream portal's event " + std::to_string(held) +
                                       " is not this log's (its hash differs): it is another "

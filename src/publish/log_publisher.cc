@@ -221,7 +221,7 @@ struct LogPublisher::Impl {
     jo.PublishAsync.AckHandler = &Impl::onAcknowledged;
     jo.PublishAsync.AckHandlerClosure = closure;
     if (s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK)
-      return Stop{false, "no JetStream: " + statusText(s)};
+      return Stop{false, "cannot make a JetStream context: " + statusText(s)};
 
     jsStreamInfo* info = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
