@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -16,8 +17,12 @@
 
 namespace portal::test {
 
-NatsServer::NatsServer(const std::string& dir) : dir_(dir) {
+NatsServer::NatsServer(const std::string& dir, const std::string& config) : dir_(dir) {
   std::filesystem::create_directories(dir_);
+  if (!config.empty()) {
+    config_ = dir_ + "/nats.conf";
+    std::ofstream(config_) << config << "\n";
+  }
   // The port is free when looked up, not necessarily when nats-server binds it
   // (other tests run beside): a server that exits at once is started on another.
   for (int attempt = 0; attempt < 3 && !ready_; ++attempt) {
@@ -40,9 +45,10 @@ void NatsServer::stop() {
 }
 
 bool NatsServer::start() {
-  pid_ = spawn(
-      {kBinary, "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd", dir_ + "/store"},
-      dir_ + "/nats.log");
+  std::vector<std::string> args{
+      kBinary, "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd", dir_ + "/store"};
+  if (!config_.empty()) args.insert(args.end(), {"-c", config_});
+  pid_ = spawn(args, dir_ + "/nats.log");
   if (pid_ < 0) return false;
   exited_ = false;
   ready_ = waitFor([&] { return exited() || greets(port_, "INFO"); }) && !exited();

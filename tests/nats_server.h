@@ -15,8 +15,9 @@ namespace portal::test {
 class NatsServer {
  public:
   static constexpr const char* kBinary = "/usr/sbin/nats-server";
-  // Started on a free port, its store and its log in `dir` (made if missing).
-  explicit NatsServer(const std::string& dir);
+  // Started on a free port, its store and its log in `dir` (made if missing), with
+  // `config` as its configuration file's text when given ("max_payload: 2048").
+  explicit NatsServer(const std::string& dir, const std::string& config = "");
   ~NatsServer();  // stop()s
   NatsServer(const NatsServer&) = delete;
   NatsServer& operator=(const NatsServer&) = delete;
@@ -38,7 +39,7 @@ class NatsServer {
 
  private:
   bool exited();
-  std::string dir_;
+  std::string dir_, config_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   bool exited_ = true, ready_ = false;

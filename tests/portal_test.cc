@@ -1904,9 +1904,15 @@ TEST_F(Publish, TheLogGoesToTheStreamInOrderOnceAndChecksAsAChain) {
     for (const char* clear : {"p3@acme.test", "Givenp3", "Surnamep3", "owner-acme@acme.test"})
       EXPECT_EQ(m.data.find(clear), std::string::npos) << clear;
   const std::vector<std::string> lines = logged();
-  ASSERT_FALSE(lines.empty());
-  EXPECT_EQ(lines.front(), "publish: created the stream portal (subjects portal.>)");
-  EXPECT_EQ(lines.at(1),
+  // (First the warning of NATS's default max_payload, 1 MB.)
+  ASSERT_EQ(lines.size(), 3u) << ::testing::PrintToString(lines);
+  EXPECT_TRUE(
+      lines[0].starts_with("publish: warning: the NATS server takes messages of 1048576 "
+                           "bytes at most (its max_payload): an import of more than about "
+                           "26000 users"))
+      << lines[0];
+  EXPECT_EQ(lines[1], "publish: created the stream portal (subjects portal.>)");
+  EXPECT_EQ(lines[2],
             "publish: connected to " + nats.url() + ", stream portal; going on after position 0");
 }
 
@@ -1999,6 +2005,44 @@ TEST_F(Publish, AMessageTheStreamRefusesLeavesNoGap) {
 // same): one log is in it, whole and in order, and the other is refused with none
 // of its events in it (an end to end review saw them take turns in the stream,
 // each told its events were stored).
+// An event past the NATS server's max_payload (an import of more users than fit) is
+// said with the setting to change, as the server's small max_payload is at the
+// connection; nothing after it is published (an import of 100,000 rows would have
+// stopped the publishing without a word of why).
+TEST_F(Publish, AnEventPastTheServersMaxPayloadIsNamed) {
+  test::NatsServer small(dir.sub("small"), "max_payload: 2048");
+  ASSERT_TRUE(small.ready()) << small.log();
+  PortalHarness h(dir.sub("data"));
+  h.provision("acme");
+  NewUserDetails big = person("big");
+  big.givenName = big.surname = big.jobTitle = std::string(256, 'x');
+  ASSERT_TRUE(h.run(CreateUser{big}).accepted());
+  EventStore& store = h.portal().store();
+  const std::uint64_t past = store.lastPosition();
+  createUsers(h, "a", 2);
+  PublisherOptions options = publishTo(small.url(), "portal");
+  options.log = keepLines();
+  LogPublisher publisher(store, options);
+  publisher.start();
+  const std::string why = "event " + std::to_string(past) + " (" +
+                          std::to_string(store.readJson(past)->size()) +
+                          " bytes) is past the NATS server's max_payload (2048 bytes): set "
+                          "max_payload: 8MB in its configuration";
+  ASSERT_TRUE(test::waitFor([&] {
+    const auto lines = logged();
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(why) != std::string::npos; });
+  })) << ::testing::PrintToString(logged());
+  const std::vector<std::string> lines = logged();
+  EXPECT_EQ(lines.front(),
+            "publish: warning: the NATS server takes messages of 2048 bytes at most (its "
+            "max_payload): an import of more than about 0 users makes an event past it, which "
+            "stops the publishing there; set max_payload: 8MB in its configuration");
+  // (What went before it in its batch is stored, and read back at the next try.)
+  EXPECT_TRUE(test::waitFor([&] { return publisher.published() == past - 1; }));
+  EXPECT_EQ(test::streamMessages(small.url(), "portal").size(), past - 1);
+}
+
 TEST_F(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
   PortalHarness a(dir.sub("a")), b(dir.sub("b"));
   a.provision("acme");

@@ -220,6 +220,18 @@ struct LogPublisher::Impl {
     jo.PublishAsync.MaxPending = static_cast<std::int64_t>(options.batch);
     jo.PublishAsync.AckHandler = &Impl::onAcknowledged;
     jo.PublishAsync.AckHandlerClosure = closure;
+    // A message goes whole or not at all: an event past the server's max_payload
+    // (1 MB unless set) stops the publishing. An import's UsersImported holds its
+    // users' ids, 39 bytes each: 7.8 MB for the 200,000 rows an import may have.
+    maxPayload = natsConnection_GetMaxPayload(nc);
+    if (maxPayload < kRoomyPayload && !warnedOfPayload) {
+      warnedOfPayload = true;
+      log("warning: the NATS server takes messages of " + std::to_string(maxPayload) +
+          " bytes at most (its max_payload): an import of more than about " +
+          std::to_string(maxPayload / 39 / 1000 * 1000) +
+          " users makes an event past it, which stops the publishing there; set max_payload: "
+          "8MB in its configuration");
+    }
     if (s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK)
       return Stop{false, "cannot make a JetStream context: " + statusText(s)};
 
@@ -379,6 +391,13 @@ struct LogPublisher::Impl {
       po.ExpectStream = options.stream.c_str();
       if (!at.first || i != 0) po.ExpectLastMsgId = lastMsgId.c_str();
       if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
+      if (s == NATS_MAX_PAYLOAD) {
+        natsMsg_Destroy(msg);
+        return Stop{false, "event " + position + " (" + std::to_string(raw.json.size()) +
+                               " bytes) is past the NATS server's max_payload (" +
+                               std::to_string(maxPayload) +
+                               " bytes): set max_payload: 8MB in its configuration"};
+      }
       if (s != NATS_OK) {
         natsMsg_Destroy(msg);  // (null once the library took it)
         return Stop{false, "cannot send event " + position + ": " + statusText(s)};
@@ -435,7 +454,10 @@ struct LogPublisher::Impl {
   // Run's, for publish(): whether to say it connected, and whether this connection
   // has sent anything.
   // `reached`: this try got as far as publishing.
-  bool sayConnected = true, progressed = false, reached = false, warnedOfLimits = false;
+  bool sayConnected = true, progressed = false, reached = false, warnedOfLimits = false,
+       warnedOfPayload = false;
+  std::int64_t maxPayload = 0;  // the connection's server's
+  static constexpr std::int64_t kRoomyPayload = 8 << 20;
 
   void run() {
     std::chrono::milliseconds wait = options.retryFirst;
