@@ -508,8 +508,16 @@ int main(int argc, char** argv) {
     while (publicUrl.size() > 1 && publicUrl.back() == '/') publicUrl.pop_back();
     if (auto problem = publicUrlProblem(publicUrl)) usage("--public-url " + *problem);
   }
-  if (!nats.empty())
-    if (auto problem = natsUrlProblem(nats)) usage("--nats " + *problem);
+  if (!nats.empty()) {
+    const std::string_view scheme = "nats://";
+    if (!nats.starts_with(scheme))
+      usage("--nats must be nats://HOST:PORT, e.g. nats://127.0.0.1:4222, not '" + nats + "'");
+    std::string natsHost;
+    std::uint16_t natsPort = 0;
+    if (!splitHostPort(nats.substr(scheme.size()), natsHost, natsPort) || natsPort == 0 ||
+        natsHost.find_first_of("/@?#, ") != std::string::npos)
+      usage("--nats must be nats://HOST:PORT, a port from 1 to 65535, not '" + nats + "'");
+  }
   if (!natsStream.empty()) {
     if (nats.empty()) usage("--nats-stream names the stream of --nats, which is not given");
     if (auto problem = streamNameProblem(natsStream)) usage("--nats-stream " + *problem);

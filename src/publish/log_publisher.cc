@@ -451,9 +451,8 @@ struct LogPublisher::Impl {
     }
   }
 
-  // Run's, for publish(): whether to say it connected, and whether this connection
-  // has sent anything.
-  // `reached`: this try got as far as publishing.
+  // Run's, for publish(): whether to say it connected; whether this try has sent
+  // anything (`progressed`), and got as far as publishing (`reached`).
   bool sayConnected = true, progressed = false, reached = false, warnedOfLimits = false,
        warnedOfPayload = false;
   std::int64_t maxPayload = 0;  // the connection's server's
@@ -543,21 +542,6 @@ bool LogPublisher::waitPublished(std::uint64_t position, std::chrono::millisecon
   return impl_->cv.wait_for(lock, timeout, [&] {
     return impl_->published.load() >= position || !impl_->refusedWhy.empty();
   }) && impl_->published.load() >= position;
-}
-
-std::optional<std::string> natsUrlProblem(const std::string& url) {
-  const std::string_view scheme = "nats://";
-  if (!url.starts_with(scheme))
-    return "must be nats://HOST:PORT, e.g. nats://127.0.0.1:4222, not '" + url + "'";
-  const std::string rest = url.substr(scheme.size());
-  const std::size_t colon = rest.rfind(':');
-  const std::string host = colon == std::string::npos ? "" : rest.substr(0, colon);
-  const std::string port = colon == std::string::npos ? "" : rest.substr(colon + 1);
-  const auto number = wholeNumber(port.c_str());
-  if (host.empty() || !number || *number == 0 || *number > 65535 ||
-      host.find_first_of("/@?#, ") != std::string::npos)
-    return "must be nats://HOST:PORT, a port from 1 to 65535, not '" + url + "'";
-  return std::nullopt;
 }
 
 std::optional<std::string> streamNameProblem(const std::string& name) {

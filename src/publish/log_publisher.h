@@ -89,8 +89,6 @@ class LogPublisher {
   std::unique_ptr<Impl> impl_;
 };
 
-// What is wrong with a --nats value (nats://HOST:PORT), nullopt when it can be taken.
-std::optional<std::string> natsUrlProblem(const std::string& url);
 // What is wrong with a stream's name (letters, digits, '-' and '_', 1 to 64 of
 // them: it is the first word of the subjects too), nullopt when it can be taken.
 std::optional<std::string> streamNameProblem(const std::string& name);
