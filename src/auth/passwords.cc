@@ -75,16 +75,50 @@ std::string tokenHash(std::string_view token) {
   return hex;
 }
 
-std::string newTemporaryPassword() {
-  initSodium();
-  static constexpr char kAlphabet[] = "abcdefghjkmnpqrstuvwxyz23456789";  // no i, l, o, 0, 1
-  constexpr std::uint32_t kSize = sizeof(kAlphabet) - 1;
+namespace {
+
+constexpr std::string_view kTemporaryAlphabet =
+    "abcdefghjkmnpqrstuvwxyz23456789";  // no i, l, o, 0, 1
+constexpr std::size_t kTemporaryGroups = 4, kTemporaryGroupSize = 5;
+
+// `letters` (kTemporaryGroups × kTemporaryGroupSize of them) in their groups.
+std::string inGroups(std::string_view letters) {
   std::string out;
-  for (int group = 0; group < 4; ++group) {
-    if (group > 0) out.push_back('-');
-    for (int i = 0; i < 5; ++i) out.push_back(kAlphabet[randombytes_uniform(kSize)]);
+  for (std::size_t i = 0; i < letters.size(); ++i) {
+    if (i > 0 && i % kTemporaryGroupSize == 0) out.push_back('-');
+    out.push_back(letters[i]);
   }
   return out;
+}
+
+}  // namespace
+
+std::string newTemporaryPassword() {
+  initSodium();
+  std::string letters;
+  for (std::size_t i = 0; i < kTemporaryGroups * kTemporaryGroupSize; ++i)
+    letters.push_back(kTemporaryAlphabet[randombytes_uniform(
+        static_cast<std::uint32_t>(kTemporaryAlphabet.size()))]);
+  return inGroups(letters);
+}
+
+std::string temporaryPasswordLetters(std::string_view password) {
+  std::string out;
+  for (char c : password) {
+    if (c >= 'A' && c <= 'Z')
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<std::string> asTemporaryPassword(std::string_view password) {
+  const std::string letters = temporaryPasswordLetters(password);
+  if (letters.size() != kTemporaryGroups * kTemporaryGroupSize ||
+      letters.find_first_not_of(kTemporaryAlphabet) != std::string::npos)
+    return std::nullopt;
+  return inGroups(letters);
 }
 
 }  // namespace portal

@@ -5,6 +5,7 @@
 // threads. Thread-safe.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,5 +58,12 @@ std::string tokenHash(std::string_view token);
 // A temporary password people can read and type: 4 groups of 5 characters from an
 // alphabet of 31 without look-alikes (about 99 bits), e.g. "k7mqz-w3rtp-…".
 std::string newTemporaryPassword();
+// What of a password someone copying a temporary password keeps, whatever they
+// did to it: its ASCII letters, in lower case, and its digits.
+std::string temporaryPasswordLetters(std::string_view password);
+// The temporary password that `password` spells when its letters and digits
+// (temporaryPasswordLetters) are the 20 of one: in lower case and in its groups
+// ("K7MQZ W3RTP …" gives "k7mqz-w3rtp-…"); nullopt otherwise.
+std::optional<std::string> asTemporaryPassword(std::string_view password);
 
 }  // namespace portal

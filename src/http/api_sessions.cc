@@ -5,6 +5,15 @@
 
 namespace portal {
 
+namespace {
+
+// Why a new password that is the temporary one, in any spelling, is refused.
+constexpr const char* kMadeOfTheTemporaryPassword =
+    "must not be made of the temporary password (in any case or spelling): it was mailed in "
+    "clear; choose one of your own";
+
+}  // namespace
+
 std::vector<PolicyProblem> Api::Impl::policyProblems(std::string_view password,
                                                      const AccountRecord& account) {
   std::vector<std::string> names;
@@ -251,6 +260,13 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   passwordThrottle.succeeded(userKey, call.tokenHash);
   if (auto problems = policyProblems(next, *account); !problems.empty())
     return policyRejected(problems, "newPassword");
+  // The temporary password, mailed in clear, in any spelling: in capitals, without
+  // its dashes or with characters added, whoever read the mail would guess it (a
+  // review set it again in capitals, and the gate lifted).
+  if (const std::string temporary =
+          account->mustChangePassword ? temporaryPasswordLetters(current) : std::string();
+      !temporary.empty() && temporaryPasswordLetters(next).find(temporary) != std::string::npos)
+    return validation({{"newPassword", kMadeOfTheTemporaryPassword}});
   if (next == nfkc(current))
     return validation({{"newPassword", "must differ from the current password"}});
   auto hash = hashPassword(next);
@@ -388,9 +404,16 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
     return policyRejected(problems, "newPassword");
   // The temporary password, mailed in clear, is no new one: it would stay for good,
   // out of its gate and its expiry. (Only it: with any other current password, the
-  // answer would let a link's holder test guesses of it, unthrottled.)
-  if (account->mustChangePassword && verifyPassword(account->passwordHash, next))
-    return validation({{"newPassword", "must differ from the current password"}});
+  // answer would let a link's holder test guesses of it, unthrottled.) Also in
+  // capitals or with other separators (a review): known by its hash alone here, it
+  // is checked in the one spelling those make of it, not with characters added,
+  // which changePassword, knowing it, refuses too.
+  if (account->mustChangePassword) {
+    const std::optional<std::string> spelt = asTemporaryPassword(next);
+    if (verifyPassword(account->passwordHash, next) ||
+        (spelt && *spelt != next && verifyPassword(account->passwordHash, *spelt)))
+      return validation({{"newPassword", kMadeOfTheTemporaryPassword}});
+  }
   auto passwordHash = hashPassword(next);
   if (!passwordHash)
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
