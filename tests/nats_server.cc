@@ -135,7 +135,7 @@ std::vector<StreamMessage> streamMessages(const std::string& url, const std::str
 }
 
 void makeStream(const std::string& url, const std::string& name, const std::string& subjects,
-                std::int32_t maxMessageBytes) {
+                std::int32_t maxMessageBytes, std::int64_t maxMessages, bool discardNew) {
   Connection c(url);
   jsStreamConfig config;
   jsStreamConfig_Init(&config);
@@ -144,6 +144,8 @@ void makeStream(const std::string& url, const std::string& name, const std::stri
   config.Subjects = list;
   config.SubjectsLen = 1;
   config.MaxMsgSize = maxMessageBytes;
+  config.MaxMsgs = maxMessages;
+  config.Discard = discardNew ? js_DiscardNew : js_DiscardOld;
   jsStreamInfo* info = nullptr;
   if (js_AddStream(&info, c.js, &config, nullptr, nullptr) != NATS_OK)
     throw std::runtime_error("cannot make the stream " + name);

@@ -55,9 +55,11 @@ struct StreamMessage {
 std::vector<StreamMessage> streamMessages(const std::string& url, const std::string& stream);
 
 // Makes a stream named `name` that takes `subjects` (as an operator would by hand),
-// with messages of `maxMessageBytes` at most (-1: any).
+// with messages of `maxMessageBytes` at most (-1: any), holding `maxMessages` at most
+// (-1: any), past which it drops its oldest or, `discardNew`, refuses the new one.
 void makeStream(const std::string& url, const std::string& name, const std::string& subjects,
-                std::int32_t maxMessageBytes = -1);
+                std::int32_t maxMessageBytes = -1, std::int64_t maxMessages = -1,
+                bool discardNew = false);
 
 // Publishes one message to JetStream by hand; throws when it is not stored.
 void publishByHand(const std::string& url, const StreamMessage& message);

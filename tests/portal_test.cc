@@ -2046,6 +2046,46 @@ TEST_F(Publish, AnEventPastTheServersMaxPayloadIsNamed) {
   EXPECT_EQ(test::streamMessages(small.url(), "portal").size(), past - 1);
 }
 
+// A stream an operator made with limits is taken, and its limits said as what they
+// do: one drops its oldest messages; one that refuses new messages past them
+// (discard new) stops the publishing there (a review saw only an outage in that).
+TEST_F(Publish, AStreamWithLimitsIsTakenAndWhatTheyDoIsSaid) {
+  PortalHarness h(dir.sub("data"));
+  const std::string company = h.provision("acme");
+  createUsers(h, "a", 3);
+  EventStore& store = h.portal().store();
+  ASSERT_GT(store.lastPosition(), 3u);
+  test::makeStream(nats.url(), "dropping", "dropping.>", -1, 3);
+  test::makeStream(nats.url(), "stalling", "stalling.>", -1, 3, true);
+  auto saysAtFirst = [&](const char* stream, const std::string& warning) {
+    PublisherOptions options = publishTo(nats.url(), stream);
+    options.log = keepLines();
+    LogPublisher publisher(store, options);
+    publisher.start();
+    return ::testing::AssertionResult(test::waitFor([&] {
+             const std::vector<std::string> lines = logged();
+             return std::find(lines.begin(), lines.end(), warning) != lines.end() &&
+                    publisher.published() >= 3 &&
+                    (std::string(stream) == "stalling"
+                         ? publisher.failures() >= 1
+                         : publisher.published() == store.lastPosition());
+           }))
+           << ::testing::PrintToString(logged()) << " published " << publisher.published();
+  };
+  EXPECT_TRUE(saysAtFirst("dropping",
+                          "publish: warning: the stream dropping drops messages (3 messages at "
+                          "most): a follower that starts later misses the events dropped, and "
+                          "once its last message is dropped this server publishes no more"));
+  EXPECT_EQ(test::streamMessages(nats.url(), "dropping").size(), 3u);
+  EXPECT_TRUE(saysAtFirst("stalling",
+                          "publish: warning: the stream stalling has limits (3 messages at most) "
+                          "and refuses new messages past them (discard new): publishing stops "
+                          "there until they are raised"));
+  const std::vector<test::StreamMessage> held = test::streamMessages(nats.url(), "stalling");
+  ASSERT_EQ(held.size(), 3u);
+  expectTheLog(held, store, "stalling." + company, 3);
+}
+
 TEST_F(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
   PortalHarness a(dir.sub("a")), b(dir.sub("b"));
   a.provision("acme");

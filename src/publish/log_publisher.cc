@@ -266,6 +266,9 @@ struct LogPublisher::Impl {
     const std::uint64_t lastSeq = info->State.LastSeq;
     const jsStreamConfig& config = *info->Config;
     const bool noAck = config.NoAck;
+    // Past its limits such a stream refuses the new message instead of dropping its
+    // oldest: publishing stalls there, which looked like an outage (a review).
+    const bool discardNew = config.Discard == js_DiscardNew;
     // Limits that drop messages (an end to end review: taken without a word).
     std::string drops;
     if (config.Storage == js_MemoryStorage) drops += ", kept in memory";
@@ -285,9 +288,13 @@ struct LogPublisher::Impl {
                             "could not be known; name another with --nats-stream"};
     if (!drops.empty() && !warnedOfLimits) {
       warnedOfLimits = true;
-      log("warning: the stream " + options.stream + " drops messages (" + drops.substr(2) +
-          "): a follower that starts later misses the events dropped, and once its last message "
-          "is dropped this server publishes no more");
+      log(discardNew
+              ? "warning: the stream " + options.stream + " has limits (" + drops.substr(2) +
+                    ") and refuses new messages past them (discard new): publishing "
+                    "stops there until they are raised"
+              : "warning: the stream " + options.stream + " drops messages (" + drops.substr(2) +
+                    "): a follower that starts later misses the events dropped, and once "
+                    "its last message is dropped this server publishes no more");
     }
     if (lastSeq == 0) return Resume{1};
 
