@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tests/programs.h"
 #include "tests/test_support.h"
 
 namespace portal::test {
@@ -150,6 +151,20 @@ void makeStream(const std::string& url, const std::string& name, const std::stri
   if (js_AddStream(&info, c.js, &config, nullptr, nullptr) != NATS_OK)
     throw std::runtime_error("cannot make the stream " + name);
   jsStreamInfo_Destroy(info);
+}
+
+void makeCertificate(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  const ProgramRun made =
+      runProgram({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem", "-out",
+                  dir + "/cert.pem", "-days", "2", "-subj", "/CN=portal-test", "-addext",
+                  "subjectAltName=IP:127.0.0.1"});
+  if (made.exitCode != 0) throw std::runtime_error("openssl made no certificate: " + made.err);
+}
+
+std::string tlsConfig(const std::string& dir) {
+  return "tls { cert_file: \"" + dir + "/cert.pem\", key_file: \"" + dir + "/key.pem\" }";
 }
 
 void publishByHand(const std::string& url, const StreamMessage& message) {

@@ -64,4 +64,10 @@ void makeStream(const std::string& url, const std::string& name, const std::stri
 // Publishes one message to JetStream by hand; throws when it is not stored.
 void publishByHand(const std::string& url, const StreamMessage& message);
 
+// Makes `dir`/cert.pem, a certificate for 127.0.0.1 that is its own CA, and its key
+// `dir`/key.pem, with Debian's openssl (as an operator would); throws when it fails.
+// (TLS to a NATS server: `tlsConfig` is the configuration that serves with them.)
+void makeCertificate(const std::string& dir);
+std::string tlsConfig(const std::string& dir);
+
 }  // namespace portal::test

@@ -2086,6 +2086,55 @@ TEST_F(Publish, AStreamWithLimitsIsTakenAndWhatTheyDoIsSaid) {
   expectTheLog(held, store, "stalling." + company, 3);
 }
 
+// A NATS server that asks for TLS and a sign-in, as production's do: the log goes to
+// it with the CA and the user and password it is given; a certificate the system
+// does not trust, one of another host, or a wrong password stop the connection,
+// and why is said. (A token, and the flags, in ServerProcess's test.)
+TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
+  const std::string certs = dir.sub("certs");
+  test::makeCertificate(certs);
+  test::NatsServer secured(dir.sub("secured"), test::tlsConfig(certs) +
+                                                   "\nauthorization { user: portal, password: "
+                                                   "\"pass word\" }");
+  ASSERT_TRUE(secured.ready()) << secured.log();
+  const std::string url = "tls://127.0.0.1:" + secured.url().substr(secured.url().rfind(':') + 1);
+  PortalHarness h(dir.sub("data"));
+  h.provision("acme");
+  createUsers(h, "a", 3);
+  const EventStore& store = h.portal().store();
+  auto attempt = [&](const std::string& to, const std::string& ca, const std::string& password,
+                     const std::string& said) {
+    PublisherOptions options = publishTo(to, "portal");
+    options.caFile = ca;
+    options.user = "portal";
+    options.password = password;
+    options.log = keepLines();
+    LogPublisher publisher(store, options);
+    publisher.start();
+    const bool ok = test::waitFor([&] {
+      const std::vector<std::string> lines = logged();
+      return std::any_of(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(said) != std::string::npos; });
+    });
+    return ::testing::AssertionResult(ok && publisher.published() == 0)
+           << said << " in " << ::testing::PrintToString(logged());
+  };
+  EXPECT_TRUE(attempt(url, "", "pass word", "cannot connect: SSL handshake error: 18:self-signed"));
+  const std::string elsewhere = "tls://localhost" + url.substr(url.rfind(':'));
+  EXPECT_TRUE(attempt(elsewhere, certs + "/cert.pem", "pass word",
+                      "cannot connect: SSL handshake error: 62:hostname mismatch"));
+  EXPECT_TRUE(
+      attempt(url, certs + "/cert.pem", "password", "cannot connect: Authorization Violation"));
+  PublisherOptions options = publishTo(url, "portal");
+  options.caFile = certs + "/cert.pem";
+  options.user = "portal";
+  options.password = "pass word";
+  LogPublisher publisher(store, options);
+  publisher.start();
+  EXPECT_TRUE(publisher.waitPublished(store.lastPosition(), std::chrono::seconds(20)))
+      << publisher.published();
+}
+
 TEST_F(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {
   PortalHarness a(dir.sub("a")), b(dir.sub("b"));
   a.provision("acme");

@@ -397,14 +397,36 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
       << readFile(log);
 
   // Flags it refuses, each with one line and exit 2.
+  const std::string empty = dir.sub("empty-file"), secret = dir.sub("secret");
+  std::ofstream(empty) << "\n";
+  std::ofstream(secret) << "s3cret\n";
   for (const auto& [flags, words] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"--nats", "http://127.0.0.1:4222"}, "--nats must be nats://HOST:PORT, e.g."},
+           {{"--nats", "http://127.0.0.1:4222"},
+            "--nats must be nats://HOST:PORT or tls://HOST:PORT, e.g."},
+           {{"--nats", "tls://127.0.0.1:99999"}, "--nats must be tls://HOST:PORT, a port from"},
+           {{"--nats-ca", secret}, "--nats-ca is for --nats, which is not given"},
+           {{"--nats", nats.url(), "--nats-ca", secret},
+            "--nats-ca is for a TLS connection: give --nats as tls://HOST:PORT"},
+           {{"--nats", "tls://127.0.0.1:4222", "--nats-ca", dir.sub("none")},
+            "--nats-ca " + dir.sub("none") + ": cannot be read (No such file or directory)"},
+           {{"--nats", "tls://127.0.0.1:4222", "--nats-ca", secret},
+            "--nats-ca " + secret + ": holds no certificate that can be loaded (PEM)"},
+           {{"--nats", nats.url(), "--nats-user", "portal"},
+            "--nats-user needs its password: --nats-password-file FILE"},
+           {{"--nats", nats.url(), "--nats-password-file", secret},
+            "--nats-password-file is the password of --nats-user, not given"},
+           {{"--nats", nats.url(), "--nats-user", "portal", "--nats-password-file", secret,
+             "--nats-token-file", secret},
+            "--nats-user and --nats-token-file are two ways to sign in to NATS: give one"},
+           {{"--nats", nats.url(), "--nats-token-file", empty},
+            "--nats-token-file " + empty + " holds nothing on its first line"},
+           {{"--nats", nats.url(), "--nats-token-file", dir.sub("none")},
+            "--nats-token-file " + dir.sub("none") + " cannot be read (No such file or directory)"},
            {{"--nats", "nats://127.0.0.1:99999"}, "--nats must be nats://HOST:PORT, a port from"},
            {{"--nats", "nats://:4222"}, "--nats must be nats://HOST:PORT, a port from"},
            {{"--nats", nats.url(), "--nats-stream", "a.b"},
             "--nats-stream must be 1 to 64 letters, digits, '-' or '_'"},
-           {{"--nats-stream", "portal"},
-            "--nats-stream names the stream of --nats, which is not given"}}) {
+           {{"--nats-stream", "portal"}, "--nats-stream is for --nats, which is not given"}}) {
     std::vector<std::string> args{PORTAL_SERVER_BIN, "--data", data};
     args.insert(args.end(), flags.begin(), flags.end());
     const ProgramRun bad = runProgram(args);
@@ -412,6 +434,39 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
     EXPECT_NE(bad.err.find(words), std::string::npos) << bad.err;
     EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
   }
+}
+
+// --nats tls://… with --nats-ca and --nats-token-file: a NATS server that asks for
+// TLS and a token, as production's do, takes the log (the secret from a file, out of
+// the command line that `ps` shows).
+TEST(ServerProcess, PublishesToANatsServerThatAsksForTlsAndAToken) {
+  TempDir dir;
+  const std::string certs = dir.sub("certs");
+  test::makeCertificate(certs);
+  test::NatsServer nats(dir.sub("nats"),
+                        test::tlsConfig(certs) + "\nauthorization { token: \"s3cret\" }");
+  ASSERT_TRUE(nats.ready()) << nats.log();
+  const std::string url = "tls://127.0.0.1:" + nats.url().substr(nats.url().rfind(':') + 1);
+  const std::string token = dir.sub("nats-token"), log = dir.sub("server.log");
+  std::ofstream(token) << "s3cret\r\n";
+  ServerProcess server(
+      dir.sub("data"), true, 0,
+      {"--nats", url, "--nats-ca", certs + "/cert.pem", "--nats-token-file", token}, false, false,
+      log);
+  signInDemoOwner(server);
+  std::string metrics;
+  ASSERT_TRUE(waitFor([&] {
+    metrics = HttpClient(server.port()).get("/metrics").body;
+    return metrics.find("\nportal_publish_lag_events 0\n") != std::string::npos &&
+           metrics.find("\nportal_publish_connected 1\n") != std::string::npos &&
+           metrics.find("\nportal_publish_position 0\n") == std::string::npos;
+  })) << metrics
+      << readFile(log);
+  EXPECT_NE(readFile(log).find("portal-server: publish: connected to " + url +
+                               ", stream portal; going on after position 0"),
+            std::string::npos)
+      << readFile(log);
+  EXPECT_EQ(server.terminate(), 0);
 }
 
 // A front end served from another origin calls the API from a browser (CORS) once the

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -67,6 +68,20 @@ const char* signalName(int sig) {
   std::_Exit(1);
 }
 
+[[noreturn]] void usage(const std::string& problem);
+
+// The secret a file given to `flag` holds: its first line, without its line end
+// (kept in a file so that it is not in the command line, which `ps` shows anyone).
+std::string secretFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) usage(flag + " " + path + " cannot be read (" + std::strerror(errno) + ")");
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) usage(flag + " " + path + " holds nothing on its first line");
+  return line;
+}
+
 // `problem` on stderr, one line, exit 2; with no problem (--help) the flags on
 // stdout, exit 0.
 [[noreturn]] void usage(const std::string& problem) {
@@ -84,7 +99,9 @@ const char* signalName(int sig) {
       "                     [--stop-delay SECONDS] [--sign-in-failures-per-address N]\n"
       "                     [--connections-per-address N] [--idempotency-hours N]\n"
       "                     [--mail-give-up-hours N] [--cors-origin ORIGIN[,...]]\n"
-      "                     [--nats nats://HOST:PORT [--nats-stream NAME]]\n"
+      "                     [--nats nats://HOST:PORT|tls://HOST:PORT [--nats-stream NAME]\n"
+      "                      [--nats-ca FILE] [--nats-user NAME --nats-password-file FILE]\n"
+      "                      [--nats-token-file FILE]]\n"
       "                     [--demo] [--quiet]\n"
       "       portal-server --version\n"
       "\n"
@@ -108,9 +125,16 @@ const char* signalName(int sig) {
       "  --cors-origin O,...   origins (https://portal.example.com) whose pages may call\n"
       "                        the API from a browser (CORS; default none)\n"
       "  --nats nats://H:P     publish the event log, in order and exactly once, to this\n"
-      "                        NATS server's JetStream (default: not published)\n"
+      "                        NATS server's JetStream (default: not published);\n"
+      "                        tls://H:P over TLS, its certificate naming H\n"
       "  --nats-stream NAME    the JetStream stream, made if missing; its subjects are\n"
       "                        NAME.<companyId> (default portal)\n"
+      "  --nats-ca FILE        with tls://: the CA certificates (PEM) the NATS server's\n"
+      "                        must chain to (default: the system's)\n"
+      "  --nats-user NAME      the NATS user, its password the first line of\n"
+      "  --nats-password-file FILE\n"
+      "  --nats-token-file FILE\n"
+      "                        or a token, the first line of this file\n"
       "  --stop-delay SECONDS  at a stop signal, go on serving this long (0 to 300,\n"
       "                        default 0) with /readyz answering 503, so that load\n"
       "                        balancers stop sending before the server stops accepting\n"
@@ -414,7 +438,7 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom,
-                    nats, natsStream;
+                    nats, natsStream, natsCa, natsUser, natsPasswordFile, natsTokenFile;
   std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24,
               mailGiveUpHours = 120;
   std::optional<std::size_t> addressFailures;
@@ -451,6 +475,14 @@ int main(int argc, char** argv) {
       nats = value();
     else if (a == "--nats-stream")
       natsStream = value();
+    else if (a == "--nats-ca")
+      natsCa = value();
+    else if (a == "--nats-user")
+      natsUser = value();
+    else if (a == "--nats-password-file")
+      natsPasswordFile = value();
+    else if (a == "--nats-token-file")
+      natsTokenFile = value();
     else if (a == "--io-threads") {
       // Each keeps three files open (epoll, its wake-up and its timer), taken from
       // those of connections.
@@ -508,20 +540,42 @@ int main(int argc, char** argv) {
     while (publicUrl.size() > 1 && publicUrl.back() == '/') publicUrl.pop_back();
     if (auto problem = publicUrlProblem(publicUrl)) usage("--public-url " + *problem);
   }
+  const bool natsTls = nats.starts_with("tls://");
   if (!nats.empty()) {
-    const std::string_view scheme = "nats://";
-    if (!nats.starts_with(scheme))
-      usage("--nats must be nats://HOST:PORT, e.g. nats://127.0.0.1:4222, not '" + nats + "'");
+    const std::size_t scheme = natsTls ? 6 : 7;
+    if (!natsTls && !nats.starts_with("nats://"))
+      usage(
+          "--nats must be nats://HOST:PORT or tls://HOST:PORT, e.g. nats://127.0.0.1:4222, "
+          "not '" +
+          nats + "'");
     std::string natsHost;
     std::uint16_t natsPort = 0;
-    if (!splitHostPort(nats.substr(scheme.size()), natsHost, natsPort) || natsPort == 0 ||
+    if (!splitHostPort(nats.substr(scheme), natsHost, natsPort) || natsPort == 0 ||
         natsHost.find_first_of("/@?#, ") != std::string::npos)
-      usage("--nats must be nats://HOST:PORT, a port from 1 to 65535, not '" + nats + "'");
+      usage("--nats must be " + nats.substr(0, scheme) +
+            "HOST:PORT, a port from 1 to 65535, not '" + nats + "'");
   }
-  if (!natsStream.empty()) {
-    if (nats.empty()) usage("--nats-stream names the stream of --nats, which is not given");
+  for (const auto& [flag, given] :
+       {std::pair{"--nats-stream", &natsStream}, std::pair{"--nats-ca", &natsCa},
+        std::pair{"--nats-user", &natsUser}, std::pair{"--nats-password-file", &natsPasswordFile},
+        std::pair{"--nats-token-file", &natsTokenFile}})
+    if (!given->empty() && nats.empty())
+      usage(std::string(flag) + " is for --nats, which is not given");
+  if (!natsStream.empty())
     if (auto problem = streamNameProblem(natsStream)) usage("--nats-stream " + *problem);
+  if (!natsCa.empty()) {
+    if (!natsTls) usage("--nats-ca is for a TLS connection: give --nats as tls://HOST:PORT");
+    if (auto problem = caFileProblem(natsCa)) usage("--nats-ca " + natsCa + ": " + *problem);
   }
+  if (natsUser.empty() != natsPasswordFile.empty())
+    usage(natsUser.empty() ? "--nats-password-file is the password of --nats-user, not given"
+                           : "--nats-user needs its password: --nats-password-file FILE");
+  if (!natsUser.empty() && !natsTokenFile.empty())
+    usage("--nats-user and --nats-token-file are two ways to sign in to NATS: give one");
+  const std::string natsPassword =
+      natsPasswordFile.empty() ? "" : secretFile("--nats-password-file", natsPasswordFile);
+  const std::string natsToken =
+      natsTokenFile.empty() ? "" : secretFile("--nats-token-file", natsTokenFile);
   ServerOptions serverOptions;
   if (!splitHostPort(listen, serverOptions.host, serverOptions.port))
     usage("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
@@ -749,6 +803,10 @@ int main(int argc, char** argv) {
     PublisherOptions publisherOptions;
     publisherOptions.url = nats;
     if (!natsStream.empty()) publisherOptions.stream = natsStream;
+    publisherOptions.caFile = natsCa;
+    publisherOptions.user = natsUser;
+    publisherOptions.password = natsPassword;
+    publisherOptions.token = natsToken;
     publisherOptions.log = [](const std::string& line) { logLine("portal-server: " + line); };
     publisher.reset(new LogPublisher(p.store(), publisherOptions));
     {

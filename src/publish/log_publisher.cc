@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -39,6 +42,34 @@ std::string statusText(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0))
   }
   if (code != 0) text += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
   return text;
+}
+
+constexpr std::string_view kTlsScheme = "tls://";
+
+// The HOST of a URL SCHEME://HOST:PORT (an IPv6 address without its brackets).
+std::string urlHost(std::string_view url) {
+  if (const std::size_t scheme = url.find("://"); scheme != std::string_view::npos)
+    url.remove_prefix(scheme + 3);
+  url = url.substr(0, url.rfind(':'));
+  if (url.size() >= 2 && url.front() == '[' && url.back() == ']')
+    url = url.substr(1, url.size() - 2);
+  return std::string(url);
+}
+
+// TLS and authorization as `o` asks for them. The certificate must name the URL's
+// host, also where a nats:// URL's server asks for TLS (nats.c then goes over to
+// it), which nats.c checks only when told to.
+natsStatus secure(natsOptions* opts, const PublisherOptions& o) {
+  natsStatus s = natsOptions_SetExpectedHostname(opts, urlHost(o.url).c_str());
+  if (s == NATS_OK && o.url.starts_with(kTlsScheme)) {
+    s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && !o.caFile.empty())
+      s = natsOptions_LoadCATrustedCertificates(opts, o.caFile.c_str());
+  }
+  if (s == NATS_OK && !o.user.empty())
+    s = natsOptions_SetUserInfo(opts, o.user.c_str(), o.password.c_str());
+  if (s == NATS_OK && !o.token.empty()) s = natsOptions_SetToken(opts, o.token.c_str());
+  return s;
 }
 
 // A message's id: its position and its hash (hex), unique to the event of one log.
@@ -204,6 +235,7 @@ struct LogPublisher::Impl {
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.connectTimeout.count());
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Impl::onClosed, closure);
+    if (s == NATS_OK) s = secure(opts, options);
     natsConnection* made = nullptr;
     if (s == NATS_OK) s = natsConnection_Connect(&made, opts);
     natsOptions_Destroy(opts);
@@ -560,6 +592,24 @@ std::optional<std::string> streamNameProblem(const std::string& name) {
     return "must be 1 to 64 letters, digits, '-' or '_' (it begins the subjects too), not '" +
            name + "'";
   return std::nullopt;
+}
+
+std::optional<std::string> caFileProblem(const std::string& path) {
+  if (std::FILE* file = std::fopen(path.c_str(), "rb"); file != nullptr)
+    std::fclose(file);
+  else
+    return std::string("cannot be read (") + std::strerror(errno) + ")";
+  natsOptions* opts = nullptr;
+  PublisherOptions o;
+  o.url = std::string(kTlsScheme) + "localhost:4222";
+  o.caFile = path;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = secure(opts, o);
+  const std::optional<std::string> problem =
+      s == NATS_OK ? std::nullopt
+                   : std::optional<std::string>("holds no certificate that can be loaded (PEM)");
+  natsOptions_Destroy(opts);
+  return problem;
 }
 
 }  // namespace portal

@@ -42,8 +42,15 @@ namespace portal {
 class EventStore;
 
 struct PublisherOptions {
-  std::string url;                // nats://HOST:PORT
+  std::string url;                // nats://HOST:PORT, or tls://HOST:PORT for TLS
   std::string stream = "portal";  // the stream's name, and its subjects' first word
+  // With a tls:// URL: the CA certificates (a PEM file) that the server's certificate
+  // must chain to, empty for the system's; the certificate must also name the URL's
+  // HOST (nats.c checks the name only when told it).
+  std::string caFile;
+  // The NATS server's authorization, when it asks for one: a user and password, or
+  // a token.
+  std::string user, password, token;
   // Where its lines go: connected, lost, refused (one line each, no line break).
   std::function<void(const std::string&)> log;
   // After a lost or failed connection: the first wait, doubled up to the last.
@@ -92,5 +99,8 @@ class LogPublisher {
 // What is wrong with a stream's name (letters, digits, '-' and '_', 1 to 64 of
 // them: it is the first word of the subjects too), nullopt when it can be taken.
 std::optional<std::string> streamNameProblem(const std::string& name);
+// What is wrong with a CA file for `caFile` (unreadable, or no certificate that the
+// NATS client can load), nullopt when it can be taken.
+std::optional<std::string> caFileProblem(const std::string& path);
 
 }  // namespace portal
