@@ -163,8 +163,10 @@ void makeCertificate(const std::string& dir) {
   if (made.exitCode != 0) throw std::runtime_error("openssl made no certificate: " + made.err);
 }
 
-std::string tlsConfig(const std::string& dir) {
-  return "tls { cert_file: \"" + dir + "/cert.pem\", key_file: \"" + dir + "/key.pem\" }";
+std::string tlsConfig(const std::string& dir, const std::string& clientCa) {
+  return "tls { cert_file: \"" + dir + "/cert.pem\", key_file: \"" + dir + "/key.pem\"" +
+         (clientCa.empty() ? std::string() : ", ca_file: \"" + clientCa + "\", verify: true") +
+         " }";
 }
 
 void publishByHand(const std::string& url, const StreamMessage& message) {

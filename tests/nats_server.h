@@ -66,8 +66,9 @@ void publishByHand(const std::string& url, const StreamMessage& message);
 
 // Makes `dir`/cert.pem, a certificate for 127.0.0.1 that is its own CA, and its key
 // `dir`/key.pem, with Debian's openssl (as an operator would); throws when it fails.
-// (TLS to a NATS server: `tlsConfig` is the configuration that serves with them.)
+// (TLS to a NATS server: `tlsConfig` is the configuration that serves with them,
+// and with `clientCa` asks each client for a certificate that chains to it.)
 void makeCertificate(const std::string& dir);
-std::string tlsConfig(const std::string& dir);
+std::string tlsConfig(const std::string& dir, const std::string& clientCa = "");
 
 }  // namespace portal::test

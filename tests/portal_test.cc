@@ -2133,6 +2133,26 @@ TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
   publisher.start();
   EXPECT_TRUE(publisher.waitPublished(store.lastPosition(), std::chrono::seconds(20)))
       << publisher.published();
+  publisher.stop();
+
+  // One that verifies its clients' certificates (mutual TLS): this server's, its own
+  // CA here, is asked for.
+  const std::string client = dir.sub("client");
+  test::makeCertificate(client);
+  test::NatsServer verifying(dir.sub("verifying"),
+                             test::tlsConfig(certs, client + "/cert.pem") +
+                                 "\nauthorization { user: portal, password: \"pass word\" }");
+  ASSERT_TRUE(verifying.ready()) << verifying.log();
+  const std::string to =
+      "tls://127.0.0.1:" + verifying.url().substr(verifying.url().rfind(':') + 1);
+  EXPECT_TRUE(attempt(to, certs + "/cert.pem", "pass word", "cannot connect: "));
+  options.url = to;
+  options.certFile = client + "/cert.pem";
+  options.keyFile = client + "/key.pem";
+  LogPublisher proven(store, options);
+  proven.start();
+  EXPECT_TRUE(proven.waitPublished(store.lastPosition(), std::chrono::seconds(20)))
+      << proven.published();
 }
 
 TEST_F(Publish, TwoLogsSentToOneStreamAtOnceDoNotMix) {

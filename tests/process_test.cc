@@ -408,9 +408,16 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
            {{"--nats", nats.url(), "--nats-ca", secret},
             "--nats-ca is for a TLS connection: give --nats as tls://HOST:PORT"},
            {{"--nats", "tls://127.0.0.1:4222", "--nats-ca", dir.sub("none")},
-            "--nats-ca " + dir.sub("none") + ": cannot be read (No such file or directory)"},
+            "--nats-ca " + dir.sub("none") + " cannot be read (No such file or directory)"},
            {{"--nats", "tls://127.0.0.1:4222", "--nats-ca", secret},
-            "--nats-ca " + secret + ": holds no certificate that can be loaded (PEM)"},
+            "--nats-ca " + secret + " holds no certificate that can be loaded (PEM)"},
+           {{"--nats", "tls://127.0.0.1:4222", "--nats-cert", secret},
+            "--nats-cert needs its private key: --nats-key FILE"},
+           {{"--nats", nats.url(), "--nats-cert", secret, "--nats-key", secret},
+            "--nats-cert is for a TLS connection: give --nats as tls://HOST:PORT"},
+           {{"--nats", "tls://127.0.0.1:4222", "--nats-cert", secret, "--nats-key", secret},
+            "--nats-cert and --nats-key: " + secret + " and " + secret +
+                " are not a certificate and its private key that can be loaded (PEM)"},
            {{"--nats", nats.url(), "--nats-user", "portal"},
             "--nats-user needs its password: --nats-password-file FILE"},
            {{"--nats", nats.url(), "--nats-password-file", secret},
@@ -436,23 +443,25 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
   }
 }
 
-// --nats tls://… with --nats-ca and --nats-token-file: a NATS server that asks for
-// TLS and a token, as production's do, takes the log (the secret from a file, out of
-// the command line that `ps` shows).
+// --nats tls://… with --nats-ca, --nats-cert and --nats-key, and --nats-token-file: a
+// NATS server that asks for TLS, a client certificate and a token, as production's
+// do, takes the log (the secret from a file, out of the command line that `ps` shows).
 TEST(ServerProcess, PublishesToANatsServerThatAsksForTlsAndAToken) {
   TempDir dir;
-  const std::string certs = dir.sub("certs");
+  const std::string certs = dir.sub("certs"), client = dir.sub("client");
   test::makeCertificate(certs);
-  test::NatsServer nats(dir.sub("nats"),
-                        test::tlsConfig(certs) + "\nauthorization { token: \"s3cret\" }");
+  test::makeCertificate(client);
+  test::NatsServer nats(dir.sub("nats"), test::tlsConfig(certs, client + "/cert.pem") +
+                                             "\nauthorization { token: \"s3cret\" }");
   ASSERT_TRUE(nats.ready()) << nats.log();
   const std::string url = "tls://127.0.0.1:" + nats.url().substr(nats.url().rfind(':') + 1);
   const std::string token = dir.sub("nats-token"), log = dir.sub("server.log");
   std::ofstream(token) << "s3cret\r\n";
   ServerProcess server(
       dir.sub("data"), true, 0,
-      {"--nats", url, "--nats-ca", certs + "/cert.pem", "--nats-token-file", token}, false, false,
-      log);
+      {"--nats", url, "--nats-ca", certs + "/cert.pem", "--nats-cert", client + "/cert.pem",
+       "--nats-key", client + "/key.pem", "--nats-token-file", token},
+      false, false, log);
   signInDemoOwner(server);
   std::string metrics;
   ASSERT_TRUE(waitFor([&] {

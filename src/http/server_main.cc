@@ -100,7 +100,8 @@ std::string secretFile(const std::string& flag, const std::string& path) {
       "                     [--connections-per-address N] [--idempotency-hours N]\n"
       "                     [--mail-give-up-hours N] [--cors-origin ORIGIN[,...]]\n"
       "                     [--nats nats://HOST:PORT|tls://HOST:PORT [--nats-stream NAME]\n"
-      "                      [--nats-ca FILE] [--nats-user NAME --nats-password-file FILE]\n"
+      "                      [--nats-ca FILE] [--nats-cert FILE --nats-key FILE]\n"
+      "                      [--nats-user NAME --nats-password-file FILE]\n"
       "                      [--nats-token-file FILE]]\n"
       "                     [--demo] [--quiet]\n"
       "       portal-server --version\n"
@@ -131,6 +132,8 @@ std::string secretFile(const std::string& flag, const std::string& path) {
       "                        NAME.<companyId> (default portal)\n"
       "  --nats-ca FILE        with tls://: the CA certificates (PEM) the NATS server's\n"
       "                        must chain to (default: the system's)\n"
+      "  --nats-cert FILE      with tls://: this server's certificate (PEM), for a NATS\n"
+      "  --nats-key FILE       server that verifies its clients, and its private key\n"
       "  --nats-user NAME      the NATS user, its password the first line of\n"
       "  --nats-password-file FILE\n"
       "  --nats-token-file FILE\n"
@@ -438,7 +441,8 @@ int main(int argc, char** argv) {
   keepFilesPrivate();
   holdStandardStreams(false);
   std::string data, listen = "127.0.0.1:8080", publicUrl, smtp, cost = "interactive", mailFrom,
-                    nats, natsStream, natsCa, natsUser, natsPasswordFile, natsTokenFile;
+                    nats, natsStream, natsCa, natsCert, natsKey, natsUser, natsPasswordFile,
+                    natsTokenFile;
   std::size_t ioThreads = 0, workers = 64, stopDelay = 0, idempotencyHours = 24,
               mailGiveUpHours = 120;
   std::optional<std::size_t> addressFailures;
@@ -477,6 +481,10 @@ int main(int argc, char** argv) {
       natsStream = value();
     else if (a == "--nats-ca")
       natsCa = value();
+    else if (a == "--nats-cert")
+      natsCert = value();
+    else if (a == "--nats-key")
+      natsKey = value();
     else if (a == "--nats-user")
       natsUser = value();
     else if (a == "--nats-password-file")
@@ -557,6 +565,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& [flag, given] :
        {std::pair{"--nats-stream", &natsStream}, std::pair{"--nats-ca", &natsCa},
+        std::pair{"--nats-cert", &natsCert}, std::pair{"--nats-key", &natsKey},
         std::pair{"--nats-user", &natsUser}, std::pair{"--nats-password-file", &natsPasswordFile},
         std::pair{"--nats-token-file", &natsTokenFile}})
     if (!given->empty() && nats.empty())
@@ -565,7 +574,15 @@ int main(int argc, char** argv) {
     if (auto problem = streamNameProblem(natsStream)) usage("--nats-stream " + *problem);
   if (!natsCa.empty()) {
     if (!natsTls) usage("--nats-ca is for a TLS connection: give --nats as tls://HOST:PORT");
-    if (auto problem = caFileProblem(natsCa)) usage("--nats-ca " + natsCa + ": " + *problem);
+    if (auto problem = caFileProblem(natsCa)) usage("--nats-ca " + *problem);
+  }
+  if (natsCert.empty() != natsKey.empty())
+    usage(natsCert.empty() ? "--nats-key is the key of --nats-cert, not given"
+                           : "--nats-cert needs its private key: --nats-key FILE");
+  if (!natsCert.empty()) {
+    if (!natsTls) usage("--nats-cert is for a TLS connection: give --nats as tls://HOST:PORT");
+    if (auto problem = clientCertificateProblem(natsCert, natsKey))
+      usage("--nats-cert and --nats-key: " + *problem);
   }
   if (natsUser.empty() != natsPasswordFile.empty())
     usage(natsUser.empty() ? "--nats-password-file is the password of --nats-user, not given"
@@ -804,6 +821,8 @@ int main(int argc, char** argv) {
     publisherOptions.url = nats;
     if (!natsStream.empty()) publisherOptions.stream = natsStream;
     publisherOptions.caFile = natsCa;
+    publisherOptions.certFile = natsCert;
+    publisherOptions.keyFile = natsKey;
     publisherOptions.user = natsUser;
     publisherOptions.password = natsPassword;
     publisherOptions.token = natsToken;

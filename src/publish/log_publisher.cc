@@ -65,6 +65,8 @@ natsStatus secure(natsOptions* opts, const PublisherOptions& o) {
     s = natsOptions_SetSecure(opts, true);
     if (s == NATS_OK && !o.caFile.empty())
       s = natsOptions_LoadCATrustedCertificates(opts, o.caFile.c_str());
+    if (s == NATS_OK && !o.certFile.empty())
+      s = natsOptions_LoadCertificatesChain(opts, o.certFile.c_str(), o.keyFile.c_str());
   }
   if (s == NATS_OK && !o.user.empty())
     s = natsOptions_SetUserInfo(opts, o.user.c_str(), o.password.c_str());
@@ -594,22 +596,47 @@ std::optional<std::string> streamNameProblem(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<std::string> caFileProblem(const std::string& path) {
-  if (std::FILE* file = std::fopen(path.c_str(), "rb"); file != nullptr)
-    std::fclose(file);
-  else
-    return std::string("cannot be read (") + std::strerror(errno) + ")";
+namespace {
+
+std::optional<std::string> unreadable(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return path + " cannot be read (" + std::strerror(errno) + ")";
+  std::fclose(file);
+  return std::nullopt;
+}
+
+// Whether nats.c takes `o`'s TLS files (loaded as a connection loads them).
+bool loads(const PublisherOptions& o) {
   natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = secure(opts, o);
+  natsOptions_Destroy(opts);
+  return s == NATS_OK;
+}
+
+}  // namespace
+
+std::optional<std::string> caFileProblem(const std::string& path) {
+  if (auto problem = unreadable(path)) return problem;
   PublisherOptions o;
   o.url = std::string(kTlsScheme) + "localhost:4222";
   o.caFile = path;
-  natsStatus s = natsOptions_Create(&opts);
-  if (s == NATS_OK) s = secure(opts, o);
-  const std::optional<std::string> problem =
-      s == NATS_OK ? std::nullopt
-                   : std::optional<std::string>("holds no certificate that can be loaded (PEM)");
-  natsOptions_Destroy(opts);
-  return problem;
+  if (!loads(o)) return path + " holds no certificate that can be loaded (PEM)";
+  return std::nullopt;
+}
+
+std::optional<std::string> clientCertificateProblem(const std::string& certFile,
+                                                    const std::string& keyFile) {
+  if (auto problem = unreadable(certFile)) return problem;
+  if (auto problem = unreadable(keyFile)) return problem;
+  PublisherOptions o;
+  o.url = std::string(kTlsScheme) + "localhost:4222";
+  o.certFile = certFile;
+  o.keyFile = keyFile;
+  if (!loads(o))
+    return certFile + " and " + keyFile +
+           " are not a certificate and its private key that can be loaded (PEM)";
+  return std::nullopt;
 }
 
 }  // namespace portal

@@ -48,6 +48,9 @@ struct PublisherOptions {
   // must chain to, empty for the system's; the certificate must also name the URL's
   // HOST (nats.c checks the name only when told it).
   std::string caFile;
+  // With a tls:// URL, for a server that verifies its clients: this one's certificate
+  // (chain) and its private key, PEM files; both or neither.
+  std::string certFile, keyFile;
   // The NATS server's authorization, when it asks for one: a user and password, or
   // a token.
   std::string user, password, token;
@@ -102,5 +105,10 @@ std::optional<std::string> streamNameProblem(const std::string& name);
 // What is wrong with a CA file for `caFile` (unreadable, or no certificate that the
 // NATS client can load), nullopt when it can be taken.
 std::optional<std::string> caFileProblem(const std::string& path);
+// What is wrong with a client certificate and key for `certFile` and `keyFile`
+// (unreadable, not PEM, or a key that is not the certificate's), nullopt when they
+// can be taken.
+std::optional<std::string> clientCertificateProblem(const std::string& certFile,
+                                                    const std::string& keyFile);
 
 }  // namespace portal
