@@ -2105,7 +2105,7 @@ TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
   auto attempt = [&](const std::string& to, const std::string& ca, const std::string& password,
                      const std::string& said) {
     PublisherOptions options = publishTo(to, "portal");
-    options.caFile = ca;
+    options.caPem = ca.empty() ? "" : test::readFile(ca);
     options.user = "portal";
     options.password = password;
     options.log = keepLines();
@@ -2126,7 +2126,7 @@ TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
   EXPECT_TRUE(
       attempt(url, certs + "/cert.pem", "password", "cannot connect: Authorization Violation"));
   PublisherOptions options = publishTo(url, "portal");
-  options.caFile = certs + "/cert.pem";
+  options.caPem = test::readFile(certs + "/cert.pem");
   options.user = "portal";
   options.password = "pass word";
   LogPublisher publisher(store, options);
@@ -2147,8 +2147,8 @@ TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
       "tls://127.0.0.1:" + verifying.url().substr(verifying.url().rfind(':') + 1);
   EXPECT_TRUE(attempt(to, certs + "/cert.pem", "pass word", "cannot connect: "));
   options.url = to;
-  options.certFile = client + "/cert.pem";
-  options.keyFile = client + "/key.pem";
+  options.certPem = test::readFile(client + "/cert.pem");
+  options.keyPem = test::readFile(client + "/key.pem");
   LogPublisher proven(store, options);
   proven.start();
   EXPECT_TRUE(proven.waitPublished(store.lastPosition(), std::chrono::seconds(20)))

@@ -400,6 +400,8 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
   const std::string empty = dir.sub("empty-file"), secret = dir.sub("secret");
   std::ofstream(empty) << "\n";
   std::ofstream(secret) << "s3cret\n";
+  const std::string quoted = dir.sub("quoted");
+  std::ofstream(quoted) << "s3\"cret\n";
   for (const auto& [flags, words] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--nats", "http://127.0.0.1:4222"},
             "--nats must be nats://HOST:PORT or tls://HOST:PORT, e.g."},
@@ -416,8 +418,15 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
            {{"--nats", nats.url(), "--nats-cert", secret, "--nats-key", secret},
             "--nats-cert is for a TLS connection: give --nats as tls://HOST:PORT"},
            {{"--nats", "tls://127.0.0.1:4222", "--nats-cert", secret, "--nats-key", secret},
-            "--nats-cert and --nats-key: " + secret + " and " + secret +
-                " are not a certificate and its private key that can be loaded (PEM)"},
+            "--nats-cert " + secret + " and --nats-key " + secret +
+                ": are not a certificate and its private key that can be loaded (PEM)"},
+           {{"--nats", nats.url(), "--nats-token-file", dir.path()},
+            "--nats-token-file " + dir.path() + " is a directory, not a file"},
+           {{"--nats", nats.url(), "--nats-token-file", quoted},
+            "--nats-token-file " + quoted +
+                " holds a quote, a backslash or a control character, which the NATS client"},
+           {{"--nats", nats.url(), "--nats-user", "a\\b", "--nats-password-file", secret},
+            "--nats-user holds a quote, a backslash or a control character"},
            {{"--nats", nats.url(), "--nats-user", "portal"},
             "--nats-user needs its password: --nats-password-file FILE"},
            {{"--nats", nats.url(), "--nats-password-file", secret},
@@ -476,6 +485,22 @@ TEST(ServerProcess, PublishesToANatsServerThatAsksForTlsAndAToken) {
             std::string::npos)
       << readFile(log);
   EXPECT_EQ(server.terminate(), 0);
+
+  // An encrypted key is refused at the start: loaded, OpenSSL would ask for its
+  // passphrase on the terminal and wait there (a review).
+  const ProgramRun encrypt =
+      runProgram({"/usr/bin/openssl", "pkey", "-in", client + "/key.pem", "-aes256", "-passout",
+                  "pass:secret", "-out", client + "/encrypted.pem"});
+  ASSERT_EQ(encrypt.exitCode, 0) << encrypt.err;
+  const ProgramRun refused =
+      runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("data"), "--nats", url, "--nats-cert",
+                  client + "/cert.pem", "--nats-key", client + "/encrypted.pem"});
+  EXPECT_EQ(refused.exitCode, 2);
+  EXPECT_EQ(refused.err, "portal-server: --nats-cert " + client + "/cert.pem and --nats-key " +
+                             client +
+                             "/encrypted.pem: the key is encrypted: give it unencrypted, in a "
+                             "file readable by this server's user alone (see portal-server "
+                             "--help)\n");
 }
 
 // A front end served from another origin calls the API from a browser (CORS) once the

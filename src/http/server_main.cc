@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -70,15 +69,21 @@ const char* signalName(int sig) {
 
 [[noreturn]] void usage(const std::string& problem);
 
+// The text of the file given to `flag` (readNatsFile), or the start stops.
+std::string natsFile(const std::string& flag, const std::string& path) {
+  NatsFile file = readNatsFile(path);
+  if (!file.problem.empty()) usage(flag + " " + file.problem);
+  return std::move(file.text);
+}
+
 // The secret a file given to `flag` holds: its first line, without its line end
 // (kept in a file so that it is not in the command line, which `ps` shows anyone).
 std::string secretFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) usage(flag + " " + path + " cannot be read (" + std::strerror(errno) + ")");
-  std::string line;
-  std::getline(in, line);
+  std::string line = natsFile(flag, path);
+  line.erase(std::min(line.find('\n'), line.size()));
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) usage(flag + " " + path + " holds nothing on its first line");
+  if (auto problem = credentialProblem(line)) usage(flag + " " + path + " " + *problem);
   return line;
 }
 
@@ -572,21 +577,26 @@ int main(int argc, char** argv) {
       usage(std::string(flag) + " is for --nats, which is not given");
   if (!natsStream.empty())
     if (auto problem = streamNameProblem(natsStream)) usage("--nats-stream " + *problem);
+  std::string natsCaPem, natsCertPem, natsKeyPem;
   if (!natsCa.empty()) {
     if (!natsTls) usage("--nats-ca is for a TLS connection: give --nats as tls://HOST:PORT");
-    if (auto problem = caFileProblem(natsCa)) usage("--nats-ca " + *problem);
+    natsCaPem = natsFile("--nats-ca", natsCa);
+    if (auto problem = caProblem(natsCaPem)) usage("--nats-ca " + natsCa + " " + *problem);
   }
   if (natsCert.empty() != natsKey.empty())
     usage(natsCert.empty() ? "--nats-key is the key of --nats-cert, not given"
                            : "--nats-cert needs its private key: --nats-key FILE");
   if (!natsCert.empty()) {
     if (!natsTls) usage("--nats-cert is for a TLS connection: give --nats as tls://HOST:PORT");
-    if (auto problem = clientCertificateProblem(natsCert, natsKey))
-      usage("--nats-cert and --nats-key: " + *problem);
+    natsCertPem = natsFile("--nats-cert", natsCert);
+    natsKeyPem = natsFile("--nats-key", natsKey);
+    if (auto problem = clientCertificateProblem(natsCertPem, natsKeyPem))
+      usage("--nats-cert " + natsCert + " and --nats-key " + natsKey + ": " + *problem);
   }
   if (natsUser.empty() != natsPasswordFile.empty())
     usage(natsUser.empty() ? "--nats-password-file is the password of --nats-user, not given"
                            : "--nats-user needs its password: --nats-password-file FILE");
+  if (auto problem = credentialProblem(natsUser)) usage("--nats-user " + *problem);
   if (!natsUser.empty() && !natsTokenFile.empty())
     usage("--nats-user and --nats-token-file are two ways to sign in to NATS: give one");
   const std::string natsPassword =
@@ -820,9 +830,9 @@ int main(int argc, char** argv) {
     PublisherOptions publisherOptions;
     publisherOptions.url = nats;
     if (!natsStream.empty()) publisherOptions.stream = natsStream;
-    publisherOptions.caFile = natsCa;
-    publisherOptions.certFile = natsCert;
-    publisherOptions.keyFile = natsKey;
+    publisherOptions.caPem = natsCaPem;
+    publisherOptions.certPem = natsCertPem;
+    publisherOptions.keyPem = natsKeyPem;
     publisherOptions.user = natsUser;
     publisherOptions.password = natsPassword;
     publisherOptions.token = natsToken;

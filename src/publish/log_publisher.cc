@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -63,10 +64,10 @@ natsStatus secure(natsOptions* opts, const PublisherOptions& o) {
   natsStatus s = natsOptions_SetExpectedHostname(opts, urlHost(o.url).c_str());
   if (s == NATS_OK && o.url.starts_with(kTlsScheme)) {
     s = natsOptions_SetSecure(opts, true);
-    if (s == NATS_OK && !o.caFile.empty())
-      s = natsOptions_LoadCATrustedCertificates(opts, o.caFile.c_str());
-    if (s == NATS_OK && !o.certFile.empty())
-      s = natsOptions_LoadCertificatesChain(opts, o.certFile.c_str(), o.keyFile.c_str());
+    if (s == NATS_OK && !o.caPem.empty())
+      s = natsOptions_SetCATrustedCertificates(opts, o.caPem.c_str());
+    if (s == NATS_OK && !o.certPem.empty())
+      s = natsOptions_SetCertificatesChain(opts, o.certPem.c_str(), o.keyPem.c_str());
   }
   if (s == NATS_OK && !o.user.empty())
     s = natsOptions_SetUserInfo(opts, o.user.c_str(), o.password.c_str());
@@ -598,14 +599,7 @@ std::optional<std::string> streamNameProblem(const std::string& name) {
 
 namespace {
 
-std::optional<std::string> unreadable(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return path + " cannot be read (" + std::strerror(errno) + ")";
-  std::fclose(file);
-  return std::nullopt;
-}
-
-// Whether nats.c takes `o`'s TLS files (loaded as a connection loads them).
+// Whether nats.c takes `o`'s TLS certificates and key (set as a connection sets them).
 bool loads(const PublisherOptions& o) {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
@@ -614,28 +608,71 @@ bool loads(const PublisherOptions& o) {
   return s == NATS_OK;
 }
 
-}  // namespace
-
-std::optional<std::string> caFileProblem(const std::string& path) {
-  if (auto problem = unreadable(path)) return problem;
+PublisherOptions overTls() {
   PublisherOptions o;
   o.url = std::string(kTlsScheme) + "localhost:4222";
-  o.caFile = path;
-  if (!loads(o)) return path + " holds no certificate that can be loaded (PEM)";
+  return o;
+}
+
+}  // namespace
+
+NatsFile readNatsFile(const std::string& path) {
+  NatsFile file;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    file.problem = path + " is a directory, not a file";
+    return file;
+  }
+  std::FILE* in = std::fopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    file.problem = path + " cannot be read (" + std::strerror(errno) + ")";
+    return file;
+  }
+  // (Certificates and secrets take a few KiB: past 1 MiB it is no such file, and
+  // /dev/zero would never end.)
+  constexpr std::size_t kMost = 1 << 20;
+  char buffer[4096];
+  for (std::size_t n;
+       file.text.size() <= kMost && (n = std::fread(buffer, 1, sizeof buffer, in)) > 0;)
+    file.text.append(buffer, n);
+  const bool failed = std::ferror(in) != 0;
+  std::fclose(in);
+  if (failed)
+    file.problem = path + " cannot be read";
+  else if (file.text.size() > kMost)
+    file.problem = path + " is larger than 1 MiB: no certificate, key or secret is";
+  else if (file.text.empty())
+    file.problem = path + " is empty";
+  return file;
+}
+
+std::optional<std::string> caProblem(const std::string& pem) {
+  PublisherOptions o = overTls();
+  o.caPem = pem;
+  if (!loads(o)) return "holds no certificate that can be loaded (PEM)";
   return std::nullopt;
 }
 
-std::optional<std::string> clientCertificateProblem(const std::string& certFile,
-                                                    const std::string& keyFile) {
-  if (auto problem = unreadable(certFile)) return problem;
-  if (auto problem = unreadable(keyFile)) return problem;
-  PublisherOptions o;
-  o.url = std::string(kTlsScheme) + "localhost:4222";
-  o.certFile = certFile;
-  o.keyFile = keyFile;
-  if (!loads(o))
-    return certFile + " and " + keyFile +
-           " are not a certificate and its private key that can be loaded (PEM)";
+std::optional<std::string> clientCertificateProblem(const std::string& certPem,
+                                                    const std::string& keyPem) {
+  // Both of PEM's forms of an encrypted key say so ("BEGIN ENCRYPTED PRIVATE KEY",
+  // "Proc-Type: 4,ENCRYPTED"): loaded, OpenSSL would ask for its passphrase on the
+  // terminal, and wait there (a review).
+  if (keyPem.find("ENCRYPTED") != std::string::npos)
+    return "the key is encrypted: give it unencrypted, in a file readable by this server's "
+           "user alone";
+  PublisherOptions o = overTls();
+  o.certPem = certPem;
+  o.keyPem = keyPem;
+  if (!loads(o)) return "are not a certificate and its private key that can be loaded (PEM)";
+  return std::nullopt;
+}
+
+std::optional<std::string> credentialProblem(std::string_view value) {
+  for (const char c : value)
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return "holds a quote, a backslash or a control character, which the NATS client sends "
+             "as they are in a JSON string (it would break it): change it on the NATS server";
   return std::nullopt;
 }
 

@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace portal {
 
@@ -44,15 +45,15 @@ class EventStore;
 struct PublisherOptions {
   std::string url;                // nats://HOST:PORT, or tls://HOST:PORT for TLS
   std::string stream = "portal";  // the stream's name, and its subjects' first word
-  // With a tls:// URL: the CA certificates (a PEM file) that the server's certificate
+  // With a tls:// URL: the CA certificates (PEM text) that the server's certificate
   // must chain to, empty for the system's; the certificate must also name the URL's
   // HOST (nats.c checks the name only when told it).
-  std::string caFile;
+  std::string caPem;
   // With a tls:// URL, for a server that verifies its clients: this one's certificate
-  // (chain) and its private key, PEM files; both or neither.
-  std::string certFile, keyFile;
+  // (chain) and its private key, not encrypted (PEM text); both or neither.
+  std::string certPem, keyPem;
   // The NATS server's authorization, when it asks for one: a user and password, or
-  // a token.
+  // a token (see credentialProblem).
   std::string user, password, token;
   // Where its lines go: connected, lost, refused (one line each, no line break).
   std::function<void(const std::string&)> log;
@@ -102,13 +103,24 @@ class LogPublisher {
 // What is wrong with a stream's name (letters, digits, '-' and '_', 1 to 64 of
 // them: it is the first word of the subjects too), nullopt when it can be taken.
 std::optional<std::string> streamNameProblem(const std::string& name);
-// What is wrong with a CA file for `caFile` (unreadable, or no certificate that the
-// NATS client can load), nullopt when it can be taken.
-std::optional<std::string> caFileProblem(const std::string& path);
-// What is wrong with a client certificate and key for `certFile` and `keyFile`
-// (unreadable, not PEM, or a key that is not the certificate's), nullopt when they
-// can be taken.
-std::optional<std::string> clientCertificateProblem(const std::string& certFile,
-                                                    const std::string& keyFile);
+// A file given to a --nats-… flag, read once at the start: nothing is read, nor a
+// passphrase asked for, on the publisher's thread. `problem`, when it cannot be
+// taken: it cannot be read, is a directory, or is empty (said after its path).
+struct NatsFile {
+  std::string text, problem;
+};
+NatsFile readNatsFile(const std::string& path);
+// What is wrong with CA certificates for `caPem` (none that the NATS client can
+// load), nullopt when they can be taken.
+std::optional<std::string> caProblem(const std::string& pem);
+// What is wrong with a client certificate and key for `certPem` and `keyPem` (an
+// encrypted key, which would have OpenSSL ask for its passphrase on the terminal;
+// not PEM; a key that is not the certificate's), nullopt when they can be taken.
+std::optional<std::string> clientCertificateProblem(const std::string& certPem,
+                                                    const std::string& keyPem);
+// What is wrong with a NATS user name, password or token: nats.c writes them into
+// its CONNECT message's JSON as they are, so a quote, a backslash or a control
+// character would break it (or add fields to it).
+std::optional<std::string> credentialProblem(std::string_view value);
 
 }  // namespace portal
