@@ -411,6 +411,26 @@ TEST(LoginThrottle, AFloodOfNewKeysDoesNotForgetKeysAtTheirLimit) {
   EXPECT_GT(throttle.attempt("acme\nbob", "192.0.2.1", now), 0) << "its count from all too";
 }
 
+// Room for an attempt's three keys is made before any is recorded: made for the
+// second, it forgot the first when that was the only key under its limit, and the
+// attempt threw (a review; a sign-in answered 500).
+TEST(LoginThrottle, AFullTableKeepsEveryKeyOfTheAttemptItRecords) {
+  ThrottlePolicy policy;
+  policy.accountLimit = 2;  // an account from one network: under it after one failure
+  policy.accountWideLimit = 1;
+  policy.addressLimit = 1;
+  policy.maxKeys = 3;
+  LoginThrottle throttle(policy);
+  const Timestamp now{1'000'000'000'000};
+  EXPECT_EQ(throttle.attempt("acme\na", "192.0.2.1", now), 0);
+  EXPECT_EQ(throttle.keys(), 3u);
+  std::int64_t wait = -2;
+  EXPECT_NO_THROW(wait = throttle.attempt("acme\nb", "192.0.2.2", now, true));
+  EXPECT_EQ(wait, 0);
+  EXPECT_EQ(throttle.keys(), 3u);
+  EXPECT_GT(throttle.attempt("acme\nb", "192.0.2.2", now), 0) << "its three keys were kept";
+}
+
 // A client with an IPv6 /64 could take a new address for every guess: the /64 is
 // what is counted.
 TEST(LoginThrottle, CountsAnIpv6ClientByItsSlash64) {

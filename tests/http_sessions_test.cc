@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "projections/projection.h"
+#include "src/app/sessions.h"
 #include "src/auth/passwords.h"
 #include "src/http/client_address.h"
 #include "tests/api_server.h"
@@ -548,6 +549,20 @@ TEST(HttpFlows, ASignInPastTheSessionsAUserMayHoldEndsTheirOldest) {
     ASSERT_EQ(client.get("/api/v1/me", tokens[i]).status, 200) << i;
   EXPECT_EQ(client.get("/api/v1/me", past.json()["token"].get<std::string>()).status, 200);
   EXPECT_EQ(client.get("/api/v1/me", othersToken).status, 200);
+  // A sign-in whose creation time is older than every session held (taken before a
+  // slow hash check) is not the one ended, the oldest other is: it was answered 201
+  // and failed at its first use (a review).
+  SessionStore& sessions = server.api().sessions();
+  const Timestamp now = server.clock().now();
+  const std::optional<Session> held = sessions.use(tokenHash(tokens[1]), now);
+  ASSERT_TRUE(held);
+  Session slow = *held;
+  slow.tokenHash = tokenHash("a slow sign-in");
+  slow.createdAt = Timestamp{held->createdAt.micros - 1'000'000};
+  ASSERT_TRUE(sessions.add(slow));
+  EXPECT_TRUE(sessions.use(slow.tokenHash, now)) << "the sign-in just made is kept";
+  EXPECT_EQ(client.get("/api/v1/me", tokens[1]).status, 401) << "the oldest other ended";
+  EXPECT_EQ(client.get("/api/v1/me", tokens[2]).status, 200);
 }
 
 TEST(HttpFlows, ExpiredSessionsAreSweptOut) {
@@ -792,6 +807,13 @@ TEST(HttpFlows, FailedSignInsOfOthersDoNotStopAPasswordChangeButGuessesThroughAS
             0u)
       << r.body;
   server.clock().advance(16 * kMinute);
+  // Requests refused for their Idempotency-Key check no password: they are no
+  // guesses (they were counted, and never cleared: a review).
+  for (int i = 0; i < 4; ++i) {
+    r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
+                    owner.token, {{"Idempotency-Key", std::string(201, 'k')}});
+    EXPECT_EQ(r.status, 400) << r.body;
+  }
   r = client.post("/api/v1/me/password", {{"currentPassword", next}, {"newPassword", kPassword}},
                   owner.token);
   EXPECT_EQ(r.status, 204) << r.body;

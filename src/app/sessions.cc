@@ -137,9 +137,15 @@ Result<void> SessionStore::add(const Session& session) {
   added.savedLastSeen = added.lastSeen;
   hold(std::move(added));
   // Past the most a user holds: their oldest ends (not synced; a restart's load
-  // would end it again at the user's next sign-in).
+  // would end it again at the user's next sign-in). Never this one, which a slow
+  // sign-in's creation time (taken before its hash was checked) could make the
+  // oldest: it was answered 201 and failed at its first use (a review).
   if (const auto& theirs = byUser_[userKey(session)]; theirs.size() > limits_.perUser)
-    erase(std::string(std::get<2>(*theirs.begin())));
+    for (const auto& [created, taken, token] : theirs)
+      if (token != session.tokenHash) {
+        erase(std::string(token));
+        break;
+      }
   return {};
 }
 

@@ -77,14 +77,31 @@ std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t
   return std::max<std::int64_t>(1, (until - now + 999'999) / 1'000'000);
 }
 
+void LoginThrottle::makeRoom(const std::array<const std::string*, 3>& kept) {
+  std::size_t fresh = 0;
+  for (const std::string* key : kept) fresh += entries_.count(*key) == 0 ? 1 : 0;
+  while (!entries_.empty() && entries_.size() + fresh > policy_.maxKeys) {
+    // The least recently failed key under its limit, or else at it, but none of
+    // those kept (one is at the front when its list holds few).
+    auto notKept = [&](const std::string& key) {
+      return std::none_of(kept.begin(), kept.end(),
+                          [&](const std::string* k) { return *k == key; });
+    };
+    std::list<std::string>* keys = &underLimit_;
+    auto victim = std::find_if(keys->begin(), keys->end(), notKept);
+    if (victim == keys->end()) {
+      keys = &atLimit_;
+      victim = std::find_if(keys->begin(), keys->end(), notKept);
+      if (victim == keys->end()) return;  // (maxKeys below 3)
+    }
+    entries_.erase(*victim);
+    keys->erase(victim);
+  }
+}
+
 void LoginThrottle::record(const std::string& key, std::int64_t now, const std::string& account) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
-    while (!entries_.empty() && entries_.size() >= policy_.maxKeys) {
-      std::list<std::string>& keys = underLimit_.empty() ? atLimit_ : underLimit_;
-      entries_.erase(keys.front());
-      keys.pop_front();
-    }
     it = entries_.try_emplace(key).first;
     it->second.account = account;
   } else {
@@ -125,6 +142,10 @@ std::int64_t LoginThrottle::attempt(const std::string& account, const std::strin
   if (busy != nullptr) *busy = wait <= 0 && flying;
   if (wait > 0) return wait;
   if (flying) return 1;
+  // Room for the three keys, made before any is recorded: room made for the second
+  // forgot the first when it was the only one under its limit (a review: the .at()
+  // below then threw, a 500).
+  makeRoom({&pairKey, &accountKey, &addressKey});
   record(pairKey, now.micros, accountKey);
   record(accountKey, now.micros);
   record(addressKey, now.micros);

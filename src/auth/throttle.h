@@ -15,6 +15,7 @@
 // are forgotten at the next attempt, and past `maxKeys` keys the least recently
 // failed that are under their limit are forgotten first. Thread-safe.
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -111,8 +112,10 @@ class LoginThrottle {
   // The seconds the key waits, 0 for none, -1 when only its attempts in flight make
   // it wait (a second).
   std::int64_t wait(const std::string& key, int limit, std::int64_t now);
-  // A failure of `key` (made, with `account`, when new: room is made first, so the
-  // key being recorded is never the one forgotten).
+  // Forgets keys, least recently failed first and those under their limit before
+  // those at it, until the `kept` that are new fit within maxKeys; never one of them.
+  void makeRoom(const std::array<const std::string*, 3>& kept);
+  // A failure of `key` (made, with `account`, when new: makeRoom first).
   void record(const std::string& key, std::int64_t now, const std::string& account = {});
   void forgetExpired(std::int64_t now);
   int limitOf(const std::string& key) const;

@@ -237,24 +237,27 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   // Guesses of the current password with a stolen session are throttled like
   // sign-ins, by the user and by the session (not by address: sign-in failures
   // from the same office must not stop this).
-  const std::string userKey = call.company() + "\n" + call.actor();
-  if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
-    return tooMany(wait, "Too many attempts",
-                   "Too many wrong current passwords: try again in " + waitInWords(wait) + ".");
   // A retry of a change that was made (its answer lost) gets the first answer: the
   // current password it would be checked against is the new one by now. Its key's
   // record keeps no fingerprint of the passwords (a fast hash of them on disk would
   // let guesses be tested at SHA-256 speed): the retry's new password is checked
   // against the hash the change set instead, at Argon2id's cost and throttled, and
-  // another one is another request under the same key.
+  // another one is another request under the same key. A key's problem checks no
+  // password, and is no guess to count (it was counted, and never cleared: a
+  // review).
   std::optional<HttpResponse> problem;
-  if (auto first = earlierAnswer(call, SetPassword{}, problem)) {
+  const std::optional<CommandReply> first = earlierAnswer(call, SetPassword{}, problem);
+  if (!first && problem) return *problem;
+  const std::string userKey = call.company() + "\n" + call.actor();
+  if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
+    return tooMany(wait, "Too many attempts",
+                   "Too many wrong current passwords: try again in " + waitInWords(wait) + ".");
+  if (first) {
     if (!first->accepted()) return rejected(first->rejection);
     if (!verifyPassword(account->passwordHash, next)) return rejected(keyReusedRejection());
     passwordThrottle.succeeded(userKey, call.tokenHash);
     return noContent();
   }
-  if (problem) return *problem;
   if (!verifyPassword(account->passwordHash, current))
     return validation({{"currentPassword", "is not your current password"}});
   passwordThrottle.succeeded(userKey, call.tokenHash);
