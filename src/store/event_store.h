@@ -204,7 +204,8 @@ class EventStore {
   // the calling (writer) thread, then hands the batch to the store's write thread
   // and returns, so that the caller prepares the next append while this one is
   // written and fsync'd. Appends are written in the order they were submitted, each
-  // in its own WriteBatch. `done` runs on the sync thread once the batch is durable
+  // in its own WriteBatch. `done` runs on the sync thread once the batch is durable,
+  // or on the write thread when that made it durable itself, nothing else waiting
   // (or with the error: a refusal at once, on the calling thread; a failed write,
   // after which every later append fails too). `done` must be quick. Blocks while
   // kMaxInFlight appends are waiting to be written.
