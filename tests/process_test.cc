@@ -347,6 +347,20 @@ TEST(ServerProcess, AStopDelayServesOnWithReadyzSayingStopping) {
   }
 }
 
+// Whether the server's /metrics come to say that its whole log is published, its
+// connection up (`metrics`: the last read); if not, with them and its log.
+::testing::AssertionResult publishedAll(ServerProcess& server, const std::string& log,
+                                        std::string& metrics) {
+  if (waitFor([&] {
+        metrics = HttpClient(server.port()).get("/metrics").body;
+        return metrics.find("\nportal_publish_lag_events 0\n") != std::string::npos &&
+               metrics.find("\nportal_publish_connected 1\n") != std::string::npos &&
+               metrics.find("\nportal_publish_position 0\n") == std::string::npos;
+      }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << metrics << readFile(log);
+}
+
 // --nats: the log goes to NATS JetStream while the server runs, /metrics says how
 // far, and a stop sends what is durable before the process ends.
 TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
@@ -358,13 +372,7 @@ TEST(ServerProcess, PublishesTheLogToNatsJetStream) {
                        false, log);
   const std::string token = signInDemoOwner(server);
   std::string metrics;
-  ASSERT_TRUE(waitFor([&] {
-    metrics = HttpClient(server.port()).get("/metrics").body;
-    return metrics.find("\nportal_publish_lag_events 0\n") != std::string::npos &&
-           metrics.find("\nportal_publish_connected 1\n") != std::string::npos &&
-           metrics.find("\nportal_publish_position 0\n") == std::string::npos;
-  })) << metrics
-      << readFile(log);
+  ASSERT_TRUE(publishedAll(server, log, metrics));
   auto messages = test::streamMessages(nats.url(), "portal-eu1");
   ASSERT_FALSE(messages.empty());
   EXPECT_NE(metrics.find("\nportal_publish_position " + std::to_string(messages.size()) + "\n"),
@@ -473,13 +481,7 @@ TEST(ServerProcess, PublishesToANatsServerThatAsksForTlsAndAToken) {
       false, false, log);
   signInDemoOwner(server);
   std::string metrics;
-  ASSERT_TRUE(waitFor([&] {
-    metrics = HttpClient(server.port()).get("/metrics").body;
-    return metrics.find("\nportal_publish_lag_events 0\n") != std::string::npos &&
-           metrics.find("\nportal_publish_connected 1\n") != std::string::npos &&
-           metrics.find("\nportal_publish_position 0\n") == std::string::npos;
-  })) << metrics
-      << readFile(log);
+  ASSERT_TRUE(publishedAll(server, log, metrics));
   EXPECT_NE(readFile(log).find("portal-server: publish: connected to " + url +
                                ", stream portal; going on after position 0"),
             std::string::npos)

@@ -234,9 +234,6 @@ HttpResponse Api::Impl::changePassword(Call& call) {
     company = creds.companyById(call.company());
   }
   if (!account || !company) return unauthorized();
-  // Guesses of the current password with a stolen session are throttled like
-  // sign-ins, by the user and by the session (not by address: sign-in failures
-  // from the same office must not stop this).
   // A retry of a change that was made (its answer lost) gets the first answer: the
   // current password it would be checked against is the new one by now. Its key's
   // record keeps no fingerprint of the passwords (a fast hash of them on disk would
@@ -248,6 +245,9 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   std::optional<HttpResponse> problem;
   const std::optional<CommandReply> first = earlierAnswer(call, SetPassword{}, problem);
   if (!first && problem) return *problem;
+  // Guesses of the current password with a stolen session are throttled like
+  // sign-ins, by the user and by the session (not by address: sign-in failures
+  // from the same office must not stop this).
   const std::string userKey = call.company() + "\n" + call.actor();
   if (std::int64_t wait = passwordThrottle.attempt(userKey, call.tokenHash, clock.now()); wait > 0)
     return tooMany(wait, "Too many attempts",
