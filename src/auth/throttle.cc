@@ -80,13 +80,12 @@ std::int64_t LoginThrottle::wait(const std::string& key, int limit, std::int64_t
 void LoginThrottle::makeRoom(const std::array<const std::string*, 3>& kept) {
   std::size_t fresh = 0;
   for (const std::string* key : kept) fresh += entries_.count(*key) == 0 ? 1 : 0;
+  auto notKept = [&](const std::string& key) {
+    return std::none_of(kept.begin(), kept.end(), [&](const std::string* k) { return *k == key; });
+  };
   while (!entries_.empty() && entries_.size() + fresh > policy_.maxKeys) {
     // The least recently failed key under its limit, or else at it, but none of
     // those kept (one is at the front when its list holds few).
-    auto notKept = [&](const std::string& key) {
-      return std::none_of(kept.begin(), kept.end(),
-                          [&](const std::string* k) { return *k == key; });
-    };
     std::list<std::string>* keys = &underLimit_;
     auto victim = std::find_if(keys->begin(), keys->end(), notKept);
     if (victim == keys->end()) {

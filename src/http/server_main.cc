@@ -555,12 +555,12 @@ int main(int argc, char** argv) {
   }
   const bool natsTls = nats.starts_with("tls://");
   if (!nats.empty()) {
-    const std::size_t scheme = natsTls ? 6 : 7;
     if (!natsTls && !nats.starts_with("nats://"))
       usage(
           "--nats must be nats://HOST:PORT or tls://HOST:PORT, e.g. nats://127.0.0.1:4222, "
           "not '" +
           nats + "'");
+    const std::size_t scheme = nats.find("://") + 3;
     std::string natsHost;
     std::uint16_t natsPort = 0;
     if (!splitHostPort(nats.substr(scheme), natsHost, natsPort) || natsPort == 0 ||
