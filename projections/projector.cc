@@ -312,12 +312,13 @@ Result<std::unique_ptr<Projector>> Projector::open(
           (cf.size() < current.size() || cf.compare(cf.size() - current.size(), current.size(), current) != 0))
         if (auto r = store.dropColumnFamily(cf); !r) return r.error();
     // And its checkpoint, when it had written one (a rebuild makes the next one).
-    if (!store.readOnly())
-      if (rocksdb::Status st = store.db()->Delete(rocksdb::WriteOptions(), store.checkpoints(),
-                                                  checkpointKey(slot->name, slot->generation + 1));
-          !st.ok())
+    if (!store.readOnly()) {
+      rocksdb::WriteBatch batch;
+      batch.Delete(store.checkpoints(), checkpointKey(slot->name, slot->generation + 1));
+      if (rocksdb::Status st = store.write(batch); !st.ok())
         return makeError(ErrorCode::kIoError, "cannot remove a stale checkpoint of " + slot->name +
                                                   ": " + st.ToString());
+    }
     if (auto r = dropSupersededVersions(store, slot->name); !r) return r.error();
     slot->projection = std::move(projection);
     p->slots_.push_back(std::move(slot));
@@ -364,7 +365,7 @@ Result<void> Projector::dropSupersededVersions(EventStore& store, const std::str
     rocksdb::WriteBatch batch;
     batch.Delete(store.checkpoints(), generationKey(owner));
     batch.DeleteRange(store.checkpoints(), owner + "#g", owner + "#h");
-    rocksdb::Status st = store.db()->Write(rocksdb::WriteOptions(), &batch);
+    rocksdb::Status st = store.write(batch);
     if (!st.ok())
       return makeError(ErrorCode::kIoError, "cannot remove the checkpoints of " + owner + ": " + st.ToString());
   }
@@ -446,13 +447,11 @@ Result<void> Projector::applyRange(std::vector<Slot*> slots, std::uint64_t upTo,
       if (written.empty()) return {};
       // A rebuild fills a generation nobody serves yet: it skips the WAL and is
       // flushed to table files before the switch instead.
-      rocksdb::WriteOptions wo;
-      wo.disableWAL = !followerSlots;
-      rocksdb::Status st = store_.db()->Write(wo, &batch);
+      rocksdb::Status st = store_.write(batch, /*wal=*/followerSlots);
       // The store flushes the WAL by hand (after each append): without this the
       // views' last change would wait in its buffer for the next command, and a
       // reader beside the server (portal-replay) would see them a command late.
-      if (st.ok() && followerSlots) st = store_.db()->FlushWAL(false);
+      if (st.ok() && followerSlots) st = store_.flushWal(false);
       batch.Clear();
       for (std::size_t i : written) {
         Slot* s = slots[i];
@@ -1029,7 +1028,7 @@ Result<void> Projector::rebuild(const std::string& name,
     rocksdb::WriteBatch batch;
     for (Slot* f : freshPtrs)
       batch.Delete(store_.checkpoints(), checkpointKey(f->name, f->generation));
-    (void)store_.db()->Write(rocksdb::WriteOptions(), &batch);
+    (void)store_.write(batch);
   };
   if (auto r = store_.dropColumnFamilies(freshFamilies); !r) return r;  // stale ones from a crash
   // No compaction while the fill ingests table files into them (see below).
@@ -1181,9 +1180,7 @@ Result<void> Projector::rebuild(const std::string& name,
                 positionBytes(f->checkpoint.load()));
       batch.Delete(store_.checkpoints(), checkpointKey(t->name, t->generation));
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    rocksdb::Status st = store_.db()->Write(wo, &batch);
+    rocksdb::Status st = store_.writeDurably(batch);
     if (!st.ok()) {
       // The switch may be on disk all the same (a write that failed at its fsync):
       // the fresh generation stays, so that the next start serves whichever one the

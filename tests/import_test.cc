@@ -1555,7 +1555,7 @@ TEST(HttpImport, AnonymizationDropsTheCompanysImportLogs) {
     const std::string id = findUsers(client, owner.token, "zebulon").at(0)["id"];
 
     const std::string& company = server.companyId("acme");
-    ImportLogs logs(server.portal().store().db(), server.portal().store().columnFamily("imports"));
+    ImportLogs logs(server.portal().store(), server.portal().store().columnFamily("imports"));
     auto marked = [&] {
       auto pending = logs.anonymizationPending(company, id);
       EXPECT_TRUE(pending.ok());
@@ -1752,7 +1752,7 @@ TEST(ImportLogs, ALogOfAFileReadBeforeAnAnonymizationIsNotKept) {
   TempDir dir;
   auto store = test::openStore(dir.sub("data"));
   ASSERT_TRUE(store);
-  ImportLogs logs(store->db(), store->columnFamily("imports"));
+  ImportLogs logs(*store, store->columnFamily("imports"));
   const Timestamp now{1'795'000'000'000'000};
   const std::uint64_t before = logs.generation("c-1");
   const std::uint64_t other = logs.generation("c-2");
@@ -1777,7 +1777,7 @@ TEST(ImportLogs, AnAnonymizationLeftUnderWayDropsItsCompanysLogsAtStart) {
   TempDir dir;
   auto store = test::openStore(dir.sub("data"));
   ASSERT_TRUE(store);
-  ImportLogs logs(store->db(), store->columnFamily("imports"));
+  ImportLogs logs(*store, store->columnFamily("imports"));
   const Timestamp now{1'795'000'000'000'000};
   ASSERT_TRUE(logs.put("c-1", "imp-1", now, "one", 0).ok());
   ASSERT_TRUE(logs.put("c-2", "imp-2", now, "two", 0).ok());
@@ -1789,7 +1789,7 @@ TEST(ImportLogs, AnAnonymizationLeftUnderWayDropsItsCompanysLogsAtStart) {
   EXPECT_FALSE(logs.anonymizationPending("c-1", "u-2").value());
   EXPECT_TRUE(logs.get("c-1", "imp-1", now).has_value()) << "a mark alone drops nothing";
 
-  ImportLogs restarted(store->db(), store->columnFamily("imports"));
+  ImportLogs restarted(*store, store->columnFamily("imports"));
   auto purged = restarted.purgeAll(now);
   ASSERT_TRUE(purged.ok()) << purged.error().message;
   EXPECT_EQ(*purged, 0u) << "nothing expired";
@@ -1804,7 +1804,7 @@ TEST(ImportLogs, ExpiredLogsGoThroughTheirIndexAndALogKeptAgainStays) {
   auto store = test::openStore(dir.sub("data"));
   ASSERT_TRUE(store);
   auto* family = store->columnFamily("imports");
-  ImportLogs logs(store->db(), family, std::chrono::hours(1));
+  ImportLogs logs(*store, family, std::chrono::hours(1));
   const Timestamp t0{1'795'000'000'000'000};
   const std::int64_t hour = 3'600'000'000;
   ASSERT_TRUE(logs.put("c-1", "imp-1", t0, "one", 0).ok());
@@ -1846,7 +1846,7 @@ TEST(ImportLogs, ACompanyKeepsItsNewestLogsWithinACountAndASize) {
   auto store = test::openStore(dir.sub("data"));
   ASSERT_TRUE(store);
   auto* family = store->columnFamily("imports");
-  ImportLogs logs(store->db(), family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
+  ImportLogs logs(*store, family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
   const Timestamp t0{1'795'000'000'000'000};
   const auto at = [&](std::int64_t second) { return Timestamp{t0.micros + second * 1'000'000}; };
   const std::string small(10, 'x');
@@ -1876,7 +1876,7 @@ TEST(ImportLogs, ACompanyKeepsItsNewestLogsWithinACountAndASize) {
 
   // A restart indexes again what is there; an anonymization drops the company's
   // logs and its index; the rest expire through the expiry index: nothing is left.
-  ImportLogs restarted(store->db(), family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
+  ImportLogs restarted(*store, family, std::chrono::hours(1), ImportLogs::Bounds{3, 1000});
   ASSERT_TRUE(restarted.purgeAll(at(8)).ok());
   EXPECT_EQ(restarted.get("c-1", "imp-6", at(100)),
             std::optional<std::string>(std::string(2000, 'z')));

@@ -1122,7 +1122,7 @@ TEST_F(MailerTest, DeletionsAreMadeDurableWithinAPass) {
   };
   for (const auto every : {std::chrono::milliseconds(0), std::chrono::milliseconds(3'600'000)}) {
     for (std::uint64_t position = 10; position < 15; ++position) put(position, 0, welcome("u-ada"));
-    ASSERT_TRUE(store_->db()->FlushWAL(true).ok());
+    ASSERT_TRUE(store_->flushWal(true).ok());
     auto transport = std::make_unique<Watching>(emlTransport(), dir_.sub("data"));
     auto* watching = transport.get();
     MailerOptions options = quick();

@@ -184,7 +184,7 @@ Result<std::unique_ptr<CommandProcessor>> CommandProcessor::start(EventStore& st
                                                                   Clock& clock, IdSource& ids,
                                                                   ProcessorOptions options) {
   std::unique_ptr<CommandProcessor> p(new CommandProcessor(store, countries, clock, ids, options));
-  auto keys = IdempotencyKeys::open(*store.db(), p->commandsFamily_);
+  auto keys = IdempotencyKeys::open(store, p->commandsFamily_);
   if (!keys) return keys.error();
   p->keys_.emplace(std::move(*keys));
   if (auto r = p->rebuild(); !r) return r.error();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <tuple>
 
+#include "src/store/event_store.h"
 #include "src/store/sha256.h"
 
 namespace portal {
@@ -90,8 +91,9 @@ std::string IdempotencyKeys::commandIdOf(std::string_view companyId, std::string
   return keyed(scopedHash(companyId, actor, scope, key));
 }
 
-Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
+Result<IdempotencyKeys> IdempotencyKeys::open(EventStore& store,
                                               rocksdb::ColumnFamilyHandle* commands) {
+  rocksdb::DB& db = *store.db();
   static_assert(crypto_auth_hmacsha256_KEYBYTES == std::tuple_size_v<Key>);
   if (sodium_init() < 0) return makeError(ErrorCode::kCrypto, "libsodium failed to initialise");
   IdempotencyKeys keys;
@@ -161,8 +163,7 @@ Result<IdempotencyKeys> IdempotencyKeys::open(rocksdb::DB& db,
       rocksdb::Slice(reinterpret_cast<const char*>(keys.secret_.data()), keys.secret_.size()));
   batch.Put(commands, keyedKey, "");
   if (!hashed) batch.Put(commands, hashedKey, "");
-  st = db.Write(rocksdb::WriteOptions(), &batch);
-  if (st.ok()) st = db.FlushWAL(true);
+  st = store.writeDurably(batch);
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot move the idempotency records: " + st.ToString());
   return keys;

@@ -22,6 +22,8 @@ class ColumnFamilyHandle;
 
 namespace portal {
 
+class EventStore;
+
 class IdempotencyKeys {
  public:
   // Reads the secret from the `commands` family. On a directory without one (new,
@@ -29,7 +31,7 @@ class IdempotencyKeys {
   // its keyed id (the same answer, found by a retry as before), in one durable batch
   // with the secret: a crash leaves all moved or none. kCorrupt when the secret is
   // damaged, or missing where records were keyed by it.
-  static Result<IdempotencyKeys> open(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* commands);
+  static Result<IdempotencyKeys> open(EventStore& store, rocksdb::ColumnFamilyHandle* commands);
 
   // "key-" and the HMAC-SHA-256 (hex) of the SHA-256 of the company, the actor,
   // the scope (method and route) and the key.

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "src/store/event_store.h"
+
 namespace portal {
 namespace {
 
@@ -90,6 +92,10 @@ std::optional<std::int64_t> decode8(std::string_view value) {
 
 }  // namespace
 
+ImportLogs::ImportLogs(EventStore& store, rocksdb::ColumnFamilyHandle* family,
+                       std::chrono::microseconds keep, Bounds bounds)
+    : store_(store), db_(store.db()), family_(family), keep_(keep), bounds_(bounds) {}
+
 std::uint64_t ImportLogs::generation(std::string_view companyId) const {
   std::lock_guard lock(mu_);
   auto it = drops_.find(companyId);
@@ -113,9 +119,7 @@ Result<bool> ImportLogs::put(std::string_view companyId, std::string_view import
   batch.Put(family_, indexKey(expiry, key), "");
   batch.Put(family_, companyIndexKey(companyId, expiry, importId),
             encode8(static_cast<std::int64_t>(csv.size())));
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status st = db_->Write(wo, &batch);
+  rocksdb::Status st = store_.writeDurably(batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot keep the import's log: " + st.ToString());
   return true;
 }
@@ -188,10 +192,8 @@ Result<void> ImportLogs::write(rocksdb::WriteBatch& batch, std::string_view comp
     indexEnd.back() = '\1';
     batch.DeleteRange(family_, companyIndexPrefix(companyId), indexEnd);
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
   if (dropping) ++drops_[std::string(companyId)];
-  rocksdb::Status st = db_->Write(wo, &batch);
+  rocksdb::Status st = store_.writeDurably(batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, std::string(what) + ": " + st.ToString());
   return {};
 }
@@ -267,7 +269,7 @@ Result<std::size_t> ImportLogs::purgeExpired(Timestamp now) {
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the import logs: " + it->status().ToString());
   if (batch.Count() == 0) return n;
-  rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch);
+  rocksdb::Status st = store_.write(batch);
   if (!st.ok()) return makeError(ErrorCode::kIoError, "cannot remove expired import logs: " + st.ToString());
   return n;
 }
@@ -295,7 +297,7 @@ Result<std::size_t> ImportLogs::purgeAll(Timestamp now) {
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the import logs: " + it->status().ToString());
   if (batch.Count() > 0) {
-    rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch);
+    rocksdb::Status st = store_.write(batch);
     if (!st.ok())
       return makeError(ErrorCode::kIoError, "cannot remove expired import logs: " + st.ToString());
   }

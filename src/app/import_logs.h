@@ -45,6 +45,8 @@ class WriteBatch;
 
 namespace portal {
 
+class EventStore;
+
 // How much of its logs one company keeps at most.
 struct ImportLogBounds {
   std::size_t logs = 100;
@@ -56,9 +58,8 @@ class ImportLogs {
   static constexpr std::chrono::hours kDefaultKeep{7 * 24};
   using Bounds = ImportLogBounds;
 
-  ImportLogs(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-             std::chrono::microseconds keep = kDefaultKeep, Bounds bounds = {})
-      : db_(db), family_(family), keep_(keep), bounds_(bounds) {}
+  ImportLogs(EventStore& store, rocksdb::ColumnFamilyHandle* family,
+             std::chrono::microseconds keep = kDefaultKeep, Bounds bounds = {});
 
   // How many times the company's logs were dropped since start.
   std::uint64_t generation(std::string_view companyId) const;
@@ -93,6 +94,7 @@ class ImportLogs {
   Result<std::size_t> purgeAll(Timestamp now);
 
  private:
+  EventStore& store_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   std::chrono::microseconds keep_;

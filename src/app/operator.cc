@@ -139,7 +139,7 @@ std::string backup(OperatorContext& ctx, const json& req) {
   // its company's import logs yet (the request does, after the command): its mark
   // is in the copy, and the drop is made there, as a start on the copy would.
   const EventStore::CopyTidy tidy = [](EventStore& copy) -> Result<void> {
-    ImportLogs logs(copy.db(), copy.columnFamily("imports"));
+    ImportLogs logs(copy, copy.columnFamily("imports"));
     SystemClock clock;
     if (auto purged = logs.purgeAll(clock.now()); !purged) return purged.error();
     return {};

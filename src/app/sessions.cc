@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "events/log.h"
+#include "src/store/event_store.h"
 
 namespace portal {
 namespace {
@@ -51,9 +52,9 @@ void SessionStore::forget(const std::string& tokenHash) {
   sessions_.erase(it);
 }
 
-SessionStore::SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+SessionStore::SessionStore(EventStore& store, rocksdb::ColumnFamilyHandle* family,
                            SessionLimits limits)
-    : db_(db), family_(family), limits_(limits) {}
+    : store_(store), db_(store.db()), family_(family), limits_(limits) {}
 
 Result<void> SessionStore::load(Timestamp now) {
   std::lock_guard lock(mu_);
@@ -81,7 +82,11 @@ Result<void> SessionStore::load(Timestamp now) {
   }
   if (!it->status().ok())
     return makeError(ErrorCode::kIoError, "cannot read the sessions: " + it->status().ToString());
-  for (const auto& key : expired) db_->Delete(rocksdb::WriteOptions(), family_, key);
+  if (!expired.empty()) {
+    rocksdb::WriteBatch batch;
+    for (const auto& key : expired) batch.Delete(family_, key);
+    (void)store_.write(batch);  // gone at the next load otherwise
+  }
   lastSweep_.store(now.micros, std::memory_order_relaxed);
   return {};
 }
@@ -106,14 +111,16 @@ void SessionStore::sweepIfDue(Timestamp now) {
   // load drops an expired session all the same.
   rocksdb::WriteBatch batch;
   for (const auto& hash : doomed) batch.Delete(family_, hash);
-  if (const rocksdb::Status st = db_->Write(rocksdb::WriteOptions(), &batch); !st.ok())
+  if (const rocksdb::Status st = store_.write(batch); !st.ok())
     logLine("sessions: cannot record the end of expired sessions: " + st.ToString());
 }
 
 void SessionStore::persist(Session& s) {
   // Only the idle time and a password change's mark: lost, a restart counts the idle
   // time from earlier, or ends the session (the log's password time is newer).
-  const rocksdb::Status st = db_->Put(rocksdb::WriteOptions(), family_, s.tokenHash, encode(s));
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, s.tokenHash, encode(s));
+  const rocksdb::Status st = store_.write(batch);
   if (!st.ok())
     logLine("sessions: cannot record a session: " + st.ToString());
   else
@@ -122,13 +129,16 @@ void SessionStore::persist(Session& s) {
 
 void SessionStore::erase(const std::string& tokenHash) {
   forget(tokenHash);
-  const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+  rocksdb::WriteBatch batch;
+  batch.Delete(family_, tokenHash);
+  const rocksdb::Status st = store_.write(batch);
   if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
 
 Result<void> SessionStore::add(const Session& session) {
-  rocksdb::Status st =
-      db_->Put(rocksdb::WriteOptions(), family_, session.tokenHash, encode(session));
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, session.tokenHash, encode(session));
+  rocksdb::Status st = store_.write(batch);
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   sweepIfDue(session.createdAt);
@@ -170,7 +180,9 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
     // The end recorded first: one that cannot be keeps the session, so that the
     // sign-out can be tried again (ended in memory only, it would come back at the
     // next restart while a retry got 401).
-    const rocksdb::Status st = db_->Delete(rocksdb::WriteOptions(), family_, tokenHash);
+    rocksdb::WriteBatch batch;
+    batch.Delete(family_, tokenHash);
+    const rocksdb::Status st = store_.write(batch);
     if (!st.ok()) {
       logLine("sessions: cannot record a session's end: " + st.ToString());
       return makeError(ErrorCode::kIoError,
@@ -186,7 +198,7 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
 // next commit writes it out: a session ended just before a crash on an idle server
 // would come back at the restart. A failure here is the log's too, which stops it.
 Result<void> SessionStore::makeDurable() {
-  const rocksdb::Status st = db_->FlushWAL(true);
+  const rocksdb::Status st = store_.flushWal(true);
   if (st.ok()) return {};
   logLine("sessions: cannot sync the sessions' changes: " + st.ToString());
   return makeError(ErrorCode::kIoError, "the sessions' changes cannot be synced: " + st.ToString());

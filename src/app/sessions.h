@@ -30,6 +30,8 @@ class ColumnFamilyHandle;
 
 namespace portal {
 
+class EventStore;
+
 struct SessionLimits {
   std::int64_t idleMicros = 30LL * 60 * 1'000'000;        // 30 minutes
   std::int64_t absoluteMicros = 12LL * 3600 * 1'000'000;  // 12 hours
@@ -57,7 +59,7 @@ struct Session {
 
 class SessionStore {
  public:
-  SessionStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, SessionLimits limits);
+  SessionStore(EventStore& store, rocksdb::ColumnFamilyHandle* family, SessionLimits limits);
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
 
@@ -107,6 +109,7 @@ class SessionStore {
   // then, and deletes them from the disk after letting it go.
   void sweepIfDue(Timestamp now);
 
+  EventStore& store_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   SessionLimits limits_;

@@ -26,12 +26,12 @@ Api::Impl::Impl(Portal& p, const CountryList& c, Clock& cl, IdSource& i, ApiOpti
       options(std::move(o)),
       policy(std::move(pol)),
       hasher(options.hashCost),
-      sessions(p.store().db(), p.store().columnFamily("sessions"), options.sessions),
+      sessions(p.store(), p.store().columnFamily("sessions"), options.sessions),
       throttle(options.throttle),
       resetThrottle(options.resetThrottle),
       passwordThrottle(options.throttle),
       hashPool(std::max<std::size_t>(1, options.hashThreads), "hashing"),
-      importLogs(p.store().db(), p.store().columnFamily("imports")),
+      importLogs(p.store(), p.store().columnFamily("imports")),
       cursorSealer(p.processor().cursorKey()) {}
 
 void Api::Impl::record(const std::string& method, const std::string& route, int status,

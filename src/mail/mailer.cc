@@ -229,7 +229,7 @@ void Mailer::run() {
 // hours after a delivery, sent the mail (a temporary password) again.
 void Mailer::makeDeletionsDurable() {
   if (!deletedUnsynced_.exchange(false, std::memory_order_acq_rel)) return;
-  if (auto st = store_.db()->FlushWAL(true); !st.ok()) {
+  if (auto st = store_.flushWal(true); !st.ok()) {
     deletedUnsynced_.store(true, std::memory_order_release);  // tried again after the next pass
     mailerLog("cannot make the outbox's deletions durable: " + st.ToString());
   }
@@ -460,9 +460,9 @@ Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
 }
 
 bool Mailer::deleteRecord(const std::string& key, const std::string& what) {
-  rocksdb::WriteOptions options;
-  options.sync = false;  // made durable once a pass (makeDeletionsDurable)
-  auto status = store_.db()->Delete(options, outbox_, key);
+  rocksdb::WriteBatch batch;  // made durable once a pass (makeDeletionsDurable)
+  batch.Delete(outbox_, key);
+  auto status = store_.write(batch);
   if (status.ok()) {
     deletedUnsynced_.store(true, std::memory_order_release);
     return true;

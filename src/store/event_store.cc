@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/snapshot.h>
@@ -36,6 +38,7 @@
 #include "events/log.h"
 #include "src/store/key_vault.h"
 #include "src/store/sha256.h"
+#include "src/store/wal_file_system.h"
 
 namespace portal {
 namespace {
@@ -257,7 +260,27 @@ class EventStore::BackgroundErrors final : public rocksdb::EventListener {
 };
 
 std::string EventStore::backgroundError() const {
+  if (walFailure_ && walFailure_->failed()) return walFailure_->status().ToString();
   return backgroundErrors_ ? backgroundErrors_->error() : std::string();
+}
+
+rocksdb::Status EventStore::flushWal(bool sync) {
+  rocksdb::Status st = db_->FlushWAL(sync);
+  // Read after the flush: a failure of any write of what it wrote out came first.
+  if (st.ok() && walFailure_) st = walFailure_->status();
+  return st;
+}
+
+rocksdb::Status EventStore::write(rocksdb::WriteBatch& batch, bool wal) {
+  if (walFailure_ && walFailure_->failed()) return walFailure_->status();
+  rocksdb::WriteOptions options;
+  options.disableWAL = !wal;
+  return db_->Write(options, &batch);
+}
+
+rocksdb::Status EventStore::writeDurably(rocksdb::WriteBatch& batch) {
+  rocksdb::Status st = write(batch);
+  return st.ok() ? flushWal(true) : st;
 }
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
@@ -530,6 +553,15 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
     store->backgroundErrors_ = std::make_shared<BackgroundErrors>();
     dbo.listeners.push_back(store->backgroundErrors_);
   }
+  const auto fileSystem = options.fileSystem ? options.fileSystem : rocksdb::FileSystem::Default();
+  if (!options.readOnly) {
+    store->walFailure_ = std::make_shared<WalFailure>();
+    store->env_ =
+        rocksdb::NewCompositeEnv(walFailuresKept(fileSystem, options.path, store->walFailure_));
+  } else if (options.fileSystem) {
+    store->env_ = rocksdb::NewCompositeEnv(fileSystem);
+  }
+  if (store->env_) dbo.env = store->env_.get();
   // The sync thread writes out and fsyncs the WAL itself (see writeLoop).
   dbo.manual_wal_flush = !options.readOnly;
   // A record cut short at the end of a WAL (the process killed while it was
@@ -787,9 +819,9 @@ Result<std::unique_ptr<EventStore>> EventStore::openOnce(const StoreOptions& opt
       if (!options.createIfMissing || options.readOnly)
         return makeError(ErrorCode::kNotPortalData, unfinishedMessage);
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    st = store->db_->Put(wo, store->cf_.meta, kFormatKey, kFormatValue);
+    rocksdb::WriteBatch batch;
+    batch.Put(store->cf_.meta, kFormatKey, kFormatValue);
+    st = store->writeDurably(batch);
     if (!st.ok()) return fromStatus(st, "cannot initialise the event log");
   } else if (!st.ok()) {
     return fromStatus(st, "cannot read the event log's format");
@@ -1236,8 +1268,6 @@ Result<AppendResult> EventStore::append(const AppendRequest& request) {
 // batch's memtable work overlaps this one's fsync, and an fsync covers every batch
 // applied while the previous one ran (group commit across appends).
 void EventStore::writeLoop() {
-  rocksdb::WriteOptions wo;
-  wo.sync = false;
   while (true) {
     std::unique_ptr<PreparedAppend> next;
     {
@@ -1252,7 +1282,7 @@ void EventStore::writeLoop() {
     }
     queueSpace_.notify_all();
     if (!failed_.load(std::memory_order_acquire)) {
-      rocksdb::Status st = db_->Write(wo, &next->batch);
+      rocksdb::Status st = write(next->batch);
       if (!st.ok()) {
         // Fail-stop: nothing prepared after this batch may be written either.
         failed_.store(true, std::memory_order_release);
@@ -1319,7 +1349,7 @@ void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applie
   // flush (the log had stopped already) none of them is durable.
   bool flushed = false;
   if (!failed_.load(std::memory_order_acquire)) {
-    rocksdb::Status st = db_->FlushWAL(options_.sync);
+    rocksdb::Status st = flushWal(options_.sync);
     if (!st.ok()) {
       failed_.store(true, std::memory_order_release);
       for (auto& a : applied)
@@ -2033,6 +2063,9 @@ Result<std::uint64_t> EventStore::backup(const std::string& dir, const ViewsSett
       if (auto settled = settle(lastPosition()); !settled) return settled.error();
     erasedMeanwhile = shreds_.load(std::memory_order_acquire) != shredsBefore;
     st = checkpoint->CreateCheckpoint(into.string());
+    // Its flush of the memtables may have put there writes that a failed write of
+    // the WAL kept from being durable here.
+    if (st.ok() && walFailure_) st = walFailure_->status();
   }
   // The entries of a directory, listed before any of them moves or goes.
   auto entries = [](const fs::path& d, std::error_code& e) {

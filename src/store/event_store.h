@@ -46,13 +46,17 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
+class FileSystem;
 class Iterator;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
 namespace portal {
 
 class KeyVault;
+class WalFailure;
 
 // A reader's hold on the writer's deletion of files (StoreOptions::holdFiles): it
 // lasts as long as this object, and as long as the writer keeps it (a running server
@@ -91,6 +95,9 @@ struct StoreOptions {
   // same), or, false, refuse it as damaged files (kCorrupt), so that an offline
   // maintenance job (portalctl) makes no loss final: the server's start decides.
   bool recoverDamagedWal = true;
+  // The file system RocksDB's files are written through; null: the machine's. (The
+  // tests' fails some writes on demand.)
+  std::shared_ptr<rocksdb::FileSystem> fileSystem = nullptr;
 };
 
 // A new event to append: the envelope fields that the caller decides. The store
@@ -231,8 +238,23 @@ class EventStore {
   // What RocksDB's background work (a flush, a compaction, a write of its own
   // files) last failed with, while it has not recovered: RocksDB then takes no
   // write, for the log or the views. Empty when nothing failed or RocksDB recovered
-  // (it does by itself once a full disk has room again).
+  // (it does by itself once a full disk has room again). A failed write of the
+  // write-ahead log comes first, and lasts (see flushWal).
   std::string backgroundError() const;
+
+  // Writes out the WAL's buffer and, with `sync`, fsyncs it: how every writer of
+  // the database (the views, the sessions, the outbox, the import logs) makes its
+  // writes durable, never RocksDB's FlushWAL or WriteOptions::sync. A write of the
+  // WAL that failed is kept from RocksDB (src/store/wal_file_system.h) and answered
+  // here, by this call and every later one: nothing written since is durable.
+  rocksdb::Status flushWal(bool sync);
+  // Writes `batch` (without the WAL when `wal` is false: a rebuild's rows). Every
+  // write of the database goes through here: once a write of the WAL failed, each is
+  // refused with that failure, as RocksDB refuses writes after a failure it sees
+  // (this one it is not shown).
+  rocksdb::Status write(rocksdb::WriteBatch& batch, bool wal = true);
+  // Writes `batch` and makes it durable (flushWal(true)).
+  rocksdb::Status writeDurably(rocksdb::WriteBatch& batch);
 
   // The position of the last durable event, 0 for an empty log.
   std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
@@ -401,6 +423,10 @@ class EventStore {
   std::string secondaryPath_;
   int scratchLock_ = -1;  // held on a file in secondaryPath_ while this lives
   rocksdb::DB* db_ = nullptr;
+  // The writer's: the first failed write of a WAL file, and the Env whose file
+  // system keeps it from RocksDB (it outlives db_).
+  std::shared_ptr<WalFailure> walFailure_;
+  std::unique_ptr<rocksdb::Env> env_;
   mutable std::shared_mutex familiesMu_;  // guards handles_ and handleNames_
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::vector<std::string> handleNames_;
