@@ -2145,7 +2145,11 @@ TEST_F(Publish, ASecuredNatsServerTakesTheLogOverTlsWithItsCredentials) {
   ASSERT_TRUE(verifying.ready()) << verifying.log();
   const std::string to =
       "tls://127.0.0.1:" + verifying.url().substr(verifying.url().rfind(':') + 1);
-  EXPECT_TRUE(attempt(to, certs + "/cert.pem", "pass word", "cannot connect: "));
+  EXPECT_TRUE(attempt(to, certs + "/cert.pem", "pass word",
+                      "cannot connect: the server closed the connection during the handshake "
+                      "(nats.c: Expected 'PONG', got ''); one that verifies its clients' "
+                      "certificates does so to a client without one: give --nats-cert and "
+                      "--nats-key"));
   options.url = to;
   options.certPem = test::readFile(client + "/cert.pem");
   options.keyPem = test::readFile(client + "/key.pem");

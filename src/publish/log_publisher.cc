@@ -45,6 +45,20 @@ std::string statusText(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0))
   return text;
 }
 
+// Why a connection could not be made. A server that closes it during the handshake
+// (one that verifies its clients' certificates, to a client without one) is told by
+// nats.c only as "Expected 'PONG', got ''" (a review): said so, with what to look at.
+std::string connectFailure(natsStatus s, const PublisherOptions& o) {
+  std::string text = statusText(s);
+  if (text != "Expected 'PONG', got ''") return text;
+  return "the server closed the connection during the handshake (nats.c: " + text + "); " +
+         (o.certPem.empty()
+              ? "one that verifies its clients' certificates does so to a client without one: "
+                "give --nats-cert and --nats-key"
+              : "its log says why (one that verifies its clients' certificates does so to a "
+                "certificate it does not trust)");
+}
+
 constexpr std::string_view kTlsScheme = "tls://";
 
 // The HOST of a URL SCHEME://HOST:PORT (an IPv6 address without its brackets).
@@ -248,7 +262,7 @@ struct LogPublisher::Impl {
       nc = made;
       if (nc && stopRequested) natsConnection_Close(nc);
     }
-    if (s != NATS_OK) return Stop{false, "cannot connect: " + statusText(s)};
+    if (s != NATS_OK) return Stop{false, "cannot connect: " + connectFailure(s, options)};
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = options.timeout.count();
