@@ -1062,6 +1062,17 @@ TEST(EventStore, AWalWriteThatFailsStopsEveryWriterAndLosesNothingAcknowledged) 
       later.Put(family, "later", "x");
       EXPECT_FALSE(store.write(later).ok());
       EXPECT_FALSE(store.append(requestOf({groupCreated("g-late", "Late")})).ok());
+      // And no file is made, even once there is room again: a flush would put what
+      // the WAL lost into one family's table files and not another's (a compaction's
+      // here, or a backup's).
+      disk->full = false;
+      auto compacted = store.compact();
+      ASSERT_FALSE(compacted);
+      EXPECT_NE(compacted.error().message.find("no file is made once a write of the "
+                                               "write-ahead log failed (IO error: No space "
+                                               "left on device"),
+                std::string::npos)
+          << compacted.error().message;
     }
     ASSERT_GE(acknowledged.size(), 50u);
     auto store = openStore(dir.path());

@@ -1345,7 +1345,9 @@ void EventStore::syncLoop() {
 void EventStore::makeDurable(std::deque<std::unique_ptr<PreparedAppend>>& applied) {
   // Each batch here was written (or carries why not) before this flush began, so a
   // flush that succeeds makes every one without a failure durable, also when a later
-  // batch's write failed meanwhile: those are acknowledged, not denied. Without a
+  // batch's write failed meanwhile: those are acknowledged, not denied. A failed
+  // write of the WAL itself before the flush returned (any thread's) denies them all,
+  // durable or not: which bytes it lost is not known (src/store/wal_file_system.h). Without a
   // flush (the log had stopped already) none of them is durable.
   bool flushed = false;
   if (!failed_.load(std::memory_order_acquire)) {

@@ -93,12 +93,38 @@ class WalFileSystem final : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* file,
                                     rocksdb::IODebugContext* debug) override {
-    rocksdb::IOStatus s = target()->NewWritableFile(name, options, file, debug);
-    if (s.ok() && isWal(name)) *file = std::make_unique<WalFile>(std::move(*file), failure_);
-    return s;
+    if (failure_->failed()) return refusal();
+    return kept(name, file, target()->NewWritableFile(name, options, file, debug));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& name, const std::string& old,
+                                      const rocksdb::FileOptions& options,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                      rocksdb::IODebugContext* debug) override {
+    if (failure_->failed()) return refusal();
+    return kept(name, file, target()->ReuseWritableFile(name, old, options, file, debug));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                       rocksdb::IODebugContext* debug) override {
+    if (failure_->failed()) return refusal();
+    return kept(name, file, target()->ReopenWritableFile(name, options, file, debug));
   }
 
  private:
+  rocksdb::IOStatus kept(const std::string& name, std::unique_ptr<rocksdb::FSWritableFile>* file,
+                         rocksdb::IOStatus made) {
+    if (made.ok() && isWal(name)) *file = std::make_unique<WalFile>(std::move(*file), failure_);
+    return made;
+  }
+  // A WAL that lost writes holds less than the memtables: a flush after it (its
+  // table file, or the new WAL of a memtable switch) is refused, as RocksDB would
+  // have stopped its background work had it seen the failure, so that no column
+  // family's table files move past what the others replay from the WAL.
+  rocksdb::IOStatus refusal() const {
+    return rocksdb::IOStatus::IOError(
+        "no file is made once a write of the write-ahead log failed (" +
+        failure_->status().ToString() + ")");
+  }
   // One of the data directory's WAL files: DIR/NNNNNN.log (RocksDB's own name).
   bool isWal(std::string_view name) const {
     if (name.size() <= dir_.size() + 1 || name.substr(0, dir_.size()) != dir_ ||
