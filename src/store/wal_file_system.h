@@ -15,9 +15,9 @@
 // So RocksDB never sees a WAL file fail: the first failure of a write, flush or sync
 // of one is kept in a WalFailure and answered "done", and from then on nothing more
 // reaches those files (a file with a hole in it would be worse than one cut short),
-// and no new file of the database is made: a flush after the failure would write
-// memtables holding what the WAL lost into one column family's table files and not
-// another's (RocksDB, had it seen the failure, would have stopped its background
+// and no new table file of the database is made: a flush after the failure would
+// write memtables holding what the WAL lost into one column family's table files and
+// not another's (RocksDB, had it seen the failure, would have stopped its background
 // work; a review), and the next start would read them apart.
 // Whoever needs the WAL durable asks the store (EventStore::flushWal), which asks
 // RocksDB and then this: a write is acknowledged only when no WAL write failed
