@@ -1162,9 +1162,7 @@ Result<void> Projector::rebuild(const std::string& name,
     {
       std::vector<rocksdb::ColumnFamilyHandle*> filled;
       for (Slot* f : freshPtrs) filled.insert(filled.end(), f->handles.begin(), f->handles.end());
-      rocksdb::FlushOptions fo;
-      fo.wait = true;
-      if (rocksdb::Status st = store_.db()->Flush(fo, filled); !st.ok()) {
+      if (rocksdb::Status st = store_.flush(filled); !st.ok()) {
         switching.unlock();
         dropFresh();
         return makeError(ErrorCode::kIoError, "cannot flush the rebuilt projection: " + st.ToString());

@@ -278,6 +278,15 @@ rocksdb::Status EventStore::write(rocksdb::WriteBatch& batch, bool wal) {
   return db_->Write(options, &batch);
 }
 
+rocksdb::Status EventStore::flush(const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
+  if (walFailure_ && walFailure_->failed())
+    return rocksdb::Status::IOError("a write of the write-ahead log failed before: " +
+                                    walFailure_->status().ToString());
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return db_->Flush(fo, families);
+}
+
 rocksdb::Status EventStore::writeDurably(rocksdb::WriteBatch& batch) {
   rocksdb::Status st = write(batch);
   return st.ok() ? flushWal(true) : st;
@@ -882,6 +891,9 @@ EventStore::~EventStore() {
   }
   vault_.reset();
   if (db_ != nullptr) {
+    // No flush at the close after a failed write of the WAL (see flush()).
+    if (walFailure_ && walFailure_->failed())
+      (void)db_->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
     delete db_;
@@ -1850,9 +1862,7 @@ Result<void> EventStore::compact(const ViewsSettle& settle) {
           "command; mend the cause and start it again";
     return e;
   };
-  rocksdb::FlushOptions fo;
-  fo.wait = true;
-  rocksdb::Status st = db_->Flush(fo, handles_);
+  rocksdb::Status st = flush(handles_);
   if (!st.ok()) return failed(st, "flushing failed");
   rocksdb::CompactRangeOptions cro;
   cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;

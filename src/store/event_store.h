@@ -255,6 +255,11 @@ class EventStore {
   rocksdb::Status write(rocksdb::WriteBatch& batch, bool wal = true);
   // Writes `batch` and makes it durable (flushWal(true)).
   rocksdb::Status writeDurably(rocksdb::WriteBatch& batch);
+  // Flushes the memtables of `families` to table files, and waits. Refused once a
+  // write of the WAL failed: the memtables may hold what it lost, and RocksDB 7.8
+  // asked again for a flush it could not make (its new WAL file refused by the disk)
+  // ends on an assertion (a memtable switched twice; a review).
+  rocksdb::Status flush(const std::vector<rocksdb::ColumnFamilyHandle*>& families);
 
   // The position of the last durable event, 0 for an empty log.
   std::uint64_t lastPosition() const { return lastPosition_.load(std::memory_order_acquire); }
