@@ -313,9 +313,9 @@ Result<std::unique_ptr<Projector>> Projector::open(
         if (auto r = store.dropColumnFamily(cf); !r) return r.error();
     // And its checkpoint, when it had written one (a rebuild makes the next one).
     if (!store.readOnly()) {
-      rocksdb::WriteBatch batch;
-      batch.Delete(store.checkpoints(), checkpointKey(slot->name, slot->generation + 1));
-      if (rocksdb::Status st = store.write(batch); !st.ok())
+      if (rocksdb::Status st =
+              store.erase(store.checkpoints(), checkpointKey(slot->name, slot->generation + 1));
+          !st.ok())
         return makeError(ErrorCode::kIoError, "cannot remove a stale checkpoint of " + slot->name +
                                                   ": " + st.ToString());
     }

@@ -118,9 +118,7 @@ void SessionStore::sweepIfDue(Timestamp now) {
 void SessionStore::persist(Session& s) {
   // Only the idle time and a password change's mark: lost, a restart counts the idle
   // time from earlier, or ends the session (the log's password time is newer).
-  rocksdb::WriteBatch batch;
-  batch.Put(family_, s.tokenHash, encode(s));
-  const rocksdb::Status st = store_.write(batch);
+  const rocksdb::Status st = store_.put(family_, s.tokenHash, encode(s));
   if (!st.ok())
     logLine("sessions: cannot record a session: " + st.ToString());
   else
@@ -129,16 +127,12 @@ void SessionStore::persist(Session& s) {
 
 void SessionStore::erase(const std::string& tokenHash) {
   forget(tokenHash);
-  rocksdb::WriteBatch batch;
-  batch.Delete(family_, tokenHash);
-  const rocksdb::Status st = store_.write(batch);
+  const rocksdb::Status st = store_.erase(family_, tokenHash);
   if (!st.ok()) logLine("sessions: cannot record a session's end: " + st.ToString());
 }
 
 Result<void> SessionStore::add(const Session& session) {
-  rocksdb::WriteBatch batch;
-  batch.Put(family_, session.tokenHash, encode(session));
-  rocksdb::Status st = store_.write(batch);
+  const rocksdb::Status st = store_.put(family_, session.tokenHash, encode(session));
   if (!st.ok())
     return makeError(ErrorCode::kIoError, "cannot record the session: " + st.ToString());
   sweepIfDue(session.createdAt);
@@ -180,9 +174,7 @@ Result<void> SessionStore::remove(const std::string& tokenHash, bool durable) {
     // The end recorded first: one that cannot be keeps the session, so that the
     // sign-out can be tried again (ended in memory only, it would come back at the
     // next restart while a retry got 401).
-    rocksdb::WriteBatch batch;
-    batch.Delete(family_, tokenHash);
-    const rocksdb::Status st = store_.write(batch);
+    const rocksdb::Status st = store_.erase(family_, tokenHash);
     if (!st.ok()) {
       logLine("sessions: cannot record a session's end: " + st.ToString());
       return makeError(ErrorCode::kIoError,

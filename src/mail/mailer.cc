@@ -460,9 +460,7 @@ Mailer::Outcome Mailer::failed(const std::string& key, const std::string& what,
 }
 
 bool Mailer::deleteRecord(const std::string& key, const std::string& what) {
-  rocksdb::WriteBatch batch;  // made durable once a pass (makeDeletionsDurable)
-  batch.Delete(outbox_, key);
-  auto status = store_.write(batch);
+  auto status = store_.erase(outbox_, key);  // made durable once a pass (makeDeletionsDurable)
   if (status.ok()) {
     deletedUnsynced_.store(true, std::memory_order_release);
     return true;

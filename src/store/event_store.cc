@@ -278,6 +278,20 @@ rocksdb::Status EventStore::write(rocksdb::WriteBatch& batch, bool wal) {
   return db_->Write(options, &batch);
 }
 
+rocksdb::Status EventStore::put(rocksdb::ColumnFamilyHandle* family, std::string_view key,
+                                std::string_view value) {
+  rocksdb::WriteBatch batch;
+  batch.Put(family, rocksdb::Slice(key.data(), key.size()),
+            rocksdb::Slice(value.data(), value.size()));
+  return write(batch);
+}
+
+rocksdb::Status EventStore::erase(rocksdb::ColumnFamilyHandle* family, std::string_view key) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(family, rocksdb::Slice(key.data(), key.size()));
+  return write(batch);
+}
+
 rocksdb::Status EventStore::flush(const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
   if (walFailure_ && walFailure_->failed())
     return rocksdb::Status::IOError("a write of the write-ahead log failed before: " +

@@ -253,6 +253,10 @@ class EventStore {
   // refused with that failure, as RocksDB refuses writes after a failure it sees
   // (this one it is not shown).
   rocksdb::Status write(rocksdb::WriteBatch& batch, bool wal = true);
+  // One row written or deleted in `family` through write() (in the WAL, not synced).
+  rocksdb::Status put(rocksdb::ColumnFamilyHandle* family, std::string_view key,
+                      std::string_view value);
+  rocksdb::Status erase(rocksdb::ColumnFamilyHandle* family, std::string_view key);
   // Writes `batch` and makes it durable (flushWal(true)).
   rocksdb::Status writeDurably(rocksdb::WriteBatch& batch);
   // Flushes the memtables of `families` to table files, and waits. Refused once a
