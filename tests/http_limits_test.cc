@@ -21,7 +21,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// A path holding bytes that are not UTF-8 once decoded (`%FF`) names nothing: it
+// A path holding bytes that are not UTF-8 once decoded (`%FF`) is refused as the
+// path's fault (400, once who asks is known), its bytes nowhere in the answer: they
 // once reached a refusal's text, whose record ended the command processor's thread
 // and with it the server. Query values such as these are 400.
 // The port's answers while the server starts (StartingResponder): a client that
@@ -100,15 +101,23 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   Person owner = server.provision("acme");
   HttpClient client(server.port());
   const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "ff-1"}};
-  for (const char* path : {"/api/v1/users/%FF/deactivate", "/api/v1/users/%C3%28/reactivate",
-                           "/api/v1/groups/%FF%FE"}) {
+  for (const char* path : {"/api/v1/users/%FF/deactivate", "/api/v1/users/%C3%28/reactivate"}) {
     Reply r = client.request("POST", path, "{}", owner.token, key);
-    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body;
     EXPECT_EQ(r.header("content-type"), "application/problem+json");
+    EXPECT_EQ(r.json()["detail"], "The path is not UTF-8 once its %-escapes are decoded.");
+    EXPECT_EQ(client.request("POST", path, "{}", "", key).status, 401) << "who asks comes first";
   }
   Reply r =
       client.request("PUT", "/api/v1/users/" + owner.id + "/roles/%FF/admin", "", owner.token, key);
-  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.status, 400) << r.body;
+  r = client.request("PATCH", "/api/v1/groups/%FF%FE", R"({"name":"x"})", owner.token, key);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(client.request("POST", "/api/v1/groups/%FF%FE", "{}", owner.token, key).status, 405)
+      << "a method the path does not answer, whatever its id";
+  // A path word spelled with such bytes names no path at all.
+  EXPECT_EQ(client.get("/api/v1/us%FFers", owner.token).status, 404);
+  EXPECT_EQ(client.get("/api/v1/users/" + owner.id + "%C3", owner.token).status, 400);
   r = client.get("/api/v1/users?search=%FF", owner.token);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(r.json()["errors"][0]["field"], "search") << r.body;  // named (a review)

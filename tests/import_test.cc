@@ -1312,9 +1312,22 @@ TEST(HttpImport, DryRunValidatesAndAppendsNothing) {
   EXPECT_EQ(w.head(), before);
   r = upload(w.client, csv, w.owner.token, "?dryRun=maybe");
   EXPECT_EQ(r.status, 400) << r.body;
-  r = upload(w.client, csv, w.owner.token);
+  // A dry run keeps nothing under its key (it changes nothing): the upload page's one
+  // key serves the import for real that follows, which then holds it.
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "upload-1"}};
+  r = upload(w.client, csv, w.owner.token, "?dryRun=true", key);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(w.head(), before);
+  r = upload(w.client, csv, w.owner.token, "", key);
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["created"], 3);
+  const json first = r.json();
+  r = upload(w.client, csv, w.owner.token, "?dryRun=true", key);
+  EXPECT_EQ(r.status, 422) << "the key now stands for the import made: " << r.body;
+  EXPECT_EQ(r.json()["code"], "idempotency-key-reused") << r.body;
+  r = upload(w.client, csv, w.owner.token, "", key);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["importId"], first["importId"]);
 }
 
 TEST(HttpImport, NotifyQueuesAWelcomeMailForEveryCreatedUser) {

@@ -45,19 +45,22 @@ void Api::Impl::record(const std::string& method, const std::string& route, int 
 
 const Api::Impl::Route* Api::Impl::match(const HttpRequest& req, std::vector<std::string>& params,
                                          std::vector<std::string_view>* allowed,
-                                         bool* malformedPath) {
+                                         bool* malformedPath, bool* notUtf8Path) {
   const std::string_view target = req.target;
   // A path is spelled one way: an empty segment (`//`, a `/` at its end) names no
   // path, not the path without it (a review: `/api/v1//admins` served the admins
   // past a front proxy's rule for `/api/v1/admins`, and a command answered at many
   // targets).
   if (hasEmptySegment(target)) return nullptr;
-  const std::vector<std::string> parts =
-      splitPath(target.substr(0, target.find('?')), malformedPath);
-  // No id, name or path word holds bytes that are not UTF-8 (`%FF`): such a path
-  // names nothing here, and its bytes go nowhere further (not into a refusal's text).
-  for (const auto& part : parts)
-    if (!isValidUtf8(part)) return nullptr;
+  std::vector<std::string> parts = splitPath(target.substr(0, target.find('?')), malformedPath);
+  // No id, name or path word holds bytes that are not UTF-8 (`%FF`): such a segment
+  // is no path word and its bytes go nowhere further (not into a refusal's text; one
+  // once ended the command processor's thread). "%" is what no decoded path word is.
+  for (auto& part : parts)
+    if (!isValidUtf8(part)) {
+      part = "%";
+      if (notUtf8Path != nullptr) *notUtf8Path = true;
+    }
   // Which of the path's segments the route takes as a parameter, the first segment in
   // the highest bit; ~0 when it does not take the path.
   const auto shape = [&parts](const Route& r) {
@@ -106,7 +109,8 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
   std::vector<std::string_view> allowed;
   std::vector<std::string> params;
   bool pathMalformed = false;
-  if (const Route* r = match(req, params, &allowed, &pathMalformed)) {
+  bool pathNotUtf8 = false;
+  if (const Route* r = match(req, params, &allowed, &pathMalformed, &pathNotUtf8)) {
     routeName = std::string(r->info.pattern);
     std::optional<std::string> twice;
     bool malformed = false;
@@ -131,6 +135,8 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
       return Api::badRequest(std::string("A % in the ") + (pathMalformed ? "path" : "query") +
                              " is not followed by two hexadecimal digits: write a % itself as "
                              "%25.");
+    if (pathNotUtf8)
+      return Api::badRequest("The path is not UTF-8 once its %-escapes are decoded.");
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
         return isValidUtf8(name) && isPlainName(name)

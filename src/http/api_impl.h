@@ -381,9 +381,13 @@ struct Api::Impl {
 
   // The route a request names (nullptr: none), with its path parameters; the
   // methods the path answers otherwise go to `allowed`. `malformedPath` (when given)
-  // is set by a % in the path not followed by two hexadecimal digits.
+  // is set by a % in the path not followed by two hexadecimal digits, `notUtf8Path`
+  // by a segment that is not UTF-8 once decoded (`%FF`): such a segment takes a
+  // parameter's place as "%", so that its bytes go nowhere (not into a refusal's
+  // text), and the request is refused as the path's once its sender is known.
   static const Route* match(const HttpRequest& req, std::vector<std::string>& params,
-                            std::vector<std::string_view>* allowed, bool* malformedPath = nullptr);
+                            std::vector<std::string_view>* allowed, bool* malformedPath = nullptr,
+                            bool* notUtf8Path = nullptr);
 
   HttpResponse dispatch(const HttpRequest& req, std::string& routeName,
                         std::shared_ptr<PendingCommand>& pending);
