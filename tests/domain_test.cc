@@ -1591,10 +1591,17 @@ TEST(Email, SyntaxFollowsTheRules) {
       {"marc.col\u00b7lell@demo.example", true},
       {"\u30b8\u30e7\u30f3\u30fb\u30b9\u30df\u30b9@demo.example", true},
       {"\u05e6\u05f3\u05e8\u05dc\u05d9@demo.example", true},
+      // No top-level domain is one letter: a cut `.com` (a review).
+      {"ann@example.c", false},
+      {"a@b.c", false},
+      {"a@b.co", true},
+      {"a@b.c.example", true},
   };
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_EQ(emailProblem("\u201canna@corp.example\u201d"),
             "holds '\u201c', which an address may not hold before the @");
+  EXPECT_EQ(emailProblem("ann@example.c"),
+            "has a domain that ends in one letter (no top-level domain does: .c for .com?)");
   EXPECT_EQ(emailProblem("x@corp\u3002example"),
             "has '\u3002' in its domain, which holds only letters, digits, hyphens and dots");
   EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());

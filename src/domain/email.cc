@@ -102,6 +102,9 @@ std::optional<std::string> emailProblem(std::string_view raw) {
     }
     if (last) {
       if (digitsOnly) return "has a domain that ends in a number";
+      // No top-level domain is one letter: `ann@example.c` is a cut `.com` (a review).
+      if (label.size() == 1)
+        return "has a domain that ends in one letter (no top-level domain does: .c for .com?)";
       break;
     }
     start = dot + 1;
