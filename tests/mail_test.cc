@@ -653,6 +653,34 @@ TEST(MailRenderTest, LongNonAsciiNamesAreFoldedIntoWordsBetweenCharacters) {
   EXPECT_EQ(encodedWords(header(text, "Subject")), std::vector<std::string>{"Grüße"});
 }
 
+// An end-to-end review: names of 256 quotes and 256 backslashes (the longest taken),
+// escaped in the quoted display name, made a To: line of 1,050 characters, past RFC
+// 5322's 998, which the relay refused ("500 Line too long") and the mailer retried
+// for days; names of 256 letters each made one of 539, past 78, not folded at the
+// space between them.
+TEST(MailRenderTest, AHeaderLineWithAWordPast78IsFoldedAtTheSpaceAfterIt) {
+  for (const auto& [given, surname] : {std::pair{std::string(256, '"'), std::string(256, '\\')},
+                                       std::pair{std::string(256, 'A'), std::string(256, 'B')}}) {
+    const std::string name = given + " " + surname;
+    Message m{
+        kSettings.from, "q0@demo.example", name, std::string(300, 'S') + " subject", "hi\n", "", "",
+        std::nullopt};
+    const std::string text = toRfc5322(m, at("2026-01-01"));
+    for (const auto& line : physicalHeaderLines(text, "\r\n"))
+      EXPECT_LE(line.size(), 998u) << line.substr(0, 40);
+    std::string quoted;
+    for (char c : name)
+      quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    EXPECT_EQ(header(text, "To"), "\"" + quoted + "\" <q0@demo.example>") << "unfolded as it was";
+    EXPECT_EQ(header(text, "Subject"), std::string(300, 'S') + " subject");
+    const auto to = physicalHeaderLines(text, "\r\n");
+    EXPECT_EQ(std::count_if(to.begin(), to.end(),
+                            [](const std::string& l) { return l.starts_with(" "); }),
+              3)
+        << "the To: folded at its two spaces, the Subject: at its one";
+  }
+}
+
 // A mail review: a company's long name made body lines of 210 characters, an IDN
 // domain went raw into To (undecodable bytes to many readers), a long name's
 // encoded-words split inside a word, and the temporary password's week had no date.
