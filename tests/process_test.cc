@@ -240,9 +240,21 @@ TEST(ServerProcess, SigtermAnswersEveryRequestInFlightAndExitsZero) {
 TEST(ServerProcess, ItsConnectionCapFitsTheOpenFilesLimit) {
   TempDir dir;
   // Of 400 files, 200 are kept for the log and the rest: 200 connections (all of
-  // them this test's, from one address, which may hold them all here).
+  // them this test's, from one address, which may hold them all here). The caps as
+  // settled are in the log and in /metrics (an end-to-end review found them nowhere).
+  const std::string log = dir.sub("server.log");
   ServerProcess server(dir.sub("data"), true, 400,
-                       {"--io-threads", "2", "--connections-per-address", "100000"});
+                       {"--io-threads", "2", "--connections-per-address", "100000"}, false, false,
+                       log);
+  EXPECT_TRUE(waitFor([&] {
+    return readFile(log).find(
+               "portal-server: serving at most 200 connections at once, 200 from "
+               "one client address (lowered from 10000 to the open-files limit; "
+               "raise it with ulimit -n or LimitNOFILE=)\n") != std::string::npos;
+  })) << readFile(log);
+  const std::string metrics = HttpClient(server.port()).get("/metrics").body;
+  EXPECT_NE(metrics.find("\nportal_http_connections_max 200\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nportal_http_connections_max_per_address 200\n"), std::string::npos);
   std::vector<std::unique_ptr<RawConnection>> held;
   for (int i = 0; i < 200; ++i) held.push_back(std::make_unique<RawConnection>(server.port()));
   int refused = 0;

@@ -1088,6 +1088,8 @@ std::uint64_t HttpServer::reclaimed() const { return impl_->reclaimedTotal.load(
 
 std::uint64_t HttpServer::refusedForAddress() const { return impl_->refusedForAddress.load(); }
 
+std::size_t HttpServer::maxConnections() const { return impl_->options.maxConnections; }
+
 std::size_t HttpServer::maxConnectionsPerAddress() const {
   return impl_->options.maxConnectionsPerAddress;
 }

@@ -110,7 +110,9 @@ class HttpServer {
   std::uint64_t reclaimed() const;
   // New connections answered 503 because their address had its most open.
   std::uint64_t refusedForAddress() const;
-  // The cap on one address's connections, as start() settled it.
+  // The caps on open connections and on one address's, as start() settled them
+  // (the first lowered to the open-files limit).
+  std::size_t maxConnections() const;
   std::size_t maxConnectionsPerAddress() const;
   // Requests that were still arriving when stop()'s read grace (stopReadGrace) ended,
   // and were closed unanswered.

@@ -927,7 +927,16 @@ int main(int argc, char** argv) {
           "503 because their client address (an IPv6 one's /64) held its most open.\n# TYPE "
           "portal_http_connections_refused_per_address_total counter\n"
           "portal_http_connections_refused_per_address_total " +
-          std::to_string(s->refusedForAddress()) + "\n";
+          std::to_string(s->refusedForAddress()) +
+          "\n# HELP portal_http_connections_max The most open HTTP connections served at "
+          "once (lowered to the open-files limit at the start).\n# TYPE "
+          "portal_http_connections_max gauge\nportal_http_connections_max " +
+          std::to_string(s->maxConnections()) +
+          "\n# HELP portal_http_connections_max_per_address The most open HTTP connections of "
+          "one client address (an IPv6 one's /64).\n# TYPE "
+          "portal_http_connections_max_per_address gauge\n"
+          "portal_http_connections_max_per_address " +
+          std::to_string(s->maxConnectionsPerAddress()) + "\n";
   };
   PasswordHasher hasher(hashCost);
 
@@ -944,6 +953,15 @@ int main(int argc, char** argv) {
   }
   server = std::move(*started);
   liveServer = server.get();
+  // The caps as settled (the open-files limit may have lowered them): what an
+  // operator compares portal_http_connections with (an end-to-end review).
+  logLine("portal-server: serving at most " + std::to_string(server->maxConnections()) +
+          " connections at once, " + std::to_string(server->maxConnectionsPerAddress()) +
+          " from one client address" +
+          (server->maxConnections() < serverOptions.maxConnections
+               ? " (lowered from " + std::to_string(serverOptions.maxConnections) +
+                     " to the open-files limit; raise it with ulimit -n or LimitNOFILE=)"
+               : ""));
   const std::string url = urlOf(server->port());
   mailer->start();
 
