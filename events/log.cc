@@ -35,7 +35,24 @@ class Log {
     const auto now = std::chrono::system_clock::now();
     const auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-    std::string stamped = stamp(micros) + std::string(line) + '\n';
+    std::string stamped = stamp(micros);
+    stamped.reserve(stamped.size() + line.size() + 1);
+    // One line each, and nothing a terminal runs: a control character (a line
+    // break, an escape sequence a client put in a name the line repeats) is written
+    // as \xHH (an end-to-end review: the operator's log line repeated a command's
+    // error with its escape bytes).
+    for (const char c : line) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u != 0x7f) {
+        stamped += c;
+        continue;
+      }
+      static constexpr char kHex[] = "0123456789abcdef";
+      stamped += "\\x";
+      stamped += kHex[u >> 4];
+      stamped += kHex[u & 15];
+    }
+    stamped += '\n';
     if (!threaded_) return writeAll(stamped);
     std::lock_guard lock(mu_);
     if (waiting_.size() >= kMaxWaitingLines) {

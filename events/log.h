@@ -19,7 +19,8 @@ namespace portal {
 
 inline constexpr std::size_t kMaxWaitingLines = 10'000;
 
-// Queues `line` (no line break at its end) with the time now.
+// Queues `line` (no line break at its end) with the time now; a control character
+// in it is written as \xHH.
 void logLine(std::string_view line);
 
 // Lines dropped since the start because too many waited.

@@ -871,6 +871,20 @@ TEST(Portal, AViewNewToTheDataDirectoryIsBuiltFromTheLogAndSaidSo) {
   EXPECT_EQ(log.find("portal: build"), std::string::npos) << log;
 }
 
+// A line of the log is one line whatever it repeats, and nothing a terminal would
+// run: a control character is written as \xHH (an end-to-end review).
+TEST(ProgramLog, ControlCharactersAreWrittenAsEscapes) {
+  ::testing::internal::CaptureStderr();
+  logLine("operator: rebuild refused: unknown projection 'a\x1b[31mred\nnext\r\tz\x7f' \xc3\xa9");
+  EXPECT_TRUE(flushLog(30'000));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("operator: rebuild refused: unknown projection "
+                     "'a\\x1b[31mred\\x0anext\\x0d\\x09z\\x7f' \xc3\xa9\n"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1);
+}
+
 // A seeded mix of every kind of command; the projections built as the log grew
 // equal, row for row, the projections rebuilt from the log.
 TEST(Portal, ProjectionsBuiltIncrementallyEqualProjectionsRebuiltFromTheLog) {

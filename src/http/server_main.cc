@@ -998,11 +998,8 @@ int main(int argc, char** argv) {
         // rebuild, a corrupt event and a full disk all read "refused or failed").
         std::string why;
         if (!ok && text("command") != "provision" && done.is_object() && done.contains("error") &&
-            done["error"].is_string()) {
-          why = ": " + done["error"].get<std::string>();
-          std::replace_if(
-              why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-        }
+            done["error"].is_string())
+          why = ": " + done["error"].get<std::string>();  // (logLine escapes line breaks)
         logLine("operator: " + what + (ok ? " done" : " refused or failed") + " in " + seconds +
                 " s" + why);
         mailer->notify();
