@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "events/text.h"
 #include "events/timestamp.h"
 
 namespace portal {
@@ -37,20 +39,38 @@ class Log {
         std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
     std::string stamped = stamp(micros);
     stamped.reserve(stamped.size() + line.size() + 1);
-    // One line each, and nothing a terminal runs: a control character (a line
-    // break, an escape sequence a client put in a name the line repeats) is written
-    // as \xHH (an end-to-end review: the operator's log line repeated a command's
-    // error with its escape bytes).
-    for (const char c : line) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u >= 0x20 && u != 0x7f) {
-        stamped += c;
-        continue;
-      }
-      static constexpr char kHex[] = "0123456789abcdef";
+    // One line each, and nothing a terminal runs: a control character (C0, DEL,
+    // C1: a line break, an escape sequence a client put in a name the line repeats)
+    // and a byte that is not UTF-8 (a lone 0x9b is CSI to an 8-bit terminal) are
+    // written as \xHH (an end-to-end review: the operator's log line repeated a
+    // command's error with its escape bytes; a review of that). A backslash stays:
+    // the access log writes its own escapes (\x5c for one a client sent).
+    static constexpr char kHex[] = "0123456789abcdef";
+    auto escape = [&stamped](unsigned char u) {
       stamped += "\\x";
       stamped += kHex[u >> 4];
       stamped += kHex[u & 15];
+    };
+    for (std::size_t i = 0; i < line.size();) {
+      const auto u = static_cast<unsigned char>(line[i]);
+      if (u < 0x80) {
+        if (u >= 0x20 && u != 0x7f)
+          stamped += line[i];
+        else
+          escape(u);
+        ++i;
+        continue;
+      }
+      char32_t c = 0;
+      const std::size_t n = decodeUtf8(line.substr(i), c);
+      if (n == 0 || (c >= 0x80 && c <= 0x9f)) {
+        for (std::size_t k = 0; k < std::max<std::size_t>(n, 1); ++k)
+          escape(static_cast<unsigned char>(line[i + k]));
+        i += std::max<std::size_t>(n, 1);
+        continue;
+      }
+      stamped.append(line, i, n);
+      i += n;
     }
     stamped += '\n';
     if (!threaded_) return writeAll(stamped);

@@ -115,6 +115,14 @@ TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(client.request("POST", "/api/v1/groups/%FF%FE", "{}", owner.token, key).status, 405)
       << "a method the path does not answer, whatever its id";
+  // A % written %25 is a % the route takes as it is (no user has that id), and a
+  // caller the route does not answer for another's id gets its 404 whatever the id.
+  r = client.get("/api/v1/users/%25", owner.token);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.json()["code"], "not-found") << r.body;
+  const Person plain = server.user("acme", owner, "plain");
+  EXPECT_EQ(client.get("/api/v1/users/%FF", plain.token).status, 404);
+  EXPECT_EQ(client.get("/api/v1/users/%FF", owner.token).status, 400);
   // A path word spelled with such bytes names no path at all.
   EXPECT_EQ(client.get("/api/v1/us%FFers", owner.token).status, 404);
   EXPECT_EQ(client.get("/api/v1/users/" + owner.id + "%C3", owner.token).status, 400);

@@ -801,6 +801,8 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   EXPECT_NE(r.err.find("--metrics-from takes IP networks or addresses: 'prometheus' is not"),
             std::string::npos)
       << r.err;
+  r = runProgram({PORTAL_SERVER_BIN, "--bogus", "--data", "--help"});
+  EXPECT_EQ(r.exitCode, 0) << r.err << " (--help shows the usage whatever else the line holds)";
   r = runProgram({PORTAL_SERVER_BIN, "--help"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("usage: portal-server --data DIR"), std::string::npos) << r.out;

@@ -102,9 +102,6 @@ std::optional<std::string> emailProblem(std::string_view raw) {
     }
     if (last) {
       if (digitsOnly) return "has a domain that ends in a number";
-      // No top-level domain is one letter: `ann@example.c` is a cut `.com` (a review).
-      if (label.size() == 1)
-        return "has a domain that ends in one letter (no top-level domain does: .c for .com?)";
       break;
     }
     start = dot + 1;
@@ -128,6 +125,16 @@ std::optional<std::string> emailProblem(std::string_view raw) {
              "' in its domain (written in its xn-- form), which holds only "
              "letters, digits, hyphens and dots";
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> newAccountEmailProblem(std::string_view email) {
+  if (auto problem = emailProblem(email)) return problem;
+  // No top-level domain is one letter: `ann@example.c` is a cut `.com` (a review).
+  // (The domain holds a dot and its last label is ASCII here: emailProblem saw to it.)
+  const std::string_view address = trim(email);
+  if (address.size() - address.rfind('.') == 2)
+    return "has a domain that ends in one letter (no top-level domain does: .c for .com?)";
   return std::nullopt;
 }
 

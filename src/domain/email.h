@@ -17,6 +17,12 @@ namespace portal {
 // most 64.
 std::optional<std::string> emailProblem(std::string_view email);
 
+// emailProblem, and for the address of an account made now what no mail reaches
+// though its syntax holds: a domain ending in one letter (`ann@example.c`). Not
+// asked of a manager's address or of --mail-from, which may be an account's made
+// before the rule (2026-12-07).
+std::optional<std::string> newAccountEmailProblem(std::string_view email);
+
 // Said where an email is given in a user's id's place ("User is given as …"; a
 // review read "is not in this company" of a colleague who is).
 inline constexpr const char* kEmailNotId =

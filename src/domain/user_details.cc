@@ -117,7 +117,7 @@ std::vector<FieldProblem> validateDetails(const NewUserDetails& d, const Country
   out.jobTitle = std::string(trimText(d.jobTitle));
   out.managerEmail = std::string(trim(d.managerEmail));
   out.active = d.active;
-  if (auto p = emailProblem(out.email)) problems.push_back({prefix + "email", *p});
+  if (auto p = newAccountEmailProblem(out.email)) problems.push_back({prefix + "email", *p});
   requireText(problems, prefix, "givenName", out.givenName);
   requireText(problems, prefix, "surname", out.surname);
   requireText(problems, prefix, "jobTitle", out.jobTitle);

@@ -129,14 +129,11 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
     if (r->info.access != Access::kPublic) {
       if (auto denied = authenticate(call, r->info)) return *denied;
     }
-    // (`search=%` was searched for as a %, `search=%C3` refused: a review.) A path's
-    // parameter too: `/users/%zz` was 404 "the user does not exist", as if it named one.
-    if (malformed || pathMalformed)
-      return Api::badRequest(std::string("A % in the ") + (pathMalformed ? "path" : "query") +
-                             " is not followed by two hexadecimal digits: write a % itself as "
-                             "%25.");
-    if (pathNotUtf8)
-      return Api::badRequest("The path is not UTF-8 once its %-escapes are decoded.");
+    if (auto refused = pathRefused(pathMalformed, pathNotUtf8)) return *refused;
+    // (`search=%` was searched for as a %, `search=%C3` refused: a review.)
+    if (malformed)
+      return Api::badRequest(
+          "A % in the query is not followed by two hexadecimal digits: write a % itself as %25.");
     for (const auto& [name, value] : call.query)
       if (!isValidUtf8(name) || !isValidUtf8(value))
         return isValidUtf8(name) && isPlainName(name)
@@ -157,6 +154,16 @@ HttpResponse Api::Impl::dispatch(const HttpRequest& req, std::string& routeName,
   }
   if (auto answer = preflight(req, allowed, routeName)) return *answer;
   return unmatched(req, allowed, routeName);
+}
+
+// A path's parameter as well as a query's value: `/users/%zz` was 404 "the user does
+// not exist", as if it named one.
+std::optional<HttpResponse> Api::Impl::pathRefused(bool malformed, bool notUtf8) {
+  if (malformed)
+    return Api::badRequest(
+        "A % in the path is not followed by two hexadecimal digits: write a % itself as %25.");
+  if (notUtf8) return Api::badRequest("The path is not UTF-8 once its %-escapes are decoded.");
+  return std::nullopt;
 }
 
 std::string Api::Impl::methodList(const std::vector<std::string_view>& allowed) {
@@ -1240,7 +1247,9 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
   head.headers.emplace_back("authorization", std::string(authorization));
   std::vector<std::string> params;
   std::vector<std::string_view> allowed;
-  const Impl::Route* r = impl_->match(head, params, &allowed);
+  bool malformed = false;
+  bool notUtf8 = false;
+  const Impl::Route* r = impl_->match(head, params, &allowed, &malformed, &notUtf8);
   std::string routeName;
   // No route takes it whatever its body: answered before the body is held.
   if (r == nullptr) return Impl::unmatched(head, allowed, routeName);
@@ -1250,6 +1259,9 @@ std::optional<HttpResponse> Api::refuseBody(std::string_view method, std::string
         false, {}};
     if (auto refused = impl_->authenticate(call, r->info)) return refused;
   }
+  // A path the route cannot take, as dispatch answers it (a review: a 100 Continue,
+  // then 400 once a body sent for nothing had come).
+  if (auto refused = Impl::pathRefused(malformed, notUtf8)) return refused;
   // A body of a type the route does not read is refused whatever it holds (a
   // review: a 100 Continue, then 415 once the body had come). A route that takes
   // no body judges only one that is there.

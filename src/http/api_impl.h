@@ -422,6 +422,11 @@ struct Api::Impl {
   // anonymization) does not run on a request meant for another route.
   static std::optional<HttpResponse> unwantedBody(const Call& call, const Route& r);
 
+  // The 400 of a path whose %-escapes a route cannot take (`malformed`, `notUtf8`:
+  // as match() set them), asked once the caller is known, before a body is read
+  // (refuseBody) and at dispatch; nullopt when neither.
+  static std::optional<HttpResponse> pathRefused(bool malformed, bool notUtf8);
+
   // The answer to a request no route takes: 405 when the path answers other methods
   // (`allowed`), else 404.
   static HttpResponse unmatched(const HttpRequest& req,

@@ -456,6 +456,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> trustedProxies, corsOrigins;
   AddressRanges metricsFrom = AddressRanges::loopback();
   std::set<std::string> given;  // the flags with a value seen so far
+  // --help answers whatever else the line holds, as portalctl's and portal-replay's
+  // do (a review: `--bogus --help` said only the bad flag). --version comes after the
+  // flags before it are checked (`--mail-give-up-hours 168 --version` checks a value).
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) usage("");
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     // Each flag once (--trusted-proxy, --metrics-from and --cors-origin add to their
@@ -539,8 +544,6 @@ int main(int argc, char** argv) {
       demo = true;
     else if (a == "--quiet")
       quiet = true;
-    else if (a == "--help" || a == "-h")
-      usage("");
     else if (a == "--version") {
       std::printf("%s\n", versionLine("portal-server").c_str());
       return 0;

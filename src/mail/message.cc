@@ -154,7 +154,9 @@ std::string folded(const std::string& line) {
         space = line.find(' ', std::max(start + kWidth, first + 1));
         if (space >= start + length) space = std::string::npos;  // past this line
       }
-      if (space != std::string::npos && space > first) {
+      // Never a line of white space alone (RFC 5322 3.2.2): text follows the fold.
+      const auto text = space == std::string::npos ? space : line.find_first_not_of(' ', space);
+      if (space != std::string::npos && space > first && text < start + length) {
         out.append(line, start, space - start).append("\r\n");
         start = space;
         continue;
