@@ -20,7 +20,7 @@ namespace portal {
 inline constexpr std::size_t kMaxWaitingLines = 10'000;
 
 // Queues `line` (no line break at its end) with the time now; a control character
-// in it is written as \xHH.
+// (C0, DEL, C1) or a byte that is not UTF-8 in it is written as \xHH.
 void logLine(std::string_view line);
 
 // Lines dropped since the start because too many waited.
