@@ -63,14 +63,12 @@ class Log {
       }
       char32_t c = 0;
       const std::size_t n = decodeUtf8(line.substr(i), c);
-      if (n == 0 || (c >= 0x80 && c <= 0x9f)) {
-        for (std::size_t k = 0; k < std::max<std::size_t>(n, 1); ++k)
-          escape(static_cast<unsigned char>(line[i + k]));
-        i += std::max<std::size_t>(n, 1);
-        continue;
-      }
-      stamped.append(line, i, n);
-      i += n;
+      const std::size_t taken = std::max<std::size_t>(n, 1);  // a byte not UTF-8 alone
+      if (n == 0 || (c >= 0x80 && c <= 0x9f))
+        for (std::size_t k = i; k < i + taken; ++k) escape(static_cast<unsigned char>(line[k]));
+      else
+        stamped.append(line, i, n);
+      i += taken;
     }
     stamped += '\n';
     if (!threaded_) return writeAll(stamped);

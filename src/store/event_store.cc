@@ -259,8 +259,10 @@ class EventStore::BackgroundErrors final : public rocksdb::EventListener {
   std::string error_;
 };
 
+bool EventStore::walFailed() const { return walFailure_ && walFailure_->failed(); }
+
 std::string EventStore::backgroundError() const {
-  if (walFailure_ && walFailure_->failed()) return walFailure_->status().ToString();
+  if (walFailed()) return walFailure_->status().ToString();
   return backgroundErrors_ ? backgroundErrors_->error() : std::string();
 }
 
@@ -272,7 +274,7 @@ rocksdb::Status EventStore::flushWal(bool sync) {
 }
 
 rocksdb::Status EventStore::write(rocksdb::WriteBatch& batch, bool wal) {
-  if (walFailure_ && walFailure_->failed()) return walFailure_->status();
+  if (walFailed()) return walFailure_->status();
   rocksdb::WriteOptions options;
   options.disableWAL = !wal;
   return db_->Write(options, &batch);
@@ -293,7 +295,7 @@ rocksdb::Status EventStore::erase(rocksdb::ColumnFamilyHandle* family, std::stri
 }
 
 rocksdb::Status EventStore::flush(const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
-  if (walFailure_ && walFailure_->failed())
+  if (walFailed())
     return rocksdb::Status::IOError("a write of the write-ahead log failed before: " +
                                     walFailure_->status().ToString());
   rocksdb::FlushOptions fo;
@@ -906,8 +908,7 @@ EventStore::~EventStore() {
   vault_.reset();
   if (db_ != nullptr) {
     // No flush at the close after a failed write of the WAL (see flush()).
-    if (walFailure_ && walFailure_->failed())
-      (void)db_->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
+    if (walFailed()) (void)db_->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
     delete db_;

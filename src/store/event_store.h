@@ -435,6 +435,8 @@ class EventStore {
   // The writer's: the first failed write of a WAL file, and the Env whose file
   // system keeps it from RocksDB (it outlives db_).
   std::shared_ptr<WalFailure> walFailure_;
+  // Whether a write of the WAL failed (the writer's; false for a reader).
+  bool walFailed() const;
   std::unique_ptr<rocksdb::Env> env_;
   mutable std::shared_mutex familiesMu_;  // guards handles_ and handleNames_
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
