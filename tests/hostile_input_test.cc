@@ -750,6 +750,36 @@ TEST(HostileClients, AClientThatAsksLeaveToSendItsBodyGetsIt) {
     }
 }
 
+// An expectation the server cannot meet is refused at once (RFC 9110 10.1.1), not
+// gone on with as if it had not been asked; the request does nothing.
+TEST(HostileClients, AnExpectationOtherThan100ContinueIs417) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  const std::string body = R"({"name":"Expecting"})";
+  for (const std::string& expect :
+       {std::string("Expect: 200-ok\r\n"), std::string("Expect: 100-continue, 200-ok\r\n"),
+        std::string("Expect: 100-continue\r\nExpect: x\r\n")}) {
+    RawConnection c(server.port());
+    c.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+           "\r\nContent-Type: application/json\r\n" + expect +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    const std::string answer = c.readToEnd();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 417", 0), 0u) << expect << answer;
+    EXPECT_NE(answer.find("application/problem+json"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\"code\":\"expectation-failed\""), std::string::npos) << answer;
+  }
+  // Nothing was made; and HTTP/1.0's 100-continue is set aside, the body read.
+  HttpClient client(server.port());
+  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 0u);
+  RawConnection old(server.port());
+  old.send("POST /api/v1/groups HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+           "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body);
+  const std::string answer = old.readToEnd();
+  EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+  EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer;
+}
+
 TEST(HostileClients, AThousandIdleConnectionsDoNotStopOthersBeingAnswered) {
   constexpr std::size_t kIdle = 1'000;
   // Both ends of every connection live in this process.

@@ -538,7 +538,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       // A coding the server cannot undo (gzip, deflate, compress) before chunked would
       // be read as the body itself: 501, as RFC 9112 section 6.1 says.
       for (const auto& field : header)
-        if (field.name() == http::field::transfer_encoding && !onlyCoding(field.value(), "chunked"))
+        if (field.name() == http::field::transfer_encoding && !listsOnly(field.value(), "chunked"))
           return respondAndClose(Api::problem(501, "transfer-coding-not-implemented",
                                               "Transfer coding not implemented",
                                               "The only transfer coding accepted is chunked."));
@@ -551,7 +551,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     if (hasBody)
       for (auto [field, end] = header.equal_range(http::field::content_encoding); field != end;
            ++field)
-        if (!onlyCoding(field->value(), "identity")) {
+        if (!listsOnly(field->value(), "identity")) {
           HttpResponse refused =
               Api::problem(415, "unsupported-media-type", "Unsupported media type",
                            "The body must not be compressed: send it without "
@@ -569,6 +569,14 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         return respondAndClose(std::move(*refused));
     if (auto length = parser_->content_length(); length && *length > limit)
       return respondAndClose(tooLarge(limit));
+    // An expectation other than 100-continue cannot be met: 417, as RFC 9110 10.1.1
+    // allows, rather than going on as if it had not been asked (in any HTTP version;
+    // a 100-continue of HTTP/1.0 is set aside, as 10.1.1 says).
+    for (auto [field, end] = header.equal_range(http::field::expect); field != end; ++field)
+      if (!listsOnly(field->value(), "100-continue"))
+        return respondAndClose(Api::problem(417, "expectation-failed", "Expectation failed",
+                                            "The only expectation met is Expect: "
+                                            "100-continue."));
     parser_->body_limit(limit);
     // A client that waits for leave to send its body (curl does, for large ones).
     if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
@@ -632,9 +640,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     return out;
   }
 
-  // True when every coding listed in a Transfer-Encoding or Content-Encoding value
-  // is `only` (chunked, identity).
-  static bool onlyCoding(std::string_view value, std::string_view only) {
+  // True when every member listed in a field's value is `only`: the codings of a
+  // Transfer-Encoding or Content-Encoding (chunked, identity), an Expect's
+  // expectations (100-continue). A member's parameters are set aside.
+  static bool listsOnly(std::string_view value, std::string_view only) {
     while (!value.empty()) {
       const std::size_t comma = value.find(',');
       std::string_view coding = value.substr(0, comma);
