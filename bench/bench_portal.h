@@ -45,7 +45,7 @@ class BenchPortal {
 
     PasswordHasher hasher(HashCost::minimum());
     const ProvisionCompany c = test::exampleCompany("bench", "Bench");
-    auto done = provisionCompany(*portal_, hasher, c, "");
+    auto done = provisionCompany(*portal_, hasher, c);
     if (!done) fail(done.error().message);
     HttpResponse signIn = call("POST", "/api/v1/sessions",
                                {{"company", "bench"},

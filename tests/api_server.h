@@ -120,7 +120,7 @@ class ApiServer {
     auto server = HttpServer::start(*api_, so);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
-    api_->setPublicUrl("http://127.0.0.1:" + std::to_string(server_->port()));
+    mailer_->setPublicUrl("http://127.0.0.1:" + std::to_string(server_->port()));
     mailer_->start();
   }
 
@@ -175,7 +175,7 @@ class ApiServer {
   Person provision(const std::string& slug) {
     PasswordHasher hasher(HashCost::minimum());
     const ProvisionCompany c = exampleCompany(slug, "Company " + slug);
-    auto done = provisionCompany(*portal_, hasher, c, "");
+    auto done = provisionCompany(*portal_, hasher, c);
     if (!done) throw std::runtime_error(done.error().message);
     HttpClient client(port());
     Person owner{done->ownerId, c.owner.email, ""};

@@ -65,6 +65,11 @@ TEST(HttpFlows, AnEmailWhereAUsersIdGoesIsSaidToBeOne) {
             "User is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
             "user's id, GET /api/v1/me one's own.")
       << r.body;
+  // A group given as an email is said to be one, without the way to a user's id (a
+  // review read that of a group).
+  r = client.request("PUT", "/api/v1/groups/a@b.example/members/" + bob.id, "", owner.token);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.json()["detail"], "Group is given as an email, not an id.") << r.body;
 }
 
 TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases) {

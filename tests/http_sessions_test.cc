@@ -42,7 +42,7 @@ std::string upper(std::string text) {
 TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
   ApiServer server;
   PasswordHasher hasher(HashCost::minimum());
-  auto done = provisionCompany(server.portal(), hasher, exampleCompany("late", "Late Ltd"), "");
+  auto done = provisionCompany(server.portal(), hasher, exampleCompany("late", "Late Ltd"));
   ASSERT_TRUE(done);
   server.clock().advance(7LL * 24 * 3600 * 1'000'000 - 1'000'000);
   Reply r = server.signIn("late", "owner@late.example", done->temporaryPassword);
@@ -90,7 +90,7 @@ TEST(HttpFlows, ProvisionedOwnerMustChangeTheTemporaryPasswordBeforeAnythingElse
   c.name = "Firm";
   c.owner = NewUserDetails{"boss@firm.example", "Bea",        "Boss", "CEO",
                            "boss@firm.example", std::nullopt, true};
-  auto done = provisionCompany(server.portal(), hasher, c, "");
+  auto done = provisionCompany(server.portal(), hasher, c);
   ASSERT_TRUE(done);
   // The temporary password arrives by mail too.
   ASSERT_TRUE(waitFor([&] { return !server.mailsTo("boss@firm.example").empty(); }));
@@ -308,7 +308,7 @@ TEST(HttpFlows, AResetMailWhoseLinkNoLongerWorksIsNotSent) {
   EXPECT_EQ(recipients(welcome, head).status, Status::kReady);
   // A temporary password is news until it is changed: then it signs nobody in.
   PasswordHasher hasher(HashCost::minimum());
-  auto beta = provisionCompany(server.portal(), hasher, exampleCompany("beta", "Beta"), "");
+  auto beta = provisionCompany(server.portal(), hasher, exampleCompany("beta", "Beta"));
   ASSERT_TRUE(beta) << beta.error().message;
   MailRecord temporary;
   temporary.kind = std::string(kTemporaryPasswordMail);

@@ -189,7 +189,7 @@ MailRecord passwordReset(const std::string& userId, const std::string& token) {
           "c-1",
           userId,
           token,
-          "https://portal.example.com/reset-password#token=" + token,
+          "/reset-password#token=" + token,  // as the API writes it: a path
           "example-corp"};
 }
 
@@ -571,6 +571,24 @@ TEST(MailRenderTest, TemporaryPasswordMailHoldsThePasswordAndSaysItMustBeChanged
   EXPECT_NE(m.body.find("You must change this password when you first sign in"), std::string::npos);
   EXPECT_NE(m.body.find("https://portal.example.com"), std::string::npos);
   EXPECT_NE(m.body.find("example-corp"), std::string::npos);
+}
+
+// A reset link is on the Customer Portal's address as the mailer knows it when it
+// makes the mail: one held in the outbox across a restart with another --public-url
+// goes out with the new one (a review). A record made before holds its whole URL.
+TEST(MailRenderTest, AResetLinkIsOnThePublicUrlKnownWhenTheMailIsMade) {
+  MailSettings moved = kSettings;
+  moved.publicUrl = "https://portal.acme.example";
+  Message m = renderMail(passwordReset("u-ada", "tok-123"), kAda, moved);
+  EXPECT_NE(m.body.find("\n    https://portal.acme.example/reset-password#token=tok-123\n"),
+            std::string::npos)
+      << m.body;
+  MailRecord older = passwordReset("u-ada", "tok-123");
+  older.link = "https://old.example/reset-password#token=tok-123";
+  m = renderMail(older, kAda, moved);
+  EXPECT_NE(m.body.find("https://old.example/reset-password#token=tok-123"), std::string::npos)
+      << m.body;
+  EXPECT_EQ(m.body.find("portal.acme.example"), std::string::npos) << m.body;
 }
 
 TEST(MailRenderTest, PasswordResetMailHoldsTheLinkValidFiveMinutes) {

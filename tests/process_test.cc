@@ -880,6 +880,10 @@ TEST(ServerProcess, ProgramsRefuseBadFlagsAndMissingDirectoriesWithOneLine) {
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--data", dir.sub("e")});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.err, "portal-server: --data is given twice (see portal-server --help)\n");
+  // So is a flag without a value (a review: --quiet --quiet went on).
+  r = runProgram({PORTAL_SERVER_BIN, "--data", dir.sub("d"), "--quiet", "--quiet"});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "portal-server: --quiet is given twice (see portal-server --help)\n");
   // A mistyped --data is not made a new, empty portal that signs nobody in.
   r = runProgram({PORTAL_SERVER_BIN, "--data", dir.path() + "/typo", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
@@ -1277,7 +1281,7 @@ TEST(ServerProcess, AMailIsTriedForTheHoursGivenThenDropped) {
     auto portal = Portal::open(options, *countries, clock, ids);
     ASSERT_TRUE(portal) << portal.error().message;
     PasswordHasher hasher(HashCost::minimum());
-    ASSERT_TRUE(provisionCompany(**portal, hasher, exampleCompany("acme", "Acme"), ""));
+    ASSERT_TRUE(provisionCompany(**portal, hasher, exampleCompany("acme", "Acme")));
   }
   const std::string log = dir.sub("server.log");
   auto metric = [](ServerProcess& server, const std::string& line) {

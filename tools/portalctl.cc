@@ -149,7 +149,7 @@ std::string run(const std::string& data, const json& request, const std::string&
   auto portal = Portal::open(options, *countries, clock, ids);
   if (!portal) return viaServer(data, request, portal.error());
   PasswordHasher hasher(cost == "minimum" ? HashCost::minimum() : HashCost::interactive());
-  OperatorContext context{(*portal)->store(), (*portal)->projector(), portal->get(), &hasher, ""};
+  OperatorContext context{(*portal)->store(), (*portal)->projector(), portal->get(), &hasher};
   std::string text = runOperatorRequest(context, request.dump());
   // A job refused in a directory that was empty leaves it empty: a new log is made
   // only by a job that succeeds there.
@@ -215,7 +215,7 @@ std::string maintain(const std::string& data, const json& request,
   // them behind. A projection that stops on the way (it says why) is passed over,
   // as the server passes it over.
   if (!rebuild) (void)(*projector)->catchUp();
-  OperatorContext context{**store, **projector, nullptr, nullptr, ""};
+  OperatorContext context{**store, **projector, nullptr, nullptr};
   // Ctrl-C stops a rebuild cleanly: the old projection keeps serving. (Through the
   // server, Ctrl-C ends this process and the server sees the socket close.) A
   // compaction or a backup has no such point: Ctrl-C ends it as it ends any program.

@@ -51,7 +51,7 @@ std::string provision(OperatorContext& ctx, const json& req) {
     for (const auto& s : req["services"]) c.services.push_back(s.get<std::string>());
   if (ctx.portal == nullptr || ctx.hasher == nullptr)
     return failure("provisioning needs the whole portal open");
-  auto done = provisionCompany(*ctx.portal, *ctx.hasher, std::move(c), ctx.signInUrl);
+  auto done = provisionCompany(*ctx.portal, *ctx.hasher, std::move(c));
   if (!done) return failure(done.error().message);
   return json{{"ok", true},
               {"companyId", done->companyId},

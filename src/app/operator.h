@@ -43,7 +43,6 @@ struct OperatorContext {
   Projector& projector;
   Portal* portal = nullptr;                // the whole portal, for provisioning
   const PasswordHasher* hasher = nullptr;  // for provisioning
-  std::string signInUrl;                   // for the owner's mail
 };
 
 // Receives the progress lines of a long request; returns false when nobody is

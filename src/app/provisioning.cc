@@ -17,7 +17,7 @@ std::string describeRejection(const Rejection& rejection) {
 }
 
 Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher,
-                                     ProvisionCompany command, const std::string& signInUrl) {
+                                     ProvisionCompany command) {
   Provisioned out;
   out.temporaryPassword = newTemporaryPassword();
   auto hash = hasher.hash(out.temporaryPassword);
@@ -28,13 +28,13 @@ Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hashe
   s.command = Command{"", kSystem, std::move(command)};
   s.commandId = "provision-" + slug;
   s.correlationId = s.commandId;
-  s.outbox = [secret = out.temporaryPassword, slug, signInUrl](const Decision& d) {
+  // The mail names the sign-in address the mailer knows when it makes the mail.
+  s.outbox = [secret = out.temporaryPassword, slug](const Decision& d) {
     MailRecord mail;
     mail.kind = std::string(kTemporaryPasswordMail);
     mail.companyId = d.companyId;
     mail.userId = d.ids.empty() ? std::string() : d.ids.front();
     mail.secret = secret;
-    mail.link = signInUrl;
     mail.companySlug = slug;
     return std::vector<std::string>{encodeMailRecord(mail)};
   };

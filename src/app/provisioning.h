@@ -22,7 +22,7 @@ struct Provisioned {
 // Rejected commands come back as an Error whose message names the code and the
 // problems ("company-exists: …", "validation-failed: owner.email is required").
 Result<Provisioned> provisionCompany(Portal& portal, const PasswordHasher& hasher,
-                                     ProvisionCompany command, const std::string& signInUrl);
+                                     ProvisionCompany command);
 
 // A Rejection as one line: its code, message and problems.
 std::string describeRejection(const Rejection& rejection);

@@ -7,11 +7,6 @@
 
 namespace portal {
 
-std::string Api::Impl::publicUrl() {
-  std::lock_guard lock(urlMu);
-  return options.publicUrl;
-}
-
 std::string Api::Impl::companySlugOf(const std::string& companyId) {
   auto company = portal.credentials().companyById(companyId);
   return company ? company->slug : std::string();
@@ -1162,11 +1157,6 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
 }
 
 SessionStore& Api::sessions() { return impl_->sessions; }
-
-void Api::setPublicUrl(const std::string& url) {
-  std::lock_guard lock(impl_->urlMu);
-  impl_->options.publicUrl = url;
-}
 
 bool Api::quick(const HttpRequest& request) {
   // Decided on the route the dispatcher will take, however the path is spelled.

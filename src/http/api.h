@@ -54,8 +54,6 @@ struct ApiOptions {
   // Reset requests: per email as typed, and per address (an office behind one
   // address asks for more links than it fails sign-ins).
   ThrottlePolicy resetThrottle{5, 50};
-  // Where people reach the portal: the reset link and the welcome mail point here.
-  std::string publicUrl = "http://127.0.0.1:8080";
   std::size_t maxJsonBody = 1 << 20;
   // Users an import file may hold (its bytes are limited by the server, 64 MiB).
   std::size_t importMaxRows = 200'000;
@@ -149,8 +147,6 @@ class Api {
   // The server is about to stop (portal-server --stop-delay): /readyz answers 503
   // `stopping`, everything else as before.
   void markStopping();
-  // Where links in mail point (the server knows its port only once it listens).
-  void setPublicUrl(const std::string& url);
 
  private:
   friend const std::vector<RouteInfo>& apiRoutes();

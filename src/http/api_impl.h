@@ -218,7 +218,6 @@ struct Api::Impl {
   HttpMetrics metrics;
   std::once_flag workbookOnce;  // the import template workbook, written on first use
   Result<std::string> workbook = std::string();
-  std::mutex urlMu;  // guards options.publicUrl
 
   // The ETag of a user or a group: its version, and for a user "-a" once its
   // manager shows as anonymized.
@@ -369,7 +368,6 @@ struct Api::Impl {
 
   // --- plumbing: routing, authentication, commands, tags, cursors (api.cc) ---
 
-  std::string publicUrl();
   // What the company's users type as "company" to sign in; empty if it is unknown.
   std::string companySlugOf(const std::string& companyId);
 

@@ -290,12 +290,12 @@ HttpResponse Api::Impl::changePassword(Call& call) {
 }
 
 MailBuilder Api::Impl::passwordChangedMail(const std::string& companyId) {
-  return [slug = companySlugOf(companyId), link = publicUrl()](const Decision& d) {
+  return [slug = companySlugOf(companyId)](const Decision& d) {
     return std::vector<std::string>{encodeMailRecord({.kind = std::string(kPasswordChangedMail),
                                                       .companyId = d.companyId,
                                                       .userId = d.id,
                                                       .secret = "",
-                                                      .link = link,
+                                                      .link = "",
                                                       .companySlug = slug})};
   };
 }
@@ -353,7 +353,8 @@ HttpResponse Api::Impl::requestReset(Call& call) {
     mail.secret = token;
     // A fragment, never sent to a server: the token stays out of access logs and
     // Referer headers on its way to the front end that reads it.
-    mail.link = publicUrl() + "/reset-password#token=" + token;
+    // Its path: the mailer puts it on the Customer Portal's address when it sends.
+    mail.link = "/reset-password#token=" + token;
     // Only when the write model reset the user too: the view may show someone
     // a deactivation accepted a moment ago has made inactive (the decision then
     // names nobody), whose link would be written out for nothing.

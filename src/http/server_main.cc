@@ -376,13 +376,12 @@ Result<std::string> corsOrigin(std::string_view text) {
 }
 
 // The demo company of the README's run command: made on first start. `apiUrl` is
-// where this server answers (the curl line); `linkUrl` where mail links point;
+// where this server answers (the curl line);
 // `mailPlace` where mail goes (the drop's directory, or the relay);
 // `temporaryPlace` where the owner's temporary password went (the drop of an
 // earlier run without --smtp may hold it).
 void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::string& apiUrl,
-                   const std::string& linkUrl, const std::string& mailPlace, bool drop,
-                   const std::string& temporaryPlace) {
+                   const std::string& mailPlace, bool drop, const std::string& temporaryPlace) {
   const std::string email = "owner@demo.example";
   const std::string mailGoes = (drop ? "arrives in " : "goes through ") + mailPlace;
   if (auto company = portal.credentials().companyBySlug("demo")) {
@@ -414,7 +413,7 @@ void provisionDemo(Portal& portal, const PasswordHasher& hasher, const std::stri
   c.name = "Demo Company";
   c.owner =
       NewUserDetails{email, "Olivia", "Owner", "Managing Director", email, std::string("DE"), true};
-  auto done = provisionCompany(portal, hasher, std::move(c), linkUrl);
+  auto done = provisionCompany(portal, hasher, std::move(c));
   if (!done) {
     logLine("portal-server: cannot provision the demo company: " + done.error().message);
     std::exit(1);
@@ -455,7 +454,7 @@ int main(int argc, char** argv) {
   bool demo = false, quiet = false;
   std::vector<std::string> trustedProxies, corsOrigins;
   AddressRanges metricsFrom = AddressRanges::loopback();
-  std::set<std::string> given;  // the flags with a value seen so far
+  std::set<std::string> given;  // the flags seen so far (but those that add to a list)
   // --help answers whatever else the line holds, as portalctl's and portal-replay's
   // do (a review: `--bogus --help` said only the bad flag). --version comes after the
   // flags before it are checked (`--mail-give-up-hours 168 --version` checks a value).
@@ -540,11 +539,10 @@ int main(int argc, char** argv) {
         if (std::find(corsOrigins.begin(), corsOrigins.end(), *origin) == corsOrigins.end())
           corsOrigins.push_back(*origin);
       });
-    } else if (a == "--demo")
-      demo = true;
-    else if (a == "--quiet")
-      quiet = true;
-    else if (a == "--version") {
+    } else if (a == "--demo" || a == "--quiet") {
+      if (!given.insert(a).second) usage(a + " is given twice");  // as a flag with a value
+      (a == "--demo" ? demo : quiet) = true;
+    } else if (a == "--version") {
       std::printf("%s\n", versionLine("portal-server").c_str());
       return 0;
     } else
@@ -808,7 +806,6 @@ int main(int argc, char** argv) {
 
   ApiOptions apiOptions;
   apiOptions.hashCost = hashCost;
-  if (!publicUrl.empty()) apiOptions.publicUrl = publicUrl;
   apiOptions.metricsFrom = metricsFrom;
   apiOptions.corsOrigins = corsOrigins;
   apiOptions.waitingPolls = waitingPolls(workers);
@@ -968,7 +965,7 @@ int main(int argc, char** argv) {
   const std::string url = urlOf(server->port());
   mailer->start();
 
-  OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher, publicUrl};
+  OperatorContext operatorContext{p.store(), p.projector(), &p, &hasher};
   auto operatorSocket = OperatorSocket::listen(
       operatorSocketPath(data),
       [&](std::string_view request, const OperatorProgress& progress) {
@@ -1049,7 +1046,7 @@ int main(int argc, char** argv) {
          it.increment(ec))
       inDrop = it->path().filename().string().ends_with("-temporary-password.eml");
     const std::string relay = "the relay smtp://" + smtp;
-    provisionDemo(p, hasher, url, publicUrl, smtp.empty() ? drop : relay, smtp.empty(),
+    provisionDemo(p, hasher, url, smtp.empty() ? drop : relay, smtp.empty(),
                   inDrop ? drop + "*-temporary-password.eml" : "sent through " + relay);
     mailer->notify();
   }

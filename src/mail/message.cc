@@ -325,7 +325,13 @@ Message renderMail(const MailRecord& record, const Recipient& recipient,
   m.to = recipient.email;
   m.companyId = record.companyId;
   m.toName = oneLine(oneLine(recipient.givenName) + " " + oneLine(recipient.surname));
-  const std::string link = oneLine(record.link);
+  // A link of a path alone (a reset link's) is on the Customer Portal as the server
+  // names it when the mail is made, which may be after a restart with another
+  // --public-url (a review: a reset held in the outbox while the relay was down
+  // went out with the old address); records made before 2026-12-07 hold it whole.
+  const std::string link = record.link.starts_with("/")
+                               ? oneLine(settings.publicUrl) + oneLine(record.link)
+                               : oneLine(record.link);
   const std::string signInUrl = link.empty() ? oneLine(settings.publicUrl) : link;
   const std::string slug = oneLine(record.companySlug);
   const std::string secret = oneLine(record.secret);

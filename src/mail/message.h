@@ -40,7 +40,8 @@ struct MailSettings {
   // The From header: a display name and an address in angle brackets, or an address.
   std::string from = "Customer Portal <no-reply@portal.invalid>";
   // Where people sign in (e.g. "https://portal.example.com"); the mails point there
-  // when a record brings no link of its own.
+  // when a record brings no link of its own, and a record's link of a path alone
+  // ("/reset-password#token=…") is on it.
   std::string publicUrl;
 };
 

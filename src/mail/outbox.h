@@ -34,7 +34,10 @@ struct MailRecord {
   std::string kind;               // one of the kinds above
   std::string companyId, userId;  // the recipient
   std::string secret;             // the temporary password or the reset token; may be empty
-  std::string link;               // the reset link, or the sign-in URL; may be empty
+  // The reset link's path ("/reset-password#token=…"), put on MailSettings::publicUrl
+  // when the mail is made; empty: the sign-in URL, MailSettings::publicUrl. (Records
+  // made before 2026-12-07 may hold a whole URL, used as it is.)
+  std::string link;
   std::string companySlug;        // what the recipient types as "company" to sign in
 };
 

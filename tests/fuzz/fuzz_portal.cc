@@ -89,7 +89,7 @@ FuzzPortal::FuzzPortal() : impl_(std::make_unique<Impl>()) {
 
   PasswordHasher hasher(HashCost::minimum());
   const ProvisionCompany c = test::exampleCompany("fuzz", "Fuzz");
-  auto done = provisionCompany(*w.portal, hasher, c, "");
+  auto done = provisionCompany(*w.portal, hasher, c);
   if (!done) throw std::runtime_error(done.error().message);
   w.ownerId = done->ownerId;
   w.token = w.call("POST", "/api/v1/sessions",
