@@ -96,6 +96,31 @@ TEST(StartingResponder, AnswersEveryConnectionAtOnceAsTheServerWouldAndAtTheHand
   ::close(*fd);
 }
 
+// A key the server cannot keep is refused before anything is done: an empty one
+// (a review: taken as no key, each retry made another resource), one too long, one
+// of other characters.
+TEST(HttpLimits, AnIdempotencyKeyThatIsEmptyTooLongOrNotAsciiIsRefused) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  HttpClient client(server.port());
+  for (const auto& [key, detail] : std::vector<std::pair<std::string, std::string>>{
+           {"",
+            "The Idempotency-Key is empty: send a key (a new UUID for each command), or "
+            "no Idempotency-Key field."},
+           {std::string(201, 'k'), "The Idempotency-Key is longer than 200 characters."},
+           {"cl\xc3\xa9", "The Idempotency-Key must be printable ASCII without spaces."}}) {
+    Reply r = client.request("POST", "/api/v1/groups", R"({"name":"Keyed"})", owner.token,
+                             {{"Idempotency-Key", key}});
+    EXPECT_EQ(r.status, 400) << key << ": " << r.body;
+    EXPECT_EQ(r.json()["detail"], detail) << r.body;
+  }
+  EXPECT_EQ(client.get("/api/v1/groups", owner.token).json()["items"].size(), 0u)
+      << "nothing was made";
+  Reply made = client.request("POST", "/api/v1/groups", R"({"name":"Keyed"})", owner.token,
+                              {{"Idempotency-Key", std::string(200, 'k')}});
+  EXPECT_EQ(made.status, 201) << made.body;
+}
+
 TEST(HttpLimits, APathOrQueryThatIsNotUtf8IsRefusedAndTheServerGoesOn) {
   ApiServer server;
   Person owner = server.provision("acme");

@@ -564,6 +564,15 @@ std::optional<HttpResponse> Api::Impl::idempotency(const HttpRequest& req, const
   const std::string_view key =
       s.command.actor == kSystem || !useKey ? std::string_view{} : req.header("idempotency-key");
   s.keyScope = req.method + " " + route;
+  // A field sent empty is a client's bug (a key variable never set): refused, not
+  // taken as no key, since its retries would then each run the command again (a
+  // review made two resources so).
+  if (key.empty() && s.command.actor != kSystem && useKey &&
+      std::any_of(req.headers.begin(), req.headers.end(),
+                  [](const auto& h) { return h.first == "idempotency-key"; }))
+    return Api::badRequest(
+        "The Idempotency-Key is empty: send a key (a new UUID for each command), or no "
+        "Idempotency-Key field.");
   if (!key.empty()) {
     if (key.size() > 200)
       return Api::badRequest("The Idempotency-Key is longer than 200 characters.");
