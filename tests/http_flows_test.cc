@@ -1532,6 +1532,15 @@ TEST(HttpFlows, GroupsAndUserCommandsHonourIfMatch) {
   ASSERT_EQ(r.status, 204) << r.body;
   const std::string second = client.get(path, owner.token).header("etag");
   EXPECT_EQ(second, "\"2\"") << "a member added changes what the group shows";
+  // A read's preconditions, as a user's (a review: a group's were not looked at).
+  r = client.request("GET", path, "", owner.token, {{"If-None-Match", second}});
+  EXPECT_EQ(r.status, 304) << r.body;
+  EXPECT_EQ(r.header("etag"), second);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(client.request("GET", path, "", owner.token, {{"If-None-Match", first}}).status, 200);
+  r = client.request("GET", path, "", owner.token, {{"If-Match", first}});
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(r.header("etag"), second);
   auto with = [&](const std::string& tag) {
     auto headers = type;
     headers.emplace_back("If-Match", tag);

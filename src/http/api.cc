@@ -779,6 +779,26 @@ bool Api::Impl::namesTag(std::string_view list, std::string_view etag) {
   return false;
 }
 
+HttpResponse Api::Impl::conditionalRead(const Call& call, HttpResponse r, const char* what) {
+  if (r.status != 200) return r;
+  std::string etag;
+  for (const auto& [name, value] : r.headers)
+    if (name == "ETag") etag = value;
+  if (etag.empty()) return r;
+  if (const std::string_view match = call.req.header("if-match");
+      !match.empty() && !namesTag(match, etag))
+    return notAsShown(what, etag);
+  if (const std::string_view none = call.req.header("if-none-match");
+      !none.empty() && namesTag(none, etag)) {
+    HttpResponse notModified;
+    notModified.status = 304;
+    notModified.contentType.clear();  // RFC 9110 15.4.5: the tag, no representation's metadata
+    notModified.headers.emplace_back("ETag", etag);
+    return notModified;
+  }
+  return r;
+}
+
 HttpResponse Api::Impl::notAsShown(const char* what, const std::string& etag) {
   HttpResponse r = Api::problem(412, "version-mismatch", "The resource has changed",
                                 std::string("If-Match does not name this ") + what +

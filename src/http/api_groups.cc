@@ -44,7 +44,8 @@ HttpResponse Api::Impl::createGroup(Call& call) {
 }
 
 HttpResponse Api::Impl::getGroup(Call& call) {
-  return groupResponse(call.company(), call.params[0], 200);
+  // (A review found If-None-Match honoured on a user and not on a group.)
+  return conditionalRead(call, groupResponse(call.company(), call.params[0], 200), "group");
 }
 
 HttpResponse Api::Impl::patchGroup(Call& call) {

@@ -572,6 +572,10 @@ struct Api::Impl {
   static bool namesTag(std::string_view list, std::string_view etag);
   // 412: If-Match does not name the `what` as it is now, whose tag is `etag`.
   static HttpResponse notAsShown(const char* what, const std::string& etag);
+  // A read's preconditions on its 200 answer `r` with an ETag (RFC 9110 13.1;
+  // neither was looked at on a read: a review): If-Match not naming the tag shown is
+  // 412 (notAsShown), If-None-Match naming it 304 with the tag.
+  static HttpResponse conditionalRead(const Call& call, HttpResponse r, const char* what);
   // The answer to a command refused as `r`: a 412 names in ETag the tag `tagNow`
   // reads (when given), as every 412 of a user or group does.
   static HttpResponse refusedWithTag(const Rejection& r, const TagRead& tagNow);

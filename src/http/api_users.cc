@@ -104,27 +104,8 @@ HttpResponse Api::Impl::createUser(Call& call) {
       std::move(outbox));
 }
 
-// Its preconditions (RFC 9110 13.1; neither was looked at on a read: a review):
-// If-Match not naming the tag shown is 412, If-None-Match naming it 304 with the tag.
 HttpResponse Api::Impl::getUser(Call& call) {
-  HttpResponse r = userResponse(call.company(), call.params[0]);
-  if (r.status != 200) return r;
-  std::string etag;
-  for (const auto& [name, value] : r.headers)
-    if (name == "ETag") etag = value;
-  if (etag.empty()) return r;
-  if (const std::string_view match = call.req.header("if-match");
-      !match.empty() && !namesTag(match, etag))
-    return notAsShown("user", etag);
-  if (const std::string_view none = call.req.header("if-none-match");
-      !none.empty() && namesTag(none, etag)) {
-    HttpResponse notModified;
-    notModified.status = 304;
-    notModified.contentType.clear();  // RFC 9110 15.4.5: the tag, no representation's metadata
-    notModified.headers.emplace_back("ETag", etag);
-    return notModified;
-  }
-  return r;
+  return conditionalRead(call, userResponse(call.company(), call.params[0]), "user");
 }
 
 namespace {
