@@ -980,6 +980,13 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   auto refused = std::get<Rejection>(w.run("owner", CreateGroup{tooLong, std::nullopt}));
   ASSERT_EQ(refused.problems.size(), 1u);
   EXPECT_EQ(refused.problems[0].message, "is longer than 256 characters");
+  // Counted as the text shows (NFC): a letter and its combining accent is one.
+  std::string accented;
+  for (int i = 0; i < 256; ++i) accented += "e\u0301";
+  EXPECT_EQ(codeOf(w.run("owner", CreateGroup{accented, std::nullopt})), "");
+  refused = std::get<Rejection>(w.run("owner", CreateGroup{accented + "e\u0301", std::nullopt}));
+  ASSERT_EQ(refused.problems.size(), 1u);
+  EXPECT_EQ(refused.problems[0].message, "is longer than 256 characters");
   NewUserDetails wide = World::details("han");
   wide.givenName = han;
   EXPECT_EQ(codeOf(w.run("owner", CreateUser{wide, false})), "");

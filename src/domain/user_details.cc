@@ -84,7 +84,17 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
     control = "holds a control character";
   }
   if (control) return control;
-  if (characters > maxLength) return "is longer than " + std::to_string(maxLength) + " characters";
+  // Counted in NFC, as the text shows: "é" typed as "e" and a combining accent (as
+  // macOS may send it) is one character, as it is in a name's uniqueness (a review
+  // found 200 of them refused where 200 composed ones passed). Stored as sent.
+  if (characters > maxLength) {
+    const std::string composed = nfcOf(value);
+    const auto codePoints = std::count_if(composed.begin(), composed.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    });
+    if (static_cast<std::size_t>(codePoints) > maxLength)
+      return "is longer than " + std::to_string(maxLength) + " characters";
+  }
   return std::nullopt;
 }
 

@@ -19,8 +19,8 @@ namespace portal {
 inline constexpr std::size_t kMaxTextLength = 256;
 
 // nullopt when `value` is acceptable text of at most `maxLength` characters (code
-// points): valid UTF-8, one line, no control characters; else why not, for a person.
-// With `lines`, line breaks and tabs are fine (a description).
+// points of its NFC form): valid UTF-8, one line, no control characters; else why not, for a
+// person. With `lines`, line breaks and tabs are fine (a description).
 std::optional<std::string> textProblem(std::string_view value, std::size_t maxLength,
                                        bool lines = false);
 
