@@ -644,6 +644,13 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   scraper.request("DELETE", "/api/v1/sessions/Bearer%20" + token + ".json", "", "");
   scraper.get("/api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history");
   scraper.get("/api/v1/users/0190a2b3c4d57e6f8091a2b3c4d5e6f7");  // an id without hyphens
+  // Nor a name put where an id goes (a review); the API's words and ids stay.
+  scraper.get("/api/v1/users/Wbxqzlmn%20Xoqjprtv/history");
+  scraper.get("/api/v1/groups/Xoqjprtv");
+  scraper.request("PUT", "/api/v1/users/0190a2b3-c4d5-7e6f-8091-a2b3c4d5e6f7/roles/modeler/viewer",
+                  "", "");
+  // Outside the API, a token alone is hidden.
+  scraper.get("/favicon.ico");
   // Bytes past printable ASCII in a path are written as \xHH (a review found them
   // raw in the log; the request is 400, RFC 9112 3.2); a HEAD's line counts no body,
   // since none is sent.
@@ -668,11 +675,23 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   }));
   for (const auto& l : lines) EXPECT_EQ(l.find("rita"), std::string::npos) << l;
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
-    return l.find(" DELETE /api/v1/sessions/{token} 40") != std::string::npos;
+    return l.find(" DELETE /api/v1/sessions/{text} 40") != std::string::npos;
   })) << ::testing::PrintToString(lines);
   for (const auto& l : lines) EXPECT_EQ(l.find(token), std::string::npos) << l;
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find("Wbxqzlmn"), std::string::npos) << l;
+    EXPECT_EQ(l.find("Xoqjprtv"), std::string::npos) << l;
+  }
+  for (const char* logged :
+       {" GET /api/v1/users/{text}/history 401 ", " GET /api/v1/groups/{text} 401 ",
+        " PUT /api/v1/users/0190a2b3-c4d5-7e6f-8091-a2b3c4d5e6f7/roles/modeler/viewer 401 ",
+        " GET /favicon.ico 404 "})
+    EXPECT_TRUE(
+        std::any_of(lines.begin(), lines.end(),
+                    [&](const std::string& l) { return l.find(logged) != std::string::npos; }))
+        << logged << ": " << ::testing::PrintToString(lines);
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
-    return l.find(" DELETE /api/v1/sessions/Bearer%{token}.json 40") != std::string::npos;
+    return l.find(" DELETE /api/v1/sessions/{text} 40") != std::string::npos;
   })) << ::testing::PrintToString(lines);
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(" GET /api/v1/users/0190A2B3-C4D5-7E6F-8091-A2B3C4D5E6F7/history ") !=

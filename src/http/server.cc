@@ -19,11 +19,14 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <ranges>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include "events/log.h"
 #include "events/text.h"
+#include "src/domain/services.h"
 #include "src/http/api.h"
 #include "src/http/beast_request.h"
 #include "src/http/client_address.h"
@@ -598,13 +601,10 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     readBody(limit);
   }
 
-  // The path for the access log: a segment that holds an email (someone who put one
-  // where an id goes, /api/v1/users/ann@acme.example) is logged as {email}; the log
-  // holds ids, never people's addresses. A run of 32 or more letters, digits, `-`
-  // and `_` that is not hexadecimal digits and hyphens alone (an id, whole or
-  // mistyped) may be a secret: a session or reset token put in a path by mistake
-  // (DELETE /api/v1/sessions/<token>: a review found it logged while it was still
-  // valid), logged as {token}.
+  // A segment with each run of 32 or more letters, digits, `-` and `_` that is not
+  // hexadecimal digits and hyphens alone (an id, whole or mistyped) as {token}: it
+  // may be a secret, a session or reset token put in a path by mistake (a review
+  // found DELETE /api/v1/sessions/<token> logged while the token was still valid).
   static std::string withoutSecrets(std::string_view segment) {
     auto tokenByte = [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; };
     std::string out;
@@ -621,7 +621,17 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     return out;
   }
 
-  static std::string withoutEmails(const std::string& path) {
+  // The path for the access log, which holds ids, never people's details: a segment
+  // that holds an email (someone who put one where an id goes,
+  // /api/v1/users/ann@acme.example) is {email}. Under /api/, where ids go, a
+  // segment is written as it is only when it is a word of the API's paths
+  // (pathWord) or shaped as an id (hex digits and hyphens, at least 8: whole or
+  // mistyped); any other is {text} (a review found a name put where an id goes,
+  // /api/v1/users/Ann%20Smith, logged as typed: the log is kept beyond any
+  // erasure). Elsewhere (probes, scanners' paths) only a token is hidden
+  // (withoutSecrets).
+  static std::string loggedPath(const std::string& path) {
+    const bool api = path.starts_with("/api/");
     std::string out;
     std::size_t start = 0;
     while (start <= path.size()) {
@@ -629,15 +639,42 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       const std::string_view segment(path.data() + start, slash - start);
       const bool email = segment.find('@') != std::string_view::npos ||
                          asciiLower(segment).find("%40") != std::string::npos;
+      const bool idShaped =
+          segment.size() >= 8 && std::all_of(segment.begin(), segment.end(), [](unsigned char c) {
+            return std::isxdigit(c) || c == '-';
+          });
       if (email)
         out.append("{email}");
-      else
+      else if (!api)
         out.append(withoutSecrets(segment));
+      else if (segment.empty() || idShaped || pathWord(segment))
+        out.append(segment);
+      else
+        out.append("{text}");
       if (slash == path.size()) break;
       out.push_back('/');
       start = slash + 1;
     }
     return out;
+  }
+
+  // The words of the API's paths: its routes' fixed segments, and the services and
+  // roles a role's path names.
+  static bool pathWord(std::string_view segment) {
+    static const std::set<std::string, std::less<>> words = [] {
+      std::set<std::string, std::less<>> w;
+      for (const RouteInfo& route : apiRoutes())
+        for (const std::string_view part :
+             std::views::split(route.pattern, '/') |
+                 std::views::transform([](auto r) { return std::string_view(r.begin(), r.end()); }))
+          if (!part.empty() && part.front() != '{') w.emplace(part);
+      for (const ServiceDefinition& service : serviceCatalog()) {
+        w.insert(service.name);
+        w.insert(service.roles.begin(), service.roles.end());
+      }
+      return w;
+    }();
+    return words.count(segment) > 0;
   }
 
   // True when every member listed in a field's value is `only`: the codings of a
@@ -828,7 +865,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     };
     std::snprintf(line, sizeof line, "%s %s %s %d %zu %.1fms %s",
                   known(client_.empty() ? peer_ : client_).c_str(), known(method_).c_str(),
-                  known(withoutEmails(path_)).c_str(), status, bytes, ms, requestId_.c_str());
+                  known(loggedPath(path_)).c_str(), status, bytes, ms, requestId_.c_str());
     server_->options.accessLog(line);
   }
 
