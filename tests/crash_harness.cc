@@ -119,8 +119,10 @@ void client(std::uint16_t port, const std::string& token, int cycle, int n, Ledg
   try {
     HttpClient http(port);
     for (int i = 0;; ++i) {
-      const std::string key =
-          "c" + std::to_string(cycle) + "-" + std::to_string(n) + "-" + std::to_string(i);
+      // Shaped as a request id the server keeps (hex digits and hyphens).
+      char key[40];
+      std::snprintf(key, sizeof key, "%08x-%04x-%08x", static_cast<unsigned>(cycle),
+                    static_cast<unsigned>(n), static_cast<unsigned>(i));
       ledger.sending(key);
       Reply r = http.post("/api/v1/users", newUser(key), token,
                         {{"Idempotency-Key", key}, {"X-Request-Id", key}});

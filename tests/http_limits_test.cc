@@ -812,12 +812,34 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
   {
     RawConnection c(server.port());
     c.send(
-        "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-abc\r\n"
+        "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: c0ffee00-abc\r\n"
         "Content-Length: 99999999\r\n\r\n");
     const std::string answer = c.readToEnd();
     EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
-    EXPECT_NE(answer.find("X-Request-Id: client-abc\r\n"), std::string::npos)
+    EXPECT_NE(answer.find("X-Request-Id: c0ffee00-abc\r\n"), std::string::npos)
         << answer.substr(0, 400);
+  }
+  // A request id is kept only when shaped as one (hex digits and hyphens): it is
+  // each event's correlationId, which no erasure rewrites, and text may name a
+  // person (a review: "req-ann-smith-1" stayed in the log after an erasure).
+  {
+    HttpClient client(server.port());
+    Reply named = client.request("POST", "/api/v1/groups", R"({"name":"Named"})", owner.token,
+                                 {{"X-Request-Id", "req-ann-smith-1"}});
+    ASSERT_EQ(named.status, 201) << named.body;
+    EXPECT_NE(named.header("x-request-id"), "req-ann-smith-1");
+    EXPECT_FALSE(named.header("x-request-id").empty());
+    Reply kept = client.request("POST", "/api/v1/groups", R"({"name":"Kept"})", owner.token,
+                                {{"X-Request-Id", "0f3c9a2e-5b1d-4e7a-9c3f-2d8b6a1e4f70"}});
+    ASSERT_EQ(kept.status, 201) << kept.body;
+    EXPECT_EQ(kept.header("x-request-id"), "0f3c9a2e-5b1d-4e7a-9c3f-2d8b6a1e4f70");
+    const std::string events = client.get("/api/v1/events?after=0&limit=500", owner.token).body;
+    EXPECT_EQ(events.find("ann-smith"), std::string::npos);
+    EXPECT_NE(events.find("\"correlationId\":\"" + named.header("x-request-id") + "\""),
+              std::string::npos);
+    EXPECT_NE(events.find("\"correlationId\":\"0f3c9a2e-5b1d-4e7a-9c3f-2d8b6a1e4f70\""),
+              std::string::npos)
+        << events;
   }
   {
     RawConnection c(server.port());

@@ -1,5 +1,6 @@
 #include "src/http/beast_request.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "events/json_writer.h"
@@ -8,12 +9,10 @@
 namespace portal {
 
 bool saneRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
+  if (id.size() < 8 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+  });
 }
 
 std::string targetProblem(std::string_view target) {

@@ -27,7 +27,7 @@ HeaderFields headerFieldsOf(const boost::beast::http::fields& fields);
 
 // Moves `msg`'s method, target, headers (names lower-cased) and body into an
 // HttpRequest from `peer`. The request id is the client's X-Request-Id when it is
-// sane (1 to 64 of [A-Za-z0-9._-]), else `newRequestId()`. `header`: the fields as
+// kept (saneRequestId), else `newRequestId()`. `header`: the fields as
 // they were when the header was read (headerFieldsOf), taken instead of `msg`'s:
 // Beast adds a chunked body's trailer fields to the same list (each beside a field
 // of its name), and a trailer must not stand in for a header (RFC 9110 6.5.1: an
@@ -36,7 +36,11 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId,
                              std::optional<HeaderFields> header = std::nullopt);
 
-// Whether a client's X-Request-Id is kept as the request's id.
+// Whether a client's X-Request-Id is kept as the request's id: 8 to 64 hex digits
+// and hyphens (a UUID, a W3C trace id, nginx's $request_id). It goes into every
+// event of the request as its correlationId, which no erasure rewrites, so text
+// that could name a person ("req-ann-smith-1", taken until 2026-12-07: a review)
+// is not kept; such a request gets an id of the server's.
 bool saneRequestId(std::string_view id);
 
 // What is wrong with a request's target (RFC 9112 3.2), or "" when nothing is: the
