@@ -121,7 +121,7 @@ void client(std::uint16_t port, const std::string& token, int cycle, int n, Ledg
     for (int i = 0;; ++i) {
       // Shaped as a request id the server keeps (hex digits and hyphens).
       char key[40];
-      std::snprintf(key, sizeof key, "%08x-%04x-%08x", static_cast<unsigned>(cycle),
+      std::snprintf(key, sizeof key, "%08x-cafe-%04x-%08x", static_cast<unsigned>(cycle),
                     static_cast<unsigned>(n), static_cast<unsigned>(i));
       ledger.sending(key);
       Reply r = http.post("/api/v1/users", newUser(key), token,

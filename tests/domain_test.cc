@@ -987,6 +987,12 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   refused = std::get<Rejection>(w.run("owner", CreateGroup{accented + "e\u0301", std::nullopt}));
   ASSERT_EQ(refused.problems.size(), 1u);
   EXPECT_EQ(refused.problems[0].message, "is longer than 256 characters");
+  // One over four times the limit is refused as it is, never put through NFC.
+  std::string marks = "a";
+  for (int i = 0; i < 1100; ++i) marks += "\u0301";
+  refused = std::get<Rejection>(w.run("owner", CreateGroup{marks, std::nullopt}));
+  ASSERT_EQ(refused.problems.size(), 1u);
+  EXPECT_EQ(refused.problems[0].message, "is longer than 256 characters");
   NewUserDetails wide = World::details("han");
   wide.givenName = han;
   EXPECT_EQ(codeOf(w.run("owner", CreateUser{wide, false})), "");

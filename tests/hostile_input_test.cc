@@ -427,9 +427,9 @@ TEST(HostileClients, TrailerFieldsNeverStandInForHeaderFields) {
   // Nor does a trailer change what the header said, or add an id to the answer.
   answer = post(bearer + json,
                 "Content-Type: text/plain\r\nAuthorization: Bearer nonsense\r\nX-Request-Id: "
-                "f00df00d-7a11\r\n");
+                "f00df00d-7a11-0000\r\n");
   EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer.substr(0, 300);
-  EXPECT_EQ(answer.find("f00df00d-7a11"), std::string::npos) << answer.substr(0, 300);
+  EXPECT_EQ(answer.find("f00df00d-7a11-0000"), std::string::npos) << answer.substr(0, 300);
   // Beast puts each trailer field beside a header field of its name: no header
   // field may be lost for it either.
   answer =
@@ -464,8 +464,8 @@ TEST(HostileClients, AClientThatResetsAfterSendingIsLoggedWithItsAddress) {
   ApiServer server({}, [&](ServerOptions& o) { accessLog.attach(o); });
   for (int i = 0; i < 20; ++i) {
     RawConnection c(server.port());
-    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: feedface-" + std::to_string(i) +
-           "\r\n\r\n");
+    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: feedface-c0de-00" +
+           std::to_string(i) + "\r\n\r\n");
     c.reset();
   }
   ASSERT_TRUE(waitFor([&] {
@@ -648,10 +648,14 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   // Nor a name put where an id goes (a review); the API's words and ids stay.
   scraper.get("/api/v1/users/Wbxqzlmn%20Xoqjprtv/history");
   scraper.get("/api/v1/groups/Xoqjprtv");
+  scraper.get("/api/v1/users/4915112345678");  // digits alone: a phone number, say
   scraper.request("PUT", "/api/v1/users/0190a2b3-c4d5-7e6f-8091-a2b3c4d5e6f7/roles/modeler/viewer",
                   "", "");
+  // So is one reached through an escaped first segment, as the router reads it.
+  scraper.get("/%61pi/v1/users/Wbxqzlmn%20Xoqjprtv");
   // Outside the API, a token alone is hidden.
   scraper.get("/favicon.ico");
+  scraper.get("/static/" + token + ".js");
   // Bytes past printable ASCII in a path are written as \xHH (a review found them
   // raw in the log; the request is 400, RFC 9112 3.2); a HEAD's line counts no body,
   // since none is sent.
@@ -681,10 +685,20 @@ TEST(HostileClients, AnErrorAfterAnotherRequestOnTheConnectionIsAnsweredAsItsOwn
   for (const auto& l : lines) EXPECT_EQ(l.find(token), std::string::npos) << l;
   for (const auto& l : lines) {
     EXPECT_EQ(l.find("Wbxqzlmn"), std::string::npos) << l;
+    EXPECT_EQ(l.find("4915112345678"), std::string::npos) << l;
     EXPECT_EQ(l.find("Xoqjprtv"), std::string::npos) << l;
   }
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                          [&](const std::string& l) {
+                            return l.find(" DELETE /api/v1/sessions/{text} 40") !=
+                                   std::string::npos;
+                          }),
+            2)
+      << "both tokens put in a path: " << ::testing::PrintToString(lines);
   for (const char* logged :
        {" GET /api/v1/users/{text}/history 401 ", " GET /api/v1/groups/{text} 401 ",
+        " GET /{text}/v1/users/{text} 401 ", " GET /static/{token}.js 404 ",
+        " GET /api/v1/users/{text} 401 ",
         " PUT /api/v1/users/0190a2b3-c4d5-7e6f-8091-a2b3c4d5e6f7/roles/modeler/viewer 401 ",
         " GET /favicon.ico 404 "})
     EXPECT_TRUE(
@@ -787,6 +801,20 @@ TEST(HostileClients, AnExpectationOtherThan100ContinueIs417) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 417", 0), 0u) << expect << answer;
     EXPECT_NE(answer.find("application/problem+json"), std::string::npos) << answer;
     EXPECT_NE(answer.find("\"code\":\"expectation-failed\""), std::string::npos) << answer;
+  }
+  // 100-continue named twice, or in two fields, is met once (a code review: only a
+  // field of exactly "100-continue" was, and such a client waited for its leave).
+  for (const std::string& expect :
+       {std::string("Expect: 100-continue, 100-continue\r\n"),
+        std::string("Expect: 100-continue\r\nExpect: 100-continue\r\n")}) {
+    RawConnection c(server.port());
+    c.send("POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token +
+           "\r\nContent-Type: application/json\r\nConnection: close\r\n" + expect +
+           "Content-Length: 2\r\n\r\n");
+    const std::string interim = c.readUntil("\r\n\r\n");
+    EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << expect << interim;
+    c.send("{}");
+    EXPECT_EQ(c.readToEnd().rfind("HTTP/1.1 422", 0), 0u) << expect;
   }
   // Nothing was made; and HTTP/1.0's 100-continue is set aside, the body read.
   HttpClient client(server.port());

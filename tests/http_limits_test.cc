@@ -812,11 +812,11 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
   {
     RawConnection c(server.port());
     c.send(
-        "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: c0ffee00-abc\r\n"
+        "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: c0ffee00-abcd-ef01\r\n"
         "Content-Length: 99999999\r\n\r\n");
     const std::string answer = c.readToEnd();
     EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
-    EXPECT_NE(answer.find("X-Request-Id: c0ffee00-abc\r\n"), std::string::npos)
+    EXPECT_NE(answer.find("X-Request-Id: c0ffee00-abcd-ef01\r\n"), std::string::npos)
         << answer.substr(0, 400);
   }
   // A request id is kept only when shaped as one (hex digits and hyphens): it is
@@ -829,6 +829,12 @@ TEST(HttpLimits, TheServersOwnAnswersKeepTheRequestIdAndSmugglingIsRefused) {
     ASSERT_EQ(named.status, 201) << named.body;
     EXPECT_NE(named.header("x-request-id"), "req-ann-smith-1");
     EXPECT_FALSE(named.header("x-request-id").empty());
+    // Nor a number, which may be a birth date or a phone number.
+    EXPECT_NE(client
+                  .request("GET", "/api/v1/groups", "", owner.token,
+                           {{"X-Request-Id", "1980-01-01-004915112345678"}})
+                  .header("x-request-id"),
+              "1980-01-01-004915112345678");
     Reply kept = client.request("POST", "/api/v1/groups", R"({"name":"Kept"})", owner.token,
                                 {{"X-Request-Id", "0f3c9a2e-5b1d-4e7a-9c3f-2d8b6a1e4f70"}});
     ASSERT_EQ(kept.status, 201) << kept.body;

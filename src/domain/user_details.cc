@@ -86,7 +86,12 @@ std::optional<std::string> textProblem(std::string_view value, std::size_t maxLe
   if (control) return control;
   // Counted in NFC, as the text shows: "é" typed as "e" and a combining accent (as
   // macOS may send it) is one character, as it is in a name's uniqueness (a review
-  // found 200 of them refused where 200 composed ones passed). Stored as sent.
+  // found 200 of them refused where 200 composed ones passed). Stored as sent. NFC
+  // takes at most four code points into one (U+1F82), so a text more than four times
+  // as long is refused without it: ICU orders a long run of combining marks in
+  // quadratic time, and this runs on the one writer thread (a code review).
+  if (characters > 4 * maxLength)
+    return "is longer than " + std::to_string(maxLength) + " characters";
   if (characters > maxLength) {
     const std::string composed = nfcOf(value);
     const auto codePoints = std::count_if(composed.begin(), composed.end(), [](char c) {

@@ -37,8 +37,8 @@ HttpResponse Api::Impl::readyz(Call& call) {
 HttpResponse Api::Impl::metricsText(Call& call) {
   if (!options.metricsFrom.contains(call.req.clientAddress))
     return forbidden(
-        "The metrics are served to the addresses portal-server's --metrics-from names "
-        "(loopback only by default).");
+        "The metrics are served to loopback and to the addresses portal-server's "
+        "--metrics-from names.");
   std::string out;
   metrics.render(out);
   const ProcessorStats stats = portal.processor().stats();

@@ -8,12 +8,20 @@
 
 namespace portal {
 
-bool saneRequestId(std::string_view id) {
-  if (id.size() < 8 || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
-  });
+bool idShaped(std::string_view s, std::size_t least, std::size_t most) {
+  if (s.size() < least || s.size() > most) return false;
+  bool digit = false, letter = false;
+  for (const char c : s) {
+    const bool isDigit = c >= '0' && c <= '9';
+    const bool isLetter = (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!isDigit && !isLetter && c != '-') return false;
+    digit = digit || isDigit;
+    letter = letter || isLetter;
+  }
+  return digit && letter;
 }
+
+bool saneRequestId(std::string_view id) { return idShaped(id, 16, 64); }
 
 std::string targetProblem(std::string_view target) {
   // (UTF-8 as curl sends what was typed, `?search=José`, is read as its %-escapes

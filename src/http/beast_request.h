@@ -36,11 +36,18 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
                              const std::function<std::string()>& newRequestId,
                              std::optional<HeaderFields> header = std::nullopt);
 
-// Whether a client's X-Request-Id is kept as the request's id: 8 to 64 hex digits
+// True when `s` is `least` to `most` hex digits and hyphens, among them a digit and a
+// letter: shaped as an id (a UUID, a W3C trace id), whole or mistyped. Digits alone
+// may be a phone number or a birth date (1980-01-01), letters alone a word
+// (Decade-Bead): an end-to-end review.
+bool idShaped(std::string_view s, std::size_t least, std::size_t most = std::string_view::npos);
+
+// Whether a client's X-Request-Id is kept as the request's id: 16 to 64 hex digits
 // and hyphens (a UUID, a W3C trace id, nginx's $request_id). It goes into every
-// event of the request as its correlationId, which no erasure rewrites, so text
-// that could name a person ("req-ann-smith-1", taken until 2026-12-07: a review)
-// is not kept; such a request gets an id of the server's.
+// event of the request as its correlationId, which no erasure rewrites, so a
+// client's text ("req-ann-smith-1", taken until 2026-12-07: a review), or a short
+// number (a birth date, a phone number), is not kept; such a request gets an id of
+// the server's.
 bool saneRequestId(std::string_view id);
 
 // What is wrong with a request's target (RFC 9112 3.2), or "" when nothing is: the

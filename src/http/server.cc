@@ -574,15 +574,19 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       return respondAndClose(tooLarge(limit));
     // An expectation other than 100-continue cannot be met: 417, as RFC 9110 10.1.1
     // allows, rather than going on as if it had not been asked (in any HTTP version;
-    // a 100-continue of HTTP/1.0 is set aside, as 10.1.1 says).
-    for (auto [field, end] = header.equal_range(http::field::expect); field != end; ++field)
+    // a 100-continue of HTTP/1.0 is set aside, as 10.1.1 says). One asked for in any
+    // of the fields, or more than once, is met once.
+    bool continueAsked = false;
+    for (auto [field, end] = header.equal_range(http::field::expect); field != end; ++field) {
       if (!listsOnly(field->value(), "100-continue"))
         return respondAndClose(Api::problem(417, "expectation-failed", "Expectation failed",
                                             "The only expectation met is Expect: "
                                             "100-continue."));
+      continueAsked = continueAsked || !trim(field->value()).empty();
+    }
     parser_->body_limit(limit);
     // A client that waits for leave to send its body (curl does, for large ones).
-    if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+    if (header.version() >= 11 && continueAsked) {
       // What its header already refuses (no session, no such path, a method the path
       // does not take) is answered now, not after a body sent for nothing
       // (RFC 9110 10.1.1).
@@ -612,9 +616,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       std::size_t end = i;
       while (end < segment.size() && tokenByte(static_cast<unsigned char>(segment[end]))) ++end;
       const std::string_view run = segment.substr(i, end - i);
-      const bool hex = std::all_of(run.begin(), run.end(),
-                                   [](unsigned char c) { return std::isxdigit(c) || c == '-'; });
-      out.append(run.size() >= 32 && !hex ? std::string_view("{token}") : run);
+      out.append(run.size() >= 32 && !idShaped(run, 32) ? std::string_view("{token}") : run);
       if (end < segment.size()) out.push_back(segment[end++]);
       i = end;
     }
@@ -629,9 +631,20 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // mistyped); any other is {text} (a review found a name put where an id goes,
   // /api/v1/users/Ann%20Smith, logged as typed: the log is kept beyond any
   // erasure). Elsewhere (probes, scanners' paths) only a token is hidden
-  // (withoutSecrets).
+  // (withoutSecrets). The first segment is read as the router reads it, its
+  // %-escapes decoded (a review: /%61pi/v1/users/Ann%20Smith is routed to a user).
   static std::string loggedPath(const std::string& path) {
-    const bool api = path.starts_with("/api/");
+    std::string first;
+    for (std::size_t i = 1; i < path.size() && path[i] != '/'; ++i)
+      if (path[i] == '%' && i + 2 < path.size() &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
+        first += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        first += path[i];
+      }
+    const bool api = asciiLower(first) == "api";
     std::string out;
     std::size_t start = 0;
     while (start <= path.size()) {
@@ -639,15 +652,11 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
       const std::string_view segment(path.data() + start, slash - start);
       const bool email = segment.find('@') != std::string_view::npos ||
                          asciiLower(segment).find("%40") != std::string::npos;
-      const bool idShaped =
-          segment.size() >= 8 && std::all_of(segment.begin(), segment.end(), [](unsigned char c) {
-            return std::isxdigit(c) || c == '-';
-          });
       if (email)
         out.append("{email}");
       else if (!api)
         out.append(withoutSecrets(segment));
-      else if (segment.empty() || idShaped || pathWord(segment))
+      else if (segment.empty() || idShaped(segment, 8) || pathWord(segment))
         out.append(segment);
       else
         out.append("{text}");
