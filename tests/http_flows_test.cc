@@ -70,6 +70,12 @@ TEST(HttpFlows, AnEmailWhereAUsersIdGoesIsSaidToBeOne) {
   r = client.request("PUT", "/api/v1/groups/a@b.example/members/" + bob.id, "", owner.token);
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(r.json()["detail"], "Group is given as an email, not an id.") << r.body;
+  for (const std::string& path : {std::string("/api/v1/groups/a@b.example"),
+                                  std::string("/api/v1/groups/a@b.example/members")}) {
+    r = client.get(path, owner.token);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.json()["detail"], "The group is given as an email, not an id.") << path;
+  }
 }
 
 TEST(HttpFlows, DeactivationTransfersResourcesEndsSessionsAndAnonymizationErases) {

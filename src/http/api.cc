@@ -492,6 +492,13 @@ HttpResponse Api::Impl::userNotFound(std::string_view id) {
   return notFound("The user");
 }
 
+HttpResponse Api::Impl::groupNotFound(std::string_view id) {
+  if (id.find('@') != std::string_view::npos)
+    return Api::problem(404, "not-found", "Not found",
+                        "The group is given as an email, not an id.");
+  return notFound("The group");
+}
+
 std::optional<HttpResponse> Api::Impl::credentialsStopped() const {
   return whileStopped(CredentialsProjection::kName, "credentials",
                       ", so passwords and accounts cannot be checked; nothing was done. Try "

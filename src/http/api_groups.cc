@@ -10,8 +10,10 @@ HttpResponse Api::Impl::listGroups(Call& call) {
 
 HttpResponse Api::Impl::groupResponse(const std::string& company, const std::string& id,
                                       int status) {
-  HttpResponse r = rowResponse(portal.groups().row(company, id), "The group", status);
-  if (r.status == status) setETag(r, versionTag(r.body));
+  const std::optional<std::string> row = portal.groups().row(company, id);
+  if (!row) return groupNotFound(id);
+  HttpResponse r = jsonResponse(status, *row);
+  setETag(r, versionTag(r.body));
   return r;
 }
 
@@ -56,7 +58,7 @@ HttpResponse Api::Impl::patchGroup(Call& call) {
   UpdateGroup u;
   u.groupId = call.params[0];
   // A group deleted since it was read is 404, not its fields refused one by one.
-  if (!portal.groups().row(call.company(), u.groupId)) return notFound("The group");
+  if (!portal.groups().row(call.company(), u.groupId)) return groupNotFound(u.groupId);
   if (auto it = body->find("name"); it != body->end()) {
     if (it->is_string())
       u.name = it->get<std::string>();
@@ -131,7 +133,7 @@ HttpResponse Api::Impl::listMembers(Call& call) {
   // is not shown as one without members (a review).
   const ViewMoment at = portal.moment();
   const ListReader groups = portal.groups(at);
-  if (!groups.row(call.company(), id)) return notFound("The group");
+  if (!groups.row(call.company(), id)) return groupNotFound(id);
   const UsersReader users = portal.users(at);
   // A cursor holds its place among one group's members.
   return idsPage(call, "members:" + id, groups, id,

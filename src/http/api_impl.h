@@ -469,6 +469,9 @@ struct Api::Impl {
   // says, rather than an answer that the user does not exist.
   // 404 for the user `id` names (an email in its place is said to be one).
   HttpResponse userNotFound(std::string_view id = {});
+  // 404 for the group `id` names, an email in its place said to be one, as the
+  // group's commands say it (a review found the two wordings route by route).
+  static HttpResponse groupNotFound(std::string_view id);
 
   // 503 view-unavailable while that projection (`view` as people say it) is stopped
   // at an event, its detail ending with `consequence`; nullopt while it runs.
