@@ -65,6 +65,7 @@ class PortalHarness {
     // sweep of its own at the start's tenth second would take the records a test
     // counts on a slow machine.
     o.processor.sweepEvery = sweepEvery_.value_or(std::chrono::milliseconds(0));
+    if (startProgressEvery_) o.processor.startProgressEvery = *startProgressEvery_;
     o.onDurable = [this](std::uint64_t position) {
       std::lock_guard lock(followerMu_);
       if (follower_) follower_(position);
@@ -82,6 +83,9 @@ class PortalHarness {
   }
   // The idempotency records' sweeps (ProcessorOptions), from the next reopen().
   void sweepEvery(std::chrono::milliseconds every) { sweepEvery_ = every; }
+  // How often a start says how far it read the log (ProcessorOptions), from the next
+  // reopen().
+  void startProgressEvery(std::chrono::milliseconds every) { startProgressEvery_ = every; }
 
   std::string provision(const std::string& slug) {
     ProvisionCompany p{slug, slug + " Inc", {}, World::details("owner-" + slug), "$argon2id$x"};
@@ -110,7 +114,7 @@ class PortalHarness {
  private:
   std::string dir_;
   std::chrono::seconds recordLifetime_;
-  std::optional<std::chrono::milliseconds> sweepEvery_;
+  std::optional<std::chrono::milliseconds> sweepEvery_, startProgressEvery_;
   ManualClock clock_{Timestamp{1'795'000'000'000'000}};
   RandomIds ids_;
   std::unique_ptr<Portal> portal_;
@@ -869,6 +873,38 @@ TEST(Portal, AViewNewToTheDataDirectoryIsBuiltFromTheLogAndSaidSo) {
   EXPECT_TRUE(flushLog(30'000));
   log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(log.find("portal: build"), std::string::npos) << log;
+}
+
+// A long start says how far it read the log, and when it is done (a start of
+// millions of events said nothing until the server listened); a quick one says
+// nothing. Here every chunk of the start counts as long.
+TEST(Portal, ALongStartSaysHowFarItReadTheLog) {
+  TempDir dir;
+  PortalHarness h(dir.path());
+  h.provision("acme");
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(h.run(CreateUser{World::details("p" + std::to_string(i)), false}).accepted());
+  const std::uint64_t head = h.portal().store().lastPosition();
+  ASSERT_GT(head, 256u);  // two chunks of the start at least
+  EXPECT_TRUE(flushLog(30'000));
+  ::testing::internal::CaptureStderr();
+  h.reopen();
+  EXPECT_TRUE(flushLog(30'000));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("portal: reading the log"), std::string::npos) << "a quick start: " << log;
+  EXPECT_EQ(log.find("events read in"), std::string::npos) << log;
+  h.startProgressEvery(std::chrono::milliseconds(0));
+  ::testing::internal::CaptureStderr();
+  h.reopen();
+  EXPECT_TRUE(flushLog(30'000));
+  log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("portal: reading the log before serving: 256 of " + std::to_string(head) +
+                     " events (" + std::to_string(256 * 100 / head) + "%), "),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("portal: the log's " + std::to_string(head) + " events read in "),
+            std::string::npos)
+      << log;
 }
 
 // A line of the log is one line whatever it repeats, and nothing a terminal would

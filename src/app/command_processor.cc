@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -341,6 +342,18 @@ Result<void> CommandProcessor::rebuild() {
       reader.join();
     }
   } joined{mu, changed, stopping, reader};
+  // A long start says how far it is every 5 s, and when it is done (a start of ten
+  // million events takes a minute on a small machine, and said nothing until the
+  // server listened: the operator at 3 a.m. could not tell it from a hang).
+  const std::uint64_t head = store_.lastPosition();
+  const auto began = std::chrono::steady_clock::now();
+  auto lastSaid = began;
+  std::uint64_t applied = 0;
+  auto seconds = [](std::chrono::steady_clock::duration d) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f s", std::chrono::duration<double>(d).count());
+    return std::string(text);
+  };
   for (;;) {
     std::unique_ptr<StartChunk> chunk;
     {
@@ -376,7 +389,18 @@ Result<void> CommandProcessor::rebuild() {
       lastStamp_ = std::max(lastStamp_, ev.envelope.occurredAt);
     }
     if (chunk->error) return *chunk->error;
+    applied += chunk->events.size();
+    if (const auto now = std::chrono::steady_clock::now();
+        now - lastSaid >= options_.startProgressEvery && head > 0) {
+      lastSaid = now;
+      logLine("portal: reading the log before serving: " + std::to_string(applied) + " of " +
+              std::to_string(head) + " events (" + std::to_string(applied * 100 / head) + "%), " +
+              seconds(now - began));
+    }
   }
+  if (applied > 0 && lastSaid != began)
+    logLine("portal: the log's " + std::to_string(applied) + " events read in " +
+            seconds(std::chrono::steady_clock::now() - began));
   std::lock_guard lock(mu);  // (the reader has finished)
   if (readFailure) return *readFailure;
   // A user whose data key is gone but who was never anonymized: the write model

@@ -129,6 +129,10 @@ struct ProcessorOptions {
   // pass, kSweepSlice records at each of its turns; zero: only when asked
   // (dropOutlivedRecords).
   std::chrono::milliseconds sweepEvery = std::chrono::minutes(10);
+  // How often a start that reads the log says how far it is (on the log, "portal:
+  // reading the log before serving: …"), and then how long it took; a start quicker
+  // than this says nothing.
+  std::chrono::milliseconds startProgressEvery = std::chrono::seconds(5);
 };
 
 class CommandProcessor {
