@@ -398,11 +398,12 @@ Result<void> CommandProcessor::rebuild() {
               seconds(now - began));
     }
   }
+  std::lock_guard lock(mu);  // (the reader has finished)
+  // (A start that failed says why instead, not that the log was read: a code review.)
+  if (readFailure) return *readFailure;
   if (applied > 0 && lastSaid != began)
     logLine("portal: the log's " + std::to_string(applied) + " events read in " +
             seconds(std::chrono::steady_clock::now() - began));
-  std::lock_guard lock(mu);  // (the reader has finished)
-  if (readFailure) return *readFailure;
   // A user whose data key is gone but who was never anonymized: the write model
   // cannot tell their email from another's, and would give it to a second person.
   if (const auto lost = model_.usersWithoutTheirKey(3); !lost.empty()) {

@@ -470,7 +470,8 @@ struct Api::Impl {
   // 404 for the user `id` names (an email in its place is said to be one).
   HttpResponse userNotFound(std::string_view id = {});
   // 404 for the group `id` names, an email in its place said to be one, as the
-  // group's commands say it (a review found the two wordings route by route).
+  // group's commands say it ("Group is given as …" there; before, its reads said
+  // only that it does not exist: a review).
   static HttpResponse groupNotFound(std::string_view id);
 
   // 503 view-unavailable while that projection (`view` as people say it) is stopped

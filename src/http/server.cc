@@ -582,7 +582,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
         return respondAndClose(Api::problem(417, "expectation-failed", "Expectation failed",
                                             "The only expectation met is Expect: "
                                             "100-continue."));
-      continueAsked = continueAsked || !trim(field->value()).empty();
+      continueAsked =
+          continueAsked || field->value().find_first_not_of(", \t") != std::string_view::npos;
     }
     parser_->body_limit(limit);
     // A client that waits for leave to send its body (curl does, for large ones).
@@ -606,7 +607,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   }
 
   // A segment with each run of 32 or more letters, digits, `-` and `_` that is not
-  // hexadecimal digits and hyphens alone (an id, whole or mistyped) as {token}: it
+  // shaped as an id (idShaped: whole or mistyped) as {token}: it
   // may be a secret, a session or reset token put in a path by mistake (a review
   // found DELETE /api/v1/sessions/<token> logged while the token was still valid).
   static std::string withoutSecrets(std::string_view segment) {
@@ -627,7 +628,7 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // that holds an email (someone who put one where an id goes,
   // /api/v1/users/ann@acme.example) is {email}. Under /api/, where ids go, a
   // segment is written as it is only when it is a word of the API's paths
-  // (pathWord) or shaped as an id (hex digits and hyphens, at least 8: whole or
+  // (pathWord) or shaped as an id (idShaped, at least 8 characters: whole or
   // mistyped); any other is {text} (a review found a name put where an id goes,
   // /api/v1/users/Ann%20Smith, logged as typed: the log is kept beyond any
   // erasure). Elsewhere (probes, scanners' paths) only a token is hidden
