@@ -19,7 +19,6 @@
 #include <limits>
 #include <mutex>
 #include <optional>
-#include <ranges>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -674,10 +673,12 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     static const std::set<std::string, std::less<>> words = [] {
       std::set<std::string, std::less<>> w;
       for (const RouteInfo& route : apiRoutes())
-        for (const std::string_view part :
-             std::views::split(route.pattern, '/') |
-                 std::views::transform([](auto r) { return std::string_view(r.begin(), r.end()); }))
+        for (std::string_view rest = route.pattern; !rest.empty();) {
+          const std::size_t slash = std::min(rest.find('/'), rest.size());
+          const std::string_view part = rest.substr(0, slash);
           if (!part.empty() && part.front() != '{') w.emplace(part);
+          rest.remove_prefix(std::min(slash + 1, rest.size()));
+        }
       for (const ServiceDefinition& service : serviceCatalog()) {
         w.insert(service.name);
         w.insert(service.roles.begin(), service.roles.end());
