@@ -50,12 +50,8 @@ Rejection notFound(const std::string& what, const std::string& id) {
   // No detail holds an email: one given where an id goes is not repeated; nor does
   // it repeat a long text (a path of 10,000 letters) that cannot be an id.
   // (The way to a user's id is said of a user only: a review read it of a group.)
-  if (id.find('@') != std::string::npos)
-    return {RejectionKind::kNotFound,
-            "not-found",
-            what + " is given as " + (what == "User" ? kEmailNotId : "an email, not an id") + ".",
-            {},
-            {}};
+  if (auto said = emailInIdsPlace(what, id, what == "User"))
+    return {RejectionKind::kNotFound, "not-found", std::move(*said), {}, {}};
   const std::string named = id.size() > 64 ? " given (too long to be an id)" : " " + id;
   return {RejectionKind::kNotFound, "not-found", what + named + " is not in this company.", {}, {}};
 }

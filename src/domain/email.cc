@@ -138,4 +138,11 @@ std::optional<std::string> newAccountEmailProblem(std::string_view email) {
   return std::nullopt;
 }
 
+std::optional<std::string> emailInIdsPlace(std::string_view subject, std::string_view id,
+                                           bool ofUser) {
+  if (id.find('@') == std::string_view::npos) return std::nullopt;
+  return std::string(subject) + " is given as " + (ofUser ? kEmailNotId : "an email, not an id") +
+         ".";
+}
+
 }  // namespace portal

@@ -29,4 +29,10 @@ inline constexpr const char* kEmailNotId =
     "an email, not an id (a UUID): GET /api/v1/users?search= finds a user's id, GET "
     "/api/v1/me one's own";
 
+// What a "not found" says when `id` holds an @, or nullopt when it does not:
+// "<subject> is given as an email, not an id." and, of a user (`ofUser`), the way
+// to the id (kEmailNotId). The email itself is not repeated.
+std::optional<std::string> emailInIdsPlace(std::string_view subject, std::string_view id,
+                                           bool ofUser);
+
 }  // namespace portal

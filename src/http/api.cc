@@ -484,18 +484,16 @@ HttpResponse Api::Impl::viewUnavailable(std::string_view view, std::string_view 
 }
 
 HttpResponse Api::Impl::userNotFound(std::string_view id) {
-  if (id.find('@') != std::string_view::npos)
-    return Api::problem(404, "not-found", "Not found",
-                        std::string("The user is given as ") + kEmailNotId + ".");
+  if (auto said = emailInIdsPlace("The user", id, true))
+    return Api::problem(404, "not-found", "Not found", *said);
   if (auto stopped = whileStopped(UsersProjection::kName, "users", "; the user may exist."))
     return *stopped;
   return notFound("The user");
 }
 
 HttpResponse Api::Impl::groupNotFound(std::string_view id) {
-  if (id.find('@') != std::string_view::npos)
-    return Api::problem(404, "not-found", "Not found",
-                        "The group is given as an email, not an id.");
+  if (auto said = emailInIdsPlace("The group", id, false))
+    return Api::problem(404, "not-found", "Not found", *said);
   return notFound("The group");
 }
 

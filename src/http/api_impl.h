@@ -41,6 +41,7 @@
 #include "src/http/api.h"
 #include "src/http/lag_watch.h"
 #include "src/http/metrics.h"
+#include "src/http/url.h"
 #include "src/http/work_pool.h"
 #include "src/mail/outbox.h"
 #include "src/store/sha256.h"
@@ -61,21 +62,6 @@ inline constexpr auto kRetryAfterLostRightWithin = std::chrono::minutes(10);
 inline constexpr std::size_t kMaxIssuesShown = 1000;
 
 // --- small helpers -------------------------------------------------------------
-
-// `malformed` (when given) is set when a % is not followed by two hexadecimal digits
-// (the % is then kept as it is).
-std::string percentDecode(std::string_view s, bool plusIsSpace, bool* malformed = nullptr);
-
-// `malformed` as percentDecode's.
-std::vector<std::string> splitPath(std::string_view path, bool* malformed = nullptr);
-// Whether the target's path has an empty segment: `//`, or a `/` at its end.
-bool hasEmptySegment(std::string_view target);
-
-// `twice` gets the first name given twice with different values (`?dryRun=false&dryRun=true`:
-// which one was meant cannot be known, and a proxy or a log may take the other one);
-// `malformed` is set by a % not followed by two hexadecimal digits.
-std::map<std::string, std::string> parseQuery(std::string_view q, std::optional<std::string>& twice,
-                                              bool& malformed);
 
 HttpResponse jsonResponse(int status, std::string body);
 

@@ -29,6 +29,7 @@
 #include "src/http/api.h"
 #include "src/http/beast_request.h"
 #include "src/http/client_address.h"
+#include "src/http/url.h"
 #include "src/http/work_pool.h"
 
 namespace portal {
@@ -634,17 +635,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
   // (withoutSecrets). The first segment is read as the router reads it, its
   // %-escapes decoded (a review: /%61pi/v1/users/Ann%20Smith is routed to a user).
   static std::string loggedPath(const std::string& path) {
-    std::string first;
-    for (std::size_t i = 1; i < path.size() && path[i] != '/'; ++i)
-      if (path[i] == '%' && i + 2 < path.size() &&
-          std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
-        first += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        first += path[i];
-      }
-    const bool api = asciiLower(first) == "api";
+    const std::string_view first = std::string_view(path).substr(0, path.find('/', 1));
+    const bool api = asciiLower(percentDecode(first, false)) == "/api";
     std::string out;
     std::size_t start = 0;
     while (start <= path.size()) {
@@ -673,12 +665,8 @@ class HttpServer::Impl::Connection : public std::enable_shared_from_this<Connect
     static const std::set<std::string, std::less<>> words = [] {
       std::set<std::string, std::less<>> w;
       for (const RouteInfo& route : apiRoutes())
-        for (std::string_view rest = route.pattern; !rest.empty();) {
-          const std::size_t slash = std::min(rest.find('/'), rest.size());
-          const std::string_view part = rest.substr(0, slash);
-          if (!part.empty() && part.front() != '{') w.emplace(part);
-          rest.remove_prefix(std::min(slash + 1, rest.size()));
-        }
+        for (std::string& part : splitPath(route.pattern))
+          if (part.front() != '{') w.insert(std::move(part));
       for (const ServiceDefinition& service : serviceCatalog()) {
         w.insert(service.name);
         w.insert(service.roles.begin(), service.roles.end());
