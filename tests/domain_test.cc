@@ -1609,6 +1609,9 @@ TEST(Email, SyntaxFollowsTheRules) {
   for (const auto& c : cases) EXPECT_EQ(!emailProblem(c.email).has_value(), c.ok) << c.email;
   EXPECT_EQ(emailProblem("\u201canna@corp.example\u201d"),
             "holds '\u201c', which an address may not hold before the @");
+  // As a mail program writes it (an end-to-end review read "holds a space" of it).
+  EXPECT_EQ(emailProblem("John Doe <jd@acme.example>"),
+            "holds a name beside the address (Name <address>): give the address alone");
   // No top-level domain is one letter: a new account's address ending so is a cut
   // `.com` (a review); a manager's may be an account's made before the rule.
   EXPECT_EQ(newAccountEmailProblem(" ann@example.c "),

@@ -391,6 +391,50 @@ TEST(ImportFileCheck, AColumnWithoutAHeaderIsOneErrorForAllItsRows) {
   EXPECT_TRUE(blank.errors.empty()) << blank.errors.at(0).message;
 }
 
+// Rows that hold no user are one error each kind, not an "is required" a column (an
+// end-to-end review got five for each): a row pasted whole into its first cell from a
+// file of the other separator, and rows of Is Active and Country alone (a column
+// filled down past the last user), all of them one error.
+TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
+  ImportFile pasted = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n" +
+                            "Bo;Oh;bo@x.example;Dev;ann@x.example;1;DE\r\n");
+  ASSERT_EQ(pasted.errors.size(), 1u);
+  EXPECT_EQ(pasted.errors[0].row, 3u);
+  EXPECT_EQ(pasted.errors[0].column, "Given Name");
+  EXPECT_EQ(pasted.errors[0].value, "Bo;Oh;bo@x.example;Dev;ann@x.example;1;DE");
+  EXPECT_EQ(pasted.errors[0].message,
+            "Holds the whole row: its values are separated by \";\", and the file's by \",\" (a "
+            "row pasted from a file saved another way?); separate its values as the other rows' "
+            "are.");
+  std::string semicolons =
+      "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
+      "Ann;Lee;ann@x.example;Clerk;ann@x.example;1;DE\r\n"
+      "Bo,Oh,bo@x.example,Dev,ann@x.example,1,DE\r\n";
+  ImportFile other = check(semicolons);
+  ASSERT_EQ(other.errors.size(), 1u);
+  EXPECT_NE(other.errors[0].message.find("separated by \",\", and the file's by \";\""),
+            std::string::npos)
+      << other.errors[0].message;
+
+  std::string filled = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n";
+  for (int i = 0; i < 998; ++i) filled += ",,,,,1,DE\r\n";
+  ImportFile down = check(filled);
+  ASSERT_EQ(down.errors.size(), 1u);
+  EXPECT_EQ(down.errors[0].row, 3u);
+  EXPECT_EQ(down.errors[0].message,
+            "Holds no user: only Is Active and Country have values (a column filled down past the "
+            "last user?), and so do 997 more rows below it (the last, row 1000): delete them.");
+  ImportFile one =
+      check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n,,,,,,DE\r\n");
+  ASSERT_EQ(one.errors.size(), 1u);
+  EXPECT_EQ(one.errors[0].message,
+            "Holds no user: only Country has a value (a column filled down past the last user?); "
+            "delete the row.");
+  // A row with a detail of a user is checked as one: its missing cells are named.
+  ImportFile partial = check(kHeader + "Ann,,,,,1,DE\r\n");
+  EXPECT_EQ(partial.errors.size(), 4u);
+}
+
 // A cell of several lines is one line in the user's details, but an error shows it as
 // the sheet holds it, where the administrator can find it. NEL and Unicode's line and
 // paragraph separators are line breaks too (they reached names before).

@@ -1699,6 +1699,33 @@ TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCLeavesTheOldProjectionServing) {
     EXPECT_EQ(cf.find("users_v4.rows.g" + std::to_string(generation + 1)), std::string::npos) << cf;
 }
 
+// Through a server, Ctrl-C ends portalctl before the server answers: it says what it
+// knows, and the server's log says the rebuild was cancelled, not that it failed
+// (an end-to-end review read "refused or failed" there).
+TEST(ToolsOnALargerLog, RebuildStoppedWithCtrlCThroughAServerIsLoggedAsCancelled) {
+  TempDir dir;
+  const std::string data = dir.sub("data");
+  logOfNewUsers(data, 60'000);
+  const std::string log = dir.sub("server.log");
+  ServerProcess server(data, false, 0, {}, false, false, log);
+  RunningProgram rebuild({PORTALCTL_BIN, "rebuild", "--data", data, "--projection", "users"});
+  ASSERT_TRUE(rebuild.waitForError("rebuild users_v4: ")) << "a first progress line";
+  rebuild.signal(SIGINT);
+  ProgramRun r = rebuild.finish();
+  EXPECT_EQ(r.exitCode, 130) << r.err;
+  EXPECT_NE(r.err.find("portalctl: rebuild interrupted; the server stops it and keeps the old "
+                       "projection"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(waitFor([&] {
+    return readFile(log).find("operator: rebuild users_v4 cancelled in ") != std::string::npos;
+  })) << readFile(log);
+  EXPECT_EQ(readFile(log).find("refused or failed"), std::string::npos) << readFile(log);
+  HttpClient client(server.port());
+  EXPECT_EQ(client.get("/healthz").status, 200);
+  EXPECT_EQ(server.terminate(), 0);
+}
+
 // The rebuild decodes chunks of the log on both of its threads: an event deep in
 // the log that cannot be decoded stops it with that event's position, and the old
 // projections keep serving.

@@ -191,6 +191,13 @@ class FileChecker {
                              "header row."});
       return;
     }
+    if (filledDown_ && filledDown_->rowsBelow > 0)
+      out_.errors[filledDown_->error].message =
+          sentence(filledDown_->message + ", and so " +
+                   (filledDown_->rowsBelow == 1
+                        ? std::string("does 1 more row below it")
+                        : "do " + std::to_string(filledDown_->rowsBelow) + " more rows below it") +
+                   " (the last, row " + std::to_string(filledDown_->lastRow) + "): delete them");
     for (const HeadlessReport& h : headlessReports_)
       if (h.rowsBelow > 0)
         out_.errors[h.error].message =
@@ -353,8 +360,60 @@ class FileChecker {
     }
   }
 
+  // A row that holds no user's details, said in one error rather than an "is
+  // required" for each column (an end-to-end review got five for each):
+  // - a row pasted from a file saved with the other separator, read whole into its
+  //   first cell (Ann;Lee;ann@… under a header of commas);
+  // - a row where only Is Active or Country has a value: a column filled down past
+  //   the last user. All such rows are one error, on the first (finish()), not one a
+  //   row: a fill-down to row 1000 is one mistake.
+  // True when the row was one of these.
+  bool noUserOn(const CsvRecord& r) {
+    std::vector<Column> valued;  // the columns with a value (kNone: a headless one)
+    bool firstValued = false;
+    for (std::size_t i = 0; i < r.fields.size(); ++i) {
+      if (trimText(r.fields[i]).empty()) continue;
+      const Column c = i < columns_.size() ? columns_[i] : kNone;
+      // (Under an unknown header: reported on the header row, and set aside.)
+      if (c == kNone && i < headerCells_.size() && !trimText(headerCells_[i]).empty()) continue;
+      valued.push_back(c);
+      firstValued = firstValued || i == 0;
+    }
+    if (valued.size() == 1 && firstValued && (separator_ == ',' || separator_ == ';')) {
+      const char other = separator_ == ',' ? ';' : ',';
+      const std::string& whole = r.fields.front();
+      if (std::count(whole.begin(), whole.end(), other) >= 3 &&
+          whole.find('@') != std::string::npos) {
+        error(r.row, columnName(0), whole,
+              std::string("holds the whole row: its values are separated by \"") + other +
+                  "\", and the file's by \"" + separator_ +
+                  "\" (a row pasted from a file saved another way?); separate its values as the "
+                  "other rows' are");
+        return true;
+      }
+    }
+    if (valued.empty() || std::any_of(valued.begin(), valued.end(),
+                                      [](Column c) { return c != kActive && c != kCountry; }))
+      return false;
+    if (filledDown_) {
+      ++filledDown_->rowsBelow;
+      filledDown_->lastRow = r.row;
+      return true;
+    }
+    const bool both = valued.size() == 2;
+    const std::string named = both ? std::string(kImportColumns[kActive]) + " and " +
+                                         std::string(kImportColumns[kCountry]) + " have values"
+                                   : std::string(kImportColumns[valued.front()]) + " has a value";
+    filledDown_ = HeadlessReport{
+        out_.errors.size(),
+        "holds no user: only " + named + " (a column filled down past the last user?)", 0, r.row};
+    error(r.row, "", "", filledDown_->message + "; delete the row");
+    return true;
+  }
+
   void userRow(CsvRecord& r) {
     const std::size_t errorsBefore = out_.errors.size();
+    if (noUserOn(r)) return;
     ImportRow row;
     row.row = r.row;
     std::array<const std::string*, 7> cells{};
@@ -672,6 +731,7 @@ class FileChecker {
   std::optional<std::size_t> headerLater_;  // the "not the header row" error, while looked for
   std::vector<HeadlessReport> headlessReports_;
   std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
+  std::optional<HeadlessReport> filledDown_;   // the rows of Is Active or Country alone (noUserOn)
 };
 
 

@@ -54,6 +54,11 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   if (!isValidUtf8(email)) return "is not valid UTF-8 text";
   if (!firstPastAscii(email, invisible).empty())
     return "holds a no-break space or an invisible character";
+  // As a mail program writes an address, "Ann Smith <ann@acme.example>" (an
+  // end-to-end review read "holds a space" of it).
+  if (const auto open = email.find('<'); open != std::string_view::npos && email.back() == '>' &&
+                                         email.find('@', open) != std::string_view::npos)
+    return "holds a name beside the address (Name <address>): give the address alone";
   const auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos)
     return "must be of the form name@domain";

@@ -1000,8 +1000,14 @@ int main(int argc, char** argv) {
         if (!ok && text("command") != "provision" && done.is_object() && done.contains("error") &&
             done["error"].is_string())
           why = ": " + done["error"].get<std::string>();  // (logLine escapes line breaks)
-        logLine("operator: " + what + (ok ? " done" : " refused or failed") + " in " + seconds +
-                " s" + why);
+        // A rebuild an operator cancelled (Ctrl-C, or this server stopping) did not
+        // fail (an end-to-end review read "refused or failed" of one).
+        const bool cancelled = why.starts_with(": rebuild cancelled");
+        logLine("operator: " + what +
+                (ok          ? " done"
+                 : cancelled ? " cancelled"
+                             : " refused or failed") +
+                " in " + seconds + " s" + why);
         mailer->notify();
         return answer;
       },
