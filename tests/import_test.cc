@@ -416,23 +416,44 @@ TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
             std::string::npos)
       << other.errors[0].message;
 
-  std::string filled = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n";
-  for (int i = 0; i < 998; ++i) filled += ",,,,,1,DE\r\n";
+  // A row without a name or an email in the middle of the file, and a run of rows
+  // filled down at its end: an error for each, the run's on its first row.
+  std::string filled = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n" +
+                       ",,,Clerk,ann@x.example,1,\r\n" +
+                       "Bo,Oh,bo@x.example,Clerk,ann@x.example,1,DE\r\n";
+  for (int i = 0; i < 997; ++i) filled += ",,,,,1,DE\r\n";
   ImportFile down = check(filled);
-  ASSERT_EQ(down.errors.size(), 1u);
+  ASSERT_EQ(down.errors.size(), 2u);
   EXPECT_EQ(down.errors[0].row, 3u);
   EXPECT_EQ(down.errors[0].message,
+            "Holds no user: only Job title, Manager's email address and Is Active have values (a "
+            "column filled down past the last user?); delete the row, or fill in the user's name "
+            "and email.");
+  EXPECT_EQ(down.errors[1].row, 5u);
+  EXPECT_EQ(down.errors[1].message,
             "Holds no user: only Is Active and Country have values (a column filled down past the "
-            "last user?), and so do 997 more rows below it (the last, row 1000): delete them.");
+            "last user?), and so do the 996 rows below it (to row 1001): delete them.");
   ImportFile one =
       check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n,,,,,,DE\r\n");
   ASSERT_EQ(one.errors.size(), 1u);
   EXPECT_EQ(one.errors[0].message,
             "Holds no user: only Country has a value (a column filled down past the last user?); "
-            "delete the row.");
-  // A row with a detail of a user is checked as one: its missing cells are named.
+            "delete the row, or fill in the user's name and email.");
+  // A row with a name or an email is checked as a user's: its missing cells are named.
   ImportFile partial = check(kHeader + "Ann,,,,,1,DE\r\n");
   EXPECT_EQ(partial.errors.size(), 4u);
+  // Under a header of other names ("First Name", "Email": errors on the header row),
+  // the rows' values are values, not a fill-down (a review: every user was told to
+  // be deleted).
+  std::string otherNames =
+      "First Name,Last Name,Email,Job title,Manager's email address,Is Active,Country\r\n";
+  for (int i = 0; i < 50; ++i)
+    otherNames += "Ann,Lee,ann" + std::to_string(i) + "@x.example,,,1,DE\r\n";
+  ImportFile named = check(otherNames);
+  ASSERT_FALSE(named.errors.empty());
+  EXPECT_EQ(named.errors.front().row, 1u) << named.errors.front().message;
+  for (const ImportIssue& e : named.errors)
+    EXPECT_EQ(e.message.find("Holds no user"), std::string::npos) << e.row << ": " << e.message;
 }
 
 // A cell of several lines is one line in the user's details, but an error shows it as

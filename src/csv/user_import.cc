@@ -191,13 +191,13 @@ class FileChecker {
                              "header row."});
       return;
     }
-    if (filledDown_ && filledDown_->rowsBelow > 0)
-      out_.errors[filledDown_->error].message =
-          sentence(filledDown_->message + ", and so " +
-                   (filledDown_->rowsBelow == 1
-                        ? std::string("does 1 more row below it")
-                        : "do " + std::to_string(filledDown_->rowsBelow) + " more rows below it") +
-                   " (the last, row " + std::to_string(filledDown_->lastRow) + "): delete them");
+    for (const HeadlessReport& f : filledDown_)
+      if (f.rowsBelow > 0)
+        out_.errors[f.error].message = sentence(
+            f.message + ", and so " +
+            (f.rowsBelow == 1 ? std::string("does the row below it")
+                              : "do the " + std::to_string(f.rowsBelow) + " rows below it") +
+            " (to row " + std::to_string(f.lastRow) + "): delete them");
     for (const HeadlessReport& h : headlessReports_)
       if (h.rowsBelow > 0)
         out_.errors[h.error].message =
@@ -364,50 +364,69 @@ class FileChecker {
   // required" for each column (an end-to-end review got five for each):
   // - a row pasted from a file saved with the other separator, read whole into its
   //   first cell (Ann;Lee;ann@… under a header of commas);
-  // - a row where only Is Active or Country has a value: a column filled down past
-  //   the last user. All such rows are one error, on the first (finish()), not one a
-  //   row: a fill-down to row 1000 is one mistake.
+  // - a row without a name or an email, whose only values are in Job title,
+  //   Manager's email address, Is Active or Country: a column filled down past the
+  //   last user. A run of such rows is one error, on its first (finish()): a
+  //   fill-down to row 1000 is one mistake.
   // True when the row was one of these.
   bool noUserOn(const CsvRecord& r) {
-    std::vector<Column> valued;  // the columns with a value (kNone: a headless one)
-    bool firstValued = false;
+    std::array<bool, kImportColumns.size()> valued{};
+    std::size_t values = 0;
+    bool other = false;  // a value in a column that is none of the template's
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       if (trimText(r.fields[i]).empty()) continue;
+      ++values;
       const Column c = i < columns_.size() ? columns_[i] : kNone;
-      // (Under an unknown header: reported on the header row, and set aside.)
-      if (c == kNone && i < headerCells_.size() && !trimText(headerCells_[i]).empty()) continue;
-      valued.push_back(c);
-      firstValued = firstValued || i == 0;
+      if (c == kNone)
+        other = true;
+      else
+        valued[c] = true;
     }
-    if (valued.size() == 1 && firstValued && (separator_ == ',' || separator_ == ';')) {
-      const char other = separator_ == ',' ? ';' : ',';
+    if (values == 1 && !trimText(r.fields.front()).empty() &&
+        (separator_ == ',' || separator_ == ';')) {
+      const char otherSeparator = separator_ == ',' ? ';' : ',';
       const std::string& whole = r.fields.front();
-      if (std::count(whole.begin(), whole.end(), other) >= 3 &&
+      if (std::count(whole.begin(), whole.end(), otherSeparator) >= 3 &&
           whole.find('@') != std::string::npos) {
+        filling_ = false;
         error(r.row, columnName(0), whole,
-              std::string("holds the whole row: its values are separated by \"") + other +
+              std::string("holds the whole row: its values are separated by \"") + otherSeparator +
                   "\", and the file's by \"" + separator_ +
                   "\" (a row pasted from a file saved another way?); separate its values as the "
                   "other rows' are");
         return true;
       }
     }
-    if (valued.empty() || std::any_of(valued.begin(), valued.end(),
-                                      [](Column c) { return c != kActive && c != kCountry; }))
+    // Only where the header names a user's own details (a header of other names,
+    // "First Name", has its errors on the header row and its rows' values are values).
+    const bool fillable = !other && (present_[kGiven] || present_[kSurname] || present_[kEmail]) &&
+                          !valued[kGiven] && !valued[kSurname] && !valued[kEmail];
+    if (!fillable) {
+      filling_ = false;
       return false;
-    if (filledDown_) {
-      ++filledDown_->rowsBelow;
-      filledDown_->lastRow = r.row;
+    }
+    if (filling_) {
+      ++filledDown_.back().rowsBelow;
+      filledDown_.back().lastRow = r.row;
       return true;
     }
-    const bool both = valued.size() == 2;
-    const std::string named = both ? std::string(kImportColumns[kActive]) + " and " +
-                                         std::string(kImportColumns[kCountry]) + " have values"
-                                   : std::string(kImportColumns[valued.front()]) + " has a value";
-    filledDown_ = HeadlessReport{
-        out_.errors.size(),
-        "holds no user: only " + named + " (a column filled down past the last user?)", 0, r.row};
-    error(r.row, "", "", filledDown_->message + "; delete the row");
+    std::vector<std::string_view> named;
+    for (const Column c : {kJob, kManager, kActive, kCountry})
+      if (valued[c]) named.push_back(kImportColumns[c]);
+    std::string list;
+    for (std::size_t i = 0; i < named.size(); ++i)
+      list += std::string(i == 0                  ? ""
+                          : i + 1 == named.size() ? " and "
+                                                  : ", ") +
+              std::string(named[i]);
+    filledDown_.push_back({out_.errors.size(),
+                           "holds no user: only " + list +
+                               (named.size() == 1 ? " has a value" : " have values") +
+                               " (a column filled down past the last user?)",
+                           0, r.row});
+    filling_ = true;
+    error(r.row, "", "",
+          filledDown_.back().message + "; delete the row, or fill in the user's name and email");
     return true;
   }
 
@@ -731,7 +750,8 @@ class FileChecker {
   std::optional<std::size_t> headerLater_;  // the "not the header row" error, while looked for
   std::vector<HeadlessReport> headlessReports_;
   std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
-  std::optional<HeadlessReport> filledDown_;   // the rows of Is Active or Country alone (noUserOn)
+  std::vector<HeadlessReport> filledDown_;     // runs of rows that hold no user (noUserOn)
+  bool filling_ = false;                       // the row before was in filledDown_.back()
 };
 
 

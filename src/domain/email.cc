@@ -58,7 +58,8 @@ std::optional<std::string> emailProblem(std::string_view raw) {
   // end-to-end review read "holds a space" of it).
   if (const auto open = email.find('<'); open != std::string_view::npos && email.back() == '>' &&
                                          email.find('@', open) != std::string_view::npos)
-    return "holds a name beside the address (Name <address>): give the address alone";
+    return open == 0 ? "is in angle brackets (<address>): give the address alone"
+                     : "holds a name beside the address (Name <address>): give the address alone";
   const auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos)
     return "must be of the form name@domain";
