@@ -664,6 +664,43 @@ TEST(HttpFlows, ARetryAfterTheRightWentGetsTheFirstAnswerAcrossARestartWithinTen
   }
 }
 
+// The sign-in throttle across a restart: the window's sign-ins in the log are counted
+// again at the start, so that a restart (a deploy, a crash someone caused) gives no
+// guesser a fresh count (an end-to-end review: five wrong, a restart, five more).
+TEST(HttpFlows, FailedSignInsStillCountAfterARestart) {
+  RestartingServer server;
+  Person owner = server->provision("acme");
+  Person ada = server->user("acme", owner, "ada");
+  auto failuresInLog = [&] {
+    const auto events = server->portal().store().read(1, ~0ull);
+    EXPECT_TRUE(events.ok());
+    std::size_t n = 0;
+    if (events)
+      for (const auto& e : *events) n += std::holds_alternative<LoginFailed>(e.data) ? 1 : 0;
+    return n;
+  };
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(server->signIn("acme", owner.email, "wrong password!").status, 401);
+  // Ada's four failures are cleared by her success, which the log has too.
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(server->signIn("acme", ada.email, "wrong password!").status, 401);
+  EXPECT_EQ(server->signIn("acme", ada.email, kPassword).status, 201);
+  ASSERT_TRUE(waitFor([&] { return failuresInLog() == 9; })) << "(recorded without waiting)";
+  const Timestamp failedAt = server->clock().now();
+
+  server.restart(Timestamp{failedAt.micros + kMinute});
+  Reply r = server->signIn("acme", owner.email, kPassword);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_FALSE(r.header("retry-after").empty());
+  EXPECT_EQ(server->signIn("acme", ada.email, "wrong password!").status, 401);
+  EXPECT_EQ(server->signIn("acme", ada.email, kPassword).status, 201)
+      << "one failure since her success, not five";
+
+  // Once the window has passed, nothing of it is counted.
+  server.restart(Timestamp{failedAt.micros + 16 * kMinute});
+  EXPECT_EQ(server->signIn("acme", owner.email, kPassword).status, 201);
+}
+
 // A key sent again with another request (another subject, another body) is refused
 // and changes nothing, as the IETF's Idempotency-Key draft has it: answered with the
 // first request's outcome, "deactivate B" said 200 with B still active.

@@ -9,7 +9,9 @@
 // count from all networks (not the address's earlier ones: one address trying many
 // accounts stays throttled; nor the account's from other networks).
 //
-// In memory: a restart forgets it, which lets an attacker gain one window at most.
+// In memory: the server makes the sign-in throttle again at its start from the log's
+// sign-ins of the last window (Api::Impl::restoreSignInThrottle), through attempt(),
+// succeeded() and clear() at the events' times.
 // Bounded: a key is held as a 16-byte digest of the account or address (an email
 // of a megabyte costs what any other does), keys whose failures all left the window
 // are forgotten at the next attempt, and past `maxKeys` keys the least recently

@@ -1186,6 +1186,7 @@ Result<std::unique_ptr<Api>> Api::create(Portal& portal, const CountryList& coun
   impl->dummyHash = *dummy;
   if (auto r = impl->sessions.load(clock.now()); !r) return r.error();
   impl->endSessionsTheLogEnded();
+  impl->restoreSignInThrottle();
   if (auto r = impl->importLogs.purgeAll(clock.now()); !r) return r.error();
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }

@@ -444,6 +444,15 @@ struct Api::Impl {
   // answers every signed-in request but a sign-out 503 until a rebuild lets this
   // run. False then.
   bool endSessionsTheLogEnded();
+  // At start: the sign-in throttle as the log's last window left it, so that a
+  // restart (a deploy, a crash someone caused) gives no guesser a fresh count (an
+  // end-to-end review: five wrong passwords, a restart, five more). Replays the
+  // window's sign-ins of accounts (LoginFailed, LoginSucceeded) and completed resets
+  // into it, at their times; failures of addresses that are nobody's keep no client
+  // address in the log and are not counted again. At most kThrottleEventsRead of the
+  // window's newest events are read (a second or two of the start).
+  void restoreSignInThrottle();
+  static constexpr std::uint64_t kThrottleEventsRead = 2'000'000;
   // nullopt once the sessions were checked at start (endSessionsTheLogEnded): at
   // once, or now that the credentials view runs again; else its 503.
   std::optional<HttpResponse> sessionsChecked();

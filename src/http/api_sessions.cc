@@ -59,6 +59,69 @@ HttpResponse Api::Impl::badCredentials() {
   return r;
 }
 
+void Api::Impl::restoreSignInThrottle() {
+  const EventStore& store = portal.store();
+  const std::uint64_t last = store.lastPosition();
+  if (last == 0) return;
+  const std::int64_t since = clock.now().micros - options.throttle.windowMicros;
+  // The window's first event: positions are in the order of their times (the one
+  // writer stamps each command's events as it takes it).
+  std::uint64_t from = 1, to = last + 1;
+  while (from < to) {
+    const std::uint64_t mid = from + (to - from) / 2;
+    auto e = store.readAt(mid);
+    if (!e) return;  // (the start read the whole log; nothing is counted then)
+    if (e->envelope.occurredAt.micros < since)
+      from = mid + 1;
+    else
+      to = mid;
+  }
+  if (from > last) return;
+  from = std::max(from, last >= kThrottleEventsRead ? last - kThrottleEventsRead + 1 : 1);
+  const CredentialsReader creds = portal.credentials();
+  std::map<std::string, std::optional<std::string>> slugs;  // by company id
+  auto accountOf = [&](const EventEnvelope& env,
+                       const std::string& userId) -> std::optional<std::string> {
+    auto [it, fresh] = slugs.try_emplace(env.companyId);
+    if (fresh)
+      if (auto company = creds.companyById(env.companyId)) it->second = company->slug;
+    const auto account = it->second ? creds.account(env.companyId, userId) : std::nullopt;
+    if (!account) return std::nullopt;  // (anonymized since: no one signs in as them)
+    return *it->second + "\n" + emailKey(account->email);
+  };
+  auto addressOf = [](const std::optional<Personal>& p) {
+    return p && !p->shredded ? p->value : std::string();
+  };
+  std::size_t failures = 0;
+  (void)store.scan(from, last - from + 1, [&](const RawEvent& raw) {
+    // (A cheap look first: most events are none of these.)
+    if (raw.json.find("\"type\":\"Login") == std::string_view::npos &&
+        raw.json.find("\"type\":\"PasswordResetCompleted\"") == std::string_view::npos)
+      return true;
+    auto e = store.decode(raw);
+    if (!e) return true;
+    const Timestamp at = e->envelope.occurredAt;
+    if (const auto* f = std::get_if<LoginFailed>(&e->data); f && f->userId) {
+      if (auto account = accountOf(e->envelope, *f->userId)) {
+        (void)throttle.attempt(*account, addressOf(f->clientAddress), at);
+        ++failures;
+      }
+    } else if (const auto* s = std::get_if<LoginSucceeded>(&e->data)) {
+      if (auto account = accountOf(e->envelope, s->userId)) {
+        const std::string address = addressOf(s->clientAddress);
+        if (throttle.attempt(*account, address, at) == 0) throttle.succeeded(*account, address);
+      }
+    } else if (const auto* r = std::get_if<PasswordResetCompleted>(&e->data)) {
+      if (auto account = accountOf(e->envelope, r->userId)) throttle.clear(*account);
+    }
+    return true;
+  });
+  if (failures > 0)
+    logLine("portal: " + std::to_string(failures) + " failed sign-in(s) of the last " +
+            std::to_string(options.throttle.windowMicros / 60'000'000) +
+            " minutes counted again for the sign-in throttle");
+}
+
 HttpResponse Api::Impl::signIn(Call& call) {
   HttpResponse error;
   auto fields = requiredStrings<3>(call.req, {"company", "email", "password"}, error);
