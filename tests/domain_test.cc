@@ -1612,6 +1612,11 @@ TEST(Email, SyntaxFollowsTheRules) {
   // As a mail program writes it (an end-to-end review read "holds a space" of it).
   EXPECT_EQ(emailProblem("John Doe <jd@acme.example>"),
             "holds a name beside the address (Name <address>): give the address alone");
+  EXPECT_EQ(emailProblem(" <jd@acme.example>"),
+            "is in angle brackets (<address>): give the address alone");
+  EXPECT_NE(emailProblem("a@acme.example <b@acme.example>"),
+            "holds a name beside the address (Name <address>): give the address alone")
+      << "two addresses";
   // No top-level domain is one letter: a new account's address ending so is a cut
   // `.com` (a review); a manager's may be an account's made before the rule.
   EXPECT_EQ(newAccountEmailProblem(" ann@example.c "),

@@ -489,6 +489,15 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterA
     carol = server.user("acme", owner, "carol");
     other = server.signIn("acme", owner.email, kPassword).json()["token"];
     leaving = server.signIn("acme", owner.email, kPassword).json()["token"];
+    // Guesses at carol's password, which the throttle counts again at the start.
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(server.signIn("acme", carol.email, "wrong password!").status, 401);
+    ASSERT_TRUE(waitFor([&] {
+      const auto events = server.portal().store().read(1, ~0ull);
+      return events && std::count_if(events->begin(), events->end(), [](const RecordedEvent& e) {
+                         return std::holds_alternative<LoginFailed>(e.data);
+                       }) == 5;
+    })) << "(recorded without waiting)";
     auto company = server.portal().credentials().companyBySlug("acme");
     ASSERT_TRUE(company);
     server.stopViewAt(CredentialsProjection::kName, company->id, owner, carol);
@@ -515,11 +524,16 @@ TEST(HttpFlows, SessionsAPasswordChangeEndedWaitForAStoppedCredentialsViewAfterA
   EXPECT_EQ(client.request("DELETE", "/api/v1/sessions/current", "", leaving).status, 204);
   EXPECT_EQ(client.get("/api/v1/me", std::string(43, 'A')).status, 401)
       << "no session is no session";
+  EXPECT_EQ(restarted.signIn("acme", carol.email, kPassword).status, 503)
+      << "no account can be told";
 
   ASSERT_TRUE(restarted.portal().projector().rebuild(CredentialsProjection::kName, nullptr).ok());
   EXPECT_EQ(client.get("/api/v1/me", other).status, 401) << "begun before the change";
   EXPECT_EQ(client.get("/api/v1/me", leaving).status, 401) << "signed out";
   EXPECT_EQ(client.get("/api/v1/me", bob.token).status, 200) << "nothing changed for bob";
+  // The sign-in throttle, made again from the log at the first sign-in once the view
+  // runs (a code review: a stopped view at the start left it empty for good).
+  EXPECT_EQ(restarted.signIn("acme", carol.email, kPassword).status, 429);
   EXPECT_EQ(restarted.signIn("acme", owner.email, "a whole new passphrase").status, 201);
 }
 

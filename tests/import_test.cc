@@ -403,16 +403,22 @@ TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
   EXPECT_EQ(pasted.errors[0].column, "Given Name");
   EXPECT_EQ(pasted.errors[0].value, "Bo;Oh;bo@x.example;Dev;ann@x.example;1;DE");
   EXPECT_EQ(pasted.errors[0].message,
-            "Holds the whole row: its values are separated by \";\", and the file's by \",\" (a "
-            "row pasted from a file saved another way?); separate its values as the other rows' "
+            "Holds the whole row: its values are separated by \";\", and the header row's by \",\" "
+            "(a row pasted from a file saved another way?); separate them as the header row's "
             "are.");
+  // A value that holds the file's separator ("Head, Sales") splits the pasted row
+  // into two cells: still the pasted row (an end-to-end review).
+  ImportFile split = check(kHeader + "Fred;Two;fred@x.example;Head, Sales;ann@x.example;1;DE\r\n");
+  ASSERT_EQ(split.errors.size(), 1u);
+  EXPECT_EQ(split.errors[0].value, "Fred;Two;fred@x.example;Head, Sales;ann@x.example;1;DE");
+  EXPECT_EQ(split.errors[0].message.substr(0, 22), "Holds the whole row: i");
   std::string semicolons =
       "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
       "Ann;Lee;ann@x.example;Clerk;ann@x.example;1;DE\r\n"
       "Bo,Oh,bo@x.example,Dev,ann@x.example,1,DE\r\n";
   ImportFile other = check(semicolons);
   ASSERT_EQ(other.errors.size(), 1u);
-  EXPECT_NE(other.errors[0].message.find("separated by \",\", and the file's by \";\""),
+  EXPECT_NE(other.errors[0].message.find("separated by \",\", and the header row's by \";\""),
             std::string::npos)
       << other.errors[0].message;
 
@@ -433,6 +439,21 @@ TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
   EXPECT_EQ(down.errors[1].message,
             "Holds no user: only Is Active and Country have values (a column filled down past the "
             "last user?), and so do the 996 rows below it (to row 1001): delete them.");
+  EXPECT_EQ(down.userRows, 2u) << "rows that hold no user are no users read";
+  // A run is of the same values: a row of others below it (a person's name and email
+  // shifted into Job title and Manager) is said apart (an end-to-end review).
+  ImportFile shifted = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n" +
+                             ",,,,,1,DE\r\n,,,,,1,DE\r\n,,,Jane Roe,jane@x.example,1,FR\r\n");
+  ASSERT_EQ(shifted.errors.size(), 2u);
+  EXPECT_EQ(shifted.errors[0].row, 3u);
+  EXPECT_NE(shifted.errors[0].message.find("so does the row below it (to row 4)"),
+            std::string::npos)
+      << shifted.errors[0].message;
+  EXPECT_EQ(shifted.errors[1].row, 5u);
+  EXPECT_NE(shifted.errors[1].message.find("only Job title, Manager's email address, Is Active "
+                                           "and Country have values"),
+            std::string::npos)
+      << shifted.errors[1].message;
   ImportFile one =
       check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n,,,,,,DE\r\n");
   ASSERT_EQ(one.errors.size(), 1u);

@@ -371,29 +371,38 @@ class FileChecker {
   // True when the row was one of these.
   bool noUserOn(const CsvRecord& r) {
     std::array<bool, kImportColumns.size()> valued{};
-    std::size_t values = 0;
-    bool other = false;  // a value in a column that is none of the template's
+    std::size_t values = 0, lastValued = 0;
+    bool other = false;     // a value in a column that is none of the template's
+    std::string signature;  // the row's values, trimmed, for a run of the same (a fill-down)
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      if (trimText(r.fields[i]).empty()) continue;
+      const std::string_view value = trimText(r.fields[i]);
+      if (value.empty()) continue;
       ++values;
+      lastValued = i;
+      signature.append(std::to_string(i)).append(":").append(value).push_back('\x1f');
       const Column c = i < columns_.size() ? columns_[i] : kNone;
       if (c == kNone)
         other = true;
       else
         valued[c] = true;
     }
-    if (values == 1 && !trimText(r.fields.front()).empty() &&
+    // The pasted row: read into its first cells alone (more than one when a value
+    // holds the file's separator: "Head, Sales"), with the other separator between
+    // its values and an email among them.
+    if (values > 0 && values <= 3 && lastValued + 1 == values &&
         (separator_ == ',' || separator_ == ';')) {
       const char otherSeparator = separator_ == ',' ? ';' : ',';
-      const std::string& whole = r.fields.front();
+      std::string whole;
+      for (std::size_t i = 0; i <= lastValued; ++i)
+        whole.append(i == 0 ? "" : std::string(1, separator_)).append(r.fields[i]);
       if (std::count(whole.begin(), whole.end(), otherSeparator) >= 3 &&
           whole.find('@') != std::string::npos) {
         filling_ = false;
         error(r.row, columnName(0), whole,
               std::string("holds the whole row: its values are separated by \"") + otherSeparator +
-                  "\", and the file's by \"" + separator_ +
-                  "\" (a row pasted from a file saved another way?); separate its values as the "
-                  "other rows' are");
+                  "\", and the header row's by \"" + separator_ +
+                  "\" (a row pasted from a file saved another way?); separate them as the header "
+                  "row's are");
         return true;
       }
     }
@@ -405,7 +414,11 @@ class FileChecker {
       filling_ = false;
       return false;
     }
-    if (filling_) {
+    // No user: not counted as one read (nor against the most an import holds).
+    --out_.userRows;
+    // A run is of the same values, row after row, as a fill-down makes them; a row of
+    // others (a person's name shifted into Job title) is said apart (a review).
+    if (filling_ && signature == fillSignature_) {
       ++filledDown_.back().rowsBelow;
       filledDown_.back().lastRow = r.row;
       return true;
@@ -425,6 +438,7 @@ class FileChecker {
                                " (a column filled down past the last user?)",
                            0, r.row});
     filling_ = true;
+    fillSignature_ = std::move(signature);
     error(r.row, "", "",
           filledDown_.back().message + "; delete the row, or fill in the user's name and email");
     return true;
@@ -752,6 +766,7 @@ class FileChecker {
   std::vector<std::size_t> headlessReportOf_;  // by field index: its report, or kNoReport
   std::vector<HeadlessReport> filledDown_;     // runs of rows that hold no user (noUserOn)
   bool filling_ = false;                       // the row before was in filledDown_.back()
+  std::string fillSignature_;                  // the values of filledDown_.back()'s rows
 };
 
 

@@ -56,8 +56,10 @@ std::optional<std::string> emailProblem(std::string_view raw) {
     return "holds a no-break space or an invisible character";
   // As a mail program writes an address, "Ann Smith <ann@acme.example>" (an
   // end-to-end review read "holds a space" of it).
+  // (Not two addresses: "a@x <b@y>".)
   if (const auto open = email.find('<'); open != std::string_view::npos && email.back() == '>' &&
-                                         email.find('@', open) != std::string_view::npos)
+                                         email.find('@', open) != std::string_view::npos &&
+                                         email.substr(0, open).find('@') == std::string_view::npos)
     return open == 0 ? "is in angle brackets (<address>): give the address alone"
                      : "holds a name beside the address (Name <address>): give the address alone";
   const auto at = email.find('@');

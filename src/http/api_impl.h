@@ -450,9 +450,12 @@ struct Api::Impl {
   // window's sign-ins of accounts (LoginFailed, LoginSucceeded) and completed resets
   // into it, at their times; failures of addresses that are nobody's keep no client
   // address in the log and are not counted again. At most kThrottleEventsRead of the
-  // window's newest events are read (a second or two of the start).
-  void restoreSignInThrottle();
+  // window's newest events are read. While the credentials view is stopped it
+  // cannot tell accounts: false, and the first sign-in once it runs again does it.
+  bool restoreSignInThrottle();
   static constexpr std::uint64_t kThrottleEventsRead = 2'000'000;
+  std::atomic<bool> throttleUnrestored{false};
+  std::mutex throttleRestoreMu;  // one restore at a time
   // nullopt once the sessions were checked at start (endSessionsTheLogEnded): at
   // once, or now that the credentials view runs again; else its 503.
   std::optional<HttpResponse> sessionsChecked();

@@ -59,25 +59,41 @@ HttpResponse Api::Impl::badCredentials() {
   return r;
 }
 
-void Api::Impl::restoreSignInThrottle() {
+bool Api::Impl::restoreSignInThrottle() {
+  // A stopped credentials view knows not every account: tried again at the first
+  // sign-in once it runs (sign-ins are 503 until then), as the sessions' check is.
+  if (portal.projector().stopped(CredentialsProjection::kName)) {
+    throttleUnrestored.store(true, std::memory_order_release);
+    return false;
+  }
+  throttleUnrestored.store(false, std::memory_order_release);
   const EventStore& store = portal.store();
   const std::uint64_t last = store.lastPosition();
-  if (last == 0) return;
+  if (last == 0) return true;
   const std::int64_t since = clock.now().micros - options.throttle.windowMicros;
-  // The window's first event: positions are in the order of their times (the one
-  // writer stamps each command's events as it takes it).
-  std::uint64_t from = 1, to = last + 1;
-  while (from < to) {
-    const std::uint64_t mid = from + (to - from) / 2;
-    auto e = store.readAt(mid);
-    if (!e) return;  // (the start read the whole log; nothing is counted then)
-    if (e->envelope.occurredAt.micros < since)
-      from = mid + 1;
-    else
-      to = mid;
+  auto unread = [](const Error& e) {
+    logLine("portal: the sign-ins of the last window could not be read from the log (" + e.message +
+            "); the sign-in throttle starts from nothing");
+  };
+  // The window's first event, where positions are in the order of their times (the
+  // processor never stamps an event earlier than the one before; a log written
+  // before that rule is read from the window's newest events on).
+  std::uint64_t from = last >= kThrottleEventsRead ? last - kThrottleEventsRead + 1 : 1;
+  if (portal.processor().timesOrdered()) {
+    std::uint64_t to = last + 1;
+    while (from < to) {
+      const std::uint64_t mid = from + (to - from) / 2;
+      auto e = store.readAt(mid);
+      if (!e) {
+        unread(e.error());
+        return true;
+      }
+      if (e->envelope.occurredAt.micros < since)
+        from = mid + 1;
+      else
+        to = mid;
+    }
   }
-  if (from > last) return;
-  from = std::max(from, last >= kThrottleEventsRead ? last - kThrottleEventsRead + 1 : 1);
   const CredentialsReader creds = portal.credentials();
   std::map<std::string, std::optional<std::string>> slugs;  // by company id
   auto accountOf = [&](const EventEnvelope& env,
@@ -92,34 +108,50 @@ void Api::Impl::restoreSignInThrottle() {
   auto addressOf = [](const std::optional<Personal>& p) {
     return p && !p->shredded ? p->value : std::string();
   };
-  std::size_t failures = 0;
-  (void)store.scan(from, last - from + 1, [&](const RawEvent& raw) {
-    // (A cheap look first: most events are none of these.)
-    if (raw.json.find("\"type\":\"Login") == std::string_view::npos &&
-        raw.json.find("\"type\":\"PasswordResetCompleted\"") == std::string_view::npos)
+  std::size_t failures = 0, successes = 0, resets = 0;
+  auto read = store.scan(from, last - from + 1, [&](const RawEvent& raw) {
+    // (A look at the type first: most events are none of these.)
+    const auto type = peekEventType(raw.json);
+    if (!type || (*type != LoginFailed::kType && *type != LoginSucceeded::kType &&
+                  *type != PasswordResetCompleted::kType))
       return true;
     auto e = store.decode(raw);
     if (!e) return true;
     const Timestamp at = e->envelope.occurredAt;
-    if (const auto* f = std::get_if<LoginFailed>(&e->data); f && f->userId) {
-      if (auto account = accountOf(e->envelope, *f->userId)) {
-        (void)throttle.attempt(*account, addressOf(f->clientAddress), at);
-        ++failures;
+    if (at.micros < since) return true;
+    if (const auto* f = std::get_if<LoginFailed>(&e->data)) {
+      if (!f->userId) {
+        // Recorded, so counted against the company's bound of such records.
+        (void)throttle.recordable(e->envelope.companyId, at);
+      } else if (auto account = accountOf(e->envelope, *f->userId)) {
+        if (throttle.attempt(*account, addressOf(f->clientAddress), at) == 0) ++failures;
       }
     } else if (const auto* s = std::get_if<LoginSucceeded>(&e->data)) {
       if (auto account = accountOf(e->envelope, s->userId)) {
         const std::string address = addressOf(s->clientAddress);
-        if (throttle.attempt(*account, address, at) == 0) throttle.succeeded(*account, address);
+        if (throttle.attempt(*account, address, at) == 0) {
+          throttle.succeeded(*account, address);
+          ++successes;
+        }
       }
     } else if (const auto* r = std::get_if<PasswordResetCompleted>(&e->data)) {
-      if (auto account = accountOf(e->envelope, r->userId)) throttle.clear(*account);
+      if (auto account = accountOf(e->envelope, r->userId)) {
+        throttle.clear(*account);
+        ++resets;
+      }
     }
     return true;
   });
+  if (!read) unread(read.error());
+  // (What was taken in, not what still counts: a success or a reset after failures
+  // clears them.)
   if (failures > 0)
-    logLine("portal: " + std::to_string(failures) + " failed sign-in(s) of the last " +
-            std::to_string(options.throttle.windowMicros / 60'000'000) +
-            " minutes counted again for the sign-in throttle");
+    logLine("portal: the sign-in throttle took in the log's last " +
+            std::to_string((options.throttle.windowMicros + 59'999'999) / 60'000'000) +
+            " minute(s): " + std::to_string(failures) + " failed sign-in(s), " +
+            std::to_string(successes) + " successful, " + std::to_string(resets) +
+            " completed reset(s)");
+  return true;
 }
 
 HttpResponse Api::Impl::signIn(Call& call) {
@@ -130,6 +162,11 @@ HttpResponse Api::Impl::signIn(Call& call) {
   slug = slugOf(slug);
   const Timestamp now = clock.now();
   if (auto stopped = credentialsStopped()) return *stopped;
+  if (throttleUnrestored.load(std::memory_order_acquire)) {
+    std::lock_guard lock(throttleRestoreMu);
+    if (throttleUnrestored.load(std::memory_order_acquire) && !restoreSignInThrottle())
+      if (auto stopped = credentialsStopped()) return *stopped;
+  }
   const std::string accountKey = slug + "\n" + emailKey(email);
   const std::string address = call.req.clientAddress;
   std::optional<CompanyRecord> company;
