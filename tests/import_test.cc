@@ -440,6 +440,20 @@ TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
             "Holds no user: only Is Active and Country have values (a column filled down past the "
             "last user?), and so do the 996 rows below it (to row 1001): delete them.");
   EXPECT_EQ(down.userRows, 2u) << "rows that hold no user are no users read";
+  // A row of three cells whose values hold commas, in a file of semicolons, is a
+  // user's (a code review).
+  ImportFile three = check(
+      "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
+      "Ann, Marie;Lee, Jr., MD;ann@x.example\r\n");
+  for (const ImportIssue& e : three.errors)
+    EXPECT_EQ(e.message.find("Holds the whole row"), std::string::npos) << e.message;
+  // Rows that hold no user count against the rows an import reads: a file of rows
+  // that differ (each its own error) is bounded (a code review).
+  ImportReadOptions bounded;
+  bounded.maxRows = 100;
+  std::string alternating = kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n";
+  for (int i = 0; i < 200; ++i) alternating += i % 2 ? ",,,,,,DE\r\n" : ",,,,,,FR\r\n";
+  EXPECT_TRUE(readUserImport(alternating, countries(), bounded).tooManyRows);
   // A run is of the same values: a row of others below it (a person's name and email
   // shifted into Job title and Manager) is said apart (an end-to-end review).
   ImportFile shifted = check(kHeader + "Ann,Lee,ann@x.example,Clerk,ann@x.example,1,DE\r\n" +

@@ -176,6 +176,7 @@ class FileChecker {
   }
 
   void finish() {
+    out_.userRows -= noUserRows_;
     // A file the reader stopped in (invalid UTF-8, say) has its error already: it is
     // not also empty or without users.
     if (!headerRow_ && !out_.errors.empty()) return;
@@ -395,7 +396,9 @@ class FileChecker {
       std::string whole;
       for (std::size_t i = 0; i <= lastValued; ++i)
         whole.append(i == 0 ? "" : std::string(1, separator_)).append(r.fields[i]);
-      if (std::count(whole.begin(), whole.end(), otherSeparator) >= 3 &&
+      // (Five values at least: a row of three cells, "Ann, Marie;Lee, Jr., MD;ann@…"
+      // in a file of semicolons, is a user's.)
+      if (std::count(whole.begin(), whole.end(), otherSeparator) >= 4 &&
           whole.find('@') != std::string::npos) {
         filling_ = false;
         error(r.row, columnName(0), whole,
@@ -414,8 +417,10 @@ class FileChecker {
       filling_ = false;
       return false;
     }
-    // No user: not counted as one read (nor against the most an import holds).
-    --out_.userRows;
+    // No user: not counted as one read (finish()). It counts against the most rows
+    // an import reads, which bounds what they cost (a review: runs of rows that
+    // differ, each its own error, had no bound).
+    ++noUserRows_;
     // A run is of the same values, row after row, as a fill-down makes them; a row of
     // others (a person's name shifted into Job title) is said apart (a review).
     if (filling_ && signature == fillSignature_) {
@@ -767,6 +772,7 @@ class FileChecker {
   std::vector<HeadlessReport> filledDown_;     // runs of rows that hold no user (noUserOn)
   bool filling_ = false;                       // the row before was in filledDown_.back()
   std::string fillSignature_;                  // the values of filledDown_.back()'s rows
+  std::size_t noUserRows_ = 0;                 // rows noUserOn found no user in: not in userRows
 };
 
 

@@ -60,7 +60,7 @@ struct ImportRow {
 };
 
 struct ImportReadOptions {
-  std::size_t maxRows = 200'000;  // rows of users; past it reading stops (tooManyRows)
+  std::size_t maxRows = 200'000;  // rows below the header; past it reading stops (tooManyRows)
   // Whether a user with this email is in the pool, and active; unset: managers are
   // not checked.
   enum class Member { kNone, kActive, kDeactivated };

@@ -453,6 +453,7 @@ struct Api::Impl {
   // window's newest events are read. While the credentials view is stopped it
   // cannot tell accounts: false, and the first sign-in once it runs again does it.
   bool restoreSignInThrottle();
+  void replaySignIns();
   static constexpr std::uint64_t kThrottleEventsRead = 2'000'000;
   std::atomic<bool> throttleUnrestored{false};
   std::mutex throttleRestoreMu;  // one restore at a time

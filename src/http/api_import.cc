@@ -73,8 +73,9 @@ HttpResponse Api::Impl::importUsers(Call& call) {
   }
   if (file.tooManyRows)
     return Api::problem(413, "too-many-rows", "The file has too many rows",
-                        "An import holds at most " + std::to_string(options.importMaxRows) +
-                            " users; split the file. Nothing was created.");
+                        "An import reads at most " + std::to_string(options.importMaxRows) +
+                            " rows below the header; split the file, or delete the rows that "
+                            "hold no user. Nothing was created.");
 
   // A repeated Idempotency-Key of an import that was made gets its outcome again
   // (the warnings are this file's); sent with another file or query, it is refused

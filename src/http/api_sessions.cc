@@ -62,14 +62,20 @@ HttpResponse Api::Impl::badCredentials() {
 bool Api::Impl::restoreSignInThrottle() {
   // A stopped credentials view knows not every account: tried again at the first
   // sign-in once it runs (sign-ins are 503 until then), as the sessions' check is.
+  // The flag is let go once the replay is done: a sign-in during it waits.
   if (portal.projector().stopped(CredentialsProjection::kName)) {
     throttleUnrestored.store(true, std::memory_order_release);
     return false;
   }
+  replaySignIns();
   throttleUnrestored.store(false, std::memory_order_release);
+  return true;
+}
+
+void Api::Impl::replaySignIns() {
   const EventStore& store = portal.store();
   const std::uint64_t last = store.lastPosition();
-  if (last == 0) return true;
+  if (last == 0) return;
   const std::int64_t since = clock.now().micros - options.throttle.windowMicros;
   auto unread = [](const Error& e) {
     logLine("portal: the sign-ins of the last window could not be read from the log (" + e.message +
@@ -84,31 +90,25 @@ bool Api::Impl::restoreSignInThrottle() {
     while (from < to) {
       const std::uint64_t mid = from + (to - from) / 2;
       auto e = store.readAt(mid);
-      if (!e) {
-        unread(e.error());
-        return true;
-      }
+      if (!e) return unread(e.error());
       if (e->envelope.occurredAt.micros < since)
         from = mid + 1;
       else
         to = mid;
     }
   }
-  const CredentialsReader creds = portal.credentials();
-  std::map<std::string, std::optional<std::string>> slugs;  // by company id
-  auto accountOf = [&](const EventEnvelope& env,
-                       const std::string& userId) -> std::optional<std::string> {
-    auto [it, fresh] = slugs.try_emplace(env.companyId);
-    if (fresh)
-      if (auto company = creds.companyById(env.companyId)) it->second = company->slug;
-    const auto account = it->second ? creds.account(env.companyId, userId) : std::nullopt;
-    if (!account) return std::nullopt;  // (anonymized since: no one signs in as them)
-    return *it->second + "\n" + emailKey(account->email);
+  // The window's sign-ins, read first: the accounts are looked up after, with a
+  // reader held briefly (a rebuild's switch waits for the readers).
+  enum class Kind { kFailed, kSucceeded, kReset, kNobody };
+  struct SignIn {
+    Kind kind;
+    Timestamp at;
+    std::string companyId, userId, address;
   };
+  std::vector<SignIn> signIns;
   auto addressOf = [](const std::optional<Personal>& p) {
     return p && !p->shredded ? p->value : std::string();
   };
-  std::size_t failures = 0, successes = 0, resets = 0;
   auto read = store.scan(from, last - from + 1, [&](const RawEvent& raw) {
     // (A look at the type first: most events are none of these.)
     const auto type = peekEventType(raw.json);
@@ -116,33 +116,58 @@ bool Api::Impl::restoreSignInThrottle() {
                   *type != PasswordResetCompleted::kType))
       return true;
     auto e = store.decode(raw);
-    if (!e) return true;
-    const Timestamp at = e->envelope.occurredAt;
-    if (at.micros < since) return true;
+    if (!e || e->envelope.occurredAt.micros < since) return true;
+    SignIn s{Kind::kNobody, e->envelope.occurredAt, e->envelope.companyId, {}, {}};
     if (const auto* f = std::get_if<LoginFailed>(&e->data)) {
-      if (!f->userId) {
-        // Recorded, so counted against the company's bound of such records.
-        (void)throttle.recordable(e->envelope.companyId, at);
-      } else if (auto account = accountOf(e->envelope, *f->userId)) {
-        if (throttle.attempt(*account, addressOf(f->clientAddress), at) == 0) ++failures;
-      }
-    } else if (const auto* s = std::get_if<LoginSucceeded>(&e->data)) {
-      if (auto account = accountOf(e->envelope, s->userId)) {
-        const std::string address = addressOf(s->clientAddress);
-        if (throttle.attempt(*account, address, at) == 0) {
-          throttle.succeeded(*account, address);
-          ++successes;
-        }
-      }
+      if (f->userId)
+        s = {Kind::kFailed, s.at, s.companyId, *f->userId, addressOf(f->clientAddress)};
+    } else if (const auto* ok = std::get_if<LoginSucceeded>(&e->data)) {
+      s = {Kind::kSucceeded, s.at, s.companyId, ok->userId, addressOf(ok->clientAddress)};
     } else if (const auto* r = std::get_if<PasswordResetCompleted>(&e->data)) {
-      if (auto account = accountOf(e->envelope, r->userId)) {
-        throttle.clear(*account);
-        ++resets;
-      }
+      s = {Kind::kReset, s.at, s.companyId, r->userId, {}};
     }
+    signIns.push_back(std::move(s));
     return true;
   });
   if (!read) unread(read.error());
+  // Each account's key as a sign-in makes it: the company's slug and the email's key.
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> accounts;
+  {
+    const CredentialsReader creds = portal.credentials();
+    std::map<std::string, std::optional<std::string>> slugs;  // by company id
+    for (const SignIn& s : signIns) {
+      if (s.kind == Kind::kNobody) continue;
+      auto [it, fresh] = accounts.try_emplace({s.companyId, s.userId});
+      if (!fresh) continue;
+      auto [slug, newCompany] = slugs.try_emplace(s.companyId);
+      if (newCompany)
+        if (auto company = creds.companyById(s.companyId)) slug->second = company->slug;
+      const auto account = slug->second ? creds.account(s.companyId, s.userId) : std::nullopt;
+      // (None for a user anonymized since: no one signs in as them.)
+      if (account) it->second = *slug->second + "\n" + emailKey(account->email);
+    }
+  }
+  std::size_t failures = 0, successes = 0, resets = 0;
+  for (const SignIn& s : signIns) {
+    if (s.kind == Kind::kNobody) {
+      // Recorded, so counted against the company's bound of such records.
+      (void)throttle.recordable(s.companyId, s.at);
+      continue;
+    }
+    const std::optional<std::string>& account = accounts.at({s.companyId, s.userId});
+    if (!account) continue;
+    if (s.kind == Kind::kFailed) {
+      if (throttle.attempt(*account, s.address, s.at) == 0) ++failures;
+    } else if (s.kind == Kind::kSucceeded) {
+      if (throttle.attempt(*account, s.address, s.at) == 0) {
+        throttle.succeeded(*account, s.address);
+        ++successes;
+      }
+    } else {
+      throttle.clear(*account);
+      ++resets;
+    }
+  }
   // (What was taken in, not what still counts: a success or a reset after failures
   // clears them.)
   if (failures > 0)
@@ -151,7 +176,6 @@ bool Api::Impl::restoreSignInThrottle() {
             " minute(s): " + std::to_string(failures) + " failed sign-in(s), " +
             std::to_string(successes) + " successful, " + std::to_string(resets) +
             " completed reset(s)");
-  return true;
 }
 
 HttpResponse Api::Impl::signIn(Call& call) {
@@ -164,7 +188,8 @@ HttpResponse Api::Impl::signIn(Call& call) {
   if (auto stopped = credentialsStopped()) return *stopped;
   if (throttleUnrestored.load(std::memory_order_acquire)) {
     std::lock_guard lock(throttleRestoreMu);
-    if (throttleUnrestored.load(std::memory_order_acquire) && !restoreSignInThrottle())
+    // (Again if the view stopped again between the two looks.)
+    while (throttleUnrestored.load(std::memory_order_acquire) && !restoreSignInThrottle())
       if (auto stopped = credentialsStopped()) return *stopped;
   }
   const std::string accountKey = slug + "\n" + emailKey(email);
