@@ -364,11 +364,12 @@ class FileChecker {
   // A row that holds no user's details, said in one error rather than an "is
   // required" for each column (an end-to-end review got five for each):
   // - a row pasted from a file saved with the other separator, read whole into its
-  //   first cell (Ann;Lee;ann@… under a header of commas);
+  //   first cell, or its first few when a value holds the file's separator
+  //   (Ann;Lee;ann@… under a header of commas);
   // - a row without a name or an email, whose only values are in Job title,
   //   Manager's email address, Is Active or Country: a column filled down past the
-  //   last user. A run of such rows is one error, on its first (finish()): a
-  //   fill-down to row 1000 is one mistake.
+  //   last user. A run of such rows, the same values row after row, is one error,
+  //   on its first (finish()): a fill-down to row 1000 is one mistake.
   // True when the row was one of these.
   bool noUserOn(const CsvRecord& r) {
     std::array<bool, kImportColumns.size()> valued{};
