@@ -1614,6 +1614,8 @@ TEST(Email, SyntaxFollowsTheRules) {
             "holds a name beside the address (Name <address>): give the address alone");
   EXPECT_EQ(emailProblem(" <jd@acme.example>"),
             "is in angle brackets (<address>): give the address alone");
+  EXPECT_EQ(emailProblem("jd@acme.example (John Doe)"),
+            "holds a name beside the address (address (Name)): give the address alone");
   EXPECT_NE(emailProblem("a@acme.example <b@acme.example>"),
             "holds a name beside the address (Name <address>): give the address alone")
       << "two addresses";

@@ -412,6 +412,13 @@ TEST(ImportFileCheck, RowsThatHoldNoUserAreOneErrorEachKind) {
   ASSERT_EQ(split.errors.size(), 1u);
   EXPECT_EQ(split.errors[0].value, "Fred;Two;fred@x.example;Head, Sales;ann@x.example;1;DE");
   EXPECT_EQ(split.errors[0].message.substr(0, 22), "Holds the whole row: i");
+  // A row in quotes as a whole is one cell of the file's own separators.
+  ImportFile quoted = check(kHeader + "\"Fred,Two,fred@x.example,Dev,ann@x.example,1,DE\"\r\n");
+  ASSERT_EQ(quoted.errors.size(), 1u);
+  EXPECT_EQ(quoted.errors[0].message,
+            "Holds the whole row: the row is in quotes as a whole, so its values are read as "
+            "one; take the quotes off the row (a quote around a value that holds a \",\" is "
+            "fine).");
   std::string semicolons =
       "Given Name;Surname;Email address;Job title;Manager's email address;Is Active;Country\r\n"
       "Ann;Lee;ann@x.example;Clerk;ann@x.example;1;DE\r\n"

@@ -409,6 +409,16 @@ class FileChecker {
                   "row's are");
         return true;
       }
+      // The row in quotes as a whole ("Ann,Lee,ann@…" in a file of commas): one cell.
+      if (values == 1 && std::count(whole.begin(), whole.end(), separator_) >= 4 &&
+          whole.find('@') != std::string::npos) {
+        filling_ = false;
+        error(r.row, columnName(0), whole,
+              "holds the whole row: the row is in quotes as a whole, so its values are read "
+              "as one; take the quotes off the row (a quote around a value that holds a \"" +
+                  std::string(1, separator_) + "\" is fine)");
+        return true;
+      }
     }
     // Only where the header names a user's own details (a header of other names,
     // "First Name", has its errors on the header row and its rows' values are values).

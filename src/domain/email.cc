@@ -62,6 +62,12 @@ std::optional<std::string> emailProblem(std::string_view raw) {
                                          email.substr(0, open).find('@') == std::string_view::npos)
     return open == 0 ? "is in angle brackets (<address>): give the address alone"
                      : "holds a name beside the address (Name <address>): give the address alone";
+  // The older form, "ann@acme.example (Ann Smith)".
+  if (const auto open = email.find(" (");
+      open != std::string_view::npos && email.back() == ')' &&
+      email.substr(0, open).find('@') != std::string_view::npos &&
+      email.substr(open).find('@') == std::string_view::npos)
+    return "holds a name beside the address (address (Name)): give the address alone";
   const auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos)
     return "must be of the form name@domain";
