@@ -287,6 +287,21 @@ inline std::string lookupKey(std::string_view name) {
   return foldCase(s);
 }
 
+// Items as a sentence lists them: "a", "a and b", "a, b and c" (`conjunction` "and"
+// or "or"). Each item converts to a string_view.
+template <class Items>
+std::string wordList(const Items& items, std::string_view conjunction) {
+  std::string out;
+  const std::size_t n = std::size(items);
+  std::size_t i = 0;
+  for (const auto& item : items) {
+    if (i != 0) out.append(i + 1 == n ? " " + std::string(conjunction) + " " : std::string(", "));
+    out.append(std::string_view(item));
+    ++i;
+  }
+  return out;
+}
+
 // std::visit(Overloaded{[](const A&) {...}, [](const B&) {...}}, variant)
 template <class... Ts>
 struct Overloaded : Ts... {

@@ -374,19 +374,22 @@ class FileChecker {
   bool noUserOn(const CsvRecord& r) {
     std::array<bool, kImportColumns.size()> valued{};
     std::size_t values = 0, lastValued = 0;
-    bool other = false;     // a value in a column that is none of the template's
-    std::string signature;  // the row's values, trimmed, for a run of the same (a fill-down)
+    bool other = false;  // a value in a column that is none of the template's
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      const std::string_view value = trimText(r.fields[i]);
-      if (value.empty()) continue;
+      if (trimText(r.fields[i]).empty()) continue;
       ++values;
       lastValued = i;
-      signature.append(std::to_string(i)).append(":").append(value).push_back('\x1f');
       const Column c = i < columns_.size() ? columns_[i] : kNone;
       if (c == kNone)
         other = true;
       else
         valued[c] = true;
+      // A user's row (a name or an email, and more than three values) is neither kind:
+      // its other cells are not read twice.
+      if (values > 3 && (valued[kGiven] || valued[kSurname] || valued[kEmail])) {
+        filling_ = false;
+        return false;
+      }
     }
     // The pasted row: read into its first cells alone (more than one when a value
     // holds the file's separator: "Head, Sales"), with the other separator between
@@ -428,6 +431,10 @@ class FileChecker {
       filling_ = false;
       return false;
     }
+    std::string signature;  // the row's values, trimmed, for a run of the same (a fill-down)
+    for (std::size_t i = 0; i <= lastValued; ++i)
+      if (const std::string_view value = trimText(r.fields[i]); !value.empty())
+        signature.append(std::to_string(i)).append(":").append(value).push_back('\x1f');
     // No user: not counted as one read (finish()). It counts against the most rows
     // an import reads, which bounds what they cost (a review: runs of rows that
     // differ, each its own error, had no bound).
@@ -442,14 +449,8 @@ class FileChecker {
     std::vector<std::string_view> named;
     for (const Column c : {kJob, kManager, kActive, kCountry})
       if (valued[c]) named.push_back(kImportColumns[c]);
-    std::string list;
-    for (std::size_t i = 0; i < named.size(); ++i)
-      list += std::string(i == 0                  ? ""
-                          : i + 1 == named.size() ? " and "
-                                                  : ", ") +
-              std::string(named[i]);
     filledDown_.push_back({out_.errors.size(),
-                           "holds no user: only " + list +
+                           "holds no user: only " + wordList(named, "and") +
                                (named.size() == 1 ? " has a value" : " have values") +
                                " (a column filled down past the last user?)",
                            0, r.row});

@@ -127,13 +127,10 @@ std::string CountryList::problemWith(std::string_view text) const {
   std::string problem =
       "is not a known ISO 3166-1 country (its English name or two-letter code, as GET "
       "/api/v1/countries and the template's Countries sheet list them)";
-  const auto meant = suggest(key);
-  for (std::size_t i = 0; i < meant.size(); ++i)
-    problem += (i == 0                  ? "; did you mean "
-                : i + 1 == meant.size() ? " or "
-                                        : ", ") +
-               meant[i]->name + " (" + meant[i]->code + ")";
-  if (!meant.empty()) problem += "?";
+  std::vector<std::string> meant;
+  for (const auto* country : suggest(key))
+    meant.push_back(country->name + " (" + country->code + ")");
+  if (!meant.empty()) problem += "; did you mean " + wordList(meant, "or") + "?";
   if (key.size() > 200) return problem;  // no country's name: not kept
   std::lock_guard lock(problems_->mu);
   if (problems_->byKey.size() >= 4096) problems_->byKey.clear();  // a bound on what is kept

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "events/text.h"
+
 namespace portal {
 
 const std::vector<ServiceDefinition>& serviceCatalog() {
@@ -30,10 +32,7 @@ bool serviceHasRole(std::string_view service, std::string_view role) {
 
 std::string heldServicesText(const std::vector<std::string>& services) {
   if (services.empty()) return "it holds none";
-  std::string out = "it holds ";
-  for (std::size_t i = 0; i < services.size(); ++i)
-    out += (i == 0 ? "" : i + 1 == services.size() ? " and " : ", ") + services[i];
-  return out;
+  return "it holds " + wordList(services, "and");
 }
 
 const std::vector<std::string>& defaultServices() {

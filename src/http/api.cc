@@ -246,13 +246,9 @@ std::optional<HttpResponse> Api::Impl::unknownParameter(const Call& call, const 
     if (known.empty()) {
       detail += r.takesBody ? "; it takes none (its fields go in the body)" : "; it takes none";
     } else {
-      std::string list;
-      for (std::size_t i = 0; i < known.size(); ++i) {
-        if (plain && nearlyTheSame(name, known[i]))
-          detail += " (did you mean " + std::string(known[i]) + "?)";
-        list += (i == 0 ? "" : i + 1 == known.size() ? " and " : ", ") + std::string(known[i]);
-      }
-      detail += "; it takes " + list;
+      for (std::string_view k : known)
+        if (plain && nearlyTheSame(name, k)) detail += " (did you mean " + std::string(k) + "?)";
+      detail += "; it takes " + wordList(known, "and");
     }
     detail += end;
     return plain ? badParam(name, detail) : Api::badRequest(detail);
