@@ -57,9 +57,12 @@ inline void buildLog(EventStore& store, std::uint64_t events) {
                                             GroupCreated{"g" + std::to_string(groups), "Group " + std::to_string(groups), std::nullopt}));
                 ++groups;
                 break;
-        case 8: r.events.push_back(envelope(groupStream("g" + std::to_string(n % (groups + 1))),
-                                            GroupMemberAdded{"g" + std::to_string(n % (groups + 1)), uid}));
-                break;
+        case 8:
+          r.events.push_back(
+              envelope(groupStream("g" + std::to_string(n % (groups + 1))),
+                       GroupMemberAdded{"g" + std::to_string(n % (groups + 1)), uid,
+                                        "Group " + std::to_string(n % (groups + 1))}));
+          break;
         case 9: r.events.push_back(envelope(companyStream(company),
                                             ResourceAssigned{"r" + std::to_string(n), "project", "modeler", "Project", uid}));
                 break;

@@ -30,7 +30,11 @@ struct GroupRenamed {
   // group was called (a review: only the timeline, which replays, could). Renames
   // written before this field have none.
   std::optional<std::string> previousName;
-  PORTAL_FIELDS(GroupRenamed, groupId, name, description, previousName)
+  // The description before, when this changed it ("" when the group had none), so
+  // that a change of the description, or its removal, reads as one (a review: one
+  // removed read as a rename to the same name). Older renames have none.
+  std::optional<std::string> previousDescription;
+  PORTAL_FIELDS(GroupRenamed, groupId, name, description, previousName, previousDescription)
 };
 
 // The group's name and its members when it was deleted, so that the deletion is in
@@ -45,12 +49,16 @@ struct GroupDeleted {
   PORTAL_FIELDS(GroupDeleted, groupId, name, memberIds)
 };
 
+// A member's events carry the group's name as it was, so that the audit trail says
+// which group a person joined or left once it is renamed or deleted (a review: the
+// user's history showed the group's id alone). Older ones have only the id.
 struct GroupMemberAdded {
   static constexpr std::string_view kType = "GroupMemberAdded";
   static constexpr int kSchema = 1;
   std::string groupId;
   std::string userId;
-  PORTAL_FIELDS(GroupMemberAdded, groupId, userId)
+  std::optional<std::string> groupName;
+  PORTAL_FIELDS(GroupMemberAdded, groupId, userId, groupName)
 };
 
 struct GroupMemberRemoved {
@@ -58,7 +66,8 @@ struct GroupMemberRemoved {
   static constexpr int kSchema = 1;
   std::string groupId;
   std::string userId;
-  PORTAL_FIELDS(GroupMemberRemoved, groupId, userId)
+  std::optional<std::string> groupName;
+  PORTAL_FIELDS(GroupMemberRemoved, groupId, userId, groupName)
 };
 
 }  // namespace portal

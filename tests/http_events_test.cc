@@ -270,6 +270,27 @@ TEST(HttpFlows, GroupsAndResourcesReadInTheAuditTrailAsTheyWere) {
   EXPECT_EQ(renames[1]["data"]["previousName"], "Ops") << "newest first: " << renames.dump();
   EXPECT_EQ(renames[1]["data"]["name"], "Operations") << renames.dump();
   EXPECT_FALSE(renames[0]["data"].contains("previousName")) << renames.dump();
+  // The description's change says what it was (a review: its removal read as a
+  // rename to the same name); the name's alone says nothing of it.
+  EXPECT_EQ(renames[0]["data"]["previousDescription"], "On call\n\tnights") << renames.dump();
+  EXPECT_FALSE(renames[1]["data"].contains("previousDescription")) << renames.dump();
+  ASSERT_EQ(client
+                .request("PATCH", "/api/v1/groups/" + ops, R"({"description":null})", owner.token,
+                         {{"Content-Type", "application/json"}})
+                .status,
+            200);
+  const json removed =
+      client.get("/api/v1/audit?type=GroupRenamed&limit=1", owner.token).json()["items"];
+  ASSERT_EQ(removed.size(), 1u) << removed.dump();
+  EXPECT_EQ(removed[0]["data"]["previousDescription"], "Days") << removed.dump();
+  EXPECT_FALSE(removed[0]["data"].contains("description")) << removed.dump();
+  // Ann's joining names the group as it was then, which the next rename does not change.
+  const json joined =
+      client.get("/api/v1/users/" + ann.id + "/history?limit=50", owner.token).json()["items"];
+  const auto added = std::find_if(joined.begin(), joined.end(),
+                                  [](const json& e) { return e["type"] == "GroupMemberAdded"; });
+  ASSERT_NE(added, joined.end()) << joined.dump();
+  EXPECT_EQ((*added)["data"]["groupName"], "Ops") << joined.dump();
   ASSERT_EQ(client
                 .request("PATCH", "/api/v1/groups/" + ops, R"({"name":"Ops"})", owner.token,
                          {{"Content-Type", "application/json"}})

@@ -1331,7 +1331,7 @@ TEST(Projector, AFailureInAChunkKeepsTheCheckpointWithTheRowsWritten) {
   }
   AppendRequest next;  // one chunk: a good event, then one that cannot be applied
   next.events.push_back(group("g2", GroupCreated{"g2", "Two", std::nullopt}));
-  next.events.push_back(group("g1", GroupMemberAdded{"g1", "u"}));
+  next.events.push_back(group("g1", GroupMemberAdded{"g1", "u", "One"}));
   ASSERT_TRUE(store->append(next).ok());
   (void)projector->catchUp();
   for (const auto& s : projector->status()) {
@@ -1365,11 +1365,12 @@ TEST(Projector, ALongStretchDecodedAheadBuildsWhatShortCatchUpsBuildAndStopsAtAn
           GroupCreated{"g" + std::to_string(i), "Group " + std::to_string(i), std::nullopt});
   for (int i = 0; i < 3000; ++i) {
     const std::string id = "g" + std::to_string(i * 7 % 3000);
-    group(id, GroupMemberAdded{id, "u" + std::to_string(i)});
+    group(id, GroupMemberAdded{id, "u" + std::to_string(i), "Group"});
   }
   for (int i = 0; i < 3000; ++i) {
     const std::string id = "g" + std::to_string(i * 11 % 3000);
-    group(id, GroupRenamed{id, "Renamed " + std::to_string(i), std::nullopt, std::nullopt});
+    group(id, GroupRenamed{id, "Renamed " + std::to_string(i), std::nullopt, std::nullopt,
+                           std::nullopt});
   }
   TempDir dir;
   const std::string whole = dir.sub("whole"), damaged = dir.sub("damaged"),

@@ -605,7 +605,10 @@ class Decider {
     if (name != g.name || description != g.description)
       add(groupStream(c.groupId),
           GroupRenamed{c.groupId, name, description,
-                       name != g.name ? std::optional<std::string>(g.name) : std::nullopt});
+                       name != g.name ? std::optional<std::string>(g.name) : std::nullopt,
+                       description != g.description
+                           ? std::optional<std::string>(g.description.value_or(""))
+                           : std::nullopt});
     decision_.id = c.groupId;
     return std::move(decision_);
   }
@@ -901,8 +904,9 @@ class Decider {
     const bool member = it->second.members.count(userId) > 0;
     if (add_ && !member && u->anonymized)
       return conflict("user-anonymized", "An anonymized user joins no group.");
-    if (add_ && !member) add(groupStream(groupId), GroupMemberAdded{groupId, userId});
-    if (!add_ && member) add(groupStream(groupId), GroupMemberRemoved{groupId, userId});
+    const std::string& groupName = it->second.name;
+    if (add_ && !member) add(groupStream(groupId), GroupMemberAdded{groupId, userId, groupName});
+    if (!add_ && member) add(groupStream(groupId), GroupMemberRemoved{groupId, userId, groupName});
     decision_.id = groupId;
     return std::move(decision_);
   }
