@@ -150,7 +150,8 @@ bool searchFindsNobody(std::string_view typed);
 
 // What a search box's text finds: each of its words (apart at white space of any
 // script), in any order, folded by searchFold, or its address's domain in the other
-// IDNA form (otherDomainForm: `bücher.test` finds `xn--bcher-kva.test`). "turing
+// IDNA form (otherDomainForm: `bücher.test` finds `xn--bcher-kva.test`, and `bucher`
+// finds it as `bücher` does). "turing
 // alan" and "alan  turing" find Alan Turing as "alan turing" does. A word that folds
 // to nothing (a lone combining accent) is none; a search of no word is in every text.
 class SearchWords {
@@ -160,6 +161,7 @@ class SearchWords {
   bool in(std::string_view folded) const;
 
  private:
+  bool allIn(std::string_view folded) const;
   std::vector<std::pair<std::string, std::string>> words_;  // folded, other form or ""
 };
 

@@ -1456,8 +1456,11 @@ TEST(Deciders, AReleaseNamesTheResourceAndItsLastOwner) {
   w.create("bob");
   const std::string id = give(w, "bob", "project", "modeler", "Payroll");
   // If-Match with a tag: a resource shows none, so none names it (after the 404).
-  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id, true})), "version-mismatch");
-  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{"nothing", true})), "not-found");
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id, {.ifMatchTag = true}})), "version-mismatch");
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{"nothing", {.ifMatchTag = true}})), "not-found");
+  // If-None-Match: * asks that it not exist: it does.
+  EXPECT_EQ(codeOf(w.run("owner", ReleaseResource{id, {.ifNoneMatchAny = true}})),
+            "version-mismatch");
   auto d = std::get<Decision>(w.run("owner", ReleaseResource{id}));
   ASSERT_EQ(d.events.size(), 1u);
   const auto* released = std::get_if<ResourceReleased>(&d.events[0].data);
@@ -1630,6 +1633,16 @@ TEST(Email, SyntaxFollowsTheRules) {
   EXPECT_FALSE(newAccountEmailProblem("a@\u4f8b\u5b50.\u516c").has_value())
       << "one letter, three bytes";
   EXPECT_EQ(newAccountEmailProblem("a@b"), emailProblem("a@b"));
+  // A full-width local part reads as the plain one and reaches nobody (a review);
+  // letters of other scripts, accented ones in either form, are addresses.
+  EXPECT_EQ(newAccountEmailProblem("\uff41lice@corp.example"),
+            "holds '\uff41' before the @, a compatibility form (full-width, a ligature, a "
+            "superscript\u2026) of 'a': write it as 'a'");
+  EXPECT_TRUE(newAccountEmailProblem("\ufb01nance@corp.example").has_value()) << "a ligature";
+  EXPECT_FALSE(emailProblem("\uff41lice@corp.example").has_value()) << "an account's of before";
+  for (const char* fine : {"j\u00fcrgen@corp.example", "ju\u0308rgen@corp.example",
+                           "\u7528\u6237@corp.example", "\u0430\u043d\u043d\u0430@corp.example"})
+    EXPECT_FALSE(newAccountEmailProblem(fine).has_value()) << fine;
   EXPECT_EQ(emailProblem("x@corp\u3002example"),
             "has '\u3002' in its domain, which holds only letters, digits, hyphens and dots");
   EXPECT_FALSE(emailProblem(std::string(64, 'a') + "@example.org").has_value());

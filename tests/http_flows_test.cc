@@ -20,6 +20,60 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+// A membership and a role show no ETag: If-Match and If-None-Match are weighed
+// against whether they exist (RFC 9110 13.1.1, 13.1.2), after every other refusal,
+// and a refusal changes nothing (a review: they were passed over, and
+// `If-None-Match: *`, "only if it is not there yet", was 204 on one that was).
+TEST(HttpFlows, AMembershipOrRoleIsChangedOnlyAsItsPreconditionsSay) {
+  ApiServer server;
+  Person owner = server.provision("acme");
+  Person bob = server.user("acme", owner, "bob");
+  HttpClient client(server.port());
+  Reply r = client.post("/api/v1/groups", {{"name", "Ops"}}, owner.token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string member =
+      "/api/v1/groups/" + r.json()["id"].get<std::string>() + "/members/" + bob.id;
+  const std::string role = "/api/v1/users/" + bob.id + "/roles/modeler/editor";
+  auto send = [&](const std::string& method, const std::string& path, const std::string& header,
+                  const std::string& value) {
+    return client.request(method, path, "", owner.token, {{header, value}});
+  };
+  const std::string memberOf = "/api/v1/users/" + bob.id + "/groups";
+  const std::string rolesOf = "/api/v1/users/" + bob.id + "/roles";
+  for (const auto& [path, listed] : {std::pair{member, memberOf}, std::pair{role, rolesOf}}) {
+    SCOPED_TRACE(path);
+    auto items = [&, listed = listed] {
+      return client.get(listed, owner.token).json()["items"].size();
+    };
+    // Not there yet: If-Match: * fails, a tag fails, If-None-Match: * holds.
+    r = send("PUT", path, "If-Match", "*");
+    EXPECT_EQ(r.status, 412) << r.body;
+    EXPECT_NE(r.body.find("that exists, and there is none"), std::string::npos) << r.body;
+    r = send("PUT", path, "If-Match", "\"2\"");
+    EXPECT_EQ(r.status, 412) << r.body;
+    EXPECT_NE(r.body.find("has no ETag"), std::string::npos) << r.body;
+    EXPECT_EQ(items(), 0u) << "nothing changed";
+    EXPECT_EQ(send("PUT", path, "If-None-Match", "*").status, 204);
+    EXPECT_EQ(items(), 1u);
+    // There now: If-None-Match: * fails, If-Match: * holds.
+    r = send("PUT", path, "If-None-Match", "*");
+    EXPECT_EQ(r.status, 412) << r.body;
+    EXPECT_NE(r.body.find("that does not exist yet, and there is one"), std::string::npos)
+        << r.body;
+    EXPECT_EQ(send("DELETE", path, "If-None-Match", "*").status, 412);
+    EXPECT_EQ(items(), 1u) << "nothing changed";
+    EXPECT_EQ(send("DELETE", path, "If-Match", "*").status, 204);
+    EXPECT_EQ(items(), 0u);
+    EXPECT_EQ(send("DELETE", path, "If-Match", "*").status, 412) << "gone";
+    EXPECT_EQ(send("DELETE", path, "If-None-Match", "\"7\"").status, 204)
+        << "a tag of If-None-Match names nothing here: it holds";
+  }
+  // A group or user that is not there is 404 before any precondition is weighed.
+  EXPECT_EQ(
+      send("PUT", "/api/v1/users/" + bob.id + "/roles/nosuch/editor", "If-Match", "\"1\"").status,
+      404);
+}
+
 // Only the owner takes an administrator's rights away, also by deactivating them.
 TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
   ApiServer server;
@@ -31,9 +85,11 @@ TEST(HttpFlows, OnlyTheOwnerDeactivatesAnAdministrator) {
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_NE(client.get("/api/v1/admins", owner.token).body.find(alice.id), std::string::npos)
       << "still an administrator";
-  EXPECT_EQ(
-      client.post("/api/v1/users/" + alice.id + "/deactivate", json::object(), owner.token).status,
-      200);
+  r = client.post("/api/v1/users/" + alice.id + "/deactivate", json::object(), owner.token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  // The user's ETag, as every answer that shows the user gives it.
+  EXPECT_EQ(r.header("etag"), "\"" + std::to_string(r.json()["user"]["version"].get<int>()) + "\"")
+      << r.body;
 }
 
 // An email where a user's id goes is said to be one, in a path as in a body, to an
@@ -272,10 +328,17 @@ TEST(HttpFlows, ResourceRoutesSayWhatToPutRight) {
           .status,
       404);
 
-  // A resource shows no ETag: If-Match names none of its versions, but `*` any.
+  // A resource shows no ETag: If-Match names none of its versions, but `*` any; and
+  // If-None-Match: * asks that it not be there (a review: it was deleted).
   r = client.request("DELETE", "/api/v1/resources/" + perm, "", owner.token,
                      {{"If-Match", "\"1\""}});
   EXPECT_EQ(r.status, 412) << r.body;
+  r = client.request("DELETE", "/api/v1/resources/" + perm, "", owner.token,
+                     {{"If-None-Match", "*"}});
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_NE(r.body.find("If-None-Match: * asks for a resource that does not exist yet"),
+            std::string::npos)
+      << r.body;
   EXPECT_EQ(client.get("/api/v1/resources/" + perm, owner.token).status, 200) << "nothing released";
   EXPECT_EQ(
       client.request("DELETE", "/api/v1/resources/" + perm, "", owner.token, {{"If-Match", "*"}})
@@ -498,6 +561,17 @@ TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
                 "version): read it again and send the ETag it shows.")
       << r.body;
   EXPECT_EQ(client.get("/api/v1/users/" + ann.id, owner.token).json()["surname"], "Tester");
+  // A version is a whole number from 1: -1 is none, and 3.0 is 3 (a review: refused).
+  r = client.request("PATCH", "/api/v1/users/" + ann.id, R"({"version":-1,"surname":"X"})",
+                     owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("must be the version a read gave: a whole number from 1"),
+            std::string::npos)
+      << r.body;
+  const std::string asFloat = std::to_string(now["version"].get<int>()) + ".0";
+  r = client.request("PATCH", "/api/v1/users/" + ann.id,
+                     R"({"version":)" + asFloat + R"(,"jobTitle":"Lead"})", owner.token);
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 // An answer that joins views reads them at one moment: a review found GET /admins,

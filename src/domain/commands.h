@@ -81,19 +81,32 @@ struct RegisterResource {
   std::string ownerId;
 };
 
+// What If-Match and If-None-Match ask of a target that shows no ETag: a resource, a
+// user's role, a group's membership (RFC 9110 13.1.1 and 13.1.2, with no tag a list
+// could name). The decider weighs them last, once nothing else refuses the command
+// (13.2.1), against whether the target exists: If-Match holds as `*` for one that
+// does and never as a tag, and If-None-Match fails as `*` for one that does; each
+// refusal is 412. (A review found them passed over: `If-None-Match: *`, "only if it
+// is not there yet", on a role held was 204.)
+struct Untagged {
+  bool ifMatchTag = false;      // If-Match named a tag: none can name this target
+  bool ifMatchAny = false;      // If-Match: *
+  bool ifNoneMatchAny = false;  // If-None-Match: *
+};
+
 struct ReleaseResource {
   std::string resourceId;
-  // If-Match named a tag (not `*`): a resource shows none, so none can name it
-  // (RFC 9110 13.1.1), and one that exists is refused 412.
-  bool tagNamed = false;
+  Untagged conditions{};
 };
 
 struct GrantRole {
   std::string userId, service, role;
+  Untagged conditions{};
 };
 
 struct RevokeRole {
   std::string userId, service, role;
+  Untagged conditions{};
 };
 
 struct CreateGroup {
@@ -115,10 +128,12 @@ struct DeleteGroup {
 
 struct AddGroupMember {
   std::string groupId, userId;
+  Untagged conditions{};
 };
 
 struct RemoveGroupMember {
   std::string groupId, userId;
+  Untagged conditions{};
 };
 
 // A whole validated file of users: all are created, or none. Problems name their row

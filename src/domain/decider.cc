@@ -532,14 +532,7 @@ class Decider {
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.resources.find(c.resourceId);
     if (it == company.resources.end()) return notFound("Resource", c.resourceId);
-    if (c.tagNamed)
-      return Rejection{
-          RejectionKind::kPreconditionFailed,
-          "version-mismatch",
-          "A resource has no ETag, so If-Match can name none of its versions: send the "
-          "request without it (or with If-Match: *).",
-          {},
-          {}};
+    if (auto r = untaggedRefusal(c.conditions, true, "resource")) return *r;
     const ResourceState& r = it->second;
     add(companyStream(cmd_.companyId),
         ResourceReleased{r.id, r.ownerId, r.kind, r.service, r.name});
@@ -551,17 +544,18 @@ class Decider {
     if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user holds no roles.");
-    if (!u->holdsRole(c.service, c.role))
-      add(userStream(c.userId), RoleGranted{c.userId, c.service, c.role});
+    const bool held = u->holdsRole(c.service, c.role);
+    if (auto r = untaggedRefusal(c.conditions, held, "user's role")) return *r;
+    if (!held) add(userStream(c.userId), RoleGranted{c.userId, c.service, c.role});
     decision_.id = c.userId;
     return std::move(decision_);
   }
 
   Outcome operator()(const RevokeRole& c) {
     if (auto r = roleTarget(c.userId, c.service, c.role)) return *r;
-    const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u->holdsRole(c.service, c.role))
-      add(userStream(c.userId), RoleRevoked{c.userId, c.service, c.role});
+    const bool held = state_.user(cmd_.companyId, c.userId)->holdsRole(c.service, c.role);
+    if (auto r = untaggedRefusal(c.conditions, held, "user's role")) return *r;
+    if (held) add(userStream(c.userId), RoleRevoked{c.userId, c.service, c.role});
     decision_.id = c.userId;
     return std::move(decision_);
   }
@@ -624,8 +618,12 @@ class Decider {
     return std::move(decision_);
   }
 
-  Outcome operator()(const AddGroupMember& c) { return membership(c.groupId, c.userId, true); }
-  Outcome operator()(const RemoveGroupMember& c) { return membership(c.groupId, c.userId, false); }
+  Outcome operator()(const AddGroupMember& c) {
+    return membership(c.groupId, c.userId, c.conditions, true);
+  }
+  Outcome operator()(const RemoveGroupMember& c) {
+    return membership(c.groupId, c.userId, c.conditions, false);
+  }
 
   Outcome operator()(const ImportUsers& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
@@ -894,7 +892,29 @@ class Decider {
     return std::nullopt;
   }
 
-  Outcome membership(const std::string& groupId, const std::string& userId, bool add_) {
+  // The preconditions of a target without an ETag (Untagged), `exists` or not:
+  // nullopt when they hold.
+  static std::optional<Rejection> untaggedRefusal(const Untagged& c, bool exists,
+                                                  const std::string& noun) {
+    std::string detail;
+    if (c.ifMatchTag)
+      detail = "A " + noun +
+               " has no ETag, so If-Match can name none of its versions: send the request "
+               "without it (or with If-Match: *).";
+    else if (c.ifMatchAny && !exists)
+      detail = "If-Match: * asks for a " + noun +
+               " that exists, and there is none: nothing was "
+               "changed.";
+    else if (c.ifNoneMatchAny && exists)
+      detail = "If-None-Match: * asks for a " + noun +
+               " that does not exist yet, and there is "
+               "one: nothing was changed.";
+    if (detail.empty()) return std::nullopt;
+    return Rejection{RejectionKind::kPreconditionFailed, "version-mismatch", detail, {}, {}};
+  }
+
+  Outcome membership(const std::string& groupId, const std::string& userId,
+                     const Untagged& conditions, bool add_) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.groups.find(groupId);
@@ -904,6 +924,7 @@ class Decider {
     const bool member = it->second.members.count(userId) > 0;
     if (add_ && !member && u->anonymized)
       return conflict("user-anonymized", "An anonymized user joins no group.");
+    if (auto r = untaggedRefusal(conditions, member, "group membership")) return *r;
     const std::string& groupName = it->second.name;
     if (add_ && !member) add(groupStream(groupId), GroupMemberAdded{groupId, userId, groupName});
     if (!add_ && member) add(groupStream(groupId), GroupMemberRemoved{groupId, userId, groupName});

@@ -149,6 +149,22 @@ std::optional<std::string> newAccountEmailProblem(std::string_view email) {
   const std::string_view address = trim(email);
   if (address.size() - address.rfind('.') == 2)
     return "has a domain that ends in one letter (no top-level domain does: .c for .com?)";
+  // A compatibility form of a character before the @ (full-width `ａｌｉｃｅ`, a
+  // ligature, a superscript): no mail system delivers to it, and it reads as the
+  // plain address, a second account beside the person's own (a review made
+  // `ａｌｉｃｅ@corp.example` beside `alice@corp.example`; the domain is mapped by
+  // IDNA, and `alice@ｃｏｒｐ.example` was taken already).
+  const std::string_view local = address.substr(0, address.rfind('@'));
+  if (!isAscii(local))
+    for (std::size_t i = 0; i < local.size();) {
+      char32_t c = 0;
+      const std::size_t n = std::max<std::size_t>(decodeUtf8(local.substr(i), c), 1);
+      const std::string_view one = local.substr(i, n);
+      if (const std::string plain = nfkc(one); n > 1 && plain != nfcOf(one))
+        return "holds '" + std::string(one) + "' before the @, a compatibility form (full-width, " +
+               "a ligature, a superscript…) of '" + plain + "': write it as '" + plain + "'";
+      i += n;
+    }
   return std::nullopt;
 }
 

@@ -18,7 +18,8 @@ namespace portal {
 std::optional<std::string> emailProblem(std::string_view email);
 
 // emailProblem, and for the address of an account made now what no mail reaches
-// though its syntax holds: a domain ending in one letter (`ann@example.c`). Not
+// though its syntax holds: a domain ending in one letter (`ann@example.c`), a
+// compatibility form of a character before the @ (full-width `ａｌｉｃｅ`). Not
 // asked of a manager's address or of --mail-from, which may be an account's made
 // before the rule (2026-12-07).
 std::optional<std::string> newAccountEmailProblem(std::string_view email);

@@ -2,6 +2,8 @@
 // answers, version tags and list cursors, the parts every route shares. The routes
 // themselves are served by area in api_*.cc.
 
+#include <cmath>
+
 #include "src/domain/email.h"
 #include "src/http/api_impl.h"
 
@@ -295,7 +297,7 @@ HttpResponse Api::Impl::unmatched(const HttpRequest& req,
         if (m == "HEAD" || std::any_of(routes().begin(), routes().end(),
                                        [&](const Route& r) { return r.info.method == m; }))
           allow += (allow.empty() ? "" : ", ") + std::string(m);
-      return allow;
+      return allow + ", OPTIONS";  // this one (a review found it left out)
     }();
     HttpResponse res = noContent();
     res.headers.emplace_back("Allow", kAllow);
@@ -600,6 +602,8 @@ std::optional<HttpResponse> Api::Impl::idempotency(const HttpRequest& req, const
       std::string what = req.target;
       if (const std::string_view tags = req.header("if-match"); !tags.empty())
         what += "\nIf-Match: " + std::string(tags);
+      if (const std::string_view tags = req.header("if-none-match"); !tags.empty())
+        what += "\nIf-None-Match: " + std::string(tags);
       // (An import's alone: other commands' digests stay those of their records.)
       if (const auto charset = charsetParameter(req.header("content-type"));
           charset && std::holds_alternative<ImportUsers>(s.command.body) &&
@@ -800,6 +804,13 @@ HttpResponse Api::Impl::conditionalRead(const Call& call, HttpResponse r, const 
   return r;
 }
 
+Untagged Api::Impl::untaggedConditions(const HttpRequest& req) {
+  const std::string_view match = trim(req.header("if-match"));
+  return {.ifMatchTag = !match.empty() && match != "*",
+          .ifMatchAny = match == "*",
+          .ifNoneMatchAny = trim(req.header("if-none-match")) == "*"};
+}
+
 HttpResponse Api::Impl::notAsShown(const char* what, const std::string& etag) {
   HttpResponse r = Api::problem(412, "version-mismatch", "The resource has changed",
                                 std::string("If-Match does not name this ") + what +
@@ -957,10 +968,15 @@ Api::Impl::ShownFields Api::Impl::judgeShownFields(
       continue;
     }
     if (item.key() == "version") {
-      if (!item.value().is_number_unsigned())
-        errors.emplace_back("version", "must be a whole number");
+      // (106.0 is 106, as JSON reads it: a review had it refused as no whole number.)
+      const json& v = item.value();
+      const double d = v.is_number_float() ? v.get<double>() : 0;
+      if (v.is_number_unsigned())
+        version = v.get<std::uint64_t>();
+      else if (d >= 1 && d < 9e15 && std::floor(d) == d)
+        version = static_cast<std::uint64_t>(d);
       else
-        version = item.value().get<std::uint64_t>();
+        errors.emplace_back("version", "must be the version a read gave: a whole number from 1");
       continue;
     }
     if (!asShown) {

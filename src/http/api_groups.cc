@@ -108,7 +108,7 @@ HttpResponse Api::Impl::deleteGroup(Call& call) {
 }
 
 HttpResponse Api::Impl::addMember(Call& call) {
-  return command(call, AddGroupMember{call.params[0], call.params[1]},
+  return command(call, AddGroupMember{call.params[0], call.params[1], untaggedConditions(call.req)},
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 
@@ -150,7 +150,8 @@ HttpResponse Api::Impl::userGroups(Call& call) {
 }
 
 HttpResponse Api::Impl::removeMember(Call& call) {
-  return command(call, RemoveGroupMember{call.params[0], call.params[1]},
+  return command(call,
+                 RemoveGroupMember{call.params[0], call.params[1], untaggedConditions(call.req)},
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 

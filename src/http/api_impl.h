@@ -570,6 +570,10 @@ struct Api::Impl {
                                              std::optional<std::uint64_t>& expected,
                                              bool shownOnly = false);
 
+  // If-Match and If-None-Match of a change to a target that shows no ETag (a
+  // resource, a role, a membership), for its decider to weigh (Untagged).
+  static Untagged untaggedConditions(const HttpRequest& req);
+
   // Whether an If-Match or If-None-Match list names `etag` (quoted, as sent in ETag),
   // "*" naming any: weak comparison (W/ set aside), RFC 9110 8.8.3.2.
   static bool namesTag(std::string_view list, std::string_view etag);

@@ -58,13 +58,16 @@ HttpResponse Api::Impl::servicesList(Call& call) {
 }
 
 HttpResponse Api::Impl::grantRole(Call& call) {
-  return command(call, GrantRole{call.params[0], call.params[1], call.params[2]},
-                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+  return command(
+      call, GrantRole{call.params[0], call.params[1], call.params[2], untaggedConditions(call.req)},
+      [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 
 HttpResponse Api::Impl::revokeRole(Call& call) {
-  return command(call, RevokeRole{call.params[0], call.params[1], call.params[2]},
-                 [](const CommandReply&) -> HttpResponse { return noContent(); });
+  return command(
+      call,
+      RevokeRole{call.params[0], call.params[1], call.params[2], untaggedConditions(call.req)},
+      [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 
 HttpResponse Api::Impl::createResource(Call& call) {
@@ -105,8 +108,7 @@ HttpResponse Api::Impl::releaseResource(Call& call) {
   // A resource shows no ETag, so no tag can name it (RFC 9110 13.1.1): a client
   // guarding its delete with If-Match, as it does a group's, is not let through
   // (the decider's 412, after its 404). `*` is any version of one that exists.
-  const std::string_view tag = call.req.header("if-match");
-  return command(call, ReleaseResource{call.params[0], !tag.empty() && trim(tag) != "*"},
+  return command(call, ReleaseResource{call.params[0], untaggedConditions(call.req)},
                  [](const CommandReply&) -> HttpResponse { return noContent(); });
 }
 

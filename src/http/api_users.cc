@@ -252,8 +252,13 @@ HttpResponse Api::Impl::deactivate(Call& call) {
                      }
                      transferred.push_back(std::move(item));
                    }
-                   return jsonResponse(200, "{\"user\":" + userJson(company, user) +
-                                                ",\"transferred\":" + transferred.dump() + "}");
+                   // The user's ETag, as reactivate's and PATCH's answers give it (a
+                   // review: a client chaining If-Match had to read it from the body).
+                   const std::string shown = userJson(company, user);
+                   HttpResponse r = jsonResponse(
+                       200, "{\"user\":" + shown + ",\"transferred\":" + transferred.dump() + "}");
+                   setETag(r, userTag(shown));
+                   return r;
                  });
 }
 

@@ -86,6 +86,7 @@ HttpRequest requestFromBeast(BeastRequest&& msg, std::string peer,
   req.target = originForm(msg.target());
   req.headers = header ? std::move(*header) : headerFieldsOf(msg);
   joinLines(req.headers, "if-match");
+  joinLines(req.headers, "if-none-match");
   req.body = std::move(msg.body());
   req.clientAddress = std::move(peer);
   const std::string_view given = req.header("x-request-id");
