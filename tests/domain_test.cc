@@ -1087,7 +1087,7 @@ TEST(Deciders, TextLimitsCountCharactersAndNamesAreOneLineWithoutControls) {
   EXPECT_EQ(codeOf(w.run("owner", form)), "validation-failed") << "a changed manager is judged";
   // An id of 10,000 letters is not repeated in the answer.
   auto missing = std::get<Rejection>(w.run("owner", DeleteGroup{std::string(10000, 'a')}));
-  EXPECT_EQ(missing.message, "Group given (too long to be an id) is not in this company.");
+  EXPECT_EQ(missing.message, "Group given (too long to be an id) does not exist in this company.");
   // An email where a user's id goes is said to be one, not a user who is not there
   // (a review: an administrator who typed a colleague's address read that).
   missing = std::get<Rejection>(w.run("owner", IncludeAdmin{"bob@acme.example"}));

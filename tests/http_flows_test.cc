@@ -101,7 +101,7 @@ TEST(HttpFlows, AnEmailWhereAUsersIdGoesIsSaidToBeOne) {
   Person bob = server.user("acme", owner, "bob");
   HttpClient client(server.port());
   const std::string said =
-      "The user is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
+      "User is given as an email, not an id (a UUID): GET /api/v1/users?search= finds a "
       "user's id, GET /api/v1/me one's own.";
   for (const std::string& path :
        {"/api/v1/users/" + bob.email, "/api/v1/users/" + bob.email + "/resources"}) {
@@ -130,7 +130,8 @@ TEST(HttpFlows, AnEmailWhereAUsersIdGoesIsSaidToBeOne) {
                                   std::string("/api/v1/groups/a@b.example/members")}) {
     r = client.get(path, owner.token);
     EXPECT_EQ(r.status, 404) << path;
-    EXPECT_EQ(r.json()["detail"], "The group is given as an email, not an id.") << path;
+    EXPECT_EQ(r.json()["detail"], "Group is given as an email, not an id.")
+        << "as the command says it (a review found two wordings): " << path;
   }
 }
 
@@ -1411,7 +1412,7 @@ TEST(HttpFlows, EveryLocationACreationGivesAnswersAGetWithTheSameBody) {
             "User " + cy + " is not an administrator: POST /api/v1/admins makes them one.")
       << "said as DELETE says it, not \"does not exist\" (a review)";
   EXPECT_EQ(client.get("/api/v1/admins/nobody", owner.token).json()["detail"],
-            "The user does not exist in this company.");
+            "User nobody does not exist in this company.");
   plain = client.request("DELETE", "/api/v1/admins/" + cy, "", owner.token);
   EXPECT_EQ(plain.status, 404) << plain.body;
   EXPECT_NE(plain.body.find("User " + cy + " is not an administrator."), std::string::npos)

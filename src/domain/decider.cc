@@ -46,15 +46,6 @@ Rejection invalid(std::vector<FieldProblem> problems) {
 Rejection invalidField(std::string field, std::string message) {
   return invalid({{std::move(field), std::move(message)}});
 }
-Rejection notFound(const std::string& what, const std::string& id) {
-  // No detail holds an email: one given where an id goes is not repeated; nor does
-  // it repeat a long text (a path of 10,000 letters) that cannot be an id.
-  // (The way to a user's id is said of a user only: a review read it of a group.)
-  if (auto said = emailInIdsPlace(what, id, what == "User"))
-    return {RejectionKind::kNotFound, "not-found", std::move(*said), {}, {}};
-  const std::string named = id.size() > 64 ? " given (too long to be an id)" : " " + id;
-  return {RejectionKind::kNotFound, "not-found", what + named + " is not in this company.", {}, {}};
-}
 Rejection conflict(std::string code, std::string message) {
   return {RejectionKind::kConflict, std::move(code), std::move(message), {}, {}};
 }
@@ -234,7 +225,7 @@ class Decider {
   Outcome operator()(const UpdateUser& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
+    if (u == nullptr) return notInCompany("User", c.userId);
     // First: an anonymized user sent back as read has a null email, which is no
     // change of email but the state of the user (a review got email-immutable).
     if (u->anonymized) return conflict("user-anonymized", "An anonymized user cannot change.");
@@ -457,7 +448,7 @@ class Decider {
     if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const UserState* u = state_.user(cmd_.companyId, c.userId);
     // An anonymized user is still in the pool (and inactive): 422, not 404.
-    if (u == nullptr) return notFound("User", c.userId);
+    if (u == nullptr) return notInCompany("User", c.userId);
     if (u->admin) return conflict("already-admin", "The user is already an administrator.");
     // 422 as for any inactive user (API.md), with the code the other routes give.
     if (u->anonymized)
@@ -474,7 +465,7 @@ class Decider {
   Outcome operator()(const RemoveAdmin& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kOwner)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
+    if (u == nullptr) return notInCompany("User", c.userId);
     if (!u->admin)
       return Rejection{RejectionKind::kNotFound,
                        "not-found",
@@ -493,7 +484,7 @@ class Decider {
     if (c.userId.empty()) return invalid({{"userId", "is required"}});
     const CompanyState& company = *state_.company(cmd_.companyId);
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr) return notFound("User", c.userId);
+    if (u == nullptr) return notInCompany("User", c.userId);
     if (company.ownerId == c.userId) return conflict("already-owner", "The user is the owner.");
     if (!u->admin || !u->active)
       return refusedOn("userId", "is not an active administrator", "not-an-active-administrator",
@@ -513,7 +504,7 @@ class Decider {
       problems.push_back({"ownerId", "is not an active user"});
     if (!problems.empty()) return invalid(std::move(problems));
     // An id that is no user here reads as unknown, as ids of other companies do.
-    if (owner == nullptr) return notFound("User", c.ownerId);
+    if (owner == nullptr) return notInCompany("User", c.ownerId);
     // A permission is held once (a transfer merges one into the recipient's own).
     if (c.kind == "permission")
       if (auto it = company.resourcesByOwner.find(c.ownerId); it != company.resourcesByOwner.end())
@@ -531,7 +522,7 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.resources.find(c.resourceId);
-    if (it == company.resources.end()) return notFound("Resource", c.resourceId);
+    if (it == company.resources.end()) return notInCompany("Resource", c.resourceId);
     if (auto r = untaggedRefusal(c.conditions, true, "resource")) return *r;
     const ResourceState& r = it->second;
     add(companyStream(cmd_.companyId),
@@ -692,7 +683,7 @@ class Decider {
   Outcome operator()(const SetPassword& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kSelfOrSystem, c.userId)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr || u->anonymized) return notFound("User", c.userId);
+    if (u == nullptr || u->anonymized) return notInCompany("User", c.userId);
     if (c.passwordHash.empty()) return invalidField("password", "is required");
     add(userStream(c.userId), PasswordSet{c.userId, Personal(c.passwordHash), c.temporary, c.reason});
     decision_.id = c.userId;
@@ -739,7 +730,7 @@ class Decider {
   Outcome operator()(const RecordLogin& c) {
     if (auto r = requireCompanyAndAuthorize(Who::kSelfOrSystem, c.userId)) return *r;
     const UserState* u = state_.user(cmd_.companyId, c.userId);
-    if (u == nullptr || !u->active || u->anonymized) return notFound("User", c.userId);
+    if (u == nullptr || !u->active || u->anonymized) return notInCompany("User", c.userId);
     LoginSucceeded e{c.userId,     c.sessionHash, formatRfc3339(c.expiresAt),
                      std::nullopt, std::nullopt,  std::nullopt};
     if (c.clientAddress) e.clientAddress = Personal(*c.clientAddress);
@@ -834,7 +825,7 @@ class Decider {
                                          const std::optional<std::uint64_t>& expected,
                                          const UserState*& u) const {
     u = state_.user(cmd_.companyId, userId);
-    if (u == nullptr) return notFound("User", userId);
+    if (u == nullptr) return notInCompany("User", userId);
     return versionMismatch(expected, u->version, "user");
   }
 
@@ -844,23 +835,23 @@ class Decider {
                                           const GroupState*& g) const {
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.groups.find(groupId);
-    if (it == company.groups.end()) return notFound("Group", groupId);
+    if (it == company.groups.end()) return notInCompany("Group", groupId);
     g = &it->second;
     return versionMismatch(expected, g->version, "group");
   }
 
   std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {
-    if (state_.company(cmd_.companyId) == nullptr) return notFound("Company", cmd_.companyId);
+    if (state_.company(cmd_.companyId) == nullptr) return notInCompany("Company", cmd_.companyId);
     return authorize(state_, cmd_, who, target);
   }
 
   std::optional<Rejection> roleTarget(const std::string& userId, const std::string& service,
                                       const std::string& role) {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return r;
-    if (state_.user(cmd_.companyId, userId) == nullptr) return notFound("User", userId);
+    if (state_.user(cmd_.companyId, userId) == nullptr) return notInCompany("User", userId);
     if (const CompanyState& company = *state_.company(cmd_.companyId);
         !company.holdsService(service)) {
-      // Which services it holds, as POST /resources says (a review). Like notFound, it
+      // Which services it holds, as POST /resources says (a review). Like notInCompany, it
       // repeats no email nor a text too long to be a service.
       const std::string named = service.find('@') != std::string::npos || service.size() > 64
                                     ? "The service given"
@@ -875,7 +866,7 @@ class Decider {
     if (!serviceHasRole(service, role)) {
       // Said of the service, with its roles: "Role modeler/superuser is not in this
       // company" blamed the company (a review).
-      // (Like notFound, it repeats no email nor a text too long to be a role.)
+      // (Like notInCompany, it repeats no email nor a text too long to be a role.)
       std::string roles;
       if (const ServiceDefinition* s = findService(service))
         for (const auto& r : s->roles) roles += (roles.empty() ? "" : ", ") + r;
@@ -918,9 +909,9 @@ class Decider {
     if (auto r = requireCompanyAndAuthorize(Who::kAdmin)) return *r;
     const CompanyState& company = *state_.company(cmd_.companyId);
     auto it = company.groups.find(groupId);
-    if (it == company.groups.end()) return notFound("Group", groupId);
+    if (it == company.groups.end()) return notInCompany("Group", groupId);
     const UserState* u = state_.user(cmd_.companyId, userId);
-    if (u == nullptr) return notFound("User", userId);
+    if (u == nullptr) return notInCompany("User", userId);
     const bool member = it->second.members.count(userId) > 0;
     if (add_ && !member && u->anonymized)
       return conflict("user-anonymized", "An anonymized user joins no group.");

@@ -2,6 +2,7 @@
 
 #include "events/json_writer.h"
 #include "events/text.h"
+#include "src/domain/rejection.h"
 
 namespace portal {
 
@@ -173,6 +174,21 @@ std::optional<std::string> emailInIdsPlace(std::string_view subject, std::string
   if (id.find('@') == std::string_view::npos) return std::nullopt;
   return std::string(subject) + " is given as " + (ofUser ? kEmailNotId : "an email, not an id") +
          ".";
+}
+
+Rejection notInCompany(const std::string& what, std::string_view id) {
+  // No detail holds an email: one given where an id goes is not repeated; nor does
+  // it repeat a long text (a path of 10,000 letters) that cannot be an id.
+  // (The way to a user's id is said of a user only: a review read it of a group.)
+  if (auto said = emailInIdsPlace(what, id, what == "User"))
+    return {RejectionKind::kNotFound, "not-found", std::move(*said), {}, {}};
+  const std::string named =
+      id.size() > 64 ? " given (too long to be an id)" : " " + std::string(id);
+  return {RejectionKind::kNotFound,
+          "not-found",
+          what + named + " does not exist in this company.",
+          {},
+          {}};
 }
 
 }  // namespace portal

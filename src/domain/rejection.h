@@ -4,6 +4,7 @@
 // a message for people, and details. Messages never hold personal data: ids only.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portal {
@@ -34,5 +35,11 @@ struct Rejection {
   std::vector<FieldProblem> problems;  // validation errors, refused resources, …
   std::vector<std::string> ids;         // e.g. the resources that must be transferred
 };
+
+// The 404 of something named by id (`what`: "User", "Group"): "<what> <id> does not
+// exist in this company.", the decider's and a view's alike (a review found "is not
+// in this company" and "The group does not exist" for one group). An email given
+// where the id goes, or a text too long to be an id, is not repeated.
+Rejection notInCompany(const std::string& what, std::string_view id);
 
 }  // namespace portal

@@ -481,18 +481,16 @@ HttpResponse Api::Impl::viewUnavailable(std::string_view view, std::string_view 
                           std::string(consequence));
 }
 
+// Said as the decider says it (notInCompany).
 HttpResponse Api::Impl::userNotFound(std::string_view id) {
-  if (auto said = emailInIdsPlace("The user", id, true))
-    return Api::problem(404, "not-found", "Not found", *said);
-  if (auto stopped = whileStopped(UsersProjection::kName, "users", "; the user may exist."))
-    return *stopped;
-  return notFound("The user");
+  if (id.find('@') == std::string_view::npos)
+    if (auto stopped = whileStopped(UsersProjection::kName, "users", "; the user may exist."))
+      return *stopped;
+  return rejected(notInCompany("User", id));
 }
 
 HttpResponse Api::Impl::groupNotFound(std::string_view id) {
-  if (auto said = emailInIdsPlace("The group", id, false))
-    return Api::problem(404, "not-found", "Not found", *said);
-  return notFound("The group");
+  return rejected(notInCompany("Group", id));
 }
 
 std::optional<HttpResponse> Api::Impl::credentialsStopped() const {
