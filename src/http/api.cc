@@ -340,7 +340,7 @@ bool Api::Impl::madeBefore(const Call& call) {
 
 std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo& route) {
   auto hash = bearerHash(call.req.header("authorization"));
-  if (!hash) return unauthorized();
+  if (!hash) return unauthorized(false);
   call.tokenHash = std::move(*hash);
   const bool signOut = route.pattern == "/api/v1/sessions/current";
   const bool unchecked = sessionsUnchecked.load(std::memory_order_acquire);
@@ -427,8 +427,6 @@ std::optional<HttpResponse> Api::Impl::authenticate(Call& call, const RouteInfo&
       return forbidden("Only an administrator may do this.");
   }
 }
-
-HttpResponse Api::Impl::unauthorized() { return Api::unauthorized(); }
 
 void Api::Impl::endSessionsSoon(const std::string& company, const std::string& user) {
   sessions.removeUser(company, user, {}, false);
@@ -1219,10 +1217,16 @@ HttpResponse Api::badRequest(std::string_view detail) {
   return problem(400, "bad-request", "The request cannot be understood", detail);
 }
 
-HttpResponse Api::unauthorized() {
-  HttpResponse r = Api::problem(401, "unauthorized", "Sign-in required",
-                                "Send a valid session token as 'Authorization: Bearer <token>'.");
-  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+HttpResponse Api::unauthorized(bool tokenSent) {
+  HttpResponse r = Api::problem(
+      401, "unauthorized", "Sign-in required",
+      tokenSent ? "The session token is not valid, or its session has ended (signed out, expired, "
+                  "or ended by a password change or a deactivation): sign in again."
+                : "This request needs a session: send its token as 'Authorization: Bearer "
+                  "<token>' (POST /api/v1/sessions signs in and gives one).");
+  // (No error code when no token came, RFC 6750 3.1.)
+  r.headers.emplace_back("WWW-Authenticate",
+                         tokenSent ? "Bearer error=\"invalid_token\"" : "Bearer");
   return r;
 }
 

@@ -131,7 +131,10 @@ class Api {
   std::optional<HttpResponse> refuseBody(std::string_view method, std::string_view target,
                                          std::string_view authorization,
                                          std::string_view contentType);
-  static HttpResponse unauthorized();
+  // 401: no bearer token sent (`tokenSent` false), or one that names no live session
+  // (RFC 6750 3.1's invalid_token in WWW-Authenticate), said apart so that a client
+  // tells a bug of its own from a session that ended (a review: every 401 was one).
+  static HttpResponse unauthorized(bool tokenSent = true);
   // The CORS fields of any answer to a request sent with `origin` (its Origin field,
   // empty when none): none unless the origin is one of ApiOptions::corsOrigins.
   std::vector<std::pair<std::string, std::string>> crossOriginFields(std::string_view origin) const;

@@ -429,7 +429,7 @@ struct Api::Impl {
 
   std::optional<HttpResponse> authenticate(Call& call, const RouteInfo& route);
 
-  static HttpResponse unauthorized();
+  static HttpResponse unauthorized(bool tokenSent = true) { return Api::unauthorized(tokenSent); }
 
   // Ends the user's sessions at once, from a command's answer (the projector's
   // thread, which must not wait for a disk); their removal is synced on a pool thread.
