@@ -157,6 +157,23 @@ bool isLetterMarkOrDigit(char32_t c) {
 
 bool isMark(char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0; }
 
+bool isVariantForm(char32_t c) {
+  if (c >= 0xFB00 && c <= 0xFB06) return true;  // the Latin ligatures ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ
+  switch (u_getIntPropertyValue(static_cast<UChar32>(c), UCHAR_DECOMPOSITION_TYPE)) {
+    case U_DT_WIDE:
+    case U_DT_NARROW:
+    case U_DT_SUPER:
+    case U_DT_SUB:
+    case U_DT_FONT:
+    case U_DT_CIRCLE:
+    case U_DT_SQUARE:
+    case U_DT_SMALL:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string nameKey(std::string_view name) {
   // Folding drops what the trim keeps at the ends (a variation selector, a tag
   // character: a review's "Dev Crew \ufe0f" beside "Dev Crew"), and leaves some

@@ -270,6 +270,12 @@ bool isLetterMarkOrDigit(char32_t c);
 // with one has nothing for it to sit on, and shows as a stray accent or nothing.
 bool isMark(char32_t c);
 
+// A variant form of another character, which reads as it: full-width or half-width
+// (`ａ`), a superscript or subscript, a mathematical font's letter, a circled,
+// squared or small form, or a Latin ligature (`ﬁ`). Not every compatibility
+// decomposition: Thai's sara am (`ำ`), Lao's, and the like are letters of their own.
+bool isVariantForm(char32_t c);
+
 // Unicode's noncharacters (U+FDD0 to U+FDEF, and the last two of every plane: U+FFFE,
 // U+FFFF, U+1FFFE...), kept for a program's own use and never text.
 inline bool isNoncharacter(char32_t c) {

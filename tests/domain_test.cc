@@ -1636,12 +1636,19 @@ TEST(Email, SyntaxFollowsTheRules) {
   // A full-width local part reads as the plain one and reaches nobody (a review);
   // letters of other scripts, accented ones in either form, are addresses.
   EXPECT_EQ(newAccountEmailProblem("\uff41lice@corp.example"),
-            "holds '\uff41' before the @, a compatibility form (full-width, a ligature, a "
+            "holds '\uff41' before the @, a variant form (full-width, a ligature, a "
             "superscript\u2026) of 'a': write it as 'a'");
+  EXPECT_EQ(newAccountEmailProblem("\U0001d41ann@corp.example"),
+            "holds '\U0001d41a' before the @, a variant form (full-width, a ligature, a "
+            "superscript\u2026) of 'a': write it as 'a'")
+      << "a mathematical bold letter";
   EXPECT_TRUE(newAccountEmailProblem("\ufb01nance@corp.example").has_value()) << "a ligature";
   EXPECT_FALSE(emailProblem("\uff41lice@corp.example").has_value()) << "an account's of before";
   for (const char* fine : {"j\u00fcrgen@corp.example", "ju\u0308rgen@corp.example",
-                           "\u7528\u6237@corp.example", "\u0430\u043d\u043d\u0430@corp.example"})
+                           "\u7528\u6237@corp.example", "\u0430\u043d\u043d\u0430@corp.example",
+                           // Thai's sara am has a compatibility decomposition, and is a
+                           // letter (a review: กำพล was refused).
+                           "\u0e01\u0e33\u0e1e\u0e25@corp.example"})
     EXPECT_FALSE(newAccountEmailProblem(fine).has_value()) << fine;
   EXPECT_EQ(emailProblem("x@corp\u3002example"),
             "has '\u3002' in its domain, which holds only letters, digits, hyphens and dots");

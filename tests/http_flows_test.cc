@@ -72,6 +72,13 @@ TEST(HttpFlows, AMembershipOrRoleIsChangedOnlyAsItsPreconditionsSay) {
   EXPECT_EQ(
       send("PUT", "/api/v1/users/" + bob.id + "/roles/nosuch/editor", "If-Match", "\"1\"").status,
       404);
+  const std::string nobody = "01a23270-e9b0-7000-8000-000000000000";
+  EXPECT_EQ(
+      send("PUT", "/api/v1/users/" + nobody + "/roles/modeler/editor", "If-Match", "\"1\"").status,
+      404);
+  EXPECT_EQ(
+      send("PUT", "/api/v1/groups/" + nobody + "/members/" + bob.id, "If-Match", "\"1\"").status,
+      404);
 }
 
 // Only the owner takes an administrator's rights away, also by deactivating them.
@@ -569,6 +576,12 @@ TEST(HttpFlows, APatchMaySendTheWholeUserBackWithItsReadOnlyFieldsUnchanged) {
   EXPECT_NE(r.body.find("must be the version a read gave: a whole number from 1"),
             std::string::npos)
       << r.body;
+  r = client.request("PATCH", "/api/v1/users/" + ann.id, R"({"version":0,"surname":"X"})",
+                     owner.token);
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = client.request("PATCH", "/api/v1/users/" + ann.id, R"({"version":1.0,"surname":"X"})",
+                     owner.token);
+  EXPECT_EQ(r.status, 412) << "1.0 is version 1, stale: " << r.body;
   const std::string asFloat = std::to_string(now["version"].get<int>()) + ".0";
   r = client.request("PATCH", "/api/v1/users/" + ann.id,
                      R"({"version":)" + asFloat + R"(,"jobTitle":"Lead"})", owner.token);

@@ -27,8 +27,8 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 const std::string kMadeOfTheTemporaryPassword =
-    "must not be made of the temporary password (in any case or spelling): it was mailed in "
-    "clear; choose one of your own";
+    "The password must not be made of the temporary password (in any case or spelling): it was "
+    "mailed in clear; choose one of your own.";
 
 std::string upper(std::string text) {
   for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -65,6 +65,9 @@ TEST(HttpFlows, ATemporaryPasswordSignsInForAWeek) {
                     {{"token", link}, {"newPassword", spelling}});
     ASSERT_EQ(r.status, 422) << spelling << ": " << r.body;
     EXPECT_EQ(r.json()["errors"][0]["message"], kMadeOfTheTemporaryPassword) << r.body;
+    // A rule of the policy, said as the others are (a review: validation-failed).
+    EXPECT_EQ(r.json()["code"], "password-policy") << r.body;
+    EXPECT_EQ(r.json()["rules"], json::array({"not-temporary"})) << r.body;
   }
   r = client.post("/api/v1/password-resets/confirm",
                   {{"token", link}, {"newPassword", "a brand new passphrase"}, {"confirm", "x"}});
@@ -183,7 +186,8 @@ TEST(HttpFlows, APasswordTypedInAnotherUnicodeFormSignsIn) {
   r = client.post("/api/v1/me/password", {{"currentPassword", composed}, {"newPassword", composed}},
                   owner.token);
   EXPECT_EQ(r.status, 422) << r.body;
-  EXPECT_NE(r.body.find("must differ from the current password"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("must differ from your current password"), std::string::npos) << r.body;
+  EXPECT_EQ(r.json()["rules"], json::array({"not-current"})) << r.body;
   // The policy counts what is hashed: twelve Hangul jamo are four syllables in NFKC.
   const std::string jamo =
       "\u1112\u1161\u11ab\u1100\u116e\u11a8\u1106\u1161\u11af\u1100\u1173\u11af";

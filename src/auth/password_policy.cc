@@ -488,6 +488,8 @@ std::vector<std::string> PasswordPolicy::rules() const {
           "Any characters are allowed: spaces, punctuation, letters of any language, emoji.",
           "Not your email address, nor your name or your company's name; with other words "
           "around them, those words must make 8 letters or digits of their own.",
+          "Not the temporary password you were sent, in any spelling, nor your current "
+          "password.",
           "Not a common password (" + std::to_string(listed_) +
               " are known), nor one with digits or symbols added, nor one typed twice, nor "
               "one character or a few repeated, nor a run such as 123456789012 or abcdefghijkl, "

@@ -21,7 +21,9 @@ namespace portal {
 inline constexpr const char* kCommonPasswordsFile = "/usr/share/john/password.lst";
 
 struct PolicyProblem {
-  std::string rule;     // min-length | max-length | not-email | not-name | not-common | not-utf8
+  // min-length | max-length | not-email | not-name | not-common | not-utf8, and the
+  // API's not-temporary (a new password made of the temporary one) and not-current
+  std::string rule;
   std::string message;  // for people; never holds the password
 };
 

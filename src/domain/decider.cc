@@ -841,7 +841,12 @@ class Decider {
   }
 
   std::optional<Rejection> requireCompanyAndAuthorize(Who who, std::string_view target = {}) {
-    if (state_.company(cmd_.companyId) == nullptr) return notInCompany("Company", cmd_.companyId);
+    if (state_.company(cmd_.companyId) == nullptr)
+      return Rejection{RejectionKind::kNotFound,
+                       "not-found",
+                       "Company " + cmd_.companyId + " does not exist.",
+                       {},
+                       {}};
     return authorize(state_, cmd_, who, target);
   }
 

@@ -1,5 +1,7 @@
 #include "src/domain/email.h"
 
+#include <algorithm>
+
 #include "events/json_writer.h"
 #include "events/text.h"
 #include "src/domain/rejection.h"
@@ -150,20 +152,22 @@ std::optional<std::string> newAccountEmailProblem(std::string_view email) {
   const std::string_view address = trim(email);
   if (address.size() - address.rfind('.') == 2)
     return "has a domain that ends in one letter (no top-level domain does: .c for .com?)";
-  // A compatibility form of a character before the @ (full-width `ａｌｉｃｅ`, a
-  // ligature, a superscript): no mail system delivers to it, and it reads as the
+  // A variant form of a character before the @ (full-width `ａｌｉｃｅ`, a ligature, a
+  // superscript: isVariantForm): no mail system delivers to it, and it reads as the
   // plain address, a second account beside the person's own (a review made
   // `ａｌｉｃｅ@corp.example` beside `alice@corp.example`; the domain is mapped by
-  // IDNA, and `alice@ｃｏｒｐ.example` was taken already).
+  // IDNA, and `alice@ｃｏｒｐ.example` was taken already). (Not every compatibility
+  // character: Thai's sara am, in กำพล, is a letter of its own; a review.)
   const std::string_view local = address.substr(0, address.rfind('@'));
   if (!isAscii(local))
     for (std::size_t i = 0; i < local.size();) {
       char32_t c = 0;
       const std::size_t n = std::max<std::size_t>(decodeUtf8(local.substr(i), c), 1);
-      const std::string_view one = local.substr(i, n);
-      if (const std::string plain = nfkc(one); n > 1 && plain != nfcOf(one))
-        return "holds '" + std::string(one) + "' before the @, a compatibility form (full-width, " +
-               "a ligature, a superscript…) of '" + plain + "': write it as '" + plain + "'";
+      if (n > 1 && isVariantForm(c)) {
+        const std::string one(local.substr(i, n)), plain = nfkc(one);
+        return "holds '" + one + "' before the @, a variant form (full-width, a ligature, a " +
+               "superscript…) of '" + plain + "': write it as '" + plain + "'";
+      }
       i += n;
     }
   return std::nullopt;
@@ -182,8 +186,15 @@ Rejection notInCompany(const std::string& what, std::string_view id) {
   // (The way to a user's id is said of a user only: a review read it of a group.)
   if (auto said = emailInIdsPlace(what, id, what == "User"))
     return {RejectionKind::kNotFound, "not-found", std::move(*said), {}, {}};
-  const std::string named =
-      id.size() > 64 ? " given (too long to be an id)" : " " + std::string(id);
+  // (A text not shaped as an id, a name typed where the id goes, is not repeated
+  // either: details hold ids only.)
+  const bool idShaped = id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+                          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                                 (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+                        });
+  const std::string named = idShaped         ? " " + std::string(id)
+                            : id.size() > 64 ? std::string(" given (too long to be an id)")
+                                             : std::string(" given (not an id)");
   return {RejectionKind::kNotFound,
           "not-found",
           what + named + " does not exist in this company.",

@@ -943,12 +943,6 @@ HttpResponse Api::Impl::created(const std::string& path, const std::string& id,
   return r;
 }
 
-HttpResponse Api::Impl::rowResponse(const std::optional<std::string>& row, const char* what,
-                                    int status) {
-  if (!row) return notFound(what);
-  return jsonResponse(status, *row);
-}
-
 Api::Impl::ShownFields Api::Impl::judgeShownFields(
     const json& body, std::initializer_list<std::string_view> patchable, const RowRead& shownRow,
     const std::function<std::string(std::string_view)>& readOnly, const char* what,
@@ -967,7 +961,7 @@ Api::Impl::ShownFields Api::Impl::judgeShownFields(
       // (106.0 is 106, as JSON reads it: a review had it refused as no whole number.)
       const json& v = item.value();
       const double d = v.is_number_float() ? v.get<double>() : 0;
-      if (v.is_number_unsigned())
+      if (v.is_number_unsigned() && v.get<std::uint64_t>() >= 1)
         version = v.get<std::uint64_t>();
       else if (d >= 1 && d < 9e15 && std::floor(d) == d)
         version = static_cast<std::uint64_t>(d);

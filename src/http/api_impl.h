@@ -662,9 +662,6 @@ struct Api::Impl {
   static HttpResponse created(const std::string& path, const std::string& id,
                               const std::optional<std::string>& row);
 
-  static HttpResponse rowResponse(const std::optional<std::string>& row, const char* what,
-                                  int status);
-
   // --- sessions and passwords (api_sessions.cc) ------------------------------
 
   // The policy's verdict on `password` for the account: its email, the person's names

@@ -113,7 +113,10 @@ HttpResponse Api::Impl::releaseResource(Call& call) {
 }
 
 HttpResponse Api::Impl::getResource(Call& call) {
-  return rowResponse(portal.resources().row(call.company(), call.params[0]), "The resource", 200);
+  // (Said as DELETE says it: notInCompany.)
+  const auto row = portal.resources().row(call.company(), call.params[0]);
+  if (!row) return rejected(notInCompany("Resource", call.params[0]));
+  return jsonResponse(200, *row);
 }
 
 }  // namespace portal

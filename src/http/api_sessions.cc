@@ -7,10 +7,15 @@ namespace portal {
 
 namespace {
 
-// Why a new password that is the temporary one, in any spelling, is refused.
-constexpr const char* kMadeOfTheTemporaryPassword =
-    "must not be made of the temporary password (in any case or spelling): it was mailed in "
-    "clear; choose one of your own";
+// A new password that is the temporary one, in any spelling, or the current one:
+// refused as the policy's rules are, 422 password-policy with its rule (a review: a
+// client that shows the rules for password-policy missed these two).
+const PolicyProblem kMadeOfTheTemporaryPassword{
+    "not-temporary",
+    "The password must not be made of the temporary password (in any case or spelling): it "
+    "was mailed in clear; choose one of your own."};
+const PolicyProblem kTheCurrentPassword{"not-current",
+                                        "The password must differ from your current password."};
 
 }  // namespace
 
@@ -394,9 +399,8 @@ HttpResponse Api::Impl::changePassword(Call& call) {
   if (const std::string temporary =
           account->mustChangePassword ? temporaryPasswordLetters(current) : std::string();
       !temporary.empty() && temporaryPasswordLetters(next).find(temporary) != std::string::npos)
-    return validation({{"newPassword", kMadeOfTheTemporaryPassword}});
-  if (next == nfkc(current))
-    return validation({{"newPassword", "must differ from the current password"}});
+    return policyRejected({kMadeOfTheTemporaryPassword}, "newPassword");
+  if (next == nfkc(current)) return policyRejected({kTheCurrentPassword}, "newPassword");
   auto hash = hashPassword(next);
   if (!hash)
     return Api::problem(500, "internal", "Internal error", "The password could not be hashed.");
@@ -541,7 +545,7 @@ HttpResponse Api::Impl::confirmReset(Call& call) {
     const std::optional<std::string> spelt = asTemporaryPassword(next);
     if (verifyPassword(account->passwordHash, next) ||
         (spelt && *spelt != next && verifyPassword(account->passwordHash, *spelt)))
-      return validation({{"newPassword", kMadeOfTheTemporaryPassword}});
+      return policyRejected({kMadeOfTheTemporaryPassword}, "newPassword");
   }
   auto passwordHash = hashPassword(next);
   if (!passwordHash)
