@@ -158,18 +158,12 @@ std::optional<std::string> newAccountEmailProblem(std::string_view email) {
   // `ａｌｉｃｅ@corp.example` beside `alice@corp.example`; the domain is mapped by
   // IDNA, and `alice@ｃｏｒｐ.example` was taken already). (Not every compatibility
   // character: Thai's sara am, in กำพล, is a letter of its own; a review.)
-  const std::string_view local = address.substr(0, address.rfind('@'));
-  if (!isAscii(local))
-    for (std::size_t i = 0; i < local.size();) {
-      char32_t c = 0;
-      const std::size_t n = std::max<std::size_t>(decodeUtf8(local.substr(i), c), 1);
-      if (n > 1 && isVariantForm(c)) {
-        const std::string one(local.substr(i, n)), plain = nfkc(one);
-        return "holds '" + one + "' before the @, a variant form (full-width, a ligature, a " +
-               "superscript…) of '" + plain + "': write it as '" + plain + "'";
-      }
-      i += n;
-    }
+  if (const std::string one = firstPastAscii(address.substr(0, address.rfind('@')), isVariantForm);
+      !one.empty()) {
+    const std::string plain = nfkc(one);
+    return "holds '" + one + "' before the @, a variant form (full-width, a ligature, a " +
+           "superscript…) of '" + plain + "': write it as '" + plain + "'";
+  }
   return std::nullopt;
 }
 
